@@ -1,0 +1,164 @@
+#include "broker/data_dir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/properties.h"
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
+        return -ENAMETOOLONG;
+    }
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+                return -errno;
+            }
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+        return -errno;
+    }
+    return 0;
+}
+
+/* Check meta.properties against node_id, or write it when absent. */
+static int check_meta(const char *dir, int32_t node_id, char *err, size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/meta.properties", dir);
+    struct properties props;
+    if (access(path, F_OK) == 0) {
+        int rv = properties_load_file(path, &props, err, errlen);
+        if (rv != 0) {
+            return rv;
+        }
+        for (size_t i = 0; i < props.count; i++) {
+            if (strcmp(props.items[i].key, "node.id") == 0 &&
+                atoi(props.items[i].value) != node_id) {
+                snprintf(err, errlen,
+                         "%s belongs to node.id=%s, not node.id=%d: refusing to reuse it", dir,
+                         props.items[i].value, node_id);
+                properties_free(&props);
+                return -EINVAL;
+            }
+        }
+        properties_free(&props);
+        return 0;
+    }
+    char tmp_path[4300];
+    snprintf(tmp_path, sizeof tmp_path, "%s.tmp", path);
+    FILE *f = fopen(tmp_path, "w");
+    if (f == NULL) {
+        int e = errno;
+        snprintf(err, errlen, "cannot create %s: %s", tmp_path, strerror(e));
+        return -e;
+    }
+    fprintf(f, "# Written by sluiced; do not edit.\nversion=1\nnode.id=%d\n", node_id);
+    int failed = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    failed |= fclose(f) != 0;
+    if (failed || rename(tmp_path, path) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+static int open_one(struct data_dirs *dirs, const char *path, int32_t node_id, char *err,
+                    size_t errlen)
+{
+    if (dirs->count == DATA_DIR_MAX) {
+        snprintf(err, errlen, "log.dirs: more than %d directories", DATA_DIR_MAX);
+        return -EINVAL;
+    }
+    int rv = make_dirs(path);
+    if (rv != 0) {
+        snprintf(err, errlen, "cannot create log dir %s: %s", path, strerror(-rv));
+        return rv;
+    }
+    char lock_path[4200];
+    snprintf(lock_path, sizeof lock_path, "%s/.lock", path);
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rv = -errno;
+        snprintf(err, errlen, "cannot open %s: %s", lock_path, strerror(-rv));
+        return rv;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        rv = -errno;
+        snprintf(err, errlen, "log dir %s is in use by another process (%s)", path, strerror(-rv));
+        close(fd);
+        return rv;
+    }
+    rv = check_meta(path, node_id, err, errlen);
+    if (rv != 0) {
+        close(fd);
+        return rv;
+    }
+    dirs->paths[dirs->count] = strdup(path);
+    if (dirs->paths[dirs->count] == NULL) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    dirs->lock_fds[dirs->count++] = fd;
+    return 0;
+}
+
+struct open_ctx {
+    struct data_dirs *dirs;
+    int32_t node_id;
+    char *err;
+    size_t errlen;
+};
+
+static int open_item(const char *item, size_t len, void *arg)
+{
+    struct open_ctx *ctx = arg;
+    char path[4096];
+    if (len >= sizeof path) {
+        snprintf(ctx->err, ctx->errlen, "log dir path too long");
+        return -ENAMETOOLONG;
+    }
+    memcpy(path, item, len);
+    path[len] = '\0';
+    return open_one(ctx->dirs, path, ctx->node_id, ctx->err, ctx->errlen);
+}
+
+int data_dirs_open(struct data_dirs *dirs, const char *log_dirs, int32_t node_id, char *err,
+                   size_t errlen)
+{
+    memset(dirs, 0, sizeof *dirs);
+    struct open_ctx ctx = {dirs, node_id, err, errlen};
+    int rv = config_list_foreach(log_dirs, open_item, &ctx);
+    if (rv == 0 && dirs->count == 0) {
+        snprintf(err, errlen, "log.dirs names no directory");
+        rv = -EINVAL;
+    }
+    if (rv != 0) {
+        data_dirs_close(dirs);
+    }
+    return rv;
+}
+
+void data_dirs_close(struct data_dirs *dirs)
+{
+    for (size_t i = 0; i < dirs->count; i++) {
+        close(dirs->lock_fds[i]);
+        free(dirs->paths[i]);
+    }
+    dirs->count = 0;
+}

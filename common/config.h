@@ -1,0 +1,137 @@
+/* Configuration: broker-wide settings (server.properties) and per-topic
+ * settings, each a table of typed keys with Kafka's names and defaults.
+ *
+ * A value is validated when set: a bad one is rejected with a message naming
+ * the key, the value and why. Unknown keys are reported to the caller (who
+ * warns) rather than rejected, as Kafka does. Strings in the structs are owned
+ * by the struct and released by *_free. Not thread-safe: build at start-up. */
+#ifndef SLUICE_COMMON_CONFIG_H
+#define SLUICE_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum config_type { CONFIG_INT, CONFIG_LONG, CONFIG_BOOL, CONFIG_STRING };
+
+/* Where a value came from; the order matches Kafka's DescribeConfigs sources. */
+enum config_source {
+    CONFIG_SOURCE_DEFAULT = 0, /* built-in default */
+    CONFIG_SOURCE_STATIC = 1,  /* server.properties, --override or environment */
+    CONFIG_SOURCE_BROKER = 2,  /* topic key inherited from the broker-wide setting */
+    CONFIG_SOURCE_TOPIC = 3,   /* set on the topic itself */
+};
+
+struct config_def {
+    const char *name;
+    enum config_type type;
+    size_t offset;              /* of the field in its struct */
+    const char *default_value;  /* as text; NULL for a null string */
+    int64_t min, max;           /* for numbers */
+    const char *const *choices; /* for strings restricted to a set, NULL-terminated */
+    const char *broker_name;    /* topic keys: the broker-wide key giving the default */
+    const char *doc;
+};
+
+/* Result of a set when the key is not in the table (not an error). */
+#define CONFIG_UNKNOWN_KEY 1
+
+#define CONFIG_MAX_KEYS 64
+
+struct sluice_config {
+    int32_t node_id;
+    char *process_roles;
+    char *cluster_id;
+    char *listeners;
+    char *advertised_listeners;
+    char *listener_security_protocol_map;
+    char *inter_broker_listener_name;
+    char *controller_listener_names;
+    char *controller_quorum_voters;
+    char *log_dirs;
+    char *metadata_log_dir;
+    char *log_level;
+    int32_t num_partitions;
+    int32_t default_replication_factor;
+    int32_t min_insync_replicas;
+    bool auto_create_topics_enable;
+    bool unclean_leader_election_enable;
+    bool delete_topic_enable;
+    int32_t message_max_bytes;
+    int32_t socket_request_max_bytes;
+    int64_t log_segment_bytes;
+    int64_t log_roll_ms;
+    int64_t log_retention_ms;
+    int64_t log_retention_bytes;
+    int64_t log_retention_check_interval_ms;
+    int64_t log_flush_interval_messages;
+    int64_t log_flush_interval_ms;
+    int32_t log_index_interval_bytes;
+    int32_t log_index_size_max_bytes;
+    char *log_cleanup_policy;
+    int32_t broker_heartbeat_interval_ms;
+    int32_t broker_session_timeout_ms;
+    int32_t replica_lag_time_max_ms;
+    int32_t replica_fetch_max_bytes;
+    int32_t replica_fetch_wait_max_ms;
+    int32_t request_timeout_ms;
+    uint8_t source[CONFIG_MAX_KEYS]; /* enum config_source per broker_config_defs index */
+};
+
+/* Settings a topic may override, each defaulting to a broker-wide key. */
+struct topic_config {
+    int64_t segment_bytes;
+    int64_t segment_ms;
+    int64_t retention_ms;    /* -1: keep forever */
+    int64_t retention_bytes; /* -1: no size limit */
+    int64_t flush_messages;
+    int64_t flush_ms;
+    int32_t max_message_bytes;
+    int32_t index_interval_bytes;
+    int32_t segment_index_bytes;
+    int32_t min_insync_replicas;
+    bool unclean_leader_election_enable;
+    char *cleanup_policy; /* "delete", "compact" or "compact,delete" */
+    uint8_t source[CONFIG_MAX_KEYS];
+};
+
+/* The tables, for listing (DescribeConfigs) and formatting. */
+const struct config_def *broker_config_defs(size_t *count);
+const struct config_def *topic_config_defs(size_t *count);
+
+/* Broker config. */
+int sluice_config_init(struct sluice_config *cfg); /* all defaults; -ENOMEM */
+void sluice_config_free(struct sluice_config *cfg);
+/* Set one key from text. Returns 0, CONFIG_UNKNOWN_KEY, or -EINVAL with `err`. */
+int sluice_config_set(struct sluice_config *cfg, const char *key, const char *value, char *err,
+                      size_t errlen);
+/* Apply environment overrides in the Docker convention: SLUICE_LOG_DIRS sets
+ * log.dirs (`_` → `.`, `__` → `_`, `___` → `-`). Unknown names are ignored
+ * with a warning. Returns 0 or -EINVAL with `err`. */
+int sluice_config_apply_env(struct sluice_config *cfg, char *const *envp, char *err, size_t errlen);
+/* The whole start-up sequence: defaults, then the file (may be NULL), then the
+ * environment, then `overrides` ("key=value" each), then cross-key checks.
+ * Unknown keys are logged as warnings. */
+int sluice_config_load(struct sluice_config *cfg, const char *path, char *const *overrides,
+                       size_t n_overrides, char *const *envp, char *err, size_t errlen);
+/* Checks spanning keys (e.g. node.id required, heartbeat < session timeout). */
+int sluice_config_validate(const struct sluice_config *cfg, char *err, size_t errlen);
+
+/* Topic config: defaults come from the broker-wide keys. */
+int topic_config_init(struct topic_config *tc, const struct sluice_config *broker);
+void topic_config_free(struct topic_config *tc);
+int topic_config_copy(struct topic_config *dst, const struct topic_config *src);
+int topic_config_set(struct topic_config *tc, const char *key, const char *value, char *err,
+                     size_t errlen);
+
+/* Render the value of `def` in the struct at `base` as text (Kafka's form:
+ * numbers in decimal, booleans "true"/"false", null strings as NULL return).
+ * Returns `out`, or NULL for a null string. */
+const char *config_format(const struct config_def *def, const void *base, char *out, size_t outlen);
+
+/* Split a comma-separated list in place-free fashion: calls `fn` for each
+ * trimmed, non-empty item; stops and returns fn's non-zero result. */
+int config_list_foreach(const char *list, int (*fn)(const char *item, size_t len, void *arg),
+                        void *arg);
+
+#endif

@@ -1,0 +1,37 @@
+/* sluicectl: Sluice's admin command line, speaking the Kafka protocol. */
+#include <stdio.h>
+#include <string.h>
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "unknown"
+#endif
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sluicectl [--version] [--help] <command> [args]\n"
+                 "\n"
+                 "Administers a Sluice cluster over the Kafka protocol.\n"
+                 "\n"
+                 "options:\n"
+                 "  --version   print the version and exit\n"
+                 "  --help      print this help and exit\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("sluicectl %s\n", SLUICE_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "sluicectl: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
