@@ -1,0 +1,242 @@
+"""Helpers for the real-process tier: real `sluiced` processes on loopback.
+
+Every broker gets its own temporary data directory and a free loopback port
+(found by binding to port 0), logs to a file, and is stopped at the end of the
+test (see conftest.py). Every wait and every client run here has a timeout.
+
+Binaries come from $SLUICE_BUILD_DIR (set by tools/dev), default <repo>/build.
+"""
+
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD_DIR = os.path.abspath(os.environ.get("SLUICE_BUILD_DIR", os.path.join(ROOT, "build")))
+
+# Upper bounds: the tier must finish in minutes on a 2-core machine.
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 15.0
+
+# The daemon logs "... INFO  [sluiced] ready ..." once it serves requests.
+READY_RE = re.compile(r"\[sluiced\] ready\b")
+
+
+def binary(*parts):
+    """Path of a built artefact, e.g. binary("broker", "sluiced"); fails if absent."""
+    path = os.path.join(BUILD_DIR, *parts)
+    if not os.path.exists(path):
+        pytest.fail(f"{path} not built (run ninja -C {BUILD_DIR})")
+    return path
+
+
+def free_port():
+    """A loopback port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def api_versions_ok(host, port, timeout=1.0):
+    """True if host:port answers an ApiVersions v0 request with error_code 0.
+
+    Request header v1: api_key=18, api_version=0, correlation_id, client_id.
+    Response v0: correlation_id, error_code, [api_key, min, max]."""
+    corr = 0x51C3
+    client = b"sluice-test"
+    body = struct.pack(">hhih", 18, 0, corr, len(client)) + client
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(struct.pack(">i", len(body)) + body)
+            head = _recv_exact(s, 4)
+            (size,) = struct.unpack(">i", head)
+            if size < 6 or size > 1 << 20:
+                return False
+            resp = _recv_exact(s, size)
+    except OSError:
+        return False
+    got_corr, err = struct.unpack(">ih", resp[:6])
+    return got_corr == corr and err == 0
+
+
+def _recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        data += chunk
+    return data
+
+
+class Broker:
+    """One sluiced process. start(), stop() (SIGTERM), kill() (SIGKILL), restart().
+
+    The data directory and port survive restarts, so a restarted broker
+    recovers what the previous process wrote."""
+
+    def __init__(self, workdir, node_id=1, overrides=None, name="broker"):
+        self.workdir = workdir
+        self.name = name
+        self.node_id = node_id
+        self.port = free_port()
+        self.data_dir = os.path.join(workdir, f"{name}-data")
+        self.config_path = os.path.join(workdir, f"{name}.properties")
+        self.overrides = dict(overrides or {})
+        self.proc = None
+        self.log_paths = []
+        self.starts = 0
+        self._write_config()
+
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.port}"
+
+    def _write_config(self):
+        listener = f"PLAINTEXT://127.0.0.1:{self.port}"
+        lines = [
+            f"node.id={self.node_id}",
+            "process.roles=broker",
+            f"listeners={listener}",
+            f"advertised.listeners={listener}",
+            f"log.dirs={self.data_dir}",
+            "num.partitions=1",
+            "default.replication.factor=1",
+        ]
+        with open(self.config_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def command(self):
+        cmd = [binary("broker", "sluiced"), self.config_path]
+        for key, value in self.overrides.items():
+            cmd += ["--override", f"{key}={value}"]
+        return cmd
+
+    def start(self, wait_kafka=True, timeout=START_TIMEOUT):
+        """Start the process and wait until it logs "ready" and, with
+        wait_kafka, answers ApiVersions on its listener."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.starts += 1
+        log_path = os.path.join(self.workdir, f"{self.name}.{self.starts}.log")
+        self.log_paths.append(log_path)
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not READY_RE.search(self.log_text()):
+            self._check_alive_before(deadline, "log a ready line")
+            time.sleep(0.02)
+        while wait_kafka and not api_versions_ok("127.0.0.1", self.port):
+            self._check_alive_before(deadline, f"answer ApiVersions on {self.bootstrap}")
+            time.sleep(0.05)
+        return self
+
+    def _check_alive_before(self, deadline, what):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode} before it "
+                                 f"would {what}:\n{self.log_text()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{self.name} did not {what} within the timeout:\n"
+                                 f"{self.log_text()}")
+
+    def log_text(self):
+        """Everything the current (or last) process wrote."""
+        if not self.log_paths:
+            return ""
+        with open(self.log_paths[-1], "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM; returns the exit status (0 is a clean shutdown)."""
+        return self._signal(signal.SIGTERM, timeout)
+
+    def kill(self):
+        """SIGKILL: no chance to flush or close anything."""
+        return self._signal(signal.SIGKILL, STOP_TIMEOUT)
+
+    def _signal(self, sig, timeout):
+        assert self.running(), f"{self.name} is not running"
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"{self.name} ignored {sig.name} for {timeout}s:\n"
+                                 f"{self.log_text()}")
+        finally:
+            self._log.close()
+        return rc
+
+    def restart(self, **kwargs):
+        """Clean stop (asserting exit 0), then start on the same directory."""
+        rc = self.stop()
+        assert rc == 0, f"unclean shutdown rc={rc}:\n{self.log_text()}"
+        return self.start(**kwargs)
+
+
+class BrokerFactory:
+    """Creates brokers for one test and cleans them up afterwards."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.brokers = []
+
+    def __call__(self, start=True, wait_kafka=True, **kwargs):
+        kwargs.setdefault("name", f"broker{len(self.brokers) + 1}")
+        b = Broker(str(self.tmp_path), **kwargs)
+        self.brokers.append(b)
+        if start:
+            b.start(wait_kafka=wait_kafka)
+        return b
+
+    def log_report(self, tail=200):
+        out = []
+        for b in self.brokers:
+            for path in b.log_paths:
+                with open(path, "rb") as f:
+                    lines = f.read().decode("utf-8", "replace").splitlines()
+                out.append(f"--- {path} (last {tail} lines) ---")
+                out.extend(lines[-tail:])
+        return "\n".join(out)
+
+    def shutdown(self):
+        """Stop whatever still runs; a broker that does not exit 0 on SIGTERM
+        fails the test."""
+        problems = []
+        for b in self.brokers:
+            if b.running():
+                rc = b.stop()
+                if rc != 0:
+                    problems.append(f"{b.name} exited {rc} on SIGTERM")
+        return problems
+
+
+def run(cmd, timeout=60, input=None, check=True):
+    """Run a client tool with a bound; its output is shown if it fails."""
+    try:
+        p = subprocess.run(cmd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"timed out after {timeout}s: {cmd}\nstdout: {e.stdout!r}\n"
+                             f"stderr: {e.stderr!r}")
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}: {cmd}\nstdout: {p.stdout[-4000:]!r}\n"
+                             f"stderr: {p.stderr[-4000:]!r}")
+    return p
+
+
+def unique_topic(request, suffix=""):
+    """A topic name derived from the test name, legal under Kafka's rules."""
+    name = re.sub(r"[^a-zA-Z0-9._-]", "-", request.node.name)
+    return (name + suffix)[:200]

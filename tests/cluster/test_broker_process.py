@@ -1,0 +1,80 @@
+"""The broker as a process: start, SIGTERM, SIGKILL, restart on the same
+directory, and configuration errors that name the offending key."""
+
+import os
+
+from sluicetest import binary, run
+
+
+def test_starts_and_stops_cleanly_on_sigterm(brokers):
+    b = brokers(wait_kafka=False)
+    assert b.running()
+    assert b.stop() == 0, b.log_text()
+
+
+def test_restarts_on_same_data_dir(brokers):
+    b = brokers(wait_kafka=False)
+    assert b.stop() == 0
+    meta = os.path.join(b.data_dir, "meta.properties")
+    assert os.path.exists(meta), "the data dir is stamped with meta.properties"
+    with open(meta) as f:
+        assert "node.id=1" in f.read().split("\n")
+    b.start(wait_kafka=False)
+    assert b.running()
+
+
+def test_restarts_after_sigkill(brokers):
+    b = brokers(wait_kafka=False)
+    assert b.kill() == -9
+    # The directory lock dies with the process, so the same dir opens again.
+    b.start(wait_kafka=False)
+    assert b.running()
+
+
+def test_second_process_on_same_data_dir_is_refused(brokers):
+    first = brokers(wait_kafka=False)
+    p = run(first.command(), timeout=15, check=False)
+    assert p.returncode != 0
+    assert first.data_dir.encode() in p.stdout + p.stderr
+    assert first.running(), "the first broker keeps running"
+
+
+def test_data_dir_of_another_node_is_refused(brokers):
+    b = brokers(wait_kafka=False)
+    assert b.stop() == 0
+    b.overrides["node.id"] = "2"
+    p = run(b.command(), timeout=15, check=False)
+    assert p.returncode != 0
+    assert b"node.id" in p.stdout + p.stderr
+
+
+def check_config_error(brokers, key, value, must_name):
+    b = brokers(start=False)
+    b.overrides[key] = value
+    p = run(b.command(), timeout=15, check=False)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, f"{key}={value} was accepted: {out!r}"
+    assert must_name.encode() in out, f"error does not name {must_name}: {out!r}"
+
+
+def test_bad_integer_is_rejected_naming_the_key(brokers):
+    check_config_error(brokers, "num.partitions", "many", "num.partitions")
+
+
+def test_out_of_range_value_is_rejected_naming_the_key(brokers):
+    check_config_error(brokers, "num.partitions", "0", "num.partitions")
+
+
+def test_bad_boolean_is_rejected_naming_the_key(brokers):
+    check_config_error(brokers, "auto.create.topics.enable", "maybe", "auto.create.topics.enable")
+
+
+def test_negative_node_id_is_rejected_naming_the_key(brokers):
+    check_config_error(brokers, "node.id", "-1", "node.id")
+
+
+def test_missing_config_file_is_an_error(tmp_path):
+    missing = str(tmp_path / "nope.properties")
+    p = run([binary("broker", "sluiced"), missing], timeout=15, check=False)
+    assert p.returncode != 0
+    assert missing.encode() in p.stdout + p.stderr
