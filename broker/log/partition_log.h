@@ -1,0 +1,228 @@
+/* The durable log of one partition: Kafka's on-disk design.
+ *
+ * A directory per partition (`<log.dir>/<topic>-<partition>`) holds segments
+ * named by their 20-digit base offset: `00000000000000000000.log` (record
+ * batches exactly as produced, with offsets assigned), `.index` (sparse offset
+ * index: relative offset u32 + file position u32, big-endian, one entry every
+ * index.interval.bytes) and `.timeindex` (timestamp i64 + relative offset u32).
+ * A small `log-offsets.checkpoint` text file keeps the log start offset, high
+ * watermark and recovery point across restarts.
+ *
+ * Threading: every function runs on the loop thread that opened the log. The
+ * only work done elsewhere is fsync, on the libuv thread pool (uv_queue_work).
+ *
+ * Errors: 0 on success, negative errno for system failures, LOG_ERR_* (see
+ * log_errors.h) for rejected input; log_err_to_kafka maps them to Kafka codes.
+ * A failed append leaves the log exactly as it was (a partial write is cut
+ * back), so appends work again once the cause (e.g. ENOSPC) is gone. */
+#ifndef SLUICE_BROKER_LOG_PARTITION_LOG_H
+#define SLUICE_BROKER_LOG_PARTITION_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "broker/log/log_errors.h"
+#include "common/buf.h"
+#include "common/config.h"
+
+struct partition_log;
+struct segment;
+
+/* Wall clock in milliseconds, injectable for tests (retention, segment.ms,
+ * flush.ms). `data` is passed back to now_ms. */
+struct log_clock {
+    int64_t (*now_ms)(void *data);
+    void *data;
+};
+
+#define PARTITION_LOG_CHECKPOINT_FILE "log-offsets.checkpoint"
+
+/* Write "<log_dir>/<topic>-<partition>" into `out`. Returns 0, or -ENAMETOOLONG. */
+int partition_log_dir_name(const char *log_dir, const char *topic, int32_t partition, char *out,
+                           size_t outlen);
+
+/* Open the partition log in directory `dir` (the full `<topic>-<partition>`
+ * path; created if missing, its parent must exist), running crash recovery:
+ * the last segment and every segment past the recovery point are validated
+ * batch by batch; a torn or corrupt tail is truncated (and logged); missing or
+ * inconsistent indexes are rebuilt. `cfg` is copied (numbers only); `clock`
+ * is copied, NULL means the real clock. `loop` is borrowed and must outlive
+ * the log (fsync work is queued on it). On success *out is the caller's, to
+ * release with partition_log_close or partition_log_destroy. On failure
+ * returns a negative errno with `err` saying why. */
+int partition_log_open(uv_loop_t *loop, const char *dir, const struct topic_config *cfg,
+                       const struct log_clock *clock, struct partition_log **out, char *err,
+                       size_t errlen);
+
+/* Flush everything to disk (synchronously: this is shutdown), write the
+ * checkpoint, complete pending flush requests (status 0, or the fsync error)
+ * and free the log. Outstanding read results stay valid until released. A
+ * background fsync still in flight finishes on its own; run the loop until it
+ * has (uv_run) before uv_loop_close. Returns 0 or the flush error (the log is
+ * freed either way). */
+int partition_log_close(struct partition_log *log);
+
+/* Delete the partition (DeleteTopics): remove all its files and directory and
+ * free the log. Pending flush requests complete with LOG_ERR_CLOSED.
+ * Outstanding read results stay readable until released. */
+int partition_log_destroy(struct partition_log *log);
+
+/* Replace the topic config (AlterConfigs / IncrementalAlterConfigs); takes
+ * effect from the next append/roll/retention check. */
+void partition_log_set_config(struct partition_log *log, const struct topic_config *cfg);
+
+/* ---- append ---- */
+
+struct log_append_info {
+    int64_t first_offset;     /* offset of the first record appended */
+    int64_t last_offset;      /* offset of the last record appended */
+    int64_t max_timestamp;    /* largest batch maxTimestamp, -1 if none */
+    int64_t log_append_time;  /* -1: timestamps are CreateTime (no message.timestamp.type yet) */
+    int64_t log_start_offset; /* after the append, for the Produce response */
+    int32_t batches;
+    int64_t records;  /* sum of records_count */
+    char reason[160]; /* why the append was rejected, empty on success */
+};
+
+/* Append the record batches in `batches` (`len` bytes, one or more whole v2
+ * batches) as leader: every batch is validated first (record_batch_validate
+ * with from_client and max.message.bytes) and nothing is written if any is
+ * bad. Then baseOffset is rewritten to the next offsets and
+ * partitionLeaderEpoch to `leader_epoch`, IN PLACE in the caller's buffer
+ * (both outside the CRC), and the bytes are written in one write. The buffer
+ * is borrowed for the call only. Rolls a new segment first when the active
+ * one would pass segment.bytes, is older than segment.ms, or its index is full.
+ * May start a background fsync per flush.messages / flush.ms.
+ * Returns 0 with `info` filled, or an error with info->reason set. */
+int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len,
+                         int32_t leader_epoch, struct log_append_info *info);
+
+/* Append batches fetched from the leader keeping their offsets and leader
+ * epochs: the first batch must start at the log end offset and each next one
+ * follow its predecessor (else LOG_ERR_OFFSET_MISMATCH); validated for
+ * magic, lengths and CRC (not producer rules). Nothing written on error. */
+int partition_log_append_as_follower(struct partition_log *log, const uint8_t *batches, size_t len,
+                                     struct log_append_info *info);
+
+/* ---- read ---- */
+
+/* Whole batches from one segment, as a byte range of an open file so Fetch
+ * can sendfile it. Holds a reference on the segment: the fd stays open and
+ * the bytes stay readable even if retention or DeleteTopics removes the
+ * files, until log_read_result_release. (Truncation, which only replication
+ * does, can still cut the bytes short: readers past the new end get EOF.) */
+struct log_read_result {
+    int fd;               /* the segment's .log file; do not close */
+    int64_t position;     /* file position of the first byte */
+    size_t length;        /* 0: nothing to return (at log end / bound) */
+    int64_t first_offset; /* baseOffset of the first batch returned, -1 if empty */
+    int64_t next_offset;  /* last offset of the last batch + 1 (or the request offset if empty) */
+    int32_t batches;
+    struct segment *segment; /* private: the reference; NULL if empty */
+};
+
+/* Read from `offset`: up to `max_bytes` of whole batches, but at least one
+ * whole batch even if larger; only batches whose last offset is below
+ * `max_offset` (exclusive bound, e.g. the high watermark; INT64_MAX for
+ * none). A read starting inside a batch returns from that batch's start, as
+ * Kafka does (the consumer skips the earlier records). Reads never span
+ * segments. Returns 0 (maybe with length 0 at the log end or the bound), or
+ * LOG_ERR_OFFSET_OUT_OF_RANGE when offset < log start or > log end, or
+ * LOG_ERR_CORRUPT / -errno if the file cannot be read. On success the caller
+ * must call log_read_result_release (harmless on an empty result). */
+int partition_log_read(struct partition_log *log, int64_t offset, size_t max_bytes,
+                       int64_t max_offset, struct log_read_result *out);
+
+/* Drop the segment reference of `r` (safe to call twice, or on empty results). */
+void log_read_result_release(struct log_read_result *r);
+
+/* Same as partition_log_read but appends the bytes to `out` (for TLS, tests).
+ * If `info` is not NULL it receives the offsets (its segment is NULL: no
+ * release needed). Returns as partition_log_read, or -ENOMEM / -EIO. */
+int partition_log_read_copy(struct partition_log *log, int64_t offset, size_t max_bytes,
+                            int64_t max_offset, struct buf *out, struct log_read_result *info);
+
+/* ListOffsets by timestamp: the first batch whose maxTimestamp >= `ts`.
+ * Returns 0 with *offset = its base offset (clamped up to the log start) and
+ * *batch_ts = its maxTimestamp, or 0 with *offset = -1 and *batch_ts = -1 when
+ * no batch qualifies (Kafka answers offset -1 then). The special timestamps
+ * -1 (latest) and -2 (earliest) are the caller's: use end/start offset. */
+int partition_log_offset_for_timestamp(struct partition_log *log, int64_t ts, int64_t *offset,
+                                       int64_t *batch_ts);
+
+/* ---- offsets ---- */
+
+int64_t partition_log_start_offset(const struct partition_log *log);
+int64_t partition_log_end_offset(const struct partition_log *log);
+int64_t partition_log_high_watermark(const struct partition_log *log);
+/* Everything below this offset has been fsynced. */
+int64_t partition_log_durable_offset(const struct partition_log *log);
+/* Bytes in all segments. */
+int64_t partition_log_size_bytes(const struct partition_log *log);
+int partition_log_segment_count(const struct partition_log *log);
+
+/* Move the high watermark to `hw`, clamped to [log start, log end]; it never
+ * moves backwards here (only truncate_to lowers it). Kept in memory; written
+ * by partition_log_checkpoint and on close. */
+void partition_log_set_high_watermark(struct partition_log *log, int64_t hw);
+
+/* Write log-offsets.checkpoint (start offset, high watermark, recovery point)
+ * atomically: tmp file, fsync, rename, fsync directory. Synchronous; a few
+ * hundred bytes: call it from the owner's periodic timer (Kafka's
+ * replica.high.watermark.checkpoint.interval.ms), not per request. */
+int partition_log_checkpoint(struct partition_log *log);
+
+/* ---- replication / admin ---- */
+
+/* Remove every record at or above `offset` (a follower truncating to the
+ * leader's log). Segments wholly above go; the segment holding `offset` is
+ * cut at the start of the batch containing `offset`, so the new log end may be
+ * below `offset` if it falls inside a batch. High watermark and durable offset
+ * are lowered to the new end. offset >= log end: nothing to do. offset below
+ * the log start: the log is emptied and restarts at `offset`. */
+int partition_log_truncate_to(struct partition_log *log, int64_t offset);
+
+/* DeleteRecords: advance the log start offset to `before_offset` (must be
+ * <= high watermark, else LOG_ERR_OFFSET_OUT_OF_RANGE) and delete whole
+ * segments that lie entirely below it (never the active one). The checkpoint
+ * is written before returning. A lower offset than the current start is a
+ * no-op success. */
+int partition_log_delete_records(struct partition_log *log, int64_t before_offset);
+
+/* Retention: delete whole segments, oldest first and never the active one,
+ * whose largest timestamp is older than now_ms - retention.ms, or while the
+ * log exceeds retention.bytes by at least the oldest segment's size. Also
+ * drops segments entirely below the log start offset. The owner calls this on
+ * a timer (log.retention.check.interval.ms). Returns the number of segments
+ * deleted, or a negative error. */
+int partition_log_apply_retention(struct partition_log *log, int64_t now_ms);
+
+/* ---- durability ---- */
+
+struct log_flush_req;
+typedef void (*log_flush_cb)(struct log_flush_req *req, int status);
+
+/* Caller-owned; must stay valid until the callback fires. */
+struct log_flush_req {
+    void *data;
+    /* private */
+    log_flush_cb cb;
+    int64_t target;
+    struct log_flush_req *next;
+};
+
+/* Ask for everything appended so far to be fsynced; `cb` fires on the loop
+ * thread, always asynchronously (never from inside this call), with status 0
+ * once partition_log_durable_offset covers the log end at the time of the
+ * call, or a negative errno if fsync failed. */
+int partition_log_flush(struct partition_log *log, struct log_flush_req *req, log_flush_cb cb);
+
+/* Start a background fsync if flush.messages or flush.ms says one is due. The
+ * owner calls this on a timer (Kafka's log.flush.scheduler.interval.ms);
+ * appends check it too. */
+void partition_log_flush_if_due(struct partition_log *log);
+
+#endif

@@ -1,0 +1,204 @@
+/* Kafka record batch v2: header parsing and produce-time validation, after
+ * Kafka's DefaultRecordBatch.ensureValid and LogValidator. */
+#include "broker/log/record_batch.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "common/bigendian.h"
+#include "common/crc32c.h"
+#include "common/varint.h"
+
+/* batchLength counts from partitionLeaderEpoch to the end: 61 - 12. */
+#define MIN_BATCH_LENGTH (RECORD_BATCH_HEADER_SIZE - RECORD_BATCH_LOG_OVERHEAD)
+
+static int fail(int rv, char *reason, size_t reasonlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(int rv, char *reason, size_t reasonlen, const char *fmt, ...)
+{
+    if (reason != NULL && reasonlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(reason, reasonlen, fmt, ap);
+        va_end(ap);
+    }
+    return rv;
+}
+
+int record_batch_parse(const uint8_t *p, size_t avail, struct record_batch_header *out)
+{
+    if (avail < RECORD_BATCH_HEADER_SIZE) {
+        return LOG_ERR_CORRUPT;
+    }
+    out->base_offset = (int64_t)be64_load(p);
+    out->batch_length = (int32_t)be32_load(p + 8);
+    out->partition_leader_epoch = (int32_t)be32_load(p + 12);
+    out->magic = (int8_t)p[16];
+    out->crc = be32_load(p + 17);
+    out->attributes = (int16_t)be16_load(p + 21);
+    out->last_offset_delta = (int32_t)be32_load(p + 23);
+    out->base_timestamp = (int64_t)be64_load(p + 27);
+    out->max_timestamp = (int64_t)be64_load(p + 35);
+    out->producer_id = (int64_t)be64_load(p + 43);
+    out->producer_epoch = (int16_t)be16_load(p + 51);
+    out->base_sequence = (int32_t)be32_load(p + 53);
+    out->records_count = (int32_t)be32_load(p + 57);
+    return 0;
+}
+
+/* Skip a zigzag varint-length byte field (key, value, header key/value):
+ * -1 means null, other negatives are malformed. */
+static int skip_bytes_field(const uint8_t *p, size_t avail, size_t *pos, bool nullable)
+{
+    int32_t n;
+    int rv = varint_decode_s32(p + *pos, avail - *pos, &n);
+    if (rv < 0) {
+        return -1;
+    }
+    *pos += (size_t)rv;
+    if (n < 0) {
+        return (n == -1 && nullable) ? 0 : -1;
+    }
+    if ((size_t)n > avail - *pos) {
+        return -1;
+    }
+    *pos += (size_t)n;
+    return 0;
+}
+
+/* Parse one record body of `len` bytes; check its offsetDelta is `index`. */
+static int check_record_body(const uint8_t *p, size_t len, int32_t index)
+{
+    size_t pos = 1; /* attributes i8 */
+    int64_t ts_delta;
+    int32_t offset_delta, headers;
+    int rv;
+    if (len < 1) {
+        return -1;
+    }
+    if ((rv = varint_decode_s64(p + pos, len - pos, &ts_delta)) < 0) {
+        return -1;
+    }
+    pos += (size_t)rv;
+    if ((rv = varint_decode_s32(p + pos, len - pos, &offset_delta)) < 0 || offset_delta != index) {
+        return -1;
+    }
+    pos += (size_t)rv;
+    if (skip_bytes_field(p, len, &pos, true) < 0 || skip_bytes_field(p, len, &pos, true) < 0) {
+        return -1;
+    }
+    if ((rv = varint_decode_s32(p + pos, len - pos, &headers)) < 0 || headers < 0) {
+        return -1;
+    }
+    pos += (size_t)rv;
+    for (int32_t i = 0; i < headers; i++) {
+        if (skip_bytes_field(p, len, &pos, false) < 0 || skip_bytes_field(p, len, &pos, true) < 0) {
+            return -1;
+        }
+    }
+    return pos == len ? 0 : -1;
+}
+
+/* Walk the records of an uncompressed batch body (after the 61-byte header). */
+static int walk_records(const uint8_t *p, size_t len, int32_t count, char *reason, size_t reasonlen)
+{
+    size_t pos = 0;
+    int32_t i;
+    for (i = 0; pos < len; i++) {
+        int32_t rec_len;
+        int rv = varint_decode_s32(p + pos, len - pos, &rec_len);
+        if (rv < 0 || rec_len < 0 || (size_t)rec_len > len - pos - (size_t)rv) {
+            return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                        "record %d has a bad length or runs past the batch", i);
+        }
+        pos += (size_t)rv;
+        if (i >= count || check_record_body(p + pos, (size_t)rec_len, i) < 0) {
+            return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                        "record %d is malformed or out of sequence (count %d)", i, count);
+        }
+        pos += (size_t)rec_len;
+    }
+    if (i != count) {
+        return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                    "batch holds %d records but recordsCount says %d", i, count);
+    }
+    return 0;
+}
+
+static int check_producer_rules(const struct record_batch_header *h, char *reason, size_t reasonlen)
+{
+    if (h->attributes & RECORD_BATCH_ATTR_CONTROL) {
+        return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                    "control batches may not be produced by clients");
+    }
+    if (h->records_count <= 0) {
+        return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen, "invalid record count %d",
+                    h->records_count);
+    }
+    if (h->last_offset_delta < 0 || (int64_t)h->last_offset_delta + 1 != h->records_count) {
+        return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                    "recordsCount %d does not match lastOffsetDelta %d", h->records_count,
+                    h->last_offset_delta);
+    }
+    return 0;
+}
+
+int record_batch_validate(const uint8_t *p, size_t avail, const struct record_batch_limits *limits,
+                          struct record_batch_header *out, char *reason, size_t reasonlen)
+{
+    struct record_batch_header h;
+    if (record_batch_parse(p, avail, &h) < 0) {
+        return fail(LOG_ERR_CORRUPT, reason, reasonlen, "%zu bytes is shorter than a batch header",
+                    avail);
+    }
+    if (h.magic != RECORD_BATCH_MAGIC_V2) {
+        return fail(LOG_ERR_CORRUPT, reason, reasonlen, "unsupported magic %d (need 2)", h.magic);
+    }
+    if (h.batch_length < MIN_BATCH_LENGTH) {
+        return fail(LOG_ERR_CORRUPT, reason, reasonlen, "batchLength %d below the minimum %d",
+                    h.batch_length, MIN_BATCH_LENGTH);
+    }
+    int64_t size = record_batch_size(&h);
+    if (limits->max_batch_bytes > 0 && size > limits->max_batch_bytes) {
+        return fail(LOG_ERR_TOO_LARGE, reason, reasonlen,
+                    "batch of %lld bytes exceeds max.message.bytes %lld", (long long)size,
+                    (long long)limits->max_batch_bytes);
+    }
+    if ((uint64_t)size > avail) {
+        return fail(LOG_ERR_CORRUPT, reason, reasonlen,
+                    "batchLength %d runs past the %zu bytes present", h.batch_length, avail);
+    }
+    uint32_t crc = crc32c(0, p + RECORD_BATCH_CRC_START, (size_t)size - RECORD_BATCH_CRC_START);
+    if (crc != h.crc) {
+        return fail(LOG_ERR_CORRUPT, reason, reasonlen, "CRC mismatch: stored %08x computed %08x",
+                    h.crc, crc);
+    }
+    if (limits->from_client) {
+        int rv = check_producer_rules(&h, reason, reasonlen);
+        if (rv < 0) {
+            return rv;
+        }
+    }
+    if (limits->walk_records && record_batch_compression(&h) == 0) {
+        int rv = walk_records(p + RECORD_BATCH_HEADER_SIZE, (size_t)size - RECORD_BATCH_HEADER_SIZE,
+                              h.records_count, reason, reasonlen);
+        if (rv < 0) {
+            return rv;
+        }
+    }
+    if (out != NULL) {
+        *out = h;
+    }
+    return 0;
+}
+
+void record_batch_set_base_offset(uint8_t *batch, int64_t base_offset)
+{
+    be64_store(batch + RECORD_BATCH_OFF_BASE_OFFSET, (uint64_t)base_offset);
+}
+
+void record_batch_set_leader_epoch(uint8_t *batch, int32_t epoch)
+{
+    be32_store(batch + RECORD_BATCH_OFF_LEADER_EPOCH, (uint32_t)epoch);
+}
