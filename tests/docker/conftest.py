@@ -1,0 +1,45 @@
+"""Docker tier: builds the Sluice image as a user would and runs it.
+
+Skipped, with the reason printed, only when no Docker engine answers."""
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+IMAGE = os.environ.get("SLUICE_TEST_IMAGE", "sluice:test")
+
+
+def docker(*args, check=True, timeout=120, **kw):
+    return subprocess.run(["docker", *args], check=check, timeout=timeout, text=True,
+                          capture_output=True, **kw)
+
+
+def engine_problem():
+    try:
+        info = docker("info", check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"docker unavailable: {e}"
+    if info.returncode != 0:
+        return "no Docker engine answers: " + (info.stderr.strip().splitlines() or ["?"])[-1]
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    problem = engine_problem()
+    if problem:
+        marker = pytest.mark.skip(reason=problem)
+        for item in items:
+            item.add_marker(marker)
+
+
+@pytest.fixture(scope="session")
+def sluice_image():
+    """The image built from this checkout (base image made locally if it cannot be pulled)."""
+    base = subprocess.run([os.path.join(ROOT, "deploy/docker/base-image")], check=True,
+                          text=True, capture_output=True, timeout=900).stdout.strip()
+    build = subprocess.run(["docker", "build", "-q", "-f", "deploy/docker/Dockerfile",
+                            "--build-arg", f"BASE_IMAGE={base}", "-t", IMAGE, "."], cwd=ROOT,
+                           text=True, capture_output=True, timeout=1800)
+    assert build.returncode == 0, build.stderr[-4000:]
+    return IMAGE
