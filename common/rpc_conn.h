@@ -1,0 +1,57 @@
+/* One RPC connection: a TCP stream carrying rpc_frame frames both ways.
+ *
+ * Shared by rpc_server (accepted sockets) and rpc_client (outgoing ones), and
+ * the only code that reads or writes RPC sockets: TLS, when it comes, wraps
+ * the byte stream here (between uv_read/uv_write and the frame reader) and
+ * nothing above changes.
+ *
+ * Loop thread only. The owner allocates the struct, calls rpc_conn_init, and
+ * frees it in (or after) `on_close`, which fires exactly once after
+ * rpc_conn_close or a read/write error, from the handle's close callback. */
+#ifndef SLUICE_COMMON_RPC_CONN_H
+#define SLUICE_COMMON_RPC_CONN_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "common/rpc_frame.h"
+
+struct rpc_conn;
+/* A frame arrived; pointers are valid during the call only. Return non-zero
+ * to close the connection with that reason. */
+typedef int (*rpc_conn_frame_cb)(struct rpc_conn *conn, const struct rpc_frame *frame);
+/* The connection is closed; `reason` is 0 for a local close, or a negative
+ * errno/libuv code (UV_EOF for the peer closing, -EMSGSIZE, -EBADMSG, ...). */
+typedef void (*rpc_conn_close_cb)(struct rpc_conn *conn, int reason);
+
+struct rpc_conn {
+    void *data; /* owner's */
+    uv_tcp_t tcp;
+    struct rpc_frame_reader reader;
+    size_t max_frame;
+    rpc_conn_frame_cb on_frame;
+    rpc_conn_close_cb on_close;
+    bool closing;
+    int close_reason;
+};
+
+/* uv_tcp_init on `loop`. Returns 0 or a libuv error (then nothing to close). */
+int rpc_conn_init(struct rpc_conn *conn, uv_loop_t *loop, size_t max_frame,
+                  rpc_conn_frame_cb on_frame, rpc_conn_close_cb on_close);
+/* Start reading (after connect/accept). Returns 0 or a libuv error. */
+int rpc_conn_start(struct rpc_conn *conn);
+/* Encode and queue one frame (body packed, payload copied). Returns 0,
+ * -EMSGSIZE (frame above max_frame), -ENOMEM, -ENOTCONN when closing, or a
+ * libuv write error (the connection is then being closed). */
+int rpc_conn_send(struct rpc_conn *conn, const struct rpc_frame *frame,
+                  const ProtobufCMessage *body, const void *payload, size_t payload_len);
+/* Queue already-encoded frames; `bytes` ownership is transferred (freed here
+ * on success and failure). */
+int rpc_conn_send_encoded(struct rpc_conn *conn, struct buf *bytes);
+/* Text for a close reason or libuv/errno code. Unlike uv_strerror it does not
+ * leak on codes libuv does not know (-EBADMSG, -EMSGSIZE are ours). */
+const char *rpc_conn_strerror(int code);
+/* Close (idempotent): on_close(conn, reason) fires later from the loop. */
+void rpc_conn_close(struct rpc_conn *conn, int reason);
+
+#endif

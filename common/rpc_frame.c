@@ -1,0 +1,169 @@
+#include "common/rpc_frame.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bigendian.h"
+#include "proto/rpc.pb-c.h"
+
+int rpc_frame_encode(struct buf *out, const struct rpc_frame *frame, const ProtobufCMessage *body,
+                     const void *payload, size_t payload_len, size_t max_frame)
+{
+    size_t body_len = body != NULL ? protobuf_c_message_get_packed_size(body) : 0;
+    Sluice__Rpc__RpcHeader hdr = SLUICE__RPC__RPC_HEADER__INIT;
+    hdr.kind = (Sluice__Rpc__RpcKind)frame->kind;
+    hdr.method = frame->method;
+    hdr.version = frame->version;
+    hdr.correlation_id = frame->correlation_id;
+    hdr.error = frame->error;
+    hdr.error_message = (char *)(frame->error_message != NULL ? frame->error_message : "");
+    if (body_len > UINT32_MAX || payload_len > UINT32_MAX) {
+        return -EMSGSIZE;
+    }
+    hdr.body_length = (uint32_t)body_len;
+    hdr.payload_length = (uint32_t)payload_len;
+    size_t hdr_len = sluice__rpc__rpc_header__get_packed_size(&hdr);
+    if (hdr_len > RPC_FRAME_MAX_HEADER || body_len > max_frame || payload_len > max_frame ||
+        4 + hdr_len + body_len + payload_len > max_frame) {
+        return -EMSGSIZE;
+    }
+    size_t frame_len = 4 + hdr_len + body_len + payload_len;
+    if (buf_reserve(out, 4 + frame_len) != 0) {
+        return -ENOMEM;
+    }
+    uint8_t *p = out->data + out->len;
+    be32_store(p, (uint32_t)frame_len);
+    be32_store(p + 4, (uint32_t)hdr_len);
+    p += 8;
+    p += sluice__rpc__rpc_header__pack(&hdr, p);
+    if (body != NULL) {
+        p += protobuf_c_message_pack(body, p);
+    }
+    if (payload_len > 0) {
+        memcpy(p, payload, payload_len);
+    }
+    out->len += 4 + frame_len;
+    return 0;
+}
+
+void rpc_frame_reader_init(struct rpc_frame_reader *r, size_t max_frame)
+{
+    memset(r, 0, sizeof *r);
+    r->max_frame = max_frame;
+}
+
+void rpc_frame_reader_free(struct rpc_frame_reader *r)
+{
+    free(r->frame);
+    r->frame = NULL;
+}
+
+/* Decode a complete frame body (everything after the length prefix). */
+static int decode_frame(const uint8_t *p, size_t len, rpc_frame_cb cb, void *arg)
+{
+    if (len < 4) {
+        return -EBADMSG;
+    }
+    size_t hdr_len = be32_load(p);
+    if (hdr_len > RPC_FRAME_MAX_HEADER || hdr_len > len - 4) {
+        return -EBADMSG;
+    }
+    Sluice__Rpc__RpcHeader *hdr = sluice__rpc__rpc_header__unpack(NULL, hdr_len, p + 4);
+    if (hdr == NULL) {
+        return -EBADMSG;
+    }
+    size_t rest = len - 4 - hdr_len;
+    int rv = -EBADMSG;
+    if ((hdr->kind != SLUICE__RPC__RPC_KIND__RPC_KIND_REQUEST &&
+         hdr->kind != SLUICE__RPC__RPC_KIND__RPC_KIND_RESPONSE) ||
+        (uint64_t)hdr->body_length + hdr->payload_length != rest) {
+        goto out;
+    }
+    const uint8_t *body = p + 4 + hdr_len;
+    struct rpc_frame f = {
+        .kind = (enum rpc_kind)hdr->kind,
+        .method = hdr->method,
+        .version = hdr->version,
+        .correlation_id = hdr->correlation_id,
+        .error = hdr->error,
+        .error_message = hdr->error_message != NULL ? hdr->error_message : "",
+        .body = body,
+        .body_len = hdr->body_length,
+        .payload = body + hdr->body_length,
+        .payload_len = hdr->payload_length,
+    };
+    rv = cb(&f, arg);
+out:
+    sluice__rpc__rpc_header__free_unpacked(hdr, NULL);
+    return rv;
+}
+
+/* Take bytes of the length prefix; on completion validate and allocate. */
+static int take_prefix(struct rpc_frame_reader *r, const uint8_t **data, size_t *len)
+{
+    size_t n = 4 - r->prefix_have;
+    if (n > *len) {
+        n = *len;
+    }
+    memcpy(r->prefix + r->prefix_have, *data, n);
+    r->prefix_have += n;
+    *data += n;
+    *len -= n;
+    if (r->prefix_have < 4) {
+        return 0;
+    }
+    size_t frame_len = be32_load(r->prefix);
+    /* The bound is checked before allocating: a peer cannot make us reserve
+     * memory by announcing a large frame. */
+    if (frame_len > r->max_frame) {
+        return -EMSGSIZE;
+    }
+    if (frame_len < 4) {
+        return -EBADMSG;
+    }
+    r->frame = malloc(frame_len);
+    if (r->frame == NULL) {
+        return -ENOMEM;
+    }
+    r->frame_len = frame_len;
+    r->frame_have = 0;
+    return 0;
+}
+
+int rpc_frame_reader_feed(struct rpc_frame_reader *r, const uint8_t *data, size_t len,
+                          rpc_frame_cb cb, void *arg)
+{
+    while (len > 0) {
+        if (r->frame == NULL) {
+            int rv = take_prefix(r, &data, &len);
+            if (rv != 0 || r->frame == NULL) {
+                if (rv != 0) {
+                    return rv;
+                }
+                continue;
+            }
+        }
+        size_t n = r->frame_len - r->frame_have;
+        if (n > len) {
+            n = len;
+        }
+        memcpy(r->frame + r->frame_have, data, n);
+        r->frame_have += n;
+        data += n;
+        len -= n;
+        if (r->frame_have < r->frame_len) {
+            break;
+        }
+        uint8_t *frame = r->frame;
+        size_t frame_len = r->frame_len;
+        r->frame = NULL;
+        r->prefix_have = 0;
+        int rv = decode_frame(frame, frame_len, cb, arg);
+        free(frame);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,300 @@
+#include "common/rpc_server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+struct rpc_server_conn {
+    struct rpc_conn conn;
+    struct rpc_server *server;
+    struct rpc_call *calls; /* pending, not yet finished */
+    struct rpc_server_conn *prev, *next;
+};
+
+void rpc_server_init(struct rpc_server *server, uv_loop_t *loop, size_t max_frame)
+{
+    memset(server, 0, sizeof *server);
+    server->loop = loop;
+    server->max_frame = max_frame;
+}
+
+int rpc_server_handle(struct rpc_server *server, uint32_t method,
+                      const ProtobufCMessageDescriptor *request, rpc_handler_fn fn, void *arg)
+{
+    if (method >= RPC_SERVER_MAX_METHODS || server->methods[method].fn != NULL || fn == NULL ||
+        request == NULL) {
+        return -EINVAL;
+    }
+    server->methods[method] = (struct rpc_method){request, fn, arg};
+    return 0;
+}
+
+static void maybe_closed(struct rpc_server *server)
+{
+    if (server->closing && server->open_handles == 0 && server->close_cb != NULL) {
+        rpc_server_close_cb cb = server->close_cb;
+        server->close_cb = NULL;
+        cb(server);
+    }
+}
+
+static void call_unlink(struct rpc_call *call)
+{
+    struct rpc_server_conn *sc = call->conn;
+    if (sc == NULL) {
+        return;
+    }
+    if (call->prev != NULL) {
+        call->prev->next = call->next;
+    } else {
+        sc->calls = call->next;
+    }
+    if (call->next != NULL) {
+        call->next->prev = call->prev;
+    }
+    call->conn = NULL;
+}
+
+static void call_free(struct rpc_call *call, const ProtobufCMessageDescriptor *desc)
+{
+    if (call->request != NULL) {
+        protobuf_c_message_free_unpacked(call->request, NULL);
+    }
+    (void)desc;
+    free(call->payload);
+    free(call);
+}
+
+static int call_finish(struct rpc_call *call, int32_t error, const char *message,
+                       const ProtobufCMessage *response, const void *payload, size_t payload_len)
+{
+    struct rpc_server_conn *sc = call->conn;
+    int rv = -ENOTCONN;
+    if (sc != NULL) {
+        struct rpc_frame f = {.kind = RPC_RESPONSE,
+                              .method = call->method,
+                              .version = call->version,
+                              .correlation_id = call->correlation_id,
+                              .error = error,
+                              .error_message = message};
+        rv = rpc_conn_send(&sc->conn, &f, response, payload, payload_len);
+        if (rv == -EMSGSIZE) {
+            log_error("rpc", "response too large method=%u", call->method);
+            f.error = RPC_ERROR_INTERNAL;
+            f.error_message = "response exceeds the frame size bound";
+            rpc_conn_send(&sc->conn, &f, NULL, NULL, 0);
+        }
+        call_unlink(call);
+    }
+    call_free(call, NULL);
+    return rv;
+}
+
+int rpc_call_respond(struct rpc_call *call, const ProtobufCMessage *response, const void *payload,
+                     size_t payload_len)
+{
+    return call_finish(call, RPC_OK, "", response, payload, payload_len);
+}
+
+int rpc_call_fail(struct rpc_call *call, enum rpc_error error, const char *message)
+{
+    return call_finish(call, error, message, NULL, NULL, 0);
+}
+
+/* Answer a request that never reaches a handler. */
+static int reply_error(struct rpc_conn *conn, const struct rpc_frame *req, enum rpc_error error,
+                       const char *message)
+{
+    struct rpc_frame f = {.kind = RPC_RESPONSE,
+                          .method = req->method,
+                          .version = req->version,
+                          .correlation_id = req->correlation_id,
+                          .error = error,
+                          .error_message = message};
+    int rv = rpc_conn_send(conn, &f, NULL, NULL, 0);
+    return rv == -EMSGSIZE ? 0 : rv;
+}
+
+static struct rpc_call *call_new(struct rpc_server_conn *sc, const struct rpc_frame *frame,
+                                 ProtobufCMessage *request)
+{
+    struct rpc_call *call = calloc(1, sizeof *call);
+    if (call == NULL) {
+        return NULL;
+    }
+    if (frame->payload_len > 0) {
+        call->payload = malloc(frame->payload_len);
+        if (call->payload == NULL) {
+            free(call);
+            return NULL;
+        }
+        memcpy(call->payload, frame->payload, frame->payload_len);
+        call->payload_len = frame->payload_len;
+    }
+    call->conn = sc;
+    call->method = frame->method;
+    call->version = frame->version;
+    call->correlation_id = frame->correlation_id;
+    call->request = request;
+    call->next = sc->calls;
+    if (sc->calls != NULL) {
+        sc->calls->prev = call;
+    }
+    sc->calls = call;
+    return call;
+}
+
+static int on_frame(struct rpc_conn *conn, const struct rpc_frame *frame)
+{
+    struct rpc_server_conn *sc = conn->data;
+    struct rpc_server *server = sc->server;
+    if (frame->kind != RPC_REQUEST) {
+        return -EBADMSG; /* a client never sends responses */
+    }
+    if (server->closing) {
+        return reply_error(conn, frame, RPC_ERROR_UNAVAILABLE, "server shutting down");
+    }
+    const struct rpc_method *m =
+        frame->method < RPC_SERVER_MAX_METHODS ? &server->methods[frame->method] : NULL;
+    if (m == NULL || m->fn == NULL) {
+        log_warn("rpc", "unknown method method=%u", frame->method);
+        return reply_error(conn, frame, RPC_ERROR_UNKNOWN_METHOD, "unknown method");
+    }
+    ProtobufCMessage *req =
+        protobuf_c_message_unpack(m->request, NULL, frame->body_len, frame->body);
+    if (req == NULL) {
+        log_warn("rpc", "malformed request method=%u body_length=%zu", frame->method,
+                 frame->body_len);
+        return reply_error(conn, frame, RPC_ERROR_MALFORMED, "request body does not decode");
+    }
+    struct rpc_call *call = call_new(sc, frame, req);
+    if (call == NULL) {
+        protobuf_c_message_free_unpacked(req, NULL);
+        return reply_error(conn, frame, RPC_ERROR_INTERNAL, "out of memory");
+    }
+    m->fn(call, m->arg);
+    return 0;
+}
+
+static void on_conn_closed(struct rpc_conn *conn, int reason)
+{
+    struct rpc_server_conn *sc = conn->data;
+    struct rpc_server *server = sc->server;
+    if (reason != 0 && reason != UV_EOF && reason != UV_ECONNRESET) {
+        log_warn("rpc", "connection closed reason=%s", rpc_conn_strerror(reason));
+    }
+    while (sc->calls != NULL) {
+        call_unlink(sc->calls); /* orphaned: the handler still finishes it */
+    }
+    if (sc->prev != NULL) {
+        sc->prev->next = sc->next;
+    } else {
+        server->conns = sc->next;
+    }
+    if (sc->next != NULL) {
+        sc->next->prev = sc->prev;
+    }
+    free(sc);
+    server->open_handles--;
+    maybe_closed(server);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct rpc_server *server = listener->data;
+    if (status != 0) {
+        log_warn("rpc", "accept failed error=%s", rpc_conn_strerror(status));
+        return;
+    }
+    struct rpc_server_conn *sc = calloc(1, sizeof *sc);
+    if (sc == NULL ||
+        rpc_conn_init(&sc->conn, server->loop, server->max_frame, on_frame, on_conn_closed) != 0) {
+        free(sc);
+        log_error("rpc", "cannot accept connection: out of resources");
+        return;
+    }
+    sc->conn.data = sc;
+    sc->server = server;
+    sc->next = server->conns;
+    if (server->conns != NULL) {
+        server->conns->prev = sc;
+    }
+    server->conns = sc;
+    server->open_handles++;
+    int rv = uv_accept(listener, (uv_stream_t *)&sc->conn.tcp);
+    if (rv == 0) {
+        rv = rpc_conn_start(&sc->conn);
+    }
+    if (rv != 0) {
+        rpc_conn_close(&sc->conn, rv);
+    }
+}
+
+static int parse_address(const char *host, int port, struct sockaddr_storage *addr)
+{
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)addr) == 0) {
+        return 0;
+    }
+    return uv_ip6_addr(host, port, (struct sockaddr_in6 *)addr);
+}
+
+int rpc_server_listen(struct rpc_server *server, const char *host, int port)
+{
+    struct sockaddr_storage addr;
+    int rv = parse_address(host, port, &addr);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = uv_tcp_init(server->loop, &server->listener);
+    if (rv != 0) {
+        return rv;
+    }
+    server->listener.data = server;
+    server->listening = true;
+    server->open_handles++;
+    rv = uv_tcp_bind(&server->listener, (const struct sockaddr *)&addr, 0);
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&server->listener, 128, on_connection);
+    }
+    if (rv != 0) {
+        rpc_server_close(server, NULL);
+    }
+    return rv;
+}
+
+int rpc_server_port(struct rpc_server *server)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof addr;
+    if (!server->listening ||
+        uv_tcp_getsockname(&server->listener, (struct sockaddr *)&addr, &len) != 0) {
+        return -1;
+    }
+    if (addr.ss_family == AF_INET) {
+        return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    }
+    return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+}
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+    struct rpc_server *server = handle->data;
+    server->open_handles--;
+    maybe_closed(server);
+}
+
+void rpc_server_close(struct rpc_server *server, rpc_server_close_cb cb)
+{
+    server->closing = true;
+    server->close_cb = cb;
+    if (server->listening) {
+        server->listening = false;
+        uv_close((uv_handle_t *)&server->listener, on_listener_closed);
+    }
+    for (struct rpc_server_conn *sc = server->conns; sc != NULL; sc = sc->next) {
+        rpc_conn_close(&sc->conn, 0);
+    }
+    maybe_closed(server);
+}

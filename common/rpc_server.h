@@ -1,0 +1,86 @@
+/* RPC server: listens on TCP, decodes requests, dispatches them by method id
+ * to registered handlers, and sends their (possibly asynchronous) responses.
+ *
+ * A request for an unknown method is answered with RPC_ERROR_UNKNOWN_METHOD,
+ * one whose body does not decode with RPC_ERROR_MALFORMED; an oversized or
+ * garbled frame closes that connection. Nothing a peer sends can crash the
+ * server or make it allocate more than max_frame per connection.
+ *
+ * Loop thread only. The server struct is caller-owned and must stay valid
+ * until the rpc_server_close callback. */
+#ifndef SLUICE_COMMON_RPC_SERVER_H
+#define SLUICE_COMMON_RPC_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/rpc_conn.h"
+
+#define RPC_SERVER_MAX_METHODS 64
+
+struct rpc_server;
+struct rpc_server_conn;
+
+/* One request being served. Owned by the server; handed to the handler,
+ * which must finish it exactly once with rpc_call_respond or rpc_call_fail
+ * (now or later, from the loop thread). If the connection closed meanwhile,
+ * finishing just frees the call. */
+struct rpc_call {
+    struct rpc_server_conn *conn; /* NULL once the connection is gone */
+    uint32_t method;
+    uint32_t version;
+    uint64_t correlation_id;
+    ProtobufCMessage *request; /* decoded body; freed when the call finishes */
+    uint8_t *payload;          /* raw payload copy, NULL if none */
+    size_t payload_len;
+    struct rpc_call *prev, *next; /* the connection's pending calls */
+};
+
+typedef void (*rpc_handler_fn)(struct rpc_call *call, void *arg);
+
+struct rpc_method {
+    const ProtobufCMessageDescriptor *request;
+    rpc_handler_fn fn;
+    void *arg;
+};
+
+typedef void (*rpc_server_close_cb)(struct rpc_server *server);
+
+struct rpc_server {
+    void *data; /* owner's */
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    bool listening;
+    size_t max_frame;
+    struct rpc_method methods[RPC_SERVER_MAX_METHODS];
+    struct rpc_server_conn *conns; /* open connections */
+    unsigned open_handles;         /* listener + connections */
+    bool closing;
+    rpc_server_close_cb close_cb;
+};
+
+/* Set up; nothing to close until rpc_server_listen succeeds. */
+void rpc_server_init(struct rpc_server *server, uv_loop_t *loop, size_t max_frame);
+/* Route `method` to `fn` with requests decoded as `request`. Returns 0 or
+ * -EINVAL (method id out of range or already taken). */
+int rpc_server_handle(struct rpc_server *server, uint32_t method,
+                      const ProtobufCMessageDescriptor *request, rpc_handler_fn fn, void *arg);
+/* Bind and listen on an IPv4 or IPv6 literal; port 0 picks a free port.
+ * Returns 0 or a libuv error. */
+int rpc_server_listen(struct rpc_server *server, const char *host, int port);
+/* The bound port (after listen), or -1. */
+int rpc_server_port(struct rpc_server *server);
+/* Stop listening and close every connection; pending calls are orphaned
+ * (their handlers may still finish them). `cb` (may be NULL) fires once
+ * everything is closed. */
+void rpc_server_close(struct rpc_server *server, rpc_server_close_cb cb);
+
+/* Finish a call with a response body (NULL: empty) and optional payload.
+ * Returns 0, or an error if it could not be sent (the call is freed anyway). */
+int rpc_call_respond(struct rpc_call *call, const ProtobufCMessage *response, const void *payload,
+                     size_t payload_len);
+/* Finish a call with an error in the response header. */
+int rpc_call_fail(struct rpc_call *call, enum rpc_error error, const char *message);
+
+#endif
