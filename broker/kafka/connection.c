@@ -1,0 +1,517 @@
+/* One Kafka client connection; see connection.h. */
+#include "broker/kafka/connection.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include "broker/kafka/frame.h"
+#include "common/log.h"
+
+enum request_state { REQ_HANDLING, REQ_DONE, REQ_DROPPED };
+
+#define READ_CHUNK 65536
+
+struct kafka_conn {
+    uv_tcp_t tcp;
+    uv_timer_t idle;
+    uv_poll_t writable; /* on a dup of the socket: waits out EAGAIN from sendfile */
+    int poll_fd;
+    struct kafka_conn_options opts;
+    kafka_request_cb on_request;
+    void (*on_closed)(struct kafka_conn *, void *);
+    void *data;
+    char peer[64];
+    struct frame_reader frames;
+    /* FIFO of requests in arrival order; head is the next to answer. */
+    struct kafka_request *head, *tail;
+    size_t in_flight;     /* requests in the FIFO */
+    size_t pending_bytes; /* response bytes in the FIFO not yet written */
+    /* Writer: the head request's response, piece by piece. */
+    bool writing;
+    size_t piece;     /* even = memory range before splice piece/2, odd = splice */
+    size_t piece_off; /* bytes of the current piece already written */
+    uv_write_t write_req;
+    bool reading, closing;
+    int handles_open;
+    struct kafka_conn *prev, *next;
+};
+
+static void conn_maybe_free(struct kafka_conn *c);
+static void writer_run(struct kafka_conn *c);
+static void reading_update(struct kafka_conn *c);
+
+const char *kafka_conn_peer(const struct kafka_conn *conn)
+{
+    return conn->peer;
+}
+
+const char *kafka_conn_listener(const struct kafka_conn *conn)
+{
+    return conn->opts.listener_name;
+}
+
+bool kafka_conn_plaintext(const struct kafka_conn *conn)
+{
+    return conn->opts.plaintext;
+}
+
+struct kafka_conn *kafka_conn_next(const struct kafka_conn *conn)
+{
+    return conn->next;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct kafka_conn *c = h->data;
+    c->handles_open--;
+    conn_maybe_free(c);
+}
+
+static void request_free(struct kafka_request *req)
+{
+    kafka_response_free(&req->response);
+    free(req->frame);
+    free(req);
+}
+
+static void conn_maybe_free(struct kafka_conn *c)
+{
+    if (!c->closing || c->handles_open > 0 || c->head != NULL) {
+        return;
+    }
+    if (c->opts.registry != NULL) {
+        if (c->prev != NULL) {
+            c->prev->next = c->next;
+        } else {
+            *c->opts.registry = c->next;
+        }
+        if (c->next != NULL) {
+            c->next->prev = c->prev;
+        }
+    }
+    frame_reader_free(&c->frames);
+    if (c->on_closed != NULL) {
+        c->on_closed(c, c->data);
+    }
+    free(c);
+}
+
+/* Free every request the handlers are done with; the ones still being
+ * handled keep the connection alive until they complete. */
+static void drop_finished(struct kafka_conn *c)
+{
+    struct kafka_request **link = &c->head, *last = NULL;
+    while (*link != NULL) {
+        struct kafka_request *req = *link;
+        if (req->state != REQ_HANDLING) {
+            *link = req->next;
+            c->in_flight--;
+            request_free(req);
+        } else {
+            last = req;
+            link = &req->next;
+        }
+    }
+    c->tail = last;
+}
+
+void kafka_conn_close(struct kafka_conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = true;
+    c->writing = false;
+    drop_finished(c);
+    if (c->poll_fd >= 0) {
+        uv_close((uv_handle_t *)&c->writable, on_handle_closed);
+        close(c->poll_fd);
+        c->poll_fd = -1;
+    }
+    uv_close((uv_handle_t *)&c->idle, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+void kafka_conn_fail(struct kafka_conn *c, const char *why)
+{
+    if (!c->closing) {
+        log_warn("kafka", "closing connection peer=%s listener=%s reason=\"%s\"", c->peer,
+                 c->opts.listener_name, why);
+    }
+    kafka_conn_close(c);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+    struct kafka_conn *c = t->data;
+    if (c->in_flight > 0) {
+        uv_timer_again(t); /* a long poll or a slow reader is not idleness */
+        return;
+    }
+    if (frame_reader_partial(&c->frames)) {
+        kafka_conn_fail(c, "request not completed within connections.max.idle.ms");
+        return;
+    }
+    log_debug("kafka", "closing idle connection peer=%s", c->peer);
+    kafka_conn_close(c);
+}
+
+/* Activity that proves the client alive: a whole request or a whole response.
+ * Single bytes of a dribbled frame deliberately do not count. */
+static void idle_restart(struct kafka_conn *c)
+{
+    if (!c->closing && c->opts.idle_timeout_ms > 0) {
+        uv_timer_start(&c->idle, on_idle, c->opts.idle_timeout_ms, c->opts.idle_timeout_ms);
+    }
+}
+
+static void request_pop(struct kafka_conn *c)
+{
+    struct kafka_request *req = c->head;
+    c->head = req->next;
+    if (c->head == NULL) {
+        c->tail = NULL;
+    }
+    c->in_flight--;
+    request_free(req);
+    c->piece = c->piece_off = 0;
+}
+
+/* Bounds of memory piece `k` (the bytes before splice k, or after the last). */
+static void memory_piece(const struct kafka_response *r, size_t k, size_t *start, size_t *end)
+{
+    *start = k == 0 ? 0 : r->splices[k - 1].at;
+    *end = k < r->n_splices ? r->splices[k].at : r->bytes.len;
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    struct kafka_conn *c = w->data;
+    c->writing = false;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    if (status < 0) {
+        log_debug("kafka", "write failed peer=%s error=%s", c->peer, uv_strerror(status));
+        kafka_conn_close(c);
+        return;
+    }
+    size_t start, end;
+    memory_piece(&c->head->response, c->piece / 2, &start, &end);
+    c->pending_bytes -= end - start - c->piece_off;
+    c->piece++;
+    c->piece_off = 0;
+    writer_run(c);
+}
+
+static void on_writable(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    struct kafka_conn *c = p->data;
+    uv_poll_stop(p);
+    c->writing = false;
+    if (status < 0) {
+        kafka_conn_close(c);
+        return;
+    }
+    writer_run(c);
+}
+
+/* Write what the socket takes of memory piece; 1 if an async write is now
+ * pending, 0 when the piece is done, negative on error. */
+static int write_memory(struct kafka_conn *c, const struct kafka_response *r)
+{
+    size_t start, end;
+    memory_piece(r, c->piece / 2, &start, &end);
+    uv_buf_t b = uv_buf_init((char *)r->bytes.data + start + c->piece_off,
+                             (unsigned)(end - start - c->piece_off));
+    if (b.len > 0) {
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (n < 0 && n != UV_EAGAIN) {
+            return n;
+        }
+        if (n < 0) {
+            n = 0;
+        }
+        c->piece_off += (size_t)n;
+        c->pending_bytes -= (size_t)n;
+        if ((size_t)n < b.len) {
+            b = uv_buf_init(b.base + n, b.len - (unsigned)n);
+            c->write_req.data = c;
+            int rv = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+            if (rv != 0) {
+                return rv;
+            }
+            c->writing = true;
+            return 1;
+        }
+    }
+    c->piece++;
+    c->piece_off = 0;
+    return 0;
+}
+
+static int wait_writable(struct kafka_conn *c, int sock)
+{
+    if (c->poll_fd < 0) {
+        int fd = dup(sock);
+        if (fd < 0) {
+            return -errno;
+        }
+        int rv = uv_poll_init(c->tcp.loop, &c->writable, fd);
+        if (rv != 0) {
+            close(fd);
+            return rv;
+        }
+        c->writable.data = c;
+        c->poll_fd = fd;
+        c->handles_open++;
+    }
+    int rv = uv_poll_start(&c->writable, UV_WRITABLE, on_writable);
+    if (rv == 0) {
+        c->writing = true;
+        return 1;
+    }
+    return rv;
+}
+
+/* Send a spliced file range straight from the page cache to the socket. */
+static int write_splice(struct kafka_conn *c, const struct kafka_response *r)
+{
+    const struct kafka_splice *s = &r->splices[c->piece / 2];
+    uv_os_fd_t sock;
+    int rv = uv_fileno((uv_handle_t *)&c->tcp, &sock);
+    if (rv != 0) {
+        return rv;
+    }
+    while (c->piece_off < s->len) {
+        off_t pos = (off_t)(s->pos + (int64_t)c->piece_off);
+        ssize_t n = sendfile(sock, s->fd, &pos, s->len - c->piece_off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            return wait_writable(c, sock);
+        }
+        if (n <= 0) {
+            /* The frame size already promised these bytes: nothing to do but close. */
+            log_error("kafka", "sendfile failed peer=%s error=%s", c->peer,
+                      n == 0 ? "file shorter than promised" : strerror(errno));
+            return -EIO;
+        }
+        c->piece_off += (size_t)n;
+        c->pending_bytes -= (size_t)n;
+    }
+    c->piece++;
+    c->piece_off = 0;
+    return 0;
+}
+
+static void writer_run(struct kafka_conn *c)
+{
+    while (!c->writing && !c->closing && c->head != NULL && c->head->state != REQ_HANDLING) {
+        struct kafka_request *req = c->head;
+        if (req->state == REQ_DONE && c->piece < 2 * req->response.n_splices + 1) {
+            int rv = c->piece % 2 == 0 ? write_memory(c, &req->response)
+                                       : write_splice(c, &req->response);
+            if (rv < 0) {
+                log_debug("kafka", "write failed peer=%s error=%d", c->peer, rv);
+                kafka_conn_close(c);
+                return;
+            }
+            continue;
+        }
+        request_pop(c);
+        idle_restart(c);
+    }
+    reading_update(c);
+}
+
+static void finish_request(struct kafka_request *req, enum request_state state)
+{
+    struct kafka_conn *c = req->conn;
+    req->state = state;
+    if (c->closing) {
+        drop_finished(c);
+        conn_maybe_free(c);
+        return;
+    }
+    if (state == REQ_DONE) {
+        kafka_response_finish(&req->response);
+        c->pending_bytes += kafka_response_wire_size(&req->response);
+    }
+    if (req == c->head) {
+        writer_run(c);
+    }
+}
+
+void kafka_request_complete(struct kafka_request *req)
+{
+    finish_request(req, REQ_DONE);
+}
+
+void kafka_request_drop(struct kafka_request *req)
+{
+    finish_request(req, REQ_DROPPED);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)h;
+    (void)suggested;
+    b->base = malloc(READ_CHUNK);
+    b->len = b->base ? READ_CHUNK : 0;
+}
+
+static const char *frame_error(enum frame_status st)
+{
+    switch (st) {
+    case FRAME_TOO_LARGE:
+        return "request size above socket.request.max.bytes";
+    case FRAME_INVALID:
+        return "request size negative or too small for a header";
+    default:
+        return "out of memory for request";
+    }
+}
+
+static void start_request(struct kafka_conn *c)
+{
+    struct kafka_request *req = calloc(1, sizeof *req);
+    if (req == NULL) {
+        kafka_conn_fail(c, "out of memory for request");
+        return;
+    }
+    req->conn = c;
+    req->frame = frame_reader_take(&c->frames, &req->frame_len);
+    kafka_response_init(&req->response);
+    if (c->tail != NULL) {
+        c->tail->next = req;
+    } else {
+        c->head = req;
+    }
+    c->tail = req;
+    c->in_flight++;
+    idle_restart(c);
+    c->on_request(req, c->data);
+}
+
+static void consume(struct kafka_conn *c, const uint8_t *data, size_t len)
+{
+    size_t off = 0;
+    while (off < len && !c->closing) {
+        size_t used;
+        enum frame_status st = frame_reader_feed(&c->frames, data + off, len - off, &used);
+        off += used;
+        if (st == FRAME_READY) {
+            start_request(c);
+        } else if (st != FRAME_NEED_MORE) {
+            char why[128];
+            snprintf(why, sizeof why, "%s (size=%d max=%d)", frame_error(st), c->frames.last_size,
+                     c->frames.max_size);
+            kafka_conn_fail(c, why);
+        }
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct kafka_conn *c = s->data;
+    if (nread > 0) {
+        consume(c, (const uint8_t *)b->base, (size_t)nread);
+    } else if (nread < 0) {
+        if (frame_reader_partial(&c->frames)) {
+            kafka_conn_fail(c, "peer closed the connection in the middle of a request");
+        } else {
+            kafka_conn_close(c);
+        }
+    }
+    free(b->base);
+    if (!c->closing) {
+        reading_update(c);
+    }
+}
+
+static void reading_update(struct kafka_conn *c)
+{
+    bool want = !c->closing && c->in_flight < c->opts.max_in_flight &&
+                c->pending_bytes < c->opts.max_pending_bytes;
+    if (want && !c->reading) {
+        int rv = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        if (rv != 0) {
+            kafka_conn_fail(c, uv_strerror(rv));
+            return;
+        }
+        c->reading = true;
+    } else if (!want && c->reading && !c->closing) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
+{
+    struct sockaddr_storage sa;
+    int sa_len = sizeof sa;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &sa_len) == 0) {
+        if (sa.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
+            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
+            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+        }
+    }
+    snprintf(out, len, "%s:%d", host, port);
+}
+
+static void registry_link(struct kafka_conn *c)
+{
+    if (c->opts.registry == NULL) {
+        return;
+    }
+    c->next = *c->opts.registry;
+    if (c->next != NULL) {
+        c->next->prev = c;
+    }
+    *c->opts.registry = c;
+}
+
+int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts,
+                      kafka_request_cb on_request, void (*on_closed)(struct kafka_conn *, void *),
+                      void *data, struct kafka_conn **out)
+{
+    struct kafka_conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        return UV_ENOMEM;
+    }
+    c->opts = *opts;
+    c->on_request = on_request;
+    c->on_closed = on_closed;
+    c->data = data;
+    c->poll_fd = -1;
+    frame_reader_init(&c->frames, opts->max_request_bytes);
+    uv_tcp_init(server->loop, &c->tcp);
+    uv_timer_init(server->loop, &c->idle);
+    c->tcp.data = c->idle.data = c;
+    c->handles_open = 2;
+    registry_link(c);
+    int rv = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (rv != 0) {
+        kafka_conn_close(c);
+        return rv;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    peer_name(&c->tcp, c->peer, sizeof c->peer);
+    idle_restart(c);
+    reading_update(c);
+    *out = c;
+    return 0;
+}

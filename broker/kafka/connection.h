@@ -1,0 +1,83 @@
+/* One client connection speaking the Kafka protocol, on the broker's libuv loop.
+ *
+ * Reads frames (frame.h, bounded by socket.request.max.bytes before any
+ * allocation), hands each one to the request callback in arrival order, and
+ * writes the responses strictly in request order even when they complete out
+ * of order (a Fetch long poll may finish after the Produce behind it): every
+ * request holds a slot in a FIFO and the head is written once it completes.
+ *
+ * Flow control: when too many requests are in flight or too many response
+ * bytes wait for the socket, reading stops until the client drains them, so a
+ * client that never reads its responses cannot make the broker buffer without
+ * bound. A connection idle for connections.max.idle.ms with nothing in flight
+ * (a frame received piecemeal counts as idle until it completes) is closed.
+ *
+ * Lifetime: a connection frees itself once closed and once every request it
+ * handed out has been completed or dropped; a request therefore stays valid
+ * until the handler calls kafka_request_complete/kafka_request_drop, even if
+ * the peer went away meanwhile. Everything runs on the loop thread. */
+#ifndef SLUICE_BROKER_KAFKA_CONNECTION_H
+#define SLUICE_BROKER_KAFKA_CONNECTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker/kafka/response.h"
+
+struct kafka_conn;
+
+struct kafka_request {
+    struct kafka_conn *conn; /* borrowed; valid until complete/drop */
+    uint8_t *frame;          /* owned by the request: the request bytes without the size */
+    size_t frame_len;
+    struct kafka_response response; /* filled by the handler */
+    void *data;                     /* for the handler */
+    /* Internal to the connection. */
+    struct kafka_request *next;
+    int state;
+};
+
+typedef void (*kafka_request_cb)(struct kafka_request *req, void *data);
+
+struct kafka_conn_options {
+    int32_t max_request_bytes;    /* socket.request.max.bytes */
+    uint64_t idle_timeout_ms;     /* connections.max.idle.ms */
+    size_t max_in_flight;         /* requests read but not yet answered before reading pauses */
+    size_t max_pending_bytes;     /* response bytes queued before reading pauses */
+    const char *listener_name;    /* borrowed for the connection's lifetime */
+    bool plaintext;               /* record data may be spliced with sendfile */
+    struct kafka_conn **registry; /* list head the connection links itself into (may be NULL) */
+};
+
+/* Accept a pending connection on `server`. `on_request` is called with each
+ * complete frame; `on_closed` (may be NULL) once the connection is fully gone.
+ * Returns 0 and the connection in *out (owned by itself, see above), or a
+ * negative libuv error (the pending connection is then dropped). */
+int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts,
+                      kafka_request_cb on_request, void (*on_closed)(struct kafka_conn *, void *),
+                      void *data, struct kafka_conn **out);
+
+/* The response in req->response is complete: finish its size and queue it
+ * for writing in order. Ownership of the request returns to the connection. */
+void kafka_request_complete(struct kafka_request *req);
+/* The request gets no response (acks=0 Produce). Ownership returns too. */
+void kafka_request_drop(struct kafka_request *req);
+
+/* Close the connection after logging `why` once with the peer address (a
+ * protocol violation). Requests in flight stay valid until completed. */
+void kafka_conn_fail(struct kafka_conn *conn, const char *why);
+/* Close quietly (shutdown). Idempotent. */
+void kafka_conn_close(struct kafka_conn *conn);
+
+/* "host:port" of the peer, for log lines. Borrowed. */
+const char *kafka_conn_peer(const struct kafka_conn *conn);
+const char *kafka_conn_listener(const struct kafka_conn *conn);
+/* Whether record data may be spliced with sendfile (plaintext listener). */
+bool kafka_conn_plaintext(const struct kafka_conn *conn);
+
+/* The next connection in the registry list after `conn`. */
+struct kafka_conn *kafka_conn_next(const struct kafka_conn *conn);
+
+#endif

@@ -1,0 +1,87 @@
+/* Kafka request framing; see frame.h. */
+#include "broker/kafka/frame.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bigendian.h"
+
+void frame_reader_init(struct frame_reader *fr, int32_t max_size)
+{
+    memset(fr, 0, sizeof *fr);
+    fr->max_size = max_size;
+}
+
+void frame_reader_free(struct frame_reader *fr)
+{
+    free(fr->body);
+    fr->body = NULL;
+}
+
+static enum frame_status accept_size(struct frame_reader *fr)
+{
+    int32_t size = (int32_t)be32_load(fr->size_bytes);
+    fr->last_size = size;
+    if (size < 0 || size < FRAME_MIN_SIZE) {
+        return FRAME_INVALID;
+    }
+    if (size > fr->max_size) {
+        return FRAME_TOO_LARGE;
+    }
+    fr->body = malloc((size_t)size);
+    if (fr->body == NULL) {
+        return FRAME_NO_MEMORY;
+    }
+    fr->body_len = (size_t)size;
+    fr->body_have = 0;
+    return FRAME_NEED_MORE;
+}
+
+enum frame_status frame_reader_feed(struct frame_reader *fr, const uint8_t *data, size_t len,
+                                    size_t *consumed)
+{
+    size_t used = 0;
+    enum frame_status st = FRAME_NEED_MORE;
+    while (used < len) {
+        if (fr->body == NULL) {
+            size_t n = 4 - fr->size_have;
+            n = n < len - used ? n : len - used;
+            memcpy(fr->size_bytes + fr->size_have, data + used, n);
+            fr->size_have += n;
+            used += n;
+            if (fr->size_have < 4) {
+                break;
+            }
+            st = accept_size(fr);
+            if (st != FRAME_NEED_MORE) {
+                break;
+            }
+        }
+        size_t n = fr->body_len - fr->body_have;
+        n = n < len - used ? n : len - used;
+        memcpy(fr->body + fr->body_have, data + used, n);
+        fr->body_have += n;
+        used += n;
+        if (fr->body_have == fr->body_len) {
+            st = FRAME_READY;
+            break;
+        }
+    }
+    *consumed = used;
+    return st;
+}
+
+uint8_t *frame_reader_take(struct frame_reader *fr, size_t *len)
+{
+    uint8_t *body = fr->body;
+    *len = fr->body_len;
+    fr->body = NULL;
+    fr->body_len = fr->body_have = 0;
+    fr->size_have = 0;
+    return body;
+}
+
+int frame_reader_partial(const struct frame_reader *fr)
+{
+    return fr->size_have > 0;
+}

@@ -1,0 +1,137 @@
+/* The broker's view of cluster metadata: brokers and their endpoints, the
+ * controller, topics (id, name, partitions, configs) and per partition the
+ * leader, replicas, ISR and leader epoch.
+ *
+ * This header is the ONE interface the Kafka handlers and the replica manager
+ * use. Today it is implemented by metadata_local.c: this single broker owns the
+ * metadata, persisted in its first data directory. When the controller quorum
+ * owns it, a second implementation of these functions is fed by the Raft
+ * metadata stream and forwards the mutations to the controller; callers do not
+ * change.
+ *
+ * Pointers returned by the getters are borrowed and stay valid until the next
+ * mutation (or metadata update) on the loop. Everything runs on the broker's
+ * loop thread. Mutations return a Kafka error code (0 = NONE) and, on error,
+ * a message in `err` suitable for the response's error_message. */
+#ifndef SLUICE_BROKER_METADATA_METADATA_VIEW_H
+#define SLUICE_BROKER_METADATA_METADATA_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker/kafka/listener.h"
+#include "broker/metadata/topic_name.h"
+#include "common/config.h"
+
+#define METADATA_MAX_REPLICAS   16
+#define METADATA_MAX_PARTITIONS 100000
+
+struct metadata_endpoint {
+    char listener[LISTENER_NAME_MAX];
+    char host[LISTENER_HOST_MAX];
+    uint16_t port;
+};
+
+struct metadata_broker {
+    int32_t node_id;
+    const char *rack; /* NULL if none */
+    struct metadata_endpoint endpoints[LISTENER_MAX];
+    size_t n_endpoints;
+};
+
+struct metadata_partition {
+    int32_t index;
+    int32_t leader; /* -1: no leader */
+    int32_t leader_epoch;
+    int32_t replicas[METADATA_MAX_REPLICAS];
+    int32_t n_replicas;
+    int32_t isr[METADATA_MAX_REPLICAS];
+    int32_t n_isr;
+};
+
+struct metadata_topic {
+    char name[TOPIC_NAME_MAX + 1];
+    uint8_t id[16];
+    bool internal;
+    int32_t n_partitions;
+    struct metadata_partition *partitions; /* n_partitions entries, index == position */
+    struct topic_config config;            /* sources say which keys the topic sets */
+};
+
+/* Notified after each change is applied (and persisted); may be NULL fields. */
+struct metadata_listener {
+    void *data;
+    void (*topic_created)(void *data, const struct metadata_topic *topic);
+    /* Called before the topic is freed: `topic` is still readable. */
+    void (*topic_deleted)(void *data, const struct metadata_topic *topic);
+    void (*partitions_added)(void *data, const struct metadata_topic *topic, int32_t old_count);
+    void (*config_changed)(void *data, const struct metadata_topic *topic);
+};
+
+struct metadata_view;
+
+/* Open the view for this broker: `cfg` and `listeners` (advertised endpoints)
+ * are borrowed for the view's lifetime; `dir` is where the local
+ * implementation keeps its state (copied). Loads what a previous run
+ * persisted. Returns 0 or a negative errno with `err`. */
+int metadata_view_open(struct metadata_view **out, const struct sluice_config *cfg,
+                       const struct listener_set *listeners, const char *dir, char *err,
+                       size_t errlen);
+void metadata_view_close(struct metadata_view *v);
+/* At most one listener; set before mutations. */
+void metadata_view_set_listener(struct metadata_view *v, const struct metadata_listener *l);
+
+/* ---- reads ---- */
+const char *metadata_view_cluster_id(const struct metadata_view *v);
+int32_t metadata_view_controller_id(const struct metadata_view *v);
+int32_t metadata_view_local_node(const struct metadata_view *v);
+size_t metadata_view_broker_count(const struct metadata_view *v);
+const struct metadata_broker *metadata_view_broker(const struct metadata_view *v, size_t i);
+/* The endpoint of `broker` on the listener named `listener`, NULL if none. */
+const struct metadata_endpoint *metadata_broker_endpoint(const struct metadata_broker *b,
+                                                         const char *listener);
+const struct metadata_topic *metadata_view_topic(const struct metadata_view *v, const char *name);
+size_t metadata_view_topic_count(const struct metadata_view *v);
+/* Topics sorted by name into `out` (capacity `max`); returns how many. */
+size_t metadata_view_topics(const struct metadata_view *v, const struct metadata_topic **out,
+                            size_t max);
+
+/* ---- mutations ---- */
+
+struct metadata_config_entry {
+    const char *key;
+    const char *value; /* NULL: delete (back to the default) */
+};
+
+struct metadata_topic_spec {
+    const char *name;
+    int32_t num_partitions;     /* -1: num.partitions */
+    int32_t replication_factor; /* -1: default.replication.factor */
+    const struct metadata_config_entry *configs;
+    size_t n_configs;
+};
+
+/* CreateTopics: name rules and collisions (INVALID_TOPIC_EXCEPTION,
+ * TOPIC_ALREADY_EXISTS), counts (INVALID_PARTITIONS,
+ * INVALID_REPLICATION_FACTOR when above the number of brokers), configs
+ * (INVALID_CONFIG). With validate_only nothing changes. On success *created
+ * (may be NULL) points at the new topic (NULL when validate_only). */
+int16_t metadata_view_create_topic(struct metadata_view *v, const struct metadata_topic_spec *spec,
+                                   bool validate_only, const struct metadata_topic **created,
+                                   char *err, size_t errlen);
+/* DeleteTopics: UNKNOWN_TOPIC_OR_PARTITION, TOPIC_DELETION_DISABLED. */
+int16_t metadata_view_delete_topic(struct metadata_view *v, const char *name, char *err,
+                                   size_t errlen);
+/* CreatePartitions: grow to `total` partitions (INVALID_PARTITIONS if not more). */
+int16_t metadata_view_add_partitions(struct metadata_view *v, const char *name, int32_t total,
+                                     bool validate_only, char *err, size_t errlen);
+/* AlterConfigs (replace = true: keys not listed return to defaults) and
+ * IncrementalAlterConfigs SET/DELETE (replace = false). INVALID_CONFIG,
+ * UNKNOWN_TOPIC_OR_PARTITION. */
+int16_t metadata_view_alter_topic_config(struct metadata_view *v, const char *name,
+                                         const struct metadata_config_entry *entries, size_t n,
+                                         bool replace, bool validate_only, char *err,
+                                         size_t errlen);
+
+#endif

@@ -1,0 +1,137 @@
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/kafka/frame.h"
+#include "common/bigendian.h"
+
+/* Build a stream of `n` frames with sizes 10..10+n*37 and recognisable bodies. */
+static uint8_t *make_stream(int n, size_t *len)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        total += 4 + 10 + (size_t)i * 37;
+    }
+    uint8_t *s = malloc(total), *p = s;
+    for (int i = 0; i < n; i++) {
+        size_t size = 10 + (size_t)i * 37;
+        be32_store(p, (uint32_t)size);
+        for (size_t j = 0; j < size; j++) {
+            p[4 + j] = (uint8_t)(i * 7 + j);
+        }
+        p += 4 + size;
+    }
+    *len = total;
+    return s;
+}
+
+START_TEST(test_random_chunks)
+{
+    size_t len;
+    uint8_t *stream = make_stream(50, &len);
+    srand(1234 + (unsigned)_i);
+    struct frame_reader fr;
+    frame_reader_init(&fr, 1 << 20);
+    int frames = 0;
+    size_t off = 0;
+    while (off < len) {
+        size_t chunk = 1 + (size_t)rand() % (_i == 0 ? 1 : 300);
+        chunk = chunk < len - off ? chunk : len - off;
+        size_t pos = 0;
+        while (pos < chunk) {
+            size_t used;
+            enum frame_status st = frame_reader_feed(&fr, stream + off + pos, chunk - pos, &used);
+            pos += used;
+            ck_assert_int_ge(st, 0);
+            if (st == FRAME_READY) {
+                size_t flen;
+                uint8_t *body = frame_reader_take(&fr, &flen);
+                ck_assert_uint_eq(flen, 10 + (size_t)frames * 37);
+                for (size_t j = 0; j < flen; j++) {
+                    ck_assert_uint_eq(body[j], (uint8_t)(frames * 7 + j));
+                }
+                free(body);
+                frames++;
+            } else {
+                ck_assert_uint_eq(pos, chunk);
+            }
+        }
+        off += chunk;
+    }
+    ck_assert_int_eq(frames, 50);
+    ck_assert(!frame_reader_partial(&fr));
+    frame_reader_free(&fr);
+    free(stream);
+}
+END_TEST
+
+START_TEST(test_huge_claim_rejected_before_allocation)
+{
+    struct frame_reader fr;
+    frame_reader_init(&fr, 100 * 1024 * 1024);
+    uint8_t claim[4] = {0x7f, 0xff, 0xff, 0xff}; /* 2 GiB */
+    size_t used;
+    ck_assert_int_eq(frame_reader_feed(&fr, claim, 2, &used), FRAME_NEED_MORE);
+    ck_assert(frame_reader_partial(&fr));
+    ck_assert_int_eq(frame_reader_feed(&fr, claim + 2, 2, &used), FRAME_TOO_LARGE);
+    ck_assert_ptr_null(fr.body);
+    ck_assert_int_eq(fr.last_size, 0x7fffffff);
+    frame_reader_free(&fr);
+}
+END_TEST
+
+START_TEST(test_negative_and_tiny_sizes)
+{
+    struct frame_reader fr;
+    size_t used;
+    uint8_t neg[4] = {0xff, 0xff, 0xff, 0xfe};
+    frame_reader_init(&fr, 1000);
+    ck_assert_int_eq(frame_reader_feed(&fr, neg, 4, &used), FRAME_INVALID);
+    frame_reader_free(&fr);
+    uint8_t tiny[4] = {0, 0, 0, 3};
+    frame_reader_init(&fr, 1000);
+    ck_assert_int_eq(frame_reader_feed(&fr, tiny, 4, &used), FRAME_INVALID);
+    frame_reader_free(&fr);
+    uint8_t just_over[4] = {0, 0, 0x03, 0xe9}; /* 1001 */
+    frame_reader_init(&fr, 1000);
+    ck_assert_int_eq(frame_reader_feed(&fr, just_over, 4, &used), FRAME_TOO_LARGE);
+    frame_reader_free(&fr);
+}
+END_TEST
+
+START_TEST(test_two_frames_in_one_chunk)
+{
+    size_t len;
+    uint8_t *stream = make_stream(2, &len);
+    struct frame_reader fr;
+    frame_reader_init(&fr, 1000);
+    size_t used;
+    ck_assert_int_eq(frame_reader_feed(&fr, stream, len, &used), FRAME_READY);
+    ck_assert_uint_eq(used, 14);
+    size_t flen;
+    free(frame_reader_take(&fr, &flen));
+    size_t used2;
+    ck_assert_int_eq(frame_reader_feed(&fr, stream + used, len - used, &used2), FRAME_READY);
+    ck_assert_uint_eq(used + used2, len);
+    free(frame_reader_take(&fr, &flen));
+    ck_assert_uint_eq(flen, 47);
+    frame_reader_free(&fr);
+    free(stream);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("frame");
+    TCase *tc = tcase_create("core");
+    tcase_add_loop_test(tc, test_random_chunks, 0, 8);
+    tcase_add_test(tc, test_huge_claim_rejected_before_allocation);
+    tcase_add_test(tc, test_negative_and_tiny_sizes);
+    tcase_add_test(tc, test_two_frames_in_one_chunk);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
