@@ -1,0 +1,424 @@
+/* The metadata state machine: record semantics, rejections as results,
+ * snapshots and deltas. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/errors.h"
+#include "controller/fsm.h"
+
+/* Builders for a batch of up to 16 records, all on the stack. */
+struct batch {
+    MetadataBatch b;
+    MetadataRecord recs[16];
+    MetadataRecord *ptrs[16];
+    Sluice__Metadata__RegisterBrokerRecord reg[4];
+    Sluice__Metadata__FenceBrokerRecord fence[4];
+    Sluice__Metadata__UnfenceBrokerRecord unfence[4];
+    Sluice__Metadata__TopicRecord topic[4];
+    Sluice__Metadata__PartitionRecord part[8];
+    Sluice__Metadata__PartitionChangeRecord change[4];
+    Sluice__Metadata__RemoveTopicRecord remove[2];
+    Sluice__Metadata__ConfigRecord config[2];
+    Sluice__Metadata__ClusterIdRecord cluster[1];
+    int n_reg, n_fence, n_unfence, n_topic, n_part, n_change, n_remove, n_config;
+};
+
+static uint8_t ids[4][16] = {{1, 1}, {2, 2}, {3, 3}, {4, 4}};
+
+static ProtobufCBinaryData topic_id(int i)
+{
+    return (ProtobufCBinaryData){16, ids[i]};
+}
+
+static void batch_init(struct batch *b)
+{
+    memset(b, 0, sizeof *b);
+    sluice__metadata__metadata_batch__init(&b->b);
+    b->b.records = b->ptrs;
+}
+
+static MetadataRecord *next_rec(struct batch *b)
+{
+    MetadataRecord *r = &b->recs[b->b.n_records];
+    sluice__metadata__metadata_record__init(r);
+    b->ptrs[b->b.n_records++] = r;
+    return r;
+}
+
+static void add_register(struct batch *b, int32_t id, const char *incarnation)
+{
+    Sluice__Metadata__RegisterBrokerRecord *x = &b->reg[b->n_reg++];
+    sluice__metadata__register_broker_record__init(x);
+    x->broker_id = id;
+    x->incarnation_id = (char *)incarnation;
+    x->rack = "r1";
+    MetadataRecord *r = next_rec(b);
+    r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_REGISTER_BROKER;
+    r->register_broker = x;
+}
+
+static void add_fence(struct batch *b, int32_t id, int64_t epoch, bool fence)
+{
+    MetadataRecord *r = next_rec(b);
+    if (fence) {
+        Sluice__Metadata__FenceBrokerRecord *x = &b->fence[b->n_fence++];
+        sluice__metadata__fence_broker_record__init(x);
+        x->broker_id = id;
+        x->broker_epoch = epoch;
+        r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_FENCE_BROKER;
+        r->fence_broker = x;
+    } else {
+        Sluice__Metadata__UnfenceBrokerRecord *x = &b->unfence[b->n_unfence++];
+        sluice__metadata__unfence_broker_record__init(x);
+        x->broker_id = id;
+        x->broker_epoch = epoch;
+        r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_UNFENCE_BROKER;
+        r->unfence_broker = x;
+    }
+}
+
+static void add_topic(struct batch *b, const char *name, int id)
+{
+    Sluice__Metadata__TopicRecord *x = &b->topic[b->n_topic++];
+    sluice__metadata__topic_record__init(x);
+    x->name = (char *)name;
+    x->topic_id = topic_id(id);
+    MetadataRecord *r = next_rec(b);
+    r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_TOPIC;
+    r->topic = x;
+}
+
+static void add_partition(struct batch *b, int id, int32_t p, int32_t *replicas, size_t n)
+{
+    Sluice__Metadata__PartitionRecord *x = &b->part[b->n_part++];
+    sluice__metadata__partition_record__init(x);
+    x->topic_id = topic_id(id);
+    x->partition = p;
+    x->replicas = replicas;
+    x->n_replicas = n;
+    x->isr = replicas;
+    x->n_isr = n;
+    x->leader = replicas[0];
+    MetadataRecord *r = next_rec(b);
+    r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_PARTITION;
+    r->partition = x;
+}
+
+static void add_change(struct batch *b, int id, int32_t p, int32_t epoch, int32_t leader,
+                       int32_t *isr, size_t n)
+{
+    Sluice__Metadata__PartitionChangeRecord *x = &b->change[b->n_change++];
+    sluice__metadata__partition_change_record__init(x);
+    x->topic_id = topic_id(id);
+    x->partition = p;
+    x->partition_epoch = epoch;
+    x->leader = leader;
+    x->isr = isr;
+    x->n_isr = n;
+    MetadataRecord *r = next_rec(b);
+    r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_PARTITION_CHANGE;
+    r->partition_change = x;
+}
+
+static void add_remove(struct batch *b, int id)
+{
+    Sluice__Metadata__RemoveTopicRecord *x = &b->remove[b->n_remove++];
+    sluice__metadata__remove_topic_record__init(x);
+    x->topic_id = topic_id(id);
+    MetadataRecord *r = next_rec(b);
+    r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_REMOVE_TOPIC;
+    r->remove_topic = x;
+}
+
+static void add_config(struct batch *b, const char *topic, const char *key, const char *value)
+{
+    Sluice__Metadata__ConfigRecord *x = &b->config[b->n_config++];
+    sluice__metadata__config_record__init(x);
+    x->resource_type = 2;
+    x->resource_name = (char *)topic;
+    x->name = (char *)key;
+    x->value = (char *)(value != NULL ? value : "");
+    x->value_is_null = value == NULL;
+    MetadataRecord *r = next_rec(b);
+    r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_CONFIG;
+    r->config = x;
+}
+
+/* Pack and apply; copy the per-record codes into `codes`. */
+static int64_t apply(struct fsm *fsm, struct batch *b, int32_t *codes)
+{
+    void *bytes;
+    size_t len;
+    ck_assert_int_eq(fsm_batch_pack(&b->b, malloc, &bytes, &len), 0);
+    const struct fsm_result *res = NULL;
+    ck_assert_int_eq(fsm_apply(fsm, bytes, len, &res), 0);
+    free(bytes);
+    ck_assert_uint_eq(res->n, b->b.n_records);
+    if (codes != NULL) {
+        memcpy(codes, res->errors, res->n * sizeof *codes);
+    }
+    return res->offset;
+}
+
+START_TEST(test_broker_registration_and_fencing)
+{
+    struct fsm fsm;
+    ck_assert_int_eq(fsm_init(&fsm, 16), 0);
+    struct batch b;
+    int32_t codes[16];
+    batch_init(&b);
+    add_register(&b, 1, "inc-a");
+    int64_t off = apply(&fsm, &b, codes);
+    ck_assert_int_eq(off, 1);
+    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    BrokerState *br = image_find_broker(fsm.image, 1);
+    ck_assert_ptr_nonnull(br);
+    ck_assert_int_eq(br->broker_epoch, 1);
+    ck_assert(br->fenced);
+    ck_assert_str_eq(br->rack, "r1");
+
+    /* A retried registration (same incarnation) keeps the epoch. */
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    ck_assert_int_eq(image_find_broker(fsm.image, 1)->broker_epoch, 1);
+
+    batch_init(&b);
+    add_fence(&b, 1, 1, false); /* unfence, right epoch */
+    add_fence(&b, 1, 7, true);  /* stale epoch */
+    add_fence(&b, 9, 1, true);  /* unknown broker */
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_STALE_BROKER_EPOCH);
+    ck_assert_int_eq(codes[2], KAFKA_BROKER_ID_NOT_REGISTERED);
+    ck_assert(!image_find_broker(fsm.image, 1)->fenced);
+
+    /* A new incarnation gets a new epoch and starts fenced again. */
+    batch_init(&b);
+    add_register(&b, 1, "inc-b");
+    off = apply(&fsm, &b, codes);
+    br = image_find_broker(fsm.image, 1);
+    ck_assert_int_eq(br->broker_epoch, off);
+    ck_assert_int_eq(off, 4);
+    ck_assert(br->fenced);
+    ck_assert_str_eq(br->incarnation_id, "inc-b");
+    fsm_close(&fsm);
+}
+END_TEST
+
+START_TEST(test_topic_creation_rejections_are_results)
+{
+    struct fsm fsm;
+    ck_assert_int_eq(fsm_init(&fsm, 16), 0);
+    int32_t r0[] = {1, 2}, r1[] = {2, 1}, bad[] = {1, 1};
+    struct batch b;
+    int32_t codes[16];
+    batch_init(&b);
+    add_topic(&b, "orders", 0);
+    add_partition(&b, 0, 0, r0, 2);
+    add_partition(&b, 0, 1, r1, 2);
+    add_partition(&b, 0, 3, r1, 2);  /* gap */
+    add_partition(&b, 0, 2, bad, 2); /* duplicate replica */
+    add_topic(&b, "bad/name", 1);
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_NONE);
+    ck_assert_int_eq(codes[2], KAFKA_NONE);
+    ck_assert_int_eq(codes[3], KAFKA_INVALID_PARTITIONS);
+    ck_assert_int_eq(codes[4], KAFKA_INVALID_REQUEST);
+    ck_assert_int_eq(codes[5], KAFKA_INVALID_TOPIC_EXCEPTION);
+    TopicState *t = image_find_topic(fsm.image, "orders");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(t->n_partitions, 2);
+    ck_assert_int_eq(t->partitions[1]->leader, 2);
+    ck_assert_uint_eq(fsm.image->n_topics, 1);
+
+    /* Same name, another id (a second creation): rejected, and its
+     * partitions name an unknown topic id. Same id: a retry, accepted. */
+    batch_init(&b);
+    add_topic(&b, "orders", 2);
+    add_partition(&b, 2, 0, r0, 2);
+    add_topic(&b, "orders", 0);
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_TOPIC_ALREADY_EXISTS);
+    ck_assert_int_eq(codes[1], KAFKA_UNKNOWN_TOPIC_ID);
+    ck_assert_int_eq(codes[2], KAFKA_NONE);
+    ck_assert_uint_eq(fsm.image->n_topics, 1);
+    ck_assert_uint_eq(image_find_topic(fsm.image, "orders")->n_partitions, 2);
+
+    batch_init(&b);
+    add_config(&b, "orders", "retention.ms", "1000");
+    add_config(&b, "orders", "cleanup.policy", "compact");
+    add_config(&b, "nope", "retention.ms", "1");
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[2], KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+    t = image_find_topic(fsm.image, "orders");
+    ck_assert_str_eq(image_topic_config(t, "retention.ms"), "1000");
+    batch_init(&b);
+    add_config(&b, "orders", "retention.ms", NULL);
+    apply(&fsm, &b, codes);
+    ck_assert_ptr_null(image_topic_config(t, "retention.ms"));
+    ck_assert_str_eq(image_topic_config(t, "cleanup.policy"), "compact");
+
+    batch_init(&b);
+    add_remove(&b, 0);
+    add_remove(&b, 0);
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_UNKNOWN_TOPIC_ID);
+    ck_assert_ptr_null(image_find_topic(fsm.image, "orders"));
+    fsm_close(&fsm);
+}
+END_TEST
+
+START_TEST(test_partition_change_compare_and_set)
+{
+    struct fsm fsm;
+    ck_assert_int_eq(fsm_init(&fsm, 16), 0);
+    int32_t reps[] = {1, 2, 3}, isr23[] = {2, 3}, isr3[] = {3};
+    struct batch b;
+    int32_t codes[16];
+    batch_init(&b);
+    add_topic(&b, "t", 0);
+    add_partition(&b, 0, 0, reps, 3);
+    apply(&fsm, &b, codes);
+    PartitionState *p = image_find_partition(image_find_topic(fsm.image, "t"), 0);
+    ck_assert_int_eq(p->leader_epoch, 0);
+    ck_assert_int_eq(p->partition_epoch, 0);
+
+    batch_init(&b);
+    add_change(&b, 0, 0, 0, 2, isr23, 2); /* new leader 2: both epochs bump */
+    add_change(&b, 0, 0, 0, 3, isr3, 1);  /* computed from the old state: loses */
+    add_change(&b, 0, 0, 1, 1, isr3, 1);  /* leader outside the ISR */
+    add_change(&b, 0, 5, 0, 1, isr3, 1);  /* no such partition */
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_INVALID_UPDATE_VERSION);
+    ck_assert_int_eq(codes[2], KAFKA_INVALID_REQUEST);
+    ck_assert_int_eq(codes[3], KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+    p = image_find_partition(image_find_topic(fsm.image, "t"), 0);
+    ck_assert_int_eq(p->leader, 2);
+    ck_assert_int_eq(p->leader_epoch, 1);
+    ck_assert_int_eq(p->partition_epoch, 1);
+    ck_assert_uint_eq(p->n_isr, 2);
+
+    /* ISR-only change: the leader epoch stays. */
+    batch_init(&b);
+    int32_t isr2[] = {2};
+    add_change(&b, 0, 0, 1, 2, isr2, 1);
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    ck_assert_int_eq(p->leader_epoch, 1);
+    ck_assert_int_eq(p->partition_epoch, 2);
+    fsm_close(&fsm);
+}
+END_TEST
+
+static int collect(const struct fsm_delta *d, void *arg)
+{
+    struct fsm *replica = arg;
+    const struct fsm_result *res;
+    ck_assert_int_eq(d->offset, fsm_offset(replica) + 1);
+    ck_assert_int_eq(fsm_apply(replica, d->bytes, d->len, &res), 0);
+    for (size_t i = 0; i < res->n; i++) {
+        ck_assert_int_eq(res->errors[i], KAFKA_NONE); /* deltas hold accepted records only */
+    }
+    return 0;
+}
+
+static void assert_same_image(const struct fsm *a, const struct fsm *b)
+{
+    void *x, *y;
+    size_t xl, yl;
+    ck_assert_int_eq(fsm_snapshot(a, malloc, &x, &xl), 0);
+    ck_assert_int_eq(fsm_snapshot(b, malloc, &y, &yl), 0);
+    ck_assert_uint_eq(xl, yl);
+    ck_assert_mem_eq(x, y, xl);
+    free(x);
+    free(y);
+}
+
+START_TEST(test_snapshot_restore_and_deltas)
+{
+    struct fsm fsm, replica;
+    ck_assert_int_eq(fsm_init(&fsm, 3), 0);
+    ck_assert_int_eq(fsm_init(&replica, 3), 0);
+    int32_t reps[] = {1, 2};
+    struct batch b;
+    batch_init(&b);
+    add_register(&b, 1, "a");
+    add_register(&b, 2, "b");
+    apply(&fsm, &b, NULL);
+    batch_init(&b);
+    add_topic(&b, "t", 0);
+    add_partition(&b, 0, 0, reps, 2);
+    add_config(&b, "t", "retention.ms", "5");
+    apply(&fsm, &b, NULL);
+    /* A broker that took a snapshot at offset 2. */
+    void *snap;
+    size_t snap_len;
+    ck_assert_int_eq(fsm_snapshot(&fsm, malloc, &snap, &snap_len), 0);
+    ck_assert_int_eq(fsm_restore(&replica, snap, snap_len), 0);
+    free(snap);
+    assert_same_image(&fsm, &replica);
+    ck_assert_int_eq(fsm_offset(&replica), 2);
+
+    for (int i = 0; i < 3; i++) {
+        batch_init(&b);
+        add_fence(&b, 1, 1, i % 2 == 0);
+        add_topic(&b, "t", 1); /* rejected each time: not kept in deltas */
+        apply(&fsm, &b, NULL);
+    }
+    ck_assert_int_eq(fsm_offset(&fsm), 5);
+    ck_assert_int_eq(fsm_deltas_after(&fsm, 1, 100, collect, &replica), -ERANGE);
+    ck_assert_int_eq(fsm_deltas_after(&fsm, 6, 100, collect, &replica), -ERANGE);
+    ck_assert_int_eq(fsm_deltas_after(&fsm, 2, 100, collect, &replica), 3);
+    assert_same_image(&fsm, &replica);
+    ck_assert_int_eq(fsm_deltas_after(&fsm, 5, 100, collect, &replica), 0);
+
+    /* A corrupt entry is a no-op batch; the log moves on. */
+    const struct fsm_result *res;
+    const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff};
+    ck_assert_int_eq(fsm_apply(&fsm, junk, sizeof junk, &res), 0);
+    ck_assert_int_eq(res->offset, 6);
+    ck_assert_uint_eq(res->n, 0);
+    ck_assert_uint_eq(fsm.undecodable, 1);
+    ck_assert_int_eq(fsm_restore(&replica, junk, sizeof junk), -EBADMSG);
+    fsm_close(&fsm);
+    fsm_close(&replica);
+}
+END_TEST
+
+START_TEST(test_topic_names)
+{
+    ck_assert(fsm_topic_name_valid("a.b_c-D9"));
+    ck_assert(!fsm_topic_name_valid(""));
+    ck_assert(!fsm_topic_name_valid("."));
+    ck_assert(!fsm_topic_name_valid(".."));
+    ck_assert(!fsm_topic_name_valid("a b"));
+    char long_name[251];
+    memset(long_name, 'x', 250);
+    long_name[250] = '\0';
+    ck_assert(!fsm_topic_name_valid(long_name));
+    long_name[249] = '\0';
+    ck_assert(fsm_topic_name_valid(long_name));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("fsm");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_broker_registration_and_fencing);
+    tcase_add_test(tc, test_topic_creation_rejections_are_results);
+    tcase_add_test(tc, test_partition_change_compare_and_set);
+    tcase_add_test(tc, test_snapshot_restore_and_deltas);
+    tcase_add_test(tc, test_topic_names);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
