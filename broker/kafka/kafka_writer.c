@@ -10,10 +10,18 @@
 void kafka_writer_init(struct kafka_writer *w, struct buf *out)
 {
     w->out = out;
+    w->splice_hook = NULL;
+    w->splice_hook_data = NULL;
     w->splices = NULL;
     w->splice_count = 0;
     w->splice_cap = 0;
     w->spliced_bytes = 0;
+}
+
+void kafka_writer_set_splice_hook(struct kafka_writer *w, kafka_writer_splice_hook hook, void *data)
+{
+    w->splice_hook = hook;
+    w->splice_hook_data = data;
 }
 
 void kafka_writer_free(struct kafka_writer *w)
@@ -134,15 +142,21 @@ int kafka_write_bytes(struct kafka_writer *w, bool flex, bool nullable, const st
 
 static int kafka_writer_add_splice(struct kafka_writer *w, int32_t len, const void *source)
 {
+    if (w->splice_hook != NULL) {
+        int rv = w->splice_hook(w->splice_hook_data, len, source);
+        if (rv == 0)
+            w->spliced_bytes += (uint64_t)len;
+        return rv;
+    }
     if (w->splice_count == w->splice_cap) {
         size_t cap = w->splice_cap ? w->splice_cap * 2 : 8;
-        struct kafka_splice *s = realloc(w->splices, cap * sizeof(*s));
+        struct kafka_writer_splice *s = realloc(w->splices, cap * sizeof(*s));
         if (s == NULL)
             return KAFKA_CODEC_ENOMEM;
         w->splices = s;
         w->splice_cap = cap;
     }
-    w->splices[w->splice_count++] = (struct kafka_splice){w->out->len, len, source};
+    w->splices[w->splice_count++] = (struct kafka_writer_splice){w->out->len, len, source};
     w->spliced_bytes += (uint64_t)len;
     return 0;
 }

@@ -11,6 +11,11 @@
  * opaque to the codec (the server passes its segment-file slice descriptor and
  * sends those bytes with sendfile). See broker/kafka/README.md.
  *
+ * Alternatively a splice hook (kafka_writer_set_splice_hook) is called at that
+ * moment instead of recording the point: with the writer appending to the
+ * response's own buffer, "now" is the splice position, which is what
+ * broker/kafka/response.h's kafka_response_add_splice expects.
+ *
  * Ownership: the writer borrows `out` (caller owns and frees it) and owns its
  * splice list (kafka_writer_free). Sources are borrowed, never dereferenced.
  * Errors: KAFKA_CODEC_ENOMEM (buffer growth), KAFKA_CODEC_EINVAL (null where the
@@ -26,15 +31,21 @@
 #include "broker/kafka/kafka_types.h"
 #include "common/buf.h"
 
-struct kafka_splice {
+struct kafka_writer_splice {
     size_t offset;      /* position in the writer's buffer where the bytes go */
     int32_t len;        /* bytes to take from source */
     const void *source; /* kafka_records.splice_source, opaque */
 };
 
+/* Called when records with a splice source are encoded; the bytes belong at
+ * out->len. Return 0 or a negative KAFKA_CODEC_E* status (encoding stops). */
+typedef int (*kafka_writer_splice_hook)(void *data, int32_t len, const void *source);
+
 struct kafka_writer {
     struct buf *out;
-    struct kafka_splice *splices;
+    kafka_writer_splice_hook splice_hook;
+    void *splice_hook_data;
+    struct kafka_writer_splice *splices;
     size_t splice_count;
     size_t splice_cap;
     uint64_t spliced_bytes;
@@ -42,6 +53,9 @@ struct kafka_writer {
 
 /* Start appending to `out` (its current contents are kept). */
 void kafka_writer_init(struct kafka_writer *w, struct buf *out);
+/* Route splices to `hook` (with `data`) instead of the splice list. */
+void kafka_writer_set_splice_hook(struct kafka_writer *w, kafka_writer_splice_hook hook,
+                                  void *data);
 /* Free the splice list; `out` is untouched. */
 void kafka_writer_free(struct kafka_writer *w);
 /* Sum of the splices' lengths: bytes on the wire beyond out->len. */

@@ -264,6 +264,25 @@ START_TEST(test_unknown_tagged_fields_skipped)
 }
 END_TEST
 
+/* A splice hook that remembers where each splice landed. */
+struct hook_log {
+    struct buf *out;
+    size_t offsets[4];
+    const void *sources[4];
+    size_t count;
+};
+
+static int hook_record(void *data, int32_t len, const void *source)
+{
+    struct hook_log *log = data;
+    (void)len;
+    if (log->count == 4)
+        return KAFKA_CODEC_EINVAL;
+    log->offsets[log->count] = log->out->len;
+    log->sources[log->count++] = source;
+    return 0;
+}
+
 /* Fetch response v11/v12 with two partitions whose records are spliced. */
 static void check_fetch_splice(int16_t version)
 {
@@ -320,6 +339,25 @@ static void check_fetch_splice(int16_t version)
     ck_assert_mem_eq(back.responses[0].partitions[0].records.data, batch, sizeof batch);
     ck_assert_mem_eq(back.responses[0].partitions[1].records.data, tail, 3);
     ck_assert_int_eq(back.responses[0].partitions[1].last_stable_offset, 100);
+
+    /* The hook sees the same points, and the same bytes come out. */
+    struct buf hooked = BUF_INIT;
+    struct kafka_writer hw;
+    struct hook_log log = {.out = &hooked};
+    kafka_writer_init(&hw, &hooked);
+    kafka_writer_set_splice_hook(&hw, hook_record, &log);
+    ck_assert_int_eq(kafka_fetch_response_encode(&hw, version, &resp), 0);
+    ck_assert_uint_eq(hw.splice_count, 0);
+    ck_assert_uint_eq(log.count, 2);
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_uint_eq(log.offsets[i], w.splices[i].offset);
+        ck_assert_ptr_eq(log.sources[i], w.splices[i].source);
+    }
+    ck_assert_uint_eq(kafka_writer_spliced_bytes(&hw), sizeof batch + 3);
+    ck_assert_mem_eq(hooked.data, out.data, out.len);
+    kafka_writer_free(&hw);
+    buf_free(&hooked);
+
     kafka_arena_free(&f.arena);
     buf_free(&wire);
     kafka_writer_free(&w);
