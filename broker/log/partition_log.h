@@ -58,8 +58,8 @@ int partition_log_open(uv_loop_t *loop, const char *dir, const struct topic_conf
                        size_t errlen);
 
 /* Flush everything to disk (synchronously: this is shutdown), write the
- * checkpoint, complete pending flush requests (status 0, or the fsync error)
- * and free the log. Outstanding read results stay valid until released. A
+ * checkpoint, complete pending flush requests from inside this call (status
+ * 0, or the fsync error) and free the log. Outstanding read results stay valid until released. A
  * background fsync still in flight finishes on its own; run the loop until it
  * has (uv_run) before uv_loop_close. Returns 0 or the flush error (the log is
  * freed either way). */
@@ -101,9 +101,11 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
                          int32_t leader_epoch, struct log_append_info *info);
 
 /* Append batches fetched from the leader keeping their offsets and leader
- * epochs: the first batch must start at the log end offset and each next one
- * follow its predecessor (else LOG_ERR_OFFSET_MISMATCH); validated for
- * magic, lengths and CRC (not producer rules). Nothing written on error. */
+ * epochs: each batch must start at or after the log end offset / the end of
+ * its predecessor (offsets only grow; compacted logs have gaps), else
+ * LOG_ERR_OFFSET_MISMATCH; validated for magic, lengths and CRC (not the
+ * producer rules). Nothing written on error. info->first_offset is the first
+ * batch's base offset. */
 int partition_log_append_as_follower(struct partition_log *log, const uint8_t *batches, size_t len,
                                      struct log_append_info *info);
 
@@ -185,6 +187,12 @@ int partition_log_checkpoint(struct partition_log *log);
  * the log start: the log is emptied and restarts at `offset`. */
 int partition_log_truncate_to(struct partition_log *log, int64_t offset);
 
+/* Empty the log and restart it at `offset` (a follower whose leader's log
+ * starts beyond its end, Kafka's truncateFullyAndStartAt): all segments are
+ * deleted, start offset, end offset and high watermark become `offset`, and
+ * the checkpoint is written. */
+int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t offset);
+
 /* DeleteRecords: advance the log start offset to `before_offset` (must be
  * <= high watermark, else LOG_ERR_OFFSET_OUT_OF_RANGE) and delete whole
  * segments that lie entirely below it (never the active one). The checkpoint
@@ -217,7 +225,9 @@ struct log_flush_req {
 /* Ask for everything appended so far to be fsynced; `cb` fires on the loop
  * thread, always asynchronously (never from inside this call), with status 0
  * once partition_log_durable_offset covers the log end at the time of the
- * call, or a negative errno if fsync failed. */
+ * call, or a negative errno if fsync failed. `cb` must not close or destroy
+ * the log. Returns 0, or an error (-ENOMEM, uv_queue_work's) and then `cb`
+ * will not fire. */
 int partition_log_flush(struct partition_log *log, struct log_flush_req *req, log_flush_cb cb);
 
 /* Start a background fsync if flush.messages or flush.ms says one is due. The

@@ -1,0 +1,50 @@
+/* A segment index file: fixed-size big-endian entries appended in order and
+ * searched by binary search (the `.index` and `.timeindex` files).
+ *
+ * Entries are buffered in memory (`pending`) and written in chunks, so an
+ * append costs no system call most of the time; lookups see pending entries
+ * too. Index files are derived data: recovery rebuilds them from the `.log`,
+ * so a failed index write only drops entries (the index gets sparser, lookups
+ * stay correct) instead of failing the append. Loop thread only. */
+#ifndef SLUICE_BROKER_LOG_INDEX_FILE_H
+#define SLUICE_BROKER_LOG_INDEX_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define INDEX_FILE_PENDING_MAX 4096
+#define INDEX_FILE_ENTRY_MAX   16
+
+struct index_file {
+    int fd;
+    size_t entry_size;  /* 8 (.index) or 12 (.timeindex) */
+    uint32_t persisted; /* entries in the file */
+    uint32_t entries;   /* persisted + pending */
+    size_t pending_len; /* bytes in pending */
+    uint8_t pending[INDEX_FILE_PENDING_MAX];
+};
+
+/* Take `fd` (ownership transferred: index_file_close closes it) whose file
+ * holds `persisted` whole entries. */
+void index_file_init(struct index_file *ix, int fd, size_t entry_size, uint32_t persisted);
+void index_file_close(struct index_file *ix);
+
+/* Append one entry of entry_size bytes; writes the buffer out when full. */
+void index_file_append(struct index_file *ix, const uint8_t *entry);
+/* Write pending entries to the file. Returns 0 or -errno (entries dropped). */
+int index_file_write_pending(struct index_file *ix);
+/* Copy entry `i` (< entries) into `out`. Returns 0 or -errno. */
+int index_file_entry(const struct index_file *ix, uint32_t i, uint8_t *out);
+/* Drop all entries (file truncated to 0). */
+int index_file_reset(struct index_file *ix);
+/* Keep only the first `n` entries. */
+int index_file_truncate(struct index_file *ix, uint32_t n);
+
+/* Binary search: the last entry whose leading big-endian key (`key_at` picks
+ * it out of an entry) is <= `key`. Returns its index, -1 if none (or on a
+ * read error, which only makes the caller scan from the segment start). */
+int64_t index_file_floor(const struct index_file *ix, int64_t key,
+                         int64_t (*key_at)(const uint8_t *entry));
+
+#endif

@@ -1,0 +1,300 @@
+/* Partition log writes: leader and follower appends, segment rolls,
+ * truncation (replication). */
+#include "broker/log/partition_log_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/log/checkpoint.h"
+#include "common/log.h"
+
+/* What validation learnt about the batches of one append. */
+struct append_scan {
+    int32_t batches;
+    int64_t records;
+    int64_t max_timestamp;
+    int64_t first_base; /* follower: offset of the first batch */
+    int64_t last_offset_delta_sum;
+    int64_t last_offset; /* follower: last offset of the last batch */
+};
+
+static void info_reset(struct log_append_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->first_offset = info->last_offset = -1;
+    info->max_timestamp = -1;
+    info->log_append_time = -1;
+}
+
+/* Validate every batch of the buffer before anything is written. */
+static int validate_all(const struct partition_log *log, const uint8_t *p, size_t len, bool leader,
+                        struct append_scan *scan, struct log_append_info *info)
+{
+    struct record_batch_limits limits = {
+        .max_batch_bytes = leader ? log->cfg.max_message_bytes : 0,
+        .from_client = leader,
+        .walk_records = leader,
+    };
+    int64_t expect = log_end(log);
+    memset(scan, 0, sizeof *scan);
+    scan->max_timestamp = -1;
+    if (len == 0) {
+        snprintf(info->reason, sizeof info->reason, "no record batches");
+        return LOG_ERR_CORRUPT;
+    }
+    for (size_t pos = 0; pos < len;) {
+        struct record_batch_header h;
+        int rv = record_batch_validate(p + pos, len - pos, &limits, &h, info->reason,
+                                       sizeof info->reason);
+        if (rv < 0) {
+            return rv;
+        }
+        if (!leader && h.base_offset < expect) {
+            snprintf(info->reason, sizeof info->reason,
+                     "batch base offset %" PRId64 " does not continue the log at %" PRId64,
+                     h.base_offset, expect);
+            return LOG_ERR_OFFSET_MISMATCH;
+        }
+        if (scan->batches == 0) {
+            scan->first_base = h.base_offset;
+        }
+        expect = record_batch_last_offset(&h) + 1;
+        scan->last_offset = expect - 1;
+        scan->batches++;
+        scan->records += h.records_count;
+        scan->last_offset_delta_sum += (int64_t)h.last_offset_delta + 1;
+        if (h.max_timestamp > scan->max_timestamp) {
+            scan->max_timestamp = h.max_timestamp;
+        }
+        pos += (size_t)record_batch_size(&h);
+    }
+    return 0;
+}
+
+static bool needs_roll(const struct partition_log *log, size_t len, int64_t last_offset)
+{
+    const struct segment *seg = log_active(log);
+    int64_t since = seg->first_batch_ts >= 0 ? seg->first_batch_ts : seg->created_ms;
+    if (seg->size == 0) {
+        return false;
+    }
+    return seg->size + (int64_t)len > log->cfg.segment_bytes ||
+           seg->size + (int64_t)len > SEGMENT_MAX_BYTES ||
+           log_now_ms(log) - since > log->cfg.segment_ms ||
+           segment_index_full(seg, log->cfg.segment_index_bytes) ||
+           last_offset - seg->base_offset > INT32_MAX;
+}
+
+static int roll(struct partition_log *log)
+{
+    struct segment *old = log_active(log), *seg;
+    int rv = segment_create(log->dir, log_end(log), log_now_ms(log), &seg);
+    if (rv < 0) {
+        log_error("log", "cannot roll segment dir=%s base_offset=%" PRId64 " error=%s", log->dir,
+                  log_end(log), strerror(-rv));
+        return rv;
+    }
+    if ((rv = log_segs_push(log, seg)) < 0) {
+        segment_unlink(seg);
+        segment_unref(seg);
+        return rv;
+    }
+    segment_seal(old);
+    log->dir_dirty = true;
+    log_debug("log", "rolled segment dir=%s base_offset=%" PRId64 " previous_size=%" PRId64,
+              log->dir, seg->base_offset, old->size);
+    return 0;
+}
+
+/* Write validated batches to the active segment and index them. */
+static int write_batches(struct partition_log *log, const uint8_t *p, size_t len,
+                         struct log_append_info *info)
+{
+    struct segment *seg = log_active(log);
+    int64_t position = seg->size;
+    int rv = segment_write(seg, p, len);
+    if (rv < 0) {
+        snprintf(info->reason, sizeof info->reason, "write failed: %s", strerror(-rv));
+        log_error("log", "append failed dir=%s offset=%" PRId64 " bytes=%zu error=%s", log->dir,
+                  log_end(log), len, strerror(-rv));
+        return rv;
+    }
+    for (size_t pos = 0; pos < len;) {
+        struct record_batch_header h;
+        record_batch_parse(p + pos, len - pos, &h);
+        segment_note_batch(seg, position + (int64_t)pos, &h, log->cfg.index_interval_bytes);
+        pos += (size_t)record_batch_size(&h);
+    }
+    return 0;
+}
+
+static int append_common(struct partition_log *log, const uint8_t *p, size_t len, int64_t last,
+                         const struct append_scan *scan, struct log_append_info *info)
+{
+    int rv;
+    if (len > (size_t)SEGMENT_MAX_BYTES) {
+        snprintf(info->reason, sizeof info->reason, "%zu bytes do not fit in one segment", len);
+        return LOG_ERR_RECORD_LIST_TOO_LARGE;
+    }
+    if (needs_roll(log, len, last) && (rv = roll(log)) < 0) {
+        snprintf(info->reason, sizeof info->reason, "cannot roll segment: %s", strerror(-rv));
+        return rv;
+    }
+    if ((rv = write_batches(log, p, len, info)) < 0) {
+        return rv;
+    }
+    info->last_offset = log_end(log) - 1;
+    info->max_timestamp = scan->max_timestamp;
+    info->batches = scan->batches;
+    info->records = scan->records;
+    info->log_start_offset = log->start_offset;
+    log_flush_note_append(log, scan->records);
+    return 0;
+}
+
+int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len,
+                         int32_t leader_epoch, struct log_append_info *info)
+{
+    struct append_scan scan;
+    info_reset(info);
+    int rv = validate_all(log, batches, len, true, &scan, info);
+    if (rv < 0) {
+        return rv;
+    }
+    int64_t next = log_end(log);
+    info->first_offset = next;
+    for (size_t pos = 0; pos < len;) {
+        struct record_batch_header h;
+        record_batch_parse(batches + pos, len - pos, &h);
+        record_batch_set_base_offset(batches + pos, next);
+        record_batch_set_leader_epoch(batches + pos, leader_epoch);
+        next += (int64_t)h.last_offset_delta + 1;
+        pos += (size_t)record_batch_size(&h);
+    }
+    rv = append_common(log, batches, len, next - 1, &scan, info);
+    if (rv < 0) {
+        info->first_offset = -1;
+    }
+    return rv;
+}
+
+int partition_log_append_as_follower(struct partition_log *log, const uint8_t *batches, size_t len,
+                                     struct log_append_info *info)
+{
+    struct append_scan scan;
+    info_reset(info);
+    int rv = validate_all(log, batches, len, false, &scan, info);
+    if (rv < 0) {
+        return rv;
+    }
+    rv = append_common(log, batches, len, scan.last_offset, &scan, info);
+    if (rv == 0) {
+        info->first_offset = scan.first_base;
+    }
+    return rv;
+}
+
+/* ---- truncation ---- */
+
+/* Position of the batch containing `offset` (or of the first batch after). */
+static int position_of(const struct segment *seg, int64_t offset, int64_t *out)
+{
+    int64_t pos = segment_lookup_position(seg, offset);
+    while (pos < seg->size) {
+        struct record_batch_header h;
+        int rv = segment_read_header(seg, pos, &h);
+        if (rv < 0) {
+            return rv;
+        }
+        if (record_batch_last_offset(&h) >= offset) {
+            break;
+        }
+        pos += record_batch_size(&h);
+    }
+    *out = pos;
+    return 0;
+}
+
+static void after_truncation(struct partition_log *log)
+{
+    int64_t end = log_end(log);
+    if (log->high_watermark > end) {
+        log->high_watermark = end;
+    }
+    if (log->start_offset > end) {
+        log->start_offset = end;
+    }
+    log_flush_clamp(log);
+}
+
+int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t offset)
+{
+    struct segment *seg;
+    if (offset < 0) {
+        return LOG_ERR_OFFSET_OUT_OF_RANGE;
+    }
+    int rv = segment_create(log->dir, offset, log_now_ms(log), &seg);
+    if (rv < 0) {
+        return rv;
+    }
+    size_t n = log->nsegs;
+    if ((rv = log_segs_push(log, seg)) < 0) {
+        segment_unlink(seg);
+        segment_unref(seg);
+        return rv;
+    }
+    log_warn("log", "truncating fully dir=%s new_start_offset=%" PRId64, log->dir, offset);
+    /* The new segment may share a base offset (and thus file names) with an
+     * old one: drop the old ones without unlinking what we just created. */
+    for (size_t i = 0; i < n; i++) {
+        if (log->segs[i]->base_offset != offset) {
+            segment_unlink(log->segs[i]);
+        }
+        segment_unref(log->segs[i]);
+    }
+    memmove(log->segs, log->segs + n, sizeof *log->segs);
+    log->nsegs = 1;
+    log->dir_dirty = true;
+    log->start_offset = log->high_watermark = offset;
+    log_flush_clamp(log);
+    log->durable_offset = offset;
+    return partition_log_checkpoint(log);
+}
+
+int partition_log_truncate_to(struct partition_log *log, int64_t offset)
+{
+    int64_t truncated, pos;
+    if (offset >= log_end(log)) {
+        return 0;
+    }
+    if (offset < log->start_offset) {
+        return partition_log_truncate_fully_and_start_at(log, offset);
+    }
+    size_t i = log_segs_find(log, offset);
+    if (i + 1 < log->nsegs) {
+        log_segs_remove(log, i + 1, log->nsegs - i - 1, "truncation");
+    }
+    struct segment *seg = log->segs[i];
+    int rv = position_of(seg, offset, &pos);
+    if (rv < 0) {
+        return rv;
+    }
+    log_info("log",
+             "truncating dir=%s offset=%" PRId64 " log_end_offset=%" PRId64 " segment=%" PRId64
+             " position=%" PRId64,
+             log->dir, offset, seg->next_offset, seg->base_offset, pos);
+    if (ftruncate(seg->log_fd, (off_t)pos) < 0) {
+        rv = -errno;
+        log_error("log", "cannot truncate dir=%s error=%s", log->dir, strerror(errno));
+        return rv;
+    }
+    seg->size = pos;
+    seg->dirty = true;
+    /* Rebuild indexes, end offset and timestamps of the shortened segment. */
+    rv = log_recovery_scan_segment(log, seg, &truncated);
+    after_truncation(log);
+    return rv;
+}

@@ -1,0 +1,259 @@
+/* Flush policy and durability: fsync runs on the libuv thread pool; the loop
+ * thread learns the result in the after-work callback and advances the
+ * durable offset (which is also the recovery point written to the
+ * checkpoint). One flush runs at a time; requests arriving meanwhile are
+ * served by the next one. */
+#include "broker/log/partition_log_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+struct flush_job {
+    uv_work_t work;
+    struct partition_log *log; /* NULL once the log has closed */
+    struct segment **segs;     /* one reference each, released after the work */
+    size_t n;
+    char *dir; /* also fsync the directory (files created or removed) */
+    int64_t target;
+    int status;
+};
+
+static int sync_fd(int fd)
+{
+    return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    int rv = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rv;
+}
+
+static int sync_segment_files(struct segment *seg)
+{
+    int rv;
+    if ((rv = sync_fd(seg->log_fd)) < 0 || (rv = sync_fd(seg->offset_index.fd)) < 0 ||
+        (rv = sync_fd(seg->time_index.fd)) < 0) {
+        return rv;
+    }
+    return 0;
+}
+
+/* Thread pool: touches only the job (the segments' fds are kept open by the
+ * job's references). */
+static void flush_work(uv_work_t *req)
+{
+    struct flush_job *job = req->data;
+    for (size_t i = 0; i < job->n && job->status == 0; i++) {
+        job->status = sync_segment_files(job->segs[i]);
+    }
+    if (job->status == 0 && job->dir != NULL) {
+        job->status = sync_dir(job->dir);
+    }
+}
+
+static void job_free(struct flush_job *job)
+{
+    for (size_t i = 0; i < job->n; i++) {
+        segment_unref(job->segs[i]);
+    }
+    free(job->segs);
+    free(job->dir);
+    free(job);
+}
+
+/* Complete the waiters whose target is durable (or all, on error). Ready
+ * ones are unlinked first so callbacks may queue new requests. */
+static void complete_waiters(struct partition_log *log, int status)
+{
+    struct log_flush_req *ready = NULL, **pp = &log->waiters;
+    int64_t end = log_end(log);
+    while (*pp != NULL) {
+        struct log_flush_req *req = *pp;
+        int64_t target = req->target < end ? req->target : end;
+        if (status < 0 || target <= log->durable_offset) {
+            *pp = req->next;
+            req->next = ready;
+            ready = req;
+        } else {
+            pp = &req->next;
+        }
+    }
+    while (ready != NULL) {
+        struct log_flush_req *req = ready;
+        ready = req->next;
+        req->next = NULL;
+        req->cb(req, status);
+    }
+}
+
+static int start_flush(struct partition_log *log);
+
+static void flush_after(uv_work_t *req, int status)
+{
+    struct flush_job *job = req->data;
+    struct partition_log *log = job->log;
+    if (log != NULL) {
+        log->flush_inflight = NULL;
+        int rv = status < 0 ? status : job->status;
+        if (rv == 0) {
+            int64_t end = log_end(log);
+            int64_t durable = job->target < end ? job->target : end;
+            if (durable > log->durable_offset) {
+                log->durable_offset = durable;
+            }
+        } else {
+            log_error("log", "fsync failed dir=%s error=%s", log->dir, strerror(-rv));
+            for (size_t i = 0; i < job->n; i++) {
+                job->segs[i]->dirty = true;
+            }
+        }
+        complete_waiters(log, rv);
+        if (log->waiters != NULL) {
+            (void)start_flush(log);
+        } else {
+            partition_log_flush_if_due(log);
+        }
+    }
+    job_free(job);
+}
+
+static int job_collect(struct partition_log *log, struct flush_job *job)
+{
+    if ((job->segs = calloc(log->nsegs, sizeof *job->segs)) == NULL) {
+        return -ENOMEM;
+    }
+    if (log->dir_dirty && (job->dir = strdup(log->dir)) == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < log->nsegs; i++) {
+        struct segment *seg = log->segs[i];
+        if (seg->dirty) {
+            (void)index_file_write_pending(&seg->offset_index);
+            (void)index_file_write_pending(&seg->time_index);
+            seg->dirty = false;
+            segment_ref(seg);
+            job->segs[job->n++] = seg;
+        }
+    }
+    log->dir_dirty = false;
+    return 0;
+}
+
+static int start_flush(struct partition_log *log)
+{
+    struct flush_job *job = calloc(1, sizeof *job);
+    int rv = job != NULL ? job_collect(log, job) : -ENOMEM;
+    if (rv == 0) {
+        job->log = log;
+        job->target = log_end(log);
+        job->work.data = job;
+        rv = uv_queue_work(log->loop, &job->work, flush_work, flush_after);
+    }
+    if (rv < 0) {
+        if (job != NULL) {
+            for (size_t i = 0; i < job->n; i++) {
+                job->segs[i]->dirty = true;
+            }
+            log->dir_dirty = log->dir_dirty || job->dir != NULL;
+            job_free(job);
+        }
+        return rv;
+    }
+    log->flush_inflight = job;
+    log->unflushed_messages = 0;
+    log->last_flush_ms = log_now_ms(log);
+    return 0;
+}
+
+int partition_log_flush(struct partition_log *log, struct log_flush_req *req, log_flush_cb cb)
+{
+    req->cb = cb;
+    req->target = log_end(log);
+    req->next = log->waiters;
+    log->waiters = req;
+    if (log->flush_inflight != NULL) {
+        return 0; /* flush_after starts the next one */
+    }
+    int rv = start_flush(log);
+    if (rv < 0) {
+        log->waiters = req->next;
+        req->next = NULL;
+    }
+    return rv;
+}
+
+void partition_log_flush_if_due(struct partition_log *log)
+{
+    if (log->flush_inflight != NULL || log->unflushed_messages == 0) {
+        return;
+    }
+    if (log->unflushed_messages >= log->cfg.flush_messages ||
+        log_now_ms(log) - log->last_flush_ms >= log->cfg.flush_ms) {
+        (void)start_flush(log);
+    }
+}
+
+void log_flush_note_append(struct partition_log *log, int64_t records)
+{
+    log->unflushed_messages += records;
+    partition_log_flush_if_due(log);
+}
+
+int log_flush_sync(struct partition_log *log)
+{
+    int rv = 0;
+    for (size_t i = 0; i < log->nsegs && rv == 0; i++) {
+        struct segment *seg = log->segs[i];
+        (void)index_file_write_pending(&seg->offset_index);
+        (void)index_file_write_pending(&seg->time_index);
+        if (seg->dirty && (rv = sync_segment_files(seg)) == 0) {
+            seg->dirty = false;
+        }
+    }
+    if (rv == 0 && log->dir_dirty && (rv = sync_dir(log->dir)) == 0) {
+        log->dir_dirty = false;
+    }
+    if (rv == 0) {
+        log->durable_offset = log_end(log);
+    } else {
+        log_error("log", "fsync failed dir=%s error=%s", log->dir, strerror(-rv));
+    }
+    return rv;
+}
+
+void log_flush_shutdown(struct partition_log *log, int status)
+{
+    if (log->flush_inflight != NULL) {
+        log->flush_inflight->log = NULL;
+        log->flush_inflight = NULL;
+    }
+    while (log->waiters != NULL) {
+        struct log_flush_req *req = log->waiters;
+        log->waiters = req->next;
+        req->next = NULL;
+        req->cb(req, status);
+    }
+}
+
+void log_flush_clamp(struct partition_log *log)
+{
+    int64_t end = log_end(log);
+    if (log->durable_offset > end) {
+        log->durable_offset = end;
+    }
+    if (log->flush_inflight != NULL && log->flush_inflight->target > end) {
+        log->flush_inflight->target = end;
+    }
+}

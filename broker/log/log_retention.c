@@ -1,0 +1,109 @@
+/* Deleting old data: retention.ms / retention.bytes (Kafka's
+ * deleteOldSegments) and DeleteRecords (advancing the log start offset).
+ * Only whole segments are deleted, oldest first, never the active one. */
+#include "broker/log/partition_log_internal.h"
+
+#include <inttypes.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+
+/* Kafka uses the largest record timestamp, or the file's modification time
+ * when the segment holds no timestamps. */
+static int64_t segment_time(const struct segment *seg)
+{
+    struct stat st;
+    if (seg->max_timestamp >= 0) {
+        return seg->max_timestamp;
+    }
+    if (fstat(seg->log_fd, &st) < 0) {
+        return INT64_MAX; /* unknown: keep it */
+    }
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+/* Segment k may go only if it is not active and wholly below the high
+ * watermark (never delete what consumers have not been allowed to see). */
+static bool deletable(const struct partition_log *log, size_t k)
+{
+    return k + 1 < log->nsegs && log->segs[k + 1]->base_offset <= log->high_watermark;
+}
+
+static size_t count_below_start(const struct partition_log *log)
+{
+    size_t k = 0;
+    while (k + 1 < log->nsegs && log->segs[k + 1]->base_offset <= log->start_offset) {
+        k++;
+    }
+    return k;
+}
+
+static size_t count_expired(const struct partition_log *log, size_t k, int64_t now_ms)
+{
+    if (log->cfg.retention_ms < 0) {
+        return k;
+    }
+    while (deletable(log, k) && now_ms - segment_time(log->segs[k]) > log->cfg.retention_ms) {
+        k++;
+    }
+    return k;
+}
+
+static size_t count_oversize(const struct partition_log *log, size_t k)
+{
+    if (log->cfg.retention_bytes < 0) {
+        return k;
+    }
+    int64_t excess = partition_log_size_bytes(log) - log->cfg.retention_bytes;
+    for (size_t i = 0; i < k; i++) {
+        excess -= log->segs[i]->size;
+    }
+    while (deletable(log, k) && excess >= log->segs[k]->size) {
+        excess -= log->segs[k]->size;
+        k++;
+    }
+    return k;
+}
+
+static void delete_front(struct partition_log *log, size_t n, const char *why)
+{
+    if (n == 0) {
+        return;
+    }
+    log_segs_remove(log, 0, n, why);
+    if (log->start_offset < log->segs[0]->base_offset) {
+        log->start_offset = log->segs[0]->base_offset;
+    }
+    if (log->high_watermark < log->start_offset) {
+        log->high_watermark = log->start_offset;
+    }
+}
+
+int partition_log_apply_retention(struct partition_log *log, int64_t now_ms)
+{
+    size_t below = count_below_start(log);
+    delete_front(log, below, "below log start offset");
+    size_t expired = count_expired(log, 0, now_ms);
+    delete_front(log, expired, "retention.ms");
+    size_t oversize = count_oversize(log, 0);
+    delete_front(log, oversize, "retention.bytes");
+    return (int)(below + expired + oversize);
+}
+
+int partition_log_delete_records(struct partition_log *log, int64_t before_offset)
+{
+    if (before_offset < 0 || before_offset > log->high_watermark) {
+        return LOG_ERR_OFFSET_OUT_OF_RANGE;
+    }
+    if (before_offset <= log->start_offset) {
+        return 0;
+    }
+    log_info("log", "advancing log start offset dir=%s from=%" PRId64 " to=%" PRId64, log->dir,
+             log->start_offset, before_offset);
+    log->start_offset = before_offset;
+    /* Persist the new start before deleting files, so a crash never brings
+     * deleted records back from a segment that survived. */
+    int rv = partition_log_checkpoint(log);
+    delete_front(log, count_below_start(log), "DeleteRecords");
+    return rv;
+}

@@ -1,0 +1,296 @@
+/* Partition log: open/close/destroy, offsets, append, truncation.
+ * Reads are in log_read.c, recovery in log_recovery.c, retention and
+ * DeleteRecords in log_retention.c, fsync policy in log_flush.c. */
+#include "broker/log/partition_log_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/log/checkpoint.h"
+#include "common/log.h"
+
+static int64_t real_now_ms(void *data)
+{
+    struct timespec ts;
+    (void)data;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t log_now_ms(const struct partition_log *log)
+{
+    return log->clock.now_ms(log->clock.data);
+}
+
+int partition_log_dir_name(const char *log_dir, const char *topic, int32_t partition, char *out,
+                           size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s/%s-%d", log_dir, topic, (int)partition);
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+static void settings_from(struct log_settings *s, const struct topic_config *cfg)
+{
+    s->segment_bytes = cfg->segment_bytes > 0 ? cfg->segment_bytes : 1;
+    s->segment_ms = cfg->segment_ms > 0 ? cfg->segment_ms : INT64_MAX;
+    s->retention_ms = cfg->retention_ms;
+    s->retention_bytes = cfg->retention_bytes;
+    s->flush_messages = cfg->flush_messages > 0 ? cfg->flush_messages : 1;
+    s->flush_ms = cfg->flush_ms >= 0 ? cfg->flush_ms : INT64_MAX;
+    s->max_message_bytes = cfg->max_message_bytes;
+    s->index_interval_bytes = cfg->index_interval_bytes > 0 ? cfg->index_interval_bytes : 0;
+    s->segment_index_bytes =
+        cfg->segment_index_bytes >= SEGMENT_TIME_ENTRY_SIZE ? cfg->segment_index_bytes : 4096;
+}
+
+void partition_log_set_config(struct partition_log *log, const struct topic_config *cfg)
+{
+    settings_from(&log->cfg, cfg);
+}
+
+/* ---- segment list ---- */
+
+int log_segs_push(struct partition_log *log, struct segment *seg)
+{
+    if (log->nsegs == log->segs_cap) {
+        size_t cap = log->segs_cap ? log->segs_cap * 2 : 8;
+        struct segment **segs = realloc(log->segs, cap * sizeof *segs);
+        if (segs == NULL) {
+            return -ENOMEM;
+        }
+        log->segs = segs;
+        log->segs_cap = cap;
+    }
+    log->segs[log->nsegs++] = seg;
+    return 0;
+}
+
+void log_segs_remove(struct partition_log *log, size_t from, size_t n, const char *why)
+{
+    for (size_t i = from; i < from + n; i++) {
+        struct segment *seg = log->segs[i];
+        log_info("log",
+                 "deleting segment dir=%s base_offset=%" PRId64 " size=%" PRId64 " reason=%s",
+                 log->dir, seg->base_offset, seg->size, why);
+        segment_unlink(seg);
+        segment_unref(seg);
+    }
+    memmove(log->segs + from, log->segs + from + n, (log->nsegs - from - n) * sizeof *log->segs);
+    log->nsegs -= n;
+    log->dir_dirty = true;
+}
+
+size_t log_segs_find(const struct partition_log *log, int64_t offset)
+{
+    size_t lo = 0, hi = log->nsegs;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (log->segs[mid]->base_offset <= offset) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* ---- open / close ---- */
+
+static int log_alloc(uv_loop_t *loop, const char *dir, const struct topic_config *cfg,
+                     const struct log_clock *clock, struct partition_log **out)
+{
+    struct partition_log *log = calloc(1, sizeof *log);
+    if (log == NULL || (log->dir = strdup(dir)) == NULL) {
+        free(log);
+        return -ENOMEM;
+    }
+    log->loop = loop;
+    settings_from(&log->cfg, cfg);
+    if (clock != NULL && clock->now_ms != NULL) {
+        log->clock = *clock;
+    } else {
+        log->clock.now_ms = real_now_ms;
+    }
+    *out = log;
+    return 0;
+}
+
+static void log_free(struct partition_log *log)
+{
+    for (size_t i = 0; i < log->nsegs; i++) {
+        segment_unref(log->segs[i]);
+    }
+    free(log->segs);
+    free(log->dir);
+    free(log);
+}
+
+static void read_checkpoint(const struct partition_log *log, struct log_checkpoint *cp)
+{
+    int rv = checkpoint_read(log->dir, PARTITION_LOG_CHECKPOINT_FILE, cp);
+    if (rv < 0) {
+        if (rv != -ENOENT) {
+            log_warn("log", "ignoring unreadable checkpoint dir=%s error=%s", log->dir,
+                     log_err_name(rv));
+        }
+        cp->log_start_offset = cp->high_watermark = cp->recovery_point = 0;
+    }
+}
+
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+int partition_log_open(uv_loop_t *loop, const char *dir, const struct topic_config *cfg,
+                       const struct log_clock *clock, struct partition_log **out, char *err,
+                       size_t errlen)
+{
+    struct partition_log *log;
+    struct log_checkpoint cp;
+    int rv;
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        rv = -errno;
+        snprintf(err, errlen, "cannot create partition directory %s: %s", dir, strerror(errno));
+        return rv;
+    }
+    if ((rv = log_alloc(loop, dir, cfg, clock, &log)) < 0) {
+        snprintf(err, errlen, "out of memory opening %s", dir);
+        return rv;
+    }
+    read_checkpoint(log, &cp);
+    if ((rv = log_recovery_load(log, cp.recovery_point, err, errlen)) < 0) {
+        goto err_after_alloc;
+    }
+    if (log->nsegs == 0) {
+        struct segment *seg;
+        if ((rv = segment_create(dir, cp.log_start_offset, log_now_ms(log), &seg)) < 0 ||
+            (rv = log_segs_push(log, seg)) < 0) {
+            snprintf(err, errlen, "cannot create first segment in %s: %s", dir, strerror(-rv));
+            goto err_after_alloc;
+        }
+    }
+    log->start_offset = clamp64(cp.log_start_offset, log->segs[0]->base_offset, log_end(log));
+    log->high_watermark = clamp64(cp.high_watermark, log->start_offset, log_end(log));
+    log->durable_offset = log_end(log); /* recovery fsynced what it validated */
+    log->last_flush_ms = log_now_ms(log);
+    log_info("log",
+             "opened partition log dir=%s segments=%zu log_start_offset=%" PRId64
+             " log_end_offset=%" PRId64 " high_watermark=%" PRId64,
+             dir, log->nsegs, log->start_offset, log_end(log), log->high_watermark);
+    *out = log;
+    return 0;
+err_after_alloc:
+    log_free(log);
+    return rv;
+}
+
+static int write_checkpoint(struct partition_log *log)
+{
+    struct log_checkpoint cp = {log->start_offset, log->high_watermark, log->durable_offset};
+    int rv = checkpoint_write(log->dir, PARTITION_LOG_CHECKPOINT_FILE, &cp);
+    if (rv < 0) {
+        log_error("log", "cannot write checkpoint dir=%s error=%s", log->dir, strerror(-rv));
+    }
+    return rv;
+}
+
+int partition_log_checkpoint(struct partition_log *log)
+{
+    return write_checkpoint(log);
+}
+
+int partition_log_close(struct partition_log *log)
+{
+    segment_seal(log_active(log));
+    int rv = log_flush_sync(log);
+    log_flush_shutdown(log, rv);
+    int crv = write_checkpoint(log);
+    log_free(log);
+    return rv < 0 ? rv : crv;
+}
+
+static void remove_dir_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096];
+    if (d == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (unlink(path) < 0) {
+                log_warn("log", "cannot delete path=%s error=%s", path, strerror(errno));
+            }
+        }
+    }
+    closedir(d);
+}
+
+int partition_log_destroy(struct partition_log *log)
+{
+    int rv = 0;
+    log_flush_shutdown(log, LOG_ERR_CLOSED);
+    log_segs_remove(log, 0, log->nsegs, "partition deleted");
+    remove_dir_files(log->dir);
+    if (rmdir(log->dir) < 0) {
+        rv = -errno;
+        log_error("log", "cannot remove partition directory dir=%s error=%s", log->dir,
+                  strerror(errno));
+    }
+    log_free(log);
+    return rv;
+}
+
+/* ---- offsets ---- */
+
+int64_t partition_log_start_offset(const struct partition_log *log)
+{
+    return log->start_offset;
+}
+
+int64_t partition_log_end_offset(const struct partition_log *log)
+{
+    return log_end(log);
+}
+
+int64_t partition_log_high_watermark(const struct partition_log *log)
+{
+    return log->high_watermark;
+}
+
+int64_t partition_log_durable_offset(const struct partition_log *log)
+{
+    return log->durable_offset;
+}
+
+int64_t partition_log_size_bytes(const struct partition_log *log)
+{
+    int64_t total = 0;
+    for (size_t i = 0; i < log->nsegs; i++) {
+        total += log->segs[i]->size;
+    }
+    return total;
+}
+
+int partition_log_segment_count(const struct partition_log *log)
+{
+    return (int)log->nsegs;
+}
+
+void partition_log_set_high_watermark(struct partition_log *log, int64_t hw)
+{
+    hw = clamp64(hw, log->start_offset, log_end(log));
+    if (hw > log->high_watermark) {
+        log->high_watermark = hw;
+    }
+}

@@ -1,0 +1,78 @@
+/* Private to broker/log/: the partition log's state, shared by the files that
+ * implement partition_log.h (partition_log.c open/close/append/truncate,
+ * log_read.c, log_recovery.c, log_retention.c, log_flush.c). */
+#ifndef SLUICE_BROKER_LOG_PARTITION_LOG_INTERNAL_H
+#define SLUICE_BROKER_LOG_PARTITION_LOG_INTERNAL_H
+
+#include "broker/log/partition_log.h"
+#include "broker/log/segment.h"
+
+/* The numeric topic settings the log uses (copied from struct topic_config). */
+struct log_settings {
+    int64_t segment_bytes;
+    int64_t segment_ms;
+    int64_t retention_ms;
+    int64_t retention_bytes;
+    int64_t flush_messages;
+    int64_t flush_ms;
+    int32_t max_message_bytes;
+    int32_t index_interval_bytes;
+    int32_t segment_index_bytes;
+};
+
+struct flush_job;
+
+struct partition_log {
+    uv_loop_t *loop;
+    char *dir;
+    struct log_settings cfg;
+    struct log_clock clock;
+    struct segment **segs; /* by base offset; the last is active; never empty */
+    size_t nsegs, segs_cap;
+    int64_t start_offset;
+    int64_t high_watermark;
+    int64_t durable_offset; /* also the recovery point */
+    /* flush state (log_flush.c) */
+    int64_t unflushed_messages;
+    int64_t last_flush_ms;
+    bool dir_dirty; /* segment files created or removed since the last fsync */
+    struct flush_job *flush_inflight;
+    struct log_flush_req *waiters;
+};
+
+static inline struct segment *log_active(const struct partition_log *log)
+{
+    return log->segs[log->nsegs - 1];
+}
+
+static inline int64_t log_end(const struct partition_log *log)
+{
+    return log_active(log)->next_offset;
+}
+
+int64_t log_now_ms(const struct partition_log *log);
+
+/* Segment list (partition_log.c). */
+int log_segs_push(struct partition_log *log, struct segment *seg);
+/* Unlink and drop segments [from, from + n) from the list. */
+void log_segs_remove(struct partition_log *log, size_t from, size_t n, const char *why);
+/* Index of the last segment with base <= offset (0 if offset is below all). */
+size_t log_segs_find(const struct partition_log *log, int64_t offset);
+
+/* Recovery (log_recovery.c): load all segments of log->dir into log->segs,
+ * validating those at or past `recovery_point`. */
+int log_recovery_load(struct partition_log *log, int64_t recovery_point, char *err, size_t errlen);
+/* Re-scan `seg` from the start: validate batches, rebuild both indexes, and
+ * cut the file after the last valid batch. *truncated = bytes cut. */
+int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, int64_t *truncated);
+
+/* Flush (log_flush.c). */
+void log_flush_note_append(struct partition_log *log, int64_t records);
+/* Synchronous flush of everything, for close. */
+int log_flush_sync(struct partition_log *log);
+/* Detach an in-flight job and complete the waiters with `status`. */
+void log_flush_shutdown(struct partition_log *log, int status);
+/* After truncation: clamp the durable offset to the log end. */
+void log_flush_clamp(struct partition_log *log);
+
+#endif

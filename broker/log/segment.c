@@ -1,0 +1,311 @@
+/* Segment files: create/open, write, index maintenance, lookups. */
+#include "broker/log/segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/bigendian.h"
+#include "common/log.h"
+
+static int open_file(const char *base, const char *ext, int flags, int *fd)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s%s", base, ext) >= sizeof path) {
+        return -ENAMETOOLONG;
+    }
+    *fd = open(path, flags | O_CLOEXEC, 0644);
+    return *fd < 0 ? -errno : 0;
+}
+
+static int64_t file_size(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) < 0 ? -errno : (int64_t)st.st_size;
+}
+
+static int segment_alloc(const char *dir, int64_t base, int64_t now_ms, struct segment **out)
+{
+    struct segment *seg = calloc(1, sizeof *seg);
+    size_t n = strlen(dir) + 1 + SEGMENT_NAME_DIGITS + 1;
+    if (seg == NULL || (seg->path = malloc(n)) == NULL) {
+        free(seg);
+        return -ENOMEM;
+    }
+    snprintf(seg->path, n, "%s/%020" PRId64, dir, base);
+    seg->base_offset = seg->next_offset = base;
+    seg->max_timestamp = seg->max_ts_offset = seg->first_batch_ts = -1;
+    seg->created_ms = now_ms;
+    seg->log_fd = seg->offset_index.fd = seg->time_index.fd = -1;
+    seg->refs = 1;
+    *out = seg;
+    return 0;
+}
+
+static void segment_free(struct segment *seg)
+{
+    if (seg->log_fd >= 0) {
+        close(seg->log_fd);
+    }
+    index_file_close(&seg->offset_index);
+    index_file_close(&seg->time_index);
+    free(seg->path);
+    free(seg);
+}
+
+static int segment_open_files(struct segment *seg, int flags)
+{
+    int rv, ofd = -1, tfd = -1;
+    if ((rv = open_file(seg->path, ".log", O_RDWR | flags, &seg->log_fd)) < 0 ||
+        (rv = open_file(seg->path, ".index", O_RDWR | O_CREAT | flags, &ofd)) < 0 ||
+        (rv = open_file(seg->path, ".timeindex", O_RDWR | O_CREAT | flags, &tfd)) < 0) {
+        goto err;
+    }
+    int64_t size = file_size(seg->log_fd), osize = file_size(ofd), tsize = file_size(tfd);
+    if (size < 0 || osize < 0 || tsize < 0) {
+        rv = -EIO;
+        goto err;
+    }
+    seg->size = size;
+    index_file_init(&seg->offset_index, ofd, SEGMENT_OFFSET_ENTRY_SIZE,
+                    (uint32_t)(osize / SEGMENT_OFFSET_ENTRY_SIZE));
+    index_file_init(&seg->time_index, tfd, SEGMENT_TIME_ENTRY_SIZE,
+                    (uint32_t)(tsize / SEGMENT_TIME_ENTRY_SIZE));
+    return 0;
+err:
+    if (ofd >= 0) {
+        close(ofd);
+    }
+    return rv;
+}
+
+int segment_create(const char *dir, int64_t base_offset, int64_t now_ms, struct segment **out)
+{
+    struct segment *seg;
+    int rv = segment_alloc(dir, base_offset, now_ms, &seg);
+    if (rv < 0) {
+        return rv;
+    }
+    if ((rv = segment_open_files(seg, O_CREAT | O_TRUNC)) < 0) {
+        segment_unlink(seg);
+        segment_free(seg);
+        return rv;
+    }
+    *out = seg;
+    return 0;
+}
+
+int segment_open(const char *dir, int64_t base_offset, int64_t now_ms, struct segment **out)
+{
+    struct segment *seg;
+    int rv = segment_alloc(dir, base_offset, now_ms, &seg);
+    if (rv < 0) {
+        return rv;
+    }
+    if ((rv = segment_open_files(seg, 0)) < 0) {
+        segment_free(seg);
+        return rv;
+    }
+    *out = seg;
+    return 0;
+}
+
+void segment_ref(struct segment *seg)
+{
+    seg->refs++;
+}
+
+void segment_unref(struct segment *seg)
+{
+    if (seg != NULL && --seg->refs == 0) {
+        segment_free(seg);
+    }
+}
+
+void segment_unlink(struct segment *seg)
+{
+    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    char path[4096];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s", seg->path, exts[i]);
+        if (unlink(path) < 0 && errno != ENOENT) {
+            log_warn("log", "cannot delete segment file path=%s error=%s", path, strerror(errno));
+        }
+    }
+}
+
+int segment_write(struct segment *seg, const uint8_t *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n =
+            pwrite(seg->log_fd, data + done, len - done, (off_t)(seg->size + (int64_t)done));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            int rv = n < 0 ? -errno : -EIO;
+            /* Cut the partial write back so the file ends at the last whole
+             * batch; if even that fails, the next write overwrites it and
+             * recovery would truncate it. */
+            if (done > 0 && ftruncate(seg->log_fd, (off_t)seg->size) < 0) {
+                log_warn("log", "cannot cut back partial write path=%s.log error=%s", seg->path,
+                         strerror(errno));
+            }
+            return rv;
+        }
+        done += (size_t)n;
+    }
+    seg->size += (int64_t)len;
+    seg->dirty = true;
+    return 0;
+}
+
+static void append_time_entry(struct segment *seg)
+{
+    uint8_t e[SEGMENT_TIME_ENTRY_SIZE];
+    if (seg->max_timestamp < 0) {
+        return;
+    }
+    if (seg->time_index.entries > 0) {
+        uint8_t last[SEGMENT_TIME_ENTRY_SIZE];
+        if (index_file_entry(&seg->time_index, seg->time_index.entries - 1, last) == 0 &&
+            (int64_t)be64_load(last) >= seg->max_timestamp) {
+            return;
+        }
+    }
+    be64_store(e, (uint64_t)seg->max_timestamp);
+    be32_store(e + 8, (uint32_t)(seg->max_ts_offset - seg->base_offset));
+    index_file_append(&seg->time_index, e);
+}
+
+void segment_note_batch(struct segment *seg, int64_t position, const struct record_batch_header *h,
+                        int32_t index_interval_bytes)
+{
+    int64_t last = record_batch_last_offset(h);
+    if (seg->next_offset == seg->base_offset && seg->first_batch_ts < 0) {
+        seg->first_batch_ts = h->max_timestamp;
+    }
+    if (h->max_timestamp > seg->max_timestamp) {
+        seg->max_timestamp = h->max_timestamp;
+        seg->max_ts_offset = last;
+    }
+    if (seg->bytes_since_index > index_interval_bytes) {
+        uint8_t e[SEGMENT_OFFSET_ENTRY_SIZE];
+        be32_store(e, (uint32_t)(last - seg->base_offset));
+        be32_store(e + 4, (uint32_t)position);
+        index_file_append(&seg->offset_index, e);
+        append_time_entry(seg);
+        seg->bytes_since_index = 0;
+    }
+    seg->bytes_since_index += record_batch_size(h);
+    seg->next_offset = last + 1;
+}
+
+void segment_seal(struct segment *seg)
+{
+    append_time_entry(seg);
+    (void)index_file_write_pending(&seg->offset_index);
+    (void)index_file_write_pending(&seg->time_index);
+}
+
+static int64_t offset_key(const uint8_t *e)
+{
+    return (int64_t)be32_load(e);
+}
+
+static int64_t time_key(const uint8_t *e)
+{
+    return (int64_t)be64_load(e);
+}
+
+int64_t segment_lookup_position(const struct segment *seg, int64_t offset)
+{
+    uint8_t e[SEGMENT_OFFSET_ENTRY_SIZE];
+    int64_t i = index_file_floor(&seg->offset_index, offset - seg->base_offset, offset_key);
+    if (i < 0 || index_file_entry(&seg->offset_index, (uint32_t)i, e) < 0) {
+        return 0;
+    }
+    int64_t pos = (int64_t)be32_load(e + 4);
+    return pos < seg->size ? pos : 0;
+}
+
+int64_t segment_lookup_time_position(const struct segment *seg, int64_t ts)
+{
+    uint8_t e[SEGMENT_TIME_ENTRY_SIZE];
+    int64_t i = index_file_floor(&seg->time_index, ts, time_key);
+    if (i < 0 || index_file_entry(&seg->time_index, (uint32_t)i, e) < 0) {
+        return 0;
+    }
+    return segment_lookup_position(seg, seg->base_offset + (int64_t)be32_load(e + 8));
+}
+
+int segment_pread(const struct segment *seg, void *buf, size_t len, int64_t pos)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(seg->log_fd, (uint8_t *)buf + done, len - done, (off_t)pos + (off_t)done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return n < 0 ? -errno : -EIO;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+int segment_read_header(const struct segment *seg, int64_t position,
+                        struct record_batch_header *out)
+{
+    uint8_t h[RECORD_BATCH_HEADER_SIZE];
+    if (position + RECORD_BATCH_HEADER_SIZE > seg->size) {
+        goto corrupt;
+    }
+    int rv = segment_pread(seg, h, sizeof h, position);
+    if (rv < 0) {
+        log_error("log", "cannot read segment path=%s.log position=%" PRId64 " error=%s", seg->path,
+                  position, strerror(-rv));
+        return rv;
+    }
+    record_batch_parse(h, sizeof h, out);
+    if (out->magic == RECORD_BATCH_MAGIC_V2 &&
+        out->batch_length >= RECORD_BATCH_HEADER_SIZE - RECORD_BATCH_LOG_OVERHEAD &&
+        position + record_batch_size(out) <= seg->size && out->last_offset_delta >= 0) {
+        return 0;
+    }
+corrupt:
+    log_error("log",
+              "corrupt batch header in segment path=%s.log position=%" PRId64 " size=%" PRId64,
+              seg->path, position, seg->size);
+    return LOG_ERR_CORRUPT;
+}
+
+bool segment_index_full(const struct segment *seg, int32_t segment_index_bytes)
+{
+    uint32_t max_offset_entries = (uint32_t)segment_index_bytes / SEGMENT_OFFSET_ENTRY_SIZE;
+    uint32_t max_time_entries = (uint32_t)segment_index_bytes / SEGMENT_TIME_ENTRY_SIZE;
+    return seg->offset_index.entries >= max_offset_entries ||
+           seg->time_index.entries >= max_time_entries;
+}
+
+int segment_load_time_summary(struct segment *seg)
+{
+    uint8_t e[SEGMENT_TIME_ENTRY_SIZE];
+    if (seg->time_index.entries == 0) {
+        return 0;
+    }
+    int rv = index_file_entry(&seg->time_index, seg->time_index.entries - 1, e);
+    if (rv < 0) {
+        return rv;
+    }
+    seg->max_timestamp = (int64_t)be64_load(e);
+    seg->max_ts_offset = seg->base_offset + (int64_t)be32_load(e + 8);
+    return 0;
+}

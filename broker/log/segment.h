@@ -1,0 +1,95 @@
+/* One log segment: `<base>.log` plus its `.index` and `.timeindex`.
+ *
+ * Offset index entry: relative offset u32, file position u32 (big-endian),
+ * pointing at the start of a batch and keyed by that batch's last offset, one
+ * entry each time more than index.interval.bytes were written since the last
+ * (Kafka's LogSegment.append). Time index entry: timestamp i64, relative
+ * offset u32: the largest batch maxTimestamp seen so far and the last offset
+ * of the batch that carried it, appended only when it grows.
+ *
+ * Reference counted (loop thread only, no atomics): the partition log holds
+ * one reference, each read result and each background flush another; the
+ * files are closed when the last goes, so unlinked segments stay readable. */
+#ifndef SLUICE_BROKER_LOG_SEGMENT_H
+#define SLUICE_BROKER_LOG_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker/log/index_file.h"
+#include "broker/log/record_batch.h"
+
+#define SEGMENT_OFFSET_ENTRY_SIZE 8
+#define SEGMENT_TIME_ENTRY_SIZE   12
+#define SEGMENT_NAME_DIGITS       20
+/* Positions in the offset index are u32 and Kafka keeps them int32. */
+#define SEGMENT_MAX_BYTES ((int64_t)INT32_MAX)
+
+struct segment {
+    int64_t base_offset;
+    int64_t next_offset;    /* last offset + 1; base_offset when empty */
+    int64_t size;           /* bytes of valid batches in .log */
+    int64_t max_timestamp;  /* largest batch maxTimestamp, -1 if none */
+    int64_t max_ts_offset;  /* last offset of the batch carrying it */
+    int64_t first_batch_ts; /* maxTimestamp of the first batch (segment.ms), -1 if none */
+    int64_t created_ms;     /* when created or opened (segment.ms fallback) */
+    int64_t bytes_since_index;
+    int log_fd;
+    struct index_file offset_index;
+    struct index_file time_index;
+    bool dirty; /* written since the last fsync was started */
+    int refs;
+    char *path; /* "<dir>/<20-digit base>" without extension */
+};
+
+/* Create empty files for a new segment (truncating leftovers of the same
+ * name). Returns 0 with *out (one reference) or -errno. */
+int segment_create(const char *dir, int64_t base_offset, int64_t now_ms, struct segment **out);
+
+/* Open an existing segment's files without reading them (size = file size,
+ * index entry counts from file sizes; missing index files are created).
+ * The caller then either recovers it or loads its indexes' summaries. */
+int segment_open(const char *dir, int64_t base_offset, int64_t now_ms, struct segment **out);
+
+void segment_ref(struct segment *seg);
+void segment_unref(struct segment *seg);
+/* Remove the three files (the open descriptors keep working). */
+void segment_unlink(struct segment *seg);
+
+/* Account for a batch written at `position` (updates offsets, timestamps,
+ * and index entries per `index_interval_bytes`; `max_entries` caps them). */
+void segment_note_batch(struct segment *seg, int64_t position, const struct record_batch_header *h,
+                        int32_t index_interval_bytes);
+
+/* Write `len` bytes at the end of .log (a partial write is cut back on error).
+ * Does not index: call segment_note_batch for each batch afterwards. */
+int segment_write(struct segment *seg, const uint8_t *data, size_t len);
+
+/* Add the final time index entry if the largest timestamp is not yet indexed
+ * (Kafka does this when a segment stops being active) and write pending
+ * index entries out. */
+void segment_seal(struct segment *seg);
+
+/* File position from which scanning finds `offset`: the floor entry of the
+ * offset index, 0 if none. */
+int64_t segment_lookup_position(const struct segment *seg, int64_t offset);
+/* Position to start scanning for the first batch with maxTimestamp >= ts. */
+int64_t segment_lookup_time_position(const struct segment *seg, int64_t ts);
+
+/* Read and sanity-check the batch header at `position` (< seg->size): the
+ * length must be sane and the whole batch inside the segment, else
+ * LOG_ERR_CORRUPT (logged). */
+int segment_read_header(const struct segment *seg, int64_t position,
+                        struct record_batch_header *out);
+
+/* Entries an index may hold before the segment must roll. */
+bool segment_index_full(const struct segment *seg, int32_t segment_index_bytes);
+
+/* Load max timestamp from the last time index entry (segments not recovered). */
+int segment_load_time_summary(struct segment *seg);
+
+/* Read exactly `len` bytes at `pos` of the .log. Returns 0, -errno or -EIO on EOF. */
+int segment_pread(const struct segment *seg, void *buf, size_t len, int64_t pos);
+
+#endif
