@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bigendian.h"
 #include "common/log.h"
 #include "controller/errors.h"
 
@@ -11,6 +12,11 @@ typedef Sluice__Metadata__RegisterBrokerRecord RegisterBrokerRecord;
 typedef Sluice__Metadata__PartitionRecord PartitionRecord;
 typedef Sluice__Metadata__PartitionChangeRecord PartitionChangeRecord;
 typedef Sluice__Metadata__ConfigRecord ConfigRecord;
+
+#define ENTRY_HEADER     8
+#define ENTRY_VERSION    1
+#define ENTRY_KIND_BATCH 'B'
+#define ENTRY_KIND_IMAGE 'I'
 
 /* Kafka's ConfigResource types. */
 #define RESOURCE_TOPIC 2
@@ -379,7 +385,7 @@ static int delta_keep(struct fsm *fsm, const MetadataBatch *batch, const int32_t
 
 int fsm_apply(struct fsm *fsm, const void *data, size_t len, const struct fsm_result **result)
 {
-    MetadataBatch *batch = sluice__metadata__metadata_batch__unpack(NULL, len, data);
+    MetadataBatch *batch = fsm_entry_unpack(data, len);
     MetadataBatch empty = SLUICE__METADATA__METADATA_BATCH__INIT;
     if (batch == NULL) {
         /* Not ours or from a newer version: a no-op, so the log moves on. */
@@ -410,14 +416,53 @@ out:
     return rv;
 }
 
+/* Raft entries and snapshots are framed: 8-byte header (kind, version,
+ * protobuf length) then the protobuf, zero-padded to a multiple of 8 bytes.
+ * raft 0.15's uv storage pads entry data to 8 bytes when writing but not
+ * when reading back a closed segment, so unpadded entries corrupt the log on
+ * restart; the header also gives the stored format a version. */
+static size_t framed_size(size_t n)
+{
+    return ENTRY_HEADER + ((n + 7) & ~(size_t)7);
+}
+
+static void frame_header(uint8_t *p, uint8_t kind, size_t n)
+{
+    memset(p, 0, ENTRY_HEADER);
+    p[0] = kind;
+    p[1] = ENTRY_VERSION;
+    be32_store(p + 4, (uint32_t)n);
+}
+
+/* The protobuf inside a framed buffer, or NULL if the frame is not valid. */
+static const uint8_t *unframe(const void *data, size_t len, uint8_t kind, size_t *n)
+{
+    const uint8_t *p = data;
+    if (len < ENTRY_HEADER || p[0] != kind || p[1] == 0 || p[1] > ENTRY_VERSION) {
+        return NULL;
+    }
+    *n = be32_load(p + 4);
+    return *n <= len - ENTRY_HEADER ? p + ENTRY_HEADER : NULL;
+}
+
+MetadataBatch *fsm_entry_unpack(const void *data, size_t len)
+{
+    size_t n;
+    const uint8_t *body = unframe(data, len, ENTRY_KIND_BATCH, &n);
+    return body != NULL ? sluice__metadata__metadata_batch__unpack(NULL, n, body) : NULL;
+}
+
 int fsm_batch_pack(const MetadataBatch *batch, void *(*alloc)(size_t), void **out, size_t *len)
 {
     size_t n = sluice__metadata__metadata_batch__get_packed_size(batch);
-    uint8_t *bytes = alloc(n ? n : 1);
+    uint8_t *bytes = alloc(framed_size(n));
     if (bytes == NULL) {
         return -ENOMEM;
     }
-    *len = sluice__metadata__metadata_batch__pack(batch, bytes);
+    memset(bytes, 0, framed_size(n));
+    frame_header(bytes, ENTRY_KIND_BATCH, n);
+    sluice__metadata__metadata_batch__pack(batch, bytes + ENTRY_HEADER);
+    *len = framed_size(n);
     *out = bytes;
     return 0;
 }
@@ -425,18 +470,24 @@ int fsm_batch_pack(const MetadataBatch *batch, void *(*alloc)(size_t), void **ou
 int fsm_snapshot(const struct fsm *fsm, void *(*alloc)(size_t), void **out, size_t *len)
 {
     size_t n = sluice__metadata__metadata_image__get_packed_size(fsm->image);
-    uint8_t *bytes = alloc(n ? n : 1);
+    uint8_t *bytes = alloc(framed_size(n));
     if (bytes == NULL) {
         return -ENOMEM;
     }
-    *len = sluice__metadata__metadata_image__pack(fsm->image, bytes);
+    memset(bytes, 0, framed_size(n));
+    frame_header(bytes, ENTRY_KIND_IMAGE, n);
+    sluice__metadata__metadata_image__pack(fsm->image, bytes + ENTRY_HEADER);
+    *len = framed_size(n);
     *out = bytes;
     return 0;
 }
 
 int fsm_restore(struct fsm *fsm, const void *data, size_t len)
 {
-    MetadataImage *img = sluice__metadata__metadata_image__unpack(NULL, len, data);
+    size_t n;
+    const uint8_t *body = unframe(data, len, ENTRY_KIND_IMAGE, &n);
+    MetadataImage *img =
+        body != NULL ? sluice__metadata__metadata_image__unpack(NULL, n, body) : NULL;
     if (img == NULL) {
         return -EBADMSG;
     }

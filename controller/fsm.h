@@ -29,7 +29,7 @@ typedef Sluice__Metadata__MetadataRecord MetadataRecord;
 /* One applied batch, as kept for metadata fetches. */
 struct fsm_delta {
     int64_t offset;
-    uint8_t *bytes; /* packed MetadataBatch of the accepted records */
+    uint8_t *bytes; /* the accepted records, as fsm_batch_pack frames them */
     size_t len;
 };
 
@@ -64,11 +64,17 @@ static inline int64_t fsm_offset(const struct fsm *fsm)
  * never stalls. Fails only with -ENOMEM: the image is then unreliable and the
  * caller must stop the process. */
 int fsm_apply(struct fsm *fsm, const void *data, size_t len, const struct fsm_result **result);
-/* Pack `batch` (caller-owned) for raft_apply, into memory from `alloc`
- * (raft_malloc for raft; malloc in tests). 0, -ENOMEM. */
+/* Pack `batch` (caller-owned) as a raft entry (8-byte header, protobuf,
+ * padding to a multiple of 8), into memory from `alloc` (raft_malloc for
+ * raft; malloc in tests). 0, -ENOMEM. */
 int fsm_batch_pack(const MetadataBatch *batch, void *(*alloc)(size_t), void **out, size_t *len);
 
-/* The whole image (offset included), packed into memory from `alloc`. */
+/* Decode an entry made by fsm_batch_pack (a raft entry or a delta's bytes).
+ * NULL if it does not decode; free with
+ * sluice__metadata__metadata_batch__free_unpacked(batch, NULL). */
+MetadataBatch *fsm_entry_unpack(const void *data, size_t len);
+/* The whole image (offset included), framed like an entry, into memory from
+ * `alloc`. fsm_restore takes the same form. */
 int fsm_snapshot(const struct fsm *fsm, void *(*alloc)(size_t), void **out, size_t *len);
 /* Replace the image with a packed one (a snapshot or a full fetch) and drop
  * the deltas. 0, -EBADMSG (does not decode; image unchanged), -ENOMEM. */

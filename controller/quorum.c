@@ -1,0 +1,479 @@
+#include "controller/quorum.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+
+static void fatal(struct quorum *q, int status, const char *what)
+{
+    if (q->fatal) {
+        return;
+    }
+    q->fatal = true;
+    q->ready = false;
+    char message[256];
+    snprintf(message, sizeof message, "%s failed: %s", what, raft_strerror(status));
+    log_error("quorum", "fatal raft error node.id=%d what=%s error=%s", q->node_id, what,
+              raft_strerror(status));
+    if (q->on_fatal != NULL) {
+        q->on_fatal(q, status, message);
+    }
+}
+
+static int fsm_apply_entry(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
+{
+    struct quorum *q = rf->data;
+    const struct fsm_result *res = NULL;
+    int rv = fsm_apply(&q->fsm, buf->base, buf->len, &res);
+    if (rv != 0) {
+        /* Out of memory mid-apply: this node's image can no longer be
+         * trusted. Stop; the others carry on and we rebuild from raft. */
+        fatal(q, RAFT_NOMEM, "metadata apply");
+        return RAFT_NOMEM;
+    }
+    /* Borrowed: raft hands it to the proposer's callback synchronously. */
+    *result = (void *)res;
+    return 0;
+}
+
+static int fsm_take_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct quorum *q = rf->data;
+    struct raft_buffer *b = raft_malloc(sizeof *b);
+    if (b == NULL) {
+        return RAFT_NOMEM;
+    }
+    if (fsm_snapshot(&q->fsm, raft_malloc, &b->base, &b->len) != 0) {
+        raft_free(b);
+        return RAFT_NOMEM;
+    }
+    *bufs = b;
+    *n_bufs = 1;
+    q->snapshots++;
+    log_info("quorum", "snapshot taken node.id=%d metadata_offset=%lld bytes=%zu", q->node_id,
+             (long long)fsm_offset(&q->fsm), b->len);
+    return 0;
+}
+
+static int fsm_restore_snapshot(struct raft_fsm *rf, struct raft_buffer *buf)
+{
+    struct quorum *q = rf->data;
+    int rv = fsm_restore(&q->fsm, buf->base, buf->len);
+    if (rv != 0) {
+        log_error("quorum", "snapshot does not decode node.id=%d bytes=%zu", q->node_id, buf->len);
+        return rv == -ENOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
+    }
+    raft_free(buf->base); /* ours on success (raft_fsm contract) */
+    q->restores++;
+    log_info("quorum", "snapshot restored node.id=%d metadata_offset=%lld", q->node_id,
+             (long long)fsm_offset(&q->fsm));
+    return 0;
+}
+
+int quorum_init(struct quorum *q, int32_t node_id, const struct quorum_options *options,
+                quorum_leadership_cb on_leadership, quorum_fatal_cb on_fatal)
+{
+    memset(q, 0, sizeof *q);
+    q->node_id = node_id;
+    q->options = (struct quorum_options){100, 1000, 1024, 128, 0, 4096};
+    if (options != NULL) {
+        struct quorum_options o = *options;
+        q->options.heartbeat_ms = o.heartbeat_ms ? o.heartbeat_ms : 100;
+        q->options.election_ms = o.election_ms ? o.election_ms : 1000;
+        q->options.snapshot_threshold = o.snapshot_threshold ? o.snapshot_threshold : 1024;
+        q->options.snapshot_trailing = o.snapshot_trailing ? o.snapshot_trailing : 128;
+        q->options.segment_size = o.segment_size;
+        q->options.max_deltas = o.max_deltas ? o.max_deltas : 4096;
+    }
+    q->on_leadership = on_leadership;
+    q->on_fatal = on_fatal;
+    int rv = fsm_init(&q->fsm, q->options.max_deltas);
+    if (rv != 0) {
+        return rv;
+    }
+    /* Version 2, not 3: 0.15's uv io is version 1 and rejects async
+     * snapshots (shared/RAFT.md). */
+    q->raft_fsm.version = 2;
+    q->raft_fsm.data = q;
+    q->raft_fsm.apply = fsm_apply_entry;
+    q->raft_fsm.snapshot = fsm_take_snapshot;
+    q->raft_fsm.restore = fsm_restore_snapshot;
+    q->raft_fsm.snapshot_finalize = NULL;
+    return 0;
+}
+
+struct raft_fsm *quorum_raft_fsm(struct quorum *q)
+{
+    return &q->raft_fsm;
+}
+
+static void apply_tuning(struct quorum *q)
+{
+    raft_set_snapshot_threshold(q->raft, q->options.snapshot_threshold);
+    raft_set_snapshot_trailing(q->raft, q->options.snapshot_trailing);
+}
+
+void quorum_attach(struct quorum *q, struct raft *raft)
+{
+    q->raft = raft;
+    apply_tuning(q);
+}
+
+static void on_barrier(struct raft_barrier *req, int status)
+{
+    struct quorum *q = req->data;
+    q->barrier_pending = false;
+    if (status == 0) {
+        if (!q->closing && !q->fatal && raft_state(q->raft) == RAFT_LEADER) {
+            q->ready = true;
+            log_info("quorum", "active controller node.id=%d metadata_offset=%lld", q->node_id,
+                     (long long)fsm_offset(&q->fsm));
+            if (q->on_leadership != NULL) {
+                q->on_leadership(q, true);
+            }
+        }
+    } else if (status != RAFT_LEADERSHIPLOST && status != RAFT_NOTLEADER &&
+               status != RAFT_SHUTDOWN) {
+        fatal(q, status, "barrier");
+    }
+}
+
+void quorum_tick(struct quorum *q)
+{
+    if (q->closing || q->fatal || q->raft == NULL) {
+        return;
+    }
+    if (raft_state(q->raft) != RAFT_LEADER) {
+        if (q->ready) {
+            q->ready = false;
+            log_info("quorum", "no longer the active controller node.id=%d", q->node_id);
+            if (q->on_leadership != NULL) {
+                q->on_leadership(q, false);
+            }
+        }
+        return;
+    }
+    if (q->ready || q->barrier_pending) {
+        return;
+    }
+    /* A new leader applies everything committed before acting on the image
+     * (0.15 appends no entry of its own on election). */
+    q->barrier.data = q;
+    int rv = raft_barrier(q->raft, &q->barrier, on_barrier);
+    if (rv == 0) {
+        q->barrier_pending = true;
+    } else if (rv != RAFT_NOTLEADER && rv != RAFT_LEADERSHIPLOST) {
+        fatal(q, rv, "barrier");
+    }
+}
+
+static void on_applied(struct raft_apply *apply, int status, void *result)
+{
+    struct quorum_proposal *req = apply->data;
+    struct quorum *q = req->quorum;
+    int qs;
+    switch (status) {
+    case 0:
+        qs = 0;
+        break;
+    case RAFT_LEADERSHIPLOST:
+        qs = q->closing ? QUORUM_SHUTTING_DOWN : QUORUM_UNKNOWN_OUTCOME;
+        break;
+    case RAFT_NOTLEADER:
+        qs = QUORUM_NOT_LEADER;
+        break;
+    case RAFT_SHUTDOWN:
+        qs = QUORUM_SHUTTING_DOWN;
+        break;
+    default:
+        fatal(q, status, "apply");
+        qs = QUORUM_FATAL;
+        break;
+    }
+    req->cb(req, qs, qs == 0 ? result : NULL);
+}
+
+int quorum_propose(struct quorum *q, struct quorum_proposal *req, const MetadataBatch *batch,
+                   quorum_proposal_cb cb)
+{
+    if (q->closing || q->fatal) {
+        return QUORUM_SHUTTING_DOWN;
+    }
+    if (!q->ready) {
+        return QUORUM_NOT_LEADER;
+    }
+    struct raft_buffer buf;
+    if (fsm_batch_pack(batch, raft_malloc, &buf.base, &buf.len) != 0) {
+        return -ENOMEM;
+    }
+    req->quorum = q;
+    req->cb = cb;
+    req->apply.data = req;
+    int rv = raft_apply(q->raft, &req->apply, &buf, 1, on_applied);
+    if (rv != 0) {
+        raft_free(buf.base);
+        if (rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST) {
+            return QUORUM_NOT_LEADER;
+        }
+        if (rv == RAFT_NOMEM) {
+            return -ENOMEM;
+        }
+        fatal(q, rv, "apply");
+        return QUORUM_FATAL;
+    }
+    return 0;
+}
+
+bool quorum_is_ready(const struct quorum *q)
+{
+    return q->ready && !q->closing && !q->fatal;
+}
+
+void quorum_leader(struct quorum *q, int32_t *id, const char **address)
+{
+    raft_id rid = 0;
+    const char *addr = NULL;
+    if (q->raft != NULL && !q->closing) {
+        raft_leader(q->raft, &rid, &addr);
+    }
+    *id = (int32_t)rid;
+    if (address != NULL) {
+        *address = addr;
+    }
+}
+
+const char *quorum_state_name(struct quorum *q)
+{
+    if (q->raft == NULL || q->closing) {
+        return "unavailable";
+    }
+    switch (raft_state(q->raft)) {
+    case RAFT_FOLLOWER:
+        return "follower";
+    case RAFT_CANDIDATE:
+        return "candidate";
+    case RAFT_LEADER:
+        return q->ready ? "leader" : "leader-catching-up";
+    default:
+        return "unavailable";
+    }
+}
+
+uint64_t quorum_last_index(struct quorum *q)
+{
+    return q->raft != NULL ? raft_last_index(q->raft) : 0;
+}
+
+uint64_t quorum_last_applied(struct quorum *q)
+{
+    return q->raft != NULL ? raft_last_applied(q->raft) : 0;
+}
+
+/* ---- production: raft_uv ---- */
+
+static int make_dirs(const char *path)
+{
+    char tmp[4096];
+    if (strlen(path) >= sizeof tmp) {
+        return -ENAMETOOLONG;
+    }
+    strcpy(tmp, path);
+    for (char *p = tmp + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+                return -errno;
+            }
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+        return -errno;
+    }
+    return 0;
+}
+
+/* Kernel AIO contexts are a system-wide budget raft_uv draws on. */
+static void log_aio_budget(void)
+{
+    long nr = -1, max = -1;
+    FILE *f = fopen("/proc/sys/fs/aio-nr", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &nr) != 1) {
+            nr = -1;
+        }
+        fclose(f);
+    }
+    f = fopen("/proc/sys/fs/aio-max-nr", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &max) != 1) {
+            max = -1;
+        }
+        fclose(f);
+    }
+    log_info("quorum", "kernel aio budget aio-nr=%ld aio-max-nr=%ld", nr, max);
+}
+
+static void on_poll(uv_prepare_t *handle)
+{
+    quorum_tick(handle->data);
+}
+
+static int bootstrap(struct quorum *q, const struct voters *voters, char *err, size_t errlen)
+{
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    int rv = 0;
+    for (size_t i = 0; i < voters->n && rv == 0; i++) {
+        rv = raft_configuration_add(&conf, (raft_id)voters->v[i].id, voters->v[i].address,
+                                    RAFT_VOTER);
+    }
+    if (rv == 0) {
+        rv = raft_bootstrap(q->raft, &conf);
+        if (rv == RAFT_CANTBOOTSTRAP) {
+            rv = 0; /* not the first boot: the log already has a configuration */
+        } else if (rv == 0) {
+            log_info("quorum", "bootstrapped node.id=%d voters=%zu", q->node_id, voters->n);
+        }
+    }
+    raft_configuration_close(&conf);
+    if (rv != 0) {
+        snprintf(err, errlen, "raft bootstrap: %s", raft_strerror(rv));
+        return -EIO;
+    }
+    return 0;
+}
+
+static int start_raft(struct quorum *q, const struct voter *self, char *err, size_t errlen)
+{
+    /* raft ids must be > 0: voters_parse refuses id 0. */
+    int rv = raft_init(&q->own_raft, &q->io, &q->raft_fsm, (raft_id)self->id, self->address);
+    if (rv != 0) {
+        snprintf(err, errlen, "raft init: %s", raft_strerror(rv));
+        return -EIO;
+    }
+    q->raft = &q->own_raft;
+    raft_set_heartbeat_timeout(q->raft, q->options.heartbeat_ms);
+    raft_set_election_timeout(q->raft, q->options.election_ms);
+    raft_set_pre_vote(q->raft, true);
+    apply_tuning(q);
+    return 0;
+}
+
+int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const struct voters *voters,
+                    char *err, size_t errlen)
+{
+    const struct voter *self = voters_find(voters, q->node_id);
+    if (self == NULL || self->address[0] == '\0') {
+        snprintf(err, errlen, "node.id %d is not in controller.quorum.voters (or unresolved)",
+                 q->node_id);
+        return -EINVAL;
+    }
+    if (q->options.heartbeat_ms >= q->options.election_ms) {
+        snprintf(err, errlen, "raft heartbeat must be shorter than the election timeout");
+        return -EINVAL;
+    }
+    int rv = make_dirs(dir);
+    if (rv != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rv));
+        return rv;
+    }
+    log_aio_budget();
+    q->voters = *voters;
+    q->loop = loop;
+    char bind[VOTER_ADDR_MAX + 8];
+    snprintf(bind, sizeof bind, "0.0.0.0:%u", self->port);
+    if (raft_uv_tcp_init(&q->transport, loop) != 0) {
+        snprintf(err, errlen, "raft transport init failed");
+        return -ENOMEM;
+    }
+    q->uv_started = true;
+    if (raft_uv_tcp_set_bind_address(&q->transport, bind) != 0 ||
+        raft_uv_init(&q->io, loop, dir, &q->transport) != 0) {
+        snprintf(err, errlen, "raft io init failed dir=%s bind=%s", dir, bind);
+        return -EIO;
+    }
+    q->io_inited = true;
+    if (q->options.segment_size != 0) {
+        raft_uv_set_segment_size(&q->io, q->options.segment_size);
+    }
+    rv = start_raft(q, self, err, errlen);
+    if (rv == 0) {
+        rv = bootstrap(q, voters, err, errlen);
+    }
+    if (rv == 0 && (rv = raft_start(q->raft)) != 0) {
+        snprintf(err, errlen, "raft start: %s", raft_errmsg(q->raft));
+        rv = -EIO;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    uv_prepare_init(loop, &q->poll);
+    q->poll.data = q;
+    uv_prepare_start(&q->poll, on_poll);
+    log_info("quorum", "started node.id=%d address=%s dir=%s", q->node_id, self->address, dir);
+    return 0;
+}
+
+static unsigned close_pending(struct quorum *q, int delta)
+{
+    q->close_steps = (unsigned)((int)q->close_steps + delta);
+    return q->close_steps;
+}
+
+static void close_done(struct quorum *q)
+{
+    if (close_pending(q, -1) != 0) {
+        return;
+    }
+    fsm_close(&q->fsm);
+    if (q->close_cb != NULL) {
+        q->close_cb(q);
+    }
+}
+
+static void on_raft_closed(struct raft *r)
+{
+    /* raft's own user-data field is left alone (shared/RAFT.md: only its
+     * functions); the raft is embedded in the quorum. */
+    struct quorum *q = (struct quorum *)((char *)r - offsetof(struct quorum, own_raft));
+    raft_uv_close(&q->io);
+    raft_uv_tcp_close(&q->transport);
+    close_done(q);
+}
+
+static void on_poll_closed(uv_handle_t *handle)
+{
+    close_done(handle->data);
+}
+
+void quorum_close(struct quorum *q, void (*cb)(struct quorum *q))
+{
+    if (q->closing) {
+        return;
+    }
+    q->closing = true;
+    q->ready = false;
+    q->close_cb = cb;
+    q->close_steps = 1; /* released at the end of this function */
+    if (q->uv_started && q->poll.data == q) {
+        close_pending(q, +1);
+        uv_prepare_stop(&q->poll);
+        uv_close((uv_handle_t *)&q->poll, on_poll_closed);
+    }
+    if (q->uv_started && q->raft == &q->own_raft) {
+        close_pending(q, +1);
+        raft_close(q->raft, on_raft_closed);
+    } else if (q->uv_started) {
+        /* raft never initialised: release the io and transport directly. */
+        if (q->io_inited) {
+            raft_uv_close(&q->io);
+        }
+        raft_uv_tcp_close(&q->transport);
+    }
+    close_done(q);
+}

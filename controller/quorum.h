@@ -1,0 +1,139 @@
+/* The controller quorum: the ONLY code that calls canonical/raft 0.15.
+ *
+ * It owns the metadata state machine (controller/fsm) and runs it under
+ * raft, applying the mitigations shared/RAFT.md lists:
+ *   - fsm version 2 (no async snapshots); apply never fails for business
+ *     reasons (rejections are results);
+ *   - a new leader is "ready" only after a raft_barrier completes, so nothing
+ *     acts on a stale image (0.15 appends no no-op on election; the barrier
+ *     also narrows the window of the figure-8 commit bug fixed in 0.17.1);
+ *   - raft has no state-change callback, so raft_state() is polled on every
+ *     loop iteration (quorum_tick);
+ *   - any apply/barrier status other than success, lost leadership or
+ *     shutdown (RAFT_IOERR, RAFT_NOSPACE, ...) is fatal: the 0.16-fixed bug
+ *     lets a leader whose disk failed stay leader, so we stop instead;
+ *   - raft_close is never called from a raft callback (quorum_close is for
+ *     the owner's signal/shutdown path);
+ *   - voters are resolved to IPv4 literals (controller/voters);
+ *   - membership is static (controller.quorum.voters): no raft_add/assign,
+ *     so the broken 0.15 membership rollback is never exercised.
+ *
+ * Two ways to run: quorum_start_uv (production: raft_uv on a libuv loop,
+ * data in a directory) or quorum_attach (tests: a raft from raft/fixture.h
+ * built with quorum_raft_fsm). Loop thread only. */
+#ifndef SLUICE_CONTROLLER_QUORUM_H
+#define SLUICE_CONTROLLER_QUORUM_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "controller/fsm.h"
+#include "controller/voters.h"
+
+/* Outcomes of a proposal, besides 0. */
+enum quorum_error {
+    QUORUM_NOT_LEADER = -1000, /* not the (ready) leader: redirect the caller */
+    QUORUM_UNKNOWN_OUTCOME,    /* leadership lost after appending: may still commit */
+    QUORUM_SHUTTING_DOWN,
+    QUORUM_FATAL, /* storage failure: the quorum has stopped, the process must exit */
+};
+
+struct quorum;
+struct quorum_proposal;
+
+/* `result` (borrowed, valid during the call) is set when status is 0. */
+typedef void (*quorum_proposal_cb)(struct quorum_proposal *req, int status,
+                                   const struct fsm_result *result);
+
+/* Caller-owned; valid until the callback. */
+struct quorum_proposal {
+    void *data;
+    /* private */
+    struct raft_apply apply;
+    struct quorum *quorum;
+    quorum_proposal_cb cb;
+};
+
+/* Called when this node becomes a ready leader (barrier done) or stops
+ * being one. */
+typedef void (*quorum_leadership_cb)(struct quorum *q, bool ready);
+/* Called once on a storage failure (status is the raft code). The owner logs
+ * and exits non-zero; tests record it. */
+typedef void (*quorum_fatal_cb)(struct quorum *q, int raft_status, const char *message);
+
+struct quorum_options {
+    unsigned heartbeat_ms;       /* default 100 */
+    unsigned election_ms;        /* default 1000; must exceed heartbeat */
+    unsigned snapshot_threshold; /* entries between snapshots, default 1024 */
+    unsigned snapshot_trailing;  /* entries kept after one, default 128 */
+    size_t segment_size;         /* raft_uv open segment size; 0 = raft default */
+    size_t max_deltas;           /* batches kept for brokers, default 4096 */
+};
+
+struct quorum {
+    void *data; /* owner's */
+    int32_t node_id;
+    struct quorum_options options;
+    struct fsm fsm;
+    struct raft_fsm raft_fsm;
+    struct raft *raft; /* &own_raft, or the fixture's */
+    struct raft own_raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    bool uv_started;
+    bool io_inited;
+    uv_loop_t *loop;
+    uv_prepare_t poll;
+    struct voters voters;
+    /* leadership */
+    bool ready;
+    bool barrier_pending;
+    struct raft_barrier barrier;
+    bool fatal;
+    bool closing;
+    uint64_t restores, snapshots; /* counters for status and tests */
+    quorum_leadership_cb on_leadership;
+    quorum_fatal_cb on_fatal;
+    void (*close_cb)(struct quorum *q);
+    unsigned close_steps;
+};
+
+/* Set up the FSM side; `options` may be NULL. 0 or -ENOMEM. After this,
+ * quorum_raft_fsm(q) is the raft_fsm to give raft. */
+int quorum_init(struct quorum *q, int32_t node_id, const struct quorum_options *options,
+                quorum_leadership_cb on_leadership, quorum_fatal_cb on_fatal);
+struct raft_fsm *quorum_raft_fsm(struct quorum *q);
+/* Tests: drive a raft the caller created with quorum_raft_fsm(q). Applies the
+ * snapshot options to it. */
+void quorum_attach(struct quorum *q, struct raft *raft);
+/* Production: raft_uv in `dir` (created if missing), bootstrapped with
+ * `voters` on first boot, started on `loop`. This node must be one of the
+ * voters; binds its voter address on all interfaces. Returns 0 or a negative
+ * code with `err` filled; then call quorum_close. */
+int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const struct voters *voters,
+                    char *err, size_t errlen);
+/* Poll raft's state (called by a uv_prepare in production, by hand in
+ * fixture tests): issues the post-election barrier, reports leadership. */
+void quorum_tick(struct quorum *q);
+/* Propose a batch (packed now; `batch` stays the caller's). Returns 0 (the
+ * callback will fire), QUORUM_NOT_LEADER, QUORUM_SHUTTING_DOWN or -ENOMEM.
+ * The callback's status: 0, QUORUM_NOT_LEADER, QUORUM_UNKNOWN_OUTCOME,
+ * QUORUM_SHUTTING_DOWN or QUORUM_FATAL. */
+int quorum_propose(struct quorum *q, struct quorum_proposal *req, const MetadataBatch *batch,
+                   quorum_proposal_cb cb);
+/* Whether this node is the leader and has completed its barrier. */
+bool quorum_is_ready(const struct quorum *q);
+/* The leader as raft knows it (id 0 when none). */
+void quorum_leader(struct quorum *q, int32_t *id, const char **address);
+const char *quorum_state_name(struct quorum *q);
+uint64_t quorum_last_index(struct quorum *q);
+uint64_t quorum_last_applied(struct quorum *q);
+/* Stop: raft_close, then release raft_uv and the FSM; `cb` fires when done
+ * (may be NULL). Never call from inside a raft or quorum callback. For an
+ * attached (fixture) raft only the FSM is released, synchronously. */
+void quorum_close(struct quorum *q, void (*cb)(struct quorum *q));
+
+#endif
