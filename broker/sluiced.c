@@ -5,12 +5,14 @@
  * Loads the configuration, opens the data directories, runs the event loop
  * until SIGINT or SIGTERM, then shuts down cleanly. */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
+#include "broker/broker.h"
 #include "broker/data_dir.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -28,6 +30,8 @@ struct sluiced {
     uv_signal_t sigint, sigterm;
     struct sluice_config config;
     struct data_dirs data_dirs;
+    struct broker broker;
+    bool broker_running;
 };
 
 struct args {
@@ -91,6 +95,16 @@ static void on_signal(uv_signal_t *handle, int signum)
     uv_signal_stop(&d->sigterm);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
+    if (d->broker_running) {
+        broker_stop(&d->broker);
+        d->broker_running = false;
+    }
+}
+
+static bool has_role(const char *roles, const char *role)
+{
+    const char *p = roles ? strstr(roles, role) : NULL;
+    return p != NULL;
 }
 
 static int run(struct sluiced *d)
@@ -105,6 +119,19 @@ static int run(struct sluiced *d)
     d->sigint.data = d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    if (has_role(d->config.process_roles, "broker")) {
+        char err[512];
+        rv = broker_start(&d->broker, &d->loop, &d->config, &d->data_dirs, err, sizeof err);
+        if (rv != 0) {
+            log_error("sluiced", "cannot start the broker: %s", err);
+            uv_close((uv_handle_t *)&d->sigint, NULL);
+            uv_close((uv_handle_t *)&d->sigterm, NULL);
+            uv_run(&d->loop, UV_RUN_DEFAULT);
+            uv_loop_close(&d->loop);
+            return rv;
+        }
+        d->broker_running = true;
+    }
 
     log_info("sluiced", "ready node.id=%d roles=%s log.dirs=%s", d->config.node_id,
              d->config.process_roles, d->config.log_dirs);

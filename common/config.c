@@ -95,6 +95,9 @@ static const struct config_def broker_defs[] = {
      INT32_MAX, NULL, NULL, "Longest a follower fetch waits for data."},
     {"request.timeout.ms", CONFIG_INT, BROKER(request_timeout_ms), "30000", 1, INT32_MAX, NULL,
      NULL, "Timeout of broker-to-controller and broker-to-broker requests."},
+    {"connections.max.idle.ms", CONFIG_LONG, BROKER(connections_max_idle_ms), "600000", 1,
+     INT64_MAX, NULL, NULL,
+     "Idle connections (or requests stuck half-sent) are closed after this."},
 };
 
 static const struct config_def topic_defs[] = {

@@ -283,7 +283,7 @@ static int wait_writable(struct kafka_conn *c, int sock)
 /* Send a spliced file range straight from the page cache to the socket. */
 static int write_splice(struct kafka_conn *c, const struct kafka_response *r)
 {
-    const struct kafka_splice *s = &r->splices[c->piece / 2];
+    const struct kafka_response_splice *s = &r->splices[c->piece / 2];
     uv_os_fd_t sock;
     int rv = uv_fileno((uv_handle_t *)&c->tcp, &sock);
     if (rv != 0) {

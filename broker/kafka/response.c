@@ -24,18 +24,21 @@ void kafka_response_free(struct kafka_response *r)
     memset(r, 0, sizeof *r);
 }
 
-int kafka_response_add_splice(struct kafka_response *r, int fd, int64_t pos, size_t len)
+int kafka_response_add_splice(struct kafka_response *r, size_t at, int fd, int64_t pos, size_t len)
 {
+    if (at > r->bytes.len || (r->n_splices > 0 && at < r->splices[r->n_splices - 1].at)) {
+        return -EINVAL;
+    }
     if (r->n_splices == r->cap_splices) {
         size_t cap = r->cap_splices ? r->cap_splices * 2 : 4;
-        struct kafka_splice *s = realloc(r->splices, cap * sizeof *s);
+        struct kafka_response_splice *s = realloc(r->splices, cap * sizeof *s);
         if (s == NULL) {
             return -ENOMEM;
         }
         r->splices = s;
         r->cap_splices = cap;
     }
-    r->splices[r->n_splices++] = (struct kafka_splice){r->bytes.len, fd, pos, len};
+    r->splices[r->n_splices++] = (struct kafka_response_splice){at, fd, pos, len};
     return 0;
 }
 

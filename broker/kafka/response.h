@@ -17,7 +17,7 @@
 
 #include "common/buf.h"
 
-struct kafka_splice {
+struct kafka_response_splice {
     size_t at;   /* position in `bytes` where the range goes */
     int fd;      /* owned */
     int64_t pos; /* in the file */
@@ -26,16 +26,17 @@ struct kafka_splice {
 
 struct kafka_response {
     struct buf bytes;
-    struct kafka_splice *splices;
+    struct kafka_response_splice *splices;
     size_t n_splices, cap_splices;
 };
 
 void kafka_response_init(struct kafka_response *r);
 /* Close the splice descriptors and free the buffer. */
 void kafka_response_free(struct kafka_response *r);
-/* Splice `len` bytes of `fd` from `pos` at the current end of `bytes`.
- * Ownership of `fd` is transferred on success; on -ENOMEM the caller keeps it. */
-int kafka_response_add_splice(struct kafka_response *r, int fd, int64_t pos, size_t len);
+/* Splice `len` bytes of `fd` from `pos` at position `at` of `bytes` (at or
+ * after the previous splice's position). Ownership of `fd` is transferred on
+ * success; on -ENOMEM or -EINVAL the caller keeps it. */
+int kafka_response_add_splice(struct kafka_response *r, size_t at, int fd, int64_t pos, size_t len);
 /* Bytes the response will put on the wire, splices included. */
 size_t kafka_response_wire_size(const struct kafka_response *r);
 /* Patch the leading int32 frame size (wire size minus the four bytes). */

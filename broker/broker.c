@@ -1,0 +1,74 @@
+/* The broker role; see broker.h. */
+#include "broker/broker.h"
+
+#include <string.h>
+
+#include "common/log.h"
+
+/* Kafka's defaults: connections.max.idle.ms = 10 minutes. In-flight and
+ * pending-byte limits bound what one client can make the broker buffer. */
+#define IDLE_TIMEOUT_MS   600000
+#define MAX_IN_FLIGHT     64
+#define MAX_PENDING_BYTES (64u << 20)
+
+enum { STARTED_NOTHING, STARTED_SERVER, STARTED_METADATA, STARTED_REPLICAS };
+
+static void conn_options(const struct sluice_config *cfg, struct kafka_conn_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_request_bytes = cfg->socket_request_max_bytes;
+    o->idle_timeout_ms =
+        cfg->connections_max_idle_ms > 0 ? (uint64_t)cfg->connections_max_idle_ms : IDLE_TIMEOUT_MS;
+    o->max_in_flight = MAX_IN_FLIGHT;
+    o->max_pending_bytes = MAX_PENDING_BYTES;
+}
+
+/* Bind first so ephemeral ports (port 0) are known before the metadata view
+ * copies the advertised endpoints. No request is read before the loop runs,
+ * by which time the services are complete. */
+int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
+                 const struct data_dirs *dirs, char *err, size_t errlen)
+{
+    memset(b, 0, sizeof *b);
+    b->loop = loop;
+    b->cfg = cfg;
+    int rv = listener_set_parse(cfg, &b->listeners, err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
+    struct kafka_conn_options opts;
+    conn_options(cfg, &opts);
+    rv = kafka_server_start(&b->server, loop, &b->listeners, &opts, kafka_dispatch, &b->services,
+                            err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
+    b->started = STARTED_SERVER;
+    rv = metadata_view_open(&b->metadata, cfg, &b->listeners, dirs->paths[0], err, errlen);
+    if (rv == 0) {
+        b->started = STARTED_METADATA;
+        rv = replica_manager_start(&b->replicas, loop, cfg, dirs, b->metadata, err, errlen);
+    }
+    if (rv != 0) {
+        broker_stop(b);
+        return rv;
+    }
+    b->started = STARTED_REPLICAS;
+    b->services = (struct kafka_services){loop, cfg, b->metadata, &b->replicas, false};
+    return 0;
+}
+
+void broker_stop(struct broker *b)
+{
+    if (b->started >= STARTED_SERVER) {
+        kafka_server_stop(&b->server);
+    }
+    if (b->started >= STARTED_REPLICAS) {
+        replica_manager_stop(&b->replicas);
+    }
+    if (b->started >= STARTED_METADATA) {
+        metadata_view_close(b->metadata);
+        b->metadata = NULL;
+    }
+    b->started = STARTED_NOTHING;
+}

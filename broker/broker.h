@@ -1,0 +1,41 @@
+/* The broker role assembled: listeners, metadata view, hosted partitions and
+ * the Kafka request handlers, on one libuv loop.
+ *
+ * sluiced creates one of these when process.roles includes "broker". All
+ * pointers passed in are borrowed and must outlive the broker. Loop thread. */
+#ifndef SLUICE_BROKER_BROKER_H
+#define SLUICE_BROKER_BROKER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "broker/data_dir.h"
+#include "broker/kafka/dispatch.h"
+#include "broker/kafka/listener.h"
+#include "broker/kafka/server.h"
+#include "broker/metadata/metadata_view.h"
+#include "broker/replica/replica_manager.h"
+#include "common/config.h"
+
+struct broker {
+    uv_loop_t *loop;
+    const struct sluice_config *cfg;
+    struct listener_set listeners;
+    struct metadata_view *metadata;
+    struct replica_manager replicas;
+    struct kafka_services services;
+    struct kafka_server server;
+    int started; /* how far start got, for stop */
+};
+
+/* Parse the listeners, load the metadata (kept in the first data directory),
+ * open every hosted partition and start listening. Returns 0, or a negative
+ * error with `err` saying why (everything started is stopped again). */
+int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
+                 const struct data_dirs *dirs, char *err, size_t errlen);
+
+/* Stop listening, close connections, answer waiting requests, flush and close
+ * every partition log. Handles finish closing when the loop runs again. */
+void broker_stop(struct broker *b);
+
+#endif

@@ -1,0 +1,235 @@
+/* Request dispatch; see dispatch.h. */
+#include "broker/kafka/dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/kafka/kafka_errors.h"
+#include "broker/log/log_errors.h"
+#include "common/bigendian.h"
+#include "common/log.h"
+#include "kafka_messages.h"
+
+/* Decoded requests live in a per-call arena; this caps it as a second guard
+ * behind the reader's per-length checks. */
+#define CALL_ARENA_LIMIT (64u << 20)
+
+struct api_entry {
+    int16_t key, min_version, max_version;
+    void (*handle)(struct kafka_call *call);
+};
+
+/* Exactly what ApiVersions advertises: the floor that real clients need, see
+ * ../shared/kafka-protocol/README.md. Produce 0-2 are advertised (librdkafka
+ * only enables gzip/snappy/lz4 when Produce contains 0) but answered with
+ * UNSUPPORTED_VERSION, as Kafka 4 does. */
+static const struct api_entry apis[] = {
+    {KAFKA_API_PRODUCE, 0, 7, kafka_handle_produce},
+    {KAFKA_API_FETCH, 4, 11, kafka_handle_fetch},
+    {KAFKA_API_LIST_OFFSETS, 1, 5, kafka_handle_list_offsets},
+    {KAFKA_API_METADATA, 0, 8, kafka_handle_metadata},
+    {KAFKA_API_API_VERSIONS, 0, 4, kafka_handle_api_versions},
+    {KAFKA_API_CREATE_TOPICS, 2, 4, kafka_handle_create_topics},
+    {KAFKA_API_DELETE_TOPICS, 1, 3, kafka_handle_delete_topics},
+    {KAFKA_API_DELETE_RECORDS, 0, 1, kafka_handle_delete_records},
+    {KAFKA_API_DESCRIBE_CONFIGS, 1, 2, kafka_handle_describe_configs},
+    {KAFKA_API_CREATE_PARTITIONS, 0, 1, kafka_handle_create_partitions},
+};
+
+#define N_APIS (sizeof apis / sizeof *apis)
+
+static const struct api_entry *find_api(int16_t key)
+{
+    for (size_t i = 0; i < N_APIS; i++) {
+        if (apis[i].key == key) {
+            return &apis[i];
+        }
+    }
+    return NULL;
+}
+
+bool kafka_dispatch_advertised(int16_t api_key, int16_t *min_version, int16_t *max_version)
+{
+    const struct api_entry *e = find_api(api_key);
+    if (e != NULL) {
+        *min_version = e->min_version;
+        *max_version = e->max_version;
+    }
+    return e != NULL;
+}
+
+size_t kafka_dispatch_api_count(void)
+{
+    return N_APIS;
+}
+
+void kafka_dispatch_api_at(size_t i, int16_t *api_key, int16_t *min_version, int16_t *max_version)
+{
+    *api_key = apis[i].key;
+    *min_version = apis[i].min_version;
+    *max_version = apis[i].max_version;
+}
+
+static void call_free(struct kafka_call *call)
+{
+    kafka_arena_free(&call->arena);
+    free(call);
+}
+
+void kafka_call_fail(struct kafka_call *call, const char *why)
+{
+    struct kafka_request *req = call->req;
+    kafka_conn_fail(req->conn, why);
+    call_free(call);
+    kafka_request_drop(req);
+}
+
+void kafka_call_no_response(struct kafka_call *call)
+{
+    struct kafka_request *req = call->req;
+    call_free(call);
+    kafka_request_drop(req);
+}
+
+void kafka_call_bad_request(struct kafka_call *call, int status)
+{
+    char why[160];
+    snprintf(why, sizeof why, "cannot decode request api_key=%d api_version=%d: %s",
+             call->header.api_key, call->header.api_version, kafka_codec_strerror(status));
+    kafka_call_fail(call, why);
+}
+
+int kafka_call_begin_response(struct kafka_call *call, struct kafka_writer *w)
+{
+    struct buf *out = &call->req->response.bytes;
+    buf_reset(out);
+    uint8_t *size;
+    if (buf_append_zeros(out, 4, &size) != 0) {
+        return KAFKA_CODEC_ENOMEM;
+    }
+    kafka_writer_init(w, out);
+    struct kafka_response_header h = {call->header.correlation_id};
+    return kafka_response_header_encode(w, call->response_header_version, &h);
+}
+
+static int attach_splices(struct kafka_call *call, const struct kafka_writer *w)
+{
+    for (size_t i = 0; i < w->splice_count; i++) {
+        const struct kafka_file_slice *slice = w->splices[i].source;
+        int fd = dup(slice->fd);
+        if (fd < 0) {
+            return KAFKA_CODEC_ENOMEM;
+        }
+        if (kafka_response_add_splice(&call->req->response, w->splices[i].offset, fd,
+                                      slice->position, (size_t)w->splices[i].len) != 0) {
+            close(fd);
+            return KAFKA_CODEC_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void kafka_call_finish_response(struct kafka_call *call, struct kafka_writer *w, int status)
+{
+    if (status == 0) {
+        status = attach_splices(call, w);
+    }
+    kafka_writer_free(w);
+    if (status != 0) {
+        log_error("kafka", "cannot encode response api_key=%d api_version=%d peer=%s error=%s",
+                  call->header.api_key, call->header.api_version, kafka_conn_peer(call->req->conn),
+                  kafka_codec_strerror(status));
+        kafka_call_fail(call, "response encoding failed");
+        return;
+    }
+    struct kafka_request *req = call->req;
+    call_free(call);
+    kafka_request_complete(req);
+}
+
+int16_t kafka_error_from_log(int rv)
+{
+    return log_err_to_kafka(rv);
+}
+
+/* ApiVersions at a version we do not know: v0 body, header v0, error 35 and
+ * our own range, so the client retries with a version we speak (KIP-511). */
+static void api_versions_unsupported(struct kafka_call *call)
+{
+    struct kafka_api_versions_response_api_version range = {KAFKA_API_API_VERSIONS, 0, 0};
+    kafka_dispatch_advertised(KAFKA_API_API_VERSIONS, &range.min_version, &range.max_version);
+    struct kafka_api_versions_response resp;
+    kafka_api_versions_response_init(&resp);
+    resp.error_code = KAFKA_ERROR_UNSUPPORTED_VERSION;
+    resp.api_keys = &range;
+    resp.api_keys_count = 1;
+    call->response_header_version = 0;
+    struct kafka_writer w;
+    int rv = kafka_call_begin_response(call, &w);
+    if (rv == 0) {
+        rv = kafka_api_versions_response_encode(&w, 0, &resp);
+    }
+    kafka_call_finish_response(call, &w, rv);
+}
+
+static struct kafka_call *call_new(struct kafka_request *req, struct kafka_services *svc)
+{
+    struct kafka_call *call = calloc(1, sizeof *call);
+    if (call == NULL) {
+        return NULL;
+    }
+    call->req = req;
+    call->svc = svc;
+    kafka_arena_init(&call->arena, CALL_ARENA_LIMIT);
+    kafka_reader_init(&call->body, req->frame, req->frame_len, &call->arena);
+    return call;
+}
+
+/* Route a decoded header; false if the connection must be closed. */
+static void route(struct kafka_call *call, int header_status)
+{
+    const struct kafka_request_header *h = &call->header;
+    const struct api_entry *api = find_api(h->api_key);
+    bool in_range =
+        api != NULL && h->api_version >= api->min_version && h->api_version <= api->max_version;
+    if (h->api_key == KAFKA_API_API_VERSIONS && (!in_range || header_status != 0)) {
+        api_versions_unsupported(call);
+        return;
+    }
+    char why[128];
+    if (!in_range || header_status != 0) {
+        snprintf(why, sizeof why, "unsupported request api_key=%d api_version=%d%s", h->api_key,
+                 h->api_version, header_status == 0 || !in_range ? "" : " (bad header)");
+        kafka_call_fail(call, why);
+        return;
+    }
+    int16_t request_header;
+    if (kafka_api_header_versions(h->api_key, h->api_version, &request_header,
+                                  &call->response_header_version, &call->flexible) != 0) {
+        snprintf(why, sizeof why, "no codec for api_key=%d api_version=%d", h->api_key,
+                 h->api_version);
+        kafka_call_fail(call, why);
+        return;
+    }
+    api->handle(call);
+}
+
+void kafka_dispatch(struct kafka_request *req, void *data)
+{
+    struct kafka_call *call = call_new(req, data);
+    if (call == NULL) {
+        kafka_conn_fail(req->conn, "out of memory for request");
+        kafka_request_drop(req);
+        return;
+    }
+    int rv = kafka_request_header_decode(&call->body, &call->header);
+    if (rv != 0 && rv != KAFKA_CODEC_EVERSION) {
+        char why[128];
+        snprintf(why, sizeof why, "cannot decode request header: %s", kafka_codec_strerror(rv));
+        kafka_call_fail(call, why);
+        return;
+    }
+    route(call, rv);
+}

@@ -1,0 +1,268 @@
+/* Fetch (key 1): read record batches below the high watermark.
+ *
+ * - At least one whole batch (the first partition with data may exceed
+ *   partition_max_bytes and max_bytes, KIP-74); later partitions stop at
+ *   those limits.
+ * - Long poll: with less than min_bytes available and max_wait_ms > 0 the
+ *   request parks as a delayed operation on its partitions, re-examined only
+ *   when one of them appends (no polling), answered at the deadline at last.
+ * - last_stable_offset = high watermark (no transactions), so read_committed
+ *   consumers (librdkafka's default) see everything committed.
+ * - session_id 0 always: no incremental fetch sessions (KIP-227 allows that).
+ * - Record bytes are never copied: the response carries splice points that
+ *   the connection sends with sendfile from the segment files. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/kafka/dispatch.h"
+#include "broker/kafka/kafka_errors.h"
+#include "broker/log/log_errors.h"
+#include "kafka_messages.h"
+
+struct fetch_part {
+    const char *topic;
+    const struct kafka_fetch_request_partition *in;
+    int16_t error;
+    int64_t high_watermark, log_start;
+    struct log_read_result read;
+    struct kafka_file_slice slice;
+};
+
+struct fetch_ctx {
+    struct kafka_call *call;
+    struct kafka_fetch_request req;
+    struct fetch_part *parts;
+    size_t n_parts;
+    size_t bytes;
+    bool has_error;
+    struct delayed_op op;
+};
+
+static void release_all(struct fetch_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_parts; i++) {
+        log_read_result_release(&ctx->parts[i].read);
+        memset(&ctx->parts[i].read, 0, sizeof ctx->parts[i].read);
+    }
+    ctx->bytes = 0;
+    ctx->has_error = false;
+}
+
+static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budget)
+{
+    struct partition *p =
+        replica_manager_partition(ctx->call->svc->replicas, fp->topic, fp->in->partition);
+    if (p == NULL) {
+        fp->error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+        fp->high_watermark = fp->log_start = -1;
+        return;
+    }
+    fp->high_watermark = partition_high_watermark(p);
+    fp->log_start = partition_log_start(p);
+    size_t limit = fp->in->partition_max_bytes > 0 ? (size_t)fp->in->partition_max_bytes : 0;
+    limit = limit < *budget ? limit : *budget;
+    if (limit == 0 && ctx->bytes > 0) {
+        return; /* out of budget: nothing for this partition this time */
+    }
+    int rv = partition_log_read(p->log, fp->in->fetch_offset, limit > 0 ? limit : 1,
+                                fp->high_watermark, &fp->read);
+    if (rv != 0) {
+        memset(&fp->read, 0, sizeof fp->read);
+        fp->error = kafka_error_from_log(rv);
+        return;
+    }
+    if (fp->read.length > limit && ctx->bytes > 0) {
+        /* Only the first partition with data may exceed the limits. */
+        log_read_result_release(&fp->read);
+        memset(&fp->read, 0, sizeof fp->read);
+        return;
+    }
+    ctx->bytes += fp->read.length;
+    *budget -= fp->read.length < *budget ? fp->read.length : *budget;
+}
+
+static void collect(struct fetch_ctx *ctx)
+{
+    release_all(ctx);
+    size_t budget = ctx->req.max_bytes > 0 ? (size_t)ctx->req.max_bytes : 0;
+    for (size_t i = 0; i < ctx->n_parts; i++) {
+        struct fetch_part *fp = &ctx->parts[i];
+        fp->error = KAFKA_ERROR_NONE;
+        read_one(ctx, fp, &budget);
+        ctx->has_error |= fp->error != KAFKA_ERROR_NONE;
+    }
+}
+
+static void fill_partition(struct fetch_ctx *ctx, struct fetch_part *fp,
+                           struct kafka_fetch_response_partition_data *o)
+{
+    kafka_fetch_response_partition_data_init(o);
+    o->partition_index = fp->in->partition;
+    o->error_code = fp->error;
+    o->high_watermark = fp->high_watermark;
+    o->last_stable_offset = fp->high_watermark;
+    o->log_start_offset = fp->log_start;
+    o->aborted_transactions_count = ctx->req.isolation_level == 1 ? 0 : -1;
+    o->preferred_read_replica = -1;
+    o->records.data = (const uint8_t *)"";
+    o->records.len = 0;
+    if (fp->read.length > 0) {
+        fp->slice.fd = fp->read.fd;
+        fp->slice.position = fp->read.position;
+        o->records.len = (int32_t)fp->read.length;
+        o->records.splice_source = &fp->slice;
+    }
+}
+
+static int build_response(struct fetch_ctx *ctx, struct kafka_fetch_response *resp)
+{
+    struct kafka_arena *arena = &ctx->call->arena;
+    kafka_fetch_response_init(resp);
+    resp->throttle_time_ms = 0;
+    resp->error_code = KAFKA_ERROR_NONE;
+    resp->session_id = 0;
+    int32_t nt = ctx->req.topics_count > 0 ? ctx->req.topics_count : 0;
+    resp->responses = kafka_arena_alloc_array(arena, (size_t)nt, sizeof *resp->responses);
+    if (resp->responses == NULL) {
+        return -1;
+    }
+    resp->responses_count = nt;
+    size_t k = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        const struct kafka_fetch_request_topic *t = &ctx->req.topics[i];
+        struct kafka_fetch_response_fetchable_topic_response *o = &resp->responses[i];
+        kafka_fetch_response_fetchable_topic_response_init(o);
+        int32_t np = t->partitions_count > 0 ? t->partitions_count : 0;
+        o->topic = t->topic;
+        o->partitions = kafka_arena_alloc_array(arena, (size_t)np, sizeof *o->partitions);
+        if (o->partitions == NULL) {
+            return -1;
+        }
+        o->partitions_count = np;
+        for (int32_t j = 0; j < np; j++) {
+            fill_partition(ctx, &ctx->parts[k++], &o->partitions[j]);
+        }
+    }
+    return 0;
+}
+
+static void respond(struct fetch_ctx *ctx)
+{
+    struct kafka_call *call = ctx->call;
+    struct kafka_fetch_response resp;
+    if (build_response(ctx, &resp) != 0) {
+        release_all(ctx);
+        kafka_call_fail(call, "out of memory building fetch response");
+        return;
+    }
+    if (ctx->req.session_id != 0) {
+        resp.error_code = KAFKA_ERROR_FETCH_SESSION_ID_NOT_FOUND;
+    }
+    struct kafka_writer w;
+    int rv = kafka_call_begin_response(call, &w);
+    if (rv == 0) {
+        rv = kafka_fetch_response_encode(&w, call->header.api_version, &resp);
+    }
+    /* The response dups the segment descriptors; then our references go.
+     * ctx and parts are malloc'd: they outlive the call (and its arena). */
+    kafka_call_finish_response(call, &w, rv);
+    release_all(ctx);
+    free(ctx->parts);
+    free(ctx);
+}
+
+static bool fetch_ready(struct delayed_op *op)
+{
+    struct fetch_ctx *ctx = op->data;
+    collect(ctx);
+    bool ready = ctx->has_error || ctx->bytes >= (size_t)ctx->req.min_bytes;
+    release_all(ctx);
+    return ready;
+}
+
+static void fetch_complete(struct delayed_op *op, bool expired)
+{
+    (void)expired;
+    struct fetch_ctx *ctx = op->data;
+    delayed_op_free(op);
+    collect(ctx);
+    respond(ctx);
+}
+
+/* One fetch_part per requested partition, in request order. */
+static int plan(struct fetch_ctx *ctx)
+{
+    size_t n = 0;
+    for (int32_t i = 0; i < ctx->req.topics_count; i++) {
+        int32_t np = ctx->req.topics[i].partitions_count;
+        n += np > 0 ? (size_t)np : 0;
+    }
+    ctx->parts = calloc(n ? n : 1, sizeof *ctx->parts);
+    if (ctx->parts == NULL) {
+        return -1;
+    }
+    ctx->n_parts = n;
+    size_t k = 0;
+    for (int32_t i = 0; i < ctx->req.topics_count; i++) {
+        const struct kafka_fetch_request_topic *t = &ctx->req.topics[i];
+        for (int32_t j = 0; j < t->partitions_count; j++) {
+            ctx->parts[k].topic = t->topic;
+            ctx->parts[k++].in = &t->partitions[j];
+        }
+    }
+    return 0;
+}
+
+/* Park the fetch on every partition it reads until enough data arrives. */
+static int wait_for_data(struct fetch_ctx *ctx)
+{
+    if (delayed_op_init(&ctx->op, ctx->n_parts, fetch_ready, fetch_complete, ctx) != 0) {
+        return -1;
+    }
+    struct replica_manager *rm = ctx->call->svc->replicas;
+    for (size_t i = 0; i < ctx->n_parts; i++) {
+        struct partition *p =
+            replica_manager_partition(rm, ctx->parts[i].topic, ctx->parts[i].in->partition);
+        if (p != NULL) {
+            delayed_op_watch(&ctx->op, &p->waiters);
+        }
+    }
+    delayed_queue_add(&rm->delayed, &ctx->op, (uint64_t)ctx->req.max_wait_ms);
+    return 0;
+}
+
+void kafka_handle_fetch(struct kafka_call *call)
+{
+    struct fetch_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) {
+        kafka_call_fail(call, "out of memory");
+        return;
+    }
+    ctx->call = call;
+    int rv = kafka_fetch_request_decode(&call->body, call->header.api_version, &ctx->req);
+    if (rv != 0) {
+        free(ctx);
+        kafka_call_bad_request(call, rv);
+        return;
+    }
+    if (ctx->req.min_bytes < 0) {
+        ctx->req.min_bytes = 0;
+    }
+    if (plan(ctx) != 0) {
+        free(ctx);
+        kafka_call_fail(call, "out of memory");
+        return;
+    }
+    collect(ctx);
+    bool now = ctx->has_error || ctx->req.max_wait_ms <= 0 || ctx->n_parts == 0 ||
+               ctx->bytes >= (size_t)ctx->req.min_bytes || ctx->req.session_id != 0;
+    if (!now) {
+        release_all(ctx);
+        if (wait_for_data(ctx) == 0) {
+            return;
+        }
+        collect(ctx);
+    }
+    respond(ctx);
+}

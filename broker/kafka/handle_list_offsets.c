@@ -1,0 +1,86 @@
+/* ListOffsets (key 2): earliest (-2), latest (-1) and by timestamp. With no
+ * transactions the latest offset is the high watermark at either isolation
+ * level. */
+#include "broker/kafka/dispatch.h"
+#include "broker/kafka/kafka_errors.h"
+#include "kafka_messages.h"
+
+#define LATEST_TIMESTAMP   (-1)
+#define EARLIEST_TIMESTAMP (-2)
+
+static void list_one(struct kafka_call *call, const char *topic,
+                     const struct kafka_list_offsets_request_partition *in,
+                     struct kafka_list_offsets_response_partition_response *out)
+{
+    kafka_list_offsets_response_partition_response_init(out);
+    out->partition_index = in->partition_index;
+    out->timestamp = -1;
+    out->offset = -1;
+    out->leader_epoch = -1;
+    struct partition *p =
+        replica_manager_partition(call->svc->replicas, topic, in->partition_index);
+    if (p == NULL) {
+        out->error_code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+        return;
+    }
+    out->error_code = KAFKA_ERROR_NONE;
+    if (in->timestamp == LATEST_TIMESTAMP) {
+        out->offset = partition_high_watermark(p);
+    } else if (in->timestamp == EARLIEST_TIMESTAMP) {
+        out->offset = partition_log_start(p);
+    } else if (in->timestamp < 0) {
+        /* -3 (max timestamp, KIP-734) needs ListOffsets v7, not advertised. */
+        out->error_code = KAFKA_ERROR_UNSUPPORTED_VERSION;
+    } else {
+        int64_t offset, ts;
+        int rv = partition_log_offset_for_timestamp(p->log, in->timestamp, &offset, &ts);
+        if (rv != 0) {
+            out->error_code = kafka_error_from_log(rv);
+        } else if (offset >= partition_high_watermark(p)) {
+            /* Not yet committed: Kafka answers "no such offset" (-1). */
+        } else {
+            out->offset = offset;
+            out->timestamp = ts;
+        }
+    }
+}
+
+void kafka_handle_list_offsets(struct kafka_call *call)
+{
+    struct kafka_list_offsets_request req;
+    int rv = kafka_list_offsets_request_decode(&call->body, call->header.api_version, &req);
+    if (rv != 0) {
+        kafka_call_bad_request(call, rv);
+        return;
+    }
+    struct kafka_list_offsets_response resp;
+    kafka_list_offsets_response_init(&resp);
+    int32_t nt = req.topics_count > 0 ? req.topics_count : 0;
+    resp.topics = kafka_arena_alloc_array(&call->arena, (size_t)nt, sizeof *resp.topics);
+    resp.topics_count = nt;
+    for (int32_t i = 0; resp.topics != NULL && i < nt; i++) {
+        struct kafka_list_offsets_response_topic_response *o = &resp.topics[i];
+        kafka_list_offsets_response_topic_response_init(o);
+        int32_t np = req.topics[i].partitions_count > 0 ? req.topics[i].partitions_count : 0;
+        o->name = req.topics[i].name;
+        o->partitions = kafka_arena_alloc_array(&call->arena, (size_t)np, sizeof *o->partitions);
+        if (o->partitions == NULL) {
+            resp.topics = NULL;
+            break;
+        }
+        o->partitions_count = np;
+        for (int32_t j = 0; j < np; j++) {
+            list_one(call, o->name, &req.topics[i].partitions[j], &o->partitions[j]);
+        }
+    }
+    if (resp.topics == NULL) {
+        kafka_call_fail(call, "out of memory building list_offsets response");
+        return;
+    }
+    struct kafka_writer w;
+    rv = kafka_call_begin_response(call, &w);
+    if (rv == 0) {
+        rv = kafka_list_offsets_response_encode(&w, call->header.api_version, &resp);
+    }
+    kafka_call_finish_response(call, &w, rv);
+}

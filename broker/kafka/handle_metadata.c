@@ -1,0 +1,171 @@
+/* Metadata (key 3): brokers with the host:port advertised on the listener the
+ * client came in through, the controller, and topics with their partitions.
+ * Unknown topics are created when auto.create.topics.enable is set and the
+ * request allows it (always before v4), as Kafka does. */
+#include <string.h>
+
+#include "broker/kafka/dispatch.h"
+#include "broker/kafka/kafka_errors.h"
+#include "common/log.h"
+#include "kafka_messages.h"
+
+static int fill_brokers(struct kafka_call *call, struct kafka_metadata_response *resp)
+{
+    const struct metadata_view *v = call->svc->metadata;
+    size_t n = metadata_view_broker_count(v);
+    resp->brokers = kafka_arena_alloc_array(&call->arena, n, sizeof *resp->brokers);
+    if (resp->brokers == NULL) {
+        return -1;
+    }
+    int32_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct metadata_broker *b = metadata_view_broker(v, i);
+        const struct metadata_endpoint *ep =
+            metadata_broker_endpoint(b, kafka_conn_listener(call->req->conn));
+        if (ep == NULL) {
+            continue; /* not reachable through this listener */
+        }
+        struct kafka_metadata_response_broker *out = &resp->brokers[count++];
+        kafka_metadata_response_broker_init(out);
+        out->node_id = b->node_id;
+        out->host = ep->host;
+        out->port = ep->port;
+        out->rack = b->rack;
+    }
+    resp->brokers_count = count;
+    return 0;
+}
+
+static int fill_partitions(struct kafka_call *call, const struct metadata_topic *t,
+                           struct kafka_metadata_response_topic *out)
+{
+    out->partitions =
+        kafka_arena_alloc_array(&call->arena, (size_t)t->n_partitions, sizeof *out->partitions);
+    if (out->partitions == NULL) {
+        return -1;
+    }
+    out->partitions_count = t->n_partitions;
+    for (int32_t i = 0; i < t->n_partitions; i++) {
+        const struct metadata_partition *p = &t->partitions[i];
+        struct kafka_metadata_response_partition *o = &out->partitions[i];
+        kafka_metadata_response_partition_init(o);
+        o->error_code = p->leader >= 0 ? KAFKA_ERROR_NONE : KAFKA_ERROR_LEADER_NOT_AVAILABLE;
+        o->partition_index = p->index;
+        o->leader_id = p->leader;
+        o->leader_epoch = p->leader_epoch;
+        o->replica_nodes = (int32_t *)p->replicas;
+        o->replica_nodes_count = p->n_replicas;
+        o->isr_nodes = (int32_t *)p->isr;
+        o->isr_nodes_count = p->n_isr;
+        o->offline_replicas_count = 0;
+    }
+    return 0;
+}
+
+static int fill_topic(struct kafka_call *call, const struct metadata_topic *t, const char *name,
+                      int16_t error, struct kafka_metadata_response_topic *out)
+{
+    kafka_metadata_response_topic_init(out);
+    out->name = name;
+    out->error_code = error;
+    out->partitions_count = 0;
+    if (t == NULL) {
+        return 0;
+    }
+    memcpy(out->topic_id.bytes, t->id, 16);
+    out->is_internal = t->internal;
+    return fill_partitions(call, t, out);
+}
+
+/* A topic the client asked for by name: look it up, maybe create it. */
+static int requested_topic(struct kafka_call *call, const char *name, bool allow_create,
+                           struct kafka_metadata_response_topic *out)
+{
+    struct metadata_view *v = call->svc->metadata;
+    const struct metadata_topic *t = metadata_view_topic(v, name);
+    int16_t error = KAFKA_ERROR_NONE;
+    if (t == NULL && allow_create && call->svc->cfg->auto_create_topics_enable) {
+        struct metadata_topic_spec spec = {name, -1, -1, NULL, 0};
+        char err[256];
+        error = metadata_view_create_topic(v, &spec, false, &t, err, sizeof err);
+        if (error != KAFKA_ERROR_NONE && error != KAFKA_ERROR_TOPIC_ALREADY_EXISTS) {
+            log_info("kafka", "auto-create refused topic=%s error=%s reason=\"%s\"", name,
+                     kafka_error_name(error), err);
+        }
+    } else if (t == NULL) {
+        error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    if (t == NULL && error == KAFKA_ERROR_NONE) {
+        error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    return fill_topic(call, t, name, t != NULL ? KAFKA_ERROR_NONE : error, out);
+}
+
+static int fill_all_topics(struct kafka_call *call, struct kafka_metadata_response *resp)
+{
+    const struct metadata_view *v = call->svc->metadata;
+    size_t n = metadata_view_topic_count(v);
+    const struct metadata_topic **topics = kafka_arena_alloc_array(&call->arena, n, sizeof *topics);
+    resp->topics = kafka_arena_alloc_array(&call->arena, n, sizeof *resp->topics);
+    if (topics == NULL || resp->topics == NULL) {
+        return -1;
+    }
+    n = metadata_view_topics(v, topics, n);
+    resp->topics_count = (int32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        if (fill_topic(call, topics[i], topics[i]->name, 0, &resp->topics[i]) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int fill_requested(struct kafka_call *call, const struct kafka_metadata_request *req,
+                          struct kafka_metadata_response *resp)
+{
+    int16_t version = call->header.api_version;
+    /* v0: an empty list means all topics; v1+: null means all, empty none. */
+    if (req->topics_count < 0 || (version == 0 && req->topics_count == 0)) {
+        return fill_all_topics(call, resp);
+    }
+    resp->topics =
+        kafka_arena_alloc_array(&call->arena, (size_t)req->topics_count, sizeof *resp->topics);
+    if (resp->topics == NULL && req->topics_count > 0) {
+        return -1;
+    }
+    resp->topics_count = req->topics_count;
+    bool allow_create = version < 4 || req->allow_auto_topic_creation;
+    for (int32_t i = 0; i < req->topics_count; i++) {
+        const char *name = req->topics[i].name ? req->topics[i].name : "";
+        if (requested_topic(call, name, allow_create, &resp->topics[i]) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void kafka_handle_metadata(struct kafka_call *call)
+{
+    struct kafka_metadata_request req;
+    int rv = kafka_metadata_request_decode(&call->body, call->header.api_version, &req);
+    if (rv != 0) {
+        kafka_call_bad_request(call, rv);
+        return;
+    }
+    struct kafka_metadata_response resp;
+    kafka_metadata_response_init(&resp);
+    resp.throttle_time_ms = 0;
+    resp.cluster_id = metadata_view_cluster_id(call->svc->metadata);
+    resp.controller_id = metadata_view_controller_id(call->svc->metadata);
+    resp.topics_count = 0;
+    if (fill_brokers(call, &resp) != 0 || fill_requested(call, &req, &resp) != 0) {
+        kafka_call_fail(call, "out of memory building metadata response");
+        return;
+    }
+    struct kafka_writer w;
+    rv = kafka_call_begin_response(call, &w);
+    if (rv == 0) {
+        rv = kafka_metadata_response_encode(&w, call->header.api_version, &resp);
+    }
+    kafka_call_finish_response(call, &w, rv);
+}

@@ -1,0 +1,129 @@
+/* Kafka listeners; see server.h. */
+#include "broker/kafka/server.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct kafka_server *s = listener->data;
+    size_t i = (size_t)((uv_tcp_t *)listener - s->tcp);
+    if (status < 0) {
+        log_warn("kafka", "accept failed listener=%s error=%s", s->listeners->bind[i].name,
+                 uv_strerror(status));
+        return;
+    }
+    struct kafka_conn_options opts = s->options;
+    opts.listener_name = s->listeners->bind[i].name;
+    opts.plaintext = s->listeners->bind[i].protocol == SECURITY_PLAINTEXT;
+    opts.registry = &s->conns;
+    struct kafka_conn *conn;
+    int rv = kafka_conn_accept(listener, &opts, s->on_request, NULL, s->data, &conn);
+    if (rv != 0) {
+        log_warn("kafka", "cannot accept connection listener=%s error=%s", opts.listener_name,
+                 uv_strerror(rv));
+    }
+}
+
+/* Resolve host (numeric or a name; "" = every interface) for binding. */
+static int resolve(const struct listener_endpoint *ep, struct sockaddr_storage *out)
+{
+    const char *host = ep->host[0] != '\0' ? ep->host : "0.0.0.0";
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char port[8];
+    snprintf(port, sizeof port, "%u", ep->port);
+    int rv = getaddrinfo(host, port, &hints, &res);
+    if (rv != 0) {
+        return UV_EAI_NONAME;
+    }
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static uint16_t bound_port(uv_tcp_t *tcp)
+{
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    if (uv_tcp_getsockname(tcp, (struct sockaddr *)&sa, &len) != 0) {
+        return 0;
+    }
+    return ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                          : ((struct sockaddr_in *)&sa)->sin_port);
+}
+
+static int listen_one(struct kafka_server *s, size_t i)
+{
+    struct listener_endpoint *ep = &s->listeners->bind[i];
+    struct sockaddr_storage addr;
+    int rv = resolve(ep, &addr);
+    uv_tcp_init(s->loop, &s->tcp[i]);
+    s->tcp[i].data = s;
+    s->n_tcp = i + 1;
+    if (rv == 0) {
+        rv = uv_tcp_bind(&s->tcp[i], (struct sockaddr *)&addr, 0);
+    }
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&s->tcp[i], 1024, on_connection);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    uint16_t port = bound_port(&s->tcp[i]);
+    if (ep->port == 0) {
+        ep->port = port;
+        for (size_t j = 0; j < s->listeners->n_advertised; j++) {
+            struct listener_endpoint *adv = &s->listeners->advertised[j];
+            if (strcmp(adv->name, ep->name) == 0 && adv->port == 0) {
+                adv->port = port;
+            }
+        }
+    }
+    log_info("kafka", "listening listener=%s host=%s port=%u", ep->name,
+             ep->host[0] ? ep->host : "*", port);
+    return 0;
+}
+
+int kafka_server_start(struct kafka_server *s, uv_loop_t *loop, struct listener_set *listeners,
+                       const struct kafka_conn_options *options, kafka_request_cb on_request,
+                       void *data, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    s->listeners = listeners;
+    s->options = *options;
+    s->on_request = on_request;
+    s->data = data;
+    for (size_t i = 0; i < listeners->n_bind; i++) {
+        int rv = listen_one(s, i);
+        if (rv != 0) {
+            snprintf(err, errlen, "cannot listen on %s://%s:%u: %s", listeners->bind[i].name,
+                     listeners->bind[i].host, listeners->bind[i].port, uv_strerror(rv));
+            kafka_server_stop(s);
+            return rv;
+        }
+    }
+    return 0;
+}
+
+void kafka_server_stop(struct kafka_server *s)
+{
+    for (size_t i = 0; i < s->n_tcp; i++) {
+        if (!uv_is_closing((uv_handle_t *)&s->tcp[i])) {
+            uv_close((uv_handle_t *)&s->tcp[i], NULL);
+        }
+    }
+    s->n_tcp = 0;
+    struct kafka_conn *c = s->conns;
+    while (c != NULL) {
+        struct kafka_conn *next = kafka_conn_next(c);
+        kafka_conn_close(c);
+        c = next;
+    }
+}

@@ -1,0 +1,39 @@
+/* The broker's Kafka listeners: one libuv TCP server per bound listener
+ * (listener.h), accepting connections (connection.h) that hand every request
+ * frame to one callback.
+ *
+ * A listener configured with port 0 binds an ephemeral port; the chosen port
+ * is written back into the listener set's bind and advertised entries, so
+ * metadata tells clients where to connect. Loop thread only. */
+#ifndef SLUICE_BROKER_KAFKA_SERVER_H
+#define SLUICE_BROKER_KAFKA_SERVER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "broker/kafka/connection.h"
+#include "broker/kafka/listener.h"
+
+struct kafka_server {
+    uv_loop_t *loop;
+    struct listener_set *listeners; /* borrowed */
+    uv_tcp_t tcp[LISTENER_MAX];
+    size_t n_tcp;
+    struct kafka_conn_options options;
+    struct kafka_conn *conns; /* every open connection */
+    kafka_request_cb on_request;
+    void *data;
+};
+
+/* Bind and listen on every listener in `listeners` (borrowed; ports may be
+ * updated). `options` is copied (its listener_name, registry and plaintext
+ * fields are set per listener). Returns 0, or a negative libuv error with
+ * `err` naming the listener (nothing is left listening). */
+int kafka_server_start(struct kafka_server *s, uv_loop_t *loop, struct listener_set *listeners,
+                       const struct kafka_conn_options *options, kafka_request_cb on_request,
+                       void *data, char *err, size_t errlen);
+/* Stop listening and close every connection. Handles finish closing on the
+ * next loop run. */
+void kafka_server_stop(struct kafka_server *s);
+
+#endif
