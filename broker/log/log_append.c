@@ -16,8 +16,7 @@ struct append_scan {
     int32_t batches;
     int64_t records;
     int64_t max_timestamp;
-    int64_t first_base; /* follower: offset of the first batch */
-    int64_t last_offset_delta_sum;
+    int64_t first_base;  /* follower: offset of the first batch */
     int64_t last_offset; /* follower: last offset of the last batch */
 };
 
@@ -52,7 +51,7 @@ static int validate_all(const struct partition_log *log, const uint8_t *p, size_
         if (rv < 0) {
             return rv;
         }
-        if (!leader && h.base_offset < expect) {
+        if (!leader && h.base_offset != expect) {
             snprintf(info->reason, sizeof info->reason,
                      "batch base offset %" PRId64 " does not continue the log at %" PRId64,
                      h.base_offset, expect);
@@ -65,7 +64,6 @@ static int validate_all(const struct partition_log *log, const uint8_t *p, size_
         scan->last_offset = expect - 1;
         scan->batches++;
         scan->records += h.records_count;
-        scan->last_offset_delta_sum += (int64_t)h.last_offset_delta + 1;
         if (h.max_timestamp > scan->max_timestamp) {
             scan->max_timestamp = h.max_timestamp;
         }

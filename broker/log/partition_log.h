@@ -101,11 +101,11 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
                          int32_t leader_epoch, struct log_append_info *info);
 
 /* Append batches fetched from the leader keeping their offsets and leader
- * epochs: each batch must start at or after the log end offset / the end of
- * its predecessor (offsets only grow; compacted logs have gaps), else
- * LOG_ERR_OFFSET_MISMATCH; validated for magic, lengths and CRC (not the
- * producer rules). Nothing written on error. info->first_offset is the first
- * batch's base offset. */
+ * epochs: the first batch must start at the log end offset and each next one
+ * right after its predecessor (no gaps: there is no compaction yet, and
+ * recovery relies on contiguity), else LOG_ERR_OFFSET_MISMATCH; validated for magic, lengths and
+ * CRC (not the producer rules). Nothing written on error. info->first_offset is the first batch's
+ * base offset. */
 int partition_log_append_as_follower(struct partition_log *log, const uint8_t *batches, size_t len,
                                      struct log_append_info *info);
 

@@ -1,0 +1,205 @@
+/* partition_log durability: flush policy, flush requests on the thread
+ * pool, close with a flush in flight, and full-disk appends. */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include "broker/log/partition_log.h"
+#include "log_test_util.h"
+
+static uv_loop_t loop;
+static char *dir;
+static char pdir[1024];
+static struct tb_clock clk = {1700000000000LL};
+static const struct log_clock clock_ = {tb_clock_now, &clk};
+
+static void setup(void)
+{
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    dir = tb_tmpdir();
+    snprintf(pdir, sizeof pdir, "%s/t-0", dir);
+}
+
+static void teardown(void)
+{
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    tb_rmdir(dir);
+}
+
+static struct partition_log *open_log(const struct topic_config *tc)
+{
+    struct partition_log *log = NULL;
+    char err[256] = "";
+    ck_assert_msg(partition_log_open(&loop, pdir, tc, &clock_, &log, err, sizeof err) == 0, "%s",
+                  err);
+    return log;
+}
+
+static int append(struct partition_log *log, int count, size_t value_len)
+{
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    tb_batch(&b, count, value_len, clk.now, 1);
+    int rv = partition_log_append(log, b.data, b.len, 0, &info);
+    buf_free(&b);
+    return rv;
+}
+
+struct flush_result {
+    int calls;
+    int status;
+    int64_t durable_at_cb;
+    struct partition_log *log;
+};
+
+static void on_flush(struct log_flush_req *req, int status)
+{
+    struct flush_result *res = req->data;
+    res->calls++;
+    res->status = status;
+    if (res->log != NULL) {
+        res->durable_at_cb = partition_log_durable_offset(res->log);
+    }
+}
+
+START_TEST(test_flush_request)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL); /* default policy: never flush on its own */
+    struct partition_log *log = open_log(&tc);
+    ck_assert_int_eq(append(log, 5, 10), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(partition_log_durable_offset(log), 0);
+    struct flush_result res = {.log = log};
+    struct log_flush_req req = {.data = &res};
+    ck_assert_int_eq(partition_log_flush(log, &req, on_flush), 0);
+    ck_assert_int_eq(res.calls, 0); /* never from inside the call */
+    ck_assert_int_eq(append(log, 2, 10), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(res.calls, 1);
+    ck_assert_int_eq(res.status, 0);
+    ck_assert_int_ge(res.durable_at_cb, 5);
+    /* A request made while one is in flight is served by the next flush. */
+    struct flush_result res2 = {.log = log};
+    struct log_flush_req req2 = {.data = &res2};
+    ck_assert_int_eq(partition_log_flush(log, &req2, on_flush), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(res2.calls, 1);
+    ck_assert_int_eq(partition_log_durable_offset(log), 7);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+START_TEST(test_flush_messages_policy)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, "flush.messages=10", NULL);
+    struct partition_log *log = open_log(&tc);
+    ck_assert_int_eq(append(log, 4, 10), 0);
+    ck_assert_int_eq(append(log, 4, 10), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(partition_log_durable_offset(log), 0);
+    ck_assert_int_eq(append(log, 4, 10), 0); /* 12 >= 10 */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(partition_log_durable_offset(log), 12);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+START_TEST(test_flush_ms_policy)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, "flush.ms=1000", NULL);
+    struct partition_log *log = open_log(&tc);
+    ck_assert_int_eq(append(log, 3, 10), 0);
+    partition_log_flush_if_due(log);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(partition_log_durable_offset(log), 0);
+    clk.now += 1000;
+    partition_log_flush_if_due(log);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(partition_log_durable_offset(log), 3);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+START_TEST(test_close_with_flush_in_flight)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL);
+    struct partition_log *log = open_log(&tc);
+    ck_assert_int_eq(append(log, 3, 10), 0);
+    struct flush_result res = {0};
+    struct log_flush_req req = {.data = &res};
+    ck_assert_int_eq(partition_log_flush(log, &req, on_flush), 0);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    ck_assert_int_eq(res.calls, 1);
+    ck_assert_int_eq(res.status, 0);
+    uv_run(&loop, UV_RUN_DEFAULT); /* the detached job finishes safely */
+    log = open_log(&tc);
+    ck_assert_int_eq(partition_log_end_offset(log), 3);
+    ck_assert_int_eq(partition_log_destroy(log), 0);
+    ck_assert_int_eq(tb_file_size(dir, "t-0"), -1);
+    topic_config_free(&tc);
+}
+END_TEST
+
+/* A full disk, simulated with RLIMIT_FSIZE (writes past it fail with EFBIG
+ * after writing what fits, like ENOSPC): the append fails, the partial write
+ * is cut back, and appends work again once there is room. */
+START_TEST(test_full_disk_append)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL);
+    struct partition_log *log = open_log(&tc);
+    ck_assert_int_eq(append(log, 2, 100), 0);
+    int64_t size = partition_log_size_bytes(log);
+    struct rlimit lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &lim), 0);
+    struct rlimit small = {(rlim_t)size + 50, lim.rlim_max};
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+    ck_assert_int_eq(append(log, 2, 100), -EFBIG);
+    ck_assert_int_eq(partition_log_end_offset(log), 2);
+    ck_assert_int_eq(partition_log_size_bytes(log), size);
+    ck_assert_int_eq(tb_file_size(pdir, "00000000000000000000.log"), size);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    ck_assert_int_eq(append(log, 2, 100), 0);
+    ck_assert_int_eq(partition_log_end_offset(log), 4);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    log = open_log(&tc);
+    ck_assert_int_eq(partition_log_end_offset(log), 4);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("log_flush");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_flush_request);
+    tcase_add_test(tc, test_flush_messages_policy);
+    tcase_add_test(tc, test_flush_ms_policy);
+    tcase_add_test(tc, test_close_with_flush_in_flight);
+    tcase_add_test(tc, test_full_disk_append);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
