@@ -6,11 +6,25 @@
  * - random garbage and bit-flipped encodings never crash, and whatever decodes
  *   re-encodes. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker/kafka/kafka_arena.h"
 #include "kafka_messages_test.h"
+
+/* A message body encoded by another Kafka implementation. */
+struct kafka_reference_vector {
+    const char *name;
+    int16_t api_key;
+    int16_t version;
+    bool is_request;
+    size_t len;
+    const uint8_t *bytes;
+};
+
+#include "tests/unit/kafka_python_vectors.h"
+#include "tests/unit/kmsg_vectors.h"
 
 #define ARENA_LIMIT         (16u << 20)
 #define SEEDS_PER_VERSION   12
@@ -153,6 +167,65 @@ START_TEST(test_garbage_never_crashes)
 }
 END_TEST
 
+static const struct kafka_test_message *find_message(int16_t api_key, bool is_request)
+{
+    for (size_t i = 0; i < kafka_test_messages_count; i++) {
+        if (kafka_test_messages[i].api_key == api_key &&
+            kafka_test_messages[i].is_request == is_request)
+            return &kafka_test_messages[i];
+    }
+    return NULL;
+}
+
+static void hex_dump(const char *what, const uint8_t *p, size_t len)
+{
+    fprintf(stderr, "%s (%zu):", what, len);
+    for (size_t i = 0; i < len; i++)
+        fprintf(stderr, " %02x", p[i]);
+    fprintf(stderr, "\n");
+}
+
+/* Each reference encoding decodes completely and re-encodes to the same bytes. */
+static void check_reference_vectors(const struct kafka_reference_vector *vecs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct kafka_reference_vector *vec = &vecs[i];
+        const struct kafka_test_message *msg = find_message(vec->api_key, vec->is_request);
+        ck_assert_msg(msg != NULL, "%s: no codec", vec->name);
+        struct buf out = BUF_INIT;
+        size_t remaining = 99;
+        int rv = decode_exact(msg, vec->version, vec->bytes, vec->len, &remaining, &out);
+        ck_assert_msg(rv == 0, "%s (vector %zu): %s", vec->name, i, kafka_codec_strerror(rv));
+        ck_assert_msg(remaining == 0, "%s (vector %zu): %zu bytes left", vec->name, i, remaining);
+        bool same =
+            out.len == vec->len && (vec->len == 0 || memcmp(out.data, vec->bytes, vec->len) == 0);
+        if (!same) {
+            hex_dump("reference", vec->bytes, vec->len);
+            hex_dump("ours", out.data, out.len);
+        }
+        ck_assert_msg(same, "%s (vector %zu): re-encoding differs", vec->name, i);
+        buf_free(&out);
+    }
+}
+
+/* kafka-python 2.0.2: non-flexible versions. */
+START_TEST(test_kafka_python_encodings)
+{
+    size_t n = sizeof kafka_python_vectors / sizeof kafka_python_vectors[0];
+    ck_assert_uint_gt(n, 200);
+    check_reference_vectors(kafka_python_vectors, n);
+}
+END_TEST
+
+/* franz-go kmsg: every codec version, flexible ones included. */
+START_TEST(test_kmsg_encodings)
+{
+    size_t n = sizeof kmsg_vectors / sizeof kmsg_vectors[0];
+    ck_assert_uint_gt(n, 800);
+    check_reference_vectors(kmsg_vectors, n);
+}
+END_TEST
+
 START_TEST(test_versions_outside_range_rejected)
 {
     for (size_t i = 0; i < kafka_test_messages_count; i++) {
@@ -175,6 +248,8 @@ int main(void)
     tcase_add_test(tc, test_round_trip_every_message_and_version);
     tcase_add_test(tc, test_every_truncation_fails);
     tcase_add_test(tc, test_garbage_never_crashes);
+    tcase_add_test(tc, test_kafka_python_encodings);
+    tcase_add_test(tc, test_kmsg_encodings);
     tcase_add_test(tc, test_versions_outside_range_rejected);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
