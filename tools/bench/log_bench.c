@@ -1,0 +1,373 @@
+/* log_bench: partition log append throughput beside a plain sequential
+ * write() of the same bytes to the same directory, in the same run.
+ *
+ *   log_bench [--size 2G] [--dir DIR] [--record-size 1024] [--batch-bytes 16384]
+ *             [--rounds 1] [--no-sync]
+ *
+ * Each round writes --size bytes with plain write() of batch-sized chunks and
+ * appends record batches (records of --record-size bytes, --batch-bytes
+ * of record values per batch) to a fresh partition log with default topic
+ * settings (1 GiB segments), and prints both rates and their ratio; the order
+ * alternates between rounds and a last line sums all rounds. Both end
+ * with an fsync (the log's through partition_log_flush on the thread pool)
+ * unless --no-sync. Files are removed afterwards. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/log/partition_log.h"
+#include "common/buf.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+
+struct options {
+    int64_t size;
+    const char *dir;
+    size_t record_size;
+    size_t batch_bytes;
+    int rounds;
+    int sync;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t parse_size(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    switch (*end) {
+    case 'k':
+    case 'K':
+        v *= 1024.0;
+        break;
+    case 'm':
+    case 'M':
+        v *= 1024.0 * 1024.0;
+        break;
+    case 'g':
+    case 'G':
+        v *= 1024.0 * 1024.0 * 1024.0;
+        break;
+    case '\0':
+        break;
+    default:
+        return -1;
+    }
+    return v > 0 ? (int64_t)v : -1;
+}
+
+/* Append one record (null key, `value`, no headers) with its length prefix. */
+static int encode_record(struct buf *b, int index, const uint8_t *value, size_t value_len)
+{
+    struct buf rec = BUF_INIT;
+    int rv = buf_append_u8(&rec, 0);               /* attributes */
+    rv = rv ? rv : buf_append_varint(&rec, 0);     /* timestampDelta */
+    rv = rv ? rv : buf_append_varint(&rec, index); /* offsetDelta */
+    rv = rv ? rv : buf_append_varint(&rec, -1);    /* null key */
+    rv = rv ? rv : buf_append_varint(&rec, (int64_t)value_len);
+    rv = rv ? rv : buf_append(&rec, value, value_len);
+    rv = rv ? rv : buf_append_varint(&rec, 0); /* headers */
+    rv = rv ? rv : buf_append_varint(b, (int64_t)rec.len);
+    rv = rv ? rv : buf_append(b, rec.data, rec.len);
+    buf_free(&rec);
+    return rv;
+}
+
+static void store_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* One v2 batch of `count` records of `value_len` bytes each. */
+static int encode_batch(struct buf *b, int count, size_t value_len, int64_t ts)
+{
+    uint8_t *value = malloc(value_len ? value_len : 1);
+    int rv = value != NULL ? 0 : -ENOMEM;
+    rv = rv ? rv : buf_append_be64(b, 0);
+    rv = rv ? rv : buf_append_be32(b, 0); /* batchLength, patched below */
+    rv = rv ? rv : buf_append_be32(b, 0);
+    rv = rv ? rv : buf_append_u8(b, 2);
+    rv = rv ? rv : buf_append_be32(b, 0); /* crc, patched below */
+    rv = rv ? rv : buf_append_be16(b, 0);
+    rv = rv ? rv : buf_append_be32(b, (uint32_t)(count - 1));
+    rv = rv ? rv : buf_append_be64(b, (uint64_t)ts);
+    rv = rv ? rv : buf_append_be64(b, (uint64_t)ts);
+    rv = rv ? rv : buf_append_be64(b, (uint64_t)-1);
+    rv = rv ? rv : buf_append_be16(b, (uint16_t)-1);
+    rv = rv ? rv : buf_append_be32(b, (uint32_t)-1);
+    rv = rv ? rv : buf_append_be32(b, (uint32_t)count);
+    for (int i = 0; i < count && rv == 0; i++) {
+        for (size_t j = 0; j < value_len; j++) {
+            value[j] = (uint8_t)(i * 31 + (int)j);
+        }
+        rv = encode_record(b, i, value, value_len);
+    }
+    free(value);
+    if (rv == 0) {
+        store_be32(b->data + 8, (uint32_t)(b->len - 12));
+        store_be32(b->data + 17, crc32c(0, b->data + 21, b->len - 21));
+    }
+    return rv;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return n < 0 ? -errno : -EIO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Plain sequential write of `total` bytes in `chunk`-sized writes. */
+static int bench_plain(const struct options *o, const char *dir, const struct buf *chunk,
+                       double *seconds, int64_t *bytes)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/plain.bin", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return -errno;
+    }
+    int rv = 0;
+    int64_t done = 0;
+    double t0 = now_s();
+    while (done < o->size && rv == 0) {
+        rv = write_all(fd, chunk->data, chunk->len);
+        done += (int64_t)chunk->len;
+    }
+    if (rv == 0 && o->sync && fdatasync(fd) < 0) {
+        rv = -errno;
+    }
+    *seconds = now_s() - t0;
+    *bytes = done;
+    close(fd);
+    unlink(path);
+    return rv;
+}
+
+static void on_flushed(struct log_flush_req *req, int status)
+{
+    *(int *)req->data = status == 0 ? 1 : status;
+}
+
+static int log_sync(uv_loop_t *loop, struct partition_log *log)
+{
+    int done = 0;
+    struct log_flush_req req = {.data = &done};
+    int rv = partition_log_flush(log, &req, on_flushed);
+    if (rv < 0) {
+        return rv;
+    }
+    while (done == 0) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    return done == 1 ? 0 : done;
+}
+
+/* Append the batch in `batch` until `total` bytes are in the log. */
+static int bench_log(const struct options *o, const char *dir, struct buf *batch, double *seconds,
+                     int64_t *bytes)
+{
+    uv_loop_t loop;
+    struct sluice_config broker;
+    struct topic_config tc;
+    struct partition_log *log;
+    char path[4096], err[256];
+    int rv;
+    snprintf(path, sizeof path, "%s/bench-0", dir);
+    if (uv_loop_init(&loop) < 0 || sluice_config_init(&broker) < 0 ||
+        topic_config_init(&tc, &broker) < 0) {
+        return -ENOMEM;
+    }
+    if ((rv = partition_log_open(&loop, path, &tc, NULL, &log, err, sizeof err)) < 0) {
+        fprintf(stderr, "log_bench: %s\n", err);
+        return rv;
+    }
+    int64_t done = 0;
+    double t0 = now_s();
+    while (done < o->size) {
+        struct log_append_info info;
+        if ((rv = partition_log_append(log, batch->data, batch->len, 0, &info)) < 0) {
+            fprintf(stderr, "log_bench: append failed: %s\n", info.reason);
+            break;
+        }
+        done += (int64_t)batch->len;
+    }
+    if (rv == 0 && o->sync) {
+        rv = log_sync(&loop, log);
+    }
+    *seconds = now_s() - t0;
+    *bytes = done;
+    int segments = partition_log_segment_count(log);
+    partition_log_destroy(log);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    printf("  (partition log: %d segment(s) of up to %" PRId64 " bytes)\n", segments,
+           tc.segment_bytes);
+    topic_config_free(&tc);
+    sluice_config_free(&broker);
+    return rv;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: log_bench [--size BYTES[K|M|G]] [--dir DIR] [--record-size N]\n"
+               "                 [--batch-bytes N] [--rounds N] [--no-sync]\n"
+               "Compares partition log appends with plain write() in the same directory.\n");
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {{"size", required_argument, NULL, 's'},
+                                             {"dir", required_argument, NULL, 'd'},
+                                             {"record-size", required_argument, NULL, 'r'},
+                                             {"batch-bytes", required_argument, NULL, 'b'},
+                                             {"rounds", required_argument, NULL, 'n'},
+                                             {"no-sync", no_argument, NULL, 'S'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    int c;
+    *o = (struct options){.size = 2LL << 30,
+                          .dir = ".",
+                          .record_size = 1024,
+                          .batch_bytes = 16384,
+                          .rounds = 1,
+                          .sync = 1};
+    while ((c = getopt_long(argc, argv, "s:d:r:b:n:Sh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            o->size = parse_size(optarg);
+            break;
+        case 'd':
+            o->dir = optarg;
+            break;
+        case 'r':
+            o->record_size = (size_t)parse_size(optarg);
+            break;
+        case 'b':
+            o->batch_bytes = (size_t)parse_size(optarg);
+            break;
+        case 'n':
+            o->rounds = atoi(optarg);
+            break;
+        case 'S':
+            o->sync = 0;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            return -1;
+        }
+    }
+    if (o->size <= 0 || o->record_size == 0 || o->record_size > (1u << 20) ||
+        o->batch_bytes < o->record_size || o->batch_bytes > (64u << 20) || o->rounds < 1) {
+        return -1;
+    }
+    return 0;
+}
+
+struct totals {
+    double plain_s, log_s;
+    int64_t plain_bytes, log_bytes;
+};
+
+static double mibs(int64_t bytes, double seconds)
+{
+    return (double)bytes / seconds / (1 << 20);
+}
+
+/* Odd rounds write plain first, even rounds the log first, so neither
+ * always inherits the other's writeback. */
+static int run_round(const struct options *o, const char *dir, struct buf *batch, int round,
+                     struct totals *t)
+{
+    double plain_s = 0, log_s = 0;
+    int64_t plain_bytes = 0, log_bytes = 0;
+    int rv = 0;
+    for (int step = 0; step < 2 && rv == 0; step++) {
+        if ((step == 0) == (round % 2 == 1)) {
+            rv = bench_plain(o, dir, batch, &plain_s, &plain_bytes);
+        } else {
+            rv = bench_log(o, dir, batch, &log_s, &log_bytes);
+        }
+    }
+    if (rv < 0) {
+        fprintf(stderr, "log_bench: round %d failed: %s\n", round, strerror(-rv));
+        return rv;
+    }
+    printf("round %d: plain write %.0f MiB in %.2f s = %.1f MiB/s | partition log %.0f MiB in "
+           "%.2f s = %.1f MiB/s | ratio %.3f\n",
+           round, (double)plain_bytes / (1 << 20), plain_s, mibs(plain_bytes, plain_s),
+           (double)log_bytes / (1 << 20), log_s, mibs(log_bytes, log_s),
+           mibs(log_bytes, log_s) / mibs(plain_bytes, plain_s));
+    fflush(stdout);
+    t->plain_s += plain_s;
+    t->log_s += log_s;
+    t->plain_bytes += plain_bytes;
+    t->log_bytes += log_bytes;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    struct buf batch = BUF_INIT;
+    char dir[2048];
+    if (parse_args(argc, argv, &o) < 0) {
+        usage(stderr);
+        return 2;
+    }
+    log_set_level(LOG_LEVEL_WARN);
+    snprintf(dir, sizeof dir, "%s/log-bench-XXXXXX", o.dir);
+    if (mkdtemp(dir) == NULL) {
+        fprintf(stderr, "log_bench: cannot create a directory in %s: %s\n", o.dir, strerror(errno));
+        return 1;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int count = (int)(o.batch_bytes / o.record_size);
+    if (encode_batch(&batch, count, o.record_size, (int64_t)ts.tv_sec * 1000) < 0) {
+        return 1;
+    }
+    printf("log_bench: %.0f MiB per run, batches of %d x %zu-byte records (%zu bytes), %s, "
+           "dir %s\n",
+           (double)o.size / (1 << 20), count, o.record_size, batch.len,
+           o.sync ? "fsync at end" : "no fsync", dir);
+    int rv = 0;
+    struct totals t = {0};
+    for (int r = 1; r <= o.rounds && rv == 0; r++) {
+        rv = run_round(&o, dir, &batch, r, &t);
+    }
+    if (rv == 0 && o.rounds > 1) {
+        printf("all rounds: plain write %.1f MiB/s | partition log %.1f MiB/s | ratio %.3f\n",
+               mibs(t.plain_bytes, t.plain_s), mibs(t.log_bytes, t.log_s),
+               mibs(t.log_bytes, t.log_s) / mibs(t.plain_bytes, t.plain_s));
+    }
+    buf_free(&batch);
+    rmdir(dir);
+    return rv == 0 ? 0 : 1;
+}
