@@ -36,6 +36,10 @@ static const struct api_entry apis[] = {
     {KAFKA_API_DELETE_RECORDS, 0, 1, kafka_handle_delete_records},
     {KAFKA_API_DESCRIBE_CONFIGS, 1, 2, kafka_handle_describe_configs},
     {KAFKA_API_CREATE_PARTITIONS, 0, 1, kafka_handle_create_partitions},
+    /* Beyond the README's floor, for `sluicectl topic alter-config` and
+     * admin clients: topic configs only. */
+    {KAFKA_API_ALTER_CONFIGS, 0, 1, kafka_handle_alter_configs},
+    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, kafka_handle_incremental_alter_configs},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)

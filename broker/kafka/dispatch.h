@@ -86,6 +86,8 @@ void kafka_handle_delete_topics(struct kafka_call *call);
 void kafka_handle_describe_configs(struct kafka_call *call);
 void kafka_handle_create_partitions(struct kafka_call *call);
 void kafka_handle_delete_records(struct kafka_call *call);
+void kafka_handle_alter_configs(struct kafka_call *call);
+void kafka_handle_incremental_alter_configs(struct kafka_call *call);
 
 /* Helpers for handlers: a code for a log error, and a decode failure. */
 int16_t kafka_error_from_log(int rv);
