@@ -61,11 +61,113 @@ uint32_t crc32c_software(uint32_t crc, const void *data, size_t len)
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 
+/* The crc32 instruction has a latency of 3 cycles but a throughput of one
+ * per cycle, so three independent streams over adjacent blocks run ~3x
+ * faster than one; the streams' CRCs are then combined by "shifting" a CRC
+ * over a block of zeros with precomputed tables (Mark Adler's crc32c.c,
+ * https://stackoverflow.com/a/17646775). Record batch validation runs this
+ * over every produced byte. */
+#define CRC32C_LONG  8192
+#define CRC32C_SHORT 256
+
+static uint32_t crc32c_long[4][256];
+static uint32_t crc32c_short[4][256];
+static volatile int crc32c_shift_ready;
+
+static uint32_t gf2_matrix_times(const uint32_t *mat, uint32_t vec)
+{
+    uint32_t sum = 0;
+    while (vec) {
+        if (vec & 1) {
+            sum ^= *mat;
+        }
+        vec >>= 1;
+        mat++;
+    }
+    return sum;
+}
+
+static void gf2_matrix_square(uint32_t *square, const uint32_t *mat)
+{
+    for (int n = 0; n < 32; n++) {
+        square[n] = gf2_matrix_times(mat, mat[n]);
+    }
+}
+
+/* The operator that applies `len` zero bytes to a CRC (len a power of two). */
+static void crc32c_zeros_op(uint32_t *even, size_t len)
+{
+    uint32_t odd[32], row = 1;
+    odd[0] = CRC32C_POLY;
+    for (int n = 1; n < 32; n++) {
+        odd[n] = row;
+        row <<= 1;
+    }
+    gf2_matrix_square(even, odd); /* 2 zero bits */
+    gf2_matrix_square(odd, even); /* 4 zero bits */
+    do {
+        gf2_matrix_square(even, odd);
+        len >>= 1;
+        if (len == 0) {
+            return;
+        }
+        gf2_matrix_square(odd, even);
+        len >>= 1;
+    } while (len);
+    memcpy(even, odd, sizeof odd);
+}
+
+static void crc32c_zeros(uint32_t zeros[][256], size_t len)
+{
+    uint32_t op[32];
+    crc32c_zeros_op(op, len);
+    for (uint32_t n = 0; n < 256; n++) {
+        zeros[0][n] = gf2_matrix_times(op, n);
+        zeros[1][n] = gf2_matrix_times(op, n << 8);
+        zeros[2][n] = gf2_matrix_times(op, n << 16);
+        zeros[3][n] = gf2_matrix_times(op, n << 24);
+    }
+}
+
+static uint32_t crc32c_shift(uint32_t zeros[][256], uint32_t crc)
+{
+    return zeros[0][crc & 0xff] ^ zeros[1][(crc >> 8) & 0xff] ^ zeros[2][(crc >> 16) & 0xff] ^
+           zeros[3][crc >> 24];
+}
+
+/* Three interleaved streams over 3 * `block` bytes at p; returns the CRC. */
+__attribute__((target("sse4.2"))) static uint64_t crc32c_3way(uint64_t crc0, const uint8_t *p,
+                                                              size_t block, uint32_t zeros[][256])
+{
+    uint64_t crc1 = 0, crc2 = 0, w0, w1, w2;
+    for (size_t i = 0; i < block; i += 8) {
+        memcpy(&w0, p + i, 8);
+        memcpy(&w1, p + block + i, 8);
+        memcpy(&w2, p + 2 * block + i, 8);
+        crc0 = _mm_crc32_u64(crc0, w0);
+        crc1 = _mm_crc32_u64(crc1, w1);
+        crc2 = _mm_crc32_u64(crc2, w2);
+    }
+    crc0 = crc32c_shift(zeros, (uint32_t)crc0) ^ crc1;
+    return crc32c_shift(zeros, (uint32_t)crc0) ^ crc2;
+}
+
 __attribute__((target("sse4.2"))) uint32_t crc32c_hardware(uint32_t crc, const void *data,
                                                            size_t len)
 {
     const uint8_t *p = data;
     uint64_t c = ~crc;
+    if (!crc32c_shift_ready) {
+        crc32c_zeros(crc32c_long, CRC32C_LONG);
+        crc32c_zeros(crc32c_short, CRC32C_SHORT);
+        crc32c_shift_ready = 1;
+    }
+    for (; len >= 3 * CRC32C_LONG; p += 3 * CRC32C_LONG, len -= 3 * CRC32C_LONG) {
+        c = crc32c_3way(c, p, CRC32C_LONG, crc32c_long);
+    }
+    for (; len >= 3 * CRC32C_SHORT; p += 3 * CRC32C_SHORT, len -= 3 * CRC32C_SHORT) {
+        c = crc32c_3way(c, p, CRC32C_SHORT, crc32c_short);
+    }
     while (len >= 8) {
         uint64_t word;
         memcpy(&word, p, 8);

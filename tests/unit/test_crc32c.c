@@ -46,6 +46,37 @@ START_TEST(test_software_matches_hardware)
 }
 END_TEST
 
+START_TEST(test_software_matches_hardware_long)
+{
+    if (!crc32c_have_hardware()) {
+        return;
+    }
+    /* Lengths around the hardware path's 3 x 256 and 3 x 8192 byte blocks. */
+    static uint8_t data[3 * 3 * 8192 + 777];
+    srand(7);
+    for (size_t i = 0; i < sizeof data; i++) {
+        data[i] = (uint8_t)rand();
+    }
+    const size_t lens[] = {767,
+                           768,
+                           769,
+                           1535,
+                           1536,
+                           3 * 8192 - 1,
+                           3 * 8192,
+                           3 * 8192 + 1,
+                           3 * 8192 + 768,
+                           2 * 3 * 8192 + 5,
+                           sizeof data - 3};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        for (size_t off = 0; off < 3; off++) {
+            ck_assert_uint_eq(crc32c_software(0x1234, data + off, lens[i]),
+                              crc32c_hardware(0x1234, data + off, lens[i]));
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_incremental)
 {
     const char *text = "The quick brown fox jumps over the lazy dog";
@@ -65,6 +96,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_known_vectors);
     tcase_add_test(tc, test_software_matches_hardware);
+    tcase_add_test(tc, test_software_matches_hardware_long);
     tcase_add_test(tc, test_incremental);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -309,6 +309,9 @@ static int run_round(const struct options *o, const char *dir, struct buf *batch
     int64_t plain_bytes = 0, log_bytes = 0;
     int rv = 0;
     for (int step = 0; step < 2 && rv == 0; step++) {
+        /* Start each measurement with no writeback left over from the
+         * previous one (or from whoever else shares the disk). */
+        sync();
         if ((step == 0) == (round % 2 == 1)) {
             rv = bench_plain(o, dir, batch, &plain_s, &plain_bytes);
         } else {
