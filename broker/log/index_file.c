@@ -77,24 +77,6 @@ int index_file_entry(const struct index_file *ix, uint32_t i, uint8_t *out)
     return 0;
 }
 
-int index_file_truncate(struct index_file *ix, uint32_t n)
-{
-    if (n >= ix->entries) {
-        return 0;
-    }
-    if (n >= ix->persisted) {
-        ix->pending_len = (size_t)(n - ix->persisted) * ix->entry_size;
-        ix->entries = n;
-        return 0;
-    }
-    ix->pending_len = 0;
-    ix->entries = ix->persisted = n;
-    if (ftruncate(ix->fd, (off_t)n * (off_t)ix->entry_size) < 0) {
-        return -errno;
-    }
-    return 0;
-}
-
 int index_file_reset(struct index_file *ix)
 {
     ix->pending_len = 0;

@@ -38,8 +38,6 @@ int index_file_write_pending(struct index_file *ix);
 int index_file_entry(const struct index_file *ix, uint32_t i, uint8_t *out);
 /* Drop all entries (file truncated to 0). */
 int index_file_reset(struct index_file *ix);
-/* Keep only the first `n` entries. */
-int index_file_truncate(struct index_file *ix, uint32_t n);
 
 /* Binary search: the last entry whose leading big-endian key (`key_at` picks
  * it out of an entry) is <= `key`. Returns its index, -1 if none (or on a

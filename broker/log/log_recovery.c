@@ -30,19 +30,24 @@ struct reader {
     size_t len;
 };
 
-/* Pointer to `n` (<= READER_CAP) bytes at `pos`, or NULL on a read error. */
-static const uint8_t *reader_get(struct reader *r, int64_t pos, size_t n, int64_t limit)
+/* Point *out at `n` (<= READER_CAP, <= limit - pos) bytes at `pos`.
+ * Returns 0 or -errno: an I/O error must fail the open, not cut the log. */
+static int reader_get(struct reader *r, int64_t pos, size_t n, int64_t limit, const uint8_t **out)
 {
     if (pos >= r->start && pos + (int64_t)n <= r->start + (int64_t)r->len) {
-        return r->buf + (pos - r->start);
+        *out = r->buf + (pos - r->start);
+        return 0;
     }
     size_t want = (size_t)(limit - pos < READER_CAP ? limit - pos : READER_CAP);
-    if (want < n || segment_pread(r->seg, r->buf, want, pos) < 0) {
-        return NULL;
+    int rv = want < n ? -EIO : segment_pread(r->seg, r->buf, want, pos);
+    if (rv < 0) {
+        r->len = 0;
+        return rv;
     }
     r->start = pos;
     r->len = want;
-    return r->buf;
+    *out = r->buf;
+    return 0;
 }
 
 static int reader_crc(struct reader *r, int64_t pos, int64_t len, int64_t limit, uint32_t *crc)
@@ -50,9 +55,10 @@ static int reader_crc(struct reader *r, int64_t pos, int64_t len, int64_t limit,
     uint32_t c = 0;
     while (len > 0) {
         size_t step = (size_t)(len < READER_CAP ? len : READER_CAP);
-        const uint8_t *p = reader_get(r, pos, step, limit);
-        if (p == NULL) {
-            return -EIO;
+        const uint8_t *p;
+        int rv = reader_get(r, pos, step, limit, &p);
+        if (rv < 0) {
+            return rv;
         }
         c = crc32c(c, p, step);
         pos += (int64_t)step;
@@ -62,43 +68,51 @@ static int reader_crc(struct reader *r, int64_t pos, int64_t len, int64_t limit,
     return 0;
 }
 
-/* Check the batch at `pos`; 0 and *h if valid, else a reason. */
-static const char *check_batch(struct reader *r, const struct segment *seg, int64_t pos,
-                               int64_t limit, struct record_batch_header *h)
+/* Check the batch at `pos`: 0 with *h if valid, 1 with *reason if not (the
+ * tail from here is cut), or -errno if the file cannot be read. */
+static int check_batch(struct reader *r, const struct segment *seg, int64_t pos, int64_t limit,
+                       struct record_batch_header *h, const char **reason)
 {
+    const uint8_t *p;
     uint32_t crc;
+    int rv;
     if (limit - pos < RECORD_BATCH_HEADER_SIZE) {
-        return "incomplete batch header";
+        *reason = "incomplete batch header";
+        return 1;
     }
-    const uint8_t *p = reader_get(r, pos, RECORD_BATCH_HEADER_SIZE, limit);
-    if (p == NULL) {
-        return "read error";
+    if ((rv = reader_get(r, pos, RECORD_BATCH_HEADER_SIZE, limit, &p)) < 0) {
+        return rv;
     }
     record_batch_parse(p, RECORD_BATCH_HEADER_SIZE, h);
     if (h->magic != RECORD_BATCH_MAGIC_V2) {
-        return "bad magic";
+        *reason = "bad magic";
+        return 1;
     }
     if (h->batch_length < RECORD_BATCH_HEADER_SIZE - RECORD_BATCH_LOG_OVERHEAD ||
         record_batch_size(h) > limit - pos) {
-        return "batch length runs past the end of the file";
+        *reason = "batch length runs past the end of the file";
+        return 1;
     }
     /* baseOffset is outside the CRC: contiguity is what catches a flipped
      * bit in it. Our logs never have gaps (no compaction yet). */
     if (h->last_offset_delta < 0 || h->base_offset != seg->next_offset ||
         record_batch_last_offset(h) - seg->base_offset > INT32_MAX) {
-        return "offsets not contiguous";
+        *reason = "offsets not contiguous";
+        return 1;
     }
-    if (reader_crc(r, pos + RECORD_BATCH_CRC_START, record_batch_size(h) - RECORD_BATCH_CRC_START,
-                   limit, &crc) < 0) {
-        return "read error";
+    if ((rv = reader_crc(r, pos + RECORD_BATCH_CRC_START,
+                         record_batch_size(h) - RECORD_BATCH_CRC_START, limit, &crc)) < 0) {
+        return rv;
     }
-    return crc == h->crc ? NULL : "CRC mismatch";
+    *reason = "CRC mismatch";
+    return crc == h->crc ? 0 : 1;
 }
 
 static void reset_summary(struct segment *seg)
 {
     seg->next_offset = seg->base_offset;
     seg->max_timestamp = seg->max_ts_offset = seg->first_batch_ts = -1;
+    seg->time_index_last_ts = -1;
     seg->bytes_since_index = 0;
     (void)index_file_reset(&seg->offset_index);
     (void)index_file_reset(&seg->time_index);
@@ -123,7 +137,7 @@ static int cut_tail(struct partition_log *log, struct segment *seg, int64_t pos,
 int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, int64_t *truncated)
 {
     struct reader r = {.seg = seg, .buf = malloc(READER_CAP)};
-    const char *reason = NULL;
+    const char *reason = "";
     int64_t pos = 0;
     int rv = 0;
     *truncated = 0;
@@ -133,14 +147,21 @@ int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, in
     reset_summary(seg);
     while (pos < seg->size) {
         struct record_batch_header h;
-        if ((reason = check_batch(&r, seg, pos, seg->size, &h)) != NULL) {
+        if ((rv = check_batch(&r, seg, pos, seg->size, &h, &reason)) != 0) {
             break;
         }
         segment_note_batch(seg, pos, &h, log->cfg.index_interval_bytes);
         pos += record_batch_size(&h);
     }
     free(r.buf);
-    if (reason != NULL) {
+    if (rv < 0) {
+        log_error("log",
+                  "cannot read segment dir=%s segment=%" PRId64 " position=%" PRId64 " error=%s",
+                  log->dir, seg->base_offset, pos, strerror(-rv));
+        return rv;
+    }
+    rv = 0;
+    if (pos < seg->size) {
         rv = cut_tail(log, seg, pos, reason, truncated);
     }
     (void)index_file_write_pending(&seg->offset_index);

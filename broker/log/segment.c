@@ -40,6 +40,7 @@ static int segment_alloc(const char *dir, int64_t base, int64_t now_ms, struct s
     snprintf(seg->path, n, "%s/%020" PRId64, dir, base);
     seg->base_offset = seg->next_offset = base;
     seg->max_timestamp = seg->max_ts_offset = seg->first_batch_ts = -1;
+    seg->time_index_last_ts = -1;
     seg->created_ms = now_ms;
     seg->log_fd = seg->offset_index.fd = seg->time_index.fd = -1;
     seg->refs = 1;
@@ -169,16 +170,11 @@ int segment_write(struct segment *seg, const uint8_t *data, size_t len)
 static void append_time_entry(struct segment *seg)
 {
     uint8_t e[SEGMENT_TIME_ENTRY_SIZE];
-    if (seg->max_timestamp < 0) {
+    /* Kafka's TimeIndex.maybeAppend: only a larger timestamp is indexed. */
+    if (seg->max_timestamp < 0 || seg->max_timestamp <= seg->time_index_last_ts) {
         return;
     }
-    if (seg->time_index.entries > 0) {
-        uint8_t last[SEGMENT_TIME_ENTRY_SIZE];
-        if (index_file_entry(&seg->time_index, seg->time_index.entries - 1, last) == 0 &&
-            (int64_t)be64_load(last) >= seg->max_timestamp) {
-            return;
-        }
-    }
+    seg->time_index_last_ts = seg->max_timestamp;
     be64_store(e, (uint64_t)seg->max_timestamp);
     be32_store(e + 8, (uint32_t)(seg->max_ts_offset - seg->base_offset));
     index_file_append(&seg->time_index, e);
@@ -305,7 +301,7 @@ int segment_load_time_summary(struct segment *seg)
     if (rv < 0) {
         return rv;
     }
-    seg->max_timestamp = (int64_t)be64_load(e);
+    seg->max_timestamp = seg->time_index_last_ts = (int64_t)be64_load(e);
     seg->max_ts_offset = seg->base_offset + (int64_t)be32_load(e + 8);
     return 0;
 }

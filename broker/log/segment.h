@@ -35,6 +35,7 @@ struct segment {
     int64_t first_batch_ts; /* maxTimestamp of the first batch (segment.ms), -1 if none */
     int64_t created_ms;     /* when created or opened (segment.ms fallback) */
     int64_t bytes_since_index;
+    int64_t time_index_last_ts; /* timestamp of the last time index entry, -1 if none */
     int log_fd;
     struct index_file offset_index;
     struct index_file time_index;
@@ -57,8 +58,8 @@ void segment_unref(struct segment *seg);
 /* Remove the three files (the open descriptors keep working). */
 void segment_unlink(struct segment *seg);
 
-/* Account for a batch written at `position` (updates offsets, timestamps,
- * and index entries per `index_interval_bytes`; `max_entries` caps them). */
+/* Account for a batch written at `position`: end offset, timestamps, and an
+ * index entry when more than `index_interval_bytes` went by since the last. */
 void segment_note_batch(struct segment *seg, int64_t position, const struct record_batch_header *h,
                         int32_t index_interval_bytes);
 
