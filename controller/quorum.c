@@ -329,7 +329,7 @@ static int bootstrap(struct quorum *q, const struct voters *voters, char *err, s
     raft_configuration_init(&conf);
     int rv = 0;
     for (size_t i = 0; i < voters->n && rv == 0; i++) {
-        rv = raft_configuration_add(&conf, (raft_id)voters->v[i].id, voters->v[i].address,
+        rv = raft_configuration_add(&conf, (raft_id)voters->v[i].id, voters->v[i].raft_address,
                                     RAFT_VOTER);
     }
     if (rv == 0) {
@@ -351,7 +351,7 @@ static int bootstrap(struct quorum *q, const struct voters *voters, char *err, s
 static int start_raft(struct quorum *q, const struct voter *self, char *err, size_t errlen)
 {
     /* raft ids must be > 0: voters_parse refuses id 0. */
-    int rv = raft_init(&q->own_raft, &q->io, &q->raft_fsm, (raft_id)self->id, self->address);
+    int rv = raft_init(&q->own_raft, &q->io, &q->raft_fsm, (raft_id)self->id, self->raft_address);
     if (rv != 0) {
         snprintf(err, errlen, "raft init: %s", raft_strerror(rv));
         return -EIO;
@@ -368,7 +368,7 @@ int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const st
                     char *err, size_t errlen)
 {
     const struct voter *self = voters_find(voters, q->node_id);
-    if (self == NULL || self->address[0] == '\0') {
+    if (self == NULL || self->raft_address[0] == '\0') {
         snprintf(err, errlen, "node.id %d is not in controller.quorum.voters (or unresolved)",
                  q->node_id);
         return -EINVAL;
@@ -386,7 +386,7 @@ int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const st
     q->voters = *voters;
     q->loop = loop;
     char bind[VOTER_ADDR_MAX + 8];
-    snprintf(bind, sizeof bind, "0.0.0.0:%u", self->port);
+    snprintf(bind, sizeof bind, "0.0.0.0:%u", self->port + 1u);
     if (raft_uv_tcp_init(&q->transport, loop) != 0) {
         snprintf(err, errlen, "raft transport init failed");
         return -ENOMEM;
@@ -415,7 +415,7 @@ int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const st
     uv_prepare_init(loop, &q->poll);
     q->poll.data = q;
     uv_prepare_start(&q->poll, on_poll);
-    log_info("quorum", "started node.id=%d address=%s dir=%s", q->node_id, self->address, dir);
+    log_info("quorum", "started node.id=%d address=%s dir=%s", q->node_id, self->raft_address, dir);
     return 0;
 }
 

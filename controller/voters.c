@@ -36,7 +36,7 @@ static int parse_one(const char *item, size_t len, void *arg)
     long id = strtol(text, &id_end, 10);
     long port = strtol(colon + 1, &end, 10);
     if (text[0] == '\0' || *id_end != '\0' || id < 1 || id > INT32_MAX || *end != '\0' ||
-        port < 1 || port > 65535 || strlen(at + 1) >= VOTER_HOST_MAX) {
+        port < 1 || port > 65534 || strlen(at + 1) >= VOTER_HOST_MAX) {
         snprintf(st->err, st->errlen, "controller.quorum.voters: bad id, host or port in '%.*s'",
                  (int)len, item);
         return -EINVAL;
@@ -85,7 +85,7 @@ int voters_resolve(struct voters *voters, char *err, size_t errlen)
         char ip[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof ip);
         freeaddrinfo(res);
-        snprintf(v->address, sizeof v->address, "%s:%u", ip, v->port);
+        snprintf(v->raft_address, sizeof v->raft_address, "%s:%u", ip, v->port + 1u);
     }
     return 0;
 }

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "controller/errors.h"
 #include "controller/quorum.h"
@@ -328,7 +331,20 @@ static void uv_run_until(struct uv_node *n, bool *flag, uint64_t ms)
     }
 }
 
-static void uv_node_start(struct uv_node *n, const char *dir)
+/* A port the kernel just handed out (and its successor, for raft) are
+ * very likely free: avoids clashing with other tests on the machine. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port) < 65000 ? ntohs(a.sin_port) : 40000;
+}
+
+static void uv_node_start(struct uv_node *n, const char *dir, int port)
 {
     struct quorum_options o = {.heartbeat_ms = 20,
                                .election_ms = 100,
@@ -338,9 +354,12 @@ static void uv_node_start(struct uv_node *n, const char *dir)
     char err[256];
     struct voters voters;
     ck_assert_int_eq(voters_parse("1@localhost:0", &voters, err, sizeof err), -EINVAL);
-    ck_assert_int_eq(voters_parse("1@localhost:19111", &voters, err, sizeof err), 0);
+    char text[64], want[64];
+    snprintf(text, sizeof text, "1@localhost:%d", port);
+    snprintf(want, sizeof want, "127.0.0.1:%d", port + 1);
+    ck_assert_int_eq(voters_parse(text, &voters, err, sizeof err), 0);
     ck_assert_int_eq(voters_resolve(&voters, err, sizeof err), 0);
-    ck_assert_str_eq(voters.v[0].address, "127.0.0.1:19111");
+    ck_assert_str_eq(voters.v[0].raft_address, want);
     ck_assert_int_eq(uv_loop_init(&n->loop), 0);
     ck_assert_int_eq(quorum_init(&n->q, 1, &o, NULL, NULL), 0);
     n->q.data = n;
@@ -368,7 +387,8 @@ START_TEST(test_uv_restart_keeps_metadata)
     char dir[] = "/tmp/sluice-quorum-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     struct uv_node n;
-    uv_node_start(&n, dir);
+    int port = free_port();
+    uv_node_start(&n, dir, port);
     uv_update_time(&n.loop);
     uint64_t end = uv_now(&n.loop) + 5000;
     while (!uv_ready(&n) && uv_now(&n.loop) < end) {
@@ -383,7 +403,7 @@ START_TEST(test_uv_restart_keeps_metadata)
     ck_assert_uint_ge(n.q.snapshots, 1);
     uv_node_stop(&n);
 
-    uv_node_start(&n, dir);
+    uv_node_start(&n, dir, port);
     end = uv_now(&n.loop) + 5000;
     while (!uv_ready(&n) && uv_now(&n.loop) < end) {
         uv_run(&n.loop, UV_RUN_ONCE);

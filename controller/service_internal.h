@@ -1,0 +1,53 @@
+/* Shared between the service's files (service.c: setup, broker lifecycle;
+ * service_topics.c: topic administration; service_duties.c: fencing and
+ * elections; service_read.c: metadata fetch and quorum description). Not a
+ * public interface. */
+#ifndef SLUICE_CONTROLLER_SERVICE_INTERNAL_H
+#define SLUICE_CONTROLLER_SERVICE_INTERNAL_H
+
+#include "controller/errors.h"
+#include "controller/records.h"
+#include "controller/service.h"
+#include "proto/controller.pb-c.h"
+
+typedef Sluice__Controller__LeaderHint LeaderHint;
+
+struct service_op;
+typedef void (*service_op_done)(struct service_op *op, int status, const struct fsm_result *result);
+
+/* One proposal on behalf of a request (call may be NULL for duties). */
+struct service_op {
+    struct quorum_proposal proposal;
+    struct controller_service *svc;
+    struct rpc_call *call;
+    service_op_done done;
+    void *extra; /* handler-specific, freed with free() after done */
+};
+
+/* Propose `batch` (freed here in every case) and call `done` with the
+ * outcome. On a synchronous failure `done` runs before returning. */
+void service_propose(struct controller_service *svc, struct rpc_call *call, MetadataBatch *batch,
+                     void *extra, service_op_done done);
+/* Map a proposal failure to a Kafka error (NOT_CONTROLLER, ...). */
+int32_t service_failure_code(int status);
+/* Fill the leader hint (static storage in `hint`; host borrowed from svc). */
+void service_leader_hint(struct controller_service *svc, LeaderHint *hint);
+/* Whether `id` may lead or be in an ISR now: registered, unfenced, and not
+ * shutting down. */
+bool service_broker_usable(struct controller_service *svc, int32_t id);
+/* NOT_CONTROLLER unless this node is the active controller. */
+bool service_check_active(struct controller_service *svc);
+
+void service_create_topics(struct rpc_call *call, void *arg);
+void service_delete_topics(struct rpc_call *call, void *arg);
+void service_create_partitions(struct rpc_call *call, void *arg);
+void service_fetch_metadata(struct rpc_call *call, void *arg);
+void service_describe_quorum(struct rpc_call *call, void *arg);
+/* Elections for every partition whose leader or ISR includes an unusable
+ * broker; `only_broker` >= 0 limits it to partitions involving that broker.
+ * Appends PartitionChangeRecords to `batch`; returns how many or -ENOMEM. */
+int service_elect_partitions(struct controller_service *svc, MetadataBatch *batch,
+                             int32_t only_broker);
+void service_duties(struct controller_service *svc);
+
+#endif

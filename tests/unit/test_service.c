@@ -1,0 +1,563 @@
+/* The controller service end to end on one real node: raft_uv quorum in a
+ * temporary directory, the RPC service on loopback, requests from an RPC
+ * client as a broker would send them. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "common/rpc_client.h"
+#include "controller/errors.h"
+#include "controller/service.h"
+#include "proto/controller.pb-c.h"
+
+#define M(name) SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
+
+struct node {
+    uv_loop_t loop;
+    char dir[64];
+    struct sluice_config config;
+    struct voters voters;
+    struct quorum quorum;
+    struct controller_service svc;
+    struct rpc_client client;
+    struct rpc_client *target; /* where call() sends: &client unless a test redirects */
+    bool closed;
+};
+
+static void on_leadership(struct quorum *q, bool ready)
+{
+    struct node *n = q->data;
+    controller_service_leadership(&n->svc, ready);
+}
+
+static void wake(uv_timer_t *t)
+{
+    (void)t; /* only makes uv_run return */
+}
+
+static void run_for(struct node *n, uint64_t ms)
+{
+    uv_update_time(&n->loop);
+    uint64_t end = uv_now(&n->loop) + ms;
+    uv_timer_t t;
+    uv_timer_init(&n->loop, &t);
+    while (uv_now(&n->loop) < end) {
+        uv_timer_start(&t, wake, 10, 0);
+        uv_run(&n->loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&n->loop, UV_RUN_NOWAIT);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port) < 65000 ? ntohs(a.sin_port) : 41000;
+}
+
+static void node_start(struct node *n, uint64_t session_ms)
+{
+    memset(n, 0, sizeof *n);
+    strcpy(n->dir, "/tmp/sluice-service-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(n->dir));
+    ck_assert_int_eq(uv_loop_init(&n->loop), 0);
+    ck_assert_int_eq(sluice_config_init(&n->config), 0);
+    n->config.broker_session_timeout_ms = (int32_t)session_ms;
+    n->config.broker_heartbeat_interval_ms = 50;
+    char err[256], voters[64];
+    int port = free_port();
+    snprintf(voters, sizeof voters, "1@127.0.0.1:%d", port);
+    ck_assert_int_eq(voters_parse(voters, &n->voters, err, sizeof err), 0);
+    ck_assert_int_eq(voters_resolve(&n->voters, err, sizeof err), 0);
+    struct quorum_options o = {.heartbeat_ms = 20, .election_ms = 100, .segment_size = 8192};
+    ck_assert_int_eq(quorum_init(&n->quorum, 1, &o, on_leadership, NULL), 0);
+    n->quorum.data = n;
+    ck_assert_int_eq(quorum_start_uv(&n->quorum, &n->loop, n->dir, &n->voters, err, sizeof err), 0);
+    ck_assert_int_eq(controller_service_start(&n->svc, &n->loop, &n->quorum, &n->voters, &n->config,
+                                              "127.0.0.1", port),
+                     0);
+    ck_assert_int_eq(rpc_client_init(&n->client, &n->loop, "127.0.0.1", port, NULL), 0);
+    n->target = &n->client;
+    for (int i = 0; i < 300 && !quorum_is_ready(&n->quorum); i++) {
+        run_for(n, 10);
+    }
+    ck_assert(quorum_is_ready(&n->quorum));
+    run_for(n, 20); /* the cluster id commits */
+    ck_assert_str_ne(n->quorum.fsm.image->cluster_id, "");
+}
+
+static void on_closed_flag(struct quorum *q)
+{
+    ((struct node *)q->data)->closed = true;
+}
+
+static void on_client_closed(struct rpc_client *c)
+{
+    (void)c;
+}
+
+static void node_stop(struct node *n)
+{
+    rpc_client_close(&n->client, on_client_closed);
+    controller_service_close(&n->svc, NULL);
+    quorum_close(&n->quorum, on_closed_flag);
+    while (!n->closed) {
+        uv_run(&n->loop, UV_RUN_ONCE);
+    }
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&n->loop), 0);
+    sluice_config_free(&n->config);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", n->dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* ---- synchronous calls ---- */
+
+struct reply {
+    bool done;
+    int status;
+    int32_t rpc_error;
+    ProtobufCMessage *msg;
+    const ProtobufCMessageDescriptor *desc;
+};
+
+static void on_reply(struct rpc_request *req, int status, const struct rpc_frame *f)
+{
+    struct reply *r = req->data;
+    r->done = true;
+    r->status = status;
+    if (status == 0) {
+        r->rpc_error = f->error;
+        r->msg = protobuf_c_message_unpack(r->desc, NULL, f->body_len, f->body);
+    }
+}
+
+static void *call(struct node *n, uint32_t method, const ProtobufCMessage *body,
+                  const ProtobufCMessageDescriptor *resp_desc)
+{
+    struct reply r = {.desc = resp_desc};
+    struct rpc_request req = {.data = &r};
+    ck_assert_int_eq(rpc_client_call(n->target, &req, method, 1, body, NULL, 0, 5000, on_reply), 0);
+    while (!r.done) {
+        uv_run(&n->loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_int_eq(r.rpc_error, 0);
+    ck_assert_ptr_nonnull(r.msg);
+    return r.msg;
+}
+
+static void release(void *msg)
+{
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+static int64_t register_broker(struct node *n, int32_t id, const char *inc, int32_t *code)
+{
+    Sluice__Controller__RegisterBrokerRequest req =
+        SLUICE__CONTROLLER__REGISTER_BROKER_REQUEST__INIT;
+    Sluice__Metadata__Endpoint ep = SLUICE__METADATA__ENDPOINT__INIT, *eps[1] = {&ep};
+    ep.name = "PLAINTEXT";
+    ep.host = "127.0.0.1";
+    ep.port = (uint32_t)(9000 + id);
+    req.broker_id = id;
+    req.incarnation_id = (char *)inc;
+    req.endpoints = eps;
+    req.n_endpoints = 1;
+    Sluice__Controller__RegisterBrokerResponse *resp =
+        call(n, M(REGISTER_BROKER), &req.base,
+             &sluice__controller__register_broker_response__descriptor);
+    int64_t epoch = resp->broker_epoch;
+    *code = resp->error_code;
+    release(resp);
+    return epoch;
+}
+
+static Sluice__Controller__BrokerHeartbeatResponse *heartbeat(struct node *n, int32_t id,
+                                                              int64_t epoch, bool shutdown)
+{
+    Sluice__Controller__BrokerHeartbeatRequest req =
+        SLUICE__CONTROLLER__BROKER_HEARTBEAT_REQUEST__INIT;
+    req.broker_id = id;
+    req.broker_epoch = epoch;
+    req.metadata_offset = fsm_offset(&n->quorum.fsm);
+    req.want_shutdown = shutdown;
+    return call(n, M(BROKER_HEARTBEAT), &req.base,
+                &sluice__controller__broker_heartbeat_response__descriptor);
+}
+
+static Sluice__Controller__CreateTopicsResponse *create_topic(struct node *n, const char *name,
+                                                              int32_t partitions, int32_t rf,
+                                                              const char *config_key,
+                                                              const char *config_value)
+{
+    Sluice__Controller__CreateTopicsRequest req = SLUICE__CONTROLLER__CREATE_TOPICS_REQUEST__INIT;
+    Sluice__Controller__CreatableTopic t = SLUICE__CONTROLLER__CREATABLE_TOPIC__INIT, *ts[1] = {&t};
+    Sluice__Controller__TopicConfig c = SLUICE__CONTROLLER__TOPIC_CONFIG__INIT, *cs[1] = {&c};
+    t.name = (char *)name;
+    t.num_partitions = partitions;
+    t.replication_factor = rf;
+    if (config_key != NULL) {
+        c.name = (char *)config_key;
+        c.value = (char *)config_value;
+        t.configs = cs;
+        t.n_configs = 1;
+    }
+    req.topics = ts;
+    req.n_topics = 1;
+    return call(n, M(CREATE_TOPICS), &req.base,
+                &sluice__controller__create_topics_response__descriptor);
+}
+
+static int64_t epochs[4];
+
+static void register_three(struct node *n)
+{
+    int32_t code;
+    for (int id = 1; id <= 3; id++) {
+        char inc[16];
+        snprintf(inc, sizeof inc, "inc-%d", id);
+        epochs[id] = register_broker(n, id, inc, &code);
+        ck_assert_int_eq(code, KAFKA_NONE);
+        ck_assert_int_gt(epochs[id], 0);
+        ck_assert(image_find_broker(n->quorum.fsm.image, id)->fenced);
+        Sluice__Controller__BrokerHeartbeatResponse *hb = heartbeat(n, id, epochs[id], false);
+        ck_assert_int_eq(hb->error_code, KAFKA_NONE);
+        ck_assert(hb->is_caught_up);
+        ck_assert(!hb->is_fenced);
+        release(hb);
+    }
+}
+
+START_TEST(test_register_heartbeat_and_topics)
+{
+    struct node n;
+    node_start(&n, 5000);
+    /* Topics need unfenced brokers. */
+    Sluice__Controller__CreateTopicsResponse *ct = create_topic(&n, "early", 1, 1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_REPLICATION_FACTOR);
+    release(ct);
+
+    register_three(&n);
+    int32_t code;
+    /* Same incarnation again: same epoch (a retry). Another incarnation while
+     * the first is alive: refused. */
+    ck_assert_int_eq(register_broker(&n, 1, "inc-1", &code), epochs[1]);
+    register_broker(&n, 1, "other", &code);
+    ck_assert_int_eq(code, KAFKA_DUPLICATE_BROKER_REGISTRATION);
+    Sluice__Controller__BrokerHeartbeatResponse *hb = heartbeat(&n, 1, epochs[1] + 100, false);
+    ck_assert_int_eq(hb->error_code, KAFKA_STALE_BROKER_EPOCH);
+    release(hb);
+
+    ct = create_topic(&n, "orders", 6, 2, "retention.ms", "1000");
+    ck_assert_int_eq(ct->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_NONE);
+    ck_assert_uint_eq(ct->topics[0]->topic_id.len, 16);
+    release(ct);
+    const TopicState *t = image_find_topic(n.quorum.fsm.image, "orders");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(t->n_partitions, 6);
+    int leaders[4] = {0};
+    for (size_t p = 0; p < 6; p++) {
+        ck_assert_uint_eq(t->partitions[p]->n_replicas, 2);
+        leaders[t->partitions[p]->leader]++;
+    }
+    ck_assert_int_eq(leaders[1], 2);
+    ck_assert_int_eq(leaders[2], 2);
+    ck_assert_int_eq(leaders[3], 2);
+    ck_assert_str_eq(image_topic_config(t, "retention.ms"), "1000");
+
+    ct = create_topic(&n, "orders", 1, 1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_TOPIC_ALREADY_EXISTS);
+    release(ct);
+    ct = create_topic(&n, "big", 1, 4, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_REPLICATION_FACTOR);
+    release(ct);
+    ct = create_topic(&n, "bad name", 1, 1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_TOPIC_EXCEPTION);
+    release(ct);
+    ct = create_topic(&n, "cfg", 1, 1, "retention.ms", "soon");
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_CONFIG);
+    release(ct);
+    ct = create_topic(&n, "defaults", -1, -1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ct->topics[0]->num_partitions, 1);
+    release(ct);
+
+    /* CreatePartitions and DeleteTopics. */
+    Sluice__Controller__CreatePartitionsRequest cp =
+        SLUICE__CONTROLLER__CREATE_PARTITIONS_REQUEST__INIT;
+    Sluice__Controller__CreatePartitionsTopic cpt =
+        SLUICE__CONTROLLER__CREATE_PARTITIONS_TOPIC__INIT;
+    Sluice__Controller__CreatePartitionsTopic *cpts[1] = {&cpt};
+    cpt.name = "orders";
+    cpt.count = 8;
+    cp.topics = cpts;
+    cp.n_topics = 1;
+    Sluice__Controller__CreatePartitionsResponse *cpr =
+        call(&n, M(CREATE_PARTITIONS), &cp.base,
+             &sluice__controller__create_partitions_response__descriptor);
+    ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_NONE);
+    release(cpr);
+    ck_assert_uint_eq(image_find_topic(n.quorum.fsm.image, "orders")->n_partitions, 8);
+    cpr = call(&n, M(CREATE_PARTITIONS), &cp.base,
+               &sluice__controller__create_partitions_response__descriptor);
+    ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_INVALID_PARTITIONS);
+    release(cpr);
+
+    Sluice__Controller__DeleteTopicsRequest dt = SLUICE__CONTROLLER__DELETE_TOPICS_REQUEST__INIT;
+    char *names[] = {"defaults", "missing"};
+    dt.names = names;
+    dt.n_names = 2;
+    Sluice__Controller__DeleteTopicsResponse *dr = call(
+        &n, M(DELETE_TOPICS), &dt.base, &sluice__controller__delete_topics_response__descriptor);
+    ck_assert_int_eq(dr->topics[0]->error_code, KAFKA_NONE);
+    ck_assert_int_eq(dr->topics[1]->error_code, KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+    release(dr);
+    ck_assert_ptr_null(image_find_topic(n.quorum.fsm.image, "defaults"));
+    node_stop(&n);
+}
+END_TEST
+
+static Sluice__Controller__FetchMetadataResponse *fetch(struct node *n, int64_t after)
+{
+    Sluice__Controller__FetchMetadataRequest req = SLUICE__CONTROLLER__FETCH_METADATA_REQUEST__INIT;
+    req.after_offset = after;
+    return call(n, M(FETCH_METADATA), &req.base,
+                &sluice__controller__fetch_metadata_response__descriptor);
+}
+
+START_TEST(test_metadata_stream)
+{
+    struct node n;
+    node_start(&n, 5000);
+    register_three(&n);
+    Sluice__Controller__FetchMetadataResponse *full = fetch(&n, -1);
+    ck_assert_ptr_nonnull(full->image);
+    ck_assert_uint_eq(full->image->n_brokers, 3);
+    int64_t at = full->latest_offset;
+    ck_assert_int_eq(at, fsm_offset(&n.quorum.fsm));
+    release(full);
+
+    release(create_topic(&n, "a", 2, 1, NULL, NULL));
+    Sluice__Controller__FetchMetadataResponse *d = fetch(&n, at);
+    ck_assert_ptr_null(d->image);
+    ck_assert_uint_eq(d->n_deltas, 1);
+    ck_assert_int_eq(d->deltas[0]->offset, at + 1);
+    /* TopicRecord then two PartitionRecords. */
+    ck_assert_uint_eq(d->deltas[0]->batch->n_records, 3);
+    ck_assert_int_eq(d->deltas[0]->batch->records[0]->record_case,
+                     SLUICE__METADATA__METADATA_RECORD__RECORD_TOPIC);
+    release(d);
+    d = fetch(&n, at + 1);
+    ck_assert_uint_eq(d->n_deltas, 0);
+    ck_assert_ptr_null(d->image);
+    release(d);
+
+    Sluice__Controller__DescribeQuorumRequest dq =
+        SLUICE__CONTROLLER__DESCRIBE_QUORUM_REQUEST__INIT;
+    Sluice__Controller__DescribeQuorumResponse *q =
+        call(&n, M(DESCRIBE_QUORUM), &dq.base,
+             &sluice__controller__describe_quorum_response__descriptor);
+    ck_assert_str_eq(q->state, "leader");
+    ck_assert_int_eq(q->leader->leader_id, 1);
+    ck_assert_uint_eq(q->n_voters, 1);
+    ck_assert_uint_ge(q->last_applied, 1);
+    ck_assert_uint_eq(q->image->n_topics, 1);
+    release(q);
+    node_stop(&n);
+}
+END_TEST
+
+/* Keep brokers 1 and 2 alive for `ms`; 3 stays silent. */
+static void heartbeat_two_for(struct node *n, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 50) {
+        for (int id = 1; id <= 2; id++) {
+            release(heartbeat(n, id, epochs[id], false));
+        }
+        run_for(n, 50);
+    }
+}
+
+START_TEST(test_silent_broker_fenced_and_leaders_moved)
+{
+    struct node n;
+    node_start(&n, 300);
+    register_three(&n);
+    release(create_topic(&n, "t", 6, 3, NULL, NULL));
+    release(create_topic(&n, "solo", 3, 1, NULL, NULL));
+    heartbeat_two_for(&n, 600);
+    const MetadataImage *img = n.quorum.fsm.image;
+    ck_assert(image_find_broker(img, 3)->fenced);
+    ck_assert(!image_find_broker(img, 1)->fenced);
+    const TopicState *t = image_find_topic(img, "t");
+    for (size_t p = 0; p < t->n_partitions; p++) {
+        const PartitionState *ps = t->partitions[p];
+        ck_assert_int_ne(ps->leader, 3);
+        ck_assert_int_ge(ps->leader, 1);
+        ck_assert(!image_ints_contain(ps->isr, ps->n_isr, 3));
+        ck_assert_uint_eq(ps->n_isr, 2);
+    }
+    /* A single-replica partition on broker 3 goes offline (no unclean election). */
+    const TopicState *solo = image_find_topic(img, "solo");
+    int offline = 0;
+    for (size_t p = 0; p < solo->n_partitions; p++) {
+        if (solo->partitions[p]->replicas[0] == 3) {
+            ck_assert_int_eq(solo->partitions[p]->leader, -1);
+            ck_assert_int_eq(solo->partitions[p]->isr[0], 3);
+            offline++;
+        }
+    }
+    ck_assert_int_eq(offline, 1);
+    /* Broker 3 comes back: unfenced when caught up, and its offline
+     * partition elects it again. */
+    Sluice__Controller__BrokerHeartbeatResponse *hb = heartbeat(&n, 3, epochs[3], false);
+    ck_assert(!hb->is_fenced);
+    release(hb);
+    run_for(&n, 100);
+    img = n.quorum.fsm.image;
+    solo = image_find_topic(img, "solo");
+    for (size_t p = 0; p < solo->n_partitions; p++) {
+        ck_assert_int_ge(solo->partitions[p]->leader, 1);
+    }
+    node_stop(&n);
+}
+END_TEST
+
+START_TEST(test_alter_partition_and_controlled_shutdown)
+{
+    struct node n;
+    node_start(&n, 5000);
+    register_three(&n);
+    release(create_topic(&n, "t", 3, 3, NULL, NULL));
+    const TopicState *t = image_find_topic(n.quorum.fsm.image, "t");
+    const PartitionState *p0 = t->partitions[0];
+    int32_t leader = p0->leader;
+    Sluice__Controller__AlterPartitionRequest ap =
+        SLUICE__CONTROLLER__ALTER_PARTITION_REQUEST__INIT;
+    ap.broker_id = leader;
+    ap.broker_epoch = epochs[leader];
+    ap.topic_id = t->topic_id;
+    ap.partition = 0;
+    ap.leader_epoch = p0->leader_epoch;
+    ap.partition_epoch = p0->partition_epoch;
+    int32_t isr[] = {leader};
+    ap.new_isr = isr;
+    ap.n_new_isr = 1;
+    Sluice__Controller__AlterPartitionResponse *ar =
+        call(&n, M(ALTER_PARTITION), &ap.base,
+             &sluice__controller__alter_partition_response__descriptor);
+    ck_assert_int_eq(ar->error_code, KAFKA_NONE);
+    ck_assert_uint_eq(ar->partition->n_isr, 1);
+    ck_assert_int_eq(ar->partition->partition_epoch, 1);
+    release(ar);
+    /* The same request again carries a stale partition epoch. */
+    ar = call(&n, M(ALTER_PARTITION), &ap.base,
+              &sluice__controller__alter_partition_response__descriptor);
+    ck_assert_int_eq(ar->error_code, KAFKA_INVALID_UPDATE_VERSION);
+    release(ar);
+    /* Only the leader may alter. */
+    ap.broker_id = leader % 3 + 1;
+    ap.broker_epoch = epochs[ap.broker_id];
+    ap.partition_epoch = 1;
+    ar = call(&n, M(ALTER_PARTITION), &ap.base,
+              &sluice__controller__alter_partition_response__descriptor);
+    ck_assert_int_eq(ar->error_code, KAFKA_FENCED_LEADER_EPOCH);
+    release(ar);
+
+    /* Controlled shutdown of broker 2: it leads nothing afterwards except
+     * where it is the only ISR member, and is fenced when it leads nothing. */
+    Sluice__Controller__ControlledShutdownRequest cs =
+        SLUICE__CONTROLLER__CONTROLLED_SHUTDOWN_REQUEST__INIT;
+    cs.broker_id = 2;
+    cs.broker_epoch = epochs[2];
+    Sluice__Controller__ControlledShutdownResponse *cr =
+        call(&n, M(CONTROLLED_SHUTDOWN), &cs.base,
+             &sluice__controller__controlled_shutdown_response__descriptor);
+    ck_assert_int_eq(cr->error_code, KAFKA_NONE);
+    int32_t remaining = cr->remaining_leaderships;
+    release(cr);
+    t = image_find_topic(n.quorum.fsm.image, "t");
+    int still = 0;
+    for (size_t p = 0; p < t->n_partitions; p++) {
+        if (t->partitions[p]->leader == 2) {
+            still++;
+            ck_assert_uint_eq(t->partitions[p]->n_isr, 1);
+        } else {
+            ck_assert(!image_ints_contain(t->partitions[p]->isr, t->partitions[p]->n_isr, 2));
+        }
+    }
+    ck_assert_int_eq(still, remaining);
+    ck_assert(image_find_broker(n.quorum.fsm.image, 2)->fenced == (remaining == 0));
+    node_stop(&n);
+}
+END_TEST
+
+START_TEST(test_not_controller_and_garbage)
+{
+    struct node n;
+    node_start(&n, 5000);
+    /* A service whose quorum is not running answers NOT_CONTROLLER, naming
+     * the leader it knows of (none here). */
+    struct quorum idle;
+    ck_assert_int_eq(quorum_init(&idle, 2, NULL, NULL, NULL), 0);
+    struct controller_service other;
+    ck_assert_int_eq(
+        controller_service_start(&other, &n.loop, &idle, &n.voters, &n.config, "127.0.0.1", 0), 0);
+    struct rpc_client c;
+    ck_assert_int_eq(
+        rpc_client_init(&c, &n.loop, "127.0.0.1", controller_service_port(&other), NULL), 0);
+    n.target = &c;
+    Sluice__Controller__CreateTopicsResponse *ct = create_topic(&n, "x", 1, 1, NULL, NULL);
+    ck_assert_int_eq(ct->error_code, KAFKA_NOT_CONTROLLER);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_NOT_CONTROLLER);
+    ck_assert_ptr_nonnull(ct->leader);
+    ck_assert_int_eq(ct->leader->leader_id, -1);
+    release(ct);
+    /* Unknown method: an RPC-level error, the service keeps running. */
+    struct reply r = {.desc = &sluice__controller__create_topics_response__descriptor};
+    struct rpc_request req = {.data = &r};
+    ck_assert_int_eq(rpc_client_call(&c, &req, 40, 1, NULL, NULL, 0, 2000, on_reply), 0);
+    while (!r.done) {
+        uv_run(&n.loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(r.rpc_error, RPC_ERROR_UNKNOWN_METHOD);
+    release(r.msg);
+    rpc_client_close(&c, on_client_closed);
+    n.target = &n.client;
+    controller_service_close(&other, NULL);
+    run_for(&n, 20);
+    quorum_close(&idle, NULL);
+    node_stop(&n);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("service");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_register_heartbeat_and_topics);
+    tcase_add_test(tc, test_metadata_stream);
+    tcase_add_test(tc, test_silent_broker_fenced_and_leaders_moved);
+    tcase_add_test(tc, test_alter_partition_and_controlled_shutdown);
+    tcase_add_test(tc, test_not_controller_and_garbage);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
