@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tools/sluicectl/topic_cmd.h"
+
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
 #endif
@@ -11,6 +13,9 @@ static void usage(FILE *out)
     fprintf(out, "usage: sluicectl [--version] [--help] <command> [args]\n"
                  "\n"
                  "Administers a Sluice cluster over the Kafka protocol.\n"
+                 "\n"
+                 "commands:\n"
+                 "  topic create|list|describe|delete|alter-config   (sluicectl topic --help)\n"
                  "\n"
                  "options:\n"
                  "  --version   print the version and exit\n"
@@ -30,6 +35,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
         return 0;
+    }
+    if (strcmp(argv[1], "topic") == 0) {
+        return topic_cmd_main(argc - 1, argv + 1);
     }
     fprintf(stderr, "sluicectl: unknown command '%s'\n", argv[1]);
     usage(stderr);
