@@ -201,9 +201,11 @@ int partition_log_append_as_follower(struct partition_log *log, const uint8_t *b
 static int position_of(const struct segment *seg, int64_t offset, int64_t *out)
 {
     int64_t pos = segment_lookup_position(seg, offset);
+    struct segment_cursor cur;
+    segment_cursor_init(&cur, seg);
     while (pos < seg->size) {
         struct record_batch_header h;
-        int rv = segment_read_header(seg, pos, &h);
+        int rv = segment_read_header(&cur, pos, &h);
         if (rv < 0) {
             return rv;
         }

@@ -16,15 +16,17 @@ static void result_empty(struct log_read_result *out, int64_t offset)
 }
 
 /* Find the first batch whose last offset >= offset, starting at segment
- * *seg_index. Returns 0 with *pos and *h, 1 if there is none, or an error. */
-static int locate(const struct partition_log *log, int64_t offset, size_t *seg_index, int64_t *pos,
-                  struct record_batch_header *h)
+ * *seg_index. Returns 0 with *pos and *h (and `cur` on that segment), 1 if
+ * there is none, or an error. */
+static int locate(const struct partition_log *log, int64_t offset, struct segment_cursor *cur,
+                  size_t *seg_index, int64_t *pos, struct record_batch_header *h)
 {
     for (size_t i = *seg_index; i < log->nsegs; i++) {
         const struct segment *seg = log->segs[i];
         int64_t p = i == *seg_index ? segment_lookup_position(seg, offset) : 0;
+        segment_cursor_init(cur, seg);
         while (p < seg->size) {
-            int rv = segment_read_header(seg, p, h);
+            int rv = segment_read_header(cur, p, h);
             if (rv < 0) {
                 return rv;
             }
@@ -41,12 +43,12 @@ static int locate(const struct partition_log *log, int64_t offset, size_t *seg_i
 
 /* Extend the range [start, *end) with whole batches below max_offset while
  * it stays within max_bytes. */
-static int extend(const struct segment *seg, int64_t start, int64_t *end, size_t max_bytes,
+static int extend(struct segment_cursor *cur, int64_t start, int64_t *end, size_t max_bytes,
                   int64_t max_offset, struct log_read_result *out)
 {
-    while (*end < seg->size) {
+    while (*end < cur->seg->size) {
         struct record_batch_header h;
-        int rv = segment_read_header(seg, *end, &h);
+        int rv = segment_read_header(cur, *end, &h);
         if (rv < 0) {
             return rv;
         }
@@ -65,6 +67,7 @@ int partition_log_read(struct partition_log *log, int64_t offset, size_t max_byt
                        int64_t max_offset, struct log_read_result *out)
 {
     struct record_batch_header h;
+    struct segment_cursor cur;
     int64_t pos;
     result_empty(out, offset);
     if (offset < log->start_offset || offset > log_end(log)) {
@@ -74,7 +77,7 @@ int partition_log_read(struct partition_log *log, int64_t offset, size_t max_byt
         return 0;
     }
     size_t i = log_segs_find(log, offset);
-    int rv = locate(log, offset, &i, &pos, &h);
+    int rv = locate(log, offset, &cur, &i, &pos, &h);
     if (rv != 0 || record_batch_last_offset(&h) >= max_offset) {
         return rv < 0 ? rv : 0;
     }
@@ -83,7 +86,7 @@ int partition_log_read(struct partition_log *log, int64_t offset, size_t max_byt
     out->first_offset = h.base_offset;
     out->next_offset = record_batch_last_offset(&h) + 1;
     out->batches = 1;
-    if ((rv = extend(seg, pos, &end, max_bytes, max_offset, out)) < 0) {
+    if ((rv = extend(&cur, pos, &end, max_bytes, max_offset, out)) < 0) {
         result_empty(out, offset);
         return rv;
     }
@@ -168,9 +171,11 @@ int partition_log_offset_for_timestamp(struct partition_log *log, int64_t ts, in
         if (seg->max_timestamp < ts) {
             continue;
         }
+        struct segment_cursor cur;
+        segment_cursor_init(&cur, seg);
         for (int64_t p = segment_lookup_time_position(seg, ts); p < seg->size;) {
             struct record_batch_header h;
-            int rv = segment_read_header(seg, p, &h);
+            int rv = segment_read_header(&cur, p, &h);
             if (rv < 0) {
                 return rv;
             }

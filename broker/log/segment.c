@@ -257,20 +257,48 @@ int segment_pread(const struct segment *seg, void *buf, size_t len, int64_t pos)
     return 0;
 }
 
-int segment_read_header(const struct segment *seg, int64_t position,
-                        struct record_batch_header *out)
+void segment_cursor_init(struct segment_cursor *c, const struct segment *seg)
 {
-    uint8_t h[RECORD_BATCH_HEADER_SIZE];
-    if (position + RECORD_BATCH_HEADER_SIZE > seg->size) {
-        goto corrupt;
+    c->seg = seg;
+    c->start = 0;
+    c->len = 0;
+}
+
+/* The 61 header bytes at `position`, from the window or a fresh read. */
+static int cursor_fill(struct segment_cursor *c, int64_t position, const uint8_t **out)
+{
+    const struct segment *seg = c->seg;
+    if (position >= c->start && position + RECORD_BATCH_HEADER_SIZE <= c->start + (int64_t)c->len) {
+        *out = c->buf + (position - c->start);
+        return 0;
     }
-    int rv = segment_pread(seg, h, sizeof h, position);
+    int64_t left = seg->size - position;
+    size_t want = left < SEGMENT_CURSOR_WINDOW ? (size_t)left : SEGMENT_CURSOR_WINDOW;
+    c->len = 0;
+    int rv = segment_pread(seg, c->buf, want, position);
     if (rv < 0) {
         log_error("log", "cannot read segment path=%s.log position=%" PRId64 " error=%s", seg->path,
                   position, strerror(-rv));
         return rv;
     }
-    record_batch_parse(h, sizeof h, out);
+    c->start = position;
+    c->len = want;
+    *out = c->buf;
+    return 0;
+}
+
+int segment_read_header(struct segment_cursor *c, int64_t position, struct record_batch_header *out)
+{
+    const struct segment *seg = c->seg;
+    const uint8_t *h;
+    if (position < 0 || position + RECORD_BATCH_HEADER_SIZE > seg->size) {
+        goto corrupt;
+    }
+    int rv = cursor_fill(c, position, &h);
+    if (rv < 0) {
+        return rv;
+    }
+    record_batch_parse(h, RECORD_BATCH_HEADER_SIZE, out);
     if (out->magic == RECORD_BATCH_MAGIC_V2 &&
         out->batch_length >= RECORD_BATCH_HEADER_SIZE - RECORD_BATCH_LOG_OVERHEAD &&
         position + record_batch_size(out) <= seg->size && out->last_offset_delta >= 0) {

@@ -78,10 +78,23 @@ int64_t segment_lookup_position(const struct segment *seg, int64_t offset);
 /* Position to start scanning for the first batch with maxTimestamp >= ts. */
 int64_t segment_lookup_time_position(const struct segment *seg, int64_t ts);
 
+/* Reads batch headers of one segment through a window, so walking many
+ * small batches costs one pread per window rather than one per batch.
+ * Short-lived (one call), usually on the stack. */
+#define SEGMENT_CURSOR_WINDOW (32 * 1024)
+struct segment_cursor {
+    const struct segment *seg;
+    int64_t start; /* file position of buf[0] */
+    size_t len;    /* valid bytes in buf */
+    uint8_t buf[SEGMENT_CURSOR_WINDOW];
+};
+
+void segment_cursor_init(struct segment_cursor *c, const struct segment *seg);
+
 /* Read and sanity-check the batch header at `position` (< seg->size): the
  * length must be sane and the whole batch inside the segment, else
- * LOG_ERR_CORRUPT (logged). */
-int segment_read_header(const struct segment *seg, int64_t position,
+ * LOG_ERR_CORRUPT (logged); -errno if the file cannot be read. */
+int segment_read_header(struct segment_cursor *c, int64_t position,
                         struct record_batch_header *out);
 
 /* Entries an index may hold before the segment must roll. */

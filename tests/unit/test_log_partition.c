@@ -2,6 +2,7 @@
  * DeleteRecords, checkpoints, reopen. */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -512,6 +513,80 @@ START_TEST(test_read_survives_segment_deletion)
 }
 END_TEST
 
+START_TEST(test_large_read_of_many_small_batches)
+{
+    /* More batch headers than one read window holds. */
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL);
+    struct partition_log *log = open_log(&tc);
+    for (int i = 0; i < 1500; i++) {
+        append(log, 1, 20 + (size_t)(i % 7), (uint32_t)i);
+    }
+    struct buf one_by_one = BUF_INIT, bulk = BUF_INIT;
+    read_all(log, 0, &one_by_one);
+    ck_assert_uint_gt(one_by_one.len, 3 * 32 * 1024);
+    struct log_read_result r;
+    ck_assert_int_eq(partition_log_read_copy(log, 0, 1 << 30, INT64_MAX, &bulk, &r), 0);
+    ck_assert_int_eq(r.batches, 1500);
+    ck_assert_int_eq(r.next_offset, 1500);
+    ck_assert_uint_eq(bulk.len, one_by_one.len);
+    ck_assert_mem_eq(bulk.data, one_by_one.data, bulk.len);
+    /* A byte limit that ends mid-way: whole batches only, and no more. */
+    buf_reset(&bulk);
+    ck_assert_int_eq(partition_log_read_copy(log, 100, 50000, INT64_MAX, &bulk, &r), 0);
+    ck_assert_uint_le(bulk.len, 50000);
+    ck_assert_uint_gt(bulk.len, 50000 - 200);
+    struct log_read_result next;
+    ck_assert_int_eq(partition_log_read(log, r.next_offset, 1, INT64_MAX, &next), 0);
+    ck_assert_int_eq(next.position, r.position + (int64_t)r.length);
+    log_read_result_release(&next);
+    buf_free(&one_by_one);
+    buf_free(&bulk);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+START_TEST(test_index_entries_point_at_batches)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, "index.interval.bytes=500", NULL);
+    struct partition_log *log = open_log(&tc);
+    for (int i = 0; i < 100; i++) {
+        append(log, 1 + i % 3, 60, (uint32_t)i);
+    }
+    ck_assert_int_eq(partition_log_close(log), 0);
+    log = open_log(&tc);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/00000000000000000000.index", pdir());
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t e[8];
+    int entries = 0;
+    int64_t prev_pos = -1;
+    while (fread(e, 1, 8, f) == 8) {
+        int64_t off = be32_load(e), pos = be32_load(e + 4);
+        ck_assert_int_gt(pos, prev_pos);
+        prev_pos = pos;
+        /* The entry names the batch at `pos` by its last offset. */
+        struct log_read_result r;
+        ck_assert_int_eq(partition_log_read(log, off, 1, INT64_MAX, &r), 0);
+        ck_assert_int_eq(r.position, pos);
+        ck_assert_int_eq(r.next_offset, off + 1);
+        log_read_result_release(&r);
+        /* Just past the entry: the next batch (none at the log end). */
+        ck_assert_int_eq(partition_log_read(log, off + 1, 1, INT64_MAX, &r), 0);
+        ck_assert_int_eq(r.first_offset, off + 1 < partition_log_end_offset(log) ? off + 1 : -1);
+        log_read_result_release(&r);
+        entries++;
+    }
+    fclose(f);
+    ck_assert_int_gt(entries, 10);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("log_partition");
@@ -530,6 +605,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_offset_for_timestamp);
     tcase_add_test(tc, test_follower_append);
     tcase_add_test(tc, test_read_survives_segment_deletion);
+    tcase_add_test(tc, test_large_read_of_many_small_batches);
+    tcase_add_test(tc, test_index_entries_point_at_batches);
     suite_add_tcase(s, tc);
     return s;
 }
