@@ -16,6 +16,7 @@
 #include "broker/data_dir.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "controller/controller_role.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
@@ -32,6 +33,8 @@ struct sluiced {
     struct data_dirs data_dirs;
     struct broker broker;
     bool broker_running;
+    struct controller_role controller;
+    bool controller_running;
 };
 
 struct args {
@@ -99,6 +102,10 @@ static void on_signal(uv_signal_t *handle, int signum)
         broker_stop(&d->broker);
         d->broker_running = false;
     }
+    if (d->controller_running) {
+        controller_role_stop(&d->controller, NULL);
+        d->controller_running = false;
+    }
 }
 
 static bool has_role(const char *roles, const char *role)
@@ -119,19 +126,31 @@ static int run(struct sluiced *d)
     d->sigint.data = d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
-    if (has_role(d->config.process_roles, "broker")) {
-        char err[512];
+    char err[512];
+    if (controller_role_configured(d->config.process_roles, "controller")) {
+        rv = controller_role_start(&d->controller, &d->loop, &d->config, err, sizeof err);
+        d->controller_running = rv == 0;
+        if (rv != 0) {
+            log_error("sluiced", "cannot start the controller: %s", err);
+        }
+    }
+    if (rv == 0 && has_role(d->config.process_roles, "broker")) {
         rv = broker_start(&d->broker, &d->loop, &d->config, &d->data_dirs, err, sizeof err);
         if (rv != 0) {
             log_error("sluiced", "cannot start the broker: %s", err);
-            uv_close((uv_handle_t *)&d->sigint, NULL);
-            uv_close((uv_handle_t *)&d->sigterm, NULL);
-            uv_run(&d->loop, UV_RUN_DEFAULT);
-            uv_loop_close(&d->loop);
-            return rv;
         }
-        d->broker_running = true;
     }
+    if (rv != 0) {
+        if (d->controller_running) {
+            controller_role_stop(&d->controller, NULL);
+        }
+        uv_close((uv_handle_t *)&d->sigint, NULL);
+        uv_close((uv_handle_t *)&d->sigterm, NULL);
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&d->loop);
+        return rv;
+    }
+    d->broker_running = has_role(d->config.process_roles, "broker");
 
     log_info("sluiced", "ready node.id=%d roles=%s log.dirs=%s", d->config.node_id,
              d->config.process_roles, d->config.log_dirs);
