@@ -102,6 +102,9 @@ static int roll(struct partition_log *log)
     }
     segment_seal(old);
     log->dir_dirty = true;
+    /* Kafka flushes a segment once it is no longer active, so the recovery
+     * point keeps up and a restart re-validates only the recent data. */
+    log->roll_flush = true;
     log_debug("log", "rolled segment dir=%s base_offset=%" PRId64 " previous_size=%" PRId64,
               log->dir, seg->base_offset, old->size);
     return 0;

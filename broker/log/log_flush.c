@@ -172,6 +172,7 @@ static int start_flush(struct partition_log *log)
         return rv;
     }
     log->flush_inflight = job;
+    log->roll_flush = false;
     log->unflushed_messages = 0;
     log->last_flush_ms = log_now_ms(log);
     return 0;
@@ -196,11 +197,13 @@ int partition_log_flush(struct partition_log *log, struct log_flush_req *req, lo
 
 void partition_log_flush_if_due(struct partition_log *log)
 {
-    if (log->flush_inflight != NULL || log->unflushed_messages == 0) {
+    if (log->flush_inflight != NULL) {
         return;
     }
-    if (log->unflushed_messages >= log->cfg.flush_messages ||
-        log_now_ms(log) - log->last_flush_ms >= log->cfg.flush_ms) {
+    if (log->roll_flush ||
+        (log->unflushed_messages > 0 &&
+         (log->unflushed_messages >= log->cfg.flush_messages ||
+          log_now_ms(log) - log->last_flush_ms >= log->cfg.flush_ms))) {
         (void)start_flush(log);
     }
 }

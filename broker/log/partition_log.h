@@ -230,9 +230,11 @@ struct log_flush_req {
  * will not fire. */
 int partition_log_flush(struct partition_log *log, struct log_flush_req *req, log_flush_cb cb);
 
-/* Start a background fsync if flush.messages or flush.ms says one is due. The
- * owner calls this on a timer (Kafka's log.flush.scheduler.interval.ms);
- * appends check it too. */
+/* Start a background fsync if flush.messages or flush.ms says one is due, or
+ * a segment rolled since the last one (Kafka flushes segments that stop being
+ * active, so recovery after a crash only re-reads recent data). The owner
+ * calls this on a timer (Kafka's log.flush.scheduler.interval.ms); appends
+ * check it too. */
 void partition_log_flush_if_due(struct partition_log *log);
 
 #endif

@@ -36,6 +36,7 @@ struct partition_log {
     int64_t unflushed_messages;
     int64_t last_flush_ms;
     bool dir_dirty; /* segment files created or removed since the last fsync */
+    bool roll_flush; /* a segment rolled: flush it in the background (as Kafka does) */
     struct flush_job *flush_inflight;
     struct log_flush_req *waiters;
 };

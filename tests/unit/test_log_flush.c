@@ -181,6 +181,23 @@ START_TEST(test_full_disk_append)
 }
 END_TEST
 
+START_TEST(test_roll_flushes_in_background)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, "segment.bytes=1000", NULL); /* default: no flush policy */
+    struct partition_log *log = open_log(&tc);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(append(log, 1, 300), 0);
+    }
+    ck_assert_int_ge(partition_log_segment_count(log), 2);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    /* Everything up to the latest roll is durable without anyone asking. */
+    ck_assert_int_ge(partition_log_durable_offset(log), 3);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("log_flush");
@@ -191,6 +208,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_flush_ms_policy);
     tcase_add_test(tc, test_close_with_flush_in_flight);
     tcase_add_test(tc, test_full_disk_append);
+    tcase_add_test(tc, test_roll_flushes_in_background);
     suite_add_tcase(s, tc);
     return s;
 }

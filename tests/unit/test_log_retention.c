@@ -153,6 +153,24 @@ START_TEST(test_config_change_at_runtime)
 }
 END_TEST
 
+START_TEST(test_roll_when_index_full)
+{
+    /* segment.index.bytes=4096 holds 512 offset entries; an entry per batch. */
+    struct topic_config tc;
+    tb_topic_config(&tc, "segment.index.bytes=4096", "index.interval.bytes=0", NULL);
+    struct partition_log *log = open_log(&tc);
+    for (int i = 0; i < 600; i++) {
+        append(log, 1);
+    }
+    ck_assert_int_eq(partition_log_segment_count(log), 2);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    char name[64];
+    snprintf(name, sizeof name, "t-3/00000000000000000000.index");
+    ck_assert_int_eq(tb_file_size(dir, name), 4096);
+    topic_config_free(&tc);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("log_retention");
@@ -162,6 +180,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_retention_ms);
     tcase_add_test(tc, test_no_retention_when_unlimited);
     tcase_add_test(tc, test_config_change_at_runtime);
+    tcase_add_test(tc, test_roll_when_index_full);
     suite_add_tcase(s, tc);
     return s;
 }
