@@ -1,0 +1,224 @@
+/* broker/kafka/connection: a real libuv connection driven by a plain client
+ * socket on loopback. Responses must leave in request order even when they
+ * complete out of order, dropped requests (acks=0) leave no trace, and a
+ * frame above the limit closes the connection. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "broker/kafka/connection.h"
+#include "common/bigendian.h"
+
+struct fixture {
+    uv_loop_t loop;
+    uv_tcp_t server;
+    struct kafka_conn *conns;
+    struct kafka_conn_options opts;
+    struct kafka_request *held[8]; /* requests completed later by the test */
+    size_t n_held;
+    int requests, closed;
+    int client;
+};
+
+/* Respond with the frame's first 8 bytes (api key, version, correlation id)
+ * framed; tag byte 'D' drops, 'H' holds for the test to complete later. */
+static void on_request(struct kafka_request *req, void *data)
+{
+    struct fixture *f = data;
+    f->requests++;
+    char tag = (char)req->frame[8];
+    buf_append_be32(&req->response.bytes, 0);
+    buf_append(&req->response.bytes, req->frame, 8);
+    if (tag == 'D') {
+        kafka_request_drop(req);
+    } else if (tag == 'H') {
+        f->held[f->n_held++] = req;
+    } else {
+        kafka_request_complete(req);
+    }
+}
+
+static void on_closed(struct kafka_conn *c, void *data)
+{
+    (void)c;
+    ((struct fixture *)data)->closed++;
+}
+
+static void on_connection(uv_stream_t *s, int status)
+{
+    struct fixture *f = s->data;
+    ck_assert_int_eq(status, 0);
+    struct kafka_conn *conn;
+    ck_assert_int_eq(kafka_conn_accept(s, &f->opts, on_request, on_closed, f, &conn), 0);
+}
+
+static void setup_fixture(struct fixture *f, int32_t max_request)
+{
+    memset(f, 0, sizeof *f);
+    uv_loop_init(&f->loop);
+    uv_tcp_init(&f->loop, &f->server);
+    f->server.data = f;
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    ck_assert_int_eq(uv_tcp_bind(&f->server, (struct sockaddr *)&addr, 0), 0);
+    ck_assert_int_eq(uv_listen((uv_stream_t *)&f->server, 8, on_connection), 0);
+    int len = sizeof addr;
+    uv_tcp_getsockname(&f->server, (struct sockaddr *)&addr, &len);
+    f->opts = (struct kafka_conn_options){max_request, 60000, 64, 1 << 20, "TEST", true, &f->conns};
+    f->client = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(f->client, (struct sockaddr *)&addr, sizeof addr), 0);
+    fcntl(f->client, F_SETFL, O_NONBLOCK);
+    for (int i = 0; i < 100 && f->conns == NULL; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+    ck_assert_ptr_nonnull(f->conns);
+}
+
+static void teardown_fixture(struct fixture *f)
+{
+    close(f->client);
+    for (struct kafka_conn *c = f->conns; c != NULL; c = kafka_conn_next(c)) {
+        kafka_conn_close(c);
+    }
+    uv_close((uv_handle_t *)&f->server, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&f->loop), 0);
+}
+
+/* A request frame: header-ish 8 bytes (key 18, version 0, correlation id),
+ * then the tag byte and padding to the minimum size. */
+static size_t make_frame(uint8_t *out, int32_t corr, char tag)
+{
+    be32_store(out, 12);
+    be16_store(out + 4, 18);
+    be16_store(out + 6, 0);
+    be32_store(out + 8, (uint32_t)corr);
+    out[12] = (uint8_t)tag;
+    memset(out + 13, 0, 3);
+    return 16;
+}
+
+/* Send `len` bytes in chunks of 1..7 bytes, running the loop in between. */
+static void send_chunked(struct fixture *f, const uint8_t *p, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        size_t n = 1 + (size_t)rand() % 7;
+        n = n < len - off ? n : len - off;
+        ck_assert_int_eq(send(f->client, p + off, n, 0), (ssize_t)n);
+        off += n;
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+    for (int i = 0; i < 20; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+}
+
+/* Read what the broker sent so far (non-blocking, after pumping the loop). */
+static size_t drain(struct fixture *f, uint8_t *out, size_t cap, int *eof)
+{
+    size_t got = 0;
+    *eof = 0;
+    for (int i = 0; i < 50; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        ssize_t n = recv(f->client, out + got, cap - got, 0);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n == 0 || (n < 0 && errno != EAGAIN)) {
+            *eof = 1;
+            break;
+        }
+    }
+    return got;
+}
+
+START_TEST(test_responses_in_request_order)
+{
+    struct fixture f;
+    setup_fixture(&f, 1024);
+    srand(99);
+    uint8_t stream[64];
+    size_t len = make_frame(stream, 1, 'H');
+    len += make_frame(stream + len, 2, 'C');
+    len += make_frame(stream + len, 3, 'D');
+    len += make_frame(stream + len, 4, 'C');
+    send_chunked(&f, stream, len);
+    ck_assert_int_eq(f.requests, 4);
+    uint8_t got[256];
+    int eof;
+    /* Request 1 is held: nothing may be written yet, though 2 and 4 are done. */
+    ck_assert_uint_eq(drain(&f, got, sizeof got, &eof), 0);
+    ck_assert_int_eq(eof, 0);
+    kafka_request_complete(f.held[0]);
+    size_t n = drain(&f, got, sizeof got, &eof);
+    ck_assert_uint_eq(n, 3 * 12); /* 1, 2 and 4; 3 was dropped */
+    int32_t expect[] = {1, 2, 4};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_uint_eq(be32_load(got + 12 * i), 8);
+        ck_assert_uint_eq(be32_load(got + 12 * i + 8), (uint32_t)expect[i]);
+    }
+    teardown_fixture(&f);
+}
+END_TEST
+
+START_TEST(test_oversized_frame_closes)
+{
+    struct fixture f;
+    setup_fixture(&f, 100);
+    uint8_t claim[8] = {0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+    ck_assert_int_eq(send(f.client, claim, sizeof claim, 0), (ssize_t)sizeof claim);
+    uint8_t got[16];
+    int eof;
+    drain(&f, got, sizeof got, &eof);
+    ck_assert_int_eq(eof, 1);
+    ck_assert_int_eq(f.requests, 0);
+    for (int i = 0; i < 10; i++) {
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    }
+    ck_assert_int_eq(f.closed, 1); /* freed, and unlinked from the registry */
+    ck_assert_ptr_null(f.conns);
+    teardown_fixture(&f);
+}
+END_TEST
+
+START_TEST(test_request_outlives_closed_connection)
+{
+    struct fixture f;
+    setup_fixture(&f, 1024);
+    uint8_t frame[16];
+    send_chunked(&f, frame, make_frame(frame, 5, 'H'));
+    ck_assert_uint_eq(f.n_held, 1);
+    close(f.client);
+    f.client = socket(AF_INET, SOCK_STREAM, 0); /* for teardown */
+    for (int i = 0; i < 50; i++) {
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    }
+    /* The peer is gone, but the held request is still ours to complete; the
+     * connection is freed only then. */
+    ck_assert_int_eq(f.closed, 0);
+    kafka_request_complete(f.held[0]);
+    ck_assert_int_eq(f.closed, 1);
+    teardown_fixture(&f);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("connection");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_responses_in_request_order);
+    tcase_add_test(tc, test_oversized_frame_closes);
+    tcase_add_test(tc, test_request_outlives_closed_connection);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
