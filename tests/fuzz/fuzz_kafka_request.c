@@ -2,11 +2,7 @@
  * stripped): header, then the body of whatever (api_key, version) it names.
  * Whatever decodes must re-encode, and the re-encoding must decode to the same
  * bytes again (encode is a fixed point after one decode).
- *
- * With clang: built with -fsanitize=fuzzer,address (libFuzzer's main).
- * Otherwise: built with the replay main below, which runs the target over the
- * files named on the command line (e.g. a corpus or a crash reproducer). */
-#include <stdio.h>
+ * (See README.md for how targets are built and run.) */
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,27 +71,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kafka_arena_free(&arena);
     return 0;
 }
-
-#ifndef SLUICE_LIBFUZZER
-int main(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        if (f == NULL) {
-            perror(argv[i]);
-            return 1;
-        }
-        struct buf input = BUF_INIT;
-        uint8_t chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-            if (buf_append(&input, chunk, n) != 0)
-                abort();
-        }
-        fclose(f);
-        LLVMFuzzerTestOneInput(input.data, input.len);
-        buf_free(&input);
-    }
-    return 0;
-}
-#endif
