@@ -400,7 +400,9 @@ size_t metadata_view_topics(const struct metadata_view *v, const struct metadata
          e = strmap_next(&v->topics, e, &b)) {
         out[n++] = e->value;
     }
-    qsort(out, n, sizeof *out, compare_topics);
+    if (n > 1) {
+        qsort(out, n, sizeof *out, compare_topics);
+    }
     return n;
 }
 

@@ -286,8 +286,9 @@ static int do_list(struct session *s)
     if (fetch_metadata(s, NULL, -1, &md) != 0) {
         return SLUICECTL_FAILED;
     }
-    qsort(md.topics, (size_t)(md.topics_count > 0 ? md.topics_count : 0), sizeof *md.topics,
-          compare_topics);
+    if (md.topics_count > 1) {
+        qsort(md.topics, (size_t)md.topics_count, sizeof *md.topics, compare_topics);
+    }
     if (s->o->json) {
         printf("[");
         for (int32_t i = 0; i < md.topics_count; i++) {
