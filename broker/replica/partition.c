@@ -21,6 +21,7 @@ int partition_open(uv_loop_t *loop, const char *dir, const char *topic, int32_t 
     snprintf(p->topic, sizeof p->topic, "%s", topic);
     p->index = index;
     p->leader_epoch = leader_epoch;
+    p->flush_messages = cfg->flush_messages;
     delayed_key_init(&p->waiters);
     int rv = partition_log_open(loop, dir, cfg, NULL, &p->log, err, errlen);
     if (rv != 0) {
@@ -68,6 +69,22 @@ int partition_append(struct partition *p, uint8_t *batches, size_t len,
     partition_log_set_high_watermark(p->log, partition_log_end_offset(p->log));
     delayed_key_notify(&p->waiters);
     return 0;
+}
+
+int partition_ack_flush(struct partition *p, struct log_flush_req *req, log_flush_cb cb)
+{
+    int64_t unsynced = partition_log_end_offset(p->log) - partition_log_durable_offset(p->log);
+    if (unsynced <= 0 || unsynced < p->flush_messages) {
+        return 0;
+    }
+    int rv = partition_log_flush(p->log, req, cb);
+    return rv == 0 ? 1 : rv;
+}
+
+void partition_set_config(struct partition *p, const struct topic_config *cfg)
+{
+    p->flush_messages = cfg->flush_messages;
+    partition_log_set_config(p->log, cfg);
 }
 
 int64_t partition_high_watermark(const struct partition *p)

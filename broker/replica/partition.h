@@ -10,7 +10,10 @@
  * the process, kill -9 included, but not of the machine, exactly like Kafka
  * with its default flush settings (log.flush.interval.messages/ms unset),
  * where durability against machine loss comes from replication. Topics that
- * set flush.messages / flush.ms get background fsyncs from the log.
+ * set flush.messages / flush.ms get fsyncs from the log, and when an append
+ * leaves at least flush.messages records unsynced the acknowledgement waits
+ * for that fsync (partition_ack_flush), as Kafka's synchronous flush inside
+ * Log.append makes the produce response wait.
  *
  * Loop thread only. */
 #ifndef SLUICE_BROKER_REPLICA_PARTITION_H
@@ -32,6 +35,7 @@ struct partition {
     char *dir;                 /* owned: the partition's directory */
     struct partition_log *log; /* owned */
     struct delayed_key waiters;
+    int64_t flush_messages; /* the topic's flush.messages */
 };
 
 /* Open (creating or recovering) the partition's log in `dir`. Returns 0 with
@@ -49,6 +53,15 @@ void partition_destroy(struct partition *p);
  * new log end and waiters are notified. Errors as partition_log_append. */
 int partition_append(struct partition *p, uint8_t *batches, size_t len,
                      struct log_append_info *info);
+
+/* Before acknowledging an append: if at least flush.messages records are
+ * not yet fsynced, queue `req` (caller-owned, valid until `cb`) and return 1;
+ * `cb` fires later on the loop with 0 or the fsync error. Returns 0 when the
+ * acknowledgement may go now, or a negative error. */
+int partition_ack_flush(struct partition *p, struct log_flush_req *req, log_flush_cb cb);
+
+/* The topic's config changed. */
+void partition_set_config(struct partition *p, const struct topic_config *cfg);
 
 int64_t partition_high_watermark(const struct partition *p);
 int64_t partition_log_start(const struct partition *p);

@@ -169,7 +169,7 @@ static void on_config_changed(void *data, const struct metadata_topic *t)
     struct hosted_topic *h = strmap_get(&rm->topics, t->name);
     for (int32_t i = 0; h != NULL && i < h->n; i++) {
         if (h->parts[i] != NULL) {
-            partition_log_set_config(h->parts[i]->log, &t->config);
+            partition_set_config(h->parts[i], &t->config);
         }
     }
 }
