@@ -335,7 +335,10 @@ int rpc_client_set_target(struct rpc_client *client, const char *host, int port)
     client->backoff_ms = client->options.backoff_min_ms;
     client->generation++;
     if (client->conn != NULL) {
-        rpc_conn_close(client->conn, -ECANCELED); /* reconnects to the new address */
+        /* Until the close completes, new requests queue instead of going
+         * out on the old connection; then they go to the new address. */
+        client->state = RPC_CLIENT_CONNECTING;
+        rpc_conn_close(client->conn, -ECANCELED);
     }
     return 0;
 }

@@ -497,6 +497,13 @@ int fsm_restore(struct fsm *fsm, const void *data, size_t len)
     return 0;
 }
 
+void fsm_replace_image(struct fsm *fsm, MetadataImage *img)
+{
+    image_free(fsm->image);
+    fsm->image = img;
+    deltas_clear(fsm);
+}
+
 int fsm_deltas_after(const struct fsm *fsm, int64_t after, size_t max,
                      int (*fn)(const struct fsm_delta *delta, void *arg), void *arg)
 {

@@ -80,6 +80,9 @@ int fsm_snapshot(const struct fsm *fsm, void *(*alloc)(size_t), void **out, size
  * the deltas. 0, -EBADMSG (does not decode; image unchanged), -ENOMEM. */
 int fsm_restore(struct fsm *fsm, const void *data, size_t len);
 
+/* Replace the image with `img` (ownership transferred) and drop the deltas:
+ * a broker adopting a full image from the controller. */
+void fsm_replace_image(struct fsm *fsm, MetadataImage *img);
 /* Call `fn` for each kept delta with offset > after, oldest first, at most
  * `max`. Returns the number visited, -ERANGE when deltas after `after` are no
  * longer kept or `after` is ahead of us (send the image instead), or fn's

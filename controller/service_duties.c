@@ -75,8 +75,12 @@ int service_elect_partitions(struct controller_service *svc, MetadataBatch *batc
 
 static void duty_done(struct service_op *op, int status, const struct fsm_result *res)
 {
-    (void)res;
     op->svc->duty_in_flight = false;
+    for (size_t i = 0; status == 0 && i < res->n; i++) {
+        if (res->errors[i] != 0) {
+            log_info("controller", "duty record %zu rejected error=%d", i, res->errors[i]);
+        }
+    }
     if (status != 0) {
         log_warn("controller", "fencing/election proposal failed status=%d", status);
     }
@@ -123,6 +127,7 @@ void service_duties(struct controller_service *svc)
         records_free(batch);
         return;
     }
+    log_info("controller", "duty proposal records=%d", n);
     svc->duty_in_flight = true;
     service_propose(svc, NULL, batch, NULL, duty_done);
 }

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "common/rpc_client.h"
+#include "controller/broker_session.h"
 #include "controller/errors.h"
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"
@@ -54,15 +55,34 @@ static void run_for(struct node *n, uint64_t ms)
     uv_run(&n->loop, UV_RUN_NOWAIT);
 }
 
-static int free_port(void)
+static int bind_port(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)port)};
     socklen_t len = sizeof a;
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    int got = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+        got = ntohs(a.sin_port);
+    }
     close(fd);
-    return ntohs(a.sin_port) < 65000 ? ntohs(a.sin_port) : 41000;
+    return got;
+}
+
+/* A port the kernel just handed out whose successor (raft's port) is free
+ * too: avoids clashing with other tests on the machine. */
+static int free_port(void)
+{
+    for (int attempt = 0; attempt < 50; attempt++) {
+        int port = bind_port(0);
+        if (port > 0 && port < 65000 && bind_port(port + 1) == port + 1) {
+            return port;
+        }
+    }
+    ck_abort_msg("no free pair of ports");
+    return -1;
 }
 
 static void node_start(struct node *n, uint64_t session_ms)
@@ -92,7 +112,9 @@ static void node_start(struct node *n, uint64_t session_ms)
         run_for(n, 10);
     }
     ck_assert(quorum_is_ready(&n->quorum));
-    run_for(n, 20); /* the cluster id commits */
+    for (int i = 0; i < 100 && n->quorum.fsm.image->cluster_id[0] == '\0'; i++) {
+        run_for(n, 10); /* the cluster id commits */
+    }
     ck_assert_str_ne(n->quorum.fsm.image->cluster_id, "");
 }
 
@@ -380,15 +402,33 @@ START_TEST(test_metadata_stream)
 }
 END_TEST
 
-/* Keep brokers 1 and 2 alive for `ms`; 3 stays silent. */
-static void heartbeat_two_for(struct node *n, int ms)
+/* Broker 3 is fenced and out of every ISR, and no partition of "t" is led
+ * by it. */
+static bool broker3_gone(struct node *n)
 {
-    for (int waited = 0; waited < ms; waited += 50) {
-        for (int id = 1; id <= 2; id++) {
-            release(heartbeat(n, id, epochs[id], false));
-        }
-        run_for(n, 50);
+    const MetadataImage *img = n->quorum.fsm.image;
+    if (!image_find_broker(img, 3)->fenced) {
+        return false;
     }
+    const TopicState *t = image_find_topic(img, "t");
+    for (size_t p = 0; p < t->n_partitions; p++) {
+        const PartitionState *ps = t->partitions[p];
+        if (ps->leader == 3 || image_ints_contain(ps->isr, ps->n_isr, 3)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool solo_all_led(struct node *n)
+{
+    const TopicState *solo = image_find_topic(n->quorum.fsm.image, "solo");
+    for (size_t p = 0; p < solo->n_partitions; p++) {
+        if (solo->partitions[p]->leader < 1) {
+            return false;
+        }
+    }
+    return true;
 }
 
 START_TEST(test_silent_broker_fenced_and_leaders_moved)
@@ -398,17 +438,25 @@ START_TEST(test_silent_broker_fenced_and_leaders_moved)
     register_three(&n);
     release(create_topic(&n, "t", 6, 3, NULL, NULL));
     release(create_topic(&n, "solo", 3, 1, NULL, NULL));
-    heartbeat_two_for(&n, 600);
+    /* Brokers 1 and 2 keep heartbeating; 3 stays silent. The bound is
+     * generous: each step is a commit, and disks on shared CI are slow. */
+    uv_update_time(&n.loop);
+    uint64_t start = uv_now(&n.loop);
+    while (!broker3_gone(&n) && uv_now(&n.loop) - start < 5000) {
+        for (int id = 1; id <= 2; id++) {
+            release(heartbeat(&n, id, epochs[id], false));
+        }
+        run_for(&n, 50);
+    }
+    ck_assert(broker3_gone(&n));
+    /* Not before the session timeout. */
+    ck_assert_uint_ge(uv_now(&n.loop) - start, 250);
     const MetadataImage *img = n.quorum.fsm.image;
-    ck_assert(image_find_broker(img, 3)->fenced);
     ck_assert(!image_find_broker(img, 1)->fenced);
     const TopicState *t = image_find_topic(img, "t");
     for (size_t p = 0; p < t->n_partitions; p++) {
-        const PartitionState *ps = t->partitions[p];
-        ck_assert_int_ne(ps->leader, 3);
-        ck_assert_int_ge(ps->leader, 1);
-        ck_assert(!image_ints_contain(ps->isr, ps->n_isr, 3));
-        ck_assert_uint_eq(ps->n_isr, 2);
+        ck_assert_int_ge(t->partitions[p]->leader, 1);
+        ck_assert_uint_eq(t->partitions[p]->n_isr, 2);
     }
     /* A single-replica partition on broker 3 goes offline (no unclean election). */
     const TopicState *solo = image_find_topic(img, "solo");
@@ -426,12 +474,10 @@ START_TEST(test_silent_broker_fenced_and_leaders_moved)
     Sluice__Controller__BrokerHeartbeatResponse *hb = heartbeat(&n, 3, epochs[3], false);
     ck_assert(!hb->is_fenced);
     release(hb);
-    run_for(&n, 100);
-    img = n.quorum.fsm.image;
-    solo = image_find_topic(img, "solo");
-    for (size_t p = 0; p < solo->n_partitions; p++) {
-        ck_assert_int_ge(solo->partitions[p]->leader, 1);
+    for (int i = 0; i < 200 && !solo_all_led(&n); i++) {
+        run_for(&n, 10);
     }
+    ck_assert(solo_all_led(&n));
     node_stop(&n);
 }
 END_TEST
@@ -544,6 +590,88 @@ START_TEST(test_not_controller_and_garbage)
 }
 END_TEST
 
+static int metadata_changes;
+
+static void on_session_metadata(struct broker_session *s)
+{
+    (void)s;
+    metadata_changes++;
+}
+
+static void on_session_stopped(struct broker_session *s)
+{
+    *(bool *)s->data = true;
+}
+
+START_TEST(test_broker_session_lifecycle)
+{
+    struct node n;
+    node_start(&n, 5000);
+    /* Voter 1 is a controller that is not the leader (its quorum never
+     * started): the client must move on to voter 2, the real one. */
+    struct quorum idle;
+    ck_assert_int_eq(quorum_init(&idle, 1, NULL, NULL, NULL), 0);
+    struct controller_service other;
+    ck_assert_int_eq(
+        controller_service_start(&other, &n.loop, &idle, &n.voters, &n.config, "127.0.0.1", 0), 0);
+    char text[128], err[128];
+    snprintf(text, sizeof text, "1@127.0.0.1:%d,2@127.0.0.1:%d", controller_service_port(&other),
+             n.voters.v[0].port);
+    struct voters voters;
+    ck_assert_int_eq(voters_parse(text, &voters, err, sizeof err), 0);
+
+    struct broker_endpoint ep = {"PLAINTEXT", "127.0.0.1", 9092, "PLAINTEXT"};
+    struct broker_session_options o = {.broker_id = 7,
+                                       .rack = "rack-a",
+                                       .endpoints = &ep,
+                                       .n_endpoints = 1,
+                                       .heartbeat_interval_ms = 50,
+                                       .request_timeout_ms = 3000};
+    struct broker_session s;
+    metadata_changes = 0;
+    ck_assert_int_eq(broker_session_start(&s, &n.loop, &voters, &o, on_session_metadata), 0);
+    for (int i = 0; i < 300 && (s.fenced || !broker_session_registered(&s)); i++) {
+        run_for(&n, 10);
+    }
+    ck_assert(broker_session_registered(&s));
+    ck_assert(!s.fenced);
+    const BrokerState *b = image_find_broker(n.quorum.fsm.image, 7);
+    ck_assert_ptr_nonnull(b);
+    ck_assert(!b->fenced);
+    ck_assert_str_eq(b->rack, "rack-a");
+    ck_assert_uint_eq(b->n_endpoints, 1);
+    ck_assert_uint_eq(b->endpoints[0]->port, 9092);
+
+    /* A topic created at the controller reaches the broker's image. */
+    release(create_topic(&n, "streamed", 2, 1, NULL, NULL));
+    int before = metadata_changes;
+    for (int i = 0; i < 100 && image_find_topic(broker_session_image(&s), "streamed") == NULL;
+         i++) {
+        run_for(&n, 10);
+    }
+    ck_assert_ptr_nonnull(image_find_topic(broker_session_image(&s), "streamed"));
+    ck_assert_int_gt(metadata_changes, before);
+    ck_assert_int_eq(fsm_offset(&s.metadata), fsm_offset(&n.quorum.fsm));
+
+    /* Stopping is a controlled shutdown. Broker 7 is the only replica of
+     * its partitions: they stay led by it rather than going offline early. */
+    bool stopped = false;
+    s.data = &stopped;
+    broker_session_stop(&s, on_session_stopped);
+    for (int i = 0; i < 300 && !stopped; i++) {
+        run_for(&n, 10);
+    }
+    ck_assert(stopped);
+    const TopicState *st = image_find_topic(n.quorum.fsm.image, "streamed");
+    ck_assert_int_eq(st->partitions[0]->leader, 7);
+    ck_assert(!image_find_broker(n.quorum.fsm.image, 7)->fenced);
+    controller_service_close(&other, NULL);
+    run_for(&n, 20);
+    quorum_close(&idle, NULL);
+    node_stop(&n);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("service");
@@ -554,6 +682,7 @@ int main(void)
     tcase_add_test(tc, test_silent_broker_fenced_and_leaders_moved);
     tcase_add_test(tc, test_alter_partition_and_controlled_shutdown);
     tcase_add_test(tc, test_not_controller_and_garbage);
+    tcase_add_test(tc, test_broker_session_lifecycle);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
