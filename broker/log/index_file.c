@@ -2,6 +2,7 @@
 #include "broker/log/index_file.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,10 +15,20 @@ void index_file_init(struct index_file *ix, int fd, size_t entry_size, uint32_t 
     ix->persisted = persisted;
     ix->entries = persisted;
     ix->pending_len = 0;
+    ix->pending = NULL;
+}
+
+static void drop_pending(struct index_file *ix)
+{
+    free(ix->pending);
+    ix->pending = NULL;
+    ix->pending_len = 0;
+    ix->entries = ix->persisted;
 }
 
 void index_file_close(struct index_file *ix)
 {
+    drop_pending(ix);
     if (ix->fd >= 0) {
         close(ix->fd);
         ix->fd = -1;
@@ -39,21 +50,23 @@ int index_file_write_pending(struct index_file *ix)
             log_warn("log", "index write failed, dropping entries entries=%u error=%s",
                      ix->entries - ix->persisted, strerror(-rv));
             (void)ftruncate(ix->fd, at);
-            ix->entries = ix->persisted;
-            ix->pending_len = 0;
+            drop_pending(ix);
             return rv;
         }
         done += (size_t)n;
     }
     ix->persisted = ix->entries;
-    ix->pending_len = 0;
+    drop_pending(ix);
     return 0;
 }
 
 void index_file_append(struct index_file *ix, const uint8_t *entry)
 {
-    if (ix->pending_len + ix->entry_size > sizeof ix->pending) {
+    if (ix->pending_len + ix->entry_size > INDEX_FILE_PENDING_MAX) {
         (void)index_file_write_pending(ix);
+    }
+    if (ix->pending == NULL && (ix->pending = malloc(INDEX_FILE_PENDING_MAX)) == NULL) {
+        return; /* no memory: a sparser index is still a correct one */
     }
     memcpy(ix->pending + ix->pending_len, entry, ix->entry_size);
     ix->pending_len += ix->entry_size;
@@ -79,8 +92,8 @@ int index_file_entry(const struct index_file *ix, uint32_t i, uint8_t *out)
 
 int index_file_reset(struct index_file *ix)
 {
-    ix->pending_len = 0;
-    ix->entries = ix->persisted = 0;
+    ix->persisted = 0;
+    drop_pending(ix);
     return ftruncate(ix->fd, 0) < 0 ? -errno : 0;
 }
 

@@ -22,17 +22,20 @@ struct index_file {
     uint32_t persisted; /* entries in the file */
     uint32_t entries;   /* persisted + pending */
     size_t pending_len; /* bytes in pending */
-    uint8_t pending[INDEX_FILE_PENDING_MAX];
+    uint8_t *pending;   /* INDEX_FILE_PENDING_MAX bytes, allocated while entries wait, so
+                           idle (sealed) segments cost no buffer */
 };
 
-/* Take `fd` (ownership transferred: index_file_close closes it) whose file
+/* Take `fd` (ownership transferred: index_file_close closes it and frees
+ * the buffer; pending entries not written by then are dropped) whose file
  * holds `persisted` whole entries. */
 void index_file_init(struct index_file *ix, int fd, size_t entry_size, uint32_t persisted);
 void index_file_close(struct index_file *ix);
 
 /* Append one entry of entry_size bytes; writes the buffer out when full. */
 void index_file_append(struct index_file *ix, const uint8_t *entry);
-/* Write pending entries to the file. Returns 0 or -errno (entries dropped). */
+/* Write pending entries to the file and free the buffer. Returns 0 or
+ * -errno (the pending entries are dropped). */
 int index_file_write_pending(struct index_file *ix);
 /* Copy entry `i` (< entries) into `out`. Returns 0 or -errno. */
 int index_file_entry(const struct index_file *ix, uint32_t i, uint8_t *out);

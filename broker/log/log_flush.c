@@ -200,10 +200,9 @@ void partition_log_flush_if_due(struct partition_log *log)
     if (log->flush_inflight != NULL) {
         return;
     }
-    if (log->roll_flush ||
-        (log->unflushed_messages > 0 &&
-         (log->unflushed_messages >= log->cfg.flush_messages ||
-          log_now_ms(log) - log->last_flush_ms >= log->cfg.flush_ms))) {
+    if (log->roll_flush || (log->unflushed_messages > 0 &&
+                            (log->unflushed_messages >= log->cfg.flush_messages ||
+                             log_now_ms(log) - log->last_flush_ms >= log->cfg.flush_ms))) {
         (void)start_flush(log);
     }
 }

@@ -35,7 +35,7 @@ struct partition_log {
     /* flush state (log_flush.c) */
     int64_t unflushed_messages;
     int64_t last_flush_ms;
-    bool dir_dirty; /* segment files created or removed since the last fsync */
+    bool dir_dirty;  /* segment files created or removed since the last fsync */
     bool roll_flush; /* a segment rolled: flush it in the background (as Kafka does) */
     struct flush_job *flush_inflight;
     struct log_flush_req *waiters;
