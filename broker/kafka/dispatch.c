@@ -158,6 +158,14 @@ int16_t kafka_error_from_log(int rv)
     return log_err_to_kafka(rv);
 }
 
+int16_t kafka_check_leader_epoch(int32_t requested, int32_t current)
+{
+    if (requested < 0 || requested == current) {
+        return KAFKA_ERROR_NONE;
+    }
+    return requested < current ? KAFKA_ERROR_FENCED_LEADER_EPOCH : KAFKA_ERROR_UNKNOWN_LEADER_EPOCH;
+}
+
 /* ApiVersions at a version we do not know: v0 body, header v0, error 35 and
  * our own range, so the client retries with a version we speak (KIP-511). */
 static void api_versions_unsupported(struct kafka_call *call)

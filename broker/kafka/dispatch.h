@@ -91,6 +91,10 @@ void kafka_handle_incremental_alter_configs(struct kafka_call *call);
 
 /* Helpers for handlers: a code for a log error, and a decode failure. */
 int16_t kafka_error_from_log(int rv);
+/* KIP-320: a request naming the leader epoch it believes in is fenced when
+ * that epoch is older than the partition's (FENCED_LEADER_EPOCH) and told to
+ * refresh its metadata when newer (UNKNOWN_LEADER_EPOCH); -1 skips the check. */
+int16_t kafka_check_leader_epoch(int32_t requested, int32_t current);
 void kafka_call_bad_request(struct kafka_call *call, int status);
 
 #endif

@@ -60,6 +60,10 @@ static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budge
     }
     fp->high_watermark = partition_high_watermark(p);
     fp->log_start = partition_log_start(p);
+    fp->error = kafka_check_leader_epoch(fp->in->current_leader_epoch, p->leader_epoch);
+    if (fp->error != KAFKA_ERROR_NONE) {
+        return;
+    }
     size_t limit = fp->in->partition_max_bytes > 0 ? (size_t)fp->in->partition_max_bytes : 0;
     limit = limit < *budget ? limit : *budget;
     if (limit == 0 && ctx->bytes > 0) {

@@ -23,7 +23,10 @@ static void list_one(struct kafka_call *call, const char *topic,
         out->error_code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
         return;
     }
-    out->error_code = KAFKA_ERROR_NONE;
+    out->error_code = kafka_check_leader_epoch(in->current_leader_epoch, p->leader_epoch);
+    if (out->error_code != KAFKA_ERROR_NONE) {
+        return;
+    }
     if (in->timestamp == LATEST_TIMESTAMP) {
         out->offset = partition_high_watermark(p);
     } else if (in->timestamp == EARLIEST_TIMESTAMP) {
