@@ -127,8 +127,10 @@ class Broker:
         log_path = os.path.join(self.workdir, f"{self.name}.{self.starts}.log")
         self.log_paths.append(log_path)
         self._log = open(log_path, "wb")
+        # SLUICE_<KEY> variables would override the config: keep the caller's out.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + timeout
         while not READY_RE.search(self.log_text()):
             self._check_alive_before(deadline, "log a ready line")

@@ -4,12 +4,13 @@
  *   sluice-perf --bootstrap-server HOST:PORT --topic NAME [--mode produce|consume]
  *               [--num-records N] [--record-size BYTES] [--acks 0|1|-1]
  *               [--linger-ms MS] [--batch-size BYTES] [--compression CODEC]
- *               [--partitions P]
+ *               [--partitions P] [--throughput RECORDS_PER_SEC]
  *
  * produce: sends N records of BYTES random bytes (no key) as fast as the
  *   client queue allows, and measures each record's latency from produce() to
  *   its delivery report. --partitions P creates the topic first (admin API;
- *   an existing topic is kept).
+ *   an existing topic is kept). --throughput paces the sends (default: as fast
+ *   as possible, where latency mostly measures the client's own queue).
  * consume: reads every partition of the topic from the beginning (no consumer
  *   group) until N records arrived or every partition is at its end.
  * Prints records/s, MiB/s and, for produce, latency avg/p50/p99/p999/max. */
@@ -33,6 +34,7 @@ struct perf_options {
     const char *compression;
     long num_records;
     long record_size;
+    long throughput; /* records/s to aim for; 0 = as fast as possible */
     int partitions;
 };
 
@@ -57,7 +59,8 @@ static void usage(void)
             "usage: sluice-perf --bootstrap-server HOST:PORT --topic NAME\n"
             "                   [--mode produce|consume] [--num-records N] [--record-size BYTES]\n"
             "                   [--acks 0|1|-1|all] [--linger-ms MS] [--batch-size BYTES]\n"
-            "                   [--compression none|gzip|snappy|lz4|zstd] [--partitions P]\n");
+            "                   [--compression none|gzip|snappy|lz4|zstd] [--partitions P]\n"
+            "                   [--throughput RECORDS_PER_SEC (produce; default unlimited)]\n");
 }
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -88,6 +91,8 @@ static int parse_option(struct perf_options *o, const char *name, const char *va
         o->num_records = v;
     } else if (strcmp(name, "--record-size") == 0 && parse_long(value, 0, 100000000, &v) == 0) {
         o->record_size = v;
+    } else if (strcmp(name, "--throughput") == 0 && parse_long(value, -1, 1000000000, &v) == 0) {
+        o->throughput = v < 0 ? 0 : v;
     } else if (strcmp(name, "--partitions") == 0 && parse_long(value, 1, 100000, &v) == 0) {
         o->partitions = (int)v;
     } else {
@@ -142,8 +147,7 @@ static rd_kafka_t *perf_client(const struct perf_options *o, rd_kafka_type_t typ
     if (rv == 0 && type == RD_KAFKA_PRODUCER) {
         rv = conf_set(conf, "acks", o->acks) | conf_set(conf, "linger.ms", o->linger_ms) |
              conf_set(conf, "batch.size", o->batch_size) |
-             conf_set(conf, "compression.codec", o->compression) |
-             conf_set(conf, "queue.buffering.max.kbytes", "1048576");
+             conf_set(conf, "compression.codec", o->compression);
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
         rd_kafka_conf_set_opaque(conf, pp);
     } else if (rv == 0) {
@@ -195,6 +199,35 @@ static int create_topic(rd_kafka_t *rk, const struct perf_options *o)
     rd_kafka_queue_destroy(q);
     rd_kafka_NewTopic_destroy(nt);
     return rv;
+}
+
+/* Latency is measured from produce(): learn the partition leaders first so
+ * the first records do not include the client's metadata round trips. */
+static int wait_for_leaders(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int64_t deadline = now_ns() + (int64_t)TIMEOUT_MS * 1000000;
+    int ready = 0;
+    while (!ready && now_ns() < deadline) {
+        const struct rd_kafka_metadata *md;
+        if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            continue;
+        }
+        ready = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                md->topics[0].partition_cnt > 0;
+        for (int p = 0; ready && p < md->topics[0].partition_cnt; p++) {
+            ready = md->topics[0].partitions[p].leader >= 0;
+        }
+        rd_kafka_metadata_destroy(md);
+        if (!ready) {
+            rd_kafka_poll(rk, 100);
+        }
+    }
+    rd_kafka_topic_destroy(rkt);
+    if (!ready) {
+        fprintf(stderr, "sluice-perf: topic %s has no leaders\n", topic);
+    }
+    return ready ? 0 : -1;
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -249,7 +282,13 @@ static void report_latency(struct perf_produce *pp)
 static int produce_loop(rd_kafka_t *rk, const struct perf_options *o, struct perf_produce *pp,
                         const char *payload)
 {
+    int64_t start = now_ns();
     for (long i = 0; i < o->num_records; i++) {
+        /* --throughput paces sends, as kafka-producer-perf-test does, so the
+         * latency is the broker's and not the client queue's. */
+        while (o->throughput > 0 && now_ns() < start + i * 1000000000 / o->throughput) {
+            rd_kafka_poll(rk, 1);
+        }
         pp->sent_ns[i] = now_ns();
         for (;;) {
             rd_kafka_resp_err_t err =
@@ -290,7 +329,7 @@ static int run_produce(const struct perf_options *o)
     for (long i = 0; i < o->record_size; i++) {
         payload[i] = (char)('A' + rand() % 26);
     }
-    if (o->partitions > 0 && create_topic(rk, o) != 0) {
+    if ((o->partitions > 0 && create_topic(rk, o) != 0) || wait_for_leaders(rk, o->topic) != 0) {
         goto out;
     }
     int64_t start = now_ns();
