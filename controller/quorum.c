@@ -268,6 +268,51 @@ uint64_t quorum_last_index(struct quorum *q)
     return q->raft != NULL ? raft_last_index(q->raft) : 0;
 }
 
+/* raft_uv keeps term and vote in two alternating files, metadata1 and
+ * metadata2: four little-endian u64 (format 1, version, term, voted_for);
+ * the higher version is current. */
+static bool read_metadata(const char *dir, const char *name, uint64_t *version, uint64_t *term)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    uint8_t b[32];
+    bool ok = f != NULL && fread(b, 1, sizeof b, f) == sizeof b;
+    if (f != NULL) {
+        fclose(f);
+    }
+    if (!ok) {
+        return false;
+    }
+    uint64_t v[4];
+    for (int i = 0; i < 4; i++) {
+        v[i] = 0;
+        for (int k = 7; k >= 0; k--) {
+            v[i] = v[i] << 8 | b[i * 8 + k];
+        }
+    }
+    if (v[0] != 1) {
+        return false;
+    }
+    *version = v[1];
+    *term = v[2];
+    return true;
+}
+
+uint64_t quorum_term(struct quorum *q)
+{
+    uint64_t v1 = 0, t1 = 0, v2 = 0, t2 = 0;
+    if (!q->uv_started || q->dir[0] == '\0') {
+        return 0;
+    }
+    bool have1 = read_metadata(q->dir, "metadata1", &v1, &t1);
+    bool have2 = read_metadata(q->dir, "metadata2", &v2, &t2);
+    if (have1 && (!have2 || v1 >= v2)) {
+        return t1;
+    }
+    return have2 ? t2 : 0;
+}
+
 uint64_t quorum_last_applied(struct quorum *q)
 {
     return q->raft != NULL ? raft_last_applied(q->raft) : 0;
@@ -383,6 +428,7 @@ int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const st
         return rv;
     }
     log_aio_budget();
+    snprintf(q->dir, sizeof q->dir, "%s", dir);
     q->voters = *voters;
     q->loop = loop;
     char bind[VOTER_ADDR_MAX + 8];

@@ -88,6 +88,7 @@ struct quorum {
     uv_loop_t *loop;
     uv_prepare_t poll;
     struct voters voters;
+    char dir[4096]; /* raft_uv data directory */
     /* leadership */
     bool ready;
     bool barrier_pending;
@@ -130,6 +131,10 @@ bool quorum_is_ready(const struct quorum *q);
 void quorum_leader(struct quorum *q, int32_t *id, const char **address);
 const char *quorum_state_name(struct quorum *q);
 uint64_t quorum_last_index(struct quorum *q);
+/* The current raft term, read from raft_uv's metadata files (0.15 has no
+ * accessor and struct raft's fields are off limits); 0 when unknown (not
+ * running on raft_uv). Small synchronous file reads: status requests only. */
+uint64_t quorum_term(struct quorum *q);
 uint64_t quorum_last_applied(struct quorum *q);
 /* Stop: raft_close, then release raft_uv and the FSM; `cb` fires when done
  * (may be NULL). Never call from inside a raft or quorum callback. For an

@@ -91,6 +91,7 @@ void service_describe_quorum(struct rpc_call *call, void *arg)
     resp.node_id = q->node_id;
     resp.state = (char *)quorum_state_name(q);
     resp.last_index = quorum_last_index(q);
+    resp.term = quorum_term(q);
     resp.last_applied = quorum_last_applied(q);
     resp.metadata_offset = fsm_offset(&q->fsm);
     Sluice__Controller__QuorumVoter voters[VOTERS_MAX], *ptrs[VOTERS_MAX];

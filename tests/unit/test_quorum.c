@@ -418,6 +418,8 @@ START_TEST(test_uv_restart_keeps_metadata)
         ck_assert_int_eq(n.p.status, 0);
     }
     ck_assert_uint_ge(n.q.snapshots, 1);
+    uint64_t term = quorum_term(&n.q);
+    ck_assert_uint_ge(term, 1);
     uv_node_stop(&n);
 
     uv_node_start(&n, dir, port);
@@ -428,6 +430,7 @@ START_TEST(test_uv_restart_keeps_metadata)
     ck_assert(uv_ready(&n));
     ck_assert_uint_eq(n.q.fsm.image->n_brokers, 5);
     ck_assert_int_eq(fsm_offset(&n.q.fsm), 5);
+    ck_assert_uint_ge(quorum_term(&n.q), term); /* read back from disk after the restart */
     uv_node_stop(&n);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

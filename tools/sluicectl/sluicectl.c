@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tools/sluicectl/cluster_cmd.h"
 #include "tools/sluicectl/topic_cmd.h"
 
 #ifndef SLUICE_VERSION
@@ -16,6 +17,7 @@ static void usage(FILE *out)
                  "\n"
                  "commands:\n"
                  "  topic create|list|describe|delete|alter-config   (sluicectl topic --help)\n"
+                 "  cluster status --controller host:port [--json]  (sluicectl cluster --help)\n"
                  "\n"
                  "options:\n"
                  "  --version   print the version and exit\n"
@@ -38,6 +40,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "topic") == 0) {
         return topic_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "cluster") == 0) {
+        return cluster_cmd_main(argc - 1, argv + 1);
     }
     fprintf(stderr, "sluicectl: unknown command '%s'\n", argv[1]);
     usage(stderr);
