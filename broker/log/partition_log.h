@@ -14,7 +14,10 @@
  * Errors: 0 on success, negative errno for system failures, LOG_ERR_* (see
  * log_errors.h) for rejected input; log_err_to_kafka maps them to Kafka codes.
  * A failed append leaves the log exactly as it was (a partial write is cut
- * back), so appends work again once the cause (e.g. ENOSPC) is gone. */
+ * back), so appends work again once the cause (e.g. ENOSPC) is gone.
+ *
+ * Resources: like Kafka, every segment keeps its three files open, so size
+ * the descriptor limit for (partitions x segments x 3). */
 #ifndef SLUICE_BROKER_LOG_PARTITION_LOG_H
 #define SLUICE_BROKER_LOG_PARTITION_LOG_H
 
