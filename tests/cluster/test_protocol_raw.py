@@ -317,3 +317,101 @@ def test_slow_client_blocks_nobody_and_is_closed_when_idle(brokers):
 
 def request_frame(api_key, version, corr, body):
     return frame_of(api_key, version, corr, body)
+
+
+# ---- Fetch long poll, DeleteRecords -----------------------------------------
+
+def fetch_body(topic, offset, max_wait_ms, min_bytes=1, partition_max=1 << 20):
+    """Fetch v4: replica_id, max_wait, min_bytes, max_bytes, isolation, topics."""
+    return (struct.pack(">iiiib", -1, max_wait_ms, min_bytes, 50 << 20, 0) +
+            struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1) +
+            struct.pack(">iqi", 0, offset, partition_max))
+
+
+def parse_fetch_response(resp):
+    """(error, high_watermark, records bytes) of the single partition (Fetch v4)."""
+    pos = 4 + 4 + 4  # correlation id, throttle, topic count
+    (name_len,) = struct.unpack(">h", resp[pos:pos + 2])
+    pos += 2 + name_len + 4
+    _, err, hw, _lso = struct.unpack(">ihqq", resp[pos:pos + 22])
+    pos += 22
+    (aborted,) = struct.unpack(">i", resp[pos:pos + 4])
+    pos += 4 + max(aborted, 0) * 16
+    (size,) = struct.unpack(">i", resp[pos:pos + 4])
+    return err, hw, resp[pos + 4:pos + 4 + max(size, 0)]
+
+
+def produce_one(broker, topic, value):
+    with connect(broker) as s:
+        s.sendall(frame_of(0, 3, 1, produce_body(topic, record_batch([value]))))
+        err, base = parse_produce_response(recv_response(s))
+    assert err == 0
+    return base
+
+
+def test_fetch_long_poll_honours_max_wait(broker, request):
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    with connect(broker) as s:
+        t0 = time.monotonic()
+        s.sendall(frame_of(1, 4, 30, fetch_body(topic, 0, max_wait_ms=600)))
+        err, hw, records = parse_fetch_response(recv_response(s))
+        waited = time.monotonic() - t0
+    assert (err, hw, records) == (0, 0, b"")
+    assert 0.5 <= waited < 3.0, waited
+
+
+def test_fetch_long_poll_wakes_on_produce(broker, request):
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    with connect(broker) as s:
+        t0 = time.monotonic()
+        s.sendall(frame_of(1, 4, 31, fetch_body(topic, 0, max_wait_ms=10000)))
+        time.sleep(0.3)
+        produce_one(broker, topic, b"wake up")
+        err, hw, records = parse_fetch_response(recv_response(s))
+        waited = time.monotonic() - t0
+    assert err == 0 and hw == 1
+    assert b"wake up" in records
+    assert waited < 5.0, "the fetch waited for its deadline instead of the append"
+
+
+def test_fetch_answers_in_order_behind_a_long_poll(broker, request):
+    """A parked Fetch holds back the responses pipelined behind it."""
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    with connect(broker) as s:
+        s.sendall(frame_of(1, 4, 40, fetch_body(topic, 0, max_wait_ms=500)) +
+                  frame_of(18, 0, 41, b""))
+        (first,) = struct.unpack(">i", recv_response(s)[:4])
+        (second,) = struct.unpack(">i", recv_response(s)[:4])
+    assert (first, second) == (40, 41)
+
+
+def delete_records(broker, topic, offset):
+    body = struct.pack(">i", 1) + string(topic) + struct.pack(">iiq", 1, 0, offset)
+    body += struct.pack(">i", 5000)
+    with connect(broker) as s:
+        s.sendall(frame_of(21, 0, 50, body))
+        resp = recv_response(s)
+    pos = 4 + 4 + 4  # corr, throttle, topic count
+    (name_len,) = struct.unpack(">h", resp[pos:pos + 2])
+    pos += 2 + name_len + 4
+    _, low, err = struct.unpack(">iqh", resp[pos:pos + 14])
+    return err, low
+
+
+def test_delete_records_moves_log_start(broker, request):
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    for i in range(3):
+        assert produce_one(broker, topic, b"r%d" % i) == i
+    assert delete_records(broker, topic, 2) == (0, 2)
+    assert delete_records(broker, topic, 10)[0] == 1  # above the high watermark
+    with connect(broker) as s:
+        s.sendall(frame_of(1, 4, 51, fetch_body(topic, 0, max_wait_ms=0)))
+        err, hw, _ = parse_fetch_response(recv_response(s))
+        assert (err, hw) == (1, 3)  # OFFSET_OUT_OF_RANGE below the log start
+        s.sendall(frame_of(1, 4, 52, fetch_body(topic, 2, max_wait_ms=0)))
+        err, _, records = parse_fetch_response(recv_response(s))
+        assert err == 0 and b"r2" in records and b"r1" not in records
