@@ -84,8 +84,10 @@ static int read_escape(struct cursor *c, struct buf *out)
             code = code * 16 + h;
             c->p++;
         }
-        if (code > 0x7f) {
-            return -EINVAL; /* only ASCII is meaningful in our keys and values */
+        /* Only ASCII is meaningful in our keys and values, and \u0000 would
+         * cut the C string short: "a=x\u0000y" must not silently mean "x". */
+        if (code == 0 || code > 0x7f) {
+            return -EINVAL;
         }
         return buf_append_u8(out, (uint8_t)code);
     }

@@ -301,10 +301,17 @@ static int recover_one(struct partition_log *log, size_t i)
     if (rv < 0) {
         return rv;
     }
-    if (truncated > 0 && i + 1 < log->nsegs) {
+    /* A cut tail, or a segment that does not end where the next one starts
+     * (its unflushed data lost in a crash, or files from elsewhere), leaves a
+     * hole or an overlap: our logs have neither (no compaction), and reads
+     * rely on that, so everything after it goes. */
+    if (i + 1 < log->nsegs &&
+        (truncated > 0 || seg->next_offset != log->segs[i + 1]->base_offset)) {
         log_warn("log",
-                 "dropping segments after a corrupt one dir=%s segment=%" PRId64 " dropped=%zu",
-                 log->dir, seg->base_offset, log->nsegs - i - 1);
+                 "dropping segments after a corrupt or non-contiguous one dir=%s segment=%" PRId64
+                 " next_offset=%" PRId64 " next_segment=%" PRId64 " dropped=%zu",
+                 log->dir, seg->base_offset, seg->next_offset, log->segs[i + 1]->base_offset,
+                 log->nsegs - i - 1);
         log_segs_remove(log, i + 1, log->nsegs - i - 1, "after corruption");
     }
     return 0;

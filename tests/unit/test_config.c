@@ -53,6 +53,11 @@ START_TEST(test_properties_bad_escape)
     ck_assert_int_eq(properties_parse(text, strlen(text), &p, err, sizeof err), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "line 2"));
     ck_assert_uint_eq(p.count, 0);
+    /* An escaped NUL would truncate the key or value (found by fuzz_config). */
+    const char *nul = "log.dirs=/data\\u0000/x\n";
+    ck_assert_int_eq(properties_parse(nul, strlen(nul), &p, err, sizeof err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "line 1"));
+    ck_assert_uint_eq(p.count, 0);
 }
 END_TEST
 
