@@ -1,0 +1,159 @@
+"""The controller quorum with real processes on loopback: three sluiced
+processes running both roles (broker,controller), observed through
+`sluicectl cluster status --json` (DescribeQuorum on every controller).
+
+Raft timing: election timeout 1 s; broker.session.timeout.ms is short here
+(1.5 s) so fencing is observable quickly."""
+
+import json
+import os
+import socket
+import struct
+import time
+
+import pytest
+
+from sluicetest import binary, run
+
+SESSION_MS = 1500
+HEARTBEAT_MS = 200
+
+
+def free_port_pair():
+    """A port whose successor is free too (raft uses the CONTROLLER port + 1)."""
+    for _ in range(50):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            if port >= 65000:
+                continue
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no free port pair")
+
+
+@pytest.fixture
+def cluster(brokers):
+    ports = [free_port_pair() for _ in range(3)]
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
+    nodes = []
+    for i in range(3):
+        b = brokers(start=False, node_id=i + 1, name=f"node{i + 1}")
+        b.overrides.update({
+            "process.roles": "broker,controller",
+            "listeners": f"PLAINTEXT://127.0.0.1:{b.port},CONTROLLER://127.0.0.1:{ports[i]}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port}",
+            "controller.listener.names": "CONTROLLER",
+            "controller.quorum.voters": voters,
+            "broker.heartbeat.interval.ms": str(HEARTBEAT_MS),
+            "broker.session.timeout.ms": str(SESSION_MS),
+        })
+        b.controller = f"127.0.0.1:{ports[i]}"
+        nodes.append(b)
+    for b in nodes:
+        b.start()
+    return nodes
+
+
+def status(nodes, check=False):
+    """The cluster as the controllers describe it (None if none answers)."""
+    addrs = ",".join(b.controller for b in nodes if b.running())
+    p = run([binary("tools", "sluicectl", "sluicectl"), "cluster", "status", "--controller", addrs,
+             "--json", "--timeout-ms", "1000"], timeout=30, check=False)
+    if p.returncode == 3:
+        return None
+    return json.loads(p.stdout)
+
+
+def wait_for(nodes, predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = status(nodes)
+        if last is not None and predicate(last):
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last status: {last}")
+
+
+def brokers_by_id(s):
+    return {b["id"]: b for b in s["brokers"]}
+
+
+def all_alive(s):
+    return s["leader_id"] > 0 and len(s["brokers"]) == 3 and all(
+        b["status"] == "alive" for b in s["brokers"])
+
+
+def test_leader_kill_elects_a_new_leader_and_fences_the_dead_broker(cluster):
+    s = wait_for(cluster, all_alive, 20, "a leader and three unfenced brokers")
+    cluster_id, old = s["cluster_id"], s["leader_id"]
+    states = {c["id"]: c["state"] for c in s["controllers"]}
+    assert sorted(states.values()) == ["follower", "follower", "leader"]
+
+    cluster[old - 1].kill()
+    s = wait_for(cluster, lambda s: s["leader_id"] not in (-1, old), 20, "a new leader")
+    killed_at = time.monotonic()
+    assert s["cluster_id"] == cluster_id
+    # Fenced within the session timeout (counted from the new leader, which
+    # gives every broker a fresh session) plus a heartbeat and some slack.
+    s = wait_for(cluster, lambda s: brokers_by_id(s)[old]["status"] == "fenced",
+                 SESSION_MS / 1000 + 5, f"broker {old} fenced")
+    assert time.monotonic() - killed_at < SESSION_MS / 1000 + 5
+    alive = [b for b in s["brokers"] if b["status"] == "alive"]
+    assert len(alive) == 2
+    assert {c["id"]: c["state"] for c in s["controllers"]}[old] == "unreachable"
+
+    # It comes back: a new registration (new epoch), unfenced once caught up.
+    old_epoch = brokers_by_id(s)[old]["epoch"]
+    cluster[old - 1].start()
+    s = wait_for(cluster, all_alive, 20, "the restarted broker unfenced")
+    assert brokers_by_id(s)[old]["epoch"] > old_epoch
+    assert s["cluster_id"] == cluster_id
+
+
+def test_restart_all_keeps_the_metadata(cluster):
+    s = wait_for(cluster, all_alive, 20, "a leader and three unfenced brokers")
+    cluster_id = s["cluster_id"]
+    offset = s["metadata_offset"]
+    epochs = {b["id"]: b["epoch"] for b in s["brokers"]}
+    for b in cluster:
+        assert b.stop() == 0, b.log_text()
+    for b in cluster:
+        b.start()
+
+    # The image comes back from the raft log (a new leader first gives the
+    # old registrations a fresh session); then every broker registers anew.
+    def reregistered(s):
+        return all_alive(s) and all(b["epoch"] > epochs[b["id"]] for b in s["brokers"])
+
+    s = wait_for(cluster, reregistered, 30, "the restarted brokers registered again")
+    assert s["cluster_id"] == cluster_id
+    assert s["metadata_offset"] > offset
+    for c in s["controllers"]:
+        assert c["state"] in ("leader", "follower")
+        assert c["last_applied"] >= 1
+
+
+def test_malformed_rpc_frames_do_not_crash_the_controller(cluster):
+    wait_for(cluster, all_alive, 20, "a leader")
+    host, port = cluster[0].controller.split(":")
+    # Oversized frame announcement, then pure garbage, then a frame whose
+    # header does not decode: each connection is dropped, nothing crashes.
+    for payload in (struct.pack(">I", 0x7FFFFFFF), os.urandom(64),
+                    struct.pack(">II", 12, 8) + b"\xff" * 8):
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(payload)
+            sock.settimeout(5)
+            try:
+                while sock.recv(4096):
+                    pass
+            except (ConnectionResetError, socket.timeout):
+                pass
+    assert cluster[0].running()
+    s = wait_for(cluster, all_alive, 10, "the cluster still healthy")
+    assert {c["id"]: c["state"] for c in s["controllers"]}[1] != "unreachable"
