@@ -7,8 +7,10 @@ Raft timing: election timeout 1 s; broker.session.timeout.ms is short here
 
 import json
 import os
+import select
 import socket
 import struct
+import subprocess
 import time
 
 import pytest
@@ -114,6 +116,55 @@ def test_leader_kill_elects_a_new_leader_and_fences_the_dead_broker(cluster):
     s = wait_for(cluster, all_alive, 20, "the restarted broker unfenced")
     assert brokers_by_id(s)[old]["epoch"] > old_epoch
     assert s["cluster_id"] == cluster_id
+
+
+BURST = 150
+
+
+def read_outcomes(proc, want, deadline):
+    """Outcome lines ("acked NAME", ...) of controller_burst, until `want`
+    lines, EOF or the deadline."""
+    lines = []
+    while len(lines) < want and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.split())
+    return lines
+
+
+def test_leader_kill_during_a_topic_creation_burst(cluster):
+    """kill -9 of the raft leader while topics are being created through the
+    controller RPC: a new leader takes over, every acknowledged creation
+    exists afterwards, and no topic exists twice."""
+    s = wait_for(cluster, all_alive, 20, "a leader and three unfenced brokers")
+    leader = s["leader_id"]
+    voters = cluster[0].overrides["controller.quorum.voters"]
+    proc = subprocess.Popen([binary("tests", "clients", "controller_burst"), voters, "burst",
+                             str(BURST), "20000"], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = read_outcomes(proc, 40, time.monotonic() + 60)
+        assert len(lines) == 40, lines
+        cluster[leader - 1].kill()
+        lines += read_outcomes(proc, BURST, time.monotonic() + 120)
+        assert proc.wait(timeout=30) == 0, [l for l in lines if l[0] == "failed"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    outcomes = {l[1]: l[0] for l in lines}
+    assert len(outcomes) == BURST
+    assert set(outcomes.values()) <= {"acked", "exists"}
+    s = wait_for(cluster, lambda s: s["leader_id"] not in (-1, leader), 20, "a new leader")
+    names = [t["name"] for t in s["topics"]]
+    assert len(names) == len(set(names)), "a topic exists twice"
+    ids = [t["id"] for t in s["topics"]]
+    assert len(ids) == len(set(ids))
+    missing = [n for n in outcomes if n not in names]
+    assert not missing, f"acknowledged but lost: {missing}"
+    assert len([n for n in names if n.startswith("burst-")]) == BURST
 
 
 def test_restart_all_keeps_the_metadata(cluster):
