@@ -1,0 +1,83 @@
+/* The advertised API table (ApiVersions) is exactly the floor in
+ * ../shared/kafka-protocol/README.md for the APIs implemented here, plus the
+ * config-altering APIs, and every advertised version has a codec. */
+#include <check.h>
+
+#include "broker/kafka/dispatch.h"
+#include "kafka_messages.h"
+
+struct range {
+    int16_t key, min, max;
+};
+
+static const struct range expected[] = {
+    {KAFKA_API_PRODUCE, 0, 7},          {KAFKA_API_FETCH, 4, 11},
+    {KAFKA_API_LIST_OFFSETS, 1, 5},     {KAFKA_API_METADATA, 0, 8},
+    {KAFKA_API_API_VERSIONS, 0, 4},     {KAFKA_API_CREATE_TOPICS, 2, 4},
+    {KAFKA_API_DELETE_TOPICS, 1, 3},    {KAFKA_API_DELETE_RECORDS, 0, 1},
+    {KAFKA_API_DESCRIBE_CONFIGS, 1, 2}, {KAFKA_API_CREATE_PARTITIONS, 0, 1},
+    {KAFKA_API_ALTER_CONFIGS, 0, 1},    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1},
+};
+
+#define N_EXPECTED (sizeof expected / sizeof *expected)
+
+START_TEST(test_advertised_table_is_exact)
+{
+    ck_assert_uint_eq(kafka_dispatch_api_count(), N_EXPECTED);
+    for (size_t i = 0; i < N_EXPECTED; i++) {
+        int16_t min, max;
+        ck_assert_msg(kafka_dispatch_advertised(expected[i].key, &min, &max), "api %d missing",
+                      expected[i].key);
+        ck_assert_int_eq(min, expected[i].min);
+        ck_assert_int_eq(max, expected[i].max);
+    }
+    /* Not implemented, so never advertised (README: advertise nothing else). */
+    int16_t min, max;
+    ck_assert(!kafka_dispatch_advertised(KAFKA_API_FIND_COORDINATOR, &min, &max));
+    ck_assert(!kafka_dispatch_advertised(KAFKA_API_INIT_PRODUCER_ID, &min, &max));
+    ck_assert(!kafka_dispatch_advertised(68, &min, &max));
+}
+END_TEST
+
+START_TEST(test_every_advertised_version_has_a_codec)
+{
+    for (size_t i = 0; i < kafka_dispatch_api_count(); i++) {
+        int16_t key, min, max;
+        kafka_dispatch_api_at(i, &key, &min, &max);
+        for (int16_t v = min; v <= max; v++) {
+            int16_t req_header, resp_header;
+            bool flexible;
+            ck_assert_msg(kafka_api_header_versions(key, v, &req_header, &resp_header, &flexible) ==
+                              0,
+                          "api %d version %d has no codec", key, v);
+            if (key == KAFKA_API_API_VERSIONS) {
+                ck_assert_int_eq(resp_header, 0); /* KIP-511 */
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_leader_epoch_fencing)
+{
+    ck_assert_int_eq(kafka_check_leader_epoch(-1, 5), 0);
+    ck_assert_int_eq(kafka_check_leader_epoch(5, 5), 0);
+    ck_assert_int_eq(kafka_check_leader_epoch(4, 5), 74); /* FENCED_LEADER_EPOCH */
+    ck_assert_int_eq(kafka_check_leader_epoch(6, 5), 75); /* UNKNOWN_LEADER_EPOCH */
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("dispatch");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_advertised_table_is_exact);
+    tcase_add_test(tc, test_every_advertised_version_has_a_codec);
+    tcase_add_test(tc, test_leader_epoch_fencing);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
