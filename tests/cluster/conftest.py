@@ -1,6 +1,7 @@
 """pytest fixtures for the real-process tier (see sluicetest.py for the helpers).
 
-`brokers` is a factory for fresh brokers; `broker` is one running broker. Every
+`brokers` is a factory for fresh brokers; `broker` is one running broker;
+`clusters` and `cluster` are multi-node clusters (clustertest.py). Every
 broker still running at the end of a test is stopped with SIGTERM and must
 exit 0. When a test fails, the tail of each broker log it used is attached to
 the report ("broker logs" section).
@@ -8,6 +9,7 @@ the report ("broker logs" section).
 
 import pytest
 
+from clustertest import Cluster
 from sluicetest import BrokerFactory
 
 
@@ -34,3 +36,26 @@ def brokers(request, tmp_path):
 def broker(brokers):
     """One running broker that answers the Kafka protocol."""
     return brokers()
+
+
+@pytest.fixture
+def clusters(brokers):
+    """Factory: clusters(n=3, start=True, **Cluster options) builds n nodes
+    with both roles (clustertest.Cluster) and, with start, waits until a raft
+    leader exists and every broker is registered and unfenced. Nodes are
+    brokers of the `brokers` factory: stopped at the end (exit 0 required),
+    logs attached to a failing test's report."""
+    def make(n=3, start=True, **kwargs):
+        if brokers.external:
+            pytest.skip("needs sluiced processes it controls")
+        c = Cluster(brokers, n=n, **kwargs)
+        if start:
+            c.start()
+        return c
+    return make
+
+
+@pytest.fixture
+def cluster(clusters):
+    """Three running nodes with both roles, healthy (see `clusters`)."""
+    return clusters(3)

@@ -122,6 +122,11 @@ class Broker:
     def start(self, wait_kafka=True, timeout=START_TIMEOUT):
         """Start the process and wait until it logs "ready" and, with
         wait_kafka, answers ApiVersions on its listener."""
+        self.spawn()
+        return self.wait_ready(wait_kafka=wait_kafka, timeout=timeout)
+
+    def spawn(self):
+        """Start the process without waiting for it (see wait_ready)."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
         log_path = os.path.join(self.workdir, f"{self.name}.{self.starts}.log")
@@ -131,6 +136,11 @@ class Broker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)
+        return self
+
+    def wait_ready(self, wait_kafka=True, timeout=START_TIMEOUT):
+        """Wait until the process logs "ready" and, with wait_kafka, answers
+        ApiVersions on its listener."""
         deadline = time.monotonic() + timeout
         while not READY_RE.search(self.log_text()):
             self._check_alive_before(deadline, "log a ready line")

@@ -1,0 +1,177 @@
+"""Helpers for multi-node tests: n sluiced processes with both roles
+(process.roles=broker,controller) on loopback, observed through
+`sluicectl cluster status --json` (the controllers' view) and kcat -L (each
+broker's Kafka Metadata answer).
+
+Ports: every node has a Kafka listener and a CONTROLLER listener; raft uses
+the CONTROLLER port + 1 (controller/README.md), so CONTROLLER ports are
+chosen with a free successor. Timing is short on purpose (session 3 s,
+heartbeat 500 ms) so fencing is observable quickly; every wait polls against
+a deadline.
+"""
+
+import json
+import socket
+import time
+
+from sluicetest import binary, run
+
+SESSION_MS = 3000
+HEARTBEAT_MS = 500
+# A leader, three registered brokers, all unfenced: from a cold start on two
+# busy cores this takes a few seconds (raft election timeout is 1 s).
+HEALTHY_TIMEOUT = 30.0
+
+
+def free_port_pair():
+    """A loopback port whose successor is free too (raft uses CONTROLLER + 1)."""
+    for _ in range(100):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            if port >= 65000:
+                continue
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no free port pair")
+
+
+def wait_until(probe, timeout, what, interval=0.2):
+    """Call probe() until it returns something truthy; its last value is
+    shown when the deadline passes. Exceptions count as "not yet"."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = probe()
+        except (AssertionError, OSError, ValueError) as e:
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+class Cluster:
+    """n nodes with both roles. Nodes are `Broker`s (sluicetest.py) with
+    `node_id` 1..n and `controller` ("127.0.0.1:port"); index with
+    cluster.node(id) or cluster[i] (0-based)."""
+
+    def __init__(self, factory, n=3, session_ms=SESSION_MS, heartbeat_ms=HEARTBEAT_MS,
+                 overrides=None):
+        self.session_ms = session_ms
+        self.heartbeat_ms = heartbeat_ms
+        ports = [free_port_pair() for _ in range(n)]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
+        self.nodes = []
+        for i in range(n):
+            b = factory(start=False, node_id=i + 1, name=f"node{i + 1}")
+            b.overrides.update({
+                "process.roles": "broker,controller",
+                "listeners": f"PLAINTEXT://127.0.0.1:{b.port},CONTROLLER://127.0.0.1:{ports[i]}",
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port}",
+                "controller.listener.names": "CONTROLLER",
+                "controller.quorum.voters": voters,
+                "broker.heartbeat.interval.ms": str(heartbeat_ms),
+                "broker.session.timeout.ms": str(session_ms),
+                "num.partitions": "3",
+                "default.replication.factor": str(min(n, 3)),
+            })
+            b.overrides.update(overrides or {})
+            b.controller = f"127.0.0.1:{ports[i]}"
+            self.nodes.append(b)
+
+    def __getitem__(self, i):
+        return self.nodes[i]
+
+    def __iter__(self):
+        return iter(self.nodes)
+
+    def __len__(self):
+        return len(self.nodes)
+
+    def node(self, node_id):
+        return self.nodes[node_id - 1]
+
+    @property
+    def bootstrap(self):
+        """Every running node's Kafka listener, comma-separated."""
+        return ",".join(b.bootstrap for b in self.nodes if b.running())
+
+    def start(self, wait=True):
+        """Start every stopped node (in parallel), wait until each is ready
+        and, with wait, until the cluster is healthy."""
+        stopped = [b for b in self.nodes if not b.running()]
+        for b in stopped:
+            b.spawn()
+        for b in stopped:
+            b.wait_ready()
+        if wait:
+            return self.wait_healthy()
+        return None
+
+    # -- the controllers' view ------------------------------------------------
+
+    def status(self):
+        """`sluicectl cluster status --json` against the running controllers
+        (None while no leader is known)."""
+        addrs = ",".join(b.controller for b in self.nodes if b.running())
+        if not addrs:
+            return None
+        p = run([binary("tools", "sluicectl", "sluicectl"), "cluster", "status", "--controller",
+                 addrs, "--json", "--timeout-ms", "1000"], timeout=30, check=False)
+        if p.returncode != 0:
+            return None
+        return json.loads(p.stdout)
+
+    def wait_status(self, predicate, timeout, what):
+        """Poll status() until predicate(status) holds; returns that status."""
+        return wait_until(lambda: (lambda s: s if s is not None and predicate(s) else None)(
+            self.status()), timeout, what)
+
+    def wait_healthy(self, timeout=HEALTHY_TIMEOUT):
+        """A raft leader and every running node registered and unfenced."""
+        return self.wait_status(self.healthy, timeout, "a leader and all brokers unfenced")
+
+    def healthy(self, s):
+        running = {b.node_id for b in self.nodes if b.running()}
+        alive = {b["id"] for b in s["brokers"] if b["status"] == "alive"}
+        return s["leader_id"] > 0 and alive == running
+
+    def leader(self, timeout=HEALTHY_TIMEOUT):
+        """The node that leads the raft quorum now."""
+        s = self.wait_status(lambda s: s["leader_id"] > 0, timeout, "a raft leader")
+        return self.node(s["leader_id"])
+
+    # -- the brokers' view (Kafka Metadata through kcat) -----------------------
+
+    def kafka_metadata(self, b, topic=None, timeout=10):
+        """Broker b's own Metadata answer, as kcat -L -J prints it. kcat asks
+        its bootstrap broker first; an answer from another broker is retried."""
+        def probe():
+            cmd = ["kcat", "-L", "-J", "-b", b.bootstrap, "-m", "5"]
+            if topic is not None:
+                cmd += ["-t", topic]
+            p = run(cmd, timeout=20, check=False)
+            if p.returncode != 0:
+                return None
+            md = json.loads(p.stdout)
+            return md if md.get("originating_broker", {}).get("id") == b.node_id else None
+        return wait_until(probe, timeout, f"Metadata from {b.name}")
+
+
+def brokers_by_id(s):
+    return {b["id"]: b for b in s["brokers"]}
+
+
+def partitions_of(s, topic):
+    """{partition: {leader, leader_epoch, isr, replicas, ...}} from a status."""
+    for t in s["topics"]:
+        if t["name"] == topic:
+            return {p["partition"]: p for p in t["partitions"]}
+    return None
