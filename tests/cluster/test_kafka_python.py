@@ -83,7 +83,8 @@ def test_admin_create_list_delete(broker, request):
         admin.close()
 
 
-@pytest.mark.parametrize("compression", [None, "gzip", "snappy"])
+# snappy, lz4 and zstd need python3-snappy, python3-lz4 and python3-zstandard (tools/dev).
+@pytest.mark.parametrize("compression", [None, "gzip", "snappy", "lz4", "zstd"])
 def test_produce_and_consume(broker, request, compression):
     topic = unique_topic(request)
     partitions = 3
