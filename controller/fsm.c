@@ -274,6 +274,12 @@ static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *
     if (!partition_shape_valid(p->replicas, p->n_replicas, r->isr, r->n_isr, r->leader)) {
         return KAFKA_INVALID_REQUEST;
     }
+    /* Epochs that cannot advance (records carry any int32) are refused
+     * rather than overflowed. */
+    if (p->partition_epoch == INT32_MAX ||
+        (r->leader != p->leader && p->leader_epoch == INT32_MAX)) {
+        return KAFKA_INVALID_REQUEST;
+    }
     if (image_set_ints(&p->isr, &p->n_isr, r->isr, r->n_isr) != 0) {
         return -ENOMEM;
     }
@@ -488,6 +494,11 @@ int fsm_restore(struct fsm *fsm, const void *data, size_t len)
     const uint8_t *body = unframe(data, len, ENTRY_KIND_IMAGE, &n);
     MetadataImage *img =
         body != NULL ? sluice__metadata__metadata_image__unpack(NULL, n, body) : NULL;
+    /* Each apply advances the offset by one: it must be able to. */
+    if (img != NULL && (img->offset < 0 || img->offset == INT64_MAX)) {
+        sluice__metadata__metadata_image__free_unpacked(img, NULL);
+        img = NULL;
+    }
     if (img == NULL) {
         return -EBADMSG;
     }

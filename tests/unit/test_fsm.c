@@ -313,6 +313,20 @@ START_TEST(test_partition_change_compare_and_set)
     ck_assert_int_eq(codes[0], KAFKA_NONE);
     ck_assert_int_eq(p->leader_epoch, 1);
     ck_assert_int_eq(p->partition_epoch, 2);
+
+    /* Epochs at INT32_MAX cannot advance: refused, not overflowed (found
+     * by fuzz_controller_fsm under UBSan). */
+    batch_init(&b);
+    add_topic(&b, "max", 1);
+    add_partition(&b, 1, 0, reps, 3);
+    b.part[0].partition_epoch = INT32_MAX;
+    add_change(&b, 1, 0, INT32_MAX, 1, reps, 3);
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_NONE);
+    ck_assert_int_eq(codes[2], KAFKA_INVALID_REQUEST);
+    p = image_find_partition(image_find_topic(fsm.image, "max"), 0);
+    ck_assert_int_eq(p->partition_epoch, INT32_MAX);
     fsm_close(&fsm);
 }
 END_TEST
