@@ -451,11 +451,56 @@ static const uint8_t *unframe(const void *data, size_t len, uint8_t kind, size_t
     return *n <= len - ENTRY_HEADER ? p + ENTRY_HEADER : NULL;
 }
 
+/* protobuf-c 1.4 accepts an unknown field numbered 0 when its tag is
+ * encoded in more than one byte, keeps it, and packs it back in one byte,
+ * which its own unpack then rejects: a record or image holding one would
+ * make every delta, snapshot and image fetch built from it undecodable
+ * (found by fuzz_controller_fsm). Such messages are refused on the way in. */
+static bool message_tags_valid(const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < m->n_unknown_fields; i++) {
+        if (m->unknown_fields[i].tag == 0) {
+            return false;
+        }
+    }
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *base = (const char *)m;
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE) {
+            continue;
+        }
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)(base + f->quantifier_offset) != f->id) {
+            continue;
+        }
+        size_t n = f->label == PROTOBUF_C_LABEL_REPEATED
+                       ? *(const size_t *)(base + f->quantifier_offset)
+                       : 1;
+        const ProtobufCMessage *const *items =
+            f->label == PROTOBUF_C_LABEL_REPEATED
+                ? *(const ProtobufCMessage *const *const *)(base + f->offset)
+                : (const ProtobufCMessage *const *)(base + f->offset);
+        for (size_t j = 0; j < n; j++) {
+            if (items[j] != NULL && !message_tags_valid(items[j])) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 MetadataBatch *fsm_entry_unpack(const void *data, size_t len)
 {
     size_t n;
     const uint8_t *body = unframe(data, len, ENTRY_KIND_BATCH, &n);
-    return body != NULL ? sluice__metadata__metadata_batch__unpack(NULL, n, body) : NULL;
+    MetadataBatch *batch =
+        body != NULL ? sluice__metadata__metadata_batch__unpack(NULL, n, body) : NULL;
+    if (batch != NULL && !message_tags_valid(&batch->base)) {
+        sluice__metadata__metadata_batch__free_unpacked(batch, NULL);
+        batch = NULL;
+    }
+    return batch;
 }
 
 int fsm_batch_pack(const MetadataBatch *batch, void *(*alloc)(size_t), void **out, size_t *len)
@@ -495,7 +540,8 @@ int fsm_restore(struct fsm *fsm, const void *data, size_t len)
     MetadataImage *img =
         body != NULL ? sluice__metadata__metadata_image__unpack(NULL, n, body) : NULL;
     /* Each apply advances the offset by one: it must be able to. */
-    if (img != NULL && (img->offset < 0 || img->offset == INT64_MAX)) {
+    if (img != NULL &&
+        (img->offset < 0 || img->offset == INT64_MAX || !message_tags_valid(&img->base))) {
         sluice__metadata__metadata_image__free_unpacked(img, NULL);
         img = NULL;
     }
