@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "broker/metadata/metadata_quorum.h"
 #include "common/log.h"
 
 /* Kafka's defaults: connections.max.idle.ms = 10 minutes. In-flight and
@@ -21,6 +22,38 @@ static void conn_options(const struct sluice_config *cfg, struct kafka_conn_opti
         cfg->connections_max_idle_ms > 0 ? (uint64_t)cfg->connections_max_idle_ms : IDLE_TIMEOUT_MS;
     o->max_in_flight = MAX_IN_FLIGHT;
     o->max_pending_bytes = MAX_PENDING_BYTES;
+}
+
+static const MetadataImage *link_image(void *data)
+{
+    return controller_link_image(data);
+}
+
+static void on_link_metadata(struct controller_link *link)
+{
+    struct broker *b = link->data;
+    metadata_quorum_refresh(b->metadata);
+}
+
+/* The view: the controller quorum's when voters are configured. */
+static int open_metadata(struct broker *b, const struct data_dirs *dirs, char *err, size_t errlen)
+{
+    if (!controller_link_configured(b->cfg)) {
+        return metadata_view_open(&b->metadata, b->cfg, &b->listeners, dirs->paths[0], err, errlen);
+    }
+    int rv = controller_link_start(&b->link, b->loop, b->cfg, &b->listeners, NULL, err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
+    b->link.data = b;
+    struct metadata_quorum_source src = {&b->link, link_image, &b->link.session.client};
+    rv = metadata_quorum_open(&b->metadata, b->loop, b->cfg, &src, err, errlen);
+    if (rv != 0) {
+        controller_link_stop(&b->link, NULL);
+        return rv;
+    }
+    b->link.on_metadata = on_link_metadata;
+    return 0;
 }
 
 /* Bind first so ephemeral ports (port 0) are known before the metadata view
@@ -44,7 +77,7 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         return rv;
     }
     b->started = STARTED_SERVER;
-    rv = metadata_view_open(&b->metadata, cfg, &b->listeners, dirs->paths[0], err, errlen);
+    rv = open_metadata(b, dirs, err, errlen);
     if (rv == 0) {
         b->started = STARTED_METADATA;
         rv = replica_manager_start(&b->replicas, loop, cfg, dirs, b->metadata, err, errlen);
@@ -67,8 +100,10 @@ void broker_stop(struct broker *b)
         replica_manager_stop(&b->replicas);
     }
     if (b->started >= STARTED_METADATA) {
+        b->link.on_metadata = NULL;
         metadata_view_close(b->metadata);
         b->metadata = NULL;
+        controller_link_stop(&b->link, NULL); /* no-op without voters */
     }
     b->started = STARTED_NOTHING;
 }

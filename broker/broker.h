@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "broker/controller_link.h"
 #include "broker/data_dir.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/listener.h"
@@ -21,6 +22,7 @@ struct broker {
     uv_loop_t *loop;
     const struct sluice_config *cfg;
     struct listener_set listeners;
+    struct controller_link link; /* when controller.quorum.voters is set */
     struct metadata_view *metadata;
     struct replica_manager replicas;
     struct kafka_services services;
@@ -28,14 +30,18 @@ struct broker {
     int started; /* how far start got, for stop */
 };
 
-/* Parse the listeners, load the metadata (kept in the first data directory),
- * open every hosted partition and start listening. Returns 0, or a negative
+/* Parse the listeners, open the metadata view, open every hosted partition
+ * and start listening. The view is the controller quorum's (the broker
+ * registers, heartbeats and replays the metadata stream through a
+ * controller_link) when controller.quorum.voters is set, else this broker's
+ * own (kept in the first data directory). Returns 0, or a negative
  * error with `err` saying why (everything started is stopped again). */
 int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
                  const struct data_dirs *dirs, char *err, size_t errlen);
 
 /* Stop listening, close connections, answer waiting requests, flush and close
- * every partition log. Handles finish closing when the loop runs again. */
+ * every partition log, shut down the controller session (controlled
+ * shutdown, bounded). Handles finish closing when the loop runs again. */
 void broker_stop(struct broker *b);
 
 #endif

@@ -16,9 +16,23 @@ bool controller_link_configured(const struct sluice_config *cfg)
     return cfg->controller_quorum_voters != NULL && cfg->controller_quorum_voters[0] != '\0';
 }
 
+static void on_session_metadata(struct broker_session *s)
+{
+    struct controller_link *link = s->data;
+    if (link->on_metadata != NULL) {
+        link->on_metadata(link);
+    }
+}
+
+const MetadataImage *controller_link_image(const struct controller_link *link)
+{
+    return link->session.have_image ? broker_session_image(&link->session) : NULL;
+}
+
 int controller_link_start(struct controller_link *link, uv_loop_t *loop,
                           const struct sluice_config *cfg, const struct listener_set *listeners,
-                          char *err, size_t errlen)
+                          void (*on_metadata)(struct controller_link *link), char *err,
+                          size_t errlen)
 {
     memset(link, 0, sizeof *link);
     struct voters voters;
@@ -43,7 +57,8 @@ int controller_link_start(struct controller_link *link, uv_loop_t *loop,
                                   ? (uint64_t)cfg->request_timeout_ms
                                   : SHUTDOWN_TIMEOUT_MS,
     };
-    rv = broker_session_start(&link->session, loop, &voters, &o, NULL);
+    link->on_metadata = on_metadata;
+    rv = broker_session_start(&link->session, loop, &voters, &o, on_session_metadata);
     if (rv != 0) {
         snprintf(err, errlen, "cannot start the controller session: %s", strerror(-rv));
         return rv;

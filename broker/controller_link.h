@@ -3,9 +3,9 @@
  * this broker with its advertised listeners, heartbeats, and pulls the
  * metadata stream; stopping it performs a controlled shutdown.
  *
- * Today the Kafka handlers still read the local metadata view; the session's
- * image is where the controller-fed view will come from. Loop thread; the
- * struct is caller-owned until the stop callback. */
+ * The broker's metadata view (broker/metadata/metadata_quorum.h) reads the
+ * session's image and forwards admin requests through its controller
+ * client. Loop thread; the struct is caller-owned until the stop callback. */
 #ifndef SLUICE_BROKER_CONTROLLER_LINK_H
 #define SLUICE_BROKER_CONTROLLER_LINK_H
 
@@ -21,15 +21,21 @@ struct controller_link {
     struct broker_session session;
     bool running;
     void (*stop_cb)(struct controller_link *link);
+    void (*on_metadata)(struct controller_link *link); /* NULL: nobody listens */
 };
 
 /* Whether the configuration asks for a controller link (voters are set). */
 bool controller_link_configured(const struct sluice_config *cfg);
 /* Start registering; `listeners` are read now (their advertised endpoints
- * are copied). Returns 0 or -EINVAL with `err`. */
+ * are copied). `on_metadata` (may be NULL; link->on_metadata, may be reset
+ * later) fires after each change of the session's image. Returns 0 or
+ * -EINVAL with `err`. */
 int controller_link_start(struct controller_link *link, uv_loop_t *loop,
                           const struct sluice_config *cfg, const struct listener_set *listeners,
-                          char *err, size_t errlen);
+                          void (*on_metadata)(struct controller_link *link), char *err,
+                          size_t errlen);
+/* The session's replayed image (NULL before the first fetch). */
+const MetadataImage *controller_link_image(const struct controller_link *link);
 /* Controlled shutdown (bounded), then close; `cb` may be NULL. */
 void controller_link_stop(struct controller_link *link, void (*cb)(struct controller_link *link));
 

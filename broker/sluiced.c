@@ -13,7 +13,6 @@
 #include <uv.h>
 
 #include "broker/broker.h"
-#include "broker/controller_link.h"
 #include "broker/data_dir.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -36,7 +35,6 @@ struct sluiced {
     bool broker_running;
     struct controller_role controller;
     bool controller_running;
-    struct controller_link link;
 };
 
 struct args {
@@ -100,7 +98,6 @@ static void on_signal(uv_signal_t *handle, int signum)
     uv_signal_stop(&d->sigterm);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
-    controller_link_stop(&d->link, NULL);
     if (d->broker_running) {
         broker_stop(&d->broker);
         d->broker_running = false;
@@ -141,13 +138,6 @@ static int run(struct sluiced *d)
         rv = broker_start(&d->broker, &d->loop, &d->config, &d->data_dirs, err, sizeof err);
         if (rv != 0) {
             log_error("sluiced", "cannot start the broker: %s", err);
-        } else if (controller_link_configured(&d->config)) {
-            rv = controller_link_start(&d->link, &d->loop, &d->config, &d->broker.listeners, err,
-                                       sizeof err);
-            if (rv != 0) {
-                log_error("sluiced", "cannot link the broker to the controllers: %s", err);
-                broker_stop(&d->broker);
-            }
         }
     }
     if (rv != 0) {

@@ -96,5 +96,11 @@ int16_t kafka_error_from_log(int rv);
  * refresh its metadata when newer (UNKNOWN_LEADER_EPOCH); -1 skips the check. */
 int16_t kafka_check_leader_epoch(int32_t requested, int32_t current);
 void kafka_call_bad_request(struct kafka_call *call, int status);
+/* The partition if this broker leads it (client Produce, Fetch, ListOffsets,
+ * DeleteRecords go to the leader only); else NULL with *error set to
+ * NOT_LEADER_OR_FOLLOWER (the partition exists, another broker or nobody
+ * leads it) or UNKNOWN_TOPIC_OR_PARTITION. */
+struct partition *kafka_leader_partition(struct kafka_call *call, const char *topic, int32_t index,
+                                         int16_t *error);
 
 #endif

@@ -1,6 +1,8 @@
 /* CreateTopics (key 19): through the metadata view, which checks names,
- * counts and configs. -1 partitions / replication factor take the broker
- * defaults (KIP-464). Manual assignments must name existing brokers. */
+ * counts and configs (with the controller quorum: forwarded to the active
+ * controller, KIP-590). -1 partitions / replication factor take the broker
+ * defaults (KIP-464). Manual assignments must name existing brokers.
+ * Asynchronous: the response goes when every topic has its answer. */
 #include <stdio.h>
 #include <string.h>
 
@@ -49,38 +51,71 @@ static int16_t check_assignments(struct kafka_call *call,
     return KAFKA_ERROR_NONE;
 }
 
-static void create_one(struct kafka_call *call, const struct kafka_create_topics_request *req,
-                       int32_t i, struct kafka_create_topics_response_creatable_topic_result *out)
+/* The call's state while topics are being created (in the call's arena). */
+struct create_ctx {
+    struct kafka_call *call;
+    struct kafka_create_topics_response resp;
+    struct metadata_admin_op *ops; /* one per topic */
+    int32_t pending;
+};
+
+static void respond(struct create_ctx *ctx)
 {
+    struct kafka_call *call = ctx->call;
+    struct kafka_writer w;
+    int rv = kafka_call_begin_response(call, &w);
+    if (rv == 0) {
+        rv = kafka_create_topics_response_encode(&w, call->header.api_version, &ctx->resp);
+    }
+    kafka_call_finish_response(call, &w, rv);
+}
+
+static void on_created(struct metadata_admin_op *op)
+{
+    struct create_ctx *ctx = op->data;
+    struct kafka_create_topics_response_creatable_topic_result *out =
+        &ctx->resp.topics[op - ctx->ops];
+    out->error_code = op->error_code;
+    out->error_message =
+        op->error_code != KAFKA_ERROR_NONE && op->error_message[0] ? op->error_message : NULL;
+    if (--ctx->pending == 0) {
+        respond(ctx);
+    }
+}
+
+static void create_one(struct create_ctx *ctx, const struct kafka_create_topics_request *req,
+                       int32_t i)
+{
+    struct kafka_call *call = ctx->call;
     const struct kafka_create_topics_request_creatable_topic *t = &req->topics[i];
-    kafka_create_topics_response_creatable_topic_result_init(out);
-    out->name = t->name;
-    char *err = kafka_arena_alloc(&call->arena, 512);
-    if (err == NULL) {
-        out->error_code = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+    struct metadata_admin_op *op = &ctx->ops[i];
+    op->data = ctx;
+    kafka_create_topics_response_creatable_topic_result_init(&ctx->resp.topics[i]);
+    ctx->resp.topics[i].name = t->name;
+    if (duplicate(req, i)) {
+        metadata_admin_fail(op, on_created, KAFKA_ERROR_INVALID_REQUEST,
+                            "Create topics request from client contains a duplicate topic.");
         return;
     }
-    err[0] = '\0';
-    if (duplicate(req, i)) {
-        out->error_code = KAFKA_ERROR_INVALID_REQUEST;
-        snprintf(err, 512, "Create topics request from client contains a duplicate topic.");
-    } else {
-        int32_t nc = t->configs_count > 0 ? t->configs_count : 0;
-        struct metadata_config_entry *cfgs =
-            kafka_arena_alloc_array(&call->arena, (size_t)nc, sizeof *cfgs);
-        for (int32_t c = 0; cfgs != NULL && c < nc; c++) {
-            cfgs[c].key = t->configs[c].name;
-            cfgs[c].value = t->configs[c].value;
-        }
-        struct metadata_topic_spec spec = {t->name, t->num_partitions, t->replication_factor, cfgs,
-                                           (size_t)nc};
-        out->error_code = check_assignments(call, t, &spec, err, 512);
-        if (out->error_code == KAFKA_ERROR_NONE) {
-            out->error_code = metadata_view_create_topic(call->svc->metadata, &spec,
-                                                         req->validate_only, NULL, err, 512);
-        }
+    int32_t nc = t->configs_count > 0 ? t->configs_count : 0;
+    struct metadata_config_entry *cfgs =
+        kafka_arena_alloc_array(&call->arena, (size_t)nc, sizeof *cfgs);
+    for (int32_t c = 0; cfgs != NULL && c < nc; c++) {
+        cfgs[c].key = t->configs[c].name;
+        cfgs[c].value = t->configs[c].value;
     }
-    out->error_message = out->error_code != KAFKA_ERROR_NONE ? err : NULL;
+    struct metadata_topic_spec spec = {t->name, t->num_partitions, t->replication_factor, cfgs,
+                                       (size_t)nc};
+    char err[256];
+    int16_t code = check_assignments(call, t, &spec, err, sizeof err);
+    if (code != KAFKA_ERROR_NONE) {
+        metadata_admin_fail(op, on_created, code, err);
+        return;
+    }
+    uint64_t timeout = req->timeout_ms > 0 ? (uint64_t)req->timeout_ms
+                                           : (uint64_t)call->svc->cfg->request_timeout_ms;
+    metadata_view_submit_create_topic(call->svc->metadata, &spec, req->validate_only, timeout, op,
+                                      on_created);
 }
 
 void kafka_handle_create_topics(struct kafka_call *call)
@@ -91,22 +126,27 @@ void kafka_handle_create_topics(struct kafka_call *call)
         kafka_call_bad_request(call, rv);
         return;
     }
-    struct kafka_create_topics_response resp;
-    kafka_create_topics_response_init(&resp);
     int32_t n = req.topics_count > 0 ? req.topics_count : 0;
-    resp.topics = kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *resp.topics);
-    if (resp.topics == NULL) {
+    struct create_ctx *ctx = kafka_arena_alloc(&call->arena, sizeof *ctx);
+    if (ctx != NULL) {
+        ctx->resp.topics =
+            kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *ctx->resp.topics);
+        ctx->ops = kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *ctx->ops);
+    }
+    if (ctx == NULL || ctx->resp.topics == NULL || ctx->ops == NULL) {
         kafka_call_fail(call, "out of memory");
         return;
     }
-    resp.topics_count = n;
+    struct kafka_create_topics_response_creatable_topic_result *topics = ctx->resp.topics;
+    kafka_create_topics_response_init(&ctx->resp);
+    ctx->resp.topics = topics;
+    ctx->resp.topics_count = n;
+    ctx->call = call;
+    ctx->pending = n + 1; /* answers may come before the loop ends */
     for (int32_t i = 0; i < n; i++) {
-        create_one(call, &req, i, &resp.topics[i]);
+        create_one(ctx, &req, i);
     }
-    struct kafka_writer w;
-    rv = kafka_call_begin_response(call, &w);
-    if (rv == 0) {
-        rv = kafka_create_topics_response_encode(&w, call->header.api_version, &resp);
+    if (--ctx->pending == 0) {
+        respond(ctx);
     }
-    kafka_call_finish_response(call, &w, rv);
 }

@@ -12,9 +12,8 @@ static void delete_one(struct kafka_call *call, const char *topic,
     out->partition_index = in->partition_index;
     out->low_watermark = -1;
     struct partition *p =
-        replica_manager_partition(call->svc->replicas, topic, in->partition_index);
+        kafka_leader_partition(call, topic, in->partition_index, &out->error_code);
     if (p == NULL) {
-        out->error_code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
         return;
     }
     int64_t low;

@@ -52,9 +52,8 @@ static void release_all(struct fetch_ctx *ctx)
 static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budget)
 {
     struct partition *p =
-        replica_manager_partition(ctx->call->svc->replicas, fp->topic, fp->in->partition);
+        kafka_leader_partition(ctx->call, fp->topic, fp->in->partition, &fp->error);
     if (p == NULL) {
-        fp->error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
         fp->high_watermark = fp->log_start = -1;
         return;
     }

@@ -18,9 +18,8 @@ static void list_one(struct kafka_call *call, const char *topic,
     out->offset = -1;
     out->leader_epoch = -1;
     struct partition *p =
-        replica_manager_partition(call->svc->replicas, topic, in->partition_index);
+        kafka_leader_partition(call, topic, in->partition_index, &out->error_code);
     if (p == NULL) {
-        out->error_code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
         return;
     }
     out->error_code = kafka_check_leader_epoch(in->current_leader_epoch, p->leader_epoch);

@@ -1,7 +1,8 @@
 /* Metadata (key 3): brokers with the host:port advertised on the listener the
  * client came in through, the controller, and topics with their partitions.
  * Unknown topics are created when auto.create.topics.enable is set and the
- * request allows it (always before v4), as Kafka does. */
+ * request allows it (always before v4), as Kafka does; with the controller
+ * quorum that is asynchronous and the response waits for it. */
 #include <string.h>
 
 #include "broker/kafka/dispatch.h"
@@ -77,27 +78,16 @@ static int fill_topic(struct kafka_call *call, const struct metadata_topic *t, c
     return fill_partitions(call, t, out);
 }
 
-/* A topic the client asked for by name: look it up, maybe create it. */
-static int requested_topic(struct kafka_call *call, const char *name, bool allow_create,
+/* A topic the client asked for by name; `create_error` is the answer of its
+ * auto-creation, if one was tried. */
+static int requested_topic(struct kafka_call *call, const char *name, int16_t create_error,
                            struct kafka_metadata_response_topic *out)
 {
-    struct metadata_view *v = call->svc->metadata;
-    const struct metadata_topic *t = metadata_view_topic(v, name);
-    int16_t error = KAFKA_ERROR_NONE;
-    if (t == NULL && allow_create && call->svc->cfg->auto_create_topics_enable) {
-        struct metadata_topic_spec spec = {name, -1, -1, NULL, 0};
-        char err[256];
-        error = metadata_view_create_topic(v, &spec, false, &t, err, sizeof err);
-        if (error != KAFKA_ERROR_NONE && error != KAFKA_ERROR_TOPIC_ALREADY_EXISTS) {
-            log_info("kafka", "auto-create refused topic=%s error=%s reason=\"%s\"", name,
-                     kafka_error_name(error), err);
-        }
-    } else if (t == NULL) {
-        error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
-    }
-    if (t == NULL && error == KAFKA_ERROR_NONE) {
-        error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
-    }
+    const struct metadata_topic *t = metadata_view_topic(call->svc->metadata, name);
+    int16_t error =
+        create_error != KAFKA_ERROR_NONE && create_error != KAFKA_ERROR_TOPIC_ALREADY_EXISTS
+            ? create_error
+            : KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
     return fill_topic(call, t, name, t != NULL ? KAFKA_ERROR_NONE : error, out);
 }
 
@@ -121,7 +111,7 @@ static int fill_all_topics(struct kafka_call *call, struct kafka_metadata_respon
 }
 
 static int fill_requested(struct kafka_call *call, const struct kafka_metadata_request *req,
-                          struct kafka_metadata_response *resp)
+                          const int16_t *create_errors, struct kafka_metadata_response *resp)
 {
     int16_t version = call->header.api_version;
     /* v0: an empty list means all topics; v1+: null means all, empty none. */
@@ -134,38 +124,105 @@ static int fill_requested(struct kafka_call *call, const struct kafka_metadata_r
         return -1;
     }
     resp->topics_count = req->topics_count;
-    bool allow_create = version < 4 || req->allow_auto_topic_creation;
     for (int32_t i = 0; i < req->topics_count; i++) {
         const char *name = req->topics[i].name ? req->topics[i].name : "";
-        if (requested_topic(call, name, allow_create, &resp->topics[i]) != 0) {
+        if (requested_topic(call, name, create_errors[i], &resp->topics[i]) != 0) {
             return -1;
         }
     }
     return 0;
 }
 
-void kafka_handle_metadata(struct kafka_call *call)
-{
+/* The call's state while auto-created topics are being created (arena). */
+struct metadata_ctx {
+    struct kafka_call *call;
     struct kafka_metadata_request req;
-    int rv = kafka_metadata_request_decode(&call->body, call->header.api_version, &req);
-    if (rv != 0) {
-        kafka_call_bad_request(call, rv);
-        return;
-    }
+    struct metadata_admin_op *ops; /* one per requested topic */
+    int16_t *create_errors;        /* per requested topic; NONE if not tried */
+    int32_t pending;
+};
+
+static void respond(struct metadata_ctx *ctx)
+{
+    struct kafka_call *call = ctx->call;
     struct kafka_metadata_response resp;
     kafka_metadata_response_init(&resp);
     resp.throttle_time_ms = 0;
     resp.cluster_id = metadata_view_cluster_id(call->svc->metadata);
     resp.controller_id = metadata_view_controller_id(call->svc->metadata);
     resp.topics_count = 0;
-    if (fill_brokers(call, &resp) != 0 || fill_requested(call, &req, &resp) != 0) {
+    if (fill_brokers(call, &resp) != 0 ||
+        fill_requested(call, &ctx->req, ctx->create_errors, &resp) != 0) {
         kafka_call_fail(call, "out of memory building metadata response");
         return;
     }
     struct kafka_writer w;
-    rv = kafka_call_begin_response(call, &w);
+    int rv = kafka_call_begin_response(call, &w);
     if (rv == 0) {
         rv = kafka_metadata_response_encode(&w, call->header.api_version, &resp);
     }
     kafka_call_finish_response(call, &w, rv);
+}
+
+static void on_auto_created(struct metadata_admin_op *op)
+{
+    struct metadata_ctx *ctx = op->data;
+    int32_t i = (int32_t)(op - ctx->ops);
+    ctx->create_errors[i] = op->error_code;
+    if (op->error_code != KAFKA_ERROR_NONE && op->error_code != KAFKA_ERROR_TOPIC_ALREADY_EXISTS) {
+        log_info("kafka", "auto-create refused topic=%s error=%s reason=\"%s\"",
+                 ctx->req.topics[i].name, kafka_error_name(op->error_code), op->error_message);
+    }
+    if (--ctx->pending == 0) {
+        respond(ctx);
+    }
+}
+
+/* Unknown topics the client named are created first when
+ * auto.create.topics.enable is set and the request allows it (always before
+ * v4); the response is built once every creation has its answer. */
+static void auto_create(struct metadata_ctx *ctx)
+{
+    struct kafka_call *call = ctx->call;
+    bool allow = (call->header.api_version < 4 || ctx->req.allow_auto_topic_creation) &&
+                 call->svc->cfg->auto_create_topics_enable;
+    for (int32_t i = 0; allow && i < ctx->req.topics_count; i++) {
+        const char *name = ctx->req.topics[i].name;
+        if (name == NULL || metadata_view_topic(call->svc->metadata, name) != NULL) {
+            continue;
+        }
+        struct metadata_topic_spec spec = {name, -1, -1, NULL, 0};
+        ctx->ops[i].data = ctx;
+        ctx->pending++;
+        metadata_view_submit_create_topic(call->svc->metadata, &spec, false,
+                                          (uint64_t)call->svc->cfg->request_timeout_ms,
+                                          &ctx->ops[i], on_auto_created);
+    }
+}
+
+void kafka_handle_metadata(struct kafka_call *call)
+{
+    struct metadata_ctx *ctx = kafka_arena_alloc(&call->arena, sizeof *ctx);
+    if (ctx == NULL) {
+        kafka_call_fail(call, "out of memory");
+        return;
+    }
+    int rv = kafka_metadata_request_decode(&call->body, call->header.api_version, &ctx->req);
+    if (rv != 0) {
+        kafka_call_bad_request(call, rv);
+        return;
+    }
+    size_t n = ctx->req.topics_count > 0 ? (size_t)ctx->req.topics_count : 0;
+    ctx->call = call;
+    ctx->ops = kafka_arena_alloc_array(&call->arena, n, sizeof *ctx->ops);
+    ctx->create_errors = kafka_arena_alloc_array(&call->arena, n, sizeof *ctx->create_errors);
+    if (ctx->ops == NULL || ctx->create_errors == NULL) {
+        kafka_call_fail(call, "out of memory");
+        return;
+    }
+    ctx->pending = 1; /* answers may come before the loop ends */
+    auto_create(ctx);
+    if (--ctx->pending == 0) {
+        respond(ctx);
+    }
 }

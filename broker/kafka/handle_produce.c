@@ -99,9 +99,8 @@ static void append_one(struct produce_ctx *ctx, const char *topic,
         out->error_code = ctx->forced_error;
         return;
     }
-    struct partition *p = replica_manager_partition(ctx->call->svc->replicas, topic, in->index);
+    struct partition *p = kafka_leader_partition(ctx->call, topic, in->index, &out->error_code);
     if (p == NULL) {
-        out->error_code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
         return;
     }
     if (in->records.len <= 0 || in->records.data == NULL) {

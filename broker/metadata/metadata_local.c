@@ -1,4 +1,4 @@
-/* metadata_view implemented by this broker alone (no controller quorum yet):
+/* metadata_view implemented by this broker alone (no controller quorum):
  * topics are created, deleted and altered here and persisted in
  * `<dir>/topic-metadata` so a restart keeps them and their configs. The file
  * is rewritten whole and atomically (tmp, fsync, rename, fsync dir) on every
@@ -9,14 +9,13 @@
  *   topic   <name> <32 hex digit id> <partition count>
  *   config  <topic name> <key> <value>     (only keys the topic sets itself)
  */
-#include "broker/metadata/metadata_view.h"
+#include "broker/metadata/metadata_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,7 +39,7 @@ enum {
     ERR_TOPIC_DELETION_DISABLED = 73,
 };
 
-struct metadata_view {
+struct metadata_local {
     const struct sluice_config *cfg;
     char *dir;
     char cluster_id[64];
@@ -58,7 +57,7 @@ static void topic_free(struct metadata_topic *t)
     }
 }
 
-static void fill_partition(const struct metadata_view *v, struct metadata_partition *p,
+static void fill_partition(const struct metadata_local *v, struct metadata_partition *p,
                            int32_t index)
 {
     memset(p, 0, sizeof *p);
@@ -69,7 +68,7 @@ static void fill_partition(const struct metadata_view *v, struct metadata_partit
     p->n_replicas = p->n_isr = 1;
 }
 
-static int set_partition_count(const struct metadata_view *v, struct metadata_topic *t,
+static int set_partition_count(const struct metadata_local *v, struct metadata_topic *t,
                                int32_t count)
 {
     struct metadata_partition *p = realloc(t->partitions, (size_t)count * sizeof *p);
@@ -84,7 +83,7 @@ static int set_partition_count(const struct metadata_view *v, struct metadata_to
     return 0;
 }
 
-static struct metadata_topic *topic_new(const struct metadata_view *v, const char *name,
+static struct metadata_topic *topic_new(const struct metadata_local *v, const char *name,
                                         const uint8_t id[16], int32_t partitions)
 {
     struct metadata_topic *t = calloc(1, sizeof *t);
@@ -144,7 +143,7 @@ static int fsync_dir(const char *dir)
     return rv;
 }
 
-static int persist(const struct metadata_view *v)
+static int persist(const struct metadata_local *v)
 {
     char path[4096], tmp[4096 + 8];
     snprintf(path, sizeof path, "%s/%s", v->dir, METADATA_FILE);
@@ -195,7 +194,7 @@ static int parse_hex_id(const char *hex, uint8_t id[16])
 }
 
 /* One line of the file, split on tabs in place. */
-static int load_line(struct metadata_view *v, char *line, char *err, size_t errlen)
+static int load_line(struct metadata_local *v, char *line, char *err, size_t errlen)
 {
     char *fields[4] = {0};
     int n = 0;
@@ -235,7 +234,7 @@ static int load_line(struct metadata_view *v, char *line, char *err, size_t errl
     return -EINVAL;
 }
 
-static int load(struct metadata_view *v, char *err, size_t errlen)
+static int load(struct metadata_local *v, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", v->dir, METADATA_FILE);
@@ -261,7 +260,7 @@ static int load(struct metadata_view *v, char *err, size_t errlen)
 
 /* ---- lifecycle and reads ---- */
 
-static void self_init(struct metadata_view *v, const struct listener_set *listeners)
+static void self_init(struct metadata_local *v, const struct listener_set *listeners)
 {
     v->self.node_id = v->cfg->node_id;
     for (size_t i = 0; i < listeners->n_advertised && i < LISTENER_MAX; i++) {
@@ -272,7 +271,7 @@ static void self_init(struct metadata_view *v, const struct listener_set *listen
     }
 }
 
-static void cluster_id_init(struct metadata_view *v)
+static void cluster_id_init(struct metadata_local *v)
 {
     if (v->cfg->cluster_id != NULL && v->cfg->cluster_id[0] != '\0') {
         snprintf(v->cluster_id, sizeof v->cluster_id, "%s", v->cfg->cluster_id);
@@ -293,11 +292,11 @@ static void cluster_id_init(struct metadata_view *v)
     v->cluster_id[22] = '\0';
 }
 
-int metadata_view_open(struct metadata_view **out, const struct sluice_config *cfg,
-                       const struct listener_set *listeners, const char *dir, char *err,
-                       size_t errlen)
+int metadata_local_open(struct metadata_local **out, const struct sluice_config *cfg,
+                        const struct listener_set *listeners, const char *dir, char *err,
+                        size_t errlen)
 {
-    struct metadata_view *v = calloc(1, sizeof *v);
+    struct metadata_local *v = calloc(1, sizeof *v);
     if (v == NULL || (v->dir = strdup(dir)) == NULL) {
         free(v);
         snprintf(err, errlen, "out of memory");
@@ -308,7 +307,7 @@ int metadata_view_open(struct metadata_view **out, const struct sluice_config *c
     self_init(v, listeners);
     int rv = load(v, err, errlen);
     if (rv != 0) {
-        metadata_view_close(v);
+        metadata_local_close(v);
         return rv;
     }
     cluster_id_init(v);
@@ -318,7 +317,7 @@ int metadata_view_open(struct metadata_view **out, const struct sluice_config *c
     return 0;
 }
 
-void metadata_view_close(struct metadata_view *v)
+void metadata_local_close(struct metadata_local *v)
 {
     if (v == NULL) {
         return;
@@ -333,54 +332,43 @@ void metadata_view_close(struct metadata_view *v)
     free(v);
 }
 
-void metadata_view_set_listener(struct metadata_view *v, const struct metadata_listener *l)
+void metadata_local_set_listener(struct metadata_local *v, const struct metadata_listener *l)
 {
     v->listener = *l;
 }
 
-const char *metadata_view_cluster_id(const struct metadata_view *v)
+const char *metadata_local_cluster_id(const struct metadata_local *v)
 {
     return v->cluster_id;
 }
 
-int32_t metadata_view_controller_id(const struct metadata_view *v)
+int32_t metadata_local_controller_id(const struct metadata_local *v)
 {
     return v->self.node_id; /* this broker owns the metadata */
 }
 
-int32_t metadata_view_local_node(const struct metadata_view *v)
+int32_t metadata_local_local_node(const struct metadata_local *v)
 {
     return v->self.node_id;
 }
 
-size_t metadata_view_broker_count(const struct metadata_view *v)
+size_t metadata_local_broker_count(const struct metadata_local *v)
 {
     (void)v;
     return 1;
 }
 
-const struct metadata_broker *metadata_view_broker(const struct metadata_view *v, size_t i)
+const struct metadata_broker *metadata_local_broker(const struct metadata_local *v, size_t i)
 {
     return i == 0 ? &v->self : NULL;
 }
 
-const struct metadata_endpoint *metadata_broker_endpoint(const struct metadata_broker *b,
-                                                         const char *listener)
-{
-    for (size_t i = 0; i < b->n_endpoints; i++) {
-        if (strcasecmp(b->endpoints[i].listener, listener) == 0) {
-            return &b->endpoints[i];
-        }
-    }
-    return NULL;
-}
-
-const struct metadata_topic *metadata_view_topic(const struct metadata_view *v, const char *name)
+const struct metadata_topic *metadata_local_topic(const struct metadata_local *v, const char *name)
 {
     return strmap_get(&v->topics, name);
 }
 
-size_t metadata_view_topic_count(const struct metadata_view *v)
+size_t metadata_local_topic_count(const struct metadata_local *v)
 {
     return v->topics.count;
 }
@@ -392,8 +380,8 @@ static int compare_topics(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-size_t metadata_view_topics(const struct metadata_view *v, const struct metadata_topic **out,
-                            size_t max)
+size_t metadata_local_topics(const struct metadata_local *v, const struct metadata_topic **out,
+                             size_t max)
 {
     size_t n = 0, b;
     for (struct strmap_entry *e = strmap_first(&v->topics, &b); e && n < max;
@@ -408,7 +396,7 @@ size_t metadata_view_topics(const struct metadata_view *v, const struct metadata
 
 /* ---- mutations ---- */
 
-static int16_t check_new_name(const struct metadata_view *v, const char *name, char *err,
+static int16_t check_new_name(const struct metadata_local *v, const char *name, char *err,
                               size_t errlen)
 {
     if (topic_name_validate(name, err, errlen) != 0) {
@@ -457,7 +445,7 @@ static int16_t apply_configs(struct topic_config *tc, const struct metadata_conf
     return ERR_NONE;
 }
 
-static int16_t check_counts(const struct metadata_view *v, int32_t partitions, int32_t replication,
+static int16_t check_counts(const struct metadata_local *v, int32_t partitions, int32_t replication,
                             char *err, size_t errlen)
 {
     if (partitions <= 0 || partitions > METADATA_MAX_PARTITIONS) {
@@ -469,19 +457,19 @@ static int16_t check_counts(const struct metadata_view *v, int32_t partitions, i
         snprintf(err, errlen, "Replication factor must be larger than 0 (got %d).", replication);
         return ERR_INVALID_REPLICATION_FACTOR;
     }
-    if ((size_t)replication > metadata_view_broker_count(v)) {
+    if ((size_t)replication > metadata_local_broker_count(v)) {
         snprintf(err, errlen,
                  "Unable to replicate the partition %d time(s): The target replication factor "
                  "of %d cannot be reached because only %zu broker(s) are registered.",
-                 replication, replication, metadata_view_broker_count(v));
+                 replication, replication, metadata_local_broker_count(v));
         return ERR_INVALID_REPLICATION_FACTOR;
     }
     return ERR_NONE;
 }
 
-int16_t metadata_view_create_topic(struct metadata_view *v, const struct metadata_topic_spec *spec,
-                                   bool validate_only, const struct metadata_topic **created,
-                                   char *err, size_t errlen)
+int16_t metadata_local_create_topic(struct metadata_local *v,
+                                    const struct metadata_topic_spec *spec, bool validate_only,
+                                    const struct metadata_topic **created, char *err, size_t errlen)
 {
     int32_t partitions = spec->num_partitions == -1 ? v->cfg->num_partitions : spec->num_partitions;
     int32_t replication = spec->replication_factor == -1 ? v->cfg->default_replication_factor
@@ -522,8 +510,8 @@ int16_t metadata_view_create_topic(struct metadata_view *v, const struct metadat
     return ERR_NONE;
 }
 
-int16_t metadata_view_delete_topic(struct metadata_view *v, const char *name, char *err,
-                                   size_t errlen)
+int16_t metadata_local_delete_topic(struct metadata_local *v, const char *name, char *err,
+                                    size_t errlen)
 {
     if (!v->cfg->delete_topic_enable) {
         snprintf(err, errlen, "Topic deletion is disabled (delete.topic.enable=false).");
@@ -547,8 +535,8 @@ int16_t metadata_view_delete_topic(struct metadata_view *v, const char *name, ch
     return ERR_NONE;
 }
 
-int16_t metadata_view_add_partitions(struct metadata_view *v, const char *name, int32_t total,
-                                     bool validate_only, char *err, size_t errlen)
+int16_t metadata_local_add_partitions(struct metadata_local *v, const char *name, int32_t total,
+                                      bool validate_only, char *err, size_t errlen)
 {
     struct metadata_topic *t = strmap_get(&v->topics, name);
     if (t == NULL) {
@@ -581,7 +569,7 @@ int16_t metadata_view_add_partitions(struct metadata_view *v, const char *name, 
 }
 
 /* The topic's config with `entries` applied, into `out` (caller frees). */
-static int16_t altered_config(const struct metadata_view *v, const struct metadata_topic *t,
+static int16_t altered_config(const struct metadata_local *v, const struct metadata_topic *t,
                               const struct metadata_config_entry *entries, size_t n, bool replace,
                               struct topic_config *out, char *err, size_t errlen)
 {
@@ -605,9 +593,10 @@ static int16_t altered_config(const struct metadata_view *v, const struct metada
     return apply_configs(out, entries, n, err, errlen);
 }
 
-int16_t metadata_view_alter_topic_config(struct metadata_view *v, const char *name,
-                                         const struct metadata_config_entry *entries, size_t n,
-                                         bool replace, bool validate_only, char *err, size_t errlen)
+int16_t metadata_local_alter_topic_config(struct metadata_local *v, const char *name,
+                                          const struct metadata_config_entry *entries, size_t n,
+                                          bool replace, bool validate_only, char *err,
+                                          size_t errlen)
 {
     struct metadata_topic *t = strmap_get(&v->topics, name);
     if (t == NULL) {

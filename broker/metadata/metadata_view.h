@@ -3,11 +3,13 @@
  * leader, replicas, ISR and leader epoch.
  *
  * This header is the ONE interface the Kafka handlers and the replica manager
- * use. Today it is implemented by metadata_local.c: this single broker owns the
- * metadata, persisted in its first data directory. When the controller quorum
- * owns it, a second implementation of these functions is fed by the Raft
- * metadata stream and forwards the mutations to the controller; callers do not
- * change.
+ * use. Two implementations sit behind it, chosen when the view is opened:
+ *   - metadata_local.c (metadata_view_open): this single broker owns the
+ *     metadata, persisted in its first data directory;
+ *   - metadata_quorum.c (metadata_quorum_open, metadata_quorum.h): the
+ *     controller quorum owns it; the view is fed by the Raft metadata stream
+ *     and admin mutations are forwarded to the active controller.
+ * Callers do not know which one they use.
  *
  * Pointers returned by the getters are borrowed and stay valid until the next
  * mutation (or metadata update) on the loop. Everything runs on the broker's
@@ -67,6 +69,8 @@ struct metadata_listener {
     void (*topic_deleted)(void *data, const struct metadata_topic *topic);
     void (*partitions_added)(void *data, const struct metadata_topic *topic, int32_t old_count);
     void (*config_changed)(void *data, const struct metadata_topic *topic);
+    /* The leader, leader epoch, replicas or ISR of some partition changed. */
+    void (*partitions_changed)(void *data, const struct metadata_topic *topic);
 };
 
 struct metadata_view;
@@ -97,7 +101,10 @@ size_t metadata_view_topic_count(const struct metadata_view *v);
 size_t metadata_view_topics(const struct metadata_view *v, const struct metadata_topic **out,
                             size_t max);
 
-/* ---- mutations ---- */
+/* ---- mutations ----
+ *
+ * Synchronous forms: only the local implementation applies them (the quorum
+ * one answers UNKNOWN_SERVER_ERROR: use the submit forms below). */
 
 struct metadata_config_entry {
     const char *key;
@@ -133,5 +140,49 @@ int16_t metadata_view_alter_topic_config(struct metadata_view *v, const char *na
                                          const struct metadata_config_entry *entries, size_t n,
                                          bool replace, bool validate_only, char *err,
                                          size_t errlen);
+
+/* ---- asynchronous mutations (what the Kafka admin handlers use) ----
+ *
+ * The same checks and error codes as the synchronous forms. The local view
+ * completes at once (the callback fires before submit returns); the quorum
+ * view forwards the request to the active controller (following
+ * NOT_CONTROLLER), passes the controller's error code and message through,
+ * and, after a success that changed something, waits (bounded by the
+ * timeout) until its own image shows the change, so the client's next
+ * Metadata request sees it. No controller answer within `timeout_ms`:
+ * REQUEST_TIMED_OUT. The op is caller-owned and must stay valid until `cb`,
+ * which fires exactly once on the loop thread; closing the view completes
+ * pending ops with REQUEST_TIMED_OUT. */
+struct metadata_admin_op;
+typedef void (*metadata_admin_cb)(struct metadata_admin_op *op);
+
+struct metadata_admin_op {
+    void *data;              /* caller's */
+    int16_t error_code;      /* the result, set when cb fires */
+    char error_message[512]; /* "" when none */
+    /* private */
+    metadata_admin_cb cb;
+    void *pending; /* the implementation's state while in flight */
+};
+
+/* Complete `op` through `cb` with `code` and `message` (copied; may be NULL)
+ * without asking the view: for requests the caller refuses itself. */
+void metadata_admin_fail(struct metadata_admin_op *op, metadata_admin_cb cb, int16_t code,
+                         const char *message);
+
+void metadata_view_submit_create_topic(struct metadata_view *v,
+                                       const struct metadata_topic_spec *spec, bool validate_only,
+                                       uint64_t timeout_ms, struct metadata_admin_op *op,
+                                       metadata_admin_cb cb);
+void metadata_view_submit_delete_topic(struct metadata_view *v, const char *name,
+                                       uint64_t timeout_ms, struct metadata_admin_op *op,
+                                       metadata_admin_cb cb);
+void metadata_view_submit_add_partitions(struct metadata_view *v, const char *name, int32_t total,
+                                         bool validate_only, uint64_t timeout_ms,
+                                         struct metadata_admin_op *op, metadata_admin_cb cb);
+void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char *name,
+                                             const struct metadata_config_entry *entries, size_t n,
+                                             bool replace, bool validate_only, uint64_t timeout_ms,
+                                             struct metadata_admin_op *op, metadata_admin_cb cb);
 
 #endif

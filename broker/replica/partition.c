@@ -21,6 +21,7 @@ int partition_open(uv_loop_t *loop, const char *dir, const char *topic, int32_t 
     snprintf(p->topic, sizeof p->topic, "%s", topic);
     p->index = index;
     p->leader_epoch = leader_epoch;
+    p->is_leader = true;
     p->flush_messages = cfg->flush_messages;
     delayed_key_init(&p->waiters);
     int rv = partition_log_open(loop, dir, cfg, NULL, &p->log, err, errlen);

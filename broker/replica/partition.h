@@ -19,6 +19,7 @@
 #ifndef SLUICE_BROKER_REPLICA_PARTITION_H
 #define SLUICE_BROKER_REPLICA_PARTITION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -31,7 +32,8 @@
 struct partition {
     char topic[TOPIC_NAME_MAX + 1];
     int32_t index;
-    int32_t leader_epoch;
+    int32_t leader_epoch;      /* the current one from the metadata */
+    bool is_leader;            /* this broker leads it; else it only hosts a replica */
     char *dir;                 /* owned: the partition's directory */
     struct partition_log *log; /* owned */
     struct delayed_key waiters;

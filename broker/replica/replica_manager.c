@@ -68,10 +68,10 @@ static int open_one(struct replica_manager *rm, const struct metadata_topic *t,
     return 0;
 }
 
-static void close_partitions(struct replica_manager *rm, struct hosted_topic *h, int32_t from,
-                             bool destroy)
+static void close_partitions_range(struct replica_manager *rm, struct hosted_topic *h, int32_t from,
+                                   int32_t to, bool destroy)
 {
-    for (int32_t i = from; i < h->n; i++) {
+    for (int32_t i = from; i < to; i++) {
         if (h->parts[i] != NULL) {
             rm->partitions_in_dir[h->dir_index[i]]--;
             if (destroy) {
@@ -84,35 +84,81 @@ static void close_partitions(struct replica_manager *rm, struct hosted_topic *h,
     }
 }
 
-/* Grow `h` to the topic's partition count, opening the new partitions. */
+static bool hosts(const struct metadata_partition *p, int32_t self)
+{
+    for (int32_t i = 0; i < p->n_replicas; i++) {
+        if (p->replicas[i] == self) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Bring hosted partition `i` in line with the metadata: open it when this
+ * broker is a replica, close it when no longer one, and follow the leader
+ * and leader epoch. */
+static int sync_partition(struct replica_manager *rm, const struct metadata_topic *t,
+                          struct hosted_topic *h, int32_t i)
+{
+    int32_t self = metadata_view_local_node(rm->metadata);
+    const struct metadata_partition *mp = &t->partitions[i];
+    bool wanted = hosts(mp, self);
+    if (!wanted) {
+        close_partitions_range(rm, h, i, i + 1, false);
+        return 0;
+    }
+    if (h->parts[i] == NULL) {
+        int rv = open_one(rm, t, h, i);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    struct partition *p = h->parts[i];
+    bool leader = mp->leader == self;
+    if (p->leader_epoch != mp->leader_epoch || p->is_leader != leader) {
+        log_info("replica",
+                 "partition role topic=%s partition=%d role=%s leader=%d leader_epoch=%d", t->name,
+                 i, leader ? "leader" : "follower", mp->leader, mp->leader_epoch);
+    }
+    p->leader_epoch = mp->leader_epoch;
+    p->is_leader = leader;
+    return 0;
+}
+
+static void close_partitions(struct replica_manager *rm, struct hosted_topic *h, int32_t from,
+                             bool destroy)
+{
+    close_partitions_range(rm, h, from, h->n, destroy);
+}
+
+/* Grow `h` to the topic's partition count and sync every partition. */
 static int open_partitions(struct replica_manager *rm, const struct metadata_topic *t,
                            struct hosted_topic *h)
 {
     int32_t old = h->n;
-    struct partition **parts = realloc(h->parts, (size_t)t->n_partitions * sizeof *parts);
-    if (parts != NULL) {
-        h->parts = parts;
-    }
-    size_t *dirs = realloc(h->dir_index, (size_t)t->n_partitions * sizeof *dirs);
-    if (dirs != NULL) {
-        h->dir_index = dirs;
-    }
-    if (parts == NULL || dirs == NULL) {
-        return -ENOMEM;
-    }
-    for (int32_t i = old; i < t->n_partitions; i++) {
-        h->parts[i] = NULL;
-    }
-    h->n = t->n_partitions;
-    for (int32_t i = old; i < t->n_partitions; i++) {
-        int rv = open_one(rm, t, h, i);
-        if (rv != 0) {
-            close_partitions(rm, h, old, false);
-            h->n = old;
-            return rv;
+    if (t->n_partitions > old) {
+        struct partition **parts = realloc(h->parts, (size_t)t->n_partitions * sizeof *parts);
+        if (parts != NULL) {
+            h->parts = parts;
         }
+        size_t *dirs = realloc(h->dir_index, (size_t)t->n_partitions * sizeof *dirs);
+        if (dirs != NULL) {
+            h->dir_index = dirs;
+        }
+        if (parts == NULL || dirs == NULL) {
+            return -ENOMEM;
+        }
+        for (int32_t i = old; i < t->n_partitions; i++) {
+            h->parts[i] = NULL;
+        }
+        h->n = t->n_partitions;
     }
-    return 0;
+    int first_error = 0;
+    for (int32_t i = 0; i < h->n && i < t->n_partitions; i++) {
+        int rv = sync_partition(rm, t, h, i);
+        first_error = first_error != 0 ? first_error : rv;
+    }
+    return first_error;
 }
 
 static int host_topic(struct replica_manager *rm, const struct metadata_topic *t)
@@ -151,16 +197,21 @@ static void on_topic_deleted(void *data, const struct metadata_topic *t)
     }
 }
 
-static void on_partitions_added(void *data, const struct metadata_topic *t, int32_t old_count)
+static void on_partitions_changed(void *data, const struct metadata_topic *t)
 {
     struct replica_manager *rm = data;
-    (void)old_count;
     struct hosted_topic *h = strmap_get(&rm->topics, t->name);
     if (h == NULL) {
         host_topic(rm, t);
     } else {
-        open_partitions(rm, t, h);
+        open_partitions(rm, t, h); /* failures are logged by open_one */
     }
+}
+
+static void on_partitions_added(void *data, const struct metadata_topic *t, int32_t old_count)
+{
+    (void)old_count;
+    on_partitions_changed(data, t);
 }
 
 static void on_config_changed(void *data, const struct metadata_topic *t)
@@ -280,8 +331,12 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
         close_all(rm);
         return rv;
     }
-    struct metadata_listener l = {rm, on_topic_created, on_topic_deleted, on_partitions_added,
-                                  on_config_changed};
+    struct metadata_listener l = {rm,
+                                  on_topic_created,
+                                  on_topic_deleted,
+                                  on_partitions_added,
+                                  on_config_changed,
+                                  on_partitions_changed};
     metadata_view_set_listener(metadata, &l);
     delayed_queue_init(&rm->delayed, loop);
     uv_timer_init(loop, &rm->retention_timer);

@@ -1,8 +1,11 @@
 /* The partitions this broker hosts, kept in step with the metadata view.
  *
- * Opens a partition log for every partition the metadata says this broker
- * leads (at start-up and when topics are created or grow), deletes them when
- * topics are deleted, pushes topic config changes to the logs, and runs the
+ * Opens a partition log for every partition the metadata lists this broker
+ * as a replica of (at start-up and when topics are created, grow or are
+ * reassigned), records whether it leads each one and its leader epoch
+ * (partition.h: only the leader serves clients; followers just host the log
+ * until follower replication exists), deletes them when topics are deleted,
+ * pushes topic config changes to the logs, and runs the
  * periodic log work: retention every log.retention.check.interval.ms,
  * background flushes and checkpoints every second. Owns the delayed-operation
  * queue Fetch (and later acks=all Produce) waits in.

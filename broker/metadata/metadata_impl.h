@@ -1,0 +1,77 @@
+/* Internal to broker/metadata: the two implementations behind
+ * metadata_view.h and the handle that dispatches to one of them.
+ * metadata_view.c is the only user of these declarations outside their own
+ * files. Same contracts as the metadata_view_* functions they back. */
+#ifndef SLUICE_BROKER_METADATA_METADATA_IMPL_H
+#define SLUICE_BROKER_METADATA_METADATA_IMPL_H
+
+#include "broker/metadata/metadata_view.h"
+
+struct metadata_local;
+struct metadata_quorum;
+
+/* Exactly one of the two is set. */
+struct metadata_view {
+    struct metadata_local *local;
+    struct metadata_quorum *quorum;
+};
+
+int metadata_local_open(struct metadata_local **out, const struct sluice_config *cfg,
+                        const struct listener_set *listeners, const char *dir, char *err,
+                        size_t errlen);
+void metadata_local_close(struct metadata_local *v);
+void metadata_local_set_listener(struct metadata_local *v, const struct metadata_listener *l);
+const char *metadata_local_cluster_id(const struct metadata_local *v);
+int32_t metadata_local_controller_id(const struct metadata_local *v);
+int32_t metadata_local_local_node(const struct metadata_local *v);
+size_t metadata_local_broker_count(const struct metadata_local *v);
+const struct metadata_broker *metadata_local_broker(const struct metadata_local *v, size_t i);
+const struct metadata_topic *metadata_local_topic(const struct metadata_local *v, const char *name);
+size_t metadata_local_topic_count(const struct metadata_local *v);
+size_t metadata_local_topics(const struct metadata_local *v, const struct metadata_topic **out,
+                             size_t max);
+int16_t metadata_local_create_topic(struct metadata_local *v,
+                                    const struct metadata_topic_spec *spec, bool validate_only,
+                                    const struct metadata_topic **created, char *err,
+                                    size_t errlen);
+int16_t metadata_local_delete_topic(struct metadata_local *v, const char *name, char *err,
+                                    size_t errlen);
+int16_t metadata_local_add_partitions(struct metadata_local *v, const char *name, int32_t total,
+                                      bool validate_only, char *err, size_t errlen);
+int16_t metadata_local_alter_topic_config(struct metadata_local *v, const char *name,
+                                          const struct metadata_config_entry *entries, size_t n,
+                                          bool replace, bool validate_only, char *err,
+                                          size_t errlen);
+
+void metadata_quorum_close(struct metadata_quorum *q);
+void metadata_quorum_set_listener(struct metadata_quorum *q, const struct metadata_listener *l);
+const char *metadata_quorum_cluster_id(const struct metadata_quorum *q);
+int32_t metadata_quorum_controller_id(const struct metadata_quorum *q);
+int32_t metadata_quorum_local_node(const struct metadata_quorum *q);
+size_t metadata_quorum_broker_count(const struct metadata_quorum *q);
+const struct metadata_broker *metadata_quorum_broker(const struct metadata_quorum *q, size_t i);
+const struct metadata_topic *metadata_quorum_topic(const struct metadata_quorum *q,
+                                                   const char *name);
+size_t metadata_quorum_topic_count(const struct metadata_quorum *q);
+size_t metadata_quorum_topics(const struct metadata_quorum *q, const struct metadata_topic **out,
+                              size_t max);
+void metadata_quorum_submit_create_topic(struct metadata_quorum *q,
+                                         const struct metadata_topic_spec *spec, bool validate_only,
+                                         uint64_t timeout_ms, struct metadata_admin_op *op);
+void metadata_quorum_submit_delete_topic(struct metadata_quorum *q, const char *name,
+                                         uint64_t timeout_ms, struct metadata_admin_op *op);
+void metadata_quorum_submit_add_partitions(struct metadata_quorum *q, const char *name,
+                                           int32_t total, bool validate_only, uint64_t timeout_ms,
+                                           struct metadata_admin_op *op);
+void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const char *name,
+                                               const struct metadata_config_entry *entries,
+                                               size_t n, bool replace, bool validate_only,
+                                               uint64_t timeout_ms, struct metadata_admin_op *op);
+
+/* A view handle around an opened quorum view (ownership transferred on 0). */
+int metadata_view_wrap_quorum(struct metadata_view **out, struct metadata_quorum *q);
+
+/* Complete `op` now with `code` and `message` (may be NULL). */
+void metadata_admin_complete(struct metadata_admin_op *op, int16_t code, const char *message);
+
+#endif

@@ -1,0 +1,53 @@
+/* Opening the metadata view fed by the controller quorum (KIP-500, KIP-631):
+ * the implementation of metadata_view.h used when controller.quorum.voters
+ * is set.
+ *
+ * Reads come from the broker's replayed copy of the controller's metadata
+ * image (controller/broker_session): unfenced brokers with their advertised
+ * endpoints and racks, topics with ids, configs and partitions (replicas,
+ * ISR, leader, leader epoch), the cluster id. The owner calls
+ * metadata_quorum_refresh after each image change; the view diffs the image
+ * against what it showed before and fires the metadata_listener callbacks
+ * (created, deleted, partitions added, partitions changed, config changed).
+ *
+ * Admin mutations (metadata_view_submit_*) are forwarded to the active
+ * controller through `client`, and answered once this view shows the change
+ * (bounded by the request timeout). Every broker forwards admin requests
+ * (KIP-590), so Metadata's controller_id names a live broker: the same one
+ * (the lowest unfenced id) on every broker.
+ *
+ * Loop thread only. */
+#ifndef SLUICE_BROKER_METADATA_METADATA_QUORUM_H
+#define SLUICE_BROKER_METADATA_METADATA_QUORUM_H
+
+#include <uv.h>
+
+#include "broker/metadata/metadata_view.h"
+#include "controller/controller_client.h"
+#include "controller/image.h"
+
+struct metadata_quorum_source {
+    void *data;
+    /* The current image (borrowed until the next loop iteration); NULL
+     * before the first metadata fetch. */
+    const MetadataImage *(*image)(void *data);
+    /* Where admin requests go (borrowed; must outlive the view's pending
+     * requests, whose callbacks it fires). NULL: admin requests fail. */
+    struct controller_client *client;
+};
+
+/* Open the view for broker `cfg->node_id`; `cfg` and `src` are borrowed for
+ * the view's lifetime (src is copied). Builds the view from the current
+ * image if there is one (no callbacks fire for it). Returns 0 or -ENOMEM
+ * with `err`. metadata_view_close releases it; its timer finishes closing
+ * when the loop runs again. */
+int metadata_quorum_open(struct metadata_view **out, uv_loop_t *loop,
+                         const struct sluice_config *cfg, const struct metadata_quorum_source *src,
+                         char *err, size_t errlen);
+
+/* The source's image changed: bring the view up to date, fire the
+ * listener's callbacks, and answer admin requests now visible. No-op for a
+ * view opened with metadata_view_open. */
+void metadata_quorum_refresh(struct metadata_view *v);
+
+#endif

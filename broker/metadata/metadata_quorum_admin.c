@@ -1,0 +1,316 @@
+/* Admin requests of the quorum-fed view: forwarded to the active controller
+ * (controller_client follows NOT_CONTROLLER), then held until this broker's
+ * own view shows the change so the client's next Metadata request agrees
+ * with the answer it got (bounded by the request's timeout; the change is
+ * committed either way, so an expired wait still answers success). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/metadata/metadata_quorum_internal.h"
+#include "common/log.h"
+#include "proto/controller.pb-c.h"
+
+#define M(name) SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
+
+/* Kafka error codes (ErrorCodes in the protocol reference). */
+enum {
+    ERR_UNKNOWN_SERVER_ERROR = -1,
+    ERR_REQUEST_TIMED_OUT = 7,
+    ERR_INVALID_REQUEST = 42,
+};
+
+enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS };
+
+struct quorum_op {
+    struct metadata_quorum *q;    /* NULL once detached (view closed) */
+    struct metadata_admin_op *op; /* the caller's */
+    enum op_kind kind;
+    char name[TOPIC_NAME_MAX + 1];
+    uint8_t old_id[16]; /* DeleteTopics: the id shown when submitted */
+    bool had_topic;
+    int32_t count; /* CreatePartitions: the new total */
+    bool validate_only;
+    bool waiting; /* the controller said yes; waiting to see it */
+    uint64_t deadline;
+    struct controller_request req;
+    struct quorum_op *next;
+};
+
+static void unlink_op(struct metadata_quorum *q, struct quorum_op *o)
+{
+    for (struct quorum_op **p = &q->ops; *p != NULL; p = &(*p)->next) {
+        if (*p == o) {
+            *p = o->next;
+            return;
+        }
+    }
+}
+
+static void finish(struct quorum_op *o, int16_t code, const char *message)
+{
+    unlink_op(o->q, o);
+    struct metadata_admin_op *op = o->op;
+    free(o);
+    metadata_admin_complete(op, code, message);
+}
+
+static bool visible(const struct quorum_op *o)
+{
+    const struct metadata_topic *t = metadata_quorum_topic(o->q, o->name);
+    switch (o->kind) {
+    case OP_CREATE:
+        return t != NULL;
+    case OP_DELETE:
+        return t == NULL || (o->had_topic && memcmp(t->id, o->old_id, 16) != 0);
+    case OP_PARTITIONS:
+        return t != NULL && t->n_partitions >= o->count;
+    }
+    return true;
+}
+
+void quorum_ops_check(struct metadata_quorum *q, bool expire)
+{
+    uint64_t now = uv_now(q->loop);
+    struct quorum_op *o = q->ops, *next;
+    for (; o != NULL; o = next) {
+        next = o->next;
+        if (!o->waiting) {
+            continue;
+        }
+        if (visible(o)) {
+            finish(o, 0, NULL);
+        } else if (expire && now >= o->deadline) {
+            log_warn("metadata",
+                     "change committed by the controller but not yet visible here topic=%s "
+                     "offset=%lld",
+                     o->name, (long long)q->offset);
+            finish(o, 0, NULL);
+        }
+    }
+}
+
+void quorum_ops_detach_all(struct metadata_quorum *q)
+{
+    while (q->ops != NULL) {
+        struct quorum_op *o = q->ops;
+        q->ops = o->next;
+        struct metadata_admin_op *op = o->op;
+        if (o->waiting) {
+            free(o); /* committed already */
+            metadata_admin_complete(op, 0, NULL);
+            continue;
+        }
+        o->q = NULL; /* freed when the controller request calls back */
+        metadata_admin_complete(op, ERR_REQUEST_TIMED_OUT, "the broker is shutting down");
+    }
+}
+
+/* ---- answers ---- */
+
+struct topic_answer {
+    int32_t code;
+    const char *message;
+};
+
+/* The result for our topic in a response's repeated results. */
+#define FIND_RESULT(resp, o, out)                                                                  \
+    do {                                                                                           \
+        (out).code = (resp)->error_code;                                                           \
+        (out).message = (resp)->error_message;                                                     \
+        for (size_t i_ = 0; (out).code == 0 && i_ < (resp)->n_topics; i_++) {                      \
+            if (strcmp((resp)->topics[i_]->name, (o)->name) == 0) {                                \
+                (out).code = (resp)->topics[i_]->error_code;                                       \
+                (out).message = (resp)->topics[i_]->error_message;                                 \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+static struct topic_answer answer_of(const struct quorum_op *o, const ProtobufCMessage *m)
+{
+    struct topic_answer a = {0, NULL};
+    switch (o->kind) {
+    case OP_CREATE:
+        FIND_RESULT((const Sluice__Controller__CreateTopicsResponse *)m, o, a);
+        break;
+    case OP_DELETE:
+        FIND_RESULT((const Sluice__Controller__DeleteTopicsResponse *)m, o, a);
+        break;
+    case OP_PARTITIONS:
+        FIND_RESULT((const Sluice__Controller__CreatePartitionsResponse *)m, o, a);
+        break;
+    }
+    return a;
+}
+
+static void on_answer(struct controller_request *req, int status, const ProtobufCMessage *m)
+{
+    struct quorum_op *o = req->data;
+    if (o->q == NULL) {
+        free(o); /* answered already, when the view closed */
+        return;
+    }
+    char why[160];
+    if (status != 0) {
+        snprintf(why, sizeof why,
+                 status == -ETIMEDOUT ? "no active controller answered in time"
+                                      : "cannot reach the controller: %s",
+                 strerror(-status));
+        finish(o, status == -ETIMEDOUT ? ERR_REQUEST_TIMED_OUT : ERR_UNKNOWN_SERVER_ERROR, why);
+        return;
+    }
+    struct topic_answer a = answer_of(o, m);
+    if (a.code != 0 || o->validate_only || visible(o)) {
+        finish(o, (int16_t)a.code, a.message);
+        return;
+    }
+    o->waiting = true; /* quorum_ops_check answers it */
+}
+
+/* ---- submitting ---- */
+
+static struct quorum_op *op_new(struct metadata_quorum *q, struct metadata_admin_op *op,
+                                enum op_kind kind, const char *name, uint64_t timeout_ms)
+{
+    if (q->src.client == NULL || name == NULL) {
+        metadata_admin_complete(op, ERR_INVALID_REQUEST,
+                                name == NULL ? "topic name is null" : "no controller to ask");
+        return NULL;
+    }
+    struct quorum_op *o = calloc(1, sizeof *o);
+    if (o == NULL) {
+        metadata_admin_complete(op, ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+        return NULL;
+    }
+    o->q = q;
+    o->op = op;
+    o->kind = kind;
+    snprintf(o->name, sizeof o->name, "%s", name);
+    o->deadline = uv_now(q->loop) + timeout_ms;
+    o->req.data = o;
+    op->pending = o;
+    return o;
+}
+
+static void send_op(struct quorum_op *o, uint32_t method, const ProtobufCMessage *body,
+                    const ProtobufCMessageDescriptor *answer, uint64_t timeout_ms)
+{
+    struct metadata_quorum *q = o->q;
+    int rv =
+        controller_client_call(q->src.client, &o->req, method, body, answer, timeout_ms, on_answer);
+    if (rv != 0) {
+        struct metadata_admin_op *op = o->op;
+        free(o);
+        metadata_admin_complete(op, ERR_UNKNOWN_SERVER_ERROR, "cannot send to the controller");
+        return;
+    }
+    o->next = q->ops;
+    q->ops = o;
+}
+
+void metadata_quorum_submit_create_topic(struct metadata_quorum *q,
+                                         const struct metadata_topic_spec *spec, bool validate_only,
+                                         uint64_t timeout_ms, struct metadata_admin_op *op)
+{
+    struct quorum_op *o = op_new(q, op, OP_CREATE, spec->name, timeout_ms);
+    if (o == NULL) {
+        return;
+    }
+    o->validate_only = validate_only;
+    size_t n = spec->n_configs;
+    Sluice__Controller__TopicConfig *cfgs = calloc(n ? n : 1, sizeof *cfgs);
+    Sluice__Controller__TopicConfig **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    if (cfgs == NULL || ptrs == NULL) {
+        free(cfgs);
+        free(ptrs);
+        free(o);
+        metadata_admin_complete(op, ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        sluice__controller__topic_config__init(&cfgs[k]);
+        cfgs[k].name = (char *)spec->configs[i].key;
+        /* A null value means the default (KIP-464), which is what not setting it gives. */
+        if (cfgs[k].name != NULL && spec->configs[i].value != NULL) {
+            cfgs[k].value = (char *)spec->configs[i].value;
+            ptrs[k] = &cfgs[k];
+            k++;
+        }
+    }
+    Sluice__Controller__CreatableTopic topic = SLUICE__CONTROLLER__CREATABLE_TOPIC__INIT;
+    topic.name = o->name;
+    topic.num_partitions = spec->num_partitions;
+    topic.replication_factor = spec->replication_factor;
+    topic.configs = ptrs;
+    topic.n_configs = k;
+    Sluice__Controller__CreatableTopic *topics[1] = {&topic};
+    Sluice__Controller__CreateTopicsRequest req = SLUICE__CONTROLLER__CREATE_TOPICS_REQUEST__INIT;
+    req.version = 1;
+    req.topics = topics;
+    req.n_topics = 1;
+    req.validate_only = validate_only;
+    send_op(o, M(CREATE_TOPICS), &req.base, &sluice__controller__create_topics_response__descriptor,
+            timeout_ms);
+    free(cfgs);
+    free(ptrs);
+}
+
+void metadata_quorum_submit_delete_topic(struct metadata_quorum *q, const char *name,
+                                         uint64_t timeout_ms, struct metadata_admin_op *op)
+{
+    struct quorum_op *o = op_new(q, op, OP_DELETE, name, timeout_ms);
+    if (o == NULL) {
+        return;
+    }
+    const struct metadata_topic *t = metadata_quorum_topic(q, name);
+    if (t != NULL) {
+        o->had_topic = true;
+        memcpy(o->old_id, t->id, 16);
+    }
+    char *names[1] = {o->name};
+    Sluice__Controller__DeleteTopicsRequest req = SLUICE__CONTROLLER__DELETE_TOPICS_REQUEST__INIT;
+    req.version = 1;
+    req.names = names;
+    req.n_names = 1;
+    send_op(o, M(DELETE_TOPICS), &req.base, &sluice__controller__delete_topics_response__descriptor,
+            timeout_ms);
+}
+
+void metadata_quorum_submit_add_partitions(struct metadata_quorum *q, const char *name,
+                                           int32_t total, bool validate_only, uint64_t timeout_ms,
+                                           struct metadata_admin_op *op)
+{
+    struct quorum_op *o = op_new(q, op, OP_PARTITIONS, name, timeout_ms);
+    if (o == NULL) {
+        return;
+    }
+    o->count = total;
+    o->validate_only = validate_only;
+    Sluice__Controller__CreatePartitionsTopic topic =
+        SLUICE__CONTROLLER__CREATE_PARTITIONS_TOPIC__INIT;
+    topic.name = o->name;
+    topic.count = total;
+    Sluice__Controller__CreatePartitionsTopic *topics[1] = {&topic};
+    Sluice__Controller__CreatePartitionsRequest req =
+        SLUICE__CONTROLLER__CREATE_PARTITIONS_REQUEST__INIT;
+    req.version = 1;
+    req.topics = topics;
+    req.n_topics = 1;
+    req.validate_only = validate_only;
+    send_op(o, M(CREATE_PARTITIONS), &req.base,
+            &sluice__controller__create_partitions_response__descriptor, timeout_ms);
+}
+
+void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const char *name,
+                                               const struct metadata_config_entry *entries,
+                                               size_t n, bool replace, bool validate_only,
+                                               uint64_t timeout_ms, struct metadata_admin_op *op)
+{
+    (void)q, (void)name, (void)entries, (void)n, (void)replace, (void)validate_only;
+    (void)timeout_ms;
+    metadata_admin_complete(op, ERR_INVALID_REQUEST,
+                            "Altering topic configs is not supported yet when the controller "
+                            "quorum owns the metadata; set configs at topic creation");
+}

@@ -1,0 +1,260 @@
+/* The metadata_view handle: dispatches each call to the implementation
+ * chosen when the view was opened (metadata_impl.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "broker/metadata/metadata_impl.h"
+
+#define ERR_UNKNOWN_SERVER_ERROR (-1)
+#define ERR_INVALID_REQUEST      42
+
+#define DISPATCH(v, fn, ...)                                                                       \
+    ((v)->quorum != NULL ? metadata_quorum_##fn((v)->quorum, __VA_ARGS__)                          \
+                         : metadata_local_##fn((v)->local, __VA_ARGS__))
+#define DISPATCH0(v, fn)                                                                           \
+    ((v)->quorum != NULL ? metadata_quorum_##fn((v)->quorum) : metadata_local_##fn((v)->local))
+
+int metadata_view_open(struct metadata_view **out, const struct sluice_config *cfg,
+                       const struct listener_set *listeners, const char *dir, char *err,
+                       size_t errlen)
+{
+    struct metadata_view *v = calloc(1, sizeof *v);
+    if (v == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rv = metadata_local_open(&v->local, cfg, listeners, dir, err, errlen);
+    if (rv != 0) {
+        free(v);
+        return rv;
+    }
+    *out = v;
+    return 0;
+}
+
+int metadata_view_wrap_quorum(struct metadata_view **out, struct metadata_quorum *q)
+{
+    struct metadata_view *v = calloc(1, sizeof *v);
+    if (v == NULL) {
+        return -ENOMEM;
+    }
+    v->quorum = q;
+    *out = v;
+    return 0;
+}
+
+void metadata_view_close(struct metadata_view *v)
+{
+    if (v == NULL) {
+        return;
+    }
+    if (v->quorum != NULL) {
+        metadata_quorum_close(v->quorum);
+    } else {
+        metadata_local_close(v->local);
+    }
+    free(v);
+}
+
+void metadata_view_set_listener(struct metadata_view *v, const struct metadata_listener *l)
+{
+    if (v->quorum != NULL) {
+        metadata_quorum_set_listener(v->quorum, l);
+    } else {
+        metadata_local_set_listener(v->local, l);
+    }
+}
+
+const char *metadata_view_cluster_id(const struct metadata_view *v)
+{
+    return DISPATCH0(v, cluster_id);
+}
+
+int32_t metadata_view_controller_id(const struct metadata_view *v)
+{
+    return DISPATCH0(v, controller_id);
+}
+
+int32_t metadata_view_local_node(const struct metadata_view *v)
+{
+    return DISPATCH0(v, local_node);
+}
+
+size_t metadata_view_broker_count(const struct metadata_view *v)
+{
+    return DISPATCH0(v, broker_count);
+}
+
+const struct metadata_broker *metadata_view_broker(const struct metadata_view *v, size_t i)
+{
+    return DISPATCH(v, broker, i);
+}
+
+const struct metadata_endpoint *metadata_broker_endpoint(const struct metadata_broker *b,
+                                                         const char *listener)
+{
+    for (size_t i = 0; i < b->n_endpoints; i++) {
+        if (strcasecmp(b->endpoints[i].listener, listener) == 0) {
+            return &b->endpoints[i];
+        }
+    }
+    return NULL;
+}
+
+const struct metadata_topic *metadata_view_topic(const struct metadata_view *v, const char *name)
+{
+    return DISPATCH(v, topic, name);
+}
+
+size_t metadata_view_topic_count(const struct metadata_view *v)
+{
+    return DISPATCH0(v, topic_count);
+}
+
+size_t metadata_view_topics(const struct metadata_view *v, const struct metadata_topic **out,
+                            size_t max)
+{
+    return DISPATCH(v, topics, out, max);
+}
+
+/* ---- synchronous mutations: local only ---- */
+
+static int16_t refuse_sync(char *err, size_t errlen)
+{
+    snprintf(err, errlen, "metadata is owned by the controller quorum");
+    return ERR_UNKNOWN_SERVER_ERROR;
+}
+
+int16_t metadata_view_create_topic(struct metadata_view *v, const struct metadata_topic_spec *spec,
+                                   bool validate_only, const struct metadata_topic **created,
+                                   char *err, size_t errlen)
+{
+    if (v->quorum != NULL) {
+        return refuse_sync(err, errlen);
+    }
+    return metadata_local_create_topic(v->local, spec, validate_only, created, err, errlen);
+}
+
+int16_t metadata_view_delete_topic(struct metadata_view *v, const char *name, char *err,
+                                   size_t errlen)
+{
+    if (v->quorum != NULL) {
+        return refuse_sync(err, errlen);
+    }
+    return metadata_local_delete_topic(v->local, name, err, errlen);
+}
+
+int16_t metadata_view_add_partitions(struct metadata_view *v, const char *name, int32_t total,
+                                     bool validate_only, char *err, size_t errlen)
+{
+    if (v->quorum != NULL) {
+        return refuse_sync(err, errlen);
+    }
+    return metadata_local_add_partitions(v->local, name, total, validate_only, err, errlen);
+}
+
+int16_t metadata_view_alter_topic_config(struct metadata_view *v, const char *name,
+                                         const struct metadata_config_entry *entries, size_t n,
+                                         bool replace, bool validate_only, char *err, size_t errlen)
+{
+    if (v->quorum != NULL) {
+        snprintf(err, errlen,
+                 "Altering topic configs is not supported yet when the controller quorum owns "
+                 "the metadata; set configs when creating the topic");
+        return ERR_INVALID_REQUEST;
+    }
+    return metadata_local_alter_topic_config(v->local, name, entries, n, replace, validate_only,
+                                             err, errlen);
+}
+
+/* ---- asynchronous mutations ---- */
+
+void metadata_admin_complete(struct metadata_admin_op *op, int16_t code, const char *message)
+{
+    op->error_code = code;
+    snprintf(op->error_message, sizeof op->error_message, "%s",
+             code != 0 && message != NULL ? message : "");
+    op->pending = NULL;
+    op->cb(op);
+}
+
+static void op_start(struct metadata_admin_op *op, metadata_admin_cb cb)
+{
+    op->cb = cb;
+    op->pending = NULL;
+    op->error_code = 0;
+    op->error_message[0] = '\0';
+}
+
+void metadata_admin_fail(struct metadata_admin_op *op, metadata_admin_cb cb, int16_t code,
+                         const char *message)
+{
+    op_start(op, cb);
+    metadata_admin_complete(op, code, message);
+}
+
+void metadata_view_submit_create_topic(struct metadata_view *v,
+                                       const struct metadata_topic_spec *spec, bool validate_only,
+                                       uint64_t timeout_ms, struct metadata_admin_op *op,
+                                       metadata_admin_cb cb)
+{
+    op_start(op, cb);
+    if (v->quorum != NULL) {
+        metadata_quorum_submit_create_topic(v->quorum, spec, validate_only, timeout_ms, op);
+        return;
+    }
+    char err[sizeof op->error_message];
+    int16_t code =
+        metadata_local_create_topic(v->local, spec, validate_only, NULL, err, sizeof err);
+    metadata_admin_complete(op, code, err);
+}
+
+void metadata_view_submit_delete_topic(struct metadata_view *v, const char *name,
+                                       uint64_t timeout_ms, struct metadata_admin_op *op,
+                                       metadata_admin_cb cb)
+{
+    op_start(op, cb);
+    if (v->quorum != NULL) {
+        metadata_quorum_submit_delete_topic(v->quorum, name, timeout_ms, op);
+        return;
+    }
+    char err[sizeof op->error_message];
+    int16_t code = metadata_local_delete_topic(v->local, name, err, sizeof err);
+    metadata_admin_complete(op, code, err);
+}
+
+void metadata_view_submit_add_partitions(struct metadata_view *v, const char *name, int32_t total,
+                                         bool validate_only, uint64_t timeout_ms,
+                                         struct metadata_admin_op *op, metadata_admin_cb cb)
+{
+    op_start(op, cb);
+    if (v->quorum != NULL) {
+        metadata_quorum_submit_add_partitions(v->quorum, name, total, validate_only, timeout_ms,
+                                              op);
+        return;
+    }
+    char err[sizeof op->error_message];
+    int16_t code =
+        metadata_local_add_partitions(v->local, name, total, validate_only, err, sizeof err);
+    metadata_admin_complete(op, code, err);
+}
+
+void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char *name,
+                                             const struct metadata_config_entry *entries, size_t n,
+                                             bool replace, bool validate_only, uint64_t timeout_ms,
+                                             struct metadata_admin_op *op, metadata_admin_cb cb)
+{
+    op_start(op, cb);
+    if (v->quorum != NULL) {
+        metadata_quorum_submit_alter_topic_config(v->quorum, name, entries, n, replace,
+                                                  validate_only, timeout_ms, op);
+        return;
+    }
+    char err[sizeof op->error_message];
+    int16_t code = metadata_local_alter_topic_config(v->local, name, entries, n, replace,
+                                                     validate_only, err, sizeof err);
+    metadata_admin_complete(op, code, err);
+}
