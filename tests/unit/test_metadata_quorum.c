@@ -154,7 +154,7 @@ static void setup(void)
     sluice_config_set(&cfg, "node.id", "2", err, sizeof err);
     img = image_new();
     ck_assert_ptr_nonnull(img);
-    img->cluster_id = image_strdup("cluster-x");
+    ck_assert_int_eq(image_replace_str(&img->cluster_id, "cluster-x"), 0);
     img->offset = 5;
 }
 
