@@ -238,7 +238,7 @@ int records_add_topic_config(MetadataBatch *b, const char *topic, const char *ke
     r->resource_type = 2; /* Kafka's ConfigResource.Type.TOPIC */
     r->resource_name = image_strdup(topic);
     r->name = image_strdup(key);
-    r->value = image_strdup(value);
+    r->value = image_strdup(value != NULL ? value : "");
     r->value_is_null = value == NULL;
     return r->resource_name != NULL && r->name != NULL && r->value != NULL ? 0 : -ENOMEM;
 }

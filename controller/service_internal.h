@@ -1,5 +1,5 @@
 /* Shared between the service's files (service.c: setup, broker lifecycle;
- * service_topics.c: topic administration; service_duties.c: fencing and
+ * service_topics.c: topic administration; service_configs.c: topic configs; service_duties.c: fencing and
  * elections; service_read.c: metadata fetch and quorum description). Not a
  * public interface. */
 #ifndef SLUICE_CONTROLLER_SERVICE_INTERNAL_H
@@ -41,6 +41,7 @@ bool service_check_active(struct controller_service *svc);
 void service_create_topics(struct rpc_call *call, void *arg);
 void service_delete_topics(struct rpc_call *call, void *arg);
 void service_create_partitions(struct rpc_call *call, void *arg);
+void service_alter_configs(struct rpc_call *call, void *arg);
 void service_fetch_metadata(struct rpc_call *call, void *arg);
 void service_describe_quorum(struct rpc_call *call, void *arg);
 /* Elections for every partition whose leader or ISR includes an unusable

@@ -1,6 +1,8 @@
 /* IncrementalAlterConfigs (key 44, KIP-339): SET and DELETE on topic configs;
  * keys not mentioned keep their values. APPEND/SUBTRACT (list-valued keys)
- * are refused with INVALID_REQUEST. Broker configs are static in Sluice. */
+ * are refused with INVALID_REQUEST. Broker configs are static in Sluice.
+ * Through the metadata view (with the controller quorum: forwarded to the
+ * active controller), asynchronously. */
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -36,35 +38,67 @@ entries_of(struct kafka_call *call,
     return KAFKA_ERROR_NONE;
 }
 
-static void
-alter_one(struct kafka_call *call, bool validate_only,
-          const struct kafka_incremental_alter_configs_request_alter_configs_resource *r,
-          struct kafka_incremental_alter_configs_response_alter_configs_resource_response *o)
+/* The call's state while topic configs change (in the call's arena). */
+struct alter_ctx {
+    struct kafka_call *call;
+    struct kafka_incremental_alter_configs_response resp;
+    struct metadata_admin_op *ops; /* one per resource */
+    int32_t pending;
+};
+
+static void respond(struct alter_ctx *ctx)
 {
+    struct kafka_call *call = ctx->call;
+    struct kafka_writer w;
+    int rv = kafka_call_begin_response(call, &w);
+    if (rv == 0) {
+        rv = kafka_incremental_alter_configs_response_encode(&w, call->header.api_version,
+                                                             &ctx->resp);
+    }
+    kafka_call_finish_response(call, &w, rv);
+}
+
+static void on_altered(struct metadata_admin_op *op)
+{
+    struct alter_ctx *ctx = op->data;
+    struct kafka_incremental_alter_configs_response_alter_configs_resource_response *o =
+        &ctx->resp.responses[op - ctx->ops];
+    o->error_code = op->error_code;
+    o->error_message =
+        op->error_code != KAFKA_ERROR_NONE && op->error_message[0] ? op->error_message : NULL;
+    if (--ctx->pending == 0) {
+        respond(ctx);
+    }
+}
+
+static void
+alter_one(struct alter_ctx *ctx, bool validate_only, int32_t i,
+          const struct kafka_incremental_alter_configs_request_alter_configs_resource *r)
+{
+    struct kafka_call *call = ctx->call;
+    struct metadata_admin_op *op = &ctx->ops[i];
+    struct kafka_incremental_alter_configs_response_alter_configs_resource_response *o =
+        &ctx->resp.responses[i];
     kafka_incremental_alter_configs_response_alter_configs_resource_response_init(o);
     o->resource_type = r->resource_type;
     o->resource_name = r->resource_name;
+    op->data = ctx;
     if (r->resource_type != RESOURCE_TOPIC) {
-        o->error_code = KAFKA_ERROR_INVALID_REQUEST;
-        o->error_message = "Only topic configs can be altered: broker configs are static";
+        metadata_admin_fail(op, on_altered, KAFKA_ERROR_INVALID_REQUEST,
+                            "Only topic configs can be altered: broker configs are static");
         return;
     }
     struct metadata_config_entry *entries = NULL;
     const char *why = NULL;
-    o->error_code = entries_of(call, r, &entries, &why);
-    if (o->error_code != KAFKA_ERROR_NONE) {
-        o->error_message = why;
-        return;
-    }
-    char *err = kafka_arena_alloc(&call->arena, 512);
-    if (err == NULL) {
-        o->error_code = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+    int16_t code = entries_of(call, r, &entries, &why);
+    if (code != KAFKA_ERROR_NONE) {
+        metadata_admin_fail(op, on_altered, code, why);
         return;
     }
     size_t n = r->configs_count > 0 ? (size_t)r->configs_count : 0;
-    o->error_code = metadata_view_alter_topic_config(call->svc->metadata, r->resource_name, entries,
-                                                     n, false, validate_only, err, 512);
-    o->error_message = o->error_code != KAFKA_ERROR_NONE ? err : NULL;
+    metadata_view_submit_alter_topic_config(
+        call->svc->metadata, r->resource_name, entries, n, false, validate_only,
+        (uint64_t)call->svc->cfg->request_timeout_ms, op, on_altered);
 }
 
 void kafka_handle_incremental_alter_configs(struct kafka_call *call)
@@ -76,22 +110,25 @@ void kafka_handle_incremental_alter_configs(struct kafka_call *call)
         kafka_call_bad_request(call, rv);
         return;
     }
-    struct kafka_incremental_alter_configs_response resp;
-    kafka_incremental_alter_configs_response_init(&resp);
     int32_t n = req.resources_count > 0 ? req.resources_count : 0;
-    resp.responses = kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *resp.responses);
-    if (resp.responses == NULL) {
+    struct alter_ctx *ctx = kafka_arena_alloc(&call->arena, sizeof *ctx);
+    struct kafka_incremental_alter_configs_response_alter_configs_resource_response *responses =
+        kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *responses);
+    struct metadata_admin_op *ops = kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *ops);
+    if (ctx == NULL || responses == NULL || ops == NULL) {
         kafka_call_fail(call, "out of memory");
         return;
     }
-    resp.responses_count = n;
+    kafka_incremental_alter_configs_response_init(&ctx->resp);
+    ctx->resp.responses = responses;
+    ctx->resp.responses_count = n;
+    ctx->call = call;
+    ctx->ops = ops;
+    ctx->pending = n + 1; /* answers may come before the loop ends */
     for (int32_t i = 0; i < n; i++) {
-        alter_one(call, req.validate_only, &req.resources[i], &resp.responses[i]);
+        alter_one(ctx, req.validate_only, i, &req.resources[i]);
     }
-    struct kafka_writer w;
-    rv = kafka_call_begin_response(call, &w);
-    if (rv == 0) {
-        rv = kafka_incremental_alter_configs_response_encode(&w, call->header.api_version, &resp);
+    if (--ctx->pending == 0) {
+        respond(ctx);
     }
-    kafka_call_finish_response(call, &w, rv);
 }

@@ -18,10 +18,11 @@
 enum {
     ERR_UNKNOWN_SERVER_ERROR = -1,
     ERR_REQUEST_TIMED_OUT = 7,
+    ERR_INVALID_CONFIG = 40,
     ERR_INVALID_REQUEST = 42,
 };
 
-enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS };
+enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS, OP_CONFIGS };
 
 struct quorum_op {
     struct metadata_quorum *q;    /* NULL once detached (view closed) */
@@ -31,6 +32,9 @@ struct quorum_op {
     uint8_t old_id[16]; /* DeleteTopics: the id shown when submitted */
     bool had_topic;
     int32_t count; /* CreatePartitions: the new total */
+    /* AlterConfigs: the keys to see set (value) or gone (NULL), owned. */
+    struct metadata_config_entry *entries;
+    size_t n_entries;
     bool validate_only;
     bool waiting; /* the controller said yes; waiting to see it */
     uint64_t deadline;
@@ -48,12 +52,40 @@ static void unlink_op(struct metadata_quorum *q, struct quorum_op *o)
     }
 }
 
+static void op_free(struct quorum_op *o)
+{
+    for (size_t i = 0; i < o->n_entries; i++) {
+        free((char *)o->entries[i].key);
+        free((char *)o->entries[i].value);
+    }
+    free(o->entries);
+    free(o);
+}
+
 static void finish(struct quorum_op *o, int16_t code, const char *message)
 {
     unlink_op(o->q, o);
     struct metadata_admin_op *op = o->op;
-    free(o);
+    op_free(o);
     metadata_admin_complete(op, code, message);
+}
+
+/* Whether the image the view was last built from shows every entry. */
+static bool configs_visible(const struct quorum_op *o)
+{
+    const MetadataImage *img = o->q->src.image(o->q->src.data);
+    const TopicState *ts = img != NULL ? image_find_topic(img, o->name) : NULL;
+    if (ts == NULL) {
+        return true; /* deleted meanwhile: nothing left to wait for */
+    }
+    for (size_t i = 0; i < o->n_entries; i++) {
+        const char *now = image_topic_config(ts, o->entries[i].key);
+        const char *want = o->entries[i].value;
+        if ((want == NULL) != (now == NULL) || (want != NULL && strcmp(want, now) != 0)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool visible(const struct quorum_op *o)
@@ -66,6 +98,8 @@ static bool visible(const struct quorum_op *o)
         return t == NULL || (o->had_topic && memcmp(t->id, o->old_id, 16) != 0);
     case OP_PARTITIONS:
         return t != NULL && t->n_partitions >= o->count;
+    case OP_CONFIGS:
+        return configs_visible(o);
     }
     return true;
 }
@@ -98,7 +132,7 @@ void quorum_ops_detach_all(struct metadata_quorum *q)
         q->ops = o->next;
         struct metadata_admin_op *op = o->op;
         if (o->waiting) {
-            free(o); /* committed already */
+            op_free(o); /* committed already */
             metadata_admin_complete(op, 0, NULL);
             continue;
         }
@@ -140,6 +174,9 @@ static struct topic_answer answer_of(const struct quorum_op *o, const ProtobufCM
     case OP_PARTITIONS:
         FIND_RESULT((const Sluice__Controller__CreatePartitionsResponse *)m, o, a);
         break;
+    case OP_CONFIGS:
+        FIND_RESULT((const Sluice__Controller__AlterConfigsResponse *)m, o, a);
+        break;
     }
     return a;
 }
@@ -148,7 +185,7 @@ static void on_answer(struct controller_request *req, int status, const Protobuf
 {
     struct quorum_op *o = req->data;
     if (o->q == NULL) {
-        free(o); /* answered already, when the view closed */
+        op_free(o); /* answered already, when the view closed */
         return;
     }
     char why[160];
@@ -201,7 +238,7 @@ static void send_op(struct quorum_op *o, uint32_t method, const ProtobufCMessage
         controller_client_call(q->src.client, &o->req, method, body, answer, timeout_ms, on_answer);
     if (rv != 0) {
         struct metadata_admin_op *op = o->op;
-        free(o);
+        op_free(o);
         metadata_admin_complete(op, ERR_UNKNOWN_SERVER_ERROR, "cannot send to the controller");
         return;
     }
@@ -303,14 +340,98 @@ void metadata_quorum_submit_add_partitions(struct metadata_quorum *q, const char
             &sluice__controller__create_partitions_response__descriptor, timeout_ms);
 }
 
+/* What the view must show once the change is applied: listed keys set or
+ * deleted; with `replace`, keys the topic sets now and the request does not
+ * list are deleted too. */
+static int expect_configs(struct quorum_op *o, const struct metadata_config_entry *entries,
+                          size_t n, bool replace)
+{
+    const MetadataImage *img = o->q->src.image(o->q->src.data);
+    const TopicState *ts = img != NULL ? image_find_topic(img, o->name) : NULL;
+    size_t extra = replace && ts != NULL ? ts->n_configs : 0;
+    o->entries = calloc(n + extra + 1, sizeof *o->entries);
+    if (o->entries == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct metadata_config_entry *e = &o->entries[o->n_entries++];
+        e->key = strdup(entries[i].key);
+        e->value = entries[i].value != NULL ? strdup(entries[i].value) : NULL;
+        if (e->key == NULL || (entries[i].value != NULL && e->value == NULL)) {
+            return -ENOMEM;
+        }
+    }
+    for (size_t k = 0; k < extra; k++) {
+        bool listed = false;
+        for (size_t i = 0; i < n; i++) {
+            listed |= strcmp(entries[i].key, ts->configs[k]->name) == 0;
+        }
+        if (!listed && (o->entries[o->n_entries++].key = strdup(ts->configs[k]->name)) == NULL) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int alter_request(const struct quorum_op *o, const struct metadata_config_entry *entries,
+                         size_t n, bool replace, bool validate_only, uint64_t timeout_ms);
+
 void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const char *name,
                                                const struct metadata_config_entry *entries,
                                                size_t n, bool replace, bool validate_only,
                                                uint64_t timeout_ms, struct metadata_admin_op *op)
 {
-    (void)q, (void)name, (void)entries, (void)n, (void)replace, (void)validate_only;
-    (void)timeout_ms;
-    metadata_admin_complete(op, ERR_INVALID_REQUEST,
-                            "Altering topic configs is not supported yet when the controller "
-                            "quorum owns the metadata; set configs at topic creation");
+    struct quorum_op *o = op_new(q, op, OP_CONFIGS, name, timeout_ms);
+    if (o == NULL) {
+        return;
+    }
+    o->validate_only = validate_only;
+    for (size_t i = 0; i < n; i++) {
+        if (entries[i].key == NULL) {
+            op_free(o);
+            metadata_admin_complete(op, ERR_INVALID_CONFIG, "config key is null");
+            return;
+        }
+    }
+    if (expect_configs(o, entries, n, replace) != 0 ||
+        alter_request(o, entries, n, replace, validate_only, timeout_ms) != 0) {
+        op_free(o);
+        metadata_admin_complete(op, ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+    }
+}
+
+/* Build and send the AlterConfigs request for `o` (one topic). */
+static int alter_request(const struct quorum_op *o, const struct metadata_config_entry *entries,
+                         size_t n, bool replace, bool validate_only, uint64_t timeout_ms)
+{
+    Sluice__Controller__AlterableConfig *cfgs = calloc(n ? n : 1, sizeof *cfgs);
+    Sluice__Controller__AlterableConfig **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    if (cfgs == NULL || ptrs == NULL) {
+        free(cfgs);
+        free(ptrs);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sluice__controller__alterable_config__init(&cfgs[i]);
+        cfgs[i].name = (char *)entries[i].key;
+        cfgs[i].value = entries[i].value != NULL ? (char *)entries[i].value : "";
+        cfgs[i].is_delete = entries[i].value == NULL;
+        ptrs[i] = &cfgs[i];
+    }
+    Sluice__Controller__AlterConfigsResource res = SLUICE__CONTROLLER__ALTER_CONFIGS_RESOURCE__INIT;
+    res.topic = (char *)o->name;
+    res.configs = ptrs;
+    res.n_configs = n;
+    res.replace = replace;
+    Sluice__Controller__AlterConfigsResource *resources[1] = {&res};
+    Sluice__Controller__AlterConfigsRequest req = SLUICE__CONTROLLER__ALTER_CONFIGS_REQUEST__INIT;
+    req.version = 1;
+    req.resources = resources;
+    req.n_resources = 1;
+    req.validate_only = validate_only;
+    send_op((struct quorum_op *)o, M(ALTER_CONFIGS), &req.base,
+            &sluice__controller__alter_configs_response__descriptor, timeout_ms);
+    free(cfgs);
+    free(ptrs);
+    return 0;
 }

@@ -9,7 +9,6 @@
 #include "broker/metadata/metadata_impl.h"
 
 #define ERR_UNKNOWN_SERVER_ERROR (-1)
-#define ERR_INVALID_REQUEST      42
 
 #define DISPATCH(v, fn, ...)                                                                       \
     ((v)->quorum != NULL ? metadata_quorum_##fn((v)->quorum, __VA_ARGS__)                          \
@@ -161,10 +160,7 @@ int16_t metadata_view_alter_topic_config(struct metadata_view *v, const char *na
                                          bool replace, bool validate_only, char *err, size_t errlen)
 {
     if (v->quorum != NULL) {
-        snprintf(err, errlen,
-                 "Altering topic configs is not supported yet when the controller quorum owns "
-                 "the metadata; set configs when creating the topic");
-        return ERR_INVALID_REQUEST;
+        return refuse_sync(err, errlen);
     }
     return metadata_local_alter_topic_config(v->local, name, entries, n, replace, validate_only,
                                              err, errlen);

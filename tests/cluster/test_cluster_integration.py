@@ -14,7 +14,7 @@ from test_protocol_raw import (connect, frame_of, parse_produce_response, produc
                                record_batch, recv_response, string)
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # noqa: E402
 
 NOT_LEADER = 6
 FENCED_LEADER_EPOCH = 74
@@ -48,6 +48,12 @@ def create_topic(cluster, topic, partitions, replication, validate_only=False):
                                   operation_timeout=20, request_timeout=30,
                                   validate_only=validate_only)
     return futures[topic].result(timeout=60)
+
+
+def describe(admin, topic):
+    r = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    entries = admin.describe_configs([r], request_timeout=30)[r].result(timeout=60)
+    return {k: v.value for k, v in entries.items()}
 
 
 def produce(b, topic, partition, lines):
@@ -96,7 +102,19 @@ def test_admin_forwarding_placement_and_round_trip(cluster, request):
         got = consume(cluster[(p + 1) % 3], topic, p, 5)
         assert got == [f"p{p}-m{i}" for i in range(5)], (p, got)
 
+    # AlterConfigs goes to the controller too; every broker then describes it.
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, {"retention.ms": "123456"})
+    admin.alter_configs([resource], request_timeout=30)[resource].result(timeout=60)
+    for b in cluster:
+        one = AdminClient({"bootstrap.servers": b.bootstrap})
+        wait_until(lambda: describe(one, topic)["retention.ms"] == "123456", 20,
+                   f"retention.ms on {b.name}")
+    bad = ConfigResource(ConfigResource.Type.TOPIC, topic, {"no.such.key": "1"})
+    with pytest.raises(confluent_kafka.KafkaException) as e:
+        admin.alter_configs([bad], request_timeout=30)[bad].result(timeout=60)
+    assert e.value.args[0].code() == confluent_kafka.KafkaError.INVALID_CONFIG
+
     admin.delete_topics([topic], operation_timeout=20)[topic].result(timeout=60)
     wait_until(lambda: all(layout(m, topic) is None
                            for m in metadata_everywhere(cluster, topic).values()),

@@ -303,8 +303,8 @@ START_TEST(test_mutations_need_the_controller)
     char err[256];
     struct metadata_topic_spec spec = {"t", 1, 1, NULL, 0};
     ck_assert_int_ne(metadata_view_create_topic(v, &spec, false, NULL, err, sizeof err), 0);
-    ck_assert_int_eq(
-        metadata_view_alter_topic_config(v, "t", NULL, 0, false, false, err, sizeof err), 42);
+    ck_assert_int_ne(
+        metadata_view_alter_topic_config(v, "t", NULL, 0, false, false, err, sizeof err), 0);
     /* No controller client: answered at once, with a message. */
     int calls = 0;
     struct metadata_admin_op op = {.data = &calls};

@@ -1,0 +1,202 @@
+/* AlterConfigs on topics on the active controller: brokers forward Kafka's
+ * AlterConfigs (replace: keys not listed return to their defaults) and
+ * IncrementalAlterConfigs (KIP-339 SET and DELETE). Each change is a
+ * ConfigRecord (value_is_null deletes), idempotent on retry. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "controller/service_internal.h"
+
+typedef Sluice__Controller__AlterConfigsRequest AlterConfigsRequest;
+typedef Sluice__Controller__AlterConfigsResource AlterConfigsResource;
+typedef Sluice__Controller__AlterConfigsResult AlterConfigsResult;
+
+/* Per resource: its answer and its records [first, first + count). */
+struct config_item {
+    int32_t code;
+    char message[200];
+    size_t first, count;
+};
+
+struct configs_extra {
+    size_t n;
+    struct config_item items[];
+};
+
+static void configs_respond(struct controller_service *svc, struct rpc_call *call,
+                            struct configs_extra *x, int32_t failure)
+{
+    const AlterConfigsRequest *req = (const AlterConfigsRequest *)call->request;
+    Sluice__Controller__AlterConfigsResponse resp =
+        SLUICE__CONTROLLER__ALTER_CONFIGS_RESPONSE__INIT;
+    LeaderHint hint;
+    AlterConfigsResult *results = calloc(x->n ? x->n : 1, sizeof *results);
+    AlterConfigsResult **ptrs = calloc(x->n ? x->n : 1, sizeof *ptrs);
+    if (results == NULL || ptrs == NULL) {
+        free(results);
+        free(ptrs);
+        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+        return;
+    }
+    resp.error_code = failure;
+    if (failure == KAFKA_NOT_CONTROLLER) {
+        service_leader_hint(svc, &hint);
+        resp.leader = &hint;
+    }
+    for (size_t i = 0; i < x->n; i++) {
+        sluice__controller__alter_configs_result__init(&results[i]);
+        results[i].name = req->resources[i]->topic;
+        results[i].error_code = failure != KAFKA_NONE ? failure : x->items[i].code;
+        results[i].error_message = x->items[i].message;
+        ptrs[i] = &results[i];
+    }
+    resp.topics = ptrs;
+    resp.n_topics = x->n;
+    rpc_call_respond(call, &resp.base, NULL, 0);
+    free(results);
+    free(ptrs);
+}
+
+static bool known_key(const char *name)
+{
+    size_t n;
+    const struct config_def *defs = topic_config_defs(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(defs[i].name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool listed(const AlterConfigsResource *r, const char *name)
+{
+    for (size_t k = 0; k < r->n_configs; k++) {
+        if (strcmp(r->configs[k]->name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The topic's config after the change must parse: validate it whole. */
+static void check_resource(struct controller_service *svc, const AlterConfigsResource *r,
+                           const TopicState *t, struct config_item *it)
+{
+    struct topic_config tc;
+    if (topic_config_init(&tc, svc->config) != 0) {
+        it->code = KAFKA_UNKNOWN_SERVER_ERROR;
+        snprintf(it->message, sizeof it->message, "out of memory");
+        return;
+    }
+    char why[160];
+    for (size_t k = 0; !r->replace && k < t->n_configs; k++) {
+        if (!listed(r, t->configs[k]->name)) {
+            topic_config_set(&tc, t->configs[k]->name, t->configs[k]->value, why, sizeof why);
+        }
+    }
+    for (size_t k = 0; k < r->n_configs && it->code == KAFKA_NONE; k++) {
+        const Sluice__Controller__AlterableConfig *c = r->configs[k];
+        if (!known_key(c->name)) {
+            it->code = KAFKA_INVALID_CONFIG;
+            snprintf(it->message, sizeof it->message, "Unknown topic config name: %s", c->name);
+        } else if (!c->is_delete &&
+                   topic_config_set(&tc, c->name, c->value, why, sizeof why) != 0) {
+            it->code = KAFKA_INVALID_CONFIG;
+            snprintf(it->message, sizeof it->message, "%s", why);
+        }
+    }
+    topic_config_free(&tc);
+}
+
+static int add_records(MetadataBatch *batch, const AlterConfigsResource *r, const TopicState *t)
+{
+    int rv = 0;
+    for (size_t k = 0; rv == 0 && r->replace && k < t->n_configs; k++) {
+        if (!listed(r, t->configs[k]->name)) {
+            rv = records_add_topic_config(batch, r->topic, t->configs[k]->name, NULL);
+        }
+    }
+    for (size_t k = 0; rv == 0 && k < r->n_configs; k++) {
+        const Sluice__Controller__AlterableConfig *c = r->configs[k];
+        rv = records_add_topic_config(batch, r->topic, c->name, c->is_delete ? NULL : c->value);
+    }
+    return rv;
+}
+
+static void configs_done(struct service_op *op, int status, const struct fsm_result *res)
+{
+    struct configs_extra *x = op->extra;
+    for (size_t i = 0; status == 0 && i < x->n; i++) {
+        struct config_item *it = &x->items[i];
+        for (size_t r = it->first; r < it->first + it->count && r < res->n; r++) {
+            if (res->errors[r] != KAFKA_NONE && it->code == KAFKA_NONE) {
+                it->code = res->errors[r]; /* deleted meanwhile */
+                snprintf(it->message, sizeof it->message, "the topic changed concurrently");
+            }
+        }
+    }
+    configs_respond(op->svc, op->call, x, status != 0 ? service_failure_code(status) : 0);
+}
+
+/* Validate every resource, then add the records of the valid ones. */
+static int plan(struct controller_service *svc, const AlterConfigsRequest *req,
+                struct configs_extra *x, MetadataBatch *batch)
+{
+    for (size_t i = 0; i < req->n_resources; i++) {
+        const AlterConfigsResource *r = req->resources[i];
+        struct config_item *it = &x->items[i];
+        const TopicState *t = image_find_topic(svc->quorum->fsm.image, r->topic);
+        if (t == NULL) {
+            it->code = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            snprintf(it->message, sizeof it->message, "The topic '%s' does not exist.", r->topic);
+            continue;
+        }
+        check_resource(svc, r, t, it);
+        if (it->code != KAFKA_NONE || req->validate_only) {
+            continue;
+        }
+        it->first = batch->n_records;
+        if (add_records(batch, r, t) != 0) {
+            return -ENOMEM;
+        }
+        it->count = batch->n_records - it->first;
+    }
+    return 0;
+}
+
+void service_alter_configs(struct rpc_call *call, void *arg)
+{
+    struct controller_service *svc = arg;
+    const AlterConfigsRequest *req = (const AlterConfigsRequest *)call->request;
+    struct configs_extra *x = calloc(1, sizeof *x + req->n_resources * sizeof x->items[0]);
+    MetadataBatch *batch = records_batch_new();
+    if (x == NULL || batch == NULL) {
+        goto oom;
+    }
+    x->n = req->n_resources;
+    if (!service_check_active(svc)) {
+        configs_respond(svc, call, x, KAFKA_NOT_CONTROLLER);
+        goto done;
+    }
+    if (plan(svc, req, x, batch) != 0) {
+        goto oom;
+    }
+    if (batch->n_records == 0) {
+        configs_respond(svc, call, x, KAFKA_NONE);
+        goto done;
+    }
+    log_info("controller", "altering topic configs resources=%zu records=%zu", x->n,
+             batch->n_records);
+    service_propose(svc, call, batch, x, configs_done);
+    return;
+oom:
+    rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+done:
+    records_free(batch);
+    free(x);
+}
