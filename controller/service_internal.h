@@ -1,7 +1,7 @@
 /* Shared between the service's files (service.c: setup, broker lifecycle;
- * service_topics.c: topic administration; service_configs.c: topic configs; service_duties.c: fencing and
- * elections; service_read.c: metadata fetch and quorum description). Not a
- * public interface. */
+ * service_topics.c: topic administration; service_configs.c: topic configs; service_duties.c:
+ * fencing and elections; service_read.c: metadata fetch and quorum description). Not a public
+ * interface. */
 #ifndef SLUICE_CONTROLLER_SERVICE_INTERNAL_H
 #define SLUICE_CONTROLLER_SERVICE_INTERNAL_H
 
