@@ -316,6 +316,43 @@ START_TEST(test_mutations_need_the_controller)
 }
 END_TEST
 
+static void on_timed_out(struct metadata_admin_op *op)
+{
+    (*(int *)op->data)++;
+    ck_assert_int_eq(op->error_code, 7); /* REQUEST_TIMED_OUT */
+    ck_assert_str_ne(op->error_message, "");
+}
+
+/* A controller that never answers: the admin request times out. */
+START_TEST(test_unreachable_controller_times_out)
+{
+    struct voters voters;
+    char err[256];
+    ck_assert_int_eq(voters_parse("1@127.0.0.1:1", &voters, err, sizeof err), 0);
+    struct controller_client client;
+    ck_assert_int_eq(controller_client_init(&client, &loop, &voters), 0);
+    struct metadata_quorum_source src = {NULL, source_image, &client};
+    struct metadata_view *v;
+    ck_assert_int_eq(metadata_quorum_open(&v, &loop, &cfg, &src, err, sizeof err), 0);
+    int calls = 0;
+    struct metadata_admin_op op = {.data = &calls};
+    struct metadata_topic_spec spec = {"t", 1, 1, NULL, 0};
+    metadata_view_submit_create_topic(v, &spec, false, 300, &op, on_timed_out);
+    ck_assert_int_eq(calls, 0);
+    while (calls == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(calls, 1);
+    /* Closing with a request in flight answers it at once. */
+    struct metadata_admin_op late = {.data = &calls};
+    metadata_view_submit_delete_topic(v, "t", 60000, &late, on_timed_out);
+    metadata_view_close(v);
+    ck_assert_int_eq(calls, 2);
+    controller_client_close(&client, NULL);
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("metadata_quorum");
@@ -326,6 +363,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_recreated_topic_is_deleted_then_created);
     tcase_add_test(tc, test_brokers_follow_fencing);
     tcase_add_test(tc, test_mutations_need_the_controller);
+    tcase_add_test(tc, test_unreachable_controller_times_out);
     suite_add_tcase(s, tc);
     return s;
 }
