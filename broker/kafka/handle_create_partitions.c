@@ -12,6 +12,12 @@ static int16_t check_assignments(struct kafka_call *call,
                                  size_t errlen)
 {
     int32_t self = metadata_view_local_node(call->svc->metadata);
+    if (t->assignments_count > 0 && metadata_view_broker_count(call->svc->metadata) > 1) {
+        snprintf(err, errlen,
+                 "Manual replica assignment is not supported yet: let the "
+                 "controller place the replicas");
+        return KAFKA_ERROR_INVALID_REPLICA_ASSIGNMENT;
+    }
     for (int32_t i = 0; i < t->assignments_count; i++) {
         const struct kafka_create_partitions_request_assignment *a = &t->assignments[i];
         if (a->broker_ids_count != 1 || a->broker_ids[0] != self) {

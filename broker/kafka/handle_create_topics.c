@@ -1,7 +1,8 @@
 /* CreateTopics (key 19): through the metadata view, which checks names,
  * counts and configs (with the controller quorum: forwarded to the active
  * controller, KIP-590). -1 partitions / replication factor take the broker
- * defaults (KIP-464). Manual assignments must name existing brokers.
+ * defaults (KIP-464). Manual assignments are accepted only where they cannot
+ * disagree with placement: on a lone broker, every partition on it.
  * Asynchronous: the response goes when every topic has its answer. */
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +36,12 @@ static int16_t check_assignments(struct kafka_call *call,
         return KAFKA_ERROR_INVALID_REQUEST;
     }
     int32_t self = metadata_view_local_node(call->svc->metadata);
+    if (metadata_view_broker_count(call->svc->metadata) > 1) {
+        snprintf(err, errlen,
+                 "Manual replica assignment is not supported yet: let the "
+                 "controller place the replicas");
+        return KAFKA_ERROR_INVALID_REPLICA_ASSIGNMENT;
+    }
     for (int32_t i = 0; i < t->assignments_count; i++) {
         const struct kafka_create_topics_request_creatable_replica_assignment *a =
             &t->assignments[i];

@@ -10,8 +10,9 @@ import pytest
 
 from clustertest import partitions_of, wait_until
 from sluicetest import run
-from test_protocol_raw import (connect, frame_of, parse_produce_response, produce_body,
-                               record_batch, recv_response, string)
+from test_protocol_raw import (connect, fetch_body, frame_of, parse_fetch_response,
+                               parse_produce_response, produce_body, record_batch, recv_response,
+                               string)
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # noqa: E402
@@ -74,6 +75,13 @@ def test_admin_forwarding_placement_and_round_trip(cluster, request):
     create_topic(cluster, topic, PARTITIONS, REPLICATION, validate_only=True)
     md = cluster.kafka_metadata(cluster[0])  # naming the topic would auto-create it
     assert layout(md, topic) is None
+
+    # Manual placement is not forwarded (yet): refused, not silently ignored.
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    manual = NewTopic(topic + "-manual", 2, replica_assignment=[[1], [2]])
+    with pytest.raises(confluent_kafka.KafkaException) as e:
+        admin.create_topics([manual], request_timeout=30)[manual.topic].result(timeout=60)
+    assert e.value.args[0].code() == confluent_kafka.KafkaError.INVALID_REPLICA_ASSIGNMENT
 
     create_topic(cluster, topic, PARTITIONS, REPLICATION)
     # The answer came after the receiving broker saw the topic; the others
@@ -185,3 +193,10 @@ def test_only_the_leader_serves_a_partition(cluster):
                f"produce accepted by {successor.name}")
     assert fetch_v9_error(successor, topic, 0, epoch) == FENCED_LEADER_EPOCH
     assert fetch_v9_error(successor, topic, 0, new["leader_epoch"]) == 0
+    # The batch it appended carries its leader epoch (partitionLeaderEpoch).
+    with connect(successor) as s:
+        s.sendall(frame_of(1, 4, 9, fetch_body(topic, 0, 0)))
+        err, _, records = parse_fetch_response(recv_response(s))
+    assert err == 0 and len(records) >= 16
+    (batch_epoch,) = struct.unpack(">i", records[12:16])
+    assert batch_epoch == new["leader_epoch"]
