@@ -35,6 +35,7 @@ enum {
     ERR_INVALID_PARTITIONS = 37,
     ERR_INVALID_REPLICATION_FACTOR = 38,
     ERR_INVALID_CONFIG = 40,
+    ERR_INVALID_REQUEST = 42,
     ERR_KAFKA_STORAGE_ERROR = 56,
     ERR_TOPIC_DELETION_DISABLED = 73,
 };
@@ -401,6 +402,10 @@ static int16_t check_new_name(const struct metadata_local *v, const char *name, 
 {
     if (topic_name_validate(name, err, errlen) != 0) {
         return ERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (topic_name_reserved(name)) {
+        snprintf(err, errlen, "Creation of internal topic %s is prohibited.", name);
+        return ERR_INVALID_REQUEST;
     }
     if (strmap_get(&v->topics, name) != NULL) {
         snprintf(err, errlen, "Topic '%s' already exists.", name);

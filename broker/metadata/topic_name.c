@@ -50,3 +50,8 @@ bool topic_name_collides(const char *a, const char *b)
     }
     return *a == *b;
 }
+
+bool topic_name_reserved(const char *name)
+{
+    return strcmp(name, TOPIC_NAME_CLUSTER_METADATA) == 0;
+}

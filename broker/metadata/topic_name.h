@@ -15,4 +15,14 @@ int topic_name_validate(const char *name, char *err, size_t errlen);
 /* True when `a` and `b` are equal once every '.' is read as '_'. */
 bool topic_name_collides(const char *a, const char *b);
 
+/* The controller quorum keeps its Raft log in <metadata dir>/__cluster_metadata-0
+ * (KRaft's layout, controller/controller_role.c), by default inside the first
+ * log dir: partition 0 of a topic with this name would open that directory as
+ * its log and, once the topic is deleted, remove every file in it. Kafka
+ * refuses to create it ("Creation of internal topic __cluster_metadata is
+ * prohibited.", INVALID_REQUEST). */
+#define TOPIC_NAME_CLUSTER_METADATA "__cluster_metadata"
+/* True for names no client may create (today only the one above). */
+bool topic_name_reserved(const char *name);
+
 #endif

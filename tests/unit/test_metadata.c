@@ -30,6 +30,9 @@ START_TEST(test_topic_name_rules)
     ck_assert(topic_name_collides("a_b", "a.b"));
     ck_assert(!topic_name_collides("a.b", "a-b"));
     ck_assert(!topic_name_collides("a.b", "a.bc"));
+    ck_assert(topic_name_reserved("__cluster_metadata"));
+    ck_assert(!topic_name_reserved("__cluster_metadata2"));
+    ck_assert(!topic_name_reserved("cluster_metadata"));
 }
 END_TEST
 
@@ -110,6 +113,11 @@ START_TEST(test_create_rules)
     ck_assert_int_eq(metadata_view_create_topic(v, &under, false, NULL, err, sizeof err), 17);
     struct metadata_topic_spec bad = {"bad name", 1, 1, NULL, 0};
     ck_assert_int_eq(metadata_view_create_topic(v, &bad, false, NULL, err, sizeof err), 17);
+    /* Partition 0 would be the controller's Raft directory (__cluster_metadata-0). */
+    struct metadata_topic_spec raft = {TOPIC_NAME_CLUSTER_METADATA, 1, 1, NULL, 0};
+    ck_assert_int_eq(metadata_view_create_topic(v, &raft, false, NULL, err, sizeof err), 42);
+    ck_assert_ptr_nonnull(strstr(err, "prohibited"));
+    ck_assert_ptr_null(metadata_view_topic(v, TOPIC_NAME_CLUSTER_METADATA));
     struct metadata_topic_spec zero = {"zero", 0, 1, NULL, 0};
     ck_assert_int_eq(metadata_view_create_topic(v, &zero, false, NULL, err, sizeof err), 37);
     struct metadata_topic_spec rf = {"rf", 1, 2, NULL, 0};
