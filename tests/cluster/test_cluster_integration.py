@@ -15,7 +15,8 @@ from test_protocol_raw import (connect, fetch_body, frame_of, parse_fetch_respon
                                string)
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # noqa: E402
+from confluent_kafka.admin import (AdminClient, ConfigResource, NewPartitions,  # noqa: E402
+                                   NewTopic)
 
 NOT_LEADER = 6
 FENCED_LEADER_EPOCH = 74
@@ -110,8 +111,17 @@ def test_admin_forwarding_placement_and_round_trip(cluster, request):
         got = consume(cluster[(p + 1) % 3], topic, p, 5)
         assert got == [f"p{p}-m{i}" for i in range(5)], (p, got)
 
-    # AlterConfigs goes to the controller too; every broker then describes it.
+    # CreatePartitions (validate_only first: nothing changes), seen everywhere.
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    grow = NewPartitions(topic, PARTITIONS + 2)
+    admin.create_partitions([grow], validate_only=True, request_timeout=30)[topic].result(60)
+    assert len(layout(cluster.kafka_metadata(cluster[1]), topic)) == PARTITIONS
+    admin.create_partitions([grow], request_timeout=30)[topic].result(60)
+    wait_until(lambda: all(len(layout(m, topic) or {}) == PARTITIONS + 2
+                           for m in metadata_everywhere(cluster, topic).values()),
+               20, "the new partitions on every broker")
+
+    # AlterConfigs goes to the controller too; every broker then describes it.
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic, {"retention.ms": "123456"})
     admin.alter_configs([resource], request_timeout=30)[resource].result(timeout=60)
     for b in cluster:
