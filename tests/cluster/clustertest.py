@@ -14,6 +14,9 @@ import json
 import socket
 import time
 
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from sluicetest import binary, run
 
 SESSION_MS = 3000
@@ -163,6 +166,26 @@ class Cluster:
             md = json.loads(p.stdout)
             return md if md.get("originating_broker", {}).get("id") == b.node_id else None
         return wait_until(probe, timeout, f"Metadata from {b.name}")
+
+
+def admin_for(cluster):
+    """A confluent-kafka AdminClient bootstrapped from every running node."""
+    return AdminClient({"bootstrap.servers": cluster.bootstrap, "socket.timeout.ms": 5000,
+                        "reconnect.backoff.max.ms": 500,
+                        "topic.metadata.refresh.interval.ms": 1000})
+
+
+def create(admin, topic, partitions, rf, configs=None, timeout=20):
+    """One CreateTopics; returns None on success, else the KafkaError."""
+    fut = admin.create_topics([NewTopic(topic, partitions, rf, config=configs or {})],
+                              operation_timeout=10, request_timeout=15)[topic]
+    try:
+        fut.result(timeout=timeout)
+        return None
+    except KafkaException as e:
+        return e.args[0]
+    except Exception as e:  # concurrent.futures.TimeoutError: outcome unknown
+        return KafkaError(KafkaError._TIMED_OUT, str(e))
 
 
 def brokers_by_id(s):

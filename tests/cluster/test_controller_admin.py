@@ -15,32 +15,13 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import ConfigResource
 
-from clustertest import partitions_of, wait_until
+from clustertest import admin_for, create, partitions_of, wait_until
 
 BURST = 60
 KILL_AFTER = 15
-
-
-def admin_for(cluster):
-    return AdminClient({"bootstrap.servers": cluster.bootstrap, "socket.timeout.ms": 5000,
-                        "reconnect.backoff.max.ms": 500,
-                        "topic.metadata.refresh.interval.ms": 1000})
-
-
-def create(admin, topic, partitions, rf, configs=None, timeout=20):
-    """One CreateTopics; returns None on success, else the KafkaError."""
-    fut = admin.create_topics([NewTopic(topic, partitions, rf, config=configs or {})],
-                              operation_timeout=10, request_timeout=15)[topic]
-    try:
-        fut.result(timeout=timeout)
-        return None
-    except KafkaException as e:
-        return e.args[0]
-    except Exception as e:  # concurrent.futures.TimeoutError: outcome unknown
-        return KafkaError(KafkaError._TIMED_OUT, str(e))
 
 
 class Burst(threading.Thread):

@@ -8,9 +8,8 @@ consumes everything back.
 
 import os
 
-from clustertest import partitions_of
+from clustertest import admin_for, create, partitions_of
 from sluicetest import binary, run
-from test_controller_admin import admin_for, create
 from test_kcat import kcat, parse, FORMAT
 
 TOPIC = "spread"

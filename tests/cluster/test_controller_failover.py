@@ -8,8 +8,7 @@ either: only silence longer than the session does that.
 
 import time
 
-from clustertest import brokers_by_id, partitions_of, wait_until
-from test_controller_admin import admin_for, create
+from clustertest import admin_for, brokers_by_id, create, partitions_of, wait_until
 
 TOPIC = "failover"
 PARTITIONS = 6
