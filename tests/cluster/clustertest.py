@@ -120,22 +120,23 @@ class Cluster:
 
     # -- the controllers' view ------------------------------------------------
 
-    def status(self):
+    def status(self, timeout_ms=1000):
         """`sluicectl cluster status --json` against the running controllers
-        (None while no leader is known)."""
+        (None while no leader is known). sluicectl asks every voter, so with
+        a node down a call takes timeout_ms."""
         addrs = ",".join(b.controller for b in self.nodes if b.running())
         if not addrs:
             return None
         p = run([binary("tools", "sluicectl", "sluicectl"), "cluster", "status", "--controller",
-                 addrs, "--json", "--timeout-ms", "1000"], timeout=30, check=False)
+                 addrs, "--json", "--timeout-ms", str(timeout_ms)], timeout=30, check=False)
         if p.returncode != 0:
             return None
         return json.loads(p.stdout)
 
-    def wait_status(self, predicate, timeout, what):
+    def wait_status(self, predicate, timeout, what, timeout_ms=1000):
         """Poll status() until predicate(status) holds; returns that status."""
         return wait_until(lambda: (lambda s: s if s is not None and predicate(s) else None)(
-            self.status()), timeout, what)
+            self.status(timeout_ms)), timeout, what, interval=0.1)
 
     def wait_healthy(self, timeout=HEALTHY_TIMEOUT):
         """A raft leader and every running node registered and unfenced."""
