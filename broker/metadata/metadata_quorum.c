@@ -206,6 +206,9 @@ static int remove_stale_topics(struct metadata_quorum *q, const MetadataImage *i
 
 static int apply_topic(struct metadata_quorum *q, const TopicState *ts)
 {
+    if (topic_name_reserved(ts->name)) {
+        return 0; /* never hosted: its directory is the controller's (topic_name.h) */
+    }
     struct quorum_topic *next = topic_from_state(q, ts);
     if (next == NULL) {
         return -ENOMEM;

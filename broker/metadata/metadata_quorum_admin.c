@@ -250,6 +250,12 @@ void metadata_quorum_submit_create_topic(struct metadata_quorum *q,
                                          const struct metadata_topic_spec *spec, bool validate_only,
                                          uint64_t timeout_ms, struct metadata_admin_op *op)
 {
+    if (spec->name != NULL && topic_name_reserved(spec->name)) {
+        metadata_admin_complete(op, ERR_INVALID_REQUEST,
+                                "Creation of internal topic " TOPIC_NAME_CLUSTER_METADATA
+                                " is prohibited.");
+        return;
+    }
     struct quorum_op *o = op_new(q, op, OP_CREATE, spec->name, timeout_ms);
     if (o == NULL) {
         return;

@@ -171,6 +171,7 @@ START_TEST(test_view_shows_the_image)
     add_broker(2, false, "rack-b", 9002);
     add_broker(3, true, "", 9003);
     add_topic("orders", 0xaa, 4);
+    add_topic("__cluster_metadata", 0xee, 1); /* never shown: the controller's directory */
     struct events ev = {0};
     struct metadata_view *v = open_view(&ev);
     ck_assert_str_eq(metadata_view_cluster_id(v), "cluster-x");
@@ -301,15 +302,21 @@ START_TEST(test_mutations_need_the_controller)
     metadata_quorum_refresh(v); /* still nothing: no-op */
     img = none;
     char err[256];
+    int calls = 0;
     struct metadata_topic_spec spec = {"t", 1, 1, NULL, 0};
     ck_assert_int_ne(metadata_view_create_topic(v, &spec, false, NULL, err, sizeof err), 0);
     ck_assert_int_ne(
         metadata_view_alter_topic_config(v, "t", NULL, 0, false, false, err, sizeof err), 0);
+    /* The controller's own directory name is refused before asking anyone. */
+    struct metadata_topic_spec reserved = {"__cluster_metadata", 1, 1, NULL, 0};
+    struct metadata_admin_op refused = {.data = &calls};
+    metadata_view_submit_create_topic(v, &reserved, false, 1000, &refused, on_admin);
+    ck_assert_int_eq(refused.error_code, 42);
+    ck_assert_ptr_nonnull(strstr(refused.error_message, "prohibited"));
     /* No controller client: answered at once, with a message. */
-    int calls = 0;
     struct metadata_admin_op op = {.data = &calls};
     metadata_view_submit_create_topic(v, &spec, false, 1000, &op, on_admin);
-    ck_assert_int_eq(calls, 1);
+    ck_assert_int_eq(calls, 2);
     ck_assert_int_ne(op.error_code, 0);
     ck_assert_str_ne(op.error_message, "");
     close_view(v);
