@@ -116,6 +116,12 @@ static void check_creatable(struct controller_service *svc, const CreateTopicsRe
     if (!fsm_topic_name_valid(t->name)) {
         return item_error(it, KAFKA_INVALID_TOPIC_EXCEPTION, "invalid topic name '%s'", t->name);
     }
+    /* Its partition 0 would be our own Raft directory, __cluster_metadata-0
+     * under the first log dir (controller_role.c): Kafka refuses the name. */
+    if (strcmp(t->name, "__cluster_metadata") == 0) {
+        return item_error(it, KAFKA_INVALID_REQUEST, "Creation of internal topic %s is prohibited.",
+                          t->name);
+    }
     for (size_t j = 0; j < i; j++) {
         if (strcmp(req->topics[j]->name, t->name) == 0) {
             return item_error(it, KAFKA_INVALID_REQUEST, "topic '%s' appears twice", t->name);
