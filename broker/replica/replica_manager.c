@@ -170,11 +170,13 @@ static int host_topic(struct replica_manager *rm, const struct metadata_topic *t
     int rv = open_partitions(rm, t, h);
     if (rv == 0) {
         rv = strmap_put(&rm->topics, t->name, h);
-        if (rv != 0) {
-            close_partitions(rm, h, 0, false);
-        }
     }
     if (rv != 0) {
+        /* All or nothing: open_partitions keeps going past a failed
+         * partition, so close the ones it did open before dropping `h`,
+         * or they stay open with nobody owning them (and the next attempt
+         * opens their directories a second time). */
+        close_partitions(rm, h, 0, false);
         hosted_free(h);
     }
     return rv;
