@@ -209,6 +209,36 @@ START_TEST(test_corrupt_middle_segment_without_checkpoint)
 }
 END_TEST
 
+/* A crash lost the unflushed tail of a rolled segment at a batch boundary
+ * (nothing torn to cut), while the next segment survived: the hole must not
+ * stay in the log, where reads below the end would return nothing (found by
+ * fuzz_log_recovery). */
+START_TEST(test_segment_ending_short_of_the_next)
+{
+    struct partition_log *log = open_log();
+    fill(log, 40);
+    ck_assert_int_ge(partition_log_segment_count(log), 3);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", pdir, PARTITION_LOG_CHECKPOINT_FILE);
+    ck_assert_int_eq(unlink(path), 0);
+    size_t len;
+    uint8_t *seg0 = slurp("00000000000000000000.log", &len);
+    struct record_batch_header h;
+    ck_assert_int_eq(record_batch_parse(seg0, len, &h), 0);
+    spit("00000000000000000000.log", seg0, (size_t)record_batch_size(&h));
+    log = open_log();
+    ck_assert_int_eq(partition_log_end_offset(log), h.last_offset_delta + 1);
+    ck_assert_int_eq(partition_log_segment_count(log), 1);
+    struct buf all = BUF_INIT;
+    read_all(log, &all);
+    ck_assert_uint_eq(all.len, (size_t)record_batch_size(&h));
+    buf_free(&all);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    free(seg0);
+}
+END_TEST
+
 START_TEST(test_lost_and_damaged_indexes_rebuilt_identically)
 {
     struct partition_log *log = open_log();
@@ -317,6 +347,7 @@ static Suite *suite(void)
     tcase_add_test(tc_, test_torn_tail_at_every_byte);
     tcase_add_test(tc_, test_flipped_bit_in_last_batch);
     tcase_add_test(tc_, test_corrupt_middle_segment_without_checkpoint);
+    tcase_add_test(tc_, test_segment_ending_short_of_the_next);
     tcase_add_test(tc_, test_lost_and_damaged_indexes_rebuilt_identically);
     tcase_add_test(tc_, test_bad_checkpoint_and_leftovers);
     tcase_add_test(tc_, test_garbage_segment_file);
