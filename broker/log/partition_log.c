@@ -149,6 +149,23 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* A directory without segment files starts with one empty segment at the
+ * checkpointed log start offset. If it cannot join the list, its files go
+ * again and its reference is dropped: log_free only releases listed ones. */
+static int create_first_segment(struct partition_log *log, int64_t base, char *err, size_t errlen)
+{
+    struct segment *seg;
+    int rv = segment_create(log->dir, base, log_now_ms(log), &seg);
+    if (rv == 0 && (rv = log_segs_push(log, seg)) < 0) {
+        segment_unlink(seg);
+        segment_unref(seg);
+    }
+    if (rv < 0) {
+        snprintf(err, errlen, "cannot create first segment in %s: %s", log->dir, strerror(-rv));
+    }
+    return rv;
+}
+
 int partition_log_open(uv_loop_t *loop, const char *dir, const struct topic_config *cfg,
                        const struct log_clock *clock, struct partition_log **out, char *err,
                        size_t errlen)
@@ -169,13 +186,8 @@ int partition_log_open(uv_loop_t *loop, const char *dir, const struct topic_conf
     if ((rv = log_recovery_load(log, cp.recovery_point, err, errlen)) < 0) {
         goto err_after_alloc;
     }
-    if (log->nsegs == 0) {
-        struct segment *seg;
-        if ((rv = segment_create(dir, cp.log_start_offset, log_now_ms(log), &seg)) < 0 ||
-            (rv = log_segs_push(log, seg)) < 0) {
-            snprintf(err, errlen, "cannot create first segment in %s: %s", dir, strerror(-rv));
-            goto err_after_alloc;
-        }
+    if (log->nsegs == 0 && (rv = create_first_segment(log, cp.log_start_offset, err, errlen)) < 0) {
+        goto err_after_alloc;
     }
     log->start_offset = clamp64(cp.log_start_offset, log->segs[0]->base_offset, log_end(log));
     log->high_watermark = clamp64(cp.high_watermark, log->start_offset, log_end(log));
