@@ -150,9 +150,12 @@ static int64_t record_offset_for_timestamp(const struct segment *seg, int64_t po
                                        &delta)) < 0) {
                 break;
             }
-            if (h->base_timestamp + ts_delta >= ts) {
+            /* The delta is the producer's, unchecked: add as Kafka's Java
+             * longs do (wrapping), not with C's undefined signed overflow. */
+            int64_t rec = (int64_t)((uint64_t)h->base_timestamp + (uint64_t)ts_delta);
+            if (rec >= ts) {
                 found = h->base_offset + delta;
-                *rec_ts = h->base_timestamp + ts_delta;
+                *rec_ts = rec;
                 break;
             }
             at += (size_t)a + (size_t)rec_len;

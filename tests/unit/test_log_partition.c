@@ -460,6 +460,34 @@ START_TEST(test_offset_for_timestamp)
 }
 END_TEST
 
+/* Record timestamps are baseTimestamp + a producer-chosen delta: one that
+ * overflows int64 wraps (as in Kafka's Java) instead of being undefined
+ * behaviour (UBSan: signed integer overflow in the ListOffsets lookup). */
+START_TEST(test_offset_for_timestamp_delta_overflow)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL);
+    struct partition_log *log = open_log(&tc);
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    tb_batch(&b, 2, 10, 0, 1);
+    be64_store(b.data + 27, (uint64_t)(INT64_MAX - 3)); /* baseTimestamp */
+    be64_store(b.data + 35, (uint64_t)INT64_MAX);       /* maxTimestamp */
+    size_t rec1 = 61 + 1 + (size_t)(b.data[61] >> 1);   /* one-byte zigzag length */
+    ck_assert_uint_eq(b.data[rec1 + 2], 2);             /* timestampDelta zigzag(1) */
+    b.data[rec1 + 2] = 10;                              /* zigzag(5): past INT64_MAX */
+    tb_fix_crc(b.data);
+    ck_assert_int_eq(partition_log_append(log, b.data, b.len, 0, &info), 0);
+    int64_t off, ts;
+    ck_assert_int_eq(partition_log_offset_for_timestamp(log, INT64_MAX - 2, &off, &ts), 0);
+    ck_assert_int_eq(off, 0); /* no record qualifies: the batch's base offset */
+    ck_assert_int_eq(ts, INT64_MAX);
+    buf_free(&b);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
 START_TEST(test_follower_append)
 {
     struct topic_config tc;
@@ -603,6 +631,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_truncate_to);
     tcase_add_test(tc, test_delete_records);
     tcase_add_test(tc, test_offset_for_timestamp);
+    tcase_add_test(tc, test_offset_for_timestamp_delta_overflow);
     tcase_add_test(tc, test_follower_append);
     tcase_add_test(tc, test_read_survives_segment_deletion);
     tcase_add_test(tc, test_large_read_of_many_small_batches);
