@@ -11,36 +11,18 @@ a deadline.
 """
 
 import json
-import socket
 import time
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from sluicetest import binary, run
+from sluicetest import binary, free_port, run
 
 SESSION_MS = 3000
 HEARTBEAT_MS = 500
 # A leader, three registered brokers, all unfenced: from a cold start on two
 # busy cores this takes a few seconds (raft election timeout is 1 s).
 HEALTHY_TIMEOUT = 30.0
-
-
-def free_port_pair():
-    """A loopback port whose successor is free too (raft uses CONTROLLER + 1)."""
-    for _ in range(100):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            if port >= 65000:
-                continue
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return port
-    raise AssertionError("no free port pair")
 
 
 def wait_until(probe, timeout, what, interval=0.2):
@@ -69,7 +51,7 @@ class Cluster:
                  overrides=None):
         self.session_ms = session_ms
         self.heartbeat_ms = heartbeat_ms
-        ports = [free_port_pair() for _ in range(n)]
+        ports = [free_port(pair=True) for _ in range(n)]
         voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
         self.nodes = []
         for i in range(n):

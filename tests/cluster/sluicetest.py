@@ -1,13 +1,15 @@
 """Helpers for the real-process tier: real `sluiced` processes on loopback.
 
 Every broker gets its own temporary data directory and a free loopback port
-(found by binding to port 0), logs to a file, and is stopped at the end of the
-test (see conftest.py). Every wait and every client run here has a timeout.
+(below the ephemeral range, checked by binding), logs to a file, and is
+stopped at the end of the test (see conftest.py). Every wait and every
+client run here has a timeout.
 
 Binaries come from $SLUICE_BUILD_DIR (set by tools/dev), default <repo>/build.
 """
 
 import os
+import random
 import re
 import signal
 import socket
@@ -36,11 +38,43 @@ def binary(*parts):
     return path
 
 
-def free_port():
-    """A loopback port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _listen_port_range():
+    """Ports for test listeners: below the kernel's ephemeral range, so no
+    outgoing connection holds one when a node restarts on it (a client that
+    keeps reconnecting to a stopped node's ephemeral port can even end up
+    connected to itself on that very port)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    if low > 12000:
+        return 10000, low - 2
+    return high + 1, 65000
+
+
+_RANDOM = random.SystemRandom()
+
+
+def free_port(pair=False):
+    """A loopback port nobody listens on right now, outside the ephemeral
+    range; with pair, its successor is free too (raft uses CONTROLLER + 1)."""
+    low, high = _listen_port_range()
+    for _ in range(200):
+        port = _RANDOM.randint(low, high)
+        socks = []
+        try:
+            for p in (port, port + 1) if pair else (port,):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError(f"no free port in {low}-{high}")
 
 
 def api_versions_ok(host, port, timeout=1.0):
@@ -179,6 +213,9 @@ class Broker:
     def _signal(self, sig, timeout):
         assert self.running(), f"{self.name} is not running"
         self.proc.send_signal(sig)
+        return self._wait_exit(sig, timeout)
+
+    def _wait_exit(self, sig, timeout):
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -246,14 +283,21 @@ class BrokerFactory:
         return "\n".join(out)
 
     def shutdown(self):
-        """Stop whatever still runs; a broker that does not exit 0 on SIGTERM
-        fails the test."""
+        """Stop whatever still runs, all at once (SIGTERM to each, then wait:
+        one signal only, a second one would cut a clean shutdown short); a
+        broker that does not exit 0 fails the test."""
         problems = []
-        for b in self.brokers:
-            if b.running():
-                rc = b.stop()
-                if rc != 0:
-                    problems.append(f"{b.name} exited {rc} on SIGTERM")
+        running = [b for b in self.brokers if b.running()]
+        for b in running:
+            b.proc.send_signal(signal.SIGTERM)
+        for b in running:
+            try:
+                rc = b._wait_exit(signal.SIGTERM, STOP_TIMEOUT)
+            except AssertionError as e:
+                problems.append(str(e))
+                continue
+            if rc != 0:
+                problems.append(f"{b.name} exited {rc} on SIGTERM")
         return problems
 
 
