@@ -10,6 +10,10 @@
 #include "common/log.h"
 #include "kafka_messages.h"
 
+/* A client asking about a topic this broker does not know waits at most this
+ * long for the broker to catch up with the controller. */
+#define SYNC_MAX_MS 1000
+
 static int fill_brokers(struct kafka_call *call, struct kafka_metadata_response *resp)
 {
     const struct metadata_view *v = call->svc->metadata;
@@ -138,6 +142,7 @@ struct metadata_ctx {
     struct kafka_call *call;
     struct kafka_metadata_request req;
     struct metadata_admin_op *ops; /* one per requested topic */
+    struct metadata_admin_op sync; /* catching up before answering "unknown" */
     int16_t *create_errors;        /* per requested topic; NONE if not tried */
     int32_t pending;
 };
@@ -178,17 +183,32 @@ static void on_auto_created(struct metadata_admin_op *op)
     }
 }
 
+static void on_synced(struct metadata_admin_op *op)
+{
+    struct metadata_ctx *ctx = op->data;
+    if (--ctx->pending == 0) {
+        respond(ctx);
+    }
+}
+
 /* Unknown topics the client named are created first when
  * auto.create.topics.enable is set and the request allows it (always before
- * v4); the response is built once every creation has its answer. */
+ * v4); otherwise this broker catches up with the controller before saying
+ * "unknown" (metadata_view_submit_sync). The response is built once every
+ * creation has its answer. */
 static void auto_create(struct metadata_ctx *ctx)
 {
     struct kafka_call *call = ctx->call;
     bool allow = (call->header.api_version < 4 || ctx->req.allow_auto_topic_creation) &&
                  call->svc->cfg->auto_create_topics_enable;
-    for (int32_t i = 0; allow && i < ctx->req.topics_count; i++) {
+    bool sync = false;
+    for (int32_t i = 0; i < ctx->req.topics_count; i++) {
         const char *name = ctx->req.topics[i].name;
         if (name == NULL || metadata_view_topic(call->svc->metadata, name) != NULL) {
+            continue;
+        }
+        if (!allow) {
+            sync = true;
             continue;
         }
         struct metadata_topic_spec spec = {name, -1, -1, NULL, 0};
@@ -197,6 +217,14 @@ static void auto_create(struct metadata_ctx *ctx)
         metadata_view_submit_create_topic(call->svc->metadata, &spec, false,
                                           (uint64_t)call->svc->cfg->request_timeout_ms,
                                           &ctx->ops[i], on_auto_created);
+    }
+    if (sync) {
+        uint64_t timeout = (uint64_t)call->svc->cfg->request_timeout_ms;
+        ctx->sync.data = ctx;
+        ctx->pending++;
+        metadata_view_submit_sync(call->svc->metadata,
+                                  timeout < SYNC_MAX_MS ? timeout : SYNC_MAX_MS, &ctx->sync,
+                                  on_synced);
     }
 }
 

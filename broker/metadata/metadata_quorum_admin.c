@@ -18,11 +18,12 @@
 enum {
     ERR_UNKNOWN_SERVER_ERROR = -1,
     ERR_REQUEST_TIMED_OUT = 7,
+    ERR_TOPIC_ALREADY_EXISTS = 36,
     ERR_INVALID_CONFIG = 40,
     ERR_INVALID_REQUEST = 42,
 };
 
-enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS, OP_CONFIGS };
+enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS, OP_CONFIGS, OP_SYNC };
 
 struct quorum_op {
     struct metadata_quorum *q;    /* NULL once detached (view closed) */
@@ -35,8 +36,11 @@ struct quorum_op {
     /* AlterConfigs: the keys to see set (value) or gone (NULL), owned. */
     struct metadata_config_entry *entries;
     size_t n_entries;
+    int64_t latest; /* OP_SYNC: the controller's offset when it answered */
     bool validate_only;
-    bool waiting; /* the controller said yes; waiting to see it */
+    bool waiting; /* the controller answered; waiting to see the change */
+    int16_t code; /* the answer given once the change is visible */
+    char message[200];
     uint64_t deadline;
     struct controller_request req;
     struct quorum_op *next;
@@ -100,6 +104,8 @@ static bool visible(const struct quorum_op *o)
         return t != NULL && t->n_partitions >= o->count;
     case OP_CONFIGS:
         return configs_visible(o);
+    case OP_SYNC:
+        return o->q->offset >= o->latest;
     }
     return true;
 }
@@ -114,13 +120,13 @@ void quorum_ops_check(struct metadata_quorum *q, bool expire)
             continue;
         }
         if (visible(o)) {
-            finish(o, 0, NULL);
+            finish(o, o->code, o->message);
         } else if (expire && now >= o->deadline) {
             log_warn("metadata",
                      "change committed by the controller but not yet visible here topic=%s "
                      "offset=%lld",
                      o->name, (long long)q->offset);
-            finish(o, 0, NULL);
+            finish(o, o->code, o->message);
         }
     }
 }
@@ -132,8 +138,11 @@ void quorum_ops_detach_all(struct metadata_quorum *q)
         q->ops = o->next;
         struct metadata_admin_op *op = o->op;
         if (o->waiting) {
+            int16_t code = o->code;
+            char message[sizeof o->message];
+            memcpy(message, o->message, sizeof message);
             op_free(o); /* committed already */
-            metadata_admin_complete(op, 0, NULL);
+            metadata_admin_complete(op, code, message);
             continue;
         }
         o->q = NULL; /* freed when the controller request calls back */
@@ -177,6 +186,8 @@ static struct topic_answer answer_of(const struct quorum_op *o, const ProtobufCM
     case OP_CONFIGS:
         FIND_RESULT((const Sluice__Controller__AlterConfigsResponse *)m, o, a);
         break;
+    case OP_SYNC:
+        break; /* never an error: a barrier that cannot run lets the caller go on */
     }
     return a;
 }
@@ -194,14 +205,25 @@ static void on_answer(struct controller_request *req, int status, const Protobuf
                  status == -ETIMEDOUT ? "no active controller answered in time"
                                       : "cannot reach the controller: %s",
                  strerror(-status));
-        finish(o, status == -ETIMEDOUT ? ERR_REQUEST_TIMED_OUT : ERR_UNKNOWN_SERVER_ERROR, why);
+        int16_t code = status == -ETIMEDOUT ? ERR_REQUEST_TIMED_OUT : ERR_UNKNOWN_SERVER_ERROR;
+        finish(o, o->kind == OP_SYNC ? 0 : code, why);
         return;
     }
+    if (o->kind == OP_SYNC) {
+        const Sluice__Controller__FetchMetadataResponse *r =
+            (const Sluice__Controller__FetchMetadataResponse *)m;
+        o->latest = r->error_code == 0 ? r->latest_offset : -1;
+    }
     struct topic_answer a = answer_of(o, m);
-    if (a.code != 0 || o->validate_only || visible(o)) {
+    /* TOPIC_ALREADY_EXISTS may mean this broker has not seen the topic yet:
+     * wait for it too, so the caller's next look finds it. */
+    bool wait = a.code == 0 || (o->kind == OP_CREATE && a.code == ERR_TOPIC_ALREADY_EXISTS);
+    if (!wait || o->validate_only || visible(o)) {
         finish(o, (int16_t)a.code, a.message);
         return;
     }
+    o->code = (int16_t)a.code;
+    snprintf(o->message, sizeof o->message, "%s", a.message != NULL ? a.message : "");
     o->waiting = true; /* quorum_ops_check answers it */
 }
 
@@ -440,4 +462,27 @@ static int alter_request(const struct quorum_op *o, const struct metadata_config
     free(cfgs);
     free(ptrs);
     return 0;
+}
+
+/* A read barrier: the controller's offset now, then wait until this view
+ * has applied it. Never fails (an unreachable controller or an expired
+ * wait completes with NONE): it only makes a lagging answer less likely. */
+void metadata_quorum_submit_sync(struct metadata_quorum *q, uint64_t timeout_ms,
+                                 struct metadata_admin_op *op)
+{
+    if (q->src.client == NULL) {
+        metadata_admin_complete(op, 0, NULL);
+        return;
+    }
+    struct quorum_op *o = op_new(q, op, OP_SYNC, "", timeout_ms);
+    if (o == NULL) {
+        return;
+    }
+    Sluice__Controller__FetchMetadataRequest req = SLUICE__CONTROLLER__FETCH_METADATA_REQUEST__INIT;
+    req.version = 1;
+    req.broker_id = q->self;
+    req.after_offset = q->offset; /* deltas are not used: at most one comes back */
+    req.max_deltas = 1;
+    send_op(o, M(FETCH_METADATA), &req.base,
+            &sluice__controller__fetch_metadata_response__descriptor, timeout_ms);
 }

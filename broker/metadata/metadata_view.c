@@ -208,6 +208,17 @@ void metadata_view_submit_create_topic(struct metadata_view *v,
     metadata_admin_complete(op, code, err);
 }
 
+void metadata_view_submit_sync(struct metadata_view *v, uint64_t timeout_ms,
+                               struct metadata_admin_op *op, metadata_admin_cb cb)
+{
+    op_start(op, cb);
+    if (v->quorum != NULL) {
+        metadata_quorum_submit_sync(v->quorum, timeout_ms, op);
+        return;
+    }
+    metadata_admin_complete(op, 0, NULL);
+}
+
 void metadata_view_submit_delete_topic(struct metadata_view *v, const char *name,
                                        uint64_t timeout_ms, struct metadata_admin_op *op,
                                        metadata_admin_cb cb)

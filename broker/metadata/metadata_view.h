@@ -147,10 +147,10 @@ int16_t metadata_view_alter_topic_config(struct metadata_view *v, const char *na
  * completes at once (the callback fires before submit returns); the quorum
  * view forwards the request to the active controller (following
  * NOT_CONTROLLER), passes the controller's error code and message through,
- * and, after a success that changed something, waits (bounded by the
- * timeout) until its own image shows the change, so the client's next
- * Metadata request sees it. No controller answer within `timeout_ms`:
- * REQUEST_TIMED_OUT. The op is caller-owned and must stay valid until `cb`,
+ * and, after a success that changed something (or TOPIC_ALREADY_EXISTS, which
+ * may mean this broker lags), waits (bounded by the timeout) until its own
+ * image shows the change, so the client's next Metadata request sees it. No controller answer
+ * within `timeout_ms`: REQUEST_TIMED_OUT. The op is caller-owned and must stay valid until `cb`,
  * which fires exactly once on the loop thread; closing the view completes
  * pending ops with REQUEST_TIMED_OUT. */
 struct metadata_admin_op;
@@ -164,6 +164,16 @@ struct metadata_admin_op {
     metadata_admin_cb cb;
     void *pending; /* the implementation's state while in flight */
 };
+
+/* A read barrier: complete once this view has applied everything the
+ * metadata owner had committed when it was called (bounded by timeout_ms).
+ * For a Metadata request naming a topic this broker does not know yet: a
+ * broker's copy of the controller's metadata lags by up to one fetch, and a
+ * client that was just told the topic exists (by another broker) treats
+ * UNKNOWN_TOPIC_OR_PARTITION as the topic being gone. Never fails (error
+ * code NONE); the local view completes at once. */
+void metadata_view_submit_sync(struct metadata_view *v, uint64_t timeout_ms,
+                               struct metadata_admin_op *op, metadata_admin_cb cb);
 
 /* Complete `op` through `cb` with `code` and `message` (copied; may be NULL)
  * without asking the view: for requests the caller refuses itself. */

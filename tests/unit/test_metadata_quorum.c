@@ -350,6 +350,14 @@ START_TEST(test_unreachable_controller_times_out)
         uv_run(&loop, UV_RUN_ONCE);
     }
     ck_assert_int_eq(calls, 1);
+    /* A read barrier that cannot reach the controller still lets the caller go on. */
+    int synced = 0;
+    struct metadata_admin_op sync = {.data = &synced};
+    metadata_view_submit_sync(v, 300, &sync, on_admin);
+    while (synced == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(sync.error_code, 0);
     /* Closing with a request in flight answers it at once. */
     struct metadata_admin_op late = {.data = &calls};
     metadata_view_submit_delete_topic(v, "t", 60000, &late, on_timed_out);
