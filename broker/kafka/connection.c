@@ -298,6 +298,9 @@ static int write_splice(struct kafka_conn *c, const struct kafka_response *r)
         if (n < 0 && errno == EAGAIN) {
             return wait_writable(c, sock);
         }
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            return -errno; /* the client left mid-response: routine, the caller closes */
+        }
         if (n <= 0) {
             /* The frame size already promised these bytes: nothing to do but close. */
             log_error("kafka", "sendfile failed peer=%s error=%s", c->peer,
