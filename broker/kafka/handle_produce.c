@@ -4,7 +4,9 @@
  * librdkafka's feature detection but answered with UNSUPPORTED_VERSION.
  * acks=0 gets no response; if anything failed the connection is closed
  * instead, which is how Kafka tells an acks=0 producer. acks=-1 (all) behaves
- * as acks=1 until replication exists, and says so once in the log.
+ * as acks=1 until replication exists, and says so once in the log; where the
+ * topic's min.insync.replicas asks for more than one copy it is refused with
+ * NOT_ENOUGH_REPLICAS (partition_can_ack_all) rather than acknowledged falsely.
  * Idempotent batches (producerId >= 0) are appended without sequence checks:
  * InitProducerId is not advertised, so well-behaved clients carry on without
  * idempotence (franz-go does).
@@ -105,6 +107,10 @@ static void append_one(struct produce_ctx *ctx, const char *topic,
     }
     if (in->records.len <= 0 || in->records.data == NULL) {
         out->error_code = KAFKA_ERROR_CORRUPT_MESSAGE;
+        return;
+    }
+    if (ctx->req.acks == -1 && !partition_can_ack_all(p)) {
+        out->error_code = KAFKA_ERROR_NOT_ENOUGH_REPLICAS;
         return;
     }
     struct log_append_info info;

@@ -23,6 +23,7 @@ int partition_open(uv_loop_t *loop, const char *dir, const char *topic, int32_t 
     p->leader_epoch = leader_epoch;
     p->is_leader = true;
     p->flush_messages = cfg->flush_messages;
+    p->min_insync_replicas = cfg->min_insync_replicas;
     delayed_key_init(&p->waiters);
     int rv = partition_log_open(loop, dir, cfg, NULL, &p->log, err, errlen);
     if (rv != 0) {
@@ -85,6 +86,7 @@ int partition_ack_flush(struct partition *p, struct log_flush_req *req, log_flus
 void partition_set_config(struct partition *p, const struct topic_config *cfg)
 {
     p->flush_messages = cfg->flush_messages;
+    p->min_insync_replicas = cfg->min_insync_replicas;
     partition_log_set_config(p->log, cfg);
 }
 
@@ -114,4 +116,9 @@ int partition_delete_records(struct partition *p, int64_t offset, int64_t *low)
         *low = partition_log_start_offset(p->log);
     }
     return rv;
+}
+
+bool partition_can_ack_all(const struct partition *p)
+{
+    return p->min_insync_replicas <= 1;
 }

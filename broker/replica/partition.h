@@ -37,7 +37,8 @@ struct partition {
     char *dir;                 /* owned: the partition's directory */
     struct partition_log *log; /* owned */
     struct delayed_key waiters;
-    int64_t flush_messages; /* the topic's flush.messages */
+    int64_t flush_messages;      /* the topic's flush.messages */
+    int32_t min_insync_replicas; /* the topic's min.insync.replicas */
 };
 
 /* Open (creating or recovering) the partition's log in `dir`. Returns 0 with
@@ -62,6 +63,12 @@ int partition_append(struct partition *p, uint8_t *batches, size_t len,
  * acknowledgement may go now, or a negative error. */
 int partition_ack_flush(struct partition *p, struct log_flush_req *req, log_flush_cb cb);
 
+/* Whether an acks=all write can be acknowledged as promised: with
+ * min.insync.replicas = M, an acknowledged write must survive the loss of
+ * M-1 replicas (RELIABILITY.md). Until follower replication exists only the
+ * leader holds a write, so that holds only for M <= 1; for M > 1 the producer
+ * must get NOT_ENOUGH_REPLICAS and nothing is written. */
+bool partition_can_ack_all(const struct partition *p);
 /* The topic's config changed. */
 void partition_set_config(struct partition *p, const struct topic_config *cfg);
 
