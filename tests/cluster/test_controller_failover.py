@@ -3,7 +3,8 @@ broker.session.timeout.ms plus one heartbeat the active controller fences
 it, and each partition it led gets a new leader from its ISR with a bumped
 leader epoch, as `sluicectl cluster status --json` and every surviving
 broker's Kafka Metadata (kcat -L) show. The broker is not fenced early
-either: only silence longer than the session does that.
+either: only silence longer than the session does that. A broker stopped
+with SIGTERM instead moves its leaderships off before it exits.
 """
 
 import time
@@ -85,3 +86,25 @@ def test_killed_broker_is_fenced_and_loses_its_leaderships(cluster):
     victim.start()
     s = cluster.wait_healthy()
     assert brokers_by_id(s)[vid]["epoch"] > brokers_by_id(before)[vid]["epoch"]
+
+
+def test_sigterm_moves_leadership_before_the_broker_exits(cluster):
+    """Controlled shutdown (KIP-631): a broker stopped with SIGTERM asks the
+    controller to move its leaderships and fence it before it exits, so
+    right after the exit nothing is led by it - no session timeout wait."""
+    err = create(admin_for(cluster), TOPIC, PARTITIONS, 3)
+    assert err is None, err
+    before = cluster.wait_status(
+        lambda s: partitions_of(s, TOPIC) and len(
+            {p["leader"] for p in partitions_of(s, TOPIC).values()}) == 3,
+        20, "the topic with leaders on every broker")
+    victim = next(b for b in cluster if b.node_id != before["leader_id"])
+    vid = victim.node_id
+    assert victim.stop() == 0, victim.log_text()
+    s = cluster.status(timeout_ms=STATUS_TIMEOUT_MS)
+    assert s is not None
+    assert brokers_by_id(s)[vid]["fenced"], brokers_by_id(s)[vid]
+    parts_before = partitions_of(before, TOPIC)
+    for p, st in partitions_of(s, TOPIC).items():
+        assert st["leader"] != vid and vid not in st["isr"], (p, st)
+        assert st["leader"] in parts_before[p]["isr"]
