@@ -168,7 +168,7 @@ static void topic_remove(struct metadata_quorum *q, const char *name)
     if (qt == NULL) {
         return;
     }
-    log_info("metadata", "topic deleted by the controller topic=%s", qt->t.name);
+    log_info("metadata", "topic removed from the view topic=%s", qt->t.name);
     if (q->listener.topic_deleted != NULL) {
         q->listener.topic_deleted(q->listener.data, &qt->t);
     }
@@ -222,7 +222,7 @@ static int apply_topic(struct metadata_quorum *q, const TopicState *ts)
         topic_free(next);
         return -ENOMEM;
     }
-    log_info("metadata", "topic created by the controller topic=%s partitions=%d", next->t.name,
+    log_info("metadata", "topic added to the view topic=%s partitions=%d", next->t.name,
              next->t.n_partitions);
     if (q->listener.topic_created != NULL) {
         q->listener.topic_created(q->listener.data, &next->t);
@@ -374,11 +374,19 @@ const char *metadata_quorum_cluster_id(const struct metadata_quorum *q)
 }
 
 /* Any broker forwards admin requests (KIP-590), so any live one may be
- * named; every broker names the same one (the lowest unfenced id) because
- * clients that see the controller move between answers keep waiting for it
- * (librdkafka's admin client does). */
+ * named. This broker names itself, the one broker the client surely reaches
+ * (it is reading this answer), but only once its own view shows it
+ * unfenced: a controller_id missing from the brokers list leaves
+ * librdkafka's admin client waiting for it forever. Until then, the lowest
+ * unfenced broker. (Naming one fixed broker everywhere is worse: clients
+ * cache it and keep waiting when it stops.) */
 int32_t metadata_quorum_controller_id(const struct metadata_quorum *q)
 {
+    for (size_t i = 0; i < q->n_brokers; i++) {
+        if (q->brokers[i].b.node_id == q->self) {
+            return q->self;
+        }
+    }
     return q->n_brokers > 0 ? q->brokers[0].b.node_id : q->self;
 }
 

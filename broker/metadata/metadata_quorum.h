@@ -13,8 +13,8 @@
  * Admin mutations (metadata_view_submit_*) are forwarded to the active
  * controller through `client`, and answered once this view shows the change
  * (bounded by the request timeout). Every broker forwards admin requests
- * (KIP-590), so Metadata's controller_id names a live broker: the same one
- * (the lowest unfenced id) on every broker.
+ * (KIP-590), so Metadata's controller_id names a live broker: this one once
+ * it is unfenced, else the lowest unfenced one.
  *
  * Loop thread only. */
 #ifndef SLUICE_BROKER_METADATA_METADATA_QUORUM_H

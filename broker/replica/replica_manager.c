@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -46,6 +47,86 @@ static size_t choose_dir(struct replica_manager *rm, const char *topic, int32_t 
     return best;
 }
 
+/* ---- the topic id a partition directory belongs to (KIP-516) ----
+ *
+ * `<dir>/partition.metadata` ("version: 0" and "topic_id: <hex>", written
+ * once) ties a directory to its topic's id. A directory left by a topic that
+ * was deleted while this broker was down would otherwise become the log of
+ * a new topic with the same name, old records included. */
+
+#define PARTITION_METADATA_FILE "partition.metadata"
+
+static void id_hex(const uint8_t id[16], char out[33])
+{
+    for (int i = 0; i < 16; i++) {
+        snprintf(out + 2 * i, 3, "%02x", id[i]);
+    }
+}
+
+/* 1: the directory holds another topic's partition; 0 otherwise (no file
+ * yet, or the same id). */
+static int topic_id_stale(const char *path, const uint8_t id[16])
+{
+    char file[4200], line[128], want[33];
+    snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path);
+    FILE *f = fopen(file, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    id_hex(id, want);
+    int stale = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "topic_id: ", 10) == 0) {
+            stale = strncmp(line + 10, want, 32) != 0;
+        }
+    }
+    fclose(f);
+    return stale;
+}
+
+/* Written through a .tmp (log recovery removes a leftover one) and renamed. */
+static void topic_id_write(const char *path, const uint8_t id[16])
+{
+    char file[4200], tmp[4300], hex[33];
+    snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path);
+    if (access(file, F_OK) == 0) {
+        return;
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", file);
+    id_hex(id, hex);
+    FILE *f = fopen(tmp, "w");
+    int rv = f != NULL && fprintf(f, "version: 0\ntopic_id: %s\n", hex) > 0 ? 0 : -1;
+    if (f != NULL && (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0)) {
+        rv = -1;
+    }
+    if (rv != 0 || rename(tmp, file) != 0) {
+        log_warn("replica", "cannot record the topic id dir=%s error=%s", path, strerror(errno));
+        unlink(tmp);
+    }
+}
+
+/* Open the partition in `path`, first deleting what an earlier topic of the
+ * same name left there. */
+static int open_in(struct replica_manager *rm, const char *path, const struct metadata_topic *t,
+                   int32_t index, struct partition **out, char *err, size_t errlen)
+{
+    int32_t epoch = t->partitions[index].leader_epoch;
+    if (topic_id_stale(path, t->id)) {
+        log_warn("replica", "deleting the partition of an earlier topic with this name dir=%s",
+                 path);
+        struct partition *old;
+        if (partition_open(rm->loop, path, t->name, index, epoch, &t->config, &old, err, errlen) ==
+            0) {
+            partition_destroy(old);
+        }
+    }
+    int rv = partition_open(rm->loop, path, t->name, index, epoch, &t->config, out, err, errlen);
+    if (rv == 0) {
+        topic_id_write(path, t->id);
+    }
+    return rv;
+}
+
 static int open_one(struct replica_manager *rm, const struct metadata_topic *t,
                     struct hosted_topic *h, int32_t index)
 {
@@ -53,8 +134,7 @@ static int open_one(struct replica_manager *rm, const struct metadata_topic *t,
     char path[4096], err[512];
     int rv = partition_log_dir_name(rm->dirs->paths[d], t->name, index, path, sizeof path);
     if (rv == 0) {
-        rv = partition_open(rm->loop, path, t->name, index, t->partitions[index].leader_epoch,
-                            &t->config, &h->parts[index], err, sizeof err);
+        rv = open_in(rm, path, t, index, &h->parts[index], err, sizeof err);
     } else {
         snprintf(err, sizeof err, "directory name too long");
     }

@@ -4,6 +4,7 @@ requests from a real admin client are forwarded to the active controller,
 every broker's Metadata shows the same placement, and each partition is
 served by the broker that leads it."""
 
+import os
 import struct
 
 import pytest
@@ -210,3 +211,48 @@ def test_only_the_leader_serves_a_partition(cluster):
     assert err == 0 and len(records) >= 16
     (batch_epoch,) = struct.unpack(">i", records[12:16])
     assert batch_epoch == new["leader_epoch"]
+
+
+def partition_dir_state(b, topic, partition):
+    """(topic id recorded in partition.metadata, total bytes of .log files)
+    of a node's partition directory (None if it has no such directory)."""
+    d = os.path.join(b.data_dir, f"{topic}-{partition}")
+    if not os.path.isdir(d):
+        return None
+    topic_id = None
+    path = os.path.join(d, "partition.metadata")
+    if os.path.exists(path):
+        for line in open(path):
+            if line.startswith("topic_id: "):
+                topic_id = line.split(": ", 1)[1].strip()
+    size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".log"))
+    return topic_id, size
+
+
+def test_recreated_topic_does_not_inherit_a_stale_directory(cluster):
+    """A topic deleted while a broker was down and re-created under the same
+    name: the broker's leftover directory belongs to the old topic id
+    (partition.metadata, KIP-516), so it is emptied instead of serving the
+    old records as the new topic's."""
+    topic = "integ-recreated"
+    create_topic(cluster, topic, 1, 3)
+    md = wait_until(lambda: (lambda m: m if layout(m, topic) else None)(
+        cluster.kafka_metadata(cluster[0])), 20, "the topic")
+    leader = cluster.node(layout(md, topic)[0][0])
+    wait_until(lambda: produce_error(leader, topic, 0, b"old")[0] == 0, 20, "a produce")
+    old_id, old_size = partition_dir_state(leader, topic, 0)
+    assert old_id and old_size > 0
+
+    leader.stop()
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin.delete_topics([topic], operation_timeout=20)[topic].result(timeout=60)
+    leader.start()
+    cluster.wait_healthy()
+    assert partition_dir_state(leader, topic, 0) == (old_id, old_size)  # left behind
+
+    create_topic(cluster, topic, 1, 3)
+    def fresh():
+        s = partition_dir_state(leader, topic, 0)
+        return s if s and s[0] and s[0] != old_id else None
+    new_id, new_size = wait_until(fresh, 20, "the directory taken over by the new topic")
+    assert new_size == 0

@@ -176,7 +176,7 @@ START_TEST(test_view_shows_the_image)
     struct metadata_view *v = open_view(&ev);
     ck_assert_str_eq(metadata_view_cluster_id(v), "cluster-x");
     ck_assert_int_eq(metadata_view_local_node(v), 2);
-    /* Fenced brokers are not shown; every broker names the same controller. */
+    /* Fenced brokers are not shown. */
     ck_assert_uint_eq(metadata_view_broker_count(v), 2);
     ck_assert_int_eq(metadata_view_broker(v, 0)->node_id, 1);
     ck_assert_ptr_null(metadata_view_broker(v, 0)->rack);
@@ -184,7 +184,7 @@ START_TEST(test_view_shows_the_image)
     ck_assert_int_eq(b->node_id, 2);
     ck_assert_str_eq(b->rack, "rack-b");
     ck_assert_int_eq(metadata_broker_endpoint(b, "plaintext")->port, 9002);
-    ck_assert_int_eq(metadata_view_controller_id(v), 1);
+    ck_assert_int_eq(metadata_view_controller_id(v), 2); /* this broker, unfenced */
     const struct metadata_topic *t = metadata_view_topic(v, "orders");
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(t->id[0], 0xaa);
@@ -281,6 +281,12 @@ START_TEST(test_brokers_follow_fencing)
     ck_assert_uint_eq(metadata_view_broker_count(v), 1);
     ck_assert_int_eq(metadata_view_broker(v, 0)->node_id, 2);
     ck_assert_int_eq(metadata_view_controller_id(v), 2);
+    /* This broker fenced: it names a broker the client can find in the list. */
+    image_find_broker(img, 1)->fenced = false;
+    image_find_broker(img, 2)->fenced = true;
+    metadata_quorum_refresh(v);
+    ck_assert_uint_eq(metadata_view_broker_count(v), 1);
+    ck_assert_int_eq(metadata_view_controller_id(v), 1);
     close_view(v);
 }
 END_TEST
