@@ -10,29 +10,8 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/fs_util.h"
 #include "common/properties.h"
-
-/* mkdir -p */
-static int make_dirs(const char *path)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
-        return -ENAMETOOLONG;
-    }
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                return -errno;
-            }
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-        return -errno;
-    }
-    return 0;
-}
 
 /* Check meta.properties against node_id, or write it when absent. */
 static int check_meta(const char *dir, int32_t node_id, char *err, size_t errlen)
@@ -84,7 +63,7 @@ static int open_one(struct data_dirs *dirs, const char *path, int32_t node_id, c
         snprintf(err, errlen, "log.dirs: more than %d directories", DATA_DIR_MAX);
         return -EINVAL;
     }
-    int rv = make_dirs(path);
+    int rv = fs_mkdir_p(path);
     if (rv != 0) {
         snprintf(err, errlen, "cannot create log dir %s: %s", path, strerror(-rv));
         return rv;

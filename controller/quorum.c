@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/fs_util.h"
 #include "common/log.h"
 
 static void fatal(struct quorum *q, int status, const char *what)
@@ -320,28 +321,6 @@ uint64_t quorum_last_applied(struct quorum *q)
 
 /* ---- production: raft_uv ---- */
 
-static int make_dirs(const char *path)
-{
-    char tmp[4096];
-    if (strlen(path) >= sizeof tmp) {
-        return -ENAMETOOLONG;
-    }
-    strcpy(tmp, path);
-    for (char *p = tmp + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                return -errno;
-            }
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-        return -errno;
-    }
-    return 0;
-}
-
 /* Kernel AIO contexts are a system-wide budget raft_uv draws on. */
 static void log_aio_budget(void)
 {
@@ -422,7 +401,7 @@ int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const st
         snprintf(err, errlen, "raft heartbeat must be shorter than the election timeout");
         return -EINVAL;
     }
-    int rv = make_dirs(dir);
+    int rv = fs_mkdir_p(dir);
     if (rv != 0) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rv));
         return rv;

@@ -9,66 +9,20 @@
 #include <unistd.h>
 
 #include "broker/log/log_errors.h"
+#include "common/fs_util.h"
 
 #define CHECKPOINT_VERSION 0
 #define CHECKPOINT_MAX     1024 /* bytes; the file is ~100 */
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return n < 0 ? -errno : -EIO;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rv = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rv;
-}
-
 int checkpoint_write(const char *dir, const char *name, const struct log_checkpoint *cp)
 {
-    char path[4096], tmp[4096], text[256];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path ||
-        (size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
-        return -ENAMETOOLONG;
-    }
+    char text[256];
     int len =
         snprintf(text, sizeof text,
                  "%d\n3\nlog-start-offset %" PRId64 "\nhigh-watermark %" PRId64
                  "\nrecovery-point %" PRId64 "\n",
                  CHECKPOINT_VERSION, cp->log_start_offset, cp->high_watermark, cp->recovery_point);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rv = write_all(fd, text, (size_t)len);
-    if (rv == 0 && fsync(fd) < 0) {
-        rv = -errno;
-    }
-    close(fd);
-    if (rv == 0 && rename(tmp, path) < 0) {
-        rv = -errno;
-    }
-    if (rv != 0) {
-        unlink(tmp);
-        return rv;
-    }
-    return fsync_dir(dir);
+    return fs_write_atomic(dir, name, text, (size_t)len);
 }
 
 static int parse(const char *text, struct log_checkpoint *cp)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fs_util.h"
 #include "common/log.h"
 
 struct flush_job {
@@ -27,17 +28,6 @@ struct flush_job {
 static int sync_fd(int fd)
 {
     return fdatasync(fd) < 0 ? -errno : 0;
-}
-
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rv = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rv;
 }
 
 static int sync_segment_files(struct segment *seg)
@@ -59,7 +49,7 @@ static void flush_work(uv_work_t *req)
         job->status = sync_segment_files(job->segs[i]);
     }
     if (job->status == 0 && job->dir != NULL) {
-        job->status = sync_dir(job->dir);
+        job->status = fs_fsync_dir(job->dir);
     }
 }
 
@@ -224,7 +214,7 @@ int log_flush_sync(struct partition_log *log)
             seg->dirty = false;
         }
     }
-    if (rv == 0 && log->dir_dirty && (rv = sync_dir(log->dir)) == 0) {
+    if (rv == 0 && log->dir_dirty && (rv = fs_fsync_dir(log->dir)) == 0) {
         log->dir_dirty = false;
     }
     if (rv == 0) {

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fs_util.h"
 #include "common/log.h"
 #include "common/strmap.h"
 
@@ -133,17 +134,6 @@ static int write_topic(FILE *f, const struct metadata_topic *t)
     return ferror(f) ? -EIO : 0;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rv = fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return rv;
-}
-
 static int persist(const struct metadata_local *v)
 {
     char path[4096], tmp[4096 + 8];
@@ -169,7 +159,7 @@ static int persist(const struct metadata_local *v)
         rv = -errno;
     }
     if (rv == 0) {
-        rv = fsync_dir(v->dir);
+        rv = fs_fsync_dir(v->dir);
     }
     if (rv != 0) {
         log_error("metadata", "cannot persist topic metadata path=%s error=%s", path,
