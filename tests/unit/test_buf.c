@@ -3,6 +3,7 @@
 
 #include "common/bigendian.h"
 #include "common/buf.h"
+#include "tests/unit/check_main.h"
 
 START_TEST(test_append_grows_and_keeps_bytes)
 {
@@ -64,7 +65,7 @@ START_TEST(test_reserve_rejects_overflow)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("buf");
     TCase *tc = tcase_create("core");
@@ -73,9 +74,10 @@ int main(void)
     tcase_add_test(tc, test_zeros_patch_and_steal);
     tcase_add_test(tc, test_reserve_rejects_overflow);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

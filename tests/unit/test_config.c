@@ -7,6 +7,7 @@
 
 #include "common/config.h"
 #include "common/properties.h"
+#include "tests/unit/check_main.h"
 
 static char *write_temp(const char *text)
 {
@@ -203,7 +204,7 @@ START_TEST(test_list_foreach)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("core");
@@ -216,9 +217,10 @@ int main(void)
     tcase_add_test(tc, test_topic_config_inherits_and_overrides);
     tcase_add_test(tc, test_list_foreach);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -14,6 +14,7 @@
 
 #include "broker/kafka/connection.h"
 #include "common/bigendian.h"
+#include "tests/unit/check_main.h"
 
 struct fixture {
     uv_loop_t loop;
@@ -208,7 +209,7 @@ START_TEST(test_request_outlives_closed_connection)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("connection");
     TCase *tc = tcase_create("core");
@@ -216,9 +217,10 @@ int main(void)
     tcase_add_test(tc, test_oversized_frame_closes);
     tcase_add_test(tc, test_request_outlives_closed_connection);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

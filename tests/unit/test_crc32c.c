@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "tests/unit/check_main.h"
 
 /* Test vectors from RFC 3720 (iSCSI) appendix B.4 and the common check value. */
 START_TEST(test_known_vectors)
@@ -90,7 +91,7 @@ START_TEST(test_incremental)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("crc32c");
     TCase *tc = tcase_create("core");
@@ -99,9 +100,10 @@ int main(void)
     tcase_add_test(tc, test_software_matches_hardware_long);
     tcase_add_test(tc, test_incremental);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "broker/data_dir.h"
+#include "tests/unit/check_main.h"
 
 START_TEST(test_create_lock_and_stamp)
 {
@@ -37,15 +38,16 @@ START_TEST(test_create_lock_and_stamp)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("data_dir");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_create_lock_and_stamp);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include "broker/replica/delayed_op.h"
+#include "tests/unit/check_main.h"
 
 struct waiter {
     struct delayed_op op;
@@ -138,7 +139,7 @@ START_TEST(test_detach_and_close)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("delayed_op");
     TCase *tc = tcase_create("core");
@@ -146,9 +147,10 @@ int main(void)
     tcase_add_test(tc, test_deadlines_expire_in_order);
     tcase_add_test(tc, test_detach_and_close);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

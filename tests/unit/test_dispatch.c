@@ -5,6 +5,7 @@
 
 #include "broker/kafka/dispatch.h"
 #include "kafka_messages.h"
+#include "tests/unit/check_main.h"
 
 struct range {
     int16_t key, min, max;
@@ -67,7 +68,7 @@ START_TEST(test_leader_epoch_fencing)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("dispatch");
     TCase *tc = tcase_create("core");
@@ -75,9 +76,10 @@ int main(void)
     tcase_add_test(tc, test_every_advertised_version_has_a_codec);
     tcase_add_test(tc, test_leader_epoch_fencing);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

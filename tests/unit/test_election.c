@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "controller/election.h"
+#include "tests/unit/check_main.h"
 
 /* Usable brokers as a bitmask by id. */
 static bool usable(int32_t id, void *arg)
@@ -79,7 +80,7 @@ START_TEST(test_offline_without_live_isr_unless_unclean)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("election");
     TCase *tc = tcase_create("core");
@@ -87,9 +88,10 @@ int main(void)
     tcase_add_test(tc, test_dead_leader_replaced_by_preferred_live_isr);
     tcase_add_test(tc, test_offline_without_live_isr_unless_unclean);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

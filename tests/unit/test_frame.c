@@ -4,6 +4,7 @@
 
 #include "broker/kafka/frame.h"
 #include "common/bigendian.h"
+#include "tests/unit/check_main.h"
 
 /* Build a stream of `n` frames with sizes 10..10+n*37 and recognisable bodies. */
 static uint8_t *make_stream(int n, size_t *len)
@@ -120,7 +121,7 @@ START_TEST(test_two_frames_in_one_chunk)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("frame");
     TCase *tc = tcase_create("core");
@@ -129,9 +130,10 @@ int main(void)
     tcase_add_test(tc, test_negative_and_tiny_sizes);
     tcase_add_test(tc, test_two_frames_in_one_chunk);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -1,5 +1,6 @@
 /* common/fs_util: mkdir -p and atomic file replacement. */
 #include "common/fs_util.h"
+#include "tests/unit/check_main.h"
 
 #include <check.h>
 #include <errno.h>
@@ -107,7 +108,7 @@ START_TEST(test_write_atomic_failure_keeps_target)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("fs_util");
     TCase *tc = tcase_create("core");
@@ -117,9 +118,10 @@ int main(void)
     tcase_add_test(tc, test_write_atomic_replaces);
     tcase_add_test(tc, test_write_atomic_failure_keeps_target);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

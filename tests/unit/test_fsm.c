@@ -7,6 +7,7 @@
 
 #include "controller/errors.h"
 #include "controller/fsm.h"
+#include "tests/unit/check_main.h"
 
 /* Builders for a batch of up to 16 records, all on the stack. */
 struct batch {
@@ -440,7 +441,7 @@ START_TEST(test_topic_names)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("fsm");
     TCase *tc = tcase_create("core");
@@ -451,9 +452,10 @@ int main(void)
     tcase_add_test(tc, test_unknown_field_zero_refused);
     tcase_add_test(tc, test_topic_names);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

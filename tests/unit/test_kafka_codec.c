@@ -25,6 +25,7 @@ struct kafka_reference_vector {
 
 #include "tests/unit/kafka_python_vectors.h"
 #include "tests/unit/kmsg_vectors.h"
+#include "tests/unit/check_main.h"
 
 #define ARENA_LIMIT         (16u << 20)
 #define SEEDS_PER_VERSION   12
@@ -240,7 +241,7 @@ START_TEST(test_versions_outside_range_rejected)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("kafka_codec");
     TCase *tc = tcase_create("generated");
@@ -252,9 +253,10 @@ int main(void)
     tcase_add_test(tc, test_kmsg_encodings);
     tcase_add_test(tc, test_versions_outside_range_rejected);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -7,6 +7,7 @@
 #include "broker/kafka/kafka_errors.h"
 #include "broker/kafka/kafka_header.h"
 #include "kafka_messages.h"
+#include "tests/unit/check_main.h"
 
 #define ARENA_LIMIT (1u << 20)
 
@@ -559,7 +560,7 @@ START_TEST(test_arena)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("kafka_codec_vectors");
     TCase *tc = tcase_create("vectors");
@@ -579,9 +580,10 @@ int main(void)
     tcase_add_test(tc, test_error_names);
     tcase_add_test(tc, test_arena);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "broker/kafka/listener.h"
+#include "tests/unit/check_main.h"
 
 static const char *MAP = "PLAINTEXT:PLAINTEXT,SSL:SSL,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT";
 
@@ -121,7 +122,7 @@ START_TEST(test_controller_listener_excluded)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("listener");
     TCase *tc = tcase_create("core");
@@ -131,9 +132,10 @@ int main(void)
     tcase_add_test(tc, test_set_errors);
     tcase_add_test(tc, test_controller_listener_excluded);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -9,6 +9,7 @@
 
 #include "broker/log/partition_log.h"
 #include "log_test_util.h"
+#include "tests/unit/check_main.h"
 
 static uv_loop_t loop;
 static char *dir;
@@ -215,9 +216,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_main_run(suite);
 }

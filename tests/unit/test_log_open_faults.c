@@ -13,6 +13,7 @@
 
 #include "broker/log/partition_log.h"
 #include "log_test_util.h"
+#include "tests/unit/check_main.h"
 
 void *__real_realloc(void *p, size_t n);
 void *__wrap_realloc(void *p, size_t n);
@@ -82,15 +83,16 @@ START_TEST(test_first_segment_not_listed_is_released)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("log_open_faults");
     TCase *tc = tcase_create("open");
     tcase_add_test(tc, test_first_segment_not_listed_is_released);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -6,6 +6,7 @@
 #include "broker/log/record_batch.h"
 #include "common/bigendian.h"
 #include "log_test_util.h"
+#include "tests/unit/check_main.h"
 
 static const struct record_batch_limits client_limits = {
     .max_batch_bytes = 1 << 20, .from_client = true, .walk_records = true};
@@ -226,9 +227,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_main_run(suite);
 }

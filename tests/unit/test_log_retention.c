@@ -6,6 +6,7 @@
 
 #include "broker/log/partition_log.h"
 #include "log_test_util.h"
+#include "tests/unit/check_main.h"
 
 #define T0 1700000000000LL
 
@@ -187,9 +188,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_main_run(suite);
 }

@@ -6,6 +6,7 @@
 
 #include "broker/metadata/metadata_view.h"
 #include "broker/metadata/topic_name.h"
+#include "tests/unit/check_main.h"
 
 START_TEST(test_topic_name_rules)
 {
@@ -178,7 +179,7 @@ START_TEST(test_persisted_across_reopen)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("metadata");
     TCase *tc = tcase_create("core");
@@ -187,9 +188,10 @@ int main(void)
     tcase_add_test(tc, test_create_rules);
     tcase_add_test(tc, test_persisted_across_reopen);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -8,6 +8,7 @@
 
 #include "broker/metadata/metadata_quorum.h"
 #include "controller/image.h"
+#include "tests/unit/check_main.h"
 
 struct events {
     int created, deleted, added, changed, configs;
@@ -391,9 +392,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_main_run(suite);
 }

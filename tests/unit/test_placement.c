@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "controller/placement.h"
+#include "tests/unit/check_main.h"
 
 static bool distinct(const int32_t *a, int n)
 {
@@ -105,7 +106,7 @@ START_TEST(test_replication_factor_bounds)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("placement");
     TCase *tc = tcase_create("core");
@@ -113,9 +114,10 @@ int main(void)
     tcase_add_test(tc, test_rack_aware);
     tcase_add_test(tc, test_replication_factor_bounds);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -14,6 +14,7 @@
 
 #include "controller/errors.h"
 #include "controller/quorum.h"
+#include "tests/unit/check_main.h"
 
 #define N 3
 
@@ -438,7 +439,7 @@ START_TEST(test_uv_restart_keeps_metadata)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("quorum");
     TCase *tc = tcase_create("fixture");
@@ -452,9 +453,10 @@ int main(void)
     tcase_set_timeout(uv, 30);
     tcase_add_test(uv, test_uv_restart_keeps_metadata);
     suite_add_tcase(s, uv);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

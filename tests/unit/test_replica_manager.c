@@ -10,6 +10,7 @@
 #include "broker/data_dir.h"
 #include "broker/metadata/metadata_view.h"
 #include "broker/replica/replica_manager.h"
+#include "tests/unit/check_main.h"
 
 static char dir[64];
 static struct sluice_config cfg;
@@ -91,16 +92,17 @@ START_TEST(test_partial_open_failure_closes_what_was_opened)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_manager");
     TCase *tc = tcase_create("hosting");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_partial_open_failure_closes_what_was_opened);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

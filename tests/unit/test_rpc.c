@@ -11,6 +11,7 @@
 #include "common/rpc_server.h"
 #include "proto/controller.pb-c.h"
 #include "proto/rpc.pb-c.h"
+#include "tests/unit/check_main.h"
 
 #define METHOD_ECHO    1 /* FetchMetadata messages: latest_offset = after_offset + 1 */
 #define METHOD_LATER   2 /* answered from a timer 20 ms later */
@@ -518,7 +519,7 @@ START_TEST(test_garbage_and_malformed_body)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("rpc");
     TCase *tc = tcase_create("core");
@@ -531,9 +532,10 @@ int main(void)
     tcase_add_test(tc, test_oversized_frame_closes_connection);
     tcase_add_test(tc, test_garbage_and_malformed_body);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -15,6 +15,7 @@
 #include "controller/errors.h"
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"
+#include "tests/unit/check_main.h"
 
 #define M(name) SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
 
@@ -672,7 +673,7 @@ START_TEST(test_broker_session_lifecycle)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("service");
     TCase *tc = tcase_create("core");
@@ -684,9 +685,10 @@ int main(void)
     tcase_add_test(tc, test_not_controller_and_garbage);
     tcase_add_test(tc, test_broker_session_lifecycle);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }

@@ -2,6 +2,7 @@
 #include <stdint.h>
 
 #include "common/varint.h"
+#include "tests/unit/check_main.h"
 
 START_TEST(test_unsigned_round_trip)
 {
@@ -74,7 +75,7 @@ START_TEST(test_overlong_rejected)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
     Suite *s = suite_create("varint");
     TCase *tc = tcase_create("core");
@@ -83,9 +84,10 @@ int main(void)
     tcase_add_test(tc, test_signed_round_trip);
     tcase_add_test(tc, test_overlong_rejected);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
 }
