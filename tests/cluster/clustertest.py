@@ -11,6 +11,7 @@ a deadline.
 """
 
 import json
+import re
 import time
 
 from confluent_kafka import KafkaError, KafkaException
@@ -23,6 +24,11 @@ HEARTBEAT_MS = 500
 # A leader, three registered brokers, all unfenced: from a cold start on two
 # busy cores this takes a few seconds (raft election timeout is 1 s).
 HEALTHY_TIMEOUT = 30.0
+
+
+# broker_session logs this when the controller unfences this process's
+# registration, which it does only once the broker has caught up.
+UNFENCED_RE = re.compile(r"\[broker-session\] broker unfenced\b")
 
 
 def wait_until(probe, timeout, what, interval=0.2):
@@ -125,9 +131,15 @@ class Cluster:
         return self.wait_status(self.healthy, timeout, "a leader and all brokers unfenced")
 
     def healthy(self, s):
-        running = {b.node_id for b in self.nodes if b.running()}
+        """A leader, every running node alive in the image, and each running
+        process itself unfenced (registered and caught up with the metadata).
+        The image alone is not enough after a restart: a new raft leader
+        gives the old registrations a fresh session, so they show as alive
+        while the restarted brokers wait to register again."""
+        running = [b for b in self.nodes if b.running()]
         alive = {b["id"] for b in s["brokers"] if b["status"] == "alive"}
-        return s["leader_id"] > 0 and alive == running
+        return (s["leader_id"] > 0 and alive == {b.node_id for b in running} and
+                all(UNFENCED_RE.search(b.log_text()) for b in running))
 
     def leader(self, timeout=HEALTHY_TIMEOUT):
         """The node that leads the raft quorum now."""
