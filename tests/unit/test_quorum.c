@@ -15,6 +15,7 @@
 #include "controller/errors.h"
 #include "controller/quorum.h"
 #include "tests/unit/check_main.h"
+#include "tests/unit/test_ports.h"
 
 #define N 3
 
@@ -332,36 +333,6 @@ static void uv_run_until(struct uv_node *n, bool *flag, uint64_t ms)
     }
 }
 
-static int bind_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-                            .sin_port = htons((uint16_t)port)};
-    socklen_t len = sizeof a;
-    int got = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        got = ntohs(a.sin_port);
-    }
-    close(fd);
-    return got;
-}
-
-/* A port the kernel just handed out whose successor (raft's port) is free
- * too: avoids clashing with other tests on the machine. */
-static int free_port(void)
-{
-    for (int attempt = 0; attempt < 50; attempt++) {
-        int port = bind_port(0);
-        if (port > 0 && port < 65000 && bind_port(port + 1) == port + 1) {
-            return port;
-        }
-    }
-    ck_abort_msg("no free pair of ports");
-    return -1;
-}
-
 static void uv_node_start(struct uv_node *n, const char *dir, int port)
 {
     struct quorum_options o = {.heartbeat_ms = 20,
@@ -405,7 +376,7 @@ START_TEST(test_uv_restart_keeps_metadata)
     char dir[] = "/tmp/sluice-quorum-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     struct uv_node n;
-    int port = free_port();
+    int port = test_free_port_pair();
     uv_node_start(&n, dir, port);
     uv_update_time(&n.loop);
     uint64_t end = uv_now(&n.loop) + 5000;

@@ -16,6 +16,7 @@
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"
 #include "tests/unit/check_main.h"
+#include "tests/unit/test_ports.h"
 
 #define M(name) SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
 
@@ -56,36 +57,6 @@ static void run_for(struct node *n, uint64_t ms)
     uv_run(&n->loop, UV_RUN_NOWAIT);
 }
 
-static int bind_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-                            .sin_port = htons((uint16_t)port)};
-    socklen_t len = sizeof a;
-    int got = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        got = ntohs(a.sin_port);
-    }
-    close(fd);
-    return got;
-}
-
-/* A port the kernel just handed out whose successor (raft's port) is free
- * too: avoids clashing with other tests on the machine. */
-static int free_port(void)
-{
-    for (int attempt = 0; attempt < 50; attempt++) {
-        int port = bind_port(0);
-        if (port > 0 && port < 65000 && bind_port(port + 1) == port + 1) {
-            return port;
-        }
-    }
-    ck_abort_msg("no free pair of ports");
-    return -1;
-}
-
 static void node_start(struct node *n, uint64_t session_ms)
 {
     memset(n, 0, sizeof *n);
@@ -96,7 +67,7 @@ static void node_start(struct node *n, uint64_t session_ms)
     n->config.broker_session_timeout_ms = (int32_t)session_ms;
     n->config.broker_heartbeat_interval_ms = 50;
     char err[256], voters[64];
-    int port = free_port();
+    int port = test_free_port_pair();
     snprintf(voters, sizeof voters, "1@127.0.0.1:%d", port);
     ck_assert_int_eq(voters_parse(voters, &n->voters, err, sizeof err), 0);
     ck_assert_int_eq(voters_resolve(&n->voters, err, sizeof err), 0);
