@@ -42,8 +42,9 @@ int fs_fsync_dir(const char *dir)
     return rv;
 }
 
-static int write_all(int fd, const char *p, size_t len)
+int fs_write_all(int fd, const void *data, size_t len)
 {
+    const char *p = data;
     while (len > 0) {
         ssize_t n = write(fd, p, len);
         if (n < 0 && errno == EINTR) {
@@ -69,7 +70,7 @@ int fs_write_atomic(const char *dir, const char *name, const void *data, size_t 
     if (fd < 0) {
         return -errno;
     }
-    int rv = write_all(fd, data, len);
+    int rv = fs_write_all(fd, data, len);
     if (rv == 0 && fsync(fd) < 0) {
         rv = -errno;
     }

@@ -16,6 +16,11 @@ int fs_mkdir_p(const char *path);
  * removed in it survive a crash. Returns 0 or -errno. */
 int fs_fsync_dir(const char *dir);
 
+/* write(2) all `len` bytes of `data` (borrowed) to `fd`, retrying after
+ * EINTR and short writes. Returns 0, -errno, or -EIO for a write that made
+ * no progress. */
+int fs_write_all(int fd, const void *data, size_t len);
+
 /* Replace `dir`/`name` atomically with `len` bytes of `data` (all borrowed):
  * write `dir`/`name`.tmp (mode 0644), fsync it, rename it over the target,
  * then fsync `dir`. A crash leaves either the old or the new file. On a

@@ -64,6 +64,20 @@ START_TEST(test_mkdir_p_errors)
 }
 END_TEST
 
+START_TEST(test_write_all_writes_everything)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(fs_write_all(fds[1], "abcdef", 6), 0);
+    char got[8] = {0};
+    ck_assert_int_eq(read(fds[0], got, sizeof got), 6);
+    ck_assert_str_eq(got, "abcdef");
+    close(fds[0]);
+    close(fds[1]);
+    ck_assert_int_eq(fs_write_all(fds[1], "x", 1), -EBADF);
+}
+END_TEST
+
 static void read_text(const char *path, char *out, size_t cap)
 {
     FILE *f = fopen(path, "r");
@@ -115,6 +129,7 @@ static Suite *make_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_mkdir_p_creates_parents);
     tcase_add_test(tc, test_mkdir_p_errors);
+    tcase_add_test(tc, test_write_all_writes_everything);
     tcase_add_test(tc, test_write_atomic_replaces);
     tcase_add_test(tc, test_write_atomic_failure_keeps_target);
     suite_add_tcase(s, tc);

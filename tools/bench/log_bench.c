@@ -29,6 +29,7 @@
 #include "broker/log/partition_log.h"
 #include "common/buf.h"
 #include "common/crc32c.h"
+#include "common/fs_util.h"
 #include "common/log.h"
 
 struct options {
@@ -130,22 +131,6 @@ static int encode_batch(struct buf *b, int count, size_t value_len, int64_t ts)
     return rv;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return n < 0 ? -errno : -EIO;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Plain sequential write of `total` bytes in `chunk`-sized writes. */
 static int bench_plain(const struct options *o, const char *dir, const struct buf *chunk,
                        double *seconds, int64_t *bytes)
@@ -160,7 +145,7 @@ static int bench_plain(const struct options *o, const char *dir, const struct bu
     int64_t done = 0;
     double t0 = now_s();
     while (done < o->size && rv == 0) {
-        rv = write_all(fd, chunk->data, chunk->len);
+        rv = fs_write_all(fd, chunk->data, chunk->len);
         done += (int64_t)chunk->len;
     }
     if (rv == 0 && o->sync && fdatasync(fd) < 0) {
