@@ -3,6 +3,7 @@
  * Asynchronous: the response goes when every topic has its answer. */
 #include <stdio.h>
 
+#include "broker/kafka/admin_batch.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -29,56 +30,36 @@ static int16_t check_assignments(struct kafka_call *call,
     return KAFKA_ERROR_NONE;
 }
 
-/* The call's state while topics grow (in the call's arena). */
-struct partitions_ctx {
-    struct kafka_call *call;
-    struct kafka_create_partitions_response resp;
-    struct metadata_admin_op *ops; /* one per topic */
-    int32_t pending;
-};
-
-static void respond(struct partitions_ctx *ctx)
+/* Each topic's answer is its op's result. */
+static int encode_response(struct kafka_admin_batch *b, struct kafka_writer *w)
 {
-    struct kafka_call *call = ctx->call;
-    struct kafka_writer w;
-    int rv = kafka_call_begin_response(call, &w);
-    if (rv == 0) {
-        rv = kafka_create_partitions_response_encode(&w, call->header.api_version, &ctx->resp);
+    struct kafka_create_partitions_response *resp = b->response;
+    for (int32_t i = 0; i < b->count; i++) {
+        resp->results[i].error_code = b->ops[i].error_code;
+        resp->results[i].error_message = kafka_admin_batch_message(&b->ops[i]);
     }
-    kafka_call_finish_response(call, &w, rv);
+    return kafka_create_partitions_response_encode(w, b->call->header.api_version, resp);
 }
 
-static void on_grown(struct metadata_admin_op *op)
-{
-    struct partitions_ctx *ctx = op->data;
-    struct kafka_create_partitions_response_topic_result *o = &ctx->resp.results[op - ctx->ops];
-    o->error_code = op->error_code;
-    o->error_message =
-        op->error_code != KAFKA_ERROR_NONE && op->error_message[0] ? op->error_message : NULL;
-    if (--ctx->pending == 0) {
-        respond(ctx);
-    }
-}
-
-static void grow_one(struct partitions_ctx *ctx, const struct kafka_create_partitions_request *req,
+static void grow_one(struct kafka_admin_batch *b, const struct kafka_create_partitions_request *req,
                      int32_t i)
 {
-    struct kafka_call *call = ctx->call;
+    struct kafka_call *call = b->call;
     const struct kafka_create_partitions_request_topic *t = &req->topics[i];
-    struct kafka_create_partitions_response_topic_result *o = &ctx->resp.results[i];
+    struct kafka_create_partitions_response *resp = b->response;
+    struct kafka_create_partitions_response_topic_result *o = &resp->results[i];
     kafka_create_partitions_response_topic_result_init(o);
     o->name = t->name;
-    ctx->ops[i].data = ctx;
     char err[256];
     int16_t code = check_assignments(call, t, err, sizeof err);
     if (code != KAFKA_ERROR_NONE) {
-        metadata_admin_fail(&ctx->ops[i], on_grown, code, err);
+        metadata_admin_fail(&b->ops[i], kafka_admin_batch_op_done, code, err);
         return;
     }
     uint64_t timeout = req->timeout_ms > 0 ? (uint64_t)req->timeout_ms
                                            : (uint64_t)call->svc->cfg->request_timeout_ms;
     metadata_view_submit_add_partitions(call->svc->metadata, t->name, t->count, req->validate_only,
-                                        timeout, &ctx->ops[i], on_grown);
+                                        timeout, &b->ops[i], kafka_admin_batch_op_done);
 }
 
 void kafka_handle_create_partitions(struct kafka_call *call)
@@ -90,24 +71,19 @@ void kafka_handle_create_partitions(struct kafka_call *call)
         return;
     }
     int32_t n = req.topics_count > 0 ? req.topics_count : 0;
-    struct partitions_ctx *ctx = kafka_arena_alloc(&call->arena, sizeof *ctx);
+    struct kafka_create_partitions_response *resp = kafka_arena_alloc(&call->arena, sizeof *resp);
     struct kafka_create_partitions_response_topic_result *results =
         kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *results);
-    struct metadata_admin_op *ops = kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *ops);
-    if (ctx == NULL || results == NULL || ops == NULL) {
+    struct kafka_admin_batch *b = kafka_admin_batch_new(call, n, encode_response, resp);
+    if (resp == NULL || results == NULL || b == NULL) {
         kafka_call_fail(call, "out of memory");
         return;
     }
-    kafka_create_partitions_response_init(&ctx->resp);
-    ctx->resp.results = results;
-    ctx->resp.results_count = n;
-    ctx->call = call;
-    ctx->ops = ops;
-    ctx->pending = n + 1; /* answers may come before the loop ends */
+    kafka_create_partitions_response_init(resp);
+    resp->results = results;
+    resp->results_count = n;
     for (int32_t i = 0; i < n; i++) {
-        grow_one(ctx, &req, i);
+        grow_one(b, &req, i);
     }
-    if (--ctx->pending == 0) {
-        respond(ctx);
-    }
+    kafka_admin_batch_submitted(b);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/kafka/admin_batch.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -58,49 +59,28 @@ static int16_t check_assignments(struct kafka_call *call,
     return KAFKA_ERROR_NONE;
 }
 
-/* The call's state while topics are being created (in the call's arena). */
-struct create_ctx {
-    struct kafka_call *call;
-    struct kafka_create_topics_response resp;
-    struct metadata_admin_op *ops; /* one per topic */
-    int32_t pending;
-};
-
-static void respond(struct create_ctx *ctx)
+/* Each topic's answer is its op's result. */
+static int encode_response(struct kafka_admin_batch *b, struct kafka_writer *w)
 {
-    struct kafka_call *call = ctx->call;
-    struct kafka_writer w;
-    int rv = kafka_call_begin_response(call, &w);
-    if (rv == 0) {
-        rv = kafka_create_topics_response_encode(&w, call->header.api_version, &ctx->resp);
+    struct kafka_create_topics_response *resp = b->response;
+    for (int32_t i = 0; i < b->count; i++) {
+        resp->topics[i].error_code = b->ops[i].error_code;
+        resp->topics[i].error_message = kafka_admin_batch_message(&b->ops[i]);
     }
-    kafka_call_finish_response(call, &w, rv);
+    return kafka_create_topics_response_encode(w, b->call->header.api_version, resp);
 }
 
-static void on_created(struct metadata_admin_op *op)
-{
-    struct create_ctx *ctx = op->data;
-    struct kafka_create_topics_response_creatable_topic_result *out =
-        &ctx->resp.topics[op - ctx->ops];
-    out->error_code = op->error_code;
-    out->error_message =
-        op->error_code != KAFKA_ERROR_NONE && op->error_message[0] ? op->error_message : NULL;
-    if (--ctx->pending == 0) {
-        respond(ctx);
-    }
-}
-
-static void create_one(struct create_ctx *ctx, const struct kafka_create_topics_request *req,
+static void create_one(struct kafka_admin_batch *b, const struct kafka_create_topics_request *req,
                        int32_t i)
 {
-    struct kafka_call *call = ctx->call;
+    struct kafka_call *call = b->call;
     const struct kafka_create_topics_request_creatable_topic *t = &req->topics[i];
-    struct metadata_admin_op *op = &ctx->ops[i];
-    op->data = ctx;
-    kafka_create_topics_response_creatable_topic_result_init(&ctx->resp.topics[i]);
-    ctx->resp.topics[i].name = t->name;
+    struct metadata_admin_op *op = &b->ops[i];
+    struct kafka_create_topics_response *resp = b->response;
+    kafka_create_topics_response_creatable_topic_result_init(&resp->topics[i]);
+    resp->topics[i].name = t->name;
     if (duplicate(req, i)) {
-        metadata_admin_fail(op, on_created, KAFKA_ERROR_INVALID_REQUEST,
+        metadata_admin_fail(op, kafka_admin_batch_op_done, KAFKA_ERROR_INVALID_REQUEST,
                             "Create topics request from client contains a duplicate topic.");
         return;
     }
@@ -116,13 +96,13 @@ static void create_one(struct create_ctx *ctx, const struct kafka_create_topics_
     char err[256];
     int16_t code = check_assignments(call, t, &spec, err, sizeof err);
     if (code != KAFKA_ERROR_NONE) {
-        metadata_admin_fail(op, on_created, code, err);
+        metadata_admin_fail(op, kafka_admin_batch_op_done, code, err);
         return;
     }
     uint64_t timeout = req->timeout_ms > 0 ? (uint64_t)req->timeout_ms
                                            : (uint64_t)call->svc->cfg->request_timeout_ms;
     metadata_view_submit_create_topic(call->svc->metadata, &spec, req->validate_only, timeout, op,
-                                      on_created);
+                                      kafka_admin_batch_op_done);
 }
 
 void kafka_handle_create_topics(struct kafka_call *call)
@@ -134,26 +114,19 @@ void kafka_handle_create_topics(struct kafka_call *call)
         return;
     }
     int32_t n = req.topics_count > 0 ? req.topics_count : 0;
-    struct create_ctx *ctx = kafka_arena_alloc(&call->arena, sizeof *ctx);
-    if (ctx != NULL) {
-        ctx->resp.topics =
-            kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *ctx->resp.topics);
-        ctx->ops = kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *ctx->ops);
-    }
-    if (ctx == NULL || ctx->resp.topics == NULL || ctx->ops == NULL) {
+    struct kafka_create_topics_response *resp = kafka_arena_alloc(&call->arena, sizeof *resp);
+    struct kafka_create_topics_response_creatable_topic_result *topics =
+        kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *topics);
+    struct kafka_admin_batch *b = kafka_admin_batch_new(call, n, encode_response, resp);
+    if (resp == NULL || topics == NULL || b == NULL) {
         kafka_call_fail(call, "out of memory");
         return;
     }
-    struct kafka_create_topics_response_creatable_topic_result *topics = ctx->resp.topics;
-    kafka_create_topics_response_init(&ctx->resp);
-    ctx->resp.topics = topics;
-    ctx->resp.topics_count = n;
-    ctx->call = call;
-    ctx->pending = n + 1; /* answers may come before the loop ends */
+    kafka_create_topics_response_init(resp);
+    resp->topics = topics;
+    resp->topics_count = n;
     for (int32_t i = 0; i < n; i++) {
-        create_one(ctx, &req, i);
+        create_one(b, &req, i);
     }
-    if (--ctx->pending == 0) {
-        respond(ctx);
-    }
+    kafka_admin_batch_submitted(b);
 }

@@ -3,6 +3,7 @@
  * are refused with INVALID_REQUEST. Broker configs are static in Sluice.
  * Through the metadata view (with the controller quorum: forwarded to the
  * active controller), asynchronously. */
+#include "broker/kafka/admin_batch.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -38,53 +39,31 @@ entries_of(struct kafka_call *call,
     return KAFKA_ERROR_NONE;
 }
 
-/* The call's state while topic configs change (in the call's arena). */
-struct alter_ctx {
-    struct kafka_call *call;
-    struct kafka_incremental_alter_configs_response resp;
-    struct metadata_admin_op *ops; /* one per resource */
-    int32_t pending;
-};
-
-static void respond(struct alter_ctx *ctx)
+/* Each resource's answer is its op's result. */
+static int encode_response(struct kafka_admin_batch *b, struct kafka_writer *w)
 {
-    struct kafka_call *call = ctx->call;
-    struct kafka_writer w;
-    int rv = kafka_call_begin_response(call, &w);
-    if (rv == 0) {
-        rv = kafka_incremental_alter_configs_response_encode(&w, call->header.api_version,
-                                                             &ctx->resp);
+    struct kafka_incremental_alter_configs_response *resp = b->response;
+    for (int32_t i = 0; i < b->count; i++) {
+        resp->responses[i].error_code = b->ops[i].error_code;
+        resp->responses[i].error_message = kafka_admin_batch_message(&b->ops[i]);
     }
-    kafka_call_finish_response(call, &w, rv);
-}
-
-static void on_altered(struct metadata_admin_op *op)
-{
-    struct alter_ctx *ctx = op->data;
-    struct kafka_incremental_alter_configs_response_alter_configs_resource_response *o =
-        &ctx->resp.responses[op - ctx->ops];
-    o->error_code = op->error_code;
-    o->error_message =
-        op->error_code != KAFKA_ERROR_NONE && op->error_message[0] ? op->error_message : NULL;
-    if (--ctx->pending == 0) {
-        respond(ctx);
-    }
+    return kafka_incremental_alter_configs_response_encode(w, b->call->header.api_version, resp);
 }
 
 static void
-alter_one(struct alter_ctx *ctx, bool validate_only, int32_t i,
+alter_one(struct kafka_admin_batch *b, bool validate_only, int32_t i,
           const struct kafka_incremental_alter_configs_request_alter_configs_resource *r)
 {
-    struct kafka_call *call = ctx->call;
-    struct metadata_admin_op *op = &ctx->ops[i];
+    struct kafka_call *call = b->call;
+    struct metadata_admin_op *op = &b->ops[i];
+    struct kafka_incremental_alter_configs_response *resp = b->response;
     struct kafka_incremental_alter_configs_response_alter_configs_resource_response *o =
-        &ctx->resp.responses[i];
+        &resp->responses[i];
     kafka_incremental_alter_configs_response_alter_configs_resource_response_init(o);
     o->resource_type = r->resource_type;
     o->resource_name = r->resource_name;
-    op->data = ctx;
     if (r->resource_type != RESOURCE_TOPIC) {
-        metadata_admin_fail(op, on_altered, KAFKA_ERROR_INVALID_REQUEST,
+        metadata_admin_fail(op, kafka_admin_batch_op_done, KAFKA_ERROR_INVALID_REQUEST,
                             "Only topic configs can be altered: broker configs are static");
         return;
     }
@@ -92,13 +71,13 @@ alter_one(struct alter_ctx *ctx, bool validate_only, int32_t i,
     const char *why = NULL;
     int16_t code = entries_of(call, r, &entries, &why);
     if (code != KAFKA_ERROR_NONE) {
-        metadata_admin_fail(op, on_altered, code, why);
+        metadata_admin_fail(op, kafka_admin_batch_op_done, code, why);
         return;
     }
     size_t n = r->configs_count > 0 ? (size_t)r->configs_count : 0;
     metadata_view_submit_alter_topic_config(
         call->svc->metadata, r->resource_name, entries, n, false, validate_only,
-        (uint64_t)call->svc->cfg->request_timeout_ms, op, on_altered);
+        (uint64_t)call->svc->cfg->request_timeout_ms, op, kafka_admin_batch_op_done);
 }
 
 void kafka_handle_incremental_alter_configs(struct kafka_call *call)
@@ -111,24 +90,20 @@ void kafka_handle_incremental_alter_configs(struct kafka_call *call)
         return;
     }
     int32_t n = req.resources_count > 0 ? req.resources_count : 0;
-    struct alter_ctx *ctx = kafka_arena_alloc(&call->arena, sizeof *ctx);
+    struct kafka_incremental_alter_configs_response *resp =
+        kafka_arena_alloc(&call->arena, sizeof *resp);
     struct kafka_incremental_alter_configs_response_alter_configs_resource_response *responses =
         kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *responses);
-    struct metadata_admin_op *ops = kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *ops);
-    if (ctx == NULL || responses == NULL || ops == NULL) {
+    struct kafka_admin_batch *b = kafka_admin_batch_new(call, n, encode_response, resp);
+    if (resp == NULL || responses == NULL || b == NULL) {
         kafka_call_fail(call, "out of memory");
         return;
     }
-    kafka_incremental_alter_configs_response_init(&ctx->resp);
-    ctx->resp.responses = responses;
-    ctx->resp.responses_count = n;
-    ctx->call = call;
-    ctx->ops = ops;
-    ctx->pending = n + 1; /* answers may come before the loop ends */
+    kafka_incremental_alter_configs_response_init(resp);
+    resp->responses = responses;
+    resp->responses_count = n;
     for (int32_t i = 0; i < n; i++) {
-        alter_one(ctx, req.validate_only, i, &req.resources[i]);
+        alter_one(b, req.validate_only, i, &req.resources[i]);
     }
-    if (--ctx->pending == 0) {
-        respond(ctx);
-    }
+    kafka_admin_batch_submitted(b);
 }

@@ -1,0 +1,54 @@
+#include "broker/kafka/admin_batch.h"
+
+#include "broker/kafka/kafka_errors.h"
+
+struct kafka_admin_batch *kafka_admin_batch_new(struct kafka_call *call, int32_t count,
+                                                kafka_admin_encode_fn encode, void *response)
+{
+    struct kafka_admin_batch *b = kafka_arena_alloc(&call->arena, sizeof *b);
+    struct metadata_admin_op *ops =
+        kafka_arena_alloc_array(&call->arena, (size_t)count, sizeof *ops);
+    if (b == NULL || ops == NULL) {
+        return NULL;
+    }
+    b->call = call;
+    b->ops = ops;
+    b->count = count;
+    b->pending = count + 1; /* answers may come before the handler's loop ends */
+    b->encode = encode;
+    b->response = response;
+    for (int32_t i = 0; i < count; i++) {
+        ops[i].data = b;
+    }
+    return b;
+}
+
+static void respond(struct kafka_admin_batch *b)
+{
+    struct kafka_writer w;
+    int rv = kafka_call_begin_response(b->call, &w);
+    if (rv == 0) {
+        rv = b->encode(b, &w);
+    }
+    kafka_call_finish_response(b->call, &w, rv);
+}
+
+void kafka_admin_batch_op_done(struct metadata_admin_op *op)
+{
+    struct kafka_admin_batch *b = op->data;
+    if (--b->pending == 0) {
+        respond(b);
+    }
+}
+
+void kafka_admin_batch_submitted(struct kafka_admin_batch *b)
+{
+    if (--b->pending == 0) {
+        respond(b);
+    }
+}
+
+const char *kafka_admin_batch_message(const struct metadata_admin_op *op)
+{
+    return op->error_code != KAFKA_ERROR_NONE && op->error_message[0] ? op->error_message : NULL;
+}
