@@ -35,6 +35,7 @@ struct sluiced {
     bool broker_running;
     struct controller_role controller;
     bool controller_running;
+    bool stopping; /* a signal started the shutdown */
 };
 
 struct args {
@@ -93,11 +94,18 @@ static int parse_args(int argc, char **argv, struct args *args)
 static void on_signal(uv_signal_t *handle, int signum)
 {
     struct sluiced *d = handle->data;
+    if (d->stopping) {
+        log_warn("sluiced", "already shutting down, ignoring signal=%s", strsignal(signum));
+        return;
+    }
+    d->stopping = true;
     log_info("sluiced", "shutting down signal=%s", strsignal(signum));
-    uv_signal_stop(&d->sigint);
-    uv_signal_stop(&d->sigterm);
-    uv_close((uv_handle_t *)&d->sigint, NULL);
-    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    /* Keep catching signals: with the default disposition back, a second
+     * Ctrl-C or SIGTERM would kill the process halfway through flushing logs
+     * and controlled shutdown. Unreferenced, they no longer keep the loop
+     * alive; run() closes them once everything else has stopped. */
+    uv_unref((uv_handle_t *)&d->sigint);
+    uv_unref((uv_handle_t *)&d->sigterm);
     if (d->broker_running) {
         broker_stop(&d->broker);
         d->broker_running = false;
@@ -154,6 +162,9 @@ static int run(struct sluiced *d)
 
     log_info("sluiced", "ready node.id=%d roles=%s log.dirs=%s", d->config.node_id,
              d->config.process_roles, d->config.log_dirs);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     rv = uv_loop_close(&d->loop);
     if (rv != 0) {

@@ -78,3 +78,27 @@ def test_missing_config_file_is_an_error(tmp_path):
     p = run([binary("broker", "sluiced"), missing], timeout=15, check=False)
     assert p.returncode != 0
     assert missing.encode() in p.stdout + p.stderr
+
+
+def test_second_signal_during_shutdown_does_not_cut_it_short(clusters):
+    """Ctrl-C twice (or SIGTERM from a supervisor on top of one) must not kill
+    a node halfway through its controlled shutdown and log flush: the second
+    signal is logged and ignored, and the node still exits 0."""
+    import signal
+    import time
+
+    cluster = clusters(3)
+    node = cluster[2]
+    node.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while "shutting down" not in node.log_text():
+        assert time.monotonic() < deadline, node.log_text()
+        time.sleep(0.001)
+    alive = node.proc.poll() is None
+    if alive:
+        node.proc.send_signal(signal.SIGINT)
+    rc = node._wait_exit(signal.SIGTERM, 30)
+    assert rc == 0, node.log_text()
+    assert "stopped" in node.log_text()
+    if alive:
+        assert "already shutting down" in node.log_text()
