@@ -274,6 +274,12 @@ static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *
     if (!partition_shape_valid(p->replicas, p->n_replicas, r->isr, r->n_isr, r->leader)) {
         return KAFKA_INVALID_REQUEST;
     }
+    /* A fenced broker leads nothing: a change electing one (say, after its
+     * batch's UnfenceBroker record lost to a new epoch) is refused. */
+    const BrokerState *b = r->leader != p->leader ? image_find_broker(fsm->image, r->leader) : NULL;
+    if (b != NULL && b->fenced) {
+        return KAFKA_INELIGIBLE_REPLICA;
+    }
     /* Epochs that cannot advance (records carry any int32) are refused
      * rather than overflowed. */
     if (p->partition_epoch == INT32_MAX ||

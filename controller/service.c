@@ -268,14 +268,15 @@ static void heartbeat_change(struct controller_service *svc, struct rpc_call *ca
         return;
     }
     MetadataBatch *batch = records_batch_new();
-    if (batch == NULL || records_add_fencing(batch, b->broker_id, b->broker_epoch, fence) != 0) {
+    int n = batch != NULL ? service_fencing_batch(svc, batch, b, fence) : -ENOMEM;
+    if (n < 0) {
         records_free(batch);
         rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
         free(x);
         return;
     }
-    log_info("controller", "%s broker broker.id=%d epoch=%lld", fence ? "fencing" : "unfencing",
-             b->broker_id, (long long)b->broker_epoch);
+    log_info("controller", "%s broker broker.id=%d epoch=%lld records=%d",
+             fence ? "fencing" : "unfencing", b->broker_id, (long long)b->broker_epoch, n);
     service_propose(svc, call, batch, x, lifecycle_done);
 }
 

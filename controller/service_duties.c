@@ -1,6 +1,8 @@
 /* The active controller's periodic duties: fence brokers whose session
- * lapsed, then move partition leadership off brokers that cannot lead
- * (fenced, unregistered, shutting down), shrinking ISRs to usable members. */
+ * lapsed and, in the same batch (one raft entry), move partition leadership
+ * off brokers that cannot lead (fenced, unregistered, shutting down),
+ * shrinking ISRs to usable members. Elections see the batch's own fence and
+ * unfence records, so fencing and its elections commit together (KIP-631). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +11,37 @@
 #include "controller/election.h"
 #include "controller/service_internal.h"
 
+/* The brokers as the FSM will see them when it reaches the end of `batch`:
+ * the image plus the batch's own fence and unfence records. The FSM applies
+ * a batch's records in order, so elections computed against this view and
+ * appended after a fence record commit atomically with it (KIP-631). */
+struct elect_view {
+    struct controller_service *svc;
+    const MetadataBatch *batch;
+};
+
+static bool fenced_in_view(const struct elect_view *v, const BrokerState *b)
+{
+    bool fenced = b->fenced;
+    for (size_t i = 0; i < v->batch->n_records; i++) {
+        const MetadataRecord *r = v->batch->records[i];
+        if (r->record_case == SLUICE__METADATA__METADATA_RECORD__RECORD_FENCE_BROKER &&
+            r->fence_broker->broker_id == b->broker_id) {
+            fenced = true;
+        } else if (r->record_case == SLUICE__METADATA__METADATA_RECORD__RECORD_UNFENCE_BROKER &&
+                   r->unfence_broker->broker_id == b->broker_id) {
+            fenced = false;
+        }
+    }
+    return fenced;
+}
+
+/* service_broker_usable, seen through the batch. */
 static bool usable(int32_t id, void *arg)
 {
-    return service_broker_usable(arg, id);
+    const struct elect_view *v = arg;
+    const BrokerState *b = image_find_broker(v->svc->quorum->fsm.image, id);
+    return b != NULL && !fenced_in_view(v, b) && !liveness_shutting_down(&v->svc->liveness, id);
 }
 
 static bool topic_unclean(struct controller_service *svc, const TopicState *t)
@@ -24,8 +54,9 @@ static bool topic_unclean(struct controller_service *svc, const TopicState *t)
 static int elect_one(struct controller_service *svc, MetadataBatch *batch, const TopicState *t,
                      const PartitionState *p, int32_t *scratch)
 {
+    struct elect_view view = {svc, batch};
     struct election_input in = {p->replicas, p->n_replicas,         p->isr, p->n_isr,
-                                p->leader,   topic_unclean(svc, t), usable, svc};
+                                p->leader,   topic_unclean(svc, t), usable, &view};
     struct election_result out = {.isr = scratch};
     election_elect(&in, &out);
     if (!out.changed) {
@@ -35,7 +66,7 @@ static int elect_one(struct controller_service *svc, MetadataBatch *batch, const
      * partition nobody else can take, rather than taking it offline. */
     if (out.leader == -1 && p->leader >= 0) {
         const BrokerState *b = image_find_broker(svc->quorum->fsm.image, p->leader);
-        if (b != NULL && !b->fenced) {
+        if (b != NULL && !fenced_in_view(&view, b)) {
             return 0;
         }
     }
@@ -48,6 +79,14 @@ static int elect_one(struct controller_service *svc, MetadataBatch *batch, const
     return rv == 0 ? 1 : rv;
 }
 
+/* Whether `broker` leads, is in the ISR, or could be elected to lead an
+ * offline partition (a replica, for unclean election). */
+static bool involves(const PartitionState *p, int32_t broker)
+{
+    return p->leader == broker || image_ints_contain(p->isr, p->n_isr, broker) ||
+           (p->leader == -1 && image_ints_contain(p->replicas, p->n_replicas, broker));
+}
+
 int service_elect_partitions(struct controller_service *svc, MetadataBatch *batch,
                              int32_t only_broker)
 {
@@ -57,8 +96,7 @@ int service_elect_partitions(struct controller_service *svc, MetadataBatch *batc
         const TopicState *t = img->topics[i];
         for (size_t j = 0; j < t->n_partitions; j++) {
             const PartitionState *p = t->partitions[j];
-            if (only_broker >= 0 && p->leader != only_broker &&
-                !image_ints_contain(p->isr, p->n_isr, only_broker)) {
+            if (only_broker >= 0 && !involves(p, only_broker)) {
                 continue;
             }
             int32_t *scratch = malloc((p->n_replicas + p->n_isr + 1) * sizeof *scratch);
@@ -71,6 +109,16 @@ int service_elect_partitions(struct controller_service *svc, MetadataBatch *batc
         }
     }
     return added;
+}
+
+int service_fencing_batch(struct controller_service *svc, MetadataBatch *batch,
+                          const BrokerState *b, bool fence)
+{
+    if (records_add_fencing(batch, b->broker_id, b->broker_epoch, fence) != 0) {
+        return -ENOMEM;
+    }
+    int n = service_elect_partitions(svc, batch, b->broker_id);
+    return n >= 0 ? n + 1 : n;
 }
 
 static void duty_done(struct service_op *op, int status, const struct fsm_result *res)
@@ -117,12 +165,11 @@ void service_duties(struct controller_service *svc)
     if (batch == NULL) {
         return;
     }
-    /* Fencing first; the elections it calls for run on the next tick, once
-     * the fence is applied and the broker counts as unusable. */
+    /* The fences, then the elections they call for in the same entry, so
+     * no applied offset shows a fenced broker leading (KIP-631). */
     int n = fence_expired(svc, batch);
-    if (n == 0) {
-        n = service_elect_partitions(svc, batch, -1);
-    }
+    int elected = n >= 0 ? service_elect_partitions(svc, batch, -1) : n;
+    n = elected >= 0 ? n + elected : elected;
     if (n <= 0) {
         records_free(batch);
         return;

@@ -49,6 +49,14 @@ void service_describe_quorum(struct rpc_call *call, void *arg);
  * Appends PartitionChangeRecords to `batch`; returns how many or -ENOMEM. */
 int service_elect_partitions(struct controller_service *svc, MetadataBatch *batch,
                              int32_t only_broker);
+/* A FenceBroker (fence) or UnfenceBroker record for `b` (borrowed), then
+ * the PartitionChangeRecords it calls for, computed as if it were applied:
+ * leadership off a fenced broker and it out of ISRs; a returning broker
+ * elected where it can lead an offline partition. One batch, one raft entry,
+ * so the image never shows a fenced leader (KIP-631). Returns the number of
+ * records added or -ENOMEM. */
+int service_fencing_batch(struct controller_service *svc, MetadataBatch *batch,
+                          const BrokerState *b, bool fence);
 void service_duties(struct controller_service *svc);
 
 #endif

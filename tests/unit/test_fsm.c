@@ -356,6 +356,75 @@ static void assert_same_image(const struct fsm *a, const struct fsm *b)
     free(y);
 }
 
+/* The batches of test_fencing_batch_applies_in_order, in order. */
+static void fencing_batches(struct fsm *fsm, int32_t codes[4][16])
+{
+    int32_t r12[] = {1, 2}, r21[] = {2, 1}, isr1[] = {1}, isr12[] = {1, 2};
+    struct batch b;
+    batch_init(&b);
+    add_register(&b, 1, "inc-1");
+    add_register(&b, 2, "inc-2");
+    add_topic(&b, "t", 0);
+    add_partition(&b, 0, 0, r12, 2);
+    add_partition(&b, 0, 1, r21, 2);
+    add_fence(&b, 1, 1, false);
+    add_fence(&b, 2, 1, false);
+    apply(fsm, &b, codes[0]);
+    /* KIP-631: the fence, then the changes it calls for, in one entry. */
+    batch_init(&b);
+    add_fence(&b, 2, 1, true);
+    add_change(&b, 0, 1, 0, 1, isr1, 1);
+    add_change(&b, 0, 0, 0, 1, isr1, 1);
+    apply(fsm, &b, codes[1]);
+    /* An unfence that loses (stale epoch): the election it carries must not
+     * make a fenced leader, and the record after it still applies. */
+    batch_init(&b);
+    add_fence(&b, 2, 9, false);
+    add_change(&b, 0, 1, 1, 2, isr12, 2);
+    add_change(&b, 0, 0, 1, 1, isr1, 1);
+    apply(fsm, &b, codes[2]);
+}
+
+START_TEST(test_fencing_batch_applies_in_order)
+{
+    struct fsm fsm, again;
+    int32_t codes[4][16];
+    ck_assert_int_eq(fsm_init(&fsm, 16), 0);
+    fencing_batches(&fsm, codes);
+    for (int i = 0; i < 7; i++) {
+        ck_assert_int_eq(codes[0][i], KAFKA_NONE);
+    }
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(codes[1][i], KAFKA_NONE);
+    }
+    ck_assert_int_eq(codes[2][0], KAFKA_STALE_BROKER_EPOCH);
+    ck_assert_int_eq(codes[2][1], KAFKA_INELIGIBLE_REPLICA);
+    ck_assert_int_eq(codes[2][2], KAFKA_NONE);
+    const TopicState *t = image_find_topic(fsm.image, "t");
+    ck_assert(image_find_broker(fsm.image, 2)->fenced);
+    ck_assert_int_eq(t->partitions[1]->leader, 1);
+    ck_assert_int_eq(t->partitions[1]->leader_epoch, 1);
+    ck_assert_int_eq(t->partitions[1]->partition_epoch, 1);
+    ck_assert_int_eq(t->partitions[0]->leader, 1);
+    ck_assert_int_eq(t->partitions[0]->leader_epoch, 0);
+    ck_assert_int_eq(t->partitions[0]->partition_epoch, 2);
+    ck_assert_uint_eq(t->partitions[0]->n_isr, 1);
+    /* Deterministic: the same entries give the same image. */
+    ck_assert_int_eq(fsm_init(&again, 16), 0);
+    fencing_batches(&again, codes);
+    void *a, *b;
+    size_t na, nb;
+    ck_assert_int_eq(fsm_snapshot(&fsm, malloc, &a, &na), 0);
+    ck_assert_int_eq(fsm_snapshot(&again, malloc, &b, &nb), 0);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_int_eq(memcmp(a, b, na), 0);
+    free(a);
+    free(b);
+    fsm_close(&again);
+    fsm_close(&fsm);
+}
+END_TEST
+
 START_TEST(test_snapshot_restore_and_deltas)
 {
     struct fsm fsm, replica;
@@ -448,6 +517,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_broker_registration_and_fencing);
     tcase_add_test(tc, test_topic_creation_rejections_are_results);
     tcase_add_test(tc, test_partition_change_compare_and_set);
+    tcase_add_test(tc, test_fencing_batch_applies_in_order);
     tcase_add_test(tc, test_snapshot_restore_and_deltas);
     tcase_add_test(tc, test_unknown_field_zero_refused);
     tcase_add_test(tc, test_topic_names);

@@ -454,6 +454,105 @@ START_TEST(test_silent_broker_fenced_and_leaders_moved)
 }
 END_TEST
 
+/* Broken "a fenced broker leads nothing" rules in an image: a fenced (or
+ * unknown) leader, a fenced member in the ISR of a led partition, or an
+ * offline partition with an unfenced ISR member that could lead it. (An
+ * offline partition keeps its last ISR, fenced, so its return is clean.) */
+static int image_violations(const MetadataImage *img)
+{
+    int bad = 0;
+    for (size_t i = 0; i < img->n_topics; i++) {
+        for (size_t j = 0; j < img->topics[i]->n_partitions; j++) {
+            const PartitionState *p = img->topics[i]->partitions[j];
+            const BrokerState *l = image_find_broker(img, p->leader);
+            bad += p->leader >= 0 && (l == NULL || l->fenced);
+            for (size_t k = 0; k < p->n_isr; k++) {
+                const BrokerState *b = image_find_broker(img, p->isr[k]);
+                bad += b != NULL && b->fenced == (p->leader >= 0);
+            }
+        }
+    }
+    return bad;
+}
+
+struct replay {
+    struct fsm fsm;
+    int violations;
+    int64_t fenced_at, unfenced_at; /* offsets where broker 3 changed */
+};
+
+/* Apply one of the node's deltas to the replay image and check it at that
+ * very offset. */
+static int replay_delta(const struct fsm_delta *d, void *arg)
+{
+    struct replay *r = arg;
+    const struct fsm_result *res;
+    bool was_fenced = image_find_broker(r->fsm.image, 3)->fenced;
+    ck_assert_int_eq(fsm_apply(&r->fsm, d->bytes, d->len, &res), 0);
+    ck_assert_int_eq(fsm_offset(&r->fsm), d->offset);
+    bool fenced = image_find_broker(r->fsm.image, 3)->fenced;
+    if (fenced && !was_fenced) {
+        r->fenced_at = d->offset;
+    } else if (!fenced && was_fenced) {
+        r->unfenced_at = d->offset;
+    }
+    int bad = image_violations(r->fsm.image);
+    if (bad > 0) {
+        fprintf(stderr, "offset %lld: %d fenced-leader violations\n", (long long)d->offset, bad);
+    }
+    r->violations += bad;
+    return 0;
+}
+
+/* KIP-631: the FenceBroker record and the elections it calls for commit in
+ * one entry, as do UnfenceBroker and the elections of offline partitions
+ * it can lead: no applied offset shows a fenced leader, a fenced ISR member
+ * of a led partition, or an offline partition a live broker could lead. */
+START_TEST(test_fence_and_elections_in_one_batch)
+{
+    struct node n;
+    node_start(&n, 300);
+    register_three(&n);
+    release(create_topic(&n, "t", 6, 3, NULL, NULL));
+    release(create_topic(&n, "solo", 3, 1, NULL, NULL));
+    struct replay r = {.fenced_at = -1, .unfenced_at = -1};
+    void *snap;
+    size_t len;
+    ck_assert_int_eq(fsm_snapshot(&n.quorum.fsm, malloc, &snap, &len), 0);
+    ck_assert_int_eq(fsm_init(&r.fsm, 16), 0);
+    ck_assert_int_eq(fsm_restore(&r.fsm, snap, len), 0);
+    free(snap);
+    int64_t from = fsm_offset(&r.fsm);
+    ck_assert_int_eq(image_violations(r.fsm.image), 0);
+
+    uv_update_time(&n.loop);
+    uint64_t start = uv_now(&n.loop);
+    /* Until broker 3 is out of everything and its single-replica
+     * partition is offline, so its return has something to bring back. */
+    while (!(broker3_gone(&n) && !solo_all_led(&n)) && uv_now(&n.loop) - start < 5000) {
+        for (int id = 1; id <= 2; id++) {
+            release(heartbeat(&n, id, epochs[id], false));
+        }
+        run_for(&n, 50);
+    }
+    ck_assert(broker3_gone(&n) && !solo_all_led(&n));
+    Sluice__Controller__BrokerHeartbeatResponse *hb = heartbeat(&n, 3, epochs[3], false);
+    ck_assert(!hb->is_fenced);
+    release(hb);
+    bool led_at_once = solo_all_led(&n); /* already, not on a later duty tick */
+    run_for(&n, 200);                    /* any later duty proposals are checked too */
+
+    ck_assert_int_ge(fsm_deltas_after(&n.quorum.fsm, from, 4096, replay_delta, &r), 2);
+    ck_assert_int_gt(r.fenced_at, from);
+    ck_assert_int_gt(r.unfenced_at, r.fenced_at);
+    ck_assert_int_eq(r.violations, 0);
+    ck_assert(led_at_once);
+    ck_assert_int_eq(fsm_offset(&r.fsm), fsm_offset(&n.quorum.fsm));
+    fsm_close(&r.fsm);
+    node_stop(&n);
+}
+END_TEST
+
 START_TEST(test_alter_partition_and_controlled_shutdown)
 {
     struct node n;
@@ -652,6 +751,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_register_heartbeat_and_topics);
     tcase_add_test(tc, test_metadata_stream);
     tcase_add_test(tc, test_silent_broker_fenced_and_leaders_moved);
+    tcase_add_test(tc, test_fence_and_elections_in_one_batch);
     tcase_add_test(tc, test_alter_partition_and_controlled_shutdown);
     tcase_add_test(tc, test_not_controller_and_garbage);
     tcase_add_test(tc, test_broker_session_lifecycle);
