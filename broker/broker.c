@@ -29,10 +29,50 @@ static const MetadataImage *link_image(void *data)
     return controller_link_image(data);
 }
 
+/* Whether the local image holds this broker's own registration, at the epoch
+ * this incarnation registered with, unfenced: the controller unfences a
+ * broker only once it has caught up, and seeing that record here means this
+ * broker has replayed the metadata at least that far. (An older
+ * registration shown as alive after a restart does not count.) */
+static bool caught_up_and_unfenced(const struct controller_link *link)
+{
+    const struct broker_session *s = &link->session;
+    const MetadataImage *image = broker_session_image(s);
+    if (!broker_session_registered(s) || image == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < image->n_brokers; i++) {
+        const BrokerState *state = image->brokers[i];
+        if (state->broker_id == s->broker_id && state->broker_epoch == s->broker_epoch) {
+            return !state->fenced;
+        }
+    }
+    return false;
+}
+
+/* As Kafka's broker does, clients are served only once this broker is
+ * registered, caught up with the cluster metadata and unfenced: before that
+ * its view is empty or stale and it would call existing topics unknown. */
+static void accept_when_caught_up(struct broker *b)
+{
+    if (b->accepting || b->started != STARTED_REPLICAS || !caught_up_and_unfenced(&b->link)) {
+        return;
+    }
+    char err[256];
+    int rv = kafka_server_listen(&b->server, err, sizeof err);
+    if (rv != 0) {
+        log_error("broker", "cannot accept Kafka clients: %s", err);
+        return;
+    }
+    b->accepting = true;
+    log_info("broker", "accepting Kafka clients: caught up with the cluster metadata");
+}
+
 static void on_link_metadata(struct controller_link *link)
 {
     struct broker *b = link->data;
     metadata_quorum_refresh(b->metadata);
+    accept_when_caught_up(b);
 }
 
 /* The view: the controller quorum's when voters are configured. */
@@ -57,8 +97,9 @@ static int open_metadata(struct broker *b, const struct data_dirs *dirs, char *e
 }
 
 /* Bind first so ephemeral ports (port 0) are known before the metadata view
- * copies the advertised endpoints. No request is read before the loop runs,
- * by which time the services are complete. */
+ * copies the advertised endpoints. Standalone, the listeners accept at once
+ * (no request is read before the loop runs, by which time the services are
+ * complete); with a controller quorum only once caught up (on_link_metadata). */
 int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
                  const struct data_dirs *dirs, char *err, size_t errlen)
 {
@@ -71,8 +112,15 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     }
     struct kafka_conn_options opts;
     conn_options(cfg, &opts);
-    rv = kafka_server_start(&b->server, loop, &b->listeners, &opts, kafka_dispatch, &b->services,
-                            err, errlen);
+    rv = kafka_server_bind(&b->server, loop, &b->listeners, &opts, kafka_dispatch, &b->services,
+                           err, errlen);
+    if (rv == 0 && !controller_link_configured(cfg)) {
+        rv = kafka_server_listen(&b->server, err, errlen); /* standalone: serve at once */
+        b->accepting = rv == 0;
+        if (rv != 0) {
+            kafka_server_stop(&b->server);
+        }
+    }
     if (rv != 0) {
         return rv;
     }

@@ -7,6 +7,7 @@
 #define SLUICE_BROKER_BROKER_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <uv.h>
 
 #include "broker/controller_link.h"
@@ -27,7 +28,8 @@ struct broker {
     struct replica_manager replicas;
     struct kafka_services services;
     struct kafka_server server;
-    int started; /* how far start got, for stop */
+    bool accepting; /* Kafka listeners accept connections (see broker_start) */
+    int started;    /* how far start got, for stop */
 };
 
 /* Parse the listeners, open the metadata view, open every hosted partition

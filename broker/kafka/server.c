@@ -58,7 +58,7 @@ static uint16_t bound_port(uv_tcp_t *tcp)
                                           : ((struct sockaddr_in *)&sa)->sin_port);
 }
 
-static int listen_one(struct kafka_server *s, size_t i)
+static int bind_one(struct kafka_server *s, size_t i)
 {
     struct listener_endpoint *ep = &s->listeners->bind[i];
     struct sockaddr_storage addr;
@@ -68,9 +68,6 @@ static int listen_one(struct kafka_server *s, size_t i)
     s->n_tcp = i + 1;
     if (rv == 0) {
         rv = uv_tcp_bind(&s->tcp[i], (struct sockaddr *)&addr, 0);
-    }
-    if (rv == 0) {
-        rv = uv_listen((uv_stream_t *)&s->tcp[i], 1024, on_connection);
     }
     if (rv != 0) {
         return rv;
@@ -85,14 +82,12 @@ static int listen_one(struct kafka_server *s, size_t i)
             }
         }
     }
-    log_info("kafka", "listening listener=%s host=%s port=%u", ep->name,
-             ep->host[0] ? ep->host : "*", port);
     return 0;
 }
 
-int kafka_server_start(struct kafka_server *s, uv_loop_t *loop, struct listener_set *listeners,
-                       const struct kafka_conn_options *options, kafka_request_cb on_request,
-                       void *data, char *err, size_t errlen)
+int kafka_server_bind(struct kafka_server *s, uv_loop_t *loop, struct listener_set *listeners,
+                      const struct kafka_conn_options *options, kafka_request_cb on_request,
+                      void *data, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
     s->loop = loop;
@@ -101,15 +96,45 @@ int kafka_server_start(struct kafka_server *s, uv_loop_t *loop, struct listener_
     s->on_request = on_request;
     s->data = data;
     for (size_t i = 0; i < listeners->n_bind; i++) {
-        int rv = listen_one(s, i);
+        int rv = bind_one(s, i);
         if (rv != 0) {
-            snprintf(err, errlen, "cannot listen on %s://%s:%u: %s", listeners->bind[i].name,
+            snprintf(err, errlen, "cannot bind %s://%s:%u: %s", listeners->bind[i].name,
                      listeners->bind[i].host, listeners->bind[i].port, uv_strerror(rv));
             kafka_server_stop(s);
             return rv;
         }
     }
     return 0;
+}
+
+int kafka_server_listen(struct kafka_server *s, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < s->n_tcp; i++) {
+        const struct listener_endpoint *ep = &s->listeners->bind[i];
+        int rv = uv_listen((uv_stream_t *)&s->tcp[i], 1024, on_connection);
+        if (rv != 0) {
+            snprintf(err, errlen, "cannot listen on %s://%s:%u: %s", ep->name, ep->host, ep->port,
+                     uv_strerror(rv));
+            return rv;
+        }
+        log_info("kafka", "listening listener=%s host=%s port=%u", ep->name,
+                 ep->host[0] ? ep->host : "*", ep->port);
+    }
+    return 0;
+}
+
+int kafka_server_start(struct kafka_server *s, uv_loop_t *loop, struct listener_set *listeners,
+                       const struct kafka_conn_options *options, kafka_request_cb on_request,
+                       void *data, char *err, size_t errlen)
+{
+    int rv = kafka_server_bind(s, loop, listeners, options, on_request, data, err, errlen);
+    if (rv == 0) {
+        rv = kafka_server_listen(s, err, errlen);
+        if (rv != 0) {
+            kafka_server_stop(s);
+        }
+    }
+    return rv;
 }
 
 void kafka_server_stop(struct kafka_server *s)

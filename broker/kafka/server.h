@@ -25,10 +25,20 @@ struct kafka_server {
     void *data;
 };
 
-/* Bind and listen on every listener in `listeners` (borrowed; ports may be
- * updated). `options` is copied (its listener_name, registry and plaintext
- * fields are set per listener). Returns 0, or a negative libuv error with
- * `err` naming the listener (nothing is left listening). */
+/* Bind every listener in `listeners` (borrowed; port 0 is replaced by the
+ * bound port, in the advertised endpoints too) without accepting yet:
+ * connections are refused until kafka_server_listen. `options` is copied.
+ * Returns 0, or a negative libuv error with `err` naming the listener
+ * (nothing is left bound). */
+int kafka_server_bind(struct kafka_server *s, uv_loop_t *loop, struct listener_set *listeners,
+                      const struct kafka_conn_options *options, kafka_request_cb on_request,
+                      void *data, char *err, size_t errlen);
+
+/* Start accepting connections on every bound listener. Returns 0 or a
+ * negative libuv error with `err`; the caller stops the server on error. */
+int kafka_server_listen(struct kafka_server *s, char *err, size_t errlen);
+
+/* kafka_server_bind, then kafka_server_listen. */
 int kafka_server_start(struct kafka_server *s, uv_loop_t *loop, struct listener_set *listeners,
                        const struct kafka_conn_options *options, kafka_request_cb on_request,
                        void *data, char *err, size_t errlen);

@@ -56,8 +56,12 @@ def cluster(brokers):
         })
         b.controller = f"127.0.0.1:{ports[i]}"
         nodes.append(b)
+    # All at once: a node answers Kafka clients only once the quorum it needs
+    # has registered and unfenced it, as a Kafka broker does.
     for b in nodes:
-        b.start()
+        b.spawn()
+    for b in nodes:
+        b.wait_ready()
     return nodes
 
 
@@ -175,7 +179,9 @@ def test_restart_all_keeps_the_metadata(cluster):
     for b in cluster:
         assert b.stop() == 0, b.log_text()
     for b in cluster:
-        b.start()
+        b.spawn()
+    for b in cluster:
+        b.wait_ready()
 
     # The image comes back from the raft log (a new leader first gives the
     # old registrations a fresh session); then every broker registers anew.
