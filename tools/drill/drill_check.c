@@ -161,7 +161,7 @@ static void violation(struct drill_report *r, enum drill_violation_kind kind, co
 {
     r->counts[kind]++;
     r->violations++;
-    if (r->listed == DRILL_REPORT_MAX_LISTED) {
+    if (r->counts[kind] > DRILL_REPORT_LISTED_PER_KIND || r->listed == DRILL_REPORT_MAX_LISTED) {
         return;
     }
     struct drill_violation *v = &r->list[r->listed++];
@@ -493,7 +493,8 @@ static int placed_cmp(const void *x, const void *y)
     return a->offset < b->offset ? -1 : a->offset > b->offset;
 }
 
-/* Within a partition, each producer's values appear in the order it sent them. */
+/* Within a partition, each producer's values appear in the order it sent them (a
+ * value twice in a row is a duplicate, counted as such, not here). */
 static int check_order(const struct drill_check *c, struct drill_report *r)
 {
     const struct u64map *m = &c->final_reads;
@@ -512,7 +513,7 @@ static int check_order(const struct drill_check *c, struct drill_report *r)
     qsort(all, n, sizeof *all, placed_cmp);
     for (size_t i = 1; i < n; i++) {
         const struct placed *a = &all[i - 1], *b = &all[i];
-        if (a->partition == b->partition && a->producer == b->producer && b->seq <= a->seq) {
+        if (a->partition == b->partition && a->producer == b->producer && b->seq < a->seq) {
             violation(r, DRILL_V_ORDER,
                       "partition %" PRId32 ": producer %" PRId32 " seq %" PRId64
                       " at offset %" PRId64 " after seq %" PRId64 " at offset %" PRId64,

@@ -75,8 +75,10 @@ struct drill_violation {
     char detail[200];
 };
 
-/* At most this many violations are listed; counts go on beyond it. */
-#define DRILL_REPORT_MAX_LISTED 100
+/* At most this many violations of each kind are listed (so that a flood of
+ * one kind does not hide another); counts go on beyond it. */
+#define DRILL_REPORT_LISTED_PER_KIND 10
+#define DRILL_REPORT_MAX_LISTED      (DRILL_REPORT_LISTED_PER_KIND * DRILL_V_KIND_COUNT)
 
 struct drill_report {
     int64_t attempted, acknowledged, failed, unknown;

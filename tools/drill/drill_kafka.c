@@ -338,8 +338,12 @@ static rd_kafka_t *producer_client(struct producer *p)
 
 static rd_kafka_t *consumer_client(const struct drill_options *o)
 {
+    /* librdkafka's assign() wants a group.id; nothing joins or commits. */
+    char group[64];
+    snprintf(group, sizeof group, "sluice-drill-%s", o->run);
     rd_kafka_conf_t *conf = base_conf(o);
-    if (conf == NULL || conf_set(conf, "enable.auto.commit", "false") != 0 ||
+    if (conf == NULL || conf_set(conf, "group.id", group) != 0 ||
+        conf_set(conf, "enable.auto.commit", "false") != 0 ||
         conf_set(conf, "enable.partition.eof", "false") != 0 ||
         conf_set(conf, "auto.offset.reset", "earliest") != 0 ||
         conf_set(conf, "fetch.wait.max.ms", "100") != 0) {
@@ -528,6 +532,8 @@ int drill_kafka_start(struct drill_kafka *k, struct drill_check *c, pthread_mute
     if (k->producers == NULL || k->consumers == NULL) {
         return -1;
     }
+    k->start_ns = drill_now_ns();
+    drill_check_window(c, k->start_ns, k->start_ns); /* times in violations count from here */
     atomic_store(&k->consuming, 1);
     atomic_store(&k->producing, 1);
     for (; k->n_consumers < o->consumers; k->n_consumers++) {
@@ -539,7 +545,6 @@ int drill_kafka_start(struct drill_kafka *k, struct drill_check *c, pthread_mute
         return -1;
     }
     k->poller_running = 1;
-    k->start_ns = drill_now_ns();
     for (; k->n_producers < o->producers; k->n_producers++) {
         if (start_producer(k, &k->producers[k->n_producers], k->n_producers) != 0) {
             return -1;
