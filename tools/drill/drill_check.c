@@ -440,14 +440,14 @@ static void check_acknowledged(const struct drill_check *c, const struct drill_a
     if (map_get(&c->final_reads, okey, &held)) {
         violation(r, DRILL_V_LOST,
                   "%" PRId32 ":%" PRId64 " acknowledged at partition %" PRId32 " offset %" PRId64
-                  ", which holds %" PRId32 ":%" PRId64 " (value found at %u other offsets)",
+                  ", which holds %" PRId32 ":%" PRId64 " (the value is at %u other offsets)",
                   a->producer, a->seq, a->partition, a->offset, key_producer(held), key_seq(held),
                   occurrences);
     } else {
         violation(r, DRILL_V_LOST,
                   "%" PRId32 ":%" PRId64 " acknowledged at partition %" PRId32 " offset %" PRId64
                   ", absent from the final read (high watermark %" PRId64
-                  "; value found at %u other offsets)",
+                  "; the value is at %u other offsets)",
                   a->producer, a->seq, a->partition, a->offset, c->final_hw[a->partition],
                   occurrences);
     }

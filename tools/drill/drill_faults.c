@@ -11,6 +11,8 @@
 #define STOP_TIMEOUT_MS    30000
 #define COMMAND_TIMEOUT_MS 120000
 #define SETTLE_LEADERS_MS  30000
+#define START_ATTEMPTS     3
+#define START_OBSERVE_MS   1500
 
 static const char *const FAULTS[] = {
     "command",          "kill-leader",     "pause-leader",  "restart-leader",
@@ -203,6 +205,25 @@ static int stop_node(struct drill_options *o, struct drill_node *n, int sig)
     return drill_node_wait_exit(n, 5000);
 }
 
+/* Start a node and see that it stays up for a moment; a node that exits at
+ * once (a port not yet free, say) is started again, a few times. */
+static int start_node(struct drill_options *o, struct drill_node *n)
+{
+    for (int attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+        if (drill_node_start(o, n) != 0) {
+            return -1;
+        }
+        drill_sleep_ms(START_OBSERVE_MS);
+        if (drill_node_running(n)) {
+            return 0;
+        }
+        fprintf(stderr, "sluice-drill: node %d exited right after start (attempt %d of %d)\n",
+                n->id, attempt, START_ATTEMPTS);
+        drill_sleep_ms(START_OBSERVE_MS * attempt);
+    }
+    return -1;
+}
+
 static int apply_fault(struct drill_options *o, struct drill_round *r, struct drill_node **targets,
                        struct round_env *env)
 {
@@ -237,7 +258,7 @@ static int heal_fault(struct drill_options *o, struct drill_round *r, struct dri
     }
     int rv = 0;
     for (int i = 0; i < r->n_targets; i++) {
-        if (!drill_node_running(targets[i]) && drill_node_start(o, targets[i]) != 0) {
+        if (!drill_node_running(targets[i]) && start_node(o, targets[i]) != 0) {
             rv = -1;
         }
     }

@@ -57,7 +57,8 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value)
     return 0;
 }
 
-/* Client settings for a cluster whose nodes come and go: notice quickly. */
+/* Client settings for a cluster whose nodes come and go: notice quickly, and
+ * keep quiet about refused connections (expected here) unless --verbose. */
 static rd_kafka_conf_t *base_conf(const struct drill_options *o)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -65,7 +66,7 @@ static rd_kafka_conf_t *base_conf(const struct drill_options *o)
         conf_set(conf, "topic.metadata.refresh.interval.ms", "1000") != 0 ||
         conf_set(conf, "reconnect.backoff.max.ms", "1000") != 0 ||
         conf_set(conf, "socket.timeout.ms", "10000") != 0 ||
-        conf_set(conf, "log_level", o->verbose ? "6" : "3") != 0) {
+        conf_set(conf, "log_level", o->verbose ? "6" : "2") != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

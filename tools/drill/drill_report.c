@@ -48,7 +48,9 @@ void drill_report_text(FILE *out, const struct drill_options *o, const struct dr
     fprintf(out, "duplicated:              %" PRId64 "\n", r->counts[DRILL_V_DUPLICATE]);
     for (int k = 0; k < DRILL_V_KIND_COUNT; k++) {
         if (k != DRILL_V_LOST && k != DRILL_V_DUPLICATE) {
-            fprintf(out, "%-24s %" PRId64 "\n", drill_violation_kind_name(k), r->counts[k]);
+            char label[40];
+            snprintf(label, sizeof label, "%s:", drill_violation_kind_name(k));
+            fprintf(out, "%-24s %" PRId64 "\n", label, r->counts[k]);
         }
     }
     fprintf(out, "longest unavailable:     %.3f s\n", (double)r->longest_unavailable_ns / 1e9);
