@@ -529,7 +529,7 @@ int drill_kafka_start(struct drill_kafka *k, struct drill_check *c, pthread_mute
     k->check = c;
     k->lock = lock;
     k->producers = calloc((size_t)o->producers, sizeof *k->producers);
-    k->consumers = calloc((size_t)o->consumers, sizeof *k->consumers);
+    k->consumers = calloc((size_t)o->consumers + 1, sizeof *k->consumers); /* may be 0 */
     if (k->producers == NULL || k->consumers == NULL) {
         return -1;
     }

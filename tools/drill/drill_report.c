@@ -68,6 +68,9 @@ void drill_report_text(FILE *out, const struct drill_options *o, const struct dr
     if (!s->healed) {
         fprintf(out, "healing:                 FAILED (the cluster may be degraded)\n");
     }
+    if (r->acknowledged == 0) {
+        fprintf(out, "note: no write was acknowledged, so no durability promise was tested\n");
+    }
     fprintf(out, "violations:              %" PRId64 "\n", r->violations);
     for (size_t i = 0; i < r->listed; i++) {
         fprintf(out, "  %s: %s\n", drill_violation_kind_name(r->list[i].kind), r->list[i].detail);
