@@ -233,6 +233,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     a->partition = m->partition;
     a->offset = a->outcome == DRILL_OUTCOME_OK ? m->offset : -1;
     a->error = a->outcome == DRILL_OUTCOME_OK ? NULL : rd_kafka_err2name(m->err);
+    if (a->outcome == DRILL_OUTCOME_OK && (m->offset < 0 || m->partition < 0)) {
+        /* acks=all answers carry the offset; without it there is nothing to check */
+        a->outcome = DRILL_OUTCOME_UNKNOWN;
+        a->error = "acknowledged without an offset";
+    }
     p->outstanding--;
 }
 
