@@ -8,7 +8,7 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
-#include "broker/kafka/frame.h"
+#include "common/frame.h"
 #include "common/log.h"
 
 enum request_state { REQ_HANDLING, REQ_DONE, REQ_DROPPED };

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "broker/log/log_errors.h"
 #include "common/bigendian.h"
 #include "common/log.h"

@@ -4,7 +4,7 @@
 Input: proto/kafka/*.kafka (format in proto/kafka/README.md).
 Output (into the build directory, never edited by hand):
   --header  kafka_messages.h       structs, init/decode/encode prototypes, API table
-  --source  kafka_messages.c       the codecs, on top of broker/kafka/kafka_reader.h
+  --source  kafka_messages.c       the codecs, on top of proto/kafka/kafka_reader.h
                                    and kafka_writer.h
   --test-header/--test-source      (optional) random-fill helpers and a message table
                                    used only by the unit tests
@@ -666,8 +666,8 @@ HEADER_TOP = """\
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker/kafka/kafka_reader.h"
-#include "broker/kafka/kafka_writer.h"
+#include "proto/kafka/kafka_reader.h"
+#include "proto/kafka/kafka_writer.h"
 """
 
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/kafka/frame.h"
+#include "common/frame.h"
 #include "common/bigendian.h"
 
 #define FUZZ_FRAME_MAX 4096

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/kafka/frame.h"
+#include "common/frame.h"
 #include "common/bigendian.h"
 #include "tests/unit/check_main.h"
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/kafka/kafka_errors.h"
-#include "broker/kafka/kafka_header.h"
+#include "proto/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_header.h"
 #include "kafka_messages.h"
 #include "tests/unit/check_main.h"
 

@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker/kafka/kafka_arena.h"
-#include "broker/kafka/kafka_types.h"
+#include "proto/kafka/kafka_arena.h"
+#include "proto/kafka/kafka_types.h"
 
 /* Kafka strings are int16-length on the wire; compact ones are held to the same bound. */
 #define KAFKA_STRING_MAX_LEN 32767

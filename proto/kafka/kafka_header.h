@@ -14,8 +14,8 @@
 
 #include <stdint.h>
 
-#include "broker/kafka/kafka_reader.h"
-#include "broker/kafka/kafka_writer.h"
+#include "proto/kafka/kafka_reader.h"
+#include "proto/kafka/kafka_writer.h"
 
 struct kafka_request_header {
     int16_t api_key;

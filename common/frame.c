@@ -1,5 +1,5 @@
 /* Kafka request framing; see frame.h. */
-#include "broker/kafka/frame.h"
+#include "common/frame.h"
 
 #include <stdlib.h>
 #include <string.h>

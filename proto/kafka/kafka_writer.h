@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker/kafka/kafka_types.h"
+#include "proto/kafka/kafka_types.h"
 #include "common/buf.h"
 
 struct kafka_writer_splice {
