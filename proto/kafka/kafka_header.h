@@ -9,8 +9,8 @@
  *
  * Ownership as for every decoder: client_id is allocated in the reader's
  * arena. Errors are KAFKA_CODEC_E* statuses. */
-#ifndef SLUICE_BROKER_KAFKA_HEADER_H
-#define SLUICE_BROKER_KAFKA_HEADER_H
+#ifndef SLUICE_PROTO_KAFKA_HEADER_H
+#define SLUICE_PROTO_KAFKA_HEADER_H
 
 #include <stdint.h>
 

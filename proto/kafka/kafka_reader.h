@@ -13,8 +13,8 @@
  * `flex` selects the compact encodings of flexible versions (KIP-482: unsigned
  * varint N+1 lengths, 0 meaning null); `nullable` says whether null is legal
  * in the version being decoded (a null otherwise is KAFKA_CODEC_EMALFORMED). */
-#ifndef SLUICE_BROKER_KAFKA_READER_H
-#define SLUICE_BROKER_KAFKA_READER_H
+#ifndef SLUICE_PROTO_KAFKA_READER_H
+#define SLUICE_PROTO_KAFKA_READER_H
 
 #include <stdbool.h>
 #include <stddef.h>

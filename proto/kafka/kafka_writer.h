@@ -21,8 +21,8 @@
  * Errors: KAFKA_CODEC_ENOMEM (buffer growth), KAFKA_CODEC_EINVAL (null where the
  * version does not allow one, a string longer than 32767, a negative length).
  * After an error the buffer holds a partial encoding; discard it. */
-#ifndef SLUICE_BROKER_KAFKA_WRITER_H
-#define SLUICE_BROKER_KAFKA_WRITER_H
+#ifndef SLUICE_PROTO_KAFKA_WRITER_H
+#define SLUICE_PROTO_KAFKA_WRITER_H
 
 #include <stdbool.h>
 #include <stddef.h>
