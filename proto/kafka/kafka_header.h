@@ -17,6 +17,10 @@
 #include "proto/kafka/kafka_reader.h"
 #include "proto/kafka/kafka_writer.h"
 
+/* The smallest request frame: api_key, api_version, correlation_id and the
+ * client_id length (the frame reader's minimum, common/frame.h). */
+#define KAFKA_REQUEST_MIN_SIZE 10
+
 struct kafka_request_header {
     int16_t api_key;
     int16_t api_version;
