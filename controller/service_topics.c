@@ -268,14 +268,12 @@ void service_create_topics(struct rpc_call *call, void *arg)
         }
         placed += (size_t)it->partitions;
     }
-    free(brokers);
     if (batch->n_records == 0) {
         create_topics_respond(svc, call, x, KAFKA_ERROR_NONE);
-        records_free(batch);
-        free(x);
-        return;
+        goto done;
     }
-    service_propose(svc, call, batch, x, create_topics_done);
+    free(brokers);
+    service_propose(svc, call, batch, x, create_topics_done); /* owns batch and x now */
     return;
 oom:
     rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
@@ -491,14 +489,12 @@ void service_create_partitions(struct rpc_call *call, void *arg)
             goto oom;
         }
     }
-    free(brokers);
     if (batch->n_records == 0) {
         create_partitions_respond(svc, call, x, KAFKA_ERROR_NONE);
-        records_free(batch);
-        free(x);
-        return;
+        goto done;
     }
-    service_propose(svc, call, batch, x, create_partitions_done);
+    free(brokers);
+    service_propose(svc, call, batch, x, create_partitions_done); /* owns batch and x now */
     return;
 oom:
     rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
