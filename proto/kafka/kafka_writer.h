@@ -9,7 +9,7 @@
  *   + s1's bytes + ... + buf[last.offset, buf->len)
  * and the frame size is buf->len + kafka_writer_spliced_bytes(). The source is
  * opaque to the codec (the server passes its segment-file slice descriptor and
- * sends those bytes with sendfile). See broker/kafka/README.md.
+ * sends those bytes with sendfile). See proto/kafka/README.md.
  *
  * Alternatively a splice hook (kafka_writer_set_splice_hook) is called at that
  * moment instead of recording the point: with the writer appending to the
