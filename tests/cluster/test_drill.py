@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import signal
+import subprocess
 import time
 
 import pytest
@@ -60,7 +61,6 @@ class Drilled:
                self.cluster.bootstrap, "--json", *self.args, *args]
         # Like Broker.spawn: SLUICE_<KEY> variables would override the nodes' config.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-        import subprocess
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
                            env=env)
         out = p.stdout.decode()

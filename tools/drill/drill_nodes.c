@@ -155,10 +155,10 @@ int drill_node_start(const struct drill_options *o, struct drill_node *n)
     return 0;
 }
 
-void drill_nodes_continue_all(const struct drill_options *o)
+void drill_nodes_continue_all(struct drill_options *o)
 {
     for (int i = 0; i < o->n_nodes; i++) {
-        struct drill_node *n = (struct drill_node *)&o->nodes[i];
+        struct drill_node *n = &o->nodes[i];
         if (n->stopped) {
             drill_node_signal(o, n, SIGCONT);
         }

@@ -32,7 +32,7 @@ int drill_node_wait_exit(struct drill_node *n, int timeout_ms);
 int drill_node_start(const struct drill_options *o, struct drill_node *n);
 
 /* SIGCONT every node the drill stopped. */
-void drill_nodes_continue_all(const struct drill_options *o);
+void drill_nodes_continue_all(struct drill_options *o);
 
 /* Runs cmd under /bin/sh -c with the extra "KEY=VALUE" entries of env (NULL
  * terminated) and its stdout sent to stderr; waits up to timeout_ms.
