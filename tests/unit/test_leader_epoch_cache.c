@@ -3,6 +3,8 @@
  * truncation decision over divergent histories. */
 #include "broker/log/leader_epoch_cache.h"
 #include "broker/log/log_errors.h"
+#include "broker/log/partition_log.h"
+#include "broker/log/record_batch.h"
 #include "tests/unit/check_main.h"
 #include "tests/unit/log_test_util.h"
 
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 static struct leader_epoch_cache cache;
 
@@ -540,6 +543,239 @@ START_TEST(test_decide_undefined_answers)
 }
 END_TEST
 
+/* ---- the partition log keeps its cache ---- */
+
+static uv_loop_t loop;
+static struct tb_clock clk = {1700000000000};
+static const struct log_clock clock_ = {tb_clock_now, &clk};
+static struct topic_config topic_cfg;
+
+static void log_setup(void)
+{
+    file_setup();
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    /* Small segments, so recovery and retention cross segment boundaries. */
+    tb_topic_config(&topic_cfg, "segment.bytes=2000", NULL);
+}
+
+static void log_teardown(void)
+{
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    file_teardown();
+}
+
+static struct partition_log *open_log(void)
+{
+    struct partition_log *log = NULL;
+    char err[256] = "";
+    ck_assert_msg(partition_log_open(&loop, dir, &topic_cfg, &clock_, &log, err, sizeof err) == 0,
+                  "%s", err);
+    return log;
+}
+
+static struct partition_log *reopen(struct partition_log *log)
+{
+    ck_assert_int_eq(partition_log_close(log), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return open_log();
+}
+
+/* `n` leader appends of 5 records each in `epoch`. */
+static void lead(struct partition_log *log, int32_t epoch, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct buf b = BUF_INIT;
+        struct log_append_info info;
+        tb_batch(&b, 5, 100, clk.now, (uint32_t)i);
+        int rv = partition_log_append(log, b.data, b.len, epoch, &info);
+        ck_assert_msg(rv == 0, "append: %s (%s)", log_err_name(rv), info.reason);
+        buf_free(&b);
+    }
+}
+
+/* One follower batch of `count` records at the log end in `epoch`. */
+static int follow(struct partition_log *log, int32_t epoch, int count)
+{
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    tb_batch_ex(&b, count, 100, clk.now, 7, 0, partition_log_end_offset(log));
+    record_batch_set_leader_epoch(b.data, epoch);
+    int rv = partition_log_append_as_follower(log, b.data, b.len, &info);
+    buf_free(&b);
+    return rv;
+}
+
+START_TEST(test_log_leader_appends_stamp_epochs)
+{
+    struct partition_log *log = open_log();
+    ck_assert_int_eq(partition_log_latest_epoch(log), LEADER_EPOCH_UNDEFINED);
+    lead(log, 1, 4); /* 0..19 */
+    ck_assert_int_eq(partition_log_begin_epoch(log, 3), 0);
+    lead(log, 3, 2); /* 20..29 */
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 1, 0, 3, 20);
+    ck_assert_str_eq(read_text(), "0\n2\n1 0\n3 20\n");
+    struct leader_epoch_end e = partition_log_end_offset_for_epoch(log, 2);
+    ck_assert_int_eq(e.epoch, 1);
+    ck_assert_int_eq(e.end_offset, 20);
+    e = partition_log_end_offset_for_epoch(log, 3);
+    ck_assert_int_eq(e.end_offset, 30);
+    /* A new leader epoch with nothing written yet ends the previous one at the log end. */
+    ck_assert_int_eq(partition_log_begin_epoch(log, 5), 0);
+    e = partition_log_end_offset_for_epoch(log, 3);
+    ck_assert_int_eq(e.epoch, 3);
+    ck_assert_int_eq(e.end_offset, 30);
+    ck_assert_int_eq(partition_log_begin_epoch(log, -1), -EINVAL);
+    /* Survives a restart. An epoch with no record at the log end does not,
+     * as in Kafka (the log is trimmed to its end on load): the broker leads
+     * nothing after a restart until elected again, and then begins anew. */
+    log = reopen(log);
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 1, 0, 3, 20);
+    ck_assert_int_eq(partition_log_close(log), 0);
+}
+END_TEST
+
+START_TEST(test_log_follower_appends_record_batch_epochs)
+{
+    struct partition_log *log = open_log();
+    ck_assert_int_eq(follow(log, 0, 3), 0);
+    ck_assert_int_eq(follow(log, 0, 3), 0);
+    ck_assert_int_eq(follow(log, 2, 4), 0);
+    ck_assert_int_eq(follow(log, 4, 1), 0);
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 0, 0, 2, 6, 4, 10);
+    ck_assert_str_eq(read_text(), "0\n3\n0 0\n2 6\n4 10\n");
+    /* A batch that does not continue the log changes nothing. */
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    tb_batch_ex(&b, 1, 10, clk.now, 1, 0, 50);
+    record_batch_set_leader_epoch(b.data, 9);
+    ck_assert_int_eq(partition_log_append_as_follower(log, b.data, b.len, &info),
+                     LOG_ERR_OFFSET_MISMATCH);
+    buf_free(&b);
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 0, 0, 2, 6, 4, 10);
+    ck_assert_int_eq(partition_log_close(log), 0);
+}
+END_TEST
+
+START_TEST(test_log_truncation_trims_epochs)
+{
+    struct partition_log *log = open_log();
+    lead(log, 1, 4);                                         /* 0..19 */
+    lead(log, 2, 4);                                         /* 20..39 */
+    lead(log, 4, 4);                                         /* 40..59 */
+    ck_assert_int_eq(partition_log_truncate_to(log, 45), 0); /* inside epoch 4 */
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 1, 0, 2, 20, 4, 40);
+    ck_assert_int_eq(partition_log_truncate_to(log, 40), 0); /* on its boundary */
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 1, 0, 2, 20);
+    ck_assert_str_eq(read_text(), "0\n2\n1 0\n2 20\n");
+    /* The follower's next epoch continues from the cut. */
+    ck_assert_int_eq(follow(log, 5, 2), 0);
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 1, 0, 2, 20, 5, 40);
+    ck_assert_int_eq(partition_log_truncate_fully_and_start_at(log, 100), 0);
+    ck_assert_uint_eq(partition_log_epoch_cache(log)->count, 0);
+    ck_assert_str_eq(read_text(), "0\n0\n");
+    ck_assert_int_eq(partition_log_close(log), 0);
+}
+END_TEST
+
+START_TEST(test_log_start_moves_trim_epochs)
+{
+    struct partition_log *log = open_log();
+    lead(log, 1, 4); /* 0..19 */
+    lead(log, 2, 4); /* 20..39 */
+    lead(log, 3, 4); /* 40..59 */
+    partition_log_set_high_watermark(log, 60);
+    ck_assert_int_eq(partition_log_delete_records(log, 25), 0);
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 2, 25, 3, 40);
+    ck_assert_str_eq(read_text(), "0\n2\n2 25\n3 40\n");
+    /* Epochs below the log start answer with the start of the first kept one. */
+    struct leader_epoch_end e = partition_log_end_offset_for_epoch(log, 1);
+    ck_assert_int_eq(e.epoch, 1);
+    ck_assert_int_eq(e.end_offset, 25);
+    /* Retention that drops whole segments moves the first epoch's start up. */
+    tb_topic_config(&topic_cfg, "segment.bytes=2000", "retention.bytes=0", NULL);
+    partition_log_set_config(log, &topic_cfg);
+    ck_assert_int_gt(partition_log_apply_retention(log, clk.now), 0);
+    int64_t start = partition_log_start_offset(log);
+    ck_assert_int_gt(start, 25);
+    const struct leader_epoch_cache *c = partition_log_epoch_cache(log);
+    ck_assert_int_eq(c->entries[0].epoch, start < 40 ? 2 : 3);
+    ck_assert_int_eq(c->entries[0].start_offset, start);
+    ck_assert_int_eq(c->entries[c->count - 1].epoch, 3);
+    ck_assert_int_eq(partition_log_close(log), 0);
+}
+END_TEST
+
+static void write_checkpoint_text(const char *text)
+{
+    write_file(text, strlen(text));
+}
+
+START_TEST(test_log_rebuilds_missing_or_corrupt_checkpoint)
+{
+    struct partition_log *log = open_log();
+    lead(log, 1, 10); /* several segments */
+    lead(log, 4, 10);
+    lead(log, 6, 3);
+    ck_assert_int_gt(partition_log_segment_count(log), 2);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    const char *bad[] = {NULL, "0\n3\n1 0\n4 50", "0\n2\n4 0\n1 50\n", "garbage"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, LEADER_EPOCH_CHECKPOINT_FILE);
+        if (bad[i] == NULL) {
+            ck_assert_int_eq(unlink(path), 0);
+        } else {
+            write_checkpoint_text(bad[i]);
+        }
+        log = open_log();
+        ASSERT_ENTRIES(partition_log_epoch_cache(log), 1, 0, 4, 50, 6, 100);
+        ck_assert_str_eq(read_text(), "0\n3\n1 0\n4 50\n6 100\n");
+        ck_assert_int_eq(partition_log_close(log), 0);
+    }
+}
+END_TEST
+
+START_TEST(test_log_open_fixes_stale_checkpoint)
+{
+    struct partition_log *log = open_log();
+    lead(log, 1, 10);
+    lead(log, 4, 2); /* 50..59 */
+    ck_assert_int_eq(partition_log_close(log), 0);
+    /* Ahead of the log (a crash lost the data after the file was written):
+     * trimmed to the log end. */
+    write_checkpoint_text("0\n3\n1 0\n4 50\n7 80\n");
+    log = open_log();
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 1, 0, 4, 50);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    /* Behind the log past the recovery point: re-derived from the batches. */
+    write_checkpoint_text("0\n1\n1 0\n");
+    log = open_log();
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 1, 0, 4, 50);
+    ck_assert_str_eq(read_text(), "0\n2\n1 0\n4 50\n");
+    ck_assert_int_eq(partition_log_close(log), 0);
+}
+END_TEST
+
+START_TEST(test_log_reopen_after_torn_tail_drops_its_epoch)
+{
+    struct partition_log *log = open_log();
+    lead(log, 1, 2); /* 0..9 */
+    lead(log, 2, 1); /* 10..14 */
+    ck_assert_int_eq(partition_log_close(log), 0);
+    /* Tear the last batch: recovery cuts it, and its epoch goes with it. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/%020d.log", dir, 0);
+    int64_t size = tb_file_size(dir, "00000000000000000000.log");
+    ck_assert_int_gt(size, 10);
+    ck_assert_int_eq(truncate(path, size - 10), 0);
+    log = open_log();
+    ck_assert_int_eq(partition_log_end_offset(log), 10);
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 1, 0);
+    ck_assert_int_eq(partition_log_close(log), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("leader_epoch_cache");
@@ -581,6 +817,17 @@ static Suite *make_suite(void)
     tcase_add_test(td, test_decide_leader_log_starts_later);
     tcase_add_test(td, test_decide_undefined_answers);
     suite_add_tcase(s, td);
+
+    TCase *tl = tcase_create("partition_log");
+    tcase_add_checked_fixture(tl, log_setup, log_teardown);
+    tcase_add_test(tl, test_log_leader_appends_stamp_epochs);
+    tcase_add_test(tl, test_log_follower_appends_record_batch_epochs);
+    tcase_add_test(tl, test_log_truncation_trims_epochs);
+    tcase_add_test(tl, test_log_start_moves_trim_epochs);
+    tcase_add_test(tl, test_log_rebuilds_missing_or_corrupt_checkpoint);
+    tcase_add_test(tl, test_log_open_fixes_stale_checkpoint);
+    tcase_add_test(tl, test_log_reopen_after_torn_tail_drops_its_epoch);
+    suite_add_tcase(s, tl);
     return s;
 }
 
