@@ -166,6 +166,15 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
         return rv;
     }
     int64_t next = log_end(log);
+    int32_t latest = partition_log_latest_epoch(log);
+    if (leader_epoch >= 0 && leader_epoch < latest) {
+        /* The log holds records of a newer leader: stamping an older epoch
+         * would break the epochs' order that truncation decisions rely on. */
+        snprintf(info->reason, sizeof info->reason,
+                 "leader epoch %" PRId32 " is older than the log's latest epoch %" PRId32,
+                 leader_epoch, latest);
+        return LOG_ERR_STALE_EPOCH;
+    }
     if ((rv = log_epochs_assign(log, leader_epoch, next)) < 0) {
         snprintf(info->reason, sizeof info->reason, "cannot record leader epoch: %s",
                  strerror(-rv));

@@ -176,8 +176,15 @@ int log_epochs_reset(struct partition_log *log)
 
 int partition_log_begin_epoch(struct partition_log *log, int32_t epoch)
 {
+    int32_t latest = leader_epoch_cache_latest_epoch(&log->epochs);
     if (epoch < 0) {
         return -EINVAL;
+    }
+    if (epoch < latest) {
+        log_warn("log",
+                 "not beginning leader epoch %" PRId32 ": the log is at epoch %" PRId32 " dir=%s",
+                 epoch, latest, log->dir);
+        return LOG_ERR_STALE_EPOCH;
     }
     return log_epochs_assign(log, epoch, log_end(log));
 }

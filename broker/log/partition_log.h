@@ -97,8 +97,10 @@ struct log_append_info {
 /* Append the record batches in `batches` (`len` bytes, one or more whole v2
  * batches) as leader: every batch is validated first (record_batch_validate
  * with from_client and max.message.bytes) and nothing is written if any is
- * bad. Then baseOffset is rewritten to the next offsets and
- * partitionLeaderEpoch to `leader_epoch`, IN PLACE in the caller's buffer
+ * bad, nor when `leader_epoch` is older than the log's latest epoch
+ * (LOG_ERR_STALE_EPOCH). `leader_epoch` starts an entry in the epoch cache
+ * (written to leader-epoch-checkpoint before the data) if it is new. Then baseOffset is rewritten
+ * to the next offsets and partitionLeaderEpoch to `leader_epoch`, IN PLACE in the caller's buffer
  * (both outside the CRC), and the bytes are written in one write. The buffer
  * is borrowed for the call only. Rolls a new segment first when the active
  * one would pass segment.bytes, is older than segment.ms, or its index is full.
@@ -220,10 +222,11 @@ int partition_log_apply_retention(struct partition_log *log, int64_t now_ms);
 /* A replica becoming leader in `epoch` records that the epoch starts at the
  * log end (Kafka's maybeAssignEpochStartOffset in makeLeader), before it
  * appends anything, so OffsetForLeaderEpoch answers for the old epochs end
- * where the new one begins. An epoch not newer than the latest is handled by
- * the cache's rules (leader_epoch_cache_assign). Writes the checkpoint when
- * the cache changed. Returns 0, -EINVAL for a negative epoch, or -errno
- * (checkpoint write). */
+ * where the new one begins. The latest epoch again changes nothing; an older
+ * one is refused with LOG_ERR_STALE_EPOCH (the log already holds a newer
+ * leader's records), as partition_log_append refuses to stamp it. Writes the
+ * checkpoint when the cache changed. Returns 0, -EINVAL for a negative epoch,
+ * LOG_ERR_STALE_EPOCH, or -errno (checkpoint write). */
 int partition_log_begin_epoch(struct partition_log *log, int32_t epoch);
 
 /* Latest epoch with an entry, LEADER_EPOCH_UNDEFINED for an empty cache. */

@@ -626,6 +626,19 @@ START_TEST(test_log_leader_appends_stamp_epochs)
     ck_assert_int_eq(e.epoch, 3);
     ck_assert_int_eq(e.end_offset, 30);
     ck_assert_int_eq(partition_log_begin_epoch(log, -1), -EINVAL);
+    ck_assert_int_eq(partition_log_begin_epoch(log, 5), 0);
+    /* A stale leader can neither begin nor stamp an older epoch; nothing is
+     * written and producers are told to find the leader. */
+    ck_assert_int_eq(partition_log_begin_epoch(log, 4), LOG_ERR_STALE_EPOCH);
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    tb_batch(&b, 5, 100, clk.now, 1);
+    ck_assert_int_eq(partition_log_append(log, b.data, b.len, 3, &info), LOG_ERR_STALE_EPOCH);
+    ck_assert_ptr_nonnull(strstr(info.reason, "older"));
+    buf_free(&b);
+    ck_assert_int_eq(partition_log_end_offset(log), 30);
+    ck_assert_int_eq(log_err_to_kafka(LOG_ERR_STALE_EPOCH), 6);
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 1, 0, 3, 20, 5, 30);
     /* Survives a restart. An epoch with no record at the log end does not,
      * as in Kafka (the log is trimmed to its end on load): the broker leads
      * nothing after a restart until elected again, and then begins anew. */
