@@ -18,18 +18,19 @@ answer_one(struct kafka_call *call, const char *topic,
 {
     kafka_offset_for_leader_epoch_response_epoch_end_offset_init(out);
     out->partition = in->partition;
-    struct partition *p = replica_manager_partition(call->svc->replicas, topic, in->partition);
+    /* Kafka checks the epoch before the role: a follower that knows a newer
+     * epoch than the client still fences it. */
+    const struct partition *hosted =
+        replica_manager_partition(call->svc->replicas, topic, in->partition);
+    if (hosted != NULL) {
+        out->error_code = kafka_check_leader_epoch(in->current_leader_epoch, hosted->leader_epoch);
+        if (out->error_code != KAFKA_ERROR_NONE) {
+            return;
+        }
+    }
+    /* NOT_LEADER_OR_FOLLOWER, or UNKNOWN_TOPIC_OR_PARTITION when not hosted. */
+    struct partition *p = kafka_leader_partition(call, topic, in->partition, &out->error_code);
     if (p == NULL) {
-        /* Not hosted here: NOT_LEADER_OR_FOLLOWER or UNKNOWN_TOPIC_OR_PARTITION. */
-        (void)kafka_leader_partition(call, topic, in->partition, &out->error_code);
-        return;
-    }
-    out->error_code = kafka_check_leader_epoch(in->current_leader_epoch, p->leader_epoch);
-    if (out->error_code != KAFKA_ERROR_NONE) {
-        return;
-    }
-    if (!p->is_leader) {
-        out->error_code = KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER;
         return;
     }
     struct leader_epoch_end end = partition_log_end_offset_for_epoch(p->log, in->leader_epoch);
