@@ -560,6 +560,7 @@ static void log_setup(void)
 
 static void log_teardown(void)
 {
+    topic_config_free(&topic_cfg);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&loop), 0);
     file_teardown();
@@ -706,6 +707,7 @@ START_TEST(test_log_start_moves_trim_epochs)
     ck_assert_int_eq(e.epoch, 1);
     ck_assert_int_eq(e.end_offset, 25);
     /* Retention that drops whole segments moves the first epoch's start up. */
+    topic_config_free(&topic_cfg);
     tb_topic_config(&topic_cfg, "segment.bytes=2000", "retention.bytes=0", NULL);
     partition_log_set_config(log, &topic_cfg);
     ck_assert_int_gt(partition_log_apply_retention(log, clk.now), 0);
