@@ -8,7 +8,7 @@
  * leadership (NOT_LEADER_OR_FOLLOWER); an epoch the cache cannot place
  * answers NONE with epoch and offset -1. */
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 static void
