@@ -116,8 +116,9 @@ static int snappy_block(const uint8_t *in, size_t len, struct outbuf *o, char *r
     if (o->len + n > o->cap && out_resize(o, o->len + n) < 0) {
         return -ENOMEM;
     }
-    if (n > 0 &&
-        snappy_uncompress((const char *)in, len, (char *)o->data + o->len, &n) != SNAPPY_OK) {
+    char empty; /* a zero-length block still has to parse to its end */
+    char *dst = n > 0 ? (char *)o->data + o->len : &empty;
+    if (snappy_uncompress((const char *)in, len, dst, &n) != SNAPPY_OK) {
         return fail(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen, "snappy block is invalid");
     }
     o->len += n;

@@ -451,6 +451,14 @@ START_TEST(test_snappy_xerial_framing)
     rebatch(&b, &plain, RECORD_CODEC_SNAPPY, body.data, body.len);
     ck_assert_int_eq(record_batch_validate(b.data, b.len, &client_limits, NULL, NULL, 0),
                      LOG_ERR_CORRUPT);
+    /* A raw block declaring 0 bytes followed by garbage is corrupt, not empty
+     * (found by the cluster test: bytes 0, 1, 2, ... was accepted). */
+    uint8_t zero_then_garbage[] = {0, 1, 2, 3, 4, 5};
+    size_t n;
+    uint8_t *out;
+    ck_assert_int_eq(record_codec_inflate(RECORD_CODEC_SNAPPY, zero_then_garbage,
+                                          sizeof zero_then_garbage, 100, &out, &n, NULL, 0),
+                     RECORD_CODEC_ERR_CORRUPT);
     buf_free(&plain);
     buf_free(&body);
     buf_free(&b);

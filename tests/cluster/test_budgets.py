@@ -1,0 +1,226 @@
+"""Budgets and hostile input (issue 11), against a real sluiced.
+
+Compressed record batches: every codec a real client uses is accepted and
+read back; a batch with an unknown codec id, a body its codec rejects, a
+record count its body does not hold, or a body that inflates past
+max.message.bytes (a "bomb") is refused with Kafka's error and writes
+nothing. During the attacks the broker stays up, a well-behaved client keeps
+succeeding, and its resident memory (VmHWM from /proc, the peak) grows by no
+more than the inflate bound allows.
+"""
+
+import gzip
+import socket
+import struct
+import threading
+import time
+
+import lz4.frame
+import pytest
+import snappy
+import zstandard
+
+from sluicetest import unique_topic
+from test_protocol_raw import (connect, create_topic, list_offsets_latest,
+                               parse_produce_response, produce_body, recv_response,
+                               request_frame, zigzag)
+
+CORRUPT_MESSAGE = 2
+INVALID_RECORD = 87
+CODECS = {"gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+MAX_MESSAGE_BYTES = 1048588  # Kafka's default, the broker's too
+
+
+def _crc32c_table():
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+        table.append(c)
+    return table
+
+
+CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    """Table-driven: bomb batches are up to ~1 MiB."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def bomb(codec):
+    """Zeros that compress to far under max.message.bytes but inflate far
+    past it: 64 MiB (snappy's format caps its ratio near 21:1, so 16 MiB)."""
+    return batch(compress(codec, bytes((16 if codec == 2 else 64) << 20)), codec, 1)
+
+
+def compress(codec, data):
+    if codec == 1:
+        return gzip.compress(data)
+    if codec == 2:
+        return snappy.compress(data)
+    if codec == 3:
+        return lz4.frame.compress(data)
+    return zstandard.ZstdCompressor().compress(data)
+
+
+def records_of(values):
+    out = b""
+    for i, v in enumerate(values):
+        body = b"\x00" + zigzag(0) + zigzag(i) + zigzag(-1) + zigzag(len(v)) + v + zigzag(0)
+        out += zigzag(len(body)) + body
+    return out
+
+
+def batch(body, codec, count):
+    """A v2 batch whose header says `count` records and `codec`, carrying
+    `body` as its records section (compressed or not, right or wrong)."""
+    now = int(time.time() * 1000)
+    after_crc = struct.pack(">hiqqqhii", codec, count - 1, now, now, -1, -1, -1, count) + body
+    rest = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(rest)) + rest
+
+
+def produce(s, topic, data, corr=1):
+    s.sendall(request_frame(0, 3, corr, produce_body(topic, data)))
+    return parse_produce_response(recv_response(s))
+
+
+def vm_kib(broker, field):
+    with open(f"/proc/{broker.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} for pid {broker.proc.pid}")
+
+
+@pytest.mark.parametrize("codec", sorted(CODECS))
+def test_real_client_compressed_batches_round_trip(broker, request, codec):
+    """librdkafka (confluent-kafka) and kafka-python compress; the broker
+    inflates and validates, accepts every batch, and consumers read them back."""
+    from confluent_kafka import Consumer, Producer
+    from kafka import KafkaProducer
+    topic = unique_topic(request, codec)
+    create_topic(broker, topic)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": codec,
+                  "linger.ms": 20, "acks": "all"})
+    errors = []
+    for i in range(300):
+        p.produce(topic, value=b"rdkafka-%d " % i * 20, partition=0,
+                  on_delivery=lambda err, msg: err and errors.append(err))
+    assert p.flush(30) == 0 and not errors, errors
+    kp = KafkaProducer(bootstrap_servers=broker.bootstrap, compression_type=codec, linger_ms=20,
+                       acks="all")
+    futures = [kp.send(topic, value=b"kafka-python-%d " % i * 20, partition=0)
+               for i in range(300)]
+    for f in futures:
+        f.get(timeout=30)
+    kp.close()
+    assert list_offsets_latest(broker, topic) == 600
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g-" + topic,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.assign([__import__("confluent_kafka").TopicPartition(topic, 0, 0)])
+    got = []
+    deadline = time.monotonic() + 30
+    while len(got) < 600 and time.monotonic() < deadline:
+        m = c.poll(1.0)
+        if m is not None and not m.error():
+            got.append(m.value())
+    c.close()
+    assert got[:300] == [b"rdkafka-%d " % i * 20 for i in range(300)]
+    assert got[300:] == [b"kafka-python-%d " % i * 20 for i in range(300)]
+
+
+def attacks():
+    """(name, batch bytes, expected error) for every bad compressed batch."""
+    good = records_of([b"v%d" % i for i in range(5)])
+    out = [
+        # The issue's 77-byte batch: codec 7, recordsCount 2^31-1.
+        ("codec-7-count-2g", batch(b"\x00" * 16, 7, 0x7FFFFFFF), CORRUPT_MESSAGE),
+        ("codec-5", batch(good, 5, 5), CORRUPT_MESSAGE),
+    ]
+    for name, codec in sorted(CODECS.items()):
+        body = compress(codec, good)
+        out += [
+            (f"{name}-garbage", batch(bytes(range(200)), codec, 5), CORRUPT_MESSAGE),
+            (f"{name}-uncompressed-body", batch(good, codec, 5), CORRUPT_MESSAGE),
+            (f"{name}-truncated", batch(body[:-4], codec, 5), None),
+            (f"{name}-count-too-high", batch(body, codec, 6), INVALID_RECORD),
+            (f"{name}-count-2g", batch(body, codec, 0x7FFFFFFF), INVALID_RECORD),
+            (f"{name}-count-too-low", batch(body, codec, 4), INVALID_RECORD),
+            (f"{name}-bomb", bomb(codec), INVALID_RECORD),
+        ]
+    return out
+
+
+ATTACKS = attacks()
+
+
+def test_bad_compressed_batches_refused_and_nothing_written(broker, request):
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    with connect(broker) as s:
+        s.settimeout(30)
+        assert produce(s, topic, batch(compress(1, records_of([b"first"])), 1, 1)) == (0, 0)
+        for corr, (name, data, want) in enumerate(ATTACKS, start=10):
+            assert len(data) <= MAX_MESSAGE_BYTES, (name, len(data))
+            err, _ = produce(s, topic, data, corr)
+            if want is None:  # truncation: the codec or the record walk notices
+                assert err in (CORRUPT_MESSAGE, INVALID_RECORD), (name, err)
+            else:
+                assert err == want, (name, err)
+        assert produce(s, topic, batch(compress(4, records_of([b"last"])), 4, 1)) == (0, 1)
+    assert list_offsets_latest(broker, topic) == 2
+    assert broker.running()
+    refusals = [line for line in broker.log_text().splitlines() if topic in line]
+    assert refusals, "refused batches are logged with the topic"
+
+
+def test_bombs_across_connections_stay_within_the_inflate_budget(broker, request):
+    """Eight connections each pipeline bombs of every codec (16-64 MiB of
+    zeros each, 8 KiB - 800 KiB compressed) while a well-behaved producer keeps writing.
+    The peak RSS grows by less than a few times the 1 MiB inflate bound (one
+    inflate at a time on the loop; zstd's window is capped at 16 MiB but a
+    64 MiB zeros frame declares its content size, so it needs no more)."""
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    bombs = [bomb(c) for c in CODECS.values()]
+    frames = [request_frame(0, 3, 100 + i, produce_body(topic, b))
+              for i, b in enumerate(bombs * 5)]
+    with connect(broker) as s:  # warm up: the first produce maps the segment
+        assert produce(s, topic, batch(records_of([b"warm"]), 0, 1)) == (0, 0)
+    hwm_before = vm_kib(broker, "VmHWM")
+    failures = []
+
+    def attacker():
+        try:
+            with socket.create_connection(("127.0.0.1", broker.port), timeout=60) as a:
+                a.sendall(b"".join(frames))
+                for _ in frames:
+                    err, _ = parse_produce_response(recv_response(a))
+                    if err != INVALID_RECORD:
+                        failures.append(err)
+        except Exception as e:  # noqa: BLE001 - reported below
+            failures.append(repr(e))
+
+    threads = [threading.Thread(target=attacker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    good = 0
+    with connect(broker) as s:
+        s.settimeout(60)
+        while any(t.is_alive() for t in threads) or good < 20:
+            err, _ = produce(s, topic, batch(records_of([b"good-%d" % good]), 0, 1), good)
+            assert err == 0
+            good += 1
+    for t in threads:
+        t.join()
+    assert not failures, failures[:5]
+    growth_kib = vm_kib(broker, "VmHWM") - hwm_before
+    assert growth_kib < 24 * 1024, f"peak RSS grew {growth_kib} KiB under bombs"
+    assert list_offsets_latest(broker, topic) == 1 + good
+    assert broker.running()
