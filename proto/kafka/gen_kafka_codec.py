@@ -512,6 +512,11 @@ def gen_decode(o, api, st, public):
     if api.flex is not None:
         o("    if (flex)")
         o(f"        TRY({st.cname}_decode_tags(r, version, m));")
+    if public and st.cname.endswith("_request"):
+        # Kafka frames one request per size prefix: bytes left after the body
+        # mean the client and broker disagree on the layout (issue 11).
+        o("    if (kafka_reader_remaining(r) != 0)")
+        o("        return KAFKA_CODEC_ETRAILING;")
     o("    return 0;")
     o("}")
     o()

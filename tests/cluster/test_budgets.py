@@ -224,3 +224,71 @@ def test_bombs_across_connections_stay_within_the_inflate_budget(broker, request
     assert growth_kib < 24 * 1024, f"peak RSS grew {growth_kib} KiB under bombs"
     assert list_offsets_latest(broker, topic) == 1 + good
     assert broker.running()
+
+
+# ---- request framing: trailing bytes, huge arrays ---------------------------
+
+def closed_and_logged(broker, s, why):
+    """The broker closes `s` and logs one line naming its peer and `why`."""
+    port = s.getsockname()[1]
+    s.settimeout(10)
+    try:
+        while s.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    deadline = time.monotonic() + 10
+    lines = []
+    while time.monotonic() < deadline:
+        lines = [ln for ln in broker.log_text().splitlines() if f"127.0.0.1:{port}" in ln]
+        if lines:
+            break
+        time.sleep(0.05)
+    assert len(lines) == 1 and why in lines[0], lines
+
+
+def api_frame(api_key, version, corr, body):
+    if api_key == 18 and version >= 3:  # header v2: client id, then empty tagged fields
+        head = struct.pack(">hhih", api_key, version, corr, 3) + b"raw" + b"\x00"
+        return struct.pack(">i", len(head) + len(body)) + head + body
+    return request_frame(api_key, version, corr, body)
+
+
+@pytest.mark.parametrize("api_key,version,body,extra", [
+    (18, 0, b"", b"\x00"),                                  # ApiVersions v0
+    (18, 3, b"\x04abc\x021\x00", b"junk"),                  # flexible ApiVersions v3
+    (3, 1, struct.pack(">i", 0), b"\x00\x00"),               # Metadata v1, no topics
+], ids=["api-versions-v0", "api-versions-v3", "metadata-v1"])
+def test_trailing_bytes_after_request_body_close_the_connection(broker, api_key, version,
+                                                                 body, extra):
+    with connect(broker) as s:
+        s.sendall(api_frame(api_key, version, 5, body))  # exact: answered
+        (corr,) = struct.unpack(">i", recv_response(s)[:4])
+        assert corr == 5
+        s.sendall(api_frame(api_key, version, 6, body + extra))
+        closed_and_logged(broker, s, "bytes left after the request body")
+    assert broker.running()
+
+
+def test_produce_with_trailing_bytes_writes_nothing(broker, request):
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    data = batch(records_of([b"x"]), 0, 1)
+    with connect(broker) as s:
+        s.sendall(request_frame(0, 3, 1, produce_body(topic, data) + b"\x00\x00\x00\x00"))
+        closed_and_logged(broker, s, "bytes left after the request body")
+    assert list_offsets_latest(broker, topic) == 0
+
+
+@pytest.mark.parametrize("count", [0x7FFFFFFF, 1 << 20])
+def test_huge_array_counts_are_refused_without_allocating(broker, count):
+    """Metadata v1 claiming `count` topics in a 20-byte body: the reader
+    checks count x minimum element size against the bytes present."""
+    hwm_before = vm_kib(broker, "VmHWM")
+    with connect(broker) as s:
+        s.sendall(request_frame(3, 1, 9, struct.pack(">i", count) + b"\x00\x01a" * 4))
+        closed_and_logged(broker, s, "cannot decode request")
+    assert vm_kib(broker, "VmHWM") - hwm_before < 4 * 1024
+    with connect(broker) as s:
+        s.sendall(request_frame(18, 0, 6, b""))
+        assert struct.unpack(">ih", recv_response(s)[:6]) == (6, 0)
