@@ -292,3 +292,107 @@ def test_huge_array_counts_are_refused_without_allocating(broker, count):
     with connect(broker) as s:
         s.sendall(request_frame(18, 0, 6, b""))
         assert struct.unpack(">ih", recv_response(s)[:6]) == (6, 0)
+
+
+# ---- connection limits ------------------------------------------------------
+
+def open_from(broker, source_ip):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((source_ip, 0))
+    s.settimeout(10)
+    s.connect(("127.0.0.1", broker.port))
+    return s
+
+
+def served(s, corr=1):
+    """True if ApiVersions is answered on `s`, False if the broker closed it."""
+    try:
+        s.sendall(request_frame(18, 0, corr, b""))
+        (got,) = struct.unpack(">i", recv_response(s)[:4])
+        return got == corr
+    except (ConnectionError, OSError):
+        return False
+
+
+def test_connection_limits_per_ip_overrides_and_total(brokers):
+    broker = brokers(overrides={"max.connections": "300", "max.connections.per.ip": "200",
+                                "max.connections.per.ip.overrides": "127.0.0.2:5, 127.0.0.3:1000"})
+    hwm_before = vm_kib(broker, "VmHWM")
+    held = [open_from(broker, "127.0.0.1") for _ in range(260)]
+    results = [served(s, i) for i, s in enumerate(held)]
+    assert results[:200] == [True] * 200
+    assert results[200:] == [False] * 60  # accepted, then closed at once
+    # The override: 127.0.0.2 gets 5.
+    few = [open_from(broker, "127.0.0.2") for _ in range(8)]
+    assert [served(s) for s in few] == [True] * 5 + [False] * 3
+    # The total: 205 are open, so another client gets 95 of 120.
+    more = [open_from(broker, "127.0.0.3") for _ in range(120)]
+    assert sum(served(s) for s in more) == 95
+    refusals = [ln for ln in broker.log_text().splitlines() if "refused connection" in ln]
+    assert refusals and len(refusals) < 60 + 3 + 25, "refusals are logged, rate-limited"
+    assert any("limit=max.connections.per.ip" in ln for ln in refusals)
+    # Closing connections gives their places back.
+    for s in held + few + more:
+        s.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        s = open_from(broker, "127.0.0.1")
+        ok = served(s)
+        s.close()
+        if ok:
+            break
+        time.sleep(0.1)
+    again = [open_from(broker, "127.0.0.1") for _ in range(200)]
+    assert all(served(s) for s in again)
+    for s in again:
+        s.close()
+    assert vm_kib(broker, "VmHWM") - hwm_before < 64 * 1024
+    assert broker.running()
+
+
+def test_thousands_of_connections_hit_the_descriptor_reserve_and_survive(brokers, request):
+    """With RLIMIT_NOFILE at 1024, 3000 client connections: the broker keeps
+    descriptors in reserve, refuses the excess with a log line, still creates
+    a topic (new segment files) and serves produce on a connection it holds,
+    and serves everyone once they leave."""
+    import resource
+    broker = brokers(start=False)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # inherited by the broker
+    try:
+        broker.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    topic = unique_topic(request)
+    keeper = connect(broker)
+    keeper.settimeout(30)
+    held = []
+    try:
+        for _ in range(3000):
+            try:
+                held.append(open_from(broker, "127.0.0.1"))
+            except OSError:
+                break
+        answered = sum(served(s, i) for i, s in enumerate(held))
+        assert 500 < answered < 1024, answered
+        assert any("RLIMIT_NOFILE" in ln for ln in broker.log_text().splitlines())
+        # The reserve: a topic's files still open; the held connection still produces.
+        keeper.sendall(request_frame(3, 1, 3, struct.pack(">i", 1) + struct.pack(
+            ">h", len(topic)) + topic.encode()))
+        recv_response(keeper)
+        assert produce(keeper, topic, batch(records_of([b"during"]), 0, 1)) == (0, 0)
+    finally:
+        for s in held:
+            s.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        s = open_from(broker, "127.0.0.1")
+        ok = served(s)
+        s.close()
+        if ok:
+            break
+        time.sleep(0.1)
+    assert ok
+    assert produce(keeper, topic, batch(records_of([b"after"]), 0, 1)) == (0, 1)
+    keeper.close()
+    assert broker.running()
