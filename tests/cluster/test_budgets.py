@@ -396,3 +396,85 @@ def test_thousands_of_connections_hit_the_descriptor_reserve_and_survive(brokers
     assert produce(keeper, topic, batch(records_of([b"after"]), 0, 1)) == (0, 1)
     keeper.close()
     assert broker.running()
+
+
+# ---- internal RPC: protobuf unpack budget -----------------------------------
+
+def pb_varint(n):
+    out = b""
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([byte | 0x80])
+        else:
+            return out + bytes([byte])
+
+
+def rpc_request_frame(method, corr, body):
+    header = (b"\x10" + pb_varint(method) + b"\x18\x01" + b"\x20" + pb_varint(corr) +
+              b"\x28" + pb_varint(len(body)))
+    rest = struct.pack(">I", len(header)) + header + body
+    return struct.pack(">I", len(rest)) + rest
+
+
+def rpc_response_error(s):
+    """RpcHeader.error (field 7) of the next response frame on `s`."""
+    (length,) = struct.unpack(">I", recv_exact(s, 4))
+    frame = recv_exact(s, length)
+    (hlen,) = struct.unpack(">I", frame[:4])
+    header, pos, error = frame[4:4 + hlen], 0, 0
+    while pos < len(header):
+        key, pos = _pb_read_varint(header, pos)
+        if key & 7 == 0:
+            value, pos = _pb_read_varint(header, pos)
+            if key >> 3 == 7:
+                error = value
+        else:  # length-delimited (error_message)
+            n, pos = _pb_read_varint(header, pos)
+            pos += n
+    return error
+
+
+def _pb_read_varint(b, pos):
+    n = shift = 0
+    while True:
+        byte = b[pos]
+        pos += 1
+        n |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return n, pos
+
+
+def recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
+def test_rpc_unknown_field_flood_is_refused_within_budget(clusters):
+    """8 MiB of 3-byte unknown fields sent to the controller's RPC port as a
+    FetchMetadata request: protobuf-c would spend ~10x that on bookkeeping;
+    the budget (4x + 64 KiB) refuses it as MALFORMED, the peak RSS grows by
+    less than the frame plus the budget, and the cluster keeps serving."""
+    c = clusters(n=1)
+    node = c[0]
+    body = b"\xa0\x06\x00" * ((8 << 20) // 3)
+    host, port = node.controller.split(":")
+    hwm_before = vm_kib(node, "VmHWM")
+    with socket.create_connection((host, int(port)), timeout=60) as s:
+        s.settimeout(60)
+        s.sendall(rpc_request_frame(8, 42, body))
+        assert rpc_response_error(s) == 2  # RPC_ERROR_MALFORMED
+    growth_kib = vm_kib(node, "VmHWM") - hwm_before
+    assert growth_kib < 64 * 1024, f"peak RSS grew {growth_kib} KiB"
+    assert any("memory budget" in ln for ln in node.log_text().splitlines())
+    c.wait_healthy()
+    with connect(node) as s:
+        s.sendall(request_frame(18, 0, 6, b""))
+        assert struct.unpack(">ih", recv_response(s)[:6]) == (6, 0)
