@@ -25,6 +25,7 @@ static void conn_options(const struct sluice_config *cfg, struct kafka_conn_opti
     o->max_connections = cfg->max_connections;
     o->max_connections_per_ip = cfg->max_connections_per_ip;
     o->per_ip_overrides = cfg->max_connections_per_ip_overrides;
+    o->max_connection_creation_rate = cfg->max_connection_creation_rate;
 }
 
 static const MetadataImage *link_image(void *data)

@@ -47,6 +47,7 @@ int conn_quota_init(struct conn_quota *q, int32_t max_total, int32_t max_per_ip,
     q->max_total = max_total;
     q->max_per_ip = max_per_ip;
     q->fd_reserve = fd_reserve;
+    q->max_rate = INT32_MAX;
     struct rlimit rl;
     q->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)INT32_MAX
                       ? (int)rl.rlim_cur
@@ -79,10 +80,22 @@ int32_t conn_quota_limit_for(const struct conn_quota *q, const char *ip)
     return o > 0 ? (int32_t)(o - 1) : q->max_per_ip;
 }
 
-static const char *check(struct conn_quota *q, const char *ip, int fd, intptr_t *n)
+void conn_quota_set_rate(struct conn_quota *q, int32_t per_second)
+{
+    q->max_rate = per_second > 0 ? per_second : INT32_MAX;
+}
+
+static const char *check(struct conn_quota *q, const char *ip, int fd, uint64_t now_ms, intptr_t *n)
 {
     if (fd >= 0 && q->fd_limit - fd <= q->fd_reserve) {
         return "open file descriptors (RLIMIT_NOFILE)";
+    }
+    if (now_ms - q->window_start_ms >= 1000) {
+        q->window_start_ms = now_ms;
+        q->window_count = 0;
+    }
+    if (q->window_count >= q->max_rate) {
+        return "max.connection.creation.rate";
     }
     if (q->total >= q->max_total) {
         return "max.connections";
@@ -97,10 +110,10 @@ static const char *check(struct conn_quota *q, const char *ip, int fd, intptr_t 
     return NULL;
 }
 
-const char *conn_quota_admit(struct conn_quota *q, const char *ip, int fd)
+const char *conn_quota_admit(struct conn_quota *q, const char *ip, int fd, uint64_t now_ms)
 {
     intptr_t n = 0;
-    const char *why = check(q, ip, fd, &n);
+    const char *why = check(q, ip, fd, now_ms, &n);
     if (why != NULL) {
         q->refused++;
         q->last_refused = why;
@@ -108,6 +121,7 @@ const char *conn_quota_admit(struct conn_quota *q, const char *ip, int fd)
         return why;
     }
     q->total++;
+    q->window_count++;
     return NULL;
 }
 

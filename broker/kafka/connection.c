@@ -496,7 +496,7 @@ static bool admit(struct kafka_conn *c)
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
         fd = -1;
     }
-    c->quota_admitted = conn_quota_admit(c->opts.quota, c->ip, fd) == NULL;
+    c->quota_admitted = conn_quota_admit(c->opts.quota, c->ip, fd, uv_now(c->tcp.loop)) == NULL;
     return c->quota_admitted;
 }
 

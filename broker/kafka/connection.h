@@ -53,9 +53,10 @@ struct kafka_conn_options {
     struct kafka_conn **registry; /* list head the connection links itself into (may be NULL) */
     struct conn_quota *quota;     /* admits each connection (may be NULL); borrowed */
     /* Read by kafka_server only, for the quota it owns; 0 = unlimited. */
-    int32_t max_connections;        /* max.connections */
-    int32_t max_connections_per_ip; /* max.connections.per.ip */
-    const char *per_ip_overrides;   /* max.connections.per.ip.overrides; borrowed */
+    int32_t max_connections;              /* max.connections */
+    int32_t max_connections_per_ip;       /* max.connections.per.ip */
+    const char *per_ip_overrides;         /* max.connections.per.ip.overrides; borrowed */
+    int32_t max_connection_creation_rate; /* max.connection.creation.rate (per second) */
 };
 
 /* Accept a pending connection on `server`. `on_request` is called with each

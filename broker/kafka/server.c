@@ -131,6 +131,7 @@ int kafka_server_bind(struct kafka_server *s, uv_loop_t *loop, struct listener_s
     if (qrv != 0) {
         return qrv == -EINVAL ? UV_EINVAL : UV_ENOMEM;
     }
+    conn_quota_set_rate(&s->quota, options->max_connection_creation_rate);
     for (size_t i = 0; i < listeners->n_bind; i++) {
         int rv = bind_one(s, i);
         if (rv != 0) {

@@ -478,3 +478,21 @@ def test_rpc_unknown_field_flood_is_refused_within_budget(clusters):
     with connect(node) as s:
         s.sendall(request_frame(18, 0, 6, b""))
         assert struct.unpack(">ih", recv_response(s)[:6]) == (6, 0)
+
+
+def test_connection_creation_rate_refuses_the_excess(brokers):
+    """max.connection.creation.rate=5: of 200 connections opened at once,
+    most are refused (all 200 would take 40 s of windows), refusals are
+    logged with the limit, and the held ones keep working."""
+    broker = brokers(overrides={"max.connection.creation.rate": "5"})
+    time.sleep(1.1)  # the readiness probes spent the first window
+    held = [open_from(broker, "127.0.0.1") for _ in range(200)]
+    results = [served(s, i) for i, s in enumerate(held)]
+    assert 5 <= sum(results) < 100, sum(results)
+    assert results[:5] == [True] * 5
+    assert any("limit=max.connection.creation.rate" in ln
+               for ln in broker.log_text().splitlines())
+    first = held[0]
+    assert served(first, 999)
+    for s in held:
+        s.close()
