@@ -104,6 +104,10 @@ static const struct config_def broker_defs[] = {
      INT32_MAX, NULL, NULL, "Connections one client IP may hold at once."},
     {"max.connections.per.ip.overrides", CONFIG_STRING, BROKER(max_connections_per_ip_overrides),
      "", 0, 0, NULL, NULL, "Per-IP exceptions to max.connections.per.ip: ip:count,..."},
+    {"max.broker.partitions", CONFIG_INT, BROKER(max_broker_partitions), "0", 0, INT32_MAX, NULL,
+     NULL,
+     "Partition replicas one broker may host (KIP-578); 0 derives it from RLIMIT_NOFILE as "
+     "(limit - 512) / 3."},
     {"max.connection.creation.rate", CONFIG_INT, BROKER(max_connection_creation_rate), "2147483647",
      1, INT32_MAX, NULL, NULL,
      "New connections accepted per second; the excess is closed at once."},

@@ -80,6 +80,7 @@ struct sluice_config {
     int32_t max_connections_per_ip;
     char *max_connections_per_ip_overrides;
     int32_t max_connection_creation_rate;
+    int32_t max_broker_partitions;
     uint8_t source[CONFIG_MAX_KEYS]; /* enum config_source per broker_config_defs index */
 };
 

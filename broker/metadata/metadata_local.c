@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/fs_util.h"
+#include "controller/placement.h"
 #include "common/log.h"
 #include "common/strmap.h"
 
@@ -37,6 +38,7 @@ enum {
     ERR_INVALID_REPLICATION_FACTOR = 38,
     ERR_INVALID_CONFIG = 40,
     ERR_INVALID_REQUEST = 42,
+    ERR_POLICY_VIOLATION = 44,
     ERR_KAFKA_STORAGE_ERROR = 56,
     ERR_TOPIC_DELETION_DISABLED = 73,
 };
@@ -440,6 +442,28 @@ static int16_t apply_configs(struct topic_config *tc, const struct metadata_conf
     return ERR_NONE;
 }
 
+/* max.broker.partitions (controller/placement.h), checked before the topic
+ * or partitions are recorded: this broker hosts every replica. */
+static int16_t check_partition_budget(const struct metadata_local *v, int64_t adding, char *err,
+                                      size_t errlen)
+{
+    int64_t existing = 0;
+    size_t bucket;
+    for (struct strmap_entry *e = strmap_first(&v->topics, &bucket); e != NULL;
+         e = strmap_next(&v->topics, e, &bucket)) {
+        existing += ((const struct metadata_topic *)e->value)->n_partitions;
+    }
+    int64_t limit = placement_broker_partition_limit(v->cfg->max_broker_partitions);
+    if (!placement_fits(existing, adding, metadata_local_broker_count(v), limit)) {
+        snprintf(err, errlen,
+                 "%lld more partitions would exceed max.broker.partitions: %lld per broker, "
+                 "%lld hosted",
+                 (long long)adding, (long long)limit, (long long)existing);
+        return ERR_POLICY_VIOLATION;
+    }
+    return ERR_NONE;
+}
+
 static int16_t check_counts(const struct metadata_local *v, int32_t partitions, int32_t replication,
                             char *err, size_t errlen)
 {
@@ -472,6 +496,9 @@ int16_t metadata_local_create_topic(struct metadata_local *v,
     int16_t code = check_new_name(v, spec->name, err, errlen);
     if (code == ERR_NONE) {
         code = check_counts(v, partitions, replication, err, errlen);
+    }
+    if (code == ERR_NONE) {
+        code = check_partition_budget(v, (int64_t)partitions * replication, err, errlen);
     }
     if (code != ERR_NONE) {
         return code;
@@ -547,8 +574,9 @@ int16_t metadata_local_add_partitions(struct metadata_local *v, const char *name
                  t->n_partitions, total);
         return ERR_INVALID_PARTITIONS;
     }
-    if (validate_only) {
-        return ERR_NONE;
+    int16_t code = check_partition_budget(v, total - t->n_partitions, err, errlen);
+    if (code != ERR_NONE || validate_only) {
+        return code;
     }
     int32_t old = t->n_partitions;
     if (set_partition_count(v, t, total) != 0 || persist(v) != 0) {

@@ -496,3 +496,60 @@ def test_connection_creation_rate_refuses_the_excess(brokers):
     assert served(first, 999)
     for s in held:
         s.close()
+
+
+# ---- partitions per broker ---------------------------------------------------
+
+def _partition_limit_checks(admin, topic, expect_hosted):
+    from confluent_kafka.admin import NewPartitions
+    from clustertest import create
+    err = create(admin, topic + "-big", 5000, 1)
+    assert err is not None and err.code() == 44, err  # POLICY_VIOLATION
+    assert "max.broker.partitions" in err.str()
+    assert create(admin, topic, 30, 1) is None
+    err = create(admin, topic + "-more", 30, 1)  # 60 > 50
+    assert err is not None and err.code() == 44, err
+    fut = admin.create_partitions([NewPartitions(topic, 60)], request_timeout=15)[topic]
+    with pytest.raises(Exception) as e:
+        fut.result(timeout=20)
+    assert "max.broker.partitions" in str(e.value)
+    names = set(admin.list_topics(timeout=10).topics)
+    assert topic in names and topic + "-big" not in names and topic + "-more" not in names
+    assert len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == expect_hosted
+
+
+def test_partition_limit_standalone_broker(brokers, request):
+    from confluent_kafka.admin import AdminClient
+    broker = brokers(overrides={"max.broker.partitions": "50"})
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    _partition_limit_checks(admin, unique_topic(request), 30)
+    assert broker.running()
+
+
+def test_partition_limit_checked_by_the_controller(clusters, request):
+    from clustertest import admin_for
+    c = clusters(n=1, overrides={"max.broker.partitions": "50"})
+    _partition_limit_checks(admin_for(c), unique_topic(request), 30)
+    assert c[0].running()
+
+
+def test_partition_limit_default_follows_the_descriptor_limit(brokers, request):
+    """RLIMIT_NOFILE 1024 gives (1024 - 512) / 3 = 170 replicas per broker."""
+    import resource
+    from clustertest import create
+    from confluent_kafka.admin import AdminClient
+    broker = brokers(start=False)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        broker.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    topic = unique_topic(request)
+    err = create(admin, topic, 171, 1)
+    assert err is not None and err.code() == 44 and "170 per broker" in err.str(), err
+    assert create(admin, topic, 170, 1) is None
+    with connect(broker) as s:
+        assert produce(s, topic, batch(records_of([b"x"]), 0, 1)) == (0, 0)
+    assert broker.running()
