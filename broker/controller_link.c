@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "controller/voters.h"
+#include "metadata/voters.h"
 
 /* Controlled shutdown must not hold a stopping process for long when the
  * controllers are going away too. */

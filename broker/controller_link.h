@@ -14,7 +14,7 @@
 
 #include "broker/kafka/listener.h"
 #include "common/config.h"
-#include "controller/broker_session.h"
+#include "broker/metadata/broker_session.h"
 
 struct controller_link {
     void *data; /* owner's */

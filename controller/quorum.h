@@ -30,8 +30,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "controller/fsm.h"
-#include "controller/voters.h"
+#include "metadata/fsm.h"
+#include "metadata/voters.h"
 
 /* Outcomes of a proposal, besides 0. */
 enum quorum_error {

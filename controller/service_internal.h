@@ -5,8 +5,8 @@
 #ifndef SLUICE_CONTROLLER_SERVICE_INTERNAL_H
 #define SLUICE_CONTROLLER_SERVICE_INTERNAL_H
 
-#include "controller/errors.h"
-#include "controller/records.h"
+#include "metadata/errors.h"
+#include "metadata/records.h"
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"
 

@@ -23,8 +23,8 @@
 #include <uv.h>
 
 #include "broker/metadata/metadata_view.h"
-#include "controller/controller_client.h"
-#include "controller/image.h"
+#include "metadata/controller_client.h"
+#include "metadata/image.h"
 
 struct metadata_quorum_source {
     void *data;

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <uv.h>
 
-#include "controller/controller_client.h"
-#include "controller/errors.h"
+#include "metadata/controller_client.h"
+#include "metadata/errors.h"
 #include "proto/controller.pb-c.h"
 
 struct burst {

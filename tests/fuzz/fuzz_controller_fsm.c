@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "common/bigendian.h"
-#include "controller/fsm.h"
+#include "metadata/fsm.h"
 
 #define FUZZ_ENTRY_HEADER 8
 #define FUZZ_MAX_DELTAS   4

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller/errors.h"
-#include "controller/fsm.h"
+#include "metadata/errors.h"
+#include "metadata/fsm.h"
 #include "tests/unit/check_main.h"
 
 /* Builders for a batch of up to 16 records, all on the stack. */

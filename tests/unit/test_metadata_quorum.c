@@ -7,7 +7,7 @@
 #include <uv.h>
 
 #include "broker/metadata/metadata_quorum.h"
-#include "controller/image.h"
+#include "metadata/image.h"
 #include "tests/unit/check_main.h"
 
 struct events {

@@ -12,7 +12,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "controller/errors.h"
+#include "metadata/errors.h"
 #include "controller/quorum.h"
 #include "tests/unit/check_main.h"
 #include "tests/unit/test_ports.h"

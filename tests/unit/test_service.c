@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 
 #include "common/rpc_client.h"
-#include "controller/broker_session.h"
-#include "controller/errors.h"
+#include "broker/metadata/broker_session.h"
+#include "metadata/errors.h"
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"
 #include "tests/unit/check_main.h"

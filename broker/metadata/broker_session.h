@@ -21,8 +21,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "controller/controller_client.h"
-#include "controller/fsm.h"
+#include "metadata/controller_client.h"
+#include "metadata/fsm.h"
 
 #define BROKER_SESSION_MAX_ENDPOINTS 16
 

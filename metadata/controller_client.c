@@ -1,11 +1,11 @@
-#include "controller/controller_client.h"
+#include "metadata/controller_client.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
-#include "controller/errors.h"
+#include "metadata/errors.h"
 #include "proto/controller.pb-c.h"
 
 #define ATTEMPT_TIMEOUT_MS 1500

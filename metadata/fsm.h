@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "controller/image.h"
+#include "metadata/image.h"
 
 typedef Sluice__Metadata__MetadataBatch MetadataBatch;
 typedef Sluice__Metadata__MetadataRecord MetadataRecord;

@@ -18,7 +18,7 @@
 #include <uv.h>
 
 #include "common/rpc_client.h"
-#include "controller/voters.h"
+#include "metadata/voters.h"
 
 struct controller_client;
 struct controller_request;

@@ -1,4 +1,4 @@
-#include "controller/fsm.h"
+#include "metadata/fsm.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 
 #include "common/bigendian.h"
 #include "common/log.h"
-#include "controller/errors.h"
+#include "metadata/errors.h"
 
 typedef Sluice__Metadata__RegisterBrokerRecord RegisterBrokerRecord;
 typedef Sluice__Metadata__PartitionRecord PartitionRecord;

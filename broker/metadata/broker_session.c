@@ -1,4 +1,4 @@
-#include "controller/broker_session.h"
+#include "broker/metadata/broker_session.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "controller/errors.h"
+#include "metadata/errors.h"
 #include "proto/controller.pb-c.h"
 
 #define M(name)             SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "controller/fsm.h"
+#include "metadata/fsm.h"
 
 MetadataBatch *records_batch_new(void);
 void records_free(MetadataBatch *batch);
