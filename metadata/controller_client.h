@@ -10,8 +10,8 @@
  *
  * Loop thread only. Client and request structs are caller-owned; a request
  * stays valid until its callback, which fires exactly once. */
-#ifndef SLUICE_CONTROLLER_CONTROLLER_CLIENT_H
-#define SLUICE_CONTROLLER_CONTROLLER_CLIENT_H
+#ifndef SLUICE_METADATA_CONTROLLER_CLIENT_H
+#define SLUICE_METADATA_CONTROLLER_CLIENT_H
 
 #include <stdbool.h>
 #include <stdint.h>

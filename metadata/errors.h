@@ -1,8 +1,8 @@
 /* Kafka error codes the controller answers with (Kafka's protocol error
  * table). Controller responses and FSM results carry these numbers so a
  * broker can pass them to Kafka clients unchanged. */
-#ifndef SLUICE_CONTROLLER_ERRORS_H
-#define SLUICE_CONTROLLER_ERRORS_H
+#ifndef SLUICE_METADATA_ERRORS_H
+#define SLUICE_METADATA_ERRORS_H
 
 enum kafka_error {
     KAFKA_NONE = 0,

@@ -3,7 +3,7 @@
  * is set.
  *
  * Reads come from the broker's replayed copy of the controller's metadata
- * image (controller/broker_session): unfenced brokers with their advertised
+ * image (broker/metadata/broker_session): unfenced brokers with their advertised
  * endpoints and racks, topics with ids, configs and partitions (replicas,
  * ISR, leader, leader epoch), the cluster id. The owner calls
  * metadata_quorum_refresh after each image change; the view diffs the image
