@@ -31,7 +31,7 @@ READY_RE = re.compile(r"\[sluiced\] ready\b")
 
 
 def binary(*parts):
-    """Path of a built artefact, e.g. binary("broker", "sluiced"); fails if absent."""
+    """Path of a built artefact, e.g. binary("sluiced", "sluiced"); fails if absent."""
     path = os.path.join(BUILD_DIR, *parts)
     if not os.path.exists(path):
         pytest.fail(f"{path} not built (run ninja -C {BUILD_DIR})")
@@ -148,7 +148,7 @@ class Broker:
             f.write("\n".join(lines) + "\n")
 
     def command(self):
-        cmd = [binary("broker", "sluiced"), self.config_path]
+        cmd = [binary("sluiced", "sluiced"), self.config_path]
         for key, value in self.overrides.items():
             cmd += ["--override", f"{key}={value}"]
         return cmd

@@ -75,7 +75,7 @@ def test_negative_node_id_is_rejected_naming_the_key(brokers):
 
 def test_missing_config_file_is_an_error(tmp_path):
     missing = str(tmp_path / "nope.properties")
-    p = run([binary("broker", "sluiced"), missing], timeout=15, check=False)
+    p = run([binary("sluiced", "sluiced"), missing], timeout=15, check=False)
     assert p.returncode != 0
     assert missing.encode() in p.stdout + p.stderr
 
