@@ -23,7 +23,7 @@ struct broker {
     uv_loop_t *loop;
     const struct sluice_config *cfg;
     struct listener_set listeners;
-    struct controller_link link; /* when controller.quorum.voters is set */
+    struct controller_link link; /* registration, heartbeats, the metadata stream */
     struct metadata_view *metadata;
     struct replica_manager replicas;
     struct kafka_services services;
@@ -33,11 +33,11 @@ struct broker {
 };
 
 /* Parse the listeners, open the metadata view, open every hosted partition
- * and start listening. The view is the controller quorum's (the broker
+ * and start listening. The view is the controller quorum's: the broker
  * registers, heartbeats and replays the metadata stream through a
- * controller_link) when controller.quorum.voters is set, else this broker's
- * own (kept in the first data directory). Returns 0, or a negative
- * error with `err` saying why (everything started is stopped again). */
+ * controller_link (controller.quorum.voters; a single node is a one-voter
+ * quorum). Returns 0, or a negative error with `err` saying why (everything
+ * started is stopped again). */
 int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
                  const struct data_dirs *dirs, char *err, size_t errlen);
 

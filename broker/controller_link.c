@@ -11,11 +11,6 @@
  * controllers are going away too. */
 #define SHUTDOWN_TIMEOUT_MS 2000
 
-bool controller_link_configured(const struct sluice_config *cfg)
-{
-    return cfg->controller_quorum_voters != NULL && cfg->controller_quorum_voters[0] != '\0';
-}
-
 static void on_session_metadata(struct broker_session *s)
 {
     struct controller_link *link = s->data;

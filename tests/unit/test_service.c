@@ -284,6 +284,23 @@ START_TEST(test_register_heartbeat_and_topics)
     ct = create_topic(&n, "cfg", 1, 1, "retention.ms", "soon");
     ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_CONFIG);
     release(ct);
+    ct = create_topic(&n, "cfg", 1, 1, "no.such.key", "1");
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_CONFIG);
+    release(ct);
+    ct = create_topic(&n, "zero", 0, 1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_PARTITIONS);
+    release(ct);
+    /* Metric names read '.' as '_': "a.b" and "a_b" cannot both exist. */
+    ct = create_topic(&n, "a.b", 1, 1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_NONE);
+    release(ct);
+    ct = create_topic(&n, "a_b", 1, 1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_TOPIC_EXCEPTION);
+    release(ct);
+    /* Partition 0 would be the controller's own Raft directory. */
+    ct = create_topic(&n, "__cluster_metadata", 1, 1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_REQUEST);
+    release(ct);
     ct = create_topic(&n, "defaults", -1, -1, NULL, NULL);
     ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_NONE);
     ck_assert_int_eq(ct->topics[0]->num_partitions, 1);
