@@ -128,6 +128,27 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     return 0;
 }
 
+static void on_link_stopped(struct controller_link *link)
+{
+    struct broker *b = link->data;
+    void (*cb)(struct broker * b) = b->stopped_cb;
+    b->stopped_cb = NULL;
+    if (cb != NULL) {
+        cb(b);
+    }
+}
+
+void broker_stop_then(struct broker *b, void (*cb)(struct broker *b))
+{
+    if (b->started < STARTED_METADATA) { /* no controller session to end */
+        broker_stop(b);
+        cb(b);
+        return;
+    }
+    b->stopped_cb = cb;
+    broker_stop(b);
+}
+
 void broker_stop(struct broker *b)
 {
     if (b->started >= STARTED_SERVER) {
@@ -140,7 +161,7 @@ void broker_stop(struct broker *b)
         b->link.on_metadata = NULL;
         metadata_view_close(b->metadata);
         b->metadata = NULL;
-        controller_link_stop(&b->link, NULL);
+        controller_link_stop(&b->link, on_link_stopped);
     }
     b->started = STARTED_NOTHING;
 }

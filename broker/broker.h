@@ -30,6 +30,7 @@ struct broker {
     struct kafka_server server;
     bool accepting; /* Kafka listeners accept connections (see broker_start) */
     int started;    /* how far start got, for stop */
+    void (*stopped_cb)(struct broker *b); /* broker_stop_then's */
 };
 
 /* Parse the listeners, open the metadata view, open every hosted partition
@@ -45,5 +46,10 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
  * every partition log, shut down the controller session (controlled
  * shutdown, bounded). Handles finish closing when the loop runs again. */
 void broker_stop(struct broker *b);
+/* broker_stop, then `cb` once the controller session is over (its controlled
+ * shutdown answered, or given up after its bound). A process with both roles
+ * stops its controller only then, so the controlled shutdown (which fences
+ * this broker) has a controller to talk to, even when it is the only one. */
+void broker_stop_then(struct broker *b, void (*cb)(struct broker *b));
 
 #endif
