@@ -5,7 +5,7 @@
 #ifndef SLUICE_CONTROLLER_SERVICE_INTERNAL_H
 #define SLUICE_CONTROLLER_SERVICE_INTERNAL_H
 
-#include "metadata/errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "metadata/records.h"
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "broker/metadata/metadata_impl.h"
+#include "proto/kafka/kafka_errors.h"
 
 #define DISPATCH(v, fn, ...) metadata_quorum_##fn((v)->quorum, __VA_ARGS__)
 #define DISPATCH0(v, fn)     metadata_quorum_##fn((v)->quorum)

@@ -1,5 +1,5 @@
 /* Fuzz target: the controller state machine's decoding and application of
- * raft entries (controller/fsm.c): metadata batches and snapshots come from
+ * raft entries (metadata/fsm.c): metadata batches and snapshots come from
  * the raft log on disk and from the leader, and a crash there stalls or
  * kills every controller at once.
  * Input: a sequence of chunks, each `flags u8, length u16 BE, bytes`. Flags
