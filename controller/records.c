@@ -214,6 +214,25 @@ int records_add_change(MetadataBatch *b, ProtobufCBinaryData topic_id, int32_t p
     return 0;
 }
 
+int records_set_change_epochs(MetadataBatch *b, const int64_t *epochs, size_t n)
+{
+    Sluice__Metadata__PartitionChangeRecord *r =
+        b->n_records > 0 ? b->records[b->n_records - 1]->partition_change : NULL;
+    if (r == NULL || b->records[b->n_records - 1]->record_case !=
+                         SLUICE__METADATA__METADATA_RECORD__RECORD_PARTITION_CHANGE) {
+        return -EINVAL;
+    }
+    int64_t *copy = malloc((n ? n : 1) * sizeof *copy);
+    if (copy == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(copy, epochs, n * sizeof *copy);
+    free(r->isr_broker_epochs);
+    r->isr_broker_epochs = copy;
+    r->n_isr_broker_epochs = n;
+    return 0;
+}
+
 int records_add_remove_topic(MetadataBatch *b, ProtobufCBinaryData topic_id)
 {
     Sluice__Metadata__RemoveTopicRecord *r =
