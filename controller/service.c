@@ -444,6 +444,22 @@ static int32_t alter_check_members(struct controller_service *svc, const Partiti
     return KAFKA_NONE;
 }
 
+/* Not a Kafka code: alter_check found the proposal already committed. */
+#define ALTER_ALREADY_APPLIED (-1000)
+
+static bool same_members(const int32_t *a, size_t n, const struct alter_isr *isr)
+{
+    if (n != isr->n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!image_ints_contain(isr->ids, isr->n, a[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* The checks of KIP-497, in Kafka's order. */
 static int32_t alter_check(struct controller_service *svc, const AlterPartitionRequest *req,
                            const struct alter_isr *isr, const PartitionState **out,
@@ -471,13 +487,36 @@ static int32_t alter_check(struct controller_service *svc, const AlterPartitionR
         return KAFKA_INVALID_REQUEST;
     }
     if (p->partition_epoch != req->partition_epoch) {
-        return KAFKA_INVALID_UPDATE_VERSION;
+        /* A retry of a change that committed (its answer was lost with a
+         * controller): the same ISR is there, so it succeeded. */
+        return req->partition_epoch < p->partition_epoch && same_members(p->isr, p->n_isr, isr)
+                   ? ALTER_ALREADY_APPLIED
+                   : KAFKA_INVALID_UPDATE_VERSION;
     }
     if (!image_ints_contain(isr->ids, isr->n, p->leader)) {
         *message = "the leader must stay in the ISR";
         return KAFKA_INVALID_REQUEST;
     }
     return alter_check_members(svc, p, isr, message);
+}
+
+/* Propose the checked change; the epochs go into the record so the FSM
+ * checks joining members again at apply time, after anything committed
+ * meanwhile. */
+static void propose_alter(struct controller_service *svc, struct rpc_call *call,
+                          const AlterPartitionRequest *req, const PartitionState *p,
+                          const struct alter_isr *isr)
+{
+    MetadataBatch *batch = records_batch_new();
+    if (batch == NULL ||
+        records_add_change(batch, req->topic_id, req->partition, p->partition_epoch, p->leader,
+                           isr->ids, isr->n) != 0 ||
+        records_set_change_epochs(batch, isr->epochs, isr->n) != 0) {
+        records_free(batch);
+        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+        return;
+    }
+    service_propose(svc, call, batch, NULL, alter_done);
 }
 
 static void handle_alter_partition(struct rpc_call *call, void *arg)
@@ -496,25 +535,13 @@ static void handle_alter_partition(struct rpc_call *call, void *arg)
     const PartitionState *p = NULL;
     const char *message = "";
     int32_t code = alter_check(svc, req, &isr, &p, &message);
-    MetadataBatch *batch = code == KAFKA_NONE ? records_batch_new() : NULL;
-    int rv = code != KAFKA_NONE ? 0 : batch == NULL ? -ENOMEM : 0;
-    if (batch != NULL) {
-        /* The epochs go into the record: the FSM checks joining members
-         * again at apply time, after anything committed meanwhile. */
-        rv = records_add_change(batch, req->topic_id, req->partition, p->partition_epoch, p->leader,
-                                isr.ids, isr.n);
-        rv = rv == 0 ? records_set_change_epochs(batch, isr.epochs, isr.n) : rv;
+    if (code == KAFKA_NONE) {
+        propose_alter(svc, call, req, p, &isr);
+    } else {
+        respond_alter(svc, call, code == ALTER_ALREADY_APPLIED ? KAFKA_NONE : code, message);
     }
     free(isr.ids);
     free(isr.epochs);
-    if (code != KAFKA_NONE) {
-        respond_alter(svc, call, code, message);
-    } else if (rv != 0) {
-        records_free(batch);
-        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
-    } else {
-        service_propose(svc, call, batch, NULL, alter_done);
-    }
 }
 
 /* ---- lifecycle of the service ---- */

@@ -580,11 +580,17 @@ START_TEST(test_alter_partition_and_controlled_shutdown)
     ck_assert_uint_eq(ar->partition->n_isr, 1);
     ck_assert_int_eq(ar->partition->partition_epoch, 1);
     release(ar);
-    /* The same request again carries a stale partition epoch. */
+    /* A stale partition epoch with another ISR loses the compare-and-set. */
+    int32_t all[] = {1, 2, 3};
+    ap.new_isr = all;
+    ap.n_new_isr = 3;
     ar = call(&n, M(ALTER_PARTITION), &ap.base,
               &sluice__controller__alter_partition_response__descriptor);
     ck_assert_int_eq(ar->error_code, KAFKA_INVALID_UPDATE_VERSION);
+    ck_assert_uint_eq(ar->partition->n_isr, 1);
     release(ar);
+    ap.new_isr = isr;
+    ap.n_new_isr = 1;
     /* Only the leader may alter (Kafka: INVALID_REQUEST at the right
      * leader epoch). */
     ap.broker_id = leader % 3 + 1;
@@ -675,6 +681,14 @@ START_TEST(test_alter_partition_rules)
     ck_assert_int_eq(ar->partition->leader_epoch, le);
     ck_assert_int_eq(ar->partition->leader, l);
     ck_assert_uint_eq(ar->topic_id.len, 16);
+    release(ar);
+    /* The same request again (its answer lost with a controller): the
+     * change is there, so it succeeds without another change. */
+    int64_t offset = fsm_offset(&n.quorum.fsm);
+    ar = alter(&n, l, epochs[l], "t", le, 0, shrink, e_shrink, 1);
+    ck_assert_int_eq(ar->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ar->partition->partition_epoch, 1);
+    ck_assert_int_eq(fsm_offset(&n.quorum.fsm), offset);
     release(ar);
     struct {
         int32_t broker;
