@@ -18,6 +18,12 @@ typedef Sluice__Metadata__ConfigRecord ConfigRecord;
 #define ENTRY_KIND_BATCH 'B'
 #define ENTRY_KIND_IMAGE 'I'
 
+/* PartitionRecord and PartitionChangeRecord versions from which the ISR
+ * rules of issue 8 apply (unfenced initial ISR, eligible additions): older
+ * records replay as they did when they were written, so every node derives
+ * the same image from the same log whatever version wrote it. */
+#define RECORD_VERSION_ISR_RULES 2
+
 /* Kafka's ConfigResource types. */
 #define RESOURCE_TOPIC 2
 
@@ -277,7 +283,9 @@ static int apply_partition(struct fsm *fsm, const PartitionRecord *r)
         sluice__metadata__partition_state__free_unpacked(p, NULL);
         return -ENOMEM;
     }
-    initial_isr_unfenced(fsm->image, p);
+    if (r->version >= RECORD_VERSION_ISR_RULES) {
+        initial_isr_unfenced(fsm->image, p);
+    }
     if (image_add_partition(t, p) != 0) {
         sluice__metadata__partition_state__free_unpacked(p, NULL);
         return -ENOMEM;
@@ -328,7 +336,7 @@ static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *
     if (!partition_shape_valid(p->replicas, p->n_replicas, r->isr, r->n_isr, r->leader)) {
         return KAFKA_INVALID_REQUEST;
     }
-    if (!isr_additions_eligible(fsm->image, p, r)) {
+    if (r->version >= RECORD_VERSION_ISR_RULES && !isr_additions_eligible(fsm->image, p, r)) {
         return KAFKA_INELIGIBLE_REPLICA;
     }
     /* A fenced broker leads nothing: a change electing one (say, after its

@@ -183,7 +183,7 @@ int records_add_partition(MetadataBatch *b, const uint8_t id[TOPIC_ID_LEN], int3
     if (r == NULL) {
         return -ENOMEM;
     }
-    r->version = 1;
+    r->version = 2; /* fsm.c: RECORD_VERSION_ISR_RULES */
     r->partition = partition;
     r->leader = n > 0 ? replicas[0] : -1;
     if (set_bytes(&r->topic_id, id, TOPIC_ID_LEN) != 0 ||
@@ -203,7 +203,7 @@ int records_add_change(MetadataBatch *b, ProtobufCBinaryData topic_id, int32_t p
     if (r == NULL) {
         return -ENOMEM;
     }
-    r->version = 1;
+    r->version = 2;
     r->partition = partition;
     r->partition_epoch = partition_epoch;
     r->leader = leader;

@@ -102,6 +102,7 @@ static void add_partition(struct batch *b, int id, int32_t p, int32_t *replicas,
     x->isr = replicas;
     x->n_isr = n;
     x->leader = replicas[0];
+    x->version = 2;
     MetadataRecord *r = next_rec(b);
     r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_PARTITION;
     r->partition = x;
@@ -118,6 +119,7 @@ static void add_change(struct batch *b, int id, int32_t p, int32_t epoch, int32_
     x->leader = leader;
     x->isr = isr;
     x->n_isr = n;
+    x->version = 2;
     MetadataRecord *r = next_rec(b);
     r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_PARTITION_CHANGE;
     r->partition_change = x;
@@ -431,6 +433,18 @@ START_TEST(test_isr_membership_rules)
     apply(&fsm, &b, codes);
     ck_assert_int_eq(codes[0], KAFKA_NONE);
     ck_assert_uint_eq(p0->n_isr, 2);
+
+    /* Version 1 records (written before these rules) replay as they did:
+     * fenced broker 3 starts in the ISR and leads. */
+    batch_init(&b);
+    add_topic(&b, "legacy", 1);
+    add_partition(&b, 1, 0, reps, 3);
+    b.part[0].version = 1;
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[1], KAFKA_NONE);
+    const PartitionState *old = image_find_topic(fsm.image, "legacy")->partitions[0];
+    ck_assert_int_eq(old->leader, 3);
+    ck_assert_uint_eq(old->n_isr, 3);
     fsm_close(&fsm);
 }
 END_TEST
