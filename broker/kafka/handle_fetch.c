@@ -18,6 +18,7 @@
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/kafka_errors.h"
 #include "broker/log/log_errors.h"
+#include "common/log.h"
 #include "kafka_messages.h"
 
 struct fetch_part {
@@ -232,6 +233,9 @@ static int wait_for_data(struct fetch_ctx *ctx)
         }
     }
     delayed_queue_add(&rm->delayed, &ctx->op, (uint64_t)ctx->req.max_wait_ms);
+    /* Tests wait for this line instead of sleeping and hoping it parked. */
+    log_debug("kafka", "fetch parked correlation_id=%d partitions=%zu max_wait_ms=%d",
+              ctx->call->header.correlation_id, ctx->n_parts, ctx->req.max_wait_ms);
     return 0;
 }
 
