@@ -32,6 +32,7 @@
 #include "broker/log/partition_log.h"
 #include "broker/log/record_batch.h"
 #include "common/bigendian.h"
+#include "common/log.h"
 #include "common/crc32c.h"
 #include "common/varint.h"
 
@@ -252,6 +253,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     uint8_t flags = data[0];
+    log_set_level(LOG_LEVEL_ERROR); /* per-input info lines cost more than the input */
     char dir[256], pdir[300], second[32];
     snprintf(dir, sizeof dir, "%s/sluice-fuzz-XXXXXX",
              access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
