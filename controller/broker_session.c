@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "controller/errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "proto/controller.pb-c.h"
 
 #define M(name)             SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
@@ -24,7 +24,7 @@ static void on_registered(struct controller_request *req, int status, const Prot
     s->register_busy = false;
     const Sluice__Controller__RegisterBrokerResponse *resp =
         (const Sluice__Controller__RegisterBrokerResponse *)m;
-    if (status != 0 || resp->error_code != KAFKA_NONE) {
+    if (status != 0 || resp->error_code != KAFKA_ERROR_NONE) {
         log_warn("broker-session", "registration failed broker.id=%d status=%d error=%d",
                  s->broker_id, status, status == 0 ? resp->error_code : 0);
         return; /* the next tick retries */
@@ -66,14 +66,14 @@ static void on_heartbeat(struct controller_request *req, int status, const Proto
     if (status != 0) {
         return;
     }
-    if (resp->error_code == KAFKA_STALE_BROKER_EPOCH ||
-        resp->error_code == KAFKA_BROKER_ID_NOT_REGISTERED) {
+    if (resp->error_code == KAFKA_ERROR_STALE_BROKER_EPOCH ||
+        resp->error_code == KAFKA_ERROR_BROKER_ID_NOT_REGISTERED) {
         log_warn("broker-session", "controller lost our registration broker.id=%d error=%d",
                  s->broker_id, resp->error_code);
         s->broker_epoch = 0; /* register again */
         return;
     }
-    if (resp->error_code == KAFKA_NONE && s->fenced != resp->is_fenced) {
+    if (resp->error_code == KAFKA_ERROR_NONE && s->fenced != resp->is_fenced) {
         log_info("broker-session", "broker %s broker.id=%d",
                  resp->is_fenced ? "fenced" : "unfenced", s->broker_id);
         s->fenced = resp->is_fenced;
@@ -130,7 +130,7 @@ static void on_fetched(struct controller_request *req, int status, const Protobu
     s->fetch_busy = false;
     const Sluice__Controller__FetchMetadataResponse *resp =
         (const Sluice__Controller__FetchMetadataResponse *)m;
-    if (status != 0 || resp->error_code != KAFKA_NONE) {
+    if (status != 0 || resp->error_code != KAFKA_ERROR_NONE) {
         return;
     }
     int64_t before = fsm_offset(&s->metadata);

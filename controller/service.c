@@ -37,9 +37,9 @@ int32_t service_failure_code(int status)
     case QUORUM_SHUTTING_DOWN:
         /* Unknown outcome too: the caller retries at the new leader, and
          * records are idempotent or compare-and-set. */
-        return KAFKA_NOT_CONTROLLER;
+        return KAFKA_ERROR_NOT_CONTROLLER;
     default:
-        return KAFKA_UNKNOWN_SERVER_ERROR;
+        return KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
     }
 }
 
@@ -88,7 +88,7 @@ void service_propose(struct controller_service *svc, struct rpc_call *call, Meta
         LeaderHint hint_;                                                                          \
         resp_.error_code = (code);                                                                 \
         resp_.error_message = (char *)(message);                                                   \
-        if (resp_.error_code == KAFKA_NOT_CONTROLLER) {                                            \
+        if (resp_.error_code == KAFKA_ERROR_NOT_CONTROLLER) {                                      \
             service_leader_hint((svc), &hint_);                                                    \
             resp_.leader = &hint_;                                                                 \
         }                                                                                          \
@@ -106,13 +106,13 @@ static void register_done(struct service_op *op, int status, const struct fsm_re
     LeaderHint hint;
     resp.error_code = status != 0 ? service_failure_code(status) : res->errors[0];
     const BrokerState *b = image_find_broker(svc->quorum->fsm.image, req->broker_id);
-    if (resp.error_code == KAFKA_NONE && b != NULL) {
+    if (resp.error_code == KAFKA_ERROR_NONE && b != NULL) {
         resp.broker_epoch = b->broker_epoch;
         resp.cluster_id = svc->quorum->fsm.image->cluster_id;
         liveness_touch(&svc->liveness, b->broker_id, b->broker_epoch, controller_service_now(svc));
         log_info("controller", "broker registered broker.id=%d epoch=%lld", b->broker_id,
                  (long long)b->broker_epoch);
-    } else if (resp.error_code == KAFKA_NOT_CONTROLLER) {
+    } else if (resp.error_code == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     }
@@ -124,16 +124,16 @@ static void handle_register(struct rpc_call *call, void *arg)
     struct controller_service *svc = arg;
     const RegisterBrokerRequest *req = (const RegisterBrokerRequest *)call->request;
     const MetadataImage *img = svc->quorum->fsm.image;
-    int32_t code = KAFKA_NONE;
+    int32_t code = KAFKA_ERROR_NONE;
     const char *message = "";
     if (!service_check_active(svc)) {
-        code = KAFKA_NOT_CONTROLLER;
+        code = KAFKA_ERROR_NOT_CONTROLLER;
     } else if (req->broker_id < 0 || req->incarnation_id[0] == '\0') {
-        code = KAFKA_INVALID_REQUEST;
+        code = KAFKA_ERROR_INVALID_REQUEST;
         message = "broker id and incarnation id are required";
     } else if (req->cluster_id[0] != '\0' && img->cluster_id[0] != '\0' &&
                strcmp(req->cluster_id, img->cluster_id) != 0) {
-        code = KAFKA_INCONSISTENT_CLUSTER_ID;
+        code = KAFKA_ERROR_INCONSISTENT_CLUSTER_ID;
         message = "the broker belongs to another cluster";
     } else {
         const BrokerState *old = image_find_broker(img, req->broker_id);
@@ -142,11 +142,11 @@ static void handle_register(struct rpc_call *call, void *arg)
         if (old != NULL && strcmp(old->incarnation_id, req->incarnation_id) != 0 && !old->fenced &&
             liveness_active(&svc->liveness, old->broker_id, old->broker_epoch,
                             controller_service_now(svc))) {
-            code = KAFKA_DUPLICATE_BROKER_REGISTRATION;
+            code = KAFKA_ERROR_DUPLICATE_BROKER_REGISTRATION;
             message = "another broker with this id has a live session";
         }
     }
-    if (code != KAFKA_NONE) {
+    if (code != KAFKA_ERROR_NONE) {
         RESPOND_ERROR(svc, call, Sluice__Controller__RegisterBrokerResponse,
                       SLUICE__CONTROLLER__REGISTER_BROKER_RESPONSE__INIT, code, message);
         return;
@@ -177,14 +177,14 @@ static void respond_heartbeat(struct controller_service *svc, struct rpc_call *c
         SLUICE__CONTROLLER__BROKER_HEARTBEAT_RESPONSE__INIT;
     LeaderHint hint;
     resp.error_code = code;
-    if (code == KAFKA_NOT_CONTROLLER) {
+    if (code == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     }
     const BrokerState *b = image_find_broker(svc->quorum->fsm.image, req->broker_id);
     resp.is_caught_up = x->caught_up;
     resp.is_fenced = b == NULL || b->fenced;
-    resp.should_shutdown = x->shutdown && x->remaining == 0 && code == KAFKA_NONE;
+    resp.should_shutdown = x->shutdown && x->remaining == 0 && code == KAFKA_ERROR_NONE;
     rpc_call_respond(call, &resp.base, NULL, 0);
 }
 
@@ -196,7 +196,7 @@ static void respond_shutdown(struct controller_service *svc, struct rpc_call *ca
     LeaderHint hint;
     resp.error_code = code;
     resp.remaining_leaderships = remaining;
-    if (code == KAFKA_NOT_CONTROLLER) {
+    if (code == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     }
@@ -206,9 +206,9 @@ static void respond_shutdown(struct controller_service *svc, struct rpc_call *ca
 static void lifecycle_done(struct service_op *op, int status, const struct fsm_result *res)
 {
     struct heartbeat_extra *x = op->extra;
-    int32_t code = status != 0 ? service_failure_code(status) : KAFKA_NONE;
+    int32_t code = status != 0 ? service_failure_code(status) : KAFKA_ERROR_NONE;
     for (size_t i = 0; status == 0 && i < res->n; i++) {
-        if (res->errors[i] != KAFKA_NONE) {
+        if (res->errors[i] != KAFKA_ERROR_NONE) {
             x->remaining++; /* a change lost a race: the broker asks again */
         }
     }
@@ -264,7 +264,7 @@ static void heartbeat_change(struct controller_service *svc, struct rpc_call *ca
     bool unfence = b->fenced && x->caught_up && !req->want_fence &&
                    !liveness_shutting_down(&svc->liveness, b->broker_id);
     if (!fence && !unfence) {
-        respond_heartbeat(svc, call, KAFKA_NONE, x);
+        respond_heartbeat(svc, call, KAFKA_ERROR_NONE, x);
         free(x);
         return;
     }
@@ -286,16 +286,16 @@ static const BrokerState *lifecycle_broker(struct controller_service *svc, struc
                                            int32_t broker_id, int64_t epoch,
                                            struct heartbeat_extra *x)
 {
-    int32_t code = KAFKA_NONE;
+    int32_t code = KAFKA_ERROR_NONE;
     const BrokerState *b = NULL;
     if (!service_check_active(svc)) {
-        code = KAFKA_NOT_CONTROLLER;
+        code = KAFKA_ERROR_NOT_CONTROLLER;
     } else if ((b = image_find_broker(svc->quorum->fsm.image, broker_id)) == NULL) {
-        code = KAFKA_BROKER_ID_NOT_REGISTERED;
+        code = KAFKA_ERROR_BROKER_ID_NOT_REGISTERED;
     } else if (b->broker_epoch != epoch) {
-        code = KAFKA_STALE_BROKER_EPOCH;
+        code = KAFKA_ERROR_STALE_BROKER_EPOCH;
     }
-    if (code == KAFKA_NONE) {
+    if (code == KAFKA_ERROR_NONE) {
         liveness_touch(&svc->liveness, broker_id, epoch, controller_service_now(svc));
         return b;
     }
@@ -362,7 +362,7 @@ static void respond_alter(struct controller_service *svc, struct rpc_call *call,
     LeaderHint hint;
     resp.error_code = code;
     resp.error_message = (char *)message;
-    if (code == KAFKA_NOT_CONTROLLER) {
+    if (code == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     }
@@ -384,39 +384,39 @@ static int32_t alter_check(struct controller_service *svc, const AlterPartitionR
     const MetadataImage *img = svc->quorum->fsm.image;
     const BrokerState *b = image_find_broker(img, req->broker_id);
     if (b == NULL || b->broker_epoch != req->broker_epoch) {
-        return KAFKA_STALE_BROKER_EPOCH;
+        return KAFKA_ERROR_STALE_BROKER_EPOCH;
     }
     const TopicState *t = image_find_topic_id(img, req->topic_id);
     if (t == NULL) {
-        return KAFKA_UNKNOWN_TOPIC_ID;
+        return KAFKA_ERROR_UNKNOWN_TOPIC_ID;
     }
     const PartitionState *p = image_find_partition(t, req->partition);
     if (p == NULL) {
-        return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
     }
     *out = p;
     if (p->leader != req->broker_id || p->leader_epoch != req->leader_epoch) {
-        return KAFKA_FENCED_LEADER_EPOCH;
+        return KAFKA_ERROR_FENCED_LEADER_EPOCH;
     }
     if (p->partition_epoch != req->partition_epoch) {
-        return KAFKA_INVALID_UPDATE_VERSION;
+        return KAFKA_ERROR_INVALID_UPDATE_VERSION;
     }
     if (!image_ints_contain(req->new_isr, req->n_new_isr, p->leader)) {
         *message = "the leader must stay in the ISR";
-        return KAFKA_INVALID_REQUEST;
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
     for (size_t i = 0; i < req->n_new_isr; i++) {
         int32_t id = req->new_isr[i];
         if (!image_ints_contain(p->replicas, p->n_replicas, id)) {
             *message = "ISR member is not a replica";
-            return KAFKA_INVALID_REQUEST;
+            return KAFKA_ERROR_INVALID_REQUEST;
         }
         if (!image_ints_contain(p->isr, p->n_isr, id) && !service_broker_usable(svc, id)) {
             *message = "a fenced or shutting-down broker cannot join the ISR";
-            return KAFKA_INELIGIBLE_REPLICA;
+            return KAFKA_ERROR_INELIGIBLE_REPLICA;
         }
     }
-    return KAFKA_NONE;
+    return KAFKA_ERROR_NONE;
 }
 
 static void handle_alter_partition(struct rpc_call *call, void *arg)
@@ -424,13 +424,13 @@ static void handle_alter_partition(struct rpc_call *call, void *arg)
     struct controller_service *svc = arg;
     const AlterPartitionRequest *req = (const AlterPartitionRequest *)call->request;
     if (!service_check_active(svc)) {
-        respond_alter(svc, call, KAFKA_NOT_CONTROLLER, "");
+        respond_alter(svc, call, KAFKA_ERROR_NOT_CONTROLLER, "");
         return;
     }
     const PartitionState *p = NULL;
     const char *message = "";
     int32_t code = alter_check(svc, req, &p, &message);
-    if (code != KAFKA_NONE) {
+    if (code != KAFKA_ERROR_NONE) {
         respond_alter(svc, call, code, message);
         return;
     }

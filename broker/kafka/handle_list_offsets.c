@@ -2,7 +2,7 @@
  * transactions the latest offset is the high watermark at either isolation
  * level. */
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 #define LATEST_TIMESTAMP   (-1)

@@ -12,7 +12,7 @@
 
 #include "common/rpc_client.h"
 #include "controller/broker_session.h"
-#include "controller/errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"
 #include "tests/unit/check_main.h"
@@ -241,11 +241,11 @@ static void register_three(struct node *n)
         char inc[16];
         snprintf(inc, sizeof inc, "inc-%d", id);
         epochs[id] = register_broker(n, id, inc, &code);
-        ck_assert_int_eq(code, KAFKA_NONE);
+        ck_assert_int_eq(code, KAFKA_ERROR_NONE);
         ck_assert_int_gt(epochs[id], 0);
         ck_assert(image_find_broker(n->quorum.fsm.image, id)->fenced);
         Sluice__Controller__BrokerHeartbeatResponse *hb = heartbeat(n, id, epochs[id], false);
-        ck_assert_int_eq(hb->error_code, KAFKA_NONE);
+        ck_assert_int_eq(hb->error_code, KAFKA_ERROR_NONE);
         ck_assert(hb->is_caught_up);
         ck_assert(!hb->is_fenced);
         release(hb);
@@ -258,7 +258,7 @@ START_TEST(test_register_heartbeat_and_topics)
     node_start(&n, 5000);
     /* Topics need unfenced brokers. */
     Sluice__Controller__CreateTopicsResponse *ct = create_topic(&n, "early", 1, 1, NULL, NULL);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_REPLICATION_FACTOR);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_REPLICATION_FACTOR);
     release(ct);
 
     register_three(&n);
@@ -267,14 +267,14 @@ START_TEST(test_register_heartbeat_and_topics)
      * the first is alive: refused. */
     ck_assert_int_eq(register_broker(&n, 1, "inc-1", &code), epochs[1]);
     register_broker(&n, 1, "other", &code);
-    ck_assert_int_eq(code, KAFKA_DUPLICATE_BROKER_REGISTRATION);
+    ck_assert_int_eq(code, KAFKA_ERROR_DUPLICATE_BROKER_REGISTRATION);
     Sluice__Controller__BrokerHeartbeatResponse *hb = heartbeat(&n, 1, epochs[1] + 100, false);
-    ck_assert_int_eq(hb->error_code, KAFKA_STALE_BROKER_EPOCH);
+    ck_assert_int_eq(hb->error_code, KAFKA_ERROR_STALE_BROKER_EPOCH);
     release(hb);
 
     ct = create_topic(&n, "orders", 6, 2, "retention.ms", "1000");
-    ck_assert_int_eq(ct->error_code, KAFKA_NONE);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ct->error_code, KAFKA_ERROR_NONE);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_NONE);
     ck_assert_uint_eq(ct->topics[0]->topic_id.len, 16);
     release(ct);
     const TopicState *t = image_find_topic(n.quorum.fsm.image, "orders");
@@ -291,19 +291,19 @@ START_TEST(test_register_heartbeat_and_topics)
     ck_assert_str_eq(image_topic_config(t, "retention.ms"), "1000");
 
     ct = create_topic(&n, "orders", 1, 1, NULL, NULL);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_TOPIC_ALREADY_EXISTS);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_TOPIC_ALREADY_EXISTS);
     release(ct);
     ct = create_topic(&n, "big", 1, 4, NULL, NULL);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_REPLICATION_FACTOR);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_REPLICATION_FACTOR);
     release(ct);
     ct = create_topic(&n, "bad name", 1, 1, NULL, NULL);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_TOPIC_EXCEPTION);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_TOPIC_EXCEPTION);
     release(ct);
     ct = create_topic(&n, "cfg", 1, 1, "retention.ms", "soon");
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_CONFIG);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_CONFIG);
     release(ct);
     ct = create_topic(&n, "defaults", -1, -1, NULL, NULL);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_NONE);
     ck_assert_int_eq(ct->topics[0]->num_partitions, 1);
     release(ct);
 
@@ -320,12 +320,12 @@ START_TEST(test_register_heartbeat_and_topics)
     Sluice__Controller__CreatePartitionsResponse *cpr =
         call(&n, M(CREATE_PARTITIONS), &cp.base,
              &sluice__controller__create_partitions_response__descriptor);
-    ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_NONE);
+    ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_ERROR_NONE);
     release(cpr);
     ck_assert_uint_eq(image_find_topic(n.quorum.fsm.image, "orders")->n_partitions, 8);
     cpr = call(&n, M(CREATE_PARTITIONS), &cp.base,
                &sluice__controller__create_partitions_response__descriptor);
-    ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_INVALID_PARTITIONS);
+    ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_ERROR_INVALID_PARTITIONS);
     release(cpr);
 
     Sluice__Controller__DeleteTopicsRequest dt = SLUICE__CONTROLLER__DELETE_TOPICS_REQUEST__INIT;
@@ -334,8 +334,8 @@ START_TEST(test_register_heartbeat_and_topics)
     dt.n_names = 2;
     Sluice__Controller__DeleteTopicsResponse *dr = call(
         &n, M(DELETE_TOPICS), &dt.base, &sluice__controller__delete_topics_response__descriptor);
-    ck_assert_int_eq(dr->topics[0]->error_code, KAFKA_NONE);
-    ck_assert_int_eq(dr->topics[1]->error_code, KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+    ck_assert_int_eq(dr->topics[0]->error_code, KAFKA_ERROR_NONE);
+    ck_assert_int_eq(dr->topics[1]->error_code, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
     release(dr);
     ck_assert_ptr_null(image_find_topic(n.quorum.fsm.image, "defaults"));
     node_stop(&n);
@@ -605,14 +605,14 @@ START_TEST(test_alter_partition_and_controlled_shutdown)
     Sluice__Controller__AlterPartitionResponse *ar =
         call(&n, M(ALTER_PARTITION), &ap.base,
              &sluice__controller__alter_partition_response__descriptor);
-    ck_assert_int_eq(ar->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_NONE);
     ck_assert_uint_eq(ar->partition->n_isr, 1);
     ck_assert_int_eq(ar->partition->partition_epoch, 1);
     release(ar);
     /* The same request again carries a stale partition epoch. */
     ar = call(&n, M(ALTER_PARTITION), &ap.base,
               &sluice__controller__alter_partition_response__descriptor);
-    ck_assert_int_eq(ar->error_code, KAFKA_INVALID_UPDATE_VERSION);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_INVALID_UPDATE_VERSION);
     release(ar);
     /* Only the leader may alter. */
     ap.broker_id = leader % 3 + 1;
@@ -620,7 +620,7 @@ START_TEST(test_alter_partition_and_controlled_shutdown)
     ap.partition_epoch = 1;
     ar = call(&n, M(ALTER_PARTITION), &ap.base,
               &sluice__controller__alter_partition_response__descriptor);
-    ck_assert_int_eq(ar->error_code, KAFKA_FENCED_LEADER_EPOCH);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_FENCED_LEADER_EPOCH);
     release(ar);
 
     /* Controlled shutdown of broker 2: it leads nothing afterwards except
@@ -632,7 +632,7 @@ START_TEST(test_alter_partition_and_controlled_shutdown)
     Sluice__Controller__ControlledShutdownResponse *cr =
         call(&n, M(CONTROLLED_SHUTDOWN), &cs.base,
              &sluice__controller__controlled_shutdown_response__descriptor);
-    ck_assert_int_eq(cr->error_code, KAFKA_NONE);
+    ck_assert_int_eq(cr->error_code, KAFKA_ERROR_NONE);
     int32_t remaining = cr->remaining_leaderships;
     release(cr);
     t = image_find_topic(n.quorum.fsm.image, "t");
@@ -667,8 +667,8 @@ START_TEST(test_not_controller_and_garbage)
         rpc_client_init(&c, &n.loop, "127.0.0.1", controller_service_port(&other), NULL), 0);
     n.target = &c;
     Sluice__Controller__CreateTopicsResponse *ct = create_topic(&n, "x", 1, 1, NULL, NULL);
-    ck_assert_int_eq(ct->error_code, KAFKA_NOT_CONTROLLER);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_NOT_CONTROLLER);
+    ck_assert_int_eq(ct->error_code, KAFKA_ERROR_NOT_CONTROLLER);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_NOT_CONTROLLER);
     ck_assert_ptr_nonnull(ct->leader);
     ck_assert_int_eq(ct->leader->leader_id, -1);
     release(ct);
