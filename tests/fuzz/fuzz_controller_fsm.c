@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "common/bigendian.h"
-#include "common/log.h"
 #include "controller/fsm.h"
 
 #define FUZZ_ENTRY_HEADER 8
@@ -119,7 +118,6 @@ static void check_snapshot_roundtrip(const struct fsm *fsm)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fsm a, b;
-    log_set_level(LOG_LEVEL_ERROR); /* per-input info lines cost more than the input */
     if (fsm_init(&a, FUZZ_MAX_DELTAS) != 0 || fsm_init(&b, FUZZ_MAX_DELTAS) != 0)
         abort();
     size_t pos = 0;
