@@ -22,6 +22,8 @@ const char *log_err_name(int rv)
         return "RECORD_LIST_TOO_LARGE";
     case LOG_ERR_CLOSED:
         return "CLOSED";
+    case LOG_ERR_STALE_EPOCH:
+        return "STALE_EPOCH";
     case -ENOSPC:
         return "ENOSPC";
     case -EIO:
@@ -52,6 +54,8 @@ int16_t log_err_to_kafka(int rv)
         return KAFKA_ERR_OFFSET_OUT_OF_RANGE;
     case LOG_ERR_RECORD_LIST_TOO_LARGE:
         return KAFKA_ERR_RECORD_LIST_TOO_LARGE;
+    case LOG_ERR_STALE_EPOCH:
+        return KAFKA_ERR_NOT_LEADER_OR_FOLLOWER;
     case LOG_ERR_CLOSED:
     case -EIO:
     case -ENOSPC:

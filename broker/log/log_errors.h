@@ -21,17 +21,20 @@ enum log_err {
                                                → UNKNOWN_SERVER_ERROR (-1); replication handles it */
     LOG_ERR_RECORD_LIST_TOO_LARGE = -10006, /* one append larger than a segment may hold
                                                → RECORD_LIST_TOO_LARGE (18) */
-    LOG_ERR_CLOSED = -10007, /* log destroyed or failed → KAFKA_STORAGE_ERROR (56) */
+    LOG_ERR_CLOSED = -10007,      /* log destroyed or failed → KAFKA_STORAGE_ERROR (56) */
+    LOG_ERR_STALE_EPOCH = -10008, /* leader append in an epoch older than the log's latest: this
+                                     broker no longer leads → NOT_LEADER_OR_FOLLOWER (6) */
 };
 
 /* Kafka error codes used by the mapping (from the protocol's ErrorCodes). */
-#define KAFKA_ERR_UNKNOWN_SERVER_ERROR  (-1)
-#define KAFKA_ERR_OFFSET_OUT_OF_RANGE   1
-#define KAFKA_ERR_CORRUPT_MESSAGE       2
-#define KAFKA_ERR_MESSAGE_TOO_LARGE     10
-#define KAFKA_ERR_RECORD_LIST_TOO_LARGE 18
-#define KAFKA_ERR_KAFKA_STORAGE_ERROR   56
-#define KAFKA_ERR_INVALID_RECORD        87
+#define KAFKA_ERR_UNKNOWN_SERVER_ERROR   (-1)
+#define KAFKA_ERR_OFFSET_OUT_OF_RANGE    1
+#define KAFKA_ERR_CORRUPT_MESSAGE        2
+#define KAFKA_ERR_NOT_LEADER_OR_FOLLOWER 6
+#define KAFKA_ERR_MESSAGE_TOO_LARGE      10
+#define KAFKA_ERR_RECORD_LIST_TOO_LARGE  18
+#define KAFKA_ERR_KAFKA_STORAGE_ERROR    56
+#define KAFKA_ERR_INVALID_RECORD         87
 
 /* A short constant name for `rv` ("CORRUPT", "ENOSPC", ...). Never NULL. */
 const char *log_err_name(int rv);

@@ -187,7 +187,8 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
         close_partitions_range(rm, h, i, i + 1, false);
         return 0;
     }
-    if (h->parts[i] == NULL) {
+    bool opened = h->parts[i] == NULL;
+    if (opened) {
         int rv = open_one(rm, t, h, i);
         if (rv != 0) {
             return rv;
@@ -199,6 +200,16 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
         log_info("replica",
                  "partition role topic=%s partition=%d role=%s leader=%d leader_epoch=%d", t->name,
                  i, leader ? "leader" : "follower", mp->leader, mp->leader_epoch);
+    }
+    if (leader && (opened || p->leader_epoch != mp->leader_epoch || !p->is_leader)) {
+        /* Kafka's makeLeader: the new epoch starts at our log end, so
+         * OffsetForLeaderEpoch ends the older ones there (KIP-101). */
+        int rv = partition_log_begin_epoch(p->log, mp->leader_epoch);
+        if (rv != 0) {
+            log_error("replica",
+                      "cannot begin leader epoch topic=%s partition=%d epoch=%d error=%s", t->name,
+                      i, mp->leader_epoch, log_err_name(rv));
+        }
     }
     p->leader_epoch = mp->leader_epoch;
     p->is_leader = leader;

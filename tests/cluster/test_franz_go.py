@@ -47,7 +47,7 @@ def franz_test_binary(tmp_path_factory):
 
 
 GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
-            "TestSaramaMetadata", "TestSaramaAdminCreateDeleteTopic",
+            "TestOffsetForLeaderEpoch", "TestSaramaMetadata", "TestSaramaAdminCreateDeleteTopic",
             "TestSaramaProduceConsumeCodecs"]
 
 
