@@ -5,16 +5,11 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "controller/voters.h"
+#include "metadata/voters.h"
 
 /* Controlled shutdown must not hold a stopping process for long when the
  * controllers are going away too. */
 #define SHUTDOWN_TIMEOUT_MS 2000
-
-bool controller_link_configured(const struct sluice_config *cfg)
-{
-    return cfg->controller_quorum_voters != NULL && cfg->controller_quorum_voters[0] != '\0';
-}
 
 static void on_session_metadata(struct broker_session *s)
 {
@@ -53,6 +48,7 @@ int controller_link_start(struct controller_link *link, uv_loop_t *loop,
         .endpoints = eps,
         .n_endpoints = n,
         .heartbeat_interval_ms = (uint64_t)cfg->broker_heartbeat_interval_ms,
+        .session_timeout_ms = (uint64_t)cfg->broker_session_timeout_ms,
         .request_timeout_ms = (uint64_t)cfg->request_timeout_ms < SHUTDOWN_TIMEOUT_MS
                                   ? (uint64_t)cfg->request_timeout_ms
                                   : SHUTDOWN_TIMEOUT_MS,

@@ -6,11 +6,12 @@
 #define SLUICE_CONTROLLER_SERVICE_INTERNAL_H
 
 #include "proto/kafka/kafka_errors.h"
-#include "controller/records.h"
+#include "metadata/records.h"
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"
 
 typedef Sluice__Controller__LeaderHint LeaderHint;
+typedef Sluice__Controller__TopicResult TopicResult;
 
 struct service_op;
 typedef void (*service_op_done)(struct service_op *op, int status, const struct fsm_result *result);
@@ -32,6 +33,20 @@ void service_propose(struct controller_service *svc, struct rpc_call *call, Meta
 int32_t service_failure_code(int status);
 /* Fill the leader hint (static storage in `hint`; host borrowed from svc). */
 void service_leader_hint(struct controller_service *svc, LeaderHint *hint);
+/* One requested topic's answer, as the topic responders keep it. */
+struct service_answer {
+    const char *name; /* borrowed from the request */
+    int32_t code;
+    char message[200];
+};
+/* The i-th requested topic's answer in `extra` (borrowed until the response
+ * is sent). */
+typedef const struct service_answer *(*service_topic_result_fn)(void *extra, size_t i);
+/* Answer DeleteTopics, CreatePartitions or AlterConfigs: a TopicResultsResponse
+ * with `n` results from `fn`. A `failure` other than NONE (NOT_CONTROLLER, sent
+ * with the leader hint, or a proposal failure) is every topic's code. */
+void service_respond_topics(struct controller_service *svc, struct rpc_call *call, size_t n,
+                            int32_t failure, service_topic_result_fn fn, void *extra);
 /* Whether `id` may lead or be in an ISR now: registered, unfenced, and not
  * shutting down. */
 bool service_broker_usable(struct controller_service *svc, int32_t id);
@@ -57,6 +72,17 @@ int service_elect_partitions(struct controller_service *svc, MetadataBatch *batc
  * records added or -ENOMEM. */
 int service_fencing_batch(struct controller_service *svc, MetadataBatch *batch,
                           const BrokerState *b, bool fence);
+/* A RegisterBroker record for `req` and, when it replaces another
+ * incarnation of the broker, the PartitionChangeRecords that registration
+ * calls for, computed as if applied (the new registration starts fenced):
+ * leadership off the old incarnation and it out of every ISR, except where
+ * it is the last member (the partition then stays offline with it, Kafka's
+ * last-member rule). Its leader re-adds it after catch-up (AlterPartition
+ * with its new broker epoch). One batch, so no applied offset shows the new,
+ * possibly empty, incarnation leading or in sync. Returns the number of
+ * records added or -ENOMEM. */
+int service_registration_batch(struct controller_service *svc, MetadataBatch *batch,
+                               const Sluice__Controller__RegisterBrokerRequest *req);
 void service_duties(struct controller_service *svc);
 
 #endif

@@ -23,6 +23,18 @@ def test_restarts_on_same_data_dir(brokers):
     assert b.running()
 
 
+def test_clean_stop_of_a_single_node_fences_the_broker_first(brokers):
+    """A single node is broker and sole controller: SIGTERM stops the broker
+    first, so its controlled shutdown is answered by the still-running
+    controller and fences it; the restarted broker then registers at once
+    instead of being refused as a duplicate of a still-live session."""
+    b = brokers()
+    assert b.stop() == 0, b.log_text()
+    assert "controlled shutdown broker.id=1 error=0 remaining=0" in b.log_text(), b.log_text()
+    b.start()
+    assert "registration failed" not in b.log_text(), b.log_text()
+
+
 def test_restarts_after_sigkill(brokers):
     b = brokers(wait_kafka=False)
     assert b.kill() == -9
@@ -75,30 +87,49 @@ def test_negative_node_id_is_rejected_naming_the_key(brokers):
 
 def test_missing_config_file_is_an_error(tmp_path):
     missing = str(tmp_path / "nope.properties")
-    p = run([binary("broker", "sluiced"), missing], timeout=15, check=False)
+    p = run([binary("sluiced", "sluiced"), missing], timeout=15, check=False)
     assert p.returncode != 0
     assert missing.encode() in p.stdout + p.stderr
 
 
-def test_second_signal_during_shutdown_does_not_cut_it_short(clusters):
+def test_second_signal_during_shutdown_does_not_cut_it_short(clusters, tmp_path):
     """Ctrl-C twice (or SIGTERM from a supervisor on top of one) must not kill
     a node halfway through its controlled shutdown and log flush: the second
-    signal is logged and ignored, and the node still exits 0."""
+    signal is logged and ignored, and the node still exits 0.
+
+    The node runs with tests/clients/fsync_shim.so, which holds every fsync in
+    its data directory while the test says so: the shutdown is stopped at an
+    fsync, so the node is certainly alive when the second signal arrives."""
     import signal
     import time
 
-    cluster = clusters(3)
+    cluster = clusters(3, start=False)
     node = cluster[2]
-    node.proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while "shutting down" not in node.log_text():
-        assert time.monotonic() < deadline, node.log_text()
-        time.sleep(0.001)
-    alive = node.proc.poll() is None
-    if alive:
+    control = tmp_path / "fsync-control"
+    control.mkdir()
+    node.extra_env = {"LD_PRELOAD": binary("tests", "clients", "fsync_shim.so"),
+                      "FSYNC_SHIM_MATCH": node.data_dir + "/", "FSYNC_SHIM_DIR": str(control)}
+    cluster.start()
+
+    def wait_until(cond, what):
+        deadline = time.monotonic() + 30
+        while not cond():
+            assert time.monotonic() < deadline, f"no {what}:\n{node.log_text()}"
+            time.sleep(0.01)
+
+    (control / "hold").touch()
+    try:
+        entered = (control / "entered").read_text().count("\n") if (control / "entered").exists() else 0
+        node.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: "shutting down" in node.log_text(), "shutdown")
+        wait_until(lambda: (control / "entered").exists() and
+                   (control / "entered").read_text().count("\n") > entered, "fsync in the shutdown")
+        assert node.proc.poll() is None, "exited while its fsync was held"
         node.proc.send_signal(signal.SIGINT)
+        wait_until(lambda: "already shutting down" in node.log_text(), "second-signal log line")
+        assert node.proc.poll() is None, "the second signal ended the shutdown"
+    finally:
+        os.unlink(control / "hold")
     rc = node._wait_exit(signal.SIGTERM, 30)
     assert rc == 0, node.log_text()
     assert "stopped" in node.log_text()
-    if alive:
-        assert "already shutting down" in node.log_text()

@@ -1,0 +1,36 @@
+/* Builders for metadata record batches the active controller proposes.
+ *
+ * Every piece is a separate malloc, as protobuf-c's unpack lays messages
+ * out, so records_free (free_unpacked) releases a whole batch. Inputs are
+ * copied. Each add returns 0 or -ENOMEM (the batch stays valid). */
+#ifndef SLUICE_METADATA_RECORDS_H
+#define SLUICE_METADATA_RECORDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metadata/fsm.h"
+
+MetadataBatch *records_batch_new(void);
+void records_free(MetadataBatch *batch);
+
+int records_add_cluster_id(MetadataBatch *b, const char *cluster_id);
+int records_add_register(MetadataBatch *b, int32_t broker_id, const char *incarnation_id,
+                         const char *rack, Endpoint *const *endpoints, size_t n_endpoints);
+int records_add_fencing(MetadataBatch *b, int32_t broker_id, int64_t epoch, bool fence);
+int records_add_topic(MetadataBatch *b, const char *name, const uint8_t id[TOPIC_ID_LEN]);
+/* A new partition led by replicas[0] with every replica in the ISR. */
+int records_add_partition(MetadataBatch *b, const uint8_t id[TOPIC_ID_LEN], int32_t partition,
+                          const int32_t *replicas, size_t n);
+int records_add_change(MetadataBatch *b, ProtobufCBinaryData topic_id, int32_t partition,
+                       int32_t partition_epoch, int32_t leader, const int32_t *isr, size_t n_isr);
+/* Attach KIP-903 broker epochs (parallel to its ISR, -1: unchecked) to the
+ * batch's last record, which must be a change just added; -EINVAL if not. */
+int records_set_change_epochs(MetadataBatch *b, const int64_t *epochs, size_t n);
+int records_add_remove_topic(MetadataBatch *b, ProtobufCBinaryData topic_id);
+/* `value` NULL deletes the key. */
+int records_add_topic_config(MetadataBatch *b, const char *topic, const char *key,
+                             const char *value);
+
+#endif

@@ -1,0 +1,224 @@
+/* sluiced: the Sluice daemon.
+ *
+ *   sluiced path/to/server.properties [--override key=value ...]
+ *
+ * Loads the configuration, opens the data directories, runs the event loop
+ * until SIGINT or SIGTERM, then shuts down cleanly. */
+#include <errno.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "broker/broker.h"
+#include "broker/data_dir.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "controller/controller_role.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "unknown"
+#endif
+
+#define MAX_OVERRIDES 256
+
+extern char **environ;
+
+struct sluiced {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    struct sluice_config config;
+    struct data_dirs data_dirs;
+    struct broker broker;
+    bool broker_running;
+    struct controller_role controller;
+    bool controller_running;
+    bool stopping; /* a signal started the shutdown */
+};
+
+struct args {
+    const char *config_path;
+    char *overrides[MAX_OVERRIDES];
+    size_t n_overrides;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sluiced path/to/server.properties [--override key=value ...]\n"
+                 "       sluiced --version | --help\n"
+                 "\n"
+                 "Settings use Kafka's names (node.id, listeners, log.dirs, ...). Environment\n"
+                 "variables SLUICE_<KEY> override the file (SLUICE_LOG_DIRS sets log.dirs);\n"
+                 "--override wins over both.\n");
+}
+
+/* Returns 0 to run, 1 to exit successfully (help/version), -1 on a usage error. */
+static int parse_args(int argc, char **argv, struct args *args)
+{
+    memset(args, 0, sizeof *args);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("sluiced %s\n", SLUICE_VERSION);
+            return 1;
+        }
+        if (strcmp(argv[i], "--override") == 0) {
+            if (i + 1 == argc || args->n_overrides == MAX_OVERRIDES) {
+                fprintf(stderr, "sluiced: --override needs key=value (at most %d)\n",
+                        MAX_OVERRIDES);
+                return -1;
+            }
+            args->overrides[args->n_overrides++] = argv[++i];
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "sluiced: unknown option %s\n", argv[i]);
+            return -1;
+        } else if (args->config_path != NULL) {
+            fprintf(stderr, "sluiced: more than one config file given\n");
+            return -1;
+        } else {
+            args->config_path = argv[i];
+        }
+    }
+    if (args->config_path == NULL) {
+        fprintf(stderr, "sluiced: no config file given\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void stop_controller(struct sluiced *d)
+{
+    if (d->controller_running) {
+        controller_role_stop(&d->controller, NULL);
+        d->controller_running = false;
+    }
+}
+
+static void on_broker_stopped(struct broker *b)
+{
+    stop_controller((struct sluiced *)((char *)b - offsetof(struct sluiced, broker)));
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    struct sluiced *d = handle->data;
+    if (d->stopping) {
+        log_warn("sluiced", "already shutting down, ignoring signal=%s", strsignal(signum));
+        return;
+    }
+    d->stopping = true;
+    log_info("sluiced", "shutting down signal=%s", strsignal(signum));
+    /* Keep catching signals: with the default disposition back, a second
+     * Ctrl-C or SIGTERM would kill the process halfway through flushing logs
+     * and controlled shutdown. Unreferenced, they no longer keep the loop
+     * alive; run() closes them once everything else has stopped. */
+    uv_unref((uv_handle_t *)&d->sigint);
+    uv_unref((uv_handle_t *)&d->sigterm);
+    /* The broker first, the controller once the broker's controlled shutdown
+     * is over: it may be the only controller there is (a single node). */
+    if (d->broker_running) {
+        d->broker_running = false;
+        broker_stop_then(&d->broker, on_broker_stopped);
+    } else {
+        stop_controller(d);
+    }
+}
+
+static bool has_role(const char *roles, const char *role)
+{
+    const char *p = roles ? strstr(roles, role) : NULL;
+    return p != NULL;
+}
+
+static int run(struct sluiced *d)
+{
+    int rv = uv_loop_init(&d->loop);
+    if (rv != 0) {
+        log_error("sluiced", "cannot start event loop error=%s", uv_strerror(rv));
+        return rv;
+    }
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_signal_init(&d->loop, &d->sigterm);
+    d->sigint.data = d->sigterm.data = d;
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    char err[512];
+    if (controller_role_configured(d->config.process_roles, "controller")) {
+        rv = controller_role_start(&d->controller, &d->loop, &d->config, err, sizeof err);
+        d->controller_running = rv == 0;
+        if (rv != 0) {
+            log_error("sluiced", "cannot start the controller: %s", err);
+        }
+    }
+    if (rv == 0 && has_role(d->config.process_roles, "broker")) {
+        rv = broker_start(&d->broker, &d->loop, &d->config, &d->data_dirs, err, sizeof err);
+        if (rv != 0) {
+            log_error("sluiced", "cannot start the broker: %s", err);
+        }
+    }
+    if (rv != 0) {
+        if (d->controller_running) {
+            controller_role_stop(&d->controller, NULL);
+        }
+        uv_close((uv_handle_t *)&d->sigint, NULL);
+        uv_close((uv_handle_t *)&d->sigterm, NULL);
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&d->loop);
+        return rv;
+    }
+    d->broker_running = has_role(d->config.process_roles, "broker");
+
+    log_info("sluiced", "ready node.id=%d roles=%s log.dirs=%s", d->config.node_id,
+             d->config.process_roles, d->config.log_dirs);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    rv = uv_loop_close(&d->loop);
+    if (rv != 0) {
+        log_error("sluiced", "event loop closed with handles open error=%s", uv_strerror(rv));
+    }
+    return rv;
+}
+
+int main(int argc, char **argv)
+{
+    struct args args;
+    int rv = parse_args(argc, argv, &args);
+    if (rv != 0) {
+        if (rv < 0) {
+            usage(stderr);
+        }
+        return rv < 0 ? 2 : 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    struct sluiced d;
+    memset(&d, 0, sizeof d);
+    char err[512];
+    rv = sluice_config_load(&d.config, args.config_path, args.overrides, args.n_overrides, environ,
+                            err, sizeof err);
+    if (rv != 0) {
+        log_error("sluiced", "bad configuration: %s", err);
+        return 1;
+    }
+    log_set_level((enum log_level)log_level_parse(d.config.log_level));
+
+    rv = data_dirs_open(&d.data_dirs, d.config.log_dirs, d.config.node_id, err, sizeof err);
+    if (rv != 0) {
+        log_error("sluiced", "cannot open data directories: %s", err);
+        sluice_config_free(&d.config);
+        return 1;
+    }
+    rv = run(&d);
+    data_dirs_close(&d.data_dirs);
+    sluice_config_free(&d.config);
+    log_info("sluiced", "stopped");
+    return rv == 0 ? 0 : 1;
+}
