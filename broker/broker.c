@@ -135,7 +135,7 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         return rv;
     }
     b->started = STARTED_REPLICAS;
-    b->services = (struct kafka_services){loop, cfg, b->metadata, &b->replicas, false};
+    b->services = (struct kafka_services){loop, cfg, b->metadata, &b->replicas};
     return 0;
 }
 

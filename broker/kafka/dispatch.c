@@ -1,6 +1,7 @@
 /* Request dispatch; see dispatch.h. */
 #include "broker/kafka/dispatch.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,9 +154,31 @@ void kafka_call_finish_response(struct kafka_call *call, struct kafka_writer *w,
     kafka_request_complete(req);
 }
 
+/* The one mapping from the log's error type to Kafka's codes. */
 int16_t kafka_error_from_log(int rv)
 {
-    return log_err_to_kafka(rv);
+    switch (rv) {
+    case 0:
+        return KAFKA_ERROR_NONE;
+    case LOG_ERR_CORRUPT:
+        return KAFKA_ERROR_CORRUPT_MESSAGE;
+    case LOG_ERR_TOO_LARGE:
+        return KAFKA_ERROR_MESSAGE_TOO_LARGE;
+    case LOG_ERR_INVALID_RECORD:
+        return KAFKA_ERROR_INVALID_RECORD;
+    case LOG_ERR_OFFSET_OUT_OF_RANGE:
+        return KAFKA_ERROR_OFFSET_OUT_OF_RANGE;
+    case LOG_ERR_RECORD_LIST_TOO_LARGE:
+        return KAFKA_ERROR_RECORD_LIST_TOO_LARGE;
+    case LOG_ERR_CLOSED:
+    case -EIO:
+    case -ENOSPC:
+    case -EROFS:
+    case -EDQUOT:
+        return KAFKA_ERROR_KAFKA_STORAGE_ERROR;
+    default:
+        return KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+    }
 }
 
 int16_t kafka_check_leader_epoch(int32_t requested, int32_t current)

@@ -33,7 +33,6 @@ struct kafka_services {
     const struct sluice_config *cfg;
     struct metadata_view *metadata;
     struct replica_manager *replicas;
-    bool warned_acks_all; /* log the acks=all downgrade once */
 };
 
 struct kafka_call {

@@ -17,7 +17,6 @@
 
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/kafka_errors.h"
-#include "broker/log/log_errors.h"
 #include "kafka_messages.h"
 
 struct fetch_part {
@@ -68,8 +67,8 @@ static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budge
     if (limit == 0 && ctx->bytes > 0) {
         return; /* out of budget: nothing for this partition this time */
     }
-    int rv = partition_log_read(p->log, fp->in->fetch_offset, limit > 0 ? limit : 1,
-                                fp->high_watermark, &fp->read);
+    int rv = partition_read(p, PARTITION_READ_CONSUMER, fp->in->fetch_offset, limit > 0 ? limit : 1,
+                            &fp->read);
     if (rv != 0) {
         memset(&fp->read, 0, sizeof fp->read);
         fp->error = kafka_error_from_log(rv);
@@ -228,10 +227,10 @@ static int wait_for_data(struct fetch_ctx *ctx)
         struct partition *p =
             replica_manager_partition(rm, ctx->parts[i].topic, ctx->parts[i].in->partition);
         if (p != NULL) {
-            delayed_op_watch(&ctx->op, &p->waiters);
+            partition_watch(p, &ctx->op);
         }
     }
-    delayed_queue_add(&rm->delayed, &ctx->op, (uint64_t)ctx->req.max_wait_ms);
+    replica_manager_park(rm, &ctx->op, (uint64_t)ctx->req.max_wait_ms);
     return 0;
 }
 

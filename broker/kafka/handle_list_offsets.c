@@ -35,11 +35,9 @@ static void list_one(struct kafka_call *call, const char *topic,
         out->error_code = KAFKA_ERROR_UNSUPPORTED_VERSION;
     } else {
         int64_t offset, ts;
-        int rv = partition_log_offset_for_timestamp(p->log, in->timestamp, &offset, &ts);
+        int rv = partition_offset_for_timestamp(p, in->timestamp, &offset, &ts);
         if (rv != 0) {
             out->error_code = kafka_error_from_log(rv);
-        } else if (offset >= partition_high_watermark(p)) {
-            /* Not yet committed: Kafka answers "no such offset" (-1). */
         } else {
             out->offset = offset;
             out->timestamp = ts;

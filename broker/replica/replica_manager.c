@@ -5,14 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "common/log.h"
-
-#define FLUSH_TICK_MS          1000
-#define CHECKPOINT_EVERY_TICKS 5 /* replica.high.watermark.checkpoint.interval.ms = 5000 */
 
 struct hosted_topic {
     int32_t n;
@@ -29,122 +23,26 @@ static void hosted_free(struct hosted_topic *h)
     }
 }
 
-/* The directory holding `topic-index` already, or the least loaded one. */
-static size_t choose_dir(struct replica_manager *rm, const char *topic, int32_t index)
-{
-    size_t best = 0;
-    for (size_t i = 0; i < rm->dirs->count; i++) {
-        char path[4096];
-        struct stat st;
-        if (partition_log_dir_name(rm->dirs->paths[i], topic, index, path, sizeof path) == 0 &&
-            stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            return i;
-        }
-        if (rm->partitions_in_dir[i] < rm->partitions_in_dir[best]) {
-            best = i;
-        }
-    }
-    return best;
-}
-
-/* ---- the topic id a partition directory belongs to (KIP-516) ----
- *
- * `<dir>/partition.metadata` ("version: 0" and "topic_id: <hex>", written
- * once) ties a directory to its topic's id. A directory left by a topic that
- * was deleted while this broker was down would otherwise become the log of
- * a new topic with the same name, old records included. */
-
-#define PARTITION_METADATA_FILE "partition.metadata"
-
-static void id_hex(const uint8_t id[16], char out[33])
-{
-    for (int i = 0; i < 16; i++) {
-        snprintf(out + 2 * i, 3, "%02x", id[i]);
-    }
-}
-
-/* 1: the directory holds another topic's partition; 0 otherwise (no file
- * yet, or the same id). */
-static int topic_id_stale(const char *path, const uint8_t id[16])
-{
-    char file[4200], line[128], want[33];
-    snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path);
-    FILE *f = fopen(file, "r");
-    if (f == NULL) {
-        return 0;
-    }
-    id_hex(id, want);
-    int stale = 0;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "topic_id: ", 10) == 0) {
-            stale = strncmp(line + 10, want, 32) != 0;
-        }
-    }
-    fclose(f);
-    return stale;
-}
-
-/* Written through a .tmp (log recovery removes a leftover one) and renamed. */
-static void topic_id_write(const char *path, const uint8_t id[16])
-{
-    char file[4200], tmp[4300], hex[33];
-    snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path);
-    if (access(file, F_OK) == 0) {
-        return;
-    }
-    snprintf(tmp, sizeof tmp, "%s.tmp", file);
-    id_hex(id, hex);
-    FILE *f = fopen(tmp, "w");
-    int rv = f != NULL && fprintf(f, "version: 0\ntopic_id: %s\n", hex) > 0 ? 0 : -1;
-    if (f != NULL && (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0)) {
-        rv = -1;
-    }
-    if (rv != 0 || rename(tmp, file) != 0) {
-        log_warn("replica", "cannot record the topic id dir=%s error=%s", path, strerror(errno));
-        unlink(tmp);
-    }
-}
-
-/* Open the partition in `path`, first deleting what an earlier topic of the
- * same name left there. */
-static int open_in(struct replica_manager *rm, const char *path, const struct metadata_topic *t,
-                   int32_t index, struct partition **out, char *err, size_t errlen)
-{
-    int32_t epoch = t->partitions[index].leader_epoch;
-    if (topic_id_stale(path, t->id)) {
-        log_warn("replica", "deleting the partition of an earlier topic with this name dir=%s",
-                 path);
-        struct partition *old;
-        if (partition_open(rm->loop, path, t->name, index, epoch, &t->config, &old, err, errlen) ==
-            0) {
-            partition_destroy(old);
-        }
-    }
-    int rv = partition_open(rm->loop, path, t->name, index, epoch, &t->config, out, err, errlen);
-    if (rv == 0) {
-        topic_id_write(path, t->id);
-    }
-    return rv;
-}
-
 static int open_one(struct replica_manager *rm, const struct metadata_topic *t,
                     struct hosted_topic *h, int32_t index)
 {
-    size_t d = choose_dir(rm, t->name, index);
-    char path[4096], err[512];
-    int rv = partition_log_dir_name(rm->dirs->paths[d], t->name, index, path, sizeof path);
-    if (rv == 0) {
-        rv = open_in(rm, path, t, index, &h->parts[index], err, sizeof err);
-    } else {
-        snprintf(err, sizeof err, "directory name too long");
-    }
+    char path[4096];
+    struct partition_log *log;
+    size_t d;
+    int rv =
+        log_manager_open(&rm->logs, t->name, t->id, index, &t->config, &log, &d, path, sizeof path);
     if (rv != 0) {
-        log_error("replica", "cannot open partition topic=%s partition=%d dir=%s error=\"%s\"",
-                  t->name, index, path, err);
+        return rv; /* logged by the log manager */
+    }
+    rv = partition_open(log, path, t->name, index, metadata_view_local_node(rm->metadata),
+                        &t->config, &h->parts[index]);
+    if (rv != 0) {
+        log_manager_release(&rm->logs, d);
+        log_error("replica", "cannot open partition topic=%s partition=%d: out of memory", t->name,
+                  index);
         return rv;
     }
     h->dir_index[index] = d;
-    rm->partitions_in_dir[d]++;
     return 0;
 }
 
@@ -153,7 +51,7 @@ static void close_partitions_range(struct replica_manager *rm, struct hosted_top
 {
     for (int32_t i = from; i < to; i++) {
         if (h->parts[i] != NULL) {
-            rm->partitions_in_dir[h->dir_index[i]]--;
+            log_manager_release(&rm->logs, h->dir_index[i]);
             if (destroy) {
                 partition_destroy(h->parts[i]);
             } else {
@@ -194,14 +92,18 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
         }
     }
     struct partition *p = h->parts[i];
-    bool leader = mp->leader == self;
-    if (p->leader_epoch != mp->leader_epoch || p->is_leader != leader) {
+    if (mp->leader_epoch < p->leader_epoch) {
+        return 0; /* an older image: epochs only grow */
+    }
+    int32_t solo[1] = {self};
+    /* No follower replication yet: the leader's ISR is itself. */
+    struct partition_state st = {
+        mp->leader, mp->leader_epoch, 0, mp->replicas, mp->n_replicas, solo, 1};
+    if (partition_apply_state(p, &st)) {
         log_info("replica",
                  "partition role topic=%s partition=%d role=%s leader=%d leader_epoch=%d", t->name,
-                 i, leader ? "leader" : "follower", mp->leader, mp->leader_epoch);
+                 i, partition_is_leader(p) ? "leader" : "follower", mp->leader, mp->leader_epoch);
     }
-    p->leader_epoch = mp->leader_epoch;
-    p->is_leader = leader;
     return 0;
 }
 
@@ -307,62 +209,21 @@ static void on_config_changed(void *data, const struct metadata_topic *t)
     }
 }
 
-/* ---- periodic work ---- */
+/* ---- periodic work: the log manager visits every hosted log ---- */
 
-typedef void (*partition_fn)(struct replica_manager *rm, struct partition *p);
-
-static void for_each_partition(struct replica_manager *rm, partition_fn fn)
+static void each_log(void *owner, log_manager_visit_fn visit, void *arg)
 {
+    struct replica_manager *rm = owner;
     size_t b;
     for (struct strmap_entry *e = strmap_first(&rm->topics, &b); e;
          e = strmap_next(&rm->topics, e, &b)) {
         struct hosted_topic *h = e->value;
         for (int32_t i = 0; i < h->n; i++) {
             if (h->parts[i] != NULL) {
-                fn(rm, h->parts[i]);
+                visit(h->parts[i]->log, h->parts[i]->topic, h->parts[i]->index, arg);
             }
         }
     }
-}
-
-static void retention_one(struct replica_manager *rm, struct partition *p)
-{
-    uv_update_time(rm->loop);
-    int64_t now_ms = (int64_t)uv_now(rm->loop);
-    struct timespec ts;
-    if (clock_gettime(CLOCK_REALTIME, &ts) == 0) {
-        now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    }
-    int rv = partition_log_apply_retention(p->log, now_ms);
-    if (rv > 0) {
-        log_info("replica",
-                 "retention deleted segments topic=%s partition=%d segments=%d "
-                 "log_start_offset=%lld",
-                 p->topic, p->index, rv, (long long)partition_log_start(p));
-    } else if (rv < 0) {
-        log_error("replica", "retention failed topic=%s partition=%d error=%s", p->topic, p->index,
-                  log_err_name(rv));
-    }
-}
-
-static void flush_one(struct replica_manager *rm, struct partition *p)
-{
-    partition_log_flush_if_due(p->log);
-    if (rm->checkpoint_ticks == 0) {
-        partition_log_checkpoint(p->log);
-    }
-}
-
-static void on_retention(uv_timer_t *t)
-{
-    for_each_partition(t->data, retention_one);
-}
-
-static void on_flush(uv_timer_t *t)
-{
-    struct replica_manager *rm = t->data;
-    rm->checkpoint_ticks = (rm->checkpoint_ticks + 1) % CHECKPOINT_EVERY_TICKS;
-    for_each_partition(rm, flush_one);
 }
 
 /* ---- lifecycle ---- */
@@ -408,6 +269,7 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     rm->dirs = dirs;
     rm->metadata = metadata;
     strmap_init(&rm->topics);
+    log_manager_init(&rm->logs, loop, cfg, dirs, each_log, rm);
     int rv = host_all(rm, err, errlen);
     if (rv != 0) {
         close_all(rm);
@@ -421,12 +283,7 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
                                   on_partitions_changed};
     metadata_view_set_listener(metadata, &l);
     delayed_queue_init(&rm->delayed, loop);
-    uv_timer_init(loop, &rm->retention_timer);
-    uv_timer_init(loop, &rm->flush_timer);
-    rm->retention_timer.data = rm->flush_timer.data = rm;
-    uint64_t every = (uint64_t)cfg->log_retention_check_interval_ms;
-    uv_timer_start(&rm->retention_timer, on_retention, every, every);
-    uv_timer_start(&rm->flush_timer, on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
+    log_manager_start_timers(&rm->logs);
     return 0;
 }
 
@@ -436,8 +293,7 @@ void replica_manager_stop(struct replica_manager *rm)
     metadata_view_set_listener(rm->metadata, &none);
     /* Waiting fetches answer now with what they have. */
     delayed_queue_close(&rm->delayed, NULL);
-    uv_close((uv_handle_t *)&rm->retention_timer, NULL);
-    uv_close((uv_handle_t *)&rm->flush_timer, NULL);
+    log_manager_stop(&rm->logs);
     close_all(rm);
 }
 
@@ -449,4 +305,9 @@ struct partition *replica_manager_partition(const struct replica_manager *rm, co
         return NULL;
     }
     return h->parts[index];
+}
+
+void replica_manager_park(struct replica_manager *rm, struct delayed_op *op, uint64_t timeout_ms)
+{
+    delayed_queue_add(&rm->delayed, op, timeout_ms);
 }

@@ -1,17 +1,13 @@
-/* The partitions this broker hosts, kept in step with the metadata view.
+/* The partitions this broker hosts, kept in step with the metadata view:
+ * partition roles (Kafka's ReplicaManager).
  *
- * Opens a partition log for every partition the metadata lists this broker
- * as a replica of (at start-up and when topics are created, grow or are
- * reassigned), records whether it leads each one and its leader epoch
- * (partition.h: only the leader serves clients; followers just host the log
- * until follower replication exists), deletes them when topics are deleted,
- * pushes topic config changes to the logs, and runs the
- * periodic log work: retention every log.retention.check.interval.ms,
- * background flushes and checkpoints every second. Owns the delayed-operation
- * queue Fetch (and later acks=all Produce) waits in.
- *
- * New partitions go to the data directory holding the fewest partitions; an
- * existing partition is found in whichever directory has it. Loop thread. */
+ * Opens a partition (its log through the log manager) for every partition
+ * the metadata lists this broker as a replica of (at start-up and when topics
+ * are created, grow or are reassigned), applies each one's leader, leader
+ * epoch and ISR (partition_apply_state), deletes them when topics are
+ * deleted, and pushes topic config changes. Owns the log manager (data
+ * directories, retention, flush and checkpoint timers) and the one
+ * delayed-operation queue Fetch and Produce wait in. Loop thread. */
 #ifndef SLUICE_BROKER_REPLICA_REPLICA_MANAGER_H
 #define SLUICE_BROKER_REPLICA_REPLICA_MANAGER_H
 
@@ -22,6 +18,7 @@
 #include "broker/data_dir.h"
 #include "broker/metadata/metadata_view.h"
 #include "broker/replica/delayed_op.h"
+#include "broker/replica/log_manager.h"
 #include "broker/replica/partition.h"
 #include "common/config.h"
 #include "common/strmap.h"
@@ -32,10 +29,8 @@ struct replica_manager {
     const struct data_dirs *dirs;
     struct metadata_view *metadata;
     struct strmap topics; /* name -> struct hosted_topic * */
-    size_t partitions_in_dir[DATA_DIR_MAX];
+    struct log_manager logs;
     struct delayed_queue delayed;
-    uv_timer_t retention_timer, flush_timer;
-    int checkpoint_ticks;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
@@ -51,5 +46,9 @@ void replica_manager_stop(struct replica_manager *rm);
 /* The hosted partition, or NULL (unknown topic, index out of range). */
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index);
+
+/* Park `op` (watching partitions through partition_watch) until it is ready
+ * or `timeout_ms` passes: the one purgatory for Fetch and Produce waits. */
+void replica_manager_park(struct replica_manager *rm, struct delayed_op *op, uint64_t timeout_ms);
 
 #endif

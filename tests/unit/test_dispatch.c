@@ -59,6 +59,19 @@ START_TEST(test_every_advertised_version_has_a_codec)
 }
 END_TEST
 
+START_TEST(test_log_error_mapping)
+{
+    ck_assert_int_eq(kafka_error_from_log(0), 0);
+    ck_assert_int_eq(kafka_error_from_log(LOG_ERR_CORRUPT), 2);
+    ck_assert_int_eq(kafka_error_from_log(LOG_ERR_TOO_LARGE), 10);
+    ck_assert_int_eq(kafka_error_from_log(LOG_ERR_INVALID_RECORD), 87);
+    ck_assert_int_eq(kafka_error_from_log(LOG_ERR_OFFSET_OUT_OF_RANGE), 1);
+    ck_assert_int_eq(kafka_error_from_log(LOG_ERR_RECORD_LIST_TOO_LARGE), 18);
+    ck_assert_int_eq(kafka_error_from_log(-28 /* ENOSPC */), 56);
+    ck_assert_int_eq(kafka_error_from_log(LOG_ERR_OFFSET_MISMATCH), -1);
+}
+END_TEST
+
 START_TEST(test_leader_epoch_fencing)
 {
     ck_assert_int_eq(kafka_check_leader_epoch(-1, 5), 0);
@@ -75,6 +88,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_advertised_table_is_exact);
     tcase_add_test(tc, test_every_advertised_version_has_a_codec);
     tcase_add_test(tc, test_leader_epoch_fencing);
+    tcase_add_test(tc, test_log_error_mapping);
     suite_add_tcase(s, tc);
     return s;
 }
