@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "controller/voters.h"
+#include "proto/controller.pb-c.h"
 
 /* Controlled shutdown must not hold a stopping process for long when the
  * controllers are going away too. */
@@ -89,4 +91,69 @@ void controller_link_stop(struct controller_link *link, void (*cb)(struct contro
     }
     link->stop_cb = cb;
     broker_session_stop(&link->session, on_session_stopped);
+}
+
+int64_t controller_link_broker_epoch(const struct controller_link *link)
+{
+    return link->running ? link->session.broker_epoch : 0;
+}
+
+/* One AlterPartition in flight (malloc'd until its answer). */
+struct alter_op {
+    struct controller_request req;
+    link_alter_cb cb;
+    void *arg;
+};
+
+static void on_alter(struct controller_request *req, int status, const ProtobufCMessage *response)
+{
+    struct alter_op *op = req->data;
+    const Sluice__Controller__AlterPartitionResponse *r =
+        (const Sluice__Controller__AlterPartitionResponse *)response;
+    if (status != 0 || r == NULL) {
+        op->cb(op->arg, -1, NULL);
+    } else if (r->error_code != 0 || r->partition == NULL) {
+        op->cb(op->arg, r->error_code != 0 ? r->error_code : -1, NULL);
+    } else {
+        const Sluice__Metadata__PartitionState *ps = r->partition;
+        struct link_partition_state st = {ps->leader, ps->leader_epoch, ps->partition_epoch,
+                                          ps->isr, (int32_t)ps->n_isr};
+        op->cb(op->arg, 0, &st);
+    }
+    free(op);
+}
+
+int controller_link_alter_partition(struct controller_link *link, const uint8_t topic_id[16],
+                                    int32_t index, int32_t leader_epoch, int32_t partition_epoch,
+                                    const int32_t *isr, int32_t n_isr, uint64_t timeout_ms,
+                                    link_alter_cb cb, void *arg)
+{
+    if (!link->running) {
+        return -ECANCELED;
+    }
+    struct alter_op *op = calloc(1, sizeof *op);
+    if (op == NULL) {
+        return -ENOMEM;
+    }
+    op->cb = cb;
+    op->arg = arg;
+    op->req.data = op;
+    Sluice__Controller__AlterPartitionRequest body = SLUICE__CONTROLLER__ALTER_PARTITION_REQUEST__INIT;
+    body.version = 1;
+    body.broker_id = link->session.broker_id;
+    body.broker_epoch = link->session.broker_epoch;
+    body.topic_id = (ProtobufCBinaryData){16, (uint8_t *)topic_id};
+    body.partition = index;
+    body.leader_epoch = leader_epoch;
+    body.partition_epoch = partition_epoch;
+    body.new_isr = (int32_t *)isr;
+    body.n_new_isr = (size_t)n_isr;
+    int rv = controller_client_call(
+        &link->session.client, &op->req,
+        SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_PARTITION,
+        &body.base, &sluice__controller__alter_partition_response__descriptor, timeout_ms, on_alter);
+    if (rv != 0) {
+        free(op);
+    }
+    return rv;
 }

@@ -36,6 +36,27 @@ int controller_link_start(struct controller_link *link, uv_loop_t *loop,
                           size_t errlen);
 /* The session's replayed image (NULL before the first fetch). */
 const MetadataImage *controller_link_image(const struct controller_link *link);
+/* This broker's registration epoch, 0 until registered. */
+int64_t controller_link_broker_epoch(const struct controller_link *link);
+
+/* The answer to an AlterPartition: `error` is the controller's Kafka code, or
+ * -1 when no controller answered; on success the committed state. */
+struct link_partition_state {
+    int32_t leader, leader_epoch, partition_epoch;
+    const int32_t *isr;
+    int32_t n_isr;
+};
+typedef void (*link_alter_cb)(void *arg, int32_t error, const struct link_partition_state *st);
+
+/* Propose `isr` for partition `index` of topic `topic_id` as its leader at
+ * `leader_epoch`, with `partition_epoch` as the compare-and-set (Kafka's
+ * AlterPartition). `cb(arg, ...)` fires exactly once, later. Returns 0 or
+ * -ENOMEM / -ECANCELED (then `cb` does not fire). */
+int controller_link_alter_partition(struct controller_link *link, const uint8_t topic_id[16],
+                                    int32_t index, int32_t leader_epoch, int32_t partition_epoch,
+                                    const int32_t *isr, int32_t n_isr, uint64_t timeout_ms,
+                                    link_alter_cb cb, void *arg);
+
 /* Controlled shutdown (bounded), then close; `cb` may be NULL. */
 void controller_link_stop(struct controller_link *link, void (*cb)(struct controller_link *link));
 

@@ -74,6 +74,10 @@ struct sluice_config {
     int32_t replica_lag_time_max_ms;
     int32_t replica_fetch_max_bytes;
     int32_t replica_fetch_wait_max_ms;
+    int32_t replica_fetch_min_bytes;
+    int32_t replica_fetch_response_max_bytes;
+    int32_t replica_fetch_backoff_ms;
+    int32_t num_replica_fetchers;
     int32_t request_timeout_ms;
     int64_t connections_max_idle_ms;
     uint8_t source[CONFIG_MAX_KEYS]; /* enum config_source per broker_config_defs index */
