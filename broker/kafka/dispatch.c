@@ -170,6 +170,8 @@ int16_t kafka_error_from_log(int rv)
         return KAFKA_ERROR_OFFSET_OUT_OF_RANGE;
     case LOG_ERR_RECORD_LIST_TOO_LARGE:
         return KAFKA_ERROR_RECORD_LIST_TOO_LARGE;
+    case LOG_ERR_STALE_EPOCH:
+        return KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER;
     case LOG_ERR_CLOSED:
     case -EIO:
     case -ENOSPC:

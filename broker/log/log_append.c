@@ -166,6 +166,20 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
         return rv;
     }
     int64_t next = log_end(log);
+    int32_t latest = partition_log_latest_epoch(log);
+    if (leader_epoch >= 0 && leader_epoch < latest) {
+        /* The log holds records of a newer leader: stamping an older epoch
+         * would break the epochs' order that truncation decisions rely on. */
+        snprintf(info->reason, sizeof info->reason,
+                 "leader epoch %" PRId32 " is older than the log's latest epoch %" PRId32,
+                 leader_epoch, latest);
+        return LOG_ERR_STALE_EPOCH;
+    }
+    if ((rv = log_epochs_assign(log, leader_epoch, next)) < 0) {
+        snprintf(info->reason, sizeof info->reason, "cannot record leader epoch: %s",
+                 strerror(-rv));
+        return rv;
+    }
     info->first_offset = next;
     for (size_t pos = 0; pos < len;) {
         struct record_batch_header h;
@@ -189,6 +203,11 @@ int partition_log_append_as_follower(struct partition_log *log, const uint8_t *b
     info_reset(info);
     int rv = validate_all(log, batches, len, false, &scan, info);
     if (rv < 0) {
+        return rv;
+    }
+    if ((rv = log_epochs_note_follower_batches(log, batches, len)) < 0) {
+        snprintf(info->reason, sizeof info->reason, "cannot record leader epochs: %s",
+                 strerror(-rv));
         return rv;
     }
     rv = append_common(log, batches, len, scan.last_offset, &scan, info);
@@ -264,6 +283,9 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
     log->start_offset = log->high_watermark = offset;
     log_flush_clamp(log);
     log->durable_offset = offset;
+    if ((rv = log_epochs_reset(log)) < 0) {
+        return rv;
+    }
     return partition_log_checkpoint(log);
 }
 
@@ -299,5 +321,6 @@ int partition_log_truncate_to(struct partition_log *log, int64_t offset)
     /* Rebuild indexes, end offset and timestamps of the shortened segment. */
     rv = log_recovery_scan_segment(log, seg, &truncated);
     after_truncation(log);
-    return rv;
+    int erv = log_epochs_after_truncation(log);
+    return rv < 0 ? rv : erv;
 }

@@ -22,6 +22,8 @@ const char *log_err_name(int rv)
         return "RECORD_LIST_TOO_LARGE";
     case LOG_ERR_CLOSED:
         return "CLOSED";
+    case LOG_ERR_STALE_EPOCH:
+        return "STALE_EPOCH";
     case -ENOSPC:
         return "ENOSPC";
     case -EIO:

@@ -20,6 +20,8 @@ enum log_err {
         -10005, /* follower batch does not continue the log (replication handles it) */
     LOG_ERR_RECORD_LIST_TOO_LARGE = -10006, /* one append larger than a segment may hold */
     LOG_ERR_CLOSED = -10007,                /* log destroyed or failed */
+    LOG_ERR_STALE_EPOCH = -10008, /* leader append in an epoch older than the log's latest:
+                                     this broker no longer leads */
 };
 
 /* A short constant name for `rv` ("CORRUPT", "ENOSPC", ...). Never NULL. */

@@ -87,7 +87,8 @@ int partition_log_apply_retention(struct partition_log *log, int64_t now_ms)
     delete_front(log, expired, "retention.ms");
     size_t oversize = count_oversize(log, 0);
     delete_front(log, oversize, "retention.bytes");
-    return (int)(below + expired + oversize);
+    int rv = log_epochs_after_start_moved(log);
+    return rv < 0 ? rv : (int)(below + expired + oversize);
 }
 
 int partition_log_delete_records(struct partition_log *log, int64_t before_offset)
@@ -105,5 +106,6 @@ int partition_log_delete_records(struct partition_log *log, int64_t before_offse
      * deleted records back from a segment that survived. */
     int rv = partition_log_checkpoint(log);
     delete_front(log, count_below_start(log), "DeleteRecords");
-    return rv;
+    int erv = log_epochs_after_start_moved(log);
+    return rv < 0 ? rv : erv;
 }

@@ -112,6 +112,7 @@ static int log_alloc(uv_loop_t *loop, const char *dir, const struct topic_config
         return -ENOMEM;
     }
     log->loop = loop;
+    leader_epoch_cache_init(&log->epochs);
     settings_from(&log->cfg, cfg);
     if (clock != NULL && clock->now_ms != NULL) {
         log->clock = *clock;
@@ -128,6 +129,7 @@ static void log_free(struct partition_log *log)
         segment_unref(log->segs[i]);
     }
     free(log->segs);
+    leader_epoch_cache_free(&log->epochs);
     free(log->dir);
     free(log);
 }
@@ -191,6 +193,9 @@ int partition_log_open(uv_loop_t *loop, const char *dir, const struct topic_conf
     }
     log->start_offset = clamp64(cp.log_start_offset, log->segs[0]->base_offset, log_end(log));
     log->high_watermark = clamp64(cp.high_watermark, log->start_offset, log_end(log));
+    if ((rv = log_epochs_load(log, cp.recovery_point, err, errlen)) < 0) {
+        goto err_after_alloc;
+    }
     log->durable_offset = log_end(log); /* recovery fsynced what it validated */
     log->last_flush_ms = log_now_ms(log);
     log_info("log",

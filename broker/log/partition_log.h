@@ -6,7 +6,10 @@
  * index: relative offset u32 + file position u32, big-endian, one entry every
  * index.interval.bytes) and `.timeindex` (timestamp i64 + relative offset u32).
  * A small `log-offsets.checkpoint` text file keeps the log start offset, high
- * watermark and recovery point across restarts.
+ * watermark and recovery point across restarts, and `leader-epoch-checkpoint`
+ * the leader-epoch cache (leader_epoch_cache.h: epoch -> first offset), which
+ * both append paths extend, truncation and the log start trim, and opening
+ * re-derives from the batches.
  *
  * Threading: every function runs on the loop thread that opened the log. The
  * only work done elsewhere is fsync, on the libuv thread pool (uv_queue_work).
@@ -27,6 +30,7 @@
 
 #include <uv.h>
 
+#include "broker/log/leader_epoch_cache.h"
 #include "broker/log/log_errors.h"
 #include "common/buf.h"
 #include "common/config.h"
@@ -93,8 +97,10 @@ struct log_append_info {
 /* Append the record batches in `batches` (`len` bytes, one or more whole v2
  * batches) as leader: every batch is validated first (record_batch_validate
  * with from_client and max.message.bytes) and nothing is written if any is
- * bad. Then baseOffset is rewritten to the next offsets and
- * partitionLeaderEpoch to `leader_epoch`, IN PLACE in the caller's buffer
+ * bad, nor when `leader_epoch` is older than the log's latest epoch
+ * (LOG_ERR_STALE_EPOCH). `leader_epoch` starts an entry in the epoch cache
+ * (written to leader-epoch-checkpoint before the data) if it is new. Then baseOffset is rewritten
+ * to the next offsets and partitionLeaderEpoch to `leader_epoch`, IN PLACE in the caller's buffer
  * (both outside the CRC), and the bytes are written in one write. The buffer
  * is borrowed for the call only. Rolls a new segment first when the active
  * one would pass segment.bytes, is older than segment.ms, or its index is full.
@@ -210,6 +216,30 @@ int partition_log_delete_records(struct partition_log *log, int64_t before_offse
  * a timer (log.retention.check.interval.ms). Returns the number of segments
  * deleted, or a negative error. */
 int partition_log_apply_retention(struct partition_log *log, int64_t now_ms);
+
+/* ---- leader epochs (KIP-101, KIP-279) ---- */
+
+/* A replica becoming leader in `epoch` records that the epoch starts at the
+ * log end (Kafka's maybeAssignEpochStartOffset in makeLeader), before it
+ * appends anything, so OffsetForLeaderEpoch answers for the old epochs end
+ * where the new one begins. The latest epoch again changes nothing; an older
+ * one is refused with LOG_ERR_STALE_EPOCH (the log already holds a newer
+ * leader's records), as partition_log_append refuses to stamp it. Writes the
+ * checkpoint when the cache changed. Returns 0, -EINVAL for a negative epoch,
+ * LOG_ERR_STALE_EPOCH, or -errno (checkpoint write). */
+int partition_log_begin_epoch(struct partition_log *log, int32_t epoch);
+
+/* Latest epoch with an entry, LEADER_EPOCH_UNDEFINED for an empty cache. */
+int32_t partition_log_latest_epoch(const struct partition_log *log);
+
+/* OffsetForLeaderEpoch: leader_epoch_cache_end_offset_for against this log's
+ * end offset. */
+struct leader_epoch_end partition_log_end_offset_for_epoch(const struct partition_log *log,
+                                                           int32_t epoch);
+
+/* The cache itself, borrowed (read-only; valid until the next call that
+ * changes the log), e.g. for leader_epoch_truncation_decide. */
+const struct leader_epoch_cache *partition_log_epoch_cache(const struct partition_log *log);
 
 /* ---- durability ---- */
 

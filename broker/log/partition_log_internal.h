@@ -4,6 +4,7 @@
 #ifndef SLUICE_BROKER_LOG_PARTITION_LOG_INTERNAL_H
 #define SLUICE_BROKER_LOG_PARTITION_LOG_INTERNAL_H
 
+#include "broker/log/leader_epoch_cache.h"
 #include "broker/log/partition_log.h"
 #include "broker/log/segment.h"
 
@@ -31,7 +32,8 @@ struct partition_log {
     size_t nsegs, segs_cap;
     int64_t start_offset;
     int64_t high_watermark;
-    int64_t durable_offset; /* also the recovery point */
+    int64_t durable_offset;           /* also the recovery point */
+    struct leader_epoch_cache epochs; /* log_epochs.c */
     /* flush state (log_flush.c) */
     int64_t unflushed_messages;
     int64_t last_flush_ms;
@@ -66,6 +68,20 @@ int log_recovery_load(struct partition_log *log, int64_t recovery_point, char *e
 /* Re-scan `seg` from the start: validate batches, rebuild both indexes, and
  * cut the file after the last valid batch. *truncated = bytes cut. */
 int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, int64_t *truncated);
+
+/* Leader epochs (log_epochs.c). Each returns 0 or the error of writing
+ * leader-epoch-checkpoint (logged there), which the caller must fail on. */
+/* After recovery: load the checkpoint, re-derive it from the batches past
+ * the recovery point (all of them if the file is missing or corrupt), trim
+ * it to [log start, log end] and write it if it changed. */
+int log_epochs_load(struct partition_log *log, int64_t recovery_point, char *err, size_t errlen);
+/* Both append paths, before the bytes are written. */
+int log_epochs_assign(struct partition_log *log, int32_t epoch, int64_t start_offset);
+int log_epochs_note_follower_batches(struct partition_log *log, const uint8_t *p, size_t len);
+/* After the log end went down / the log start went up / the log emptied. */
+int log_epochs_after_truncation(struct partition_log *log);
+int log_epochs_after_start_moved(struct partition_log *log);
+int log_epochs_reset(struct partition_log *log);
 
 /* Flush (log_flush.c). */
 void log_flush_note_append(struct partition_log *log, int64_t records);

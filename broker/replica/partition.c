@@ -162,6 +162,14 @@ bool partition_apply_state(struct partition *p, const struct partition_state *st
         p->alter_in_flight = false;
         if (role == PARTITION_LEADER) {
             p->epoch_start_offset = partition_log_end_offset(p->log);
+            /* Kafka's makeLeader: the new epoch starts at our log end, so
+             * OffsetForLeaderEpoch ends the older ones there (KIP-101). */
+            int rv = partition_log_begin_epoch(p->log, st->leader_epoch);
+            if (rv != 0) {
+                log_error("replica",
+                          "cannot begin leader epoch topic=%s partition=%d epoch=%d error=%s",
+                          p->topic, p->index, st->leader_epoch, log_err_name(rv));
+            }
         }
     }
     p->role = role;

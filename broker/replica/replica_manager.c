@@ -85,7 +85,8 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
         close_partitions_range(rm, h, i, i + 1, false);
         return 0;
     }
-    if (h->parts[i] == NULL) {
+    bool opened = h->parts[i] == NULL;
+    if (opened) {
         int rv = open_one(rm, t, h, i);
         if (rv != 0) {
             return rv;

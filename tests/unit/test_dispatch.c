@@ -69,6 +69,7 @@ START_TEST(test_log_error_mapping)
     ck_assert_int_eq(kafka_error_from_log(LOG_ERR_RECORD_LIST_TOO_LARGE), 18);
     ck_assert_int_eq(kafka_error_from_log(-28 /* ENOSPC */), 56);
     ck_assert_int_eq(kafka_error_from_log(LOG_ERR_OFFSET_MISMATCH), -1);
+    ck_assert_int_eq(kafka_error_from_log(LOG_ERR_STALE_EPOCH), 6);
 }
 END_TEST
 
