@@ -18,11 +18,15 @@
 #include "broker/metadata/metadata_view.h"
 #include "broker/replica/replica_manager.h"
 #include "common/config.h"
+#include "common/rpc_server.h"
 
 struct broker {
     uv_loop_t *loop;
     const struct sluice_config *cfg;
-    struct listener_set listeners;
+    struct listener_set listeners;       /* all: registered with the controller */
+    struct listener_set kafka_listeners; /* without the inter-broker one */
+    struct rpc_server rpc;               /* the inter-broker listener (replication) */
+    bool rpc_listening;
     struct controller_link link; /* when controller.quorum.voters is set */
     struct metadata_view *metadata;
     struct replica_manager replicas;

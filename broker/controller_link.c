@@ -111,14 +111,13 @@ static void on_alter(struct controller_request *req, int status, const ProtobufC
     const Sluice__Controller__AlterPartitionResponse *r =
         (const Sluice__Controller__AlterPartitionResponse *)response;
     if (status != 0 || r == NULL) {
-        op->cb(op->arg, -1, NULL);
+        op->cb(op->arg, -1, -1, -1, -1, NULL, 0);
     } else if (r->error_code != 0 || r->partition == NULL) {
-        op->cb(op->arg, r->error_code != 0 ? r->error_code : -1, NULL);
+        op->cb(op->arg, r->error_code != 0 ? r->error_code : -1, -1, -1, -1, NULL, 0);
     } else {
         const Sluice__Metadata__PartitionState *ps = r->partition;
-        struct link_partition_state st = {ps->leader, ps->leader_epoch, ps->partition_epoch,
-                                          ps->isr, (int32_t)ps->n_isr};
-        op->cb(op->arg, 0, &st);
+        op->cb(op->arg, 0, ps->leader, ps->leader_epoch, ps->partition_epoch, ps->isr,
+               (int32_t)ps->n_isr);
     }
     free(op);
 }

@@ -40,13 +40,10 @@ const MetadataImage *controller_link_image(const struct controller_link *link);
 int64_t controller_link_broker_epoch(const struct controller_link *link);
 
 /* The answer to an AlterPartition: `error` is the controller's Kafka code, or
- * -1 when no controller answered; on success the committed state. */
-struct link_partition_state {
-    int32_t leader, leader_epoch, partition_epoch;
-    const int32_t *isr;
-    int32_t n_isr;
-};
-typedef void (*link_alter_cb)(void *arg, int32_t error, const struct link_partition_state *st);
+ * -1 when no controller answered; on success (0) the committed leader,
+ * leader epoch, partition epoch and ISR. */
+typedef void (*link_alter_cb)(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
+                              int32_t partition_epoch, const int32_t *isr, int32_t n_isr);
 
 /* Propose `isr` for partition `index` of topic `topic_id` as its leader at
  * `leader_epoch`, with `partition_epoch` as the compare-and-set (Kafka's

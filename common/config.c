@@ -33,7 +33,7 @@ static const struct config_def broker_defs[] = {
      "Listeners published to clients; defaults to listeners."},
     {"listener.security.protocol.map", CONFIG_STRING, BROKER(listener_security_protocol_map),
      "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,"
-     "CONTROLLER:PLAINTEXT",
+     "CONTROLLER:PLAINTEXT,REPLICATION:PLAINTEXT",
      0, 0, NULL, NULL, "Listener name to security protocol."},
     {"inter.broker.listener.name", CONFIG_STRING, BROKER(inter_broker_listener_name), NULL, 0, 0,
      NULL, NULL, "Listener brokers use to reach each other."},

@@ -1,6 +1,7 @@
 /* ListOffsets (key 2): earliest (-2), latest (-1) and by timestamp. With no
  * transactions the latest offset is the high watermark at either isolation
- * level. */
+ * level; OFFSET_NOT_AVAILABLE while a new leader's high watermark is below
+ * the start of its epoch (KIP-207). */
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -26,7 +27,12 @@ static void list_one(struct kafka_call *call, const char *topic,
     if (out->error_code != KAFKA_ERROR_NONE) {
         return;
     }
-    if (in->timestamp == LATEST_TIMESTAMP) {
+    if (in->timestamp == LATEST_TIMESTAMP && partition_high_watermark(p) < p->epoch_start_offset) {
+        /* KIP-207: a new leader whose high watermark has not caught up with
+         * its epoch's start would answer an offset below what consumers saw
+         * from the old leader; the client retries. */
+        out->error_code = KAFKA_ERROR_OFFSET_NOT_AVAILABLE;
+    } else if (in->timestamp == LATEST_TIMESTAMP) {
         out->offset = partition_high_watermark(p);
     } else if (in->timestamp == EARLIEST_TIMESTAMP) {
         out->offset = partition_log_start(p);

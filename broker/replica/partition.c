@@ -144,7 +144,8 @@ static void reset_replicas(struct partition *p, const struct partition_state *st
     memcpy(old, p->replicas, sizeof old);
     for (int32_t i = 0; i < n; i++) {
         const struct replica_progress *o = progress_of(old, n_old, st->replicas[i]);
-        p->replicas[i] = o != NULL ? *o : (struct replica_progress){st->replicas[i], -1, 0, 0};
+        p->replicas[i] =
+            o != NULL ? *o : (struct replica_progress){st->replicas[i], -1, st->now_ms, 0, -1};
     }
     p->n_replicas = n;
 }
@@ -179,7 +180,11 @@ bool partition_apply_state(struct partition *p, const struct partition_state *st
     reset_replicas(p, st);
     copy_ids(p->isr, &p->n_isr, st->isr, st->n_isr);
     if (role == PARTITION_LEADER) {
+        p->fetch_state = FETCH_NONE;
         leader_update_hw(p);
+    } else if (changed) {
+        p->fetch_state = st->leader >= 0 ? FETCH_TRUNCATE : FETCH_NONE;
+        p->fetch_retry_ms = 0;
     }
     delayed_key_notify(&p->waiters); /* parked produces see the change */
     return changed;
@@ -318,6 +323,147 @@ int partition_offset_for_timestamp(struct partition *p, int64_t ts, int64_t *off
 void partition_watch(struct partition *p, struct delayed_op *op)
 {
     delayed_op_watch(op, &p->waiters);
+}
+
+/* ---- replication, leader side ---- */
+
+static struct replica_progress *progress_mut(struct partition *p, int32_t id)
+{
+    for (int32_t i = 0; i < p->n_replicas; i++) {
+        if (p->replicas[i].broker_id == id) {
+            return &p->replicas[i];
+        }
+    }
+    return NULL;
+}
+
+static bool ids_contain(const int32_t *ids, int32_t n, int32_t id)
+{
+    for (int32_t i = 0; i < n; i++) {
+        if (ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+uint64_t partition_caught_up_at(const struct replica_progress *r, int64_t fetch_offset,
+                                int64_t leader_end, uint64_t now_ms)
+{
+    uint64_t at = r->caught_up_ms;
+    if (fetch_offset >= leader_end) {
+        at = now_ms > at ? now_ms : at;
+    } else if (r->last_fetch_leader_end >= 0 && fetch_offset >= r->last_fetch_leader_end) {
+        /* It has what the leader had at its previous fetch. */
+        at = r->last_fetch_ms > at ? r->last_fetch_ms : at;
+    }
+    return at;
+}
+
+bool partition_isr_may_join(int64_t follower_end, int64_t high_watermark,
+                            int64_t epoch_start_offset)
+{
+    return follower_end >= high_watermark && follower_end >= epoch_start_offset;
+}
+
+bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t fetch_offset,
+                                uint64_t now_ms)
+{
+    struct replica_progress *r = progress_mut(p, replica_id);
+    if (r == NULL || p->role != PARTITION_LEADER || replica_id == p->self) {
+        return false;
+    }
+    int64_t end = partition_log_end_offset(p->log);
+    r->caught_up_ms = partition_caught_up_at(r, fetch_offset, end, now_ms);
+    r->last_fetch_ms = now_ms;
+    r->last_fetch_leader_end = end;
+    r->log_end = fetch_offset < end ? fetch_offset : end;
+    leader_update_hw(p);
+    bool in_isr = ids_contain(p->isr, p->n_isr, replica_id);
+    return !in_isr &&
+           partition_isr_may_join(r->log_end, p->high_watermark, p->epoch_start_offset);
+}
+
+void partition_isr_proposed(struct partition *p, const int32_t *isr, int32_t n_isr)
+{
+    copy_ids(p->pending_isr, &p->n_pending_isr, isr, n_isr);
+    p->alter_in_flight = true;
+}
+
+void partition_isr_answered(struct partition *p, const struct partition_state *st)
+{
+    p->alter_in_flight = false;
+    p->n_pending_isr = -1;
+    if (st != NULL && p->role == PARTITION_LEADER && st->leader == p->self &&
+        st->leader_epoch == p->leader_epoch && st->partition_epoch > p->partition_epoch) {
+        p->partition_epoch = st->partition_epoch;
+        copy_ids(p->isr, &p->n_isr, st->isr, st->n_isr);
+    }
+    if (p->role == PARTITION_LEADER) {
+        leader_update_hw(p);
+    }
+    delayed_key_notify(&p->waiters);
+}
+
+int32_t partition_isr_shrink(const struct replica_progress *replicas, int32_t n_replicas,
+                             const int32_t *isr, int32_t n_isr, int32_t leader, uint64_t now_ms,
+                             uint64_t lag_ms, int32_t *out)
+{
+    int32_t n = 0;
+    for (int32_t i = 0; i < n_isr; i++) {
+        const struct replica_progress *r = progress_of(replicas, n_replicas, isr[i]);
+        bool lagging = isr[i] != leader &&
+                       (r == NULL || (now_ms > r->caught_up_ms && now_ms - r->caught_up_ms > lag_ms));
+        if (!lagging) {
+            out[n++] = isr[i];
+        }
+    }
+    return n;
+}
+
+/* ---- replication, follower side ---- */
+
+static void follow_truncation(struct partition *p, int64_t old_end)
+{
+    int64_t end = partition_log_end_offset(p->log);
+    if (p->high_watermark > end) {
+        log_warn("replica",
+                 "truncation went below the high watermark topic=%s partition=%d "
+                 "high_watermark=%lld log_end_offset=%lld",
+                 p->topic, p->index, (long long)p->high_watermark, (long long)end);
+        p->high_watermark = end;
+    }
+    if (end != old_end) {
+        log_info("replica", "truncated topic=%s partition=%d from=%lld to=%lld", p->topic,
+                 p->index, (long long)old_end, (long long)end);
+    }
+    delayed_key_notify(&p->waiters);
+}
+
+int partition_truncate(struct partition *p, int64_t offset)
+{
+    int64_t old_end = partition_log_end_offset(p->log);
+    if (offset >= old_end) {
+        return 0;
+    }
+    int rv = partition_log_truncate_to(p->log, offset);
+    if (rv == 0) {
+        follow_truncation(p, old_end);
+    }
+    return rv;
+}
+
+int partition_truncate_fully(struct partition *p, int64_t offset)
+{
+    int64_t old_end = partition_log_end_offset(p->log);
+    int rv = partition_log_truncate_fully_and_start_at(p->log, offset);
+    if (rv == 0) {
+        if (p->high_watermark < offset) {
+            p->high_watermark = offset;
+        }
+        follow_truncation(p, old_end);
+    }
+    return rv;
 }
 
 /* ---- admin ---- */

@@ -37,9 +37,17 @@ enum partition_role {
 /* What the leader knows of one replica (itself included). */
 struct replica_progress {
     int32_t broker_id;
-    int64_t log_end;        /* -1: unknown (has not fetched in this epoch) */
-    uint64_t caught_up_ms;  /* last time its log end reached the leader's (uv_now) */
-    uint64_t last_fetch_ms; /* last fetch seen (uv_now) */
+    int64_t log_end;               /* -1: unknown (has not fetched in this epoch) */
+    uint64_t caught_up_ms;         /* last time it had everything the leader had (uv_now) */
+    uint64_t last_fetch_ms;        /* its last fetch (uv_now) */
+    int64_t last_fetch_leader_end; /* the leader's log end at that fetch */
+};
+
+/* A follower's fetching state (replica side). */
+enum partition_fetch_state {
+    FETCH_NONE = 0, /* leader, or no leader to fetch from */
+    FETCH_TRUNCATE, /* ask the leader where our last epoch ends, cut what diverges */
+    FETCH_ACTIVE,   /* fetching */
 };
 
 struct partition {
@@ -64,6 +72,9 @@ struct partition {
     int32_t n_pending_isr;                       /* -1 or 0: none */
     bool alter_in_flight;
     int32_t self;
+    /* follower side */
+    enum partition_fetch_state fetch_state;
+    uint64_t fetch_retry_ms; /* uv_now before which the fetcher leaves it alone */
     /* topic config */
     int64_t flush_messages;      /* the topic's flush.messages */
     int32_t min_insync_replicas; /* the topic's min.insync.replicas */
@@ -93,6 +104,7 @@ struct partition_state {
     int32_t n_replicas;
     const int32_t *isr;
     int32_t n_isr;
+    uint64_t now_ms; /* uv_now: a new leader counts its ISR as caught up from here */
 };
 
 /* Apply the metadata's state: become leader or follower (a new leader epoch
@@ -152,6 +164,47 @@ int partition_offset_for_timestamp(struct partition *p, int64_t ts, int64_t *off
 /* Make `op` watch this partition: it is asked again whenever the log end,
  * the high watermark, the durable offset or the role moves. */
 void partition_watch(struct partition *p, struct delayed_op *op);
+
+/* ---- replication, leader side ---- */
+
+/* Follower `replica_id` fetched from `fetch_offset` (its log end) at
+ * `now_ms`: record its progress and move the high watermark. Returns true
+ * when it is out of the ISR and may join it now (caught up to the high
+ * watermark and into this leader's epoch). */
+bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t fetch_offset,
+                                uint64_t now_ms);
+/* An ISR change is proposed to the controller: until its answer the high
+ * watermark counts the old and the proposed members (KIP-497). */
+void partition_isr_proposed(struct partition *p, const int32_t *isr, int32_t n_isr);
+/* The controller's answer: `st` (NULL on error) is adopted when it is for
+ * this leader epoch and newer than what the partition has. */
+void partition_isr_answered(struct partition *p, const struct partition_state *st);
+
+/* ---- replication, follower side ---- */
+
+/* Cut the log at `offset` (a divergent tail); the high watermark follows it
+ * down if it must (logged: that is not supposed to happen). */
+int partition_truncate(struct partition *p, int64_t offset);
+/* Empty the log and restart it at `offset` (the leader's log starts past
+ * ours). */
+int partition_truncate_fully(struct partition *p, int64_t offset);
+
+/* ---- ISR decisions (pure) ---- */
+
+/* The ISR without followers that have not caught up for `lag_ms` (Kafka's
+ * replica.lag.time.max.ms), never without `leader`. Writes it to `out`
+ * and returns its size (== n_isr: nobody lags). */
+int32_t partition_isr_shrink(const struct replica_progress *replicas, int32_t n_replicas,
+                             const int32_t *isr, int32_t n_isr, int32_t leader, uint64_t now_ms,
+                             uint64_t lag_ms, int32_t *out);
+/* Whether a follower outside the ISR may join: its log end reached the high
+ * watermark and the start of the leader's epoch (Kafka's isFollowerInSync). */
+bool partition_isr_may_join(int64_t follower_end, int64_t high_watermark,
+                            int64_t epoch_start_offset);
+/* Kafka's caught-up clock: the new caught_up_ms of follower `r` fetching at
+ * `fetch_offset` at `now_ms` while the leader's log ends at `leader_end`. */
+uint64_t partition_caught_up_at(const struct replica_progress *r, int64_t fetch_offset,
+                                int64_t leader_end, uint64_t now_ms);
 
 /* ---- admin ---- */
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/replica/fetcher.h"
 #include "common/log.h"
 
 struct hosted_topic {
@@ -21,6 +22,49 @@ static void hosted_free(struct hosted_topic *h)
         free(h->dir_index);
         free(h);
     }
+}
+
+/* ---- fetchers (follower side) ---- */
+
+static void on_isr_timer(uv_timer_t *t);
+
+static void kick_fetcher(struct replica_manager *rm, struct partition *p)
+{
+    int32_t slot = fetcher_slot_of(p->topic, p->index, rm->cfg->num_replica_fetchers);
+    for (size_t i = 0; i < rm->n_fetchers; i++) {
+        struct replica_fetcher *f = rm->fetchers[i];
+        if (fetcher_leader(f) == p->leader_id && fetcher_slot(f) == slot) {
+            fetcher_kick(f);
+            return;
+        }
+    }
+    if (rm->n_fetchers == rm->cap_fetchers) {
+        size_t cap = rm->cap_fetchers ? 2 * rm->cap_fetchers : 8;
+        struct replica_fetcher **fs = realloc(rm->fetchers, cap * sizeof *fs);
+        if (fs == NULL) {
+            log_error("replica", "out of memory starting a fetcher leader=%d", p->leader_id);
+            return;
+        }
+        rm->fetchers = fs;
+        rm->cap_fetchers = cap;
+    }
+    struct replica_fetcher *f = fetcher_new(rm, p->leader_id, slot);
+    if (f == NULL) {
+        log_error("replica", "out of memory starting a fetcher leader=%d", p->leader_id);
+        return;
+    }
+    rm->fetchers[rm->n_fetchers++] = f;
+    fetcher_kick(f);
+}
+
+static void close_fetchers(struct replica_manager *rm)
+{
+    for (size_t i = 0; i < rm->n_fetchers; i++) {
+        fetcher_close(rm->fetchers[i]);
+    }
+    free(rm->fetchers);
+    rm->fetchers = NULL;
+    rm->n_fetchers = rm->cap_fetchers = 0;
 }
 
 static int open_one(struct replica_manager *rm, const struct metadata_topic *t,
@@ -96,14 +140,22 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
     if (mp->leader_epoch < p->leader_epoch) {
         return 0; /* an older image: epochs only grow */
     }
-    int32_t solo[1] = {self};
-    /* No follower replication yet: the leader's ISR is itself. */
-    struct partition_state st = {
-        mp->leader, mp->leader_epoch, 0, mp->replicas, mp->n_replicas, solo, 1};
+    if (mp->leader_epoch == p->leader_epoch && mp->partition_epoch < p->partition_epoch) {
+        return 0; /* we adopted a newer ISR from an AlterPartition answer already */
+    }
+    struct partition_state st = {mp->leader,   mp->leader_epoch, mp->partition_epoch,
+                                 mp->replicas, mp->n_replicas,   mp->isr,
+                                 mp->n_isr,    uv_now(rm->loop)};
     if (partition_apply_state(p, &st)) {
         log_info("replica",
-                 "partition role topic=%s partition=%d role=%s leader=%d leader_epoch=%d", t->name,
-                 i, partition_is_leader(p) ? "leader" : "follower", mp->leader, mp->leader_epoch);
+                 "partition role topic=%s partition=%d role=%s leader=%d leader_epoch=%d "
+                 "isr_size=%d log_end_offset=%lld high_watermark=%lld",
+                 t->name, i, partition_is_leader(p) ? "leader" : "follower", mp->leader,
+                 mp->leader_epoch, mp->n_isr, (long long)partition_log_end(p),
+                 (long long)partition_high_watermark(p));
+    }
+    if (p->fetch_state != FETCH_NONE) {
+        kick_fetcher(rm, p);
     }
     return 0;
 }
@@ -227,6 +279,93 @@ static void each_log(void *owner, log_manager_visit_fn visit, void *arg)
     }
 }
 
+/* ---- the ISR (leader side, Kafka's AlterPartition) ---- */
+
+struct alter_ctx {
+    struct replica_manager *rm;
+    char topic[TOPIC_NAME_MAX + 1];
+    int32_t index, leader_epoch;
+};
+
+static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
+                            int32_t partition_epoch, const int32_t *isr, int32_t n_isr)
+{
+    struct alter_ctx *a = arg;
+    struct partition *p = replica_manager_partition(a->rm, a->topic, a->index);
+    if (p != NULL && p->leader_epoch == a->leader_epoch) {
+        struct partition_state st = {leader, leader_epoch, partition_epoch, NULL, 0, isr, n_isr,
+                                     0};
+        if (error != 0) {
+            log_info("replica", "ISR change refused topic=%s partition=%d error=%d", p->topic,
+                     p->index, error);
+        } else {
+            log_info("replica", "ISR changed topic=%s partition=%d isr_size=%d partition_epoch=%d",
+                     p->topic, p->index, n_isr, partition_epoch);
+        }
+        partition_isr_answered(p, error == 0 ? &st : NULL);
+    }
+    free(a);
+}
+
+/* Propose `isr` for `p` (leader) to the controller. */
+static void propose_isr(struct replica_manager *rm, struct partition *p, const int32_t *isr,
+                        int32_t n_isr)
+{
+    const struct metadata_topic *t = metadata_view_topic(rm->metadata, p->topic);
+    if (rm->controller.alter_partition == NULL || t == NULL || p->alter_in_flight) {
+        return;
+    }
+    struct alter_ctx *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        return;
+    }
+    *a = (struct alter_ctx){rm, "", p->index, p->leader_epoch};
+    snprintf(a->topic, sizeof a->topic, "%s", p->topic);
+    int rv = rm->controller.alter_partition(rm->controller.data, t->id, p->index, p->leader_epoch,
+                                            p->partition_epoch, isr, n_isr, on_alter_answer, a);
+    if (rv != 0) {
+        free(a);
+        return;
+    }
+    partition_isr_proposed(p, isr, n_isr);
+}
+
+void replica_manager_isr_expand(struct replica_manager *rm, struct partition *p, int32_t replica)
+{
+    int32_t isr[PARTITION_MAX_REPLICAS + 1];
+    int32_t n = p->n_isr;
+    if (p->alter_in_flight || n >= PARTITION_MAX_REPLICAS) {
+        return;
+    }
+    memcpy(isr, p->isr, (size_t)n * sizeof *isr);
+    isr[n++] = replica;
+    log_info("replica", "follower caught up: proposing it for the ISR topic=%s partition=%d "
+             "replica=%d", p->topic, p->index, replica);
+    propose_isr(rm, p, isr, n);
+}
+
+static void shrink_one(struct partition *p, void *arg)
+{
+    struct replica_manager *rm = arg;
+    if (!partition_is_leader(p) || p->alter_in_flight) {
+        return;
+    }
+    int32_t keep[PARTITION_MAX_REPLICAS];
+    int32_t n = partition_isr_shrink(p->replicas, p->n_replicas, p->isr, p->n_isr, p->self,
+                                     uv_now(rm->loop), (uint64_t)rm->cfg->replica_lag_time_max_ms,
+                                     keep);
+    if (n < p->n_isr) {
+        log_info("replica", "followers lag: shrinking the ISR topic=%s partition=%d from=%d to=%d",
+                 p->topic, p->index, p->n_isr, n);
+        propose_isr(rm, p, keep, n);
+    }
+}
+
+static void on_isr_timer(uv_timer_t *t)
+{
+    replica_manager_each_partition(t->data, shrink_one, t->data);
+}
+
 /* ---- lifecycle ---- */
 
 static void close_all(struct replica_manager *rm)
@@ -269,10 +408,13 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     rm->cfg = cfg;
     rm->dirs = dirs;
     rm->metadata = metadata;
+    rm->self = metadata_view_local_node(metadata);
+    rm->running = true;
     strmap_init(&rm->topics);
     log_manager_init(&rm->logs, loop, cfg, dirs, each_log, rm);
     int rv = host_all(rm, err, errlen);
     if (rv != 0) {
+        close_fetchers(rm);
         close_all(rm);
         return rv;
     }
@@ -285,6 +427,11 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     metadata_view_set_listener(metadata, &l);
     delayed_queue_init(&rm->delayed, loop);
     log_manager_start_timers(&rm->logs);
+    uv_timer_init(loop, &rm->isr_timer);
+    rm->isr_timer.data = rm;
+    uint64_t every = (uint64_t)cfg->replica_lag_time_max_ms / 2;
+    every = every > 0 ? every : 1;
+    uv_timer_start(&rm->isr_timer, on_isr_timer, every, every);
     return 0;
 }
 
@@ -292,6 +439,9 @@ void replica_manager_stop(struct replica_manager *rm)
 {
     struct metadata_listener none = {0};
     metadata_view_set_listener(rm->metadata, &none);
+    rm->running = false;
+    close_fetchers(rm);
+    uv_close((uv_handle_t *)&rm->isr_timer, NULL);
     /* Waiting fetches answer now with what they have. */
     delayed_queue_close(&rm->delayed, NULL);
     log_manager_stop(&rm->logs);
@@ -301,6 +451,9 @@ void replica_manager_stop(struct replica_manager *rm)
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index)
 {
+    if (!rm->running) {
+        return NULL;
+    }
     struct hosted_topic *h = strmap_get(&rm->topics, topic);
     if (h == NULL || index < 0 || index >= h->n) {
         return NULL;
@@ -311,4 +464,48 @@ struct partition *replica_manager_partition(const struct replica_manager *rm, co
 void replica_manager_park(struct replica_manager *rm, struct delayed_op *op, uint64_t timeout_ms)
 {
     delayed_queue_add(&rm->delayed, op, timeout_ms);
+}
+
+void replica_manager_set_controller(struct replica_manager *rm, const struct replica_controller *c)
+{
+    rm->controller = *c;
+}
+
+void replica_manager_each_partition(struct replica_manager *rm,
+                                    void (*fn)(struct partition *p, void *arg), void *arg)
+{
+    size_t b;
+    for (struct strmap_entry *e = strmap_first(&rm->topics, &b); e;
+         e = strmap_next(&rm->topics, e, &b)) {
+        struct hosted_topic *h = e->value;
+        for (int32_t i = 0; i < h->n; i++) {
+            if (h->parts[i] != NULL) {
+                fn(h->parts[i], arg);
+            }
+        }
+    }
+}
+
+const char *replica_listener_name(const struct sluice_config *cfg)
+{
+    const char *n = cfg->inter_broker_listener_name;
+    return n != NULL && n[0] != '\0' ? n : "REPLICATION";
+}
+
+const struct metadata_endpoint *replica_manager_endpoint(struct replica_manager *rm, int32_t id)
+{
+    size_t n = metadata_view_broker_count(rm->metadata);
+    for (size_t i = 0; i < n; i++) {
+        const struct metadata_broker *b = metadata_view_broker(rm->metadata, i);
+        if (b->node_id == id) {
+            return metadata_broker_endpoint(b, replica_listener_name(rm->cfg));
+        }
+    }
+    return NULL;
+}
+
+int64_t replica_manager_broker_epoch(struct replica_manager *rm)
+{
+    return rm->controller.broker_epoch != NULL ? rm->controller.broker_epoch(rm->controller.data)
+                                               : -1;
 }

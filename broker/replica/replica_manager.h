@@ -23,6 +23,22 @@
 #include "common/config.h"
 #include "common/strmap.h"
 
+struct replica_fetcher;
+
+/* How the replica layer reaches the controller (the broker wires it to its
+ * controller link). NULL functions: no controller (ISR changes are not
+ * proposed). */
+typedef void (*replica_alter_cb)(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
+                                 int32_t partition_epoch, const int32_t *isr, int32_t n_isr);
+struct replica_controller {
+    void *data;
+    int64_t (*broker_epoch)(void *data);
+    /* AlterPartition: 0 and `cb` fires once later, or an error. */
+    int (*alter_partition)(void *data, const uint8_t topic_id[16], int32_t index,
+                           int32_t leader_epoch, int32_t partition_epoch, const int32_t *isr,
+                           int32_t n_isr, replica_alter_cb cb, void *arg);
+};
+
 struct replica_manager {
     uv_loop_t *loop;
     const struct sluice_config *cfg;
@@ -31,6 +47,12 @@ struct replica_manager {
     struct strmap topics; /* name -> struct hosted_topic * */
     struct log_manager logs;
     struct delayed_queue delayed;
+    int32_t self;
+    struct replica_controller controller;
+    struct replica_fetcher **fetchers; /* one per (leader, slot) in use */
+    size_t n_fetchers, cap_fetchers;
+    uv_timer_t isr_timer;
+    bool running;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
@@ -46,6 +68,23 @@ void replica_manager_stop(struct replica_manager *rm);
 /* The hosted partition, or NULL (unknown topic, index out of range). */
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index);
+
+/* Wire the controller (before partitions lead anything that replicates). */
+void replica_manager_set_controller(struct replica_manager *rm, const struct replica_controller *c);
+
+/* Visit every hosted partition. */
+void replica_manager_each_partition(struct replica_manager *rm,
+                                    void (*fn)(struct partition *p, void *arg), void *arg);
+/* Broker `id`'s endpoint on the inter-broker listener, NULL if unknown. */
+const struct metadata_endpoint *replica_manager_endpoint(struct replica_manager *rm, int32_t id);
+/* This broker's registration epoch (-1 unknown). */
+int64_t replica_manager_broker_epoch(struct replica_manager *rm);
+/* The inter-broker listener's name (inter.broker.listener.name, default
+ * REPLICATION). */
+const char *replica_listener_name(const struct sluice_config *cfg);
+/* Leader: propose adding `replica` to p's ISR (AlterPartition), unless a
+ * change is in flight already. */
+void replica_manager_isr_expand(struct replica_manager *rm, struct partition *p, int32_t replica);
 
 /* Park `op` (watching partitions through partition_watch) until it is ready
  * or `timeout_ms` passes: the one purgatory for Fetch and Produce waits. */
