@@ -79,8 +79,8 @@ static int start_replication_listener(struct broker *b, char *err, size_t errlen
         }
         rv = rpc_server_listen(&b->rpc, ep->host[0] ? ep->host : "0.0.0.0", ep->port);
         if (rv != 0) {
-            snprintf(err, errlen, "cannot listen on %s://%s:%u: %s", ep->name, ep->host,
-                     ep->port, uv_strerror(rv));
+            snprintf(err, errlen, "cannot listen on %s://%s:%u: %s", ep->name, ep->host, ep->port,
+                     uv_strerror(rv));
             return rv;
         }
         b->rpc_listening = true;
@@ -90,7 +90,8 @@ static int start_replication_listener(struct broker *b, char *err, size_t errlen
         break;
     }
     if (rv == 0 && !b->rpc_listening && controller_link_configured(b->cfg)) {
-        log_warn("broker", "no %s listener: this broker cannot serve followers "
+        log_warn("broker",
+                 "no %s listener: this broker cannot serve followers "
                  "(add it to listeners, or set inter.broker.listener.name)",
                  replica_listener_name(b->cfg));
     }

@@ -137,7 +137,8 @@ int controller_link_alter_partition(struct controller_link *link, const uint8_t 
     op->cb = cb;
     op->arg = arg;
     op->req.data = op;
-    Sluice__Controller__AlterPartitionRequest body = SLUICE__CONTROLLER__ALTER_PARTITION_REQUEST__INIT;
+    Sluice__Controller__AlterPartitionRequest body =
+        SLUICE__CONTROLLER__ALTER_PARTITION_REQUEST__INIT;
     body.version = 1;
     body.broker_id = link->session.broker_id;
     body.broker_epoch = link->session.broker_epoch;
@@ -149,8 +150,8 @@ int controller_link_alter_partition(struct controller_link *link, const uint8_t 
     body.n_new_isr = (size_t)n_isr;
     int rv = controller_client_call(
         &link->session.client, &op->req,
-        SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_PARTITION,
-        &body.base, &sluice__controller__alter_partition_response__descriptor, timeout_ms, on_alter);
+        SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_PARTITION, &body.base,
+        &sluice__controller__alter_partition_response__descriptor, timeout_ms, on_alter);
     if (rv != 0) {
         free(op);
     }

@@ -216,8 +216,8 @@ static void truncate_answer(struct replica_fetcher *f, struct partition *p,
     if (t.offset < end) {
         int rv = partition_truncate(p, t.offset);
         if (rv != 0) {
-            log_error("replica", "cannot truncate topic=%s partition=%d to=%lld error=%s",
-                      p->topic, p->index, (long long)t.offset, log_err_name(rv));
+            log_error("replica", "cannot truncate topic=%s partition=%d to=%lld error=%s", p->topic,
+                      p->index, (long long)t.offset, log_err_name(rv));
             retry_later(f, p);
             return;
         }
@@ -295,10 +295,10 @@ static int send_epochs(struct replica_fetcher *f)
     body.partitions = qp;
     body.n_partitions = n;
     f->req.data = f;
-    int rv = rpc_client_call(&f->client, &f->req,
-                             SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_OFFSETS_FOR_LEADER_EPOCH,
-                             1, &body.base, NULL, 0,
-                             (uint64_t)f->rm->cfg->request_timeout_ms, on_epochs);
+    int rv =
+        rpc_client_call(&f->client, &f->req,
+                        SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_OFFSETS_FOR_LEADER_EPOCH, 1,
+                        &body.base, NULL, 0, (uint64_t)f->rm->cfg->request_timeout_ms, on_epochs);
     f->in_flight = rv == 0;
     return rv == 0 ? 0 : -1;
 }
@@ -407,9 +407,10 @@ static int send_fetch(struct replica_fetcher *f)
         body.partitions = ptrs;
         body.n_partitions = n;
         f->req.data = f;
-        rv = rpc_client_call(&f->client, &f->req, SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH,
-                             1, &body.base, NULL, 0,
-                             (uint64_t)cfg->replica_fetch_wait_max_ms + REQUEST_SLACK_MS, on_fetch);
+        rv = rpc_client_call(&f->client, &f->req,
+                             SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH, 1, &body.base,
+                             NULL, 0, (uint64_t)cfg->replica_fetch_wait_max_ms + REQUEST_SLACK_MS,
+                             on_fetch);
         f->in_flight = rv == 0;
     }
     free(fp);

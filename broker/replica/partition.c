@@ -380,8 +380,7 @@ bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t
     r->log_end = fetch_offset < end ? fetch_offset : end;
     leader_update_hw(p);
     bool in_isr = ids_contain(p->isr, p->n_isr, replica_id);
-    return !in_isr &&
-           partition_isr_may_join(r->log_end, p->high_watermark, p->epoch_start_offset);
+    return !in_isr && partition_isr_may_join(r->log_end, p->high_watermark, p->epoch_start_offset);
 }
 
 void partition_isr_proposed(struct partition *p, const int32_t *isr, int32_t n_isr)
@@ -412,8 +411,9 @@ int32_t partition_isr_shrink(const struct replica_progress *replicas, int32_t n_
     int32_t n = 0;
     for (int32_t i = 0; i < n_isr; i++) {
         const struct replica_progress *r = progress_of(replicas, n_replicas, isr[i]);
-        bool lagging = isr[i] != leader &&
-                       (r == NULL || (now_ms > r->caught_up_ms && now_ms - r->caught_up_ms > lag_ms));
+        bool lagging =
+            isr[i] != leader &&
+            (r == NULL || (now_ms > r->caught_up_ms && now_ms - r->caught_up_ms > lag_ms));
         if (!lagging) {
             out[n++] = isr[i];
         }
@@ -434,8 +434,8 @@ static void follow_truncation(struct partition *p, int64_t old_end)
         p->high_watermark = end;
     }
     if (end != old_end) {
-        log_info("replica", "truncated topic=%s partition=%d from=%lld to=%lld", p->topic,
-                 p->index, (long long)old_end, (long long)end);
+        log_info("replica", "truncated topic=%s partition=%d from=%lld to=%lld", p->topic, p->index,
+                 (long long)old_end, (long long)end);
     }
     delayed_key_notify(&p->waiters);
 }

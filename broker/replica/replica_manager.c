@@ -293,8 +293,7 @@ static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t le
     struct alter_ctx *a = arg;
     struct partition *p = replica_manager_partition(a->rm, a->topic, a->index);
     if (p != NULL && p->leader_epoch == a->leader_epoch) {
-        struct partition_state st = {leader, leader_epoch, partition_epoch, NULL, 0, isr, n_isr,
-                                     0};
+        struct partition_state st = {leader, leader_epoch, partition_epoch, NULL, 0, isr, n_isr, 0};
         if (error != 0) {
             log_info("replica", "ISR change refused topic=%s partition=%d error=%d", p->topic,
                      p->index, error);
@@ -339,8 +338,10 @@ void replica_manager_isr_expand(struct replica_manager *rm, struct partition *p,
     }
     memcpy(isr, p->isr, (size_t)n * sizeof *isr);
     isr[n++] = replica;
-    log_info("replica", "follower caught up: proposing it for the ISR topic=%s partition=%d "
-             "replica=%d", p->topic, p->index, replica);
+    log_info("replica",
+             "follower caught up: proposing it for the ISR topic=%s partition=%d "
+             "replica=%d",
+             p->topic, p->index, replica);
     propose_isr(rm, p, isr, n);
 }
 
@@ -351,9 +352,9 @@ static void shrink_one(struct partition *p, void *arg)
         return;
     }
     int32_t keep[PARTITION_MAX_REPLICAS];
-    int32_t n = partition_isr_shrink(p->replicas, p->n_replicas, p->isr, p->n_isr, p->self,
-                                     uv_now(rm->loop), (uint64_t)rm->cfg->replica_lag_time_max_ms,
-                                     keep);
+    int32_t n =
+        partition_isr_shrink(p->replicas, p->n_replicas, p->isr, p->n_isr, p->self,
+                             uv_now(rm->loop), (uint64_t)rm->cfg->replica_lag_time_max_ms, keep);
     if (n < p->n_isr) {
         log_info("replica", "followers lag: shrinking the ISR topic=%s partition=%d from=%d to=%d",
                  p->topic, p->index, p->n_isr, n);

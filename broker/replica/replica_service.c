@@ -80,8 +80,8 @@ static void read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPar
     }
     size_t before = payload->len;
     struct log_read_result info;
-    int rv = partition_read_copy(p, PARTITION_READ_REPLICA, in->fetch_offset,
-                                 limit > 0 ? limit : 1, payload, &info);
+    int rv = partition_read_copy(p, PARTITION_READ_REPLICA, in->fetch_offset, limit > 0 ? limit : 1,
+                                 payload, &info);
     if (rv == LOG_ERR_OFFSET_OUT_OF_RANGE) {
         out->error_code = ERR_OFFSET_OUT_OF_RANGE;
         return;
@@ -154,9 +154,8 @@ static bool fetch_ready(struct delayed_op *op)
             return true;
         }
         struct log_read_result r;
-        if (end > in->fetch_offset &&
-            partition_read(p, PARTITION_READ_REPLICA, in->fetch_offset, in->partition_max_bytes,
-                           &r) == 0) {
+        if (end > in->fetch_offset && partition_read(p, PARTITION_READ_REPLICA, in->fetch_offset,
+                                                     in->partition_max_bytes, &r) == 0) {
             bytes += r.length;
             log_read_result_release(&r);
         }
@@ -183,7 +182,8 @@ static void note_progress(struct fetch_ctx *ctx)
         struct partition *p =
             leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch, &error);
         ctx->hw_seen[i] = p != NULL ? partition_high_watermark(p) : -1;
-        if (p != NULL && partition_follower_fetched(p, ctx->req->replica_id, in->fetch_offset, now)) {
+        if (p != NULL &&
+            partition_follower_fetched(p, ctx->req->replica_id, in->fetch_offset, now)) {
             replica_manager_isr_expand(ctx->rm, p, ctx->req->replica_id);
         }
         if (p != NULL) {
@@ -265,9 +265,9 @@ static void handle_epochs(struct rpc_call *call, void *arg)
 
 int replica_service_register(struct rpc_server *server, struct replica_manager *rm)
 {
-    int rv = rpc_server_handle(server, SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH,
-                               &sluice__replica__replica_fetch_request__descriptor, handle_fetch,
-                               rm);
+    int rv =
+        rpc_server_handle(server, SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH,
+                          &sluice__replica__replica_fetch_request__descriptor, handle_fetch, rm);
     if (rv == 0) {
         rv = rpc_server_handle(
             server, SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_OFFSETS_FOR_LEADER_EPOCH,
