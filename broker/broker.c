@@ -15,9 +15,6 @@
 
 enum { STARTED_NOTHING, STARTED_SERVER, STARTED_METADATA, STARTED_REPLICAS };
 
-/* An AlterPartition waits this long for a controller before it is retried. */
-#define ALTER_TIMEOUT_MS 5000
-
 /* ---- the inter-broker listener ----
  *
  * The listener named by inter.broker.listener.name (default REPLICATION)
@@ -105,10 +102,25 @@ static int64_t link_broker_epoch(void *data)
 
 static int link_alter_partition(void *data, const uint8_t topic_id[16], int32_t index,
                                 int32_t leader_epoch, int32_t partition_epoch, const int32_t *isr,
-                                int32_t n_isr, replica_alter_cb cb, void *arg)
+                                const int64_t *broker_epochs, int32_t n_isr, replica_alter_cb cb,
+                                void *arg)
 {
     return controller_link_alter_partition(data, topic_id, index, leader_epoch, partition_epoch,
-                                           isr, n_isr, ALTER_TIMEOUT_MS, cb, arg);
+                                           isr, broker_epochs, n_isr, cb, arg);
+}
+
+static bool link_may_lead(void *data, uint64_t now_ms)
+{
+    return controller_link_may_lead(data, now_ms);
+}
+
+/* Isolation began: parked produces must not complete as acknowledged. */
+static void on_isolated(struct broker_session *s)
+{
+    struct broker *b = ((struct controller_link *)s->data)->data;
+    if (b != NULL && b->started >= STARTED_REPLICAS) {
+        replica_manager_wake_all(&b->replicas);
+    }
 }
 
 static void conn_options(const struct sluice_config *cfg, struct kafka_conn_options *o)
@@ -236,8 +248,10 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         rv = replica_manager_start(&b->replicas, loop, cfg, dirs, b->metadata, err, errlen);
     }
     if (rv == 0 && controller_link_configured(cfg)) {
-        struct replica_controller rc = {&b->link, link_broker_epoch, link_alter_partition};
+        struct replica_controller rc = {&b->link, link_broker_epoch, link_alter_partition,
+                                        link_may_lead};
         replica_manager_set_controller(&b->replicas, &rc);
+        b->link.session.on_isolated = on_isolated;
     }
     if (rv != 0) {
         broker_stop(b);

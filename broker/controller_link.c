@@ -7,7 +7,6 @@
 
 #include "common/log.h"
 #include "controller/voters.h"
-#include "proto/controller.pb-c.h"
 
 /* Controlled shutdown must not hold a stopping process for long when the
  * controllers are going away too. */
@@ -101,35 +100,36 @@ int64_t controller_link_broker_epoch(const struct controller_link *link)
 
 /* One AlterPartition in flight (malloc'd until its answer). */
 struct alter_op {
-    struct controller_request req;
+    struct broker_alter_partition op;
     link_alter_cb cb;
     void *arg;
 };
 
-static void on_alter(struct controller_request *req, int status, const ProtobufCMessage *response)
+static void on_alter(struct broker_alter_partition *bop, int status, int32_t error_code,
+                     const PartitionState *committed)
 {
-    struct alter_op *op = req->data;
-    const Sluice__Controller__AlterPartitionResponse *r =
-        (const Sluice__Controller__AlterPartitionResponse *)response;
-    if (status != 0 || r == NULL) {
-        op->cb(op->arg, -1, -1, -1, -1, NULL, 0);
-    } else if (r->error_code != 0 || r->partition == NULL) {
-        op->cb(op->arg, r->error_code != 0 ? r->error_code : -1, -1, -1, -1, NULL, 0);
+    struct alter_op *op = bop->data;
+    int32_t error = status != 0 ? -1 : error_code;
+    if (error == 0 && committed != NULL) {
+        op->cb(op->arg, 0, committed->leader, committed->leader_epoch, committed->partition_epoch,
+               committed->isr, (int32_t)committed->n_isr);
     } else {
-        const Sluice__Metadata__PartitionState *ps = r->partition;
-        op->cb(op->arg, 0, ps->leader, ps->leader_epoch, ps->partition_epoch, ps->isr,
-               (int32_t)ps->n_isr);
+        op->cb(op->arg, error != 0 ? error : -1, -1, -1, -1, NULL, 0);
     }
     free(op);
 }
 
 int controller_link_alter_partition(struct controller_link *link, const uint8_t topic_id[16],
                                     int32_t index, int32_t leader_epoch, int32_t partition_epoch,
-                                    const int32_t *isr, int32_t n_isr, uint64_t timeout_ms,
+                                    const int32_t *isr, const int64_t *broker_epochs, int32_t n_isr,
                                     link_alter_cb cb, void *arg)
 {
-    if (!link->running) {
+    if (!link->running || n_isr < 0 || n_isr > 64) {
         return -ECANCELED;
+    }
+    struct broker_isr_member members[64];
+    for (int32_t i = 0; i < n_isr; i++) {
+        members[i] = (struct broker_isr_member){isr[i], broker_epochs[i]};
     }
     struct alter_op *op = calloc(1, sizeof *op);
     if (op == NULL) {
@@ -137,24 +137,17 @@ int controller_link_alter_partition(struct controller_link *link, const uint8_t 
     }
     op->cb = cb;
     op->arg = arg;
-    op->req.data = op;
-    Sluice__Controller__AlterPartitionRequest body =
-        SLUICE__CONTROLLER__ALTER_PARTITION_REQUEST__INIT;
-    body.version = 1;
-    body.broker_id = link->session.broker_id;
-    body.broker_epoch = link->session.broker_epoch;
-    body.topic_id = (ProtobufCBinaryData){16, (uint8_t *)topic_id};
-    body.partition = index;
-    body.leader_epoch = leader_epoch;
-    body.partition_epoch = partition_epoch;
-    body.new_isr = (int32_t *)isr;
-    body.n_new_isr = (size_t)n_isr;
-    int rv = controller_client_call(
-        &link->session.client, &op->req,
-        SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_PARTITION, &body.base,
-        &sluice__controller__alter_partition_response__descriptor, timeout_ms, on_alter);
+    op->op.data = op;
+    int rv = broker_session_alter_partition(
+        &link->session, &op->op, (ProtobufCBinaryData){16, (uint8_t *)topic_id}, index,
+        leader_epoch, partition_epoch, members, (size_t)n_isr, on_alter);
     if (rv != 0) {
         free(op);
     }
     return rv;
+}
+
+bool controller_link_may_lead(const struct controller_link *link, uint64_t now_ms)
+{
+    return !link->running || broker_session_may_lead(&link->session, now_ms);
 }

@@ -74,7 +74,8 @@ static void wait_fail(struct produce_wait *wt, int16_t error)
 static bool wait_check(struct produce_ctx *ctx, struct produce_wait *wt)
 {
     struct partition *p = replica_manager_partition(ctx->call->svc->replicas, wt->topic, wt->index);
-    if (p == NULL || !partition_is_leader(p) || p->leader_epoch != wt->leader_epoch) {
+    if (p == NULL || !partition_is_leader(p) || p->leader_epoch != wt->leader_epoch ||
+        !replica_manager_may_lead(ctx->call->svc->replicas)) {
         wait_fail(wt, KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER);
         return true;
     }

@@ -145,7 +145,7 @@ static void reset_replicas(struct partition *p, const struct partition_state *st
     for (int32_t i = 0; i < n; i++) {
         const struct replica_progress *o = progress_of(old, n_old, st->replicas[i]);
         p->replicas[i] =
-            o != NULL ? *o : (struct replica_progress){st->replicas[i], -1, st->now_ms, 0, -1};
+            o != NULL ? *o : (struct replica_progress){st->replicas[i], -1, st->now_ms, 0, -1, -1};
     }
     p->n_replicas = n;
 }
@@ -366,8 +366,8 @@ bool partition_isr_may_join(int64_t follower_end, int64_t high_watermark,
     return follower_end >= high_watermark && follower_end >= epoch_start_offset;
 }
 
-bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t fetch_offset,
-                                uint64_t now_ms)
+bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t broker_epoch,
+                                int64_t fetch_offset, uint64_t now_ms)
 {
     struct replica_progress *r = progress_mut(p, replica_id);
     if (r == NULL || p->role != PARTITION_LEADER || replica_id == p->self) {
@@ -377,6 +377,7 @@ bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t
     r->caught_up_ms = partition_caught_up_at(r, fetch_offset, end, now_ms);
     r->last_fetch_ms = now_ms;
     r->last_fetch_leader_end = end;
+    r->broker_epoch = broker_epoch;
     r->log_end = fetch_offset < end ? fetch_offset : end;
     leader_update_hw(p);
     bool in_isr = ids_contain(p->isr, p->n_isr, replica_id);

@@ -41,6 +41,7 @@ struct replica_progress {
     uint64_t caught_up_ms;         /* last time it had everything the leader had (uv_now) */
     uint64_t last_fetch_ms;        /* its last fetch (uv_now) */
     int64_t last_fetch_leader_end; /* the leader's log end at that fetch */
+    int64_t broker_epoch;          /* the epoch it fetched with (KIP-903), -1 unknown */
 };
 
 /* A follower's fetching state (replica side). */
@@ -167,12 +168,13 @@ void partition_watch(struct partition *p, struct delayed_op *op);
 
 /* ---- replication, leader side ---- */
 
-/* Follower `replica_id` fetched from `fetch_offset` (its log end) at
+/* Follower `replica_id` (registered at `broker_epoch`) fetched from
+ * `fetch_offset` (its log end) at
  * `now_ms`: record its progress and move the high watermark. Returns true
  * when it is out of the ISR and may join it now (caught up to the high
  * watermark and into this leader's epoch). */
-bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t fetch_offset,
-                                uint64_t now_ms);
+bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t broker_epoch,
+                                int64_t fetch_offset, uint64_t now_ms);
 /* An ISR change is proposed to the controller: until its answer the high
  * watermark counts the old and the proposed members (KIP-497). */
 void partition_isr_proposed(struct partition *p, const int32_t *isr, int32_t n_isr);

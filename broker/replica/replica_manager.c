@@ -320,8 +320,21 @@ static void propose_isr(struct replica_manager *rm, struct partition *p, const i
     }
     *a = (struct alter_ctx){rm, "", p->index, p->leader_epoch};
     snprintf(a->topic, sizeof a->topic, "%s", p->topic);
-    int rv = rm->controller.alter_partition(rm->controller.data, t->id, p->index, p->leader_epoch,
-                                            p->partition_epoch, isr, n_isr, on_alter_answer, a);
+    int64_t epochs[PARTITION_MAX_REPLICAS + 1];
+    for (int32_t i = 0; i < n_isr && i <= PARTITION_MAX_REPLICAS; i++) {
+        epochs[i] = -1; /* members already in the ISR: the controller knows them */
+        for (int32_t j = 0; j < p->n_replicas; j++) {
+            if (p->replicas[j].broker_id == isr[i] && isr[i] != p->self) {
+                epochs[i] = p->replicas[j].broker_epoch;
+            }
+        }
+        if (isr[i] == p->self) {
+            epochs[i] = replica_manager_broker_epoch(rm);
+        }
+    }
+    int rv =
+        rm->controller.alter_partition(rm->controller.data, t->id, p->index, p->leader_epoch,
+                                       p->partition_epoch, isr, epochs, n_isr, on_alter_answer, a);
     if (rv != 0) {
         free(a);
         return;
@@ -509,4 +522,21 @@ int64_t replica_manager_broker_epoch(struct replica_manager *rm)
 {
     return rm->controller.broker_epoch != NULL ? rm->controller.broker_epoch(rm->controller.data)
                                                : -1;
+}
+
+bool replica_manager_may_lead(struct replica_manager *rm)
+{
+    return rm->controller.may_lead == NULL ||
+           rm->controller.may_lead(rm->controller.data, uv_now(rm->loop));
+}
+
+static void wake_one(struct partition *p, void *arg)
+{
+    (void)arg;
+    delayed_key_notify(&p->waiters);
+}
+
+void replica_manager_wake_all(struct replica_manager *rm)
+{
+    replica_manager_each_partition(rm, wake_one, NULL);
 }

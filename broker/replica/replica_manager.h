@@ -33,10 +33,15 @@ typedef void (*replica_alter_cb)(void *arg, int32_t error, int32_t leader, int32
 struct replica_controller {
     void *data;
     int64_t (*broker_epoch)(void *data);
-    /* AlterPartition: 0 and `cb` fires once later, or an error. */
+    /* AlterPartition with each member's broker epoch (-1: unknown, for
+     * members already in the ISR): 0 and `cb` fires once later, or an error. */
     int (*alter_partition)(void *data, const uint8_t topic_id[16], int32_t index,
                            int32_t leader_epoch, int32_t partition_epoch, const int32_t *isr,
-                           int32_t n_isr, replica_alter_cb cb, void *arg);
+                           const int64_t *broker_epochs, int32_t n_isr, replica_alter_cb cb,
+                           void *arg);
+    /* Whether this broker may act as a leader now (not isolated: it stops
+     * acknowledging writes and serving as leader otherwise). */
+    bool (*may_lead)(void *data, uint64_t now_ms);
 };
 
 struct replica_manager {
@@ -82,6 +87,11 @@ int64_t replica_manager_broker_epoch(struct replica_manager *rm);
 /* The inter-broker listener's name (inter.broker.listener.name, default
  * REPLICATION). */
 const char *replica_listener_name(const struct sluice_config *cfg);
+/* Whether this broker may act as a leader now (see replica_controller). */
+bool replica_manager_may_lead(struct replica_manager *rm);
+/* Isolation began (or anything else every parked operation must see): ask
+ * every parked operation again. */
+void replica_manager_wake_all(struct replica_manager *rm);
 /* Leader: propose adding `replica` to p's ISR (AlterPartition), unless a
  * change is in flight already. */
 void replica_manager_isr_expand(struct replica_manager *rm, struct partition *p, int32_t replica);

@@ -46,7 +46,7 @@ static struct partition *leader_for(struct replica_manager *rm, const char *topi
     struct partition *p = replica_manager_partition(rm, topic, index);
     if (p == NULL) {
         *error = ERR_NOT_LEADER_OR_FOLLOWER;
-    } else if (!partition_is_leader(p)) {
+    } else if (!partition_is_leader(p) || !replica_manager_may_lead(rm)) {
         *error = ERR_NOT_LEADER_OR_FOLLOWER;
     } else if (epoch >= 0 && epoch < p->leader_epoch) {
         *error = ERR_FENCED_LEADER_EPOCH;
@@ -182,8 +182,8 @@ static void note_progress(struct fetch_ctx *ctx)
         struct partition *p =
             leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch, &error);
         ctx->hw_seen[i] = p != NULL ? partition_high_watermark(p) : -1;
-        if (p != NULL &&
-            partition_follower_fetched(p, ctx->req->replica_id, in->fetch_offset, now)) {
+        if (p != NULL && partition_follower_fetched(p, ctx->req->replica_id, ctx->req->broker_epoch,
+                                                    in->fetch_offset, now)) {
             replica_manager_isr_expand(ctx->rm, p, ctx->req->replica_id);
         }
         if (p != NULL) {

@@ -17,7 +17,7 @@
 
 static struct replica_progress rp(int32_t id, int64_t end, uint64_t caught_up)
 {
-    return (struct replica_progress){id, end, caught_up, 0, -1};
+    return (struct replica_progress){id, end, caught_up, 0, -1, -1};
 }
 
 START_TEST(test_hw_is_min_over_isr)
@@ -154,21 +154,21 @@ START_TEST(test_leader_hw_follows_the_isr)
     ck_assert(partition_is_leader(p));
     append(p, 10);
     ck_assert_int_eq(partition_log_end(p), 10);
-    ck_assert_int_eq(partition_high_watermark(p), 0); /* followers unknown */
-    ck_assert(!partition_follower_fetched(p, 2, 10, 1100)); /* in the ISR already */
+    ck_assert_int_eq(partition_high_watermark(p), 0);          /* followers unknown */
+    ck_assert(!partition_follower_fetched(p, 2, 7, 10, 1100)); /* in the ISR already */
     ck_assert_int_eq(partition_high_watermark(p), 0);
-    partition_follower_fetched(p, 3, 4, 1100);
+    partition_follower_fetched(p, 3, 7, 4, 1100);
     ck_assert_int_eq(partition_high_watermark(p), 4);
-    partition_follower_fetched(p, 3, 10, 1200);
+    partition_follower_fetched(p, 3, 7, 10, 1200);
     ck_assert_int_eq(partition_high_watermark(p), 10);
     /* A follower fetch far below cannot move it back. */
-    partition_follower_fetched(p, 3, 2, 1300);
+    partition_follower_fetched(p, 3, 7, 2, 1300);
     ck_assert_int_eq(partition_high_watermark(p), 10);
     /* Shrink proposed: until answered both ISRs count (KIP-497). */
     append(p, 5);
     int32_t smaller[2] = {1, 2};
     partition_isr_proposed(p, smaller, 2);
-    partition_follower_fetched(p, 2, 15, 1400);
+    partition_follower_fetched(p, 2, 7, 15, 1400);
     ck_assert_int_eq(partition_high_watermark(p), 10); /* 3 still counts */
     struct partition_state done = {1, 5, 1, NULL, 0, smaller, 2, 0};
     partition_isr_answered(p, &done);
@@ -189,11 +189,11 @@ START_TEST(test_join_proposed_when_caught_up)
     struct partition_state st = {1, 2, 0, replicas, 3, isr, 2, 1000};
     partition_apply_state(p, &st);
     append(p, 8);
-    partition_follower_fetched(p, 2, 8, 1100);
+    partition_follower_fetched(p, 2, 7, 8, 1100);
     ck_assert_int_eq(partition_high_watermark(p), 8);
-    ck_assert(!partition_follower_fetched(p, 3, 5, 1200)); /* behind the HW */
-    ck_assert(partition_follower_fetched(p, 3, 8, 1300));  /* caught up: join */
-    ck_assert(!partition_follower_fetched(p, 4, 8, 1300)); /* not a replica */
+    ck_assert(!partition_follower_fetched(p, 3, 7, 5, 1200)); /* behind the HW */
+    ck_assert(partition_follower_fetched(p, 3, 7, 8, 1300));  /* caught up: join */
+    ck_assert(!partition_follower_fetched(p, 4, 7, 8, 1300)); /* not a replica */
     partition_close(p);
 }
 END_TEST
