@@ -1,5 +1,6 @@
 #include "common/rpc_conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,24 +97,31 @@ static void on_written(uv_write_t *req, int status)
 
 int rpc_conn_send_encoded(struct rpc_conn *conn, struct buf *bytes)
 {
+    struct conn_write *w = NULL;
+    int rv = -ENOTCONN;
     if (conn->closing) {
-        buf_free(bytes);
-        return -ENOTCONN;
+        goto err;
     }
-    struct conn_write *w = malloc(sizeof *w);
+    rv = -ENOMEM;
+    w = malloc(sizeof *w);
     if (w == NULL) {
-        buf_free(bytes);
-        return -ENOMEM;
+        goto err;
     }
     w->bytes = *bytes;
-    buf_init(bytes);
     uv_buf_t ub = uv_buf_init((char *)w->bytes.data, (unsigned)w->bytes.len);
-    int rv = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &ub, 1, on_written);
+    rv = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &ub, 1, on_written);
     if (rv != 0) {
-        buf_free(&w->bytes);
-        free(w);
-        rpc_conn_close(conn, rv);
+        goto err_after_alloc;
     }
+    buf_init(bytes); /* the bytes are the write's now, freed in on_written */
+    return 0;
+
+err_after_alloc:
+    free(w);
+    rpc_conn_close(conn, rv);
+err:
+    assert(rv != 0);
+    buf_free(bytes);
     return rv;
 }
 

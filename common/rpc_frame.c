@@ -49,14 +49,12 @@ int rpc_frame_encode(struct buf *out, const struct rpc_frame *frame, const Proto
 
 void rpc_frame_reader_init(struct rpc_frame_reader *r, size_t max_frame)
 {
-    memset(r, 0, sizeof *r);
-    r->max_frame = max_frame;
+    frame_reader_init(&r->frames, 4, max_frame);
 }
 
 void rpc_frame_reader_free(struct rpc_frame_reader *r)
 {
-    free(r->frame);
-    r->frame = NULL;
+    frame_reader_free(&r->frames);
 }
 
 /* Decode a complete frame body (everything after the length prefix). */
@@ -99,66 +97,34 @@ out:
     return rv;
 }
 
-/* Take bytes of the length prefix; on completion validate and allocate. */
-static int take_prefix(struct rpc_frame_reader *r, const uint8_t **data, size_t *len)
+static int frame_errno(enum frame_status st)
 {
-    size_t n = 4 - r->prefix_have;
-    if (n > *len) {
-        n = *len;
-    }
-    memcpy(r->prefix + r->prefix_have, *data, n);
-    r->prefix_have += n;
-    *data += n;
-    *len -= n;
-    if (r->prefix_have < 4) {
-        return 0;
-    }
-    size_t frame_len = be32_load(r->prefix);
-    /* The bound is checked before allocating: a peer cannot make us reserve
-     * memory by announcing a large frame. */
-    if (frame_len > r->max_frame) {
+    switch (st) {
+    case FRAME_TOO_LARGE:
         return -EMSGSIZE;
-    }
-    if (frame_len < 4) {
+    case FRAME_INVALID:
         return -EBADMSG;
-    }
-    r->frame = malloc(frame_len);
-    if (r->frame == NULL) {
+    default:
         return -ENOMEM;
     }
-    r->frame_len = frame_len;
-    r->frame_have = 0;
-    return 0;
 }
 
 int rpc_frame_reader_feed(struct rpc_frame_reader *r, const uint8_t *data, size_t len,
                           rpc_frame_cb cb, void *arg)
 {
     while (len > 0) {
-        if (r->frame == NULL) {
-            int rv = take_prefix(r, &data, &len);
-            if (rv != 0 || r->frame == NULL) {
-                if (rv != 0) {
-                    return rv;
-                }
-                continue;
-            }
-        }
-        size_t n = r->frame_len - r->frame_have;
-        if (n > len) {
-            n = len;
-        }
-        memcpy(r->frame + r->frame_have, data, n);
-        r->frame_have += n;
-        data += n;
-        len -= n;
-        if (r->frame_have < r->frame_len) {
+        size_t used;
+        enum frame_status st = frame_reader_feed(&r->frames, data, len, &used);
+        data += used;
+        len -= used;
+        if (st == FRAME_NEED_MORE) {
             break;
         }
-        uint8_t *frame = r->frame;
-        size_t frame_len = r->frame_len;
-        r->frame = NULL;
-        r->prefix_have = 0;
+        if (st != FRAME_READY) {
+            return frame_errno(st);
+        }
+        size_t frame_len;
+        uint8_t *frame = frame_reader_take(&r->frames, &frame_len);
         int rv = decode_frame(frame, frame_len, cb, arg);
         free(frame);
         if (rv != 0) {

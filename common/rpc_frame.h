@@ -8,8 +8,9 @@
  *
  * The payload travels beside the protobuf body so record data is never
  * encoded or decoded by protobuf. Decoding is incremental and bounded: the
- * frame length is checked against the reader's maximum before any allocation,
- * and the header's lengths must add up to the frame length exactly.
+ * frame length is checked against the reader's maximum before any allocation
+ * (common/frame.h; a length of 2 GiB or more is malformed), and the header's
+ * lengths must add up to the frame length exactly.
  *
  * Pure code (no I/O); any thread, one reader per connection. */
 #ifndef SLUICE_COMMON_RPC_FRAME_H
@@ -20,6 +21,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/frame.h"
 
 enum rpc_kind { RPC_REQUEST = 0, RPC_RESPONSE = 1 };
 
@@ -62,14 +64,11 @@ int rpc_frame_encode(struct buf *out, const struct rpc_frame *frame, const Proto
 
 typedef int (*rpc_frame_cb)(const struct rpc_frame *frame, void *arg);
 
-/* Incremental decoder for one byte stream. */
+/* Incremental decoder for one byte stream: the length-prefixed framing is
+ * common/frame.h's reader (bounded before allocation); this decodes what it
+ * yields. */
 struct rpc_frame_reader {
-    size_t max_frame; /* bound on frame_length */
-    uint8_t prefix[4];
-    size_t prefix_have;
-    uint8_t *frame; /* frame_length bytes once the prefix is read */
-    size_t frame_len;
-    size_t frame_have;
+    struct frame_reader frames; /* min 4 (header_length), max the frame bound */
 };
 
 void rpc_frame_reader_init(struct rpc_frame_reader *r, size_t max_frame);

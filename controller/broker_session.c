@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "controller/errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "proto/controller.pb-c.h"
 
 #define M(name)                 SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
@@ -25,7 +25,7 @@ static void on_registered(struct controller_request *req, int status, const Prot
     s->register_busy = false;
     const Sluice__Controller__RegisterBrokerResponse *resp =
         (const Sluice__Controller__RegisterBrokerResponse *)m;
-    if (status != 0 || resp->error_code != KAFKA_NONE) {
+    if (status != 0 || resp->error_code != KAFKA_ERROR_NONE) {
         log_warn("broker-session", "registration failed broker.id=%d status=%d error=%d",
                  s->broker_id, status, status == 0 ? resp->error_code : 0);
         return; /* the next tick retries */
@@ -73,21 +73,21 @@ static void on_heartbeat(struct controller_request *req, int status, const Proto
     if (status != 0) {
         return;
     }
-    if (resp->error_code == KAFKA_STALE_BROKER_EPOCH ||
-        resp->error_code == KAFKA_BROKER_ID_NOT_REGISTERED) {
+    if (resp->error_code == KAFKA_ERROR_STALE_BROKER_EPOCH ||
+        resp->error_code == KAFKA_ERROR_BROKER_ID_NOT_REGISTERED) {
         log_warn("broker-session", "controller lost our registration broker.id=%d error=%d",
                  s->broker_id, resp->error_code);
         s->broker_epoch = 0; /* register again */
         s->acked = false;
         return;
     }
-    if (resp->error_code == KAFKA_NONE && s->acked) {
+    if (resp->error_code == KAFKA_ERROR_NONE && s->acked) {
         s->last_acked_sent = s->heartbeat_sent;
         if (resp->metadata_offset > s->acked_offset) {
             s->acked_offset = resp->metadata_offset;
         }
     }
-    if (resp->error_code == KAFKA_NONE && s->fenced != resp->is_fenced) {
+    if (resp->error_code == KAFKA_ERROR_NONE && s->fenced != resp->is_fenced) {
         log_info("broker-session", "broker %s broker.id=%d",
                  resp->is_fenced ? "fenced" : "unfenced", s->broker_id);
         s->fenced = resp->is_fenced;
@@ -145,7 +145,7 @@ static void on_fetched(struct controller_request *req, int status, const Protobu
     s->fetch_busy = false;
     const Sluice__Controller__FetchMetadataResponse *resp =
         (const Sluice__Controller__FetchMetadataResponse *)m;
-    if (status != 0 || resp->error_code != KAFKA_NONE) {
+    if (status != 0 || resp->error_code != KAFKA_ERROR_NONE) {
         return;
     }
     int64_t before = fsm_offset(&s->metadata);
@@ -233,7 +233,7 @@ static void on_altered(struct controller_request *req, int status, const Protobu
     const Sluice__Controller__AlterPartitionResponse *resp =
         (const Sluice__Controller__AlterPartitionResponse *)m;
     if (status != 0) {
-        op->cb(op, status, KAFKA_NONE, NULL);
+        op->cb(op, status, KAFKA_ERROR_NONE, NULL);
         return;
     }
     op->cb(op, 0, resp->error_code, resp->partition);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "controller/errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "proto/controller.pb-c.h"
 
 #define ATTEMPT_TIMEOUT_MS 1500
@@ -146,7 +146,7 @@ static void on_rpc_response(struct rpc_request *rpc, int status, const struct rp
         return;
     }
     const Sluice__Controller__LeaderHint *hint;
-    if (response_error(resp, &hint) == KAFKA_NOT_CONTROLLER) {
+    if (response_error(resp, &hint) == KAFKA_ERROR_NOT_CONTROLLER) {
         follow_hint(req, hint);
     } else {
         finish(req, 0, resp);

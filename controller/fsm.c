@@ -6,7 +6,7 @@
 
 #include "common/bigendian.h"
 #include "common/log.h"
-#include "controller/errors.h"
+#include "proto/kafka/kafka_errors.h"
 
 typedef Sluice__Metadata__RegisterBrokerRecord RegisterBrokerRecord;
 typedef Sluice__Metadata__PartitionRecord PartitionRecord;
@@ -82,11 +82,12 @@ bool fsm_topic_name_valid(const char *name)
 static int apply_cluster_id(struct fsm *fsm, const Sluice__Metadata__ClusterIdRecord *r)
 {
     if (r->cluster_id[0] == '\0') {
-        return KAFKA_INVALID_REQUEST;
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
     if (fsm->image->cluster_id[0] != '\0') {
-        return strcmp(fsm->image->cluster_id, r->cluster_id) == 0 ? KAFKA_NONE
-                                                                  : KAFKA_INCONSISTENT_CLUSTER_ID;
+        return strcmp(fsm->image->cluster_id, r->cluster_id) == 0
+                   ? KAFKA_ERROR_NONE
+                   : KAFKA_ERROR_INCONSISTENT_CLUSTER_ID;
     }
     return image_replace_str(&fsm->image->cluster_id, r->cluster_id);
 }
@@ -139,11 +140,11 @@ static BrokerState *broker_from_record(const RegisterBrokerRecord *r, int64_t ep
 static int apply_register_broker(struct fsm *fsm, const RegisterBrokerRecord *r, int64_t offset)
 {
     if (r->broker_id < 0 || r->incarnation_id[0] == '\0') {
-        return KAFKA_INVALID_REQUEST;
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
     BrokerState *old = image_find_broker(fsm->image, r->broker_id);
     if (old != NULL && strcmp(old->incarnation_id, r->incarnation_id) == 0) {
-        return KAFKA_NONE; /* a retried registration: same epoch */
+        return KAFKA_ERROR_NONE; /* a retried registration: same epoch */
     }
     BrokerState *b = broker_from_record(r, offset);
     if (b == NULL || image_put_broker(fsm->image, b) != 0) {
@@ -152,38 +153,39 @@ static int apply_register_broker(struct fsm *fsm, const RegisterBrokerRecord *r,
         }
         return -ENOMEM;
     }
-    return KAFKA_NONE;
+    return KAFKA_ERROR_NONE;
 }
 
 static int apply_fencing(struct fsm *fsm, int32_t broker_id, int64_t epoch, bool fenced)
 {
     BrokerState *b = image_find_broker(fsm->image, broker_id);
     if (b == NULL) {
-        return KAFKA_BROKER_ID_NOT_REGISTERED;
+        return KAFKA_ERROR_BROKER_ID_NOT_REGISTERED;
     }
     if (b->broker_epoch != epoch) {
-        return KAFKA_STALE_BROKER_EPOCH;
+        return KAFKA_ERROR_STALE_BROKER_EPOCH;
     }
     b->fenced = fenced;
-    return KAFKA_NONE;
+    return KAFKA_ERROR_NONE;
 }
 
 static int apply_topic(struct fsm *fsm, const Sluice__Metadata__TopicRecord *r)
 {
     if (!fsm_topic_name_valid(r->name)) {
-        return KAFKA_INVALID_TOPIC_EXCEPTION;
+        return KAFKA_ERROR_INVALID_TOPIC_EXCEPTION;
     }
     if (r->topic_id.len != TOPIC_ID_LEN) {
-        return KAFKA_INVALID_REQUEST;
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
     TopicState *existing = image_find_topic(fsm->image, r->name);
     if (existing != NULL) {
         /* The same id again is a retried proposal that already committed. */
-        return image_topic_id_equal(existing->topic_id, r->topic_id) ? KAFKA_NONE
-                                                                     : KAFKA_TOPIC_ALREADY_EXISTS;
+        return image_topic_id_equal(existing->topic_id, r->topic_id)
+                   ? KAFKA_ERROR_NONE
+                   : KAFKA_ERROR_TOPIC_ALREADY_EXISTS;
     }
     if (image_find_topic_id(fsm->image, r->topic_id) != NULL) {
-        return KAFKA_INVALID_REQUEST;
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
     TopicState *t = malloc(sizeof *t);
     if (t == NULL) {
@@ -202,7 +204,7 @@ static int apply_topic(struct fsm *fsm, const Sluice__Metadata__TopicRecord *r)
         sluice__metadata__topic_state__free_unpacked(t, NULL);
         return -ENOMEM;
     }
-    return KAFKA_NONE;
+    return KAFKA_ERROR_NONE;
 }
 
 static bool has_duplicates(const int32_t *a, size_t n)
@@ -260,14 +262,14 @@ static int apply_partition(struct fsm *fsm, const PartitionRecord *r)
 {
     TopicState *t = image_find_topic_id(fsm->image, r->topic_id);
     if (t == NULL) {
-        return KAFKA_UNKNOWN_TOPIC_ID;
+        return KAFKA_ERROR_UNKNOWN_TOPIC_ID;
     }
     /* Partitions are added in index order, so a repeat or a gap is refused. */
     if (r->partition < 0 || (size_t)r->partition != t->n_partitions) {
-        return KAFKA_INVALID_PARTITIONS;
+        return KAFKA_ERROR_INVALID_PARTITIONS;
     }
     if (!partition_shape_valid(r->replicas, r->n_replicas, r->isr, r->n_isr, r->leader)) {
-        return KAFKA_INVALID_REQUEST;
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
     PartitionState *p = malloc(sizeof *p);
     if (p == NULL) {
@@ -290,7 +292,7 @@ static int apply_partition(struct fsm *fsm, const PartitionRecord *r)
         sluice__metadata__partition_state__free_unpacked(p, NULL);
         return -ENOMEM;
     }
-    return KAFKA_NONE;
+    return KAFKA_ERROR_NONE;
 }
 
 /* KIP-903: a broker joining the ISR must be registered and unfenced now,
@@ -322,34 +324,34 @@ static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *
 {
     TopicState *t = image_find_topic_id(fsm->image, r->topic_id);
     if (t == NULL) {
-        return KAFKA_UNKNOWN_TOPIC_ID;
+        return KAFKA_ERROR_UNKNOWN_TOPIC_ID;
     }
     PartitionState *p = image_find_partition(t, r->partition);
     if (p == NULL) {
-        return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
     }
     /* Compare-and-set on the partition epoch (KIP-497): a change computed
      * from an older state loses. */
     if (r->partition_epoch != p->partition_epoch) {
-        return KAFKA_INVALID_UPDATE_VERSION;
+        return KAFKA_ERROR_INVALID_UPDATE_VERSION;
     }
     if (!partition_shape_valid(p->replicas, p->n_replicas, r->isr, r->n_isr, r->leader)) {
-        return KAFKA_INVALID_REQUEST;
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
     if (r->version >= RECORD_VERSION_ISR_RULES && !isr_additions_eligible(fsm->image, p, r)) {
-        return KAFKA_INELIGIBLE_REPLICA;
+        return KAFKA_ERROR_INELIGIBLE_REPLICA;
     }
     /* A fenced broker leads nothing: a change electing one (say, after its
      * batch's UnfenceBroker record lost to a new epoch) is refused. */
     const BrokerState *b = r->leader != p->leader ? image_find_broker(fsm->image, r->leader) : NULL;
     if (b != NULL && b->fenced) {
-        return KAFKA_INELIGIBLE_REPLICA;
+        return KAFKA_ERROR_INELIGIBLE_REPLICA;
     }
     /* Epochs that cannot advance (records carry any int32) are refused
      * rather than overflowed. */
     if (p->partition_epoch == INT32_MAX ||
         (r->leader != p->leader && p->leader_epoch == INT32_MAX)) {
-        return KAFKA_INVALID_REQUEST;
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
     if (image_set_ints(&p->isr, &p->n_isr, r->isr, r->n_isr) != 0) {
         return -ENOMEM;
@@ -359,7 +361,7 @@ static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *
         p->leader_epoch++;
     }
     p->partition_epoch++;
-    return KAFKA_NONE;
+    return KAFKA_ERROR_NONE;
 }
 
 static int apply_remove_topic(struct fsm *fsm, const Sluice__Metadata__RemoveTopicRecord *r)
@@ -367,20 +369,20 @@ static int apply_remove_topic(struct fsm *fsm, const Sluice__Metadata__RemoveTop
     for (size_t i = 0; i < fsm->image->n_topics; i++) {
         if (image_topic_id_equal(fsm->image->topics[i]->topic_id, r->topic_id)) {
             image_remove_topic(fsm->image, i);
-            return KAFKA_NONE;
+            return KAFKA_ERROR_NONE;
         }
     }
-    return KAFKA_UNKNOWN_TOPIC_ID;
+    return KAFKA_ERROR_UNKNOWN_TOPIC_ID;
 }
 
 static int apply_config(struct fsm *fsm, const ConfigRecord *r)
 {
     if (r->resource_type != RESOURCE_TOPIC || r->name[0] == '\0') {
-        return KAFKA_INVALID_REQUEST;
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
     TopicState *t = image_find_topic(fsm->image, r->resource_name);
     if (t == NULL) {
-        return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
     }
     return image_set_topic_config(t, r->name, r->value_is_null ? NULL : r->value);
 }
@@ -409,7 +411,7 @@ static int apply_record(struct fsm *fsm, const MetadataRecord *rec, int64_t offs
     case SLUICE__METADATA__METADATA_RECORD__RECORD_CONFIG:
         return apply_config(fsm, rec->config);
     default:
-        return KAFKA_INVALID_REQUEST; /* a record type from a newer version */
+        return KAFKA_ERROR_INVALID_REQUEST; /* a record type from a newer version */
     }
 }
 
@@ -438,7 +440,7 @@ static int delta_keep(struct fsm *fsm, const MetadataBatch *batch, const int32_t
     accepted.version = 1;
     accepted.records = kept;
     for (size_t i = 0; i < batch->n_records; i++) {
-        if (errors[i] == KAFKA_NONE) {
+        if (errors[i] == KAFKA_ERROR_NONE) {
             kept[accepted.n_records++] = batch->records[i];
         }
     }

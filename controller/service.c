@@ -37,9 +37,9 @@ int32_t service_failure_code(int status)
     case QUORUM_SHUTTING_DOWN:
         /* Unknown outcome too: the caller retries at the new leader, and
          * records are idempotent or compare-and-set. */
-        return KAFKA_NOT_CONTROLLER;
+        return KAFKA_ERROR_NOT_CONTROLLER;
     default:
-        return KAFKA_UNKNOWN_SERVER_ERROR;
+        return KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
     }
 }
 
@@ -88,7 +88,7 @@ void service_propose(struct controller_service *svc, struct rpc_call *call, Meta
         LeaderHint hint_;                                                                          \
         resp_.error_code = (code);                                                                 \
         resp_.error_message = (char *)(message);                                                   \
-        if (resp_.error_code == KAFKA_NOT_CONTROLLER) {                                            \
+        if (resp_.error_code == KAFKA_ERROR_NOT_CONTROLLER) {                                      \
             service_leader_hint((svc), &hint_);                                                    \
             resp_.leader = &hint_;                                                                 \
         }                                                                                          \
@@ -106,13 +106,13 @@ static void register_done(struct service_op *op, int status, const struct fsm_re
     LeaderHint hint;
     resp.error_code = status != 0 ? service_failure_code(status) : res->errors[0];
     const BrokerState *b = image_find_broker(svc->quorum->fsm.image, req->broker_id);
-    if (resp.error_code == KAFKA_NONE && b != NULL) {
+    if (resp.error_code == KAFKA_ERROR_NONE && b != NULL) {
         resp.broker_epoch = b->broker_epoch;
         resp.cluster_id = svc->quorum->fsm.image->cluster_id;
         liveness_touch(&svc->liveness, b->broker_id, b->broker_epoch, uv_now(svc->loop));
         log_info("controller", "broker registered broker.id=%d epoch=%lld", b->broker_id,
                  (long long)b->broker_epoch);
-    } else if (resp.error_code == KAFKA_NOT_CONTROLLER) {
+    } else if (resp.error_code == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     }
@@ -124,16 +124,16 @@ static void handle_register(struct rpc_call *call, void *arg)
     struct controller_service *svc = arg;
     const RegisterBrokerRequest *req = (const RegisterBrokerRequest *)call->request;
     const MetadataImage *img = svc->quorum->fsm.image;
-    int32_t code = KAFKA_NONE;
+    int32_t code = KAFKA_ERROR_NONE;
     const char *message = "";
     if (!service_check_active(svc)) {
-        code = KAFKA_NOT_CONTROLLER;
+        code = KAFKA_ERROR_NOT_CONTROLLER;
     } else if (req->broker_id < 0 || req->incarnation_id[0] == '\0') {
-        code = KAFKA_INVALID_REQUEST;
+        code = KAFKA_ERROR_INVALID_REQUEST;
         message = "broker id and incarnation id are required";
     } else if (req->cluster_id[0] != '\0' && img->cluster_id[0] != '\0' &&
                strcmp(req->cluster_id, img->cluster_id) != 0) {
-        code = KAFKA_INCONSISTENT_CLUSTER_ID;
+        code = KAFKA_ERROR_INCONSISTENT_CLUSTER_ID;
         message = "the broker belongs to another cluster";
     } else {
         const BrokerState *old = image_find_broker(img, req->broker_id);
@@ -141,11 +141,11 @@ static void handle_register(struct rpc_call *call, void *arg)
          * session is alive is refused; it retries after the session ends. */
         if (old != NULL && strcmp(old->incarnation_id, req->incarnation_id) != 0 && !old->fenced &&
             liveness_active(&svc->liveness, old->broker_id, old->broker_epoch, uv_now(svc->loop))) {
-            code = KAFKA_DUPLICATE_BROKER_REGISTRATION;
+            code = KAFKA_ERROR_DUPLICATE_BROKER_REGISTRATION;
             message = "another broker with this id has a live session";
         }
     }
-    if (code != KAFKA_NONE) {
+    if (code != KAFKA_ERROR_NONE) {
         RESPOND_ERROR(svc, call, Sluice__Controller__RegisterBrokerResponse,
                       SLUICE__CONTROLLER__REGISTER_BROKER_RESPONSE__INIT, code, message);
         return;
@@ -180,14 +180,14 @@ static void respond_heartbeat(struct controller_service *svc, struct rpc_call *c
         SLUICE__CONTROLLER__BROKER_HEARTBEAT_RESPONSE__INIT;
     LeaderHint hint;
     resp.error_code = code;
-    if (code == KAFKA_NOT_CONTROLLER) {
+    if (code == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     }
     const BrokerState *b = image_find_broker(svc->quorum->fsm.image, req->broker_id);
     resp.is_caught_up = x->caught_up;
     resp.is_fenced = b == NULL || b->fenced;
-    resp.should_shutdown = x->shutdown && x->remaining == 0 && code == KAFKA_NONE;
+    resp.should_shutdown = x->shutdown && x->remaining == 0 && code == KAFKA_ERROR_NONE;
     resp.metadata_offset = fsm_offset(&svc->quorum->fsm);
     rpc_call_respond(call, &resp.base, NULL, 0);
 }
@@ -200,7 +200,7 @@ static void respond_shutdown(struct controller_service *svc, struct rpc_call *ca
     LeaderHint hint;
     resp.error_code = code;
     resp.remaining_leaderships = remaining;
-    if (code == KAFKA_NOT_CONTROLLER) {
+    if (code == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     }
@@ -210,9 +210,9 @@ static void respond_shutdown(struct controller_service *svc, struct rpc_call *ca
 static void lifecycle_done(struct service_op *op, int status, const struct fsm_result *res)
 {
     struct heartbeat_extra *x = op->extra;
-    int32_t code = status != 0 ? service_failure_code(status) : KAFKA_NONE;
+    int32_t code = status != 0 ? service_failure_code(status) : KAFKA_ERROR_NONE;
     for (size_t i = 0; status == 0 && i < res->n; i++) {
-        if (res->errors[i] != KAFKA_NONE) {
+        if (res->errors[i] != KAFKA_ERROR_NONE) {
             x->remaining++; /* a change lost a race: the broker asks again */
         }
     }
@@ -268,7 +268,7 @@ static void heartbeat_change(struct controller_service *svc, struct rpc_call *ca
     bool unfence = b->fenced && x->caught_up && !req->want_fence &&
                    !liveness_shutting_down(&svc->liveness, b->broker_id);
     if (!fence && !unfence) {
-        respond_heartbeat(svc, call, KAFKA_NONE, x);
+        respond_heartbeat(svc, call, KAFKA_ERROR_NONE, x);
         free(x);
         return;
     }
@@ -290,16 +290,16 @@ static const BrokerState *lifecycle_broker(struct controller_service *svc, struc
                                            int32_t broker_id, int64_t epoch,
                                            struct heartbeat_extra *x)
 {
-    int32_t code = KAFKA_NONE;
+    int32_t code = KAFKA_ERROR_NONE;
     const BrokerState *b = NULL;
     if (!service_check_active(svc)) {
-        code = KAFKA_NOT_CONTROLLER;
+        code = KAFKA_ERROR_NOT_CONTROLLER;
     } else if ((b = image_find_broker(svc->quorum->fsm.image, broker_id)) == NULL) {
-        code = KAFKA_BROKER_ID_NOT_REGISTERED;
+        code = KAFKA_ERROR_BROKER_ID_NOT_REGISTERED;
     } else if (b->broker_epoch != epoch) {
-        code = KAFKA_STALE_BROKER_EPOCH;
+        code = KAFKA_ERROR_STALE_BROKER_EPOCH;
     }
-    if (code == KAFKA_NONE) {
+    if (code == KAFKA_ERROR_NONE) {
         liveness_touch(&svc->liveness, broker_id, epoch, uv_now(svc->loop));
         return b;
     }
@@ -367,7 +367,7 @@ static void respond_alter(struct controller_service *svc, struct rpc_call *call,
     resp.error_code = code;
     resp.error_message = (char *)message;
     resp.topic_id = req->topic_id;
-    if (code == KAFKA_NOT_CONTROLLER) {
+    if (code == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     } else {
@@ -382,9 +382,9 @@ static void respond_alter(struct controller_service *svc, struct rpc_call *call,
 static void alter_done(struct service_op *op, int status, const struct fsm_result *res)
 {
     int32_t code = status != 0 ? service_failure_code(status) : res->errors[0];
-    respond_alter(op->svc, op->call, code,
-                  code == KAFKA_INELIGIBLE_REPLICA ? "an ISR member was fenced or re-registered"
-                                                   : "");
+    respond_alter(
+        op->svc, op->call, code,
+        code == KAFKA_ERROR_INELIGIBLE_REPLICA ? "an ISR member was fenced or re-registered" : "");
 }
 
 /* The proposed ISR as ids and KIP-903 epochs (-1: not given). */
@@ -425,23 +425,23 @@ static int32_t alter_check_members(struct controller_service *svc, const Partiti
         if (!image_ints_contain(p->replicas, p->n_replicas, id) ||
             image_ints_contain(isr->ids, i, id)) {
             *message = "ISR member is not a replica or is listed twice";
-            return KAFKA_INVALID_REQUEST;
+            return KAFKA_ERROR_INVALID_REQUEST;
         }
         if (joining && isr->epochs[i] == -1) {
             *message = "a broker joining the ISR needs its broker epoch (new_isr_with_epochs)";
-            return KAFKA_INVALID_REQUEST;
+            return KAFKA_ERROR_INVALID_REQUEST;
         }
         const BrokerState *b = image_find_broker(svc->quorum->fsm.image, id);
         if (!service_broker_usable(svc, id)) {
             *message = "a fenced or shutting-down broker cannot be in the ISR";
-            return KAFKA_INELIGIBLE_REPLICA;
+            return KAFKA_ERROR_INELIGIBLE_REPLICA;
         }
         if (isr->epochs[i] != -1 && isr->epochs[i] != b->broker_epoch) {
             *message = "ISR member's broker epoch is not its current registration";
-            return KAFKA_INELIGIBLE_REPLICA;
+            return KAFKA_ERROR_INELIGIBLE_REPLICA;
         }
     }
-    return KAFKA_NONE;
+    return KAFKA_ERROR_NONE;
 }
 
 /* Not a Kafka code: alter_check found the proposal already committed. */
@@ -468,34 +468,34 @@ static int32_t alter_check(struct controller_service *svc, const AlterPartitionR
     const MetadataImage *img = svc->quorum->fsm.image;
     const BrokerState *b = image_find_broker(img, req->broker_id);
     if (b == NULL || b->broker_epoch != req->broker_epoch) {
-        return KAFKA_STALE_BROKER_EPOCH;
+        return KAFKA_ERROR_STALE_BROKER_EPOCH;
     }
     const TopicState *t = image_find_topic_id(img, req->topic_id);
     if (t == NULL) {
-        return KAFKA_UNKNOWN_TOPIC_ID;
+        return KAFKA_ERROR_UNKNOWN_TOPIC_ID;
     }
     const PartitionState *p = image_find_partition(t, req->partition);
     if (p == NULL) {
-        return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
     }
     *out = p;
     if (p->leader_epoch != req->leader_epoch) {
-        return KAFKA_FENCED_LEADER_EPOCH;
+        return KAFKA_ERROR_FENCED_LEADER_EPOCH;
     }
     if (p->leader != req->broker_id) {
         *message = "only the partition leader may alter its ISR";
-        return KAFKA_INVALID_REQUEST;
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
     if (p->partition_epoch != req->partition_epoch) {
         /* A retry of a change that committed (its answer was lost with a
          * controller): the same ISR is there, so it succeeded. */
         return req->partition_epoch < p->partition_epoch && same_members(p->isr, p->n_isr, isr)
                    ? ALTER_ALREADY_APPLIED
-                   : KAFKA_INVALID_UPDATE_VERSION;
+                   : KAFKA_ERROR_INVALID_UPDATE_VERSION;
     }
     if (!image_ints_contain(isr->ids, isr->n, p->leader)) {
         *message = "the leader must stay in the ISR";
-        return KAFKA_INVALID_REQUEST;
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
     return alter_check_members(svc, p, isr, message);
 }
@@ -524,7 +524,7 @@ static void handle_alter_partition(struct rpc_call *call, void *arg)
     struct controller_service *svc = arg;
     const AlterPartitionRequest *req = (const AlterPartitionRequest *)call->request;
     if (!service_check_active(svc)) {
-        respond_alter(svc, call, KAFKA_NOT_CONTROLLER, "");
+        respond_alter(svc, call, KAFKA_ERROR_NOT_CONTROLLER, "");
         return;
     }
     struct alter_isr isr;
@@ -535,10 +535,10 @@ static void handle_alter_partition(struct rpc_call *call, void *arg)
     const PartitionState *p = NULL;
     const char *message = "";
     int32_t code = alter_check(svc, req, &isr, &p, &message);
-    if (code == KAFKA_NONE) {
+    if (code == KAFKA_ERROR_NONE) {
         propose_alter(svc, call, req, p, &isr);
     } else {
-        respond_alter(svc, call, code == ALTER_ALREADY_APPLIED ? KAFKA_NONE : code, message);
+        respond_alter(svc, call, code == ALTER_ALREADY_APPLIED ? KAFKA_ERROR_NONE : code, message);
     }
     free(isr.ids);
     free(isr.epochs);

@@ -43,14 +43,14 @@ static void configs_respond(struct controller_service *svc, struct rpc_call *cal
         return;
     }
     resp.error_code = failure;
-    if (failure == KAFKA_NOT_CONTROLLER) {
+    if (failure == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     }
     for (size_t i = 0; i < x->n; i++) {
         sluice__controller__alter_configs_result__init(&results[i]);
         results[i].name = req->resources[i]->topic;
-        results[i].error_code = failure != KAFKA_NONE ? failure : x->items[i].code;
+        results[i].error_code = failure != KAFKA_ERROR_NONE ? failure : x->items[i].code;
         results[i].error_message = x->items[i].message;
         ptrs[i] = &results[i];
     }
@@ -89,7 +89,7 @@ static void check_resource(struct controller_service *svc, const AlterConfigsRes
 {
     struct topic_config tc;
     if (topic_config_init(&tc, svc->config) != 0) {
-        it->code = KAFKA_UNKNOWN_SERVER_ERROR;
+        it->code = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
         snprintf(it->message, sizeof it->message, "out of memory");
         return;
     }
@@ -99,14 +99,14 @@ static void check_resource(struct controller_service *svc, const AlterConfigsRes
             topic_config_set(&tc, t->configs[k]->name, t->configs[k]->value, why, sizeof why);
         }
     }
-    for (size_t k = 0; k < r->n_configs && it->code == KAFKA_NONE; k++) {
+    for (size_t k = 0; k < r->n_configs && it->code == KAFKA_ERROR_NONE; k++) {
         const Sluice__Controller__AlterableConfig *c = r->configs[k];
         if (!known_key(c->name)) {
-            it->code = KAFKA_INVALID_CONFIG;
+            it->code = KAFKA_ERROR_INVALID_CONFIG;
             snprintf(it->message, sizeof it->message, "Unknown topic config name: %s", c->name);
         } else if (!c->is_delete &&
                    topic_config_set(&tc, c->name, c->value, why, sizeof why) != 0) {
-            it->code = KAFKA_INVALID_CONFIG;
+            it->code = KAFKA_ERROR_INVALID_CONFIG;
             snprintf(it->message, sizeof it->message, "%s", why);
         }
     }
@@ -134,7 +134,7 @@ static void configs_done(struct service_op *op, int status, const struct fsm_res
     for (size_t i = 0; status == 0 && i < x->n; i++) {
         struct config_item *it = &x->items[i];
         for (size_t r = it->first; r < it->first + it->count && r < res->n; r++) {
-            if (res->errors[r] != KAFKA_NONE && it->code == KAFKA_NONE) {
+            if (res->errors[r] != KAFKA_ERROR_NONE && it->code == KAFKA_ERROR_NONE) {
                 it->code = res->errors[r]; /* deleted meanwhile */
                 snprintf(it->message, sizeof it->message, "the topic changed concurrently");
             }
@@ -152,12 +152,12 @@ static int plan(struct controller_service *svc, const AlterConfigsRequest *req,
         struct config_item *it = &x->items[i];
         const TopicState *t = image_find_topic(svc->quorum->fsm.image, r->topic);
         if (t == NULL) {
-            it->code = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            it->code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(it->message, sizeof it->message, "The topic '%s' does not exist.", r->topic);
             continue;
         }
         check_resource(svc, r, t, it);
-        if (it->code != KAFKA_NONE || req->validate_only) {
+        if (it->code != KAFKA_ERROR_NONE || req->validate_only) {
             continue;
         }
         it->first = batch->n_records;
@@ -180,14 +180,14 @@ void service_alter_configs(struct rpc_call *call, void *arg)
     }
     x->n = req->n_resources;
     if (!service_check_active(svc)) {
-        configs_respond(svc, call, x, KAFKA_NOT_CONTROLLER);
+        configs_respond(svc, call, x, KAFKA_ERROR_NOT_CONTROLLER);
         goto done;
     }
     if (plan(svc, req, x, batch) != 0) {
         goto oom;
     }
     if (batch->n_records == 0) {
-        configs_respond(svc, call, x, KAFKA_NONE);
+        configs_respond(svc, call, x, KAFKA_ERROR_NONE);
         goto done;
     }
     log_info("controller", "altering topic configs resources=%zu records=%zu", x->n,

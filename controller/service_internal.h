@@ -5,7 +5,7 @@
 #ifndef SLUICE_CONTROLLER_SERVICE_INTERNAL_H
 #define SLUICE_CONTROLLER_SERVICE_INTERNAL_H
 
-#include "controller/errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "controller/records.h"
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"

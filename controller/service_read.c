@@ -48,7 +48,7 @@ void service_fetch_metadata(struct rpc_call *call, void *arg)
         SLUICE__CONTROLLER__FETCH_METADATA_RESPONSE__INIT;
     LeaderHint hint;
     if (!service_check_active(svc)) {
-        resp.error_code = KAFKA_NOT_CONTROLLER;
+        resp.error_code = KAFKA_ERROR_NOT_CONTROLLER;
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
         rpc_call_respond(call, &resp.base, NULL, 0);

@@ -114,26 +114,27 @@ static void check_creatable(struct controller_service *svc, const CreateTopicsRe
     const CreatableTopic *t = req->topics[i];
     const MetadataImage *img = svc->quorum->fsm.image;
     if (!fsm_topic_name_valid(t->name)) {
-        return item_error(it, KAFKA_INVALID_TOPIC_EXCEPTION, "invalid topic name '%s'", t->name);
+        return item_error(it, KAFKA_ERROR_INVALID_TOPIC_EXCEPTION, "invalid topic name '%s'",
+                          t->name);
     }
     /* Its partition 0 would be our own Raft directory, __cluster_metadata-0
      * under the first log dir (controller_role.c): Kafka refuses the name. */
     if (strcmp(t->name, "__cluster_metadata") == 0) {
-        return item_error(it, KAFKA_INVALID_REQUEST, "Creation of internal topic %s is prohibited.",
-                          t->name);
+        return item_error(it, KAFKA_ERROR_INVALID_REQUEST,
+                          "Creation of internal topic %s is prohibited.", t->name);
     }
     for (size_t j = 0; j < i; j++) {
         if (strcmp(req->topics[j]->name, t->name) == 0) {
-            return item_error(it, KAFKA_INVALID_REQUEST, "topic '%s' appears twice", t->name);
+            return item_error(it, KAFKA_ERROR_INVALID_REQUEST, "topic '%s' appears twice", t->name);
         }
     }
     for (size_t j = 0; j < img->n_topics; j++) {
         if (strcmp(img->topics[j]->name, t->name) == 0) {
-            return item_error(it, KAFKA_TOPIC_ALREADY_EXISTS, "Topic '%s' already exists.",
+            return item_error(it, KAFKA_ERROR_TOPIC_ALREADY_EXISTS, "Topic '%s' already exists.",
                               t->name);
         }
         if (names_collide(img->topics[j]->name, t->name)) {
-            return item_error(it, KAFKA_INVALID_TOPIC_EXCEPTION,
+            return item_error(it, KAFKA_ERROR_INVALID_TOPIC_EXCEPTION,
                               "topic '%s' collides with an existing topic ('.' vs '_')", t->name);
         }
     }
@@ -141,11 +142,11 @@ static void check_creatable(struct controller_service *svc, const CreateTopicsRe
     it->replication = t->replication_factor == -1 ? svc->config->default_replication_factor
                                                   : t->replication_factor;
     if (it->partitions < 1 || it->partitions > MAX_PARTITIONS_PER_TOPIC) {
-        return item_error(it, KAFKA_INVALID_PARTITIONS, "%s",
+        return item_error(it, KAFKA_ERROR_INVALID_PARTITIONS, "%s",
                           "Number of partitions must be positive.");
     }
     if (it->replication < 1 || (size_t)it->replication > n_usable) {
-        it->code = KAFKA_INVALID_REPLICATION_FACTOR;
+        it->code = KAFKA_ERROR_INVALID_REPLICATION_FACTOR;
         snprintf(it->message, sizeof it->message,
                  "Replication factor: %d larger than available brokers: %zu.", it->replication,
                  n_usable);
@@ -153,13 +154,13 @@ static void check_creatable(struct controller_service *svc, const CreateTopicsRe
     }
     struct topic_config tc;
     if (topic_config_init(&tc, svc->config) != 0) {
-        return item_error(it, KAFKA_UNKNOWN_SERVER_ERROR, "%s", "out of memory");
+        return item_error(it, KAFKA_ERROR_UNKNOWN_SERVER_ERROR, "%s", "out of memory");
     }
-    for (size_t k = 0; k < t->n_configs && it->code == KAFKA_NONE; k++) {
+    for (size_t k = 0; k < t->n_configs && it->code == KAFKA_ERROR_NONE; k++) {
         char err[128];
         int rv = topic_config_set(&tc, t->configs[k]->name, t->configs[k]->value, err, sizeof err);
         if (rv != 0) {
-            item_error(it, KAFKA_INVALID_CONFIG, "%s",
+            item_error(it, KAFKA_ERROR_INVALID_CONFIG, "%s",
                        rv == CONFIG_UNKNOWN_KEY ? "unknown topic config" : err);
         }
     }
@@ -182,16 +183,16 @@ static void create_topics_respond(struct controller_service *svc, struct rpc_cal
         return;
     }
     resp.error_code = failure;
-    if (failure == KAFKA_NOT_CONTROLLER) {
+    if (failure == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     }
     for (size_t i = 0; i < x->n; i++) {
         sluice__controller__create_topic_result__init(&results[i]);
         results[i].name = req->topics[i]->name;
-        results[i].error_code = failure != KAFKA_NONE ? failure : x->items[i].code;
+        results[i].error_code = failure != KAFKA_ERROR_NONE ? failure : x->items[i].code;
         results[i].error_message = x->items[i].message;
-        if (results[i].error_code == KAFKA_NONE) {
+        if (results[i].error_code == KAFKA_ERROR_NONE) {
             results[i].topic_id = (ProtobufCBinaryData){TOPIC_ID_LEN, x->items[i].id};
             results[i].num_partitions = x->items[i].partitions;
             results[i].replication_factor = x->items[i].replication;
@@ -212,7 +213,7 @@ static void create_topics_done(struct service_op *op, int status, const struct f
         struct topic_item *it = &x->items[i];
         if (it->record >= 0 && (size_t)it->record < res->n) {
             it->code = res->errors[it->record];
-            if (it->code == KAFKA_TOPIC_ALREADY_EXISTS) {
+            if (it->code == KAFKA_ERROR_TOPIC_ALREADY_EXISTS) {
                 snprintf(it->message, sizeof it->message, "Topic already exists.");
             }
         }
@@ -251,7 +252,7 @@ void service_create_topics(struct rpc_call *call, void *arg)
         goto oom;
     }
     if (!service_check_active(svc)) {
-        create_topics_respond(svc, call, x, KAFKA_NOT_CONTROLLER);
+        create_topics_respond(svc, call, x, KAFKA_ERROR_NOT_CONTROLLER);
         goto done;
     }
     size_t n_usable = usable_brokers(svc, brokers);
@@ -259,7 +260,7 @@ void service_create_topics(struct rpc_call *call, void *arg)
     for (size_t i = 0; i < req->n_topics; i++) {
         struct topic_item *it = &x->items[i];
         check_creatable(svc, req, i, n_usable, it);
-        if (it->code != KAFKA_NONE || req->validate_only) {
+        if (it->code != KAFKA_ERROR_NONE || req->validate_only) {
             continue;
         }
         if (add_topic_records(svc, batch, req->topics[i], it, brokers, n_usable, placed) != 0) {
@@ -267,14 +268,12 @@ void service_create_topics(struct rpc_call *call, void *arg)
         }
         placed += (size_t)it->partitions;
     }
-    free(brokers);
     if (batch->n_records == 0) {
-        create_topics_respond(svc, call, x, KAFKA_NONE);
-        records_free(batch);
-        free(x);
-        return;
+        create_topics_respond(svc, call, x, KAFKA_ERROR_NONE);
+        goto done;
     }
-    service_propose(svc, call, batch, x, create_topics_done);
+    free(brokers);
+    service_propose(svc, call, batch, x, create_topics_done); /* owns batch and x now */
     return;
 oom:
     rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
@@ -302,14 +301,14 @@ static void delete_topics_respond(struct controller_service *svc, struct rpc_cal
         return;
     }
     resp.error_code = failure;
-    if (failure == KAFKA_NOT_CONTROLLER) {
+    if (failure == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     }
     for (size_t i = 0; i < x->n; i++) {
         sluice__controller__delete_topic_result__init(&results[i]);
         results[i].name = req->names[i];
-        results[i].error_code = failure != KAFKA_NONE ? failure : x->items[i].code;
+        results[i].error_code = failure != KAFKA_ERROR_NONE ? failure : x->items[i].code;
         results[i].error_message = x->items[i].message;
         ptrs[i] = &results[i];
     }
@@ -327,8 +326,9 @@ static void delete_topics_done(struct service_op *op, int status, const struct f
         if (x->items[i].record >= 0 && (size_t)x->items[i].record < res->n) {
             int32_t code = res->errors[x->items[i].record];
             /* Already removed by a concurrent request: Kafka says unknown. */
-            x->items[i].code =
-                code == KAFKA_UNKNOWN_TOPIC_ID ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION : code;
+            x->items[i].code = code == KAFKA_ERROR_UNKNOWN_TOPIC_ID
+                                   ? KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION
+                                   : code;
         }
     }
     delete_topics_respond(op->svc, op->call, x, status != 0 ? service_failure_code(status) : 0);
@@ -344,16 +344,18 @@ void service_delete_topics(struct rpc_call *call, void *arg)
         goto oom;
     }
     if (!service_check_active(svc)) {
-        delete_topics_respond(svc, call, x, KAFKA_NOT_CONTROLLER);
+        delete_topics_respond(svc, call, x, KAFKA_ERROR_NOT_CONTROLLER);
         goto done;
     }
     for (size_t i = 0; i < req->n_names; i++) {
         const TopicState *t = image_find_topic(svc->quorum->fsm.image, req->names[i]);
         struct topic_item *it = &x->items[i];
         if (!svc->config->delete_topic_enable) {
-            item_error(it, KAFKA_TOPIC_DELETION_DISABLED, "%s", "Topic deletion is disabled.");
+            item_error(it, KAFKA_ERROR_TOPIC_DELETION_DISABLED, "%s",
+                       "Topic deletion is disabled.");
         } else if (t == NULL) {
-            item_error(it, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "unknown topic '%s'", req->names[i]);
+            item_error(it, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION, "unknown topic '%s'",
+                       req->names[i]);
         } else {
             it->record = (int)batch->n_records;
             if (records_add_remove_topic(batch, t->topic_id) != 0) {
@@ -362,7 +364,7 @@ void service_delete_topics(struct rpc_call *call, void *arg)
         }
     }
     if (batch->n_records == 0) {
-        delete_topics_respond(svc, call, x, KAFKA_NONE);
+        delete_topics_respond(svc, call, x, KAFKA_ERROR_NONE);
         goto done;
     }
     service_propose(svc, call, batch, x, delete_topics_done);
@@ -392,14 +394,14 @@ static void create_partitions_respond(struct controller_service *svc, struct rpc
         return;
     }
     resp.error_code = failure;
-    if (failure == KAFKA_NOT_CONTROLLER) {
+    if (failure == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
     }
     for (size_t i = 0; i < x->n; i++) {
         sluice__controller__create_partitions_result__init(&results[i]);
         results[i].name = req->topics[i]->name;
-        results[i].error_code = failure != KAFKA_NONE ? failure : x->items[i].code;
+        results[i].error_code = failure != KAFKA_ERROR_NONE ? failure : x->items[i].code;
         results[i].error_message = x->items[i].message;
         ptrs[i] = &results[i];
     }
@@ -418,7 +420,7 @@ static void create_partitions_done(struct service_op *op, int status, const stru
         /* The topic's new partition records are contiguous from `record`. */
         for (int32_t k = 0; it->record >= 0 && k < it->partitions; k++) {
             size_t r = (size_t)it->record + (size_t)k;
-            if (r < res->n && res->errors[r] != KAFKA_NONE && it->code == KAFKA_NONE) {
+            if (r < res->n && res->errors[r] != KAFKA_ERROR_NONE && it->code == KAFKA_ERROR_NONE) {
                 it->code = res->errors[r];
                 snprintf(it->message, sizeof it->message, "the topic changed concurrently");
             }
@@ -435,12 +437,12 @@ static int grow_topic(struct controller_service *svc, MetadataBatch *batch,
 {
     const TopicState *t = image_find_topic(svc->quorum->fsm.image, req->name);
     if (t == NULL) {
-        item_error(it, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "unknown topic '%s'", req->name);
+        item_error(it, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION, "unknown topic '%s'", req->name);
         return 0;
     }
     int32_t have = (int32_t)t->n_partitions;
     if (req->count <= have || req->count > MAX_PARTITIONS_PER_TOPIC) {
-        it->code = KAFKA_INVALID_PARTITIONS;
+        it->code = KAFKA_ERROR_INVALID_PARTITIONS;
         snprintf(it->message, sizeof it->message,
                  "Topic currently has %d partitions, which is higher than the requested %d.", have,
                  req->count);
@@ -448,7 +450,7 @@ static int grow_topic(struct controller_service *svc, MetadataBatch *batch,
     }
     int32_t rf = have > 0 ? (int32_t)t->partitions[0]->n_replicas : 1;
     if ((size_t)rf > n_usable) {
-        it->code = KAFKA_INVALID_REPLICATION_FACTOR;
+        it->code = KAFKA_ERROR_INVALID_REPLICATION_FACTOR;
         snprintf(it->message, sizeof it->message,
                  "Replication factor: %d larger than available brokers: %zu.", rf, n_usable);
         return 0;
@@ -477,7 +479,7 @@ void service_create_partitions(struct rpc_call *call, void *arg)
         goto oom;
     }
     if (!service_check_active(svc)) {
-        create_partitions_respond(svc, call, x, KAFKA_NOT_CONTROLLER);
+        create_partitions_respond(svc, call, x, KAFKA_ERROR_NOT_CONTROLLER);
         goto done;
     }
     size_t n_usable = usable_brokers(svc, brokers), placed = 0;
@@ -487,14 +489,12 @@ void service_create_partitions(struct rpc_call *call, void *arg)
             goto oom;
         }
     }
-    free(brokers);
     if (batch->n_records == 0) {
-        create_partitions_respond(svc, call, x, KAFKA_NONE);
-        records_free(batch);
-        free(x);
-        return;
+        create_partitions_respond(svc, call, x, KAFKA_ERROR_NONE);
+        goto done;
     }
-    service_propose(svc, call, batch, x, create_partitions_done);
+    free(brokers);
+    service_propose(svc, call, batch, x, create_partitions_done); /* owns batch and x now */
     return;
 oom:
     rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");

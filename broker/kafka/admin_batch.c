@@ -1,6 +1,6 @@
 #include "broker/kafka/admin_batch.h"
 
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 
 struct kafka_admin_batch *kafka_admin_batch_new(struct kafka_call *call, int32_t count,
                                                 kafka_admin_encode_fn encode, void *response)

@@ -8,8 +8,9 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
-#include "broker/kafka/frame.h"
+#include "common/frame.h"
 #include "common/log.h"
+#include "proto/kafka/kafka_header.h"
 
 enum request_state { REQ_HANDLING, REQ_DONE, REQ_DROPPED };
 
@@ -500,7 +501,8 @@ int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts
     c->on_closed = on_closed;
     c->data = data;
     c->poll_fd = -1;
-    frame_reader_init(&c->frames, opts->max_request_bytes);
+    frame_reader_init(&c->frames, KAFKA_REQUEST_MIN_SIZE,
+                      opts->max_request_bytes > 0 ? (size_t)opts->max_request_bytes : 0);
     uv_tcp_init(server->loop, &c->tcp);
     uv_timer_init(server->loop, &c->idle);
     c->tcp.data = c->idle.data = c;

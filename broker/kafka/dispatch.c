@@ -7,10 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "broker/log/log_errors.h"
 #include "common/bigendian.h"
-#include "common/log.h"
 #include "kafka_messages.h"
 
 /* Decoded requests live in a per-call arena; this caps it as a second guard
@@ -143,10 +142,11 @@ void kafka_call_finish_response(struct kafka_call *call, struct kafka_writer *w,
     }
     kafka_writer_free(w);
     if (status != 0) {
-        log_error("kafka", "cannot encode response api_key=%d api_version=%d peer=%s error=%s",
-                  call->header.api_key, call->header.api_version, kafka_conn_peer(call->req->conn),
-                  kafka_codec_strerror(status));
-        kafka_call_fail(call, "response encoding failed");
+        /* Logged once, by the connection as it closes (with the peer). */
+        char why[160];
+        snprintf(why, sizeof why, "cannot encode response api_key=%d api_version=%d: %s",
+                 call->header.api_key, call->header.api_version, kafka_codec_strerror(status));
+        kafka_call_fail(call, why);
         return;
     }
     struct kafka_request *req = call->req;

@@ -19,10 +19,10 @@
 #include <uv.h>
 
 #include "broker/kafka/connection.h"
-#include "broker/kafka/kafka_arena.h"
-#include "broker/kafka/kafka_header.h"
-#include "broker/kafka/kafka_reader.h"
-#include "broker/kafka/kafka_writer.h"
+#include "proto/kafka/kafka_arena.h"
+#include "proto/kafka/kafka_header.h"
+#include "proto/kafka/kafka_reader.h"
+#include "proto/kafka/kafka_writer.h"
 #include "broker/metadata/metadata_view.h"
 #include "broker/replica/replica_manager.h"
 #include "common/config.h"

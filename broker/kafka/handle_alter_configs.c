@@ -5,7 +5,7 @@
  * active controller), asynchronously. */
 #include "broker/kafka/admin_batch.h"
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 enum { RESOURCE_TOPIC = 2 };

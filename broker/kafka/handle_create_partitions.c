@@ -5,7 +5,7 @@
 
 #include "broker/kafka/admin_batch.h"
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 static int16_t check_assignments(struct kafka_call *call,

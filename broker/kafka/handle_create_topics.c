@@ -9,7 +9,7 @@
 
 #include "broker/kafka/admin_batch.h"
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 static bool duplicate(const struct kafka_create_topics_request *req, int32_t i)

@@ -1,7 +1,7 @@
 /* DeleteRecords (key 21): move a partition's log start offset forward; -1
  * means the high watermark. Offsets above it are OFFSET_OUT_OF_RANGE. */
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 static void delete_one(struct kafka_call *call, const char *topic,

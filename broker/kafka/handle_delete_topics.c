@@ -4,7 +4,7 @@
  * response goes when every topic has its answer. */
 #include "broker/kafka/admin_batch.h"
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 /* Each topic's answer is its op's result. DeleteTopics v1-3 results carry

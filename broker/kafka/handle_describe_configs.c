@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 enum { RESOURCE_TOPIC = 2, RESOURCE_BROKER = 4 };

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 struct fetch_part {

@@ -3,7 +3,7 @@
  * level; OFFSET_NOT_AVAILABLE while a new leader's high watermark is below
  * the start of its epoch (KIP-207). */
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 #define LATEST_TIMESTAMP   (-1)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "common/log.h"
 #include "kafka_messages.h"
 

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "common/log.h"
 #include "kafka_messages.h"
 

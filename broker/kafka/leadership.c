@@ -1,7 +1,7 @@
 /* Which partitions this broker answers client requests for; see
  * kafka_leader_partition in dispatch.h. */
 #include "broker/kafka/dispatch.h"
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 
 struct partition *kafka_leader_partition(struct kafka_call *call, const char *topic, int32_t index,
                                          int16_t *error)

@@ -10,18 +10,10 @@
 
 #include "broker/metadata/metadata_quorum_internal.h"
 #include "common/log.h"
+#include "proto/kafka/kafka_errors.h"
 #include "proto/controller.pb-c.h"
 
 #define M(name) SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
-
-/* Kafka error codes (ErrorCodes in the protocol reference). */
-enum {
-    ERR_UNKNOWN_SERVER_ERROR = -1,
-    ERR_REQUEST_TIMED_OUT = 7,
-    ERR_TOPIC_ALREADY_EXISTS = 36,
-    ERR_INVALID_CONFIG = 40,
-    ERR_INVALID_REQUEST = 42,
-};
 
 enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS, OP_CONFIGS, OP_SYNC };
 
@@ -146,7 +138,7 @@ void quorum_ops_detach_all(struct metadata_quorum *q)
             continue;
         }
         o->q = NULL; /* freed when the controller request calls back */
-        metadata_admin_complete(op, ERR_REQUEST_TIMED_OUT, "the broker is shutting down");
+        metadata_admin_complete(op, KAFKA_ERROR_REQUEST_TIMED_OUT, "the broker is shutting down");
     }
 }
 
@@ -205,7 +197,8 @@ static void on_answer(struct controller_request *req, int status, const Protobuf
                  status == -ETIMEDOUT ? "no active controller answered in time"
                                       : "cannot reach the controller: %s",
                  strerror(-status));
-        int16_t code = status == -ETIMEDOUT ? ERR_REQUEST_TIMED_OUT : ERR_UNKNOWN_SERVER_ERROR;
+        int16_t code =
+            status == -ETIMEDOUT ? KAFKA_ERROR_REQUEST_TIMED_OUT : KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
         finish(o, o->kind == OP_SYNC ? 0 : code, why);
         return;
     }
@@ -217,7 +210,7 @@ static void on_answer(struct controller_request *req, int status, const Protobuf
     struct topic_answer a = answer_of(o, m);
     /* TOPIC_ALREADY_EXISTS may mean this broker has not seen the topic yet:
      * wait for it too, so the caller's next look finds it. */
-    bool wait = a.code == 0 || (o->kind == OP_CREATE && a.code == ERR_TOPIC_ALREADY_EXISTS);
+    bool wait = a.code == 0 || (o->kind == OP_CREATE && a.code == KAFKA_ERROR_TOPIC_ALREADY_EXISTS);
     if (!wait || o->validate_only || visible(o)) {
         finish(o, (int16_t)a.code, a.message);
         return;
@@ -233,13 +226,13 @@ static struct quorum_op *op_new(struct metadata_quorum *q, struct metadata_admin
                                 enum op_kind kind, const char *name, uint64_t timeout_ms)
 {
     if (q->src.client == NULL || name == NULL) {
-        metadata_admin_complete(op, ERR_INVALID_REQUEST,
+        metadata_admin_complete(op, KAFKA_ERROR_INVALID_REQUEST,
                                 name == NULL ? "topic name is null" : "no controller to ask");
         return NULL;
     }
     struct quorum_op *o = calloc(1, sizeof *o);
     if (o == NULL) {
-        metadata_admin_complete(op, ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+        metadata_admin_complete(op, KAFKA_ERROR_UNKNOWN_SERVER_ERROR, "out of memory");
         return NULL;
     }
     o->q = q;
@@ -261,7 +254,8 @@ static void send_op(struct quorum_op *o, uint32_t method, const ProtobufCMessage
     if (rv != 0) {
         struct metadata_admin_op *op = o->op;
         op_free(o);
-        metadata_admin_complete(op, ERR_UNKNOWN_SERVER_ERROR, "cannot send to the controller");
+        metadata_admin_complete(op, KAFKA_ERROR_UNKNOWN_SERVER_ERROR,
+                                "cannot send to the controller");
         return;
     }
     o->next = q->ops;
@@ -273,7 +267,7 @@ void metadata_quorum_submit_create_topic(struct metadata_quorum *q,
                                          uint64_t timeout_ms, struct metadata_admin_op *op)
 {
     if (spec->name != NULL && topic_name_reserved(spec->name)) {
-        metadata_admin_complete(op, ERR_INVALID_REQUEST,
+        metadata_admin_complete(op, KAFKA_ERROR_INVALID_REQUEST,
                                 "Creation of internal topic " TOPIC_NAME_CLUSTER_METADATA
                                 " is prohibited.");
         return;
@@ -290,7 +284,7 @@ void metadata_quorum_submit_create_topic(struct metadata_quorum *q,
         free(cfgs);
         free(ptrs);
         free(o);
-        metadata_admin_complete(op, ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+        metadata_admin_complete(op, KAFKA_ERROR_UNKNOWN_SERVER_ERROR, "out of memory");
         return;
     }
     size_t k = 0;
@@ -417,14 +411,14 @@ void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const 
     for (size_t i = 0; i < n; i++) {
         if (entries[i].key == NULL) {
             op_free(o);
-            metadata_admin_complete(op, ERR_INVALID_CONFIG, "config key is null");
+            metadata_admin_complete(op, KAFKA_ERROR_INVALID_CONFIG, "config key is null");
             return;
         }
     }
     if (expect_configs(o, entries, n, replace) != 0 ||
         alter_request(o, entries, n, replace, validate_only, timeout_ms) != 0) {
         op_free(o);
-        metadata_admin_complete(op, ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+        metadata_admin_complete(op, KAFKA_ERROR_UNKNOWN_SERVER_ERROR, "out of memory");
     }
 }
 

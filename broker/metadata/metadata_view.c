@@ -7,8 +7,7 @@
 #include <strings.h>
 
 #include "broker/metadata/metadata_impl.h"
-
-#define ERR_UNKNOWN_SERVER_ERROR (-1)
+#include "proto/kafka/kafka_errors.h"
 
 #define DISPATCH(v, fn, ...)                                                                       \
     ((v)->quorum != NULL ? metadata_quorum_##fn((v)->quorum, __VA_ARGS__)                          \
@@ -124,7 +123,7 @@ size_t metadata_view_topics(const struct metadata_view *v, const struct metadata
 static int16_t refuse_sync(char *err, size_t errlen)
 {
     snprintf(err, errlen, "metadata is owned by the controller quorum");
-    return ERR_UNKNOWN_SERVER_ERROR;
+    return KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
 }
 
 int16_t metadata_view_create_topic(struct metadata_view *v, const struct metadata_topic_spec *spec,

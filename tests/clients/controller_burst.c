@@ -17,7 +17,7 @@
 #include <uv.h>
 
 #include "controller/controller_client.h"
-#include "controller/errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "proto/controller.pb-c.h"
 
 struct burst {
@@ -38,9 +38,9 @@ static void on_created(struct controller_request *req, int status, const Protobu
     const Sluice__Controller__CreateTopicsResponse *resp =
         (const Sluice__Controller__CreateTopicsResponse *)m;
     int32_t code = status == 0 && resp->n_topics == 1 ? resp->topics[0]->error_code : -1;
-    if (status == 0 && code == KAFKA_NONE) {
+    if (status == 0 && code == KAFKA_ERROR_NONE) {
         printf("acked %s\n", b->name);
-    } else if (status == 0 && code == KAFKA_TOPIC_ALREADY_EXISTS) {
+    } else if (status == 0 && code == KAFKA_ERROR_TOPIC_ALREADY_EXISTS) {
         printf("exists %s\n", b->name);
     } else {
         printf("failed %s %d\n", b->name, status != 0 ? status : code);

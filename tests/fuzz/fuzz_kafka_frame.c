@@ -1,4 +1,4 @@
-/* Fuzz target: Kafka request framing (broker/kafka/frame.c), the first code
+/* Fuzz target: length-prefixed framing (common/frame.c) with Kafka's bounds, the first code
  * that sees a client's bytes. The input is a byte stream fed to one
  * frame_reader in chunks whose sizes come from the first input byte, as a
  * socket would deliver it. Invariants, checked against a straightforward
@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/kafka/frame.h"
+#include "common/frame.h"
 #include "common/bigendian.h"
 
 #define FUZZ_FRAME_MAX 4096
+/* Kafka's smallest request (KAFKA_REQUEST_MIN_SIZE), as the broker uses it. */
+#define FUZZ_FRAME_MIN 10
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -26,7 +28,7 @@ static enum frame_status reference_frame(const uint8_t *s, size_t len, size_t po
     if (len - pos < 4)
         return FRAME_NEED_MORE;
     int32_t declared = (int32_t)be32_load(s + pos);
-    if (declared < FRAME_MIN_SIZE)
+    if (declared < FUZZ_FRAME_MIN)
         return FRAME_INVALID;
     if (declared > FUZZ_FRAME_MAX)
         return FRAME_TOO_LARGE;
@@ -45,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *s = data + 1;
     size_t len = size - 1, fed = 0, ref_pos = 0;
     struct frame_reader fr;
-    frame_reader_init(&fr, FUZZ_FRAME_MAX);
+    frame_reader_init(&fr, FUZZ_FRAME_MIN, FUZZ_FRAME_MAX);
     enum frame_status st = FRAME_NEED_MORE;
     while (fed < len) {
         size_t n = len - fed < chunk ? len - fed : chunk, used = 0;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/kafka/kafka_header.h"
+#include "proto/kafka/kafka_header.h"
 #include "kafka_messages_test.h"
 
 #define FUZZ_ARENA_LIMIT (64u << 20)

@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t pos = 1; pos < size; pos += chunk) {
         size_t n = size - pos < chunk ? size - pos : chunk;
         int rv = rpc_frame_reader_feed(&r, data + pos, n, on_frame, &s);
-        if (rv == -EMSGSIZE && r.frame != NULL)
+        if (rv == -EMSGSIZE && r.frames.body != NULL)
             abort(); /* refused before allocating */
         if (rv != 0) {
             if (rv != -EMSGSIZE && rv != -EBADMSG)

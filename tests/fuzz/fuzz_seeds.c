@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker/kafka/kafka_header.h"
-#include "broker/kafka/kafka_writer.h"
+#include "proto/kafka/kafka_header.h"
+#include "proto/kafka/kafka_writer.h"
 #include "broker/log/partition_log.h"
 #include "common/bigendian.h"
 #include "common/buf.h"

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "broker/kafka/kafka_arena.h"
-#include "broker/kafka/kafka_types.h"
+#include "proto/kafka/kafka_arena.h"
+#include "proto/kafka/kafka_types.h"
 
 struct kafka_test_fill {
     uint64_t state;            /* xorshift64* state, never 0 */

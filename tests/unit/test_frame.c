@@ -2,9 +2,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/kafka/frame.h"
+#include "common/frame.h"
 #include "common/bigendian.h"
 #include "tests/unit/check_main.h"
+
+/* Kafka's smallest request, the minimum the broker uses. */
+#define MIN_SIZE 10
 
 /* Build a stream of `n` frames with sizes 10..10+n*37 and recognisable bodies. */
 static uint8_t *make_stream(int n, size_t *len)
@@ -32,7 +35,7 @@ START_TEST(test_random_chunks)
     uint8_t *stream = make_stream(50, &len);
     srand(1234 + (unsigned)_i);
     struct frame_reader fr;
-    frame_reader_init(&fr, 1 << 20);
+    frame_reader_init(&fr, MIN_SIZE, 1 << 20);
     int frames = 0;
     size_t off = 0;
     while (off < len) {
@@ -69,7 +72,7 @@ END_TEST
 START_TEST(test_huge_claim_rejected_before_allocation)
 {
     struct frame_reader fr;
-    frame_reader_init(&fr, 100 * 1024 * 1024);
+    frame_reader_init(&fr, MIN_SIZE, 100 * 1024 * 1024);
     uint8_t claim[4] = {0x7f, 0xff, 0xff, 0xff}; /* 2 GiB */
     size_t used;
     ck_assert_int_eq(frame_reader_feed(&fr, claim, 2, &used), FRAME_NEED_MORE);
@@ -86,15 +89,15 @@ START_TEST(test_negative_and_tiny_sizes)
     struct frame_reader fr;
     size_t used;
     uint8_t neg[4] = {0xff, 0xff, 0xff, 0xfe};
-    frame_reader_init(&fr, 1000);
+    frame_reader_init(&fr, MIN_SIZE, 1000);
     ck_assert_int_eq(frame_reader_feed(&fr, neg, 4, &used), FRAME_INVALID);
     frame_reader_free(&fr);
     uint8_t tiny[4] = {0, 0, 0, 3};
-    frame_reader_init(&fr, 1000);
+    frame_reader_init(&fr, MIN_SIZE, 1000);
     ck_assert_int_eq(frame_reader_feed(&fr, tiny, 4, &used), FRAME_INVALID);
     frame_reader_free(&fr);
     uint8_t just_over[4] = {0, 0, 0x03, 0xe9}; /* 1001 */
-    frame_reader_init(&fr, 1000);
+    frame_reader_init(&fr, MIN_SIZE, 1000);
     ck_assert_int_eq(frame_reader_feed(&fr, just_over, 4, &used), FRAME_TOO_LARGE);
     frame_reader_free(&fr);
 }
@@ -105,7 +108,7 @@ START_TEST(test_two_frames_in_one_chunk)
     size_t len;
     uint8_t *stream = make_stream(2, &len);
     struct frame_reader fr;
-    frame_reader_init(&fr, 1000);
+    frame_reader_init(&fr, MIN_SIZE, 1000);
     size_t used;
     ck_assert_int_eq(frame_reader_feed(&fr, stream, len, &used), FRAME_READY);
     ck_assert_uint_eq(used, 14);
@@ -121,6 +124,39 @@ START_TEST(test_two_frames_in_one_chunk)
 }
 END_TEST
 
+/* The bounds are the caller's: the internal RPC accepts 4-byte frames. */
+START_TEST(test_bounds_are_the_callers)
+{
+    struct frame_reader fr;
+    size_t used, len;
+    uint8_t four[8] = {0, 0, 0, 4, 1, 2, 3, 4};
+    frame_reader_init(&fr, 4, 1000);
+    ck_assert_int_eq(frame_reader_feed(&fr, four, sizeof four, &used), FRAME_READY);
+    uint8_t *body = frame_reader_take(&fr, &len);
+    ck_assert_uint_eq(len, 4);
+    ck_assert_int_eq(body[3], 4);
+    free(body);
+    frame_reader_free(&fr);
+    uint8_t three[4] = {0, 0, 0, 3};
+    frame_reader_init(&fr, 4, 1000);
+    ck_assert_int_eq(frame_reader_feed(&fr, three, 4, &used), FRAME_INVALID);
+    frame_reader_free(&fr);
+    /* An empty frame is never valid, whatever the minimum says. */
+    uint8_t zero[4] = {0, 0, 0, 0};
+    frame_reader_init(&fr, 0, 1000);
+    ck_assert_int_eq(frame_reader_feed(&fr, zero, 4, &used), FRAME_INVALID);
+    frame_reader_free(&fr);
+    /* A maximum beyond int32 is clamped; a size with the top bit set is
+     * invalid, not large, and errors are sticky. */
+    uint8_t top[4] = {0x80, 0, 0, 0};
+    frame_reader_init(&fr, 4, SIZE_MAX);
+    ck_assert_int_eq(frame_reader_feed(&fr, top, 4, &used), FRAME_INVALID);
+    ck_assert_int_eq(frame_reader_feed(&fr, four, sizeof four, &used), FRAME_INVALID);
+    ck_assert_ptr_null(fr.body);
+    frame_reader_free(&fr);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("frame");
@@ -129,6 +165,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_huge_claim_rejected_before_allocation);
     tcase_add_test(tc, test_negative_and_tiny_sizes);
     tcase_add_test(tc, test_two_frames_in_one_chunk);
+    tcase_add_test(tc, test_bounds_are_the_callers);
     suite_add_tcase(s, tc);
     return s;
 }

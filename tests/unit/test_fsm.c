@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller/errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "controller/fsm.h"
 #include "tests/unit/check_main.h"
 
@@ -181,7 +181,7 @@ static void live_brokers(struct fsm *fsm, int n)
     }
     apply(fsm, &b, codes);
     for (int i = 0; i < 2 * n; i++) {
-        ck_assert_int_eq(codes[i], KAFKA_NONE);
+        ck_assert_int_eq(codes[i], KAFKA_ERROR_NONE);
     }
 }
 
@@ -195,7 +195,7 @@ START_TEST(test_broker_registration_and_fencing)
     add_register(&b, 1, "inc-a");
     int64_t off = apply(&fsm, &b, codes);
     ck_assert_int_eq(off, 1);
-    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
     BrokerState *br = image_find_broker(fsm.image, 1);
     ck_assert_ptr_nonnull(br);
     ck_assert_int_eq(br->broker_epoch, 1);
@@ -204,7 +204,7 @@ START_TEST(test_broker_registration_and_fencing)
 
     /* A retried registration (same incarnation) keeps the epoch. */
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
     ck_assert_int_eq(image_find_broker(fsm.image, 1)->broker_epoch, 1);
 
     batch_init(&b);
@@ -212,9 +212,9 @@ START_TEST(test_broker_registration_and_fencing)
     add_fence(&b, 1, 7, true);  /* stale epoch */
     add_fence(&b, 9, 1, true);  /* unknown broker */
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[0], KAFKA_NONE);
-    ck_assert_int_eq(codes[1], KAFKA_STALE_BROKER_EPOCH);
-    ck_assert_int_eq(codes[2], KAFKA_BROKER_ID_NOT_REGISTERED);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_STALE_BROKER_EPOCH);
+    ck_assert_int_eq(codes[2], KAFKA_ERROR_BROKER_ID_NOT_REGISTERED);
     ck_assert(!image_find_broker(fsm.image, 1)->fenced);
 
     /* A new incarnation gets a new epoch and starts fenced again. */
@@ -246,12 +246,12 @@ START_TEST(test_topic_creation_rejections_are_results)
     add_partition(&b, 0, 2, bad, 2); /* duplicate replica */
     add_topic(&b, "bad/name", 1);
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[0], KAFKA_NONE);
-    ck_assert_int_eq(codes[1], KAFKA_NONE);
-    ck_assert_int_eq(codes[2], KAFKA_NONE);
-    ck_assert_int_eq(codes[3], KAFKA_INVALID_PARTITIONS);
-    ck_assert_int_eq(codes[4], KAFKA_INVALID_REQUEST);
-    ck_assert_int_eq(codes[5], KAFKA_INVALID_TOPIC_EXCEPTION);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[2], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[3], KAFKA_ERROR_INVALID_PARTITIONS);
+    ck_assert_int_eq(codes[4], KAFKA_ERROR_INVALID_REQUEST);
+    ck_assert_int_eq(codes[5], KAFKA_ERROR_INVALID_TOPIC_EXCEPTION);
     TopicState *t = image_find_topic(fsm.image, "orders");
     ck_assert_ptr_nonnull(t);
     ck_assert_uint_eq(t->n_partitions, 2);
@@ -265,9 +265,9 @@ START_TEST(test_topic_creation_rejections_are_results)
     add_partition(&b, 2, 0, r0, 2);
     add_topic(&b, "orders", 0);
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[0], KAFKA_TOPIC_ALREADY_EXISTS);
-    ck_assert_int_eq(codes[1], KAFKA_UNKNOWN_TOPIC_ID);
-    ck_assert_int_eq(codes[2], KAFKA_NONE);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_TOPIC_ALREADY_EXISTS);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_UNKNOWN_TOPIC_ID);
+    ck_assert_int_eq(codes[2], KAFKA_ERROR_NONE);
     ck_assert_uint_eq(fsm.image->n_topics, 1);
     ck_assert_uint_eq(image_find_topic(fsm.image, "orders")->n_partitions, 2);
 
@@ -276,7 +276,7 @@ START_TEST(test_topic_creation_rejections_are_results)
     add_config(&b, "orders", "cleanup.policy", "compact");
     add_config(&b, "nope", "retention.ms", "1");
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[2], KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+    ck_assert_int_eq(codes[2], KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
     t = image_find_topic(fsm.image, "orders");
     ck_assert_str_eq(image_topic_config(t, "retention.ms"), "1000");
     batch_init(&b);
@@ -289,8 +289,8 @@ START_TEST(test_topic_creation_rejections_are_results)
     add_remove(&b, 0);
     add_remove(&b, 0);
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[0], KAFKA_NONE);
-    ck_assert_int_eq(codes[1], KAFKA_UNKNOWN_TOPIC_ID);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_UNKNOWN_TOPIC_ID);
     ck_assert_ptr_null(image_find_topic(fsm.image, "orders"));
     fsm_close(&fsm);
 }
@@ -318,10 +318,10 @@ START_TEST(test_partition_change_compare_and_set)
     add_change(&b, 0, 0, 1, 1, isr3, 1);  /* leader outside the ISR */
     add_change(&b, 0, 5, 0, 1, isr3, 1);  /* no such partition */
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[0], KAFKA_NONE);
-    ck_assert_int_eq(codes[1], KAFKA_INVALID_UPDATE_VERSION);
-    ck_assert_int_eq(codes[2], KAFKA_INVALID_REQUEST);
-    ck_assert_int_eq(codes[3], KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_INVALID_UPDATE_VERSION);
+    ck_assert_int_eq(codes[2], KAFKA_ERROR_INVALID_REQUEST);
+    ck_assert_int_eq(codes[3], KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
     p = image_find_partition(image_find_topic(fsm.image, "t"), 0);
     ck_assert_int_eq(p->leader, 2);
     ck_assert_int_eq(p->leader_epoch, 1);
@@ -333,7 +333,7 @@ START_TEST(test_partition_change_compare_and_set)
     int32_t isr2[] = {2};
     add_change(&b, 0, 0, 1, 2, isr2, 1);
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
     ck_assert_int_eq(p->leader_epoch, 1);
     ck_assert_int_eq(p->partition_epoch, 2);
 
@@ -345,9 +345,9 @@ START_TEST(test_partition_change_compare_and_set)
     b.part[0].partition_epoch = INT32_MAX;
     add_change(&b, 1, 0, INT32_MAX, 1, reps, 3);
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[0], KAFKA_NONE);
-    ck_assert_int_eq(codes[1], KAFKA_NONE);
-    ck_assert_int_eq(codes[2], KAFKA_INVALID_REQUEST);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[2], KAFKA_ERROR_INVALID_REQUEST);
     p = image_find_partition(image_find_topic(fsm.image, "max"), 0);
     ck_assert_int_eq(p->partition_epoch, INT32_MAX);
     fsm_close(&fsm);
@@ -374,7 +374,7 @@ START_TEST(test_isr_membership_rules)
     add_partition(&b, 0, 1, dead, 1);
     apply(&fsm, &b, codes);
     for (int i = 0; i < 4; i++) {
-        ck_assert_int_eq(codes[i], KAFKA_NONE);
+        ck_assert_int_eq(codes[i], KAFKA_ERROR_NONE);
     }
     const TopicState *t = image_find_topic(fsm.image, "t");
     PartitionState *p0 = t->partitions[0], *p1 = t->partitions[1];
@@ -400,11 +400,11 @@ START_TEST(test_isr_membership_rules)
     b.change[4].isr_broker_epochs = unknown;
     b.change[4].n_isr_broker_epochs = 2; /* not parallel to the ISR */
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[0], KAFKA_NONE);
-    ck_assert_int_eq(codes[1], KAFKA_INELIGIBLE_REPLICA);
-    ck_assert_int_eq(codes[2], KAFKA_NONE);
-    ck_assert_int_eq(codes[3], KAFKA_INELIGIBLE_REPLICA);
-    ck_assert_int_eq(codes[4], KAFKA_INELIGIBLE_REPLICA);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_INELIGIBLE_REPLICA);
+    ck_assert_int_eq(codes[2], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[3], KAFKA_ERROR_INELIGIBLE_REPLICA);
+    ck_assert_int_eq(codes[4], KAFKA_ERROR_INELIGIBLE_REPLICA);
     ck_assert_uint_eq(p0->n_isr, 2);
     ck_assert_int_eq(p0->partition_epoch, 2);
     ck_assert_int_eq(p0->leader_epoch, 0);
@@ -423,15 +423,15 @@ START_TEST(test_isr_membership_rules)
     b.change[0].isr_broker_epochs = good;
     b.change[0].n_isr_broker_epochs = 2;
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[0], KAFKA_NONE);
-    ck_assert_int_eq(codes[1], KAFKA_INELIGIBLE_REPLICA);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_INELIGIBLE_REPLICA);
     int64_t fresh[] = {1, epoch2};
     batch_init(&b);
     add_change(&b, 0, 0, 3, 1, isr12, 2);
     b.change[0].isr_broker_epochs = fresh;
     b.change[0].n_isr_broker_epochs = 2;
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[0], KAFKA_NONE);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
     ck_assert_uint_eq(p0->n_isr, 2);
 
     /* Version 1 records (written before these rules) replay as they did:
@@ -441,7 +441,7 @@ START_TEST(test_isr_membership_rules)
     add_partition(&b, 1, 0, reps, 3);
     b.part[0].version = 1;
     apply(&fsm, &b, codes);
-    ck_assert_int_eq(codes[1], KAFKA_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_NONE);
     const PartitionState *old = image_find_topic(fsm.image, "legacy")->partitions[0];
     ck_assert_int_eq(old->leader, 3);
     ck_assert_uint_eq(old->n_isr, 3);
@@ -456,7 +456,7 @@ static int collect(const struct fsm_delta *d, void *arg)
     ck_assert_int_eq(d->offset, fsm_offset(replica) + 1);
     ck_assert_int_eq(fsm_apply(replica, d->bytes, d->len, &res), 0);
     for (size_t i = 0; i < res->n; i++) {
-        ck_assert_int_eq(res->errors[i], KAFKA_NONE); /* deltas hold accepted records only */
+        ck_assert_int_eq(res->errors[i], KAFKA_ERROR_NONE); /* deltas hold accepted records only */
     }
     return 0;
 }
@@ -509,14 +509,14 @@ START_TEST(test_fencing_batch_applies_in_order)
     ck_assert_int_eq(fsm_init(&fsm, 16), 0);
     fencing_batches(&fsm, codes);
     for (int i = 0; i < 7; i++) {
-        ck_assert_int_eq(codes[0][i], KAFKA_NONE);
+        ck_assert_int_eq(codes[0][i], KAFKA_ERROR_NONE);
     }
     for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(codes[1][i], KAFKA_NONE);
+        ck_assert_int_eq(codes[1][i], KAFKA_ERROR_NONE);
     }
-    ck_assert_int_eq(codes[2][0], KAFKA_STALE_BROKER_EPOCH);
-    ck_assert_int_eq(codes[2][1], KAFKA_INELIGIBLE_REPLICA);
-    ck_assert_int_eq(codes[2][2], KAFKA_NONE);
+    ck_assert_int_eq(codes[2][0], KAFKA_ERROR_STALE_BROKER_EPOCH);
+    ck_assert_int_eq(codes[2][1], KAFKA_ERROR_INELIGIBLE_REPLICA);
+    ck_assert_int_eq(codes[2][2], KAFKA_ERROR_NONE);
     const TopicState *t = image_find_topic(fsm.image, "t");
     ck_assert(image_find_broker(fsm.image, 2)->fenced);
     ck_assert_int_eq(t->partitions[1]->leader, 1);

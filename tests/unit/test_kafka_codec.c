@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/kafka/kafka_arena.h"
+#include "proto/kafka/kafka_arena.h"
 #include "kafka_messages_test.h"
 
 /* A message body encoded by another Kafka implementation. */

@@ -12,7 +12,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "controller/errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "controller/quorum.h"
 #include "tests/unit/check_main.h"
 #include "tests/unit/test_ports.h"
@@ -186,7 +186,7 @@ START_TEST(test_leader_loss)
     ck_assert_int_eq(propose_register(&c.q[leader], &p, 1), 0);
     STEP_UNTIL(&c, p.done, 5000);
     ck_assert_int_eq(p.status, 0);
-    ck_assert_int_eq(p.code, KAFKA_NONE);
+    ck_assert_int_eq(p.code, KAFKA_ERROR_NONE);
     ck_assert_int_eq(p.offset, 1);
     STEP_UNTIL(&c, all_applied(&c, -1), 5000);
 

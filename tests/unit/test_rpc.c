@@ -256,7 +256,17 @@ START_TEST(test_frame_reader_rejects_bad_lengths)
     be32_store(huge, 0x7fffffff);
     rpc_frame_reader_init(&r, 1024);
     ck_assert_int_eq(rpc_frame_reader_feed(&r, huge, 4, never_called, NULL), -EMSGSIZE);
-    ck_assert_ptr_null(r.frame);
+    ck_assert_ptr_null(r.frames.body);
+    rpc_frame_reader_free(&r);
+    /* A length of 2 GiB or more is malformed, and so is one too short for
+     * the header length. */
+    be32_store(huge, 0x80000000u);
+    rpc_frame_reader_init(&r, SIZE_MAX);
+    ck_assert_int_eq(rpc_frame_reader_feed(&r, huge, 4, never_called, NULL), -EBADMSG);
+    rpc_frame_reader_free(&r);
+    be32_store(huge, 3);
+    rpc_frame_reader_init(&r, 1024);
+    ck_assert_int_eq(rpc_frame_reader_feed(&r, huge, 4, never_called, NULL), -EBADMSG);
     rpc_frame_reader_free(&r);
     /* Header length pointing past the frame. */
     uint8_t bad[12];

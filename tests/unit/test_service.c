@@ -12,7 +12,7 @@
 
 #include "common/rpc_client.h"
 #include "controller/broker_session.h"
-#include "controller/errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"
 #include "tests/unit/check_main.h"
@@ -223,11 +223,11 @@ static void register_three(struct node *n)
         char inc[16];
         snprintf(inc, sizeof inc, "inc-%d", id);
         epochs[id] = register_broker(n, id, inc, &code);
-        ck_assert_int_eq(code, KAFKA_NONE);
+        ck_assert_int_eq(code, KAFKA_ERROR_NONE);
         ck_assert_int_gt(epochs[id], 0);
         ck_assert(image_find_broker(n->quorum.fsm.image, id)->fenced);
         Sluice__Controller__BrokerHeartbeatResponse *hb = heartbeat(n, id, epochs[id], false);
-        ck_assert_int_eq(hb->error_code, KAFKA_NONE);
+        ck_assert_int_eq(hb->error_code, KAFKA_ERROR_NONE);
         ck_assert(hb->is_caught_up);
         ck_assert(!hb->is_fenced);
         release(hb);
@@ -240,7 +240,7 @@ START_TEST(test_register_heartbeat_and_topics)
     node_start(&n, 5000);
     /* Topics need unfenced brokers. */
     Sluice__Controller__CreateTopicsResponse *ct = create_topic(&n, "early", 1, 1, NULL, NULL);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_REPLICATION_FACTOR);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_REPLICATION_FACTOR);
     release(ct);
 
     register_three(&n);
@@ -249,14 +249,14 @@ START_TEST(test_register_heartbeat_and_topics)
      * the first is alive: refused. */
     ck_assert_int_eq(register_broker(&n, 1, "inc-1", &code), epochs[1]);
     register_broker(&n, 1, "other", &code);
-    ck_assert_int_eq(code, KAFKA_DUPLICATE_BROKER_REGISTRATION);
+    ck_assert_int_eq(code, KAFKA_ERROR_DUPLICATE_BROKER_REGISTRATION);
     Sluice__Controller__BrokerHeartbeatResponse *hb = heartbeat(&n, 1, epochs[1] + 100, false);
-    ck_assert_int_eq(hb->error_code, KAFKA_STALE_BROKER_EPOCH);
+    ck_assert_int_eq(hb->error_code, KAFKA_ERROR_STALE_BROKER_EPOCH);
     release(hb);
 
     ct = create_topic(&n, "orders", 6, 2, "retention.ms", "1000");
-    ck_assert_int_eq(ct->error_code, KAFKA_NONE);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ct->error_code, KAFKA_ERROR_NONE);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_NONE);
     ck_assert_uint_eq(ct->topics[0]->topic_id.len, 16);
     release(ct);
     const TopicState *t = image_find_topic(n.quorum.fsm.image, "orders");
@@ -273,19 +273,19 @@ START_TEST(test_register_heartbeat_and_topics)
     ck_assert_str_eq(image_topic_config(t, "retention.ms"), "1000");
 
     ct = create_topic(&n, "orders", 1, 1, NULL, NULL);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_TOPIC_ALREADY_EXISTS);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_TOPIC_ALREADY_EXISTS);
     release(ct);
     ct = create_topic(&n, "big", 1, 4, NULL, NULL);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_REPLICATION_FACTOR);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_REPLICATION_FACTOR);
     release(ct);
     ct = create_topic(&n, "bad name", 1, 1, NULL, NULL);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_TOPIC_EXCEPTION);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_TOPIC_EXCEPTION);
     release(ct);
     ct = create_topic(&n, "cfg", 1, 1, "retention.ms", "soon");
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_INVALID_CONFIG);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_CONFIG);
     release(ct);
     ct = create_topic(&n, "defaults", -1, -1, NULL, NULL);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_NONE);
     ck_assert_int_eq(ct->topics[0]->num_partitions, 1);
     release(ct);
 
@@ -302,12 +302,12 @@ START_TEST(test_register_heartbeat_and_topics)
     Sluice__Controller__CreatePartitionsResponse *cpr =
         call(&n, M(CREATE_PARTITIONS), &cp.base,
              &sluice__controller__create_partitions_response__descriptor);
-    ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_NONE);
+    ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_ERROR_NONE);
     release(cpr);
     ck_assert_uint_eq(image_find_topic(n.quorum.fsm.image, "orders")->n_partitions, 8);
     cpr = call(&n, M(CREATE_PARTITIONS), &cp.base,
                &sluice__controller__create_partitions_response__descriptor);
-    ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_INVALID_PARTITIONS);
+    ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_ERROR_INVALID_PARTITIONS);
     release(cpr);
 
     Sluice__Controller__DeleteTopicsRequest dt = SLUICE__CONTROLLER__DELETE_TOPICS_REQUEST__INIT;
@@ -316,8 +316,8 @@ START_TEST(test_register_heartbeat_and_topics)
     dt.n_names = 2;
     Sluice__Controller__DeleteTopicsResponse *dr = call(
         &n, M(DELETE_TOPICS), &dt.base, &sluice__controller__delete_topics_response__descriptor);
-    ck_assert_int_eq(dr->topics[0]->error_code, KAFKA_NONE);
-    ck_assert_int_eq(dr->topics[1]->error_code, KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+    ck_assert_int_eq(dr->topics[0]->error_code, KAFKA_ERROR_NONE);
+    ck_assert_int_eq(dr->topics[1]->error_code, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
     release(dr);
     ck_assert_ptr_null(image_find_topic(n.quorum.fsm.image, "defaults"));
     node_stop(&n);
@@ -576,7 +576,7 @@ START_TEST(test_alter_partition_and_controlled_shutdown)
     Sluice__Controller__AlterPartitionResponse *ar =
         call(&n, M(ALTER_PARTITION), &ap.base,
              &sluice__controller__alter_partition_response__descriptor);
-    ck_assert_int_eq(ar->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_NONE);
     ck_assert_uint_eq(ar->partition->n_isr, 1);
     ck_assert_int_eq(ar->partition->partition_epoch, 1);
     release(ar);
@@ -586,7 +586,7 @@ START_TEST(test_alter_partition_and_controlled_shutdown)
     ap.n_new_isr = 3;
     ar = call(&n, M(ALTER_PARTITION), &ap.base,
               &sluice__controller__alter_partition_response__descriptor);
-    ck_assert_int_eq(ar->error_code, KAFKA_INVALID_UPDATE_VERSION);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_INVALID_UPDATE_VERSION);
     ck_assert_uint_eq(ar->partition->n_isr, 1);
     release(ar);
     ap.new_isr = isr;
@@ -598,7 +598,7 @@ START_TEST(test_alter_partition_and_controlled_shutdown)
     ap.partition_epoch = 1;
     ar = call(&n, M(ALTER_PARTITION), &ap.base,
               &sluice__controller__alter_partition_response__descriptor);
-    ck_assert_int_eq(ar->error_code, KAFKA_INVALID_REQUEST);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_INVALID_REQUEST);
     release(ar);
 
     /* Controlled shutdown of broker 2: it leads nothing afterwards except
@@ -610,7 +610,7 @@ START_TEST(test_alter_partition_and_controlled_shutdown)
     Sluice__Controller__ControlledShutdownResponse *cr =
         call(&n, M(CONTROLLED_SHUTDOWN), &cs.base,
              &sluice__controller__controlled_shutdown_response__descriptor);
-    ck_assert_int_eq(cr->error_code, KAFKA_NONE);
+    ck_assert_int_eq(cr->error_code, KAFKA_ERROR_NONE);
     int32_t remaining = cr->remaining_leaderships;
     release(cr);
     t = image_find_topic(n.quorum.fsm.image, "t");
@@ -675,7 +675,7 @@ START_TEST(test_alter_partition_rules)
     /* Shrink: committed, and the answer carries the new state. */
     Sluice__Controller__AlterPartitionResponse *ar =
         alter(&n, l, epochs[l], "t", le, 0, shrink, e_shrink, 1);
-    ck_assert_int_eq(ar->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_NONE);
     ck_assert_uint_eq(ar->partition->n_isr, 1);
     ck_assert_int_eq(ar->partition->partition_epoch, 1);
     ck_assert_int_eq(ar->partition->leader_epoch, le);
@@ -686,7 +686,7 @@ START_TEST(test_alter_partition_rules)
      * change is there, so it succeeds without another change. */
     int64_t offset = fsm_offset(&n.quorum.fsm);
     ar = alter(&n, l, epochs[l], "t", le, 0, shrink, e_shrink, 1);
-    ck_assert_int_eq(ar->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_NONE);
     ck_assert_int_eq(ar->partition->partition_epoch, 1);
     ck_assert_int_eq(fsm_offset(&n.quorum.fsm), offset);
     release(ar);
@@ -699,15 +699,18 @@ START_TEST(test_alter_partition_rules)
         size_t n;
         int32_t expect;
     } cases[] = {
-        {l, epochs[l] + 1, le, 1, grow, e_grow, 2, KAFKA_STALE_BROKER_EPOCH}, /* asker restarted */
-        {l, epochs[l], le - 1, 1, grow, e_grow, 2, KAFKA_FENCED_LEADER_EPOCH},
-        {l, epochs[l], le + 1, 1, grow, e_grow, 2, KAFKA_FENCED_LEADER_EPOCH},
-        {f1, epochs[f1], le, 1, grow, e_grow, 2, KAFKA_INVALID_REQUEST},       /* not the leader */
-        {l, epochs[l], le, 0, grow, e_grow, 2, KAFKA_INVALID_UPDATE_VERSION},  /* stale CAS */
-        {l, epochs[l], le, 1, grow + 1, e_grow + 1, 1, KAFKA_INVALID_REQUEST}, /* leader left */
-        {l, epochs[l], le, 1, bad_dup, e_grow, 2, KAFKA_INVALID_REQUEST},
-        {l, epochs[l], le, 1, grow, e_none, 2, KAFKA_INVALID_REQUEST}, /* joiner without epoch */
-        {l, epochs[l], le, 1, grow, e_stale, 2, KAFKA_INELIGIBLE_REPLICA}, /* KIP-903 */
+        {l, epochs[l] + 1, le, 1, grow, e_grow, 2,
+         KAFKA_ERROR_STALE_BROKER_EPOCH}, /* asker restarted */
+        {l, epochs[l], le - 1, 1, grow, e_grow, 2, KAFKA_ERROR_FENCED_LEADER_EPOCH},
+        {l, epochs[l], le + 1, 1, grow, e_grow, 2, KAFKA_ERROR_FENCED_LEADER_EPOCH},
+        {f1, epochs[f1], le, 1, grow, e_grow, 2, KAFKA_ERROR_INVALID_REQUEST}, /* not the leader */
+        {l, epochs[l], le, 0, grow, e_grow, 2, KAFKA_ERROR_INVALID_UPDATE_VERSION}, /* stale CAS */
+        {l, epochs[l], le, 1, grow + 1, e_grow + 1, 1,
+         KAFKA_ERROR_INVALID_REQUEST}, /* leader left */
+        {l, epochs[l], le, 1, bad_dup, e_grow, 2, KAFKA_ERROR_INVALID_REQUEST},
+        {l, epochs[l], le, 1, grow, e_none, 2,
+         KAFKA_ERROR_INVALID_REQUEST}, /* joiner without epoch */
+        {l, epochs[l], le, 1, grow, e_stale, 2, KAFKA_ERROR_INELIGIBLE_REPLICA}, /* KIP-903 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ar = alter(&n, cases[i].broker, cases[i].broker_epoch, "t", cases[i].leader_epoch,
@@ -733,13 +736,13 @@ START_TEST(test_alter_partition_rules)
     ck_assert_int_ge(hr->metadata_offset, fsm_offset(&n.quorum.fsm));
     release(hr);
     ar = alter(&n, l, epochs[l], "t", le, 1, grow, e_grow, 2);
-    ck_assert_int_eq(ar->error_code, KAFKA_INELIGIBLE_REPLICA);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_INELIGIBLE_REPLICA);
     release(ar);
     /* Expansion with the right epoch of a live broker: committed. */
     int32_t grow2[] = {l, f2};
     int64_t e_grow2[] = {epochs[l], epochs[f2]};
     ar = alter(&n, l, epochs[l], "t", le, 1, grow2, e_grow2, 2);
-    ck_assert_int_eq(ar->error_code, KAFKA_NONE);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_NONE);
     ck_assert_uint_eq(ar->partition->n_isr, 2);
     ck_assert_int_eq(ar->partition->partition_epoch, 2);
     release(ar);
@@ -775,7 +778,7 @@ START_TEST(test_reregistration_leaves_isrs_in_one_batch)
     ck_assert(!image_find_broker(n.quorum.fsm.image, 3)->fenced);
     int32_t code;
     int64_t epoch = register_broker(&n, 3, "inc-3-again", &code);
-    ck_assert_int_eq(code, KAFKA_NONE);
+    ck_assert_int_eq(code, KAFKA_ERROR_NONE);
     ck_assert_int_gt(epoch, epochs[3]);
     ck_assert_int_eq(fsm_offset(&n.quorum.fsm), from + 1); /* one entry */
     const MetadataImage *img = n.quorum.fsm.image;
@@ -824,8 +827,8 @@ START_TEST(test_not_controller_and_garbage)
         rpc_client_init(&c, &n.loop, "127.0.0.1", controller_service_port(&other), NULL), 0);
     n.target = &c;
     Sluice__Controller__CreateTopicsResponse *ct = create_topic(&n, "x", 1, 1, NULL, NULL);
-    ck_assert_int_eq(ct->error_code, KAFKA_NOT_CONTROLLER);
-    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_NOT_CONTROLLER);
+    ck_assert_int_eq(ct->error_code, KAFKA_ERROR_NOT_CONTROLLER);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_NOT_CONTROLLER);
     ck_assert_ptr_nonnull(ct->leader);
     ck_assert_int_eq(ct->leader->leader_id, -1);
     release(ct);
@@ -1000,7 +1003,7 @@ START_TEST(test_broker_session_isolation)
         run_for(&n, 10);
     }
     ck_assert_int_eq(altered_status, 0);
-    ck_assert_int_eq(altered_code, KAFKA_INVALID_UPDATE_VERSION);
+    ck_assert_int_eq(altered_code, KAFKA_ERROR_INVALID_UPDATE_VERSION);
     ck_assert_int_eq(altered_isr_size, 1);
 
     /* "SIGSTOP": no heartbeats past both session timeouts. */

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "broker/kafka/kafka_header.h"
+#include "proto/kafka/kafka_header.h"
 #include "common/bigendian.h"
 #include "kafka_messages.h"
 

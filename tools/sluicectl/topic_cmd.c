@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 #include "tools/sluicectl/kafka_client.h"
 #include "tools/sluicectl/output.h"

@@ -1,4 +1,4 @@
-#include "broker/kafka/kafka_writer.h"
+#include "proto/kafka/kafka_writer.h"
 
 #include <stdlib.h>
 #include <string.h>

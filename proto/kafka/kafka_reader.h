@@ -13,15 +13,15 @@
  * `flex` selects the compact encodings of flexible versions (KIP-482: unsigned
  * varint N+1 lengths, 0 meaning null); `nullable` says whether null is legal
  * in the version being decoded (a null otherwise is KAFKA_CODEC_EMALFORMED). */
-#ifndef SLUICE_BROKER_KAFKA_READER_H
-#define SLUICE_BROKER_KAFKA_READER_H
+#ifndef SLUICE_PROTO_KAFKA_READER_H
+#define SLUICE_PROTO_KAFKA_READER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker/kafka/kafka_arena.h"
-#include "broker/kafka/kafka_types.h"
+#include "proto/kafka/kafka_arena.h"
+#include "proto/kafka/kafka_types.h"
 
 /* Kafka strings are int16-length on the wire; compact ones are held to the same bound. */
 #define KAFKA_STRING_MAX_LEN 32767

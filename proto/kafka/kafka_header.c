@@ -1,4 +1,4 @@
-#include "broker/kafka/kafka_header.h"
+#include "proto/kafka/kafka_header.h"
 
 #include "kafka_messages.h"
 

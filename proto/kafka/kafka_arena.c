@@ -1,4 +1,4 @@
-#include "broker/kafka/kafka_arena.h"
+#include "proto/kafka/kafka_arena.h"
 
 #include <stdalign.h>
 #include <stdint.h>

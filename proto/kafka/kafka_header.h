@@ -9,13 +9,17 @@
  *
  * Ownership as for every decoder: client_id is allocated in the reader's
  * arena. Errors are KAFKA_CODEC_E* statuses. */
-#ifndef SLUICE_BROKER_KAFKA_HEADER_H
-#define SLUICE_BROKER_KAFKA_HEADER_H
+#ifndef SLUICE_PROTO_KAFKA_HEADER_H
+#define SLUICE_PROTO_KAFKA_HEADER_H
 
 #include <stdint.h>
 
-#include "broker/kafka/kafka_reader.h"
-#include "broker/kafka/kafka_writer.h"
+#include "proto/kafka/kafka_reader.h"
+#include "proto/kafka/kafka_writer.h"
+
+/* The smallest request frame: api_key, api_version, correlation_id and the
+ * client_id length (the frame reader's minimum, common/frame.h). */
+#define KAFKA_REQUEST_MIN_SIZE 10
 
 struct kafka_request_header {
     int16_t api_key;

@@ -1,13 +1,17 @@
-/* Kafka request framing: a big-endian int32 size, then that many bytes.
+/* Length-prefixed framing: a big-endian 32-bit size, then that many bytes.
+ * The one frame reader for both wire protocols: Kafka requests (broker/kafka/
+ * connection.c) and Sluice's internal RPC (common/rpc_frame.c).
  *
  * A frame_reader is fed whatever bytes the socket produced, in chunks of any
  * size, and yields whole frames. The declared size is checked against the
- * configured maximum (socket.request.max.bytes) BEFORE anything is allocated,
- * so a peer claiming 2 GiB costs four bytes of memory, not two gigabytes.
+ * reader's bounds (e.g. socket.request.max.bytes) BEFORE anything is
+ * allocated, so a peer claiming 2 GiB costs four bytes of memory, not two
+ * gigabytes. The size is signed as in Kafka (int32): a size with the top bit
+ * set is invalid, never "large".
  *
  * Pure: no I/O, one owner, not thread-safe. */
-#ifndef SLUICE_BROKER_KAFKA_FRAME_H
-#define SLUICE_BROKER_KAFKA_FRAME_H
+#ifndef SLUICE_COMMON_FRAME_H
+#define SLUICE_COMMON_FRAME_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,15 +20,12 @@ enum frame_status {
     FRAME_NEED_MORE = 0,  /* all input consumed, no frame complete yet */
     FRAME_READY = 1,      /* a frame is complete: take it with frame_reader_take */
     FRAME_TOO_LARGE = -1, /* declared size above the maximum: close the connection */
-    FRAME_INVALID = -2,   /* declared size negative or too small for a request header */
+    FRAME_INVALID = -2,   /* declared size negative or below the minimum */
     FRAME_NO_MEMORY = -3,
 };
 
-/* The smallest request: api_key, api_version, correlation_id, client_id length. */
-#define FRAME_MIN_SIZE 10
-
 struct frame_reader {
-    int32_t max_size;
+    int32_t min_size, max_size; /* bounds on the declared size */
     uint8_t size_bytes[4];
     size_t size_have;
     uint8_t *body; /* owned; allocated once the size is known and accepted */
@@ -32,7 +33,10 @@ struct frame_reader {
     int32_t last_size; /* the declared size, for error messages */
 };
 
-void frame_reader_init(struct frame_reader *fr, int32_t max_size);
+/* Frames declare between min_size and max_size bytes (an empty frame is
+ * never valid: a min_size of 0 is taken as 1; a max_size above INT32_MAX is
+ * taken as INT32_MAX). */
+void frame_reader_init(struct frame_reader *fr, size_t min_size, size_t max_size);
 void frame_reader_free(struct frame_reader *fr);
 
 /* Consume bytes from `data` until a frame completes or the input runs out.

@@ -1,4 +1,4 @@
-#include "broker/kafka/kafka_reader.h"
+#include "proto/kafka/kafka_reader.h"
 
 #include <string.h>
 

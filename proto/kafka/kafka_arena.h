@@ -6,8 +6,8 @@
  * has a byte limit, a second guard (after the per-array bounds checks in
  * kafka_reader) against a small input expanding into a huge allocation.
  * Single-threaded: use from one loop/thread at a time. */
-#ifndef SLUICE_BROKER_KAFKA_ARENA_H
-#define SLUICE_BROKER_KAFKA_ARENA_H
+#ifndef SLUICE_PROTO_KAFKA_ARENA_H
+#define SLUICE_PROTO_KAFKA_ARENA_H
 
 #include <stddef.h>
 

@@ -9,7 +9,7 @@
  *   + s1's bytes + ... + buf[last.offset, buf->len)
  * and the frame size is buf->len + kafka_writer_spliced_bytes(). The source is
  * opaque to the codec (the server passes its segment-file slice descriptor and
- * sends those bytes with sendfile). See broker/kafka/README.md.
+ * sends those bytes with sendfile). See proto/kafka/README.md.
  *
  * Alternatively a splice hook (kafka_writer_set_splice_hook) is called at that
  * moment instead of recording the point: with the writer appending to the
@@ -21,14 +21,14 @@
  * Errors: KAFKA_CODEC_ENOMEM (buffer growth), KAFKA_CODEC_EINVAL (null where the
  * version does not allow one, a string longer than 32767, a negative length).
  * After an error the buffer holds a partial encoding; discard it. */
-#ifndef SLUICE_BROKER_KAFKA_WRITER_H
-#define SLUICE_BROKER_KAFKA_WRITER_H
+#ifndef SLUICE_PROTO_KAFKA_WRITER_H
+#define SLUICE_PROTO_KAFKA_WRITER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker/kafka/kafka_types.h"
+#include "proto/kafka/kafka_types.h"
 #include "common/buf.h"
 
 struct kafka_writer_splice {

@@ -1,7 +1,10 @@
 /* Kafka protocol error codes (the int16 error_code fields), as numbered by
- * Apache Kafka's org.apache.kafka.common.protocol.Errors. */
-#ifndef SLUICE_BROKER_KAFKA_ERRORS_H
-#define SLUICE_BROKER_KAFKA_ERRORS_H
+ * Apache Kafka's org.apache.kafka.common.protocol.Errors: the one table of
+ * them in Sluice. The broker answers clients with these, the controller
+ * answers brokers with them (so a broker passes them on unchanged) and
+ * sluicectl prints their names. Pure data, no state. */
+#ifndef SLUICE_PROTO_KAFKA_ERRORS_H
+#define SLUICE_PROTO_KAFKA_ERRORS_H
 
 #include <stdint.h>
 

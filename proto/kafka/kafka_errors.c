@@ -1,4 +1,4 @@
-#include "broker/kafka/kafka_errors.h"
+#include "proto/kafka/kafka_errors.h"
 
 const char *kafka_error_name(int16_t code)
 {

@@ -3,8 +3,8 @@
  *
  * These are plain values; ownership of the memory they point at is stated by
  * whoever fills them (see kafka_reader.h and kafka_writer.h). */
-#ifndef SLUICE_BROKER_KAFKA_TYPES_H
-#define SLUICE_BROKER_KAFKA_TYPES_H
+#ifndef SLUICE_PROTO_KAFKA_TYPES_H
+#define SLUICE_PROTO_KAFKA_TYPES_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "broker/kafka/kafka_types.h"
+#include "proto/kafka/kafka_types.h"
 
 const char *kafka_codec_strerror(int status)
 {

@@ -1,15 +1,21 @@
-/* Kafka request framing; see frame.h. */
-#include "broker/kafka/frame.h"
+/* Length-prefixed framing; see frame.h. */
+#include "common/frame.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/bigendian.h"
 
-void frame_reader_init(struct frame_reader *fr, int32_t max_size)
+static int32_t clamp_size(size_t size)
+{
+    return size > INT32_MAX ? INT32_MAX : (int32_t)size;
+}
+
+void frame_reader_init(struct frame_reader *fr, size_t min_size, size_t max_size)
 {
     memset(fr, 0, sizeof *fr);
-    fr->max_size = max_size;
+    fr->min_size = min_size > 0 ? clamp_size(min_size) : 1;
+    fr->max_size = clamp_size(max_size);
 }
 
 void frame_reader_free(struct frame_reader *fr)
@@ -22,7 +28,7 @@ static enum frame_status accept_size(struct frame_reader *fr)
 {
     int32_t size = (int32_t)be32_load(fr->size_bytes);
     fr->last_size = size;
-    if (size < 0 || size < FRAME_MIN_SIZE) {
+    if (size < 0 || size < fr->min_size) {
         return FRAME_INVALID;
     }
     if (size > fr->max_size) {
