@@ -59,9 +59,10 @@ static struct partition *leader_for(struct replica_manager *rm, const char *topi
     return NULL;
 }
 
-/* Read one partition's batches into `payload`; fill `out`. */
+/* Read one partition's batches (a byte range of a segment, sent later with
+ * sendfile); fill `out`. */
 static void read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPartition *out,
-                     struct buf *payload, size_t *budget)
+                     struct log_read_result *read, size_t *sent, size_t *budget)
 {
     int32_t error;
     struct partition *p =
@@ -75,29 +76,25 @@ static void read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPar
     out->log_start_offset = partition_log_start(p);
     out->log_end_offset = partition_log_end(p);
     size_t limit = in->partition_max_bytes < *budget ? in->partition_max_bytes : *budget;
-    if (limit == 0 && payload->len > 0) {
+    if (limit == 0 && *sent > 0) {
         return;
     }
-    size_t before = payload->len;
-    struct log_read_result info;
-    int rv = partition_read_copy(p, PARTITION_READ_REPLICA, in->fetch_offset, limit > 0 ? limit : 1,
-                                 payload, &info);
-    if (rv == LOG_ERR_OFFSET_OUT_OF_RANGE) {
-        out->error_code = ERR_OFFSET_OUT_OF_RANGE;
-        return;
-    }
+    int rv =
+        partition_read(p, PARTITION_READ_REPLICA, in->fetch_offset, limit > 0 ? limit : 1, read);
     if (rv != 0) {
-        payload->len = before;
-        out->error_code = ERR_STORAGE;
+        memset(read, 0, sizeof *read);
+        out->error_code = rv == LOG_ERR_OFFSET_OUT_OF_RANGE ? ERR_OFFSET_OUT_OF_RANGE : ERR_STORAGE;
         return;
     }
-    size_t got = payload->len - before;
-    if (got > limit && before > 0) {
-        payload->len = before; /* only the first partition with data may exceed the limits */
+    if (read->length > limit && *sent > 0) {
+        /* Only the first partition with data may exceed the limits. */
+        log_read_result_release(read);
+        memset(read, 0, sizeof *read);
         return;
     }
-    out->records_length = (uint32_t)got;
-    *budget -= got < *budget ? got : *budget;
+    out->records_length = (uint32_t)read->length;
+    *sent += read->length;
+    *budget -= read->length < *budget ? read->length : *budget;
 }
 
 static void respond(struct fetch_ctx *ctx)
@@ -106,9 +103,10 @@ static void respond(struct fetch_ctx *ctx)
     size_t n = req->n_partitions;
     FetchedPartition *parts = calloc(n ? n : 1, sizeof *parts);
     FetchedPartition **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    struct buf payload;
-    buf_init(&payload);
-    if (parts == NULL || ptrs == NULL) {
+    struct log_read_result *reads = calloc(n ? n : 1, sizeof *reads);
+    struct rpc_file_slice *slices = calloc(n ? n : 1, sizeof *slices);
+    size_t n_slices = 0, sent = 0;
+    if (parts == NULL || ptrs == NULL || reads == NULL || slices == NULL) {
         rpc_call_fail(ctx->call, RPC_ERROR_INTERNAL, "out of memory");
         goto out;
     }
@@ -117,19 +115,27 @@ static void respond(struct fetch_ctx *ctx)
         sluice__replica__fetched_partition__init(&parts[i]);
         parts[i].topic = req->partitions[i]->topic;
         parts[i].partition = req->partitions[i]->partition;
-        read_one(ctx, req->partitions[i], &parts[i], &payload, &budget);
+        read_one(ctx, req->partitions[i], &parts[i], &reads[i], &sent, &budget);
         ptrs[i] = &parts[i];
+        if (reads[i].length > 0) {
+            slices[n_slices++] =
+                (struct rpc_file_slice){reads[i].fd, reads[i].position, reads[i].length};
+        }
     }
     Sluice__Replica__ReplicaFetchResponse resp = SLUICE__REPLICA__REPLICA_FETCH_RESPONSE__INIT;
     resp.partitions = ptrs;
     resp.n_partitions = n;
-    int rv = rpc_call_respond(ctx->call, &resp.base, payload.data, payload.len);
-    if (rv != 0) {
+    int rv = rpc_call_respond_files(ctx->call, &resp.base, slices, n_slices);
+    if (rv != 0 && rv != -ENOTCONN) {
         log_warn("replica", "cannot answer a replica fetch replica=%d bytes=%zu error=%s",
-                 req->replica_id, payload.len, strerror(-rv));
+                 req->replica_id, sent, strerror(-rv));
     }
 out:
-    buf_free(&payload);
+    for (size_t i = 0; reads != NULL && i < n; i++) {
+        log_read_result_release(&reads[i]); /* the connection dup'd the descriptors */
+    }
+    free(reads);
+    free(slices);
     free(parts);
     free(ptrs);
     free(ctx->hw_seen);

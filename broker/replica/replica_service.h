@@ -4,7 +4,8 @@
  * ReplicaFetch records each follower's progress (its fetch offset is its log
  * end), which moves the high watermark and may add it to the ISR, then
  * returns whole record batches up to the log end (not the high watermark),
- * as the RPC frame's raw payload. With less than min_bytes available it parks
+ * as the RPC frame's raw payload, sent with sendfile from the segments (never
+ * copied into user space). With less than min_bytes available it parks
  * in the purgatory until data arrives, the high watermark moves (so
  * followers learn it promptly), leadership changes, or max_wait_ms passes.
  *

@@ -152,6 +152,14 @@ def test_leader_kill_loses_no_acknowledged_write(clusters):
     before = len(p.acked)
     for i in range(1000):
         p.send(f"b:{i}")
+    # An acks=1 burst straight at the leader right before it dies: whatever
+    # the followers had not fetched yet is a tail only the old leader has,
+    # which it must cut when it comes back (KIP-101), not keep.
+    burst = Producer({"bootstrap.servers": victim.bootstrap, "acks": 1, "linger.ms": 0,
+                      "retries": 0})
+    for i in range(300):
+        burst.produce(topic, f"u:{i}".encode(), partition=0)
+    burst.poll(0.05)
     victim.kill()
     for i in range(2000):
         p.send(f"c:{i}")
@@ -164,6 +172,7 @@ def test_leader_kill_loses_no_acknowledged_write(clusters):
     for value, (part, offset) in p.acked.items():
         assert got.get(offset) == value, f"{value} acknowledged at {offset}, read {got.get(offset)}"
     assert len(set(got.values())) == len(got), "a value appears twice"
+    burst.flush(1)
     # Healed: the killed broker catches up; every replica holds the same log.
     victim.start()
     cluster.wait_healthy()
@@ -173,6 +182,9 @@ def test_leader_kill_loses_no_acknowledged_write(clusters):
         any(x[1] == hw - 1 for x in segment_batches(b, topic, 0)) for b in cluster), 30,
         "every replica at the high watermark")
     assert_replicas_identical(cluster, topic, 0, hw)
+    # The whole log is the same on every node, the old leader's tail included.
+    logs = [segment_batches(b, topic, 0) for b in cluster]
+    assert all(log == logs[0] for log in logs), "a replica kept a divergent tail"
 
 
 def test_paused_follower_leaves_the_isr_and_rejoins(clusters):
