@@ -34,6 +34,8 @@ static const struct api_entry apis[] = {
     {KAFKA_API_CREATE_TOPICS, 2, 4, kafka_handle_create_topics},
     {KAFKA_API_DELETE_TOPICS, 1, 3, kafka_handle_delete_topics},
     {KAFKA_API_DELETE_RECORDS, 0, 1, kafka_handle_delete_records},
+    /* KIP-320 consumers validate their position after a leader change. */
+    {KAFKA_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, kafka_handle_offset_for_leader_epoch},
     {KAFKA_API_DESCRIBE_CONFIGS, 1, 2, kafka_handle_describe_configs},
     {KAFKA_API_CREATE_PARTITIONS, 0, 1, kafka_handle_create_partitions},
     /* Beyond the README's floor, for `sluicectl topic alter-config` and

@@ -80,6 +80,7 @@ void kafka_handle_metadata(struct kafka_call *call);
 void kafka_handle_produce(struct kafka_call *call);
 void kafka_handle_fetch(struct kafka_call *call);
 void kafka_handle_list_offsets(struct kafka_call *call);
+void kafka_handle_offset_for_leader_epoch(struct kafka_call *call);
 void kafka_handle_create_topics(struct kafka_call *call);
 void kafka_handle_delete_topics(struct kafka_call *call);
 void kafka_handle_describe_configs(struct kafka_call *call);

@@ -305,9 +305,18 @@ int leader_epoch_cache_read(struct leader_epoch_cache *c, const char *dir, char 
     int rv = slurp(fd, &text, err, errlen);
     close(fd);
     if (rv == 0) {
-        rv = parse_entries(c, text, err, errlen);
+        rv = leader_epoch_cache_parse(c, text, err, errlen);
         free(text);
     }
+    return rv;
+}
+
+int leader_epoch_cache_parse(struct leader_epoch_cache *c, const char *text, char *err,
+                             size_t errlen)
+{
+    leader_epoch_cache_clear(c);
+    err[0] = '\0';
+    int rv = parse_entries(c, text, err, errlen);
     if (rv < 0) {
         leader_epoch_cache_clear(c);
     }

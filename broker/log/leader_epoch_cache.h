@@ -102,6 +102,11 @@ int leader_epoch_cache_write(const struct leader_epoch_cache *c, const char *dir
 int leader_epoch_cache_read(struct leader_epoch_cache *c, const char *dir, char *err,
                             size_t errlen);
 
+/* Parse checkpoint text (NUL-terminated, borrowed) into the cache, with the
+ * same checks and results as leader_epoch_cache_read (which uses it). */
+int leader_epoch_cache_parse(struct leader_epoch_cache *c, const char *text, char *err,
+                             size_t errlen);
+
 /* The follower's truncation decision (KIP-279). The follower asked the
  * leader for the end offset of its latest epoch; the leader answered
  * (`leader_epoch`, `leader_end_offset`). `follower` and `follower_leo` are

@@ -13,14 +13,26 @@
 
 #include "common/log.h"
 
-static int save(struct partition_log *log)
+/* Write the checkpoint if the cache changed or an earlier write failed: a
+ * failed write must not be forgotten once the same epoch's next append finds
+ * nothing new in memory. */
+static int save_if(struct partition_log *log, bool changed)
 {
+    if (!changed && !log->epochs_unsaved) {
+        return 0;
+    }
     int rv = leader_epoch_cache_write(&log->epochs, log->dir);
+    log->epochs_unsaved = rv < 0;
     if (rv < 0) {
         log_error("log", "cannot write %s dir=%s error=%s", LEADER_EPOCH_CHECKPOINT_FILE, log->dir,
                   strerror(-rv));
     }
     return rv;
+}
+
+static int save(struct partition_log *log)
+{
+    return save_if(log, true);
 }
 
 /* Assign the epochs of the batches in segments [from, nsegs) starting at or
@@ -128,12 +140,14 @@ int log_epochs_assign(struct partition_log *log, int32_t epoch, int64_t start_of
         return 0; /* a batch without an epoch (never written by Sluice) */
     }
     int rv = leader_epoch_cache_assign(&log->epochs, epoch, start_offset);
-    if (rv <= 0) {
+    if (rv < 0) {
         return rv;
     }
-    log_info("log", "leader epoch %" PRId32 " starts at offset %" PRId64 " dir=%s", epoch,
-             start_offset, log->dir);
-    return save(log);
+    if (rv > 0) {
+        log_info("log", "leader epoch %" PRId32 " starts at offset %" PRId64 " dir=%s", epoch,
+                 start_offset, log->dir);
+    }
+    return save_if(log, rv > 0);
 }
 
 int log_epochs_note_follower_batches(struct partition_log *log,
@@ -150,18 +164,12 @@ int log_epochs_note_follower_batches(struct partition_log *log,
 
 int log_epochs_after_truncation(struct partition_log *log)
 {
-    if (!leader_epoch_cache_truncate_from_end(&log->epochs, log_end(log))) {
-        return 0;
-    }
-    return save(log);
+    return save_if(log, leader_epoch_cache_truncate_from_end(&log->epochs, log_end(log)));
 }
 
 int log_epochs_after_start_moved(struct partition_log *log)
 {
-    if (!leader_epoch_cache_truncate_from_start(&log->epochs, log->start_offset)) {
-        return 0;
-    }
-    return save(log);
+    return save_if(log, leader_epoch_cache_truncate_from_start(&log->epochs, log->start_offset));
 }
 
 int log_epochs_reset(struct partition_log *log)

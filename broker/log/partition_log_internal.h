@@ -34,6 +34,7 @@ struct partition_log {
     int64_t high_watermark;
     int64_t durable_offset;           /* also the recovery point */
     struct leader_epoch_cache epochs; /* log_epochs.c */
+    bool epochs_unsaved; /* the last checkpoint write failed: retry before the next append */
     /* flush state (log_flush.c) */
     int64_t unflushed_messages;
     int64_t last_flush_ms;

@@ -33,7 +33,8 @@ def franz_test_binary(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name", ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults"])
+@pytest.mark.parametrize("name", ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
+                                  "TestOffsetForLeaderEpoch"])
 def test_franz_go(broker, franz_test_binary, name):
     env = dict(os.environ, SLUICE_BOOTSTRAP=broker.bootstrap)
     try:

@@ -415,3 +415,78 @@ def test_delete_records_moves_log_start(broker, request):
         s.sendall(frame_of(1, 4, 52, fetch_body(topic, 2, max_wait_ms=0)))
         err, _, records = parse_fetch_response(recv_response(s))
         assert err == 0 and b"r2" in records and b"r1" not in records
+
+
+# ---- OffsetForLeaderEpoch (key 23), every version ---------------------------
+
+UNKNOWN_TOPIC_OR_PARTITION = 3
+UNKNOWN_LEADER_EPOCH = 75
+
+
+def offset_for_leader_epoch(broker, version, topic, partition, epoch, current=-1):
+    """One partition's (error, leader_epoch, end_offset); leader_epoch is -1
+    before v1, which does not carry it. v4 is flexible (KIP-482): header v2,
+    compact strings and arrays, empty tagged fields."""
+    flexible = version >= 4
+    name = topic.encode()
+    part = struct.pack(">i", partition)
+    if version >= 2:
+        part += struct.pack(">i", current)
+    part += struct.pack(">i", epoch)
+    body = struct.pack(">i", -1) if version >= 3 else b""
+    if flexible:
+        body += bytes([2, len(name) + 1]) + name + bytes([2]) + part + b"\0\0\0"
+        head = struct.pack(">hhih", 23, version, 41, 8) + b"raw-test" + b"\0"
+        msg = head + body
+        frame = struct.pack(">i", len(msg)) + msg
+    else:
+        body += struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1) + part
+        frame = frame_of(23, version, 41, body)
+    with connect(broker) as s:
+        s.sendall(frame)
+        resp = recv_response(s)
+    (corr,) = struct.unpack(">i", resp[:4])
+    assert corr == 41
+    pos = 4 + (1 if flexible else 0) + (4 if version >= 2 else 0)
+    if flexible:
+        assert resp[pos] == 2  # one topic
+        name_len = resp[pos + 1] - 1
+        pos += 2 + name_len
+        assert resp[pos] == 2  # one partition
+        pos += 1
+    else:
+        (n_topics,) = struct.unpack(">i", resp[pos:pos + 4])
+        assert n_topics == 1
+        (name_len,) = struct.unpack(">h", resp[pos + 4:pos + 6])
+        pos += 6 + name_len + 4
+    err, got_partition = struct.unpack(">hi", resp[pos:pos + 6])
+    assert got_partition == partition
+    pos += 6
+    leader_epoch = -1
+    if version >= 1:
+        (leader_epoch,) = struct.unpack(">i", resp[pos:pos + 4])
+        pos += 4
+    (end_offset,) = struct.unpack(">q", resp[pos:pos + 8])
+    return err, leader_epoch, end_offset
+
+
+@pytest.mark.parametrize("version", [0, 1, 2, 3, 4])
+def test_offset_for_leader_epoch_every_version(broker, request, version):
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    for i in range(3):
+        assert produce_one(broker, topic, b"v%d" % i) == i
+    epoch_if_v1 = 0 if version >= 1 else -1
+    # The single leader's epoch (0) is the latest: it ends at the log end.
+    assert offset_for_leader_epoch(broker, version, topic, 0, 0) == (0, epoch_if_v1, 3)
+    # An epoch newer than any in the log is unknown: no error, -1/-1.
+    assert offset_for_leader_epoch(broker, version, topic, 0, 9) == (0, -1, -1)
+    assert offset_for_leader_epoch(broker, version, topic, 7, 0)[0] == UNKNOWN_TOPIC_OR_PARTITION
+    assert offset_for_leader_epoch(broker, version, topic + "-none", 0, 0)[0] == \
+        UNKNOWN_TOPIC_OR_PARTITION
+    if version >= 2:
+        # KIP-320 fencing: a client that knows a newer epoch than the broker.
+        assert offset_for_leader_epoch(broker, version, topic, 0, 0, current=5) == \
+            (UNKNOWN_LEADER_EPOCH, -1, -1)
+        assert offset_for_leader_epoch(broker, version, topic, 0, 0, current=0) == \
+            (0, 0, 3)

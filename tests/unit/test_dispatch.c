@@ -1,6 +1,7 @@
 /* The advertised API table (ApiVersions) is exactly the floor in
  * ../shared/kafka-protocol/README.md for the APIs implemented here, plus the
- * config-altering APIs, and every advertised version has a codec. */
+ * config-altering APIs and OffsetForLeaderEpoch (KIP-320), and every
+ * advertised version has a codec. */
 #include <check.h>
 
 #include "broker/kafka/dispatch.h"
@@ -12,12 +13,19 @@ struct range {
 };
 
 static const struct range expected[] = {
-    {KAFKA_API_PRODUCE, 0, 7},          {KAFKA_API_FETCH, 4, 11},
-    {KAFKA_API_LIST_OFFSETS, 1, 5},     {KAFKA_API_METADATA, 0, 8},
-    {KAFKA_API_API_VERSIONS, 0, 4},     {KAFKA_API_CREATE_TOPICS, 2, 4},
-    {KAFKA_API_DELETE_TOPICS, 1, 3},    {KAFKA_API_DELETE_RECORDS, 0, 1},
-    {KAFKA_API_DESCRIBE_CONFIGS, 1, 2}, {KAFKA_API_CREATE_PARTITIONS, 0, 1},
-    {KAFKA_API_ALTER_CONFIGS, 0, 1},    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1},
+    {KAFKA_API_PRODUCE, 0, 7},
+    {KAFKA_API_FETCH, 4, 11},
+    {KAFKA_API_LIST_OFFSETS, 1, 5},
+    {KAFKA_API_METADATA, 0, 8},
+    {KAFKA_API_API_VERSIONS, 0, 4},
+    {KAFKA_API_CREATE_TOPICS, 2, 4},
+    {KAFKA_API_DELETE_TOPICS, 1, 3},
+    {KAFKA_API_DELETE_RECORDS, 0, 1},
+    {KAFKA_API_DESCRIBE_CONFIGS, 1, 2},
+    {KAFKA_API_CREATE_PARTITIONS, 0, 1},
+    {KAFKA_API_ALTER_CONFIGS, 0, 1},
+    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1},
+    {KAFKA_API_OFFSET_FOR_LEADER_EPOCH, 0, 4},
 };
 
 #define N_EXPECTED (sizeof expected / sizeof *expected)

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 static struct leader_epoch_cache cache;
@@ -560,6 +562,7 @@ static void log_setup(void)
 
 static void log_teardown(void)
 {
+    topic_config_free(&topic_cfg);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&loop), 0);
     file_teardown();
@@ -705,6 +708,7 @@ START_TEST(test_log_start_moves_trim_epochs)
     ck_assert_int_eq(e.epoch, 1);
     ck_assert_int_eq(e.end_offset, 25);
     /* Retention that drops whole segments moves the first epoch's start up. */
+    topic_config_free(&topic_cfg);
     tb_topic_config(&topic_cfg, "segment.bytes=2000", "retention.bytes=0", NULL);
     partition_log_set_config(log, &topic_cfg);
     ck_assert_int_gt(partition_log_apply_retention(log, clk.now), 0);
@@ -714,6 +718,34 @@ START_TEST(test_log_start_moves_trim_epochs)
     ck_assert_int_eq(c->entries[0].epoch, start < 40 ? 2 : 3);
     ck_assert_int_eq(c->entries[0].start_offset, start);
     ck_assert_int_eq(c->entries[c->count - 1].epoch, 3);
+    ck_assert_int_eq(partition_log_close(log), 0);
+}
+END_TEST
+
+START_TEST(test_log_failed_checkpoint_write_fails_append_and_is_retried)
+{
+    struct partition_log *log = open_log();
+    lead(log, 1, 2); /* 0..9 */
+    /* A directory in the file's place makes the atomic rename fail. */
+    char path[512], inner[600];
+    snprintf(path, sizeof path, "%s/%s", dir, LEADER_EPOCH_CHECKPOINT_FILE);
+    snprintf(inner, sizeof inner, "%s/x", path);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    ck_assert_int_eq(mkdir(inner, 0755), 0);
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    tb_batch(&b, 5, 100, clk.now, 1);
+    ck_assert_int_lt(partition_log_append(log, b.data, b.len, 2, &info), 0);
+    ck_assert_ptr_nonnull(strstr(info.reason, "leader epoch"));
+    ck_assert_int_eq(partition_log_end_offset(log), 10); /* nothing written */
+    /* Once the cause is gone, the next append in the same epoch writes the
+     * entry the failed one could not, before its data. */
+    ck_assert_int_eq(rmdir(inner), 0);
+    ck_assert_int_eq(rmdir(path), 0);
+    ck_assert_int_eq(partition_log_append(log, b.data, b.len, 2, &info), 0);
+    buf_free(&b);
+    ck_assert_str_eq(read_text(), "0\n2\n1 0\n2 10\n");
     ck_assert_int_eq(partition_log_close(log), 0);
 }
 END_TEST
@@ -839,6 +871,7 @@ static Suite *make_suite(void)
     tcase_add_test(tl, test_log_rebuilds_missing_or_corrupt_checkpoint);
     tcase_add_test(tl, test_log_open_fixes_stale_checkpoint);
     tcase_add_test(tl, test_log_reopen_after_torn_tail_drops_its_epoch);
+    tcase_add_test(tl, test_log_failed_checkpoint_write_fails_append_and_is_retried);
     suite_add_tcase(s, tl);
     return s;
 }
