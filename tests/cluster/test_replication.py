@@ -252,3 +252,55 @@ def test_two_of_three_down_refuses_acks_all_then_resumes(clusters):
     assert len(xs) == len(set(xs)), "an unacknowledged write appears twice"
     for value, (_, offset) in p.acked.items():
         assert got.get(offset) == value
+
+
+def test_repeated_leader_kills_lose_nothing(clusters):
+    """Three rounds of kill -9 of whoever leads, with writes going on all the
+    time and the victim restarted after each round: every acknowledged record
+    stays at its offset, no offset holds two values, replicas converge."""
+    cluster = clusters(overrides={"replica.lag.time.max.ms": "5000"})
+    topic = "repl-rounds"
+    assert create(admin_for(cluster), topic, 2, 3, TOPIC_CONFIG) is None
+    wait_isr(cluster, topic, [1, 2, 3], partition=0)
+    wait_isr(cluster, topic, [1, 2, 3], partition=1)
+    p = AckedProducer(cluster, topic)
+    stop = threading.Event()
+    sent = [0]
+
+    def produce():
+        while not stop.is_set():
+            p.send(f"w:{sent[0]}", partition=sent[0] % 2)
+            sent[0] += 1
+            if sent[0] % 200 == 0:
+                time.sleep(0.01)
+
+    t = threading.Thread(target=produce)
+    t.start()
+    try:
+        for rnd in range(3):
+            time.sleep(1.5)
+            victim = leader_of(cluster, topic, partition=rnd % 2)
+            victim.kill()
+            leader_of(cluster, topic, partition=rnd % 2, exclude=(victim.node_id,))
+            time.sleep(1.5)
+            victim.start()
+            cluster.wait_healthy()
+            wait_isr(cluster, topic, [1, 2, 3], partition=rnd % 2)
+    finally:
+        stop.set()
+        t.join()
+    p.flush()
+    assert not p.failed, p.failed[:5]
+    assert len(p.acked) == sent[0]
+    for part in (0, 1):
+        wait_isr(cluster, topic, [1, 2, 3], partition=part)
+        hw = high_watermark(cluster, topic, part)
+        got = read_all(cluster, topic, part, hw)
+        for value, (vp, offset) in p.acked.items():
+            if vp == part:
+                assert got.get(offset) == value, f"{value} acked at {part}/{offset}: {got.get(offset)}"
+        assert len(set(got.values())) == len(got), "a value at two offsets"
+        wait_until(lambda: all(
+            any(x[1] == hw - 1 for x in segment_batches(b, topic, part)) for b in cluster), 30,
+            "every replica at the high watermark")
+        assert_replicas_identical(cluster, topic, part, hw)
