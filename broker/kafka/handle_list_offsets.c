@@ -27,7 +27,7 @@ static void list_one(struct kafka_call *call, const char *topic,
     if (out->error_code != KAFKA_ERROR_NONE) {
         return;
     }
-    if (in->timestamp == LATEST_TIMESTAMP && partition_high_watermark(p) < p->epoch_start_offset) {
+    if (in->timestamp == LATEST_TIMESTAMP && !partition_hw_caught_up(p)) {
         /* KIP-207: a new leader whose high watermark has not caught up with
          * its epoch's start would answer an offset below what consumers saw
          * from the old leader; the client retries. */

@@ -283,6 +283,11 @@ int64_t partition_high_watermark(const struct partition *p)
     return p->high_watermark;
 }
 
+bool partition_hw_caught_up(const struct partition *p)
+{
+    return p->role != PARTITION_LEADER || p->high_watermark >= p->epoch_start_offset;
+}
+
 int64_t partition_log_start(const struct partition *p)
 {
     return partition_log_start_offset(p->log);

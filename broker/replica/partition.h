@@ -140,6 +140,10 @@ void partition_set_config(struct partition *p, const struct topic_config *cfg);
 /* ---- reads ---- */
 
 int64_t partition_high_watermark(const struct partition *p);
+/* Whether a leader's high watermark has reached the start of its epoch: a
+ * new leader's may lag what the old one had shown consumers until its
+ * followers fetch once (KIP-207); until then it answers no offsets. */
+bool partition_hw_caught_up(const struct partition *p);
 int64_t partition_log_start(const struct partition *p);
 int64_t partition_log_end(const struct partition *p);
 
