@@ -304,3 +304,33 @@ def test_repeated_leader_kills_lose_nothing(clusters):
             any(x[1] == hw - 1 for x in segment_batches(b, topic, part)) for b in cluster), 30,
             "every replica at the high watermark")
         assert_replicas_identical(cluster, topic, part, hw)
+
+
+def test_follower_with_an_empty_disk_refetches_everything(clusters):
+    """A follower restarted without the partition's directory (its log lost,
+    same node id) is not taken for in sync: it fetches the whole log from
+    the leader, rejoins the ISR, and ends with the same log."""
+    import shutil
+    cluster = clusters()
+    topic = "repl-empty"
+    assert create(admin_for(cluster), topic, 1, 3, TOPIC_CONFIG) is None
+    wait_isr(cluster, topic, [1, 2, 3])
+    p = AckedProducer(cluster, topic)
+    for i in range(3000):
+        p.send(f"e:{i}")
+    p.flush()
+    leader = leader_of(cluster, topic)
+    victim = next(b for b in cluster if b is not leader and b.node_id != cluster.leader().node_id)
+    victim.kill()
+    shutil.rmtree(os.path.join(victim.data_dir, f"{topic}-0"))
+    for i in range(1000):
+        p.send(f"f:{i}")
+    p.flush()
+    victim.start()
+    cluster.wait_healthy()
+    wait_isr(cluster, topic, [1, 2, 3])
+    hw = high_watermark(cluster, topic, 0)
+    assert hw == 4000
+    wait_until(lambda: any(x[1] == hw - 1 for x in segment_batches(victim, topic, 0)), 30,
+               "the emptied follower caught up")
+    assert_replicas_identical(cluster, topic, 0, hw)
