@@ -1,8 +1,11 @@
 /* The broker role; see broker.h. */
 #include "broker/broker.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "broker/group/group_coordinator.h"
 #include "broker/metadata/metadata_quorum.h"
 #include "broker/replica/replica_service.h"
 #include "common/log.h"
@@ -258,7 +261,12 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         return rv;
     }
     b->started = STARTED_REPLICAS;
-    b->services = (struct kafka_services){loop, cfg, b->metadata, &b->replicas};
+    if (group_coordinator_start(&b->groups, loop, cfg, b->metadata, &b->replicas) != 0) {
+        snprintf(err, errlen, "out of memory starting the group coordinator");
+        broker_stop(b);
+        return -ENOMEM;
+    }
+    b->services = (struct kafka_services){loop, cfg, b->metadata, &b->replicas, b->groups};
     return 0;
 }
 
@@ -272,7 +280,9 @@ void broker_stop(struct broker *b)
         }
     }
     if (b->started >= STARTED_REPLICAS) {
-        replica_manager_stop(&b->replicas);
+        replica_manager_stop(&b->replicas); /* answers parked group requests too */
+        group_coordinator_stop(b->groups);
+        b->groups = NULL;
     }
     if (b->started >= STARTED_METADATA) {
         b->link.on_metadata = NULL;

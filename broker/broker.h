@@ -30,6 +30,7 @@ struct broker {
     struct controller_link link; /* when controller.quorum.voters is set */
     struct metadata_view *metadata;
     struct replica_manager replicas;
+    struct group_coordinator *groups; /* consumer groups (broker/group/) */
     struct kafka_services services;
     struct kafka_server server;
     bool accepting; /* Kafka listeners accept connections (see broker_start) */

@@ -79,6 +79,13 @@ struct sluice_config {
     int32_t replica_fetch_backoff_ms;
     int32_t num_replica_fetchers;
     int32_t request_timeout_ms;
+    int32_t offsets_topic_num_partitions;
+    int32_t offsets_topic_replication_factor;
+    int32_t offsets_retention_minutes;
+    int32_t group_initial_rebalance_delay_ms;
+    int32_t group_min_session_timeout_ms;
+    int32_t group_max_session_timeout_ms;
+    int32_t group_max_size;
     int64_t connections_max_idle_ms;
     uint8_t source[CONFIG_MAX_KEYS]; /* enum config_source per broker_config_defs index */
 };

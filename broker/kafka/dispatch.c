@@ -42,6 +42,16 @@ static const struct api_entry apis[] = {
      * admin clients: topic configs only. */
     {KAFKA_API_ALTER_CONFIGS, 0, 1, kafka_handle_alter_configs},
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, kafka_handle_incremental_alter_configs},
+    /* Consumer groups (broker/group/). */
+    {KAFKA_API_FIND_COORDINATOR, 0, 2, kafka_handle_find_coordinator},
+    {KAFKA_API_JOIN_GROUP, 0, 5, kafka_handle_join_group},
+    {KAFKA_API_SYNC_GROUP, 0, 3, kafka_handle_sync_group},
+    {KAFKA_API_HEARTBEAT, 0, 3, kafka_handle_heartbeat},
+    {KAFKA_API_LEAVE_GROUP, 0, 3, kafka_handle_leave_group},
+    {KAFKA_API_OFFSET_COMMIT, 2, 7, kafka_handle_offset_commit},
+    {KAFKA_API_OFFSET_FETCH, 1, 5, kafka_handle_offset_fetch},
+    {KAFKA_API_LIST_GROUPS, 0, 2, kafka_handle_list_groups},
+    {KAFKA_API_DESCRIBE_GROUPS, 0, 4, kafka_handle_describe_groups},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)
