@@ -34,7 +34,7 @@ def franz_test_binary(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
-                                  "TestOffsetForLeaderEpoch"])
+                                  "TestOffsetForLeaderEpoch", "TestConsumerGroupResumes"])
 def test_franz_go(broker, franz_test_binary, name):
     env = dict(os.environ, SLUICE_BOOTSTRAP=broker.bootstrap)
     try:

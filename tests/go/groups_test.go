@@ -1,0 +1,100 @@
+// franz-go consumer groups (kgo.ConsumerGroup, its default cooperative-sticky
+// balancer): consume through a group, commit, a second client resumes from
+// the committed offsets; kadm lists and describes the group.
+package sluicego
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func produceInts(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, from, to int) {
+	for i := from; i < to; i++ {
+		r := &kgo.Record{Topic: topic, Partition: int32(i % 2), Value: []byte(strconv.Itoa(i))}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+}
+
+// consumeGroup reads n records through group `group`, commits and leaves.
+func consumeGroup(ctx context.Context, t *testing.T, topic, group string, n int) []int {
+	cl := newClient(t, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+	var got []int
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("group %s: %d of %d records before the deadline", group, len(got), n)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			v, _ := strconv.Atoi(string(r.Value))
+			got = append(got, v)
+		})
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	cl.Close()
+	sort.Ints(got)
+	return got
+}
+
+func TestConsumerGroupResumes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*timeout)
+	defer cancel()
+	admin := newClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm := kadm.NewClient(admin)
+	topic := topicName(t, "group")
+	group := topic + "-g"
+	createTopic(ctx, t, adm, topic, 2)
+	waitForPartitions(ctx, t, adm, topic, 2)
+	produceInts(ctx, t, admin, topic, 0, 20)
+
+	got := consumeGroup(ctx, t, topic, group, 20)
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("first consumer: got %v", got)
+		}
+	}
+	offsets, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatalf("fetch offsets: %v", err)
+	}
+	for p := int32(0); p < 2; p++ {
+		o, ok := offsets.Lookup(topic, p)
+		if !ok || o.At != 10 {
+			t.Fatalf("committed offset of partition %d: %+v (present %v)", p, o, ok)
+		}
+	}
+	groups, err := adm.ListGroups(ctx)
+	if err != nil || !containsGroup(groups.Groups(), group) {
+		t.Fatalf("list groups: %v %v", groups.Groups(), err)
+	}
+
+	produceInts(ctx, t, admin, topic, 20, 26)
+	got = consumeGroup(ctx, t, topic, group, 6)
+	want := []int{20, 21, 22, 23, 24, 25}
+	if len(got) != len(want) {
+		t.Fatalf("second consumer: got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("second consumer: got %v, want %v", got, want)
+		}
+	}
+}
+
+func containsGroup(groups []string, g string) bool {
+	for _, x := range groups {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
