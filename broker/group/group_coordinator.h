@@ -180,4 +180,15 @@ int16_t group_describe(struct group_coordinator *gc, const char *group_id,
  * GROUP_ID_NOT_FOUND); writes tombstones for its offsets and metadata. */
 int16_t group_delete(struct group_coordinator *gc, const char *group_id);
 
+/* OffsetDelete: drop committed offsets of a group (GROUP_ID_NOT_FOUND);
+ * refused per partition (GROUP_SUBSCRIBED_TO_TOPIC) while a member of a
+ * "consumer" group subscribes to its topic. Returns the group-level error. */
+struct group_offset_ref {
+    const char *topic;
+    int32_t partition;
+    int16_t error; /* out */
+};
+int16_t group_delete_offsets(struct group_coordinator *gc, const char *group_id,
+                             struct group_offset_ref *refs, size_t n);
+
 #endif

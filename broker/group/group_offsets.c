@@ -349,3 +349,91 @@ void group_expire_offsets(struct group_coordinator *gc, struct group *g, int64_t
         buf_free(&key);
     }
 }
+
+/* ---- OffsetDelete ---- */
+
+/* Whether a member's consumer-protocol subscription (version, topics[])
+ * names `topic`. Unparseable metadata counts as subscribed: refuse rather
+ * than delete offsets a member may be using. */
+static bool subscribes(const struct member_protocol *p, const char *topic)
+{
+    const uint8_t *b = p->metadata;
+    size_t len = p->len, at = 2;
+    if (len < 6) {
+        return true;
+    }
+    int32_t n = (int32_t)((uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 | (uint32_t)b[4] << 8 | b[5]);
+    at = 6;
+    for (int32_t i = 0; i < n; i++) {
+        if (len - at < 2) {
+            return true;
+        }
+        size_t sl = (size_t)(b[at] << 8 | b[at + 1]);
+        at += 2;
+        if (len - at < sl) {
+            return true;
+        }
+        if (sl == strlen(topic) && memcmp(b + at, topic, sl) == 0) {
+            return true;
+        }
+        at += sl;
+    }
+    return false;
+}
+
+static bool group_subscribes(const struct group *g, const char *topic)
+{
+    if (g->protocol_type == NULL || strcmp(g->protocol_type, "consumer") != 0) {
+        return false;
+    }
+    for (size_t i = 0; i < g->n_members; i++) {
+        const struct group_member *m = g->members[i];
+        for (size_t j = 0; j < m->n_protocols; j++) {
+            bool chosen =
+                g->protocol_name == NULL || strcmp(m->protocols[j].name, g->protocol_name) == 0;
+            if (chosen && subscribes(&m->protocols[j], topic)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+int16_t group_delete_offsets(struct group_coordinator *gc, const char *group_id,
+                             struct group_offset_ref *refs, size_t n)
+{
+    int32_t part;
+    int16_t err = group_route(gc, group_id, &part);
+    if (err != KAFKA_ERROR_NONE) {
+        return err;
+    }
+    struct group *g = group_find(gc, group_id);
+    if (g == NULL) {
+        return KAFKA_ERROR_GROUP_ID_NOT_FOUND;
+    }
+    for (size_t i = 0; i < n; i++) {
+        refs[i].error = KAFKA_ERROR_NONE;
+        if (g->n_members > 0 && group_subscribes(g, refs[i].topic)) {
+            refs[i].error = KAFKA_ERROR_GROUP_SUBSCRIBED_TO_TOPIC;
+            continue;
+        }
+        struct group_offset *o = group_offset_find(g, refs[i].topic, refs[i].partition);
+        if (o == NULL) {
+            continue; /* nothing committed: nothing to delete */
+        }
+        struct buf key;
+        buf_init(&key);
+        int64_t end;
+        if (group_offset_key_encode(&key, g->id, o->topic, o->partition) != 0) {
+            refs[i].error = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+        } else {
+            struct group_record r = {key.data, key.len, NULL, -1};
+            refs[i].error = group_append(gc, part, &r, 1, &end);
+        }
+        buf_free(&key);
+        if (refs[i].error == KAFKA_ERROR_NONE) {
+            group_offset_remove(g, (size_t)(o - g->offsets));
+        }
+    }
+    return KAFKA_ERROR_NONE;
+}

@@ -52,6 +52,8 @@ static const struct api_entry apis[] = {
     {KAFKA_API_OFFSET_FETCH, 1, 5, kafka_handle_offset_fetch},
     {KAFKA_API_LIST_GROUPS, 0, 2, kafka_handle_list_groups},
     {KAFKA_API_DESCRIBE_GROUPS, 0, 4, kafka_handle_describe_groups},
+    {KAFKA_API_DELETE_GROUPS, 0, 2, kafka_handle_delete_groups},
+    {KAFKA_API_OFFSET_DELETE, 0, 0, kafka_handle_offset_delete},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)

@@ -100,6 +100,8 @@ void kafka_handle_offset_commit(struct kafka_call *call);
 void kafka_handle_offset_fetch(struct kafka_call *call);
 void kafka_handle_list_groups(struct kafka_call *call);
 void kafka_handle_describe_groups(struct kafka_call *call);
+void kafka_handle_delete_groups(struct kafka_call *call);
+void kafka_handle_offset_delete(struct kafka_call *call);
 /* Kafka's client host for a member: "/" and the peer address (call arena). */
 const char *kafka_client_host(struct kafka_call *call);
 

@@ -497,6 +497,7 @@ def gen_decode(o, api, st, public):
     o("{")
     o(f"    const bool flex = {api.flex_expr()};")
     o("    (void)flex;")
+    o("    (void)version; /* single-version APIs use it only in the check below */")
     if public:
         o(f"    if (version < {api.lo} || version > {api.hi})")
         o("        return KAFKA_CODEC_EVERSION;")
@@ -586,6 +587,7 @@ def gen_encode(o, api, st, public):
     o(f"    const bool flex = {api.flex_expr()};")
     o("    (void)flex;")
     o("    (void)m;")
+    o("    (void)version; /* single-version APIs use it only in the check below */")
     if public:
         o(f"    if (version < {api.lo} || version > {api.hi})")
         o("        return KAFKA_CODEC_EVERSION;")

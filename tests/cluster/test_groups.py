@@ -261,6 +261,34 @@ def test_admin_clients_list_and_describe(gbroker, request):
     kadmin.close()
 
 
+def test_delete_groups(gbroker, request):
+    from kafka import KafkaAdminClient
+    from kafka.errors import GroupIdNotFoundError, NonEmptyGroupError
+    topic = unique_topic(request)
+    idle, busy = topic + "-idle", topic + "-busy"
+    create_topic(gbroker.bootstrap, topic, 1)
+    c = consumer(gbroker.bootstrap, idle)
+    c.assign([TopicPartition(topic, 0)])
+    c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+    c.close()
+    member = consumer(gbroker.bootstrap, busy)
+    member.subscribe([topic])
+    wait_assignments([member], lambda s: s[0] == {0}, "an assignment")
+
+    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap)
+    results = dict(kadmin.delete_consumer_groups([idle, busy, topic + "-never"]))
+    assert getattr(results[idle], "errno", 0) == 0  # kafka-python answers error classes
+    assert results[busy] is NonEmptyGroupError
+    assert results[topic + "-never"] is GroupIdNotFoundError
+    assert kadmin.list_consumer_group_offsets(idle) == {}
+    kadmin.close()
+    member.close()
+    # Deleted means gone for good, across a restart too.
+    gbroker.stop()
+    gbroker.start()
+    assert committed(gbroker.bootstrap, idle, topic, 1) == {0: -1001}
+
+
 def test_committed_offsets_survive_a_restart(gbroker, request):
     topic = unique_topic(request)
     group = topic + "-g"

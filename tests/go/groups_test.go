@@ -77,9 +77,22 @@ func TestConsumerGroupResumes(t *testing.T) {
 		t.Fatalf("list groups: %v %v", groups.Groups(), err)
 	}
 
+	// OffsetDelete (KIP-496) of a partition nobody consumes now.
+	del, err := adm.DeleteOffsets(ctx, group, kadm.TopicsSet{topic: {1: {}}})
+	if err != nil || del.Error() != nil {
+		t.Fatalf("delete offsets: %v %v", err, del.Error())
+	}
+	offsets, err = adm.FetchOffsets(ctx, group)
+	if _, ok := offsets.Lookup(topic, 1); err != nil || ok {
+		t.Fatalf("partition 1 still has an offset after OffsetDelete (err %v)", err)
+	}
+	if o, ok := offsets.Lookup(topic, 0); !ok || o.At != 10 {
+		t.Fatalf("partition 0 lost its offset: %+v", o)
+	}
+	// The second consumer restarts partition 1 from the beginning.
 	produceInts(ctx, t, admin, topic, 20, 26)
-	got = consumeGroup(ctx, t, topic, group, 6)
-	want := []int{20, 21, 22, 23, 24, 25}
+	got = consumeGroup(ctx, t, topic, group, 16)
+	want := []int{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 24, 25}
 	if len(got) != len(want) {
 		t.Fatalf("second consumer: got %v, want %v", got, want)
 	}

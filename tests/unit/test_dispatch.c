@@ -36,6 +36,8 @@ static const struct range expected[] = {
     {KAFKA_API_OFFSET_FETCH, 1, 5},
     {KAFKA_API_LIST_GROUPS, 0, 2},
     {KAFKA_API_DESCRIBE_GROUPS, 0, 4},
+    {KAFKA_API_DELETE_GROUPS, 0, 2},
+    {KAFKA_API_OFFSET_DELETE, 0, 0},
 };
 
 #define N_EXPECTED (sizeof expected / sizeof *expected)
