@@ -76,6 +76,25 @@ func TestConsumerGroupResumes(t *testing.T) {
 	if err != nil || !containsGroup(groups.Groups(), group) {
 		t.Fatalf("list groups: %v %v", groups.Groups(), err)
 	}
+	// KIP-518 states filter (ListGroups v4): the group is Empty, not Stable.
+	if empty, err := adm.ListGroups(ctx, "Empty"); err != nil || !containsGroup(empty.Groups(), group) {
+		t.Fatalf("list Empty groups: %v %v", empty.Groups(), err)
+	}
+	if stable, err := adm.ListGroups(ctx, "Stable"); err != nil || containsGroup(stable.Groups(), group) {
+		t.Fatalf("list Stable groups: %v %v", stable.Groups(), err)
+	}
+	// Several groups in one OffsetFetch (v8) and batched FindCoordinator (v4).
+	other := group + "-other"
+	many := adm.FetchManyOffsets(ctx, group, other)
+	if many.AllFailed() || many[group].Err != nil || many[other].Err != nil {
+		t.Fatalf("fetch many offsets: %+v", many)
+	}
+	if o, ok := many[group].Fetched.Lookup(topic, 0); !ok || o.At != 10 {
+		t.Fatalf("fetch many offsets: partition 0 of %s: %+v", group, o)
+	}
+	if len(many[other].Fetched) != 0 {
+		t.Fatalf("a group that never committed has offsets: %+v", many[other].Fetched)
+	}
 
 	// OffsetDelete (KIP-496) of a partition nobody consumes now.
 	del, err := adm.DeleteOffsets(ctx, group, kadm.TopicsSet{topic: {1: {}}})
