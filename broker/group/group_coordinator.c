@@ -136,6 +136,137 @@ struct load_state {
     size_t records, bad;
 };
 
+static char *dup_str(struct group_str s)
+{
+    return s.len < 0 ? NULL : strndup(s.p, (size_t)s.len);
+}
+
+struct load_members {
+    struct group *g;
+    uint64_t now;
+    bool failed;
+};
+
+static void load_member(void *arg, const struct group_metadata_member *mm)
+{
+    struct load_members *lm = arg;
+    struct group *g = lm->g;
+    struct group_member *m = calloc(1, sizeof *m);
+    struct member_protocol *p = calloc(1, sizeof *p);
+    if (m == NULL || p == NULL || (g->n_members == g->cap_members && group_grow_members(g) != 0)) {
+        free(m);
+        free(p);
+        lm->failed = true;
+        return;
+    }
+    m->id = dup_str(mm->member_id);
+    m->instance_id = dup_str(mm->instance_id);
+    m->client_id = dup_str(mm->client_id);
+    m->client_host = dup_str(mm->client_host);
+    m->session_timeout_ms = mm->session_timeout_ms;
+    m->rebalance_timeout_ms = mm->rebalance_timeout_ms;
+    m->last_seen_ms = lm->now; /* its session restarts with the new coordinator */
+    m->protocols = p;
+    m->n_protocols = 1;
+    p->name = strdup(g->protocol_name ? g->protocol_name : "");
+    p->len = (size_t)mm->subscription_len;
+    p->metadata = malloc(p->len + 1);
+    m->assignment_len = (size_t)mm->assignment_len;
+    m->assignment = malloc(m->assignment_len + 1);
+    g->members[g->n_members++] = m;
+    if (m->id == NULL || m->client_id == NULL || m->client_host == NULL || p->name == NULL ||
+        p->metadata == NULL || m->assignment == NULL) {
+        lm->failed = true;
+        return;
+    }
+    memcpy(p->metadata, mm->subscription, p->len);
+    memcpy(m->assignment, mm->assignment, m->assignment_len);
+}
+
+/* A GroupMetadata record: the group as of its last stable generation. */
+static int load_metadata(struct load_state *ls, const char *gid, const struct group_record *r)
+{
+    struct group_metadata_value v;
+    if (group_metadata_value_decode(r->value, (size_t)r->value_len, &v, NULL, NULL) != 0) {
+        return -EINVAL;
+    }
+    struct group *g = group_get_or_create(ls->gc, gid, ls->partition);
+    if (g == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < g->n_members; i++) {
+        group_member_free(g->members[i]);
+    }
+    g->n_members = 0;
+    free(g->protocol_type);
+    free(g->protocol_name);
+    free(g->leader);
+    g->protocol_type = dup_str(v.protocol_type);
+    g->protocol_name = dup_str(v.protocol);
+    g->leader = dup_str(v.leader);
+    g->generation = v.generation;
+    struct load_members lm = {g, uv_now(ls->gc->loop), false};
+    group_metadata_value_decode(r->value, (size_t)r->value_len, &v, load_member, &lm);
+    g->state = g->n_members > 0 ? GROUP_STABLE : GROUP_EMPTY;
+    if (g->n_members == 0) {
+        g->empty_since_ms = (uint64_t)(v.state_timestamp > 0 ? v.state_timestamp : group_wall_ms());
+    }
+    return lm.failed ? -ENOMEM : 0;
+}
+
+void group_store_metadata(struct group_coordinator *gc, struct group *g)
+{
+    struct group_metadata_member *ms = calloc(g->n_members + 1, sizeof *ms);
+    if (ms == NULL) {
+        log_warn("group", "group %s: out of memory writing its metadata", g->id);
+        return;
+    }
+    for (size_t i = 0; i < g->n_members; i++) {
+        const struct group_member *m = g->members[i];
+        ms[i] = (struct group_metadata_member){
+            {m->id, (int32_t)strlen(m->id)},
+            {m->instance_id, m->instance_id ? (int32_t)strlen(m->instance_id) : -1},
+            {m->client_id, (int32_t)strlen(m->client_id)},
+            {m->client_host, (int32_t)strlen(m->client_host)},
+            m->rebalance_timeout_ms,
+            m->session_timeout_ms,
+            (const uint8_t *)"",
+            0,
+            m->assignment ? m->assignment : (const uint8_t *)"",
+            (int32_t)m->assignment_len};
+        for (size_t j = 0; g->protocol_name && j < m->n_protocols; j++) {
+            if (strcmp(m->protocols[j].name, g->protocol_name) == 0) {
+                ms[i].subscription = m->protocols[j].metadata;
+                ms[i].subscription_len = (int32_t)m->protocols[j].len;
+            }
+        }
+    }
+    const char *pt = g->protocol_type ? g->protocol_type : "";
+    struct group_metadata_value v = {
+        {pt, (int32_t)strlen(pt)},
+        g->generation,
+        {g->protocol_name, g->protocol_name ? (int32_t)strlen(g->protocol_name) : -1},
+        {g->leader, g->leader ? (int32_t)strlen(g->leader) : -1},
+        group_wall_ms(),
+        (int32_t)g->n_members};
+    struct buf key, value;
+    buf_init(&key);
+    buf_init(&value);
+    int64_t end;
+    int16_t err = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+    if (group_metadata_key_encode(&key, g->id) == 0 &&
+        group_metadata_value_encode(&value, &v, ms) == 0) {
+        struct group_record rec = {key.data, key.len, value.data, (int32_t)value.len};
+        err = group_append(gc, g->partition, &rec, 1, &end);
+    }
+    if (err != KAFKA_ERROR_NONE) {
+        log_warn("group", "group %s: cannot write its metadata: %s", g->id, kafka_error_name(err));
+    }
+    buf_free(&key);
+    buf_free(&value);
+    free(ms);
+}
+
 static void load_record(void *arg, const struct group_record *r)
 {
     struct load_state *ls = arg;
@@ -150,11 +281,13 @@ static void load_record(void *arg, const struct group_record *r)
     gid[k.group.len] = '\0';
     ls->records++;
     if (k.kind != GROUP_RECORD_OFFSET) {
-        /* Group metadata: members are not restored (they rejoin); a
-         * tombstone means the group was deleted. */
         struct group *g = group_find(ls->gc, gid);
-        if (r->value == NULL && g != NULL) {
-            group_drop(ls->gc, g);
+        if (r->value == NULL) {
+            if (g != NULL) {
+                group_drop(ls->gc, g); /* deleted */
+            }
+        } else if (load_metadata(ls, gid, r) != 0) {
+            ls->bad++;
         }
         return;
     }

@@ -94,9 +94,15 @@ struct partition *group_log_partition(struct group_coordinator *gc, int32_t i);
 int16_t group_append(struct group_coordinator *gc, int32_t i, const struct group_record *recs,
                      size_t n, int64_t *end);
 const char *group_state_name(enum group_state s);
+/* Append the group's GroupMetadata record (its stable generation or its
+ * emptiness) so a new coordinator restores members without a rebalance.
+ * Not waited for: a lost record only costs members a rejoin. */
+void group_store_metadata(struct group_coordinator *gc, struct group *g);
 
 /* group_membership.c */
 void group_member_free(struct group_member *m);
+/* Make room for one more member; 0 or -ENOMEM. */
+int group_grow_members(struct group *g);
 struct group_member *group_member_find(const struct group *g, const char *member_id);
 void group_remove_member(struct group_coordinator *gc, struct group *g, struct group_member *m);
 void group_prepare_rebalance(struct group_coordinator *gc, struct group *g);

@@ -187,6 +187,7 @@ void group_maybe_complete_join(struct group_coordinator *gc, struct group *g)
     if (g->n_members == 0) {
         become_empty(g);
         set_str(&g->protocol_name, NULL);
+        group_store_metadata(gc, g);
         delayed_key_notify(&g->waiters);
         return;
     }
@@ -381,17 +382,23 @@ static bool same_protocols(const struct group_member *m, const struct group_join
     return true;
 }
 
+int group_grow_members(struct group *g)
+{
+    size_t cap = g->cap_members ? 2 * g->cap_members : 4;
+    struct group_member **ms = realloc(g->members, cap * sizeof *ms);
+    if (ms == NULL) {
+        return -ENOMEM;
+    }
+    g->members = ms;
+    g->cap_members = cap;
+    return 0;
+}
+
 static struct group_member *add_member(struct group *g, const struct group_join_request *req,
                                        char *id)
 {
-    if (g->n_members == g->cap_members) {
-        size_t cap = g->cap_members ? 2 * g->cap_members : 4;
-        struct group_member **ms = realloc(g->members, cap * sizeof *ms);
-        if (ms == NULL) {
-            return NULL;
-        }
-        g->members = ms;
-        g->cap_members = cap;
+    if (g->n_members == g->cap_members && group_grow_members(g) != 0) {
+        return NULL;
     }
     struct group_member *m = calloc(1, sizeof *m);
     if (m == NULL) {
@@ -723,6 +730,7 @@ void group_sync(struct group_coordinator *gc, const struct group_sync_request *r
             cb(arg, err, NULL, 0);
             return;
         }
+        group_store_metadata(gc, g);
         delayed_key_notify(&g->waiters);
     }
     if (g->state == GROUP_STABLE) {

@@ -139,6 +139,102 @@ int group_offset_value_decode(const uint8_t *p, size_t len, struct group_offset_
     return r.bad ? -EINVAL : 0;
 }
 
+static int put_nstr(struct buf *out, struct group_str s)
+{
+    if (s.len < 0) {
+        return buf_append_be16(out, (uint16_t)-1) != 0 ? -ENOMEM : 0;
+    }
+    if (s.len > INT16_MAX || buf_append_be16(out, (uint16_t)s.len) != 0 ||
+        buf_append(out, s.p, (size_t)s.len) != 0) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int put_bytes(struct buf *out, const uint8_t *p, int32_t len)
+{
+    len = len < 0 ? 0 : len;
+    if (buf_append_be32(out, (uint32_t)len) != 0 || buf_append(out, p, (size_t)len) != 0) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int group_metadata_value_encode(struct buf *out, const struct group_metadata_value *v,
+                                const struct group_metadata_member *members)
+{
+    int rv = buf_append_be16(out, 3);
+    rv |= put_nstr(out, v->protocol_type);
+    rv |= buf_append_be32(out, (uint32_t)v->generation);
+    rv |= put_nstr(out, v->protocol);
+    rv |= put_nstr(out, v->leader);
+    rv |= buf_append_be64(out, (uint64_t)v->state_timestamp);
+    rv |= buf_append_be32(out, (uint32_t)v->n_members);
+    for (int32_t i = 0; i < v->n_members; i++) {
+        const struct group_metadata_member *m = &members[i];
+        rv |= put_nstr(out, m->member_id);
+        rv |= put_nstr(out, m->instance_id);
+        rv |= put_nstr(out, m->client_id);
+        rv |= put_nstr(out, m->client_host);
+        rv |= buf_append_be32(out, (uint32_t)m->rebalance_timeout_ms);
+        rv |= buf_append_be32(out, (uint32_t)m->session_timeout_ms);
+        rv |= put_bytes(out, m->subscription, m->subscription_len);
+        rv |= put_bytes(out, m->assignment, m->assignment_len);
+    }
+    return rv != 0 ? -ENOMEM : 0;
+}
+
+static void rdbytes(struct rd *r, const uint8_t **p, int32_t *len)
+{
+    int32_t n = rd32(r);
+    *p = NULL;
+    *len = 0;
+    if (n < 0) {
+        return; /* null: no bytes */
+    }
+    *p = take(r, (size_t)n);
+    *len = *p ? n : 0;
+}
+
+int group_metadata_value_decode(const uint8_t *p, size_t len, struct group_metadata_value *out,
+                                void (*member)(void *arg, const struct group_metadata_member *m),
+                                void *arg)
+{
+    struct rd r = {p, len, false};
+    int16_t version = rd16(&r);
+    if (version < 0 || version > 3) {
+        return -EINVAL;
+    }
+    out->protocol_type = rdstr(&r);
+    out->generation = rd32(&r);
+    out->protocol = rdstr(&r);
+    out->leader = rdstr(&r);
+    out->state_timestamp = version >= 2 ? rd64(&r) : -1;
+    out->n_members = rd32(&r);
+    if (r.bad || out->n_members < 0 || (size_t)out->n_members > r.left) {
+        return -EINVAL;
+    }
+    for (int32_t i = 0; i < out->n_members; i++) {
+        struct group_metadata_member m;
+        m.member_id = rdstr(&r);
+        m.instance_id = version >= 3 ? rdstr(&r) : (struct group_str){NULL, -1};
+        m.client_id = rdstr(&r);
+        m.client_host = rdstr(&r);
+        m.rebalance_timeout_ms = version >= 1 ? rd32(&r) : -1;
+        m.session_timeout_ms = rd32(&r);
+        rdbytes(&r, &m.subscription, &m.subscription_len);
+        rdbytes(&r, &m.assignment, &m.assignment_len);
+        if (r.bad || m.member_id.len < 0) {
+            return -EINVAL;
+        }
+        m.rebalance_timeout_ms = version >= 1 ? m.rebalance_timeout_ms : m.session_timeout_ms;
+        if (member != NULL) {
+            member(arg, &m);
+        }
+    }
+    return r.bad ? -EINVAL : 0;
+}
+
 static int put_record(struct buf *out, const struct group_record *r, int32_t delta)
 {
     struct buf body;

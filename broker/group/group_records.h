@@ -44,7 +44,31 @@ struct group_offset_value {
     int64_t commit_timestamp;
 };
 
+/* GroupMetadataValue (v3 written; v0-v3 read). */
+struct group_metadata_member {
+    struct group_str member_id, instance_id, client_id, client_host;
+    int32_t rebalance_timeout_ms, session_timeout_ms;
+    const uint8_t *subscription;
+    int32_t subscription_len;
+    const uint8_t *assignment;
+    int32_t assignment_len;
+};
+
+struct group_metadata_value {
+    struct group_str protocol_type;
+    int32_t generation;
+    struct group_str protocol, leader; /* len -1: null */
+    int64_t state_timestamp;
+    int32_t n_members;
+};
+
 /* Encoders append to `out`; 0 or -ENOMEM. */
+int group_metadata_value_encode(struct buf *out, const struct group_metadata_value *v,
+                                const struct group_metadata_member *members);
+/* Decode; `member` is called for each member in order. 0 or -EINVAL. */
+int group_metadata_value_decode(const uint8_t *p, size_t len, struct group_metadata_value *out,
+                                void (*member)(void *arg, const struct group_metadata_member *m),
+                                void *arg);
 int group_offset_key_encode(struct buf *out, const char *group, const char *topic,
                             int32_t partition);
 int group_offset_value_encode(struct buf *out, const struct group_offset_value *v);

@@ -302,6 +302,33 @@ def test_committed_offsets_survive_a_restart(gbroker, request):
     assert committed(gbroker.bootstrap, group, topic, 3) == {0: 100, 1: 101, 2: 102}
 
 
+def test_members_survive_a_coordinator_restart(gbroker, request):
+    """The GroupMetadata record brings the stable generation back: the member
+    carries on with its id and assignment, no rebalance."""
+    from kafka import KafkaAdminClient
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(gbroker.bootstrap, topic, 2)
+    revoked = []
+    c = consumer(gbroker.bootstrap, group, **{"session.timeout.ms": 30000})
+    c.subscribe([topic], on_revoke=lambda cons, parts: revoked.append(parts))
+    wait_assignments([c], lambda s: s[0] == {0, 1}, "an assignment")
+    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap)
+    (before,) = kadmin.describe_consumer_groups([group])
+    kadmin.close()
+    gbroker.stop()
+    gbroker.start()
+    produce(gbroker.bootstrap, topic, range(4), 2)
+    assert sorted(poll_values([c], 4)) == [0, 1, 2, 3]
+    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap)
+    (after,) = kadmin.describe_consumer_groups([group])
+    kadmin.close()
+    assert after.state == "Stable"
+    assert [m.member_id for m in after.members] == [m.member_id for m in before.members]
+    assert revoked == []
+    c.close()
+
+
 def test_generation_fencing(gbroker, request):
     """A member of an old generation cannot commit (kafka-python's low-level
     client, so the errors are seen as the broker sends them)."""

@@ -115,6 +115,54 @@ START_TEST(test_malformed_records_rejected)
 }
 END_TEST
 
+static void count_member(void *arg, const struct group_metadata_member *m)
+{
+    struct group_metadata_member *out = arg;
+    out[0] = *m;
+}
+
+START_TEST(test_group_metadata_round_trip)
+{
+    struct group_metadata_member m = {{"m-1", 3},
+                                      {"static-a", 8},
+                                      {"client", 6},
+                                      {"/127.0.0.1", 10},
+                                      60000,
+                                      10000,
+                                      (const uint8_t *)"sub",
+                                      3,
+                                      (const uint8_t *)"asg!",
+                                      4};
+    struct group_metadata_value v = {{"consumer", 8}, 7, {"range", 5}, {"m-1", 3},
+                                     1700000000000,   1};
+    struct buf value;
+    buf_init(&value);
+    ck_assert_int_eq(group_metadata_value_encode(&value, &v, &m), 0);
+    ck_assert_uint_eq(value.data[1], 3); /* GroupMetadataValue v3 */
+    struct group_metadata_value got;
+    struct group_metadata_member gm[1];
+    memset(gm, 0, sizeof gm);
+    ck_assert_int_eq(group_metadata_value_decode(value.data, value.len, &got, count_member, gm), 0);
+    ck_assert_int_eq(got.generation, 7);
+    ck_assert_int_eq(got.n_members, 1);
+    ck_assert_mem_eq(got.protocol.p, "range", 5);
+    ck_assert_mem_eq(gm[0].instance_id.p, "static-a", 8);
+    ck_assert_int_eq(gm[0].rebalance_timeout_ms, 60000);
+    ck_assert_int_eq(gm[0].session_timeout_ms, 10000);
+    ck_assert_int_eq(gm[0].assignment_len, 4);
+    ck_assert_mem_eq(gm[0].assignment, "asg!", 4);
+    /* Every truncation is refused, never read past. */
+    for (size_t cut = 0; cut < value.len; cut++) {
+        ck_assert_int_ne(group_metadata_value_decode(value.data, cut, &got, NULL, NULL), 0);
+    }
+    /* A member count beyond the bytes present is refused before any work. */
+    static const uint8_t absurd[] = {0, 3, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+                                     0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff};
+    ck_assert_int_ne(group_metadata_value_decode(absurd, sizeof absurd, &got, NULL, NULL), 0);
+    buf_free(&value);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("group");
@@ -124,6 +172,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_truncated_utf8_does_not_overread);
     tcase_add_test(tc, test_offset_records_round_trip);
     tcase_add_test(tc, test_malformed_records_rejected);
+    tcase_add_test(tc, test_group_metadata_round_trip);
     suite_add_tcase(s, tc);
     return s;
 }
