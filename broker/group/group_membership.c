@@ -463,40 +463,43 @@ static int16_t join_check(struct group_coordinator *gc, const struct group *g,
 }
 
 /* A static member rejoining with a fresh member id (a restart): it takes the
- * old member's place and assignment; a stable group does not rebalance. */
+ * old member's place and assignment. A stable group whose protocol the
+ * member still supports does not rebalance; as Kafka does, the answer names
+ * the old leader id, so a restarted leader does not reassign (a stable
+ * group would not pass its new plan on). */
 static void join_static_known(struct group_coordinator *gc, struct group *g, struct group_member *m,
                               const struct group_join_request *req, group_join_cb cb, void *arg)
 {
     char *id = new_member_id(req->client_id ? req->client_id : "");
-    if (id == NULL) {
+    char *old_leader = g->leader ? strdup(g->leader) : NULL;
+    if (id == NULL || (g->leader && old_leader == NULL) || set_protocols(m, req) != 0) {
+        free(id);
+        free(old_leader);
         join_answer(NULL, "", KAFKA_ERROR_UNKNOWN_SERVER_ERROR, cb, arg);
         return;
     }
-    bool was_leader = g->leader && strcmp(g->leader, m->id) == 0;
-    free(m->id);
-    m->id = id;
-    if (was_leader) {
+    if (g->leader && strcmp(g->leader, m->id) == 0) {
         set_str(&g->leader, id);
     }
+    free(m->id);
+    m->id = id;
     update_member(m, req, uv_now(gc->loop));
-    bool same = same_protocols(m, req);
-    if (set_protocols(m, req) != 0) {
-        join_answer(NULL, "", KAFKA_ERROR_UNKNOWN_SERVER_ERROR, cb, arg);
-        return;
-    }
-    if (g->state == GROUP_STABLE && same && !was_leader) {
+    if (g->state == GROUP_STABLE && g->protocol_name && supports(m, g->protocol_name)) {
         log_info("group", "group %s: static member %s rejoined as %s without a rebalance", g->id,
                  m->instance_id, id);
+        group_store_metadata(gc, g);
         struct group_join_result r = {KAFKA_ERROR_NONE,
                                       g->generation,
                                       g->protocol_name,
-                                      g->leader ? g->leader : "",
+                                      old_leader ? old_leader : "",
                                       id,
                                       NULL,
                                       0};
         cb(arg, &r);
+        free(old_leader);
         return;
     }
+    free(old_leader);
     if (g->state != GROUP_PREPARING_REBALANCE) {
         group_prepare_rebalance(gc, g);
     }

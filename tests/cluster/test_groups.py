@@ -167,11 +167,15 @@ def assignment_of(c):
     return {tp.partition for tp in c.assignment()}
 
 
-def wait_assignments(consumers, predicate, what):
+def wait_assignments(consumers, predicate, what, seen=None):
+    """Poll until the assignments satisfy `predicate`; values polled on the
+    way go to `seen` (a consumer commits what it delivered)."""
     deadline = time.monotonic() + TIMEOUT
     while True:
         for c in consumers:
-            c.poll(0.1)
+            m = c.poll(0.1)
+            if seen is not None and m is not None and m.error() is None:
+                seen.append(int(m.value()))
         sets = [assignment_of(c) for c in consumers]
         if predicate(sets):
             return sets
@@ -189,17 +193,17 @@ def test_join_and_leave_rebalance_without_loss(gbroker, request):
                                               "auto.commit.interval.ms": 100})
     a.subscribe([topic])
     seen = poll_values([a], 10)
-    wait_assignments([a], lambda s: s[0] == {0, 1, 2, 3}, "one member owning everything")
+    wait_assignments([a], lambda s: s[0] == {0, 1, 2, 3}, "one member owning everything", seen)
 
     b = consumer(gbroker.bootstrap, group, **{"enable.auto.commit": True,
                                               "auto.commit.interval.ms": 100})
     b.subscribe([topic])
     sets = wait_assignments([a, b], lambda s: s[0] and s[1] and not (s[0] & s[1])
-                            and s[0] | s[1] == {0, 1, 2, 3}, "the partitions split in two")
+                            and s[0] | s[1] == {0, 1, 2, 3}, "the partitions split in two", seen)
     assert len(sets[0]) == 2 and len(sets[1]) == 2
     poll_until_seen([a, b], seen, set(range(40)))
     b.close()
-    wait_assignments([a], lambda s: s[0] == {0, 1, 2, 3}, "the survivor owning everything")
+    wait_assignments([a], lambda s: s[0] == {0, 1, 2, 3}, "the survivor owning everything", seen)
     produce(gbroker.bootstrap, topic, range(40, 48), 4)
     poll_until_seen([a], seen, set(range(48)))
     a.close()
