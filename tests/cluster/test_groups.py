@@ -12,7 +12,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from sluicetest import run, unique_topic
+import json
+
+from sluicetest import binary, run, unique_topic
 
 TIMEOUT = 30
 # Few offsets partitions and no initial delay keep the tests quick; the
@@ -387,3 +389,38 @@ def test_coordinator_failover_keeps_committed_offsets(clusters, request):
             break
         assert time.monotonic() < deadline, f"committed offsets after failover: {got}"
         time.sleep(0.5)
+
+
+def sluicectl_group(broker, *args, check=True):
+    return run([binary("tools", "sluicectl", "sluicectl"), "group", *args,
+                "--bootstrap-server", broker.bootstrap], check=check)
+
+
+def test_sluicectl_group_list_describe_delete(gbroker, request):
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(gbroker.bootstrap, topic, 2)
+    produce(gbroker.bootstrap, topic, range(10), 2)
+    c = consumer(gbroker.bootstrap, group, **{"client.id": "ctl-client"})
+    c.subscribe([topic])
+    assert sorted(poll_values([c], 10)) == list(range(10))
+    c.commit(offsets=[TopicPartition(topic, 0, 5), TopicPartition(topic, 1, 2)],
+             asynchronous=False)
+
+    listed = json.loads(sluicectl_group(gbroker, "list", "--json").stdout)
+    assert {"group": group, "state": "Stable", "protocol_type": "consumer"} in listed
+    d = json.loads(sluicectl_group(gbroker, "describe", group, "--json").stdout)
+    assert d["state"] == "Stable" and d["protocol"] == "range"
+    assert [m["client_id"] for m in d["members"]] == ["ctl-client"]
+    assert d["members"][0]["assignment"] == f"{topic}:0,1"
+    lag = {(o["topic"], o["partition"]): (o["committed"], o["end"], o["lag"]) for o in d["offsets"]}
+    assert lag == {(topic, 0): (5, 5, 0), (topic, 1): (2, 5, 3)}
+    table = sluicectl_group(gbroker, "describe", group).stdout.decode()
+    assert "LAG" in table and "ctl-client" in table
+
+    refused = sluicectl_group(gbroker, "delete", group, check=False)
+    assert refused.returncode == 1 and b"NON_EMPTY_GROUP" in refused.stderr
+    c.close()
+    sluicectl_group(gbroker, "delete", group)
+    gone = sluicectl_group(gbroker, "describe", group, check=False)
+    assert gone.returncode == 1 and b"does not exist" in gone.stderr
