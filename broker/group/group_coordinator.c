@@ -80,6 +80,9 @@ static void group_free(struct group *g)
         free(g->offsets[i].topic);
         free(g->offsets[i].metadata);
     }
+    for (size_t i = 0; i < GROUP_MAX_PENDING; i++) {
+        free(g->pending[i]);
+    }
     free(g->members);
     free(g->offsets);
     free(g->protocol_type);
@@ -360,8 +363,8 @@ static int ensure_slots(struct group_coordinator *gc, int32_t n)
 
 int16_t group_route(struct group_coordinator *gc, const char *group_id, int32_t *partition)
 {
-    if (group_id == NULL || group_id[0] == '\0') {
-        return KAFKA_ERROR_INVALID_GROUP_ID;
+    if (group_id == NULL || group_id[0] == '\0' || strlen(group_id) > INT16_MAX) {
+        return KAFKA_ERROR_INVALID_GROUP_ID; /* longer ones do not fit Kafka's record keys */
     }
     const struct metadata_topic *t = metadata_view_topic(gc->metadata, GROUP_OFFSETS_TOPIC);
     if (t == NULL || t->n_partitions <= 0) {

@@ -9,6 +9,8 @@
 #include "broker/replica/delayed_op.h"
 #include "broker/replica/partition.h"
 
+#define GROUP_MAX_PENDING 256
+
 enum group_state {
     GROUP_EMPTY,
     GROUP_PREPARING_REBALANCE,
@@ -60,6 +62,10 @@ struct group {
     size_t n_members, cap_members;
     struct group_offset *offsets;
     size_t n_offsets, cap_offsets;
+    /* KIP-394: ids handed out with MEMBER_ID_REQUIRED, not yet joined with;
+     * a ring of GROUP_MAX_PENDING, the oldest forgotten first. */
+    char *pending[GROUP_MAX_PENDING];
+    size_t next_pending;
     uint64_t rebalance_deadline;     /* uv_now: the join phase ends */
     uint64_t initial_delay_deadline; /* uv_now: a new group waits for more members */
     uint64_t empty_since_ms;         /* wall clock, for offsets.retention.minutes */

@@ -522,7 +522,9 @@ static void join_new(struct group_coordinator *gc, struct group *g,
         /* KIP-394: hand out the id; the member joins with it next. */
         struct group_join_result r = {KAFKA_ERROR_MEMBER_ID_REQUIRED, -1, "", "", id, NULL, 0};
         cb(arg, &r);
-        free(id);
+        char **slot = &g->pending[g->next_pending++ % GROUP_MAX_PENDING];
+        free(*slot);
+        *slot = id;
         return;
     }
     struct group_member *m = add_member(g, req, id);
@@ -541,8 +543,18 @@ static void join_new(struct group_coordinator *gc, struct group *g,
     join_park(gc, g, m, cb, arg);
 }
 
-/* A member id handed out by MEMBER_ID_REQUIRED is not stored (Kafka keeps
- * it as pending); any id of ours that is not a member joins as new. */
+static char **take_pending(struct group *g, const char *member_id)
+{
+    for (size_t i = 0; i < GROUP_MAX_PENDING; i++) {
+        if (g->pending[i] != NULL && strcmp(g->pending[i], member_id) == 0) {
+            return &g->pending[i];
+        }
+    }
+    return NULL;
+}
+
+/* An unknown member id is UNKNOWN_MEMBER_ID, unless MEMBER_ID_REQUIRED just
+ * handed it out (KIP-394). */
 void group_join(struct group_coordinator *gc, const struct group_join_request *req,
                 group_join_cb cb, void *arg)
 {
@@ -571,15 +583,17 @@ void group_join(struct group_coordinator *gc, const struct group_join_request *r
     }
     struct group_member *m = group_member_find(g, req->member_id);
     if (m == NULL) {
-        if (req->member_id[0] != '\0' && !req->require_known_member) {
+        char **pending = req->member_id[0] ? take_pending(g, req->member_id) : NULL;
+        if (req->member_id[0] != '\0' && pending == NULL) {
             join_answer(NULL, req->member_id, KAFKA_ERROR_UNKNOWN_MEMBER_ID, cb, arg);
             return;
         }
-        if (req->member_id[0] != '\0') {
+        if (pending != NULL) {
             /* Joining with the id MEMBER_ID_REQUIRED gave it. */
             struct group_join_request copy = *req;
             copy.require_known_member = false;
-            char *id = strdup(req->member_id);
+            char *id = *pending;
+            *pending = NULL;
             struct group_member *nm = id ? add_member(g, &copy, id) : NULL;
             if (nm == NULL) {
                 free(id);
