@@ -7,8 +7,10 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"sync"
 	"testing"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -129,4 +131,74 @@ func containsGroup(groups []string, g string) bool {
 		}
 	}
 	return false
+}
+
+// sarama's consumer group (its default range balancer) over the same
+// protocol: consume, commit on the way out, a second group member resumes.
+type saramaHandler struct {
+	mu   sync.Mutex
+	got  []int
+	want int
+	done context.CancelFunc
+}
+
+func (h *saramaHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *saramaHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for m := range c.Messages() {
+		v, _ := strconv.Atoi(string(m.Value))
+		s.MarkMessage(m, "")
+		h.mu.Lock()
+		h.got = append(h.got, v)
+		if len(h.got) >= h.want {
+			h.done()
+		}
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+func saramaConsumeGroup(ctx context.Context, t *testing.T, topic, group string, n int) []int {
+	cfg := saramaConfig()
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cg, err := sarama.NewConsumerGroup([]string{bootstrap(t)}, group, cfg)
+	if err != nil {
+		t.Fatalf("sarama consumer group: %v", err)
+	}
+	run, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h := &saramaHandler{want: n, done: cancel}
+	for run.Err() == nil {
+		if err := cg.Consume(run, []string{topic}, h); err != nil && run.Err() == nil {
+			t.Fatalf("sarama consume: %v", err)
+		}
+	}
+	if err := cg.Close(); err != nil { // commits what was marked
+		t.Fatalf("sarama close: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("group %s: %d of %d records before the deadline", group, len(h.got), n)
+	}
+	sort.Ints(h.got)
+	return h.got
+}
+
+func TestSaramaConsumerGroupResumes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*timeout)
+	defer cancel()
+	admin := newClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm := kadm.NewClient(admin)
+	topic := saramaTopic("group")
+	group := topic + "-g"
+	createTopic(ctx, t, adm, topic, 2)
+	waitForPartitions(ctx, t, adm, topic, 2)
+	produceInts(ctx, t, admin, topic, 0, 10)
+	if got := saramaConsumeGroup(ctx, t, topic, group, 10); len(got) != 10 || got[9] != 9 {
+		t.Fatalf("first consumer: got %v", got)
+	}
+	produceInts(ctx, t, admin, topic, 10, 14)
+	got := saramaConsumeGroup(ctx, t, topic, group, 4)
+	if len(got) != 4 || got[0] != 10 || got[3] != 13 {
+		t.Fatalf("second consumer: got %v, want [10 11 12 13]", got)
+	}
 }
