@@ -1,9 +1,13 @@
 /* The broker role; see broker.h. */
 #include "broker/broker.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "broker/group/group_coordinator.h"
 #include "broker/metadata/metadata_quorum.h"
+#include "broker/replica/replica_service.h"
 #include "common/log.h"
 
 /* Kafka's defaults: connections.max.idle.ms = 10 minutes. In-flight and
@@ -13,6 +17,114 @@
 #define MAX_PENDING_BYTES (64u << 20)
 
 enum { STARTED_NOTHING, STARTED_SERVER, STARTED_METADATA, STARTED_REPLICAS };
+
+/* ---- the inter-broker listener ----
+ *
+ * The listener named by inter.broker.listener.name (default REPLICATION)
+ * speaks Sluice's replication RPC (proto/replica.proto), not the Kafka
+ * protocol: Kafka clients and replicas use separate listeners. It is
+ * registered with the controller like the others, so followers find their
+ * leaders' endpoints in the metadata; Kafka clients never see it (Metadata
+ * answers with the endpoints of the listener a client connected to). */
+
+static bool is_replication(const struct sluice_config *cfg, const struct listener_endpoint *ep)
+{
+    return strcmp(ep->name, replica_listener_name(cfg)) == 0;
+}
+
+/* The Kafka server's listeners: all but the inter-broker one. */
+static void split_listeners(struct broker *b)
+{
+    struct listener_set *k = &b->kafka_listeners;
+    memset(k, 0, sizeof *k);
+    for (size_t i = 0; i < b->listeners.n_bind; i++) {
+        if (!is_replication(b->cfg, &b->listeners.bind[i])) {
+            k->bind[k->n_bind++] = b->listeners.bind[i];
+        }
+    }
+    for (size_t i = 0; i < b->listeners.n_advertised; i++) {
+        if (!is_replication(b->cfg, &b->listeners.advertised[i])) {
+            k->advertised[k->n_advertised++] = b->listeners.advertised[i];
+        }
+    }
+}
+
+/* Ports bound as 0 become known: copy them into what is registered. */
+static void copy_bound_ports(struct listener_set *all, const char *name, uint16_t port)
+{
+    for (size_t i = 0; i < all->n_bind; i++) {
+        if (strcmp(all->bind[i].name, name) == 0 && all->bind[i].port == 0) {
+            all->bind[i].port = port;
+        }
+    }
+    for (size_t i = 0; i < all->n_advertised; i++) {
+        if (strcmp(all->advertised[i].name, name) == 0 && all->advertised[i].port == 0) {
+            all->advertised[i].port = port;
+        }
+    }
+}
+
+static int start_replication_listener(struct broker *b, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->kafka_listeners.n_bind; i++) {
+        copy_bound_ports(&b->listeners, b->kafka_listeners.bind[i].name,
+                         b->kafka_listeners.bind[i].port);
+    }
+    rpc_server_init(&b->rpc, b->loop, replica_rpc_max_frame(b->cfg));
+    int rv = replica_service_register(&b->rpc, &b->replicas);
+    for (size_t i = 0; rv == 0 && i < b->listeners.n_bind; i++) {
+        const struct listener_endpoint *ep = &b->listeners.bind[i];
+        if (!is_replication(b->cfg, ep)) {
+            continue;
+        }
+        rv = rpc_server_listen(&b->rpc, ep->host[0] ? ep->host : "0.0.0.0", ep->port);
+        if (rv != 0) {
+            snprintf(err, errlen, "cannot listen on %s://%s:%u: %s", ep->name, ep->host, ep->port,
+                     uv_strerror(rv));
+            return rv;
+        }
+        b->rpc_listening = true;
+        copy_bound_ports(&b->listeners, ep->name, (uint16_t)rpc_server_port(&b->rpc));
+        log_info("broker", "replication listening listener=%s host=%s port=%d", ep->name,
+                 ep->host[0] ? ep->host : "*", rpc_server_port(&b->rpc));
+        break;
+    }
+    if (rv == 0 && !b->rpc_listening) {
+        log_info("broker",
+                 "no %s listener: this broker cannot serve followers "
+                 "(add it to listeners, or set inter.broker.listener.name)",
+                 replica_listener_name(b->cfg));
+    }
+    return rv;
+}
+
+static int64_t link_broker_epoch(void *data)
+{
+    return controller_link_broker_epoch(data);
+}
+
+static int link_alter_partition(void *data, const uint8_t topic_id[16], int32_t index,
+                                int32_t leader_epoch, int32_t partition_epoch, const int32_t *isr,
+                                const int64_t *broker_epochs, int32_t n_isr, replica_alter_cb cb,
+                                void *arg)
+{
+    return controller_link_alter_partition(data, topic_id, index, leader_epoch, partition_epoch,
+                                           isr, broker_epochs, n_isr, cb, arg);
+}
+
+static bool link_may_lead(void *data, uint64_t now_ms)
+{
+    return controller_link_may_lead(data, now_ms);
+}
+
+/* Isolation began: parked produces must not complete as acknowledged. */
+static void on_isolated(struct broker_session *s)
+{
+    struct broker *b = ((struct controller_link *)s->data)->data;
+    if (b != NULL && b->started >= STARTED_REPLICAS) {
+        replica_manager_wake_all(&b->replicas);
+    }
+}
 
 static void conn_options(const struct sluice_config *cfg, struct kafka_conn_options *o)
 {
@@ -112,8 +224,16 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     }
     struct kafka_conn_options opts;
     conn_options(cfg, &opts);
-    rv = kafka_server_bind(&b->server, loop, &b->listeners, &opts, kafka_dispatch, &b->services,
-                           err, errlen);
+    split_listeners(b);
+    rv = kafka_server_bind(&b->server, loop, &b->kafka_listeners, &opts, kafka_dispatch,
+                           &b->services, err, errlen);
+    if (rv == 0 && (rv = start_replication_listener(b, err, errlen)) != 0) {
+        kafka_server_stop(&b->server);
+        if (b->rpc_listening) {
+            rpc_server_close(&b->rpc, NULL);
+        }
+        return rv;
+    }
     if (rv != 0) {
         return rv;
     }
@@ -123,12 +243,23 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         b->started = STARTED_METADATA;
         rv = replica_manager_start(&b->replicas, loop, cfg, dirs, b->metadata, err, errlen);
     }
+    if (rv == 0) {
+        struct replica_controller rc = {&b->link, link_broker_epoch, link_alter_partition,
+                                        link_may_lead};
+        replica_manager_set_controller(&b->replicas, &rc);
+        b->link.session.on_isolated = on_isolated;
+    }
     if (rv != 0) {
         broker_stop(b);
         return rv;
     }
     b->started = STARTED_REPLICAS;
-    b->services = (struct kafka_services){loop, cfg, b->metadata, &b->replicas, false};
+    if (group_coordinator_start(&b->groups, loop, cfg, b->metadata, &b->replicas) != 0) {
+        snprintf(err, errlen, "out of memory starting the group coordinator");
+        broker_stop(b);
+        return -ENOMEM;
+    }
+    b->services = (struct kafka_services){loop, cfg, b->metadata, &b->replicas, b->groups};
     return 0;
 }
 
@@ -157,9 +288,15 @@ void broker_stop(struct broker *b)
 {
     if (b->started >= STARTED_SERVER) {
         kafka_server_stop(&b->server);
+        if (b->rpc_listening) {
+            rpc_server_close(&b->rpc, NULL);
+            b->rpc_listening = false;
+        }
     }
     if (b->started >= STARTED_REPLICAS) {
-        replica_manager_stop(&b->replicas);
+        replica_manager_stop(&b->replicas); /* answers parked group requests too */
+        group_coordinator_stop(b->groups);
+        b->groups = NULL;
     }
     if (b->started >= STARTED_METADATA) {
         b->link.on_metadata = NULL;

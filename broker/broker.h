@@ -18,14 +18,19 @@
 #include "broker/metadata/metadata_view.h"
 #include "broker/replica/replica_manager.h"
 #include "common/config.h"
+#include "common/rpc_server.h"
 
 struct broker {
     uv_loop_t *loop;
     const struct sluice_config *cfg;
-    struct listener_set listeners;
+    struct listener_set listeners;       /* all: registered with the controller */
+    struct listener_set kafka_listeners; /* without the inter-broker one */
+    struct rpc_server rpc;               /* the inter-broker listener (replication) */
+    bool rpc_listening;
     struct controller_link link; /* registration, heartbeats, the metadata stream */
     struct metadata_view *metadata;
     struct replica_manager replicas;
+    struct group_coordinator *groups; /* consumer groups (broker/group/) */
     struct kafka_services services;
     struct kafka_server server;
     bool accepting; /* Kafka listeners accept connections (see broker_start) */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -85,4 +86,63 @@ void controller_link_stop(struct controller_link *link, void (*cb)(struct contro
     }
     link->stop_cb = cb;
     broker_session_stop(&link->session, on_session_stopped);
+}
+
+int64_t controller_link_broker_epoch(const struct controller_link *link)
+{
+    return link->running ? link->session.broker_epoch : 0;
+}
+
+/* One AlterPartition in flight (malloc'd until its answer). */
+struct alter_op {
+    struct broker_alter_partition op;
+    link_alter_cb cb;
+    void *arg;
+};
+
+static void on_alter(struct broker_alter_partition *bop, int status, int32_t error_code,
+                     const PartitionState *committed)
+{
+    struct alter_op *op = bop->data;
+    int32_t error = status != 0 ? -1 : error_code;
+    if (error == 0 && committed != NULL) {
+        op->cb(op->arg, 0, committed->leader, committed->leader_epoch, committed->partition_epoch,
+               committed->isr, (int32_t)committed->n_isr);
+    } else {
+        op->cb(op->arg, error != 0 ? error : -1, -1, -1, -1, NULL, 0);
+    }
+    free(op);
+}
+
+int controller_link_alter_partition(struct controller_link *link, const uint8_t topic_id[16],
+                                    int32_t index, int32_t leader_epoch, int32_t partition_epoch,
+                                    const int32_t *isr, const int64_t *broker_epochs, int32_t n_isr,
+                                    link_alter_cb cb, void *arg)
+{
+    if (!link->running || n_isr < 0 || n_isr > 64) {
+        return -ECANCELED;
+    }
+    struct broker_isr_member members[64];
+    for (int32_t i = 0; i < n_isr; i++) {
+        members[i] = (struct broker_isr_member){isr[i], broker_epochs[i]};
+    }
+    struct alter_op *op = calloc(1, sizeof *op);
+    if (op == NULL) {
+        return -ENOMEM;
+    }
+    op->cb = cb;
+    op->arg = arg;
+    op->op.data = op;
+    int rv = broker_session_alter_partition(
+        &link->session, &op->op, (ProtobufCBinaryData){16, (uint8_t *)topic_id}, index,
+        leader_epoch, partition_epoch, members, (size_t)n_isr, on_alter);
+    if (rv != 0) {
+        free(op);
+    }
+    return rv;
+}
+
+bool controller_link_may_lead(const struct controller_link *link, uint64_t now_ms)
+{
+    return !link->running || broker_session_may_lead(&link->session, now_ms);
 }

@@ -34,6 +34,30 @@ int controller_link_start(struct controller_link *link, uv_loop_t *loop,
                           size_t errlen);
 /* The session's replayed image (NULL before the first fetch). */
 const MetadataImage *controller_link_image(const struct controller_link *link);
+/* This broker's registration epoch, 0 until registered. */
+int64_t controller_link_broker_epoch(const struct controller_link *link);
+
+/* The answer to an AlterPartition: `error` is the controller's Kafka code, or
+ * -1 when no controller answered; on success (0) the committed leader,
+ * leader epoch, partition epoch and ISR. */
+typedef void (*link_alter_cb)(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
+                              int32_t partition_epoch, const int32_t *isr, int32_t n_isr);
+
+/* Propose `isr` (with the broker epoch each member fetched with, -1 when
+ * not known: members already in the ISR only, KIP-903) for partition `index`
+ * of topic `topic_id` as its leader at `leader_epoch`, with
+ * `partition_epoch` as the compare-and-set (Kafka's AlterPartition, through
+ * broker_session_alter_partition). `cb(arg, ...)` fires exactly once, later.
+ * Returns 0 or a negative error (then `cb` does not fire). */
+int controller_link_alter_partition(struct controller_link *link, const uint8_t topic_id[16],
+                                    int32_t index, int32_t leader_epoch, int32_t partition_epoch,
+                                    const int32_t *isr, const int64_t *broker_epochs, int32_t n_isr,
+                                    link_alter_cb cb, void *arg);
+/* Whether this broker may act as a partition leader now (not isolated from
+ * the controllers, image current and showing it unfenced:
+ * broker_session_may_lead). Always true without a controller quorum. */
+bool controller_link_may_lead(const struct controller_link *link, uint64_t now_ms);
+
 /* Controlled shutdown (bounded), then close; `cb` may be NULL. */
 void controller_link_stop(struct controller_link *link, void (*cb)(struct controller_link *link));
 

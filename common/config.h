@@ -74,7 +74,18 @@ struct sluice_config {
     int32_t replica_lag_time_max_ms;
     int32_t replica_fetch_max_bytes;
     int32_t replica_fetch_wait_max_ms;
+    int32_t replica_fetch_min_bytes;
+    int32_t replica_fetch_response_max_bytes;
+    int32_t replica_fetch_backoff_ms;
+    int32_t num_replica_fetchers;
     int32_t request_timeout_ms;
+    int32_t offsets_topic_num_partitions;
+    int32_t offsets_topic_replication_factor;
+    int32_t offsets_retention_minutes;
+    int32_t group_initial_rebalance_delay_ms;
+    int32_t group_min_session_timeout_ms;
+    int32_t group_max_session_timeout_ms;
+    int32_t group_max_size;
     int64_t connections_max_idle_ms;
     int32_t max_connections;
     int32_t max_connections_per_ip;

@@ -4,11 +4,23 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
 
 struct conn_write {
     uv_write_t req;
     struct buf bytes;
 };
+
+/* A frame waiting to be written: bytes, then (maybe) file ranges. */
+struct conn_out {
+    struct buf bytes;
+    struct rpc_file_slice *slices; /* fds owned */
+    size_t n_slices, slice, slice_off;
+    struct conn_out *next;
+};
+
+static void writer_run(struct rpc_conn *conn);
 
 int rpc_conn_init(struct rpc_conn *conn, uv_loop_t *loop, size_t max_frame,
                   rpc_conn_frame_cb on_frame, rpc_conn_close_cb on_close)
@@ -23,14 +35,40 @@ int rpc_conn_init(struct rpc_conn *conn, uv_loop_t *loop, size_t max_frame,
     conn->on_close = on_close;
     conn->closing = false;
     conn->close_reason = 0;
+    conn->out_head = conn->out_tail = NULL;
+    conn->file_busy = false;
+    conn->poll_fd = -1;
+    conn->open_handles = 1;
     rpc_frame_reader_init(&conn->reader, max_frame);
     uv_tcp_nodelay(&conn->tcp, 1);
     return 0;
 }
 
+static void out_free(struct conn_out *o)
+{
+    for (size_t i = 0; i < o->n_slices; i++) {
+        close(o->slices[i].fd);
+    }
+    free(o->slices);
+    buf_free(&o->bytes);
+    free(o);
+}
+
 static void on_handle_closed(uv_handle_t *handle)
 {
     struct rpc_conn *conn = handle->data;
+    if (--conn->open_handles > 0) {
+        return;
+    }
+    while (conn->out_head != NULL) {
+        struct conn_out *o = conn->out_head;
+        conn->out_head = o->next;
+        out_free(o);
+    }
+    if (conn->poll_fd >= 0) {
+        close(conn->poll_fd);
+        conn->poll_fd = -1;
+    }
     rpc_frame_reader_free(&conn->reader);
     conn->on_close(conn, conn->close_reason);
 }
@@ -42,6 +80,10 @@ void rpc_conn_close(struct rpc_conn *conn, int reason)
     }
     conn->closing = true;
     conn->close_reason = reason;
+    if (conn->poll_fd >= 0) {
+        conn->open_handles++;
+        uv_close((uv_handle_t *)&conn->writable, on_handle_closed);
+    }
     uv_close((uv_handle_t *)&conn->tcp, on_handle_closed);
 }
 
@@ -95,46 +137,220 @@ static void on_written(uv_write_t *req, int status)
     }
 }
 
-int rpc_conn_send_encoded(struct rpc_conn *conn, struct buf *bytes)
+/* Write `bytes` now (libuv keeps uv_write order). */
+static int write_now(struct rpc_conn *conn, struct buf *bytes, uv_write_cb cb, void *data)
 {
-    struct conn_write *w = NULL;
-    int rv = -ENOTCONN;
-    if (conn->closing) {
-        goto err;
-    }
-    rv = -ENOMEM;
-    w = malloc(sizeof *w);
+    struct conn_write *w = malloc(sizeof *w);
     if (w == NULL) {
-        goto err;
+        buf_free(bytes);
+        return -ENOMEM;
     }
     w->bytes = *bytes;
+    w->req.data = data;
+    buf_init(bytes);
     uv_buf_t ub = uv_buf_init((char *)w->bytes.data, (unsigned)w->bytes.len);
-    rv = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &ub, 1, on_written);
+    int rv = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &ub, 1, cb);
     if (rv != 0) {
-        goto err_after_alloc;
+        buf_free(&w->bytes);
+        free(w);
+        rpc_conn_close(conn, rv);
     }
-    buf_init(bytes); /* the bytes are the write's now, freed in on_written */
-    return 0;
-
-err_after_alloc:
-    free(w);
-    rpc_conn_close(conn, rv);
-err:
-    assert(rv != 0);
-    buf_free(bytes);
     return rv;
+}
+
+int rpc_conn_send_encoded(struct rpc_conn *conn, struct buf *bytes)
+{
+    if (conn->closing) {
+        buf_free(bytes);
+        return -ENOTCONN;
+    }
+    if (!conn->file_busy && conn->out_head == NULL) {
+        return write_now(conn, bytes, on_written, NULL);
+    }
+    struct conn_out *o = calloc(1, sizeof *o);
+    if (o == NULL) {
+        buf_free(bytes);
+        return -ENOMEM;
+    }
+    o->bytes = *bytes;
+    buf_init(bytes);
+    if (conn->out_tail != NULL) {
+        conn->out_tail->next = o;
+    } else {
+        conn->out_head = o;
+    }
+    conn->out_tail = o;
+    return 0;
 }
 
 int rpc_conn_send(struct rpc_conn *conn, const struct rpc_frame *frame,
                   const ProtobufCMessage *body, const void *payload, size_t payload_len)
 {
     struct buf bytes = BUF_INIT;
-    int rv = rpc_frame_encode(&bytes, frame, body, payload, payload_len, conn->max_frame);
+    int rv = rpc_frame_encode(&bytes, frame, body, payload != NULL ? payload : "", payload_len,
+                              conn->max_frame);
     if (rv != 0) {
         buf_free(&bytes);
         return rv;
     }
     return rpc_conn_send_encoded(conn, &bytes);
+}
+
+/* ---- frames with file payloads ---- */
+
+static void on_writable(uv_poll_t *poll, int status, int events)
+{
+    (void)events;
+    struct rpc_conn *conn = poll->data;
+    uv_poll_stop(poll);
+    if (status < 0) {
+        rpc_conn_close(conn, status);
+        return;
+    }
+    writer_run(conn);
+}
+
+static int wait_writable(struct rpc_conn *conn, int sock)
+{
+    if (conn->poll_fd < 0) {
+        conn->poll_fd = dup(sock);
+        if (conn->poll_fd < 0) {
+            return -errno;
+        }
+        int rv = uv_poll_init(conn->tcp.loop, &conn->writable, conn->poll_fd);
+        if (rv != 0) {
+            close(conn->poll_fd);
+            conn->poll_fd = -1;
+            return rv;
+        }
+        conn->writable.data = conn;
+    }
+    return uv_poll_start(&conn->writable, UV_WRITABLE, on_writable);
+}
+
+/* Send the head's file ranges; 1 when they are all out, 0 when waiting for
+ * the socket, or an error. */
+static int send_slices(struct rpc_conn *conn, struct conn_out *o)
+{
+    uv_os_fd_t sock;
+    int rv = uv_fileno((uv_handle_t *)&conn->tcp, &sock);
+    if (rv != 0) {
+        return rv;
+    }
+    while (o->slice < o->n_slices) {
+        struct rpc_file_slice *s = &o->slices[o->slice];
+        while (o->slice_off < s->len) {
+            off_t pos = (off_t)(s->pos + (int64_t)o->slice_off);
+            ssize_t n = sendfile(sock, s->fd, &pos, s->len - o->slice_off);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0 && errno == EAGAIN) {
+                rv = wait_writable(conn, sock);
+                return rv == 0 ? 0 : rv;
+            }
+            if (n <= 0) {
+                /* The frame length already promised these bytes. */
+                return n == 0 ? -EIO : -errno;
+            }
+            o->slice_off += (size_t)n;
+        }
+        o->slice++;
+        o->slice_off = 0;
+    }
+    return 1;
+}
+
+static void on_file_head_written(uv_write_t *req, int status)
+{
+    struct conn_write *w = (struct conn_write *)req;
+    struct rpc_conn *conn = req->handle->data;
+    buf_free(&w->bytes);
+    free(w);
+    if (status != 0) {
+        if (status != UV_ECANCELED) {
+            rpc_conn_close(conn, status);
+        }
+        return;
+    }
+    writer_run(conn);
+}
+
+/* Drive the queue: the head frame's bytes (once), its file ranges, then the
+ * next frames; plain frames are handed to uv_write at once. */
+static void writer_run(struct rpc_conn *conn)
+{
+    while (!conn->closing && conn->out_head != NULL) {
+        struct conn_out *o = conn->out_head;
+        if (o->bytes.len > 0) {
+            bool file = o->n_slices > 0;
+            int rv = write_now(conn, &o->bytes, file ? on_file_head_written : on_written, NULL);
+            if (rv != 0) {
+                return;
+            }
+            conn->file_busy = file;
+            if (file) {
+                return; /* on_file_head_written continues */
+            }
+        } else if (o->slice < o->n_slices) {
+            int rv = send_slices(conn, o);
+            if (rv < 0) {
+                rpc_conn_close(conn, rv);
+                return;
+            }
+            if (rv == 0) {
+                return; /* on_writable continues */
+            }
+        }
+        conn->out_head = o->next;
+        if (conn->out_head == NULL) {
+            conn->out_tail = NULL;
+        }
+        conn->file_busy = false;
+        out_free(o);
+    }
+}
+
+int rpc_conn_send_files(struct rpc_conn *conn, const struct rpc_frame *frame,
+                        const ProtobufCMessage *body, const struct rpc_file_slice *slices,
+                        size_t n_slices)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n_slices; i++) {
+        total += slices[i].len;
+    }
+    if (conn->closing) {
+        return -ENOTCONN;
+    }
+    struct conn_out *o = calloc(1, sizeof *o);
+    if (o == NULL || (n_slices > 0 && (o->slices = calloc(n_slices, sizeof *o->slices)) == NULL)) {
+        free(o);
+        return -ENOMEM;
+    }
+    int rv = rpc_frame_encode(&o->bytes, frame, body, NULL, total, conn->max_frame);
+    for (size_t i = 0; rv == 0 && i < n_slices; i++) {
+        o->slices[i] = slices[i];
+        o->slices[i].fd = dup(slices[i].fd);
+        if (o->slices[i].fd < 0) {
+            rv = -errno;
+            break;
+        }
+        o->n_slices++;
+    }
+    if (rv != 0) {
+        out_free(o);
+        return rv;
+    }
+    if (conn->out_tail != NULL) {
+        conn->out_tail->next = o;
+    } else {
+        conn->out_head = o;
+    }
+    conn->out_tail = o;
+    if (!conn->file_busy) {
+        writer_run(conn);
+    }
+    return 0;
 }
 
 const char *rpc_conn_strerror(int code)

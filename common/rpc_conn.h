@@ -24,9 +24,25 @@ typedef int (*rpc_conn_frame_cb)(struct rpc_conn *conn, const struct rpc_frame *
  * errno/libuv code (UV_EOF for the peer closing, -EMSGSIZE, -EBADMSG, ...). */
 typedef void (*rpc_conn_close_cb)(struct rpc_conn *conn, int reason);
 
+/* A byte range of an open file, sent with sendfile as (part of) a payload. */
+struct rpc_file_slice {
+    int fd; /* borrowed: rpc_conn_send_files dups it */
+    int64_t pos;
+    size_t len;
+};
+
+struct conn_out;
+
 struct rpc_conn {
     void *data; /* owner's */
     uv_tcp_t tcp;
+    /* Frames with file payloads go out in order with the others: while one
+     * is being written (`file_busy`), later frames wait in `out_head`. */
+    struct conn_out *out_head, *out_tail;
+    bool file_busy;
+    uv_poll_t writable; /* on a dup of the socket: waits out EAGAIN from sendfile */
+    int poll_fd;        /* -1: none */
+    unsigned open_handles;
     struct rpc_frame_reader reader;
     size_t max_frame;
     rpc_conn_frame_cb on_frame;
@@ -45,6 +61,14 @@ int rpc_conn_start(struct rpc_conn *conn);
  * libuv write error (the connection is then being closed). */
 int rpc_conn_send(struct rpc_conn *conn, const struct rpc_frame *frame,
                   const ProtobufCMessage *body, const void *payload, size_t payload_len);
+/* Encode one frame whose payload is the file ranges `slices` (in order),
+ * and queue it: the header and body are written, then each range goes from
+ * its file to the socket with sendfile, never through user space. The
+ * descriptors are dup'd here (the caller keeps its own), so a file deleted
+ * meanwhile stays readable. Returns as rpc_conn_send. */
+int rpc_conn_send_files(struct rpc_conn *conn, const struct rpc_frame *frame,
+                        const ProtobufCMessage *body, const struct rpc_file_slice *slices,
+                        size_t n_slices);
 /* Queue already-encoded frames; `bytes` ownership is transferred (freed here
  * on success and failure). */
 int rpc_conn_send_encoded(struct rpc_conn *conn, struct buf *bytes);

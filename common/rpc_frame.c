@@ -40,6 +40,10 @@ int rpc_frame_encode(struct buf *out, const struct rpc_frame *frame, const Proto
     if (body != NULL) {
         p += protobuf_c_message_pack(body, p);
     }
+    if (payload == NULL) {
+        out->len += 4 + frame_len - payload_len; /* the caller sends the payload */
+        return 0;
+    }
     if (payload_len > 0) {
         memcpy(p, payload, payload_len);
     }

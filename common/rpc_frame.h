@@ -56,9 +56,10 @@ struct rpc_frame {
 
 /* Append one frame to `out`: the header from `frame` (its body/payload
  * pointers are ignored), `body` packed (NULL for an empty body) and `payload`
- * copied (may be NULL when payload_len is 0). Returns 0, -ENOMEM, or
- * -EMSGSIZE when the frame would exceed `max_frame`. `out` is unchanged on
- * failure. */
+ * copied. A NULL `payload` with payload_len > 0 appends everything but the
+ * payload: the caller sends those bytes right after (rpc_conn_send_files).
+ * Returns 0, -ENOMEM, or -EMSGSIZE when the frame would exceed `max_frame`.
+ * `out` is unchanged on failure. */
 int rpc_frame_encode(struct buf *out, const struct rpc_frame *frame, const ProtobufCMessage *body,
                      const void *payload, size_t payload_len, size_t max_frame);
 

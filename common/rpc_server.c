@@ -99,6 +99,31 @@ int rpc_call_respond(struct rpc_call *call, const ProtobufCMessage *response, co
     return call_finish(call, RPC_OK, "", response, payload, payload_len);
 }
 
+int rpc_call_respond_files(struct rpc_call *call, const ProtobufCMessage *response,
+                           const struct rpc_file_slice *slices, size_t n_slices)
+{
+    struct rpc_server_conn *sc = call->conn;
+    int rv = -ENOTCONN;
+    if (sc != NULL) {
+        struct rpc_frame f = {.kind = RPC_RESPONSE,
+                              .method = call->method,
+                              .version = call->version,
+                              .correlation_id = call->correlation_id,
+                              .error = RPC_OK,
+                              .error_message = ""};
+        rv = rpc_conn_send_files(&sc->conn, &f, response, slices, n_slices);
+        if (rv == -EMSGSIZE) {
+            log_error("rpc", "response too large method=%u", call->method);
+            f.error = RPC_ERROR_INTERNAL;
+            f.error_message = "response exceeds the frame size bound";
+            rpc_conn_send(&sc->conn, &f, NULL, NULL, 0);
+        }
+        call_unlink(call);
+    }
+    call_free(call, NULL);
+    return rv;
+}
+
 int rpc_call_fail(struct rpc_call *call, enum rpc_error error, const char *message)
 {
     return call_finish(call, error, message, NULL, NULL, 0);

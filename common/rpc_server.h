@@ -80,6 +80,10 @@ void rpc_server_close(struct rpc_server *server, rpc_server_close_cb cb);
  * Returns 0, or an error if it could not be sent (the call is freed anyway). */
 int rpc_call_respond(struct rpc_call *call, const ProtobufCMessage *response, const void *payload,
                      size_t payload_len);
+/* Finish a call with a response whose payload is the file ranges `slices`,
+ * sent with sendfile (rpc_conn_send_files; the descriptors are dup'd). */
+int rpc_call_respond_files(struct rpc_call *call, const ProtobufCMessage *response,
+                           const struct rpc_file_slice *slices, size_t n_slices);
 /* Finish a call with an error in the response header. */
 int rpc_call_fail(struct rpc_call *call, enum rpc_error error, const char *message);
 

@@ -1,6 +1,7 @@
 /* Request dispatch; see dispatch.h. */
 #include "broker/kafka/dispatch.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,18 @@ static const struct api_entry apis[] = {
      * admin clients: topic configs only. */
     {KAFKA_API_ALTER_CONFIGS, 0, 1, kafka_handle_alter_configs},
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, kafka_handle_incremental_alter_configs},
+    /* Consumer groups (broker/group/). */
+    {KAFKA_API_FIND_COORDINATOR, 0, 4, kafka_handle_find_coordinator},
+    {KAFKA_API_JOIN_GROUP, 0, 5, kafka_handle_join_group},
+    {KAFKA_API_SYNC_GROUP, 0, 3, kafka_handle_sync_group},
+    {KAFKA_API_HEARTBEAT, 0, 3, kafka_handle_heartbeat},
+    {KAFKA_API_LEAVE_GROUP, 0, 3, kafka_handle_leave_group},
+    {KAFKA_API_OFFSET_COMMIT, 2, 7, kafka_handle_offset_commit},
+    {KAFKA_API_OFFSET_FETCH, 1, 8, kafka_handle_offset_fetch},
+    {KAFKA_API_LIST_GROUPS, 0, 4, kafka_handle_list_groups},
+    {KAFKA_API_DESCRIBE_GROUPS, 0, 4, kafka_handle_describe_groups},
+    {KAFKA_API_DELETE_GROUPS, 0, 2, kafka_handle_delete_groups},
+    {KAFKA_API_OFFSET_DELETE, 0, 0, kafka_handle_offset_delete},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)
@@ -155,9 +168,33 @@ void kafka_call_finish_response(struct kafka_call *call, struct kafka_writer *w,
     kafka_request_complete(req);
 }
 
+/* The one mapping from the log's error type to Kafka's codes. */
 int16_t kafka_error_from_log(int rv)
 {
-    return log_err_to_kafka(rv);
+    switch (rv) {
+    case 0:
+        return KAFKA_ERROR_NONE;
+    case LOG_ERR_CORRUPT:
+        return KAFKA_ERROR_CORRUPT_MESSAGE;
+    case LOG_ERR_TOO_LARGE:
+        return KAFKA_ERROR_MESSAGE_TOO_LARGE;
+    case LOG_ERR_INVALID_RECORD:
+        return KAFKA_ERROR_INVALID_RECORD;
+    case LOG_ERR_OFFSET_OUT_OF_RANGE:
+        return KAFKA_ERROR_OFFSET_OUT_OF_RANGE;
+    case LOG_ERR_RECORD_LIST_TOO_LARGE:
+        return KAFKA_ERROR_RECORD_LIST_TOO_LARGE;
+    case LOG_ERR_STALE_EPOCH:
+        return KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER;
+    case LOG_ERR_CLOSED:
+    case -EIO:
+    case -ENOSPC:
+    case -EROFS:
+    case -EDQUOT:
+        return KAFKA_ERROR_KAFKA_STORAGE_ERROR;
+    default:
+        return KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+    }
 }
 
 int16_t kafka_check_leader_epoch(int32_t requested, int32_t current)

@@ -25,6 +25,8 @@
 #include "proto/kafka/kafka_writer.h"
 #include "broker/metadata/metadata_view.h"
 #include "broker/replica/replica_manager.h"
+
+struct group_coordinator;
 #include "common/config.h"
 
 /* What handlers may use; borrowed by every call. */
@@ -33,7 +35,7 @@ struct kafka_services {
     const struct sluice_config *cfg;
     struct metadata_view *metadata;
     struct replica_manager *replicas;
-    bool warned_acks_all; /* log the acks=all downgrade once */
+    struct group_coordinator *groups;
 };
 
 struct kafka_call {
@@ -89,6 +91,19 @@ void kafka_handle_create_partitions(struct kafka_call *call);
 void kafka_handle_delete_records(struct kafka_call *call);
 void kafka_handle_alter_configs(struct kafka_call *call);
 void kafka_handle_incremental_alter_configs(struct kafka_call *call);
+void kafka_handle_find_coordinator(struct kafka_call *call);
+void kafka_handle_join_group(struct kafka_call *call);
+void kafka_handle_sync_group(struct kafka_call *call);
+void kafka_handle_heartbeat(struct kafka_call *call);
+void kafka_handle_leave_group(struct kafka_call *call);
+void kafka_handle_offset_commit(struct kafka_call *call);
+void kafka_handle_offset_fetch(struct kafka_call *call);
+void kafka_handle_list_groups(struct kafka_call *call);
+void kafka_handle_describe_groups(struct kafka_call *call);
+void kafka_handle_delete_groups(struct kafka_call *call);
+void kafka_handle_offset_delete(struct kafka_call *call);
+/* Kafka's client host for a member: "/" and the peer address (call arena). */
+const char *kafka_client_host(struct kafka_call *call);
 
 /* Helpers for handlers: a code for a log error, and a decode failure. */
 int16_t kafka_error_from_log(int rv);

@@ -6,6 +6,9 @@
  * - Long poll: with less than min_bytes available and max_wait_ms > 0 the
  *   request parks as a delayed operation on its partitions, re-examined only
  *   when one of them appends (no polling), answered at the deadline at last.
+ * - A new leader whose high watermark has not reached the start of its
+ *   epoch answers NOT_LEADER_OR_FOLLOWER (retriable) rather than a high
+ *   watermark below one the old leader may have shown (KIP-207 for Fetch).
  * - last_stable_offset = high watermark (no transactions), so read_committed
  *   consumers (librdkafka's default) see everything committed.
  * - session_id 0 always: no incremental fetch sessions (KIP-227 allows that).
@@ -18,7 +21,6 @@
 #include "broker/kafka/dispatch.h"
 #include "common/log.h"
 #include "proto/kafka/kafka_errors.h"
-#include "broker/log/log_errors.h"
 #include "kafka_messages.h"
 
 struct fetch_part {
@@ -61,6 +63,14 @@ static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budge
     fp->high_watermark = partition_high_watermark(p);
     fp->log_start = partition_log_start(p);
     fp->error = kafka_check_leader_epoch(fp->in->current_leader_epoch, p->leader_epoch);
+    if (fp->error == KAFKA_ERROR_NONE && !partition_hw_caught_up(p)) {
+        /* A new leader whose high watermark is still below what the old
+         * one may have shown: answering would move the consumer's high
+         * watermark backwards (RELIABILITY.md, E). The client retries in
+         * a moment, once the followers have fetched in this epoch. */
+        fp->error = KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER;
+        fp->high_watermark = -1;
+    }
     if (fp->error != KAFKA_ERROR_NONE) {
         return;
     }
@@ -69,8 +79,8 @@ static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budge
     if (limit == 0 && ctx->bytes > 0) {
         return; /* out of budget: nothing for this partition this time */
     }
-    int rv = partition_log_read(p->log, fp->in->fetch_offset, limit > 0 ? limit : 1,
-                                fp->high_watermark, &fp->read);
+    int rv = partition_read(p, PARTITION_READ_CONSUMER, fp->in->fetch_offset, limit > 0 ? limit : 1,
+                            &fp->read);
     if (rv != 0) {
         memset(&fp->read, 0, sizeof fp->read);
         fp->error = kafka_error_from_log(rv);
@@ -233,10 +243,10 @@ static int wait_for_data(struct fetch_ctx *ctx)
         struct partition *p =
             replica_manager_partition(rm, ctx->parts[i].topic, ctx->parts[i].in->partition);
         if (p != NULL) {
-            delayed_op_watch(&ctx->op, &p->waiters);
+            partition_watch(p, &ctx->op);
         }
     }
-    delayed_queue_add(&rm->delayed, &ctx->op, (uint64_t)ctx->req.max_wait_ms);
+    replica_manager_park(rm, &ctx->op, (uint64_t)ctx->req.max_wait_ms);
     return 0;
 }
 

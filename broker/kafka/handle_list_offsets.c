@@ -1,6 +1,7 @@
 /* ListOffsets (key 2): earliest (-2), latest (-1) and by timestamp. With no
  * transactions the latest offset is the high watermark at either isolation
- * level. */
+ * level; OFFSET_NOT_AVAILABLE while a new leader's high watermark is below
+ * the start of its epoch (KIP-207). */
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -26,7 +27,12 @@ static void list_one(struct kafka_call *call, const char *topic,
     if (out->error_code != KAFKA_ERROR_NONE) {
         return;
     }
-    if (in->timestamp == LATEST_TIMESTAMP) {
+    if (in->timestamp == LATEST_TIMESTAMP && !partition_hw_caught_up(p)) {
+        /* KIP-207: a new leader whose high watermark has not caught up with
+         * its epoch's start would answer an offset below what consumers saw
+         * from the old leader; the client retries. */
+        out->error_code = KAFKA_ERROR_OFFSET_NOT_AVAILABLE;
+    } else if (in->timestamp == LATEST_TIMESTAMP) {
         out->offset = partition_high_watermark(p);
     } else if (in->timestamp == EARLIEST_TIMESTAMP) {
         out->offset = partition_log_start(p);
@@ -35,11 +41,9 @@ static void list_one(struct kafka_call *call, const char *topic,
         out->error_code = KAFKA_ERROR_UNSUPPORTED_VERSION;
     } else {
         int64_t offset, ts;
-        int rv = partition_log_offset_for_timestamp(p->log, in->timestamp, &offset, &ts);
+        int rv = partition_offset_for_timestamp(p, in->timestamp, &offset, &ts);
         if (rv != 0) {
             out->error_code = kafka_error_from_log(rv);
-        } else if (offset >= partition_high_watermark(p)) {
-            /* Not yet committed: Kafka answers "no such offset" (-1). */
         } else {
             out->offset = offset;
             out->timestamp = ts;

@@ -3,44 +3,53 @@
  * Versions 3-7 are served (record batch v2); 0-2 are advertised for
  * librdkafka's feature detection but answered with UNSUPPORTED_VERSION.
  * acks=0 gets no response; if anything failed the connection is closed
- * instead, which is how Kafka tells an acks=0 producer. acks=-1 (all) behaves
- * as acks=1 until replication exists, and says so once in the log; where the
- * topic's min.insync.replicas asks for more than one copy it is refused with
- * NOT_ENOUGH_REPLICAS (partition_can_ack_all) rather than acknowledged falsely.
- * Idempotent batches (producerId >= 0) are appended without sequence checks:
- * InitProducerId is not advertised, so well-behaved clients carry on without
- * idempotence (franz-go does).
+ * instead, which is how Kafka tells an acks=0 producer. Idempotent batches
+ * (producerId >= 0) are appended without sequence checks: InitProducerId is
+ * not advertised, so well-behaved clients carry on without idempotence.
  *
- * The response waits for an fsync only where the topic asks for one
- * (flush.messages, see partition_ack_flush); otherwise it goes at once. */
+ * acks=1 completes at the leader's append. acks=all (-1) is refused before
+ * the append with NOT_ENOUGH_REPLICAS when the ISR is smaller than the
+ * topic's min.insync.replicas; otherwise it waits, parked in the replica
+ * layer's purgatory, until the high watermark passes the batch (then
+ * NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below the minimum
+ * meanwhile), leadership moves (NOT_LEADER_OR_FOLLOWER) or the request's
+ * timeout passes (REQUEST_TIMED_OUT). Either kind also waits for the fsync
+ * a topic's flush.messages asks for (partition_flush_ready). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
-#include "broker/log/log_errors.h"
 #include "common/log.h"
 #include "kafka_messages.h"
 
-struct produce_ctx;
-
-/* A partition whose acknowledgement waits for an fsync. */
-struct produce_flush {
-    struct log_flush_req req;
-    struct produce_ctx *ctx;
+/* One appended partition whose acknowledgement may have to wait. */
+struct produce_wait {
+    const char *topic;
+    int32_t index;
+    int32_t leader_epoch; /* the epoch it was appended in */
+    int64_t end;          /* last offset appended + 1 */
+    bool done;
     struct kafka_produce_response_partition_produce_response *out;
 };
 
-/* Malloc'd: outlives the handler while fsyncs are pending. */
+/* Malloc'd: outlives the handler while parked. */
 struct produce_ctx {
     struct kafka_call *call;
     struct kafka_produce_request req;
     struct kafka_produce_response resp;
     int16_t forced_error; /* answer every partition with this, append nothing */
     bool any_error;
-    struct produce_flush *flushes; /* one slot per partition in the request */
-    size_t n_flushes, cap_flushes, pending;
+    struct produce_wait *waits; /* one slot per partition in the request */
+    size_t n_waits, cap_waits;
+    struct delayed_op op;
 };
+
+static void ctx_free(struct produce_ctx *ctx)
+{
+    free(ctx->waits);
+    free(ctx);
+}
 
 static void respond(struct produce_ctx *ctx)
 {
@@ -51,40 +60,70 @@ static void respond(struct produce_ctx *ctx)
         rv = kafka_produce_response_encode(&w, call->header.api_version, &ctx->resp);
     }
     kafka_call_finish_response(call, &w, rv);
-    free(ctx->flushes);
-    free(ctx);
+    ctx_free(ctx);
 }
 
-static void on_flushed(struct log_flush_req *req, int status)
+static void wait_fail(struct produce_wait *wt, int16_t error)
 {
-    struct produce_flush *f = req->data;
-    struct produce_ctx *ctx = f->ctx;
-    if (status != 0) {
-        f->out->error_code = kafka_error_from_log(status);
-        f->out->base_offset = -1;
-    }
-    if (--ctx->pending == 0) {
-        respond(ctx);
-    }
+    wt->done = true;
+    wt->out->error_code = error;
+    wt->out->base_offset = -1;
 }
 
-static void wait_durable(struct produce_ctx *ctx, struct partition *p,
-                         struct kafka_produce_response_partition_produce_response *out)
+/* Whether `wt` can be answered now; sets its outcome when so. */
+static bool wait_check(struct produce_ctx *ctx, struct produce_wait *wt)
 {
-    if (ctx->req.acks == 0 || ctx->n_flushes == ctx->cap_flushes) {
-        return;
+    struct partition *p = replica_manager_partition(ctx->call->svc->replicas, wt->topic, wt->index);
+    if (p == NULL || !partition_is_leader(p) || p->leader_epoch != wt->leader_epoch ||
+        !replica_manager_may_lead(ctx->call->svc->replicas)) {
+        wait_fail(wt, KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER);
+        return true;
     }
-    struct produce_flush *f = &ctx->flushes[ctx->n_flushes];
-    f->ctx = ctx;
-    f->out = out;
-    f->req.data = f;
-    int rv = partition_ack_flush(p, &f->req, on_flushed);
+    if (ctx->req.acks == -1) {
+        if (partition_high_watermark(p) < wt->end) {
+            return false;
+        }
+        if (p->n_isr < p->min_insync_replicas) {
+            wait_fail(wt, KAFKA_ERROR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+            return true;
+        }
+    }
+    int rv = partition_flush_ready(p, wt->end);
     if (rv == 1) {
-        ctx->n_flushes++;
-        ctx->pending++;
-    } else if (rv < 0) {
-        out->error_code = kafka_error_from_log(rv);
+        return false;
     }
+    if (rv < 0) {
+        wait_fail(wt, kafka_error_from_log(rv));
+    }
+    wt->done = true;
+    return true;
+}
+
+static bool produce_ready(struct delayed_op *op)
+{
+    struct produce_ctx *ctx = op->data;
+    bool all = true;
+    for (size_t i = 0; i < ctx->n_waits; i++) {
+        if (!ctx->waits[i].done) {
+            all &= wait_check(ctx, &ctx->waits[i]);
+        }
+    }
+    return all;
+}
+
+static void produce_complete(struct delayed_op *op, bool expired)
+{
+    struct produce_ctx *ctx = op->data;
+    delayed_op_free(op);
+    if (expired) {
+        produce_ready(op); /* a last look: what is ready now is answered as such */
+        for (size_t i = 0; i < ctx->n_waits; i++) {
+            if (!ctx->waits[i].done) {
+                wait_fail(&ctx->waits[i], KAFKA_ERROR_REQUEST_TIMED_OUT);
+            }
+        }
+    }
+    respond(ctx);
 }
 
 static void append_one(struct produce_ctx *ctx, const char *topic,
@@ -109,7 +148,7 @@ static void append_one(struct produce_ctx *ctx, const char *topic,
         out->error_code = KAFKA_ERROR_CORRUPT_MESSAGE;
         return;
     }
-    if (ctx->req.acks == -1 && !partition_can_ack_all(p)) {
+    if (ctx->req.acks == -1 && p->n_isr < p->min_insync_replicas) {
         out->error_code = KAFKA_ERROR_NOT_ENOUGH_REPLICAS;
         return;
     }
@@ -128,7 +167,10 @@ static void append_one(struct produce_ctx *ctx, const char *topic,
     out->base_offset = info.first_offset;
     out->log_append_time_ms = info.log_append_time;
     out->log_start_offset = info.log_start_offset;
-    wait_durable(ctx, p, out);
+    if (ctx->req.acks != 0 && ctx->n_waits < ctx->cap_waits) {
+        ctx->waits[ctx->n_waits++] = (struct produce_wait){
+            topic, in->index, p->leader_epoch, info.last_offset + 1, false, out};
+    }
 }
 
 static int append_topic(struct produce_ctx *ctx,
@@ -159,11 +201,11 @@ static int append_all(struct produce_ctx *ctx)
         int32_t np = ctx->req.topic_data[i].partition_data_count;
         partitions += np > 0 ? (size_t)np : 0;
     }
-    ctx->flushes = calloc(partitions ? partitions : 1, sizeof *ctx->flushes);
-    ctx->cap_flushes = partitions;
+    ctx->waits = calloc(partitions ? partitions : 1, sizeof *ctx->waits);
+    ctx->cap_waits = partitions;
     ctx->resp.responses =
         kafka_arena_alloc_array(&ctx->call->arena, (size_t)n, sizeof *ctx->resp.responses);
-    if (ctx->flushes == NULL || ctx->resp.responses == NULL) {
+    if (ctx->waits == NULL || ctx->resp.responses == NULL) {
         return -1;
     }
     ctx->resp.responses_count = n;
@@ -175,32 +217,42 @@ static int append_all(struct produce_ctx *ctx)
     return 0;
 }
 
-static bool acks_valid(struct kafka_call *call, int16_t acks)
-{
-    if (acks == -1 && !call->svc->warned_acks_all) {
-        call->svc->warned_acks_all = true;
-        log_warn("kafka", "acks=all is served as acks=1: replication does not exist yet "
-                          "(logged once)");
-    }
-    return acks == 0 || acks == 1 || acks == -1;
-}
-
+/* Answer now, or park until every appended partition may be acknowledged. */
 static void finish(struct produce_ctx *ctx)
 {
     struct kafka_call *call = ctx->call;
-    if (ctx->req.acks != 0) {
-        if (ctx->pending == 0) {
-            respond(ctx);
+    if (ctx->req.acks == 0) {
+        if (ctx->any_error) {
+            kafka_call_fail(call, "acks=0 produce failed: closing so the producer notices");
+        } else {
+            kafka_call_no_response(call);
         }
-        return; /* else on_flushed responds */
+        ctx_free(ctx);
+        return;
     }
-    if (ctx->any_error) {
-        kafka_call_fail(call, "acks=0 produce failed: closing so the producer notices");
-    } else {
-        kafka_call_no_response(call);
+    if (produce_ready(&ctx->op)) {
+        respond(ctx);
+        return;
     }
-    free(ctx->flushes);
-    free(ctx);
+    if (delayed_op_init(&ctx->op, ctx->n_waits, produce_ready, produce_complete, ctx) != 0) {
+        for (size_t i = 0; i < ctx->n_waits; i++) {
+            if (!ctx->waits[i].done) {
+                wait_fail(&ctx->waits[i], KAFKA_ERROR_REQUEST_TIMED_OUT);
+            }
+        }
+        respond(ctx);
+        return;
+    }
+    struct replica_manager *rm = call->svc->replicas;
+    for (size_t i = 0; i < ctx->n_waits; i++) {
+        struct partition *p =
+            replica_manager_partition(rm, ctx->waits[i].topic, ctx->waits[i].index);
+        if (p != NULL && !ctx->waits[i].done) {
+            partition_watch(p, &ctx->op);
+        }
+    }
+    int32_t timeout = ctx->req.timeout_ms > 0 ? ctx->req.timeout_ms : 0;
+    replica_manager_park(rm, &ctx->op, (uint64_t)timeout);
 }
 
 void kafka_handle_produce(struct kafka_call *call)
@@ -211,6 +263,7 @@ void kafka_handle_produce(struct kafka_call *call)
         return;
     }
     ctx->call = call;
+    ctx->op.data = ctx;
     int rv = kafka_produce_request_decode(&call->body, call->header.api_version, &ctx->req);
     if (rv != 0) {
         free(ctx);
@@ -219,15 +272,14 @@ void kafka_handle_produce(struct kafka_call *call)
     }
     if (call->header.api_version < 3) {
         ctx->forced_error = KAFKA_ERROR_UNSUPPORTED_VERSION; /* message formats v0/v1 */
-    } else if (!acks_valid(call, ctx->req.acks)) {
+    } else if (ctx->req.acks != 0 && ctx->req.acks != 1 && ctx->req.acks != -1) {
         ctx->forced_error = KAFKA_ERROR_INVALID_REQUIRED_ACKS;
     }
     kafka_produce_response_init(&ctx->resp);
     ctx->resp.throttle_time_ms = 0;
     ctx->resp.responses_count = 0;
-    if (append_all(ctx) != 0 && ctx->pending == 0) {
-        free(ctx->flushes);
-        free(ctx);
+    if (append_all(ctx) != 0) {
+        ctx_free(ctx);
         kafka_call_fail(call, "out of memory building produce response");
         return;
     }

@@ -7,7 +7,7 @@ struct partition *kafka_leader_partition(struct kafka_call *call, const char *to
                                          int16_t *error)
 {
     struct partition *p = replica_manager_partition(call->svc->replicas, topic, index);
-    if (p != NULL && p->is_leader) {
+    if (p != NULL && partition_is_leader(p) && replica_manager_may_lead(call->svc->replicas)) {
         *error = KAFKA_ERROR_NONE;
         return p;
     }

@@ -4,21 +4,54 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "broker/log/checkpoint.h"
 #include "common/log.h"
 
-/* What validation learnt about the batches of one append. */
+#define SCAN_INLINE_HEADERS 16
+
+/* What validation learnt about the batches of one append: each header is
+ * parsed once, here, and reused to stamp offsets, index and record epochs. */
 struct append_scan {
     int32_t batches;
     int64_t records;
     int64_t max_timestamp;
-    int64_t first_base;  /* follower: offset of the first batch */
-    int64_t last_offset; /* follower: last offset of the last batch */
+    int64_t first_base;               /* follower: offset of the first batch */
+    int64_t last_offset;              /* follower: last offset of the last batch */
+    struct record_batch_header *hdrs; /* `batches` of them: inline or malloc'd */
+    size_t cap;
+    struct record_batch_header inline_hdrs[SCAN_INLINE_HEADERS];
 };
+
+static void scan_free(struct append_scan *scan)
+{
+    if (scan->hdrs != scan->inline_hdrs) {
+        free(scan->hdrs);
+    }
+    scan->hdrs = NULL;
+}
+
+static int scan_push(struct append_scan *scan, const struct record_batch_header *h)
+{
+    if ((size_t)scan->batches == scan->cap) {
+        size_t cap = 2 * scan->cap;
+        struct record_batch_header *n = malloc(cap * sizeof *n);
+        if (n == NULL) {
+            return -ENOMEM;
+        }
+        memcpy(n, scan->hdrs, scan->cap * sizeof *n);
+        scan_free(scan);
+        scan->hdrs = n;
+        scan->cap = cap;
+    }
+    scan->hdrs[scan->batches] = *h;
+    return 0;
+}
 
 static void info_reset(struct log_append_info *info)
 {
@@ -38,7 +71,9 @@ static int validate_all(const struct partition_log *log, const uint8_t *p, size_
         .walk_records = leader,
     };
     int64_t expect = log_end(log);
-    memset(scan, 0, sizeof *scan);
+    memset(scan, 0, offsetof(struct append_scan, inline_hdrs));
+    scan->hdrs = scan->inline_hdrs;
+    scan->cap = SCAN_INLINE_HEADERS;
     scan->max_timestamp = -1;
     if (len == 0) {
         snprintf(info->reason, sizeof info->reason, "no record batches");
@@ -56,6 +91,10 @@ static int validate_all(const struct partition_log *log, const uint8_t *p, size_
                      "batch base offset %" PRId64 " does not continue the log at %" PRId64,
                      h.base_offset, expect);
             return LOG_ERR_OFFSET_MISMATCH;
+        }
+        if (scan_push(scan, &h) != 0) {
+            snprintf(info->reason, sizeof info->reason, "out of memory");
+            return -ENOMEM;
         }
         if (scan->batches == 0) {
             scan->first_base = h.base_offset;
@@ -112,7 +151,7 @@ static int roll(struct partition_log *log)
 
 /* Write validated batches to the active segment and index them. */
 static int write_batches(struct partition_log *log, const uint8_t *p, size_t len,
-                         struct log_append_info *info)
+                         const struct append_scan *scan, struct log_append_info *info)
 {
     struct segment *seg = log_active(log);
     int64_t position = seg->size;
@@ -123,11 +162,11 @@ static int write_batches(struct partition_log *log, const uint8_t *p, size_t len
                   log_end(log), len, strerror(-rv));
         return rv;
     }
-    for (size_t pos = 0; pos < len;) {
-        struct record_batch_header h;
-        record_batch_parse(p + pos, len - pos, &h);
-        segment_note_batch(seg, position + (int64_t)pos, &h, log->cfg.index_interval_bytes);
-        pos += (size_t)record_batch_size(&h);
+    size_t pos = 0;
+    for (int32_t i = 0; i < scan->batches; i++) {
+        segment_note_batch(seg, position + (int64_t)pos, &scan->hdrs[i],
+                           log->cfg.index_interval_bytes);
+        pos += (size_t)record_batch_size(&scan->hdrs[i]);
     }
     return 0;
 }
@@ -144,7 +183,7 @@ static int append_common(struct partition_log *log, const uint8_t *p, size_t len
         snprintf(info->reason, sizeof info->reason, "cannot roll segment: %s", strerror(-rv));
         return rv;
     }
-    if ((rv = write_batches(log, p, len, info)) < 0) {
+    if ((rv = write_batches(log, p, len, scan, info)) < 0) {
         return rv;
     }
     info->last_offset = log_end(log) - 1;
@@ -156,6 +195,10 @@ static int append_common(struct partition_log *log, const uint8_t *p, size_t len
     return 0;
 }
 
+static int leader_append(struct partition_log *log, uint8_t *batches, size_t len,
+                         int32_t leader_epoch, struct append_scan *scan,
+                         struct log_append_info *info);
+
 int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len,
                          int32_t leader_epoch, struct log_append_info *info)
 {
@@ -163,8 +206,19 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
     info_reset(info);
     int rv = validate_all(log, batches, len, true, &scan, info);
     if (rv < 0) {
+        scan_free(&scan);
         return rv;
     }
+    rv = leader_append(log, batches, len, leader_epoch, &scan, info);
+    scan_free(&scan);
+    return rv;
+}
+
+static int leader_append(struct partition_log *log, uint8_t *batches, size_t len,
+                         int32_t leader_epoch, struct append_scan *scan,
+                         struct log_append_info *info)
+{
+    int rv;
     int64_t next = log_end(log);
     int32_t latest = partition_log_latest_epoch(log);
     if (leader_epoch >= 0 && leader_epoch < latest) {
@@ -181,15 +235,17 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
         return rv;
     }
     info->first_offset = next;
-    for (size_t pos = 0; pos < len;) {
-        struct record_batch_header h;
-        record_batch_parse(batches + pos, len - pos, &h);
+    size_t pos = 0;
+    for (int32_t i = 0; i < scan->batches; i++) {
+        struct record_batch_header *h = &scan->hdrs[i];
         record_batch_set_base_offset(batches + pos, next);
         record_batch_set_leader_epoch(batches + pos, leader_epoch);
-        next += (int64_t)h.last_offset_delta + 1;
-        pos += (size_t)record_batch_size(&h);
+        h->base_offset = next;
+        h->partition_leader_epoch = leader_epoch;
+        next += (int64_t)h->last_offset_delta + 1;
+        pos += (size_t)record_batch_size(h);
     }
-    rv = append_common(log, batches, len, next - 1, &scan, info);
+    rv = append_common(log, batches, len, next - 1, scan, info);
     if (rv < 0) {
         info->first_offset = -1;
     }
@@ -202,18 +258,18 @@ int partition_log_append_as_follower(struct partition_log *log, const uint8_t *b
     struct append_scan scan;
     info_reset(info);
     int rv = validate_all(log, batches, len, false, &scan, info);
-    if (rv < 0) {
-        return rv;
-    }
-    if ((rv = log_epochs_note_follower_batches(log, batches, len)) < 0) {
+    if (rv == 0 &&
+        (rv = log_epochs_note_follower_batches(log, scan.hdrs, (size_t)scan.batches)) < 0) {
         snprintf(info->reason, sizeof info->reason, "cannot record leader epochs: %s",
                  strerror(-rv));
-        return rv;
     }
-    rv = append_common(log, batches, len, scan.last_offset, &scan, info);
+    if (rv == 0) {
+        rv = append_common(log, batches, len, scan.last_offset, &scan, info);
+    }
     if (rv == 0) {
         info->first_offset = scan.first_base;
     }
+    scan_free(&scan);
     return rv;
 }
 

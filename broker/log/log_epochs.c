@@ -150,16 +150,14 @@ int log_epochs_assign(struct partition_log *log, int32_t epoch, int64_t start_of
     return save_if(log, rv > 0);
 }
 
-int log_epochs_note_follower_batches(struct partition_log *log, const uint8_t *p, size_t len)
+int log_epochs_note_follower_batches(struct partition_log *log,
+                                     const struct record_batch_header *hdrs, size_t n)
 {
-    for (size_t pos = 0; pos < len;) {
-        struct record_batch_header h;
-        record_batch_parse(p + pos, len - pos, &h);
-        int rv = log_epochs_assign(log, h.partition_leader_epoch, h.base_offset);
+    for (size_t i = 0; i < n; i++) {
+        int rv = log_epochs_assign(log, hdrs[i].partition_leader_epoch, hdrs[i].base_offset);
         if (rv < 0) {
             return rv;
         }
-        pos += (size_t)record_batch_size(&h);
     }
     return 0;
 }

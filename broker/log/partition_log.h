@@ -15,7 +15,7 @@
  * only work done elsewhere is fsync, on the libuv thread pool (uv_queue_work).
  *
  * Errors: 0 on success, negative errno for system failures, LOG_ERR_* (see
- * log_errors.h) for rejected input; log_err_to_kafka maps them to Kafka codes.
+ * log_errors.h) for rejected input (the Kafka handlers map them to Kafka codes).
  * A failed append leaves the log exactly as it was (a partial write is cut
  * back), so appends work again once the cause (e.g. ENOSPC) is gone.
  *

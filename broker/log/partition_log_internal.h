@@ -78,7 +78,9 @@ int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, in
 int log_epochs_load(struct partition_log *log, int64_t recovery_point, char *err, size_t errlen);
 /* Both append paths, before the bytes are written. */
 int log_epochs_assign(struct partition_log *log, int32_t epoch, int64_t start_offset);
-int log_epochs_note_follower_batches(struct partition_log *log, const uint8_t *p, size_t len);
+/* The follower path: the epochs of `n` batches, headers as validation parsed them. */
+int log_epochs_note_follower_batches(struct partition_log *log,
+                                     const struct record_batch_header *hdrs, size_t n);
 /* After the log end went down / the log start went up / the log emptied. */
 int log_epochs_after_truncation(struct partition_log *log);
 int log_epochs_after_start_moved(struct partition_log *log);

@@ -44,6 +44,7 @@ static void partition_from_state(struct metadata_partition *p, int32_t index,
     }
     p->leader = ps->leader;
     p->leader_epoch = ps->leader_epoch;
+    p->partition_epoch = ps->partition_epoch;
     copy_ints(p->replicas, &p->n_replicas, ps->replicas, ps->n_replicas);
     copy_ints(p->isr, &p->n_isr, ps->isr, ps->n_isr);
 }
@@ -131,7 +132,8 @@ static struct quorum_topic *topic_from_state(const struct metadata_quorum *q, co
 static bool partitions_equal(const struct metadata_partition *a, const struct metadata_partition *b)
 {
     return a->leader == b->leader && a->leader_epoch == b->leader_epoch &&
-           a->n_replicas == b->n_replicas && a->n_isr == b->n_isr &&
+           a->partition_epoch == b->partition_epoch && a->n_replicas == b->n_replicas &&
+           a->n_isr == b->n_isr &&
            memcmp(a->replicas, b->replicas, (size_t)a->n_replicas * sizeof *a->replicas) == 0 &&
            memcmp(a->isr, b->isr, (size_t)a->n_isr * sizeof *a->isr) == 0;
 }

@@ -43,6 +43,7 @@ struct metadata_partition {
     int32_t index;
     int32_t leader; /* -1: no leader */
     int32_t leader_epoch;
+    int32_t partition_epoch; /* the ISR's version (AlterPartition compare-and-set) */
     int32_t replicas[METADATA_MAX_REPLICAS];
     int32_t n_replicas;
     int32_t isr[METADATA_MAX_REPLICAS];

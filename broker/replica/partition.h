@@ -1,19 +1,17 @@
-/* A partition this broker hosts: its partition_log, its leader epoch and high
- * watermark, and the delayed operations waiting on it.
+/* A partition this broker hosts: its partition_log, its role (leader or
+ * follower, at which leader epoch), its high watermark, and the delayed
+ * operations waiting on it.
  *
- * Single broker, no replication yet: this broker leads every partition and
- * the ISR is just itself, so the high watermark follows the log end offset.
+ * The log keeps offsets and segments; this module decides. In particular the
+ * high watermark lives here: the log only checkpoints the value it is told
+ * (partition_log_set_high_watermark), and the checkpointed value is never
+ * raised to the log end offset on open.
  *
- * Durability promise (documented in broker/replica/README.md): an append is
- * acknowledged, and the high watermark moved past it, once the batches are
- * written to the segment file (in the page cache). That survives a crash of
- * the process, kill -9 included, but not of the machine, exactly like Kafka
- * with its default flush settings (log.flush.interval.messages/ms unset),
- * where durability against machine loss comes from replication. Topics that
- * set flush.messages / flush.ms get fsyncs from the log, and when an append
- * leaves at least flush.messages records unsynced the acknowledgement waits
- * for that fsync (partition_ack_flush), as Kafka's synchronous flush inside
- * Log.append makes the produce response wait.
+ * High watermark rule (partition_hw_rule, pure): the leader's high watermark
+ * is the minimum log end offset over the ISR (itself included), never moving
+ * backwards; a follower's is min(leader's high watermark, own log end).
+ *
+ * Durability promise (broker/replica/README.md): see there.
  *
  * Loop thread only. */
 #ifndef SLUICE_BROKER_REPLICA_PARTITION_H
@@ -29,55 +27,205 @@
 #include "broker/replica/delayed_op.h"
 #include "common/config.h"
 
+#define PARTITION_MAX_REPLICAS 16
+
+enum partition_role {
+    PARTITION_FOLLOWER = 0, /* hosts a replica; another broker (or nobody) leads */
+    PARTITION_LEADER = 1,
+};
+
+/* What the leader knows of one replica (itself included). */
+struct replica_progress {
+    int32_t broker_id;
+    int64_t log_end;               /* -1: unknown (has not fetched in this epoch) */
+    uint64_t caught_up_ms;         /* last time it had everything the leader had (uv_now) */
+    uint64_t last_fetch_ms;        /* its last fetch (uv_now) */
+    int64_t last_fetch_leader_end; /* the leader's log end at that fetch */
+    int64_t broker_epoch;          /* the epoch it fetched with (KIP-903), -1 unknown */
+};
+
+/* A follower's fetching state (replica side). */
+enum partition_fetch_state {
+    FETCH_NONE = 0, /* leader, or no leader to fetch from */
+    FETCH_TRUNCATE, /* ask the leader where our last epoch ends, cut what diverges */
+    FETCH_ACTIVE,   /* fetching */
+};
+
 struct partition {
     char topic[TOPIC_NAME_MAX + 1];
     int32_t index;
-    int32_t leader_epoch;      /* the current one from the metadata */
-    bool is_leader;            /* this broker leads it; else it only hosts a replica */
     char *dir;                 /* owned: the partition's directory */
     struct partition_log *log; /* owned */
     struct delayed_key waiters;
+    /* role, from the metadata (partition_become_*) */
+    enum partition_role role;
+    int32_t leader_epoch;       /* only grows */
+    int32_t leader_id;          /* -1: none */
+    int32_t partition_epoch;    /* the ISR's version, for AlterPartition */
+    int64_t epoch_start_offset; /* log end when this broker became leader (KIP-207) */
+    int64_t high_watermark;     /* never above the log end, never backwards while leading */
+    /* replicas and ISR (leader side) */
+    struct replica_progress replicas[PARTITION_MAX_REPLICAS];
+    int32_t n_replicas;
+    int32_t isr[PARTITION_MAX_REPLICAS];
+    int32_t n_isr;
+    int32_t pending_isr[PARTITION_MAX_REPLICAS]; /* an AlterPartition in flight (KIP-497) */
+    int32_t n_pending_isr;                       /* -1 or 0: none */
+    bool alter_in_flight;
+    uint64_t alter_retry_ms; /* uv_now before which no new ISR change is proposed */
+    int32_t self;
+    /* follower side */
+    enum partition_fetch_state fetch_state;
+    uint64_t fetch_retry_ms; /* uv_now before which the fetcher leaves it alone */
+    /* topic config */
     int64_t flush_messages;      /* the topic's flush.messages */
     int32_t min_insync_replicas; /* the topic's min.insync.replicas */
+    struct log_flush_req flush_req;
+    bool flush_pending;
 };
 
-/* Open (creating or recovering) the partition's log in `dir`. Returns 0 with
- * *out owned by the caller, or a negative error with `err`. */
-int partition_open(uv_loop_t *loop, const char *dir, const char *topic, int32_t index,
-                   int32_t leader_epoch, const struct topic_config *cfg, struct partition **out,
-                   char *err, size_t errlen);
+/* Open (creating or recovering) the partition over an opened log (taken
+ * over). Starts as a follower with no leader; the replica manager applies
+ * the role from the metadata. Returns 0 with *out owned by the caller, or
+ * -ENOMEM (the log is closed then). */
+int partition_open(struct partition_log *log, const char *dir, const char *topic, int32_t index,
+                   int32_t self, const struct topic_config *cfg, struct partition **out);
 /* Flush and close (shutdown). Waiters are detached; they finish at their deadline. */
 void partition_close(struct partition *p);
 /* Delete the partition's files (DeleteTopics) and free it. */
 void partition_destroy(struct partition *p);
 
+/* ---- role ---- */
+
+/* What the metadata says about the partition. */
+struct partition_state {
+    int32_t leader;
+    int32_t leader_epoch;
+    int32_t partition_epoch;
+    const int32_t *replicas;
+    int32_t n_replicas;
+    const int32_t *isr;
+    int32_t n_isr;
+    uint64_t now_ms; /* uv_now: a new leader counts its ISR as caught up from here */
+};
+
+/* Apply the metadata's state: become leader or follower (a new leader epoch
+ * or leader), or adopt a new ISR. Every parked operation is woken so produce
+ * waits can see a role change. Returns true when the role or epoch changed
+ * (a follower must then re-check its log against the new leader). */
+bool partition_apply_state(struct partition *p, const struct partition_state *st);
+bool partition_is_leader(const struct partition *p);
+
+/* ---- writes ---- */
+
 /* Append batches as leader (see partition_log_append: validated, offsets
- * assigned in place in `batches`). On success the high watermark moves to the
- * new log end and waiters are notified. Errors as partition_log_append. */
+ * assigned in place in `batches`). Waiters are notified; the high
+ * watermark follows the ISR rule. Errors as partition_log_append, or
+ * LOG_ERR_CLOSED when not the leader. */
 int partition_append(struct partition *p, uint8_t *batches, size_t len,
                      struct log_append_info *info);
 
-/* Before acknowledging an append: if at least flush.messages records are
- * not yet fsynced, queue `req` (caller-owned, valid until `cb`) and return 1;
- * `cb` fires later on the loop with 0 or the fsync error. Returns 0 when the
- * acknowledgement may go now, or a negative error. */
-int partition_ack_flush(struct partition *p, struct log_flush_req *req, log_flush_cb cb);
+/* Append batches fetched from the leader as they are (follower), then
+ * move the high watermark to min(leader_hw, log end). */
+int partition_append_replica(struct partition *p, const uint8_t *batches, size_t len,
+                             int64_t leader_hw, struct log_append_info *info);
 
-/* Whether an acks=all write can be acknowledged as promised: with
- * min.insync.replicas = M, an acknowledged write must survive the loss of
- * M-1 replicas (RELIABILITY.md). Until follower replication exists only the
- * leader holds a write, so that holds only for M <= 1; for M > 1 the producer
- * must get NOT_ENOUGH_REPLICAS and nothing is written. */
-bool partition_can_ack_all(const struct partition *p);
+/* Whether an acknowledgement of offsets below `end` may go now, for
+ * flush.messages: 0 yes; 1 no, an fsync was started and waiters are
+ * notified when it completes (check again then); or a negative error. */
+int partition_flush_ready(struct partition *p, int64_t end);
+
 /* The topic's config changed. */
 void partition_set_config(struct partition *p, const struct topic_config *cfg);
 
+/* ---- reads ---- */
+
 int64_t partition_high_watermark(const struct partition *p);
+/* Whether a leader's high watermark has reached the start of its epoch: a
+ * new leader's may lag what the old one had shown consumers until its
+ * followers fetch once (KIP-207); until then it answers no offsets. */
+bool partition_hw_caught_up(const struct partition *p);
 int64_t partition_log_start(const struct partition *p);
 int64_t partition_log_end(const struct partition *p);
+
+enum partition_reader {
+    PARTITION_READ_CONSUMER, /* up to the high watermark */
+    PARTITION_READ_REPLICA,  /* up to the log end */
+};
+
+/* Read whole batches from `offset` (see partition_log_read); consumers see
+ * only what is below the high watermark. Release `out` with
+ * log_read_result_release. */
+int partition_read(struct partition *p, enum partition_reader who, int64_t offset, size_t max_bytes,
+                   struct log_read_result *out);
+/* As partition_read, copying the bytes into `out`. */
+int partition_read_copy(struct partition *p, enum partition_reader who, int64_t offset,
+                        size_t max_bytes, struct buf *out, struct log_read_result *info);
+/* ListOffsets by timestamp, below the high watermark: *offset -1 if none. */
+int partition_offset_for_timestamp(struct partition *p, int64_t ts, int64_t *offset,
+                                   int64_t *batch_ts);
+
+/* ---- waiting ---- */
+
+/* Make `op` watch this partition: it is asked again whenever the log end,
+ * the high watermark, the durable offset or the role moves. */
+void partition_watch(struct partition *p, struct delayed_op *op);
+
+/* ---- replication, leader side ---- */
+
+/* Follower `replica_id` (registered at `broker_epoch`) fetched from
+ * `fetch_offset` (its log end) at
+ * `now_ms`: record its progress and move the high watermark. Returns true
+ * when it is out of the ISR and may join it now (caught up to the high
+ * watermark and into this leader's epoch). */
+bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t broker_epoch,
+                                int64_t fetch_offset, uint64_t now_ms);
+/* An ISR change is proposed to the controller: until its answer the high
+ * watermark counts the old and the proposed members (KIP-497). */
+void partition_isr_proposed(struct partition *p, const int32_t *isr, int32_t n_isr);
+/* The controller's answer: `st` (NULL on error) is adopted when it is for
+ * this leader epoch and newer than what the partition has. */
+void partition_isr_answered(struct partition *p, const struct partition_state *st);
+
+/* ---- replication, follower side ---- */
+
+/* Cut the log at `offset` (a divergent tail); the high watermark follows it
+ * down if it must (logged: that is not supposed to happen). */
+int partition_truncate(struct partition *p, int64_t offset);
+/* Empty the log and restart it at `offset` (the leader's log starts past
+ * ours). */
+int partition_truncate_fully(struct partition *p, int64_t offset);
+
+/* ---- ISR decisions (pure) ---- */
+
+/* The ISR without followers that have not caught up for `lag_ms` (Kafka's
+ * replica.lag.time.max.ms), never without `leader`. Writes it to `out`
+ * and returns its size (== n_isr: nobody lags). */
+int32_t partition_isr_shrink(const struct replica_progress *replicas, int32_t n_replicas,
+                             const int32_t *isr, int32_t n_isr, int32_t leader, uint64_t now_ms,
+                             uint64_t lag_ms, int32_t *out);
+/* Whether a follower outside the ISR may join: its log end reached the high
+ * watermark and the start of the leader's epoch (Kafka's isFollowerInSync). */
+bool partition_isr_may_join(int64_t follower_end, int64_t high_watermark,
+                            int64_t epoch_start_offset);
+/* Kafka's caught-up clock: the new caught_up_ms of follower `r` fetching at
+ * `fetch_offset` at `now_ms` while the leader's log ends at `leader_end`. */
+uint64_t partition_caught_up_at(const struct replica_progress *r, int64_t fetch_offset,
+                                int64_t leader_end, uint64_t now_ms);
+
+/* ---- admin ---- */
 
 /* DeleteRecords up to `offset` (-1 = high watermark); returns the new low
  * watermark in *low or an error (LOG_ERR_OFFSET_OUT_OF_RANGE above the HW). */
 int partition_delete_records(struct partition *p, int64_t offset, int64_t *low);
+
+/* ---- the high watermark rule (pure) ---- */
+
+/* The leader's high watermark: min log end over `isr` (ids looked up in
+ * `replicas`; an ISR member whose log end is unknown holds it where it is),
+ * never below `current`, never above `leader_end`. */
+int64_t partition_hw_rule(int64_t current, int64_t leader_end,
+                          const struct replica_progress *replicas, int32_t n_replicas,
+                          const int32_t *isr, int32_t n_isr);
 
 #endif

@@ -5,14 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "broker/replica/fetcher.h"
 #include "common/log.h"
-
-#define FLUSH_TICK_MS          1000
-#define CHECKPOINT_EVERY_TICKS 5 /* replica.high.watermark.checkpoint.interval.ms = 5000 */
 
 struct hosted_topic {
     int32_t n;
@@ -29,122 +24,69 @@ static void hosted_free(struct hosted_topic *h)
     }
 }
 
-/* The directory holding `topic-index` already, or the least loaded one. */
-static size_t choose_dir(struct replica_manager *rm, const char *topic, int32_t index)
+/* ---- fetchers (follower side) ---- */
+
+static void on_isr_timer(uv_timer_t *t);
+
+static void kick_fetcher(struct replica_manager *rm, struct partition *p)
 {
-    size_t best = 0;
-    for (size_t i = 0; i < rm->dirs->count; i++) {
-        char path[4096];
-        struct stat st;
-        if (partition_log_dir_name(rm->dirs->paths[i], topic, index, path, sizeof path) == 0 &&
-            stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            return i;
-        }
-        if (rm->partitions_in_dir[i] < rm->partitions_in_dir[best]) {
-            best = i;
+    int32_t slot = fetcher_slot_of(p->topic, p->index, rm->cfg->num_replica_fetchers);
+    for (size_t i = 0; i < rm->n_fetchers; i++) {
+        struct replica_fetcher *f = rm->fetchers[i];
+        if (fetcher_leader(f) == p->leader_id && fetcher_slot(f) == slot) {
+            fetcher_kick(f);
+            return;
         }
     }
-    return best;
-}
-
-/* ---- the topic id a partition directory belongs to (KIP-516) ----
- *
- * `<dir>/partition.metadata` ("version: 0" and "topic_id: <hex>", written
- * once) ties a directory to its topic's id. A directory left by a topic that
- * was deleted while this broker was down would otherwise become the log of
- * a new topic with the same name, old records included. */
-
-#define PARTITION_METADATA_FILE "partition.metadata"
-
-static void id_hex(const uint8_t id[16], char out[33])
-{
-    for (int i = 0; i < 16; i++) {
-        snprintf(out + 2 * i, 3, "%02x", id[i]);
+    if (rm->n_fetchers == rm->cap_fetchers) {
+        size_t cap = rm->cap_fetchers ? 2 * rm->cap_fetchers : 8;
+        struct replica_fetcher **fs = realloc(rm->fetchers, cap * sizeof *fs);
+        if (fs == NULL) {
+            log_error("replica", "out of memory starting a fetcher leader=%d", p->leader_id);
+            return;
+        }
+        rm->fetchers = fs;
+        rm->cap_fetchers = cap;
     }
-}
-
-/* 1: the directory holds another topic's partition; 0 otherwise (no file
- * yet, or the same id). */
-static int topic_id_stale(const char *path, const uint8_t id[16])
-{
-    char file[4200], line[128], want[33];
-    snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path);
-    FILE *f = fopen(file, "r");
+    struct replica_fetcher *f = fetcher_new(rm, p->leader_id, slot);
     if (f == NULL) {
-        return 0;
-    }
-    id_hex(id, want);
-    int stale = 0;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "topic_id: ", 10) == 0) {
-            stale = strncmp(line + 10, want, 32) != 0;
-        }
-    }
-    fclose(f);
-    return stale;
-}
-
-/* Written through a .tmp (log recovery removes a leftover one) and renamed. */
-static void topic_id_write(const char *path, const uint8_t id[16])
-{
-    char file[4200], tmp[4300], hex[33];
-    snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path);
-    if (access(file, F_OK) == 0) {
+        log_error("replica", "out of memory starting a fetcher leader=%d", p->leader_id);
         return;
     }
-    snprintf(tmp, sizeof tmp, "%s.tmp", file);
-    id_hex(id, hex);
-    FILE *f = fopen(tmp, "w");
-    int rv = f != NULL && fprintf(f, "version: 0\ntopic_id: %s\n", hex) > 0 ? 0 : -1;
-    if (f != NULL && (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0)) {
-        rv = -1;
-    }
-    if (rv != 0 || rename(tmp, file) != 0) {
-        log_warn("replica", "cannot record the topic id dir=%s error=%s", path, strerror(errno));
-        unlink(tmp);
-    }
+    rm->fetchers[rm->n_fetchers++] = f;
+    fetcher_kick(f);
 }
 
-/* Open the partition in `path`, first deleting what an earlier topic of the
- * same name left there. */
-static int open_in(struct replica_manager *rm, const char *path, const struct metadata_topic *t,
-                   int32_t index, struct partition **out, char *err, size_t errlen)
+static void close_fetchers(struct replica_manager *rm)
 {
-    int32_t epoch = t->partitions[index].leader_epoch;
-    if (topic_id_stale(path, t->id)) {
-        log_warn("replica", "deleting the partition of an earlier topic with this name dir=%s",
-                 path);
-        struct partition *old;
-        if (partition_open(rm->loop, path, t->name, index, epoch, &t->config, &old, err, errlen) ==
-            0) {
-            partition_destroy(old);
-        }
+    for (size_t i = 0; i < rm->n_fetchers; i++) {
+        fetcher_close(rm->fetchers[i]);
     }
-    int rv = partition_open(rm->loop, path, t->name, index, epoch, &t->config, out, err, errlen);
-    if (rv == 0) {
-        topic_id_write(path, t->id);
-    }
-    return rv;
+    free(rm->fetchers);
+    rm->fetchers = NULL;
+    rm->n_fetchers = rm->cap_fetchers = 0;
 }
 
 static int open_one(struct replica_manager *rm, const struct metadata_topic *t,
                     struct hosted_topic *h, int32_t index)
 {
-    size_t d = choose_dir(rm, t->name, index);
-    char path[4096], err[512];
-    int rv = partition_log_dir_name(rm->dirs->paths[d], t->name, index, path, sizeof path);
-    if (rv == 0) {
-        rv = open_in(rm, path, t, index, &h->parts[index], err, sizeof err);
-    } else {
-        snprintf(err, sizeof err, "directory name too long");
-    }
+    char path[4096];
+    struct partition_log *log;
+    size_t d;
+    int rv =
+        log_manager_open(&rm->logs, t->name, t->id, index, &t->config, &log, &d, path, sizeof path);
     if (rv != 0) {
-        log_error("replica", "cannot open partition topic=%s partition=%d dir=%s error=\"%s\"",
-                  t->name, index, path, err);
+        return rv; /* logged by the log manager */
+    }
+    rv = partition_open(log, path, t->name, index, metadata_view_local_node(rm->metadata),
+                        &t->config, &h->parts[index]);
+    if (rv != 0) {
+        log_manager_release(&rm->logs, d);
+        log_error("replica", "cannot open partition topic=%s partition=%d: out of memory", t->name,
+                  index);
         return rv;
     }
     h->dir_index[index] = d;
-    rm->partitions_in_dir[d]++;
     return 0;
 }
 
@@ -153,7 +95,7 @@ static void close_partitions_range(struct replica_manager *rm, struct hosted_top
 {
     for (int32_t i = from; i < to; i++) {
         if (h->parts[i] != NULL) {
-            rm->partitions_in_dir[h->dir_index[i]]--;
+            log_manager_release(&rm->logs, h->dir_index[i]);
             if (destroy) {
                 partition_destroy(h->parts[i]);
             } else {
@@ -195,24 +137,26 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
         }
     }
     struct partition *p = h->parts[i];
-    bool leader = mp->leader == self;
-    if (p->leader_epoch != mp->leader_epoch || p->is_leader != leader) {
+    if (mp->leader_epoch < p->leader_epoch) {
+        return 0; /* an older image: epochs only grow */
+    }
+    if (mp->leader_epoch == p->leader_epoch && mp->partition_epoch < p->partition_epoch) {
+        return 0; /* we adopted a newer ISR from an AlterPartition answer already */
+    }
+    struct partition_state st = {mp->leader,   mp->leader_epoch, mp->partition_epoch,
+                                 mp->replicas, mp->n_replicas,   mp->isr,
+                                 mp->n_isr,    uv_now(rm->loop)};
+    if (partition_apply_state(p, &st)) {
         log_info("replica",
-                 "partition role topic=%s partition=%d role=%s leader=%d leader_epoch=%d", t->name,
-                 i, leader ? "leader" : "follower", mp->leader, mp->leader_epoch);
+                 "partition role topic=%s partition=%d role=%s leader=%d leader_epoch=%d "
+                 "isr_size=%d log_end_offset=%lld high_watermark=%lld",
+                 t->name, i, partition_is_leader(p) ? "leader" : "follower", mp->leader,
+                 mp->leader_epoch, mp->n_isr, (long long)partition_log_end(p),
+                 (long long)partition_high_watermark(p));
     }
-    if (leader && (opened || p->leader_epoch != mp->leader_epoch || !p->is_leader)) {
-        /* Kafka's makeLeader: the new epoch starts at our log end, so
-         * OffsetForLeaderEpoch ends the older ones there (KIP-101). */
-        int rv = partition_log_begin_epoch(p->log, mp->leader_epoch);
-        if (rv != 0) {
-            log_error("replica",
-                      "cannot begin leader epoch topic=%s partition=%d epoch=%d error=%s", t->name,
-                      i, mp->leader_epoch, log_err_name(rv));
-        }
+    if (p->fetch_state != FETCH_NONE) {
+        kick_fetcher(rm, p);
     }
-    p->leader_epoch = mp->leader_epoch;
-    p->is_leader = leader;
     return 0;
 }
 
@@ -318,62 +262,128 @@ static void on_config_changed(void *data, const struct metadata_topic *t)
     }
 }
 
-/* ---- periodic work ---- */
+/* ---- periodic work: the log manager visits every hosted log ---- */
 
-typedef void (*partition_fn)(struct replica_manager *rm, struct partition *p);
-
-static void for_each_partition(struct replica_manager *rm, partition_fn fn)
+static void each_log(void *owner, log_manager_visit_fn visit, void *arg)
 {
+    struct replica_manager *rm = owner;
     size_t b;
     for (struct strmap_entry *e = strmap_first(&rm->topics, &b); e;
          e = strmap_next(&rm->topics, e, &b)) {
         struct hosted_topic *h = e->value;
         for (int32_t i = 0; i < h->n; i++) {
             if (h->parts[i] != NULL) {
-                fn(rm, h->parts[i]);
+                visit(h->parts[i]->log, h->parts[i]->topic, h->parts[i]->index, arg);
             }
         }
     }
 }
 
-static void retention_one(struct replica_manager *rm, struct partition *p)
+/* ---- the ISR (leader side, Kafka's AlterPartition) ---- */
+
+#define ALTER_RETRY_MS 500 /* after a refused ISR change */
+
+struct alter_ctx {
+    struct replica_manager *rm;
+    char topic[TOPIC_NAME_MAX + 1];
+    int32_t index, leader_epoch;
+};
+
+static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
+                            int32_t partition_epoch, const int32_t *isr, int32_t n_isr)
 {
-    uv_update_time(rm->loop);
-    int64_t now_ms = (int64_t)uv_now(rm->loop);
-    struct timespec ts;
-    if (clock_gettime(CLOCK_REALTIME, &ts) == 0) {
-        now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    struct alter_ctx *a = arg;
+    struct partition *p = replica_manager_partition(a->rm, a->topic, a->index);
+    if (p != NULL && p->leader_epoch == a->leader_epoch) {
+        struct partition_state st = {leader, leader_epoch, partition_epoch, NULL, 0, isr, n_isr, 0};
+        if (error != 0) {
+            /* Not again at once: a refused member (fenced, not yet
+             * registered) stays refused for a while. */
+            p->alter_retry_ms = uv_now(a->rm->loop) + ALTER_RETRY_MS;
+            log_info("replica", "ISR change refused topic=%s partition=%d error=%d", p->topic,
+                     p->index, error);
+        } else {
+            log_info("replica", "ISR changed topic=%s partition=%d isr_size=%d partition_epoch=%d",
+                     p->topic, p->index, n_isr, partition_epoch);
+        }
+        partition_isr_answered(p, error == 0 ? &st : NULL);
     }
-    int rv = partition_log_apply_retention(p->log, now_ms);
-    if (rv > 0) {
-        log_info("replica",
-                 "retention deleted segments topic=%s partition=%d segments=%d "
-                 "log_start_offset=%lld",
-                 p->topic, p->index, rv, (long long)partition_log_start(p));
-    } else if (rv < 0) {
-        log_error("replica", "retention failed topic=%s partition=%d error=%s", p->topic, p->index,
-                  log_err_name(rv));
+    free(a);
+}
+
+/* Propose `isr` for `p` (leader) to the controller. */
+static void propose_isr(struct replica_manager *rm, struct partition *p, const int32_t *isr,
+                        int32_t n_isr)
+{
+    const struct metadata_topic *t = metadata_view_topic(rm->metadata, p->topic);
+    if (rm->controller.alter_partition == NULL || t == NULL || p->alter_in_flight ||
+        uv_now(rm->loop) < p->alter_retry_ms) {
+        return;
+    }
+    struct alter_ctx *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        return;
+    }
+    *a = (struct alter_ctx){rm, "", p->index, p->leader_epoch};
+    snprintf(a->topic, sizeof a->topic, "%s", p->topic);
+    int64_t epochs[PARTITION_MAX_REPLICAS + 1];
+    for (int32_t i = 0; i < n_isr && i <= PARTITION_MAX_REPLICAS; i++) {
+        epochs[i] = -1; /* members already in the ISR: the controller knows them */
+        for (int32_t j = 0; j < p->n_replicas; j++) {
+            if (p->replicas[j].broker_id == isr[i] && isr[i] != p->self) {
+                epochs[i] = p->replicas[j].broker_epoch;
+            }
+        }
+        if (isr[i] == p->self) {
+            epochs[i] = replica_manager_broker_epoch(rm);
+        }
+    }
+    int rv =
+        rm->controller.alter_partition(rm->controller.data, t->id, p->index, p->leader_epoch,
+                                       p->partition_epoch, isr, epochs, n_isr, on_alter_answer, a);
+    if (rv != 0) {
+        free(a);
+        return;
+    }
+    partition_isr_proposed(p, isr, n_isr);
+}
+
+void replica_manager_isr_expand(struct replica_manager *rm, struct partition *p, int32_t replica)
+{
+    int32_t isr[PARTITION_MAX_REPLICAS + 1];
+    int32_t n = p->n_isr;
+    if (p->alter_in_flight || n >= PARTITION_MAX_REPLICAS || uv_now(rm->loop) < p->alter_retry_ms) {
+        return;
+    }
+    memcpy(isr, p->isr, (size_t)n * sizeof *isr);
+    isr[n++] = replica;
+    log_info("replica",
+             "follower caught up: proposing it for the ISR topic=%s partition=%d "
+             "replica=%d",
+             p->topic, p->index, replica);
+    propose_isr(rm, p, isr, n);
+}
+
+static void shrink_one(struct partition *p, void *arg)
+{
+    struct replica_manager *rm = arg;
+    if (!partition_is_leader(p) || p->alter_in_flight) {
+        return;
+    }
+    int32_t keep[PARTITION_MAX_REPLICAS];
+    int32_t n =
+        partition_isr_shrink(p->replicas, p->n_replicas, p->isr, p->n_isr, p->self,
+                             uv_now(rm->loop), (uint64_t)rm->cfg->replica_lag_time_max_ms, keep);
+    if (n < p->n_isr) {
+        log_info("replica", "followers lag: shrinking the ISR topic=%s partition=%d from=%d to=%d",
+                 p->topic, p->index, p->n_isr, n);
+        propose_isr(rm, p, keep, n);
     }
 }
 
-static void flush_one(struct replica_manager *rm, struct partition *p)
+static void on_isr_timer(uv_timer_t *t)
 {
-    partition_log_flush_if_due(p->log);
-    if (rm->checkpoint_ticks == 0) {
-        partition_log_checkpoint(p->log);
-    }
-}
-
-static void on_retention(uv_timer_t *t)
-{
-    for_each_partition(t->data, retention_one);
-}
-
-static void on_flush(uv_timer_t *t)
-{
-    struct replica_manager *rm = t->data;
-    rm->checkpoint_ticks = (rm->checkpoint_ticks + 1) % CHECKPOINT_EVERY_TICKS;
-    for_each_partition(rm, flush_one);
+    replica_manager_each_partition(t->data, shrink_one, t->data);
 }
 
 /* ---- lifecycle ---- */
@@ -418,9 +428,13 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     rm->cfg = cfg;
     rm->dirs = dirs;
     rm->metadata = metadata;
+    rm->self = metadata_view_local_node(metadata);
+    rm->running = true;
     strmap_init(&rm->topics);
+    log_manager_init(&rm->logs, loop, cfg, dirs, each_log, rm);
     int rv = host_all(rm, err, errlen);
     if (rv != 0) {
+        close_fetchers(rm);
         close_all(rm);
         return rv;
     }
@@ -432,12 +446,12 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
                                   on_partitions_changed};
     metadata_view_set_listener(metadata, &l);
     delayed_queue_init(&rm->delayed, loop);
-    uv_timer_init(loop, &rm->retention_timer);
-    uv_timer_init(loop, &rm->flush_timer);
-    rm->retention_timer.data = rm->flush_timer.data = rm;
-    uint64_t every = (uint64_t)cfg->log_retention_check_interval_ms;
-    uv_timer_start(&rm->retention_timer, on_retention, every, every);
-    uv_timer_start(&rm->flush_timer, on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
+    log_manager_start_timers(&rm->logs);
+    uv_timer_init(loop, &rm->isr_timer);
+    rm->isr_timer.data = rm;
+    uint64_t every = (uint64_t)cfg->replica_lag_time_max_ms / 2;
+    every = every > 0 ? every : 1;
+    uv_timer_start(&rm->isr_timer, on_isr_timer, every, every);
     return 0;
 }
 
@@ -445,19 +459,90 @@ void replica_manager_stop(struct replica_manager *rm)
 {
     struct metadata_listener none = {0};
     metadata_view_set_listener(rm->metadata, &none);
+    rm->running = false;
+    close_fetchers(rm);
+    uv_close((uv_handle_t *)&rm->isr_timer, NULL);
     /* Waiting fetches answer now with what they have. */
     delayed_queue_close(&rm->delayed, NULL);
-    uv_close((uv_handle_t *)&rm->retention_timer, NULL);
-    uv_close((uv_handle_t *)&rm->flush_timer, NULL);
+    log_manager_stop(&rm->logs);
     close_all(rm);
 }
 
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index)
 {
+    if (!rm->running) {
+        return NULL;
+    }
     struct hosted_topic *h = strmap_get(&rm->topics, topic);
     if (h == NULL || index < 0 || index >= h->n) {
         return NULL;
     }
     return h->parts[index];
+}
+
+void replica_manager_park(struct replica_manager *rm, struct delayed_op *op, uint64_t timeout_ms)
+{
+    delayed_queue_add(&rm->delayed, op, timeout_ms);
+}
+
+void replica_manager_set_controller(struct replica_manager *rm, const struct replica_controller *c)
+{
+    rm->controller = *c;
+}
+
+void replica_manager_each_partition(struct replica_manager *rm,
+                                    void (*fn)(struct partition *p, void *arg), void *arg)
+{
+    size_t b;
+    for (struct strmap_entry *e = strmap_first(&rm->topics, &b); e;
+         e = strmap_next(&rm->topics, e, &b)) {
+        struct hosted_topic *h = e->value;
+        for (int32_t i = 0; i < h->n; i++) {
+            if (h->parts[i] != NULL) {
+                fn(h->parts[i], arg);
+            }
+        }
+    }
+}
+
+const char *replica_listener_name(const struct sluice_config *cfg)
+{
+    const char *n = cfg->inter_broker_listener_name;
+    return n != NULL && n[0] != '\0' ? n : "REPLICATION";
+}
+
+const struct metadata_endpoint *replica_manager_endpoint(struct replica_manager *rm, int32_t id)
+{
+    size_t n = metadata_view_broker_count(rm->metadata);
+    for (size_t i = 0; i < n; i++) {
+        const struct metadata_broker *b = metadata_view_broker(rm->metadata, i);
+        if (b->node_id == id) {
+            return metadata_broker_endpoint(b, replica_listener_name(rm->cfg));
+        }
+    }
+    return NULL;
+}
+
+int64_t replica_manager_broker_epoch(struct replica_manager *rm)
+{
+    return rm->controller.broker_epoch != NULL ? rm->controller.broker_epoch(rm->controller.data)
+                                               : -1;
+}
+
+bool replica_manager_may_lead(struct replica_manager *rm)
+{
+    return rm->controller.may_lead == NULL ||
+           rm->controller.may_lead(rm->controller.data, uv_now(rm->loop));
+}
+
+static void wake_one(struct partition *p, void *arg)
+{
+    (void)arg;
+    delayed_key_notify(&p->waiters);
+}
+
+void replica_manager_wake_all(struct replica_manager *rm)
+{
+    replica_manager_each_partition(rm, wake_one, NULL);
 }

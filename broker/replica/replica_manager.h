@@ -1,17 +1,13 @@
-/* The partitions this broker hosts, kept in step with the metadata view.
+/* The partitions this broker hosts, kept in step with the metadata view:
+ * partition roles (Kafka's ReplicaManager).
  *
- * Opens a partition log for every partition the metadata lists this broker
- * as a replica of (at start-up and when topics are created, grow or are
- * reassigned), records whether it leads each one and its leader epoch
- * (partition.h: only the leader serves clients; followers just host the log
- * until follower replication exists), deletes them when topics are deleted,
- * pushes topic config changes to the logs, and runs the
- * periodic log work: retention every log.retention.check.interval.ms,
- * background flushes and checkpoints every second. Owns the delayed-operation
- * queue Fetch (and later acks=all Produce) waits in.
- *
- * New partitions go to the data directory holding the fewest partitions; an
- * existing partition is found in whichever directory has it. Loop thread. */
+ * Opens a partition (its log through the log manager) for every partition
+ * the metadata lists this broker as a replica of (at start-up and when topics
+ * are created, grow or are reassigned), applies each one's leader, leader
+ * epoch and ISR (partition_apply_state), deletes them when topics are
+ * deleted, and pushes topic config changes. Owns the log manager (data
+ * directories, retention, flush and checkpoint timers) and the one
+ * delayed-operation queue Fetch and Produce wait in. Loop thread. */
 #ifndef SLUICE_BROKER_REPLICA_REPLICA_MANAGER_H
 #define SLUICE_BROKER_REPLICA_REPLICA_MANAGER_H
 
@@ -22,9 +18,31 @@
 #include "broker/data_dir.h"
 #include "broker/metadata/metadata_view.h"
 #include "broker/replica/delayed_op.h"
+#include "broker/replica/log_manager.h"
 #include "broker/replica/partition.h"
 #include "common/config.h"
 #include "common/strmap.h"
+
+struct replica_fetcher;
+
+/* How the replica layer reaches the controller (the broker wires it to its
+ * controller link). NULL functions: no controller (ISR changes are not
+ * proposed). */
+typedef void (*replica_alter_cb)(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
+                                 int32_t partition_epoch, const int32_t *isr, int32_t n_isr);
+struct replica_controller {
+    void *data;
+    int64_t (*broker_epoch)(void *data);
+    /* AlterPartition with each member's broker epoch (-1: unknown, for
+     * members already in the ISR): 0 and `cb` fires once later, or an error. */
+    int (*alter_partition)(void *data, const uint8_t topic_id[16], int32_t index,
+                           int32_t leader_epoch, int32_t partition_epoch, const int32_t *isr,
+                           const int64_t *broker_epochs, int32_t n_isr, replica_alter_cb cb,
+                           void *arg);
+    /* Whether this broker may act as a leader now (not isolated: it stops
+     * acknowledging writes and serving as leader otherwise). */
+    bool (*may_lead)(void *data, uint64_t now_ms);
+};
 
 struct replica_manager {
     uv_loop_t *loop;
@@ -32,10 +50,14 @@ struct replica_manager {
     const struct data_dirs *dirs;
     struct metadata_view *metadata;
     struct strmap topics; /* name -> struct hosted_topic * */
-    size_t partitions_in_dir[DATA_DIR_MAX];
+    struct log_manager logs;
     struct delayed_queue delayed;
-    uv_timer_t retention_timer, flush_timer;
-    int checkpoint_ticks;
+    int32_t self;
+    struct replica_controller controller;
+    struct replica_fetcher **fetchers; /* one per (leader, slot) in use */
+    size_t n_fetchers, cap_fetchers;
+    uv_timer_t isr_timer;
+    bool running;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
@@ -51,5 +73,31 @@ void replica_manager_stop(struct replica_manager *rm);
 /* The hosted partition, or NULL (unknown topic, index out of range). */
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index);
+
+/* Wire the controller (before partitions lead anything that replicates). */
+void replica_manager_set_controller(struct replica_manager *rm, const struct replica_controller *c);
+
+/* Visit every hosted partition. */
+void replica_manager_each_partition(struct replica_manager *rm,
+                                    void (*fn)(struct partition *p, void *arg), void *arg);
+/* Broker `id`'s endpoint on the inter-broker listener, NULL if unknown. */
+const struct metadata_endpoint *replica_manager_endpoint(struct replica_manager *rm, int32_t id);
+/* This broker's registration epoch (-1 unknown). */
+int64_t replica_manager_broker_epoch(struct replica_manager *rm);
+/* The inter-broker listener's name (inter.broker.listener.name, default
+ * REPLICATION). */
+const char *replica_listener_name(const struct sluice_config *cfg);
+/* Whether this broker may act as a leader now (see replica_controller). */
+bool replica_manager_may_lead(struct replica_manager *rm);
+/* Isolation began (or anything else every parked operation must see): ask
+ * every parked operation again. */
+void replica_manager_wake_all(struct replica_manager *rm);
+/* Leader: propose adding `replica` to p's ISR (AlterPartition), unless a
+ * change is in flight already. */
+void replica_manager_isr_expand(struct replica_manager *rm, struct partition *p, int32_t replica);
+
+/* Park `op` (watching partitions through partition_watch) until it is ready
+ * or `timeout_ms` passes: the one purgatory for Fetch and Produce waits. */
+void replica_manager_park(struct replica_manager *rm, struct delayed_op *op, uint64_t timeout_ms);
 
 #endif

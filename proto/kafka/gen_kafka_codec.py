@@ -517,6 +517,7 @@ def gen_codec(o, api, st, public, op, params, unused, emit):
     o("{")
     o(f"    const bool flex = {api.flex_expr()};")
     o("    (void)flex;")
+    o("    (void)version; /* single-version APIs use it only in the check below */")
     for name in unused:
         o(f"    (void){name};")
     if public:

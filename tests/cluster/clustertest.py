@@ -3,7 +3,9 @@
 `sluicectl cluster status --json` (the controllers' view) and kcat -L (each
 broker's Kafka Metadata answer).
 
-Ports: every node has a Kafka listener and a CONTROLLER listener; raft uses
+Ports: every node has a Kafka listener, a REPLICATION listener (the
+inter-broker listener: followers fetch from leaders over Sluice's RPC there)
+and a CONTROLLER listener; raft uses
 the CONTROLLER port + 1 (controller/README.md), so CONTROLLER ports are
 chosen with a free successor. Timing is short on purpose (session 3 s,
 heartbeat 500 ms) so fencing is observable quickly; every wait polls against
@@ -62,10 +64,14 @@ class Cluster:
         self.nodes = []
         for i in range(n):
             b = factory(start=False, node_id=i + 1, name=f"node{i + 1}")
+            b.replication_port = free_port()
             b.overrides.update({
                 "process.roles": "broker,controller",
-                "listeners": f"PLAINTEXT://127.0.0.1:{b.port},CONTROLLER://127.0.0.1:{ports[i]}",
-                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port}",
+                "listeners": f"PLAINTEXT://127.0.0.1:{b.port},CONTROLLER://127.0.0.1:{ports[i]},"
+                             f"REPLICATION://127.0.0.1:{b.replication_port}",
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port},"
+                                        f"REPLICATION://127.0.0.1:{b.replication_port}",
+                "inter.broker.listener.name": "REPLICATION",
                 "controller.listener.names": "CONTROLLER",
                 "controller.quorum.voters": voters,
                 "broker.heartbeat.interval.ms": str(heartbeat_ms),

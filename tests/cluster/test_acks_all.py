@@ -1,9 +1,10 @@
 """acks=all is acknowledged only when it can be kept (RELIABILITY.md).
 
-Until follower replication exists only the leader holds a write, so a topic
-whose min.insync.replicas asks for two copies must refuse acks=all produces
-with NOT_ENOUGH_REPLICAS and write nothing, while acks=1 still works there
-and acks=all works where one copy is all that is promised."""
+On a single broker the ISR is that broker alone, so a topic whose
+min.insync.replicas asks for two copies must refuse acks=all produces with
+NOT_ENOUGH_REPLICAS before appending anything, while acks=1 still works
+there and acks=all works where one copy is all that is promised.
+(test_replication.py covers acks=all across replicas.)"""
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic

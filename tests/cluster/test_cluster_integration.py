@@ -190,6 +190,13 @@ def test_only_the_leader_serves_a_partition(cluster):
     if epoch > 0:
         assert fetch_v9_error(leader, topic, 0, epoch - 1) == FENCED_LEADER_EPOCH
 
+    # Committed (the high watermark passed it: every ISR member has it).
+    def committed():
+        with connect(leader) as s:
+            s.sendall(frame_of(1, 4, 8, fetch_body(topic, 0, 0)))
+            return parse_fetch_response(recv_response(s))[1] >= 1
+    wait_until(committed, 20, "the first record committed")
+
     # Kill the leader: a follower takes over from the ISR with a newer epoch,
     # serves produce, and fences clients still on the old epoch.
     leader.kill()
@@ -204,13 +211,23 @@ def test_only_the_leader_serves_a_partition(cluster):
                f"produce accepted by {successor.name}")
     assert fetch_v9_error(successor, topic, 0, epoch) == FENCED_LEADER_EPOCH
     assert fetch_v9_error(successor, topic, 0, new["leader_epoch"]) == 0
-    # The batch it appended carries its leader epoch (partitionLeaderEpoch).
-    with connect(successor) as s:
-        s.sendall(frame_of(1, 4, 9, fetch_body(topic, 0, 0)))
-        err, _, records = parse_fetch_response(recv_response(s))
-    assert err == 0 and len(records) >= 16
-    (batch_epoch,) = struct.unpack(">i", records[12:16])
-    assert batch_epoch == new["leader_epoch"]
+    # The successor replicated the old leader's batch as it was (offset 0,
+    # the old epoch), and the batch it appended itself carries its own
+    # leader epoch (partitionLeaderEpoch).
+    def batches():
+        with connect(successor) as s:
+            s.sendall(frame_of(1, 4, 9, fetch_body(topic, 0, 0)))
+            err, _, records = parse_fetch_response(recv_response(s))
+        assert err == 0
+        out, pos = {}, 0
+        while pos + 16 <= len(records):
+            base, length, batch_epoch = struct.unpack_from(">qii", records, pos)
+            out[base] = batch_epoch
+            pos += 12 + length
+        return out if 1 in out else None
+    epochs = wait_until(batches, 20, "both batches below the successor's high watermark")
+    assert epochs[0] == epoch
+    assert epochs[1] == new["leader_epoch"]
 
 
 def partition_dir_state(b, topic, partition):

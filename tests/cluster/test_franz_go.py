@@ -48,7 +48,8 @@ def franz_test_binary(tmp_path_factory):
 
 GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
             "TestOffsetForLeaderEpoch", "TestSaramaMetadata", "TestSaramaAdminCreateDeleteTopic",
-            "TestSaramaProduceConsumeCodecs"]
+            "TestSaramaProduceConsumeCodecs", "TestConsumerGroupResumes",
+            "TestSaramaConsumerGroupResumes"]
 
 
 def test_every_go_test_is_run():

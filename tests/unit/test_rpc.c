@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "common/bigendian.h"
@@ -323,6 +324,121 @@ START_TEST(test_request_response_many_in_flight)
 }
 END_TEST
 
+/* ---- payloads sent with sendfile from files ---- */
+
+#define METHOD_FILES 4
+#define FILES_BYTES  (3u << 20) /* more than a socket buffer: sendfile meets EAGAIN */
+#define FILES_MAX    (8u << 20)
+
+static int files_fd = -1;
+
+/* Answers with two ranges of the test file: [100, 100 + n) and [0, 10). */
+static void files_handler(struct rpc_call *call, void *arg)
+{
+    (void)arg;
+    Sluice__Controller__FetchMetadataRequest *req =
+        (Sluice__Controller__FetchMetadataRequest *)call->request;
+    Sluice__Controller__FetchMetadataResponse resp =
+        SLUICE__CONTROLLER__FETCH_METADATA_RESPONSE__INIT;
+    resp.latest_offset = req->after_offset;
+    struct rpc_file_slice slices[2] = {{files_fd, 100, (size_t)req->after_offset},
+                                       {files_fd, 0, 10}};
+    ck_assert_int_eq(rpc_call_respond_files(call, &resp.base, slices, 2), 0);
+}
+
+struct files_result {
+    bool done;
+    int status;
+    int64_t n;
+    bool payload_ok;
+};
+
+static uint8_t file_byte(size_t i)
+{
+    return (uint8_t)(i * 7 + i / 251);
+}
+
+static void on_files_response(struct rpc_request *req, int status, const struct rpc_frame *resp)
+{
+    struct files_result *r = req->data;
+    r->done = true;
+    r->status = status;
+    if (status != 0 || resp->error != 0) {
+        return;
+    }
+    Sluice__Controller__FetchMetadataResponse *m =
+        sluice__controller__fetch_metadata_response__unpack(NULL, resp->body_len, resp->body);
+    ck_assert_ptr_nonnull(m);
+    size_t n = (size_t)m->latest_offset;
+    sluice__controller__fetch_metadata_response__free_unpacked(m, NULL);
+    r->payload_ok = resp->payload_len == n + 10;
+    for (size_t i = 0; r->payload_ok && i < n; i++) {
+        r->payload_ok = resp->payload[i] == file_byte(100 + i);
+    }
+    for (size_t i = 0; r->payload_ok && i < 10; i++) {
+        r->payload_ok = resp->payload[n + i] == file_byte(i);
+    }
+}
+
+START_TEST(test_file_payloads_in_order_with_plain_frames)
+{
+    char path[] = "/tmp/sluice-test-rpc-XXXXXX";
+    files_fd = mkstemp(path);
+    ck_assert_int_ge(files_fd, 0);
+    unlink(path);
+    uint8_t *data = malloc(FILES_BYTES + 200);
+    for (size_t i = 0; i < FILES_BYTES + 200; i++) {
+        data[i] = file_byte(i);
+    }
+    ck_assert_int_eq(write(files_fd, data, FILES_BYTES + 200), (ssize_t)(FILES_BYTES + 200));
+    free(data);
+    struct fixture f;
+    fixture_init(&f);
+    const ProtobufCMessageDescriptor *d = &sluice__controller__fetch_metadata_request__descriptor;
+    rpc_server_init(&f.server, &f.loop, FILES_MAX);
+    ck_assert_int_eq(rpc_server_handle(&f.server, METHOD_ECHO, d, echo_handler, &f), 0);
+    ck_assert_int_eq(rpc_server_handle(&f.server, METHOD_FILES, d, files_handler, &f), 0);
+    ck_assert_int_eq(rpc_server_listen(&f.server, "127.0.0.1", 0), 0);
+    f.port = rpc_server_port(&f.server);
+    f.server_up = true;
+    struct rpc_client c;
+    struct rpc_client_options o = {.max_frame = FILES_MAX};
+    ck_assert_int_eq(rpc_client_init(&c, &f.loop, "127.0.0.1", f.port, &o), 0);
+    /* Big file answers interleaved with plain ones: each arrives whole and
+     * in its place (the client matches by correlation id, the bytes must
+     * not interleave on the wire). */
+    struct rpc_request freqs[3], ereqs[3];
+    struct files_result fres[3];
+    struct result eres[3];
+    int64_t sizes[3] = {FILES_BYTES, 0, 12345};
+    for (int i = 0; i < 3; i++) {
+        Sluice__Controller__FetchMetadataRequest m =
+            SLUICE__CONTROLLER__FETCH_METADATA_REQUEST__INIT;
+        m.after_offset = sizes[i];
+        memset(&fres[i], 0, sizeof fres[i]);
+        freqs[i].data = &fres[i];
+        ck_assert_int_eq(rpc_client_call(&c, &freqs[i], METHOD_FILES, 0, &m.base, NULL, 0, 5000,
+                                         on_files_response),
+                         0);
+        ck_assert_int_eq(call(&c, &ereqs[i], &eres[i], METHOD_ECHO, i, "plain", 5000), 0);
+    }
+    run_until(&f, &eres[2].done, 5000);
+    run_until(&f, &fres[2].done, 5000);
+    for (int i = 0; i < 3; i++) {
+        ck_assert(fres[i].done);
+        ck_assert_int_eq(fres[i].status, 0);
+        ck_assert_msg(fres[i].payload_ok, "file payload %d corrupt", i);
+        ck_assert(eres[i].done);
+        ck_assert_int_eq(eres[i].status, 0);
+        ck_assert_mem_eq(eres[i].payload, "plain", 5);
+    }
+    ck_assert_uint_eq(c.connects, 1);
+    client_close(&f, &c);
+    fixture_close(&f);
+    close(files_fd);
+}
+END_TEST
+
 START_TEST(test_timeout_and_unknown_method)
 {
     struct fixture f;
@@ -537,6 +653,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_frame_reader_byte_by_byte);
     tcase_add_test(tc, test_frame_reader_rejects_bad_lengths);
     tcase_add_test(tc, test_request_response_many_in_flight);
+    tcase_add_test(tc, test_file_payloads_in_order_with_plain_frames);
     tcase_add_test(tc, test_timeout_and_unknown_method);
     tcase_add_test(tc, test_reconnect_after_server_restart);
     tcase_add_test(tc, test_oversized_frame_closes_connection);

@@ -4,7 +4,7 @@
  *   sluice-perf --bootstrap-server HOST:PORT --topic NAME [--mode produce|consume]
  *               [--num-records N] [--record-size BYTES] [--acks 0|1|-1]
  *               [--linger-ms MS] [--batch-size BYTES] [--compression CODEC]
- *               [--partitions P] [--throughput RECORDS_PER_SEC]
+ *               [--partitions P] [--replication-factor R] [--throughput RECORDS_PER_SEC]
  *
  * produce: sends N records of BYTES random bytes (no key) as fast as the
  *   client queue allows, and measures each record's latency from produce() to
@@ -38,6 +38,7 @@ struct perf_options {
     long record_size;
     long throughput; /* records/s to aim for; 0 = as fast as possible */
     int partitions;
+    int replication_factor; /* for --partitions; default 1 */
 };
 
 struct perf_produce {
@@ -62,6 +63,7 @@ static void usage(void)
             "                   [--mode produce|consume] [--num-records N] [--record-size BYTES]\n"
             "                   [--acks 0|1|-1|all] [--linger-ms MS] [--batch-size BYTES]\n"
             "                   [--compression none|gzip|snappy|lz4|zstd] [--partitions P]\n"
+            "                   [--replication-factor R (with --partitions; default 1)]\n"
             "                   [--throughput RECORDS_PER_SEC (produce; default unlimited)]\n");
 }
 
@@ -97,6 +99,8 @@ static int parse_option(struct perf_options *o, const char *name, const char *va
         o->throughput = v < 0 ? 0 : v;
     } else if (strcmp(name, "--partitions") == 0 && parse_long(value, 1, 100000, &v) == 0) {
         o->partitions = (int)v;
+    } else if (strcmp(name, "--replication-factor") == 0 && parse_long(value, 1, 16, &v) == 0) {
+        o->replication_factor = (int)v;
     } else {
         fprintf(stderr, "sluice-perf: bad option %s %s\n", name, value);
         return -1;
@@ -112,7 +116,8 @@ static int parse_options(int argc, char **argv, struct perf_options *o)
                                .batch_size = "1000000",
                                .compression = "none",
                                .num_records = 1000000,
-                               .record_size = 100};
+                               .record_size = 100,
+                               .replication_factor = 1};
     if (argc % 2 == 0) {
         return -1;
     }
@@ -170,7 +175,8 @@ static rd_kafka_t *perf_client(const struct perf_options *o, rd_kafka_type_t typ
 static int create_topic(rd_kafka_t *rk, const struct perf_options *o)
 {
     char err[512];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(o->topic, o->partitions, 1, err, sizeof err);
+    rd_kafka_NewTopic_t *nt =
+        rd_kafka_NewTopic_new(o->topic, o->partitions, o->replication_factor, err, sizeof err);
     if (nt == NULL) {
         fprintf(stderr, "sluice-perf: %s\n", err);
         return -1;

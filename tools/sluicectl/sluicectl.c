@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tools/sluicectl/cluster_cmd.h"
+#include "tools/sluicectl/group_cmd.h"
 #include "tools/sluicectl/topic_cmd.h"
 
 #ifndef SLUICE_VERSION
@@ -18,6 +19,7 @@ static void usage(FILE *out)
                  "commands:\n"
                  "  topic create|list|describe|delete|alter-config   (sluicectl topic --help)\n"
                  "  cluster status --controller host:port [--json]  (sluicectl cluster --help)\n"
+                 "  group list|describe|delete                       (sluicectl group --help)\n"
                  "\n"
                  "options:\n"
                  "  --version   print the version and exit\n"
@@ -40,6 +42,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "topic") == 0) {
         return topic_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "group") == 0) {
+        return group_cmd_main(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "cluster") == 0) {
         return cluster_cmd_main(argc - 1, argv + 1);

@@ -1,0 +1,128 @@
+/* The coordinator's private types, shared by its files (group_coordinator.c:
+ * lifecycle, loading, expiry; group_membership.c: join, sync, heartbeat,
+ * leave; group_offsets.c: commits and fetches). Not a public header. */
+#ifndef SLUICE_BROKER_GROUP_GROUP_INTERNAL_H
+#define SLUICE_BROKER_GROUP_GROUP_INTERNAL_H
+
+#include "broker/group/group_coordinator.h"
+#include "broker/group/group_records.h"
+#include "broker/replica/delayed_op.h"
+#include "broker/replica/partition.h"
+
+#define GROUP_MAX_PENDING 256
+
+enum group_state {
+    GROUP_EMPTY,
+    GROUP_PREPARING_REBALANCE,
+    GROUP_COMPLETING_REBALANCE,
+    GROUP_STABLE,
+    GROUP_DEAD, /* being dropped: waiting requests answer and let go */
+};
+
+struct member_protocol {
+    char *name;
+    uint8_t *metadata;
+    size_t len;
+};
+
+struct group_member {
+    char *id;
+    char *instance_id; /* NULL: dynamic */
+    char *client_id;
+    char *client_host;
+    int32_t session_timeout_ms;
+    int32_t rebalance_timeout_ms;
+    struct member_protocol *protocols;
+    size_t n_protocols;
+    uint8_t *assignment;
+    size_t assignment_len;
+    uint64_t last_seen_ms; /* uv_now of its last join, sync, heartbeat or commit */
+    bool joining;          /* its JoinGroup waits for this rebalance */
+};
+
+struct group_offset {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    char *metadata;
+    int64_t commit_ms; /* wall clock */
+};
+
+struct group {
+    struct group *next;
+    char *id;
+    int32_t partition; /* of __consumer_offsets */
+    enum group_state state;
+    int32_t generation;
+    char *protocol_type; /* NULL until a member joins */
+    char *protocol_name;
+    char *leader;
+    struct group_member **members;
+    size_t n_members, cap_members;
+    struct group_offset *offsets;
+    size_t n_offsets, cap_offsets;
+    /* KIP-394: ids handed out with MEMBER_ID_REQUIRED, not yet joined with;
+     * a ring of GROUP_MAX_PENDING, the oldest forgotten first. */
+    char *pending[GROUP_MAX_PENDING];
+    size_t next_pending;
+    uint64_t rebalance_deadline;     /* uv_now: the join phase ends */
+    uint64_t initial_delay_deadline; /* uv_now: a new group waits for more members */
+    uint64_t empty_since_ms;         /* wall clock, for offsets.retention.minutes */
+    struct delayed_key waiters;      /* JoinGroup and SyncGroup parked on this group */
+};
+
+struct group_coordinator {
+    uv_loop_t *loop;
+    const struct sluice_config *cfg;
+    struct metadata_view *metadata;
+    struct replica_manager *replicas;
+    uv_timer_t tick;
+    struct group *groups;
+    int32_t *loaded_epoch; /* per __consumer_offsets partition: -1 not loaded */
+    int32_t n_partitions;
+    struct metadata_admin_op create_op; /* creating __consumer_offsets */
+    bool creating;
+};
+
+/* group_coordinator.c */
+int64_t group_wall_ms(void);
+/* The group's partition, loaded if this broker leads it: NONE,
+ * NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS. */
+int16_t group_route(struct group_coordinator *gc, const char *group_id, int32_t *partition);
+struct group *group_find(struct group_coordinator *gc, const char *group_id);
+struct group *group_get_or_create(struct group_coordinator *gc, const char *group_id,
+                                  int32_t partition);
+/* The leading partition of __consumer_offsets index `i`, or NULL. */
+struct partition *group_log_partition(struct group_coordinator *gc, int32_t i);
+/* Append `n` records to partition `i` without waiting; 0 or a Kafka error,
+ * with *end the offset after them. */
+int16_t group_append(struct group_coordinator *gc, int32_t i, const struct group_record *recs,
+                     size_t n, int64_t *end);
+const char *group_state_name(enum group_state s);
+/* Append the group's GroupMetadata record (its stable generation or its
+ * emptiness) so a new coordinator restores members without a rebalance.
+ * Not waited for: a lost record only costs members a rejoin. */
+void group_store_metadata(struct group_coordinator *gc, struct group *g);
+
+/* group_membership.c */
+void group_member_free(struct group_member *m);
+/* Make room for one more member; 0 or -ENOMEM. */
+int group_grow_members(struct group *g);
+struct group_member *group_member_find(const struct group *g, const char *member_id);
+void group_remove_member(struct group_coordinator *gc, struct group *g, struct group_member *m);
+void group_prepare_rebalance(struct group_coordinator *gc, struct group *g);
+/* Finish the join phase if it may (all joined, or the deadline passed). */
+void group_maybe_complete_join(struct group_coordinator *gc, struct group *g);
+/* Expire members whose session ran out. */
+void group_expire_members(struct group_coordinator *gc, struct group *g, uint64_t now);
+
+/* group_offsets.c */
+struct group_offset *group_offset_find(struct group *g, const char *topic, int32_t partition);
+int group_offset_put(struct group *g, const char *topic, int32_t partition,
+                     const struct group_offset_value *v);
+void group_offset_remove(struct group *g, size_t i);
+/* KIP-211: an empty group's offsets expire offsets.retention.minutes after it emptied. */
+void group_expire_offsets(struct group_coordinator *gc, struct group *g, int64_t now_ms);
+
+#endif

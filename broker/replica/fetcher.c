@@ -1,0 +1,448 @@
+/* Follower fetchers; see fetcher.h. */
+#include "broker/replica/fetcher.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/replica/replica_manager.h"
+#include "broker/replica/replica_service.h"
+#include "common/log.h"
+#include "common/rpc_client.h"
+#include "proto/replica.pb-c.h"
+
+#define ERR_OFFSET_OUT_OF_RANGE 1
+#define REQUEST_SLACK_MS        5000 /* beyond the long poll, before a fetch counts as lost */
+#define MAX_SENT                4096 /* partitions in one request */
+
+/* A partition in the request in flight, to match the answer against. */
+struct sent {
+    struct partition *p; /* only dereferenced after replica_manager_partition finds it again */
+    char topic[TOPIC_NAME_MAX + 1];
+    int32_t index;
+    int32_t leader_epoch;
+    int64_t fetch_offset;
+};
+
+struct replica_fetcher {
+    struct replica_manager *rm;
+    int32_t leader, slot;
+    struct rpc_client client;
+    bool client_up;
+    char host[LISTENER_HOST_MAX];
+    int port;
+    struct rpc_request req;
+    bool in_flight, closing;
+    uv_timer_t timer;
+    unsigned open_handles;
+    struct sent *sent;
+    size_t n_sent;
+    int backoff_logged;
+};
+
+int32_t fetcher_slot_of(const char *topic, int32_t index, int32_t n)
+{
+    uint32_t h = 2166136261u;
+    for (const char *c = topic; *c; c++) {
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    }
+    h ^= (uint32_t)index;
+    return n > 1 ? (int32_t)(h % (uint32_t)n) : 0;
+}
+
+int32_t fetcher_leader(const struct replica_fetcher *f)
+{
+    return f->leader;
+}
+
+int32_t fetcher_slot(const struct replica_fetcher *f)
+{
+    return f->slot;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct replica_fetcher *f = h->data;
+    if (--f->open_handles == 0) {
+        free(f->sent);
+        free(f);
+    }
+}
+
+static void on_client_closed(struct rpc_client *c)
+{
+    struct replica_fetcher *f = c->data;
+    if (--f->open_handles == 0) {
+        free(f->sent);
+        free(f);
+    }
+}
+
+static void round_start(struct replica_fetcher *f);
+
+static void on_timer(uv_timer_t *t)
+{
+    round_start(t->data);
+}
+
+struct replica_fetcher *fetcher_new(struct replica_manager *rm, int32_t leader, int32_t slot)
+{
+    struct replica_fetcher *f = calloc(1, sizeof *f);
+    if (f == NULL || (f->sent = calloc(MAX_SENT, sizeof *f->sent)) == NULL) {
+        free(f);
+        return NULL;
+    }
+    f->rm = rm;
+    f->leader = leader;
+    f->slot = slot;
+    f->port = -1;
+    uv_timer_init(rm->loop, &f->timer);
+    f->timer.data = f;
+    f->open_handles = 1;
+    return f;
+}
+
+void fetcher_kick(struct replica_fetcher *f)
+{
+    if (!f->in_flight && !f->closing && !uv_is_active((uv_handle_t *)&f->timer)) {
+        uv_timer_start(&f->timer, on_timer, 0, 0);
+    }
+}
+
+static void backoff(struct replica_fetcher *f)
+{
+    if (!f->closing) {
+        uv_timer_start(&f->timer, on_timer, (uint64_t)f->rm->cfg->replica_fetch_backoff_ms, 0);
+    }
+}
+
+void fetcher_close(struct replica_fetcher *f)
+{
+    f->closing = true;
+    uv_timer_stop(&f->timer);
+    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+    if (f->client_up) {
+        f->open_handles++;
+        f->client.data = f;
+        rpc_client_close(&f->client, on_client_closed);
+    }
+}
+
+/* Point the client at the leader's inter-broker endpoint. Returns 0, or -1
+ * when the leader has none (yet). */
+static int connect_leader(struct replica_fetcher *f)
+{
+    const struct metadata_endpoint *ep = replica_manager_endpoint(f->rm, f->leader);
+    if (ep == NULL) {
+        return -1;
+    }
+    if (f->client_up && strcmp(ep->host, f->host) == 0 && ep->port == f->port) {
+        return 0;
+    }
+    snprintf(f->host, sizeof f->host, "%s", ep->host);
+    f->port = ep->port;
+    if (f->client_up) {
+        return rpc_client_set_target(&f->client, f->host, f->port) == 0 ? 0 : -1;
+    }
+    struct rpc_client_options o = {.max_frame = replica_rpc_max_frame(f->rm->cfg)};
+    if (rpc_client_init(&f->client, f->rm->loop, f->host, f->port, &o) != 0) {
+        return -1;
+    }
+    f->client.data = f;
+    f->client_up = true;
+    log_info("replica", "fetching from leader=%d host=%s port=%d slot=%d", f->leader, f->host,
+             f->port, f->slot);
+    return 0;
+}
+
+/* Whether `p` is ours to fetch now, and in which state. */
+static bool mine(struct replica_fetcher *f, struct partition *p, uint64_t now)
+{
+    int32_t n = f->rm->cfg->num_replica_fetchers;
+    return !partition_is_leader(p) && p->leader_id == f->leader && p->fetch_state != FETCH_NONE &&
+           p->fetch_retry_ms <= now && fetcher_slot_of(p->topic, p->index, n) == f->slot;
+}
+
+struct collect {
+    struct replica_fetcher *f;
+    uint64_t now;
+    enum partition_fetch_state want;
+};
+
+static void collect_one(struct partition *p, void *arg)
+{
+    struct collect *c = arg;
+    struct replica_fetcher *f = c->f;
+    if (f->n_sent < MAX_SENT && mine(f, p, c->now) && p->fetch_state == c->want) {
+        struct sent *s = &f->sent[f->n_sent++];
+        s->p = p;
+        snprintf(s->topic, sizeof s->topic, "%s", p->topic);
+        s->index = p->index;
+        s->leader_epoch = p->leader_epoch;
+        s->fetch_offset = partition_log_end(p);
+    }
+}
+
+/* The partition `s` names, if it still follows this leader at that epoch. */
+static struct partition *still_mine(struct replica_fetcher *f, const struct sent *s)
+{
+    struct partition *p = replica_manager_partition(f->rm, s->topic, s->index);
+    if (p == NULL || p != s->p || partition_is_leader(p) || p->leader_id != f->leader ||
+        p->leader_epoch != s->leader_epoch) {
+        return NULL;
+    }
+    return p;
+}
+
+static void retry_later(struct replica_fetcher *f, struct partition *p)
+{
+    p->fetch_retry_ms = uv_now(f->rm->loop) + (uint64_t)f->rm->cfg->replica_fetch_backoff_ms;
+    uv_timer_start(&f->timer, on_timer, (uint64_t)f->rm->cfg->replica_fetch_backoff_ms, 0);
+}
+
+/* ---- truncation (KIP-101/279) ---- */
+
+static void truncate_answer(struct replica_fetcher *f, struct partition *p,
+                            const Sluice__Replica__EpochEnd *e)
+{
+    if (e->error_code != 0) {
+        retry_later(f, p);
+        return;
+    }
+    int64_t end = partition_log_end(p);
+    struct leader_epoch_truncation t = leader_epoch_truncation_decide(
+        partition_log_epoch_cache(p->log), end, e->leader_epoch, e->end_offset);
+    if (t.offset < end) {
+        int rv = partition_truncate(p, t.offset);
+        if (rv != 0) {
+            log_error("replica", "cannot truncate topic=%s partition=%d to=%lld error=%s", p->topic,
+                      p->index, (long long)t.offset, log_err_name(rv));
+            retry_later(f, p);
+            return;
+        }
+    }
+    if (t.done) {
+        p->fetch_state = FETCH_ACTIVE;
+    }
+}
+
+static void on_epochs(struct rpc_request *req, int status, const struct rpc_frame *frame)
+{
+    struct replica_fetcher *f = req->data;
+    f->in_flight = false;
+    if (f->closing) {
+        return;
+    }
+    Sluice__Replica__OffsetsForLeaderEpochResponse *r = NULL;
+    if (status == 0 && frame->error == 0) {
+        r = sluice__replica__offsets_for_leader_epoch_response__unpack(NULL, frame->body_len,
+                                                                       frame->body);
+    }
+    if (r == NULL || r->n_partitions != f->n_sent) {
+        if (r != NULL) {
+            sluice__replica__offsets_for_leader_epoch_response__free_unpacked(r, NULL);
+        }
+        backoff(f);
+        return;
+    }
+    for (size_t i = 0; i < f->n_sent; i++) {
+        struct partition *p = still_mine(f, &f->sent[i]);
+        if (p != NULL && p->fetch_state == FETCH_TRUNCATE) {
+            truncate_answer(f, p, r->partitions[i]);
+        }
+    }
+    sluice__replica__offsets_for_leader_epoch_response__free_unpacked(r, NULL);
+    round_start(f);
+}
+
+/* Partitions whose log has no epoch need no question: nothing can diverge. */
+static bool skip_question(struct partition *p)
+{
+    if (partition_log_latest_epoch(p->log) < 0 || partition_log_end(p) == partition_log_start(p)) {
+        p->fetch_state = FETCH_ACTIVE;
+        return true;
+    }
+    return false;
+}
+
+static int send_epochs(struct replica_fetcher *f)
+{
+    Sluice__Replica__EpochQuery q[64], *qp[64];
+    size_t n = 0;
+    for (size_t i = 0; i < f->n_sent && n < 64; i++) {
+        struct partition *p = f->sent[i].p;
+        if (skip_question(p)) {
+            continue;
+        }
+        f->sent[n] = f->sent[i];
+        sluice__replica__epoch_query__init(&q[n]);
+        q[n].topic = f->sent[n].topic;
+        q[n].partition = f->sent[n].index;
+        q[n].current_leader_epoch = f->sent[n].leader_epoch;
+        q[n].leader_epoch = partition_log_latest_epoch(p->log);
+        qp[n] = &q[n];
+        n++;
+    }
+    f->n_sent = n;
+    if (n == 0) {
+        return 1; /* nothing to ask: fetch */
+    }
+    Sluice__Replica__OffsetsForLeaderEpochRequest body =
+        SLUICE__REPLICA__OFFSETS_FOR_LEADER_EPOCH_REQUEST__INIT;
+    body.version = 1;
+    body.replica_id = f->rm->self;
+    body.partitions = qp;
+    body.n_partitions = n;
+    f->req.data = f;
+    int rv =
+        rpc_client_call(&f->client, &f->req,
+                        SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_OFFSETS_FOR_LEADER_EPOCH, 1,
+                        &body.base, NULL, 0, (uint64_t)f->rm->cfg->request_timeout_ms, on_epochs);
+    f->in_flight = rv == 0;
+    return rv == 0 ? 0 : -1;
+}
+
+/* ---- fetching ---- */
+
+static void fetched_one(struct replica_fetcher *f, struct partition *p,
+                        const Sluice__Replica__FetchedPartition *fp, const uint8_t *records)
+{
+    if (fp->error_code == ERR_OFFSET_OUT_OF_RANGE) {
+        int64_t end = partition_log_end(p);
+        int rv = 0;
+        if (fp->log_end_offset >= 0 && end > fp->log_end_offset) {
+            log_warn("replica", "ahead of the leader topic=%s partition=%d ours=%lld leader=%lld",
+                     p->topic, p->index, (long long)end, (long long)fp->log_end_offset);
+            rv = partition_truncate(p, fp->log_end_offset);
+        } else if (fp->log_start_offset > end) {
+            rv = partition_truncate_fully(p, fp->log_start_offset);
+        }
+        if (rv != 0) {
+            retry_later(f, p);
+        }
+        return;
+    }
+    if (fp->error_code != 0) {
+        retry_later(f, p);
+        return;
+    }
+    struct log_append_info info;
+    int rv = partition_append_replica(p, records, fp->records_length, fp->high_watermark, &info);
+    if (rv != 0) {
+        log_warn("replica", "follower append failed topic=%s partition=%d error=%s reason=\"%s\"",
+                 p->topic, p->index, log_err_name(rv), info.reason);
+        p->fetch_state = FETCH_TRUNCATE;
+        retry_later(f, p);
+    }
+}
+
+static void on_fetch(struct rpc_request *req, int status, const struct rpc_frame *frame)
+{
+    struct replica_fetcher *f = req->data;
+    f->in_flight = false;
+    if (f->closing) {
+        return;
+    }
+    Sluice__Replica__ReplicaFetchResponse *r = NULL;
+    if (status == 0 && frame->error == 0) {
+        r = sluice__replica__replica_fetch_response__unpack(NULL, frame->body_len, frame->body);
+    }
+    if (r == NULL || r->n_partitions != f->n_sent) {
+        if (status != 0 && f->backoff_logged++ % 20 == 0) {
+            log_warn("replica", "fetch from leader=%d failed error=%s", f->leader,
+                     strerror(-status));
+        }
+        if (r != NULL) {
+            sluice__replica__replica_fetch_response__free_unpacked(r, NULL);
+        }
+        backoff(f);
+        return;
+    }
+    f->backoff_logged = 0;
+    size_t pos = 0;
+    for (size_t i = 0; i < f->n_sent; i++) {
+        const Sluice__Replica__FetchedPartition *fp = r->partitions[i];
+        if (fp->records_length > frame->payload_len - pos) {
+            log_error("replica", "fetch response from leader=%d overruns its payload", f->leader);
+            break;
+        }
+        struct partition *p = still_mine(f, &f->sent[i]);
+        if (p != NULL && p->fetch_state == FETCH_ACTIVE &&
+            partition_log_end(p) == f->sent[i].fetch_offset) {
+            fetched_one(f, p, fp, frame->payload + pos);
+        }
+        pos += fp->records_length;
+    }
+    sluice__replica__replica_fetch_response__free_unpacked(r, NULL);
+    round_start(f);
+}
+
+static int send_fetch(struct replica_fetcher *f)
+{
+    size_t n = f->n_sent;
+    Sluice__Replica__FetchPartition *fp = calloc(n, sizeof *fp);
+    Sluice__Replica__FetchPartition **ptrs = calloc(n, sizeof *ptrs);
+    int rv = -1;
+    if (fp != NULL && ptrs != NULL) {
+        const struct sluice_config *cfg = f->rm->cfg;
+        for (size_t i = 0; i < n; i++) {
+            struct partition *p = f->sent[i].p;
+            sluice__replica__fetch_partition__init(&fp[i]);
+            fp[i].topic = f->sent[i].topic;
+            fp[i].partition = f->sent[i].index;
+            fp[i].fetch_offset = f->sent[i].fetch_offset;
+            fp[i].current_leader_epoch = f->sent[i].leader_epoch;
+            fp[i].last_fetched_epoch = partition_log_latest_epoch(p->log);
+            fp[i].partition_max_bytes = (uint32_t)cfg->replica_fetch_max_bytes;
+            ptrs[i] = &fp[i];
+        }
+        Sluice__Replica__ReplicaFetchRequest body = SLUICE__REPLICA__REPLICA_FETCH_REQUEST__INIT;
+        body.version = 1;
+        body.replica_id = f->rm->self;
+        body.broker_epoch = replica_manager_broker_epoch(f->rm);
+        body.max_wait_ms = (uint32_t)cfg->replica_fetch_wait_max_ms;
+        body.min_bytes = (uint32_t)cfg->replica_fetch_min_bytes;
+        body.max_bytes = (uint32_t)cfg->replica_fetch_response_max_bytes;
+        body.partitions = ptrs;
+        body.n_partitions = n;
+        f->req.data = f;
+        rv = rpc_client_call(&f->client, &f->req,
+                             SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH, 1, &body.base,
+                             NULL, 0, (uint64_t)cfg->replica_fetch_wait_max_ms + REQUEST_SLACK_MS,
+                             on_fetch);
+        f->in_flight = rv == 0;
+    }
+    free(fp);
+    free(ptrs);
+    return rv == 0 ? 0 : -1;
+}
+
+/* One round: truncation questions first, then a fetch for the rest. */
+static void round_start(struct replica_fetcher *f)
+{
+    if (f->in_flight || f->closing) {
+        return;
+    }
+    struct collect c = {f, uv_now(f->rm->loop), FETCH_TRUNCATE};
+    f->n_sent = 0;
+    replica_manager_each_partition(f->rm, collect_one, &c);
+    bool truncating = f->n_sent > 0;
+    if (!truncating) {
+        c.want = FETCH_ACTIVE;
+        replica_manager_each_partition(f->rm, collect_one, &c);
+    }
+    if (f->n_sent == 0) {
+        return; /* idle until kicked */
+    }
+    if (connect_leader(f) != 0) {
+        backoff(f);
+        return;
+    }
+    int rv = truncating ? send_epochs(f) : send_fetch(f);
+    if (rv == 1) {
+        round_start(f); /* nothing needed asking after all */
+    } else if (rv != 0) {
+        backoff(f);
+    }
+}

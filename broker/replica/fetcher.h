@@ -1,0 +1,38 @@
+/* The follower side of replication (Kafka's ReplicaFetcherThread): one
+ * fetcher per (leader broker, slot) keeps one RPC connection to the
+ * leader's inter-broker listener and pulls every partition this broker
+ * follows there (num.replica.fetchers slots split them by hash).
+ *
+ * Each round, partitions that just became followers first ask the leader
+ * where their last epoch ends (OffsetsForLeaderEpoch) and cut what diverges
+ * (leader_epoch_truncation_decide: never to the high watermark blindly);
+ * then one ReplicaFetch long-polls for all of them. Batches are appended as
+ * they are (offsets and epochs from the leader); the follower's high
+ * watermark is min(leader's, own log end). Errors back off for
+ * replica.fetch.backoff.ms. Responses for a partition whose leader or epoch
+ * changed meanwhile are dropped.
+ *
+ * Loop thread only. Fetchers belong to the replica manager. */
+#ifndef SLUICE_BROKER_REPLICA_FETCHER_H
+#define SLUICE_BROKER_REPLICA_FETCHER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct replica_manager;
+struct replica_fetcher;
+
+/* A fetcher for partitions led by `leader` in `slot`; NULL on ENOMEM. */
+struct replica_fetcher *fetcher_new(struct replica_manager *rm, int32_t leader, int32_t slot);
+int32_t fetcher_leader(const struct replica_fetcher *f);
+int32_t fetcher_slot(const struct replica_fetcher *f);
+/* Something changed (a partition to fetch, a new endpoint): start a round
+ * soon if none is running. */
+void fetcher_kick(struct replica_fetcher *f);
+/* Cancel and free (once the handles have closed). */
+void fetcher_close(struct replica_fetcher *f);
+
+/* The slot of a partition among `n` fetchers (pure). */
+int32_t fetcher_slot_of(const char *topic, int32_t index, int32_t n);
+
+#endif

@@ -1,0 +1,205 @@
+/* Log directories, topic-id files and periodic log work; see log_manager.h. */
+#include "broker/replica/log_manager.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define FLUSH_TICK_MS          1000
+#define CHECKPOINT_EVERY_TICKS 5 /* replica.high.watermark.checkpoint.interval.ms = 5000 */
+
+void log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
+                      const struct data_dirs *dirs, log_manager_each_fn each, void *owner)
+{
+    memset(lm, 0, sizeof *lm);
+    lm->loop = loop;
+    lm->cfg = cfg;
+    lm->dirs = dirs;
+    lm->each = each;
+    lm->owner = owner;
+}
+
+/* The directory holding `topic-index` already, or the least loaded one. */
+static size_t choose_dir(struct log_manager *lm, const char *topic, int32_t index)
+{
+    size_t best = 0;
+    for (size_t i = 0; i < lm->dirs->count; i++) {
+        char path[4096];
+        struct stat st;
+        if (partition_log_dir_name(lm->dirs->paths[i], topic, index, path, sizeof path) == 0 &&
+            stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            return i;
+        }
+        if (lm->partitions_in_dir[i] < lm->partitions_in_dir[best]) {
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* ---- the topic id a partition directory belongs to (KIP-516) ----
+ *
+ * `<dir>/partition.metadata` ("version: 0" and "topic_id: <hex>", written
+ * once) ties a directory to its topic's id. A directory left by a topic that
+ * was deleted while this broker was down would otherwise become the log of
+ * a new topic with the same name, old records included. */
+
+#define PARTITION_METADATA_FILE "partition.metadata"
+
+static void id_hex(const uint8_t id[16], char out[33])
+{
+    for (int i = 0; i < 16; i++) {
+        snprintf(out + 2 * i, 3, "%02x", id[i]);
+    }
+}
+
+/* 1: the directory holds another topic's partition; 0 otherwise (no file
+ * yet, or the same id). */
+static int topic_id_stale(const char *path, const uint8_t id[16])
+{
+    char file[4200], line[128], want[33];
+    snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path);
+    FILE *f = fopen(file, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    id_hex(id, want);
+    int stale = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "topic_id: ", 10) == 0) {
+            stale = strncmp(line + 10, want, 32) != 0;
+        }
+    }
+    fclose(f);
+    return stale;
+}
+
+/* Written through a .tmp (log recovery removes a leftover one) and renamed. */
+static void topic_id_write(const char *path, const uint8_t id[16])
+{
+    char file[4200], tmp[4300], hex[33];
+    snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path);
+    if (access(file, F_OK) == 0) {
+        return;
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", file);
+    id_hex(id, hex);
+    FILE *f = fopen(tmp, "w");
+    int rv = f != NULL && fprintf(f, "version: 0\ntopic_id: %s\n", hex) > 0 ? 0 : -1;
+    if (f != NULL && (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0)) {
+        rv = -1;
+    }
+    if (rv != 0 || rename(tmp, file) != 0) {
+        log_warn("replica", "cannot record the topic id dir=%s error=%s", path, strerror(errno));
+        unlink(tmp);
+    }
+}
+
+int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id[16], int32_t index,
+                     const struct topic_config *cfg, struct partition_log **out, size_t *dir_index,
+                     char *path, size_t pathlen)
+{
+    size_t d = choose_dir(lm, topic, index);
+    char err[512] = "directory name too long";
+    int rv = partition_log_dir_name(lm->dirs->paths[d], topic, index, path, pathlen);
+    if (rv == 0 && topic_id_stale(path, id)) {
+        log_warn("replica", "deleting the partition of an earlier topic with this name dir=%s",
+                 path);
+        struct partition_log *old;
+        if (partition_log_open(lm->loop, path, cfg, NULL, &old, err, sizeof err) == 0) {
+            partition_log_destroy(old);
+        }
+    }
+    if (rv == 0) {
+        rv = partition_log_open(lm->loop, path, cfg, NULL, out, err, sizeof err);
+    }
+    if (rv != 0) {
+        log_error("replica", "cannot open partition topic=%s partition=%d dir=%s error=\"%s\"",
+                  topic, index, path, err);
+        return rv;
+    }
+    topic_id_write(path, id);
+    *dir_index = d;
+    lm->partitions_in_dir[d]++;
+    return 0;
+}
+
+void log_manager_release(struct log_manager *lm, size_t dir_index)
+{
+    if (dir_index < DATA_DIR_MAX && lm->partitions_in_dir[dir_index] > 0) {
+        lm->partitions_in_dir[dir_index]--;
+    }
+}
+
+/* ---- periodic work ---- */
+
+static void retention_one(struct partition_log *log, const char *topic, int32_t index, void *arg)
+{
+    int64_t now_ms = *(int64_t *)arg;
+    int rv = partition_log_apply_retention(log, now_ms);
+    if (rv > 0) {
+        log_info("replica",
+                 "retention deleted segments topic=%s partition=%d segments=%d "
+                 "log_start_offset=%lld",
+                 topic, index, rv, (long long)partition_log_start_offset(log));
+    } else if (rv < 0) {
+        log_error("replica", "retention failed topic=%s partition=%d error=%s", topic, index,
+                  log_err_name(rv));
+    }
+}
+
+static void flush_one(struct partition_log *log, const char *topic, int32_t index, void *arg)
+{
+    (void)topic;
+    (void)index;
+    struct log_manager *lm = arg;
+    partition_log_flush_if_due(log);
+    if (lm->checkpoint_ticks == 0) {
+        partition_log_checkpoint(log);
+    }
+}
+
+static void on_retention(uv_timer_t *t)
+{
+    struct log_manager *lm = t->data;
+    uv_update_time(lm->loop);
+    int64_t now_ms = (int64_t)uv_now(lm->loop);
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) == 0) {
+        now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+    lm->each(lm->owner, retention_one, &now_ms);
+}
+
+static void on_flush(uv_timer_t *t)
+{
+    struct log_manager *lm = t->data;
+    lm->checkpoint_ticks = (lm->checkpoint_ticks + 1) % CHECKPOINT_EVERY_TICKS;
+    lm->each(lm->owner, flush_one, lm);
+}
+
+void log_manager_start_timers(struct log_manager *lm)
+{
+    uv_timer_init(lm->loop, &lm->retention_timer);
+    uv_timer_init(lm->loop, &lm->flush_timer);
+    lm->retention_timer.data = lm->flush_timer.data = lm;
+    uint64_t every = (uint64_t)lm->cfg->log_retention_check_interval_ms;
+    uv_timer_start(&lm->retention_timer, on_retention, every, every);
+    uv_timer_start(&lm->flush_timer, on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
+    lm->timers_started = true;
+}
+
+void log_manager_stop(struct log_manager *lm)
+{
+    if (lm->timers_started) {
+        uv_close((uv_handle_t *)&lm->retention_timer, NULL);
+        uv_close((uv_handle_t *)&lm->flush_timer, NULL);
+        lm->timers_started = false;
+    }
+}

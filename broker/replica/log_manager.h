@@ -1,0 +1,62 @@
+/* The log manager: where partition logs live on disk and the periodic work
+ * on them (Kafka's LogManager).
+ *
+ * - Chooses the data directory for a new partition (the one holding the
+ *   fewest partitions; an existing partition is found wherever it is).
+ * - Records each partition directory's topic id in `partition.metadata`
+ *   (KIP-516): a directory left by a topic deleted while the broker was down
+ *   is emptied, not inherited by a re-created topic of the same name.
+ * - Runs retention every log.retention.check.interval.ms, and background
+ *   flushes every second with checkpoints every five
+ *   (replica.high.watermark.checkpoint.interval.ms = 5000).
+ *
+ * It knows logs, not roles: the partitions to visit come from the owner's
+ * `each` callback. Loop thread only. */
+#ifndef SLUICE_BROKER_REPLICA_LOG_MANAGER_H
+#define SLUICE_BROKER_REPLICA_LOG_MANAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker/data_dir.h"
+#include "broker/log/partition_log.h"
+#include "common/config.h"
+
+typedef void (*log_manager_visit_fn)(struct partition_log *log, const char *topic, int32_t index,
+                                     void *arg);
+/* Call `visit` for every open log the owner holds. */
+typedef void (*log_manager_each_fn)(void *owner, log_manager_visit_fn visit, void *arg);
+
+struct log_manager {
+    uv_loop_t *loop;
+    const struct sluice_config *cfg;
+    const struct data_dirs *dirs;
+    size_t partitions_in_dir[DATA_DIR_MAX];
+    log_manager_each_fn each;
+    void *owner;
+    uv_timer_t retention_timer, flush_timer;
+    int checkpoint_ticks;
+    bool timers_started;
+};
+
+/* Set up; borrowed arguments outlive the manager. No timers yet. */
+void log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
+                      const struct data_dirs *dirs, log_manager_each_fn each, void *owner);
+/* Start the retention and flush timers. */
+void log_manager_start_timers(struct log_manager *lm);
+/* Close the timers (their handles finish closing on the next loop run). */
+void log_manager_stop(struct log_manager *lm);
+
+/* Open (creating or recovering) the log of `topic`-`index` whose topic id is
+ * `id`: in the directory already holding it, else the least loaded one. A
+ * directory left by another topic of that name is deleted first. On success
+ * *out is the caller's, *dir_index says where it lives and `path` (capacity
+ * pathlen) holds its directory. Errors are logged here. */
+int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id[16], int32_t index,
+                     const struct topic_config *cfg, struct partition_log **out, size_t *dir_index,
+                     char *path, size_t pathlen);
+/* A log opened by log_manager_open was closed or deleted. */
+void log_manager_release(struct log_manager *lm, size_t dir_index);
+
+#endif

@@ -1,0 +1,288 @@
+/* Leader side of replication; see replica_service.h. */
+#include "broker/replica/replica_service.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "proto/replica.pb-c.h"
+
+typedef Sluice__Replica__ReplicaFetchRequest FetchRequest;
+typedef Sluice__Replica__FetchPartition FetchPartition;
+typedef Sluice__Replica__FetchedPartition FetchedPartition;
+
+/* Kafka error codes the replica RPC answers with. */
+#define ERR_NONE                   0
+#define ERR_OFFSET_OUT_OF_RANGE    1
+#define ERR_UNKNOWN_TOPIC          3
+#define ERR_NOT_LEADER_OR_FOLLOWER 6
+#define ERR_FENCED_LEADER_EPOCH    74
+#define ERR_UNKNOWN_LEADER_EPOCH   75
+#define ERR_STORAGE                56
+
+#define FRAME_SLACK (1u << 20) /* headers and protobuf bodies */
+
+size_t replica_rpc_max_frame(const struct sluice_config *cfg)
+{
+    size_t m = (size_t)cfg->replica_fetch_response_max_bytes;
+    m = (size_t)cfg->replica_fetch_max_bytes > m ? (size_t)cfg->replica_fetch_max_bytes : m;
+    m = (size_t)cfg->message_max_bytes > m ? (size_t)cfg->message_max_bytes : m;
+    return m + FRAME_SLACK;
+}
+
+struct fetch_ctx {
+    struct rpc_call *call;
+    struct replica_manager *rm;
+    const FetchRequest *req; /* the call's, valid until it is finished */
+    int64_t *hw_seen;        /* per partition: the HW when the fetch arrived */
+    struct delayed_op op;
+};
+
+/* The partition if this broker leads it at the epoch the follower names. */
+static struct partition *leader_for(struct replica_manager *rm, const char *topic, int32_t index,
+                                    int32_t epoch, int32_t *error)
+{
+    struct partition *p = replica_manager_partition(rm, topic, index);
+    if (p == NULL) {
+        *error = ERR_NOT_LEADER_OR_FOLLOWER;
+    } else if (!partition_is_leader(p) || !replica_manager_may_lead(rm)) {
+        *error = ERR_NOT_LEADER_OR_FOLLOWER;
+    } else if (epoch >= 0 && epoch < p->leader_epoch) {
+        *error = ERR_FENCED_LEADER_EPOCH;
+    } else if (epoch > p->leader_epoch) {
+        *error = ERR_UNKNOWN_LEADER_EPOCH; /* our metadata is behind; it retries */
+    } else {
+        *error = ERR_NONE;
+        return p;
+    }
+    return NULL;
+}
+
+/* Read one partition's batches (a byte range of a segment, sent later with
+ * sendfile); fill `out`. */
+static void read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPartition *out,
+                     struct log_read_result *read, size_t *sent, size_t *budget)
+{
+    int32_t error;
+    struct partition *p =
+        leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch, &error);
+    out->error_code = error;
+    out->high_watermark = out->log_start_offset = out->log_end_offset = -1;
+    if (p == NULL) {
+        return;
+    }
+    out->high_watermark = partition_high_watermark(p);
+    out->log_start_offset = partition_log_start(p);
+    out->log_end_offset = partition_log_end(p);
+    size_t limit = in->partition_max_bytes < *budget ? in->partition_max_bytes : *budget;
+    if (limit == 0 && *sent > 0) {
+        return;
+    }
+    int rv =
+        partition_read(p, PARTITION_READ_REPLICA, in->fetch_offset, limit > 0 ? limit : 1, read);
+    if (rv != 0) {
+        memset(read, 0, sizeof *read);
+        out->error_code = rv == LOG_ERR_OFFSET_OUT_OF_RANGE ? ERR_OFFSET_OUT_OF_RANGE : ERR_STORAGE;
+        return;
+    }
+    if (read->length > limit && *sent > 0) {
+        /* Only the first partition with data may exceed the limits. */
+        log_read_result_release(read);
+        memset(read, 0, sizeof *read);
+        return;
+    }
+    out->records_length = (uint32_t)read->length;
+    *sent += read->length;
+    *budget -= read->length < *budget ? read->length : *budget;
+}
+
+static void respond(struct fetch_ctx *ctx)
+{
+    const FetchRequest *req = ctx->req;
+    size_t n = req->n_partitions;
+    FetchedPartition *parts = calloc(n ? n : 1, sizeof *parts);
+    FetchedPartition **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    struct log_read_result *reads = calloc(n ? n : 1, sizeof *reads);
+    struct rpc_file_slice *slices = calloc(n ? n : 1, sizeof *slices);
+    size_t n_slices = 0, sent = 0;
+    if (parts == NULL || ptrs == NULL || reads == NULL || slices == NULL) {
+        rpc_call_fail(ctx->call, RPC_ERROR_INTERNAL, "out of memory");
+        goto out;
+    }
+    size_t budget = req->max_bytes > 0 ? req->max_bytes : 1;
+    for (size_t i = 0; i < n; i++) {
+        sluice__replica__fetched_partition__init(&parts[i]);
+        parts[i].topic = req->partitions[i]->topic;
+        parts[i].partition = req->partitions[i]->partition;
+        read_one(ctx, req->partitions[i], &parts[i], &reads[i], &sent, &budget);
+        ptrs[i] = &parts[i];
+        if (reads[i].length > 0) {
+            slices[n_slices++] =
+                (struct rpc_file_slice){reads[i].fd, reads[i].position, reads[i].length};
+        }
+    }
+    Sluice__Replica__ReplicaFetchResponse resp = SLUICE__REPLICA__REPLICA_FETCH_RESPONSE__INIT;
+    resp.partitions = ptrs;
+    resp.n_partitions = n;
+    int rv = rpc_call_respond_files(ctx->call, &resp.base, slices, n_slices);
+    if (rv != 0 && rv != -ENOTCONN) {
+        log_warn("replica", "cannot answer a replica fetch replica=%d bytes=%zu error=%s",
+                 req->replica_id, sent, strerror(-rv));
+    }
+out:
+    for (size_t i = 0; reads != NULL && i < n; i++) {
+        log_read_result_release(&reads[i]); /* the connection dup'd the descriptors */
+    }
+    free(reads);
+    free(slices);
+    free(parts);
+    free(ptrs);
+    free(ctx->hw_seen);
+    free(ctx);
+}
+
+/* Whether the parked fetch should answer now. */
+static bool fetch_ready(struct delayed_op *op)
+{
+    struct fetch_ctx *ctx = op->data;
+    size_t bytes = 0;
+    for (size_t i = 0; i < ctx->req->n_partitions; i++) {
+        const FetchPartition *in = ctx->req->partitions[i];
+        int32_t error;
+        struct partition *p =
+            leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch, &error);
+        if (p == NULL || partition_high_watermark(p) != ctx->hw_seen[i]) {
+            return true;
+        }
+        int64_t end = partition_log_end(p);
+        if (in->fetch_offset > end || in->fetch_offset < partition_log_start(p)) {
+            return true;
+        }
+        struct log_read_result r;
+        if (end > in->fetch_offset && partition_read(p, PARTITION_READ_REPLICA, in->fetch_offset,
+                                                     in->partition_max_bytes, &r) == 0) {
+            bytes += r.length;
+            log_read_result_release(&r);
+        }
+    }
+    size_t min = ctx->req->min_bytes > 0 ? ctx->req->min_bytes : 1;
+    return bytes >= min;
+}
+
+static void fetch_complete(struct delayed_op *op, bool expired)
+{
+    (void)expired;
+    struct fetch_ctx *ctx = op->data;
+    delayed_op_free(op);
+    respond(ctx);
+}
+
+/* Record each follower's progress once per request, and propose ISR joins. */
+static void note_progress(struct fetch_ctx *ctx)
+{
+    uint64_t now = uv_now(ctx->rm->loop);
+    for (size_t i = 0; i < ctx->req->n_partitions; i++) {
+        const FetchPartition *in = ctx->req->partitions[i];
+        int32_t error;
+        struct partition *p =
+            leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch, &error);
+        ctx->hw_seen[i] = p != NULL ? partition_high_watermark(p) : -1;
+        /* A fetch offset outside our log is answered OFFSET_OUT_OF_RANGE and
+         * proves nothing: a follower ahead of us holds a divergent tail,
+         * which must never count towards the high watermark. */
+        bool in_log = p != NULL && in->fetch_offset <= partition_log_end(p) &&
+                      in->fetch_offset >= partition_log_start(p);
+        if (in_log && partition_follower_fetched(p, ctx->req->replica_id, ctx->req->broker_epoch,
+                                                 in->fetch_offset, now)) {
+            replica_manager_isr_expand(ctx->rm, p, ctx->req->replica_id);
+        }
+        if (p != NULL) {
+            ctx->hw_seen[i] = partition_high_watermark(p);
+        }
+    }
+}
+
+static void handle_fetch(struct rpc_call *call, void *arg)
+{
+    struct replica_manager *rm = arg;
+    struct fetch_ctx *ctx = calloc(1, sizeof *ctx);
+    const FetchRequest *req = (const FetchRequest *)call->request;
+    if (ctx == NULL || (ctx->hw_seen = calloc(req->n_partitions + 1, sizeof(int64_t))) == NULL) {
+        free(ctx);
+        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+        return;
+    }
+    ctx->call = call;
+    ctx->rm = rm;
+    ctx->req = req;
+    note_progress(ctx);
+    ctx->op.data = ctx;
+    if (req->max_wait_ms == 0 || req->n_partitions == 0 || fetch_ready(&ctx->op) ||
+        delayed_op_init(&ctx->op, req->n_partitions, fetch_ready, fetch_complete, ctx) != 0) {
+        respond(ctx);
+        return;
+    }
+    for (size_t i = 0; i < req->n_partitions; i++) {
+        struct partition *p =
+            replica_manager_partition(rm, req->partitions[i]->topic, req->partitions[i]->partition);
+        if (p != NULL) {
+            partition_watch(p, &ctx->op);
+        }
+    }
+    replica_manager_park(rm, &ctx->op, req->max_wait_ms);
+}
+
+static void handle_epochs(struct rpc_call *call, void *arg)
+{
+    struct replica_manager *rm = arg;
+    const Sluice__Replica__OffsetsForLeaderEpochRequest *req =
+        (const Sluice__Replica__OffsetsForLeaderEpochRequest *)call->request;
+    size_t n = req->n_partitions;
+    Sluice__Replica__EpochEnd *ends = calloc(n ? n : 1, sizeof *ends);
+    Sluice__Replica__EpochEnd **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    if (ends == NULL || ptrs == NULL) {
+        free(ends);
+        free(ptrs);
+        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Sluice__Replica__EpochQuery *q = req->partitions[i];
+        sluice__replica__epoch_end__init(&ends[i]);
+        ptrs[i] = &ends[i];
+        ends[i].topic = q->topic;
+        ends[i].partition = q->partition;
+        ends[i].leader_epoch = -1;
+        ends[i].end_offset = -1;
+        int32_t error;
+        struct partition *p =
+            leader_for(rm, q->topic, q->partition, q->current_leader_epoch, &error);
+        ends[i].error_code = error;
+        if (p != NULL) {
+            struct leader_epoch_end e = partition_log_end_offset_for_epoch(p->log, q->leader_epoch);
+            ends[i].leader_epoch = e.epoch;
+            ends[i].end_offset = e.end_offset;
+        }
+    }
+    Sluice__Replica__OffsetsForLeaderEpochResponse resp =
+        SLUICE__REPLICA__OFFSETS_FOR_LEADER_EPOCH_RESPONSE__INIT;
+    resp.partitions = ptrs;
+    resp.n_partitions = n;
+    rpc_call_respond(call, &resp.base, NULL, 0);
+    free(ends);
+    free(ptrs);
+}
+
+int replica_service_register(struct rpc_server *server, struct replica_manager *rm)
+{
+    int rv =
+        rpc_server_handle(server, SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH,
+                          &sluice__replica__replica_fetch_request__descriptor, handle_fetch, rm);
+    if (rv == 0) {
+        rv = rpc_server_handle(
+            server, SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_OFFSETS_FOR_LEADER_EPOCH,
+            &sluice__replica__offsets_for_leader_epoch_request__descriptor, handle_epochs, rm);
+    }
+    return rv;
+}

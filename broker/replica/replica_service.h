@@ -1,0 +1,30 @@
+/* The leader side of replication: the handlers of proto/replica.proto's
+ * methods, served on the inter-broker listener's RPC server.
+ *
+ * ReplicaFetch records each follower's progress (its fetch offset is its log
+ * end), which moves the high watermark and may add it to the ISR, then
+ * returns whole record batches up to the log end (not the high watermark),
+ * as the RPC frame's raw payload, sent with sendfile from the segments (never
+ * copied into user space). With less than min_bytes available it parks
+ * in the purgatory until data arrives, the high watermark moves (so
+ * followers learn it promptly), leadership changes, or max_wait_ms passes.
+ *
+ * OffsetsForLeaderEpoch answers from the leader-epoch cache where a
+ * follower's last epoch ends here (KIP-101/279).
+ *
+ * Loop thread only. */
+#ifndef SLUICE_BROKER_REPLICA_REPLICA_SERVICE_H
+#define SLUICE_BROKER_REPLICA_REPLICA_SERVICE_H
+
+#include "broker/replica/replica_manager.h"
+#include "common/rpc_server.h"
+
+/* Register the methods on `server`; `rm` outlives it. Returns 0 or -EINVAL. */
+int replica_service_register(struct rpc_server *server, struct replica_manager *rm);
+
+/* The RPC frame bound for replication: room for a whole fetch response
+ * (replica.fetch.response.max.bytes) or one batch as large as a topic may
+ * allow (message.max.bytes, replica.fetch.max.bytes), plus headers. */
+size_t replica_rpc_max_frame(const struct sluice_config *cfg);
+
+#endif

@@ -1,0 +1,183 @@
+/* broker/group: Kafka's group-to-partition mapping (Java's String.hashCode
+ * over UTF-16) and the __consumer_offsets record schemas and batches. The
+ * expected hashes are what the JVM computes for the same strings. */
+#include <check.h>
+#include <string.h>
+
+#include "broker/group/group_hash.h"
+#include "broker/group/group_records.h"
+#include "broker/log/record_batch.h"
+#include "check_main.h"
+
+START_TEST(test_java_hash)
+{
+    ck_assert_int_eq(group_java_hash("", 0), 0);
+    ck_assert_int_eq(group_java_hash("foo", 3), 101574);
+    ck_assert_int_eq(group_java_hash("hello", 5), 99162322);
+    ck_assert_int_eq(group_java_hash("consumer-group-100", 18), -2737012);
+    ck_assert_int_eq(group_java_hash("polygenelubricants", 18), INT32_MIN);
+    /* U+00E9 is one UTF-16 unit; U+1F600 is the surrogate pair D83D DE00. */
+    ck_assert_int_eq(group_java_hash("\xc3\xa9", 2), 233);
+    ck_assert_int_eq(group_java_hash("\xf0\x9f\x98\x80", 4), 1772899);
+}
+END_TEST
+
+START_TEST(test_partition_for)
+{
+    ck_assert_int_eq(group_partition_for("foo", 50), 24);
+    ck_assert_int_eq(group_partition_for("test-group-7", 50), 42);
+    ck_assert_int_eq(group_partition_for("consumer-group-100", 50), 12); /* abs of a negative */
+    ck_assert_int_eq(group_partition_for("polygenelubricants", 50), 0);  /* Utils.abs(MIN) = 0 */
+    ck_assert_int_eq(group_partition_for("\xf0\x9f\x98\x80", 50), 49);
+    ck_assert_int_eq(group_partition_for("anything", 1), 0);
+}
+END_TEST
+
+START_TEST(test_truncated_utf8_does_not_overread)
+{
+    /* A lead byte promising 3 more bytes at the end of the input: U+FFFD. */
+    ck_assert_int_eq(group_java_hash("\xf0", 1), 0xFFFD);
+}
+END_TEST
+
+static void collect(void *arg, const struct group_record *r)
+{
+    struct group_record *out = arg;
+    size_t i = 0;
+    while (out[i].key != NULL) {
+        i++;
+    }
+    out[i] = *r;
+}
+
+START_TEST(test_offset_records_round_trip)
+{
+    struct buf key, value, batch;
+    buf_init(&key);
+    buf_init(&value);
+    buf_init(&batch);
+    ck_assert_int_eq(group_offset_key_encode(&key, "g1", "orders", 7), 0);
+    struct group_offset_value v = {12345, 3, {"meta", 4}, 1700000000000};
+    ck_assert_int_eq(group_offset_value_encode(&value, &v), 0);
+    /* Kafka's OffsetCommitKey v1: version 1, group, topic, partition. */
+    static const uint8_t want_key[] = {0,   1,   0,   2,   'g', '1', 0, 6, 'o',
+                                       'r', 'd', 'e', 'r', 's', 0,   0, 0, 7};
+    ck_assert_uint_eq(key.len, sizeof want_key);
+    ck_assert_mem_eq(key.data, want_key, sizeof want_key);
+    ck_assert_uint_eq(value.len, 2 + 8 + 4 + 2 + 4 + 8);
+    ck_assert_uint_eq(value.data[1], 3); /* OffsetCommitValue v3 */
+
+    struct group_record recs[2] = {{key.data, key.len, value.data, (int32_t)value.len},
+                                   {key.data, key.len, NULL, -1}};
+    ck_assert_int_eq(group_batch_build(&batch, recs, 2, 1700000000000), 0);
+    struct record_batch_limits lim = {0, true, true};
+    struct record_batch_header h;
+    char why[160];
+    ck_assert_int_eq(record_batch_validate(batch.data, batch.len, &lim, &h, why, sizeof why), 0);
+    ck_assert_int_eq(h.records_count, 2);
+
+    struct group_record got[3];
+    memset(got, 0, sizeof got);
+    ck_assert_int_eq(group_batches_walk(batch.data, batch.len, collect, got), 0);
+    ck_assert_ptr_null(got[1].value);
+    struct group_record_key k;
+    ck_assert_int_eq(group_record_key_decode(got[0].key, got[0].key_len, &k), 0);
+    ck_assert_int_eq(k.kind, GROUP_RECORD_OFFSET);
+    ck_assert_int_eq(k.group.len, 2);
+    ck_assert_mem_eq(k.topic.p, "orders", 6);
+    ck_assert_int_eq(k.partition, 7);
+    struct group_offset_value dv;
+    ck_assert_int_eq(group_offset_value_decode(got[0].value, (size_t)got[0].value_len, &dv), 0);
+    ck_assert_int_eq(dv.offset, 12345);
+    ck_assert_int_eq(dv.leader_epoch, 3);
+    ck_assert_int_eq(dv.metadata.len, 4);
+    ck_assert_int_eq(dv.commit_timestamp, 1700000000000);
+    buf_free(&key);
+    buf_free(&value);
+    buf_free(&batch);
+}
+END_TEST
+
+START_TEST(test_malformed_records_rejected)
+{
+    struct group_record_key k;
+    struct group_offset_value v;
+    static const uint8_t short_key[] = {0, 1, 0, 9, 'g'}; /* group longer than the bytes */
+    ck_assert_int_ne(group_record_key_decode(short_key, sizeof short_key, &k), 0);
+    static const uint8_t bad_version[] = {0, 9, 0, 0};
+    ck_assert_int_ne(group_record_key_decode(bad_version, sizeof bad_version, &k), 0);
+    ck_assert_int_ne(group_offset_value_decode(bad_version, sizeof bad_version, &v), 0);
+    static const uint8_t short_value[] = {0, 3, 0, 0, 0};
+    ck_assert_int_ne(group_offset_value_decode(short_value, sizeof short_value, &v), 0);
+    static const uint8_t metadata_key[] = {0, 2, 0, 1, 'g'};
+    ck_assert_int_eq(group_record_key_decode(metadata_key, sizeof metadata_key, &k), 0);
+    ck_assert_int_eq(k.kind, GROUP_RECORD_METADATA);
+}
+END_TEST
+
+static void count_member(void *arg, const struct group_metadata_member *m)
+{
+    struct group_metadata_member *out = arg;
+    out[0] = *m;
+}
+
+START_TEST(test_group_metadata_round_trip)
+{
+    struct group_metadata_member m = {{"m-1", 3},
+                                      {"static-a", 8},
+                                      {"client", 6},
+                                      {"/127.0.0.1", 10},
+                                      60000,
+                                      10000,
+                                      (const uint8_t *)"sub",
+                                      3,
+                                      (const uint8_t *)"asg!",
+                                      4};
+    struct group_metadata_value v = {{"consumer", 8}, 7, {"range", 5}, {"m-1", 3},
+                                     1700000000000,   1};
+    struct buf value;
+    buf_init(&value);
+    ck_assert_int_eq(group_metadata_value_encode(&value, &v, &m), 0);
+    ck_assert_uint_eq(value.data[1], 3); /* GroupMetadataValue v3 */
+    struct group_metadata_value got;
+    struct group_metadata_member gm[1];
+    memset(gm, 0, sizeof gm);
+    ck_assert_int_eq(group_metadata_value_decode(value.data, value.len, &got, count_member, gm), 0);
+    ck_assert_int_eq(got.generation, 7);
+    ck_assert_int_eq(got.n_members, 1);
+    ck_assert_mem_eq(got.protocol.p, "range", 5);
+    ck_assert_mem_eq(gm[0].instance_id.p, "static-a", 8);
+    ck_assert_int_eq(gm[0].rebalance_timeout_ms, 60000);
+    ck_assert_int_eq(gm[0].session_timeout_ms, 10000);
+    ck_assert_int_eq(gm[0].assignment_len, 4);
+    ck_assert_mem_eq(gm[0].assignment, "asg!", 4);
+    /* Every truncation is refused, never read past. */
+    for (size_t cut = 0; cut < value.len; cut++) {
+        ck_assert_int_ne(group_metadata_value_decode(value.data, cut, &got, NULL, NULL), 0);
+    }
+    /* A member count beyond the bytes present is refused before any work. */
+    static const uint8_t absurd[] = {0, 3, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+                                     0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff};
+    ck_assert_int_ne(group_metadata_value_decode(absurd, sizeof absurd, &got, NULL, NULL), 0);
+    buf_free(&value);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("group");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_java_hash);
+    tcase_add_test(tc, test_partition_for);
+    tcase_add_test(tc, test_truncated_utf8_does_not_overread);
+    tcase_add_test(tc, test_offset_records_round_trip);
+    tcase_add_test(tc, test_malformed_records_rejected);
+    tcase_add_test(tc, test_group_metadata_round_trip);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
+}
