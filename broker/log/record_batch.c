@@ -67,8 +67,9 @@ static int skip_bytes_field(const uint8_t *p, size_t avail, size_t *pos, bool nu
     return 0;
 }
 
-/* Parse one record body of `len` bytes; check its offsetDelta is `index`. */
-static int check_record_body(const uint8_t *p, size_t len, int32_t index)
+/* Parse one record body of `len` bytes; check its offsetDelta is `index`.
+ * Returns 0, -1 if malformed, -2 if `need_key` and the key is null. */
+static int check_record_body(const uint8_t *p, size_t len, int32_t index, bool need_key)
 {
     size_t pos = 1; /* attributes i8 */
     int64_t ts_delta;
@@ -85,6 +86,10 @@ static int check_record_body(const uint8_t *p, size_t len, int32_t index)
         return -1;
     }
     pos += (size_t)rv;
+    int32_t key_len;
+    if (need_key && (varint_decode_s32(p + pos, len - pos, &key_len) < 0 || key_len < 0)) {
+        return -2;
+    }
     if (skip_bytes_field(p, len, &pos, true) < 0 || skip_bytes_field(p, len, &pos, true) < 0) {
         return -1;
     }
@@ -101,7 +106,8 @@ static int check_record_body(const uint8_t *p, size_t len, int32_t index)
 }
 
 /* Walk the records of an uncompressed batch body (after the 61-byte header). */
-static int walk_records(const uint8_t *p, size_t len, int32_t count, char *reason, size_t reasonlen)
+static int walk_records(const uint8_t *p, size_t len, int32_t count, bool need_key, char *reason,
+                        size_t reasonlen)
 {
     size_t pos = 0;
     int32_t i;
@@ -113,7 +119,12 @@ static int walk_records(const uint8_t *p, size_t len, int32_t count, char *reaso
                         "record %d has a bad length or runs past the batch", i);
         }
         pos += (size_t)rv;
-        if (i >= count || check_record_body(p + pos, (size_t)rec_len, i) < 0) {
+        int body = i >= count ? -1 : check_record_body(p + pos, (size_t)rec_len, i, need_key);
+        if (body == -2) {
+            return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                        "record %d has no key: a compacted topic needs keyed records", i);
+        }
+        if (body < 0) {
             return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
                         "record %d is malformed or out of sequence (count %d)", i, count);
         }
@@ -182,7 +193,7 @@ int record_batch_validate(const uint8_t *p, size_t avail, const struct record_ba
     }
     if (limits->walk_records && record_batch_compression(&h) == 0) {
         int rv = walk_records(p + RECORD_BATCH_HEADER_SIZE, (size_t)size - RECORD_BATCH_HEADER_SIZE,
-                              h.records_count, reason, reasonlen);
+                              h.records_count, limits->require_keys, reason, reasonlen);
         if (rv < 0) {
             return rv;
         }

@@ -81,6 +81,8 @@ struct record_batch_limits {
     bool from_client;        /* producer input: no control batches, records_count ==
                                 lastOffsetDelta + 1 and > 0 (Kafka's LogValidator) */
     bool walk_records;       /* also walk the records of uncompressed batches */
+    bool require_keys;       /* walk_records: every record needs a non-null key (compacted
+                                topics; LOG_ERR_INVALID_RECORD otherwise) */
 };
 
 /* Validate the batch starting at `p` (`avail` bytes present, which may hold
