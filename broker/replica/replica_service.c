@@ -188,8 +188,13 @@ static void note_progress(struct fetch_ctx *ctx)
         struct partition *p =
             leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch, &error);
         ctx->hw_seen[i] = p != NULL ? partition_high_watermark(p) : -1;
-        if (p != NULL && partition_follower_fetched(p, ctx->req->replica_id, ctx->req->broker_epoch,
-                                                    in->fetch_offset, now)) {
+        /* A fetch offset outside our log is answered OFFSET_OUT_OF_RANGE and
+         * proves nothing: a follower ahead of us holds a divergent tail,
+         * which must never count towards the high watermark. */
+        bool in_log = p != NULL && in->fetch_offset <= partition_log_end(p) &&
+                      in->fetch_offset >= partition_log_start(p);
+        if (in_log && partition_follower_fetched(p, ctx->req->replica_id, ctx->req->broker_epoch,
+                                                 in->fetch_offset, now)) {
             replica_manager_isr_expand(ctx->rm, p, ctx->req->replica_id);
         }
         if (p != NULL) {
