@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/log/batch_codec.h"
 #include "broker/log/checkpoint.h"
 #include "common/log.h"
 
@@ -61,6 +62,32 @@ static void info_reset(struct log_append_info *info)
     info->log_append_time = -1;
 }
 
+/* A compacted log needs a key on every record, compressed ones too (Kafka's
+ * LogValidator decompresses for this). The decompressed size is bounded by
+ * 64 times max.message.bytes; beyond that the batch is refused. */
+static int check_compressed_keys(const struct partition_log *log, const uint8_t *batch,
+                                 const struct record_batch_header *h, struct log_append_info *info)
+{
+    uint8_t *plain = NULL;
+    size_t cap = 0, len;
+    size_t max = (size_t)(log->cfg.max_message_bytes > 0 ? log->cfg.max_message_bytes : 1048588);
+    int rv = batch_codec_decompress(record_batch_compression(h), batch + RECORD_BATCH_HEADER_SIZE,
+                                    (size_t)record_batch_size(h) - RECORD_BATCH_HEADER_SIZE,
+                                    max * 64, &plain, &cap, &len);
+    if (rv == -ENOMEM) {
+        snprintf(info->reason, sizeof info->reason, "out of memory");
+    } else if (rv < 0) {
+        snprintf(info->reason, sizeof info->reason, "compressed records do not decode: %s",
+                 strerror(-rv));
+        rv = LOG_ERR_INVALID_RECORD;
+    } else {
+        rv = record_batch_walk_records(plain, len, h->records_count, true, info->reason,
+                                       sizeof info->reason);
+    }
+    free(plain);
+    return rv;
+}
+
 /* Validate every batch of the buffer before anything is written. */
 static int validate_all(const struct partition_log *log, const uint8_t *p, size_t len, bool leader,
                         struct append_scan *scan, struct log_append_info *info)
@@ -84,6 +111,9 @@ static int validate_all(const struct partition_log *log, const uint8_t *p, size_
         struct record_batch_header h;
         int rv = record_batch_validate(p + pos, len - pos, &limits, &h, info->reason,
                                        sizeof info->reason);
+        if (rv == 0 && limits.require_keys && record_batch_compression(&h) != 0) {
+            rv = check_compressed_keys(log, p + pos, &h, info);
+        }
         if (rv < 0) {
             return rv;
         }

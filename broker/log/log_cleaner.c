@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/log/batch_codec.h"
 #include "broker/log/offset_map.h"
 #include "common/bigendian.h"
 #include "common/crc32c.h"
@@ -56,6 +57,11 @@ struct clean_job {
     size_t batch_cap;
     uint8_t *out; /* the rewritten batch */
     size_t out_cap;
+    uint8_t *plain; /* a compressed batch's records, decompressed */
+    size_t plain_cap;
+    uint8_t *kept; /* the records a rewritten batch keeps */
+    size_t kept_cap;
+    bool warned; /* an undecodable batch was logged */
     struct timespec started;
 };
 
@@ -247,9 +253,49 @@ static int next_record(const uint8_t *body, size_t len, size_t *pos, struct rec 
 }
 
 /* Batches whose records we read: uncompressed data batches. */
-static bool readable(const struct record_batch_header *h)
+/* The records of the batch in job->batch: its body, or for a compressed
+ * batch the body decompressed into job->plain. Returns 0, or 1 when the
+ * cleaner must leave the batch alone (a control batch, or a body that does
+ * not decode: kept whole, its keys unmapped, never dropped). */
+static int records_of(struct clean_job *job, const struct record_batch_header *h,
+                      const uint8_t **body, size_t *len)
 {
-    return record_batch_compression(h) == 0 && !(h->attributes & RECORD_BATCH_ATTR_CONTROL);
+    size_t n = (size_t)record_batch_size(h) - RECORD_BATCH_HEADER_SIZE;
+    int codec = record_batch_compression(h);
+    if (h->attributes & RECORD_BATCH_ATTR_CONTROL) {
+        return 1;
+    }
+    if (codec == 0) {
+        *body = job->batch + RECORD_BATCH_HEADER_SIZE;
+        *len = n;
+        return 0;
+    }
+    int rv = batch_codec_decompress(codec, job->batch + RECORD_BATCH_HEADER_SIZE, n,
+                                    CLEAN_MAX_BATCH_BYTES, &job->plain, &job->plain_cap, len);
+    if (rv < 0) {
+        if (!job->warned) {
+            log_warn("log",
+                     "cleaner keeps a batch it cannot decompress dir=%s offset=%" PRId64
+                     " codec=%d error=%s",
+                     job->dir, h->base_offset, codec, strerror(-rv));
+            job->warned = true;
+        }
+        return 1;
+    }
+    *body = job->plain;
+    return 0;
+}
+
+/* Every record of the body parses and fills it exactly. */
+static bool records_parse(const uint8_t *body, size_t len)
+{
+    struct rec r;
+    for (size_t p = 0; p < len;) {
+        if (next_record(body, len, &p, &r) < 0) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Add the keys of segment `src` to the map. Returns 0, 1 if the map filled
@@ -262,16 +308,14 @@ static int map_segment(struct clean_job *job, const struct clean_src *src)
         if (rv < 0) {
             return rv;
         }
-        if (!readable(&h)) {
+        const uint8_t *body;
+        size_t len, p = 0;
+        if (records_of(job, &h, &body, &len) != 0 || !records_parse(body, len)) {
             continue;
         }
-        size_t len = (size_t)record_batch_size(&h) - RECORD_BATCH_HEADER_SIZE, p = 0;
-        const uint8_t *body = job->batch + RECORD_BATCH_HEADER_SIZE;
         struct rec r;
         while (p < len) {
-            if (next_record(body, len, &p, &r) < 0) {
-                return LOG_ERR_CORRUPT;
-            }
+            (void)next_record(body, len, &p, &r);
             if (r.key_len >= 0 && offset_map_put(&job->map, r.key, (size_t)r.key_len,
                                                  h.base_offset + r.offset_delta) != 0) {
                 return 1;
@@ -327,38 +371,72 @@ static bool keep_record(const struct clean_job *job, const struct record_batch_h
 
 /* Filter job->batch into job->out. *out_len 0 means drop the batch; a batch
  * kept whole is copied unchanged. */
-static int filter_batch(struct clean_job *job, const struct record_batch_header *h, size_t *out_len)
+/* The kept records of `body` go to job->kept; *max_ts their largest timestamp. */
+static int32_t keep_records(struct clean_job *job, const struct record_batch_header *h,
+                            const uint8_t *body, size_t len, size_t *kept_len, int64_t *max_ts)
 {
-    size_t size = (size_t)record_batch_size(h);
-    size_t len = size - RECORD_BATCH_HEADER_SIZE, p = 0, w = RECORD_BATCH_HEADER_SIZE;
-    const uint8_t *body = job->batch + RECORD_BATCH_HEADER_SIZE;
     int32_t kept = 0;
-    int64_t max_ts = -1;
-    int rv = grow(&job->out, &job->out_cap, size);
-    if (rv < 0) {
-        return rv;
-    }
     struct rec r;
-    while (p < len) {
-        if (next_record(body, len, &p, &r) < 0) {
-            return LOG_ERR_CORRUPT;
-        }
+    *kept_len = 0;
+    *max_ts = -1;
+    for (size_t p = 0; p < len;) {
+        (void)next_record(body, len, &p, &r); /* records_parse checked them */
         if (!keep_record(job, h, &r)) {
             job->st.records_removed++;
             continue;
         }
-        memcpy(job->out + w, r.start, r.total);
-        w += r.total;
+        memcpy(job->kept + *kept_len, r.start, r.total);
+        *kept_len += r.total;
         kept++;
         int64_t ts = h->base_timestamp + r.ts_delta;
-        max_ts = ts > max_ts ? ts : max_ts;
+        *max_ts = ts > *max_ts ? ts : *max_ts;
     }
-    if (kept == 0 || w == size) {
+    return kept;
+}
+
+/* Filter job->batch into job->out. *out_len 0 means drop the batch; a batch
+ * kept whole is copied unchanged; a compressed one is recompressed with its
+ * own codec. */
+static int filter_batch(struct clean_job *job, const struct record_batch_header *h, size_t *out_len,
+                        bool *changed)
+{
+    size_t size = (size_t)record_batch_size(h), len, kept_len, w;
+    const uint8_t *body;
+    int64_t max_ts;
+    int codec = record_batch_compression(h);
+    int rv = grow(&job->out, &job->out_cap, size);
+    if (rv < 0) {
+        return rv;
+    }
+    if (records_of(job, h, &body, &len) != 0 || !records_parse(body, len)) {
+        memcpy(job->out, job->batch, size);
+        *out_len = size;
+        return 0;
+    }
+    if ((rv = grow(&job->kept, &job->kept_cap, len)) < 0) {
+        return rv;
+    }
+    int32_t kept = keep_records(job, h, body, len, &kept_len, &max_ts);
+    *changed |= kept_len != len;
+    if (kept == 0 || kept_len == len) {
         *out_len = kept == 0 ? 0 : size;
         if (kept != 0) {
             memcpy(job->out, job->batch, size);
         }
         return 0;
+    }
+    if (codec == 0) {
+        memcpy(job->out + RECORD_BATCH_HEADER_SIZE, job->kept, kept_len);
+        w = RECORD_BATCH_HEADER_SIZE + kept_len;
+    } else {
+        int framed = codec == BATCH_CODEC_SNAPPY &&
+                     batch_codec_snappy_framed(job->batch + RECORD_BATCH_HEADER_SIZE,
+                                               size - RECORD_BATCH_HEADER_SIZE);
+        if ((rv = batch_codec_compress(codec, job->kept, kept_len, framed, &job->out, &job->out_cap,
+                                       RECORD_BATCH_HEADER_SIZE, &w)) < 0) {
+            return rv;
+        }
+        w += RECORD_BATCH_HEADER_SIZE;
     }
     /* Same base offset, lastOffsetDelta and baseTimestamp (Kafka keeps the
      * batch's last offset so producer state survives); new length, count,
@@ -500,16 +578,11 @@ static int clean_segment(struct clean_job *job, struct clean_src *src)
             break;
         }
         size_t len = (size_t)record_batch_size(&h);
-        const uint8_t *data = job->batch;
-        if (readable(&h)) {
-            if ((rv = filter_batch(job, &h, &len)) < 0) {
-                break;
-            }
-            changed |= len != (size_t)record_batch_size(&h);
-            data = job->out;
+        if ((rv = filter_batch(job, &h, &len, &changed)) < 0) {
+            break;
         }
         if (len > 0) {
-            rv = out_batch(job, &o, data, len);
+            rv = out_batch(job, &o, job->out, len);
         }
     }
     rv = out_finish(&o, src, rv);
@@ -549,6 +622,8 @@ static void job_free(struct clean_job *job, size_t nsrc)
     free(job->src);
     free(job->batch);
     free(job->out);
+    free(job->plain);
+    free(job->kept);
     free(job->dir);
     free(job);
 }

@@ -204,6 +204,12 @@ int record_batch_validate(const uint8_t *p, size_t avail, const struct record_ba
     return 0;
 }
 
+int record_batch_walk_records(const uint8_t *records, size_t len, int32_t count, bool need_key,
+                              char *reason, size_t reasonlen)
+{
+    return walk_records(records, len, count, need_key, reason, reasonlen);
+}
+
 void record_batch_set_base_offset(uint8_t *batch, int64_t base_offset)
 {
     be64_store(batch + RECORD_BATCH_OFF_BASE_OFFSET, (uint64_t)base_offset);

@@ -104,6 +104,13 @@ struct record_batch_limits {
 int record_batch_validate(const uint8_t *p, size_t avail, const struct record_batch_limits *limits,
                           struct record_batch_header *out, char *reason, size_t reasonlen);
 
+/* Walk `count` records in `len` bytes of record data (an uncompressed
+ * body, or a compressed one after decompression) with the walk_records
+ * checks, requiring keys if `need_key`. Returns 0 or LOG_ERR_INVALID_RECORD
+ * with `reason`. */
+int record_batch_walk_records(const uint8_t *records, size_t len, int32_t count, bool need_key,
+                              char *reason, size_t reasonlen);
+
 /* Rewrite the fields outside the CRC in place. */
 void record_batch_set_base_offset(uint8_t *batch, int64_t base_offset);
 void record_batch_set_leader_epoch(uint8_t *batch, int32_t epoch);

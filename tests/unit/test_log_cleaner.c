@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/log/batch_codec.h"
 #include "broker/log/offset_map.h"
 #include "broker/log/partition_log.h"
 #include "broker/log/partition_log_internal.h"
@@ -73,7 +74,10 @@ static void put_bytes(struct buf *b, const char *s)
     }
 }
 
-static void make_batch(struct buf *b, const struct trec *r, int n, int64_t ts, int16_t attrs)
+/* attrs & 7 names a codec: with `fake`, the records are left uncompressed
+ * (undecodable), else they are really compressed. */
+static void make_batch_ex(struct buf *b, const struct trec *r, int n, int64_t ts, int16_t attrs,
+                          bool fake)
 {
     size_t start = b->len;
     buf_append_be64(b, 0);
@@ -101,8 +105,23 @@ static void make_batch(struct buf *b, const struct trec *r, int n, int64_t ts, i
         buf_append(b, body.data, body.len);
         buf_free(&body);
     }
+    if ((attrs & 7) != 0 && !fake) {
+        size_t rec_start = start + RECORD_BATCH_HEADER_SIZE, zlen, cap = 0;
+        uint8_t *z = NULL;
+        ck_assert_int_eq(batch_codec_compress(attrs & 7, b->data + rec_start, b->len - rec_start, 0,
+                                              &z, &cap, 0, &zlen),
+                         0);
+        b->len = rec_start;
+        buf_append(b, z, zlen);
+        free(z);
+    }
     be32_store(b->data + start + 8, (uint32_t)(b->len - start - 12));
     tb_fix_crc(b->data + start);
+}
+
+static void make_batch(struct buf *b, const struct trec *r, int n, int64_t ts, int16_t attrs)
+{
+    make_batch_ex(b, r, n, ts, attrs, true);
 }
 
 static int append_recs(struct partition_log *log, const struct trec *r, int n, int16_t attrs)
@@ -171,9 +190,24 @@ static int read_all(struct partition_log *log, struct seen *out, int cap)
             ck_assert_int_eq(record_batch_validate(b.data + pos, b.len - pos, &lims, &h, NULL, 0),
                              0);
             ck_assert_int_lt(n + h.records_count, cap + 1);
-            if (record_batch_compression(&h) == 0) {
+            int codec = record_batch_compression(&h);
+            uint8_t *plain = NULL;
+            size_t pcap = 0, plen;
+            if (codec == 0) {
                 decode_batch(b.data + pos, &h, out, &n);
+            } else if (batch_codec_decompress(codec, b.data + pos + RECORD_BATCH_HEADER_SIZE,
+                                              (size_t)record_batch_size(&h) -
+                                                  RECORD_BATCH_HEADER_SIZE,
+                                              1 << 20, &plain, &pcap, &plen) == 0) {
+                struct buf whole = BUF_INIT;
+                buf_append(&whole, b.data + pos, RECORD_BATCH_HEADER_SIZE);
+                buf_append(&whole, plain, plen);
+                struct record_batch_header ph = h;
+                ph.batch_length = (int32_t)(whole.len - RECORD_BATCH_LOG_OVERHEAD);
+                decode_batch(whole.data, &ph, out, &n);
+                buf_free(&whole);
             }
+            free(plain);
             ck_assert_int_gt(h.base_offset, prev);
             prev = record_batch_last_offset(&h);
             pos += (size_t)record_batch_size(&h);
@@ -431,13 +465,21 @@ START_TEST(test_crash_before_commit_keeps_old_data)
 }
 END_TEST
 
-START_TEST(test_compressed_batches_kept_whole)
+START_TEST(test_undecodable_compressed_batch_kept_whole)
 {
-    struct partition_log *log = open_log("compact");
-    /* A gzip-flagged batch: the cleaner does not decompress, so it keeps it
-     * byte for byte (the bytes here are not real gzip; only the CRC counts). */
+    struct partition_log *log = open_log("delete");
+    /* A gzip-flagged batch whose body is not gzip, written while the topic
+     * was not compacted (only the CRC is checked then): once compacted, the
+     * cleaner cannot read it, so it keeps it byte for byte. */
     struct trec z[2] = {{"k0", "zz"}, {"k1", "zz"}};
     ck_assert_int_eq(append_recs(log, z, 2, 1), 0);
+    struct topic_config tc;
+    tb_topic_config(&tc, "segment.bytes=120", "cleanup.policy=compact",
+                    "min.cleanable.dirty.ratio=0.1", NULL);
+    partition_log_set_config(log, &tc);
+    topic_config_free(&tc);
+    /* The compacted log refuses such a batch now. */
+    ck_assert_int_eq(append_recs(log, z, 2, 1), LOG_ERR_INVALID_RECORD);
     fill(log);
     end_with_active(log);
     struct buf before = BUF_INIT;
@@ -453,6 +495,47 @@ START_TEST(test_compressed_batches_kept_whole)
 }
 END_TEST
 
+/* Each codec: a compressed batch loses its superseded record and is
+ * rewritten with the same codec; the superseding records stay. */
+START_TEST(test_compressed_batches_compacted_per_codec)
+{
+    for (int codec = 1; codec <= 4; codec++) {
+        struct partition_log *log = open_log("compact");
+        struct trec z[3] = {{"a", "old"}, {"b", "keep"}, {"c", "old"}};
+        struct buf b = BUF_INIT;
+        struct log_append_info info;
+        make_batch_ex(&b, z, 3, clk.now, (int16_t)codec, false);
+        ck_assert_int_eq(partition_log_append(log, b.data, b.len, 0, &info), 0);
+        buf_free(&b);
+        append1(log, "a", "new");
+        append1(log, "c", "new");
+        end_with_active(log);
+        ck_assert_int_eq(clean(log).status, 0);
+        struct buf first = BUF_INIT;
+        ck_assert_int_eq(partition_log_read_copy(log, 0, 1, INT64_MAX, &first, NULL), 0);
+        struct record_batch_header h;
+        struct record_batch_limits lims = {0};
+        ck_assert_int_eq(record_batch_validate(first.data, first.len, &lims, &h, NULL, 0), 0);
+        ck_assert_int_eq(record_batch_compression(&h), codec);
+        ck_assert_int_eq(h.records_count, 1);
+        ck_assert_int_eq(h.base_offset, 0);
+        ck_assert_int_eq(h.last_offset_delta, 2);
+        buf_free(&first);
+        struct seen s[16];
+        int n = read_all(log, s, 16);
+        ck_assert_int_ge(n, 3);
+        ck_assert_str_eq(s[0].key, "b");
+        ck_assert_int_eq(s[0].offset, 1);
+        ck_assert_str_eq(s[1].value, "new");
+        ck_assert_str_eq(s[2].value, "new");
+        partition_log_close(log);
+        tb_rmdir(dir);
+        dir = tb_tmpdir();
+        snprintf(pdir, sizeof pdir, "%s/c-0", dir);
+    }
+}
+END_TEST
+
 START_TEST(test_keyless_records_refused_when_compacted)
 {
     struct trec r[2] = {{"k", "v"}, {NULL, "v"}};
@@ -460,6 +543,16 @@ START_TEST(test_keyless_records_refused_when_compacted)
     ck_assert_int_eq(append_recs(log, r, 2, 0), LOG_ERR_INVALID_RECORD);
     ck_assert_int_eq(partition_log_end_offset(log), 0);
     ck_assert_int_eq(append_recs(log, r, 1, 0), 0);
+    /* Compressed batches are checked too. */
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    make_batch_ex(&b, r, 2, clk.now, BATCH_CODEC_ZSTD, false);
+    ck_assert_int_eq(partition_log_append(log, b.data, b.len, 0, &info), LOG_ERR_INVALID_RECORD);
+    ck_assert_ptr_nonnull(strstr(info.reason, "no key"));
+    b.len = 0;
+    make_batch_ex(&b, r, 1, clk.now, BATCH_CODEC_ZSTD, false);
+    ck_assert_int_eq(partition_log_append(log, b.data, b.len, 0, &info), 0);
+    buf_free(&b);
     partition_log_close(log);
     log = open_log("delete");
     ck_assert_int_eq(append_recs(log, r, 2, 0), 0);
@@ -519,7 +612,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_reader_keeps_old_segment);
     tcase_add_test(tc, test_crash_at_every_swap_step);
     tcase_add_test(tc, test_crash_before_commit_keeps_old_data);
-    tcase_add_test(tc, test_compressed_batches_kept_whole);
+    tcase_add_test(tc, test_undecodable_compressed_batch_kept_whole);
+    tcase_add_test(tc, test_compressed_batches_compacted_per_codec);
     tcase_add_test(tc, test_keyless_records_refused_when_compacted);
     tcase_add_test(tc, test_follower_accepts_gaps_not_overlaps);
     tcase_add_test(tc, test_offset_map);
