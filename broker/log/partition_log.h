@@ -252,9 +252,11 @@ const struct leader_epoch_cache *partition_log_epoch_cache(const struct partitio
  * libuv thread pool, dropping records whose key has a later offset and
  * tombstones (null value) older than delete.retention.ms. Offsets and batch
  * boundaries stay: a rewritten batch keeps its base offset and
- * lastOffsetDelta; an emptied batch goes (gaps are allowed). Compressed and
- * control batches are kept whole and their keys are not mapped (so they are
- * never wrongly dropped; a compressed topic is not compacted yet).
+ * lastOffsetDelta; an emptied batch goes (gaps are allowed). Compressed
+ * batches are decompressed (batch_codec.h) and what they keep is
+ * recompressed with their own codec. Control batches, and batches that do
+ * not decode, are kept whole and their keys are not mapped (never wrongly
+ * dropped). Compacted logs refuse records without a key at append.
  *
  * Crash safety (Kafka's .cleaned/.swap): the pool writes and fsyncs
  * `<base>.log.cleaned` with `.index.cleaned` and `.timeindex.cleaned`; the

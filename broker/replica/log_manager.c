@@ -239,8 +239,8 @@ static void on_cleaner(uv_timer_t *t)
     int rv = partition_log_clean(d.log, &lim, d.now_ms, on_cleaned, lm);
     if (rv == 1) {
         lm->cleaning = true;
-        log_debug("replica", "cleaning topic=%s partition=%d dirty_ratio=%.3f", d.topic, d.index,
-                  d.ratio);
+        log_info("replica", "cleaning topic=%s partition=%d dirty_ratio=%.3f", d.topic, d.index,
+                 d.ratio);
     } else if (rv < 0) {
         log_error("replica", "cannot start clean topic=%s partition=%d error=%s", d.topic, d.index,
                   strerror(-rv));

@@ -4,9 +4,12 @@ the latest value per key at the original offsets, refuses keyless records,
 drops tombstones once delete.retention.ms has passed, and a reader after a
 leader kill sees the same latest values from the new leader."""
 
+import os
 import re
+import time
 
 from confluent_kafka import KafkaError, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from clustertest import admin_for, create, partitions_of, wait_until
 from sluicetest import run, unique_topic
@@ -98,3 +101,46 @@ def test_compaction_latest_value_per_key_on_every_replica(clusters, request):
     for k in range(KEYS):
         assert after.get(f"k{k}") == before.get(f"k{k}"), (before, after)
     old.start()
+
+
+def test_kill_during_clean_loses_nothing(brokers, request):
+    """kill -9 while the cleaner rewrites a log (throttled so the clean takes
+    seconds): after restart every key still reads back with its latest value,
+    no cleaner leftovers remain, and the next clean completes."""
+    b = brokers(overrides={"log.cleaner.backoff.ms": "200",
+                           "log.cleaner.io.max.bytes.per.second": "40000"})
+    topic = unique_topic(request)
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={
+        "cleanup.policy": "compact", "segment.bytes": "16384",
+        "min.cleanable.dirty.ratio": "0.01"})])[topic].result(timeout=20)
+    p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5, "acks": "all"})
+    keys = 200
+    for r in range(ROUNDS):
+        for k in range(keys):
+            p.produce(topic, key=f"k{k}", value=f"r{r}-" + "v" * 60)
+        p.flush(30)
+    assert len(p) == 0
+    wait_until(lambda: re.search(r"cleaning topic=" + re.escape(topic), b.log_text()), 60,
+               "a clean to start")
+    time.sleep(0.5)
+    assert not cleaned_on(b, topic), "the clean ended before the kill; lower the throttle"
+    b.kill()
+    b.start()
+    part = os.path.join(b.data_dir, f"{topic}-0")
+    leftovers = [f for f in os.listdir(part) if f.endswith((".cleaned", ".swap"))]
+    assert not leftovers, leftovers
+
+    def check():
+        records = read_all(b.bootstrap, topic)
+        offsets = [o for o, _, _ in records]
+        assert offsets == sorted(set(offsets))
+        values = latest(records)
+        for k in range(keys):
+            assert values[f"k{k}"].startswith(f"r{ROUNDS - 1}-"), (k, values.get(f"k{k}"))
+        return records
+
+    before = check()
+    wait_until(lambda: cleaned_on(b, topic), 120, "the clean after restart")
+    after = check()
+    assert len(after) < len(before) or len(before) < keys * ROUNDS
