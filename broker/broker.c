@@ -86,8 +86,8 @@ static int start_replication_listener(struct broker *b, char *err, size_t errlen
                  ep->host[0] ? ep->host : "*", rpc_server_port(&b->rpc));
         break;
     }
-    if (rv == 0 && !b->rpc_listening && controller_link_configured(b->cfg)) {
-        log_warn("broker",
+    if (rv == 0 && !b->rpc_listening) {
+        log_info("broker",
                  "no %s listener: this broker cannot serve followers "
                  "(add it to listeners, or set inter.broker.listener.name)",
                  replica_listener_name(b->cfg));
@@ -184,12 +184,9 @@ static void on_link_metadata(struct controller_link *link)
     accept_when_caught_up(b);
 }
 
-/* The view: the controller quorum's when voters are configured. */
-static int open_metadata(struct broker *b, const struct data_dirs *dirs, char *err, size_t errlen)
+/* The view fed by the controller quorum (a single node is a one-voter quorum). */
+static int open_metadata(struct broker *b, char *err, size_t errlen)
 {
-    if (!controller_link_configured(b->cfg)) {
-        return metadata_view_open(&b->metadata, b->cfg, &b->listeners, dirs->paths[0], err, errlen);
-    }
     int rv = controller_link_start(&b->link, b->loop, b->cfg, &b->listeners, NULL, err, errlen);
     if (rv != 0) {
         return rv;
@@ -206,9 +203,8 @@ static int open_metadata(struct broker *b, const struct data_dirs *dirs, char *e
 }
 
 /* Bind first so ephemeral ports (port 0) are known before the metadata view
- * copies the advertised endpoints. Standalone, the listeners accept at once
- * (no request is read before the loop runs, by which time the services are
- * complete); with a controller quorum only once caught up (on_link_metadata). */
+ * copies the advertised endpoints; the listeners accept only once this broker
+ * is caught up and unfenced (on_link_metadata). */
 int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
                  const struct data_dirs *dirs, char *err, size_t errlen)
 {
@@ -231,23 +227,16 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         }
         return rv;
     }
-    if (rv == 0 && !controller_link_configured(cfg)) {
-        rv = kafka_server_listen(&b->server, err, errlen); /* standalone: serve at once */
-        b->accepting = rv == 0;
-        if (rv != 0) {
-            kafka_server_stop(&b->server);
-        }
-    }
     if (rv != 0) {
         return rv;
     }
     b->started = STARTED_SERVER;
-    rv = open_metadata(b, dirs, err, errlen);
+    rv = open_metadata(b, err, errlen);
     if (rv == 0) {
         b->started = STARTED_METADATA;
         rv = replica_manager_start(&b->replicas, loop, cfg, dirs, b->metadata, err, errlen);
     }
-    if (rv == 0 && controller_link_configured(cfg)) {
+    if (rv == 0) {
         struct replica_controller rc = {&b->link, link_broker_epoch, link_alter_partition,
                                         link_may_lead};
         replica_manager_set_controller(&b->replicas, &rc);
@@ -260,6 +249,27 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     b->started = STARTED_REPLICAS;
     b->services = (struct kafka_services){loop, cfg, b->metadata, &b->replicas};
     return 0;
+}
+
+static void on_link_stopped(struct controller_link *link)
+{
+    struct broker *b = link->data;
+    void (*cb)(struct broker * b) = b->stopped_cb;
+    b->stopped_cb = NULL;
+    if (cb != NULL) {
+        cb(b);
+    }
+}
+
+void broker_stop_then(struct broker *b, void (*cb)(struct broker *b))
+{
+    if (b->started < STARTED_METADATA) { /* no controller session to end */
+        broker_stop(b);
+        cb(b);
+        return;
+    }
+    b->stopped_cb = cb;
+    broker_stop(b);
 }
 
 void broker_stop(struct broker *b)
@@ -278,7 +288,7 @@ void broker_stop(struct broker *b)
         b->link.on_metadata = NULL;
         metadata_view_close(b->metadata);
         b->metadata = NULL;
-        controller_link_stop(&b->link, NULL); /* no-op without voters */
+        controller_link_stop(&b->link, on_link_stopped);
     }
     b->started = STARTED_NOTHING;
 }

@@ -1,6 +1,6 @@
 /* The controller quorum: the ONLY code that calls canonical/raft 0.15.
  *
- * It owns the metadata state machine (controller/fsm) and runs it under
+ * It owns the metadata state machine (metadata/fsm) and runs it under
  * raft, applying the mitigations shared/RAFT.md lists:
  *   - fsm version 2 (no async snapshots); apply never fails for business
  *     reasons (rejections are results);
@@ -14,7 +14,7 @@
  *     lets a leader whose disk failed stay leader, so we stop instead;
  *   - raft_close is never called from a raft callback (quorum_close is for
  *     the owner's signal/shutdown path);
- *   - voters are resolved to IPv4 literals (controller/voters);
+ *   - voters are resolved to IPv4 literals (metadata/voters);
  *   - membership is static (controller.quorum.voters): no raft_add/assign,
  *     so the broken 0.15 membership rollback is never exercised.
  *
@@ -30,8 +30,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "controller/fsm.h"
-#include "controller/voters.h"
+#include "metadata/fsm.h"
+#include "metadata/voters.h"
 
 /* Outcomes of a proposal, besides 0. */
 enum quorum_error {

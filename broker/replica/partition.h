@@ -72,6 +72,7 @@ struct partition {
     int32_t pending_isr[PARTITION_MAX_REPLICAS]; /* an AlterPartition in flight (KIP-497) */
     int32_t n_pending_isr;                       /* -1 or 0: none */
     bool alter_in_flight;
+    uint64_t alter_retry_ms; /* uv_now before which no new ISR change is proposed */
     int32_t self;
     /* follower side */
     enum partition_fetch_state fetch_state;

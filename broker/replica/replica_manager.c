@@ -281,6 +281,8 @@ static void each_log(void *owner, log_manager_visit_fn visit, void *arg)
 
 /* ---- the ISR (leader side, Kafka's AlterPartition) ---- */
 
+#define ALTER_RETRY_MS 500 /* after a refused ISR change */
+
 struct alter_ctx {
     struct replica_manager *rm;
     char topic[TOPIC_NAME_MAX + 1];
@@ -295,6 +297,9 @@ static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t le
     if (p != NULL && p->leader_epoch == a->leader_epoch) {
         struct partition_state st = {leader, leader_epoch, partition_epoch, NULL, 0, isr, n_isr, 0};
         if (error != 0) {
+            /* Not again at once: a refused member (fenced, not yet
+             * registered) stays refused for a while. */
+            p->alter_retry_ms = uv_now(a->rm->loop) + ALTER_RETRY_MS;
             log_info("replica", "ISR change refused topic=%s partition=%d error=%d", p->topic,
                      p->index, error);
         } else {
@@ -311,7 +316,8 @@ static void propose_isr(struct replica_manager *rm, struct partition *p, const i
                         int32_t n_isr)
 {
     const struct metadata_topic *t = metadata_view_topic(rm->metadata, p->topic);
-    if (rm->controller.alter_partition == NULL || t == NULL || p->alter_in_flight) {
+    if (rm->controller.alter_partition == NULL || t == NULL || p->alter_in_flight ||
+        uv_now(rm->loop) < p->alter_retry_ms) {
         return;
     }
     struct alter_ctx *a = calloc(1, sizeof *a);
@@ -346,7 +352,7 @@ void replica_manager_isr_expand(struct replica_manager *rm, struct partition *p,
 {
     int32_t isr[PARTITION_MAX_REPLICAS + 1];
     int32_t n = p->n_isr;
-    if (p->alter_in_flight || n >= PARTITION_MAX_REPLICAS) {
+    if (p->alter_in_flight || n >= PARTITION_MAX_REPLICAS || uv_now(rm->loop) < p->alter_retry_ms) {
         return;
     }
     memcpy(isr, p->isr, (size_t)n * sizeof *isr);

@@ -6,7 +6,9 @@ With replication factor 3, min.insync.replicas=2 and acks=all:
   acknowledged record: each is read back at its acknowledged offset after
   failover, and once the killed broker is back every replica's log below
   the high watermark is identical (per-batch CRCs read from the segment
-  files of each node);
+  files of each node). The producers run without idempotence (not offered
+  yet), so a write the old leader appended but never acknowledged can be
+  appended again by the client's retry: duplicates are not checked;
 - a paused (SIGSTOP) follower leaves the ISR while writes go on, and rejoins
   after SIGCONT;
 - with 2 of 3 brokers down acks=all writes are refused, nothing is
@@ -171,7 +173,13 @@ def test_leader_kill_loses_no_acknowledged_write(clusters):
     got = read_all(cluster, topic, 0, hw)
     for value, (part, offset) in p.acked.items():
         assert got.get(offset) == value, f"{value} acknowledged at {offset}, read {got.get(offset)}"
-    assert len(set(got.values())) == len(got), "a value appears twice"
+    # No value that was never sent. A value may appear twice: a request the
+    # old leader appended (and a follower fetched) but did not acknowledge
+    # before it died is appended again by the client's retry (no
+    # idempotence yet, as with Kafka); its acknowledged copy is checked above.
+    sent = ({f"a:{i}" for i in range(2000)} | {f"b:{i}" for i in range(1000)} |
+            {f"c:{i}" for i in range(2000)} | {f"u:{i}" for i in range(300)})
+    assert set(got.values()) <= sent, "a value that was never sent"
     burst.flush(1)
     # Healed: the killed broker catches up; every replica holds the same log.
     victim.start()
@@ -299,7 +307,8 @@ def test_repeated_leader_kills_lose_nothing(clusters):
         for value, (vp, offset) in p.acked.items():
             if vp == part:
                 assert got.get(offset) == value, f"{value} acked at {part}/{offset}: {got.get(offset)}"
-        assert len(set(got.values())) == len(got), "a value at two offsets"
+        # Retried writes may appear twice (no idempotence yet); nothing unsent.
+        assert set(got.values()) <= {f"w:{i}" for i in range(sent[0])}
         wait_until(lambda: all(
             any(x[1] == hw - 1 for x in segment_batches(b, topic, part)) for b in cluster), 30,
             "every replica at the high watermark")

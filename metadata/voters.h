@@ -8,8 +8,8 @@
  *
  * Blocking name resolution (getaddrinfo): call at start-up, before the loop
  * runs. Any thread. */
-#ifndef SLUICE_CONTROLLER_VOTERS_H
-#define SLUICE_CONTROLLER_VOTERS_H
+#ifndef SLUICE_METADATA_VOTERS_H
+#define SLUICE_METADATA_VOTERS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "controller/voters.h"
+#include "metadata/voters.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
