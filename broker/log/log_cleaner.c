@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ struct clean_src {
 struct clean_job {
     uv_work_t work;
     struct partition_log *log; /* NULL once the log closed */
+    atomic_bool cancelled;     /* set by the loop when the log closes: stop early */
     char *dir;
     struct clean_src *src;
     size_t nsrc;       /* segments referenced */
@@ -143,19 +145,22 @@ static void throttle(struct clean_job *job, int64_t bytes)
     }
     double elapsed = (double)(now.tv_sec - job->started.tv_sec) +
                      (double)(now.tv_nsec - job->started.tv_nsec) / 1e9;
-    double due = (double)bytes / rate;
-    if (due > elapsed) {
-        double wait = due - elapsed;
-        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+    /* Sleep in slices, so a closing log does not wait for a slow clean. */
+    for (double wait = (double)bytes / rate - elapsed; wait > 0 && !atomic_load(&job->cancelled);
+         wait -= 0.05) {
+        double slice = wait < 0.05 ? wait : 0.05;
+        struct timespec ts = {0, (long)(slice * 1e9)};
         nanosleep(&ts, NULL);
     }
 }
 
-static void note_io(struct clean_job *job, int64_t read, int64_t written)
+/* Count I/O and throttle. Returns 0, or -ECANCELED once the log closed. */
+static int note_io(struct clean_job *job, int64_t read, int64_t written)
 {
     job->st.bytes_read += read;
     job->st.bytes_written += written;
     throttle(job, job->st.bytes_read + job->st.bytes_written);
+    return atomic_load(&job->cancelled) ? -ECANCELED : 0;
 }
 
 static int grow(uint8_t **buf, size_t *cap, size_t need)
@@ -202,8 +207,7 @@ static int read_batch(struct clean_job *job, const struct clean_src *src, int64_
     if ((rv = segment_pread(src->seg, job->batch, (size_t)size, pos)) < 0) {
         return rv;
     }
-    note_io(job, size, 0);
-    return 0;
+    return note_io(job, size, 0);
 }
 
 /* One record of an uncompressed batch. */
@@ -525,12 +529,12 @@ static int out_batch(struct clean_job *job, struct clean_out *o, const uint8_t *
     record_batch_parse(data, len, &h);
     segment_note_batch(&o->shell, o->shell.size, &h, job->index_interval_bytes);
     o->shell.size += (int64_t)len;
-    note_io(job, 0, (int64_t)len);
-    if (o->len + len > CLEAN_WRITE_BUF) {
-        int rv = out_drain(o);
-        if (rv < 0) {
-            return rv;
-        }
+    int rv = note_io(job, 0, (int64_t)len);
+    if (rv == 0 && o->len + len > CLEAN_WRITE_BUF) {
+        rv = out_drain(o);
+    }
+    if (rv < 0) {
+        return rv;
     }
     if (len > CLEAN_WRITE_BUF) {
         return fs_write_all(o->shell.log_fd, data, len);
@@ -757,6 +761,11 @@ static void clean_after(uv_work_t *req, int status)
             unlink_cleaned(&job->src[i]); /* not swapped: leave nothing behind */
         }
     }
+    if (log == NULL) {
+        /* A deleted partition's directory could not go while we wrote into
+         * it; a closed one still holds its segments and stays. */
+        (void)rmdir(job->dir);
+    }
     job->st.status = rv == 1 ? 0 : rv;
     if (job->cb != NULL) {
         job->cb(log, &job->st, job->data);
@@ -822,6 +831,7 @@ void log_cleaner_shutdown(struct partition_log *log)
 {
     if (log->clean_job != NULL) {
         log->clean_job->log = NULL;
+        atomic_store(&log->clean_job->cancelled, true);
         log->clean_job = NULL;
     }
 }

@@ -227,6 +227,19 @@ static void on_clean(struct partition_log *log, const struct log_clean_stats *st
     *(struct log_clean_stats *)data = *st;
 }
 
+struct cb_seen {
+    struct log_clean_stats st;
+    bool called, log_null;
+};
+
+static void on_clean_seen(struct partition_log *log, const struct log_clean_stats *st, void *data)
+{
+    struct cb_seen *s = data;
+    s->st = *st;
+    s->called = true;
+    s->log_null = log == NULL;
+}
+
 static struct log_clean_stats clean(struct partition_log *log)
 {
     struct log_clean_stats st = {.status = 12345};
@@ -444,6 +457,41 @@ START_TEST(test_crash_at_every_swap_step)
 }
 END_TEST
 
+/* Closing (or deleting) a log stops a slow, throttled clean early: the
+ * callback says the log is gone, nothing is left behind. At 200 B/s this
+ * clean would take minutes; the test's timeout is far shorter. */
+START_TEST(test_close_cancels_a_throttled_clean)
+{
+    for (int destroy = 0; destroy <= 1; destroy++) {
+        struct partition_log *log = open_log("compact");
+        fill(log);
+        end_with_active(log);
+        partition_log_set_high_watermark(log, partition_log_end_offset(log));
+        struct log_cleaner_limits slow = {.dedupe_buffer_bytes = 1 << 20,
+                                          .io_max_bytes_per_second = 200};
+        struct cb_seen seen = {0};
+        ck_assert_int_eq(partition_log_clean(log, &slow, clk.now, on_clean_seen, &seen), 1);
+        if (destroy) {
+            partition_log_destroy(log);
+        } else {
+            ck_assert_int_eq(partition_log_close(log), 0);
+        }
+        uv_run(&loop, UV_RUN_DEFAULT);
+        ck_assert(seen.called && seen.log_null);
+        ck_assert_int_ne(seen.st.status, 0);
+        if (destroy) {
+            ck_assert_int_ne(access(pdir, F_OK), 0);
+        } else {
+            ck_assert(!any_file_with(".cleaned"));
+            log = open_log("compact");
+            struct seen s[64];
+            ck_assert_int_eq(read_all(log, s, 64), 4 * KEYS + 2);
+            partition_log_close(log);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_crash_before_commit_keeps_old_data)
 {
     struct partition_log *log = open_log("compact");
@@ -612,6 +660,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_reader_keeps_old_segment);
     tcase_add_test(tc, test_crash_at_every_swap_step);
     tcase_add_test(tc, test_crash_before_commit_keeps_old_data);
+    tcase_add_test(tc, test_close_cancels_a_throttled_clean);
     tcase_add_test(tc, test_undecodable_compressed_batch_kept_whole);
     tcase_add_test(tc, test_compressed_batches_compacted_per_codec);
     tcase_add_test(tc, test_keyless_records_refused_when_compacted);
