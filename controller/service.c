@@ -62,10 +62,10 @@ void service_respond_topics(struct controller_service *svc, struct rpc_call *cal
     }
     for (size_t i = 0; i < n; i++) {
         sluice__controller__topic_result__init(&results[i]);
-        fn(call, extra, i, &results[i]);
-        if (failure != KAFKA_ERROR_NONE) {
-            results[i].error_code = failure;
-        }
+        const struct service_answer *a = fn(extra, i);
+        results[i].name = (char *)a->name;
+        results[i].error_code = failure != KAFKA_ERROR_NONE ? failure : a->code;
+        results[i].error_message = (char *)a->message;
         ptrs[i] = &results[i];
     }
     resp.topics = ptrs;
@@ -142,7 +142,7 @@ static void register_done(struct service_op *op, int status, const struct fsm_re
     if (resp.error_code == KAFKA_ERROR_NONE && b != NULL) {
         resp.broker_epoch = b->broker_epoch;
         resp.cluster_id = svc->quorum->fsm.image->cluster_id;
-        liveness_touch(&svc->liveness, b->broker_id, b->broker_epoch, uv_now(svc->loop));
+        liveness_touch(&svc->liveness, b->broker_id, b->broker_epoch, controller_service_now(svc));
         log_info("controller", "broker registered broker.id=%d epoch=%lld", b->broker_id,
                  (long long)b->broker_epoch);
     } else if (resp.error_code == KAFKA_ERROR_NOT_CONTROLLER) {
@@ -173,7 +173,8 @@ static void handle_register(struct rpc_call *call, void *arg)
         /* KIP-631: a second process with the same id while the first one's
          * session is alive is refused; it retries after the session ends. */
         if (old != NULL && strcmp(old->incarnation_id, req->incarnation_id) != 0 && !old->fenced &&
-            liveness_active(&svc->liveness, old->broker_id, old->broker_epoch, uv_now(svc->loop))) {
+            liveness_active(&svc->liveness, old->broker_id, old->broker_epoch,
+                            controller_service_now(svc))) {
             code = KAFKA_ERROR_DUPLICATE_BROKER_REGISTRATION;
             message = "another broker with this id has a live session";
         }
@@ -333,7 +334,7 @@ static const BrokerState *lifecycle_broker(struct controller_service *svc, struc
         code = KAFKA_ERROR_STALE_BROKER_EPOCH;
     }
     if (code == KAFKA_ERROR_NONE) {
-        liveness_touch(&svc->liveness, broker_id, epoch, uv_now(svc->loop));
+        liveness_touch(&svc->liveness, broker_id, epoch, controller_service_now(svc));
         return b;
     }
     if (x->shutdown &&
@@ -618,7 +619,7 @@ void controller_service_leadership(struct controller_service *svc, bool ready)
     /* Every registered broker gets a full session from now on (KRaft does
      * the same), so a failover does not fence the whole cluster. */
     const MetadataImage *img = svc->quorum->fsm.image;
-    uint64_t now = uv_now(svc->loop);
+    uint64_t now = controller_service_now(svc);
     for (size_t i = 0; i < img->n_brokers; i++) {
         liveness_touch(&svc->liveness, img->brokers[i]->broker_id, img->brokers[i]->broker_epoch,
                        now);
@@ -626,6 +627,18 @@ void controller_service_leadership(struct controller_service *svc, bool ready)
     liveness_reset(&svc->liveness, now);
     svc->duty_in_flight = false;
     ensure_cluster_id(svc);
+}
+
+void controller_service_set_clock(struct controller_service *svc, uint64_t (*clock)(void *data),
+                                  void *clock_data)
+{
+    svc->clock = clock;
+    svc->clock_data = clock_data;
+}
+
+uint64_t controller_service_now(const struct controller_service *svc)
+{
+    return svc->clock != NULL ? svc->clock(svc->clock_data) : uv_now(svc->loop);
 }
 
 void controller_service_tick(struct controller_service *svc)

@@ -158,7 +158,7 @@ static void duty_done(struct service_op *op, int status, const struct fsm_result
 static int fence_expired(struct controller_service *svc, MetadataBatch *batch)
 {
     const MetadataImage *img = svc->quorum->fsm.image;
-    uint64_t now = uv_now(svc->loop);
+    uint64_t now = controller_service_now(svc);
     int added = 0;
     for (size_t i = 0; i < img->n_brokers; i++) {
         const BrokerState *b = img->brokers[i];
