@@ -83,6 +83,25 @@ static const struct config_def broker_defs[] = {
      INT32_MAX, NULL, NULL, "Largest offset index before a segment rolls."},
     {"log.cleanup.policy", CONFIG_STRING, BROKER(log_cleanup_policy), "delete", 0, 0,
      cleanup_policies, NULL, "delete, compact, or both."},
+    {"log.cleaner.enable", CONFIG_BOOL, BROKER(log_cleaner_enable), "true", 0, 0, NULL, NULL,
+     "Run the log cleaner for compacted topics."},
+    {"log.cleaner.backoff.ms", CONFIG_LONG, BROKER(log_cleaner_backoff_ms), "15000", 0, INT64_MAX,
+     NULL, NULL, "Pause between cleaner passes when nothing is cleanable."},
+    {"log.cleaner.dedupe.buffer.size", CONFIG_LONG, BROKER(log_cleaner_dedupe_buffer_size),
+     "134217728", 1024 * 1024, INT64_MAX, NULL, NULL,
+     "Memory for the key -> offset map of one clean (24 bytes per key)."},
+    {"log.cleaner.io.max.bytes.per.second", CONFIG_DOUBLE,
+     BROKER(log_cleaner_io_max_bytes_per_second), "1.7976931348623157E308", 1, INT64_MAX, NULL,
+     NULL, "Bytes per second the cleaner reads plus writes."},
+    {"log.cleaner.delete.retention.ms", CONFIG_LONG, BROKER(log_cleaner_delete_retention_ms),
+     "86400000", 0, INT64_MAX, NULL, NULL, "How long tombstones are kept after their record."},
+    {"log.cleaner.min.cleanable.ratio", CONFIG_DOUBLE, BROKER(log_cleaner_min_cleanable_ratio),
+     "0.5", 0, 1, NULL, NULL, "Dirty fraction of a log before it is cleaned."},
+    {"log.cleaner.min.compaction.lag.ms", CONFIG_LONG, BROKER(log_cleaner_min_compaction_lag_ms),
+     "0", 0, INT64_MAX, NULL, NULL, "Records younger than this are not compacted."},
+    {"log.cleaner.max.compaction.lag.ms", CONFIG_LONG, BROKER(log_cleaner_max_compaction_lag_ms),
+     "9223372036854775807", 1, INT64_MAX, NULL, NULL,
+     "Dirty records older than this are compacted whatever the dirty ratio."},
     {"broker.heartbeat.interval.ms", CONFIG_INT, BROKER(broker_heartbeat_interval_ms), "2000", 1,
      INT32_MAX, NULL, NULL, "Broker to controller heartbeat interval."},
     {"broker.session.timeout.ms", CONFIG_INT, BROKER(broker_session_timeout_ms), "9000", 1,
@@ -161,6 +180,15 @@ static const struct config_def topic_defs[] = {
      0, NULL, "unclean.leader.election.enable", "Allow an out-of-sync replica to become leader."},
     {"cleanup.policy", CONFIG_STRING, TOPIC(cleanup_policy), NULL, 0, 0, cleanup_policies,
      "log.cleanup.policy", "delete, compact, or both."},
+    {"delete.retention.ms", CONFIG_LONG, TOPIC(delete_retention_ms), NULL, 0, INT64_MAX, NULL,
+     "log.cleaner.delete.retention.ms", "How long tombstones are kept after their record."},
+    {"min.cleanable.dirty.ratio", CONFIG_DOUBLE, TOPIC(min_cleanable_dirty_ratio), NULL, 0, 1, NULL,
+     "log.cleaner.min.cleanable.ratio", "Dirty fraction of a log before it is cleaned."},
+    {"min.compaction.lag.ms", CONFIG_LONG, TOPIC(min_compaction_lag_ms), NULL, 0, INT64_MAX, NULL,
+     "log.cleaner.min.compaction.lag.ms", "Records younger than this are not compacted."},
+    {"max.compaction.lag.ms", CONFIG_LONG, TOPIC(max_compaction_lag_ms), NULL, 1, INT64_MAX, NULL,
+     "log.cleaner.max.compaction.lag.ms",
+     "Dirty records older than this are compacted whatever the dirty ratio."},
 };
 
 /* Legacy spellings operators still write (Kafka's server.properties ships
@@ -214,6 +242,25 @@ static int parse_integer(const char *value, int64_t *out)
     return 0;
 }
 
+static int set_double(const struct config_def *def, char *field, const char *value, char *err,
+                      size_t errlen)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno != 0 || end == value || *end != '\0' || isspace((unsigned char)*value) || v != v) {
+        snprintf(err, errlen, "invalid value '%s' for %s: not a number", value, def->name);
+        return -EINVAL;
+    }
+    if (v < (double)def->min || (def->max != INT64_MAX && v > (double)def->max)) {
+        snprintf(err, errlen, "invalid value '%s' for %s: must be between %" PRId64 " and %" PRId64,
+                 value, def->name, def->min, def->max);
+        return -EINVAL;
+    }
+    *(double *)field = v;
+    return 0;
+}
+
 static int set_value(const struct config_def *def, void *base, const char *value, char *err,
                      size_t errlen)
 {
@@ -247,6 +294,9 @@ static int set_value(const struct config_def *def, void *base, const char *value
         free(*(char **)field);
         *(char **)field = copy;
         return 0;
+    }
+    if (def->type == CONFIG_DOUBLE) {
+        return set_double(def, field, value, err, errlen);
     }
     int64_t v;
     if (parse_integer(value, &v) != 0) {
@@ -292,6 +342,9 @@ const char *config_format(const struct config_def *def, const void *base, char *
         return out;
     case CONFIG_LONG:
         snprintf(out, outlen, "%" PRId64, *(const int64_t *)field);
+        return out;
+    case CONFIG_DOUBLE:
+        snprintf(out, outlen, "%.17g", *(const double *)field);
         return out;
     case CONFIG_BOOL:
         snprintf(out, outlen, "%s", *(const bool *)field ? "true" : "false");

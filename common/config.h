@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum config_type { CONFIG_INT, CONFIG_LONG, CONFIG_BOOL, CONFIG_STRING };
+/* CONFIG_DOUBLE: a fraction or rate (Kafka's DOUBLE); min/max bound it as integers. */
+enum config_type { CONFIG_INT, CONFIG_LONG, CONFIG_BOOL, CONFIG_STRING, CONFIG_DOUBLE };
 
 /* Where a value came from; the order matches Kafka's DescribeConfigs sources. */
 enum config_source {
@@ -69,6 +70,14 @@ struct sluice_config {
     int32_t log_index_interval_bytes;
     int32_t log_index_size_max_bytes;
     char *log_cleanup_policy;
+    bool log_cleaner_enable;
+    int64_t log_cleaner_backoff_ms;
+    int64_t log_cleaner_dedupe_buffer_size;
+    double log_cleaner_io_max_bytes_per_second;
+    int64_t log_cleaner_delete_retention_ms;
+    double log_cleaner_min_cleanable_ratio;
+    int64_t log_cleaner_min_compaction_lag_ms;
+    int64_t log_cleaner_max_compaction_lag_ms;
     int32_t broker_heartbeat_interval_ms;
     int32_t broker_session_timeout_ms;
     int32_t replica_lag_time_max_ms;
@@ -108,7 +117,11 @@ struct topic_config {
     int32_t segment_index_bytes;
     int32_t min_insync_replicas;
     bool unclean_leader_election_enable;
-    char *cleanup_policy; /* "delete", "compact" or "compact,delete" */
+    char *cleanup_policy;             /* "delete", "compact" or "compact,delete" */
+    int64_t delete_retention_ms;      /* how long tombstones outlive a clean */
+    double min_cleanable_dirty_ratio; /* dirty / total bytes before cleaning */
+    int64_t min_compaction_lag_ms;    /* records younger than this are not cleaned */
+    int64_t max_compaction_lag_ms;    /* older dirty records force a clean */
     uint8_t source[CONFIG_MAX_KEYS];
 };
 

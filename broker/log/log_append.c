@@ -69,6 +69,7 @@ static int validate_all(const struct partition_log *log, const uint8_t *p, size_
         .max_batch_bytes = leader ? log->cfg.max_message_bytes : 0,
         .from_client = leader,
         .walk_records = leader,
+        .require_keys = leader && log->cfg.compact,
     };
     int64_t expect = log_end(log);
     memset(scan, 0, offsetof(struct append_scan, inline_hdrs));
@@ -86,7 +87,10 @@ static int validate_all(const struct partition_log *log, const uint8_t *p, size_
         if (rv < 0) {
             return rv;
         }
-        if (!leader && h.base_offset != expect) {
+        /* A compacted log's follower sees gaps: the leader's cleaner
+         * removes records. Elsewhere batches must continue the log. */
+        bool gap_ok = log->cfg.compact && h.base_offset > expect;
+        if (!leader && h.base_offset != expect && !gap_ok) {
             snprintf(info->reason, sizeof info->reason,
                      "batch base offset %" PRId64 " does not continue the log at %" PRId64,
                      h.base_offset, expect);
@@ -325,6 +329,8 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
         return rv;
     }
     log_warn("log", "truncating fully dir=%s new_start_offset=%" PRId64, log->dir, offset);
+    log->truncations++;
+    log->clean_offset = offset;
     /* The new segment may share a base offset (and thus file names) with an
      * old one: drop the old ones without unlinking what we just created. */
     for (size_t i = 0; i < n; i++) {
@@ -353,6 +359,10 @@ int partition_log_truncate_to(struct partition_log *log, int64_t offset)
     }
     if (offset < log->start_offset) {
         return partition_log_truncate_fully_and_start_at(log, offset);
+    }
+    log->truncations++;
+    if (log->clean_offset > offset) {
+        log->clean_offset = log->start_offset;
     }
     size_t i = log_segs_find(log, offset);
     if (i + 1 < log->nsegs) {

@@ -70,8 +70,8 @@ static int reader_crc(struct reader *r, int64_t pos, int64_t len, int64_t limit,
 
 /* Check the batch at `pos`: 0 with *h if valid, 1 with *reason if not (the
  * tail from here is cut), or -errno if the file cannot be read. */
-static int check_batch(struct reader *r, const struct segment *seg, int64_t pos, int64_t limit,
-                       struct record_batch_header *h, const char **reason)
+static int check_batch(struct reader *r, const struct segment *seg, bool compact, int64_t pos,
+                       int64_t limit, struct record_batch_header *h, const char **reason)
 {
     const uint8_t *p;
     uint32_t crc;
@@ -94,8 +94,10 @@ static int check_batch(struct reader *r, const struct segment *seg, int64_t pos,
         return 1;
     }
     /* baseOffset is outside the CRC: contiguity is what catches a flipped
-     * bit in it. Our logs never have gaps (no compaction yet). */
-    if (h->last_offset_delta < 0 || h->base_offset != seg->next_offset ||
+     * bit in it. Only compacted logs have gaps (the cleaner leaves them);
+     * there offsets must still rise. */
+    bool gap_ok = compact && h->base_offset > seg->next_offset;
+    if (h->last_offset_delta < 0 || (h->base_offset != seg->next_offset && !gap_ok) ||
         record_batch_last_offset(h) - seg->base_offset > INT32_MAX) {
         *reason = "offsets not contiguous";
         return 1;
@@ -147,7 +149,7 @@ int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, in
     reset_summary(seg);
     while (pos < seg->size) {
         struct record_batch_header h;
-        if ((rv = check_batch(&r, seg, pos, seg->size, &h, &reason)) != 0) {
+        if ((rv = check_batch(&r, seg, log->cfg.compact, pos, seg->size, &h, &reason)) != 0) {
             break;
         }
         segment_note_batch(seg, pos, &h, log->cfg.index_interval_bytes);
@@ -301,10 +303,14 @@ static int recover_one(struct partition_log *log, size_t i)
     if (rv < 0) {
         return rv;
     }
-    /* A cut tail, or a segment that does not end where the next one starts
-     * (its unflushed data lost in a crash, or files from elsewhere), leaves a
-     * hole or an overlap: our logs have neither (no compaction), and reads
-     * rely on that, so everything after it goes. */
+    /* A cut tail, or a segment that runs into the next one (files from
+     * elsewhere), leaves the later segments unanchored, so everything after
+     * it goes. In a compacted log a segment ending before the next one
+     * starts is the cleaner's gap: its end is the next base. */
+    if (log->cfg.compact && i + 1 < log->nsegs && truncated == 0 &&
+        seg->next_offset < log->segs[i + 1]->base_offset) {
+        seg->next_offset = log->segs[i + 1]->base_offset;
+    }
     if (i + 1 < log->nsegs &&
         (truncated > 0 || seg->next_offset != log->segs[i + 1]->base_offset)) {
         log_warn("log",
@@ -338,7 +344,12 @@ int log_recovery_load(struct partition_log *log, int64_t recovery_point, char *e
 {
     int64_t *bases = NULL;
     size_t n = 0;
-    int rv = list_bases(log->dir, &bases, &n);
+    int rv = log_cleaner_recover(log->dir);
+    if (rv < 0) {
+        snprintf(err, errlen, "cannot finish cleaner swaps in %s: %s", log->dir, strerror(-rv));
+        return rv;
+    }
+    rv = list_bases(log->dir, &bases, &n);
     if (rv < 0) {
         snprintf(err, errlen, "cannot list %s: %s", log->dir, strerror(-rv));
         return rv;

@@ -83,9 +83,11 @@ int partition_log_apply_retention(struct partition_log *log, int64_t now_ms)
 {
     size_t below = count_below_start(log);
     delete_front(log, below, "below log start offset");
-    size_t expired = count_expired(log, 0, now_ms);
+    /* cleanup.policy=compact alone keeps every segment (the cleaner shrinks
+     * them); only "delete" applies retention.ms / retention.bytes. */
+    size_t expired = log->cfg.delete ? count_expired(log, 0, now_ms) : 0;
     delete_front(log, expired, "retention.ms");
-    size_t oversize = count_oversize(log, 0);
+    size_t oversize = log->cfg.delete ? count_oversize(log, 0) : 0;
     delete_front(log, oversize, "retention.bytes");
     int rv = log_epochs_after_start_moved(log);
     return rv < 0 ? rv : (int)(below + expired + oversize);

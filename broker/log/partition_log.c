@@ -48,6 +48,14 @@ static void settings_from(struct log_settings *s, const struct topic_config *cfg
     s->index_interval_bytes = cfg->index_interval_bytes > 0 ? cfg->index_interval_bytes : 0;
     s->segment_index_bytes =
         cfg->segment_index_bytes >= SEGMENT_TIME_ENTRY_SIZE ? cfg->segment_index_bytes : 4096;
+    const char *policy = cfg->cleanup_policy != NULL ? cfg->cleanup_policy : "delete";
+    s->compact = strstr(policy, "compact") != NULL;
+    s->delete = strstr(policy, "delete") != NULL;
+    s->delete_retention_ms = cfg->delete_retention_ms;
+    s->min_cleanable_dirty_ratio = cfg->min_cleanable_dirty_ratio;
+    s->min_compaction_lag_ms = cfg->min_compaction_lag_ms;
+    s->max_compaction_lag_ms =
+        cfg->max_compaction_lag_ms > 0 ? cfg->max_compaction_lag_ms : INT64_MAX;
 }
 
 void partition_log_set_config(struct partition_log *log, const struct topic_config *cfg)
@@ -226,6 +234,7 @@ int partition_log_checkpoint(struct partition_log *log)
 
 int partition_log_close(struct partition_log *log)
 {
+    log_cleaner_shutdown(log);
     segment_seal(log_active(log));
     int rv = log_flush_sync(log);
     log_flush_shutdown(log, rv);
@@ -256,6 +265,7 @@ static void remove_dir_files(const char *dir)
 int partition_log_destroy(struct partition_log *log)
 {
     int rv = 0;
+    log_cleaner_shutdown(log);
     log_flush_shutdown(log, LOG_ERR_CLOSED);
     log_segs_remove(log, 0, log->nsegs, "partition deleted");
     remove_dir_files(log->dir);

@@ -110,9 +110,9 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
                          int32_t leader_epoch, struct log_append_info *info);
 
 /* Append batches fetched from the leader keeping their offsets and leader
- * epochs: the first batch must start at the log end offset and each next one
- * right after its predecessor (no gaps: there is no compaction yet, and
- * recovery relies on contiguity), else LOG_ERR_OFFSET_MISMATCH; validated for magic, lengths and
+ * epochs: each batch must start at the log end offset and right after its
+ * predecessor (in a compacted log anywhere above them: the leader's cleaner
+ * leaves gaps), else LOG_ERR_OFFSET_MISMATCH; validated for magic, lengths and
  * CRC (not the producer rules). Nothing written on error. info->first_offset is the first batch's
  * base offset. */
 int partition_log_append_as_follower(struct partition_log *log, const uint8_t *batches, size_t len,
@@ -240,6 +240,63 @@ struct leader_epoch_end partition_log_end_offset_for_epoch(const struct partitio
 /* The cache itself, borrowed (read-only; valid until the next call that
  * changes the log), e.g. for leader_epoch_truncation_decide. */
 const struct leader_epoch_cache *partition_log_epoch_cache(const struct partition_log *log);
+
+/* ---- compaction (log_cleaner.c; Kafka's LogCleaner) ----
+ *
+ * For cleanup.policy=compact (or compact,delete): keep the last record of
+ * each key. The log is split at clean_offset into a clean head (already
+ * compacted) and a dirty section ending before the first uncleanable segment
+ * (the active one, one reaching past the high watermark, or one younger than
+ * min.compaction.lag.ms). A clean builds a key -> latest offset map over the
+ * dirty section, then rewrites every non-active segment up to its end on the
+ * libuv thread pool, dropping records whose key has a later offset and
+ * tombstones (null value) older than delete.retention.ms. Offsets and batch
+ * boundaries stay: a rewritten batch keeps its base offset and
+ * lastOffsetDelta; an emptied batch goes (gaps are allowed). Compressed
+ * batches are decompressed (batch_codec.h) and what they keep is
+ * recompressed with their own codec. Control batches, and batches that do
+ * not decode, are kept whole and their keys are not mapped (never wrongly
+ * dropped). Compacted logs refuse records without a key at append.
+ *
+ * Crash safety (Kafka's .cleaned/.swap): the pool writes and fsyncs
+ * `<base>.log.cleaned` with `.index.cleaned` and `.timeindex.cleaned`; the
+ * loop renames `.log.cleaned` to `.log.swap` and fsyncs the directory (the
+ * commit point), renames the indexes and then `.log.swap` over `.log`.
+ * Opening a log finishes any `.swap` (rebuilding its indexes) and deletes
+ * `.cleaned` files. Readers holding the old segment keep its open file. */
+
+struct log_cleaner_limits {
+    int64_t dedupe_buffer_bytes;    /* log.cleaner.dedupe.buffer.size */
+    double io_max_bytes_per_second; /* log.cleaner.io.max.bytes.per.second (read + write) */
+};
+
+struct log_clean_stats {
+    int status; /* 0, -errno, or LOG_ERR_CLOSED when the log closed or was truncated meanwhile */
+    int64_t bytes_read;
+    int64_t bytes_written;
+    int64_t records_removed;
+    int segments_rewritten;
+    int64_t clean_offset; /* the log's clean offset afterwards */
+};
+
+/* `log` is NULL if the log was closed or destroyed meanwhile. */
+typedef void (*log_clean_cb)(struct partition_log *log, const struct log_clean_stats *st,
+                             void *data);
+
+/* How dirty a compacted log is: dirty bytes / (clean + dirty bytes) of its
+ * cleanable segments, or -1 if it cannot be cleaned now (not compacted, a
+ * clean in flight, nothing dirty, or below min.cleanable.dirty.ratio and not
+ * past max.compaction.lag.ms). */
+double partition_log_cleanable_ratio(const struct partition_log *log, int64_t now_ms);
+
+/* Start a clean if partition_log_cleanable_ratio says one is due. Returns 1
+ * when queued (`cb` fires later on the loop thread, exactly once), 0 when
+ * there is nothing to do, or a negative errno (cb will not fire). */
+int partition_log_clean(struct partition_log *log, const struct log_cleaner_limits *lim,
+                        int64_t now_ms, log_clean_cb cb, void *data);
+
+/* Offset below which the log has been compacted (the log start if never). */
+int64_t partition_log_clean_offset(const struct partition_log *log);
 
 /* ---- durability ---- */
 

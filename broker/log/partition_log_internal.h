@@ -19,7 +19,15 @@ struct log_settings {
     int32_t max_message_bytes;
     int32_t index_interval_bytes;
     int32_t segment_index_bytes;
+    bool compact; /* cleanup.policy has compact */
+    bool delete;  /* cleanup.policy has delete */
+    int64_t delete_retention_ms;
+    double min_cleanable_dirty_ratio;
+    int64_t min_compaction_lag_ms;
+    int64_t max_compaction_lag_ms;
 };
+
+struct clean_job;
 
 struct flush_job;
 
@@ -42,6 +50,11 @@ struct partition_log {
     bool roll_flush; /* a segment rolled: flush it in the background (as Kafka does) */
     struct flush_job *flush_inflight;
     struct log_flush_req *waiters;
+    /* cleaner state (log_cleaner.c) */
+    int64_t clean_offset;         /* everything below has been cleaned (a segment base) */
+    uint64_t truncations;         /* bumped by truncation: an in-flight clean is void */
+    struct clean_job *clean_job;  /* in flight, NULL if none */
+    int cleaner_crash_after_step; /* tests: stop a swap after this step (0: never) */
 };
 
 static inline struct segment *log_active(const struct partition_log *log)
@@ -85,6 +98,15 @@ int log_epochs_note_follower_batches(struct partition_log *log,
 int log_epochs_after_truncation(struct partition_log *log);
 int log_epochs_after_start_moved(struct partition_log *log);
 int log_epochs_reset(struct partition_log *log);
+
+/* Cleaner (log_cleaner.c). */
+/* Detach an in-flight clean (close/destroy): it finishes on the pool and
+ * removes its .cleaned files without touching the log. */
+void log_cleaner_shutdown(struct partition_log *log);
+/* Recovery, before segments are listed: finish swaps that reached `.swap`
+ * (their indexes are dropped, so they are rebuilt) and delete `.cleaned`
+ * leftovers. Returns 0 or -errno. */
+int log_cleaner_recover(const char *dir);
 
 /* Flush (log_flush.c). */
 void log_flush_note_append(struct partition_log *log, int64_t records);

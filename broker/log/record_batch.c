@@ -69,8 +69,9 @@ static int skip_bytes_field(const uint8_t *p, size_t avail, size_t *pos, bool nu
     return 0;
 }
 
-/* Parse one record body of `len` bytes; check its offsetDelta is `index`. */
-static int check_record_body(const uint8_t *p, size_t len, int32_t index)
+/* Parse one record body of `len` bytes; check its offsetDelta is `index`.
+ * Returns 0, -1 if malformed, -2 if `need_key` and the key is null. */
+static int check_record_body(const uint8_t *p, size_t len, int32_t index, bool need_key)
 {
     size_t pos = 1; /* attributes i8 */
     int64_t ts_delta;
@@ -87,6 +88,10 @@ static int check_record_body(const uint8_t *p, size_t len, int32_t index)
         return -1;
     }
     pos += (size_t)rv;
+    int32_t key_len;
+    if (need_key && (varint_decode_s32(p + pos, len - pos, &key_len) < 0 || key_len < 0)) {
+        return -2;
+    }
     if (skip_bytes_field(p, len, &pos, true) < 0 || skip_bytes_field(p, len, &pos, true) < 0) {
         return -1;
     }
@@ -103,7 +108,8 @@ static int check_record_body(const uint8_t *p, size_t len, int32_t index)
 }
 
 /* Walk the records of an uncompressed batch body (after the 61-byte header). */
-static int walk_records(const uint8_t *p, size_t len, int32_t count, char *reason, size_t reasonlen)
+static int walk_records(const uint8_t *p, size_t len, int32_t count, bool need_key, char *reason,
+                        size_t reasonlen)
 {
     size_t pos = 0;
     int32_t i;
@@ -115,7 +121,12 @@ static int walk_records(const uint8_t *p, size_t len, int32_t count, char *reaso
                         "record %d has a bad length or runs past the batch", i);
         }
         pos += (size_t)rv;
-        if (i >= count || check_record_body(p + pos, (size_t)rec_len, i) < 0) {
+        int body = i >= count ? -1 : check_record_body(p + pos, (size_t)rec_len, i, need_key);
+        if (body == -2) {
+            return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                        "record %d has no key: a compacted topic needs keyed records", i);
+        }
+        if (body < 0) {
             return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
                         "record %d is malformed or out of sequence (count %d)", i, count);
         }
@@ -151,7 +162,7 @@ static int check_compressed(const uint8_t *body, size_t len, const struct record
     if (rv < 0) {
         return fail(rv, reason, reasonlen, "no memory to inflate a %zu-byte batch body", len);
     }
-    rv = walk_records(records, n, h->records_count, reason, reasonlen);
+    rv = walk_records(records, n, h->records_count, limits->require_keys, reason, reasonlen);
     free(records);
     return rv;
 }
@@ -165,7 +176,7 @@ static int check_records(const uint8_t *p, size_t size, const struct record_batc
     const uint8_t *body = p + RECORD_BATCH_HEADER_SIZE;
     size_t len = size - RECORD_BATCH_HEADER_SIZE;
     if (codec == RECORD_CODEC_NONE) {
-        return walk_records(body, len, h->records_count, reason, reasonlen);
+        return walk_records(body, len, h->records_count, limits->require_keys, reason, reasonlen);
     }
     if (codec > RECORD_CODEC_MAX) {
         return fail(LOG_ERR_CORRUPT, reason, reasonlen, "unknown compression codec id %d", codec);
@@ -237,6 +248,12 @@ int record_batch_validate(const uint8_t *p, size_t avail, const struct record_ba
         *out = h;
     }
     return 0;
+}
+
+int record_batch_walk_records(const uint8_t *records, size_t len, int32_t count, bool need_key,
+                              char *reason, size_t reasonlen)
+{
+    return walk_records(records, len, count, need_key, reason, reasonlen);
 }
 
 void record_batch_set_base_offset(uint8_t *batch, int64_t base_offset)

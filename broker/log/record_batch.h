@@ -85,6 +85,8 @@ struct record_batch_limits {
     bool from_client;        /* producer input: no control batches, records_count ==
                                 lastOffsetDelta + 1 and > 0 (Kafka's LogValidator) */
     bool walk_records;       /* also check the codec and walk the records (inflated) */
+    bool require_keys;       /* walk_records: every record needs a non-null key (compacted
+                                topics; LOG_ERR_INVALID_RECORD otherwise) */
 };
 
 /* Validate the batch starting at `p` (`avail` bytes present, which may hold
@@ -110,6 +112,13 @@ struct record_batch_limits {
  * On failure a human-readable reason goes to `reason` (may be NULL). */
 int record_batch_validate(const uint8_t *p, size_t avail, const struct record_batch_limits *limits,
                           struct record_batch_header *out, char *reason, size_t reasonlen);
+
+/* Walk `count` records in `len` bytes of record data (an uncompressed
+ * body, or a compressed one after decompression) with the walk_records
+ * checks, requiring keys if `need_key`. Returns 0 or LOG_ERR_INVALID_RECORD
+ * with `reason`. */
+int record_batch_walk_records(const uint8_t *records, size_t len, int32_t count, bool need_key,
+                              char *reason, size_t reasonlen);
 
 /* Rewrite the fields outside the CRC in place. */
 void record_batch_set_base_offset(uint8_t *batch, int64_t base_offset);

@@ -184,6 +184,69 @@ static void on_flush(uv_timer_t *t)
     lm->each(lm->owner, flush_one, lm);
 }
 
+/* ---- the cleaner ---- */
+
+struct dirtiest {
+    int64_t now_ms;
+    double ratio;
+    struct partition_log *log;
+    const char *topic;
+    int32_t index;
+};
+
+static void cleaner_visit(struct partition_log *log, const char *topic, int32_t index, void *arg)
+{
+    struct dirtiest *d = arg;
+    double ratio = partition_log_cleanable_ratio(log, d->now_ms);
+    if (ratio >= 0 && ratio > d->ratio) {
+        d->ratio = ratio;
+        d->log = log;
+        d->topic = topic;
+        d->index = index;
+    }
+}
+
+static void on_cleaned(struct partition_log *log, const struct log_clean_stats *st, void *data)
+{
+    struct log_manager *lm = data;
+    (void)log;
+    (void)st; /* the log module logged the outcome */
+    lm->cleaning = false;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_cleaner(uv_timer_t *t)
+{
+    struct log_manager *lm = t->data;
+    struct dirtiest d = {.now_ms = wall_ms(), .ratio = -1};
+    if (lm->cleaning) {
+        return;
+    }
+    lm->each(lm->owner, cleaner_visit, &d);
+    if (d.log == NULL) {
+        return;
+    }
+    struct log_cleaner_limits lim = {
+        .dedupe_buffer_bytes = lm->cfg->log_cleaner_dedupe_buffer_size,
+        .io_max_bytes_per_second = lm->cfg->log_cleaner_io_max_bytes_per_second,
+    };
+    int rv = partition_log_clean(d.log, &lim, d.now_ms, on_cleaned, lm);
+    if (rv == 1) {
+        lm->cleaning = true;
+        log_info("replica", "cleaning topic=%s partition=%d dirty_ratio=%.3f", d.topic, d.index,
+                 d.ratio);
+    } else if (rv < 0) {
+        log_error("replica", "cannot start clean topic=%s partition=%d error=%s", d.topic, d.index,
+                  strerror(-rv));
+    }
+}
+
 void log_manager_start_timers(struct log_manager *lm)
 {
     uv_timer_init(lm->loop, &lm->retention_timer);
@@ -192,6 +255,13 @@ void log_manager_start_timers(struct log_manager *lm)
     uint64_t every = (uint64_t)lm->cfg->log_retention_check_interval_ms;
     uv_timer_start(&lm->retention_timer, on_retention, every, every);
     uv_timer_start(&lm->flush_timer, on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
+    uv_timer_init(lm->loop, &lm->cleaner_timer);
+    lm->cleaner_timer.data = lm;
+    if (lm->cfg->log_cleaner_enable) {
+        uint64_t backoff = (uint64_t)lm->cfg->log_cleaner_backoff_ms;
+        backoff = backoff > 0 ? backoff : 1;
+        uv_timer_start(&lm->cleaner_timer, on_cleaner, backoff, backoff);
+    }
     lm->timers_started = true;
 }
 
@@ -200,6 +270,7 @@ void log_manager_stop(struct log_manager *lm)
     if (lm->timers_started) {
         uv_close((uv_handle_t *)&lm->retention_timer, NULL);
         uv_close((uv_handle_t *)&lm->flush_timer, NULL);
+        uv_close((uv_handle_t *)&lm->cleaner_timer, NULL);
         lm->timers_started = false;
     }
 }

@@ -6,6 +6,10 @@
  * - Records each partition directory's topic id in `partition.metadata`
  *   (KIP-516): a directory left by a topic deleted while the broker was down
  *   is emptied, not inherited by a re-created topic of the same name.
+ * - Runs the log cleaner (compaction) every log.cleaner.backoff.ms when
+ *   log.cleaner.enable: one clean at a time, on the dirtiest cleanable log
+ *   (Kafka's single cleaner thread), throttled by
+ *   log.cleaner.io.max.bytes.per.second.
  * - Runs retention every log.retention.check.interval.ms, and background
  *   flushes every second with checkpoints every five
  *   (replica.high.watermark.checkpoint.interval.ms = 5000).
@@ -35,7 +39,8 @@ struct log_manager {
     size_t partitions_in_dir[DATA_DIR_MAX];
     log_manager_each_fn each;
     void *owner;
-    uv_timer_t retention_timer, flush_timer;
+    uv_timer_t retention_timer, flush_timer, cleaner_timer;
+    bool cleaning; /* a clean is in flight */
     int checkpoint_ticks;
     bool timers_started;
 };
