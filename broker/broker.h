@@ -23,6 +23,7 @@ struct broker {
     uv_loop_t *loop;
     const struct sluice_config *cfg;
     struct listener_set listeners;
+    struct data_dirs *dirs;      /* borrowed; stamped with the cluster id */
     struct controller_link link; /* when controller.quorum.voters is set */
     struct metadata_view *metadata;
     struct replica_manager replicas;
@@ -36,10 +37,12 @@ struct broker {
  * and start listening. The view is the controller quorum's (the broker
  * registers, heartbeats and replays the metadata stream through a
  * controller_link) when controller.quorum.voters is set, else this broker's
- * own (kept in the first data directory). Returns 0, or a negative
+ * own (kept in the first data directory). With a quorum, the first image
+ * stamps the cluster id into `dirs` (borrowed until broker_stop); data from
+ * another cluster stops the process before anything acts on it. Returns 0, or a negative
  * error with `err` saying why (everything started is stopped again). */
 int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
-                 const struct data_dirs *dirs, char *err, size_t errlen);
+                 struct data_dirs *dirs, char *err, size_t errlen);
 
 /* Stop listening, close connections, answer waiting requests, flush and close
  * every partition log, shut down the controller session (controlled
