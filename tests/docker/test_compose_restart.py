@@ -81,5 +81,8 @@ def test_compose_down_and_up_keeps_the_cluster(project):  # noqa: F811
         md = json.loads(kcat("-L", "-J", "-b", project.bootstrap((3,))))
         assert len(md["brokers"]) == 3
     finally:
+        # Shown by pytest only when the test fails; the fixture's own `down -v`
+        # then finds nothing left.
+        print(project.compose("logs", "--no-color", "--tail", "80", check=False).stdout)
         project.compose("down", "-v", "--remove-orphans", "-t", "10", check=False)
         docker("network", "rm", squat, check=False)
