@@ -14,6 +14,7 @@ restart must keep."""
 import json
 import os
 import subprocess
+import time
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -42,6 +43,32 @@ def read_all(proj, partition):
                 "-o", "beginning", "-f", "%s\n", timeout=120).splitlines()
 
 
+def wait_serving(proj, timeout=90):
+    """Every broker accepts Kafka clients and names a leader for each
+    partition. deploy/docker/up returns once the image shows three alive
+    brokers, which after a restart can still be the previous sessions: the
+    new processes open their Kafka listeners only once caught up."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        ok = True
+        for n in (1, 2, 3):
+            p = subprocess.run(["kcat", "-m", "5", "-L", "-J", "-t", TOPIC, "-b",
+                                proj.bootstrap((n,))], capture_output=True, timeout=30)
+            if p.returncode != 0:
+                ok, last = False, p.stderr[-500:]
+                break
+            md = json.loads(p.stdout)
+            parts = md["topics"][0]["partitions"] if md["topics"] else []
+            if len(parts) != PARTITIONS or any(x["leader"] < 0 for x in parts):
+                ok, last = False, md
+                break
+        if ok:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the brokers did not serve {TOPIC} within {timeout}s: {last}")
+
+
 def test_compose_down_and_up_keeps_the_cluster(project):  # noqa: F811
     admin = AdminClient({"bootstrap.servers": project.bootstrap()})
     admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)], request_timeout=30)[TOPIC].result(40)
@@ -68,6 +95,7 @@ def test_compose_down_and_up_keeps_the_cluster(project):  # noqa: F811
         assert up.returncode == 0, up.stderr[-6000:]
         assert container_ip(project, 1) != old_ip, "the test needs the nodes on new addresses"
 
+        wait_serving(project)
         after = project.wait_status(1, lambda s: any(t["name"] == TOPIC for t in s["topics"]),
                                     60, "the topic after the restart")
         assert after["cluster_id"] == cluster_id
