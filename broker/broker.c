@@ -97,14 +97,11 @@ static void on_link_metadata(struct controller_link *link)
     accept_when_caught_up(b);
 }
 
-/* The view: the controller quorum's when voters are configured. */
-static int open_metadata(struct broker *b, struct data_dirs *dirs, char *err, size_t errlen)
+/* The view fed by the controller quorum (a single node is a one-voter quorum). */
+static int open_metadata(struct broker *b, char *err, size_t errlen)
 {
-    if (!controller_link_configured(b->cfg)) {
-        return metadata_view_open(&b->metadata, b->cfg, &b->listeners, dirs->paths[0], err, errlen);
-    }
-    int rv = controller_link_start(&b->link, b->loop, b->cfg, &b->listeners, dirs->cluster_id, NULL,
-                                   err, errlen);
+    int rv = controller_link_start(&b->link, b->loop, b->cfg, &b->listeners, b->dirs->cluster_id,
+                                   NULL, err, errlen);
     if (rv != 0) {
         return rv;
     }
@@ -120,9 +117,8 @@ static int open_metadata(struct broker *b, struct data_dirs *dirs, char *err, si
 }
 
 /* Bind first so ephemeral ports (port 0) are known before the metadata view
- * copies the advertised endpoints. Standalone, the listeners accept at once
- * (no request is read before the loop runs, by which time the services are
- * complete); with a controller quorum only once caught up (on_link_metadata). */
+ * copies the advertised endpoints; the listeners accept only once this broker
+ * is caught up and unfenced (on_link_metadata). */
 int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
                  struct data_dirs *dirs, char *err, size_t errlen)
 {
@@ -138,18 +134,11 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     conn_options(cfg, &opts);
     rv = kafka_server_bind(&b->server, loop, &b->listeners, &opts, kafka_dispatch, &b->services,
                            err, errlen);
-    if (rv == 0 && !controller_link_configured(cfg)) {
-        rv = kafka_server_listen(&b->server, err, errlen); /* standalone: serve at once */
-        b->accepting = rv == 0;
-        if (rv != 0) {
-            kafka_server_stop(&b->server);
-        }
-    }
     if (rv != 0) {
         return rv;
     }
     b->started = STARTED_SERVER;
-    rv = open_metadata(b, dirs, err, errlen);
+    rv = open_metadata(b, err, errlen);
     if (rv == 0) {
         b->started = STARTED_METADATA;
         rv = replica_manager_start(&b->replicas, loop, cfg, dirs, b->metadata, err, errlen);
@@ -161,6 +150,27 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     b->started = STARTED_REPLICAS;
     b->services = (struct kafka_services){loop, cfg, b->metadata, &b->replicas, false};
     return 0;
+}
+
+static void on_link_stopped(struct controller_link *link)
+{
+    struct broker *b = link->data;
+    void (*cb)(struct broker * b) = b->stopped_cb;
+    b->stopped_cb = NULL;
+    if (cb != NULL) {
+        cb(b);
+    }
+}
+
+void broker_stop_then(struct broker *b, void (*cb)(struct broker *b))
+{
+    if (b->started < STARTED_METADATA) { /* no controller session to end */
+        broker_stop(b);
+        cb(b);
+        return;
+    }
+    b->stopped_cb = cb;
+    broker_stop(b);
 }
 
 void broker_stop(struct broker *b)
@@ -175,7 +185,7 @@ void broker_stop(struct broker *b)
         b->link.on_metadata = NULL;
         metadata_view_close(b->metadata);
         b->metadata = NULL;
-        controller_link_stop(&b->link, NULL); /* no-op without voters */
+        controller_link_stop(&b->link, on_link_stopped);
     }
     b->started = STARTED_NOTHING;
 }

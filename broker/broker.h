@@ -24,23 +24,24 @@ struct broker {
     const struct sluice_config *cfg;
     struct listener_set listeners;
     struct data_dirs *dirs;      /* borrowed; stamped with the cluster id */
-    struct controller_link link; /* when controller.quorum.voters is set */
+    struct controller_link link; /* registration, heartbeats, the metadata stream */
     struct metadata_view *metadata;
     struct replica_manager replicas;
     struct kafka_services services;
     struct kafka_server server;
     bool accepting; /* Kafka listeners accept connections (see broker_start) */
     int started;    /* how far start got, for stop */
+    void (*stopped_cb)(struct broker *b); /* broker_stop_then's */
 };
 
 /* Parse the listeners, open the metadata view, open every hosted partition
- * and start listening. The view is the controller quorum's (the broker
+ * and start listening. The view is the controller quorum's: the broker
  * registers, heartbeats and replays the metadata stream through a
- * controller_link) when controller.quorum.voters is set, else this broker's
- * own (kept in the first data directory). With a quorum, the first image
- * stamps the cluster id into `dirs` (borrowed until broker_stop); data from
- * another cluster stops the process before anything acts on it. Returns 0, or a negative
- * error with `err` saying why (everything started is stopped again). */
+ * controller_link (controller.quorum.voters; a single node is a one-voter
+ * quorum). Returns 0, or a negative error with `err` saying why (everything
+ * started is stopped again). The first image stamps the cluster id into
+ * `dirs` (borrowed until broker_stop); data from another cluster stops the
+ * process before anything acts on it. */
 int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
                  struct data_dirs *dirs, char *err, size_t errlen);
 
@@ -48,5 +49,10 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
  * every partition log, shut down the controller session (controlled
  * shutdown, bounded). Handles finish closing when the loop runs again. */
 void broker_stop(struct broker *b);
+/* broker_stop, then `cb` once the controller session is over (its controlled
+ * shutdown answered, or given up after its bound). A process with both roles
+ * stops its controller only then, so the controlled shutdown (which fences
+ * this broker) has a controller to talk to, even when it is the only one. */
+void broker_stop_then(struct broker *b, void (*cb)(struct broker *b));
 
 #endif

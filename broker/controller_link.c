@@ -5,16 +5,11 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "controller/voters.h"
+#include "metadata/voters.h"
 
 /* Controlled shutdown must not hold a stopping process for long when the
  * controllers are going away too. */
 #define SHUTDOWN_TIMEOUT_MS 2000
-
-bool controller_link_configured(const struct sluice_config *cfg)
-{
-    return cfg->controller_quorum_voters != NULL && cfg->controller_quorum_voters[0] != '\0';
-}
 
 static void on_session_metadata(struct broker_session *s)
 {

@@ -1,5 +1,5 @@
-/* The broker role's link to the controller quorum: when
- * controller.quorum.voters is set, a broker_session (controller/) registers
+/* The broker role's link to the controller quorum (controller.quorum.voters):
+ * a broker_session (broker/metadata/broker_session.h) registers
  * this broker with its advertised listeners, heartbeats, and pulls the
  * metadata stream; stopping it performs a controlled shutdown.
  *
@@ -14,7 +14,7 @@
 
 #include "broker/kafka/listener.h"
 #include "common/config.h"
-#include "controller/broker_session.h"
+#include "broker/metadata/broker_session.h"
 
 struct controller_link {
     void *data; /* owner's */
@@ -24,8 +24,6 @@ struct controller_link {
     void (*on_metadata)(struct controller_link *link); /* NULL: nobody listens */
 };
 
-/* Whether the configuration asks for a controller link (voters are set). */
-bool controller_link_configured(const struct sluice_config *cfg);
 /* Start registering; `listeners` are read now (their advertised endpoints
  * are copied). `on_metadata` (may be NULL; link->on_metadata, may be reset
  * later) fires after each change of the session's image. `cluster_id`

@@ -456,6 +456,17 @@ int sluice_config_validate(const struct sluice_config *cfg, char *err, size_t er
                  roles);
         return -EINVAL;
     }
+    /* Either role works through the quorum: a broker's metadata comes from
+     * it, even on a single node (a one-voter quorum, as in KRaft). */
+    if (cfg->controller_quorum_voters == NULL || cfg->controller_quorum_voters[0] == '\0') {
+        snprintf(err, errlen,
+                 "controller.quorum.voters is required (process.roles=%s): the metadata lives "
+                 "in the controller quorum; for a single node use process.roles="
+                 "broker,controller, controller.quorum.voters=%d@<host>:<port> and a CONTROLLER "
+                 "listener on that port (see deploy/config/server.properties)",
+                 roles, cfg->node_id);
+        return -EINVAL;
+    }
     return 0;
 }
 

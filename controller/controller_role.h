@@ -21,7 +21,7 @@
 #include "common/config.h"
 #include "controller/quorum.h"
 #include "controller/service.h"
-#include "controller/voters.h"
+#include "metadata/voters.h"
 
 struct controller_role {
     void *data; /* owner's */

@@ -29,7 +29,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
-#include "controller/voters.h"
+#include "metadata/voters.h"
 
 struct peer_resolve; /* one connect attempt being resolved (private) */
 

@@ -1,6 +1,6 @@
 /* The controller quorum: the ONLY code that calls canonical/raft 0.15.
  *
- * It owns the metadata state machine (controller/fsm) and runs it under
+ * It owns the metadata state machine (metadata/fsm) and runs it under
  * raft, applying the mitigations shared/RAFT.md lists:
  *   - fsm version 2 (no async snapshots); apply never fails for business
  *     reasons (rejections are results);
@@ -31,9 +31,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "controller/fsm.h"
 #include "controller/peer_transport.h"
-#include "controller/voters.h"
+#include "metadata/fsm.h"
+#include "metadata/voters.h"
 
 /* Outcomes of a proposal, besides 0. */
 enum quorum_error {

@@ -43,6 +43,39 @@ int32_t service_failure_code(int status)
     }
 }
 
+void service_respond_topics(struct controller_service *svc, struct rpc_call *call, size_t n,
+                            int32_t failure, service_topic_result_fn fn, void *extra)
+{
+    Sluice__Controller__TopicResultsResponse resp =
+        SLUICE__CONTROLLER__TOPIC_RESULTS_RESPONSE__INIT;
+    LeaderHint hint;
+    TopicResult *results = calloc(n ? n : 1, sizeof *results);
+    TopicResult **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    if (results == NULL || ptrs == NULL) {
+        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+        goto out;
+    }
+    resp.error_code = failure;
+    if (failure == KAFKA_ERROR_NOT_CONTROLLER) {
+        service_leader_hint(svc, &hint);
+        resp.leader = &hint;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sluice__controller__topic_result__init(&results[i]);
+        fn(call, extra, i, &results[i]);
+        if (failure != KAFKA_ERROR_NONE) {
+            results[i].error_code = failure;
+        }
+        ptrs[i] = &results[i];
+    }
+    resp.topics = ptrs;
+    resp.n_topics = n;
+    rpc_call_respond(call, &resp.base, NULL, 0);
+out:
+    free(results);
+    free(ptrs);
+}
+
 bool service_broker_usable(struct controller_service *svc, int32_t id)
 {
     const BrokerState *b = image_find_broker(svc->quorum->fsm.image, id);

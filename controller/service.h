@@ -26,7 +26,7 @@
 #include "common/rpc_server.h"
 #include "controller/liveness.h"
 #include "controller/quorum.h"
-#include "controller/voters.h"
+#include "metadata/voters.h"
 
 /* Settings come from the process configuration (borrowed for the service's
  * lifetime): num.partitions, default.replication.factor, delete.topic.enable,

@@ -13,7 +13,6 @@
 
 typedef Sluice__Controller__AlterConfigsRequest AlterConfigsRequest;
 typedef Sluice__Controller__AlterConfigsResource AlterConfigsResource;
-typedef Sluice__Controller__AlterConfigsResult AlterConfigsResult;
 
 /* Per resource: its answer and its records [first, first + count). */
 struct config_item {
@@ -27,38 +26,19 @@ struct configs_extra {
     struct config_item items[];
 };
 
+static void config_result(const struct rpc_call *call, void *extra, size_t i, TopicResult *out)
+{
+    const AlterConfigsRequest *req = (const AlterConfigsRequest *)call->request;
+    struct configs_extra *x = extra;
+    out->name = req->resources[i]->topic;
+    out->error_code = x->items[i].code;
+    out->error_message = x->items[i].message;
+}
+
 static void configs_respond(struct controller_service *svc, struct rpc_call *call,
                             struct configs_extra *x, int32_t failure)
 {
-    const AlterConfigsRequest *req = (const AlterConfigsRequest *)call->request;
-    Sluice__Controller__AlterConfigsResponse resp =
-        SLUICE__CONTROLLER__ALTER_CONFIGS_RESPONSE__INIT;
-    LeaderHint hint;
-    AlterConfigsResult *results = calloc(x->n ? x->n : 1, sizeof *results);
-    AlterConfigsResult **ptrs = calloc(x->n ? x->n : 1, sizeof *ptrs);
-    if (results == NULL || ptrs == NULL) {
-        free(results);
-        free(ptrs);
-        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
-        return;
-    }
-    resp.error_code = failure;
-    if (failure == KAFKA_ERROR_NOT_CONTROLLER) {
-        service_leader_hint(svc, &hint);
-        resp.leader = &hint;
-    }
-    for (size_t i = 0; i < x->n; i++) {
-        sluice__controller__alter_configs_result__init(&results[i]);
-        results[i].name = req->resources[i]->topic;
-        results[i].error_code = failure != KAFKA_ERROR_NONE ? failure : x->items[i].code;
-        results[i].error_message = x->items[i].message;
-        ptrs[i] = &results[i];
-    }
-    resp.topics = ptrs;
-    resp.n_topics = x->n;
-    rpc_call_respond(call, &resp.base, NULL, 0);
-    free(results);
-    free(ptrs);
+    service_respond_topics(svc, call, x->n, failure, config_result, x);
 }
 
 static bool known_key(const char *name)

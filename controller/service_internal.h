@@ -6,11 +6,12 @@
 #define SLUICE_CONTROLLER_SERVICE_INTERNAL_H
 
 #include "proto/kafka/kafka_errors.h"
-#include "controller/records.h"
+#include "metadata/records.h"
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"
 
 typedef Sluice__Controller__LeaderHint LeaderHint;
+typedef Sluice__Controller__TopicResult TopicResult;
 
 struct service_op;
 typedef void (*service_op_done)(struct service_op *op, int status, const struct fsm_result *result);
@@ -32,6 +33,15 @@ void service_propose(struct controller_service *svc, struct rpc_call *call, Meta
 int32_t service_failure_code(int status);
 /* Fill the leader hint (static storage in `hint`; host borrowed from svc). */
 void service_leader_hint(struct controller_service *svc, LeaderHint *hint);
+/* Fills `out` with the i-th requested topic's name, code and message
+ * (borrowed until the response is sent). */
+typedef void (*service_topic_result_fn)(const struct rpc_call *call, void *extra, size_t i,
+                                        TopicResult *out);
+/* Answer DeleteTopics, CreatePartitions or AlterConfigs: a TopicResultsResponse
+ * with `n` results from `fn`. A `failure` other than NONE (NOT_CONTROLLER, sent
+ * with the leader hint, or a proposal failure) is every topic's code. */
+void service_respond_topics(struct controller_service *svc, struct rpc_call *call, size_t n,
+                            int32_t failure, service_topic_result_fn fn, void *extra);
 /* Whether `id` may lead or be in an ISR now: registered, unfenced, and not
  * shutting down. */
 bool service_broker_usable(struct controller_service *svc, int32_t id);

@@ -12,9 +12,7 @@ typedef Sluice__Controller__CreateTopicsRequest CreateTopicsRequest;
 typedef Sluice__Controller__CreatableTopic CreatableTopic;
 typedef Sluice__Controller__CreateTopicResult CreateTopicResult;
 typedef Sluice__Controller__DeleteTopicsRequest DeleteTopicsRequest;
-typedef Sluice__Controller__DeleteTopicResult DeleteTopicResult;
 typedef Sluice__Controller__CreatePartitionsRequest CreatePartitionsRequest;
-typedef Sluice__Controller__CreatePartitionsResult CreatePartitionsResult;
 
 #define MAX_PARTITIONS_PER_TOPIC 100000
 
@@ -285,38 +283,20 @@ done:
 
 /* ---- DeleteTopics ---- */
 
+static void delete_topic_result(const struct rpc_call *call, void *extra, size_t i,
+                                TopicResult *out)
+{
+    const DeleteTopicsRequest *req = (const DeleteTopicsRequest *)call->request;
+    struct topics_extra *x = extra;
+    out->name = req->names[i];
+    out->error_code = x->items[i].code;
+    out->error_message = x->items[i].message;
+}
+
 static void delete_topics_respond(struct controller_service *svc, struct rpc_call *call,
                                   struct topics_extra *x, int32_t failure)
 {
-    const DeleteTopicsRequest *req = (const DeleteTopicsRequest *)call->request;
-    Sluice__Controller__DeleteTopicsResponse resp =
-        SLUICE__CONTROLLER__DELETE_TOPICS_RESPONSE__INIT;
-    LeaderHint hint;
-    DeleteTopicResult *results = calloc(x->n ? x->n : 1, sizeof *results);
-    DeleteTopicResult **ptrs = calloc(x->n ? x->n : 1, sizeof *ptrs);
-    if (results == NULL || ptrs == NULL) {
-        free(results);
-        free(ptrs);
-        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
-        return;
-    }
-    resp.error_code = failure;
-    if (failure == KAFKA_ERROR_NOT_CONTROLLER) {
-        service_leader_hint(svc, &hint);
-        resp.leader = &hint;
-    }
-    for (size_t i = 0; i < x->n; i++) {
-        sluice__controller__delete_topic_result__init(&results[i]);
-        results[i].name = req->names[i];
-        results[i].error_code = failure != KAFKA_ERROR_NONE ? failure : x->items[i].code;
-        results[i].error_message = x->items[i].message;
-        ptrs[i] = &results[i];
-    }
-    resp.topics = ptrs;
-    resp.n_topics = x->n;
-    rpc_call_respond(call, &resp.base, NULL, 0);
-    free(results);
-    free(ptrs);
+    service_respond_topics(svc, call, x->n, failure, delete_topic_result, x);
 }
 
 static void delete_topics_done(struct service_op *op, int status, const struct fsm_result *res)
@@ -378,38 +358,20 @@ done:
 
 /* ---- CreatePartitions ---- */
 
+static void create_partitions_result(const struct rpc_call *call, void *extra, size_t i,
+                                     TopicResult *out)
+{
+    const CreatePartitionsRequest *req = (const CreatePartitionsRequest *)call->request;
+    struct topics_extra *x = extra;
+    out->name = req->topics[i]->name;
+    out->error_code = x->items[i].code;
+    out->error_message = x->items[i].message;
+}
+
 static void create_partitions_respond(struct controller_service *svc, struct rpc_call *call,
                                       struct topics_extra *x, int32_t failure)
 {
-    const CreatePartitionsRequest *req = (const CreatePartitionsRequest *)call->request;
-    Sluice__Controller__CreatePartitionsResponse resp =
-        SLUICE__CONTROLLER__CREATE_PARTITIONS_RESPONSE__INIT;
-    LeaderHint hint;
-    CreatePartitionsResult *results = calloc(x->n ? x->n : 1, sizeof *results);
-    CreatePartitionsResult **ptrs = calloc(x->n ? x->n : 1, sizeof *ptrs);
-    if (results == NULL || ptrs == NULL) {
-        free(results);
-        free(ptrs);
-        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
-        return;
-    }
-    resp.error_code = failure;
-    if (failure == KAFKA_ERROR_NOT_CONTROLLER) {
-        service_leader_hint(svc, &hint);
-        resp.leader = &hint;
-    }
-    for (size_t i = 0; i < x->n; i++) {
-        sluice__controller__create_partitions_result__init(&results[i]);
-        results[i].name = req->topics[i]->name;
-        results[i].error_code = failure != KAFKA_ERROR_NONE ? failure : x->items[i].code;
-        results[i].error_message = x->items[i].message;
-        ptrs[i] = &results[i];
-    }
-    resp.topics = ptrs;
-    resp.n_topics = x->n;
-    rpc_call_respond(call, &resp.base, NULL, 0);
-    free(results);
-    free(ptrs);
+    service_respond_topics(svc, call, x->n, failure, create_partitions_result, x);
 }
 
 static void create_partitions_done(struct service_op *op, int status, const struct fsm_result *res)

@@ -1,47 +1,18 @@
-/* Internal to broker/metadata: the two implementations behind
- * metadata_view.h and the handle that dispatches to one of them.
- * metadata_view.c is the only user of these declarations outside their own
- * files. Same contracts as the metadata_view_* functions they back. */
+/* Internal to broker/metadata: the quorum-fed implementation behind
+ * metadata_view.h and the handle that forwards to it. metadata_view.c is the
+ * only user of these declarations outside their own files. Same contracts as
+ * the metadata_view_* functions they back. */
 #ifndef SLUICE_BROKER_METADATA_METADATA_IMPL_H
 #define SLUICE_BROKER_METADATA_METADATA_IMPL_H
 
 #include "broker/metadata/metadata_view.h"
 
-struct metadata_local;
 struct metadata_quorum;
 
-/* Exactly one of the two is set. */
+/* The handle metadata_view.h hands out: the quorum-fed view. */
 struct metadata_view {
-    struct metadata_local *local;
     struct metadata_quorum *quorum;
 };
-
-int metadata_local_open(struct metadata_local **out, const struct sluice_config *cfg,
-                        const struct listener_set *listeners, const char *dir, char *err,
-                        size_t errlen);
-void metadata_local_close(struct metadata_local *v);
-void metadata_local_set_listener(struct metadata_local *v, const struct metadata_listener *l);
-const char *metadata_local_cluster_id(const struct metadata_local *v);
-int32_t metadata_local_controller_id(const struct metadata_local *v);
-int32_t metadata_local_local_node(const struct metadata_local *v);
-size_t metadata_local_broker_count(const struct metadata_local *v);
-const struct metadata_broker *metadata_local_broker(const struct metadata_local *v, size_t i);
-const struct metadata_topic *metadata_local_topic(const struct metadata_local *v, const char *name);
-size_t metadata_local_topic_count(const struct metadata_local *v);
-size_t metadata_local_topics(const struct metadata_local *v, const struct metadata_topic **out,
-                             size_t max);
-int16_t metadata_local_create_topic(struct metadata_local *v,
-                                    const struct metadata_topic_spec *spec, bool validate_only,
-                                    const struct metadata_topic **created, char *err,
-                                    size_t errlen);
-int16_t metadata_local_delete_topic(struct metadata_local *v, const char *name, char *err,
-                                    size_t errlen);
-int16_t metadata_local_add_partitions(struct metadata_local *v, const char *name, int32_t total,
-                                      bool validate_only, char *err, size_t errlen);
-int16_t metadata_local_alter_topic_config(struct metadata_local *v, const char *name,
-                                          const struct metadata_config_entry *entries, size_t n,
-                                          bool replace, bool validate_only, char *err,
-                                          size_t errlen);
 
 void metadata_quorum_close(struct metadata_quorum *q);
 void metadata_quorum_set_listener(struct metadata_quorum *q, const struct metadata_listener *l);

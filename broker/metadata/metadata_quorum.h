@@ -1,9 +1,9 @@
 /* Opening the metadata view fed by the controller quorum (KIP-500, KIP-631):
- * the implementation of metadata_view.h used when controller.quorum.voters
- * is set.
+ * the implementation of metadata_view.h (a single node is a one-voter
+ * quorum).
  *
  * Reads come from the broker's replayed copy of the controller's metadata
- * image (controller/broker_session): unfenced brokers with their advertised
+ * image (broker/metadata/broker_session): unfenced brokers with their advertised
  * endpoints and racks, topics with ids, configs and partitions (replicas,
  * ISR, leader, leader epoch), the cluster id. The owner calls
  * metadata_quorum_refresh after each image change; the view diffs the image
@@ -23,8 +23,8 @@
 #include <uv.h>
 
 #include "broker/metadata/metadata_view.h"
-#include "controller/controller_client.h"
-#include "controller/image.h"
+#include "metadata/controller_client.h"
+#include "metadata/image.h"
 
 struct metadata_quorum_source {
     void *data;
@@ -46,8 +46,7 @@ int metadata_quorum_open(struct metadata_view **out, uv_loop_t *loop,
                          char *err, size_t errlen);
 
 /* The source's image changed: bring the view up to date, fire the
- * listener's callbacks, and answer admin requests now visible. No-op for a
- * view opened with metadata_view_open. */
+ * listener's callbacks, and answer admin requests now visible. */
 void metadata_quorum_refresh(struct metadata_view *v);
 
 #endif

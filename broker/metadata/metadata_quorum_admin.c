@@ -170,13 +170,9 @@ static struct topic_answer answer_of(const struct quorum_op *o, const ProtobufCM
         FIND_RESULT((const Sluice__Controller__CreateTopicsResponse *)m, o, a);
         break;
     case OP_DELETE:
-        FIND_RESULT((const Sluice__Controller__DeleteTopicsResponse *)m, o, a);
-        break;
     case OP_PARTITIONS:
-        FIND_RESULT((const Sluice__Controller__CreatePartitionsResponse *)m, o, a);
-        break;
-    case OP_CONFIGS:
-        FIND_RESULT((const Sluice__Controller__AlterConfigsResponse *)m, o, a);
+    case OP_CONFIGS: /* the same answer: one TopicResult per topic */
+        FIND_RESULT((const Sluice__Controller__TopicResultsResponse *)m, o, a);
         break;
     case OP_SYNC:
         break; /* never an error: a barrier that cannot run lets the caller go on */
@@ -333,7 +329,7 @@ void metadata_quorum_submit_delete_topic(struct metadata_quorum *q, const char *
     req.version = 1;
     req.names = names;
     req.n_names = 1;
-    send_op(o, M(DELETE_TOPICS), &req.base, &sluice__controller__delete_topics_response__descriptor,
+    send_op(o, M(DELETE_TOPICS), &req.base, &sluice__controller__topic_results_response__descriptor,
             timeout_ms);
 }
 
@@ -359,7 +355,7 @@ void metadata_quorum_submit_add_partitions(struct metadata_quorum *q, const char
     req.n_topics = 1;
     req.validate_only = validate_only;
     send_op(o, M(CREATE_PARTITIONS), &req.base,
-            &sluice__controller__create_partitions_response__descriptor, timeout_ms);
+            &sluice__controller__topic_results_response__descriptor, timeout_ms);
 }
 
 /* What the view must show once the change is applied: listed keys set or
@@ -452,7 +448,7 @@ static int alter_request(const struct quorum_op *o, const struct metadata_config
     req.n_resources = 1;
     req.validate_only = validate_only;
     send_op((struct quorum_op *)o, M(ALTER_CONFIGS), &req.base,
-            &sluice__controller__alter_configs_response__descriptor, timeout_ms);
+            &sluice__controller__topic_results_response__descriptor, timeout_ms);
     free(cfgs);
     free(ptrs);
     return 0;

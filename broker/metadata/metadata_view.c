@@ -1,5 +1,5 @@
-/* The metadata_view handle: dispatches each call to the implementation
- * chosen when the view was opened (metadata_impl.h). */
+/* The metadata_view handle: forwards each call to the quorum-fed view
+ * (metadata_impl.h), and the admin-op plumbing the Kafka handlers use. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,29 +9,8 @@
 #include "broker/metadata/metadata_impl.h"
 #include "proto/kafka/kafka_errors.h"
 
-#define DISPATCH(v, fn, ...)                                                                       \
-    ((v)->quorum != NULL ? metadata_quorum_##fn((v)->quorum, __VA_ARGS__)                          \
-                         : metadata_local_##fn((v)->local, __VA_ARGS__))
-#define DISPATCH0(v, fn)                                                                           \
-    ((v)->quorum != NULL ? metadata_quorum_##fn((v)->quorum) : metadata_local_##fn((v)->local))
-
-int metadata_view_open(struct metadata_view **out, const struct sluice_config *cfg,
-                       const struct listener_set *listeners, const char *dir, char *err,
-                       size_t errlen)
-{
-    struct metadata_view *v = calloc(1, sizeof *v);
-    if (v == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    int rv = metadata_local_open(&v->local, cfg, listeners, dir, err, errlen);
-    if (rv != 0) {
-        free(v);
-        return rv;
-    }
-    *out = v;
-    return 0;
-}
+#define DISPATCH(v, fn, ...) metadata_quorum_##fn((v)->quorum, __VA_ARGS__)
+#define DISPATCH0(v, fn)     metadata_quorum_##fn((v)->quorum)
 
 int metadata_view_wrap_quorum(struct metadata_view **out, struct metadata_quorum *q)
 {
@@ -49,21 +28,13 @@ void metadata_view_close(struct metadata_view *v)
     if (v == NULL) {
         return;
     }
-    if (v->quorum != NULL) {
-        metadata_quorum_close(v->quorum);
-    } else {
-        metadata_local_close(v->local);
-    }
+    metadata_quorum_close(v->quorum);
     free(v);
 }
 
 void metadata_view_set_listener(struct metadata_view *v, const struct metadata_listener *l)
 {
-    if (v->quorum != NULL) {
-        metadata_quorum_set_listener(v->quorum, l);
-    } else {
-        metadata_local_set_listener(v->local, l);
-    }
+    metadata_quorum_set_listener(v->quorum, l);
 }
 
 const char *metadata_view_cluster_id(const struct metadata_view *v)
@@ -118,53 +89,6 @@ size_t metadata_view_topics(const struct metadata_view *v, const struct metadata
     return DISPATCH(v, topics, out, max);
 }
 
-/* ---- synchronous mutations: local only ---- */
-
-static int16_t refuse_sync(char *err, size_t errlen)
-{
-    snprintf(err, errlen, "metadata is owned by the controller quorum");
-    return KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
-}
-
-int16_t metadata_view_create_topic(struct metadata_view *v, const struct metadata_topic_spec *spec,
-                                   bool validate_only, const struct metadata_topic **created,
-                                   char *err, size_t errlen)
-{
-    if (v->quorum != NULL) {
-        return refuse_sync(err, errlen);
-    }
-    return metadata_local_create_topic(v->local, spec, validate_only, created, err, errlen);
-}
-
-int16_t metadata_view_delete_topic(struct metadata_view *v, const char *name, char *err,
-                                   size_t errlen)
-{
-    if (v->quorum != NULL) {
-        return refuse_sync(err, errlen);
-    }
-    return metadata_local_delete_topic(v->local, name, err, errlen);
-}
-
-int16_t metadata_view_add_partitions(struct metadata_view *v, const char *name, int32_t total,
-                                     bool validate_only, char *err, size_t errlen)
-{
-    if (v->quorum != NULL) {
-        return refuse_sync(err, errlen);
-    }
-    return metadata_local_add_partitions(v->local, name, total, validate_only, err, errlen);
-}
-
-int16_t metadata_view_alter_topic_config(struct metadata_view *v, const char *name,
-                                         const struct metadata_config_entry *entries, size_t n,
-                                         bool replace, bool validate_only, char *err, size_t errlen)
-{
-    if (v->quorum != NULL) {
-        return refuse_sync(err, errlen);
-    }
-    return metadata_local_alter_topic_config(v->local, name, entries, n, replace, validate_only,
-                                             err, errlen);
-}
-
 /* ---- asynchronous mutations ---- */
 
 void metadata_admin_complete(struct metadata_admin_op *op, int16_t code, const char *message)
@@ -197,25 +121,14 @@ void metadata_view_submit_create_topic(struct metadata_view *v,
                                        metadata_admin_cb cb)
 {
     op_start(op, cb);
-    if (v->quorum != NULL) {
-        metadata_quorum_submit_create_topic(v->quorum, spec, validate_only, timeout_ms, op);
-        return;
-    }
-    char err[sizeof op->error_message];
-    int16_t code =
-        metadata_local_create_topic(v->local, spec, validate_only, NULL, err, sizeof err);
-    metadata_admin_complete(op, code, err);
+    metadata_quorum_submit_create_topic(v->quorum, spec, validate_only, timeout_ms, op);
 }
 
 void metadata_view_submit_sync(struct metadata_view *v, uint64_t timeout_ms,
                                struct metadata_admin_op *op, metadata_admin_cb cb)
 {
     op_start(op, cb);
-    if (v->quorum != NULL) {
-        metadata_quorum_submit_sync(v->quorum, timeout_ms, op);
-        return;
-    }
-    metadata_admin_complete(op, 0, NULL);
+    metadata_quorum_submit_sync(v->quorum, timeout_ms, op);
 }
 
 void metadata_view_submit_delete_topic(struct metadata_view *v, const char *name,
@@ -223,13 +136,7 @@ void metadata_view_submit_delete_topic(struct metadata_view *v, const char *name
                                        metadata_admin_cb cb)
 {
     op_start(op, cb);
-    if (v->quorum != NULL) {
-        metadata_quorum_submit_delete_topic(v->quorum, name, timeout_ms, op);
-        return;
-    }
-    char err[sizeof op->error_message];
-    int16_t code = metadata_local_delete_topic(v->local, name, err, sizeof err);
-    metadata_admin_complete(op, code, err);
+    metadata_quorum_submit_delete_topic(v->quorum, name, timeout_ms, op);
 }
 
 void metadata_view_submit_add_partitions(struct metadata_view *v, const char *name, int32_t total,
@@ -237,15 +144,7 @@ void metadata_view_submit_add_partitions(struct metadata_view *v, const char *na
                                          struct metadata_admin_op *op, metadata_admin_cb cb)
 {
     op_start(op, cb);
-    if (v->quorum != NULL) {
-        metadata_quorum_submit_add_partitions(v->quorum, name, total, validate_only, timeout_ms,
-                                              op);
-        return;
-    }
-    char err[sizeof op->error_message];
-    int16_t code =
-        metadata_local_add_partitions(v->local, name, total, validate_only, err, sizeof err);
-    metadata_admin_complete(op, code, err);
+    metadata_quorum_submit_add_partitions(v->quorum, name, total, validate_only, timeout_ms, op);
 }
 
 void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char *name,
@@ -254,13 +153,6 @@ void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char
                                              struct metadata_admin_op *op, metadata_admin_cb cb)
 {
     op_start(op, cb);
-    if (v->quorum != NULL) {
-        metadata_quorum_submit_alter_topic_config(v->quorum, name, entries, n, replace,
-                                                  validate_only, timeout_ms, op);
-        return;
-    }
-    char err[sizeof op->error_message];
-    int16_t code = metadata_local_alter_topic_config(v->local, name, entries, n, replace,
-                                                     validate_only, err, sizeof err);
-    metadata_admin_complete(op, code, err);
+    metadata_quorum_submit_alter_topic_config(v->quorum, name, entries, n, replace, validate_only,
+                                              timeout_ms, op);
 }

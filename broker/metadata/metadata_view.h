@@ -3,13 +3,10 @@
  * leader, replicas, ISR and leader epoch.
  *
  * This header is the ONE interface the Kafka handlers and the replica manager
- * use. Two implementations sit behind it, chosen when the view is opened:
- *   - metadata_local.c (metadata_view_open): this single broker owns the
- *     metadata, persisted in its first data directory;
- *   - metadata_quorum.c (metadata_quorum_open, metadata_quorum.h): the
- *     controller quorum owns it; the view is fed by the Raft metadata stream
- *     and admin mutations are forwarded to the active controller.
- * Callers do not know which one they use.
+ * use. The controller quorum owns the metadata (a single node is a one-voter
+ * quorum, as in KRaft); the view is opened by metadata_quorum_open
+ * (metadata_quorum.h), fed by the Raft metadata stream, and admin mutations
+ * are forwarded to the active controller.
  *
  * Pointers returned by the getters are borrowed and stay valid until the next
  * mutation (or metadata update) on the loop. Everything runs on the broker's
@@ -75,13 +72,7 @@ struct metadata_listener {
 
 struct metadata_view;
 
-/* Open the view for this broker: `cfg` and `listeners` (advertised endpoints)
- * are borrowed for the view's lifetime; `dir` is where the local
- * implementation keeps its state (copied). Loads what a previous run
- * persisted. Returns 0 or a negative errno with `err`. */
-int metadata_view_open(struct metadata_view **out, const struct sluice_config *cfg,
-                       const struct listener_set *listeners, const char *dir, char *err,
-                       size_t errlen);
+/* Close a view opened by metadata_quorum_open (NULL: no-op). */
 void metadata_view_close(struct metadata_view *v);
 /* At most one listener; set before mutations. */
 void metadata_view_set_listener(struct metadata_view *v, const struct metadata_listener *l);
@@ -101,10 +92,7 @@ size_t metadata_view_topic_count(const struct metadata_view *v);
 size_t metadata_view_topics(const struct metadata_view *v, const struct metadata_topic **out,
                             size_t max);
 
-/* ---- mutations ----
- *
- * Synchronous forms: only the local implementation applies them (the quorum
- * one answers UNKNOWN_SERVER_ERROR: use the submit forms below). */
+/* ---- mutations (asynchronous: what the Kafka admin handlers use) ---- */
 
 struct metadata_config_entry {
     const char *key;
@@ -119,38 +107,14 @@ struct metadata_topic_spec {
     size_t n_configs;
 };
 
-/* CreateTopics: name rules and collisions (INVALID_TOPIC_EXCEPTION,
- * TOPIC_ALREADY_EXISTS), counts (INVALID_PARTITIONS,
- * INVALID_REPLICATION_FACTOR when above the number of brokers), configs
- * (INVALID_CONFIG). With validate_only nothing changes. On success *created
- * (may be NULL) points at the new topic (NULL when validate_only). */
-int16_t metadata_view_create_topic(struct metadata_view *v, const struct metadata_topic_spec *spec,
-                                   bool validate_only, const struct metadata_topic **created,
-                                   char *err, size_t errlen);
-/* DeleteTopics: UNKNOWN_TOPIC_OR_PARTITION, TOPIC_DELETION_DISABLED. */
-int16_t metadata_view_delete_topic(struct metadata_view *v, const char *name, char *err,
-                                   size_t errlen);
-/* CreatePartitions: grow to `total` partitions (INVALID_PARTITIONS if not more). */
-int16_t metadata_view_add_partitions(struct metadata_view *v, const char *name, int32_t total,
-                                     bool validate_only, char *err, size_t errlen);
-/* AlterConfigs (replace = true: keys not listed return to defaults) and
- * IncrementalAlterConfigs SET/DELETE (replace = false). INVALID_CONFIG,
- * UNKNOWN_TOPIC_OR_PARTITION. */
-int16_t metadata_view_alter_topic_config(struct metadata_view *v, const char *name,
-                                         const struct metadata_config_entry *entries, size_t n,
-                                         bool replace, bool validate_only, char *err,
-                                         size_t errlen);
-
-/* ---- asynchronous mutations (what the Kafka admin handlers use) ----
- *
- * The same checks and error codes as the synchronous forms. The local view
- * completes at once (the callback fires before submit returns); the quorum
- * view forwards the request to the active controller (following
- * NOT_CONTROLLER), passes the controller's error code and message through,
- * and, after a success that changed something (or TOPIC_ALREADY_EXISTS, which
- * may mean this broker lags), waits (bounded by the timeout) until its own
- * image shows the change, so the client's next Metadata request sees it. No controller answer
- * within `timeout_ms`: REQUEST_TIMED_OUT. The op is caller-owned and must stay valid until `cb`,
+/* The view forwards each request to the active controller (following
+ * NOT_CONTROLLER), which checks it (names, collisions, counts, replication
+ * factor, configs) and answers with Kafka's error code and message; the view
+ * passes them through and, after a success that changed something (or
+ * TOPIC_ALREADY_EXISTS, which may mean this broker lags), waits (bounded by
+ * the timeout) until its own image shows the change, so the client's next
+ * Metadata request sees it. No controller answer within `timeout_ms`:
+ * REQUEST_TIMED_OUT. The op is caller-owned and must stay valid until `cb`,
  * which fires exactly once on the loop thread; closing the view completes
  * pending ops with REQUEST_TIMED_OUT. */
 struct metadata_admin_op;
@@ -171,7 +135,7 @@ struct metadata_admin_op {
  * broker's copy of the controller's metadata lags by up to one fetch, and a
  * client that was just told the topic exists (by another broker) treats
  * UNKNOWN_TOPIC_OR_PARTITION as the topic being gone. Never fails (error
- * code NONE); the local view completes at once. */
+ * code NONE). */
 void metadata_view_submit_sync(struct metadata_view *v, uint64_t timeout_ms,
                                struct metadata_admin_op *op, metadata_admin_cb cb);
 

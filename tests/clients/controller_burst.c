@@ -16,7 +16,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "controller/controller_client.h"
+#include "metadata/controller_client.h"
 #include "proto/kafka/kafka_errors.h"
 #include "proto/controller.pb-c.h"
 

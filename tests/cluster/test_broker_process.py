@@ -23,6 +23,18 @@ def test_restarts_on_same_data_dir(brokers):
     assert b.running()
 
 
+def test_clean_stop_of_a_single_node_fences_the_broker_first(brokers):
+    """A single node is broker and sole controller: SIGTERM stops the broker
+    first, so its controlled shutdown is answered by the still-running
+    controller and fences it; the restarted broker then registers at once
+    instead of being refused as a duplicate of a still-live session."""
+    b = brokers()
+    assert b.stop() == 0, b.log_text()
+    assert "controlled shutdown broker.id=1 error=0 remaining=0" in b.log_text(), b.log_text()
+    b.start()
+    assert "registration failed" not in b.log_text(), b.log_text()
+
+
 def test_restarts_after_sigkill(brokers):
     b = brokers(wait_kafka=False)
     assert b.kill() == -9
@@ -75,7 +87,7 @@ def test_negative_node_id_is_rejected_naming_the_key(brokers):
 
 def test_missing_config_file_is_an_error(tmp_path):
     missing = str(tmp_path / "nope.properties")
-    p = run([binary("broker", "sluiced"), missing], timeout=15, check=False)
+    p = run([binary("sluiced", "sluiced"), missing], timeout=15, check=False)
     assert p.returncode != 0
     assert missing.encode() in p.stdout + p.stderr
 

@@ -18,7 +18,9 @@ def wait_for_log(container, text, timeout=30):
 
 def test_container_starts_and_stops_cleanly(sluice_image):
     name = f"sluice-test-{uuid.uuid4().hex[:8]}"
-    docker("run", "-d", "--name", name, "-e", "SLUICE_NODE_ID=5", sluice_image)
+    # A single node is a one-voter quorum: the voter is this node.
+    docker("run", "-d", "--name", name, "-e", "SLUICE_NODE_ID=5", "-e",
+           "SLUICE_CONTROLLER_QUORUM_VOTERS=5@127.0.0.1:9093", sluice_image)
     try:
         logs = wait_for_log(name, "ready")
         assert "node.id=5" in logs

@@ -1,5 +1,5 @@
 /* Fuzz target: the controller state machine's decoding and application of
- * raft entries (controller/fsm.c): metadata batches and snapshots come from
+ * raft entries (metadata/fsm.c): metadata batches and snapshots come from
  * the raft log on disk and from the leader, and a crash there stalls or
  * kills every controller at once.
  * Input: a sequence of chunks, each `flags u8, length u16 BE, bytes`. Flags
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "common/bigendian.h"
-#include "controller/fsm.h"
+#include "metadata/fsm.h"
 
 #define FUZZ_ENTRY_HEADER 8
 #define FUZZ_MAX_DELTAS   4

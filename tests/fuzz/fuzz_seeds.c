@@ -20,7 +20,7 @@
 #include "common/crc32c.h"
 #include "common/rpc_frame.h"
 #include "common/varint.h"
-#include "controller/fsm.h"
+#include "metadata/fsm.h"
 #include "kafka_messages.h"
 #include "proto/controller.pb-c.h"
 

@@ -65,6 +65,7 @@ END_TEST
 START_TEST(test_good_file)
 {
     const char *path = write_temp("node.id=3\n"
+                                  "controller.quorum.voters=3@127.0.0.1:9093\n"
                                   "log.dirs=/var/lib/sluice/a,/var/lib/sluice/b\n"
                                   "num.partitions=6\n"
                                   "log.retention.hours=168\n"
@@ -129,9 +130,30 @@ START_TEST(test_missing_node_id_and_file)
 }
 END_TEST
 
+/* No local metadata mode: a broker without voters is a configuration error
+ * that says how to run a single node (a one-voter quorum). */
+START_TEST(test_voters_are_required)
+{
+    struct sluice_config cfg;
+    char err[512];
+    char *broker_only[] = {"node.id=4", "process.roles=broker"};
+    ck_assert_int_eq(sluice_config_load(&cfg, NULL, broker_only, 2, NULL, err, sizeof err),
+                     -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "controller.quorum.voters is required"));
+    ck_assert_ptr_nonnull(strstr(err, "process.roles=broker,controller"));
+    ck_assert_ptr_nonnull(strstr(err, "4@"));
+    char *single[] = {"node.id=4", "process.roles=broker,controller",
+                      "controller.quorum.voters=4@127.0.0.1:9093"};
+    ck_assert_int_eq(sluice_config_load(&cfg, NULL, single, 3, NULL, err, sizeof err), 0);
+    sluice_config_free(&cfg);
+}
+END_TEST
+
 START_TEST(test_env_and_override_precedence)
 {
-    const char *path = write_temp("node.id=1\nlog.dirs=/from/file\nnum.partitions=2\n");
+    const char *path =
+        write_temp("node.id=1\ncontroller.quorum.voters=1@127.0.0.1:9093\nlog.dirs=/from/file\n"
+                   "num.partitions=2\n");
     char *env[] = {"SLUICE_LOG_DIRS=/from/env", "SLUICE_NUM_PARTITIONS=4", "PATH=/bin",
                    "SLUICE_NOT_A_KEY=1", NULL};
     char *overrides[] = {"num.partitions=8"};
@@ -154,8 +176,9 @@ START_TEST(test_topic_config_inherits_and_overrides)
 {
     struct sluice_config cfg;
     char err[256];
-    char *overrides[] = {"node.id=1", "log.retention.ms=1000"};
-    ck_assert_int_eq(sluice_config_load(&cfg, NULL, overrides, 2, NULL, err, sizeof err), 0);
+    char *overrides[] = {"node.id=1", "controller.quorum.voters=1@127.0.0.1:9093",
+                         "log.retention.ms=1000"};
+    ck_assert_int_eq(sluice_config_load(&cfg, NULL, overrides, 3, NULL, err, sizeof err), 0);
     struct topic_config tc;
     ck_assert_int_eq(topic_config_init(&tc, &cfg), 0);
     size_t n;
@@ -213,6 +236,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_good_file);
     tcase_add_test(tc, test_bad_values_name_key_and_value);
     tcase_add_test(tc, test_missing_node_id_and_file);
+    tcase_add_test(tc, test_voters_are_required);
     tcase_add_test(tc, test_env_and_override_precedence);
     tcase_add_test(tc, test_topic_config_inherits_and_overrides);
     tcase_add_test(tc, test_list_foreach);

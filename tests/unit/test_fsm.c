@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "proto/kafka/kafka_errors.h"
-#include "controller/fsm.h"
+#include "metadata/fsm.h"
 #include "tests/unit/check_main.h"
 
 /* Builders for a batch of up to 16 records, all on the stack. */
@@ -501,6 +501,11 @@ START_TEST(test_topic_names)
     ck_assert(!fsm_topic_name_valid("."));
     ck_assert(!fsm_topic_name_valid(".."));
     ck_assert(!fsm_topic_name_valid("a b"));
+    /* (from the broker's removed local metadata mode's tests) */
+    ck_assert(fsm_topic_name_valid("..."));
+    ck_assert(fsm_topic_name_valid("orders.v1_eu-west"));
+    ck_assert(!fsm_topic_name_valid("a/b"));
+    ck_assert(!fsm_topic_name_valid("caf\xc3\xa9"));
     char long_name[251];
     memset(long_name, 'x', 250);
     long_name[250] = '\0';

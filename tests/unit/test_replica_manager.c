@@ -1,5 +1,7 @@
-/* replica_manager: hosting the partitions the metadata view creates, and
- * giving back everything it opened when hosting a topic fails part-way. */
+/* replica_manager: hosting the partitions the metadata view shows, and
+ * giving back everything it opened when hosting a topic fails part-way. The
+ * view is the quorum-fed one over an image the test builds (as
+ * broker_session's replay would). */
 #include <check.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,15 +10,61 @@
 #include <unistd.h>
 
 #include "broker/data_dir.h"
-#include "broker/metadata/metadata_view.h"
+#include "broker/metadata/metadata_quorum.h"
 #include "broker/replica/replica_manager.h"
+#include "metadata/image.h"
 #include "tests/unit/check_main.h"
 
 static char dir[64];
 static struct sluice_config cfg;
-static struct listener_set listeners;
 static struct data_dirs dirs;
 static uv_loop_t loop;
+static MetadataImage *img;
+
+static const MetadataImage *source_image(void *data)
+{
+    (void)data;
+    return img;
+}
+
+/* This broker (1), registered and unfenced. */
+static void add_self(void)
+{
+    BrokerState *b = malloc(sizeof *b);
+    sluice__metadata__broker_state__init(b);
+    b->broker_id = 1;
+    b->broker_epoch = 10;
+    b->incarnation_id = image_strdup("incarnation");
+    ck_assert_int_eq(image_put_broker(img, b), 0);
+}
+
+/* Partition `t->n_partitions` of `t`, led by this broker, its only replica. */
+static void add_partition(TopicState *t)
+{
+    static const int32_t self[] = {1};
+    PartitionState *p = malloc(sizeof *p);
+    sluice__metadata__partition_state__init(p);
+    p->partition = (int32_t)t->n_partitions;
+    p->leader = 1;
+    ck_assert_int_eq(image_set_ints(&p->replicas, &p->n_replicas, self, 1), 0);
+    ck_assert_int_eq(image_set_ints(&p->isr, &p->n_isr, self, 1), 0);
+    ck_assert_int_eq(image_add_partition(t, p), 0);
+}
+
+static TopicState *add_topic(const char *name, int32_t n)
+{
+    TopicState *t = malloc(sizeof *t);
+    sluice__metadata__topic_state__init(t);
+    t->name = image_strdup(name);
+    t->topic_id.data = malloc(TOPIC_ID_LEN);
+    memset(t->topic_id.data, 0x42, TOPIC_ID_LEN);
+    t->topic_id.len = TOPIC_ID_LEN;
+    for (int32_t i = 0; i < n; i++) {
+        add_partition(t);
+    }
+    ck_assert_int_eq(image_add_topic(img, t), 0);
+    return t;
+}
 
 static int open_fds(void)
 {
@@ -36,16 +84,19 @@ static void setup(void)
     sluice_config_set(&cfg, "node.id", "1", err, sizeof err);
     sluice_config_set(&cfg, "num.partitions", "3", err, sizeof err);
     sluice_config_set(&cfg, "log.dirs", dir, err, sizeof err);
-    sluice_config_set(&cfg, "listeners", "PLAINTEXT://127.0.0.1:9092", err, sizeof err);
-    ck_assert_int_eq(listener_set_parse(&cfg, &listeners, err, sizeof err), 0);
     ck_assert_int_eq(data_dirs_open(&dirs, dir, 1, err, sizeof err), 0);
     ck_assert_int_eq(uv_loop_init(&loop), 0);
+    img = image_new();
+    ck_assert_ptr_nonnull(img);
+    ck_assert_int_eq(image_replace_str(&img->cluster_id, "cluster-x"), 0);
+    add_self();
 }
 
 static void teardown(void)
 {
     char cmd[128];
     ck_assert_int_eq(uv_loop_close(&loop), 0);
+    image_free(img);
     data_dirs_close(&dirs);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -62,7 +113,8 @@ START_TEST(test_partial_open_failure_closes_what_was_opened)
     char err[256], path[4096];
     struct metadata_view *v;
     struct replica_manager rm;
-    ck_assert_int_eq(metadata_view_open(&v, &cfg, &listeners, dir, err, sizeof err), 0);
+    struct metadata_quorum_source src = {NULL, source_image, NULL};
+    ck_assert_int_eq(metadata_quorum_open(&v, &loop, &cfg, &src, err, sizeof err), 0);
     ck_assert_int_eq(replica_manager_start(&rm, &loop, &cfg, &dirs, v, err, sizeof err), 0);
     int before = open_fds();
     snprintf(path, sizeof path, "%s/blocked-1", dir);
@@ -70,8 +122,9 @@ START_TEST(test_partial_open_failure_closes_what_was_opened)
     ck_assert_int_ge(fd, 0);
     close(fd);
 
-    struct metadata_topic_spec spec = {"blocked", -1, -1, NULL, 0};
-    ck_assert_int_eq(metadata_view_create_topic(v, &spec, false, NULL, err, sizeof err), 0);
+    TopicState *t = add_topic("blocked", 3);
+    metadata_quorum_refresh(v);
+    ck_assert_ptr_nonnull(metadata_view_topic(v, "blocked"));
     for (int32_t i = 0; i < 3; i++) {
         ck_assert_ptr_null(replica_manager_partition(&rm, "blocked", i));
     }
@@ -79,7 +132,8 @@ START_TEST(test_partial_open_failure_closes_what_was_opened)
 
     /* Once the obstacle is gone, a later metadata change hosts it whole. */
     ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(metadata_view_add_partitions(v, "blocked", 4, false, err, sizeof err), 0);
+    add_partition(t);
+    metadata_quorum_refresh(v);
     for (int32_t i = 0; i < 4; i++) {
         ck_assert_ptr_nonnull(replica_manager_partition(&rm, "blocked", i));
     }

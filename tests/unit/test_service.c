@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 
 #include "common/rpc_client.h"
-#include "controller/broker_session.h"
+#include "broker/metadata/broker_session.h"
 #include "proto/kafka/kafka_errors.h"
 #include "controller/service.h"
 #include "proto/controller.pb-c.h"
@@ -283,6 +283,23 @@ START_TEST(test_register_heartbeat_and_topics)
     ct = create_topic(&n, "cfg", 1, 1, "retention.ms", "soon");
     ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_CONFIG);
     release(ct);
+    ct = create_topic(&n, "cfg", 1, 1, "no.such.key", "1");
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_CONFIG);
+    release(ct);
+    ct = create_topic(&n, "zero", 0, 1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_PARTITIONS);
+    release(ct);
+    /* Metric names read '.' as '_': "a.b" and "a_b" cannot both exist. */
+    ct = create_topic(&n, "a.b", 1, 1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_NONE);
+    release(ct);
+    ct = create_topic(&n, "a_b", 1, 1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_TOPIC_EXCEPTION);
+    release(ct);
+    /* Partition 0 would be the controller's own Raft directory. */
+    ct = create_topic(&n, "__cluster_metadata", 1, 1, NULL, NULL);
+    ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_INVALID_REQUEST);
+    release(ct);
     ct = create_topic(&n, "defaults", -1, -1, NULL, NULL);
     ck_assert_int_eq(ct->topics[0]->error_code, KAFKA_ERROR_NONE);
     ck_assert_int_eq(ct->topics[0]->num_partitions, 1);
@@ -298,23 +315,52 @@ START_TEST(test_register_heartbeat_and_topics)
     cpt.count = 8;
     cp.topics = cpts;
     cp.n_topics = 1;
-    Sluice__Controller__CreatePartitionsResponse *cpr =
+    Sluice__Controller__TopicResultsResponse *cpr =
         call(&n, M(CREATE_PARTITIONS), &cp.base,
-             &sluice__controller__create_partitions_response__descriptor);
+             &sluice__controller__topic_results_response__descriptor);
     ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_ERROR_NONE);
     release(cpr);
     ck_assert_uint_eq(image_find_topic(n.quorum.fsm.image, "orders")->n_partitions, 8);
     cpr = call(&n, M(CREATE_PARTITIONS), &cp.base,
-               &sluice__controller__create_partitions_response__descriptor);
+               &sluice__controller__topic_results_response__descriptor);
     ck_assert_int_eq(cpr->topics[0]->error_code, KAFKA_ERROR_INVALID_PARTITIONS);
     release(cpr);
+
+    /* AlterConfigs: one TopicResult per resource, in request order. */
+    Sluice__Controller__AlterConfigsRequest ac = SLUICE__CONTROLLER__ALTER_CONFIGS_REQUEST__INIT;
+    Sluice__Controller__AlterConfigsResource acr[2] = {
+        SLUICE__CONTROLLER__ALTER_CONFIGS_RESOURCE__INIT,
+        SLUICE__CONTROLLER__ALTER_CONFIGS_RESOURCE__INIT};
+    Sluice__Controller__AlterConfigsResource *acrs[2] = {&acr[0], &acr[1]};
+    Sluice__Controller__AlterableConfig cfg = SLUICE__CONTROLLER__ALTERABLE_CONFIG__INIT;
+    Sluice__Controller__AlterableConfig *cfgs[1] = {&cfg};
+    cfg.name = "retention.ms";
+    cfg.value = "60000";
+    acr[0].topic = "missing";
+    acr[1].topic = "orders";
+    acr[0].configs = acr[1].configs = cfgs;
+    acr[0].n_configs = acr[1].n_configs = 1;
+    ac.resources = acrs;
+    ac.n_resources = 2;
+    Sluice__Controller__TopicResultsResponse *acp = call(
+        &n, M(ALTER_CONFIGS), &ac.base, &sluice__controller__topic_results_response__descriptor);
+    ck_assert_int_eq(acp->error_code, KAFKA_ERROR_NONE);
+    ck_assert_uint_eq(acp->n_topics, 2);
+    ck_assert_str_eq(acp->topics[0]->name, "missing");
+    ck_assert_int_eq(acp->topics[0]->error_code, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
+    ck_assert_str_eq(acp->topics[1]->name, "orders");
+    ck_assert_int_eq(acp->topics[1]->error_code, KAFKA_ERROR_NONE);
+    release(acp);
+    ck_assert_str_eq(
+        image_topic_config(image_find_topic(n.quorum.fsm.image, "orders"), "retention.ms"),
+        "60000");
 
     Sluice__Controller__DeleteTopicsRequest dt = SLUICE__CONTROLLER__DELETE_TOPICS_REQUEST__INIT;
     char *names[] = {"defaults", "missing"};
     dt.names = names;
     dt.n_names = 2;
-    Sluice__Controller__DeleteTopicsResponse *dr = call(
-        &n, M(DELETE_TOPICS), &dt.base, &sluice__controller__delete_topics_response__descriptor);
+    Sluice__Controller__TopicResultsResponse *dr = call(
+        &n, M(DELETE_TOPICS), &dt.base, &sluice__controller__topic_results_response__descriptor);
     ck_assert_int_eq(dr->topics[0]->error_code, KAFKA_ERROR_NONE);
     ck_assert_int_eq(dr->topics[1]->error_code, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
     release(dr);
@@ -642,6 +688,21 @@ START_TEST(test_not_controller_and_garbage)
     ck_assert_ptr_nonnull(ct->leader);
     ck_assert_int_eq(ct->leader->leader_id, -1);
     release(ct);
+    /* The shared per-topic answer says the same for every topic it names. */
+    Sluice__Controller__DeleteTopicsRequest dt = SLUICE__CONTROLLER__DELETE_TOPICS_REQUEST__INIT;
+    char *names[] = {"a", "b"};
+    dt.names = names;
+    dt.n_names = 2;
+    Sluice__Controller__TopicResultsResponse *dr = call(
+        &n, M(DELETE_TOPICS), &dt.base, &sluice__controller__topic_results_response__descriptor);
+    ck_assert_int_eq(dr->error_code, KAFKA_ERROR_NOT_CONTROLLER);
+    ck_assert_ptr_nonnull(dr->leader);
+    ck_assert_uint_eq(dr->n_topics, 2);
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_str_eq(dr->topics[i]->name, names[i]);
+        ck_assert_int_eq(dr->topics[i]->error_code, KAFKA_ERROR_NOT_CONTROLLER);
+    }
+    release(dr);
     /* Unknown method: an RPC-level error, the service keeps running. */
     struct reply r = {.desc = &sluice__controller__create_topics_response__descriptor};
     struct rpc_request req = {.data = &r};

@@ -3,14 +3,14 @@
  * Every piece is a separate malloc, as protobuf-c's unpack lays messages
  * out, so records_free (free_unpacked) releases a whole batch. Inputs are
  * copied. Each add returns 0 or -ENOMEM (the batch stays valid). */
-#ifndef SLUICE_CONTROLLER_RECORDS_H
-#define SLUICE_CONTROLLER_RECORDS_H
+#ifndef SLUICE_METADATA_RECORDS_H
+#define SLUICE_METADATA_RECORDS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "controller/fsm.h"
+#include "metadata/fsm.h"
 
 MetadataBatch *records_batch_new(void);
 void records_free(MetadataBatch *batch);

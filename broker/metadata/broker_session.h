@@ -10,19 +10,19 @@
  *     same view; `on_metadata` fires after each change;
  *   - on stop, a controlled shutdown first moves leadership elsewhere.
  *
- * This is the broker's only dependency on controller/ (with fsm/image for
- * the replayed image): a client of the RPC messages in proto/.
+ * The broker never includes controller/: it speaks the RPC messages in
+ * proto/ through metadata/controller_client and replays with metadata/fsm.
  *
  * Loop thread only; the struct is caller-owned until the stop callback. */
-#ifndef SLUICE_CONTROLLER_BROKER_SESSION_H
-#define SLUICE_CONTROLLER_BROKER_SESSION_H
+#ifndef SLUICE_BROKER_METADATA_BROKER_SESSION_H
+#define SLUICE_BROKER_METADATA_BROKER_SESSION_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
-#include "controller/controller_client.h"
-#include "controller/fsm.h"
+#include "metadata/controller_client.h"
+#include "metadata/fsm.h"
 
 #define BROKER_SESSION_MAX_ENDPOINTS 16
 

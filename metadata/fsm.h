@@ -1,5 +1,7 @@
-/* The controller's state machine: the cluster metadata image and the
- * deterministic application of metadata records (proto/metadata.proto).
+/* The metadata state machine, shared by both roles: the cluster metadata
+ * image and the deterministic replay of metadata records
+ * (proto/metadata.proto). The controller runs it under raft (controller/quorum);
+ * a broker replays the controller's stream with it (broker/metadata/broker_session).
  *
  * PURE: no I/O, no clocks, no randomness. Every controller applies the same
  * raft entries in the same order and ends with the same image; brokers may
@@ -15,13 +17,13 @@
  * are kept (accepted records only) so brokers can catch up incrementally.
  *
  * Single-threaded (the loop thread). The struct is caller-owned. */
-#ifndef SLUICE_CONTROLLER_FSM_H
-#define SLUICE_CONTROLLER_FSM_H
+#ifndef SLUICE_METADATA_FSM_H
+#define SLUICE_METADATA_FSM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "controller/image.h"
+#include "metadata/image.h"
 
 typedef Sluice__Metadata__MetadataBatch MetadataBatch;
 typedef Sluice__Metadata__MetadataRecord MetadataRecord;

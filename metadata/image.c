@@ -1,4 +1,4 @@
-#include "controller/image.h"
+#include "metadata/image.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -7,8 +7,8 @@
  * image_free (protobuf_c_message_free_unpacked) releases images we built as
  * well as decoded ones. Pure, single-threaded; lookups are linear scans
  * (brokers sorted by id, topics in creation order). */
-#ifndef SLUICE_CONTROLLER_IMAGE_H
-#define SLUICE_CONTROLLER_IMAGE_H
+#ifndef SLUICE_METADATA_IMAGE_H
+#define SLUICE_METADATA_IMAGE_H
 
 #include <stdbool.h>
 #include <stddef.h>

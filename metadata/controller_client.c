@@ -1,4 +1,4 @@
-#include "controller/controller_client.h"
+#include "metadata/controller_client.h"
 
 #include <errno.h>
 #include <stdlib.h>

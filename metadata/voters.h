@@ -9,8 +9,8 @@
  * socket of its own, so raft peers talk on the next port (port + 1).
  *
  * Pure; any thread. */
-#ifndef SLUICE_CONTROLLER_VOTERS_H
-#define SLUICE_CONTROLLER_VOTERS_H
+#ifndef SLUICE_METADATA_VOTERS_H
+#define SLUICE_METADATA_VOTERS_H
 
 #include <stddef.h>
 #include <stdint.h>

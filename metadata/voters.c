@@ -1,4 +1,4 @@
-#include "controller/voters.h"
+#include "metadata/voters.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "controller/broker_session.h"
+#include "broker/metadata/broker_session.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,19 @@ static int parse_args(int argc, char **argv, struct args *args)
     return 0;
 }
 
+static void stop_controller(struct sluiced *d)
+{
+    if (d->controller_running) {
+        controller_role_stop(&d->controller, NULL);
+        d->controller_running = false;
+    }
+}
+
+static void on_broker_stopped(struct broker *b)
+{
+    stop_controller((struct sluiced *)((char *)b - offsetof(struct sluiced, broker)));
+}
+
 static void on_signal(uv_signal_t *handle, int signum)
 {
     struct sluiced *d = handle->data;
@@ -106,13 +120,13 @@ static void on_signal(uv_signal_t *handle, int signum)
      * alive; run() closes them once everything else has stopped. */
     uv_unref((uv_handle_t *)&d->sigint);
     uv_unref((uv_handle_t *)&d->sigterm);
+    /* The broker first, the controller once the broker's controlled shutdown
+     * is over: it may be the only controller there is (a single node). */
     if (d->broker_running) {
-        broker_stop(&d->broker);
         d->broker_running = false;
-    }
-    if (d->controller_running) {
-        controller_role_stop(&d->controller, NULL);
-        d->controller_running = false;
+        broker_stop_then(&d->broker, on_broker_stopped);
+    } else {
+        stop_controller(d);
     }
 }
 

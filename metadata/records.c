@@ -1,4 +1,4 @@
-#include "controller/records.h"
+#include "metadata/records.h"
 
 #include <errno.h>
 #include <stdlib.h>

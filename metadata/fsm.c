@@ -1,4 +1,4 @@
-#include "controller/fsm.h"
+#include "metadata/fsm.h"
 
 #include <errno.h>
 #include <stdlib.h>

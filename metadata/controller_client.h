@@ -10,15 +10,15 @@
  *
  * Loop thread only. Client and request structs are caller-owned; a request
  * stays valid until its callback, which fires exactly once. */
-#ifndef SLUICE_CONTROLLER_CONTROLLER_CLIENT_H
-#define SLUICE_CONTROLLER_CONTROLLER_CLIENT_H
+#ifndef SLUICE_METADATA_CONTROLLER_CLIENT_H
+#define SLUICE_METADATA_CONTROLLER_CLIENT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "common/rpc_client.h"
-#include "controller/voters.h"
+#include "metadata/voters.h"
 
 struct controller_client;
 struct controller_request;
