@@ -49,6 +49,7 @@ int controller_link_start(struct controller_link *link, uv_loop_t *loop,
         .endpoints = eps,
         .n_endpoints = n,
         .heartbeat_interval_ms = (uint64_t)cfg->broker_heartbeat_interval_ms,
+        .session_timeout_ms = (uint64_t)cfg->broker_session_timeout_ms,
         .request_timeout_ms = (uint64_t)cfg->request_timeout_ms < SHUTDOWN_TIMEOUT_MS
                                   ? (uint64_t)cfg->request_timeout_ms
                                   : SHUTDOWN_TIMEOUT_MS,

@@ -142,7 +142,7 @@ static void register_done(struct service_op *op, int status, const struct fsm_re
     if (resp.error_code == KAFKA_ERROR_NONE && b != NULL) {
         resp.broker_epoch = b->broker_epoch;
         resp.cluster_id = svc->quorum->fsm.image->cluster_id;
-        liveness_touch(&svc->liveness, b->broker_id, b->broker_epoch, uv_now(svc->loop));
+        liveness_touch(&svc->liveness, b->broker_id, b->broker_epoch, controller_service_now(svc));
         log_info("controller", "broker registered broker.id=%d epoch=%lld", b->broker_id,
                  (long long)b->broker_epoch);
     } else if (resp.error_code == KAFKA_ERROR_NOT_CONTROLLER) {
@@ -173,7 +173,8 @@ static void handle_register(struct rpc_call *call, void *arg)
         /* KIP-631: a second process with the same id while the first one's
          * session is alive is refused; it retries after the session ends. */
         if (old != NULL && strcmp(old->incarnation_id, req->incarnation_id) != 0 && !old->fenced &&
-            liveness_active(&svc->liveness, old->broker_id, old->broker_epoch, uv_now(svc->loop))) {
+            liveness_active(&svc->liveness, old->broker_id, old->broker_epoch,
+                            controller_service_now(svc))) {
             code = KAFKA_ERROR_DUPLICATE_BROKER_REGISTRATION;
             message = "another broker with this id has a live session";
         }
@@ -184,11 +185,15 @@ static void handle_register(struct rpc_call *call, void *arg)
         return;
     }
     MetadataBatch *batch = records_batch_new();
-    if (batch == NULL || records_add_register(batch, req->broker_id, req->incarnation_id, req->rack,
-                                              req->endpoints, req->n_endpoints) != 0) {
+    int n = batch != NULL ? service_registration_batch(svc, batch, req) : -ENOMEM;
+    if (n < 0) {
         records_free(batch);
         rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
         return;
+    }
+    if (n > 1) {
+        log_info("controller", "broker re-registering broker.id=%d partition.changes=%d",
+                 req->broker_id, n - 1);
     }
     service_propose(svc, call, batch, NULL, register_done);
 }
@@ -217,6 +222,7 @@ static void respond_heartbeat(struct controller_service *svc, struct rpc_call *c
     resp.is_caught_up = x->caught_up;
     resp.is_fenced = b == NULL || b->fenced;
     resp.should_shutdown = x->shutdown && x->remaining == 0 && code == KAFKA_ERROR_NONE;
+    resp.metadata_offset = fsm_offset(&svc->quorum->fsm);
     rpc_call_respond(call, &resp.base, NULL, 0);
 }
 
@@ -328,7 +334,7 @@ static const BrokerState *lifecycle_broker(struct controller_service *svc, struc
         code = KAFKA_ERROR_STALE_BROKER_EPOCH;
     }
     if (code == KAFKA_ERROR_NONE) {
-        liveness_touch(&svc->liveness, broker_id, epoch, uv_now(svc->loop));
+        liveness_touch(&svc->liveness, broker_id, epoch, controller_service_now(svc));
         return b;
     }
     if (x->shutdown &&
@@ -383,7 +389,7 @@ static void handle_controlled_shutdown(struct rpc_call *call, void *arg)
     begin_shutdown(svc, call, b, x);
 }
 
-/* ---- AlterPartition (KIP-497) ---- */
+/* ---- AlterPartition (KIP-497, KIP-903) ---- */
 
 static void respond_alter(struct controller_service *svc, struct rpc_call *call, int32_t code,
                           const char *message)
@@ -394,24 +400,104 @@ static void respond_alter(struct controller_service *svc, struct rpc_call *call,
     LeaderHint hint;
     resp.error_code = code;
     resp.error_message = (char *)message;
+    resp.topic_id = req->topic_id;
     if (code == KAFKA_ERROR_NOT_CONTROLLER) {
         service_leader_hint(svc, &hint);
         resp.leader = &hint;
+    } else {
+        /* The committed state, so the leader can adopt it (also after a
+         * lost race: INVALID_UPDATE_VERSION with the winner's ISR). */
+        const TopicState *t = image_find_topic_id(svc->quorum->fsm.image, req->topic_id);
+        resp.partition = t != NULL ? image_find_partition(t, req->partition) : NULL;
     }
-    const TopicState *t = image_find_topic_id(svc->quorum->fsm.image, req->topic_id);
-    resp.partition = t != NULL ? image_find_partition(t, req->partition) : NULL;
     rpc_call_respond(call, &resp.base, NULL, 0);
 }
 
 static void alter_done(struct service_op *op, int status, const struct fsm_result *res)
 {
     int32_t code = status != 0 ? service_failure_code(status) : res->errors[0];
-    respond_alter(op->svc, op->call, code, "");
+    respond_alter(
+        op->svc, op->call, code,
+        code == KAFKA_ERROR_INELIGIBLE_REPLICA ? "an ISR member was fenced or re-registered" : "");
+}
+
+/* The proposed ISR as ids and KIP-903 epochs (-1: not given). */
+struct alter_isr {
+    int32_t *ids;
+    int64_t *epochs;
+    size_t n;
+};
+
+static int alter_isr_from(const AlterPartitionRequest *req, struct alter_isr *isr)
+{
+    bool with_epochs = req->n_new_isr_with_epochs > 0;
+    isr->n = with_epochs ? req->n_new_isr_with_epochs : req->n_new_isr;
+    isr->ids = malloc((isr->n ? isr->n : 1) * sizeof *isr->ids);
+    isr->epochs = malloc((isr->n ? isr->n : 1) * sizeof *isr->epochs);
+    if (isr->ids == NULL || isr->epochs == NULL) {
+        free(isr->ids);
+        free(isr->epochs);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < isr->n; i++) {
+        const Sluice__Controller__IsrMember *m = with_epochs ? req->new_isr_with_epochs[i] : NULL;
+        isr->ids[i] = m != NULL ? m->broker_id : req->new_isr[i];
+        isr->epochs[i] = m != NULL ? m->broker_epoch : -1;
+    }
+    return 0;
+}
+
+/* Whether each proposed member may be in the ISR: a replica, listed once,
+ * registered, unfenced, not shutting down, and (KIP-903) the registration
+ * the leader saw. A member joining must name its broker epoch. */
+static int32_t alter_check_members(struct controller_service *svc, const PartitionState *p,
+                                   const struct alter_isr *isr, const char **message)
+{
+    for (size_t i = 0; i < isr->n; i++) {
+        int32_t id = isr->ids[i];
+        bool joining = !image_ints_contain(p->isr, p->n_isr, id);
+        if (!image_ints_contain(p->replicas, p->n_replicas, id) ||
+            image_ints_contain(isr->ids, i, id)) {
+            *message = "ISR member is not a replica or is listed twice";
+            return KAFKA_ERROR_INVALID_REQUEST;
+        }
+        if (joining && isr->epochs[i] == -1) {
+            *message = "a broker joining the ISR needs its broker epoch (new_isr_with_epochs)";
+            return KAFKA_ERROR_INVALID_REQUEST;
+        }
+        const BrokerState *b = image_find_broker(svc->quorum->fsm.image, id);
+        if (!service_broker_usable(svc, id)) {
+            *message = "a fenced or shutting-down broker cannot be in the ISR";
+            return KAFKA_ERROR_INELIGIBLE_REPLICA;
+        }
+        if (isr->epochs[i] != -1 && isr->epochs[i] != b->broker_epoch) {
+            *message = "ISR member's broker epoch is not its current registration";
+            return KAFKA_ERROR_INELIGIBLE_REPLICA;
+        }
+    }
+    return KAFKA_ERROR_NONE;
+}
+
+/* Not a Kafka code: alter_check found the proposal already committed. */
+#define ALTER_ALREADY_APPLIED (-1000)
+
+static bool same_members(const int32_t *a, size_t n, const struct alter_isr *isr)
+{
+    if (n != isr->n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!image_ints_contain(isr->ids, isr->n, a[i])) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* The checks of KIP-497, in Kafka's order. */
 static int32_t alter_check(struct controller_service *svc, const AlterPartitionRequest *req,
-                           const PartitionState **out, const char **message)
+                           const struct alter_isr *isr, const PartitionState **out,
+                           const char **message)
 {
     const MetadataImage *img = svc->quorum->fsm.image;
     const BrokerState *b = image_find_broker(img, req->broker_id);
@@ -427,28 +513,44 @@ static int32_t alter_check(struct controller_service *svc, const AlterPartitionR
         return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
     }
     *out = p;
-    if (p->leader != req->broker_id || p->leader_epoch != req->leader_epoch) {
+    if (p->leader_epoch != req->leader_epoch) {
         return KAFKA_ERROR_FENCED_LEADER_EPOCH;
     }
-    if (p->partition_epoch != req->partition_epoch) {
-        return KAFKA_ERROR_INVALID_UPDATE_VERSION;
+    if (p->leader != req->broker_id) {
+        *message = "only the partition leader may alter its ISR";
+        return KAFKA_ERROR_INVALID_REQUEST;
     }
-    if (!image_ints_contain(req->new_isr, req->n_new_isr, p->leader)) {
+    if (p->partition_epoch != req->partition_epoch) {
+        /* A retry of a change that committed (its answer was lost with a
+         * controller): the same ISR is there, so it succeeded. */
+        return req->partition_epoch < p->partition_epoch && same_members(p->isr, p->n_isr, isr)
+                   ? ALTER_ALREADY_APPLIED
+                   : KAFKA_ERROR_INVALID_UPDATE_VERSION;
+    }
+    if (!image_ints_contain(isr->ids, isr->n, p->leader)) {
         *message = "the leader must stay in the ISR";
         return KAFKA_ERROR_INVALID_REQUEST;
     }
-    for (size_t i = 0; i < req->n_new_isr; i++) {
-        int32_t id = req->new_isr[i];
-        if (!image_ints_contain(p->replicas, p->n_replicas, id)) {
-            *message = "ISR member is not a replica";
-            return KAFKA_ERROR_INVALID_REQUEST;
-        }
-        if (!image_ints_contain(p->isr, p->n_isr, id) && !service_broker_usable(svc, id)) {
-            *message = "a fenced or shutting-down broker cannot join the ISR";
-            return KAFKA_ERROR_INELIGIBLE_REPLICA;
-        }
+    return alter_check_members(svc, p, isr, message);
+}
+
+/* Propose the checked change; the epochs go into the record so the FSM
+ * checks joining members again at apply time, after anything committed
+ * meanwhile. */
+static void propose_alter(struct controller_service *svc, struct rpc_call *call,
+                          const AlterPartitionRequest *req, const PartitionState *p,
+                          const struct alter_isr *isr)
+{
+    MetadataBatch *batch = records_batch_new();
+    if (batch == NULL ||
+        records_add_change(batch, req->topic_id, req->partition, p->partition_epoch, p->leader,
+                           isr->ids, isr->n) != 0 ||
+        records_set_change_epochs(batch, isr->epochs, isr->n) != 0) {
+        records_free(batch);
+        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+        return;
     }
-    return KAFKA_ERROR_NONE;
+    service_propose(svc, call, batch, NULL, alter_done);
 }
 
 static void handle_alter_partition(struct rpc_call *call, void *arg)
@@ -459,22 +561,21 @@ static void handle_alter_partition(struct rpc_call *call, void *arg)
         respond_alter(svc, call, KAFKA_ERROR_NOT_CONTROLLER, "");
         return;
     }
-    const PartitionState *p = NULL;
-    const char *message = "";
-    int32_t code = alter_check(svc, req, &p, &message);
-    if (code != KAFKA_ERROR_NONE) {
-        respond_alter(svc, call, code, message);
-        return;
-    }
-    MetadataBatch *batch = records_batch_new();
-    if (batch == NULL ||
-        records_add_change(batch, req->topic_id, req->partition, p->partition_epoch, p->leader,
-                           req->new_isr, req->n_new_isr) != 0) {
-        records_free(batch);
+    struct alter_isr isr;
+    if (alter_isr_from(req, &isr) != 0) {
         rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
         return;
     }
-    service_propose(svc, call, batch, NULL, alter_done);
+    const PartitionState *p = NULL;
+    const char *message = "";
+    int32_t code = alter_check(svc, req, &isr, &p, &message);
+    if (code == KAFKA_ERROR_NONE) {
+        propose_alter(svc, call, req, p, &isr);
+    } else {
+        respond_alter(svc, call, code == ALTER_ALREADY_APPLIED ? KAFKA_ERROR_NONE : code, message);
+    }
+    free(isr.ids);
+    free(isr.epochs);
 }
 
 /* ---- lifecycle of the service ---- */
@@ -518,7 +619,7 @@ void controller_service_leadership(struct controller_service *svc, bool ready)
     /* Every registered broker gets a full session from now on (KRaft does
      * the same), so a failover does not fence the whole cluster. */
     const MetadataImage *img = svc->quorum->fsm.image;
-    uint64_t now = uv_now(svc->loop);
+    uint64_t now = controller_service_now(svc);
     for (size_t i = 0; i < img->n_brokers; i++) {
         liveness_touch(&svc->liveness, img->brokers[i]->broker_id, img->brokers[i]->broker_epoch,
                        now);
@@ -526,6 +627,18 @@ void controller_service_leadership(struct controller_service *svc, bool ready)
     liveness_reset(&svc->liveness, now);
     svc->duty_in_flight = false;
     ensure_cluster_id(svc);
+}
+
+void controller_service_set_clock(struct controller_service *svc, uint64_t (*clock)(void *data),
+                                  void *clock_data)
+{
+    svc->clock = clock;
+    svc->clock_data = clock_data;
+}
+
+uint64_t controller_service_now(const struct controller_service *svc)
+{
+    return svc->clock != NULL ? svc->clock(svc->clock_data) : uv_now(svc->loop);
 }
 
 void controller_service_tick(struct controller_service *svc)

@@ -50,6 +50,10 @@ struct controller_service {
     bool closing;
     unsigned open_handles;
     void (*close_cb)(struct controller_service *svc);
+    /* The clock broker sessions are timed by, in milliseconds; NULL means
+     * uv_now(loop). See controller_service_set_clock. */
+    uint64_t (*clock)(void *clock_data);
+    void *clock_data;
 };
 
 /* Listen on host:port (IPv4/IPv6 literal; port 0 picks one) and serve.
@@ -62,6 +66,13 @@ int controller_service_start(struct controller_service *svc, uv_loop_t *loop, st
  * a new active controller restarts broker sessions and sets the cluster id. */
 void controller_service_leadership(struct controller_service *svc, bool ready);
 int controller_service_port(struct controller_service *svc);
+/* Time broker sessions by `clock(clock_data)` instead of the loop's clock
+ * (tests, to step time without waiting or racing slow commits). Call right
+ * after controller_service_start, before the loop runs. */
+void controller_service_set_clock(struct controller_service *svc, uint64_t (*clock)(void *data),
+                                  void *clock_data);
+/* Now, by the service's clock (milliseconds). */
+uint64_t controller_service_now(const struct controller_service *svc);
 /* Run the periodic duties now (tests; normally a timer does). */
 void controller_service_tick(struct controller_service *svc);
 /* Stop listening; requests in flight are answered as their proposals finish

@@ -12,7 +12,7 @@
 #include "controller/service_internal.h"
 
 /* The brokers as the FSM will see them when it reaches the end of `batch`:
- * the image plus the batch's own fence and unfence records. The FSM applies
+ * the image plus the batch's own fence, unfence and (re)registration records. The FSM applies
  * a batch's records in order, so elections computed against this view and
  * appended after a fence record commit atomically with it (KIP-631). */
 struct elect_view {
@@ -28,6 +28,9 @@ static bool fenced_in_view(const struct elect_view *v, const BrokerState *b)
         if (r->record_case == SLUICE__METADATA__METADATA_RECORD__RECORD_FENCE_BROKER &&
             r->fence_broker->broker_id == b->broker_id) {
             fenced = true;
+        } else if (r->record_case == SLUICE__METADATA__METADATA_RECORD__RECORD_REGISTER_BROKER &&
+                   r->register_broker->broker_id == b->broker_id) {
+            fenced = true; /* a new registration starts fenced (KIP-631) */
         } else if (r->record_case == SLUICE__METADATA__METADATA_RECORD__RECORD_UNFENCE_BROKER &&
                    r->unfence_broker->broker_id == b->broker_id) {
             fenced = false;
@@ -121,6 +124,22 @@ int service_fencing_batch(struct controller_service *svc, MetadataBatch *batch,
     return n >= 0 ? n + 1 : n;
 }
 
+int service_registration_batch(struct controller_service *svc, MetadataBatch *batch,
+                               const Sluice__Controller__RegisterBrokerRequest *req)
+{
+    const BrokerState *old = image_find_broker(svc->quorum->fsm.image, req->broker_id);
+    if (records_add_register(batch, req->broker_id, req->incarnation_id, req->rack, req->endpoints,
+                             req->n_endpoints) != 0) {
+        return -ENOMEM;
+    }
+    /* A retried registration of the same process changes nothing. */
+    if (old == NULL || strcmp(old->incarnation_id, req->incarnation_id) == 0) {
+        return 1;
+    }
+    int n = service_elect_partitions(svc, batch, req->broker_id);
+    return n >= 0 ? n + 1 : n;
+}
+
 static void duty_done(struct service_op *op, int status, const struct fsm_result *res)
 {
     op->svc->duty_in_flight = false;
@@ -139,7 +158,7 @@ static void duty_done(struct service_op *op, int status, const struct fsm_result
 static int fence_expired(struct controller_service *svc, MetadataBatch *batch)
 {
     const MetadataImage *img = svc->quorum->fsm.image;
-    uint64_t now = uv_now(svc->loop);
+    uint64_t now = controller_service_now(svc);
     int added = 0;
     for (size_t i = 0; i < img->n_brokers; i++) {
         const BrokerState *b = img->brokers[i];

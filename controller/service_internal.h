@@ -67,6 +67,17 @@ int service_elect_partitions(struct controller_service *svc, MetadataBatch *batc
  * records added or -ENOMEM. */
 int service_fencing_batch(struct controller_service *svc, MetadataBatch *batch,
                           const BrokerState *b, bool fence);
+/* A RegisterBroker record for `req` and, when it replaces another
+ * incarnation of the broker, the PartitionChangeRecords that registration
+ * calls for, computed as if applied (the new registration starts fenced):
+ * leadership off the old incarnation and it out of every ISR, except where
+ * it is the last member (the partition then stays offline with it, Kafka's
+ * last-member rule). Its leader re-adds it after catch-up (AlterPartition
+ * with its new broker epoch). One batch, so no applied offset shows the new,
+ * possibly empty, incarnation leading or in sync. Returns the number of
+ * records added or -ENOMEM. */
+int service_registration_batch(struct controller_service *svc, MetadataBatch *batch,
+                               const Sluice__Controller__RegisterBrokerRequest *req);
 void service_duties(struct controller_service *svc);
 
 #endif

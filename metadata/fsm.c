@@ -18,6 +18,12 @@ typedef Sluice__Metadata__ConfigRecord ConfigRecord;
 #define ENTRY_KIND_BATCH 'B'
 #define ENTRY_KIND_IMAGE 'I'
 
+/* PartitionRecord and PartitionChangeRecord versions from which the ISR
+ * rules of issue 8 apply (unfenced initial ISR, eligible additions): older
+ * records replay as they did when they were written, so every node derives
+ * the same image from the same log whatever version wrote it. */
+#define RECORD_VERSION_ISR_RULES 2
+
 /* Kafka's ConfigResource types. */
 #define RESOURCE_TOPIC 2
 
@@ -227,6 +233,31 @@ static bool partition_shape_valid(const int32_t *replicas, size_t n_replicas, co
     return leader == -1 || image_ints_contain(isr, n_isr, leader);
 }
 
+/* An empty partition's replicas are all in sync, but only brokers that are
+ * unfenced when it is created join its ISR (one fenced meanwhile, say
+ * between the controller's placement and this record, is out until its
+ * leader adds it). The leader, if fenced, moves to the first unfenced
+ * member; with none, the partition starts offline with the whole replica
+ * set as its ISR, so whichever returns first can lead it. */
+static void initial_isr_unfenced(const MetadataImage *img, PartitionState *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_isr; i++) {
+        const BrokerState *b = image_find_broker(img, p->isr[i]);
+        if (b != NULL && !b->fenced) {
+            p->isr[n++] = p->isr[i];
+        }
+    }
+    if (n == 0) {
+        p->leader = -1;
+        return;
+    }
+    p->n_isr = n;
+    if (p->leader != -1 && !image_ints_contain(p->isr, p->n_isr, p->leader)) {
+        p->leader = p->isr[0];
+    }
+}
+
 static int apply_partition(struct fsm *fsm, const PartitionRecord *r)
 {
     TopicState *t = image_find_topic_id(fsm->image, r->topic_id);
@@ -250,12 +281,43 @@ static int apply_partition(struct fsm *fsm, const PartitionRecord *r)
     p->leader_epoch = r->leader_epoch;
     p->partition_epoch = r->partition_epoch;
     if (image_set_ints(&p->replicas, &p->n_replicas, r->replicas, r->n_replicas) != 0 ||
-        image_set_ints(&p->isr, &p->n_isr, r->isr, r->n_isr) != 0 ||
-        image_add_partition(t, p) != 0) {
+        image_set_ints(&p->isr, &p->n_isr, r->isr, r->n_isr) != 0) {
+        sluice__metadata__partition_state__free_unpacked(p, NULL);
+        return -ENOMEM;
+    }
+    if (r->version >= RECORD_VERSION_ISR_RULES) {
+        initial_isr_unfenced(fsm->image, p);
+    }
+    if (image_add_partition(t, p) != 0) {
         sluice__metadata__partition_state__free_unpacked(p, NULL);
         return -ENOMEM;
     }
     return KAFKA_ERROR_NONE;
+}
+
+/* KIP-903: a broker joining the ISR must be registered and unfenced now,
+ * and, when the proposer gave its epoch, still the same registration (not a
+ * restarted broker, possibly with an empty disk, under the same id). The
+ * check runs at apply time, so a fence or re-registration committed between
+ * the controller's check and this record still wins. Members already in
+ * the ISR are not rechecked: elections keep a fenced last member. */
+static bool isr_additions_eligible(const MetadataImage *img, const PartitionState *p,
+                                   const PartitionChangeRecord *r)
+{
+    if (r->n_isr_broker_epochs != 0 && r->n_isr_broker_epochs != r->n_isr) {
+        return false;
+    }
+    for (size_t i = 0; i < r->n_isr; i++) {
+        if (image_ints_contain(p->isr, p->n_isr, r->isr[i])) {
+            continue;
+        }
+        const BrokerState *b = image_find_broker(img, r->isr[i]);
+        int64_t epoch = r->n_isr_broker_epochs != 0 ? r->isr_broker_epochs[i] : -1;
+        if (b == NULL || b->fenced || (epoch != -1 && epoch != b->broker_epoch)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *r)
@@ -275,6 +337,9 @@ static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *
     }
     if (!partition_shape_valid(p->replicas, p->n_replicas, r->isr, r->n_isr, r->leader)) {
         return KAFKA_ERROR_INVALID_REQUEST;
+    }
+    if (r->version >= RECORD_VERSION_ISR_RULES && !isr_additions_eligible(fsm->image, p, r)) {
+        return KAFKA_ERROR_INELIGIBLE_REPLICA;
     }
     /* A fenced broker leads nothing: a change electing one (say, after its
      * batch's UnfenceBroker record lost to a new epoch) is refused. */

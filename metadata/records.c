@@ -183,7 +183,7 @@ int records_add_partition(MetadataBatch *b, const uint8_t id[TOPIC_ID_LEN], int3
     if (r == NULL) {
         return -ENOMEM;
     }
-    r->version = 1;
+    r->version = 2; /* fsm.c: RECORD_VERSION_ISR_RULES */
     r->partition = partition;
     r->leader = n > 0 ? replicas[0] : -1;
     if (set_bytes(&r->topic_id, id, TOPIC_ID_LEN) != 0 ||
@@ -203,7 +203,7 @@ int records_add_change(MetadataBatch *b, ProtobufCBinaryData topic_id, int32_t p
     if (r == NULL) {
         return -ENOMEM;
     }
-    r->version = 1;
+    r->version = 2;
     r->partition = partition;
     r->partition_epoch = partition_epoch;
     r->leader = leader;
@@ -211,6 +211,25 @@ int records_add_change(MetadataBatch *b, ProtobufCBinaryData topic_id, int32_t p
         image_set_ints(&r->isr, &r->n_isr, isr, n_isr) != 0) {
         return -ENOMEM;
     }
+    return 0;
+}
+
+int records_set_change_epochs(MetadataBatch *b, const int64_t *epochs, size_t n)
+{
+    Sluice__Metadata__PartitionChangeRecord *r =
+        b->n_records > 0 ? b->records[b->n_records - 1]->partition_change : NULL;
+    if (r == NULL || b->records[b->n_records - 1]->record_case !=
+                         SLUICE__METADATA__METADATA_RECORD__RECORD_PARTITION_CHANGE) {
+        return -EINVAL;
+    }
+    int64_t *copy = malloc((n ? n : 1) * sizeof *copy);
+    if (copy == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(copy, epochs, n * sizeof *copy);
+    free(r->isr_broker_epochs);
+    r->isr_broker_epochs = copy;
+    r->n_isr_broker_epochs = n;
     return 0;
 }
 

@@ -25,6 +25,9 @@ int records_add_partition(MetadataBatch *b, const uint8_t id[TOPIC_ID_LEN], int3
                           const int32_t *replicas, size_t n);
 int records_add_change(MetadataBatch *b, ProtobufCBinaryData topic_id, int32_t partition,
                        int32_t partition_epoch, int32_t leader, const int32_t *isr, size_t n_isr);
+/* Attach KIP-903 broker epochs (parallel to its ISR, -1: unchecked) to the
+ * batch's last record, which must be a change just added; -EINVAL if not. */
+int records_set_change_epochs(MetadataBatch *b, const int64_t *epochs, size_t n);
 int records_add_remove_topic(MetadataBatch *b, ProtobufCBinaryData topic_id);
 /* `value` NULL deletes the key. */
 int records_add_topic_config(MetadataBatch *b, const char *topic, const char *key,

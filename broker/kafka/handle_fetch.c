@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "broker/kafka/dispatch.h"
+#include "common/log.h"
 #include "proto/kafka/kafka_errors.h"
 #include "broker/log/log_errors.h"
 #include "kafka_messages.h"
@@ -223,6 +224,10 @@ static int wait_for_data(struct fetch_ctx *ctx)
     if (delayed_op_init(&ctx->op, ctx->n_parts, fetch_ready, fetch_complete, ctx) != 0) {
         return -1;
     }
+    /* Tests wait for this line instead of sleeping and hoping it parked; the
+     * loop handles nothing else before the fetch is parked below. */
+    log_debug("kafka", "fetch parked correlation_id=%d partitions=%zu max_wait_ms=%d",
+              ctx->call->header.correlation_id, ctx->n_parts, ctx->req.max_wait_ms);
     struct replica_manager *rm = ctx->call->svc->replicas;
     for (size_t i = 0; i < ctx->n_parts; i++) {
         struct partition *p =

@@ -9,10 +9,11 @@
 #include "proto/kafka/kafka_errors.h"
 #include "proto/controller.pb-c.h"
 
-#define M(name)             SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
-#define FETCH_INTERVAL_MAX  200 /* ms between metadata fetches at most */
-#define DELTAS_PER_FETCH    500
-#define SESSION_KEEP_DELTAS 16
+#define M(name)                 SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
+#define FETCH_INTERVAL_MAX      200 /* ms between metadata fetches at most */
+#define DELTAS_PER_FETCH        500
+#define SESSION_KEEP_DELTAS     16
+#define SESSION_TIMEOUT_DEFAULT 9000 /* Kafka's broker.session.timeout.ms */
 
 static void tick(uv_timer_t *timer);
 
@@ -43,6 +44,11 @@ static void on_registered(struct controller_request *req, int status, const Prot
     s->fenced = true;
     s->reported_offset = -1;
     s->last_heartbeat = 0;
+    /* The registration record is at offset broker_epoch: the image must
+     * reach it before this incarnation leads anything. */
+    s->acked = true;
+    s->last_acked_sent = s->register_sent;
+    s->acked_offset = resp->broker_epoch;
     log_info("broker-session", "registered broker.id=%d epoch=%lld cluster.id=%s", s->broker_id,
              (long long)s->broker_epoch, resp->cluster_id);
 }
@@ -63,6 +69,7 @@ static void send_register(struct broker_session *s)
                                &sluice__controller__register_broker_response__descriptor,
                                s->request_timeout_ms, on_registered) == 0) {
         s->register_busy = true;
+        s->register_sent = uv_now(s->loop);
     }
 }
 
@@ -82,7 +89,14 @@ static void on_heartbeat(struct controller_request *req, int status, const Proto
         log_warn("broker-session", "controller lost our registration broker.id=%d error=%d",
                  s->broker_id, resp->error_code);
         s->broker_epoch = 0; /* register again */
+        s->acked = false;
         return;
+    }
+    if (resp->error_code == KAFKA_ERROR_NONE && s->acked) {
+        s->last_acked_sent = s->heartbeat_sent;
+        if (resp->metadata_offset > s->acked_offset) {
+            s->acked_offset = resp->metadata_offset;
+        }
     }
     if (resp->error_code == KAFKA_ERROR_NONE && s->fenced != resp->is_fenced) {
         log_info("broker-session", "broker %s broker.id=%d",
@@ -106,6 +120,7 @@ static void send_heartbeat(struct broker_session *s)
                                s->request_timeout_ms, on_heartbeat) == 0) {
         s->heartbeat_busy = true;
         s->last_heartbeat = uv_now(s->loop);
+        s->heartbeat_sent = s->last_heartbeat;
     }
 }
 
@@ -184,12 +199,112 @@ static bool just_caught_up(const struct broker_session *s)
            s->reported_offset < s->broker_epoch;
 }
 
+/* ---- isolation ---- */
+
+bool broker_session_is_isolated(const struct broker_session *s, uint64_t now_ms)
+{
+    if (s->broker_epoch == 0 || !s->acked) {
+        return true;
+    }
+    uint64_t limit = s->session_timeout_ms - s->isolation_margin_ms;
+    return now_ms < s->last_acked_sent || now_ms - s->last_acked_sent >= limit;
+}
+
+bool broker_session_may_lead(const struct broker_session *s, uint64_t now_ms)
+{
+    if (broker_session_is_isolated(s, now_ms) || !s->have_image ||
+        fsm_offset(&s->metadata) < s->acked_offset) {
+        return false;
+    }
+    const BrokerState *b = image_find_broker(s->metadata.image, s->broker_id);
+    return b != NULL && b->broker_epoch == s->broker_epoch && !b->fenced;
+}
+
+/* Tell the owner once when isolation begins. */
+static void check_isolation(struct broker_session *s)
+{
+    bool isolated = broker_session_is_isolated(s, uv_now(s->loop));
+    if (isolated && !s->was_isolated && s->acked) {
+        log_warn("broker-session",
+                 "isolated: no heartbeat acknowledged within the session timeout broker.id=%d "
+                 "epoch=%lld",
+                 s->broker_id, (long long)s->broker_epoch);
+        if (s->on_isolated != NULL) {
+            s->on_isolated(s);
+        }
+    }
+    s->was_isolated = isolated;
+}
+
+/* ---- AlterPartition ---- */
+
+static void on_altered(struct controller_request *req, int status, const ProtobufCMessage *m)
+{
+    struct broker_alter_partition *op = req->data;
+    const Sluice__Controller__AlterPartitionResponse *resp =
+        (const Sluice__Controller__AlterPartitionResponse *)m;
+    if (status != 0) {
+        op->cb(op, status, KAFKA_ERROR_NONE, NULL);
+        return;
+    }
+    op->cb(op, 0, resp->error_code, resp->partition);
+}
+
+int broker_session_alter_partition(struct broker_session *s, struct broker_alter_partition *op,
+                                   ProtobufCBinaryData topic_id, int32_t partition,
+                                   int32_t leader_epoch, int32_t partition_epoch,
+                                   const struct broker_isr_member *isr, size_t n_isr,
+                                   broker_alter_partition_cb cb)
+{
+    if (s->stopping) {
+        return -ECANCELED;
+    }
+    if (s->broker_epoch == 0) {
+        return -EAGAIN;
+    }
+    Sluice__Controller__IsrMember *members = calloc(n_isr ? n_isr : 1, sizeof *members);
+    Sluice__Controller__IsrMember **ptrs = calloc(n_isr ? n_isr : 1, sizeof *ptrs);
+    int rv = members != NULL && ptrs != NULL ? 0 : -ENOMEM;
+    for (size_t i = 0; rv == 0 && i < n_isr; i++) {
+        sluice__controller__isr_member__init(&members[i]);
+        members[i].broker_id = isr[i].broker_id;
+        members[i].broker_epoch = isr[i].broker_epoch;
+        ptrs[i] = &members[i];
+    }
+    if (rv == 0) {
+        Sluice__Controller__AlterPartitionRequest req =
+            SLUICE__CONTROLLER__ALTER_PARTITION_REQUEST__INIT;
+        req.version = 2;
+        req.broker_id = s->broker_id;
+        req.broker_epoch = s->broker_epoch;
+        req.topic_id = topic_id;
+        req.partition = partition;
+        req.leader_epoch = leader_epoch;
+        req.partition_epoch = partition_epoch;
+        req.new_isr_with_epochs = ptrs;
+        req.n_new_isr_with_epochs = n_isr;
+        op->session = s;
+        op->cb = cb;
+        op->req.data = op;
+        /* The client copies the body now. */
+        rv = controller_client_call(&s->client, &op->req, M(ALTER_PARTITION), &req.base,
+                                    &sluice__controller__alter_partition_response__descriptor,
+                                    s->request_timeout_ms, on_altered);
+    }
+    free(members);
+    free(ptrs);
+    return rv;
+}
+
+/* ---- the timer ---- */
+
 static void tick(uv_timer_t *timer)
 {
     struct broker_session *s = timer->data;
     if (s->stopping) {
         return;
     }
+    check_isolation(s);
     if (s->broker_epoch == 0) {
         if (!s->register_busy) {
             send_register(s);
@@ -237,6 +352,13 @@ int broker_session_start(struct broker_session *s, uv_loop_t *loop, const struct
     s->heartbeat_interval_ms = o->heartbeat_interval_ms;
     s->request_timeout_ms = o->request_timeout_ms;
     s->on_metadata = on_metadata;
+    s->session_timeout_ms = o->session_timeout_ms ? o->session_timeout_ms : SESSION_TIMEOUT_DEFAULT;
+    /* Stop a heartbeat interval early (at most a quarter of the timeout):
+     * the controller fences on its own duty timer, never early. */
+    s->isolation_margin_ms = o->heartbeat_interval_ms < s->session_timeout_ms / 4
+                                 ? o->heartbeat_interval_ms
+                                 : s->session_timeout_ms / 4;
+    s->was_isolated = true;
     copy_endpoints(s, o);
     /* A new incarnation per process start tells the controller this is a
      * restart, not a retried registration. */

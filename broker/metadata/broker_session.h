@@ -8,7 +8,23 @@
  *     image when too far behind, replayed into a local copy of the image
  *     with the controller's own FSM code so every broker converges on the
  *     same view; `on_metadata` fires after each change;
- *   - on stop, a controlled shutdown first moves leadership elsewhere.
+ *   - on stop, a controlled shutdown first moves leadership elsewhere;
+ *   - for the replica layer: whether this broker may act as a leader now
+ *     (isolation, below) and AlterPartition requests for the ISR changes of
+ *     partitions it leads.
+ *
+ * Isolation (issue 8, "leadership that cannot split"). The controller
+ * fences a broker whose heartbeats stop for broker.session.timeout.ms, and
+ * elects other leaders in the same metadata batch. A broker cut off from
+ * the controllers (or paused) may not see that batch, so it must stop on
+ * its own first: it counts itself isolated once no heartbeat sent less than
+ * broker.session.timeout.ms minus a margin ago has been acknowledged. The
+ * controller measures the session from when it received the heartbeat,
+ * which is no earlier than when it was sent, so the broker stops before the
+ * controller can fence it. Each acknowledgement also carries the
+ * controller's metadata offset; the broker leads again only once its image
+ * has reached it, so an image left stale by a pause cannot make it act as
+ * leader of a partition it lost meanwhile.
  *
  * The broker never includes controller/: it speaks the RPC messages in
  * proto/ through metadata/controller_client and replays with metadata/fsm.
@@ -41,10 +57,39 @@ struct broker_session_options {
     size_t n_endpoints;
     uint64_t heartbeat_interval_ms;
     uint64_t request_timeout_ms;
+    uint64_t session_timeout_ms; /* broker.session.timeout.ms; 0: Kafka's 9000 */
 };
 
 struct broker_session;
 typedef void (*broker_session_cb)(struct broker_session *s);
+
+/* An ISR member as the leader saw it (KIP-903): `broker_epoch` is the one
+ * the follower sent with its fetches (broker_session_epoch() on its side). */
+struct broker_isr_member {
+    int32_t broker_id;
+    int64_t broker_epoch;
+};
+
+struct broker_alter_partition;
+/* status 0: `error_code` is the controller's answer (Kafka's error codes, see
+ * AlterPartitionResponse in proto/controller.proto) and `committed` the
+ * partition's committed state (borrowed for the call; NULL if the partition
+ * is gone). On NONE it is the change just applied; on INVALID_UPDATE_VERSION
+ * or INELIGIBLE_REPLICA the current state, to adopt when its leader epoch is
+ * still ours (else the metadata stream brings the new role). status < 0:
+ * -ETIMEDOUT (no controller answered within the request timeout), -ECANCELED
+ * (session stopping), -ENOMEM; `committed` is NULL, retry from current state. */
+typedef void (*broker_alter_partition_cb)(struct broker_alter_partition *op, int status,
+                                          int32_t error_code, const PartitionState *committed);
+
+/* One AlterPartition in flight: caller-owned, valid until its callback. */
+struct broker_alter_partition {
+    void *data; /* caller's */
+    /* private */
+    struct broker_session *session;
+    struct controller_request req;
+    broker_alter_partition_cb cb;
+};
 
 struct broker_session {
     void *data; /* owner's */
@@ -64,7 +109,14 @@ struct broker_session {
     int64_t broker_epoch; /* 0: not registered */
     bool fenced;
     uint64_t last_heartbeat;
-    int64_t reported_offset; /* metadata offset sent in the last heartbeat */
+    uint64_t session_timeout_ms, isolation_margin_ms;
+    uint64_t register_sent, heartbeat_sent; /* send times of the requests in flight */
+    bool acked;                    /* a registration or heartbeat of this epoch was answered */
+    uint64_t last_acked_sent;      /* send time of the newest acknowledged one */
+    int64_t acked_offset;          /* controller's metadata offset in that answer */
+    bool was_isolated;             /* for on_isolated */
+    broker_session_cb on_isolated; /* owner's, may be NULL: fires when isolation begins */
+    int64_t reported_offset;       /* metadata offset sent in the last heartbeat */
     uv_timer_t timer;
     struct controller_request register_req, heartbeat_req, fetch_req, shutdown_req;
     bool register_busy, heartbeat_busy, fetch_busy, shutdown_busy;
@@ -86,6 +138,41 @@ static inline bool broker_session_registered(const struct broker_session *s)
 {
     return s->broker_epoch > 0;
 }
+/* This registration's broker epoch (0: not registered). Followers send it
+ * with their fetches so the leader can name it in AlterPartition (KIP-903). */
+static inline int64_t broker_session_epoch(const struct broker_session *s)
+{
+    return s->broker_epoch;
+}
+/* Whether the broker is cut off from the controllers at `now_ms` (its
+ * loop's uv_now()): not registered, or no registration or heartbeat sent
+ * after now - (broker.session.timeout.ms - margin) has been acknowledged.
+ * The margin is the heartbeat interval, at most a quarter of the timeout.
+ * An isolated broker must not acknowledge writes nor serve as leader: by
+ * the time the controller fences it, another replica may lead. */
+bool broker_session_is_isolated(const struct broker_session *s, uint64_t now_ms);
+/* Whether the broker may act as a partition leader at `now_ms`: not
+ * isolated, its image has reached the metadata offset of the last
+ * acknowledgement, and that image shows its own registration (this epoch)
+ * unfenced. Then the image's leaderships for this broker are current; the
+ * replica layer checks this before acknowledging a write (acks=1 or all)
+ * and before serving produce, and steps down while it is false.
+ * `on_isolated` fires (from the session's timer, at most 200 ms late) when
+ * isolation begins, so parked requests can be failed at once. */
+bool broker_session_may_lead(const struct broker_session *s, uint64_t now_ms);
+/* Ask the controller to set the ISR of a partition this broker leads
+ * (KIP-497): compare-and-set on `partition_epoch`, at `leader_epoch`, as
+ * the image showed them. `isr` must include this broker; every member
+ * joining the ISR needs the broker epoch it fetched with. Sent with this
+ * session's broker epoch and retried at the active controller until the
+ * request timeout. Returns 0 (`cb` will fire exactly once), -EAGAIN (not
+ * registered), -ECANCELED (stopping) or -ENOMEM. Until the answer, the
+ * leader computes its high watermark over both ISRs (KIP-497). */
+int broker_session_alter_partition(struct broker_session *s, struct broker_alter_partition *op,
+                                   ProtobufCBinaryData topic_id, int32_t partition,
+                                   int32_t leader_epoch, int32_t partition_epoch,
+                                   const struct broker_isr_member *isr, size_t n_isr,
+                                   broker_alter_partition_cb cb);
 /* Controlled shutdown (bounded by the request timeout), then close. */
 void broker_session_stop(struct broker_session *s, broker_session_cb cb);
 

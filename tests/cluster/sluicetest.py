@@ -132,6 +132,8 @@ class Broker:
         self.proc = None
         self.log_paths = []
         self.starts = 0
+        # Added to the process environment (e.g. LD_PRELOAD for a fault shim).
+        self.extra_env = {}
         self._write_config()
 
     @property
@@ -180,6 +182,7 @@ class Broker:
         self._log = open(log_path, "wb")
         # SLUICE_<KEY> variables would override the config: keep the caller's out.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)
         return self

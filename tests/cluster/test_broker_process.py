@@ -92,25 +92,44 @@ def test_missing_config_file_is_an_error(tmp_path):
     assert missing.encode() in p.stdout + p.stderr
 
 
-def test_second_signal_during_shutdown_does_not_cut_it_short(clusters):
+def test_second_signal_during_shutdown_does_not_cut_it_short(clusters, tmp_path):
     """Ctrl-C twice (or SIGTERM from a supervisor on top of one) must not kill
     a node halfway through its controlled shutdown and log flush: the second
-    signal is logged and ignored, and the node still exits 0."""
+    signal is logged and ignored, and the node still exits 0.
+
+    The node runs with tests/clients/fsync_shim.so, which holds every fsync in
+    its data directory while the test says so: the shutdown is stopped at an
+    fsync, so the node is certainly alive when the second signal arrives."""
     import signal
     import time
 
-    cluster = clusters(3)
+    cluster = clusters(3, start=False)
     node = cluster[2]
-    node.proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while "shutting down" not in node.log_text():
-        assert time.monotonic() < deadline, node.log_text()
-        time.sleep(0.001)
-    alive = node.proc.poll() is None
-    if alive:
+    control = tmp_path / "fsync-control"
+    control.mkdir()
+    node.extra_env = {"LD_PRELOAD": binary("tests", "clients", "fsync_shim.so"),
+                      "FSYNC_SHIM_MATCH": node.data_dir + "/", "FSYNC_SHIM_DIR": str(control)}
+    cluster.start()
+
+    def wait_until(cond, what):
+        deadline = time.monotonic() + 30
+        while not cond():
+            assert time.monotonic() < deadline, f"no {what}:\n{node.log_text()}"
+            time.sleep(0.01)
+
+    (control / "hold").touch()
+    try:
+        entered = (control / "entered").read_text().count("\n") if (control / "entered").exists() else 0
+        node.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: "shutting down" in node.log_text(), "shutdown")
+        wait_until(lambda: (control / "entered").exists() and
+                   (control / "entered").read_text().count("\n") > entered, "fsync in the shutdown")
+        assert node.proc.poll() is None, "exited while its fsync was held"
         node.proc.send_signal(signal.SIGINT)
+        wait_until(lambda: "already shutting down" in node.log_text(), "second-signal log line")
+        assert node.proc.poll() is None, "the second signal ended the shutdown"
+    finally:
+        os.unlink(control / "hold")
     rc = node._wait_exit(signal.SIGTERM, 30)
     assert rc == 0, node.log_text()
     assert "stopped" in node.log_text()
-    if alive:
-        assert "already shutting down" in node.log_text()

@@ -243,7 +243,8 @@ def test_recreated_topic_does_not_inherit_a_stale_directory(cluster):
     old_id, old_size = partition_dir_state(leader, topic, 0)
     assert old_id and old_size > 0
 
-    leader.stop()
+    rc = leader.stop()
+    assert rc == 0, f"unclean shutdown rc={rc}:\n{leader.log_text()[-3000:]}"
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
     admin.delete_topics([topic], operation_timeout=20)[topic].result(timeout=60)
     leader.start()

@@ -1,8 +1,12 @@
-"""franz-go (Go modules, tests/go): produce with the client's defaults, consume,
-admin. The Go test binary is built once per session; each Go test runs as its
-own pytest test against a fresh broker. A missing `go` fails, never skips."""
+"""Go clients (Go modules, tests/go): franz-go (produce with the client's
+defaults, consume, admin) and sarama (metadata, admin create/delete, produce
+and consume with every codec it offers). The Go test binary is built once per
+session; each Go test runs as its own pytest test against a fresh broker. A
+missing or too old `go` fails, never skips."""
 
+import glob
 import os
+import re
 import shutil
 import subprocess
 
@@ -13,10 +17,19 @@ from sluicetest import ROOT
 GO_DIR = os.path.join(ROOT, "tests", "go")
 
 
+def _version(text):
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
+
+
 def go_binary():
     go = shutil.which("go") or "/usr/local/go/bin/go"
     if not os.path.exists(go):
         pytest.fail("go not found (PATH or /usr/local/go/bin/go): the Go tier cannot run")
+    with open(os.path.join(GO_DIR, "go.mod")) as f:
+        want = re.search(r"^go (\S+)", f.read(), re.M).group(1)
+    have = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
+    if _version(have) < _version(want):
+        pytest.fail(f"{go} is {have}; tests/go/go.mod needs Go >= {want}")
     return go
 
 
@@ -33,8 +46,21 @@ def franz_test_binary(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name", ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
-                                  "TestOffsetForLeaderEpoch"])
+GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
+            "TestOffsetForLeaderEpoch", "TestSaramaMetadata", "TestSaramaAdminCreateDeleteTopic",
+            "TestSaramaProduceConsumeCodecs"]
+
+
+def test_every_go_test_is_run():
+    """A Go test added to tests/go but not to GO_TESTS would never run."""
+    found = set()
+    for path in glob.glob(os.path.join(GO_DIR, "*_test.go")):
+        with open(path) as f:
+            found.update(re.findall(r"^func (Test\w+)\(t \*testing\.T\)", f.read(), re.M))
+    assert found == set(GO_TESTS), f"tests/go has {sorted(found)}, GO_TESTS runs {GO_TESTS}"
+
+
+@pytest.mark.parametrize("name", GO_TESTS)
 def test_franz_go(broker, franz_test_binary, name):
     env = dict(os.environ, SLUICE_BOOTSTRAP=broker.bootstrap)
     try:

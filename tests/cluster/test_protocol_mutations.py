@@ -99,8 +99,12 @@ def test_mutated_requests_never_hurt_the_broker(brokers, request):
     # Still serving, and the log reads back as whole, contiguous batches.
     end = list_offsets_latest(b, topic)
     offset = earliest_offset(b, topic)  # DeleteRecords mutations may have moved it
+    # Some mutated produce must have been appended, or the walk below reads
+    # nothing and proves nothing.
+    assert end > 0, "no mutated produce was appended"
     assert 0 <= offset <= end
     first = True
+    walked = 0
     with connect(b) as s:
         while offset < end:
             s.sendall(frame_of(1, 4, 1, fetch_body(topic, offset, max_wait_ms=0)))
@@ -122,4 +126,8 @@ def test_mutated_requests_never_hurt_the_broker(brokers, request):
                     assert base == offset, (base, offset)
                 offset = base + last_delta + 1
                 pos += 12 + length
+                walked += 1
+    # With this seed some appended batches stay above the log start that
+    # mutated DeleteRecords leave; none walked would check no contiguity.
+    assert walked > 0, f"no batch left to walk below {end}"
     assert b.stop() == 0

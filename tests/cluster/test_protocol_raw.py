@@ -361,13 +361,23 @@ def test_fetch_long_poll_honours_max_wait(broker, request):
     assert 0.5 <= waited < 3.0, waited
 
 
-def test_fetch_long_poll_wakes_on_produce(broker, request):
+def wait_parked(broker, correlation_id, timeout=10.0):
+    """Until the broker logs (at debug) that this fetch is parked."""
+    line = f"fetch parked correlation_id={correlation_id} "
+    deadline = time.monotonic() + timeout
+    while line not in broker.log_text():
+        assert broker.running() and time.monotonic() < deadline, broker.log_text()[-2000:]
+        time.sleep(0.01)
+
+
+def test_fetch_long_poll_wakes_on_produce(brokers, request):
+    broker = brokers(overrides={"log.level": "debug"})
     topic = unique_topic(request)
     create_topic(broker, topic)
     with connect(broker) as s:
         t0 = time.monotonic()
         s.sendall(frame_of(1, 4, 31, fetch_body(topic, 0, max_wait_ms=10000)))
-        time.sleep(0.3)
+        wait_parked(broker, 31)
         produce_one(broker, topic, b"wake up")
         err, hw, records = parse_fetch_response(recv_response(s))
         waited = time.monotonic() - t0

@@ -138,8 +138,16 @@ func produceAll(ctx context.Context, t *testing.T, topic string, n int) map[[2]i
 		next[r.Partition]++
 		where[[2]int64{int64(r.Partition), r.Offset}] = sent{r.Key, r.Value, r.Headers}
 	}
-	t.Logf("produced %d records, producer id %d (-1: the broker offered no idempotence)",
-		n, records[0].ProducerID)
+	// The broker does not advertise InitProducerId yet, so franz-go, which
+	// requests idempotence by default, must carry on without a producer id:
+	// every batch goes out with producer id and epoch -1. When idempotence
+	// arrives this becomes a check that one id is used throughout.
+	for _, r := range records {
+		if r.ProducerID != -1 || r.ProducerEpoch != -1 {
+			t.Fatalf("record at %d/%d: producer id %d epoch %d, want -1/-1 (no InitProducerId)",
+				r.Partition, r.Offset, r.ProducerID, r.ProducerEpoch)
+		}
+	}
 	return where
 }
 

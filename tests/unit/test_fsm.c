@@ -19,7 +19,7 @@ struct batch {
     Sluice__Metadata__UnfenceBrokerRecord unfence[4];
     Sluice__Metadata__TopicRecord topic[4];
     Sluice__Metadata__PartitionRecord part[8];
-    Sluice__Metadata__PartitionChangeRecord change[4];
+    Sluice__Metadata__PartitionChangeRecord change[8];
     Sluice__Metadata__RemoveTopicRecord remove[2];
     Sluice__Metadata__ConfigRecord config[2];
     Sluice__Metadata__ClusterIdRecord cluster[1];
@@ -102,6 +102,7 @@ static void add_partition(struct batch *b, int id, int32_t p, int32_t *replicas,
     x->isr = replicas;
     x->n_isr = n;
     x->leader = replicas[0];
+    x->version = 2;
     MetadataRecord *r = next_rec(b);
     r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_PARTITION;
     r->partition = x;
@@ -118,6 +119,7 @@ static void add_change(struct batch *b, int id, int32_t p, int32_t epoch, int32_
     x->leader = leader;
     x->isr = isr;
     x->n_isr = n;
+    x->version = 2;
     MetadataRecord *r = next_rec(b);
     r->record_case = SLUICE__METADATA__METADATA_RECORD__RECORD_PARTITION_CHANGE;
     r->partition_change = x;
@@ -163,6 +165,24 @@ static int64_t apply(struct fsm *fsm, struct batch *b, int32_t *codes)
         memcpy(codes, res->errors, res->n * sizeof *codes);
     }
     return res->offset;
+}
+
+/* Brokers 1..n registered and unfenced, as placement requires of the
+ * replicas of new partitions. */
+static void live_brokers(struct fsm *fsm, int n)
+{
+    static const char *inc[] = {"live-1", "live-2", "live-3", "live-4"};
+    struct batch b;
+    int32_t codes[16];
+    batch_init(&b);
+    for (int id = 1; id <= n; id++) {
+        add_register(&b, id, inc[id - 1]);
+        add_fence(&b, id, fsm_offset(fsm) + 1, false);
+    }
+    apply(fsm, &b, codes);
+    for (int i = 0; i < 2 * n; i++) {
+        ck_assert_int_eq(codes[i], KAFKA_ERROR_NONE);
+    }
 }
 
 START_TEST(test_broker_registration_and_fencing)
@@ -217,6 +237,7 @@ START_TEST(test_topic_creation_rejections_are_results)
     int32_t r0[] = {1, 2}, r1[] = {2, 1}, bad[] = {1, 1};
     struct batch b;
     int32_t codes[16];
+    live_brokers(&fsm, 2);
     batch_init(&b);
     add_topic(&b, "orders", 0);
     add_partition(&b, 0, 0, r0, 2);
@@ -282,6 +303,7 @@ START_TEST(test_partition_change_compare_and_set)
     int32_t reps[] = {1, 2, 3}, isr23[] = {2, 3}, isr3[] = {3};
     struct batch b;
     int32_t codes[16];
+    live_brokers(&fsm, 3);
     batch_init(&b);
     add_topic(&b, "t", 0);
     add_partition(&b, 0, 0, reps, 3);
@@ -332,6 +354,101 @@ START_TEST(test_partition_change_compare_and_set)
 }
 END_TEST
 
+/* New partitions: only unfenced brokers start in the ISR (an empty log is
+ * in sync, but a fenced broker may be a stale incarnation); with none the
+ * partition starts offline with every replica as its last ISR. KIP-903:
+ * a change adding a member is refused if it is fenced or registered with
+ * another epoch than the one named, checked when the record applies. */
+START_TEST(test_isr_membership_rules)
+{
+    struct fsm fsm;
+    ck_assert_int_eq(fsm_init(&fsm, 16), 0);
+    live_brokers(&fsm, 2); /* offset 1: brokers 1 and 2, epoch 1 */
+    int32_t reps[] = {3, 1, 2}, dead[] = {3}, isr1[] = {1}, isr12[] = {1, 2}, isr123[] = {1, 2, 3};
+    struct batch b;
+    int32_t codes[16];
+    batch_init(&b);
+    add_register(&b, 3, "fenced-3"); /* registered: fenced until it heartbeats */
+    add_topic(&b, "t", 0);
+    add_partition(&b, 0, 0, reps, 3);
+    add_partition(&b, 0, 1, dead, 1);
+    apply(&fsm, &b, codes);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(codes[i], KAFKA_ERROR_NONE);
+    }
+    const TopicState *t = image_find_topic(fsm.image, "t");
+    PartitionState *p0 = t->partitions[0], *p1 = t->partitions[1];
+    ck_assert_int_eq(p0->leader, 1); /* the fenced preferred replica does not lead */
+    ck_assert_uint_eq(p0->n_isr, 2);
+    ck_assert(!image_ints_contain(p0->isr, p0->n_isr, 3));
+    ck_assert_int_eq(p1->leader, -1);
+    ck_assert_uint_eq(p1->n_isr, 1);
+
+    /* Shrink to {1}, then add 2 back naming a stale epoch, then the right
+     * one; adding fenced broker 3 is refused even without epochs. */
+    int64_t stale[] = {1, 7}, good[] = {1, 1}, unknown[] = {1, -1, 2};
+    batch_init(&b);
+    add_change(&b, 0, 0, 0, 1, isr1, 1);
+    add_change(&b, 0, 0, 1, 1, isr12, 2);
+    b.change[1].isr_broker_epochs = stale;
+    b.change[1].n_isr_broker_epochs = 2;
+    add_change(&b, 0, 0, 1, 1, isr12, 2);
+    b.change[2].isr_broker_epochs = good;
+    b.change[2].n_isr_broker_epochs = 2;
+    add_change(&b, 0, 0, 2, 1, isr123, 3);
+    add_change(&b, 0, 0, 2, 1, isr123, 3);
+    b.change[4].isr_broker_epochs = unknown;
+    b.change[4].n_isr_broker_epochs = 2; /* not parallel to the ISR */
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_INELIGIBLE_REPLICA);
+    ck_assert_int_eq(codes[2], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[3], KAFKA_ERROR_INELIGIBLE_REPLICA);
+    ck_assert_int_eq(codes[4], KAFKA_ERROR_INELIGIBLE_REPLICA);
+    ck_assert_uint_eq(p0->n_isr, 2);
+    ck_assert_int_eq(p0->partition_epoch, 2);
+    ck_assert_int_eq(p0->leader_epoch, 0);
+
+    /* Broker 2 restarts (new incarnation, new epoch): the epoch the leader
+     * saw before is now stale, the new one is accepted. */
+    batch_init(&b);
+    add_change(&b, 0, 0, 2, 1, isr1, 1);
+    add_register(&b, 2, "second-life");
+    apply(&fsm, &b, codes);
+    int64_t epoch2 = image_find_broker(fsm.image, 2)->broker_epoch;
+    ck_assert_int_gt(epoch2, 1);
+    batch_init(&b);
+    add_fence(&b, 2, epoch2, false);
+    add_change(&b, 0, 0, 3, 1, isr12, 2);
+    b.change[0].isr_broker_epochs = good;
+    b.change[0].n_isr_broker_epochs = 2;
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_INELIGIBLE_REPLICA);
+    int64_t fresh[] = {1, epoch2};
+    batch_init(&b);
+    add_change(&b, 0, 0, 3, 1, isr12, 2);
+    b.change[0].isr_broker_epochs = fresh;
+    b.change[0].n_isr_broker_epochs = 2;
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_uint_eq(p0->n_isr, 2);
+
+    /* Version 1 records (written before these rules) replay as they did:
+     * fenced broker 3 starts in the ISR and leads. */
+    batch_init(&b);
+    add_topic(&b, "legacy", 1);
+    add_partition(&b, 1, 0, reps, 3);
+    b.part[0].version = 1;
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_NONE);
+    const PartitionState *old = image_find_topic(fsm.image, "legacy")->partitions[0];
+    ck_assert_int_eq(old->leader, 3);
+    ck_assert_uint_eq(old->n_isr, 3);
+    fsm_close(&fsm);
+}
+END_TEST
+
 static int collect(const struct fsm_delta *d, void *arg)
 {
     struct fsm *replica = arg;
@@ -364,11 +481,11 @@ static void fencing_batches(struct fsm *fsm, int32_t codes[4][16])
     batch_init(&b);
     add_register(&b, 1, "inc-1");
     add_register(&b, 2, "inc-2");
-    add_topic(&b, "t", 0);
-    add_partition(&b, 0, 0, r12, 2);
-    add_partition(&b, 0, 1, r21, 2);
     add_fence(&b, 1, 1, false);
     add_fence(&b, 2, 1, false);
+    add_topic(&b, "t", 0); /* after the unfences: fenced brokers start out of the ISR */
+    add_partition(&b, 0, 0, r12, 2);
+    add_partition(&b, 0, 1, r21, 2);
     apply(fsm, &b, codes[0]);
     /* KIP-631: the fence, then the changes it calls for, in one entry. */
     batch_init(&b);
@@ -523,6 +640,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_topic_creation_rejections_are_results);
     tcase_add_test(tc, test_partition_change_compare_and_set);
     tcase_add_test(tc, test_fencing_batch_applies_in_order);
+    tcase_add_test(tc, test_isr_membership_rules);
     tcase_add_test(tc, test_snapshot_restore_and_deltas);
     tcase_add_test(tc, test_unknown_field_zero_refused);
     tcase_add_test(tc, test_topic_names);

@@ -57,7 +57,22 @@ static void run_for(struct node *n, uint64_t ms)
     uv_run(&n->loop, UV_RUN_NOWAIT);
 }
 
+/* The service's clock in the tests that step time themselves. */
+static uint64_t fake_clock(void *data)
+{
+    return *(const uint64_t *)data;
+}
+
+static void node_start_clocked(struct node *n, uint64_t session_ms, uint64_t *clock);
+
 static void node_start(struct node *n, uint64_t session_ms)
+{
+    node_start_clocked(n, session_ms, NULL);
+}
+
+/* With `clock`, broker sessions are timed by *clock, which only the test
+ * moves (borrowed: must outlive the node). */
+static void node_start_clocked(struct node *n, uint64_t session_ms, uint64_t *clock)
 {
     memset(n, 0, sizeof *n);
     strcpy(n->dir, "/tmp/sluice-service-XXXXXX");
@@ -77,6 +92,9 @@ static void node_start(struct node *n, uint64_t session_ms)
     ck_assert_int_eq(controller_service_start(&n->svc, &n->loop, &n->quorum, &n->voters, &n->config,
                                               "127.0.0.1", port),
                      0);
+    if (clock != NULL) {
+        controller_service_set_clock(&n->svc, fake_clock, clock);
+    }
     ck_assert_int_eq(rpc_client_init(&n->client, &n->loop, "127.0.0.1", port, NULL), 0);
     n->target = &n->client;
     for (int i = 0; i < 300 && !quorum_is_ready(&n->quorum); i++) {
@@ -451,23 +469,34 @@ static bool solo_all_led(struct node *n)
 START_TEST(test_silent_broker_fenced_and_leaders_moved)
 {
     struct node n;
-    node_start(&n, 300);
+    /* Sessions run on a clock only this test moves: every session starts
+     * at `start` (registration, leadership), however slow the commits. */
+    const uint64_t start = 1000000;
+    uint64_t clock = start;
+    node_start_clocked(&n, 300, &clock);
     register_three(&n);
     release(create_topic(&n, "t", 6, 3, NULL, NULL));
     release(create_topic(&n, "solo", 3, 1, NULL, NULL));
-    /* Brokers 1 and 2 keep heartbeating; 3 stays silent. The bound is
-     * generous: each step is a commit, and disks on shared CI are slow. */
-    uv_update_time(&n.loop);
-    uint64_t start = uv_now(&n.loop);
-    while (!broker3_gone(&n) && uv_now(&n.loop) - start < 5000) {
+    /* Brokers 1 and 2 keep heartbeating; 3 stays silent. At exactly the
+     * session timeout broker 3 is still in (Kafka fences after it). */
+    clock = start + 300;
+    for (int id = 1; id <= 2; id++) {
+        release(heartbeat(&n, id, epochs[id], false));
+    }
+    controller_service_tick(&n.svc);
+    run_for(&n, 100);
+    ck_assert(!image_find_broker(n.quorum.fsm.image, 3)->fenced);
+    /* One millisecond later it lapses: fenced, and its leaderships moved (a
+     * few commits, on the loop's real time). */
+    clock = start + 301;
+    for (int i = 0; i < 500 && !broker3_gone(&n); i++) {
         for (int id = 1; id <= 2; id++) {
             release(heartbeat(&n, id, epochs[id], false));
         }
-        run_for(&n, 50);
+        controller_service_tick(&n.svc);
+        run_for(&n, 10);
     }
     ck_assert(broker3_gone(&n));
-    /* Not before the session timeout. */
-    ck_assert_uint_ge(uv_now(&n.loop) - start, 250);
     const MetadataImage *img = n.quorum.fsm.image;
     ck_assert(!image_find_broker(img, 1)->fenced);
     const TopicState *t = image_find_topic(img, "t");
@@ -625,18 +654,25 @@ START_TEST(test_alter_partition_and_controlled_shutdown)
     ck_assert_uint_eq(ar->partition->n_isr, 1);
     ck_assert_int_eq(ar->partition->partition_epoch, 1);
     release(ar);
-    /* The same request again carries a stale partition epoch. */
+    /* A stale partition epoch with another ISR loses the compare-and-set. */
+    int32_t all[] = {1, 2, 3};
+    ap.new_isr = all;
+    ap.n_new_isr = 3;
     ar = call(&n, M(ALTER_PARTITION), &ap.base,
               &sluice__controller__alter_partition_response__descriptor);
     ck_assert_int_eq(ar->error_code, KAFKA_ERROR_INVALID_UPDATE_VERSION);
+    ck_assert_uint_eq(ar->partition->n_isr, 1);
     release(ar);
-    /* Only the leader may alter. */
+    ap.new_isr = isr;
+    ap.n_new_isr = 1;
+    /* Only the leader may alter (Kafka: INVALID_REQUEST at the right
+     * leader epoch). */
     ap.broker_id = leader % 3 + 1;
     ap.broker_epoch = epochs[ap.broker_id];
     ap.partition_epoch = 1;
     ar = call(&n, M(ALTER_PARTITION), &ap.base,
               &sluice__controller__alter_partition_response__descriptor);
-    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_FENCED_LEADER_EPOCH);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_INVALID_REQUEST);
     release(ar);
 
     /* Controlled shutdown of broker 2: it leads nothing afterwards except
@@ -663,6 +699,188 @@ START_TEST(test_alter_partition_and_controlled_shutdown)
     }
     ck_assert_int_eq(still, remaining);
     ck_assert(image_find_broker(n.quorum.fsm.image, 2)->fenced == (remaining == 0));
+    node_stop(&n);
+}
+END_TEST
+
+static Sluice__Controller__AlterPartitionResponse *
+alter(struct node *n, int32_t broker, int64_t broker_epoch, const char *topic, int32_t leader_epoch,
+      int32_t partition_epoch, const int32_t *ids, const int64_t *member_epochs, size_t n_isr)
+{
+    const TopicState *t = image_find_topic(n->quorum.fsm.image, topic);
+    Sluice__Controller__AlterPartitionRequest ap =
+        SLUICE__CONTROLLER__ALTER_PARTITION_REQUEST__INIT;
+    Sluice__Controller__IsrMember m[4], *mp[4];
+    ap.version = 2;
+    ap.broker_id = broker;
+    ap.broker_epoch = broker_epoch;
+    ap.topic_id = t->topic_id;
+    ap.partition = 0;
+    ap.leader_epoch = leader_epoch;
+    ap.partition_epoch = partition_epoch;
+    for (size_t i = 0; i < n_isr; i++) {
+        sluice__controller__isr_member__init(&m[i]);
+        m[i].broker_id = ids[i];
+        m[i].broker_epoch = member_epochs[i];
+        mp[i] = &m[i];
+    }
+    ap.new_isr_with_epochs = mp;
+    ap.n_new_isr_with_epochs = n_isr;
+    return call(n, M(ALTER_PARTITION), &ap.base,
+                &sluice__controller__alter_partition_response__descriptor);
+}
+
+/* KIP-497 / KIP-903 rules, each refusal leaving the partition as it was
+ * and answering with its committed state. */
+START_TEST(test_alter_partition_rules)
+{
+    struct node n;
+    node_start(&n, 5000);
+    register_three(&n);
+    release(create_topic(&n, "t", 1, 3, NULL, NULL));
+    const PartitionState *p = image_find_topic(n.quorum.fsm.image, "t")->partitions[0];
+    int32_t l = p->leader, f1 = l % 3 + 1, f2 = f1 % 3 + 1;
+    int32_t le = p->leader_epoch;
+    ck_assert_uint_eq(p->n_isr, 3); /* all replicas of a new partition */
+    int32_t shrink[] = {l}, grow[] = {l, f1}, bad_dup[] = {l, l};
+    int64_t e_shrink[] = {epochs[l]}, e_grow[] = {epochs[l], epochs[f1]};
+    int64_t e_stale[] = {epochs[l], epochs[f1] + 100}, e_none[] = {epochs[l], -1};
+
+    /* Shrink: committed, and the answer carries the new state. */
+    Sluice__Controller__AlterPartitionResponse *ar =
+        alter(&n, l, epochs[l], "t", le, 0, shrink, e_shrink, 1);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_NONE);
+    ck_assert_uint_eq(ar->partition->n_isr, 1);
+    ck_assert_int_eq(ar->partition->partition_epoch, 1);
+    ck_assert_int_eq(ar->partition->leader_epoch, le);
+    ck_assert_int_eq(ar->partition->leader, l);
+    ck_assert_uint_eq(ar->topic_id.len, 16);
+    release(ar);
+    /* The same request again (its answer lost with a controller): the
+     * change is there, so it succeeds without another change. */
+    int64_t offset = fsm_offset(&n.quorum.fsm);
+    ar = alter(&n, l, epochs[l], "t", le, 0, shrink, e_shrink, 1);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_NONE);
+    ck_assert_int_eq(ar->partition->partition_epoch, 1);
+    ck_assert_int_eq(fsm_offset(&n.quorum.fsm), offset);
+    release(ar);
+    struct {
+        int32_t broker;
+        int64_t broker_epoch;
+        int32_t leader_epoch, partition_epoch;
+        const int32_t *ids;
+        const int64_t *member_epochs;
+        size_t n;
+        int32_t expect;
+    } cases[] = {
+        {l, epochs[l] + 1, le, 1, grow, e_grow, 2,
+         KAFKA_ERROR_STALE_BROKER_EPOCH}, /* asker restarted */
+        {l, epochs[l], le - 1, 1, grow, e_grow, 2, KAFKA_ERROR_FENCED_LEADER_EPOCH},
+        {l, epochs[l], le + 1, 1, grow, e_grow, 2, KAFKA_ERROR_FENCED_LEADER_EPOCH},
+        {f1, epochs[f1], le, 1, grow, e_grow, 2, KAFKA_ERROR_INVALID_REQUEST}, /* not the leader */
+        {l, epochs[l], le, 0, grow, e_grow, 2, KAFKA_ERROR_INVALID_UPDATE_VERSION}, /* stale CAS */
+        {l, epochs[l], le, 1, grow + 1, e_grow + 1, 1,
+         KAFKA_ERROR_INVALID_REQUEST}, /* leader left */
+        {l, epochs[l], le, 1, bad_dup, e_grow, 2, KAFKA_ERROR_INVALID_REQUEST},
+        {l, epochs[l], le, 1, grow, e_none, 2,
+         KAFKA_ERROR_INVALID_REQUEST}, /* joiner without epoch */
+        {l, epochs[l], le, 1, grow, e_stale, 2, KAFKA_ERROR_INELIGIBLE_REPLICA}, /* KIP-903 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ar = alter(&n, cases[i].broker, cases[i].broker_epoch, "t", cases[i].leader_epoch,
+                   cases[i].partition_epoch, cases[i].ids, cases[i].member_epochs, cases[i].n);
+        ck_assert_msg(ar->error_code == cases[i].expect, "case %zu: error %d, expected %d", i,
+                      ar->error_code, cases[i].expect);
+        ck_assert_ptr_nonnull(ar->partition);
+        ck_assert_int_eq(ar->partition->partition_epoch, 1);
+        ck_assert_uint_eq(ar->partition->n_isr, 1);
+        release(ar);
+    }
+    /* A fenced broker cannot join: f1 asks to be fenced. */
+    Sluice__Controller__BrokerHeartbeatRequest hb =
+        SLUICE__CONTROLLER__BROKER_HEARTBEAT_REQUEST__INIT;
+    hb.broker_id = f1;
+    hb.broker_epoch = epochs[f1];
+    hb.metadata_offset = fsm_offset(&n.quorum.fsm);
+    hb.want_fence = true;
+    Sluice__Controller__BrokerHeartbeatResponse *hr =
+        call(&n, M(BROKER_HEARTBEAT), &hb.base,
+             &sluice__controller__broker_heartbeat_response__descriptor);
+    ck_assert(hr->is_fenced);
+    ck_assert_int_ge(hr->metadata_offset, fsm_offset(&n.quorum.fsm));
+    release(hr);
+    ar = alter(&n, l, epochs[l], "t", le, 1, grow, e_grow, 2);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_INELIGIBLE_REPLICA);
+    release(ar);
+    /* Expansion with the right epoch of a live broker: committed. */
+    int32_t grow2[] = {l, f2};
+    int64_t e_grow2[] = {epochs[l], epochs[f2]};
+    ar = alter(&n, l, epochs[l], "t", le, 1, grow2, e_grow2, 2);
+    ck_assert_int_eq(ar->error_code, KAFKA_ERROR_NONE);
+    ck_assert_uint_eq(ar->partition->n_isr, 2);
+    ck_assert_int_eq(ar->partition->partition_epoch, 2);
+    release(ar);
+    node_stop(&n);
+}
+END_TEST
+
+/* A broker registering again with a new incarnation (a restart, perhaps
+ * with an empty disk) before the controller fenced the old one: the
+ * registration and the changes it calls for commit in one batch, so no
+ * offset shows the new incarnation leading or in an ISR it has not
+ * rejoined, except as the last member of a partition that then stays
+ * offline. */
+START_TEST(test_reregistration_leaves_isrs_in_one_batch)
+{
+    struct node n;
+    node_start(&n, 300);
+    register_three(&n);
+    release(create_topic(&n, "t", 6, 3, NULL, NULL));
+    release(create_topic(&n, "solo", 3, 1, NULL, NULL));
+    /* No duties: the old session lapses but is not fenced, the window in
+     * which a quick restart registers. */
+    uv_timer_stop(&n.svc.timer);
+    struct replay r = {.fenced_at = -1, .unfenced_at = -1};
+    void *snap;
+    size_t len;
+    ck_assert_int_eq(fsm_snapshot(&n.quorum.fsm, malloc, &snap, &len), 0);
+    ck_assert_int_eq(fsm_init(&r.fsm, 16), 0);
+    ck_assert_int_eq(fsm_restore(&r.fsm, snap, len), 0);
+    free(snap);
+    int64_t from = fsm_offset(&r.fsm);
+    run_for(&n, 400);
+    ck_assert(!image_find_broker(n.quorum.fsm.image, 3)->fenced);
+    int32_t code;
+    int64_t epoch = register_broker(&n, 3, "inc-3-again", &code);
+    ck_assert_int_eq(code, KAFKA_ERROR_NONE);
+    ck_assert_int_gt(epoch, epochs[3]);
+    ck_assert_int_eq(fsm_offset(&n.quorum.fsm), from + 1); /* one entry */
+    const MetadataImage *img = n.quorum.fsm.image;
+    ck_assert(image_find_broker(img, 3)->fenced);
+    const TopicState *t = image_find_topic(img, "t");
+    for (size_t i = 0; i < t->n_partitions; i++) {
+        const PartitionState *p = t->partitions[i];
+        ck_assert_int_ne(p->leader, 3);
+        ck_assert(!image_ints_contain(p->isr, p->n_isr, 3));
+        ck_assert_uint_eq(p->n_isr, 2);
+    }
+    /* Its single-replica partitions: offline, it stays their last ISR. */
+    const TopicState *solo = image_find_topic(img, "solo");
+    for (size_t i = 0; i < solo->n_partitions; i++) {
+        const PartitionState *p = solo->partitions[i];
+        if (p->replicas[0] == 3) {
+            ck_assert_int_eq(p->leader, -1);
+            ck_assert_uint_eq(p->n_isr, 1);
+        }
+    }
+    ck_assert_int_eq(fsm_deltas_after(&n.quorum.fsm, from, 16, replay_delta, &r), 1);
+    ck_assert_int_eq(r.violations, 0);
+    /* Retrying the same registration changes nothing more. */
+    ck_assert_int_eq(register_broker(&n, 3, "inc-3-again", &code), epoch);
+    ck_assert_int_eq(fsm_offset(&n.quorum.fsm), from + 2);
+    ck_assert_int_eq(fsm_deltas_after(&n.quorum.fsm, from + 1, 16, replay_delta, &r), 1);
+    ck_assert_int_eq(r.violations, 0);
+    fsm_close(&r.fsm);
     node_stop(&n);
 }
 END_TEST
@@ -803,6 +1021,132 @@ START_TEST(test_broker_session_lifecycle)
 }
 END_TEST
 
+static int isolated_calls;
+
+static void on_isolated(struct broker_session *s)
+{
+    (void)s;
+    isolated_calls++;
+}
+
+static int altered_status = 1, altered_code = -2;
+static int32_t altered_isr_size;
+
+static void on_altered(struct broker_alter_partition *op, int status, int32_t code,
+                       const PartitionState *committed)
+{
+    (void)op;
+    altered_status = status;
+    altered_code = code;
+    altered_isr_size = committed != NULL ? (int32_t)committed->n_isr : -1;
+}
+
+/* Isolation with an injected clock, then for real: a session whose timer
+ * is stopped (as a SIGSTOPped process) past the controller's session
+ * timeout is fenced; resumed, it may not lead until its image shows the
+ * fencing's aftermath and then its own unfencing, whatever order the
+ * heartbeat answer and the metadata arrive in. */
+START_TEST(test_broker_session_isolation)
+{
+    struct node n;
+    node_start(&n, 400);
+    struct broker_endpoint ep = {"PLAINTEXT", "127.0.0.1", 9092, "PLAINTEXT"};
+    struct broker_session_options o = {.broker_id = 7,
+                                       .endpoints = &ep,
+                                       .n_endpoints = 1,
+                                       .heartbeat_interval_ms = 50,
+                                       .request_timeout_ms = 3000,
+                                       .session_timeout_ms = 400};
+    struct broker_session s;
+    ck_assert_int_eq(broker_session_start(&s, &n.loop, &n.voters, &o, NULL), 0);
+    s.on_isolated = on_isolated;
+    uv_update_time(&n.loop);
+    ck_assert(broker_session_is_isolated(&s, uv_now(&n.loop))); /* not registered yet */
+    for (int i = 0; i < 300 && !broker_session_may_lead(&s, uv_now(&n.loop)); i++) {
+        run_for(&n, 10);
+    }
+    uv_update_time(&n.loop);
+    uint64_t now = uv_now(&n.loop);
+    ck_assert(broker_session_may_lead(&s, now));
+    ck_assert_int_gt(broker_session_epoch(&s), 0);
+    /* Injected clock: isolated once the newest acknowledged send is
+     * session timeout minus the margin (50 ms, the heartbeat) old. */
+    uint64_t sent = s.last_acked_sent;
+    ck_assert(!broker_session_is_isolated(&s, sent + 349));
+    ck_assert(broker_session_is_isolated(&s, sent + 350));
+    ck_assert(!broker_session_may_lead(&s, sent + 350));
+
+    /* The client side of AlterPartition (RF 1: the ISR is just us). */
+    release(create_topic(&n, "iso", 1, 1, NULL, NULL));
+    for (int i = 0; i < 100 && image_find_topic(broker_session_image(&s), "iso") == NULL; i++) {
+        run_for(&n, 10);
+    }
+    const PartitionState *p = image_find_topic(n.quorum.fsm.image, "iso")->partitions[0];
+    struct broker_isr_member me = {7, broker_session_epoch(&s)};
+    struct broker_alter_partition op;
+    ck_assert_int_eq(broker_session_alter_partition(
+                         &s, &op, image_find_topic(n.quorum.fsm.image, "iso")->topic_id, 0,
+                         p->leader_epoch, p->partition_epoch + 1, &me, 1, on_altered),
+                     0);
+    for (int i = 0; i < 300 && altered_status == 1; i++) {
+        run_for(&n, 10);
+    }
+    ck_assert_int_eq(altered_status, 0);
+    ck_assert_int_eq(altered_code, KAFKA_ERROR_INVALID_UPDATE_VERSION);
+    ck_assert_int_eq(altered_isr_size, 1);
+
+    /* "SIGSTOP": no heartbeats past both session timeouts. */
+    uv_timer_stop(&s.timer);
+    int64_t paused_at = fsm_offset(&n.quorum.fsm);
+    for (int i = 0; i < 300 && !image_find_broker(n.quorum.fsm.image, 7)->fenced; i++) {
+        run_for(&n, 10);
+    }
+    ck_assert(image_find_broker(n.quorum.fsm.image, 7)->fenced);
+    int64_t fenced_at = fsm_offset(&n.quorum.fsm);
+    ck_assert_int_gt(fenced_at, paused_at);
+    ck_assert_int_eq(image_find_topic(n.quorum.fsm.image, "iso")->partitions[0]->leader, -1);
+    uv_update_time(&n.loop);
+    ck_assert(broker_session_is_isolated(&s, uv_now(&n.loop)));
+    ck_assert(!broker_session_may_lead(&s, uv_now(&n.loop)));
+    ck_assert_int_lt(fsm_offset(&s.metadata), fenced_at); /* its image is stale */
+    /* "SIGCONT": the first tick says isolated; then it may lead only with
+     * an image past the fencing. */
+    isolated_calls = 0;
+    /* Worst order first: the heartbeat answered while the metadata stream
+     * is held back (as if its fetch were slow). */
+    s.fetch_busy = true;
+    uv_timer_again(&s.timer);
+    uint64_t acked_before = s.last_acked_sent;
+    for (int i = 0; i < 300 && s.last_acked_sent == acked_before; i++) {
+        run_for(&n, 10);
+    }
+    ck_assert_uint_gt(s.last_acked_sent, acked_before);
+    ck_assert(!broker_session_is_isolated(&s, uv_now(&n.loop)));
+    ck_assert(!broker_session_may_lead(&s, uv_now(&n.loop)));
+    s.fetch_busy = false;
+    bool led_again = false;
+    for (int i = 0; i < 3000 && !led_again; i++) {
+        uv_run(&n.loop, UV_RUN_ONCE);
+        if (broker_session_may_lead(&s, uv_now(&n.loop))) {
+            led_again = true;
+            ck_assert_int_gt(fsm_offset(&s.metadata), fenced_at);
+            ck_assert(!image_find_broker(broker_session_image(&s), 7)->fenced);
+        }
+    }
+    ck_assert(led_again);
+    ck_assert_int_eq(isolated_calls, 1);
+
+    bool stopped = false;
+    s.data = &stopped;
+    broker_session_stop(&s, on_session_stopped);
+    for (int i = 0; i < 300 && !stopped; i++) {
+        run_for(&n, 10);
+    }
+    ck_assert(stopped);
+    node_stop(&n);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("service");
@@ -813,8 +1157,11 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_silent_broker_fenced_and_leaders_moved);
     tcase_add_test(tc, test_fence_and_elections_in_one_batch);
     tcase_add_test(tc, test_alter_partition_and_controlled_shutdown);
+    tcase_add_test(tc, test_alter_partition_rules);
+    tcase_add_test(tc, test_reregistration_leaves_isrs_in_one_batch);
     tcase_add_test(tc, test_not_controller_and_garbage);
     tcase_add_test(tc, test_broker_session_lifecycle);
+    tcase_add_test(tc, test_broker_session_isolation);
     suite_add_tcase(s, tc);
     return s;
 }

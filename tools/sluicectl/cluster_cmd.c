@@ -145,6 +145,13 @@ static void print_ints(FILE *f, const int32_t *v, size_t n, const char *sep)
     }
 }
 
+/* Kafka's terms: offline (no leader), under-replicated (ISR smaller than
+ * the replica set), else in sync. */
+static const char *partition_state_name(const Sluice__Metadata__PartitionState *ps)
+{
+    return ps->leader < 0 ? "offline" : ps->n_isr < ps->n_replicas ? "under-replicated" : "in-sync";
+}
+
 static void print_text(const struct status *st)
 {
     const Sluice__Metadata__MetadataImage *img = st->best != NULL ? st->best->image : NULL;
@@ -177,9 +184,9 @@ static void print_text(const struct status *st)
     }
     for (size_t t = 0; t < img->n_topics; t++) {
         const Sluice__Metadata__TopicState *ts = img->topics[t];
-        printf("\ntopic %s (%zu partitions)\n  %-9s %-6s %-12s %-15s %-12s %s\n", ts->name,
+        printf("\ntopic %s (%zu partitions)\n  %-9s %-6s %-12s %-15s %-12s %-12s %s\n", ts->name,
                ts->n_partitions, "PARTITION", "LEADER", "LEADER_EPOCH", "PARTITION_EPOCH", "ISR",
-               "REPLICAS");
+               "REPLICAS", "STATE");
         for (size_t p = 0; p < ts->n_partitions; p++) {
             const Sluice__Metadata__PartitionState *ps = ts->partitions[p];
             printf("  %-9d %-6d %-12d %-15d ", ps->partition, ps->leader, ps->leader_epoch,
@@ -191,8 +198,13 @@ static void print_text(const struct status *st)
                 fclose(m);
             }
             printf("%-12s ", isr);
-            print_ints(stdout, ps->replicas, ps->n_replicas, ",");
-            printf("\n");
+            char replicas[128] = "";
+            m = fmemopen(replicas, sizeof replicas - 1, "w");
+            if (m != NULL) {
+                print_ints(m, ps->replicas, ps->n_replicas, ",");
+                fclose(m);
+            }
+            printf("%-12s %s\n", replicas, partition_state_name(ps));
         }
     }
 }
@@ -266,7 +278,9 @@ static void json_topics(const Sluice__Metadata__MetadataImage *img)
             json_ints(ps->isr, ps->n_isr);
             printf(",\"replicas\":");
             json_ints(ps->replicas, ps->n_replicas);
-            printf("}");
+            printf(",\"under_replicated\":%s,\"offline\":%s}",
+                   ps->n_isr < ps->n_replicas ? "true" : "false",
+                   ps->leader < 0 ? "true" : "false");
         }
         printf("]}");
     }

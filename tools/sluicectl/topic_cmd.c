@@ -365,6 +365,17 @@ static void print_int_list(const int32_t *v, int32_t n, bool json)
     printf(json ? "]" : "");
 }
 
+/* "1,2,3" into buf (cut at its size). */
+static void int_list_text(char *buf, size_t size, const int32_t *v, int32_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int32_t i = 0; i < n && used < size; i++) {
+        int w = snprintf(buf + used, size - used, "%s%d", i ? "," : "", v[i]);
+        used += w > 0 ? (size_t)w : 0;
+    }
+}
+
 static void describe_json(const struct kafka_metadata_response_topic *t,
                           const struct kafka_describe_configs_response_result *c)
 {
@@ -378,7 +389,9 @@ static void describe_json(const struct kafka_metadata_response_topic *t,
         print_int_list(p->replica_nodes, p->replica_nodes_count, true);
         printf(",\"isr\":");
         print_int_list(p->isr_nodes, p->isr_nodes_count, true);
-        printf("}");
+        printf(",\"under_replicated\":%s,\"offline\":%s}",
+               p->isr_nodes_count < p->replica_nodes_count ? "true" : "false",
+               p->leader_id < 0 ? "true" : "false");
     }
     printf("],\"configs\":{");
     for (int32_t i = 0; i < c->configs_count; i++) {
@@ -396,15 +409,18 @@ static void describe_table(const struct kafka_metadata_response_topic *t,
 {
     printf("Topic: %s\tPartitionCount: %d\tReplicationFactor: %d\n", t->name, t->partitions_count,
            replication_of(t));
-    printf("\n%9s  %6s  %12s  %-16s  %-16s\n", "PARTITION", "LEADER", "LEADER_EPOCH", "REPLICAS",
-           "ISR");
+    printf("\n%9s  %6s  %12s  %-16s  %-16s  %s\n", "PARTITION", "LEADER", "LEADER_EPOCH",
+           "REPLICAS", "ISR", "STATE");
     for (int32_t i = 0; i < t->partitions_count; i++) {
         const struct kafka_metadata_response_partition *p = &t->partitions[i];
         printf("%9d  %6d  %12d  ", p->partition_index, p->leader_id, p->leader_epoch);
-        print_int_list(p->replica_nodes, p->replica_nodes_count, false);
-        printf("%*s", p->replica_nodes_count > 8 ? 1 : 17 - 2 * p->replica_nodes_count, "");
-        print_int_list(p->isr_nodes, p->isr_nodes_count, false);
-        printf("\n");
+        char replicas[128], isr[128];
+        int_list_text(replicas, sizeof replicas, p->replica_nodes, p->replica_nodes_count);
+        int_list_text(isr, sizeof isr, p->isr_nodes, p->isr_nodes_count);
+        printf("%-16s  %-16s  %s\n", replicas, isr,
+               p->leader_id < 0                              ? "offline"
+               : p->isr_nodes_count < p->replica_nodes_count ? "under-replicated"
+                                                             : "in-sync");
     }
     printf("\n%-32s  %-24s  %s\n", "CONFIG", "VALUE", "SOURCE");
     for (int32_t i = 0; i < c->configs_count; i++) {
