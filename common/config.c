@@ -230,6 +230,23 @@ static int set_value(const struct config_def *def, void *base, const char *value
     return 0;
 }
 
+/* Set `key`, one of `defs`, in `base` and note in `sources` where it came from;
+ * the broker and topic configs keep one source byte per def. */
+static int set_known(const struct config_def *defs, size_t n, void *base, uint8_t *sources,
+                     enum config_source source, const char *key, const char *value, char *err,
+                     size_t errlen)
+{
+    const struct config_def *def = find_def(defs, n, key);
+    if (def == NULL) {
+        return CONFIG_UNKNOWN_KEY;
+    }
+    int rv = set_value(def, base, value, err, errlen);
+    if (rv == 0) {
+        sources[def - defs] = (uint8_t)source;
+    }
+    return rv;
+}
+
 const char *config_format(const struct config_def *def, const void *base, char *out, size_t outlen)
 {
     const char *field = (const char *)base + def->offset;
@@ -305,15 +322,8 @@ int sluice_config_set(struct sluice_config *cfg, const char *key, const char *va
         snprintf(scaled, sizeof scaled, "%" PRId64, v < 0 ? v : v * broker_aliases[i].scale);
         return sluice_config_set(cfg, broker_aliases[i].target, scaled, err, errlen);
     }
-    const struct config_def *def = find_def(broker_defs, N_BROKER_DEFS, key);
-    if (def == NULL) {
-        return CONFIG_UNKNOWN_KEY;
-    }
-    int rv = set_value(def, cfg, value, err, errlen);
-    if (rv == 0) {
-        cfg->source[def - broker_defs] = CONFIG_SOURCE_STATIC;
-    }
-    return rv;
+    return set_known(broker_defs, N_BROKER_DEFS, cfg, cfg->source, CONFIG_SOURCE_STATIC, key, value,
+                     err, errlen);
 }
 
 /* SLUICE_LOG_DIRS → log.dirs; `__` → `_`, `___` → `-`. */
@@ -513,15 +523,8 @@ int topic_config_copy(struct topic_config *dst, const struct topic_config *src)
 int topic_config_set(struct topic_config *tc, const char *key, const char *value, char *err,
                      size_t errlen)
 {
-    const struct config_def *def = find_def(topic_defs, N_TOPIC_DEFS, key);
-    if (def == NULL) {
-        return CONFIG_UNKNOWN_KEY;
-    }
-    int rv = set_value(def, tc, value, err, errlen);
-    if (rv == 0) {
-        tc->source[def - topic_defs] = CONFIG_SOURCE_TOPIC;
-    }
-    return rv;
+    return set_known(topic_defs, N_TOPIC_DEFS, tc, tc->source, CONFIG_SOURCE_TOPIC, key, value, err,
+                     errlen);
 }
 
 int config_list_foreach(const char *list, int (*fn)(const char *item, size_t len, void *arg),

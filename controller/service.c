@@ -62,10 +62,10 @@ void service_respond_topics(struct controller_service *svc, struct rpc_call *cal
     }
     for (size_t i = 0; i < n; i++) {
         sluice__controller__topic_result__init(&results[i]);
-        fn(call, extra, i, &results[i]);
-        if (failure != KAFKA_ERROR_NONE) {
-            results[i].error_code = failure;
-        }
+        const struct service_answer *a = fn(extra, i);
+        results[i].name = (char *)a->name;
+        results[i].error_code = failure != KAFKA_ERROR_NONE ? failure : a->code;
+        results[i].error_message = (char *)a->message;
         ptrs[i] = &results[i];
     }
     resp.topics = ptrs;

@@ -16,8 +16,7 @@ typedef Sluice__Controller__AlterConfigsResource AlterConfigsResource;
 
 /* Per resource: its answer and its records [first, first + count). */
 struct config_item {
-    int32_t code;
-    char message[200];
+    struct service_answer answer;
     size_t first, count;
 };
 
@@ -26,19 +25,15 @@ struct configs_extra {
     struct config_item items[];
 };
 
-static void config_result(const struct rpc_call *call, void *extra, size_t i, TopicResult *out)
+static const struct service_answer *config_answer(void *extra, size_t i)
 {
-    const AlterConfigsRequest *req = (const AlterConfigsRequest *)call->request;
-    struct configs_extra *x = extra;
-    out->name = req->resources[i]->topic;
-    out->error_code = x->items[i].code;
-    out->error_message = x->items[i].message;
+    return &((struct configs_extra *)extra)->items[i].answer;
 }
 
 static void configs_respond(struct controller_service *svc, struct rpc_call *call,
                             struct configs_extra *x, int32_t failure)
 {
-    service_respond_topics(svc, call, x->n, failure, config_result, x);
+    service_respond_topics(svc, call, x->n, failure, config_answer, x);
 }
 
 static bool known_key(const char *name)
@@ -69,8 +64,8 @@ static void check_resource(struct controller_service *svc, const AlterConfigsRes
 {
     struct topic_config tc;
     if (topic_config_init(&tc, svc->config) != 0) {
-        it->code = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
-        snprintf(it->message, sizeof it->message, "out of memory");
+        it->answer.code = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+        snprintf(it->answer.message, sizeof it->answer.message, "out of memory");
         return;
     }
     char why[160];
@@ -79,15 +74,16 @@ static void check_resource(struct controller_service *svc, const AlterConfigsRes
             topic_config_set(&tc, t->configs[k]->name, t->configs[k]->value, why, sizeof why);
         }
     }
-    for (size_t k = 0; k < r->n_configs && it->code == KAFKA_ERROR_NONE; k++) {
+    for (size_t k = 0; k < r->n_configs && it->answer.code == KAFKA_ERROR_NONE; k++) {
         const Sluice__Controller__AlterableConfig *c = r->configs[k];
         if (!known_key(c->name)) {
-            it->code = KAFKA_ERROR_INVALID_CONFIG;
-            snprintf(it->message, sizeof it->message, "Unknown topic config name: %s", c->name);
+            it->answer.code = KAFKA_ERROR_INVALID_CONFIG;
+            snprintf(it->answer.message, sizeof it->answer.message, "Unknown topic config name: %s",
+                     c->name);
         } else if (!c->is_delete &&
                    topic_config_set(&tc, c->name, c->value, why, sizeof why) != 0) {
-            it->code = KAFKA_ERROR_INVALID_CONFIG;
-            snprintf(it->message, sizeof it->message, "%s", why);
+            it->answer.code = KAFKA_ERROR_INVALID_CONFIG;
+            snprintf(it->answer.message, sizeof it->answer.message, "%s", why);
         }
     }
     topic_config_free(&tc);
@@ -114,9 +110,10 @@ static void configs_done(struct service_op *op, int status, const struct fsm_res
     for (size_t i = 0; status == 0 && i < x->n; i++) {
         struct config_item *it = &x->items[i];
         for (size_t r = it->first; r < it->first + it->count && r < res->n; r++) {
-            if (res->errors[r] != KAFKA_ERROR_NONE && it->code == KAFKA_ERROR_NONE) {
-                it->code = res->errors[r]; /* deleted meanwhile */
-                snprintf(it->message, sizeof it->message, "the topic changed concurrently");
+            if (res->errors[r] != KAFKA_ERROR_NONE && it->answer.code == KAFKA_ERROR_NONE) {
+                it->answer.code = res->errors[r]; /* deleted meanwhile */
+                snprintf(it->answer.message, sizeof it->answer.message,
+                         "the topic changed concurrently");
             }
         }
     }
@@ -132,12 +129,13 @@ static int plan(struct controller_service *svc, const AlterConfigsRequest *req,
         struct config_item *it = &x->items[i];
         const TopicState *t = image_find_topic(svc->quorum->fsm.image, r->topic);
         if (t == NULL) {
-            it->code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
-            snprintf(it->message, sizeof it->message, "The topic '%s' does not exist.", r->topic);
+            it->answer.code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+            snprintf(it->answer.message, sizeof it->answer.message,
+                     "The topic '%s' does not exist.", r->topic);
             continue;
         }
         check_resource(svc, r, t, it);
-        if (it->code != KAFKA_ERROR_NONE || req->validate_only) {
+        if (it->answer.code != KAFKA_ERROR_NONE || req->validate_only) {
             continue;
         }
         it->first = batch->n_records;
@@ -159,6 +157,9 @@ void service_alter_configs(struct rpc_call *call, void *arg)
         goto oom;
     }
     x->n = req->n_resources;
+    for (size_t i = 0; i < x->n; i++) {
+        x->items[i].answer.name = req->resources[i]->topic;
+    }
     if (!service_check_active(svc)) {
         configs_respond(svc, call, x, KAFKA_ERROR_NOT_CONTROLLER);
         goto done;

@@ -33,10 +33,15 @@ void service_propose(struct controller_service *svc, struct rpc_call *call, Meta
 int32_t service_failure_code(int status);
 /* Fill the leader hint (static storage in `hint`; host borrowed from svc). */
 void service_leader_hint(struct controller_service *svc, LeaderHint *hint);
-/* Fills `out` with the i-th requested topic's name, code and message
- * (borrowed until the response is sent). */
-typedef void (*service_topic_result_fn)(const struct rpc_call *call, void *extra, size_t i,
-                                        TopicResult *out);
+/* One requested topic's answer, as the topic responders keep it. */
+struct service_answer {
+    const char *name; /* borrowed from the request */
+    int32_t code;
+    char message[200];
+};
+/* The i-th requested topic's answer in `extra` (borrowed until the response
+ * is sent). */
+typedef const struct service_answer *(*service_topic_result_fn)(void *extra, size_t i);
 /* Answer DeleteTopics, CreatePartitions or AlterConfigs: a TopicResultsResponse
  * with `n` results from `fn`. A `failure` other than NONE (NOT_CONTROLLER, sent
  * with the leader hint, or a proposal failure) is every topic's code. */

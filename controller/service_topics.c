@@ -19,8 +19,7 @@ typedef Sluice__Controller__CreatePartitionsRequest CreatePartitionsRequest;
 /* Per requested topic: its answer, and where its first record sits in the
  * batch (-1: answered without a record). */
 struct topic_item {
-    int32_t code;
-    char message[160];
+    struct service_answer answer;
     int record;
     uint8_t id[TOPIC_ID_LEN];
     int32_t partitions, replication;
@@ -45,8 +44,8 @@ static struct topics_extra *extra_new(size_t n)
 
 static void item_error(struct topic_item *it, int32_t code, const char *fmt, const char *arg)
 {
-    it->code = code;
-    snprintf(it->message, sizeof it->message, fmt, arg);
+    it->answer.code = code;
+    snprintf(it->answer.message, sizeof it->answer.message, fmt, arg);
 }
 
 /* The brokers new replicas may go to: registered, unfenced, not leaving. */
@@ -60,6 +59,84 @@ static size_t usable_brokers(struct controller_service *svc, struct placement_br
         }
     }
     return n;
+}
+
+/* Answers a topics request with `failure` as every topic's code, or NONE. */
+typedef void (*topics_respond_fn)(struct controller_service *svc, struct rpc_call *call,
+                                  struct topics_extra *x, int32_t failure);
+/* The i-th requested topic's name (borrowed from the request). */
+typedef const char *(*topic_name_fn)(const struct rpc_call *call, size_t i);
+
+/* What a topics handler fills: an answer per requested topic, the brokers new
+ * replicas may go to, and the batch it proposes. */
+struct topics_work {
+    struct topics_extra *x;
+    struct placement_broker *brokers;
+    size_t n_usable;
+    MetadataBatch *batch;
+};
+
+static void topics_free(struct topics_work *w)
+{
+    free(w->brokers);
+    records_free(w->batch);
+    free(w->x);
+}
+
+/* Set up `w` for `n` topics. False when the call is answered already (out of
+ * memory, or NOT_CONTROLLER) and nothing is left to free. */
+static bool topics_begin(struct controller_service *svc, struct rpc_call *call, size_t n,
+                         topic_name_fn name, topics_respond_fn respond, struct topics_work *w)
+{
+    const MetadataImage *img = svc->quorum->fsm.image;
+    w->x = extra_new(n);
+    w->brokers = malloc((img->n_brokers + 1) * sizeof *w->brokers);
+    w->batch = records_batch_new();
+    if (w->x == NULL || w->brokers == NULL || w->batch == NULL) {
+        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+        topics_free(w);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        w->x->items[i].answer.name = name(call, i);
+    }
+    if (!service_check_active(svc)) {
+        respond(svc, call, w->x, KAFKA_ERROR_NOT_CONTROLLER);
+        topics_free(w);
+        return false;
+    }
+    w->n_usable = usable_brokers(svc, w->brokers);
+    return true;
+}
+
+/* Propose w's records, or answer at once when there are none (validate only,
+ * or every topic refused). `rv` non-zero: out of memory while filling. */
+static void topics_finish(struct controller_service *svc, struct rpc_call *call,
+                          struct topics_work *w, int rv, topics_respond_fn respond,
+                          service_op_done done)
+{
+    if (rv != 0) {
+        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+    } else if (w->batch->n_records == 0) {
+        respond(svc, call, w->x, KAFKA_ERROR_NONE);
+    } else {
+        free(w->brokers);
+        service_propose(svc, call, w->batch, w->x, done); /* owns batch and x now */
+        return;
+    }
+    topics_free(w);
+}
+
+static const struct service_answer *topic_answer(void *extra, size_t i)
+{
+    return &((struct topics_extra *)extra)->items[i].answer;
+}
+
+/* DeleteTopics and CreatePartitions answer with TopicResults. */
+static void topic_results_respond(struct controller_service *svc, struct rpc_call *call,
+                                  struct topics_extra *x, int32_t failure)
+{
+    service_respond_topics(svc, call, x->n, failure, topic_answer, x);
 }
 
 static size_t total_partitions(const MetadataImage *img)
@@ -144,8 +221,8 @@ static void check_creatable(struct controller_service *svc, const CreateTopicsRe
                           "Number of partitions must be positive.");
     }
     if (it->replication < 1 || (size_t)it->replication > n_usable) {
-        it->code = KAFKA_ERROR_INVALID_REPLICATION_FACTOR;
-        snprintf(it->message, sizeof it->message,
+        it->answer.code = KAFKA_ERROR_INVALID_REPLICATION_FACTOR;
+        snprintf(it->answer.message, sizeof it->answer.message,
                  "Replication factor: %d larger than available brokers: %zu.", it->replication,
                  n_usable);
         return;
@@ -154,7 +231,7 @@ static void check_creatable(struct controller_service *svc, const CreateTopicsRe
     if (topic_config_init(&tc, svc->config) != 0) {
         return item_error(it, KAFKA_ERROR_UNKNOWN_SERVER_ERROR, "%s", "out of memory");
     }
-    for (size_t k = 0; k < t->n_configs && it->code == KAFKA_ERROR_NONE; k++) {
+    for (size_t k = 0; k < t->n_configs && it->answer.code == KAFKA_ERROR_NONE; k++) {
         char err[128];
         int rv = topic_config_set(&tc, t->configs[k]->name, t->configs[k]->value, err, sizeof err);
         if (rv != 0) {
@@ -188,8 +265,8 @@ static void create_topics_respond(struct controller_service *svc, struct rpc_cal
     for (size_t i = 0; i < x->n; i++) {
         sluice__controller__create_topic_result__init(&results[i]);
         results[i].name = req->topics[i]->name;
-        results[i].error_code = failure != KAFKA_ERROR_NONE ? failure : x->items[i].code;
-        results[i].error_message = x->items[i].message;
+        results[i].error_code = failure != KAFKA_ERROR_NONE ? failure : x->items[i].answer.code;
+        results[i].error_message = x->items[i].answer.message;
         if (results[i].error_code == KAFKA_ERROR_NONE) {
             results[i].topic_id = (ProtobufCBinaryData){TOPIC_ID_LEN, x->items[i].id};
             results[i].num_partitions = x->items[i].partitions;
@@ -210,9 +287,9 @@ static void create_topics_done(struct service_op *op, int status, const struct f
     for (size_t i = 0; status == 0 && i < x->n; i++) {
         struct topic_item *it = &x->items[i];
         if (it->record >= 0 && (size_t)it->record < res->n) {
-            it->code = res->errors[it->record];
-            if (it->code == KAFKA_ERROR_TOPIC_ALREADY_EXISTS) {
-                snprintf(it->message, sizeof it->message, "Topic already exists.");
+            it->answer.code = res->errors[it->record];
+            if (it->answer.code == KAFKA_ERROR_TOPIC_ALREADY_EXISTS) {
+                snprintf(it->answer.message, sizeof it->answer.message, "Topic already exists.");
             }
         }
     }
@@ -238,66 +315,34 @@ static int add_topic_records(struct controller_service *svc, MetadataBatch *batc
     return rv;
 }
 
+static const char *create_topics_name(const struct rpc_call *call, size_t i)
+{
+    return ((const CreateTopicsRequest *)call->request)->topics[i]->name;
+}
+
 void service_create_topics(struct rpc_call *call, void *arg)
 {
     struct controller_service *svc = arg;
     const CreateTopicsRequest *req = (const CreateTopicsRequest *)call->request;
-    struct topics_extra *x = extra_new(req->n_topics);
-    const MetadataImage *img = svc->quorum->fsm.image;
-    struct placement_broker *brokers = malloc((img->n_brokers + 1) * sizeof *brokers);
-    MetadataBatch *batch = records_batch_new();
-    if (x == NULL || brokers == NULL || batch == NULL) {
-        goto oom;
+    struct topics_work w;
+    if (!topics_begin(svc, call, req->n_topics, create_topics_name, create_topics_respond, &w)) {
+        return;
     }
-    if (!service_check_active(svc)) {
-        create_topics_respond(svc, call, x, KAFKA_ERROR_NOT_CONTROLLER);
-        goto done;
-    }
-    size_t n_usable = usable_brokers(svc, brokers);
     size_t placed = 0;
-    for (size_t i = 0; i < req->n_topics; i++) {
-        struct topic_item *it = &x->items[i];
-        check_creatable(svc, req, i, n_usable, it);
-        if (it->code != KAFKA_ERROR_NONE || req->validate_only) {
+    int rv = 0;
+    for (size_t i = 0; rv == 0 && i < req->n_topics; i++) {
+        struct topic_item *it = &w.x->items[i];
+        check_creatable(svc, req, i, w.n_usable, it);
+        if (it->answer.code != KAFKA_ERROR_NONE || req->validate_only) {
             continue;
         }
-        if (add_topic_records(svc, batch, req->topics[i], it, brokers, n_usable, placed) != 0) {
-            goto oom;
-        }
+        rv = add_topic_records(svc, w.batch, req->topics[i], it, w.brokers, w.n_usable, placed);
         placed += (size_t)it->partitions;
     }
-    if (batch->n_records == 0) {
-        create_topics_respond(svc, call, x, KAFKA_ERROR_NONE);
-        goto done;
-    }
-    free(brokers);
-    service_propose(svc, call, batch, x, create_topics_done); /* owns batch and x now */
-    return;
-oom:
-    rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
-done:
-    free(brokers);
-    records_free(batch);
-    free(x);
+    topics_finish(svc, call, &w, rv, create_topics_respond, create_topics_done);
 }
 
 /* ---- DeleteTopics ---- */
-
-static void delete_topic_result(const struct rpc_call *call, void *extra, size_t i,
-                                TopicResult *out)
-{
-    const DeleteTopicsRequest *req = (const DeleteTopicsRequest *)call->request;
-    struct topics_extra *x = extra;
-    out->name = req->names[i];
-    out->error_code = x->items[i].code;
-    out->error_message = x->items[i].message;
-}
-
-static void delete_topics_respond(struct controller_service *svc, struct rpc_call *call,
-                                  struct topics_extra *x, int32_t failure)
-{
-    service_respond_topics(svc, call, x->n, failure, delete_topic_result, x);
-}
 
 static void delete_topics_done(struct service_op *op, int status, const struct fsm_result *res)
 {
@@ -306,30 +351,31 @@ static void delete_topics_done(struct service_op *op, int status, const struct f
         if (x->items[i].record >= 0 && (size_t)x->items[i].record < res->n) {
             int32_t code = res->errors[x->items[i].record];
             /* Already removed by a concurrent request: Kafka says unknown. */
-            x->items[i].code = code == KAFKA_ERROR_UNKNOWN_TOPIC_ID
-                                   ? KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION
-                                   : code;
+            x->items[i].answer.code = code == KAFKA_ERROR_UNKNOWN_TOPIC_ID
+                                          ? KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION
+                                          : code;
         }
     }
-    delete_topics_respond(op->svc, op->call, x, status != 0 ? service_failure_code(status) : 0);
+    topic_results_respond(op->svc, op->call, x, status != 0 ? service_failure_code(status) : 0);
+}
+
+static const char *delete_topics_name(const struct rpc_call *call, size_t i)
+{
+    return ((const DeleteTopicsRequest *)call->request)->names[i];
 }
 
 void service_delete_topics(struct rpc_call *call, void *arg)
 {
     struct controller_service *svc = arg;
     const DeleteTopicsRequest *req = (const DeleteTopicsRequest *)call->request;
-    struct topics_extra *x = extra_new(req->n_names);
-    MetadataBatch *batch = records_batch_new();
-    if (x == NULL || batch == NULL) {
-        goto oom;
+    struct topics_work w;
+    if (!topics_begin(svc, call, req->n_names, delete_topics_name, topic_results_respond, &w)) {
+        return;
     }
-    if (!service_check_active(svc)) {
-        delete_topics_respond(svc, call, x, KAFKA_ERROR_NOT_CONTROLLER);
-        goto done;
-    }
-    for (size_t i = 0; i < req->n_names; i++) {
+    int rv = 0;
+    for (size_t i = 0; rv == 0 && i < req->n_names; i++) {
         const TopicState *t = image_find_topic(svc->quorum->fsm.image, req->names[i]);
-        struct topic_item *it = &x->items[i];
+        struct topic_item *it = &w.x->items[i];
         if (!svc->config->delete_topic_enable) {
             item_error(it, KAFKA_ERROR_TOPIC_DELETION_DISABLED, "%s",
                        "Topic deletion is disabled.");
@@ -337,42 +383,14 @@ void service_delete_topics(struct rpc_call *call, void *arg)
             item_error(it, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION, "unknown topic '%s'",
                        req->names[i]);
         } else {
-            it->record = (int)batch->n_records;
-            if (records_add_remove_topic(batch, t->topic_id) != 0) {
-                goto oom;
-            }
+            it->record = (int)w.batch->n_records;
+            rv = records_add_remove_topic(w.batch, t->topic_id);
         }
     }
-    if (batch->n_records == 0) {
-        delete_topics_respond(svc, call, x, KAFKA_ERROR_NONE);
-        goto done;
-    }
-    service_propose(svc, call, batch, x, delete_topics_done);
-    return;
-oom:
-    rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
-done:
-    records_free(batch);
-    free(x);
+    topics_finish(svc, call, &w, rv, topic_results_respond, delete_topics_done);
 }
 
 /* ---- CreatePartitions ---- */
-
-static void create_partitions_result(const struct rpc_call *call, void *extra, size_t i,
-                                     TopicResult *out)
-{
-    const CreatePartitionsRequest *req = (const CreatePartitionsRequest *)call->request;
-    struct topics_extra *x = extra;
-    out->name = req->topics[i]->name;
-    out->error_code = x->items[i].code;
-    out->error_message = x->items[i].message;
-}
-
-static void create_partitions_respond(struct controller_service *svc, struct rpc_call *call,
-                                      struct topics_extra *x, int32_t failure)
-{
-    service_respond_topics(svc, call, x->n, failure, create_partitions_result, x);
-}
 
 static void create_partitions_done(struct service_op *op, int status, const struct fsm_result *res)
 {
@@ -382,13 +400,15 @@ static void create_partitions_done(struct service_op *op, int status, const stru
         /* The topic's new partition records are contiguous from `record`. */
         for (int32_t k = 0; it->record >= 0 && k < it->partitions; k++) {
             size_t r = (size_t)it->record + (size_t)k;
-            if (r < res->n && res->errors[r] != KAFKA_ERROR_NONE && it->code == KAFKA_ERROR_NONE) {
-                it->code = res->errors[r];
-                snprintf(it->message, sizeof it->message, "the topic changed concurrently");
+            if (r < res->n && res->errors[r] != KAFKA_ERROR_NONE &&
+                it->answer.code == KAFKA_ERROR_NONE) {
+                it->answer.code = res->errors[r];
+                snprintf(it->answer.message, sizeof it->answer.message,
+                         "the topic changed concurrently");
             }
         }
     }
-    create_partitions_respond(op->svc, op->call, x, status != 0 ? service_failure_code(status) : 0);
+    topic_results_respond(op->svc, op->call, x, status != 0 ? service_failure_code(status) : 0);
 }
 
 /* Validate and append one topic's growth; it->partitions counts new ones. */
@@ -404,16 +424,16 @@ static int grow_topic(struct controller_service *svc, MetadataBatch *batch,
     }
     int32_t have = (int32_t)t->n_partitions;
     if (req->count <= have || req->count > MAX_PARTITIONS_PER_TOPIC) {
-        it->code = KAFKA_ERROR_INVALID_PARTITIONS;
-        snprintf(it->message, sizeof it->message,
+        it->answer.code = KAFKA_ERROR_INVALID_PARTITIONS;
+        snprintf(it->answer.message, sizeof it->answer.message,
                  "Topic currently has %d partitions, which is higher than the requested %d.", have,
                  req->count);
         return 0;
     }
     int32_t rf = have > 0 ? (int32_t)t->partitions[0]->n_replicas : 1;
     if ((size_t)rf > n_usable) {
-        it->code = KAFKA_ERROR_INVALID_REPLICATION_FACTOR;
-        snprintf(it->message, sizeof it->message,
+        it->answer.code = KAFKA_ERROR_INVALID_REPLICATION_FACTOR;
+        snprintf(it->answer.message, sizeof it->answer.message,
                  "Replication factor: %d larger than available brokers: %zu.", rf, n_usable);
         return 0;
     }
@@ -429,39 +449,25 @@ static int grow_topic(struct controller_service *svc, MetadataBatch *batch,
     return rv;
 }
 
+static const char *create_partitions_name(const struct rpc_call *call, size_t i)
+{
+    return ((const CreatePartitionsRequest *)call->request)->topics[i]->name;
+}
+
 void service_create_partitions(struct rpc_call *call, void *arg)
 {
     struct controller_service *svc = arg;
     const CreatePartitionsRequest *req = (const CreatePartitionsRequest *)call->request;
-    struct topics_extra *x = extra_new(req->n_topics);
-    const MetadataImage *img = svc->quorum->fsm.image;
-    struct placement_broker *brokers = malloc((img->n_brokers + 1) * sizeof *brokers);
-    MetadataBatch *batch = records_batch_new();
-    if (x == NULL || brokers == NULL || batch == NULL) {
-        goto oom;
+    struct topics_work w;
+    if (!topics_begin(svc, call, req->n_topics, create_partitions_name, topic_results_respond,
+                      &w)) {
+        return;
     }
-    if (!service_check_active(svc)) {
-        create_partitions_respond(svc, call, x, KAFKA_ERROR_NOT_CONTROLLER);
-        goto done;
+    size_t placed = 0;
+    int rv = 0;
+    for (size_t i = 0; rv == 0 && i < req->n_topics; i++) {
+        rv = grow_topic(svc, w.batch, req->topics[i], req->validate_only, &w.x->items[i], w.brokers,
+                        w.n_usable, &placed);
     }
-    size_t n_usable = usable_brokers(svc, brokers), placed = 0;
-    for (size_t i = 0; i < req->n_topics; i++) {
-        if (grow_topic(svc, batch, req->topics[i], req->validate_only, &x->items[i], brokers,
-                       n_usable, &placed) != 0) {
-            goto oom;
-        }
-    }
-    if (batch->n_records == 0) {
-        create_partitions_respond(svc, call, x, KAFKA_ERROR_NONE);
-        goto done;
-    }
-    free(brokers);
-    service_propose(svc, call, batch, x, create_partitions_done); /* owns batch and x now */
-    return;
-oom:
-    rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
-done:
-    free(brokers);
-    records_free(batch);
-    free(x);
+    topics_finish(svc, call, &w, rv, topic_results_respond, create_partitions_done);
 }

@@ -63,6 +63,17 @@ static void *attach(MetadataBatch *b, size_t size, void (*init)(void *), int kin
                     SLUICE__METADATA__METADATA_RECORD__RECORD_##kind,                              \
                     offsetof(MetadataRecord, member)))
 
+/* Declare `r`, a new Sluice__Metadata__<Type> at `version` attached to `b` as
+ * oneof member `member` (case `KIND`). Out of memory returns -ENOMEM from the
+ * calling function: every records_add_* begins so, and owns nothing yet. */
+#define NEW_RECORD(r, b, Type, member, KIND, ver)                                                  \
+    Sluice__Metadata__##Type *r = ATTACH(b, Sluice__Metadata__##Type,                              \
+                                         sluice__metadata__##member##_record__init, KIND, member); \
+    if (r == NULL) {                                                                               \
+        return -ENOMEM;                                                                            \
+    }                                                                                              \
+    r->version = (ver)
+
 static int set_bytes(ProtobufCBinaryData *out, const uint8_t *data, size_t len)
 {
     out->data = malloc(len);
@@ -76,13 +87,7 @@ static int set_bytes(ProtobufCBinaryData *out, const uint8_t *data, size_t len)
 
 int records_add_cluster_id(MetadataBatch *b, const char *cluster_id)
 {
-    Sluice__Metadata__ClusterIdRecord *r =
-        ATTACH(b, Sluice__Metadata__ClusterIdRecord, sluice__metadata__cluster_id_record__init,
-               CLUSTER_ID, cluster_id);
-    if (r == NULL) {
-        return -ENOMEM;
-    }
-    r->version = 1;
+    NEW_RECORD(r, b, ClusterIdRecord, cluster_id, CLUSTER_ID, 1);
     r->cluster_id = image_strdup(cluster_id);
     return r->cluster_id != NULL ? 0 : -ENOMEM;
 }
@@ -117,13 +122,7 @@ static int copy_endpoints(Sluice__Metadata__RegisterBrokerRecord *r, Endpoint *c
 int records_add_register(MetadataBatch *b, int32_t broker_id, const char *incarnation_id,
                          const char *rack, Endpoint *const *endpoints, size_t n_endpoints)
 {
-    Sluice__Metadata__RegisterBrokerRecord *r =
-        ATTACH(b, Sluice__Metadata__RegisterBrokerRecord,
-               sluice__metadata__register_broker_record__init, REGISTER_BROKER, register_broker);
-    if (r == NULL) {
-        return -ENOMEM;
-    }
-    r->version = 1;
+    NEW_RECORD(r, b, RegisterBrokerRecord, register_broker, REGISTER_BROKER, 1);
     r->broker_id = broker_id;
     r->incarnation_id = image_strdup(incarnation_id);
     r->rack = image_strdup(rack);
@@ -136,24 +135,12 @@ int records_add_register(MetadataBatch *b, int32_t broker_id, const char *incarn
 int records_add_fencing(MetadataBatch *b, int32_t broker_id, int64_t epoch, bool fence)
 {
     if (fence) {
-        Sluice__Metadata__FenceBrokerRecord *r =
-            ATTACH(b, Sluice__Metadata__FenceBrokerRecord,
-                   sluice__metadata__fence_broker_record__init, FENCE_BROKER, fence_broker);
-        if (r == NULL) {
-            return -ENOMEM;
-        }
-        r->version = 1;
+        NEW_RECORD(r, b, FenceBrokerRecord, fence_broker, FENCE_BROKER, 1);
         r->broker_id = broker_id;
         r->broker_epoch = epoch;
         return 0;
     }
-    Sluice__Metadata__UnfenceBrokerRecord *r =
-        ATTACH(b, Sluice__Metadata__UnfenceBrokerRecord,
-               sluice__metadata__unfence_broker_record__init, UNFENCE_BROKER, unfence_broker);
-    if (r == NULL) {
-        return -ENOMEM;
-    }
-    r->version = 1;
+    NEW_RECORD(r, b, UnfenceBrokerRecord, unfence_broker, UNFENCE_BROKER, 1);
     r->broker_id = broker_id;
     r->broker_epoch = epoch;
     return 0;
@@ -161,12 +148,7 @@ int records_add_fencing(MetadataBatch *b, int32_t broker_id, int64_t epoch, bool
 
 int records_add_topic(MetadataBatch *b, const char *name, const uint8_t id[TOPIC_ID_LEN])
 {
-    Sluice__Metadata__TopicRecord *r = ATTACH(b, Sluice__Metadata__TopicRecord,
-                                              sluice__metadata__topic_record__init, TOPIC, topic);
-    if (r == NULL) {
-        return -ENOMEM;
-    }
-    r->version = 1;
+    NEW_RECORD(r, b, TopicRecord, topic, TOPIC, 1);
     r->name = image_strdup(name);
     if (r->name == NULL) {
         return -ENOMEM;
@@ -177,13 +159,8 @@ int records_add_topic(MetadataBatch *b, const char *name, const uint8_t id[TOPIC
 int records_add_partition(MetadataBatch *b, const uint8_t id[TOPIC_ID_LEN], int32_t partition,
                           const int32_t *replicas, size_t n)
 {
-    Sluice__Metadata__PartitionRecord *r =
-        ATTACH(b, Sluice__Metadata__PartitionRecord, sluice__metadata__partition_record__init,
-               PARTITION, partition);
-    if (r == NULL) {
-        return -ENOMEM;
-    }
-    r->version = 2; /* fsm.c: RECORD_VERSION_ISR_RULES */
+    /* version 2: fsm.c RECORD_VERSION_ISR_RULES */
+    NEW_RECORD(r, b, PartitionRecord, partition, PARTITION, 2);
     r->partition = partition;
     r->leader = n > 0 ? replicas[0] : -1;
     if (set_bytes(&r->topic_id, id, TOPIC_ID_LEN) != 0 ||
@@ -197,13 +174,7 @@ int records_add_partition(MetadataBatch *b, const uint8_t id[TOPIC_ID_LEN], int3
 int records_add_change(MetadataBatch *b, ProtobufCBinaryData topic_id, int32_t partition,
                        int32_t partition_epoch, int32_t leader, const int32_t *isr, size_t n_isr)
 {
-    Sluice__Metadata__PartitionChangeRecord *r =
-        ATTACH(b, Sluice__Metadata__PartitionChangeRecord,
-               sluice__metadata__partition_change_record__init, PARTITION_CHANGE, partition_change);
-    if (r == NULL) {
-        return -ENOMEM;
-    }
-    r->version = 2;
+    NEW_RECORD(r, b, PartitionChangeRecord, partition_change, PARTITION_CHANGE, 2);
     r->partition = partition;
     r->partition_epoch = partition_epoch;
     r->leader = leader;
@@ -235,25 +206,14 @@ int records_set_change_epochs(MetadataBatch *b, const int64_t *epochs, size_t n)
 
 int records_add_remove_topic(MetadataBatch *b, ProtobufCBinaryData topic_id)
 {
-    Sluice__Metadata__RemoveTopicRecord *r =
-        ATTACH(b, Sluice__Metadata__RemoveTopicRecord, sluice__metadata__remove_topic_record__init,
-               REMOVE_TOPIC, remove_topic);
-    if (r == NULL) {
-        return -ENOMEM;
-    }
-    r->version = 1;
+    NEW_RECORD(r, b, RemoveTopicRecord, remove_topic, REMOVE_TOPIC, 1);
     return set_bytes(&r->topic_id, topic_id.data, topic_id.len);
 }
 
 int records_add_topic_config(MetadataBatch *b, const char *topic, const char *key,
                              const char *value)
 {
-    Sluice__Metadata__ConfigRecord *r = ATTACH(
-        b, Sluice__Metadata__ConfigRecord, sluice__metadata__config_record__init, CONFIG, config);
-    if (r == NULL) {
-        return -ENOMEM;
-    }
-    r->version = 1;
+    NEW_RECORD(r, b, ConfigRecord, config, CONFIG, 1);
     r->resource_type = 2; /* Kafka's ConfigResource.Type.TOPIC */
     r->resource_name = image_strdup(topic);
     r->name = image_strdup(key);

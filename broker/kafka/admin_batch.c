@@ -52,3 +52,30 @@ const char *kafka_admin_batch_message(const struct metadata_admin_op *op)
 {
     return op->error_code != KAFKA_ERROR_NONE && op->error_message[0] ? op->error_message : NULL;
 }
+
+enum { RESOURCE_TOPIC = 2 }; /* Kafka's ConfigResource.Type.TOPIC */
+
+bool kafka_admin_topic_resource(struct kafka_admin_batch *b, int32_t i, int8_t resource_type)
+{
+    if (resource_type == RESOURCE_TOPIC) {
+        return true;
+    }
+    metadata_admin_fail(&b->ops[i], kafka_admin_batch_op_done, KAFKA_ERROR_INVALID_REQUEST,
+                        "Only topic configs can be altered: broker configs are static");
+    return false;
+}
+
+void kafka_admin_alter_topic_config(struct kafka_admin_batch *b, int32_t i, const char *topic,
+                                    const struct metadata_config_entry *entries, size_t n,
+                                    bool replace, bool validate_only)
+{
+    struct kafka_call *call = b->call;
+    if (entries == NULL) {
+        metadata_admin_fail(&b->ops[i], kafka_admin_batch_op_done, KAFKA_ERROR_UNKNOWN_SERVER_ERROR,
+                            "out of memory");
+        return;
+    }
+    metadata_view_submit_alter_topic_config(
+        call->svc->metadata, topic, entries, n, replace, validate_only,
+        (uint64_t)call->svc->cfg->request_timeout_ms, &b->ops[i], kafka_admin_batch_op_done);
+}

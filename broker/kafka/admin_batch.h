@@ -9,6 +9,8 @@
 #ifndef SLUICE_BROKER_KAFKA_ADMIN_BATCH_H
 #define SLUICE_BROKER_KAFKA_ADMIN_BATCH_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "broker/kafka/dispatch.h"
@@ -45,5 +47,17 @@ void kafka_admin_batch_submitted(struct kafka_admin_batch *b);
 /* The error_message a response entry carries for `op`: NULL unless the op
  * failed with a message. Borrowed from the op (it lives in the arena). */
 const char *kafka_admin_batch_message(const struct metadata_admin_op *op);
+
+/* AlterConfigs and IncrementalAlterConfigs: op i alters a topic's config.
+ * Broker configs are static in Sluice (server.properties): a resource of any
+ * other type fails op i with INVALID_REQUEST and returns false. */
+bool kafka_admin_topic_resource(struct kafka_admin_batch *b, int32_t i, int8_t resource_type);
+
+/* Op i sets (NULL value: deletes) `n` keys of `topic`'s config, replacing the
+ * rest with defaults when `replace` (AlterConfigs); `entries` live in the
+ * call's arena, NULL failing the op as out of memory. */
+void kafka_admin_alter_topic_config(struct kafka_admin_batch *b, int32_t i, const char *topic,
+                                    const struct metadata_config_entry *entries, size_t n,
+                                    bool replace, bool validate_only);
 
 #endif

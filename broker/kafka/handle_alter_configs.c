@@ -8,8 +8,6 @@
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
-enum { RESOURCE_TOPIC = 2 };
-
 /* Each resource's answer is its op's result. */
 static int encode_response(struct kafka_admin_batch *b, struct kafka_writer *w)
 {
@@ -28,30 +26,21 @@ static void alter_one(struct kafka_admin_batch *b, const struct kafka_alter_conf
     const struct kafka_alter_configs_request_resource *r = &req->resources[i];
     struct kafka_alter_configs_response *resp = b->response;
     struct kafka_alter_configs_response_resource_response *o = &resp->responses[i];
-    struct metadata_admin_op *op = &b->ops[i];
     kafka_alter_configs_response_resource_response_init(o);
     o->resource_type = r->resource_type;
     o->resource_name = r->resource_name;
-    if (r->resource_type != RESOURCE_TOPIC) {
-        metadata_admin_fail(op, kafka_admin_batch_op_done, KAFKA_ERROR_INVALID_REQUEST,
-                            "Only topic configs can be altered: broker configs are static");
+    if (!kafka_admin_topic_resource(b, i, r->resource_type)) {
         return;
     }
     int32_t n = r->configs_count > 0 ? r->configs_count : 0;
     struct metadata_config_entry *entries =
         kafka_arena_alloc_array(&call->arena, (size_t)n, sizeof *entries);
-    if (entries == NULL) {
-        metadata_admin_fail(op, kafka_admin_batch_op_done, KAFKA_ERROR_UNKNOWN_SERVER_ERROR,
-                            "out of memory");
-        return;
-    }
-    for (int32_t k = 0; k < n; k++) {
+    for (int32_t k = 0; entries != NULL && k < n; k++) {
         entries[k].key = r->configs[k].name;
         entries[k].value = r->configs[k].value;
     }
-    metadata_view_submit_alter_topic_config(
-        call->svc->metadata, r->resource_name, entries, (size_t)n, true, req->validate_only,
-        (uint64_t)call->svc->cfg->request_timeout_ms, op, kafka_admin_batch_op_done);
+    kafka_admin_alter_topic_config(b, i, r->resource_name, entries, (size_t)n, true,
+                                   req->validate_only);
 }
 
 void kafka_handle_alter_configs(struct kafka_call *call)

@@ -8,7 +8,6 @@
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
-enum { RESOURCE_TOPIC = 2 };
 enum { OP_SET = 0, OP_DELETE = 1 };
 
 static int16_t
@@ -62,9 +61,7 @@ alter_one(struct kafka_admin_batch *b, bool validate_only, int32_t i,
     kafka_incremental_alter_configs_response_alter_configs_resource_response_init(o);
     o->resource_type = r->resource_type;
     o->resource_name = r->resource_name;
-    if (r->resource_type != RESOURCE_TOPIC) {
-        metadata_admin_fail(op, kafka_admin_batch_op_done, KAFKA_ERROR_INVALID_REQUEST,
-                            "Only topic configs can be altered: broker configs are static");
+    if (!kafka_admin_topic_resource(b, i, r->resource_type)) {
         return;
     }
     struct metadata_config_entry *entries = NULL;
@@ -75,9 +72,7 @@ alter_one(struct kafka_admin_batch *b, bool validate_only, int32_t i,
         return;
     }
     size_t n = r->configs_count > 0 ? (size_t)r->configs_count : 0;
-    metadata_view_submit_alter_topic_config(
-        call->svc->metadata, r->resource_name, entries, n, false, validate_only,
-        (uint64_t)call->svc->cfg->request_timeout_ms, op, kafka_admin_batch_op_done);
+    kafka_admin_alter_topic_config(b, i, r->resource_name, entries, n, false, validate_only);
 }
 
 void kafka_handle_incremental_alter_configs(struct kafka_call *call)

@@ -458,16 +458,23 @@ def gen_is_default(o, api, st):
     o()
 
 
-def decode_value(o, api, f, ind, rd, target):
-    """Emit code decoding one (non-array) value of f's element type into `target`."""
-    sp = " " * ind
+def codec_value(o, api, f, ind, decode, stream, target):
+    """Emit the call that decodes (from reader `stream`) or encodes (to writer `stream`) one
+    (non-array) value of f's element type at `target`."""
+    rw = "read" if decode else "write"
     if f.struct:
-        o(f"{sp}TRY({f.struct.cname}_decode({rd}, version, &{target}));")
+        call = f"{f.struct.cname}_{'decode' if decode else 'encode'}({stream}, version, &{target})"
     elif f.elem in PRIMS:
-        o(f"{sp}TRY(kafka_read_{PRIMS[f.elem][1]}({rd}, &{target}));")
+        call = f"kafka_{rw}_{PRIMS[f.elem][1]}({stream}, {'&' if decode else ''}{target})"
     else:
         nul = "false" if f.is_array else nullable_expr(api, f)
-        o(f"{sp}TRY(kafka_read_{VARLEN[f.elem][1]}({rd}, flex, {nul}, &{target}));")
+        amp = "" if not decode and f.elem == "string" else "&"
+        call = f"kafka_{rw}_{VARLEN[f.elem][1]}({stream}, flex, {nul}, {amp}{target})"
+    o(f"{' ' * ind}TRY({call});")
+
+
+def decode_value(o, api, f, ind, rd, target):
+    codec_value(o, api, f, ind, True, rd, target)
 
 
 def decode_field(o, api, f, ind, rd):
@@ -490,31 +497,48 @@ def decode_field(o, api, f, ind, rd):
     o(f"{sp}}}")
 
 
-def gen_decode(o, api, st, public):
+def emit_when_present(o, api, f, ind, emit):
+    """Emit `emit(ind)` for field `f`, inside its version test unless it is in every version."""
+    cond = f.versions.cond(api)
+    if cond == "true":
+        emit(ind)
+        return
+    sp = " " * ind
+    o(f"{sp}if ({cond}) {{")
+    emit(ind + 4)
+    o(f"{sp}}}")
+
+
+def gen_codec(o, api, st, public, op, params, unused, emit):
+    """One codec function, `{st}_{op}(params)`: `flex`, the version check and the
+    init (decode) of public entry points, each regular field, then the tagged ones."""
     static = "" if public else "static "
-    o(f"{static}int {st.cname}_decode(struct kafka_reader *r, int16_t version, "
-      f"struct {st.cname} *m)")
+    o(f"{static}int {st.cname}_{op}({params})")
     o("{")
     o(f"    const bool flex = {api.flex_expr()};")
     o("    (void)flex;")
+    for name in unused:
+        o(f"    (void){name};")
     if public:
         o(f"    if (version < {api.lo} || version > {api.hi})")
         o("        return KAFKA_CODEC_EVERSION;")
-        o(f"    {st.cname}_init(m);")
+        if op == "decode":
+            o(f"    {st.cname}_init(m);")
     for f in st.regular():
-        cond = f.versions.cond(api)
-        if cond == "true":
-            decode_field(o, api, f, 4, "r")
-        else:
-            o(f"    if ({cond}) {{")
-            decode_field(o, api, f, 8, "r")
-            o("    }")
+        emit_when_present(o, api, f, 4, lambda ind, f=f: emit(f, ind))
     if api.flex is not None:
+        stream = "r" if op == "decode" else "w"
         o("    if (flex)")
-        o(f"        TRY({st.cname}_decode_tags(r, version, m));")
+        o(f"        TRY({st.cname}_{op}_tags({stream}, version, m));")
     o("    return 0;")
     o("}")
     o()
+
+
+def gen_decode(o, api, st, public):
+    gen_codec(o, api, st, public, "decode",
+              f"struct kafka_reader *r, int16_t version, struct {st.cname} *m", [],
+              lambda f, ind: decode_field(o, api, f, ind, "r"))
 
 
 def gen_decode_tags(o, api, st):
@@ -536,13 +560,8 @@ def gen_decode_tags(o, api, st):
         o("        switch (tag) {")
         for f in tagged:
             o(f"        case {f.tag}:")
-            cond = f.versions.cond(api)
-            if cond == "true":
-                decode_field(o, api, f, 12, "&field")
-            else:
-                o(f"            if ({cond}) {{")
-                decode_field(o, api, f, 16, "&field")
-                o("            }")
+            emit_when_present(o, api, f, 12,
+                              lambda ind, f=f: decode_field(o, api, f, ind, "&field"))
             o("            break;")
         o("        default: /* unknown tags are skipped (KIP-482) */")
         o("            break;")
@@ -554,15 +573,7 @@ def gen_decode_tags(o, api, st):
 
 
 def encode_value(o, api, f, ind, target):
-    sp = " " * ind
-    if f.struct:
-        o(f"{sp}TRY({f.struct.cname}_encode(w, version, &{target}));")
-    elif f.elem in PRIMS:
-        o(f"{sp}TRY(kafka_write_{PRIMS[f.elem][1]}(w, {target}));")
-    else:
-        nul = "false" if f.is_array else nullable_expr(api, f)
-        amp = "" if f.elem == "string" else "&"
-        o(f"{sp}TRY(kafka_write_{VARLEN[f.elem][1]}(w, flex, {nul}, {amp}{target}));")
+    codec_value(o, api, f, ind, False, "w", target)
 
 
 def encode_field(o, api, f, ind):
@@ -579,30 +590,9 @@ def encode_field(o, api, f, ind):
 
 
 def gen_encode(o, api, st, public):
-    static = "" if public else "static "
-    o(f"{static}int {st.cname}_encode(struct kafka_writer *w, int16_t version, "
-      f"const struct {st.cname} *m)")
-    o("{")
-    o(f"    const bool flex = {api.flex_expr()};")
-    o("    (void)flex;")
-    o("    (void)m;")
-    if public:
-        o(f"    if (version < {api.lo} || version > {api.hi})")
-        o("        return KAFKA_CODEC_EVERSION;")
-    for f in st.regular():
-        cond = f.versions.cond(api)
-        if cond == "true":
-            encode_field(o, api, f, 4)
-        else:
-            o(f"    if ({cond}) {{")
-            encode_field(o, api, f, 8)
-            o("    }")
-    if api.flex is not None:
-        o("    if (flex)")
-        o(f"        TRY({st.cname}_encode_tags(w, version, m));")
-    o("    return 0;")
-    o("}")
-    o()
+    gen_codec(o, api, st, public, "encode",
+              f"struct kafka_writer *w, int16_t version, const struct {st.cname} *m", ["m"],
+              lambda f, ind: encode_field(o, api, f, ind))
 
 
 def gen_encode_tags(o, api, st):
@@ -726,6 +716,16 @@ def gen_header(apis):
     return o.text()
 
 
+def gen_try_macro(o):
+    """TRY(expr): return a negative result of `expr` from the enclosing function."""
+    o("#define TRY(expr)                                                                       \\")
+    o("    do {                                                                                \\")
+    o("        int try_rv_ = (expr);                                                           \\")
+    o("        if (try_rv_ < 0)                                                                \\")
+    o("            return try_rv_;                                                             \\")
+    o("    } while (0)")
+
+
 def gen_source(apis):
     o = Out()
     o("/* GENERATED by proto/kafka/gen_kafka_codec.py from the proto/kafka descriptions. Do not edit. */")
@@ -733,12 +733,7 @@ def gen_source(apis):
     o()
     o("#include <string.h>")
     o()
-    o("#define TRY(expr)                                                                       \\")
-    o("    do {                                                                                \\")
-    o("        int try_rv_ = (expr);                                                           \\")
-    o("        if (try_rv_ < 0)                                                                \\")
-    o("            return try_rv_;                                                             \\")
-    o("    } while (0)")
+    gen_try_macro(o)
     o()
     o("__attribute__((unused)) static inline bool kafka_uuid_is_zero(const struct kafka_uuid *u)")
     o("{")
@@ -900,12 +895,7 @@ def gen_test_source(apis):
     o("/* GENERATED by proto/kafka/gen_kafka_codec.py. Do not edit. Test-only helpers. */")
     o('#include "kafka_messages_test.h"')
     o()
-    o("#define TRY(expr)                                                                       \\")
-    o("    do {                                                                                \\")
-    o("        int try_rv_ = (expr);                                                           \\")
-    o("        if (try_rv_ < 0)                                                                \\")
-    o("            return try_rv_;                                                             \\")
-    o("    } while (0)")
+    gen_try_macro(o)
     o()
     for api in apis:
         for st in api.structs:

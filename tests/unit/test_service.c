@@ -921,6 +921,36 @@ START_TEST(test_not_controller_and_garbage)
         ck_assert_int_eq(dr->topics[i]->error_code, KAFKA_ERROR_NOT_CONTROLLER);
     }
     release(dr);
+    /* CreatePartitions and AlterConfigs name their topics in that answer too. */
+    Sluice__Controller__CreatePartitionsTopic cpt =
+        SLUICE__CONTROLLER__CREATE_PARTITIONS_TOPIC__INIT;
+    cpt.name = "p";
+    cpt.count = 3;
+    Sluice__Controller__CreatePartitionsTopic *cpts[] = {&cpt};
+    Sluice__Controller__CreatePartitionsRequest cp =
+        SLUICE__CONTROLLER__CREATE_PARTITIONS_REQUEST__INIT;
+    cp.topics = cpts;
+    cp.n_topics = 1;
+    Sluice__Controller__AlterConfigsResource acr = SLUICE__CONTROLLER__ALTER_CONFIGS_RESOURCE__INIT;
+    acr.topic = "c";
+    Sluice__Controller__AlterConfigsResource *acrs[] = {&acr};
+    Sluice__Controller__AlterConfigsRequest ac = SLUICE__CONTROLLER__ALTER_CONFIGS_REQUEST__INIT;
+    ac.resources = acrs;
+    ac.n_resources = 1;
+    struct {
+        uint32_t method;
+        const ProtobufCMessage *req;
+        const char *name;
+    } named[] = {{M(CREATE_PARTITIONS), &cp.base, "p"}, {M(ALTER_CONFIGS), &ac.base, "c"}};
+    for (size_t i = 0; i < 2; i++) {
+        dr = call(&n, named[i].method, named[i].req,
+                  &sluice__controller__topic_results_response__descriptor);
+        ck_assert_int_eq(dr->error_code, KAFKA_ERROR_NOT_CONTROLLER);
+        ck_assert_uint_eq(dr->n_topics, 1);
+        ck_assert_str_eq(dr->topics[0]->name, named[i].name);
+        ck_assert_int_eq(dr->topics[0]->error_code, KAFKA_ERROR_NOT_CONTROLLER);
+        release(dr);
+    }
     /* Unknown method: an RPC-level error, the service keeps running. */
     struct reply r = {.desc = &sluice__controller__create_topics_response__descriptor};
     struct rpc_request req = {.data = &r};

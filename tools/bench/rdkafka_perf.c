@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "rdkafka_topic.h"
+
 #define TIMEOUT_MS 60000
 
 struct perf_options {
@@ -173,30 +175,7 @@ static int create_topic(rd_kafka_t *rk, const struct perf_options *o)
         fprintf(stderr, "sluice-perf: %s\n", err);
         return -1;
     }
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, TIMEOUT_MS);
-    int rv = -1;
-    if (ev != NULL && rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        size_t n;
-        const rd_kafka_topic_result_t **res =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-        rd_kafka_resp_err_t terr = n == 1 ? rd_kafka_topic_result_error(res[0]) : -1;
-        rv = terr == RD_KAFKA_RESP_ERR_NO_ERROR || terr == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS
-                 ? 0
-                 : -1;
-        if (rv != 0) {
-            fprintf(stderr, "sluice-perf: create topic %s: %s\n", o->topic,
-                    n == 1 ? rd_kafka_topic_result_error_string(res[0]) : "no result");
-        }
-    } else {
-        fprintf(stderr, "sluice-perf: create topic %s: %s\n", o->topic,
-                ev != NULL ? rd_kafka_event_error_string(ev) : "timed out");
-    }
-    if (ev != NULL) {
-        rd_kafka_event_destroy(ev);
-    }
-    rd_kafka_queue_destroy(q);
+    int rv = tools_create_topic(rk, nt, o->topic, TIMEOUT_MS, "sluice-perf") < 0 ? -1 : 0;
     rd_kafka_NewTopic_destroy(nt);
     return rv;
 }

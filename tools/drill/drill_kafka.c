@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rdkafka_topic.h"
+
 #define ADMIN_TIMEOUT_MS     30000
 #define HW_POLL_INTERVAL_MS  250
 #define HW_QUERY_TIMEOUT_MS  1000
@@ -108,31 +110,11 @@ static int create_topic(struct drill_kafka *k)
         fprintf(stderr, "sluice-drill: topic %s: %s\n", o->topic, nt ? "bad config" : err);
         goto err_after_topic;
     }
-    rd_kafka_queue_t *q = rd_kafka_queue_new(k->admin);
-    rd_kafka_CreateTopics(k->admin, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, ADMIN_TIMEOUT_MS);
-    int rv = -1;
-    if (ev != NULL && rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        size_t n;
-        const rd_kafka_topic_result_t **res =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-        rd_kafka_resp_err_t terr = n == 1 ? rd_kafka_topic_result_error(res[0]) : -1;
-        rv = terr == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
-        if (terr == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-            drill_log(o, "topic %s exists: using it as it is", o->topic);
-            rv = 0;
-        } else if (rv != 0) {
-            fprintf(stderr, "sluice-drill: create topic %s: %s\n", o->topic,
-                    n == 1 ? rd_kafka_topic_result_error_string(res[0]) : "no result");
-        }
-    } else {
-        fprintf(stderr, "sluice-drill: create topic %s: %s\n", o->topic,
-                ev != NULL ? rd_kafka_event_error_string(ev) : "timed out");
+    int rv = tools_create_topic(k->admin, nt, o->topic, ADMIN_TIMEOUT_MS, "sluice-drill");
+    if (rv == 1) {
+        drill_log(o, "topic %s exists: using it as it is", o->topic);
+        rv = 0;
     }
-    if (ev != NULL) {
-        rd_kafka_event_destroy(ev);
-    }
-    rd_kafka_queue_destroy(q);
     rd_kafka_NewTopic_destroy(nt);
     return rv;
 
