@@ -24,6 +24,10 @@ static void conn_options(const struct sluice_config *cfg, struct kafka_conn_opti
         cfg->connections_max_idle_ms > 0 ? (uint64_t)cfg->connections_max_idle_ms : IDLE_TIMEOUT_MS;
     o->max_in_flight = MAX_IN_FLIGHT;
     o->max_pending_bytes = MAX_PENDING_BYTES;
+    o->max_connections = cfg->max_connections;
+    o->max_connections_per_ip = cfg->max_connections_per_ip;
+    o->per_ip_overrides = cfg->max_connections_per_ip_overrides;
+    o->max_connection_creation_rate = cfg->max_connection_creation_rate;
 }
 
 static const MetadataImage *link_image(void *data)

@@ -98,6 +98,19 @@ static const struct config_def broker_defs[] = {
     {"connections.max.idle.ms", CONFIG_LONG, BROKER(connections_max_idle_ms), "600000", 1,
      INT64_MAX, NULL, NULL,
      "Idle connections (or requests stuck half-sent) are closed after this."},
+    {"max.connections", CONFIG_INT, BROKER(max_connections), "2147483647", 1, INT32_MAX, NULL, NULL,
+     "Connections the Kafka listeners hold at once; more are accepted and closed."},
+    {"max.connections.per.ip", CONFIG_INT, BROKER(max_connections_per_ip), "2147483647", 1,
+     INT32_MAX, NULL, NULL, "Connections one client IP may hold at once."},
+    {"max.connections.per.ip.overrides", CONFIG_STRING, BROKER(max_connections_per_ip_overrides),
+     "", 0, 0, NULL, NULL, "Per-IP exceptions to max.connections.per.ip: ip:count,..."},
+    {"max.broker.partitions", CONFIG_INT, BROKER(max_broker_partitions), "0", 0, INT32_MAX, NULL,
+     NULL,
+     "Partition replicas one broker may host (KIP-578); 0 derives it from RLIMIT_NOFILE as "
+     "(limit - 512) / 3."},
+    {"max.connection.creation.rate", CONFIG_INT, BROKER(max_connection_creation_rate), "2147483647",
+     1, INT32_MAX, NULL, NULL,
+     "New connections accepted per second; the excess is closed at once."},
 };
 
 static const struct config_def topic_defs[] = {

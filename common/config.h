@@ -76,6 +76,11 @@ struct sluice_config {
     int32_t replica_fetch_wait_max_ms;
     int32_t request_timeout_ms;
     int64_t connections_max_idle_ms;
+    int32_t max_connections;
+    int32_t max_connections_per_ip;
+    char *max_connections_per_ip_overrides;
+    int32_t max_connection_creation_rate;
+    int32_t max_broker_partitions;
     uint8_t source[CONFIG_MAX_KEYS]; /* enum config_source per broker_config_defs index */
 };
 

@@ -6,6 +6,11 @@
 
 #include "common/bigendian.h"
 
+/* First allocation for a frame's body; it then doubles as bytes arrive, so
+ * a peer that declares a large frame and sends a few bytes costs this much,
+ * not the declared size. */
+#define FRAME_INITIAL_ALLOC 65536
+
 static int32_t clamp_size(size_t size)
 {
     return size > INT32_MAX ? INT32_MAX : (int32_t)size;
@@ -22,6 +27,7 @@ void frame_reader_free(struct frame_reader *fr)
 {
     free(fr->body);
     fr->body = NULL;
+    fr->body_cap = 0;
 }
 
 static enum frame_status accept_size(struct frame_reader *fr)
@@ -34,13 +40,33 @@ static enum frame_status accept_size(struct frame_reader *fr)
     if (size > fr->max_size) {
         return FRAME_TOO_LARGE;
     }
-    fr->body = malloc((size_t)size);
+    size_t cap = (size_t)size < FRAME_INITIAL_ALLOC ? (size_t)size : FRAME_INITIAL_ALLOC;
+    fr->body = malloc(cap);
     if (fr->body == NULL) {
         return FRAME_NO_MEMORY;
     }
+    fr->body_cap = cap;
     fr->body_len = (size_t)size;
     fr->body_have = 0;
     return FRAME_NEED_MORE;
+}
+
+/* Room for `n` more body bytes: double, never past the declared size. */
+static int reserve_body(struct frame_reader *fr, size_t n)
+{
+    size_t want = fr->body_have + n;
+    if (want <= fr->body_cap) {
+        return 0;
+    }
+    size_t cap = fr->body_cap * 2 > want ? fr->body_cap * 2 : want;
+    cap = cap < fr->body_len ? cap : fr->body_len;
+    uint8_t *p = realloc(fr->body, cap);
+    if (p == NULL) {
+        return -1;
+    }
+    fr->body = p;
+    fr->body_cap = cap;
+    return 0;
 }
 
 enum frame_status frame_reader_feed(struct frame_reader *fr, const uint8_t *data, size_t len,
@@ -65,6 +91,10 @@ enum frame_status frame_reader_feed(struct frame_reader *fr, const uint8_t *data
         }
         size_t n = fr->body_len - fr->body_have;
         n = n < len - used ? n : len - used;
+        if (reserve_body(fr, n) != 0) {
+            st = FRAME_NO_MEMORY;
+            break;
+        }
         memcpy(fr->body + fr->body_have, data + used, n);
         fr->body_have += n;
         used += n;
@@ -82,7 +112,7 @@ uint8_t *frame_reader_take(struct frame_reader *fr, size_t *len)
     uint8_t *body = fr->body;
     *len = fr->body_len;
     fr->body = NULL;
-    fr->body_len = fr->body_have = 0;
+    fr->body_len = fr->body_have = fr->body_cap = 0;
     fr->size_have = 0;
     return body;
 }

@@ -28,8 +28,9 @@ struct frame_reader {
     int32_t min_size, max_size; /* bounds on the declared size */
     uint8_t size_bytes[4];
     size_t size_have;
-    uint8_t *body; /* owned; allocated once the size is known and accepted */
-    size_t body_len, body_have;
+    uint8_t *body; /* owned; allocated once the size is known and accepted, then
+                      grown with the bytes received (never past body_len) */
+    size_t body_len, body_have, body_cap;
     int32_t last_size; /* the declared size, for error messages */
 };
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/pb_budget.h"
 
 struct rpc_server_conn {
     struct rpc_conn conn;
@@ -162,11 +163,12 @@ static int on_frame(struct rpc_conn *conn, const struct rpc_frame *frame)
         log_warn("rpc", "unknown method method=%u", frame->method);
         return reply_error(conn, frame, RPC_ERROR_UNKNOWN_METHOD, "unknown method");
     }
-    ProtobufCMessage *req =
-        protobuf_c_message_unpack(m->request, NULL, frame->body_len, frame->body);
+    bool exceeded;
+    ProtobufCMessage *req = pb_unpack_bounded(m->request, frame->body_len, frame->body, &exceeded);
     if (req == NULL) {
-        log_warn("rpc", "malformed request method=%u body_length=%zu", frame->method,
-                 frame->body_len);
+        log_warn("rpc", "malformed request method=%u body_length=%zu reason=\"%s\"", frame->method,
+                 frame->body_len,
+                 exceeded ? "decoding it would pass its memory budget" : "does not decode");
         return reply_error(conn, frame, RPC_ERROR_MALFORMED, "request body does not decode");
     }
     struct rpc_call *call = call_new(sc, frame, req);

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static const char *rack_of(const struct placement_broker *b)
 {
@@ -121,4 +122,18 @@ out:
     free(list);
     free(chosen);
     return rv;
+}
+
+int64_t placement_broker_partition_limit(int32_t configured)
+{
+    if (configured > 0) {
+        return configured;
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur > (rlim_t)INT32_MAX) {
+        return INT32_MAX;
+    }
+    int64_t n = ((int64_t)rl.rlim_cur - PLACEMENT_FD_RESERVE) / PLACEMENT_FDS_PER_REPLICA;
+    return n > 0 ? n : 1;
 }

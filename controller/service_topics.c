@@ -148,6 +148,38 @@ static size_t total_partitions(const MetadataImage *img)
     return n;
 }
 
+static int64_t total_replicas(const MetadataImage *img)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < img->n_topics; i++) {
+        for (size_t p = 0; p < img->topics[i]->n_partitions; p++) {
+            n += (int64_t)img->topics[i]->partitions[p]->n_replicas;
+        }
+    }
+    return n;
+}
+
+/* max.broker.partitions (KIP-578), checked before anything is recorded so a
+ * topic its brokers could not open (each replica holds descriptors) never
+ * enters the metadata. `adding` counts replicas already accepted in this
+ * request and grows by `replicas` when they fit. */
+static bool partition_budget_ok(struct controller_service *svc, int64_t replicas, int64_t *adding,
+                                size_t n_usable, struct topic_item *it)
+{
+    int64_t limit = placement_broker_partition_limit(svc->config->max_broker_partitions);
+    int64_t existing = total_replicas(svc->quorum->fsm.image);
+    if (!placement_fits(existing, *adding + replicas, n_usable, limit)) {
+        it->answer.code = KAFKA_ERROR_POLICY_VIOLATION;
+        snprintf(it->answer.message, sizeof it->answer.message,
+                 "%lld more partition replicas would exceed max.broker.partitions: %lld per "
+                 "broker on %zu brokers, %lld hosted",
+                 (long long)replicas, (long long)limit, n_usable, (long long)(existing + *adding));
+        return false;
+    }
+    *adding += replicas;
+    return true;
+}
+
 /* Kafka refuses names equal once '.' and '_' are identified (metric names). */
 static bool names_collide(const char *a, const char *b)
 {
@@ -329,10 +361,15 @@ void service_create_topics(struct rpc_call *call, void *arg)
         return;
     }
     size_t placed = 0;
+    int64_t adding = 0;
     int rv = 0;
     for (size_t i = 0; rv == 0 && i < req->n_topics; i++) {
         struct topic_item *it = &w.x->items[i];
         check_creatable(svc, req, i, w.n_usable, it);
+        if (it->answer.code == KAFKA_ERROR_NONE) {
+            partition_budget_ok(svc, (int64_t)it->partitions * it->replication, &adding, w.n_usable,
+                                it);
+        }
         if (it->answer.code != KAFKA_ERROR_NONE || req->validate_only) {
             continue;
         }
@@ -435,6 +472,10 @@ static int grow_topic(struct controller_service *svc, MetadataBatch *batch,
         it->answer.code = KAFKA_ERROR_INVALID_REPLICATION_FACTOR;
         snprintf(it->answer.message, sizeof it->answer.message,
                  "Replication factor: %d larger than available brokers: %zu.", rf, n_usable);
+        return 0;
+    }
+    int64_t adding = (int64_t)*placed * rf; /* earlier topics of this request, roughly */
+    if (!partition_budget_ok(svc, (int64_t)(req->count - have) * rf, &adding, n_usable, it)) {
         return 0;
     }
     if (validate_only) {

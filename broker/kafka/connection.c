@@ -1,6 +1,8 @@
 /* One Kafka client connection; see connection.h. */
 #include "broker/kafka/connection.h"
 
+#include "broker/kafka/conn_quota.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,8 @@ struct kafka_conn {
     void (*on_closed)(struct kafka_conn *, void *);
     void *data;
     char peer[64];
+    char ip[64];         /* peer without the port: the quota's key */
+    bool quota_admitted; /* counted in opts.quota; released on close */
     struct frame_reader frames;
     /* FIFO of requests in arrival order; head is the next to answer. */
     struct kafka_request *head, *tail;
@@ -127,6 +131,10 @@ void kafka_conn_close(struct kafka_conn *c)
     }
     c->closing = true;
     c->writing = false;
+    if (c->quota_admitted) { /* its descriptor is closed below, synchronously */
+        conn_quota_release(c->opts.quota, c->ip);
+        c->quota_admitted = false;
+    }
     drop_finished(c);
     if (c->poll_fd >= 0) {
         uv_close((uv_handle_t *)&c->writable, on_handle_closed);
@@ -476,6 +484,22 @@ static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
     snprintf(out, len, "%s:%d", host, port);
 }
 
+/* Count the connection in its quota; false if a limit refuses it. */
+static bool admit(struct kafka_conn *c)
+{
+    uv_os_fd_t fd = -1;
+    snprintf(c->ip, sizeof c->ip, "%s", c->peer);
+    char *colon = strrchr(c->ip, ':');
+    if (colon != NULL) {
+        *colon = '\0';
+    }
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+        fd = -1;
+    }
+    c->quota_admitted = conn_quota_admit(c->opts.quota, c->ip, fd, uv_now(c->tcp.loop)) == NULL;
+    return c->quota_admitted;
+}
+
 static void registry_link(struct kafka_conn *c)
 {
     if (c->opts.registry == NULL) {
@@ -515,6 +539,10 @@ int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts
     }
     uv_tcp_nodelay(&c->tcp, 1);
     peer_name(&c->tcp, c->peer, sizeof c->peer);
+    if (c->opts.quota != NULL && !admit(c)) {
+        kafka_conn_close(c);
+        return UV_ECONNREFUSED;
+    }
     idle_restart(c);
     reading_update(c);
     *out = c;

@@ -26,6 +26,8 @@
 
 #include "broker/kafka/response.h"
 
+struct conn_quota;
+
 struct kafka_conn;
 
 struct kafka_request {
@@ -49,12 +51,19 @@ struct kafka_conn_options {
     const char *listener_name;    /* borrowed for the connection's lifetime */
     bool plaintext;               /* record data may be spliced with sendfile */
     struct kafka_conn **registry; /* list head the connection links itself into (may be NULL) */
+    struct conn_quota *quota;     /* admits each connection (may be NULL); borrowed */
+    /* Read by kafka_server only, for the quota it owns; 0 = unlimited. */
+    int32_t max_connections;              /* max.connections */
+    int32_t max_connections_per_ip;       /* max.connections.per.ip */
+    const char *per_ip_overrides;         /* max.connections.per.ip.overrides; borrowed */
+    int32_t max_connection_creation_rate; /* max.connection.creation.rate (per second) */
 };
 
 /* Accept a pending connection on `server`. `on_request` is called with each
  * complete frame; `on_closed` (may be NULL) once the connection is fully gone.
  * Returns 0 and the connection in *out (owned by itself, see above), or a
- * negative libuv error (the pending connection is then dropped). */
+ * negative libuv error (the pending connection is then dropped):
+ * UV_ECONNREFUSED when opts->quota refuses it (the quota records why). */
 int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts,
                       kafka_request_cb on_request, void (*on_closed)(struct kafka_conn *, void *),
                       void *data, struct kafka_conn **out);

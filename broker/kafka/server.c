@@ -1,11 +1,37 @@
 /* Kafka listeners; see server.h. */
 #include "broker/kafka/server.h"
 
+#include <errno.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/log.h"
+
+/* Descriptors kept free for segments, indexes, checkpoints and the
+ * controller's connections when clients crowd the descriptor table; libuv
+ * keeps one more spare to accept-and-close when it is full (its EMFILE trick). */
+#define FD_RESERVE 64
+
+/* A client over a limit may retry in a tight loop: one line a second,
+ * counting what it stands for. */
+#define REFUSAL_LOG_INTERVAL_MS 1000
+
+static void log_refusal(struct kafka_server *s, const char *listener)
+{
+    uint64_t now = uv_now(s->loop);
+    if (s->refusals_logged != 0 && now - s->refusal_logged_ms < REFUSAL_LOG_INTERVAL_MS) {
+        return;
+    }
+    log_warn("kafka",
+             "refused connection listener=%s peer=%s limit=%s refused_since_last_log=%llu "
+             "open=%d",
+             listener, s->quota.last_refused_ip, s->quota.last_refused,
+             (unsigned long long)(s->quota.refused - s->refusals_logged), s->quota.total);
+    s->refusal_logged_ms = now;
+    s->refusals_logged = s->quota.refused;
+}
 
 static void on_connection(uv_stream_t *listener, int status)
 {
@@ -21,8 +47,11 @@ static void on_connection(uv_stream_t *listener, int status)
     opts.plaintext = s->listeners->bind[i].protocol == SECURITY_PLAINTEXT;
     opts.registry = &s->conns;
     struct kafka_conn *conn;
+    opts.quota = &s->quota;
     int rv = kafka_conn_accept(listener, &opts, s->on_request, NULL, s->data, &conn);
-    if (rv != 0) {
+    if (rv == UV_ECONNREFUSED) {
+        log_refusal(s, opts.listener_name);
+    } else if (rv != 0) {
         log_warn("kafka", "cannot accept connection listener=%s error=%s", opts.listener_name,
                  uv_strerror(rv));
     }
@@ -95,6 +124,14 @@ int kafka_server_bind(struct kafka_server *s, uv_loop_t *loop, struct listener_s
     s->options = *options;
     s->on_request = on_request;
     s->data = data;
+    int qrv = conn_quota_init(
+        &s->quota, options->max_connections > 0 ? options->max_connections : INT32_MAX,
+        options->max_connections_per_ip > 0 ? options->max_connections_per_ip : INT32_MAX,
+        options->per_ip_overrides, FD_RESERVE, err, errlen);
+    if (qrv != 0) {
+        return qrv == -EINVAL ? UV_EINVAL : UV_ENOMEM;
+    }
+    conn_quota_set_rate(&s->quota, options->max_connection_creation_rate);
     for (size_t i = 0; i < listeners->n_bind; i++) {
         int rv = bind_one(s, i);
         if (rv != 0) {
@@ -151,4 +188,5 @@ void kafka_server_stop(struct kafka_server *s)
         kafka_conn_close(c);
         c = next;
     }
+    conn_quota_free(&s->quota); /* every connection released it on close */
 }

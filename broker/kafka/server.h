@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "broker/kafka/conn_quota.h"
 #include "broker/kafka/connection.h"
 #include "broker/kafka/listener.h"
 
@@ -20,7 +21,9 @@ struct kafka_server {
     uv_tcp_t tcp[LISTENER_MAX];
     size_t n_tcp;
     struct kafka_conn_options options;
-    struct kafka_conn *conns; /* every open connection */
+    struct kafka_conn *conns;                    /* every open connection */
+    struct conn_quota quota;                     /* admits connections (conn_quota.h) */
+    uint64_t refusal_logged_ms, refusals_logged; /* rate-limits the refusal log */
     kafka_request_cb on_request;
     void *data;
 };
@@ -28,8 +31,11 @@ struct kafka_server {
 /* Bind every listener in `listeners` (borrowed; port 0 is replaced by the
  * bound port, in the advertised endpoints too) without accepting yet:
  * connections are refused until kafka_server_listen. `options` is copied.
- * Returns 0, or a negative libuv error with `err` naming the listener
- * (nothing is left bound). */
+ * The connection quota is built from options' max_connections,
+ * max_connections_per_ip and per_ip_overrides; refusals are logged at most
+ * once a second, with how many there were.
+ * Returns 0, or a negative error with `err` naming the listener or the bad
+ * quota setting (nothing is left bound). */
 int kafka_server_bind(struct kafka_server *s, uv_loop_t *loop, struct listener_set *listeners,
                       const struct kafka_conn_options *options, kafka_request_cb on_request,
                       void *data, char *err, size_t errlen);

@@ -4,7 +4,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "broker/log/record_codec.h"
 #include "common/bigendian.h"
 #include "common/crc32c.h"
 #include "common/varint.h"
@@ -126,6 +128,51 @@ static int walk_records(const uint8_t *p, size_t len, int32_t count, char *reaso
     return 0;
 }
 
+/* Inflate a compressed batch's records, bounded by max.message.bytes (or
+ * RECORD_BATCH_INFLATE_MAX_DEFAULT), and walk them as Kafka's LogValidator
+ * does: a body the codec rejects is CORRUPT, one that inflates too far or
+ * whose records do not match the header is INVALID_RECORD. */
+static int check_compressed(const uint8_t *body, size_t len, const struct record_batch_header *h,
+                            const struct record_batch_limits *limits, char *reason,
+                            size_t reasonlen)
+{
+    size_t max_out = limits->max_batch_bytes > 0 ? (size_t)limits->max_batch_bytes
+                                                 : RECORD_BATCH_INFLATE_MAX_DEFAULT;
+    uint8_t *records;
+    size_t n;
+    int rv = record_codec_inflate(record_batch_compression(h), body, len, max_out, &records, &n,
+                                  reason, reasonlen);
+    if (rv == RECORD_CODEC_ERR_CORRUPT || rv == RECORD_CODEC_ERR_CODEC) {
+        return LOG_ERR_CORRUPT;
+    }
+    if (rv == RECORD_CODEC_ERR_TOO_LARGE) {
+        return LOG_ERR_INVALID_RECORD;
+    }
+    if (rv < 0) {
+        return fail(rv, reason, reasonlen, "no memory to inflate a %zu-byte batch body", len);
+    }
+    rv = walk_records(records, n, h->records_count, reason, reasonlen);
+    free(records);
+    return rv;
+}
+
+/* The records of the batch at `p` (`size` bytes): uncompressed ones walked in
+ * place (the fast path), compressed ones inflated first. */
+static int check_records(const uint8_t *p, size_t size, const struct record_batch_header *h,
+                         const struct record_batch_limits *limits, char *reason, size_t reasonlen)
+{
+    int codec = record_batch_compression(h);
+    const uint8_t *body = p + RECORD_BATCH_HEADER_SIZE;
+    size_t len = size - RECORD_BATCH_HEADER_SIZE;
+    if (codec == RECORD_CODEC_NONE) {
+        return walk_records(body, len, h->records_count, reason, reasonlen);
+    }
+    if (codec > RECORD_CODEC_MAX) {
+        return fail(LOG_ERR_CORRUPT, reason, reasonlen, "unknown compression codec id %d", codec);
+    }
+    return check_compressed(body, len, h, limits, reason, reasonlen);
+}
+
 static int check_producer_rules(const struct record_batch_header *h, char *reason, size_t reasonlen)
 {
     if (h->attributes & RECORD_BATCH_ATTR_CONTROL) {
@@ -180,9 +227,8 @@ int record_batch_validate(const uint8_t *p, size_t avail, const struct record_ba
             return rv;
         }
     }
-    if (limits->walk_records && record_batch_compression(&h) == 0) {
-        int rv = walk_records(p + RECORD_BATCH_HEADER_SIZE, (size_t)size - RECORD_BATCH_HEADER_SIZE,
-                              h.records_count, reason, reasonlen);
+    if (limits->walk_records) {
+        int rv = check_records(p, (size_t)size, &h, limits, reason, reasonlen);
         if (rv < 0) {
             return rv;
         }

@@ -75,12 +75,16 @@ static inline int record_batch_compression(const struct record_batch_header *h)
  * record_batch_validate for that. */
 int record_batch_parse(const uint8_t *p, size_t avail, struct record_batch_header *out);
 
+/* The inflated-size bound when the limits give no max_batch_bytes:
+ * Kafka's default max.message.bytes. */
+#define RECORD_BATCH_INFLATE_MAX_DEFAULT 1048588
+
 /* What record_batch_validate enforces. */
 struct record_batch_limits {
     int64_t max_batch_bytes; /* max.message.bytes (whole batch incl. 12-byte overhead); <=0: none */
     bool from_client;        /* producer input: no control batches, records_count ==
                                 lastOffsetDelta + 1 and > 0 (Kafka's LogValidator) */
-    bool walk_records;       /* also walk the records of uncompressed batches */
+    bool walk_records;       /* also check the codec and walk the records (inflated) */
 };
 
 /* Validate the batch starting at `p` (`avail` bytes present, which may hold
@@ -92,12 +96,17 @@ struct record_batch_limits {
  *  - CRC-32C over bytes 21..end (LOG_ERR_CORRUPT);
  *  - from_client: not a control batch, records_count > 0 and
  *    records_count == lastOffsetDelta + 1 (LOG_ERR_INVALID_RECORD);
- *  - walk_records and uncompressed: every record's varint length is bounded
- *    by the batch, its fields parse, offsetDelta runs 0,1,2..., and exactly
- *    records_count records fill the batch (LOG_ERR_INVALID_RECORD).
- * Compressed batches are validated by header and CRC only: decompressing
- * would cost a codec pass per produce for little gain, and the CRC already
- * guarantees the bytes are what the producer sent.
+ *  - walk_records: the codec id is 0-4 (LOG_ERR_CORRUPT); a compressed body
+ *    inflates (record_codec.h) without error (LOG_ERR_CORRUPT) to at most
+ *    max_batch_bytes, or RECORD_BATCH_INFLATE_MAX_DEFAULT when that is <= 0
+ *    (LOG_ERR_INVALID_RECORD); then every record's varint length is bounded
+ *    by the (inflated) body, its fields parse, offsetDelta runs 0,1,2..., and
+ *    exactly records_count records fill it (LOG_ERR_INVALID_RECORD).
+ *    Uncompressed batches are walked in place, allocating nothing; a
+ *    compressed one costs one inflate into a temporary buffer that grows with
+ *    the bytes produced (-ENOMEM if that fails). Like Kafka's LogValidator,
+ *    a CRC only proves the bytes are what the producer sent, not that they
+ *    are records, so a consumer would otherwise be served garbage.
  * On failure a human-readable reason goes to `reason` (may be NULL). */
 int record_batch_validate(const uint8_t *p, size_t avail, const struct record_batch_limits *limits,
                           struct record_batch_header *out, char *reason, size_t reasonlen);

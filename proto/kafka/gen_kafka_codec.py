@@ -530,6 +530,11 @@ def gen_codec(o, api, st, public, op, params, unused, emit):
         stream = "r" if op == "decode" else "w"
         o("    if (flex)")
         o(f"        TRY({st.cname}_{op}_tags({stream}, version, m));")
+    if op == "decode" and public and st.cname.endswith("_request"):
+        # Kafka frames one request per size prefix: bytes left after the body
+        # mean the client and broker disagree on the layout (issue 11).
+        o("    if (kafka_reader_remaining(r) != 0)")
+        o("        return KAFKA_CODEC_ETRAILING;")
     o("    return 0;")
     o("}")
     o()

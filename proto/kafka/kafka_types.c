@@ -15,6 +15,8 @@ const char *kafka_codec_strerror(int status)
         return "unsupported api key or version";
     case KAFKA_CODEC_EINVAL:
         return "value not encodable in this version";
+    case KAFKA_CODEC_ETRAILING:
+        return "bytes left after the request body";
     }
     return "unknown codec status";
 }

@@ -18,6 +18,7 @@ enum kafka_codec_status {
     KAFKA_CODEC_ENOMEM = -3,     /* arena limit reached or allocation failed */
     KAFKA_CODEC_EVERSION = -4,   /* API key or version without a codec */
     KAFKA_CODEC_EINVAL = -5,     /* encode: value not representable in this version */
+    KAFKA_CODEC_ETRAILING = -6,  /* decode: bytes left after a request body */
 };
 
 /* Static description of a status, e.g. "truncated". */

@@ -7,7 +7,8 @@
  * Invariants for every accepted batch: it lies inside the buffer, is at
  * least a header long and within the size limit; its CRC-32C, recomputed here
  * independently of the validator, matches the stored one; magic is 2; with
- * from_client the producer rules hold; with walk_records an uncompressed
+ * from_client the producer rules hold; with walk_records the codec id is
+ * 0-4 (compressed bodies are covered by fuzz_record_decompress) and an uncompressed
  * batch's records parse and number recordsCount (checked by an independent
  * walker below); and loosening the limits never rejects an accepted batch. */
 #include <stdbool.h>
@@ -90,6 +91,8 @@ static void check_accepted(const uint8_t *p, size_t avail, const struct record_b
     if (lim->from_client && ((h->attributes & RECORD_BATCH_ATTR_CONTROL) || h->records_count <= 0 ||
                              (int64_t)h->last_offset_delta + 1 != h->records_count))
         abort();
+    if (lim->walk_records && record_batch_compression(h) > 4)
+        abort(); /* Kafka's codec ids are 0-4 */
     if (lim->walk_records && record_batch_compression(h) == 0 &&
         !records_well_formed(p + RECORD_BATCH_HEADER_SIZE, (size_t)size - RECORD_BATCH_HEADER_SIZE,
                              h->records_count))

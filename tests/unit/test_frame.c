@@ -157,6 +157,36 @@ START_TEST(test_bounds_are_the_callers)
 }
 END_TEST
 
+START_TEST(test_allocation_follows_bytes_received)
+{
+    /* A 100 MiB frame announced, then dribbled: the buffer grows with what
+     * arrives (doubling), never to the claimed size up front. */
+    struct frame_reader fr;
+    frame_reader_init(&fr, 1, 200u << 20);
+    uint8_t size[4] = {0x06, 0x40, 0x00, 0x00}; /* 100 MiB */
+    size_t used;
+    ck_assert_int_eq(frame_reader_feed(&fr, size, 4, &used), FRAME_NEED_MORE);
+    ck_assert_uint_le(fr.body_cap, 65536);
+    static uint8_t chunk[300000];
+    memset(chunk, 7, sizeof chunk);
+    ck_assert_int_eq(frame_reader_feed(&fr, chunk, sizeof chunk, &used), FRAME_NEED_MORE);
+    ck_assert_uint_eq(used, sizeof chunk);
+    ck_assert_uint_le(fr.body_cap, 2 * sizeof chunk);
+    ck_assert_uint_ge(fr.body_cap, sizeof chunk);
+    frame_reader_free(&fr);
+    /* A small frame completes into a buffer of exactly its size. */
+    frame_reader_init(&fr, 1, 1000);
+    uint8_t small[4 + 5] = {0, 0, 0, 5, 1, 2, 3, 4, 5};
+    ck_assert_int_eq(frame_reader_feed(&fr, small, sizeof small, &used), FRAME_READY);
+    size_t len;
+    uint8_t *body = frame_reader_take(&fr, &len);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_mem_eq(body, small + 4, 5);
+    free(body);
+    frame_reader_free(&fr);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("frame");
@@ -166,6 +196,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_negative_and_tiny_sizes);
     tcase_add_test(tc, test_two_frames_in_one_chunk);
     tcase_add_test(tc, test_bounds_are_the_callers);
+    tcase_add_test(tc, test_allocation_follows_bytes_received);
     suite_add_tcase(s, tc);
     return s;
 }

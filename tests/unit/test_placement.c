@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "controller/placement.h"
 #include "tests/unit/check_main.h"
@@ -106,6 +107,25 @@ START_TEST(test_replication_factor_bounds)
 }
 END_TEST
 
+START_TEST(test_broker_partition_limit)
+{
+    ck_assert_int_eq(placement_broker_partition_limit(50), 50);
+    struct rlimit saved, rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    rl = saved;
+    rl.rlim_cur = 1024;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    ck_assert_int_eq(placement_broker_partition_limit(0), (1024 - 512) / 3);
+    rl.rlim_cur = 100; /* below the reserve: still one */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    ck_assert_int_eq(placement_broker_partition_limit(0), 1);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    ck_assert(placement_fits(40, 10, 1, 50));
+    ck_assert(!placement_fits(40, 11, 1, 50));
+    ck_assert(placement_fits(140, 10, 3, 50));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("placement");
@@ -113,6 +133,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_round_robin_spreads_leaders_and_replicas);
     tcase_add_test(tc, test_rack_aware);
     tcase_add_test(tc, test_replication_factor_bounds);
+    tcase_add_test(tc, test_broker_partition_limit);
     suite_add_tcase(s, tc);
     return s;
 }
