@@ -240,6 +240,7 @@ static void on_flushed(struct log_flush_req *req, int status)
 {
     struct partition *p = req->data;
     p->flush_pending = false;
+    p->flush_status = status; /* no log calls here: close completes flushes too */
     if (status != 0) {
         log_error("replica", "fsync failed topic=%s partition=%d error=%s", p->topic, p->index,
                   log_err_name(status));
@@ -253,6 +254,12 @@ int partition_flush_ready(struct partition *p, int64_t end)
     if (durable >= end) {
         return 0;
     }
+    if (p->flush_pending) {
+        return 1;
+    }
+    if (p->flush_status != 0 && end <= p->flush_target) {
+        return p->flush_status; /* the fsync this write waited for failed: never acknowledge */
+    }
     int64_t unsynced = partition_log_end_offset(p->log) - durable;
     if (unsynced < p->flush_messages && !p->flush_pending) {
         return 0; /* under the threshold: the topic does not ask for a sync ack */
@@ -261,6 +268,8 @@ int partition_flush_ready(struct partition *p, int64_t end)
         return 1;
     }
     p->flush_req.data = p;
+    p->flush_status = 0;
+    p->flush_target = partition_log_end_offset(p->log);
     int rv = partition_log_flush(p->log, &p->flush_req, on_flushed);
     if (rv != 0) {
         return rv;

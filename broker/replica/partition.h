@@ -82,6 +82,8 @@ struct partition {
     int32_t min_insync_replicas; /* the topic's min.insync.replicas */
     struct log_flush_req flush_req;
     bool flush_pending;
+    int flush_status;     /* the last requested fsync's error, 0 if it worked */
+    int64_t flush_target; /* the log end that fsync was to cover */
 };
 
 /* Open (creating or recovering) the partition over an opened log (taken
