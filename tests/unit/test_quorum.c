@@ -363,6 +363,7 @@ static void uv_node_stop(struct uv_node *n)
     uv_run_until(n, &n->closed, 5000);
     ck_assert(n->closed);
     uv_run(&n->loop, UV_RUN_DEFAULT);
+    quorum_release(&n->q);
     ck_assert_int_eq(uv_loop_close(&n->loop), 0);
 }
 
