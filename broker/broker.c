@@ -1,6 +1,8 @@
 /* The broker role; see broker.h. */
 #include "broker/broker.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/metadata/metadata_quorum.h"
@@ -72,9 +74,29 @@ static void accept_when_caught_up(struct broker *b)
     log_info("broker", "accepting Kafka clients: caught up with the cluster metadata");
 }
 
+/* Before this broker acts on the first image (opens, deletes or serves
+ * partitions), its data must belong to the image's cluster. */
+static void check_cluster_identity(struct broker *b, const MetadataImage *img)
+{
+    if (img == NULL || img->cluster_id == NULL || img->cluster_id[0] == '\0') {
+        return;
+    }
+    char err[768];
+    int rv = data_dirs_claim_cluster(b->dirs, img->cluster_id, err, sizeof err);
+    if (rv == -EINVAL) {
+        log_error("broker", "stopping: %s", err);
+        exit(1);
+    }
+    if (rv != 0) {
+        log_error("broker", "stopping: cannot record the cluster id: %s", err);
+        exit(1);
+    }
+}
+
 static void on_link_metadata(struct controller_link *link)
 {
     struct broker *b = link->data;
+    check_cluster_identity(b, controller_link_image(link));
     metadata_quorum_refresh(b->metadata);
     accept_when_caught_up(b);
 }
@@ -82,7 +104,8 @@ static void on_link_metadata(struct controller_link *link)
 /* The view fed by the controller quorum (a single node is a one-voter quorum). */
 static int open_metadata(struct broker *b, char *err, size_t errlen)
 {
-    int rv = controller_link_start(&b->link, b->loop, b->cfg, &b->listeners, NULL, err, errlen);
+    int rv = controller_link_start(&b->link, b->loop, b->cfg, &b->listeners, b->dirs->cluster_id,
+                                   NULL, err, errlen);
     if (rv != 0) {
         return rv;
     }
@@ -101,10 +124,11 @@ static int open_metadata(struct broker *b, char *err, size_t errlen)
  * copies the advertised endpoints; the listeners accept only once this broker
  * is caught up and unfenced (on_link_metadata). */
 int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
-                 const struct data_dirs *dirs, char *err, size_t errlen)
+                 struct data_dirs *dirs, char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
     b->loop = loop;
+    b->dirs = dirs;
     b->cfg = cfg;
     int rv = listener_set_parse(cfg, &b->listeners, err, errlen);
     if (rv != 0) {

@@ -23,6 +23,7 @@ struct broker {
     uv_loop_t *loop;
     const struct sluice_config *cfg;
     struct listener_set listeners;
+    struct data_dirs *dirs;      /* borrowed; stamped with the cluster id */
     struct controller_link link; /* registration, heartbeats, the metadata stream */
     struct metadata_view *metadata;
     struct replica_manager replicas;
@@ -38,9 +39,11 @@ struct broker {
  * registers, heartbeats and replays the metadata stream through a
  * controller_link (controller.quorum.voters; a single node is a one-voter
  * quorum). Returns 0, or a negative error with `err` saying why (everything
- * started is stopped again). */
+ * started is stopped again). The first image stamps the cluster id into
+ * `dirs` (borrowed until broker_stop); data from another cluster stops the
+ * process before anything acts on it. */
 int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
-                 const struct data_dirs *dirs, char *err, size_t errlen);
+                 struct data_dirs *dirs, char *err, size_t errlen);
 
 /* Stop listening, close connections, answer waiting requests, flush and close
  * every partition log, shut down the controller session (controlled

@@ -26,8 +26,8 @@ const MetadataImage *controller_link_image(const struct controller_link *link)
 
 int controller_link_start(struct controller_link *link, uv_loop_t *loop,
                           const struct sluice_config *cfg, const struct listener_set *listeners,
-                          void (*on_metadata)(struct controller_link *link), char *err,
-                          size_t errlen)
+                          const char *cluster_id, void (*on_metadata)(struct controller_link *link),
+                          char *err, size_t errlen)
 {
     memset(link, 0, sizeof *link);
     struct voters voters;
@@ -45,6 +45,7 @@ int controller_link_start(struct controller_link *link, uv_loop_t *loop,
     struct broker_session_options o = {
         .broker_id = cfg->node_id,
         .rack = NULL,
+        .cluster_id = cluster_id,
         .endpoints = eps,
         .n_endpoints = n,
         .heartbeat_interval_ms = (uint64_t)cfg->broker_heartbeat_interval_ms,

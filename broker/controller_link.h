@@ -26,12 +26,14 @@ struct controller_link {
 
 /* Start registering; `listeners` are read now (their advertised endpoints
  * are copied). `on_metadata` (may be NULL; link->on_metadata, may be reset
- * later) fires after each change of the session's image. Returns 0 or
+ * later) fires after each change of the session's image. `cluster_id`
+ * (copied; "" when not known yet) is the cluster the broker's data belongs
+ * to: the controllers refuse to register it into another one. Returns 0 or
  * -EINVAL with `err`. */
 int controller_link_start(struct controller_link *link, uv_loop_t *loop,
                           const struct sluice_config *cfg, const struct listener_set *listeners,
-                          void (*on_metadata)(struct controller_link *link), char *err,
-                          size_t errlen);
+                          const char *cluster_id, void (*on_metadata)(struct controller_link *link),
+                          char *err, size_t errlen);
 /* The session's replayed image (NULL before the first fetch). */
 const MetadataImage *controller_link_image(const struct controller_link *link);
 /* Controlled shutdown (bounded), then close; `cb` may be NULL. */

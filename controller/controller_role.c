@@ -149,9 +149,6 @@ int controller_role_start(struct controller_role *role, uv_loop_t *loop,
     role->loop = loop;
     role->config = config;
     int rv = voters_parse(config->controller_quorum_voters, &role->voters, err, errlen);
-    if (rv == 0) {
-        rv = voters_resolve(&role->voters, err, errlen);
-    }
     const struct voter *self = rv == 0 ? voters_find(&role->voters, config->node_id) : NULL;
     if (rv == 0 && self == NULL) {
         snprintf(err, errlen, "node.id %d is not in controller.quorum.voters", config->node_id);

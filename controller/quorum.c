@@ -392,9 +392,8 @@ int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const st
                     char *err, size_t errlen)
 {
     const struct voter *self = voters_find(voters, q->node_id);
-    if (self == NULL || self->raft_address[0] == '\0') {
-        snprintf(err, errlen, "node.id %d is not in controller.quorum.voters (or unresolved)",
-                 q->node_id);
+    if (self == NULL) {
+        snprintf(err, errlen, "node.id %d is not in controller.quorum.voters", q->node_id);
         return -EINVAL;
     }
     if (q->options.heartbeat_ms >= q->options.election_ms) {
@@ -412,13 +411,12 @@ int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const st
     q->loop = loop;
     char bind[VOTER_ADDR_MAX + 8];
     snprintf(bind, sizeof bind, "0.0.0.0:%u", self->port + 1u);
-    if (raft_uv_tcp_init(&q->transport, loop) != 0) {
-        snprintf(err, errlen, "raft transport init failed");
+    if (peer_transport_init(&q->transport, loop, voters, bind) != 0) {
+        snprintf(err, errlen, "raft transport init failed bind=%s", bind);
         return -ENOMEM;
     }
     q->uv_started = true;
-    if (raft_uv_tcp_set_bind_address(&q->transport, bind) != 0 ||
-        raft_uv_init(&q->io, loop, dir, &q->transport) != 0) {
+    if (raft_uv_init(&q->io, loop, dir, &q->transport.iface) != 0) {
         snprintf(err, errlen, "raft io init failed dir=%s bind=%s", dir, bind);
         return -EIO;
     }
@@ -510,5 +508,5 @@ void quorum_release(struct quorum *q)
     if (q->io_inited) {
         raft_uv_close(&q->io);
     }
-    raft_uv_tcp_close(&q->transport);
+    peer_transport_release(&q->transport);
 }

@@ -14,7 +14,8 @@
  *     lets a leader whose disk failed stay leader, so we stop instead;
  *   - raft_close is never called from a raft callback (quorum_close is for
  *     the owner's signal/shutdown path);
- *   - voters are resolved to IPv4 literals (metadata/voters);
+ *   - raft stores voters' names; controller/peer_transport resolves them
+ *     at each connect (raft 0.15's TCP transport takes IPv4 literals only);
  *   - membership is static (controller.quorum.voters): no raft_add/assign,
  *     so the broken 0.15 membership rollback is never exercised.
  *
@@ -30,6 +31,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "controller/peer_transport.h"
 #include "metadata/fsm.h"
 #include "metadata/voters.h"
 
@@ -82,7 +84,7 @@ struct quorum {
     struct raft *raft; /* &own_raft, or the fixture's */
     struct raft own_raft;
     struct raft_io io;
-    struct raft_uv_transport transport;
+    struct peer_transport transport;
     bool uv_started;
     bool io_inited;
     bool uv_released; /* quorum_release freed raft_uv and the transport */

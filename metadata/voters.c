@@ -1,8 +1,6 @@
 #include "metadata/voters.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +49,7 @@ static int parse_one(const char *item, size_t len, void *arg)
     v->id = (int32_t)id;
     strcpy(v->host, at + 1);
     v->port = (uint16_t)port;
+    snprintf(v->raft_address, sizeof v->raft_address, "%s:%ld", at + 1, port + 1);
     return 0;
 }
 
@@ -68,26 +67,6 @@ int voters_parse(const char *text, struct voters *out, char *err, size_t errlen)
         rv = -EINVAL;
     }
     return rv;
-}
-
-int voters_resolve(struct voters *voters, char *err, size_t errlen)
-{
-    for (size_t i = 0; i < voters->n; i++) {
-        struct voter *v = &voters->v[i];
-        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
-        struct addrinfo *res = NULL;
-        int rv = getaddrinfo(v->host, NULL, &hints, &res);
-        if (rv != 0 || res == NULL) {
-            snprintf(err, errlen, "cannot resolve controller %d host %s to IPv4: %s", v->id,
-                     v->host, gai_strerror(rv));
-            return -EHOSTUNREACH;
-        }
-        char ip[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof ip);
-        freeaddrinfo(res);
-        snprintf(v->raft_address, sizeof v->raft_address, "%s:%u", ip, v->port + 1u);
-    }
-    return 0;
 }
 
 const struct voter *voters_find(const struct voters *voters, int32_t id)

@@ -25,6 +25,16 @@ static void on_registered(struct controller_request *req, int status, const Prot
     s->register_busy = false;
     const Sluice__Controller__RegisterBrokerResponse *resp =
         (const Sluice__Controller__RegisterBrokerResponse *)m;
+    if (status == 0 && resp->error_code == KAFKA_ERROR_INCONSISTENT_CLUSTER_ID) {
+        /* Retrying cannot help. The metadata stream still runs, so the
+         * owner sees the image's cluster id, checks it against its data
+         * and stops. */
+        log_error("broker-session",
+                  "registration refused broker.id=%d: this broker's data is from cluster.id=%s, "
+                  "not this quorum's",
+                  s->broker_id, s->cluster_id);
+        return;
+    }
     if (status != 0 || resp->error_code != KAFKA_ERROR_NONE) {
         log_warn("broker-session", "registration failed broker.id=%d status=%d error=%d",
                  s->broker_id, status, status == 0 ? resp->error_code : 0);
@@ -51,6 +61,7 @@ static void send_register(struct broker_session *s)
     req.broker_id = s->broker_id;
     req.incarnation_id = s->incarnation_id;
     req.rack = s->rack;
+    req.cluster_id = s->cluster_id;
     req.endpoints = s->endpoint_ptrs;
     req.n_endpoints = s->n_endpoints;
     s->register_req.data = s;
@@ -337,6 +348,7 @@ int broker_session_start(struct broker_session *s, uv_loop_t *loop, const struct
     s->loop = loop;
     s->broker_id = o->broker_id;
     snprintf(s->rack, sizeof s->rack, "%s", o->rack != NULL ? o->rack : "");
+    snprintf(s->cluster_id, sizeof s->cluster_id, "%s", o->cluster_id != NULL ? o->cluster_id : "");
     s->heartbeat_interval_ms = o->heartbeat_interval_ms;
     s->request_timeout_ms = o->request_timeout_ms;
     s->on_metadata = on_metadata;

@@ -51,7 +51,8 @@ struct broker_endpoint {
 
 struct broker_session_options {
     int32_t broker_id;
-    const char *rack; /* NULL: none */
+    const char *rack;       /* NULL: none */
+    const char *cluster_id; /* the data's cluster (sent when registering); NULL or "": unknown */
     const struct broker_endpoint *endpoints;
     size_t n_endpoints;
     uint64_t heartbeat_interval_ms;
@@ -95,6 +96,7 @@ struct broker_session {
     uv_loop_t *loop;
     int32_t broker_id;
     char rack[256];
+    char cluster_id[64];
     char incarnation_id[40];
     Endpoint endpoint_msgs[BROKER_SESSION_MAX_ENDPOINTS];
     Endpoint *endpoint_ptrs[BROKER_SESSION_MAX_ENDPOINTS];

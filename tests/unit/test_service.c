@@ -85,7 +85,6 @@ static void node_start_clocked(struct node *n, uint64_t session_ms, uint64_t *cl
     int port = test_free_port_pair();
     snprintf(voters, sizeof voters, "1@127.0.0.1:%d", port);
     ck_assert_int_eq(voters_parse(voters, &n->voters, err, sizeof err), 0);
-    ck_assert_int_eq(voters_resolve(&n->voters, err, sizeof err), 0);
     struct quorum_options o = {.heartbeat_ms = 20, .election_ms = 100, .segment_size = 8192};
     ck_assert_int_eq(quorum_init(&n->quorum, 1, &o, on_leadership, NULL), 0);
     n->quorum.data = n;
