@@ -225,3 +225,8 @@ void controller_role_stop(struct controller_role *role, void (*cb)(struct contro
         cb(role);
     }
 }
+
+void controller_role_release(struct controller_role *role)
+{
+    quorum_release(&role->quorum);
+}

@@ -44,5 +44,8 @@ int controller_role_start(struct controller_role *role, uv_loop_t *loop,
 /* Stop the service, then the quorum; `cb` (may be NULL) fires when both are
  * closed. Safe to call from a signal handler callback (not from raft's). */
 void controller_role_stop(struct controller_role *role, void (*cb)(struct controller_role *role));
+/* After the stop, once the loop has run dry: frees what raft may still touch
+ * until then (quorum_release). No-op for a role that never started. */
+void controller_role_release(struct controller_role *role);
 
 #endif

@@ -464,8 +464,11 @@ static void on_raft_closed(struct raft *r)
     /* raft's own user-data field is left alone (shared/RAFT.md: only its
      * functions); the raft is embedded in the quorum. */
     struct quorum *q = (struct quorum *)((char *)r - offsetof(struct quorum, own_raft));
-    raft_uv_close(&q->io);
-    peer_transport_release(&q->transport);
+    /* A later call of raft's io close callback (quorum_release says when)
+     * frees the fields of, and calls the close_cb of, whatever io.data
+     * names: a zeroed raft makes that a no-op instead of a double free. */
+    memset(&q->closed_raft, 0, sizeof q->closed_raft);
+    q->io.data = &q->closed_raft;
     close_done(q);
 }
 
@@ -491,12 +494,19 @@ void quorum_close(struct quorum *q, void (*cb)(struct quorum *q))
     if (q->uv_started && q->raft == &q->own_raft) {
         close_pending(q, +1);
         raft_close(q->raft, on_raft_closed);
-    } else if (q->uv_started) {
-        /* raft never initialised: release the io and transport directly. */
-        if (q->io_inited) {
-            raft_uv_close(&q->io);
-        }
-        peer_transport_release(&q->transport);
     }
+    /* raft never initialised: quorum_release frees the io and transport. */
     close_done(q);
+}
+
+void quorum_release(struct quorum *q)
+{
+    if (!q->uv_started || q->uv_released) {
+        return;
+    }
+    q->uv_released = true;
+    if (q->io_inited) {
+        raft_uv_close(&q->io);
+    }
+    peer_transport_release(&q->transport);
 }

@@ -87,6 +87,10 @@ struct quorum {
     struct peer_transport transport;
     bool uv_started;
     bool io_inited;
+    bool uv_released; /* quorum_release freed raft_uv and the transport */
+    /* Zeroed; io.data points here once raft has closed, so raft_uv calling
+     * its close callback again (see quorum_release) touches nothing. */
+    struct raft closed_raft;
     uv_loop_t *loop;
     uv_prepare_t poll;
     struct voters voters;
@@ -138,9 +142,19 @@ uint64_t quorum_last_index(struct quorum *q);
  * running on raft_uv). Small synchronous file reads: status requests only. */
 uint64_t quorum_term(struct quorum *q);
 uint64_t quorum_last_applied(struct quorum *q);
-/* Stop: raft_close, then release raft_uv and the FSM; `cb` fires when done
- * (may be NULL). Never call from inside a raft or quorum callback. For an
- * attached (fixture) raft only the FSM is released, synchronously. */
+/* Stop: raft_close, then release the FSM; `cb` fires when done (may be
+ * NULL). Never call from inside a raft or quorum callback. For an attached
+ * (fixture) raft only the FSM is released, synchronously. raft_uv's memory
+ * stays until quorum_release. */
 void quorum_close(struct quorum *q, void (*cb)(struct quorum *q));
+
+/* Free raft_uv and its transport, once the loop has run dry after
+ * quorum_close (uv_run returned): raft 0.15 fires the io close callback when
+ * all but the writers of segments being finalized are closed, and again from
+ * each such writer's close, which a slow threadpool write can hold open past
+ * the rest; freeing in the close callback let that late one read freed
+ * memory. The quorum's own memory must live as long. Idempotent; a no-op
+ * when raft_uv never started. */
+void quorum_release(struct quorum *q);
 
 #endif

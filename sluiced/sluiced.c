@@ -169,6 +169,7 @@ static int run(struct sluiced *d)
         uv_close((uv_handle_t *)&d->sigint, NULL);
         uv_close((uv_handle_t *)&d->sigterm, NULL);
         uv_run(&d->loop, UV_RUN_DEFAULT);
+        controller_role_release(&d->controller);
         uv_loop_close(&d->loop);
         return rv;
     }
@@ -180,6 +181,8 @@ static int run(struct sluiced *d)
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
+    /* Only now: raft may call back into its io until the loop runs dry. */
+    controller_role_release(&d->controller);
     rv = uv_loop_close(&d->loop);
     if (rv != 0) {
         log_error("sluiced", "event loop closed with handles open error=%s", uv_strerror(rv));

@@ -362,6 +362,7 @@ static void uv_node_stop(struct uv_node *n)
     uv_run_until(n, &n->closed, 5000);
     ck_assert(n->closed);
     uv_run(&n->loop, UV_RUN_DEFAULT);
+    quorum_release(&n->q);
     ck_assert_int_eq(uv_loop_close(&n->loop), 0);
 }
 
@@ -475,6 +476,8 @@ static void pair_stop(struct pair *c)
     }
     ck_assert(c->closed[0] && c->closed[1]);
     uv_run(&c->loop, UV_RUN_DEFAULT);
+    quorum_release(&c->q[0]);
+    quorum_release(&c->q[1]);
 }
 
 START_TEST(test_uv_peers_reached_by_name)
@@ -551,6 +554,7 @@ START_TEST(test_uv_unresolvable_peer_retried_and_closed)
     }
     ck_assert(c.closed[0]);
     uv_run(&c.loop, UV_RUN_DEFAULT);
+    quorum_release(&c.q[0]);
     ck_assert_int_eq(uv_loop_close(&c.loop), 0);
     char cmd[64];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dirs[0]);

@@ -126,6 +126,7 @@ static void node_stop(struct node *n)
         uv_run(&n->loop, UV_RUN_ONCE);
     }
     uv_run(&n->loop, UV_RUN_DEFAULT);
+    quorum_release(&n->quorum);
     ck_assert_int_eq(uv_loop_close(&n->loop), 0);
     sluice_config_free(&n->config);
     char cmd[128];
