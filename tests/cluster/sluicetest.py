@@ -54,20 +54,29 @@ def _listen_port_range():
 
 
 _RANDOM = random.SystemRandom()
+# Ports this test process has handed out: a node binds its ports only when it
+# starts, so a later pick (another listener of the same cluster, or raft's
+# CONTROLLER + 1) must not land on one that is still free but already taken.
+_HANDED_OUT = set()
 
 
 def free_port(pair=False):
-    """A loopback port nobody listens on right now, outside the ephemeral
-    range; with pair, its successor is free too (raft uses CONTROLLER + 1)."""
+    """A loopback port nobody listens on right now and this process has not
+    handed out before, outside the ephemeral range; with pair, its successor
+    is free too (raft uses CONTROLLER + 1)."""
     low, high = _listen_port_range()
     for _ in range(200):
         port = _RANDOM.randint(low, high)
+        wanted = (port, port + 1) if pair else (port,)
+        if any(p in _HANDED_OUT for p in wanted):
+            continue
         socks = []
         try:
-            for p in (port, port + 1) if pair else (port,):
+            for p in wanted:
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 socks.append(s)
                 s.bind(("127.0.0.1", p))
+            _HANDED_OUT.update(wanted)
             return port
         except OSError:
             continue
