@@ -123,6 +123,7 @@ struct drill_check {
     int64_t *final_hw;           /* [partition], -1 until known */
     struct replica_log *replicas;
     size_t n_replicas, cap_replicas;
+    int idempotent;             /* duplicates are violations */
     struct drill_report report; /* violations found while feeding */
 };
 
@@ -233,6 +234,11 @@ void drill_check_free(struct drill_check *c)
     free(c->hw);
     free(c->final_hw);
     free(c);
+}
+
+void drill_check_idempotent(struct drill_check *c, int idempotent)
+{
+    c->idempotent = idempotent != 0;
 }
 
 void drill_check_window(struct drill_check *c, int64_t start_ns, int64_t end_ns)
@@ -470,6 +476,9 @@ static void check_attempts(const struct drill_check *c, const uint32_t *occurren
             r->unknown_written++;
         }
         if (occurrences[i] > 1) {
+            r->duplicated++;
+        }
+        if (occurrences[i] > 1 && c->idempotent) {
             violation(r, DRILL_V_DUPLICATE, "%" PRId32 ":%" PRId64 " is at %u offsets", a->producer,
                       a->seq, occurrences[i]);
         }
@@ -490,33 +499,37 @@ static int placed_cmp(const void *x, const void *y)
     if (a->producer != b->producer) {
         return a->producer < b->producer ? -1 : 1;
     }
-    return a->offset < b->offset ? -1 : a->offset > b->offset;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-/* Within a partition, each producer's values appear in the order it sent them (a
- * value twice in a row is a duplicate, counted as such, not here). */
+/* Within a partition, a producer's acknowledged writes are at offsets that
+ * grow with the order it sent them (seq). Only acknowledged offsets count: a
+ * non-idempotent producer may append a value again when an acknowledgement is
+ * lost, so a retried copy may legitimately sit after later values, and failed
+ * or unknown values promise no place. The lost check ensures each
+ * acknowledged offset holds its value in the final read, so an inversion of
+ * acknowledged offsets is an inversion of what a consumer reads. */
 static int check_order(const struct drill_check *c, struct drill_report *r)
 {
-    const struct u64map *m = &c->final_reads;
-    struct placed *all = malloc((m->len ? m->len : 1) * sizeof *all);
+    struct placed *all = malloc((c->n_attempts ? c->n_attempts : 1) * sizeof *all);
     if (all == NULL) {
         return -ENOMEM;
     }
     size_t n = 0;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->vals[i] != 0) {
-            uint64_t vkey = m->vals[i] - 1;
-            all[n++] = (struct placed){okey_partition(m->keys[i]), key_producer(vkey),
-                                       okey_offset(m->keys[i]), key_seq(vkey)};
+    for (size_t i = 0; i < c->n_attempts; i++) {
+        const struct drill_attempt *a = &c->attempts[i];
+        if (a->outcome == DRILL_OUTCOME_OK) {
+            all[n++] = (struct placed){a->partition, a->producer, a->offset, a->seq};
         }
     }
     qsort(all, n, sizeof *all, placed_cmp);
     for (size_t i = 1; i < n; i++) {
         const struct placed *a = &all[i - 1], *b = &all[i];
-        if (a->partition == b->partition && a->producer == b->producer && b->seq < a->seq) {
+        if (a->partition == b->partition && a->producer == b->producer && b->offset < a->offset) {
             violation(r, DRILL_V_ORDER,
                       "partition %" PRId32 ": producer %" PRId32 " seq %" PRId64
-                      " at offset %" PRId64 " after seq %" PRId64 " at offset %" PRId64,
+                      " acknowledged at offset %" PRId64 ", before seq %" PRId64
+                      " sent earlier and acknowledged at offset %" PRId64,
                       a->partition, a->producer, b->seq, b->offset, a->seq, a->offset);
         }
     }
