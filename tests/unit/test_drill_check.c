@@ -214,13 +214,27 @@ START_TEST(test_order_violation_detected)
 }
 END_TEST
 
+/* An acknowledged write sent at sent_ns and acknowledged at done_ns. */
+static void acked(int32_t producer, int64_t seq, int32_t partition, int64_t offset, int64_t sent_ns,
+                  int64_t done_ns)
+{
+    struct drill_attempt a = {.producer = producer,
+                              .seq = seq,
+                              .outcome = DRILL_OUTCOME_OK,
+                              .partition = partition,
+                              .offset = offset,
+                              .sent_ns = sent_ns,
+                              .done_ns = done_ns};
+    ck_assert_int_eq(drill_check_attempt(check, &a), 0);
+}
+
 START_TEST(test_acknowledged_reorder_caught_despite_earlier_copy)
 {
-    /* seq 0 acknowledged at 2 after seq 1 acknowledged at 1: a reordering
-     * of acknowledged writes, even though an (unacknowledged) copy of seq 0
-     * sits at offset 0 before both. */
-    attempt(0, 0, DRILL_OUTCOME_OK, 0, 2, S(2));
-    attempt(0, 1, DRILL_OUTCOME_OK, 0, 1, S(1));
+    /* seq 0 acknowledged at offset 2, then seq 1 sent and acknowledged at
+     * offset 1: a reordering of acknowledged writes, even though an
+     * unacknowledged copy of seq 0 sits at offset 0 before both. */
+    acked(0, 0, 0, 2, S(1), S(2));
+    acked(0, 1, 0, 1, S(3), S(4));
     read_final(0, 0, 0, 0);
     read_final(0, 1, 0, 1);
     read_final(0, 2, 0, 0);
@@ -228,6 +242,40 @@ START_TEST(test_acknowledged_reorder_caught_despite_earlier_copy)
     ck_assert_int_eq(report.counts[DRILL_V_ORDER], 1);
     ck_assert_int_eq(report.violations, 1);
     ck_assert_int_eq(report.duplicated, 1);
+    ck_assert_ptr_nonnull(strstr(report.list[0].detail, "seq 1"));
+}
+END_TEST
+
+START_TEST(test_writes_in_flight_together_may_swap)
+{
+    /* seq 0 was sent first, its request to a paused leader timed out, and
+     * the client's retry reached the new leader after seq 1 (sent before
+     * seq 0 was acknowledged): no promised order between them. seq 2, sent
+     * after both were acknowledged, must follow both, and does. */
+    acked(0, 0, 0, 1, S(1), S(5));
+    acked(0, 1, 0, 0, S(2), S(3));
+    acked(0, 2, 0, 2, S(6), S(7));
+    read_final(0, 0, 0, 1);
+    read_final(0, 1, 0, 0);
+    read_final(0, 2, 0, 2);
+    run();
+    ck_assert_int_eq(report.violations, 0);
+}
+END_TEST
+
+START_TEST(test_write_sent_after_ack_must_follow_it)
+{
+    /* seq 2 was sent after seq 0 and seq 1 were acknowledged at offsets 1
+     * and 2, yet was acknowledged at offset 0 */
+    acked(0, 0, 0, 1, S(1), S(5));
+    acked(0, 1, 0, 2, S(2), S(3));
+    acked(0, 2, 0, 0, S(6), S(7));
+    read_final(0, 0, 0, 2);
+    read_final(0, 1, 0, 0);
+    read_final(0, 2, 0, 1);
+    run();
+    ck_assert_int_eq(report.counts[DRILL_V_ORDER], 1);
+    ck_assert_int_eq(report.violations, 1);
 }
 END_TEST
 
@@ -369,6 +417,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_offset_conflict_between_run_and_final_read);
     tcase_add_test(tc, test_order_violation_detected);
     tcase_add_test(tc, test_acknowledged_reorder_caught_despite_earlier_copy);
+    tcase_add_test(tc, test_writes_in_flight_together_may_swap);
+    tcase_add_test(tc, test_write_sent_after_ack_must_follow_it);
     tcase_add_test(tc, test_order_is_per_partition);
     tcase_add_test(tc, test_hw_regression_detected);
     tcase_add_test(tc, test_failed_write_visible_detected);

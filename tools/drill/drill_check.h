@@ -19,8 +19,10 @@
  *     producers: without idempotence a retry after a lost acknowledgement
  *     appends the value again (Kafka's at-least-once);
  *   - an offset that held two different values across all reads;
- *   - per-producer order within a partition: acknowledged offsets grow with
- *     seq (retried copies and failed or unknown values have no promised place);
+ *   - per-producer order within a partition: a write sent after another was
+ *     acknowledged is acknowledged at a higher offset (writes in flight
+ *     together, retried copies and failed or unknown values have no promised
+ *     order: a non-idempotent client's retry may land after later writes);
  *   - a value read that was never attempted;
  *   - a high watermark lower than one observed before it;
  *   - replica logs below the final high watermark that differ across nodes.
