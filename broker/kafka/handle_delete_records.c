@@ -1,6 +1,7 @@
 /* DeleteRecords (key 21): move a partition's log start offset forward; -1
  * means the high watermark. Offsets above it are OFFSET_OUT_OF_RANGE. */
 #include "broker/kafka/dispatch.h"
+#include "broker/kafka/partition_walk.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
@@ -34,25 +35,9 @@ void kafka_handle_delete_records(struct kafka_call *call)
     }
     struct kafka_delete_records_response resp;
     kafka_delete_records_response_init(&resp);
-    int32_t nt = req.topics_count > 0 ? req.topics_count : 0;
-    resp.topics = kafka_arena_alloc_array(&call->arena, (size_t)nt, sizeof *resp.topics);
-    resp.topics_count = nt;
-    for (int32_t i = 0; resp.topics != NULL && i < nt; i++) {
-        struct kafka_delete_records_response_topic_result *o = &resp.topics[i];
-        kafka_delete_records_response_topic_result_init(o);
-        int32_t np = req.topics[i].partitions_count > 0 ? req.topics[i].partitions_count : 0;
-        o->name = req.topics[i].name;
-        o->partitions = kafka_arena_alloc_array(&call->arena, (size_t)np, sizeof *o->partitions);
-        if (o->partitions == NULL) {
-            resp.topics = NULL;
-            break;
-        }
-        o->partitions_count = np;
-        for (int32_t j = 0; j < np; j++) {
-            delete_one(call, o->name, &req.topics[i].partitions[j], &o->partitions[j]);
-        }
-    }
-    if (resp.topics == NULL) {
+    KAFKA_WALK_PARTITIONS(rv, call, &req, &resp, kafka_delete_records_response_topic_result_init,
+                          delete_one);
+    if (rv != 0) {
         kafka_call_fail(call, "out of memory");
         return;
     }

@@ -3,6 +3,7 @@
  * level; OFFSET_NOT_AVAILABLE while a new leader's high watermark is below
  * the start of its epoch (KIP-207). */
 #include "broker/kafka/dispatch.h"
+#include "broker/kafka/partition_walk.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
@@ -61,25 +62,9 @@ void kafka_handle_list_offsets(struct kafka_call *call)
     }
     struct kafka_list_offsets_response resp;
     kafka_list_offsets_response_init(&resp);
-    int32_t nt = req.topics_count > 0 ? req.topics_count : 0;
-    resp.topics = kafka_arena_alloc_array(&call->arena, (size_t)nt, sizeof *resp.topics);
-    resp.topics_count = nt;
-    for (int32_t i = 0; resp.topics != NULL && i < nt; i++) {
-        struct kafka_list_offsets_response_topic_response *o = &resp.topics[i];
-        kafka_list_offsets_response_topic_response_init(o);
-        int32_t np = req.topics[i].partitions_count > 0 ? req.topics[i].partitions_count : 0;
-        o->name = req.topics[i].name;
-        o->partitions = kafka_arena_alloc_array(&call->arena, (size_t)np, sizeof *o->partitions);
-        if (o->partitions == NULL) {
-            resp.topics = NULL;
-            break;
-        }
-        o->partitions_count = np;
-        for (int32_t j = 0; j < np; j++) {
-            list_one(call, o->name, &req.topics[i].partitions[j], &o->partitions[j]);
-        }
-    }
-    if (resp.topics == NULL) {
+    KAFKA_WALK_PARTITIONS(rv, call, &req, &resp, kafka_list_offsets_response_topic_response_init,
+                          list_one);
+    if (rv != 0) {
         kafka_call_fail(call, "out of memory building list_offsets response");
         return;
     }
