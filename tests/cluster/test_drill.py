@@ -106,32 +106,26 @@ def test_drill_passes_clean_follower_restarts(drilled, request):
         "--min-insync-replicas", "1", "--fault", "restart-follower", "--rounds", str(ROUNDS),
         "--fault-interval-ms", str(INTERVAL_MS), "--warmup-ms", "1000")
     assert report is not None, err
-    # With replication a stopping follower holds the high watermark until it
-    # leaves the ISR: at once through its controlled shutdown, or only when
-    # its session expires if that shutdown does not get through in time.
-    # Requests that wait longer than the client's timeout are retried, and
-    # without idempotence a retried write can be appended twice, so the
-    # promise (not the drill's stricter verdict) is what must hold.
-    assert rc in (0, 1), summary(report, err)
-    assert report["acknowledged"] > 0 and promise_kept(report), summary(report, err)
-    assert report["order"] == 0, summary(report, err)
+    # A stopping follower may hold the high watermark until it leaves the
+    # ISR, so a request can wait past the client's timeout and be retried:
+    # without idempotence that may append a value twice, which the drill
+    # counts ("duplicated") but does not hold against the promise.
+    assert_passed(rc, report, err)
     assert len(report["rounds"]) == ROUNDS and all(r["applied"] for r in report["rounds"])
     # without --data-dir the replica logs are not compared, and the report says so
     assert report["replica_note"]
 
 
-def promise_kept(report):
-    """RELIABILITY.md's L, O, E and identical replicas: nothing acknowledged
-    lost, no offset with two values, no failed write visible, no high
-    watermark going back, replica logs equal below the high watermark.
-    Duplicates and reordering of retried writes are not counted: the
-    drill's producers run without idempotence (Sluice does not offer it
-    yet), so a request whose first attempt was appended but not acknowledged
-    (the leader died or moved while it waited for the high watermark) is
-    appended again by the client's retry, as with Kafka."""
-    return (report["lost"] == 0 and report["offset_two_values"] == 0 and
-            report["failed_visible"] == 0 and report["hw_regression"] == 0 and
-            report["replica_diverged"] == 0 and report["phantom"] == 0)
+def assert_passed(rc, report, err):
+    """The drill's own verdict: exit 0, PASS, no violation of any kind, and
+    something was acknowledged. Its producers are not idempotent (Sluice has
+    no idempotent producer yet), so duplicates from retries are counted but
+    are not violations (see tools/drill/README.md)."""
+    assert rc == 0 and report["verdict"] == "PASS", summary(report, err)
+    assert report["violations"] == 0 and report["violation_list"] == [], summary(report, err)
+    assert report["idempotent"] is False and report["duplicated"] >= 0
+    assert report["duplicated_violations"] == 0
+    assert report["acknowledged"] > 0, summary(report, err)
 
 
 def test_drill_leader_kills_lose_nothing(drilled, request):
@@ -144,10 +138,8 @@ def test_drill_leader_kills_lose_nothing(drilled, request):
         "--min-insync-replicas", "2", "--fault", "kill-leader", "--rounds", str(ROUNDS),
         "--fault-interval-ms", str(INTERVAL_MS), "--warmup-ms", "1000", *drilled.data_dirs())
     assert report is not None, err
-    assert rc in (0, 1), summary(report, err)
-    assert report["acknowledged"] > 0
+    assert_passed(rc, report, err)
     assert report["replicas_compared"] == 2, summary(report, err)
-    assert promise_kept(report), summary(report, err)
 
 
 def test_drill_usage_errors_exit_2():
@@ -163,8 +155,7 @@ def test_drill_usage_errors_exit_2():
 def test_drill_applies_and_heals_every_builtin_fault(drilled, cluster, request):
     """Each built-in fault is applied to the right node and healed, the drill
     reads everything back at the end, and with min.insync.replicas=2 the
-    promise holds through all of them (promise_kept: duplicates of retried
-    non-idempotent writes aside)."""
+    drill's verdict is a pass through all of them."""
     faults = ["pause-leader", "restart-leader", "kill-controller", "kill-majority"]
     session_ms = cluster.session_ms
     rc, report, err = drilled.run(
@@ -175,14 +166,12 @@ def test_drill_applies_and_heals_every_builtin_fault(drilled, cluster, request):
         "--warmup-ms", "1000", "--controllers", ",".join(b.controller for b in cluster),
         "--sluicectl", binary("tools", "sluicectl", "sluicectl"))
     assert report is not None, err
-    assert rc in (0, 1), summary(report, err)
+    assert_passed(rc, report, err)
     assert report["healed"] and report["final_read_complete"], summary(report, err)
     rounds = report["rounds"]
     assert [r["fault"] for r in rounds[:len(faults)]] == faults
     assert all(r["applied"] for r in rounds), summary(report, err)
     assert all(len(r["nodes"]) == (2 if r["fault"] == "kill-majority" else 1) for r in rounds)
-    assert report["acknowledged"] > 0
-    assert promise_kept(report), summary(report, err)
     # every node runs again after the last heal
     for pidfile in drilled.pidfiles.values():
         assert _alive(int(pidfile.read_text().split()[0])), pidfile
@@ -199,7 +188,7 @@ def test_drill_fault_command_gets_the_leader(drilled, cluster, request, tmp_path
         "--heal-command", f"echo healed $SLUICE_DRILL_ROUND >> {out}",
         "--rounds", "2", "--fault-interval-ms", "500", "--warmup-ms", "500")
     assert report is not None, err
-    assert rc == 0, summary(report, err)
+    assert_passed(rc, report, err)
     text = out.read_text()
     assert "SLUICE_DRILL_ROUND=1" in text and "SLUICE_DRILL_ROUND=2" in text
     assert "healed 1" in text and "healed 2" in text

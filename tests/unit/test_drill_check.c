@@ -105,17 +105,62 @@ START_TEST(test_acknowledged_at_another_offset_is_lost)
 }
 END_TEST
 
-START_TEST(test_duplicate_detected)
+/* The final history of test_duplicate_*: an unknown value at two offsets. */
+static void duplicated_history(void)
 {
     clean_history();
     attempt(0, 4, DRILL_OUTCOME_UNKNOWN, 0, -1, S(5));
     read_final(0, 4, 0, 4);
     read_final(0, 5, 0, 4); /* the same value twice */
+}
+
+START_TEST(test_duplicate_counted_but_allowed_without_idempotence)
+{
+    duplicated_history();
     run();
-    ck_assert_int_eq(report.counts[DRILL_V_DUPLICATE], 1);
+    ck_assert_int_eq(report.duplicated, 1);
+    ck_assert_int_eq(report.counts[DRILL_V_DUPLICATE], 0);
     ck_assert_int_eq(report.unknown, 1);
     ck_assert_int_eq(report.unknown_written, 1);
+    ck_assert_int_eq(report.violations, 0);
+}
+END_TEST
+
+START_TEST(test_duplicate_is_violation_with_idempotence)
+{
+    drill_check_idempotent(check, 1);
+    duplicated_history();
+    run();
+    ck_assert_int_eq(report.duplicated, 1);
+    ck_assert_int_eq(report.counts[DRILL_V_DUPLICATE], 1);
     ck_assert_int_eq(report.violations, 1);
+    ck_assert_int_eq(report.list[0].kind, DRILL_V_DUPLICATE);
+}
+END_TEST
+
+START_TEST(test_retried_copy_landing_later_is_no_reordering)
+{
+    /* seq 4 and 5 were appended at 4 and 5 but their acknowledgement was
+     * lost; the client's retry appended them again at 6 and 7 and that was
+     * acknowledged; seq 6 followed at 8. The log reads 4 5 4 5 6: seq 4
+     * after seq 5, yet every acknowledged write is in the order sent. */
+    clean_history();
+    attempt(0, 4, DRILL_OUTCOME_OK, 0, 6, S(5));
+    attempt(0, 5, DRILL_OUTCOME_OK, 0, 7, S(5));
+    attempt(0, 6, DRILL_OUTCOME_OK, 0, 8, S(6));
+    attempt(0, 7, DRILL_OUTCOME_OK, 0, 10, S(8));
+    attempt(0, 8, DRILL_OUTCOME_UNKNOWN, 0, -1, S(8));
+    read_final(0, 4, 0, 4);
+    read_final(0, 5, 0, 5);
+    read_final(0, 6, 0, 4);
+    read_final(0, 7, 0, 5);
+    read_final(0, 8, 0, 6);
+    read_final(0, 9, 0, 8); /* unknown: no acknowledgement placed it after seq 7 */
+    read_final(0, 10, 0, 7);
+    run();
+    ck_assert_int_eq(report.counts[DRILL_V_ORDER], 0);
+    ck_assert_int_eq(report.duplicated, 2);
+    ck_assert_int_eq(report.violations, 0);
 }
 END_TEST
 
@@ -163,6 +208,71 @@ START_TEST(test_order_violation_detected)
     read_final(0, 1, 0, 0);
     read_final(0, 0, 0, 1);
     read_final(0, 2, 1, 0);
+    run();
+    ck_assert_int_eq(report.counts[DRILL_V_ORDER], 1);
+    ck_assert_int_eq(report.violations, 1);
+}
+END_TEST
+
+/* An acknowledged write sent at sent_ns and acknowledged at done_ns. */
+static void acked(int32_t producer, int64_t seq, int32_t partition, int64_t offset, int64_t sent_ns,
+                  int64_t done_ns)
+{
+    struct drill_attempt a = {.producer = producer,
+                              .seq = seq,
+                              .outcome = DRILL_OUTCOME_OK,
+                              .partition = partition,
+                              .offset = offset,
+                              .sent_ns = sent_ns,
+                              .done_ns = done_ns};
+    ck_assert_int_eq(drill_check_attempt(check, &a), 0);
+}
+
+START_TEST(test_acknowledged_reorder_caught_despite_earlier_copy)
+{
+    /* seq 0 acknowledged at offset 2, then seq 1 sent and acknowledged at
+     * offset 1: a reordering of acknowledged writes, even though an
+     * unacknowledged copy of seq 0 sits at offset 0 before both. */
+    acked(0, 0, 0, 2, S(1), S(2));
+    acked(0, 1, 0, 1, S(3), S(4));
+    read_final(0, 0, 0, 0);
+    read_final(0, 1, 0, 1);
+    read_final(0, 2, 0, 0);
+    run();
+    ck_assert_int_eq(report.counts[DRILL_V_ORDER], 1);
+    ck_assert_int_eq(report.violations, 1);
+    ck_assert_int_eq(report.duplicated, 1);
+    ck_assert_ptr_nonnull(strstr(report.list[0].detail, "seq 1"));
+}
+END_TEST
+
+START_TEST(test_writes_in_flight_together_may_swap)
+{
+    /* seq 0 was sent first, its request to a paused leader timed out, and
+     * the client's retry reached the new leader after seq 1 (sent before
+     * seq 0 was acknowledged): no promised order between them. seq 2, sent
+     * after both were acknowledged, must follow both, and does. */
+    acked(0, 0, 0, 1, S(1), S(5));
+    acked(0, 1, 0, 0, S(2), S(3));
+    acked(0, 2, 0, 2, S(6), S(7));
+    read_final(0, 0, 0, 1);
+    read_final(0, 1, 0, 0);
+    read_final(0, 2, 0, 2);
+    run();
+    ck_assert_int_eq(report.violations, 0);
+}
+END_TEST
+
+START_TEST(test_write_sent_after_ack_must_follow_it)
+{
+    /* seq 2 was sent after seq 0 and seq 1 were acknowledged at offsets 1
+     * and 2, yet was acknowledged at offset 0 */
+    acked(0, 0, 0, 1, S(1), S(5));
+    acked(0, 1, 0, 2, S(2), S(3));
+    acked(0, 2, 0, 0, S(6), S(7));
+    read_final(0, 0, 0, 2);
+    read_final(0, 1, 0, 0);
+    read_final(0, 2, 0, 1);
     run();
     ck_assert_int_eq(report.counts[DRILL_V_ORDER], 1);
     ck_assert_int_eq(report.violations, 1);
@@ -299,11 +409,16 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_clean_history_passes);
     tcase_add_test(tc, test_lost_acknowledged_write_detected);
     tcase_add_test(tc, test_acknowledged_at_another_offset_is_lost);
-    tcase_add_test(tc, test_duplicate_detected);
+    tcase_add_test(tc, test_duplicate_counted_but_allowed_without_idempotence);
+    tcase_add_test(tc, test_duplicate_is_violation_with_idempotence);
+    tcase_add_test(tc, test_retried_copy_landing_later_is_no_reordering);
     tcase_add_test(tc, test_unknown_written_once_is_fine);
     tcase_add_test(tc, test_offset_with_two_values_detected);
     tcase_add_test(tc, test_offset_conflict_between_run_and_final_read);
     tcase_add_test(tc, test_order_violation_detected);
+    tcase_add_test(tc, test_acknowledged_reorder_caught_despite_earlier_copy);
+    tcase_add_test(tc, test_writes_in_flight_together_may_swap);
+    tcase_add_test(tc, test_write_sent_after_ack_must_follow_it);
     tcase_add_test(tc, test_order_is_per_partition);
     tcase_add_test(tc, test_hw_regression_detected);
     tcase_add_test(tc, test_failed_write_visible_detected);

@@ -61,7 +61,8 @@ struct drill_options {
     int n_nodes;
     int json;
     int verbose;
-    char run[24]; /* the run tag in every value */
+    int idempotent; /* enable.idempotence in the producers; duplicates are violations */
+    char run[24];   /* the run tag in every value */
 };
 
 /* A partition's placement from a Metadata answer. */

@@ -123,6 +123,7 @@ struct drill_check {
     int64_t *final_hw;           /* [partition], -1 until known */
     struct replica_log *replicas;
     size_t n_replicas, cap_replicas;
+    int idempotent;             /* duplicates are violations */
     struct drill_report report; /* violations found while feeding */
 };
 
@@ -233,6 +234,11 @@ void drill_check_free(struct drill_check *c)
     free(c->hw);
     free(c->final_hw);
     free(c);
+}
+
+void drill_check_idempotent(struct drill_check *c, int idempotent)
+{
+    c->idempotent = idempotent != 0;
 }
 
 void drill_check_window(struct drill_check *c, int64_t start_ns, int64_t end_ns)
@@ -470,6 +476,9 @@ static void check_attempts(const struct drill_check *c, const uint32_t *occurren
             r->unknown_written++;
         }
         if (occurrences[i] > 1) {
+            r->duplicated++;
+        }
+        if (occurrences[i] > 1 && c->idempotent) {
             violation(r, DRILL_V_DUPLICATE, "%" PRId32 ":%" PRId64 " is at %u offsets", a->producer,
                       a->seq, occurrences[i]);
         }
@@ -478,49 +487,90 @@ static void check_attempts(const struct drill_check *c, const uint32_t *occurren
 
 struct placed {
     int32_t partition, producer;
-    int64_t offset, seq;
+    int64_t offset, seq, sent_ns, done_ns;
 };
 
-static int placed_cmp(const void *x, const void *y)
+static int placed_group_cmp(const struct placed *a, const struct placed *b)
 {
-    const struct placed *a = x, *b = y;
     if (a->partition != b->partition) {
         return a->partition < b->partition ? -1 : 1;
     }
-    if (a->producer != b->producer) {
-        return a->producer < b->producer ? -1 : 1;
-    }
-    return a->offset < b->offset ? -1 : a->offset > b->offset;
+    return a->producer < b->producer ? -1 : a->producer > b->producer;
 }
 
-/* Within a partition, each producer's values appear in the order it sent them (a
- * value twice in a row is a duplicate, counted as such, not here). */
+static int by_sent_cmp(const void *x, const void *y)
+{
+    const struct placed *a = x, *b = y;
+    int g = placed_group_cmp(a, b);
+    return g ? g : a->sent_ns < b->sent_ns ? -1 : a->sent_ns > b->sent_ns;
+}
+
+static int by_done_cmp(const void *x, const void *y)
+{
+    const struct placed *a = x, *b = y;
+    int g = placed_group_cmp(a, b);
+    return g ? g : a->done_ns < b->done_ns ? -1 : a->done_ns > b->done_ns;
+}
+
+/* One (partition, producer) group: sent[] by send time, done[] the same
+ * writes by acknowledgement time. A write sent after another was
+ * acknowledged must be at a higher offset. */
+static void check_order_group(const struct placed *sent, const struct placed *done, size_t n,
+                              struct drill_report *r)
+{
+    size_t j = 0;
+    const struct placed *max = NULL; /* the highest offset acknowledged so far */
+    for (size_t i = 0; i < n; i++) {
+        const struct placed *b = &sent[i];
+        for (; j < n && done[j].done_ns < b->sent_ns; j++) {
+            max = max == NULL || done[j].offset > max->offset ? &done[j] : max;
+        }
+        if (max != NULL && b->offset < max->offset) {
+            violation(r, DRILL_V_ORDER,
+                      "partition %" PRId32 ": producer %" PRId32 " seq %" PRId64
+                      " acknowledged at offset %" PRId64 ", before seq %" PRId64
+                      " acknowledged at offset %" PRId64 " before it was sent",
+                      b->partition, b->producer, b->seq, b->offset, max->seq, max->offset);
+        }
+    }
+}
+
+/* Within a partition, a producer's acknowledged writes keep the order of
+ * acknowledgement: a write sent after another was acknowledged is at a
+ * higher offset. Writes in flight together have no promised order between
+ * them: without idempotence the client retries a write whose request timed
+ * out or whose leader moved, possibly after later writes reached the new
+ * leader, and a retried copy may sit after later values; failed or unknown
+ * values promise no place at all. The lost check ensures each acknowledged
+ * offset holds its value in the final read. */
 static int check_order(const struct drill_check *c, struct drill_report *r)
 {
-    const struct u64map *m = &c->final_reads;
-    struct placed *all = malloc((m->len ? m->len : 1) * sizeof *all);
-    if (all == NULL) {
+    size_t cap = c->n_attempts ? c->n_attempts : 1;
+    struct placed *sent = malloc(cap * sizeof *sent);
+    struct placed *done = malloc(cap * sizeof *done);
+    if (sent == NULL || done == NULL) {
+        free(sent);
+        free(done);
         return -ENOMEM;
     }
     size_t n = 0;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->vals[i] != 0) {
-            uint64_t vkey = m->vals[i] - 1;
-            all[n++] = (struct placed){okey_partition(m->keys[i]), key_producer(vkey),
-                                       okey_offset(m->keys[i]), key_seq(vkey)};
+    for (size_t i = 0; i < c->n_attempts; i++) {
+        const struct drill_attempt *a = &c->attempts[i];
+        if (a->outcome == DRILL_OUTCOME_OK) {
+            sent[n++] = (struct placed){a->partition, a->producer, a->offset,
+                                        a->seq,       a->sent_ns,  a->done_ns};
         }
     }
-    qsort(all, n, sizeof *all, placed_cmp);
-    for (size_t i = 1; i < n; i++) {
-        const struct placed *a = &all[i - 1], *b = &all[i];
-        if (a->partition == b->partition && a->producer == b->producer && b->seq < a->seq) {
-            violation(r, DRILL_V_ORDER,
-                      "partition %" PRId32 ": producer %" PRId32 " seq %" PRId64
-                      " at offset %" PRId64 " after seq %" PRId64 " at offset %" PRId64,
-                      a->partition, a->producer, b->seq, b->offset, a->seq, a->offset);
+    memcpy(done, sent, n * sizeof *sent);
+    qsort(sent, n, sizeof *sent, by_sent_cmp);
+    qsort(done, n, sizeof *done, by_done_cmp);
+    for (size_t g = 0, end; g < n; g = end) {
+        for (end = g + 1; end < n && placed_group_cmp(&sent[g], &sent[end]) == 0; end++) {
         }
+        check_order_group(&sent[g], &done[g], end - g, r);
     }
-    free(all);
+    free(sent);
+    free(done);
     return 0;
 }
 

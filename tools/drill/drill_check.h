@@ -14,9 +14,15 @@
  * What it checks (drill_check_run):
  *   - lost: an ok value that the final read does not hold at its offset;
  *   - a failed value visible in any read;
- *   - duplicated: a value at more than one offset in the final read;
+ *   - duplicated: a value at more than one offset in the final read, always
+ *     counted (report.duplicated) but a violation only for idempotent
+ *     producers: without idempotence a retry after a lost acknowledgement
+ *     appends the value again (Kafka's at-least-once);
  *   - an offset that held two different values across all reads;
- *   - per-producer order within a partition (seq increases with offset);
+ *   - per-producer order within a partition: a write sent after another was
+ *     acknowledged is acknowledged at a higher offset (writes in flight
+ *     together, retried copies and failed or unknown values have no promised
+ *     order: a non-idempotent client's retry may land after later writes);
  *   - a value read that was never attempted;
  *   - a high watermark lower than one observed before it;
  *   - replica logs below the final high watermark that differ across nodes.
@@ -83,6 +89,7 @@ struct drill_violation {
 struct drill_report {
     int64_t attempted, acknowledged, failed, unknown;
     int64_t unknown_written; /* unknown values found in the final read */
+    int64_t duplicated;      /* values at more than one offset of the final read */
     int64_t foreign;         /* records read that no drill run wrote */
     int64_t counts[DRILL_V_KIND_COUNT];
     int64_t violations; /* sum of counts */
@@ -97,6 +104,10 @@ struct drill_check;
 /* A checker for a topic of `partitions` partitions; NULL when out of memory. */
 struct drill_check *drill_check_new(int32_t partitions);
 void drill_check_free(struct drill_check *c);
+
+/* Whether the producers were idempotent (default not): only then is a value
+ * at more than one offset a violation (DRILL_V_DUPLICATE). */
+void drill_check_idempotent(struct drill_check *c, int idempotent);
 
 /* The window in which producers were sending: unavailability counts from
  * start_ns to the first acknowledgement and from the last one to end_ns. */

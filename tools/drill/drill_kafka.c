@@ -308,7 +308,7 @@ static rd_kafka_t *producer_client(struct producer *p)
     snprintf(timeout, sizeof timeout, "%d", o->message_timeout_ms);
     rd_kafka_conf_t *conf = base_conf(o);
     if (conf == NULL || conf_set(conf, "acks", "all") != 0 ||
-        conf_set(conf, "enable.idempotence", "false") != 0 ||
+        conf_set(conf, "enable.idempotence", o->idempotent ? "true" : "false") != 0 ||
         conf_set(conf, "max.in.flight.requests.per.connection", "1") != 0 ||
         conf_set(conf, "message.timeout.ms", timeout) != 0 ||
         conf_set(conf, "retry.backoff.ms", "100") != 0 || conf_set(conf, "linger.ms", "5") != 0) {

@@ -45,7 +45,9 @@ void drill_report_text(FILE *out, const struct drill_options *o, const struct dr
     fprintf(out, "unknown:                 %" PRId64 " (%" PRId64 " of them written)\n", r->unknown,
             r->unknown_written);
     fprintf(out, "lost:                    %" PRId64 "\n", r->counts[DRILL_V_LOST]);
-    fprintf(out, "duplicated:              %" PRId64 "\n", r->counts[DRILL_V_DUPLICATE]);
+    fprintf(out, "duplicated:              %" PRId64 " (%s)\n", r->duplicated,
+            o->idempotent ? "violations: idempotent producers"
+                          : "allowed: producers not idempotent");
     for (int k = 0; k < DRILL_V_KIND_COUNT; k++) {
         if (k != DRILL_V_LOST && k != DRILL_V_DUPLICATE) {
             char label[40];
@@ -112,9 +114,14 @@ void drill_report_json(FILE *out, const struct drill_options *o, const struct dr
             "\"attempted\":%" PRId64 ",\"acknowledged\":%" PRId64 ",\"failed\":%" PRId64
             ",\"unknown\":%" PRId64 ",\"unknown_written\":%" PRId64 ",\"foreign\":%" PRId64 ",",
             r->attempted, r->acknowledged, r->failed, r->unknown, r->unknown_written, r->foreign);
+    fprintf(out, "\"idempotent\":%s,\"duplicated\":%" PRId64 ",", o->idempotent ? "true" : "false",
+            r->duplicated);
     for (int k = 0; k < DRILL_V_KIND_COUNT; k++) {
-        fprintf(out, "\"%s\":%" PRId64 ",", drill_violation_kind_name(k), r->counts[k]);
+        if (k != DRILL_V_DUPLICATE) {
+            fprintf(out, "\"%s\":%" PRId64 ",", drill_violation_kind_name(k), r->counts[k]);
+        }
     }
+    fprintf(out, "\"duplicated_violations\":%" PRId64 ",", r->counts[DRILL_V_DUPLICATE]);
     fprintf(out, "\"longest_unavailable_ms\":%" PRId64 ",\"replicas_compared\":%d,",
             r->longest_unavailable_ns / 1000000, r->replicas_compared);
     fprintf(out, "\"replica_note\":");
