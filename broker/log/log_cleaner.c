@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "broker/log/batch_codec.h"
+#include "broker/log/record_codec.h"
 #include "broker/log/offset_map.h"
 #include "common/bigendian.h"
 #include "common/crc32c.h"
@@ -60,8 +61,7 @@ struct clean_job {
     uint8_t *out; /* the rewritten batch */
     size_t out_cap;
     uint8_t *plain; /* a compressed batch's records, decompressed */
-    size_t plain_cap;
-    uint8_t *kept; /* the records a rewritten batch keeps */
+    uint8_t *kept;  /* the records a rewritten batch keeps */
     size_t kept_cap;
     bool warned; /* an undecodable batch was logged */
     struct timespec started;
@@ -274,14 +274,17 @@ static int records_of(struct clean_job *job, const struct record_batch_header *h
         *len = n;
         return 0;
     }
-    int rv = batch_codec_decompress(codec, job->batch + RECORD_BATCH_HEADER_SIZE, n,
-                                    CLEAN_MAX_BATCH_BYTES, &job->plain, &job->plain_cap, len);
+    free(job->plain);
+    job->plain = NULL;
+    char why[128];
+    int rv = record_codec_inflate(codec, job->batch + RECORD_BATCH_HEADER_SIZE, n,
+                                  CLEAN_MAX_BATCH_BYTES, &job->plain, len, why, sizeof why);
     if (rv < 0) {
         if (!job->warned) {
             log_warn("log",
                      "cleaner keeps a batch it cannot decompress dir=%s offset=%" PRId64
                      " codec=%d error=%s",
-                     job->dir, h->base_offset, codec, strerror(-rv));
+                     job->dir, h->base_offset, codec, rv == -ENOMEM ? "ENOMEM" : why);
             job->warned = true;
         }
         return 1;
@@ -433,7 +436,7 @@ static int filter_batch(struct clean_job *job, const struct record_batch_header 
         memcpy(job->out + RECORD_BATCH_HEADER_SIZE, job->kept, kept_len);
         w = RECORD_BATCH_HEADER_SIZE + kept_len;
     } else {
-        int framed = codec == BATCH_CODEC_SNAPPY &&
+        int framed = codec == RECORD_CODEC_SNAPPY &&
                      batch_codec_snappy_framed(job->batch + RECORD_BATCH_HEADER_SIZE,
                                                size - RECORD_BATCH_HEADER_SIZE);
         if ((rv = batch_codec_compress(codec, job->kept, kept_len, framed, &job->out, &job->out_cap,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "broker/log/batch_codec.h"
+#include "broker/log/record_codec.h"
 #include "broker/log/offset_map.h"
 #include "broker/log/partition_log.h"
 #include "broker/log/partition_log_internal.h"
@@ -192,13 +193,13 @@ static int read_all(struct partition_log *log, struct seen *out, int cap)
             ck_assert_int_lt(n + h.records_count, cap + 1);
             int codec = record_batch_compression(&h);
             uint8_t *plain = NULL;
-            size_t pcap = 0, plen;
+            size_t plen;
             if (codec == 0) {
                 decode_batch(b.data + pos, &h, out, &n);
-            } else if (batch_codec_decompress(codec, b.data + pos + RECORD_BATCH_HEADER_SIZE,
-                                              (size_t)record_batch_size(&h) -
-                                                  RECORD_BATCH_HEADER_SIZE,
-                                              1 << 20, &plain, &pcap, &plen) == 0) {
+            } else if (record_codec_inflate(codec, b.data + pos + RECORD_BATCH_HEADER_SIZE,
+                                            (size_t)record_batch_size(&h) -
+                                                RECORD_BATCH_HEADER_SIZE,
+                                            1 << 20, &plain, &plen, NULL, 0) == 0) {
                 struct buf whole = BUF_INIT;
                 buf_append(&whole, b.data + pos, RECORD_BATCH_HEADER_SIZE);
                 buf_append(&whole, plain, plen);
@@ -598,11 +599,11 @@ START_TEST(test_keyless_records_refused_when_compacted)
     /* Compressed batches are checked too. */
     struct buf b = BUF_INIT;
     struct log_append_info info;
-    make_batch_ex(&b, r, 2, clk.now, BATCH_CODEC_ZSTD, false);
+    make_batch_ex(&b, r, 2, clk.now, RECORD_CODEC_ZSTD, false);
     ck_assert_int_eq(partition_log_append(log, b.data, b.len, 0, &info), LOG_ERR_INVALID_RECORD);
     ck_assert_ptr_nonnull(strstr(info.reason, "no key"));
     b.len = 0;
-    make_batch_ex(&b, r, 1, clk.now, BATCH_CODEC_ZSTD, false);
+    make_batch_ex(&b, r, 1, clk.now, RECORD_CODEC_ZSTD, false);
     ck_assert_int_eq(partition_log_append(log, b.data, b.len, 0, &info), 0);
     buf_free(&b);
     partition_log_close(log);
