@@ -68,8 +68,21 @@ static void call_free(struct rpc_call *call, const ProtobufCMessageDescriptor *d
     free(call);
 }
 
-static int call_finish(struct rpc_call *call, int32_t error, const char *message,
-                       const ProtobufCMessage *response, const void *payload, size_t payload_len)
+/* The answer to `call`: a protobuf `response` plus either a raw `payload`
+ * or, where `slices` is set, file ranges sent with sendfile. An answer over
+ * the frame bound is replaced by an INTERNAL error, so the caller never
+ * waits for nothing. */
+struct call_answer {
+    int32_t error;
+    const char *message;
+    const ProtobufCMessage *response;
+    const void *payload;
+    size_t payload_len;
+    const struct rpc_file_slice *slices;
+    size_t n_slices;
+};
+
+static int call_finish(struct rpc_call *call, const struct call_answer *a)
 {
     struct rpc_server_conn *sc = call->conn;
     int rv = -ENOTCONN;
@@ -78,9 +91,11 @@ static int call_finish(struct rpc_call *call, int32_t error, const char *message
                               .method = call->method,
                               .version = call->version,
                               .correlation_id = call->correlation_id,
-                              .error = error,
-                              .error_message = message};
-        rv = rpc_conn_send(&sc->conn, &f, response, payload, payload_len);
+                              .error = a->error,
+                              .error_message = a->message};
+        rv = a->slices != NULL
+                 ? rpc_conn_send_files(&sc->conn, &f, a->response, a->slices, a->n_slices)
+                 : rpc_conn_send(&sc->conn, &f, a->response, a->payload, a->payload_len);
         if (rv == -EMSGSIZE) {
             log_error("rpc", "response too large method=%u", call->method);
             f.error = RPC_ERROR_INTERNAL;
@@ -96,37 +111,21 @@ static int call_finish(struct rpc_call *call, int32_t error, const char *message
 int rpc_call_respond(struct rpc_call *call, const ProtobufCMessage *response, const void *payload,
                      size_t payload_len)
 {
-    return call_finish(call, RPC_OK, "", response, payload, payload_len);
+    struct call_answer a = {RPC_OK, "", response, payload, payload_len, NULL, 0};
+    return call_finish(call, &a);
 }
 
 int rpc_call_respond_files(struct rpc_call *call, const ProtobufCMessage *response,
                            const struct rpc_file_slice *slices, size_t n_slices)
 {
-    struct rpc_server_conn *sc = call->conn;
-    int rv = -ENOTCONN;
-    if (sc != NULL) {
-        struct rpc_frame f = {.kind = RPC_RESPONSE,
-                              .method = call->method,
-                              .version = call->version,
-                              .correlation_id = call->correlation_id,
-                              .error = RPC_OK,
-                              .error_message = ""};
-        rv = rpc_conn_send_files(&sc->conn, &f, response, slices, n_slices);
-        if (rv == -EMSGSIZE) {
-            log_error("rpc", "response too large method=%u", call->method);
-            f.error = RPC_ERROR_INTERNAL;
-            f.error_message = "response exceeds the frame size bound";
-            rpc_conn_send(&sc->conn, &f, NULL, NULL, 0);
-        }
-        call_unlink(call);
-    }
-    call_free(call, NULL);
-    return rv;
+    struct call_answer a = {RPC_OK, "", response, NULL, 0, slices, n_slices};
+    return call_finish(call, &a);
 }
 
 int rpc_call_fail(struct rpc_call *call, enum rpc_error error, const char *message)
 {
-    return call_finish(call, error, message, NULL, NULL, 0);
+    struct call_answer a = {error, message, NULL, NULL, 0, NULL, 0};
+    return call_finish(call, &a);
 }
 
 /* Answer a request that never reaches a handler. */
