@@ -86,6 +86,17 @@ def free_port(pair=False):
     raise AssertionError(f"no free port in {low}-{high}")
 
 
+def recv_exact(s, n):
+    """Exactly n bytes from socket s; ConnectionError if the peer closes first."""
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
 def api_versions_ok(host, port, timeout=1.0):
     """True if host:port answers an ApiVersions v0 request with error_code 0.
 

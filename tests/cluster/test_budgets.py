@@ -20,7 +20,7 @@ import pytest
 import snappy
 import zstandard
 
-from sluicetest import unique_topic
+from sluicetest import recv_exact, unique_topic
 from test_protocol_raw import (connect, create_topic, list_offsets_latest,
                                parse_produce_response, produce_body, recv_response,
                                request_frame, zigzag)
@@ -445,16 +445,6 @@ def _pb_read_varint(b, pos):
         shift += 7
         if not byte & 0x80:
             return n, pos
-
-
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("closed")
-        data += chunk
-    return data
 
 
 def test_rpc_unknown_field_flood_is_refused_within_budget(clusters):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from sluicetest import unique_topic
+from sluicetest import recv_exact, unique_topic
 
 TIMEOUT = 5.0
 
@@ -29,16 +29,6 @@ def connect(broker):
     s = socket.create_connection(("127.0.0.1", broker.port), timeout=TIMEOUT)
     s.settimeout(TIMEOUT)
     return s
-
-
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("closed")
-        data += chunk
-    return data
 
 
 def recv_response(s):
