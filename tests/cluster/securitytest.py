@@ -15,7 +15,7 @@ import socket
 import ssl
 import struct
 
-from sluicetest import free_port, run
+from sluicetest import free_port, recv_exact, run
 
 SUBJECT_ALICE = "/O=Sluice/OU=eng/CN=alice"
 
@@ -120,19 +120,8 @@ def api_versions(sock, corr=7):
     client = b"sluice-sec"
     body = struct.pack(">hhih", 18, 0, corr, len(client)) + client
     sock.sendall(struct.pack(">i", len(body)) + body)
-    head = b""
-    while len(head) < 4:
-        chunk = sock.recv(4 - len(head))
-        if not chunk:
-            raise ConnectionError("closed")
-        head += chunk
-    (size,) = struct.unpack(">i", head)
-    resp = b""
-    while len(resp) < size:
-        chunk = sock.recv(size - len(resp))
-        if not chunk:
-            raise ConnectionError("closed")
-        resp += chunk
+    (size,) = struct.unpack(">i", recv_exact(sock, 4))
+    resp = recv_exact(sock, size)
     got_corr, err = struct.unpack(">ih", resp[:6])
     assert got_corr == corr
     return err

@@ -5,7 +5,6 @@ missing ones under ssl.client.auth=required, plaintext clients on the TLS port
 and protocols outside ssl.enabled.protocols are refused and served nothing;
 SIGHUP reloads the server certificate. Certificates are made at test time."""
 
-import os
 import re
 import signal
 import socket
@@ -112,7 +111,7 @@ def test_plaintext_client_on_tls_port_is_refused(brokers, pki):
     b = tls_broker(brokers, pki)
     with socket.create_connection(("127.0.0.1", b.ssl_port), timeout=10) as s:
         s.settimeout(10)
-        with pytest.raises((ConnectionError, AssertionError, struct_error())):
+        with pytest.raises(ConnectionError):  # closed without an answer
             api_versions(s)
     wait_log(b, r"TLS handshake failed: (wrong version number|packet length too long|"
                 r"unknown protocol|http request)")
@@ -120,11 +119,6 @@ def test_plaintext_client_on_tls_port_is_refused(brokers, pki):
     s = tls_connect(b.ssl_port, pki.ca)
     assert api_versions(s) == 0
     s.close()
-
-
-def struct_error():
-    import struct
-    return struct.error
 
 
 def test_enabled_protocols_refuse_older_tls(brokers, pki):
