@@ -119,6 +119,7 @@ struct sluice_config {
     /* SASL on SASL_PLAINTEXT and SASL_SSL listeners. */
     char *sasl_enabled_mechanisms;
     int32_t connection_failed_authentication_delay_ms;
+    int64_t queued_max_request_bytes;
     uint8_t source[CONFIG_MAX_KEYS]; /* enum config_source per broker_config_defs index */
 };
 
