@@ -32,5 +32,8 @@ int records_add_remove_topic(MetadataBatch *b, ProtobufCBinaryData topic_id);
 /* `value` NULL deletes the key. */
 int records_add_topic_config(MetadataBatch *b, const char *topic, const char *key,
                              const char *value);
+/* A SCRAM credential (salt and keys copied); remove deletes one. */
+int records_add_scram(MetadataBatch *b, const ScramCredential *c);
+int records_add_remove_scram(MetadataBatch *b, const char *name, int32_t mechanism);
 
 #endif

@@ -54,6 +54,11 @@ static const struct api_entry apis[] = {
     {KAFKA_API_DESCRIBE_GROUPS, 0, 4, kafka_handle_describe_groups},
     {KAFKA_API_DELETE_GROUPS, 0, 2, kafka_handle_delete_groups},
     {KAFKA_API_OFFSET_DELETE, 0, 0, kafka_handle_offset_delete},
+    /* SASL_PLAINTEXT / SASL_SSL listeners (handle_sasl.c); SCRAM users. */
+    {KAFKA_API_SASL_HANDSHAKE, 0, 1, kafka_handle_sasl_handshake},
+    {KAFKA_API_SASL_AUTHENTICATE, 0, 2, kafka_handle_sasl_authenticate},
+    {KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, kafka_handle_describe_user_scram_credentials},
+    {KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, kafka_handle_alter_user_scram_credentials},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)
@@ -250,6 +255,13 @@ static void route(struct kafka_call *call, int header_status)
         return;
     }
     char why[128];
+    if (!kafka_conn_authenticated(call->req->conn) && h->api_key != KAFKA_API_API_VERSIONS &&
+        h->api_key != KAFKA_API_SASL_HANDSHAKE && h->api_key != KAFKA_API_SASL_AUTHENTICATE) {
+        /* Kafka's rule: nothing is served before authentication. */
+        snprintf(why, sizeof why, "request api_key=%d before SASL authentication", h->api_key);
+        kafka_call_fail(call, why);
+        return;
+    }
     if (!in_range || header_status != 0) {
         snprintf(why, sizeof why, "unsupported request api_key=%d api_version=%d%s", h->api_key,
                  h->api_version, header_status == 0 || !in_range ? "" : " (bad header)");
@@ -269,6 +281,10 @@ static void route(struct kafka_call *call, int header_status)
 
 void kafka_dispatch(struct kafka_request *req, void *data)
 {
+    if (kafka_conn_sasl_raw(req->conn)) {
+        kafka_sasl_raw_token(req, data);
+        return;
+    }
     struct kafka_call *call = call_new(req, data);
     if (call == NULL) {
         kafka_conn_fail(req->conn, "out of memory for request");

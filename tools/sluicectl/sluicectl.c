@@ -5,6 +5,7 @@
 #include "tools/sluicectl/cluster_cmd.h"
 #include "tools/sluicectl/group_cmd.h"
 #include "tools/sluicectl/topic_cmd.h"
+#include "tools/sluicectl/user_cmd.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
@@ -20,6 +21,7 @@ static void usage(FILE *out)
                  "  topic create|list|describe|delete|alter-config   (sluicectl topic --help)\n"
                  "  cluster status --controller host:port [--json]  (sluicectl cluster --help)\n"
                  "  group list|describe|delete                       (sluicectl group --help)\n"
+                 "  user set-password|delete|list  SCRAM users       (sluicectl user --help)\n"
                  "\n"
                  "options:\n"
                  "  --version   print the version and exit\n"
@@ -45,6 +47,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "group") == 0) {
         return group_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "user") == 0) {
+        return user_cmd_main(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "cluster") == 0) {
         return cluster_cmd_main(argc - 1, argv + 1);
