@@ -139,6 +139,8 @@ static void conn_options(const struct sluice_config *cfg, struct kafka_conn_opti
     o->max_connections_per_ip = cfg->max_connections_per_ip;
     o->per_ip_overrides = cfg->max_connections_per_ip_overrides;
     o->max_connection_creation_rate = cfg->max_connection_creation_rate;
+    o->queued_max_request_bytes = cfg->queued_max_request_bytes;
+    o->frame_timeout_ms = (uint64_t)cfg->request_timeout_ms;
 }
 
 static const MetadataImage *link_image(void *data)

@@ -121,7 +121,9 @@ static const struct config_def broker_defs[] = {
     {"num.replica.fetchers", CONFIG_INT, BROKER(num_replica_fetchers), "1", 1, 64, NULL, NULL,
      "Fetcher connections a follower keeps to each leader broker."},
     {"request.timeout.ms", CONFIG_INT, BROKER(request_timeout_ms), "30000", 1, INT32_MAX, NULL,
-     NULL, "Timeout of broker-to-controller and broker-to-broker requests."},
+     NULL,
+     "Timeout of broker-to-controller and broker-to-broker requests, and of a Kafka request half "
+     "received."},
     {"offsets.topic.num.partitions", CONFIG_INT, BROKER(offsets_topic_num_partitions), "50", 1,
      100000, NULL, NULL, "Partitions of __consumer_offsets (set before first use)."},
     {"offsets.topic.replication.factor", CONFIG_INT, BROKER(offsets_topic_replication_factor), "3",
@@ -153,6 +155,10 @@ static const struct config_def broker_defs[] = {
     {"max.connection.creation.rate", CONFIG_INT, BROKER(max_connection_creation_rate), "2147483647",
      1, INT32_MAX, NULL, NULL,
      "New connections accepted per second; the excess is closed at once."},
+    {"queued.max.request.bytes", CONFIG_LONG, BROKER(queued_max_request_bytes), "268435456", -1,
+     INT64_MAX, NULL, NULL,
+     "Bytes of requests read from Kafka clients and not yet answered, across connections; "
+     "reading pauses while they are spent. -1 is unlimited (Kafka's default; Sluice bounds it)."},
 };
 
 static const struct config_def topic_defs[] = {

@@ -2,8 +2,10 @@
 #include "broker/kafka/connection.h"
 
 #include "broker/kafka/conn_quota.h"
+#include "broker/kafka/request_budget.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,8 @@ enum request_state { REQ_HANDLING, REQ_DONE, REQ_DROPPED };
 struct kafka_conn {
     uv_tcp_t tcp;
     uv_timer_t idle;
-    uv_poll_t writable; /* on a dup of the socket: waits out EAGAIN from sendfile */
+    uv_timer_t frame_timer; /* a started frame must complete (frame_timeout_ms) */
+    uv_poll_t writable;     /* on a dup of the socket: waits out EAGAIN from sendfile */
     int poll_fd;
     struct kafka_conn_options opts;
     kafka_request_cb on_request;
@@ -31,6 +34,8 @@ struct kafka_conn {
     char ip[64];         /* peer without the port: the quota's key */
     bool quota_admitted; /* counted in opts.quota; released on close */
     struct frame_reader frames;
+    size_t frame_charged; /* the partial frame's buffer, charged to opts.budget */
+    struct request_budget_waiter budget_wait;
     /* FIFO of requests in arrival order; head is the next to answer. */
     struct kafka_request *head, *tail;
     size_t in_flight;     /* requests in the FIFO */
@@ -78,6 +83,9 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void request_free(struct kafka_request *req)
 {
+    if (req->charged > 0) {
+        request_budget_release(req->conn->opts.budget, req->charged);
+    }
     kafka_response_free(&req->response);
     free(req->frame);
     free(req);
@@ -136,6 +144,13 @@ void kafka_conn_close(struct kafka_conn *c)
         c->quota_admitted = false;
     }
     drop_finished(c);
+    if (c->opts.budget != NULL) {
+        request_budget_cancel(c->opts.budget, &c->budget_wait);
+        frame_reader_free(&c->frames); /* nothing reads it once closing */
+        request_budget_release(c->opts.budget, c->frame_charged);
+        c->frame_charged = 0;
+        request_budget_frame_done(c->opts.budget, c);
+    }
     /* Only handled requests are left; the handles still open keep `c`
      * alive while their handlers let go. */
     for (struct kafka_request *req = c->head, *next; req != NULL; req = next) {
@@ -152,6 +167,7 @@ void kafka_conn_close(struct kafka_conn *c)
         c->poll_fd = -1;
     }
     uv_close((uv_handle_t *)&c->idle, on_handle_closed);
+    uv_close((uv_handle_t *)&c->frame_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
@@ -177,6 +193,46 @@ static void on_idle(uv_timer_t *t)
     }
     log_debug("kafka", "closing idle connection peer=%s", c->peer);
     kafka_conn_close(c);
+}
+
+static void on_frame_timeout(uv_timer_t *t)
+{
+    struct kafka_conn *c = t->data;
+    char why[160];
+    snprintf(why, sizeof why,
+             "request not completed within request.timeout.ms (%zu of %d bytes received)",
+             c->frames.body_have, c->frames.body != NULL ? c->frames.last_size : 0);
+    kafka_conn_fail(c, why);
+}
+
+/* The clock of a started frame runs only while the connection reads: a
+ * client paused by our own flow control is not slow. Each frame gets the
+ * whole timeout from when it (or reading) started. */
+static void frame_timer_update(struct kafka_conn *c)
+{
+    bool want = !c->closing && c->reading && c->opts.frame_timeout_ms > 0 &&
+                frame_reader_partial(&c->frames);
+    bool active = uv_is_active((uv_handle_t *)&c->frame_timer);
+    if (want && !active) {
+        uv_timer_start(&c->frame_timer, on_frame_timeout, c->opts.frame_timeout_ms, 0);
+    } else if (!want && active) {
+        uv_timer_stop(&c->frame_timer);
+    }
+}
+
+/* Charge the budget for what the partial frame's buffer holds now. */
+static void charge_partial(struct kafka_conn *c)
+{
+    if (c->opts.budget == NULL) {
+        return;
+    }
+    size_t now = c->frames.body_cap;
+    if (now > c->frame_charged) {
+        request_budget_charge(c->opts.budget, now - c->frame_charged);
+    } else if (now < c->frame_charged) {
+        request_budget_release(c->opts.budget, c->frame_charged - now);
+    }
+    c->frame_charged = now;
 }
 
 /* Activity that proves the client alive: a whole request or a whole response.
@@ -411,6 +467,12 @@ static void start_request(struct kafka_conn *c)
     }
     req->conn = c;
     req->frame = frame_reader_take(&c->frames, &req->frame_len);
+    req->charged = c->frame_charged; /* the budget now counts it until it is answered */
+    c->frame_charged = 0;
+    uv_timer_stop(&c->frame_timer);
+    if (c->opts.budget != NULL) {
+        request_budget_frame_done(c->opts.budget, c);
+    }
     kafka_response_init(&req->response);
     if (c->tail != NULL) {
         c->tail->next = req;
@@ -430,6 +492,7 @@ static void consume(struct kafka_conn *c, const uint8_t *data, size_t len)
         size_t used;
         enum frame_status st = frame_reader_feed(&c->frames, data + off, len - off, &used);
         off += used;
+        charge_partial(c);
         if (st == FRAME_READY) {
             start_request(c);
         } else if (st != FRAME_NEED_MORE) {
@@ -459,10 +522,22 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
 }
 
+static void on_budget_room(struct request_budget_waiter *w)
+{
+    struct kafka_conn *c =
+        (struct kafka_conn *)((char *)w - offsetof(struct kafka_conn, budget_wait));
+    reading_update(c);
+}
+
 static void reading_update(struct kafka_conn *c)
 {
     bool want = !c->closing && c->in_flight < c->opts.max_in_flight &&
                 c->pending_bytes < c->opts.max_pending_bytes;
+    if (want && c->opts.budget != NULL &&
+        !request_budget_may_read(c->opts.budget, c, frame_reader_partial(&c->frames))) {
+        want = false;
+        request_budget_wait(c->opts.budget, &c->budget_wait);
+    }
     if (want && !c->reading) {
         int rv = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
         if (rv != 0) {
@@ -474,6 +549,7 @@ static void reading_update(struct kafka_conn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
+    frame_timer_update(c);
 }
 
 static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
@@ -539,8 +615,10 @@ int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts
                       opts->max_request_bytes > 0 ? (size_t)opts->max_request_bytes : 0);
     uv_tcp_init(server->loop, &c->tcp);
     uv_timer_init(server->loop, &c->idle);
-    c->tcp.data = c->idle.data = c;
-    c->handles_open = 2;
+    uv_timer_init(server->loop, &c->frame_timer);
+    c->tcp.data = c->idle.data = c->frame_timer.data = c;
+    c->budget_wait.resume = on_budget_room;
+    c->handles_open = 3;
     registry_link(c);
     int rv = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (rv != 0) {

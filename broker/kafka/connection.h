@@ -9,8 +9,13 @@
  * Flow control: when too many requests are in flight or too many response
  * bytes wait for the socket, reading stops until the client drains them, so a
  * client that never reads its responses cannot make the broker buffer without
- * bound. A connection idle for connections.max.idle.ms with nothing in flight
- * (a frame received piecemeal counts as idle until it completes) is closed.
+ * bound. Across connections, the bytes of requests read and not yet answered
+ * are charged to a shared budget (queued.max.request.bytes, request_budget.h):
+ * when it is spent, reading pauses until answers go out. A connection idle
+ * for connections.max.idle.ms with nothing in flight is closed; a frame whose
+ * first bytes arrived must complete within request.timeout.ms of reading
+ * time (time paused by flow control does not count), or the connection is
+ * closed and the frame dropped.
  *
  * Lifetime: a connection frees itself once closed and once every request it
  * handed out has been completed or dropped; a request therefore stays valid
@@ -27,6 +32,7 @@
 #include "broker/kafka/response.h"
 
 struct conn_quota;
+struct request_budget;
 
 struct kafka_conn;
 
@@ -44,24 +50,28 @@ struct kafka_request {
     /* Internal to the connection. */
     struct kafka_request *next;
     int state;
+    size_t charged; /* bytes charged to the request budget */
 };
 
 typedef void (*kafka_request_cb)(struct kafka_request *req, void *data);
 
 struct kafka_conn_options {
-    int32_t max_request_bytes;    /* socket.request.max.bytes */
-    uint64_t idle_timeout_ms;     /* connections.max.idle.ms */
-    size_t max_in_flight;         /* requests read but not yet answered before reading pauses */
-    size_t max_pending_bytes;     /* response bytes queued before reading pauses */
-    const char *listener_name;    /* borrowed for the connection's lifetime */
-    bool plaintext;               /* record data may be spliced with sendfile */
-    struct kafka_conn **registry; /* list head the connection links itself into (may be NULL) */
-    struct conn_quota *quota;     /* admits each connection (may be NULL); borrowed */
+    int32_t max_request_bytes;     /* socket.request.max.bytes */
+    uint64_t idle_timeout_ms;      /* connections.max.idle.ms */
+    uint64_t frame_timeout_ms;     /* request.timeout.ms: a started frame must complete */
+    size_t max_in_flight;          /* requests read but not yet answered before reading pauses */
+    size_t max_pending_bytes;      /* response bytes queued before reading pauses */
+    const char *listener_name;     /* borrowed for the connection's lifetime */
+    bool plaintext;                /* record data may be spliced with sendfile */
+    struct kafka_conn **registry;  /* list head the connection links itself into (may be NULL) */
+    struct conn_quota *quota;      /* admits each connection (may be NULL); borrowed */
+    struct request_budget *budget; /* queued.max.request.bytes (may be NULL); borrowed */
     /* Read by kafka_server only, for the quota it owns; 0 = unlimited. */
     int32_t max_connections;              /* max.connections */
     int32_t max_connections_per_ip;       /* max.connections.per.ip */
     const char *per_ip_overrides;         /* max.connections.per.ip.overrides; borrowed */
     int32_t max_connection_creation_rate; /* max.connection.creation.rate (per second) */
+    int64_t queued_max_request_bytes;     /* queued.max.request.bytes; <= 0: unlimited */
 };
 
 /* Accept a pending connection on `server`. `on_request` is called with each

@@ -152,9 +152,9 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
                          int32_t leader_epoch, struct log_append_info *info);
 
 /* Append batches fetched from the leader keeping their offsets and leader
- * epochs: each batch must start at the log end offset and right after its
- * predecessor (in a compacted log anywhere above them: the leader's cleaner
- * leaves gaps), else LOG_ERR_OFFSET_MISMATCH; validated for magic, lengths and
+ * epochs: each batch must start at or above the log end offset and above its
+ * predecessor (gaps are allowed under any cleanup.policy: the leader's
+ * cleaner leaves them), else LOG_ERR_OFFSET_MISMATCH; validated for magic, lengths and
  * CRC (not the producer rules). Nothing written on error. info->first_offset is the first batch's
  * base offset. */
 int partition_log_append_as_follower(struct partition_log *log, const uint8_t *batches, size_t len,

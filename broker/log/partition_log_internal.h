@@ -84,9 +84,12 @@ size_t log_segs_find(const struct partition_log *log, int64_t offset);
 /* Recovery (log_recovery.c): load all segments of log->dir into log->segs,
  * validating those at or past `recovery_point`. */
 int log_recovery_load(struct partition_log *log, int64_t recovery_point, char *err, size_t errlen);
-/* Re-scan `seg` from the start: validate batches, rebuild both indexes, and
- * cut the file after the last valid batch. *truncated = bytes cut. */
-int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, int64_t *truncated);
+/* Re-scan `seg` from the start: validate batches (offsets rising, gaps
+ * allowed, every offset below `next_base`, the next segment's base or
+ * INT64_MAX), rebuild both indexes, and cut the file after the last valid
+ * batch. *truncated = bytes cut. */
+int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, int64_t next_base,
+                              int64_t *truncated);
 
 /* Leader epochs (log_epochs.c). Each returns 0 or the error of writing
  * leader-epoch-checkpoint (logged there), which the caller must fail on. */
