@@ -225,6 +225,16 @@ void kafka_conn_close(struct kafka_conn *c)
         c->frame_charged = 0;
         request_budget_frame_done(c->opts.budget, c);
     }
+    /* Only handled requests are left; the handles still open keep `c`
+     * alive while their handlers let go. */
+    for (struct kafka_request *req = c->head, *next; req != NULL; req = next) {
+        next = req->next;
+        void (*cancel)(struct kafka_request *) = req->on_cancel;
+        req->on_cancel = NULL;
+        if (cancel != NULL) {
+            cancel(req);
+        }
+    }
     if (c->poll_fd >= 0) {
         uv_close((uv_handle_t *)&c->writable, on_handle_closed);
         close(c->poll_fd);

@@ -45,6 +45,11 @@ struct kafka_request {
     size_t frame_len;
     struct kafka_response response; /* filled by the handler */
     void *data;                     /* for the handler */
+    /* Set by a handler that answers later (a parked Fetch): called once if
+     * the connection closes first, so the handler lets go of what the
+     * request pins now rather than at its deadline. It must complete or
+     * drop the request (the answer goes nowhere). */
+    void (*on_cancel)(struct kafka_request *req);
     /* Internal to the connection. */
     struct kafka_request *next;
     int state;

@@ -40,6 +40,8 @@ void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const 
                                                const struct metadata_config_entry *entries,
                                                size_t n, bool replace, bool validate_only,
                                                uint64_t timeout_ms, struct metadata_admin_op *op);
+void metadata_quorum_submit_producer_id(struct metadata_quorum *q, uint64_t timeout_ms,
+                                        struct metadata_producer_id_op *op);
 bool metadata_quorum_scram_at(const struct metadata_quorum *q, size_t i,
                               struct metadata_scram_credential *out);
 bool metadata_quorum_scram_find(const struct metadata_quorum *q, const char *user,

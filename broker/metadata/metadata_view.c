@@ -169,6 +169,14 @@ void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char
                                               timeout_ms, op);
 }
 
+void metadata_view_submit_producer_id(struct metadata_view *v, uint64_t timeout_ms,
+                                      struct metadata_producer_id_op *op,
+                                      metadata_producer_id_cb cb)
+{
+    op->cb = cb;
+    metadata_quorum_submit_producer_id(v->quorum, timeout_ms, op);
+}
+
 void metadata_view_submit_alter_scram(struct metadata_view *v,
                                       const struct metadata_scram_credential *cred, bool remove,
                                       uint64_t timeout_ms, struct metadata_admin_op *op,

@@ -6,6 +6,7 @@ restarts without a rebalance; admin clients list and describe groups;
 committed offsets survive a broker restart and, with RF=3, the loss of the
 coordinator's broker."""
 
+import datetime
 import os
 import signal
 import time
@@ -476,3 +477,61 @@ def test_sluicectl_group_list_describe_delete(gbroker, request):
     sluicectl_group(gbroker, "delete", group)
     gone = sluicectl_group(gbroker, "describe", group, check=False)
     assert gone.returncode == 1 and b"does not exist" in gone.stderr
+
+
+def test_sluicectl_group_reset_offsets(gbroker, request):
+    """reset-offsets refuses an active group, plans without committing by
+    default, and with --execute commits earliest/latest/offset/shift/datetime
+    targets (clamped to the partition's range); a consumer of the group then
+    resumes from the reset offsets."""
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(gbroker.bootstrap, topic, 2)
+    base = (int(time.time()) - 600) * 1000  # recent: retention.ms keeps it
+    p = Producer({"bootstrap.servers": gbroker.bootstrap, "acks": "all"})
+    for v in range(10):  # partition v % 2; v's timestamp is base + v seconds
+        p.produce(topic, value=str(v).encode(), partition=v % 2, timestamp=base + v * 1000)
+    assert p.flush(TIMEOUT) == 0
+    c = consumer(gbroker.bootstrap, group)
+    c.subscribe([topic])
+    assert sorted(poll_values([c], 10)) == list(range(10))
+    c.commit(offsets=[TopicPartition(topic, 0, 5), TopicPartition(topic, 1, 2)],
+             asynchronous=False)
+
+    def reset(*args, check=True):
+        return sluicectl_group(gbroker, "reset-offsets", group, *args, check=check)
+
+    def plan(*args):
+        out = json.loads(reset(*args, "--json").stdout)
+        return {o["partition"]: (o["current"], o["new"]) for o in out["offsets"]}, out["executed"]
+
+    refused = reset("--topic", topic, "--to-earliest", check=False)
+    assert refused.returncode == 1 and b"is active" in refused.stderr, refused.stderr
+    c.close()
+
+    assert plan("--topic", topic, "--to-earliest") == ({0: (5, 0), 1: (2, 0)}, False)
+    assert committed(gbroker.bootstrap, group, topic, 2) == {0: 5, 1: 2}  # a dry run
+    table = reset("--topic", topic, "--to-latest").stdout.decode()
+    assert "NEW-OFFSET" in table and "dry run" in table
+
+    assert plan("--topic", f"{topic}:1", "--to-offset", "3", "--execute") == ({1: (2, 3)}, True)
+    assert committed(gbroker.bootstrap, group, topic, 2) == {0: 5, 1: 3}
+    assert plan("--topic", topic, "--shift-by", "-4", "--execute") == \
+        ({0: (5, 1), 1: (3, 0)}, True)  # 3 - 4 clamps to the earliest
+    assert plan("--all-topics", "--to-offset", "100", "--execute") == \
+        ({0: (1, 5), 1: (0, 5)}, True)  # clamps to the latest
+    # The first record at or after base + 2.5 s: value 4 (offset 2) and 3 (offset 1).
+    at = datetime.datetime.fromtimestamp((base + 2500) / 1000, datetime.timezone.utc)
+    assert plan("--topic", topic, "--to-datetime", at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3],
+                "--execute") == ({0: (5, 2), 1: (5, 1)}, True)
+    assert committed(gbroker.bootstrap, group, topic, 2) == {0: 2, 1: 1}
+
+    resumed = consumer(gbroker.bootstrap, group)
+    resumed.subscribe([topic])
+    assert sorted(poll_values([resumed], 7)) == [3, 4, 5, 6, 7, 8, 9]
+    resumed.close()
+
+    bad = reset("--topic", topic + "-none", "--to-latest", check=False)
+    assert bad.returncode == 1 and b"does not exist" in bad.stderr
+    usage = reset("--topic", topic, check=False)
+    assert usage.returncode == 2
