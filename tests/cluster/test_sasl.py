@@ -11,8 +11,8 @@ import struct
 
 import pytest
 
-from securitytest import Pki, api_versions, listeners_overrides, tls_overrides
-from sluicetest import binary, recv_exact, run, unique_topic
+from securitytest import Pki, api_versions, listeners_overrides, sluicectl, tls_overrides
+from sluicetest import recv_exact, run, unique_topic
 
 MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 PASSWORD = "alice-secret"
@@ -21,11 +21,6 @@ PASSWORD = "alice-secret"
 @pytest.fixture
 def pki(tmp_path):
     return Pki(str(tmp_path / "pki"))
-
-
-def sluicectl(*args, check=True, input=None):
-    return run([binary("tools", "sluicectl", "sluicectl"), *args], check=check, input=input,
-               timeout=60)
 
 
 def sasl_broker(brokers, pki=None):
