@@ -126,3 +126,20 @@ def test_confluent_kafka_idempotent_producer(broker, request):
     consumer.close()
     assert got == sent, "every record exactly once, in order"
     assert "producer id block start=" in broker.log_text()
+
+
+def test_idle_producer_expires(brokers, request):
+    """producer.id.expiration.ms: a forgotten producer starts afresh, so a
+    sequence that was a gap before expiry is accepted after it."""
+    broker = brokers(overrides={"producer.id.expiration.ms": "1000",
+                                "log.retention.check.interval.ms": "200"})
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    err, pid, epoch = init_producer_id(broker)
+    assert err == 0
+    first = record_batch([b"a"], producer_id=pid, producer_epoch=epoch, base_sequence=0)
+    wait_for(lambda: produce_raw(broker, topic, first)[0] == 0, "the topic")
+    # Batch timestamps are the producer's clock (now): expiry needs a second of idleness.
+    wait_for(lambda: "expired idle producers" in broker.log_text(), "the producer to expire")
+    later = record_batch([b"b"], producer_id=pid, producer_epoch=epoch, base_sequence=7)
+    assert produce_raw(broker, topic, later)[0] == 0
