@@ -56,6 +56,7 @@ static const struct api_entry apis[] = {
     {KAFKA_API_OFFSET_DELETE, 0, 0, kafka_handle_offset_delete},
     /* Idempotent producers (KIP-98, KIP-360); no transactions yet. */
     {KAFKA_API_INIT_PRODUCER_ID, 0, 4, kafka_handle_init_producer_id},
+    {KAFKA_API_DESCRIBE_PRODUCERS, 0, 0, kafka_handle_describe_producers},
     /* SASL_PLAINTEXT / SASL_SSL listeners (handle_sasl.c); SCRAM users. */
     {KAFKA_API_SASL_HANDSHAKE, 0, 1, kafka_handle_sasl_handshake},
     {KAFKA_API_SASL_AUTHENTICATE, 0, 2, kafka_handle_sasl_authenticate},
