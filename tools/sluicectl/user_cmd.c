@@ -24,7 +24,8 @@
 
 struct usession {
     const char *bootstrap, *command, *user, *password;
-    int mechanisms[2]; /* 0 = unused */
+    const char *command_config; /* --command-config: Kafka client properties */
+    int mechanisms[2];          /* 0 = unused */
     int iterations;
     bool json;
     int timeout_ms;
@@ -49,6 +50,7 @@ void user_cmd_usage(void)
             "  --mechanism M       SCRAM-SHA-256 or SCRAM-SHA-512 (default: both)\n"
             "  --iterations N      4096..16384 (default 8192)\n"
             "  --timeout-ms N      per request (default 10000)\n"
+            "  --command-config F  Kafka client properties: security.protocol, sasl.*, ssl.*\n"
             "\n"
             "exit codes: 0 ok, 1 operation failed, 2 usage, 3 cannot connect\n");
 }
@@ -225,6 +227,7 @@ static int do_list(struct usession *s)
 
 static const struct option long_options[] = {
     {"bootstrap-server", required_argument, NULL, 'b'},
+    {"command-config", required_argument, NULL, 'K'},
     {"password", required_argument, NULL, 'p'},
     {"mechanism", required_argument, NULL, 'm'},
     {"iterations", required_argument, NULL, 'i'},
@@ -247,6 +250,9 @@ static int parse_args(int argc, char **argv, struct usession *s)
         switch (c) {
         case 'b':
             s->bootstrap = optarg;
+            break;
+        case 'K':
+            s->command_config = optarg;
             break;
         case 'p':
             s->password = optarg;
@@ -304,7 +310,13 @@ int user_cmd_main(int argc, char **argv)
         user_cmd_usage();
         return rv > 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
     }
-    if (kafka_client_connect(&s.client, s.bootstrap, s.timeout_ms, s.err, sizeof s.err) != 0) {
+    struct client_security security;
+    if (client_security_load(s.command_config, &security, s.err, sizeof s.err) != 0) {
+        fprintf(stderr, "sluicectl: --command-config: %s\n", s.err);
+        return SLUICECTL_USAGE;
+    }
+    if (kafka_client_connect(&s.client, s.bootstrap, s.timeout_ms, &security, s.err,
+                             sizeof s.err) != 0) {
         fprintf(stderr, "sluicectl: %s\n", s.err);
         return SLUICECTL_CONNECT;
     }
