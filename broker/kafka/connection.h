@@ -32,6 +32,8 @@
 #include "broker/kafka/response.h"
 
 struct conn_quota;
+struct ssl_principal_rules;
+struct tls_context;
 struct request_budget;
 
 struct kafka_conn;
@@ -42,6 +44,11 @@ struct kafka_request {
     size_t frame_len;
     struct kafka_response response; /* filled by the handler */
     void *data;                     /* for the handler */
+    /* Set by a handler that answers later (a parked Fetch): called once if
+     * the connection closes first, so the handler lets go of what the
+     * request pins now rather than at its deadline. It must complete or
+     * drop the request (the answer goes nowhere). */
+    void (*on_cancel)(struct kafka_request *req);
     /* Internal to the connection. */
     struct kafka_request *next;
     int state;
@@ -66,7 +73,12 @@ struct kafka_conn_options {
     int32_t max_connections_per_ip;       /* max.connections.per.ip */
     const char *per_ip_overrides;         /* max.connections.per.ip.overrides; borrowed */
     int32_t max_connection_creation_rate; /* max.connection.creation.rate (per second) */
-    int64_t queued_max_request_bytes;     /* queued.max.request.bytes; <= 0: unlimited */
+    /* TLS (SSL and SASL_SSL listeners): NULL for plaintext. Borrowed; the
+     * context may be reloaded meanwhile (open sessions keep theirs). */
+    struct tls_context *tls;
+    uint64_t tls_handshake_timeout_ms;                     /* ssl.handshake.timeout.ms */
+    const struct ssl_principal_rules *tls_principal_rules; /* ssl.principal.mapping.rules */
+    int64_t queued_max_request_bytes; /* queued.max.request.bytes; <= 0: unlimited */
 };
 
 /* Accept a pending connection on `server`. `on_request` is called with each
@@ -95,6 +107,13 @@ const char *kafka_conn_peer(const struct kafka_conn *conn);
 const char *kafka_conn_listener(const struct kafka_conn *conn);
 /* Whether record data may be spliced with sendfile (plaintext listener). */
 bool kafka_conn_plaintext(const struct kafka_conn *conn);
+
+/* The authenticated principal, Kafka's form "User:name": from the client
+ * certificate (ssl.principal.mapping.rules) on TLS, from SASL once
+ * authenticated, else "User:ANONYMOUS". Borrowed. */
+const char *kafka_conn_principal(const struct kafka_conn *conn);
+/* Set by SASL authentication; `name` is copied (truncated to 255 bytes). */
+void kafka_conn_set_principal(struct kafka_conn *conn, const char *name);
 
 /* The next connection in the registry list after `conn`. */
 struct kafka_conn *kafka_conn_next(const struct kafka_conn *conn);

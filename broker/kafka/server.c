@@ -44,7 +44,11 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     struct kafka_conn_options opts = s->options;
     opts.listener_name = s->listeners->bind[i].name;
-    opts.plaintext = s->listeners->bind[i].protocol == SECURITY_PLAINTEXT;
+    enum security_protocol proto = s->listeners->bind[i].protocol;
+    opts.plaintext = proto == SECURITY_PLAINTEXT;
+    if (proto != SECURITY_SSL && proto != SECURITY_SASL_SSL) {
+        opts.tls = NULL;
+    }
     opts.registry = &s->conns;
     struct kafka_conn *conn;
     opts.quota = &s->quota;

@@ -310,6 +310,7 @@ static void after_truncation(struct partition_log *log)
         log->start_offset = end;
     }
     log_flush_clamp(log);
+    log_note_work(log);
 }
 
 int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t offset)

@@ -26,11 +26,13 @@
 struct reader {
     const struct segment *seg;
     uint8_t *buf;
+    size_t cap;    /* of buf: READER_CAP, or the whole segment when smaller */
     int64_t start; /* file position of buf[0] */
     size_t len;
 };
 
-/* Point *out at `n` (<= READER_CAP, <= limit - pos) bytes at `pos`.
+/* Point *out at `n` (<= r->cap, <= limit - pos) bytes at `pos`; `limit` is
+ * at most the segment's size.
  * Returns 0 or -errno: an I/O error must fail the open, not cut the log. */
 static int reader_get(struct reader *r, int64_t pos, size_t n, int64_t limit, const uint8_t **out)
 {
@@ -38,7 +40,7 @@ static int reader_get(struct reader *r, int64_t pos, size_t n, int64_t limit, co
         *out = r->buf + (pos - r->start);
         return 0;
     }
-    size_t want = (size_t)(limit - pos < READER_CAP ? limit - pos : READER_CAP);
+    size_t want = (size_t)(limit - pos < (int64_t)r->cap ? limit - pos : (int64_t)r->cap);
     int rv = want < n ? -EIO : segment_pread(r->seg, r->buf, want, pos);
     if (rv < 0) {
         r->len = 0;
@@ -54,7 +56,7 @@ static int reader_crc(struct reader *r, int64_t pos, int64_t len, int64_t limit,
 {
     uint32_t c = 0;
     while (len > 0) {
-        size_t step = (size_t)(len < READER_CAP ? len : READER_CAP);
+        size_t step = (size_t)(len < (int64_t)r->cap ? len : (int64_t)r->cap);
         const uint8_t *p;
         int rv = reader_get(r, pos, step, limit, &p);
         if (rv < 0) {
@@ -141,7 +143,10 @@ static int cut_tail(struct partition_log *log, struct segment *seg, int64_t pos,
 int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, int64_t next_base,
                               int64_t *truncated)
 {
-    struct reader r = {.seg = seg, .buf = malloc(READER_CAP)};
+    /* Small segments (the active one after a roll, most after a crash) get a
+     * small buffer: recovery opens every partition at start-up. */
+    size_t cap = seg->size >= READER_CAP ? READER_CAP : seg->size > 0 ? (size_t)seg->size : 1;
+    struct reader r = {.seg = seg, .buf = malloc(cap), .cap = cap};
     const char *reason = "";
     int64_t pos = 0;
     int rv = 0;

@@ -41,6 +41,8 @@ struct partition_log {
     int64_t start_offset;
     int64_t high_watermark;
     int64_t durable_offset;           /* also the recovery point */
+    struct partition_log_owner owner; /* owner.has_work NULL: not owned */
+    bool work_noted;                  /* has_work fired; take_work not yet called */
     struct leader_epoch_cache epochs; /* log_epochs.c */
     bool epochs_unsaved; /* the last checkpoint write failed: retry before the next append */
     /* flush state (log_flush.c) */
@@ -68,6 +70,9 @@ static inline int64_t log_end(const struct partition_log *log)
 }
 
 int64_t log_now_ms(const struct partition_log *log);
+
+/* Tell the owner (if any) the log has periodic work or moved offsets. */
+void log_note_work(struct partition_log *log);
 
 /* Segment list (partition_log.c). */
 int log_segs_push(struct partition_log *log, struct segment *seg);

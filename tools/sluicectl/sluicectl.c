@@ -19,7 +19,7 @@ static void usage(FILE *out)
                  "commands:\n"
                  "  topic create|list|describe|delete|alter-config   (sluicectl topic --help)\n"
                  "  cluster status --controller host:port [--json]  (sluicectl cluster --help)\n"
-                 "  group list|describe|delete                       (sluicectl group --help)\n"
+                 "  group list|describe|delete|reset-offsets         (sluicectl group --help)\n"
                  "\n"
                  "options:\n"
                  "  --version   print the version and exit\n"
