@@ -204,3 +204,24 @@ def test_rpc_peer_that_does_not_read_is_not_buffered(clusters, request):
     assert growth_mib < 32, f"peak RSS grew {growth_mib:.0f} MiB"
     hog.close()
     assert node.running()
+
+
+def listening_addresses(port):
+    """Local IPv4 addresses with a socket listening on `port` (/proc/net/tcp)."""
+    out = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            ip_hex, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:
+                out.append(socket.inet_ntoa(struct.pack("<I", int(ip_hex, 16))))
+    return out
+
+
+def test_raft_binds_the_controller_listener_host(clusters):
+    """Raft listens on the CONTROLLER listener's host (127.0.0.1 here),
+    port + 1, not on every interface."""
+    c = clusters(n=1)
+    host, port = c[0].controller.split(":")
+    assert listening_addresses(int(port) + 1) == [host]
+    assert listening_addresses(int(port)) == [host]
