@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/fetch_session.h"
 #include "broker/metadata/metadata_quorum.h"
 #include "broker/replica/replica_service.h"
 #include "common/log.h"
@@ -355,7 +356,15 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         broker_stop(b);
         return -ENOMEM;
     }
-    b->services = (struct kafka_services){loop, cfg, b->metadata, &b->replicas, b->groups};
+    struct fetch_session_cache *sessions =
+        fetch_session_cache_new(cfg->max_incremental_fetch_session_cache_slots);
+    if (sessions == NULL) {
+        snprintf(err, errlen, "out of memory for the fetch session cache");
+        broker_stop(b);
+        return -ENOMEM;
+    }
+    b->services =
+        (struct kafka_services){loop, cfg, b->metadata, &b->replicas, b->groups, sessions};
     return 0;
 }
 
@@ -393,6 +402,8 @@ void broker_stop(struct broker *b)
         replica_manager_stop(&b->replicas); /* answers parked group requests too */
         group_coordinator_stop(b->groups);
         b->groups = NULL;
+        fetch_session_cache_free(b->services.fetch_sessions);
+        b->services.fetch_sessions = NULL;
     }
     if (b->started >= STARTED_METADATA) {
         b->link.on_metadata = NULL;

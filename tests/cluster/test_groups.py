@@ -216,6 +216,37 @@ def test_join_and_leave_rebalance_without_loss(gbroker, request):
     assert set(seen) == set(range(48))
 
 
+def test_cooperative_sticky_rebalance_moves_only_what_moves(gbroker, request):
+    """Cooperative (incremental, KIP-429) rebalancing is client-side over the
+    classic protocol: with librdkafka's cooperative-sticky assignor, a member
+    joining makes the first give up only the partitions that move to it
+    (an eager rebalance would revoke all four), and nothing is lost."""
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(gbroker.bootstrap, topic, 4)
+    produce(gbroker.bootstrap, topic, range(40), 4)
+    coop = {"partition.assignment.strategy": "cooperative-sticky",
+            "enable.auto.commit": True, "auto.commit.interval.ms": 100}
+    revoked = []
+    a = consumer(gbroker.bootstrap, group, **coop)
+    a.subscribe([topic], on_revoke=lambda c, ps: revoked.append({p.partition for p in ps}))
+    seen = poll_values([a], 10)
+    wait_assignments([a], lambda s: s[0] == {0, 1, 2, 3}, "one member owning everything", seen)
+    assert revoked == []
+
+    b = consumer(gbroker.bootstrap, group, **coop)
+    b.subscribe([topic])
+    sets = wait_assignments([a, b], lambda s: s[0] and s[1] and not (s[0] & s[1])
+                            and s[0] | s[1] == {0, 1, 2, 3}, "the partitions split in two", seen)
+    assert len(sets[0]) == 2 and len(sets[1]) == 2, sets
+    assert revoked and all(r != {0, 1, 2, 3} for r in revoked), revoked
+    assert set().union(*revoked) == sets[1], (revoked, sets)  # given up = taken over
+    poll_until_seen([a, b], seen, set(range(40)))
+    assert set(seen) == set(range(40))
+    b.close()
+    a.close()
+
+
 def test_static_member_restarts_without_rebalance(gbroker, request):
     topic = unique_topic(request)
     group = topic + "-g"
@@ -442,6 +473,51 @@ def test_group_deletion_waits_for_replication(clusters, request):
         assert time.monotonic() < deadline, "the group was never deleted"
         time.sleep(0.5)
     assert committed(cluster.bootstrap, group, topic, 1) == {0: -1001}
+
+
+def test_assignment_waits_for_group_metadata_replication(clusters, request):
+    """SyncGroup hands out the leader's assignment only once the group's
+    GroupMetadata record is replicated (Kafka's storeGroup callback), so a
+    coordinator after a failover knows the generation every member was told:
+    while the coordinator's followers are paused (SIGSTOP) a new consumer
+    gets no assignment; once they resume it gets one."""
+    from kafka import KafkaAdminClient
+    cluster = clusters(3, overrides={"offsets.topic.num.partitions": "3",
+                                     "group.initial.rebalance.delay.ms": "0",
+                                     "request.timeout.ms": "4000"})
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(cluster.bootstrap, topic, 2, rf=3)
+    kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    deadline = time.monotonic() + 60
+    while True:  # the first FindCoordinator creates __consumer_offsets
+        try:
+            coordinator = kadmin._find_coordinator_ids([group])[group]
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "no coordinator"
+            time.sleep(0.5)
+    kadmin.close()
+    followers = [b for b in cluster if b.node_id != coordinator]
+    c = consumer(cluster.node(coordinator).bootstrap, group)
+    # A replicated commit first: the coordinator has loaded its partition.
+    c.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+    for b in followers:
+        os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + 8  # long enough for a join and a sync to answer
+        while time.monotonic() < deadline:
+            c.poll(0.2)
+            assert assignment_of(c) == set(), "assigned before its group metadata replicated"
+    finally:
+        for b in followers:
+            os.kill(b.proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 90
+    while assignment_of(c) != {0, 1}:
+        assert time.monotonic() < deadline, "no assignment after the followers resumed"
+        c.poll(0.2)
+    c.close()
 
 
 def sluicectl_group(broker, *args, check=True):
