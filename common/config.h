@@ -79,6 +79,7 @@ struct sluice_config {
     double log_cleaner_min_cleanable_ratio;
     int64_t log_cleaner_min_compaction_lag_ms;
     int64_t log_cleaner_max_compaction_lag_ms;
+    int64_t producer_id_expiration_ms;
     int32_t broker_heartbeat_interval_ms;
     int32_t broker_session_timeout_ms;
     int32_t replica_lag_time_max_ms;
@@ -89,6 +90,7 @@ struct sluice_config {
     int32_t replica_fetch_backoff_ms;
     int32_t num_replica_fetchers;
     int32_t request_timeout_ms;
+    int32_t max_incremental_fetch_session_cache_slots;
     int32_t offsets_topic_num_partitions;
     int32_t offsets_topic_replication_factor;
     int32_t offsets_retention_minutes;

@@ -678,6 +678,9 @@ static int register_methods(struct controller_service *svc)
          &sluice__controller__fetch_metadata_request__descriptor, service_fetch_metadata},
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_DESCRIBE_QUORUM,
          &sluice__controller__describe_quorum_request__descriptor, service_describe_quorum},
+        {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALLOCATE_PRODUCER_IDS,
+         &sluice__controller__allocate_producer_ids_request__descriptor,
+         service_allocate_producer_ids},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         int rv = rpc_server_handle(&svc->server, methods[i].method, methods[i].request,
@@ -708,6 +711,9 @@ int controller_service_start(struct controller_service *svc, uv_loop_t *loop, st
     svc->config = config;
     liveness_init(&svc->liveness, (uint64_t)config->broker_session_timeout_ms);
     rpc_server_init(&svc->server, loop, (size_t)config->socket_request_max_bytes);
+    struct rpc_server_limits limits = rpc_server_control_limits(
+        (uint64_t)config->request_timeout_ms, (uint64_t)config->connections_max_idle_ms);
+    rpc_server_set_limits(&svc->server, &limits);
     svc->server.data = svc;
     int rv = register_methods(svc);
     if (rv == 0) {

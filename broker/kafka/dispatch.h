@@ -27,6 +27,7 @@
 #include "broker/replica/replica_manager.h"
 
 struct group_coordinator;
+struct fetch_session_cache;
 #include "common/config.h"
 
 /* What handlers may use; borrowed by every call. */
@@ -36,6 +37,7 @@ struct kafka_services {
     struct metadata_view *metadata;
     struct replica_manager *replicas;
     struct group_coordinator *groups;
+    struct fetch_session_cache *fetch_sessions; /* KIP-227 (fetch_session.h) */
 };
 
 struct kafka_call {
@@ -81,6 +83,8 @@ void kafka_dispatch_api_at(size_t i, int16_t *api_key, int16_t *min_version, int
 void kafka_handle_api_versions(struct kafka_call *call);
 void kafka_handle_metadata(struct kafka_call *call);
 void kafka_handle_produce(struct kafka_call *call);
+void kafka_handle_init_producer_id(struct kafka_call *call);
+void kafka_handle_describe_producers(struct kafka_call *call);
 void kafka_handle_fetch(struct kafka_call *call);
 void kafka_handle_list_offsets(struct kafka_call *call);
 void kafka_handle_offset_for_leader_epoch(struct kafka_call *call);

@@ -6,6 +6,7 @@ restarts without a rebalance; admin clients list and describe groups;
 committed offsets survive a broker restart and, with RF=3, the loss of the
 coordinator's broker."""
 
+import datetime
 import os
 import signal
 import time
@@ -213,6 +214,37 @@ def test_join_and_leave_rebalance_without_loss(gbroker, request):
     a.close()
     # Nothing lost; anything read twice was read past its last commit.
     assert set(seen) == set(range(48))
+
+
+def test_cooperative_sticky_rebalance_moves_only_what_moves(gbroker, request):
+    """Cooperative (incremental, KIP-429) rebalancing is client-side over the
+    classic protocol: with librdkafka's cooperative-sticky assignor, a member
+    joining makes the first give up only the partitions that move to it
+    (an eager rebalance would revoke all four), and nothing is lost."""
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(gbroker.bootstrap, topic, 4)
+    produce(gbroker.bootstrap, topic, range(40), 4)
+    coop = {"partition.assignment.strategy": "cooperative-sticky",
+            "enable.auto.commit": True, "auto.commit.interval.ms": 100}
+    revoked = []
+    a = consumer(gbroker.bootstrap, group, **coop)
+    a.subscribe([topic], on_revoke=lambda c, ps: revoked.append({p.partition for p in ps}))
+    seen = poll_values([a], 10)
+    wait_assignments([a], lambda s: s[0] == {0, 1, 2, 3}, "one member owning everything", seen)
+    assert revoked == []
+
+    b = consumer(gbroker.bootstrap, group, **coop)
+    b.subscribe([topic])
+    sets = wait_assignments([a, b], lambda s: s[0] and s[1] and not (s[0] & s[1])
+                            and s[0] | s[1] == {0, 1, 2, 3}, "the partitions split in two", seen)
+    assert len(sets[0]) == 2 and len(sets[1]) == 2, sets
+    assert revoked and all(r != {0, 1, 2, 3} for r in revoked), revoked
+    assert set().union(*revoked) == sets[1], (revoked, sets)  # given up = taken over
+    poll_until_seen([a, b], seen, set(range(40)))
+    assert set(seen) == set(range(40))
+    b.close()
+    a.close()
 
 
 def test_static_member_restarts_without_rebalance(gbroker, request):
@@ -443,6 +475,51 @@ def test_group_deletion_waits_for_replication(clusters, request):
     assert committed(cluster.bootstrap, group, topic, 1) == {0: -1001}
 
 
+def test_assignment_waits_for_group_metadata_replication(clusters, request):
+    """SyncGroup hands out the leader's assignment only once the group's
+    GroupMetadata record is replicated (Kafka's storeGroup callback), so a
+    coordinator after a failover knows the generation every member was told:
+    while the coordinator's followers are paused (SIGSTOP) a new consumer
+    gets no assignment; once they resume it gets one."""
+    from kafka import KafkaAdminClient
+    cluster = clusters(3, overrides={"offsets.topic.num.partitions": "3",
+                                     "group.initial.rebalance.delay.ms": "0",
+                                     "request.timeout.ms": "4000"})
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(cluster.bootstrap, topic, 2, rf=3)
+    kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    deadline = time.monotonic() + 60
+    while True:  # the first FindCoordinator creates __consumer_offsets
+        try:
+            coordinator = kadmin._find_coordinator_ids([group])[group]
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "no coordinator"
+            time.sleep(0.5)
+    kadmin.close()
+    followers = [b for b in cluster if b.node_id != coordinator]
+    c = consumer(cluster.node(coordinator).bootstrap, group)
+    # A replicated commit first: the coordinator has loaded its partition.
+    c.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+    for b in followers:
+        os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + 8  # long enough for a join and a sync to answer
+        while time.monotonic() < deadline:
+            c.poll(0.2)
+            assert assignment_of(c) == set(), "assigned before its group metadata replicated"
+    finally:
+        for b in followers:
+            os.kill(b.proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 90
+    while assignment_of(c) != {0, 1}:
+        assert time.monotonic() < deadline, "no assignment after the followers resumed"
+        c.poll(0.2)
+    c.close()
+
+
 def sluicectl_group(broker, *args, check=True):
     return run([binary("tools", "sluicectl", "sluicectl"), "group", *args,
                 "--bootstrap-server", broker.bootstrap], check=check)
@@ -476,3 +553,61 @@ def test_sluicectl_group_list_describe_delete(gbroker, request):
     sluicectl_group(gbroker, "delete", group)
     gone = sluicectl_group(gbroker, "describe", group, check=False)
     assert gone.returncode == 1 and b"does not exist" in gone.stderr
+
+
+def test_sluicectl_group_reset_offsets(gbroker, request):
+    """reset-offsets refuses an active group, plans without committing by
+    default, and with --execute commits earliest/latest/offset/shift/datetime
+    targets (clamped to the partition's range); a consumer of the group then
+    resumes from the reset offsets."""
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(gbroker.bootstrap, topic, 2)
+    base = (int(time.time()) - 600) * 1000  # recent: retention.ms keeps it
+    p = Producer({"bootstrap.servers": gbroker.bootstrap, "acks": "all"})
+    for v in range(10):  # partition v % 2; v's timestamp is base + v seconds
+        p.produce(topic, value=str(v).encode(), partition=v % 2, timestamp=base + v * 1000)
+    assert p.flush(TIMEOUT) == 0
+    c = consumer(gbroker.bootstrap, group)
+    c.subscribe([topic])
+    assert sorted(poll_values([c], 10)) == list(range(10))
+    c.commit(offsets=[TopicPartition(topic, 0, 5), TopicPartition(topic, 1, 2)],
+             asynchronous=False)
+
+    def reset(*args, check=True):
+        return sluicectl_group(gbroker, "reset-offsets", group, *args, check=check)
+
+    def plan(*args):
+        out = json.loads(reset(*args, "--json").stdout)
+        return {o["partition"]: (o["current"], o["new"]) for o in out["offsets"]}, out["executed"]
+
+    refused = reset("--topic", topic, "--to-earliest", check=False)
+    assert refused.returncode == 1 and b"is active" in refused.stderr, refused.stderr
+    c.close()
+
+    assert plan("--topic", topic, "--to-earliest") == ({0: (5, 0), 1: (2, 0)}, False)
+    assert committed(gbroker.bootstrap, group, topic, 2) == {0: 5, 1: 2}  # a dry run
+    table = reset("--topic", topic, "--to-latest").stdout.decode()
+    assert "NEW-OFFSET" in table and "dry run" in table
+
+    assert plan("--topic", f"{topic}:1", "--to-offset", "3", "--execute") == ({1: (2, 3)}, True)
+    assert committed(gbroker.bootstrap, group, topic, 2) == {0: 5, 1: 3}
+    assert plan("--topic", topic, "--shift-by", "-4", "--execute") == \
+        ({0: (5, 1), 1: (3, 0)}, True)  # 3 - 4 clamps to the earliest
+    assert plan("--all-topics", "--to-offset", "100", "--execute") == \
+        ({0: (1, 5), 1: (0, 5)}, True)  # clamps to the latest
+    # The first record at or after base + 2.5 s: value 4 (offset 2) and 3 (offset 1).
+    at = datetime.datetime.fromtimestamp((base + 2500) / 1000, datetime.timezone.utc)
+    assert plan("--topic", topic, "--to-datetime", at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3],
+                "--execute") == ({0: (5, 2), 1: (5, 1)}, True)
+    assert committed(gbroker.bootstrap, group, topic, 2) == {0: 2, 1: 1}
+
+    resumed = consumer(gbroker.bootstrap, group)
+    resumed.subscribe([topic])
+    assert sorted(poll_values([resumed], 7)) == [3, 4, 5, 6, 7, 8, 9]
+    resumed.close()
+
+    bad = reset("--topic", topic + "-none", "--to-latest", check=False)
+    assert bad.returncode == 1 and b"does not exist" in bad.stderr
+    usage = reset("--topic", topic, check=False)
+    assert usage.returncode == 2
