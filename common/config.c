@@ -153,6 +153,12 @@ static const struct config_def broker_defs[] = {
     {"max.connection.creation.rate", CONFIG_INT, BROKER(max_connection_creation_rate), "2147483647",
      1, INT32_MAX, NULL, NULL,
      "New connections accepted per second; the excess is closed at once."},
+    /* Not a Kafka key (Kafka exposes JMX): off by default, since the pages
+     * name every topic and group to anyone who can connect, so the operator
+     * picks the interface (deploy/ configs turn it on). */
+    {"metrics.listener", CONFIG_STRING, BROKER(metrics_listener), "", 0, 0, NULL, NULL,
+     "HTTP listener for /metrics (Prometheus), /livez, /readyz and /status, as host:port "
+     "(http://host:port also accepted); empty: off."},
 };
 
 static const struct config_def topic_defs[] = {

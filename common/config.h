@@ -37,7 +37,7 @@ struct config_def {
 /* Result of a set when the key is not in the table (not an error). */
 #define CONFIG_UNKNOWN_KEY 1
 
-#define CONFIG_MAX_KEYS 64
+#define CONFIG_MAX_KEYS 96
 
 struct sluice_config {
     int32_t node_id;
@@ -101,6 +101,7 @@ struct sluice_config {
     char *max_connections_per_ip_overrides;
     int32_t max_connection_creation_rate;
     int32_t max_broker_partitions;
+    char *metrics_listener;
     uint8_t source[CONFIG_MAX_KEYS]; /* enum config_source per broker_config_defs index */
 };
 

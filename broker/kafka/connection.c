@@ -64,6 +64,11 @@ bool kafka_conn_plaintext(const struct kafka_conn *conn)
     return conn->opts.plaintext;
 }
 
+size_t kafka_conn_pending_bytes(const struct kafka_conn *conn)
+{
+    return conn->pending_bytes;
+}
+
 struct kafka_conn *kafka_conn_next(const struct kafka_conn *conn)
 {
     return conn->next;

@@ -86,6 +86,9 @@ const char *kafka_conn_listener(const struct kafka_conn *conn);
 /* Whether record data may be spliced with sendfile (plaintext listener). */
 bool kafka_conn_plaintext(const struct kafka_conn *conn);
 
+/* Response bytes queued on `conn` and not yet written (bounded by
+ * max_pending_bytes before reading pauses). */
+size_t kafka_conn_pending_bytes(const struct kafka_conn *conn);
 /* The next connection in the registry list after `conn`. */
 struct kafka_conn *kafka_conn_next(const struct kafka_conn *conn);
 

@@ -4,6 +4,7 @@
 
 #include "tools/sluicectl/cluster_cmd.h"
 #include "tools/sluicectl/group_cmd.h"
+#include "tools/sluicectl/node_cmd.h"
 #include "tools/sluicectl/topic_cmd.h"
 
 #ifndef SLUICE_VERSION
@@ -20,6 +21,7 @@ static void usage(FILE *out)
                  "  topic create|list|describe|delete|alter-config   (sluicectl topic --help)\n"
                  "  cluster status --controller host:port [--json]  (sluicectl cluster --help)\n"
                  "  group list|describe|delete                       (sluicectl group --help)\n"
+                 "  node status --http host:port                     (sluicectl node --help)\n"
                  "\n"
                  "options:\n"
                  "  --version   print the version and exit\n"
@@ -45,6 +47,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "group") == 0) {
         return group_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "node") == 0) {
+        return node_cmd_main(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "cluster") == 0) {
         return cluster_cmd_main(argc - 1, argv + 1);
