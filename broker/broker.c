@@ -139,6 +139,64 @@ static void conn_options(const struct sluice_config *cfg, struct kafka_conn_opti
     o->max_connections_per_ip = cfg->max_connections_per_ip;
     o->per_ip_overrides = cfg->max_connections_per_ip_overrides;
     o->max_connection_creation_rate = cfg->max_connection_creation_rate;
+    o->queued_max_request_bytes = cfg->queued_max_request_bytes;
+    o->frame_timeout_ms = (uint64_t)cfg->request_timeout_ms;
+}
+
+/* The TLS context of the SSL and SASL_SSL listeners, when any is configured. */
+static int open_tls(struct broker *b, struct kafka_conn_options *o, char *err, size_t errlen)
+{
+    bool wanted = false;
+    for (size_t i = 0; i < b->kafka_listeners.n_bind; i++) {
+        enum security_protocol p = b->kafka_listeners.bind[i].protocol;
+        wanted = wanted || p == SECURITY_SSL || p == SECURITY_SASL_SSL;
+    }
+    if (!wanted) {
+        return 0;
+    }
+    const struct sluice_config *cfg = b->cfg;
+    b->tls_settings = (struct tls_settings){
+        cfg->ssl_keystore_location,   cfg->ssl_keystore_certificate_chain,
+        cfg->ssl_keystore_key,        cfg->ssl_key_password,
+        cfg->ssl_truststore_location, cfg->ssl_truststore_certificates,
+        cfg->ssl_client_auth,         cfg->ssl_enabled_protocols,
+        cfg->ssl_cipher_suites,
+    };
+    int rv = ssl_principal_rules_parse(cfg->ssl_principal_mapping_rules, &b->tls_principals, err,
+                                       errlen);
+    if (rv == 0) {
+        rv = tls_context_new(&b->tls_settings, &b->tls, err, errlen);
+    }
+    if (rv != 0) {
+        ssl_principal_rules_free(b->tls_principals);
+        b->tls_principals = NULL;
+        return rv;
+    }
+    o->tls = b->tls;
+    o->tls_principal_rules = b->tls_principals;
+    o->tls_handshake_timeout_ms = (uint64_t)cfg->ssl_handshake_timeout_ms;
+    return 0;
+}
+
+static void close_tls(struct broker *b)
+{
+    tls_context_free(b->tls);
+    b->tls = NULL;
+    ssl_principal_rules_free(b->tls_principals);
+    b->tls_principals = NULL;
+}
+
+void broker_reload_tls(struct broker *b)
+{
+    if (b->tls == NULL) {
+        return;
+    }
+    char err[512];
+    if (tls_context_reload(b->tls, err, sizeof err) != 0) {
+        log_error("broker", "TLS reload failed, keeping the previous certificates: %s", err);
+        return;
+    }
+    log_info("broker", "TLS key, certificates and trust store reloaded");
 }
 
 static const MetadataImage *link_image(void *data)
@@ -253,6 +311,10 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     struct kafka_conn_options opts;
     conn_options(cfg, &opts);
     split_listeners(b);
+    rv = open_tls(b, &opts, err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
     rv = kafka_server_bind(&b->server, loop, &b->kafka_listeners, &opts, kafka_dispatch,
                            &b->services, err, errlen);
     if (rv == 0 && (rv = start_replication_listener(b, err, errlen)) != 0) {
@@ -263,6 +325,7 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         return rv;
     }
     if (rv != 0) {
+        close_tls(b);
         return rv;
     }
     b->started = STARTED_SERVER;
@@ -334,4 +397,5 @@ void broker_stop(struct broker *b)
         controller_link_stop(&b->link, on_link_stopped);
     }
     b->started = STARTED_NOTHING;
+    close_tls(b); /* connections still closing hold their own sessions */
 }

@@ -20,6 +20,8 @@
 #include "broker/replica/replica_manager.h"
 #include "common/config.h"
 #include "common/rpc_server.h"
+#include "common/ssl_principal.h"
+#include "common/tls.h"
 
 struct broker {
     uv_loop_t *loop;
@@ -36,6 +38,9 @@ struct broker {
     struct kafka_services services;
     struct request_metrics requests; /* counted by dispatch, read by broker_metrics */
     struct kafka_server server;
+    struct tls_settings tls_settings;           /* borrowed strings of cfg */
+    struct tls_context *tls;                    /* SSL/SASL_SSL listeners; NULL without any */
+    struct ssl_principal_rules *tls_principals; /* ssl.principal.mapping.rules */
     bool accepting; /* Kafka listeners accept connections (see broker_start) */
     int started;    /* how far start got, for stop */
     void (*stopped_cb)(struct broker *b); /* broker_stop_then's */
@@ -65,5 +70,10 @@ void broker_stop(struct broker *b);
  * stops its controller only then, so the controlled shutdown (which fences
  * this broker) has a controller to talk to, even when it is the only one. */
 void broker_stop_then(struct broker *b, void (*cb)(struct broker *b));
+
+/* Re-read the TLS listeners' key, certificates and trust store (SIGHUP).
+ * New connections use them; open ones keep theirs. A bad file keeps the old
+ * configuration, logged with the reason. No-op without TLS listeners. */
+void broker_reload_tls(struct broker *b);
 
 #endif

@@ -253,6 +253,15 @@ static void connection_families(struct broker *b, struct prom_writer *w)
                "Response bytes queued on Kafka connections, not yet written (a connection "
                "stops reading requests past its bound).",
                queued);
+    const struct request_budget *budget = &b->server.budget;
+    prom_gauge(w, "sluice_kafka_request_budget_used_bytes",
+               "Request bytes held now against queued.max.request.bytes.", (int64_t)budget->used);
+    prom_gauge(w, "sluice_kafka_request_budget_limit_bytes",
+               "queued.max.request.bytes (0: unlimited).", (int64_t)budget->limit);
+    prom_family(w, "sluice_kafka_request_budget_pauses_total", "counter",
+                "Times a connection stopped reading because the request budget was spent.");
+    prom_sample_int(w, "sluice_kafka_request_budget_pauses_total", NULL, 0,
+                    (int64_t)budget->pauses);
 }
 
 void broker_metrics_write(struct broker *b, struct prom_writer *w)

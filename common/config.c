@@ -17,6 +17,8 @@
 
 static const char *const cleanup_policies[] = {"delete", "compact", "compact,delete",
                                                "delete,compact", NULL};
+static const char *const pem_only[] = {"PEM", NULL};
+static const char *const client_auth_modes[] = {"none", "requested", "required", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 
 /* Kafka's names and defaults (Kafka 3.x documentation), except where noted. */
@@ -121,7 +123,9 @@ static const struct config_def broker_defs[] = {
     {"num.replica.fetchers", CONFIG_INT, BROKER(num_replica_fetchers), "1", 1, 64, NULL, NULL,
      "Fetcher connections a follower keeps to each leader broker."},
     {"request.timeout.ms", CONFIG_INT, BROKER(request_timeout_ms), "30000", 1, INT32_MAX, NULL,
-     NULL, "Timeout of broker-to-controller and broker-to-broker requests."},
+     NULL,
+     "Timeout of broker-to-controller and broker-to-broker requests, and of a Kafka request half "
+     "received."},
     {"offsets.topic.num.partitions", CONFIG_INT, BROKER(offsets_topic_num_partitions), "50", 1,
      100000, NULL, NULL, "Partitions of __consumer_offsets (set before first use)."},
     {"offsets.topic.replication.factor", CONFIG_INT, BROKER(offsets_topic_replication_factor), "3",
@@ -153,6 +157,45 @@ static const struct config_def broker_defs[] = {
     {"max.connection.creation.rate", CONFIG_INT, BROKER(max_connection_creation_rate), "2147483647",
      1, INT32_MAX, NULL, NULL,
      "New connections accepted per second; the excess is closed at once."},
+    /* TLS: Kafka's names; only the PEM keystore and truststore types. */
+    {"ssl.keystore.type", CONFIG_STRING, BROKER(ssl_keystore_type), "PEM", 0, 0, pem_only, NULL,
+     "Keystore format; only PEM (Kafka's default JKS is a Java format)."},
+    {"ssl.keystore.location", CONFIG_STRING, BROKER(ssl_keystore_location), NULL, 0, 0, NULL, NULL,
+     "PEM file with the private key and the certificate chain of TLS listeners."},
+    {"ssl.keystore.certificate.chain", CONFIG_STRING, BROKER(ssl_keystore_certificate_chain), NULL,
+     0, 0, NULL, NULL, "The certificate chain as PEM text (instead of ssl.keystore.location)."},
+    {"ssl.keystore.key", CONFIG_STRING, BROKER(ssl_keystore_key), NULL, 0, 0, NULL, NULL,
+     "The private key as PEM text (with ssl.keystore.certificate.chain).", true},
+    {"ssl.key.password", CONFIG_STRING, BROKER(ssl_key_password), NULL, 0, 0, NULL, NULL,
+     "Password of an encrypted private key.", true},
+    {"ssl.truststore.type", CONFIG_STRING, BROKER(ssl_truststore_type), "PEM", 0, 0, pem_only, NULL,
+     "Truststore format; only PEM."},
+    {"ssl.truststore.location", CONFIG_STRING, BROKER(ssl_truststore_location), NULL, 0, 0, NULL,
+     NULL, "PEM file of the CA certificates client certificates are verified against."},
+    {"ssl.truststore.certificates", CONFIG_STRING, BROKER(ssl_truststore_certificates), NULL, 0, 0,
+     NULL, NULL, "The trusted CA certificates as PEM text."},
+    {"ssl.client.auth", CONFIG_STRING, BROKER(ssl_client_auth), "none", 0, 0, client_auth_modes,
+     NULL, "Client certificates: none, requested (verified when sent) or required."},
+    {"ssl.enabled.protocols", CONFIG_STRING, BROKER(ssl_enabled_protocols), "TLSv1.2,TLSv1.3", 0, 0,
+     NULL, NULL, "TLS versions offered: TLSv1.2, TLSv1.3."},
+    {"ssl.cipher.suites", CONFIG_STRING, BROKER(ssl_cipher_suites), "", 0, 0, NULL, NULL,
+     "Cipher suites (IANA names, as Kafka's); empty = OpenSSL's defaults."},
+    {"ssl.principal.mapping.rules", CONFIG_STRING, BROKER(ssl_principal_mapping_rules), "DEFAULT",
+     0, 0, NULL, NULL, "From a client certificate's subject to the principal: RULE:...,DEFAULT."},
+    {"ssl.handshake.timeout.ms", CONFIG_LONG, BROKER(ssl_handshake_timeout_ms), "10000", 1,
+     INT64_MAX, NULL, NULL,
+     "A TLS handshake not finished in this time closes the connection (Sluice's own key)."},
+    {"sasl.enabled.mechanisms", CONFIG_STRING, BROKER(sasl_enabled_mechanisms),
+     "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN", 0, 0, NULL, NULL,
+     "SASL mechanisms offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is "
+     "not offered)."},
+    {"connection.failed.authentication.delay.ms", CONFIG_INT,
+     BROKER(connection_failed_authentication_delay_ms), "100", 0, INT32_MAX, NULL, NULL,
+     "A failed authentication is answered, then the connection closed, after this delay."},
+    {"queued.max.request.bytes", CONFIG_LONG, BROKER(queued_max_request_bytes), "268435456", -1,
+     INT64_MAX, NULL, NULL,
+     "Bytes of requests read from Kafka clients and not yet answered, across connections; "
+     "reading pauses while they are spent. -1 is unlimited (Kafka's default; Sluice bounds it)."},
     /* Not a Kafka key (Kafka exposes JMX): off by default, since the pages
      * name every topic and group to anyone who can connect, so the operator
      * picks the interface (deploy/ configs turn it on). */

@@ -32,6 +32,7 @@ struct config_def {
     const char *const *choices; /* for strings restricted to a set, NULL-terminated */
     const char *broker_name;    /* topic keys: the broker-wide key giving the default */
     const char *doc;
+    bool sensitive; /* a secret: DescribeConfigs shows it as null (Kafka's PASSWORD type) */
 };
 
 /* Result of a set when the key is not in the table (not an error). */
@@ -101,6 +102,24 @@ struct sluice_config {
     char *max_connections_per_ip_overrides;
     int32_t max_connection_creation_rate;
     int32_t max_broker_partitions;
+    /* TLS on SSL and SASL_SSL listeners (common/tls.h); PEM only. */
+    char *ssl_keystore_type;
+    char *ssl_keystore_location;
+    char *ssl_keystore_certificate_chain;
+    char *ssl_keystore_key;
+    char *ssl_key_password;
+    char *ssl_truststore_type;
+    char *ssl_truststore_location;
+    char *ssl_truststore_certificates;
+    char *ssl_client_auth;
+    char *ssl_enabled_protocols;
+    char *ssl_cipher_suites;
+    char *ssl_principal_mapping_rules;
+    int64_t ssl_handshake_timeout_ms;
+    /* SASL on SASL_PLAINTEXT and SASL_SSL listeners. */
+    char *sasl_enabled_mechanisms;
+    int32_t connection_failed_authentication_delay_ms;
+    int64_t queued_max_request_bytes;
     char *metrics_listener;
     uint8_t source[CONFIG_MAX_KEYS]; /* enum config_source per broker_config_defs index */
 };

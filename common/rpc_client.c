@@ -61,6 +61,15 @@ static void fail_requests(struct rpc_client *c, bool sent_only, int status)
     }
 }
 
+/* A connection attempt failed: with fail_unreachable the waiting requests
+ * fail now (see rpc_client_options), else they wait for the next attempt. */
+static void fail_unreachable(struct rpc_client *c, int status)
+{
+    if (c->options.fail_unreachable) {
+        fail_requests(c, false, status);
+    }
+}
+
 static void on_deadline(uv_timer_t *timer);
 
 static void arm_deadline_timer(struct rpc_client *c)
@@ -186,6 +195,9 @@ static void on_conn_closed(struct rpc_conn *conn, int reason)
         c->backoff_ms = c->options.backoff_min_ms;
     }
     fail_requests(c, true, -ECONNRESET);
+    if (!was_connected && reason != -ECANCELED) { /* -ECANCELED: retargeted, not unreachable */
+        fail_unreachable(c, reason != 0 ? reason : -ECONNREFUSED);
+    }
     if (c->state != RPC_CLIENT_CLOSING) {
         schedule_retry(c);
         arm_deadline_timer(c);
@@ -251,6 +263,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (status != 0 || res == NULL) {
         log_warn("rpc", "cannot resolve host=%s error=%s", c->host, rpc_conn_strerror(status));
         uv_freeaddrinfo(res);
+        fail_unreachable(c, status != 0 ? status : -EHOSTUNREACH);
         schedule_retry(c);
         return;
     }
@@ -310,6 +323,7 @@ int rpc_client_init(struct rpc_client *client, uv_loop_t *loop, const char *host
         client->options.backoff_max_ms = options->backoff_max_ms ? options->backoff_max_ms : 5000;
         client->options.connect_timeout_ms =
             options->connect_timeout_ms ? options->connect_timeout_ms : 5000;
+        client->options.fail_unreachable = options->fail_unreachable;
     }
     client->backoff_ms = client->options.backoff_min_ms;
     client->next_correlation_id = 1;

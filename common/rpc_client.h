@@ -25,7 +25,8 @@ struct rpc_request;
 
 /* `status`: 0 with `response` set (its error field may still carry a remote
  * enum rpc_error); -ETIMEDOUT; -ECONNRESET (lost after sending); -ECANCELED
- * (client closing or retargeted before sending). `response` pointers are
+ * (client closing or retargeted before sending); with fail_unreachable, the
+ * error of the failed connection attempt (e.g. -ECONNREFUSED). `response` pointers are
  * valid during the callback only. */
 typedef void (*rpc_response_cb)(struct rpc_request *req, int status,
                                 const struct rpc_frame *response);
@@ -47,6 +48,12 @@ struct rpc_client_options {
     uint64_t backoff_min_ms;     /* first reconnect delay, default 50 */
     uint64_t backoff_max_ms;     /* cap, default 5000 */
     uint64_t connect_timeout_ms; /* default 5000 */
+    /* A failed connection attempt (refused, unreachable, unresolvable, or
+     * the connect timeout) fails every waiting request with its error at
+     * once, instead of keeping them queued through the reconnect backoff
+     * until their timeouts: for callers that try another server themselves
+     * (the controller client moves on to the next voter). */
+    bool fail_unreachable;
 };
 
 enum rpc_client_state {

@@ -185,8 +185,15 @@ int controller_client_init(struct controller_client *c, uv_loop_t *loop,
     c->loop = loop;
     c->voters = *voters;
     c->attempt_timeout_ms = ATTEMPT_TIMEOUT_MS;
-    struct rpc_client_options o = {
-        .backoff_min_ms = 50, .backoff_max_ms = 1000, .connect_timeout_ms = 1000};
+    /* A voter that refuses connections (it died; after a leader's death its
+     * followers still name it until the election ends) fails the attempt at
+     * once, so the request moves on to the next voter instead of spending
+     * the attempt timeout there: a broker must reach the new controller
+     * within its session timeout of the election. */
+    struct rpc_client_options o = {.backoff_min_ms = 50,
+                                   .backoff_max_ms = 1000,
+                                   .connect_timeout_ms = 1000,
+                                   .fail_unreachable = true};
     int rv = rpc_client_init(&c->rpc, loop, voters->v[0].host, voters->v[0].port, &o);
     if (rv != 0) {
         return rv;

@@ -34,7 +34,7 @@ extern char **environ;
 
 struct sluiced {
     uv_loop_t loop;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     struct sluice_config config;
     struct data_dirs data_dirs;
     struct broker broker;
@@ -131,6 +131,7 @@ static void on_signal(uv_signal_t *handle, int signum)
      * alive; run() closes them once everything else has stopped. */
     uv_unref((uv_handle_t *)&d->sigint);
     uv_unref((uv_handle_t *)&d->sigterm);
+    uv_unref((uv_handle_t *)&d->sighup);
     /* The broker first, the controller once the broker's controlled shutdown
      * is over: it may be the only controller there is (a single node). */
     if (d->broker_running) {
@@ -155,6 +156,16 @@ static void on_ready_poll(uv_timer_t *t)
     log_info("sluiced", "node ready node.id=%d", d->config.node_id);
 }
 
+/* SIGHUP: reload the TLS certificates, as an operator rotating them expects. */
+static void on_sighup(uv_signal_t *handle, int signum)
+{
+    (void)signum;
+    struct sluiced *d = handle->data;
+    if (d->broker_running) {
+        broker_reload_tls(&d->broker);
+    }
+}
+
 static bool has_role(const char *roles, const char *role)
 {
     const char *p = roles ? strstr(roles, role) : NULL;
@@ -170,9 +181,11 @@ static int run(struct sluiced *d)
     }
     uv_signal_init(&d->loop, &d->sigint);
     uv_signal_init(&d->loop, &d->sigterm);
-    d->sigint.data = d->sigterm.data = d;
+    uv_signal_init(&d->loop, &d->sighup);
+    d->sigint.data = d->sigterm.data = d->sighup.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sighup, on_sighup, SIGHUP);
     char err[512];
     if (controller_role_configured(d->config.process_roles, "controller")) {
         rv = controller_role_start(&d->controller, &d->loop, &d->config, err, sizeof err);
@@ -207,6 +220,7 @@ static int run(struct sluiced *d)
         }
         uv_close((uv_handle_t *)&d->sigint, NULL);
         uv_close((uv_handle_t *)&d->sigterm, NULL);
+        uv_close((uv_handle_t *)&d->sighup, NULL);
         uv_run(&d->loop, UV_RUN_DEFAULT);
         controller_role_release(&d->controller);
         node_http_release(&d->http);
@@ -222,6 +236,7 @@ static int run(struct sluiced *d)
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     /* Only now: raft may call back into its io until the loop runs dry. */
     controller_role_release(&d->controller);

@@ -423,6 +423,77 @@ int16_t group_append(struct group_coordinator *gc, int32_t i, const struct group
     return KAFKA_ERROR_NONE;
 }
 
+/* ---- waiting for replication (acks=all) ---- */
+
+struct replicated_wait {
+    struct group_coordinator *gc;
+    int32_t partition;    /* of __consumer_offsets */
+    int32_t leader_epoch; /* the records were appended in */
+    int64_t end;
+    group_done_cb cb;
+    void *arg;
+    int16_t outcome;
+    struct delayed_op op;
+};
+
+/* Whether the wait is over, with w->outcome set: the high watermark passed
+ * the records, or the leadership they were appended under is gone (a new
+ * leader may have truncated them). */
+static bool replicated_ready(struct delayed_op *op)
+{
+    struct replicated_wait *w = op->data;
+    struct partition *p = group_log_partition(w->gc, w->partition);
+    if (p == NULL || p->leader_epoch != w->leader_epoch) {
+        w->outcome = KAFKA_ERROR_NOT_COORDINATOR;
+        return true;
+    }
+    if (partition_high_watermark(p) < w->end) {
+        return false;
+    }
+    w->outcome = KAFKA_ERROR_NONE;
+    return true;
+}
+
+static void replicated_finish(struct replicated_wait *w)
+{
+    w->cb(w->arg, w->outcome);
+    free(w);
+}
+
+static void replicated_complete(struct delayed_op *op, bool expired)
+{
+    struct replicated_wait *w = op->data;
+    delayed_op_free(op);
+    if (expired && !replicated_ready(op)) {
+        w->outcome = KAFKA_ERROR_REQUEST_TIMED_OUT;
+    }
+    replicated_finish(w);
+}
+
+void group_wait_replicated(struct group_coordinator *gc, int32_t i, int64_t end, group_done_cb cb,
+                           void *arg)
+{
+    struct partition *p = group_log_partition(gc, i);
+    struct replicated_wait *w = p != NULL ? calloc(1, sizeof *w) : NULL;
+    if (w == NULL) {
+        cb(arg, p == NULL ? KAFKA_ERROR_NOT_COORDINATOR : KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
+        return;
+    }
+    *w = (struct replicated_wait){gc, i, p->leader_epoch, end, cb, arg, KAFKA_ERROR_NONE, {0}};
+    w->op.data = w;
+    if (replicated_ready(&w->op)) {
+        replicated_finish(w);
+        return;
+    }
+    if (delayed_op_init(&w->op, 1, replicated_ready, replicated_complete, w) != 0) {
+        w->outcome = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+        replicated_finish(w);
+        return;
+    }
+    partition_watch(p, &w->op);
+    replica_manager_park(gc->replicas, &w->op, (uint64_t)gc->cfg->request_timeout_ms);
+}
+
 /* ---- FindCoordinator ---- */
 
 static void created(struct metadata_admin_op *op)
@@ -606,20 +677,9 @@ int16_t group_describe(struct group_coordinator *gc, const char *group_id,
     return KAFKA_ERROR_NONE;
 }
 
-int16_t group_delete(struct group_coordinator *gc, const char *group_id)
+/* Tombstones for the group's offsets and metadata, appended in one batch. */
+static int16_t delete_append(struct group_coordinator *gc, struct group *g, int64_t *end)
 {
-    int32_t part;
-    int16_t err = group_route(gc, group_id, &part);
-    if (err != KAFKA_ERROR_NONE) {
-        return err;
-    }
-    struct group *g = group_find(gc, group_id);
-    if (g == NULL) {
-        return KAFKA_ERROR_GROUP_ID_NOT_FOUND;
-    }
-    if (g->n_members > 0) {
-        return KAFKA_ERROR_NON_EMPTY_GROUP;
-    }
     size_t n = g->n_offsets + 1;
     struct group_record *recs = calloc(n, sizeof *recs);
     struct buf *keys = calloc(n, sizeof *keys);
@@ -633,16 +693,31 @@ int16_t group_delete(struct group_coordinator *gc, const char *group_id)
                                     : group_metadata_key_encode(&keys[i], g->id);
             recs[i] = (struct group_record){keys[i].data, keys[i].len, NULL, -1};
         }
-        int64_t end;
-        rv = bad ? KAFKA_ERROR_UNKNOWN_SERVER_ERROR : group_append(gc, part, recs, n, &end);
+        rv = bad ? KAFKA_ERROR_UNKNOWN_SERVER_ERROR : group_append(gc, g->partition, recs, n, end);
         for (size_t i = 0; i < n; i++) {
             buf_free(&keys[i]);
         }
     }
     free(recs);
     free(keys);
-    if (rv == KAFKA_ERROR_NONE) {
-        group_drop(gc, g);
-    }
     return rv;
+}
+
+void group_delete(struct group_coordinator *gc, const char *group_id, group_done_cb cb, void *arg)
+{
+    int32_t part;
+    int16_t err = group_route(gc, group_id, &part);
+    struct group *g = err == KAFKA_ERROR_NONE ? group_find(gc, group_id) : NULL;
+    int64_t end = -1;
+    if (err == KAFKA_ERROR_NONE) {
+        err = g == NULL          ? KAFKA_ERROR_GROUP_ID_NOT_FOUND
+              : g->n_members > 0 ? KAFKA_ERROR_NON_EMPTY_GROUP
+                                 : delete_append(gc, g, &end);
+    }
+    if (err != KAFKA_ERROR_NONE) {
+        cb(arg, err);
+        return;
+    }
+    group_drop(gc, g);
+    group_wait_replicated(gc, part, end, cb, arg);
 }

@@ -176,19 +176,27 @@ struct group_description {
 int16_t group_describe(struct group_coordinator *gc, const char *group_id,
                        void (*fn)(void *arg, const struct group_description *d), void *arg);
 
+/* The end of an operation that writes to __consumer_offsets: `error` is
+ * NONE only once the records are replicated (acks=all), so an answer never
+ * promises what a leader change could undo. */
+typedef void (*group_done_cb)(void *arg, int16_t error);
+
 /* DeleteGroups: only a group without members (NON_EMPTY_GROUP,
- * GROUP_ID_NOT_FOUND); writes tombstones for its offsets and metadata. */
-int16_t group_delete(struct group_coordinator *gc, const char *group_id);
+ * GROUP_ID_NOT_FOUND); drops it and writes tombstones for its offsets and
+ * metadata, then cb. cb may run before this returns. */
+void group_delete(struct group_coordinator *gc, const char *group_id, group_done_cb cb, void *arg);
 
 /* OffsetDelete: drop committed offsets of a group (GROUP_ID_NOT_FOUND);
  * refused per partition (GROUP_SUBSCRIBED_TO_TOPIC) while a member of a
- * "consumer" group subscribes to its topic. Returns the group-level error. */
+ * "consumer" group subscribes to its topic. `refs` (caller-owned until cb)
+ * get their errors, then cb with the group-level error (may run before this
+ * returns). */
 struct group_offset_ref {
     const char *topic;
     int32_t partition;
     int16_t error; /* out */
 };
-int16_t group_delete_offsets(struct group_coordinator *gc, const char *group_id,
-                             struct group_offset_ref *refs, size_t n);
+void group_delete_offsets(struct group_coordinator *gc, const char *group_id,
+                          struct group_offset_ref *refs, size_t n, group_done_cb cb, void *arg);
 
 #endif

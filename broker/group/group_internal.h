@@ -99,6 +99,13 @@ struct partition *group_log_partition(struct group_coordinator *gc, int32_t i);
  * with *end the offset after them. */
 int16_t group_append(struct group_coordinator *gc, int32_t i, const struct group_record *recs,
                      size_t n, int64_t *end);
+/* acks=all for the coordinator's own writes: cb(arg, NONE) once partition
+ * `i`'s high watermark reaches `end` under the leader epoch of now;
+ * NOT_COORDINATOR if that leadership ends first (the records may be
+ * truncated), REQUEST_TIMED_OUT after request.timeout.ms. cb may run before
+ * this returns. */
+void group_wait_replicated(struct group_coordinator *gc, int32_t i, int64_t end, group_done_cb cb,
+                           void *arg);
 const char *group_state_name(enum group_state s);
 /* Append the group's GroupMetadata record (its stable generation or its
  * emptiness) so a new coordinator restores members without a rebalance.

@@ -72,27 +72,25 @@ int group_offset_put(struct group *g, const char *topic, int32_t partition,
 struct commit_wait {
     struct group_coordinator *gc;
     char *group_id;
-    int32_t partition;    /* of __consumer_offsets */
-    int32_t leader_epoch; /* the epoch it was appended in */
-    int64_t end;
     int64_t commit_ms;
     struct group_commit_partition *parts;
     size_t n;
     group_commit_cb cb;
     void *arg;
-    int16_t outcome;
-    struct delayed_op op;
 };
 
-static void commit_finish(struct commit_wait *w)
+/* The commit is replicated (or failed): the cache changes only now, so a
+ * fetch never returns an offset a new leader could lose. */
+static void commit_finish(void *arg, int16_t outcome)
 {
-    struct group *g = w->outcome == KAFKA_ERROR_NONE ? group_find(w->gc, w->group_id) : NULL;
+    struct commit_wait *w = arg;
+    struct group *g = outcome == KAFKA_ERROR_NONE ? group_find(w->gc, w->group_id) : NULL;
     for (size_t i = 0; i < w->n; i++) {
         struct group_commit_partition *cp = &w->parts[i];
         if (cp->error != KAFKA_ERROR_NONE) {
             continue;
         }
-        cp->error = w->outcome;
+        cp->error = outcome;
         if (g != NULL) {
             const char *md = cp->metadata ? cp->metadata : "";
             struct group_offset_value v = {
@@ -105,31 +103,6 @@ static void commit_finish(struct commit_wait *w)
     w->cb(w->arg);
     free(w->group_id);
     free(w);
-}
-
-static bool commit_ready(struct delayed_op *op)
-{
-    struct commit_wait *w = op->data;
-    struct partition *p = group_log_partition(w->gc, w->partition);
-    if (p == NULL || p->leader_epoch != w->leader_epoch) {
-        w->outcome = KAFKA_ERROR_NOT_COORDINATOR;
-        return true;
-    }
-    if (partition_high_watermark(p) < w->end) {
-        return false;
-    }
-    w->outcome = KAFKA_ERROR_NONE;
-    return true;
-}
-
-static void commit_complete(struct delayed_op *op, bool expired)
-{
-    struct commit_wait *w = op->data;
-    delayed_op_free(op);
-    if (expired && !commit_ready(op)) {
-        w->outcome = KAFKA_ERROR_REQUEST_TIMED_OUT;
-    }
-    commit_finish(w);
 }
 
 /* Generation checks; a commit with no member and generation -1 is a
@@ -252,31 +225,19 @@ void group_commit(struct group_coordinator *gc, const char *group_id, int32_t ge
     if (err == KAFKA_ERROR_NONE) {
         err = commit_append(gc, group_id, part, parts, n, now, &end);
     }
-    struct commit_wait *w = err == KAFKA_ERROR_NONE ? calloc(1, sizeof *w) : NULL;
-    if (err == KAFKA_ERROR_NONE && (w == NULL || (w->group_id = strdup(group_id)) == NULL)) {
-        free(w);
-        w = NULL;
+    struct commit_wait *w = err == KAFKA_ERROR_NONE && end >= 0 ? calloc(1, sizeof *w) : NULL;
+    char *id = w != NULL ? strdup(group_id) : NULL;
+    if (err == KAFKA_ERROR_NONE && end >= 0 && id == NULL) {
         err = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
     }
     if (err != KAFKA_ERROR_NONE || end < 0) {
+        free(w);
         commit_fail_all(parts, n, err);
         cb(arg);
         return;
     }
-    struct partition *p = group_log_partition(gc, part);
-    *w = (struct commit_wait){gc, w->group_id, part, p->leader_epoch,  end, now, parts,
-                              n,  cb,          arg,  KAFKA_ERROR_NONE, {0}};
-    if (commit_ready(&(struct delayed_op){.data = w})) {
-        commit_finish(w);
-        return;
-    }
-    if (delayed_op_init(&w->op, 1, commit_ready, commit_complete, w) != 0) {
-        w->outcome = KAFKA_ERROR_REQUEST_TIMED_OUT;
-        commit_finish(w);
-        return;
-    }
-    partition_watch(p, &w->op);
-    replica_manager_park(gc->replicas, &w->op, (uint64_t)gc->cfg->request_timeout_ms);
+    *w = (struct commit_wait){gc, id, now, parts, n, cb, arg};
+    group_wait_replicated(gc, part, end, commit_finish, w);
 }
 
 /* ---- OffsetFetch ---- */
@@ -399,41 +360,72 @@ static bool group_subscribes(const struct group *g, const char *topic)
     return false;
 }
 
-int16_t group_delete_offsets(struct group_coordinator *gc, const char *group_id,
-                             struct group_offset_ref *refs, size_t n)
+/* Tombstones for the refs with a committed offset, in one batch; *end is
+ * -1 when there is nothing to delete. Refs whose topic a member consumes
+ * are refused. */
+static int16_t delete_offsets_append(struct group_coordinator *gc, struct group *g,
+                                     struct group_offset_ref *refs, size_t n, bool *written,
+                                     int64_t *end)
 {
-    int32_t part;
-    int16_t err = group_route(gc, group_id, &part);
-    if (err != KAFKA_ERROR_NONE) {
-        return err;
-    }
-    struct group *g = group_find(gc, group_id);
-    if (g == NULL) {
-        return KAFKA_ERROR_GROUP_ID_NOT_FOUND;
-    }
-    for (size_t i = 0; i < n; i++) {
+    struct group_record *recs = calloc(n + 1, sizeof *recs);
+    struct buf *keys = calloc(n + 1, sizeof *keys);
+    int16_t err =
+        recs != NULL && keys != NULL ? KAFKA_ERROR_NONE : KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+    size_t k = 0;
+    for (size_t i = 0; i < n && err == KAFKA_ERROR_NONE; i++) {
         refs[i].error = KAFKA_ERROR_NONE;
+        written[i] = false;
         if (g->n_members > 0 && group_subscribes(g, refs[i].topic)) {
             refs[i].error = KAFKA_ERROR_GROUP_SUBSCRIBED_TO_TOPIC;
             continue;
         }
-        struct group_offset *o = group_offset_find(g, refs[i].topic, refs[i].partition);
-        if (o == NULL) {
+        if (group_offset_find(g, refs[i].topic, refs[i].partition) == NULL) {
             continue; /* nothing committed: nothing to delete */
         }
-        struct buf key;
-        buf_init(&key);
-        int64_t end;
-        if (group_offset_key_encode(&key, g->id, o->topic, o->partition) != 0) {
-            refs[i].error = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
-        } else {
-            struct group_record r = {key.data, key.len, NULL, -1};
-            refs[i].error = group_append(gc, part, &r, 1, &end);
+        buf_init(&keys[k]);
+        if (group_offset_key_encode(&keys[k], g->id, refs[i].topic, refs[i].partition) != 0) {
+            err = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
         }
-        buf_free(&key);
-        if (refs[i].error == KAFKA_ERROR_NONE) {
+        recs[k] = (struct group_record){keys[k].data, keys[k].len, NULL, -1};
+        k++;
+        written[i] = true;
+    }
+    *end = -1;
+    if (err == KAFKA_ERROR_NONE && k > 0) {
+        err = group_append(gc, g->partition, recs, k, end);
+    }
+    for (size_t i = 0; i < k; i++) {
+        buf_free(&keys[i]);
+    }
+    free(recs);
+    free(keys);
+    return err;
+}
+
+void group_delete_offsets(struct group_coordinator *gc, const char *group_id,
+                          struct group_offset_ref *refs, size_t n, group_done_cb cb, void *arg)
+{
+    int32_t part;
+    int16_t err = group_route(gc, group_id, &part);
+    struct group *g = err == KAFKA_ERROR_NONE ? group_find(gc, group_id) : NULL;
+    bool *written = calloc(n + 1, sizeof *written);
+    int64_t end = -1;
+    if (err == KAFKA_ERROR_NONE) {
+        err = g == NULL         ? KAFKA_ERROR_GROUP_ID_NOT_FOUND
+              : written == NULL ? KAFKA_ERROR_UNKNOWN_SERVER_ERROR
+                                : delete_offsets_append(gc, g, refs, n, written, &end);
+    }
+    for (size_t i = 0; err == KAFKA_ERROR_NONE && i < n; i++) {
+        struct group_offset *o =
+            written[i] ? group_offset_find(g, refs[i].topic, refs[i].partition) : NULL;
+        if (o != NULL) {
             group_offset_remove(g, (size_t)(o - g->offsets));
         }
     }
-    return KAFKA_ERROR_NONE;
+    free(written);
+    if (err != KAFKA_ERROR_NONE || end < 0) {
+        cb(arg, err);
+        return;
+    }
+    group_wait_replicated(gc, part, end, cb, arg);
 }

@@ -2,8 +2,10 @@
 #include "broker/kafka/connection.h"
 
 #include "broker/kafka/conn_quota.h"
+#include "broker/kafka/request_budget.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +14,23 @@
 
 #include "common/frame.h"
 #include "common/log.h"
+#include "common/ssl_principal.h"
+#include "common/tls.h"
 #include "proto/kafka/kafka_header.h"
 
 enum request_state { REQ_HANDLING, REQ_DONE, REQ_DROPPED };
 
 #define READ_CHUNK 65536
+/* Plaintext encrypted per socket write on TLS: a spliced file range is read
+ * into memory this much at a time (no sendfile through OpenSSL). */
+#define TLS_WRITE_CHUNK 65536
+#define PRINCIPAL_MAX   256
 
 struct kafka_conn {
     uv_tcp_t tcp;
     uv_timer_t idle;
-    uv_poll_t writable; /* on a dup of the socket: waits out EAGAIN from sendfile */
+    uv_timer_t frame_timer; /* a started frame must complete (frame_timeout_ms) */
+    uv_poll_t writable;     /* on a dup of the socket: waits out EAGAIN from sendfile */
     int poll_fd;
     struct kafka_conn_options opts;
     kafka_request_cb on_request;
@@ -31,6 +40,8 @@ struct kafka_conn {
     char ip[64];         /* peer without the port: the quota's key */
     bool quota_admitted; /* counted in opts.quota; released on close */
     struct frame_reader frames;
+    size_t frame_charged; /* the partial frame's buffer, charged to opts.budget */
+    struct request_budget_waiter budget_wait;
     /* FIFO of requests in arrival order; head is the next to answer. */
     struct kafka_request *head, *tail;
     size_t in_flight;     /* requests in the FIFO */
@@ -42,6 +53,9 @@ struct kafka_conn {
     uv_write_t write_req;
     bool reading, closing;
     int handles_open;
+    struct tls_session *tls;       /* NULL on plaintext listeners */
+    uint8_t *tls_chunk;            /* TLS_WRITE_CHUNK bytes read from a spliced file */
+    char principal[PRINCIPAL_MAX]; /* "User:..." */
     struct kafka_conn *prev, *next;
 };
 
@@ -69,6 +83,16 @@ size_t kafka_conn_pending_bytes(const struct kafka_conn *conn)
     return conn->pending_bytes;
 }
 
+const char *kafka_conn_principal(const struct kafka_conn *conn)
+{
+    return conn->principal;
+}
+
+void kafka_conn_set_principal(struct kafka_conn *conn, const char *name)
+{
+    snprintf(conn->principal, sizeof conn->principal, "User:%s", name);
+}
+
 struct kafka_conn *kafka_conn_next(const struct kafka_conn *conn)
 {
     return conn->next;
@@ -83,6 +107,9 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void request_free(struct kafka_request *req)
 {
+    if (req->charged > 0) {
+        request_budget_release(req->conn->opts.budget, req->charged);
+    }
     kafka_response_free(&req->response);
     free(req->frame);
     free(req);
@@ -104,6 +131,8 @@ static void conn_maybe_free(struct kafka_conn *c)
         }
     }
     frame_reader_free(&c->frames);
+    tls_session_free(c->tls);
+    free(c->tls_chunk);
     if (c->on_closed != NULL) {
         c->on_closed(c, c->data);
     }
@@ -141,12 +170,30 @@ void kafka_conn_close(struct kafka_conn *c)
         c->quota_admitted = false;
     }
     drop_finished(c);
+    if (c->opts.budget != NULL) {
+        request_budget_cancel(c->opts.budget, &c->budget_wait);
+        frame_reader_free(&c->frames); /* nothing reads it once closing */
+        request_budget_release(c->opts.budget, c->frame_charged);
+        c->frame_charged = 0;
+        request_budget_frame_done(c->opts.budget, c);
+    }
+    /* Only handled requests are left; the handles still open keep `c`
+     * alive while their handlers let go. */
+    for (struct kafka_request *req = c->head, *next; req != NULL; req = next) {
+        next = req->next;
+        void (*cancel)(struct kafka_request *) = req->on_cancel;
+        req->on_cancel = NULL;
+        if (cancel != NULL) {
+            cancel(req);
+        }
+    }
     if (c->poll_fd >= 0) {
         uv_close((uv_handle_t *)&c->writable, on_handle_closed);
         close(c->poll_fd);
         c->poll_fd = -1;
     }
     uv_close((uv_handle_t *)&c->idle, on_handle_closed);
+    uv_close((uv_handle_t *)&c->frame_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
@@ -162,6 +209,10 @@ void kafka_conn_fail(struct kafka_conn *c, const char *why)
 static void on_idle(uv_timer_t *t)
 {
     struct kafka_conn *c = t->data;
+    if (c->tls != NULL && !tls_session_established(c->tls)) {
+        kafka_conn_fail(c, "TLS handshake not completed within ssl.handshake.timeout.ms");
+        return;
+    }
     if (c->in_flight > 0) {
         uv_timer_again(t); /* a long poll or a slow reader is not idleness */
         return;
@@ -172,6 +223,46 @@ static void on_idle(uv_timer_t *t)
     }
     log_debug("kafka", "closing idle connection peer=%s", c->peer);
     kafka_conn_close(c);
+}
+
+static void on_frame_timeout(uv_timer_t *t)
+{
+    struct kafka_conn *c = t->data;
+    char why[160];
+    snprintf(why, sizeof why,
+             "request not completed within request.timeout.ms (%zu of %d bytes received)",
+             c->frames.body_have, c->frames.body != NULL ? c->frames.last_size : 0);
+    kafka_conn_fail(c, why);
+}
+
+/* The clock of a started frame runs only while the connection reads: a
+ * client paused by our own flow control is not slow. Each frame gets the
+ * whole timeout from when it (or reading) started. */
+static void frame_timer_update(struct kafka_conn *c)
+{
+    bool want = !c->closing && c->reading && c->opts.frame_timeout_ms > 0 &&
+                frame_reader_partial(&c->frames);
+    bool active = uv_is_active((uv_handle_t *)&c->frame_timer);
+    if (want && !active) {
+        uv_timer_start(&c->frame_timer, on_frame_timeout, c->opts.frame_timeout_ms, 0);
+    } else if (!want && active) {
+        uv_timer_stop(&c->frame_timer);
+    }
+}
+
+/* Charge the budget for what the partial frame's buffer holds now. */
+static void charge_partial(struct kafka_conn *c)
+{
+    if (c->opts.budget == NULL) {
+        return;
+    }
+    size_t now = c->frames.body_cap;
+    if (now > c->frame_charged) {
+        request_budget_charge(c->opts.budget, now - c->frame_charged);
+    } else if (now < c->frame_charged) {
+        request_budget_release(c->opts.budget, c->frame_charged - now);
+    }
+    c->frame_charged = now;
 }
 
 /* Activity that proves the client alive: a whole request or a whole response.
@@ -329,13 +420,143 @@ static int write_splice(struct kafka_conn *c, const struct kafka_response *r)
     return 0;
 }
 
+/* ---- TLS ----
+ * Ciphertext leaves in the order OpenSSL produced it: every chunk is its own
+ * uv_write, which libuv queues in order. The response writer waits for its
+ * chunk before encrypting the next; handshake records and alerts produced
+ * while reading go out alongside without holding the writer. */
+
+struct tls_write {
+    uv_write_t req; /* first: the callback's pointer is the struct's */
+    struct kafka_conn *conn;
+    bool writer;   /* the response writer waits for this one */
+    uint8_t *data; /* owned */
+};
+
+static void on_tls_write(uv_write_t *w, int status)
+{
+    struct tls_write *tw = (struct tls_write *)w;
+    struct kafka_conn *c = tw->conn;
+    bool writer = tw->writer;
+    free(tw->data);
+    free(tw);
+    if (writer) {
+        c->writing = false;
+    }
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    if (status < 0) {
+        log_debug("kafka", "write failed peer=%s error=%s", c->peer, uv_strerror(status));
+        kafka_conn_close(c);
+        return;
+    }
+    if (writer) {
+        writer_run(c);
+    }
+}
+
+/* Queue the session's pending ciphertext: 1 if a write is now pending, 0
+ * when there was none, negative on error. */
+static int tls_flush(struct kafka_conn *c, bool writer)
+{
+    size_t len;
+    uint8_t *data = tls_session_take_output(c->tls, &len);
+    if (data == NULL) {
+        return len == 0 ? 0 : UV_ENOMEM;
+    }
+    struct tls_write *tw = malloc(sizeof *tw);
+    if (tw == NULL) {
+        free(data);
+        return UV_ENOMEM;
+    }
+    tw->conn = c;
+    tw->writer = writer;
+    tw->data = data;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int rv = uv_write(&tw->req, (uv_stream_t *)&c->tcp, &b, 1, on_tls_write);
+    if (rv != 0) {
+        free(data);
+        free(tw);
+        return rv;
+    }
+    if (writer) {
+        c->writing = true;
+    }
+    return 1;
+}
+
+/* Read `len` bytes of a spliced range into tls_chunk. */
+static int read_splice(struct kafka_conn *c, const struct kafka_response_splice *sp, size_t len)
+{
+    if (c->tls_chunk == NULL && (c->tls_chunk = malloc(TLS_WRITE_CHUNK)) == NULL) {
+        return UV_ENOMEM;
+    }
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(sp->fd, c->tls_chunk + got, len - got,
+                          (off_t)(sp->pos + (int64_t)(c->piece_off + got)));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            /* The frame size already promised these bytes: nothing to do but close. */
+            log_error("kafka", "reading record data failed peer=%s error=%s", c->peer,
+                      n == 0 ? "file shorter than promised" : strerror(errno));
+            return -EIO;
+        }
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* Encrypt the next chunk of the current piece (memory or a spliced file
+ * range, read with pread: sendfile cannot go through OpenSSL) and queue it.
+ * 1 if a write is pending, 0 when the piece was empty, negative on error. */
+static int write_tls(struct kafka_conn *c, const struct kafka_response *r)
+{
+    const uint8_t *plain;
+    size_t piece_len;
+    if (c->piece % 2 == 0) {
+        size_t start, end;
+        memory_piece(r, c->piece / 2, &start, &end);
+        plain = r->bytes.data + start + c->piece_off;
+        piece_len = end - start;
+    } else {
+        piece_len = r->splices[c->piece / 2].len;
+        plain = NULL;
+    }
+    size_t len = piece_len - c->piece_off;
+    len = len > TLS_WRITE_CHUNK ? TLS_WRITE_CHUNK : len;
+    if (plain == NULL && len > 0) {
+        int rv = read_splice(c, &r->splices[c->piece / 2], len);
+        if (rv != 0) {
+            return rv;
+        }
+        plain = c->tls_chunk;
+    }
+    if (len > 0 && tls_session_write(c->tls, plain, len) != 0) {
+        log_debug("kafka", "TLS write failed peer=%s error=%s", c->peer, tls_session_error(c->tls));
+        return -EPROTO;
+    }
+    c->piece_off += len;
+    c->pending_bytes -= len;
+    if (c->piece_off == piece_len) {
+        c->piece++;
+        c->piece_off = 0;
+    }
+    return tls_flush(c, true);
+}
+
 static void writer_run(struct kafka_conn *c)
 {
     while (!c->writing && !c->closing && c->head != NULL && c->head->state != REQ_HANDLING) {
         struct kafka_request *req = c->head;
         if (req->state == REQ_DONE && c->piece < 2 * req->response.n_splices + 1) {
-            int rv = c->piece % 2 == 0 ? write_memory(c, &req->response)
-                                       : write_splice(c, &req->response);
+            int rv = c->tls != NULL      ? write_tls(c, &req->response)
+                     : c->piece % 2 == 0 ? write_memory(c, &req->response)
+                                         : write_splice(c, &req->response);
             if (rv < 0) {
                 log_debug("kafka", "write failed peer=%s error=%d", c->peer, rv);
                 kafka_conn_close(c);
@@ -406,6 +627,12 @@ static void start_request(struct kafka_conn *c)
     }
     req->conn = c;
     req->frame = frame_reader_take(&c->frames, &req->frame_len);
+    req->charged = c->frame_charged; /* the budget now counts it until it is answered */
+    c->frame_charged = 0;
+    uv_timer_stop(&c->frame_timer);
+    if (c->opts.budget != NULL) {
+        request_budget_frame_done(c->opts.budget, c);
+    }
     kafka_response_init(&req->response);
     if (c->tail != NULL) {
         c->tail->next = req;
@@ -425,6 +652,7 @@ static void consume(struct kafka_conn *c, const uint8_t *data, size_t len)
         size_t used;
         enum frame_status st = frame_reader_feed(&c->frames, data + off, len - off, &used);
         off += used;
+        charge_partial(c);
         if (st == FRAME_READY) {
             start_request(c);
         } else if (st != FRAME_NEED_MORE) {
@@ -436,10 +664,88 @@ static void consume(struct kafka_conn *c, const uint8_t *data, size_t len)
     }
 }
 
+/* The handshake just finished: the client certificate names the principal. */
+static bool tls_established(struct kafka_conn *c)
+{
+    const char *subject = tls_session_peer_subject(c->tls);
+    if (subject != NULL && c->opts.tls_principal_rules != NULL) {
+        char name[PRINCIPAL_MAX - 5];
+        if (ssl_principal_map(c->opts.tls_principal_rules, subject, name, sizeof name) != 0) {
+            char why[PRINCIPAL_MAX + 96];
+            snprintf(why, sizeof why,
+                     "no ssl.principal.mapping.rules entry maps client certificate subject=\"%s\"",
+                     subject);
+            kafka_conn_fail(c, why);
+            return false;
+        }
+        kafka_conn_set_principal(c, name);
+    }
+    char desc[96];
+    log_debug("kafka", "TLS established peer=%s listener=%s %s principal=%s", c->peer,
+              c->opts.listener_name, tls_session_describe(c->tls, desc, sizeof desc), c->principal);
+    uv_timer_stop(&c->idle); /* the handshake deadline */
+    idle_restart(c);
+    return true;
+}
+
+/* Best effort: a failing session's alert tells the client why. */
+static void tls_send_alert(struct kafka_conn *c)
+{
+    size_t len;
+    uint8_t *data = tls_session_take_output(c->tls, &len);
+    if (data != NULL) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        free(data);
+    }
+}
+
+/* Ciphertext from the socket: decrypt and consume every whole TLS record. */
+static void tls_consume(struct kafka_conn *c, const uint8_t *data, size_t len)
+{
+    bool was_established = tls_session_established(c->tls);
+    int n = tls_session_feed(c->tls, data, len);
+    uint8_t plain[16384];
+    while (n >= 0) {
+        n = tls_session_read(c->tls, plain, sizeof plain);
+        if (!was_established && tls_session_established(c->tls)) {
+            was_established = true;
+            if (!tls_established(c)) {
+                return;
+            }
+        }
+        if (n > 0) {
+            consume(c, plain, (size_t)n);
+            if (c->closing) {
+                return;
+            }
+        } else if (n == TLS_AGAIN) {
+            break;
+        }
+    }
+    if (n == TLS_CLOSED) {
+        kafka_conn_close(c);
+        return;
+    }
+    if (n == TLS_FAILED) {
+        tls_send_alert(c);
+        char why[320];
+        snprintf(why, sizeof why, "TLS %s failed: %s", was_established ? "session" : "handshake",
+                 tls_session_error(c->tls));
+        kafka_conn_fail(c, why);
+        return;
+    }
+    if (tls_flush(c, false) < 0) {
+        kafka_conn_fail(c, "cannot write TLS records");
+    }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct kafka_conn *c = s->data;
-    if (nread > 0) {
+    if (nread > 0 && c->tls != NULL) {
+        tls_consume(c, (const uint8_t *)b->base, (size_t)nread);
+    } else if (nread > 0) {
         consume(c, (const uint8_t *)b->base, (size_t)nread);
     } else if (nread < 0) {
         if (frame_reader_partial(&c->frames)) {
@@ -454,10 +760,22 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
 }
 
+static void on_budget_room(struct request_budget_waiter *w)
+{
+    struct kafka_conn *c =
+        (struct kafka_conn *)((char *)w - offsetof(struct kafka_conn, budget_wait));
+    reading_update(c);
+}
+
 static void reading_update(struct kafka_conn *c)
 {
     bool want = !c->closing && c->in_flight < c->opts.max_in_flight &&
                 c->pending_bytes < c->opts.max_pending_bytes;
+    if (want && c->opts.budget != NULL &&
+        !request_budget_may_read(c->opts.budget, c, frame_reader_partial(&c->frames))) {
+        want = false;
+        request_budget_wait(c->opts.budget, &c->budget_wait);
+    }
     if (want && !c->reading) {
         int rv = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
         if (rv != 0) {
@@ -469,6 +787,7 @@ static void reading_update(struct kafka_conn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
+    frame_timer_update(c);
 }
 
 static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
@@ -530,12 +849,15 @@ int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts
     c->on_closed = on_closed;
     c->data = data;
     c->poll_fd = -1;
+    snprintf(c->principal, sizeof c->principal, "User:ANONYMOUS");
     frame_reader_init(&c->frames, KAFKA_REQUEST_MIN_SIZE,
                       opts->max_request_bytes > 0 ? (size_t)opts->max_request_bytes : 0);
     uv_tcp_init(server->loop, &c->tcp);
     uv_timer_init(server->loop, &c->idle);
-    c->tcp.data = c->idle.data = c;
-    c->handles_open = 2;
+    uv_timer_init(server->loop, &c->frame_timer);
+    c->tcp.data = c->idle.data = c->frame_timer.data = c;
+    c->budget_wait.resume = on_budget_room;
+    c->handles_open = 3;
     registry_link(c);
     int rv = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (rv != 0) {
@@ -548,7 +870,16 @@ int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts
         kafka_conn_close(c);
         return UV_ECONNREFUSED;
     }
-    idle_restart(c);
+    if (opts->tls != NULL) {
+        c->tls = tls_session_new(opts->tls);
+        if (c->tls == NULL) {
+            kafka_conn_close(c);
+            return UV_ENOMEM;
+        }
+        uv_timer_start(&c->idle, on_idle, opts->tls_handshake_timeout_ms, 0);
+    } else {
+        idle_restart(c);
+    }
     reading_update(c);
     *out = c;
     return 0;

@@ -9,8 +9,13 @@
  * Flow control: when too many requests are in flight or too many response
  * bytes wait for the socket, reading stops until the client drains them, so a
  * client that never reads its responses cannot make the broker buffer without
- * bound. A connection idle for connections.max.idle.ms with nothing in flight
- * (a frame received piecemeal counts as idle until it completes) is closed.
+ * bound. Across connections, the bytes of requests read and not yet answered
+ * are charged to a shared budget (queued.max.request.bytes, request_budget.h):
+ * when it is spent, reading pauses until answers go out. A connection idle
+ * for connections.max.idle.ms with nothing in flight is closed; a frame whose
+ * first bytes arrived must complete within request.timeout.ms of reading
+ * time (time paused by flow control does not count), or the connection is
+ * closed and the frame dropped.
  *
  * Lifetime: a connection frees itself once closed and once every request it
  * handed out has been completed or dropped; a request therefore stays valid
@@ -27,6 +32,9 @@
 #include "broker/kafka/response.h"
 
 struct conn_quota;
+struct ssl_principal_rules;
+struct tls_context;
+struct request_budget;
 
 struct kafka_conn;
 
@@ -36,27 +44,41 @@ struct kafka_request {
     size_t frame_len;
     struct kafka_response response; /* filled by the handler */
     void *data;                     /* for the handler */
+    /* Set by a handler that answers later (a parked Fetch): called once if
+     * the connection closes first, so the handler lets go of what the
+     * request pins now rather than at its deadline. It must complete or
+     * drop the request (the answer goes nowhere). */
+    void (*on_cancel)(struct kafka_request *req);
     /* Internal to the connection. */
     struct kafka_request *next;
     int state;
+    size_t charged; /* bytes charged to the request budget */
 };
 
 typedef void (*kafka_request_cb)(struct kafka_request *req, void *data);
 
 struct kafka_conn_options {
-    int32_t max_request_bytes;    /* socket.request.max.bytes */
-    uint64_t idle_timeout_ms;     /* connections.max.idle.ms */
-    size_t max_in_flight;         /* requests read but not yet answered before reading pauses */
-    size_t max_pending_bytes;     /* response bytes queued before reading pauses */
-    const char *listener_name;    /* borrowed for the connection's lifetime */
-    bool plaintext;               /* record data may be spliced with sendfile */
-    struct kafka_conn **registry; /* list head the connection links itself into (may be NULL) */
-    struct conn_quota *quota;     /* admits each connection (may be NULL); borrowed */
+    int32_t max_request_bytes;     /* socket.request.max.bytes */
+    uint64_t idle_timeout_ms;      /* connections.max.idle.ms */
+    uint64_t frame_timeout_ms;     /* request.timeout.ms: a started frame must complete */
+    size_t max_in_flight;          /* requests read but not yet answered before reading pauses */
+    size_t max_pending_bytes;      /* response bytes queued before reading pauses */
+    const char *listener_name;     /* borrowed for the connection's lifetime */
+    bool plaintext;                /* record data may be spliced with sendfile */
+    struct kafka_conn **registry;  /* list head the connection links itself into (may be NULL) */
+    struct conn_quota *quota;      /* admits each connection (may be NULL); borrowed */
+    struct request_budget *budget; /* queued.max.request.bytes (may be NULL); borrowed */
     /* Read by kafka_server only, for the quota it owns; 0 = unlimited. */
     int32_t max_connections;              /* max.connections */
     int32_t max_connections_per_ip;       /* max.connections.per.ip */
     const char *per_ip_overrides;         /* max.connections.per.ip.overrides; borrowed */
     int32_t max_connection_creation_rate; /* max.connection.creation.rate (per second) */
+    /* TLS (SSL and SASL_SSL listeners): NULL for plaintext. Borrowed; the
+     * context may be reloaded meanwhile (open sessions keep theirs). */
+    struct tls_context *tls;
+    uint64_t tls_handshake_timeout_ms;                     /* ssl.handshake.timeout.ms */
+    const struct ssl_principal_rules *tls_principal_rules; /* ssl.principal.mapping.rules */
+    int64_t queued_max_request_bytes; /* queued.max.request.bytes; <= 0: unlimited */
 };
 
 /* Accept a pending connection on `server`. `on_request` is called with each
@@ -89,6 +111,14 @@ bool kafka_conn_plaintext(const struct kafka_conn *conn);
 /* Response bytes queued on `conn` and not yet written (bounded by
  * max_pending_bytes before reading pauses). */
 size_t kafka_conn_pending_bytes(const struct kafka_conn *conn);
+
+/* The authenticated principal, Kafka's form "User:name": from the client
+ * certificate (ssl.principal.mapping.rules) on TLS, from SASL once
+ * authenticated, else "User:ANONYMOUS". Borrowed. */
+const char *kafka_conn_principal(const struct kafka_conn *conn);
+/* Set by SASL authentication; `name` is copied (truncated to 255 bytes). */
+void kafka_conn_set_principal(struct kafka_conn *conn, const char *name);
+
 /* The next connection in the registry list after `conn`. */
 struct kafka_conn *kafka_conn_next(const struct kafka_conn *conn);
 

@@ -1,8 +1,42 @@
-/* DeleteGroups (key 42): groups without members, with their offsets. */
+/* DeleteGroups (key 42): groups without members, with their offsets. Each
+ * group's tombstones are answered for once replicated (acks=all); the
+ * response goes when the last group is done. */
 #include "broker/group/group_coordinator.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
+
+struct delete_groups_ctx {
+    struct kafka_call *call;
+    struct kafka_delete_groups_response resp;
+    int32_t pending; /* groups not done, plus one while requests are issued */
+};
+
+struct delete_group_slot {
+    struct delete_groups_ctx *ctx;
+    int32_t index;
+};
+
+static void one_done(struct delete_groups_ctx *ctx)
+{
+    if (--ctx->pending > 0) {
+        return;
+    }
+    struct kafka_call *call = ctx->call;
+    struct kafka_writer w;
+    int rv = kafka_call_begin_response(call, &w);
+    if (rv == 0) {
+        rv = kafka_delete_groups_response_encode(&w, call->header.api_version, &ctx->resp);
+    }
+    kafka_call_finish_response(call, &w, rv);
+}
+
+static void group_deleted(void *arg, int16_t error)
+{
+    struct delete_group_slot *slot = arg;
+    slot->ctx->resp.results[slot->index].error_code = error;
+    one_done(slot->ctx);
+}
 
 void kafka_handle_delete_groups(struct kafka_call *call)
 {
@@ -13,23 +47,30 @@ void kafka_handle_delete_groups(struct kafka_call *call)
         return;
     }
     int32_t n = req.groups_names_count > 0 ? req.groups_names_count : 0;
-    struct kafka_delete_groups_response resp;
-    kafka_delete_groups_response_init(&resp);
-    resp.results = kafka_arena_alloc_array(&call->arena, (size_t)n + 1, sizeof *resp.results);
-    if (resp.results == NULL) {
+    struct delete_groups_ctx *ctx = kafka_arena_alloc(&call->arena, sizeof *ctx);
+    struct delete_group_slot *slots =
+        kafka_arena_alloc_array(&call->arena, (size_t)n + 1, sizeof *slots);
+    if (ctx == NULL || slots == NULL) {
         kafka_call_fail(call, "out of memory");
         return;
     }
-    resp.results_count = n;
+    ctx->call = call;
+    kafka_delete_groups_response_init(&ctx->resp);
+    ctx->resp.results =
+        kafka_arena_alloc_array(&call->arena, (size_t)n + 1, sizeof *ctx->resp.results);
+    if (ctx->resp.results == NULL) {
+        kafka_call_fail(call, "out of memory");
+        return;
+    }
+    ctx->resp.results_count = n;
+    ctx->pending = n + 1;
     for (int32_t i = 0; i < n; i++) {
-        kafka_delete_groups_response_deletable_group_result_init(&resp.results[i]);
-        resp.results[i].group_id = req.groups_names[i];
-        resp.results[i].error_code = group_delete(call->svc->groups, req.groups_names[i]);
+        kafka_delete_groups_response_deletable_group_result_init(&ctx->resp.results[i]);
+        ctx->resp.results[i].group_id = req.groups_names[i];
     }
-    struct kafka_writer w;
-    rv = kafka_call_begin_response(call, &w);
-    if (rv == 0) {
-        rv = kafka_delete_groups_response_encode(&w, call->header.api_version, &resp);
+    for (int32_t i = 0; i < n; i++) {
+        slots[i] = (struct delete_group_slot){ctx, i};
+        group_delete(call->svc->groups, req.groups_names[i], group_deleted, &slots[i]);
     }
-    kafka_call_finish_response(call, &w, rv);
+    one_done(ctx);
 }

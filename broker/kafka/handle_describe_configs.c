@@ -112,10 +112,10 @@ static int describe(struct kafka_call *call, const struct kafka_describe_configs
             &out->configs[out->configs_count++];
         kafka_describe_configs_response_resource_result_init(o);
         o->name = defs[i].name;
-        o->value = value_of(call, &defs[i], base);
+        o->value = defs[i].sensitive ? NULL : value_of(call, &defs[i], base);
         o->read_only = read_only;
         o->config_source = kafka_source((enum config_source)sources[i]);
-        o->is_sensitive = false;
+        o->is_sensitive = defs[i].sensitive;
         o->synonyms_count = 0;
         if (req->include_synonyms) {
             add_synonyms(call, &defs[i], o->config_source, o->value, o);

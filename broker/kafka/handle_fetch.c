@@ -6,6 +6,11 @@
  * - Long poll: with less than min_bytes available and max_wait_ms > 0 the
  *   request parks as a delayed operation on its partitions, re-examined only
  *   when one of them appends (no polling), answered at the deadline at last.
+ *   A wake re-reads only the partition that changed (each partition's
+ *   readable bytes are kept), so a fetch of thousands of partitions costs
+ *   one partition per append, not thousands. max_wait_ms is clamped to
+ *   request.timeout.ms, and a parked fetch whose connection closes lets go
+ *   of its request at once (issue 11: it pinned memory until its deadline).
  * - A new leader whose high watermark has not reached the start of its
  *   epoch answers NOT_LEADER_OR_FOLLOWER (retriable) rather than a high
  *   watermark below one the old leader may have shown (KIP-207 for Fetch).
@@ -26,6 +31,7 @@
 struct fetch_part {
     const char *topic;
     const struct kafka_fetch_request_partition *in;
+    size_t readable; /* while parked: bytes a read would return now */
     int16_t error;
     int64_t high_watermark, log_start;
     struct log_read_result read;
@@ -40,6 +46,8 @@ struct fetch_ctx {
     size_t bytes;
     bool has_error;
     struct delayed_op op;
+    size_t *watched; /* part index of each watch (delayed_op.fired) */
+    size_t readable; /* sum of the parts' readable bytes while parked */
 };
 
 static void release_all(struct fetch_ctx *ctx)
@@ -161,9 +169,18 @@ static int build_response(struct fetch_ctx *ctx, struct kafka_fetch_response *re
     return 0;
 }
 
+static void ctx_free(struct fetch_ctx *ctx)
+{
+    release_all(ctx);
+    free(ctx->watched);
+    free(ctx->parts);
+    free(ctx);
+}
+
 static void respond(struct fetch_ctx *ctx)
 {
     struct kafka_call *call = ctx->call;
+    call->req->on_cancel = NULL;
     struct kafka_fetch_response resp;
     if (build_response(ctx, &resp) != 0) {
         release_all(ctx);
@@ -181,18 +198,45 @@ static void respond(struct fetch_ctx *ctx)
     /* The response dups the segment descriptors; then our references go.
      * ctx and parts are malloc'd: they outlive the call (and its arena). */
     kafka_call_finish_response(call, &w, rv);
-    release_all(ctx);
-    free(ctx->parts);
-    free(ctx);
+    ctx_free(ctx);
 }
 
+/* What part `i` alone would return now (its first batch even beyond the
+ * limits, as the first partition with data may), or an error. */
+static void probe(struct fetch_ctx *ctx, size_t i)
+{
+    struct fetch_part *fp = &ctx->parts[i];
+    size_t bytes = ctx->bytes, budget = SIZE_MAX;
+    ctx->bytes = 0;
+    fp->error = KAFKA_ERROR_NONE;
+    read_one(ctx, fp, &budget);
+    ctx->readable -= fp->readable;
+    fp->readable = fp->error == KAFKA_ERROR_NONE ? fp->read.length : 0;
+    ctx->readable += fp->readable;
+    ctx->has_error |= fp->error != KAFKA_ERROR_NONE;
+    log_read_result_release(&fp->read);
+    memset(&fp->read, 0, sizeof fp->read);
+    ctx->bytes = bytes;
+}
+
+/* One of the watched partitions changed: re-read that one only. */
 static bool fetch_ready(struct delayed_op *op)
 {
     struct fetch_ctx *ctx = op->data;
-    collect(ctx);
-    bool ready = ctx->has_error || ctx->bytes >= (size_t)ctx->req.min_bytes;
-    release_all(ctx);
-    return ready;
+    probe(ctx, ctx->watched[op->fired]);
+    return ctx->has_error || ctx->readable >= (size_t)ctx->req.min_bytes;
+}
+
+/* The connection closed while the fetch was parked. */
+static void fetch_cancel(struct kafka_request *req)
+{
+    struct fetch_ctx *ctx = req->data;
+    log_debug("kafka", "fetch cancelled: connection closed correlation_id=%d",
+              ctx->call->header.correlation_id);
+    delayed_op_cancel(&ctx->op);
+    delayed_op_free(&ctx->op);
+    kafka_call_no_response(ctx->call);
+    ctx_free(ctx);
 }
 
 static void fetch_complete(struct delayed_op *op, bool expired)
@@ -231,6 +275,9 @@ static int plan(struct fetch_ctx *ctx)
 /* Park the fetch on every partition it reads until enough data arrives. */
 static int wait_for_data(struct fetch_ctx *ctx)
 {
+    if ((ctx->watched = calloc(ctx->n_parts, sizeof *ctx->watched)) == NULL) {
+        return -1;
+    }
     if (delayed_op_init(&ctx->op, ctx->n_parts, fetch_ready, fetch_complete, ctx) != 0) {
         return -1;
     }
@@ -239,13 +286,17 @@ static int wait_for_data(struct fetch_ctx *ctx)
     log_debug("kafka", "fetch parked correlation_id=%d partitions=%zu max_wait_ms=%d",
               ctx->call->header.correlation_id, ctx->n_parts, ctx->req.max_wait_ms);
     struct replica_manager *rm = ctx->call->svc->replicas;
+    size_t n_watched = 0;
     for (size_t i = 0; i < ctx->n_parts; i++) {
         struct partition *p =
             replica_manager_partition(rm, ctx->parts[i].topic, ctx->parts[i].in->partition);
         if (p != NULL) {
+            ctx->watched[n_watched++] = i; /* delayed_op.fired numbers watches so */
             partition_watch(p, &ctx->op);
         }
     }
+    ctx->call->req->data = ctx;
+    ctx->call->req->on_cancel = fetch_cancel;
     replica_manager_park(rm, &ctx->op, (uint64_t)ctx->req.max_wait_ms);
     return 0;
 }
@@ -267,6 +318,9 @@ void kafka_handle_fetch(struct kafka_call *call)
     if (ctx->req.min_bytes < 0) {
         ctx->req.min_bytes = 0;
     }
+    if (ctx->req.max_wait_ms > call->svc->cfg->request_timeout_ms) {
+        ctx->req.max_wait_ms = call->svc->cfg->request_timeout_ms;
+    }
     if (plan(ctx) != 0) {
         free(ctx);
         kafka_call_fail(call, "out of memory");
@@ -276,6 +330,11 @@ void kafka_handle_fetch(struct kafka_call *call)
     bool now = ctx->has_error || ctx->req.max_wait_ms <= 0 || ctx->n_parts == 0 ||
                ctx->bytes >= (size_t)ctx->req.min_bytes || ctx->req.session_id != 0;
     if (!now) {
+        ctx->readable = 0;
+        for (size_t i = 0; i < ctx->n_parts; i++) {
+            ctx->parts[i].readable = ctx->parts[i].read.length;
+            ctx->readable += ctx->parts[i].readable;
+        }
         release_all(ctx);
         if (wait_for_data(ctx) == 0) {
             return;

@@ -1,46 +1,38 @@
 /* OffsetDelete (key 47): drop a group's committed offsets for partitions
- * its members do not consume (KIP-496). */
+ * its members do not consume (KIP-496), answered once the tombstones are
+ * replicated (acks=all). */
 #include "broker/group/group_coordinator.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
-void kafka_handle_offset_delete(struct kafka_call *call)
-{
+struct offset_delete_ctx {
+    struct kafka_call *call;
     struct kafka_offset_delete_request req;
-    int rv = kafka_offset_delete_request_decode(&call->body, call->header.api_version, &req);
-    if (rv != 0) {
-        kafka_call_bad_request(call, rv);
-        return;
-    }
-    int32_t nt = req.topics_count > 0 ? req.topics_count : 0;
-    size_t n = 0;
-    for (int32_t i = 0; i < nt; i++) {
-        n += req.topics[i].partitions_count > 0 ? (size_t)req.topics[i].partitions_count : 0;
-    }
-    struct group_offset_ref *refs = kafka_arena_alloc_array(&call->arena, n + 1, sizeof *refs);
+    struct group_offset_ref *refs;
+};
+
+static void answer(void *arg, int16_t error)
+{
+    struct offset_delete_ctx *ctx = arg;
+    struct kafka_call *call = ctx->call;
     struct kafka_offset_delete_response resp;
     kafka_offset_delete_response_init(&resp);
+    int32_t nt = ctx->req.topics_count > 0 ? ctx->req.topics_count : 0;
     resp.topics = kafka_arena_alloc_array(&call->arena, (size_t)nt + 1, sizeof *resp.topics);
-    if (refs == NULL || resp.topics == NULL) {
+    if (resp.topics == NULL) {
         kafka_call_fail(call, "out of memory");
         return;
     }
+    resp.error_code = error;
+    resp.topics_count = error == KAFKA_ERROR_NONE ? nt : 0;
     size_t k = 0;
-    for (int32_t i = 0; i < nt; i++) {
-        for (int32_t j = 0; j < req.topics[i].partitions_count; j++) {
-            refs[k++] = (struct group_offset_ref){req.topics[i].name,
-                                                  req.topics[i].partitions[j].partition_index, 0};
-        }
-    }
-    resp.error_code = group_delete_offsets(call->svc->groups, req.group_id, refs, n);
-    resp.topics_count = resp.error_code == KAFKA_ERROR_NONE ? nt : 0;
-    k = 0;
     for (int32_t i = 0; i < resp.topics_count; i++) {
         struct kafka_offset_delete_response_topic *t = &resp.topics[i];
-        int32_t np = req.topics[i].partitions_count > 0 ? req.topics[i].partitions_count : 0;
+        int32_t np =
+            ctx->req.topics[i].partitions_count > 0 ? ctx->req.topics[i].partitions_count : 0;
         kafka_offset_delete_response_topic_init(t);
-        t->name = req.topics[i].name;
+        t->name = ctx->req.topics[i].name;
         t->partitions =
             kafka_arena_alloc_array(&call->arena, (size_t)np + 1, sizeof *t->partitions);
         if (t->partitions == NULL) {
@@ -50,14 +42,48 @@ void kafka_handle_offset_delete(struct kafka_call *call)
         t->partitions_count = np;
         for (int32_t j = 0; j < np; j++, k++) {
             kafka_offset_delete_response_partition_init(&t->partitions[j]);
-            t->partitions[j].partition_index = refs[k].partition;
-            t->partitions[j].error_code = refs[k].error;
+            t->partitions[j].partition_index = ctx->refs[k].partition;
+            t->partitions[j].error_code = ctx->refs[k].error;
         }
     }
     struct kafka_writer w;
-    rv = kafka_call_begin_response(call, &w);
+    int rv = kafka_call_begin_response(call, &w);
     if (rv == 0) {
         rv = kafka_offset_delete_response_encode(&w, call->header.api_version, &resp);
     }
     kafka_call_finish_response(call, &w, rv);
+}
+
+void kafka_handle_offset_delete(struct kafka_call *call)
+{
+    struct offset_delete_ctx *ctx = kafka_arena_alloc(&call->arena, sizeof *ctx);
+    if (ctx == NULL) {
+        kafka_call_fail(call, "out of memory");
+        return;
+    }
+    ctx->call = call;
+    int rv = kafka_offset_delete_request_decode(&call->body, call->header.api_version, &ctx->req);
+    if (rv != 0) {
+        kafka_call_bad_request(call, rv);
+        return;
+    }
+    int32_t nt = ctx->req.topics_count > 0 ? ctx->req.topics_count : 0;
+    size_t n = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        n += ctx->req.topics[i].partitions_count > 0 ? (size_t)ctx->req.topics[i].partitions_count
+                                                     : 0;
+    }
+    ctx->refs = kafka_arena_alloc_array(&call->arena, n + 1, sizeof *ctx->refs);
+    if (ctx->refs == NULL) {
+        kafka_call_fail(call, "out of memory");
+        return;
+    }
+    size_t k = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        for (int32_t j = 0; j < ctx->req.topics[i].partitions_count; j++) {
+            ctx->refs[k++] = (struct group_offset_ref){
+                ctx->req.topics[i].name, ctx->req.topics[i].partitions[j].partition_index, 0};
+        }
+    }
+    group_delete_offsets(call->svc->groups, ctx->req.group_id, ctx->refs, n, answer, ctx);
 }

@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "broker/replica/replica_manager.h"
+
 static const char *const protocol_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
 
 const char *security_protocol_name(enum security_protocol p)
@@ -197,17 +199,22 @@ static size_t drop_controller(struct listener_endpoint *eps, size_t n, const cha
     return kept;
 }
 
-static int check_served(const struct listener_set *set, char *err, size_t errlen)
+/* Kafka listeners may use any protocol; the inter-broker listener speaks
+ * Sluice's replication RPC, which has no TLS or SASL yet. */
+static int check_served(const struct listener_set *set, const struct sluice_config *cfg, char *err,
+                        size_t errlen)
 {
     if (set->n_bind == 0) {
         snprintf(err, errlen, "listeners must name at least one broker listener");
         return -EINVAL;
     }
+    const char *replication = replica_listener_name(cfg);
     for (size_t i = 0; i < set->n_bind; i++) {
-        if (set->bind[i].protocol != SECURITY_PLAINTEXT) {
+        if (set->bind[i].protocol != SECURITY_PLAINTEXT &&
+            strcasecmp(set->bind[i].name, replication) == 0) {
             snprintf(err, errlen,
-                     "listener '%s' uses security protocol %s, which Sluice does not serve yet "
-                     "(only PLAINTEXT)",
+                     "inter-broker listener '%s' uses security protocol %s; the replication "
+                     "listener serves only PLAINTEXT so far",
                      set->bind[i].name, security_protocol_name(set->bind[i].protocol));
             return -EINVAL;
         }
@@ -262,7 +269,7 @@ int listener_set_parse(const struct sluice_config *cfg, struct listener_set *out
         return n;
     }
     out->n_bind = drop_controller(out->bind, (size_t)n, cfg->controller_listener_names);
-    int rv = check_served(out, err, errlen);
+    int rv = check_served(out, cfg, err, errlen);
     if (rv != 0) {
         return rv;
     }

@@ -44,10 +44,15 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     struct kafka_conn_options opts = s->options;
     opts.listener_name = s->listeners->bind[i].name;
-    opts.plaintext = s->listeners->bind[i].protocol == SECURITY_PLAINTEXT;
+    enum security_protocol proto = s->listeners->bind[i].protocol;
+    opts.plaintext = proto == SECURITY_PLAINTEXT;
+    if (proto != SECURITY_SSL && proto != SECURITY_SASL_SSL) {
+        opts.tls = NULL;
+    }
     opts.registry = &s->conns;
     struct kafka_conn *conn;
     opts.quota = &s->quota;
+    opts.budget = &s->budget;
     int rv = kafka_conn_accept(listener, &opts, s->on_request, NULL, s->data, &conn);
     if (rv == UV_ECONNREFUSED) {
         log_refusal(s, opts.listener_name);
@@ -132,6 +137,9 @@ int kafka_server_bind(struct kafka_server *s, uv_loop_t *loop, struct listener_s
         return qrv == -EINVAL ? UV_EINVAL : UV_ENOMEM;
     }
     conn_quota_set_rate(&s->quota, options->max_connection_creation_rate);
+    request_budget_init(&s->budget, options->queued_max_request_bytes > 0
+                                        ? (size_t)options->queued_max_request_bytes
+                                        : 0);
     for (size_t i = 0; i < listeners->n_bind; i++) {
         int rv = bind_one(s, i);
         if (rv != 0) {

@@ -14,6 +14,7 @@
 #include "broker/kafka/conn_quota.h"
 #include "broker/kafka/connection.h"
 #include "broker/kafka/listener.h"
+#include "broker/kafka/request_budget.h"
 
 struct kafka_server {
     uv_loop_t *loop;
@@ -21,8 +22,9 @@ struct kafka_server {
     uv_tcp_t tcp[LISTENER_MAX];
     size_t n_tcp;
     struct kafka_conn_options options;
-    struct kafka_conn *conns;                    /* every open connection */
-    struct conn_quota quota;                     /* admits connections (conn_quota.h) */
+    struct kafka_conn *conns;     /* every open connection */
+    struct conn_quota quota;      /* admits connections (conn_quota.h) */
+    struct request_budget budget; /* queued.max.request.bytes, shared by every connection */
     uint64_t refusal_logged_ms, refusals_logged; /* rate-limits the refusal log */
     kafka_request_cb on_request;
     void *data;
@@ -33,7 +35,8 @@ struct kafka_server {
  * connections are refused until kafka_server_listen. `options` is copied.
  * The connection quota is built from options' max_connections,
  * max_connections_per_ip and per_ip_overrides; refusals are logged at most
- * once a second, with how many there were.
+ * once a second, with how many there were. Every connection charges the
+ * request budget built from options' queued_max_request_bytes.
  * Returns 0, or a negative error with `err` naming the listener or the bad
  * quota setting (nothing is left bound). */
 int kafka_server_bind(struct kafka_server *s, uv_loop_t *loop, struct listener_set *listeners,

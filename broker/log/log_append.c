@@ -87,13 +87,13 @@ static int validate_all(const struct partition_log *log, const uint8_t *p, size_
         if (rv < 0) {
             return rv;
         }
-        /* A compacted log's follower sees gaps: the leader's cleaner
-         * removes records. Elsewhere batches must continue the log. */
-        bool gap_ok = log->cfg.compact && h.base_offset > expect;
-        if (!leader && h.base_offset != expect && !gap_ok) {
+        /* A follower sees gaps wherever the leader's cleaner removed
+         * records, also after cleanup.policy became delete (Kafka allows
+         * gaps anywhere); offsets must still rise. */
+        if (!leader && h.base_offset < expect) {
             snprintf(info->reason, sizeof info->reason,
-                     "batch base offset %" PRId64 " does not continue the log at %" PRId64,
-                     h.base_offset, expect);
+                     "batch base offset %" PRId64 " is below the log end %" PRId64, h.base_offset,
+                     expect);
             return LOG_ERR_OFFSET_MISMATCH;
         }
         if (scan_push(scan, &h) != 0) {
@@ -310,6 +310,7 @@ static void after_truncation(struct partition_log *log)
         log->start_offset = end;
     }
     log_flush_clamp(log);
+    log_note_work(log);
 }
 
 int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t offset)
@@ -385,7 +386,7 @@ int partition_log_truncate_to(struct partition_log *log, int64_t offset)
     seg->size = pos;
     seg->dirty = true;
     /* Rebuild indexes, end offset and timestamps of the shortened segment. */
-    rv = log_recovery_scan_segment(log, seg, &truncated);
+    rv = log_recovery_scan_segment(log, seg, INT64_MAX, &truncated);
     after_truncation(log);
     int erv = log_epochs_after_truncation(log);
     return rv < 0 ? rv : erv;

@@ -102,6 +102,7 @@ static void flush_after(uv_work_t *req, int status)
             int64_t durable = job->target < end ? job->target : end;
             if (durable > log->durable_offset) {
                 log->durable_offset = durable;
+                log_note_work(log);
             }
         } else {
             log_error("log", "fsync failed dir=%s error=%s", log->dir, strerror(-rv));
@@ -201,6 +202,7 @@ void log_flush_note_append(struct partition_log *log, int64_t records)
 {
     log->unflushed_messages += records;
     partition_log_flush_if_due(log);
+    log_note_work(log);
 }
 
 int log_flush_sync(struct partition_log *log)

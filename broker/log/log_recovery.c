@@ -26,11 +26,13 @@
 struct reader {
     const struct segment *seg;
     uint8_t *buf;
+    size_t cap;    /* of buf: READER_CAP, or the whole segment when smaller */
     int64_t start; /* file position of buf[0] */
     size_t len;
 };
 
-/* Point *out at `n` (<= READER_CAP, <= limit - pos) bytes at `pos`.
+/* Point *out at `n` (<= r->cap, <= limit - pos) bytes at `pos`; `limit` is
+ * at most the segment's size.
  * Returns 0 or -errno: an I/O error must fail the open, not cut the log. */
 static int reader_get(struct reader *r, int64_t pos, size_t n, int64_t limit, const uint8_t **out)
 {
@@ -38,7 +40,7 @@ static int reader_get(struct reader *r, int64_t pos, size_t n, int64_t limit, co
         *out = r->buf + (pos - r->start);
         return 0;
     }
-    size_t want = (size_t)(limit - pos < READER_CAP ? limit - pos : READER_CAP);
+    size_t want = (size_t)(limit - pos < (int64_t)r->cap ? limit - pos : (int64_t)r->cap);
     int rv = want < n ? -EIO : segment_pread(r->seg, r->buf, want, pos);
     if (rv < 0) {
         r->len = 0;
@@ -54,7 +56,7 @@ static int reader_crc(struct reader *r, int64_t pos, int64_t len, int64_t limit,
 {
     uint32_t c = 0;
     while (len > 0) {
-        size_t step = (size_t)(len < READER_CAP ? len : READER_CAP);
+        size_t step = (size_t)(len < (int64_t)r->cap ? len : (int64_t)r->cap);
         const uint8_t *p;
         int rv = reader_get(r, pos, step, limit, &p);
         if (rv < 0) {
@@ -70,7 +72,7 @@ static int reader_crc(struct reader *r, int64_t pos, int64_t len, int64_t limit,
 
 /* Check the batch at `pos`: 0 with *h if valid, 1 with *reason if not (the
  * tail from here is cut), or -errno if the file cannot be read. */
-static int check_batch(struct reader *r, const struct segment *seg, bool compact, int64_t pos,
+static int check_batch(struct reader *r, const struct segment *seg, int64_t next_base, int64_t pos,
                        int64_t limit, struct record_batch_header *h, const char **reason)
 {
     const uint8_t *p;
@@ -93,13 +95,15 @@ static int check_batch(struct reader *r, const struct segment *seg, bool compact
         *reason = "batch length runs past the end of the file";
         return 1;
     }
-    /* baseOffset is outside the CRC: contiguity is what catches a flipped
-     * bit in it. Only compacted logs have gaps (the cleaner leaves them);
-     * there offsets must still rise. */
-    bool gap_ok = compact && h->base_offset > seg->next_offset;
-    if (h->last_offset_delta < 0 || (h->base_offset != seg->next_offset && !gap_ok) ||
-        record_batch_last_offset(h) - seg->base_offset > INT32_MAX) {
-        *reason = "offsets not contiguous";
+    /* Offsets must rise and stay inside the segment, but may jump: the
+     * cleaner leaves gaps, and they stay when cleanup.policy later becomes
+     * delete, on this replica or a follower that copied them (Kafka allows
+     * gaps anywhere). baseOffset is outside the CRC, so a flipped bit that
+     * raises it is indistinguishable from a gap, as in Kafka. */
+    if (h->last_offset_delta < 0 || h->base_offset < seg->next_offset ||
+        record_batch_last_offset(h) - seg->base_offset > INT32_MAX ||
+        record_batch_last_offset(h) >= next_base) {
+        *reason = "offsets go backwards or leave the segment";
         return 1;
     }
     if ((rv = reader_crc(r, pos + RECORD_BATCH_CRC_START,
@@ -136,9 +140,13 @@ static int cut_tail(struct partition_log *log, struct segment *seg, int64_t pos,
     return 0;
 }
 
-int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, int64_t *truncated)
+int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, int64_t next_base,
+                              int64_t *truncated)
 {
-    struct reader r = {.seg = seg, .buf = malloc(READER_CAP)};
+    /* Small segments (the active one after a roll, most after a crash) get a
+     * small buffer: recovery opens every partition at start-up. */
+    size_t cap = seg->size >= READER_CAP ? READER_CAP : seg->size > 0 ? (size_t)seg->size : 1;
+    struct reader r = {.seg = seg, .buf = malloc(cap), .cap = cap};
     const char *reason = "";
     int64_t pos = 0;
     int rv = 0;
@@ -149,7 +157,7 @@ int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, in
     reset_summary(seg);
     while (pos < seg->size) {
         struct record_batch_header h;
-        if ((rv = check_batch(&r, seg, log->cfg.compact, pos, seg->size, &h, &reason)) != 0) {
+        if ((rv = check_batch(&r, seg, next_base, pos, seg->size, &h, &reason)) != 0) {
             break;
         }
         segment_note_batch(seg, pos, &h, log->cfg.index_interval_bytes);
@@ -295,24 +303,23 @@ static int sync_segment(struct segment *seg)
 static int recover_one(struct partition_log *log, size_t i)
 {
     struct segment *seg = log->segs[i];
+    int64_t next_base = i + 1 < log->nsegs ? log->segs[i + 1]->base_offset : INT64_MAX;
     int64_t truncated;
-    int rv = log_recovery_scan_segment(log, seg, &truncated);
+    int rv = log_recovery_scan_segment(log, seg, next_base, &truncated);
     if (rv == 0) {
         rv = sync_segment(seg);
     }
     if (rv < 0) {
         return rv;
     }
-    /* A cut tail, or a segment that runs into the next one (files from
-     * elsewhere), leaves the later segments unanchored, so everything after
-     * it goes. In a compacted log a segment ending before the next one
-     * starts is the cleaner's gap: its end is the next base. */
-    if (log->cfg.compact && i + 1 < log->nsegs && truncated == 0 &&
-        seg->next_offset < log->segs[i + 1]->base_offset) {
-        seg->next_offset = log->segs[i + 1]->base_offset;
+    /* A cut tail leaves the later segments unanchored, so everything after
+     * it goes. A whole segment ending before the next one starts is a gap
+     * (the cleaner's, kept under any cleanup.policy): its end is the next
+     * base, so reads inside the gap move on to the next segment. */
+    if (i + 1 < log->nsegs && truncated == 0) {
+        seg->next_offset = next_base;
     }
-    if (i + 1 < log->nsegs &&
-        (truncated > 0 || seg->next_offset != log->segs[i + 1]->base_offset)) {
+    if (i + 1 < log->nsegs && truncated > 0) {
         log_warn("log",
                  "dropping segments after a corrupt or non-contiguous one dir=%s segment=%" PRId64
                  " next_offset=%" PRId64 " next_segment=%" PRId64 " dropped=%zu",

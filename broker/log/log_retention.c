@@ -77,6 +77,7 @@ static void delete_front(struct partition_log *log, size_t n, const char *why)
     if (log->high_watermark < log->start_offset) {
         log->high_watermark = log->start_offset;
     }
+    log_note_work(log);
 }
 
 int partition_log_apply_retention(struct partition_log *log, int64_t now_ms)

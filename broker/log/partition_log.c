@@ -180,6 +180,14 @@ int partition_log_open(uv_loop_t *loop, const char *dir, const struct topic_conf
                        const struct log_clock *clock, struct partition_log **out, char *err,
                        size_t errlen)
 {
+    return partition_log_open_owned(loop, dir, cfg, clock, NULL, NULL, out, err, errlen);
+}
+
+int partition_log_open_owned(uv_loop_t *loop, const char *dir, const struct topic_config *cfg,
+                             const struct log_clock *clock, const struct log_checkpoint *given,
+                             const struct partition_log_owner *owner, struct partition_log **out,
+                             char *err, size_t errlen)
+{
     struct partition_log *log;
     struct log_checkpoint cp;
     int rv;
@@ -192,7 +200,11 @@ int partition_log_open(uv_loop_t *loop, const char *dir, const struct topic_conf
         snprintf(err, errlen, "out of memory opening %s", dir);
         return rv;
     }
-    read_checkpoint(log, &cp);
+    if (given != NULL) {
+        cp = *given;
+    } else {
+        read_checkpoint(log, &cp);
+    }
     if ((rv = log_recovery_load(log, cp.recovery_point, err, errlen)) < 0) {
         goto err_after_alloc;
     }
@@ -206,6 +218,9 @@ int partition_log_open(uv_loop_t *loop, const char *dir, const struct topic_conf
     }
     log->durable_offset = log_end(log); /* recovery fsynced what it validated */
     log->last_flush_ms = log_now_ms(log);
+    if (owner != NULL) {
+        log->owner = *owner;
+    }
     log_info("log",
              "opened partition log dir=%s segments=%zu log_start_offset=%" PRId64
              " log_end_offset=%" PRId64 " high_watermark=%" PRId64,
@@ -227,9 +242,38 @@ static int write_checkpoint(struct partition_log *log)
     return rv;
 }
 
+static bool owned(const struct partition_log *log)
+{
+    return log->owner.has_work != NULL;
+}
+
 int partition_log_checkpoint(struct partition_log *log)
 {
+    if (owned(log)) {
+        return log->owner.checkpoint_now(log->owner.data, log);
+    }
     return write_checkpoint(log);
+}
+
+void log_note_work(struct partition_log *log)
+{
+    if (owned(log) && !log->work_noted) {
+        log->work_noted = true;
+        log->owner.has_work(log->owner.data, log);
+    }
+}
+
+void partition_log_offsets(const struct partition_log *log, struct log_checkpoint *cp)
+{
+    cp->log_start_offset = log->start_offset;
+    cp->high_watermark = log->high_watermark;
+    cp->recovery_point = log->durable_offset;
+}
+
+bool partition_log_take_work(struct partition_log *log)
+{
+    log->work_noted = log->unflushed_messages > 0 || log->roll_flush || log->flush_inflight != NULL;
+    return log->work_noted;
 }
 
 int partition_log_close(struct partition_log *log)
@@ -238,7 +282,14 @@ int partition_log_close(struct partition_log *log)
     segment_seal(log_active(log));
     int rv = log_flush_sync(log);
     log_flush_shutdown(log, rv);
-    int crv = write_checkpoint(log);
+    int crv = 0;
+    if (owned(log)) {
+        struct log_checkpoint cp;
+        partition_log_offsets(log, &cp);
+        log->owner.closed(log->owner.data, log, &cp);
+    } else {
+        crv = write_checkpoint(log);
+    }
     log_free(log);
     return rv < 0 ? rv : crv;
 }
@@ -267,6 +318,9 @@ int partition_log_destroy(struct partition_log *log)
     int rv = 0;
     log_cleaner_shutdown(log);
     log_flush_shutdown(log, LOG_ERR_CLOSED);
+    if (owned(log)) {
+        log->owner.closed(log->owner.data, log, NULL);
+    }
     log_segs_remove(log, 0, log->nsegs, "partition deleted");
     remove_dir_files(log->dir);
     if (rmdir(log->dir) < 0) {
@@ -319,5 +373,6 @@ void partition_log_set_high_watermark(struct partition_log *log, int64_t hw)
     hw = clamp64(hw, log->start_offset, log_end(log));
     if (hw > log->high_watermark) {
         log->high_watermark = hw;
+        log_note_work(log);
     }
 }

@@ -5,8 +5,10 @@
  * batches exactly as produced, with offsets assigned), `.index` (sparse offset
  * index: relative offset u32 + file position u32, big-endian, one entry every
  * index.interval.bytes) and `.timeindex` (timestamp i64 + relative offset u32).
- * A small `log-offsets.checkpoint` text file keeps the log start offset, high
- * watermark and recovery point across restarts, and `leader-epoch-checkpoint`
+ * The log start offset, high watermark and recovery point survive restarts
+ * through the log's owner (the broker keeps Kafka's per-directory checkpoint
+ * files) or, for a log without one, its own small `log-offsets.checkpoint`
+ * text file; `leader-epoch-checkpoint` keeps
  * the leader-epoch cache (leader_epoch_cache.h: epoch -> first offset), which
  * both append paths extend, truncation and the log start trim, and opening
  * re-derives from the batches.
@@ -30,6 +32,7 @@
 
 #include <uv.h>
 
+#include "broker/log/checkpoint.h"
 #include "broker/log/leader_epoch_cache.h"
 #include "broker/log/log_errors.h"
 #include "common/buf.h"
@@ -63,6 +66,45 @@ int partition_log_dir_name(const char *log_dir, const char *topic, int32_t parti
 int partition_log_open(uv_loop_t *loop, const char *dir, const struct topic_config *cfg,
                        const struct log_clock *clock, struct partition_log **out, char *err,
                        size_t errlen);
+
+/* ---- an owner that keeps the offsets checkpoints ----
+ *
+ * A broker keeps the offsets of all partitions of a log directory in three
+ * files there (Kafka's recovery-point-offset-checkpoint and friends), written
+ * on the thread pool by the log manager. A log opened with an owner reports
+ * to it instead of writing its own log-offsets.checkpoint. */
+struct partition_log_owner {
+    /* The log has periodic work: unflushed records or a flush in flight, or
+     * offsets (log start, high watermark, durable offset) that moved. Called
+     * once, then not again until partition_log_take_work has cleared it. */
+    void (*has_work)(void *data, struct partition_log *log);
+    /* Persist the log's offsets now, before this call returns (DeleteRecords
+     * and a follower emptying its log delete files right after). Returns 0 or
+     * -errno. */
+    int (*checkpoint_now)(void *data, struct partition_log *log);
+    /* The log is going away: closed (its final offsets in `cp`, after its last
+     * fsync) or deleted (`cp` NULL). The log must not be used in the call. */
+    void (*closed)(void *data, struct partition_log *log, const struct log_checkpoint *cp);
+    void *data;
+};
+
+/* partition_log_open for an owned log: `cp` is what the owner's checkpoint
+ * files say of this partition, or NULL when they do not list it (then the
+ * log reads its own log-offsets.checkpoint, if any: the format before
+ * per-directory files). `owner` is copied. */
+int partition_log_open_owned(uv_loop_t *loop, const char *dir, const struct topic_config *cfg,
+                             const struct log_clock *clock, const struct log_checkpoint *cp,
+                             const struct partition_log_owner *owner, struct partition_log **out,
+                             char *err, size_t errlen);
+
+/* The offsets a checkpoint records now: log start, high watermark and the
+ * recovery point (the durable offset). */
+void partition_log_offsets(const struct partition_log *log, struct log_checkpoint *cp);
+
+/* The owner has looked at the log's work. Returns true while the log still
+ * needs the periodic timer (unflushed records, a flush in flight): the owner
+ * keeps it listed. Otherwise has_work fires again on the next change. */
+bool partition_log_take_work(struct partition_log *log);
 
 /* Flush everything to disk (synchronously: this is shutdown), write the
  * checkpoint, complete pending flush requests from inside this call (status
@@ -110,9 +152,9 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
                          int32_t leader_epoch, struct log_append_info *info);
 
 /* Append batches fetched from the leader keeping their offsets and leader
- * epochs: each batch must start at the log end offset and right after its
- * predecessor (in a compacted log anywhere above them: the leader's cleaner
- * leaves gaps), else LOG_ERR_OFFSET_MISMATCH; validated for magic, lengths and
+ * epochs: each batch must start at or above the log end offset and above its
+ * predecessor (gaps are allowed under any cleanup.policy: the leader's
+ * cleaner leaves them), else LOG_ERR_OFFSET_MISMATCH; validated for magic, lengths and
  * CRC (not the producer rules). Nothing written on error. info->first_offset is the first batch's
  * base offset. */
 int partition_log_append_as_follower(struct partition_log *log, const uint8_t *batches, size_t len,
@@ -180,10 +222,11 @@ int partition_log_segment_count(const struct partition_log *log);
  * by partition_log_checkpoint and on close. */
 void partition_log_set_high_watermark(struct partition_log *log, int64_t hw);
 
-/* Write log-offsets.checkpoint (start offset, high watermark, recovery point)
- * atomically: tmp file, fsync, rename, fsync directory. Synchronous; a few
- * hundred bytes: call it from the owner's periodic timer (Kafka's
- * replica.high.watermark.checkpoint.interval.ms), not per request. */
+/* Persist the offsets (start offset, high watermark, recovery point) now:
+ * through the owner's checkpoint_now for an owned log, else
+ * log-offsets.checkpoint atomically (tmp file, fsync, rename, fsync
+ * directory). Synchronous: for the rare changes that delete files after it,
+ * never per request. */
 int partition_log_checkpoint(struct partition_log *log);
 
 /* ---- replication / admin ---- */

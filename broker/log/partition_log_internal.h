@@ -41,6 +41,8 @@ struct partition_log {
     int64_t start_offset;
     int64_t high_watermark;
     int64_t durable_offset;           /* also the recovery point */
+    struct partition_log_owner owner; /* owner.has_work NULL: not owned */
+    bool work_noted;                  /* has_work fired; take_work not yet called */
     struct leader_epoch_cache epochs; /* log_epochs.c */
     bool epochs_unsaved; /* the last checkpoint write failed: retry before the next append */
     /* flush state (log_flush.c) */
@@ -69,6 +71,9 @@ static inline int64_t log_end(const struct partition_log *log)
 
 int64_t log_now_ms(const struct partition_log *log);
 
+/* Tell the owner (if any) the log has periodic work or moved offsets. */
+void log_note_work(struct partition_log *log);
+
 /* Segment list (partition_log.c). */
 int log_segs_push(struct partition_log *log, struct segment *seg);
 /* Unlink and drop segments [from, from + n) from the list. */
@@ -79,9 +84,12 @@ size_t log_segs_find(const struct partition_log *log, int64_t offset);
 /* Recovery (log_recovery.c): load all segments of log->dir into log->segs,
  * validating those at or past `recovery_point`. */
 int log_recovery_load(struct partition_log *log, int64_t recovery_point, char *err, size_t errlen);
-/* Re-scan `seg` from the start: validate batches, rebuild both indexes, and
- * cut the file after the last valid batch. *truncated = bytes cut. */
-int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, int64_t *truncated);
+/* Re-scan `seg` from the start: validate batches (offsets rising, gaps
+ * allowed, every offset below `next_base`, the next segment's base or
+ * INT64_MAX), rebuild both indexes, and cut the file after the last valid
+ * batch. *truncated = bytes cut. */
+int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, int64_t next_base,
+                              int64_t *truncated);
 
 /* Leader epochs (log_epochs.c). Each returns 0 or the error of writing
  * leader-epoch-checkpoint (logged there), which the caller must fail on. */

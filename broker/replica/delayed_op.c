@@ -116,6 +116,7 @@ void delayed_key_notify(struct delayed_key *key)
         while (next != NULL && next->op == op) {
             next = next->next;
         }
+        op->fired = (size_t)(w - op->watches);
         if (op->ready(op)) {
             finish(op, false);
         }
@@ -201,4 +202,11 @@ void delayed_queue_add(struct delayed_queue *q, struct delayed_op *op, uint64_t 
         return;
     }
     arm(q);
+}
+
+void delayed_op_cancel(struct delayed_op *op)
+{
+    if (op->queue != NULL) {
+        op_unlink(op);
+    }
 }

@@ -39,6 +39,9 @@ struct delayed_op {
     void *data;
     /* Whether the op can complete now (called on a key notification). */
     bool (*ready)(struct delayed_op *op);
+    /* For `ready`: which watch notified, numbered in delayed_op_watch order
+     * from 0, so an op watching many keys re-examines only that one. */
+    size_t fired;
     /* The op is done: `expired` says the deadline passed (or the queue closed). */
     void (*complete)(struct delayed_op *op, bool expired);
     /* private */
@@ -71,5 +74,9 @@ void delayed_op_watch(struct delayed_op *op, struct delayed_key *key);
 /* Start waiting: the op completes on a ready notification or after
  * `timeout_ms`. A closed queue completes it at once as expired. */
 void delayed_queue_add(struct delayed_queue *q, struct delayed_op *op, uint64_t timeout_ms);
+/* Stop waiting without completing (its requester went away): the op leaves
+ * every key and the deadline list; `complete` is not called. The caller then
+ * frees it (delayed_op_free). Harmless for an op not waiting. */
+void delayed_op_cancel(struct delayed_op *op);
 
 #endif

@@ -9,13 +9,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/replica/dir_checkpoint.h"
 #include "common/log.h"
 
 #define FLUSH_TICK_MS          1000
 #define CHECKPOINT_EVERY_TICKS 5 /* replica.high.watermark.checkpoint.interval.ms = 5000 */
 
-void log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
-                      const struct data_dirs *dirs, log_manager_each_fn each, void *owner)
+/* A log the manager opened: what it needs to file the log's offsets, and its
+ * place in the list of logs with periodic work. Freed when the log closes. */
+struct managed_log {
+    struct log_manager *lm;
+    struct partition_log *log;
+    char *topic;
+    int32_t partition;
+    size_t dir;
+    bool listed;
+    struct managed_log *prev, *next;
+};
+
+int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
+                     const struct data_dirs *dirs, log_manager_each_fn each, void *owner)
 {
     memset(lm, 0, sizeof *lm);
     lm->loop = loop;
@@ -23,6 +36,100 @@ void log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct slui
     lm->dirs = dirs;
     lm->each = each;
     lm->owner = owner;
+    for (size_t i = 0; i < dirs->count; i++) {
+        if ((lm->checkpoints[i] = dir_checkpoint_open(loop, dirs->paths[i])) == NULL) {
+            log_error("replica", "out of memory reading checkpoints dir=%s", dirs->paths[i]);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void log_manager_close(struct log_manager *lm)
+{
+    for (size_t i = 0; i < DATA_DIR_MAX; i++) {
+        if (lm->checkpoints[i] != NULL) {
+            (void)dir_checkpoint_write_sync(lm->checkpoints[i]); /* logged there */
+            dir_checkpoint_close(lm->checkpoints[i]);
+            lm->checkpoints[i] = NULL;
+        }
+    }
+}
+
+/* ---- the logs' reports (partition_log_owner) ---- */
+
+static void work_list(struct managed_log *m)
+{
+    if (m->listed) {
+        return;
+    }
+    m->prev = NULL;
+    m->next = m->lm->work;
+    if (m->next != NULL) {
+        m->next->prev = m;
+    }
+    m->lm->work = m;
+    m->listed = true;
+}
+
+static void work_unlist(struct managed_log *m)
+{
+    if (!m->listed) {
+        return;
+    }
+    if (m->prev != NULL) {
+        m->prev->next = m->next;
+    } else {
+        m->lm->work = m->next;
+    }
+    if (m->next != NULL) {
+        m->next->prev = m->prev;
+    }
+    m->prev = m->next = NULL;
+    m->listed = false;
+}
+
+static void on_log_work(void *data, struct partition_log *log)
+{
+    (void)log;
+    work_list(data);
+}
+
+/* Record the log's offsets in its directory's entries. */
+static void file_offsets(struct managed_log *m)
+{
+    struct log_checkpoint cp;
+    partition_log_offsets(m->log, &cp);
+    if (dir_checkpoint_set(m->lm->checkpoints[m->dir], m->topic, m->partition, &cp) != 0) {
+        log_error("replica", "out of memory recording offsets topic=%s partition=%d", m->topic,
+                  m->partition);
+    }
+}
+
+static int on_log_checkpoint_now(void *data, struct partition_log *log)
+{
+    struct managed_log *m = data;
+    (void)log;
+    file_offsets(m);
+    return dir_checkpoint_write_sync(m->lm->checkpoints[m->dir]);
+}
+
+static void on_log_closed(void *data, struct partition_log *log, const struct log_checkpoint *cp)
+{
+    struct managed_log *m = data;
+    struct dir_checkpoint *dc = m->lm->checkpoints[m->dir];
+    (void)log;
+    if (cp != NULL) {
+        if (dir_checkpoint_set(dc, m->topic, m->partition, cp) != 0) {
+            log_error("replica", "out of memory recording offsets topic=%s partition=%d", m->topic,
+                      m->partition);
+        }
+    } else {
+        dir_checkpoint_remove(dc, m->topic, m->partition);
+    }
+    work_unlist(m);
+    free(m->topic);
+    free(m);
 }
 
 /* The directory holding `topic-index` already, or the least loaded one. */
@@ -106,23 +213,59 @@ int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id
                      char *path, size_t pathlen)
 {
     size_t d = choose_dir(lm, topic, index);
+    struct dir_checkpoint *dc = lm->checkpoints[d];
     char err[512] = "directory name too long";
+    struct managed_log *m = calloc(1, sizeof *m);
     int rv = partition_log_dir_name(lm->dirs->paths[d], topic, index, path, pathlen);
-    if (rv == 0 && topic_id_stale(path, id)) {
+    if (m == NULL || (m->topic = strdup(topic)) == NULL) {
+        snprintf(err, sizeof err, "out of memory");
+        rv = -ENOMEM;
+    }
+    struct stat st;
+    bool exists = rv == 0 && stat(path, &st) == 0;
+    if (rv == 0 && exists && topic_id_stale(path, id)) {
         log_warn("replica", "deleting the partition of an earlier topic with this name dir=%s",
                  path);
         struct partition_log *old;
         if (partition_log_open(lm->loop, path, cfg, NULL, &old, err, sizeof err) == 0) {
             partition_log_destroy(old);
         }
+        exists = false;
+    }
+    /* The directory's files speak for an existing partition directory only;
+     * one made anew starts from nothing, whatever an old entry said. */
+    struct log_checkpoint cp;
+    bool listed = exists && dir_checkpoint_get(dc, topic, index, &cp);
+    if (rv == 0 && !exists) {
+        dir_checkpoint_remove(dc, topic, index);
     }
     if (rv == 0) {
-        rv = partition_log_open(lm->loop, path, cfg, NULL, out, err, sizeof err);
+        m->lm = lm;
+        m->partition = index;
+        m->dir = d;
+        struct partition_log_owner owner = {on_log_work, on_log_checkpoint_now, on_log_closed, m};
+        rv = partition_log_open_owned(lm->loop, path, cfg, NULL, listed ? &cp : NULL, &owner, out,
+                                      err, sizeof err);
     }
     if (rv != 0) {
         log_error("replica", "cannot open partition topic=%s partition=%d dir=%s error=\"%s\"",
                   topic, index, path, err);
+        if (m != NULL) {
+            free(m->topic);
+        }
+        free(m);
         return rv;
+    }
+    m->log = *out;
+    file_offsets(m);
+    if (!listed) {
+        /* Offsets from the partition's own file (the format before the
+         * directory's files): it goes once the directory's files list them. */
+        char legacy[4200];
+        snprintf(legacy, sizeof legacy, "%s/" PARTITION_LOG_CHECKPOINT_FILE, path);
+        if (exists && access(legacy, F_OK) == 0 && dir_checkpoint_retire_file(dc, legacy) != 0) {
+            log_warn("replica", "out of memory: keeping the old checkpoint file=%s", legacy);
+        }
     }
     topic_id_write(path, id);
     *dir_index = d;
@@ -154,17 +297,6 @@ static void retention_one(struct partition_log *log, const char *topic, int32_t 
     }
 }
 
-static void flush_one(struct partition_log *log, const char *topic, int32_t index, void *arg)
-{
-    (void)topic;
-    (void)index;
-    struct log_manager *lm = arg;
-    partition_log_flush_if_due(log);
-    if (lm->checkpoint_ticks == 0) {
-        partition_log_checkpoint(log);
-    }
-}
-
 static void on_retention(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
@@ -177,11 +309,28 @@ static void on_retention(uv_timer_t *t)
     lm->each(lm->owner, retention_one, &now_ms);
 }
 
+/* Only the logs with work: flush what is due, file their offsets, and drop
+ * those that have nothing left pending from the list. */
 static void on_flush(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
+    struct managed_log *m = lm->work, *next;
+    for (; m != NULL; m = next) {
+        next = m->next;
+        partition_log_flush_if_due(m->log);
+        file_offsets(m);
+        if (!partition_log_take_work(m->log)) {
+            work_unlist(m);
+        }
+    }
     lm->checkpoint_ticks = (lm->checkpoint_ticks + 1) % CHECKPOINT_EVERY_TICKS;
-    lm->each(lm->owner, flush_one, lm);
+    if (lm->checkpoint_ticks == 0) {
+        for (size_t i = 0; i < DATA_DIR_MAX; i++) {
+            if (lm->checkpoints[i] != NULL) {
+                dir_checkpoint_write_async(lm->checkpoints[i]);
+            }
+        }
+    }
 }
 
 /* ---- the cleaner ---- */

@@ -10,9 +10,14 @@
  *   log.cleaner.enable: one clean at a time, on the dirtiest cleanable log
  *   (Kafka's single cleaner thread), throttled by
  *   log.cleaner.io.max.bytes.per.second.
- * - Runs retention every log.retention.check.interval.ms, and background
- *   flushes every second with checkpoints every five
- *   (replica.high.watermark.checkpoint.interval.ms = 5000).
+ * - Keeps the offsets of each directory's partitions in Kafka's three
+ *   per-directory checkpoint files (dir_checkpoint.h), written on the thread
+ *   pool every five seconds (replica.high.watermark.checkpoint.interval.ms =
+ *   5000) when something changed.
+ * - Runs background flushes every second, visiting only the logs that told
+ *   it they have work (partition_log_owner.has_work): unflushed records or
+ *   moved offsets. Idle partitions cost nothing per tick.
+ * - Runs retention every log.retention.check.interval.ms.
  *
  * It knows logs, not roles: the partitions to visit come from the owner's
  * `each` callback. Loop thread only. */
@@ -26,6 +31,9 @@
 #include "broker/data_dir.h"
 #include "broker/log/partition_log.h"
 #include "common/config.h"
+
+struct dir_checkpoint;
+struct managed_log;
 
 typedef void (*log_manager_visit_fn)(struct partition_log *log, const char *topic, int32_t index,
                                      void *arg);
@@ -43,21 +51,30 @@ struct log_manager {
     bool cleaning; /* a clean is in flight */
     int checkpoint_ticks;
     bool timers_started;
+    struct dir_checkpoint *checkpoints[DATA_DIR_MAX];
+    struct managed_log *work; /* logs with periodic work (has_work), a list */
 };
 
-/* Set up; borrowed arguments outlive the manager. No timers yet. */
-void log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
-                      const struct data_dirs *dirs, log_manager_each_fn each, void *owner);
+/* Set up and read each directory's checkpoint files (blocking: startup);
+ * borrowed arguments outlive the manager. No timers yet. Returns 0 or
+ * -ENOMEM (then call log_manager_close). */
+int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
+                     const struct data_dirs *dirs, log_manager_each_fn each, void *owner);
 /* Start the retention and flush timers. */
 void log_manager_start_timers(struct log_manager *lm);
 /* Close the timers (their handles finish closing on the next loop run). */
 void log_manager_stop(struct log_manager *lm);
+/* After every log it opened has been closed or deleted: write the
+ * checkpoint files that changed (synchronously: shutdown) and free them. */
+void log_manager_close(struct log_manager *lm);
 
 /* Open (creating or recovering) the log of `topic`-`index` whose topic id is
  * `id`: in the directory already holding it, else the least loaded one. A
  * directory left by another topic of that name is deleted first. On success
  * *out is the caller's, *dir_index says where it lives and `path` (capacity
- * pathlen) holds its directory. Errors are logged here. */
+ * pathlen) holds its directory. The log reports to the manager (its offsets
+ * go into the directory's checkpoint files) until it is closed or deleted.
+ * Errors are logged here. */
 int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id[16], int32_t index,
                      const struct topic_config *cfg, struct partition_log **out, size_t *dir_index,
                      char *path, size_t pathlen);

@@ -431,11 +431,17 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     rm->self = metadata_view_local_node(metadata);
     rm->running = true;
     strmap_init(&rm->topics);
-    log_manager_init(&rm->logs, loop, cfg, dirs, each_log, rm);
-    int rv = host_all(rm, err, errlen);
+    int rv = log_manager_init(&rm->logs, loop, cfg, dirs, each_log, rm);
+    if (rv != 0) {
+        snprintf(err, errlen, "out of memory reading the offsets checkpoints");
+        log_manager_close(&rm->logs);
+        return rv;
+    }
+    rv = host_all(rm, err, errlen);
     if (rv != 0) {
         close_fetchers(rm);
         close_all(rm);
+        log_manager_close(&rm->logs);
         return rv;
     }
     struct metadata_listener l = {rm,
@@ -466,6 +472,7 @@ void replica_manager_stop(struct replica_manager *rm)
     delayed_queue_close(&rm->delayed, NULL);
     log_manager_stop(&rm->logs);
     close_all(rm);
+    log_manager_close(&rm->logs);
 }
 
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,

@@ -56,21 +56,26 @@ class Cluster:
     cluster.node(id) or cluster[i] (0-based)."""
 
     def __init__(self, factory, n=3, session_ms=SESSION_MS, heartbeat_ms=HEARTBEAT_MS,
-                 overrides=None):
+                 overrides=None, hosts=None, netns=None):
+        """hosts: each node's address (default all 127.0.0.1); netns: each
+        node's network namespace (default none; see netns.py)."""
         self.session_ms = session_ms
         self.heartbeat_ms = heartbeat_ms
+        hosts = hosts or ["127.0.0.1"] * n
+        netns = netns or [None] * n
         ports = [free_port(pair=True) for _ in range(n)]
-        voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
+        voters = ",".join(f"{i + 1}@{hosts[i]}:{p}" for i, p in enumerate(ports))
         self.nodes = []
         for i in range(n):
-            b = factory(start=False, node_id=i + 1, name=f"node{i + 1}")
+            h = hosts[i]
+            b = factory(start=False, node_id=i + 1, name=f"node{i + 1}", host=h, netns=netns[i])
             b.replication_port = free_port()
             b.overrides.update({
                 "process.roles": "broker,controller",
-                "listeners": f"PLAINTEXT://127.0.0.1:{b.port},CONTROLLER://127.0.0.1:{ports[i]},"
-                             f"REPLICATION://127.0.0.1:{b.replication_port}",
-                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port},"
-                                        f"REPLICATION://127.0.0.1:{b.replication_port}",
+                "listeners": f"PLAINTEXT://{h}:{b.port},CONTROLLER://{h}:{ports[i]},"
+                             f"REPLICATION://{h}:{b.replication_port}",
+                "advertised.listeners": f"PLAINTEXT://{h}:{b.port},"
+                                        f"REPLICATION://{h}:{b.replication_port}",
                 "inter.broker.listener.name": "REPLICATION",
                 "controller.listener.names": "CONTROLLER",
                 "controller.quorum.voters": voters,
@@ -80,7 +85,7 @@ class Cluster:
                 "default.replication.factor": str(min(n, 3)),
             })
             b.overrides.update(overrides or {})
-            b.controller = f"127.0.0.1:{ports[i]}"
+            b.controller = f"{h}:{ports[i]}"
             self.nodes.append(b)
 
     def __getitem__(self, i):

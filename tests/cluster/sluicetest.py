@@ -139,13 +139,18 @@ class Broker:
     directory and ports survive restarts, so a restarted broker recovers what
     the previous process wrote (its topics from the quorum's raft log)."""
 
-    def __init__(self, workdir, node_id=1, overrides=None, name="broker"):
+    def __init__(self, workdir, node_id=1, overrides=None, name="broker", host="127.0.0.1",
+                 netns=None):
         self.workdir = workdir
+        # The address every listener binds to, and the network namespace
+        # (`ip netns`) the process runs in, if any (netns.py).
+        self.host = host
+        self.netns = netns
         self.name = name
         self.node_id = node_id
         self.port = free_port()
         self.controller_port = free_port(pair=True)
-        self.controller = f"127.0.0.1:{self.controller_port}"
+        self.controller = f"{host}:{self.controller_port}"
         self.data_dir = os.path.join(workdir, f"{name}-data")
         self.config_path = os.path.join(workdir, f"{name}.properties")
         self.overrides = dict(overrides or {})
@@ -158,10 +163,10 @@ class Broker:
 
     @property
     def bootstrap(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def _write_config(self):
-        listener = f"PLAINTEXT://127.0.0.1:{self.port}"
+        listener = f"PLAINTEXT://{self.host}:{self.port}"
         lines = [
             f"node.id={self.node_id}",
             "process.roles=broker,controller",
@@ -183,6 +188,8 @@ class Broker:
 
     def command(self):
         cmd = [binary("sluiced", "sluiced"), self.config_path]
+        if self.netns is not None:  # ip execs the daemon: its pid stays the broker's
+            cmd = ["ip", "netns", "exec", self.netns] + cmd
         for key, value in self.overrides.items():
             cmd += ["--override", f"{key}={value}"]
         return cmd
@@ -214,7 +221,7 @@ class Broker:
         while not READY_RE.search(self.log_text()):
             self._check_alive_before(deadline, "log a ready line")
             time.sleep(0.02)
-        while wait_kafka and not api_versions_ok("127.0.0.1", self.port):
+        while wait_kafka and not api_versions_ok(self.host, self.port):
             self._check_alive_before(deadline, f"answer ApiVersions on {self.bootstrap}")
             time.sleep(0.05)
         return self

@@ -4,15 +4,16 @@ the latest value per key at the original offsets, refuses keyless records,
 drops tombstones once delete.retention.ms has passed, and a reader after a
 leader kill sees the same latest values from the new leader."""
 
+import contextlib
 import os
 import re
 import time
 
 from confluent_kafka import KafkaError, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from clustertest import admin_for, create, partitions_of, wait_until
-from sluicetest import run, unique_topic
+from sluicetest import binary, run, unique_topic
 
 KEYS = 10
 ROUNDS = 10
@@ -145,3 +146,47 @@ def test_kill_during_clean_loses_nothing(brokers, request):
     leftovers = [f for f in os.listdir(part) if f.endswith((".cleaned", ".swap"))]
     assert not leftovers, leftovers
     assert len(after) < len(before) or len(before) < keys * ROUNDS
+
+
+def test_policy_switch_to_delete_then_kill_loses_nothing(brokers, request):
+    """The cleaner's offset gaps stay when a compacted topic becomes
+    cleanup.policy=delete. A restart after kill -9 re-validates every segment
+    above the recovery point (all of them when the crash came before the
+    rolled segments' flush was checkpointed; removing the checkpoint makes
+    that certain here), and recovery must take the gaps for what they are,
+    not for corruption to cut (which would lose acknowledged records)."""
+    b = brokers(overrides={"log.cleaner.backoff.ms": "200"})
+    topic = unique_topic(request)
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={
+        "cleanup.policy": "compact", "segment.bytes": "1000",
+        "min.cleanable.dirty.ratio": "0.01"})])[topic].result(timeout=20)
+    p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 0, "acks": "all"})
+    for r in range(ROUNDS):
+        for k in range(KEYS):
+            assert produce_one(p, topic, f"k{k}", f"r{r}") is None
+    wait_until(lambda: cleaned_on(b, topic), 60, "a clean")
+    compacted = read_all(b.bootstrap, topic)
+    offsets = [o for o, _, _ in compacted]
+    assert len(offsets) < ROUNDS * KEYS and offsets[-1] == ROUNDS * KEYS - 1, offsets
+    gaps = [a + 1 for a, b2 in zip([-1] + offsets, offsets) if b2 - a > 1]
+    assert gaps, f"no gap to recover across: {offsets}"
+
+    run([binary("tools", "sluicectl", "sluicectl"), "topic", "alter-config", topic,
+         "--config", "cleanup.policy=delete", "--bootstrap-server", b.bootstrap])
+    wait_until(lambda: admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
+               [ConfigResource(ConfigResource.Type.TOPIC, topic)].result(timeout=10)
+               ["cleanup.policy"].value == "delete", 30, "cleanup.policy=delete")
+    after_switch = [("k-new", f"v{i}") for i in range(5)]
+    for key, value in after_switch:
+        assert produce_one(p, topic, key, value) is None
+
+    b.kill()
+    with contextlib.suppress(FileNotFoundError):  # not written yet: full recovery anyway
+        os.unlink(os.path.join(b.data_dir, f"{topic}-0", "log-offsets.checkpoint"))
+    b.start()
+    records = read_all(b.bootstrap, topic)
+    want = compacted + [(ROUNDS * KEYS + i, k, v) for i, (k, v) in enumerate(after_switch)]
+    assert records == want, (records, want)
+    assert "truncating corrupt or torn" not in b.log_text()
+    assert "dropping segments after" not in b.log_text()

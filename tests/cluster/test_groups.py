@@ -6,6 +6,9 @@ restarts without a rebalance; admin clients list and describe groups;
 committed offsets survive a broker restart and, with RF=3, the loss of the
 coordinator's broker."""
 
+import datetime
+import os
+import signal
 import time
 
 import pytest
@@ -391,6 +394,56 @@ def test_coordinator_failover_keeps_committed_offsets(clusters, request):
         time.sleep(0.5)
 
 
+def test_group_deletion_waits_for_replication(clusters, request):
+    """DeleteGroups writes its tombstones to __consumer_offsets with acks=all:
+    while the coordinator's two followers are paused (SIGSTOP) the high
+    watermark cannot pass them, so the deletion is not acknowledged
+    (kafka-python gets an error, never success); once they resume, a retry
+    succeeds and the offsets are gone."""
+    from kafka import KafkaAdminClient
+    cluster = clusters(3, overrides={"offsets.topic.num.partitions": "3",
+                                     "group.initial.rebalance.delay.ms": "0",
+                                     "request.timeout.ms": "4000"})
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(cluster.bootstrap, topic, 1, rf=3)
+    c = consumer(cluster.bootstrap, group)
+    c.assign([TopicPartition(topic, 0)])
+    c.commit(offsets=[TopicPartition(topic, 0, 7)], asynchronous=False)
+    c.close()
+    kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    coordinator = kadmin._find_coordinator_ids([group])[group]
+    kadmin.close()
+    followers = [b for b in cluster if b.node_id != coordinator]
+    kadmin = KafkaAdminClient(bootstrap_servers=cluster.node(coordinator).bootstrap)
+    for b in followers:
+        os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        results = dict(kadmin.delete_consumer_groups([group]))
+        assert getattr(results[group], "errno", 0) != 0, results
+    finally:
+        for b in followers:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        kadmin.close()
+
+    def deleted():
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+            try:
+                err = dict(admin.delete_consumer_groups([group]))[group]
+            finally:
+                admin.close()
+        except Exception:  # the coordinator may move: clients retry
+            return False
+        # Done now, or by the paused attempt once it replicated.
+        return getattr(err, "errno", 0) == 0 or err.__name__ == "GroupIdNotFoundError"
+    deadline = time.monotonic() + 60
+    while not deleted():
+        assert time.monotonic() < deadline, "the group was never deleted"
+        time.sleep(0.5)
+    assert committed(cluster.bootstrap, group, topic, 1) == {0: -1001}
+
+
 def sluicectl_group(broker, *args, check=True):
     return run([binary("tools", "sluicectl", "sluicectl"), "group", *args,
                 "--bootstrap-server", broker.bootstrap], check=check)
@@ -424,3 +477,61 @@ def test_sluicectl_group_list_describe_delete(gbroker, request):
     sluicectl_group(gbroker, "delete", group)
     gone = sluicectl_group(gbroker, "describe", group, check=False)
     assert gone.returncode == 1 and b"does not exist" in gone.stderr
+
+
+def test_sluicectl_group_reset_offsets(gbroker, request):
+    """reset-offsets refuses an active group, plans without committing by
+    default, and with --execute commits earliest/latest/offset/shift/datetime
+    targets (clamped to the partition's range); a consumer of the group then
+    resumes from the reset offsets."""
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(gbroker.bootstrap, topic, 2)
+    base = (int(time.time()) - 600) * 1000  # recent: retention.ms keeps it
+    p = Producer({"bootstrap.servers": gbroker.bootstrap, "acks": "all"})
+    for v in range(10):  # partition v % 2; v's timestamp is base + v seconds
+        p.produce(topic, value=str(v).encode(), partition=v % 2, timestamp=base + v * 1000)
+    assert p.flush(TIMEOUT) == 0
+    c = consumer(gbroker.bootstrap, group)
+    c.subscribe([topic])
+    assert sorted(poll_values([c], 10)) == list(range(10))
+    c.commit(offsets=[TopicPartition(topic, 0, 5), TopicPartition(topic, 1, 2)],
+             asynchronous=False)
+
+    def reset(*args, check=True):
+        return sluicectl_group(gbroker, "reset-offsets", group, *args, check=check)
+
+    def plan(*args):
+        out = json.loads(reset(*args, "--json").stdout)
+        return {o["partition"]: (o["current"], o["new"]) for o in out["offsets"]}, out["executed"]
+
+    refused = reset("--topic", topic, "--to-earliest", check=False)
+    assert refused.returncode == 1 and b"is active" in refused.stderr, refused.stderr
+    c.close()
+
+    assert plan("--topic", topic, "--to-earliest") == ({0: (5, 0), 1: (2, 0)}, False)
+    assert committed(gbroker.bootstrap, group, topic, 2) == {0: 5, 1: 2}  # a dry run
+    table = reset("--topic", topic, "--to-latest").stdout.decode()
+    assert "NEW-OFFSET" in table and "dry run" in table
+
+    assert plan("--topic", f"{topic}:1", "--to-offset", "3", "--execute") == ({1: (2, 3)}, True)
+    assert committed(gbroker.bootstrap, group, topic, 2) == {0: 5, 1: 3}
+    assert plan("--topic", topic, "--shift-by", "-4", "--execute") == \
+        ({0: (5, 1), 1: (3, 0)}, True)  # 3 - 4 clamps to the earliest
+    assert plan("--all-topics", "--to-offset", "100", "--execute") == \
+        ({0: (1, 5), 1: (0, 5)}, True)  # clamps to the latest
+    # The first record at or after base + 2.5 s: value 4 (offset 2) and 3 (offset 1).
+    at = datetime.datetime.fromtimestamp((base + 2500) / 1000, datetime.timezone.utc)
+    assert plan("--topic", topic, "--to-datetime", at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3],
+                "--execute") == ({0: (5, 2), 1: (5, 1)}, True)
+    assert committed(gbroker.bootstrap, group, topic, 2) == {0: 2, 1: 1}
+
+    resumed = consumer(gbroker.bootstrap, group)
+    resumed.subscribe([topic])
+    assert sorted(poll_values([resumed], 7)) == [3, 4, 5, 6, 7, 8, 9]
+    resumed.close()
+
+    bad = reset("--topic", topic + "-none", "--to-latest", check=False)
+    assert bad.returncode == 1 and b"does not exist" in bad.stderr
+    usage = reset("--topic", topic, check=False)
+    assert usage.returncode == 2

@@ -92,6 +92,7 @@ def test_counters_move_by_what_was_done(brokers, request):
     # The consumer read every batch at least once (a re-fetch may add more).
     assert value(final, "sluice_topic_bytes_out_total", topic=topic) >= bytes_in
     assert value(final, "sluice_kafka_connections") >= 0
+    assert value(final, "sluice_kafka_request_budget_limit_bytes") > 0
 
     assert get(b.http_port, "/nope")[0] == 404
     assert get(b.http_port, "/metrics", method="POST")[0] == 405

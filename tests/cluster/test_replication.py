@@ -343,3 +343,43 @@ def test_follower_with_an_empty_disk_refetches_everything(clusters):
     wait_until(lambda: any(x[1] == hw - 1 for x in segment_batches(victim, topic, 0)), 30,
                "the emptied follower caught up")
     assert_replicas_identical(cluster, topic, 0, hw)
+
+
+def test_batch_larger_than_the_default_frame_replicates(clusters):
+    """message.max.bytes raised to 20 MiB, above the RPC's default frame
+    limit (16 MiB) and far above replica.fetch.max.bytes (1 MiB): a batch
+    of nearly that size reaches every follower (the replication frame is
+    sized from the configuration; a follower fetch always takes at least
+    one whole batch), acks=all completes, and after kill -9 of the leader a
+    new leader serves the same bytes."""
+    max_bytes = 20 * 1024 * 1024
+    cluster = clusters(overrides={"message.max.bytes": str(max_bytes)})
+    topic = "repl-big"
+    assert create(admin_for(cluster), topic, 1, 3, TOPIC_CONFIG) is None
+    wait_isr(cluster, topic, [1, 2, 3])
+    value = os.urandom(max_bytes - 64 * 1024)  # incompressible, one record, one batch
+    outcome = []
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",
+                  "message.max.bytes": max_bytes, "compression.type": "none",
+                  "request.timeout.ms": 30000, "message.timeout.ms": 60000})
+    p.produce(topic, value, partition=0,
+              on_delivery=lambda err, msg: outcome.append((err, msg.offset())))
+    assert p.flush(90) == 0 and outcome == [(None, 0)], outcome
+    wait_until(lambda: all(len(segment_batches(b, topic, 0)) == 1 for b in cluster), 60,
+               "the batch on every replica")
+    assert_replicas_identical(cluster, topic, 0, 1)
+    victim = leader_of(cluster, topic)
+    victim.kill()
+    leader_of(cluster, topic, exclude=(victim.node_id,))
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "big",
+                  "enable.auto.commit": False, "fetch.max.bytes": max_bytes + 1024 * 1024,
+                  "max.partition.fetch.bytes": max_bytes + 1024 * 1024,
+                  "receive.message.max.bytes": max_bytes + 2 * 1024 * 1024,
+                  "topic.metadata.refresh.interval.ms": 500})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        got = wait_until(lambda: next((m for m in c.consume(1, timeout=1)
+                                       if m.error() is None), None), 60, "the big record")
+        assert got.offset() == 0 and got.value() == value
+    finally:
+        c.close()

@@ -10,8 +10,8 @@
  * (without one, every segment is scanned from its first byte).
  * Invariants after partition_log_open: start <= high watermark <= end;
  * reading from the start returns whole batches up to the end, and without a
- * checkpoint every batch validates (magic, length, CRC) and offsets run
- * contiguously; an append then works, and after close and reopen the log
+ * checkpoint every batch validates (magic, length, CRC) and offsets rise
+ * (gaps are allowed, as in Kafka); an append then works, and after close and reopen the log
  * ends at the same offset with the same bytes.
  *
  * Speed (issue 15: 15 s used to run ~3,800 inputs): the partition lives in
@@ -110,6 +110,10 @@ static void read_all(struct partition_log *log, bool strict, struct buf *all)
             buf_free(&out);
             return;
         }
+        if (out.len == 0 && info.next_offset == next) {
+            buf_free(&out);
+            break; /* a gap up to the log end (kept by recovery): no batch above */
+        }
         if (info.next_offset <= next || out.len == 0)
             abort(); /* no progress below the log end */
         for (size_t pos = 0; pos < out.len;) {
@@ -120,7 +124,7 @@ static void read_all(struct partition_log *log, bool strict, struct buf *all)
                     abort();
                 break;
             }
-            if (strict && expect >= 0 && h.base_offset != expect)
+            if (strict && expect >= 0 && h.base_offset < expect)
                 abort();
             expect = record_batch_last_offset(&h) + 1;
             pos += (size_t)record_batch_size(&h);
@@ -130,7 +134,7 @@ static void read_all(struct partition_log *log, bool strict, struct buf *all)
         buf_free(&out);
         next = info.next_offset;
     }
-    if (strict && expect >= 0 && expect != end)
+    if (strict && expect >= 0 && expect > end)
         abort();
 }
 

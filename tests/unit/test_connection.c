@@ -1,7 +1,8 @@
 /* broker/kafka/connection: a real libuv connection driven by a plain client
  * socket on loopback. Responses must leave in request order even when they
  * complete out of order, dropped requests (acks=0) leave no trace, and a
- * frame above the limit closes the connection. */
+ * frame above the limit closes the connection, a spent request budget pauses
+ * reading until an answer goes out, and a half-sent frame times out. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <uv.h>
 
 #include "broker/kafka/connection.h"
+#include "broker/kafka/request_budget.h"
 #include "common/bigendian.h"
 #include "tests/unit/check_main.h"
 
@@ -59,7 +61,9 @@ static void on_connection(uv_stream_t *s, int status)
     ck_assert_int_eq(kafka_conn_accept(s, &f->opts, on_request, on_closed, f, &conn), 0);
 }
 
-static void setup_fixture(struct fixture *f, int32_t max_request)
+/* Connect a client to a connection accepted with these options. */
+static void setup_fixture_with(struct fixture *f, int32_t max_request,
+                               struct request_budget *budget, uint64_t frame_timeout_ms)
 {
     memset(f, 0, sizeof *f);
     uv_loop_init(&f->loop);
@@ -71,7 +75,15 @@ static void setup_fixture(struct fixture *f, int32_t max_request)
     ck_assert_int_eq(uv_listen((uv_stream_t *)&f->server, 8, on_connection), 0);
     int len = sizeof addr;
     uv_tcp_getsockname(&f->server, (struct sockaddr *)&addr, &len);
-    f->opts = (struct kafka_conn_options){max_request, 60000, 64, 1 << 20, "TEST", true, &f->conns};
+    f->opts = (struct kafka_conn_options){.max_request_bytes = max_request,
+                                          .idle_timeout_ms = 60000,
+                                          .max_in_flight = 64,
+                                          .max_pending_bytes = 1 << 20,
+                                          .listener_name = "TEST",
+                                          .plaintext = true,
+                                          .registry = &f->conns,
+                                          .budget = budget,
+                                          .frame_timeout_ms = frame_timeout_ms};
     f->client = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_eq(connect(f->client, (struct sockaddr *)&addr, sizeof addr), 0);
     fcntl(f->client, F_SETFL, O_NONBLOCK);
@@ -79,6 +91,11 @@ static void setup_fixture(struct fixture *f, int32_t max_request)
         uv_run(&f->loop, UV_RUN_NOWAIT);
     }
     ck_assert_ptr_nonnull(f->conns);
+}
+
+static void setup_fixture(struct fixture *f, int32_t max_request)
+{
+    setup_fixture_with(f, max_request, NULL, 0);
 }
 
 static void teardown_fixture(struct fixture *f)
@@ -209,6 +226,77 @@ START_TEST(test_request_outlives_closed_connection)
 }
 END_TEST
 
+/* Run the loop a few times without blocking. */
+static void spin(struct fixture *f, int times)
+{
+    for (int i = 0; i < times; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+}
+
+START_TEST(test_spent_budget_pauses_reading_until_answered)
+{
+    struct fixture f;
+    struct request_budget budget;
+    request_budget_init(&budget, 30); /* two 12-byte bodies fit, the third spends it */
+    setup_fixture_with(&f, 1024, &budget, 0);
+    uint8_t frame[16];
+    for (int i = 0; i < 3; i++) {
+        send_chunked(&f, frame, make_frame(frame, i, 'H'));
+    }
+    ck_assert_int_eq(f.requests, 3);
+    ck_assert_uint_eq(budget.used, 36);
+    /* Spent: the fourth frame waits in the socket, not in our memory. */
+    send_chunked(&f, frame, make_frame(frame, 3, 'C'));
+    spin(&f, 20);
+    ck_assert_int_eq(f.requests, 3);
+    ck_assert_ptr_nonnull(budget.head);
+    /* One answer gives back 12 bytes: reading resumes and the frame arrives. */
+    kafka_request_complete(f.held[0]);
+    spin(&f, 20);
+    ck_assert_int_eq(f.requests, 4);
+    kafka_request_complete(f.held[1]);
+    kafka_request_complete(f.held[2]);
+    spin(&f, 20);
+    ck_assert_uint_eq(budget.used, 0);
+    teardown_fixture(&f);
+    ck_assert_uint_eq(budget.used, 0);
+}
+END_TEST
+
+START_TEST(test_half_sent_frame_times_out)
+{
+    struct fixture f;
+    setup_fixture_with(&f, 1024, NULL, 50);
+    uint8_t frame[16];
+    make_frame(frame, 1, 'C');
+    ck_assert_int_eq(send(f.client, frame, 6, 0), 6); /* size and two more bytes */
+    uint64_t start = uv_now(&f.loop);
+    while (f.closed == 0 && uv_now(&f.loop) - start < 10000) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(f.closed, 1);
+    ck_assert_int_eq(f.requests, 0);
+    teardown_fixture(&f);
+}
+END_TEST
+
+START_TEST(test_budget_lets_one_frame_finish_past_the_limit)
+{
+    struct request_budget b;
+    request_budget_init(&b, 100);
+    int x, y;
+    request_budget_charge(&b, 100);
+    ck_assert(!request_budget_may_read(&b, &x, false)); /* between frames: wait */
+    ck_assert(request_budget_may_read(&b, &x, true));   /* mid-frame: finish it */
+    ck_assert(!request_budget_may_read(&b, &y, true));  /* only one at a time */
+    request_budget_frame_done(&b, &x);
+    ck_assert(request_budget_may_read(&b, &y, true));
+    request_budget_release(&b, 1);
+    ck_assert(request_budget_may_read(&b, &x, false));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("connection");
@@ -216,6 +304,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_responses_in_request_order);
     tcase_add_test(tc, test_oversized_frame_closes);
     tcase_add_test(tc, test_request_outlives_closed_connection);
+    tcase_add_test(tc, test_spent_budget_pauses_reading_until_answered);
+    tcase_add_test(tc, test_half_sent_frame_times_out);
+    tcase_add_test(tc, test_budget_lets_one_frame_finish_past_the_limit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -503,6 +503,38 @@ START_TEST(test_reconnect_after_server_restart)
 }
 END_TEST
 
+/* A client that picks another server itself (the controller client) is told
+ * at once that a server refuses connections, instead of its request waiting
+ * through reconnect attempts until its timeout; once a server answers
+ * again, the next request gets through. */
+START_TEST(test_fail_unreachable_fails_waiting_requests_at_once)
+{
+    struct fixture f;
+    fixture_init(&f);
+    server_start(&f, 0);
+    int port = f.port;
+    server_stop(&f); /* nothing listens on `port` now: connections are refused */
+    struct rpc_client_options o = {.backoff_min_ms = 10, .fail_unreachable = true};
+    struct rpc_client c;
+    ck_assert_int_eq(rpc_client_init(&c, &f.loop, "127.0.0.1", port, &o), 0);
+    struct rpc_request req;
+    struct result r;
+    /* A timeout far beyond the wait below: only the refusal can end it. */
+    ck_assert_int_eq(call(&c, &req, &r, METHOD_ECHO, 1, NULL, 600000), 0);
+    run_until(&f, &r.done, 30000);
+    ck_assert(r.done);
+    ck_assert_int_eq(r.status, -ECONNREFUSED);
+    server_start(&f, port);
+    ck_assert_int_eq(call(&c, &req, &r, METHOD_ECHO, 41, NULL, 600000), 0);
+    run_until(&f, &r.done, 30000);
+    ck_assert(r.done);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_int_eq(r.latest_offset, 42);
+    client_close(&f, &c);
+    fixture_close(&f);
+}
+END_TEST
+
 /* A raw connection for sending bytes no well-behaved client would. */
 struct raw {
     struct rpc_conn conn;
@@ -656,6 +688,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_file_payloads_in_order_with_plain_frames);
     tcase_add_test(tc, test_timeout_and_unknown_method);
     tcase_add_test(tc, test_reconnect_after_server_restart);
+    tcase_add_test(tc, test_fail_unreachable_fails_waiting_requests_at_once);
     tcase_add_test(tc, test_oversized_frame_closes_connection);
     tcase_add_test(tc, test_garbage_and_malformed_body);
     suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 /* sluicectl group commands; see group_cmd.h. */
 #include "tools/sluicectl/group_cmd.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,22 +12,14 @@
 #include "common/bigendian.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
+#include "tools/sluicectl/group_reset.h"
+#include "tools/sluicectl/group_session.h"
 #include "tools/sluicectl/kafka_client.h"
 #include "tools/sluicectl/output.h"
 #include "tools/sluicectl/topic_cmd.h"
 
 #define ARENA_LIMIT        (64u << 20)
 #define DEFAULT_TIMEOUT_MS 10000
-
-struct gsession {
-    const char *bootstrap, *group;
-    bool json;
-    int timeout_ms;
-    struct kafka_client client;
-    struct kafka_arena arena;
-    struct buf body, response;
-    char err[512];
-};
 
 void group_cmd_usage(void)
 {
@@ -38,62 +31,14 @@ void group_cmd_usage(void)
             "  describe GROUP   state, protocol, members and, per partition, the committed\n"
             "                   offset, the end offset and the lag\n"
             "  delete GROUP     a group without members, with its committed offsets\n"
+            "  reset-offsets GROUP (--topic T[:P,P...] ... | --all-topics)\n"
+            "                (--to-earliest | --to-latest | --to-offset N |\n"
+            "                 --to-datetime YYYY-MM-DDTHH:MM:SS[.sss] (UTC) | --shift-by N)\n"
+            "                [--dry-run (default) | --execute]\n"
+            "                   new committed offsets for a group without active members,\n"
+            "                   clamped to each partition's earliest..latest offsets\n"
             "\n"
             "exit codes: 0 ok, 1 operation failed, 2 usage, 3 cannot connect\n");
-}
-
-/* Send the encoded body and position a reader on the answer. */
-static int exchange(struct gsession *s, int16_t api, int16_t version, struct kafka_reader *r)
-{
-    if (kafka_client_call(&s->client, api, version, &s->body, &s->response, s->err,
-                          sizeof s->err) != 0) {
-        return -1;
-    }
-    kafka_reader_init(r, s->response.data, s->response.len, &s->arena);
-    return 0;
-}
-
-static int failed(struct gsession *s, const char *what, int16_t code)
-{
-    snprintf(s->err, sizeof s->err, "%s: %s", what, kafka_error_name(code));
-    return -1;
-}
-
-static int reconnect(struct gsession *s, const char *host, int port)
-{
-    struct kafka_client c;
-    if (kafka_client_connect_to(&c, host, port, s->timeout_ms, s->err, sizeof s->err) != 0) {
-        return -1;
-    }
-    kafka_client_close(&s->client);
-    s->client = c;
-    return 0;
-}
-
-static int metadata(struct gsession *s, const char **topics, int32_t n,
-                    struct kafka_metadata_response *out)
-{
-    struct kafka_metadata_request req;
-    kafka_metadata_request_init(&req);
-    struct kafka_metadata_request_topic *ts =
-        kafka_arena_alloc_array(&s->arena, (size_t)n + 1, sizeof *ts);
-    for (int32_t i = 0; ts != NULL && i < n; i++) {
-        kafka_metadata_request_topic_init(&ts[i]);
-        ts[i].name = topics[i];
-    }
-    req.topics = ts;
-    req.topics_count = topics == NULL ? -1 : n;
-    req.allow_auto_topic_creation = false;
-    struct kafka_writer w;
-    buf_reset(&s->body);
-    kafka_writer_init(&w, &s->body);
-    int rv = kafka_metadata_request_encode(&w, 8, &req);
-    kafka_writer_free(&w);
-    struct kafka_reader r;
-    if (rv != 0 || exchange(s, KAFKA_API_METADATA, 8, &r) != 0) {
-        return -1;
-    }
-    return kafka_metadata_response_decode(&r, 8, out) == 0 ? 0 : failed(s, "metadata", -1);
 }
 
 /* ---- list ---- */
@@ -110,13 +55,13 @@ static int compare_listed(const void *a, const void *b)
 static int do_list(struct gsession *s)
 {
     struct kafka_metadata_response md;
-    if (metadata(s, (const char *[]){NULL}, 0, &md) != 0) {
+    if (group_session_metadata(s, (const char *[]){NULL}, 0, &md) != 0) {
         return SLUICECTL_FAILED;
     }
     struct listed *all = NULL;
     size_t n = 0;
     for (int32_t b = 0; b < md.brokers_count; b++) {
-        if (reconnect(s, md.brokers[b].host, md.brokers[b].port) != 0) {
+        if (group_session_reconnect(s, md.brokers[b].host, md.brokers[b].port) != 0) {
             free(all);
             return SLUICECTL_CONNECT;
         }
@@ -130,7 +75,7 @@ static int do_list(struct gsession *s)
         kafka_writer_free(&w);
         struct kafka_reader r;
         struct kafka_list_groups_response resp;
-        if (rv != 0 || exchange(s, KAFKA_API_LIST_GROUPS, 4, &r) != 0 ||
+        if (rv != 0 || group_session_call(s, KAFKA_API_LIST_GROUPS, 4, &r) != 0 ||
             kafka_list_groups_response_decode(&r, 4, &resp) != 0) {
             free(all);
             return SLUICECTL_FAILED;
@@ -178,38 +123,9 @@ static int do_list(struct gsession *s)
 
 /* ---- the coordinator ---- */
 
-static int connect_coordinator(struct gsession *s)
-{
-    struct kafka_find_coordinator_request req;
-    kafka_find_coordinator_request_init(&req);
-    req.key = s->group;
-    for (int attempt = 0; attempt < 20; attempt++) {
-        struct kafka_writer w;
-        buf_reset(&s->body);
-        kafka_writer_init(&w, &s->body);
-        int rv = kafka_find_coordinator_request_encode(&w, 2, &req);
-        kafka_writer_free(&w);
-        struct kafka_reader r;
-        struct kafka_find_coordinator_response resp;
-        if (rv != 0 || exchange(s, KAFKA_API_FIND_COORDINATOR, 2, &r) != 0 ||
-            kafka_find_coordinator_response_decode(&r, 2, &resp) != 0) {
-            return -1;
-        }
-        if (resp.error_code == KAFKA_ERROR_NONE) {
-            return reconnect(s, resp.host, resp.port);
-        }
-        if (resp.error_code != KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE) {
-            return failed(s, "find coordinator", resp.error_code);
-        }
-        struct timespec pause = {0, 250 * 1000 * 1000}; /* the offsets topic is being created */
-        nanosleep(&pause, NULL);
-    }
-    return failed(s, "find coordinator", KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
-}
-
 static int do_delete(struct gsession *s)
 {
-    if (connect_coordinator(s) != 0) {
+    if (group_session_connect_coordinator(s) != 0) {
         return SLUICECTL_FAILED;
     }
     struct kafka_delete_groups_request req;
@@ -223,12 +139,12 @@ static int do_delete(struct gsession *s)
     kafka_writer_free(&w);
     struct kafka_reader r;
     struct kafka_delete_groups_response resp;
-    if (rv != 0 || exchange(s, KAFKA_API_DELETE_GROUPS, 2, &r) != 0 ||
+    if (rv != 0 || group_session_call(s, KAFKA_API_DELETE_GROUPS, 2, &r) != 0 ||
         kafka_delete_groups_response_decode(&r, 2, &resp) != 0 || resp.results_count != 1) {
         return SLUICECTL_FAILED;
     }
     if (resp.results[0].error_code != KAFKA_ERROR_NONE) {
-        failed(s, "delete group", resp.results[0].error_code);
+        group_session_fail(s, "delete group", resp.results[0].error_code);
         return SLUICECTL_FAILED;
     }
     if (s->json) {
@@ -275,89 +191,6 @@ static void assignment_text(const struct kafka_bytes *a, char *out, size_t size)
     }
 }
 
-static int describe_group(struct gsession *s,
-                          struct kafka_describe_groups_response_described_group **out)
-{
-    struct kafka_describe_groups_request req;
-    kafka_describe_groups_request_init(&req);
-    req.groups = &s->group;
-    req.groups_count = 1;
-    struct kafka_writer w;
-    buf_reset(&s->body);
-    kafka_writer_init(&w, &s->body);
-    int rv = kafka_describe_groups_request_encode(&w, 4, &req);
-    kafka_writer_free(&w);
-    struct kafka_reader r;
-    struct kafka_describe_groups_response resp;
-    if (rv != 0 || exchange(s, KAFKA_API_DESCRIBE_GROUPS, 4, &r) != 0 ||
-        kafka_describe_groups_response_decode(&r, 4, &resp) != 0 || resp.groups_count != 1) {
-        return -1;
-    }
-    *out = &resp.groups[0];
-    return resp.groups[0].error_code == KAFKA_ERROR_NONE
-               ? 0
-               : failed(s, "describe group", resp.groups[0].error_code);
-}
-
-static int committed_offsets(struct gsession *s, struct kafka_offset_fetch_response *out)
-{
-    struct kafka_offset_fetch_request req;
-    kafka_offset_fetch_request_init(&req);
-    req.group_id = s->group;
-    req.topics = NULL;
-    req.topics_count = -1; /* all */
-    struct kafka_writer w;
-    buf_reset(&s->body);
-    kafka_writer_init(&w, &s->body);
-    int rv = kafka_offset_fetch_request_encode(&w, 5, &req);
-    kafka_writer_free(&w);
-    struct kafka_reader r;
-    if (rv != 0 || exchange(s, KAFKA_API_OFFSET_FETCH, 5, &r) != 0 ||
-        kafka_offset_fetch_response_decode(&r, 5, out) != 0) {
-        return -1;
-    }
-    return out->error_code == KAFKA_ERROR_NONE ? 0 : failed(s, "offset fetch", out->error_code);
-}
-
-/* The partition's end offset from its leader; -1 if unknown. */
-static int64_t end_offset(struct gsession *s, const struct kafka_metadata_response *md,
-                          const char *topic, int32_t partition)
-{
-    int32_t leader = -1;
-    for (int32_t t = 0; t < md->topics_count; t++) {
-        for (int32_t p = 0; md->topics[t].name && strcmp(md->topics[t].name, topic) == 0 &&
-                            p < md->topics[t].partitions_count;
-             p++) {
-            if (md->topics[t].partitions[p].partition_index == partition) {
-                leader = md->topics[t].partitions[p].leader_id;
-            }
-        }
-    }
-    for (int32_t b = 0; b < md->brokers_count; b++) {
-        if (md->brokers[b].node_id != leader ||
-            reconnect(s, md->brokers[b].host, md->brokers[b].port) != 0) {
-            continue;
-        }
-        struct kafka_list_offsets_request_partition rp = {partition, -1, -1};
-        struct kafka_list_offsets_request_topic rt = {topic, &rp, 1};
-        struct kafka_list_offsets_request req = {-1, 0, &rt, 1};
-        struct kafka_writer w;
-        buf_reset(&s->body);
-        kafka_writer_init(&w, &s->body);
-        int rv = kafka_list_offsets_request_encode(&w, 5, &req);
-        kafka_writer_free(&w);
-        struct kafka_reader r;
-        struct kafka_list_offsets_response resp;
-        if (rv == 0 && exchange(s, KAFKA_API_LIST_OFFSETS, 5, &r) == 0 &&
-            kafka_list_offsets_response_decode(&r, 5, &resp) == 0 && resp.topics_count == 1 &&
-            resp.topics[0].partitions_count == 1 &&
-            resp.topics[0].partitions[0].error_code == KAFKA_ERROR_NONE) {
-            return resp.topics[0].partitions[0].offset;
-        }
-    }
-    return -1;
-}
-
 static void print_members(struct gsession *s,
                           const struct kafka_describe_groups_response_described_group *g)
 {
@@ -398,7 +231,7 @@ static void print_offsets(struct gsession *s, const struct kafka_offset_fetch_re
         const struct kafka_offset_fetch_response_topic *ot = &off->topics[t];
         for (int32_t p = 0; p < ot->partitions_count; p++) {
             const struct kafka_offset_fetch_response_partition *op = &ot->partitions[p];
-            int64_t end = end_offset(s, md, ot->name, op->partition_index);
+            int64_t end = group_session_list_offset(s, md, ot->name, op->partition_index, -1);
             int64_t lag = end >= 0 && op->committed_offset >= 0 ? end - op->committed_offset : -1;
             if (s->json) {
                 printf("%s{\"topic\":", first ? "" : ",");
@@ -421,12 +254,13 @@ static void print_offsets(struct gsession *s, const struct kafka_offset_fetch_re
 static int do_describe(struct gsession *s)
 {
     struct kafka_metadata_response md;
-    if (metadata(s, NULL, -1, &md) != 0 || connect_coordinator(s) != 0) {
+    if (group_session_metadata(s, NULL, -1, &md) != 0 ||
+        group_session_connect_coordinator(s) != 0) {
         return SLUICECTL_FAILED;
     }
     struct kafka_describe_groups_response_described_group *g;
     struct kafka_offset_fetch_response off;
-    if (describe_group(s, &g) != 0 || committed_offsets(s, &off) != 0) {
+    if (group_session_describe(s, &g) != 0 || group_session_committed(s, &off) != 0) {
         return SLUICECTL_FAILED;
     }
     if (strcmp(g->group_state, "Dead") == 0 && off.topics_count == 0) {
@@ -455,16 +289,85 @@ static int do_describe(struct gsession *s)
 
 /* ---- command line ---- */
 
+/* OPT_RESET + enum group_reset_to for the --to-* choices; the rest above them. */
+enum { OPT_RESET = 256, OPT_TOPIC = 512, OPT_ALL_TOPICS, OPT_DRY_RUN, OPT_EXECUTE };
+
 static const struct option long_options[] = {
     {"bootstrap-server", required_argument, NULL, 'b'},
     {"json", no_argument, NULL, 'j'},
     {"timeout-ms", required_argument, NULL, 't'},
     {"help", no_argument, NULL, 'h'},
+    {"topic", required_argument, NULL, OPT_TOPIC},
+    {"all-topics", no_argument, NULL, OPT_ALL_TOPICS},
+    {"to-earliest", no_argument, NULL, OPT_RESET + GROUP_RESET_EARLIEST},
+    {"to-latest", no_argument, NULL, OPT_RESET + GROUP_RESET_LATEST},
+    {"to-offset", required_argument, NULL, OPT_RESET + GROUP_RESET_OFFSET},
+    {"to-datetime", required_argument, NULL, OPT_RESET + GROUP_RESET_DATETIME},
+    {"shift-by", required_argument, NULL, OPT_RESET + GROUP_RESET_SHIFT},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"execute", no_argument, NULL, OPT_EXECUTE},
     {NULL, 0, NULL, 0},
 };
 
-static int parse_args(int argc, char **argv, struct gsession *s, const char **command)
+/* One --to-* choice; its value (an offset, a time or a shift) parsed. */
+static int parse_reset_option(int c, const char *arg, struct group_reset_spec *spec)
 {
+    enum group_reset_to to = (enum group_reset_to)(c - OPT_RESET);
+    if (spec->to != GROUP_RESET_NONE && spec->to != to) {
+        fprintf(stderr, "sluicectl: give one of --to-earliest, --to-latest, --to-offset, "
+                        "--to-datetime, --shift-by\n");
+        return -1;
+    }
+    spec->to = to;
+    if (to == GROUP_RESET_DATETIME) {
+        if (group_reset_parse_datetime(arg, &spec->value) != 0) {
+            fprintf(stderr, "sluicectl: --to-datetime %s: expected YYYY-MM-DDTHH:MM:SS[.sss]\n",
+                    arg);
+            return -1;
+        }
+    } else if (to == GROUP_RESET_OFFSET || to == GROUP_RESET_SHIFT) {
+        char *end;
+        errno = 0;
+        spec->value = strtoll(arg, &end, 10);
+        if (errno != 0 || end == arg || *end != '\0' ||
+            (to == GROUP_RESET_OFFSET && spec->value < 0)) {
+            fprintf(stderr, "sluicectl: %s %s: expected a%s number\n",
+                    to == GROUP_RESET_OFFSET ? "--to-offset" : "--shift-by", arg,
+                    to == GROUP_RESET_OFFSET ? " non-negative" : "n integer");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int parse_reset_args(int c, const char *arg, struct group_reset_spec *spec)
+{
+    switch (c) {
+    case OPT_TOPIC:
+        if (spec->n_topics == GROUP_RESET_MAX_TOPICS) {
+            fprintf(stderr, "sluicectl: at most %d --topic options\n", GROUP_RESET_MAX_TOPICS);
+            return -1;
+        }
+        spec->topics[spec->n_topics++] = arg;
+        return 0;
+    case OPT_ALL_TOPICS:
+        spec->all_topics = true;
+        return 0;
+    case OPT_DRY_RUN:
+        spec->execute = false;
+        return 0;
+    case OPT_EXECUTE:
+        spec->execute = true;
+        return 0;
+    default:
+        return parse_reset_option(c, arg, spec);
+    }
+}
+
+static int parse_args(int argc, char **argv, struct gsession *s, const char **command,
+                      struct group_reset_spec *spec)
+{
+    bool reset_options = false;
     s->timeout_ms = DEFAULT_TIMEOUT_MS;
     optind = 1;
     opterr = 1;
@@ -487,17 +390,31 @@ static int parse_args(int argc, char **argv, struct gsession *s, const char **co
         case 'h':
             return 1;
         default:
-            return -1;
+            if (c < OPT_RESET || parse_reset_args(c, optarg, spec) != 0) {
+                return -1;
+            }
+            reset_options = true;
         }
     }
     int rest = argc - optind;
     *command = rest > 0 ? argv[optind] : NULL;
     s->group = rest > 1 ? argv[optind + 1] : NULL;
     bool list = *command != NULL && strcmp(*command, "list") == 0;
-    bool named =
-        *command != NULL && (strcmp(*command, "describe") == 0 || strcmp(*command, "delete") == 0);
+    bool reset = *command != NULL && strcmp(*command, "reset-offsets") == 0;
+    bool named = *command != NULL &&
+                 (strcmp(*command, "describe") == 0 || strcmp(*command, "delete") == 0 || reset);
     if ((!list && !named) || (list && rest != 1) || (named && rest != 2)) {
-        fprintf(stderr, "sluicectl: group: expected list, describe GROUP or delete GROUP\n");
+        fprintf(stderr, "sluicectl: group: expected list, describe GROUP, delete GROUP or "
+                        "reset-offsets GROUP\n");
+        return -1;
+    }
+    if (reset_options && !reset) {
+        fprintf(stderr, "sluicectl: --topic, --to-* and --execute are reset-offsets options\n");
+        return -1;
+    }
+    if (reset && (spec->to == GROUP_RESET_NONE || (spec->n_topics == 0) == !spec->all_topics)) {
+        fprintf(stderr, "sluicectl: reset-offsets needs one --to-* option and either --topic "
+                        "or --all-topics\n");
         return -1;
     }
     if (s->bootstrap == NULL) {
@@ -512,7 +429,9 @@ int group_cmd_main(int argc, char **argv)
     struct gsession s;
     memset(&s, 0, sizeof s);
     const char *command;
-    int rv = parse_args(argc, argv, &s, &command);
+    struct group_reset_spec spec;
+    memset(&spec, 0, sizeof spec);
+    int rv = parse_args(argc, argv, &s, &command, &spec);
     if (rv != 0) {
         group_cmd_usage();
         return rv > 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
@@ -526,6 +445,8 @@ int group_cmd_main(int argc, char **argv)
         rv = do_list(&s);
     } else if (strcmp(command, "describe") == 0) {
         rv = do_describe(&s);
+    } else if (strcmp(command, "reset-offsets") == 0) {
+        rv = group_reset_run(&s, &spec);
     } else {
         rv = do_delete(&s);
     }

@@ -20,7 +20,7 @@ static void usage(FILE *out)
                  "commands:\n"
                  "  topic create|list|describe|delete|alter-config   (sluicectl topic --help)\n"
                  "  cluster status --controller host:port [--json]  (sluicectl cluster --help)\n"
-                 "  group list|describe|delete                       (sluicectl group --help)\n"
+                 "  group list|describe|delete|reset-offsets         (sluicectl group --help)\n"
                  "  node status --http host:port                     (sluicectl node --help)\n"
                  "\n"
                  "options:\n"

@@ -1,0 +1,418 @@
+/* One log directory's offsets checkpoint files; see dir_checkpoint.h. */
+#include "broker/replica/dir_checkpoint.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/log/log_errors.h"
+#include "broker/log/offset_checkpoint_file.h"
+#include "common/buf.h"
+#include "common/fs_util.h"
+#include "common/log.h"
+#include "common/strmap.h"
+
+enum { FILE_RECOVERY, FILE_HW, FILE_START, N_FILES };
+
+static const char *const FILE_NAMES[N_FILES] = {
+    OFFSET_CHECKPOINT_RECOVERY_POINT,
+    OFFSET_CHECKPOINT_HIGH_WATERMARK,
+    OFFSET_CHECKPOINT_LOG_START,
+};
+
+struct entry {
+    char *topic;
+    int32_t partition;
+    struct log_checkpoint cp;
+};
+
+/* Orders the writes of one directory: the pool's and the loop's synchronous
+ * ones. Shared with in-flight jobs (refs, loop thread only) so closing the
+ * directory never frees the lock under a worker. */
+struct writer {
+    uv_mutex_t lock;
+    uint64_t written_seq; /* under lock: the newest state on disk */
+    int refs;
+};
+
+struct job {
+    uv_work_t work;
+    struct dir_checkpoint *dc; /* NULL once the directory closed */
+    struct writer *w;
+    char *dir;
+    struct buf files[N_FILES];
+    char **retire;
+    size_t n_retire;
+    uint64_t seq;
+    int status;
+};
+
+struct dir_checkpoint {
+    uv_loop_t *loop;
+    char *dir;
+    struct strmap entries; /* "topic partition" -> struct entry */
+    bool dirty;            /* an entry changed since the last write started */
+    uint64_t seq;          /* of the last write started */
+    struct writer *w;
+    struct job *inflight;
+    char **retire; /* old per-partition files to delete after the next write */
+    size_t n_retire, cap_retire;
+};
+
+static void key_of(const char *topic, int32_t partition, char *out, size_t len)
+{
+    snprintf(out, len, "%s %d", topic, (int)partition);
+}
+
+static void writer_unref(struct writer *w)
+{
+    if (--w->refs == 0) {
+        uv_mutex_destroy(&w->lock);
+        free(w);
+    }
+}
+
+static void free_strings(char **s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(s[i]);
+    }
+    free(s);
+}
+
+/* ---- reading ---- */
+
+struct load_ctx {
+    struct dir_checkpoint *dc;
+    int file;
+};
+
+static struct entry *entry_get_or_add(struct dir_checkpoint *dc, const char *topic,
+                                      int32_t partition)
+{
+    char key[300];
+    key_of(topic, partition, key, sizeof key);
+    struct entry *e = strmap_get(&dc->entries, key);
+    if (e != NULL) {
+        return e;
+    }
+    if ((e = calloc(1, sizeof *e)) == NULL || (e->topic = strdup(topic)) == NULL) {
+        free(e);
+        return NULL;
+    }
+    e->partition = partition;
+    if (strmap_put(&dc->entries, key, e) != 0) {
+        free(e->topic);
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static int load_entry(const char *topic, int32_t partition, int64_t offset, void *arg)
+{
+    struct load_ctx *ctx = arg;
+    struct entry *e = entry_get_or_add(ctx->dc, topic, partition);
+    if (e == NULL) {
+        return -ENOMEM;
+    }
+    int64_t *field = ctx->file == FILE_RECOVERY ? &e->cp.recovery_point
+                     : ctx->file == FILE_HW     ? &e->cp.high_watermark
+                                                : &e->cp.log_start_offset;
+    *field = offset;
+    return 0;
+}
+
+static int check_entry(const char *topic, int32_t partition, int64_t offset, void *arg)
+{
+    (void)topic;
+    (void)partition;
+    (void)offset;
+    (void)arg;
+    return 0;
+}
+
+static void free_entries(struct strmap *m)
+{
+    size_t b;
+    for (struct strmap_entry *it = strmap_first(m, &b); it; it = strmap_next(m, it, &b)) {
+        struct entry *e = it->value;
+        free(e->topic);
+        free(e);
+    }
+    strmap_free(m);
+}
+
+struct dir_checkpoint *dir_checkpoint_open(uv_loop_t *loop, const char *dir)
+{
+    struct dir_checkpoint *dc = calloc(1, sizeof *dc);
+    struct writer *w = calloc(1, sizeof *w);
+    if (dc == NULL || w == NULL || (dc->dir = strdup(dir)) == NULL ||
+        uv_mutex_init(&w->lock) != 0) {
+        free(w);
+        if (dc != NULL) {
+            free(dc->dir);
+        }
+        free(dc);
+        return NULL;
+    }
+    w->refs = 1;
+    dc->w = w;
+    dc->loop = loop;
+    strmap_init(&dc->entries);
+    for (int f = 0; f < N_FILES; f++) {
+        struct load_ctx ctx = {dc, f};
+        /* Validate the whole file before taking any of it. */
+        int rv = offset_checkpoint_read(dir, FILE_NAMES[f], check_entry, NULL);
+        if (rv == 0) {
+            rv = offset_checkpoint_read(dir, FILE_NAMES[f], load_entry, &ctx);
+        }
+        if (rv == -ENOMEM) {
+            dir_checkpoint_close(dc);
+            return NULL;
+        }
+        if (rv != 0 && rv != -ENOENT) {
+            /* Offsets default to 0 for what it listed: a full recovery and
+             * a high watermark that only the ISR rule raises again. */
+            log_warn("replica", "ignoring unreadable checkpoint dir=%s file=%s error=%s", dir,
+                     FILE_NAMES[f], log_err_name(rv));
+        }
+    }
+    return dc;
+}
+
+bool dir_checkpoint_get(const struct dir_checkpoint *dc, const char *topic, int32_t partition,
+                        struct log_checkpoint *cp)
+{
+    char key[300];
+    key_of(topic, partition, key, sizeof key);
+    const struct entry *e = strmap_get(&dc->entries, key);
+    if (e == NULL) {
+        return false;
+    }
+    *cp = e->cp;
+    return true;
+}
+
+/* ---- updating ---- */
+
+int dir_checkpoint_set(struct dir_checkpoint *dc, const char *topic, int32_t partition,
+                       const struct log_checkpoint *cp)
+{
+    struct entry *e = entry_get_or_add(dc, topic, partition);
+    if (e == NULL) {
+        return -ENOMEM;
+    }
+    if (memcmp(&e->cp, cp, sizeof *cp) != 0) {
+        e->cp = *cp;
+        dc->dirty = true;
+    }
+    return 0;
+}
+
+void dir_checkpoint_remove(struct dir_checkpoint *dc, const char *topic, int32_t partition)
+{
+    char key[300];
+    key_of(topic, partition, key, sizeof key);
+    struct entry *e = strmap_remove(&dc->entries, key);
+    if (e != NULL) {
+        free(e->topic);
+        free(e);
+        dc->dirty = true;
+    }
+}
+
+int dir_checkpoint_retire_file(struct dir_checkpoint *dc, const char *path)
+{
+    if (dc->n_retire == dc->cap_retire) {
+        size_t cap = dc->cap_retire ? 2 * dc->cap_retire : 16;
+        char **r = realloc(dc->retire, cap * sizeof *r);
+        if (r == NULL) {
+            return -ENOMEM;
+        }
+        dc->retire = r;
+        dc->cap_retire = cap;
+    }
+    if ((dc->retire[dc->n_retire] = strdup(path)) == NULL) {
+        return -ENOMEM;
+    }
+    dc->n_retire++;
+    dc->dirty = true;
+    return 0;
+}
+
+/* ---- writing ---- */
+
+static int format(const struct dir_checkpoint *dc, struct buf files[N_FILES])
+{
+    int rv = 0;
+    for (int f = 0; f < N_FILES && rv == 0; f++) {
+        rv = offset_checkpoint_begin(&files[f], dc->entries.count);
+    }
+    size_t b;
+    for (struct strmap_entry *it = strmap_first(&dc->entries, &b); it && rv == 0;
+         it = strmap_next(&dc->entries, it, &b)) {
+        const struct entry *e = it->value;
+        if ((rv = offset_checkpoint_add(&files[FILE_RECOVERY], e->topic, e->partition,
+                                        e->cp.recovery_point)) == 0 &&
+            (rv = offset_checkpoint_add(&files[FILE_HW], e->topic, e->partition,
+                                        e->cp.high_watermark)) == 0) {
+            rv = offset_checkpoint_add(&files[FILE_START], e->topic, e->partition,
+                                       e->cp.log_start_offset);
+        }
+    }
+    return rv;
+}
+
+/* Any thread. State `seq` lands only if nothing newer did already; then the
+ * retired files go (a newer write listed their partitions too). */
+static int write_files(struct writer *w, uint64_t seq, const char *dir,
+                       const struct buf files[N_FILES], char **retire, size_t n_retire)
+{
+    int rv = 0;
+    uv_mutex_lock(&w->lock);
+    if (seq > w->written_seq) {
+        for (int f = 0; f < N_FILES && rv == 0; f++) {
+            rv = fs_write_atomic(dir, FILE_NAMES[f], files[f].data, files[f].len);
+        }
+        if (rv == 0) {
+            w->written_seq = seq;
+        }
+    }
+    uv_mutex_unlock(&w->lock);
+    for (size_t i = 0; i < n_retire && rv == 0; i++) {
+        (void)unlink(retire[i]); /* already gone is fine; a survivor is ignored */
+    }
+    return rv;
+}
+
+static void job_free(struct job *job)
+{
+    for (int f = 0; f < N_FILES; f++) {
+        buf_free(&job->files[f]);
+    }
+    free_strings(job->retire, job->n_retire);
+    free(job->dir);
+    writer_unref(job->w);
+    free(job);
+}
+
+static void job_work(uv_work_t *req)
+{
+    struct job *job = req->data;
+    job->status = write_files(job->w, job->seq, job->dir, job->files, job->retire, job->n_retire);
+}
+
+/* A failed write leaves the directory dirty and its retired files listed. */
+static void give_back(struct dir_checkpoint *dc, struct job *job)
+{
+    dc->dirty = true;
+    for (size_t i = 0; i < job->n_retire; i++) {
+        if (dir_checkpoint_retire_file(dc, job->retire[i]) != 0) {
+            break; /* kept on disk and ignored once the directory's files list it */
+        }
+    }
+}
+
+static void job_after(uv_work_t *req, int status)
+{
+    struct job *job = req->data;
+    struct dir_checkpoint *dc = job->dc;
+    int rv = status < 0 ? status : job->status;
+    if (dc != NULL) {
+        dc->inflight = NULL;
+        if (rv < 0) {
+            log_error("replica", "cannot write offsets checkpoints dir=%s error=%s", dc->dir,
+                      strerror(-rv));
+            give_back(dc, job);
+        }
+    }
+    job_free(job);
+}
+
+static struct job *job_new(struct dir_checkpoint *dc)
+{
+    struct job *job = calloc(1, sizeof *job);
+    if (job == NULL || (job->dir = strdup(dc->dir)) == NULL) {
+        free(job);
+        return NULL;
+    }
+    for (int f = 0; f < N_FILES; f++) {
+        buf_init(&job->files[f]);
+    }
+    job->w = dc->w;
+    dc->w->refs++;
+    if (format(dc, job->files) != 0) {
+        job_free(job);
+        return NULL;
+    }
+    job->dc = dc;
+    job->retire = dc->retire;
+    job->n_retire = dc->n_retire;
+    dc->retire = NULL;
+    dc->n_retire = dc->cap_retire = 0;
+    job->seq = ++dc->seq;
+    dc->dirty = false;
+    job->work.data = job;
+    return job;
+}
+
+void dir_checkpoint_write_async(struct dir_checkpoint *dc)
+{
+    if (!dc->dirty || dc->inflight != NULL) {
+        return;
+    }
+    struct job *job = job_new(dc);
+    int rv = job != NULL ? uv_queue_work(dc->loop, &job->work, job_work, job_after) : -ENOMEM;
+    if (rv < 0) {
+        log_error("replica", "cannot queue offsets checkpoints dir=%s error=%s", dc->dir,
+                  strerror(-rv));
+        if (job != NULL) {
+            give_back(dc, job);
+            job_free(job);
+        }
+        return;
+    }
+    dc->inflight = job;
+}
+
+int dir_checkpoint_write_sync(struct dir_checkpoint *dc)
+{
+    if (!dc->dirty) {
+        return 0;
+    }
+    struct job *job = job_new(dc);
+    int rv = job != NULL
+                 ? write_files(job->w, job->seq, job->dir, job->files, job->retire, job->n_retire)
+                 : -ENOMEM;
+    if (rv < 0) {
+        log_error("replica", "cannot write offsets checkpoints dir=%s error=%s", dc->dir,
+                  strerror(-rv));
+        if (job != NULL) {
+            give_back(dc, job);
+        } else {
+            dc->dirty = true;
+        }
+    }
+    if (job != NULL) {
+        job_free(job);
+    }
+    return rv;
+}
+
+void dir_checkpoint_close(struct dir_checkpoint *dc)
+{
+    if (dc == NULL) {
+        return;
+    }
+    if (dc->inflight != NULL) {
+        dc->inflight->dc = NULL;
+    }
+    free_entries(&dc->entries);
+    free_strings(dc->retire, dc->n_retire);
+    writer_unref(dc->w);
+    free(dc->dir);
+    free(dc);
+}

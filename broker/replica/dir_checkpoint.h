@@ -1,0 +1,64 @@
+/* The offsets checkpoints of one log directory, as Kafka keeps them: three
+ * files for all of the directory's partitions (offset_checkpoint_file.h),
+ * `recovery-point-offset-checkpoint`, `replication-offset-checkpoint` (high
+ * watermarks) and `log-start-offset-checkpoint`.
+ *
+ * The directory's entries live in memory; the log manager updates them from
+ * the logs that changed and asks for a write on its checkpoint timer. A write
+ * happens only when an entry changed since the last one, formats the three
+ * files on the loop and writes each atomically (tmp, fsync, rename, directory
+ * fsync) on the libuv thread pool; one write per directory is in flight at a
+ * time. A synchronous write (for DeleteRecords, which deletes files right
+ * after, and shutdown) is ordered with the asynchronous ones: whichever
+ * carries the newer state lands last.
+ *
+ * Partitions whose offsets came from their own `log-offsets.checkpoint` (the
+ * format before these files) have that file deleted once a write listing them
+ * succeeded. Loop thread only, except the write itself. */
+#ifndef SLUICE_BROKER_REPLICA_DIR_CHECKPOINT_H
+#define SLUICE_BROKER_REPLICA_DIR_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker/log/checkpoint.h"
+
+struct dir_checkpoint;
+
+/* Read the directory's three files (blocking: startup). A missing or corrupt
+ * file is logged and its offsets taken as unknown (a partition it would have
+ * listed falls back to its own file, or to a full recovery with offsets 0,
+ * which never raises a high watermark). Returns NULL only without memory.
+ * `dir` is copied; `loop` must outlive the result. */
+struct dir_checkpoint *dir_checkpoint_open(uv_loop_t *loop, const char *dir);
+
+/* What the files (or later updates) say of `topic`-`partition`: true with
+ * *cp filled, false if this partition is not listed in all three files. */
+bool dir_checkpoint_get(const struct dir_checkpoint *dc, const char *topic, int32_t partition,
+                        struct log_checkpoint *cp);
+
+/* Record the partition's current offsets (in memory). Returns 0 or -ENOMEM. */
+int dir_checkpoint_set(struct dir_checkpoint *dc, const char *topic, int32_t partition,
+                       const struct log_checkpoint *cp);
+
+/* The partition was deleted: drop it from the files. */
+void dir_checkpoint_remove(struct dir_checkpoint *dc, const char *topic, int32_t partition);
+
+/* Delete `path` (a partition's old `log-offsets.checkpoint`; copied) after
+ * the next write succeeds. Returns 0 or -ENOMEM. */
+int dir_checkpoint_retire_file(struct dir_checkpoint *dc, const char *path);
+
+/* Queue a write on the thread pool if anything changed since the last one
+ * and none is in flight. Errors are logged (and the write is retried on the
+ * next call). */
+void dir_checkpoint_write_async(struct dir_checkpoint *dc);
+
+/* Write now, on this thread, if anything changed (waits for an in-flight
+ * write's file operations first). Returns 0 or -errno (logged). */
+int dir_checkpoint_write_sync(struct dir_checkpoint *dc);
+
+/* Free; a write in flight finishes on its own (run the loop until it has). */
+void dir_checkpoint_close(struct dir_checkpoint *dc);
+
+#endif

@@ -1,0 +1,167 @@
+"""TLS on the Kafka listeners (SSL protocol): kcat produces and consumes over
+TLS, with and without a client certificate; the certificate's subject becomes
+the principal through ssl.principal.mapping.rules; untrusted certificates,
+missing ones under ssl.client.auth=required, plaintext clients on the TLS port
+and protocols outside ssl.enabled.protocols are refused and served nothing;
+SIGHUP reloads the server certificate. Certificates are made at test time."""
+
+import re
+import signal
+import socket
+import ssl
+import time
+
+import pytest
+
+from securitytest import Pki, api_versions, listeners_overrides, tls_connect, tls_overrides
+from sluicetest import run, unique_topic
+
+
+@pytest.fixture
+def pki(tmp_path):
+    return Pki(str(tmp_path / "pki"))
+
+
+def tls_broker(brokers, pki, client_auth="requested", **extra):
+    b = brokers(start=False)
+    ports = listeners_overrides(b, [("SSL", "SSL")])
+    b.overrides.update(tls_overrides(pki, client_auth))
+    b.overrides["log.level"] = "debug"
+    b.overrides.update(extra)
+    b.start()
+    b.ssl_port = ports["SSL"]
+    return b
+
+
+def kcat_tls(b, pki, *args, cert=None):
+    cmd = ["kcat", "-m", "15", "-b", f"127.0.0.1:{b.ssl_port}", "-X", "security.protocol=SSL",
+           "-X", f"ssl.ca.location={pki.ca}"]
+    if cert:
+        cmd += ["-X", f"ssl.certificate.location={pki.path(cert + '.pem')}", "-X",
+                f"ssl.key.location={pki.path(cert + '.key')}"]
+    return cmd + list(args)
+
+
+def wait_log(b, pattern, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(pattern, b.log_text()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{pattern!r} not in the broker log:\n{b.log_text()[-3000:]}")
+
+
+def roundtrip(b, pki, topic, cert=None, n=50, size=100):
+    values = [(f"{i:06d}-" + "x" * size).encode() for i in range(n)]
+    run(kcat_tls(b, pki, "-P", "-t", topic, cert=cert), input=b"\n".join(values) + b"\n",
+        timeout=60)
+    p = run(kcat_tls(b, pki, "-C", "-e", "-q", "-t", topic, "-f", "%s\n", cert=cert),
+            timeout=60)
+    assert p.stdout.splitlines() == values
+
+
+def test_kcat_over_ssl_without_client_certificate(brokers, pki, request):
+    b = tls_broker(brokers, pki)
+    roundtrip(b, pki, unique_topic(request))
+    wait_log(b, r"TLS established peer=\S+ listener=SSL TLSv1\.3 \S+ principal=User:ANONYMOUS")
+
+
+def test_kcat_mutual_tls_maps_the_subject(brokers, pki, request):
+    rules = r"RULE:^CN=([^,]*),OU=eng,O=Sluice$/$1-eng/U,DEFAULT"
+    b = tls_broker(brokers, pki, "required", **{"ssl.principal.mapping.rules": rules})
+    roundtrip(b, pki, unique_topic(request), cert="alice")
+    wait_log(b, r"TLS established .* principal=User:ALICE-ENG")
+
+
+def test_default_mapping_is_the_rfc2253_subject(brokers, pki, request):
+    b = tls_broker(brokers, pki, "requested")
+    roundtrip(b, pki, unique_topic(request), cert="alice", n=3)
+    wait_log(b, r"principal=User:CN=alice,OU=eng,O=Sluice")
+
+
+def test_fetch_over_tls_carries_megabytes_intact(brokers, pki, request):
+    """Record data is spliced from the segment on plaintext; on TLS it is read
+    in chunks and encrypted: several MiB in one consume cross many chunks."""
+    b = tls_broker(brokers, pki)
+    roundtrip(b, pki, unique_topic(request), n=4000, size=1024)
+
+
+def test_client_certificate_required(brokers, pki):
+    b = tls_broker(brokers, pki, "required")
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        s = tls_connect(b.ssl_port, pki.ca)
+        # TLS 1.3: the refusal of a missing certificate arrives after the
+        # client's Finished, so it shows on the first exchange.
+        api_versions(s)
+    wait_log(b, r"TLS handshake failed: peer did not return a certificate")
+    s = tls_connect(b.ssl_port, pki.ca, pki.alice, pki.path("alice.key"))
+    assert api_versions(s) == 0
+    s.close()
+
+
+def test_untrusted_client_certificate_is_refused(brokers, pki, request):
+    b = tls_broker(brokers, pki, "requested")
+    p = run(kcat_tls(b, pki, "-L", "-t", unique_topic(request), cert="mallory"), check=False,
+            timeout=60)
+    assert p.returncode != 0
+    wait_log(b, r"TLS handshake failed: certificate verify failed")
+
+
+def test_plaintext_client_on_tls_port_is_refused(brokers, pki):
+    b = tls_broker(brokers, pki)
+    with socket.create_connection(("127.0.0.1", b.ssl_port), timeout=10) as s:
+        s.settimeout(10)
+        with pytest.raises(ConnectionError):  # closed without an answer
+            api_versions(s)
+    wait_log(b, r"TLS handshake failed: (wrong version number|packet length too long|"
+                r"unknown protocol|http request)")
+    # The port still serves TLS clients.
+    s = tls_connect(b.ssl_port, pki.ca)
+    assert api_versions(s) == 0
+    s.close()
+
+
+def test_enabled_protocols_refuse_older_tls(brokers, pki):
+    b = tls_broker(brokers, pki, **{"ssl.enabled.protocols": "TLSv1.3"})
+    with pytest.raises(ssl.SSLError):
+        tls_connect(b.ssl_port, pki.ca, max_version=ssl.TLSVersion.TLSv1_2)
+    s = tls_connect(b.ssl_port, pki.ca)
+    assert s.version() == "TLSv1.3"
+    s.close()
+
+
+def test_handshake_timeout_closes_a_silent_client(brokers, pki):
+    b = tls_broker(brokers, pki, **{"ssl.handshake.timeout.ms": "300"})
+    with socket.create_connection(("127.0.0.1", b.ssl_port), timeout=20) as s:
+        s.settimeout(20)
+        assert s.recv(1) == b""  # closed by the broker, nothing served
+    wait_log(b, r"TLS handshake not completed within ssl.handshake.timeout.ms")
+
+
+def test_sighup_reloads_the_certificate(brokers, pki):
+    b = tls_broker(brokers, pki)
+    s = tls_connect(b.ssl_port, pki.ca)
+    before = s.getpeercert()["serialNumber"]
+    s.close()
+    pki.reissue_server(serial=0x5EC0DE)
+    pki.write_keystore(pki.keystore, "server")
+    b.proc.send_signal(signal.SIGHUP)
+    wait_log(b, r"TLS key, certificates and trust store reloaded")
+    s = tls_connect(b.ssl_port, pki.ca)
+    after = s.getpeercert()["serialNumber"]
+    assert api_versions(s) == 0
+    s.close()
+    assert before != after and int(after, 16) == 0x5EC0DE
+
+
+def test_bad_keystore_stops_startup_with_a_reason(brokers, pki, tmp_path):
+    bad = tmp_path / "empty.pem"
+    bad.write_text("")
+    b = brokers(start=False)
+    listeners_overrides(b, [("SSL", "SSL")])
+    b.overrides.update(tls_overrides(pki))
+    b.overrides["ssl.keystore.location"] = str(bad)
+    b.spawn()
+    assert b.proc.wait(timeout=20) != 0
+    assert "ssl.keystore.location" in b.log_text()
+    b._log.close()
