@@ -118,6 +118,11 @@ static bool link_may_lead(void *data, uint64_t now_ms)
     return controller_link_may_lead(data, now_ms);
 }
 
+static bool link_response_stale(void *data, uint64_t built_ms, uint64_t now_ms)
+{
+    return controller_link_response_stale(data, built_ms, now_ms);
+}
+
 /* Isolation began: parked produces must not complete as acknowledged. */
 static void on_isolated(struct broker_session *s)
 {
@@ -310,6 +315,8 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     }
     struct kafka_conn_options opts;
     conn_options(cfg, &opts);
+    opts.response_stale = link_response_stale;
+    opts.response_stale_data = &b->link;
     split_listeners(b);
     rv = open_tls(b, &opts, err, errlen);
     if (rv != 0) {

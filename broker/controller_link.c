@@ -147,3 +147,13 @@ bool controller_link_may_lead(const struct controller_link *link, uint64_t now_m
 {
     return !link->running || broker_session_may_lead(&link->session, now_ms);
 }
+
+bool controller_link_response_stale(const struct controller_link *link, uint64_t built_ms,
+                                    uint64_t now_ms)
+{
+    if (!link->running) {
+        return false;
+    }
+    uint64_t since = broker_session_isolated_since(&link->session, now_ms);
+    return since != 0 && built_ms < since;
+}

@@ -59,6 +59,11 @@ int controller_link_alter_partition(struct controller_link *link, const uint8_t 
  * the controllers, image current and showing it unfenced:
  * broker_session_may_lead). Always true without a controller quorum. */
 bool controller_link_may_lead(const struct controller_link *link, uint64_t now_ms);
+/* Whether a Kafka response built at built_ms must not be sent at now_ms:
+ * the broker has been isolated since (broker_session_isolated_since). False
+ * without a controller quorum. */
+bool controller_link_response_stale(const struct controller_link *link, uint64_t built_ms,
+                                    uint64_t now_ms);
 
 /* Controlled shutdown (bounded), then close; `cb` may be NULL. */
 void controller_link_stop(struct controller_link *link, void (*cb)(struct controller_link *link));

@@ -678,6 +678,9 @@ static int register_methods(struct controller_service *svc)
          &sluice__controller__fetch_metadata_request__descriptor, service_fetch_metadata},
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_DESCRIBE_QUORUM,
          &sluice__controller__describe_quorum_request__descriptor, service_describe_quorum},
+        {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALLOCATE_PRODUCER_IDS,
+         &sluice__controller__allocate_producer_ids_request__descriptor,
+         service_allocate_producer_ids},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         int rv = rpc_server_handle(&svc->server, methods[i].method, methods[i].request,

@@ -59,6 +59,8 @@ void service_create_partitions(struct rpc_call *call, void *arg);
 void service_alter_configs(struct rpc_call *call, void *arg);
 void service_fetch_metadata(struct rpc_call *call, void *arg);
 void service_describe_quorum(struct rpc_call *call, void *arg);
+/* service_producer_ids.c */
+void service_allocate_producer_ids(struct rpc_call *call, void *arg);
 /* Elections for every partition whose leader or ISR includes an unusable
  * broker; `only_broker` >= 0 limits it to partitions involving that broker.
  * Appends PartitionChangeRecords to `batch`; returns how many or -ENOMEM. */

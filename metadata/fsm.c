@@ -387,6 +387,21 @@ static int apply_config(struct fsm *fsm, const ConfigRecord *r)
     return image_set_topic_config(t, r->name, r->value_is_null ? NULL : r->value);
 }
 
+/* Compare-and-set on the next producer id: a block is the broker's only if
+ * it starts where the last one ended (a retry or a race loses, never
+ * overlaps). */
+static int apply_producer_ids(struct fsm *fsm, const Sluice__Metadata__ProducerIdsRecord *r)
+{
+    if (r->block_start != fsm->image->next_producer_id) {
+        return KAFKA_ERROR_COORDINATOR_LOAD_IN_PROGRESS;
+    }
+    if (r->next_producer_id <= r->block_start) {
+        return KAFKA_ERROR_INVALID_REQUEST;
+    }
+    fsm->image->next_producer_id = r->next_producer_id;
+    return KAFKA_ERROR_NONE;
+}
+
 static int apply_record(struct fsm *fsm, const MetadataRecord *rec, int64_t offset)
 {
     switch (rec->record_case) {
@@ -410,6 +425,8 @@ static int apply_record(struct fsm *fsm, const MetadataRecord *rec, int64_t offs
         return apply_remove_topic(fsm, rec->remove_topic);
     case SLUICE__METADATA__METADATA_RECORD__RECORD_CONFIG:
         return apply_config(fsm, rec->config);
+    case SLUICE__METADATA__METADATA_RECORD__RECORD_PRODUCER_IDS:
+        return apply_producer_ids(fsm, rec->producer_ids);
     default:
         return KAFKA_ERROR_INVALID_REQUEST; /* a record type from a newer version */
     }

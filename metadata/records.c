@@ -221,3 +221,14 @@ int records_add_topic_config(MetadataBatch *b, const char *topic, const char *ke
     r->value_is_null = value == NULL;
     return r->resource_name != NULL && r->name != NULL && r->value != NULL ? 0 : -ENOMEM;
 }
+
+int records_add_producer_ids(MetadataBatch *b, int32_t broker_id, int64_t broker_epoch,
+                             int64_t block_start, int64_t next_producer_id)
+{
+    NEW_RECORD(r, b, ProducerIdsRecord, producer_ids, PRODUCER_IDS, 1);
+    r->broker_id = broker_id;
+    r->broker_epoch = broker_epoch;
+    r->block_start = block_start;
+    r->next_producer_id = next_producer_id;
+    return 0;
+}

@@ -50,7 +50,6 @@ struct kafka_conn {
     bool writing;
     size_t piece;     /* even = memory range before splice piece/2, odd = splice */
     size_t piece_off; /* bytes of the current piece already written */
-    uv_write_t write_req;
     bool reading, closing;
     int handles_open;
     struct tls_session *tls;       /* NULL on plaintext listeners */
@@ -293,27 +292,6 @@ static void memory_piece(const struct kafka_response *r, size_t k, size_t *start
     *end = k < r->n_splices ? r->splices[k].at : r->bytes.len;
 }
 
-static void on_write(uv_write_t *w, int status)
-{
-    struct kafka_conn *c = w->data;
-    c->writing = false;
-    if (c->closing) {
-        conn_maybe_free(c);
-        return;
-    }
-    if (status < 0) {
-        log_debug("kafka", "write failed peer=%s error=%s", c->peer, uv_strerror(status));
-        kafka_conn_close(c);
-        return;
-    }
-    size_t start, end;
-    memory_piece(&c->head->response, c->piece / 2, &start, &end);
-    c->pending_bytes -= end - start - c->piece_off;
-    c->piece++;
-    c->piece_off = 0;
-    writer_run(c);
-}
-
 static void on_writable(uv_poll_t *p, int status, int events)
 {
     (void)events;
@@ -325,40 +303,6 @@ static void on_writable(uv_poll_t *p, int status, int events)
         return;
     }
     writer_run(c);
-}
-
-/* Write what the socket takes of memory piece; 1 if an async write is now
- * pending, 0 when the piece is done, negative on error. */
-static int write_memory(struct kafka_conn *c, const struct kafka_response *r)
-{
-    size_t start, end;
-    memory_piece(r, c->piece / 2, &start, &end);
-    uv_buf_t b = uv_buf_init((char *)r->bytes.data + start + c->piece_off,
-                             (unsigned)(end - start - c->piece_off));
-    if (b.len > 0) {
-        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        if (n < 0 && n != UV_EAGAIN) {
-            return n;
-        }
-        if (n < 0) {
-            n = 0;
-        }
-        c->piece_off += (size_t)n;
-        c->pending_bytes -= (size_t)n;
-        if ((size_t)n < b.len) {
-            b = uv_buf_init(b.base + n, b.len - (unsigned)n);
-            c->write_req.data = c;
-            int rv = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-            if (rv != 0) {
-                return rv;
-            }
-            c->writing = true;
-            return 1;
-        }
-    }
-    c->piece++;
-    c->piece_off = 0;
-    return 0;
 }
 
 static int wait_writable(struct kafka_conn *c, int sock)
@@ -383,6 +327,34 @@ static int wait_writable(struct kafka_conn *c, int sock)
         return 1;
     }
     return rv;
+}
+
+/* Write what the socket takes of memory piece; 1 if the rest waits for the
+ * socket to drain (writer_run goes on from on_writable), 0 when the piece is
+ * done, negative on error. The rest is never handed to uv_write: libuv would
+ * send it without asking us, and every piece must pass writer_run's check. */
+static int write_memory(struct kafka_conn *c, const struct kafka_response *r)
+{
+    size_t start, end;
+    memory_piece(r, c->piece / 2, &start, &end);
+    while (c->piece_off < end - start) {
+        uv_buf_t b = uv_buf_init((char *)r->bytes.data + start + c->piece_off,
+                                 (unsigned)(end - start - c->piece_off));
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (n == UV_EAGAIN) {
+            uv_os_fd_t sock;
+            int rv = uv_fileno((uv_handle_t *)&c->tcp, &sock);
+            return rv != 0 ? rv : wait_writable(c, sock);
+        }
+        if (n < 0) {
+            return n;
+        }
+        c->piece_off += (size_t)n;
+        c->pending_bytes -= (size_t)n;
+    }
+    c->piece++;
+    c->piece_off = 0;
+    return 0;
 }
 
 /* Send a spliced file range straight from the page cache to the socket. */
@@ -554,6 +526,16 @@ static void writer_run(struct kafka_conn *c)
     while (!c->writing && !c->closing && c->head != NULL && c->head->state != REQ_HANDLING) {
         struct kafka_request *req = c->head;
         if (req->state == REQ_DONE && c->piece < 2 * req->response.n_splices + 1) {
+            if (c->opts.response_stale != NULL &&
+                c->opts.response_stale(c->opts.response_stale_data, req->done_ms,
+                                       uv_now(c->tcp.loop))) {
+                log_info("kafka",
+                         "closing connection peer=%s: a response built before this broker "
+                         "was cut off from the controllers is not sent",
+                         c->peer);
+                kafka_conn_close(c);
+                return;
+            }
             int rv = c->tls != NULL      ? write_tls(c, &req->response)
                      : c->piece % 2 == 0 ? write_memory(c, &req->response)
                                          : write_splice(c, &req->response);
@@ -580,6 +562,7 @@ static void finish_request(struct kafka_request *req, enum request_state state)
         return;
     }
     if (state == REQ_DONE) {
+        req->done_ms = uv_now(c->tcp.loop);
         kafka_response_finish(&req->response);
         c->pending_bytes += kafka_response_wire_size(&req->response);
     }

@@ -52,7 +52,8 @@ struct kafka_request {
     /* Internal to the connection. */
     struct kafka_request *next;
     int state;
-    size_t charged; /* bytes charged to the request budget */
+    size_t charged;   /* bytes charged to the request budget */
+    uint64_t done_ms; /* uv_now() when the response was finished */
 };
 
 typedef void (*kafka_request_cb)(struct kafka_request *req, void *data);
@@ -79,6 +80,16 @@ struct kafka_conn_options {
     uint64_t tls_handshake_timeout_ms;                     /* ssl.handshake.timeout.ms */
     const struct ssl_principal_rules *tls_principal_rules; /* ssl.principal.mapping.rules */
     int64_t queued_max_request_bytes; /* queued.max.request.bytes; <= 0: unlimited */
+    /* Whether a response finished at built_ms (uv_now) must not go out at
+     * now_ms because what it says may no longer hold: the broker has been
+     * cut off from the controllers since (another replica may lead and
+     * have shown a higher high watermark). The connection is closed instead
+     * of sending it, so the client asks again elsewhere. Checked before
+     * every piece of a response is written (TLS: every chunk), so a
+     * response that was half sent when the process stalled (SIGSTOP, a long
+     * pause) is cut, not completed. NULL: always send. */
+    bool (*response_stale)(void *data, uint64_t built_ms, uint64_t now_ms);
+    void *response_stale_data;
 };
 
 /* Accept a pending connection on `server`. `on_request` is called with each

@@ -58,6 +58,8 @@ static const struct api_entry apis[] = {
     {KAFKA_API_DESCRIBE_GROUPS, "DescribeGroups", 0, 4, kafka_handle_describe_groups},
     {KAFKA_API_DELETE_GROUPS, "DeleteGroups", 0, 2, kafka_handle_delete_groups},
     {KAFKA_API_OFFSET_DELETE, "OffsetDelete", 0, 0, kafka_handle_offset_delete},
+    /* Idempotent producers (KIP-98, KIP-360); no transactions yet. */
+    {KAFKA_API_INIT_PRODUCER_ID, "InitProducerId", 0, 4, kafka_handle_init_producer_id},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)
@@ -198,6 +200,10 @@ int16_t kafka_error_from_log(int rv)
         return KAFKA_ERROR_RECORD_LIST_TOO_LARGE;
     case LOG_ERR_STALE_EPOCH:
         return KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER;
+    case LOG_ERR_OUT_OF_ORDER_SEQUENCE:
+        return KAFKA_ERROR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    case LOG_ERR_INVALID_PRODUCER_EPOCH:
+        return KAFKA_ERROR_INVALID_PRODUCER_EPOCH;
     case LOG_ERR_CLOSED:
     case -EIO:
     case -ENOSPC:

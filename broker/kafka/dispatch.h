@@ -86,6 +86,7 @@ void kafka_dispatch_api_at(size_t i, int16_t *api_key, int16_t *min_version, int
 void kafka_handle_api_versions(struct kafka_call *call);
 void kafka_handle_metadata(struct kafka_call *call);
 void kafka_handle_produce(struct kafka_call *call);
+void kafka_handle_init_producer_id(struct kafka_call *call);
 void kafka_handle_fetch(struct kafka_call *call);
 void kafka_handle_list_offsets(struct kafka_call *call);
 void kafka_handle_offset_for_leader_epoch(struct kafka_call *call);

@@ -4,8 +4,11 @@
  * librdkafka's feature detection but answered with UNSUPPORTED_VERSION.
  * acks=0 gets no response; if anything failed the connection is closed
  * instead, which is how Kafka tells an acks=0 producer. Idempotent batches
- * (producerId >= 0) are appended without sequence checks: InitProducerId is
- * not advertised, so well-behaved clients carry on without idempotence.
+ * (producerId >= 0) are checked against the partition's producer state by
+ * the log (broker/log/producer_state.h): a retried batch is answered with
+ * its original base offset and not written again (and, like any append,
+ * acknowledged once the high watermark passes it);
+ * OUT_OF_ORDER_SEQUENCE_NUMBER and INVALID_PRODUCER_EPOCH as Kafka answers.
  *
  * acks=1 completes at the leader's append. acks=all (-1) is refused before
  * the append with NOT_ENOUGH_REPLICAS when the ISR is smaller than the

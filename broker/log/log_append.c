@@ -145,6 +145,7 @@ static int roll(struct partition_log *log)
     }
     segment_seal(old);
     log->dir_dirty = true;
+    log_producers_snapshot(log); /* a failure only lengthens the next rebuild */
     /* Kafka flushes a segment once it is no longer active, so the recovery
      * point keeps up and a restart re-validates only the recent data. */
     log->roll_flush = true;
@@ -233,6 +234,21 @@ static int leader_append(struct partition_log *log, uint8_t *batches, size_t len
                  leader_epoch, latest);
         return LOG_ERR_STALE_EPOCH;
     }
+    struct producer_batch_meta dup;
+    rv = log_producers_check(log, scan->hdrs, (size_t)scan->batches, &dup, info->reason,
+                             sizeof info->reason);
+    if (rv < 0) {
+        return rv;
+    }
+    if (rv == 1) {
+        /* A retry of a batch already in the log: answered with its
+         * offsets, not written again (Kafka's duplicate handling). */
+        info->duplicate = true;
+        info->first_offset = dup.first_offset;
+        info->last_offset = dup.last_offset;
+        info->log_start_offset = log->start_offset;
+        return 0;
+    }
     if ((rv = log_epochs_assign(log, leader_epoch, next)) < 0) {
         snprintf(info->reason, sizeof info->reason, "cannot record leader epoch: %s",
                  strerror(-rv));
@@ -252,8 +268,10 @@ static int leader_append(struct partition_log *log, uint8_t *batches, size_t len
     rv = append_common(log, batches, len, next - 1, scan, info);
     if (rv < 0) {
         info->first_offset = -1;
+        return rv;
     }
-    return rv;
+    log_producers_note(log, scan->hdrs, (size_t)scan->batches);
+    return 0;
 }
 
 int partition_log_append_as_follower(struct partition_log *log, const uint8_t *batches, size_t len,
@@ -272,6 +290,7 @@ int partition_log_append_as_follower(struct partition_log *log, const uint8_t *b
     }
     if (rv == 0) {
         info->first_offset = scan.first_base;
+        log_producers_note(log, scan.hdrs, (size_t)scan.batches);
     }
     scan_free(&scan);
     return rv;
@@ -346,6 +365,7 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
     log->start_offset = log->high_watermark = offset;
     log_flush_clamp(log);
     log->durable_offset = offset;
+    log_producers_reset(log);
     if ((rv = log_epochs_reset(log)) < 0) {
         return rv;
     }
@@ -389,5 +409,6 @@ int partition_log_truncate_to(struct partition_log *log, int64_t offset)
     rv = log_recovery_scan_segment(log, seg, INT64_MAX, &truncated);
     after_truncation(log);
     int erv = log_epochs_after_truncation(log);
-    return rv < 0 ? rv : erv;
+    int prv = log_producers_after_truncation(log);
+    return rv < 0 ? rv : erv < 0 ? erv : prv;
 }

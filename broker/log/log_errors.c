@@ -24,6 +24,10 @@ const char *log_err_name(int rv)
         return "CLOSED";
     case LOG_ERR_STALE_EPOCH:
         return "STALE_EPOCH";
+    case LOG_ERR_OUT_OF_ORDER_SEQUENCE:
+        return "OUT_OF_ORDER_SEQUENCE";
+    case LOG_ERR_INVALID_PRODUCER_EPOCH:
+        return "INVALID_PRODUCER_EPOCH";
     case -ENOSPC:
         return "ENOSPC";
     case -EIO:

@@ -22,6 +22,9 @@ enum log_err {
     LOG_ERR_CLOSED = -10007,                /* log destroyed or failed */
     LOG_ERR_STALE_EPOCH = -10008, /* leader append in an epoch older than the log's latest:
                                      this broker no longer leads */
+    LOG_ERR_OUT_OF_ORDER_SEQUENCE = -10009,  /* idempotent batch does not continue its producer's
+                                                sequence (producer_state.h) */
+    LOG_ERR_INVALID_PRODUCER_EPOCH = -10010, /* idempotent batch from an older producer epoch */
 };
 
 /* A short constant name for `rv` ("CORRUPT", "ENOSPC", ...). Never NULL. */

@@ -121,6 +121,7 @@ static int log_alloc(uv_loop_t *loop, const char *dir, const struct topic_config
     }
     log->loop = loop;
     leader_epoch_cache_init(&log->epochs);
+    producer_state_init(&log->producers);
     settings_from(&log->cfg, cfg);
     if (clock != NULL && clock->now_ms != NULL) {
         log->clock = *clock;
@@ -138,6 +139,7 @@ static void log_free(struct partition_log *log)
     }
     free(log->segs);
     leader_epoch_cache_free(&log->epochs);
+    producer_state_free(&log->producers);
     free(log->dir);
     free(log);
 }
@@ -214,6 +216,10 @@ int partition_log_open_owned(uv_loop_t *loop, const char *dir, const struct topi
     log->start_offset = clamp64(cp.log_start_offset, log->segs[0]->base_offset, log_end(log));
     log->high_watermark = clamp64(cp.high_watermark, log->start_offset, log_end(log));
     if ((rv = log_epochs_load(log, cp.recovery_point, err, errlen)) < 0) {
+        goto err_after_alloc;
+    }
+    if ((rv = log_producers_load(log)) < 0) {
+        snprintf(err, errlen, "cannot rebuild the producer state of %s: %s", dir, log_err_name(rv));
         goto err_after_alloc;
     }
     log->durable_offset = log_end(log); /* recovery fsynced what it validated */

@@ -133,6 +133,8 @@ struct log_append_info {
     int64_t log_start_offset; /* after the append, for the Produce response */
     int32_t batches;
     int64_t records;  /* sum of records_count */
+    bool duplicate;   /* a retried idempotent batch already in the log: first/last offset are
+                         the original's and nothing was written */
     char reason[160]; /* why the append was rejected, empty on success */
 };
 
@@ -150,6 +152,24 @@ struct log_append_info {
  * Returns 0 with `info` filled, or an error with info->reason set. */
 int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len,
                          int32_t leader_epoch, struct log_append_info *info);
+
+/* Idempotent producers (producer_state.h): a batch with a producer id is
+ * checked against the partition's producer state by partition_log_append
+ * (alone in its append, else LOG_ERR_INVALID_RECORD; a retry of one of the
+ * producer's last five batches returns 0 with info->duplicate and writes
+ * nothing; LOG_ERR_OUT_OF_ORDER_SEQUENCE, LOG_ERR_INVALID_PRODUCER_EPOCH).
+ * Both append paths record what they write; the state is snapshotted at
+ * segment roll and rebuilt on open and truncation. */
+
+/* Drop producers idle for `expiration_ms` (producer.id.expiration.ms): their
+ * next batch starts afresh at any sequence. Returns how many went. */
+size_t partition_log_expire_producers(struct partition_log *log, int64_t now_ms,
+                                      int64_t expiration_ms);
+
+struct producer_state;
+/* The partition's producer state, borrowed (read-only) until the next append
+ * or truncation (DescribeProducers). */
+const struct producer_state *partition_log_producers(const struct partition_log *log);
 
 /* Append batches fetched from the leader keeping their offsets and leader
  * epochs: each batch must start at or above the log end offset and above its

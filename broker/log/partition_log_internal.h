@@ -6,6 +6,7 @@
 
 #include "broker/log/leader_epoch_cache.h"
 #include "broker/log/partition_log.h"
+#include "broker/log/producer_state.h"
 #include "broker/log/segment.h"
 
 /* The numeric topic settings the log uses (copied from struct topic_config). */
@@ -44,6 +45,7 @@ struct partition_log {
     struct partition_log_owner owner; /* owner.has_work NULL: not owned */
     bool work_noted;                  /* has_work fired; take_work not yet called */
     struct leader_epoch_cache epochs; /* log_epochs.c */
+    struct producer_state producers;  /* log_producers.c */
     bool epochs_unsaved; /* the last checkpoint write failed: retry before the next append */
     /* flush state (log_flush.c) */
     int64_t unflushed_messages;
@@ -106,6 +108,27 @@ int log_epochs_note_follower_batches(struct partition_log *log,
 int log_epochs_after_truncation(struct partition_log *log);
 int log_epochs_after_start_moved(struct partition_log *log);
 int log_epochs_reset(struct partition_log *log);
+
+/* Producer state (log_producers.c). */
+/* Rebuild from the latest readable snapshot at or below the log end and the
+ * batches after it (the whole log if none); later snapshots are deleted.
+ * Open and truncation call it. 0 or -errno (logged). */
+int log_producers_load(struct partition_log *log);
+int log_producers_after_truncation(struct partition_log *log);
+/* The leader's check of the `n` validated batches of one append: 0 to
+ * append, 1 for a duplicate (*dup: the original; write nothing), or
+ * LOG_ERR_INVALID_RECORD (an idempotent append of several batches, or
+ * without epoch or sequence), LOG_ERR_OUT_OF_ORDER_SEQUENCE,
+ * LOG_ERR_INVALID_PRODUCER_EPOCH with `why`. */
+int log_producers_check(struct partition_log *log, const struct record_batch_header *hdrs, size_t n,
+                        struct producer_batch_meta *dup, char *why, size_t whylen);
+/* Both append paths, after the batches are written. 0 or -ENOMEM (logged). */
+int log_producers_note(struct partition_log *log, const struct record_batch_header *hdrs, size_t n);
+/* At roll: write `<log end>.snapshot` and drop snapshots below the first
+ * segment. A failed write is logged and only costs a longer rebuild. */
+int log_producers_snapshot(struct partition_log *log);
+/* The log emptied (truncate fully): forget everything, delete snapshots. */
+void log_producers_reset(struct partition_log *log);
 
 /* Cleaner (log_cleaner.c). */
 /* Detach an in-flight clean (close/destroy): it finishes on the pool and

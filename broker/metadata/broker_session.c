@@ -210,6 +210,15 @@ bool broker_session_is_isolated(const struct broker_session *s, uint64_t now_ms)
     return now_ms < s->last_acked_sent || now_ms - s->last_acked_sent >= limit;
 }
 
+uint64_t broker_session_isolated_since(const struct broker_session *s, uint64_t now_ms)
+{
+    if (s->broker_epoch == 0 || !s->acked || now_ms < s->last_acked_sent) {
+        return 0;
+    }
+    uint64_t since = s->last_acked_sent + (s->session_timeout_ms - s->isolation_margin_ms);
+    return now_ms >= since ? since : 0;
+}
+
 bool broker_session_may_lead(const struct broker_session *s, uint64_t now_ms)
 {
     if (broker_session_is_isolated(s, now_ms) || !s->have_image ||

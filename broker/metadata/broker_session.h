@@ -151,6 +151,12 @@ static inline int64_t broker_session_epoch(const struct broker_session *s)
  * An isolated broker must not acknowledge writes nor serve as leader: by
  * the time the controller fences it, another replica may lead. */
 bool broker_session_is_isolated(const struct broker_session *s, uint64_t now_ms);
+/* When the isolation under way at `now_ms` began (the last acknowledged
+ * heartbeat's send time plus the session timeout less the margin), or 0 if
+ * the broker is not isolated then or has had no heartbeat acknowledged in
+ * this registration (it led nothing under it). What the broker said before
+ * that instant about partitions it led may be stale after it. */
+uint64_t broker_session_isolated_since(const struct broker_session *s, uint64_t now_ms);
 /* Whether the broker may act as a partition leader at `now_ms`: not
  * isolated, its image has reached the metadata offset of the last
  * acknowledgement, and that image shows its own registration (this epoch)

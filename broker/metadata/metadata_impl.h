@@ -40,6 +40,8 @@ void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const 
                                                const struct metadata_config_entry *entries,
                                                size_t n, bool replace, bool validate_only,
                                                uint64_t timeout_ms, struct metadata_admin_op *op);
+void metadata_quorum_submit_producer_id(struct metadata_quorum *q, uint64_t timeout_ms,
+                                        struct metadata_producer_id_op *op);
 
 /* A view handle around an opened quorum view (ownership transferred on 0). */
 int metadata_view_wrap_quorum(struct metadata_view **out, struct metadata_quorum *q);

@@ -356,6 +356,7 @@ static void on_timer_closed(uv_handle_t *h)
 void metadata_quorum_close(struct metadata_quorum *q)
 {
     quorum_ops_detach_all(q);
+    quorum_producer_ids_detach(q);
     if (q->timer.data == q) {
         uv_close((uv_handle_t *)&q->timer, on_timer_closed);
     } else {

@@ -19,7 +19,8 @@ struct quorum_topic {
     char *config_signature; /* "key=value\n"... as in the image, owned */
 };
 
-struct quorum_op; /* metadata_quorum_admin.c */
+struct quorum_op;           /* metadata_quorum_admin.c */
+struct producer_id_request; /* producer_ids.c */
 
 struct metadata_quorum {
     uv_loop_t *loop;
@@ -34,6 +35,10 @@ struct metadata_quorum {
     struct metadata_listener listener;
     struct quorum_op *ops; /* admin requests in flight or waiting to be visible */
     uv_timer_t timer;      /* expires waits; allocated with the struct */
+    /* producer_ids.c: the block [pid_next, pid_end) and who waits for the next */
+    int64_t pid_next, pid_end;
+    struct metadata_producer_id_op *pid_waiting;
+    struct producer_id_request *pid_request; /* in flight, NULL if none */
 };
 
 /* metadata_quorum_admin.c: answer waiting requests whose change is now
@@ -41,5 +46,8 @@ struct metadata_quorum {
 void quorum_ops_check(struct metadata_quorum *q, bool expire);
 /* Complete every op (view closing); in-flight RPCs are detached. */
 void quorum_ops_detach_all(struct metadata_quorum *q);
+/* producer_ids.c: fail waiting InitProducerIds (view closing); an
+ * in-flight controller request is detached. */
+void quorum_producer_ids_detach(struct metadata_quorum *q);
 
 #endif

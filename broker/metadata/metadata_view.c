@@ -156,3 +156,11 @@ void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char
     metadata_quorum_submit_alter_topic_config(v->quorum, name, entries, n, replace, validate_only,
                                               timeout_ms, op);
 }
+
+void metadata_view_submit_producer_id(struct metadata_view *v, uint64_t timeout_ms,
+                                      struct metadata_producer_id_op *op,
+                                      metadata_producer_id_cb cb)
+{
+    op->cb = cb;
+    metadata_quorum_submit_producer_id(v->quorum, timeout_ms, op);
+}

@@ -160,4 +160,28 @@ void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char
                                              bool replace, bool validate_only, uint64_t timeout_ms,
                                              struct metadata_admin_op *op, metadata_admin_cb cb);
 
+/* ---- producer ids (InitProducerId) ---- */
+
+/* A producer id never handed out before in this cluster: from this
+ * broker's block, allocated by the active controller through the metadata
+ * log (a ProducerIdsRecord) and asked for again when it runs out. The op is
+ * caller-owned and must stay valid until `cb`, which fires exactly once on
+ * the loop thread, possibly before this returns. On failure error_code is
+ * retriable for clients (COORDINATOR_NOT_AVAILABLE, ...). */
+struct metadata_producer_id_op;
+typedef void (*metadata_producer_id_cb)(struct metadata_producer_id_op *op);
+
+struct metadata_producer_id_op {
+    void *data;          /* caller's */
+    int16_t error_code;  /* the result, set when cb fires */
+    int64_t producer_id; /* -1 on error */
+    /* private */
+    metadata_producer_id_cb cb;
+    struct metadata_producer_id_op *next;
+};
+
+void metadata_view_submit_producer_id(struct metadata_view *v, uint64_t timeout_ms,
+                                      struct metadata_producer_id_op *op,
+                                      metadata_producer_id_cb cb);
+
 #endif

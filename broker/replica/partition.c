@@ -209,6 +209,9 @@ int partition_append(struct partition *p, uint8_t *batches, size_t len,
     if (rv != 0) {
         return rv;
     }
+    if (info->duplicate) {
+        return 0; /* nothing written: the original's acknowledgement rules apply */
+    }
     assert(partition_log_end_offset(p->log) > before);
     p->traffic.bytes_in += len;
     p->traffic.records_in += (uint64_t)info->records;

@@ -16,7 +16,7 @@ from conftest import GO_DIR
 GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
             "TestOffsetForLeaderEpoch", "TestSaramaMetadata", "TestSaramaAdminCreateDeleteTopic",
             "TestSaramaProduceConsumeCodecs", "TestConsumerGroupResumes",
-            "TestSaramaConsumerGroupResumes"]
+            "TestSaramaConsumerGroupResumes", "TestKafkaGoConsumerGroupResumes"]
 
 
 # Go tests another cluster test runs (against a cluster it controls).

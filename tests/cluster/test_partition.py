@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from clustertest import admin_for, create, wait_until
+from clustertest import UNFENCED_RE, admin_for, create, partitions_of, wait_until
 from netns import Network
 from sluicetest import ROOT
 from test_replication import (AckedProducer, assert_replicas_identical, high_watermark, leader_of,
@@ -147,3 +147,88 @@ def test_cut_off_leader_stops_acknowledging_and_truncates(network, clusters, tmp
     assert_replicas_identical(cluster, topic, 0, hw)
     logs = [segment_batches(b, topic, 0) for b in cluster]
     assert all(log == logs[0] for log in logs), "a replica kept a divergent tail"
+
+
+@pytest.fixture
+def network5():
+    net = Network(5).setup()
+    yield net
+    net.teardown()
+
+
+def _fetch_rule(network, node, leader, action):
+    """Add (-A) or delete (-D) the rule, in node's namespace, that drops its
+    packets to the leader's replication listener."""
+    subprocess.run(network.exec_prefix(node.node_id - 1) + [
+        "iptables", action, "OUTPUT", "-d", leader.host, "-p", "tcp", "--dport",
+        str(leader.replication_port), "-j", "DROP"], check=True, timeout=30)
+
+
+def block_fetches(network, node, leader):
+    """node can register and heartbeat, but not fetch from the leader."""
+    _fetch_rule(network, node, leader, "-A")
+
+
+def unblock_fetches(network, node, leader):
+    _fetch_rule(network, node, leader, "-D")
+
+
+def test_broker_back_with_an_empty_disk_is_not_electable(network5, clusters):
+    """KIP-903: a follower killed, its log lost, and restarted at once
+    registers with a new broker epoch and is out of the ISR from that
+    registration on. Kept from catching up (its fetches to the leader are
+    dropped), it stays out; with the leader and the other in-sync replica
+    dead it is not elected (five nodes, so the controller quorum survives):
+    the partition waits without a leader, and once a former ISR member is
+    back nothing acknowledged is lost and the emptied replica catches up."""
+    import shutil
+    net = network5
+    cluster = clusters(n=5, hosts=net.hosts, netns=net.namespaces)
+    topic = "empty-disk"
+    assert create(admin_for(cluster), topic, 1, 3, {"min.insync.replicas": "2"}) is None
+    s = cluster.wait_status(lambda s: partitions_of(s, topic) and
+                            len(partitions_of(s, topic)[0]["isr"]) == 3, 60, "a full ISR")
+    part = partitions_of(s, topic)[0]
+    leader = cluster.node(part["leader"])
+    emptied, other = (cluster.node(r) for r in part["replicas"] if r != leader.node_id)
+    p = AckedProducer(cluster, topic)
+    for i in range(2000):
+        p.send(f"a:{i}")
+    p.flush()
+    emptied.kill()
+    shutil.rmtree(os.path.join(emptied.data_dir, f"{topic}-0"))
+    block_fetches(net, emptied, leader)
+    emptied.start()
+    wait_until(lambda: UNFENCED_RE.search(emptied.log_text()), 60,
+               f"{emptied.name} registered again and unfenced")
+    wait_isr(cluster, topic, [leader.node_id, other.node_id])
+    for i in range(500):
+        p.send(f"b:{i}")
+    p.flush()
+    assert not p.failed and len(p.acked) == 2500
+    leader.kill()
+    other.kill()
+    survivors = {b.node_id for b in cluster if b.running()}
+    cluster.wait_status(lambda s: {b["id"] for b in s["brokers"] if b["status"] == "alive"} ==
+                        survivors, 60, "the dead replicas fenced")
+    # A few heartbeats more: still no leader, and never the emptied replica.
+    for _ in range(10):
+        s = cluster.status()
+        if s is not None:
+            part = partitions_of(s, topic)[0]
+            assert part["leader"] != emptied.node_id, f"the emptied replica leads: {part}"
+            assert emptied.node_id not in part["isr"], part
+        time.sleep(cluster.heartbeat_ms / 1000)
+    assert part["leader"] in (-1, 0), part
+    unblock_fetches(net, emptied, leader)
+    other.start()
+    leader.start()
+    cluster.wait_healthy()
+    wait_isr(cluster, topic, sorted(part["replicas"]))
+    hw = high_watermark(cluster, topic, 0)
+    got = read_all(cluster, topic, 0, hw)
+    for value, (_, offset) in p.acked.items():
+        assert got.get(offset) == value, f"{value} acknowledged at {offset}, read {got.get(offset)}"
+    wait_until(lambda: any(x[1] == hw - 1 for x in segment_batches(emptied, topic, 0)), 60,
+               "the emptied replica caught up")
+    assert_replicas_identical(cluster, topic, 0, hw, nodes=[leader, emptied, other])

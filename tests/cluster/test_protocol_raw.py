@@ -84,14 +84,16 @@ def zigzag(n):
             return out + bytes([byte])
 
 
-def record_batch(values, corrupt_crc=False):
-    """A v2 record batch of uncompressed records with the given values."""
+def record_batch(values, corrupt_crc=False, producer_id=-1, producer_epoch=-1, base_sequence=-1):
+    """A v2 record batch of uncompressed records with the given values (and,
+    for an idempotent producer, its id, epoch and first sequence)."""
     records = b""
     for i, v in enumerate(values):
         body = b"\x00" + zigzag(0) + zigzag(i) + zigzag(-1) + zigzag(len(v)) + v + zigzag(0)
         records += zigzag(len(body)) + body
     now = int(time.time() * 1000)
-    after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, now, now, -1, -1, -1, len(values))
+    after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, now, now, producer_id, producer_epoch,
+                            base_sequence, len(values))
     after_crc += records
     crc = crc32c(after_crc)
     if corrupt_crc:

@@ -127,9 +127,11 @@ def segment_batches(node, topic, partition):
     return out
 
 
-def assert_replicas_identical(cluster, topic, partition, hw):
+def assert_replicas_identical(cluster, topic, partition, hw, nodes=None):
+    """The batches below hw are the same on every node (default: all of the
+    cluster's nodes hold a replica)."""
     logs = {b.node_id: [x for x in segment_batches(b, topic, partition) if x[1] < hw]
-            for b in cluster}
+            for b in (nodes or cluster)}
     first = next(iter(logs.values()))
     assert first and first[-1][1] == hw - 1, f"leader log below hw={hw}: {first[-3:]}"
     for node_id, batches in logs.items():

@@ -2,7 +2,10 @@
  * socket on loopback. Responses must leave in request order even when they
  * complete out of order, dropped requests (acks=0) leave no trace, and a
  * frame above the limit closes the connection, a spent request budget pauses
- * reading until an answer goes out, and a half-sent frame times out. */
+ * reading until an answer goes out, and a half-sent frame times out. A
+ * response larger than the socket buffers goes out whole to a slow reader,
+ * unless it became stale (response_stale) meanwhile: then the connection is
+ * closed before the rest is sent. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +30,10 @@ struct fixture {
     size_t n_held;
     int requests, closed;
     int client;
+    bool stale; /* what response_stale answers */
 };
+
+#define BIG_RESPONSE (4u << 20) /* far above loopback socket buffers */
 
 /* Respond with the frame's first 8 bytes (api key, version, correlation id)
  * framed; tag byte 'D' drops, 'H' holds for the test to complete later. */
@@ -38,6 +44,11 @@ static void on_request(struct kafka_request *req, void *data)
     char tag = (char)req->frame[8];
     buf_append_be32(&req->response.bytes, 0);
     buf_append(&req->response.bytes, req->frame, 8);
+    if (tag == 'B') {
+        for (size_t i = 0; i < BIG_RESPONSE; i++) {
+            buf_append(&req->response.bytes, &(uint8_t){(uint8_t)i}, 1);
+        }
+    }
     if (tag == 'D') {
         kafka_request_drop(req);
     } else if (tag == 'H') {
@@ -61,9 +72,13 @@ static void on_connection(uv_stream_t *s, int status)
     ck_assert_int_eq(kafka_conn_accept(s, &f->opts, on_request, on_closed, f, &conn), 0);
 }
 
-/* Connect a client to a connection accepted with these options. */
-static void setup_fixture_with(struct fixture *f, int32_t max_request,
-                               struct request_budget *budget, uint64_t frame_timeout_ms)
+static bool response_stale(void *data, uint64_t built_ms, uint64_t now_ms);
+
+/* Connect a client to a connection accepted with these options (with
+ * stale_check, responses ask response_stale before they go out). */
+static void setup_fixture_checked(struct fixture *f, int32_t max_request,
+                                  struct request_budget *budget, uint64_t frame_timeout_ms,
+                                  bool stale_check)
 {
     memset(f, 0, sizeof *f);
     uv_loop_init(&f->loop);
@@ -84,6 +99,10 @@ static void setup_fixture_with(struct fixture *f, int32_t max_request,
                                           .registry = &f->conns,
                                           .budget = budget,
                                           .frame_timeout_ms = frame_timeout_ms};
+    if (stale_check) {
+        f->opts.response_stale = response_stale;
+        f->opts.response_stale_data = f;
+    }
     f->client = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_eq(connect(f->client, (struct sockaddr *)&addr, sizeof addr), 0);
     fcntl(f->client, F_SETFL, O_NONBLOCK);
@@ -91,6 +110,12 @@ static void setup_fixture_with(struct fixture *f, int32_t max_request,
         uv_run(&f->loop, UV_RUN_NOWAIT);
     }
     ck_assert_ptr_nonnull(f->conns);
+}
+
+static void setup_fixture_with(struct fixture *f, int32_t max_request,
+                               struct request_budget *budget, uint64_t frame_timeout_ms)
+{
+    setup_fixture_checked(f, max_request, budget, frame_timeout_ms, false);
 }
 
 static void setup_fixture(struct fixture *f, int32_t max_request)
@@ -281,6 +306,63 @@ START_TEST(test_half_sent_frame_times_out)
 }
 END_TEST
 
+static bool response_stale(void *data, uint64_t built_ms, uint64_t now_ms)
+{
+    (void)built_ms;
+    (void)now_ms;
+    return ((struct fixture *)data)->stale;
+}
+
+/* Read everything until EOF or `want` bytes, pumping the loop. */
+static size_t read_big(struct fixture *f, uint8_t *out, size_t want, int *eof)
+{
+    size_t got = 0;
+    *eof = 0;
+    for (int i = 0; i < 200000 && got < want && !*eof; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        ssize_t n = recv(f->client, out + got, want - got, 0);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n == 0 || (n < 0 && errno != EAGAIN)) {
+            *eof = 1;
+        }
+    }
+    return got;
+}
+
+START_TEST(test_big_response_goes_out_whole_unless_stale)
+{
+    for (int stale = 0; stale <= 1; stale++) {
+        struct fixture f;
+        setup_fixture_checked(&f, 1024, NULL, 0, true);
+        uint8_t frame[16];
+        send_chunked(&f, frame, make_frame(frame, 9, 'B'));
+        ck_assert_int_eq(f.requests, 1);
+        size_t total = 12 + BIG_RESPONSE;
+        uint8_t *got = malloc(total);
+        int eof;
+        /* The socket takes part; the rest waits until the client reads. */
+        size_t first = read_big(&f, got, 4096, &eof);
+        ck_assert_uint_eq(first, 4096);
+        f.stale = stale;
+        size_t n = first + read_big(&f, got + first, total - first, &eof);
+        if (stale) {
+            ck_assert_int_eq(eof, 1);
+            ck_assert_uint_lt(n, total);
+        } else {
+            ck_assert_uint_eq(n, total);
+            ck_assert_uint_eq(be32_load(got), total - 4);
+            ck_assert_uint_eq(be32_load(got + 8), 9);
+            for (size_t i = 0; i < BIG_RESPONSE; i += 4099) {
+                ck_assert_uint_eq(got[12 + i], (uint8_t)i);
+            }
+        }
+        free(got);
+        teardown_fixture(&f);
+    }
+}
+END_TEST
+
 START_TEST(test_budget_lets_one_frame_finish_past_the_limit)
 {
     struct request_budget b;
@@ -307,6 +389,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_spent_budget_pauses_reading_until_answered);
     tcase_add_test(tc, test_half_sent_frame_times_out);
     tcase_add_test(tc, test_budget_lets_one_frame_finish_past_the_limit);
+    tcase_add_test(tc, test_big_response_goes_out_whole_unless_stale);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1106,6 +1106,10 @@ START_TEST(test_broker_session_isolation)
     ck_assert(!broker_session_is_isolated(&s, sent + 349));
     ck_assert(broker_session_is_isolated(&s, sent + 350));
     ck_assert(!broker_session_may_lead(&s, sent + 350));
+    /* Isolation began at that instant, however late it is noticed. */
+    ck_assert_uint_eq(broker_session_isolated_since(&s, sent + 349), 0);
+    ck_assert_uint_eq(broker_session_isolated_since(&s, sent + 350), sent + 350);
+    ck_assert_uint_eq(broker_session_isolated_since(&s, sent + 12000), sent + 350);
 
     /* The client side of AlterPartition (RF 1: the ISR is just us). */
     release(create_topic(&n, "iso", 1, 1, NULL, NULL));

@@ -1,0 +1,72 @@
+/* InitProducerId (key 22, versions 0-4) for idempotent producers: a new
+ * producer id with epoch 0, as Kafka answers a request without a
+ * transactional id (also when a KIP-360 client sends its current id and
+ * epoch: for idempotent producers Kafka hands out a fresh id). Ids come from
+ * the broker's block (metadata_view_submit_producer_id). Transactions are not
+ * served yet: a transactional id is refused with INVALID_REQUEST (clients
+ * never get this far: ApiVersions advertises no transaction APIs). */
+#include <stdlib.h>
+
+#include "broker/kafka/dispatch.h"
+#include "common/log.h"
+#include "proto/kafka/kafka_errors.h"
+#include "kafka_messages.h"
+
+/* How long a request may wait for the controller to hand out a block. */
+#define PRODUCER_ID_WAIT_MS 30000
+
+struct init_pid_ctx {
+    struct kafka_call *call;
+    struct metadata_producer_id_op op;
+};
+
+static void respond(struct kafka_call *call, int16_t code, int64_t id)
+{
+    struct kafka_init_producer_id_response resp;
+    kafka_init_producer_id_response_init(&resp);
+    resp.throttle_time_ms = 0;
+    resp.error_code = code;
+    resp.producer_id = code == KAFKA_ERROR_NONE ? id : -1;
+    resp.producer_epoch = code == KAFKA_ERROR_NONE ? 0 : -1;
+    struct kafka_writer w;
+    int rv = kafka_call_begin_response(call, &w);
+    if (rv == 0) {
+        rv = kafka_init_producer_id_response_encode(&w, call->header.api_version, &resp);
+    }
+    kafka_call_finish_response(call, &w, rv);
+}
+
+static void on_producer_id(struct metadata_producer_id_op *op)
+{
+    struct init_pid_ctx *ctx = op->data;
+    struct kafka_call *call = ctx->call;
+    if (op->error_code != KAFKA_ERROR_NONE) {
+        log_info("kafka", "init producer id failed peer=%s error=%s",
+                 kafka_conn_peer(call->req->conn), kafka_error_name(op->error_code));
+    }
+    respond(call, op->error_code, op->producer_id);
+    free(ctx);
+}
+
+void kafka_handle_init_producer_id(struct kafka_call *call)
+{
+    struct kafka_init_producer_id_request req;
+    int rv = kafka_init_producer_id_request_decode(&call->body, call->header.api_version, &req);
+    if (rv != 0) {
+        kafka_call_bad_request(call, rv);
+        return;
+    }
+    if (req.transactional_id != NULL) {
+        respond(call, KAFKA_ERROR_INVALID_REQUEST, -1);
+        return;
+    }
+    struct init_pid_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) {
+        kafka_call_fail(call, "out of memory");
+        return;
+    }
+    ctx->call = call;
+    ctx->op.data = ctx;
+    metadata_view_submit_producer_id(call->svc->metadata, PRODUCER_ID_WAIT_MS, &ctx->op,
+                                     on_producer_id);
+}

@@ -1,0 +1,270 @@
+/* The partition log's producer state (producer_state.h): checked on the
+ * leader's append, fed by both append paths, snapshotted at segment roll
+ * (`<offset>.snapshot`, Kafka's ProducerStateManager files) and rebuilt on
+ * open and after truncation from the latest snapshot at or below the log end
+ * plus the batches after it (from the log start when there is none). */
+#include "broker/log/partition_log_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fs_util.h"
+#include "common/log.h"
+
+#define SNAPSHOT_SUFFIX ".snapshot"
+/* A snapshot file larger than this is not read (rebuilt from the log). */
+#define SNAPSHOT_MAX_BYTES (256 << 20)
+
+static void snapshot_name(int64_t offset, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%020" PRId64 SNAPSHOT_SUFFIX, offset);
+}
+
+/* The offset a directory entry names, -1 if it is not a snapshot. */
+static int64_t snapshot_offset(const char *name)
+{
+    size_t n = strlen(name);
+    if (n != 20 + strlen(SNAPSHOT_SUFFIX) || strcmp(name + 20, SNAPSHOT_SUFFIX) != 0) {
+        return -1;
+    }
+    int64_t v = 0;
+    for (size_t i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10) {
+            return -1;
+        }
+        v = v * 10 + (name[i] - '0');
+    }
+    return v;
+}
+
+static void remove_snapshot(const struct partition_log *log, int64_t offset)
+{
+    char name[64], path[4096];
+    snapshot_name(offset, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", log->dir, name);
+    if (unlink(path) < 0 && errno != ENOENT) {
+        log_warn("log", "cannot delete producer snapshot path=%s error=%s", path, strerror(errno));
+    }
+}
+
+/* Delete snapshots outside [lo, hi]; return the largest kept (-1: none). */
+static int64_t prune_snapshots(const struct partition_log *log, int64_t lo, int64_t hi)
+{
+    DIR *d = opendir(log->dir);
+    int64_t best = -1;
+    if (d == NULL) {
+        return -1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int64_t off = snapshot_offset(e->d_name);
+        if (off < 0) {
+            continue;
+        }
+        if (off < lo || off > hi) {
+            remove_snapshot(log, off);
+        } else if (off > best) {
+            best = off;
+        }
+    }
+    closedir(d);
+    return best;
+}
+
+static int read_snapshot(struct partition_log *log, int64_t offset)
+{
+    char name[64], path[4096];
+    snapshot_name(offset, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", log->dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct stat st;
+    int rv = fstat(fd, &st) < 0 ? -errno : 0;
+    if (rv == 0 && (st.st_size <= 0 || st.st_size > SNAPSHOT_MAX_BYTES)) {
+        rv = -EBADMSG;
+    }
+    uint8_t *buf = rv == 0 ? malloc((size_t)st.st_size) : NULL;
+    if (rv == 0 && buf == NULL) {
+        rv = -ENOMEM;
+    }
+    if (rv == 0) {
+        ssize_t got = pread(fd, buf, (size_t)st.st_size, 0);
+        rv = got == st.st_size ? producer_state_decode(&log->producers, buf, (size_t)got)
+                               : (got < 0 ? -errno : -EIO);
+    }
+    free(buf);
+    close(fd);
+    return rv;
+}
+
+static int note_header(struct partition_log *log, const struct record_batch_header *h)
+{
+    struct producer_batch b;
+    if (!producer_batch_from_header(h, &b)) {
+        return 0;
+    }
+    return producer_state_update(&log->producers, &b);
+}
+
+/* Feed every batch at or after `from` to the state. */
+static int replay_from(struct partition_log *log, int64_t from)
+{
+    for (size_t i = log_segs_find(log, from); i < log->nsegs; i++) {
+        const struct segment *seg = log->segs[i];
+        struct segment_cursor *cur = malloc(sizeof *cur);
+        if (cur == NULL) {
+            return -ENOMEM;
+        }
+        segment_cursor_init(cur, seg);
+        int rv = 0;
+        for (int64_t pos = 0; pos < seg->size && rv == 0;) {
+            struct record_batch_header h;
+            if ((rv = segment_read_header(cur, pos, &h)) < 0) {
+                break;
+            }
+            if (record_batch_last_offset(&h) >= from) {
+                rv = note_header(log, &h);
+            }
+            pos += record_batch_size(&h);
+        }
+        free(cur);
+        if (rv < 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+int log_producers_load(struct partition_log *log)
+{
+    producer_state_clear(&log->producers);
+    int64_t snap = prune_snapshots(log, 0, log_end(log));
+    int64_t from = log->segs[0]->base_offset;
+    while (snap >= 0) {
+        int rv = read_snapshot(log, snap);
+        if (rv == 0) {
+            from = snap > from ? snap : from;
+            break;
+        }
+        log_warn("log", "ignoring unreadable producer snapshot dir=%s offset=%" PRId64 " error=%s",
+                 log->dir, snap, strerror(-rv));
+        remove_snapshot(log, snap);
+        producer_state_clear(&log->producers);
+        snap = prune_snapshots(log, 0, snap - 1);
+    }
+    int rv = replay_from(log, from);
+    if (rv < 0) {
+        log_error("log", "cannot rebuild producer state dir=%s error=%s", log->dir,
+                  log_err_name(rv));
+        return rv;
+    }
+    if (log->producers.count > 0) {
+        log_info("log", "loaded producer state dir=%s producers=%zu snapshot=%" PRId64, log->dir,
+                 log->producers.count, snap);
+    }
+    return 0;
+}
+
+int log_producers_check(struct partition_log *log, const struct record_batch_header *hdrs, size_t n,
+                        struct producer_batch_meta *dup, char *why, size_t whylen)
+{
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        any |= hdrs[i].producer_id >= 0;
+    }
+    if (!any) {
+        return 0;
+    }
+    if (n != 1) {
+        snprintf(why, whylen,
+                 "a produce request from an idempotent producer must carry exactly "
+                 "one record batch per partition");
+        return LOG_ERR_INVALID_RECORD;
+    }
+    struct producer_batch b;
+    producer_batch_from_header(&hdrs[0], &b);
+    if (b.epoch < 0 || b.first_seq < 0) {
+        snprintf(why, whylen, "batch of producer %" PRId64 " has epoch %d and sequence %d",
+                 b.producer_id, b.epoch, b.first_seq);
+        return LOG_ERR_INVALID_RECORD;
+    }
+    switch (producer_state_check(&log->producers, &b, dup, why, whylen)) {
+    case PRODUCER_CHECK_OK:
+        return 0;
+    case PRODUCER_CHECK_DUPLICATE:
+        return 1;
+    case PRODUCER_CHECK_STALE_EPOCH:
+        return LOG_ERR_INVALID_PRODUCER_EPOCH;
+    case PRODUCER_CHECK_OUT_OF_ORDER:
+        return LOG_ERR_OUT_OF_ORDER_SEQUENCE;
+    }
+    return 0;
+}
+
+int log_producers_note(struct partition_log *log, const struct record_batch_header *hdrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rv = note_header(log, &hdrs[i]);
+        if (rv < 0) {
+            /* The batch is written: the state misses it until the next
+             * load; a retry of it would be written twice. Say so. */
+            log_error("log", "producer state out of memory dir=%s offset=%" PRId64, log->dir,
+                      hdrs[i].base_offset);
+            return rv;
+        }
+    }
+    return 0;
+}
+
+int log_producers_snapshot(struct partition_log *log)
+{
+    int64_t offset = log_end(log);
+    uint8_t *buf;
+    size_t len;
+    char name[64];
+    int rv = producer_state_encode(&log->producers, &buf, &len);
+    if (rv == 0) {
+        snapshot_name(offset, name, sizeof name);
+        rv = fs_write_atomic(log->dir, name, buf, len);
+        free(buf);
+    }
+    if (rv < 0) {
+        log_warn("log", "cannot write producer snapshot dir=%s offset=%" PRId64 " error=%s",
+                 log->dir, offset, strerror(-rv));
+        return rv;
+    }
+    /* Keep the snapshots of the segments still in the log. */
+    prune_snapshots(log, log->segs[0]->base_offset, offset);
+    return 0;
+}
+
+int log_producers_after_truncation(struct partition_log *log)
+{
+    return log_producers_load(log);
+}
+
+void log_producers_reset(struct partition_log *log)
+{
+    producer_state_clear(&log->producers);
+    prune_snapshots(log, INT64_MAX, INT64_MAX);
+}
+
+size_t partition_log_expire_producers(struct partition_log *log, int64_t now_ms,
+                                      int64_t expiration_ms)
+{
+    return producer_state_expire(&log->producers, now_ms, expiration_ms);
+}
+
+const struct producer_state *partition_log_producers(const struct partition_log *log)
+{
+    return &log->producers;
+}

@@ -1,0 +1,292 @@
+/* Per-partition producer state (producer_state.h). */
+#include "broker/log/producer_state.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bigendian.h"
+#include "common/crc32c.h"
+
+#define SNAPSHOT_MAGIC   "SLPS"
+#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_HEADER  14 /* magic 4, version 2, crc 4, count 4 */
+#define ENTRY_FIXED      27 /* id 8, epoch 2, timestamp 8, txn 8, n 1 */
+#define BATCH_BYTES      24
+
+/* Kafka's DefaultRecordBatch.incrementSequence: sequences wrap at INT32_MAX. */
+static int32_t seq_add(int32_t seq, int32_t delta)
+{
+    if (seq > INT32_MAX - delta) {
+        return delta - (INT32_MAX - seq) - 1;
+    }
+    return seq + delta;
+}
+
+bool producer_batch_from_header(const struct record_batch_header *h, struct producer_batch *out)
+{
+    if (h->producer_id < 0) {
+        return false;
+    }
+    *out = (struct producer_batch){
+        .producer_id = h->producer_id,
+        .epoch = h->producer_epoch,
+        .first_seq = h->base_sequence,
+        .last_seq = h->base_sequence >= 0 ? seq_add(h->base_sequence, h->last_offset_delta) : -1,
+        .first_offset = h->base_offset,
+        .last_offset = record_batch_last_offset(h),
+        .max_timestamp = h->max_timestamp,
+        .transactional = (h->attributes & RECORD_BATCH_ATTR_TRANSACTIONAL) != 0,
+        .control = (h->attributes & RECORD_BATCH_ATTR_CONTROL) != 0,
+    };
+    return true;
+}
+
+void producer_state_init(struct producer_state *ps)
+{
+    memset(ps, 0, sizeof *ps);
+}
+
+void producer_state_free(struct producer_state *ps)
+{
+    free(ps->entries);
+    producer_state_init(ps);
+}
+
+void producer_state_clear(struct producer_state *ps)
+{
+    ps->count = 0;
+}
+
+/* Index of `id`, or where it would go (*found false). */
+static size_t search(const struct producer_state *ps, int64_t id, bool *found)
+{
+    size_t lo = 0, hi = ps->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ps->entries[mid].producer_id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    *found = lo < ps->count && ps->entries[lo].producer_id == id;
+    return lo;
+}
+
+const struct producer_entry *producer_state_find(const struct producer_state *ps,
+                                                 int64_t producer_id)
+{
+    bool found;
+    size_t i = search(ps, producer_id, &found);
+    return found ? &ps->entries[i] : NULL;
+}
+
+static bool in_sequence(int32_t last, int32_t next)
+{
+    return (int64_t)next == (int64_t)last + 1 || (next == 0 && last == INT32_MAX);
+}
+
+enum producer_check producer_state_check(const struct producer_state *ps,
+                                         const struct producer_batch *b,
+                                         struct producer_batch_meta *dup, char *why, size_t whylen)
+{
+    const struct producer_entry *e = producer_state_find(ps, b->producer_id);
+    if (e == NULL || e->epoch == PRODUCER_NO_EPOCH) {
+        return PRODUCER_CHECK_OK; /* unknown (or removed) producer: any sequence starts it */
+    }
+    if (b->epoch == e->epoch) {
+        for (uint8_t i = 0; i < e->n_batches; i++) {
+            if (e->batches[i].first_seq == b->first_seq && e->batches[i].last_seq == b->last_seq) {
+                *dup = e->batches[i];
+                return PRODUCER_CHECK_DUPLICATE;
+            }
+        }
+    }
+    if (b->epoch < e->epoch) {
+        snprintf(why, whylen,
+                 "epoch %d of producer %" PRId64 " is older than the last seen epoch %d", b->epoch,
+                 b->producer_id, e->epoch);
+        return PRODUCER_CHECK_STALE_EPOCH;
+    }
+    if (b->epoch != e->epoch) {
+        if (b->first_seq != 0) {
+            snprintf(why, whylen,
+                     "sequence %d for the new epoch %d of producer %" PRId64 " is not 0",
+                     b->first_seq, b->epoch, b->producer_id);
+            return PRODUCER_CHECK_OUT_OF_ORDER;
+        }
+        return PRODUCER_CHECK_OK;
+    }
+    int32_t last = e->n_batches > 0 ? e->batches[e->n_batches - 1].last_seq : -1;
+    if (e->n_batches > 0 && !in_sequence(last, b->first_seq)) {
+        snprintf(why, whylen,
+                 "out of order sequence %d of producer %" PRId64 " (epoch %d): expected %d",
+                 b->first_seq, b->producer_id, b->epoch, last == INT32_MAX ? 0 : last + 1);
+        return PRODUCER_CHECK_OUT_OF_ORDER;
+    }
+    return PRODUCER_CHECK_OK;
+}
+
+static struct producer_entry *insert(struct producer_state *ps, int64_t id)
+{
+    bool found;
+    size_t i = search(ps, id, &found);
+    if (found) {
+        return &ps->entries[i];
+    }
+    if (ps->count == ps->cap) {
+        size_t cap = ps->cap ? 2 * ps->cap : 8;
+        struct producer_entry *n = realloc(ps->entries, cap * sizeof *n);
+        if (n == NULL) {
+            return NULL;
+        }
+        ps->entries = n;
+        ps->cap = cap;
+    }
+    memmove(&ps->entries[i + 1], &ps->entries[i], (ps->count - i) * sizeof *ps->entries);
+    ps->count++;
+    struct producer_entry *e = &ps->entries[i];
+    *e = (struct producer_entry){.producer_id = id,
+                                 .epoch = PRODUCER_NO_EPOCH,
+                                 .last_timestamp = -1,
+                                 .txn_first_offset = -1};
+    return e;
+}
+
+int producer_state_update(struct producer_state *ps, const struct producer_batch *b)
+{
+    struct producer_entry *e = insert(ps, b->producer_id);
+    if (e == NULL) {
+        return -ENOMEM;
+    }
+    if (e->epoch != b->epoch) {
+        e->epoch = b->epoch;
+        e->n_batches = 0; /* Kafka's maybeUpdateProducerEpoch */
+    }
+    if (b->max_timestamp > e->last_timestamp) {
+        e->last_timestamp = b->max_timestamp;
+    }
+    if (b->control) {
+        return 0; /* transaction markers: end the open transaction (transactions, later) */
+    }
+    if (e->n_batches == PRODUCER_STATE_BATCHES) {
+        memmove(&e->batches[0], &e->batches[1],
+                (PRODUCER_STATE_BATCHES - 1) * sizeof e->batches[0]);
+        e->n_batches--;
+    }
+    e->batches[e->n_batches++] =
+        (struct producer_batch_meta){b->first_seq, b->last_seq, b->first_offset, b->last_offset};
+    if (b->transactional && e->txn_first_offset < 0) {
+        e->txn_first_offset = b->first_offset;
+    }
+    return 0;
+}
+
+size_t producer_state_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration_ms)
+{
+    size_t kept = 0, gone = 0;
+    for (size_t i = 0; i < ps->count; i++) {
+        const struct producer_entry *e = &ps->entries[i];
+        if (e->txn_first_offset < 0 && now_ms - e->last_timestamp >= expiration_ms) {
+            gone++;
+            continue;
+        }
+        ps->entries[kept++] = *e;
+    }
+    ps->count = kept;
+    return gone;
+}
+
+/* ---- snapshots ---- */
+
+int producer_state_encode(const struct producer_state *ps, uint8_t **out, size_t *len)
+{
+    size_t n = SNAPSHOT_HEADER;
+    for (size_t i = 0; i < ps->count; i++) {
+        n += ENTRY_FIXED + (size_t)ps->entries[i].n_batches * BATCH_BYTES;
+    }
+    uint8_t *buf = malloc(n), *p = buf + SNAPSHOT_HEADER;
+    if (buf == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(buf, SNAPSHOT_MAGIC, 4);
+    be16_store(buf + 4, SNAPSHOT_VERSION);
+    be32_store(buf + 10, (uint32_t)ps->count);
+    for (size_t i = 0; i < ps->count; i++) {
+        const struct producer_entry *e = &ps->entries[i];
+        be64_store(p, (uint64_t)e->producer_id);
+        be16_store(p + 8, (uint16_t)e->epoch);
+        be64_store(p + 10, (uint64_t)e->last_timestamp);
+        be64_store(p + 18, (uint64_t)e->txn_first_offset);
+        p[26] = e->n_batches;
+        p += ENTRY_FIXED;
+        for (uint8_t k = 0; k < e->n_batches; k++, p += BATCH_BYTES) {
+            be32_store(p, (uint32_t)e->batches[k].first_seq);
+            be32_store(p + 4, (uint32_t)e->batches[k].last_seq);
+            be64_store(p + 8, (uint64_t)e->batches[k].first_offset);
+            be64_store(p + 16, (uint64_t)e->batches[k].last_offset);
+        }
+    }
+    be32_store(buf + 6, crc32c(0, buf + 10, n - 10));
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int producer_state_decode(struct producer_state *ps, const uint8_t *p, size_t len)
+{
+    if (len < SNAPSHOT_HEADER || memcmp(p, SNAPSHOT_MAGIC, 4) != 0 ||
+        be16_load(p + 4) != SNAPSHOT_VERSION || be32_load(p + 6) != crc32c(0, p + 10, len - 10)) {
+        return -EBADMSG;
+    }
+    uint32_t count = be32_load(p + 10);
+    /* Each entry takes at least ENTRY_FIXED bytes: bound the allocation by the file. */
+    if (count > PRODUCER_STATE_MAX_SNAPSHOT_ENTRIES ||
+        (size_t)count > (len - SNAPSHOT_HEADER) / ENTRY_FIXED) {
+        return -EBADMSG;
+    }
+    struct producer_entry *entries = calloc(count ? count : 1, sizeof *entries);
+    if (entries == NULL) {
+        return -ENOMEM;
+    }
+    const uint8_t *q = p + SNAPSHOT_HEADER, *end = p + len;
+    for (uint32_t i = 0; i < count; i++) {
+        struct producer_entry *e = &entries[i];
+        if ((size_t)(end - q) < ENTRY_FIXED) {
+            goto bad;
+        }
+        e->producer_id = (int64_t)be64_load(q);
+        e->epoch = (int16_t)be16_load(q + 8);
+        e->last_timestamp = (int64_t)be64_load(q + 10);
+        e->txn_first_offset = (int64_t)be64_load(q + 18);
+        e->n_batches = q[26];
+        q += ENTRY_FIXED;
+        if (e->n_batches > PRODUCER_STATE_BATCHES ||
+            (size_t)(end - q) < (size_t)e->n_batches * BATCH_BYTES ||
+            (i > 0 && e->producer_id <= entries[i - 1].producer_id)) {
+            goto bad;
+        }
+        for (uint8_t k = 0; k < e->n_batches; k++, q += BATCH_BYTES) {
+            e->batches[k].first_seq = (int32_t)be32_load(q);
+            e->batches[k].last_seq = (int32_t)be32_load(q + 4);
+            e->batches[k].first_offset = (int64_t)be64_load(q + 8);
+            e->batches[k].last_offset = (int64_t)be64_load(q + 16);
+        }
+    }
+    if (q != end) {
+        goto bad;
+    }
+    free(ps->entries);
+    ps->entries = entries;
+    ps->count = ps->cap = count;
+    if (count == 0) {
+        ps->cap = 1;
+    }
+    return 0;
+bad:
+    free(entries);
+    return -EBADMSG;
+}

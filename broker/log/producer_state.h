@@ -1,0 +1,117 @@
+/* Per-partition producer state: Kafka's ProducerStateManager and
+ * ProducerAppendInfo for idempotent producers (KIP-98, KIP-360).
+ *
+ * For every producer id seen in the partition's log it keeps the producer
+ * epoch, the metadata of the last PRODUCER_STATE_BATCHES batches (sequence
+ * range and offsets, for duplicate detection), the largest timestamp seen
+ * (for producer.id.expiration.ms) and the first offset of its open
+ * transaction (-1: none; the slot transactions will use, never set by
+ * idempotent batches).
+ *
+ * The leader checks each client batch with producer_state_check before it
+ * writes it, exactly as Kafka's ProducerAppendInfo does for the client origin:
+ *  - same epoch and the same (first, last) sequence as a retained batch: a
+ *    duplicate (answered with its original offsets, not written again);
+ *  - an epoch older than the producer's: INVALID_PRODUCER_EPOCH;
+ *  - a newer epoch must start at sequence 0, the same epoch must continue at
+ *    last sequence + 1 (wrapping at INT32_MAX): else OUT_OF_ORDER_SEQUENCE.
+ *    An unknown producer may start at any sequence (since KIP-360 Kafka no
+ *    longer answers UNKNOWN_PRODUCER_ID on Produce: its state may have been
+ *    removed by retention or expiry).
+ * Every batch written, by the leader or by a follower (which does not check:
+ * the leader did), then goes through producer_state_update, so all replicas
+ * hold the same state and a new leader dedupes retries sent to the old one.
+ *
+ * Snapshots: `<20-digit offset>.snapshot` files in the partition directory
+ * (Kafka's names) hold the state of everything below that offset, written
+ * atomically at segment roll. Format (big-endian): "SLPS" u16 version(1)
+ * u32 crc32c(of what follows) u32 count, then per producer: i64 id, i16
+ * epoch, i64 last_timestamp, i64 txn_first_offset, u8 n, n x (i32 first_seq,
+ * i32 last_seq, i64 first_offset, i64 last_offset). A file that does not
+ * parse, or whose crc or counts are wrong, is refused (the caller rebuilds
+ * from the log instead).
+ *
+ * The struct is the caller's (embedded in the partition log); entries are
+ * owned. Loop thread only; the memory functions never log. */
+#ifndef SLUICE_BROKER_LOG_PRODUCER_STATE_H
+#define SLUICE_BROKER_LOG_PRODUCER_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker/log/record_batch.h"
+
+#define PRODUCER_STATE_BATCHES 5 /* Kafka's NUM_BATCHES_TO_RETAIN */
+#define PRODUCER_NO_EPOCH      (-1)
+/* A snapshot claiming more producers than this is refused as corrupt. */
+#define PRODUCER_STATE_MAX_SNAPSHOT_ENTRIES (1 << 22)
+
+struct producer_batch_meta {
+    int32_t first_seq, last_seq;
+    int64_t first_offset, last_offset;
+};
+
+struct producer_entry {
+    int64_t producer_id;
+    int16_t epoch;
+    int64_t last_timestamp;
+    int64_t txn_first_offset; /* -1: no open transaction */
+    uint8_t n_batches;
+    struct producer_batch_meta batches[PRODUCER_STATE_BATCHES]; /* oldest first */
+};
+
+struct producer_state {
+    struct producer_entry *entries; /* sorted by producer_id */
+    size_t count, cap;
+};
+
+/* What a batch header says about its producer, with its offsets in the log. */
+struct producer_batch {
+    int64_t producer_id;
+    int16_t epoch;
+    int32_t first_seq, last_seq;
+    int64_t first_offset, last_offset;
+    int64_t max_timestamp;
+    bool transactional, control;
+};
+
+/* Fill `out` from a parsed header (base_offset as it will be in the log).
+ * Returns false when the batch has no producer id (nothing to track). */
+bool producer_batch_from_header(const struct record_batch_header *h, struct producer_batch *out);
+
+void producer_state_init(struct producer_state *ps);
+void producer_state_free(struct producer_state *ps);
+void producer_state_clear(struct producer_state *ps);
+
+/* Borrowed until the next change; NULL if unknown. */
+const struct producer_entry *producer_state_find(const struct producer_state *ps,
+                                                 int64_t producer_id);
+
+enum producer_check {
+    PRODUCER_CHECK_OK = 0,
+    PRODUCER_CHECK_DUPLICATE = 1,   /* *dup holds the original batch */
+    PRODUCER_CHECK_STALE_EPOCH = 2, /* INVALID_PRODUCER_EPOCH */
+    PRODUCER_CHECK_OUT_OF_ORDER = 3 /* OUT_OF_ORDER_SEQUENCE_NUMBER */
+};
+
+/* The leader's check of a client batch (see above); `why` gets a reason for
+ * the two refusals. Changes nothing. */
+enum producer_check producer_state_check(const struct producer_state *ps,
+                                         const struct producer_batch *b,
+                                         struct producer_batch_meta *dup, char *why, size_t whylen);
+
+/* Record a batch written to the log. 0 or -ENOMEM (state unchanged). */
+int producer_state_update(struct producer_state *ps, const struct producer_batch *b);
+
+/* Drop producers whose last timestamp is at least `expiration_ms` old and
+ * that have no open transaction. Returns how many went. */
+size_t producer_state_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration_ms);
+
+/* Serialize to a malloc'd buffer the caller frees. 0 or -ENOMEM. */
+int producer_state_encode(const struct producer_state *ps, uint8_t **out, size_t *len);
+/* Replace the state with the encoded one. 0, -EBADMSG (state unchanged) or
+ * -ENOMEM. */
+int producer_state_decode(struct producer_state *ps, const uint8_t *p, size_t len);
+
+#endif

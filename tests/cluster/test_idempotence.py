@@ -1,0 +1,128 @@
+"""Idempotent producers (issue 10, promise D of RELIABILITY.md): InitProducerId
+hands out producer ids from controller-allocated blocks, and the leader's
+producer state answers a retried batch with its original offset without
+writing it again, refuses sequence gaps and stale epochs as Kafka does, and
+keeps doing so after a restart (rebuilt from the log and its snapshots).
+
+Real clients: confluent-kafka (librdkafka) with enable.idempotence=true;
+the raw-protocol tests resend the very same batch, which no client does on
+demand."""
+
+import struct
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from sluicetest import unique_topic
+from test_protocol_raw import (connect, create_topic, frame_of, list_offsets_latest,
+                               parse_produce_response, produce_body, record_batch,
+                               recv_response)
+
+TIMEOUT = 30
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+INVALID_PRODUCER_EPOCH = 47
+
+
+def init_producer_id(broker, version=0):
+    """InitProducerId without a transactional id: (error, producer id, epoch)."""
+    body = struct.pack(">hi", -1, 60000)  # null transactional id, timeout
+    with connect(broker) as s:
+        s.sendall(frame_of(22, version, 5, body))
+        resp = recv_response(s)
+    _corr, _throttle, err, pid, epoch = struct.unpack(">iihqh", resp[:20])
+    return err, pid, epoch
+
+
+def produce_raw(broker, topic, batch):
+    with connect(broker) as s:
+        s.sendall(frame_of(0, 3, 9, produce_body(topic, batch)))
+        return parse_produce_response(recv_response(s))
+
+
+def wait_for(probe, what, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_init_producer_id_hands_out_distinct_ids(broker):
+    ids = set()
+    for _ in range(5):
+        err, pid, epoch = init_producer_id(broker)
+        assert err == 0 and pid >= 0 and epoch == 0
+        ids.add(pid)
+    assert len(ids) == 5
+    # After a restart the broker gets a new block: no id is given twice.
+    broker.restart()
+    err, pid, _ = init_producer_id(broker)
+    assert err == 0 and pid not in ids and pid > max(ids)
+
+
+def test_retried_batch_is_answered_with_its_offset_and_not_written(broker, request):
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    wait_for(lambda: produce_raw(broker, topic, record_batch([b"warm"]))[0] == 0, "topic")
+    err, pid, epoch = init_producer_id(broker)
+    assert err == 0
+
+    first = record_batch([b"a", b"b"], producer_id=pid, producer_epoch=epoch, base_sequence=0)
+    assert produce_raw(broker, topic, first) == (0, 1)
+    end = list_offsets_latest(broker, topic)
+    assert produce_raw(broker, topic, first) == (0, 1), "a duplicate gets the original offset"
+    assert list_offsets_latest(broker, topic) == end, "and is not written again"
+
+    second = record_batch([b"c"], producer_id=pid, producer_epoch=epoch, base_sequence=2)
+    assert produce_raw(broker, topic, second) == (0, 3)
+    gap = record_batch([b"d"], producer_id=pid, producer_epoch=epoch, base_sequence=5)
+    assert produce_raw(broker, topic, gap)[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+    # A bumped epoch (KIP-360) restarts at sequence 0; the old epoch is fenced.
+    bumped = record_batch([b"e"], producer_id=pid, producer_epoch=epoch + 1, base_sequence=0)
+    assert produce_raw(broker, topic, bumped) == (0, 4)
+    stale = record_batch([b"f"], producer_id=pid, producer_epoch=epoch, base_sequence=3)
+    assert produce_raw(broker, topic, stale)[0] == INVALID_PRODUCER_EPOCH
+    assert list_offsets_latest(broker, topic) == 5
+
+    # The state is rebuilt from the log on restart: the retry is still a duplicate.
+    broker.restart()
+    wait_for(lambda: produce_raw(broker, topic, bumped)[0] == 0, "the partition after restart")
+    assert produce_raw(broker, topic, bumped) == (0, 4)
+    assert list_offsets_latest(broker, topic) == 5
+
+
+def test_confluent_kafka_idempotent_producer(broker, request):
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    errors, delivered = [], []
+
+    def report(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            delivered.append((msg.partition(), msg.offset(), msg.value()))
+
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True,
+                         "linger.ms": 5, "error_cb": errors.append})
+    sent = [f"m{i}".encode() for i in range(2000)]
+    for v in sent:
+        producer.produce(topic, v, partition=0, on_delivery=report)
+        producer.poll(0)
+    assert producer.flush(TIMEOUT) == 0
+    assert errors == []
+    assert len(delivered) == len(sent)
+
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "idem-check",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    got = []
+    deadline = time.monotonic() + TIMEOUT
+    while len(got) < len(sent) and time.monotonic() < deadline:
+        m = consumer.poll(0.5)
+        if m is not None and m.error() is None:
+            got.append(m.value())
+    consumer.close()
+    assert got == sent, "every record exactly once, in order"
+    assert "producer id block start=" in broker.log_text()
