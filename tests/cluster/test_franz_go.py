@@ -16,7 +16,8 @@ from conftest import GO_DIR
 GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
             "TestOffsetForLeaderEpoch", "TestSaramaMetadata", "TestSaramaAdminCreateDeleteTopic",
             "TestSaramaProduceConsumeCodecs", "TestConsumerGroupResumes",
-            "TestSaramaConsumerGroupResumes", "TestKafkaGoConsumerGroupResumes"]
+            "TestSaramaConsumerGroupResumes", "TestKafkaGoConsumerGroupResumes",
+            "TestSaramaIdempotentProducer"]
 
 
 # Go tests another cluster test runs (against a cluster it controls).
