@@ -31,8 +31,8 @@ static void teardown(void)
 static struct producer_batch batch(int64_t pid, int16_t epoch, int32_t seq, int32_t n,
                                    int64_t offset)
 {
-    return (struct producer_batch){pid,           epoch, seq,  seq + n - 1, offset, offset + n - 1,
-                                   1000 + offset, false, false};
+    return (struct producer_batch){
+        pid, epoch, seq, seq + (n - 1), offset, offset + n - 1, 1000 + offset, false, false};
 }
 
 static enum producer_check check(struct producer_batch b, struct producer_batch_meta *dup)
