@@ -27,7 +27,7 @@ struct api_entry {
  * UNSUPPORTED_VERSION, as Kafka 4 does. */
 static const struct api_entry apis[] = {
     {KAFKA_API_PRODUCE, 0, 7, kafka_handle_produce},
-    {KAFKA_API_FETCH, 4, 11, kafka_handle_fetch},
+    {KAFKA_API_FETCH, 4, 12, kafka_handle_fetch},
     {KAFKA_API_LIST_OFFSETS, 1, 5, kafka_handle_list_offsets},
     {KAFKA_API_METADATA, 0, 8, kafka_handle_metadata},
     {KAFKA_API_API_VERSIONS, 0, 4, kafka_handle_api_versions},

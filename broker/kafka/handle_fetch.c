@@ -17,6 +17,10 @@
  * - last_stable_offset = high watermark (no transactions), so read_committed
  *   consumers (librdkafka's default) see everything committed.
  * - session_id 0 always: no incremental fetch sessions (KIP-227 allows that).
+ * - v12+ (KIP-320): a consumer that names the epoch of the last batch it
+ *   fetched (last_fetched_epoch) and whose position lies past where that
+ *   epoch ends in our log gets that end as diverging_epoch and no records,
+ *   so it truncates rather than reading on over a log that is not ours.
  * - Record bytes are never copied: the response carries splice points that
  *   the connection sends with sendfile from the segment files. */
 #include <stdint.h>
@@ -34,6 +38,8 @@ struct fetch_part {
     size_t readable; /* while parked: bytes a read would return now */
     int16_t error;
     int64_t high_watermark, log_start;
+    bool diverged;
+    struct leader_epoch_end diverging; /* when diverged */
     struct log_read_result read;
     struct kafka_file_slice slice;
 };
@@ -82,6 +88,20 @@ static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budge
     if (fp->error != KAFKA_ERROR_NONE) {
         return;
     }
+    if (fp->in->last_fetched_epoch >= 0) {
+        /* As Kafka: where that epoch (or the newest one before it) ends. */
+        struct leader_epoch_end end =
+            partition_log_end_offset_for_epoch(p->log, fp->in->last_fetched_epoch);
+        if (end.end_offset == LEADER_EPOCH_UNDEFINED_OFFSET) {
+            fp->error = KAFKA_ERROR_OFFSET_OUT_OF_RANGE;
+            return;
+        }
+        if (end.epoch < fp->in->last_fetched_epoch || end.end_offset < fp->in->fetch_offset) {
+            fp->diverged = true;
+            fp->diverging = end;
+            return;
+        }
+    }
     size_t limit = fp->in->partition_max_bytes > 0 ? (size_t)fp->in->partition_max_bytes : 0;
     limit = limit < *budget ? limit : *budget;
     if (limit == 0 && ctx->bytes > 0) {
@@ -111,8 +131,10 @@ static void collect(struct fetch_ctx *ctx)
     for (size_t i = 0; i < ctx->n_parts; i++) {
         struct fetch_part *fp = &ctx->parts[i];
         fp->error = KAFKA_ERROR_NONE;
+        fp->diverged = false;
         read_one(ctx, fp, &budget);
-        ctx->has_error |= fp->error != KAFKA_ERROR_NONE;
+        /* Either answers at once, without waiting for min_bytes. */
+        ctx->has_error |= fp->error != KAFKA_ERROR_NONE || fp->diverged;
     }
 }
 
@@ -127,6 +149,10 @@ static void fill_partition(struct fetch_ctx *ctx, struct fetch_part *fp,
     o->log_start_offset = fp->log_start;
     o->aborted_transactions_count = ctx->req.isolation_level == 1 ? 0 : -1;
     o->preferred_read_replica = -1;
+    if (fp->diverged) {
+        o->diverging_epoch.epoch = fp->diverging.epoch;
+        o->diverging_epoch.end_offset = fp->diverging.end_offset;
+    }
     o->records.data = (const uint8_t *)"";
     o->records.len = 0;
     if (fp->read.length > 0) {

@@ -14,9 +14,10 @@ import pytest
 from conftest import GO_DIR
 
 GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
-            "TestOffsetForLeaderEpoch", "TestSaramaMetadata", "TestSaramaAdminCreateDeleteTopic",
-            "TestSaramaProduceConsumeCodecs", "TestConsumerGroupResumes",
-            "TestSaramaConsumerGroupResumes", "TestKafkaGoConsumerGroupResumes"]
+            "TestOffsetForLeaderEpoch", "TestFetchDivergingEpoch", "TestSaramaMetadata",
+            "TestSaramaAdminCreateDeleteTopic", "TestSaramaProduceConsumeCodecs",
+            "TestConsumerGroupResumes", "TestSaramaConsumerGroupResumes",
+            "TestKafkaGoConsumerGroupResumes"]
 
 
 # Go tests another cluster test runs (against a cluster it controls).
