@@ -79,6 +79,7 @@ struct sluice_config {
     double log_cleaner_min_cleanable_ratio;
     int64_t log_cleaner_min_compaction_lag_ms;
     int64_t log_cleaner_max_compaction_lag_ms;
+    int64_t producer_id_expiration_ms;
     int32_t broker_heartbeat_interval_ms;
     int32_t broker_session_timeout_ms;
     int32_t replica_lag_time_max_ms;

@@ -56,6 +56,7 @@ static const struct api_entry apis[] = {
     {KAFKA_API_OFFSET_DELETE, 0, 0, kafka_handle_offset_delete},
     /* Idempotent producers (KIP-98, KIP-360); no transactions yet. */
     {KAFKA_API_INIT_PRODUCER_ID, 0, 4, kafka_handle_init_producer_id},
+    {KAFKA_API_DESCRIBE_PRODUCERS, 0, 0, kafka_handle_describe_producers},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)

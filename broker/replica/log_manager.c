@@ -282,9 +282,20 @@ void log_manager_release(struct log_manager *lm, size_t dir_index)
 
 /* ---- periodic work ---- */
 
+struct retention_pass {
+    int64_t now_ms;
+    int64_t producer_id_expiration_ms;
+};
+
 static void retention_one(struct partition_log *log, const char *topic, int32_t index, void *arg)
 {
-    int64_t now_ms = *(int64_t *)arg;
+    const struct retention_pass *pass = arg;
+    int64_t now_ms = pass->now_ms;
+    size_t expired = partition_log_expire_producers(log, now_ms, pass->producer_id_expiration_ms);
+    if (expired > 0) {
+        log_info("replica", "expired idle producers topic=%s partition=%d producers=%zu", topic,
+                 index, expired);
+    }
     int rv = partition_log_apply_retention(log, now_ms);
     if (rv > 0) {
         log_info("replica",
@@ -306,7 +317,8 @@ static void on_retention(uv_timer_t *t)
     if (clock_gettime(CLOCK_REALTIME, &ts) == 0) {
         now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     }
-    lm->each(lm->owner, retention_one, &now_ms);
+    struct retention_pass pass = {now_ms, lm->cfg->producer_id_expiration_ms};
+    lm->each(lm->owner, retention_one, &pass);
 }
 
 /* Only the logs with work: flush what is due, file their offsets, and drop

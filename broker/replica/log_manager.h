@@ -17,7 +17,8 @@
  * - Runs background flushes every second, visiting only the logs that told
  *   it they have work (partition_log_owner.has_work): unflushed records or
  *   moved offsets. Idle partitions cost nothing per tick.
- * - Runs retention every log.retention.check.interval.ms.
+ * - Runs retention every log.retention.check.interval.ms, and with it drops
+ *   idempotent producers idle for producer.id.expiration.ms.
  *
  * It knows logs, not roles: the partitions to visit come from the owner's
  * `each` callback. Loop thread only. */

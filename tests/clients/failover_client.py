@@ -3,10 +3,11 @@ consuming one partition while the cluster test kills its leader
 (tests/cluster/test_client_failover.py; the franz-go twin is
 tests/go/failover_test.go).
 
-usage: failover_client.py confluent|kafka-python BOOTSTRAP TOPIC PREFIX STOP_FILE OUT_JSON
+usage: failover_client.py confluent|confluent-idempotent|kafka-python BOOTSTRAP TOPIC PREFIX STOP_FILE OUT_JSON
 
-The producer (acks=all, retries on, one request in flight, no idempotence:
-Sluice has no idempotent producer yet) sends PREFIX:0, PREFIX:1, ... to
+The producer (acks=all, retries on, one request in flight, no idempotence;
+confluent-idempotent: enable.idempotence=true with librdkafka's five requests
+in flight) sends PREFIX:0, PREFIX:1, ... to
 partition 0 until STOP_FILE exists, then flushes. A consumer assigned to
 partition 0 from offset 0 (no group) reads throughout, and after the flush
 until it has seen every acknowledged offset (or 60 s passed). Progress goes to
@@ -74,16 +75,16 @@ class Confluent:
     """confluent-kafka (librdkafka). Delivery reports carry the producer's
     errors; Consumer.consume() hands out error events as messages."""
 
-    def __init__(self, bootstrap, topic, outcome):
+    def __init__(self, bootstrap, topic, outcome, idempotent=False):
         from confluent_kafka import Consumer, Producer, TopicPartition
         self.topic, self.outcome = topic, outcome
         common = {"bootstrap.servers": bootstrap, "topic.metadata.refresh.interval.ms": 1000,
                   "reconnect.backoff.max.ms": 500}
-        self.producer = Producer(dict(common, **{
+        ordering = ({"enable.idempotence": True} if idempotent else
+                    {"enable.idempotence": False, "max.in.flight.requests.per.connection": 1})
+        self.producer = Producer(dict(common, **ordering, **{
             "acks": "all", "retries": 1000000, "retry.backoff.ms": 100,
-            "message.timeout.ms": 120000, "request.timeout.ms": 5000,
-            "enable.idempotence": False, "max.in.flight.requests.per.connection": 1,
-            "linger.ms": 5}))
+            "message.timeout.ms": 120000, "request.timeout.ms": 5000, "linger.ms": 5}))
         self.consumer = Consumer(dict(common, **{
             "group.id": "failover-unused", "enable.auto.commit": False,
             "fetch.wait.max.ms": 100}))
@@ -163,12 +164,15 @@ class KafkaPython:
 
 
 def main(argv):
-    if len(argv) != 7 or argv[1] not in ("confluent", "kafka-python"):
+    if len(argv) != 7 or argv[1] not in ("confluent", "confluent-idempotent", "kafka-python"):
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     kind, bootstrap, topic, prefix, stop_file, out = argv[1:]
     outcome = Outcome()
-    client = (Confluent if kind == "confluent" else KafkaPython)(bootstrap, topic, outcome)
+    if kind == "kafka-python":
+        client = KafkaPython(bootstrap, topic, outcome)
+    else:
+        client = Confluent(bootstrap, topic, outcome, idempotent=kind == "confluent-idempotent")
     producing = threading.Event()
     producing.set()
 

@@ -116,14 +116,16 @@ def test_drill_passes_clean_follower_restarts(drilled, request):
     assert report["replica_note"]
 
 
-def assert_passed(rc, report, err):
+def assert_passed(rc, report, err, idempotent=False):
     """The drill's own verdict: exit 0, PASS, no violation of any kind, and
-    something was acknowledged. Its producers are not idempotent (Sluice has
-    no idempotent producer yet), so duplicates from retries are counted but
-    are not violations (see tools/drill/README.md)."""
+    something was acknowledged. Unless `idempotent`, its producers are not
+    idempotent, so duplicates from retries are counted but are not
+    violations (see tools/drill/README.md); with it a duplicate is one."""
     assert rc == 0 and report["verdict"] == "PASS", summary(report, err)
     assert report["violations"] == 0 and report["violation_list"] == [], summary(report, err)
-    assert report["idempotent"] is False and report["duplicated"] >= 0
+    assert report["idempotent"] is idempotent and report["duplicated"] >= 0
+    if idempotent:
+        assert report["duplicated"] == 0, summary(report, err)
     assert report["duplicated_violations"] == 0
     assert report["acknowledged"] > 0, summary(report, err)
 
@@ -139,6 +141,21 @@ def test_drill_leader_kills_lose_nothing(drilled, request):
         "--fault-interval-ms", str(INTERVAL_MS), "--warmup-ms", "1000", *drilled.data_dirs())
     assert report is not None, err
     assert_passed(rc, report, err)
+    assert report["replicas_compared"] == 2, summary(report, err)
+
+
+def test_drill_idempotent_producers_across_leader_kills(drilled, request):
+    """Issue 10: idempotent librdkafka producers (five requests in flight),
+    RF=3, min.insync.replicas=2, kill -9 of the partition leader every round:
+    nothing acknowledged is lost, no value is written twice, and per-producer
+    order holds (the new leader dedupes retries sent to the old one)."""
+    rc, report, err = drilled.run(
+        "--topic", unique_topic(request), "--partitions", "2", "--replication-factor", "3",
+        "--min-insync-replicas", "2", "--fault", "kill-leader", "--rounds", str(ROUNDS),
+        "--fault-interval-ms", str(INTERVAL_MS), "--warmup-ms", "1000", "--idempotent",
+        *drilled.data_dirs())
+    assert report is not None, err
+    assert_passed(rc, report, err, idempotent=True)
     assert report["replicas_compared"] == 2, summary(report, err)
 
 

@@ -17,7 +17,7 @@ GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
             "TestOffsetForLeaderEpoch", "TestFetchDivergingEpoch", "TestSaramaMetadata",
             "TestSaramaAdminCreateDeleteTopic", "TestSaramaProduceConsumeCodecs",
             "TestConsumerGroupResumes", "TestSaramaConsumerGroupResumes",
-            "TestKafkaGoConsumerGroupResumes"]
+            "TestKafkaGoConsumerGroupResumes", "TestSaramaIdempotentProducer"]
 
 
 # Go tests another cluster test runs (against a cluster it controls).

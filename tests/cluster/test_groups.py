@@ -216,6 +216,37 @@ def test_join_and_leave_rebalance_without_loss(gbroker, request):
     assert set(seen) == set(range(48))
 
 
+def test_cooperative_sticky_rebalance_moves_only_what_moves(gbroker, request):
+    """Cooperative (incremental, KIP-429) rebalancing is client-side over the
+    classic protocol: with librdkafka's cooperative-sticky assignor, a member
+    joining makes the first give up only the partitions that move to it
+    (an eager rebalance would revoke all four), and nothing is lost."""
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(gbroker.bootstrap, topic, 4)
+    produce(gbroker.bootstrap, topic, range(40), 4)
+    coop = {"partition.assignment.strategy": "cooperative-sticky",
+            "enable.auto.commit": True, "auto.commit.interval.ms": 100}
+    revoked = []
+    a = consumer(gbroker.bootstrap, group, **coop)
+    a.subscribe([topic], on_revoke=lambda c, ps: revoked.append({p.partition for p in ps}))
+    seen = poll_values([a], 10)
+    wait_assignments([a], lambda s: s[0] == {0, 1, 2, 3}, "one member owning everything", seen)
+    assert revoked == []
+
+    b = consumer(gbroker.bootstrap, group, **coop)
+    b.subscribe([topic])
+    sets = wait_assignments([a, b], lambda s: s[0] and s[1] and not (s[0] & s[1])
+                            and s[0] | s[1] == {0, 1, 2, 3}, "the partitions split in two", seen)
+    assert len(sets[0]) == 2 and len(sets[1]) == 2, sets
+    assert revoked and all(r != {0, 1, 2, 3} for r in revoked), revoked
+    assert set().union(*revoked) == sets[1], (revoked, sets)  # given up = taken over
+    poll_until_seen([a, b], seen, set(range(40)))
+    assert set(seen) == set(range(40))
+    b.close()
+    a.close()
+
+
 def test_static_member_restarts_without_rebalance(gbroker, request):
     topic = unique_topic(request)
     group = topic + "-g"

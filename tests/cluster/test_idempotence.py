@@ -8,12 +8,14 @@ Real clients: confluent-kafka (librdkafka) with enable.idempotence=true;
 the raw-protocol tests resend the very same batch, which no client does on
 demand."""
 
+import json
 import struct
+import subprocess
 import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from sluicetest import unique_topic
+from sluicetest import binary, unique_topic
 from test_protocol_raw import (connect, create_topic, frame_of, list_offsets_latest,
                                parse_produce_response, produce_body, record_batch,
                                recv_response)
@@ -37,6 +39,17 @@ def produce_raw(broker, topic, batch):
     with connect(broker) as s:
         s.sendall(frame_of(0, 3, 9, produce_body(topic, batch)))
         return parse_produce_response(recv_response(s))
+
+
+def describe_producers(broker, topic, partition=0):
+    """`sluicectl producers` --json, without the (clock-dependent) timestamps."""
+    out = subprocess.run([binary("tools", "sluicectl", "sluicectl"), "producers", topic,
+                          str(partition), "--bootstrap-server", broker.bootstrap, "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, check=True)
+    found = json.loads(out.stdout)["producers"]
+    for p in found:
+        assert p.pop("last_timestamp") > 0
+    return found
 
 
 def wait_for(probe, what, timeout=TIMEOUT):
@@ -85,6 +98,10 @@ def test_retried_batch_is_answered_with_its_offset_and_not_written(broker, reque
     stale = record_batch([b"f"], producer_id=pid, producer_epoch=epoch, base_sequence=3)
     assert produce_raw(broker, topic, stale)[0] == INVALID_PRODUCER_EPOCH
     assert list_offsets_latest(broker, topic) == 5
+    # DescribeProducers through sluicectl: the leader's state for this producer.
+    assert describe_producers(broker, topic) == [
+        {"producer_id": pid, "producer_epoch": epoch + 1, "last_sequence": 0,
+         "current_txn_start_offset": -1}]
 
     # The state is rebuilt from the log on restart: the retry is still a duplicate.
     broker.restart()
@@ -126,3 +143,20 @@ def test_confluent_kafka_idempotent_producer(broker, request):
     consumer.close()
     assert got == sent, "every record exactly once, in order"
     assert "producer id block start=" in broker.log_text()
+
+
+def test_idle_producer_expires(brokers, request):
+    """producer.id.expiration.ms: a forgotten producer starts afresh, so a
+    sequence that was a gap before expiry is accepted after it."""
+    broker = brokers(overrides={"producer.id.expiration.ms": "1000",
+                                "log.retention.check.interval.ms": "200"})
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    err, pid, epoch = init_producer_id(broker)
+    assert err == 0
+    first = record_batch([b"a"], producer_id=pid, producer_epoch=epoch, base_sequence=0)
+    wait_for(lambda: produce_raw(broker, topic, first)[0] == 0, "the topic")
+    # Batch timestamps are the producer's clock (now): expiry needs a second of idleness.
+    wait_for(lambda: "expired idle producers" in broker.log_text(), "the producer to expire")
+    later = record_batch([b"b"], producer_id=pid, producer_epoch=epoch, base_sequence=7)
+    assert produce_raw(broker, topic, later)[0] == 0

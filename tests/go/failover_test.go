@@ -72,15 +72,20 @@ func TestFailoverClient(t *testing.T) {
 		ProduceErrors: []string{}, ConsumeErrors: []string{}}
 
 	// acks=all is franz-go's default, and so are unlimited retries until the
-	// record timeout; one request in flight keeps retries in order (no
-	// idempotent producer in Sluice yet).
+	// record timeout; one request in flight keeps retries in order. With
+	// SLUICE_FAILOVER_IDEMPOTENT=1 the producer keeps franz-go's defaults
+	// instead: idempotent, several requests in flight, ordered and deduplicated
+	// by the brokers' producer state.
 	// SLUICE_BOOTSTRAP lists every node here (host:port,host:port,...).
 	seeds := kgo.SeedBrokers(strings.Split(bootstrap(t), ",")...)
-	producer := newClient(t, seeds, kgo.DefaultProduceTopic(topic),
+	ordering := []kgo.Opt{kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(1)}
+	if os.Getenv("SLUICE_FAILOVER_IDEMPOTENT") == "1" {
+		ordering = nil
+	}
+	producer := newClient(t, append(ordering, seeds, kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(1),
 		kgo.RecordDeliveryTimeout(120*time.Second), kgo.MetadataMinAge(200*time.Millisecond),
-		kgo.MetadataMaxAge(time.Second), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
+		kgo.MetadataMaxAge(time.Second), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))...)
 	consumer := newClient(t, seeds, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
 		topic: {0: kgo.NewOffset().At(0)}}), kgo.FetchMaxWait(100*time.Millisecond),
 		kgo.MetadataMinAge(200*time.Millisecond), kgo.MetadataMaxAge(time.Second))

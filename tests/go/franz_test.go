@@ -1,5 +1,5 @@
 // franz-go against a running broker: produce with the client's defaults
-// (snappy, idempotence requested), consume by partition, admin create/delete.
+// (snappy, idempotent by default), consume by partition, admin create/delete.
 //
 // Run from tests/cluster/test_franz_go.py, which starts the broker and sets
 // SLUICE_BOOTSTRAP=host:port. Without it the tests fail rather than pass.
@@ -138,13 +138,12 @@ func produceAll(ctx context.Context, t *testing.T, topic string, n int) map[[2]i
 		next[r.Partition]++
 		where[[2]int64{int64(r.Partition), r.Offset}] = sent{r.Key, r.Value, r.Headers}
 	}
-	// The broker does not advertise InitProducerId yet, so franz-go, which
-	// requests idempotence by default, must carry on without a producer id:
-	// every batch goes out with producer id and epoch -1. When idempotence
-	// arrives this becomes a check that one id is used throughout.
+	// franz-go is idempotent by default: it got a producer id from
+	// InitProducerId and every batch carries it, with epoch 0.
+	pid := records[0].ProducerID
 	for _, r := range records {
-		if r.ProducerID != -1 || r.ProducerEpoch != -1 {
-			t.Fatalf("record at %d/%d: producer id %d epoch %d, want -1/-1 (no InitProducerId)",
+		if r.ProducerID < 0 || r.ProducerID != pid || r.ProducerEpoch != 0 {
+			t.Fatalf("record at %d/%d: producer id %d epoch %d, want one id >= 0 throughout, epoch 0",
 				r.Partition, r.Offset, r.ProducerID, r.ProducerEpoch)
 		}
 	}

@@ -39,6 +39,7 @@ static const struct range expected[] = {
     {KAFKA_API_DELETE_GROUPS, 0, 2},
     {KAFKA_API_OFFSET_DELETE, 0, 0},
     {KAFKA_API_INIT_PRODUCER_ID, 0, 4},
+    {KAFKA_API_DESCRIBE_PRODUCERS, 0, 0},
 };
 
 #define N_EXPECTED (sizeof expected / sizeof *expected)

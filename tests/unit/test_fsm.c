@@ -7,6 +7,7 @@
 
 #include "proto/kafka/kafka_errors.h"
 #include "metadata/fsm.h"
+#include "metadata/records.h"
 #include "tests/unit/check_main.h"
 
 /* Builders for a batch of up to 16 records, all on the stack. */
@@ -542,6 +543,47 @@ START_TEST(test_fencing_batch_applies_in_order)
 }
 END_TEST
 
+/* One ProducerIdsRecord, as the controller proposes it; its result code. */
+static int32_t apply_producer_ids(struct fsm *fsm, int64_t start, int64_t next)
+{
+    MetadataBatch *b = records_batch_new();
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(records_add_producer_ids(b, 1, -1, start, next), 0);
+    void *bytes;
+    size_t len;
+    ck_assert_int_eq(fsm_batch_pack(b, malloc, &bytes, &len), 0);
+    records_free(b);
+    const struct fsm_result *res = NULL;
+    ck_assert_int_eq(fsm_apply(fsm, bytes, len, &res), 0);
+    free(bytes);
+    return res->errors[0];
+}
+
+START_TEST(test_producer_id_blocks_never_overlap)
+{
+    struct fsm fsm, replica;
+    ck_assert_int_eq(fsm_init(&fsm, 3), 0);
+    ck_assert_int_eq(fsm_init(&replica, 3), 0);
+    ck_assert_int_eq(apply_producer_ids(&fsm, 0, 1000), KAFKA_ERROR_NONE);
+    /* A second proposal computed from the same image loses the compare-and-set. */
+    ck_assert_int_eq(apply_producer_ids(&fsm, 0, 1000), KAFKA_ERROR_COORDINATOR_LOAD_IN_PROGRESS);
+    ck_assert_int_eq(apply_producer_ids(&fsm, 1000, 1000), KAFKA_ERROR_INVALID_REQUEST);
+    ck_assert_int_eq(fsm.image->next_producer_id, 1000);
+    ck_assert_int_eq(apply_producer_ids(&fsm, 1000, 2000), KAFKA_ERROR_NONE);
+    /* A new controller restoring the snapshot continues after the last block. */
+    void *snap;
+    size_t snap_len;
+    ck_assert_int_eq(fsm_snapshot(&fsm, malloc, &snap, &snap_len), 0);
+    ck_assert_int_eq(fsm_restore(&replica, snap, snap_len), 0);
+    free(snap);
+    ck_assert_int_eq(replica.image->next_producer_id, 2000);
+    ck_assert_int_eq(apply_producer_ids(&replica, 1000, 2000),
+                     KAFKA_ERROR_COORDINATOR_LOAD_IN_PROGRESS);
+    fsm_close(&fsm);
+    fsm_close(&replica);
+}
+END_TEST
+
 START_TEST(test_snapshot_restore_and_deltas)
 {
     struct fsm fsm, replica;
@@ -642,6 +684,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_fencing_batch_applies_in_order);
     tcase_add_test(tc, test_isr_membership_rules);
     tcase_add_test(tc, test_snapshot_restore_and_deltas);
+    tcase_add_test(tc, test_producer_id_blocks_never_overlap);
     tcase_add_test(tc, test_unknown_field_zero_refused);
     tcase_add_test(tc, test_topic_names);
     suite_add_tcase(s, tc);

@@ -5,17 +5,26 @@
  *               [--num-records N] [--record-size BYTES] [--acks 0|1|-1]
  *               [--linger-ms MS] [--batch-size BYTES] [--compression CODEC]
  *               [--partitions P] [--replication-factor R] [--throughput RECORDS_PER_SEC]
+ *               [--idempotence off|on|compare]
  *
  * produce: sends N records of BYTES random bytes (no key) as fast as the
  *   client queue allows, and measures each record's latency from produce() to
  *   its delivery report. --partitions P creates the topic first (admin API;
  *   an existing topic is kept). --throughput paces the sends (default: as fast
  *   as possible, where latency mostly measures the client's own queue).
+ *   --idempotence on produces with enable.idempotence=true (librdkafka's five
+ *   requests in flight); compare sends N records without, then N with it, in
+ *   the same run, and prints both rates and the idempotent/plain ratio.
  * consume: reads every partition of the topic from the beginning (no consumer
- *   group) until N records arrived or every partition is at its end.
+ *   group) until N records arrived or every partition is at its end. With
+ *   --group ID it then reads the same records again through consumer group ID
+ *   (subscribe, join, the assignor's assignment, auto-commit; ID should be
+ *   new, so it starts from the beginning) and prints both rates and the
+ *   group/plain ratio, measured in the same run.
  * Prints records/s, MiB/s and, for produce, latency avg/p50/p99/p999/max. */
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +43,9 @@ struct perf_options {
     const char *linger_ms;
     const char *batch_size;
     const char *compression;
+    const char *group;       /* consume: also through this consumer group */
+    const char *idempotence; /* produce: off, on or compare */
+    bool idempotent;         /* this produce pass: enable.idempotence */
     long num_records;
     long record_size;
     long throughput; /* records/s to aim for; 0 = as fast as possible */
@@ -64,7 +76,9 @@ static void usage(void)
             "                   [--acks 0|1|-1|all] [--linger-ms MS] [--batch-size BYTES]\n"
             "                   [--compression none|gzip|snappy|lz4|zstd] [--partitions P]\n"
             "                   [--replication-factor R (with --partitions; default 1)]\n"
-            "                   [--throughput RECORDS_PER_SEC (produce; default unlimited)]\n");
+            "                   [--throughput RECORDS_PER_SEC (produce; default unlimited)]\n"
+            "                   [--group ID (consume: then again through a new group)]\n"
+            "                   [--idempotence off|on|compare (produce; default off)]\n");
 }
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -81,10 +95,12 @@ static int parse_long(const char *s, long min, long max, long *out)
 static int parse_option(struct perf_options *o, const char *name, const char *value)
 {
     long v = 0;
-    const char **strings[] = {&o->bootstrap, &o->topic,      &o->mode,       &o->acks,
-                              &o->linger_ms, &o->batch_size, &o->compression};
-    const char *names[] = {"--bootstrap-server", "--topic",      "--mode",       "--acks",
-                           "--linger-ms",        "--batch-size", "--compression"};
+    const char **strings[] = {&o->bootstrap,   &o->topic,     &o->mode,
+                              &o->acks,        &o->linger_ms, &o->batch_size,
+                              &o->compression, &o->group,     &o->idempotence};
+    const char *names[] = {"--bootstrap-server", "--topic",      "--mode",        "--acks",
+                           "--linger-ms",        "--batch-size", "--compression", "--group",
+                           "--idempotence"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (strcmp(name, names[i]) == 0) {
             *strings[i] = value;
@@ -115,6 +131,7 @@ static int parse_options(int argc, char **argv, struct perf_options *o)
                                .linger_ms = "5",
                                .batch_size = "1000000",
                                .compression = "none",
+                               .idempotence = "off",
                                .num_records = 1000000,
                                .record_size = 100,
                                .replication_factor = 1};
@@ -127,7 +144,9 @@ static int parse_options(int argc, char **argv, struct perf_options *o)
         }
     }
     if (o->bootstrap == NULL || o->topic == NULL ||
-        (strcmp(o->mode, "produce") != 0 && strcmp(o->mode, "consume") != 0)) {
+        (strcmp(o->mode, "produce") != 0 && strcmp(o->mode, "consume") != 0) ||
+        (strcmp(o->idempotence, "off") != 0 && strcmp(o->idempotence, "on") != 0 &&
+         strcmp(o->idempotence, "compare") != 0)) {
         return -1;
     }
     return 0;
@@ -154,13 +173,18 @@ static rd_kafka_t *perf_client(const struct perf_options *o, rd_kafka_type_t typ
     if (rv == 0 && type == RD_KAFKA_PRODUCER) {
         rv = conf_set(conf, "acks", o->acks) | conf_set(conf, "linger.ms", o->linger_ms) |
              conf_set(conf, "batch.size", o->batch_size) |
-             conf_set(conf, "compression.codec", o->compression);
+             conf_set(conf, "compression.codec", o->compression) |
+             conf_set(conf, "enable.idempotence", o->idempotent ? "true" : "false");
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
         rd_kafka_conf_set_opaque(conf, pp);
     } else if (rv == 0) {
-        rv = conf_set(conf, "enable.partition.eof", "true") |
-             conf_set(conf, "fetch.max.bytes", "52428800") |
-             conf_set(conf, "queued.max.messages.kbytes", "262144");
+        if (o->group != NULL && type == RD_KAFKA_CONSUMER) {
+            rv = conf_set(conf, "group.id", o->group) |
+                 conf_set(conf, "auto.offset.reset", "earliest");
+        }
+        rv |= conf_set(conf, "enable.partition.eof", "true") |
+              conf_set(conf, "fetch.max.bytes", "52428800") |
+              conf_set(conf, "queued.max.messages.kbytes", "262144");
     }
     rd_kafka_t *rk = rv == 0 ? rd_kafka_new(type, conf, err, sizeof err) : NULL;
     if (rk == NULL) {
@@ -299,7 +323,8 @@ static int produce_loop(rd_kafka_t *rk, const struct perf_options *o, struct per
     return 0;
 }
 
-static int run_produce(const struct perf_options *o)
+/* One produce pass of N records; *rate gets its records/s. */
+static int produce_once(const struct perf_options *o, double *rate)
 {
     struct perf_produce pp = {0};
     size_t n = (size_t)o->num_records;
@@ -320,9 +345,10 @@ static int run_produce(const struct perf_options *o)
     int64_t start = now_ns();
     rv = produce_loop(rk, o, &pp, payload);
     if (rv == 0 && pp.delivered > 0) {
-        report("sent", pp.delivered, (double)pp.delivered * (double)o->record_size,
-               pp.last_ack_ns - start);
+        report(o->idempotent ? "sent (idempotent)" : "sent", pp.delivered,
+               (double)pp.delivered * (double)o->record_size, pp.last_ack_ns - start);
         report_latency(&pp);
+        *rate = (double)pp.delivered / ((double)(pp.last_ack_ns - start) / 1e9);
     }
     if (pp.failed > 0) {
         fprintf(stderr, "sluice-perf: %ld records failed\n", pp.failed);
@@ -338,7 +364,8 @@ out:
     return rv;
 }
 
-/* Starts every partition of the topic on `q`; returns the partition count or -1. */
+/* Starts every partition of the topic on `q` (when q is not NULL); returns
+ * the partition count or -1. */
 static int start_partitions(rd_kafka_t *rk, rd_kafka_topic_t *rkt, rd_kafka_queue_t *q)
 {
     const struct rd_kafka_metadata *md;
@@ -349,7 +376,7 @@ static int start_partitions(rd_kafka_t *rk, rd_kafka_topic_t *rkt, rd_kafka_queu
     int n = -1;
     if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         n = md->topics[0].partition_cnt;
-        for (int p = 0; p < n; p++) {
+        for (int p = 0; q != NULL && p < n; p++) {
             rd_kafka_consume_start_queue(rkt, md->topics[0].partitions[p].id,
                                          RD_KAFKA_OFFSET_BEGINNING, q);
         }
@@ -393,9 +420,70 @@ static void consume_account(struct perf_consume *pc, const rd_kafka_message_t *m
     }
 }
 
-static int run_consume(const struct perf_options *o)
+/* Reads through consumer group o->group (subscribe: join, assignment,
+ * auto-commit) until N records or every partition at its end; the time
+ * includes joining the group. Returns records/s, or -1. */
+static double run_group_consume(const struct perf_options *o)
 {
     rd_kafka_t *rk = perf_client(o, RD_KAFKA_CONSUMER, NULL, NULL);
+    if (rk == NULL) {
+        return -1;
+    }
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
+    struct perf_consume pc = {.partitions = start_partitions(rk, rkt, NULL)};
+    rd_kafka_topic_destroy(rkt);
+    pc.eof = calloc(pc.partitions > 0 ? (size_t)pc.partitions : 1, 1);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, o->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_poll_set_consumer(rk);
+    int64_t start = now_ns(), deadline = start + (int64_t)TIMEOUT_MS * 1000000;
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "sluice-perf: subscribe: %s\n", rd_kafka_err2str(err));
+    }
+    while (err == RD_KAFKA_RESP_ERR_NO_ERROR && pc.eof != NULL && pc.partitions > 0 &&
+           pc.records < o->num_records && pc.at_end < pc.partitions && now_ns() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
+        if (m != NULL) {
+            consume_account(&pc, m);
+            rd_kafka_message_destroy(m);
+        }
+    }
+    double rate = -1;
+    if (pc.records > 0) {
+        report("consumed through group", pc.records, (double)pc.bytes, pc.last_ns - start);
+        printf("\n");
+        rate = (double)pc.records / ((double)(pc.last_ns - start) / 1e9);
+    }
+    free(pc.eof);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rate;
+}
+
+static int run_produce(const struct perf_options *o)
+{
+    struct perf_options pass = *o;
+    double plain = 0, idempotent = 0;
+    if (strcmp(o->idempotence, "compare") != 0) {
+        pass.idempotent = strcmp(o->idempotence, "on") == 0;
+        return produce_once(&pass, &plain);
+    }
+    pass.idempotent = false;
+    int rv = produce_once(&pass, &plain);
+    pass.idempotent = true;
+    if (rv == 0 && (rv = produce_once(&pass, &idempotent)) == 0) {
+        printf("idempotent/plain produce rate ratio: %.2f\n", idempotent / plain);
+    }
+    return rv;
+}
+
+static int run_consume(const struct perf_options *o)
+{
+    struct perf_options plain = *o;
+    plain.group = NULL;
+    rd_kafka_t *rk = perf_client(&plain, RD_KAFKA_CONSUMER, NULL, NULL);
     if (rk == NULL) {
         return -1;
     }
@@ -423,7 +511,18 @@ static int run_consume(const struct perf_options *o)
     rd_kafka_queue_destroy(q);
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
-    return pc.records > 0 ? 0 : -1;
+    if (pc.records == 0) {
+        return -1;
+    }
+    if (o->group != NULL) {
+        double plain_rate = (double)pc.records / ((double)(pc.last_ns - start) / 1e9);
+        double group_rate = run_group_consume(o);
+        if (group_rate < 0) {
+            return -1;
+        }
+        printf("group/plain consume rate ratio: %.2f\n", group_rate / plain_rate);
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)

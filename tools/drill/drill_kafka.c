@@ -309,7 +309,9 @@ static rd_kafka_t *producer_client(struct producer *p)
     rd_kafka_conf_t *conf = base_conf(o);
     if (conf == NULL || conf_set(conf, "acks", "all") != 0 ||
         conf_set(conf, "enable.idempotence", o->idempotent ? "true" : "false") != 0 ||
-        conf_set(conf, "max.in.flight.requests.per.connection", "1") != 0 ||
+        /* Idempotence keeps order with up to five requests in flight (the
+         * brokers' producer state refuses gaps); without it only one. */
+        conf_set(conf, "max.in.flight.requests.per.connection", o->idempotent ? "5" : "1") != 0 ||
         conf_set(conf, "message.timeout.ms", timeout) != 0 ||
         conf_set(conf, "retry.backoff.ms", "100") != 0 || conf_set(conf, "linger.ms", "5") != 0) {
         if (conf != NULL) {

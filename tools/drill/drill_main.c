@@ -65,9 +65,9 @@ static void usage(void)
             "         [--controllers HOST:PORT[,...]] [--sluicectl PATH]\n"
             "         [--message-timeout-ms MS] [--final-timeout-ms MS] [--run TAG]\n"
             "         [--idempotent] [--json] [--verbose]\n"
-            "--idempotent: producers with enable.idempotence, and a value at two offsets is a\n"
-            "  violation; Sluice's brokers do not support idempotence yet (issue 10). Without it\n"
-            "  duplicates from retries are counted but allowed (Kafka's at-least-once).\n"
+            "--idempotent: producers with enable.idempotence (five requests in flight), and a\n"
+            "  value at two offsets is a violation. Without it duplicates from retries are\n"
+            "  counted but allowed (Kafka's at-least-once).\n"
             "exit: 0 no violation, 1 violations, 2 usage error, 3 the drill could not finish\n"
             "See tools/drill/README.md.\n");
 }
