@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/fetch_session.h"
 #include "broker/metadata/metadata_quorum.h"
 #include "broker/replica/replica_service.h"
 #include "common/log.h"
@@ -72,6 +73,9 @@ static int start_replication_listener(struct broker *b, char *err, size_t errlen
                          b->kafka_listeners.bind[i].port);
     }
     rpc_server_init(&b->rpc, b->loop, replica_rpc_max_frame(b->cfg));
+    struct rpc_server_limits limits = rpc_server_control_limits(
+        (uint64_t)b->cfg->request_timeout_ms, (uint64_t)b->cfg->connections_max_idle_ms);
+    rpc_server_set_limits(&b->rpc, &limits);
     int rv = replica_service_register(&b->rpc, &b->replicas);
     for (size_t i = 0; rv == 0 && i < b->listeners.n_bind; i++) {
         const struct listener_endpoint *ep = &b->listeners.bind[i];
@@ -352,7 +356,15 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         broker_stop(b);
         return -ENOMEM;
     }
-    b->services = (struct kafka_services){loop, cfg, b->metadata, &b->replicas, b->groups};
+    struct fetch_session_cache *sessions =
+        fetch_session_cache_new(cfg->max_incremental_fetch_session_cache_slots);
+    if (sessions == NULL) {
+        snprintf(err, errlen, "out of memory for the fetch session cache");
+        broker_stop(b);
+        return -ENOMEM;
+    }
+    b->services =
+        (struct kafka_services){loop, cfg, b->metadata, &b->replicas, b->groups, sessions};
     return 0;
 }
 
@@ -390,6 +402,8 @@ void broker_stop(struct broker *b)
         replica_manager_stop(&b->replicas); /* answers parked group requests too */
         group_coordinator_stop(b->groups);
         b->groups = NULL;
+        fetch_session_cache_free(b->services.fetch_sessions);
+        b->services.fetch_sessions = NULL;
     }
     if (b->started >= STARTED_METADATA) {
         b->link.on_metadata = NULL;

@@ -129,6 +129,9 @@ static const struct config_def broker_defs[] = {
      NULL,
      "Timeout of broker-to-controller and broker-to-broker requests, and of a Kafka request half "
      "received."},
+    {"max.incremental.fetch.session.cache.slots", CONFIG_INT,
+     BROKER(max_incremental_fetch_session_cache_slots), "1000", 0, INT32_MAX, NULL, NULL,
+     "Incremental fetch sessions (KIP-227) the broker keeps; 0 turns them off."},
     {"offsets.topic.num.partitions", CONFIG_INT, BROKER(offsets_topic_num_partitions), "50", 1,
      100000, NULL, NULL, "Partitions of __consumer_offsets (set before first use)."},
     {"offsets.topic.replication.factor", CONFIG_INT, BROKER(offsets_topic_replication_factor), "3",

@@ -90,6 +90,7 @@ struct sluice_config {
     int32_t replica_fetch_backoff_ms;
     int32_t num_replica_fetchers;
     int32_t request_timeout_ms;
+    int32_t max_incremental_fetch_session_cache_slots;
     int32_t offsets_topic_num_partitions;
     int32_t offsets_topic_replication_factor;
     int32_t offsets_retention_minutes;

@@ -64,6 +64,7 @@ struct group *group_get_or_create(struct group_coordinator *gc, const char *grou
     }
     g->partition = partition;
     g->state = GROUP_EMPTY;
+    g->storing_generation = -1;
     g->empty_since_ms = (uint64_t)group_wall_ms();
     delayed_key_init(&g->waiters);
     g->next = gc->groups;
@@ -217,12 +218,12 @@ static int load_metadata(struct load_state *ls, const char *gid, const struct gr
     return lm.failed ? -ENOMEM : 0;
 }
 
-void group_store_metadata(struct group_coordinator *gc, struct group *g)
+int16_t group_store_metadata(struct group_coordinator *gc, struct group *g, int64_t *end)
 {
     struct group_metadata_member *ms = calloc(g->n_members + 1, sizeof *ms);
     if (ms == NULL) {
         log_warn("group", "group %s: out of memory writing its metadata", g->id);
-        return;
+        return KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
     }
     for (size_t i = 0; i < g->n_members; i++) {
         const struct group_member *m = g->members[i];
@@ -255,12 +256,11 @@ void group_store_metadata(struct group_coordinator *gc, struct group *g)
     struct buf key, value;
     buf_init(&key);
     buf_init(&value);
-    int64_t end;
     int16_t err = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
     if (group_metadata_key_encode(&key, g->id) == 0 &&
         group_metadata_value_encode(&value, &v, ms) == 0) {
         struct group_record rec = {key.data, key.len, value.data, (int32_t)value.len};
-        err = group_append(gc, g->partition, &rec, 1, &end);
+        err = group_append(gc, g->partition, &rec, 1, end);
     }
     if (err != KAFKA_ERROR_NONE) {
         log_warn("group", "group %s: cannot write its metadata: %s", g->id, kafka_error_name(err));
@@ -268,6 +268,7 @@ void group_store_metadata(struct group_coordinator *gc, struct group *g)
     buf_free(&key);
     buf_free(&value);
     free(ms);
+    return err;
 }
 
 static void load_record(void *arg, const struct group_record *r)

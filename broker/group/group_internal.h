@@ -70,6 +70,7 @@ struct group {
     uint64_t initial_delay_deadline; /* uv_now: a new group waits for more members */
     uint64_t empty_since_ms;         /* wall clock, for offsets.retention.minutes */
     struct delayed_key waiters;      /* JoinGroup and SyncGroup parked on this group */
+    int32_t storing_generation;      /* its GroupMetadata is being replicated; -1: none */
 };
 
 struct group_coordinator {
@@ -107,10 +108,13 @@ int16_t group_append(struct group_coordinator *gc, int32_t i, const struct group
 void group_wait_replicated(struct group_coordinator *gc, int32_t i, int64_t end, group_done_cb cb,
                            void *arg);
 const char *group_state_name(enum group_state s);
-/* Append the group's GroupMetadata record (its stable generation or its
- * emptiness) so a new coordinator restores members without a rebalance.
- * Not waited for: a lost record only costs members a rejoin. */
-void group_store_metadata(struct group_coordinator *gc, struct group *g);
+/* Append the group's GroupMetadata record (its generation and assignments,
+ * or its emptiness) so a new coordinator restores members without a
+ * rebalance: NONE with *end the offset after it, or a Kafka error (logged).
+ * SyncGroup waits for it to replicate (group_wait_replicated) before the
+ * members get their assignments; emptiness and a static member's rejoin do
+ * not wait: a lost record there only costs the members a rejoin. */
+int16_t group_store_metadata(struct group_coordinator *gc, struct group *g, int64_t *end);
 
 /* group_membership.c */
 void group_member_free(struct group_member *m);

@@ -187,7 +187,8 @@ void group_maybe_complete_join(struct group_coordinator *gc, struct group *g)
     if (g->n_members == 0) {
         become_empty(g);
         set_str(&g->protocol_name, NULL);
-        group_store_metadata(gc, g);
+        int64_t end;
+        (void)group_store_metadata(gc, g, &end); /* not waited for: nobody is told anything */
         delayed_key_notify(&g->waiters);
         return;
     }
@@ -487,7 +488,8 @@ static void join_static_known(struct group_coordinator *gc, struct group *g, str
     if (g->state == GROUP_STABLE && g->protocol_name && supports(m, g->protocol_name)) {
         log_info("group", "group %s: static member %s rejoined as %s without a rebalance", g->id,
                  m->instance_id, id);
-        group_store_metadata(gc, g);
+        int64_t end;
+        (void)group_store_metadata(gc, g, &end); /* not waited for: see group_internal.h */
         struct group_join_result r = {KAFKA_ERROR_NONE,
                                       g->generation,
                                       g->protocol_name,
@@ -691,9 +693,62 @@ static int16_t store_assignments(struct group *g, const struct group_sync_reques
         m->assignment = a;
         m->assignment_len = req->assignments[i].len;
     }
-    g->state = GROUP_STABLE;
-    log_info("group", "group %s generation %d is stable", g->id, g->generation);
     return KAFKA_ERROR_NONE;
+}
+
+struct metadata_store {
+    struct group_coordinator *gc;
+    char *group_id;
+    int32_t generation;
+};
+
+/* The leader's assignment is replicated, or cannot be: only now do members
+ * get their assignments (Kafka's storeGroup callback), so a coordinator
+ * after a failover knows the generation every member was told. On failure
+ * the group rebalances and the members rejoin. */
+static void metadata_stored(void *arg, int16_t error)
+{
+    struct metadata_store *st = arg;
+    struct group *g = group_find(st->gc, st->group_id);
+    if (g != NULL && g->storing_generation == st->generation) {
+        g->storing_generation = -1;
+        if (g->generation == st->generation && g->state == GROUP_COMPLETING_REBALANCE) {
+            if (error == KAFKA_ERROR_NONE) {
+                g->state = GROUP_STABLE;
+                log_info("group", "group %s generation %d is stable", g->id, g->generation);
+            } else {
+                log_warn("group",
+                         "group %s generation %d: metadata not replicated (%s), rebalancing", g->id,
+                         g->generation, kafka_error_name(error));
+                group_prepare_rebalance(st->gc, g);
+            }
+            delayed_key_notify(&g->waiters);
+        }
+    }
+    free(st->group_id);
+    free(st);
+}
+
+/* Write the group with the leader's assignment; it becomes Stable once that
+ * is replicated (maybe before this returns). */
+static void store_group(struct group_coordinator *gc, struct group *g)
+{
+    struct metadata_store *st = calloc(1, sizeof *st);
+    if (st == NULL || (st->group_id = strdup(g->id)) == NULL) {
+        free(st);
+        group_prepare_rebalance(gc, g);
+        return;
+    }
+    st->gc = gc;
+    st->generation = g->generation;
+    g->storing_generation = g->generation;
+    int64_t end = -1;
+    int16_t err = group_store_metadata(gc, g, &end);
+    if (err != KAFKA_ERROR_NONE) {
+        metadata_stored(st, err);
+        return;
+    }
+    group_wait_replicated(gc, g->partition, end, metadata_stored, st);
 }
 
 /* Generation and membership checks shared by SyncGroup and Heartbeat. */
@@ -741,16 +796,16 @@ void group_sync(struct group_coordinator *gc, const struct group_sync_request *r
         cb(arg, err, NULL, 0);
         return;
     }
-    if (g->state == GROUP_COMPLETING_REBALANCE && g->leader && strcmp(g->leader, m->id) == 0) {
+    if (g->state == GROUP_COMPLETING_REBALANCE && g->leader && strcmp(g->leader, m->id) == 0 &&
+        g->storing_generation != g->generation) {
         err = store_assignments(g, req);
         if (err != KAFKA_ERROR_NONE) {
             cb(arg, err, NULL, 0);
             return;
         }
-        group_store_metadata(gc, g);
-        delayed_key_notify(&g->waiters);
+        store_group(gc, g);
     }
-    if (g->state == GROUP_STABLE) {
+    if (g->state != GROUP_COMPLETING_REBALANCE) {
         sync_answer(g, m->id, req->generation, cb, arg);
         return;
     }

@@ -27,6 +27,7 @@
 #include "broker/replica/replica_manager.h"
 
 struct group_coordinator;
+struct fetch_session_cache;
 #include "common/config.h"
 
 /* What handlers may use; borrowed by every call. */
@@ -36,6 +37,7 @@ struct kafka_services {
     struct metadata_view *metadata;
     struct replica_manager *replicas;
     struct group_coordinator *groups;
+    struct fetch_session_cache *fetch_sessions; /* KIP-227 (fetch_session.h) */
 };
 
 struct kafka_call {

@@ -16,7 +16,9 @@
  *   watermark below one the old leader may have shown (KIP-207 for Fetch).
  * - last_stable_offset = high watermark (no transactions), so read_committed
  *   consumers (librdkafka's default) see everything committed.
- * - session_id 0 always: no incremental fetch sessions (KIP-227 allows that).
+ * - Incremental fetch sessions (KIP-227, v7+; fetch_session.h): a request
+ *   in a session names only what changed, and the answer carries only the
+ *   partitions with records or changed offsets or errors.
  * - v12+ (KIP-320): a consumer that names the epoch of the last batch it
  *   fetched (last_fetched_epoch) and whose position lies past where that
  *   epoch ends in our log gets that end as diverging_epoch and no records,
@@ -28,6 +30,7 @@
 #include <string.h>
 
 #include "broker/kafka/dispatch.h"
+#include "broker/kafka/fetch_session.h"
 #include "common/log.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -36,6 +39,7 @@ struct fetch_part {
     const char *topic;
     const struct kafka_fetch_request_partition *in;
     size_t readable; /* while parked: bytes a read would return now */
+    bool send;       /* goes into the response (an incremental one leaves some out) */
     int16_t error;
     int64_t high_watermark, log_start;
     bool diverged;
@@ -52,6 +56,7 @@ struct fetch_ctx {
     size_t bytes;
     bool has_error;
     struct delayed_op op;
+    struct fetch_session_use session;
     size_t *watched; /* part index of each watch (delayed_op.fired) */
     size_t readable; /* sum of the parts' readable bytes while parked */
 };
@@ -163,34 +168,67 @@ static void fill_partition(struct fetch_ctx *ctx, struct fetch_part *fp,
     }
 }
 
+/* Which parts the response carries: all of them, except in an incremental
+ * session answer, where the session says what the client already knows. */
+static void choose_sent(struct fetch_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_parts; i++) {
+        struct fetch_part *fp = &ctx->parts[i];
+        fp->send = ctx->session.session_id == 0 || fp->diverged ||
+                   fetch_session_should_send(ctx->call->svc->fetch_sessions,
+                                             ctx->session.session_id, ctx->session.incremental,
+                                             fp->topic, fp->in->partition, fp->high_watermark,
+                                             fp->log_start, fp->error, fp->read.length > 0);
+    }
+}
+
 static int build_response(struct fetch_ctx *ctx, struct kafka_fetch_response *resp)
 {
     struct kafka_arena *arena = &ctx->call->arena;
     kafka_fetch_response_init(resp);
     resp->throttle_time_ms = 0;
-    resp->error_code = KAFKA_ERROR_NONE;
-    resp->session_id = 0;
+    resp->error_code = ctx->session.error;
+    resp->session_id = ctx->session.session_id;
+    choose_sent(ctx);
     int32_t nt = ctx->req.topics_count > 0 ? ctx->req.topics_count : 0;
-    resp->responses = kafka_arena_alloc_array(arena, (size_t)nt, sizeof *resp->responses);
+    resp->responses =
+        kafka_arena_alloc_array(arena, nt > 0 ? (size_t)nt : 1, sizeof *resp->responses);
     if (resp->responses == NULL) {
         return -1;
     }
-    resp->responses_count = nt;
-    size_t k = 0;
+    size_t k = 0, total_sent = 0;
+    int32_t out_topics = 0;
     for (int32_t i = 0; i < nt; i++) {
         const struct kafka_fetch_request_topic *t = &ctx->req.topics[i];
-        struct kafka_fetch_response_fetchable_topic_response *o = &resp->responses[i];
+        int32_t np = t->partitions_count > 0 ? t->partitions_count : 0, sent = 0;
+        for (int32_t j = 0; j < np; j++) {
+            sent += ctx->parts[k + (size_t)j].send;
+        }
+        total_sent += (size_t)sent;
+        if (sent == 0 && ctx->session.incremental) {
+            k += (size_t)np;
+            continue;
+        }
+        struct kafka_fetch_response_fetchable_topic_response *o = &resp->responses[out_topics++];
         kafka_fetch_response_fetchable_topic_response_init(o);
-        int32_t np = t->partitions_count > 0 ? t->partitions_count : 0;
         o->topic = t->topic;
-        o->partitions = kafka_arena_alloc_array(arena, (size_t)np, sizeof *o->partitions);
+        o->partitions = kafka_arena_alloc_array(arena, (size_t)sent, sizeof *o->partitions);
         if (o->partitions == NULL) {
             return -1;
         }
-        o->partitions_count = np;
-        for (int32_t j = 0; j < np; j++) {
-            fill_partition(ctx, &ctx->parts[k++], &o->partitions[j]);
+        o->partitions_count = sent;
+        int32_t m = 0;
+        for (int32_t j = 0; j < np; j++, k++) {
+            if (ctx->parts[k].send) {
+                fill_partition(ctx, &ctx->parts[k], &o->partitions[m++]);
+            }
         }
+    }
+    resp->responses_count = out_topics;
+    if (ctx->session.session_id != 0) {
+        /* Tests read these to see sessions at work. */
+        log_debug("kafka", "fetch session answer session_id=%d incremental=%d partitions=%zu",
+                  ctx->session.session_id, ctx->session.incremental, total_sent);
     }
     return 0;
 }
@@ -213,9 +251,6 @@ static void respond(struct fetch_ctx *ctx)
         kafka_call_fail(call, "out of memory building fetch response");
         return;
     }
-    if (ctx->req.session_id != 0) {
-        resp.error_code = KAFKA_ERROR_FETCH_SESSION_ID_NOT_FOUND;
-    }
     struct kafka_writer w;
     int rv = kafka_call_begin_response(call, &w);
     if (rv == 0) {
@@ -235,11 +270,12 @@ static void probe(struct fetch_ctx *ctx, size_t i)
     size_t bytes = ctx->bytes, budget = SIZE_MAX;
     ctx->bytes = 0;
     fp->error = KAFKA_ERROR_NONE;
+    fp->diverged = false;
     read_one(ctx, fp, &budget);
     ctx->readable -= fp->readable;
     fp->readable = fp->error == KAFKA_ERROR_NONE ? fp->read.length : 0;
     ctx->readable += fp->readable;
-    ctx->has_error |= fp->error != KAFKA_ERROR_NONE;
+    ctx->has_error |= fp->error != KAFKA_ERROR_NONE || fp->diverged;
     log_read_result_release(&fp->read);
     memset(&fp->read, 0, sizeof fp->read);
     ctx->bytes = bytes;
@@ -347,6 +383,14 @@ void kafka_handle_fetch(struct kafka_call *call)
     if (ctx->req.max_wait_ms > call->svc->cfg->request_timeout_ms) {
         ctx->req.max_wait_ms = call->svc->cfg->request_timeout_ms;
     }
+    if (call->header.api_version >= 7 && call->svc->fetch_sessions != NULL &&
+        fetch_session_resolve(call->svc->fetch_sessions, &ctx->req, &call->arena,
+                              uv_now(call->svc->loop), &ctx->session) != 0) {
+        log_warn("kafka", "out of memory for a fetch session: answering without one");
+    }
+    if (ctx->session.error != KAFKA_ERROR_NONE) {
+        ctx->req.topics_count = 0; /* the error alone; the client starts over */
+    }
     if (plan(ctx) != 0) {
         free(ctx);
         kafka_call_fail(call, "out of memory");
@@ -354,7 +398,7 @@ void kafka_handle_fetch(struct kafka_call *call)
     }
     collect(ctx);
     bool now = ctx->has_error || ctx->req.max_wait_ms <= 0 || ctx->n_parts == 0 ||
-               ctx->bytes >= (size_t)ctx->req.min_bytes || ctx->req.session_id != 0;
+               ctx->bytes >= (size_t)ctx->req.min_bytes;
     if (!now) {
         ctx->readable = 0;
         for (size_t i = 0; i < ctx->n_parts; i++) {

@@ -21,7 +21,8 @@ GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
 
 
 # Go tests another cluster test runs (against a cluster it controls).
-GO_TESTS_RUN_ELSEWHERE = {"TestFailoverClient": "test_client_failover.py"}
+GO_TESTS_RUN_ELSEWHERE = {"TestFailoverClient": "test_client_failover.py",
+                          "TestIncrementalFetchManyPartitions": "test_fetch_sessions.py"}
 
 
 def test_every_go_test_is_run():

@@ -475,6 +475,51 @@ def test_group_deletion_waits_for_replication(clusters, request):
     assert committed(cluster.bootstrap, group, topic, 1) == {0: -1001}
 
 
+def test_assignment_waits_for_group_metadata_replication(clusters, request):
+    """SyncGroup hands out the leader's assignment only once the group's
+    GroupMetadata record is replicated (Kafka's storeGroup callback), so a
+    coordinator after a failover knows the generation every member was told:
+    while the coordinator's followers are paused (SIGSTOP) a new consumer
+    gets no assignment; once they resume it gets one."""
+    from kafka import KafkaAdminClient
+    cluster = clusters(3, overrides={"offsets.topic.num.partitions": "3",
+                                     "group.initial.rebalance.delay.ms": "0",
+                                     "request.timeout.ms": "4000"})
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(cluster.bootstrap, topic, 2, rf=3)
+    kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    deadline = time.monotonic() + 60
+    while True:  # the first FindCoordinator creates __consumer_offsets
+        try:
+            coordinator = kadmin._find_coordinator_ids([group])[group]
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "no coordinator"
+            time.sleep(0.5)
+    kadmin.close()
+    followers = [b for b in cluster if b.node_id != coordinator]
+    c = consumer(cluster.node(coordinator).bootstrap, group)
+    # A replicated commit first: the coordinator has loaded its partition.
+    c.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+    for b in followers:
+        os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + 8  # long enough for a join and a sync to answer
+        while time.monotonic() < deadline:
+            c.poll(0.2)
+            assert assignment_of(c) == set(), "assigned before its group metadata replicated"
+    finally:
+        for b in followers:
+            os.kill(b.proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 90
+    while assignment_of(c) != {0, 1}:
+        assert time.monotonic() < deadline, "no assignment after the followers resumed"
+        c.poll(0.2)
+    c.close()
+
+
 def sluicectl_group(broker, *args, check=True):
     return run([binary("tools", "sluicectl", "sluicectl"), "group", *args,
                 "--bootstrap-server", broker.bootstrap], check=check)

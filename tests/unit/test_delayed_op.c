@@ -139,6 +139,49 @@ START_TEST(test_detach_and_close)
 }
 END_TEST
 
+static size_t last_fired;
+
+static bool record_fired(struct delayed_op *op)
+{
+    last_fired = op->fired;
+    return false;
+}
+
+/* `fired` names the watch that notified; a cancelled op leaves every key and
+ * the deadline list without completing. */
+START_TEST(test_fired_and_cancel)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct delayed_queue q;
+    delayed_queue_init(&q, &loop);
+    struct delayed_key k[3];
+    struct waiter w = {0};
+    ck_assert_int_eq(delayed_op_init(&w.op, 3, record_fired, complete, &w), 0);
+    for (int i = 0; i < 3; i++) {
+        delayed_key_init(&k[i]);
+        delayed_op_watch(&w.op, &k[i]);
+    }
+    delayed_queue_add(&q, &w.op, 10000);
+    delayed_key_notify(&k[2]);
+    ck_assert_uint_eq(last_fired, 2);
+    delayed_key_notify(&k[0]);
+    ck_assert_uint_eq(last_fired, 0);
+    delayed_op_cancel(&w.op);
+    ck_assert_uint_eq(q.count, 0);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_null(k[i].head);
+    }
+    delayed_op_cancel(&w.op); /* harmless twice */
+    delayed_op_free(&w.op);
+    ck_assert_int_eq(w.completions, 0);
+    delayed_queue_close(&q, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(w.completions, 0);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("delayed_op");
@@ -146,6 +189,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_notify_completes_only_ready_ops);
     tcase_add_test(tc, test_deadlines_expire_in_order);
     tcase_add_test(tc, test_detach_and_close);
+    tcase_add_test(tc, test_fired_and_cancel);
     suite_add_tcase(s, tc);
     return s;
 }
