@@ -31,8 +31,8 @@ static void teardown(void)
 static struct producer_batch batch(int64_t pid, int16_t epoch, int32_t seq, int32_t n,
                                    int64_t offset)
 {
-    return (struct producer_batch){pid,           epoch, seq,  seq + n - 1, offset, offset + n - 1,
-                                   1000 + offset, false, false};
+    return (struct producer_batch){
+        pid, epoch, seq, seq + (n - 1), offset, offset + n - 1, 1000 + offset, false, false};
 }
 
 static enum producer_check check(struct producer_batch b, struct producer_batch_meta *dup)
@@ -119,6 +119,18 @@ START_TEST(test_expiry)
     ck_assert_int_eq(producer_state_update(&ps, &fresh), 0); /* timestamp 6000 */
     ck_assert_uint_eq(producer_state_expire(&ps, 7000, 3000), 1);
     ck_assert_ptr_null(producer_state_find(&ps, 1));
+    ck_assert_ptr_nonnull(producer_state_find(&ps, 2));
+}
+END_TEST
+
+START_TEST(test_log_start_drops_producers_wholly_below_it)
+{
+    struct producer_batch a = batch(1, 0, 0, 5, 0), b = batch(2, 0, 0, 5, 5);
+    ck_assert_int_eq(producer_state_update(&ps, &a), 0); /* offsets 0-4 */
+    ck_assert_int_eq(producer_state_update(&ps, &b), 0); /* offsets 5-9 */
+    ck_assert_uint_eq(producer_state_drop_before(&ps, 5), 1);
+    ck_assert_ptr_null(producer_state_find(&ps, 1));
+    ck_assert_uint_eq(producer_state_drop_before(&ps, 9), 0);
     ck_assert_ptr_nonnull(producer_state_find(&ps, 2));
 }
 END_TEST
@@ -316,6 +328,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_epochs);
     tcase_add_test(tc, test_sequence_wraps);
     tcase_add_test(tc, test_expiry);
+    tcase_add_test(tc, test_log_start_drops_producers_wholly_below_it);
     tcase_add_test(tc, test_snapshot_round_trip_and_corruption);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("partition_log");
