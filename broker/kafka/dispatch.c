@@ -29,7 +29,7 @@ struct api_entry {
  * UNSUPPORTED_VERSION, as Kafka 4 does. */
 static const struct api_entry apis[] = {
     {KAFKA_API_PRODUCE, "Produce", 0, 7, kafka_handle_produce},
-    {KAFKA_API_FETCH, "Fetch", 4, 11, kafka_handle_fetch},
+    {KAFKA_API_FETCH, "Fetch", 4, 12, kafka_handle_fetch},
     {KAFKA_API_LIST_OFFSETS, "ListOffsets", 1, 5, kafka_handle_list_offsets},
     {KAFKA_API_METADATA, "Metadata", 0, 8, kafka_handle_metadata},
     {KAFKA_API_API_VERSIONS, "ApiVersions", 0, 4, kafka_handle_api_versions},
