@@ -73,6 +73,9 @@ static int start_replication_listener(struct broker *b, char *err, size_t errlen
                          b->kafka_listeners.bind[i].port);
     }
     rpc_server_init(&b->rpc, b->loop, replica_rpc_max_frame(b->cfg));
+    struct rpc_server_limits limits = rpc_server_control_limits(
+        (uint64_t)b->cfg->request_timeout_ms, (uint64_t)b->cfg->connections_max_idle_ms);
+    rpc_server_set_limits(&b->rpc, &limits);
     int rv = replica_service_register(&b->rpc, &b->replicas);
     for (size_t i = 0; rv == 0 && i < b->listeners.n_bind; i++) {
         const struct listener_endpoint *ep = &b->listeners.bind[i];

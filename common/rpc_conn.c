@@ -10,7 +10,11 @@
 struct conn_write {
     uv_write_t req;
     struct buf bytes;
+    size_t len; /* counted in conn->unsent until written */
 };
+
+/* rpc_frame_reader callback result: stop here, reading is paused. */
+#define FEED_PAUSED 1
 
 /* A frame waiting to be written: bytes, then (maybe) file ranges. */
 struct conn_out {
@@ -21,6 +25,7 @@ struct conn_out {
 };
 
 static void writer_run(struct rpc_conn *conn);
+static void reading_update(struct rpc_conn *conn);
 
 int rpc_conn_init(struct rpc_conn *conn, uv_loop_t *loop, size_t max_frame,
                   rpc_conn_frame_cb on_frame, rpc_conn_close_cb on_close)
@@ -39,6 +44,13 @@ int rpc_conn_init(struct rpc_conn *conn, uv_loop_t *loop, size_t max_frame,
     conn->file_busy = false;
     conn->poll_fd = -1;
     conn->open_handles = 1;
+    conn->max_unsent = 0;
+    conn->unsent = 0;
+    conn->started = conn->reading = conn->paused = conn->in_feed = false;
+    buf_init(&conn->backlog);
+    conn->frame_started_ms = 0;
+    conn->last_active_ms = uv_now(loop);
+    conn->frames_in = 0;
     rpc_frame_reader_init(&conn->reader, max_frame);
     uv_tcp_nodelay(&conn->tcp, 1);
     return 0;
@@ -70,6 +82,7 @@ static void on_handle_closed(uv_handle_t *handle)
         conn->poll_fd = -1;
     }
     rpc_frame_reader_free(&conn->reader);
+    buf_free(&conn->backlog);
     conn->on_close(conn, conn->close_reason);
 }
 
@@ -97,13 +110,42 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *out)
     out->len = out->base != NULL ? size : 0;
 }
 
+static bool may_read(const struct rpc_conn *conn)
+{
+    return conn->started && !conn->closing && !conn->paused &&
+           (conn->max_unsent == 0 || conn->unsent <= conn->max_unsent);
+}
+
 static int deliver_frame(const struct rpc_frame *frame, void *arg)
 {
     struct rpc_conn *conn = arg;
     if (conn->closing) {
         return -ECANCELED;
     }
-    return conn->on_frame(conn, frame);
+    conn->frames_in++;
+    conn->last_active_ms = uv_now(conn->tcp.loop);
+    conn->frame_started_ms = 0;
+    int rv = conn->on_frame(conn, frame);
+    return rv == 0 && !may_read(conn) ? FEED_PAUSED : rv;
+}
+
+/* Deliver the frames in `data` until one pauses reading; what is left then
+ * waits in the backlog. */
+static void feed(struct rpc_conn *conn, const uint8_t *data, size_t len)
+{
+    size_t used = 0;
+    conn->in_feed = true;
+    int rv = rpc_frame_reader_feed_some(&conn->reader, data, len, deliver_frame, conn, &used);
+    conn->in_feed = false;
+    if (rv == FEED_PAUSED) {
+        if (used < len && buf_append(&conn->backlog, data + used, len - used) != 0) {
+            rpc_conn_close(conn, -ENOMEM);
+        }
+    } else if (rv != 0) {
+        rpc_conn_close(conn, rv);
+    } else if (frame_reader_partial(&conn->reader.frames) && conn->frame_started_ms == 0) {
+        conn->frame_started_ms = uv_now(conn->tcp.loop);
+    }
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -112,28 +154,82 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         rpc_conn_close(conn, (int)nread);
     } else if (nread > 0 && !conn->closing) {
-        int rv = rpc_frame_reader_feed(&conn->reader, (const uint8_t *)buf->base, (size_t)nread,
-                                       deliver_frame, conn);
-        if (rv != 0) {
-            rpc_conn_close(conn, rv);
-        }
+        feed(conn, (const uint8_t *)buf->base, (size_t)nread);
+        reading_update(conn);
     }
     free(buf->base);
 }
 
+static void reading_update(struct rpc_conn *conn)
+{
+    if (conn->in_feed || conn->closing) {
+        return; /* feed's caller updates once the frame in hand is delivered */
+    }
+    while (may_read(conn) && conn->backlog.len > 0) {
+        struct buf pending = conn->backlog;
+        buf_init(&conn->backlog);
+        feed(conn, pending.data, pending.len);
+        buf_free(&pending);
+    }
+    bool want = may_read(conn);
+    if (want && !conn->reading) {
+        int rv = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+        if (rv != 0) {
+            rpc_conn_close(conn, rv);
+            return;
+        }
+        conn->reading = true;
+        if (frame_reader_partial(&conn->reader.frames)) {
+            conn->frame_started_ms = uv_now(conn->tcp.loop); /* the peer's clock restarts */
+        }
+    } else if (!want && conn->reading) {
+        uv_read_stop((uv_stream_t *)&conn->tcp);
+        conn->reading = false;
+        conn->frame_started_ms = 0; /* paused by us: not the peer's delay */
+    }
+}
+
 int rpc_conn_start(struct rpc_conn *conn)
 {
-    return uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+    conn->started = true;
+    int rv = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+    conn->reading = rv == 0;
+    return rv;
+}
+
+void rpc_conn_set_read_limit(struct rpc_conn *conn, size_t max_read)
+{
+    rpc_frame_reader_free(&conn->reader);
+    rpc_frame_reader_init(&conn->reader, max_read);
+}
+
+void rpc_conn_pause(struct rpc_conn *conn, bool paused)
+{
+    conn->paused = paused;
+    reading_update(conn);
+}
+
+/* Output bytes left memory: the peer reads, so reading may resume. */
+static void output_drained(struct rpc_conn *conn, size_t len)
+{
+    conn->unsent = len < conn->unsent ? conn->unsent - len : 0;
+    conn->last_active_ms = uv_now(conn->tcp.loop);
+    if (!conn->reading) {
+        reading_update(conn);
+    }
 }
 
 static void on_written(uv_write_t *req, int status)
 {
     struct conn_write *w = (struct conn_write *)req;
     struct rpc_conn *conn = req->handle->data;
+    size_t len = w->len;
     buf_free(&w->bytes);
     free(w);
     if (status != 0 && status != UV_ECANCELED) {
         rpc_conn_close(conn, status);
+    } else if (status == 0) {
+        output_drained(conn, len);
     }
 }
 
@@ -146,6 +242,7 @@ static int write_now(struct rpc_conn *conn, struct buf *bytes, uv_write_cb cb, v
         return -ENOMEM;
     }
     w->bytes = *bytes;
+    w->len = bytes->len;
     w->req.data = data;
     buf_init(bytes);
     uv_buf_t ub = uv_buf_init((char *)w->bytes.data, (unsigned)w->bytes.len);
@@ -164,6 +261,7 @@ int rpc_conn_send_encoded(struct rpc_conn *conn, struct buf *bytes)
         buf_free(bytes);
         return -ENOTCONN;
     }
+    conn->unsent += bytes->len;
     if (!conn->file_busy && conn->out_head == NULL) {
         return write_now(conn, bytes, on_written, NULL);
     }
@@ -265,6 +363,7 @@ static void on_file_head_written(uv_write_t *req, int status)
 {
     struct conn_write *w = (struct conn_write *)req;
     struct rpc_conn *conn = req->handle->data;
+    size_t len = w->len;
     buf_free(&w->bytes);
     free(w);
     if (status != 0) {
@@ -274,6 +373,7 @@ static void on_file_head_written(uv_write_t *req, int status)
         return;
     }
     writer_run(conn);
+    output_drained(conn, len);
 }
 
 /* Drive the queue: the head frame's bytes (once), its file ranges, then the
@@ -347,6 +447,7 @@ int rpc_conn_send_files(struct rpc_conn *conn, const struct rpc_frame *frame,
         conn->out_head = o;
     }
     conn->out_tail = o;
+    conn->unsent += o->bytes.len;
     if (!conn->file_busy) {
         writer_run(conn);
     }

@@ -7,7 +7,13 @@
  *
  * Loop thread only. The owner allocates the struct, calls rpc_conn_init, and
  * frees it in (or after) `on_close`, which fires exactly once after
- * rpc_conn_close or a read/write error, from the handle's close callback. */
+ * rpc_conn_close or a read/write error, from the handle's close callback.
+ *
+ * Back-pressure: reading stops while the owner pauses it (rpc_conn_pause,
+ * e.g. too many calls pending) or while the output this side has queued
+ * for a peer that does not read passes max_unsent. Frames are delivered one
+ * at a time: bytes already read past a frame that paused the connection
+ * wait (at most one read buffer) until reading resumes. */
 #ifndef SLUICE_COMMON_RPC_CONN_H
 #define SLUICE_COMMON_RPC_CONN_H
 
@@ -44,7 +50,17 @@ struct rpc_conn {
     int poll_fd;        /* -1: none */
     unsigned open_handles;
     struct rpc_frame_reader reader;
-    size_t max_frame;
+    size_t max_frame;      /* frames written */
+    size_t max_unsent;     /* output bytes queued before reading stops; 0 = no bound */
+    size_t unsent;         /* output bytes held in memory, not yet written */
+    bool started, reading; /* rpc_conn_start called; reads requested from libuv */
+    bool paused;           /* by the owner */
+    bool in_feed;          /* delivering frames (no nested feeding) */
+    struct buf backlog;    /* bytes read past the frame that paused reading */
+    /* For the owner's timeouts (uv_now ms; 0 = not applicable). */
+    uint64_t frame_started_ms; /* a frame is partly received, while reading */
+    uint64_t last_active_ms;   /* last frame received or output drained */
+    uint64_t frames_in;        /* complete frames received */
     rpc_conn_frame_cb on_frame;
     rpc_conn_close_cb on_close;
     bool closing;
@@ -56,6 +72,12 @@ int rpc_conn_init(struct rpc_conn *conn, uv_loop_t *loop, size_t max_frame,
                   rpc_conn_frame_cb on_frame, rpc_conn_close_cb on_close);
 /* Start reading (after connect/accept). Returns 0 or a libuv error. */
 int rpc_conn_start(struct rpc_conn *conn);
+/* Frames read are at most `max_read` bytes (before rpc_conn_start; the
+ * default is max_frame): a server reads small requests and writes large
+ * answers. */
+void rpc_conn_set_read_limit(struct rpc_conn *conn, size_t max_read);
+/* Stop (true) or resume (false) reading for the owner. */
+void rpc_conn_pause(struct rpc_conn *conn, bool paused);
 /* Encode and queue one frame (body packed, payload copied). Returns 0,
  * -EMSGSIZE (frame above max_frame), -ENOMEM, -ENOTCONN when closing, or a
  * libuv write error (the connection is then being closed). */

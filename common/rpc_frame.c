@@ -116,6 +116,15 @@ static int frame_errno(enum frame_status st)
 int rpc_frame_reader_feed(struct rpc_frame_reader *r, const uint8_t *data, size_t len,
                           rpc_frame_cb cb, void *arg)
 {
+    size_t consumed;
+    return rpc_frame_reader_feed_some(r, data, len, cb, arg, &consumed);
+}
+
+int rpc_frame_reader_feed_some(struct rpc_frame_reader *r, const uint8_t *data, size_t len,
+                               rpc_frame_cb cb, void *arg, size_t *consumed)
+{
+    const uint8_t *start = data;
+    int rv = 0;
     while (len > 0) {
         size_t used;
         enum frame_status st = frame_reader_feed(&r->frames, data, len, &used);
@@ -125,15 +134,17 @@ int rpc_frame_reader_feed(struct rpc_frame_reader *r, const uint8_t *data, size_
             break;
         }
         if (st != FRAME_READY) {
-            return frame_errno(st);
+            rv = frame_errno(st);
+            break;
         }
         size_t frame_len;
         uint8_t *frame = frame_reader_take(&r->frames, &frame_len);
-        int rv = decode_frame(frame, frame_len, cb, arg);
+        rv = decode_frame(frame, frame_len, cb, arg);
         free(frame);
         if (rv != 0) {
-            return rv;
+            break;
         }
     }
-    return 0;
+    *consumed = (size_t)(data - start);
+    return rv;
 }

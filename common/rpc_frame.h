@@ -82,5 +82,10 @@ void rpc_frame_reader_free(struct rpc_frame_reader *r);
  * stream is unusable: close the connection. */
 int rpc_frame_reader_feed(struct rpc_frame_reader *r, const uint8_t *data, size_t len,
                           rpc_frame_cb cb, void *arg);
+/* As rpc_frame_reader_feed, and *consumed says how many bytes were used:
+ * when `cb` returns non-zero to pause (not an error), the caller keeps
+ * data[*consumed..len) and feeds it later. */
+int rpc_frame_reader_feed_some(struct rpc_frame_reader *r, const uint8_t *data, size_t len,
+                               rpc_frame_cb cb, void *arg, size_t *consumed);
 
 #endif

@@ -1,6 +1,7 @@
 #include "common/rpc_server.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,9 @@ struct rpc_server_conn {
     struct rpc_conn conn;
     struct rpc_server *server;
     struct rpc_call *calls; /* pending, not yet finished */
+    size_t n_calls;
+    uint64_t accepted_ms;
+    char peer[64]; /* for log lines */
     struct rpc_server_conn *prev, *next;
 };
 
@@ -19,6 +23,26 @@ void rpc_server_init(struct rpc_server *server, uv_loop_t *loop, size_t max_fram
     memset(server, 0, sizeof *server);
     server->loop = loop;
     server->max_frame = max_frame;
+    server->limits.max_request_frame = max_frame;
+}
+
+struct rpc_server_limits rpc_server_control_limits(uint64_t request_timeout_ms,
+                                                   uint64_t idle_timeout_ms)
+{
+    return (struct rpc_server_limits){.max_request_frame = RPC_CONTROL_MAX_REQUEST,
+                                      .max_pending_calls = RPC_CONTROL_MAX_PENDING_CALLS,
+                                      .max_unsent_bytes = RPC_CONTROL_MAX_UNSENT,
+                                      .handshake_timeout_ms = request_timeout_ms,
+                                      .frame_timeout_ms = request_timeout_ms,
+                                      .idle_timeout_ms = idle_timeout_ms};
+}
+
+void rpc_server_set_limits(struct rpc_server *server, const struct rpc_server_limits *limits)
+{
+    server->limits = *limits;
+    if (server->limits.max_request_frame == 0) {
+        server->limits.max_request_frame = server->max_frame;
+    }
 }
 
 int rpc_server_handle(struct rpc_server *server, uint32_t method,
@@ -56,6 +80,9 @@ static void call_unlink(struct rpc_call *call)
         call->next->prev = call->prev;
     }
     call->conn = NULL;
+    if (sc->n_calls-- == sc->server->limits.max_pending_calls) {
+        rpc_conn_pause(&sc->conn, false); /* below the cap again */
+    }
 }
 
 static void call_free(struct rpc_call *call, const ProtobufCMessageDescriptor *desc)
@@ -168,6 +195,9 @@ static struct rpc_call *call_new(struct rpc_server_conn *sc, const struct rpc_fr
         sc->calls->prev = call;
     }
     sc->calls = call;
+    if (++sc->n_calls == sc->server->limits.max_pending_calls) {
+        rpc_conn_pause(&sc->conn, true); /* resumed when one finishes */
+    }
     return call;
 }
 
@@ -227,6 +257,82 @@ static void on_conn_closed(struct rpc_conn *conn, int reason)
     maybe_closed(server);
 }
 
+static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
+{
+    struct sockaddr_storage sa;
+    int sa_len = sizeof sa;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &sa_len) == 0) {
+        if (sa.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
+            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
+            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+        }
+    }
+    snprintf(out, len, "%s:%d", host, port);
+}
+
+/* Which timeout `sc` has passed at `now`, or NULL. */
+static const char *timed_out(const struct rpc_server_conn *sc, uint64_t now)
+{
+    const struct rpc_server_limits *l = &sc->server->limits;
+    const struct rpc_conn *c = &sc->conn;
+    if (l->frame_timeout_ms > 0 && c->frame_started_ms != 0 &&
+        now - c->frame_started_ms >= l->frame_timeout_ms) {
+        return "request frame not completed within the frame timeout";
+    }
+    if (l->handshake_timeout_ms > 0 && c->frames_in == 0 && c->frame_started_ms == 0 &&
+        now - sc->accepted_ms >= l->handshake_timeout_ms) {
+        return "no request within the handshake timeout";
+    }
+    if (l->idle_timeout_ms > 0 && sc->n_calls == 0 && c->unsent == 0 && c->frame_started_ms == 0 &&
+        now - c->last_active_ms >= l->idle_timeout_ms) {
+        return "idle";
+    }
+    return NULL;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct rpc_server *server = t->data;
+    uint64_t now = uv_now(server->loop);
+    for (struct rpc_server_conn *sc = server->conns; sc != NULL; sc = sc->next) {
+        const char *why = sc->conn.closing ? NULL : timed_out(sc, now);
+        if (why != NULL) {
+            if (strcmp(why, "idle") == 0) {
+                log_debug("rpc", "closing idle connection peer=%s", sc->peer);
+            } else {
+                log_warn("rpc", "closing connection peer=%s reason=\"%s\"", sc->peer, why);
+            }
+            rpc_conn_close(&sc->conn, 0); /* frees later, from its close callback */
+        }
+    }
+}
+
+/* Check a few times per shortest timeout, within [50 ms, 1 s]. */
+static uint64_t sweep_interval(const struct rpc_server_limits *l)
+{
+    uint64_t t[] = {l->handshake_timeout_ms, l->frame_timeout_ms, l->idle_timeout_ms};
+    uint64_t min = 0;
+    for (size_t i = 0; i < 3; i++) {
+        if (t[i] > 0 && (min == 0 || t[i] < min)) {
+            min = t[i];
+        }
+    }
+    uint64_t ms = min / 4;
+    return ms < 50 ? 50 : ms > 1000 ? 1000 : ms;
+}
+
+static void on_sweep_closed(uv_handle_t *h)
+{
+    struct rpc_server *server = h->data;
+    server->open_handles--;
+    maybe_closed(server);
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     struct rpc_server *server = listener->data;
@@ -242,6 +348,9 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     sc->conn.data = sc;
+    sc->conn.max_unsent = server->limits.max_unsent_bytes;
+    rpc_conn_set_read_limit(&sc->conn, server->limits.max_request_frame);
+    sc->accepted_ms = uv_now(server->loop);
     sc->server = server;
     sc->next = server->conns;
     if (server->conns != NULL) {
@@ -251,6 +360,7 @@ static void on_connection(uv_stream_t *listener, int status)
     server->open_handles++;
     int rv = uv_accept(listener, (uv_stream_t *)&sc->conn.tcp);
     if (rv == 0) {
+        peer_name(&sc->conn.tcp, sc->peer, sizeof sc->peer);
         rv = rpc_conn_start(&sc->conn);
     }
     if (rv != 0) {
@@ -286,8 +396,18 @@ int rpc_server_listen(struct rpc_server *server, const char *host, int port)
     }
     if (rv != 0) {
         rpc_server_close(server, NULL);
+        return rv;
     }
-    return rv;
+    const struct rpc_server_limits *l = &server->limits;
+    if (l->handshake_timeout_ms > 0 || l->frame_timeout_ms > 0 || l->idle_timeout_ms > 0) {
+        uv_timer_init(server->loop, &server->sweep);
+        server->sweep.data = server;
+        server->sweeping = true;
+        server->open_handles++;
+        uint64_t every = sweep_interval(l);
+        uv_timer_start(&server->sweep, on_sweep, every, every);
+    }
+    return 0;
 }
 
 int rpc_server_port(struct rpc_server *server)
@@ -318,6 +438,10 @@ void rpc_server_close(struct rpc_server *server, rpc_server_close_cb cb)
     if (server->listening) {
         server->listening = false;
         uv_close((uv_handle_t *)&server->listener, on_listener_closed);
+    }
+    if (server->sweeping) {
+        server->sweeping = false;
+        uv_close((uv_handle_t *)&server->sweep, on_sweep_closed);
     }
     for (struct rpc_server_conn *sc = server->conns; sc != NULL; sc = sc->next) {
         rpc_conn_close(&sc->conn, 0);

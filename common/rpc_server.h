@@ -4,7 +4,18 @@
  * A request for an unknown method is answered with RPC_ERROR_UNKNOWN_METHOD,
  * one whose body does not decode with RPC_ERROR_MALFORMED; an oversized or
  * garbled frame closes that connection. Nothing a peer sends can crash the
- * server or make it allocate more than max_frame per connection.
+ * server or make it allocate more than its request frame bound per
+ * connection (plus protobuf-c's budgeted decode, pb_budget.h).
+ *
+ * Limits (rpc_server_set_limits) keep one peer from holding the server:
+ * requests are bounded separately from answers (control requests are
+ * small; replication answers are large); a connection with
+ * max_pending_calls unfinished stops being read until one finishes; one
+ * whose unsent answers pass max_unsent_bytes (a peer that does not read)
+ * stops being read until they drain; and a connection is closed when it
+ * sends no complete request within handshake_timeout_ms of connecting,
+ * leaves a frame half-sent for frame_timeout_ms of reading time, or is idle
+ * (no frame, no call pending) for idle_timeout_ms.
  *
  * Loop thread only. The server struct is caller-owned and must stay valid
  * until the rpc_server_close callback. */
@@ -47,12 +58,29 @@ struct rpc_method {
 
 typedef void (*rpc_server_close_cb)(struct rpc_server *server);
 
+/* Largest request a control service (the controller, the replica fetch
+ * service) accepts: requests name topics and partitions; record data only
+ * travels in answers and in followers' reads. */
+#define RPC_CONTROL_MAX_REQUEST (4u << 20)
+
+struct rpc_server_limits {
+    size_t max_request_frame;      /* frames read; default: max_frame */
+    size_t max_pending_calls;      /* per connection; 0 = no bound (default) */
+    size_t max_unsent_bytes;       /* per connection; 0 = no bound (default) */
+    uint64_t handshake_timeout_ms; /* first complete request; 0 = none (default) */
+    uint64_t frame_timeout_ms;     /* a started frame completes; 0 = none (default) */
+    uint64_t idle_timeout_ms;      /* 0 = none (default) */
+};
+
 struct rpc_server {
     void *data; /* owner's */
     uv_loop_t *loop;
     uv_tcp_t listener;
     bool listening;
-    size_t max_frame;
+    size_t max_frame; /* answers written */
+    struct rpc_server_limits limits;
+    uv_timer_t sweep; /* enforces the timeouts, when any is set */
+    bool sweeping;
     struct rpc_method methods[RPC_SERVER_MAX_METHODS];
     struct rpc_server_conn *conns; /* open connections */
     unsigned open_handles;         /* listener + connections */
@@ -62,6 +90,19 @@ struct rpc_server {
 
 /* Set up; nothing to close until rpc_server_listen succeeds. */
 void rpc_server_init(struct rpc_server *server, uv_loop_t *loop, size_t max_frame);
+/* Calls one connection may have pending at a control service, and the
+ * answers it may leave unread, before the server stops reading it. */
+#define RPC_CONTROL_MAX_PENDING_CALLS 64
+#define RPC_CONTROL_MAX_UNSENT        (4u << 20)
+
+/* The limits of a control service: RPC_CONTROL_* bounds, the handshake and
+ * frame timeouts `request_timeout_ms` (request.timeout.ms) and the idle
+ * timeout `idle_timeout_ms` (connections.max.idle.ms). */
+struct rpc_server_limits rpc_server_control_limits(uint64_t request_timeout_ms,
+                                                   uint64_t idle_timeout_ms);
+
+/* Set the limits (before rpc_server_listen); zero fields keep the defaults. */
+void rpc_server_set_limits(struct rpc_server *server, const struct rpc_server_limits *limits);
 /* Route `method` to `fn` with requests decoded as `request`. Returns 0 or
  * -EINVAL (method id out of range or already taken). */
 int rpc_server_handle(struct rpc_server *server, uint32_t method,

@@ -174,6 +174,12 @@ int controller_role_start(struct controller_role *role, uv_loop_t *loop,
         return rv;
     }
     role->quorum.data = role;
+    if (quorum_set_bind_host(&role->quorum, host) != 0) {
+        log_warn("controller",
+                 "raft binds every interface: the CONTROLLER listener host %s is not an IPv4 "
+                 "address (raft 0.15 takes IPv4 only)",
+                 host);
+    }
     role->quorum_started = true;
     rv = quorum_start_uv(&role->quorum, loop, dir, &role->voters, err, errlen);
     if (rv == 0) {

@@ -1,5 +1,6 @@
 #include "controller/quorum.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -388,6 +389,17 @@ static int start_raft(struct quorum *q, const struct voter *self, char *err, siz
     return 0;
 }
 
+int quorum_set_bind_host(struct quorum *q, const char *host)
+{
+    struct in_addr scratch;
+    if (strlen(host) >= sizeof q->bind_host || inet_pton(AF_INET, host, &scratch) != 1) {
+        q->bind_host[0] = '\0';
+        return -EINVAL;
+    }
+    snprintf(q->bind_host, sizeof q->bind_host, "%s", host);
+    return 0;
+}
+
 int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const struct voters *voters,
                     char *err, size_t errlen)
 {
@@ -409,8 +421,9 @@ int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const st
     snprintf(q->dir, sizeof q->dir, "%s", dir);
     q->voters = *voters;
     q->loop = loop;
-    char bind[VOTER_ADDR_MAX + 8];
-    snprintf(bind, sizeof bind, "0.0.0.0:%u", self->port + 1u);
+    char bind[sizeof q->bind_host + 8];
+    snprintf(bind, sizeof bind, "%s:%u", q->bind_host[0] != '\0' ? q->bind_host : "0.0.0.0",
+             self->port + 1u);
     if (peer_transport_init(&q->transport, loop, voters, bind) != 0) {
         snprintf(err, errlen, "raft transport init failed bind=%s", bind);
         return -ENOMEM;

@@ -94,7 +94,8 @@ struct quorum {
     uv_loop_t *loop;
     uv_prepare_t poll;
     struct voters voters;
-    char dir[4096]; /* raft_uv data directory */
+    char dir[4096];     /* raft_uv data directory */
+    char bind_host[64]; /* IPv4 literal raft listens on ("" = every interface) */
     /* leadership */
     bool ready;
     bool barrier_pending;
@@ -118,8 +119,13 @@ struct raft_fsm *quorum_raft_fsm(struct quorum *q);
 void quorum_attach(struct quorum *q, struct raft *raft);
 /* Production: raft_uv in `dir` (created if missing), bootstrapped with
  * `voters` on first boot, started on `loop`. This node must be one of the
- * voters; binds its voter address on all interfaces. Returns 0 or a negative
+ * voters; raft listens on the voter port + 1, on the host set with
+ * quorum_set_bind_host (every interface if none). Returns 0 or a negative
  * code with `err` filled; then call quorum_close. */
+/* Before quorum_start_uv: raft binds `host` (an IPv4 literal: raft 0.15's
+ * transport parses no other form; the CONTROLLER listener's host). Returns
+ * 0, or -EINVAL for anything else (then it binds every interface). */
+int quorum_set_bind_host(struct quorum *q, const char *host);
 int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const struct voters *voters,
                     char *err, size_t errlen);
 /* Poll raft's state (called by a uv_prepare in production, by hand in

@@ -711,6 +711,9 @@ int controller_service_start(struct controller_service *svc, uv_loop_t *loop, st
     svc->config = config;
     liveness_init(&svc->liveness, (uint64_t)config->broker_session_timeout_ms);
     rpc_server_init(&svc->server, loop, (size_t)config->socket_request_max_bytes);
+    struct rpc_server_limits limits = rpc_server_control_limits(
+        (uint64_t)config->request_timeout_ms, (uint64_t)config->connections_max_idle_ms);
+    rpc_server_set_limits(&svc->server, &limits);
     svc->server.data = svc;
     int rv = register_methods(svc);
     if (rv == 0) {

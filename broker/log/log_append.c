@@ -209,6 +209,10 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
 {
     struct append_scan scan;
     info_reset(info);
+    if (log->io_error != 0) {
+        snprintf(info->reason, sizeof info->reason, "an fsync of this log failed");
+        return -EIO;
+    }
     int rv = validate_all(log, batches, len, true, &scan, info);
     if (rv < 0) {
         scan_free(&scan);
@@ -279,6 +283,10 @@ int partition_log_append_as_follower(struct partition_log *log, const uint8_t *b
 {
     struct append_scan scan;
     info_reset(info);
+    if (log->io_error != 0) {
+        snprintf(info->reason, sizeof info->reason, "an fsync of this log failed");
+        return -EIO;
+    }
     int rv = validate_all(log, batches, len, false, &scan, info);
     if (rv == 0 &&
         (rv = log_epochs_note_follower_batches(log, scan.hdrs, (size_t)scan.batches)) < 0) {

@@ -124,14 +124,13 @@ static void flush_after(uv_work_t *req, int status)
                 log_note_work(log);
             }
         } else {
-            log_error("log", "fsync failed dir=%s error=%s", log->dir, strerror(-rv));
-            for (size_t i = 0; i < job->n; i++) {
-                job->segs[i]->dirty = true;
-            }
-            log->epochs_unsynced = log->epochs_unsynced || job->epochs != NULL;
-            log->dir_dirty = log->dir_dirty || job->dir != NULL;
+            log_error("log",
+                      "fsync failed dir=%s error=%s: the log takes no more appends and its "
+                      "durable offset stays at %lld until it is reopened",
+                      log->dir, strerror(-rv), (long long)log->durable_offset);
+            log->io_error = rv;
         }
-        complete_waiters(log, rv);
+        complete_waiters(log, rv); /* on failure, every waiter: nothing will flush */
         if (log->waiters != NULL) {
             (void)start_flush(log);
         } else {
@@ -173,6 +172,9 @@ static int job_collect(struct partition_log *log, struct flush_job *job)
 
 static int start_flush(struct partition_log *log)
 {
+    if (log->io_error != 0) {
+        return log->io_error;
+    }
     struct flush_job *job = calloc(1, sizeof *job);
     int rv = job != NULL ? job_collect(log, job) : -ENOMEM;
     if (rv == 0) {
@@ -218,7 +220,7 @@ int partition_log_flush(struct partition_log *log, struct log_flush_req *req, lo
 
 void partition_log_flush_if_due(struct partition_log *log)
 {
-    if (log->flush_inflight != NULL) {
+    if (log->flush_inflight != NULL || log->io_error != 0) {
         return;
     }
     if (log->roll_flush || (log->unflushed_messages > 0 &&
@@ -237,7 +239,7 @@ void log_flush_note_append(struct partition_log *log, int64_t records)
 
 int log_flush_sync(struct partition_log *log)
 {
-    int rv = 0;
+    int rv = log->io_error;
     for (size_t i = 0; i < log->nsegs && rv == 0; i++) {
         struct segment *seg = log->segs[i];
         (void)index_file_write_pending(&seg->offset_index);
@@ -259,8 +261,9 @@ int log_flush_sync(struct partition_log *log)
     }
     if (rv == 0) {
         log->durable_offset = log_end(log);
-    } else {
+    } else if (log->io_error == 0) {
         log_error("log", "fsync failed dir=%s error=%s", log->dir, strerror(-rv));
+        log->io_error = rv;
     }
     return rv;
 }

@@ -41,7 +41,12 @@ struct partition_log {
     size_t nsegs, segs_cap;
     int64_t start_offset;
     int64_t high_watermark;
-    int64_t durable_offset;           /* also the recovery point */
+    int64_t durable_offset; /* also the recovery point */
+    /* A failed fsync, sticky: the kernel may have dropped the dirty pages,
+     * so a later fsync's success proves nothing about them. Like Kafka
+     * taking the log directory offline, the log then accepts no appends and
+     * never moves durable_offset again; reopening (a restart) recovers. */
+    int io_error;
     struct partition_log_owner owner; /* owner.has_work NULL: not owned */
     bool work_noted;                  /* has_work fired; take_work not yet called */
     struct leader_epoch_cache epochs; /* log_epochs.c */

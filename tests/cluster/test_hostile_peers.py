@@ -105,3 +105,123 @@ def test_half_sent_frames_are_dropped_after_the_request_timeout(brokers):
         s.sendall(request_frame(18, 0, 8, b""))
         assert struct.unpack(">ih", recv_response(s)[:6]) == (8, 0)
     assert broker.running()
+
+
+# ---- internal RPC: controller and replication ports --------------------------
+
+def rpc_ports(node):
+    host, port = node.controller.split(":")
+    return {"controller": (host, int(port)), "replication": ("127.0.0.1", node.replication_port)}
+
+
+def kafka_served(node, corr):
+    with connect(node) as s:
+        s.settimeout(30)
+        s.sendall(request_frame(18, 0, corr, b""))
+        return struct.unpack(">ih", recv_response(s)[:6]) == (corr, 0)
+
+
+def closed_within(s, seconds):
+    s.settimeout(seconds)
+    try:
+        while s.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_rpc_ports_refuse_huge_frames_and_drop_slow_senders(clusters):
+    """On both RPC ports: a frame declaring 64 MiB is refused at once (the
+    control request bound is 4 MiB, not socket.request.max.bytes); a frame
+    left half-sent and a connection that never sends a request are closed
+    after request.timeout.ms (2 s here). The cluster stays healthy and
+    serves Kafka clients meanwhile."""
+    from test_budgets import rpc_request_frame, rpc_response_error
+    c = clusters(n=1, overrides={"request.timeout.ms": "2000"})
+    node = c[0]
+    hwm_before = vm_kib(node, "VmHWM")
+    for name, addr in rpc_ports(node).items():
+        with socket.create_connection(addr, timeout=30) as s:
+            s.sendall(struct.pack(">I", 64 * MIB) + b"\x00" * 65536)
+            assert closed_within(s, 10), name
+        slow = socket.create_connection(addr, timeout=30)
+        slow.sendall(struct.pack(">I", 1000) + b"\x00" * 10)
+        silent = socket.create_connection(addr, timeout=30)
+        assert kafka_served(node, 3)
+        assert closed_within(slow, 30) and closed_within(silent, 30), name
+        slow.close()
+        silent.close()
+    text = node.log_text()
+    assert "request frame not completed within the frame timeout" in text
+    assert "no request within the handshake timeout" in text
+    assert (vm_kib(node, "VmHWM") - hwm_before) < 16 * 1024
+    # A well-formed request is still answered on the controller port.
+    with socket.create_connection(rpc_ports(node)["controller"], timeout=30) as s:
+        s.sendall(rpc_request_frame(8, 1, b"\x18" + b"\xff" * 9 + b"\x01"))
+        assert rpc_response_error(s) == 0
+    c.wait_healthy()
+    assert node.running()
+
+
+def test_rpc_peer_that_does_not_read_is_not_buffered(clusters, request):
+    """A peer pipelines 100000 FetchMetadata requests for the whole image (a
+    100-partition topic makes each answer over 1 KiB) and never reads.
+    Unbounded, the answers would take hundreds of MiB; the server stops
+    reading the peer once 4 MiB of answers are unsent, so the peak RSS grows
+    by a few MiB. Heartbeats (the cluster stays healthy) and Kafka clients
+    are served meanwhile."""
+    from clustertest import admin_for, create
+    from test_budgets import rpc_request_frame
+    c = clusters(n=1)
+    node = c[0]
+    assert create(admin_for(c), unique_topic(request), 100, 1, timeout=60) is None
+    frames = b"".join(rpc_request_frame(8, i, b"\x18" + b"\xff" * 9 + b"\x01")
+                      for i in range(100000))
+    with socket.create_connection(rpc_ports(node)["controller"], timeout=30) as probe:
+        probe.sendall(frames[:len(frames) // 100000])
+        (length,) = struct.unpack(">I", probe.recv(4, socket.MSG_WAITALL))
+    assert length > 1024, length
+    hwm_before = vm_kib(node, "VmHWM")
+    hog = socket.socket()
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    hog.connect(rpc_ports(node)["controller"])
+    hog.setblocking(False)
+    sent = 0
+    deadline = time.monotonic() + 20
+    while sent < len(frames) and time.monotonic() < deadline:
+        try:
+            sent += hog.send(frames[sent:sent + 65536])
+        except BlockingIOError:
+            time.sleep(0.05)
+    time.sleep(2)  # what the kernel buffered for the server is read by now, if it reads
+    for corr in range(20):
+        assert kafka_served(node, corr)
+    c.wait_healthy()
+    growth_mib = (vm_kib(node, "VmHWM") - hwm_before) / 1024
+    assert growth_mib < 32, f"peak RSS grew {growth_mib:.0f} MiB"
+    hog.close()
+    assert node.running()
+
+
+def listening_addresses(port):
+    """Local IPv4 addresses with a socket listening on `port` (/proc/net/tcp)."""
+    out = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            ip_hex, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:
+                out.append(socket.inet_ntoa(struct.pack("<I", int(ip_hex, 16))))
+    return out
+
+
+def test_raft_binds_the_controller_listener_host(clusters):
+    """Raft listens on the CONTROLLER listener's host (127.0.0.1 here),
+    port + 1, not on every interface."""
+    c = clusters(n=1)
+    host, port = c[0].controller.split(":")
+    assert listening_addresses(int(port) + 1) == [host]
+    assert listening_addresses(int(port)) == [host]

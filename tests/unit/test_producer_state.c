@@ -2,13 +2,19 @@
  * idempotent batches (duplicates, sequence gaps, epochs), the last-five
  * window, expiry and the snapshot encoding. */
 #include "broker/log/producer_state.h"
+#include "broker/log/partition_log.h"
+#include "common/bigendian.h"
 #include "tests/unit/check_main.h"
+#include "tests/unit/log_test_util.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 static struct producer_state ps;
 
@@ -25,8 +31,8 @@ static void teardown(void)
 static struct producer_batch batch(int64_t pid, int16_t epoch, int32_t seq, int32_t n,
                                    int64_t offset)
 {
-    return (struct producer_batch){pid,           epoch, seq,  seq + n - 1, offset, offset + n - 1,
-                                   1000 + offset, false, false};
+    return (struct producer_batch){
+        pid, epoch, seq, seq + (n - 1), offset, offset + n - 1, 1000 + offset, false, false};
 }
 
 static enum producer_check check(struct producer_batch b, struct producer_batch_meta *dup)
@@ -144,6 +150,161 @@ START_TEST(test_snapshot_round_trip_and_corruption)
 }
 END_TEST
 
+/* ---- through the partition log ---- */
+
+static uv_loop_t loop;
+static char *dir;
+static struct tb_clock clk = {1700000000000};
+static const struct log_clock clock_ = {tb_clock_now, &clk};
+
+static void log_setup(void)
+{
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    dir = tb_tmpdir();
+}
+
+static void log_teardown(void)
+{
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    tb_rmdir(dir);
+}
+
+static struct partition_log *open_log(const char *name, const struct topic_config *tc)
+{
+    struct partition_log *log = NULL;
+    char err[256] = "", path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ck_assert_msg(partition_log_open(&loop, path, tc, &clock_, &log, err, sizeof err) == 0, "%s",
+                  err);
+    return log;
+}
+
+/* One batch of `count` records from producer `pid` starting at `seq`. */
+static void idem_batch(struct buf *b, int count, int64_t pid, int16_t epoch, int32_t seq)
+{
+    buf_reset(b);
+    tb_batch(b, count, 100, clk.now, (uint32_t)seq);
+    be64_store(b->data + 43, (uint64_t)pid);
+    be16_store(b->data + 51, (uint16_t)epoch);
+    be32_store(b->data + 53, (uint32_t)seq);
+    tb_fix_crc(b->data);
+}
+
+/* Leader append of a fresh copy of the batch; returns the status. */
+static int leader_append(struct partition_log *log, int count, int64_t pid, int32_t seq,
+                         struct log_append_info *info)
+{
+    struct buf b = BUF_INIT;
+    idem_batch(&b, count, pid, 0, seq);
+    int rv = partition_log_append(log, b.data, b.len, 1, info);
+    buf_free(&b);
+    return rv;
+}
+
+static int snapshot_files(const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    DIR *d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        n += strstr(e->d_name, ".snapshot") != NULL;
+    }
+    closedir(d);
+    return n;
+}
+
+START_TEST(test_log_dedupes_across_rolls_and_reopen)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, "segment.bytes=1500", NULL);
+    struct partition_log *log = open_log("t-0", &tc);
+    struct log_append_info info;
+    for (int i = 0; i < 12; i++) {
+        ck_assert_int_eq(leader_append(log, 3, 77, i * 3, &info), 0);
+        ck_assert(!info.duplicate);
+    }
+    ck_assert_int_gt(partition_log_segment_count(log), 2);
+    int64_t end = partition_log_end_offset(log);
+    ck_assert_int_eq(leader_append(log, 3, 77, 33, &info), 0);
+    ck_assert(info.duplicate);
+    ck_assert_int_eq(info.first_offset, end - 3);
+    ck_assert_int_eq(info.last_offset, end - 1);
+    ck_assert_int_eq(partition_log_end_offset(log), end);
+    ck_assert_int_eq(leader_append(log, 1, 77, 40, &info), LOG_ERR_OUT_OF_ORDER_SEQUENCE);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    ck_assert_int_gt(snapshot_files("t-0"), 0); /* written at the rolls */
+
+    /* Reopened: the latest snapshot plus the batches after it. */
+    log = open_log("t-0", &tc);
+    ck_assert_int_eq(leader_append(log, 3, 77, 30, &info), 0);
+    ck_assert(info.duplicate);
+    ck_assert_int_eq(info.first_offset, end - 6);
+    ck_assert_int_eq(leader_append(log, 1, 77, 36, &info), 0);
+    ck_assert(!info.duplicate);
+    ck_assert_int_eq(info.first_offset, end);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+START_TEST(test_follower_builds_the_same_state_and_truncation_rebuilds_it)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL);
+    struct partition_log *leader = open_log("l-0", &tc), *follower = open_log("f-0", &tc);
+    struct log_append_info info;
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(leader_append(leader, 2, 9, i * 2, &info), 0);
+    }
+    struct buf fetched = BUF_INIT;
+    struct log_read_result r;
+    ck_assert_int_eq(partition_log_read_copy(leader, 0, 1 << 20, INT64_MAX, &fetched, &r), 0);
+    ck_assert_int_eq(partition_log_append_as_follower(follower, fetched.data, fetched.len, &info),
+                     0);
+    /* The follower, now leading, answers the retry of the last batch from its own state. */
+    ck_assert_int_eq(leader_append(follower, 2, 9, 6, &info), 0);
+    ck_assert(info.duplicate);
+    ck_assert_int_eq(info.first_offset, 6);
+    const struct producer_entry *e = producer_state_find(partition_log_producers(follower), 9);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(e->batches[e->n_batches - 1].last_seq, 7);
+
+    /* Truncated below the last batch: it is no longer in the log, so not a duplicate. */
+    ck_assert_int_eq(partition_log_truncate_to(follower, 6), 0);
+    ck_assert_int_eq(leader_append(follower, 2, 9, 6, &info), 0);
+    ck_assert(!info.duplicate);
+    ck_assert_int_eq(info.first_offset, 6);
+    buf_free(&fetched);
+    ck_assert_int_eq(partition_log_close(leader), 0);
+    ck_assert_int_eq(partition_log_close(follower), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+START_TEST(test_idempotent_append_of_two_batches_is_refused)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL);
+    struct partition_log *log = open_log("t-0", &tc);
+    struct buf b = BUF_INIT, two = BUF_INIT;
+    idem_batch(&b, 1, 5, 0, 0);
+    buf_append(&two, b.data, b.len);
+    idem_batch(&b, 1, 5, 0, 1);
+    buf_append(&two, b.data, b.len);
+    struct log_append_info info;
+    ck_assert_int_eq(partition_log_append(log, two.data, two.len, 1, &info),
+                     LOG_ERR_INVALID_RECORD);
+    ck_assert_int_eq(partition_log_end_offset(log), 0);
+    buf_free(&b);
+    buf_free(&two);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("producer_state");
@@ -157,6 +318,12 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_expiry);
     tcase_add_test(tc, test_snapshot_round_trip_and_corruption);
     suite_add_tcase(s, tc);
+    TCase *tl = tcase_create("partition_log");
+    tcase_add_checked_fixture(tl, log_setup, log_teardown);
+    tcase_add_test(tl, test_log_dedupes_across_rolls_and_reopen);
+    tcase_add_test(tl, test_follower_builds_the_same_state_and_truncation_rebuilds_it);
+    tcase_add_test(tl, test_idempotent_append_of_two_batches_is_refused);
+    suite_add_tcase(s, tl);
     return s;
 }
 
