@@ -218,7 +218,7 @@ static const MetadataImage *link_image(void *data)
  * broker only once it has caught up, and seeing that record here means this
  * broker has replayed the metadata at least that far. (An older
  * registration shown as alive after a restart does not count.) */
-static bool caught_up_and_unfenced(const struct controller_link *link)
+static bool link_caught_up_and_unfenced(const struct controller_link *link)
 {
     const struct broker_session *s = &link->session;
     const MetadataImage *image = broker_session_image(s);
@@ -234,12 +234,17 @@ static bool caught_up_and_unfenced(const struct controller_link *link)
     return false;
 }
 
+bool broker_caught_up_and_unfenced(const struct broker *b)
+{
+    return b->started >= STARTED_METADATA && link_caught_up_and_unfenced(&b->link);
+}
+
 /* As Kafka's broker does, clients are served only once this broker is
  * registered, caught up with the cluster metadata and unfenced: before that
  * its view is empty or stale and it would call existing topics unknown. */
 static void accept_when_caught_up(struct broker *b)
 {
-    if (b->accepting || b->started != STARTED_REPLICAS || !caught_up_and_unfenced(&b->link)) {
+    if (b->accepting || b->started != STARTED_REPLICAS || !link_caught_up_and_unfenced(&b->link)) {
         return;
     }
     char err[256];
@@ -363,8 +368,8 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         broker_stop(b);
         return -ENOMEM;
     }
-    b->services =
-        (struct kafka_services){loop, cfg, b->metadata, &b->replicas, b->groups, sessions};
+    b->services = (struct kafka_services){loop,      cfg,      b->metadata, &b->replicas,
+                                          b->groups, sessions, &b->requests};
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "broker/data_dir.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/listener.h"
+#include "broker/kafka/request_metrics.h"
 #include "broker/kafka/server.h"
 #include "broker/metadata/metadata_view.h"
 #include "broker/replica/replica_manager.h"
@@ -35,6 +36,7 @@ struct broker {
     struct replica_manager replicas;
     struct group_coordinator *groups; /* consumer groups (broker/group/) */
     struct kafka_services services;
+    struct request_metrics requests; /* counted by dispatch, read by broker_metrics */
     struct kafka_server server;
     struct tls_settings tls_settings;           /* borrowed strings of cfg */
     struct tls_context *tls;                    /* SSL/SASL_SSL listeners; NULL without any */
@@ -54,6 +56,10 @@ struct broker {
  * process before anything acts on it. */
 int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *cfg,
                  struct data_dirs *dirs, char *err, size_t errlen);
+
+/* Whether the local image holds this broker's own registration, at the
+ * epoch this incarnation registered with, unfenced (see broker.c). */
+bool broker_caught_up_and_unfenced(const struct broker *b);
 
 /* Stop listening, close connections, answer waiting requests, flush and close
  * every partition log, shut down the controller session (controlled

@@ -202,6 +202,22 @@ static const struct config_def broker_defs[] = {
      INT64_MAX, NULL, NULL,
      "Bytes of requests read from Kafka clients and not yet answered, across connections; "
      "reading pauses while they are spent. -1 is unlimited (Kafka's default; Sluice bounds it)."},
+    {"auto.leader.rebalance.enable", CONFIG_BOOL, BROKER(auto_leader_rebalance_enable), "true", 0,
+     0, NULL, NULL,
+     "The active controller moves leadership back to preferred replicas when a broker's "
+     "imbalance exceeds leader.imbalance.per.broker.percentage."},
+    {"leader.imbalance.per.broker.percentage", CONFIG_INT,
+     BROKER(leader_imbalance_per_broker_percentage), "10", 0, 100, NULL, NULL,
+     "Percentage of a broker's preferred partitions led elsewhere that triggers a rebalance."},
+    {"leader.imbalance.check.interval.seconds", CONFIG_LONG,
+     BROKER(leader_imbalance_check_interval_seconds), "300", 1, INT64_MAX / 1000, NULL, NULL,
+     "How often the active controller checks the leader imbalance."},
+    /* Not a Kafka key (Kafka exposes JMX): off by default, since the pages
+     * name every topic and group to anyone who can connect, so the operator
+     * picks the interface (deploy/ configs turn it on). */
+    {"metrics.listener", CONFIG_STRING, BROKER(metrics_listener), "", 0, 0, NULL, NULL,
+     "HTTP listener for /metrics (Prometheus), /livez, /readyz and /status, as host:port "
+     "(http://host:port also accepted); empty: off."},
 };
 
 static const struct config_def topic_defs[] = {

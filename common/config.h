@@ -122,6 +122,10 @@ struct sluice_config {
     char *sasl_enabled_mechanisms;
     int32_t connection_failed_authentication_delay_ms;
     int64_t queued_max_request_bytes;
+    char *metrics_listener;
+    bool auto_leader_rebalance_enable;
+    int32_t leader_imbalance_per_broker_percentage;
+    int64_t leader_imbalance_check_interval_seconds;
     uint8_t source[CONFIG_MAX_KEYS]; /* enum config_source per broker_config_defs index */
 };
 

@@ -62,3 +62,21 @@ void election_elect(const struct election_input *in, struct election_result *out
     }
     out->changed = out->leader != in->leader || !same_set(out->isr, out->n_isr, in->isr, in->n_isr);
 }
+
+int32_t election_preferred(const struct election_input *in)
+{
+    if (in->n_replicas == 0) {
+        return -1;
+    }
+    int32_t preferred = in->replicas[0];
+    if (preferred == in->leader || !contains(in->isr, in->n_isr, preferred) ||
+        !in->usable(preferred, in->arg)) {
+        return -1;
+    }
+    return preferred;
+}
+
+bool election_imbalanced(int32_t preferred, int32_t led_elsewhere, int32_t max_percentage)
+{
+    return preferred > 0 && (int64_t)led_elsewhere * 100 > (int64_t)max_percentage * preferred;
+}

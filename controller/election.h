@@ -42,4 +42,14 @@ struct election_result {
  * set by the caller). */
 void election_elect(const struct election_input *in, struct election_result *out);
 
+/* Preferred replica election (Kafka's): the first replica should lead. The
+ * preferred replica's id when it is usable, in the ISR and not leading yet;
+ * -1 when there is nothing to do or it cannot lead now. The ISR stays. */
+int32_t election_preferred(const struct election_input *in);
+
+/* Kafka's leader imbalance of one broker: of the partitions whose preferred
+ * replica it is (`preferred`), the percentage another broker leads
+ * (`led_elsewhere`). Whether that exceeds `max_percentage`. */
+bool election_imbalanced(int32_t preferred, int32_t led_elsewhere, int32_t max_percentage);
+
 #endif

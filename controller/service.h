@@ -45,7 +45,8 @@ struct controller_service {
     struct rpc_server server;
     struct liveness liveness;
     uv_timer_t timer;
-    bool duty_in_flight; /* one fencing/election proposal at a time */
+    bool duty_in_flight;       /* one fencing/election proposal at a time */
+    uint64_t rebalance_due_ms; /* next auto leader rebalance check; 0: not scheduled yet */
     unsigned ops_in_flight;
     bool closing;
     unsigned open_handles;

@@ -140,6 +140,96 @@ int service_registration_batch(struct controller_service *svc, MetadataBatch *ba
     return n >= 0 ? n + 1 : n;
 }
 
+int service_elect_preferred(struct controller_service *svc, MetadataBatch *batch,
+                            const TopicState *t, const PartitionState *p)
+{
+    struct elect_view view = {svc, batch};
+    struct election_input in = {p->replicas, p->n_replicas, p->isr, p->n_isr,
+                                p->leader,   false,         usable, &view};
+    int32_t leader = election_preferred(&in);
+    if (leader < 0) {
+        return 0;
+    }
+    if (records_add_change(batch, t->topic_id, p->partition, p->partition_epoch, leader, p->isr,
+                           p->n_isr) != 0) {
+        return -ENOMEM;
+    }
+    return 1;
+}
+
+/* Preferred elections for the partitions broker `id` should lead but does
+ * not, when that is more than leader.imbalance.per.broker.percentage of
+ * them (Kafka's auto.leader.rebalance.enable). Returns records added or
+ * -ENOMEM. */
+static int rebalance_broker(struct controller_service *svc, MetadataBatch *batch, int32_t id)
+{
+    const MetadataImage *img = svc->quorum->fsm.image;
+    int32_t preferred = 0, elsewhere = 0;
+    for (size_t i = 0; i < img->n_topics; i++) {
+        for (size_t j = 0; j < img->topics[i]->n_partitions; j++) {
+            const PartitionState *p = img->topics[i]->partitions[j];
+            if (p->n_replicas > 0 && p->replicas[0] == id) {
+                preferred++;
+                elsewhere += p->leader != id;
+            }
+        }
+    }
+    if (!election_imbalanced(preferred, elsewhere,
+                             svc->config->leader_imbalance_per_broker_percentage)) {
+        return 0;
+    }
+    int added = 0;
+    for (size_t i = 0; i < img->n_topics; i++) {
+        for (size_t j = 0; j < img->topics[i]->n_partitions; j++) {
+            const PartitionState *p = img->topics[i]->partitions[j];
+            if (p->n_replicas == 0 || p->replicas[0] != id) {
+                continue;
+            }
+            int rv = service_elect_preferred(svc, batch, img->topics[i], p);
+            if (rv < 0) {
+                return rv;
+            }
+            added += rv;
+        }
+    }
+    if (added > 0) {
+        log_info("controller",
+                 "leader imbalance broker.id=%d preferred=%d led_elsewhere=%d: electing %d "
+                 "preferred leaders",
+                 id, preferred, elsewhere, added);
+    }
+    return added;
+}
+
+/* Every leader.imbalance.check.interval.seconds (the first check one
+ * interval after this controller's first duty). */
+static int rebalance_leaders(struct controller_service *svc, MetadataBatch *batch)
+{
+    const struct sluice_config *cfg = svc->config;
+    uint64_t now = controller_service_now(svc);
+    uint64_t interval = (uint64_t)cfg->leader_imbalance_check_interval_seconds * 1000;
+    if (!cfg->auto_leader_rebalance_enable) {
+        return 0;
+    }
+    if (svc->rebalance_due_ms == 0) {
+        svc->rebalance_due_ms = now + interval;
+    }
+    if (now < svc->rebalance_due_ms) {
+        return 0;
+    }
+    svc->rebalance_due_ms = now + interval;
+    const MetadataImage *img = svc->quorum->fsm.image;
+    int added = 0;
+    for (size_t i = 0; i < img->n_brokers; i++) {
+        int rv = rebalance_broker(svc, batch, img->brokers[i]->broker_id);
+        if (rv < 0) {
+            return rv;
+        }
+        added += rv;
+    }
+    return added;
+}
+
 static void duty_done(struct service_op *op, int status, const struct fsm_result *res)
 {
     op->svc->duty_in_flight = false;
@@ -189,6 +279,9 @@ void service_duties(struct controller_service *svc)
     int n = fence_expired(svc, batch);
     int elected = n >= 0 ? service_elect_partitions(svc, batch, -1) : n;
     n = elected >= 0 ? n + elected : elected;
+    if (n == 0) { /* nothing to repair: leadership may go back where it belongs */
+        n = rebalance_leaders(svc, batch);
+    }
     if (n <= 0) {
         records_free(batch);
         return;

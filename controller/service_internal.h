@@ -86,5 +86,10 @@ int service_fencing_batch(struct controller_service *svc, MetadataBatch *batch,
 int service_registration_batch(struct controller_service *svc, MetadataBatch *batch,
                                const Sluice__Controller__RegisterBrokerRequest *req);
 void service_duties(struct controller_service *svc);
+/* Preferred replica election for one partition (election_preferred) into
+ * `batch`: 1 if a change record was added, 0 if none is due or possible,
+ * or -ENOMEM. */
+int service_elect_preferred(struct controller_service *svc, MetadataBatch *batch,
+                            const TopicState *t, const PartitionState *p);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <uv.h>
 
 #include "broker/broker.h"
@@ -18,12 +19,16 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "controller/controller_role.h"
+#include "sluiced/node_http.h"
+#include "sluiced/node_status.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
 #endif
 
 #define MAX_OVERRIDES 256
+/* How often readiness is checked until systemd is told (READY=1). */
+#define READY_POLL_MS 250
 
 extern char **environ;
 
@@ -37,6 +42,9 @@ struct sluiced {
     struct controller_role controller;
     bool controller_running;
     bool stopping; /* a signal started the shutdown */
+    struct node_status status;
+    struct node_http http;
+    uv_timer_t ready_timer; /* until the node is ready once: sd_notify */
 };
 
 struct args {
@@ -114,6 +122,9 @@ static void on_signal(uv_signal_t *handle, int signum)
     }
     d->stopping = true;
     log_info("sluiced", "shutting down signal=%s", strsignal(signum));
+    sd_notify(0, "STOPPING=1");
+    uv_close((uv_handle_t *)&d->ready_timer, NULL);
+    node_http_stop(&d->http);
     /* Keep catching signals: with the default disposition back, a second
      * Ctrl-C or SIGTERM would kill the process halfway through flushing logs
      * and controlled shutdown. Unreferenced, they no longer keep the loop
@@ -129,6 +140,20 @@ static void on_signal(uv_signal_t *handle, int signum)
     } else {
         stop_controller(d);
     }
+}
+
+/* Tell systemd (Type=notify; a no-op without NOTIFY_SOCKET) once the node
+ * is ready: a unit ordered after this one starts only then. */
+static void on_ready_poll(uv_timer_t *t)
+{
+    struct sluiced *d = t->data;
+    char why[160];
+    if (!node_ready(&d->status, why, sizeof why)) {
+        return;
+    }
+    uv_timer_stop(t);
+    sd_notify(0, "READY=1");
+    log_info("sluiced", "node ready node.id=%d", d->config.node_id);
 }
 
 /* SIGHUP: reload the TLS certificates, as an operator rotating them expects. */
@@ -175,6 +200,20 @@ static int run(struct sluiced *d)
             log_error("sluiced", "cannot start the broker: %s", err);
         }
     }
+    d->broker_running = rv == 0 && has_role(d->config.process_roles, "broker");
+    d->status = (struct node_status){&d->config, d->broker_running ? &d->broker : NULL,
+                                     d->controller_running ? &d->controller : NULL, &d->stopping};
+    if (rv == 0) {
+        rv = node_http_start(&d->http, &d->loop, d->config.metrics_listener, &d->status, err,
+                             sizeof err);
+        if (rv != 0) {
+            log_error("sluiced", "cannot start the HTTP endpoints: %s", err);
+            if (d->broker_running) {
+                broker_stop(&d->broker);
+                d->broker_running = false;
+            }
+        }
+    }
     if (rv != 0) {
         if (d->controller_running) {
             controller_role_stop(&d->controller, NULL);
@@ -184,10 +223,13 @@ static int run(struct sluiced *d)
         uv_close((uv_handle_t *)&d->sighup, NULL);
         uv_run(&d->loop, UV_RUN_DEFAULT);
         controller_role_release(&d->controller);
+        node_http_release(&d->http);
         uv_loop_close(&d->loop);
         return rv;
     }
-    d->broker_running = has_role(d->config.process_roles, "broker");
+    uv_timer_init(&d->loop, &d->ready_timer);
+    d->ready_timer.data = d;
+    uv_timer_start(&d->ready_timer, on_ready_poll, 0, READY_POLL_MS);
 
     log_info("sluiced", "ready node.id=%d roles=%s log.dirs=%s", d->config.node_id,
              d->config.process_roles, d->config.log_dirs);
@@ -198,6 +240,7 @@ static int run(struct sluiced *d)
     uv_run(&d->loop, UV_RUN_DEFAULT);
     /* Only now: raft may call back into its io until the loop runs dry. */
     controller_role_release(&d->controller);
+    node_http_release(&d->http);
     rv = uv_loop_close(&d->loop);
     if (rv != 0) {
         log_error("sluiced", "event loop closed with handles open error=%s", uv_strerror(rv));

@@ -77,6 +77,11 @@ bool kafka_conn_plaintext(const struct kafka_conn *conn)
     return conn->opts.plaintext;
 }
 
+size_t kafka_conn_pending_bytes(const struct kafka_conn *conn)
+{
+    return conn->pending_bytes;
+}
+
 const char *kafka_conn_principal(const struct kafka_conn *conn)
 {
     return conn->principal;

@@ -119,6 +119,10 @@ const char *kafka_conn_listener(const struct kafka_conn *conn);
 /* Whether record data may be spliced with sendfile (plaintext listener). */
 bool kafka_conn_plaintext(const struct kafka_conn *conn);
 
+/* Response bytes queued on `conn` and not yet written (bounded by
+ * max_pending_bytes before reading pauses). */
+size_t kafka_conn_pending_bytes(const struct kafka_conn *conn);
+
 /* The authenticated principal, Kafka's form "User:name": from the client
  * certificate (ssl.principal.mapping.rules) on TLS, from SASL once
  * authenticated, else "User:ANONYMOUS". Borrowed. */

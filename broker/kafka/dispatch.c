@@ -17,7 +17,9 @@
 #define CALL_ARENA_LIMIT (64u << 20)
 
 struct api_entry {
-    int16_t key, min_version, max_version;
+    int16_t key;
+    const char *name; /* Kafka's, for metrics */
+    int16_t min_version, max_version;
     void (*handle)(struct kafka_call *call);
 };
 
@@ -26,37 +28,39 @@ struct api_entry {
  * only enables gzip/snappy/lz4 when Produce contains 0) but answered with
  * UNSUPPORTED_VERSION, as Kafka 4 does. */
 static const struct api_entry apis[] = {
-    {KAFKA_API_PRODUCE, 0, 7, kafka_handle_produce},
-    {KAFKA_API_FETCH, 4, 11, kafka_handle_fetch},
-    {KAFKA_API_LIST_OFFSETS, 1, 5, kafka_handle_list_offsets},
-    {KAFKA_API_METADATA, 0, 8, kafka_handle_metadata},
-    {KAFKA_API_API_VERSIONS, 0, 4, kafka_handle_api_versions},
-    {KAFKA_API_CREATE_TOPICS, 2, 4, kafka_handle_create_topics},
-    {KAFKA_API_DELETE_TOPICS, 1, 3, kafka_handle_delete_topics},
-    {KAFKA_API_DELETE_RECORDS, 0, 1, kafka_handle_delete_records},
+    {KAFKA_API_PRODUCE, "Produce", 0, 7, kafka_handle_produce},
+    {KAFKA_API_FETCH, "Fetch", 4, 12, kafka_handle_fetch},
+    {KAFKA_API_LIST_OFFSETS, "ListOffsets", 1, 5, kafka_handle_list_offsets},
+    {KAFKA_API_METADATA, "Metadata", 0, 8, kafka_handle_metadata},
+    {KAFKA_API_API_VERSIONS, "ApiVersions", 0, 4, kafka_handle_api_versions},
+    {KAFKA_API_CREATE_TOPICS, "CreateTopics", 2, 4, kafka_handle_create_topics},
+    {KAFKA_API_DELETE_TOPICS, "DeleteTopics", 1, 3, kafka_handle_delete_topics},
+    {KAFKA_API_DELETE_RECORDS, "DeleteRecords", 0, 1, kafka_handle_delete_records},
     /* KIP-320 consumers validate their position after a leader change. */
-    {KAFKA_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, kafka_handle_offset_for_leader_epoch},
-    {KAFKA_API_DESCRIBE_CONFIGS, 1, 2, kafka_handle_describe_configs},
-    {KAFKA_API_CREATE_PARTITIONS, 0, 1, kafka_handle_create_partitions},
+    {KAFKA_API_OFFSET_FOR_LEADER_EPOCH, "OffsetForLeaderEpoch", 0, 4,
+     kafka_handle_offset_for_leader_epoch},
+    {KAFKA_API_DESCRIBE_CONFIGS, "DescribeConfigs", 1, 2, kafka_handle_describe_configs},
+    {KAFKA_API_CREATE_PARTITIONS, "CreatePartitions", 0, 1, kafka_handle_create_partitions},
     /* Beyond the README's floor, for `sluicectl topic alter-config` and
      * admin clients: topic configs only. */
-    {KAFKA_API_ALTER_CONFIGS, 0, 1, kafka_handle_alter_configs},
-    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, kafka_handle_incremental_alter_configs},
+    {KAFKA_API_ALTER_CONFIGS, "AlterConfigs", 0, 1, kafka_handle_alter_configs},
+    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, "IncrementalAlterConfigs", 0, 1,
+     kafka_handle_incremental_alter_configs},
     /* Consumer groups (broker/group/). */
-    {KAFKA_API_FIND_COORDINATOR, 0, 4, kafka_handle_find_coordinator},
-    {KAFKA_API_JOIN_GROUP, 0, 5, kafka_handle_join_group},
-    {KAFKA_API_SYNC_GROUP, 0, 3, kafka_handle_sync_group},
-    {KAFKA_API_HEARTBEAT, 0, 3, kafka_handle_heartbeat},
-    {KAFKA_API_LEAVE_GROUP, 0, 3, kafka_handle_leave_group},
-    {KAFKA_API_OFFSET_COMMIT, 2, 7, kafka_handle_offset_commit},
-    {KAFKA_API_OFFSET_FETCH, 1, 8, kafka_handle_offset_fetch},
-    {KAFKA_API_LIST_GROUPS, 0, 4, kafka_handle_list_groups},
-    {KAFKA_API_DESCRIBE_GROUPS, 0, 4, kafka_handle_describe_groups},
-    {KAFKA_API_DELETE_GROUPS, 0, 2, kafka_handle_delete_groups},
-    {KAFKA_API_OFFSET_DELETE, 0, 0, kafka_handle_offset_delete},
+    {KAFKA_API_FIND_COORDINATOR, "FindCoordinator", 0, 4, kafka_handle_find_coordinator},
+    {KAFKA_API_JOIN_GROUP, "JoinGroup", 0, 5, kafka_handle_join_group},
+    {KAFKA_API_SYNC_GROUP, "SyncGroup", 0, 3, kafka_handle_sync_group},
+    {KAFKA_API_HEARTBEAT, "Heartbeat", 0, 3, kafka_handle_heartbeat},
+    {KAFKA_API_LEAVE_GROUP, "LeaveGroup", 0, 3, kafka_handle_leave_group},
+    {KAFKA_API_OFFSET_COMMIT, "OffsetCommit", 2, 7, kafka_handle_offset_commit},
+    {KAFKA_API_OFFSET_FETCH, "OffsetFetch", 1, 8, kafka_handle_offset_fetch},
+    {KAFKA_API_LIST_GROUPS, "ListGroups", 0, 4, kafka_handle_list_groups},
+    {KAFKA_API_DESCRIBE_GROUPS, "DescribeGroups", 0, 4, kafka_handle_describe_groups},
+    {KAFKA_API_DELETE_GROUPS, "DeleteGroups", 0, 2, kafka_handle_delete_groups},
+    {KAFKA_API_OFFSET_DELETE, "OffsetDelete", 0, 0, kafka_handle_offset_delete},
     /* Idempotent producers (KIP-98, KIP-360); no transactions yet. */
-    {KAFKA_API_INIT_PRODUCER_ID, 0, 4, kafka_handle_init_producer_id},
-    {KAFKA_API_DESCRIBE_PRODUCERS, 0, 0, kafka_handle_describe_producers},
+    {KAFKA_API_INIT_PRODUCER_ID, "InitProducerId", 0, 4, kafka_handle_init_producer_id},
+    {KAFKA_API_DESCRIBE_PRODUCERS, "DescribeProducers", 0, 0, kafka_handle_describe_producers},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)
@@ -81,6 +85,12 @@ bool kafka_dispatch_advertised(int16_t api_key, int16_t *min_version, int16_t *m
     return e != NULL;
 }
 
+const char *kafka_dispatch_api_name(int16_t api_key)
+{
+    const struct api_entry *e = find_api(api_key);
+    return e != NULL ? e->name : NULL;
+}
+
 size_t kafka_dispatch_api_count(void)
 {
     return N_APIS;
@@ -93,8 +103,10 @@ void kafka_dispatch_api_at(size_t i, int16_t *api_key, int16_t *min_version, int
     *max_version = apis[i].max_version;
 }
 
-static void call_free(struct kafka_call *call)
+static void call_free(struct kafka_call *call, bool failed)
 {
+    request_metrics_record(call->svc->requests, call->header.api_key, failed,
+                           uv_hrtime() - call->started_ns);
     kafka_arena_free(&call->arena);
     free(call);
 }
@@ -103,14 +115,14 @@ void kafka_call_fail(struct kafka_call *call, const char *why)
 {
     struct kafka_request *req = call->req;
     kafka_conn_fail(req->conn, why);
-    call_free(call);
+    call_free(call, true);
     kafka_request_drop(req);
 }
 
 void kafka_call_no_response(struct kafka_call *call)
 {
     struct kafka_request *req = call->req;
-    call_free(call);
+    call_free(call, false);
     kafka_request_drop(req);
 }
 
@@ -167,7 +179,7 @@ void kafka_call_finish_response(struct kafka_call *call, struct kafka_writer *w,
         return;
     }
     struct kafka_request *req = call->req;
-    call_free(call);
+    call_free(call, false);
     kafka_request_complete(req);
 }
 
@@ -240,6 +252,8 @@ static struct kafka_call *call_new(struct kafka_request *req, struct kafka_servi
     }
     call->req = req;
     call->svc = svc;
+    call->started_ns = uv_hrtime();
+    call->header.api_key = -1; /* not counted until the header decodes */
     kafka_arena_init(&call->arena, CALL_ARENA_LIMIT);
     kafka_reader_init(&call->body, req->frame, req->frame_len, &call->arena);
     return call;

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "broker/kafka/connection.h"
+#include "broker/kafka/request_metrics.h"
 #include "proto/kafka/kafka_arena.h"
 #include "proto/kafka/kafka_header.h"
 #include "proto/kafka/kafka_reader.h"
@@ -38,6 +39,7 @@ struct kafka_services {
     struct replica_manager *replicas;
     struct group_coordinator *groups;
     struct fetch_session_cache *fetch_sessions; /* KIP-227 (fetch_session.h) */
+    struct request_metrics *requests;           /* NULL: not counted */
 };
 
 struct kafka_call {
@@ -48,7 +50,8 @@ struct kafka_call {
     struct kafka_arena arena; /* decoded request and response scratch */
     struct kafka_reader body; /* positioned after the request header */
     struct kafka_services *svc;
-    void *handler_data; /* for asynchronous handlers */
+    void *handler_data;  /* for asynchronous handlers */
+    uint64_t started_ns; /* uv_hrtime when the frame was dispatched */
 };
 
 /* The connection callback (kafka_request_cb); `data` is the kafka_services. */
@@ -77,6 +80,8 @@ struct kafka_file_slice {
 bool kafka_dispatch_advertised(int16_t api_key, int16_t *min_version, int16_t *max_version);
 /* The advertised table, for ApiVersions: entry i of kafka_dispatch_api_count(). */
 size_t kafka_dispatch_api_count(void);
+/* Kafka's name of a served API ("Produce"), NULL if not served. */
+const char *kafka_dispatch_api_name(int16_t api_key);
 void kafka_dispatch_api_at(size_t i, int16_t *api_key, int16_t *min_version, int16_t *max_version);
 
 /* Handlers (handle_<api>.c). */

@@ -19,6 +19,10 @@
  * - Incremental fetch sessions (KIP-227, v7+; fetch_session.h): a request
  *   in a session names only what changed, and the answer carries only the
  *   partitions with records or changed offsets or errors.
+ * - v12+ (KIP-320): a consumer that names the epoch of the last batch it
+ *   fetched (last_fetched_epoch) and whose position lies past where that
+ *   epoch ends in our log gets that end as diverging_epoch and no records,
+ *   so it truncates rather than reading on over a log that is not ours.
  * - Record bytes are never copied: the response carries splice points that
  *   the connection sends with sendfile from the segment files. */
 #include <stdint.h>
@@ -38,6 +42,8 @@ struct fetch_part {
     bool send;       /* goes into the response (an incremental one leaves some out) */
     int16_t error;
     int64_t high_watermark, log_start;
+    bool diverged;
+    struct leader_epoch_end diverging; /* when diverged */
     struct log_read_result read;
     struct kafka_file_slice slice;
 };
@@ -87,6 +93,20 @@ static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budge
     if (fp->error != KAFKA_ERROR_NONE) {
         return;
     }
+    if (fp->in->last_fetched_epoch >= 0) {
+        /* As Kafka: where that epoch (or the newest one before it) ends. */
+        struct leader_epoch_end end =
+            partition_log_end_offset_for_epoch(p->log, fp->in->last_fetched_epoch);
+        if (end.end_offset == LEADER_EPOCH_UNDEFINED_OFFSET) {
+            fp->error = KAFKA_ERROR_OFFSET_OUT_OF_RANGE;
+            return;
+        }
+        if (end.epoch < fp->in->last_fetched_epoch || end.end_offset < fp->in->fetch_offset) {
+            fp->diverged = true;
+            fp->diverging = end;
+            return;
+        }
+    }
     size_t limit = fp->in->partition_max_bytes > 0 ? (size_t)fp->in->partition_max_bytes : 0;
     limit = limit < *budget ? limit : *budget;
     if (limit == 0 && ctx->bytes > 0) {
@@ -116,8 +136,10 @@ static void collect(struct fetch_ctx *ctx)
     for (size_t i = 0; i < ctx->n_parts; i++) {
         struct fetch_part *fp = &ctx->parts[i];
         fp->error = KAFKA_ERROR_NONE;
+        fp->diverged = false;
         read_one(ctx, fp, &budget);
-        ctx->has_error |= fp->error != KAFKA_ERROR_NONE;
+        /* Either answers at once, without waiting for min_bytes. */
+        ctx->has_error |= fp->error != KAFKA_ERROR_NONE || fp->diverged;
     }
 }
 
@@ -132,6 +154,10 @@ static void fill_partition(struct fetch_ctx *ctx, struct fetch_part *fp,
     o->log_start_offset = fp->log_start;
     o->aborted_transactions_count = ctx->req.isolation_level == 1 ? 0 : -1;
     o->preferred_read_replica = -1;
+    if (fp->diverged) {
+        o->diverging_epoch.epoch = fp->diverging.epoch;
+        o->diverging_epoch.end_offset = fp->diverging.end_offset;
+    }
     o->records.data = (const uint8_t *)"";
     o->records.len = 0;
     if (fp->read.length > 0) {
@@ -148,7 +174,7 @@ static void choose_sent(struct fetch_ctx *ctx)
 {
     for (size_t i = 0; i < ctx->n_parts; i++) {
         struct fetch_part *fp = &ctx->parts[i];
-        fp->send = ctx->session.session_id == 0 ||
+        fp->send = ctx->session.session_id == 0 || fp->diverged ||
                    fetch_session_should_send(ctx->call->svc->fetch_sessions,
                                              ctx->session.session_id, ctx->session.incremental,
                                              fp->topic, fp->in->partition, fp->high_watermark,
@@ -244,11 +270,12 @@ static void probe(struct fetch_ctx *ctx, size_t i)
     size_t bytes = ctx->bytes, budget = SIZE_MAX;
     ctx->bytes = 0;
     fp->error = KAFKA_ERROR_NONE;
+    fp->diverged = false;
     read_one(ctx, fp, &budget);
     ctx->readable -= fp->readable;
     fp->readable = fp->error == KAFKA_ERROR_NONE ? fp->read.length : 0;
     ctx->readable += fp->readable;
-    ctx->has_error |= fp->error != KAFKA_ERROR_NONE;
+    ctx->has_error |= fp->error != KAFKA_ERROR_NONE || fp->diverged;
     log_read_result_release(&fp->read);
     memset(&fp->read, 0, sizeof fp->read);
     ctx->bytes = bytes;

@@ -90,6 +90,7 @@ int partition_log_apply_retention(struct partition_log *log, int64_t now_ms)
     delete_front(log, expired, "retention.ms");
     size_t oversize = log->cfg.delete ? count_oversize(log, 0) : 0;
     delete_front(log, oversize, "retention.bytes");
+    producer_state_drop_before(&log->producers, log->start_offset);
     int rv = log_epochs_after_start_moved(log);
     return rv < 0 ? rv : (int)(below + expired + oversize);
 }
@@ -109,6 +110,7 @@ int partition_log_delete_records(struct partition_log *log, int64_t before_offse
      * deleted records back from a segment that survived. */
     int rv = partition_log_checkpoint(log);
     delete_front(log, count_below_start(log), "DeleteRecords");
+    producer_state_drop_before(&log->producers, log->start_offset);
     int erv = log_epochs_after_start_moved(log);
     return rv < 0 ? rv : erv;
 }

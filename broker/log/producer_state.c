@@ -200,6 +200,22 @@ size_t producer_state_expire(struct producer_state *ps, int64_t now_ms, int64_t 
     return gone;
 }
 
+size_t producer_state_drop_before(struct producer_state *ps, int64_t offset)
+{
+    size_t kept = 0, gone = 0;
+    for (size_t i = 0; i < ps->count; i++) {
+        const struct producer_entry *e = &ps->entries[i];
+        if (e->n_batches > 0 && e->txn_first_offset < 0 &&
+            e->batches[e->n_batches - 1].last_offset < offset) {
+            gone++;
+            continue;
+        }
+        ps->entries[kept++] = *e;
+    }
+    ps->count = kept;
+    return gone;
+}
+
 /* ---- snapshots ---- */
 
 int producer_state_encode(const struct producer_state *ps, uint8_t **out, size_t *len)

@@ -108,6 +108,11 @@ int producer_state_update(struct producer_state *ps, const struct producer_batch
  * that have no open transaction. Returns how many went. */
 size_t producer_state_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration_ms);
 
+/* The log start moved to `offset` (retention, DeleteRecords): forget
+ * producers whose last batch lies wholly below it, as Kafka does; their next
+ * batch starts afresh. Returns how many went. */
+size_t producer_state_drop_before(struct producer_state *ps, int64_t offset);
+
 /* Serialize to a malloc'd buffer the caller frees. 0 or -ENOMEM. */
 int producer_state_encode(const struct producer_state *ps, uint8_t **out, size_t *len);
 /* Replace the state with the encoded one. 0, -EBADMSG (state unchanged) or

@@ -213,6 +213,8 @@ int partition_append(struct partition *p, uint8_t *batches, size_t len,
         return 0; /* nothing written: the original's acknowledgement rules apply */
     }
     assert(partition_log_end_offset(p->log) > before);
+    p->traffic.bytes_in += len;
+    p->traffic.records_in += (uint64_t)info->records;
     leader_update_hw(p);
     delayed_key_notify(&p->waiters);
     return 0;
@@ -318,13 +320,21 @@ static int64_t read_bound(const struct partition *p, enum partition_reader who)
 int partition_read(struct partition *p, enum partition_reader who, int64_t offset, size_t max_bytes,
                    struct log_read_result *out)
 {
-    return partition_log_read(p->log, offset, max_bytes, read_bound(p, who), out);
+    int rv = partition_log_read(p->log, offset, max_bytes, read_bound(p, who), out);
+    if (rv == 0 && who == PARTITION_READ_CONSUMER) {
+        p->traffic.bytes_out += out->length;
+    }
+    return rv;
 }
 
 int partition_read_copy(struct partition *p, enum partition_reader who, int64_t offset,
                         size_t max_bytes, struct buf *out, struct log_read_result *info)
 {
-    return partition_log_read_copy(p->log, offset, max_bytes, read_bound(p, who), out, info);
+    int rv = partition_log_read_copy(p->log, offset, max_bytes, read_bound(p, who), out, info);
+    if (rv == 0 && who == PARTITION_READ_CONSUMER) {
+        p->traffic.bytes_out += info->length;
+    }
+    return rv;
 }
 
 int partition_offset_for_timestamp(struct partition *p, int64_t ts, int64_t *offset,
@@ -414,6 +424,11 @@ void partition_isr_answered(struct partition *p, const struct partition_state *s
     if (st != NULL && p->role == PARTITION_LEADER && st->leader == p->self &&
         st->leader_epoch == p->leader_epoch && st->partition_epoch > p->partition_epoch) {
         p->partition_epoch = st->partition_epoch;
+        if (st->n_isr < p->n_isr) {
+            p->traffic.isr_shrinks++;
+        } else if (st->n_isr > p->n_isr) {
+            p->traffic.isr_expands++;
+        }
         copy_ids(p->isr, &p->n_isr, st->isr, st->n_isr);
     }
     if (p->role == PARTITION_LEADER) {

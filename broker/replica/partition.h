@@ -51,6 +51,13 @@ enum partition_fetch_state {
     FETCH_ACTIVE,   /* fetching */
 };
 
+/* Counted since this broker opened the partition, for /metrics. */
+struct partition_traffic {
+    uint64_t bytes_in, records_in;     /* appended as leader (client produce) */
+    uint64_t bytes_out;                /* read by consumers (not by followers) */
+    uint64_t isr_shrinks, isr_expands; /* ISR changes this broker made as leader */
+};
+
 struct partition {
     char topic[TOPIC_NAME_MAX + 1];
     int32_t index;
@@ -84,6 +91,7 @@ struct partition {
     bool flush_pending;
     int flush_status;     /* the last requested fsync's error, 0 if it worked */
     int64_t flush_target; /* the log end that fsync was to cover */
+    struct partition_traffic traffic;
 };
 
 /* Open (creating or recovering) the partition over an opened log (taken

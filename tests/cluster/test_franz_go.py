@@ -14,10 +14,10 @@ import pytest
 from conftest import GO_DIR
 
 GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
-            "TestOffsetForLeaderEpoch", "TestSaramaMetadata", "TestSaramaAdminCreateDeleteTopic",
-            "TestSaramaProduceConsumeCodecs", "TestConsumerGroupResumes",
-            "TestSaramaConsumerGroupResumes", "TestKafkaGoConsumerGroupResumes",
-            "TestSaramaIdempotentProducer"]
+            "TestOffsetForLeaderEpoch", "TestFetchDivergingEpoch", "TestSaramaMetadata",
+            "TestSaramaAdminCreateDeleteTopic", "TestSaramaProduceConsumeCodecs",
+            "TestConsumerGroupResumes", "TestSaramaConsumerGroupResumes",
+            "TestKafkaGoConsumerGroupResumes", "TestSaramaIdempotentProducer"]
 
 
 # Go tests another cluster test runs (against a cluster it controls).

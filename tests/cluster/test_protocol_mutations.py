@@ -14,7 +14,7 @@ from test_protocol_raw import (connect, create_topic, fetch_body, frame_of, list
                                string)
 from sluicetest import binary, run, unique_topic
 
-ADVERTISED = {0: (0, 7), 1: (4, 11), 2: (1, 5), 3: (0, 8), 18: (0, 4), 19: (2, 4), 20: (1, 3),
+ADVERTISED = {0: (0, 7), 1: (4, 12), 2: (1, 5), 3: (0, 8), 18: (0, 4), 19: (2, 4), 20: (1, 3),
               21: (0, 1), 32: (1, 2), 37: (0, 1), 33: (0, 1), 44: (0, 1)}
 
 

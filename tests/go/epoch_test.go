@@ -122,3 +122,80 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 		t.Fatalf("consumed offsets %v, want %d..%d", got, n-5, n-1)
 	}
 }
+
+// fetchAt sends one Fetch (v12, the broker's highest: franz-go picks it) of
+// partition 0 at `offset`, naming `lastEpoch` as the epoch of the last batch
+// fetched, and returns the partition's answer.
+func fetchAt(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, offset int64,
+	lastEpoch int32) kmsg.FetchResponseTopicPartition {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = 100
+	req.MaxBytes = 1 << 20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition = 0
+	rp.CurrentLeaderEpoch = -1
+	rp.FetchOffset = offset
+	rp.LastFetchedEpoch = lastEpoch
+	rp.LogStartOffset = -1
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("fetch %s@%d: %v", topic, offset, err)
+	}
+	if resp.Version < 12 {
+		t.Fatalf("fetch answered at v%d: the broker must offer v12", resp.Version)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+// Fetch v12 (KIP-320): a position past where its last fetched epoch ends in
+// the leader's log gets that end back as the diverging epoch, with no
+// records; an epoch the log never had is OFFSET_OUT_OF_RANGE.
+func TestFetchDivergingEpoch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cl := newClient(t)
+	adm := kadm.NewClient(cl)
+	topic := topicName(t, "diverge")
+	createTopic(ctx, t, adm, topic, 1)
+	waitForPartitions(ctx, t, adm, topic, 1)
+	const n = 50
+	producer := newClient(t, kgo.DefaultProduceTopic(topic))
+	records := make([]*kgo.Record, n)
+	for i := range records {
+		records[i] = &kgo.Record{Value: []byte(fmt.Sprint(i))}
+	}
+	if err := producer.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	epoch := leaderEpoch(ctx, t, cl, topic)
+
+	// In step with the log: records, no divergence.
+	p := fetchAt(ctx, t, cl, topic, n-5, epoch)
+	if p.ErrorCode != 0 || p.DivergingEpoch.Epoch != -1 || len(p.RecordBatches) == 0 {
+		t.Fatalf("in step: error %d, diverging %+v, %d record bytes", p.ErrorCode,
+			p.DivergingEpoch, len(p.RecordBatches))
+	}
+	// A position past the end of its epoch: the epoch's end, no records.
+	p = fetchAt(ctx, t, cl, topic, n+10, epoch)
+	if p.ErrorCode != 0 || p.DivergingEpoch.Epoch != epoch || p.DivergingEpoch.EndOffset != n ||
+		len(p.RecordBatches) != 0 {
+		t.Fatalf("past the end: error %d, diverging %+v, %d record bytes; want (%d, %d)",
+			p.ErrorCode, p.DivergingEpoch, len(p.RecordBatches), epoch, n)
+	}
+	// An epoch newer than any in the log.
+	p = fetchAt(ctx, t, cl, topic, 10, epoch+3)
+	if !errors.Is(kerr.ErrorForCode(p.ErrorCode), kerr.OffsetOutOfRange) {
+		t.Fatalf("unknown epoch: error %d, want OFFSET_OUT_OF_RANGE", p.ErrorCode)
+	}
+	// franz-go's own consumer fetches at v12 with last_fetched_epoch set.
+	got := consumeAll(ctx, t, topic, 1, n)
+	if len(got) != n {
+		t.Fatalf("consumed %d records, want %d", len(got), n)
+	}
+}

@@ -14,7 +14,7 @@ struct range {
 
 static const struct range expected[] = {
     {KAFKA_API_PRODUCE, 0, 7},
-    {KAFKA_API_FETCH, 4, 11},
+    {KAFKA_API_FETCH, 4, 12}, /* 12: diverging epochs (KIP-320) */
     {KAFKA_API_LIST_OFFSETS, 1, 5},
     {KAFKA_API_METADATA, 0, 8},
     {KAFKA_API_API_VERSIONS, 0, 4},

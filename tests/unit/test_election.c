@@ -80,6 +80,34 @@ START_TEST(test_offline_without_live_isr_unless_unclean)
 }
 END_TEST
 
+static int32_t preferred(const int32_t *isr, size_t n_isr, int32_t leader, unsigned live)
+{
+    static const int32_t replicas[] = {1, 2, 3};
+    struct election_input in = {replicas, 3, isr, n_isr, leader, false, usable, &live};
+    return election_preferred(&in);
+}
+
+START_TEST(test_preferred_replica_takes_back_leadership)
+{
+    const int32_t all[] = {1, 2, 3}, without_1[] = {2, 3};
+    unsigned live = BIT(1) | BIT(2) | BIT(3);
+    ck_assert_int_eq(preferred(all, 3, 2, live), 1);
+    ck_assert_int_eq(preferred(all, 3, 1, live), -1);            /* leads already */
+    ck_assert_int_eq(preferred(without_1, 2, 2, live), -1);      /* not in sync */
+    ck_assert_int_eq(preferred(all, 3, 2, BIT(2) | BIT(3)), -1); /* not usable */
+}
+END_TEST
+
+START_TEST(test_imbalance_is_strictly_above_the_percentage)
+{
+    ck_assert(!election_imbalanced(10, 1, 10)); /* exactly 10% */
+    ck_assert(election_imbalanced(10, 2, 10));
+    ck_assert(election_imbalanced(1, 1, 10));
+    ck_assert(!election_imbalanced(0, 0, 10)); /* prefers nothing */
+    ck_assert(!election_imbalanced(5, 0, 0));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("election");
@@ -87,6 +115,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_live_leader_keeps_leading);
     tcase_add_test(tc, test_dead_leader_replaced_by_preferred_live_isr);
     tcase_add_test(tc, test_offline_without_live_isr_unless_unclean);
+    tcase_add_test(tc, test_preferred_replica_takes_back_leadership);
+    tcase_add_test(tc, test_imbalance_is_strictly_above_the_percentage);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -123,6 +123,18 @@ START_TEST(test_expiry)
 }
 END_TEST
 
+START_TEST(test_log_start_drops_producers_wholly_below_it)
+{
+    struct producer_batch a = batch(1, 0, 0, 5, 0), b = batch(2, 0, 0, 5, 5);
+    ck_assert_int_eq(producer_state_update(&ps, &a), 0); /* offsets 0-4 */
+    ck_assert_int_eq(producer_state_update(&ps, &b), 0); /* offsets 5-9 */
+    ck_assert_uint_eq(producer_state_drop_before(&ps, 5), 1);
+    ck_assert_ptr_null(producer_state_find(&ps, 1));
+    ck_assert_uint_eq(producer_state_drop_before(&ps, 9), 0);
+    ck_assert_ptr_nonnull(producer_state_find(&ps, 2));
+}
+END_TEST
+
 START_TEST(test_snapshot_round_trip_and_corruption)
 {
     for (int64_t pid = 50; pid > 0; pid -= 7) {
@@ -316,6 +328,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_epochs);
     tcase_add_test(tc, test_sequence_wraps);
     tcase_add_test(tc, test_expiry);
+    tcase_add_test(tc, test_log_start_drops_producers_wholly_below_it);
     tcase_add_test(tc, test_snapshot_round_trip_and_corruption);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("partition_log");

@@ -631,6 +631,44 @@ START_TEST(test_oversized_frame_closes_connection)
 }
 END_TEST
 
+/* A connection with max_pending_calls unfinished is not read: the third and
+ * fourth pipelined requests wait (in the socket or the frame backlog) until
+ * a call finishes. */
+START_TEST(test_pending_call_cap_pauses_reading)
+{
+    struct fixture f;
+    fixture_init(&f);
+    server_start(&f, 0);
+    struct rpc_server_limits limits = {.max_pending_calls = 2};
+    rpc_server_set_limits(&f.server, &limits);
+    struct raw raw;
+    raw_open(&f, &raw);
+    struct buf b = BUF_INIT;
+    Sluice__Controller__FetchMetadataRequest body =
+        SLUICE__CONTROLLER__FETCH_METADATA_REQUEST__INIT;
+    for (uint64_t i = 1; i <= 4; i++) {
+        struct rpc_frame fr = {
+            .kind = RPC_REQUEST, .method = METHOD_NEVER, .version = 1, .correlation_id = i};
+        ck_assert_int_eq(rpc_frame_encode(&b, &fr, &body.base, NULL, 0, TEST_MAX_FRAME), 0);
+    }
+    ck_assert_int_eq(rpc_conn_send_encoded(&raw.conn, &b), 0);
+    bool never = false;
+    run_until(&f, &never, 300);
+    ck_assert_int_eq(f.n_parked, 2);
+    struct rpc_call *first = f.parked[0];
+    f.parked[0] = f.parked[1];
+    f.n_parked = 1;
+    rpc_call_fail(first, RPC_ERROR_UNAVAILABLE, "done"); /* may deliver the next at once */
+    run_until(&f, &never, 300);
+    ck_assert_int_eq(f.n_parked, 2); /* the third request, and only it */
+    ck_assert_int_eq(raw.frames, 1);
+    ck_assert_int_eq(raw.last_error, RPC_ERROR_UNAVAILABLE);
+    rpc_conn_close(&raw.conn, 0);
+    run_until(&f, &raw.closed, 2000);
+    fixture_close(&f);
+}
+END_TEST
+
 START_TEST(test_garbage_and_malformed_body)
 {
     struct fixture f;
@@ -691,6 +729,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_fail_unreachable_fails_waiting_requests_at_once);
     tcase_add_test(tc, test_oversized_frame_closes_connection);
     tcase_add_test(tc, test_garbage_and_malformed_body);
+    tcase_add_test(tc, test_pending_call_cap_pauses_reading);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,7 +6,8 @@ memory and a well-behaved client's latency while it runs.
 
 For each build and attack a fresh single-node sluiced (broker and controller)
 starts; a well-behaved producer sends one small acks=1 batch after another on
-its own connection throughout the attack. Printed per attack and build:
+its own connection throughout the attack (and at least 3 s). Printed per
+attack and build:
   - peak RSS growth (VmHWM from /proc after the attack minus before it);
   - the producer's round trips during the attack: count, p50, p99 and max ms,
     and errors (a timeout of 30 s or a closed connection counts as one);
@@ -73,9 +74,12 @@ class WellBehaved:
         self.thread.start()
         time.sleep(0.5)
         self.latencies.clear()  # only what the attack overlaps
+        self.started = time.monotonic()
         return self
 
     def __exit__(self, *exc):
+        # At least 3 s measured: an attack refused at once still has an aftermath.
+        time.sleep(max(0.0, 3.0 - (time.monotonic() - self.started)))
         self.stop.set()
         self.thread.join()
 
@@ -141,12 +145,26 @@ def controller_addr(broker):
     return host, int(port)
 
 
+# Attack payloads built before the measured window: the well-behaved client
+# shares this process, and building tens of MiB of bytes holds the GIL.
+PAYLOADS = {}
+
+
+def payload(name):
+    if name not in PAYLOADS:
+        if name == "huge":
+            PAYLOADS[name] = rpc_request_frame(8, 1, b"\xa0\x06\x00" * ((64 * MIB) // 3))
+        else:
+            PAYLOADS[name] = b"".join(rpc_request_frame(8, i, FETCH_ALL_METADATA)
+                                      for i in range(100000))
+    return PAYLOADS[name]
+
+
 def attack_rpc_huge_frame(broker, topic):
     with socket.create_connection(controller_addr(broker), timeout=60) as s:
         s.settimeout(60)
-        body = b"\xa0\x06\x00" * ((64 * MIB) // 3)
         try:
-            s.sendall(rpc_request_frame(8, 1, body))
+            s.sendall(payload("huge"))
         except OSError:
             return "refused before the frame was sent"
         return "closed" if closed(s, 30) is True else "answered/held"
@@ -155,7 +173,7 @@ def attack_rpc_huge_frame(broker, topic):
 def attack_rpc_non_reader(broker, topic):
     admin = socket.create_connection(("127.0.0.1", broker.port), timeout=60)
     admin.close()
-    frames = b"".join(rpc_request_frame(8, i, FETCH_ALL_METADATA) for i in range(100000))
+    frames = payload("non-reader")
     hog = socket.socket()
     hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     hog.connect(controller_addr(broker))
@@ -207,6 +225,10 @@ def run_one(build, label, attack, overrides, workdir):
         with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as s:
             s.sendall(request_frame(0, 3, 1, produce_body(topic, batch(records_of([b"w"]), 0, 1))))
             recv_response(s)
+        if attack is attack_rpc_huge_frame:
+            payload("huge")
+        elif attack is attack_rpc_non_reader:
+            payload("non-reader")
         hwm = vm_kib(broker, "VmHWM")
         with WellBehaved(broker, topic) as good:
             outcome = attack(broker, topic)

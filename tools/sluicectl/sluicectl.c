@@ -4,6 +4,7 @@
 
 #include "tools/sluicectl/cluster_cmd.h"
 #include "tools/sluicectl/group_cmd.h"
+#include "tools/sluicectl/node_cmd.h"
 #include "tools/sluicectl/producers_cmd.h"
 #include "tools/sluicectl/topic_cmd.h"
 
@@ -21,6 +22,7 @@ static void usage(FILE *out)
                  "  topic create|list|describe|delete|alter-config   (sluicectl topic --help)\n"
                  "  cluster status --controller host:port [--json]  (sluicectl cluster --help)\n"
                  "  group list|describe|delete|reset-offsets         (sluicectl group --help)\n"
+                 "  node status --http host:port                     (sluicectl node --help)\n"
                  "  producers TOPIC PARTITION --bootstrap-server h:p (sluicectl producers --help)\n"
                  "\n"
                  "options:\n"
@@ -47,6 +49,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "group") == 0) {
         return group_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "node") == 0) {
+        return node_cmd_main(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "producers") == 0) {
         return producers_cmd_main(argc - 1, argv + 1);

@@ -1,0 +1,322 @@
+/* The broker's status and metrics; see broker_metrics.h. */
+#include "broker/broker_metrics.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/group/group_coordinator.h"
+#include "broker/replica/partition.h"
+
+/* The hosted partitions, gathered once per scrape so each family is one
+ * pass (the exposition format wants a family's samples together). */
+struct partition_list {
+    struct partition **p;
+    size_t n, cap;
+    bool oom;
+};
+
+static void gather(struct partition *p, void *arg)
+{
+    struct partition_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        struct partition **grown = realloc(l->p, cap * sizeof *grown);
+        if (grown == NULL) {
+            l->oom = true;
+            return;
+        }
+        l->p = grown;
+        l->cap = cap;
+    }
+    l->p[l->n++] = p;
+}
+
+static bool under_replicated(const struct partition *p)
+{
+    return partition_is_leader(p) && p->n_isr < p->n_replicas;
+}
+
+static bool under_min_isr(const struct partition *p)
+{
+    return partition_is_leader(p) && p->n_isr < p->min_insync_replicas;
+}
+
+void broker_status_get(struct broker *b, struct broker_status *out)
+{
+    memset(out, 0, sizeof *out);
+    out->metadata_offset = -1;
+    if (b->started == 0) {
+        return;
+    }
+    const struct broker_session *s = &b->link.session;
+    out->registered = broker_session_registered(s);
+    out->broker_epoch = s->broker_epoch;
+    const MetadataImage *image = broker_session_image(s);
+    if (image != NULL) {
+        out->metadata_offset = image->offset;
+    }
+    out->ready = broker_caught_up_and_unfenced(b);
+    out->accepting = b->accepting;
+    struct partition_list l = {0};
+    replica_manager_each_partition(&b->replicas, gather, &l);
+    out->partitions = (int32_t)l.n;
+    for (size_t i = 0; i < l.n; i++) {
+        out->leaders += partition_is_leader(l.p[i]);
+    }
+    free(l.p);
+}
+
+/* ---- families ---- */
+
+static void partition_labels(const struct partition *p, char *index, size_t len,
+                             struct prom_label out[2])
+{
+    snprintf(index, len, "%d", p->index);
+    out[0] = (struct prom_label){"topic", p->topic};
+    out[1] = (struct prom_label){"partition", index};
+}
+
+typedef int64_t (*partition_value_fn)(const struct partition *p);
+
+static void partition_family(struct prom_writer *w, const struct partition_list *l,
+                             const char *name, const char *type, const char *help,
+                             partition_value_fn value)
+{
+    prom_family(w, name, type, help);
+    for (size_t i = 0; i < l->n; i++) {
+        char index[16];
+        struct prom_label labels[2];
+        partition_labels(l->p[i], index, sizeof index, labels);
+        prom_sample_int(w, name, labels, 2, value(l->p[i]));
+    }
+}
+
+/* Topics are visited together (the replica manager keeps a topic's
+ * partitions in one array): sum runs of one topic. */
+static void topic_family(struct prom_writer *w, const struct partition_list *l, const char *name,
+                         const char *help, partition_value_fn value)
+{
+    prom_family(w, name, "counter", help);
+    for (size_t i = 0; i < l->n;) {
+        int64_t sum = 0;
+        size_t j = i;
+        for (; j < l->n && strcmp(l->p[j]->topic, l->p[i]->topic) == 0; j++) {
+            sum += value(l->p[j]);
+        }
+        struct prom_label label = {"topic", l->p[i]->topic};
+        prom_sample_int(w, name, &label, 1, sum);
+        i = j;
+    }
+}
+
+static int64_t log_size(const struct partition *p)
+{
+    return partition_log_size_bytes(p->log);
+}
+static int64_t log_segments(const struct partition *p)
+{
+    return partition_log_segment_count(p->log);
+}
+static int64_t log_end(const struct partition *p)
+{
+    return partition_log_end(p);
+}
+static int64_t high_watermark(const struct partition *p)
+{
+    return partition_high_watermark(p);
+}
+static int64_t is_leader(const struct partition *p)
+{
+    return partition_is_leader(p);
+}
+static int64_t bytes_in(const struct partition *p)
+{
+    return (int64_t)p->traffic.bytes_in;
+}
+static int64_t records_in(const struct partition *p)
+{
+    return (int64_t)p->traffic.records_in;
+}
+static int64_t bytes_out(const struct partition *p)
+{
+    return (int64_t)p->traffic.bytes_out;
+}
+
+static void replica_lag_family(struct prom_writer *w, const struct partition_list *l)
+{
+    const char *name = "sluice_replica_fetch_lag_records";
+    prom_family(w, name, "gauge",
+                "Leader only: offsets a follower is behind the leader's log end, as of its "
+                "last fetch in this leader epoch.");
+    for (size_t i = 0; i < l->n; i++) {
+        const struct partition *p = l->p[i];
+        if (!partition_is_leader(p)) {
+            continue;
+        }
+        int64_t end = partition_log_end(p);
+        for (int32_t r = 0; r < p->n_replicas; r++) {
+            const struct replica_progress *rp = &p->replicas[r];
+            if (rp->broker_id == p->self || rp->log_end < 0) {
+                continue;
+            }
+            char index[16], replica[16];
+            struct prom_label labels[3];
+            partition_labels(p, index, sizeof index, labels);
+            snprintf(replica, sizeof replica, "%d", rp->broker_id);
+            labels[2] = (struct prom_label){"replica", replica};
+            prom_sample_int(w, name, labels, 3, end > rp->log_end ? end - rp->log_end : 0);
+        }
+    }
+}
+
+static void sum_family(struct prom_writer *w, const struct partition_list *l, const char *name,
+                       const char *type, const char *help, bool (*pred)(const struct partition *))
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        n += pred(l->p[i]);
+    }
+    prom_family(w, name, type, help);
+    prom_sample_int(w, name, NULL, 0, n);
+}
+
+static void isr_change_families(struct prom_writer *w, const struct partition_list *l)
+{
+    uint64_t shrinks = 0, expands = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        shrinks += l->p[i]->traffic.isr_shrinks;
+        expands += l->p[i]->traffic.isr_expands;
+    }
+    prom_family(w, "sluice_isr_shrinks_total", "counter",
+                "ISR shrinks this broker made as leader (accepted by the controller).");
+    prom_sample_int(w, "sluice_isr_shrinks_total", NULL, 0, (int64_t)shrinks);
+    prom_family(w, "sluice_isr_expands_total", "counter",
+                "ISR expansions this broker made as leader (accepted by the controller).");
+    prom_sample_int(w, "sluice_isr_expands_total", NULL, 0, (int64_t)expands);
+}
+
+/* ---- consumer groups: lag where this broker hosts the partition ---- */
+
+struct group_lag_ctx {
+    struct broker *b;
+    struct prom_writer *w;
+    const char *group;
+};
+
+static void committed_lag(void *arg, const struct group_committed *c)
+{
+    struct group_lag_ctx *ctx = arg;
+    struct partition *p = replica_manager_partition(&ctx->b->replicas, c->topic, c->partition);
+    if (p == NULL || c->offset < 0) {
+        return;
+    }
+    int64_t hw = partition_high_watermark(p);
+    char index[16];
+    snprintf(index, sizeof index, "%d", c->partition);
+    struct prom_label labels[3] = {
+        {"group", ctx->group}, {"topic", c->topic}, {"partition", index}};
+    prom_sample_int(ctx->w, "sluice_consumer_group_lag_records", labels, 3,
+                    hw > c->offset ? hw - c->offset : 0);
+}
+
+static void group_lag(void *arg, const char *group_id, const char *protocol_type, const char *state)
+{
+    (void)protocol_type;
+    (void)state;
+    struct group_lag_ctx *ctx = arg;
+    ctx->group = group_id;
+    group_each_committed(ctx->b->groups, group_id, committed_lag, ctx);
+}
+
+static void group_lag_family(struct broker *b, struct prom_writer *w)
+{
+    prom_family(w, "sluice_consumer_group_lag_records", "gauge",
+                "Coordinator only: high watermark minus the committed offset, for the groups "
+                "this broker coordinates and the partitions it hosts.");
+    if (b->groups != NULL) {
+        struct group_lag_ctx ctx = {b, w, NULL};
+        group_each(b->groups, group_lag, &ctx);
+    }
+}
+
+static void connection_families(struct broker *b, struct prom_writer *w)
+{
+    int64_t conns = 0, queued = 0;
+    for (struct kafka_conn *c = b->server.conns; c != NULL; c = kafka_conn_next(c)) {
+        conns++;
+        queued += (int64_t)kafka_conn_pending_bytes(c);
+    }
+    prom_gauge(w, "sluice_kafka_connections", "Open Kafka client connections.", conns);
+    prom_gauge(w, "sluice_kafka_response_bytes_queued",
+               "Response bytes queued on Kafka connections, not yet written (a connection "
+               "stops reading requests past its bound).",
+               queued);
+    const struct request_budget *budget = &b->server.budget;
+    prom_gauge(w, "sluice_kafka_request_budget_used_bytes",
+               "Request bytes held now against queued.max.request.bytes.", (int64_t)budget->used);
+    prom_gauge(w, "sluice_kafka_request_budget_limit_bytes",
+               "queued.max.request.bytes (0: unlimited).", (int64_t)budget->limit);
+    prom_family(w, "sluice_kafka_request_budget_pauses_total", "counter",
+                "Times a connection stopped reading because the request budget was spent.");
+    prom_sample_int(w, "sluice_kafka_request_budget_pauses_total", NULL, 0,
+                    (int64_t)budget->pauses);
+}
+
+void broker_metrics_write(struct broker *b, struct prom_writer *w)
+{
+    if (b->started == 0) {
+        return;
+    }
+    struct broker_status st;
+    broker_status_get(b, &st);
+    prom_gauge(w, "sluice_broker_registered",
+               "1 once the controllers answered this broker's registration.", st.registered);
+    prom_gauge(w, "sluice_broker_ready",
+               "1 while this broker is registered, caught up with the metadata and unfenced.",
+               st.ready);
+    prom_gauge(w, "sluice_broker_metadata_offset",
+               "Offset of the cluster metadata this broker has replayed.", st.metadata_offset);
+    connection_families(b, w);
+    request_metrics_write(&b->requests, w);
+
+    struct partition_list l = {0};
+    replica_manager_each_partition(&b->replicas, gather, &l);
+    if (l.oom) {
+        w->error = -ENOMEM;
+    }
+    prom_gauge(w, "sluice_broker_partitions", "Partition replicas this broker hosts.",
+               (int64_t)l.n);
+    sum_family(w, &l, "sluice_broker_leader_partitions", "gauge", "Partitions this broker leads.",
+               partition_is_leader);
+    sum_family(w, &l, "sluice_broker_under_replicated_partitions", "gauge",
+               "Partitions this broker leads whose ISR is smaller than the replica set.",
+               under_replicated);
+    sum_family(w, &l, "sluice_broker_under_min_isr_partitions", "gauge",
+               "Partitions this broker leads whose ISR is below min.insync.replicas (acks=all "
+               "writes are refused).",
+               under_min_isr);
+    isr_change_families(w, &l);
+    topic_family(w, &l, "sluice_topic_bytes_in_total",
+                 "Record batch bytes produced to partitions this broker leads.", bytes_in);
+    topic_family(w, &l, "sluice_topic_records_in_total",
+                 "Records produced to partitions this broker leads.", records_in);
+    topic_family(w, &l, "sluice_topic_bytes_out_total",
+                 "Record batch bytes read by consumers (not followers) from this broker.",
+                 bytes_out);
+    partition_family(w, &l, "sluice_partition_log_size_bytes", "gauge",
+                     "Bytes in the partition's segment files.", log_size);
+    partition_family(w, &l, "sluice_partition_log_segments", "gauge",
+                     "Segments of the partition's log.", log_segments);
+    partition_family(w, &l, "sluice_partition_log_end_offset", "gauge",
+                     "Offset the next appended record gets.", log_end);
+    partition_family(w, &l, "sluice_partition_high_watermark", "gauge",
+                     "Offset below which records are committed (visible to consumers).",
+                     high_watermark);
+    partition_family(w, &l, "sluice_partition_leader", "gauge",
+                     "1 when this broker leads the partition.", is_leader);
+    replica_lag_family(w, &l);
+    free(l.p);
+    group_lag_family(b, w);
+}

@@ -1,0 +1,31 @@
+/* What the broker role tells the HTTP endpoints: its readiness (/readyz,
+ * the JSON status) and its metrics in Prometheus text (/metrics).
+ *
+ * Everything is read from the broker's own state on the loop thread at
+ * request time (counters live where the events happen: request_metrics in
+ * dispatch, partition_traffic in each partition); nothing is kept here.
+ * Per-partition series are one walk over the hosted partitions, so a
+ * scrape costs a few lines per partition. */
+#ifndef SLUICE_BROKER_BROKER_METRICS_H
+#define SLUICE_BROKER_BROKER_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/broker.h"
+#include "common/prom_text.h"
+
+struct broker_status {
+    bool registered;             /* the controllers answered this incarnation's registration */
+    bool ready;                  /* registered, caught up with the metadata and unfenced */
+    bool accepting;              /* the Kafka listeners accept clients */
+    int64_t broker_epoch;        /* 0 until registered */
+    int64_t metadata_offset;     /* of the broker's replayed image, -1 before the first */
+    int32_t partitions, leaders; /* hosted, and led by this broker */
+};
+
+void broker_status_get(struct broker *b, struct broker_status *out);
+/* Append the broker's metrics families. */
+void broker_metrics_write(struct broker *b, struct prom_writer *w);
+
+#endif

@@ -1,0 +1,131 @@
+/* The node's HTTP endpoints; see node_http.h. */
+#include "sluiced/node_http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/log.h"
+
+static void serve_metrics(void *data, struct http_response *res)
+{
+    const struct node_http *h = data;
+    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    if (node_metrics(h->status, &res->body) != 0) {
+        buf_reset(&res->body);
+        res->status = 500;
+        buf_append(&res->body, "out of memory\n", 14);
+    }
+}
+
+static void serve_livez(void *data, struct http_response *res)
+{
+    (void)data;
+    buf_append(&res->body, "ok\n", 3);
+}
+
+static void serve_readyz(void *data, struct http_response *res)
+{
+    const struct node_http *h = data;
+    char why[160];
+    if (!node_ready(h->status, why, sizeof why)) {
+        res->status = 503;
+    }
+    buf_append(&res->body, why, strlen(why));
+    buf_append(&res->body, "\n", 1);
+}
+
+static void serve_status(void *data, struct http_response *res)
+{
+    const struct node_http *h = data;
+    res->content_type = "application/json";
+    if (node_status_json(h->status, &res->body) != 0) {
+        buf_reset(&res->body);
+        res->status = 500;
+    }
+}
+
+int node_http_parse_listener(const char *spec, char *host, size_t hostlen, int *port, char *err,
+                             size_t errlen)
+{
+    const char *p = spec;
+    if (strncasecmp(p, "http://", 7) == 0) {
+        p += 7;
+    }
+    const char *colon = strrchr(p, ':');
+    if (colon == NULL) {
+        snprintf(err, errlen, "metrics.listener=%s: expected host:port", spec);
+        return -EINVAL;
+    }
+    char *end;
+    long v = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || v < 0 || v > 65535) {
+        snprintf(err, errlen, "metrics.listener=%s: bad port", spec);
+        return -EINVAL;
+    }
+    size_t len = (size_t)(colon - p);
+    if (len >= 2 && p[0] == '[' && p[len - 1] == ']') { /* [ipv6] */
+        p++;
+        len -= 2;
+    }
+    if (len >= hostlen) {
+        snprintf(err, errlen, "metrics.listener=%s: host too long", spec);
+        return -EINVAL;
+    }
+    if (len == 0) {
+        snprintf(host, hostlen, "0.0.0.0");
+    } else {
+        memcpy(host, p, len);
+        host[len] = '\0';
+    }
+    *port = (int)v;
+    return 0;
+}
+
+int node_http_start(struct node_http *h, uv_loop_t *loop, const char *spec,
+                    const struct node_status *status, char *err, size_t errlen)
+{
+    memset(h, 0, sizeof *h);
+    h->status = status;
+    if (spec == NULL || spec[0] == '\0') {
+        return 0;
+    }
+    char host[256];
+    int port;
+    int rv = node_http_parse_listener(spec, host, sizeof host, &port, err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
+    const struct http_route routes[] = {
+        {"/metrics", serve_metrics, h},
+        {"/livez", serve_livez, h},
+        {"/readyz", serve_readyz, h},
+        {"/status", serve_status, h},
+    };
+    rv = http_server_start(&h->server, loop, host, port, routes, sizeof routes / sizeof *routes,
+                           err, errlen);
+    if (rv == 0) {
+        log_info("sluiced",
+                 "HTTP endpoints listening host=%s port=%d paths=/metrics,/livez,/readyz,/status",
+                 host, http_server_port(h->server));
+    }
+    return rv;
+}
+
+int node_http_port(const struct node_http *h)
+{
+    return h->server != NULL ? http_server_port(h->server) : 0;
+}
+
+void node_http_stop(struct node_http *h)
+{
+    http_server_stop(h->server);
+}
+
+void node_http_release(struct node_http *h)
+{
+    http_server_release(h->server);
+    h->server = NULL;
+}

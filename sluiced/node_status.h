@@ -1,0 +1,34 @@
+/* The node as the HTTP endpoints see it: whichever roles this process runs
+ * (broker, controller or both), its readiness, its JSON status and its
+ * metrics page. Also what sd_notify's READY=1 waits for.
+ *
+ * Ready means: the broker (if any) is registered, caught up with the
+ * metadata, unfenced and serving clients; the controller (if any) knows the
+ * quorum's leader; and the process is not shutting down. All pointers are
+ * borrowed from sluiced. Loop thread only. */
+#ifndef SLUICE_SLUICED_NODE_STATUS_H
+#define SLUICE_SLUICED_NODE_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "broker/broker.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "controller/controller_role.h"
+
+struct node_status {
+    const struct sluice_config *config;
+    struct broker *broker;              /* NULL: no broker role */
+    struct controller_role *controller; /* NULL: no controller role */
+    const bool *stopping;               /* the process is shutting down */
+};
+
+/* Whether the node is ready; if not, `why` says what it waits for. */
+bool node_ready(const struct node_status *n, char *why, size_t whylen);
+/* The JSON object `sluicectl node status` prints. 0 or -ENOMEM. */
+int node_status_json(const struct node_status *n, struct buf *out);
+/* The whole /metrics page. 0 or -ENOMEM. */
+int node_metrics(const struct node_status *n, struct buf *out);
+
+#endif
