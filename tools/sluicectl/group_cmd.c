@@ -442,14 +442,10 @@ int group_cmd_main(int argc, char **argv)
         return rv > 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
     }
     struct client_security security;
-    if (client_security_load(s.command_config, &security, s.err, sizeof s.err) != 0) {
-        fprintf(stderr, "sluicectl: --command-config: %s\n", s.err);
-        return SLUICECTL_USAGE;
-    }
-    if (kafka_client_connect(&s.client, s.bootstrap, s.timeout_ms, &security, s.err,
-                             sizeof s.err) != 0) {
-        fprintf(stderr, "sluicectl: %s\n", s.err);
-        return SLUICECTL_CONNECT;
+    int connected = kafka_client_connect_configured(&s.client, s.bootstrap, s.timeout_ms,
+                                                    s.command_config, &security);
+    if (connected != 0) {
+        return connected == -1 ? SLUICECTL_USAGE : SLUICECTL_CONNECT;
     }
     kafka_arena_init(&s.arena, ARENA_LIMIT);
     if (strcmp(command, "list") == 0) {

@@ -539,3 +539,18 @@ static int secure(struct kafka_client *c, const char *host, char *err, size_t er
     }
     return c->security->sasl ? sasl_start(c, err, errlen) : 0;
 }
+
+int kafka_client_connect_configured(struct kafka_client *c, const char *bootstrap, int timeout_ms,
+                                    const char *command_config, struct client_security *security)
+{
+    char err[256];
+    if (client_security_load(command_config, security, err, sizeof err) != 0) {
+        fprintf(stderr, "sluicectl: --command-config: %s\n", err);
+        return -1;
+    }
+    if (kafka_client_connect(c, bootstrap, timeout_ms, security, err, sizeof err) != 0) {
+        fprintf(stderr, "sluicectl: %s\n", err);
+        return -2;
+    }
+    return 0;
+}

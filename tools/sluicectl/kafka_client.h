@@ -40,6 +40,13 @@ int kafka_client_connect(struct kafka_client *c, const char *host_port, int time
 /* Same with host and port apart. */
 int kafka_client_connect_to(struct kafka_client *c, const char *host, int port, int timeout_ms,
                             const struct client_security *security, char *err, size_t errlen);
+/* What every sluicectl command does first: load `command_config`
+ * (--command-config FILE; NULL for PLAINTEXT) into `security`, then connect
+ * to `bootstrap`. `c` borrows `security` for its reconnects, so it must
+ * outlive `c`. Prints what went wrong to stderr. Returns 0, -1 for a bad FILE
+ * (a usage error), or -2 when the cluster cannot be reached. */
+int kafka_client_connect_configured(struct kafka_client *c, const char *bootstrap, int timeout_ms,
+                                    const char *command_config, struct client_security *security);
 void kafka_client_close(struct kafka_client *c);
 
 /* Send `body` as api_key/version (the request header version follows from

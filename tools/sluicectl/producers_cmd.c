@@ -221,14 +221,10 @@ int producers_cmd_main(int argc, char **argv)
     r.topic = argv[optind];
     r.partition = (int32_t)partition;
     struct client_security security;
-    if (client_security_load(r.command_config, &security, r.err, sizeof r.err) != 0) {
-        fprintf(stderr, "sluicectl: --command-config: %s\n", r.err);
-        return SLUICECTL_USAGE;
-    }
-    if (kafka_client_connect(&r.client, r.bootstrap, r.timeout_ms, &security, r.err,
-                             sizeof r.err) != 0) {
-        fprintf(stderr, "sluicectl: %s\n", r.err);
-        return SLUICECTL_CONNECT;
+    int connected = kafka_client_connect_configured(&r.client, r.bootstrap, r.timeout_ms,
+                                                    r.command_config, &security);
+    if (connected != 0) {
+        return connected == -1 ? SLUICECTL_USAGE : SLUICECTL_CONNECT;
     }
     kafka_arena_init(&r.arena, ARENA_LIMIT);
     int rv = describe(&r);

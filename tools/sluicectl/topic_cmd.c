@@ -673,14 +673,10 @@ int topic_cmd_main(int argc, char **argv)
     memset(&s, 0, sizeof s);
     s.o = &o;
     struct client_security security;
-    if (client_security_load(o.command_config, &security, s.err, sizeof s.err) != 0) {
-        fprintf(stderr, "sluicectl: --command-config: %s\n", s.err);
-        return SLUICECTL_USAGE;
-    }
-    if (kafka_client_connect(&s.client, o.bootstrap, o.timeout_ms, &security, s.err,
-                             sizeof s.err) != 0) {
-        fprintf(stderr, "sluicectl: %s\n", s.err);
-        return SLUICECTL_CONNECT;
+    int connected = kafka_client_connect_configured(&s.client, o.bootstrap, o.timeout_ms,
+                                                    o.command_config, &security);
+    if (connected != 0) {
+        return connected == -1 ? SLUICECTL_USAGE : SLUICECTL_CONNECT;
     }
     kafka_arena_init(&s.arena, ARENA_LIMIT);
     rv = run(&s, command);
