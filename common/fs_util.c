@@ -1,6 +1,7 @@
 #include "common/fs_util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,7 +60,7 @@ int fs_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int fs_write_atomic(const char *dir, const char *name, const void *data, size_t len)
+static int write_replace(const char *dir, const char *name, const void *data, size_t len, bool sync)
 {
     char path[FS_PATH_MAX], tmp[FS_PATH_MAX];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path ||
@@ -71,7 +72,7 @@ int fs_write_atomic(const char *dir, const char *name, const void *data, size_t 
         return -errno;
     }
     int rv = fs_write_all(fd, data, len);
-    if (rv == 0 && fsync(fd) < 0) {
+    if (rv == 0 && sync && fsync(fd) < 0) {
         rv = -errno;
     }
     close(fd);
@@ -82,5 +83,15 @@ int fs_write_atomic(const char *dir, const char *name, const void *data, size_t 
         unlink(tmp);
         return rv;
     }
-    return fs_fsync_dir(dir);
+    return sync ? fs_fsync_dir(dir) : 0;
+}
+
+int fs_write_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+    return write_replace(dir, name, data, len, true);
+}
+
+int fs_write_replace(const char *dir, const char *name, const void *data, size_t len)
+{
+    return write_replace(dir, name, data, len, false);
 }

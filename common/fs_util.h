@@ -29,4 +29,11 @@ int fs_write_all(int fd, const void *data, size_t len);
  * that made no progress). */
 int fs_write_atomic(const char *dir, const char *name, const void *data, size_t len);
 
+/* fs_write_atomic without the fsyncs: write `dir`/`name`.tmp and rename it
+ * over the target. Readers see the old or the new file; after a crash the
+ * target may be the old file, the new one, or (filesystems that do not order
+ * data before renames) an empty one, so the caller fsyncs the file and `dir`
+ * itself before relying on it (e.g. with the data it describes). */
+int fs_write_replace(const char *dir, const char *name, const void *data, size_t len);
+
 #endif

@@ -670,6 +670,8 @@ static int register_methods(struct controller_service *svc)
          &sluice__controller__create_partitions_request__descriptor, service_create_partitions},
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_CONFIGS,
          &sluice__controller__alter_configs_request__descriptor, service_alter_configs},
+        {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_SCRAM_CREDENTIALS,
+         &sluice__controller__alter_scram_credentials_request__descriptor, service_alter_scram},
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_PARTITION,
          &sluice__controller__alter_partition_request__descriptor, handle_alter_partition},
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_CONTROLLED_SHUTDOWN,

@@ -402,6 +402,26 @@ static int apply_producer_ids(struct fsm *fsm, const Sluice__Metadata__ProducerI
     return KAFKA_ERROR_NONE;
 }
 
+/* SCRAM: the controller validated the mechanism and sizes; replay checks
+ * them again, so a record no broker could use is rejected everywhere alike. */
+static int apply_scram(struct fsm *fsm, const Sluice__Metadata__UserScramCredentialRecord *r)
+{
+    if (r->name[0] == '\0' ||
+        (r->mechanism != SCRAM_MECHANISM_SHA_256 && r->mechanism != SCRAM_MECHANISM_SHA_512) ||
+        r->salt.len == 0 || r->stored_key.len == 0 || r->stored_key.len != r->server_key.len ||
+        r->iterations <= 0) {
+        return KAFKA_ERROR_INVALID_REQUEST;
+    }
+    return image_put_scram(fsm->image, r);
+}
+
+static int apply_remove_scram(struct fsm *fsm,
+                              const Sluice__Metadata__RemoveUserScramCredentialRecord *r)
+{
+    return image_remove_scram(fsm->image, r->name, r->mechanism) ? KAFKA_ERROR_NONE
+                                                                 : KAFKA_ERROR_RESOURCE_NOT_FOUND;
+}
+
 static int apply_record(struct fsm *fsm, const MetadataRecord *rec, int64_t offset)
 {
     switch (rec->record_case) {
@@ -427,6 +447,10 @@ static int apply_record(struct fsm *fsm, const MetadataRecord *rec, int64_t offs
         return apply_config(fsm, rec->config);
     case SLUICE__METADATA__METADATA_RECORD__RECORD_PRODUCER_IDS:
         return apply_producer_ids(fsm, rec->producer_ids);
+    case SLUICE__METADATA__METADATA_RECORD__RECORD_USER_SCRAM_CREDENTIAL:
+        return apply_scram(fsm, rec->user_scram_credential);
+    case SLUICE__METADATA__METADATA_RECORD__RECORD_REMOVE_USER_SCRAM_CREDENTIAL:
+        return apply_remove_scram(fsm, rec->remove_user_scram_credential);
     default:
         return KAFKA_ERROR_INVALID_REQUEST; /* a record type from a newer version */
     }

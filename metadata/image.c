@@ -250,3 +250,89 @@ int image_set_topic_config(TopicState *t, const char *name, const char *value)
     }
     return value == NULL ? 0 : config_add(t, name, value);
 }
+
+/* Position of (name, mechanism), or where it would go; *found says which. */
+static size_t scram_index(const MetadataImage *img, const char *name, int32_t mechanism,
+                          bool *found)
+{
+    size_t i = 0;
+    for (; i < img->n_scram_credentials; i++) {
+        const ScramCredential *c = img->scram_credentials[i];
+        int cmp = strcmp(c->name, name);
+        if (cmp > 0 || (cmp == 0 && c->mechanism >= mechanism)) {
+            break;
+        }
+    }
+    *found = i < img->n_scram_credentials && strcmp(img->scram_credentials[i]->name, name) == 0 &&
+             img->scram_credentials[i]->mechanism == mechanism;
+    return i;
+}
+
+const ScramCredential *image_find_scram(const MetadataImage *img, const char *name,
+                                        int32_t mechanism)
+{
+    bool found;
+    size_t i = scram_index(img, name, mechanism, &found);
+    return found ? img->scram_credentials[i] : NULL;
+}
+
+static int bytes_copy(ProtobufCBinaryData *out, ProtobufCBinaryData in)
+{
+    out->len = in.len;
+    out->data = malloc(in.len ? in.len : 1);
+    if (out->data == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(out->data, in.data, in.len);
+    return 0;
+}
+
+int image_put_scram(MetadataImage *img, const ScramCredential *c)
+{
+    ScramCredential *copy = malloc(sizeof *copy);
+    if (copy == NULL) {
+        return -ENOMEM;
+    }
+    sluice__metadata__user_scram_credential_record__init(copy);
+    copy->version = c->version;
+    copy->mechanism = c->mechanism;
+    copy->iterations = c->iterations;
+    copy->name = image_strdup(c->name);
+    if (copy->name == NULL || bytes_copy(&copy->salt, c->salt) != 0 ||
+        bytes_copy(&copy->stored_key, c->stored_key) != 0 ||
+        bytes_copy(&copy->server_key, c->server_key) != 0) {
+        sluice__metadata__user_scram_credential_record__free_unpacked(copy, NULL);
+        return -ENOMEM;
+    }
+    bool found;
+    size_t i = scram_index(img, c->name, c->mechanism, &found);
+    if (found) {
+        sluice__metadata__user_scram_credential_record__free_unpacked(img->scram_credentials[i],
+                                                                      NULL);
+        img->scram_credentials[i] = copy;
+        return 0;
+    }
+    if (grow((void ***)&img->scram_credentials, img->n_scram_credentials) != 0) {
+        sluice__metadata__user_scram_credential_record__free_unpacked(copy, NULL);
+        return -ENOMEM;
+    }
+    memmove(&img->scram_credentials[i + 1], &img->scram_credentials[i],
+            (img->n_scram_credentials - i) * sizeof copy);
+    img->scram_credentials[i] = copy;
+    img->n_scram_credentials++;
+    return 0;
+}
+
+bool image_remove_scram(MetadataImage *img, const char *name, int32_t mechanism)
+{
+    bool found;
+    size_t i = scram_index(img, name, mechanism, &found);
+    if (!found) {
+        return false;
+    }
+    sluice__metadata__user_scram_credential_record__free_unpacked(img->scram_credentials[i], NULL);
+    memmove(&img->scram_credentials[i], &img->scram_credentials[i + 1],
+            (img->n_scram_credentials - i - 1) * sizeof img->scram_credentials[0]);
+    img->n_scram_credentials--;
+    return true;
+}

@@ -22,6 +22,11 @@ typedef Sluice__Metadata__TopicState TopicState;
 typedef Sluice__Metadata__PartitionState PartitionState;
 typedef Sluice__Metadata__Endpoint Endpoint;
 typedef Sluice__Metadata__ConfigEntry ConfigEntry;
+typedef Sluice__Metadata__UserScramCredentialRecord ScramCredential;
+
+/* Kafka's ScramMechanism codes. */
+#define SCRAM_MECHANISM_SHA_256 1
+#define SCRAM_MECHANISM_SHA_512 2
 
 #define TOPIC_ID_LEN 16
 
@@ -45,6 +50,14 @@ int image_add_topic(MetadataImage *img, TopicState *t);
 int image_add_partition(TopicState *t, PartitionState *p);
 /* Set (value != NULL) or delete a topic config. 0 or -ENOMEM. */
 int image_set_topic_config(TopicState *t, const char *name, const char *value);
+/* SCRAM credentials, kept sorted by (name, mechanism). find: NULL if none.
+ * put copies `c`, replacing one with the same name and mechanism (0 or
+ * -ENOMEM); remove returns whether there was one. */
+const ScramCredential *image_find_scram(const MetadataImage *img, const char *name,
+                                        int32_t mechanism);
+int image_put_scram(MetadataImage *img, const ScramCredential *c);
+bool image_remove_scram(MetadataImage *img, const char *name, int32_t mechanism);
+
 /* Remove and free the topic at index `i`. */
 void image_remove_topic(MetadataImage *img, size_t i);
 

@@ -232,3 +232,26 @@ int records_add_producer_ids(MetadataBatch *b, int32_t broker_id, int64_t broker
     r->next_producer_id = next_producer_id;
     return 0;
 }
+
+int records_add_scram(MetadataBatch *b, const ScramCredential *c)
+{
+    NEW_RECORD(r, b, UserScramCredentialRecord, user_scram_credential, USER_SCRAM_CREDENTIAL, 1);
+    r->name = image_strdup(c->name);
+    r->mechanism = c->mechanism;
+    r->iterations = c->iterations;
+    if (r->name == NULL || set_bytes(&r->salt, c->salt.data, c->salt.len) != 0 ||
+        set_bytes(&r->stored_key, c->stored_key.data, c->stored_key.len) != 0 ||
+        set_bytes(&r->server_key, c->server_key.data, c->server_key.len) != 0) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int records_add_remove_scram(MetadataBatch *b, const char *name, int32_t mechanism)
+{
+    NEW_RECORD(r, b, RemoveUserScramCredentialRecord, remove_user_scram_credential,
+               REMOVE_USER_SCRAM_CREDENTIAL, 1);
+    r->name = image_strdup(name);
+    r->mechanism = mechanism;
+    return r->name != NULL ? 0 : -ENOMEM;
+}

@@ -36,5 +36,8 @@ int records_add_topic_config(MetadataBatch *b, const char *topic, const char *ke
  * (compare-and-set on the image's next_producer_id, see metadata.proto). */
 int records_add_producer_ids(MetadataBatch *b, int32_t broker_id, int64_t broker_epoch,
                              int64_t block_start, int64_t next_producer_id);
+/* A SCRAM credential (salt and keys copied); remove deletes one. */
+int records_add_scram(MetadataBatch *b, const ScramCredential *c);
+int records_add_remove_scram(MetadataBatch *b, const char *name, int32_t mechanism);
 
 #endif

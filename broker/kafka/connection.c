@@ -2,6 +2,7 @@
 #include "broker/kafka/connection.h"
 
 #include "broker/kafka/conn_quota.h"
+#include "broker/kafka/sasl_server.h"
 #include "broker/kafka/request_budget.h"
 
 #include <errno.h>
@@ -55,6 +56,10 @@ struct kafka_conn {
     struct tls_session *tls;       /* NULL on plaintext listeners */
     uint8_t *tls_chunk;            /* TLS_WRITE_CHUNK bytes read from a spliced file */
     char principal[PRINCIPAL_MAX]; /* "User:..." */
+    struct sasl_server *sasl;      /* the exchange in progress */
+    bool sasl_raw;                 /* SaslHandshake v0: bare tokens follow */
+    bool authenticated;            /* always on non-SASL listeners */
+    bool close_after;              /* close once the responses are written */
     struct kafka_conn *prev, *next;
 };
 
@@ -87,9 +92,56 @@ const char *kafka_conn_principal(const struct kafka_conn *conn)
     return conn->principal;
 }
 
-void kafka_conn_set_principal(struct kafka_conn *conn, const char *name)
+static void set_principal(struct kafka_conn *conn, const char *name)
 {
     snprintf(conn->principal, sizeof conn->principal, "User:%s", name);
+}
+
+bool kafka_conn_authenticated(const struct kafka_conn *conn)
+{
+    return conn->authenticated;
+}
+
+bool kafka_conn_sasl_listener(const struct kafka_conn *conn)
+{
+    return conn->opts.sasl;
+}
+
+struct sasl_server *kafka_conn_sasl(const struct kafka_conn *conn)
+{
+    return conn->sasl;
+}
+
+bool kafka_conn_sasl_raw(const struct kafka_conn *conn)
+{
+    return conn->sasl_raw;
+}
+
+/* Bare SASL tokens may be shorter than any Kafka request header. */
+static void set_raw(struct kafka_conn *conn, bool raw)
+{
+    conn->sasl_raw = raw;
+    conn->frames.min_size = raw ? 1 : KAFKA_REQUEST_MIN_SIZE;
+}
+
+void kafka_conn_set_sasl(struct kafka_conn *conn, struct sasl_server *s, bool raw)
+{
+    sasl_server_free(conn->sasl);
+    conn->sasl = s;
+    set_raw(conn, raw);
+}
+
+void kafka_conn_set_authenticated(struct kafka_conn *conn, const char *name)
+{
+    set_principal(conn, name);
+    conn->authenticated = true;
+    kafka_conn_set_sasl(conn, NULL, false);
+}
+
+void kafka_conn_close_when_flushed(struct kafka_conn *conn)
+{
+    conn->close_after = true;
+    reading_update(conn);
 }
 
 struct kafka_conn *kafka_conn_next(const struct kafka_conn *conn)
@@ -132,6 +184,7 @@ static void conn_maybe_free(struct kafka_conn *c)
     frame_reader_free(&c->frames);
     tls_session_free(c->tls);
     free(c->tls_chunk);
+    sasl_server_free(c->sasl);
     if (c->on_closed != NULL) {
         c->on_closed(c, c->data);
     }
@@ -549,6 +602,10 @@ static void writer_run(struct kafka_conn *c)
         request_pop(c);
         idle_restart(c);
     }
+    if (c->close_after && !c->closing && !c->writing && c->head == NULL) {
+        kafka_conn_close(c);
+        return;
+    }
     reading_update(c);
 }
 
@@ -661,7 +718,7 @@ static bool tls_established(struct kafka_conn *c)
             kafka_conn_fail(c, why);
             return false;
         }
-        kafka_conn_set_principal(c, name);
+        set_principal(c, name);
     }
     char desc[96];
     log_debug("kafka", "TLS established peer=%s listener=%s %s principal=%s", c->peer,
@@ -752,7 +809,7 @@ static void on_budget_room(struct request_budget_waiter *w)
 
 static void reading_update(struct kafka_conn *c)
 {
-    bool want = !c->closing && c->in_flight < c->opts.max_in_flight &&
+    bool want = !c->closing && !c->close_after && c->in_flight < c->opts.max_in_flight &&
                 c->pending_bytes < c->opts.max_pending_bytes;
     if (want && c->opts.budget != NULL &&
         !request_budget_may_read(c->opts.budget, c, frame_reader_partial(&c->frames))) {
@@ -833,6 +890,7 @@ int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts
     c->data = data;
     c->poll_fd = -1;
     snprintf(c->principal, sizeof c->principal, "User:ANONYMOUS");
+    c->authenticated = !opts->sasl;
     frame_reader_init(&c->frames, KAFKA_REQUEST_MIN_SIZE,
                       opts->max_request_bytes > 0 ? (size_t)opts->max_request_bytes : 0);
     uv_tcp_init(server->loop, &c->tcp);

@@ -32,6 +32,7 @@
 #include "broker/kafka/response.h"
 
 struct conn_quota;
+struct sasl_server;
 struct ssl_principal_rules;
 struct tls_context;
 struct request_budget;
@@ -79,6 +80,9 @@ struct kafka_conn_options {
     struct tls_context *tls;
     uint64_t tls_handshake_timeout_ms;                     /* ssl.handshake.timeout.ms */
     const struct ssl_principal_rules *tls_principal_rules; /* ssl.principal.mapping.rules */
+    /* SASL_PLAINTEXT and SASL_SSL: nothing but ApiVersions, SaslHandshake and
+     * SaslAuthenticate is served until the client authenticates. */
+    bool sasl;
     int64_t queued_max_request_bytes; /* queued.max.request.bytes; <= 0: unlimited */
     /* Whether a response finished at built_ms (uv_now) must not go out at
      * now_ms because what it says may no longer hold: the broker has been
@@ -127,8 +131,24 @@ size_t kafka_conn_pending_bytes(const struct kafka_conn *conn);
  * certificate (ssl.principal.mapping.rules) on TLS, from SASL once
  * authenticated, else "User:ANONYMOUS". Borrowed. */
 const char *kafka_conn_principal(const struct kafka_conn *conn);
-/* Set by SASL authentication; `name` is copied (truncated to 255 bytes). */
-void kafka_conn_set_principal(struct kafka_conn *conn, const char *name);
+
+/* ---- SASL (the state the SaslHandshake / SaslAuthenticate handlers keep) ---- */
+
+/* False only on a SASL listener before authentication succeeded. */
+bool kafka_conn_authenticated(const struct kafka_conn *conn);
+bool kafka_conn_sasl_listener(const struct kafka_conn *conn);
+/* The exchange SaslHandshake started (owned by the connection; NULL if none). */
+struct sasl_server *kafka_conn_sasl(const struct kafka_conn *conn);
+/* Start an exchange (ownership of `s` transferred). `raw`: SaslHandshake v0,
+ * so the next frames are bare SASL tokens without a Kafka header
+ * (kafka_conn_sasl_raw), as old clients (kafka-python) send them. */
+void kafka_conn_set_sasl(struct kafka_conn *conn, struct sasl_server *s, bool raw);
+bool kafka_conn_sasl_raw(const struct kafka_conn *conn);
+/* Authenticated as User:`name` (copied): frees the exchange, ends raw mode. */
+void kafka_conn_set_authenticated(struct kafka_conn *conn, const char *name);
+/* Read nothing more; close once every queued response is written (a
+ * refused authentication is answered, then the connection closed). */
+void kafka_conn_close_when_flushed(struct kafka_conn *conn);
 
 /* The next connection in the registry list after `conn`. */
 struct kafka_conn *kafka_conn_next(const struct kafka_conn *conn);

@@ -63,6 +63,13 @@ static const struct api_entry apis[] = {
     /* Idempotent producers (KIP-98, KIP-360); no transactions yet. */
     {KAFKA_API_INIT_PRODUCER_ID, "InitProducerId", 0, 4, kafka_handle_init_producer_id},
     {KAFKA_API_DESCRIBE_PRODUCERS, "DescribeProducers", 0, 0, kafka_handle_describe_producers},
+    /* SASL_PLAINTEXT / SASL_SSL listeners (handle_sasl.c); SCRAM users. */
+    {KAFKA_API_SASL_HANDSHAKE, "SaslHandshake", 0, 1, kafka_handle_sasl_handshake},
+    {KAFKA_API_SASL_AUTHENTICATE, "SaslAuthenticate", 0, 2, kafka_handle_sasl_authenticate},
+    {KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS, "DescribeUserScramCredentials", 0, 0,
+     kafka_handle_describe_user_scram_credentials},
+    {KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, "AlterUserScramCredentials", 0, 0,
+     kafka_handle_alter_user_scram_credentials},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)
@@ -273,6 +280,13 @@ static void route(struct kafka_call *call, int header_status)
         return;
     }
     char why[128];
+    if (!kafka_conn_authenticated(call->req->conn) && h->api_key != KAFKA_API_API_VERSIONS &&
+        h->api_key != KAFKA_API_SASL_HANDSHAKE && h->api_key != KAFKA_API_SASL_AUTHENTICATE) {
+        /* Kafka's rule: nothing is served before authentication. */
+        snprintf(why, sizeof why, "request api_key=%d before SASL authentication", h->api_key);
+        kafka_call_fail(call, why);
+        return;
+    }
     if (!in_range || header_status != 0) {
         snprintf(why, sizeof why, "unsupported request api_key=%d api_version=%d%s", h->api_key,
                  h->api_version, header_status == 0 || !in_range ? "" : " (bad header)");
@@ -292,6 +306,10 @@ static void route(struct kafka_call *call, int header_status)
 
 void kafka_dispatch(struct kafka_request *req, void *data)
 {
+    if (kafka_conn_sasl_raw(req->conn)) {
+        kafka_sasl_raw_token(req, data);
+        return;
+    }
     struct kafka_call *call = call_new(req, data);
     if (call == NULL) {
         kafka_conn_fail(req->conn, "out of memory for request");

@@ -112,6 +112,13 @@ void kafka_handle_list_groups(struct kafka_call *call);
 void kafka_handle_describe_groups(struct kafka_call *call);
 void kafka_handle_delete_groups(struct kafka_call *call);
 void kafka_handle_offset_delete(struct kafka_call *call);
+/* SASL (handle_sasl.c) and SCRAM credential admin (handle_user_scram.c). */
+void kafka_handle_sasl_handshake(struct kafka_call *call);
+void kafka_handle_sasl_authenticate(struct kafka_call *call);
+void kafka_handle_describe_user_scram_credentials(struct kafka_call *call);
+void kafka_handle_alter_user_scram_credentials(struct kafka_call *call);
+/* A bare SASL token after SaslHandshake v0 (the connection is in raw mode). */
+void kafka_sasl_raw_token(struct kafka_request *req, struct kafka_services *svc);
 /* Kafka's client host for a member: "/" and the peer address (call arena). */
 const char *kafka_client_host(struct kafka_call *call);
 

@@ -49,6 +49,7 @@ static void on_connection(uv_stream_t *listener, int status)
     if (proto != SECURITY_SSL && proto != SECURITY_SASL_SSL) {
         opts.tls = NULL;
     }
+    opts.sasl = proto == SECURITY_SASL_PLAINTEXT || proto == SECURITY_SASL_SSL;
     opts.registry = &s->conns;
     struct kafka_conn *conn;
     opts.quota = &s->quota;

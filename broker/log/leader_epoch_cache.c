@@ -164,7 +164,7 @@ bool leader_epoch_cache_truncate_from_start(struct leader_epoch_cache *c, int64_
 
 /* ---- checkpoint ---- */
 
-int leader_epoch_cache_write(const struct leader_epoch_cache *c, const char *dir)
+static int write_checkpoint(const struct leader_epoch_cache *c, const char *dir, bool sync)
 {
     size_t cap = 32 + c->count * CHECKPOINT_LINE_MAX, len;
     char *text = malloc(cap);
@@ -176,9 +176,20 @@ int leader_epoch_cache_write(const struct leader_epoch_cache *c, const char *dir
         len += (size_t)snprintf(text + len, cap - len, "%" PRId32 " %" PRId64 "\n",
                                 c->entries[i].epoch, c->entries[i].start_offset);
     }
-    int rv = fs_write_atomic(dir, LEADER_EPOCH_CHECKPOINT_FILE, text, len);
+    int rv = sync ? fs_write_atomic(dir, LEADER_EPOCH_CHECKPOINT_FILE, text, len)
+                  : fs_write_replace(dir, LEADER_EPOCH_CHECKPOINT_FILE, text, len);
     free(text);
     return rv;
+}
+
+int leader_epoch_cache_write(const struct leader_epoch_cache *c, const char *dir)
+{
+    return write_checkpoint(c, dir, true);
+}
+
+int leader_epoch_cache_write_unsynced(const struct leader_epoch_cache *c, const char *dir)
+{
+    return write_checkpoint(c, dir, false);
 }
 
 /* Parse one non-negative decimal number ending at `sep`; advances *p. */

@@ -93,6 +93,9 @@ bool leader_epoch_cache_truncate_from_start(struct leader_epoch_cache *c, int64_
 /* Write the checkpoint `<dir>/leader-epoch-checkpoint` atomically.
  * Synchronous (fsync). Returns 0 or -errno. */
 int leader_epoch_cache_write(const struct leader_epoch_cache *c, const char *dir);
+/* The same without fsync (fs_write_replace): the partition log fsyncs the
+ * file with the data it describes, before its recovery point passes it. */
+int leader_epoch_cache_write_unsynced(const struct leader_epoch_cache *c, const char *dir);
 
 /* Replace the cache's contents with `<dir>/leader-epoch-checkpoint`. Returns
  * 0; -ENOENT when there is none; LOG_ERR_CORRUPT with `err` saying what is

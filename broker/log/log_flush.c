@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,7 +21,8 @@ struct flush_job {
     struct partition_log *log; /* NULL once the log has closed */
     struct segment **segs;     /* one reference each, released after the work */
     size_t n;
-    char *dir; /* also fsync the directory (files created or removed) */
+    char *dir;    /* also fsync the directory (files created, removed or renamed) */
+    char *epochs; /* also fsync this leader-epoch-checkpoint (written unsynced) */
     int64_t target;
     int status;
 };
@@ -28,6 +30,19 @@ struct flush_job {
 static int sync_fd(int fd)
 {
     return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+/* The epoch checkpoint is replaced by rename: fsync whichever file the name
+ * holds now (never older than the one the flush's data needs). */
+static int sync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT ? 0 : -errno;
+    }
+    int rv = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rv;
 }
 
 static int sync_segment_files(struct segment *seg)
@@ -48,6 +63,9 @@ static void flush_work(uv_work_t *req)
     for (size_t i = 0; i < job->n && job->status == 0; i++) {
         job->status = sync_segment_files(job->segs[i]);
     }
+    if (job->status == 0 && job->epochs != NULL) {
+        job->status = sync_path(job->epochs);
+    }
     if (job->status == 0 && job->dir != NULL) {
         job->status = fs_fsync_dir(job->dir);
     }
@@ -60,6 +78,7 @@ static void job_free(struct flush_job *job)
     }
     free(job->segs);
     free(job->dir);
+    free(job->epochs);
     free(job);
 }
 
@@ -126,8 +145,15 @@ static int job_collect(struct partition_log *log, struct flush_job *job)
     if ((job->segs = calloc(log->nsegs, sizeof *job->segs)) == NULL) {
         return -ENOMEM;
     }
-    if (log->dir_dirty && (job->dir = strdup(log->dir)) == NULL) {
+    if ((log->dir_dirty || log->epochs_unsynced) && (job->dir = strdup(log->dir)) == NULL) {
         return -ENOMEM;
+    }
+    if (log->epochs_unsynced) {
+        size_t len = strlen(log->dir) + sizeof "/" LEADER_EPOCH_CHECKPOINT_FILE;
+        if ((job->epochs = malloc(len)) == NULL) {
+            return -ENOMEM;
+        }
+        snprintf(job->epochs, len, "%s/" LEADER_EPOCH_CHECKPOINT_FILE, log->dir);
     }
     for (size_t i = 0; i < log->nsegs; i++) {
         struct segment *seg = log->segs[i];
@@ -140,6 +166,7 @@ static int job_collect(struct partition_log *log, struct flush_job *job)
         }
     }
     log->dir_dirty = false;
+    log->epochs_unsynced = false;
     return 0;
 }
 
@@ -162,6 +189,7 @@ static int start_flush(struct partition_log *log)
                 job->segs[i]->dirty = true;
             }
             log->dir_dirty = log->dir_dirty || job->dir != NULL;
+            log->epochs_unsynced = log->epochs_unsynced || job->epochs != NULL;
             job_free(job);
         }
         return rv;
@@ -218,6 +246,14 @@ int log_flush_sync(struct partition_log *log)
         (void)index_file_write_pending(&seg->time_index);
         if (seg->dirty && (rv = sync_segment_files(seg)) == 0) {
             seg->dirty = false;
+        }
+    }
+    if (rv == 0 && log->epochs_unsynced) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/" LEADER_EPOCH_CHECKPOINT_FILE, log->dir);
+        if ((rv = sync_path(path)) == 0) {
+            log->epochs_unsynced = false;
+            log->dir_dirty = true;
         }
     }
     if (rv == 0 && log->dir_dirty && (rv = fs_fsync_dir(log->dir)) == 0) {

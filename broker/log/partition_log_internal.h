@@ -51,7 +51,8 @@ struct partition_log {
     bool work_noted;                  /* has_work fired; take_work not yet called */
     struct leader_epoch_cache epochs; /* log_epochs.c */
     struct producer_state producers;  /* log_producers.c */
-    bool epochs_unsaved; /* the last checkpoint write failed: retry before the next append */
+    bool epochs_unsaved;  /* the last checkpoint write failed: retry before the next append */
+    bool epochs_unsynced; /* leader-epoch-checkpoint written since its last fsync */
     /* flush state (log_flush.c) */
     int64_t unflushed_messages;
     int64_t last_flush_ms;

@@ -45,6 +45,13 @@ void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const 
                                                uint64_t timeout_ms, struct metadata_admin_op *op);
 void metadata_quorum_submit_producer_id(struct metadata_quorum *q, uint64_t timeout_ms,
                                         struct metadata_producer_id_op *op);
+bool metadata_quorum_scram_at(const struct metadata_quorum *q, size_t i,
+                              struct metadata_scram_credential *out);
+bool metadata_quorum_scram_find(const struct metadata_quorum *q, const char *user,
+                                int32_t mechanism, struct metadata_scram_credential *out);
+void metadata_quorum_submit_alter_scram(struct metadata_quorum *q,
+                                        const struct metadata_scram_credential *cred, bool remove,
+                                        uint64_t timeout_ms, struct metadata_admin_op *op);
 
 /* A view handle around an opened quorum view (ownership transferred on 0). */
 int metadata_view_wrap_quorum(struct metadata_view **out, struct metadata_quorum *q);

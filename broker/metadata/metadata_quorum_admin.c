@@ -15,7 +15,7 @@
 
 #define M(name) SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
 
-enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS, OP_CONFIGS, OP_SYNC, OP_ELECT };
+enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS, OP_CONFIGS, OP_SYNC, OP_SCRAM, OP_ELECT };
 
 struct quorum_op {
     struct metadata_quorum *q;    /* NULL once detached (view closed) */
@@ -29,6 +29,10 @@ struct quorum_op {
     struct metadata_config_entry *entries;
     size_t n_entries;
     int64_t latest; /* OP_SYNC: the controller's offset when it answered */
+    /* OP_SCRAM: the credential to see (stored key) or see gone (no key). */
+    int32_t mechanism;
+    uint8_t stored_key[64];
+    size_t stored_key_len;
     bool validate_only;
     bool waiting; /* the controller answered; waiting to see the change */
     int16_t code; /* the answer given once the change is visible */
@@ -84,6 +88,17 @@ static bool configs_visible(const struct quorum_op *o)
     return true;
 }
 
+static bool scram_visible(const struct quorum_op *o)
+{
+    struct metadata_scram_credential now;
+    bool present = metadata_quorum_scram_find(o->q, o->name, o->mechanism, &now);
+    if (o->stored_key_len == 0) {
+        return !present;
+    }
+    return present && now.key_len == o->stored_key_len &&
+           memcmp(now.stored_key, o->stored_key, now.key_len) == 0;
+}
+
 /* Whether the view shows partition `index` of `t` led by its preferred
  * replica (or gone, leaving nothing to wait for). */
 static bool elected_visible(const struct metadata_topic *t, int32_t index)
@@ -109,6 +124,8 @@ static bool visible(const struct quorum_op *o)
         return configs_visible(o);
     case OP_SYNC:
         return o->q->offset >= o->latest;
+    case OP_SCRAM:
+        return scram_visible(o);
     case OP_ELECT:
         return elected_visible(t, o->count);
     }
@@ -185,6 +202,7 @@ static struct topic_answer answer_of(const struct quorum_op *o, const ProtobufCM
     case OP_DELETE:
     case OP_PARTITIONS:
     case OP_CONFIGS: /* the same answer: one TopicResult per topic */
+    case OP_SCRAM:   /* ... or per user */
         FIND_RESULT((const Sluice__Controller__TopicResultsResponse *)m, o, a);
         break;
     case OP_ELECT: {
@@ -504,23 +522,104 @@ void metadata_quorum_submit_sync(struct metadata_quorum *q, uint64_t timeout_ms,
             &sluice__controller__fetch_metadata_response__descriptor, timeout_ms);
 }
 
-void metadata_quorum_submit_elect_preferred(struct metadata_quorum *q, const char *name,
-                                            int32_t partition, uint64_t timeout_ms,
-                                            struct metadata_admin_op *op)
+/* ---- SCRAM credentials ---- */
+
+static const MetadataImage *current_image(const struct metadata_quorum *q)
 {
-    struct quorum_op *o = op_new(q, op, OP_ELECT, name, timeout_ms);
+    return q->src.image != NULL ? q->src.image(q->src.data) : NULL;
+}
+
+static void scram_out(const ScramCredential *c, struct metadata_scram_credential *out)
+{
+    *out = (struct metadata_scram_credential){
+        c->name,     c->mechanism,       c->iterations,      c->salt.data,
+        c->salt.len, c->stored_key.data, c->server_key.data, c->stored_key.len,
+    };
+}
+
+bool metadata_quorum_scram_at(const struct metadata_quorum *q, size_t i,
+                              struct metadata_scram_credential *out)
+{
+    const MetadataImage *img = current_image(q);
+    if (img == NULL || i >= img->n_scram_credentials) {
+        return false;
+    }
+    scram_out(img->scram_credentials[i], out);
+    return true;
+}
+
+bool metadata_quorum_scram_find(const struct metadata_quorum *q, const char *user,
+                                int32_t mechanism, struct metadata_scram_credential *out)
+{
+    const MetadataImage *img = current_image(q);
+    const ScramCredential *c = img != NULL ? image_find_scram(img, user, mechanism) : NULL;
+    if (c != NULL) {
+        scram_out(c, out);
+    }
+    return c != NULL;
+}
+
+void metadata_quorum_submit_alter_scram(struct metadata_quorum *q,
+                                        const struct metadata_scram_credential *cred, bool remove,
+                                        uint64_t timeout_ms, struct metadata_admin_op *op)
+{
+    if (!remove && cred->key_len > sizeof((struct quorum_op *)NULL)->stored_key) {
+        metadata_admin_complete(op, KAFKA_ERROR_UNACCEPTABLE_CREDENTIAL, "key too long");
+        return;
+    }
+    struct quorum_op *o = op_new(q, op, OP_SCRAM, cred->user, timeout_ms);
     if (o == NULL) {
         return;
     }
-    o->count = partition;
-    Sluice__Controller__ElectPartition part = SLUICE__CONTROLLER__ELECT_PARTITION__INIT;
-    part.topic = o->name;
-    part.partition = partition;
-    Sluice__Controller__ElectPartition *parts[1] = {&part};
-    Sluice__Controller__ElectLeadersRequest req = SLUICE__CONTROLLER__ELECT_LEADERS_REQUEST__INIT;
+    o->mechanism = cred->mechanism;
+    Sluice__Metadata__UserScramCredentialRecord up =
+        SLUICE__METADATA__USER_SCRAM_CREDENTIAL_RECORD__INIT;
+    Sluice__Metadata__RemoveUserScramCredentialRecord del =
+        SLUICE__METADATA__REMOVE_USER_SCRAM_CREDENTIAL_RECORD__INIT;
+    Sluice__Metadata__UserScramCredentialRecord *ups[1] = {&up};
+    Sluice__Metadata__RemoveUserScramCredentialRecord *dels[1] = {&del};
+    Sluice__Controller__AlterScramCredentialsRequest req =
+        SLUICE__CONTROLLER__ALTER_SCRAM_CREDENTIALS_REQUEST__INIT;
     req.version = 1;
-    req.partitions = parts;
-    req.n_partitions = 1;
-    send_op(o, M(ELECT_LEADERS), &req.base, &sluice__controller__elect_leaders_response__descriptor,
-            timeout_ms);
-}
+    if (remove) {
+        del.version = 1;
+        del.name = o->name;
+        del.mechanism = cred->mechanism;
+        req.deletions = dels;
+        req.n_deletions = 1;
+    } else {
+        memcpy(o->stored_key, cred->stored_key, cred->key_len);
+        o->stored_key_len = cred->key_len;
+        up.version = 1;
+        up.name = o->name;
+        up.mechanism = cred->mechanism;
+        up.iterations = cred->iterations;
+        up.salt = (ProtobufCBinaryData){cred->salt_len, (uint8_t *)cred->salt};
+        up.stored_key = (ProtobufCBinaryData){cred->key_len, (uint8_t *)cred->stored_key};
+        up.server_key = (ProtobufCBinaryData){cred->key_len, (uint8_t *)cred->server_key};
+        req.upsertions = ups;
+        req.n_upsertions = 1;
+    }
+    send_op(o, M(ALTER_SCRAM_CREDENTIALS), &req.base,
+            &sluice__controller__topic_results_response__descriptor, timeout_ms);
+    void metadata_quorum_submit_elect_preferred(struct metadata_quorum * q, const char *name,
+                                                int32_t partition, uint64_t timeout_ms,
+                                                struct metadata_admin_op *op)
+    {
+        struct quorum_op *o = op_new(q, op, OP_ELECT, name, timeout_ms);
+        if (o == NULL) {
+            return;
+        }
+        o->count = partition;
+        Sluice__Controller__ElectPartition part = SLUICE__CONTROLLER__ELECT_PARTITION__INIT;
+        part.topic = o->name;
+        part.partition = partition;
+        Sluice__Controller__ElectPartition *parts[1] = {&part};
+        Sluice__Controller__ElectLeadersRequest req =
+            SLUICE__CONTROLLER__ELECT_LEADERS_REQUEST__INIT;
+        req.version = 1;
+        req.partitions = parts;
+        req.n_partitions = 1;
+        send_op(o, M(ELECT_LEADERS), &req.base,
+                &sluice__controller__elect_leaders_response__descriptor, timeout_ms);
+    }

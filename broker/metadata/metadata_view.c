@@ -89,6 +89,18 @@ size_t metadata_view_topics(const struct metadata_view *v, const struct metadata
     return DISPATCH(v, topics, out, max);
 }
 
+bool metadata_view_scram_at(const struct metadata_view *v, size_t i,
+                            struct metadata_scram_credential *out)
+{
+    return DISPATCH(v, scram_at, i, out);
+}
+
+bool metadata_view_scram_find(const struct metadata_view *v, const char *user, int32_t mechanism,
+                              struct metadata_scram_credential *out)
+{
+    return DISPATCH(v, scram_find, user, mechanism, out);
+}
+
 /* ---- asynchronous mutations ---- */
 
 void metadata_admin_complete(struct metadata_admin_op *op, int16_t code, const char *message)
@@ -171,4 +183,13 @@ void metadata_view_submit_producer_id(struct metadata_view *v, uint64_t timeout_
 {
     op->cb = cb;
     metadata_quorum_submit_producer_id(v->quorum, timeout_ms, op);
+}
+
+void metadata_view_submit_alter_scram(struct metadata_view *v,
+                                      const struct metadata_scram_credential *cred, bool remove,
+                                      uint64_t timeout_ms, struct metadata_admin_op *op,
+                                      metadata_admin_cb cb)
+{
+    op_start(op, cb);
+    metadata_quorum_submit_alter_scram(v->quorum, cred, remove, timeout_ms, op);
 }

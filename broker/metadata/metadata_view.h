@@ -93,6 +93,26 @@ size_t metadata_view_topic_count(const struct metadata_view *v);
 size_t metadata_view_topics(const struct metadata_view *v, const struct metadata_topic **out,
                             size_t max);
 
+/* ---- SCRAM credentials (the metadata log's user SCRAM credential records) ---- */
+
+struct metadata_scram_credential {
+    const char *user;
+    int32_t mechanism; /* Kafka's ScramMechanism: 1 SCRAM-SHA-256, 2 SCRAM-SHA-512 */
+    int32_t iterations;
+    const uint8_t *salt;
+    size_t salt_len;
+    const uint8_t *stored_key, *server_key;
+    size_t key_len;
+};
+
+/* The i-th credential in (user, mechanism) order, or the one of `user` and
+ * `mechanism`; false if none. Pointers are borrowed from the current image:
+ * valid until the loop runs again. */
+bool metadata_view_scram_at(const struct metadata_view *v, size_t i,
+                            struct metadata_scram_credential *out);
+bool metadata_view_scram_find(const struct metadata_view *v, const char *user, int32_t mechanism,
+                              struct metadata_scram_credential *out);
+
 /* ---- mutations (asynchronous: what the Kafka admin handlers use) ---- */
 
 struct metadata_config_entry {
@@ -190,5 +210,13 @@ struct metadata_producer_id_op {
 void metadata_view_submit_producer_id(struct metadata_view *v, uint64_t timeout_ms,
                                       struct metadata_producer_id_op *op,
                                       metadata_producer_id_cb cb);
+
+/* Set (`remove` false: every field of `cred` used, copied) or delete (only
+ * user and mechanism) one SCRAM credential through the controller, then wait
+ * until this view shows it, like the topic changes above. */
+void metadata_view_submit_alter_scram(struct metadata_view *v,
+                                      const struct metadata_scram_credential *cred, bool remove,
+                                      uint64_t timeout_ms, struct metadata_admin_op *op,
+                                      metadata_admin_cb cb);
 
 #endif

@@ -128,9 +128,13 @@ class KafkaPython:
         from kafka import KafkaConsumer, KafkaProducer, TopicPartition
         self.topic, self.outcome = topic, outcome
         servers = bootstrap.split(",")
+        # kafka-python 2.0.2 predates delivery.timeout.ms (KIP-91): a batch
+        # that cannot be sent (no leader yet) expires with KafkaTimeoutError
+        # after request_timeout_ms. Its default (30 s) outlasts a failover;
+        # 5 s did not always on this busy machine.
         self.producer = KafkaProducer(
             bootstrap_servers=servers, acks="all", retries=1000000, retry_backoff_ms=100,
-            request_timeout_ms=5000, max_in_flight_requests_per_connection=1, linger_ms=5,
+            request_timeout_ms=30000, max_in_flight_requests_per_connection=1, linger_ms=5,
             metadata_max_age_ms=1000, reconnect_backoff_max_ms=500)
         self.consumer = KafkaConsumer(
             bootstrap_servers=servers, enable_auto_commit=False, metadata_max_age_ms=1000,

@@ -15,7 +15,7 @@ import socket
 import ssl
 import struct
 
-from sluicetest import free_port, recv_exact, run
+from sluicetest import binary, free_port, recv_exact, run
 
 SUBJECT_ALICE = "/O=Sluice/OU=eng/CN=alice"
 
@@ -125,3 +125,25 @@ def api_versions(sock, corr=7):
     got_corr, err = struct.unpack(">ih", resp[:6])
     assert got_corr == corr
     return err
+
+
+def sluicectl(*args, check=True, input=None):
+    return run([binary("tools", "sluicectl", "sluicectl"), *args], check=check, input=input,
+               timeout=60)
+
+
+def secure_broker(brokers, pki, password="alice-secret"):
+    """A broker with SSL (client certificates requested), SASL_PLAINTEXT and
+    SASL_SSL listeners beside PLAINTEXT, debug logging (the principal of
+    every TLS and SASL session), and the SCRAM user alice; b.ports maps each
+    listener to its port."""
+    b = brokers(start=False)
+    b.ports = listeners_overrides(b, [("SSL", "SSL"), ("SASL_PLAINTEXT", "SASL_PLAINTEXT"),
+                                      ("SASL_SSL", "SASL_SSL")])
+    b.overrides.update(tls_overrides(pki, "requested"))
+    b.overrides["log.level"] = "debug"
+    b.start()
+    b.password = password
+    sluicectl("user", "set-password", "alice", "--password", password, "--bootstrap-server",
+              b.bootstrap)
+    return b

@@ -23,6 +23,8 @@ GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
 
 # Go tests another cluster test runs (against a cluster it controls).
 GO_TESTS_RUN_ELSEWHERE = {"TestFailoverClient": "test_client_failover.py",
+                          "TestFranzSecure": "test_security_go.py",
+                          "TestSaramaSecure": "test_security_go.py",
                           "TestIncrementalFetchManyPartitions": "test_fetch_sessions.py"}
 
 

@@ -160,3 +160,26 @@ def test_idle_producer_expires(brokers, request):
     wait_for(lambda: "expired idle producers" in broker.log_text(), "the producer to expire")
     later = record_batch([b"b"], producer_id=pid, producer_epoch=epoch, base_sequence=7)
     assert produce_raw(broker, topic, later)[0] == 0
+
+
+def test_producer_ids_never_repeat_across_controller_failover(cluster):
+    """Blocks are committed in the metadata log (compare-and-set on the next
+    id), so after kill -9 of the active controller the new one continues
+    after every block handed out; a restarted broker gets a fresh block."""
+
+    def granted(b):
+        """A producer id from broker b (retrying its retriable refusals)."""
+        def probe():
+            err, pid, _ = init_producer_id(b)
+            return (pid,) if err == 0 else None  # a tuple: id 0 is an answer too
+        return wait_for(probe, f"a producer id from node {b.node_id}")[0]
+
+    cluster.wait_healthy()
+    seen = [granted(b) for b in cluster for _ in range(3)]
+    victim = cluster.leader()
+    victim.kill()
+    cluster.leader()  # a new active controller among the survivors
+    victim.start()
+    cluster.wait_healthy()
+    seen += [granted(b) for b in cluster]
+    assert len(seen) == len(set(seen)), f"a producer id was handed out twice: {sorted(seen)}"

@@ -165,3 +165,49 @@ def test_bad_keystore_stops_startup_with_a_reason(brokers, pki, tmp_path):
     assert b.proc.wait(timeout=20) != 0
     assert "ssl.keystore.location" in b.log_text()
     b._log.close()
+
+
+PY_CLIENTS = r"""
+import sys
+client, port, ca, cert, key, topic = sys.argv[1:7]
+values = ["%s-%d" % (client, i) for i in range(10)]
+if client == "kafka-python":
+    from kafka import KafkaConsumer, KafkaProducer
+    kw = dict(bootstrap_servers="127.0.0.1:" + port, security_protocol="SSL", ssl_cafile=ca,
+              ssl_certfile=cert, ssl_keyfile=key)
+    p = KafkaProducer(**kw)
+    for v in values:
+        p.send(topic, v.encode())
+    p.flush(30)
+    p.close()
+    c = KafkaConsumer(topic, auto_offset_reset="earliest", consumer_timeout_ms=8000, **kw)
+    got = [m.value.decode() for m in c]
+    c.close()
+else:
+    from confluent_kafka import Consumer, Producer
+    conf = {"bootstrap.servers": "127.0.0.1:" + port, "security.protocol": "SSL",
+            "ssl.ca.location": ca, "ssl.certificate.location": cert, "ssl.key.location": key}
+    p = Producer(conf)
+    for v in values:
+        p.produce(topic, v.encode())
+    assert p.flush(30) == 0
+    c = Consumer(dict(conf, **{"group.id": "g-" + topic, "auto.offset.reset": "earliest"}))
+    c.subscribe([topic])
+    got = []
+    for _ in range(60):
+        m = c.poll(1.0)
+        if m is not None and m.error() is None:
+            got.append(m.value().decode())
+        if len(got) == len(values):
+            break
+    c.close()
+assert got == values, got
+"""
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka"])
+def test_python_clients_mutual_tls(brokers, pki, request, client):
+    b = tls_broker(brokers, pki, "required")
+    run(["/usr/bin/python3", "-c", PY_CLIENTS, client, str(b.ssl_port), pki.ca, pki.alice,
+         pki.path("alice.key"), unique_topic(request)], timeout=120)
+    wait_log(b, r"principal=User:CN=alice,OU=eng,O=Sluice")

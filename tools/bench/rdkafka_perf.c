@@ -33,7 +33,8 @@
 
 #include "rdkafka_topic.h"
 
-#define TIMEOUT_MS 60000
+#define TIMEOUT_MS     60000
+#define MAX_PROPERTIES 16
 
 struct perf_options {
     const char *bootstrap;
@@ -51,6 +52,11 @@ struct perf_options {
     long throughput; /* records/s to aim for; 0 = as fast as possible */
     int partitions;
     int replication_factor; /* for --partitions; default 1 */
+    /* --property key=value: client settings passed to librdkafka as they
+     * are (security.protocol, ssl.ca.location, sasl.*), as
+     * kafka-producer-perf-test's --producer-props. */
+    const char *properties[MAX_PROPERTIES];
+    int n_properties;
 };
 
 struct perf_produce {
@@ -78,7 +84,8 @@ static void usage(void)
             "                   [--replication-factor R (with --partitions; default 1)]\n"
             "                   [--throughput RECORDS_PER_SEC (produce; default unlimited)]\n"
             "                   [--group ID (consume: then again through a new group)]\n"
-            "                   [--idempotence off|on|compare (produce; default off)]\n");
+            "                   [--idempotence off|on|compare (produce; default off)]\n"
+            "                   [--property KEY=VALUE (librdkafka setting; repeatable)]\n");
 }
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -107,7 +114,10 @@ static int parse_option(struct perf_options *o, const char *name, const char *va
             return 0;
         }
     }
-    if (strcmp(name, "--num-records") == 0 && parse_long(value, 1, 1000000000, &v) == 0) {
+    if (strcmp(name, "--property") == 0 && strchr(value, '=') != NULL &&
+        o->n_properties < MAX_PROPERTIES) {
+        o->properties[o->n_properties++] = value;
+    } else if (strcmp(name, "--num-records") == 0 && parse_long(value, 1, 1000000000, &v) == 0) {
         o->num_records = v;
     } else if (strcmp(name, "--record-size") == 0 && parse_long(value, 0, 100000000, &v) == 0) {
         o->record_size = v;
@@ -170,6 +180,12 @@ static rd_kafka_t *perf_client(const struct perf_options *o, rd_kafka_type_t typ
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     int rv = conf_set(conf, "bootstrap.servers", o->bootstrap);
+    for (int i = 0; rv == 0 && i < o->n_properties; i++) {
+        char key[256];
+        const char *eq = strchr(o->properties[i], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - o->properties[i]), o->properties[i]);
+        rv = conf_set(conf, key, eq + 1);
+    }
     if (rv == 0 && type == RD_KAFKA_PRODUCER) {
         rv = conf_set(conf, "acks", o->acks) | conf_set(conf, "linger.ms", o->linger_ms) |
              conf_set(conf, "batch.size", o->batch_size) |

@@ -25,6 +25,7 @@ void group_cmd_usage(void)
 {
     fprintf(stderr,
             "usage: sluicectl group <command> --bootstrap-server host:port [--json]\n"
+            "                       [--command-config FILE (security.protocol, sasl.*, ssl.*)]\n"
             "\n"
             "commands:\n"
             "  list             every group, with its state and protocol type\n"
@@ -294,6 +295,7 @@ enum { OPT_RESET = 256, OPT_TOPIC = 512, OPT_ALL_TOPICS, OPT_DRY_RUN, OPT_EXECUT
 
 static const struct option long_options[] = {
     {"bootstrap-server", required_argument, NULL, 'b'},
+    {"command-config", required_argument, NULL, 'K'},
     {"json", no_argument, NULL, 'j'},
     {"timeout-ms", required_argument, NULL, 't'},
     {"help", no_argument, NULL, 'h'},
@@ -377,6 +379,9 @@ static int parse_args(int argc, char **argv, struct gsession *s, const char **co
         case 'b':
             s->bootstrap = optarg;
             break;
+        case 'K':
+            s->command_config = optarg;
+            break;
         case 'j':
             s->json = true;
             break;
@@ -436,7 +441,13 @@ int group_cmd_main(int argc, char **argv)
         group_cmd_usage();
         return rv > 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
     }
-    if (kafka_client_connect(&s.client, s.bootstrap, s.timeout_ms, s.err, sizeof s.err) != 0) {
+    struct client_security security;
+    if (client_security_load(s.command_config, &security, s.err, sizeof s.err) != 0) {
+        fprintf(stderr, "sluicectl: --command-config: %s\n", s.err);
+        return SLUICECTL_USAGE;
+    }
+    if (kafka_client_connect(&s.client, s.bootstrap, s.timeout_ms, &security, s.err,
+                             sizeof s.err) != 0) {
         fprintf(stderr, "sluicectl: %s\n", s.err);
         return SLUICECTL_CONNECT;
     }

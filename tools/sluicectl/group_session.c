@@ -27,7 +27,8 @@ int group_session_fail(struct gsession *s, const char *what, int16_t code)
 int group_session_reconnect(struct gsession *s, const char *host, int port)
 {
     struct kafka_client c;
-    if (kafka_client_connect_to(&c, host, port, s->timeout_ms, s->err, sizeof s->err) != 0) {
+    if (kafka_client_connect_to(&c, host, port, s->timeout_ms, s->client.security, s->err,
+                                sizeof s->err) != 0) {
         return -1;
     }
     kafka_client_close(&s->client);

@@ -15,6 +15,7 @@
 
 struct gsession {
     const char *bootstrap, *group;
+    const char *command_config; /* --command-config: Kafka client properties */
     bool json;
     int timeout_ms;
     struct kafka_client client;

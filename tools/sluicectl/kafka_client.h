@@ -12,22 +12,34 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "tools/sluicectl/client_security.h"
 
 #define KAFKA_CLIENT_MAX_RESPONSE (64 * 1024 * 1024)
 
+struct ssl_st;
+struct ssl_ctx_st;
+
 struct kafka_client {
     int fd;
+    struct ssl_ctx_st *ssl_ctx; /* TLS (security.protocol SSL / SASL_SSL), else NULL */
+    struct ssl_st *ssl;
+    const struct client_security *security; /* borrowed: reconnects to other brokers reuse it */
     int timeout_ms;
     int32_t next_correlation_id;
     char peer[300];
 };
 
-/* Connect to "host:port". Returns 0, or -1 with `err` saying why. */
-int kafka_client_connect(struct kafka_client *c, const char *host_port, int timeout_ms, char *err,
-                         size_t errlen);
+/* Connect to "host:port" and, as `security` (--command-config; NULL for
+ * PLAINTEXT) says, handshake TLS (the server's certificate verified against
+ * ssl.ca.location, and its name unless ssl.endpoint.identification.algorithm
+ * is empty) and authenticate with SASL (SaslHandshake v1, SaslAuthenticate:
+ * PLAIN, or SCRAM with the server's signature checked). Returns 0, or -1
+ * with `err` saying why. */
+int kafka_client_connect(struct kafka_client *c, const char *host_port, int timeout_ms,
+                         const struct client_security *security, char *err, size_t errlen);
 /* Same with host and port apart. */
 int kafka_client_connect_to(struct kafka_client *c, const char *host, int port, int timeout_ms,
-                            char *err, size_t errlen);
+                            const struct client_security *security, char *err, size_t errlen);
 void kafka_client_close(struct kafka_client *c);
 
 /* Send `body` as api_key/version (the request header version follows from

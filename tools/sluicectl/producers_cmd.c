@@ -20,6 +20,7 @@
 
 struct producers_run {
     const char *bootstrap, *topic;
+    const char *command_config; /* --command-config: Kafka client properties */
     int32_t partition;
     bool json;
     int timeout_ms;
@@ -33,6 +34,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: sluicectl producers TOPIC PARTITION --bootstrap-server host:port [--json]\n"
+            "                          [--command-config FILE]\n"
             "                 [--timeout-ms N]\n"
             "\n"
             "The idempotent producers the partition's leader remembers: id, epoch, last\n"
@@ -99,7 +101,7 @@ static int connect_leader(struct producers_run *r)
         if (md.brokers[i].node_id == leader) {
             struct kafka_client c;
             if (kafka_client_connect_to(&c, md.brokers[i].host, md.brokers[i].port, r->timeout_ms,
-                                        r->err, sizeof r->err) != 0) {
+                                        r->client.security, r->err, sizeof r->err) != 0) {
                 return -2;
             }
             kafka_client_close(&r->client);
@@ -184,6 +186,7 @@ int producers_cmd_main(int argc, char **argv)
 {
     static const struct option long_options[] = {
         {"bootstrap-server", required_argument, NULL, 'b'},
+        {"command-config", required_argument, NULL, 'K'},
         {"json", no_argument, NULL, 'j'},
         {"timeout-ms", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
@@ -197,6 +200,8 @@ int producers_cmd_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
         if (c == 'b') {
             r.bootstrap = optarg;
+        } else if (c == 'K') {
+            r.command_config = optarg;
         } else if (c == 'j') {
             r.json = true;
         } else if (c == 't' && atoi(optarg) > 0) {
@@ -215,7 +220,13 @@ int producers_cmd_main(int argc, char **argv)
     }
     r.topic = argv[optind];
     r.partition = (int32_t)partition;
-    if (kafka_client_connect(&r.client, r.bootstrap, r.timeout_ms, r.err, sizeof r.err) != 0) {
+    struct client_security security;
+    if (client_security_load(r.command_config, &security, r.err, sizeof r.err) != 0) {
+        fprintf(stderr, "sluicectl: --command-config: %s\n", r.err);
+        return SLUICECTL_USAGE;
+    }
+    if (kafka_client_connect(&r.client, r.bootstrap, r.timeout_ms, &security, r.err,
+                             sizeof r.err) != 0) {
         fprintf(stderr, "sluicectl: %s\n", r.err);
         return SLUICECTL_CONNECT;
     }

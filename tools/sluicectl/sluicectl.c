@@ -7,6 +7,7 @@
 #include "tools/sluicectl/node_cmd.h"
 #include "tools/sluicectl/producers_cmd.h"
 #include "tools/sluicectl/topic_cmd.h"
+#include "tools/sluicectl/user_cmd.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
@@ -24,6 +25,7 @@ static void usage(FILE *out)
                  "  group list|describe|delete|reset-offsets         (sluicectl group --help)\n"
                  "  node status --http host:port                     (sluicectl node --help)\n"
                  "  producers TOPIC PARTITION --bootstrap-server h:p (sluicectl producers --help)\n"
+                 "  user set-password|delete|list  SCRAM users       (sluicectl user --help)\n"
                  "\n"
                  "options:\n"
                  "  --version   print the version and exit\n"
@@ -55,6 +57,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "producers") == 0) {
         return producers_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "user") == 0) {
+        return user_cmd_main(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "cluster") == 0) {
         return cluster_cmd_main(argc - 1, argv + 1);

@@ -20,6 +20,7 @@ enum { RESOURCE_TOPIC = 2 };
 
 struct topic_opts {
     const char *bootstrap;
+    const char *command_config; /* --command-config: Kafka client properties */
     const char *name;
     int32_t partitions;
     int32_t replication_factor;
@@ -56,6 +57,8 @@ void topic_cmd_usage(void)
             "\n"
             "options:\n"
             "  --bootstrap-server host:port   a broker to ask (required)\n"
+            "  --command-config FILE          Kafka client properties (security.protocol, sasl.*,\n"
+            "                                 ssl.*) for SSL / SASL listeners\n"
             "  --json                         machine-readable output\n"
             "  --timeout-ms N                 per-request timeout (default %d)\n"
             "\n"
@@ -137,8 +140,8 @@ static int connect_controller(struct session *s)
             return 0;
         }
         struct kafka_client controller;
-        if (kafka_client_connect_to(&controller, b->host, b->port, s->o->timeout_ms, s->err,
-                                    sizeof s->err) != 0) {
+        if (kafka_client_connect_to(&controller, b->host, b->port, s->o->timeout_ms,
+                                    s->client.security, s->err, sizeof s->err) != 0) {
             return -2;
         }
         kafka_client_close(&s->client);
@@ -518,6 +521,7 @@ enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_IF_NOT_EXISTS, OPT_IF_EXISTS, OPT_DELETE
 
 static const struct option long_options[] = {
     {"bootstrap-server", required_argument, NULL, 'b'},
+    {"command-config", required_argument, NULL, 'K'},
     {"partitions", required_argument, NULL, 'p'},
     {"replication-factor", required_argument, NULL, 'r'},
     {"config", required_argument, NULL, 'c'},
@@ -558,6 +562,9 @@ static int parse_option(int c, struct topic_opts *o)
     switch (c) {
     case 'b':
         o->bootstrap = optarg;
+        return 0;
+    case 'K':
+        o->command_config = optarg;
         return 0;
     case 'p':
         return parse_int(optarg, "--partitions", 1, &o->partitions);
@@ -665,7 +672,13 @@ int topic_cmd_main(int argc, char **argv)
     struct session s;
     memset(&s, 0, sizeof s);
     s.o = &o;
-    if (kafka_client_connect(&s.client, o.bootstrap, o.timeout_ms, s.err, sizeof s.err) != 0) {
+    struct client_security security;
+    if (client_security_load(o.command_config, &security, s.err, sizeof s.err) != 0) {
+        fprintf(stderr, "sluicectl: --command-config: %s\n", s.err);
+        return SLUICECTL_USAGE;
+    }
+    if (kafka_client_connect(&s.client, o.bootstrap, o.timeout_ms, &security, s.err,
+                             sizeof s.err) != 0) {
         fprintf(stderr, "sluicectl: %s\n", s.err);
         return SLUICECTL_CONNECT;
     }
