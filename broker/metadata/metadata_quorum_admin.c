@@ -602,24 +602,25 @@ void metadata_quorum_submit_alter_scram(struct metadata_quorum *q,
     }
     send_op(o, M(ALTER_SCRAM_CREDENTIALS), &req.base,
             &sluice__controller__topic_results_response__descriptor, timeout_ms);
-    void metadata_quorum_submit_elect_preferred(struct metadata_quorum * q, const char *name,
-                                                int32_t partition, uint64_t timeout_ms,
-                                                struct metadata_admin_op *op)
-    {
-        struct quorum_op *o = op_new(q, op, OP_ELECT, name, timeout_ms);
-        if (o == NULL) {
-            return;
-        }
-        o->count = partition;
-        Sluice__Controller__ElectPartition part = SLUICE__CONTROLLER__ELECT_PARTITION__INIT;
-        part.topic = o->name;
-        part.partition = partition;
-        Sluice__Controller__ElectPartition *parts[1] = {&part};
-        Sluice__Controller__ElectLeadersRequest req =
-            SLUICE__CONTROLLER__ELECT_LEADERS_REQUEST__INIT;
-        req.version = 1;
-        req.partitions = parts;
-        req.n_partitions = 1;
-        send_op(o, M(ELECT_LEADERS), &req.base,
-                &sluice__controller__elect_leaders_response__descriptor, timeout_ms);
+}
+
+void metadata_quorum_submit_elect_preferred(struct metadata_quorum *q, const char *name,
+                                            int32_t partition, uint64_t timeout_ms,
+                                            struct metadata_admin_op *op)
+{
+    struct quorum_op *o = op_new(q, op, OP_ELECT, name, timeout_ms);
+    if (o == NULL) {
+        return;
     }
+    o->count = partition;
+    Sluice__Controller__ElectPartition part = SLUICE__CONTROLLER__ELECT_PARTITION__INIT;
+    part.topic = o->name;
+    part.partition = partition;
+    Sluice__Controller__ElectPartition *parts[1] = {&part};
+    Sluice__Controller__ElectLeadersRequest req = SLUICE__CONTROLLER__ELECT_LEADERS_REQUEST__INIT;
+    req.version = 1;
+    req.partitions = parts;
+    req.n_partitions = 1;
+    send_op(o, M(ELECT_LEADERS), &req.base, &sluice__controller__elect_leaders_response__descriptor,
+            timeout_ms);
+}
