@@ -579,6 +579,9 @@ static void writer_run(struct kafka_conn *c)
     while (!c->writing && !c->closing && c->head != NULL && c->head->state != REQ_HANDLING) {
         struct kafka_request *req = c->head;
         if (req->state == REQ_DONE && c->piece < 2 * req->response.n_splices + 1) {
+            /* A fresh clock: after a pause the cached loop time would hide
+             * that this broker has been cut off meanwhile. */
+            uv_update_time(c->tcp.loop);
             if (c->opts.response_stale != NULL &&
                 c->opts.response_stale(c->opts.response_stale_data, req->done_ms,
                                        uv_now(c->tcp.loop))) {

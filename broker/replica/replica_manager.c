@@ -539,8 +539,14 @@ int64_t replica_manager_broker_epoch(struct replica_manager *rm)
 
 bool replica_manager_may_lead(struct replica_manager *rm)
 {
-    return rm->controller.may_lead == NULL ||
-           rm->controller.may_lead(rm->controller.data, uv_now(rm->loop));
+    if (rm->controller.may_lead == NULL) {
+        return true;
+    }
+    /* The loop's cached time can be far behind after a pause (SIGSTOP, a
+     * stalled VM) that struck mid-iteration: the callbacks still queued
+     * would judge isolation by the time before the pause. */
+    uv_update_time(rm->loop);
+    return rm->controller.may_lead(rm->controller.data, uv_now(rm->loop));
 }
 
 static void wake_one(struct partition *p, void *arg)
