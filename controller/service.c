@@ -683,6 +683,8 @@ static int register_methods(struct controller_service *svc)
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALLOCATE_PRODUCER_IDS,
          &sluice__controller__allocate_producer_ids_request__descriptor,
          service_allocate_producer_ids},
+        {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ELECT_LEADERS,
+         &sluice__controller__elect_leaders_request__descriptor, service_elect_leaders},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         int rv = rpc_server_handle(&svc->server, methods[i].method, methods[i].request,

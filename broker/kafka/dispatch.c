@@ -46,6 +46,8 @@ static const struct api_entry apis[] = {
     {KAFKA_API_ALTER_CONFIGS, "AlterConfigs", 0, 1, kafka_handle_alter_configs},
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, "IncrementalAlterConfigs", 0, 1,
      kafka_handle_incremental_alter_configs},
+    /* PREFERRED elections (KIP-460; `sluicectl partition elect-leaders`). */
+    {KAFKA_API_ELECT_LEADERS, "ElectLeaders", 0, 2, kafka_handle_elect_leaders},
     /* Consumer groups (broker/group/). */
     {KAFKA_API_FIND_COORDINATOR, "FindCoordinator", 0, 4, kafka_handle_find_coordinator},
     {KAFKA_API_JOIN_GROUP, "JoinGroup", 0, 5, kafka_handle_join_group},

@@ -34,6 +34,9 @@ void metadata_quorum_submit_delete_topic(struct metadata_quorum *q, const char *
 void metadata_quorum_submit_add_partitions(struct metadata_quorum *q, const char *name,
                                            int32_t total, bool validate_only, uint64_t timeout_ms,
                                            struct metadata_admin_op *op);
+void metadata_quorum_submit_elect_preferred(struct metadata_quorum *q, const char *name,
+                                            int32_t partition, uint64_t timeout_ms,
+                                            struct metadata_admin_op *op);
 void metadata_quorum_submit_sync(struct metadata_quorum *q, uint64_t timeout_ms,
                                  struct metadata_admin_op *op);
 void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const char *name,

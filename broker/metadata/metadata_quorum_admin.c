@@ -15,7 +15,7 @@
 
 #define M(name) SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
 
-enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS, OP_CONFIGS, OP_SYNC, OP_SCRAM };
+enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS, OP_CONFIGS, OP_SYNC, OP_SCRAM, OP_ELECT };
 
 struct quorum_op {
     struct metadata_quorum *q;    /* NULL once detached (view closed) */
@@ -24,7 +24,7 @@ struct quorum_op {
     char name[TOPIC_NAME_MAX + 1];
     uint8_t old_id[16]; /* DeleteTopics: the id shown when submitted */
     bool had_topic;
-    int32_t count; /* CreatePartitions: the new total */
+    int32_t count; /* CreatePartitions: the new total; ElectLeaders: the partition */
     /* AlterConfigs: the keys to see set (value) or gone (NULL), owned. */
     struct metadata_config_entry *entries;
     size_t n_entries;
@@ -99,6 +99,17 @@ static bool scram_visible(const struct quorum_op *o)
            memcmp(now.stored_key, o->stored_key, now.key_len) == 0;
 }
 
+/* Whether the view shows partition `index` of `t` led by its preferred
+ * replica (or gone, leaving nothing to wait for). */
+static bool elected_visible(const struct metadata_topic *t, int32_t index)
+{
+    if (t == NULL || index < 0 || index >= t->n_partitions) {
+        return true;
+    }
+    const struct metadata_partition *p = &t->partitions[index];
+    return p->n_replicas == 0 || p->leader == p->replicas[0];
+}
+
 static bool visible(const struct quorum_op *o)
 {
     const struct metadata_topic *t = metadata_quorum_topic(o->q, o->name);
@@ -115,6 +126,8 @@ static bool visible(const struct quorum_op *o)
         return o->q->offset >= o->latest;
     case OP_SCRAM:
         return scram_visible(o);
+    case OP_ELECT:
+        return elected_visible(t, o->count);
     }
     return true;
 }
@@ -192,6 +205,20 @@ static struct topic_answer answer_of(const struct quorum_op *o, const ProtobufCM
     case OP_SCRAM:   /* ... or per user */
         FIND_RESULT((const Sluice__Controller__TopicResultsResponse *)m, o, a);
         break;
+    case OP_ELECT: {
+        const Sluice__Controller__ElectLeadersResponse *r =
+            (const Sluice__Controller__ElectLeadersResponse *)m;
+        a.code = r->error_code;
+        a.message = r->error_message;
+        for (size_t i = 0; a.code == 0 && i < r->n_results; i++) {
+            if (r->results[i]->partition == o->count &&
+                strcmp(r->results[i]->topic, o->name) == 0) {
+                a.code = r->results[i]->error_code;
+                a.message = r->results[i]->error_message;
+            }
+        }
+        break;
+    }
     case OP_SYNC:
         break; /* never an error: a barrier that cannot run lets the caller go on */
     }
@@ -575,4 +602,25 @@ void metadata_quorum_submit_alter_scram(struct metadata_quorum *q,
     }
     send_op(o, M(ALTER_SCRAM_CREDENTIALS), &req.base,
             &sluice__controller__topic_results_response__descriptor, timeout_ms);
+}
+
+void metadata_quorum_submit_elect_preferred(struct metadata_quorum *q, const char *name,
+                                            int32_t partition, uint64_t timeout_ms,
+                                            struct metadata_admin_op *op)
+{
+    struct quorum_op *o = op_new(q, op, OP_ELECT, name, timeout_ms);
+    if (o == NULL) {
+        return;
+    }
+    o->count = partition;
+    Sluice__Controller__ElectPartition part = SLUICE__CONTROLLER__ELECT_PARTITION__INIT;
+    part.topic = o->name;
+    part.partition = partition;
+    Sluice__Controller__ElectPartition *parts[1] = {&part};
+    Sluice__Controller__ElectLeadersRequest req = SLUICE__CONTROLLER__ELECT_LEADERS_REQUEST__INIT;
+    req.version = 1;
+    req.partitions = parts;
+    req.n_partitions = 1;
+    send_op(o, M(ELECT_LEADERS), &req.base, &sluice__controller__elect_leaders_response__descriptor,
+            timeout_ms);
 }

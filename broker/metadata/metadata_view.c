@@ -159,6 +159,14 @@ void metadata_view_submit_add_partitions(struct metadata_view *v, const char *na
     metadata_quorum_submit_add_partitions(v->quorum, name, total, validate_only, timeout_ms, op);
 }
 
+void metadata_view_submit_elect_preferred(struct metadata_view *v, const char *name,
+                                          int32_t partition, uint64_t timeout_ms,
+                                          struct metadata_admin_op *op, metadata_admin_cb cb)
+{
+    op_start(op, cb);
+    metadata_quorum_submit_elect_preferred(v->quorum, name, partition, timeout_ms, op);
+}
+
 void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char *name,
                                              const struct metadata_config_entry *entries, size_t n,
                                              bool replace, bool validate_only, uint64_t timeout_ms,

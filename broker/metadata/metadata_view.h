@@ -179,6 +179,13 @@ void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char
                                              const struct metadata_config_entry *entries, size_t n,
                                              bool replace, bool validate_only, uint64_t timeout_ms,
                                              struct metadata_admin_op *op, metadata_admin_cb cb);
+/* ElectLeaders, PREFERRED: make partition `partition` of `name` led by its
+ * first replica. The controller answers ELECTION_NOT_NEEDED,
+ * PREFERRED_LEADER_NOT_AVAILABLE or UNKNOWN_TOPIC_OR_PARTITION as Kafka
+ * does; after an election the view waits to show the new leader. */
+void metadata_view_submit_elect_preferred(struct metadata_view *v, const char *name,
+                                          int32_t partition, uint64_t timeout_ms,
+                                          struct metadata_admin_op *op, metadata_admin_cb cb);
 
 /* ---- producer ids (InitProducerId) ---- */
 

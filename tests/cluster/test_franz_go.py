@@ -17,7 +17,8 @@ GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
             "TestOffsetForLeaderEpoch", "TestFetchDivergingEpoch", "TestSaramaMetadata",
             "TestSaramaAdminCreateDeleteTopic", "TestSaramaProduceConsumeCodecs",
             "TestConsumerGroupResumes", "TestSaramaConsumerGroupResumes",
-            "TestKafkaGoConsumerGroupResumes", "TestSaramaIdempotentProducer"]
+            "TestKafkaGoConsumerGroupResumes", "TestSaramaIdempotentProducer",
+            "TestElectPreferredLeaders"]
 
 
 # Go tests another cluster test runs (against a cluster it controls).
