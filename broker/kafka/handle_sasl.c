@@ -182,7 +182,9 @@ void kafka_handle_sasl_authenticate(struct kafka_call *call)
         kafka_call_fail(call, "out of memory for SASL");
         return;
     }
-    memcpy(bytes, token.data, token.len);
+    if (token.len > 0) { /* an empty token may have no buffer at all */
+        memcpy(bytes, token.data, token.len);
+    }
     resp.auth_bytes = (struct kafka_bytes){bytes, (int32_t)token.len};
     buf_free(&token);
     if (step == SASL_STEP_DONE) {

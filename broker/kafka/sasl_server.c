@@ -106,7 +106,9 @@ static enum sasl_step plain_step(struct sasl_server *s, const uint8_t *in, size_
                                  const struct metadata_view *view)
 {
     char msg[SASL_TOKEN_MAX + 1];
-    memcpy(msg, in, len);
+    if (len > 0) { /* an empty token may come without a buffer */
+        memcpy(msg, in, len);
+    }
     msg[len] = '\0';
     const char *authzid = msg;
     const char *sep1 = memchr(msg, '\0', len);
@@ -315,7 +317,9 @@ enum sasl_step sasl_server_step(struct sasl_server *s, const uint8_t *in, size_t
         return plain_step(s, in, len, view);
     }
     char msg[SASL_TOKEN_MAX + 1];
-    memcpy(msg, in, len);
+    if (len > 0) { /* an empty token may come without a buffer */
+        memcpy(msg, in, len);
+    }
     msg[len] = '\0';
     if (strlen(msg) != len) {
         return fail(s, "SCRAM message holds a NUL byte");
