@@ -15,6 +15,7 @@ namespace (a client run with `ip netns exec`) still reach it. `heal(i)`
 brings the port back.
 """
 
+import itertools
 import os
 import subprocess
 
@@ -28,14 +29,20 @@ def _ip(*args, check=True):
     return p
 
 
+_networks = itertools.count()
+
+
 class Network:
     """n namespaces on one bridge; names carry this process's pid so runs in
-    parallel (other worktrees) do not collide. Interface names stay under
-    Linux's 15 characters."""
+    parallel (other worktrees) do not collide, and a per-process count, since
+    the kernel frees a deleted namespace's veths later (a second Network in
+    the same run would find them). Interface names stay under Linux's 15
+    characters."""
 
     def __init__(self, n):
-        tag = f"{os.getpid() % 100000:05d}"
-        subnet = os.getpid() % 250 + 1
+        k = next(_networks)
+        tag = f"{os.getpid() % 100000:05d}{k % 100:02d}"
+        subnet = (os.getpid() + k) % 250 + 1
         self.switch = f"sluice-{tag}-sw"
         self.namespaces = [f"sluice-{tag}-{i + 1}" for i in range(n)]
         self.ports = [f"slp{tag}{i + 1}" for i in range(n)]
