@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/pb_budget.h"
+#include "common/tcp_peer.h"
 
 struct rpc_server_conn {
     struct rpc_conn conn;
@@ -257,24 +258,6 @@ static void on_conn_closed(struct rpc_conn *conn, int reason)
     maybe_closed(server);
 }
 
-static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
-{
-    struct sockaddr_storage sa;
-    int sa_len = sizeof sa;
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &sa_len) == 0) {
-        if (sa.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
-            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
-            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-        }
-    }
-    snprintf(out, len, "%s:%d", host, port);
-}
-
 /* Which timeout `sc` has passed at `now`, or NULL. */
 static const char *timed_out(const struct rpc_server_conn *sc, uint64_t now)
 {
@@ -360,7 +343,7 @@ static void on_connection(uv_stream_t *listener, int status)
     server->open_handles++;
     int rv = uv_accept(listener, (uv_stream_t *)&sc->conn.tcp);
     if (rv == 0) {
-        peer_name(&sc->conn.tcp, sc->peer, sizeof sc->peer);
+        tcp_peer_name(&sc->conn.tcp, sc->peer, sizeof sc->peer);
         rv = rpc_conn_start(&sc->conn);
     }
     if (rv != 0) {

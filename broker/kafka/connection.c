@@ -16,6 +16,7 @@
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/ssl_principal.h"
+#include "common/tcp_peer.h"
 #include "common/tls.h"
 #include "proto/kafka/kafka_header.h"
 
@@ -833,24 +834,6 @@ static void reading_update(struct kafka_conn *c)
     frame_timer_update(c);
 }
 
-static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
-{
-    struct sockaddr_storage sa;
-    int sa_len = sizeof sa;
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &sa_len) == 0) {
-        if (sa.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
-            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
-            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-        }
-    }
-    snprintf(out, len, "%s:%d", host, port);
-}
-
 /* Count the connection in its quota; false if a limit refuses it. */
 static bool admit(struct kafka_conn *c)
 {
@@ -909,7 +892,7 @@ int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts
         return rv;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    peer_name(&c->tcp, c->peer, sizeof c->peer);
+    tcp_peer_name(&c->tcp, c->peer, sizeof c->peer);
     if (c->opts.quota != NULL && !admit(c)) {
         kafka_conn_close(c);
         return UV_ECONNREFUSED;
