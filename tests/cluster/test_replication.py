@@ -55,6 +55,10 @@ class AckedProducer:
             "bootstrap.servers": cluster.bootstrap, "acks": "all", "linger.ms": 2,
             "retries": 1000000, "retry.backoff.ms": 100, "message.timeout.ms": 60000,
             "request.timeout.ms": 5000, "enable.idempotence": False,
+            # A request stuck on a leader whose link was cut must give up long
+            # before message.timeout.ms so that its records are retried at the
+            # new leader (librdkafka held one for 60 s, the default, in CI).
+            "socket.timeout.ms": 10000,
             "max.in.flight.requests.per.connection": 1,
             "topic.metadata.refresh.interval.ms": 500, "reconnect.backoff.max.ms": 500})
         self.lock = threading.Lock()
