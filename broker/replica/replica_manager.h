@@ -58,6 +58,8 @@ struct replica_manager {
     size_t n_fetchers, cap_fetchers;
     uv_timer_t isr_timer;
     bool running;
+    struct tls_context *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
+    bool tls_verify_host;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
@@ -73,6 +75,11 @@ void replica_manager_stop(struct replica_manager *rm);
 /* The hosted partition, or NULL (unknown topic, index out of range). */
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index);
+
+/* Fetch from leaders over mutual TLS with `tls` (a client context,
+ * borrowed, outliving the manager; NULL: plaintext), checking that each
+ * leader's certificate names its host when `verify_host`. */
+void replica_manager_set_tls(struct replica_manager *rm, struct tls_context *tls, bool verify_host);
 
 /* Wire the controller (before partitions lead anything that replicates). */
 void replica_manager_set_controller(struct replica_manager *rm, const struct replica_controller *c);
