@@ -7,7 +7,9 @@
 #include "common/crc32c.h"
 #include "common/varint.h"
 
-#define MARKER_RECORD_BODY 16 /* attributes, ts delta, offset delta, key 1+4, value 1+6, headers */
+#define MARKER_RECORD_BODY                                                                         \
+    16 /* attributes, ts delta, offset delta, key 1+4, value 1+6, headers                          \
+        */
 
 void control_batch_build_marker(uint8_t out[CONTROL_BATCH_MARKER_SIZE], int64_t producer_id,
                                 int16_t producer_epoch, bool commit, int32_t coordinator_epoch,
@@ -30,10 +32,10 @@ void control_batch_build_marker(uint8_t out[CONTROL_BATCH_MARKER_SIZE], int64_t 
     be32_store(out + 57, 1);            /* recordsCount */
     uint8_t *r = out + RECORD_BATCH_HEADER_SIZE;
     size_t n = varint_encode_s32(r, MARKER_RECORD_BODY);
-    r[n++] = 0;                         /* attributes */
-    n += varint_encode_s64(r + n, 0);   /* timestampDelta */
-    n += varint_encode_s32(r + n, 0);   /* offsetDelta */
-    n += varint_encode_s32(r + n, 4);   /* key */
+    r[n++] = 0;                       /* attributes */
+    n += varint_encode_s64(r + n, 0); /* timestampDelta */
+    n += varint_encode_s32(r + n, 0); /* offsetDelta */
+    n += varint_encode_s32(r + n, 4); /* key */
     be16_store(r + n, 0);
     be16_store(r + n + 2, commit ? CONTROL_TYPE_COMMIT : CONTROL_TYPE_ABORT);
     n += 4;
@@ -42,8 +44,8 @@ void control_batch_build_marker(uint8_t out[CONTROL_BATCH_MARKER_SIZE], int64_t 
     be32_store(r + n + 2, (uint32_t)coordinator_epoch);
     n += 6;
     n += varint_encode_s32(r + n, 0); /* headers */
-    uint32_t crc = crc32c(0, out + RECORD_BATCH_CRC_START,
-                          CONTROL_BATCH_MARKER_SIZE - RECORD_BATCH_CRC_START);
+    uint32_t crc =
+        crc32c(0, out + RECORD_BATCH_CRC_START, CONTROL_BATCH_MARKER_SIZE - RECORD_BATCH_CRC_START);
     be32_store(out + RECORD_BATCH_OFF_CRC, crc);
 }
 

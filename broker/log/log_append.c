@@ -296,7 +296,7 @@ int partition_log_append_marker(struct partition_log *log, const struct log_txn_
     }
     int64_t now = log_now_ms(log);
     struct producer_marker pm = {m->producer_id, m->producer_epoch, m->coordinator_epoch,
-                                 m->commit, log_end(log), now};
+                                 m->commit,      log_end(log),      now};
     switch (producer_state_check_marker(&log->producers, &pm, info->reason, sizeof info->reason)) {
     case PRODUCER_CHECK_STALE_EPOCH:
         return LOG_ERR_INVALID_PRODUCER_EPOCH;

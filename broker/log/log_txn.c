@@ -18,8 +18,8 @@ int log_txn_note(struct partition_log *log, struct segment *seg, const uint8_t *
     int rv = control_batch_read_marker(batch, (size_t)record_batch_size(h), h, &mk);
     if (rv != 0) {
         if (rv < 0) {
-            log_warn("log", "ignoring an unreadable control batch dir=%s offset=%" PRId64,
-                     log->dir, h->base_offset);
+            log_warn("log", "ignoring an unreadable control batch dir=%s offset=%" PRId64, log->dir,
+                     h->base_offset);
         }
         return 0;
     }
@@ -68,8 +68,8 @@ int partition_log_aborted_txns(const struct partition_log *log, int64_t fetch_of
     bool complete = false;
     for (size_t i = log_segs_find(log, fetch_offset); i < log->nsegs && !complete && *n < max;
          i++) {
-        int rv = segment_txn_collect(log->segs[i], fetch_offset, upper_bound, out, max, n,
-                                     &complete);
+        int rv =
+            segment_txn_collect(log->segs[i], fetch_offset, upper_bound, out, max, n, &complete);
         if (rv < 0) {
             log_warn("log", "cannot read transaction index dir=%s segment=%" PRId64 " error=%s",
                      log->dir, log->segs[i]->base_offset, strerror(-rv));

@@ -72,7 +72,7 @@ struct producer_entry {
     int64_t producer_id;
     int16_t epoch;
     int64_t last_timestamp;
-    int64_t txn_first_offset; /* -1: no open transaction */
+    int64_t txn_first_offset;  /* -1: no open transaction */
     int32_t coordinator_epoch; /* of the last marker, -1: none */
     uint8_t n_batches;
     struct producer_batch_meta batches[PRODUCER_STATE_BATCHES]; /* oldest first */
@@ -119,9 +119,9 @@ const struct producer_entry *producer_state_find(const struct producer_state *ps
 
 enum producer_check {
     PRODUCER_CHECK_OK = 0,
-    PRODUCER_CHECK_DUPLICATE = 1,   /* *dup holds the original batch */
-    PRODUCER_CHECK_STALE_EPOCH = 2, /* INVALID_PRODUCER_EPOCH */
-    PRODUCER_CHECK_OUT_OF_ORDER = 3, /* OUT_OF_ORDER_SEQUENCE_NUMBER */
+    PRODUCER_CHECK_DUPLICATE = 1,         /* *dup holds the original batch */
+    PRODUCER_CHECK_STALE_EPOCH = 2,       /* INVALID_PRODUCER_EPOCH */
+    PRODUCER_CHECK_OUT_OF_ORDER = 3,      /* OUT_OF_ORDER_SEQUENCE_NUMBER */
     PRODUCER_CHECK_INVALID_TXN_STATE = 4, /* INVALID_TXN_STATE */
     PRODUCER_CHECK_COORDINATOR_FENCED = 5 /* TRANSACTION_COORDINATOR_FENCED (markers) */
 };

@@ -374,8 +374,8 @@ static void handle_markers(struct rpc_call *call, void *arg)
             mc->slots[k].partition = m->partitions[j]->partition;
         }
     }
-    uint64_t timeout = rm->cfg->request_timeout_ms > 0 ? (uint64_t)rm->cfg->request_timeout_ms
-                                                       : 30000;
+    uint64_t timeout =
+        rm->cfg->request_timeout_ms > 0 ? (uint64_t)rm->cfg->request_timeout_ms : 30000;
     if (txn_markers_write(rm, mc->markers, req->n_markers, timeout, markers_done, mc) != 0) {
         markers_call_free(mc);
         rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");

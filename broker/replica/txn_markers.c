@@ -8,15 +8,15 @@
 #include "common/log.h"
 
 /* Kafka error codes (proto/kafka/kafka_errors.h is the Kafka layer's). */
-#define ERR_NONE                          0
-#define ERR_UNKNOWN_TOPIC_OR_PARTITION    3
-#define ERR_NOT_LEADER_OR_FOLLOWER        6
-#define ERR_REQUEST_TIMED_OUT             7
-#define ERR_NOT_ENOUGH_REPLICAS           19
-#define ERR_NOT_ENOUGH_REPLICAS_AFTER     20
-#define ERR_KAFKA_STORAGE_ERROR           56
-#define ERR_UNKNOWN_SERVER_ERROR          (-1)
-#define ERR_INVALID_PRODUCER_EPOCH        47
+#define ERR_NONE                           0
+#define ERR_UNKNOWN_TOPIC_OR_PARTITION     3
+#define ERR_NOT_LEADER_OR_FOLLOWER         6
+#define ERR_REQUEST_TIMED_OUT              7
+#define ERR_NOT_ENOUGH_REPLICAS            19
+#define ERR_NOT_ENOUGH_REPLICAS_AFTER      20
+#define ERR_KAFKA_STORAGE_ERROR            56
+#define ERR_UNKNOWN_SERVER_ERROR           (-1)
+#define ERR_INVALID_PRODUCER_EPOCH         47
 #define ERR_TRANSACTION_COORDINATOR_FENCED 52
 
 struct marker_wait {
@@ -129,8 +129,7 @@ static void append_one(struct markers_ctx *ctx, const struct txn_marker_write *m
     struct partition *p = replica_manager_partition(ctx->rm, slot->topic, slot->partition);
     if (p == NULL) {
         const struct metadata_topic *t = metadata_view_topic(ctx->rm->metadata, slot->topic);
-        slot->error_code = t == NULL || slot->partition < 0 ||
-                                   slot->partition >= t->n_partitions
+        slot->error_code = t == NULL || slot->partition < 0 || slot->partition >= t->n_partitions
                                ? ERR_UNKNOWN_TOPIC_OR_PARTITION
                                : ERR_NOT_LEADER_OR_FOLLOWER;
         return;
@@ -192,8 +191,8 @@ int txn_markers_write(struct replica_manager *rm, struct txn_marker_write *marke
         return 0;
     }
     for (size_t i = 0; i < ctx->n_waits; i++) {
-        struct partition *p = replica_manager_partition(rm, ctx->waits[i].slot->topic,
-                                                        ctx->waits[i].slot->partition);
+        struct partition *p =
+            replica_manager_partition(rm, ctx->waits[i].slot->topic, ctx->waits[i].slot->partition);
         if (p != NULL && !ctx->waits[i].done) {
             partition_watch(p, &ctx->op);
         }

@@ -23,8 +23,8 @@
 static struct producer_batch txn_batch(int64_t pid, int16_t epoch, int32_t seq, int32_t n,
                                        int64_t offset, bool transactional)
 {
-    return (struct producer_batch){pid,         epoch, seq, seq + n - 1, offset, offset + n - 1,
-                                   1000,        transactional, false};
+    return (struct producer_batch){pid,  epoch,         seq,  seq + n - 1, offset, offset + n - 1,
+                                   1000, transactional, false};
 }
 
 static struct producer_marker marker(int64_t pid, int16_t epoch, int32_t coord, bool commit,
@@ -146,7 +146,7 @@ START_TEST(test_txn_index_collect_and_truncate)
     ck_assert_int_eq(size, 3 * TXN_INDEX_ENTRY_SIZE);
     uint8_t raw[TXN_INDEX_ENTRY_SIZE];
     ck_assert_int_eq(pread(fd, raw, sizeof raw, TXN_INDEX_ENTRY_SIZE), TXN_INDEX_ENTRY_SIZE);
-    ck_assert_int_eq(be16_load(raw), 0);         /* version */
+    ck_assert_int_eq(be16_load(raw), 0);              /* version */
     ck_assert_int_eq((int64_t)be64_load(raw + 2), 2); /* producer id */
     struct txn_index_entry out[4];
     size_t n = 0;
@@ -238,8 +238,8 @@ START_TEST(test_log_markers_lso_and_aborted_list)
     struct topic_config tc;
     tb_topic_config(&tc, "segment.bytes=2000", NULL);
     struct partition_log *log = open_log("t-0", &tc), *follower = open_log("f-0", &tc);
-    ck_assert_int_eq(produce(log, 2, 7, 0, true), 0);  /* 0-1 txn of 7 */
-    ck_assert_int_eq(produce(log, 2, 8, 0, true), 0);  /* 2-3 txn of 8 */
+    ck_assert_int_eq(produce(log, 2, 7, 0, true), 0); /* 0-1 txn of 7 */
+    ck_assert_int_eq(produce(log, 2, 8, 0, true), 0); /* 2-3 txn of 8 */
     ck_assert_int_eq(produce(log, 1, 7, 2, false), LOG_ERR_INVALID_TXN_STATE);
     ck_assert_int_eq(partition_log_first_unstable_offset(log), 0);
     ck_assert_int_eq(end_txn(log, 7, false, 1), 0); /* abort at 4 */
