@@ -47,6 +47,10 @@ const char *log_err_name(int rv)
         return "OUT_OF_ORDER_SEQUENCE";
     case LOG_ERR_INVALID_PRODUCER_EPOCH:
         return "INVALID_PRODUCER_EPOCH";
+    case LOG_ERR_INVALID_TXN_STATE:
+        return "INVALID_TXN_STATE";
+    case LOG_ERR_COORDINATOR_FENCED:
+        return "COORDINATOR_FENCED";
     case -ENOSPC:
         return "ENOSPC";
     case -EIO:

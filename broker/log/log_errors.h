@@ -25,7 +25,11 @@ enum log_err {
                                      this broker no longer leads */
     LOG_ERR_OUT_OF_ORDER_SEQUENCE = -10009,  /* idempotent batch does not continue its producer's
                                                 sequence (producer_state.h) */
-    LOG_ERR_INVALID_PRODUCER_EPOCH = -10010, /* idempotent batch from an older producer epoch */
+    LOG_ERR_INVALID_PRODUCER_EPOCH = -10010, /* idempotent batch or marker from an older
+                                                producer epoch */
+    LOG_ERR_INVALID_TXN_STATE = -10011,      /* plain batch while the producer's transaction is
+                                                open */
+    LOG_ERR_COORDINATOR_FENCED = -10012,     /* marker from an older coordinator epoch */
 };
 
 /* Whether `rv` is a storage fault (a negative errno from the disk: EIO,

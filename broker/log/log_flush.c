@@ -49,7 +49,8 @@ static int sync_segment_files(struct segment *seg)
 {
     int rv;
     if ((rv = sync_fd(seg->log_fd)) < 0 || (rv = sync_fd(seg->offset_index.fd)) < 0 ||
-        (rv = sync_fd(seg->time_index.fd)) < 0) {
+        (rv = sync_fd(seg->time_index.fd)) < 0 ||
+        (seg->txn_fd >= 0 && (rv = sync_fd(seg->txn_fd)) < 0)) {
         return rv;
     }
     return 0;
