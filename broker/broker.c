@@ -2,11 +2,13 @@
 #include "broker/broker.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker/group/group_coordinator.h"
+#include "broker/txn/txn_coordinator.h"
 #include "broker/kafka/fetch_session.h"
 #include "broker/metadata/metadata_quorum.h"
 #include "broker/replica/replica_service.h"
@@ -127,6 +129,23 @@ static int link_alter_partition(void *data, const uint8_t topic_id[16], int32_t 
 static bool link_may_lead(void *data, uint64_t now_ms)
 {
     return controller_link_may_lead(data, now_ms);
+}
+
+static int link_report_offline(void *data, const uint8_t (*topic_ids)[16],
+                               const int32_t *partitions, size_t n, const char *const *dirs,
+                               size_t n_dirs)
+{
+    struct controller_link *link = data;
+    return broker_session_set_offline(&link->session, topic_ids, partitions, n, dirs, n_dirs);
+}
+
+/* Every log directory failed: stop the way an operator's SIGTERM does
+ * (controlled shutdown, logs closed), rather than halting as Kafka does, so
+ * the controller moves leadership at once. */
+static void link_all_dirs_offline(void *data)
+{
+    (void)data;
+    raise(SIGTERM);
 }
 
 static bool link_response_stale(void *data, uint64_t built_ms, uint64_t now_ms)
@@ -359,8 +378,8 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         rv = replica_manager_start(&b->replicas, loop, cfg, dirs, b->metadata, err, errlen);
     }
     if (rv == 0) {
-        struct replica_controller rc = {&b->link, link_broker_epoch, link_alter_partition,
-                                        link_may_lead};
+        struct replica_controller rc = {&b->link,      link_broker_epoch,   link_alter_partition,
+                                        link_may_lead, link_report_offline, link_all_dirs_offline};
         replica_manager_set_controller(&b->replicas, &rc);
         replica_manager_set_tls(&b->replicas, b->replication_tls.client,
                                 b->replication_tls.verify_host);
@@ -376,6 +395,11 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         broker_stop(b);
         return -ENOMEM;
     }
+    if (txn_coordinator_start(&b->txns, loop, cfg, b->metadata, &b->replicas) != 0) {
+        snprintf(err, errlen, "out of memory starting the transaction coordinator");
+        broker_stop(b);
+        return -ENOMEM;
+    }
     struct fetch_session_cache *sessions =
         fetch_session_cache_new(cfg->max_incremental_fetch_session_cache_slots);
     if (sessions == NULL) {
@@ -383,8 +407,8 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         broker_stop(b);
         return -ENOMEM;
     }
-    b->services = (struct kafka_services){loop,      cfg,      b->metadata, &b->replicas,
-                                          b->groups, sessions, &b->requests};
+    b->services = (struct kafka_services){loop,      cfg,      b->metadata,  &b->replicas,
+                                          b->groups, sessions, &b->requests, b->txns};
     return 0;
 }
 
@@ -422,6 +446,8 @@ void broker_stop(struct broker *b)
         replica_manager_stop(&b->replicas); /* answers parked group requests too */
         group_coordinator_stop(b->groups);
         b->groups = NULL;
+        txn_coordinator_stop(b->txns);
+        b->txns = NULL;
         fetch_session_cache_free(b->services.fetch_sessions);
         b->services.fetch_sessions = NULL;
     }

@@ -514,6 +514,7 @@ static int out_open(struct clean_out *o, const struct clean_src *src)
     o->shell.max_timestamp = o->shell.max_ts_offset = o->shell.first_batch_ts = -1;
     o->shell.time_index_last_ts = -1;
     o->shell.log_fd = fds[0];
+    o->shell.txn_fd = -1; /* the .txnindex stays with the segment: markers are kept */
     index_file_init(&o->shell.offset_index, fds[1], SEGMENT_OFFSET_ENTRY_SIZE, 0);
     index_file_init(&o->shell.time_index, fds[2], SEGMENT_TIME_ENTRY_SIZE, 0);
     return 0;
