@@ -19,10 +19,12 @@ import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from clustertest import admin_for, create, partitions_of
+from clustertest import admin_for, create
 from sluicetest import unique_topic
 from test_protocol_raw import (create_topic, crc32c, frame_of, parse_produce_response,
                                produce_body, recv_response, string, zigzag)
+from test_idempotence import describe_producers
+from test_replication import leader_of, wait_isr
 
 TIMEOUT = 30
 INVALID_PRODUCER_EPOCH = 47
@@ -174,6 +176,10 @@ def test_markers_lso_and_read_committed_across_restart(broker, request):
     pid, epoch, c_offset = write_scenario(broker, topic)
     assert c_offset == 9
     assert list_latest(broker, topic, 0) == (0, 11), "read_uncommitted LATEST: the HW"
+    # DescribeProducers: C's first offset is the producer's open transaction.
+    mine = [p for p in describe_producers(broker, topic) if p["producer_id"] == pid]
+    assert mine == [{"producer_id": pid, "producer_epoch": epoch, "last_sequence": 4,
+                     "current_txn_start_offset": c_offset}]
 
     # Kafka's refusals.
     assert produce(broker, topic, batch([b"bad"], pid, epoch, 5, transactional=False))[0] == \
@@ -208,3 +214,31 @@ def test_markers_lso_and_read_committed_across_restart(broker, request):
     assert produce(broker, topic, batch([b"e1"], pid2, 3, 0))[0] == 0
     assert write_markers(broker, pid2, 2, False, topic) == {0: INVALID_PRODUCER_EPOCH}
     assert write_markers(broker, pid2, 3, False, topic) == {0: 0}
+
+
+def test_new_leader_serves_the_same_lso_and_aborted_list(clusters):
+    """Followers build the producer state and the .txnindex from what they
+    fetch: after kill -9 of the leader, the new leader answers the same last
+    stable offset (C is still open there) and filters the aborted B."""
+    cluster = clusters(overrides={"replica.lag.time.max.ms": "5000"})
+    topic = "txn-failover"
+    assert create(admin_for(cluster), topic, 1, 3, {"min.insync.replicas": "2"}) is None
+    wait_isr(cluster, topic, [1, 2, 3])
+    leader = leader_of(cluster, topic)
+    wait_for(lambda: write_markers(leader, 999999999, 0, True, topic) == {0: 0}, "the leader")
+    pid, epoch, c_offset = write_scenario(leader, topic)
+    assert c_offset == 9
+    check_visible(cluster.bootstrap, topic, c_offset, leader)
+    # Every replica has fetched the whole log (acks=all produced the last record).
+    wait_isr(cluster, topic, [1, 2, 3])
+
+    leader.kill()
+    new = leader_of(cluster, topic, exclude=(leader.node_id,))
+    wait_for(lambda: list_latest(new, topic, 1) == (0, c_offset), "the LSO at the new leader")
+    check_visible(cluster.bootstrap, topic, c_offset, new)
+    # The new leader ends C (abort): c1 never shows, plain3 does.
+    wait_for(lambda: write_markers(new, pid, epoch, False, topic) == {0: 0}, "the abort")
+    committed = ["a1", "a2", "plain1", "plain2", "plain3"]
+    assert consume(cluster.bootstrap, topic, "read_committed", len(committed)) == committed
+    leader.start()
+    cluster.wait_healthy()
