@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker/group/group_coordinator.h"
+#include "broker/txn/txn_coordinator.h"
 #include "broker/kafka/fetch_session.h"
 #include "broker/metadata/metadata_quorum.h"
 #include "broker/replica/replica_service.h"
@@ -361,6 +362,11 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         broker_stop(b);
         return -ENOMEM;
     }
+    if (txn_coordinator_start(&b->txns, loop, cfg, b->metadata, &b->replicas) != 0) {
+        snprintf(err, errlen, "out of memory starting the transaction coordinator");
+        broker_stop(b);
+        return -ENOMEM;
+    }
     struct fetch_session_cache *sessions =
         fetch_session_cache_new(cfg->max_incremental_fetch_session_cache_slots);
     if (sessions == NULL) {
@@ -368,8 +374,8 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         broker_stop(b);
         return -ENOMEM;
     }
-    b->services = (struct kafka_services){loop,      cfg,      b->metadata, &b->replicas,
-                                          b->groups, sessions, &b->requests};
+    b->services = (struct kafka_services){loop,      cfg,      b->metadata,  &b->replicas,
+                                          b->groups, sessions, &b->requests, b->txns};
     return 0;
 }
 
@@ -407,6 +413,8 @@ void broker_stop(struct broker *b)
         replica_manager_stop(&b->replicas); /* answers parked group requests too */
         group_coordinator_stop(b->groups);
         b->groups = NULL;
+        txn_coordinator_stop(b->txns);
+        b->txns = NULL;
         fetch_session_cache_free(b->services.fetch_sessions);
         b->services.fetch_sessions = NULL;
     }

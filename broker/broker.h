@@ -35,6 +35,7 @@ struct broker {
     struct metadata_view *metadata;
     struct replica_manager replicas;
     struct group_coordinator *groups; /* consumer groups (broker/group/) */
+    struct txn_coordinator *txns;     /* transactions (broker/txn/) */
     struct kafka_services services;
     struct request_metrics requests; /* counted by dispatch, read by broker_metrics */
     struct kafka_server server;

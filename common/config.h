@@ -94,6 +94,10 @@ struct sluice_config {
     int32_t offsets_topic_num_partitions;
     int32_t offsets_topic_replication_factor;
     int32_t offsets_retention_minutes;
+    int32_t transaction_state_log_num_partitions;
+    int32_t transaction_state_log_replication_factor;
+    int32_t transaction_state_log_min_isr;
+    int32_t transaction_max_timeout_ms;
     int32_t group_initial_rebalance_delay_ms;
     int32_t group_min_session_timeout_ms;
     int32_t group_max_session_timeout_ms;
