@@ -2,6 +2,7 @@
 #include "broker/broker.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,23 @@ static int link_alter_partition(void *data, const uint8_t topic_id[16], int32_t 
 static bool link_may_lead(void *data, uint64_t now_ms)
 {
     return controller_link_may_lead(data, now_ms);
+}
+
+static int link_report_offline(void *data, const uint8_t (*topic_ids)[16],
+                               const int32_t *partitions, size_t n, const char *const *dirs,
+                               size_t n_dirs)
+{
+    struct controller_link *link = data;
+    return broker_session_set_offline(&link->session, topic_ids, partitions, n, dirs, n_dirs);
+}
+
+/* Every log directory failed: stop the way an operator's SIGTERM does
+ * (controlled shutdown, logs closed), rather than halting as Kafka does, so
+ * the controller moves leadership at once. */
+static void link_all_dirs_offline(void *data)
+{
+    (void)data;
+    raise(SIGTERM);
 }
 
 static bool link_response_stale(void *data, uint64_t built_ms, uint64_t now_ms)
@@ -347,8 +365,8 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         rv = replica_manager_start(&b->replicas, loop, cfg, dirs, b->metadata, err, errlen);
     }
     if (rv == 0) {
-        struct replica_controller rc = {&b->link, link_broker_epoch, link_alter_partition,
-                                        link_may_lead};
+        struct replica_controller rc = {&b->link,      link_broker_epoch,   link_alter_partition,
+                                        link_may_lead, link_report_offline, link_all_dirs_offline};
         replica_manager_set_controller(&b->replicas, &rc);
         b->link.session.on_isolated = on_isolated;
     }

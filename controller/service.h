@@ -25,6 +25,7 @@
 
 #include "common/rpc_server.h"
 #include "controller/liveness.h"
+#include "controller/offline_replicas.h"
 #include "controller/quorum.h"
 #include "metadata/voters.h"
 
@@ -44,6 +45,7 @@ struct controller_service {
     char cluster_id[64];
     struct rpc_server server;
     struct liveness liveness;
+    struct offline_replicas offline; /* from heartbeats; see offline_replicas.h */
     uv_timer_t timer;
     bool duty_in_flight;       /* one fencing/election proposal at a time */
     uint64_t rebalance_due_ms; /* next auto leader rebalance check; 0: not scheduled yet */
