@@ -181,10 +181,13 @@ static void conn_options(const struct sluice_config *cfg, struct kafka_conn_opti
 /* The TLS context of the SSL and SASL_SSL listeners, when any is configured. */
 static int open_tls(struct broker *b, struct kafka_conn_options *o, char *err, size_t errlen)
 {
-    bool wanted = false;
+    bool wanted = false, global = false; /* a TLS listener; one on the global ssl.* */
     for (size_t i = 0; i < b->kafka_listeners.n_bind; i++) {
         enum security_protocol p = b->kafka_listeners.bind[i].protocol;
-        wanted = wanted || p == SECURITY_SSL || p == SECURITY_SASL_SSL;
+        bool tls = p == SECURITY_SSL || p == SECURITY_SASL_SSL;
+        wanted = wanted || tls;
+        global =
+            global || (tls && !listener_tls_overridden(b->cfg, b->kafka_listeners.bind[i].name));
     }
     if (!wanted) {
         return 0;
@@ -199,7 +202,7 @@ static int open_tls(struct broker *b, struct kafka_conn_options *o, char *err, s
     };
     int rv = ssl_principal_rules_parse(cfg->ssl_principal_mapping_rules, &b->tls_principals, err,
                                        errlen);
-    if (rv == 0) {
+    if (rv == 0 && global) {
         rv = tls_context_new(&b->tls_settings, &b->tls, err, errlen);
     }
     if (rv != 0) {
@@ -213,8 +216,34 @@ static int open_tls(struct broker *b, struct kafka_conn_options *o, char *err, s
     return 0;
 }
 
+/* A context of its own for each TLS listener with listener.name.<name>.ssl.*
+ * settings (kafka_listeners index = kafka_server listener index). */
+static int open_listener_tls(struct broker *b, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->kafka_listeners.n_bind; i++) {
+        const struct listener_endpoint *ep = &b->kafka_listeners.bind[i];
+        if ((ep->protocol != SECURITY_SSL && ep->protocol != SECURITY_SASL_SSL) ||
+            !listener_tls_overridden(b->cfg, ep->name)) {
+            continue;
+        }
+        listener_tls_settings(b->cfg, ep->name, &b->listener_tls_settings[i]);
+        char inner[400];
+        int rv =
+            tls_context_new(&b->listener_tls_settings[i], &b->listener_tls[i], inner, sizeof inner);
+        if (rv != 0) {
+            snprintf(err, errlen, "listener %s: %s", ep->name, inner);
+            return rv;
+        }
+    }
+    return 0;
+}
+
 static void close_tls(struct broker *b)
 {
+    for (size_t i = 0; i < LISTENER_MAX; i++) {
+        tls_context_free(b->listener_tls[i]);
+        b->listener_tls[i] = NULL;
+    }
     internal_tls_close(&b->replication_tls);
     tls_context_free(b->tls);
     b->tls = NULL;
@@ -228,6 +257,14 @@ void broker_reload_tls(struct broker *b)
     if (internal_tls_reload(&b->replication_tls, err, sizeof err) != 0) {
         log_error("broker", "replication TLS reload failed, keeping the previous certificates: %s",
                   err);
+    }
+    for (size_t i = 0; i < LISTENER_MAX; i++) {
+        if (b->listener_tls[i] != NULL && tls_context_reload(b->listener_tls[i], err, sizeof err)) {
+            log_error("broker",
+                      "TLS reload failed for listener %s, keeping the previous "
+                      "certificates: %s",
+                      b->kafka_listeners.bind[i].name, err);
+        }
     }
     if (b->tls == NULL) {
         return;
@@ -357,8 +394,16 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     if (rv != 0) {
         return rv;
     }
+    rv = open_listener_tls(b, err, errlen);
+    if (rv != 0) {
+        close_tls(b);
+        return rv;
+    }
     rv = kafka_server_bind(&b->server, loop, &b->kafka_listeners, &opts, kafka_dispatch,
                            &b->services, err, errlen);
+    for (size_t i = 0; rv == 0 && i < LISTENER_MAX; i++) {
+        b->server.listener_tls[i] = b->listener_tls[i];
+    }
     if (rv == 0 && (rv = start_replication_listener(b, err, errlen)) != 0) {
         kafka_server_stop(&b->server);
         if (b->rpc_listening) {

@@ -44,6 +44,9 @@ struct broker {
     struct tls_context *tls;                    /* SSL/SASL_SSL listeners; NULL without any */
     struct ssl_principal_rules *tls_principals; /* ssl.principal.mapping.rules */
     struct internal_tls replication_tls;        /* the inter-broker listener's mutual TLS */
+    /* Kafka listeners with listener.name.<name>.ssl.* settings: their own contexts. */
+    struct tls_settings listener_tls_settings[LISTENER_MAX];
+    struct tls_context *listener_tls[LISTENER_MAX];
     bool accepting; /* Kafka listeners accept connections (see broker_start) */
     int started;    /* how far start got, for stop */
     void (*stopped_cb)(struct broker *b); /* broker_stop_then's */

@@ -52,9 +52,18 @@ void internal_tls_controller_listener(const struct sluice_config *cfg, char *out
     }
 }
 
-/* The listener's ssl.* settings: listener.name.<name>.ssl.* over ssl.*. */
-static void listener_settings(const struct sluice_config *cfg, const char *name,
-                              struct tls_settings *st)
+bool listener_tls_overridden(const struct sluice_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_listener_settings; i++) {
+        if (strcasecmp(cfg->listener_settings[i].listener, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void listener_tls_settings(const struct sluice_config *cfg, const char *name,
+                           struct tls_settings *st)
 {
 #define PICK(key, field) sluice_config_listener_value(cfg, name, key, cfg->field)
     *st = (struct tls_settings){
@@ -65,7 +74,7 @@ static void listener_settings(const struct sluice_config *cfg, const char *name,
         .key_password = PICK("ssl.key.password", ssl_key_password),
         .truststore_location = PICK("ssl.truststore.location", ssl_truststore_location),
         .truststore_certificates = PICK("ssl.truststore.certificates", ssl_truststore_certificates),
-        .client_auth = "required", /* a peer inside the cluster always proves itself */
+        .client_auth = PICK("ssl.client.auth", ssl_client_auth),
         .enabled_protocols = PICK("ssl.enabled.protocols", ssl_enabled_protocols),
         .cipher_suites = PICK("ssl.cipher.suites", ssl_cipher_suites),
     };
@@ -89,7 +98,8 @@ int internal_tls_open(struct internal_tls *t, const struct sluice_config *cfg, c
                  name, protocol);
         return -EINVAL;
     }
-    listener_settings(cfg, name, &t->settings);
+    listener_tls_settings(cfg, name, &t->settings);
+    t->settings.client_auth = "required"; /* a peer inside the cluster always proves itself */
     const char *algo =
         sluice_config_listener_value(cfg, name, "ssl.endpoint.identification.algorithm",
                                      cfg->ssl_endpoint_identification_algorithm);

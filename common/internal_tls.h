@@ -36,6 +36,12 @@ struct internal_tls {
  * a NULL or empty name), copied into `out`. */
 void internal_tls_protocol(const struct sluice_config *cfg, const char *name, char *out,
                            size_t len);
+/* The ssl.* settings of listener `name`: each listener.name.<name>.ssl.*
+ * key over the global one (strings borrowed from cfg). */
+void listener_tls_settings(const struct sluice_config *cfg, const char *name,
+                           struct tls_settings *out);
+/* Whether any listener.name.<name>.ssl.* key is set for `name`. */
+bool listener_tls_overridden(const struct sluice_config *cfg, const char *name);
 /* The listener named first in controller.listener.names; "" when unset. */
 void internal_tls_controller_listener(const struct sluice_config *cfg, char *out, size_t len);
 /* Set up `t` for listener `name`: both contexts when it is SSL, none when

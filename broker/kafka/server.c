@@ -48,6 +48,8 @@ static void on_connection(uv_stream_t *listener, int status)
     opts.plaintext = proto == SECURITY_PLAINTEXT;
     if (proto != SECURITY_SSL && proto != SECURITY_SASL_SSL) {
         opts.tls = NULL;
+    } else if (s->listener_tls[i] != NULL) {
+        opts.tls = s->listener_tls[i]; /* its listener.name.<name>.ssl.* settings */
     }
     opts.sasl = proto == SECURITY_SASL_PLAINTEXT || proto == SECURITY_SASL_SSL;
     opts.registry = &s->conns;

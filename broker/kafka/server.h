@@ -22,8 +22,9 @@ struct kafka_server {
     uv_tcp_t tcp[LISTENER_MAX];
     size_t n_tcp;
     struct kafka_conn_options options;
-    struct kafka_conn *conns;     /* every open connection */
-    struct conn_quota quota;      /* admits connections (conn_quota.h) */
+    struct tls_context *listener_tls[LISTENER_MAX]; /* per listener; NULL: options.tls */
+    struct kafka_conn *conns;                       /* every open connection */
+    struct conn_quota quota;                        /* admits connections (conn_quota.h) */
     struct request_budget budget; /* queued.max.request.bytes, shared by every connection */
     uint64_t refusal_logged_ms, refusals_logged; /* rate-limits the refusal log */
     kafka_request_cb on_request;

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from clustertest import admin_for, create, wait_until
-from securitytest import Pki
+from securitytest import Pki, api_versions, listeners_overrides
 from sluicetest import free_port
 from test_replication import (TOPIC_CONFIG, AckedProducer, assert_replicas_identical,
                               high_watermark, leader_of, read_all, wait_isr)
@@ -226,3 +226,21 @@ def test_the_raft_port_speaks_mutual_tls_only(clusters, pki, tmp_path):
                         "a new raft leader")
     leader.start()
     cluster.wait_healthy()
+
+
+def test_a_kafka_listener_takes_its_own_certificate(brokers, pki):
+    """listener.name.<name>.ssl.* on a Kafka listener: the SSL listener
+    presents its own certificate, with no global ssl.keystore.* set."""
+    pki._leaf("other", "/CN=other-listener", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+    keystore = pki.path("other-keystore.pem")
+    pki.write_keystore(keystore, "other")
+    b = brokers(start=False)
+    ports = listeners_overrides(b, [("SSL", "SSL")])
+    b.overrides["listener.name.ssl.ssl.keystore.location"] = keystore
+    b.start()
+    ctx = ssl.create_default_context(cafile=pki.ca)
+    with socket.create_connection(("127.0.0.1", ports["SSL"]), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            subject = dict(x[0] for x in s.getpeercert()["subject"])
+            assert subject["commonName"] == "other-listener"
+            assert api_versions(s) == 0
