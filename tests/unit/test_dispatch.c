@@ -26,6 +26,7 @@ static const struct range expected[] = {
     {KAFKA_API_ALTER_CONFIGS, 0, 1},
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1},
     {KAFKA_API_ELECT_LEADERS, 0, 2}, /* PREFERRED only (KIP-460) */
+    {KAFKA_API_DESCRIBE_LOG_DIRS, 0, 4},
     {KAFKA_API_OFFSET_FOR_LEADER_EPOCH, 0, 4},
     /* Consumer groups (broker/group/). */
     {KAFKA_API_FIND_COORDINATOR, 0, 4},
