@@ -78,7 +78,13 @@ static int start_replication_listener(struct broker *b, char *err, size_t errlen
     struct rpc_server_limits limits = rpc_server_control_limits(
         (uint64_t)b->cfg->request_timeout_ms, (uint64_t)b->cfg->connections_max_idle_ms);
     rpc_server_set_limits(&b->rpc, &limits);
-    int rv = replica_service_register(&b->rpc, &b->replicas);
+    int rv =
+        internal_tls_open(&b->replication_tls, b->cfg, replica_listener_name(b->cfg), err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
+    rpc_server_set_tls(&b->rpc, b->replication_tls.server);
+    rv = replica_service_register(&b->rpc, &b->replicas);
     for (size_t i = 0; rv == 0 && i < b->listeners.n_bind; i++) {
         const struct listener_endpoint *ep = &b->listeners.bind[i];
         if (!is_replication(b->cfg, ep)) {
@@ -92,8 +98,9 @@ static int start_replication_listener(struct broker *b, char *err, size_t errlen
         }
         b->rpc_listening = true;
         copy_bound_ports(&b->listeners, ep->name, (uint16_t)rpc_server_port(&b->rpc));
-        log_info("broker", "replication listening listener=%s host=%s port=%d", ep->name,
-                 ep->host[0] ? ep->host : "*", rpc_server_port(&b->rpc));
+        log_info("broker", "replication listening listener=%s host=%s port=%d security=%s",
+                 ep->name, ep->host[0] ? ep->host : "*", rpc_server_port(&b->rpc),
+                 internal_tls_enabled(&b->replication_tls) ? "SSL (mutual TLS)" : "PLAINTEXT");
         break;
     }
     if (rv == 0 && !b->rpc_listening) {
@@ -208,6 +215,7 @@ static int open_tls(struct broker *b, struct kafka_conn_options *o, char *err, s
 
 static void close_tls(struct broker *b)
 {
+    internal_tls_close(&b->replication_tls);
     tls_context_free(b->tls);
     b->tls = NULL;
     ssl_principal_rules_free(b->tls_principals);
@@ -216,10 +224,14 @@ static void close_tls(struct broker *b)
 
 void broker_reload_tls(struct broker *b)
 {
+    char err[512];
+    if (internal_tls_reload(&b->replication_tls, err, sizeof err) != 0) {
+        log_error("broker", "replication TLS reload failed, keeping the previous certificates: %s",
+                  err);
+    }
     if (b->tls == NULL) {
         return;
     }
-    char err[512];
     if (tls_context_reload(b->tls, err, sizeof err) != 0) {
         log_error("broker", "TLS reload failed, keeping the previous certificates: %s", err);
         return;
@@ -352,6 +364,7 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         if (b->rpc_listening) {
             rpc_server_close(&b->rpc, NULL);
         }
+        close_tls(b);
         return rv;
     }
     if (rv != 0) {
@@ -368,6 +381,8 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         struct replica_controller rc = {&b->link,      link_broker_epoch,   link_alter_partition,
                                         link_may_lead, link_report_offline, link_all_dirs_offline};
         replica_manager_set_controller(&b->replicas, &rc);
+        replica_manager_set_tls(&b->replicas, b->replication_tls.client,
+                                b->replication_tls.verify_host);
         b->link.session.on_isolated = on_isolated;
     }
     if (rv != 0) {

@@ -764,7 +764,7 @@ static uint64_t duty_interval(const struct sluice_config *c)
 
 int controller_service_start(struct controller_service *svc, uv_loop_t *loop, struct quorum *quorum,
                              const struct voters *voters, const struct sluice_config *config,
-                             const char *host, int port)
+                             const char *host, int port, struct tls_context *tls)
 {
     memset(svc, 0, sizeof *svc);
     svc->loop = loop;
@@ -777,6 +777,7 @@ int controller_service_start(struct controller_service *svc, uv_loop_t *loop, st
     struct rpc_server_limits limits = rpc_server_control_limits(
         (uint64_t)config->request_timeout_ms, (uint64_t)config->connections_max_idle_ms);
     rpc_server_set_limits(&svc->server, &limits);
+    rpc_server_set_tls(&svc->server, tls);
     svc->server.data = svc;
     int rv = register_methods(svc);
     if (rv == 0) {

@@ -59,6 +59,8 @@ struct broker_session_options {
     uint64_t heartbeat_interval_ms;
     uint64_t request_timeout_ms;
     uint64_t session_timeout_ms; /* broker.session.timeout.ms; 0: Kafka's 9000 */
+    struct tls_context *tls;     /* mutual TLS to the controllers (borrowed); NULL: plaintext */
+    bool tls_verify_host;
 };
 
 struct broker_session;

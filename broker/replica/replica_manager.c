@@ -670,6 +670,12 @@ void replica_manager_each_partition(struct replica_manager *rm,
     }
 }
 
+void replica_manager_set_tls(struct replica_manager *rm, struct tls_context *tls, bool verify_host)
+{
+    rm->tls = tls;
+    rm->tls_verify_host = verify_host;
+}
+
 const char *replica_listener_name(const struct sluice_config *cfg)
 {
     const char *n = cfg->inter_broker_listener_name;

@@ -66,6 +66,8 @@ struct replica_manager {
     size_t n_fetchers, cap_fetchers;
     uv_timer_t isr_timer;
     bool running;
+    struct tls_context *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
+    bool tls_verify_host;
     bool offline_dirty; /* the offline replicas changed since the last report */
 };
 
@@ -82,6 +84,11 @@ void replica_manager_stop(struct replica_manager *rm);
 /* The hosted partition, or NULL (unknown topic, index out of range). */
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index);
+
+/* Fetch from leaders over mutual TLS with `tls` (a client context,
+ * borrowed, outliving the manager; NULL: plaintext), checking that each
+ * leader's certificate names its host when `verify_host`. */
+void replica_manager_set_tls(struct replica_manager *rm, struct tls_context *tls, bool verify_host);
 
 /* Whether this broker is a replica of `topic`-`index` but cannot serve it:
  * its log directory is offline, or it could not be opened. Clients get
