@@ -14,11 +14,12 @@ with ENOSPC. Then:
 - the partitions in node 3's other directory keep it in their ISR;
 - DescribeLogDirs (franz-go's kadm, tests/go/logdirs_test.go) shows the
   offline directory with KAFKA_STORAGE_ERROR and the other one's partitions
-  and free space.
+  and free space, and so does `sluicectl log-dirs`.
 
 Needs root (mount); skipped otherwise.
 """
 
+import json
 import os
 import subprocess
 import threading
@@ -30,7 +31,7 @@ from clustertest import admin_for, partitions_of, wait_until
 from conftest import GO_DIR
 from confluent_kafka.admin import NewTopic
 from metricstest import scrape
-from sluicetest import free_port
+from sluicetest import binary, free_port, run
 from test_replication import AckedProducer, read_all
 
 TOPIC = "disks"
@@ -176,6 +177,16 @@ def test_full_log_dir_goes_offline_and_leadership_moves(clusters, tmp_path, fran
                            capture_output=True, text=True, timeout=180)
         assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
         assert "--- PASS: TestDescribeLogDirs" in p.stdout, p.stdout[-2000:]
+        # And so does sluicectl log-dirs.
+        p = run([binary("tools", "sluicectl", "sluicectl"), "log-dirs", "--bootstrap-server",
+                 n3.bootstrap, "--json"], timeout=30)
+        dirs = {d["dir"]: d for d in json.loads(p.stdout)["log_dirs"]}
+        assert dirs[small]["status"] == "offline", dirs
+        assert dirs[small]["error"] == "KAFKA_STORAGE_ERROR", dirs
+        assert dirs[small]["partitions"] == [], dirs
+        assert dirs[good]["status"] == "online" and dirs[good]["usable_bytes"] > 0, dirs
+        assert {x["partition"] for x in dirs[good]["partitions"] if x["topic"] == TOPIC} == \
+            on_good, dirs
         assert n3.stop() == 0
     finally:
         if writers is not None and writers.thread.is_alive():
