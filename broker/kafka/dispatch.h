@@ -28,6 +28,7 @@
 #include "broker/replica/replica_manager.h"
 
 struct group_coordinator;
+struct txn_coordinator;
 struct fetch_session_cache;
 #include "common/config.h"
 
@@ -40,6 +41,7 @@ struct kafka_services {
     struct group_coordinator *groups;
     struct fetch_session_cache *fetch_sessions; /* KIP-227 (fetch_session.h) */
     struct request_metrics *requests;           /* NULL: not counted */
+    struct txn_coordinator *txns;               /* NULL: no transactions */
 };
 
 struct kafka_call {
@@ -90,6 +92,7 @@ void kafka_handle_metadata(struct kafka_call *call);
 void kafka_handle_produce(struct kafka_call *call);
 void kafka_handle_init_producer_id(struct kafka_call *call);
 void kafka_handle_describe_producers(struct kafka_call *call);
+void kafka_handle_write_txn_markers(struct kafka_call *call);
 void kafka_handle_fetch(struct kafka_call *call);
 void kafka_handle_list_offsets(struct kafka_call *call);
 void kafka_handle_offset_for_leader_epoch(struct kafka_call *call);
