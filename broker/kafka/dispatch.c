@@ -70,6 +70,10 @@ static const struct api_entry apis[] = {
      kafka_handle_describe_user_scram_credentials},
     {KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, "AlterUserScramCredentials", 0, 0,
      kafka_handle_alter_user_scram_credentials},
+    /* ACLs in the metadata log (handle_acls.c, KIP-801). */
+    {KAFKA_API_DESCRIBE_ACLS, "DescribeAcls", 0, 3, kafka_handle_describe_acls},
+    {KAFKA_API_CREATE_ACLS, "CreateAcls", 0, 3, kafka_handle_create_acls},
+    {KAFKA_API_DELETE_ACLS, "DeleteAcls", 0, 3, kafka_handle_delete_acls},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)

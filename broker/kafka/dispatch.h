@@ -29,6 +29,7 @@
 
 struct group_coordinator;
 struct fetch_session_cache;
+struct kafka_authorizer;
 #include "common/config.h"
 
 /* What handlers may use; borrowed by every call. */
@@ -40,6 +41,7 @@ struct kafka_services {
     struct group_coordinator *groups;
     struct fetch_session_cache *fetch_sessions; /* KIP-227 (fetch_session.h) */
     struct request_metrics *requests;           /* NULL: not counted */
+    const struct kafka_authorizer *authorizer;  /* NULL: no authorization (authorizer.h) */
 };
 
 struct kafka_call {
@@ -117,6 +119,10 @@ void kafka_handle_sasl_handshake(struct kafka_call *call);
 void kafka_handle_sasl_authenticate(struct kafka_call *call);
 void kafka_handle_describe_user_scram_credentials(struct kafka_call *call);
 void kafka_handle_alter_user_scram_credentials(struct kafka_call *call);
+/* ACLs (handle_acls.c). */
+void kafka_handle_describe_acls(struct kafka_call *call);
+void kafka_handle_create_acls(struct kafka_call *call);
+void kafka_handle_delete_acls(struct kafka_call *call);
 /* A bare SASL token after SaslHandshake v0 (the connection is in raw mode). */
 void kafka_sasl_raw_token(struct kafka_request *req, struct kafka_services *svc);
 /* Kafka's client host for a member: "/" and the peer address (call arena). */
