@@ -296,3 +296,43 @@ bool acl_authorize(const MetadataImage *img, const struct acl_action *a, bool al
     }
     return d.allowed || (!d.any_binding && allow_if_no_acl);
 }
+
+/* Whether `b` is about the action's principal, host and exact operation. */
+static bool binding_speaks_exactly(const AclBinding *b, const struct acl_action *a)
+{
+    return (strcmp(b->principal, a->principal) == 0 ||
+            strcmp(b->principal, ACL_WILDCARD_USER) == 0) &&
+           (strcmp(b->host, ACL_WILDCARD_HOST) == 0 || strcmp(b->host, a->host) == 0) &&
+           (b->operation == ACL_OP_ALL || b->operation == a->operation) &&
+           b->resource_type == a->resource_type;
+}
+
+static bool deny_covers(const AclBinding *deny, const AclBinding *allow)
+{
+    if (deny->pattern_type == ACL_PATTERN_LITERAL) {
+        return strcmp(deny->resource_name, ACL_WILDCARD_RESOURCE) == 0 ||
+               (allow->pattern_type == ACL_PATTERN_LITERAL &&
+                strcmp(deny->resource_name, allow->resource_name) == 0);
+    }
+    return starts_with(allow->resource_name, deny->resource_name);
+}
+
+bool acl_authorize_any(const MetadataImage *img, const struct acl_action *a)
+{
+    for (size_t i = 0; i < img->n_acls; i++) {
+        const AclBinding *allow = img->acls[i];
+        if (allow->permission != ACL_PERMISSION_ALLOW || !binding_speaks_exactly(allow, a)) {
+            continue;
+        }
+        bool denied = false;
+        for (size_t k = 0; k < img->n_acls && !denied; k++) {
+            const AclBinding *deny = img->acls[k];
+            denied = deny->permission == ACL_PERMISSION_DENY && binding_speaks_exactly(deny, a) &&
+                     deny_covers(deny, allow);
+        }
+        if (!denied) {
+            return true;
+        }
+    }
+    return false;
+}

@@ -116,4 +116,11 @@ struct acl_action {
  * resource, `allow_if_no_acl` decides (allow.everyone.if.no.acl.found). */
 bool acl_authorize(const MetadataImage *img, const struct acl_action *a, bool allow_if_no_acl);
 
+/* Kafka's authorizeByResourceType: whether some resource of the action's
+ * type (its name is ignored) allows the operation: an ALLOW binding whose
+ * pattern no DENY covers, and no DENY on every resource (LITERAL "*").
+ * Only ALLOW/DENY of the operation itself or ALL count. Linear in the
+ * bindings of that type: for rare requests (InitProducerId). */
+bool acl_authorize_any(const MetadataImage *img, const struct acl_action *a);
+
 #endif

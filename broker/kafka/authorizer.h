@@ -34,6 +34,10 @@ void kafka_authorizer_free(struct kafka_authorizer *a);
  * ACL_CLUSTER_NAME). Always true when authorization is off. */
 bool kafka_authorize(struct kafka_call *call, int32_t operation, int32_t resource_type,
                      const char *name);
+/* Kafka's authorizeByResourceType: whether the principal may do
+ * `operation` on some resource of the type (acl_authorize_any); true when
+ * off or for a super user. */
+bool kafka_authorize_any(struct kafka_call *call, int32_t operation, int32_t resource_type);
 /* Whether authorization is on (the ACL APIs answer SECURITY_DISABLED if not). */
 bool kafka_authorizer_enabled(const struct kafka_call *call);
 

@@ -3,6 +3,7 @@
  * request came through; v4 asks for several keys at once. Transaction
  * coordinators (key type 1) do not exist yet: COORDINATOR_NOT_AVAILABLE. */
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -19,6 +20,9 @@ static int16_t locate(struct kafka_call *call, int8_t key_type, const char *key,
     *out = (struct located){-1, "", -1};
     if (key_type != 0) {
         return KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
+    }
+    if (!kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_GROUP, key ? key : "")) {
+        return KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
     }
     int32_t node = -1;
     int16_t err = group_find_coordinator(call->svc->groups, key, &node);

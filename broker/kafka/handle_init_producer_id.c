@@ -7,6 +7,7 @@
  * never get this far: ApiVersions advertises no transaction APIs). */
 #include <stdlib.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "common/log.h"
 #include "proto/kafka/kafka_errors.h"
@@ -58,6 +59,12 @@ void kafka_handle_init_producer_id(struct kafka_call *call)
     }
     if (req.transactional_id != NULL) {
         respond(call, KAFKA_ERROR_INVALID_REQUEST, -1);
+        return;
+    }
+    /* Kafka 3.x: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic. */
+    if (!kafka_authorize(call, ACL_OP_IDEMPOTENT_WRITE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME) &&
+        !kafka_authorize_any(call, ACL_OP_WRITE, ACL_RESOURCE_TOPIC)) {
+        respond(call, KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED, -1);
         return;
     }
     struct init_pid_ctx *ctx = calloc(1, sizeof *ctx);

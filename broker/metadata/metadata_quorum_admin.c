@@ -687,6 +687,12 @@ bool metadata_quorum_authorize(const struct metadata_quorum *q, const struct acl
     return img != NULL && acl_authorize(img, a, allow_if_no_acl);
 }
 
+bool metadata_quorum_authorize_any(const struct metadata_quorum *q, const struct acl_action *a)
+{
+    const MetadataImage *img = current_image(q);
+    return img != NULL && acl_authorize_any(img, a);
+}
+
 void metadata_quorum_submit_alter_acls(struct metadata_quorum *q,
                                        const Sluice__Controller__AlterAclsRequest *req,
                                        uint64_t timeout_ms, struct metadata_admin_op *op)

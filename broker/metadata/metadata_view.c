@@ -112,6 +112,11 @@ bool metadata_view_authorize(const struct metadata_view *v, const struct acl_act
     return DISPATCH(v, authorize, a, allow_if_no_acl);
 }
 
+bool metadata_view_authorize_any(const struct metadata_view *v, const struct acl_action *a)
+{
+    return DISPATCH(v, authorize_any, a);
+}
+
 /* ---- asynchronous mutations ---- */
 
 void metadata_admin_complete(struct metadata_admin_op *op, int16_t code, const char *message)

@@ -123,6 +123,8 @@ const AclBinding *metadata_view_acl_at(const struct metadata_view *v, size_t i);
 /* acl_authorize over the current image (no image yet: denied). */
 bool metadata_view_authorize(const struct metadata_view *v, const struct acl_action *a,
                              bool allow_if_no_acl);
+/* acl_authorize_any over the current image (no image yet: false). */
+bool metadata_view_authorize_any(const struct metadata_view *v, const struct acl_action *a);
 
 /* ---- mutations (asynchronous: what the Kafka admin handlers use) ---- */
 

@@ -177,3 +177,69 @@ def test_acl_apis_without_authorizer_are_security_disabled(brokers):
     with pytest.raises(SecurityDisabledError):
         a.describe_acls(ANY_FILTER)
     a.close()
+
+
+def wait_until(check, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return
+        assert time.monotonic() < deadline, what
+        time.sleep(0.5)
+
+
+def test_user_needs_acls_to_produce_and_consume(brokers, request):
+    b = acl_broker(brokers)
+    topic = unique_topic(request)
+    group = topic + "-g"
+    create_topic(b, topic)
+    # No binding: alice's records are refused with TOPIC_AUTHORIZATION_FAILED.
+    assert produce(b, "alice", topic) == [KafkaError.TOPIC_AUTHORIZATION_FAILED] * 5
+    create_acls(b, [binding(topic, ACLOperation.WRITE)])
+    assert produce(b, "alice", topic) == [None] * 5
+    # Consuming needs READ on the group and on the topic.
+    values, error = consume(b, "alice", topic, group)
+    assert values == [] and error in (KafkaError.GROUP_AUTHORIZATION_FAILED,
+                                      KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    create_acls(b, [binding(group, ACLOperation.READ, rtype=ResourceType.GROUP),
+                    binding(topic, ACLOperation.READ)])
+    values, error = consume(b, "alice", topic, group)
+    assert error is None and values == [f"v{i}".encode() for i in range(5)]
+    # bob has nothing; a DENY for alice beats her ALLOW.
+    assert produce(b, "bob", topic, 1) == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
+    create_acls(b, [binding(topic, ACLOperation.WRITE, ACLPermissionType.DENY,
+                            principal="User:*")])
+    assert produce(b, "alice", topic, 1) == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
+
+
+def test_prefixed_acl_and_metadata_hides_topics(brokers, request):
+    b = acl_broker(brokers)
+    mine, other = "team-a." + unique_topic(request), "team-b." + unique_topic(request)
+    create_topic(b, mine)
+    create_topic(b, other)
+    create_acls(b, [binding("team-a.", ACLOperation.WRITE,
+                            pattern=ACLResourcePatternType.PREFIXED)])
+    assert produce(b, "alice", mine, 1) == [None]
+    assert produce(b, "alice", other, 1) == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
+    # WRITE implies DESCRIBE: alice's metadata lists team-a.* and nothing else.
+    p = Producer(user_conf(b, "alice"))
+    listed = set(p.list_topics(timeout=30).topics)
+    assert mine in listed and other not in listed
+    # The super user sees everything.
+    assert {mine, other} <= set(Producer({"bootstrap.servers": b.bootstrap})
+                                .list_topics(timeout=30).topics)
+
+
+def test_super_user_bypasses_and_everyone_if_no_acl(brokers, request):
+    b = acl_broker(brokers, {"super.users": "User:ANONYMOUS;User:bob"})
+    topic = unique_topic(request)
+    create_topic(b, topic)
+    assert produce(b, "bob", topic, 1) == [None]
+    assert produce(b, "alice", topic, 1) == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
+    b.stop()
+    b.overrides["allow.everyone.if.no.acl.found"] = "true"
+    b.start()
+    wait_until(lambda: produce(b, "alice", topic, 1) == [None], "open topic without ACLs")
+    # One binding on the topic (for someone else) closes it to alice again.
+    create_acls(b, [binding(topic, ACLOperation.WRITE, principal="User:carol")])
+    assert produce(b, "alice", topic, 1) == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
