@@ -60,9 +60,11 @@ static const struct api_entry apis[] = {
     {KAFKA_API_DESCRIBE_GROUPS, "DescribeGroups", 0, 4, kafka_handle_describe_groups},
     {KAFKA_API_DELETE_GROUPS, "DeleteGroups", 0, 2, kafka_handle_delete_groups},
     {KAFKA_API_OFFSET_DELETE, "OffsetDelete", 0, 0, kafka_handle_offset_delete},
-    /* Idempotent producers (KIP-98, KIP-360); no transactions yet. */
+    /* Idempotent producers (KIP-98, KIP-360); transactional ids (broker/txn/). */
     {KAFKA_API_INIT_PRODUCER_ID, "InitProducerId", 0, 4, kafka_handle_init_producer_id},
     {KAFKA_API_DESCRIBE_PRODUCERS, "DescribeProducers", 0, 0, kafka_handle_describe_producers},
+    /* Transaction markers on led partitions (broker/replica/txn_markers.h). */
+    {KAFKA_API_WRITE_TXN_MARKERS, "WriteTxnMarkers", 0, 1, kafka_handle_write_txn_markers},
     /* SASL_PLAINTEXT / SASL_SSL listeners (handle_sasl.c); SCRAM users. */
     {KAFKA_API_SASL_HANDSHAKE, "SaslHandshake", 0, 1, kafka_handle_sasl_handshake},
     {KAFKA_API_SASL_AUTHENTICATE, "SaslAuthenticate", 0, 2, kafka_handle_sasl_authenticate},
@@ -218,6 +220,10 @@ int16_t kafka_error_from_log(int rv)
         return KAFKA_ERROR_OUT_OF_ORDER_SEQUENCE_NUMBER;
     case LOG_ERR_INVALID_PRODUCER_EPOCH:
         return KAFKA_ERROR_INVALID_PRODUCER_EPOCH;
+    case LOG_ERR_INVALID_TXN_STATE:
+        return KAFKA_ERROR_INVALID_TXN_STATE;
+    case LOG_ERR_COORDINATOR_FENCED:
+        return KAFKA_ERROR_TRANSACTION_COORDINATOR_FENCED;
     case LOG_ERR_CLOSED:
     case -EIO:
     case -ENOSPC:

@@ -28,6 +28,7 @@
 #include "broker/replica/replica_manager.h"
 
 struct group_coordinator;
+struct txn_coordinator;
 struct fetch_session_cache;
 struct kafka_authorizer;
 #include "common/config.h"
@@ -42,6 +43,7 @@ struct kafka_services {
     struct fetch_session_cache *fetch_sessions; /* KIP-227 (fetch_session.h) */
     struct request_metrics *requests;           /* NULL: not counted */
     const struct kafka_authorizer *authorizer;  /* NULL: no authorization (authorizer.h) */
+    struct txn_coordinator *txns;               /* NULL: no transactions */
 };
 
 struct kafka_call {
@@ -92,6 +94,7 @@ void kafka_handle_metadata(struct kafka_call *call);
 void kafka_handle_produce(struct kafka_call *call);
 void kafka_handle_init_producer_id(struct kafka_call *call);
 void kafka_handle_describe_producers(struct kafka_call *call);
+void kafka_handle_write_txn_markers(struct kafka_call *call);
 void kafka_handle_fetch(struct kafka_call *call);
 void kafka_handle_list_offsets(struct kafka_call *call);
 void kafka_handle_offset_for_leader_epoch(struct kafka_call *call);
