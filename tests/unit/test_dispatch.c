@@ -50,6 +50,10 @@ static const struct range expected[] = {
     {KAFKA_API_SASL_AUTHENTICATE, 0, 2},
     {KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0},
     {KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0},
+    /* ACLs (KIP-801). */
+    {KAFKA_API_DESCRIBE_ACLS, 0, 3},
+    {KAFKA_API_CREATE_ACLS, 0, 3},
+    {KAFKA_API_DELETE_ACLS, 0, 3},
 };
 
 #define N_EXPECTED (sizeof expected / sizeof *expected)
