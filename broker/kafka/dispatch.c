@@ -63,6 +63,9 @@ static const struct api_entry apis[] = {
     /* Idempotent producers (KIP-98, KIP-360); transactional ids (broker/txn/). */
     {KAFKA_API_INIT_PRODUCER_ID, "InitProducerId", 0, 4, kafka_handle_init_producer_id},
     {KAFKA_API_DESCRIBE_PRODUCERS, "DescribeProducers", 0, 0, kafka_handle_describe_producers},
+    {KAFKA_API_DESCRIBE_TRANSACTIONS, "DescribeTransactions", 0, 0,
+     kafka_handle_describe_transactions},
+    {KAFKA_API_LIST_TRANSACTIONS, "ListTransactions", 0, 0, kafka_handle_list_transactions},
     /* SASL_PLAINTEXT / SASL_SSL listeners (handle_sasl.c); SCRAM users. */
     {KAFKA_API_SASL_HANDSHAKE, "SaslHandshake", 0, 1, kafka_handle_sasl_handshake},
     {KAFKA_API_SASL_AUTHENTICATE, "SaslAuthenticate", 0, 2, kafka_handle_sasl_authenticate},

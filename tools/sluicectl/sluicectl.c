@@ -8,6 +8,7 @@
 #include "tools/sluicectl/partition_cmd.h"
 #include "tools/sluicectl/producers_cmd.h"
 #include "tools/sluicectl/topic_cmd.h"
+#include "tools/sluicectl/txn_cmd.h"
 #include "tools/sluicectl/user_cmd.h"
 
 #ifndef SLUICE_VERSION
@@ -27,6 +28,7 @@ static void usage(FILE *out)
                  "  node status --http host:port                     (sluicectl node --help)\n"
                  "  partition elect-leaders                          (sluicectl partition --help)\n"
                  "  producers TOPIC PARTITION --bootstrap-server h:p (sluicectl producers --help)\n"
+                 "  txn list|describe ID  transactional ids          (sluicectl txn --help)\n"
                  "  user set-password|delete|list  SCRAM users       (sluicectl user --help)\n"
                  "\n"
                  "options:\n"
@@ -62,6 +64,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "producers") == 0) {
         return producers_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "txn") == 0) {
+        return txn_cmd_main(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "user") == 0) {
         return user_cmd_main(argc - 1, argv + 1);
