@@ -40,6 +40,14 @@ struct config_def {
 
 #define CONFIG_MAX_KEYS 96
 
+/* One `listener.name.<listener>.<key>` setting: Kafka's per-listener
+ * override of a broker-wide key (ssl.* so far). */
+struct config_listener_setting {
+    char *listener; /* lower case, as Kafka writes it */
+    char *key;      /* e.g. "ssl.keystore.location" */
+    char *value;
+};
+
 struct sluice_config {
     int32_t node_id;
     char *process_roles;
@@ -122,6 +130,9 @@ struct sluice_config {
     char *ssl_cipher_suites;
     char *ssl_principal_mapping_rules;
     int64_t ssl_handshake_timeout_ms;
+    char *ssl_endpoint_identification_algorithm; /* "https": peers' certificates name their host */
+    struct config_listener_setting *listener_settings; /* listener.name.<name>.ssl.* */
+    size_t n_listener_settings;
     /* SASL on SASL_PLAINTEXT and SASL_SSL listeners. */
     char *sasl_enabled_mechanisms;
     int32_t connection_failed_authentication_delay_ms;
@@ -164,6 +175,11 @@ void sluice_config_free(struct sluice_config *cfg);
 /* Set one key from text. Returns 0, CONFIG_UNKNOWN_KEY, or -EINVAL with `err`. */
 int sluice_config_set(struct sluice_config *cfg, const char *key, const char *value, char *err,
                       size_t errlen);
+/* The value of broker-wide `key` for the listener named `listener`
+ * (case-insensitive): its listener.name.<listener>.<key> override when set,
+ * else the broker-wide value `global`. Borrowed from cfg. */
+const char *sluice_config_listener_value(const struct sluice_config *cfg, const char *listener,
+                                         const char *key, const char *global);
 /* Apply environment overrides in the Docker convention: SLUICE_LOG_DIRS sets
  * log.dirs (`_` → `.`, `__` → `_`, `___` → `-`). Unknown names are ignored
  * with a warning. Returns 0 or -EINVAL with `err`. */

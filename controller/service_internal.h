@@ -88,6 +88,11 @@ int service_fencing_batch(struct controller_service *svc, MetadataBatch *batch,
  * records added or -ENOMEM. */
 int service_registration_batch(struct controller_service *svc, MetadataBatch *batch,
                                const Sluice__Controller__RegisterBrokerRequest *req);
+/* Elections for the partitions broker `b` reported offline (offline_replicas)
+ * where it still leads or is in the ISR: it leaves them. Returns the number
+ * of records added or -ENOMEM. */
+int service_offline_batch(struct controller_service *svc, MetadataBatch *batch,
+                          const BrokerState *b);
 void service_duties(struct controller_service *svc);
 /* Preferred replica election for one partition (election_preferred) into
  * `batch`: 1 if a change record was added, 0 if none is due or possible,

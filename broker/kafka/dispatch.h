@@ -92,6 +92,7 @@ void kafka_handle_metadata(struct kafka_call *call);
 void kafka_handle_produce(struct kafka_call *call);
 void kafka_handle_init_producer_id(struct kafka_call *call);
 void kafka_handle_describe_producers(struct kafka_call *call);
+void kafka_handle_write_txn_markers(struct kafka_call *call);
 void kafka_handle_fetch(struct kafka_call *call);
 void kafka_handle_list_offsets(struct kafka_call *call);
 void kafka_handle_offset_for_leader_epoch(struct kafka_call *call);

@@ -211,7 +211,7 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
     struct append_scan scan;
     info_reset(info);
     if (log->io_error != 0) {
-        snprintf(info->reason, sizeof info->reason, "an fsync of this log failed");
+        snprintf(info->reason, sizeof info->reason, "a write or fsync of this log failed");
         return -EIO;
     }
     int rv = validate_all(log, batches, len, true, &scan, info);
@@ -221,6 +221,9 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
     }
     rv = leader_append(log, batches, len, leader_epoch, &scan, info);
     scan_free(&scan);
+    if (log_err_is_storage(rv)) {
+        log_note_io_error(log, rv, "append");
+    }
     return rv;
 }
 
@@ -341,7 +344,7 @@ int partition_log_append_as_follower(struct partition_log *log, const uint8_t *b
     struct append_scan scan;
     info_reset(info);
     if (log->io_error != 0) {
-        snprintf(info->reason, sizeof info->reason, "an fsync of this log failed");
+        snprintf(info->reason, sizeof info->reason, "a write or fsync of this log failed");
         return -EIO;
     }
     int rv = validate_all(log, batches, len, false, &scan, info);
@@ -358,6 +361,9 @@ int partition_log_append_as_follower(struct partition_log *log, const uint8_t *b
         log_producers_note(log, batches, scan.hdrs, (size_t)scan.batches);
     }
     scan_free(&scan);
+    if (log_err_is_storage(rv)) {
+        log_note_io_error(log, rv, "replica append");
+    }
     return rv;
 }
 

@@ -3,6 +3,25 @@
 
 #include <errno.h>
 
+bool log_err_is_storage(int rv)
+{
+    if (rv >= 0 || rv <= -4096) {
+        return false; /* success or a LOG_ERR_* code */
+    }
+    switch (-rv) {
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE:
+    case EINVAL:
+    case EAGAIN:
+    case EINTR:
+    case ECANCELED:
+        return false;
+    default:
+        return true;
+    }
+}
+
 const char *log_err_name(int rv)
 {
     switch (rv) {
@@ -42,6 +61,14 @@ const char *log_err_name(int rv)
         return "ENOENT";
     case -EINVAL:
         return "EINVAL";
+    case -EROFS:
+        return "EROFS";
+    case -EDQUOT:
+        return "EDQUOT";
+    case -EACCES:
+        return "EACCES";
+    case -EMFILE:
+        return "EMFILE";
     default:
         return rv < 0 && rv > -4096 ? "ERRNO" : "UNKNOWN";
     }

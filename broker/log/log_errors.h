@@ -8,6 +8,7 @@
 #ifndef SLUICE_BROKER_LOG_LOG_ERRORS_H
 #define SLUICE_BROKER_LOG_LOG_ERRORS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum log_err {
@@ -30,6 +31,12 @@ enum log_err {
                                                 open */
     LOG_ERR_COORDINATOR_FENCED = -10012,     /* marker from an older coordinator epoch */
 };
+
+/* Whether `rv` is a storage fault (a negative errno from the disk: EIO,
+ * ENOSPC, EROFS, EDQUOT, ...), as opposed to rejected input, a closed log or
+ * running out of memory or descriptors. A storage fault takes the log
+ * directory offline (Kafka's LogDirFailureChannel). */
+bool log_err_is_storage(int rv);
 
 /* A short constant name for `rv` ("CORRUPT", "ENOSPC", ...). Never NULL. */
 const char *log_err_name(int rv);

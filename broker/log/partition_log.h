@@ -85,6 +85,11 @@ struct partition_log_owner {
     /* The log is going away: closed (its final offsets in `cp`, after its last
      * fsync) or deleted (`cp` NULL). The log must not be used in the call. */
     void (*closed)(void *data, struct partition_log *log, const struct log_checkpoint *cp);
+    /* The log hit a storage fault (log_err_is_storage: `err`, while doing
+     * `what`) and takes no more appends; called once per log. May be NULL.
+     * Called from inside an append or a flush completion: the owner must not
+     * close the log in the call (it defers that). */
+    void (*failed)(void *data, struct partition_log *log, int err, const char *what);
     void *data;
 };
 

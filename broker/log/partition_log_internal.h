@@ -81,6 +81,10 @@ int64_t log_now_ms(const struct partition_log *log);
 
 /* Tell the owner (if any) the log has periodic work or moved offsets. */
 void log_note_work(struct partition_log *log);
+/* A storage fault (`err`, log_err_is_storage) while doing `what`: the log
+ * takes no more appends and its durable offset stays put (io_error, sticky
+ * until reopened); logged and told to the owner the first time. */
+void log_note_io_error(struct partition_log *log, int err, const char *what);
 
 /* Segment list (partition_log.c). */
 int log_segs_push(struct partition_log *log, struct segment *seg);
