@@ -363,7 +363,12 @@ const struct leader_epoch_cache *partition_log_epoch_cache(const struct partitio
  * batches are decompressed (batch_codec.h) and what they keep is
  * recompressed with their own codec. Control batches, and batches that do
  * not decode, are kept whole and their keys are not mapped (never wrongly
- * dropped). Compacted logs refuse records without a key at append.
+ * dropped). Transactional records are not mapped either (an aborted one
+ * must never supersede a committed value; their .txnindex entries stay with
+ * the segment, so read_committed readers still drop aborted ones), and
+ * transactional tombstones are kept; a later plain record supersedes them.
+ * Unlike Kafka, aborted records are not removed and markers are kept
+ * forever. Compacted logs refuse records without a key at append.
  *
  * Crash safety (Kafka's .cleaned/.swap): the pool writes and fsyncs
  * `<base>.log.cleaned` with `.index.cleaned` and `.timeindex.cleaned`; the

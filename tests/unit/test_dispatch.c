@@ -44,7 +44,7 @@ static const struct range expected[] = {
     /* Transactions (broker/txn/). */
     {KAFKA_API_DESCRIBE_TRANSACTIONS, 0, 0},
     {KAFKA_API_LIST_TRANSACTIONS, 0, 0},
-    {KAFKA_API_WRITE_TXN_MARKERS, 0, 1}, /* broker/replica/txn_markers.h */
+    {KAFKA_API_WRITE_TXN_MARKERS, 0, 1}, /* transaction markers on led partitions */
     /* SASL listeners and SCRAM users. */
     {KAFKA_API_SASL_HANDSHAKE, 0, 1},
     {KAFKA_API_SASL_AUTHENTICATE, 0, 2},
