@@ -320,6 +320,35 @@ static bool isr_additions_eligible(const MetadataImage *img, const PartitionStat
     return true;
 }
 
+/* A reassignment's replica sets (KIP-455): every adding and removing
+ * replica is one of the new replicas, none is both, and every replica is a
+ * registered broker. */
+static bool reassignment_valid(const MetadataImage *img, const PartitionChangeRecord *r)
+{
+    if (has_duplicates(r->adding_replicas, r->n_adding_replicas) ||
+        has_duplicates(r->removing_replicas, r->n_removing_replicas)) {
+        return false;
+    }
+    for (size_t i = 0; i < r->n_replicas; i++) {
+        if (image_find_broker(img, r->replicas[i]) == NULL) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < r->n_adding_replicas; i++) {
+        if (!image_ints_contain(r->replicas, r->n_replicas, r->adding_replicas[i]) ||
+            image_ints_contain(r->removing_replicas, r->n_removing_replicas,
+                               r->adding_replicas[i])) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < r->n_removing_replicas; i++) {
+        if (!image_ints_contain(r->replicas, r->n_replicas, r->removing_replicas[i])) {
+            return false;
+        }
+    }
+    return r->n_removing_replicas < r->n_replicas;
+}
+
 static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *r)
 {
     TopicState *t = image_find_topic_id(fsm->image, r->topic_id);
@@ -335,7 +364,10 @@ static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *
     if (r->partition_epoch != p->partition_epoch) {
         return KAFKA_ERROR_INVALID_UPDATE_VERSION;
     }
-    if (!partition_shape_valid(p->replicas, p->n_replicas, r->isr, r->n_isr, r->leader)) {
+    const int32_t *replicas = r->set_replicas ? r->replicas : p->replicas;
+    size_t n_replicas = r->set_replicas ? r->n_replicas : p->n_replicas;
+    if (!partition_shape_valid(replicas, n_replicas, r->isr, r->n_isr, r->leader) ||
+        (r->set_replicas && !reassignment_valid(fsm->image, r))) {
         return KAFKA_ERROR_INVALID_REQUEST;
     }
     if (r->version >= RECORD_VERSION_ISR_RULES && !isr_additions_eligible(fsm->image, p, r)) {
@@ -354,6 +386,14 @@ static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *
         return KAFKA_ERROR_INVALID_REQUEST;
     }
     if (image_set_ints(&p->isr, &p->n_isr, r->isr, r->n_isr) != 0) {
+        return -ENOMEM;
+    }
+    if (r->set_replicas &&
+        (image_set_ints(&p->replicas, &p->n_replicas, r->replicas, r->n_replicas) != 0 ||
+         image_set_ints(&p->adding_replicas, &p->n_adding_replicas, r->adding_replicas,
+                        r->n_adding_replicas) != 0 ||
+         image_set_ints(&p->removing_replicas, &p->n_removing_replicas, r->removing_replicas,
+                        r->n_removing_replicas) != 0)) {
         return -ENOMEM;
     }
     if (r->leader != p->leader) {

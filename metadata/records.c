@@ -204,6 +204,25 @@ int records_set_change_epochs(MetadataBatch *b, const int64_t *epochs, size_t n)
     return 0;
 }
 
+int records_set_change_replicas(MetadataBatch *b, const int32_t *replicas, size_t n_replicas,
+                                const int32_t *adding, size_t n_adding, const int32_t *removing,
+                                size_t n_removing)
+{
+    Sluice__Metadata__PartitionChangeRecord *r =
+        b->n_records > 0 ? b->records[b->n_records - 1]->partition_change : NULL;
+    if (r == NULL || b->records[b->n_records - 1]->record_case !=
+                         SLUICE__METADATA__METADATA_RECORD__RECORD_PARTITION_CHANGE) {
+        return -EINVAL;
+    }
+    r->set_replicas = true;
+    if (image_set_ints(&r->replicas, &r->n_replicas, replicas, n_replicas) != 0 ||
+        image_set_ints(&r->adding_replicas, &r->n_adding_replicas, adding, n_adding) != 0 ||
+        image_set_ints(&r->removing_replicas, &r->n_removing_replicas, removing, n_removing) != 0) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int records_add_remove_topic(MetadataBatch *b, ProtobufCBinaryData topic_id)
 {
     NEW_RECORD(r, b, RemoveTopicRecord, remove_topic, REMOVE_TOPIC, 1);

@@ -48,6 +48,11 @@ static const struct api_entry apis[] = {
      kafka_handle_incremental_alter_configs},
     /* PREFERRED elections (KIP-460; `sluicectl partition elect-leaders`). */
     {KAFKA_API_ELECT_LEADERS, "ElectLeaders", 0, 2, kafka_handle_elect_leaders},
+    /* Reassignment (KIP-455; `sluicectl partition reassign`). */
+    {KAFKA_API_ALTER_PARTITION_REASSIGNMENTS, "AlterPartitionReassignments", 0, 0,
+     kafka_handle_alter_partition_reassignments},
+    {KAFKA_API_LIST_PARTITION_REASSIGNMENTS, "ListPartitionReassignments", 0, 0,
+     kafka_handle_list_partition_reassignments},
     /* Consumer groups (broker/group/). */
     {KAFKA_API_FIND_COORDINATOR, "FindCoordinator", 0, 4, kafka_handle_find_coordinator},
     {KAFKA_API_JOIN_GROUP, "JoinGroup", 0, 5, kafka_handle_join_group},

@@ -37,6 +37,9 @@ void metadata_quorum_submit_add_partitions(struct metadata_quorum *q, const char
 void metadata_quorum_submit_elect_preferred(struct metadata_quorum *q, const char *name,
                                             int32_t partition, uint64_t timeout_ms,
                                             struct metadata_admin_op *op);
+void metadata_quorum_submit_reassign(struct metadata_quorum *q, const char *name, int32_t partition,
+                                     const int32_t *replicas, int32_t n, bool cancel,
+                                     uint64_t timeout_ms, struct metadata_admin_op *op);
 void metadata_quorum_submit_sync(struct metadata_quorum *q, uint64_t timeout_ms,
                                  struct metadata_admin_op *op);
 void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const char *name,

@@ -15,7 +15,16 @@
 
 #define M(name) SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
 
-enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS, OP_CONFIGS, OP_SYNC, OP_SCRAM, OP_ELECT };
+enum op_kind {
+    OP_CREATE,
+    OP_DELETE,
+    OP_PARTITIONS,
+    OP_CONFIGS,
+    OP_SYNC,
+    OP_SCRAM,
+    OP_ELECT,
+    OP_REASSIGN
+};
 
 struct quorum_op {
     struct metadata_quorum *q;    /* NULL once detached (view closed) */
@@ -24,7 +33,11 @@ struct quorum_op {
     char name[TOPIC_NAME_MAX + 1];
     uint8_t old_id[16]; /* DeleteTopics: the id shown when submitted */
     bool had_topic;
-    int32_t count; /* CreatePartitions: the new total; ElectLeaders: the partition */
+    int32_t count; /* CreatePartitions: the new total; ElectLeaders, reassign: the partition */
+    /* OP_REASSIGN: the target replicas to see (none: a cancellation, to see
+     * no reassignment in progress). */
+    int32_t target[METADATA_MAX_REPLICAS];
+    int32_t n_target;
     /* AlterConfigs: the keys to see set (value) or gone (NULL), owned. */
     struct metadata_config_entry *entries;
     size_t n_entries;
@@ -110,6 +123,29 @@ static bool elected_visible(const struct metadata_topic *t, int32_t index)
     return p->n_replicas == 0 || p->leader == p->replicas[0];
 }
 
+/* Whether the view shows the reassignment started (every target replica
+ * is a replica) or, for a cancellation, none in progress. */
+static bool reassign_visible(const struct quorum_op *o, const struct metadata_topic *t)
+{
+    if (t == NULL || o->count < 0 || o->count >= t->n_partitions) {
+        return true;
+    }
+    const struct metadata_partition *p = &t->partitions[o->count];
+    if (o->n_target == 0) {
+        return p->n_adding == 0 && p->n_removing == 0;
+    }
+    for (int32_t i = 0; i < o->n_target; i++) {
+        bool found = false;
+        for (int32_t j = 0; j < p->n_replicas; j++) {
+            found = found || p->replicas[j] == o->target[i];
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool visible(const struct quorum_op *o)
 {
     const struct metadata_topic *t = metadata_quorum_topic(o->q, o->name);
@@ -128,6 +164,8 @@ static bool visible(const struct quorum_op *o)
         return scram_visible(o);
     case OP_ELECT:
         return elected_visible(t, o->count);
+    case OP_REASSIGN:
+        return reassign_visible(o, t);
     }
     return true;
 }
@@ -205,7 +243,8 @@ static struct topic_answer answer_of(const struct quorum_op *o, const ProtobufCM
     case OP_SCRAM:   /* ... or per user */
         FIND_RESULT((const Sluice__Controller__TopicResultsResponse *)m, o, a);
         break;
-    case OP_ELECT: {
+    case OP_ELECT:
+    case OP_REASSIGN: { /* one result per partition */
         const Sluice__Controller__ElectLeadersResponse *r =
             (const Sluice__Controller__ElectLeadersResponse *)m;
         a.code = r->error_code;
@@ -623,4 +662,39 @@ void metadata_quorum_submit_elect_preferred(struct metadata_quorum *q, const cha
     req.n_partitions = 1;
     send_op(o, M(ELECT_LEADERS), &req.base, &sluice__controller__elect_leaders_response__descriptor,
             timeout_ms);
+}
+
+void metadata_quorum_submit_reassign(struct metadata_quorum *q, const char *name, int32_t partition,
+                                     const int32_t *replicas, int32_t n, bool cancel,
+                                     uint64_t timeout_ms, struct metadata_admin_op *op)
+{
+    if (!cancel && (n <= 0 || n > METADATA_MAX_REPLICAS / 2)) {
+        metadata_admin_complete(op, KAFKA_ERROR_INVALID_REPLICA_ASSIGNMENT,
+                                "a reassignment needs 1 to 8 replicas");
+        return;
+    }
+    struct quorum_op *o = op_new(q, op, OP_REASSIGN, name, timeout_ms);
+    if (o == NULL) {
+        return;
+    }
+    o->count = partition;
+    o->n_target = cancel ? 0 : n;
+    if (!cancel) {
+        memcpy(o->target, replicas, (size_t)n * sizeof *replicas);
+    }
+    Sluice__Controller__PartitionReassignment part =
+        SLUICE__CONTROLLER__PARTITION_REASSIGNMENT__INIT;
+    part.topic = o->name;
+    part.partition = partition;
+    part.replicas = o->target;
+    part.n_replicas = (size_t)o->n_target;
+    part.cancel = cancel;
+    Sluice__Controller__PartitionReassignment *parts[1] = {&part};
+    Sluice__Controller__AlterPartitionReassignmentsRequest req =
+        SLUICE__CONTROLLER__ALTER_PARTITION_REASSIGNMENTS_REQUEST__INIT;
+    req.version = 1;
+    req.reassignments = parts;
+    req.n_reassignments = 1;
+    send_op(o, M(ALTER_PARTITION_REASSIGNMENTS), &req.base,
+            &sluice__controller__elect_leaders_response__descriptor, timeout_ms);
 }

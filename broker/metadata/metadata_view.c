@@ -167,6 +167,16 @@ void metadata_view_submit_elect_preferred(struct metadata_view *v, const char *n
     metadata_quorum_submit_elect_preferred(v->quorum, name, partition, timeout_ms, op);
 }
 
+void metadata_view_submit_reassign(struct metadata_view *v, const char *name, int32_t partition,
+                                   const int32_t *replicas, int32_t n, bool cancel,
+                                   uint64_t timeout_ms, struct metadata_admin_op *op,
+                                   metadata_admin_cb cb)
+{
+    op_start(op, cb);
+    metadata_quorum_submit_reassign(v->quorum, name, partition, replicas, n, cancel, timeout_ms,
+                                    op);
+}
+
 void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char *name,
                                              const struct metadata_config_entry *entries, size_t n,
                                              bool replace, bool validate_only, uint64_t timeout_ms,

@@ -48,6 +48,12 @@ struct metadata_partition {
     int32_t n_replicas;
     int32_t isr[METADATA_MAX_REPLICAS];
     int32_t n_isr;
+    /* An ongoing reassignment (KIP-455): subsets of `replicas`, both empty
+     * when none is in progress. */
+    int32_t adding[METADATA_MAX_REPLICAS];
+    int32_t n_adding;
+    int32_t removing[METADATA_MAX_REPLICAS];
+    int32_t n_removing;
 };
 
 struct metadata_topic {
@@ -186,6 +192,17 @@ void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char
 void metadata_view_submit_elect_preferred(struct metadata_view *v, const char *name,
                                           int32_t partition, uint64_t timeout_ms,
                                           struct metadata_admin_op *op, metadata_admin_cb cb);
+
+/* AlterPartitionReassignments (KIP-455): move partition `partition` of
+ * `name` to `replicas` (`n` of them; the first is the preferred leader), or
+ * with `cancel` back to the replicas it had before its reassignment began
+ * (NO_REASSIGNMENT_IN_PROGRESS when none is). Answered once the controller
+ * has committed the start (or the cancellation) and this view shows it; the
+ * move itself goes on until the new replicas are in sync. */
+void metadata_view_submit_reassign(struct metadata_view *v, const char *name, int32_t partition,
+                                   const int32_t *replicas, int32_t n, bool cancel,
+                                   uint64_t timeout_ms, struct metadata_admin_op *op,
+                                   metadata_admin_cb cb);
 
 /* ---- producer ids (InitProducerId) ---- */
 

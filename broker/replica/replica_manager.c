@@ -256,7 +256,13 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
     const struct metadata_partition *mp = &t->partitions[i];
     bool wanted = hosts(mp, self);
     if (!wanted) {
-        close_partitions_range(rm, h, i, i + 1, false);
+        /* Reassigned away (KIP-455): Kafka's StopReplica with deletion. The
+         * replica set changes only when the new replicas are in sync, so
+         * nothing acknowledged lives only here. */
+        if (h->parts[i] != NULL) {
+            log_info("replica", "no longer a replica: deleting topic=%s partition=%d", t->name, i);
+        }
+        close_partitions_range(rm, h, i, i + 1, true);
         rm->offline_dirty |= h->offline[i];
         h->offline[i] = false;
         return 0;

@@ -25,7 +25,9 @@ static const struct range expected[] = {
     {KAFKA_API_CREATE_PARTITIONS, 0, 1},
     {KAFKA_API_ALTER_CONFIGS, 0, 1},
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1},
-    {KAFKA_API_ELECT_LEADERS, 0, 2}, /* PREFERRED only (KIP-460) */
+    {KAFKA_API_ELECT_LEADERS, 0, 2},                 /* PREFERRED only (KIP-460) */
+    {KAFKA_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0}, /* KIP-455 */
+    {KAFKA_API_LIST_PARTITION_REASSIGNMENTS, 0, 0},
     {KAFKA_API_OFFSET_FOR_LEADER_EPOCH, 0, 4},
     /* Consumer groups (broker/group/). */
     {KAFKA_API_FIND_COORDINATOR, 0, 4},
