@@ -48,6 +48,10 @@ static const struct api_entry apis[] = {
      kafka_handle_incremental_alter_configs},
     /* PREFERRED elections (KIP-460; `sluicectl partition elect-leaders`). */
     {KAFKA_API_ELECT_LEADERS, "ElectLeaders", 0, 2, kafka_handle_elect_leaders},
+    /* Each log directory's status (offline after a storage error), partition
+     * sizes and free space (KIP-113, KIP-827), for admin clients and
+     * `sluicectl log-dirs`. */
+    {KAFKA_API_DESCRIBE_LOG_DIRS, "DescribeLogDirs", 0, 4, kafka_handle_describe_log_dirs},
     /* Reassignment (KIP-455; `sluicectl partition reassign`). */
     {KAFKA_API_ALTER_PARTITION_REASSIGNMENTS, "AlterPartitionReassignments", 0, 0,
      kafka_handle_alter_partition_reassignments},

@@ -101,6 +101,7 @@ void kafka_handle_delete_topics(struct kafka_call *call);
 void kafka_handle_describe_configs(struct kafka_call *call);
 void kafka_handle_create_partitions(struct kafka_call *call);
 void kafka_handle_elect_leaders(struct kafka_call *call);
+void kafka_handle_describe_log_dirs(struct kafka_call *call);
 void kafka_handle_alter_partition_reassignments(struct kafka_call *call);
 void kafka_handle_list_partition_reassignments(struct kafka_call *call);
 void kafka_handle_delete_records(struct kafka_call *call);

@@ -236,6 +236,16 @@ bool replica_manager_partition_offline(const struct replica_manager *rm, const c
     return h != NULL && index >= 0 && index < h->n && h->offline[index];
 }
 
+int replica_manager_partition_dir(const struct replica_manager *rm, const char *topic,
+                                  int32_t index)
+{
+    struct hosted_topic *h = rm->running ? strmap_get(&rm->topics, topic) : NULL;
+    if (h == NULL || index < 0 || index >= h->n || h->parts[index] == NULL) {
+        return -1;
+    }
+    return (int)h->dir_index[index];
+}
+
 static bool hosts(const struct metadata_partition *p, int32_t self)
 {
     for (int32_t i = 0; i < p->n_replicas; i++) {

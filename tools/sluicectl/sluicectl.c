@@ -4,6 +4,7 @@
 
 #include "tools/sluicectl/cluster_cmd.h"
 #include "tools/sluicectl/group_cmd.h"
+#include "tools/sluicectl/log_dirs_cmd.h"
 #include "tools/sluicectl/node_cmd.h"
 #include "tools/sluicectl/partition_cmd.h"
 #include "tools/sluicectl/producers_cmd.h"
@@ -26,6 +27,7 @@ static void usage(FILE *out)
                  "  cluster status --controller host:port [--json]  (sluicectl cluster --help)\n"
                  "  group list|describe|delete|reset-offsets         (sluicectl group --help)\n"
                  "  node status --http host:port                     (sluicectl node --help)\n"
+                 "  log-dirs --bootstrap-server h:p  a broker's disks (sluicectl log-dirs --help)\n"
                  "  partition elect-leaders|reassign                 (sluicectl partition --help)\n"
                  "  broker decommission ID                           (sluicectl broker --help)\n"
                  "  producers TOPIC PARTITION --bootstrap-server h:p (sluicectl producers --help)\n"
@@ -64,6 +66,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "partition") == 0) {
         return partition_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "log-dirs") == 0) {
+        return log_dirs_cmd_main(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "producers") == 0) {
         return producers_cmd_main(argc - 1, argv + 1);
