@@ -117,6 +117,8 @@ void kafka_handle_leave_group(struct kafka_call *call);
 void kafka_handle_offset_commit(struct kafka_call *call);
 void kafka_handle_offset_fetch(struct kafka_call *call);
 void kafka_handle_list_groups(struct kafka_call *call);
+void kafka_handle_describe_transactions(struct kafka_call *call);
+void kafka_handle_list_transactions(struct kafka_call *call);
 void kafka_handle_describe_groups(struct kafka_call *call);
 void kafka_handle_delete_groups(struct kafka_call *call);
 void kafka_handle_offset_delete(struct kafka_call *call);

@@ -44,6 +44,9 @@ static const struct range expected[] = {
     {KAFKA_API_OFFSET_DELETE, 0, 0},
     {KAFKA_API_INIT_PRODUCER_ID, 0, 4},
     {KAFKA_API_DESCRIBE_PRODUCERS, 0, 0},
+    /* Transactions (broker/txn/). */
+    {KAFKA_API_DESCRIBE_TRANSACTIONS, 0, 0},
+    {KAFKA_API_LIST_TRANSACTIONS, 0, 0},
     {KAFKA_API_WRITE_TXN_MARKERS, 0, 1}, /* transaction markers on led partitions */
     /* SASL listeners and SCRAM users. */
     {KAFKA_API_SASL_HANDSHAKE, 0, 1},
