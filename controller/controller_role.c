@@ -187,6 +187,11 @@ int controller_role_start(struct controller_role *role, uv_loop_t *loop,
                  "address (raft 0.15 takes IPv4 only)",
                  host);
     }
+    if (internal_tls_enabled(&role->tls)) {
+        struct peer_transport_tls t = {role->tls.server, role->tls.client, role->tls.verify_host,
+                                       config->node_id};
+        quorum_set_tls(&role->quorum, &t);
+    }
     role->quorum_started = true;
     rv = quorum_start_uv(&role->quorum, loop, dir, &role->voters, err, errlen);
     if (rv == 0) {

@@ -313,7 +313,10 @@ void service_duties(struct controller_service *svc)
     int n = fence_expired(svc, batch);
     int elected = n >= 0 ? service_elect_partitions(svc, batch, -1) : n;
     n = elected >= 0 ? n + elected : elected;
-    if (n == 0) { /* nothing to repair: leadership may go back where it belongs */
+    if (n == 0) { /* nothing to repair: reassignments may finish */
+        n = service_reassign_complete(svc, batch);
+    }
+    if (n == 0) { /* leadership may go back where it belongs */
         n = rebalance_leaders(svc, batch);
     }
     if (n <= 0) {

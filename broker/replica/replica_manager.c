@@ -236,6 +236,16 @@ bool replica_manager_partition_offline(const struct replica_manager *rm, const c
     return h != NULL && index >= 0 && index < h->n && h->offline[index];
 }
 
+int replica_manager_partition_dir(const struct replica_manager *rm, const char *topic,
+                                  int32_t index)
+{
+    struct hosted_topic *h = rm->running ? strmap_get(&rm->topics, topic) : NULL;
+    if (h == NULL || index < 0 || index >= h->n || h->parts[index] == NULL) {
+        return -1;
+    }
+    return (int)h->dir_index[index];
+}
+
 static bool hosts(const struct metadata_partition *p, int32_t self)
 {
     for (int32_t i = 0; i < p->n_replicas; i++) {
@@ -256,7 +266,13 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
     const struct metadata_partition *mp = &t->partitions[i];
     bool wanted = hosts(mp, self);
     if (!wanted) {
-        close_partitions_range(rm, h, i, i + 1, false);
+        /* Reassigned away (KIP-455): Kafka's StopReplica with deletion. The
+         * replica set changes only when the new replicas are in sync, so
+         * nothing acknowledged lives only here. */
+        if (h->parts[i] != NULL) {
+            log_info("replica", "no longer a replica: deleting topic=%s partition=%d", t->name, i);
+        }
+        close_partitions_range(rm, h, i, i + 1, true);
         rm->offline_dirty |= h->offline[i];
         h->offline[i] = false;
         return 0;

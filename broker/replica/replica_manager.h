@@ -96,6 +96,11 @@ void replica_manager_set_tls(struct replica_manager *rm, struct tls_context *tls
 bool replica_manager_partition_offline(const struct replica_manager *rm, const char *topic,
                                        int32_t index);
 
+/* The log directory (index into the data dirs) a hosted, open partition lives
+ * in, or -1. */
+int replica_manager_partition_dir(const struct replica_manager *rm, const char *topic,
+                                  int32_t index);
+
 /* Wire the controller (before partitions lead anything that replicates). */
 void replica_manager_set_controller(struct replica_manager *rm, const struct replica_controller *c);
 

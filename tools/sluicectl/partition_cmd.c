@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tools/sluicectl/elect_cmd.h"
+#include "tools/sluicectl/reassign_cmd.h"
 #include "tools/sluicectl/topic_cmd.h"
 
 static void usage(FILE *out)
@@ -28,6 +29,9 @@ int partition_cmd_main(int argc, char **argv)
     }
     if (strcmp(argv[1], "elect-leaders") == 0) {
         return elect_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "reassign") == 0) {
+        return reassign_cmd_main(argc - 1, argv + 1);
     }
     fprintf(stderr, "sluicectl partition: unknown command '%s'\n", argv[1]);
     usage(stderr);
