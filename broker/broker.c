@@ -1,12 +1,15 @@
 /* The broker role; see broker.h. */
 #include "broker/broker.h"
+#include "broker/kafka/authorizer.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker/group/group_coordinator.h"
+#include "broker/txn/txn_coordinator.h"
 #include "broker/kafka/fetch_session.h"
 #include "broker/metadata/metadata_quorum.h"
 #include "broker/replica/replica_service.h"
@@ -76,7 +79,13 @@ static int start_replication_listener(struct broker *b, char *err, size_t errlen
     struct rpc_server_limits limits = rpc_server_control_limits(
         (uint64_t)b->cfg->request_timeout_ms, (uint64_t)b->cfg->connections_max_idle_ms);
     rpc_server_set_limits(&b->rpc, &limits);
-    int rv = replica_service_register(&b->rpc, &b->replicas);
+    int rv =
+        internal_tls_open(&b->replication_tls, b->cfg, replica_listener_name(b->cfg), err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
+    rpc_server_set_tls(&b->rpc, b->replication_tls.server);
+    rv = replica_service_register(&b->rpc, &b->replicas);
     for (size_t i = 0; rv == 0 && i < b->listeners.n_bind; i++) {
         const struct listener_endpoint *ep = &b->listeners.bind[i];
         if (!is_replication(b->cfg, ep)) {
@@ -90,8 +99,9 @@ static int start_replication_listener(struct broker *b, char *err, size_t errlen
         }
         b->rpc_listening = true;
         copy_bound_ports(&b->listeners, ep->name, (uint16_t)rpc_server_port(&b->rpc));
-        log_info("broker", "replication listening listener=%s host=%s port=%d", ep->name,
-                 ep->host[0] ? ep->host : "*", rpc_server_port(&b->rpc));
+        log_info("broker", "replication listening listener=%s host=%s port=%d security=%s",
+                 ep->name, ep->host[0] ? ep->host : "*", rpc_server_port(&b->rpc),
+                 internal_tls_enabled(&b->replication_tls) ? "SSL (mutual TLS)" : "PLAINTEXT");
         break;
     }
     if (rv == 0 && !b->rpc_listening) {
@@ -120,6 +130,23 @@ static int link_alter_partition(void *data, const uint8_t topic_id[16], int32_t 
 static bool link_may_lead(void *data, uint64_t now_ms)
 {
     return controller_link_may_lead(data, now_ms);
+}
+
+static int link_report_offline(void *data, const uint8_t (*topic_ids)[16],
+                               const int32_t *partitions, size_t n, const char *const *dirs,
+                               size_t n_dirs)
+{
+    struct controller_link *link = data;
+    return broker_session_set_offline(&link->session, topic_ids, partitions, n, dirs, n_dirs);
+}
+
+/* Every log directory failed: stop the way an operator's SIGTERM does
+ * (controlled shutdown, logs closed), rather than halting as Kafka does, so
+ * the controller moves leadership at once. */
+static void link_all_dirs_offline(void *data)
+{
+    (void)data;
+    raise(SIGTERM);
 }
 
 static bool link_response_stale(void *data, uint64_t built_ms, uint64_t now_ms)
@@ -189,6 +216,7 @@ static int open_tls(struct broker *b, struct kafka_conn_options *o, char *err, s
 
 static void close_tls(struct broker *b)
 {
+    internal_tls_close(&b->replication_tls);
     tls_context_free(b->tls);
     b->tls = NULL;
     ssl_principal_rules_free(b->tls_principals);
@@ -197,10 +225,14 @@ static void close_tls(struct broker *b)
 
 void broker_reload_tls(struct broker *b)
 {
+    char err[512];
+    if (internal_tls_reload(&b->replication_tls, err, sizeof err) != 0) {
+        log_error("broker", "replication TLS reload failed, keeping the previous certificates: %s",
+                  err);
+    }
     if (b->tls == NULL) {
         return;
     }
-    char err[512];
     if (tls_context_reload(b->tls, err, sizeof err) != 0) {
         log_error("broker", "TLS reload failed, keeping the previous certificates: %s", err);
         return;
@@ -317,6 +349,10 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     if (rv != 0) {
         return rv;
     }
+    rv = kafka_authorizer_new(cfg, &b->authorizer, err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
     struct kafka_conn_options opts;
     conn_options(cfg, &opts);
     opts.response_stale = link_response_stale;
@@ -333,10 +369,13 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         if (b->rpc_listening) {
             rpc_server_close(&b->rpc, NULL);
         }
+        close_tls(b);
         return rv;
     }
     if (rv != 0) {
         close_tls(b);
+        kafka_authorizer_free(b->authorizer);
+        b->authorizer = NULL;
         return rv;
     }
     b->started = STARTED_SERVER;
@@ -346,9 +385,11 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         rv = replica_manager_start(&b->replicas, loop, cfg, dirs, b->metadata, err, errlen);
     }
     if (rv == 0) {
-        struct replica_controller rc = {&b->link, link_broker_epoch, link_alter_partition,
-                                        link_may_lead};
+        struct replica_controller rc = {&b->link,      link_broker_epoch,   link_alter_partition,
+                                        link_may_lead, link_report_offline, link_all_dirs_offline};
         replica_manager_set_controller(&b->replicas, &rc);
+        replica_manager_set_tls(&b->replicas, b->replication_tls.client,
+                                b->replication_tls.verify_host);
         b->link.session.on_isolated = on_isolated;
     }
     if (rv != 0) {
@@ -361,6 +402,11 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         broker_stop(b);
         return -ENOMEM;
     }
+    if (txn_coordinator_start(&b->txns, loop, cfg, b->metadata, &b->replicas) != 0) {
+        snprintf(err, errlen, "out of memory starting the transaction coordinator");
+        broker_stop(b);
+        return -ENOMEM;
+    }
     struct fetch_session_cache *sessions =
         fetch_session_cache_new(cfg->max_incremental_fetch_session_cache_slots);
     if (sessions == NULL) {
@@ -368,8 +414,9 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         broker_stop(b);
         return -ENOMEM;
     }
-    b->services = (struct kafka_services){loop,      cfg,      b->metadata, &b->replicas,
-                                          b->groups, sessions, &b->requests};
+    b->services =
+        (struct kafka_services){loop,     cfg,          b->metadata,   &b->replicas, b->groups,
+                                sessions, &b->requests, b->authorizer, b->txns};
     return 0;
 }
 
@@ -407,6 +454,8 @@ void broker_stop(struct broker *b)
         replica_manager_stop(&b->replicas); /* answers parked group requests too */
         group_coordinator_stop(b->groups);
         b->groups = NULL;
+        txn_coordinator_stop(b->txns);
+        b->txns = NULL;
         fetch_session_cache_free(b->services.fetch_sessions);
         b->services.fetch_sessions = NULL;
     }
@@ -418,4 +467,7 @@ void broker_stop(struct broker *b)
     }
     b->started = STARTED_NOTHING;
     close_tls(b); /* connections still closing hold their own sessions */
+    b->services.authorizer = NULL;
+    kafka_authorizer_free(b->authorizer);
+    b->authorizer = NULL;
 }

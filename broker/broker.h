@@ -18,6 +18,7 @@
 #include "broker/kafka/server.h"
 #include "broker/metadata/metadata_view.h"
 #include "broker/replica/replica_manager.h"
+#include "common/internal_tls.h"
 #include "common/config.h"
 #include "common/rpc_server.h"
 #include "common/ssl_principal.h"
@@ -35,12 +36,15 @@ struct broker {
     struct metadata_view *metadata;
     struct replica_manager replicas;
     struct group_coordinator *groups; /* consumer groups (broker/group/) */
+    struct txn_coordinator *txns;     /* transactions (broker/txn/) */
     struct kafka_services services;
     struct request_metrics requests; /* counted by dispatch, read by broker_metrics */
     struct kafka_server server;
     struct tls_settings tls_settings;           /* borrowed strings of cfg */
     struct tls_context *tls;                    /* SSL/SASL_SSL listeners; NULL without any */
     struct ssl_principal_rules *tls_principals; /* ssl.principal.mapping.rules */
+    struct kafka_authorizer *authorizer;        /* NULL: authorization off */
+    struct internal_tls replication_tls;        /* the inter-broker listener's mutual TLS */
     bool accepting; /* Kafka listeners accept connections (see broker_start) */
     int started;    /* how far start got, for stop */
     void (*stopped_cb)(struct broker *b); /* broker_stop_then's */

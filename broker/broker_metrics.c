@@ -264,6 +264,25 @@ static void connection_families(struct broker *b, struct prom_writer *w)
                     (int64_t)budget->pauses);
 }
 
+/* Kafka's LogManager OfflineLogDirectoryCount, per directory, with the cause
+ * as a label so an operator sees which disk failed and why. */
+static void log_dir_family(struct broker *b, struct prom_writer *w)
+{
+    const struct log_manager *lm = &b->replicas.logs;
+    prom_family(w, "sluice_log_dir_offline", "gauge",
+                "1 when the log directory is offline after a storage error (its partitions are "
+                "not served here until restart); the error label says why.");
+    size_t offline = 0;
+    for (size_t i = 0; i < b->replicas.dirs->count; i++) {
+        struct prom_label labels[] = {{"dir", b->replicas.dirs->paths[i]},
+                                      {"error", lm->dir_offline[i] ? lm->dir_error[i] : ""}};
+        prom_sample_int(w, "sluice_log_dir_offline", labels, 2, lm->dir_offline[i]);
+        offline += lm->dir_offline[i];
+    }
+    prom_gauge(w, "sluice_log_dirs_offline", "Offline log directories of this broker.",
+               (int64_t)offline);
+}
+
 void broker_metrics_write(struct broker *b, struct prom_writer *w)
 {
     if (b->started == 0) {
@@ -318,5 +337,8 @@ void broker_metrics_write(struct broker *b, struct prom_writer *w)
                      "1 when this broker leads the partition.", is_leader);
     replica_lag_family(w, &l);
     free(l.p);
+    if (b->replicas.running && b->replicas.dirs != NULL) {
+        log_dir_family(b, w);
+    }
     group_lag_family(b, w);
 }

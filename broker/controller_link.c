@@ -55,9 +55,18 @@ int controller_link_start(struct controller_link *link, uv_loop_t *loop,
                                   ? (uint64_t)cfg->request_timeout_ms
                                   : SHUTDOWN_TIMEOUT_MS,
     };
+    char listener[64];
+    internal_tls_controller_listener(cfg, listener, sizeof listener);
+    rv = internal_tls_open(&link->tls, cfg, listener, err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
+    o.tls = link->tls.client;
+    o.tls_verify_host = link->tls.verify_host;
     link->on_metadata = on_metadata;
     rv = broker_session_start(&link->session, loop, &voters, &o, on_session_metadata);
     if (rv != 0) {
+        internal_tls_close(&link->tls);
         snprintf(err, errlen, "cannot start the controller session: %s", strerror(-rv));
         return rv;
     }
@@ -72,6 +81,7 @@ static void on_session_stopped(struct broker_session *s)
 {
     struct controller_link *link = s->data;
     link->running = false;
+    internal_tls_close(&link->tls); /* no more connections to the controllers */
     if (link->stop_cb != NULL) {
         link->stop_cb(link);
     }

@@ -15,6 +15,7 @@
 #include "broker/kafka/listener.h"
 #include "common/config.h"
 #include "broker/metadata/broker_session.h"
+#include "common/internal_tls.h"
 
 struct controller_link {
     void *data; /* owner's */
@@ -22,6 +23,7 @@ struct controller_link {
     bool running;
     void (*stop_cb)(struct controller_link *link);
     void (*on_metadata)(struct controller_link *link); /* NULL: nobody listens */
+    struct internal_tls tls; /* the controller listener's; freed once the session stopped */
 };
 
 /* Start registering; `listeners` are read now (their advertised endpoints

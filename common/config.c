@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "common/properties.h"
@@ -136,6 +137,17 @@ static const struct config_def broker_defs[] = {
      100000, NULL, NULL, "Partitions of __consumer_offsets (set before first use)."},
     {"offsets.topic.replication.factor", CONFIG_INT, BROKER(offsets_topic_replication_factor), "3",
      1, INT16_MAX, NULL, NULL, "Replication factor of __consumer_offsets, capped by live brokers."},
+    {"transaction.state.log.num.partitions", CONFIG_INT,
+     BROKER(transaction_state_log_num_partitions), "50", 1, 100000, NULL, NULL,
+     "Partitions of __transaction_state (set before first use)."},
+    {"transaction.state.log.replication.factor", CONFIG_INT,
+     BROKER(transaction_state_log_replication_factor), "3", 1, INT16_MAX, NULL, NULL,
+     "Replication factor of __transaction_state, capped by live brokers."},
+    {"transaction.state.log.min.isr", CONFIG_INT, BROKER(transaction_state_log_min_isr), "2", 1,
+     INT16_MAX, NULL, NULL,
+     "min.insync.replicas of __transaction_state (capped by its replication factor)."},
+    {"transaction.max.timeout.ms", CONFIG_INT, BROKER(transaction_max_timeout_ms), "900000", 1,
+     INT32_MAX, NULL, NULL, "Largest transaction.timeout.ms a producer may ask for."},
     {"offsets.retention.minutes", CONFIG_INT, BROKER(offsets_retention_minutes), "10080", 1,
      INT32_MAX, NULL, NULL, "Committed offsets of an empty group expire after this (KIP-211)."},
     {"group.initial.rebalance.delay.ms", CONFIG_INT, BROKER(group_initial_rebalance_delay_ms),
@@ -191,6 +203,10 @@ static const struct config_def broker_defs[] = {
     {"ssl.handshake.timeout.ms", CONFIG_LONG, BROKER(ssl_handshake_timeout_ms), "10000", 1,
      INT64_MAX, NULL, NULL,
      "A TLS handshake not finished in this time closes the connection (Sluice's own key)."},
+    {"ssl.endpoint.identification.algorithm", CONFIG_STRING,
+     BROKER(ssl_endpoint_identification_algorithm), "https", 0, 0, NULL, NULL,
+     "https: a broker or controller reached over an SSL internal listener must present a "
+     "certificate naming the host it was reached by; empty: the CA signature alone."},
     {"sasl.enabled.mechanisms", CONFIG_STRING, BROKER(sasl_enabled_mechanisms),
      "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN", 0, 0, NULL, NULL,
      "SASL mechanisms offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is "
@@ -198,6 +214,13 @@ static const struct config_def broker_defs[] = {
     {"connection.failed.authentication.delay.ms", CONFIG_INT,
      BROKER(connection_failed_authentication_delay_ms), "100", 0, INT32_MAX, NULL, NULL,
      "A failed authentication is answered, then the connection closed, after this delay."},
+    {"authorizer.class.name", CONFIG_STRING, BROKER(authorizer_class_name), "", 0, 0, NULL, NULL,
+     "Empty: no authorization. org.apache.kafka.metadata.authorizer.StandardAuthorizer (or "
+     "kafka.security.authorizer.AclAuthorizer): ACLs from the metadata log are enforced."},
+    {"super.users", CONFIG_STRING, BROKER(super_users), "", 0, 0, NULL, NULL,
+     "Principals allowed everything, separated by semicolons: User:admin;User:ops."},
+    {"allow.everyone.if.no.acl.found", CONFIG_BOOL, BROKER(allow_everyone_if_no_acl_found), "false",
+     0, 0, NULL, NULL, "With the authorizer on: a resource without any ACL is open to everyone."},
     {"queued.max.request.bytes", CONFIG_LONG, BROKER(queued_max_request_bytes), "268435456", -1,
      INT64_MAX, NULL, NULL,
      "Bytes of requests read from Kafka clients and not yet answered, across connections; "
@@ -452,9 +475,81 @@ int sluice_config_init(struct sluice_config *cfg)
     return 0;
 }
 
+static void listener_setting_free(struct config_listener_setting *ls)
+{
+    free(ls->listener);
+    free(ls->key);
+    free(ls->value);
+}
+
 void sluice_config_free(struct sluice_config *cfg)
 {
     free_strings(broker_defs, N_BROKER_DEFS, cfg);
+    for (size_t i = 0; i < cfg->n_listener_settings; i++) {
+        listener_setting_free(&cfg->listener_settings[i]);
+    }
+    free(cfg->listener_settings);
+    cfg->listener_settings = NULL;
+    cfg->n_listener_settings = 0;
+}
+
+#define LISTENER_PREFIX "listener.name."
+
+/* listener.name.<listener>.<key>: kept when <key> is a broker-wide ssl.*
+ * key; anything else is unknown to Sluice (as Kafka ignores what no
+ * component reads). A later value replaces an earlier one. */
+static int set_listener_setting(struct sluice_config *cfg, const char *key, const char *value,
+                                char *err, size_t errlen)
+{
+    const char *name = key + strlen(LISTENER_PREFIX);
+    const char *dot = strchr(name, '.');
+    if (dot == NULL || dot == name || strncmp(dot + 1, "ssl.", 4) != 0 ||
+        find_def(broker_defs, N_BROKER_DEFS, dot + 1) == NULL) {
+        return CONFIG_UNKNOWN_KEY;
+    }
+    if (strcmp(dot + 1, "ssl.principal.mapping.rules") == 0) {
+        return CONFIG_UNKNOWN_KEY; /* one rule set per broker (common/ssl_principal.h) */
+    }
+    struct config_listener_setting ls = {strndup(name, (size_t)(dot - name)), strdup(dot + 1),
+                                         strdup(value)};
+    if (ls.listener == NULL || ls.key == NULL || ls.value == NULL) {
+        listener_setting_free(&ls);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (char *c = ls.listener; *c != '\0'; c++) {
+        *c = (char)tolower((unsigned char)*c);
+    }
+    for (size_t i = 0; i < cfg->n_listener_settings; i++) {
+        struct config_listener_setting *old = &cfg->listener_settings[i];
+        if (strcmp(old->listener, ls.listener) == 0 && strcmp(old->key, ls.key) == 0) {
+            listener_setting_free(old);
+            *old = ls;
+            return 0;
+        }
+    }
+    struct config_listener_setting *grown = realloc(
+        cfg->listener_settings, (cfg->n_listener_settings + 1) * sizeof *cfg->listener_settings);
+    if (grown == NULL) {
+        listener_setting_free(&ls);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    cfg->listener_settings = grown;
+    cfg->listener_settings[cfg->n_listener_settings++] = ls;
+    return 0;
+}
+
+const char *sluice_config_listener_value(const struct sluice_config *cfg, const char *listener,
+                                         const char *key, const char *global)
+{
+    for (size_t i = 0; listener != NULL && i < cfg->n_listener_settings; i++) {
+        const struct config_listener_setting *ls = &cfg->listener_settings[i];
+        if (strcasecmp(ls->listener, listener) == 0 && strcmp(ls->key, key) == 0) {
+            return ls->value;
+        }
+    }
+    return global;
 }
 
 int sluice_config_set(struct sluice_config *cfg, const char *key, const char *value, char *err,
@@ -475,6 +570,9 @@ int sluice_config_set(struct sluice_config *cfg, const char *key, const char *va
         char scaled[32];
         snprintf(scaled, sizeof scaled, "%" PRId64, v < 0 ? v : v * broker_aliases[i].scale);
         return sluice_config_set(cfg, broker_aliases[i].target, scaled, err, errlen);
+    }
+    if (strncmp(key, LISTENER_PREFIX, strlen(LISTENER_PREFIX)) == 0) {
+        return set_listener_setting(cfg, key, value, err, errlen);
     }
     return set_known(broker_defs, N_BROKER_DEFS, cfg, cfg->source, CONFIG_SOURCE_STATIC, key, value,
                      err, errlen);

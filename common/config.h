@@ -40,6 +40,14 @@ struct config_def {
 
 #define CONFIG_MAX_KEYS 96
 
+/* One `listener.name.<listener>.<key>` setting: Kafka's per-listener
+ * override of a broker-wide key (ssl.* so far). */
+struct config_listener_setting {
+    char *listener; /* lower case, as Kafka writes it */
+    char *key;      /* e.g. "ssl.keystore.location" */
+    char *value;
+};
+
 struct sluice_config {
     int32_t node_id;
     char *process_roles;
@@ -94,6 +102,10 @@ struct sluice_config {
     int32_t offsets_topic_num_partitions;
     int32_t offsets_topic_replication_factor;
     int32_t offsets_retention_minutes;
+    int32_t transaction_state_log_num_partitions;
+    int32_t transaction_state_log_replication_factor;
+    int32_t transaction_state_log_min_isr;
+    int32_t transaction_max_timeout_ms;
     int32_t group_initial_rebalance_delay_ms;
     int32_t group_min_session_timeout_ms;
     int32_t group_max_session_timeout_ms;
@@ -118,9 +130,17 @@ struct sluice_config {
     char *ssl_cipher_suites;
     char *ssl_principal_mapping_rules;
     int64_t ssl_handshake_timeout_ms;
+    char *ssl_endpoint_identification_algorithm; /* "https": peers' certificates name their host */
+    struct config_listener_setting *listener_settings; /* listener.name.<name>.ssl.* */
+    size_t n_listener_settings;
     /* SASL on SASL_PLAINTEXT and SASL_SSL listeners. */
     char *sasl_enabled_mechanisms;
     int32_t connection_failed_authentication_delay_ms;
+    /* Authorization (ACLs): on when authorizer.class.name names Kafka's
+     * StandardAuthorizer (or AclAuthorizer); broker/kafka/authorizer.h. */
+    char *authorizer_class_name;
+    char *super_users; /* "User:a;User:b" */
+    bool allow_everyone_if_no_acl_found;
     int64_t queued_max_request_bytes;
     char *metrics_listener;
     bool auto_leader_rebalance_enable;
@@ -160,6 +180,11 @@ void sluice_config_free(struct sluice_config *cfg);
 /* Set one key from text. Returns 0, CONFIG_UNKNOWN_KEY, or -EINVAL with `err`. */
 int sluice_config_set(struct sluice_config *cfg, const char *key, const char *value, char *err,
                       size_t errlen);
+/* The value of broker-wide `key` for the listener named `listener`
+ * (case-insensitive): its listener.name.<listener>.<key> override when set,
+ * else the broker-wide value `global`. Borrowed from cfg. */
+const char *sluice_config_listener_value(const struct sluice_config *cfg, const char *listener,
+                                         const char *key, const char *global);
 /* Apply environment overrides in the Docker convention: SLUICE_LOG_DIRS sets
  * log.dirs (`_` → `.`, `__` → `_`, `___` → `-`). Unknown names are ignored
  * with a warning. Returns 0 or -EINVAL with `err`. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/tls.h"
 
 static void start_attempt(struct rpc_client *c);
 
@@ -178,6 +179,8 @@ static void on_conn_closed(struct rpc_conn *conn, int reason)
 {
     struct rpc_client *c = conn->data;
     bool was_connected = c->state == RPC_CLIENT_CONNECTED;
+    char tls_error[sizeof conn->tls_error];
+    memcpy(tls_error, conn->tls_error, sizeof tls_error);
     free(conn);
     c->open_handles--;
     if (c->conn == conn) {
@@ -187,7 +190,10 @@ static void on_conn_closed(struct rpc_conn *conn, int reason)
         maybe_closed(c);
         return;
     }
-    if (reason != 0 && reason != -ECANCELED) {
+    if (tls_error[0] != '\0') {
+        log_warn("rpc", "TLS handshake failed host=%s port=%d reason=\"%s\"", c->host, c->port,
+                 tls_error);
+    } else if (reason != 0 && reason != -ECANCELED) {
         log_debug("rpc", "connection lost host=%s port=%d reason=%s", c->host, c->port,
                   rpc_conn_strerror(reason));
     }
@@ -204,12 +210,24 @@ static void on_conn_closed(struct rpc_conn *conn, int reason)
     }
 }
 
+static void on_secured(struct rpc_conn *conn);
+static void connected(struct rpc_client *c);
+
 static void on_connected(uv_connect_t *creq, int status)
 {
     struct rpc_client *c = creq->data;
     struct rpc_conn *conn = creq->handle->data;
     if (conn->closing) {
         return;
+    }
+    if (status == 0 && c->options.tls != NULL) {
+        struct tls_session *s =
+            tls_session_new_client(c->options.tls, c->options.tls_verify_host ? c->host : NULL);
+        if (s == NULL) {
+            status = -ENOMEM;
+        } else {
+            rpc_conn_use_tls(conn, s, on_secured);
+        }
     }
     if (status == 0) {
         status = rpc_conn_start(conn);
@@ -220,6 +238,19 @@ static void on_connected(uv_connect_t *creq, int status)
         rpc_conn_close(conn, status);
         return;
     }
+    if (c->options.tls == NULL) {
+        connected(c);
+    }
+}
+
+/* TLS: connected once the server proved itself (and accepted us). */
+static void on_secured(struct rpc_conn *conn)
+{
+    connected(conn->data);
+}
+
+static void connected(struct rpc_client *c)
+{
     uv_timer_stop(&c->backoff_timer);
     c->state = RPC_CLIENT_CONNECTED;
     c->connects++;
@@ -324,6 +355,8 @@ int rpc_client_init(struct rpc_client *client, uv_loop_t *loop, const char *host
         client->options.connect_timeout_ms =
             options->connect_timeout_ms ? options->connect_timeout_ms : 5000;
         client->options.fail_unreachable = options->fail_unreachable;
+        client->options.tls = options->tls;
+        client->options.tls_verify_host = options->tls_verify_host;
     }
     client->backoff_ms = client->options.backoff_min_ms;
     client->next_correlation_id = 1;

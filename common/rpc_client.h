@@ -22,6 +22,7 @@
 
 struct rpc_client;
 struct rpc_request;
+struct tls_context;
 
 /* `status`: 0 with `response` set (its error field may still carry a remote
  * enum rpc_error); -ETIMEDOUT; -ECONNRESET (lost after sending); -ECANCELED
@@ -54,6 +55,13 @@ struct rpc_client_options {
      * until their timeouts: for callers that try another server themselves
      * (the controller client moves on to the next voter). */
     bool fail_unreachable;
+    /* Mutual TLS (a client context, tls_context_new_client; borrowed, must
+     * outlive the client): the connection counts as connected once the
+     * handshake is done, within connect_timeout_ms. NULL: plaintext. */
+    struct tls_context *tls;
+    /* Check that the server's certificate names `host` (Kafka's
+     * ssl.endpoint.identification.algorithm=https). */
+    bool tls_verify_host;
 };
 
 enum rpc_client_state {

@@ -2,10 +2,17 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
+
+#include "common/tls.h"
+
+/* File payloads over TLS are read and encrypted this much at a time: one
+ * chunk per connection is in memory. */
+#define TLS_FILE_CHUNK (256u << 10)
 
 struct conn_write {
     uv_write_t req;
@@ -26,6 +33,7 @@ struct conn_out {
 
 static void writer_run(struct rpc_conn *conn);
 static void reading_update(struct rpc_conn *conn);
+static void tls_drive(struct rpc_conn *conn);
 
 int rpc_conn_init(struct rpc_conn *conn, uv_loop_t *loop, size_t max_frame,
                   rpc_conn_frame_cb on_frame, rpc_conn_close_cb on_close)
@@ -51,6 +59,10 @@ int rpc_conn_init(struct rpc_conn *conn, uv_loop_t *loop, size_t max_frame,
     conn->frame_started_ms = 0;
     conn->last_active_ms = uv_now(loop);
     conn->frames_in = 0;
+    conn->tls = NULL;
+    conn->secured = conn->tls_writing = false;
+    conn->on_secured = NULL;
+    conn->tls_error[0] = '\0';
     rpc_frame_reader_init(&conn->reader, max_frame);
     uv_tcp_nodelay(&conn->tcp, 1);
     return 0;
@@ -83,6 +95,8 @@ static void on_handle_closed(uv_handle_t *handle)
     }
     rpc_frame_reader_free(&conn->reader);
     buf_free(&conn->backlog);
+    tls_session_free(conn->tls);
+    conn->tls = NULL;
     conn->on_close(conn, conn->close_reason);
 }
 
@@ -153,6 +167,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     struct rpc_conn *conn = stream->data;
     if (nread < 0) {
         rpc_conn_close(conn, (int)nread);
+    } else if (nread > 0 && !conn->closing && conn->tls != NULL) {
+        if (tls_session_feed(conn->tls, (const uint8_t *)buf->base, (size_t)nread) != 0) {
+            rpc_conn_close(conn, -ENOMEM);
+        } else {
+            tls_drive(conn);
+            reading_update(conn);
+        }
     } else if (nread > 0 && !conn->closing) {
         feed(conn, (const uint8_t *)buf->base, (size_t)nread);
         reading_update(conn);
@@ -194,6 +215,9 @@ int rpc_conn_start(struct rpc_conn *conn)
     conn->started = true;
     int rv = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
     conn->reading = rv == 0;
+    if (rv == 0 && conn->tls != NULL) {
+        tls_drive(conn); /* a client's ClientHello */
+    }
     return rv;
 }
 
@@ -233,6 +257,151 @@ static void on_written(uv_write_t *req, int status)
     }
 }
 
+/* ---- TLS ---- */
+
+void rpc_conn_use_tls(struct rpc_conn *conn, struct tls_session *session,
+                      rpc_conn_secured_cb on_secured)
+{
+    conn->tls = session;
+    conn->on_secured = on_secured;
+}
+
+const char *rpc_conn_tls_error(const struct rpc_conn *conn)
+{
+    return conn->tls_error[0] != '\0' ? conn->tls_error : NULL;
+}
+
+const char *rpc_conn_peer_subject(struct rpc_conn *conn)
+{
+    return conn->tls != NULL && conn->secured ? tls_session_peer_subject(conn->tls) : NULL;
+}
+
+/* Whether frames may be written now: plaintext, or TLS past its handshake. */
+static bool writable_now(const struct rpc_conn *conn)
+{
+    return conn->tls == NULL || conn->secured;
+}
+
+static void on_tls_written(uv_write_t *req, int status)
+{
+    struct conn_write *w = (struct conn_write *)req;
+    struct rpc_conn *conn = req->handle->data;
+    bool chunk = w->req.data != NULL;
+    buf_free(&w->bytes);
+    free(w);
+    if (status != 0) {
+        if (status != UV_ECANCELED) {
+            rpc_conn_close(conn, status);
+        }
+        return;
+    }
+    if (chunk) {
+        conn->tls_writing = false;
+        writer_run(conn);
+    }
+}
+
+/* Put the session's pending ciphertext (handshake records, alerts, or a
+ * file chunk when `chunk`) on the socket. */
+static int tls_flush(struct rpc_conn *conn, bool chunk)
+{
+    size_t len;
+    uint8_t *cipher = tls_session_take_output(conn->tls, &len);
+    if (cipher == NULL) {
+        return len == 0 ? 0 : -ENOMEM;
+    }
+    struct conn_write *w = malloc(sizeof *w);
+    if (w == NULL) {
+        free(cipher);
+        return -ENOMEM;
+    }
+    w->bytes = (struct buf){cipher, len, len};
+    w->len = 0;
+    w->req.data = chunk ? conn : NULL;
+    uv_buf_t ub = uv_buf_init((char *)cipher, (unsigned)len);
+    int rv = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &ub, 1, on_tls_written);
+    if (rv != 0) {
+        free(cipher);
+        free(w);
+        return rv;
+    }
+    conn->tls_writing = chunk;
+    return 0;
+}
+
+/* Replace the plaintext in `bytes` by its ciphertext. */
+static int tls_encrypt(struct rpc_conn *conn, struct buf *bytes)
+{
+    if (tls_session_write(conn->tls, bytes->data, bytes->len) != 0) {
+        return -EPROTO;
+    }
+    size_t len;
+    uint8_t *cipher = tls_session_take_output(conn->tls, &len);
+    if (cipher == NULL && len > 0) {
+        return -ENOMEM;
+    }
+    buf_free(bytes);
+    *bytes = (struct buf){cipher, len, len};
+    return 0;
+}
+
+/* Decrypted bytes go to the frame reader, or wait in the backlog while
+ * reading is paused (at most what one socket read decrypts to). */
+static void tls_deliver(struct rpc_conn *conn, const uint8_t *plain, size_t len)
+{
+    if (may_read(conn) && conn->backlog.len == 0) {
+        feed(conn, plain, len);
+    } else if (buf_append(&conn->backlog, plain, len) != 0) {
+        rpc_conn_close(conn, -ENOMEM);
+    }
+}
+
+static void tls_secured(struct rpc_conn *conn)
+{
+    conn->secured = true;
+    if (conn->on_secured != NULL) {
+        conn->on_secured(conn);
+    }
+    writer_run(conn); /* frames queued during the handshake */
+}
+
+/* Drive the handshake, decrypt what arrived, send what the session has to
+ * say. A failed handshake (an untrusted or missing certificate, a peer
+ * speaking plaintext) closes with -EPROTO. */
+static void tls_drive(struct rpc_conn *conn)
+{
+    uint8_t plain[16384]; /* one TLS record */
+    int n;
+    while (!conn->closing) {
+        bool was = tls_session_established(conn->tls);
+        n = tls_session_read(conn->tls, plain, sizeof plain);
+        if (!was && tls_session_established(conn->tls)) {
+            int rv = tls_flush(conn, false); /* the handshake's last flight first */
+            if (rv != 0) {
+                rpc_conn_close(conn, rv);
+                return;
+            }
+            tls_secured(conn);
+        }
+        if (n <= 0) {
+            break;
+        }
+        tls_deliver(conn, plain, (size_t)n);
+    }
+    if (conn->closing) {
+        return;
+    }
+    int rv = tls_flush(conn, false);
+    if (n == TLS_CLOSED) {
+        rpc_conn_close(conn, UV_EOF);
+    } else if (n == TLS_FAILED) {
+        snprintf(conn->tls_error, sizeof conn->tls_error, "%s", tls_session_error(conn->tls));
+        rpc_conn_close(conn, -EPROTO);
+    } else if (rv != 0) {
+        rpc_conn_close(conn, rv);
+    }
+}
+
 /* Write `bytes` now (libuv keeps uv_write order). */
 static int write_now(struct rpc_conn *conn, struct buf *bytes, uv_write_cb cb, void *data)
 {
@@ -245,6 +414,12 @@ static int write_now(struct rpc_conn *conn, struct buf *bytes, uv_write_cb cb, v
     w->len = bytes->len;
     w->req.data = data;
     buf_init(bytes);
+    if (conn->tls != NULL && tls_encrypt(conn, &w->bytes) != 0) {
+        buf_free(&w->bytes);
+        free(w);
+        rpc_conn_close(conn, -EPROTO);
+        return -EPROTO;
+    }
     uv_buf_t ub = uv_buf_init((char *)w->bytes.data, (unsigned)w->bytes.len);
     int rv = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &ub, 1, cb);
     if (rv != 0) {
@@ -262,7 +437,7 @@ int rpc_conn_send_encoded(struct rpc_conn *conn, struct buf *bytes)
         return -ENOTCONN;
     }
     conn->unsent += bytes->len;
-    if (!conn->file_busy && conn->out_head == NULL) {
+    if (!conn->file_busy && conn->out_head == NULL && writable_now(conn)) {
         return write_now(conn, bytes, on_written, NULL);
     }
     struct conn_out *o = calloc(1, sizeof *o);
@@ -359,6 +534,44 @@ static int send_slices(struct rpc_conn *conn, struct conn_out *o)
     return 1;
 }
 
+/* Over TLS: read the next chunk of the head's file ranges, encrypt it and
+ * write it; 1 when all ranges are out, 0 while a chunk is being written (its
+ * callback continues), or an error. */
+static int send_slices_tls(struct rpc_conn *conn, struct conn_out *o)
+{
+    if (o->slice >= o->n_slices) {
+        return 1;
+    }
+    struct rpc_file_slice *s = &o->slices[o->slice];
+    size_t want = s->len - o->slice_off;
+    want = want < TLS_FILE_CHUNK ? want : TLS_FILE_CHUNK;
+    uint8_t *chunk = malloc(want > 0 ? want : 1);
+    if (chunk == NULL) {
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n =
+            pread(s->fd, chunk + got, want - got, (off_t)(s->pos + (int64_t)(o->slice_off + got)));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            free(chunk);
+            return n == 0 ? -EIO : -errno; /* the frame length already promised these bytes */
+        }
+        got += (size_t)n;
+    }
+    o->slice_off += got;
+    if (o->slice_off == s->len) {
+        o->slice++;
+        o->slice_off = 0;
+    }
+    int rv = tls_session_write(conn->tls, chunk, got) == 0 ? 0 : -EPROTO;
+    free(chunk);
+    return rv != 0 ? rv : tls_flush(conn, true);
+}
+
 static void on_file_head_written(uv_write_t *req, int status)
 {
     struct conn_write *w = (struct conn_write *)req;
@@ -380,7 +593,7 @@ static void on_file_head_written(uv_write_t *req, int status)
  * next frames; plain frames are handed to uv_write at once. */
 static void writer_run(struct rpc_conn *conn)
 {
-    while (!conn->closing && conn->out_head != NULL) {
+    while (!conn->closing && conn->out_head != NULL && writable_now(conn) && !conn->tls_writing) {
         struct conn_out *o = conn->out_head;
         if (o->bytes.len > 0) {
             bool file = o->n_slices > 0;
@@ -392,6 +605,12 @@ static void writer_run(struct rpc_conn *conn)
             if (file) {
                 return; /* on_file_head_written continues */
             }
+        } else if (conn->tls != NULL && o->slice < o->n_slices) {
+            int rv = send_slices_tls(conn, o);
+            if (rv < 0) {
+                rpc_conn_close(conn, rv);
+            }
+            return; /* on_tls_written continues, also after the last chunk */
         } else if (o->slice < o->n_slices) {
             int rv = send_slices(conn, o);
             if (rv < 0) {

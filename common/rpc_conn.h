@@ -1,9 +1,11 @@
 /* One RPC connection: a TCP stream carrying rpc_frame frames both ways.
  *
  * Shared by rpc_server (accepted sockets) and rpc_client (outgoing ones), and
- * the only code that reads or writes RPC sockets: TLS, when it comes, wraps
- * the byte stream here (between uv_read/uv_write and the frame reader) and
- * nothing above changes.
+ * the only code that reads or writes RPC sockets. TLS (rpc_conn_use_tls)
+ * wraps the byte stream here, between uv_read/uv_write and the frame reader:
+ * frames queue until the handshake is done, and file payloads, which cannot
+ * go through sendfile encrypted, are read in chunks and written through the
+ * session instead.
  *
  * Loop thread only. The owner allocates the struct, calls rpc_conn_init, and
  * frees it in (or after) `on_close`, which fires exactly once after
@@ -38,6 +40,10 @@ struct rpc_file_slice {
 };
 
 struct conn_out;
+struct tls_session;
+
+/* The TLS handshake completed (the peer's certificate is verified). */
+typedef void (*rpc_conn_secured_cb)(struct rpc_conn *conn);
 
 struct rpc_conn {
     void *data; /* owner's */
@@ -63,6 +69,11 @@ struct rpc_conn {
     uint64_t frames_in;        /* complete frames received */
     rpc_conn_frame_cb on_frame;
     rpc_conn_close_cb on_close;
+    struct tls_session *tls; /* owned; NULL: plaintext */
+    bool secured;            /* the TLS handshake is done */
+    bool tls_writing;        /* a file chunk is being written through TLS */
+    char tls_error[256];     /* why the handshake or session failed */
+    rpc_conn_secured_cb on_secured;
     bool closing;
     int close_reason;
 };
@@ -70,6 +81,20 @@ struct rpc_conn {
 /* uv_tcp_init on `loop`. Returns 0 or a libuv error (then nothing to close). */
 int rpc_conn_init(struct rpc_conn *conn, uv_loop_t *loop, size_t max_frame,
                   rpc_conn_frame_cb on_frame, rpc_conn_close_cb on_close);
+/* Speak TLS over this connection (before rpc_conn_start): `session`
+ * (tls_session_new for accepted sockets, tls_session_new_client for outgoing
+ * ones) is owned by the connection from now on, also on failure paths.
+ * `on_secured` (may be NULL) fires once the handshake is done; a failed
+ * handshake closes the connection with -EPROTO, and rpc_conn_tls_error says
+ * why (also during on_close). */
+void rpc_conn_use_tls(struct rpc_conn *conn, struct tls_session *session,
+                      rpc_conn_secured_cb on_secured);
+/* OpenSSL's reason for the failure ("certificate verify failed ...") when
+ * the connection closed with -EPROTO; NULL otherwise. Borrowed. */
+const char *rpc_conn_tls_error(const struct rpc_conn *conn);
+/* The verified peer certificate's subject (RFC 2253), or NULL without TLS.
+ * Borrowed from the connection. */
+const char *rpc_conn_peer_subject(struct rpc_conn *conn);
 /* Start reading (after connect/accept). Returns 0 or a libuv error. */
 int rpc_conn_start(struct rpc_conn *conn);
 /* Frames read are at most `max_read` bytes (before rpc_conn_start; the
@@ -85,7 +110,8 @@ int rpc_conn_send(struct rpc_conn *conn, const struct rpc_frame *frame,
                   const ProtobufCMessage *body, const void *payload, size_t payload_len);
 /* Encode one frame whose payload is the file ranges `slices` (in order),
  * and queue it: the header and body are written, then each range goes from
- * its file to the socket with sendfile, never through user space. The
+ * its file to the socket with sendfile, never through user space (over TLS
+ * the ranges are read in chunks and encrypted: no zero copy then). The
  * descriptors are dup'd here (the caller keeps its own), so a file deleted
  * meanwhile stays readable. Returns as rpc_conn_send. */
 int rpc_conn_send_files(struct rpc_conn *conn, const struct rpc_frame *frame,

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/pb_budget.h"
 #include "common/tcp_peer.h"
+#include "common/tls.h"
 
 struct rpc_server_conn {
     struct rpc_conn conn;
@@ -239,8 +240,11 @@ static void on_conn_closed(struct rpc_conn *conn, int reason)
 {
     struct rpc_server_conn *sc = conn->data;
     struct rpc_server *server = sc->server;
-    if (reason != 0 && reason != UV_EOF && reason != UV_ECONNRESET) {
-        log_warn("rpc", "connection closed reason=%s", rpc_conn_strerror(reason));
+    const char *tls_error = rpc_conn_tls_error(conn);
+    if (tls_error != NULL) {
+        log_warn("rpc", "TLS handshake refused peer=%s reason=\"%s\"", sc->peer, tls_error);
+    } else if (reason != 0 && reason != UV_EOF && reason != UV_ECONNRESET) {
+        log_warn("rpc", "connection closed peer=%s reason=%s", sc->peer, rpc_conn_strerror(reason));
     }
     while (sc->calls != NULL) {
         call_unlink(sc->calls); /* orphaned: the handler still finishes it */
@@ -344,11 +348,31 @@ static void on_connection(uv_stream_t *listener, int status)
     int rv = uv_accept(listener, (uv_stream_t *)&sc->conn.tcp);
     if (rv == 0) {
         tcp_peer_name(&sc->conn.tcp, sc->peer, sizeof sc->peer);
+    }
+    if (rv == 0 && server->tls != NULL) {
+        struct tls_session *s = tls_session_new(server->tls);
+        if (s == NULL) {
+            rv = -ENOMEM;
+        } else {
+            rpc_conn_use_tls(&sc->conn, s, NULL);
+        }
+    }
+    if (rv == 0) {
         rv = rpc_conn_start(&sc->conn);
     }
     if (rv != 0) {
         rpc_conn_close(&sc->conn, rv);
     }
+}
+
+void rpc_server_set_tls(struct rpc_server *server, struct tls_context *tls)
+{
+    server->tls = tls;
+}
+
+const char *rpc_call_peer_subject(struct rpc_call *call)
+{
+    return call->conn != NULL ? rpc_conn_peer_subject(&call->conn->conn) : NULL;
 }
 
 static int parse_address(const char *host, int port, struct sockaddr_storage *addr)

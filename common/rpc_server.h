@@ -32,6 +32,7 @@
 
 struct rpc_server;
 struct rpc_server_conn;
+struct tls_context;
 
 /* One request being served. Owned by the server; handed to the handler,
  * which must finish it exactly once with rpc_call_respond or rpc_call_fail
@@ -82,6 +83,7 @@ struct rpc_server {
     uv_timer_t sweep; /* enforces the timeouts, when any is set */
     bool sweeping;
     struct rpc_method methods[RPC_SERVER_MAX_METHODS];
+    struct tls_context *tls;       /* borrowed; NULL: plaintext */
     struct rpc_server_conn *conns; /* open connections */
     unsigned open_handles;         /* listener + connections */
     bool closing;
@@ -103,6 +105,14 @@ struct rpc_server_limits rpc_server_control_limits(uint64_t request_timeout_ms,
 
 /* Set the limits (before rpc_server_listen); zero fields keep the defaults. */
 void rpc_server_set_limits(struct rpc_server *server, const struct rpc_server_limits *limits);
+/* Speak TLS on every connection accepted from now on, with `tls` (a server
+ * context, borrowed, outliving the server): with ssl.client.auth=required, a
+ * peer without a certificate the truststore verifies never gets a request
+ * served; the refusal is logged with the peer and OpenSSL's reason. */
+void rpc_server_set_tls(struct rpc_server *server, struct tls_context *tls);
+/* The verified certificate subject of the peer that made `call` (RFC 2253),
+ * or NULL (plaintext, or the connection is gone). Borrowed. */
+const char *rpc_call_peer_subject(struct rpc_call *call);
 /* Route `method` to `fn` with requests decoded as `request`. Returns 0 or
  * -EINVAL (method id out of range or already taken). */
 int rpc_server_handle(struct rpc_server *server, uint32_t method,

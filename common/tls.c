@@ -1,6 +1,7 @@
 /* TLS over memory BIOs; see tls.h. */
 #include "common/tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +11,11 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 struct tls_context {
     const struct tls_settings *settings; /* borrowed */
+    bool client;                         /* connects out: verifies the server */
     SSL_CTX *ctx;
 };
 
@@ -275,14 +278,20 @@ static int client_auth_mode(const char *s, enum tls_client_auth *out, char *err,
     return 0;
 }
 
-static int build(const struct tls_settings *st, SSL_CTX **out, char *err, size_t errlen)
+static int build(const struct tls_settings *st, bool client, SSL_CTX **out, char *err,
+                 size_t errlen)
 {
     enum tls_client_auth auth;
     int rv = client_auth_mode(st->client_auth, &auth, err, errlen);
     if (rv != 0) {
         return rv;
     }
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    /* A client always verifies the server it reaches (inside the cluster
+     * there is no anonymous server), against the same trust store. */
+    if (client) {
+        auth = TLS_CLIENT_AUTH_REQUIRED;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(client ? TLS_client_method() : TLS_server_method());
     if (ctx == NULL) {
         return fail(err, errlen, "cannot create a TLS context", NULL);
     }
@@ -304,9 +313,9 @@ static int build(const struct tls_settings *st, SSL_CTX **out, char *err, size_t
     if (rv == 0 && auth != TLS_CLIENT_AUTH_NONE && !set(st->truststore_location) &&
         !set(st->truststore_certificates)) {
         snprintf(err, errlen,
-                 "ssl.client.auth=%s needs ssl.truststore.location or "
-                 "ssl.truststore.certificates to verify client certificates",
-                 st->client_auth);
+                 "%s needs ssl.truststore.location or ssl.truststore.certificates to verify "
+                 "the peer's certificate",
+                 client ? "a TLS client" : "ssl.client.auth=requested or required");
         rv = -EINVAL;
     }
     if (rv != 0) {
@@ -324,8 +333,8 @@ static int build(const struct tls_settings *st, SSL_CTX **out, char *err, size_t
     return 0;
 }
 
-int tls_context_new(const struct tls_settings *settings, struct tls_context **out, char *err,
-                    size_t errlen)
+static int context_new(const struct tls_settings *settings, bool client, struct tls_context **out,
+                       char *err, size_t errlen)
 {
     struct tls_context *c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -333,7 +342,8 @@ int tls_context_new(const struct tls_settings *settings, struct tls_context **ou
         return -ENOMEM;
     }
     c->settings = settings;
-    int rv = build(settings, &c->ctx, err, errlen);
+    c->client = client;
+    int rv = build(settings, client, &c->ctx, err, errlen);
     if (rv != 0) {
         free(c);
         return rv;
@@ -342,10 +352,27 @@ int tls_context_new(const struct tls_settings *settings, struct tls_context **ou
     return 0;
 }
 
+int tls_context_new(const struct tls_settings *settings, struct tls_context **out, char *err,
+                    size_t errlen)
+{
+    return context_new(settings, false, out, err, errlen);
+}
+
+int tls_context_new_client(const struct tls_settings *settings, struct tls_context **out, char *err,
+                           size_t errlen)
+{
+    return context_new(settings, true, out, err, errlen);
+}
+
+bool tls_context_is_client(const struct tls_context *ctx)
+{
+    return ctx->client;
+}
+
 int tls_context_reload(struct tls_context *c, char *err, size_t errlen)
 {
     SSL_CTX *fresh;
-    int rv = build(c->settings, &fresh, err, errlen);
+    int rv = build(c->settings, c->client, &fresh, err, errlen);
     if (rv != 0) {
         return rv;
     }
@@ -362,7 +389,7 @@ void tls_context_free(struct tls_context *c)
     }
 }
 
-struct tls_session *tls_session_new(struct tls_context *ctx)
+static struct tls_session *session_new(struct tls_context *ctx)
 {
     struct tls_session *s = calloc(1, sizeof *s);
     if (s == NULL) {
@@ -381,7 +408,46 @@ struct tls_session *tls_session_new(struct tls_context *ctx)
     }
     BIO_set_mem_eof_return(s->rbio, -1); /* empty means "retry", not end of stream */
     SSL_set_bio(s->ssl, s->rbio, s->wbio);
-    SSL_set_accept_state(s->ssl);
+    return s;
+}
+
+struct tls_session *tls_session_new(struct tls_context *ctx)
+{
+    struct tls_session *s = session_new(ctx);
+    if (s != NULL) {
+        SSL_set_accept_state(s->ssl);
+    }
+    return s;
+}
+
+/* The server must be `host`: a DNS name in its certificate's subjectAltName
+ * (or CN), or an IP address literal in its IP SANs. */
+static int expect_host(SSL *ssl, const char *host)
+{
+    unsigned char addr[16];
+    bool literal = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+    if (literal) {
+        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0 : -1;
+    }
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (SSL_set1_host(ssl, host) != 1) {
+        return -1;
+    }
+    return SSL_set_tlsext_host_name(ssl, host) == 1 ? 0 : -1;
+}
+
+struct tls_session *tls_session_new_client(struct tls_context *ctx, const char *verify_host)
+{
+    struct tls_session *s = session_new(ctx);
+    if (s == NULL) {
+        return NULL;
+    }
+    SSL_set_connect_state(s->ssl);
+    if (verify_host != NULL && verify_host[0] != '\0' && expect_host(s->ssl, verify_host) != 0) {
+        tls_session_free(s);
+        ERR_clear_error();
+        return NULL;
+    }
     return s;
 }
 

@@ -48,6 +48,13 @@ struct tls_session;
  * -EINVAL with `err` naming the setting and OpenSSL's reason. */
 int tls_context_new(const struct tls_settings *settings, struct tls_context **out, char *err,
                     size_t errlen);
+/* Build a client context (connecting out, e.g. to a peer inside the
+ * cluster): the keystore is the certificate presented when the server asks
+ * (mutual TLS), and the server's certificate is always verified against the
+ * truststore, which is therefore required. ssl.client.auth is ignored. */
+int tls_context_new_client(const struct tls_settings *settings, struct tls_context **out, char *err,
+                           size_t errlen);
+bool tls_context_is_client(const struct tls_context *ctx);
 /* Re-read the key, certificates and trust store. On error the old
  * configuration stays in force and `err` says why. */
 int tls_context_reload(struct tls_context *ctx, char *err, size_t errlen);
@@ -55,6 +62,12 @@ void tls_context_free(struct tls_context *ctx);
 
 /* A server-side session; NULL when out of memory. */
 struct tls_session *tls_session_new(struct tls_context *ctx);
+/* A client-side session from a client context; `verify_host` (NULL: no
+ * check; Kafka's ssl.endpoint.identification.algorithm=https otherwise) is
+ * the name or address literal the server's certificate must carry. NULL
+ * when out of memory. The client speaks first: call tls_session_read once
+ * before any input to produce the ClientHello for take_output. */
+struct tls_session *tls_session_new_client(struct tls_context *ctx, const char *verify_host);
 void tls_session_free(struct tls_session *s);
 
 /* Results of the session calls. */
@@ -79,7 +92,7 @@ bool tls_session_established(const struct tls_session *s);
 /* Why the session failed (OpenSSL's reason, e.g. "certificate verify
  * failed", or "not a TLS handshake"); borrowed, valid until the next call. */
 const char *tls_session_error(const struct tls_session *s);
-/* The verified client certificate's subject in RFC 2253 form (as Java's
+/* The verified peer certificate's subject in RFC 2253 form (as Java's
  * X500Principal.getName() writes it), or NULL without a client certificate.
  * Borrowed from the session. */
 const char *tls_session_peer_subject(struct tls_session *s);

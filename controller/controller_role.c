@@ -168,8 +168,15 @@ int controller_role_start(struct controller_role *role, uv_loop_t *loop,
     if (rv != 0) {
         return rv;
     }
+    char listener[64];
+    internal_tls_controller_listener(config, listener, sizeof listener);
+    rv = internal_tls_open(&role->tls, config, listener, err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
     rv = quorum_init(&role->quorum, config->node_id, NULL, on_leadership, on_fatal);
     if (rv != 0) {
+        internal_tls_close(&role->tls);
         snprintf(err, errlen, "out of memory");
         return rv;
     }
@@ -180,11 +187,16 @@ int controller_role_start(struct controller_role *role, uv_loop_t *loop,
                  "address (raft 0.15 takes IPv4 only)",
                  host);
     }
+    if (internal_tls_enabled(&role->tls)) {
+        struct peer_transport_tls t = {role->tls.server, role->tls.client, role->tls.verify_host,
+                                       config->node_id};
+        quorum_set_tls(&role->quorum, &t);
+    }
     role->quorum_started = true;
     rv = quorum_start_uv(&role->quorum, loop, dir, &role->voters, err, errlen);
     if (rv == 0) {
         rv = controller_service_start(&role->service, loop, &role->quorum, &role->voters, config,
-                                      host, port);
+                                      host, port, role->tls.server);
         if (rv != 0) {
             snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, uv_strerror(rv));
         }
@@ -235,4 +247,5 @@ void controller_role_stop(struct controller_role *role, void (*cb)(struct contro
 void controller_role_release(struct controller_role *role)
 {
     quorum_release(&role->quorum);
+    internal_tls_close(&role->tls);
 }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "common/internal_tls.h"
 #include "common/config.h"
 #include "controller/quorum.h"
 #include "controller/service.h"
@@ -31,6 +32,7 @@ struct controller_role {
     struct quorum quorum;
     struct controller_service service;
     bool quorum_started, service_started, stopping;
+    struct internal_tls tls; /* the controller listener's (RPC and raft) */
     void (*stop_cb)(struct controller_role *role);
 };
 

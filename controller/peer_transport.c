@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,8 @@ static struct peer_transport *from_iface(struct raft_uv_transport *t)
 
 static void maybe_closed(struct peer_transport *pt)
 {
-    if (pt->closing && pt->tcp_closed && pt->resolving == NULL && pt->close_cb != NULL) {
+    if (pt->closing && pt->tcp_closed && pt->resolving == NULL && (!pt->tls || pt->relay_closed) &&
+        pt->close_cb != NULL) {
         raft_uv_transport_close_cb cb = pt->close_cb;
         pt->close_cb = NULL;
         cb(&pt->iface);
@@ -126,6 +128,29 @@ static int do_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, 
     if (pt->closing) {
         return RAFT_CANCELED;
     }
+    if (pt->tls) {
+        /* Through the voter's loopback route; the relay resolves its name. */
+        int port = id <= INT32_MAX ? raft_tls_route_port(&pt->relay, (int32_t)id) : -1;
+        if (port < 0) {
+            return RAFT_NOCONNECTION;
+        }
+        struct peer_resolve *r = calloc(1, sizeof *r);
+        if (r == NULL) {
+            return RAFT_NOMEM;
+        }
+        r->pt = pt;
+        r->req = req;
+        r->cb = cb;
+        r->id = id;
+        req->cb = cb;
+        r->inner.data = r;
+        snprintf(r->address, sizeof r->address, "127.0.0.1:%d", port);
+        int rv = pt->tcp.connect(&pt->tcp, &r->inner, id, r->address, on_tcp_connected);
+        if (rv != 0) {
+            free(r);
+        }
+        return rv;
+    }
     struct peer_resolve *r = calloc(1, sizeof *r);
     if (r == NULL) {
         return RAFT_NOMEM;
@@ -189,6 +214,14 @@ static void on_tcp_closed(struct raft_uv_transport *tcp)
     maybe_closed(pt);
 }
 
+static void on_relay_closed(struct raft_tls *relay)
+{
+    struct peer_transport *pt =
+        (struct peer_transport *)((char *)relay - offsetof(struct peer_transport, relay));
+    pt->relay_closed = true;
+    maybe_closed(pt);
+}
+
 static void do_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
 {
     struct peer_transport *pt = from_iface(t);
@@ -200,20 +233,53 @@ static void do_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
         uv_cancel((uv_req_t *)&r->gai);
     }
     pt->tcp.close(&pt->tcp, on_tcp_closed);
+    if (pt->tls) {
+        raft_tls_close(&pt->relay, on_relay_closed);
+    }
+}
+
+/* Start the TLS relay on the public raft address; raft then binds loopback. */
+static int start_relay(struct peer_transport *pt, const char *bind_address,
+                       const struct peer_transport_tls *tls, char *raft_bind, size_t len)
+{
+    char host[64];
+    const char *colon = strrchr(bind_address, ':');
+    if (colon == NULL || (size_t)(colon - bind_address) >= sizeof host) {
+        return RAFT_INVALID;
+    }
+    memcpy(host, bind_address, (size_t)(colon - bind_address));
+    host[colon - bind_address] = '\0';
+    pt->tls = true;
+    int rv = raft_tls_start(&pt->relay, pt->loop, &pt->voters, tls->self, host, atoi(colon + 1),
+                            tls->server, tls->client, tls->verify_host);
+    if (rv != 0) {
+        log_error("quorum", "raft TLS relay cannot listen on %s: %s", bind_address,
+                  uv_strerror(rv));
+        return RAFT_IOERR;
+    }
+    raft_tls_raft_bind(&pt->relay, raft_bind, len);
+    log_info("quorum", "raft peers over mutual TLS on %s (raft on %s)", bind_address, raft_bind);
+    return 0;
 }
 
 int peer_transport_init(struct peer_transport *pt, uv_loop_t *loop, const struct voters *voters,
-                        const char *bind_address)
+                        const char *bind_address, const struct peer_transport_tls *tls)
 {
     memset(pt, 0, sizeof *pt);
     pt->loop = loop;
     pt->voters = *voters;
+    char raft_bind[VOTER_ADDR_MAX];
+    snprintf(raft_bind, sizeof raft_bind, "%s", bind_address);
     int rv = raft_uv_tcp_init(&pt->tcp, loop);
     if (rv != 0) {
         goto err;
     }
     pt->tcp.data = pt;
-    rv = raft_uv_tcp_set_bind_address(&pt->tcp, bind_address);
+    if (tls != NULL &&
+        (rv = start_relay(pt, bind_address, tls, raft_bind, sizeof raft_bind)) != 0) {
+        goto err_after_tcp;
+    }
+    rv = raft_uv_tcp_set_bind_address(&pt->tcp, raft_bind);
     if (rv != 0) {
         goto err_after_tcp;
     }
@@ -224,6 +290,9 @@ int peer_transport_init(struct peer_transport *pt, uv_loop_t *loop, const struct
     pt->iface.close = do_close;
     return 0;
 err_after_tcp:
+    if (pt->tls) {
+        raft_tls_close(&pt->relay, NULL); /* its handles finish closing on the loop */
+    }
     raft_uv_tcp_close(&pt->tcp);
 err:
     return rv;

@@ -16,7 +16,10 @@
  * A failed resolution fails that attempt with RAFT_NOCONNECTION; raft
  * retries after its connect retry delay.
  *
- * It is also where TLS for raft peers will go (a stream wrapper here).
+ * With TLS (peer_transport_tls), raft_uv_tcp listens and connects on
+ * loopback only, and controller/raft_tls.h relays those bytes over mutual
+ * TLS: a voter is reached through its loopback route, and peers connect to
+ * the relay on the public raft address. Unknown ids are not reached then.
  *
  * Loop thread only. The caller owns the struct; it must stay valid until
  * the close callback raft passes to `iface.close` has fired, after which
@@ -29,9 +32,17 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "controller/raft_tls.h"
 #include "metadata/voters.h"
 
 struct peer_resolve; /* one connect attempt being resolved (private) */
+
+/* Mutual TLS between controllers; contexts borrowed, outliving the transport. */
+struct peer_transport_tls {
+    struct tls_context *server, *client;
+    bool verify_host;
+    int32_t self;
+};
 
 struct peer_transport {
     struct raft_uv_transport iface; /* give &iface to raft_uv_init */
@@ -45,6 +56,9 @@ struct peer_transport {
     bool tcp_closed;
     raft_uv_transport_close_cb close_cb;
     unsigned long resolve_failures; /* for status and tests */
+    bool tls;                       /* relay.* in use */
+    struct raft_tls relay;
+    bool relay_closed;
 };
 
 /* Set up on `loop`; `voters` is copied; raft listens on `bind_address`
@@ -52,7 +66,7 @@ struct peer_transport {
  * (RAFT_NOMEM, RAFT_INVALID for a bad bind address) with nothing to
  * release. */
 int peer_transport_init(struct peer_transport *pt, uv_loop_t *loop, const struct voters *voters,
-                        const char *bind_address);
+                        const char *bind_address, const struct peer_transport_tls *tls);
 /* Free what init allocated: after raft closed the transport (or when raft
  * never used it). */
 void peer_transport_release(struct peer_transport *pt);

@@ -400,6 +400,11 @@ int quorum_set_bind_host(struct quorum *q, const char *host)
     return 0;
 }
 
+void quorum_set_tls(struct quorum *q, const struct peer_transport_tls *tls)
+{
+    q->tls = *tls;
+}
+
 int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const struct voters *voters,
                     char *err, size_t errlen)
 {
@@ -424,7 +429,9 @@ int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const st
     char bind[sizeof q->bind_host + 8];
     snprintf(bind, sizeof bind, "%s:%u", q->bind_host[0] != '\0' ? q->bind_host : "0.0.0.0",
              self->port + 1u);
-    if (peer_transport_init(&q->transport, loop, voters, bind) != 0) {
+    q->tls.self = q->node_id;
+    if (peer_transport_init(&q->transport, loop, voters, bind,
+                            q->tls.server != NULL ? &q->tls : NULL) != 0) {
         snprintf(err, errlen, "raft transport init failed bind=%s", bind);
         return -ENOMEM;
     }

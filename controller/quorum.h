@@ -94,8 +94,9 @@ struct quorum {
     uv_loop_t *loop;
     uv_prepare_t poll;
     struct voters voters;
-    char dir[4096];     /* raft_uv data directory */
-    char bind_host[64]; /* IPv4 literal raft listens on ("" = every interface) */
+    char dir[4096];                /* raft_uv data directory */
+    char bind_host[64];            /* IPv4 literal raft listens on ("" = every interface) */
+    struct peer_transport_tls tls; /* quorum_set_tls; contexts NULL: plaintext */
     /* leadership */
     bool ready;
     bool barrier_pending;
@@ -126,6 +127,9 @@ void quorum_attach(struct quorum *q, struct raft *raft);
  * transport parses no other form; the CONTROLLER listener's host). Returns
  * 0, or -EINVAL for anything else (then it binds every interface). */
 int quorum_set_bind_host(struct quorum *q, const char *host);
+/* Before quorum_start_uv: raft peers speak mutual TLS (controller/raft_tls.h)
+ * with these contexts (borrowed, outliving the quorum). */
+void quorum_set_tls(struct quorum *q, const struct peer_transport_tls *tls);
 int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const struct voters *voters,
                     char *err, size_t errlen);
 /* Poll raft's state (called by a uv_prepare in production, by hand in

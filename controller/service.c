@@ -319,6 +319,64 @@ static void heartbeat_change(struct controller_service *svc, struct rpc_call *ca
     service_propose(svc, call, batch, x, lifecycle_done);
 }
 
+/* Note the broker's offline replicas (its whole set, every heartbeat) and,
+ * when it still leads or is in the ISR of any, propose the elections that
+ * take it out (Kafka's handling of offline log dirs). Returns true when it
+ * answered the heartbeat (fencing waits for the next one). */
+static bool offline_change(struct controller_service *svc, struct rpc_call *call,
+                           const BrokerState *b, struct heartbeat_extra *x)
+{
+    const BrokerHeartbeatRequest *req = (const BrokerHeartbeatRequest *)call->request;
+    size_t n = req->n_offline_replicas;
+    struct offline_replica *refs = calloc(n ? n : 1, sizeof *refs);
+    size_t kept = 0;
+    for (size_t i = 0; refs != NULL && i < n; i++) {
+        const Sluice__Controller__OfflineReplica *r = req->offline_replicas[i];
+        if (r->topic_id.len == 16) {
+            memcpy(refs[kept].topic_id, r->topic_id.data, 16);
+            refs[kept++].partition = r->partition;
+        }
+    }
+    const struct offline_broker *before =
+        offline_replicas_of(&svc->offline, b->broker_id, b->broker_epoch);
+    size_t n_before = before != NULL ? before->n : 0;
+    int rv = refs != NULL
+                 ? offline_replicas_set(&svc->offline, b->broker_id, b->broker_epoch, refs, kept)
+                 : -ENOMEM;
+    free(refs);
+    if (rv != 0) {
+        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+        free(x);
+        return true;
+    }
+    if (kept != n_before) {
+        log_warn("controller",
+                 "broker reports offline replicas broker.id=%d partitions=%zu log_dirs=%zu%s%s",
+                 b->broker_id, kept, req->n_offline_log_dirs,
+                 req->n_offline_log_dirs > 0 ? " first_dir=" : "",
+                 req->n_offline_log_dirs > 0 ? req->offline_log_dirs[0] : "");
+    }
+    if (kept == 0) {
+        return false;
+    }
+    MetadataBatch *batch = records_batch_new();
+    int changes = batch != NULL ? service_offline_batch(svc, batch, b) : -ENOMEM;
+    if (changes <= 0) {
+        records_free(batch);
+        if (changes < 0) {
+            rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+            free(x);
+            return true;
+        }
+        return false;
+    }
+    log_info("controller",
+             "moving leadership and ISR membership off offline replicas broker.id=%d changes=%d",
+             b->broker_id, changes);
+    service_propose(svc, call, batch, x, lifecycle_done);
+    return true;
+}
+
 /* Common checks; returns the broker or NULL after answering. */
 static const BrokerState *lifecycle_broker(struct controller_service *svc, struct rpc_call *call,
                                            int32_t broker_id, int64_t epoch,
@@ -366,7 +424,7 @@ static void handle_heartbeat(struct rpc_call *call, void *arg)
     x->caught_up = req->metadata_offset >= b->broker_epoch;
     if (req->want_shutdown) {
         begin_shutdown(svc, call, b, x);
-    } else {
+    } else if (!offline_change(svc, call, b, x)) {
         heartbeat_change(svc, call, b, x);
     }
 }
@@ -685,6 +743,11 @@ static int register_methods(struct controller_service *svc)
          service_allocate_producer_ids},
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ELECT_LEADERS,
          &sluice__controller__elect_leaders_request__descriptor, service_elect_leaders},
+        {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_ACLS,
+         &sluice__controller__alter_acls_request__descriptor, service_alter_acls},
+        {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_PARTITION_REASSIGNMENTS,
+         &sluice__controller__alter_partition_reassignments_request__descriptor,
+         service_alter_reassignments},
     };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         int rv = rpc_server_handle(&svc->server, methods[i].method, methods[i].request,
@@ -706,7 +769,7 @@ static uint64_t duty_interval(const struct sluice_config *c)
 
 int controller_service_start(struct controller_service *svc, uv_loop_t *loop, struct quorum *quorum,
                              const struct voters *voters, const struct sluice_config *config,
-                             const char *host, int port)
+                             const char *host, int port, struct tls_context *tls)
 {
     memset(svc, 0, sizeof *svc);
     svc->loop = loop;
@@ -714,10 +777,12 @@ int controller_service_start(struct controller_service *svc, uv_loop_t *loop, st
     svc->voters = *voters;
     svc->config = config;
     liveness_init(&svc->liveness, (uint64_t)config->broker_session_timeout_ms);
+    offline_replicas_init(&svc->offline);
     rpc_server_init(&svc->server, loop, (size_t)config->socket_request_max_bytes);
     struct rpc_server_limits limits = rpc_server_control_limits(
         (uint64_t)config->request_timeout_ms, (uint64_t)config->connections_max_idle_ms);
     rpc_server_set_limits(&svc->server, &limits);
+    rpc_server_set_tls(&svc->server, tls);
     svc->server.data = svc;
     int rv = register_methods(svc);
     if (rv == 0) {
@@ -725,6 +790,7 @@ int controller_service_start(struct controller_service *svc, uv_loop_t *loop, st
     }
     if (rv != 0) {
         liveness_free(&svc->liveness);
+        offline_replicas_free(&svc->offline);
         return rv;
     }
     uv_timer_init(loop, &svc->timer);
@@ -745,6 +811,7 @@ static void closed_one(struct controller_service *svc)
 {
     if (--svc->open_handles == 0) {
         liveness_free(&svc->liveness);
+        offline_replicas_free(&svc->offline);
         if (svc->close_cb != NULL) {
             svc->close_cb(svc);
         }

@@ -25,6 +25,7 @@
 
 #include "common/rpc_server.h"
 #include "controller/liveness.h"
+#include "controller/offline_replicas.h"
 #include "controller/quorum.h"
 #include "metadata/voters.h"
 
@@ -44,6 +45,7 @@ struct controller_service {
     char cluster_id[64];
     struct rpc_server server;
     struct liveness liveness;
+    struct offline_replicas offline; /* from heartbeats; see offline_replicas.h */
     uv_timer_t timer;
     bool duty_in_flight;       /* one fencing/election proposal at a time */
     uint64_t rebalance_due_ms; /* next auto leader rebalance check; 0: not scheduled yet */
@@ -59,10 +61,12 @@ struct controller_service {
 
 /* Listen on host:port (IPv4/IPv6 literal; port 0 picks one) and serve.
  * `quorum` is borrowed and must outlive the service; `voters` is copied
- * (for NOT_CONTROLLER hints). Returns 0 or a libuv error. */
+ * (for NOT_CONTROLLER hints). `tls` (a server context requiring client
+ * certificates, borrowed, outliving the service; NULL: plaintext) makes
+ * every caller prove itself with mutual TLS. Returns 0 or a libuv error. */
 int controller_service_start(struct controller_service *svc, uv_loop_t *loop, struct quorum *quorum,
                              const struct voters *voters, const struct sluice_config *config,
-                             const char *host, int port);
+                             const char *host, int port, struct tls_context *tls);
 /* The quorum's leadership callback must forward here (the owner wires it):
  * a new active controller restarts broker sessions and sets the cluster id. */
 void controller_service_leadership(struct controller_service *svc, bool ready);

@@ -18,6 +18,8 @@
 struct elect_view {
     struct controller_service *svc;
     const MetadataBatch *batch;
+    const TopicState *topic; /* the partition elected: a broker that reported */
+    int32_t partition;       /* its replica offline cannot lead it or be in its ISR */
 };
 
 static bool fenced_in_view(const struct elect_view *v, const BrokerState *b)
@@ -44,7 +46,12 @@ static bool usable(int32_t id, void *arg)
 {
     const struct elect_view *v = arg;
     const BrokerState *b = image_find_broker(v->svc->quorum->fsm.image, id);
-    return b != NULL && !fenced_in_view(v, b) && !liveness_shutting_down(&v->svc->liveness, id);
+    if (b == NULL || fenced_in_view(v, b) || liveness_shutting_down(&v->svc->liveness, id)) {
+        return false;
+    }
+    return v->topic == NULL || v->topic->topic_id.len != 16 ||
+           !offline_replicas_has(&v->svc->offline, id, b->broker_epoch, v->topic->topic_id.data,
+                                 v->partition);
 }
 
 static bool topic_unclean(struct controller_service *svc, const TopicState *t)
@@ -57,7 +64,7 @@ static bool topic_unclean(struct controller_service *svc, const TopicState *t)
 static int elect_one(struct controller_service *svc, MetadataBatch *batch, const TopicState *t,
                      const PartitionState *p, int32_t *scratch)
 {
-    struct elect_view view = {svc, batch};
+    struct elect_view view = {svc, batch, t, p->partition};
     struct election_input in = {p->replicas, p->n_replicas,         p->isr, p->n_isr,
                                 p->leader,   topic_unclean(svc, t), usable, &view};
     struct election_result out = {.isr = scratch};
@@ -114,6 +121,33 @@ int service_elect_partitions(struct controller_service *svc, MetadataBatch *batc
     return added;
 }
 
+int service_offline_batch(struct controller_service *svc, MetadataBatch *batch,
+                          const BrokerState *b)
+{
+    const struct offline_broker *o =
+        offline_replicas_of(&svc->offline, b->broker_id, b->broker_epoch);
+    const MetadataImage *img = svc->quorum->fsm.image;
+    int added = 0;
+    for (size_t i = 0; o != NULL && i < o->n; i++) {
+        ProtobufCBinaryData id = {16, (uint8_t *)o->replicas[i].topic_id};
+        const TopicState *t = image_find_topic_id(img, id);
+        const PartitionState *p =
+            t != NULL ? image_find_partition(t, o->replicas[i].partition) : NULL;
+        if (p == NULL ||
+            (p->leader != b->broker_id && !image_ints_contain(p->isr, p->n_isr, b->broker_id))) {
+            continue;
+        }
+        int32_t *scratch = malloc((p->n_replicas + p->n_isr + 1) * sizeof *scratch);
+        int rv = scratch != NULL ? elect_one(svc, batch, t, p, scratch) : -ENOMEM;
+        free(scratch);
+        if (rv < 0) {
+            return rv;
+        }
+        added += rv;
+    }
+    return added;
+}
+
 int service_fencing_batch(struct controller_service *svc, MetadataBatch *batch,
                           const BrokerState *b, bool fence)
 {
@@ -143,7 +177,7 @@ int service_registration_batch(struct controller_service *svc, MetadataBatch *ba
 int service_elect_preferred(struct controller_service *svc, MetadataBatch *batch,
                             const TopicState *t, const PartitionState *p)
 {
-    struct elect_view view = {svc, batch};
+    struct elect_view view = {svc, batch, t, p->partition};
     struct election_input in = {p->replicas, p->n_replicas, p->isr, p->n_isr,
                                 p->leader,   false,         usable, &view};
     int32_t leader = election_preferred(&in);
@@ -279,7 +313,10 @@ void service_duties(struct controller_service *svc)
     int n = fence_expired(svc, batch);
     int elected = n >= 0 ? service_elect_partitions(svc, batch, -1) : n;
     n = elected >= 0 ? n + elected : elected;
-    if (n == 0) { /* nothing to repair: leadership may go back where it belongs */
+    if (n == 0) { /* nothing to repair: reassignments may finish */
+        n = service_reassign_complete(svc, batch);
+    }
+    if (n == 0) { /* leadership may go back where it belongs */
         n = rebalance_leaders(svc, batch);
     }
     if (n <= 0) {

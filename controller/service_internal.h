@@ -58,6 +58,8 @@ void service_delete_topics(struct rpc_call *call, void *arg);
 void service_create_partitions(struct rpc_call *call, void *arg);
 void service_alter_configs(struct rpc_call *call, void *arg);
 void service_alter_scram(struct rpc_call *call, void *arg);
+/* service_acls.c */
+void service_alter_acls(struct rpc_call *call, void *arg);
 /* service_elect.c */
 void service_elect_leaders(struct rpc_call *call, void *arg);
 void service_fetch_metadata(struct rpc_call *call, void *arg);
@@ -88,7 +90,18 @@ int service_fencing_batch(struct controller_service *svc, MetadataBatch *batch,
  * records added or -ENOMEM. */
 int service_registration_batch(struct controller_service *svc, MetadataBatch *batch,
                                const Sluice__Controller__RegisterBrokerRequest *req);
+/* Elections for the partitions broker `b` reported offline (offline_replicas)
+ * where it still leads or is in the ISR: it leaves them. Returns the number
+ * of records added or -ENOMEM. */
+int service_offline_batch(struct controller_service *svc, MetadataBatch *batch,
+                          const BrokerState *b);
 void service_duties(struct controller_service *svc);
+/* service_reassign.c: AlterPartitionReassignments (KIP-455). */
+void service_alter_reassignments(struct rpc_call *call, void *arg);
+/* The change records finishing every reassignment whose target replicas
+ * are all in the ISR: the replica set becomes the target, leadership leaves
+ * a removed leader. Returns records added or -ENOMEM. */
+int service_reassign_complete(struct controller_service *svc, MetadataBatch *batch);
 /* Preferred replica election for one partition (election_preferred) into
  * `batch`: 1 if a change record was added, 0 if none is due or possible,
  * or -ENOMEM. */

@@ -178,6 +178,13 @@ static void send_attempt(struct controller_request *req)
 int controller_client_init(struct controller_client *c, uv_loop_t *loop,
                            const struct voters *voters)
 {
+    return controller_client_init_tls(c, loop, voters, NULL, false);
+}
+
+int controller_client_init_tls(struct controller_client *c, uv_loop_t *loop,
+                               const struct voters *voters, struct tls_context *tls,
+                               bool verify_host)
+{
     memset(c, 0, sizeof *c);
     if (voters->n == 0) {
         return -EINVAL;
@@ -193,7 +200,9 @@ int controller_client_init(struct controller_client *c, uv_loop_t *loop,
     struct rpc_client_options o = {.backoff_min_ms = 50,
                                    .backoff_max_ms = 1000,
                                    .connect_timeout_ms = 1000,
-                                   .fail_unreachable = true};
+                                   .fail_unreachable = true,
+                                   .tls = tls,
+                                   .tls_verify_host = verify_host};
     int rv = rpc_client_init(&c->rpc, loop, voters->v[0].host, voters->v[0].port, &o);
     if (rv != 0) {
         return rv;

@@ -63,6 +63,12 @@ struct controller_client {
 /* `voters` is copied; hosts may be names (resolved per connection). */
 int controller_client_init(struct controller_client *c, uv_loop_t *loop,
                            const struct voters *voters);
+/* The same over mutual TLS: `tls` (a client context, borrowed, outliving
+ * the client; NULL: plaintext), checking each controller's certificate
+ * names its host when `verify_host`. */
+int controller_client_init_tls(struct controller_client *c, uv_loop_t *loop,
+                               const struct voters *voters, struct tls_context *tls,
+                               bool verify_host);
 /* Send `body` (copied now) as `method`; decode the answer as `response_type`.
  * Returns 0 (the callback will fire) or -ENOMEM / -ECANCELED. */
 int controller_client_call(struct controller_client *c, struct controller_request *req,

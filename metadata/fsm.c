@@ -1,4 +1,5 @@
 #include "metadata/fsm.h"
+#include "metadata/acl.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -320,6 +321,35 @@ static bool isr_additions_eligible(const MetadataImage *img, const PartitionStat
     return true;
 }
 
+/* A reassignment's replica sets (KIP-455): every adding and removing
+ * replica is one of the new replicas, none is both, and every replica is a
+ * registered broker. */
+static bool reassignment_valid(const MetadataImage *img, const PartitionChangeRecord *r)
+{
+    if (has_duplicates(r->adding_replicas, r->n_adding_replicas) ||
+        has_duplicates(r->removing_replicas, r->n_removing_replicas)) {
+        return false;
+    }
+    for (size_t i = 0; i < r->n_replicas; i++) {
+        if (image_find_broker(img, r->replicas[i]) == NULL) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < r->n_adding_replicas; i++) {
+        if (!image_ints_contain(r->replicas, r->n_replicas, r->adding_replicas[i]) ||
+            image_ints_contain(r->removing_replicas, r->n_removing_replicas,
+                               r->adding_replicas[i])) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < r->n_removing_replicas; i++) {
+        if (!image_ints_contain(r->replicas, r->n_replicas, r->removing_replicas[i])) {
+            return false;
+        }
+    }
+    return r->n_removing_replicas < r->n_replicas;
+}
+
 static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *r)
 {
     TopicState *t = image_find_topic_id(fsm->image, r->topic_id);
@@ -335,7 +365,10 @@ static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *
     if (r->partition_epoch != p->partition_epoch) {
         return KAFKA_ERROR_INVALID_UPDATE_VERSION;
     }
-    if (!partition_shape_valid(p->replicas, p->n_replicas, r->isr, r->n_isr, r->leader)) {
+    const int32_t *replicas = r->set_replicas ? r->replicas : p->replicas;
+    size_t n_replicas = r->set_replicas ? r->n_replicas : p->n_replicas;
+    if (!partition_shape_valid(replicas, n_replicas, r->isr, r->n_isr, r->leader) ||
+        (r->set_replicas && !reassignment_valid(fsm->image, r))) {
         return KAFKA_ERROR_INVALID_REQUEST;
     }
     if (r->version >= RECORD_VERSION_ISR_RULES && !isr_additions_eligible(fsm->image, p, r)) {
@@ -354,6 +387,14 @@ static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *
         return KAFKA_ERROR_INVALID_REQUEST;
     }
     if (image_set_ints(&p->isr, &p->n_isr, r->isr, r->n_isr) != 0) {
+        return -ENOMEM;
+    }
+    if (r->set_replicas &&
+        (image_set_ints(&p->replicas, &p->n_replicas, r->replicas, r->n_replicas) != 0 ||
+         image_set_ints(&p->adding_replicas, &p->n_adding_replicas, r->adding_replicas,
+                        r->n_adding_replicas) != 0 ||
+         image_set_ints(&p->removing_replicas, &p->n_removing_replicas, r->removing_replicas,
+                        r->n_removing_replicas) != 0)) {
         return -ENOMEM;
     }
     if (r->leader != p->leader) {
@@ -422,6 +463,24 @@ static int apply_remove_scram(struct fsm *fsm,
                                                                  : KAFKA_ERROR_RESOURCE_NOT_FOUND;
 }
 
+/* ACLs: the controller validated the binding; replay checks it again. */
+static int apply_acl(struct fsm *fsm, const AclBinding *r)
+{
+    if (acl_binding_invalid(r) != NULL) {
+        return KAFKA_ERROR_INVALID_REQUEST;
+    }
+    return image_put_acl(fsm->image, r);
+}
+
+static int apply_remove_acl(struct fsm *fsm,
+                            const Sluice__Metadata__RemoveAccessControlEntryRecord *r)
+{
+    if (r->acl == NULL) {
+        return KAFKA_ERROR_INVALID_REQUEST;
+    }
+    return image_remove_acl(fsm->image, r->acl) ? KAFKA_ERROR_NONE : KAFKA_ERROR_RESOURCE_NOT_FOUND;
+}
+
 static int apply_record(struct fsm *fsm, const MetadataRecord *rec, int64_t offset)
 {
     switch (rec->record_case) {
@@ -451,6 +510,10 @@ static int apply_record(struct fsm *fsm, const MetadataRecord *rec, int64_t offs
         return apply_scram(fsm, rec->user_scram_credential);
     case SLUICE__METADATA__METADATA_RECORD__RECORD_REMOVE_USER_SCRAM_CREDENTIAL:
         return apply_remove_scram(fsm, rec->remove_user_scram_credential);
+    case SLUICE__METADATA__METADATA_RECORD__RECORD_ACL:
+        return apply_acl(fsm, rec->acl);
+    case SLUICE__METADATA__METADATA_RECORD__RECORD_REMOVE_ACL:
+        return apply_remove_acl(fsm, rec->remove_acl);
     default:
         return KAFKA_ERROR_INVALID_REQUEST; /* a record type from a newer version */
     }

@@ -204,6 +204,25 @@ int records_set_change_epochs(MetadataBatch *b, const int64_t *epochs, size_t n)
     return 0;
 }
 
+int records_set_change_replicas(MetadataBatch *b, const int32_t *replicas, size_t n_replicas,
+                                const int32_t *adding, size_t n_adding, const int32_t *removing,
+                                size_t n_removing)
+{
+    Sluice__Metadata__PartitionChangeRecord *r =
+        b->n_records > 0 ? b->records[b->n_records - 1]->partition_change : NULL;
+    if (r == NULL || b->records[b->n_records - 1]->record_case !=
+                         SLUICE__METADATA__METADATA_RECORD__RECORD_PARTITION_CHANGE) {
+        return -EINVAL;
+    }
+    r->set_replicas = true;
+    if (image_set_ints(&r->replicas, &r->n_replicas, replicas, n_replicas) != 0 ||
+        image_set_ints(&r->adding_replicas, &r->n_adding_replicas, adding, n_adding) != 0 ||
+        image_set_ints(&r->removing_replicas, &r->n_removing_replicas, removing, n_removing) != 0) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int records_add_remove_topic(MetadataBatch *b, ProtobufCBinaryData topic_id)
 {
     NEW_RECORD(r, b, RemoveTopicRecord, remove_topic, REMOVE_TOPIC, 1);
@@ -254,4 +273,45 @@ int records_add_remove_scram(MetadataBatch *b, const char *name, int32_t mechani
     r->name = image_strdup(name);
     r->mechanism = mechanism;
     return r->name != NULL ? 0 : -ENOMEM;
+}
+
+static int copy_acl(AclBinding *r, const AclBinding *b)
+{
+    r->resource_type = b->resource_type;
+    r->pattern_type = b->pattern_type;
+    r->operation = b->operation;
+    r->permission = b->permission;
+    r->resource_name = image_strdup(b->resource_name);
+    r->principal = image_strdup(b->principal);
+    r->host = image_strdup(b->host);
+    return r->resource_name != NULL && r->principal != NULL && r->host != NULL ? 0 : -ENOMEM;
+}
+
+int records_add_acl(MetadataBatch *b, const AclBinding *acl)
+{
+    AclBinding *r =
+        ATTACH(b, AclBinding, sluice__metadata__access_control_entry_record__init, ACL, acl);
+    if (r == NULL) {
+        return -ENOMEM;
+    }
+    r->version = 1;
+    return copy_acl(r, acl);
+}
+
+int records_add_remove_acl(MetadataBatch *b, const AclBinding *acl)
+{
+    Sluice__Metadata__RemoveAccessControlEntryRecord *r =
+        ATTACH(b, Sluice__Metadata__RemoveAccessControlEntryRecord,
+               sluice__metadata__remove_access_control_entry_record__init, REMOVE_ACL, remove_acl);
+    if (r == NULL) {
+        return -ENOMEM;
+    }
+    r->version = 1;
+    r->acl = malloc(sizeof *r->acl);
+    if (r->acl == NULL) {
+        return -ENOMEM;
+    }
+    sluice__metadata__access_control_entry_record__init(r->acl);
+    r->acl->version = 1;
+    return copy_acl(r->acl, acl);
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metadata/acl.h"
 #include "metadata/fsm.h"
 
 MetadataBatch *records_batch_new(void);
@@ -28,6 +29,12 @@ int records_add_change(MetadataBatch *b, ProtobufCBinaryData topic_id, int32_t p
 /* Attach KIP-903 broker epochs (parallel to its ISR, -1: unchecked) to the
  * batch's last record, which must be a change just added; -EINVAL if not. */
 int records_set_change_epochs(MetadataBatch *b, const int64_t *epochs, size_t n);
+/* Make the last record of `b` (a PartitionChangeRecord) change the replica
+ * set too (KIP-455 reassignment): replicas, adding and removing (copied).
+ * 0, -EINVAL (the last record is no partition change) or -ENOMEM. */
+int records_set_change_replicas(MetadataBatch *b, const int32_t *replicas, size_t n_replicas,
+                                const int32_t *adding, size_t n_adding, const int32_t *removing,
+                                size_t n_removing);
 int records_add_remove_topic(MetadataBatch *b, ProtobufCBinaryData topic_id);
 /* `value` NULL deletes the key. */
 int records_add_topic_config(MetadataBatch *b, const char *topic, const char *key,
@@ -39,5 +46,8 @@ int records_add_producer_ids(MetadataBatch *b, int32_t broker_id, int64_t broker
 /* A SCRAM credential (salt and keys copied); remove deletes one. */
 int records_add_scram(MetadataBatch *b, const ScramCredential *c);
 int records_add_remove_scram(MetadataBatch *b, const char *name, int32_t mechanism);
+/* An ACL binding to add, or to remove (copied). */
+int records_add_acl(MetadataBatch *b, const AclBinding *acl);
+int records_add_remove_acl(MetadataBatch *b, const AclBinding *acl);
 
 #endif

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker/group/group_hash.h"
+#include "broker/coord/coord_log.h"
 #include "broker/group/group_internal.h"
 #include "broker/log/partition_log.h"
 #include "common/log.h"
@@ -14,8 +14,6 @@
 
 /* How often sessions, rebalance deadlines, retention and leadership are checked. */
 #define TICK_MS 100
-/* Bytes read per step while loading a partition. */
-#define LOAD_CHUNK (1u << 20)
 
 int64_t group_wall_ms(void)
 {
@@ -108,12 +106,10 @@ static void group_drop(struct group_coordinator *gc, struct group *g)
     group_free(g);
 }
 
-static void unload_partition(struct group_coordinator *gc, int32_t i)
+/* coord_log_unload_fn: drop the groups of partition `i`. */
+static void unload_partition(void *owner, int32_t i)
 {
-    if (i < gc->n_partitions && gc->loaded_epoch[i] >= 0) {
-        log_info("group", "unloading __consumer_offsets-%d (epoch %d)", i, gc->loaded_epoch[i]);
-        gc->loaded_epoch[i] = -1;
-    }
+    struct group_coordinator *gc = owner;
     struct group *next;
     for (struct group *g = gc->groups; g != NULL; g = next) {
         next = g->next;
@@ -125,11 +121,7 @@ static void unload_partition(struct group_coordinator *gc, int32_t i)
 
 struct partition *group_log_partition(struct group_coordinator *gc, int32_t i)
 {
-    struct partition *p = replica_manager_partition(gc->replicas, GROUP_OFFSETS_TOPIC, i);
-    if (p == NULL || !partition_is_leader(p) || !replica_manager_may_lead(gc->replicas)) {
-        return NULL;
-    }
-    return p;
+    return coord_log_partition(&gc->log, i);
 }
 
 /* ---- loading ---- */
@@ -316,49 +308,15 @@ static void load_record(void *arg, const struct group_record *r)
     }
 }
 
-static int load_partition(struct group_coordinator *gc, struct partition *p, int32_t i)
+/* coord_log_load_fn: the groups and offsets in a chunk of partition `i`. */
+static int load_batches(void *owner, int32_t i, const uint8_t *batches, size_t len)
 {
-    struct load_state ls = {gc, i, 0, 0};
-    int64_t hw = partition_high_watermark(p);
-    int64_t at = partition_log_start(p);
-    struct buf chunk;
-    buf_init(&chunk);
-    while (at < hw) {
-        struct log_read_result info;
-        buf_reset(&chunk);
-        int rv = partition_read_copy(p, PARTITION_READ_CONSUMER, at, LOAD_CHUNK, &chunk, &info);
-        if (rv != 0 || info.length == 0 || info.next_offset <= at) {
-            if (rv != 0) {
-                buf_free(&chunk);
-                log_warn("group", "cannot load __consumer_offsets-%d at offset %lld: error %d", i,
-                         (long long)at, rv);
-                return rv;
-            }
-            break;
-        }
-        group_batches_walk(chunk.data, chunk.len, load_record, &ls);
-        at = info.next_offset;
+    struct load_state ls = {owner, i, 0, 0};
+    group_batches_walk(batches, len, load_record, &ls);
+    if (ls.bad > 0) {
+        log_warn("group", "__consumer_offsets-%d: %zu of %zu records unreadable", i, ls.bad,
+                 ls.records);
     }
-    buf_free(&chunk);
-    log_info("group", "loaded __consumer_offsets-%d epoch %d: %zu records (%zu unreadable)", i,
-             p->leader_epoch, ls.records, ls.bad);
-    return 0;
-}
-
-static int ensure_slots(struct group_coordinator *gc, int32_t n)
-{
-    if (n <= gc->n_partitions) {
-        return 0;
-    }
-    int32_t *e = realloc(gc->loaded_epoch, (size_t)n * sizeof *e);
-    if (e == NULL) {
-        return -ENOMEM;
-    }
-    for (int32_t i = gc->n_partitions; i < n; i++) {
-        e[i] = -1;
-    }
-    gc->loaded_epoch = e;
-    gc->n_partitions = n;
     return 0;
 }
 
@@ -367,187 +325,37 @@ int16_t group_route(struct group_coordinator *gc, const char *group_id, int32_t 
     if (group_id == NULL || group_id[0] == '\0' || strlen(group_id) > INT16_MAX) {
         return KAFKA_ERROR_INVALID_GROUP_ID; /* longer ones do not fit Kafka's record keys */
     }
-    const struct metadata_topic *t = metadata_view_topic(gc->metadata, GROUP_OFFSETS_TOPIC);
-    if (t == NULL || t->n_partitions <= 0) {
-        return KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
-    }
-    if (ensure_slots(gc, t->n_partitions) != 0) {
-        return KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
-    }
-    int32_t i = group_partition_for(group_id, t->n_partitions);
-    *partition = i;
-    struct partition *p = group_log_partition(gc, i);
-    if (p == NULL) {
-        unload_partition(gc, i);
-        return KAFKA_ERROR_NOT_COORDINATOR;
-    }
-    if (gc->loaded_epoch[i] == p->leader_epoch) {
-        return KAFKA_ERROR_NONE;
-    }
-    unload_partition(gc, i); /* an older epoch's view may have missed writes */
-    if (!partition_hw_caught_up(p)) {
-        return KAFKA_ERROR_COORDINATOR_LOAD_IN_PROGRESS;
-    }
-    if (load_partition(gc, p, i) != 0) {
-        unload_partition(gc, i);
-        return KAFKA_ERROR_COORDINATOR_LOAD_IN_PROGRESS;
-    }
-    gc->loaded_epoch[i] = p->leader_epoch;
-    return KAFKA_ERROR_NONE;
+    return coord_log_route(&gc->log, group_id, partition);
 }
 
 int16_t group_append(struct group_coordinator *gc, int32_t i, const struct group_record *recs,
                      size_t n, int64_t *end)
 {
-    struct partition *p = group_log_partition(gc, i);
-    if (p == NULL || gc->loaded_epoch[i] != p->leader_epoch) {
-        return KAFKA_ERROR_NOT_COORDINATOR;
-    }
-    if (p->n_isr < p->min_insync_replicas) {
-        return KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE; /* Kafka maps NOT_ENOUGH_REPLICAS so */
-    }
     struct buf batch;
     buf_init(&batch);
-    if (group_batch_build(&batch, recs, n, group_wall_ms()) != 0) {
-        buf_free(&batch);
-        return KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+    int16_t err = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+    if (group_batch_build(&batch, recs, n, group_wall_ms()) == 0) {
+        err = coord_log_append(&gc->log, i, batch.data, batch.len,
+                               KAFKA_ERROR_INVALID_COMMIT_OFFSET_SIZE, end);
     }
-    struct log_append_info info;
-    int rv = partition_append(p, batch.data, batch.len, &info);
     buf_free(&batch);
-    if (rv != 0) {
-        log_warn("group", "cannot append to __consumer_offsets-%d: %s", i, info.reason);
-        return rv == LOG_ERR_TOO_LARGE ? KAFKA_ERROR_INVALID_COMMIT_OFFSET_SIZE
-                                       : KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
-    }
-    *end = info.last_offset + 1;
-    return KAFKA_ERROR_NONE;
-}
-
-/* ---- waiting for replication (acks=all) ---- */
-
-struct replicated_wait {
-    struct group_coordinator *gc;
-    int32_t partition;    /* of __consumer_offsets */
-    int32_t leader_epoch; /* the records were appended in */
-    int64_t end;
-    group_done_cb cb;
-    void *arg;
-    int16_t outcome;
-    struct delayed_op op;
-};
-
-/* Whether the wait is over, with w->outcome set: the high watermark passed
- * the records, or the leadership they were appended under is gone (a new
- * leader may have truncated them). */
-static bool replicated_ready(struct delayed_op *op)
-{
-    struct replicated_wait *w = op->data;
-    struct partition *p = group_log_partition(w->gc, w->partition);
-    if (p == NULL || p->leader_epoch != w->leader_epoch) {
-        w->outcome = KAFKA_ERROR_NOT_COORDINATOR;
-        return true;
-    }
-    if (partition_high_watermark(p) < w->end) {
-        return false;
-    }
-    w->outcome = KAFKA_ERROR_NONE;
-    return true;
-}
-
-static void replicated_finish(struct replicated_wait *w)
-{
-    w->cb(w->arg, w->outcome);
-    free(w);
-}
-
-static void replicated_complete(struct delayed_op *op, bool expired)
-{
-    struct replicated_wait *w = op->data;
-    delayed_op_free(op);
-    if (expired && !replicated_ready(op)) {
-        w->outcome = KAFKA_ERROR_REQUEST_TIMED_OUT;
-    }
-    replicated_finish(w);
+    return err;
 }
 
 void group_wait_replicated(struct group_coordinator *gc, int32_t i, int64_t end, group_done_cb cb,
                            void *arg)
 {
-    struct partition *p = group_log_partition(gc, i);
-    struct replicated_wait *w = p != NULL ? calloc(1, sizeof *w) : NULL;
-    if (w == NULL) {
-        cb(arg, p == NULL ? KAFKA_ERROR_NOT_COORDINATOR : KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
-        return;
-    }
-    *w = (struct replicated_wait){gc, i, p->leader_epoch, end, cb, arg, KAFKA_ERROR_NONE, {0}};
-    w->op.data = w;
-    if (replicated_ready(&w->op)) {
-        replicated_finish(w);
-        return;
-    }
-    if (delayed_op_init(&w->op, 1, replicated_ready, replicated_complete, w) != 0) {
-        w->outcome = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
-        replicated_finish(w);
-        return;
-    }
-    partition_watch(p, &w->op);
-    replica_manager_park(gc->replicas, &w->op, (uint64_t)gc->cfg->request_timeout_ms);
+    coord_log_wait_replicated(&gc->log, i, end, cb, arg);
 }
 
 /* ---- FindCoordinator ---- */
-
-static void created(struct metadata_admin_op *op)
-{
-    struct group_coordinator *gc = op->data;
-    gc->creating = false;
-    if (op->error_code != KAFKA_ERROR_NONE && op->error_code != KAFKA_ERROR_TOPIC_ALREADY_EXISTS) {
-        log_warn("group", "cannot create %s: %s %s", GROUP_OFFSETS_TOPIC,
-                 kafka_error_name(op->error_code), op->error_message);
-    }
-}
-
-static void create_offsets_topic(struct group_coordinator *gc)
-{
-    if (gc->creating) {
-        return;
-    }
-    int32_t brokers = (int32_t)metadata_view_broker_count(gc->metadata);
-    int32_t rf = gc->cfg->offsets_topic_replication_factor;
-    if (brokers > 0 && rf > brokers) {
-        rf = brokers;
-    }
-    static const struct metadata_config_entry configs[] = {{"cleanup.policy", "compact"}};
-    struct metadata_topic_spec spec = {GROUP_OFFSETS_TOPIC, gc->cfg->offsets_topic_num_partitions,
-                                       rf, configs, 1};
-    gc->creating = true;
-    gc->create_op.data = gc;
-    log_info("group", "creating %s: %d partitions, replication factor %d", GROUP_OFFSETS_TOPIC,
-             spec.num_partitions, rf);
-    metadata_view_submit_create_topic(
-        gc->metadata, &spec, false, (uint64_t)gc->cfg->request_timeout_ms, &gc->create_op, created);
-}
 
 int16_t group_find_coordinator(struct group_coordinator *gc, const char *group_id, int32_t *node_id)
 {
     if (group_id == NULL) {
         return KAFKA_ERROR_INVALID_GROUP_ID;
     }
-    const struct metadata_topic *t = metadata_view_topic(gc->metadata, GROUP_OFFSETS_TOPIC);
-    if (t == NULL) {
-        create_offsets_topic(gc);
-        return KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
-    }
-    if (t->n_partitions <= 0) {
-        return KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
-    }
-    const struct metadata_partition *mp =
-        &t->partitions[group_partition_for(group_id, t->n_partitions)];
-    if (mp->leader < 0) {
-        return KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
-    }
-    *node_id = mp->leader;
-    return KAFKA_ERROR_NONE;
+    return coord_log_find_leader(&gc->log, group_id, node_id);
 }
 
 /* ---- expiry ---- */
@@ -557,12 +365,7 @@ static void tick(uv_timer_t *t)
     struct group_coordinator *gc = t->data;
     uint64_t now = uv_now(gc->loop);
     int64_t wall = group_wall_ms();
-    for (int32_t i = 0; i < gc->n_partitions; i++) {
-        struct partition *p = gc->loaded_epoch[i] >= 0 ? group_log_partition(gc, i) : NULL;
-        if (gc->loaded_epoch[i] >= 0 && (p == NULL || p->leader_epoch != gc->loaded_epoch[i])) {
-            unload_partition(gc, i);
-        }
-    }
+    coord_log_check_leadership(&gc->log);
     struct group *next;
     for (struct group *g = gc->groups; g != NULL; g = next) {
         next = g->next;
@@ -588,6 +391,10 @@ int group_coordinator_start(struct group_coordinator **out, uv_loop_t *loop,
     gc->cfg = cfg;
     gc->metadata = metadata;
     gc->replicas = replicas;
+    struct coord_log_spec spec = {GROUP_OFFSETS_TOPIC, cfg->offsets_topic_num_partitions,
+                                  cfg->offsets_topic_replication_factor, 0};
+    coord_log_init(&gc->log, loop, cfg, metadata, replicas, &spec, load_batches, unload_partition,
+                   gc);
     uv_timer_init(loop, &gc->tick);
     gc->tick.data = gc;
     uv_timer_start(&gc->tick, tick, TICK_MS, TICK_MS);
@@ -605,7 +412,7 @@ static void on_tick_closed(uv_handle_t *h)
         delayed_key_detach(&g->waiters);
         group_free(g);
     }
-    free(gc->loaded_epoch);
+    coord_log_free(&gc->log);
     free(gc);
 }
 

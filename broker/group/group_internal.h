@@ -4,6 +4,7 @@
 #ifndef SLUICE_BROKER_GROUP_GROUP_INTERNAL_H
 #define SLUICE_BROKER_GROUP_GROUP_INTERNAL_H
 
+#include "broker/coord/coord_log.h"
 #include "broker/group/group_coordinator.h"
 #include "broker/group/group_records.h"
 #include "broker/replica/delayed_op.h"
@@ -80,10 +81,7 @@ struct group_coordinator {
     struct replica_manager *replicas;
     uv_timer_t tick;
     struct group *groups;
-    int32_t *loaded_epoch; /* per __consumer_offsets partition: -1 not loaded */
-    int32_t n_partitions;
-    struct metadata_admin_op create_op; /* creating __consumer_offsets */
-    bool creating;
+    struct coord_log log; /* __consumer_offsets */
 };
 
 /* group_coordinator.c */

@@ -48,6 +48,15 @@ static const struct api_entry apis[] = {
      kafka_handle_incremental_alter_configs},
     /* PREFERRED elections (KIP-460; `sluicectl partition elect-leaders`). */
     {KAFKA_API_ELECT_LEADERS, "ElectLeaders", 0, 2, kafka_handle_elect_leaders},
+    /* Each log directory's status (offline after a storage error), partition
+     * sizes and free space (KIP-113, KIP-827), for admin clients and
+     * `sluicectl log-dirs`. */
+    {KAFKA_API_DESCRIBE_LOG_DIRS, "DescribeLogDirs", 0, 4, kafka_handle_describe_log_dirs},
+    /* Reassignment (KIP-455; `sluicectl partition reassign`). */
+    {KAFKA_API_ALTER_PARTITION_REASSIGNMENTS, "AlterPartitionReassignments", 0, 0,
+     kafka_handle_alter_partition_reassignments},
+    {KAFKA_API_LIST_PARTITION_REASSIGNMENTS, "ListPartitionReassignments", 0, 0,
+     kafka_handle_list_partition_reassignments},
     /* Consumer groups (broker/group/). */
     {KAFKA_API_FIND_COORDINATOR, "FindCoordinator", 0, 4, kafka_handle_find_coordinator},
     {KAFKA_API_JOIN_GROUP, "JoinGroup", 0, 5, kafka_handle_join_group},
@@ -60,9 +69,14 @@ static const struct api_entry apis[] = {
     {KAFKA_API_DESCRIBE_GROUPS, "DescribeGroups", 0, 4, kafka_handle_describe_groups},
     {KAFKA_API_DELETE_GROUPS, "DeleteGroups", 0, 2, kafka_handle_delete_groups},
     {KAFKA_API_OFFSET_DELETE, "OffsetDelete", 0, 0, kafka_handle_offset_delete},
-    /* Idempotent producers (KIP-98, KIP-360); no transactions yet. */
+    /* Idempotent producers (KIP-98, KIP-360); transactional ids (broker/txn/). */
     {KAFKA_API_INIT_PRODUCER_ID, "InitProducerId", 0, 4, kafka_handle_init_producer_id},
     {KAFKA_API_DESCRIBE_PRODUCERS, "DescribeProducers", 0, 0, kafka_handle_describe_producers},
+    {KAFKA_API_DESCRIBE_TRANSACTIONS, "DescribeTransactions", 0, 0,
+     kafka_handle_describe_transactions},
+    {KAFKA_API_LIST_TRANSACTIONS, "ListTransactions", 0, 0, kafka_handle_list_transactions},
+    /* Transaction markers on led partitions (broker/replica/txn_markers.h). */
+    {KAFKA_API_WRITE_TXN_MARKERS, "WriteTxnMarkers", 0, 1, kafka_handle_write_txn_markers},
     /* SASL_PLAINTEXT / SASL_SSL listeners (handle_sasl.c); SCRAM users. */
     {KAFKA_API_SASL_HANDSHAKE, "SaslHandshake", 0, 1, kafka_handle_sasl_handshake},
     {KAFKA_API_SASL_AUTHENTICATE, "SaslAuthenticate", 0, 2, kafka_handle_sasl_authenticate},
@@ -70,6 +84,10 @@ static const struct api_entry apis[] = {
      kafka_handle_describe_user_scram_credentials},
     {KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, "AlterUserScramCredentials", 0, 0,
      kafka_handle_alter_user_scram_credentials},
+    /* ACLs in the metadata log (handle_acls.c, KIP-801). */
+    {KAFKA_API_DESCRIBE_ACLS, "DescribeAcls", 0, 3, kafka_handle_describe_acls},
+    {KAFKA_API_CREATE_ACLS, "CreateAcls", 0, 3, kafka_handle_create_acls},
+    {KAFKA_API_DELETE_ACLS, "DeleteAcls", 0, 3, kafka_handle_delete_acls},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)
@@ -214,6 +232,10 @@ int16_t kafka_error_from_log(int rv)
         return KAFKA_ERROR_OUT_OF_ORDER_SEQUENCE_NUMBER;
     case LOG_ERR_INVALID_PRODUCER_EPOCH:
         return KAFKA_ERROR_INVALID_PRODUCER_EPOCH;
+    case LOG_ERR_INVALID_TXN_STATE:
+        return KAFKA_ERROR_INVALID_TXN_STATE;
+    case LOG_ERR_COORDINATOR_FENCED:
+        return KAFKA_ERROR_TRANSACTION_COORDINATOR_FENCED;
     case LOG_ERR_CLOSED:
     case -EIO:
     case -ENOSPC:

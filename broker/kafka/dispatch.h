@@ -28,7 +28,9 @@
 #include "broker/replica/replica_manager.h"
 
 struct group_coordinator;
+struct txn_coordinator;
 struct fetch_session_cache;
+struct kafka_authorizer;
 #include "common/config.h"
 
 /* What handlers may use; borrowed by every call. */
@@ -40,6 +42,8 @@ struct kafka_services {
     struct group_coordinator *groups;
     struct fetch_session_cache *fetch_sessions; /* KIP-227 (fetch_session.h) */
     struct request_metrics *requests;           /* NULL: not counted */
+    const struct kafka_authorizer *authorizer;  /* NULL: no authorization (authorizer.h) */
+    struct txn_coordinator *txns;               /* NULL: no transactions */
 };
 
 struct kafka_call {
@@ -90,6 +94,7 @@ void kafka_handle_metadata(struct kafka_call *call);
 void kafka_handle_produce(struct kafka_call *call);
 void kafka_handle_init_producer_id(struct kafka_call *call);
 void kafka_handle_describe_producers(struct kafka_call *call);
+void kafka_handle_write_txn_markers(struct kafka_call *call);
 void kafka_handle_fetch(struct kafka_call *call);
 void kafka_handle_list_offsets(struct kafka_call *call);
 void kafka_handle_offset_for_leader_epoch(struct kafka_call *call);
@@ -98,6 +103,9 @@ void kafka_handle_delete_topics(struct kafka_call *call);
 void kafka_handle_describe_configs(struct kafka_call *call);
 void kafka_handle_create_partitions(struct kafka_call *call);
 void kafka_handle_elect_leaders(struct kafka_call *call);
+void kafka_handle_describe_log_dirs(struct kafka_call *call);
+void kafka_handle_alter_partition_reassignments(struct kafka_call *call);
+void kafka_handle_list_partition_reassignments(struct kafka_call *call);
 void kafka_handle_delete_records(struct kafka_call *call);
 void kafka_handle_alter_configs(struct kafka_call *call);
 void kafka_handle_incremental_alter_configs(struct kafka_call *call);
@@ -109,6 +117,8 @@ void kafka_handle_leave_group(struct kafka_call *call);
 void kafka_handle_offset_commit(struct kafka_call *call);
 void kafka_handle_offset_fetch(struct kafka_call *call);
 void kafka_handle_list_groups(struct kafka_call *call);
+void kafka_handle_describe_transactions(struct kafka_call *call);
+void kafka_handle_list_transactions(struct kafka_call *call);
 void kafka_handle_describe_groups(struct kafka_call *call);
 void kafka_handle_delete_groups(struct kafka_call *call);
 void kafka_handle_offset_delete(struct kafka_call *call);
@@ -117,6 +127,10 @@ void kafka_handle_sasl_handshake(struct kafka_call *call);
 void kafka_handle_sasl_authenticate(struct kafka_call *call);
 void kafka_handle_describe_user_scram_credentials(struct kafka_call *call);
 void kafka_handle_alter_user_scram_credentials(struct kafka_call *call);
+/* ACLs (handle_acls.c). */
+void kafka_handle_describe_acls(struct kafka_call *call);
+void kafka_handle_create_acls(struct kafka_call *call);
+void kafka_handle_delete_acls(struct kafka_call *call);
 /* A bare SASL token after SaslHandshake v0 (the connection is in raw mode). */
 void kafka_sasl_raw_token(struct kafka_request *req, struct kafka_services *svc);
 /* Kafka's client host for a member: "/" and the peer address (call arena). */

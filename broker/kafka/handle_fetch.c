@@ -14,8 +14,15 @@
  * - A new leader whose high watermark has not reached the start of its
  *   epoch answers NOT_LEADER_OR_FOLLOWER (retriable) rather than a high
  *   watermark below one the old leader may have shown (KIP-207 for Fetch).
- * - last_stable_offset = high watermark (no transactions), so read_committed
- *   consumers (librdkafka's default) see everything committed.
+ * - isolation_level=1 (read_committed, KIP-98): records only below the last
+ *   stable offset (partition_last_stable_offset: no open transaction's
+ *   records, none whose marker is not yet replicated), and the aborted
+ *   transactions (producer id, first offset) overlapping the returned range
+ *   from the segments' .txnindex, at most FETCH_MAX_ABORTED per partition, so
+ *   the client drops their records. last_stable_offset is answered at both
+ *   levels; read_uncommitted reads up to the high watermark as before. A
+ *   parked read_committed fetch wakes on the high watermark moves that move
+ *   the LSO.
  * - Incremental fetch sessions (KIP-227, v7+; fetch_session.h): a request
  *   in a session names only what changed, and the answer carries only the
  *   partitions with records or changed offsets or errors.
@@ -25,23 +32,36 @@
  *   so it truncates rather than reading on over a log that is not ours.
  * - Record bytes are never copied: the response carries splice points that
  *   the connection sends with sendfile from the segment files. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/fetch_session.h"
+#include "broker/log/txn_index.h"
 #include "common/log.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
+/* Aborted transactions listed per partition and response: the client needs
+ * only those overlapping the records returned, which a fetch bounds. More
+ * than this in one read is answered KAFKA_STORAGE_ERROR (logged) rather than
+ * with a list that would let aborted records through. */
+#define FETCH_MAX_ABORTED 65536
+
+#define ISOLATION_READ_COMMITTED 1
+
 struct fetch_part {
     const char *topic;
+    bool denied; /* no READ on the topic: TOPIC_AUTHORIZATION_FAILED */
     const struct kafka_fetch_request_partition *in;
     size_t readable; /* while parked: bytes a read would return now */
     bool send;       /* goes into the response (an incremental one leaves some out) */
     int16_t error;
-    int64_t high_watermark, log_start;
+    int64_t high_watermark, log_start, last_stable;
+    struct partition *partition; /* while collected: for the aborted list */
     bool diverged;
     struct leader_epoch_end diverging; /* when diverged */
     struct log_read_result read;
@@ -73,13 +93,20 @@ static void release_all(struct fetch_ctx *ctx)
 
 static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budget)
 {
-    struct partition *p =
-        kafka_leader_partition(ctx->call, fp->topic, fp->in->partition, &fp->error);
-    if (p == NULL) {
+    if (fp->denied) {
+        fp->error = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
         fp->high_watermark = fp->log_start = -1;
         return;
     }
+    struct partition *p =
+        kafka_leader_partition(ctx->call, fp->topic, fp->in->partition, &fp->error);
+    fp->partition = p;
+    if (p == NULL) {
+        fp->high_watermark = fp->log_start = fp->last_stable = -1;
+        return;
+    }
     fp->high_watermark = partition_high_watermark(p);
+    fp->last_stable = partition_last_stable_offset(p);
     fp->log_start = partition_log_start(p);
     fp->error = kafka_check_leader_epoch(fp->in->current_leader_epoch, p->leader_epoch);
     if (fp->error == KAFKA_ERROR_NONE && !partition_hw_caught_up(p)) {
@@ -88,7 +115,7 @@ static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budge
          * watermark backwards (RELIABILITY.md, E). The client retries in
          * a moment, once the followers have fetched in this epoch. */
         fp->error = KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER;
-        fp->high_watermark = -1;
+        fp->high_watermark = fp->last_stable = -1;
     }
     if (fp->error != KAFKA_ERROR_NONE) {
         return;
@@ -112,8 +139,10 @@ static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budge
     if (limit == 0 && ctx->bytes > 0) {
         return; /* out of budget: nothing for this partition this time */
     }
-    int rv = partition_read(p, PARTITION_READ_CONSUMER, fp->in->fetch_offset, limit > 0 ? limit : 1,
-                            &fp->read);
+    enum partition_reader who = ctx->req.isolation_level == ISOLATION_READ_COMMITTED
+                                    ? PARTITION_READ_COMMITTED
+                                    : PARTITION_READ_CONSUMER;
+    int rv = partition_read(p, who, fp->in->fetch_offset, limit > 0 ? limit : 1, &fp->read);
     if (rv != 0) {
         memset(&fp->read, 0, sizeof fp->read);
         fp->error = kafka_error_from_log(rv);
@@ -143,6 +172,46 @@ static void collect(struct fetch_ctx *ctx)
     }
 }
 
+/* The aborted transactions overlapping what `fp` returns. A failure to read
+ * the index is answered as a storage error, never as "nothing aborted". */
+static void fill_aborted(struct fetch_ctx *ctx, struct fetch_part *fp,
+                         struct kafka_fetch_response_partition_data *o)
+{
+    struct txn_index_entry found[64];
+    struct txn_index_entry *e = found;
+    size_t n = 0, max = sizeof found / sizeof found[0];
+    int rv = partition_log_aborted_txns(fp->partition->log, fp->in->fetch_offset,
+                                        fp->read.next_offset, e, max, &n);
+    if (rv == 0 && n == max) {
+        /* Many aborts in range: once more with room for the bound. */
+        e = kafka_arena_alloc_array(&ctx->call->arena, FETCH_MAX_ABORTED, sizeof *e);
+        rv = e == NULL ? -ENOMEM
+                       : partition_log_aborted_txns(fp->partition->log, fp->in->fetch_offset,
+                                                    fp->read.next_offset, e, FETCH_MAX_ABORTED, &n);
+    }
+    if (rv == 0 && n == FETCH_MAX_ABORTED) {
+        log_error("kafka",
+                  "too many aborted transactions in one read topic=%s partition=%d offset=%lld",
+                  fp->topic, fp->in->partition, (long long)fp->in->fetch_offset);
+        rv = -E2BIG;
+    }
+    if (rv == 0 && n > 0) {
+        o->aborted_transactions =
+            kafka_arena_alloc_array(&ctx->call->arena, n, sizeof *o->aborted_transactions);
+        rv = o->aborted_transactions == NULL ? -ENOMEM : 0;
+    }
+    if (rv != 0) {
+        o->error_code = KAFKA_ERROR_KAFKA_STORAGE_ERROR;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        kafka_fetch_response_aborted_transaction_init(&o->aborted_transactions[i]);
+        o->aborted_transactions[i].producer_id = e[i].producer_id;
+        o->aborted_transactions[i].first_offset = e[i].first_offset;
+    }
+    o->aborted_transactions_count = (int32_t)n;
+}
+
 static void fill_partition(struct fetch_ctx *ctx, struct fetch_part *fp,
                            struct kafka_fetch_response_partition_data *o)
 {
@@ -150,9 +219,13 @@ static void fill_partition(struct fetch_ctx *ctx, struct fetch_part *fp,
     o->partition_index = fp->in->partition;
     o->error_code = fp->error;
     o->high_watermark = fp->high_watermark;
-    o->last_stable_offset = fp->high_watermark;
+    o->last_stable_offset = fp->last_stable;
     o->log_start_offset = fp->log_start;
-    o->aborted_transactions_count = ctx->req.isolation_level == 1 ? 0 : -1;
+    o->aborted_transactions_count = ctx->req.isolation_level == ISOLATION_READ_COMMITTED ? 0 : -1;
+    if (fp->read.length > 0 && ctx->req.isolation_level == ISOLATION_READ_COMMITTED &&
+        fp->partition != NULL) {
+        fill_aborted(ctx, fp, o);
+    }
     o->preferred_read_replica = -1;
     if (fp->diverged) {
         o->diverging_epoch.epoch = fp->diverging.epoch;
@@ -160,7 +233,7 @@ static void fill_partition(struct fetch_ctx *ctx, struct fetch_part *fp,
     }
     o->records.data = (const uint8_t *)"";
     o->records.len = 0;
-    if (fp->read.length > 0) {
+    if (fp->read.length > 0 && o->error_code == KAFKA_ERROR_NONE) {
         fp->slice.fd = fp->read.fd;
         fp->slice.position = fp->read.position;
         o->records.len = (int32_t)fp->read.length;
@@ -326,7 +399,11 @@ static int plan(struct fetch_ctx *ctx)
     size_t k = 0;
     for (int32_t i = 0; i < ctx->req.topics_count; i++) {
         const struct kafka_fetch_request_topic *t = &ctx->req.topics[i];
+        bool denied =
+            t->partitions_count > 0 && !kafka_authorize(ctx->call, ACL_OP_READ, ACL_RESOURCE_TOPIC,
+                                                        t->topic != NULL ? t->topic : "");
         for (int32_t j = 0; j < t->partitions_count; j++) {
+            ctx->parts[k].denied = denied;
             ctx->parts[k].topic = t->topic;
             ctx->parts[k++].in = &t->partitions[j];
         }

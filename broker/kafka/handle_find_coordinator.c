@@ -1,9 +1,11 @@
 /* FindCoordinator (key 10): the broker coordinating a consumer group (key
  * type 0), with the host and port it advertises on the listener this
- * request came through; v4 asks for several keys at once. Transaction
- * coordinators (key type 1) do not exist yet: COORDINATOR_NOT_AVAILABLE. */
+ * request came through, or a transactional id (key type 1, broker/txn/);
+ * v4 asks for several keys at once. */
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
+#include "broker/txn/txn_coordinator.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
@@ -17,11 +19,24 @@ static int16_t locate(struct kafka_call *call, int8_t key_type, const char *key,
                       struct located *out)
 {
     *out = (struct located){-1, "", -1};
-    if (key_type != 0) {
-        return KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
+    /* Kafka: DESCRIBE on the group or the transactional id. */
+    if (key_type == 0 &&
+        !kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_GROUP, key ? key : "")) {
+        return KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
+    }
+    if (key_type == 1 &&
+        !kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_TRANSACTIONAL_ID, key ? key : "")) {
+        return KAFKA_ERROR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
     }
     int32_t node = -1;
-    int16_t err = group_find_coordinator(call->svc->groups, key, &node);
+    int16_t err;
+    if (key_type == 0) {
+        err = group_find_coordinator(call->svc->groups, key, &node);
+    } else if (key_type == 1 && call->svc->txns != NULL) {
+        err = txn_find_coordinator(call->svc->txns, key, &node);
+    } else {
+        return KAFKA_ERROR_INVALID_REQUEST; /* Kafka's answer to an unknown key type */
+    }
     if (err != KAFKA_ERROR_NONE) {
         return err;
     }

@@ -1,13 +1,15 @@
-/* InitProducerId (key 22, versions 0-4) for idempotent producers: a new
- * producer id with epoch 0, as Kafka answers a request without a
- * transactional id (also when a KIP-360 client sends its current id and
- * epoch: for idempotent producers Kafka hands out a fresh id). Ids come from
- * the broker's block (metadata_view_submit_producer_id). Transactions are not
- * served yet: a transactional id is refused with INVALID_REQUEST (clients
- * never get this far: ApiVersions advertises no transaction APIs). */
+/* InitProducerId (key 22, versions 0-4). Without a transactional id, for
+ * idempotent producers: a new producer id with epoch 0, as Kafka answers
+ * (also when a KIP-360 client sends its current id and epoch: for
+ * idempotent producers Kafka hands out a fresh id); ids come from the
+ * broker's block (metadata_view_submit_producer_id). With one, the
+ * transaction coordinator answers (broker/txn/): the id's producer id with
+ * its epoch bumped, fencing the previous instance. */
 #include <stdlib.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
+#include "broker/txn/txn_coordinator.h"
 #include "common/log.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -20,14 +22,14 @@ struct init_pid_ctx {
     struct metadata_producer_id_op op;
 };
 
-static void respond(struct kafka_call *call, int16_t code, int64_t id)
+static void respond(struct kafka_call *call, int16_t code, int64_t id, int16_t epoch)
 {
     struct kafka_init_producer_id_response resp;
     kafka_init_producer_id_response_init(&resp);
     resp.throttle_time_ms = 0;
     resp.error_code = code;
     resp.producer_id = code == KAFKA_ERROR_NONE ? id : -1;
-    resp.producer_epoch = code == KAFKA_ERROR_NONE ? 0 : -1;
+    resp.producer_epoch = code == KAFKA_ERROR_NONE ? epoch : -1;
     struct kafka_writer w;
     int rv = kafka_call_begin_response(call, &w);
     if (rv == 0) {
@@ -44,8 +46,18 @@ static void on_producer_id(struct metadata_producer_id_op *op)
         log_info("kafka", "init producer id failed peer=%s error=%s",
                  kafka_conn_peer(call->req->conn), kafka_error_name(op->error_code));
     }
-    respond(call, op->error_code, op->producer_id);
+    respond(call, op->error_code, op->producer_id, 0);
     free(ctx);
+}
+
+static void on_transactional(void *arg, int16_t error, int64_t producer_id, int16_t epoch)
+{
+    struct kafka_call *call = arg;
+    /* Clients before KIP-588 (v3) know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED. */
+    if (error == KAFKA_ERROR_PRODUCER_FENCED && call->header.api_version < 3) {
+        error = KAFKA_ERROR_INVALID_PRODUCER_EPOCH;
+    }
+    respond(call, error, producer_id, epoch);
 }
 
 void kafka_handle_init_producer_id(struct kafka_call *call)
@@ -57,7 +69,24 @@ void kafka_handle_init_producer_id(struct kafka_call *call)
         return;
     }
     if (req.transactional_id != NULL) {
-        respond(call, KAFKA_ERROR_INVALID_REQUEST, -1);
+        if (call->svc->txns == NULL) {
+            respond(call, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            return;
+        }
+        if (!kafka_authorize(call, ACL_OP_WRITE, ACL_RESOURCE_TRANSACTIONAL_ID,
+                             req.transactional_id)) {
+            respond(call, KAFKA_ERROR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1);
+            return;
+        }
+        struct txn_init_request tr = {req.transactional_id, req.transaction_timeout_ms,
+                                      req.producer_id, req.producer_epoch};
+        txn_init_producer_id(call->svc->txns, &tr, on_transactional, call);
+        return;
+    }
+    /* Kafka 3.x: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic. */
+    if (!kafka_authorize(call, ACL_OP_IDEMPOTENT_WRITE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME) &&
+        !kafka_authorize_any(call, ACL_OP_WRITE, ACL_RESOURCE_TOPIC)) {
+        respond(call, KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED, -1, -1);
         return;
     }
     struct init_pid_ctx *ctx = calloc(1, sizeof *ctx);

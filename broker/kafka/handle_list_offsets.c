@@ -1,7 +1,9 @@
-/* ListOffsets (key 2): earliest (-2), latest (-1) and by timestamp. With no
- * transactions the latest offset is the high watermark at either isolation
- * level; OFFSET_NOT_AVAILABLE while a new leader's high watermark is below
+/* ListOffsets (key 2): earliest (-2), latest (-1) and by timestamp. The
+ * latest offset is the high watermark for read_uncommitted and the last
+ * stable offset for read_committed (isolation_level 1, v2+);
+ * OFFSET_NOT_AVAILABLE while a new leader's high watermark is below
  * the start of its epoch (KIP-207). */
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/partition_walk.h"
 #include "proto/kafka/kafka_errors.h"
@@ -19,6 +21,10 @@ static void list_one(struct kafka_call *call, const char *topic,
     out->timestamp = -1;
     out->offset = -1;
     out->leader_epoch = -1;
+    if (!kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_TOPIC, topic ? topic : "")) {
+        out->error_code = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+        return;
+    }
     struct partition *p =
         kafka_leader_partition(call, topic, in->partition_index, &out->error_code);
     if (p == NULL) {
@@ -52,6 +58,27 @@ static void list_one(struct kafka_call *call, const char *topic,
     }
 }
 
+/* read_committed: LATEST answers the last stable offset. */
+static void latest_is_stable(struct kafka_call *call, const struct kafka_list_offsets_request *req,
+                             struct kafka_list_offsets_response *resp)
+{
+    for (int32_t i = 0; i < resp->topics_count; i++) {
+        for (int32_t j = 0; j < resp->topics[i].partitions_count; j++) {
+            struct kafka_list_offsets_response_partition_response *out =
+                &resp->topics[i].partitions[j];
+            if (req->topics[i].partitions[j].timestamp != LATEST_TIMESTAMP ||
+                out->error_code != KAFKA_ERROR_NONE) {
+                continue;
+            }
+            struct partition *p = replica_manager_partition(
+                call->svc->replicas, resp->topics[i].name, out->partition_index);
+            if (p != NULL) {
+                out->offset = partition_last_stable_offset(p);
+            }
+        }
+    }
+}
+
 void kafka_handle_list_offsets(struct kafka_call *call)
 {
     struct kafka_list_offsets_request req;
@@ -67,6 +94,9 @@ void kafka_handle_list_offsets(struct kafka_call *call)
     if (rv != 0) {
         kafka_call_fail(call, "out of memory building list_offsets response");
         return;
+    }
+    if (req.isolation_level == 1) {
+        latest_is_stable(call, &req, &resp);
     }
     struct kafka_writer w;
     rv = kafka_call_begin_response(call, &w);

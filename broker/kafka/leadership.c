@@ -14,6 +14,12 @@ struct partition *kafka_leader_partition(struct kafka_call *call, const char *to
     const struct metadata_topic *t =
         topic != NULL ? metadata_view_topic(call->svc->metadata, topic) : NULL;
     bool known = t != NULL && index >= 0 && index < t->n_partitions;
+    if (known && replica_manager_partition_offline(call->svc->replicas, topic, index)) {
+        /* Its log directory failed here: the client refreshes its metadata
+         * and finds the leader the controller elected elsewhere. */
+        *error = KAFKA_ERROR_KAFKA_STORAGE_ERROR;
+        return NULL;
+    }
     /* Kafka answers NOT_LEADER_OR_FOLLOWER for a partition that exists but
      * is led elsewhere (or by nobody): the client refreshes its metadata. */
     *error = known ? KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER : KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;

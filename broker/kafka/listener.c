@@ -200,7 +200,7 @@ static size_t drop_controller(struct listener_endpoint *eps, size_t n, const cha
 }
 
 /* Kafka listeners may use any protocol; the inter-broker listener speaks
- * Sluice's replication RPC, which has no TLS or SASL yet. */
+ * Sluice's replication RPC, over mutual TLS or plaintext, never SASL. */
 static int check_served(const struct listener_set *set, const struct sluice_config *cfg, char *err,
                         size_t errlen)
 {
@@ -210,11 +210,12 @@ static int check_served(const struct listener_set *set, const struct sluice_conf
     }
     const char *replication = replica_listener_name(cfg);
     for (size_t i = 0; i < set->n_bind; i++) {
-        if (set->bind[i].protocol != SECURITY_PLAINTEXT &&
+        enum security_protocol p = set->bind[i].protocol;
+        if (p != SECURITY_PLAINTEXT && p != SECURITY_SSL &&
             strcasecmp(set->bind[i].name, replication) == 0) {
             snprintf(err, errlen,
                      "inter-broker listener '%s' uses security protocol %s; the replication "
-                     "listener serves only PLAINTEXT so far",
+                     "listener serves PLAINTEXT or SSL (mutual TLS)",
                      set->bind[i].name, security_protocol_name(set->bind[i].protocol));
             return -EINVAL;
         }

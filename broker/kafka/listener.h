@@ -8,7 +8,7 @@
  * the canonical host name); IPv6 hosts are bracketed. NAME maps to a security protocol through
  * listener.security.protocol.map: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
  * for Kafka listeners; the inter-broker (replication) listener is PLAINTEXT
- * only so far.
+ * or SSL (mutual TLS, common/internal_tls.h).
  *
  * Pure parsing, no I/O; the result owns its strings. Not thread-safe. */
 #ifndef SLUICE_BROKER_KAFKA_LISTENER_H
@@ -51,7 +51,7 @@ int listener_list_parse(const char *list, const char *protocol_map, struct liste
                         size_t max, char *err, size_t errlen);
 
 /* Parse the broker's listener settings. Checks: at least one listener, names
- * unique, every name in the protocol map, the inter-broker listener PLAINTEXT,
+ * unique, every name in the protocol map, the inter-broker listener PLAINTEXT or SSL,
  * controller.listener.names excluded from the broker's advertised endpoints, each advertised name
  * also a bound listener. Returns 0 or -EINVAL with `err`. */
 int listener_set_parse(const struct sluice_config *cfg, struct listener_set *out, char *err,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "broker/log/checkpoint.h"
+#include "broker/log/control_batch.h"
 #include "common/log.h"
 
 #define SCAN_INLINE_HEADERS 16
@@ -210,7 +211,7 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
     struct append_scan scan;
     info_reset(info);
     if (log->io_error != 0) {
-        snprintf(info->reason, sizeof info->reason, "an fsync of this log failed");
+        snprintf(info->reason, sizeof info->reason, "a write or fsync of this log failed");
         return -EIO;
     }
     int rv = validate_all(log, batches, len, true, &scan, info);
@@ -220,6 +221,9 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
     }
     rv = leader_append(log, batches, len, leader_epoch, &scan, info);
     scan_free(&scan);
+    if (log_err_is_storage(rv)) {
+        log_note_io_error(log, rv, "append");
+    }
     return rv;
 }
 
@@ -274,7 +278,63 @@ static int leader_append(struct partition_log *log, uint8_t *batches, size_t len
         info->first_offset = -1;
         return rv;
     }
-    log_producers_note(log, scan->hdrs, (size_t)scan->batches);
+    log_producers_note(log, batches, scan->hdrs, (size_t)scan->batches);
+    return 0;
+}
+
+int partition_log_append_marker(struct partition_log *log, const struct log_txn_marker *m,
+                                int32_t leader_epoch, struct log_append_info *info)
+{
+    info_reset(info);
+    if (log->io_error != 0) {
+        snprintf(info->reason, sizeof info->reason, "an fsync of this log failed");
+        return -EIO;
+    }
+    int32_t latest = partition_log_latest_epoch(log);
+    if (leader_epoch >= 0 && leader_epoch < latest) {
+        snprintf(info->reason, sizeof info->reason,
+                 "leader epoch %" PRId32 " is older than the log's latest epoch %" PRId32,
+                 leader_epoch, latest);
+        return LOG_ERR_STALE_EPOCH;
+    }
+    int64_t now = log_now_ms(log);
+    struct producer_marker pm = {m->producer_id, m->producer_epoch, m->coordinator_epoch,
+                                 m->commit,      log_end(log),      now};
+    switch (producer_state_check_marker(&log->producers, &pm, info->reason, sizeof info->reason)) {
+    case PRODUCER_CHECK_STALE_EPOCH:
+        return LOG_ERR_INVALID_PRODUCER_EPOCH;
+    case PRODUCER_CHECK_COORDINATOR_FENCED:
+        return LOG_ERR_COORDINATOR_FENCED;
+    default:
+        break;
+    }
+    uint8_t batch[CONTROL_BATCH_MARKER_SIZE];
+    control_batch_build_marker(batch, m->producer_id, m->producer_epoch, m->commit,
+                               m->coordinator_epoch, now);
+    int64_t next = log_end(log);
+    record_batch_set_base_offset(batch, next);
+    record_batch_set_leader_epoch(batch, leader_epoch);
+    struct append_scan scan;
+    memset(&scan, 0, offsetof(struct append_scan, inline_hdrs));
+    scan.hdrs = scan.inline_hdrs;
+    scan.cap = SCAN_INLINE_HEADERS;
+    scan.batches = 1;
+    scan.records = 1;
+    scan.max_timestamp = now;
+    int rv = record_batch_parse(batch, sizeof batch, &scan.hdrs[0]);
+    if (rv == 0 && (rv = log_epochs_assign(log, leader_epoch, next)) < 0) {
+        snprintf(info->reason, sizeof info->reason, "cannot record leader epoch: %s",
+                 strerror(-rv));
+    }
+    if (rv == 0) {
+        info->first_offset = next;
+        rv = append_common(log, batch, sizeof batch, next, &scan, info);
+    }
+    if (rv < 0) {
+        info->first_offset = -1;
+        return rv;
+    }
+    log_producers_note(log, batch, scan.hdrs, 1);
     return 0;
 }
 
@@ -284,7 +344,7 @@ int partition_log_append_as_follower(struct partition_log *log, const uint8_t *b
     struct append_scan scan;
     info_reset(info);
     if (log->io_error != 0) {
-        snprintf(info->reason, sizeof info->reason, "an fsync of this log failed");
+        snprintf(info->reason, sizeof info->reason, "a write or fsync of this log failed");
         return -EIO;
     }
     int rv = validate_all(log, batches, len, false, &scan, info);
@@ -298,9 +358,12 @@ int partition_log_append_as_follower(struct partition_log *log, const uint8_t *b
     }
     if (rv == 0) {
         info->first_offset = scan.first_base;
-        log_producers_note(log, scan.hdrs, (size_t)scan.batches);
+        log_producers_note(log, batches, scan.hdrs, (size_t)scan.batches);
     }
     scan_free(&scan);
+    if (log_err_is_storage(rv)) {
+        log_note_io_error(log, rv, "replica append");
+    }
     return rv;
 }
 

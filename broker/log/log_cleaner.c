@@ -317,7 +317,11 @@ static int map_segment(struct clean_job *job, const struct clean_src *src)
         }
         const uint8_t *body;
         size_t len, p = 0;
-        if (records_of(job, &h, &body, &len) != 0 || !records_parse(body, len)) {
+        /* Transactional records may belong to an aborted transaction: they
+         * never supersede another record (an aborted value must not replace
+         * a committed one), so their keys are not mapped. */
+        if ((h.attributes & RECORD_BATCH_ATTR_TRANSACTIONAL) ||
+            records_of(job, &h, &body, &len) != 0 || !records_parse(body, len)) {
             continue;
         }
         struct rec r;
@@ -369,7 +373,9 @@ static bool keep_record(const struct clean_job *job, const struct record_batch_h
     if (latest > offset) {
         return false;
     }
-    if (r->null_value) {
+    if (r->null_value && !(h->attributes & RECORD_BATCH_ATTR_TRANSACTIONAL)) {
+        /* A transactional tombstone stays: it superseded nothing in the
+         * map, so the values it deletes are still there. */
         int64_t ts = h->base_timestamp + r->ts_delta;
         return job->now_ms - ts <= job->delete_retention_ms;
     }
@@ -514,6 +520,7 @@ static int out_open(struct clean_out *o, const struct clean_src *src)
     o->shell.max_timestamp = o->shell.max_ts_offset = o->shell.first_batch_ts = -1;
     o->shell.time_index_last_ts = -1;
     o->shell.log_fd = fds[0];
+    o->shell.txn_fd = -1; /* the .txnindex stays with the segment: markers are kept */
     index_file_init(&o->shell.offset_index, fds[1], SEGMENT_OFFSET_ENTRY_SIZE, 0);
     index_file_init(&o->shell.time_index, fds[2], SEGMENT_TIME_ENTRY_SIZE, 0);
     return 0;

@@ -3,6 +3,25 @@
 
 #include <errno.h>
 
+bool log_err_is_storage(int rv)
+{
+    if (rv >= 0 || rv <= -4096) {
+        return false; /* success or a LOG_ERR_* code */
+    }
+    switch (-rv) {
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE:
+    case EINVAL:
+    case EAGAIN:
+    case EINTR:
+    case ECANCELED:
+        return false;
+    default:
+        return true;
+    }
+}
+
 const char *log_err_name(int rv)
 {
     switch (rv) {
@@ -28,6 +47,10 @@ const char *log_err_name(int rv)
         return "OUT_OF_ORDER_SEQUENCE";
     case LOG_ERR_INVALID_PRODUCER_EPOCH:
         return "INVALID_PRODUCER_EPOCH";
+    case LOG_ERR_INVALID_TXN_STATE:
+        return "INVALID_TXN_STATE";
+    case LOG_ERR_COORDINATOR_FENCED:
+        return "COORDINATOR_FENCED";
     case -ENOSPC:
         return "ENOSPC";
     case -EIO:
@@ -38,6 +61,14 @@ const char *log_err_name(int rv)
         return "ENOENT";
     case -EINVAL:
         return "EINVAL";
+    case -EROFS:
+        return "EROFS";
+    case -EDQUOT:
+        return "EDQUOT";
+    case -EACCES:
+        return "EACCES";
+    case -EMFILE:
+        return "EMFILE";
     default:
         return rv < 0 && rv > -4096 ? "ERRNO" : "UNKNOWN";
     }

@@ -8,6 +8,7 @@
 #ifndef SLUICE_BROKER_LOG_LOG_ERRORS_H
 #define SLUICE_BROKER_LOG_LOG_ERRORS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum log_err {
@@ -24,8 +25,18 @@ enum log_err {
                                      this broker no longer leads */
     LOG_ERR_OUT_OF_ORDER_SEQUENCE = -10009,  /* idempotent batch does not continue its producer's
                                                 sequence (producer_state.h) */
-    LOG_ERR_INVALID_PRODUCER_EPOCH = -10010, /* idempotent batch from an older producer epoch */
+    LOG_ERR_INVALID_PRODUCER_EPOCH = -10010, /* idempotent batch or marker from an older
+                                                producer epoch */
+    LOG_ERR_INVALID_TXN_STATE = -10011,      /* plain batch while the producer's transaction is
+                                                open */
+    LOG_ERR_COORDINATOR_FENCED = -10012,     /* marker from an older coordinator epoch */
 };
+
+/* Whether `rv` is a storage fault (a negative errno from the disk: EIO,
+ * ENOSPC, EROFS, EDQUOT, ...), as opposed to rejected input, a closed log or
+ * running out of memory or descriptors. A storage fault takes the log
+ * directory offline (Kafka's LogDirFailureChannel). */
+bool log_err_is_storage(int rv);
 
 /* A short constant name for `rv` ("CORRUPT", "ENOSPC", ...). Never NULL. */
 const char *log_err_name(int rv);

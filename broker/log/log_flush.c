@@ -49,7 +49,8 @@ static int sync_segment_files(struct segment *seg)
 {
     int rv;
     if ((rv = sync_fd(seg->log_fd)) < 0 || (rv = sync_fd(seg->offset_index.fd)) < 0 ||
-        (rv = sync_fd(seg->time_index.fd)) < 0) {
+        (rv = sync_fd(seg->time_index.fd)) < 0 ||
+        (seg->txn_fd >= 0 && (rv = sync_fd(seg->txn_fd)) < 0)) {
         return rv;
     }
     return 0;
@@ -124,11 +125,7 @@ static void flush_after(uv_work_t *req, int status)
                 log_note_work(log);
             }
         } else {
-            log_error("log",
-                      "fsync failed dir=%s error=%s: the log takes no more appends and its "
-                      "durable offset stays at %lld until it is reopened",
-                      log->dir, strerror(-rv), (long long)log->durable_offset);
-            log->io_error = rv;
+            log_note_io_error(log, rv, "fsync");
         }
         complete_waiters(log, rv); /* on failure, every waiter: nothing will flush */
         if (log->waiters != NULL) {
@@ -230,6 +227,24 @@ void partition_log_flush_if_due(struct partition_log *log)
     }
 }
 
+void log_note_io_error(struct partition_log *log, int err, const char *what)
+{
+    if (log->io_error != 0) {
+        return;
+    }
+    /* Kafka's rule: after a failed fsync the kernel may have dropped the
+     * dirty pages, so a later success proves nothing; after a failed write
+     * the directory is suspect. Either way no durable offset moves again. */
+    log_error("log",
+              "storage error dir=%s op=%s error=%s: the log takes no more appends and its "
+              "durable offset stays at %lld until it is reopened",
+              log->dir, what, strerror(-err), (long long)log->durable_offset);
+    log->io_error = err;
+    if (log->owner.failed != NULL) {
+        log->owner.failed(log->owner.data, log, err, what);
+    }
+}
+
 void log_flush_note_append(struct partition_log *log, int64_t records)
 {
     log->unflushed_messages += records;
@@ -261,9 +276,8 @@ int log_flush_sync(struct partition_log *log)
     }
     if (rv == 0) {
         log->durable_offset = log_end(log);
-    } else if (log->io_error == 0) {
-        log_error("log", "fsync failed dir=%s error=%s", log->dir, strerror(-rv));
-        log->io_error = rv;
+    } else {
+        log_note_io_error(log, rv, "fsync");
     }
     return rv;
 }

@@ -106,20 +106,52 @@ static int read_snapshot(struct partition_log *log, int64_t offset)
     return rv;
 }
 
-static int note_header(struct partition_log *log, const struct record_batch_header *h)
+/* A batch in `seg`; `batch` holds its bytes (only needed for control
+ * batches). */
+static int note_batch(struct partition_log *log, struct segment *seg, const uint8_t *batch,
+                      const struct record_batch_header *h)
 {
     struct producer_batch b;
     if (!producer_batch_from_header(h, &b)) {
         return 0;
     }
+    if (b.control) {
+        return log_txn_note(log, seg, batch, h);
+    }
     return producer_state_update(&log->producers, &b);
+}
+
+/* Control batches are tiny (a marker is 78 bytes); one larger than this is
+ * not a marker Sluice or Kafka writes and is skipped on replay. */
+#define CONTROL_BATCH_MAX_READ 4096
+
+static int replay_batch(struct partition_log *log, struct segment *seg, int64_t pos,
+                        const struct record_batch_header *h)
+{
+    if ((h->attributes & RECORD_BATCH_ATTR_CONTROL) == 0 || h->producer_id < 0) {
+        return note_batch(log, seg, NULL, h);
+    }
+    if (record_batch_size(h) > CONTROL_BATCH_MAX_READ) {
+        log_warn("log", "skipping an oversized control batch dir=%s offset=%" PRId64, log->dir,
+                 h->base_offset);
+        return 0;
+    }
+    uint8_t buf[CONTROL_BATCH_MAX_READ];
+    int rv = segment_pread(seg, buf, (size_t)record_batch_size(h), pos);
+    return rv < 0 ? rv : note_batch(log, seg, buf, h);
 }
 
 /* Feed every batch at or after `from` to the state. */
 static int replay_from(struct partition_log *log, int64_t from)
 {
     for (size_t i = log_segs_find(log, from); i < log->nsegs; i++) {
-        const struct segment *seg = log->segs[i];
+        struct segment *seg = log->segs[i];
+        /* Aborts from `from` on are indexed again below. */
+        int trv = segment_txn_truncate(seg, from);
+        if (trv < 0) {
+            log_warn("log", "cannot truncate transaction index dir=%s segment=%" PRId64 " error=%s",
+                     log->dir, seg->base_offset, strerror(-trv));
+        }
         struct segment_cursor *cur = malloc(sizeof *cur);
         if (cur == NULL) {
             return -ENOMEM;
@@ -132,7 +164,7 @@ static int replay_from(struct partition_log *log, int64_t from)
                 break;
             }
             if (record_batch_last_offset(&h) >= from) {
-                rv = note_header(log, &h);
+                rv = replay_batch(log, seg, pos, &h);
             }
             pos += record_batch_size(&h);
         }
@@ -162,6 +194,7 @@ int log_producers_load(struct partition_log *log)
         snap = prune_snapshots(log, 0, snap - 1);
     }
     int rv = replay_from(log, from);
+    producer_state_on_high_watermark(&log->producers, log->high_watermark);
     if (rv < 0) {
         log_error("log", "cannot rebuild producer state dir=%s error=%s", log->dir,
                   log_err_name(rv));
@@ -206,14 +239,21 @@ int log_producers_check(struct partition_log *log, const struct record_batch_hea
         return LOG_ERR_INVALID_PRODUCER_EPOCH;
     case PRODUCER_CHECK_OUT_OF_ORDER:
         return LOG_ERR_OUT_OF_ORDER_SEQUENCE;
+    case PRODUCER_CHECK_INVALID_TXN_STATE:
+        return LOG_ERR_INVALID_TXN_STATE;
+    case PRODUCER_CHECK_COORDINATOR_FENCED:
+        return LOG_ERR_COORDINATOR_FENCED;
     }
     return 0;
 }
 
-int log_producers_note(struct partition_log *log, const struct record_batch_header *hdrs, size_t n)
+int log_producers_note(struct partition_log *log, const uint8_t *batches,
+                       const struct record_batch_header *hdrs, size_t n)
 {
+    size_t pos = 0;
     for (size_t i = 0; i < n; i++) {
-        int rv = note_header(log, &hdrs[i]);
+        int rv = note_batch(log, log_active(log), batches + pos, &hdrs[i]);
+        pos += (size_t)record_batch_size(&hdrs[i]);
         if (rv < 0) {
             /* The batch is written: the state misses it until the next
              * load; a retry of it would be written twice. Say so. */

@@ -292,7 +292,7 @@ static bool indexes_consistent(const struct segment *seg, int64_t next_base)
 static int sync_segment(struct segment *seg)
 {
     if (fdatasync(seg->log_fd) < 0 || fdatasync(seg->offset_index.fd) < 0 ||
-        fdatasync(seg->time_index.fd) < 0) {
+        fdatasync(seg->time_index.fd) < 0 || (seg->txn_fd >= 0 && fdatasync(seg->txn_fd) < 0)) {
         return -errno;
     }
     seg->dirty = false;

@@ -379,6 +379,7 @@ void partition_log_set_high_watermark(struct partition_log *log, int64_t hw)
     hw = clamp64(hw, log->start_offset, log_end(log));
     if (hw > log->high_watermark) {
         log->high_watermark = hw;
+        producer_state_on_high_watermark(&log->producers, hw);
         log_note_work(log);
     }
 }

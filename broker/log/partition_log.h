@@ -85,6 +85,11 @@ struct partition_log_owner {
     /* The log is going away: closed (its final offsets in `cp`, after its last
      * fsync) or deleted (`cp` NULL). The log must not be used in the call. */
     void (*closed)(void *data, struct partition_log *log, const struct log_checkpoint *cp);
+    /* The log hit a storage fault (log_err_is_storage: `err`, while doing
+     * `what`) and takes no more appends; called once per log. May be NULL.
+     * Called from inside an append or a flush completion: the owner must not
+     * close the log in the call (it defers that). */
+    void (*failed)(void *data, struct partition_log *log, int err, const char *what);
     void *data;
 };
 
@@ -165,6 +170,45 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
  * next batch starts afresh at any sequence. Returns how many went. */
 size_t partition_log_expire_producers(struct partition_log *log, int64_t now_ms,
                                       int64_t expiration_ms);
+
+/* ---- transactions (log_txn.c; producer_state.h, txn_index.h) ----
+ *
+ * Transactional batches open their producer's transaction (a plain batch
+ * while one is open: LOG_ERR_INVALID_TXN_STATE). The leader writes commit and
+ * abort markers for the transaction coordinator with
+ * partition_log_append_marker; followers and recovery read them from the
+ * batches. Each abort is listed in the `.txnindex` of the segment holding its
+ * marker (deleted with the segment, rebuilt from the latest producer snapshot
+ * on open and truncation). */
+
+struct log_txn_marker {
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t coordinator_epoch;
+    bool commit;
+};
+
+/* Append a marker as leader in `leader_epoch` (a control batch of one
+ * record at the log end, timestamped now). Refused with
+ * LOG_ERR_INVALID_PRODUCER_EPOCH (older than the producer's epoch),
+ * LOG_ERR_COORDINATOR_FENCED (older coordinator epoch than the last marker's)
+ * or as partition_log_append. info->first_offset is the marker's offset. */
+int partition_log_append_marker(struct partition_log *log, const struct log_txn_marker *m,
+                                int32_t leader_epoch, struct log_append_info *info);
+
+/* The first offset of the open transactions and of those whose marker is not
+ * yet below the high watermark; INT64_MAX if none. The last stable offset is
+ * min(this, high watermark). */
+int64_t partition_log_first_unstable_offset(const struct partition_log *log);
+
+struct txn_index_entry;
+/* The aborted transactions overlapping [fetch_offset, upper_bound): marker
+ * at or after fetch_offset and first offset below upper_bound, at most `max`
+ * (into `out`, *n of them), scanning the segments from fetch_offset's on.
+ * 0 or -errno. */
+int partition_log_aborted_txns(const struct partition_log *log, int64_t fetch_offset,
+                               int64_t upper_bound, struct txn_index_entry *out, size_t max,
+                               size_t *n);
 
 struct producer_state;
 /* The partition's producer state, borrowed (read-only) until the next append
@@ -319,7 +363,12 @@ const struct leader_epoch_cache *partition_log_epoch_cache(const struct partitio
  * batches are decompressed (batch_codec.h) and what they keep is
  * recompressed with their own codec. Control batches, and batches that do
  * not decode, are kept whole and their keys are not mapped (never wrongly
- * dropped). Compacted logs refuse records without a key at append.
+ * dropped). Transactional records are not mapped either (an aborted one
+ * must never supersede a committed value; their .txnindex entries stay with
+ * the segment, so read_committed readers still drop aborted ones), and
+ * transactional tombstones are kept; a later plain record supersedes them.
+ * Unlike Kafka, aborted records are not removed and markers are kept
+ * forever. Compacted logs refuse records without a key at append.
  *
  * Crash safety (Kafka's .cleaned/.swap): the pool writes and fsyncs
  * `<base>.log.cleaned` with `.index.cleaned` and `.timeindex.cleaned`; the

@@ -81,6 +81,10 @@ int64_t log_now_ms(const struct partition_log *log);
 
 /* Tell the owner (if any) the log has periodic work or moved offsets. */
 void log_note_work(struct partition_log *log);
+/* A storage fault (`err`, log_err_is_storage) while doing `what`: the log
+ * takes no more appends and its durable offset stays put (io_error, sticky
+ * until reopened); logged and told to the owner the first time. */
+void log_note_io_error(struct partition_log *log, int err, const char *what);
 
 /* Segment list (partition_log.c). */
 int log_segs_push(struct partition_log *log, struct segment *seg);
@@ -128,8 +132,18 @@ int log_producers_after_truncation(struct partition_log *log);
  * LOG_ERR_INVALID_PRODUCER_EPOCH with `why`. */
 int log_producers_check(struct partition_log *log, const struct record_batch_header *hdrs, size_t n,
                         struct producer_batch_meta *dup, char *why, size_t whylen);
-/* Both append paths, after the batches are written. 0 or -ENOMEM (logged). */
-int log_producers_note(struct partition_log *log, const struct record_batch_header *hdrs, size_t n);
+/* Both append paths, after the batches (`batches`, headers `hdrs`) are
+ * written to the active segment: markers end transactions (log_txn_note).
+ * 0 or -ENOMEM (logged). */
+int log_producers_note(struct partition_log *log, const uint8_t *batches,
+                       const struct record_batch_header *hdrs, size_t n);
+
+/* Transactions (log_txn.c). The control batch `batch` (header `h`), written
+ * into `seg`: a transaction marker ends its producer's transaction, and an
+ * abort goes into seg's .txnindex. Other control batches are ignored. 0,
+ * -ENOMEM or the index write's -errno (logged). */
+int log_txn_note(struct partition_log *log, struct segment *seg, const uint8_t *batch,
+                 const struct record_batch_header *h);
 /* At roll: write `<log end>.snapshot` and drop snapshots below the first
  * segment. A failed write is logged and only costs a longer rebuild. */
 int log_producers_snapshot(struct partition_log *log);

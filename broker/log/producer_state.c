@@ -11,9 +11,10 @@
 #include "common/crc32c.h"
 
 #define SNAPSHOT_MAGIC   "SLPS"
-#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_VERSION 2
 #define SNAPSHOT_HEADER  14 /* magic 4, version 2, crc 4, count 4 */
-#define ENTRY_FIXED      27 /* id 8, epoch 2, timestamp 8, txn 8, n 1 */
+#define ENTRY_FIXED_V1   27 /* id 8, epoch 2, timestamp 8, txn 8, n 1 */
+#define ENTRY_FIXED      31 /* v2: id 8, epoch 2, timestamp 8, txn 8, coordinator epoch 4, n 1 */
 #define BATCH_BYTES      24
 
 /* Kafka's DefaultRecordBatch.incrementSequence: sequences wrap at INT32_MAX. */
@@ -52,12 +53,14 @@ void producer_state_init(struct producer_state *ps)
 void producer_state_free(struct producer_state *ps)
 {
     free(ps->entries);
+    free(ps->unreplicated);
     producer_state_init(ps);
 }
 
 void producer_state_clear(struct producer_state *ps)
 {
     ps->count = 0;
+    ps->n_unreplicated = 0;
 }
 
 /* Index of `id`, or where it would go (*found false). */
@@ -111,6 +114,13 @@ enum producer_check producer_state_check(const struct producer_state *ps,
                  b->producer_id, e->epoch);
         return PRODUCER_CHECK_STALE_EPOCH;
     }
+    if (!b->transactional && e->txn_first_offset >= 0) {
+        snprintf(why, whylen,
+                 "non-transactional batch of producer %" PRId64
+                 " while its transaction from offset %" PRId64 " is open",
+                 b->producer_id, e->txn_first_offset);
+        return PRODUCER_CHECK_INVALID_TXN_STATE;
+    }
     if (b->epoch != e->epoch) {
         if (b->first_seq != 0) {
             snprintf(why, whylen,
@@ -152,7 +162,8 @@ static struct producer_entry *insert(struct producer_state *ps, int64_t id)
     *e = (struct producer_entry){.producer_id = id,
                                  .epoch = PRODUCER_NO_EPOCH,
                                  .last_timestamp = -1,
-                                 .txn_first_offset = -1};
+                                 .txn_first_offset = -1,
+                                 .coordinator_epoch = -1};
     return e;
 }
 
@@ -170,7 +181,7 @@ int producer_state_update(struct producer_state *ps, const struct producer_batch
         e->last_timestamp = b->max_timestamp;
     }
     if (b->control) {
-        return 0; /* transaction markers: end the open transaction (transactions, later) */
+        return 0; /* markers end the transaction in producer_state_end_txn */
     }
     if (e->n_batches == PRODUCER_STATE_BATCHES) {
         memmove(&e->batches[0], &e->batches[1],
@@ -183,6 +194,104 @@ int producer_state_update(struct producer_state *ps, const struct producer_batch
         e->txn_first_offset = b->first_offset;
     }
     return 0;
+}
+
+enum producer_check producer_state_check_marker(const struct producer_state *ps,
+                                                const struct producer_marker *m, char *why,
+                                                size_t whylen)
+{
+    const struct producer_entry *e = producer_state_find(ps, m->producer_id);
+    if (e == NULL) {
+        return PRODUCER_CHECK_OK;
+    }
+    if (e->epoch != PRODUCER_NO_EPOCH && m->epoch < e->epoch) {
+        snprintf(why, whylen,
+                 "marker epoch %d of producer %" PRId64 " is older than the last seen epoch %d",
+                 m->epoch, m->producer_id, e->epoch);
+        return PRODUCER_CHECK_STALE_EPOCH;
+    }
+    if (m->coordinator_epoch < e->coordinator_epoch) {
+        snprintf(why, whylen,
+                 "marker of producer %" PRId64 " from coordinator epoch %d, older than %d",
+                 m->producer_id, m->coordinator_epoch, e->coordinator_epoch);
+        return PRODUCER_CHECK_COORDINATOR_FENCED;
+    }
+    return PRODUCER_CHECK_OK;
+}
+
+int producer_state_end_txn(struct producer_state *ps, const struct producer_marker *m,
+                           struct producer_completed_txn *done)
+{
+    if (ps->n_unreplicated == ps->cap_unreplicated) {
+        size_t cap = ps->cap_unreplicated ? 2 * ps->cap_unreplicated : 8;
+        struct producer_completed_txn *n = realloc(ps->unreplicated, cap * sizeof *n);
+        if (n == NULL) {
+            return -ENOMEM;
+        }
+        ps->unreplicated = n;
+        ps->cap_unreplicated = cap;
+    }
+    struct producer_entry *e = insert(ps, m->producer_id);
+    if (e == NULL) {
+        return -ENOMEM;
+    }
+    if (e->epoch != m->epoch) {
+        e->epoch = m->epoch;
+        e->n_batches = 0;
+    }
+    if (m->timestamp > e->last_timestamp) {
+        e->last_timestamp = m->timestamp;
+    }
+    *done = (struct producer_completed_txn){
+        .producer_id = m->producer_id,
+        .first_offset = e->txn_first_offset >= 0 ? e->txn_first_offset : m->offset,
+        .last_offset = m->offset,
+        .aborted = !m->commit,
+    };
+    e->txn_first_offset = -1;
+    e->coordinator_epoch = m->coordinator_epoch;
+    ps->unreplicated[ps->n_unreplicated++] = *done;
+    return 0;
+}
+
+void producer_state_on_high_watermark(struct producer_state *ps, int64_t hw)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < ps->n_unreplicated; i++) {
+        if (ps->unreplicated[i].last_offset >= hw) {
+            ps->unreplicated[kept++] = ps->unreplicated[i];
+        }
+    }
+    ps->n_unreplicated = kept;
+}
+
+int64_t producer_state_first_unstable_offset(const struct producer_state *ps)
+{
+    int64_t first = INT64_MAX;
+    for (size_t i = 0; i < ps->count; i++) {
+        int64_t f = ps->entries[i].txn_first_offset;
+        if (f >= 0 && f < first) {
+            first = f;
+        }
+    }
+    for (size_t i = 0; i < ps->n_unreplicated; i++) {
+        if (ps->unreplicated[i].first_offset < first) {
+            first = ps->unreplicated[i].first_offset;
+        }
+    }
+    return first;
+}
+
+int64_t producer_state_stable_after(const struct producer_state *ps, int64_t marker_offset)
+{
+    int64_t first = INT64_MAX;
+    for (size_t i = 0; i < ps->count; i++) {
+        int64_t f = ps->entries[i].txn_first_offset;
+        if (f >= 0 && f < first) {
+            first = f;
+        }
+    }
+    return first == INT64_MAX ? marker_offset + 1 : first;
 }
 
 size_t producer_state_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration_ms)
@@ -237,7 +346,8 @@ int producer_state_encode(const struct producer_state *ps, uint8_t **out, size_t
         be16_store(p + 8, (uint16_t)e->epoch);
         be64_store(p + 10, (uint64_t)e->last_timestamp);
         be64_store(p + 18, (uint64_t)e->txn_first_offset);
-        p[26] = e->n_batches;
+        be32_store(p + 26, (uint32_t)e->coordinator_epoch);
+        p[30] = e->n_batches;
         p += ENTRY_FIXED;
         for (uint8_t k = 0; k < e->n_batches; k++, p += BATCH_BYTES) {
             be32_store(p, (uint32_t)e->batches[k].first_seq);
@@ -255,13 +365,15 @@ int producer_state_encode(const struct producer_state *ps, uint8_t **out, size_t
 int producer_state_decode(struct producer_state *ps, const uint8_t *p, size_t len)
 {
     if (len < SNAPSHOT_HEADER || memcmp(p, SNAPSHOT_MAGIC, 4) != 0 ||
-        be16_load(p + 4) != SNAPSHOT_VERSION || be32_load(p + 6) != crc32c(0, p + 10, len - 10)) {
+        (be16_load(p + 4) != 1 && be16_load(p + 4) != SNAPSHOT_VERSION) ||
+        be32_load(p + 6) != crc32c(0, p + 10, len - 10)) {
         return -EBADMSG;
     }
+    size_t fixed = be16_load(p + 4) == 1 ? ENTRY_FIXED_V1 : ENTRY_FIXED;
     uint32_t count = be32_load(p + 10);
-    /* Each entry takes at least ENTRY_FIXED bytes: bound the allocation by the file. */
+    /* Each entry takes at least `fixed` bytes: bound the allocation by the file. */
     if (count > PRODUCER_STATE_MAX_SNAPSHOT_ENTRIES ||
-        (size_t)count > (len - SNAPSHOT_HEADER) / ENTRY_FIXED) {
+        (size_t)count > (len - SNAPSHOT_HEADER) / fixed) {
         return -EBADMSG;
     }
     struct producer_entry *entries = calloc(count ? count : 1, sizeof *entries);
@@ -271,15 +383,16 @@ int producer_state_decode(struct producer_state *ps, const uint8_t *p, size_t le
     const uint8_t *q = p + SNAPSHOT_HEADER, *end = p + len;
     for (uint32_t i = 0; i < count; i++) {
         struct producer_entry *e = &entries[i];
-        if ((size_t)(end - q) < ENTRY_FIXED) {
+        if ((size_t)(end - q) < fixed) {
             goto bad;
         }
         e->producer_id = (int64_t)be64_load(q);
         e->epoch = (int16_t)be16_load(q + 8);
         e->last_timestamp = (int64_t)be64_load(q + 10);
         e->txn_first_offset = (int64_t)be64_load(q + 18);
-        e->n_batches = q[26];
-        q += ENTRY_FIXED;
+        e->coordinator_epoch = fixed == ENTRY_FIXED ? (int32_t)be32_load(q + 26) : -1;
+        e->n_batches = q[fixed - 1];
+        q += fixed;
         if (e->n_batches > PRODUCER_STATE_BATCHES ||
             (size_t)(end - q) < (size_t)e->n_batches * BATCH_BYTES ||
             (i > 0 && e->producer_id <= entries[i - 1].producer_id)) {
@@ -298,6 +411,7 @@ int producer_state_decode(struct producer_state *ps, const uint8_t *p, size_t le
     free(ps->entries);
     ps->entries = entries;
     ps->count = ps->cap = count;
+    ps->n_unreplicated = 0;
     if (count == 0) {
         ps->cap = 1;
     }

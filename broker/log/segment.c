@@ -42,7 +42,7 @@ static int segment_alloc(const char *dir, int64_t base, int64_t now_ms, struct s
     seg->max_timestamp = seg->max_ts_offset = seg->first_batch_ts = -1;
     seg->time_index_last_ts = -1;
     seg->created_ms = now_ms;
-    seg->log_fd = seg->offset_index.fd = seg->time_index.fd = -1;
+    seg->log_fd = seg->offset_index.fd = seg->time_index.fd = seg->txn_fd = -1;
     seg->refs = 1;
     *out = seg;
     return 0;
@@ -52,6 +52,9 @@ static void segment_free(struct segment *seg)
 {
     if (seg->log_fd >= 0) {
         close(seg->log_fd);
+    }
+    if (seg->txn_fd >= 0) {
+        close(seg->txn_fd);
     }
     index_file_close(&seg->offset_index);
     index_file_close(&seg->time_index);
@@ -73,6 +76,16 @@ static int segment_open_files(struct segment *seg, int flags)
         goto err;
     }
     seg->size = size;
+    if (flags & O_TRUNC) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s" TXN_INDEX_SUFFIX, seg->path);
+        (void)unlink(path); /* a leftover of an older segment of the same base */
+    } else if (open_file(seg->path, TXN_INDEX_SUFFIX, O_RDWR, &seg->txn_fd) == 0) {
+        int64_t tsz = file_size(seg->txn_fd);
+        seg->txn_size = tsz > 0 ? tsz - tsz % TXN_INDEX_ENTRY_SIZE : 0;
+    } else {
+        seg->txn_fd = -1;
+    }
     index_file_init(&seg->offset_index, ofd, SEGMENT_OFFSET_ENTRY_SIZE,
                     (uint32_t)(osize / SEGMENT_OFFSET_ENTRY_SIZE));
     index_file_init(&seg->time_index, tfd, SEGMENT_TIME_ENTRY_SIZE,
@@ -130,9 +143,9 @@ void segment_unref(struct segment *seg)
 
 void segment_unlink(struct segment *seg)
 {
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    static const char *const exts[] = {".log", ".index", ".timeindex", TXN_INDEX_SUFFIX};
     char path[4096];
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         snprintf(path, sizeof path, "%s%s", seg->path, exts[i]);
         if (unlink(path) < 0 && errno != ENOENT) {
             log_warn("log", "cannot delete segment file path=%s error=%s", path, strerror(errno));
@@ -332,4 +345,48 @@ int segment_load_time_summary(struct segment *seg)
     seg->max_timestamp = seg->time_index_last_ts = (int64_t)be64_load(e);
     seg->max_ts_offset = seg->base_offset + (int64_t)be32_load(e + 8);
     return 0;
+}
+
+int segment_txn_append(struct segment *seg, const struct txn_index_entry *e)
+{
+    if (seg->txn_fd < 0) {
+        int rv = open_file(seg->path, TXN_INDEX_SUFFIX, O_RDWR | O_CREAT | O_TRUNC, &seg->txn_fd);
+        if (rv < 0) {
+            seg->txn_fd = -1;
+            return rv;
+        }
+        seg->txn_size = 0;
+    }
+    seg->dirty = true;
+    return txn_index_append(seg->txn_fd, &seg->txn_size, e);
+}
+
+int segment_txn_truncate(struct segment *seg, int64_t offset)
+{
+    if (seg->txn_fd < 0) {
+        return 0;
+    }
+    int64_t keep;
+    int rv = txn_index_truncated_size(seg->txn_fd, seg->txn_size, offset, &keep);
+    if (rv == -EBADMSG) {
+        keep = 0; /* unreadable: the caller's rebuild writes it again */
+    } else if (rv < 0) {
+        return rv;
+    }
+    if (keep != seg->txn_size && ftruncate(seg->txn_fd, (off_t)keep) < 0) {
+        return -errno;
+    }
+    seg->txn_size = keep;
+    seg->dirty = true;
+    return 0;
+}
+
+int segment_txn_collect(const struct segment *seg, int64_t fetch_offset, int64_t upper_bound,
+                        struct txn_index_entry *out, size_t max, size_t *n, bool *complete)
+{
+    if (seg->txn_fd < 0) {
+        return 0;
+    }
+    return txn_index_collect(seg->txn_fd, seg->txn_size, fetch_offset, upper_bound, out, max, n,
+                             complete);
 }

@@ -1,4 +1,5 @@
-/* One log segment: `<base>.log` plus its `.index` and `.timeindex`.
+/* One log segment: `<base>.log` plus its `.index` and `.timeindex`, and a
+ * `.txnindex` (txn_index.h) once an abort marker is written into it.
  *
  * Offset index entry: relative offset u32, file position u32 (big-endian),
  * pointing at the start of a batch and keyed by that batch's last offset, one
@@ -19,6 +20,7 @@
 
 #include "broker/log/index_file.h"
 #include "broker/log/record_batch.h"
+#include "broker/log/txn_index.h"
 
 #define SEGMENT_OFFSET_ENTRY_SIZE 8
 #define SEGMENT_TIME_ENTRY_SIZE   12
@@ -37,6 +39,8 @@ struct segment {
     int64_t bytes_since_index;
     int64_t time_index_last_ts; /* timestamp of the last time index entry, -1 if none */
     int log_fd;
+    int txn_fd;       /* .txnindex, -1 until the segment holds an abort marker */
+    int64_t txn_size; /* valid bytes of .txnindex */
     struct index_file offset_index;
     struct index_file time_index;
     bool dirty; /* written since the last fsync was started */
@@ -55,7 +59,7 @@ int segment_open(const char *dir, int64_t base_offset, int64_t now_ms, struct se
 
 void segment_ref(struct segment *seg);
 void segment_unref(struct segment *seg);
-/* Remove the three files (the open descriptors keep working). */
+/* Remove the files (the open descriptors keep working). */
 void segment_unlink(struct segment *seg);
 
 /* Account for a batch written at `position`: end offset, timestamps, and an
@@ -96,6 +100,14 @@ void segment_cursor_init(struct segment_cursor *c, const struct segment *seg);
  * LOG_ERR_CORRUPT (logged); -errno if the file cannot be read. */
 int segment_read_header(struct segment_cursor *c, int64_t position,
                         struct record_batch_header *out);
+
+/* Aborted transactions (.txnindex, created on the first): append one,
+ * drop those whose marker is at or above `offset`, or collect (see
+ * txn_index_collect). Each returns 0 or -errno (logged by the caller). */
+int segment_txn_append(struct segment *seg, const struct txn_index_entry *e);
+int segment_txn_truncate(struct segment *seg, int64_t offset);
+int segment_txn_collect(const struct segment *seg, int64_t fetch_offset, int64_t upper_bound,
+                        struct txn_index_entry *out, size_t max, size_t *n, bool *complete);
 
 /* Entries an index may hold before the segment must roll. */
 bool segment_index_full(const struct segment *seg, int32_t segment_index_bytes);

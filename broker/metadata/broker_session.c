@@ -113,6 +113,11 @@ static void send_heartbeat(struct broker_session *s)
     req.broker_id = s->broker_id;
     req.broker_epoch = s->broker_epoch;
     req.metadata_offset = s->have_image ? fsm_offset(&s->metadata) : -1;
+    req.n_offline_replicas = s->n_offline;
+    req.offline_replicas = s->offline_ptrs;
+    req.n_offline_log_dirs = s->n_offline_dirs;
+    req.offline_log_dirs = s->offline_dirs;
+    s->offline_changed = false;
     s->reported_offset = req.metadata_offset;
     s->heartbeat_req.data = s;
     if (controller_client_call(&s->client, &s->heartbeat_req, M(BROKER_HEARTBEAT), &req.base,
@@ -320,7 +325,7 @@ static void tick(uv_timer_t *timer)
         }
     } else if (!s->heartbeat_busy &&
                (uv_now(s->loop) - s->last_heartbeat >= s->heartbeat_interval_ms ||
-                just_caught_up(s))) {
+                just_caught_up(s) || s->offline_changed)) {
         send_heartbeat(s);
     }
     if (!s->fetch_busy) {
@@ -378,7 +383,7 @@ int broker_session_start(struct broker_session *s, uv_loop_t *loop, const struct
     if (rv != 0) {
         return rv;
     }
-    rv = controller_client_init(&s->client, loop, voters);
+    rv = controller_client_init_tls(&s->client, loop, voters, o->tls, o->tls_verify_host);
     if (rv != 0) {
         fsm_close(&s->metadata);
         return rv;
@@ -397,9 +402,61 @@ const MetadataImage *broker_session_image(const struct broker_session *s)
     return s->metadata.image;
 }
 
+static void offline_free(Sluice__Controller__OfflineReplica *refs,
+                         Sluice__Controller__OfflineReplica **ptrs, char **dirs, size_t n_dirs)
+{
+    for (size_t i = 0; dirs != NULL && i < n_dirs; i++) {
+        free(dirs[i]);
+    }
+    free(dirs);
+    free(refs);
+    free(ptrs);
+}
+
+int broker_session_set_offline(struct broker_session *s, const uint8_t (*topic_ids)[16],
+                               const int32_t *partitions, size_t n, const char *const *dirs,
+                               size_t n_dirs)
+{
+    /* Each reference points into `ids`, kept right after the messages. */
+    size_t refs_size = n * sizeof(Sluice__Controller__OfflineReplica);
+    uint8_t *block = malloc(refs_size + n * 16 + 1);
+    Sluice__Controller__OfflineReplica **ptrs = calloc(n + 1, sizeof *ptrs);
+    char **dir_copies = calloc(n_dirs + 1, sizeof *dir_copies);
+    bool ok = block != NULL && ptrs != NULL && dir_copies != NULL;
+    for (size_t i = 0; ok && i < n_dirs; i++) {
+        ok = (dir_copies[i] = strdup(dirs[i])) != NULL;
+    }
+    if (!ok) {
+        offline_free((Sluice__Controller__OfflineReplica *)block, ptrs, dir_copies, n_dirs);
+        return -ENOMEM;
+    }
+    Sluice__Controller__OfflineReplica *refs = (Sluice__Controller__OfflineReplica *)block;
+    uint8_t *ids = block + refs_size;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(ids + 16 * i, topic_ids[i], 16);
+        refs[i] = (Sluice__Controller__OfflineReplica)SLUICE__CONTROLLER__OFFLINE_REPLICA__INIT;
+        refs[i].topic_id = (ProtobufCBinaryData){16, ids + 16 * i};
+        refs[i].partition = partitions[i];
+        ptrs[i] = &refs[i];
+    }
+    offline_free(s->offline, s->offline_ptrs, s->offline_dirs, s->n_offline_dirs);
+    s->offline = refs;
+    s->offline_ptrs = ptrs;
+    s->n_offline = n;
+    s->offline_dirs = dir_copies;
+    s->n_offline_dirs = n_dirs;
+    s->offline_changed = true;
+    return 0;
+}
+
 static void closed_one(struct broker_session *s)
 {
     if (--s->open == 0) {
+        offline_free(s->offline, s->offline_ptrs, s->offline_dirs, s->n_offline_dirs);
+        s->offline = NULL;
+        s->offline_ptrs = NULL;
+        s->offline_dirs = NULL;
+        s->n_offline = s->n_offline_dirs = 0;
         fsm_close(&s->metadata);
         if (s->stop_cb != NULL) {
             s->stop_cb(s);

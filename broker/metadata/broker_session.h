@@ -39,6 +39,7 @@
 
 #include "metadata/controller_client.h"
 #include "metadata/fsm.h"
+#include "proto/controller.pb-c.h"
 
 #define BROKER_SESSION_MAX_ENDPOINTS 16
 
@@ -58,6 +59,8 @@ struct broker_session_options {
     uint64_t heartbeat_interval_ms;
     uint64_t request_timeout_ms;
     uint64_t session_timeout_ms; /* broker.session.timeout.ms; 0: Kafka's 9000 */
+    struct tls_context *tls;     /* mutual TLS to the controllers (borrowed); NULL: plaintext */
+    bool tls_verify_host;
 };
 
 struct broker_session;
@@ -124,6 +127,13 @@ struct broker_session {
     bool stopping;
     broker_session_cb stop_cb;
     unsigned open;
+    /* Offline replicas, sent in every heartbeat (broker_session_set_offline). */
+    Sluice__Controller__OfflineReplica *offline;
+    Sluice__Controller__OfflineReplica **offline_ptrs;
+    size_t n_offline;
+    char **offline_dirs;
+    size_t n_offline_dirs;
+    bool offline_changed; /* heartbeat now rather than at the next interval */
 };
 
 /* Start registering and heartbeating with the controllers in `voters`.
@@ -179,6 +189,15 @@ int broker_session_alter_partition(struct broker_session *s, struct broker_alter
                                    int32_t leader_epoch, int32_t partition_epoch,
                                    const struct broker_isr_member *isr, size_t n_isr,
                                    broker_alter_partition_cb cb);
+/* The replicas this broker cannot serve (`n` topic ids and partitions: their
+ * log directory failed, or they could not be opened) and the offline log
+ * directories' paths. Copied; replaces the previous set. Sent in the next
+ * heartbeat (at once) and every one after, so the controller moves their
+ * leadership and ISR membership off this broker (Kafka's BrokerHeartbeat
+ * offline_log_dirs). Returns 0 or -ENOMEM (the previous set stays). */
+int broker_session_set_offline(struct broker_session *s, const uint8_t (*topic_ids)[16],
+                               const int32_t *partitions, size_t n, const char *const *dirs,
+                               size_t n_dirs);
 /* Controlled shutdown (bounded by the request timeout), then close. */
 void broker_session_stop(struct broker_session *s, broker_session_cb cb);
 

@@ -47,6 +47,8 @@ static void partition_from_state(struct metadata_partition *p, int32_t index,
     p->partition_epoch = ps->partition_epoch;
     copy_ints(p->replicas, &p->n_replicas, ps->replicas, ps->n_replicas);
     copy_ints(p->isr, &p->n_isr, ps->isr, ps->n_isr);
+    copy_ints(p->adding, &p->n_adding, ps->adding_replicas, ps->n_adding_replicas);
+    copy_ints(p->removing, &p->n_removing, ps->removing_replicas, ps->n_removing_replicas);
 }
 
 /* The topic's config entries as one comparable string (malloc'd). */
@@ -135,7 +137,10 @@ static bool partitions_equal(const struct metadata_partition *a, const struct me
            a->partition_epoch == b->partition_epoch && a->n_replicas == b->n_replicas &&
            a->n_isr == b->n_isr &&
            memcmp(a->replicas, b->replicas, (size_t)a->n_replicas * sizeof *a->replicas) == 0 &&
-           memcmp(a->isr, b->isr, (size_t)a->n_isr * sizeof *a->isr) == 0;
+           memcmp(a->isr, b->isr, (size_t)a->n_isr * sizeof *a->isr) == 0 &&
+           a->n_adding == b->n_adding && a->n_removing == b->n_removing &&
+           memcmp(a->adding, b->adding, (size_t)a->n_adding * sizeof *a->adding) == 0 &&
+           memcmp(a->removing, b->removing, (size_t)a->n_removing * sizeof *a->removing) == 0;
 }
 
 /* Replace `old`'s contents with `next`'s (then freed) and say what changed. */

@@ -15,7 +15,17 @@
 
 #define M(name) SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_##name
 
-enum op_kind { OP_CREATE, OP_DELETE, OP_PARTITIONS, OP_CONFIGS, OP_SYNC, OP_SCRAM, OP_ELECT };
+enum op_kind {
+    OP_CREATE,
+    OP_DELETE,
+    OP_PARTITIONS,
+    OP_CONFIGS,
+    OP_SYNC,
+    OP_SCRAM,
+    OP_ELECT,
+    OP_ACLS,
+    OP_REASSIGN
+};
 
 struct quorum_op {
     struct metadata_quorum *q;    /* NULL once detached (view closed) */
@@ -24,11 +34,16 @@ struct quorum_op {
     char name[TOPIC_NAME_MAX + 1];
     uint8_t old_id[16]; /* DeleteTopics: the id shown when submitted */
     bool had_topic;
-    int32_t count; /* CreatePartitions: the new total; ElectLeaders: the partition */
+    int32_t count; /* CreatePartitions: the new total; ElectLeaders, reassign: the partition */
+    /* OP_REASSIGN: the target replicas to see (none: a cancellation, to see
+     * no reassignment in progress). */
+    int32_t target[METADATA_MAX_REPLICAS];
+    int32_t n_target;
     /* AlterConfigs: the keys to see set (value) or gone (NULL), owned. */
     struct metadata_config_entry *entries;
     size_t n_entries;
-    int64_t latest; /* OP_SYNC: the controller's offset when it answered */
+    int64_t latest; /* OP_SYNC, OP_ACLS: the controller's offset when it answered */
+    Sluice__Controller__AlterAclsResponse *acls; /* OP_ACLS: the answer, owned */
     /* OP_SCRAM: the credential to see (stored key) or see gone (no key). */
     int32_t mechanism;
     uint8_t stored_key[64];
@@ -59,6 +74,9 @@ static void op_free(struct quorum_op *o)
         free((char *)o->entries[i].value);
     }
     free(o->entries);
+    if (o->acls != NULL) {
+        sluice__controller__alter_acls_response__free_unpacked(o->acls, NULL);
+    }
     free(o);
 }
 
@@ -66,6 +84,10 @@ static void finish(struct quorum_op *o, int16_t code, const char *message)
 {
     unlink_op(o->q, o);
     struct metadata_admin_op *op = o->op;
+    if (o->kind == OP_ACLS) {
+        op->answer = o->acls; /* handed to the caller */
+        o->acls = NULL;
+    }
     op_free(o);
     metadata_admin_complete(op, code, message);
 }
@@ -110,6 +132,29 @@ static bool elected_visible(const struct metadata_topic *t, int32_t index)
     return p->n_replicas == 0 || p->leader == p->replicas[0];
 }
 
+/* Whether the view shows the reassignment started (every target replica
+ * is a replica) or, for a cancellation, none in progress. */
+static bool reassign_visible(const struct quorum_op *o, const struct metadata_topic *t)
+{
+    if (t == NULL || o->count < 0 || o->count >= t->n_partitions) {
+        return true;
+    }
+    const struct metadata_partition *p = &t->partitions[o->count];
+    if (o->n_target == 0) {
+        return p->n_adding == 0 && p->n_removing == 0;
+    }
+    for (int32_t i = 0; i < o->n_target; i++) {
+        bool found = false;
+        for (int32_t j = 0; j < p->n_replicas; j++) {
+            found = found || p->replicas[j] == o->target[i];
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool visible(const struct quorum_op *o)
 {
     const struct metadata_topic *t = metadata_quorum_topic(o->q, o->name);
@@ -123,11 +168,14 @@ static bool visible(const struct quorum_op *o)
     case OP_CONFIGS:
         return configs_visible(o);
     case OP_SYNC:
+    case OP_ACLS:
         return o->q->offset >= o->latest;
     case OP_SCRAM:
         return scram_visible(o);
     case OP_ELECT:
         return elected_visible(t, o->count);
+    case OP_REASSIGN:
+        return reassign_visible(o, t);
     }
     return true;
 }
@@ -205,7 +253,8 @@ static struct topic_answer answer_of(const struct quorum_op *o, const ProtobufCM
     case OP_SCRAM:   /* ... or per user */
         FIND_RESULT((const Sluice__Controller__TopicResultsResponse *)m, o, a);
         break;
-    case OP_ELECT: {
+    case OP_ELECT:
+    case OP_REASSIGN: { /* one result per partition */
         const Sluice__Controller__ElectLeadersResponse *r =
             (const Sluice__Controller__ElectLeadersResponse *)m;
         a.code = r->error_code;
@@ -219,10 +268,35 @@ static struct topic_answer answer_of(const struct quorum_op *o, const ProtobufCM
         }
         break;
     }
+    case OP_ACLS: {
+        const Sluice__Controller__AlterAclsResponse *r =
+            (const Sluice__Controller__AlterAclsResponse *)m;
+        a.code = r->error_code;
+        a.message = r->error_message;
+        break;
+    }
     case OP_SYNC:
         break; /* never an error: a barrier that cannot run lets the caller go on */
     }
     return a;
+}
+
+/* The controller's answer outlives its callback: a copy, through its bytes. */
+static int keep_acls_answer(struct quorum_op *o, const ProtobufCMessage *m)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        return -ENOMEM;
+    }
+    protobuf_c_message_pack(m, buf);
+    o->acls = sluice__controller__alter_acls_response__unpack(NULL, len, buf);
+    free(buf);
+    if (o->acls == NULL) {
+        return -ENOMEM;
+    }
+    o->latest = o->acls->error_code == 0 ? o->acls->offset : -1;
+    return 0;
 }
 
 static void on_answer(struct controller_request *req, int status, const ProtobufCMessage *m)
@@ -247,6 +321,10 @@ static void on_answer(struct controller_request *req, int status, const Protobuf
         const Sluice__Controller__FetchMetadataResponse *r =
             (const Sluice__Controller__FetchMetadataResponse *)m;
         o->latest = r->error_code == 0 ? r->latest_offset : -1;
+    }
+    if (o->kind == OP_ACLS && keep_acls_answer(o, m) != 0) {
+        finish(o, KAFKA_ERROR_UNKNOWN_SERVER_ERROR, "out of memory");
+        return;
     }
     struct topic_answer a = answer_of(o, m);
     /* TOPIC_ALREADY_EXISTS may mean this broker has not seen the topic yet:
@@ -623,4 +701,72 @@ void metadata_quorum_submit_elect_preferred(struct metadata_quorum *q, const cha
     req.n_partitions = 1;
     send_op(o, M(ELECT_LEADERS), &req.base, &sluice__controller__elect_leaders_response__descriptor,
             timeout_ms);
+}
+
+/* ---- ACLs ---- */
+
+const AclBinding *metadata_quorum_acl_at(const struct metadata_quorum *q, size_t i)
+{
+    const MetadataImage *img = current_image(q);
+    return img != NULL && i < img->n_acls ? img->acls[i] : NULL;
+}
+
+bool metadata_quorum_authorize(const struct metadata_quorum *q, const struct acl_action *a,
+                               bool allow_if_no_acl)
+{
+    const MetadataImage *img = current_image(q);
+    return img != NULL && acl_authorize(img, a, allow_if_no_acl);
+}
+
+bool metadata_quorum_authorize_any(const struct metadata_quorum *q, const struct acl_action *a)
+{
+    const MetadataImage *img = current_image(q);
+    return img != NULL && acl_authorize_any(img, a);
+}
+
+void metadata_quorum_submit_alter_acls(struct metadata_quorum *q,
+                                       const Sluice__Controller__AlterAclsRequest *req,
+                                       uint64_t timeout_ms, struct metadata_admin_op *op)
+{
+    struct quorum_op *o = op_new(q, op, OP_ACLS, "", timeout_ms);
+    if (o == NULL) {
+        return;
+    }
+    send_op(o, M(ALTER_ACLS), &req->base, &sluice__controller__alter_acls_response__descriptor,
+            timeout_ms);
+}
+
+void metadata_quorum_submit_reassign(struct metadata_quorum *q, const char *name, int32_t partition,
+                                     const int32_t *replicas, int32_t n, bool cancel,
+                                     uint64_t timeout_ms, struct metadata_admin_op *op)
+{
+    if (!cancel && (n <= 0 || n > METADATA_MAX_REPLICAS / 2)) {
+        metadata_admin_complete(op, KAFKA_ERROR_INVALID_REPLICA_ASSIGNMENT,
+                                "a reassignment needs 1 to 8 replicas");
+        return;
+    }
+    struct quorum_op *o = op_new(q, op, OP_REASSIGN, name, timeout_ms);
+    if (o == NULL) {
+        return;
+    }
+    o->count = partition;
+    o->n_target = cancel ? 0 : n;
+    if (!cancel) {
+        memcpy(o->target, replicas, (size_t)n * sizeof *replicas);
+    }
+    Sluice__Controller__PartitionReassignment part =
+        SLUICE__CONTROLLER__PARTITION_REASSIGNMENT__INIT;
+    part.topic = o->name;
+    part.partition = partition;
+    part.replicas = o->target;
+    part.n_replicas = (size_t)o->n_target;
+    part.cancel = cancel;
+    Sluice__Controller__PartitionReassignment *parts[1] = {&part};
+    Sluice__Controller__AlterPartitionReassignmentsRequest req =
+        SLUICE__CONTROLLER__ALTER_PARTITION_REASSIGNMENTS_REQUEST__INIT;
+    req.version = 1;
+    req.reassignments = parts;
+    req.n_reassignments = 1;
+    send_op(o, M(ALTER_PARTITION_REASSIGNMENTS), &req.base,
+            &sluice__controller__elect_leaders_response__descriptor, timeout_ms);
 }

@@ -145,7 +145,9 @@ static int connect_leader(struct replica_fetcher *f)
     if (f->client_up) {
         return rpc_client_set_target(&f->client, f->host, f->port) == 0 ? 0 : -1;
     }
-    struct rpc_client_options o = {.max_frame = replica_rpc_max_frame(f->rm->cfg)};
+    struct rpc_client_options o = {.max_frame = replica_rpc_max_frame(f->rm->cfg),
+                                   .tls = f->rm->tls,
+                                   .tls_verify_host = f->rm->tls_verify_host};
     if (rpc_client_init(&f->client, f->rm->loop, f->host, f->port, &o) != 0) {
         return -1;
     }

@@ -49,7 +49,9 @@ void log_manager_close(struct log_manager *lm)
 {
     for (size_t i = 0; i < DATA_DIR_MAX; i++) {
         if (lm->checkpoints[i] != NULL) {
-            (void)dir_checkpoint_write_sync(lm->checkpoints[i]); /* logged there */
+            if (!lm->dir_offline[i]) {
+                (void)dir_checkpoint_write_sync(lm->checkpoints[i]); /* logged there */
+            }
             dir_checkpoint_close(lm->checkpoints[i]);
             lm->checkpoints[i] = NULL;
         }
@@ -114,6 +116,55 @@ static int on_log_checkpoint_now(void *data, struct partition_log *log)
     return dir_checkpoint_write_sync(m->lm->checkpoints[m->dir]);
 }
 
+static void on_log_failed(void *data, struct partition_log *log, int err, const char *what)
+{
+    struct managed_log *m = data;
+    char ctx[300];
+    (void)log;
+    snprintf(ctx, sizeof ctx, "%s topic=%s partition=%d", what, m->topic, m->partition);
+    log_manager_fail_dir(m->lm, m->dir, err, ctx);
+}
+
+static void on_offline_timer(uv_timer_t *t)
+{
+    struct log_manager *lm = t->data;
+    for (size_t i = 0; i < lm->dirs->count; i++) {
+        if (lm->offline_unhandled[i]) {
+            lm->offline_unhandled[i] = false;
+            if (lm->dir_failed != NULL) {
+                lm->dir_failed(lm->owner, i);
+            }
+        }
+    }
+}
+
+void log_manager_fail_dir(struct log_manager *lm, size_t dir, int err, const char *what)
+{
+    if (dir >= lm->dirs->count || lm->dir_offline[dir]) {
+        return;
+    }
+    lm->dir_offline[dir] = true;
+    lm->offline_unhandled[dir] = true;
+    snprintf(lm->dir_error[dir], sizeof lm->dir_error[dir], "%s during %s", strerror(-err), what);
+    log_error(
+        "replica",
+        "log directory offline dir=%s error=%s cause=\"%s\": its partitions stop being served "
+        "and are reported offline to the controller",
+        lm->dirs->paths[dir], log_err_name(err), lm->dir_error[dir]);
+    if (lm->timers_started) {
+        uv_timer_start(&lm->offline_timer, on_offline_timer, 0, 0);
+    }
+}
+
+size_t log_manager_dirs_online(const struct log_manager *lm)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < lm->dirs->count; i++) {
+        n += !lm->dir_offline[i];
+    }
+    return n;
+}
+
 static void on_log_closed(void *data, struct partition_log *log, const struct log_checkpoint *cp)
 {
     struct managed_log *m = data;
@@ -132,19 +183,22 @@ static void on_log_closed(void *data, struct partition_log *log, const struct lo
     free(m);
 }
 
-/* The directory holding `topic-index` already, or the least loaded one. */
-static size_t choose_dir(struct log_manager *lm, const char *topic, int32_t index)
+/* The directory holding `topic-index` already, or the least loaded online
+ * one; -1 when it lives in an offline directory (Kafka does not recreate
+ * such a replica elsewhere) or no directory is online. */
+static int choose_dir(struct log_manager *lm, const char *topic, int32_t index)
 {
-    size_t best = 0;
+    int best = -1;
     for (size_t i = 0; i < lm->dirs->count; i++) {
         char path[4096];
         struct stat st;
         if (partition_log_dir_name(lm->dirs->paths[i], topic, index, path, sizeof path) == 0 &&
             stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            return i;
+            return lm->dir_offline[i] ? -1 : (int)i;
         }
-        if (lm->partitions_in_dir[i] < lm->partitions_in_dir[best]) {
-            best = i;
+        if (!lm->dir_offline[i] &&
+            (best < 0 || lm->partitions_in_dir[i] < lm->partitions_in_dir[best])) {
+            best = (int)i;
         }
     }
     return best;
@@ -212,7 +266,15 @@ int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id
                      const struct topic_config *cfg, struct partition_log **out, size_t *dir_index,
                      char *path, size_t pathlen)
 {
-    size_t d = choose_dir(lm, topic, index);
+    int chosen = choose_dir(lm, topic, index);
+    if (chosen < 0) {
+        log_error("replica",
+                  "cannot open partition topic=%s partition=%d: its log directory is "
+                  "offline",
+                  topic, index);
+        return -EROFS;
+    }
+    size_t d = (size_t)chosen;
     struct dir_checkpoint *dc = lm->checkpoints[d];
     char err[512] = "directory name too long";
     struct managed_log *m = calloc(1, sizeof *m);
@@ -243,13 +305,23 @@ int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id
         m->lm = lm;
         m->partition = index;
         m->dir = d;
-        struct partition_log_owner owner = {on_log_work, on_log_checkpoint_now, on_log_closed, m};
+        struct partition_log_owner owner = {on_log_work, on_log_checkpoint_now, on_log_closed,
+                                            on_log_failed, m};
         rv = partition_log_open_owned(lm->loop, path, cfg, NULL, listed ? &cp : NULL, &owner, out,
                                       err, sizeof err);
     }
     if (rv != 0) {
         log_error("replica", "cannot open partition topic=%s partition=%d dir=%s error=\"%s\"",
                   topic, index, path, err);
+        /* A device error takes the directory offline (Kafka's log loading
+         * does); anything else (corrupt, missing, out of descriptors) only
+         * this partition, which the owner reports. */
+        if (rv == -EIO || rv == -EROFS || rv == -ENOSPC || rv == -EDQUOT || rv == -ENXIO ||
+            rv == -ENODEV) {
+            char what[300];
+            snprintf(what, sizeof what, "open topic=%s partition=%d", topic, index);
+            log_manager_fail_dir(lm, d, rv, what);
+        }
         if (m != NULL) {
             free(m->topic);
         }
@@ -338,7 +410,7 @@ static void on_flush(uv_timer_t *t)
     lm->checkpoint_ticks = (lm->checkpoint_ticks + 1) % CHECKPOINT_EVERY_TICKS;
     if (lm->checkpoint_ticks == 0) {
         for (size_t i = 0; i < DATA_DIR_MAX; i++) {
-            if (lm->checkpoints[i] != NULL) {
+            if (lm->checkpoints[i] != NULL && !lm->dir_offline[i]) {
                 dir_checkpoint_write_async(lm->checkpoints[i]);
             }
         }
@@ -418,12 +490,20 @@ void log_manager_start_timers(struct log_manager *lm)
     uv_timer_start(&lm->flush_timer, on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
     uv_timer_init(lm->loop, &lm->cleaner_timer);
     lm->cleaner_timer.data = lm;
+    uv_timer_init(lm->loop, &lm->offline_timer);
+    lm->offline_timer.data = lm;
     if (lm->cfg->log_cleaner_enable) {
         uint64_t backoff = (uint64_t)lm->cfg->log_cleaner_backoff_ms;
         backoff = backoff > 0 ? backoff : 1;
         uv_timer_start(&lm->cleaner_timer, on_cleaner, backoff, backoff);
     }
     lm->timers_started = true;
+    for (size_t i = 0; i < lm->dirs->count; i++) {
+        if (lm->offline_unhandled[i]) { /* failed while starting up */
+            uv_timer_start(&lm->offline_timer, on_offline_timer, 0, 0);
+            break;
+        }
+    }
 }
 
 void log_manager_stop(struct log_manager *lm)
@@ -432,6 +512,7 @@ void log_manager_stop(struct log_manager *lm)
         uv_close((uv_handle_t *)&lm->retention_timer, NULL);
         uv_close((uv_handle_t *)&lm->flush_timer, NULL);
         uv_close((uv_handle_t *)&lm->cleaner_timer, NULL);
+        uv_close((uv_handle_t *)&lm->offline_timer, NULL);
         lm->timers_started = false;
     }
 }

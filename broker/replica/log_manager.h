@@ -54,6 +54,17 @@ struct log_manager {
     bool timers_started;
     struct dir_checkpoint *checkpoints[DATA_DIR_MAX];
     struct managed_log *work; /* logs with periodic work (has_work), a list */
+    /* Offline log directories (Kafka's LogDirFailureChannel): a storage
+     * fault in any log of a directory takes the whole directory offline until
+     * the broker restarts. Its partitions are closed by the owner, no new
+     * partition is placed there, and its checkpoint files are left alone. */
+    bool dir_offline[DATA_DIR_MAX];
+    char dir_error[DATA_DIR_MAX][160];    /* why, for logs, metrics and DescribeLogDirs */
+    bool offline_unhandled[DATA_DIR_MAX]; /* dir_failed not yet called */
+    uv_timer_t offline_timer;
+    /* Called (on the loop, never from inside a log call) once per directory
+     * that went offline: the owner closes its partitions. NULL: nobody. */
+    void (*dir_failed)(void *owner, size_t dir);
 };
 
 /* Set up and read each directory's checkpoint files (blocking: startup);
@@ -70,7 +81,8 @@ void log_manager_stop(struct log_manager *lm);
 void log_manager_close(struct log_manager *lm);
 
 /* Open (creating or recovering) the log of `topic`-`index` whose topic id is
- * `id`: in the directory already holding it, else the least loaded one. A
+ * `id`: in the directory already holding it, else the least loaded online
+ * one. -EROFS when it lives in an offline directory or none is online. A
  * directory left by another topic of that name is deleted first. On success
  * *out is the caller's, *dir_index says where it lives and `path` (capacity
  * pathlen) holds its directory. The log reports to the manager (its offsets
@@ -79,6 +91,13 @@ void log_manager_close(struct log_manager *lm);
 int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id[16], int32_t index,
                      const struct topic_config *cfg, struct partition_log **out, size_t *dir_index,
                      char *path, size_t pathlen);
+/* Take directory `dir` offline because of `err` (a negative errno) while
+ * doing `what` (logged once, with the directory and the cause). dir_failed
+ * runs on a later loop turn. Idempotent. */
+void log_manager_fail_dir(struct log_manager *lm, size_t dir, int err, const char *what);
+/* How many directories are still online. */
+size_t log_manager_dirs_online(const struct log_manager *lm);
+
 /* A log opened by log_manager_open was closed or deleted. */
 void log_manager_release(struct log_manager *lm, size_t dir_index);
 

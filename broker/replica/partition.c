@@ -220,6 +220,22 @@ int partition_append(struct partition *p, uint8_t *batches, size_t len,
     return 0;
 }
 
+int partition_append_marker(struct partition *p, const struct log_txn_marker *m,
+                            struct log_append_info *info)
+{
+    if (p->role != PARTITION_LEADER) {
+        snprintf(info->reason, sizeof info->reason, "not the leader");
+        return LOG_ERR_CLOSED;
+    }
+    int rv = partition_log_append_marker(p->log, m, p->leader_epoch, info);
+    if (rv != 0) {
+        return rv;
+    }
+    leader_update_hw(p);
+    delayed_key_notify(&p->waiters);
+    return 0;
+}
+
 int partition_append_replica(struct partition *p, const uint8_t *batches, size_t len,
                              int64_t leader_hw, struct log_append_info *info)
 {
@@ -312,16 +328,29 @@ int64_t partition_log_end(const struct partition *p)
     return partition_log_end_offset(p->log);
 }
 
+int64_t partition_last_stable_offset(const struct partition *p)
+{
+    int64_t first = partition_log_first_unstable_offset(p->log);
+    return first < p->high_watermark ? first : p->high_watermark;
+}
+
 static int64_t read_bound(const struct partition *p, enum partition_reader who)
 {
-    return who == PARTITION_READ_REPLICA ? INT64_MAX : p->high_watermark;
+    switch (who) {
+    case PARTITION_READ_REPLICA:
+        return INT64_MAX;
+    case PARTITION_READ_COMMITTED:
+        return partition_last_stable_offset(p);
+    default:
+        return p->high_watermark;
+    }
 }
 
 int partition_read(struct partition *p, enum partition_reader who, int64_t offset, size_t max_bytes,
                    struct log_read_result *out)
 {
     int rv = partition_log_read(p->log, offset, max_bytes, read_bound(p, who), out);
-    if (rv == 0 && who == PARTITION_READ_CONSUMER) {
+    if (rv == 0 && who != PARTITION_READ_REPLICA) {
         p->traffic.bytes_out += out->length;
     }
     return rv;
@@ -331,7 +360,7 @@ int partition_read_copy(struct partition *p, enum partition_reader who, int64_t 
                         size_t max_bytes, struct buf *out, struct log_read_result *info)
 {
     int rv = partition_log_read_copy(p->log, offset, max_bytes, read_bound(p, who), out, info);
-    if (rv == 0 && who == PARTITION_READ_CONSUMER) {
+    if (rv == 0 && who != PARTITION_READ_REPLICA) {
         p->traffic.bytes_out += info->length;
     }
     return rv;

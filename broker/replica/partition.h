@@ -135,6 +135,12 @@ bool partition_is_leader(const struct partition *p);
 int partition_append(struct partition *p, uint8_t *batches, size_t len,
                      struct log_append_info *info);
 
+/* Append a transaction marker as leader (partition_log_append_marker):
+ * waiters are notified, the high watermark follows the ISR rule. Errors as
+ * there, or LOG_ERR_CLOSED when not the leader. */
+int partition_append_marker(struct partition *p, const struct log_txn_marker *m,
+                            struct log_append_info *info);
+
 /* Append batches fetched from the leader as they are (follower), then
  * move the high watermark to min(leader_hw, log end). */
 int partition_append_replica(struct partition *p, const uint8_t *batches, size_t len,
@@ -159,9 +165,14 @@ int64_t partition_log_start(const struct partition *p);
 int64_t partition_log_end(const struct partition *p);
 
 enum partition_reader {
-    PARTITION_READ_CONSUMER, /* up to the high watermark */
-    PARTITION_READ_REPLICA,  /* up to the log end */
+    PARTITION_READ_CONSUMER,  /* up to the high watermark */
+    PARTITION_READ_REPLICA,   /* up to the log end */
+    PARTITION_READ_COMMITTED, /* up to the last stable offset (read_committed) */
 };
+
+/* The last stable offset: min(first unstable offset, high watermark). Only
+ * a leader's is meaningful to consumers. */
+int64_t partition_last_stable_offset(const struct partition *p);
 
 /* Read whole batches from `offset` (see partition_log_read); consumers see
  * only what is below the high watermark. Release `out` with

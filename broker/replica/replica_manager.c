@@ -13,6 +13,10 @@ struct hosted_topic {
     int32_t n;
     struct partition **parts;
     size_t *dir_index; /* which data dir each partition lives in */
+    /* Hosted here but not served: its log directory went offline, or it
+     * could not be opened. Stays so until restart (or until this broker is
+     * no longer a replica), and is reported to the controller. */
+    bool *offline;
 };
 
 static void hosted_free(struct hosted_topic *h)
@@ -20,6 +24,7 @@ static void hosted_free(struct hosted_topic *h)
     if (h != NULL) {
         free(h->parts);
         free(h->dir_index);
+        free(h->offline);
         free(h);
     }
 }
@@ -75,8 +80,16 @@ static int open_one(struct replica_manager *rm, const struct metadata_topic *t,
     size_t d;
     int rv =
         log_manager_open(&rm->logs, t->name, t->id, index, &t->config, &log, &d, path, sizeof path);
+    if (rv == -ENOMEM) {
+        return rv; /* logged by the log manager; tried again on the next change */
+    }
     if (rv != 0) {
-        return rv; /* logged by the log manager */
+        /* Unreadable, corrupt beyond recovery, out of descriptors, or in an
+         * offline directory (logged by the log manager): offline here and
+         * reported, so other replicas lead it, instead of failing the topic. */
+        h->offline[index] = true;
+        rm->offline_dirty = true;
+        return 0;
     }
     rv = partition_open(log, path, t->name, index, metadata_view_local_node(rm->metadata),
                         &t->config, &h->parts[index]);
@@ -106,6 +119,133 @@ static void close_partitions_range(struct replica_manager *rm, struct hosted_top
     }
 }
 
+/* ---- offline replicas (Kafka's handleLogDirFailure) ---- */
+
+struct offline_set {
+    uint8_t (*ids)[16];
+    int32_t *parts;
+    size_t n, cap;
+};
+
+static int offline_add(struct offline_set *o, const uint8_t id[16], int32_t index)
+{
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? 2 * o->cap : 16;
+        uint8_t(*ids)[16] = realloc(o->ids, cap * sizeof *ids);
+        if (ids != NULL) {
+            o->ids = ids;
+        }
+        int32_t *parts = realloc(o->parts, cap * sizeof *parts);
+        if (parts != NULL) {
+            o->parts = parts;
+        }
+        if (ids == NULL || parts == NULL) {
+            return -ENOMEM;
+        }
+        o->cap = cap;
+    }
+    memcpy(o->ids[o->n], id, 16);
+    o->parts[o->n++] = index;
+    return 0;
+}
+
+/* Tell the controller the whole offline set when it changed. */
+static void report_offline(struct replica_manager *rm)
+{
+    if (!rm->offline_dirty || rm->controller.report_offline == NULL) {
+        return;
+    }
+    struct offline_set o = {0};
+    const char *dirs[DATA_DIR_MAX];
+    size_t n_dirs = 0;
+    int rv = 0;
+    size_t b;
+    for (struct strmap_entry *e = strmap_first(&rm->topics, &b); e && rv == 0;
+         e = strmap_next(&rm->topics, e, &b)) {
+        struct hosted_topic *h = e->value;
+        const struct metadata_topic *t = metadata_view_topic(rm->metadata, e->key);
+        for (int32_t i = 0; t != NULL && i < h->n && rv == 0; i++) {
+            if (h->offline[i]) {
+                rv = offline_add(&o, t->id, i);
+            }
+        }
+    }
+    for (size_t d = 0; d < rm->dirs->count; d++) {
+        if (rm->logs.dir_offline[d]) {
+            dirs[n_dirs++] = rm->dirs->paths[d];
+        }
+    }
+    if (rv == 0) {
+        rv = rm->controller.report_offline(rm->controller.data, (const uint8_t(*)[16])o.ids,
+                                           o.parts, o.n, dirs, n_dirs);
+    }
+    if (rv == 0) {
+        rm->offline_dirty = false;
+        log_info("replica", "reporting offline replicas to the controller partitions=%zu dirs=%zu",
+                 o.n, n_dirs);
+    } else {
+        log_error("replica",
+                  "out of memory reporting offline replicas (retried on the next change)");
+    }
+    free(o.ids);
+    free(o.parts);
+}
+
+/* Directory `dir` went offline (log_manager.dir_failed, on a later loop turn
+ * than the failure): close every partition in it, so nothing reads or writes
+ * there again, answer their waiting requests, and report them. */
+static void on_dir_failed(void *owner, size_t dir)
+{
+    struct replica_manager *rm = owner;
+    size_t b, closed = 0;
+    for (struct strmap_entry *e = strmap_first(&rm->topics, &b); e;
+         e = strmap_next(&rm->topics, e, &b)) {
+        struct hosted_topic *h = e->value;
+        for (int32_t i = 0; i < h->n; i++) {
+            struct partition *p = h->parts[i];
+            if (p == NULL || h->dir_index[i] != dir) {
+                continue;
+            }
+            /* Out of the map first: the waiters asked below then find no
+             * partition and answer NOT_LEADER_OR_FOLLOWER (nothing they wait
+             * for is acknowledged), and the fetchers drop it. */
+            h->parts[i] = NULL;
+            h->offline[i] = true;
+            delayed_key_notify(&p->waiters);
+            log_manager_release(&rm->logs, dir);
+            partition_close(p);
+            closed++;
+        }
+    }
+    log_warn("replica", "partitions taken offline with their log directory dir=%s partitions=%zu",
+             rm->dirs->paths[dir], closed);
+    rm->offline_dirty = true;
+    report_offline(rm);
+    if (log_manager_dirs_online(&rm->logs) == 0) {
+        log_error("replica", "every log directory is offline: shutting down");
+        if (rm->controller.all_dirs_offline != NULL) {
+            rm->controller.all_dirs_offline(rm->controller.data);
+        }
+    }
+}
+
+bool replica_manager_partition_offline(const struct replica_manager *rm, const char *topic,
+                                       int32_t index)
+{
+    struct hosted_topic *h = rm->running ? strmap_get(&rm->topics, topic) : NULL;
+    return h != NULL && index >= 0 && index < h->n && h->offline[index];
+}
+
+int replica_manager_partition_dir(const struct replica_manager *rm, const char *topic,
+                                  int32_t index)
+{
+    struct hosted_topic *h = rm->running ? strmap_get(&rm->topics, topic) : NULL;
+    if (h == NULL || index < 0 || index >= h->n || h->parts[index] == NULL) {
+        return -1;
+    }
+    return (int)h->dir_index[index];
+}
+
 static bool hosts(const struct metadata_partition *p, int32_t self)
 {
     for (int32_t i = 0; i < p->n_replicas; i++) {
@@ -126,13 +266,24 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
     const struct metadata_partition *mp = &t->partitions[i];
     bool wanted = hosts(mp, self);
     if (!wanted) {
-        close_partitions_range(rm, h, i, i + 1, false);
+        /* Reassigned away (KIP-455): Kafka's StopReplica with deletion. The
+         * replica set changes only when the new replicas are in sync, so
+         * nothing acknowledged lives only here. */
+        if (h->parts[i] != NULL) {
+            log_info("replica", "no longer a replica: deleting topic=%s partition=%d", t->name, i);
+        }
+        close_partitions_range(rm, h, i, i + 1, true);
+        rm->offline_dirty |= h->offline[i];
+        h->offline[i] = false;
+        return 0;
+    }
+    if (h->offline[i]) {
         return 0;
     }
     bool opened = h->parts[i] == NULL;
     if (opened) {
         int rv = open_one(rm, t, h, i);
-        if (rv != 0) {
+        if (rv != 0 || h->offline[i]) {
             return rv;
         }
     }
@@ -180,11 +331,16 @@ static int open_partitions(struct replica_manager *rm, const struct metadata_top
         if (dirs != NULL) {
             h->dir_index = dirs;
         }
-        if (parts == NULL || dirs == NULL) {
+        bool *offline = realloc(h->offline, (size_t)t->n_partitions * sizeof *offline);
+        if (offline != NULL) {
+            h->offline = offline;
+        }
+        if (parts == NULL || dirs == NULL || offline == NULL) {
             return -ENOMEM;
         }
         for (int32_t i = old; i < t->n_partitions; i++) {
             h->parts[i] = NULL;
+            h->offline[i] = false;
         }
         h->n = t->n_partitions;
     }
@@ -193,6 +349,7 @@ static int open_partitions(struct replica_manager *rm, const struct metadata_top
         int rv = sync_partition(rm, t, h, i);
         first_error = first_error != 0 ? first_error : rv;
     }
+    report_offline(rm);
     return first_error;
 }
 
@@ -229,8 +386,12 @@ static void on_topic_deleted(void *data, const struct metadata_topic *t)
     struct replica_manager *rm = data;
     struct hosted_topic *h = strmap_remove(&rm->topics, t->name);
     if (h != NULL) {
+        for (int32_t i = 0; i < h->n; i++) {
+            rm->offline_dirty |= h->offline[i];
+        }
         close_partitions(rm, h, 0, true);
         hosted_free(h);
+        report_offline(rm);
     }
 }
 
@@ -452,6 +613,7 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
                                   on_partitions_changed};
     metadata_view_set_listener(metadata, &l);
     delayed_queue_init(&rm->delayed, loop);
+    rm->logs.dir_failed = on_dir_failed;
     log_manager_start_timers(&rm->logs);
     uv_timer_init(loop, &rm->isr_timer);
     rm->isr_timer.data = rm;
@@ -496,6 +658,7 @@ void replica_manager_park(struct replica_manager *rm, struct delayed_op *op, uin
 void replica_manager_set_controller(struct replica_manager *rm, const struct replica_controller *c)
 {
     rm->controller = *c;
+    report_offline(rm); /* what start-up found */
 }
 
 void replica_manager_each_partition(struct replica_manager *rm,
@@ -511,6 +674,12 @@ void replica_manager_each_partition(struct replica_manager *rm,
             }
         }
     }
+}
+
+void replica_manager_set_tls(struct replica_manager *rm, struct tls_context *tls, bool verify_host)
+{
+    rm->tls = tls;
+    rm->tls_verify_host = verify_host;
 }
 
 const char *replica_listener_name(const struct sluice_config *cfg)

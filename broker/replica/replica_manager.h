@@ -42,6 +42,14 @@ struct replica_controller {
     /* Whether this broker may act as a leader now (not isolated: it stops
      * acknowledging writes and serving as leader otherwise). */
     bool (*may_lead)(void *data, uint64_t now_ms);
+    /* The replicas this broker cannot serve, by topic id and partition, and
+     * the offline log directories (the whole set each time; see
+     * broker_session_set_offline). NULL: not reported. */
+    int (*report_offline)(void *data, const uint8_t (*topic_ids)[16], const int32_t *partitions,
+                          size_t n, const char *const *dirs, size_t n_dirs);
+    /* Every log directory is offline: nothing is left to serve, and the
+     * broker shuts down (as Kafka does). NULL: nothing happens. */
+    void (*all_dirs_offline)(void *data);
 };
 
 struct replica_manager {
@@ -58,6 +66,9 @@ struct replica_manager {
     size_t n_fetchers, cap_fetchers;
     uv_timer_t isr_timer;
     bool running;
+    struct tls_context *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
+    bool tls_verify_host;
+    bool offline_dirty; /* the offline replicas changed since the last report */
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
@@ -73,6 +84,22 @@ void replica_manager_stop(struct replica_manager *rm);
 /* The hosted partition, or NULL (unknown topic, index out of range). */
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index);
+
+/* Fetch from leaders over mutual TLS with `tls` (a client context,
+ * borrowed, outliving the manager; NULL: plaintext), checking that each
+ * leader's certificate names its host when `verify_host`. */
+void replica_manager_set_tls(struct replica_manager *rm, struct tls_context *tls, bool verify_host);
+
+/* Whether this broker is a replica of `topic`-`index` but cannot serve it:
+ * its log directory is offline, or it could not be opened. Clients get
+ * KAFKA_STORAGE_ERROR for it. */
+bool replica_manager_partition_offline(const struct replica_manager *rm, const char *topic,
+                                       int32_t index);
+
+/* The log directory (index into the data dirs) a hosted, open partition lives
+ * in, or -1. */
+int replica_manager_partition_dir(const struct replica_manager *rm, const char *topic,
+                                  int32_t index);
 
 /* Wire the controller (before partitions lead anything that replicates). */
 void replica_manager_set_controller(struct replica_manager *rm, const struct replica_controller *c);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/replica/txn_markers.h"
 #include "common/log.h"
 #include "proto/replica.pb-c.h"
 
@@ -274,6 +275,113 @@ static void handle_epochs(struct rpc_call *call, void *arg)
     free(ptrs);
 }
 
+/* ---- WRITE_TXN_MARKERS ---- */
+
+typedef Sluice__Replica__WriteTxnMarkersRequest MarkersRequest;
+
+/* Malloc'd: lives until the markers are written. */
+struct markers_call {
+    struct rpc_call *call;
+    const MarkersRequest *req; /* the call's */
+    struct txn_marker_write *markers;
+    struct txn_marker_partition *slots;
+};
+
+static void markers_call_free(struct markers_call *mc)
+{
+    free(mc->markers);
+    free(mc->slots);
+    free(mc);
+}
+
+static void markers_done(void *arg)
+{
+    struct markers_call *mc = arg;
+    const MarkersRequest *req = mc->req;
+    size_t total = 0;
+    for (size_t i = 0; i < req->n_markers; i++) {
+        total += req->markers[i]->n_partitions;
+    }
+    Sluice__Replica__TxnMarkerResult *results = calloc(req->n_markers + 1, sizeof *results);
+    Sluice__Replica__TxnMarkerResult **rptrs = calloc(req->n_markers + 1, sizeof *rptrs);
+    Sluice__Replica__TxnMarkerPartitionResult *parts = calloc(total + 1, sizeof *parts);
+    Sluice__Replica__TxnMarkerPartitionResult **pptrs = calloc(total + 1, sizeof *pptrs);
+    if (results == NULL || rptrs == NULL || parts == NULL || pptrs == NULL) {
+        rpc_call_fail(mc->call, RPC_ERROR_INTERNAL, "out of memory");
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < req->n_markers; i++) {
+        sluice__replica__txn_marker_result__init(&results[i]);
+        rptrs[i] = &results[i];
+        results[i].producer_id = mc->markers[i].producer_id;
+        results[i].partitions = &pptrs[k];
+        results[i].n_partitions = mc->markers[i].n_partitions;
+        for (size_t j = 0; j < mc->markers[i].n_partitions; j++, k++) {
+            const struct txn_marker_partition *s = &mc->markers[i].partitions[j];
+            sluice__replica__txn_marker_partition_result__init(&parts[k]);
+            parts[k].topic = (char *)s->topic;
+            parts[k].partition = s->partition;
+            parts[k].error_code = s->error_code;
+            pptrs[k] = &parts[k];
+        }
+    }
+    Sluice__Replica__WriteTxnMarkersResponse resp =
+        SLUICE__REPLICA__WRITE_TXN_MARKERS_RESPONSE__INIT;
+    resp.markers = rptrs;
+    resp.n_markers = req->n_markers;
+    rpc_call_respond(mc->call, &resp.base, NULL, 0);
+out:
+    free(results);
+    free(rptrs);
+    free(parts);
+    free(pptrs);
+    markers_call_free(mc);
+}
+
+static void handle_markers(struct rpc_call *call, void *arg)
+{
+    struct replica_manager *rm = arg;
+    const MarkersRequest *req = (const MarkersRequest *)call->request;
+    size_t total = 0;
+    for (size_t i = 0; i < req->n_markers; i++) {
+        total += req->markers[i]->n_partitions;
+    }
+    struct markers_call *mc = calloc(1, sizeof *mc);
+    if (mc == NULL || (mc->markers = calloc(req->n_markers + 1, sizeof *mc->markers)) == NULL ||
+        (mc->slots = calloc(total + 1, sizeof *mc->slots)) == NULL) {
+        if (mc != NULL) {
+            markers_call_free(mc);
+        }
+        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+        return;
+    }
+    mc->call = call;
+    mc->req = req;
+    size_t k = 0;
+    for (size_t i = 0; i < req->n_markers; i++) {
+        const Sluice__Replica__TxnMarker *m = req->markers[i];
+        mc->markers[i] = (struct txn_marker_write){
+            .producer_id = m->producer_id,
+            .producer_epoch = (int16_t)m->producer_epoch,
+            .commit = m->committed,
+            .coordinator_epoch = m->coordinator_epoch,
+            .partitions = &mc->slots[k],
+            .n_partitions = m->n_partitions,
+        };
+        for (size_t j = 0; j < m->n_partitions; j++, k++) {
+            mc->slots[k].topic = m->partitions[j]->topic;
+            mc->slots[k].partition = m->partitions[j]->partition;
+        }
+    }
+    uint64_t timeout =
+        rm->cfg->request_timeout_ms > 0 ? (uint64_t)rm->cfg->request_timeout_ms : 30000;
+    if (txn_markers_write(rm, mc->markers, req->n_markers, timeout, markers_done, mc) != 0) {
+        markers_call_free(mc);
+        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
+    }
+}
+
 int replica_service_register(struct rpc_server *server, struct replica_manager *rm)
 {
     int rv =
@@ -283,6 +391,11 @@ int replica_service_register(struct rpc_server *server, struct replica_manager *
         rv = rpc_server_handle(
             server, SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_OFFSETS_FOR_LEADER_EPOCH,
             &sluice__replica__offsets_for_leader_epoch_request__descriptor, handle_epochs, rm);
+    }
+    if (rv == 0) {
+        rv = rpc_server_handle(
+            server, SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_WRITE_TXN_MARKERS,
+            &sluice__replica__write_txn_markers_request__descriptor, handle_markers, rm);
     }
     return rv;
 }

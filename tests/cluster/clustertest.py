@@ -61,6 +61,9 @@ class Cluster:
         node's network namespace (default none; see netns.py)."""
         self.session_ms = session_ms
         self.heartbeat_ms = heartbeat_ms
+        # sluicectl --command-config for status(): set when the CONTROLLER
+        # listener speaks mutual TLS (test_internal_tls.py).
+        self.command_config = None
         hosts = hosts or ["127.0.0.1"] * n
         netns = netns or [None] * n
         ports = [free_port(pair=True) for _ in range(n)]
@@ -126,8 +129,11 @@ class Cluster:
         addrs = ",".join(b.controller for b in self.nodes if b.running())
         if not addrs:
             return None
-        p = run([binary("tools", "sluicectl", "sluicectl"), "cluster", "status", "--controller",
-                 addrs, "--json", "--timeout-ms", str(timeout_ms)], timeout=30, check=False)
+        cmd = [binary("tools", "sluicectl", "sluicectl"), "cluster", "status", "--controller",
+               addrs, "--json", "--timeout-ms", str(timeout_ms)]
+        if self.command_config:
+            cmd += ["--command-config", self.command_config]
+        p = run(cmd, timeout=30, check=False)
         if p.returncode != 0:
             return None
         return json.loads(p.stdout)

@@ -12,6 +12,8 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
+import time
 
 import pytest
 
@@ -73,28 +75,92 @@ def _version(text):
     return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
 
 
-def go_binary():
+def go_problem():
+    """Why the Go tier cannot run here (no go, or too old), or None."""
     go = shutil.which("go") or "/usr/local/go/bin/go"
     if not os.path.exists(go):
-        pytest.fail("go not found (PATH or /usr/local/go/bin/go): the Go tier cannot run")
+        return None, "go not found (PATH or /usr/local/go/bin/go): the Go tier cannot run"
     with open(os.path.join(GO_DIR, "go.mod")) as f:
         want = re.search(r"^go (\S+)", f.read(), re.M).group(1)
     have = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
     if _version(have) < _version(want):
-        pytest.fail(f"{go} is {have}; tests/go/go.mod needs Go >= {want}")
+        return None, f"{go} is {have}; tests/go/go.mod needs Go >= {want}"
+    return go, None
+
+
+def go_binary():
+    go, problem = go_problem()
+    if problem:
+        pytest.fail(problem)
     return go
 
 
+GO_BUILD_TIMEOUT = 540
+
+
+class GoBuild:
+    """`go test -c` of tests/go, started in the background as soon as the
+    session knows a test needs it: on a cold cache it takes minutes, which
+    the brokers' tests before the first Go test no longer wait out. It runs
+    at a lower priority than the tests (nice), so they keep the CPU."""
+
+    def __init__(self, go):
+        self.dir = tempfile.mkdtemp(prefix="sluice-go-")
+        self.out = os.path.join(self.dir, "franz.test")
+        self.log = open(os.path.join(self.dir, "build.log"), "w+b")
+        env = dict(os.environ, GOFLAGS="-mod=readonly")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(["nice", "-n", "10", go, "test", "-c", "-o", self.out, "."],
+                                     cwd=GO_DIR, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def result(self):
+        """The binary's path; fails the calling test if the build failed."""
+        left = GO_BUILD_TIMEOUT - (time.monotonic() - self.started)
+        try:
+            rc = self.proc.wait(timeout=max(left, 1))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"building the Go tests took longer than {GO_BUILD_TIMEOUT}s")
+        self.log.seek(0)
+        output = self.log.read().decode(errors="replace")
+        assert rc == 0, f"go test -c failed:\n{output}"
+        return self.out
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_go_build = None
+
+
+def pytest_collection_finish(session):
+    global _go_build
+    if session.config.option.collectonly:
+        return
+    if any("franz_test_binary" in getattr(item, "fixturenames", ()) for item in session.items):
+        go, problem = go_problem()
+        if problem is None:  # else the fixture fails each Go test, naming the problem
+            _go_build = GoBuild(go)
+
+
+def pytest_sessionfinish(session):
+    if _go_build is not None:
+        _go_build.close()
+
+
 @pytest.fixture(scope="session")
-def franz_test_binary(tmp_path_factory):
-    """tests/go built with `go test -c` (franz-go and sarama tests): a missing
-    or too old `go`, or a failed build, fails the tests that use it."""
-    out = str(tmp_path_factory.mktemp("go") / "franz.test")
-    env = dict(os.environ, GOFLAGS="-mod=readonly")
-    try:
-        p = subprocess.run([go_binary(), "test", "-c", "-o", out, "."], cwd=GO_DIR, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=540)
-    except subprocess.TimeoutExpired:
-        pytest.fail("building the Go tests took longer than 540s")
-    assert p.returncode == 0, f"go test -c failed:\n{p.stdout.decode(errors='replace')}"
-    return out
+def franz_test_binary():
+    """tests/go built with `go test -c` (franz-go and sarama tests; started
+    in the background when the session began, see GoBuild): a missing or too
+    old `go`, or a failed build, fails the tests that use it."""
+    global _go_build
+    go = go_binary()
+    if _go_build is None:
+        _go_build = GoBuild(go)
+    return _go_build.result()

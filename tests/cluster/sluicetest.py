@@ -15,6 +15,7 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -354,6 +355,38 @@ def run(cmd, timeout=60, input=None, check=True):
     if check and p.returncode != 0:
         raise AssertionError(f"exit {p.returncode}: {cmd}\nstdout: {p.stdout[-4000:]!r}\n"
                              f"stderr: {p.stderr[-4000:]!r}")
+    return p
+
+
+def run_refused(cmd, refused, timeout=60):
+    """Run a client that should be refused and stop it once refused(stderr)
+    holds. kcat retries a refused connection until its own metadata timeout
+    (-m) runs out; waiting that out cost 15 s a client. Returns the
+    CompletedProcess (returncode -9 when it was stopped); it fails if
+    the client exits 0 or nothing shows the refusal within timeout."""
+    with tempfile.TemporaryDirectory() as d:
+        out_path, err_path = os.path.join(d, "out"), os.path.join(d, "err")
+
+        def stderr():
+            with open(err_path, "rb") as f:
+                return f.read()
+
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        try:
+            while proc.poll() is None and not refused(stderr()):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"not refused within {timeout}s: {cmd}")
+                time.sleep(0.1)
+        finally:
+            if proc.poll() is None:
+                proc.kill()  # kcat finishes its metadata wait on SIGTERM
+            proc.wait()
+        with open(out_path, "rb") as f:
+            p = subprocess.CompletedProcess(cmd, proc.returncode, f.read(), stderr())
+    assert p.returncode != 0, f"{cmd} succeeded:\n{p.stdout[-2000:]!r}"
+    assert refused(p.stderr), f"{cmd} was not refused:\n{p.stderr[-4000:]!r}"
     return p
 
 

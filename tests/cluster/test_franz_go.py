@@ -25,7 +25,9 @@ GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
 GO_TESTS_RUN_ELSEWHERE = {"TestFailoverClient": "test_client_failover.py",
                           "TestFranzSecure": "test_security_go.py",
                           "TestSaramaSecure": "test_security_go.py",
-                          "TestIncrementalFetchManyPartitions": "test_fetch_sessions.py"}
+                          "TestIncrementalFetchManyPartitions": "test_fetch_sessions.py",
+                          "TestDescribeLogDirs": "test_log_dir_failure.py",
+                          "TestListReassignmentsInProgress": "test_partition_moves.py"}
 
 
 def test_every_go_test_is_run():

@@ -35,10 +35,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def sluice_image():
-    """The image built from this checkout (base image made locally if it cannot be pulled)."""
-    base = subprocess.run([os.path.join(ROOT, "deploy/docker/base-image")], check=True,
+def base_image():
+    """Debian bookworm: the official image, or one made locally with debootstrap
+    when no registry answers (deploy/docker/base-image)."""
+    return subprocess.run([os.path.join(ROOT, "deploy/docker/base-image")], check=True,
                           text=True, capture_output=True, timeout=900).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def sluice_image(base_image):
+    """The image built from this checkout: the Debian package (deploy/debian)
+    built in one stage and installed with apt in a clean base_image."""
+    base = base_image
     build = subprocess.run(["docker", "build", "-q", "-f", "deploy/docker/Dockerfile",
                             "--build-arg", f"BASE_IMAGE={base}", "-t", IMAGE, "."], cwd=ROOT,
                            text=True, capture_output=True, timeout=1800)

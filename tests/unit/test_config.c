@@ -227,6 +227,38 @@ START_TEST(test_list_foreach)
 }
 END_TEST
 
+START_TEST(test_listener_ssl_overrides)
+{
+    struct sluice_config c;
+    char err[256];
+    ck_assert_int_eq(sluice_config_init(&c), 0);
+    ck_assert_int_eq(sluice_config_set(&c, "ssl.keystore.location", "/global.pem", err, sizeof err),
+                     0);
+    ck_assert_int_eq(sluice_config_set(&c, "listener.name.replication.ssl.keystore.location",
+                                       "/first.pem", err, sizeof err),
+                     0);
+    ck_assert_int_eq(sluice_config_set(&c, "listener.name.REPLICATION.ssl.keystore.location",
+                                       "/repl.pem", err, sizeof err),
+                     0);
+    /* Not an ssl.* key, or not a key at all: unknown, as Kafka ignores it. */
+    ck_assert_int_eq(
+        sluice_config_set(&c, "listener.name.replication.num.partitions", "3", err, sizeof err),
+        CONFIG_UNKNOWN_KEY);
+    ck_assert_int_eq(sluice_config_set(&c, "listener.name.x.ssl.nonsense", "1", err, sizeof err),
+                     CONFIG_UNKNOWN_KEY);
+    ck_assert_uint_eq(c.n_listener_settings, 1);
+    ck_assert_str_eq(sluice_config_listener_value(&c, "Replication", "ssl.keystore.location",
+                                                  c.ssl_keystore_location),
+                     "/repl.pem");
+    ck_assert_str_eq(sluice_config_listener_value(&c, "CONTROLLER", "ssl.keystore.location",
+                                                  c.ssl_keystore_location),
+                     "/global.pem");
+    ck_assert_ptr_null(sluice_config_listener_value(&c, "REPLICATION", "ssl.truststore.location",
+                                                    c.ssl_truststore_location));
+    sluice_config_free(&c);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("config");
@@ -240,6 +272,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_env_and_override_precedence);
     tcase_add_test(tc, test_topic_config_inherits_and_overrides);
     tcase_add_test(tc, test_list_foreach);
+    tcase_add_test(tc, test_listener_ssl_overrides);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,7 +34,8 @@ struct fixture {
     bool stale; /* what response_stale answers */
 };
 
-#define BIG_RESPONSE (4u << 20) /* far above loopback socket buffers */
+#define BIG_RESPONSE        (4u << 20)  /* far above SMALL_SOCKET_BUFFER */
+#define SMALL_SOCKET_BUFFER (64 * 1024) /* the kernel doubles it */
 
 /* Respond with the frame's first 8 bytes (api key, version, correlation id)
  * framed; tag byte 'D' drops, 'H' holds for the test to complete later. */
@@ -75,7 +77,8 @@ static void on_connection(uv_stream_t *s, int status)
 static bool response_stale(void *data, uint64_t built_ms, uint64_t now_ms);
 
 /* Connect a client to a connection accepted with these options (with
- * stale_check, responses ask response_stale before they go out). */
+ * stale_check, responses ask response_stale before they go out, and the
+ * socket buffers are SMALL_SOCKET_BUFFER). */
 static void setup_fixture_checked(struct fixture *f, int32_t max_request,
                                   struct request_budget *budget, uint64_t frame_timeout_ms,
                                   bool stale_check)
@@ -87,6 +90,15 @@ static void setup_fixture_checked(struct fixture *f, int32_t max_request,
     struct sockaddr_in addr;
     uv_ip4_addr("127.0.0.1", 0, &addr);
     ck_assert_int_eq(uv_tcp_bind(&f->server, (struct sockaddr *)&addr, 0), 0);
+    if (stale_check) {
+        /* Small, fixed socket buffers on both ends (the accepted socket
+         * inherits the listener's), so a BIG_RESPONSE cannot fit in them:
+         * autotuned loopback buffers can grow to hold all of it (tcp_wmem's
+         * maximum is 4 MiB, tcp_rmem's can be 32 MiB), and then it was sent
+         * whole before the test could make it stale. */
+        int size = SMALL_SOCKET_BUFFER;
+        ck_assert_int_eq(uv_send_buffer_size((uv_handle_t *)&f->server, &size), 0);
+    }
     ck_assert_int_eq(uv_listen((uv_stream_t *)&f->server, 8, on_connection), 0);
     int len = sizeof addr;
     uv_tcp_getsockname(&f->server, (struct sockaddr *)&addr, &len);
@@ -104,6 +116,10 @@ static void setup_fixture_checked(struct fixture *f, int32_t max_request,
         f->opts.response_stale_data = f;
     }
     f->client = socket(AF_INET, SOCK_STREAM, 0);
+    if (stale_check) {
+        int size = SMALL_SOCKET_BUFFER;
+        ck_assert_int_eq(setsockopt(f->client, SOL_SOCKET, SO_RCVBUF, &size, sizeof size), 0);
+    }
     ck_assert_int_eq(connect(f->client, (struct sockaddr *)&addr, sizeof addr), 0);
     fcntl(f->client, F_SETFL, O_NONBLOCK);
     for (int i = 0; i < 100 && f->conns == NULL; i++) {
@@ -313,18 +329,27 @@ static bool response_stale(void *data, uint64_t built_ms, uint64_t now_ms)
     return ((struct fixture *)data)->stale;
 }
 
-/* Read everything until EOF or `want` bytes, pumping the loop. */
+/* Read everything until EOF or `want` bytes, pumping the loop. Bounded by
+ * time, not by loop turns: on a loaded machine loopback segments can wait
+ * for ksoftirqd, and a spin of a fixed number of turns ran out before the
+ * rest arrived. Between turns it sleeps in poll() until the client socket or
+ * the loop has something to do. */
 static size_t read_big(struct fixture *f, uint8_t *out, size_t want, int *eof)
 {
     size_t got = 0;
     *eof = 0;
-    for (int i = 0; i < 200000 && got < want && !*eof; i++) {
+    uint64_t deadline = uv_hrtime() + 60ull * 1000 * 1000 * 1000;
+    while (got < want && !*eof && uv_hrtime() < deadline) {
         uv_run(&f->loop, UV_RUN_NOWAIT);
         ssize_t n = recv(f->client, out + got, want - got, 0);
         if (n > 0) {
             got += (size_t)n;
         } else if (n == 0 || (n < 0 && errno != EAGAIN)) {
             *eof = 1;
+        } else {
+            struct pollfd fds[2] = {{.fd = f->client, .events = POLLIN},
+                                    {.fd = uv_backend_fd(&f->loop), .events = POLLIN}};
+            (void)poll(fds, 2, 50);
         }
     }
     return got;

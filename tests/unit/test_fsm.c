@@ -355,6 +355,88 @@ START_TEST(test_partition_change_compare_and_set)
 }
 END_TEST
 
+/* Reassignment (KIP-455): a change with set_replicas replaces the replica
+ * set and records the adding and removing replicas; the ISR is checked
+ * against the new replicas; adding/removing must lie within them, be
+ * disjoint, and name registered brokers; a later plain change keeps them. */
+START_TEST(test_partition_change_reassignment)
+{
+    struct fsm fsm;
+    ck_assert_int_eq(fsm_init(&fsm, 16), 0);
+    int32_t reps12[] = {1, 2}, moving[] = {2, 3, 1}, adding[] = {3}, removing[] = {1};
+    int32_t isr12[] = {1, 2}, isr23[] = {2, 3}, reps23[] = {2, 3}, bad[] = {2, 4, 1};
+    int32_t adding4[] = {4};
+    struct batch b;
+    int32_t codes[16];
+    live_brokers(&fsm, 3);
+    batch_init(&b);
+    add_topic(&b, "t", 0);
+    add_partition(&b, 0, 0, reps12, 2);
+    apply(&fsm, &b, codes);
+
+    batch_init(&b);
+    add_change(&b, 0, 0, 0, 1, isr12, 2); /* start: {1,2} -> {2,3} */
+    b.change[0].set_replicas = true;
+    b.change[0].replicas = moving;
+    b.change[0].n_replicas = 3;
+    b.change[0].adding_replicas = adding;
+    b.change[0].n_adding_replicas = 1;
+    b.change[0].removing_replicas = removing;
+    b.change[0].n_removing_replicas = 1;
+    add_change(&b, 0, 0, 1, 1, isr12, 2); /* an unregistered broker: refused */
+    b.change[1].set_replicas = true;
+    b.change[1].replicas = bad;
+    b.change[1].n_replicas = 3;
+    b.change[1].adding_replicas = adding4;
+    b.change[1].n_adding_replicas = 1;
+    add_change(&b, 0, 0, 1, 1, isr12, 2); /* adding outside the replicas: refused */
+    b.change[2].set_replicas = true;
+    b.change[2].replicas = reps12;
+    b.change[2].n_replicas = 2;
+    b.change[2].adding_replicas = adding;
+    b.change[2].n_adding_replicas = 1;
+    add_change(&b, 0, 0, 1, 1, isr12, 2); /* ISR outside the new replicas: refused */
+    b.change[3].set_replicas = true;
+    b.change[3].replicas = reps23;
+    b.change[3].n_replicas = 2;
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_int_eq(codes[1], KAFKA_ERROR_INVALID_REQUEST);
+    ck_assert_int_eq(codes[2], KAFKA_ERROR_INVALID_REQUEST);
+    ck_assert_int_eq(codes[3], KAFKA_ERROR_INVALID_REQUEST);
+    PartitionState *p = image_find_partition(image_find_topic(fsm.image, "t"), 0);
+    ck_assert_uint_eq(p->n_replicas, 3);
+    ck_assert_int_eq(p->replicas[0], 2);
+    ck_assert_uint_eq(p->n_adding_replicas, 1);
+    ck_assert_int_eq(p->adding_replicas[0], 3);
+    ck_assert_uint_eq(p->n_removing_replicas, 1);
+    ck_assert_int_eq(p->partition_epoch, 1);
+
+    /* The new replica joins the ISR (a plain change): the move stays recorded. */
+    int32_t isr123[] = {1, 2, 3};
+    batch_init(&b);
+    add_change(&b, 0, 0, 1, 1, isr123, 3);
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_uint_eq(p->n_adding_replicas, 1);
+
+    /* Completion: replicas {2,3}, leadership off the removed broker 1. */
+    batch_init(&b);
+    add_change(&b, 0, 0, 2, 2, isr23, 2);
+    b.change[0].set_replicas = true;
+    b.change[0].replicas = reps23;
+    b.change[0].n_replicas = 2;
+    apply(&fsm, &b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_uint_eq(p->n_replicas, 2);
+    ck_assert_uint_eq(p->n_adding_replicas, 0);
+    ck_assert_uint_eq(p->n_removing_replicas, 0);
+    ck_assert_int_eq(p->leader, 2);
+    ck_assert_int_eq(p->leader_epoch, 1);
+    fsm_close(&fsm);
+}
+END_TEST
+
 /* New partitions: only unfenced brokers start in the ISR (an empty log is
  * in sync, but a fenced broker may be a stale incarnation); with none the
  * partition starts offline with every replica as its last ISR. KIP-903:
@@ -748,6 +830,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_broker_registration_and_fencing);
     tcase_add_test(tc, test_topic_creation_rejections_are_results);
     tcase_add_test(tc, test_partition_change_compare_and_set);
+    tcase_add_test(tc, test_partition_change_reassignment);
     tcase_add_test(tc, test_fencing_batch_applies_in_order);
     tcase_add_test(tc, test_isr_membership_rules);
     tcase_add_test(tc, test_snapshot_restore_and_deltas);

@@ -722,7 +722,7 @@ START_TEST(test_log_start_moves_trim_epochs)
 }
 END_TEST
 
-START_TEST(test_log_failed_checkpoint_write_fails_append_and_is_retried)
+START_TEST(test_log_failed_checkpoint_write_fails_the_log_until_reopened)
 {
     struct partition_log *log = open_log();
     lead(log, 1, 2); /* 0..9 */
@@ -739,10 +739,15 @@ START_TEST(test_log_failed_checkpoint_write_fails_append_and_is_retried)
     ck_assert_int_lt(partition_log_append(log, b.data, b.len, 2, &info), 0);
     ck_assert_ptr_nonnull(strstr(info.reason, "leader epoch"));
     ck_assert_int_eq(partition_log_end_offset(log), 10); /* nothing written */
-    /* Once the cause is gone, the next append in the same epoch writes the
-     * entry the failed one could not, before its data. */
+    /* A storage error fails the log (its directory goes offline, as in
+     * Kafka): no append even once the cause is gone. Reopened, the next
+     * append in the epoch writes the entry the failed one could not, before
+     * its data. */
     ck_assert_int_eq(rmdir(inner), 0);
     ck_assert_int_eq(rmdir(path), 0);
+    ck_assert_int_eq(partition_log_append(log, b.data, b.len, 2, &info), -EIO);
+    ck_assert_int_lt(partition_log_close(log), 0);
+    log = open_log();
     ck_assert_int_eq(partition_log_append(log, b.data, b.len, 2, &info), 0);
     buf_free(&b);
     ck_assert_str_eq(read_text(), "0\n2\n1 0\n2 10\n");
@@ -871,7 +876,7 @@ static Suite *make_suite(void)
     tcase_add_test(tl, test_log_rebuilds_missing_or_corrupt_checkpoint);
     tcase_add_test(tl, test_log_open_fixes_stale_checkpoint);
     tcase_add_test(tl, test_log_reopen_after_torn_tail_drops_its_epoch);
-    tcase_add_test(tl, test_log_failed_checkpoint_write_fails_append_and_is_retried);
+    tcase_add_test(tl, test_log_failed_checkpoint_write_fails_the_log_until_reopened);
     suite_add_tcase(s, tl);
     return s;
 }

@@ -89,7 +89,7 @@ START_TEST(test_set_errors)
     struct sluice_config cfg;
     struct listener_set set;
     char err[256];
-    /* Kafka listeners may use TLS; the replication listener may not yet. */
+    /* Kafka listeners may use TLS and SASL; the replication listener TLS only. */
     config_with(&cfg, "SSL://:9093", NULL);
     ck_assert_int_eq(listener_set_parse(&cfg, &set, err, sizeof err), 0);
     ck_assert_int_eq(set.bind[0].protocol, SECURITY_SSL);
@@ -97,8 +97,16 @@ START_TEST(test_set_errors)
     config_with(&cfg, "PLAINTEXT://:9092,SSL://:9093", NULL);
     ck_assert_int_eq(sluice_config_set(&cfg, "inter.broker.listener.name", "SSL", err, sizeof err),
                      0);
+    ck_assert_int_eq(listener_set_parse(&cfg, &set, err, sizeof err), 0);
+    sluice_config_free(&cfg);
+    config_with(&cfg, "PLAINTEXT://:9092,SASL_SSL://:9093", NULL);
+    ck_assert_int_eq(sluice_config_set(&cfg, "listener.security.protocol.map",
+                                       "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL", err, sizeof err),
+                     0);
+    ck_assert_int_eq(
+        sluice_config_set(&cfg, "inter.broker.listener.name", "SASL_SSL", err, sizeof err), 0);
     ck_assert_int_eq(listener_set_parse(&cfg, &set, err, sizeof err), -EINVAL);
-    ck_assert_ptr_nonnull(strstr(err, "serves only PLAINTEXT"));
+    ck_assert_msg(strstr(err, "serves PLAINTEXT or SSL") != NULL, "%s", err);
     sluice_config_free(&cfg);
 
     config_with(&cfg, "PLAINTEXT://:9092", "PLAINTEXT://0.0.0.0:9092");

@@ -407,6 +407,33 @@ START_TEST(test_tombstones_kept_then_dropped)
 }
 END_TEST
 
+/* Transactional records never supersede (an aborted value must not replace
+ * a committed one) and their tombstones stay past delete.retention.ms (the
+ * values they delete were not superseded either). */
+START_TEST(test_transactional_records_do_not_supersede)
+{
+    struct partition_log *log = open_log("compact");
+    append1(log, "a", "committed");
+    append1(log, "b", "1");
+    struct trec txn[2] = {{"a", "aborted"}, {"b", NULL}};
+    ck_assert_int_eq(append_recs(log, txn, 2, RECORD_BATCH_ATTR_TRANSACTIONAL), 0);
+    end_with_active(log);
+    clk.now = T0 + 20001;
+    ck_assert_int_eq(clean(log).status, 0);
+    struct seen s[32];
+    int n = read_all(log, s, 32);
+    bool committed = false, aborted = false, b_value = false, b_tomb = false;
+    for (int i = 0; i < n; i++) {
+        committed |= strcmp(s[i].key, "a") == 0 && strcmp(s[i].value, "committed") == 0;
+        aborted |= strcmp(s[i].key, "a") == 0 && strcmp(s[i].value, "aborted") == 0;
+        b_value |= strcmp(s[i].key, "b") == 0 && !s[i].tombstone;
+        b_tomb |= strcmp(s[i].key, "b") == 0 && s[i].tombstone;
+    }
+    ck_assert(committed && aborted && b_value && b_tomb);
+    partition_log_close(log);
+}
+END_TEST
+
 START_TEST(test_reader_keeps_old_segment)
 {
     struct partition_log *log = open_log("compact");
@@ -671,6 +698,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_compacts_to_latest_per_key);
     tcase_add_test(tc, test_delete_policy_and_ratio_do_not_clean);
     tcase_add_test(tc, test_tombstones_kept_then_dropped);
+    tcase_add_test(tc, test_transactional_records_do_not_supersede);
     tcase_add_test(tc, test_reader_keeps_old_segment);
     tcase_add_test(tc, test_crash_at_every_swap_step);
     tcase_add_test(tc, test_crash_before_commit_keeps_old_data);

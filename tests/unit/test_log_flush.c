@@ -153,8 +153,10 @@ START_TEST(test_close_with_flush_in_flight)
 END_TEST
 
 /* A full disk, simulated with RLIMIT_FSIZE (writes past it fail with EFBIG
- * after writing what fits, like ENOSPC): the append fails, the partial write
- * is cut back, and appends work again once there is room. */
+ * after writing what fits, like ENOSPC): the append fails and the partial
+ * write is cut back. As in Kafka, a storage error is not retried in place:
+ * the log takes no more appends (its directory goes offline) even once there
+ * is room, until it is reopened. */
 START_TEST(test_full_disk_append)
 {
     struct topic_config tc;
@@ -172,10 +174,12 @@ START_TEST(test_full_disk_append)
     ck_assert_int_eq(partition_log_size_bytes(log), size);
     ck_assert_int_eq(tb_file_size(pdir, "00000000000000000000.log"), size);
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    ck_assert_int_eq(append(log, 2, 100), 0);
-    ck_assert_int_eq(partition_log_end_offset(log), 4);
-    ck_assert_int_eq(partition_log_close(log), 0);
+    ck_assert_int_eq(append(log, 2, 100), -EIO);
+    ck_assert_int_eq(partition_log_end_offset(log), 2);
+    ck_assert_int_eq(partition_log_close(log), -EFBIG);
     log = open_log(&tc);
+    ck_assert_int_eq(partition_log_end_offset(log), 2);
+    ck_assert_int_eq(append(log, 2, 100), 0);
     ck_assert_int_eq(partition_log_end_offset(log), 4);
     ck_assert_int_eq(partition_log_close(log), 0);
     topic_config_free(&tc);

@@ -90,7 +90,7 @@ static void node_start_clocked(struct node *n, uint64_t session_ms, uint64_t *cl
     n->quorum.data = n;
     ck_assert_int_eq(quorum_start_uv(&n->quorum, &n->loop, n->dir, &n->voters, err, sizeof err), 0);
     ck_assert_int_eq(controller_service_start(&n->svc, &n->loop, &n->quorum, &n->voters, &n->config,
-                                              "127.0.0.1", port),
+                                              "127.0.0.1", port, NULL),
                      0);
     if (clock != NULL) {
         controller_service_set_clock(&n->svc, fake_clock, clock);
@@ -895,8 +895,9 @@ START_TEST(test_not_controller_and_garbage)
     struct quorum idle;
     ck_assert_int_eq(quorum_init(&idle, 2, NULL, NULL, NULL), 0);
     struct controller_service other;
-    ck_assert_int_eq(
-        controller_service_start(&other, &n.loop, &idle, &n.voters, &n.config, "127.0.0.1", 0), 0);
+    ck_assert_int_eq(controller_service_start(&other, &n.loop, &idle, &n.voters, &n.config,
+                                              "127.0.0.1", 0, NULL),
+                     0);
     struct rpc_client c;
     ck_assert_int_eq(
         rpc_client_init(&c, &n.loop, "127.0.0.1", controller_service_port(&other), NULL), 0);
@@ -992,8 +993,9 @@ START_TEST(test_broker_session_lifecycle)
     struct quorum idle;
     ck_assert_int_eq(quorum_init(&idle, 1, NULL, NULL, NULL), 0);
     struct controller_service other;
-    ck_assert_int_eq(
-        controller_service_start(&other, &n.loop, &idle, &n.voters, &n.config, "127.0.0.1", 0), 0);
+    ck_assert_int_eq(controller_service_start(&other, &n.loop, &idle, &n.voters, &n.config,
+                                              "127.0.0.1", 0, NULL),
+                     0);
     char text[128], err[128];
     snprintf(text, sizeof text, "1@127.0.0.1:%d,2@127.0.0.1:%d", controller_service_port(&other),
              n.voters.v[0].port);

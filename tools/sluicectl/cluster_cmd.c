@@ -10,7 +10,9 @@
 #include <uv.h>
 
 #include "common/rpc_client.h"
+#include "common/tls.h"
 #include "proto/controller.pb-c.h"
+#include "tools/sluicectl/client_security.h"
 #include "tools/sluicectl/output.h"
 
 #define MAX_CONTROLLERS    16
@@ -31,6 +33,12 @@ struct status {
     struct controller_view c[MAX_CONTROLLERS];
     size_t n;
     const QuorumAnswer *best; /* whose image we show */
+    /* --command-config with security.protocol=SSL: the controllers' RPC
+     * listener speaks mutual TLS (common/internal_tls.h). */
+    struct tls_settings tls_settings;
+    struct tls_context *tls;
+    bool tls_verify_host;
+    char *cert_pem, *key_pem;
 };
 
 struct ask {
@@ -65,7 +73,9 @@ static QuorumAnswer *ask(struct status *st, const char *address)
     host[colon - address] = '\0';
     struct ask a = {0};
     struct rpc_client client;
-    struct rpc_client_options o = {.connect_timeout_ms = (uint64_t)st->timeout_ms};
+    struct rpc_client_options o = {.connect_timeout_ms = (uint64_t)st->timeout_ms,
+                                   .tls = st->tls,
+                                   .tls_verify_host = st->tls_verify_host};
     if (rpc_client_init(&client, &st->loop, host, atoi(colon + 1), &o) != 0) {
         return NULL;
     }
@@ -300,15 +310,78 @@ static void print_json(const struct status *st)
     printf("}\n");
 }
 
+/* A PEM file's text (at most 1 MiB): a NUL-terminated malloc'd string. */
+static int read_pem(const char *path, char **out)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t cap = 1u << 20;
+    char *text = malloc(cap + 1);
+    size_t n = text != NULL ? fread(text, 1, cap, f) : 0;
+    bool bad = text == NULL || ferror(f) || !feof(f);
+    fclose(f);
+    if (bad) {
+        free(text);
+        return -1;
+    }
+    text[n] = '\0';
+    *out = text;
+    return 0;
+}
+
+/* A client TLS context from the Kafka client properties: the certificate
+ * and key files are read as PEM text (one file may hold both). */
+static int open_tls(struct status *st, const char *command_config)
+{
+    struct client_security sec;
+    char err[512];
+    if (client_security_load(command_config, &sec, err, sizeof err) != 0) {
+        fprintf(stderr, "sluicectl: %s\n", err);
+        return -1;
+    }
+    if (!sec.tls) {
+        return 0;
+    }
+    if (sec.cert[0] != '\0' &&
+        (read_pem(sec.cert, &st->cert_pem) != 0 || read_pem(sec.key, &st->key_pem) != 0)) {
+        fprintf(stderr, "sluicectl: cannot read %s or %s\n", sec.cert, sec.key);
+        return -1;
+    }
+    st->tls_settings = (struct tls_settings){
+        .keystore_certificate_chain = st->cert_pem,
+        .keystore_key = st->key_pem,
+        .truststore_location = sec.ca[0] != '\0' ? strdup(sec.ca) : NULL,
+    };
+    st->tls_verify_host = sec.verify_hostname;
+    if (tls_context_new_client(&st->tls_settings, &st->tls, err, sizeof err) != 0) {
+        fprintf(stderr, "sluicectl: TLS: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void close_tls(struct status *st)
+{
+    tls_context_free(st->tls);
+    free((char *)st->tls_settings.truststore_location);
+    free(st->cert_pem);
+    free(st->key_pem);
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: sluicectl cluster status --controller host:port[,host:port...] [--json]\n"
-            "                                [--timeout-ms N]\n"
+            "                                [--timeout-ms N] [--command-config FILE]\n"
             "\n"
             "Asks the controllers (the addresses of controller.quorum.voters) who leads,\n"
             "the raft term and progress of each, the brokers (alive or fenced) and every\n"
-            "partition's leader, ISR and epochs.\n");
+            "partition's leader, ISR and epochs. With --command-config (Kafka client\n"
+            "properties) security.protocol=SSL, it speaks mutual TLS to controllers whose\n"
+            "listener is SSL, presenting ssl.keystore.location (or ssl.certificate.location\n"
+            "and ssl.key.location) and trusting ssl.truststore.location (or ssl.ca.location).\n");
 }
 
 int cluster_cmd_main(int argc, char **argv)
@@ -317,12 +390,13 @@ int cluster_cmd_main(int argc, char **argv)
                                          {"bootstrap-controller", required_argument, NULL, 'c'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"timeout-ms", required_argument, NULL, 't'},
+                                         {"command-config", required_argument, NULL, 'K'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct status st;
     memset(&st, 0, sizeof st);
     st.timeout_ms = DEFAULT_TIMEOUT_MS;
-    const char *bootstrap = NULL;
+    const char *bootstrap = NULL, *command_config = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:jt:h", opts, NULL)) != -1) {
@@ -336,6 +410,9 @@ int cluster_cmd_main(int argc, char **argv)
         case 't':
             st.timeout_ms = atoi(optarg) > 0 ? atoi(optarg) : DEFAULT_TIMEOUT_MS;
             break;
+        case 'K':
+            command_config = optarg;
+            break;
         default:
             usage();
             return c == 'h' ? 0 : 2;
@@ -345,7 +422,12 @@ int cluster_cmd_main(int argc, char **argv)
         usage();
         return 2;
     }
+    if (open_tls(&st, command_config) != 0) {
+        close_tls(&st);
+        return 2;
+    }
     if (uv_loop_init(&st.loop) != 0) {
+        close_tls(&st);
         return 3;
     }
     int rv = gather(&st, bootstrap);
@@ -364,5 +446,6 @@ int cluster_cmd_main(int argc, char **argv)
     }
     uv_run(&st.loop, UV_RUN_DEFAULT);
     uv_loop_close(&st.loop);
+    close_tls(&st);
     return rv != 0 ? 3 : leader < 0 ? 1 : 0;
 }

@@ -18,8 +18,7 @@
 #include "tools/sluicectl/output.h"
 #include "tools/sluicectl/topic_cmd.h"
 
-#define ARENA_LIMIT        (64u << 20)
-#define DEFAULT_TIMEOUT_MS 10000
+#define ARENA_LIMIT (64u << 20)
 
 void group_cmd_usage(void)
 {
@@ -53,16 +52,16 @@ static int compare_listed(const void *a, const void *b)
     return strcmp(((const struct listed *)a)->id, ((const struct listed *)b)->id);
 }
 
-static int do_list(struct gsession *s)
+static int do_list(struct admin_session *s)
 {
     struct kafka_metadata_response md;
-    if (group_session_metadata(s, (const char *[]){NULL}, 0, &md) != 0) {
+    if (admin_session_metadata(s, (const char *[]){NULL}, 0, &md) != 0) {
         return SLUICECTL_FAILED;
     }
     struct listed *all = NULL;
     size_t n = 0;
     for (int32_t b = 0; b < md.brokers_count; b++) {
-        if (group_session_reconnect(s, md.brokers[b].host, md.brokers[b].port) != 0) {
+        if (admin_session_reconnect(s, md.brokers[b].host, md.brokers[b].port) != 0) {
             free(all);
             return SLUICECTL_CONNECT;
         }
@@ -70,13 +69,12 @@ static int do_list(struct gsession *s)
         kafka_list_groups_request_init(&req);
         req.states_filter_count = 0;
         struct kafka_writer w;
-        buf_reset(&s->body);
-        kafka_writer_init(&w, &s->body);
+        admin_session_begin(s, &w);
         int rv = kafka_list_groups_request_encode(&w, 4, &req);
         kafka_writer_free(&w);
         struct kafka_reader r;
         struct kafka_list_groups_response resp;
-        if (rv != 0 || group_session_call(s, KAFKA_API_LIST_GROUPS, 4, &r) != 0 ||
+        if (rv != 0 || admin_session_call(s, KAFKA_API_LIST_GROUPS, 4, &r) != 0 ||
             kafka_list_groups_response_decode(&r, 4, &resp) != 0) {
             free(all);
             return SLUICECTL_FAILED;
@@ -124,36 +122,35 @@ static int do_list(struct gsession *s)
 
 /* ---- the coordinator ---- */
 
-static int do_delete(struct gsession *s)
+static int do_delete(struct admin_session *s, const char *group)
 {
-    if (group_session_connect_coordinator(s) != 0) {
+    if (admin_session_connect_coordinator(s, 0, group) != 0) {
         return SLUICECTL_FAILED;
     }
     struct kafka_delete_groups_request req;
     kafka_delete_groups_request_init(&req);
-    req.groups_names = &s->group;
+    req.groups_names = &group;
     req.groups_names_count = 1;
     struct kafka_writer w;
-    buf_reset(&s->body);
-    kafka_writer_init(&w, &s->body);
+    admin_session_begin(s, &w);
     int rv = kafka_delete_groups_request_encode(&w, 2, &req);
     kafka_writer_free(&w);
     struct kafka_reader r;
     struct kafka_delete_groups_response resp;
-    if (rv != 0 || group_session_call(s, KAFKA_API_DELETE_GROUPS, 2, &r) != 0 ||
+    if (rv != 0 || admin_session_call(s, KAFKA_API_DELETE_GROUPS, 2, &r) != 0 ||
         kafka_delete_groups_response_decode(&r, 2, &resp) != 0 || resp.results_count != 1) {
         return SLUICECTL_FAILED;
     }
     if (resp.results[0].error_code != KAFKA_ERROR_NONE) {
-        group_session_fail(s, "delete group", resp.results[0].error_code);
+        admin_session_fail(s, "delete group", resp.results[0].error_code);
         return SLUICECTL_FAILED;
     }
     if (s->json) {
         printf("{\"deleted\":");
-        output_json_string(stdout, s->group);
+        output_json_string(stdout, group);
         printf("}\n");
     } else {
-        printf("deleted group %s\n", s->group);
+        printf("deleted group %s\n", group);
     }
     return SLUICECTL_OK;
 }
@@ -192,7 +189,7 @@ static void assignment_text(const struct kafka_bytes *a, char *out, size_t size)
     }
 }
 
-static void print_members(struct gsession *s,
+static void print_members(struct admin_session *s,
                           const struct kafka_describe_groups_response_described_group *g)
 {
     char asg[1024];
@@ -222,7 +219,7 @@ static void print_members(struct gsession *s,
     }
 }
 
-static void print_offsets(struct gsession *s, const struct kafka_offset_fetch_response *off,
+static void print_offsets(struct admin_session *s, const struct kafka_offset_fetch_response *off,
                           const struct kafka_metadata_response *md)
 {
     bool first = true;
@@ -232,7 +229,7 @@ static void print_offsets(struct gsession *s, const struct kafka_offset_fetch_re
         const struct kafka_offset_fetch_response_topic *ot = &off->topics[t];
         for (int32_t p = 0; p < ot->partitions_count; p++) {
             const struct kafka_offset_fetch_response_partition *op = &ot->partitions[p];
-            int64_t end = group_session_list_offset(s, md, ot->name, op->partition_index, -1);
+            int64_t end = admin_session_list_offset(s, md, ot->name, op->partition_index, -1);
             int64_t lag = end >= 0 && op->committed_offset >= 0 ? end - op->committed_offset : -1;
             if (s->json) {
                 printf("%s{\"topic\":", first ? "" : ",");
@@ -252,25 +249,25 @@ static void print_offsets(struct gsession *s, const struct kafka_offset_fetch_re
     }
 }
 
-static int do_describe(struct gsession *s)
+static int do_describe(struct admin_session *s, const char *group)
 {
     struct kafka_metadata_response md;
-    if (group_session_metadata(s, NULL, -1, &md) != 0 ||
-        group_session_connect_coordinator(s) != 0) {
+    if (admin_session_metadata(s, NULL, -1, &md) != 0 ||
+        admin_session_connect_coordinator(s, 0, group) != 0) {
         return SLUICECTL_FAILED;
     }
     struct kafka_describe_groups_response_described_group *g;
     struct kafka_offset_fetch_response off;
-    if (group_session_describe(s, &g) != 0 || group_session_committed(s, &off) != 0) {
+    if (group_session_describe(s, group, &g) != 0 || group_session_committed(s, group, &off) != 0) {
         return SLUICECTL_FAILED;
     }
     if (strcmp(g->group_state, "Dead") == 0 && off.topics_count == 0) {
-        snprintf(s->err, sizeof s->err, "group %s does not exist", s->group);
+        snprintf(s->err, sizeof s->err, "group %s does not exist", group);
         return SLUICECTL_FAILED;
     }
     if (s->json) {
         printf("{\"group\":");
-        output_json_string(stdout, s->group);
+        output_json_string(stdout, group);
         printf(",\"state\":");
         output_json_string(stdout, g->group_state);
         printf(",\"protocol_type\":");
@@ -278,7 +275,7 @@ static int do_describe(struct gsession *s)
         printf(",\"protocol\":");
         output_json_string(stdout, g->protocol_data);
     } else {
-        printf("GROUP %s  STATE %s  PROTOCOL %s/%s\n", s->group, g->group_state,
+        printf("GROUP %s  STATE %s  PROTOCOL %s/%s\n", group, g->group_state,
                g->protocol_type[0] ? g->protocol_type : "-",
                g->protocol_data[0] ? g->protocol_data : "-");
     }
@@ -294,10 +291,7 @@ static int do_describe(struct gsession *s)
 enum { OPT_RESET = 256, OPT_TOPIC = 512, OPT_ALL_TOPICS, OPT_DRY_RUN, OPT_EXECUTE };
 
 static const struct option long_options[] = {
-    {"bootstrap-server", required_argument, NULL, 'b'},
-    {"command-config", required_argument, NULL, 'K'},
-    {"json", no_argument, NULL, 'j'},
-    {"timeout-ms", required_argument, NULL, 't'},
+    ADMIN_SESSION_OPTIONS,
     {"help", no_argument, NULL, 'h'},
     {"topic", required_argument, NULL, OPT_TOPIC},
     {"all-topics", no_argument, NULL, OPT_ALL_TOPICS},
@@ -366,32 +360,22 @@ static int parse_reset_args(int c, const char *arg, struct group_reset_spec *spe
     }
 }
 
-static int parse_args(int argc, char **argv, struct gsession *s, const char **command,
-                      struct group_reset_spec *spec)
+static int parse_args(int argc, char **argv, struct admin_session *s, const char **command,
+                      const char **group, struct group_reset_spec *spec)
 {
     bool reset_options = false;
-    s->timeout_ms = DEFAULT_TIMEOUT_MS;
     optind = 1;
     opterr = 1;
     int c;
     while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        switch (c) {
-        case 'b':
-            s->bootstrap = optarg;
-            break;
-        case 'K':
-            s->command_config = optarg;
-            break;
-        case 'j':
-            s->json = true;
-            break;
-        case 't':
-            s->timeout_ms = atoi(optarg);
-            if (s->timeout_ms <= 0) {
-                fprintf(stderr, "sluicectl: --timeout-ms must be a positive number\n");
+        int taken = admin_session_option(s, c, optarg);
+        if (taken != 0) {
+            if (taken < 0) {
                 return -1;
             }
-            break;
+            continue;
+        }
+        switch (c) {
         case 'h':
             return 1;
         default:
@@ -403,7 +387,7 @@ static int parse_args(int argc, char **argv, struct gsession *s, const char **co
     }
     int rest = argc - optind;
     *command = rest > 0 ? argv[optind] : NULL;
-    s->group = rest > 1 ? argv[optind + 1] : NULL;
+    *group = rest > 1 ? argv[optind + 1] : NULL;
     bool list = *command != NULL && strcmp(*command, "list") == 0;
     bool reset = *command != NULL && strcmp(*command, "reset-offsets") == 0;
     bool named = *command != NULL &&
@@ -422,47 +406,36 @@ static int parse_args(int argc, char **argv, struct gsession *s, const char **co
                         "or --all-topics\n");
         return -1;
     }
-    if (s->bootstrap == NULL) {
-        fprintf(stderr, "sluicectl: --bootstrap-server host:port is required\n");
-        return -1;
-    }
     return 0;
 }
 
 int group_cmd_main(int argc, char **argv)
 {
-    struct gsession s;
-    memset(&s, 0, sizeof s);
-    const char *command;
+    struct admin_session s;
+    admin_session_init(&s);
+    const char *command, *group;
     struct group_reset_spec spec;
     memset(&spec, 0, sizeof spec);
-    int rv = parse_args(argc, argv, &s, &command, &spec);
+    int rv = parse_args(argc, argv, &s, &command, &group, &spec);
     if (rv != 0) {
         group_cmd_usage();
         return rv > 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
     }
-    struct client_security security;
-    int connected = kafka_client_connect_configured(&s.client, s.bootstrap, s.timeout_ms,
-                                                    s.command_config, &security);
-    if (connected != 0) {
-        return connected == -1 ? SLUICECTL_USAGE : SLUICECTL_CONNECT;
+    rv = admin_session_open(&s, ARENA_LIMIT);
+    if (rv == SLUICECTL_OK) {
+        if (strcmp(command, "list") == 0) {
+            rv = do_list(&s);
+        } else if (strcmp(command, "describe") == 0) {
+            rv = do_describe(&s, group);
+        } else if (strcmp(command, "reset-offsets") == 0) {
+            rv = group_reset_run(&s, group, &spec);
+        } else {
+            rv = do_delete(&s, group);
+        }
+        if (rv != SLUICECTL_OK) {
+            fprintf(stderr, "sluicectl: %s\n", s.err);
+        }
     }
-    kafka_arena_init(&s.arena, ARENA_LIMIT);
-    if (strcmp(command, "list") == 0) {
-        rv = do_list(&s);
-    } else if (strcmp(command, "describe") == 0) {
-        rv = do_describe(&s);
-    } else if (strcmp(command, "reset-offsets") == 0) {
-        rv = group_reset_run(&s, &spec);
-    } else {
-        rv = do_delete(&s);
-    }
-    if (rv != SLUICECTL_OK) {
-        fprintf(stderr, "sluicectl: %s\n", s.err);
-    }
-    kafka_client_close(&s.client);
-    kafka_arena_free(&s.arena);
-    buf_free(&s.body);
-    buf_free(&s.response);
+    admin_session_close(&s);
     return rv;
 }

@@ -102,7 +102,7 @@ static bool has_partition(const struct kafka_metadata_response_topic *t, int32_t
 }
 
 /* "topic" (every partition) or "topic:0,2". */
-static int plan_topic(struct gsession *s, struct reset_plan *p,
+static int plan_topic(struct admin_session *s, struct reset_plan *p,
                       const struct kafka_metadata_response *md, const char *arg)
 {
     const char *colon = strchr(arg, ':');
@@ -115,7 +115,7 @@ static int plan_topic(struct gsession *s, struct reset_plan *p,
     if (colon == NULL) {
         for (int32_t i = 0; i < t->partitions_count; i++) {
             if (plan_add(p, t->name, t->partitions[i].partition_index) != 0) {
-                return group_session_fail(s, "plan", KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
+                return admin_session_fail(s, "plan", KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
             }
         }
         return 0;
@@ -133,7 +133,7 @@ static int plan_topic(struct gsession *s, struct reset_plan *p,
             return -1;
         }
         if (plan_add(p, t->name, (int32_t)v) != 0) {
-            return group_session_fail(s, "plan", KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
+            return admin_session_fail(s, "plan", KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
         }
         if (*end == '\0') {
             return 0;
@@ -143,14 +143,14 @@ static int plan_topic(struct gsession *s, struct reset_plan *p,
 }
 
 /* The partitions to reset, with their committed offsets. */
-static int plan_partitions(struct gsession *s, const struct group_reset_spec *spec,
+static int plan_partitions(struct admin_session *s, const struct group_reset_spec *spec,
                            const struct kafka_metadata_response *md,
                            const struct kafka_offset_fetch_response *off, struct reset_plan *p)
 {
     for (int32_t t = 0; spec->all_topics && t < off->topics_count; t++) {
         for (int32_t i = 0; i < off->topics[t].partitions_count; i++) {
             if (plan_add(p, off->topics[t].name, off->topics[t].partitions[i].partition_index)) {
-                return group_session_fail(s, "plan", KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
+                return admin_session_fail(s, "plan", KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
             }
         }
     }
@@ -174,11 +174,11 @@ static int plan_partitions(struct gsession *s, const struct group_reset_spec *sp
 }
 
 /* The new offset of one partition, clamped to earliest..latest as Kafka does. */
-static int plan_offset(struct gsession *s, const struct group_reset_spec *spec,
+static int plan_offset(struct admin_session *s, const struct group_reset_spec *spec,
                        const struct kafka_metadata_response *md, struct reset_target *t)
 {
-    int64_t earliest = group_session_list_offset(s, md, t->topic, t->partition, -2);
-    int64_t latest = group_session_list_offset(s, md, t->topic, t->partition, -1);
+    int64_t earliest = admin_session_list_offset(s, md, t->topic, t->partition, -2);
+    int64_t latest = admin_session_list_offset(s, md, t->topic, t->partition, -1);
     if (earliest < 0 || latest < 0) {
         snprintf(s->err, sizeof s->err, "cannot read the offsets of %s-%d from its leader",
                  t->topic, t->partition);
@@ -193,7 +193,7 @@ static int plan_offset(struct gsession *s, const struct group_reset_spec *spec,
         want = spec->value;
         break;
     case GROUP_RESET_DATETIME:
-        want = group_session_list_offset(s, md, t->topic, t->partition, spec->value);
+        want = admin_session_list_offset(s, md, t->topic, t->partition, spec->value);
         want = want < 0 ? latest : want; /* nothing at or after it */
         break;
     case GROUP_RESET_SHIFT:
@@ -212,38 +212,37 @@ static int plan_offset(struct gsession *s, const struct group_reset_spec *spec,
 }
 
 /* OffsetCommit of the plan as a "simple" commit (no member, generation -1). */
-static int commit_plan(struct gsession *s, struct reset_plan *p)
+static int commit_plan(struct admin_session *s, const char *group, struct reset_plan *p)
 {
     struct kafka_offset_commit_request req;
     kafka_offset_commit_request_init(&req);
-    req.group_id = s->group;
+    req.group_id = group;
     req.member_id = "";
     req.generation_id_or_member_epoch = -1;
     req.topics = kafka_arena_alloc_array(&s->arena, p->n + 1, sizeof *req.topics);
     if (req.topics == NULL) {
-        return group_session_fail(s, "commit", KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
+        return admin_session_fail(s, "commit", KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
     }
     req.topics_count = (int32_t)p->n; /* one topic entry per partition keeps the mapping simple */
     for (size_t i = 0; i < p->n; i++) {
         struct kafka_offset_commit_request_partition *rp = kafka_arena_alloc(&s->arena, sizeof *rp);
         if (rp == NULL) {
-            return group_session_fail(s, "commit", KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
+            return admin_session_fail(s, "commit", KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
         }
         *rp =
             (struct kafka_offset_commit_request_partition){p->t[i].partition, p->t[i].next, -1, ""};
         req.topics[i] = (struct kafka_offset_commit_request_topic){p->t[i].topic, rp, 1};
     }
     struct kafka_writer w;
-    buf_reset(&s->body);
-    kafka_writer_init(&w, &s->body);
+    admin_session_begin(s, &w);
     int rv = kafka_offset_commit_request_encode(&w, 5, &req);
     kafka_writer_free(&w);
     struct kafka_reader r;
     struct kafka_offset_commit_response resp;
-    if (rv != 0 || group_session_call(s, KAFKA_API_OFFSET_COMMIT, 5, &r) != 0 ||
+    if (rv != 0 || admin_session_call(s, KAFKA_API_OFFSET_COMMIT, 5, &r) != 0 ||
         kafka_offset_commit_response_decode(&r, 5, &resp) != 0 ||
         resp.topics_count != (int32_t)p->n) {
-        return rv != 0 || s->err[0] == '\0' ? group_session_fail(s, "commit", -1) : -1;
+        return rv != 0 || s->err[0] == '\0' ? admin_session_fail(s, "commit", -1) : -1;
     }
     int16_t first_error = KAFKA_ERROR_NONE;
     for (size_t i = 0; i < p->n; i++) {
@@ -252,14 +251,15 @@ static int commit_plan(struct gsession *s, struct reset_plan *p)
                             : KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
         first_error = first_error ? first_error : p->t[i].error;
     }
-    return first_error == KAFKA_ERROR_NONE ? 0 : group_session_fail(s, "commit", first_error);
+    return first_error == KAFKA_ERROR_NONE ? 0 : admin_session_fail(s, "commit", first_error);
 }
 
-static void print_plan(struct gsession *s, const struct reset_plan *p, bool executed)
+static void print_plan(struct admin_session *s, const char *group, const struct reset_plan *p,
+                       bool executed)
 {
     if (s->json) {
         printf("{\"group\":");
-        output_json_string(stdout, s->group);
+        output_json_string(stdout, group);
         printf(",\"executed\":%s,\"offsets\":[", executed ? "true" : "false");
         for (size_t i = 0; i < p->n; i++) {
             printf("%s{\"topic\":", i ? "," : "");
@@ -278,7 +278,7 @@ static void print_plan(struct gsession *s, const struct reset_plan *p, bool exec
     printf("%-30s  %-30s  %9s  %14s  %10s%s\n", "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET",
            "NEW-OFFSET", executed ? "  RESULT" : "");
     for (size_t i = 0; i < p->n; i++) {
-        printf("%-30s  %-30s  %9d  %14lld  %10lld", s->group, p->t[i].topic, p->t[i].partition,
+        printf("%-30s  %-30s  %9d  %14lld  %10lld", group, p->t[i].topic, p->t[i].partition,
                (long long)p->t[i].current, (long long)p->t[i].next);
         printf(executed ? "  %s\n" : "\n", kafka_error_name(p->t[i].error));
     }
@@ -289,10 +289,10 @@ static void print_plan(struct gsession *s, const struct reset_plan *p, bool exec
 
 /* Members would overwrite the reset with their own commits, and the
  * coordinator refuses a memberless commit while they are there. */
-static int require_inactive(struct gsession *s)
+static int require_inactive(struct admin_session *s, const char *group)
 {
     struct kafka_describe_groups_response_described_group *g;
-    if (group_session_describe(s, &g) != 0) {
+    if (group_session_describe(s, group, &g) != 0) {
         return -1;
     }
     if (g->members_count > 0 ||
@@ -300,21 +300,22 @@ static int require_inactive(struct gsession *s)
         snprintf(s->err, sizeof s->err,
                  "group %s is active (state %s, %d members): stop its consumers before "
                  "resetting its offsets",
-                 s->group, g->group_state, g->members_count);
+                 group, g->group_state, g->members_count);
         return -1;
     }
     return 0;
 }
 
-int group_reset_run(struct gsession *s, const struct group_reset_spec *spec)
+int group_reset_run(struct admin_session *s, const char *group, const struct group_reset_spec *spec)
 {
     struct kafka_metadata_response md;
     struct kafka_offset_fetch_response off;
     struct reset_plan plan = {0};
     int rv = SLUICECTL_FAILED;
-    if (group_session_metadata(s, NULL, -1, &md) != 0 ||
-        group_session_connect_coordinator(s) != 0 || require_inactive(s) != 0 ||
-        group_session_committed(s, &off) != 0 || plan_partitions(s, spec, &md, &off, &plan) != 0) {
+    if (admin_session_metadata(s, NULL, -1, &md) != 0 ||
+        admin_session_connect_coordinator(s, 0, group) != 0 || require_inactive(s, group) != 0 ||
+        group_session_committed(s, group, &off) != 0 ||
+        plan_partitions(s, spec, &md, &off, &plan) != 0) {
         goto out;
     }
     if (plan.n == 0) {
@@ -328,15 +329,16 @@ int group_reset_run(struct gsession *s, const struct group_reset_spec *spec)
     }
     if (spec->execute) {
         /* The group may have gained members while the plan was made. */
-        if (group_session_connect_coordinator(s) != 0 || require_inactive(s) != 0) {
+        if (admin_session_connect_coordinator(s, 0, group) != 0 ||
+            require_inactive(s, group) != 0) {
             goto out;
         }
-        int crv = commit_plan(s, &plan);
-        print_plan(s, &plan, true);
+        int crv = commit_plan(s, group, &plan);
+        print_plan(s, group, &plan, true);
         rv = crv == 0 ? SLUICECTL_OK : SLUICECTL_FAILED;
         goto out;
     }
-    print_plan(s, &plan, false);
+    print_plan(s, group, &plan, false);
     rv = SLUICECTL_OK;
 out:
     free(plan.t);

@@ -40,6 +40,7 @@ int group_reset_parse_datetime(const char *text, int64_t *ms);
 
 /* Plan, print and (with spec->execute) commit the reset. Returns an exit
  * code (enum sluicectl_exit) with s->err set on failure. */
-int group_reset_run(struct gsession *s, const struct group_reset_spec *spec);
+int group_reset_run(struct admin_session *s, const char *group,
+                    const struct group_reset_spec *spec);
 
 #endif

@@ -4,9 +4,13 @@
 
 #include "tools/sluicectl/cluster_cmd.h"
 #include "tools/sluicectl/group_cmd.h"
+#include "tools/sluicectl/log_dirs_cmd.h"
 #include "tools/sluicectl/node_cmd.h"
+#include "tools/sluicectl/partition_cmd.h"
 #include "tools/sluicectl/producers_cmd.h"
+#include "tools/sluicectl/reassign_cmd.h"
 #include "tools/sluicectl/topic_cmd.h"
+#include "tools/sluicectl/txn_cmd.h"
 #include "tools/sluicectl/user_cmd.h"
 
 #ifndef SLUICE_VERSION
@@ -24,7 +28,11 @@ static void usage(FILE *out)
                  "  cluster status --controller host:port [--json]  (sluicectl cluster --help)\n"
                  "  group list|describe|delete|reset-offsets         (sluicectl group --help)\n"
                  "  node status --http host:port                     (sluicectl node --help)\n"
+                 "  log-dirs --bootstrap-server h:p  a broker's disks (sluicectl log-dirs --help)\n"
+                 "  partition elect-leaders|reassign                 (sluicectl partition --help)\n"
+                 "  broker decommission ID                           (sluicectl broker --help)\n"
                  "  producers TOPIC PARTITION --bootstrap-server h:p (sluicectl producers --help)\n"
+                 "  txn list|describe ID  transactional ids          (sluicectl txn --help)\n"
                  "  user set-password|delete|list  SCRAM users       (sluicectl user --help)\n"
                  "\n"
                  "options:\n"
@@ -55,8 +63,20 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "node") == 0) {
         return node_cmd_main(argc - 1, argv + 1);
     }
+    if (strcmp(argv[1], "broker") == 0) {
+        return broker_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "partition") == 0) {
+        return partition_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "log-dirs") == 0) {
+        return log_dirs_cmd_main(argc - 1, argv + 1);
+    }
     if (strcmp(argv[1], "producers") == 0) {
         return producers_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "txn") == 0) {
+        return txn_cmd_main(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "user") == 0) {
         return user_cmd_main(argc - 1, argv + 1);

@@ -9,18 +9,15 @@
 
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
-#include "tools/sluicectl/kafka_client.h"
+#include "tools/sluicectl/admin_session.h"
 #include "tools/sluicectl/output.h"
 
-#define MAX_CONFIGS        64
-#define ARENA_LIMIT        (64u << 20)
-#define DEFAULT_TIMEOUT_MS 10000
+#define MAX_CONFIGS 64
+#define ARENA_LIMIT (64u << 20)
 
 enum { RESOURCE_TOPIC = 2 };
 
 struct topic_opts {
-    const char *bootstrap;
-    const char *command_config; /* --command-config: Kafka client properties */
     const char *name;
     int32_t partitions;
     int32_t replication_factor;
@@ -28,105 +25,46 @@ struct topic_opts {
     size_t n_configs;
     const char *deletes[MAX_CONFIGS];
     size_t n_deletes;
-    bool json, if_not_exists, if_exists;
-    int timeout_ms;
+    bool if_not_exists, if_exists;
 };
 
 /* One command's connection (to the controller for admin requests) and the
  * arena its decoded responses live in. */
 struct session {
+    struct admin_session a;
     struct topic_opts *o;
-    struct kafka_client client;
-    struct kafka_arena arena;
-    struct buf body, response;
-    char err[512];
 };
 
 void topic_cmd_usage(void)
 {
-    fprintf(stderr,
-            "usage: sluicectl topic <command> --bootstrap-server host:port [options]\n"
-            "\n"
-            "commands:\n"
-            "  create NAME [--partitions N] [--replication-factor N] [--config k=v ...]\n"
-            "              [--if-not-exists]\n"
-            "  list\n"
-            "  describe NAME\n"
-            "  delete NAME [--if-exists]\n"
-            "  alter-config NAME [--config k=v ...] [--delete-config k ...]\n"
-            "\n"
-            "options:\n"
-            "  --bootstrap-server host:port   a broker to ask (required)\n"
-            "  --command-config FILE          Kafka client properties (security.protocol, sasl.*,\n"
-            "                                 ssl.*) for SSL / SASL listeners\n"
-            "  --json                         machine-readable output\n"
-            "  --timeout-ms N                 per-request timeout (default %d)\n"
-            "\n"
-            "exit codes: 0 ok, 1 operation failed, 2 usage, 3 cannot connect\n",
-            DEFAULT_TIMEOUT_MS);
+    fprintf(stderr, "usage: sluicectl topic <command> --bootstrap-server host:port [options]\n"
+                    "\n"
+                    "commands:\n"
+                    "  create NAME [--partitions N] [--replication-factor N] [--config k=v ...]\n"
+                    "              [--if-not-exists]\n"
+                    "  list\n"
+                    "  describe NAME\n"
+                    "  delete NAME [--if-exists]\n"
+                    "  alter-config NAME [--config k=v ...] [--delete-config k ...]\n"
+                    "\n"
+                    "options:\n" ADMIN_SESSION_OPTIONS_HELP "\n"
+                    "exit codes: 0 ok, 1 operation failed, 2 usage, 3 cannot connect\n");
 }
 
 /* ---- requests ---- */
 
-static int call(struct session *s, int16_t api_key, int16_t version)
-{
-    if (kafka_client_call(&s->client, api_key, version, &s->body, &s->response, s->err,
-                          sizeof s->err) != 0) {
-        return -1;
-    }
-    return 0;
-}
-
-static int start_body(struct session *s, struct kafka_writer *w)
-{
-    buf_reset(&s->body);
-    kafka_writer_init(w, &s->body);
-    return 0;
-}
-
 static int decode_failed(struct session *s, const char *what)
 {
-    snprintf(s->err, sizeof s->err, "cannot decode %s response from %s", what, s->client.peer);
+    snprintf(s->a.err, sizeof s->a.err, "cannot decode %s response from %s", what,
+             s->a.client.peer);
     return -1;
-}
-
-/* Metadata v8 for `topics` (NULL: all topics; count 0 with a non-NULL array:
- * none, to learn brokers and controller). */
-static int fetch_metadata(struct session *s, const char *const *names, int32_t count,
-                          struct kafka_metadata_response *out)
-{
-    struct kafka_metadata_request req;
-    kafka_metadata_request_init(&req);
-    struct kafka_metadata_request_topic topics[1];
-    if (names != NULL && count == 1) {
-        kafka_metadata_request_topic_init(&topics[0]);
-        topics[0].name = names[0];
-    }
-    req.topics = topics;
-    req.topics_count = names == NULL ? -1 : count;
-    req.allow_auto_topic_creation = false;
-    struct kafka_writer w;
-    start_body(s, &w);
-    int rv = kafka_metadata_request_encode(&w, 8, &req);
-    kafka_writer_free(&w);
-    if (rv != 0 || call(s, KAFKA_API_METADATA, 8) != 0) {
-        return -1;
-    }
-    struct kafka_reader r;
-    kafka_reader_init(&r, s->response.data, s->response.len, &s->arena);
-    if (kafka_metadata_response_decode(&r, 8, out) != 0) {
-        return decode_failed(s, "metadata");
-    }
-    /* The response borrows nothing from s->response (strings are copied into
-     * the arena), so the buffer can be reused. */
-    return 0;
 }
 
 /* Reconnect to the controller named by metadata, if it is another broker. */
 static int connect_controller(struct session *s)
 {
     struct kafka_metadata_response md;
-    if (fetch_metadata(s, (const char *const[]){NULL}, 0, &md) != 0) {
+    if (admin_session_metadata(&s->a, (const char *[]){NULL}, 0, &md) != 0) {
         return -1;
     }
     for (int32_t i = 0; i < md.brokers_count; i++) {
@@ -136,17 +74,10 @@ static int connect_controller(struct session *s)
         }
         char peer[300];
         snprintf(peer, sizeof peer, "%s:%d", b->host, b->port);
-        if (strcmp(peer, s->client.peer) == 0) {
+        if (strcmp(peer, s->a.client.peer) == 0) {
             return 0;
         }
-        struct kafka_client controller;
-        if (kafka_client_connect_to(&controller, b->host, b->port, s->o->timeout_ms,
-                                    s->client.security, s->err, sizeof s->err) != 0) {
-            return -2;
-        }
-        kafka_client_close(&s->client);
-        s->client = controller;
-        return 0;
+        return admin_session_reconnect(&s->a, b->host, b->port) == 0 ? 0 : -2;
     }
     return 0; /* no controller known: ask the bootstrap broker */
 }
@@ -156,8 +87,8 @@ static int report_error(struct session *s, const char *what, int16_t code, const
     if (code == KAFKA_ERROR_NONE) {
         return 0;
     }
-    snprintf(s->err, sizeof s->err, "%s: %s%s%s", what, kafka_error_name(code), message ? ": " : "",
-             message ? message : "");
+    snprintf(s->a.err, sizeof s->a.err, "%s: %s%s%s", what, kafka_error_name(code),
+             message ? ": " : "", message ? message : "");
     return -1;
 }
 
@@ -168,12 +99,12 @@ static int split_configs(struct session *s,
     for (size_t i = 0; i < s->o->n_configs; i++) {
         const char *eq = strchr(s->o->configs[i], '=');
         if (eq == NULL || eq == s->o->configs[i]) {
-            snprintf(s->err, sizeof s->err, "bad --config '%s': expected key=value",
+            snprintf(s->a.err, sizeof s->a.err, "bad --config '%s': expected key=value",
                      s->o->configs[i]);
             return -1;
         }
         out[i].name =
-            kafka_arena_strndup(&s->arena, s->o->configs[i], (size_t)(eq - s->o->configs[i]));
+            kafka_arena_strndup(&s->a.arena, s->o->configs[i], (size_t)(eq - s->o->configs[i]));
         out[i].value = eq + 1;
     }
     return 0;
@@ -197,17 +128,16 @@ static int do_create(struct session *s)
     kafka_create_topics_request_init(&req);
     req.topics = &t;
     req.topics_count = 1;
-    req.timeout_ms = s->o->timeout_ms;
+    req.timeout_ms = s->a.timeout_ms;
     struct kafka_writer w;
-    start_body(s, &w);
+    admin_session_begin(&s->a, &w);
     int rv = kafka_create_topics_request_encode(&w, 4, &req);
     kafka_writer_free(&w);
-    if (rv != 0 || call(s, KAFKA_API_CREATE_TOPICS, 4) != 0) {
-        return SLUICECTL_FAILED;
-    }
     struct kafka_create_topics_response resp;
     struct kafka_reader r;
-    kafka_reader_init(&r, s->response.data, s->response.len, &s->arena);
+    if (rv != 0 || admin_session_call(&s->a, KAFKA_API_CREATE_TOPICS, 4, &r) != 0) {
+        return SLUICECTL_FAILED;
+    }
     if (kafka_create_topics_response_decode(&r, 4, &resp) != 0 || resp.topics_count != 1) {
         decode_failed(s, "create topics");
         return SLUICECTL_FAILED;
@@ -219,7 +149,7 @@ static int do_create(struct session *s)
     if (report_error(s, "cannot create topic", code, resp.topics[0].error_message) != 0) {
         return SLUICECTL_FAILED;
     }
-    if (s->o->json) {
+    if (s->a.json) {
         printf("{\"topic\":");
         output_json_string(stdout, s->o->name);
         printf(",\"created\":%s}\n",
@@ -239,17 +169,16 @@ static int do_delete(struct session *s)
     const char *names[1] = {s->o->name};
     req.topic_names = names;
     req.topic_names_count = 1;
-    req.timeout_ms = s->o->timeout_ms;
+    req.timeout_ms = s->a.timeout_ms;
     struct kafka_writer w;
-    start_body(s, &w);
+    admin_session_begin(&s->a, &w);
     int rv = kafka_delete_topics_request_encode(&w, 3, &req);
     kafka_writer_free(&w);
-    if (rv != 0 || call(s, KAFKA_API_DELETE_TOPICS, 3) != 0) {
-        return SLUICECTL_FAILED;
-    }
     struct kafka_delete_topics_response resp;
     struct kafka_reader r;
-    kafka_reader_init(&r, s->response.data, s->response.len, &s->arena);
+    if (rv != 0 || admin_session_call(&s->a, KAFKA_API_DELETE_TOPICS, 3, &r) != 0) {
+        return SLUICECTL_FAILED;
+    }
     if (kafka_delete_topics_response_decode(&r, 3, &resp) != 0 || resp.responses_count != 1) {
         decode_failed(s, "delete topics");
         return SLUICECTL_FAILED;
@@ -262,7 +191,7 @@ static int do_delete(struct session *s)
     if (report_error(s, "cannot delete topic", code, NULL) != 0) {
         return SLUICECTL_FAILED;
     }
-    if (s->o->json) {
+    if (s->a.json) {
         printf("{\"topic\":");
         output_json_string(stdout, s->o->name);
         printf(",\"deleted\":%s}\n", existed ? "true" : "false");
@@ -286,13 +215,13 @@ static int compare_topics(const void *a, const void *b)
 static int do_list(struct session *s)
 {
     struct kafka_metadata_response md;
-    if (fetch_metadata(s, NULL, -1, &md) != 0) {
+    if (admin_session_metadata(&s->a, NULL, -1, &md) != 0) {
         return SLUICECTL_FAILED;
     }
     if (md.topics_count > 1) {
         qsort(md.topics, (size_t)md.topics_count, sizeof *md.topics, compare_topics);
     }
-    if (s->o->json) {
+    if (s->a.json) {
         printf("[");
         for (int32_t i = 0; i < md.topics_count; i++) {
             printf("%s{\"name\":", i ? "," : "");
@@ -328,15 +257,14 @@ static int describe_configs(struct session *s, struct kafka_describe_configs_res
     req.resources = &res;
     req.resources_count = 1;
     struct kafka_writer w;
-    start_body(s, &w);
+    admin_session_begin(&s->a, &w);
     int rv = kafka_describe_configs_request_encode(&w, 2, &req);
     kafka_writer_free(&w);
-    if (rv != 0 || call(s, KAFKA_API_DESCRIBE_CONFIGS, 2) != 0) {
-        return -1;
-    }
     struct kafka_describe_configs_response resp;
     struct kafka_reader r;
-    kafka_reader_init(&r, s->response.data, s->response.len, &s->arena);
+    if (rv != 0 || admin_session_call(&s->a, KAFKA_API_DESCRIBE_CONFIGS, 2, &r) != 0) {
+        return -1;
+    }
     if (kafka_describe_configs_response_decode(&r, 2, &resp) != 0 || resp.results_count != 1) {
         return decode_failed(s, "describe configs");
     }
@@ -437,7 +365,7 @@ static int do_describe(struct session *s)
 {
     struct kafka_metadata_response md;
     const char *names[1] = {s->o->name};
-    if (fetch_metadata(s, names, 1, &md) != 0) {
+    if (admin_session_metadata(&s->a, names, 1, &md) != 0) {
         return SLUICECTL_FAILED;
     }
     if (md.topics_count != 1 ||
@@ -448,7 +376,7 @@ static int do_describe(struct session *s)
     if (describe_configs(s, &configs) != 0) {
         return SLUICECTL_FAILED;
     }
-    if (s->o->json) {
+    if (s->a.json) {
         describe_json(&md.topics[0], configs);
     } else {
         describe_table(&md.topics[0], configs);
@@ -462,7 +390,7 @@ static int do_alter_config(struct session *s)
 {
     size_t n = s->o->n_configs + s->o->n_deletes;
     if (n == 0) {
-        snprintf(s->err, sizeof s->err, "alter-config needs --config k=v or --delete-config k");
+        snprintf(s->a.err, sizeof s->a.err, "alter-config needs --config k=v or --delete-config k");
         return SLUICECTL_USAGE;
     }
     struct kafka_create_topics_request_creatable_topic_config sets[MAX_CONFIGS];
@@ -487,15 +415,14 @@ static int do_alter_config(struct session *s)
     req.resources = &res;
     req.resources_count = 1;
     struct kafka_writer w;
-    start_body(s, &w);
+    admin_session_begin(&s->a, &w);
     int rv = kafka_incremental_alter_configs_request_encode(&w, 0, &req);
     kafka_writer_free(&w);
-    if (rv != 0 || call(s, KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0) != 0) {
-        return SLUICECTL_FAILED;
-    }
     struct kafka_incremental_alter_configs_response resp;
     struct kafka_reader r;
-    kafka_reader_init(&r, s->response.data, s->response.len, &s->arena);
+    if (rv != 0 || admin_session_call(&s->a, KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, &r) != 0) {
+        return SLUICECTL_FAILED;
+    }
     if (kafka_incremental_alter_configs_response_decode(&r, 0, &resp) != 0 ||
         resp.responses_count != 1) {
         decode_failed(s, "alter configs");
@@ -505,7 +432,7 @@ static int do_alter_config(struct session *s)
                      resp.responses[0].error_message) != 0) {
         return SLUICECTL_FAILED;
     }
-    if (s->o->json) {
+    if (s->a.json) {
         printf("{\"topic\":");
         output_json_string(stdout, s->o->name);
         printf(",\"altered\":%zu}\n", n);
@@ -517,17 +444,14 @@ static int do_alter_config(struct session *s)
 
 /* ---- command line ---- */
 
-enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_IF_NOT_EXISTS, OPT_IF_EXISTS, OPT_DELETE_CONFIG };
+enum { OPT_IF_NOT_EXISTS = 256, OPT_IF_EXISTS, OPT_DELETE_CONFIG };
 
 static const struct option long_options[] = {
-    {"bootstrap-server", required_argument, NULL, 'b'},
-    {"command-config", required_argument, NULL, 'K'},
+    ADMIN_SESSION_OPTIONS,
     {"partitions", required_argument, NULL, 'p'},
     {"replication-factor", required_argument, NULL, 'r'},
     {"config", required_argument, NULL, 'c'},
     {"delete-config", required_argument, NULL, OPT_DELETE_CONFIG},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
     {"if-not-exists", no_argument, NULL, OPT_IF_NOT_EXISTS},
     {"if-exists", no_argument, NULL, OPT_IF_EXISTS},
     {"help", no_argument, NULL, 'h'},
@@ -558,14 +482,7 @@ static int add_item(const char **list, size_t *n, const char *item)
 
 static int parse_option(int c, struct topic_opts *o)
 {
-    int32_t timeout;
     switch (c) {
-    case 'b':
-        o->bootstrap = optarg;
-        return 0;
-    case 'K':
-        o->command_config = optarg;
-        return 0;
     case 'p':
         return parse_int(optarg, "--partitions", 1, &o->partitions);
     case 'r':
@@ -574,15 +491,6 @@ static int parse_option(int c, struct topic_opts *o)
         return add_item(o->configs, &o->n_configs, optarg);
     case OPT_DELETE_CONFIG:
         return add_item(o->deletes, &o->n_deletes, optarg);
-    case OPT_JSON:
-        o->json = true;
-        return 0;
-    case OPT_TIMEOUT:
-        if (parse_int(optarg, "--timeout-ms", 1, &timeout) != 0) {
-            return -1;
-        }
-        o->timeout_ms = timeout;
-        return 0;
     case OPT_IF_NOT_EXISTS:
         o->if_not_exists = true;
         return 0;
@@ -595,12 +503,12 @@ static int parse_option(int c, struct topic_opts *o)
 }
 
 /* Returns 0, 1 for --help, or -1 on a usage error. */
-static int parse_args(int argc, char **argv, struct topic_opts *o, const char **command)
+static int parse_args(int argc, char **argv, struct admin_session *a, struct topic_opts *o,
+                      const char **command)
 {
     memset(o, 0, sizeof *o);
     o->partitions = -1;
     o->replication_factor = -1;
-    o->timeout_ms = DEFAULT_TIMEOUT_MS;
     optind = 1;
     opterr = 1;
     int c;
@@ -608,7 +516,8 @@ static int parse_args(int argc, char **argv, struct topic_opts *o, const char **
         if (c == 'h') {
             return 1;
         }
-        if (parse_option(c, o) != 0) {
+        int taken = admin_session_option(a, c, optarg);
+        if (taken < 0 || (taken == 0 && parse_option(c, o) != 0)) {
             return -1;
         }
     }
@@ -620,10 +529,6 @@ static int parse_args(int argc, char **argv, struct topic_opts *o, const char **
         (!needs_name && rest > 1)) {
         fprintf(stderr, "sluicectl: topic: expected a command%s\n",
                 needs_name ? " and a topic name" : "");
-        return -1;
-    }
-    if (o->bootstrap == NULL) {
-        fprintf(stderr, "sluicectl: --bootstrap-server host:port is required\n");
         return -1;
     }
     return 0;
@@ -652,9 +557,12 @@ static int run(struct session *s, const char *command)
 
 int topic_cmd_main(int argc, char **argv)
 {
+    struct session s;
     struct topic_opts o;
+    admin_session_init(&s.a);
+    s.o = &o;
     const char *command;
-    int rv = parse_args(argc, argv, &o, &command);
+    int rv = parse_args(argc, argv, &s.a, &o, &command);
     if (rv != 0) {
         topic_cmd_usage();
         return rv > 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
@@ -669,23 +577,13 @@ int topic_cmd_main(int argc, char **argv)
         topic_cmd_usage();
         return SLUICECTL_USAGE;
     }
-    struct session s;
-    memset(&s, 0, sizeof s);
-    s.o = &o;
-    struct client_security security;
-    int connected = kafka_client_connect_configured(&s.client, o.bootstrap, o.timeout_ms,
-                                                    o.command_config, &security);
-    if (connected != 0) {
-        return connected == -1 ? SLUICECTL_USAGE : SLUICECTL_CONNECT;
+    rv = admin_session_open(&s.a, ARENA_LIMIT);
+    if (rv == SLUICECTL_OK) {
+        rv = run(&s, command);
+        if (rv != SLUICECTL_OK) {
+            fprintf(stderr, "sluicectl: %s\n", s.a.err);
+        }
     }
-    kafka_arena_init(&s.arena, ARENA_LIMIT);
-    rv = run(&s, command);
-    if (rv != SLUICECTL_OK) {
-        fprintf(stderr, "sluicectl: %s\n", s.err);
-    }
-    kafka_client_close(&s.client);
-    kafka_arena_free(&s.arena);
-    buf_free(&s.body);
-    buf_free(&s.response);
+    admin_session_close(&s.a);
     return rv;
 }

@@ -13,26 +13,19 @@
 #include "common/scram.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
-#include "tools/sluicectl/kafka_client.h"
+#include "tools/sluicectl/admin_session.h"
 #include "tools/sluicectl/output.h"
 #include "tools/sluicectl/topic_cmd.h"
 
-#define ARENA_LIMIT        (16u << 20)
-#define DEFAULT_TIMEOUT_MS 10000
-#define SALT_LEN           32
-#define PASSWORD_MAX       1024
+#define ARENA_LIMIT  (16u << 20)
+#define SALT_LEN     32
+#define PASSWORD_MAX 1024
 
 struct usession {
-    const char *bootstrap, *command, *user, *password;
-    const char *command_config; /* --command-config: Kafka client properties */
-    int mechanisms[2];          /* 0 = unused */
+    struct admin_session a;
+    const char *command, *user, *password;
+    int mechanisms[2]; /* 0 = unused */
     int iterations;
-    bool json;
-    int timeout_ms;
-    struct kafka_client client;
-    struct kafka_arena arena;
-    struct buf body, response;
-    char err[512];
 };
 
 void user_cmd_usage(void)
@@ -55,28 +48,20 @@ void user_cmd_usage(void)
             "exit codes: 0 ok, 1 operation failed, 2 usage, 3 cannot connect\n");
 }
 
-static int exchange(struct usession *s, int16_t api, struct kafka_reader *r)
-{
-    if (kafka_client_call(&s->client, api, 0, &s->body, &s->response, s->err, sizeof s->err) != 0) {
-        return -1;
-    }
-    kafka_reader_init(r, s->response.data, s->response.len, &s->arena);
-    return 0;
-}
-
 static int report_results(struct usession *s, const struct kafka_reader *rd)
 {
     struct kafka_reader r = *rd;
     struct kafka_alter_user_scram_credentials_response resp;
     int rv = kafka_alter_user_scram_credentials_response_decode(&r, 0, &resp);
     if (rv != 0) {
-        snprintf(s->err, sizeof s->err, "cannot decode the answer: %s", kafka_codec_strerror(rv));
+        snprintf(s->a.err, sizeof s->a.err, "cannot decode the answer: %s",
+                 kafka_codec_strerror(rv));
         return SLUICECTL_FAILED;
     }
     int exit_code = SLUICECTL_OK;
     for (int32_t i = 0; i < resp.results_count; i++) {
         if (resp.results[i].error_code != KAFKA_ERROR_NONE) {
-            snprintf(s->err, sizeof s->err, "user %s: %s%s%s", resp.results[i].user,
+            snprintf(s->a.err, sizeof s->a.err, "user %s: %s%s%s", resp.results[i].user,
                      kafka_error_name(resp.results[i].error_code),
                      resp.results[i].error_message ? ": " : "",
                      resp.results[i].error_message ? resp.results[i].error_message : "");
@@ -93,7 +78,7 @@ static int read_password(struct usession *s, char *out, size_t cap)
         return 0;
     }
     if (fgets(out, (int)cap, stdin) == NULL) {
-        snprintf(s->err, sizeof s->err, "no password on stdin (or give --password)");
+        snprintf(s->a.err, sizeof s->a.err, "no password on stdin (or give --password)");
         return -1;
     }
     out[strcspn(out, "\r\n")] = '\0';
@@ -107,7 +92,7 @@ static int do_set_password(struct usession *s)
         return SLUICECTL_USAGE;
     }
     if (password[0] == '\0') {
-        snprintf(s->err, sizeof s->err, "the password is empty");
+        snprintf(s->a.err, sizeof s->a.err, "the password is empty");
         return SLUICECTL_USAGE;
     }
     struct kafka_alter_user_scram_credentials_request req;
@@ -120,7 +105,7 @@ static int do_set_password(struct usession *s)
         int m = s->mechanisms[i];
         if (RAND_bytes(salts[i], SALT_LEN) != 1 ||
             scram_salted_password(m, password, salts[i], SALT_LEN, s->iterations, salted[i]) != 0) {
-            snprintf(s->err, sizeof s->err, "cannot derive the salted password");
+            snprintf(s->a.err, sizeof s->a.err, "cannot derive the salted password");
             return SLUICECTL_FAILED;
         }
         kafka_alter_user_scram_credentials_request_scram_credential_upsertion_init(&ups[i]);
@@ -133,12 +118,12 @@ static int do_set_password(struct usession *s)
     }
     OPENSSL_cleanse(password, sizeof password);
     struct kafka_writer w;
-    kafka_writer_init(&w, &s->body);
+    admin_session_begin(&s->a, &w);
     int rv = kafka_alter_user_scram_credentials_request_encode(&w, 0, &req);
     kafka_writer_free(&w);
     OPENSSL_cleanse(salted, sizeof salted);
     struct kafka_reader r;
-    if (rv != 0 || exchange(s, KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, &r) != 0) {
+    if (rv != 0 || admin_session_call(&s->a, KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, 0, &r) != 0) {
         return SLUICECTL_FAILED;
     }
     rv = report_results(s, &r);
@@ -162,11 +147,11 @@ static int do_delete(struct usession *s)
         req.deletions_count++;
     }
     struct kafka_writer w;
-    kafka_writer_init(&w, &s->body);
+    admin_session_begin(&s->a, &w);
     int rv = kafka_alter_user_scram_credentials_request_encode(&w, 0, &req);
     kafka_writer_free(&w);
     struct kafka_reader r;
-    if (rv != 0 || exchange(s, KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, &r) != 0) {
+    if (rv != 0 || admin_session_call(&s->a, KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, 0, &r) != 0) {
         return SLUICECTL_FAILED;
     }
     rv = report_results(s, &r);
@@ -182,26 +167,27 @@ static int do_list(struct usession *s)
     kafka_describe_user_scram_credentials_request_init(&req);
     req.users_count = -1; /* every user */
     struct kafka_writer w;
-    kafka_writer_init(&w, &s->body);
+    admin_session_begin(&s->a, &w);
     int rv = kafka_describe_user_scram_credentials_request_encode(&w, 0, &req);
     kafka_writer_free(&w);
     struct kafka_reader r;
-    if (rv != 0 || exchange(s, KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS, &r) != 0) {
+    if (rv != 0 ||
+        admin_session_call(&s->a, KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, &r) != 0) {
         return SLUICECTL_FAILED;
     }
     struct kafka_describe_user_scram_credentials_response resp;
     rv = kafka_describe_user_scram_credentials_response_decode(&r, 0, &resp);
     if (rv != 0 || resp.error_code != KAFKA_ERROR_NONE) {
-        snprintf(s->err, sizeof s->err, "cannot list users: %s",
+        snprintf(s->a.err, sizeof s->a.err, "cannot list users: %s",
                  rv != 0 ? kafka_codec_strerror(rv) : kafka_error_name(resp.error_code));
         return SLUICECTL_FAILED;
     }
-    if (s->json) {
+    if (s->a.json) {
         printf("[");
     }
     for (int32_t i = 0; i < resp.results_count; i++) {
         const struct kafka_describe_user_scram_credentials_response_result *u = &resp.results[i];
-        if (s->json) {
+        if (s->a.json) {
             printf("%s{\"user\":", i ? "," : "");
             output_json_string(stdout, u->user);
             printf(",\"credentials\":[");
@@ -210,36 +196,32 @@ static int do_list(struct usession *s)
         }
         for (int32_t k = 0; k < u->credential_infos_count; k++) {
             const char *m = scram_mechanism_name(u->credential_infos[k].mechanism);
-            if (s->json) {
+            if (s->a.json) {
                 printf("%s{\"mechanism\":\"%s\",\"iterations\":%d}", k ? "," : "", m,
                        u->credential_infos[k].iterations);
             } else {
                 printf(" %s(iterations=%d)", m, u->credential_infos[k].iterations);
             }
         }
-        printf(s->json ? "]}" : "\n");
+        printf(s->a.json ? "]}" : "\n");
     }
-    if (s->json) {
+    if (s->a.json) {
         printf("]\n");
     }
     return SLUICECTL_OK;
 }
 
 static const struct option long_options[] = {
-    {"bootstrap-server", required_argument, NULL, 'b'},
-    {"command-config", required_argument, NULL, 'K'},
+    ADMIN_SESSION_OPTIONS,
     {"password", required_argument, NULL, 'p'},
     {"mechanism", required_argument, NULL, 'm'},
     {"iterations", required_argument, NULL, 'i'},
-    {"timeout-ms", required_argument, NULL, 't'},
-    {"json", no_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 static int parse_args(int argc, char **argv, struct usession *s)
 {
-    s->timeout_ms = DEFAULT_TIMEOUT_MS;
     s->iterations = 8192;
     s->mechanisms[0] = SCRAM_SHA_256;
     s->mechanisms[1] = SCRAM_SHA_512;
@@ -247,13 +229,14 @@ static int parse_args(int argc, char **argv, struct usession *s)
     opterr = 1;
     int c;
     while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
+        int taken = admin_session_option(&s->a, c, optarg);
+        if (taken != 0) {
+            if (taken < 0) {
+                return -1;
+            }
+            continue;
+        }
         switch (c) {
-        case 'b':
-            s->bootstrap = optarg;
-            break;
-        case 'K':
-            s->command_config = optarg;
-            break;
         case 'p':
             s->password = optarg;
             break;
@@ -267,16 +250,6 @@ static int parse_args(int argc, char **argv, struct usession *s)
             break;
         case 'i':
             s->iterations = atoi(optarg);
-            break;
-        case 't':
-            s->timeout_ms = atoi(optarg);
-            if (s->timeout_ms <= 0) {
-                fprintf(stderr, "sluicectl: --timeout-ms must be a positive number\n");
-                return -1;
-            }
-            break;
-        case 'j':
-            s->json = true;
             break;
         case 'h':
             return 1;
@@ -294,10 +267,6 @@ static int parse_args(int argc, char **argv, struct usession *s)
         fprintf(stderr, "sluicectl: user: expected set-password USER, delete USER or list\n");
         return -1;
     }
-    if (s->bootstrap == NULL) {
-        fprintf(stderr, "sluicectl: --bootstrap-server host:port is required\n");
-        return -1;
-    }
     return 0;
 }
 
@@ -305,31 +274,25 @@ int user_cmd_main(int argc, char **argv)
 {
     struct usession s;
     memset(&s, 0, sizeof s);
+    admin_session_init(&s.a);
     int rv = parse_args(argc, argv, &s);
     if (rv != 0) {
         user_cmd_usage();
         return rv > 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
     }
-    struct client_security security;
-    int connected = kafka_client_connect_configured(&s.client, s.bootstrap, s.timeout_ms,
-                                                    s.command_config, &security);
-    if (connected != 0) {
-        return connected == -1 ? SLUICECTL_USAGE : SLUICECTL_CONNECT;
+    rv = admin_session_open(&s.a, ARENA_LIMIT);
+    if (rv == SLUICECTL_OK) {
+        if (strcmp(s.command, "list") == 0) {
+            rv = do_list(&s);
+        } else if (strcmp(s.command, "delete") == 0) {
+            rv = do_delete(&s);
+        } else {
+            rv = do_set_password(&s);
+        }
+        if (rv != SLUICECTL_OK) {
+            fprintf(stderr, "sluicectl: %s\n", s.a.err);
+        }
     }
-    kafka_arena_init(&s.arena, ARENA_LIMIT);
-    if (strcmp(s.command, "list") == 0) {
-        rv = do_list(&s);
-    } else if (strcmp(s.command, "delete") == 0) {
-        rv = do_delete(&s);
-    } else {
-        rv = do_set_password(&s);
-    }
-    if (rv != SLUICECTL_OK) {
-        fprintf(stderr, "sluicectl: %s\n", s.err);
-    }
-    kafka_client_close(&s.client);
-    kafka_arena_free(&s.arena);
-    buf_free(&s.body);
-    buf_free(&s.response);
+    admin_session_close(&s.a);
     return rv;
 }

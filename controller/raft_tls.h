@@ -1,0 +1,70 @@
+/* Mutual TLS for the raft port, as a relay in front of raft_uv_tcp.
+ *
+ * raft 0.15 reads and writes its streams itself, so TLS cannot sit between
+ * raft and the socket inside one stream. Instead raft_uv_tcp keeps speaking
+ * plain TCP on loopback, and this relay carries those bytes over TLS between
+ * the controllers:
+ *   - inbound: the relay listens on the public raft address; each accepted
+ *     connection must complete a TLS handshake with a certificate the trust
+ *     store verifies before one byte reaches raft, which listens on a
+ *     loopback port of its own (raft_tls_raft_bind);
+ *   - outbound: one loopback listener per voter (raft_tls_route_port); raft
+ *     connects there, and the relay connects to that voter's raft port over
+ *     TLS (resolving its host name each time), checking its certificate.
+ * A refused handshake is logged with the peer and OpenSSL's reason and the
+ * connection closed, which raft sees as a lost connection and retries.
+ *
+ * Bytes are relayed as they come; reading one side stops while the other
+ * side has more than RAFT_TLS_MAX_QUEUED bytes unwritten (snapshots).
+ *
+ * Loop thread only. The struct is caller-owned and valid until the close
+ * callback; the TLS contexts are borrowed and must outlive it. */
+#ifndef SLUICE_CONTROLLER_RAFT_TLS_H
+#define SLUICE_CONTROLLER_RAFT_TLS_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "common/tls.h"
+#include "metadata/voters.h"
+
+#define RAFT_TLS_MAX_QUEUED (8u << 20)
+
+struct raft_tls_pipe;
+
+struct raft_tls_route {
+    struct raft_tls *relay;
+    uv_tcp_t listener; /* loopback; raft connects here to reach `voter` */
+    int32_t voter;
+    int port;
+};
+
+struct raft_tls {
+    uv_loop_t *loop;
+    struct tls_context *server, *client;
+    bool verify_host;
+    struct voters voters;
+    uv_tcp_t inbound; /* the public raft address */
+    int raft_port;    /* raft_uv_tcp's loopback port */
+    struct raft_tls_route routes[VOTERS_MAX];
+    size_t n_routes;
+    struct raft_tls_pipe *pipes;
+    unsigned open_handles;
+    bool closing;
+    void (*close_cb)(struct raft_tls *relay);
+};
+
+/* Listen on `bind_host`:`bind_port` (IPv4) for peers and on loopback for
+ * raft's outgoing connections to every voter but `self`. Returns 0 or a
+ * libuv error (then call raft_tls_close and wait for its callback). */
+int raft_tls_start(struct raft_tls *relay, uv_loop_t *loop, const struct voters *voters,
+                   int32_t self, const char *bind_host, int bind_port, struct tls_context *server,
+                   struct tls_context *client, bool verify_host);
+/* The "127.0.0.1:port" raft_uv_tcp must listen on (after start). */
+void raft_tls_raft_bind(const struct raft_tls *relay, char *out, size_t len);
+/* The loopback port raft connects to for `voter`; -1 for an unknown id. */
+int raft_tls_route_port(const struct raft_tls *relay, int32_t voter);
+/* Close every listener and relayed connection; `cb` fires when done. */
+void raft_tls_close(struct raft_tls *relay, void (*cb)(struct raft_tls *relay));
+
+#endif

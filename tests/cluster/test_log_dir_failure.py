@@ -1,0 +1,198 @@
+"""A failed log directory goes offline and the cluster moves leadership away
+(issue 11; Kafka's LogDirFailureChannel and KIP-112), with real processes,
+a real full disk and a real client (confluent-kafka, acks=all).
+
+Node 3 has two log directories: a small tmpfs and an ordinary one. Once
+writers are running, the tmpfs is filled up so the next write there fails
+with ENOSPC. Then:
+- node 3 takes that directory offline (logged with the directory and the
+  cause, and in /metrics as sluice_log_dir_offline{dir,error}), closes its
+  partitions there and reports them to the controller in its heartbeats;
+- the controller takes node 3 out of those partitions' ISR and leadership,
+  so the writers (RF=3, min.insync.replicas=2, acks=all) carry on against the
+  other replicas, and every acknowledged record is read back at its offset;
+- the partitions in node 3's other directory keep it in their ISR;
+- DescribeLogDirs (franz-go's kadm, tests/go/logdirs_test.go) shows the
+  offline directory with KAFKA_STORAGE_ERROR and the other one's partitions
+  and free space, and so does `sluicectl log-dirs`.
+
+Needs root (mount); skipped otherwise.
+"""
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from clustertest import admin_for, partitions_of, wait_until
+from conftest import GO_DIR
+from confluent_kafka.admin import NewTopic
+from metricstest import scrape
+from sluicetest import binary, free_port, run
+from test_replication import AckedProducer, read_all
+
+TOPIC = "disks"
+PARTITIONS = 6
+VALUE_PAD = "x" * 2000
+
+
+def mount_tmpfs(path, size):
+    os.makedirs(path, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {p.stderr.strip()}")
+
+
+def fill(path, leave):
+    """Write a file into `path` until only about `leave` bytes are free."""
+    st = os.statvfs(path)
+    free = st.f_bavail * st.f_frsize
+    with open(os.path.join(path, "filler"), "wb") as f:
+        chunk = b"\0" * (1 << 20)
+        todo = max(0, free - leave)
+        while todo > 0:
+            try:
+                f.write(chunk[:min(len(chunk), todo)])
+            except OSError:
+                break
+            todo -= min(len(chunk), todo)
+
+
+def partition_dirs(path):
+    """{partition: True} for this topic's partition directories in `path`."""
+    return {int(n.rsplit("-", 1)[1]) for n in os.listdir(path)
+            if n.startswith(TOPIC + "-") and n.rsplit("-", 1)[1].isdigit()}
+
+
+class Writers:
+    """acks=all writes round-robin over the partitions on a thread until
+    stopped; every value is unique."""
+
+    def __init__(self, cluster):
+        self.producer = AckedProducer(cluster, TOPIC)
+        self.sent = 0
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop_flag.is_set():
+            self.producer.send(f"v{self.sent}-{VALUE_PAD}", partition=self.sent % PARTITIONS)
+            self.sent += 1
+            if self.sent % 50 == 0:
+                self.producer.producer.poll(0.01)
+
+    def acked_count(self):
+        with self.producer.lock:
+            return len(self.producer.acked)
+
+    def stop(self):
+        self.stop_flag.set()
+        self.thread.join(60)
+        self.producer.flush(120)
+
+
+def test_full_log_dir_goes_offline_and_leadership_moves(clusters, tmp_path, franz_test_binary):
+    small = str(tmp_path / "small")
+    good = str(tmp_path / "good")
+    mount_tmpfs(small, "32m")
+    c = clusters(3, start=False, overrides={"log.segment.bytes": str(1 << 20)})
+    n3 = c.node(3)
+    n3.http_port = free_port()
+    n3.overrides.update({"log.dirs": f"{small},{good}", "metadata.log.dir": n3.data_dir,
+                         "metrics.listener": f"127.0.0.1:{n3.http_port}"})
+    writers = None
+    try:
+        c.start()
+        admin = admin_for(c)
+        # Every node holds every partition and leads two; node 3's two
+        # directories take its partitions in turn.
+        fut = admin.create_topics([NewTopic(TOPIC, PARTITIONS, 3,
+                                            config={"min.insync.replicas": "2"})],
+                                  operation_timeout=10, request_timeout=15)[TOPIC]
+        fut.result(timeout=30)
+        s = c.wait_status(lambda s: partitions_of(s, TOPIC) and all(
+            len(p["isr"]) == 3 and p["leader"] > 0 for p in partitions_of(s, TOPIC).values()),
+            60, "every partition led with a full ISR")
+        on_small = partition_dirs(small)
+        on_good = partition_dirs(good)
+        assert on_small and on_good and on_small | on_good == set(range(PARTITIONS)), \
+            (on_small, on_good)
+        led_by_3 = {i for i, p in partitions_of(s, TOPIC).items() if p["leader"] == 3}
+        assert led_by_3 & on_small, f"node 3 leads {led_by_3}, small dir holds {on_small}"
+
+        writers = Writers(c)
+        writers.thread.start()
+        wait_until(lambda: writers.acked_count() >= 200, 60, "200 acknowledged writes")
+
+        fill(small, 64 * 1024)
+        wait_until(lambda: f"log directory offline dir={small} error=ENOSPC" in n3.log_text(),
+                   60, "node 3 to take the full directory offline")
+        # The controller moves node 3 out of the failed directory's
+        # partitions; the other directory's partitions keep it in sync.
+        s = c.wait_status(lambda s: all(
+            3 not in partitions_of(s, TOPIC)[i]["isr"] and partitions_of(s, TOPIC)[i]["leader"]
+            not in (3, -1) for i in on_small), 60, "node 3 out of the failed dir's partitions")
+        for i in on_good:
+            assert 3 in partitions_of(s, TOPIC)[i]["isr"], partitions_of(s, TOPIC)[i]
+
+        # Writers carry on: more acknowledgements after the move.
+        after_move = writers.acked_count()
+        wait_until(lambda: writers.acked_count() >= after_move + 300, 90,
+                   "300 more acknowledged writes after leadership moved")
+        writers.stop()
+        assert not writers.producer.failed, writers.producer.failed[:5]
+
+        # Nothing acknowledged is lost: each value at its acknowledged offset.
+        acked = writers.producer.acked
+        for part in range(PARTITIONS):
+            mine = {v: off for v, (p, off) in acked.items() if p == part}
+            got = read_all(c, TOPIC, part, max(mine.values()) + 1)
+            missing = [(v[:12], off) for v, off in mine.items() if got.get(off) != v]
+            assert not missing, f"partition {part}: {len(missing)} acked records lost: " \
+                                f"{missing[:5]}"
+
+        # Node 3 still serves its other directory's partitions, and says
+        # which directory failed and why.
+        s = c.status()
+        for i in on_good:
+            assert 3 in partitions_of(s, TOPIC)[i]["isr"], partitions_of(s, TOPIC)[i]
+        m = scrape(n3.http_port)
+        offline = {dict(labels).get("dir"): (dict(labels).get("error"), v)
+                   for (name, labels), v in m.items() if name == "sluice_log_dir_offline"}
+        assert offline[good] == ("", 0), offline
+        assert offline[small][1] == 1 and "No space left on device" in offline[small][0], offline
+        assert "reports offline replicas broker.id=3" in "".join(b.log_text() for b in c)
+
+        # DescribeLogDirs (franz-go's kadm) tells an operator the same.
+        env = dict(os.environ, SLUICE_BOOTSTRAP=n3.bootstrap, SLUICE_LOGDIRS_BROKER="3",
+                   SLUICE_LOGDIR_OFFLINE=small, SLUICE_LOGDIR_ONLINE=good,
+                   SLUICE_LOGDIRS_TOPIC=TOPIC,
+                   SLUICE_LOGDIR_ONLINE_PARTITIONS=",".join(str(i) for i in sorted(on_good)))
+        p = subprocess.run([franz_test_binary, "-test.v", "-test.count=1", "-test.timeout=120s",
+                            "-test.run", "^TestDescribeLogDirs$"], cwd=GO_DIR, env=env,
+                           capture_output=True, text=True, timeout=180)
+        assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
+        assert "--- PASS: TestDescribeLogDirs" in p.stdout, p.stdout[-2000:]
+        # And so does sluicectl log-dirs.
+        p = run([binary("tools", "sluicectl", "sluicectl"), "log-dirs", "--bootstrap-server",
+                 n3.bootstrap, "--json"], timeout=30)
+        dirs = {d["dir"]: d for d in json.loads(p.stdout)["log_dirs"]}
+        assert dirs[small]["status"] == "offline", dirs
+        assert dirs[small]["error"] == "KAFKA_STORAGE_ERROR", dirs
+        assert dirs[small]["partitions"] == [], dirs
+        assert dirs[good]["status"] == "online" and dirs[good]["usable_bytes"] > 0, dirs
+        assert {x["partition"] for x in dirs[good]["partitions"] if x["topic"] == TOPIC} == \
+            on_good, dirs
+        assert n3.stop() == 0
+    finally:
+        if writers is not None and writers.thread.is_alive():
+            writers.stop_flag.set()
+            writers.thread.join(30)
+        for b in c:
+            if b.running():
+                b.stop()
+        subprocess.run(["umount", "-l", small], capture_output=True)

@@ -1,0 +1,856 @@
+/* sluicectl partition reassign and broker decommission; see reassign_cmd.h.
+ * Every request goes to the bootstrap broker: it forwards reassignments to
+ * the active controller and answers listings from its metadata view. */
+#include "tools/sluicectl/reassign_cmd.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kafka_messages.h"
+#include "proto/kafka/kafka_errors.h"
+#include "tools/sluicectl/admin_session.h"
+#include "tools/sluicectl/json_value.h"
+#include "tools/sluicectl/output.h"
+#include "tools/sluicectl/topic_cmd.h"
+
+#define ARENA_LIMIT        (64u << 20)
+#define DEFAULT_TIMEOUT_MS 60000
+#define MAX_REPLICAS       8 /* the controller's limit on a reassignment's target */
+#define MAX_PLAN           100000
+#define MAX_BROKERS        1024
+
+/* One partition's target. */
+struct move {
+    char *topic; /* owned */
+    int32_t partition;
+    int32_t replicas[MAX_REPLICAS];
+    int32_t n_replicas;
+};
+
+struct plan {
+    struct move *moves;
+    size_t n, cap;
+};
+
+struct reassign_run {
+    struct admin_session s;
+    int request_timeout_ms; /* the controller's deadline: --timeout-ms */
+};
+
+static void plan_free(struct plan *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->moves[i].topic);
+    }
+    free(p->moves);
+    memset(p, 0, sizeof *p);
+}
+
+static struct move *plan_add(struct plan *p, const char *topic, int32_t partition)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        struct move *m = realloc(p->moves, cap * sizeof *m);
+        if (m == NULL) {
+            return NULL;
+        }
+        p->moves = m;
+        p->cap = cap;
+    }
+    struct move *m = &p->moves[p->n];
+    memset(m, 0, sizeof *m);
+    m->topic = strdup(topic);
+    if (m->topic == NULL) {
+        return NULL;
+    }
+    m->partition = partition;
+    p->n++;
+    return m;
+}
+
+/* ---- plan files ---- */
+
+static int plan_load(const char *path, struct plan *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    struct json_doc doc;
+    if (json_doc_load(&doc, path, err, errlen) != 0) {
+        return -1;
+    }
+    int rv = -1;
+    const struct json_value *parts = json_get(&doc.root, "partitions");
+    if (parts == NULL || parts->type != JSON_ARRAY || parts->count == 0 ||
+        parts->count > MAX_PLAN) {
+        snprintf(err, errlen, "%s: needs a \"partitions\" array of 1 to %d entries", path,
+                 MAX_PLAN);
+        goto out;
+    }
+    for (size_t i = 0; i < parts->count; i++) {
+        const struct json_value *e = &parts->items[i];
+        const struct json_value *t = json_get(e, "topic");
+        const struct json_value *p = json_get(e, "partition");
+        const struct json_value *r = json_get(e, "replicas");
+        if (t == NULL || t->type != JSON_STRING || p == NULL || p->type != JSON_INT ||
+            p->integer < 0 || p->integer > INT32_MAX || r == NULL || r->type != JSON_ARRAY ||
+            r->count == 0 || r->count > MAX_REPLICAS) {
+            snprintf(err, errlen,
+                     "%s: partitions[%zu] needs \"topic\", \"partition\" (>= 0) and "
+                     "\"replicas\" (1 to %d broker ids)",
+                     path, i, MAX_REPLICAS);
+            goto out;
+        }
+        for (size_t k = 0; k < out->n; k++) {
+            if (out->moves[k].partition == p->integer &&
+                strcmp(out->moves[k].topic, t->string) == 0) {
+                snprintf(err, errlen, "%s: %s-%lld is listed twice", path, t->string,
+                         (long long)p->integer);
+                goto out;
+            }
+        }
+        struct move *m = plan_add(out, t->string, (int32_t)p->integer);
+        if (m == NULL) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        for (size_t k = 0; k < r->count; k++) {
+            const struct json_value *b = &r->items[k];
+            if (b->type != JSON_INT || b->integer < 0 || b->integer > INT32_MAX) {
+                snprintf(err, errlen, "%s: partitions[%zu].replicas holds a bad broker id", path,
+                         i);
+                goto out;
+            }
+            for (int32_t x = 0; x < m->n_replicas; x++) {
+                if (m->replicas[x] == b->integer) {
+                    snprintf(err, errlen, "%s: partitions[%zu].replicas lists broker %lld twice",
+                             path, i, (long long)b->integer);
+                    goto out;
+                }
+            }
+            m->replicas[m->n_replicas++] = (int32_t)b->integer;
+        }
+        /* "log_dirs" (Kafka's per-replica directory) is accepted; only
+         * "any" means something to Sluice. */
+    }
+    rv = 0;
+out:
+    json_doc_free(&doc);
+    if (rv != 0) {
+        plan_free(out);
+    }
+    return rv;
+}
+
+static void plan_print(FILE *f, const struct plan *p)
+{
+    fprintf(f, "{\"version\":1,\"partitions\":[");
+    for (size_t i = 0; i < p->n; i++) {
+        const struct move *m = &p->moves[i];
+        fprintf(f, "%s{\"topic\":", i ? "," : "");
+        output_json_string(f, m->topic);
+        fprintf(f, ",\"partition\":%d,\"replicas\":[", m->partition);
+        for (int32_t k = 0; k < m->n_replicas; k++) {
+            fprintf(f, "%s%d", k ? "," : "", m->replicas[k]);
+        }
+        fprintf(f, "],\"log_dirs\":[");
+        for (int32_t k = 0; k < m->n_replicas; k++) {
+            fprintf(f, "%s\"any\"", k ? "," : "");
+        }
+        fprintf(f, "]}");
+    }
+    fprintf(f, "]}\n");
+}
+
+/* ---- requests ---- */
+
+/* Send the request encoded with result `rv` and position `rd` on the answer. */
+static int call(struct reassign_run *r, struct kafka_writer *w, int rv, int16_t api,
+                struct kafka_reader *rd)
+{
+    kafka_writer_free(w);
+    if (rv != 0) {
+        snprintf(r->s.err, sizeof r->s.err, "cannot encode request %d", api);
+        return -1;
+    }
+    return admin_session_call(&r->s, api, 0, rd);
+}
+
+static const struct kafka_metadata_response_partition *
+find_partition(const struct kafka_metadata_response *md, const char *topic, int32_t partition)
+{
+    for (int32_t i = 0; i < md->topics_count; i++) {
+        const struct kafka_metadata_response_topic *t = &md->topics[i];
+        if (t->name == NULL || strcmp(t->name, topic) != 0) {
+            continue;
+        }
+        for (int32_t j = 0; j < t->partitions_count; j++) {
+            if (t->partitions[j].partition_index == partition) {
+                return &t->partitions[j];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* AlterPartitionReassignments for the whole plan (cancel: null replicas).
+ * Prints each failure; returns how many failed, or -1. */
+static int alter(struct reassign_run *r, const struct plan *p, bool cancel)
+{
+    struct kafka_alter_partition_reassignments_request req;
+    kafka_alter_partition_reassignments_request_init(&req);
+    req.timeout_ms = r->request_timeout_ms;
+    req.topics = kafka_arena_alloc_array(&r->s.arena, p->n, sizeof *req.topics);
+    if (req.topics == NULL) {
+        snprintf(r->s.err, sizeof r->s.err, "out of memory");
+        return -1;
+    }
+    req.topics_count = 0;
+    /* One entry per topic, partitions in plan order. */
+    for (size_t i = 0; i < p->n; i++) {
+        struct kafka_alter_partition_reassignments_request_reassignable_topic *t = NULL;
+        for (int32_t k = 0; k < req.topics_count; k++) {
+            if (strcmp(req.topics[k].name, p->moves[i].topic) == 0) {
+                t = &req.topics[k];
+            }
+        }
+        if (t == NULL) {
+            t = &req.topics[req.topics_count++];
+            kafka_alter_partition_reassignments_request_reassignable_topic_init(t);
+            t->name = p->moves[i].topic;
+            t->partitions = kafka_arena_alloc_array(&r->s.arena, p->n, sizeof *t->partitions);
+            if (t->partitions == NULL) {
+                snprintf(r->s.err, sizeof r->s.err, "out of memory");
+                return -1;
+            }
+            t->partitions_count = 0;
+        }
+        struct kafka_alter_partition_reassignments_request_reassignable_partition *e =
+            &t->partitions[t->partitions_count++];
+        kafka_alter_partition_reassignments_request_reassignable_partition_init(e);
+        e->partition_index = p->moves[i].partition;
+        e->replicas = cancel ? NULL : p->moves[i].replicas;
+        e->replicas_count = cancel ? -1 : p->moves[i].n_replicas;
+    }
+    struct kafka_writer w;
+    admin_session_begin(&r->s, &w);
+    struct kafka_reader rd;
+    if (call(r, &w, kafka_alter_partition_reassignments_request_encode(&w, 0, &req),
+             KAFKA_API_ALTER_PARTITION_REASSIGNMENTS, &rd) != 0) {
+        return -1;
+    }
+    struct kafka_alter_partition_reassignments_response resp;
+    if (kafka_alter_partition_reassignments_response_decode(&rd, 0, &resp) != 0) {
+        snprintf(r->s.err, sizeof r->s.err,
+                 "cannot decode the AlterPartitionReassignments response");
+        return -1;
+    }
+    if (resp.error_code != KAFKA_ERROR_NONE) {
+        snprintf(r->s.err, sizeof r->s.err, "%s%s%s", kafka_error_name(resp.error_code),
+                 resp.error_message ? ": " : "", resp.error_message ? resp.error_message : "");
+        return -1;
+    }
+    int failed = 0;
+    for (int32_t i = 0; i < resp.responses_count; i++) {
+        for (int32_t j = 0; j < resp.responses[i].partitions_count; j++) {
+            const struct
+                kafka_alter_partition_reassignments_response_reassignable_partition_response *e =
+                    &resp.responses[i].partitions[j];
+            if (e->error_code != KAFKA_ERROR_NONE) {
+                fprintf(stderr, "sluicectl: %s-%d: %s%s%s\n", resp.responses[i].name,
+                        e->partition_index, kafka_error_name(e->error_code),
+                        e->error_message ? ": " : "", e->error_message ? e->error_message : "");
+                failed++;
+            }
+        }
+    }
+    return failed;
+}
+
+/* ListPartitionReassignments for every topic. */
+static int list_ongoing(struct reassign_run *r,
+                        struct kafka_list_partition_reassignments_response *out)
+{
+    struct kafka_list_partition_reassignments_request req;
+    kafka_list_partition_reassignments_request_init(&req);
+    req.timeout_ms = r->request_timeout_ms;
+    req.topics = NULL;
+    req.topics_count = -1;
+    struct kafka_writer w;
+    admin_session_begin(&r->s, &w);
+    struct kafka_reader rd;
+    if (call(r, &w, kafka_list_partition_reassignments_request_encode(&w, 0, &req),
+             KAFKA_API_LIST_PARTITION_REASSIGNMENTS, &rd) != 0) {
+        return -1;
+    }
+    if (kafka_list_partition_reassignments_response_decode(&rd, 0, out) != 0) {
+        snprintf(r->s.err, sizeof r->s.err,
+                 "cannot decode the ListPartitionReassignments response");
+        return -1;
+    }
+    if (out->error_code != KAFKA_ERROR_NONE) {
+        snprintf(r->s.err, sizeof r->s.err, "%s", kafka_error_name(out->error_code));
+        return -1;
+    }
+    return 0;
+}
+
+static bool ongoing(const struct kafka_list_partition_reassignments_response *l, const char *topic,
+                    int32_t partition)
+{
+    for (int32_t i = 0; i < l->topics_count; i++) {
+        if (strcmp(l->topics[i].name, topic) != 0) {
+            continue;
+        }
+        for (int32_t j = 0; j < l->topics[i].partitions_count; j++) {
+            if (l->topics[i].partitions[j].partition_index == partition) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Per partition of the plan: done (replicas as planned, nothing ongoing),
+ * in progress, or elsewhere. Prints Kafka's lines (or JSON); returns how
+ * many are not done, or -1. */
+static int verify(struct reassign_run *r, const struct plan *p, bool quiet)
+{
+    struct kafka_list_partition_reassignments_response l;
+    struct kafka_metadata_response md;
+    if (list_ongoing(r, &l) != 0 || admin_session_metadata(&r->s, NULL, 0, &md) != 0) {
+        return -1;
+    }
+    int pending = 0;
+    if (r->s.json && !quiet) {
+        printf("[");
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        const struct move *m = &p->moves[i];
+        const struct kafka_metadata_response_partition *mp =
+            find_partition(&md, m->topic, m->partition);
+        const char *state;
+        if (ongoing(&l, m->topic, m->partition)) {
+            state = "in_progress";
+        } else if (mp != NULL && mp->replica_nodes_count == m->n_replicas &&
+                   memcmp(mp->replica_nodes, m->replicas,
+                          (size_t)m->n_replicas * sizeof *m->replicas) == 0) {
+            state = "complete";
+        } else {
+            state = "not_started";
+        }
+        pending += strcmp(state, "complete") != 0;
+        if (quiet) {
+            continue;
+        }
+        if (r->s.json) {
+            printf("%s{\"topic\":", i ? "," : "");
+            output_json_string(stdout, m->topic);
+            printf(",\"partition\":%d,\"state\":\"%s\"}", m->partition, state);
+        } else if (state[0] == 'c') {
+            printf("Reassignment of partition %s-%d is completed.\n", m->topic, m->partition);
+        } else if (state[0] == 'i') {
+            printf("Reassignment of partition %s-%d is still in progress.\n", m->topic,
+                   m->partition);
+        } else {
+            printf("There is no active reassignment of partition %s-%d, but replica set is [",
+                   m->topic, m->partition);
+            for (int32_t k = 0; mp != NULL && k < mp->replica_nodes_count; k++) {
+                printf("%s%d", k ? ", " : "", mp->replica_nodes[k]);
+            }
+            printf("] rather than [");
+            for (int32_t k = 0; k < m->n_replicas; k++) {
+                printf("%s%d", k ? ", " : "", m->replicas[k]);
+            }
+            printf("].\n");
+        }
+    }
+    if (r->s.json && !quiet) {
+        printf("]\n");
+    }
+    return pending;
+}
+
+/* The plan's partitions as they are now, for rolling back. */
+static int current_of(struct reassign_run *r, const struct plan *p, struct plan *out)
+{
+    memset(out, 0, sizeof *out);
+    struct kafka_metadata_response md;
+    if (admin_session_metadata(&r->s, NULL, 0, &md) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        const struct kafka_metadata_response_partition *mp =
+            find_partition(&md, p->moves[i].topic, p->moves[i].partition);
+        if (mp == NULL) {
+            snprintf(r->s.err, sizeof r->s.err, "%s-%d: UNKNOWN_TOPIC_OR_PARTITION",
+                     p->moves[i].topic, p->moves[i].partition);
+            plan_free(out);
+            return -1;
+        }
+        struct move *m = plan_add(out, p->moves[i].topic, p->moves[i].partition);
+        if (m == NULL) {
+            plan_free(out);
+            snprintf(r->s.err, sizeof r->s.err, "out of memory");
+            return -1;
+        }
+        for (int32_t k = 0; k < mp->replica_nodes_count && k < MAX_REPLICAS; k++) {
+            m->replicas[m->n_replicas++] = mp->replica_nodes[k];
+        }
+    }
+    return 0;
+}
+
+static int execute(struct reassign_run *r, const struct plan *p)
+{
+    struct plan now;
+    if (current_of(r, p, &now) != 0) {
+        return SLUICECTL_FAILED;
+    }
+    if (!r->s.json) {
+        printf("Current partition replica assignment\n\n");
+        plan_print(stdout, &now);
+        printf("\nSave this to use as the --reassignment-json-file option during rollback\n");
+    }
+    plan_free(&now);
+    int failed = alter(r, p, false);
+    if (failed < 0) {
+        return SLUICECTL_FAILED;
+    }
+    if (failed > 0) {
+        snprintf(r->s.err, sizeof r->s.err, "%d of %zu reassignments were refused", failed, p->n);
+        return SLUICECTL_FAILED;
+    }
+    if (!r->s.json) {
+        printf("Successfully started partition reassignment%s for ", p->n == 1 ? "" : "s");
+        for (size_t i = 0; i < p->n; i++) {
+            printf("%s%s-%d", i ? "," : "", p->moves[i].topic, p->moves[i].partition);
+        }
+        printf("\n");
+    } else {
+        printf("{\"started\":%zu}\n", p->n);
+    }
+    return SLUICECTL_OK;
+}
+
+/* --generate: spread the listed topics' partitions over `brokers`
+ * round-robin, keeping each partition's replication factor (Kafka's
+ * rack-unaware assignment, starting each partition one broker further). */
+static int generate(struct reassign_run *r, const char *topics_file, const int32_t *brokers,
+                    int32_t n_brokers)
+{
+    struct json_doc doc;
+    if (json_doc_load(&doc, topics_file, r->s.err, sizeof r->s.err) != 0) {
+        return SLUICECTL_USAGE;
+    }
+    const struct json_value *list = json_get(&doc.root, "topics");
+    int rv = SLUICECTL_USAGE;
+    const char **names = NULL;
+    struct plan now = {0}, proposed = {0};
+    if (list == NULL || list->type != JSON_ARRAY || list->count == 0 || list->count > MAX_PLAN) {
+        snprintf(r->s.err, sizeof r->s.err, "%s: needs a \"topics\" array of {\"topic\": NAME}",
+                 topics_file);
+        goto out;
+    }
+    names = calloc(list->count, sizeof *names);
+    if (names == NULL) {
+        goto out;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        const struct json_value *t = json_get(&list->items[i], "topic");
+        if (t == NULL || t->type != JSON_STRING) {
+            snprintf(r->s.err, sizeof r->s.err, "%s: topics[%zu] needs \"topic\"", topics_file, i);
+            goto out;
+        }
+        names[i] = t->string;
+    }
+    rv = SLUICECTL_FAILED;
+    struct kafka_metadata_response md;
+    if (admin_session_metadata(&r->s, names, (int32_t)list->count, &md) != 0) {
+        goto out;
+    }
+    int32_t next = 0;
+    for (int32_t i = 0; i < md.topics_count; i++) {
+        const struct kafka_metadata_response_topic *t = &md.topics[i];
+        if (t->error_code != KAFKA_ERROR_NONE) {
+            snprintf(r->s.err, sizeof r->s.err, "topic %s: %s", t->name ? t->name : "?",
+                     kafka_error_name(t->error_code));
+            goto out;
+        }
+        for (int32_t j = 0; j < t->partitions_count; j++) {
+            const struct kafka_metadata_response_partition *mp = &t->partitions[j];
+            int32_t rf = mp->replica_nodes_count;
+            if (rf > n_brokers || rf > MAX_REPLICAS) {
+                snprintf(r->s.err, sizeof r->s.err,
+                         "%s-%d has %d replicas: more than the %d brokers listed", t->name,
+                         mp->partition_index, rf, n_brokers);
+                goto out;
+            }
+            struct move *cur = plan_add(&now, t->name, mp->partition_index);
+            struct move *m = plan_add(&proposed, t->name, mp->partition_index);
+            if (cur == NULL || m == NULL) {
+                goto out;
+            }
+            for (int32_t k = 0; k < rf; k++) {
+                cur->replicas[k] = mp->replica_nodes[k];
+                m->replicas[k] = brokers[(next + k) % n_brokers];
+            }
+            cur->n_replicas = m->n_replicas = rf;
+            next++;
+        }
+    }
+    if (r->s.json) {
+        printf("{\"current\":");
+        plan_print(stdout, &now);
+        printf(",\"proposed\":");
+        plan_print(stdout, &proposed);
+        printf("}\n");
+    } else {
+        printf("Current partition replica assignment\n");
+        plan_print(stdout, &now);
+        printf("\nProposed partition reassignment configuration\n");
+        plan_print(stdout, &proposed);
+    }
+    rv = SLUICECTL_OK;
+out:
+    free(names);
+    plan_free(&now);
+    plan_free(&proposed);
+    json_doc_free(&doc);
+    return rv;
+}
+
+static int parse_brokers(const char *s, int32_t *out, int32_t *n)
+{
+    *n = 0;
+    while (*s != '\0') {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 0 || v > INT32_MAX || *n >= MAX_BROKERS ||
+            (*end != ',' && *end != '\0')) {
+            return -1;
+        }
+        for (int32_t i = 0; i < *n; i++) {
+            if (out[i] == v) {
+                return -1;
+            }
+        }
+        out[(*n)++] = (int32_t)v;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return *n > 0 ? 0 : -1;
+}
+
+/* Open the session; the socket waits 5 s past the controller's deadline,
+ * so that its answer (with each partition's error) arrives rather than a
+ * timeout. */
+static int open_run(struct reassign_run *r)
+{
+    r->request_timeout_ms = r->s.timeout_ms;
+    r->s.timeout_ms += 5000;
+    return admin_session_open(&r->s, ARENA_LIMIT);
+}
+
+static void reassign_usage(void)
+{
+    fprintf(stderr,
+            "usage: sluicectl partition reassign --bootstrap-server host:port\n"
+            "           (--reassignment-json-file FILE (--execute | --verify | --cancel) |\n"
+            "            --generate --topics-to-move-json-file FILE --broker-list 1,2,3)\n"
+            "           [--json] [--command-config FILE] [--timeout-ms N]\n"
+            "\n"
+            "kafka-reassign-partitions.sh's plan files: {\"version\":1,\"partitions\":\n"
+            "[{\"topic\":\"t\",\"partition\":0,\"replicas\":[2,3]}]}; topics to move:\n"
+            "{\"version\":1,\"topics\":[{\"topic\":\"t\"}]}. --execute prints the current\n"
+            "assignment (for a rollback) and starts the moves; --verify exits 1 while any\n"
+            "partition is not yet where the plan puts it; --cancel stops the moves in progress.\n"
+            "exit codes: 0 ok, 1 failed (or not complete), 2 usage, 3 cannot connect\n");
+}
+
+int reassign_cmd_main(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        ADMIN_SESSION_OPTIONS,
+        {"reassignment-json-file", required_argument, NULL, 'f'},
+        {"topics-to-move-json-file", required_argument, NULL, 'T'},
+        {"broker-list", required_argument, NULL, 'B'},
+        {"execute", no_argument, NULL, 'x'},
+        {"verify", no_argument, NULL, 'v'},
+        {"cancel", no_argument, NULL, 'c'},
+        {"generate", no_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct reassign_run r;
+    memset(&r, 0, sizeof r);
+    admin_session_init(&r.s);
+    r.s.timeout_ms = DEFAULT_TIMEOUT_MS;
+    const char *plan_file = NULL, *topics_file = NULL, *broker_list = NULL;
+    int mode = 0, modes = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
+        int taken = admin_session_option(&r.s, c, optarg);
+        if (taken > 0) {
+            continue; /* a bad value (taken < 0) falls to the usage below */
+        } else if (c == 'f') {
+            plan_file = optarg;
+        } else if (c == 'T') {
+            topics_file = optarg;
+        } else if (c == 'B') {
+            broker_list = optarg;
+        } else if (c == 'x' || c == 'v' || c == 'c' || c == 'g') {
+            mode = c;
+            modes++;
+        } else {
+            reassign_usage();
+            return c == 'h' ? SLUICECTL_OK : SLUICECTL_USAGE;
+        }
+    }
+    int32_t brokers[MAX_BROKERS];
+    int32_t n_brokers = 0;
+    bool ok = r.s.bootstrap != NULL && optind == argc && modes == 1 &&
+              (mode == 'g' ? topics_file != NULL && broker_list != NULL &&
+                                 parse_brokers(broker_list, brokers, &n_brokers) == 0
+                           : plan_file != NULL);
+    if (!ok) {
+        reassign_usage();
+        return SLUICECTL_USAGE;
+    }
+    struct plan plan = {0};
+    if (mode != 'g' && plan_load(plan_file, &plan, r.s.err, sizeof r.s.err) != 0) {
+        fprintf(stderr, "sluicectl: %s\n", r.s.err);
+        return SLUICECTL_USAGE;
+    }
+    int rv = open_run(&r);
+    if (rv != SLUICECTL_OK) {
+        plan_free(&plan);
+        admin_session_close(&r.s);
+        return rv;
+    }
+    if (mode == 'g') {
+        rv = generate(&r, topics_file, brokers, n_brokers);
+    } else if (mode == 'x') {
+        rv = execute(&r, &plan);
+    } else if (mode == 'v') {
+        int pending = verify(&r, &plan, false);
+        rv = pending == 0 ? SLUICECTL_OK : SLUICECTL_FAILED;
+        if (pending > 0) {
+            snprintf(r.s.err, sizeof r.s.err, "%d of %zu partitions not yet reassigned", pending,
+                     plan.n);
+        }
+    } else {
+        int failed = alter(&r, &plan, true);
+        rv = failed == 0 ? SLUICECTL_OK : SLUICECTL_FAILED;
+        if (failed > 0) {
+            snprintf(r.s.err, sizeof r.s.err, "%d cancellations failed", failed);
+        } else if (failed == 0) {
+            printf("Successfully cancelled partition reassignment%s for ", plan.n == 1 ? "" : "s");
+            for (size_t i = 0; i < plan.n; i++) {
+                printf("%s%s-%d", i ? "," : "", plan.moves[i].topic, plan.moves[i].partition);
+            }
+            printf("\n");
+        }
+    }
+    if (rv != SLUICECTL_OK) {
+        fprintf(stderr, "sluicectl: %s\n", r.s.err);
+    }
+    plan_free(&plan);
+    admin_session_close(&r.s);
+    return rv;
+}
+
+/* ---- broker decommission ---- */
+
+/* A plan moving every replica off `id`: each one replaced, in place, by the
+ * live broker holding the fewest replicas that is not already a replica. */
+static int decommission_plan(struct reassign_run *r, int32_t id, struct plan *out)
+{
+    memset(out, 0, sizeof *out);
+    struct kafka_metadata_response md;
+    if (admin_session_metadata(&r->s, NULL, 0, &md) != 0) {
+        return -1;
+    }
+    int32_t n = md.brokers_count < MAX_BROKERS ? md.brokers_count : MAX_BROKERS;
+    int64_t load[MAX_BROKERS] = {0};
+    bool known = false;
+    for (int32_t b = 0; b < n; b++) {
+        known = known || md.brokers[b].node_id == id;
+    }
+    if (!known) {
+        snprintf(r->s.err, sizeof r->s.err, "broker %d is not a live broker of this cluster", id);
+        return -1;
+    }
+    for (int32_t i = 0; i < md.topics_count; i++) {
+        for (int32_t j = 0; j < md.topics[i].partitions_count; j++) {
+            const struct kafka_metadata_response_partition *p = &md.topics[i].partitions[j];
+            for (int32_t k = 0; k < p->replica_nodes_count; k++) {
+                for (int32_t b = 0; b < n; b++) {
+                    load[b] += md.brokers[b].node_id == p->replica_nodes[k];
+                }
+            }
+        }
+    }
+    for (int32_t i = 0; i < md.topics_count; i++) {
+        const struct kafka_metadata_response_topic *t = &md.topics[i];
+        for (int32_t j = 0; j < t->partitions_count; j++) {
+            const struct kafka_metadata_response_partition *p = &t->partitions[j];
+            int32_t at = -1;
+            for (int32_t k = 0; k < p->replica_nodes_count; k++) {
+                at = p->replica_nodes[k] == id ? k : at;
+            }
+            if (at < 0 || p->replica_nodes_count > MAX_REPLICAS) {
+                continue;
+            }
+            int32_t best = -1;
+            for (int32_t b = 0; b < n; b++) {
+                bool replica = false;
+                for (int32_t k = 0; k < p->replica_nodes_count; k++) {
+                    replica = replica || p->replica_nodes[k] == md.brokers[b].node_id;
+                }
+                if (!replica && (best < 0 || load[b] < load[best])) {
+                    best = b;
+                }
+            }
+            if (best < 0) {
+                snprintf(r->s.err, sizeof r->s.err,
+                         "%s-%d: no other broker to move its replica on broker %d to", t->name,
+                         p->partition_index, id);
+                plan_free(out);
+                return -1;
+            }
+            load[best]++;
+            struct move *m = plan_add(out, t->name, p->partition_index);
+            if (m == NULL) {
+                plan_free(out);
+                snprintf(r->s.err, sizeof r->s.err, "out of memory");
+                return -1;
+            }
+            for (int32_t k = 0; k < p->replica_nodes_count; k++) {
+                m->replicas[k] = k == at ? md.brokers[best].node_id : p->replica_nodes[k];
+            }
+            m->n_replicas = p->replica_nodes_count;
+        }
+    }
+    return 0;
+}
+
+static void broker_usage(void)
+{
+    fprintf(stderr,
+            "usage: sluicectl broker decommission ID --bootstrap-server host:port\n"
+            "           [--no-wait] [--wait-timeout-ms N] [--json] [--command-config FILE]\n"
+            "\n"
+            "Moves every replica off broker ID (each to the live broker holding the fewest\n"
+            "replicas), then waits until the broker holds none (unless --no-wait).\n"
+            "exit codes: 0 ok, 1 failed (or not complete in time), 2 usage, 3 cannot connect\n");
+}
+
+int broker_cmd_main(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        ADMIN_SESSION_OPTIONS,
+        {"no-wait", no_argument, NULL, 'n'},
+        {"wait-timeout-ms", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 || strcmp(argv[1], "decommission") != 0) {
+        broker_usage();
+        return argc >= 2 && strcmp(argv[1], "--help") == 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
+    }
+    argc--;
+    argv++;
+    struct reassign_run r;
+    memset(&r, 0, sizeof r);
+    admin_session_init(&r.s);
+    r.s.timeout_ms = DEFAULT_TIMEOUT_MS;
+    bool wait = true;
+    long wait_ms = 600000;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
+        int taken = admin_session_option(&r.s, c, optarg);
+        if (taken > 0) {
+            continue; /* a bad value (taken < 0) falls to the usage below */
+        } else if (c == 'n') {
+            wait = false;
+        } else if (c == 'w' && atol(optarg) > 0) {
+            wait_ms = atol(optarg);
+        } else {
+            broker_usage();
+            return c == 'h' ? SLUICECTL_OK : SLUICECTL_USAGE;
+        }
+    }
+    char *end = NULL;
+    long id = argc - optind == 1 ? strtol(argv[optind], &end, 10) : -1;
+    if (r.s.bootstrap == NULL || end == NULL || *end != '\0' || id < 0 || id > INT32_MAX) {
+        broker_usage();
+        return SLUICECTL_USAGE;
+    }
+    int rv = open_run(&r);
+    if (rv != SLUICECTL_OK) {
+        admin_session_close(&r.s);
+        return rv;
+    }
+    struct plan plan;
+    rv = SLUICECTL_FAILED;
+    if (decommission_plan(&r, (int32_t)id, &plan) != 0) {
+        goto out;
+    }
+    if (plan.n > 0) {
+        int failed = alter(&r, &plan, false);
+        if (failed != 0) {
+            if (failed > 0) {
+                snprintf(r.s.err, sizeof r.s.err, "%d of %zu moves were refused", failed, plan.n);
+            }
+            plan_free(&plan);
+            goto out;
+        }
+    }
+    if (!r.s.json) {
+        printf("Moving %zu replica%s off broker %ld\n", plan.n, plan.n == 1 ? "" : "s", id);
+    }
+    int pending = 0;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (wait) {
+        kafka_arena_free(&r.s.arena);
+        kafka_arena_init(&r.s.arena, ARENA_LIMIT);
+        pending = verify(&r, &plan, true);
+        if (pending <= 0) {
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed > wait_ms) {
+            break;
+        }
+        usleep(500 * 1000);
+    }
+    if (pending < 0) {
+        plan_free(&plan);
+        goto out;
+    }
+    if (pending > 0) {
+        snprintf(r.s.err, sizeof r.s.err, "%d of %zu partitions still on broker %ld after %ld ms",
+                 pending, plan.n, id, wait_ms);
+    } else {
+        rv = SLUICECTL_OK;
+    }
+    if (r.s.json) {
+        printf("{\"broker\":%ld,\"moved\":%zu,\"pending\":%d}\n", id, plan.n, wait ? pending : -1);
+    } else if (rv == SLUICECTL_OK) {
+        printf(wait ? "Broker %ld holds no replica\n" : "Started; verify with --verify\n", id);
+    }
+    plan_free(&plan);
+out:
+    if (rv != SLUICECTL_OK) {
+        fprintf(stderr, "sluicectl: %s\n", r.s.err);
+    }
+    admin_session_close(&r.s);
+    return rv;
+}
