@@ -1,5 +1,6 @@
 /* The broker role; see broker.h. */
 #include "broker/broker.h"
+#include "broker/kafka/authorizer.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -385,6 +386,10 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     if (rv != 0) {
         return rv;
     }
+    rv = kafka_authorizer_new(cfg, &b->authorizer, err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
     struct kafka_conn_options opts;
     conn_options(cfg, &opts);
     opts.response_stale = link_response_stale;
@@ -414,6 +419,8 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
     }
     if (rv != 0) {
         close_tls(b);
+        kafka_authorizer_free(b->authorizer);
+        b->authorizer = NULL;
         return rv;
     }
     b->started = STARTED_SERVER;
@@ -452,8 +459,9 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         broker_stop(b);
         return -ENOMEM;
     }
-    b->services = (struct kafka_services){loop,      cfg,      b->metadata,  &b->replicas,
-                                          b->groups, sessions, &b->requests, b->txns};
+    b->services =
+        (struct kafka_services){loop,     cfg,          b->metadata,   &b->replicas, b->groups,
+                                sessions, &b->requests, b->authorizer, b->txns};
     return 0;
 }
 
@@ -504,4 +512,7 @@ void broker_stop(struct broker *b)
     }
     b->started = STARTED_NOTHING;
     close_tls(b); /* connections still closing hold their own sessions */
+    b->services.authorizer = NULL;
+    kafka_authorizer_free(b->authorizer);
+    b->authorizer = NULL;
 }

@@ -43,6 +43,7 @@ struct broker {
     struct tls_settings tls_settings;           /* borrowed strings of cfg */
     struct tls_context *tls;                    /* SSL/SASL_SSL listeners; NULL without any */
     struct ssl_principal_rules *tls_principals; /* ssl.principal.mapping.rules */
+    struct kafka_authorizer *authorizer;        /* NULL: authorization off */
     struct internal_tls replication_tls;        /* the inter-broker listener's mutual TLS */
     /* Kafka listeners with listener.name.<name>.ssl.* settings: their own contexts. */
     struct tls_settings listener_tls_settings[LISTENER_MAX];

@@ -214,6 +214,13 @@ static const struct config_def broker_defs[] = {
     {"connection.failed.authentication.delay.ms", CONFIG_INT,
      BROKER(connection_failed_authentication_delay_ms), "100", 0, INT32_MAX, NULL, NULL,
      "A failed authentication is answered, then the connection closed, after this delay."},
+    {"authorizer.class.name", CONFIG_STRING, BROKER(authorizer_class_name), "", 0, 0, NULL, NULL,
+     "Empty: no authorization. org.apache.kafka.metadata.authorizer.StandardAuthorizer (or "
+     "kafka.security.authorizer.AclAuthorizer): ACLs from the metadata log are enforced."},
+    {"super.users", CONFIG_STRING, BROKER(super_users), "", 0, 0, NULL, NULL,
+     "Principals allowed everything, separated by semicolons: User:admin;User:ops."},
+    {"allow.everyone.if.no.acl.found", CONFIG_BOOL, BROKER(allow_everyone_if_no_acl_found), "false",
+     0, 0, NULL, NULL, "With the authorizer on: a resource without any ACL is open to everyone."},
     {"queued.max.request.bytes", CONFIG_LONG, BROKER(queued_max_request_bytes), "268435456", -1,
      INT64_MAX, NULL, NULL,
      "Bytes of requests read from Kafka clients and not yet answered, across connections; "

@@ -136,6 +136,11 @@ struct sluice_config {
     /* SASL on SASL_PLAINTEXT and SASL_SSL listeners. */
     char *sasl_enabled_mechanisms;
     int32_t connection_failed_authentication_delay_ms;
+    /* Authorization (ACLs): on when authorizer.class.name names Kafka's
+     * StandardAuthorizer (or AclAuthorizer); broker/kafka/authorizer.h. */
+    char *authorizer_class_name;
+    char *super_users; /* "User:a;User:b" */
+    bool allow_everyone_if_no_acl_found;
     int64_t queued_max_request_bytes;
     char *metrics_listener;
     bool auto_leader_rebalance_enable;

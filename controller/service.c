@@ -743,6 +743,8 @@ static int register_methods(struct controller_service *svc)
          service_allocate_producer_ids},
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ELECT_LEADERS,
          &sluice__controller__elect_leaders_request__descriptor, service_elect_leaders},
+        {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_ACLS,
+         &sluice__controller__alter_acls_request__descriptor, service_alter_acls},
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_PARTITION_REASSIGNMENTS,
          &sluice__controller__alter_partition_reassignments_request__descriptor,
          service_alter_reassignments},

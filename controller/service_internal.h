@@ -58,6 +58,8 @@ void service_delete_topics(struct rpc_call *call, void *arg);
 void service_create_partitions(struct rpc_call *call, void *arg);
 void service_alter_configs(struct rpc_call *call, void *arg);
 void service_alter_scram(struct rpc_call *call, void *arg);
+/* service_acls.c */
+void service_alter_acls(struct rpc_call *call, void *arg);
 /* service_elect.c */
 void service_elect_leaders(struct rpc_call *call, void *arg);
 void service_fetch_metadata(struct rpc_call *call, void *arg);

@@ -1,4 +1,5 @@
 #include "metadata/fsm.h"
+#include "metadata/acl.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -462,6 +463,24 @@ static int apply_remove_scram(struct fsm *fsm,
                                                                  : KAFKA_ERROR_RESOURCE_NOT_FOUND;
 }
 
+/* ACLs: the controller validated the binding; replay checks it again. */
+static int apply_acl(struct fsm *fsm, const AclBinding *r)
+{
+    if (acl_binding_invalid(r) != NULL) {
+        return KAFKA_ERROR_INVALID_REQUEST;
+    }
+    return image_put_acl(fsm->image, r);
+}
+
+static int apply_remove_acl(struct fsm *fsm,
+                            const Sluice__Metadata__RemoveAccessControlEntryRecord *r)
+{
+    if (r->acl == NULL) {
+        return KAFKA_ERROR_INVALID_REQUEST;
+    }
+    return image_remove_acl(fsm->image, r->acl) ? KAFKA_ERROR_NONE : KAFKA_ERROR_RESOURCE_NOT_FOUND;
+}
+
 static int apply_record(struct fsm *fsm, const MetadataRecord *rec, int64_t offset)
 {
     switch (rec->record_case) {
@@ -491,6 +510,10 @@ static int apply_record(struct fsm *fsm, const MetadataRecord *rec, int64_t offs
         return apply_scram(fsm, rec->user_scram_credential);
     case SLUICE__METADATA__METADATA_RECORD__RECORD_REMOVE_USER_SCRAM_CREDENTIAL:
         return apply_remove_scram(fsm, rec->remove_user_scram_credential);
+    case SLUICE__METADATA__METADATA_RECORD__RECORD_ACL:
+        return apply_acl(fsm, rec->acl);
+    case SLUICE__METADATA__METADATA_RECORD__RECORD_REMOVE_ACL:
+        return apply_remove_acl(fsm, rec->remove_acl);
     default:
         return KAFKA_ERROR_INVALID_REQUEST; /* a record type from a newer version */
     }

@@ -274,3 +274,44 @@ int records_add_remove_scram(MetadataBatch *b, const char *name, int32_t mechani
     r->mechanism = mechanism;
     return r->name != NULL ? 0 : -ENOMEM;
 }
+
+static int copy_acl(AclBinding *r, const AclBinding *b)
+{
+    r->resource_type = b->resource_type;
+    r->pattern_type = b->pattern_type;
+    r->operation = b->operation;
+    r->permission = b->permission;
+    r->resource_name = image_strdup(b->resource_name);
+    r->principal = image_strdup(b->principal);
+    r->host = image_strdup(b->host);
+    return r->resource_name != NULL && r->principal != NULL && r->host != NULL ? 0 : -ENOMEM;
+}
+
+int records_add_acl(MetadataBatch *b, const AclBinding *acl)
+{
+    AclBinding *r =
+        ATTACH(b, AclBinding, sluice__metadata__access_control_entry_record__init, ACL, acl);
+    if (r == NULL) {
+        return -ENOMEM;
+    }
+    r->version = 1;
+    return copy_acl(r, acl);
+}
+
+int records_add_remove_acl(MetadataBatch *b, const AclBinding *acl)
+{
+    Sluice__Metadata__RemoveAccessControlEntryRecord *r =
+        ATTACH(b, Sluice__Metadata__RemoveAccessControlEntryRecord,
+               sluice__metadata__remove_access_control_entry_record__init, REMOVE_ACL, remove_acl);
+    if (r == NULL) {
+        return -ENOMEM;
+    }
+    r->version = 1;
+    r->acl = malloc(sizeof *r->acl);
+    if (r->acl == NULL) {
+        return -ENOMEM;
+    }
+    sluice__metadata__access_control_entry_record__init(r->acl);
+    r->acl->version = 1;
+    return copy_acl(r->acl, acl);
+}

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metadata/acl.h"
 #include "metadata/fsm.h"
 
 MetadataBatch *records_batch_new(void);
@@ -45,5 +46,8 @@ int records_add_producer_ids(MetadataBatch *b, int32_t broker_id, int64_t broker
 /* A SCRAM credential (salt and keys copied); remove deletes one. */
 int records_add_scram(MetadataBatch *b, const ScramCredential *c);
 int records_add_remove_scram(MetadataBatch *b, const char *name, int32_t mechanism);
+/* An ACL binding to add, or to remove (copied). */
+int records_add_acl(MetadataBatch *b, const AclBinding *acl);
+int records_add_remove_acl(MetadataBatch *b, const AclBinding *acl);
 
 #endif

@@ -254,12 +254,13 @@ static int run(struct sluiced *d)
  * bound resident memory. glibc raises its mmap threshold each time it frees a
  * large mmapped block, so after the first 8 MiB frame the next ones came from
  * the heap, where realloc copies and freed frames stay resident: 24 clients
- * pipelining 8 MiB frames against a 16 MiB budget grew the peak RSS by ~40
- * MiB instead of ~22. Setting the threshold (glibc's default value) turns
- * that adjustment off, for the trim threshold too. */
+ * pipelining 8 MiB frames against a 16 MiB budget grew the peak RSS by 38-42
+ * MiB. A fixed threshold turns that adjustment off (for the trim threshold
+ * too): at 1 MiB the peak grew 26-28 MiB (128 KiB: 21, 4 MiB: 36-39), while
+ * buffers below it still come from the heap without a system call. */
 static void pin_malloc_thresholds(void)
 {
-    if (mallopt(M_MMAP_THRESHOLD, 128 * 1024) != 1) {
+    if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1) {
         log_warn("sluiced", "mallopt(M_MMAP_THRESHOLD) failed: freed request buffers may stay "
                             "resident");
     }

@@ -72,6 +72,9 @@ static const struct api_entry apis[] = {
     /* Idempotent producers (KIP-98, KIP-360); transactional ids (broker/txn/). */
     {KAFKA_API_INIT_PRODUCER_ID, "InitProducerId", 0, 4, kafka_handle_init_producer_id},
     {KAFKA_API_DESCRIBE_PRODUCERS, "DescribeProducers", 0, 0, kafka_handle_describe_producers},
+    {KAFKA_API_DESCRIBE_TRANSACTIONS, "DescribeTransactions", 0, 0,
+     kafka_handle_describe_transactions},
+    {KAFKA_API_LIST_TRANSACTIONS, "ListTransactions", 0, 0, kafka_handle_list_transactions},
     /* Transaction markers on led partitions (broker/replica/txn_markers.h). */
     {KAFKA_API_WRITE_TXN_MARKERS, "WriteTxnMarkers", 0, 1, kafka_handle_write_txn_markers},
     /* SASL_PLAINTEXT / SASL_SSL listeners (handle_sasl.c); SCRAM users. */
@@ -81,6 +84,10 @@ static const struct api_entry apis[] = {
      kafka_handle_describe_user_scram_credentials},
     {KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, "AlterUserScramCredentials", 0, 0,
      kafka_handle_alter_user_scram_credentials},
+    /* ACLs in the metadata log (handle_acls.c, KIP-801). */
+    {KAFKA_API_DESCRIBE_ACLS, "DescribeAcls", 0, 3, kafka_handle_describe_acls},
+    {KAFKA_API_CREATE_ACLS, "CreateAcls", 0, 3, kafka_handle_create_acls},
+    {KAFKA_API_DELETE_ACLS, "DeleteAcls", 0, 3, kafka_handle_delete_acls},
 };
 
 #define N_APIS (sizeof apis / sizeof *apis)

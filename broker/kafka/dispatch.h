@@ -30,6 +30,7 @@
 struct group_coordinator;
 struct txn_coordinator;
 struct fetch_session_cache;
+struct kafka_authorizer;
 #include "common/config.h"
 
 /* What handlers may use; borrowed by every call. */
@@ -41,6 +42,7 @@ struct kafka_services {
     struct group_coordinator *groups;
     struct fetch_session_cache *fetch_sessions; /* KIP-227 (fetch_session.h) */
     struct request_metrics *requests;           /* NULL: not counted */
+    const struct kafka_authorizer *authorizer;  /* NULL: no authorization (authorizer.h) */
     struct txn_coordinator *txns;               /* NULL: no transactions */
 };
 
@@ -115,6 +117,8 @@ void kafka_handle_leave_group(struct kafka_call *call);
 void kafka_handle_offset_commit(struct kafka_call *call);
 void kafka_handle_offset_fetch(struct kafka_call *call);
 void kafka_handle_list_groups(struct kafka_call *call);
+void kafka_handle_describe_transactions(struct kafka_call *call);
+void kafka_handle_list_transactions(struct kafka_call *call);
 void kafka_handle_describe_groups(struct kafka_call *call);
 void kafka_handle_delete_groups(struct kafka_call *call);
 void kafka_handle_offset_delete(struct kafka_call *call);
@@ -123,6 +127,10 @@ void kafka_handle_sasl_handshake(struct kafka_call *call);
 void kafka_handle_sasl_authenticate(struct kafka_call *call);
 void kafka_handle_describe_user_scram_credentials(struct kafka_call *call);
 void kafka_handle_alter_user_scram_credentials(struct kafka_call *call);
+/* ACLs (handle_acls.c). */
+void kafka_handle_describe_acls(struct kafka_call *call);
+void kafka_handle_create_acls(struct kafka_call *call);
+void kafka_handle_delete_acls(struct kafka_call *call);
 /* A bare SASL token after SaslHandshake v0 (the connection is in raw mode). */
 void kafka_sasl_raw_token(struct kafka_request *req, struct kafka_services *svc);
 /* Kafka's client host for a member: "/" and the peer address (call arena). */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "broker/kafka/admin_batch.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -82,6 +83,13 @@ static void create_one(struct kafka_admin_batch *b, const struct kafka_create_to
     if (duplicate(req, i)) {
         metadata_admin_fail(op, kafka_admin_batch_op_done, KAFKA_ERROR_INVALID_REQUEST,
                             "Create topics request from client contains a duplicate topic.");
+        return;
+    }
+    /* Kafka: CREATE on the cluster, or on the topic. */
+    if (!kafka_authorize(call, ACL_OP_CREATE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME) &&
+        !kafka_authorize(call, ACL_OP_CREATE, ACL_RESOURCE_TOPIC, t->name ? t->name : "")) {
+        metadata_admin_fail(op, kafka_admin_batch_op_done, KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED,
+                            NULL);
         return;
     }
     int32_t nc = t->configs_count > 0 ? t->configs_count : 0;

@@ -3,6 +3,7 @@
  * deletes the partition directories when notified. Asynchronous: the
  * response goes when every topic has its answer. */
 #include "broker/kafka/admin_batch.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -46,6 +47,9 @@ void kafka_handle_delete_topics(struct kafka_call *call)
         if (req.topic_names[i] == NULL) {
             metadata_admin_fail(&b->ops[i], kafka_admin_batch_op_done, KAFKA_ERROR_INVALID_REQUEST,
                                 NULL);
+        } else if (!kafka_authorize(call, ACL_OP_DELETE, ACL_RESOURCE_TOPIC, req.topic_names[i])) {
+            metadata_admin_fail(&b->ops[i], kafka_admin_batch_op_done,
+                                KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED, NULL);
         } else {
             metadata_view_submit_delete_topic(call->svc->metadata, req.topic_names[i], timeout,
                                               &b->ops[i], kafka_admin_batch_op_done);

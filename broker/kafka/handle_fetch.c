@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/fetch_session.h"
 #include "broker/log/txn_index.h"
@@ -54,6 +55,7 @@
 
 struct fetch_part {
     const char *topic;
+    bool denied; /* no READ on the topic: TOPIC_AUTHORIZATION_FAILED */
     const struct kafka_fetch_request_partition *in;
     size_t readable; /* while parked: bytes a read would return now */
     bool send;       /* goes into the response (an incremental one leaves some out) */
@@ -91,6 +93,11 @@ static void release_all(struct fetch_ctx *ctx)
 
 static void read_one(struct fetch_ctx *ctx, struct fetch_part *fp, size_t *budget)
 {
+    if (fp->denied) {
+        fp->error = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+        fp->high_watermark = fp->log_start = -1;
+        return;
+    }
     struct partition *p =
         kafka_leader_partition(ctx->call, fp->topic, fp->in->partition, &fp->error);
     fp->partition = p;
@@ -392,7 +399,11 @@ static int plan(struct fetch_ctx *ctx)
     size_t k = 0;
     for (int32_t i = 0; i < ctx->req.topics_count; i++) {
         const struct kafka_fetch_request_topic *t = &ctx->req.topics[i];
+        bool denied =
+            t->partitions_count > 0 && !kafka_authorize(ctx->call, ACL_OP_READ, ACL_RESOURCE_TOPIC,
+                                                        t->topic != NULL ? t->topic : "");
         for (int32_t j = 0; j < t->partitions_count; j++) {
+            ctx->parts[k].denied = denied;
             ctx->parts[k].topic = t->topic;
             ctx->parts[k++].in = &t->partitions[j];
         }

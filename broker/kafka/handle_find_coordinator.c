@@ -3,6 +3,7 @@
  * request came through, or a transactional id (key type 1, broker/txn/);
  * v4 asks for several keys at once. */
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/txn/txn_coordinator.h"
 #include "proto/kafka/kafka_errors.h"
@@ -18,6 +19,15 @@ static int16_t locate(struct kafka_call *call, int8_t key_type, const char *key,
                       struct located *out)
 {
     *out = (struct located){-1, "", -1};
+    /* Kafka: DESCRIBE on the group or the transactional id. */
+    if (key_type == 0 &&
+        !kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_GROUP, key ? key : "")) {
+        return KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
+    }
+    if (key_type == 1 &&
+        !kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_TRANSACTIONAL_ID, key ? key : "")) {
+        return KAFKA_ERROR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    }
     int32_t node = -1;
     int16_t err;
     if (key_type == 0) {

@@ -1,5 +1,6 @@
 /* Heartbeat (key 12): keeps a member's session; tells it of a rebalance. */
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -14,8 +15,13 @@ void kafka_handle_heartbeat(struct kafka_call *call)
     }
     struct kafka_heartbeat_response resp;
     kafka_heartbeat_response_init(&resp);
-    resp.error_code = group_heartbeat(call->svc->groups, req.group_id, req.generation_id,
-                                      req.member_id ? req.member_id : "", req.group_instance_id);
+    if (!kafka_authorize(call, ACL_OP_READ, ACL_RESOURCE_GROUP, req.group_id ? req.group_id : "")) {
+        resp.error_code = KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
+    } else {
+        resp.error_code =
+            group_heartbeat(call->svc->groups, req.group_id, req.generation_id,
+                            req.member_id ? req.member_id : "", req.group_instance_id);
+    }
     struct kafka_writer w;
     rv = kafka_call_begin_response(call, &w);
     if (rv == 0) {

@@ -7,6 +7,7 @@
  * its epoch bumped, fencing the previous instance. */
 #include <stdlib.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/txn/txn_coordinator.h"
 #include "common/log.h"
@@ -72,9 +73,20 @@ void kafka_handle_init_producer_id(struct kafka_call *call)
             respond(call, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE, -1, -1);
             return;
         }
+        if (!kafka_authorize(call, ACL_OP_WRITE, ACL_RESOURCE_TRANSACTIONAL_ID,
+                             req.transactional_id)) {
+            respond(call, KAFKA_ERROR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1);
+            return;
+        }
         struct txn_init_request tr = {req.transactional_id, req.transaction_timeout_ms,
                                       req.producer_id, req.producer_epoch};
         txn_init_producer_id(call->svc->txns, &tr, on_transactional, call);
+        return;
+    }
+    /* Kafka 3.x: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic. */
+    if (!kafka_authorize(call, ACL_OP_IDEMPOTENT_WRITE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME) &&
+        !kafka_authorize_any(call, ACL_OP_WRITE, ACL_RESOURCE_TOPIC)) {
+        respond(call, KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED, -1, -1);
         return;
     }
     struct init_pid_ctx *ctx = calloc(1, sizeof *ctx);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -62,6 +63,12 @@ void kafka_handle_join_group(struct kafka_call *call)
     int rv = kafka_join_group_request_decode(&call->body, call->header.api_version, &req);
     if (rv != 0) {
         kafka_call_bad_request(call, rv);
+        return;
+    }
+    if (!kafka_authorize(call, ACL_OP_READ, ACL_RESOURCE_GROUP, req.group_id ? req.group_id : "")) {
+        struct group_join_result denied = {.error = KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED,
+                                           .generation = -1};
+        answer(call, &denied);
         return;
     }
     int32_t np = req.protocols_count > 0 ? req.protocols_count : 0;

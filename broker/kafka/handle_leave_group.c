@@ -1,6 +1,7 @@
 /* LeaveGroup (key 13): one member (v0-2) or a batch by member or instance
  * id (v3+, KIP-345). */
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -33,7 +34,10 @@ void kafka_handle_leave_group(struct kafka_call *call)
     }
     struct kafka_leave_group_response resp;
     kafka_leave_group_response_init(&resp);
-    resp.error_code = group_leave(call->svc->groups, req.group_id, refs, n, errors);
+    resp.error_code =
+        kafka_authorize(call, ACL_OP_READ, ACL_RESOURCE_GROUP, req.group_id ? req.group_id : "")
+            ? group_leave(call->svc->groups, req.group_id, refs, n, errors)
+            : KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
     for (size_t i = 0; i < n; i++) {
         kafka_leave_group_response_member_response_init(&out[i]);
         out[i].member_id = refs[i].member_id;

@@ -3,6 +3,7 @@
  * stable offset for read_committed (isolation_level 1, v2+);
  * OFFSET_NOT_AVAILABLE while a new leader's high watermark is below
  * the start of its epoch (KIP-207). */
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/partition_walk.h"
 #include "proto/kafka/kafka_errors.h"
@@ -20,6 +21,10 @@ static void list_one(struct kafka_call *call, const char *topic,
     out->timestamp = -1;
     out->offset = -1;
     out->leader_epoch = -1;
+    if (!kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_TOPIC, topic ? topic : "")) {
+        out->error_code = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+        return;
+    }
     struct partition *p =
         kafka_leader_partition(call, topic, in->partition_index, &out->error_code);
     if (p == NULL) {

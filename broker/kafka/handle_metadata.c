@@ -5,6 +5,7 @@
  * quorum that is asynchronous and the response waits for it. */
 #include <string.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "common/log.h"
@@ -87,6 +88,9 @@ static int fill_topic(struct kafka_call *call, const struct metadata_topic *t, c
 static int requested_topic(struct kafka_call *call, const char *name, int16_t create_error,
                            struct kafka_metadata_response_topic *out)
 {
+    if (!kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_TOPIC, name)) {
+        return fill_topic(call, NULL, name, KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED, out);
+    }
     const struct metadata_topic *t = metadata_view_topic(call->svc->metadata, name);
     int16_t error =
         create_error != KAFKA_ERROR_NONE && create_error != KAFKA_ERROR_TOPIC_ALREADY_EXISTS
@@ -105,9 +109,14 @@ static int fill_all_topics(struct kafka_call *call, struct kafka_metadata_respon
         return -1;
     }
     n = metadata_view_topics(v, topics, n);
-    resp->topics_count = (int32_t)n;
+    resp->topics_count = 0;
     for (size_t i = 0; i < n; i++) {
-        if (fill_topic(call, topics[i], topics[i]->name, 0, &resp->topics[i]) != 0) {
+        /* Kafka leaves out what the principal may not describe. */
+        if (!kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_TOPIC, topics[i]->name)) {
+            continue;
+        }
+        if (fill_topic(call, topics[i], topics[i]->name, 0, &resp->topics[resp->topics_count++]) !=
+            0) {
             return -1;
         }
     }
@@ -209,6 +218,12 @@ static void auto_create(struct metadata_ctx *ctx)
         }
         if (!allow) {
             sync = true;
+            continue;
+        }
+        /* Auto-creation needs CREATE on the cluster or the topic. */
+        if (!kafka_authorize(call, ACL_OP_CREATE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME) &&
+            !kafka_authorize(call, ACL_OP_CREATE, ACL_RESOURCE_TOPIC, name)) {
+            ctx->create_errors[i] = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
             continue;
         }
         struct metadata_topic_spec spec = {name, -1, -1, NULL, 0};

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -11,7 +12,22 @@ struct commit_ctx {
     struct kafka_call *call;
     struct kafka_offset_commit_request req;
     struct group_commit_partition *parts;
+    /* The parts the principal may commit (READ on the topic), committed;
+     * the others answer TOPIC_AUTHORIZATION_FAILED (in parts). */
+    struct group_commit_partition *allowed;
+    size_t n_allowed;
 };
+
+/* The committed parts' results back into request order. */
+static void merge_allowed(struct commit_ctx *ctx, size_t n)
+{
+    size_t a = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (ctx->parts[k].error == KAFKA_ERROR_NONE && a < ctx->n_allowed) {
+            ctx->parts[k].error = ctx->allowed[a++].error;
+        }
+    }
+}
 
 static void answer(void *arg)
 {
@@ -20,6 +36,13 @@ static void answer(void *arg)
     struct kafka_offset_commit_response resp;
     kafka_offset_commit_response_init(&resp);
     int32_t nt = ctx->req.topics_count > 0 ? ctx->req.topics_count : 0;
+    size_t total = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        total += ctx->req.topics[i].partitions_count > 0
+                     ? (size_t)ctx->req.topics[i].partitions_count
+                     : 0;
+    }
+    merge_allowed(ctx, total);
     resp.topics = kafka_arena_alloc_array(&call->arena, (size_t)nt + 1, sizeof *resp.topics);
     resp.topics_count = nt;
     size_t k = 0;
@@ -68,14 +91,22 @@ void kafka_handle_offset_commit(struct kafka_call *call)
                                                      : 0;
     }
     ctx->parts = kafka_arena_alloc_array(&call->arena, n + 1, sizeof *ctx->parts);
-    if (ctx->parts == NULL) {
+    ctx->allowed = kafka_arena_alloc_array(&call->arena, n + 1, sizeof *ctx->allowed);
+    if (ctx->parts == NULL || ctx->allowed == NULL) {
         free(ctx);
         kafka_call_fail(call, "out of memory");
         return;
     }
+    bool group_ok = kafka_authorize(call, ACL_OP_READ, ACL_RESOURCE_GROUP,
+                                    ctx->req.group_id ? ctx->req.group_id : "");
     size_t k = 0;
     for (int32_t i = 0; i < nt; i++) {
         const struct kafka_offset_commit_request_topic *t = &ctx->req.topics[i];
+        int16_t denied =
+            !group_ok ? KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED
+            : kafka_authorize(call, ACL_OP_READ, ACL_RESOURCE_TOPIC, t->name ? t->name : "")
+                ? KAFKA_ERROR_NONE
+                : KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
         for (int32_t j = 0; j < t->partitions_count; j++, k++) {
             const struct kafka_offset_commit_request_partition *p = &t->partitions[j];
             ctx->parts[k] = (struct group_commit_partition){t->name,
@@ -83,10 +114,17 @@ void kafka_handle_offset_commit(struct kafka_call *call)
                                                             p->committed_offset,
                                                             p->committed_leader_epoch,
                                                             p->committed_metadata,
-                                                            0};
+                                                            denied};
+            if (denied == KAFKA_ERROR_NONE) {
+                ctx->allowed[ctx->n_allowed++] = ctx->parts[k];
+            }
         }
+    }
+    if (!group_ok || (ctx->n_allowed == 0 && n > 0)) {
+        answer(ctx);
+        return;
     }
     group_commit(call->svc->groups, ctx->req.group_id, ctx->req.generation_id_or_member_epoch,
                  ctx->req.member_id ? ctx->req.member_id : "", ctx->req.group_instance_id,
-                 ctx->parts, n, answer, ctx);
+                 ctx->allowed, ctx->n_allowed, answer, ctx);
 }

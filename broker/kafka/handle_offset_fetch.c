@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -100,7 +101,10 @@ static int fetch_group(struct kafka_call *call, const char *group_id,
 {
     struct kafka_offset_fetch_request one = {
         group_id, (struct kafka_offset_fetch_request_topic *)topics, topics_count, NULL, 0, false};
-    int16_t err = group_offsets_ready(call->svc->groups, group_id);
+    int16_t err =
+        kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_GROUP, group_id ? group_id : "")
+            ? group_offsets_ready(call->svc->groups, group_id)
+            : KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
     resp->error_code = err;
     resp->topics_count = 0;
     if (topics_count >= 0) {

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "common/log.h"
@@ -129,7 +130,7 @@ static void produce_complete(struct delayed_op *op, bool expired)
     respond(ctx);
 }
 
-static void append_one(struct produce_ctx *ctx, const char *topic,
+static void append_one(struct produce_ctx *ctx, const char *topic, int16_t topic_error,
                        const struct kafka_produce_request_partition_produce_data *in,
                        struct kafka_produce_response_partition_produce_response *out)
 {
@@ -139,8 +140,8 @@ static void append_one(struct produce_ctx *ctx, const char *topic,
     out->log_append_time_ms = -1;
     out->log_start_offset = -1;
     out->record_errors_count = 0;
-    if (ctx->forced_error != KAFKA_ERROR_NONE) {
-        out->error_code = ctx->forced_error;
+    if (ctx->forced_error != KAFKA_ERROR_NONE || topic_error != KAFKA_ERROR_NONE) {
+        out->error_code = ctx->forced_error != KAFKA_ERROR_NONE ? ctx->forced_error : topic_error;
         return;
     }
     struct partition *p = kafka_leader_partition(ctx->call, topic, in->index, &out->error_code);
@@ -189,8 +190,13 @@ static int append_topic(struct produce_ctx *ctx,
         return -1;
     }
     o->partition_responses_count = np;
+    /* Kafka: WRITE on the topic (a transactional id was checked before). */
+    int16_t topic_error =
+        kafka_authorize(ctx->call, ACL_OP_WRITE, ACL_RESOURCE_TOPIC, t->name ? t->name : "")
+            ? KAFKA_ERROR_NONE
+            : KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
     for (int32_t j = 0; j < np; j++) {
-        append_one(ctx, t->name, &t->partition_data[j], &o->partition_responses[j]);
+        append_one(ctx, t->name, topic_error, &t->partition_data[j], &o->partition_responses[j]);
         ctx->any_error |= o->partition_responses[j].error_code != KAFKA_ERROR_NONE;
     }
     return 0;
@@ -277,6 +283,10 @@ void kafka_handle_produce(struct kafka_call *call)
         ctx->forced_error = KAFKA_ERROR_UNSUPPORTED_VERSION; /* message formats v0/v1 */
     } else if (ctx->req.acks != 0 && ctx->req.acks != 1 && ctx->req.acks != -1) {
         ctx->forced_error = KAFKA_ERROR_INVALID_REQUIRED_ACKS;
+    } else if (ctx->req.transactional_id != NULL &&
+               !kafka_authorize(call, ACL_OP_WRITE, ACL_RESOURCE_TRANSACTIONAL_ID,
+                                ctx->req.transactional_id)) {
+        ctx->forced_error = KAFKA_ERROR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
     }
     kafka_produce_response_init(&ctx->resp);
     ctx->resp.throttle_time_ms = 0;

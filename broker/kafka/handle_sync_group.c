@@ -1,5 +1,6 @@
 /* SyncGroup (key 14): the leader's assignment in, each member's out. */
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -26,6 +27,10 @@ void kafka_handle_sync_group(struct kafka_call *call)
     int rv = kafka_sync_group_request_decode(&call->body, call->header.api_version, &req);
     if (rv != 0) {
         kafka_call_bad_request(call, rv);
+        return;
+    }
+    if (!kafka_authorize(call, ACL_OP_READ, ACL_RESOURCE_GROUP, req.group_id ? req.group_id : "")) {
+        answer(call, KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED, NULL, 0);
         return;
     }
     int32_t n = req.assignments_count > 0 ? req.assignments_count : 0;

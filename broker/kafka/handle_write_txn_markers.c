@@ -8,6 +8,7 @@
  * with). */
 #include <stdlib.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/replica/txn_markers.h"
 #include "proto/kafka/kafka_errors.h"
@@ -144,6 +145,14 @@ void kafka_handle_write_txn_markers(struct kafka_call *call)
             .partitions = &ctx->slots[first],
             .n_partitions = k - first,
         };
+    }
+    /* Kafka: only the cluster itself (CLUSTER_ACTION) writes markers. */
+    if (!kafka_authorize(call, ACL_OP_CLUSTER_ACTION, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME)) {
+        for (size_t i = 0; i < total; i++) {
+            ctx->slots[i].error_code = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
+        }
+        markers_done(ctx);
+        return;
     }
     uint64_t timeout =
         (uint64_t)(call->svc->cfg->request_timeout_ms > 0 ? call->svc->cfg->request_timeout_ms

@@ -52,6 +52,13 @@ bool metadata_quorum_scram_at(const struct metadata_quorum *q, size_t i,
                               struct metadata_scram_credential *out);
 bool metadata_quorum_scram_find(const struct metadata_quorum *q, const char *user,
                                 int32_t mechanism, struct metadata_scram_credential *out);
+const AclBinding *metadata_quorum_acl_at(const struct metadata_quorum *q, size_t i);
+bool metadata_quorum_authorize(const struct metadata_quorum *q, const struct acl_action *a,
+                               bool allow_if_no_acl);
+bool metadata_quorum_authorize_any(const struct metadata_quorum *q, const struct acl_action *a);
+void metadata_quorum_submit_alter_acls(struct metadata_quorum *q,
+                                       const Sluice__Controller__AlterAclsRequest *req,
+                                       uint64_t timeout_ms, struct metadata_admin_op *op);
 void metadata_quorum_submit_alter_scram(struct metadata_quorum *q,
                                         const struct metadata_scram_credential *cred, bool remove,
                                         uint64_t timeout_ms, struct metadata_admin_op *op);

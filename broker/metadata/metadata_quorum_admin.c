@@ -23,6 +23,7 @@ enum op_kind {
     OP_SYNC,
     OP_SCRAM,
     OP_ELECT,
+    OP_ACLS,
     OP_REASSIGN
 };
 
@@ -41,7 +42,8 @@ struct quorum_op {
     /* AlterConfigs: the keys to see set (value) or gone (NULL), owned. */
     struct metadata_config_entry *entries;
     size_t n_entries;
-    int64_t latest; /* OP_SYNC: the controller's offset when it answered */
+    int64_t latest; /* OP_SYNC, OP_ACLS: the controller's offset when it answered */
+    Sluice__Controller__AlterAclsResponse *acls; /* OP_ACLS: the answer, owned */
     /* OP_SCRAM: the credential to see (stored key) or see gone (no key). */
     int32_t mechanism;
     uint8_t stored_key[64];
@@ -72,6 +74,9 @@ static void op_free(struct quorum_op *o)
         free((char *)o->entries[i].value);
     }
     free(o->entries);
+    if (o->acls != NULL) {
+        sluice__controller__alter_acls_response__free_unpacked(o->acls, NULL);
+    }
     free(o);
 }
 
@@ -79,6 +84,10 @@ static void finish(struct quorum_op *o, int16_t code, const char *message)
 {
     unlink_op(o->q, o);
     struct metadata_admin_op *op = o->op;
+    if (o->kind == OP_ACLS) {
+        op->answer = o->acls; /* handed to the caller */
+        o->acls = NULL;
+    }
     op_free(o);
     metadata_admin_complete(op, code, message);
 }
@@ -159,6 +168,7 @@ static bool visible(const struct quorum_op *o)
     case OP_CONFIGS:
         return configs_visible(o);
     case OP_SYNC:
+    case OP_ACLS:
         return o->q->offset >= o->latest;
     case OP_SCRAM:
         return scram_visible(o);
@@ -258,10 +268,35 @@ static struct topic_answer answer_of(const struct quorum_op *o, const ProtobufCM
         }
         break;
     }
+    case OP_ACLS: {
+        const Sluice__Controller__AlterAclsResponse *r =
+            (const Sluice__Controller__AlterAclsResponse *)m;
+        a.code = r->error_code;
+        a.message = r->error_message;
+        break;
+    }
     case OP_SYNC:
         break; /* never an error: a barrier that cannot run lets the caller go on */
     }
     return a;
+}
+
+/* The controller's answer outlives its callback: a copy, through its bytes. */
+static int keep_acls_answer(struct quorum_op *o, const ProtobufCMessage *m)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        return -ENOMEM;
+    }
+    protobuf_c_message_pack(m, buf);
+    o->acls = sluice__controller__alter_acls_response__unpack(NULL, len, buf);
+    free(buf);
+    if (o->acls == NULL) {
+        return -ENOMEM;
+    }
+    o->latest = o->acls->error_code == 0 ? o->acls->offset : -1;
+    return 0;
 }
 
 static void on_answer(struct controller_request *req, int status, const ProtobufCMessage *m)
@@ -286,6 +321,10 @@ static void on_answer(struct controller_request *req, int status, const Protobuf
         const Sluice__Controller__FetchMetadataResponse *r =
             (const Sluice__Controller__FetchMetadataResponse *)m;
         o->latest = r->error_code == 0 ? r->latest_offset : -1;
+    }
+    if (o->kind == OP_ACLS && keep_acls_answer(o, m) != 0) {
+        finish(o, KAFKA_ERROR_UNKNOWN_SERVER_ERROR, "out of memory");
+        return;
     }
     struct topic_answer a = answer_of(o, m);
     /* TOPIC_ALREADY_EXISTS may mean this broker has not seen the topic yet:
@@ -661,6 +700,39 @@ void metadata_quorum_submit_elect_preferred(struct metadata_quorum *q, const cha
     req.partitions = parts;
     req.n_partitions = 1;
     send_op(o, M(ELECT_LEADERS), &req.base, &sluice__controller__elect_leaders_response__descriptor,
+            timeout_ms);
+}
+
+/* ---- ACLs ---- */
+
+const AclBinding *metadata_quorum_acl_at(const struct metadata_quorum *q, size_t i)
+{
+    const MetadataImage *img = current_image(q);
+    return img != NULL && i < img->n_acls ? img->acls[i] : NULL;
+}
+
+bool metadata_quorum_authorize(const struct metadata_quorum *q, const struct acl_action *a,
+                               bool allow_if_no_acl)
+{
+    const MetadataImage *img = current_image(q);
+    return img != NULL && acl_authorize(img, a, allow_if_no_acl);
+}
+
+bool metadata_quorum_authorize_any(const struct metadata_quorum *q, const struct acl_action *a)
+{
+    const MetadataImage *img = current_image(q);
+    return img != NULL && acl_authorize_any(img, a);
+}
+
+void metadata_quorum_submit_alter_acls(struct metadata_quorum *q,
+                                       const Sluice__Controller__AlterAclsRequest *req,
+                                       uint64_t timeout_ms, struct metadata_admin_op *op)
+{
+    struct quorum_op *o = op_new(q, op, OP_ACLS, "", timeout_ms);
+    if (o == NULL) {
+        return;
+    }
+    send_op(o, M(ALTER_ACLS), &req->base, &sluice__controller__alter_acls_response__descriptor,
             timeout_ms);
 }
 

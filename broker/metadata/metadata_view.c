@@ -101,6 +101,22 @@ bool metadata_view_scram_find(const struct metadata_view *v, const char *user, i
     return DISPATCH(v, scram_find, user, mechanism, out);
 }
 
+const AclBinding *metadata_view_acl_at(const struct metadata_view *v, size_t i)
+{
+    return DISPATCH(v, acl_at, i);
+}
+
+bool metadata_view_authorize(const struct metadata_view *v, const struct acl_action *a,
+                             bool allow_if_no_acl)
+{
+    return DISPATCH(v, authorize, a, allow_if_no_acl);
+}
+
+bool metadata_view_authorize_any(const struct metadata_view *v, const struct acl_action *a)
+{
+    return DISPATCH(v, authorize_any, a);
+}
+
 /* ---- asynchronous mutations ---- */
 
 void metadata_admin_complete(struct metadata_admin_op *op, int16_t code, const char *message)
@@ -116,6 +132,7 @@ static void op_start(struct metadata_admin_op *op, metadata_admin_cb cb)
 {
     op->cb = cb;
     op->pending = NULL;
+    op->answer = NULL;
     op->error_code = 0;
     op->error_message[0] = '\0';
 }
@@ -202,4 +219,13 @@ void metadata_view_submit_alter_scram(struct metadata_view *v,
 {
     op_start(op, cb);
     metadata_quorum_submit_alter_scram(v->quorum, cred, remove, timeout_ms, op);
+}
+
+void metadata_view_submit_alter_acls(struct metadata_view *v,
+                                     const Sluice__Controller__AlterAclsRequest *req,
+                                     uint64_t timeout_ms, struct metadata_admin_op *op,
+                                     metadata_admin_cb cb)
+{
+    op_start(op, cb);
+    metadata_quorum_submit_alter_acls(v->quorum, req, timeout_ms, op);
 }

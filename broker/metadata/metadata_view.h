@@ -22,6 +22,8 @@
 #include "broker/kafka/listener.h"
 #include "broker/metadata/topic_name.h"
 #include "common/config.h"
+#include "metadata/acl.h"
+#include "proto/controller.pb-c.h"
 
 #define METADATA_MAX_REPLICAS   16
 #define METADATA_MAX_PARTITIONS 100000
@@ -119,6 +121,17 @@ bool metadata_view_scram_at(const struct metadata_view *v, size_t i,
 bool metadata_view_scram_find(const struct metadata_view *v, const char *user, int32_t mechanism,
                               struct metadata_scram_credential *out);
 
+/* ---- ACL bindings (the metadata log's AccessControlEntryRecords) ---- */
+
+/* The i-th binding in the image's order (metadata/acl.h), NULL past the
+ * end; borrowed from the current image: valid until the loop runs again. */
+const AclBinding *metadata_view_acl_at(const struct metadata_view *v, size_t i);
+/* acl_authorize over the current image (no image yet: denied). */
+bool metadata_view_authorize(const struct metadata_view *v, const struct acl_action *a,
+                             bool allow_if_no_acl);
+/* acl_authorize_any over the current image (no image yet: false). */
+bool metadata_view_authorize_any(const struct metadata_view *v, const struct acl_action *a);
+
 /* ---- mutations (asynchronous: what the Kafka admin handlers use) ---- */
 
 struct metadata_config_entry {
@@ -154,6 +167,10 @@ struct metadata_admin_op {
     /* private */
     metadata_admin_cb cb;
     void *pending; /* the implementation's state while in flight */
+    /* metadata_view_submit_alter_acls: the controller's answer, NULL if
+     * none came (error_code says why); the caller frees it with
+     * sluice__controller__alter_acls_response__free_unpacked(answer, NULL). */
+    Sluice__Controller__AlterAclsResponse *answer;
 };
 
 /* A read barrier: complete once this view has applied everything the
@@ -231,6 +248,14 @@ void metadata_view_submit_producer_id(struct metadata_view *v, uint64_t timeout_
 /* Set (`remove` false: every field of `cred` used, copied) or delete (only
  * user and mechanism) one SCRAM credential through the controller, then wait
  * until this view shows it, like the topic changes above. */
+/* CreateAcls and DeleteAcls: `req` (borrowed until return) goes to the
+ * controller, which matches the deletion filters against its image; the op
+ * completes once this view has applied the change, with op->answer set. */
+void metadata_view_submit_alter_acls(struct metadata_view *v,
+                                     const Sluice__Controller__AlterAclsRequest *req,
+                                     uint64_t timeout_ms, struct metadata_admin_op *op,
+                                     metadata_admin_cb cb);
+
 void metadata_view_submit_alter_scram(struct metadata_view *v,
                                       const struct metadata_scram_credential *cred, bool remove,
                                       uint64_t timeout_ms, struct metadata_admin_op *op,

@@ -2,17 +2,20 @@
 __transaction_state. FindCoordinator key type 1 finds it; InitProducerId with
 a transactional id hands out a producer id and bumps its epoch on every new
 instance, which fences the previous one; its state survives the loss of the
-coordinator's broker.
+coordinator's broker. `sluicectl txn list | describe` show the ids.
 
 Real clients: confluent-kafka (librdkafka) init_transactions(); raw
 InitProducerId requests where a test needs the exact answer."""
 
+import json
 import struct
+import subprocess
 import time
 
 import pytest
 from confluent_kafka import KafkaException, Producer
 
+from sluicetest import binary
 from test_protocol_raw import connect, frame_of, recv_response
 
 TIMEOUT = 30
@@ -146,3 +149,33 @@ def test_state_survives_the_coordinators_loss(clusters):
     result = until_answered(lambda: init_producer_id(cluster.node(node), "txn-f"), "init",
                             timeout=60)
     assert result == (0, pid, 1)
+
+
+def sluicectl_json(broker, *args):
+    out = subprocess.run([binary("tools", "sluicectl", "sluicectl"), "txn", *args,
+                          "--bootstrap-server", broker.bootstrap, "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_sluicectl_lists_and_describes(tbroker):
+    """`sluicectl txn list | describe ID` (ListTransactions, DescribeTransactions)."""
+    until_answered(lambda: find_coordinator(tbroker, "txn-l1"), "find coordinator")
+    ids = {}
+    for txn_id in ("txn-l1", "txn-l2"):
+        err, pid, _ = until_answered(lambda: init_producer_id(tbroker, txn_id), "init")
+        assert err == 0
+        ids[txn_id] = pid
+    init_producer_id(tbroker, "txn-l2")  # epoch 1
+    listed = sluicectl_json(tbroker, "list")
+    assert listed == [{"transactional_id": t, "coordinator": tbroker.node_id,
+                       "producer_id": ids[t], "state": "Empty"} for t in sorted(ids)]
+    described = sluicectl_json(tbroker, "describe", "txn-l2")
+    assert described == {"transactional_id": "txn-l2", "producer_id": ids["txn-l2"],
+                         "producer_epoch": 1, "state": "Empty", "timeout_ms": 60000,
+                         "start_time_ms": -1, "partitions": []}
+    out = subprocess.run([binary("tools", "sluicectl", "sluicectl"), "txn", "describe", "nope",
+                          "--bootstrap-server", tbroker.bootstrap],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert out.returncode == 1 and b"TRANSACTIONAL_ID_NOT_FOUND" in out.stderr

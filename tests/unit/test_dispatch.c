@@ -44,12 +44,19 @@ static const struct range expected[] = {
     {KAFKA_API_OFFSET_DELETE, 0, 0},
     {KAFKA_API_INIT_PRODUCER_ID, 0, 4},
     {KAFKA_API_DESCRIBE_PRODUCERS, 0, 0},
+    /* Transactions (broker/txn/). */
+    {KAFKA_API_DESCRIBE_TRANSACTIONS, 0, 0},
+    {KAFKA_API_LIST_TRANSACTIONS, 0, 0},
     {KAFKA_API_WRITE_TXN_MARKERS, 0, 1}, /* transaction markers on led partitions */
     /* SASL listeners and SCRAM users. */
     {KAFKA_API_SASL_HANDSHAKE, 0, 1},
     {KAFKA_API_SASL_AUTHENTICATE, 0, 2},
     {KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0},
     {KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0},
+    /* ACLs (KIP-801). */
+    {KAFKA_API_DESCRIBE_ACLS, 0, 3},
+    {KAFKA_API_CREATE_ACLS, 0, 3},
+    {KAFKA_API_DELETE_ACLS, 0, 3},
 };
 
 #define N_EXPECTED (sizeof expected / sizeof *expected)

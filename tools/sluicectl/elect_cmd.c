@@ -12,8 +12,8 @@
 
 #include "kafka_messages.h"
 #include "proto/kafka/kafka_errors.h"
+#include "tools/sluicectl/admin_session.h"
 #include "tools/sluicectl/json_value.h"
-#include "tools/sluicectl/kafka_client.h"
 #include "tools/sluicectl/output.h"
 #include "tools/sluicectl/topic_cmd.h"
 
@@ -23,15 +23,12 @@
 #define ELECTION_UNCLEAN   1
 
 struct elect_run {
-    const char *bootstrap, *command_config, *json_file, *topic;
+    struct admin_session s;
+    const char *json_file, *topic;
     long partition; /* with --topic; -1 none */
-    bool all, json;
+    bool all;
     int8_t type;
-    int timeout_ms;
-    struct kafka_client client;
-    struct kafka_arena arena;
-    struct buf body, response;
-    char err[512];
+    int election_timeout_ms; /* the controller's deadline: --timeout-ms */
 };
 
 static void usage(void)
@@ -53,19 +50,20 @@ static void usage(void)
 static int topics_from_file(struct elect_run *r, struct kafka_elect_leaders_request *req)
 {
     struct json_doc doc;
-    if (json_doc_load(&doc, r->json_file, r->err, sizeof r->err) != 0) {
+    if (json_doc_load(&doc, r->json_file, r->s.err, sizeof r->s.err) != 0) {
         return -1;
     }
     const struct json_value *parts = json_get(&doc.root, "partitions");
     int rv = -1;
     if (parts == NULL || parts->type != JSON_ARRAY || parts->count == 0) {
-        snprintf(r->err, sizeof r->err, "%s: needs a non-empty \"partitions\" array", r->json_file);
+        snprintf(r->s.err, sizeof r->s.err, "%s: needs a non-empty \"partitions\" array",
+                 r->json_file);
         goto out;
     }
     size_t n = parts->count;
-    req->topic_partitions = kafka_arena_alloc_array(&r->arena, n, sizeof *req->topic_partitions);
+    req->topic_partitions = kafka_arena_alloc_array(&r->s.arena, n, sizeof *req->topic_partitions);
     if (req->topic_partitions == NULL) {
-        snprintf(r->err, sizeof r->err, "out of memory");
+        snprintf(r->s.err, sizeof r->s.err, "out of memory");
         goto out;
     }
     req->topic_partitions_count = 0;
@@ -74,7 +72,7 @@ static int topics_from_file(struct elect_run *r, struct kafka_elect_leaders_requ
         const struct json_value *p = json_get(&parts->items[i], "partition");
         if (t == NULL || t->type != JSON_STRING || p == NULL || p->type != JSON_INT ||
             p->integer < 0 || p->integer > INT32_MAX) {
-            snprintf(r->err, sizeof r->err,
+            snprintf(r->s.err, sizeof r->s.err,
                      "%s: partitions[%zu] needs \"topic\" (string) and \"partition\" (>= 0)",
                      r->json_file, i);
             goto out;
@@ -89,10 +87,10 @@ static int topics_from_file(struct elect_run *r, struct kafka_elect_leaders_requ
             e = &req->topic_partitions[req->topic_partitions_count++];
             kafka_elect_leaders_request_topic_partitions_init(e);
             size_t len = strlen(t->string) + 1;
-            char *name = kafka_arena_alloc(&r->arena, len);
-            e->partitions = kafka_arena_alloc_array(&r->arena, n, sizeof *e->partitions);
+            char *name = kafka_arena_alloc(&r->s.arena, len);
+            e->partitions = kafka_arena_alloc_array(&r->s.arena, n, sizeof *e->partitions);
             if (name == NULL || e->partitions == NULL) {
-                snprintf(r->err, sizeof r->err, "out of memory");
+                snprintf(r->s.err, sizeof r->s.err, "out of memory");
                 goto out;
             }
             memcpy(name, t->string, len);
@@ -101,7 +99,7 @@ static int topics_from_file(struct elect_run *r, struct kafka_elect_leaders_requ
         }
         for (int32_t k = 0; k < e->partitions_count; k++) {
             if (e->partitions[k] == (int32_t)p->integer) {
-                snprintf(r->err, sizeof r->err, "%s: %s-%d is listed twice", r->json_file,
+                snprintf(r->s.err, sizeof r->s.err, "%s: %s-%d is listed twice", r->json_file,
                          t->string, (int32_t)p->integer);
                 goto out;
             }
@@ -118,7 +116,7 @@ static void print_results(const struct elect_run *r,
                           const struct kafka_elect_leaders_response *resp, int *failed)
 {
     const char *type = r->type == ELECTION_PREFERRED ? "PREFERRED" : "UNCLEAN";
-    if (r->json) {
+    if (r->s.json) {
         printf("[");
     }
     int k = 0;
@@ -135,7 +133,7 @@ static void print_results(const struct elect_run *r,
                 int group = p->error_code == KAFKA_ERROR_NONE                  ? 0
                             : p->error_code == KAFKA_ERROR_ELECTION_NOT_NEEDED ? 1
                                                                                : 2;
-                if (r->json) {
+                if (r->s.json) {
                     if (pass == 0) {
                         printf("%s{\"topic\":", k++ ? "," : "");
                         output_json_string(stdout, t->topic);
@@ -169,11 +167,11 @@ static void print_results(const struct elect_run *r,
                 first = false;
             }
         }
-        if (!r->json && !first) {
+        if (!r->s.json && !first) {
             printf("\n");
         }
     }
-    if (r->json) {
+    if (r->s.json) {
         printf("]\n");
     }
 }
@@ -183,7 +181,7 @@ static int elect(struct elect_run *r)
     struct kafka_elect_leaders_request req;
     kafka_elect_leaders_request_init(&req);
     req.election_type = r->type;
-    req.timeout_ms = r->timeout_ms;
+    req.timeout_ms = r->election_timeout_ms;
     struct kafka_elect_leaders_request_topic_partitions one;
     int32_t partition = (int32_t)r->partition;
     if (r->all) {
@@ -201,35 +199,33 @@ static int elect(struct elect_run *r)
         req.topic_partitions = &one;
         req.topic_partitions_count = 1;
     }
-    buf_reset(&r->body);
     struct kafka_writer w;
-    kafka_writer_init(&w, &r->body);
+    admin_session_begin(&r->s, &w);
     int rv = kafka_elect_leaders_request_encode(&w, 2, &req);
     kafka_writer_free(&w);
     if (rv != 0) {
-        snprintf(r->err, sizeof r->err, "cannot encode the ElectLeaders request");
+        snprintf(r->s.err, sizeof r->s.err, "cannot encode the ElectLeaders request");
         return SLUICECTL_FAILED;
     }
-    if (kafka_client_call(&r->client, KAFKA_API_ELECT_LEADERS, 2, &r->body, &r->response, r->err,
-                          sizeof r->err) != 0) {
+    struct kafka_reader rd;
+    if (admin_session_call(&r->s, KAFKA_API_ELECT_LEADERS, 2, &rd) != 0) {
         return SLUICECTL_FAILED;
     }
     struct kafka_elect_leaders_response resp;
-    struct kafka_reader rd;
-    kafka_reader_init(&rd, r->response.data, r->response.len, &r->arena);
     if (kafka_elect_leaders_response_decode(&rd, 2, &resp) != 0) {
-        snprintf(r->err, sizeof r->err, "cannot decode the ElectLeaders response from %s",
-                 r->client.peer);
+        snprintf(r->s.err, sizeof r->s.err, "cannot decode the ElectLeaders response from %s",
+                 r->s.client.peer);
         return SLUICECTL_FAILED;
     }
     if (resp.error_code != KAFKA_ERROR_NONE) {
-        snprintf(r->err, sizeof r->err, "leader election: %s", kafka_error_name(resp.error_code));
+        snprintf(r->s.err, sizeof r->s.err, "leader election: %s",
+                 kafka_error_name(resp.error_code));
         return SLUICECTL_FAILED;
     }
     int failed = 0;
     print_results(r, &resp, &failed);
     if (failed > 0) {
-        snprintf(r->err, sizeof r->err, "%d election%s failed", failed, failed == 1 ? "" : "s");
+        snprintf(r->s.err, sizeof r->s.err, "%d election%s failed", failed, failed == 1 ? "" : "s");
         return SLUICECTL_FAILED;
     }
     return SLUICECTL_OK;
@@ -238,31 +234,28 @@ static int elect(struct elect_run *r)
 int elect_cmd_main(int argc, char **argv)
 {
     static const struct option long_options[] = {
-        {"bootstrap-server", required_argument, NULL, 'b'},
-        {"command-config", required_argument, NULL, 'K'},
+        ADMIN_SESSION_OPTIONS,
         {"election-type", required_argument, NULL, 'e'},
         {"all-topic-partitions", no_argument, NULL, 'a'},
         {"topic", required_argument, NULL, 'T'},
         {"partition", required_argument, NULL, 'p'},
         {"path-to-json-file", required_argument, NULL, 'f'},
-        {"json", no_argument, NULL, 'j'},
-        {"timeout-ms", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct elect_run r;
     memset(&r, 0, sizeof r);
-    r.timeout_ms = DEFAULT_TIMEOUT_MS;
+    admin_session_init(&r.s);
+    r.s.timeout_ms = DEFAULT_TIMEOUT_MS;
     r.partition = -1;
     r.type = -1;
     optind = 1;
     int c;
     char *end;
     while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        if (c == 'b') {
-            r.bootstrap = optarg;
-        } else if (c == 'K') {
-            r.command_config = optarg;
+        int taken = admin_session_option(&r.s, c, optarg);
+        if (taken > 0) {
+            continue; /* a bad value (taken < 0) falls to the usage below */
         } else if (c == 'e' && strcasecmp(optarg, "preferred") == 0) {
             r.type = ELECTION_PREFERRED;
         } else if (c == 'e' && strcasecmp(optarg, "unclean") == 0) {
@@ -276,19 +269,15 @@ int elect_cmd_main(int argc, char **argv)
             continue;
         } else if (c == 'f') {
             r.json_file = optarg;
-        } else if (c == 'j') {
-            r.json = true;
-        } else if (c == 't' && atoi(optarg) > 0) {
-            r.timeout_ms = atoi(optarg);
         } else {
             usage();
             return c == 'h' ? SLUICECTL_OK : SLUICECTL_USAGE;
         }
     }
     int sources = r.all + (r.topic != NULL) + (r.json_file != NULL);
-    if (r.bootstrap == NULL || optind != argc || r.type < 0 || sources != 1 ||
+    if (r.s.bootstrap == NULL || optind != argc || r.type < 0 || sources != 1 ||
         (r.topic != NULL) != (r.partition >= 0)) {
-        if (r.type < 0 && r.bootstrap != NULL) {
+        if (r.type < 0 && r.s.bootstrap != NULL) {
             fprintf(stderr, "sluicectl: --election-type preferred|unclean is required\n");
         } else if (sources != 1) {
             fprintf(stderr, "sluicectl: name the partitions with exactly one of "
@@ -297,20 +286,17 @@ int elect_cmd_main(int argc, char **argv)
         usage();
         return SLUICECTL_USAGE;
     }
-    struct client_security security;
-    int connected = kafka_client_connect_configured(&r.client, r.bootstrap, r.timeout_ms + 5000,
-                                                    r.command_config, &security);
-    if (connected != 0) {
-        return connected == -1 ? SLUICECTL_USAGE : SLUICECTL_CONNECT;
+    /* The socket waits 5 s past the controller's deadline, so that its
+     * answer (with each partition's error) arrives rather than a timeout. */
+    r.election_timeout_ms = r.s.timeout_ms;
+    r.s.timeout_ms += 5000;
+    int rv = admin_session_open(&r.s, ARENA_LIMIT);
+    if (rv == SLUICECTL_OK) {
+        rv = elect(&r);
+        if (rv != SLUICECTL_OK) {
+            fprintf(stderr, "sluicectl: %s\n", r.s.err);
+        }
     }
-    kafka_arena_init(&r.arena, ARENA_LIMIT);
-    int rv = elect(&r);
-    if (rv != SLUICECTL_OK) {
-        fprintf(stderr, "sluicectl: %s\n", r.err);
-    }
-    kafka_client_close(&r.client);
-    kafka_arena_free(&r.arena);
-    buf_free(&r.body);
-    buf_free(&r.response);
+    admin_session_close(&r.s);
     return rv;
 }

@@ -13,8 +13,8 @@
 
 #include "kafka_messages.h"
 #include "proto/kafka/kafka_errors.h"
+#include "tools/sluicectl/admin_session.h"
 #include "tools/sluicectl/json_value.h"
-#include "tools/sluicectl/kafka_client.h"
 #include "tools/sluicectl/output.h"
 #include "tools/sluicectl/topic_cmd.h"
 
@@ -38,13 +38,8 @@ struct plan {
 };
 
 struct reassign_run {
-    const char *bootstrap, *command_config;
-    bool json;
-    int timeout_ms;
-    struct kafka_client client;
-    struct kafka_arena arena;
-    struct buf body, response;
-    char err[512];
+    struct admin_session s;
+    int request_timeout_ms; /* the controller's deadline: --timeout-ms */
 };
 
 static void plan_free(struct plan *p)
@@ -172,56 +167,16 @@ static void plan_print(FILE *f, const struct plan *p)
 
 /* ---- requests ---- */
 
-static void begin(struct reassign_run *r, struct kafka_writer *w)
-{
-    buf_reset(&r->body);
-    kafka_writer_init(w, &r->body);
-}
-
-static int call(struct reassign_run *r, struct kafka_writer *w, int rv, int16_t api)
+/* Send the request encoded with result `rv` and position `rd` on the answer. */
+static int call(struct reassign_run *r, struct kafka_writer *w, int rv, int16_t api,
+                struct kafka_reader *rd)
 {
     kafka_writer_free(w);
     if (rv != 0) {
-        snprintf(r->err, sizeof r->err, "cannot encode request %d", api);
+        snprintf(r->s.err, sizeof r->s.err, "cannot encode request %d", api);
         return -1;
     }
-    return kafka_client_call(&r->client, api, api == KAFKA_API_METADATA ? 8 : 0, &r->body,
-                             &r->response, r->err, sizeof r->err);
-}
-
-/* Metadata v8 for every topic (names NULL) or `n` named ones. */
-static int metadata(struct reassign_run *r, const char *const *names, size_t n,
-                    struct kafka_metadata_response *md)
-{
-    struct kafka_metadata_request req;
-    kafka_metadata_request_init(&req);
-    struct kafka_metadata_request_topic *topics = NULL;
-    if (names != NULL) {
-        topics = kafka_arena_alloc_array(&r->arena, n + 1, sizeof *topics);
-        if (topics == NULL) {
-            snprintf(r->err, sizeof r->err, "out of memory");
-            return -1;
-        }
-        for (size_t i = 0; i < n; i++) {
-            kafka_metadata_request_topic_init(&topics[i]);
-            topics[i].name = names[i];
-        }
-    }
-    req.topics = topics;
-    req.topics_count = names == NULL ? -1 : (int32_t)n;
-    req.allow_auto_topic_creation = false;
-    struct kafka_writer w;
-    begin(r, &w);
-    if (call(r, &w, kafka_metadata_request_encode(&w, 8, &req), KAFKA_API_METADATA) != 0) {
-        return -1;
-    }
-    struct kafka_reader rd;
-    kafka_reader_init(&rd, r->response.data, r->response.len, &r->arena);
-    if (kafka_metadata_response_decode(&rd, 8, md) != 0) {
-        snprintf(r->err, sizeof r->err, "cannot decode metadata from %s", r->client.peer);
-        return -1;
-    }
-    return 0;
+    return admin_session_call(&r->s, api, 0, rd);
 }
 
 static const struct kafka_metadata_response_partition *
@@ -247,10 +202,10 @@ static int alter(struct reassign_run *r, const struct plan *p, bool cancel)
 {
     struct kafka_alter_partition_reassignments_request req;
     kafka_alter_partition_reassignments_request_init(&req);
-    req.timeout_ms = r->timeout_ms;
-    req.topics = kafka_arena_alloc_array(&r->arena, p->n, sizeof *req.topics);
+    req.timeout_ms = r->request_timeout_ms;
+    req.topics = kafka_arena_alloc_array(&r->s.arena, p->n, sizeof *req.topics);
     if (req.topics == NULL) {
-        snprintf(r->err, sizeof r->err, "out of memory");
+        snprintf(r->s.err, sizeof r->s.err, "out of memory");
         return -1;
     }
     req.topics_count = 0;
@@ -266,9 +221,9 @@ static int alter(struct reassign_run *r, const struct plan *p, bool cancel)
             t = &req.topics[req.topics_count++];
             kafka_alter_partition_reassignments_request_reassignable_topic_init(t);
             t->name = p->moves[i].topic;
-            t->partitions = kafka_arena_alloc_array(&r->arena, p->n, sizeof *t->partitions);
+            t->partitions = kafka_arena_alloc_array(&r->s.arena, p->n, sizeof *t->partitions);
             if (t->partitions == NULL) {
-                snprintf(r->err, sizeof r->err, "out of memory");
+                snprintf(r->s.err, sizeof r->s.err, "out of memory");
                 return -1;
             }
             t->partitions_count = 0;
@@ -281,20 +236,20 @@ static int alter(struct reassign_run *r, const struct plan *p, bool cancel)
         e->replicas_count = cancel ? -1 : p->moves[i].n_replicas;
     }
     struct kafka_writer w;
-    begin(r, &w);
+    admin_session_begin(&r->s, &w);
+    struct kafka_reader rd;
     if (call(r, &w, kafka_alter_partition_reassignments_request_encode(&w, 0, &req),
-             KAFKA_API_ALTER_PARTITION_REASSIGNMENTS) != 0) {
+             KAFKA_API_ALTER_PARTITION_REASSIGNMENTS, &rd) != 0) {
         return -1;
     }
     struct kafka_alter_partition_reassignments_response resp;
-    struct kafka_reader rd;
-    kafka_reader_init(&rd, r->response.data, r->response.len, &r->arena);
     if (kafka_alter_partition_reassignments_response_decode(&rd, 0, &resp) != 0) {
-        snprintf(r->err, sizeof r->err, "cannot decode the AlterPartitionReassignments response");
+        snprintf(r->s.err, sizeof r->s.err,
+                 "cannot decode the AlterPartitionReassignments response");
         return -1;
     }
     if (resp.error_code != KAFKA_ERROR_NONE) {
-        snprintf(r->err, sizeof r->err, "%s%s%s", kafka_error_name(resp.error_code),
+        snprintf(r->s.err, sizeof r->s.err, "%s%s%s", kafka_error_name(resp.error_code),
                  resp.error_message ? ": " : "", resp.error_message ? resp.error_message : "");
         return -1;
     }
@@ -321,23 +276,23 @@ static int list_ongoing(struct reassign_run *r,
 {
     struct kafka_list_partition_reassignments_request req;
     kafka_list_partition_reassignments_request_init(&req);
-    req.timeout_ms = r->timeout_ms;
+    req.timeout_ms = r->request_timeout_ms;
     req.topics = NULL;
     req.topics_count = -1;
     struct kafka_writer w;
-    begin(r, &w);
+    admin_session_begin(&r->s, &w);
+    struct kafka_reader rd;
     if (call(r, &w, kafka_list_partition_reassignments_request_encode(&w, 0, &req),
-             KAFKA_API_LIST_PARTITION_REASSIGNMENTS) != 0) {
+             KAFKA_API_LIST_PARTITION_REASSIGNMENTS, &rd) != 0) {
         return -1;
     }
-    struct kafka_reader rd;
-    kafka_reader_init(&rd, r->response.data, r->response.len, &r->arena);
     if (kafka_list_partition_reassignments_response_decode(&rd, 0, out) != 0) {
-        snprintf(r->err, sizeof r->err, "cannot decode the ListPartitionReassignments response");
+        snprintf(r->s.err, sizeof r->s.err,
+                 "cannot decode the ListPartitionReassignments response");
         return -1;
     }
     if (out->error_code != KAFKA_ERROR_NONE) {
-        snprintf(r->err, sizeof r->err, "%s", kafka_error_name(out->error_code));
+        snprintf(r->s.err, sizeof r->s.err, "%s", kafka_error_name(out->error_code));
         return -1;
     }
     return 0;
@@ -366,11 +321,11 @@ static int verify(struct reassign_run *r, const struct plan *p, bool quiet)
 {
     struct kafka_list_partition_reassignments_response l;
     struct kafka_metadata_response md;
-    if (list_ongoing(r, &l) != 0 || metadata(r, NULL, 0, &md) != 0) {
+    if (list_ongoing(r, &l) != 0 || admin_session_metadata(&r->s, NULL, 0, &md) != 0) {
         return -1;
     }
     int pending = 0;
-    if (r->json && !quiet) {
+    if (r->s.json && !quiet) {
         printf("[");
     }
     for (size_t i = 0; i < p->n; i++) {
@@ -391,7 +346,7 @@ static int verify(struct reassign_run *r, const struct plan *p, bool quiet)
         if (quiet) {
             continue;
         }
-        if (r->json) {
+        if (r->s.json) {
             printf("%s{\"topic\":", i ? "," : "");
             output_json_string(stdout, m->topic);
             printf(",\"partition\":%d,\"state\":\"%s\"}", m->partition, state);
@@ -413,7 +368,7 @@ static int verify(struct reassign_run *r, const struct plan *p, bool quiet)
             printf("].\n");
         }
     }
-    if (r->json && !quiet) {
+    if (r->s.json && !quiet) {
         printf("]\n");
     }
     return pending;
@@ -424,22 +379,22 @@ static int current_of(struct reassign_run *r, const struct plan *p, struct plan 
 {
     memset(out, 0, sizeof *out);
     struct kafka_metadata_response md;
-    if (metadata(r, NULL, 0, &md) != 0) {
+    if (admin_session_metadata(&r->s, NULL, 0, &md) != 0) {
         return -1;
     }
     for (size_t i = 0; i < p->n; i++) {
         const struct kafka_metadata_response_partition *mp =
             find_partition(&md, p->moves[i].topic, p->moves[i].partition);
         if (mp == NULL) {
-            snprintf(r->err, sizeof r->err, "%s-%d: UNKNOWN_TOPIC_OR_PARTITION", p->moves[i].topic,
-                     p->moves[i].partition);
+            snprintf(r->s.err, sizeof r->s.err, "%s-%d: UNKNOWN_TOPIC_OR_PARTITION",
+                     p->moves[i].topic, p->moves[i].partition);
             plan_free(out);
             return -1;
         }
         struct move *m = plan_add(out, p->moves[i].topic, p->moves[i].partition);
         if (m == NULL) {
             plan_free(out);
-            snprintf(r->err, sizeof r->err, "out of memory");
+            snprintf(r->s.err, sizeof r->s.err, "out of memory");
             return -1;
         }
         for (int32_t k = 0; k < mp->replica_nodes_count && k < MAX_REPLICAS; k++) {
@@ -455,7 +410,7 @@ static int execute(struct reassign_run *r, const struct plan *p)
     if (current_of(r, p, &now) != 0) {
         return SLUICECTL_FAILED;
     }
-    if (!r->json) {
+    if (!r->s.json) {
         printf("Current partition replica assignment\n\n");
         plan_print(stdout, &now);
         printf("\nSave this to use as the --reassignment-json-file option during rollback\n");
@@ -466,10 +421,10 @@ static int execute(struct reassign_run *r, const struct plan *p)
         return SLUICECTL_FAILED;
     }
     if (failed > 0) {
-        snprintf(r->err, sizeof r->err, "%d of %zu reassignments were refused", failed, p->n);
+        snprintf(r->s.err, sizeof r->s.err, "%d of %zu reassignments were refused", failed, p->n);
         return SLUICECTL_FAILED;
     }
-    if (!r->json) {
+    if (!r->s.json) {
         printf("Successfully started partition reassignment%s for ", p->n == 1 ? "" : "s");
         for (size_t i = 0; i < p->n; i++) {
             printf("%s%s-%d", i ? "," : "", p->moves[i].topic, p->moves[i].partition);
@@ -488,7 +443,7 @@ static int generate(struct reassign_run *r, const char *topics_file, const int32
                     int32_t n_brokers)
 {
     struct json_doc doc;
-    if (json_doc_load(&doc, topics_file, r->err, sizeof r->err) != 0) {
+    if (json_doc_load(&doc, topics_file, r->s.err, sizeof r->s.err) != 0) {
         return SLUICECTL_USAGE;
     }
     const struct json_value *list = json_get(&doc.root, "topics");
@@ -496,7 +451,7 @@ static int generate(struct reassign_run *r, const char *topics_file, const int32
     const char **names = NULL;
     struct plan now = {0}, proposed = {0};
     if (list == NULL || list->type != JSON_ARRAY || list->count == 0 || list->count > MAX_PLAN) {
-        snprintf(r->err, sizeof r->err, "%s: needs a \"topics\" array of {\"topic\": NAME}",
+        snprintf(r->s.err, sizeof r->s.err, "%s: needs a \"topics\" array of {\"topic\": NAME}",
                  topics_file);
         goto out;
     }
@@ -507,21 +462,21 @@ static int generate(struct reassign_run *r, const char *topics_file, const int32
     for (size_t i = 0; i < list->count; i++) {
         const struct json_value *t = json_get(&list->items[i], "topic");
         if (t == NULL || t->type != JSON_STRING) {
-            snprintf(r->err, sizeof r->err, "%s: topics[%zu] needs \"topic\"", topics_file, i);
+            snprintf(r->s.err, sizeof r->s.err, "%s: topics[%zu] needs \"topic\"", topics_file, i);
             goto out;
         }
         names[i] = t->string;
     }
     rv = SLUICECTL_FAILED;
     struct kafka_metadata_response md;
-    if (metadata(r, names, list->count, &md) != 0) {
+    if (admin_session_metadata(&r->s, names, (int32_t)list->count, &md) != 0) {
         goto out;
     }
     int32_t next = 0;
     for (int32_t i = 0; i < md.topics_count; i++) {
         const struct kafka_metadata_response_topic *t = &md.topics[i];
         if (t->error_code != KAFKA_ERROR_NONE) {
-            snprintf(r->err, sizeof r->err, "topic %s: %s", t->name ? t->name : "?",
+            snprintf(r->s.err, sizeof r->s.err, "topic %s: %s", t->name ? t->name : "?",
                      kafka_error_name(t->error_code));
             goto out;
         }
@@ -529,7 +484,7 @@ static int generate(struct reassign_run *r, const char *topics_file, const int32
             const struct kafka_metadata_response_partition *mp = &t->partitions[j];
             int32_t rf = mp->replica_nodes_count;
             if (rf > n_brokers || rf > MAX_REPLICAS) {
-                snprintf(r->err, sizeof r->err,
+                snprintf(r->s.err, sizeof r->s.err,
                          "%s-%d has %d replicas: more than the %d brokers listed", t->name,
                          mp->partition_index, rf, n_brokers);
                 goto out;
@@ -547,7 +502,7 @@ static int generate(struct reassign_run *r, const char *topics_file, const int32
             next++;
         }
     }
-    if (r->json) {
+    if (r->s.json) {
         printf("{\"current\":");
         plan_print(stdout, &now);
         printf(",\"proposed\":");
@@ -589,23 +544,14 @@ static int parse_brokers(const char *s, int32_t *out, int32_t *n)
     return *n > 0 ? 0 : -1;
 }
 
-static int connect_run(struct reassign_run *r, struct client_security *security)
+/* Open the session; the socket waits 5 s past the controller's deadline,
+ * so that its answer (with each partition's error) arrives rather than a
+ * timeout. */
+static int open_run(struct reassign_run *r)
 {
-    int connected = kafka_client_connect_configured(&r->client, r->bootstrap, r->timeout_ms + 5000,
-                                                    r->command_config, security);
-    if (connected != 0) {
-        return connected == -1 ? SLUICECTL_USAGE : SLUICECTL_CONNECT;
-    }
-    kafka_arena_init(&r->arena, ARENA_LIMIT);
-    return SLUICECTL_OK;
-}
-
-static void close_run(struct reassign_run *r)
-{
-    kafka_client_close(&r->client);
-    kafka_arena_free(&r->arena);
-    buf_free(&r->body);
-    buf_free(&r->response);
+    r->request_timeout_ms = r->s.timeout_ms;
+    r->s.timeout_ms += 5000;
+    return admin_session_open(&r->s, ARENA_LIMIT);
 }
 
 static void reassign_usage(void)
@@ -627,8 +573,7 @@ static void reassign_usage(void)
 int reassign_cmd_main(int argc, char **argv)
 {
     static const struct option long_options[] = {
-        {"bootstrap-server", required_argument, NULL, 'b'},
-        {"command-config", required_argument, NULL, 'K'},
+        ADMIN_SESSION_OPTIONS,
         {"reassignment-json-file", required_argument, NULL, 'f'},
         {"topics-to-move-json-file", required_argument, NULL, 'T'},
         {"broker-list", required_argument, NULL, 'B'},
@@ -636,23 +581,21 @@ int reassign_cmd_main(int argc, char **argv)
         {"verify", no_argument, NULL, 'v'},
         {"cancel", no_argument, NULL, 'c'},
         {"generate", no_argument, NULL, 'g'},
-        {"json", no_argument, NULL, 'j'},
-        {"timeout-ms", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct reassign_run r;
     memset(&r, 0, sizeof r);
-    r.timeout_ms = DEFAULT_TIMEOUT_MS;
+    admin_session_init(&r.s);
+    r.s.timeout_ms = DEFAULT_TIMEOUT_MS;
     const char *plan_file = NULL, *topics_file = NULL, *broker_list = NULL;
     int mode = 0, modes = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        if (c == 'b') {
-            r.bootstrap = optarg;
-        } else if (c == 'K') {
-            r.command_config = optarg;
+        int taken = admin_session_option(&r.s, c, optarg);
+        if (taken > 0) {
+            continue; /* a bad value (taken < 0) falls to the usage below */
         } else if (c == 'f') {
             plan_file = optarg;
         } else if (c == 'T') {
@@ -662,10 +605,6 @@ int reassign_cmd_main(int argc, char **argv)
         } else if (c == 'x' || c == 'v' || c == 'c' || c == 'g') {
             mode = c;
             modes++;
-        } else if (c == 'j') {
-            r.json = true;
-        } else if (c == 't' && atoi(optarg) > 0) {
-            r.timeout_ms = atoi(optarg);
         } else {
             reassign_usage();
             return c == 'h' ? SLUICECTL_OK : SLUICECTL_USAGE;
@@ -673,7 +612,7 @@ int reassign_cmd_main(int argc, char **argv)
     }
     int32_t brokers[MAX_BROKERS];
     int32_t n_brokers = 0;
-    bool ok = r.bootstrap != NULL && optind == argc && modes == 1 &&
+    bool ok = r.s.bootstrap != NULL && optind == argc && modes == 1 &&
               (mode == 'g' ? topics_file != NULL && broker_list != NULL &&
                                  parse_brokers(broker_list, brokers, &n_brokers) == 0
                            : plan_file != NULL);
@@ -682,14 +621,14 @@ int reassign_cmd_main(int argc, char **argv)
         return SLUICECTL_USAGE;
     }
     struct plan plan = {0};
-    if (mode != 'g' && plan_load(plan_file, &plan, r.err, sizeof r.err) != 0) {
-        fprintf(stderr, "sluicectl: %s\n", r.err);
+    if (mode != 'g' && plan_load(plan_file, &plan, r.s.err, sizeof r.s.err) != 0) {
+        fprintf(stderr, "sluicectl: %s\n", r.s.err);
         return SLUICECTL_USAGE;
     }
-    struct client_security security;
-    int rv = connect_run(&r, &security);
+    int rv = open_run(&r);
     if (rv != SLUICECTL_OK) {
         plan_free(&plan);
+        admin_session_close(&r.s);
         return rv;
     }
     if (mode == 'g') {
@@ -700,14 +639,14 @@ int reassign_cmd_main(int argc, char **argv)
         int pending = verify(&r, &plan, false);
         rv = pending == 0 ? SLUICECTL_OK : SLUICECTL_FAILED;
         if (pending > 0) {
-            snprintf(r.err, sizeof r.err, "%d of %zu partitions not yet reassigned", pending,
+            snprintf(r.s.err, sizeof r.s.err, "%d of %zu partitions not yet reassigned", pending,
                      plan.n);
         }
     } else {
         int failed = alter(&r, &plan, true);
         rv = failed == 0 ? SLUICECTL_OK : SLUICECTL_FAILED;
         if (failed > 0) {
-            snprintf(r.err, sizeof r.err, "%d cancellations failed", failed);
+            snprintf(r.s.err, sizeof r.s.err, "%d cancellations failed", failed);
         } else if (failed == 0) {
             printf("Successfully cancelled partition reassignment%s for ", plan.n == 1 ? "" : "s");
             for (size_t i = 0; i < plan.n; i++) {
@@ -717,10 +656,10 @@ int reassign_cmd_main(int argc, char **argv)
         }
     }
     if (rv != SLUICECTL_OK) {
-        fprintf(stderr, "sluicectl: %s\n", r.err);
+        fprintf(stderr, "sluicectl: %s\n", r.s.err);
     }
     plan_free(&plan);
-    close_run(&r);
+    admin_session_close(&r.s);
     return rv;
 }
 
@@ -732,7 +671,7 @@ static int decommission_plan(struct reassign_run *r, int32_t id, struct plan *ou
 {
     memset(out, 0, sizeof *out);
     struct kafka_metadata_response md;
-    if (metadata(r, NULL, 0, &md) != 0) {
+    if (admin_session_metadata(&r->s, NULL, 0, &md) != 0) {
         return -1;
     }
     int32_t n = md.brokers_count < MAX_BROKERS ? md.brokers_count : MAX_BROKERS;
@@ -742,7 +681,7 @@ static int decommission_plan(struct reassign_run *r, int32_t id, struct plan *ou
         known = known || md.brokers[b].node_id == id;
     }
     if (!known) {
-        snprintf(r->err, sizeof r->err, "broker %d is not a live broker of this cluster", id);
+        snprintf(r->s.err, sizeof r->s.err, "broker %d is not a live broker of this cluster", id);
         return -1;
     }
     for (int32_t i = 0; i < md.topics_count; i++) {
@@ -777,7 +716,7 @@ static int decommission_plan(struct reassign_run *r, int32_t id, struct plan *ou
                 }
             }
             if (best < 0) {
-                snprintf(r->err, sizeof r->err,
+                snprintf(r->s.err, sizeof r->s.err,
                          "%s-%d: no other broker to move its replica on broker %d to", t->name,
                          p->partition_index, id);
                 plan_free(out);
@@ -787,7 +726,7 @@ static int decommission_plan(struct reassign_run *r, int32_t id, struct plan *ou
             struct move *m = plan_add(out, t->name, p->partition_index);
             if (m == NULL) {
                 plan_free(out);
-                snprintf(r->err, sizeof r->err, "out of memory");
+                snprintf(r->s.err, sizeof r->s.err, "out of memory");
                 return -1;
             }
             for (int32_t k = 0; k < p->replica_nodes_count; k++) {
@@ -813,12 +752,9 @@ static void broker_usage(void)
 int broker_cmd_main(int argc, char **argv)
 {
     static const struct option long_options[] = {
-        {"bootstrap-server", required_argument, NULL, 'b'},
-        {"command-config", required_argument, NULL, 'K'},
+        ADMIN_SESSION_OPTIONS,
         {"no-wait", no_argument, NULL, 'n'},
         {"wait-timeout-ms", required_argument, NULL, 'w'},
-        {"json", no_argument, NULL, 'j'},
-        {"timeout-ms", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -830,24 +766,20 @@ int broker_cmd_main(int argc, char **argv)
     argv++;
     struct reassign_run r;
     memset(&r, 0, sizeof r);
-    r.timeout_ms = DEFAULT_TIMEOUT_MS;
+    admin_session_init(&r.s);
+    r.s.timeout_ms = DEFAULT_TIMEOUT_MS;
     bool wait = true;
     long wait_ms = 600000;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        if (c == 'b') {
-            r.bootstrap = optarg;
-        } else if (c == 'K') {
-            r.command_config = optarg;
+        int taken = admin_session_option(&r.s, c, optarg);
+        if (taken > 0) {
+            continue; /* a bad value (taken < 0) falls to the usage below */
         } else if (c == 'n') {
             wait = false;
         } else if (c == 'w' && atol(optarg) > 0) {
             wait_ms = atol(optarg);
-        } else if (c == 'j') {
-            r.json = true;
-        } else if (c == 't' && atoi(optarg) > 0) {
-            r.timeout_ms = atoi(optarg);
         } else {
             broker_usage();
             return c == 'h' ? SLUICECTL_OK : SLUICECTL_USAGE;
@@ -855,13 +787,13 @@ int broker_cmd_main(int argc, char **argv)
     }
     char *end = NULL;
     long id = argc - optind == 1 ? strtol(argv[optind], &end, 10) : -1;
-    if (r.bootstrap == NULL || end == NULL || *end != '\0' || id < 0 || id > INT32_MAX) {
+    if (r.s.bootstrap == NULL || end == NULL || *end != '\0' || id < 0 || id > INT32_MAX) {
         broker_usage();
         return SLUICECTL_USAGE;
     }
-    struct client_security security;
-    int rv = connect_run(&r, &security);
+    int rv = open_run(&r);
     if (rv != SLUICECTL_OK) {
+        admin_session_close(&r.s);
         return rv;
     }
     struct plan plan;
@@ -873,21 +805,21 @@ int broker_cmd_main(int argc, char **argv)
         int failed = alter(&r, &plan, false);
         if (failed != 0) {
             if (failed > 0) {
-                snprintf(r.err, sizeof r.err, "%d of %zu moves were refused", failed, plan.n);
+                snprintf(r.s.err, sizeof r.s.err, "%d of %zu moves were refused", failed, plan.n);
             }
             plan_free(&plan);
             goto out;
         }
     }
-    if (!r.json) {
+    if (!r.s.json) {
         printf("Moving %zu replica%s off broker %ld\n", plan.n, plan.n == 1 ? "" : "s", id);
     }
     int pending = 0;
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     while (wait) {
-        kafka_arena_free(&r.arena);
-        kafka_arena_init(&r.arena, ARENA_LIMIT);
+        kafka_arena_free(&r.s.arena);
+        kafka_arena_init(&r.s.arena, ARENA_LIMIT);
         pending = verify(&r, &plan, true);
         if (pending <= 0) {
             break;
@@ -904,12 +836,12 @@ int broker_cmd_main(int argc, char **argv)
         goto out;
     }
     if (pending > 0) {
-        snprintf(r.err, sizeof r.err, "%d of %zu partitions still on broker %ld after %ld ms",
+        snprintf(r.s.err, sizeof r.s.err, "%d of %zu partitions still on broker %ld after %ld ms",
                  pending, plan.n, id, wait_ms);
     } else {
         rv = SLUICECTL_OK;
     }
-    if (r.json) {
+    if (r.s.json) {
         printf("{\"broker\":%ld,\"moved\":%zu,\"pending\":%d}\n", id, plan.n, wait ? pending : -1);
     } else if (rv == SLUICECTL_OK) {
         printf(wait ? "Broker %ld holds no replica\n" : "Started; verify with --verify\n", id);
@@ -917,8 +849,8 @@ int broker_cmd_main(int argc, char **argv)
     plan_free(&plan);
 out:
     if (rv != SLUICECTL_OK) {
-        fprintf(stderr, "sluicectl: %s\n", r.err);
+        fprintf(stderr, "sluicectl: %s\n", r.s.err);
     }
-    close_run(&r);
+    admin_session_close(&r.s);
     return rv;
 }

@@ -10,6 +10,7 @@
 #include "tools/sluicectl/producers_cmd.h"
 #include "tools/sluicectl/reassign_cmd.h"
 #include "tools/sluicectl/topic_cmd.h"
+#include "tools/sluicectl/txn_cmd.h"
 #include "tools/sluicectl/user_cmd.h"
 
 #ifndef SLUICE_VERSION
@@ -31,6 +32,7 @@ static void usage(FILE *out)
                  "  partition elect-leaders|reassign                 (sluicectl partition --help)\n"
                  "  broker decommission ID                           (sluicectl broker --help)\n"
                  "  producers TOPIC PARTITION --bootstrap-server h:p (sluicectl producers --help)\n"
+                 "  txn list|describe ID  transactional ids          (sluicectl txn --help)\n"
                  "  user set-password|delete|list  SCRAM users       (sluicectl user --help)\n"
                  "\n"
                  "options:\n"
@@ -72,6 +74,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "producers") == 0) {
         return producers_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "txn") == 0) {
+        return txn_cmd_main(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "user") == 0) {
         return user_cmd_main(argc - 1, argv + 1);
