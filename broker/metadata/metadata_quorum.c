@@ -30,7 +30,9 @@ static void topic_free(struct quorum_topic *qt)
 static void copy_ints(int32_t *out, int32_t *n_out, const int32_t *in, size_t n)
 {
     *n_out = n < METADATA_MAX_REPLICAS ? (int32_t)n : METADATA_MAX_REPLICAS;
-    memcpy(out, in, (size_t)*n_out * sizeof *out);
+    if (*n_out > 0) { /* an empty protobuf-c repeated field has a NULL array */
+        memcpy(out, in, (size_t)*n_out * sizeof *out);
+    }
 }
 
 static void partition_from_state(struct metadata_partition *p, int32_t index,
