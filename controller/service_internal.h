@@ -29,6 +29,33 @@ struct service_op {
  * outcome. On a synchronous failure `done` runs before returning. */
 void service_propose(struct controller_service *svc, struct rpc_call *call, MetadataBatch *batch,
                      void *extra, service_op_done done);
+/* Per-partition answers of the requests answered with an
+ * ElectLeadersResponse (ElectLeaders, AlterPartitionReassignments): each
+ * partition's code and message, and where its change record sits in the
+ * proposed batch (-1: none). */
+struct partition_answer {
+    const char *topic; /* borrowed from the request */
+    int32_t partition;
+    int32_t code;
+    char message[160];
+    int record;
+};
+struct partition_answers {
+    size_t n;
+    struct partition_answer items[];
+};
+/* n answers with no record yet (the caller fills topic and partition), or
+ * NULL; freed with free(). */
+struct partition_answers *partition_answers_new(size_t n);
+/* Answer `call` with one result per answer, or `failure` alone (with the
+ * leader hint for NOT_CONTROLLER). */
+void service_respond_answers(struct controller_service *svc, struct rpc_call *call,
+                             const struct partition_answers *x, int32_t failure);
+/* service_propose's callback for `extra` = struct partition_answers: a
+ * record the state machine refused marks its partition as changed
+ * concurrently; then the answers go out. */
+void service_answers_done(struct service_op *op, int status, const struct fsm_result *res);
+
 /* Map a proposal failure to a Kafka error (NOT_CONTROLLER, ...). */
 int32_t service_failure_code(int status);
 /* Fill the leader hint (static storage in `hint`; host borrowed from svc). */

@@ -20,59 +20,11 @@
 
 typedef Sluice__Controller__AlterPartitionReassignmentsRequest ReassignRequest;
 typedef Sluice__Controller__PartitionReassignment Reassignment;
-typedef Sluice__Controller__ElectResult PartitionResult;
 
 /* A replica set larger than this is refused (brokers keep at most
  * METADATA_MAX_REPLICAS per partition, and a move holds target plus
  * removed replicas at once). */
 #define REASSIGN_MAX_REPLICAS 8
-
-struct reassign_item {
-    const Reassignment *req; /* borrowed from the request */
-    int32_t code;
-    char message[160];
-    int record; /* index of its change record in the batch, -1 none */
-};
-
-struct reassign_extra {
-    size_t n;
-    struct reassign_item items[];
-};
-
-static void reassign_respond(struct controller_service *svc, struct rpc_call *call,
-                             const struct reassign_extra *x, int32_t failure)
-{
-    Sluice__Controller__ElectLeadersResponse resp =
-        SLUICE__CONTROLLER__ELECT_LEADERS_RESPONSE__INIT;
-    LeaderHint hint;
-    size_t n = failure == KAFKA_ERROR_NONE ? x->n : 0;
-    PartitionResult *results = calloc(n ? n : 1, sizeof *results);
-    PartitionResult **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    if (results == NULL || ptrs == NULL) {
-        free(results);
-        free(ptrs);
-        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
-        return;
-    }
-    resp.error_code = failure;
-    if (failure == KAFKA_ERROR_NOT_CONTROLLER) {
-        service_leader_hint(svc, &hint);
-        resp.leader = &hint;
-    }
-    for (size_t i = 0; i < n; i++) {
-        sluice__controller__elect_result__init(&results[i]);
-        results[i].topic = x->items[i].req->topic;
-        results[i].partition = x->items[i].req->partition;
-        results[i].error_code = x->items[i].code;
-        results[i].error_message = (char *)x->items[i].message;
-        ptrs[i] = &results[i];
-    }
-    resp.results = ptrs;
-    resp.n_results = n;
-    rpc_call_respond(call, &resp.base, NULL, 0);
-    free(results);
-    free(ptrs);
-}
 
 static bool contains(const int32_t *a, size_t n, int32_t v)
 {
@@ -144,9 +96,9 @@ static bool reassigning(const PartitionState *p)
 }
 
 /* Check one requested target; NONE or the error with it->message set. */
-static int32_t check_target(struct controller_service *svc, struct reassign_item *it)
+static int32_t check_target(struct controller_service *svc, const Reassignment *r,
+                            struct partition_answer *it)
 {
-    const Reassignment *r = it->req;
     if (r->n_replicas == 0 || r->n_replicas > REASSIGN_MAX_REPLICAS) {
         snprintf(it->message, sizeof it->message, "a reassignment needs 1 to %d replicas",
                  REASSIGN_MAX_REPLICAS);
@@ -168,10 +120,9 @@ static int32_t check_target(struct controller_service *svc, struct reassign_item
 
 /* Decide one partition: an answer now, or a change record in `batch`.
  * Returns 0 or -ENOMEM. */
-static int reassign_one(struct controller_service *svc, MetadataBatch *batch,
-                        struct reassign_item *it)
+static int reassign_one(struct controller_service *svc, MetadataBatch *batch, const Reassignment *r,
+                        struct partition_answer *it)
 {
-    const Reassignment *r = it->req;
     const MetadataImage *img = svc->quorum->fsm.image;
     const TopicState *t = image_find_topic(img, r->topic);
     const PartitionState *p = t != NULL ? image_find_partition(t, r->partition) : NULL;
@@ -200,7 +151,7 @@ static int reassign_one(struct controller_service *svc, MetadataBatch *batch,
         }
         target = original;
         n_target = n_original;
-    } else if ((it->code = check_target(svc, it)) != KAFKA_ERROR_NONE) {
+    } else if ((it->code = check_target(svc, r, it)) != KAFKA_ERROR_NONE) {
         return 0;
     }
     if (!reassigning(p) && n_target == p->n_replicas &&
@@ -238,24 +189,11 @@ static int reassign_one(struct controller_service *svc, MetadataBatch *batch,
     return 0;
 }
 
-static void reassign_done(struct service_op *op, int status, const struct fsm_result *res)
-{
-    struct reassign_extra *x = op->extra;
-    for (size_t i = 0; status == 0 && i < x->n; i++) {
-        struct reassign_item *it = &x->items[i];
-        if (it->record >= 0 && (size_t)it->record < res->n && res->errors[it->record] != 0) {
-            it->code = res->errors[it->record];
-            snprintf(it->message, sizeof it->message, "the partition changed concurrently");
-        }
-    }
-    reassign_respond(op->svc, op->call, x, status != 0 ? service_failure_code(status) : 0);
-}
-
 void service_alter_reassignments(struct rpc_call *call, void *arg)
 {
     struct controller_service *svc = arg;
     const ReassignRequest *req = (const ReassignRequest *)call->request;
-    struct reassign_extra *x = calloc(1, sizeof *x + req->n_reassignments * sizeof x->items[0]);
+    struct partition_answers *x = partition_answers_new(req->n_reassignments);
     MetadataBatch *batch = records_batch_new();
     if (x == NULL || batch == NULL) {
         rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
@@ -263,27 +201,26 @@ void service_alter_reassignments(struct rpc_call *call, void *arg)
         records_free(batch);
         return;
     }
-    x->n = req->n_reassignments;
     for (size_t i = 0; i < x->n; i++) {
-        x->items[i].req = req->reassignments[i];
-        x->items[i].record = -1;
+        x->items[i].topic = req->reassignments[i]->topic;
+        x->items[i].partition = req->reassignments[i]->partition;
     }
     if (!service_check_active(svc)) {
-        reassign_respond(svc, call, x, KAFKA_ERROR_NOT_CONTROLLER);
+        service_respond_answers(svc, call, x, KAFKA_ERROR_NOT_CONTROLLER);
         free(x);
         records_free(batch);
         return;
     }
     int rv = 0;
     for (size_t i = 0; rv == 0 && i < x->n; i++) {
-        rv = reassign_one(svc, batch, &x->items[i]);
+        rv = reassign_one(svc, batch, req->reassignments[i], &x->items[i]);
     }
     if (rv != 0) {
         rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
     } else if (batch->n_records == 0) {
-        reassign_respond(svc, call, x, KAFKA_ERROR_NONE);
+        service_respond_answers(svc, call, x, KAFKA_ERROR_NONE);
     } else {
-        service_propose(svc, call, batch, x, reassign_done); /* owns batch and x now */
+        service_propose(svc, call, batch, x, service_answers_done); /* owns batch and x now */
         return;
     }
     free(x);
