@@ -44,6 +44,24 @@ int admin_session_option(struct admin_session *s, int c, const char *arg)
     }
 }
 
+int admin_session_parse(struct admin_session *s, int argc, char **argv, void (*usage)(void))
+{
+    static const struct option long_options[] = {
+        ADMIN_SESSION_OPTIONS,
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
+        if (admin_session_option(s, c, optarg) <= 0) {
+            usage();
+            return c == 'h' ? SLUICECTL_OK : SLUICECTL_USAGE;
+        }
+    }
+    return -1;
+}
+
 int admin_session_open(struct admin_session *s, size_t arena_limit)
 {
     kafka_arena_init(&s->arena, arena_limit);

@@ -51,6 +51,11 @@ void admin_session_init(struct admin_session *s);
 /* Take getopt's option `c` with `arg` if it is one of the session's: 1 taken,
  * 0 not one of them, -1 a bad value (said on stderr). */
 int admin_session_option(struct admin_session *s, int c, const char *arg);
+/* For a command whose only options are the session's and --help: parse
+ * them from argv (getopt_long, optind reset). Returns -1 when the command's
+ * own arguments start at optind; else `usage` has been called and the exit
+ * code is returned (SLUICECTL_OK after --help, SLUICECTL_USAGE). */
+int admin_session_parse(struct admin_session *s, int argc, char **argv, void (*usage)(void));
 /* Connect to --bootstrap-server as --command-config says; the arena holds
  * at most `arena_limit` bytes. Says what went wrong on stderr and returns
  * SLUICECTL_OK, SLUICECTL_USAGE (no --bootstrap-server, a bad FILE) or

@@ -120,21 +120,11 @@ static int describe(struct admin_session *s)
 
 int log_dirs_cmd_main(int argc, char **argv)
 {
-    static const struct option long_options[] = {
-        ADMIN_SESSION_OPTIONS,
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct admin_session s;
     admin_session_init(&s);
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        int taken = admin_session_option(&s, c, optarg);
-        if (taken <= 0) {
-            usage();
-            return c == 'h' ? SLUICECTL_OK : SLUICECTL_USAGE;
-        }
+    int parsed = admin_session_parse(&s, argc, argv, usage);
+    if (parsed >= 0) {
+        return parsed;
     }
     if (argc != optind) {
         usage();
