@@ -72,4 +72,4 @@ def test_descriptors_stay_bounded_with_thousands_of_partitions(brokers, request)
         c.close()
     assert open_fds(pid) <= LIMIT + SLACK
     # Closing 2,050 logs (a final fsync each) takes a while on a shared disk.
-    b.stop(timeout=120)
+    assert b.stop(timeout=120) == 0
