@@ -23,6 +23,19 @@ def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def check_fds(pid):
+    n = open_fds(pid)
+    if n > LIMIT + SLACK:
+        targets = []
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                pass
+        segs = sum(t.endswith((".log", ".index", ".timeindex", ".txnindex")) for t in targets)
+        raise AssertionError(f"{n} descriptors open, {segs} of segments: {sorted(targets)[:40]}")
+
+
 def test_descriptors_stay_bounded_with_thousands_of_partitions(brokers, request):
     # Creating 2,000 partitions takes the loop many seconds on a slow shared
     # disk (each log's files are made and synced): a session that outlives it.
@@ -34,7 +47,7 @@ def test_descriptors_stay_bounded_with_thousands_of_partitions(brokers, request)
          "--bootstrap-server", b.bootstrap, "--partitions", str(PARTITIONS),
          "--timeout-ms", "60000"], timeout=120)
     # Every partition's log is open (3 files each without the bound).
-    assert open_fds(pid) <= LIMIT + SLACK
+    check_fds(pid)
 
     rng = random.Random(14)
     written = {}
@@ -45,8 +58,8 @@ def test_descriptors_stay_bounded_with_thousands_of_partitions(brokers, request)
             value = f"{part}-{rnd}".encode()
             p.produce(topic, value=value, partition=part)
             written.setdefault(part, []).append(value)
-        assert p.flush(60) == 0
-        assert open_fds(pid) <= LIMIT + SLACK
+        assert p.flush(60) == 0, "records not acknowledged"
+        check_fds(pid)
     assert "opened partition log" in b.log_text()
 
     # Read back a random half of the written partitions from the start:
@@ -66,10 +79,11 @@ def test_descriptors_stay_bounded_with_thousands_of_partitions(brokers, request)
                 assert m.error() is None, m.error()
                 got.setdefault(m.partition(), []).append(m.value())
                 n += 1
+        assert n == want, (n, want)
         for part in parts:
             assert got.get(part) == written[part], part
     finally:
         c.close()
-    assert open_fds(pid) <= LIMIT + SLACK
+    check_fds(pid)
     # Closing 2,050 logs (a final fsync each) takes a while on a shared disk.
     assert b.stop(timeout=120) == 0
