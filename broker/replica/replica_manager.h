@@ -53,6 +53,7 @@ struct replica_controller {
 };
 
 struct internal_tls;
+struct txn_marker_written;
 
 struct replica_manager {
     uv_loop_t *loop;
@@ -70,6 +71,9 @@ struct replica_manager {
     bool running;
     const struct internal_tls *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
     bool offline_dirty;             /* the offline replicas changed since the last report */
+    /* told of every replicated transaction marker (txn_markers.h) */
+    void (*marker_listener)(void *arg, const struct txn_marker_written *m);
+    void *marker_listener_arg;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
