@@ -225,8 +225,19 @@ void segment_ref(struct segment *seg)
 
 void segment_unref(struct segment *seg)
 {
-    if (seg != NULL && --seg->refs == 0) {
+    if (seg == NULL) {
+        return;
+    }
+    if (--seg->refs == 0) {
         segment_free(seg);
+        return;
+    }
+    /* The last holder besides the log let go: while pinned the segment may
+     * have kept the cache over its bound (a fetch of many partitions pins
+     * one segment each), so trim now rather than at the next opening. */
+    struct file_cache *c = seg->files.cache;
+    if (seg->refs == 1 && c != NULL && c->max_fds > 0 && c->open_fds > c->max_fds) {
+        file_cache_trim(c, NULL);
     }
 }
 

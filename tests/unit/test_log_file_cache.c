@@ -271,6 +271,34 @@ START_TEST(test_read_in_flight_keeps_its_files)
 }
 END_TEST
 
+/* A fetch of many partitions pins one segment each, past the bound; once
+ * the results are released the cache is back within it, without waiting
+ * for another segment to open. */
+START_TEST(test_release_trims_back_to_the_bound)
+{
+    enum { N = 8 };
+    struct partition_log *logs[N];
+    struct log_read_result held[N];
+    for (int i = 0; i < N; i++) {
+        logs[i] = open_owned(i);
+        append(logs[i], i);
+    }
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(partition_log_read(logs[i], 0, 1 << 20, INT64_MAX, &held[i]), 0);
+        ck_assert_uint_gt(held[i].length, 0);
+    }
+    ck_assert_uint_gt(cache.open_fds, MAX_FDS); /* 8 pinned segments, 24 descriptors */
+    for (int i = 0; i < N; i++) {
+        log_read_result_release(&held[i]);
+    }
+    ck_assert_uint_le(cache.open_fds, MAX_FDS);
+    for (int i = 0; i < N; i++) {
+        read_all(logs[i]);
+        ck_assert_int_eq(partition_log_close(logs[i]), 0);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("log_file_cache");
@@ -283,6 +311,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(logs, setup, teardown);
     tcase_add_test(logs, test_logs_stay_within_the_bound);
     tcase_add_test(logs, test_read_in_flight_keeps_its_files);
+    tcase_add_test(logs, test_release_trims_back_to_the_bound);
     suite_add_tcase(s, logs);
     return s;
 }
