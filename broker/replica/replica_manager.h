@@ -52,6 +52,8 @@ struct replica_controller {
     void (*all_dirs_offline)(void *data);
 };
 
+struct txn_marker_written;
+
 struct replica_manager {
     uv_loop_t *loop;
     const struct sluice_config *cfg;
@@ -69,6 +71,9 @@ struct replica_manager {
     struct tls_context *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
     bool tls_verify_host;
     bool offline_dirty; /* the offline replicas changed since the last report */
+    /* told of every replicated transaction marker (txn_markers.h) */
+    void (*marker_listener)(void *arg, const struct txn_marker_written *m);
+    void *marker_listener_arg;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
