@@ -11,6 +11,7 @@
 #include "broker/replica/partition.h"
 #include "broker/replica/replica_service.h"
 #include "broker/replica/txn_markers.h"
+#include "common/internal_tls.h"
 #include "common/log.h"
 #include "common/rpc_client.h"
 #include "proto/kafka/kafka_errors.h"
@@ -245,6 +246,22 @@ static void peer_closed(struct rpc_client *c)
     }
 }
 
+/* Markers go only to the leader's broker: its certificate must be node
+ * `p->node`'s. */
+static bool check_leader(struct rpc_client *client, const char *subject, char *why, size_t whylen)
+{
+    struct peer *p = client->data;
+    const struct internal_tls *tls = p->sender->rm->tls;
+    struct internal_peer peer;
+    internal_tls_identify(tls, subject, &peer);
+    if (peer.node == p->node) {
+        return true;
+    }
+    snprintf(why, whylen, "leader %d at %s:%d presented principal %s, not node %d's (%s)", p->node,
+             p->host, p->port, peer.principal, p->node, tls->node_pattern);
+    return false;
+}
+
 /* The RPC client for `node`, pointed at its inter-broker endpoint, or NULL
  * (no endpoint known yet, or out of memory). */
 static struct peer *peer_for(struct txn_marker_sender *s, int32_t node)
@@ -280,9 +297,11 @@ static struct peer *peer_for(struct txn_marker_sender *s, int32_t node)
     p->sender = s;
     snprintf(p->host, sizeof p->host, "%s", ep->host);
     p->port = ep->port;
+    const struct internal_tls *tls = s->rm->tls;
     struct rpc_client_options o = {.max_frame = replica_rpc_max_frame(s->rm->cfg),
-                                   .tls = s->rm->tls,
-                                   .tls_verify_host = s->rm->tls_verify_host};
+                                   .tls = tls != NULL ? tls->client : NULL,
+                                   .tls_verify_host = tls != NULL && tls->verify_host,
+                                   .check_server = tls != NULL ? check_leader : NULL};
     if (rpc_client_init(&p->client, s->rm->loop, p->host, p->port, &o) != 0) {
         free(p);
         return NULL;
