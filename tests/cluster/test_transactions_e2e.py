@@ -132,3 +132,121 @@ def test_commit_and_abort_across_topics(tcluster):
     d = describe(tcluster, "e2e-commit")
     assert d["state"] == "CompleteCommit" and d["partitions"] == []
     p.flush(1)
+
+
+def coordinator_of(cluster, txn_id):
+    first = next(b for b in cluster if b.running())
+    _err, node = until_answered(lambda: find_coordinator(first, txn_id), "coordinator",
+                                timeout=TIMEOUT)
+    return node
+
+
+def test_zombie_is_fenced(tcluster):
+    """A second instance with the same transactional.id aborts what the first
+    left open and fences it: the first's commit fails fatally."""
+    a = new_topic(tcluster, 1)
+    first = producer(tcluster, "e2e-zombie")
+    first.begin_transaction()
+    first.produce(a, b"zombie", partition=0)
+    assert first.flush(TIMEOUT) == 0
+    second = producer(tcluster, "e2e-zombie")
+    with pytest.raises(KafkaException) as failed:
+        first.commit_transaction(TIMEOUT)
+    assert failed.value.args[0].fatal(), failed.value
+    produce_txn(second, [(a, 0, "second")])
+    want = {(a, 0): ["second"]}
+    assert read_all(tcluster, [a], "read_committed", expect=want) == want
+    everything = {(a, 0): ["zombie", "second"]}
+    assert read_all(tcluster, [a], "read_uncommitted", expect=everything) == everything
+
+
+def test_open_transaction_times_out(tcluster):
+    """A transaction left open past transaction.timeout.ms is aborted by the
+    coordinator, its producer's epoch bumped (fenced)."""
+    a = new_topic(tcluster, 1)
+    p = producer(tcluster, "e2e-timeout", **{"transaction.timeout.ms": 3000,
+                                               "socket.timeout.ms": 3000})
+    p.begin_transaction()
+    p.produce(a, b"left-open", partition=0)
+    assert p.flush(TIMEOUT) == 0
+    before = describe(tcluster, "e2e-timeout")
+    assert before["state"] == "Ongoing", before
+    wait_until(lambda: describe(tcluster, "e2e-timeout")["state"] == "CompleteAbort", TIMEOUT,
+               "the coordinator to abort the timed-out transaction")
+    after = describe(tcluster, "e2e-timeout")
+    assert after["producer_epoch"] == before["producer_epoch"] + 1
+    with pytest.raises(KafkaException):
+        p.commit_transaction(TIMEOUT)
+    assert read_all(tcluster, [a], "read_committed") == {(a, 0): []}
+    assert read_all(tcluster, [a], "read_uncommitted",
+                    expect={(a, 0): ["left-open"]}) == {(a, 0): ["left-open"]}
+
+
+def commit_retrying(p):
+    """commit_transaction, again while it fails retriably (the coordinator
+    moved under it)."""
+    deadline = time.monotonic() + TIMEOUT * 2
+    while True:
+        try:
+            p.commit_transaction(TIMEOUT)
+            return
+        except KafkaException as e:
+            assert e.args[0].retriable() and time.monotonic() < deadline, e
+
+
+@pytest.mark.parametrize("when", ["before_commit", "during_commit"])
+def test_coordinator_killed(tcluster, when):
+    """kill -9 of the coordinator's broker after the records are produced,
+    or while the commit is under way: the committed transaction ends fully
+    visible (the new coordinator loads the state, and finishes the markers
+    of a PrepareCommit it finds)."""
+    a = new_topic(tcluster, 3)
+    txn_id = "e2e-kill-" + when
+    p = producer(tcluster, txn_id)
+    records = [(a, i % 3, "r%d" % i) for i in range(30)]
+    p.begin_transaction()
+    for topic, partition, value in records:
+        p.produce(topic, value.encode(), partition=partition)
+    assert p.flush(TIMEOUT) == 0
+    victim = tcluster.node(coordinator_of(tcluster, txn_id))
+    if when == "before_commit":
+        victim.kill()
+        commit_retrying(p)
+    else:
+        outcome = []
+        t = threading.Thread(target=lambda: outcome.append(commit_or_error(p)))
+        t.start()
+        victim.kill()
+        t.join(TIMEOUT * 3)
+        assert outcome, "commit_transaction never returned"
+        if outcome[0] is not None:
+            commit_retrying(p)
+    want = expected([(a, 0), (a, 1), (a, 2)], records)
+    assert read_all(tcluster, [a], "read_committed", expect=want, timeout=TIMEOUT * 2) == want
+    assert coordinator_of(tcluster, txn_id) != victim.node_id
+    wait_until(lambda: describe(tcluster, txn_id)["state"] == "CompleteCommit", TIMEOUT,
+               "the new coordinator to complete the commit")
+
+
+def commit_or_error(p):
+    try:
+        p.commit_transaction(TIMEOUT)
+        return None
+    except KafkaException as e:
+        return e
+
+
+GO_TXN_TESTS = ["TestFranzTransactions", "TestSaramaTransactions"]
+
+
+@pytest.mark.parametrize("name", GO_TXN_TESTS)
+def test_go_transactional_producers(brokers, franz_test_binary, name):
+    """franz-go (kgo.TransactionalID) and sarama (Producer.Transaction.ID):
+    commit, abort, commit; read_committed sees exactly the committed records."""
+    b = brokers(overrides=TXN_CFG)
+    env = dict(os.environ, SLUICE_BOOTSTRAP=b.bootstrap)
+    p = subprocess.run([franz_test_binary, "-test.v", "-test.count=1", "-test.timeout=120s",
+                        "-test.run", f"^{name}$"], cwd=GO_DIR, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=180)
+    out = p.stdout.decode(errors="replace")
+    assert p.returncode == 0 and f"--- PASS: {name}" in out, out[-6000:]
