@@ -219,6 +219,11 @@ static const struct config_def broker_defs[] = {
     {"connection.failed.authentication.delay.ms", CONFIG_INT,
      BROKER(connection_failed_authentication_delay_ms), "100", 0, INT32_MAX, NULL, NULL,
      "A failed authentication is answered, then the connection closed, after this delay."},
+    {"connections.max.reauth.ms", CONFIG_LONG, BROKER(connections_max_reauth_ms), "0", 0, INT64_MAX,
+     NULL, NULL,
+     "KIP-368: a SASL session lasts this long (SaslAuthenticate's session_lifetime_ms); a "
+     "client re-authenticates on its connection before then, else its next request closes "
+     "it. 0: sessions never expire."},
     {"authorizer.class.name", CONFIG_STRING, BROKER(authorizer_class_name), "", 0, 0, NULL, NULL,
      "Empty: no authorization. org.apache.kafka.metadata.authorizer.StandardAuthorizer (or "
      "kafka.security.authorizer.AclAuthorizer): ACLs from the metadata log are enforced."},

@@ -137,6 +137,9 @@ struct sluice_config {
     /* SASL on SASL_PLAINTEXT and SASL_SSL listeners. */
     char *sasl_enabled_mechanisms;
     int32_t connection_failed_authentication_delay_ms;
+    /* KIP-368: a SASL session lasts this long (0: forever); the client
+     * re-authenticates on the same connection or it is closed. */
+    int64_t connections_max_reauth_ms;
     /* Authorization (ACLs): on when authorizer.class.name names Kafka's
      * StandardAuthorizer (or AclAuthorizer); broker/kafka/authorizer.h. */
     char *authorizer_class_name;
