@@ -591,6 +591,8 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     rm->metadata = metadata;
     rm->self = metadata_view_local_node(metadata);
     rm->running = true;
+    replication_quota_init(&rm->leader_quota);
+    replication_quota_init(&rm->follower_quota);
     strmap_init(&rm->topics);
     int rv = log_manager_init(&rm->logs, loop, cfg, dirs, each_log, rm);
     if (rv != 0) {
@@ -727,4 +729,13 @@ static void wake_one(struct partition *p, void *arg)
 void replica_manager_wake_all(struct replica_manager *rm)
 {
     replica_manager_each_partition(rm, wake_one, NULL);
+}
+
+struct replication_quota *replica_manager_quota(struct replica_manager *rm, bool leader)
+{
+    struct replication_quota *q = leader ? &rm->leader_quota : &rm->follower_quota;
+    const char *rate = metadata_view_broker_config(
+        rm->metadata, rm->self, leader ? CONFIG_LEADER_THROTTLED_RATE : CONFIG_FOLLOWER_THROTTLED_RATE);
+    replication_quota_set_bound(q, broker_throttled_rate(rate));
+    return q;
 }

@@ -20,6 +20,7 @@
 #include "broker/replica/delayed_op.h"
 #include "broker/replica/log_manager.h"
 #include "broker/replica/partition.h"
+#include "broker/replica/replication_quota.h"
 #include "common/config.h"
 #include "common/strmap.h"
 
@@ -69,6 +70,9 @@ struct replica_manager {
     struct tls_context *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
     bool tls_verify_host;
     bool offline_dirty; /* the offline replicas changed since the last report */
+    /* Replication throttles (replication_quota.h): what this broker serves
+     * as leader and fetches as follower for throttled partitions. */
+    struct replication_quota leader_quota, follower_quota;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
@@ -107,6 +111,9 @@ void replica_manager_set_controller(struct replica_manager *rm, const struct rep
 /* Visit every hosted partition. */
 void replica_manager_each_partition(struct replica_manager *rm,
                                     void (*fn)(struct partition *p, void *arg), void *arg);
+/* The leader's (`leader`) or the follower's throttle, its bound refreshed
+ * from this broker's dynamic config (leader. / follower.replication.throttled.rate). */
+struct replication_quota *replica_manager_quota(struct replica_manager *rm, bool leader);
 /* Broker `id`'s endpoint on the inter-broker listener, NULL if unknown. */
 const struct metadata_endpoint *replica_manager_endpoint(struct replica_manager *rm, int32_t id);
 /* This broker's registration epoch (-1 unknown). */
