@@ -134,8 +134,7 @@ static void check_broker_resource(const AlterConfigsResource *r, struct config_i
     if (*s != '\0' || strlen(r->topic) > 10) {
         it->answer.code = KAFKA_ERROR_INVALID_REQUEST;
         snprintf(it->answer.message, sizeof it->answer.message,
-                 "a broker resource is a broker id or empty (every broker), not '%.64s'",
-                 r->topic);
+                 "a broker resource is a broker id or empty (every broker), not '%.64s'", r->topic);
         return;
     }
     if (r->replace) {

@@ -27,7 +27,7 @@ typedef Sluice__Metadata__ConfigRecord ConfigRecord;
 #define RECORD_VERSION_ISR_RULES 2
 
 /* Kafka's ConfigResource types. */
-#define RESOURCE_TOPIC 2
+#define RESOURCE_TOPIC  2
 #define RESOURCE_BROKER 4
 
 /* Apply functions return a Kafka error (rejection, image untouched) or

@@ -278,8 +278,7 @@ const char *image_broker_config(const MetadataImage *img, const char *resource, 
     return NULL;
 }
 
-const char *image_broker_config_for(const MetadataImage *img, int32_t broker_id,
-                                    const char *name)
+const char *image_broker_config_for(const MetadataImage *img, int32_t broker_id, const char *name)
 {
     char id[16];
     snprintf(id, sizeof id, "%d", (int)broker_id);

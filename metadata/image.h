@@ -59,8 +59,7 @@ int image_set_broker_config(MetadataImage *img, const char *resource, const char
                             const char *value);
 /* The value for broker `broker_id`: its own, else the default's; NULL if
  * neither is set. */
-const char *image_broker_config_for(const MetadataImage *img, int32_t broker_id,
-                                    const char *name);
+const char *image_broker_config_for(const MetadataImage *img, int32_t broker_id, const char *name);
 /* SCRAM credentials, kept sorted by (name, mechanism). find: NULL if none.
  * put copies `c`, replacing one with the same name and mechanism (0 or
  * -ENOMEM); remove returns whether there was one. */

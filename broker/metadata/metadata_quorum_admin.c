@@ -43,7 +43,7 @@ struct quorum_op {
     struct metadata_config_entry *entries;
     size_t n_entries;
     bool broker_resource; /* AlterConfigs on a broker: `name` is its id or "" */
-    int64_t latest; /* OP_SYNC, OP_ACLS: the controller's offset when it answered */
+    int64_t latest;       /* OP_SYNC, OP_ACLS: the controller's offset when it answered */
     Sluice__Controller__AlterAclsResponse *acls; /* OP_ACLS: the answer, owned */
     /* OP_SCRAM: the credential to see (stored key) or see gone (no key). */
     int32_t mechanism;
@@ -529,8 +529,8 @@ static int alter_request(const struct quorum_op *o, const struct metadata_config
                          size_t n, bool replace, bool validate_only, uint64_t timeout_ms);
 
 static void submit_alter_config(struct metadata_quorum *q, const char *name, bool broker,
-                                const struct metadata_config_entry *entries, size_t n,
-                                bool replace, bool validate_only, uint64_t timeout_ms,
+                                const struct metadata_config_entry *entries, size_t n, bool replace,
+                                bool validate_only, uint64_t timeout_ms,
                                 struct metadata_admin_op *op)
 {
     struct quorum_op *o = op_new(q, op, OP_CONFIGS, name, timeout_ms);

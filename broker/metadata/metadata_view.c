@@ -211,8 +211,8 @@ const char *metadata_view_broker_config(struct metadata_view *v, int32_t broker_
 }
 
 void metadata_view_submit_alter_broker_config(struct metadata_view *v, const char *broker,
-                                              const struct metadata_config_entry *entries,
-                                              size_t n, bool validate_only, uint64_t timeout_ms,
+                                              const struct metadata_config_entry *entries, size_t n,
+                                              bool validate_only, uint64_t timeout_ms,
                                               struct metadata_admin_op *op, metadata_admin_cb cb)
 {
     op_start(op, cb);

@@ -207,8 +207,8 @@ void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char
  * the controller refuses the rest with INVALID_CONFIG); waits until the view
  * shows the change. */
 void metadata_view_submit_alter_broker_config(struct metadata_view *v, const char *broker,
-                                              const struct metadata_config_entry *entries,
-                                              size_t n, bool validate_only, uint64_t timeout_ms,
+                                              const struct metadata_config_entry *entries, size_t n,
+                                              bool validate_only, uint64_t timeout_ms,
                                               struct metadata_admin_op *op, metadata_admin_cb cb);
 /* A dynamic broker config for `broker_id` (its own, else every broker's);
  * NULL when unset. Valid until the view next changes. */

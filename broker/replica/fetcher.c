@@ -178,7 +178,8 @@ struct collect {
  * would shrink the ISR), and the follower's throttle over its rate. */
 static bool follower_throttles(struct replica_fetcher *f, struct partition *p, uint64_t now)
 {
-    bool in_sync = p->leader_high_watermark >= 0 && partition_log_end(p) >= p->leader_high_watermark;
+    bool in_sync =
+        p->leader_high_watermark >= 0 && partition_log_end(p) >= p->leader_high_watermark;
     return p->follower_throttled && !in_sync &&
            replication_quota_exceeded(replica_manager_quota(f->rm, false), now);
 }
@@ -349,8 +350,7 @@ static void fetched_one(struct replica_fetcher *f, struct partition *p,
     p->leader_high_watermark = fp->high_watermark;
     int rv = partition_append_replica(p, records, fp->records_length, fp->high_watermark, &info);
     if (rv == 0 && p->follower_throttled && fp->records_length > 0) {
-        replication_quota_record(&f->rm->follower_quota, fp->records_length,
-                                 uv_now(f->rm->loop));
+        replication_quota_record(&f->rm->follower_quota, fp->records_length, uv_now(f->rm->loop));
     }
     if (rv != 0) {
         log_warn("replica", "follower append failed topic=%s partition=%d error=%s reason=\"%s\"",

@@ -111,6 +111,12 @@ void replica_manager_set_controller(struct replica_manager *rm, const struct rep
 /* Visit every hosted partition. */
 void replica_manager_each_partition(struct replica_manager *rm,
                                     void (*fn)(struct partition *p, void *arg), void *arg);
+/* Kafka's stray replicas: delete every partition directory in an online log
+ * directory that the metadata does not assign to this broker (a replica
+ * moved away, or a topic deleted, while this broker was down). Call only once
+ * this broker has current metadata (its own unfenced registration in the
+ * image): before that, every directory looks unassigned. */
+void replica_manager_delete_strays(struct replica_manager *rm);
 /* The leader's (`leader`) or the follower's throttle, its bound refreshed
  * from this broker's dynamic config (leader. / follower.replication.throttled.rate). */
 struct replication_quota *replica_manager_quota(struct replica_manager *rm, bool leader);

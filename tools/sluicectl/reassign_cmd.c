@@ -468,8 +468,8 @@ static char *list_add(struct reassign_run *r, char *list, int32_t partition, int
     size_t len = list != NULL ? strlen(list) : 0;
     char *grown = kafka_arena_alloc(&r->s.arena, len + 32);
     if (grown != NULL) {
-        snprintf(grown, len + 32, "%s%s%d:%d", list != NULL ? list : "", len ? "," : "",
-                 partition, broker);
+        snprintf(grown, len + 32, "%s%s%d:%d", list != NULL ? list : "", len ? "," : "", partition,
+                 broker);
     }
     return grown;
 }
@@ -480,8 +480,8 @@ static char *list_add(struct reassign_run *r, char *list, int32_t partition, int
  * both rates. */
 static int set_throttles(struct reassign_run *r, const struct plan *p, const struct plan *now)
 {
-    struct throttle_change *ch = kafka_arena_alloc_array(&r->s.arena, 2 * p->n + MAX_BROKERS + 1,
-                                                         sizeof *ch);
+    struct throttle_change *ch =
+        kafka_arena_alloc_array(&r->s.arena, 2 * p->n + MAX_BROKERS + 1, sizeof *ch);
     char **leader = kafka_arena_alloc_array(&r->s.arena, p->n + 1, sizeof *leader);
     char **follower = kafka_arena_alloc_array(&r->s.arena, p->n + 1, sizeof *follower);
     int32_t *brokers = kafka_arena_alloc_array(&r->s.arena, MAX_BROKERS, sizeof *brokers);
@@ -521,7 +521,8 @@ static int set_throttles(struct reassign_run *r, const struct plan *p, const str
             }
         }
         for (int32_t k = 0; k < from->n_replicas + to->n_replicas; k++) {
-            int32_t b = k < from->n_replicas ? from->replicas[k] : to->replicas[k - from->n_replicas];
+            int32_t b =
+                k < from->n_replicas ? from->replicas[k] : to->replicas[k - from->n_replicas];
             if (!has(brokers, n_brokers, b) && n_brokers < MAX_BROKERS) {
                 brokers[n_brokers++] = b;
             }
