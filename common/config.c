@@ -81,6 +81,10 @@ static const struct config_def broker_defs[] = {
      "9223372036854775807", 1, INT64_MAX, NULL, NULL, "Records appended between fsyncs."},
     {"log.flush.interval.ms", CONFIG_LONG, BROKER(log_flush_interval_ms), "9223372036854775807", 0,
      INT64_MAX, NULL, NULL, "Longest time appended data waits for an fsync."},
+    {"log.max.open.files", CONFIG_INT, BROKER(log_max_open_files), "0", 0, INT32_MAX, NULL, NULL,
+     "Sluice's bound on the descriptors partition segments hold (Kafka keeps every segment "
+     "open): least recently used segments close past it and reopen on use; reads in flight "
+     "keep theirs. 0 derives it from RLIMIT_NOFILE as (limit - 512) / 2, at most 4096."},
     {"log.index.interval.bytes", CONFIG_INT, BROKER(log_index_interval_bytes), "4096", 0, INT32_MAX,
      NULL, NULL, "Bytes between offset index entries."},
     {"log.index.size.max.bytes", CONFIG_INT, BROKER(log_index_size_max_bytes), "10485760", 4096,
@@ -204,6 +208,11 @@ static const struct config_def broker_defs[] = {
     {"ssl.handshake.timeout.ms", CONFIG_LONG, BROKER(ssl_handshake_timeout_ms), "10000", 1,
      INT64_MAX, NULL, NULL,
      "A TLS handshake not finished in this time closes the connection (Sluice's own key)."},
+    {"node.principal.pattern", CONFIG_STRING, BROKER(node_principal_pattern),
+     "User:CN=sluice-node-{id}", 0, 0, NULL, NULL,
+     "Inside the cluster (SSL internal listeners): the principal of node {id}, after "
+     "ssl.principal.mapping.rules. A peer is node N only when its certificate maps to this "
+     "with {id}=N (Sluice's own key)."},
     {"ssl.endpoint.identification.algorithm", CONFIG_STRING,
      BROKER(ssl_endpoint_identification_algorithm), "https", 0, 0, NULL, NULL,
      "https: a broker or controller reached over an SSL internal listener must present a "

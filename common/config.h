@@ -118,6 +118,7 @@ struct sluice_config {
     char *max_connections_per_ip_overrides;
     int32_t max_connection_creation_rate;
     int32_t max_broker_partitions;
+    int32_t log_max_open_files; /* 0: derived from RLIMIT_NOFILE (log_manager.c) */
     /* TLS on SSL and SASL_SSL listeners (common/tls.h); PEM only. */
     char *ssl_keystore_type;
     char *ssl_keystore_location;
@@ -132,6 +133,7 @@ struct sluice_config {
     char *ssl_cipher_suites;
     char *ssl_principal_mapping_rules;
     int64_t ssl_handshake_timeout_ms;
+    char *node_principal_pattern; /* "User:CN=sluice-node-{id}": node N's principal inside */
     char *ssl_endpoint_identification_algorithm; /* "https": peers' certificates name their host */
     struct config_listener_setting *listener_settings; /* listener.name.<name>.ssl.* */
     size_t n_listener_settings;

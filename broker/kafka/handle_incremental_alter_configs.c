@@ -67,7 +67,7 @@ alter_one(struct kafka_admin_batch *b, bool validate_only, int32_t i,
     o->resource_type = r->resource_type;
     o->resource_name = r->resource_name;
     bool broker = r->resource_type == RESOURCE_BROKER;
-    if (!broker && !kafka_admin_topic_resource(b, i, r->resource_type)) {
+    if (!broker && !kafka_admin_topic_resource(b, i, r->resource_type, r->resource_name)) {
         return;
     }
     struct metadata_config_entry *entries = NULL;
