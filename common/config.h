@@ -108,6 +108,7 @@ struct sluice_config {
     int32_t transaction_state_log_replication_factor;
     int32_t transaction_state_log_min_isr;
     int32_t transaction_max_timeout_ms;
+    int32_t transaction_abort_timed_out_transaction_cleanup_interval_ms;
     int32_t group_initial_rebalance_delay_ms;
     int32_t group_min_session_timeout_ms;
     int32_t group_max_session_timeout_ms;
