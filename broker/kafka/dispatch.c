@@ -75,6 +75,10 @@ static const struct api_entry apis[] = {
     {KAFKA_API_DESCRIBE_TRANSACTIONS, "DescribeTransactions", 0, 0,
      kafka_handle_describe_transactions},
     {KAFKA_API_LIST_TRANSACTIONS, "ListTransactions", 0, 0, kafka_handle_list_transactions},
+    {KAFKA_API_ADD_PARTITIONS_TO_TXN, "AddPartitionsToTxn", 0, 3,
+     kafka_handle_add_partitions_to_txn},
+    {KAFKA_API_ADD_OFFSETS_TO_TXN, "AddOffsetsToTxn", 0, 3, kafka_handle_add_offsets_to_txn},
+    {KAFKA_API_END_TXN, "EndTxn", 0, 3, kafka_handle_end_txn},
     /* Transaction markers on led partitions (broker/replica/txn_markers.h). */
     {KAFKA_API_WRITE_TXN_MARKERS, "WriteTxnMarkers", 0, 1, kafka_handle_write_txn_markers},
     /* Offsets sent in a transaction, pending until its marker (broker/group/). */
