@@ -315,6 +315,15 @@ static void route(struct kafka_call *call, int header_status)
         kafka_call_fail(call, why);
         return;
     }
+    if (kafka_conn_session_expired(call->req->conn, uv_now(call->svc->loop)) &&
+        h->api_key != KAFKA_API_SASL_HANDSHAKE && h->api_key != KAFKA_API_SASL_AUTHENTICATE) {
+        /* KIP-368: past connections.max.reauth.ms only a re-authentication. */
+        snprintf(why, sizeof why,
+                 "request api_key=%d after the SASL session expired without re-authentication",
+                 h->api_key);
+        kafka_call_fail(call, why);
+        return;
+    }
     if (!in_range || header_status != 0) {
         snprintf(why, sizeof why, "unsupported request api_key=%d api_version=%d%s", h->api_key,
                  h->api_version, header_status == 0 || !in_range ? "" : " (bad header)");
