@@ -72,6 +72,13 @@ int16_t coord_log_find_leader(struct coord_log *cl, const char *key, int32_t *no
  * NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS
  * (KIP-207: until the high watermark has caught up). */
 int16_t coord_log_route(struct coord_log *cl, const char *key, int32_t *partition);
+/* Partition `i` by index, loaded if this broker leads it (as
+ * coord_log_route): for an owner that takes over its partitions' pending work
+ * as soon as it leads them, without waiting for a request. */
+int16_t coord_log_load(struct coord_log *cl, int32_t i);
+/* The leader epoch partition `i` is loaded under (Kafka's coordinator
+ * epoch), or -1. */
+int32_t coord_log_loaded_epoch(const struct coord_log *cl, int32_t i);
 /* Whether partition `i` is loaded under the current leadership. */
 bool coord_log_loaded(struct coord_log *cl, int32_t i);
 /* The leading partition `i`, or NULL. */
@@ -82,8 +89,9 @@ void coord_log_check_leadership(struct coord_log *cl);
 /* Append one record batch (baseOffset 0; the log stamps it in place) to
  * loaded partition `i` without
  * waiting: NONE with *end the offset after it, NOT_COORDINATOR,
- * COORDINATOR_NOT_AVAILABLE (fewer in-sync replicas than required) or
- * `too_large` when the log refuses its size. */
+ * COORDINATOR_NOT_AVAILABLE (fewer in-sync replicas than required),
+ * `too_large` when the log refuses its size, or INVALID_PRODUCER_EPOCH for
+ * a transactional batch of a producer the log knows at a newer epoch. */
 int16_t coord_log_append(struct coord_log *cl, int32_t i, uint8_t *batch, size_t len,
                          int16_t too_large, int64_t *end);
 /* acks=all: cb(arg, NONE) once partition `i`'s high watermark reaches `end`

@@ -20,6 +20,7 @@
 #include "broker/replica/delayed_op.h"
 #include "broker/replica/log_manager.h"
 #include "broker/replica/partition.h"
+#include "broker/replica/replication_quota.h"
 #include "common/config.h"
 #include "common/strmap.h"
 
@@ -52,6 +53,9 @@ struct replica_controller {
     void (*all_dirs_offline)(void *data);
 };
 
+struct internal_tls;
+struct txn_marker_written;
+
 struct replica_manager {
     uv_loop_t *loop;
     const struct sluice_config *cfg;
@@ -66,9 +70,14 @@ struct replica_manager {
     size_t n_fetchers, cap_fetchers;
     uv_timer_t isr_timer;
     bool running;
-    struct tls_context *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
-    bool tls_verify_host;
-    bool offline_dirty; /* the offline replicas changed since the last report */
+    const struct internal_tls *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
+    bool offline_dirty;             /* the offline replicas changed since the last report */
+    /* told of every replicated transaction marker (txn_markers.h) */
+    void (*marker_listener)(void *arg, const struct txn_marker_written *m);
+    void *marker_listener_arg;
+    /* Replication throttles (replication_quota.h): what this broker serves
+     * as leader and fetches as follower for throttled partitions. */
+    struct replication_quota leader_quota, follower_quota;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
@@ -85,10 +94,11 @@ void replica_manager_stop(struct replica_manager *rm);
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index);
 
-/* Fetch from leaders over mutual TLS with `tls` (a client context,
- * borrowed, outliving the manager; NULL: plaintext), checking that each
- * leader's certificate names its host when `verify_host`. */
-void replica_manager_set_tls(struct replica_manager *rm, struct tls_context *tls, bool verify_host);
+/* Fetch from leaders over the inter-broker listener's TLS `tls` (borrowed,
+ * outliving the manager; NULL or not enabled: plaintext): each leader's
+ * certificate must name its host (tls->verify_host) and be the leader's
+ * node's (node.principal.pattern). */
+void replica_manager_set_tls(struct replica_manager *rm, const struct internal_tls *tls);
 
 /* Whether this broker is a replica of `topic`-`index` but cannot serve it:
  * its log directory is offline, or it could not be opened. Clients get
@@ -107,6 +117,15 @@ void replica_manager_set_controller(struct replica_manager *rm, const struct rep
 /* Visit every hosted partition. */
 void replica_manager_each_partition(struct replica_manager *rm,
                                     void (*fn)(struct partition *p, void *arg), void *arg);
+/* Kafka's stray replicas: delete every partition directory in an online log
+ * directory that the metadata does not assign to this broker (a replica
+ * moved away, or a topic deleted, while this broker was down). Call only once
+ * this broker has current metadata (its own unfenced registration in the
+ * image): before that, every directory looks unassigned. */
+void replica_manager_delete_strays(struct replica_manager *rm);
+/* The leader's (`leader`) or the follower's throttle, its bound refreshed
+ * from this broker's dynamic config (leader. / follower.replication.throttled.rate). */
+struct replication_quota *replica_manager_quota(struct replica_manager *rm, bool leader);
 /* Broker `id`'s endpoint on the inter-broker listener, NULL if unknown. */
 const struct metadata_endpoint *replica_manager_endpoint(struct replica_manager *rm, int32_t id);
 /* This broker's registration epoch (-1 unknown). */
