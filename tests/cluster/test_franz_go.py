@@ -29,7 +29,10 @@ GO_TESTS_RUN_ELSEWHERE = {"TestFailoverClient": "test_client_failover.py",
                           "TestDescribeLogDirs": "test_log_dir_failure.py",
                           "TestListReassignmentsInProgress": "test_partition_moves.py",
                           "TestFranzTransactions": "test_transactions_e2e.py",
-                          "TestSaramaTransactions": "test_transactions_e2e.py"}
+                          "TestSaramaTransactions": "test_transactions_e2e.py",
+                          "TestAclMatrix": "test_acl_matrix.py",
+                          "TestAclFetchSessionReauthorized": "test_acl_matrix.py",
+                          "TestFranzReauthenticates": "test_reauth.py"}
 
 
 def test_every_go_test_is_run():
