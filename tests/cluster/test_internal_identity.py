@@ -326,6 +326,12 @@ def test_sighup_reloads_a_rotated_node_certificate(clusters, pki, tmp_path):
     with open(pki.ca) as f, open(trust, "w") as out:
         out.write(f.read())
     cluster = tls_cluster(clusters, pki, tmp_path, start=False)
+    # sluicectl (cluster status) trusts the same bundle, so it accepts node 1
+    # after the rotation too.
+    cluster.command_config = str(tmp_path / "sluicectl-bundle.properties")
+    with open(cluster.command_config, "w") as f:
+        f.write(f"security.protocol=SSL\nssl.keystore.location={pki.keystore}\n"
+                f"ssl.truststore.location={trust}\n")
     for node in cluster:
         for listener in ("replication", "controller"):
             node.overrides[f"listener.name.{listener}.ssl.truststore.location"] = trust
