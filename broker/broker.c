@@ -85,7 +85,7 @@ static int start_replication_listener(struct broker *b, char *err, size_t errlen
         return rv;
     }
     rpc_server_set_tls(&b->rpc, b->replication_tls.server);
-    rv = replica_service_register(&b->rpc, &b->replicas);
+    rv = replica_service_register(&b->rpc, &b->replicas, &b->replication_tls);
     for (size_t i = 0; rv == 0 && i < b->listeners.n_bind; i++) {
         const struct listener_endpoint *ep = &b->listeners.bind[i];
         if (!is_replication(b->cfg, ep)) {
@@ -258,6 +258,14 @@ void broker_reload_tls(struct broker *b)
     if (internal_tls_reload(&b->replication_tls, err, sizeof err) != 0) {
         log_error("broker", "replication TLS reload failed, keeping the previous certificates: %s",
                   err);
+    } else if (internal_tls_enabled(&b->replication_tls)) {
+        log_info("broker", "replication TLS reloaded listener=%s", b->replication_tls.listener);
+    }
+    if (controller_link_reload_tls(&b->link, err, sizeof err) != 0) {
+        log_error("broker",
+                  "controller-link TLS reload failed, keeping the previous certificates: %s", err);
+    } else if (internal_tls_enabled(&b->link.tls)) {
+        log_info("broker", "controller-link TLS reloaded listener=%s", b->link.tls.listener);
     }
     for (size_t i = 0; i < LISTENER_MAX; i++) {
         if (b->listener_tls[i] != NULL && tls_context_reload(b->listener_tls[i], err, sizeof err)) {
@@ -433,8 +441,7 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         struct replica_controller rc = {&b->link,      link_broker_epoch,   link_alter_partition,
                                         link_may_lead, link_report_offline, link_all_dirs_offline};
         replica_manager_set_controller(&b->replicas, &rc);
-        replica_manager_set_tls(&b->replicas, b->replication_tls.client,
-                                b->replication_tls.verify_host);
+        replica_manager_set_tls(&b->replicas, &b->replication_tls);
         b->link.session.on_isolated = on_isolated;
     }
     if (rv != 0) {

@@ -61,8 +61,7 @@ int controller_link_start(struct controller_link *link, uv_loop_t *loop,
     if (rv != 0) {
         return rv;
     }
-    o.tls = link->tls.client;
-    o.tls_verify_host = link->tls.verify_host;
+    o.tls = &link->tls;
     link->on_metadata = on_metadata;
     rv = broker_session_start(&link->session, loop, &voters, &o, on_session_metadata);
     if (rv != 0) {
@@ -85,6 +84,11 @@ static void on_session_stopped(struct broker_session *s)
     if (link->stop_cb != NULL) {
         link->stop_cb(link);
     }
+}
+
+int controller_link_reload_tls(struct controller_link *link, char *err, size_t errlen)
+{
+    return link->running ? internal_tls_reload(&link->tls, err, errlen) : 0;
 }
 
 void controller_link_stop(struct controller_link *link, void (*cb)(struct controller_link *link))

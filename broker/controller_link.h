@@ -68,6 +68,10 @@ bool controller_link_response_stale(const struct controller_link *link, uint64_t
                                     uint64_t now_ms);
 
 /* Controlled shutdown (bounded), then close; `cb` may be NULL. */
+/* Re-read the controller listener's key, certificates and trust store
+ * (SIGHUP): new connections to the controllers use them. Returns 0 or an
+ * error with `err` (the old ones stay). */
+int controller_link_reload_tls(struct controller_link *link, char *err, size_t errlen);
 void controller_link_stop(struct controller_link *link, void (*cb)(struct controller_link *link));
 
 #endif

@@ -203,6 +203,11 @@ static const struct config_def broker_defs[] = {
     {"ssl.handshake.timeout.ms", CONFIG_LONG, BROKER(ssl_handshake_timeout_ms), "10000", 1,
      INT64_MAX, NULL, NULL,
      "A TLS handshake not finished in this time closes the connection (Sluice's own key)."},
+    {"node.principal.pattern", CONFIG_STRING, BROKER(node_principal_pattern),
+     "User:CN=sluice-node-{id}", 0, 0, NULL, NULL,
+     "Inside the cluster (SSL internal listeners): the principal of node {id}, after "
+     "ssl.principal.mapping.rules. A peer is node N only when its certificate maps to this "
+     "with {id}=N (Sluice's own key)."},
     {"ssl.endpoint.identification.algorithm", CONFIG_STRING,
      BROKER(ssl_endpoint_identification_algorithm), "https", 0, 0, NULL, NULL,
      "https: a broker or controller reached over an SSL internal listener must present a "

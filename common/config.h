@@ -130,6 +130,7 @@ struct sluice_config {
     char *ssl_cipher_suites;
     char *ssl_principal_mapping_rules;
     int64_t ssl_handshake_timeout_ms;
+    char *node_principal_pattern; /* "User:CN=sluice-node-{id}": node N's principal inside */
     char *ssl_endpoint_identification_algorithm; /* "https": peers' certificates name their host */
     struct config_listener_setting *listener_settings; /* listener.name.<name>.ssl.* */
     size_t n_listener_settings;

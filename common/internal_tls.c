@@ -3,8 +3,12 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "common/rpc_server.h"
+#include "common/ssl_principal.h"
 
 struct protocol_lookup {
     const char *name;
@@ -104,8 +108,25 @@ int internal_tls_open(struct internal_tls *t, const struct sluice_config *cfg, c
         sluice_config_listener_value(cfg, name, "ssl.endpoint.identification.algorithm",
                                      cfg->ssl_endpoint_identification_algorithm);
     t->verify_host = algo != NULL && strcasecmp(algo, "https") == 0;
+    const char *pattern = cfg->node_principal_pattern != NULL ? cfg->node_principal_pattern : "";
+    const char *mark = strstr(pattern, "{id}");
+    if (mark == NULL || strstr(mark + 4, "{id}") != NULL ||
+        strlen(pattern) >= sizeof t->node_pattern) {
+        snprintf(err, errlen,
+                 "node.principal.pattern=%s must name each node's principal with one {id} "
+                 "(e.g. User:CN=sluice-node-{id})",
+                 pattern);
+        return -EINVAL;
+    }
+    snprintf(t->node_pattern, sizeof t->node_pattern, "%s", pattern);
     char inner[400];
-    int rv = tls_context_new(&t->settings, &t->server, inner, sizeof inner);
+    int rv =
+        ssl_principal_rules_parse(cfg->ssl_principal_mapping_rules, &t->rules, inner, sizeof inner);
+    if (rv != 0) {
+        snprintf(err, errlen, "ssl.principal.mapping.rules: %s", inner);
+        return rv;
+    }
+    rv = tls_context_new(&t->settings, &t->server, inner, sizeof inner);
     if (rv == 0) {
         rv = tls_context_new_client(&t->settings, &t->client, inner, sizeof inner);
     }
@@ -131,8 +152,78 @@ int internal_tls_reload(struct internal_tls *t, char *err, size_t errlen)
     return rv != 0 ? rv : tls_context_reload(t->client, err, errlen);
 }
 
+int32_t internal_tls_pattern_node(const char *pattern, const char *principal)
+{
+    const char *mark = strstr(pattern, "{id}");
+    if (mark == NULL || principal == NULL) {
+        return -1;
+    }
+    size_t pre = (size_t)(mark - pattern);
+    const char *suffix = mark + 4;
+    size_t suffix_len = strlen(suffix);
+    size_t len = strlen(principal);
+    if (len <= pre + suffix_len || strncmp(principal, pattern, pre) != 0 ||
+        strcmp(principal + len - suffix_len, suffix) != 0) {
+        return -1;
+    }
+    const char *digits = principal + pre;
+    size_t n = len - pre - suffix_len;
+    if (n > 9 || (n > 1 && digits[0] == '0')) {
+        return -1; /* node ids are int32; "07" is not node 7's name */
+    }
+    int32_t id = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (digits[i] < '0' || digits[i] > '9') {
+            return -1;
+        }
+        id = id * 10 + (digits[i] - '0');
+    }
+    return id;
+}
+
+void internal_tls_identify(const struct internal_tls *t, const char *subject,
+                           struct internal_peer *out)
+{
+    out->node = -1;
+    char name[256];
+    if (subject == NULL) {
+        snprintf(out->principal, sizeof out->principal, "(no certificate)");
+        return;
+    }
+    if (t->rules == NULL || ssl_principal_map(t->rules, subject, name, sizeof name) != 0) {
+        snprintf(out->principal, sizeof out->principal, "(subject %s matches no mapping rule)",
+                 subject);
+        return;
+    }
+    snprintf(out->principal, sizeof out->principal, "User:%s", name);
+    out->node = internal_tls_pattern_node(t->node_pattern, out->principal);
+}
+
+bool internal_tls_call_is_node(const struct internal_tls *t, struct rpc_call *call, int32_t node,
+                               char *why, size_t whylen)
+{
+    if (t == NULL || !internal_tls_enabled(t)) {
+        return true;
+    }
+    struct internal_peer peer;
+    internal_tls_identify(t, rpc_call_peer_subject(call), &peer);
+    if (peer.node >= 0 && (node < 0 || peer.node == node)) {
+        return true;
+    }
+    if (peer.node < 0) {
+        snprintf(why, whylen, "principal %s is not a node's (node.principal.pattern=%s)",
+                 peer.principal, t->node_pattern);
+    } else {
+        snprintf(why, whylen, "principal %s is node %d, not node %d", peer.principal, peer.node,
+                 node);
+    }
+    return false;
+}
+
 void internal_tls_close(struct internal_tls *t)
 {
+    ssl_principal_rules_free(t->rules);
+    t->rules = NULL;
     tls_context_free(t->server);
     tls_context_free(t->client);
     t->server = t->client = NULL;

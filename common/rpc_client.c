@@ -246,7 +246,15 @@ static void on_connected(uv_connect_t *creq, int status)
 /* TLS: connected once the server proved itself (and accepted us). */
 static void on_secured(struct rpc_conn *conn)
 {
-    connected(conn->data);
+    struct rpc_client *c = conn->data;
+    char why[512];
+    if (c->options.check_server != NULL &&
+        !c->options.check_server(c, rpc_conn_peer_subject(conn), why, sizeof why)) {
+        log_warn("rpc", "server refused host=%s port=%d reason=\"%s\"", c->host, c->port, why);
+        rpc_conn_close(conn, -EACCES);
+        return;
+    }
+    connected(c);
 }
 
 static void connected(struct rpc_client *c)
@@ -357,6 +365,7 @@ int rpc_client_init(struct rpc_client *client, uv_loop_t *loop, const char *host
         client->options.fail_unreachable = options->fail_unreachable;
         client->options.tls = options->tls;
         client->options.tls_verify_host = options->tls_verify_host;
+        client->options.check_server = options->check_server;
     }
     client->backoff_ms = client->options.backoff_min_ms;
     client->next_correlation_id = 1;

@@ -62,6 +62,11 @@ struct rpc_client_options {
     /* Check that the server's certificate names `host` (Kafka's
      * ssl.endpoint.identification.algorithm=https). */
     bool tls_verify_host;
+    /* With TLS: whether the server that completed the handshake (`subject`,
+     * its verified certificate subject) is the one this client means to
+     * reach; false closes the connection before any request goes out, and
+     * `why` is logged. NULL: any server the trust store verifies. */
+    bool (*check_server)(struct rpc_client *client, const char *subject, char *why, size_t whylen);
 };
 
 enum rpc_client_state {

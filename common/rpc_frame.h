@@ -32,6 +32,8 @@ enum rpc_error {
     RPC_ERROR_MALFORMED = 2,      /* the body did not decode as the method's request */
     RPC_ERROR_INTERNAL = 3,       /* the handler failed (out of memory, ...) */
     RPC_ERROR_UNAVAILABLE = 4,    /* the service is shutting down */
+    RPC_ERROR_NOT_AUTHORIZED =
+        5, /* the caller's identity may not call this (rpc_server_set_guard) */
 };
 
 /* Largest header we accept; a header is a few dozen bytes plus a message. */

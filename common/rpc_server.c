@@ -232,8 +232,20 @@ static int on_frame(struct rpc_conn *conn, const struct rpc_frame *frame)
         protobuf_c_message_free_unpacked(req, NULL);
         return reply_error(conn, frame, RPC_ERROR_INTERNAL, "out of memory");
     }
+    char why[512];
+    if (server->guard != NULL && !server->guard(call, server->guard_arg, why, sizeof why)) {
+        log_warn("rpc", "refused method=%u peer=%s reason=\"%s\"", frame->method, sc->peer, why);
+        rpc_call_fail(call, RPC_ERROR_NOT_AUTHORIZED, why);
+        return 0;
+    }
     m->fn(call, m->arg);
     return 0;
+}
+
+void rpc_server_set_guard(struct rpc_server *server, rpc_guard_fn guard, void *arg)
+{
+    server->guard = guard;
+    server->guard_arg = arg;
 }
 
 static void on_conn_closed(struct rpc_conn *conn, int reason)

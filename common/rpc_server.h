@@ -58,6 +58,9 @@ struct rpc_method {
 };
 
 typedef void (*rpc_server_close_cb)(struct rpc_server *server);
+/* Whether the caller of `call` (its request decoded) may make it; when not,
+ * `why` says who the caller is and why not. */
+typedef bool (*rpc_guard_fn)(struct rpc_call *call, void *arg, char *why, size_t whylen);
 
 /* Largest request a control service (the controller, the replica fetch
  * service) accepts: requests name topics and partitions; record data only
@@ -83,7 +86,9 @@ struct rpc_server {
     uv_timer_t sweep; /* enforces the timeouts, when any is set */
     bool sweeping;
     struct rpc_method methods[RPC_SERVER_MAX_METHODS];
-    struct tls_context *tls;       /* borrowed; NULL: plaintext */
+    struct tls_context *tls; /* borrowed; NULL: plaintext */
+    rpc_guard_fn guard;      /* NULL: every caller may call every method */
+    void *guard_arg;
     struct rpc_server_conn *conns; /* open connections */
     unsigned open_handles;         /* listener + connections */
     bool closing;
@@ -110,6 +115,10 @@ void rpc_server_set_limits(struct rpc_server *server, const struct rpc_server_li
  * peer without a certificate the truststore verifies never gets a request
  * served; the refusal is logged with the peer and OpenSSL's reason. */
 void rpc_server_set_tls(struct rpc_server *server, struct tls_context *tls);
+/* Ask `guard` before every handler: a refused call is logged (method, peer
+ * address, `why`) and answered RPC_ERROR_NOT_AUTHORIZED with `why`, and the
+ * handler never sees it. */
+void rpc_server_set_guard(struct rpc_server *server, rpc_guard_fn guard, void *arg);
 /* The verified certificate subject of the peer that made `call` (RFC 2253),
  * or NULL (plaintext, or the connection is gone). Borrowed. */
 const char *rpc_call_peer_subject(struct rpc_call *call);

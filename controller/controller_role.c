@@ -188,7 +188,7 @@ int controller_role_start(struct controller_role *role, uv_loop_t *loop,
                  host);
     }
     if (internal_tls_enabled(&role->tls)) {
-        struct peer_transport_tls t = {role->tls.server, role->tls.client, role->tls.verify_host,
+        struct peer_transport_tls t = {&role->tls, (uint64_t)config->ssl_handshake_timeout_ms,
                                        config->node_id};
         quorum_set_tls(&role->quorum, &t);
     }
@@ -196,7 +196,7 @@ int controller_role_start(struct controller_role *role, uv_loop_t *loop,
     rv = quorum_start_uv(&role->quorum, loop, dir, &role->voters, err, errlen);
     if (rv == 0) {
         rv = controller_service_start(&role->service, loop, &role->quorum, &role->voters, config,
-                                      host, port, role->tls.server);
+                                      host, port, &role->tls);
         if (rv != 0) {
             snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, uv_strerror(rv));
         }
@@ -225,6 +225,20 @@ static void on_service_closed(struct controller_service *svc)
     struct controller_role *role = svc->data;
     role->service_started = false;
     quorum_close(&role->quorum, on_quorum_closed);
+}
+
+void controller_role_reload_tls(struct controller_role *role)
+{
+    if (!internal_tls_enabled(&role->tls)) {
+        return;
+    }
+    char err[512];
+    if (internal_tls_reload(&role->tls, err, sizeof err) != 0) {
+        log_error("controller",
+                  "controller TLS reload failed, keeping the previous certificates: %s", err);
+        return;
+    }
+    log_info("controller", "controller and raft TLS reloaded listener=%s", role->tls.listener);
 }
 
 void controller_role_stop(struct controller_role *role, void (*cb)(struct controller_role *role))

@@ -45,6 +45,10 @@ int controller_role_start(struct controller_role *role, uv_loop_t *loop,
                           const struct sluice_config *config, char *err, size_t errlen);
 /* Stop the service, then the quorum; `cb` (may be NULL) fires when both are
  * closed. Safe to call from a signal handler callback (not from raft's). */
+/* Re-read the controller listener's key, certificates and trust store
+ * (SIGHUP): the controller RPC and the raft relay use them for new
+ * connections; open ones keep theirs. Logged either way. */
+void controller_role_reload_tls(struct controller_role *role);
 void controller_role_stop(struct controller_role *role, void (*cb)(struct controller_role *role));
 /* After the stop, once the loop has run dry: frees what raft may still touch
  * until then (quorum_release). No-op for a role that never started. */

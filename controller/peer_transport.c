@@ -251,7 +251,7 @@ static int start_relay(struct peer_transport *pt, const char *bind_address,
     host[colon - bind_address] = '\0';
     pt->tls = true;
     int rv = raft_tls_start(&pt->relay, pt->loop, &pt->voters, tls->self, host, atoi(colon + 1),
-                            tls->server, tls->client, tls->verify_host);
+                            tls->tls, tls->handshake_timeout_ms);
     if (rv != 0) {
         log_error("quorum", "raft TLS relay cannot listen on %s: %s", bind_address,
                   uv_strerror(rv));

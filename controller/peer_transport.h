@@ -37,10 +37,11 @@
 
 struct peer_resolve; /* one connect attempt being resolved (private) */
 
-/* Mutual TLS between controllers; contexts borrowed, outliving the transport. */
+/* Mutual TLS between controllers: the controller listener's TLS (borrowed,
+ * outliving the transport), which also says who a peer is. */
 struct peer_transport_tls {
-    struct tls_context *server, *client;
-    bool verify_host;
+    const struct internal_tls *tls;
+    uint64_t handshake_timeout_ms; /* ssl.handshake.timeout.ms */
     int32_t self;
 };
 

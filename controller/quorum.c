@@ -431,7 +431,7 @@ int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const st
              self->port + 1u);
     q->tls.self = q->node_id;
     if (peer_transport_init(&q->transport, loop, voters, bind,
-                            q->tls.server != NULL ? &q->tls : NULL) != 0) {
+                            q->tls.tls != NULL ? &q->tls : NULL) != 0) {
         snprintf(err, errlen, "raft transport init failed bind=%s", bind);
         return -ENOMEM;
     }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/internal_tls.h"
 #include "common/log.h"
 #include "common/tcp_peer.h"
 
@@ -23,7 +24,14 @@ struct raft_tls_pipe {
     bool plain_up, secure_up; /* connected (or accepted) */
     bool plain_reading, secure_reading;
     bool secured, closing;
-    bool resolving;   /* gai pending */
+    bool resolving; /* gai pending */
+    /* Inbound: the voter its certificate names, and whether the raft
+     * handshake it sent claims that same id (only then does raft see it).
+     * Outbound: the voter reached through the route. */
+    int32_t voter;
+    bool vetted;
+    uint64_t accepted_ms; /* inbound, for the handshake timeout */
+    char principal[320];
     unsigned open;    /* handles to close, lookups pending */
     struct buf early; /* peer bytes decrypted before raft's side is connected */
     uv_connect_t connect;
@@ -160,10 +168,47 @@ static int flush_tls(struct raft_tls_pipe *p)
     return write_owned(p, &p->secure, cipher, len);
 }
 
+uint64_t raft_tls_claimed_id(const uint8_t *handshake, size_t len)
+{
+    uint64_t id = 0;
+    for (size_t i = 0; i < 8 && 8 + i < len; i++) {
+        id |= (uint64_t)handshake[8 + i] << (8 * i);
+    }
+    return id;
+}
+
+static void on_raft_connected(uv_connect_t *req, int status);
+
+/* Inbound: the raft handshake's first 16 bytes are in `early`; raft sees
+ * the connection only when the id it claims is its certificate's. */
+static int vet_handshake(struct raft_tls_pipe *p)
+{
+    if (p->early.len < 16) {
+        return 0;
+    }
+    uint64_t claimed = raft_tls_claimed_id(p->early.data, p->early.len);
+    if (claimed != (uint64_t)p->voter) {
+        log_warn("quorum",
+                 "raft peer refused peer=%s principal=%s reason=\"claims to be voter %llu, its "
+                 "certificate is voter %d's\"",
+                 p->peer, p->principal, (unsigned long long)claimed, p->voter);
+        return -EACCES;
+    }
+    p->vetted = true;
+    log_debug("quorum", "raft peer accepted peer=%s principal=%s voter=%d", p->peer, p->principal,
+              p->voter);
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", p->relay->raft_port, &addr);
+    p->connect.data = p;
+    return uv_tcp_connect(&p->connect, &p->plain, (const struct sockaddr *)&addr,
+                          on_raft_connected);
+}
+
 static int to_plain(struct raft_tls_pipe *p, const uint8_t *data, size_t len)
 {
     if (!p->plain_up) {
-        return buf_append(&p->early, data, len);
+        int rv = buf_append(&p->early, data, len);
+        return rv != 0 || p->outbound || p->vetted ? rv : vet_handshake(p);
     }
     void *copy = malloc(len);
     if (copy == NULL) {
@@ -240,22 +285,33 @@ static void on_raft_connected(uv_connect_t *req, int status)
     pipe_update_reading(p);
 }
 
-/* The peer proved itself: inbound, connect it to raft; outbound, let raft's
- * bytes through. */
+/* The peer's certificate is verified; now who is it? Outbound it must be
+ * the voter raft asked for; inbound, some voter, whose id its raft
+ * handshake must then claim (vet_handshake). */
 static void pipe_secured(struct raft_tls_pipe *p)
 {
     p->secured = true;
     char how[96];
     log_debug("quorum", "raft TLS %s peer=%s %s", p->outbound ? "to" : "from", p->peer,
               tls_session_describe(p->tls, how, sizeof how));
-    if (!p->outbound) {
-        struct sockaddr_in addr;
-        uv_ip4_addr("127.0.0.1", p->relay->raft_port, &addr);
-        p->connect.data = p;
-        if (uv_tcp_connect(&p->connect, &p->plain, (const struct sockaddr *)&addr,
-                           on_raft_connected) != 0) {
-            pipe_close(p);
-        }
+    struct internal_peer peer;
+    internal_tls_identify(p->relay->tls, tls_session_peer_subject(p->tls), &peer);
+    snprintf(p->principal, sizeof p->principal, "%s", peer.principal);
+    if (p->outbound && peer.node != p->voter) {
+        log_warn("quorum",
+                 "raft peer refused peer=%s principal=%s reason=\"not voter %d's certificate "
+                 "(node.principal.pattern=%s)\"",
+                 p->peer, peer.principal, p->voter, p->relay->tls->node_pattern);
+        pipe_close(p);
+    } else if (!p->outbound &&
+               (peer.node < 0 || voters_find(&p->relay->voters, peer.node) == NULL)) {
+        log_warn("quorum",
+                 "raft peer refused peer=%s principal=%s reason=\"not a voter's certificate "
+                 "(node.principal.pattern=%s)\"",
+                 p->peer, peer.principal, p->relay->tls->node_pattern);
+        pipe_close(p);
+    } else if (!p->outbound) {
+        p->voter = peer.node;
     }
 }
 
@@ -274,7 +330,7 @@ static void pipe_drive(struct raft_tls_pipe *p)
             }
             pipe_secured(p);
         }
-        if (n <= 0) {
+        if (n <= 0 || p->closing) {
             break;
         }
         if (to_plain(p, plain, (size_t)n) != 0) {
@@ -322,8 +378,9 @@ static void on_inbound(uv_stream_t *listener, int status)
     if (p == NULL) {
         return;
     }
+    p->accepted_ms = uv_now(relay->loop);
     if (uv_accept(listener, (uv_stream_t *)&p->secure) != 0 ||
-        (p->tls = tls_session_new(relay->server)) == NULL) {
+        (p->tls = tls_session_new(relay->tls->server)) == NULL) {
         pipe_close(p);
         return;
     }
@@ -383,7 +440,8 @@ static void on_route(uv_stream_t *listener, int status)
         return;
     }
     p->plain_up = true;
-    p->tls = tls_session_new_client(relay->client, relay->verify_host ? v->host : NULL);
+    p->voter = route->voter;
+    p->tls = tls_session_new_client(relay->tls->client, relay->tls->verify_host ? v->host : NULL);
     if (p->tls == NULL) {
         pipe_close(p);
         return;
@@ -417,6 +475,25 @@ static void on_route_closed(uv_handle_t *h)
     listener_closed(((struct raft_tls_route *)h->data)->relay);
 }
 
+/* Drop inbound peers that have not proved who they are in time: one that
+ * connects and sends nothing (or stalls mid-handshake) holds no socket
+ * for long. */
+static void on_sweep(uv_timer_t *t)
+{
+    struct raft_tls *relay = t->data;
+    uint64_t now = uv_now(relay->loop);
+    for (struct raft_tls_pipe *p = relay->pipes, *next; p != NULL; p = next) {
+        next = p->next;
+        if (!p->outbound && !p->vetted && !p->closing &&
+            now - p->accepted_ms >= relay->handshake_timeout_ms) {
+            log_warn("quorum",
+                     "raft TLS handshake timed out peer=%s after=%llums (ssl.handshake.timeout.ms)",
+                     p->peer, (unsigned long long)(now - p->accepted_ms));
+            pipe_close(p);
+        }
+    }
+}
+
 /* A loopback port free now, for raft_uv_tcp to bind (it takes no port 0). */
 static int free_loopback_port(void)
 {
@@ -438,6 +515,7 @@ static int listen_on(struct raft_tls *relay, uv_tcp_t *tcp, void *data, const ch
                      uv_connection_cb cb, int *bound)
 {
     uv_tcp_init(relay->loop, tcp);
+    relay->inbound_up = relay->inbound_up || tcp == &relay->inbound;
     tcp->data = data;
     relay->open_handles++;
     struct sockaddr_in addr;
@@ -458,15 +536,20 @@ static int listen_on(struct raft_tls *relay, uv_tcp_t *tcp, void *data, const ch
 }
 
 int raft_tls_start(struct raft_tls *relay, uv_loop_t *loop, const struct voters *voters,
-                   int32_t self, const char *bind_host, int bind_port, struct tls_context *server,
-                   struct tls_context *client, bool verify_host)
+                   int32_t self, const char *bind_host, int bind_port,
+                   const struct internal_tls *tls, uint64_t handshake_timeout_ms)
 {
     memset(relay, 0, sizeof *relay);
     relay->loop = loop;
-    relay->server = server;
-    relay->client = client;
-    relay->verify_host = verify_host;
+    relay->tls = tls;
+    relay->handshake_timeout_ms = handshake_timeout_ms > 0 ? handshake_timeout_ms : 10000;
     relay->voters = *voters;
+    uv_timer_init(loop, &relay->sweep);
+    relay->sweep.data = relay;
+    relay->open_handles++;
+    uint64_t every = relay->handshake_timeout_ms / 4;
+    every = every < 10 ? 10 : every > 1000 ? 1000 : every;
+    uv_timer_start(&relay->sweep, on_sweep, every, every);
     relay->raft_port = free_loopback_port();
     if (relay->raft_port < 0) {
         return UV_EADDRNOTAVAIL;
@@ -504,7 +587,10 @@ void raft_tls_close(struct raft_tls *relay, void (*cb)(struct raft_tls *relay))
     relay->closing = true;
     relay->close_cb = cb;
     if (relay->open_handles > 0) {
-        uv_close((uv_handle_t *)&relay->inbound, on_inbound_closed);
+        uv_close((uv_handle_t *)&relay->sweep, on_inbound_closed);
+        if (relay->inbound_up) {
+            uv_close((uv_handle_t *)&relay->inbound, on_inbound_closed);
+        }
         for (size_t i = 0; i < relay->n_routes; i++) {
             uv_close((uv_handle_t *)&relay->routes[i].listener, on_route_closed);
         }

@@ -14,6 +14,15 @@
  * A refused handshake is logged with the peer and OpenSSL's reason and the
  * connection closed, which raft sees as a lost connection and retries.
  *
+ * Identity: a verified certificate is not enough. Its principal
+ * (common/internal_tls.h: ssl.principal.mapping.rules, then
+ * node.principal.pattern) must be a voter's, and the raft handshake that
+ * follows (protocol, server id, address: three little-endian uint64 and the
+ * address) must claim that same voter's id: a controller holding node 2's
+ * certificate cannot speak raft as voter 3. Outbound, the voter reached
+ * must present its own certificate. An inbound peer that has not finished
+ * both handshakes within the handshake timeout is dropped.
+ *
  * Bytes are relayed as they come; reading one side stops while the other
  * side has more than RAFT_TLS_MAX_QUEUED bytes unwritten (snapshots).
  *
@@ -39,12 +48,16 @@ struct raft_tls_route {
     int port;
 };
 
+struct internal_tls;
+
 struct raft_tls {
     uv_loop_t *loop;
-    struct tls_context *server, *client;
-    bool verify_host;
+    const struct internal_tls *tls;
+    uint64_t handshake_timeout_ms;
+    uv_timer_t sweep; /* drops inbound peers past the handshake timeout */
     struct voters voters;
     uv_tcp_t inbound; /* the public raft address */
+    bool inbound_up;  /* initialised (to close) */
     int raft_port;    /* raft_uv_tcp's loopback port */
     struct raft_tls_route routes[VOTERS_MAX];
     size_t n_routes;
@@ -55,11 +68,15 @@ struct raft_tls {
 };
 
 /* Listen on `bind_host`:`bind_port` (IPv4) for peers and on loopback for
- * raft's outgoing connections to every voter but `self`. Returns 0 or a
- * libuv error (then call raft_tls_close and wait for its callback). */
+ * raft's outgoing connections to every voter but `self`, with the
+ * controller listener's TLS `tls` (enabled). Returns 0 or a libuv error
+ * (then call raft_tls_close and wait for its callback). */
 int raft_tls_start(struct raft_tls *relay, uv_loop_t *loop, const struct voters *voters,
-                   int32_t self, const char *bind_host, int bind_port, struct tls_context *server,
-                   struct tls_context *client, bool verify_host);
+                   int32_t self, const char *bind_host, int bind_port,
+                   const struct internal_tls *tls, uint64_t handshake_timeout_ms);
+/* The raft handshake's claimed server id, from its first 16 bytes (`len` at
+ * least 16): little-endian protocol, then id. Pure; exposed for tests. */
+uint64_t raft_tls_claimed_id(const uint8_t *handshake, size_t len);
 /* The "127.0.0.1:port" raft_uv_tcp must listen on (after start). */
 void raft_tls_raft_bind(const struct raft_tls *relay, char *out, size_t len);
 /* The loopback port raft connects to for `voter`; -1 for an unknown id. */

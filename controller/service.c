@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/internal_tls.h"
 #include "common/log.h"
 #include "controller/service_internal.h"
 
@@ -769,7 +770,7 @@ static uint64_t duty_interval(const struct sluice_config *c)
 
 int controller_service_start(struct controller_service *svc, uv_loop_t *loop, struct quorum *quorum,
                              const struct voters *voters, const struct sluice_config *config,
-                             const char *host, int port, struct tls_context *tls)
+                             const char *host, int port, const struct internal_tls *tls)
 {
     memset(svc, 0, sizeof *svc);
     svc->loop = loop;
@@ -782,8 +783,10 @@ int controller_service_start(struct controller_service *svc, uv_loop_t *loop, st
     struct rpc_server_limits limits = rpc_server_control_limits(
         (uint64_t)config->request_timeout_ms, (uint64_t)config->connections_max_idle_ms);
     rpc_server_set_limits(&svc->server, &limits);
-    rpc_server_set_tls(&svc->server, tls);
+    svc->tls = tls;
+    rpc_server_set_tls(&svc->server, tls != NULL ? tls->server : NULL);
     svc->server.data = svc;
+    service_identity_guard(svc);
     int rv = register_methods(svc);
     if (rv == 0) {
         rv = rpc_server_listen(&svc->server, host, port);

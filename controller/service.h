@@ -57,16 +57,18 @@ struct controller_service {
      * uv_now(loop). See controller_service_set_clock. */
     uint64_t (*clock)(void *clock_data);
     void *clock_data;
+    const struct internal_tls *tls; /* borrowed; NULL: plaintext */
 };
 
 /* Listen on host:port (IPv4/IPv6 literal; port 0 picks one) and serve.
  * `quorum` is borrowed and must outlive the service; `voters` is copied
- * (for NOT_CONTROLLER hints). `tls` (a server context requiring client
- * certificates, borrowed, outliving the service; NULL: plaintext) makes
- * every caller prove itself with mutual TLS. Returns 0 or a libuv error. */
+ * (for NOT_CONTROLLER hints). `tls` (the controller listener's, borrowed,
+ * outliving the service; NULL or not enabled: plaintext) makes every caller
+ * prove itself with mutual TLS, and each method checks who the caller is
+ * (service_identity.c). Returns 0 or a libuv error. */
 int controller_service_start(struct controller_service *svc, uv_loop_t *loop, struct quorum *quorum,
                              const struct voters *voters, const struct sluice_config *config,
-                             const char *host, int port, struct tls_context *tls);
+                             const char *host, int port, const struct internal_tls *tls);
 /* The quorum's leadership callback must forward here (the owner wires it):
  * a new active controller restarts broker sessions and sets the cluster id. */
 void controller_service_leadership(struct controller_service *svc, bool ready);

@@ -25,6 +25,9 @@ struct service_op {
     void *extra; /* handler-specific, freed with free() after done */
 };
 
+/* Check each caller's identity per method (service_identity.c) when the
+ * controller listener speaks mutual TLS. */
+void service_identity_guard(struct controller_service *svc);
 /* Propose `batch` (freed here in every case) and call `done` with the
  * outcome. On a synchronous failure `done` runs before returning. */
 void service_propose(struct controller_service *svc, struct rpc_call *call, MetadataBatch *batch,

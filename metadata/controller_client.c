@@ -1,9 +1,11 @@
 #include "metadata/controller_client.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/internal_tls.h"
 #include "common/log.h"
 #include "proto/kafka/kafka_errors.h"
 #include "proto/controller.pb-c.h"
@@ -178,13 +180,30 @@ static void send_attempt(struct controller_request *req)
 int controller_client_init(struct controller_client *c, uv_loop_t *loop,
                            const struct voters *voters)
 {
-    return controller_client_init_tls(c, loop, voters, NULL, false);
+    return controller_client_init_tls(c, loop, voters, NULL);
+}
+
+/* Only a controller answers as one: the certificate must be the voter's this
+ * client is pointed at. */
+static bool check_controller(struct rpc_client *rpc, const char *subject, char *why, size_t whylen)
+{
+    struct controller_client *c = rpc->data;
+    int32_t want = c->voters.v[c->current].id;
+    struct internal_peer peer;
+    internal_tls_identify(c->tls, subject, &peer);
+    if (peer.node == want) {
+        return true;
+    }
+    snprintf(why, whylen, "controller %d at %s:%u presented principal %s, not voter %d's (%s)",
+             want, c->voters.v[c->current].host, c->voters.v[c->current].port, peer.principal, want,
+             c->tls->node_pattern);
+    return false;
 }
 
 int controller_client_init_tls(struct controller_client *c, uv_loop_t *loop,
-                               const struct voters *voters, struct tls_context *tls,
-                               bool verify_host)
+                               const struct voters *voters, const struct internal_tls *tls)
 {
+    bool secure = tls != NULL && internal_tls_enabled(tls);
     memset(c, 0, sizeof *c);
     if (voters->n == 0) {
         return -EINVAL;
@@ -201,8 +220,10 @@ int controller_client_init_tls(struct controller_client *c, uv_loop_t *loop,
                                    .backoff_max_ms = 1000,
                                    .connect_timeout_ms = 1000,
                                    .fail_unreachable = true,
-                                   .tls = tls,
-                                   .tls_verify_host = verify_host};
+                                   .tls = secure ? tls->client : NULL,
+                                   .tls_verify_host = secure && tls->verify_host,
+                                   .check_server = secure ? check_controller : NULL};
+    c->tls = secure ? tls : NULL;
     int rv = rpc_client_init(&c->rpc, loop, voters->v[0].host, voters->v[0].port, &o);
     if (rv != 0) {
         return rv;

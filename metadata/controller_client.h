@@ -46,6 +46,8 @@ struct controller_request {
     struct controller_request *next; /* waiting to retry */
 };
 
+struct internal_tls;
+
 struct controller_client {
     void *data; /* owner's */
     uv_loop_t *loop;
@@ -55,6 +57,7 @@ struct controller_client {
     uv_timer_t retry_timer;
     struct controller_request *waiting;
     uint64_t attempt_timeout_ms;
+    const struct internal_tls *tls; /* NULL: plaintext */
     bool closing;
     unsigned open;
     void (*close_cb)(struct controller_client *c);
@@ -63,12 +66,13 @@ struct controller_client {
 /* `voters` is copied; hosts may be names (resolved per connection). */
 int controller_client_init(struct controller_client *c, uv_loop_t *loop,
                            const struct voters *voters);
-/* The same over mutual TLS: `tls` (a client context, borrowed, outliving
- * the client; NULL: plaintext), checking each controller's certificate
- * names its host when `verify_host`. */
+/* The same over the controller listener's TLS `tls` (borrowed, outliving
+ * the client; NULL or not enabled: plaintext): each controller's
+ * certificate must name its host (when tls->verify_host) and map to the
+ * principal of the voter this client is reaching (node.principal.pattern);
+ * any other answers nothing. */
 int controller_client_init_tls(struct controller_client *c, uv_loop_t *loop,
-                               const struct voters *voters, struct tls_context *tls,
-                               bool verify_host);
+                               const struct voters *voters, const struct internal_tls *tls);
 /* Send `body` (copied now) as `method`; decode the answer as `response_type`.
  * Returns 0 (the callback will fire) or -ENOMEM / -ECANCELED. */
 int controller_client_call(struct controller_client *c, struct controller_request *req,

@@ -162,6 +162,10 @@ static void on_sighup(uv_signal_t *handle, int signum)
 {
     (void)signum;
     struct sluiced *d = handle->data;
+    log_info("sluiced", "SIGHUP: reloading TLS keys, certificates and trust stores");
+    if (d->controller_running) {
+        controller_role_reload_tls(&d->controller);
+    }
     if (d->broker_running) {
         broker_reload_tls(&d->broker);
     }

@@ -174,6 +174,9 @@ int16_t coord_log_append(struct coord_log *cl, int32_t i, uint8_t *batch, size_t
     int rv = partition_append(p, batch, len, &info);
     if (rv != 0) {
         log_warn("coord", "cannot append to %s-%d: %s", cl->spec.topic, i, info.reason);
+        if (rv == LOG_ERR_INVALID_PRODUCER_EPOCH) {
+            return KAFKA_ERROR_INVALID_PRODUCER_EPOCH; /* a fenced TxnOffsetCommit */
+        }
         return rv == LOG_ERR_TOO_LARGE ? too_large : KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
     }
     *end = info.last_offset + 1;

@@ -82,8 +82,9 @@ void coord_log_check_leadership(struct coord_log *cl);
 /* Append one record batch (baseOffset 0; the log stamps it in place) to
  * loaded partition `i` without
  * waiting: NONE with *end the offset after it, NOT_COORDINATOR,
- * COORDINATOR_NOT_AVAILABLE (fewer in-sync replicas than required) or
- * `too_large` when the log refuses its size. */
+ * COORDINATOR_NOT_AVAILABLE (fewer in-sync replicas than required),
+ * `too_large` when the log refuses its size, or INVALID_PRODUCER_EPOCH for
+ * a transactional batch of a producer the log knows at a newer epoch. */
 int16_t coord_log_append(struct coord_log *cl, int32_t i, uint8_t *batch, size_t len,
                          int16_t too_large, int64_t *end);
 /* acks=all: cb(arg, NONE) once partition `i`'s high watermark reaches `end`

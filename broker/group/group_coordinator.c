@@ -9,6 +9,7 @@
 #include "broker/coord/coord_log.h"
 #include "broker/group/group_internal.h"
 #include "broker/log/partition_log.h"
+#include "broker/replica/txn_markers.h"
 #include "common/log.h"
 #include "proto/kafka/kafka_errors.h"
 
@@ -79,6 +80,7 @@ static void group_free(struct group *g)
         free(g->offsets[i].topic);
         free(g->offsets[i].metadata);
     }
+    group_txn_free(g);
     for (size_t i = 0; i < GROUP_MAX_PENDING; i++) {
         free(g->pending[i]);
     }
@@ -263,7 +265,10 @@ int16_t group_store_metadata(struct group_coordinator *gc, struct group *g, int6
     return err;
 }
 
-static void load_record(void *arg, const struct group_record *r)
+/* Kafka's doLoadGroupsAndOffsets: a transactional batch's offsets stay
+ * pending for its producer until the producer's marker (a later plain
+ * commit of the same partition still wins over them). */
+static void load_record(void *arg, const struct group_batch_info *b, const struct group_record *r)
 {
     struct load_state *ls = arg;
     struct group_record_key k;
@@ -294,17 +299,39 @@ static void load_record(void *arg, const struct group_record *r)
         ls->bad++;
         return;
     }
+    bool txn = b->transactional && b->producer_id >= 0;
     if (r->value == NULL) {
-        struct group_offset *o = group_offset_find(g, topic, k.partition);
+        struct group_offset *o = txn ? NULL : group_offset_find(g, topic, k.partition);
         if (o != NULL) {
             group_offset_remove(g, (size_t)(o - g->offsets));
+        }
+        if (!txn) {
+            group_txn_forget(g, topic, k.partition); /* as a live delete drops them */
         }
         return;
     }
     struct group_offset_value v;
-    if (group_offset_value_decode(r->value, (size_t)r->value_len, &v) != 0 ||
-        group_offset_put(g, topic, k.partition, &v) != 0) {
+    if (group_offset_value_decode(r->value, (size_t)r->value_len, &v) != 0) {
         ls->bad++;
+        return;
+    }
+    int rv = txn ? group_txn_offset_put(g, b->producer_id, topic, k.partition, &v, b->base_offset)
+                 : group_offset_put(g, topic, k.partition, &v, b->base_offset);
+    if (rv != 0) {
+        ls->bad++;
+    }
+}
+
+/* A transaction marker: the producer's pending offsets in this partition's
+ * groups are committed or dropped. */
+static void load_marker(void *arg, const struct group_batch_info *b, bool commit)
+{
+    struct load_state *ls = arg;
+    for (struct group *g = ls->gc->groups; g != NULL; g = g->next) {
+        if (g->partition == ls->partition && g->n_txn_offsets > 0 &&
+            group_txn_complete(g, b->producer_id, commit, b->base_offset) != 0) {
+            ls->bad++;
+        }
     }
 }
 
@@ -312,7 +339,10 @@ static void load_record(void *arg, const struct group_record *r)
 static int load_batches(void *owner, int32_t i, const uint8_t *batches, size_t len)
 {
     struct load_state ls = {owner, i, 0, 0};
-    group_batches_walk(batches, len, load_record, &ls);
+    struct group_batch_visitor v = {load_record, load_marker, &ls};
+    if (group_batches_visit(batches, len, &v) != 0) {
+        ls.bad++;
+    }
     if (ls.bad > 0) {
         log_warn("group", "__consumer_offsets-%d: %zu of %zu records unreadable", i, ls.bad,
                  ls.records);
@@ -331,10 +361,18 @@ int16_t group_route(struct group_coordinator *gc, const char *group_id, int32_t 
 int16_t group_append(struct group_coordinator *gc, int32_t i, const struct group_record *recs,
                      size_t n, int64_t *end)
 {
+    return group_append_txn(gc, i, recs, n, NULL, end);
+}
+
+int16_t group_append_txn(struct group_coordinator *gc, int32_t i, const struct group_record *recs,
+                         size_t n, const struct group_batch_producer *producer, int64_t *end)
+{
     struct buf batch;
     buf_init(&batch);
     int16_t err = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
-    if (group_batch_build(&batch, recs, n, group_wall_ms()) == 0) {
+    int rv = producer != NULL ? group_txn_batch_build(&batch, recs, n, group_wall_ms(), producer)
+                              : group_batch_build(&batch, recs, n, group_wall_ms());
+    if (rv == 0) {
         err = coord_log_append(&gc->log, i, batch.data, batch.len,
                                KAFKA_ERROR_INVALID_COMMIT_OFFSET_SIZE, end);
     }
@@ -373,7 +411,7 @@ static void tick(uv_timer_t *t)
         group_maybe_complete_join(gc, g);
         group_expire_offsets(gc, g, wall);
         if (g->state == GROUP_EMPTY && g->n_offsets == 0 && g->n_members == 0 &&
-            wall - (int64_t)g->empty_since_ms > 60000) {
+            g->n_txn_offsets == 0 && wall - (int64_t)g->empty_since_ms > 60000) {
             group_drop(gc, g); /* nothing left to remember */
         }
     }
@@ -399,6 +437,7 @@ int group_coordinator_start(struct group_coordinator **out, uv_loop_t *loop,
     gc->tick.data = gc;
     uv_timer_start(&gc->tick, tick, TICK_MS, TICK_MS);
     uv_unref((uv_handle_t *)&gc->tick);
+    txn_markers_set_listener(replicas, group_txn_marker_written, gc);
     *out = gc;
     return 0;
 }
@@ -421,6 +460,7 @@ void group_coordinator_stop(struct group_coordinator *gc)
     if (gc == NULL) {
         return;
     }
+    txn_markers_set_listener(gc->replicas, NULL, NULL);
     uv_timer_stop(&gc->tick);
     uv_close((uv_handle_t *)&gc->tick, on_tick_closed);
 }
@@ -488,17 +528,21 @@ int16_t group_describe(struct group_coordinator *gc, const char *group_id,
 /* Tombstones for the group's offsets and metadata, appended in one batch. */
 static int16_t delete_append(struct group_coordinator *gc, struct group *g, int64_t *end)
 {
-    size_t n = g->n_offsets + 1;
+    /* Pending transactional offsets get tombstones too: a coordinator
+     * loading the log must not commit them when their marker comes. */
+    size_t n = g->n_offsets + g->n_txn_offsets + 1;
     struct group_record *recs = calloc(n, sizeof *recs);
     struct buf *keys = calloc(n, sizeof *keys);
     int16_t rv = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
     if (recs != NULL && keys != NULL) {
         int bad = 0;
         for (size_t i = 0; i < n; i++) {
+            const struct group_offset *o = i < g->n_offsets ? &g->offsets[i]
+                                           : i + 1 < n      ? &g->txn_offsets[i - g->n_offsets].o
+                                                            : NULL;
             buf_init(&keys[i]);
-            bad |= i < g->n_offsets ? group_offset_key_encode(&keys[i], g->id, g->offsets[i].topic,
-                                                              g->offsets[i].partition)
-                                    : group_metadata_key_encode(&keys[i], g->id);
+            bad |= o != NULL ? group_offset_key_encode(&keys[i], g->id, o->topic, o->partition)
+                             : group_metadata_key_encode(&keys[i], g->id);
             recs[i] = (struct group_record){keys[i].data, keys[i].len, NULL, -1};
         }
         rv = bad ? KAFKA_ERROR_UNKNOWN_SERVER_ERROR : group_append(gc, g->partition, recs, n, end);

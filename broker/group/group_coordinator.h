@@ -134,6 +134,33 @@ void group_commit(struct group_coordinator *gc, const char *group_id, int32_t ge
                   const char *member_id, const char *instance_id,
                   struct group_commit_partition *parts, size_t n, group_commit_cb cb, void *arg);
 
+/* TxnOffsetCommit (KIP-98, KIP-447): the offsets are appended as one
+ * transactional batch of the producer (acks=all before cb) and stay pending
+ * until the producer's marker lands on the group's partition: applied on
+ * commit, dropped on abort (group_txn_marker_written; a coordinator that
+ * loads the partition does the same from the log). Member checks as Kafka's
+ * validateOffsetCommit: a request naming a member (generation >= 0, a member
+ * id or an instance id, v3) must name a current one (FENCED_INSTANCE_ID,
+ * UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION); one naming none is accepted
+ * whatever the group's state. INVALID_PRODUCER_EPOCH when the partition has
+ * seen the producer at a newer epoch. */
+struct group_txn_commit_request {
+    const char *group_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t generation;      /* -1: none given (v0-2) */
+    const char *member_id;   /* "": none */
+    const char *instance_id; /* NULL: none */
+};
+void group_txn_commit(struct group_coordinator *gc, const struct group_txn_commit_request *req,
+                      struct group_commit_partition *parts, size_t n, group_commit_cb cb,
+                      void *arg);
+
+/* OffsetFetch with require_stable (KIP-447): whether a transactional offset
+ * of the partition is pending (UNSTABLE_OFFSET_COMMIT). */
+bool group_offset_unstable(struct group_coordinator *gc, const char *group_id, const char *topic,
+                           int32_t partition);
+
 /* OffsetFetch: first check the group (NONE, NOT_COORDINATOR,
  * COORDINATOR_LOAD_IN_PROGRESS...), then look up partitions or visit all. */
 int16_t group_offsets_ready(struct group_coordinator *gc, const char *group_id);

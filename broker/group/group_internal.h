@@ -47,7 +47,16 @@ struct group_offset {
     int64_t offset;
     int32_t leader_epoch;
     char *metadata;
-    int64_t commit_ms; /* wall clock */
+    int64_t commit_ms;     /* wall clock */
+    int64_t record_offset; /* in __consumer_offsets: a later write wins (Kafka's olderThan) */
+};
+
+/* A transactional offset (TxnOffsetCommit) waiting for its producer's
+ * marker: applied on commit, dropped on abort (group_txn.c). One per
+ * producer and partition, the latest write. */
+struct group_txn_offset {
+    int64_t producer_id;
+    struct group_offset o;
 };
 
 struct group {
@@ -63,6 +72,8 @@ struct group {
     size_t n_members, cap_members;
     struct group_offset *offsets;
     size_t n_offsets, cap_offsets;
+    struct group_txn_offset *txn_offsets; /* pending transactional offsets */
+    size_t n_txn_offsets, cap_txn_offsets;
     /* KIP-394: ids handed out with MEMBER_ID_REQUIRED, not yet joined with;
      * a ring of GROUP_MAX_PENDING, the oldest forgotten first. */
     char *pending[GROUP_MAX_PENDING];
@@ -98,6 +109,9 @@ struct partition *group_log_partition(struct group_coordinator *gc, int32_t i);
  * with *end the offset after them. */
 int16_t group_append(struct group_coordinator *gc, int32_t i, const struct group_record *recs,
                      size_t n, int64_t *end);
+/* group_append as one transactional batch of `producer` (NULL: plain). */
+int16_t group_append_txn(struct group_coordinator *gc, int32_t i, const struct group_record *recs,
+                         size_t n, const struct group_batch_producer *producer, int64_t *end);
 /* acks=all for the coordinator's own writes: cb(arg, NONE) once partition
  * `i`'s high watermark reaches `end` under the leader epoch of now;
  * NOT_COORDINATOR if that leadership ends first (the records may be
@@ -127,11 +141,41 @@ void group_maybe_complete_join(struct group_coordinator *gc, struct group *g);
 void group_expire_members(struct group_coordinator *gc, struct group *g, uint64_t now);
 
 /* group_offsets.c */
+/* Append the offset records of `parts` (those without an error; the
+ * invalid ones get theirs) to partition `part` in one batch, transactional
+ * when `producer` is set: NONE with *end the offset after it (-1: nothing
+ * valid to write), or a Kafka error. */
+int16_t group_commit_append(struct group_coordinator *gc, const char *group_id, int32_t part,
+                            struct group_commit_partition *parts, size_t n, int64_t now,
+                            const struct group_batch_producer *producer, int64_t *end);
+/* Set `err` on every part still without an error. */
+void group_commit_fail_all(struct group_commit_partition *parts, size_t n, int16_t err);
 struct group_offset *group_offset_find(struct group *g, const char *topic, int32_t partition);
+/* Set the committed offset written at `record_offset` in __consumer_offsets
+ * (-1: unknown). 0 or -ENOMEM. */
 int group_offset_put(struct group *g, const char *topic, int32_t partition,
-                     const struct group_offset_value *v);
+                     const struct group_offset_value *v, int64_t record_offset);
 void group_offset_remove(struct group *g, size_t i);
+/* Free what a group_offset owns. */
+void group_offset_clear(struct group_offset *o);
 /* KIP-211: an empty group's offsets expire offsets.retention.minutes after it emptied. */
 void group_expire_offsets(struct group_coordinator *gc, struct group *g, int64_t now_ms);
+
+/* group_txn.c: transactional offsets. */
+/* Keep the producer's offset written at `record_offset` pending (replacing
+ * its earlier one for the partition). 0 or -ENOMEM. */
+int group_txn_offset_put(struct group *g, int64_t producer_id, const char *topic, int32_t partition,
+                         const struct group_offset_value *v, int64_t record_offset);
+/* The producer's marker at `marker_offset`: its pending offsets written
+ * before it become committed (unless a later plain commit wrote the
+ * partition) or, on abort, are dropped. -ENOMEM leaves an offset pending. */
+int group_txn_complete(struct group *g, int64_t producer_id, bool commit, int64_t marker_offset);
+/* Drop every producer's pending offset of the partition (a tombstone). */
+void group_txn_forget(struct group *g, const char *topic, int32_t partition);
+bool group_txn_pending(const struct group *g, const char *topic, int32_t partition);
+void group_txn_free(struct group *g);
+/* The txn_markers listener (txn_marker_listener_fn): `arg` is the coordinator. */
+struct txn_marker_written;
+void group_txn_marker_written(void *arg, const struct txn_marker_written *m);
 
 #endif

@@ -19,15 +19,22 @@ struct group_offset *group_offset_find(struct group *g, const char *topic, int32
     return NULL;
 }
 
+void group_offset_clear(struct group_offset *o)
+{
+    free(o->topic);
+    free(o->metadata);
+    o->topic = NULL;
+    o->metadata = NULL;
+}
+
 void group_offset_remove(struct group *g, size_t i)
 {
-    free(g->offsets[i].topic);
-    free(g->offsets[i].metadata);
+    group_offset_clear(&g->offsets[i]);
     g->offsets[i] = g->offsets[--g->n_offsets];
 }
 
 int group_offset_put(struct group *g, const char *topic, int32_t partition,
-                     const struct group_offset_value *v)
+                     const struct group_offset_value *v, int64_t record_offset)
 {
     char *meta = malloc(v->metadata.len > 0 ? (size_t)v->metadata.len + 1 : 1);
     if (meta == NULL) {
@@ -64,6 +71,7 @@ int group_offset_put(struct group *g, const char *topic, int32_t partition,
     o->offset = v->offset;
     o->leader_epoch = v->leader_epoch;
     o->commit_ms = v->commit_timestamp;
+    o->record_offset = record_offset;
     return 0;
 }
 
@@ -73,6 +81,7 @@ struct commit_wait {
     struct group_coordinator *gc;
     char *group_id;
     int64_t commit_ms;
+    int64_t record_offset; /* the batch's last offset */
     struct group_commit_partition *parts;
     size_t n;
     group_commit_cb cb;
@@ -95,7 +104,7 @@ static void commit_finish(void *arg, int16_t outcome)
             const char *md = cp->metadata ? cp->metadata : "";
             struct group_offset_value v = {
                 cp->offset, cp->leader_epoch, {md, (int32_t)strlen(md)}, w->commit_ms};
-            if (group_offset_put(g, cp->topic, cp->partition, &v) != 0) {
+            if (group_offset_put(g, cp->topic, cp->partition, &v, w->record_offset) != 0) {
                 cp->error = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
             }
         }
@@ -137,7 +146,7 @@ static int16_t commit_check(struct group_coordinator *gc, struct group *g, int32
     return KAFKA_ERROR_NONE;
 }
 
-static void commit_fail_all(struct group_commit_partition *parts, size_t n, int16_t err)
+void group_commit_fail_all(struct group_commit_partition *parts, size_t n, int16_t err)
 {
     for (size_t i = 0; i < n; i++) {
         if (parts[i].error == KAFKA_ERROR_NONE) {
@@ -181,9 +190,9 @@ static size_t commit_records(const char *group_id, struct group_commit_partition
     return k;
 }
 
-static int16_t commit_append(struct group_coordinator *gc, const char *group_id, int32_t part,
-                             struct group_commit_partition *parts, size_t n, int64_t now,
-                             int64_t *end)
+int16_t group_commit_append(struct group_coordinator *gc, const char *group_id, int32_t part,
+                            struct group_commit_partition *parts, size_t n, int64_t now,
+                            const struct group_batch_producer *producer, int64_t *end)
 {
     struct buf *keys = calloc(n + 1, sizeof *keys);
     struct buf *values = calloc(n + 1, sizeof *values);
@@ -192,7 +201,7 @@ static int16_t commit_append(struct group_coordinator *gc, const char *group_id,
     size_t k = 0;
     if (keys != NULL && values != NULL && recs != NULL) {
         k = commit_records(group_id, parts, n, now, keys, values, recs);
-        err = k == 0 ? KAFKA_ERROR_NONE : group_append(gc, part, recs, k, end);
+        err = k == 0 ? KAFKA_ERROR_NONE : group_append_txn(gc, part, recs, k, producer, end);
     }
     for (size_t i = 0; i < k; i++) {
         buf_free(&keys[i]);
@@ -223,7 +232,7 @@ void group_commit(struct group_coordinator *gc, const char *group_id, int32_t ge
     }
     int64_t now = group_wall_ms(), end = -1;
     if (err == KAFKA_ERROR_NONE) {
-        err = commit_append(gc, group_id, part, parts, n, now, &end);
+        err = group_commit_append(gc, group_id, part, parts, n, now, NULL, &end);
     }
     struct commit_wait *w = err == KAFKA_ERROR_NONE && end >= 0 ? calloc(1, sizeof *w) : NULL;
     char *id = w != NULL ? strdup(group_id) : NULL;
@@ -232,11 +241,11 @@ void group_commit(struct group_coordinator *gc, const char *group_id, int32_t ge
     }
     if (err != KAFKA_ERROR_NONE || end < 0) {
         free(w);
-        commit_fail_all(parts, n, err);
+        group_commit_fail_all(parts, n, err);
         cb(arg);
         return;
     }
-    *w = (struct commit_wait){gc, id, now, parts, n, cb, arg};
+    *w = (struct commit_wait){gc, id, now, end - 1, parts, n, cb, arg};
     group_wait_replicated(gc, part, end, commit_finish, w);
 }
 
@@ -293,8 +302,8 @@ void group_expire_offsets(struct group_coordinator *gc, struct group *g, int64_t
     }
     for (size_t i = g->n_offsets; i-- > 0;) {
         struct group_offset *o = &g->offsets[i];
-        if (now_ms - o->commit_ms < retention) {
-            continue;
+        if (now_ms - o->commit_ms < retention || group_txn_pending(g, o->topic, o->partition)) {
+            continue; /* a pending transactional offset may still commit over it */
         }
         struct buf key;
         buf_init(&key);
@@ -420,6 +429,7 @@ void group_delete_offsets(struct group_coordinator *gc, const char *group_id,
             written[i] ? group_offset_find(g, refs[i].topic, refs[i].partition) : NULL;
         if (o != NULL) {
             group_offset_remove(g, (size_t)(o - g->offsets));
+            group_txn_forget(g, refs[i].topic, refs[i].partition); /* as loading the tombstone */
         }
     }
     free(written);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "broker/log/control_batch.h"
 #include "broker/log/record_batch.h"
 #include "common/bigendian.h"
 #include "common/crc32c.h"
@@ -255,8 +256,8 @@ static int put_record(struct buf *out, const struct group_record *r, int32_t del
     return rv != 0 ? -ENOMEM : 0;
 }
 
-int group_batch_build(struct buf *out, const struct group_record *records, size_t n,
-                      int64_t timestamp_ms)
+static int batch_build(struct buf *out, const struct group_record *records, size_t n,
+                       int64_t timestamp_ms, const struct group_batch_producer *producer)
 {
     size_t start = out->len;
     uint8_t *h;
@@ -274,20 +275,33 @@ int group_batch_build(struct buf *out, const struct group_record *records, size_
     be32_store(h + 8, (uint32_t)(total - 12));
     be32_store(h + 12, (uint32_t)-1);
     h[16] = 2;
-    be16_store(h + 21, 0);
+    be16_store(h + 21, producer != NULL ? RECORD_BATCH_ATTR_TRANSACTIONAL : 0);
     be32_store(h + 23, (uint32_t)(n - 1));
     be64_store(h + 27, (uint64_t)timestamp_ms);
     be64_store(h + 35, (uint64_t)timestamp_ms);
-    be64_store(h + 43, (uint64_t)-1);
-    be16_store(h + 51, (uint16_t)-1);
-    be32_store(h + 53, (uint32_t)-1);
+    be64_store(h + 43, (uint64_t)(producer != NULL ? producer->producer_id : -1));
+    be16_store(h + 51, (uint16_t)(producer != NULL ? producer->producer_epoch : -1));
+    be32_store(h + 53, (uint32_t)(producer != NULL ? producer->base_sequence : -1));
     be32_store(h + 57, (uint32_t)n);
     be32_store(h + 17, crc32c(0, h + 21, total - 21));
     return 0;
 }
 
+int group_batch_build(struct buf *out, const struct group_record *records, size_t n,
+                      int64_t timestamp_ms)
+{
+    return batch_build(out, records, n, timestamp_ms, NULL);
+}
+
+int group_txn_batch_build(struct buf *out, const struct group_record *records, size_t n,
+                          int64_t timestamp_ms, const struct group_batch_producer *producer)
+{
+    return batch_build(out, records, n, timestamp_ms, producer);
+}
+
 static int walk_batch(const uint8_t *p, size_t size, int32_t count,
-                      void (*fn)(void *arg, const struct group_record *r), void *arg)
+                      const struct group_batch_visitor *visitor,
+                      const struct group_batch_info *info)
 {
     struct rd r = {p + RECORD_BATCH_HEADER_SIZE, size - RECORD_BATCH_HEADER_SIZE, false};
     for (int32_t i = 0; i < count; i++) {
@@ -325,13 +339,12 @@ static int walk_batch(const uint8_t *p, size_t size, int32_t count,
         if (rec.bad || r.bad || gr.key == NULL) {
             return -EINVAL;
         }
-        fn(arg, &gr);
+        visitor->record(visitor->arg, info, &gr);
     }
     return 0;
 }
 
-int group_batches_walk(const uint8_t *p, size_t len,
-                       void (*fn)(void *arg, const struct group_record *r), void *arg)
+int group_batches_visit(const uint8_t *p, size_t len, const struct group_batch_visitor *v)
 {
     size_t at = 0;
     while (len - at >= RECORD_BATCH_HEADER_SIZE) {
@@ -343,12 +356,42 @@ int group_batches_walk(const uint8_t *p, size_t len,
         if (size < RECORD_BATCH_HEADER_SIZE || (size_t)size > len - at) {
             break; /* a truncated tail: the next read starts there */
         }
-        bool control = (h.attributes & RECORD_BATCH_ATTR_CONTROL) != 0;
-        if (!control && record_batch_compression(&h) == 0 &&
-            walk_batch(p + at, (size_t)size, h.records_count, fn, arg) != 0) {
+        struct group_batch_info info = {h.base_offset, h.producer_id, h.producer_epoch,
+                                        (h.attributes & RECORD_BATCH_ATTR_TRANSACTIONAL) != 0};
+        if ((h.attributes & RECORD_BATCH_ATTR_CONTROL) != 0) {
+            struct control_marker m;
+            int rv = control_batch_read_marker(p + at, (size_t)size, &h, &m);
+            if (rv < 0) {
+                return -EINVAL;
+            }
+            if (rv == 0 && v->marker != NULL) {
+                v->marker(v->arg, &info, m.type == CONTROL_TYPE_COMMIT);
+            }
+        } else if (record_batch_compression(&h) == 0 &&
+                   walk_batch(p + at, (size_t)size, h.records_count, v, &info) != 0) {
             return -EINVAL;
         }
         at += (size_t)size;
     }
     return 0;
+}
+
+struct plain_walk {
+    void (*fn)(void *arg, const struct group_record *r);
+    void *arg;
+};
+
+static void plain_record(void *arg, const struct group_batch_info *b, const struct group_record *r)
+{
+    (void)b;
+    struct plain_walk *w = arg;
+    w->fn(w->arg, r);
+}
+
+int group_batches_walk(const uint8_t *p, size_t len,
+                       void (*fn)(void *arg, const struct group_record *r), void *arg)
+{
+    struct plain_walk w = {fn, arg};
+    struct group_batch_visitor v = {plain_record, NULL, &w};
+    return group_batches_visit(p, len, &v);
 }

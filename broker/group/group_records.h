@@ -91,11 +91,47 @@ struct group_record {
 int group_batch_build(struct buf *out, const struct group_record *records, size_t n,
                       int64_t timestamp_ms);
 
+/* The producer fields of a transactional batch (TxnOffsetCommit's offsets,
+ * Kafka's isTxnOffsetCommit batches). */
+struct group_batch_producer {
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t base_sequence;
+};
+
+/* As group_batch_build, but a transactional batch of the producer (the
+ * records stay pending until a commit marker follows). 0 or -ENOMEM. */
+int group_txn_batch_build(struct buf *out, const struct group_record *records, size_t n,
+                          int64_t timestamp_ms, const struct group_batch_producer *producer);
+
 /* Walk the records of the batches in [p, p+len): calls `fn` for each record
  * of each uncompressed data batch (control and compressed batches are
  * skipped: this topic never has them). Stops at a truncated tail. Returns 0
  * or -EINVAL when a record is malformed. */
 int group_batches_walk(const uint8_t *p, size_t len,
                        void (*fn)(void *arg, const struct group_record *r), void *arg);
+
+/* What a batch says about where its records stand (group_batches_visit). */
+struct group_batch_info {
+    int64_t base_offset;
+    int64_t producer_id; /* -1: none */
+    int16_t producer_epoch;
+    bool transactional; /* records of an open transaction until its marker */
+};
+
+/* The visitor of group_batches_visit. */
+struct group_batch_visitor {
+    /* Each record of each uncompressed data batch. */
+    void (*record)(void *arg, const struct group_batch_info *b, const struct group_record *r);
+    /* Each transaction marker (control batch): `commit` or abort of the
+     * batch's producer. Other control batches are skipped. */
+    void (*marker)(void *arg, const struct group_batch_info *b, bool commit);
+    void *arg;
+};
+
+/* group_batches_walk with the batch of each record and the transaction
+ * markers, for a coordinator that keeps transactional writes pending:
+ * 0, or -EINVAL when a record or marker is malformed. */
+int group_batches_visit(const uint8_t *p, size_t len, const struct group_batch_visitor *v);
 
 #endif

@@ -1,5 +1,6 @@
 #include "broker/kafka/admin_batch.h"
 
+#include "broker/kafka/authorizer.h"
 #include "proto/kafka/kafka_errors.h"
 
 struct kafka_admin_batch *kafka_admin_batch_new(struct kafka_call *call, int32_t count,
@@ -53,10 +54,25 @@ const char *kafka_admin_batch_message(const struct metadata_admin_op *op)
     return op->error_code != KAFKA_ERROR_NONE && op->error_message[0] ? op->error_message : NULL;
 }
 
-enum { RESOURCE_TOPIC = 2 }; /* Kafka's ConfigResource.Type.TOPIC */
+enum { RESOURCE_TOPIC = 2, RESOURCE_BROKER = 4 }; /* Kafka's ConfigResource.Type */
 
-bool kafka_admin_topic_resource(struct kafka_admin_batch *b, int32_t i, int8_t resource_type)
+bool kafka_admin_topic_resource(struct kafka_admin_batch *b, int32_t i, int8_t resource_type,
+                                const char *name)
 {
+    /* Kafka authorizes first: AlterConfigs on the topic, or on the cluster
+     * for a broker's configs. */
+    if (resource_type == RESOURCE_TOPIC &&
+        !kafka_authorize(b->call, ACL_OP_ALTER_CONFIGS, ACL_RESOURCE_TOPIC, name)) {
+        metadata_admin_fail(&b->ops[i], kafka_admin_batch_op_done,
+                            KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED, NULL);
+        return false;
+    }
+    if (resource_type == RESOURCE_BROKER &&
+        !kafka_authorize(b->call, ACL_OP_ALTER_CONFIGS, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME)) {
+        metadata_admin_fail(&b->ops[i], kafka_admin_batch_op_done,
+                            KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED, NULL);
+        return false;
+    }
     if (resource_type == RESOURCE_TOPIC) {
         return true;
     }

@@ -49,9 +49,12 @@ void kafka_admin_batch_submitted(struct kafka_admin_batch *b);
 const char *kafka_admin_batch_message(const struct metadata_admin_op *op);
 
 /* AlterConfigs and IncrementalAlterConfigs: op i alters a topic's config.
+ * The principal needs AlterConfigs on the topic (TOPIC_AUTHORIZATION_FAILED)
+ * or, for a broker resource, on the cluster (CLUSTER_AUTHORIZATION_FAILED).
  * Broker configs are static in Sluice (server.properties): a resource of any
- * other type fails op i with INVALID_REQUEST and returns false. */
-bool kafka_admin_topic_resource(struct kafka_admin_batch *b, int32_t i, int8_t resource_type);
+ * other type fails op i with INVALID_REQUEST. False when op i has failed. */
+bool kafka_admin_topic_resource(struct kafka_admin_batch *b, int32_t i, int8_t resource_type,
+                                const char *name);
 
 /* Op i sets (NULL value: deletes) `n` keys of `topic`'s config, replacing the
  * rest with defaults when `replace` (AlterConfigs); `entries` live in the

@@ -77,6 +77,8 @@ static const struct api_entry apis[] = {
     {KAFKA_API_LIST_TRANSACTIONS, "ListTransactions", 0, 0, kafka_handle_list_transactions},
     /* Transaction markers on led partitions (broker/replica/txn_markers.h). */
     {KAFKA_API_WRITE_TXN_MARKERS, "WriteTxnMarkers", 0, 1, kafka_handle_write_txn_markers},
+    /* Offsets sent in a transaction, pending until its marker (broker/group/). */
+    {KAFKA_API_TXN_OFFSET_COMMIT, "TxnOffsetCommit", 0, 3, kafka_handle_txn_offset_commit},
     /* SASL_PLAINTEXT / SASL_SSL listeners (handle_sasl.c); SCRAM users. */
     {KAFKA_API_SASL_HANDSHAKE, "SaslHandshake", 0, 1, kafka_handle_sasl_handshake},
     {KAFKA_API_SASL_AUTHENTICATE, "SaslAuthenticate", 0, 2, kafka_handle_sasl_authenticate},

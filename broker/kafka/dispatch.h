@@ -115,6 +115,7 @@ void kafka_handle_sync_group(struct kafka_call *call);
 void kafka_handle_heartbeat(struct kafka_call *call);
 void kafka_handle_leave_group(struct kafka_call *call);
 void kafka_handle_offset_commit(struct kafka_call *call);
+void kafka_handle_txn_offset_commit(struct kafka_call *call);
 void kafka_handle_offset_fetch(struct kafka_call *call);
 void kafka_handle_list_groups(struct kafka_call *call);
 void kafka_handle_describe_transactions(struct kafka_call *call);

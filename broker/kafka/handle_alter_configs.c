@@ -29,7 +29,7 @@ static void alter_one(struct kafka_admin_batch *b, const struct kafka_alter_conf
     kafka_alter_configs_response_resource_response_init(o);
     o->resource_type = r->resource_type;
     o->resource_name = r->resource_name;
-    if (!kafka_admin_topic_resource(b, i, r->resource_type)) {
+    if (!kafka_admin_topic_resource(b, i, r->resource_type, r->resource_name)) {
         return;
     }
     int32_t n = r->configs_count > 0 ? r->configs_count : 0;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "broker/kafka/admin_batch.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -50,6 +51,11 @@ static void grow_one(struct kafka_admin_batch *b, const struct kafka_create_part
     struct kafka_create_partitions_response_topic_result *o = &resp->results[i];
     kafka_create_partitions_response_topic_result_init(o);
     o->name = t->name;
+    if (!kafka_authorize(call, ACL_OP_ALTER, ACL_RESOURCE_TOPIC, t->name ? t->name : "")) {
+        metadata_admin_fail(&b->ops[i], kafka_admin_batch_op_done,
+                            KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED, NULL);
+        return;
+    }
     char err[256];
     int16_t code = check_assignments(call, t, err, sizeof err);
     if (code != KAFKA_ERROR_NONE) {

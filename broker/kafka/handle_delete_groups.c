@@ -2,6 +2,7 @@
  * group's tombstones are answered for once replicated (acks=all); the
  * response goes when the last group is done. */
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -70,6 +71,11 @@ void kafka_handle_delete_groups(struct kafka_call *call)
     }
     for (int32_t i = 0; i < n; i++) {
         slots[i] = (struct delete_group_slot){ctx, i};
+        if (!kafka_authorize(call, ACL_OP_DELETE, ACL_RESOURCE_GROUP,
+                             req.groups_names[i] ? req.groups_names[i] : "")) {
+            group_deleted(&slots[i], KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED);
+            continue;
+        }
         group_delete(call->svc->groups, req.groups_names[i], group_deleted, &slots[i]);
     }
     one_done(ctx);

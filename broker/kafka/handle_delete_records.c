@@ -1,5 +1,6 @@
 /* DeleteRecords (key 21): move a partition's log start offset forward; -1
  * means the high watermark. Offsets above it are OFFSET_OUT_OF_RANGE. */
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/partition_walk.h"
 #include "proto/kafka/kafka_errors.h"
@@ -12,6 +13,10 @@ static void delete_one(struct kafka_call *call, const char *topic,
     kafka_delete_records_response_partition_result_init(out);
     out->partition_index = in->partition_index;
     out->low_watermark = -1;
+    if (!kafka_authorize(call, ACL_OP_DELETE, ACL_RESOURCE_TOPIC, topic ? topic : "")) {
+        out->error_code = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+        return;
+    }
     struct partition *p =
         kafka_leader_partition(call, topic, in->partition_index, &out->error_code);
     if (p == NULL) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -133,6 +134,18 @@ static int describe_one(struct kafka_call *call, const struct kafka_describe_con
     out->resource_name = r->resource_name;
     out->configs_count = 0;
     size_t n;
+    /* Kafka authorizes before looking the resource up: DescribeConfigs on
+     * the topic, or on the cluster for a broker's configs. */
+    if (r->resource_type == RESOURCE_TOPIC &&
+        !kafka_authorize(call, ACL_OP_DESCRIBE_CONFIGS, ACL_RESOURCE_TOPIC, r->resource_name)) {
+        out->error_code = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+        return 0;
+    }
+    if (r->resource_type == RESOURCE_BROKER &&
+        !kafka_authorize(call, ACL_OP_DESCRIBE_CONFIGS, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME)) {
+        out->error_code = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
+        return 0;
+    }
     if (r->resource_type == RESOURCE_TOPIC) {
         const struct metadata_topic *t = metadata_view_topic(call->svc->metadata, r->resource_name);
         if (t == NULL) {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -83,6 +84,11 @@ void kafka_handle_describe_groups(struct kafka_call *call)
         o->protocol_type = "";
         o->protocol_data = "";
         o->members_count = 0;
+        if (!kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_GROUP,
+                             req.groups[i] ? req.groups[i] : "")) {
+            o->error_code = KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
+            continue;
+        }
         struct describe_ctx c = {call, o, false};
         o->error_code = group_describe(call->svc->groups, req.groups[i], fill, &c);
         if (c.oom) {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -96,6 +97,13 @@ void kafka_handle_describe_log_dirs(struct kafka_call *call)
     }
     struct replica_manager *rm = call->svc->replicas;
     size_t n_dirs = rm->dirs->count;
+    /* Kafka: without Describe on the cluster, no directories (and, v3+,
+     * CLUSTER_AUTHORIZATION_FAILED). */
+    bool authorized =
+        kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME);
+    if (!authorized) {
+        n_dirs = 0;
+    }
     struct describe_ctx c = {call, &req, NULL, n_dirs, NULL, false, false};
     c.results = kafka_arena_alloc_array(&call->arena, n_dirs + 1, sizeof *c.results);
     c.n_parts = kafka_arena_alloc_array(&call->arena, n_dirs + 1, sizeof *c.n_parts);
@@ -104,7 +112,9 @@ void kafka_handle_describe_log_dirs(struct kafka_call *call)
         return;
     }
     memset(c.n_parts, 0, (n_dirs + 1) * sizeof *c.n_parts);
-    replica_manager_each_partition(rm, visit, &c);
+    if (authorized) {
+        replica_manager_each_partition(rm, visit, &c);
+    }
     for (size_t d = 0; d < n_dirs; d++) {
         dir_result *r = &c.results[d];
         kafka_describe_log_dirs_response_result_init(r);
@@ -129,14 +139,16 @@ void kafka_handle_describe_log_dirs(struct kafka_call *call)
         }
     }
     c.filling = true;
-    replica_manager_each_partition(rm, visit, &c);
+    if (authorized) {
+        replica_manager_each_partition(rm, visit, &c);
+    }
     if (c.oom) {
         kafka_call_fail(call, "out of memory");
         return;
     }
     struct kafka_describe_log_dirs_response resp;
     kafka_describe_log_dirs_response_init(&resp);
-    resp.error_code = KAFKA_ERROR_NONE;
+    resp.error_code = authorized ? KAFKA_ERROR_NONE : KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
     resp.results = c.results;
     resp.results_count = (int32_t)n_dirs;
     struct kafka_writer w;

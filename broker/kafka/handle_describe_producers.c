@@ -3,16 +3,22 @@
  * last sequence, last timestamp, open transaction start (-1: none). Served by
  * the leader only (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION), as
  * in Kafka; `sluicectl producers TOPIC PARTITION` asks it. */
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/log/producer_state.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 static int answer_partition(struct kafka_call *call, const char *topic, int32_t index,
+                            bool authorized,
                             struct kafka_describe_producers_response_partition_response *out)
 {
     kafka_describe_producers_response_partition_response_init(out);
     out->partition_index = index;
+    if (!authorized) {
+        out->error_code = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+        return 0;
+    }
     struct partition *p = kafka_leader_partition(call, topic, index, &out->error_code);
     if (p == NULL) {
         return 0;
@@ -50,8 +56,12 @@ static int answer_topic(struct kafka_call *call,
         return -1;
     }
     out->partitions_count = np;
+    /* Kafka: Read on the topic. */
+    bool authorized =
+        kafka_authorize(call, ACL_OP_READ, ACL_RESOURCE_TOPIC, in->name ? in->name : "");
     for (int32_t j = 0; j < np; j++) {
-        if (answer_partition(call, in->name, in->partition_indexes[j], &out->partitions[j]) != 0) {
+        if (answer_partition(call, in->name, in->partition_indexes[j], authorized,
+                             &out->partitions[j]) != 0) {
             return -1;
         }
     }

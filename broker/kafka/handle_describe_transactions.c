@@ -1,14 +1,18 @@
 /* DescribeTransactions (key 65, v0): the state of transactional ids this
  * broker coordinates (kafka-transactions.sh describe, sluicectl txn
- * describe); others get NOT_COORDINATOR per id. */
+ * describe); others get NOT_COORDINATOR per id. As Kafka: Describe on the
+ * transactional id (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and only
+ * the topics the principal may Describe are listed. */
 #include <string.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/txn/txn_coordinator.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 struct describe_ctx {
+    struct kafka_call *call;
     struct kafka_arena *arena;
     struct kafka_describe_transactions_response_transaction_state *out;
     bool failed;
@@ -33,7 +37,8 @@ static void describe_one(void *arg, const struct txn_description *d)
     }
     s->topics_count = 0;
     for (size_t i = 0; i < d->n_partitions; i++) { /* the distinct topics */
-        bool seen = false;
+        bool seen =
+            !kafka_authorize(c->call, ACL_OP_DESCRIBE, ACL_RESOURCE_TOPIC, d->partitions[i].topic);
         for (int32_t k = 0; k < s->topics_count && !seen; k++) {
             seen = strcmp(s->topics[k].topic, d->partitions[i].topic) == 0;
         }
@@ -76,7 +81,7 @@ void kafka_handle_describe_transactions(struct kafka_call *call)
         return;
     }
     resp.transaction_states_count = n;
-    struct describe_ctx c = {&call->arena, NULL, false};
+    struct describe_ctx c = {call, &call->arena, NULL, false};
     for (int32_t i = 0; i < n; i++) {
         struct kafka_describe_transactions_response_transaction_state *s =
             &resp.transaction_states[i];
@@ -88,6 +93,11 @@ void kafka_handle_describe_transactions(struct kafka_call *call)
         s->transaction_start_time_ms = -1;
         s->topics_count = 0;
         c.out = s;
+        if (!kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_TRANSACTIONAL_ID,
+                             req.transactional_ids[i] ? req.transactional_ids[i] : "")) {
+            s->error_code = KAFKA_ERROR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+            continue;
+        }
         s->error_code =
             call->svc->txns == NULL
                 ? KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker/kafka/admin_batch.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "kafka_messages.h"
 #include "proto/kafka/kafka_errors.h"
@@ -137,7 +138,17 @@ void kafka_handle_elect_leaders(struct kafka_call *call)
         return;
     }
     kafka_elect_leaders_response_init(resp);
-    rv = req.topic_partitions_count < 0 ? shape_all(call, resp) : shape_listed(call, &req, resp);
+    /* Kafka: without Alter on the cluster, the request's partitions (none
+     * for "all") each answer CLUSTER_AUTHORIZATION_FAILED, as does the
+     * response itself (v1+). */
+    bool authorized = kafka_authorize(call, ACL_OP_ALTER, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME);
+    if (!authorized) {
+        resp->error_code = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
+        rv = req.topic_partitions_count < 0 ? 0 : shape_listed(call, &req, resp);
+    } else {
+        rv =
+            req.topic_partitions_count < 0 ? shape_all(call, resp) : shape_listed(call, &req, resp);
+    }
     int32_t total = 0;
     for (int32_t i = 0; rv == 0 && i < resp->replica_election_results_count; i++) {
         total += resp->replica_election_results[i].partition_result_count;
@@ -155,6 +166,11 @@ void kafka_handle_elect_leaders(struct kafka_call *call)
         const struct kafka_elect_leaders_response_replica_election_result *t =
             &resp->replica_election_results[i];
         for (int32_t j = 0; j < t->partition_result_count; j++, k++) {
+            if (!authorized) {
+                metadata_admin_fail(&b->ops[k], kafka_admin_batch_op_done,
+                                    KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED, NULL);
+                continue;
+            }
             if (req.election_type != ELECTION_TYPE_PREFERRED) {
                 metadata_admin_fail(&b->ops[k], kafka_admin_batch_op_done,
                                     KAFKA_ERROR_INVALID_REQUEST,

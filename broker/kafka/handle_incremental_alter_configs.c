@@ -61,7 +61,7 @@ alter_one(struct kafka_admin_batch *b, bool validate_only, int32_t i,
     kafka_incremental_alter_configs_response_alter_configs_resource_response_init(o);
     o->resource_type = r->resource_type;
     o->resource_name = r->resource_name;
-    if (!kafka_admin_topic_resource(b, i, r->resource_type)) {
+    if (!kafka_admin_topic_resource(b, i, r->resource_type, r->resource_name)) {
         return;
     }
     struct metadata_config_entry *entries = NULL;

@@ -1,8 +1,10 @@
 /* ListGroups (key 16): the groups this broker coordinates now (admin
- * clients ask every broker and merge). */
+ * clients ask every broker and merge). As Kafka: Describe on the cluster
+ * lists them all, else only the groups the principal may Describe. */
 #include <strings.h>
 
 #include "broker/group/group_coordinator.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -12,6 +14,7 @@ struct list_ctx {
     const struct kafka_list_groups_request *req;
     struct kafka_list_groups_response *resp;
     int32_t cap;
+    bool all; /* Describe on the cluster: no per-group check */
 };
 
 /* v4 states filter (KIP-518): empty or absent lists every state. */
@@ -39,7 +42,8 @@ static void count(void *arg, const char *id, const char *type, const char *state
 static void add(void *arg, const char *id, const char *type, const char *state)
 {
     struct list_ctx *c = arg;
-    if (c->resp->groups_count < c->cap && wanted(c, state)) {
+    if (c->resp->groups_count < c->cap && wanted(c, state) &&
+        (c->all || kafka_authorize(c->call, ACL_OP_DESCRIBE, ACL_RESOURCE_GROUP, id))) {
         struct kafka_list_groups_response_listed_group *g =
             &c->resp->groups[c->resp->groups_count++];
         kafka_list_groups_response_listed_group_init(g);
@@ -60,7 +64,9 @@ void kafka_handle_list_groups(struct kafka_call *call)
     struct kafka_list_groups_response resp;
     kafka_list_groups_response_init(&resp);
     resp.error_code = KAFKA_ERROR_NONE;
-    struct list_ctx c = {call, &req, &resp, 0};
+    struct list_ctx c = {
+        call, &req, &resp, 0,
+        kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME)};
     group_each(call->svc->groups, count, &c);
     resp.groups = kafka_arena_alloc_array(&call->arena, (size_t)c.cap + 1, sizeof *resp.groups);
     resp.groups_count = 0;

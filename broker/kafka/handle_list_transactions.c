@@ -1,14 +1,17 @@
 /* ListTransactions (key 66, v0): the transactional ids this broker
  * coordinates now, filtered by state and producer id (admin clients ask
- * every broker and merge). */
+ * every broker and merge). Only the ids the principal may Describe are
+ * listed, as Kafka does. */
 #include <string.h>
 
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/txn/txn_coordinator.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 struct list_ctx {
+    struct kafka_call *call;
     const struct kafka_list_transactions_request *req;
     struct kafka_list_transactions_response *resp;
     int32_t cap;
@@ -36,7 +39,9 @@ static void count(void *arg, const struct txn_description *d)
 static void add(void *arg, const struct txn_description *d)
 {
     struct list_ctx *c = arg;
-    if (c->resp->transaction_states_count < c->cap && wanted(c, d)) {
+    if (c->resp->transaction_states_count < c->cap && wanted(c, d) &&
+        kafka_authorize(c->call, ACL_OP_DESCRIBE, ACL_RESOURCE_TRANSACTIONAL_ID,
+                        d->transactional_id)) {
         struct kafka_list_transactions_response_transaction_state *s =
             &c->resp->transaction_states[c->resp->transaction_states_count++];
         kafka_list_transactions_response_transaction_state_init(s);
@@ -71,7 +76,7 @@ void kafka_handle_list_transactions(struct kafka_call *call)
     int32_t nf = req.state_filters_count > 0 ? req.state_filters_count : 0;
     resp.unknown_state_filters =
         kafka_arena_alloc_array(&call->arena, (size_t)nf + 1, sizeof *resp.unknown_state_filters);
-    struct list_ctx c = {&req, &resp, 0};
+    struct list_ctx c = {call, &req, &resp, 0};
     if (call->svc->txns != NULL) {
         txn_each(call->svc->txns, count, &c);
     }

@@ -1,6 +1,7 @@
 /* OffsetFetch (key 9): a group's committed offsets, for the partitions
  * named or (topics null, v2+) all of them. A partition without a committed
- * offset answers -1. */
+ * offset answers -1; with require_stable (v7+, KIP-447) one with pending
+ * transactional offsets answers UNSTABLE_OFFSET_COMMIT. */
 #include <string.h>
 
 #include "broker/group/group_coordinator.h"
@@ -12,9 +13,19 @@
 struct all_ctx {
     struct kafka_call *call;
     struct kafka_offset_fetch_response *resp;
+    const char *group_id;
+    bool require_stable;
     size_t cap;
     bool oom;
 };
+
+/* KIP-447: a read_committed consumer (require_stable) must not start from
+ * an offset a pending transaction is about to replace; it retries. */
+static bool unstable(struct kafka_call *call, bool require_stable, const char *group_id,
+                     const char *topic, int32_t partition)
+{
+    return require_stable && group_offset_unstable(call->svc->groups, group_id, topic, partition);
+}
 
 static struct kafka_offset_fetch_response_topic *topic_slot(struct all_ctx *c, const char *name)
 {
@@ -56,10 +67,16 @@ static void add_one(void *arg, const struct group_committed *gc)
     p->committed_leader_epoch = gc->leader_epoch;
     p->metadata = gc->metadata;
     p->error_code = KAFKA_ERROR_NONE;
+    if (unstable(c->call, c->require_stable, c->group_id, gc->topic, gc->partition)) {
+        p->committed_offset = -1;
+        p->committed_leader_epoch = -1;
+        p->metadata = "";
+        p->error_code = KAFKA_ERROR_UNSTABLE_OFFSET_COMMIT;
+    }
 }
 
 static int fill_named(struct kafka_call *call, const struct kafka_offset_fetch_request *req,
-                      struct kafka_offset_fetch_response *resp, int16_t err)
+                      struct kafka_offset_fetch_response *resp, int16_t group_err)
 {
     int32_t nt = req->topics_count > 0 ? req->topics_count : 0;
     resp->topics = kafka_arena_alloc_array(&call->arena, (size_t)nt + 1, sizeof *resp->topics);
@@ -83,6 +100,11 @@ static int fill_named(struct kafka_call *call, const struct kafka_offset_fetch_r
             struct group_committed c;
             group_committed_offset(call->svc->groups, req->group_id, t->name,
                                    t->partition_indexes[j], &c);
+            int16_t err = group_err;
+            if (err == KAFKA_ERROR_NONE && unstable(call, req->require_stable, req->group_id,
+                                                    t->name, t->partition_indexes[j])) {
+                err = KAFKA_ERROR_UNSTABLE_OFFSET_COMMIT;
+            }
             kafka_offset_fetch_response_partition_init(&o->partitions[j]);
             o->partitions[j].partition_index = t->partition_indexes[j];
             o->partitions[j].committed_offset = err == KAFKA_ERROR_NONE ? c.offset : -1;
@@ -97,10 +119,11 @@ static int fill_named(struct kafka_call *call, const struct kafka_offset_fetch_r
 /* One group's answer in the v0-7 shape: `topics` NULL with count -1 asks for all. */
 static int fetch_group(struct kafka_call *call, const char *group_id,
                        const struct kafka_offset_fetch_request_topic *topics, int32_t topics_count,
-                       struct kafka_offset_fetch_response *resp)
+                       bool require_stable, struct kafka_offset_fetch_response *resp)
 {
     struct kafka_offset_fetch_request one = {
-        group_id, (struct kafka_offset_fetch_request_topic *)topics, topics_count, NULL, 0, false};
+        group_id,      (struct kafka_offset_fetch_request_topic *)topics, topics_count, NULL, 0,
+        require_stable};
     int16_t err =
         kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_GROUP, group_id ? group_id : "")
             ? group_offsets_ready(call->svc->groups, group_id)
@@ -113,7 +136,7 @@ static int fetch_group(struct kafka_call *call, const char *group_id,
     if (err != KAFKA_ERROR_NONE) {
         return 0;
     }
-    struct all_ctx c = {call, resp, 0, false};
+    struct all_ctx c = {call, resp, group_id, require_stable, 0, false};
     group_each_committed(call->svc->groups, group_id, count_all, &c);
     c.cap++;
     resp->topics = kafka_arena_alloc_array(&call->arena, c.cap, sizeof *resp->topics);
@@ -149,7 +172,8 @@ static int fetch_groups(struct kafka_call *call, const struct kafka_offset_fetch
         }
         struct kafka_offset_fetch_response one;
         kafka_offset_fetch_response_init(&one);
-        if (fetch_group(call, g->group_id, nt >= 0 ? ts : NULL, nt, &one) != 0) {
+        if (fetch_group(call, g->group_id, nt >= 0 ? ts : NULL, nt, req->require_stable, &one) !=
+            0) {
             return -1;
         }
         struct kafka_offset_fetch_response_group *out = &resp->groups[i];
@@ -192,14 +216,15 @@ void kafka_handle_offset_fetch(struct kafka_call *call)
         kafka_call_bad_request(call, rv);
         return;
     }
-    /* require_stable (v7+) waits for pending transactional offsets: there
-     * are none without transactions, so every offset is stable. */
+    /* require_stable (v7+): partitions with pending transactional offsets
+     * answer UNSTABLE_OFFSET_COMMIT (the client retries). */
     struct kafka_offset_fetch_response resp;
     kafka_offset_fetch_response_init(&resp);
     if (version >= 8) {
         rv = fetch_groups(call, &req, &resp);
     } else {
-        rv = fetch_group(call, req.group_id, req.topics, req.topics_count, &resp);
+        rv = fetch_group(call, req.group_id, req.topics, req.topics_count, req.require_stable,
+                         &resp);
     }
     if (rv != 0) {
         kafka_call_fail(call, "out of memory");

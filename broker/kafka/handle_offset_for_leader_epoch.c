@@ -6,7 +6,10 @@
  * As in Kafka's Partition.lastOffsetForLeaderEpoch, the current leader epoch
  * is checked first (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH), then
  * leadership (NOT_LEADER_OR_FOLLOWER); an epoch the cache cannot place
- * answers NONE with epoch and offset -1. */
+ * answers NONE with epoch and offset -1. Authorization as Kafka's:
+ * ClusterAction on the cluster (replicas) or Describe on each topic
+ * (consumers, TOPIC_AUTHORIZATION_FAILED otherwise). */
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -14,10 +17,14 @@
 static void
 answer_one(struct kafka_call *call, const char *topic,
            const struct kafka_offset_for_leader_epoch_request_offset_for_leader_partition *in,
-           struct kafka_offset_for_leader_epoch_response_epoch_end_offset *out)
+           bool authorized, struct kafka_offset_for_leader_epoch_response_epoch_end_offset *out)
 {
     kafka_offset_for_leader_epoch_response_epoch_end_offset_init(out);
     out->partition = in->partition;
+    if (!authorized) {
+        out->error_code = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+        return;
+    }
     /* Kafka checks the epoch before the role: a follower that knows a newer
      * epoch than the client still fences it. */
     const struct partition *hosted =
@@ -43,6 +50,7 @@ answer_one(struct kafka_call *call, const char *topic,
 static int
 answer_topic(struct kafka_call *call,
              const struct kafka_offset_for_leader_epoch_request_offset_for_leader_topic *in,
+             bool cluster_action,
              struct kafka_offset_for_leader_epoch_response_offset_for_leader_topic_result *out)
 {
     kafka_offset_for_leader_epoch_response_offset_for_leader_topic_result_init(out);
@@ -53,8 +61,10 @@ answer_topic(struct kafka_call *call,
         return -1;
     }
     out->partitions_count = np;
+    bool authorized = cluster_action || kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_TOPIC,
+                                                        in->topic ? in->topic : "");
     for (int32_t j = 0; j < np; j++) {
-        answer_one(call, in->topic, &in->partitions[j], &out->partitions[j]);
+        answer_one(call, in->topic, &in->partitions[j], authorized, &out->partitions[j]);
     }
     return 0;
 }
@@ -73,8 +83,10 @@ void kafka_handle_offset_for_leader_epoch(struct kafka_call *call)
     int32_t nt = req.topics_count > 0 ? req.topics_count : 0;
     resp.topics = kafka_arena_alloc_array(&call->arena, (size_t)nt, sizeof *resp.topics);
     resp.topics_count = nt;
+    bool cluster_action =
+        kafka_authorize(call, ACL_OP_CLUSTER_ACTION, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME);
     for (int32_t i = 0; resp.topics != NULL && i < nt; i++) {
-        if (answer_topic(call, &req.topics[i], &resp.topics[i]) != 0) {
+        if (answer_topic(call, &req.topics[i], cluster_action, &resp.topics[i]) != 0) {
             resp.topics = NULL;
         }
     }

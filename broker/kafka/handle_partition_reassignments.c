@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker/kafka/admin_batch.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "kafka_messages.h"
 #include "proto/kafka/kafka_errors.h"
@@ -90,6 +91,12 @@ void kafka_handle_alter_partition_reassignments(struct kafka_call *call)
     }
     uint64_t timeout = req.timeout_ms > 0 ? (uint64_t)req.timeout_ms
                                           : (uint64_t)call->svc->cfg->request_timeout_ms;
+    /* Kafka: Alter on the cluster, else the response and each partition
+     * answer CLUSTER_AUTHORIZATION_FAILED. */
+    bool authorized = kafka_authorize(call, ACL_OP_ALTER, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME);
+    if (!authorized) {
+        resp->error_code = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
+    }
     int32_t k = 0;
     for (int32_t i = 0; i < resp->responses_count; i++) {
         const struct kafka_alter_partition_reassignments_request_reassignable_topic *t =
@@ -98,6 +105,11 @@ void kafka_handle_alter_partition_reassignments(struct kafka_call *call)
             const struct kafka_alter_partition_reassignments_request_reassignable_partition *p =
                 &t->partitions[j];
             bool cancel = p->replicas_count < 0;
+            if (!authorized) {
+                metadata_admin_fail(&b->ops[k], kafka_admin_batch_op_done,
+                                    KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED, NULL);
+                continue;
+            }
             if (t->name == NULL) {
                 metadata_admin_fail(&b->ops[k], kafka_admin_batch_op_done,
                                     KAFKA_ERROR_INVALID_REQUEST, "topic name is null");
@@ -176,6 +188,10 @@ void kafka_handle_list_partition_reassignments(struct kafka_call *call)
     struct kafka_list_partition_reassignments_response resp;
     kafka_list_partition_reassignments_response_init(&resp);
     size_t n = req.topics_count < 0 ? metadata_view_topic_count(v) : (size_t)req.topics_count;
+    if (!kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME)) {
+        resp.error_code = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
+        n = 0; /* Kafka: Describe on the cluster, else nothing is listed */
+    }
     const struct metadata_topic **topics =
         kafka_arena_alloc_array(&call->arena, n + 1, sizeof *topics);
     resp.topics = kafka_arena_alloc_array(&call->arena, n + 1, sizeof *resp.topics);
@@ -183,7 +199,7 @@ void kafka_handle_list_partition_reassignments(struct kafka_call *call)
         kafka_call_fail(call, "out of memory");
         return;
     }
-    if (req.topics_count < 0) {
+    if (req.topics_count < 0 && n > 0) {
         n = metadata_view_topics(v, topics, n);
     } else {
         for (size_t i = 0; i < n; i++) {

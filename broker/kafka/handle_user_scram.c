@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "broker/kafka/admin_batch.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/metadata/topic_name.h"
 #include "common/scram.h"
@@ -62,6 +63,18 @@ void kafka_handle_describe_user_scram_credentials(struct kafka_call *call)
     }
     struct kafka_describe_user_scram_credentials_response resp;
     kafka_describe_user_scram_credentials_response_init(&resp);
+    if (!kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME)) {
+        resp.error_code = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
+        resp.results_count = 0;
+        struct kafka_writer w;
+        rv = kafka_call_begin_response(call, &w);
+        if (rv == 0) {
+            rv = kafka_describe_user_scram_credentials_response_encode(&w, call->header.api_version,
+                                                                       &resp);
+        }
+        kafka_call_finish_response(call, &w, rv);
+        return;
+    }
     /* Null or empty: every user with a credential (in name order). */
     struct metadata_scram_credential c;
     size_t total = 0;
@@ -114,6 +127,7 @@ void kafka_handle_describe_user_scram_credentials(struct kafka_call *call)
 struct alter_ctx {
     struct kafka_alter_user_scram_credentials_request req;
     struct kafka_alter_user_scram_credentials_response resp;
+    bool authorized; /* Alter on the cluster: else every user is refused */
 };
 
 static const char *entry_user(const struct alter_ctx *x, int32_t i)
@@ -191,7 +205,8 @@ static void submit_entry(struct kafka_admin_batch *b, struct alter_ctx *x, int32
 {
     struct metadata_admin_op *op = &b->ops[i];
     const char *why = NULL;
-    int16_t code = check_entry(x, i, &why);
+    int16_t code =
+        x->authorized ? check_entry(x, i, &why) : KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
     if (code != KAFKA_ERROR_NONE) {
         metadata_admin_fail(op, kafka_admin_batch_op_done, code, why);
         return;
@@ -246,6 +261,7 @@ void kafka_handle_alter_user_scram_credentials(struct kafka_call *call)
         return;
     }
     x->resp.results_count = 0;
+    x->authorized = kafka_authorize(call, ACL_OP_ALTER, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME);
     for (int32_t i = 0; i < n; i++) {
         submit_entry(b, x, i);
     }

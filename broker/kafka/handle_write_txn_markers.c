@@ -146,8 +146,10 @@ void kafka_handle_write_txn_markers(struct kafka_call *call)
             .n_partitions = k - first,
         };
     }
-    /* Kafka: only the cluster itself (CLUSTER_ACTION) writes markers. */
-    if (!kafka_authorize(call, ACL_OP_CLUSTER_ACTION, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME)) {
+    /* Kafka: only the cluster itself (ClusterAction) writes markers, or a
+     * principal that may Alter the cluster. */
+    if (!kafka_authorize(call, ACL_OP_ALTER, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME) &&
+        !kafka_authorize(call, ACL_OP_CLUSTER_ACTION, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME)) {
         for (size_t i = 0; i < total; i++) {
             ctx->slots[i].error_code = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
         }

@@ -383,7 +383,7 @@ int broker_session_start(struct broker_session *s, uv_loop_t *loop, const struct
     if (rv != 0) {
         return rv;
     }
-    rv = controller_client_init_tls(&s->client, loop, voters, o->tls, o->tls_verify_host);
+    rv = controller_client_init_tls(&s->client, loop, voters, o->tls);
     if (rv != 0) {
         fsm_close(&s->metadata);
         return rv;

@@ -59,8 +59,9 @@ struct broker_session_options {
     uint64_t heartbeat_interval_ms;
     uint64_t request_timeout_ms;
     uint64_t session_timeout_ms; /* broker.session.timeout.ms; 0: Kafka's 9000 */
-    struct tls_context *tls;     /* mutual TLS to the controllers (borrowed); NULL: plaintext */
-    bool tls_verify_host;
+    /* The controller listener's TLS (borrowed; NULL: plaintext): mutual TLS
+     * to the controllers, each checked to be the voter reached. */
+    const struct internal_tls *tls;
 };
 
 struct broker_session;

@@ -8,6 +8,7 @@
 
 #include "broker/replica/replica_manager.h"
 #include "broker/replica/replica_service.h"
+#include "common/internal_tls.h"
 #include "common/log.h"
 #include "common/rpc_client.h"
 #include "proto/replica.pb-c.h"
@@ -131,6 +132,22 @@ void fetcher_close(struct replica_fetcher *f)
 
 /* Point the client at the leader's inter-broker endpoint. Returns 0, or -1
  * when the leader has none (yet). */
+
+/* Only the leader's broker answers as the leader: its certificate must be
+ * node `leader`'s. */
+static bool check_leader(struct rpc_client *client, const char *subject, char *why, size_t whylen)
+{
+    struct replica_fetcher *f = client->data;
+    struct internal_peer peer;
+    internal_tls_identify(f->rm->tls, subject, &peer);
+    if (peer.node == f->leader) {
+        return true;
+    }
+    snprintf(why, whylen, "leader %d at %s:%d presented principal %s, not node %d's (%s)",
+             f->leader, f->host, f->port, peer.principal, f->leader, f->rm->tls->node_pattern);
+    return false;
+}
+
 static int connect_leader(struct replica_fetcher *f)
 {
     const struct metadata_endpoint *ep = replica_manager_endpoint(f->rm, f->leader);
@@ -145,9 +162,11 @@ static int connect_leader(struct replica_fetcher *f)
     if (f->client_up) {
         return rpc_client_set_target(&f->client, f->host, f->port) == 0 ? 0 : -1;
     }
+    const struct internal_tls *tls = f->rm->tls;
     struct rpc_client_options o = {.max_frame = replica_rpc_max_frame(f->rm->cfg),
-                                   .tls = f->rm->tls,
-                                   .tls_verify_host = f->rm->tls_verify_host};
+                                   .tls = tls != NULL ? tls->client : NULL,
+                                   .tls_verify_host = tls != NULL && tls->verify_host,
+                                   .check_server = tls != NULL ? check_leader : NULL};
     if (rpc_client_init(&f->client, f->rm->loop, f->host, f->port, &o) != 0) {
         return -1;
     }

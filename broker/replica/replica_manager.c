@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker/replica/fetcher.h"
+#include "common/internal_tls.h"
 #include "common/log.h"
 
 struct hosted_topic {
@@ -676,10 +677,9 @@ void replica_manager_each_partition(struct replica_manager *rm,
     }
 }
 
-void replica_manager_set_tls(struct replica_manager *rm, struct tls_context *tls, bool verify_host)
+void replica_manager_set_tls(struct replica_manager *rm, const struct internal_tls *tls)
 {
-    rm->tls = tls;
-    rm->tls_verify_host = verify_host;
+    rm->tls = tls != NULL && internal_tls_enabled(tls) ? tls : NULL;
 }
 
 const char *replica_listener_name(const struct sluice_config *cfg)

@@ -52,6 +52,9 @@ struct replica_controller {
     void (*all_dirs_offline)(void *data);
 };
 
+struct internal_tls;
+struct txn_marker_written;
+
 struct replica_manager {
     uv_loop_t *loop;
     const struct sluice_config *cfg;
@@ -66,9 +69,11 @@ struct replica_manager {
     size_t n_fetchers, cap_fetchers;
     uv_timer_t isr_timer;
     bool running;
-    struct tls_context *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
-    bool tls_verify_host;
-    bool offline_dirty; /* the offline replicas changed since the last report */
+    const struct internal_tls *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
+    bool offline_dirty;             /* the offline replicas changed since the last report */
+    /* told of every replicated transaction marker (txn_markers.h) */
+    void (*marker_listener)(void *arg, const struct txn_marker_written *m);
+    void *marker_listener_arg;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
@@ -85,10 +90,11 @@ void replica_manager_stop(struct replica_manager *rm);
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index);
 
-/* Fetch from leaders over mutual TLS with `tls` (a client context,
- * borrowed, outliving the manager; NULL: plaintext), checking that each
- * leader's certificate names its host when `verify_host`. */
-void replica_manager_set_tls(struct replica_manager *rm, struct tls_context *tls, bool verify_host);
+/* Fetch from leaders over the inter-broker listener's TLS `tls` (borrowed,
+ * outliving the manager; NULL or not enabled: plaintext): each leader's
+ * certificate must name its host (tls->verify_host) and be the leader's
+ * node's (node.principal.pattern). */
+void replica_manager_set_tls(struct replica_manager *rm, const struct internal_tls *tls);
 
 /* Whether this broker is a replica of `topic`-`index` but cannot serve it:
  * its log directory is offline, or it could not be opened. Clients get

@@ -2,6 +2,7 @@
 #include "broker/replica/replica_service.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -382,8 +383,36 @@ static void handle_markers(struct rpc_call *call, void *arg)
     }
 }
 
-int replica_service_register(struct rpc_server *server, struct replica_manager *rm)
+/* Who may call: a follower fetches (and asks epochs) only as itself; a
+ * broker writes transaction markers (any node). */
+static bool guard(struct rpc_call *call, void *arg, char *why, size_t whylen)
 {
+    const struct internal_tls *tls = arg;
+    int32_t node = -1;
+    if (call->method == SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH) {
+        node = ((Sluice__Replica__ReplicaFetchRequest *)call->request)->replica_id;
+    } else if (call->method ==
+               SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_OFFSETS_FOR_LEADER_EPOCH) {
+        node = ((Sluice__Replica__OffsetsForLeaderEpochRequest *)call->request)->replica_id;
+    }
+    if (node < -1) {
+        node = INT32_MAX; /* nobody's id: refused, not "any node" */
+    }
+    char inner[400];
+    if (internal_tls_call_is_node(tls, call, node, inner, sizeof inner)) {
+        return true;
+    }
+    snprintf(why, whylen, "%s: %s", node >= 0 ? "fetching as another replica" : "not a broker",
+             inner);
+    return false;
+}
+
+int replica_service_register(struct rpc_server *server, struct replica_manager *rm,
+                             const struct internal_tls *tls)
+{
+    if (tls != NULL && internal_tls_enabled(tls)) {
+        rpc_server_set_guard(server, guard, (void *)tls);
+    }
     int rv =
         rpc_server_handle(server, SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH,
                           &sluice__replica__replica_fetch_request__descriptor, handle_fetch, rm);

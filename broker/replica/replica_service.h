@@ -17,10 +17,17 @@
 #define SLUICE_BROKER_REPLICA_REPLICA_SERVICE_H
 
 #include "broker/replica/replica_manager.h"
+#include "common/internal_tls.h"
 #include "common/rpc_server.h"
 
-/* Register the methods on `server`; `rm` outlives it. Returns 0 or -EINVAL. */
-int replica_service_register(struct rpc_server *server, struct replica_manager *rm);
+/* Register the methods on `server`; `rm` and `tls` (the inter-broker
+ * listener's, NULL or not enabled: plaintext) outlive it. With TLS each
+ * caller's certificate must be a node's (common/internal_tls.h), and
+ * ReplicaFetch and OffsetsForLeaderEpoch only as that node's replica
+ * (replica_id): no one else moves a follower's fetch offset, and so the
+ * high watermark or the ISR. Returns 0 or -EINVAL. */
+int replica_service_register(struct rpc_server *server, struct replica_manager *rm,
+                             const struct internal_tls *tls);
 
 /* The RPC frame bound for replication: room for a whole fetch response
  * (replica.fetch.response.max.bytes) or one batch as large as a topic may

@@ -23,6 +23,8 @@ struct marker_wait {
     struct txn_marker_partition *slot;
     int32_t leader_epoch; /* the epoch it was appended in */
     int64_t end;          /* marker offset + 1 */
+    int64_t producer_id;
+    bool commit;
     bool done;
 };
 
@@ -84,7 +86,18 @@ static bool wait_check(struct markers_ctx *ctx, struct marker_wait *w)
         return false;
     }
     wait_fail(w, rv < 0 ? error_from_log(rv) : ERR_NONE);
+    if (rv == 0 && ctx->rm->marker_listener != NULL) {
+        struct txn_marker_written m = {w->slot->topic, w->slot->partition, w->leader_epoch,
+                                       w->producer_id, w->commit,          w->end - 1};
+        ctx->rm->marker_listener(ctx->rm->marker_listener_arg, &m);
+    }
     return true;
+}
+
+void txn_markers_set_listener(struct replica_manager *rm, txn_marker_listener_fn fn, void *arg)
+{
+    rm->marker_listener = fn;
+    rm->marker_listener_arg = arg;
 }
 
 static bool markers_ready(struct delayed_op *op)
@@ -154,8 +167,8 @@ static void append_one(struct markers_ctx *ctx, const struct txn_marker_write *m
                  log_err_name(rv), info.reason);
         return;
     }
-    ctx->waits[ctx->n_waits++] =
-        (struct marker_wait){slot, p->leader_epoch, info.first_offset + 1, false};
+    ctx->waits[ctx->n_waits++] = (struct marker_wait){
+        slot, p->leader_epoch, info.first_offset + 1, m->producer_id, m->commit, false};
 }
 
 int txn_markers_write(struct replica_manager *rm, struct txn_marker_write *markers, size_t n,

@@ -50,4 +50,21 @@ typedef void (*txn_markers_done_cb)(void *arg);
 int txn_markers_write(struct replica_manager *rm, struct txn_marker_write *markers, size_t n,
                       uint64_t timeout_ms, txn_markers_done_cb done, void *arg);
 
+/* A marker written by txn_markers_write is replicated (the high watermark
+ * passed it, in the leader epoch it was appended in). The group coordinator
+ * listens, so transactional offsets (TxnOffsetCommit) on a
+ * __consumer_offsets partition are applied on commit and dropped on abort
+ * (Kafka's GroupCoordinator.onTransactionCompleted). */
+struct txn_marker_written {
+    const char *topic;
+    int32_t partition;
+    int32_t leader_epoch;
+    int64_t producer_id;
+    bool commit;
+    int64_t offset; /* the marker's */
+};
+typedef void (*txn_marker_listener_fn)(void *arg, const struct txn_marker_written *m);
+/* One listener per replica manager; fn NULL removes it. */
+void txn_markers_set_listener(struct replica_manager *rm, txn_marker_listener_fn fn, void *arg);
+
 #endif

@@ -25,11 +25,22 @@ from test_replication import (TOPIC_CONFIG, AckedProducer, assert_replicas_ident
 INTERNAL_MAP = "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL,REPLICATION:SSL"
 
 
+def node_keystore(p, node_id, ca="ca", name=None):
+    """Node `node_id`'s keystore: CN=sluice-node-N (node.principal.pattern's
+    default), for localhost and 127.0.0.1."""
+    name = name or f"node{node_id}"
+    p._leaf(name, f"/CN=sluice-node-{node_id}", ca, "subjectAltName=DNS:localhost,IP:127.0.0.1")
+    path = p.path(f"{name}-keystore.pem")
+    p.write_keystore(path, name)
+    return path
+
+
 @pytest.fixture
 def pki(tmp_path):
     p = Pki(str(tmp_path / "pki"))
     p.rogue_keystore = p.path("rogue-keystore.pem")
     p.write_keystore(p.rogue_keystore, "mallory")
+    p.nodes = {i: node_keystore(p, i) for i in (1, 2, 3)}
     return p
 
 
@@ -50,12 +61,17 @@ def command_config(pki, tmp_path):
     return path
 
 
-def tls_cluster(clusters, pki, tmp_path, **overrides):
+def tls_cluster(clusters, pki, tmp_path, start=True, **overrides):
+    """Each node with its own certificate (CN=sluice-node-N)."""
     o = internal_tls(pki.keystore, pki.ca)
     o.update(overrides)
     cluster = clusters(start=False, overrides=o)
+    for node in cluster:
+        node.overrides.update(internal_tls(pki.nodes[node.node_id], pki.ca))
+        node.overrides.update(overrides)
     cluster.command_config = command_config(pki, tmp_path)
-    cluster.start()
+    if start:
+        cluster.start()
     return cluster
 
 
@@ -97,9 +113,10 @@ def test_replication_over_mutual_tls_loses_nothing_on_a_leader_kill(clusters, pk
     assert_replicas_identical(cluster, topic, 0, hw)
 
 
-def outsider(cluster, brokers, keystore, truststore, protocol_map=INTERNAL_MAP):
-    """A broker-only node 4 that tries to join `cluster` with these credentials."""
-    b = brokers(start=False, node_id=4, name="node4")
+def outsider(cluster, brokers, keystore, truststore, protocol_map=INTERNAL_MAP, node_id=4,
+             name="node4"):
+    """A broker-only node (4) that tries to join `cluster` with these credentials."""
+    b = brokers(start=False, node_id=node_id, name=name)
     replication = free_port()
     b.overrides.update({
         "process.roles": "broker",

@@ -48,6 +48,7 @@ static const struct range expected[] = {
     {KAFKA_API_DESCRIBE_TRANSACTIONS, 0, 0},
     {KAFKA_API_LIST_TRANSACTIONS, 0, 0},
     {KAFKA_API_WRITE_TXN_MARKERS, 0, 1}, /* transaction markers on led partitions */
+    {KAFKA_API_TXN_OFFSET_COMMIT, 0, 3}, /* offsets sent in a transaction */
     /* SASL listeners and SCRAM users. */
     {KAFKA_API_SASL_HANDSHAKE, 0, 1},
     {KAFKA_API_SASL_AUTHENTICATE, 0, 2},

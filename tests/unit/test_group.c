@@ -6,7 +6,9 @@
 
 #include "broker/group/group_hash.h"
 #include "broker/group/group_records.h"
+#include "broker/log/control_batch.h"
 #include "broker/log/record_batch.h"
+#include "common/bigendian.h"
 #include "check_main.h"
 
 START_TEST(test_java_hash)
@@ -98,6 +100,101 @@ START_TEST(test_offset_records_round_trip)
 }
 END_TEST
 
+struct visited {
+    int records, markers;
+    struct group_batch_info rec_info[4];
+    struct group_batch_info marker_info[2];
+    bool commit[2];
+};
+
+static void visit_record(void *arg, const struct group_batch_info *b, const struct group_record *r)
+{
+    struct visited *v = arg;
+    ck_assert_ptr_nonnull(r->key);
+    v->rec_info[v->records++] = *b;
+}
+
+static void visit_marker(void *arg, const struct group_batch_info *b, bool commit)
+{
+    struct visited *v = arg;
+    v->commit[v->markers] = commit;
+    v->marker_info[v->markers++] = *b;
+}
+
+/* TxnOffsetCommit's batches: transactional, of the producer, read back with
+ * their batch; the markers after them are seen as commit or abort. */
+START_TEST(test_txn_batches_and_markers_visited)
+{
+    struct buf key, value, log;
+    buf_init(&key);
+    buf_init(&value);
+    buf_init(&log);
+    ck_assert_int_eq(group_offset_key_encode(&key, "g1", "orders", 0), 0);
+    struct group_offset_value v = {42, -1, {"", 0}, 1700000000000};
+    ck_assert_int_eq(group_offset_value_encode(&value, &v), 0);
+    struct group_record recs[2] = {{key.data, key.len, value.data, (int32_t)value.len},
+                                   {key.data, key.len, value.data, (int32_t)value.len}};
+    struct group_batch_producer producer = {7001, 3, 10};
+    ck_assert_int_eq(group_txn_batch_build(&log, recs, 2, 1700000000000, &producer), 0);
+    struct record_batch_limits lim = {0, true, true};
+    struct record_batch_header h;
+    char why[160];
+    ck_assert_int_eq(record_batch_validate(log.data, log.len, &lim, &h, why, sizeof why), 0);
+    ck_assert_int_eq(h.attributes & RECORD_BATCH_ATTR_TRANSACTIONAL,
+                     RECORD_BATCH_ATTR_TRANSACTIONAL);
+    ck_assert_int_eq(h.attributes & RECORD_BATCH_ATTR_CONTROL, 0);
+    ck_assert_int_eq(h.producer_id, 7001);
+    ck_assert_int_eq(h.producer_epoch, 3);
+    ck_assert_int_eq(h.base_sequence, 10);
+    be64_store(log.data, 100); /* as the log stamps it */
+
+    size_t at = log.len;
+    uint8_t *m;
+    ck_assert_int_eq(buf_append_zeros(&log, CONTROL_BATCH_MARKER_SIZE, &m), 0);
+    control_batch_build_marker(log.data + at, 7001, 3, true, 0, 1700000000001);
+    be64_store(log.data + at, 102);
+    at = log.len;
+    ck_assert_int_eq(group_batch_build(&log, recs, 1, 1700000000002), 0);
+    be64_store(log.data + at, 103);
+    at = log.len;
+    ck_assert_int_eq(buf_append_zeros(&log, CONTROL_BATCH_MARKER_SIZE, &m), 0);
+    control_batch_build_marker(log.data + at, 7002, 0, false, 0, 1700000000003);
+    be64_store(log.data + at, 104);
+
+    struct visited got = {0};
+    struct group_batch_visitor visitor = {visit_record, visit_marker, &got};
+    ck_assert_int_eq(group_batches_visit(log.data, log.len, &visitor), 0);
+    ck_assert_int_eq(got.records, 3);
+    ck_assert_int_eq(got.rec_info[0].base_offset, 100);
+    ck_assert(got.rec_info[1].transactional);
+    ck_assert_int_eq(got.rec_info[1].producer_id, 7001);
+    ck_assert_int_eq(got.rec_info[1].producer_epoch, 3);
+    ck_assert(!got.rec_info[2].transactional);
+    ck_assert_int_eq(got.rec_info[2].producer_id, -1);
+    ck_assert_int_eq(got.rec_info[2].base_offset, 103);
+    ck_assert_int_eq(got.markers, 2);
+    ck_assert(got.commit[0]);
+    ck_assert_int_eq(got.marker_info[0].producer_id, 7001);
+    ck_assert_int_eq(got.marker_info[0].base_offset, 102);
+    ck_assert(!got.commit[1]);
+    ck_assert_int_eq(got.marker_info[1].producer_id, 7002);
+
+    /* The plain walk skips the markers, as before. */
+    struct group_record plain[4];
+    memset(plain, 0, sizeof plain);
+    ck_assert_int_eq(group_batches_walk(log.data, log.len, collect, plain), 0);
+    ck_assert_ptr_nonnull(plain[2].key);
+    ck_assert_ptr_null(plain[3].key);
+
+    /* A control batch whose record does not parse is refused. */
+    log.data[at + RECORD_BATCH_HEADER_SIZE] = 0x7f; /* record length past the end */
+    ck_assert_int_ne(group_batches_visit(log.data, log.len, &visitor), 0);
+    buf_free(&key);
+    buf_free(&value);
+    buf_free(&log);
+}
+END_TEST
+
 START_TEST(test_malformed_records_rejected)
 {
     struct group_record_key k;
@@ -172,6 +269,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_truncated_utf8_does_not_overread);
     tcase_add_test(tc, test_offset_records_round_trip);
     tcase_add_test(tc, test_malformed_records_rejected);
+    tcase_add_test(tc, test_txn_batches_and_markers_visited);
     tcase_add_test(tc, test_group_metadata_round_trip);
     suite_add_tcase(s, tc);
     return s;
