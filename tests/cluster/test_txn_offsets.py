@@ -14,7 +14,8 @@ requests are raw (flexible versions) so each answer is checked exactly."""
 import struct
 import time
 
-from confluent_kafka import Consumer
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from clustertest import admin_for, create
 from sluicetest import unique_topic
@@ -186,6 +187,20 @@ def txn_offset_commit_v0(b, group, pid, epoch, topic, part, off, txn_id="txn-off
     r.pos += name_len
     assert r.take(">i") == 1
     return r.take(">ih")[1]
+
+
+def advertises(b, api_key):
+    """Whether ApiVersions (v0) lists `api_key`."""
+    r = call_v1(b, 18, 0, b"")
+    assert r.take(">h") == NONE
+    keys = [r.take(">hhh")[0] for _ in range(r.take(">i"))]
+    return api_key in keys
+
+
+def skip_without_end_txn(b):
+    """The end-to-end tests need the transaction coordinator's EndTxn (26)."""
+    if not advertises(b, 26):
+        pytest.skip("the transaction coordinator does not complete transactions yet (EndTxn)")
 
 
 def until_done(fn, what):
@@ -365,3 +380,47 @@ def test_new_coordinator_keeps_pending_and_committed(clusters, request):
     assert fetch_when_ready(new, group, topic, [0, 1]) == {0: (8, 0), 1: (9, 0)}
     first.start()
     cluster.wait_healthy()
+
+
+def test_confluent_send_offsets_commit_and_abort(brokers, request):
+    """confluent-kafka's send_offsets_to_transaction (AddOffsetsToTxn, then
+    TxnOffsetCommit v3 with the consumer's generation and member id): the
+    group's offsets move on commit_transaction and not on abort."""
+    broker = brokers(overrides=dict(CFG, **{"transaction.state.log.num.partitions": "3"}))
+    topic = unique_topic(request)
+    group = topic + "-g"
+    skip_without_end_txn(broker)
+    create_topic(broker.bootstrap, topic, 1)
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group,
+                  "session.timeout.ms": 10000, "enable.auto.commit": False,
+                  "isolation.level": "read_committed"})
+    c.subscribe([topic])
+    deadline = time.monotonic() + TIMEOUT * 2
+    while not c.assignment():
+        c.poll(0.2)
+        assert time.monotonic() < deadline, "no assignment"
+    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": topic + "-txn"})
+    p.init_transactions(TIMEOUT)
+
+    def committed():
+        return c.committed([TopicPartition(topic, 0)], timeout=TIMEOUT)[0].offset
+
+    p.begin_transaction()
+    p.produce(topic, b"x", partition=0)
+    p.send_offsets_to_transaction([TopicPartition(topic, 0, 5)], c.consumer_group_metadata(),
+                                  TIMEOUT)
+    p.commit_transaction(TIMEOUT)
+    assert committed() == 5
+
+    p.begin_transaction()
+    p.send_offsets_to_transaction([TopicPartition(topic, 0, 9)], c.consumer_group_metadata(),
+                                  TIMEOUT)
+    p.abort_transaction(TIMEOUT)
+    assert committed() == 5
+
+    p.begin_transaction()
+    p.send_offsets_to_transaction([TopicPartition(topic, 0, 12)], c.consumer_group_metadata(),
+                                  TIMEOUT)
+    p.commit_transaction(TIMEOUT)
+    assert committed() == 12
+    c.close()

@@ -5,7 +5,7 @@
  *               [--num-records N] [--record-size BYTES] [--acks 0|1|-1]
  *               [--linger-ms MS] [--batch-size BYTES] [--compression CODEC]
  *               [--partitions P] [--replication-factor R] [--throughput RECORDS_PER_SEC]
- *               [--idempotence off|on|compare]
+ *               [--idempotence off|on|compare] [--txn-records N]
  *
  * produce: sends N records of BYTES random bytes (no key) as fast as the
  *   client queue allows, and measures each record's latency from produce() to
@@ -15,6 +15,9 @@
  *   --idempotence on produces with enable.idempotence=true (librdkafka's five
  *   requests in flight); compare sends N records without, then N with it, in
  *   the same run, and prints both rates and the idempotent/plain ratio.
+ *   --txn-records N produces transactionally (a transactional.id of this
+ *   run, init_transactions, a commit every N records); with compare it is a
+ *   third pass of the same run, printed as a ratio against plain too.
  * consume: reads every partition of the topic from the beginning (no consumer
  *   group) until N records arrived or every partition is at its end. With
  *   --group ID it then reads the same records again through consumer group ID
@@ -30,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rdkafka_topic.h"
 
@@ -47,6 +51,8 @@ struct perf_options {
     const char *group;       /* consume: also through this consumer group */
     const char *idempotence; /* produce: off, on or compare */
     bool idempotent;         /* this produce pass: enable.idempotence */
+    long txn_records;        /* produce: commit a transaction every N records; 0: none */
+    bool transactional;      /* this produce pass: transactional.id, txn_records per commit */
     long num_records;
     long record_size;
     long throughput; /* records/s to aim for; 0 = as fast as possible */
@@ -85,6 +91,7 @@ static void usage(void)
             "                   [--throughput RECORDS_PER_SEC (produce; default unlimited)]\n"
             "                   [--group ID (consume: then again through a new group)]\n"
             "                   [--idempotence off|on|compare (produce; default off)]\n"
+            "                   [--txn-records N (produce: a transaction per N records)]\n"
             "                   [--property KEY=VALUE (librdkafka setting; repeatable)]\n");
 }
 
@@ -119,6 +126,8 @@ static int parse_option(struct perf_options *o, const char *name, const char *va
         o->properties[o->n_properties++] = value;
     } else if (strcmp(name, "--num-records") == 0 && parse_long(value, 1, 1000000000, &v) == 0) {
         o->num_records = v;
+    } else if (strcmp(name, "--txn-records") == 0 && parse_long(value, 1, 1000000000, &v) == 0) {
+        o->txn_records = v;
     } else if (strcmp(name, "--record-size") == 0 && parse_long(value, 0, 100000000, &v) == 0) {
         o->record_size = v;
     } else if (strcmp(name, "--throughput") == 0 && parse_long(value, -1, 1000000000, &v) == 0) {
@@ -191,6 +200,11 @@ static rd_kafka_t *perf_client(const struct perf_options *o, rd_kafka_type_t typ
              conf_set(conf, "batch.size", o->batch_size) |
              conf_set(conf, "compression.codec", o->compression) |
              conf_set(conf, "enable.idempotence", o->idempotent ? "true" : "false");
+        if (o->transactional) {
+            char id[64];
+            snprintf(id, sizeof id, "sluice-perf-%ld-%ld", (long)getpid(), (long)time(NULL));
+            rv |= conf_set(conf, "transactional.id", id);
+        }
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
         rd_kafka_conf_set_opaque(conf, pp);
     } else if (rv == 0) {
@@ -304,11 +318,40 @@ static void report_latency(struct perf_produce *pp)
            (double)pp->latency_ns[pp->delivered - 1] / 1e6);
 }
 
+/* Report a transactional API error; returns -1. */
+static int txn_failed(const char *what, rd_kafka_error_t *error)
+{
+    fprintf(stderr, "sluice-perf: %s: %s\n", what, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return -1;
+}
+
+/* Commit the open transaction (flushing its records) and, unless `last`,
+ * begin the next one. */
+static int txn_next(rd_kafka_t *rk, bool last)
+{
+    rd_kafka_error_t *error = rd_kafka_commit_transaction(rk, TIMEOUT_MS);
+    if (error != NULL) {
+        return txn_failed("commit_transaction", error);
+    }
+    if (!last && (error = rd_kafka_begin_transaction(rk)) != NULL) {
+        return txn_failed("begin_transaction", error);
+    }
+    return 0;
+}
+
 static int produce_loop(rd_kafka_t *rk, const struct perf_options *o, struct perf_produce *pp,
                         const char *payload)
 {
     int64_t start = now_ns();
+    rd_kafka_error_t *error;
+    if (o->transactional && (error = rd_kafka_begin_transaction(rk)) != NULL) {
+        return txn_failed("begin_transaction", error);
+    }
     for (long i = 0; i < o->num_records; i++) {
+        if (o->transactional && i > 0 && i % o->txn_records == 0 && txn_next(rk, false) != 0) {
+            return -1;
+        }
         /* --throughput paces sends, as kafka-producer-perf-test does, so the
          * latency is the broker's and not the client queue's. */
         while (o->throughput > 0 && now_ns() < start + i * 1000000000 / o->throughput) {
@@ -330,6 +373,9 @@ static int produce_loop(rd_kafka_t *rk, const struct perf_options *o, struct per
             rd_kafka_poll(rk, 1);
         }
         rd_kafka_poll(rk, 0);
+    }
+    if (o->transactional && txn_next(rk, true) != 0) {
+        return -1;
     }
     if (rd_kafka_flush(rk, TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         fprintf(stderr, "sluice-perf: flush timed out, %d records outstanding\n",
@@ -358,11 +404,18 @@ static int produce_once(const struct perf_options *o, double *rate)
     if ((o->partitions > 0 && create_topic(rk, o) != 0) || wait_for_leaders(rk, o->topic) != 0) {
         goto out;
     }
+    rd_kafka_error_t *error = o->transactional ? rd_kafka_init_transactions(rk, TIMEOUT_MS) : NULL;
+    if (error != NULL) {
+        txn_failed("init_transactions", error);
+        goto out;
+    }
     int64_t start = now_ns();
     rv = produce_loop(rk, o, &pp, payload);
     if (rv == 0 && pp.delivered > 0) {
-        report(o->idempotent ? "sent (idempotent)" : "sent", pp.delivered,
-               (double)pp.delivered * (double)o->record_size, pp.last_ack_ns - start);
+        report(o->transactional ? "sent (transactional)"
+               : o->idempotent  ? "sent (idempotent)"
+                                : "sent",
+               pp.delivered, (double)pp.delivered * (double)o->record_size, pp.last_ack_ns - start);
         report_latency(&pp);
         *rate = (double)pp.delivered / ((double)(pp.last_ack_ns - start) / 1e9);
     }
@@ -481,9 +534,10 @@ static double run_group_consume(const struct perf_options *o)
 static int run_produce(const struct perf_options *o)
 {
     struct perf_options pass = *o;
-    double plain = 0, idempotent = 0;
+    double plain = 0, idempotent = 0, transactional = 0;
     if (strcmp(o->idempotence, "compare") != 0) {
-        pass.idempotent = strcmp(o->idempotence, "on") == 0;
+        pass.idempotent = strcmp(o->idempotence, "on") == 0 || o->txn_records > 0;
+        pass.transactional = o->txn_records > 0;
         return produce_once(&pass, &plain);
     }
     pass.idempotent = false;
@@ -491,6 +545,11 @@ static int run_produce(const struct perf_options *o)
     pass.idempotent = true;
     if (rv == 0 && (rv = produce_once(&pass, &idempotent)) == 0) {
         printf("idempotent/plain produce rate ratio: %.2f\n", idempotent / plain);
+    }
+    pass.transactional = true;
+    if (rv == 0 && o->txn_records > 0 && (rv = produce_once(&pass, &transactional)) == 0) {
+        printf("transactional (commit every %ld records)/plain produce rate ratio: %.2f\n",
+               o->txn_records, transactional / plain);
     }
     return rv;
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tools/sluicectl/acl_cmd.h"
 #include "tools/sluicectl/cluster_cmd.h"
 #include "tools/sluicectl/group_cmd.h"
 #include "tools/sluicectl/log_dirs_cmd.h"
@@ -34,6 +35,7 @@ static void usage(FILE *out)
                  "  producers TOPIC PARTITION --bootstrap-server h:p (sluicectl producers --help)\n"
                  "  txn list|describe ID  transactional ids          (sluicectl txn --help)\n"
                  "  user set-password|delete|list  SCRAM users       (sluicectl user --help)\n"
+                 "  acl create|list|delete  ACL bindings             (sluicectl acl --help)\n"
                  "\n"
                  "options:\n"
                  "  --version   print the version and exit\n"
@@ -80,6 +82,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "user") == 0) {
         return user_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "acl") == 0) {
+        return acl_cmd_main(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "cluster") == 0) {
         return cluster_cmd_main(argc - 1, argv + 1);
