@@ -80,6 +80,10 @@ static const struct config_def broker_defs[] = {
      "9223372036854775807", 1, INT64_MAX, NULL, NULL, "Records appended between fsyncs."},
     {"log.flush.interval.ms", CONFIG_LONG, BROKER(log_flush_interval_ms), "9223372036854775807", 0,
      INT64_MAX, NULL, NULL, "Longest time appended data waits for an fsync."},
+    {"log.max.open.files", CONFIG_INT, BROKER(log_max_open_files), "0", 0, INT32_MAX, NULL, NULL,
+     "Sluice's bound on the descriptors partition segments hold (Kafka keeps every segment "
+     "open): least recently used segments close past it and reopen on use; reads in flight "
+     "keep theirs. 0 derives it from RLIMIT_NOFILE as (limit - 512) / 2, at most 4096."},
     {"log.index.interval.bytes", CONFIG_INT, BROKER(log_index_interval_bytes), "4096", 0, INT32_MAX,
      NULL, NULL, "Bytes between offset index entries."},
     {"log.index.size.max.bytes", CONFIG_INT, BROKER(log_index_size_max_bytes), "10485760", 4096,

@@ -116,6 +116,7 @@ struct sluice_config {
     char *max_connections_per_ip_overrides;
     int32_t max_connection_creation_rate;
     int32_t max_broker_partitions;
+    int32_t log_max_open_files; /* 0: derived from RLIMIT_NOFILE (log_manager.c) */
     /* TLS on SSL and SASL_SSL listeners (common/tls.h); PEM only. */
     char *ssl_keystore_type;
     char *ssl_keystore_location;

@@ -133,7 +133,7 @@ static bool needs_roll(const struct partition_log *log, size_t len, int64_t last
 static int roll(struct partition_log *log)
 {
     struct segment *old = log_active(log), *seg;
-    int rv = segment_create(log->dir, log_end(log), log_now_ms(log), &seg);
+    int rv = segment_create(log->dir, log_end(log), log_now_ms(log), log->owner.files, &seg);
     if (rv < 0) {
         log_error("log", "cannot roll segment dir=%s base_offset=%" PRId64 " error=%s", log->dir,
                   log_end(log), strerror(-rv));
@@ -141,7 +141,7 @@ static int roll(struct partition_log *log)
     }
     if ((rv = log_segs_push(log, seg)) < 0) {
         segment_unlink(seg);
-        segment_unref(seg);
+        segment_release(seg);
         return rv;
     }
     segment_seal(old);
@@ -370,7 +370,7 @@ int partition_log_append_as_follower(struct partition_log *log, const uint8_t *b
 /* ---- truncation ---- */
 
 /* Position of the batch containing `offset` (or of the first batch after). */
-static int position_of(const struct segment *seg, int64_t offset, int64_t *out)
+static int position_of(struct segment *seg, int64_t offset, int64_t *out)
 {
     int64_t pos = segment_lookup_position(seg, offset);
     struct segment_cursor cur;
@@ -409,14 +409,14 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
     if (offset < 0) {
         return LOG_ERR_OFFSET_OUT_OF_RANGE;
     }
-    int rv = segment_create(log->dir, offset, log_now_ms(log), &seg);
+    int rv = segment_create(log->dir, offset, log_now_ms(log), log->owner.files, &seg);
     if (rv < 0) {
         return rv;
     }
     size_t n = log->nsegs;
     if ((rv = log_segs_push(log, seg)) < 0) {
         segment_unlink(seg);
-        segment_unref(seg);
+        segment_release(seg);
         return rv;
     }
     log_warn("log", "truncating fully dir=%s new_start_offset=%" PRId64, log->dir, offset);
@@ -428,7 +428,7 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
         if (log->segs[i]->base_offset != offset) {
             segment_unlink(log->segs[i]);
         }
-        segment_unref(log->segs[i]);
+        segment_release(log->segs[i]);
     }
     memmove(log->segs, log->segs + n, sizeof *log->segs);
     log->nsegs = 1;
@@ -469,6 +469,9 @@ int partition_log_truncate_to(struct partition_log *log, int64_t offset)
              "truncating dir=%s offset=%" PRId64 " log_end_offset=%" PRId64 " segment=%" PRId64
              " position=%" PRId64,
              log->dir, offset, seg->next_offset, seg->base_offset, pos);
+    if ((rv = segment_use(seg)) < 0) {
+        return rv;
+    }
     if (ftruncate(seg->log_fd, (off_t)pos) < 0) {
         rv = -errno;
         log_error("log", "cannot truncate dir=%s error=%s", log->dir, strerror(errno));

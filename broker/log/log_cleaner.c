@@ -190,7 +190,7 @@ static int read_batch(struct clean_job *job, const struct clean_src *src, int64_
     if (src->size - pos < RECORD_BATCH_HEADER_SIZE) {
         return LOG_ERR_CORRUPT;
     }
-    if ((rv = segment_pread(src->seg, hdr, sizeof hdr, pos)) < 0) {
+    if ((rv = segment_pread_held(src->seg, hdr, sizeof hdr, pos)) < 0) {
         return rv;
     }
     record_batch_parse(hdr, sizeof hdr, h);
@@ -204,7 +204,7 @@ static int read_batch(struct clean_job *job, const struct clean_src *src, int64_
     if ((rv = grow(&job->batch, &job->batch_cap, (size_t)size)) < 0) {
         return rv;
     }
-    if ((rv = segment_pread(src->seg, job->batch, (size_t)size, pos)) < 0) {
+    if ((rv = segment_pread_held(src->seg, job->batch, (size_t)size, pos)) < 0) {
         return rv;
     }
     return note_io(job, size, 0);
@@ -689,7 +689,7 @@ static int swap_segment(struct partition_log *log, size_t j, const struct clean_
         }
         return rv;
     }
-    if ((rv = segment_open(log->dir, src->base, old->created_ms, &seg)) < 0) {
+    if ((rv = segment_open(log->dir, src->base, old->created_ms, log->owner.files, &seg)) < 0) {
         /* The files are swapped but cannot be opened: the old segment's
          * descriptors still serve reads; reopening the log will load them. */
         log_error("log", "cannot open cleaned segment dir=%s segment=%" PRId64 " error=%s",
@@ -702,7 +702,7 @@ static int swap_segment(struct partition_log *log, size_t j, const struct clean_
     seg->first_batch_ts = src->first_batch_ts;
     seg->time_index_last_ts = src->time_index_last_ts;
     log->segs[j] = seg;
-    segment_unref(old); /* its files were replaced, not unlinked: readers keep the old inode */
+    segment_release(old); /* its files were replaced, not unlinked: readers keep the old inode */
     return 0;
 }
 
@@ -791,6 +791,10 @@ static int job_setup(struct clean_job *job, struct partition_log *log, const str
     }
     for (size_t i = 0; i < p->end; i++) {
         struct segment *seg = log->segs[i];
+        int rv = segment_use(seg); /* open before the pool reads it; the reference pins it */
+        if (rv < 0) {
+            return rv;
+        }
         segment_ref(seg);
         job->src[i].seg = seg;
         job->src[i].base = seg->base_offset;

@@ -55,7 +55,7 @@ static int save_synced(struct partition_log *log)
 static int scan_segments(struct partition_log *log, size_t from)
 {
     for (size_t i = from; i < log->nsegs; i++) {
-        const struct segment *seg = log->segs[i];
+        struct segment *seg = log->segs[i];
         struct segment_cursor *cur = malloc(sizeof *cur);
         if (cur == NULL) {
             return -ENOMEM;

@@ -155,6 +155,9 @@ static int job_collect(struct partition_log *log, struct flush_job *job)
     for (size_t i = 0; i < log->nsegs; i++) {
         struct segment *seg = log->segs[i];
         if (seg->dirty) {
+            if (segment_use(seg) < 0) {
+                return -EIO; /* the caller puts back what was taken */
+            }
             (void)index_file_write_pending(&seg->offset_index);
             (void)index_file_write_pending(&seg->time_index);
             seg->dirty = false;
@@ -257,9 +260,14 @@ int log_flush_sync(struct partition_log *log)
     int rv = log->io_error;
     for (size_t i = 0; i < log->nsegs && rv == 0; i++) {
         struct segment *seg = log->segs[i];
-        (void)index_file_write_pending(&seg->offset_index);
-        (void)index_file_write_pending(&seg->time_index);
-        if (seg->dirty && (rv = sync_segment_files(seg)) == 0) {
+        if (!seg->closed) { /* closing wrote a closed one's pending entries */
+            (void)index_file_write_pending(&seg->offset_index);
+            (void)index_file_write_pending(&seg->time_index);
+        }
+        if (!seg->dirty) {
+            continue;
+        }
+        if ((rv = segment_use(seg)) == 0 && (rv = sync_segment_files(seg)) == 0) {
             seg->dirty = false;
         }
     }

@@ -22,7 +22,7 @@ static int locate(const struct partition_log *log, int64_t offset, struct segmen
                   size_t *seg_index, int64_t *pos, struct record_batch_header *h)
 {
     for (size_t i = *seg_index; i < log->nsegs; i++) {
-        const struct segment *seg = log->segs[i];
+        struct segment *seg = log->segs[i];
         int64_t p = i == *seg_index ? segment_lookup_position(seg, offset) : 0;
         segment_cursor_init(cur, seg);
         while (p < seg->size) {
@@ -90,7 +90,11 @@ int partition_log_read(struct partition_log *log, int64_t offset, size_t max_byt
         result_empty(out, offset);
         return rv;
     }
-    segment_ref(seg);
+    if ((rv = segment_use(seg)) < 0) {
+        result_empty(out, offset);
+        return rv;
+    }
+    segment_ref(seg); /* pinned: the cache leaves its files open while the result lives */
     out->segment = seg;
     out->fd = seg->log_fd;
     out->position = pos;
@@ -128,7 +132,7 @@ int partition_log_read_copy(struct partition_log *log, int64_t offset, size_t ma
 /* First record of an uncompressed batch with timestamp >= ts and its
  * timestamp in *rec_ts (Kafka answers ListOffsets with the record, not the
  * batch); the base offset (and batch maxTimestamp) for compressed batches. */
-static int64_t record_offset_for_timestamp(const struct segment *seg, int64_t pos,
+static int64_t record_offset_for_timestamp(struct segment *seg, int64_t pos,
                                            const struct record_batch_header *h, int64_t ts,
                                            int64_t *rec_ts)
 {
@@ -170,7 +174,7 @@ int partition_log_offset_for_timestamp(struct partition_log *log, int64_t ts, in
 {
     *offset = *batch_ts = -1;
     for (size_t i = 0; i < log->nsegs; i++) {
-        const struct segment *seg = log->segs[i];
+        struct segment *seg = log->segs[i];
         if (seg->max_timestamp < ts) {
             continue;
         }

@@ -41,7 +41,7 @@ static int reader_get(struct reader *r, int64_t pos, size_t n, int64_t limit, co
         return 0;
     }
     size_t want = (size_t)(limit - pos < (int64_t)r->cap ? limit - pos : (int64_t)r->cap);
-    int rv = want < n ? -EIO : segment_pread(r->seg, r->buf, want, pos);
+    int rv = want < n ? -EIO : segment_pread_held(r->seg, r->buf, want, pos);
     if (rv < 0) {
         r->len = 0;
         return rv;
@@ -153,6 +153,10 @@ int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, in
     *truncated = 0;
     if (r.buf == NULL) {
         return -ENOMEM;
+    }
+    if ((rv = segment_use(seg)) < 0) {
+        free(r.buf);
+        return rv;
     }
     reset_summary(seg);
     while (pos < seg->size) {
@@ -306,7 +310,7 @@ static int recover_one(struct partition_log *log, size_t i)
     int64_t next_base = i + 1 < log->nsegs ? log->segs[i + 1]->base_offset : INT64_MAX;
     int64_t truncated;
     int rv = log_recovery_scan_segment(log, seg, next_base, &truncated);
-    if (rv == 0) {
+    if (rv == 0 && (rv = segment_use(seg)) == 0) {
         rv = sync_segment(seg);
     }
     if (rv < 0) {
@@ -337,6 +341,10 @@ static int load_segment(struct partition_log *log, size_t i, int64_t recovery_po
         return recover_one(log, i);
     }
     int64_t next_base = log->segs[i + 1]->base_offset;
+    int rv = segment_use(seg);
+    if (rv < 0) {
+        return rv;
+    }
     if (!indexes_consistent(seg, next_base)) {
         log_warn("log", "rebuilding inconsistent indexes dir=%s segment=%" PRId64, log->dir,
                  seg->base_offset);
@@ -363,9 +371,9 @@ int log_recovery_load(struct partition_log *log, int64_t recovery_point, char *e
     }
     for (size_t i = 0; i < n; i++) {
         struct segment *seg;
-        if ((rv = segment_open(log->dir, bases[i], log_now_ms(log), &seg)) == 0 &&
+        if ((rv = segment_open(log->dir, bases[i], log_now_ms(log), log->owner.files, &seg)) == 0 &&
             (rv = log_segs_push(log, seg)) < 0) {
-            segment_unref(seg);
+            segment_release(seg);
         }
         if (rv < 0) {
             snprintf(err, errlen, "cannot open segment %020" PRId64 " in %s: %s", bases[i],

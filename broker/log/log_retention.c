@@ -12,14 +12,11 @@
  * when the segment holds no timestamps. */
 static int64_t segment_time(const struct segment *seg)
 {
-    struct stat st;
     if (seg->max_timestamp >= 0) {
         return seg->max_timestamp;
     }
-    if (fstat(seg->log_fd, &st) < 0) {
-        return INT64_MAX; /* unknown: keep it */
-    }
-    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    int64_t mtime = segment_mtime_ms(seg);
+    return mtime < 0 ? INT64_MAX : mtime; /* unknown: keep it */
 }
 
 /* Segment k may go only if it is not active and wholly below the high

@@ -88,7 +88,7 @@ void log_segs_remove(struct partition_log *log, size_t from, size_t n, const cha
                  "deleting segment dir=%s base_offset=%" PRId64 " size=%" PRId64 " reason=%s",
                  log->dir, seg->base_offset, seg->size, why);
         segment_unlink(seg);
-        segment_unref(seg);
+        segment_release(seg);
     }
     memmove(log->segs + from, log->segs + from + n, (log->nsegs - from - n) * sizeof *log->segs);
     log->nsegs -= n;
@@ -135,7 +135,7 @@ static int log_alloc(uv_loop_t *loop, const char *dir, const struct topic_config
 static void log_free(struct partition_log *log)
 {
     for (size_t i = 0; i < log->nsegs; i++) {
-        segment_unref(log->segs[i]);
+        segment_release(log->segs[i]);
     }
     free(log->segs);
     leader_epoch_cache_free(&log->epochs);
@@ -167,10 +167,10 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 static int create_first_segment(struct partition_log *log, int64_t base, char *err, size_t errlen)
 {
     struct segment *seg;
-    int rv = segment_create(log->dir, base, log_now_ms(log), &seg);
+    int rv = segment_create(log->dir, base, log_now_ms(log), log->owner.files, &seg);
     if (rv == 0 && (rv = log_segs_push(log, seg)) < 0) {
         segment_unlink(seg);
-        segment_unref(seg);
+        segment_release(seg);
     }
     if (rv < 0) {
         snprintf(err, errlen, "cannot create first segment in %s: %s", log->dir, strerror(-rv));
@@ -183,6 +183,11 @@ int partition_log_open(uv_loop_t *loop, const char *dir, const struct topic_conf
                        size_t errlen)
 {
     return partition_log_open_owned(loop, dir, cfg, clock, NULL, NULL, out, err, errlen);
+}
+
+void partition_log_file_cache_init(struct file_cache *c, size_t max_fds)
+{
+    file_cache_init(c, max_fds, segment_cache_close);
 }
 
 int partition_log_open_owned(uv_loop_t *loop, const char *dir, const struct topic_config *cfg,
@@ -202,6 +207,9 @@ int partition_log_open_owned(uv_loop_t *loop, const char *dir, const struct topi
         snprintf(err, errlen, "out of memory opening %s", dir);
         return rv;
     }
+    /* The file cache from the start (recovery opens the segments); the
+     * owner's callbacks only once the log is open. */
+    log->owner.files = owner != NULL ? owner->files : NULL;
     if (given != NULL) {
         cp = *given;
     } else {

@@ -21,8 +21,10 @@
  * A failed append leaves the log exactly as it was (a partial write is cut
  * back), so appends work again once the cause (e.g. ENOSPC) is gone.
  *
- * Resources: like Kafka, every segment keeps its three files open, so size
- * the descriptor limit for (partitions x segments x 3). */
+ * Resources: a log opened without a file cache keeps every segment's three
+ * files open, as Kafka does (partitions x segments x 3 descriptors); an owned
+ * log shares its owner's cache (partition_log_owner.files), which opens
+ * segment files on use and closes the least recently used past its limit. */
 #ifndef SLUICE_BROKER_LOG_PARTITION_LOG_H
 #define SLUICE_BROKER_LOG_PARTITION_LOG_H
 
@@ -38,6 +40,7 @@
 #include "common/buf.h"
 #include "common/config.h"
 
+struct file_cache;
 struct partition_log;
 struct segment;
 
@@ -91,7 +94,14 @@ struct partition_log_owner {
      * close the log in the call (it defers that). */
     void (*failed)(void *data, struct partition_log *log, int err, const char *what);
     void *data;
+    /* The broker's bound on segment descriptors (file_cache.h), shared by
+     * its logs and outliving them; NULL: every segment keeps its files open. */
+    struct file_cache *files;
 };
+
+/* Set up a cache bounding the descriptors of the segments of the logs that
+ * share it (partition_log_owner.files) to about `max_fds` (0: unbounded). */
+void partition_log_file_cache_init(struct file_cache *c, size_t max_fds);
 
 /* partition_log_open for an owned log: `cp` is what the owner's checkpoint
  * files say of this partition, or NULL when they do not list it (then the

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,7 +30,8 @@ static int64_t file_size(int fd)
     return fstat(fd, &st) < 0 ? -errno : (int64_t)st.st_size;
 }
 
-static int segment_alloc(const char *dir, int64_t base, int64_t now_ms, struct segment **out)
+static int segment_alloc(const char *dir, int64_t base, int64_t now_ms, struct file_cache *cache,
+                         struct segment **out)
 {
     struct segment *seg = calloc(1, sizeof *seg);
     size_t n = strlen(dir) + 1 + SEGMENT_NAME_DIGITS + 1;
@@ -44,22 +46,104 @@ static int segment_alloc(const char *dir, int64_t base, int64_t now_ms, struct s
     seg->created_ms = now_ms;
     seg->log_fd = seg->offset_index.fd = seg->time_index.fd = seg->txn_fd = -1;
     seg->refs = 1;
+    seg->cache = cache;
     *out = seg;
     return 0;
 }
 
-static void segment_free(struct segment *seg)
+static size_t open_fds(const struct segment *seg)
+{
+    return 3 + (seg->txn_fd >= 0 ? 1 : 0);
+}
+
+static void close_files(struct segment *seg)
 {
     if (seg->log_fd >= 0) {
         close(seg->log_fd);
+        seg->log_fd = -1;
     }
     if (seg->txn_fd >= 0) {
         close(seg->txn_fd);
+        seg->txn_fd = -1;
     }
     index_file_close(&seg->offset_index);
     index_file_close(&seg->time_index);
+}
+
+static void segment_free(struct segment *seg)
+{
+    file_cache_forget(&seg->files);
+    close_files(seg);
     free(seg->path);
     free(seg);
+}
+
+bool segment_cache_close(struct file_cache_entry *e)
+{
+    struct segment *seg = (struct segment *)((char *)e - offsetof(struct segment, files));
+    if (seg->refs > 1 || seg->retired) {
+        return false;
+    }
+    /* Pending index entries go to the file first (close would drop them).
+     * A dirty .log may be closed: its pages stay in the page cache and the
+     * next fsync, on a reopened descriptor, writes them and reports any
+     * writeback error nobody has seen yet (Linux errseq, since 4.16). */
+    (void)index_file_write_pending(&seg->offset_index);
+    (void)index_file_write_pending(&seg->time_index);
+    close_files(seg);
+    seg->closed = true;
+    return true;
+}
+
+static void cache_opened(struct segment *seg)
+{
+    if (seg->cache != NULL) {
+        file_cache_opened(seg->cache, &seg->files, open_fds(seg));
+    }
+}
+
+/* Reopen what the cache closed: the in-memory state (sizes, entry counts,
+ * txn size) is kept and still describes the files. */
+static int reopen_files(struct segment *seg)
+{
+    int rv, fds[3] = {-1, -1, -1};
+    if ((rv = open_file(seg->path, ".log", O_RDWR, &fds[0])) < 0 ||
+        (rv = open_file(seg->path, ".index", O_RDWR | O_CREAT, &fds[1])) < 0 ||
+        (rv = open_file(seg->path, ".timeindex", O_RDWR | O_CREAT, &fds[2])) < 0) {
+        goto err;
+    }
+    if (seg->txn_size > 0 || seg->had_txn) {
+        if ((rv = open_file(seg->path, TXN_INDEX_SUFFIX, O_RDWR | O_CREAT, &seg->txn_fd)) < 0) {
+            seg->txn_fd = -1;
+            goto err;
+        }
+    }
+    seg->log_fd = fds[0];
+    seg->offset_index.fd = fds[1];
+    seg->time_index.fd = fds[2];
+    seg->closed = false;
+    return 0;
+err:
+    for (int i = 0; i < 3; i++) {
+        if (fds[i] >= 0) {
+            close(fds[i]);
+        }
+    }
+    log_error("log", "cannot reopen segment path=%s error=%s", seg->path, strerror(-rv));
+    return rv;
+}
+
+int segment_use(struct segment *seg)
+{
+    if (!seg->closed) {
+        file_cache_touch(&seg->files);
+        return 0;
+    }
+    int rv = reopen_files(seg);
+    if (rv == 0) {
+        cache_opened(seg);
+    }
+    return rv;
 }
 
 static int segment_open_files(struct segment *seg, int flags)
@@ -98,10 +182,11 @@ err:
     return rv;
 }
 
-int segment_create(const char *dir, int64_t base_offset, int64_t now_ms, struct segment **out)
+int segment_create(const char *dir, int64_t base_offset, int64_t now_ms, struct file_cache *cache,
+                   struct segment **out)
 {
     struct segment *seg;
-    int rv = segment_alloc(dir, base_offset, now_ms, &seg);
+    int rv = segment_alloc(dir, base_offset, now_ms, cache, &seg);
     if (rv < 0) {
         return rv;
     }
@@ -110,14 +195,16 @@ int segment_create(const char *dir, int64_t base_offset, int64_t now_ms, struct 
         segment_free(seg);
         return rv;
     }
+    cache_opened(seg);
     *out = seg;
     return 0;
 }
 
-int segment_open(const char *dir, int64_t base_offset, int64_t now_ms, struct segment **out)
+int segment_open(const char *dir, int64_t base_offset, int64_t now_ms, struct file_cache *cache,
+                 struct segment **out)
 {
     struct segment *seg;
-    int rv = segment_alloc(dir, base_offset, now_ms, &seg);
+    int rv = segment_alloc(dir, base_offset, now_ms, cache, &seg);
     if (rv < 0) {
         return rv;
     }
@@ -125,6 +212,8 @@ int segment_open(const char *dir, int64_t base_offset, int64_t now_ms, struct se
         segment_free(seg);
         return rv;
     }
+    seg->had_txn = seg->txn_fd >= 0;
+    cache_opened(seg);
     *out = seg;
     return 0;
 }
@@ -136,8 +225,28 @@ void segment_ref(struct segment *seg)
 
 void segment_unref(struct segment *seg)
 {
-    if (seg != NULL && --seg->refs == 0) {
+    if (seg == NULL) {
+        return;
+    }
+    if (--seg->refs == 0) {
         segment_free(seg);
+        return;
+    }
+    /* The last holder besides the log let go: while pinned the segment may
+     * have kept the cache over its bound (a fetch of many partitions pins
+     * one segment each), so trim now rather than at the next opening. */
+    struct file_cache *c = seg->files.cache;
+    if (seg->refs == 1 && c != NULL && c->max_fds > 0 && c->open_fds > c->max_fds) {
+        file_cache_trim(c, NULL);
+    }
+}
+
+void segment_release(struct segment *seg)
+{
+    if (seg != NULL) {
+        seg->retired = true;
+        file_cache_forget(&seg->files);
+        segment_unref(seg);
     }
 }
 
@@ -155,6 +264,10 @@ void segment_unlink(struct segment *seg)
 
 int segment_write(struct segment *seg, const uint8_t *data, size_t len)
 {
+    int rv = segment_use(seg);
+    if (rv < 0) {
+        return rv;
+    }
     size_t done = 0;
     while (done < len) {
         ssize_t n =
@@ -163,7 +276,7 @@ int segment_write(struct segment *seg, const uint8_t *data, size_t len)
             continue;
         }
         if (n <= 0) {
-            int rv = n < 0 ? -errno : -EIO;
+            rv = n < 0 ? -errno : -EIO;
             /* Cut the partial write back so the file ends at the last whole
              * batch; if even that fails, the next write overwrites it and
              * recovery would truncate it. */
@@ -197,6 +310,11 @@ void segment_note_batch(struct segment *seg, int64_t position, const struct reco
                         int32_t index_interval_bytes)
 {
     int64_t last = record_batch_last_offset(h);
+    /* The index entry may write the pending buffer out. A segment that
+     * cannot be reopened only gets a sparser index. */
+    if (segment_use(seg) < 0) {
+        seg->bytes_since_index = 0;
+    }
     if (seg->next_offset == seg->base_offset && seg->first_batch_ts < 0) {
         seg->first_batch_ts = h->max_timestamp;
     }
@@ -218,6 +336,9 @@ void segment_note_batch(struct segment *seg, int64_t position, const struct reco
 
 void segment_seal(struct segment *seg)
 {
+    if (segment_use(seg) < 0) {
+        return; /* the indexes stay sparser: recovery rebuilds them if needed */
+    }
     append_time_entry(seg);
     (void)index_file_write_pending(&seg->offset_index);
     (void)index_file_write_pending(&seg->time_index);
@@ -233,9 +354,12 @@ static int64_t time_key(const uint8_t *e)
     return (int64_t)be64_load(e);
 }
 
-int64_t segment_lookup_position(const struct segment *seg, int64_t offset)
+int64_t segment_lookup_position(struct segment *seg, int64_t offset)
 {
     uint8_t e[SEGMENT_OFFSET_ENTRY_SIZE];
+    if (segment_use(seg) < 0) {
+        return 0;
+    }
     int64_t i = index_file_floor(&seg->offset_index, offset - seg->base_offset, offset_key);
     if (i < 0 || index_file_entry(&seg->offset_index, (uint32_t)i, e) < 0) {
         return 0;
@@ -244,9 +368,12 @@ int64_t segment_lookup_position(const struct segment *seg, int64_t offset)
     return pos < seg->size ? pos : 0;
 }
 
-int64_t segment_lookup_time_position(const struct segment *seg, int64_t ts)
+int64_t segment_lookup_time_position(struct segment *seg, int64_t ts)
 {
     uint8_t e[SEGMENT_TIME_ENTRY_SIZE];
+    if (segment_use(seg) < 0) {
+        return 0;
+    }
     int64_t i = index_file_floor(&seg->time_index, ts, time_key);
     if (i < 0 || index_file_entry(&seg->time_index, (uint32_t)i, e) < 0) {
         return 0;
@@ -254,7 +381,24 @@ int64_t segment_lookup_time_position(const struct segment *seg, int64_t ts)
     return segment_lookup_position(seg, seg->base_offset + (int64_t)be32_load(e + 8));
 }
 
-int segment_pread(const struct segment *seg, void *buf, size_t len, int64_t pos)
+int64_t segment_mtime_ms(const struct segment *seg)
+{
+    struct stat st;
+    char path[4096];
+    snprintf(path, sizeof path, "%s.log", seg->path);
+    if ((seg->log_fd >= 0 ? fstat(seg->log_fd, &st) : stat(path, &st)) < 0) {
+        return -errno;
+    }
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+int segment_pread(struct segment *seg, void *buf, size_t len, int64_t pos)
+{
+    int rv = segment_use(seg);
+    return rv < 0 ? rv : segment_pread_held(seg, buf, len, pos);
+}
+
+int segment_pread_held(const struct segment *seg, void *buf, size_t len, int64_t pos)
 {
     size_t done = 0;
     while (done < len) {
@@ -270,7 +414,7 @@ int segment_pread(const struct segment *seg, void *buf, size_t len, int64_t pos)
     return 0;
 }
 
-void segment_cursor_init(struct segment_cursor *c, const struct segment *seg)
+void segment_cursor_init(struct segment_cursor *c, struct segment *seg)
 {
     c->seg = seg;
     c->start = 0;
@@ -280,7 +424,7 @@ void segment_cursor_init(struct segment_cursor *c, const struct segment *seg)
 /* The 61 header bytes at `position`, from the window or a fresh read. */
 static int cursor_fill(struct segment_cursor *c, int64_t position, const uint8_t **out)
 {
-    const struct segment *seg = c->seg;
+    struct segment *seg = c->seg;
     if (position >= c->start && position + RECORD_BATCH_HEADER_SIZE <= c->start + (int64_t)c->len) {
         *out = c->buf + (position - c->start);
         return 0;
@@ -338,7 +482,11 @@ int segment_load_time_summary(struct segment *seg)
     if (seg->time_index.entries == 0) {
         return 0;
     }
-    int rv = index_file_entry(&seg->time_index, seg->time_index.entries - 1, e);
+    int rv = segment_use(seg);
+    if (rv < 0) {
+        return rv;
+    }
+    rv = index_file_entry(&seg->time_index, seg->time_index.entries - 1, e);
     if (rv < 0) {
         return rv;
     }
@@ -349,13 +497,19 @@ int segment_load_time_summary(struct segment *seg)
 
 int segment_txn_append(struct segment *seg, const struct txn_index_entry *e)
 {
+    int rv = segment_use(seg);
+    if (rv < 0) {
+        return rv;
+    }
     if (seg->txn_fd < 0) {
-        int rv = open_file(seg->path, TXN_INDEX_SUFFIX, O_RDWR | O_CREAT | O_TRUNC, &seg->txn_fd);
+        rv = open_file(seg->path, TXN_INDEX_SUFFIX, O_RDWR | O_CREAT | O_TRUNC, &seg->txn_fd);
         if (rv < 0) {
             seg->txn_fd = -1;
             return rv;
         }
         seg->txn_size = 0;
+        seg->had_txn = true;
+        file_cache_add_fds(&seg->files, 1);
     }
     seg->dirty = true;
     return txn_index_append(seg->txn_fd, &seg->txn_size, e);
@@ -363,11 +517,15 @@ int segment_txn_append(struct segment *seg, const struct txn_index_entry *e)
 
 int segment_txn_truncate(struct segment *seg, int64_t offset)
 {
+    int rv = segment_use(seg);
+    if (rv < 0) {
+        return rv;
+    }
     if (seg->txn_fd < 0) {
         return 0;
     }
     int64_t keep;
-    int rv = txn_index_truncated_size(seg->txn_fd, seg->txn_size, offset, &keep);
+    rv = txn_index_truncated_size(seg->txn_fd, seg->txn_size, offset, &keep);
     if (rv == -EBADMSG) {
         keep = 0; /* unreadable: the caller's rebuild writes it again */
     } else if (rv < 0) {
@@ -381,9 +539,13 @@ int segment_txn_truncate(struct segment *seg, int64_t offset)
     return 0;
 }
 
-int segment_txn_collect(const struct segment *seg, int64_t fetch_offset, int64_t upper_bound,
+int segment_txn_collect(struct segment *seg, int64_t fetch_offset, int64_t upper_bound,
                         struct txn_index_entry *out, size_t max, size_t *n, bool *complete)
 {
+    int rv = segment_use(seg);
+    if (rv < 0) {
+        return rv;
+    }
     if (seg->txn_fd < 0) {
         return 0;
     }

@@ -10,7 +10,15 @@
  *
  * Reference counted (loop thread only, no atomics): the partition log holds
  * one reference, each read result and each background flush another; the
- * files are closed when the last goes, so unlinked segments stay readable. */
+ * files are closed when the last goes, so unlinked segments stay readable.
+ *
+ * Descriptors (file_cache.h): a segment created or opened with a cache opens
+ * its files on demand (segment_use, and every function here that reads or
+ * writes them) and the cache may close them again while only the log holds
+ * the segment. A segment referenced by anything else (a read in flight, a
+ * background fsync, a clean) keeps them open, and so does one its log has
+ * let go of (segment_release): its readers keep the inode they had. Without
+ * a cache the files stay open for the segment's life. */
 #ifndef SLUICE_BROKER_LOG_SEGMENT_H
 #define SLUICE_BROKER_LOG_SEGMENT_H
 
@@ -18,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/log/file_cache.h"
 #include "broker/log/index_file.h"
 #include "broker/log/record_batch.h"
 #include "broker/log/txn_index.h"
@@ -45,20 +54,42 @@ struct segment {
     struct index_file time_index;
     bool dirty; /* written since the last fsync was started */
     int refs;
-    char *path; /* "<dir>/<20-digit base>" without extension */
+    struct file_cache *cache;      /* NULL: the files stay open */
+    struct file_cache_entry files; /* listed in `cache` while the files are open */
+    bool closed;                   /* the cache closed the files; segment_use reopens */
+    bool retired;                  /* the log let go of it: never closed early or reopened */
+    bool had_txn;                  /* a .txnindex exists: reopen it too */
+    char *path;                    /* "<dir>/<20-digit base>" without extension */
 };
 
 /* Create empty files for a new segment (truncating leftovers of the same
  * name). Returns 0 with *out (one reference) or -errno. */
-int segment_create(const char *dir, int64_t base_offset, int64_t now_ms, struct segment **out);
+int segment_create(const char *dir, int64_t base_offset, int64_t now_ms, struct file_cache *cache,
+                   struct segment **out);
 
 /* Open an existing segment's files without reading them (size = file size,
  * index entry counts from file sizes; missing index files are created).
  * The caller then either recovers it or loads its indexes' summaries. */
-int segment_open(const char *dir, int64_t base_offset, int64_t now_ms, struct segment **out);
+int segment_open(const char *dir, int64_t base_offset, int64_t now_ms, struct file_cache *cache,
+                 struct segment **out);
+
+/* Make sure the files are open (reopening what the cache closed) and mark
+ * the segment recently used. Loop thread. Returns 0 or -errno (logged). The
+ * functions below call it themselves; call it before handing the segment's
+ * descriptors to other code or threads (then hold a reference). */
+int segment_use(struct segment *seg);
+
+/* The close callback of a cache of segments (file_cache_init): closes the
+ * files only while the log alone holds the segment, writing pending index
+ * entries first. */
+bool segment_cache_close(struct file_cache_entry *e);
 
 void segment_ref(struct segment *seg);
 void segment_unref(struct segment *seg);
+/* The log drops its own reference (removed, replaced, closed): the segment
+ * leaves the cache (its open descriptors stay with the remaining holders)
+ * and is unreferenced. */
+void segment_release(struct segment *seg);
 /* Remove the files (the open descriptors keep working). */
 void segment_unlink(struct segment *seg);
 
@@ -78,22 +109,22 @@ void segment_seal(struct segment *seg);
 
 /* File position from which scanning finds `offset`: the floor entry of the
  * offset index, 0 if none. */
-int64_t segment_lookup_position(const struct segment *seg, int64_t offset);
+int64_t segment_lookup_position(struct segment *seg, int64_t offset);
 /* Position to start scanning for the first batch with maxTimestamp >= ts. */
-int64_t segment_lookup_time_position(const struct segment *seg, int64_t ts);
+int64_t segment_lookup_time_position(struct segment *seg, int64_t ts);
 
 /* Reads batch headers of one segment through a window, so walking many
  * small batches costs one pread per window rather than one per batch.
  * Short-lived (one call), usually on the stack. */
 #define SEGMENT_CURSOR_WINDOW (32 * 1024)
 struct segment_cursor {
-    const struct segment *seg;
+    struct segment *seg;
     int64_t start; /* file position of buf[0] */
     size_t len;    /* valid bytes in buf */
     uint8_t buf[SEGMENT_CURSOR_WINDOW];
 };
 
-void segment_cursor_init(struct segment_cursor *c, const struct segment *seg);
+void segment_cursor_init(struct segment_cursor *c, struct segment *seg);
 
 /* Read and sanity-check the batch header at `position` (< seg->size): the
  * length must be sane and the whole batch inside the segment, else
@@ -106,7 +137,7 @@ int segment_read_header(struct segment_cursor *c, int64_t position,
  * txn_index_collect). Each returns 0 or -errno (logged by the caller). */
 int segment_txn_append(struct segment *seg, const struct txn_index_entry *e);
 int segment_txn_truncate(struct segment *seg, int64_t offset);
-int segment_txn_collect(const struct segment *seg, int64_t fetch_offset, int64_t upper_bound,
+int segment_txn_collect(struct segment *seg, int64_t fetch_offset, int64_t upper_bound,
                         struct txn_index_entry *out, size_t max, size_t *n, bool *complete);
 
 /* Entries an index may hold before the segment must roll. */
@@ -115,7 +146,13 @@ bool segment_index_full(const struct segment *seg, int32_t segment_index_bytes);
 /* Load max timestamp from the last time index entry (segments not recovered). */
 int segment_load_time_summary(struct segment *seg);
 
+/* The .log's modification time in ms (no descriptor needed), or -errno. */
+int64_t segment_mtime_ms(const struct segment *seg);
+
 /* Read exactly `len` bytes at `pos` of the .log. Returns 0, -errno or -EIO on EOF. */
-int segment_pread(const struct segment *seg, void *buf, size_t len, int64_t pos);
+int segment_pread(struct segment *seg, void *buf, size_t len, int64_t pos);
+/* The same from any thread, for a segment the caller holds a reference to
+ * and used (segment_use) on the loop before: its files cannot be closed. */
+int segment_pread_held(const struct segment *seg, void *buf, size_t len, int64_t pos);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,8 @@ int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluic
     lm->dirs = dirs;
     lm->each = each;
     lm->owner = owner;
+    partition_log_file_cache_init(&lm->files,
+                                  log_manager_open_files_limit(cfg->log_max_open_files));
     for (size_t i = 0; i < dirs->count; i++) {
         if ((lm->checkpoints[i] = dir_checkpoint_open(loop, dirs->paths[i])) == NULL) {
             log_error("replica", "out of memory reading checkpoints dir=%s", dirs->paths[i]);
@@ -43,6 +46,21 @@ int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluic
         }
     }
     return 0;
+}
+
+size_t log_manager_open_files_limit(int32_t configured)
+{
+    if (configured > 0) {
+        return (size_t)configured;
+    }
+    /* Half of what is left after connections and the rest of the process. */
+    struct rlimit rl;
+    size_t n = 4096;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)(512 + 2 * n)) {
+        n = rl.rlim_cur > 512 + 2 * 64 ? (size_t)(rl.rlim_cur - 512) / 2 : 64;
+    }
+    return n;
 }
 
 void log_manager_close(struct log_manager *lm)
@@ -305,8 +323,8 @@ int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id
         m->lm = lm;
         m->partition = index;
         m->dir = d;
-        struct partition_log_owner owner = {on_log_work, on_log_checkpoint_now, on_log_closed,
-                                            on_log_failed, m};
+        struct partition_log_owner owner = {
+            on_log_work, on_log_checkpoint_now, on_log_closed, on_log_failed, m, &lm->files};
         rv = partition_log_open_owned(lm->loop, path, cfg, NULL, listed ? &cp : NULL, &owner, out,
                                       err, sizeof err);
     }

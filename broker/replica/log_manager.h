@@ -19,6 +19,8 @@
  *   moved offsets. Idle partitions cost nothing per tick.
  * - Runs retention every log.retention.check.interval.ms, and with it drops
  *   idempotent producers idle for producer.id.expiration.ms.
+ * - Bounds the descriptors its logs' segments hold (log.max.open.files): one
+ *   file cache (broker/log/file_cache.h) shared by every log it opens.
  *
  * It knows logs, not roles: the partitions to visit come from the owner's
  * `each` callback. Loop thread only. */
@@ -30,6 +32,7 @@
 #include <uv.h>
 
 #include "broker/data_dir.h"
+#include "broker/log/file_cache.h"
 #include "broker/log/partition_log.h"
 #include "common/config.h"
 
@@ -65,7 +68,11 @@ struct log_manager {
     /* Called (on the loop, never from inside a log call) once per directory
      * that went offline: the owner closes its partitions. NULL: nobody. */
     void (*dir_failed)(void *owner, size_t dir);
+    struct file_cache files; /* segment descriptors of all its logs */
 };
+
+/* log.max.open.files as configured, or derived from RLIMIT_NOFILE for 0. */
+size_t log_manager_open_files_limit(int32_t configured);
 
 /* Set up and read each directory's checkpoint files (blocking: startup);
  * borrowed arguments outlive the manager. No timers yet. Returns 0 or

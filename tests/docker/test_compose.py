@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import ROOT
+from conftest import BUILD_ENV, ROOT
 
 SESSION_MS = 3000
 HEARTBEAT_MS = 500
@@ -35,7 +35,8 @@ class Project:
     def __init__(self, image):
         self.name = f"sluicetest{uuid.uuid4().hex[:8]}"
         self.ports = [free_port() for _ in range(3)]
-        self.env = dict(os.environ, SLUICE_IMAGE=image,
+        # BUILD_ENV: `up --build` finds sluice_image's layers and rebuilds nothing.
+        self.env = dict(os.environ, SLUICE_IMAGE=image, **BUILD_ENV,
                         SLUICE_BROKER_SESSION_TIMEOUT_MS=str(SESSION_MS),
                         SLUICE_BROKER_HEARTBEAT_INTERVAL_MS=str(HEARTBEAT_MS),
                         **{f"SLUICE_KAFKA_PORT_{i + 1}": str(p) for i, p in enumerate(self.ports)})

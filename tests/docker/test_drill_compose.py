@@ -16,10 +16,9 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import BUILD_DIR, ROOT
 from test_compose import project  # noqa: F401 (the fixture)
 
-BUILD_DIR = os.path.abspath(os.environ.get("SLUICE_BUILD_DIR", os.path.join(ROOT, "build")))
 ROUNDS = int(os.environ.get("SLUICE_DRILL_ROUNDS", "2"))
 
 

@@ -387,6 +387,23 @@ func commitRequest(group string) kmsg.Request {
 	return commit
 }
 
+// txnOffsetCommit: offsets of mxGroup sent in a transaction of the
+// producer (left pending: no marker follows).
+func txnOffsetCommit(producerID int64, producerEpoch int16) kmsg.Request {
+	r := kmsg.NewPtrTxnOffsetCommitRequest()
+	r.TransactionalID = mxTxn
+	r.Group = mxGroup
+	r.ProducerID = producerID
+	r.ProducerEpoch = producerEpoch
+	t := kmsg.NewTxnOffsetCommitRequestTopic()
+	t.Topic = mxTopic
+	p := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	p.Offset = 1
+	t.Partitions = append(t.Partitions, p)
+	r.Topics = append(r.Topics, t)
+	return r
+}
+
 func matrixCases(producerID int64, producerEpoch int16) []matrixCase {
 	str := func(s string) *string { return &s }
 	topicPartitions := func() []kmsg.OffsetForLeaderEpochRequestTopic {
@@ -659,6 +676,20 @@ func matrixCases(producerID int64, producerEpoch int16) []matrixCase {
 				r.Topics = append(r.Topics, t)
 				return r
 			}},
+		{name: "TxnOffsetCommit", denied: errTxnIDAuth,
+			acls: []binding{txnACL(mxTxn, kmsg.ACLOperationWrite),
+				groupACL(mxGroup, kmsg.ACLOperationRead), topicACL(mxTopic, kmsg.ACLOperationRead)},
+			req: func() kmsg.Request { return txnOffsetCommit(producerID, producerEpoch) }},
+		{name: "TxnOffsetCommit without group Read", denied: errGroupAuth,
+			acls: []binding{groupACL(mxGroup, kmsg.ACLOperationRead)},
+			base: []binding{txnACL(mxTxn, kmsg.ACLOperationWrite),
+				topicACL(mxTopic, kmsg.ACLOperationRead)},
+			req: func() kmsg.Request { return txnOffsetCommit(producerID, producerEpoch) }},
+		{name: "TxnOffsetCommit without topic Read", denied: errTopicAuth,
+			acls: []binding{topicACL(mxTopic, kmsg.ACLOperationRead)},
+			base: []binding{txnACL(mxTxn, kmsg.ACLOperationWrite),
+				groupACL(mxGroup, kmsg.ACLOperationRead)},
+			req: func() kmsg.Request { return txnOffsetCommit(producerID, producerEpoch) }},
 		{name: "OffsetFetch", denied: errGroupAuth,
 			acls: []binding{groupACL(mxGroup, kmsg.ACLOperationDescribe)},
 			req: func() kmsg.Request {
