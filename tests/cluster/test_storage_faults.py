@@ -133,3 +133,58 @@ def test_failing_filesystem_goes_offline_and_nothing_acked_is_lost(clusters, tmp
             if b.running():
                 b.stop()
         subprocess.run(["umount", "-l", bad], capture_output=True)
+
+
+def test_partition_that_cannot_be_opened_at_startup_goes_offline_alone(clusters):
+    """Node 3 restarts with one partition's segment unreadable (the .log file
+    replaced by a directory, so opening it fails with EISDIR: neither a
+    device error nor something recovery may truncate away). That partition
+    alone goes offline on node 3 and is reported to the controller, which
+    keeps node 3 out of its ISR and leadership; the log directory stays
+    online, node 3's other partitions return to their ISR, and every
+    partition keeps taking acks=all writes and serving reads."""
+    c = clusters(3)
+    topic = "unopenable"
+    admin = admin_for(c)
+    fut = admin.create_topics([NewTopic(topic, 3, 3, config={"min.insync.replicas": "2"})],
+                              operation_timeout=10, request_timeout=15)[topic]
+    fut.result(timeout=30)
+    c.wait_status(lambda s: partitions_of(s, topic) and all(
+        len(p["isr"]) == 3 and p["leader"] > 0 for p in partitions_of(s, topic).values()),
+        60, "every partition led with a full ISR")
+    from test_replication import AckedProducer
+    producer = AckedProducer(c, topic)
+    for i in range(60):
+        producer.send(f"before-{i}", partition=i % 3)
+    producer.flush(60)
+    assert not producer.failed and len(producer.acked) == 60, producer.failed[:3]
+
+    n3 = c.node(3)
+    assert n3.stop() == 0
+    broken = 1
+    seg_dir = os.path.join(n3.data_dir, f"{topic}-{broken}")
+    segment = sorted(n for n in os.listdir(seg_dir) if n.endswith(".log"))[0]
+    os.rename(os.path.join(seg_dir, segment), os.path.join(seg_dir, segment + ".moved"))
+    os.mkdir(os.path.join(seg_dir, segment))
+    n3.start()
+
+    wait_until(lambda: f"cannot open partition topic={topic} partition={broken}"
+               in n3.log_text(), 60, "node 3 to log the partition it cannot open")
+    s = c.wait_status(lambda s: all(
+        (3 not in p["isr"] and p["leader"] not in (3, -1)) if i == broken else
+        (3 in p["isr"] and p["leader"] > 0)
+        for i, p in partitions_of(s, topic).items()),
+        60, "node 3 out of the broken partition only, back in the others' ISR")
+    assert "reporting offline replicas to the controller partitions=1 " in n3.log_text()
+    assert "log directory offline" not in n3.log_text()
+
+    for i in range(60):
+        producer.send(f"after-{i}", partition=i % 3)
+    producer.flush(60)
+    assert not producer.failed and len(producer.acked) == 120, producer.failed[:3]
+    for part in range(3):
+        mine = {v: off for v, (p, off) in producer.acked.items() if p == part}
+        got = read_all(c, topic, part, max(mine.values()) + 1)
+        missing = [(v, off) for v, off in mine.items() if got.get(off) != v]
+        assert not missing, f"partition {part}: {missing[:5]}"
+    assert n3.running()
