@@ -332,6 +332,9 @@ static void accept_when_caught_up(struct broker *b)
     }
     b->accepting = true;
     log_info("broker", "accepting Kafka clients: caught up with the cluster metadata");
+    /* Only now is the metadata current enough to tell a stray replica (moved
+     * away or deleted while this broker was down) from an assigned one. */
+    replica_manager_delete_strays(&b->replicas);
 }
 
 /* Before this broker acts on the first image (opens, deletes or serves

@@ -288,6 +288,42 @@ static void log_dir_family(struct broker *b, struct prom_writer *w)
                (int64_t)offline);
 }
 
+/* The replication throttles (leader.replication.throttled.rate and
+ * follower.replication.throttled.rate), one sample per side. */
+static void throttle_families(struct broker *b, struct prom_writer *w)
+{
+    struct replication_quota *q[2] = {replica_manager_quota(&b->replicas, true),
+                                      replica_manager_quota(&b->replicas, false)};
+    struct prom_label side[2] = {{"side", "leader"}, {"side", "follower"}};
+    uint64_t now = uv_now(b->replicas.loop);
+    prom_family(w, "sluice_replication_throttled_bytes_total", "counter",
+                "Bytes of throttled partitions (the topic's leader./follower.replication."
+                "throttled.replicas) this broker served as leader or fetched as follower.");
+    for (int i = 0; i < 2; i++) {
+        prom_sample_int(w, "sluice_replication_throttled_bytes_total", &side[i], 1,
+                        (int64_t)q[i]->throttled_bytes);
+    }
+    prom_family(w, "sluice_replication_throttle_held_back_total", "counter",
+                "Partition fetches of out-of-sync replicas held back because the throttle's "
+                "rate was over its limit.");
+    for (int i = 0; i < 2; i++) {
+        prom_sample_int(w, "sluice_replication_throttle_held_back_total", &side[i], 1,
+                        (int64_t)q[i]->held_back);
+    }
+    prom_family(w, "sluice_replication_throttle_rate_bytes", "gauge",
+                "Measured rate of throttled replication bytes per second (11 windows of 1 s).");
+    for (int i = 0; i < 2; i++) {
+        prom_sample_double(w, "sluice_replication_throttle_rate_bytes", &side[i], 1,
+                           replication_quota_rate(q[i], now));
+    }
+    prom_family(w, "sluice_replication_throttle_limit_bytes", "gauge",
+                "The throttle's limit in bytes per second; -1 when unlimited.");
+    for (int i = 0; i < 2; i++) {
+        prom_sample_int(w, "sluice_replication_throttle_limit_bytes", &side[i], 1,
+                        q[i]->bound == INT64_MAX ? -1 : q[i]->bound);
+    }
+}
+
 void broker_metrics_write(struct broker *b, struct prom_writer *w)
 {
     if (b->started == 0) {
@@ -344,6 +380,7 @@ void broker_metrics_write(struct broker *b, struct prom_writer *w)
     free(l.p);
     if (b->replicas.running && b->replicas.dirs != NULL) {
         log_dir_family(b, w);
+        throttle_families(b, w);
     }
     group_lag_family(b, w);
 }

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/properties.h"
+#include "common/throttled_replicas.h"
 
 #define BROKER(field) offsetof(struct sluice_config, field)
 #define TOPIC(field)  offsetof(struct topic_config, field)
@@ -152,6 +153,9 @@ static const struct config_def broker_defs[] = {
      "min.insync.replicas of __transaction_state (capped by its replication factor)."},
     {"transaction.max.timeout.ms", CONFIG_INT, BROKER(transaction_max_timeout_ms), "900000", 1,
      INT32_MAX, NULL, NULL, "Largest transaction.timeout.ms a producer may ask for."},
+    {"transaction.abort.timed.out.transaction.cleanup.interval.ms", CONFIG_INT,
+     BROKER(transaction_abort_timed_out_transaction_cleanup_interval_ms), "10000", 1, INT32_MAX,
+     NULL, NULL, "How often the transaction coordinator aborts transactions that timed out."},
     {"offsets.retention.minutes", CONFIG_INT, BROKER(offsets_retention_minutes), "10080", 1,
      INT32_MAX, NULL, NULL, "Committed offsets of an empty group expire after this (KIP-211)."},
     {"group.initial.rebalance.delay.ms", CONFIG_INT, BROKER(group_initial_rebalance_delay_ms),
@@ -223,6 +227,11 @@ static const struct config_def broker_defs[] = {
     {"connection.failed.authentication.delay.ms", CONFIG_INT,
      BROKER(connection_failed_authentication_delay_ms), "100", 0, INT32_MAX, NULL, NULL,
      "A failed authentication is answered, then the connection closed, after this delay."},
+    {"connections.max.reauth.ms", CONFIG_LONG, BROKER(connections_max_reauth_ms), "0", 0, INT64_MAX,
+     NULL, NULL,
+     "KIP-368: a SASL session lasts this long (SaslAuthenticate's session_lifetime_ms); a "
+     "client re-authenticates on its connection before then, else its next request closes "
+     "it. 0: sessions never expire."},
     {"authorizer.class.name", CONFIG_STRING, BROKER(authorizer_class_name), "", 0, 0, NULL, NULL,
      "Empty: no authorization. org.apache.kafka.metadata.authorizer.StandardAuthorizer (or "
      "kafka.security.authorizer.AclAuthorizer): ACLs from the metadata log are enforced."},
@@ -286,6 +295,16 @@ static const struct config_def topic_defs[] = {
     {"max.compaction.lag.ms", CONFIG_LONG, TOPIC(max_compaction_lag_ms), NULL, 1, INT64_MAX, NULL,
      "log.cleaner.max.compaction.lag.ms",
      "Dirty records older than this are compacted whatever the dirty ratio."},
+    {"leader.replication.throttled.replicas", CONFIG_STRING,
+     TOPIC(leader_replication_throttled_replicas), NULL, 0, 0, NULL, NULL,
+     "Replicas (partition:broker,... or *) whose leader throttles what it serves to "
+     "out-of-sync followers at leader.replication.throttled.rate.",
+     false, throttled_replicas_check},
+    {"follower.replication.throttled.replicas", CONFIG_STRING,
+     TOPIC(follower_replication_throttled_replicas), NULL, 0, 0, NULL, NULL,
+     "Replicas (partition:broker,... or *) that fetch at most follower.replication.throttled.rate "
+     "while out of sync.",
+     false, throttled_replicas_check},
 };
 
 /* Legacy spellings operators still write (Kafka's server.properties ships
@@ -319,6 +338,9 @@ const struct config_def *topic_config_defs(size_t *count)
 
 static const struct config_def *find_def(const struct config_def *defs, size_t n, const char *key)
 {
+    if (key == NULL) {
+        return NULL; /* a topic key with no broker-wide default */
+    }
     for (size_t i = 0; i < n; i++) {
         if (strcmp(defs[i].name, key) == 0) {
             return &defs[i];
@@ -372,6 +394,11 @@ static int set_value(const struct config_def *def, void *base, const char *value
         return 0;
     }
     if (def->type == CONFIG_STRING) {
+        const char *why = def->check != NULL ? def->check(value) : NULL;
+        if (why != NULL) {
+            snprintf(err, errlen, "invalid value '%s' for %s: %s", value, def->name, why);
+            return -EINVAL;
+        }
         if (def->choices != NULL) {
             const char *const *c = def->choices;
             while (*c != NULL && strcmp(*c, value) != 0) {
@@ -748,6 +775,9 @@ int topic_config_init(struct topic_config *tc, const struct sluice_config *broke
     for (size_t i = 0; i < N_TOPIC_DEFS; i++) {
         const struct config_def *bdef =
             find_def(broker_defs, N_BROKER_DEFS, topic_defs[i].broker_name);
+        if (bdef == NULL) {
+            continue; /* no broker-wide default: unset */
+        }
         const char *value = config_format(bdef, broker, text, sizeof text);
         if (value == NULL) {
             continue;
@@ -772,9 +802,20 @@ void topic_config_free(struct topic_config *tc)
 int topic_config_copy(struct topic_config *dst, const struct topic_config *src)
 {
     *dst = *src;
-    if (src->cleanup_policy != NULL) {
-        dst->cleanup_policy = strdup(src->cleanup_policy);
-        if (dst->cleanup_policy == NULL) {
+    for (size_t i = 0; i < N_TOPIC_DEFS; i++) {
+        if (topic_defs[i].type == CONFIG_STRING) {
+            char **field = (char **)((char *)dst + topic_defs[i].offset);
+            *field = NULL;
+        }
+    }
+    for (size_t i = 0; i < N_TOPIC_DEFS; i++) {
+        if (topic_defs[i].type != CONFIG_STRING) {
+            continue;
+        }
+        char *const *from = (char *const *)((const char *)src + topic_defs[i].offset);
+        char **to = (char **)((char *)dst + topic_defs[i].offset);
+        if (*from != NULL && (*to = strdup(*from)) == NULL) {
+            topic_config_free(dst);
             return -ENOMEM;
         }
     }
@@ -811,4 +852,27 @@ int config_list_foreach(const char *list, int (*fn)(const char *item, size_t len
         p = comma ? comma + 1 : NULL;
     }
     return 0;
+}
+
+const char *broker_dynamic_config_check(const char *name, const char *value)
+{
+    if (strcmp(name, CONFIG_LEADER_THROTTLED_RATE) != 0 &&
+        strcmp(name, CONFIG_FOLLOWER_THROTTLED_RATE) != 0) {
+        return "not a dynamic broker config: only leader.replication.throttled.rate and "
+               "follower.replication.throttled.rate can be altered; the rest are static";
+    }
+    int64_t v;
+    if (value != NULL && (parse_integer(value, &v) != 0 || v < 0)) {
+        return "must be a number of bytes per second, 0 or more";
+    }
+    return NULL;
+}
+
+int64_t broker_throttled_rate(const char *value)
+{
+    int64_t v;
+    if (value == NULL || parse_integer(value, &v) != 0 || v < 0) {
+        return INT64_MAX;
+    }
+    return v;
 }

@@ -33,6 +33,8 @@ struct config_def {
     const char *broker_name;    /* topic keys: the broker-wide key giving the default */
     const char *doc;
     bool sensitive; /* a secret: DescribeConfigs shows it as null (Kafka's PASSWORD type) */
+    /* Strings with a format: NULL when the value is valid, else why not. */
+    const char *(*check)(const char *value);
 };
 
 /* Result of a set when the key is not in the table (not an error). */
@@ -106,6 +108,7 @@ struct sluice_config {
     int32_t transaction_state_log_replication_factor;
     int32_t transaction_state_log_min_isr;
     int32_t transaction_max_timeout_ms;
+    int32_t transaction_abort_timed_out_transaction_cleanup_interval_ms;
     int32_t group_initial_rebalance_delay_ms;
     int32_t group_min_session_timeout_ms;
     int32_t group_max_session_timeout_ms;
@@ -138,6 +141,9 @@ struct sluice_config {
     /* SASL on SASL_PLAINTEXT and SASL_SSL listeners. */
     char *sasl_enabled_mechanisms;
     int32_t connection_failed_authentication_delay_ms;
+    /* KIP-368: a SASL session lasts this long (0: forever); the client
+     * re-authenticates on the same connection or it is closed. */
+    int64_t connections_max_reauth_ms;
     /* Authorization (ACLs): on when authorizer.class.name names Kafka's
      * StandardAuthorizer (or AclAuthorizer); broker/kafka/authorizer.h. */
     char *authorizer_class_name;
@@ -169,8 +175,24 @@ struct topic_config {
     double min_cleanable_dirty_ratio; /* dirty / total bytes before cleaning */
     int64_t min_compaction_lag_ms;    /* records younger than this are not cleaned */
     int64_t max_compaction_lag_ms;    /* older dirty records force a clean */
+    /* Kafka's throttled-replica lists (common/throttled_replicas.h); NULL or
+     * empty: none. Set by `sluicectl partition reassign --throttle`. */
+    char *leader_replication_throttled_replicas;
+    char *follower_replication_throttled_replicas;
     uint8_t source[CONFIG_MAX_KEYS];
 };
+
+/* Dynamic broker configs (IncrementalAlterConfigs on a BROKER resource, kept
+ * in the metadata image): only the replication throttle rates, in bytes per
+ * second (Kafka's DynamicConfig.Broker). Unset means unlimited. */
+#define CONFIG_LEADER_THROTTLED_RATE   "leader.replication.throttled.rate"
+#define CONFIG_FOLLOWER_THROTTLED_RATE "follower.replication.throttled.rate"
+/* NULL when `name`=`value` is a valid dynamic broker config (value NULL: a
+ * delete), else why not (static text). */
+const char *broker_dynamic_config_check(const char *name, const char *value);
+/* A rate's value as bytes per second; INT64_MAX (unlimited) for NULL or
+ * anything unparsable. */
+int64_t broker_throttled_rate(const char *value);
 
 /* The tables, for listing (DescribeConfigs) and formatting. */
 const struct config_def *broker_config_defs(size_t *count);

@@ -1,4 +1,5 @@
-/* AlterConfigs on topics on the active controller: brokers forward Kafka's
+/* AlterConfigs on topics (and the dynamic broker configs: the replication
+ * throttle rates) on the active controller: brokers forward Kafka's
  * AlterConfigs (replace: keys not listed return to their defaults) and
  * IncrementalAlterConfigs (KIP-339 SET and DELETE). Each change is a
  * ConfigRecord (value_is_null deletes), idempotent on retry. */
@@ -10,6 +11,8 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "controller/service_internal.h"
+
+#define RESOURCE_TYPE_BROKER 4 /* Kafka's ConfigResource.Type.BROKER */
 
 typedef Sluice__Controller__AlterConfigsRequest AlterConfigsRequest;
 typedef Sluice__Controller__AlterConfigsResource AlterConfigsResource;
@@ -120,6 +123,37 @@ static void configs_done(struct service_op *op, int status, const struct fsm_res
     configs_respond(op->svc, op->call, x, status != 0 ? service_failure_code(status) : 0);
 }
 
+/* A BROKER resource (its id, or "" for every broker): only the dynamic
+ * broker configs, SET and DELETE. */
+static void check_broker_resource(const AlterConfigsResource *r, struct config_item *it)
+{
+    const char *s = r->topic;
+    while (*s >= '0' && *s <= '9') {
+        s++;
+    }
+    if (*s != '\0' || strlen(r->topic) > 10) {
+        it->answer.code = KAFKA_ERROR_INVALID_REQUEST;
+        snprintf(it->answer.message, sizeof it->answer.message,
+                 "a broker resource is a broker id or empty (every broker), not '%.64s'", r->topic);
+        return;
+    }
+    if (r->replace) {
+        it->answer.code = KAFKA_ERROR_INVALID_REQUEST;
+        snprintf(it->answer.message, sizeof it->answer.message,
+                 "broker configs are altered with IncrementalAlterConfigs");
+        return;
+    }
+    for (size_t k = 0; k < r->n_configs; k++) {
+        const Sluice__Controller__AlterableConfig *c = r->configs[k];
+        const char *why = broker_dynamic_config_check(c->name, c->is_delete ? NULL : c->value);
+        if (why != NULL) {
+            it->answer.code = KAFKA_ERROR_INVALID_CONFIG;
+            snprintf(it->answer.message, sizeof it->answer.message, "%.64s: %s", c->name, why);
+            return;
+        }
+    }
+}
+
 /* Validate every resource, then add the records of the valid ones. */
 static int plan(struct controller_service *svc, const AlterConfigsRequest *req,
                 struct configs_extra *x, MetadataBatch *batch)
@@ -127,6 +161,22 @@ static int plan(struct controller_service *svc, const AlterConfigsRequest *req,
     for (size_t i = 0; i < req->n_resources; i++) {
         const AlterConfigsResource *r = req->resources[i];
         struct config_item *it = &x->items[i];
+        if (r->resource_type == RESOURCE_TYPE_BROKER) {
+            check_broker_resource(r, it);
+            if (it->answer.code != KAFKA_ERROR_NONE || req->validate_only) {
+                continue;
+            }
+            it->first = batch->n_records;
+            for (size_t k = 0; k < r->n_configs; k++) {
+                const Sluice__Controller__AlterableConfig *c = r->configs[k];
+                if (records_add_config(batch, RESOURCE_TYPE_BROKER, r->topic, c->name,
+                                       c->is_delete ? NULL : c->value) != 0) {
+                    return -ENOMEM;
+                }
+            }
+            it->count = batch->n_records - it->first;
+            continue;
+        }
         const TopicState *t = image_find_topic(svc->quorum->fsm.image, r->topic);
         if (t == NULL) {
             it->answer.code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;

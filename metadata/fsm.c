@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/bigendian.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "proto/kafka/kafka_errors.h"
 
@@ -26,7 +27,8 @@ typedef Sluice__Metadata__ConfigRecord ConfigRecord;
 #define RECORD_VERSION_ISR_RULES 2
 
 /* Kafka's ConfigResource types. */
-#define RESOURCE_TOPIC 2
+#define RESOURCE_TOPIC  2
+#define RESOURCE_BROKER 4
 
 /* Apply functions return a Kafka error (rejection, image untouched) or
  * -ENOMEM; NONE means accepted. */
@@ -418,6 +420,15 @@ static int apply_remove_topic(struct fsm *fsm, const Sluice__Metadata__RemoveTop
 
 static int apply_config(struct fsm *fsm, const ConfigRecord *r)
 {
+    if (r->resource_type == RESOURCE_BROKER) {
+        const char *value = r->value_is_null ? NULL : r->value;
+        if (broker_dynamic_config_check(r->name, value) != NULL) {
+            return KAFKA_ERROR_INVALID_CONFIG;
+        }
+        return image_set_broker_config(fsm->image, r->resource_name, r->name, value) == 0
+                   ? KAFKA_ERROR_NONE
+                   : KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+    }
     if (r->resource_type != RESOURCE_TOPIC || r->name[0] == '\0') {
         return KAFKA_ERROR_INVALID_REQUEST;
     }

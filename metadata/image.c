@@ -1,6 +1,7 @@
 #include "metadata/image.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,7 +217,7 @@ void image_remove_topic(MetadataImage *img, size_t i)
     img->n_topics--;
 }
 
-static int config_add(TopicState *t, const char *name, const char *value)
+static int config_add(ConfigEntry ***configs, size_t *n, const char *name, const char *value)
 {
     ConfigEntry *e = malloc(sizeof *e);
     if (e == NULL) {
@@ -225,30 +226,88 @@ static int config_add(TopicState *t, const char *name, const char *value)
     sluice__metadata__config_entry__init(e);
     e->name = image_strdup(name);
     e->value = image_strdup(value);
-    if (e->name == NULL || e->value == NULL || grow((void ***)&t->configs, t->n_configs) != 0) {
+    if (e->name == NULL || e->value == NULL || grow((void ***)configs, *n) != 0) {
         sluice__metadata__config_entry__free_unpacked(e, NULL);
         return -ENOMEM;
     }
-    t->configs[t->n_configs++] = e;
+    (*configs)[(*n)++] = e;
     return 0;
 }
 
-int image_set_topic_config(TopicState *t, const char *name, const char *value)
+static int config_set(ConfigEntry ***configs, size_t *n, const char *name, const char *value)
 {
-    for (size_t i = 0; i < t->n_configs; i++) {
-        ConfigEntry *e = t->configs[i];
+    for (size_t i = 0; i < *n; i++) {
+        ConfigEntry *e = (*configs)[i];
         if (strcmp(e->name, name) != 0) {
             continue;
         }
         if (value == NULL) {
             sluice__metadata__config_entry__free_unpacked(e, NULL);
-            memmove(&t->configs[i], &t->configs[i + 1], (t->n_configs - i - 1) * sizeof e);
-            t->n_configs--;
+            memmove(&(*configs)[i], &(*configs)[i + 1], (*n - i - 1) * sizeof e);
+            (*n)--;
             return 0;
         }
         return image_replace_str(&e->value, value);
     }
-    return value == NULL ? 0 : config_add(t, name, value);
+    return value == NULL ? 0 : config_add(configs, n, name, value);
+}
+
+int image_set_topic_config(TopicState *t, const char *name, const char *value)
+{
+    return config_set(&t->configs, &t->n_configs, name, value);
+}
+
+static BrokerConfigState *broker_configs(const MetadataImage *img, const char *resource)
+{
+    for (size_t i = 0; i < img->n_broker_configs; i++) {
+        if (strcmp(img->broker_configs[i]->resource_name, resource) == 0) {
+            return img->broker_configs[i];
+        }
+    }
+    return NULL;
+}
+
+const char *image_broker_config(const MetadataImage *img, const char *resource, const char *name)
+{
+    const BrokerConfigState *b = broker_configs(img, resource);
+    for (size_t i = 0; b != NULL && i < b->n_configs; i++) {
+        if (strcmp(b->configs[i]->name, name) == 0) {
+            return b->configs[i]->value;
+        }
+    }
+    return NULL;
+}
+
+const char *image_broker_config_for(const MetadataImage *img, int32_t broker_id, const char *name)
+{
+    char id[16];
+    snprintf(id, sizeof id, "%d", (int)broker_id);
+    const char *v = image_broker_config(img, id, name);
+    return v != NULL ? v : image_broker_config(img, "", name);
+}
+
+int image_set_broker_config(MetadataImage *img, const char *resource, const char *name,
+                            const char *value)
+{
+    BrokerConfigState *b = broker_configs(img, resource);
+    if (b == NULL) {
+        if (value == NULL) {
+            return 0;
+        }
+        b = malloc(sizeof *b);
+        if (b == NULL) {
+            return -ENOMEM;
+        }
+        sluice__metadata__broker_config_state__init(b);
+        b->resource_name = image_strdup(resource);
+        if (b->resource_name == NULL ||
+            grow((void ***)&img->broker_configs, img->n_broker_configs) != 0) {
+            sluice__metadata__broker_config_state__free_unpacked(b, NULL);
+            return -ENOMEM;
+        }
+        img->broker_configs[img->n_broker_configs++] = b;
+    }
+    return config_set(&b->configs, &b->n_configs, name, value);
 }
 
 /* Position of (name, mechanism), or where it would go; *found says which. */

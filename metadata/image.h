@@ -22,6 +22,7 @@ typedef Sluice__Metadata__TopicState TopicState;
 typedef Sluice__Metadata__PartitionState PartitionState;
 typedef Sluice__Metadata__Endpoint Endpoint;
 typedef Sluice__Metadata__ConfigEntry ConfigEntry;
+typedef Sluice__Metadata__BrokerConfigState BrokerConfigState;
 typedef Sluice__Metadata__UserScramCredentialRecord ScramCredential;
 
 /* Kafka's ScramMechanism codes. */
@@ -50,6 +51,15 @@ int image_add_topic(MetadataImage *img, TopicState *t);
 int image_add_partition(TopicState *t, PartitionState *p);
 /* Set (value != NULL) or delete a topic config. 0 or -ENOMEM. */
 int image_set_topic_config(TopicState *t, const char *name, const char *value);
+/* Broker dynamic configs: `resource` is a broker id's text or "" (every
+ * broker's default). get: NULL if unset. set: value NULL deletes; 0 or
+ * -ENOMEM. */
+const char *image_broker_config(const MetadataImage *img, const char *resource, const char *name);
+int image_set_broker_config(MetadataImage *img, const char *resource, const char *name,
+                            const char *value);
+/* The value for broker `broker_id`: its own, else the default's; NULL if
+ * neither is set. */
+const char *image_broker_config_for(const MetadataImage *img, int32_t broker_id, const char *name);
 /* SCRAM credentials, kept sorted by (name, mechanism). find: NULL if none.
  * put copies `c`, replacing one with the same name and mechanism (0 or
  * -ENOMEM); remove returns whether there was one. */

@@ -232,8 +232,15 @@ int records_add_remove_topic(MetadataBatch *b, ProtobufCBinaryData topic_id)
 int records_add_topic_config(MetadataBatch *b, const char *topic, const char *key,
                              const char *value)
 {
+    return records_add_config(b, 2 /* Kafka's ConfigResource.Type.TOPIC */, topic, key, value);
+}
+
+int records_add_config(MetadataBatch *b, int32_t resource_type, const char *resource,
+                       const char *key, const char *value)
+{
+    const char *topic = resource;
     NEW_RECORD(r, b, ConfigRecord, config, CONFIG, 1);
-    r->resource_type = 2; /* Kafka's ConfigResource.Type.TOPIC */
+    r->resource_type = resource_type;
     r->resource_name = image_strdup(topic);
     r->name = image_strdup(key);
     r->value = image_strdup(value != NULL ? value : "");

@@ -39,6 +39,9 @@ int records_add_remove_topic(MetadataBatch *b, ProtobufCBinaryData topic_id);
 /* `value` NULL deletes the key. */
 int records_add_topic_config(MetadataBatch *b, const char *topic, const char *key,
                              const char *value);
+/* Any resource: 2 a topic, 4 a broker (its id, or "" for all brokers). */
+int records_add_config(MetadataBatch *b, int32_t resource_type, const char *resource,
+                       const char *key, const char *value);
 /* Producer ids [block_start, next_producer_id) for `broker_id`
  * (compare-and-set on the image's next_producer_id, see metadata.proto). */
 int records_add_producer_ids(MetadataBatch *b, int32_t broker_id, int64_t broker_epoch,

@@ -58,6 +58,11 @@ bool coord_log_loaded(struct coord_log *cl, int32_t i)
     return p != NULL && cl->loaded_epoch[i] == p->leader_epoch;
 }
 
+int32_t coord_log_loaded_epoch(const struct coord_log *cl, int32_t i)
+{
+    return i >= 0 && i < cl->n_partitions ? cl->loaded_epoch[i] : -1;
+}
+
 static void unload_partition(struct coord_log *cl, int32_t i)
 {
     if (i < cl->n_partitions && cl->loaded_epoch[i] >= 0) {
@@ -140,6 +145,17 @@ int16_t coord_log_route(struct coord_log *cl, const char *key, int32_t *partitio
     }
     int32_t i = coord_log_partition_for(key, t->n_partitions);
     *partition = i;
+    return coord_log_load(cl, i);
+}
+
+int16_t coord_log_load(struct coord_log *cl, int32_t i)
+{
+    if (i < 0 || i >= cl->n_partitions) {
+        const struct metadata_topic *t = metadata_view_topic(cl->metadata, cl->spec.topic);
+        if (t == NULL || i < 0 || i >= t->n_partitions || ensure_slots(cl, t->n_partitions) != 0) {
+            return KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
+        }
+    }
     struct partition *p = coord_log_partition(cl, i);
     if (p == NULL) {
         unload_partition(cl, i);

@@ -72,6 +72,13 @@ int16_t coord_log_find_leader(struct coord_log *cl, const char *key, int32_t *no
  * NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS
  * (KIP-207: until the high watermark has caught up). */
 int16_t coord_log_route(struct coord_log *cl, const char *key, int32_t *partition);
+/* Partition `i` by index, loaded if this broker leads it (as
+ * coord_log_route): for an owner that takes over its partitions' pending work
+ * as soon as it leads them, without waiting for a request. */
+int16_t coord_log_load(struct coord_log *cl, int32_t i);
+/* The leader epoch partition `i` is loaded under (Kafka's coordinator
+ * epoch), or -1. */
+int32_t coord_log_loaded_epoch(const struct coord_log *cl, int32_t i);
 /* Whether partition `i` is loaded under the current leadership. */
 bool coord_log_loaded(struct coord_log *cl, int32_t i);
 /* The leading partition `i`, or NULL. */

@@ -60,6 +60,8 @@ struct kafka_conn {
     struct sasl_server *sasl;      /* the exchange in progress */
     bool sasl_raw;                 /* SaslHandshake v0: bare tokens follow */
     bool authenticated;            /* always on non-SASL listeners */
+    char sasl_mechanism[32];       /* the one that authenticated (re-authentication keeps it) */
+    uint64_t session_expires_ms;   /* uv_now() when the SASL session ends; 0: never */
     bool close_after;              /* close once the responses are written */
     struct kafka_conn *prev, *next;
 };
@@ -137,6 +139,34 @@ void kafka_conn_set_authenticated(struct kafka_conn *conn, const char *name)
     set_principal(conn, name);
     conn->authenticated = true;
     kafka_conn_set_sasl(conn, NULL, false);
+}
+
+bool kafka_conn_reauthenticate(struct kafka_conn *conn, const char *name)
+{
+    char principal[PRINCIPAL_MAX];
+    snprintf(principal, sizeof principal, "User:%s", name);
+    kafka_conn_set_sasl(conn, NULL, false); /* frees `name` when it is the exchange's */
+    return strcmp(principal, conn->principal) == 0;
+}
+
+const char *kafka_conn_sasl_mechanism(const struct kafka_conn *conn)
+{
+    return conn->sasl_mechanism;
+}
+
+void kafka_conn_set_sasl_mechanism(struct kafka_conn *conn, const char *mechanism)
+{
+    snprintf(conn->sasl_mechanism, sizeof conn->sasl_mechanism, "%s", mechanism);
+}
+
+void kafka_conn_set_session_expiry(struct kafka_conn *conn, uint64_t expires_ms)
+{
+    conn->session_expires_ms = expires_ms;
+}
+
+bool kafka_conn_session_expired(const struct kafka_conn *conn, uint64_t now_ms)
+{
+    return conn->session_expires_ms != 0 && now_ms >= conn->session_expires_ms;
 }
 
 void kafka_conn_close_when_flushed(struct kafka_conn *conn)

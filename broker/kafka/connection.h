@@ -146,6 +146,17 @@ void kafka_conn_set_sasl(struct kafka_conn *conn, struct sasl_server *s, bool ra
 bool kafka_conn_sasl_raw(const struct kafka_conn *conn);
 /* Authenticated as User:`name` (copied): frees the exchange, ends raw mode. */
 void kafka_conn_set_authenticated(struct kafka_conn *conn, const char *name);
+/* KIP-368 re-authentication finished as User:`name`: frees the exchange;
+ * false when that is not the connection's principal (Kafka refuses a
+ * change of identity). */
+bool kafka_conn_reauthenticate(struct kafka_conn *conn, const char *name);
+/* The mechanism of the first authentication ("" before one). */
+const char *kafka_conn_sasl_mechanism(const struct kafka_conn *conn);
+void kafka_conn_set_sasl_mechanism(struct kafka_conn *conn, const char *mechanism);
+/* The SASL session ends at `expires_ms` (uv_now; 0: never): from then on
+ * only a re-authentication is served (connections.max.reauth.ms). */
+void kafka_conn_set_session_expiry(struct kafka_conn *conn, uint64_t expires_ms);
+bool kafka_conn_session_expired(const struct kafka_conn *conn, uint64_t now_ms);
 /* Read nothing more; close once every queued response is written (a
  * refused authentication is answered, then the connection closed). */
 void kafka_conn_close_when_flushed(struct kafka_conn *conn);

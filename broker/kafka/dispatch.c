@@ -75,6 +75,10 @@ static const struct api_entry apis[] = {
     {KAFKA_API_DESCRIBE_TRANSACTIONS, "DescribeTransactions", 0, 0,
      kafka_handle_describe_transactions},
     {KAFKA_API_LIST_TRANSACTIONS, "ListTransactions", 0, 0, kafka_handle_list_transactions},
+    {KAFKA_API_ADD_PARTITIONS_TO_TXN, "AddPartitionsToTxn", 0, 3,
+     kafka_handle_add_partitions_to_txn},
+    {KAFKA_API_ADD_OFFSETS_TO_TXN, "AddOffsetsToTxn", 0, 3, kafka_handle_add_offsets_to_txn},
+    {KAFKA_API_END_TXN, "EndTxn", 0, 3, kafka_handle_end_txn},
     /* Transaction markers on led partitions (broker/replica/txn_markers.h). */
     {KAFKA_API_WRITE_TXN_MARKERS, "WriteTxnMarkers", 0, 1, kafka_handle_write_txn_markers},
     /* Offsets sent in a transaction, pending until its marker (broker/group/). */
@@ -308,6 +312,15 @@ static void route(struct kafka_call *call, int header_status)
         h->api_key != KAFKA_API_SASL_HANDSHAKE && h->api_key != KAFKA_API_SASL_AUTHENTICATE) {
         /* Kafka's rule: nothing is served before authentication. */
         snprintf(why, sizeof why, "request api_key=%d before SASL authentication", h->api_key);
+        kafka_call_fail(call, why);
+        return;
+    }
+    if (kafka_conn_session_expired(call->req->conn, uv_now(call->svc->loop)) &&
+        h->api_key != KAFKA_API_SASL_HANDSHAKE && h->api_key != KAFKA_API_SASL_AUTHENTICATE) {
+        /* KIP-368: past connections.max.reauth.ms only a re-authentication. */
+        snprintf(why, sizeof why,
+                 "request api_key=%d after the SASL session expired without re-authentication",
+                 h->api_key);
         kafka_call_fail(call, why);
         return;
     }

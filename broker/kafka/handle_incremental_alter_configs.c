@@ -1,14 +1,19 @@
 /* IncrementalAlterConfigs (key 44, KIP-339): SET and DELETE on topic configs;
  * keys not mentioned keep their values. APPEND/SUBTRACT (list-valued keys)
- * are refused with INVALID_REQUEST. Broker configs are static in Sluice.
+ * are refused with INVALID_REQUEST. Broker configs are static in Sluice but
+ * for the replication throttle rates (a BROKER resource: a broker id, or
+ * empty for every broker; ALTER_CONFIGS on the cluster), which
+ * `sluicectl partition reassign --throttle` sets as kafka-reassign-partitions.sh does.
  * Through the metadata view (with the controller quorum: forwarded to the
  * active controller), asynchronously. */
 #include "broker/kafka/admin_batch.h"
+#include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 enum { OP_SET = 0, OP_DELETE = 1 };
+enum { RESOURCE_BROKER = 4 }; /* Kafka's ConfigResource.Type */
 
 static int16_t
 entries_of(struct kafka_call *call,
@@ -61,17 +66,29 @@ alter_one(struct kafka_admin_batch *b, bool validate_only, int32_t i,
     kafka_incremental_alter_configs_response_alter_configs_resource_response_init(o);
     o->resource_type = r->resource_type;
     o->resource_name = r->resource_name;
-    if (!kafka_admin_topic_resource(b, i, r->resource_type, r->resource_name)) {
+    bool broker = r->resource_type == RESOURCE_BROKER;
+    if (!broker && !kafka_admin_topic_resource(b, i, r->resource_type, r->resource_name)) {
         return;
     }
     struct metadata_config_entry *entries = NULL;
     const char *why = NULL;
     int16_t code = entries_of(call, r, &entries, &why);
+    if (code == KAFKA_ERROR_NONE && broker &&
+        !kafka_authorize(call, ACL_OP_ALTER_CONFIGS, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME)) {
+        code = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
+    }
     if (code != KAFKA_ERROR_NONE) {
         metadata_admin_fail(op, kafka_admin_batch_op_done, code, why);
         return;
     }
     size_t n = r->configs_count > 0 ? (size_t)r->configs_count : 0;
+    if (broker) {
+        metadata_view_submit_alter_broker_config(
+            call->svc->metadata, r->resource_name != NULL ? r->resource_name : "", entries, n,
+            validate_only, (uint64_t)call->svc->cfg->request_timeout_ms, op,
+            kafka_admin_batch_op_done);
+        return;
+    }
     kafka_admin_alter_topic_config(b, i, r->resource_name, entries, n, false, validate_only);
 }
 

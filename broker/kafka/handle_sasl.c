@@ -72,6 +72,13 @@ static void refuse_later(struct kafka_services *svc, struct kafka_call *call,
                    (uint64_t)svc->cfg->connection_failed_authentication_delay_ms, 0);
 }
 
+/* connections.max.reauth.ms: the session just (re)authenticated ends then. */
+static void start_session(struct kafka_services *svc, struct kafka_conn *conn)
+{
+    int64_t ms = svc->cfg->connections_max_reauth_ms;
+    kafka_conn_set_session_expiry(conn, ms > 0 ? uv_now(svc->loop) + (uint64_t)ms : 0);
+}
+
 static void log_outcome(struct kafka_conn *conn, const struct sasl_server *s, enum sasl_step step)
 {
     if (step == SASL_STEP_CONTINUE) {
@@ -119,12 +126,18 @@ void kafka_handle_sasl_handshake(struct kafka_call *call)
     resp.mechanisms = mechanisms;
     resp.mechanisms_count = enabled_mechanisms(call->svc->cfg->sasl_enabled_mechanisms, mechanisms);
     bool close = true;
-    if (!kafka_conn_sasl_listener(conn) || kafka_conn_authenticated(conn) ||
+    /* KIP-368: an authenticated connection starts over with SaslHandshake
+     * v1 when sessions expire, with the mechanism it used first. */
+    bool reauth = kafka_conn_authenticated(conn) && call->header.api_version >= 1 &&
+                  call->svc->cfg->connections_max_reauth_ms > 0;
+    if (!kafka_conn_sasl_listener(conn) || (kafka_conn_authenticated(conn) && !reauth) ||
         kafka_conn_sasl(conn) != NULL) {
         resp.error_code = KAFKA_ERROR_ILLEGAL_SASL_STATE;
     } else if (req.mechanism == NULL ||
                !sasl_mechanism_enabled(call->svc->cfg->sasl_enabled_mechanisms, req.mechanism)) {
         resp.error_code = KAFKA_ERROR_UNSUPPORTED_SASL_MECHANISM;
+    } else if (reauth && strcmp(req.mechanism, kafka_conn_sasl_mechanism(conn)) != 0) {
+        resp.error_code = KAFKA_ERROR_ILLEGAL_SASL_STATE; /* re-authentication keeps it */
     } else {
         struct sasl_server *s = sasl_server_new(req.mechanism);
         if (s == NULL) {
@@ -132,6 +145,9 @@ void kafka_handle_sasl_handshake(struct kafka_call *call)
             return;
         }
         kafka_conn_set_sasl(conn, s, call->header.api_version == 0);
+        if (!reauth) {
+            kafka_conn_set_sasl_mechanism(conn, req.mechanism);
+        }
         close = false;
     }
     if (close) {
@@ -187,8 +203,22 @@ void kafka_handle_sasl_authenticate(struct kafka_call *call)
     }
     resp.auth_bytes = (struct kafka_bytes){bytes, (int32_t)token.len};
     buf_free(&token);
-    if (step == SASL_STEP_DONE) {
+    if (step == SASL_STEP_DONE && kafka_conn_authenticated(conn)) {
+        if (!kafka_conn_reauthenticate(conn, sasl_server_user(s))) {
+            log_warn("kafka", "SASL re-authentication as another principal refused peer=%s",
+                     kafka_conn_peer(conn));
+            resp.error_code = KAFKA_ERROR_SASL_AUTHENTICATION_FAILED;
+            resp.error_message = "Re-authentication must keep the principal";
+        } else {
+            log_debug("kafka", "SASL re-authenticated peer=%s principal=%s", kafka_conn_peer(conn),
+                      kafka_conn_principal(conn));
+        }
+    } else if (step == SASL_STEP_DONE) {
         kafka_conn_set_authenticated(conn, sasl_server_user(s));
+    }
+    if (step == SASL_STEP_DONE && resp.error_code == KAFKA_ERROR_NONE) {
+        start_session(call->svc, conn);
+        resp.session_lifetime_ms = call->svc->cfg->connections_max_reauth_ms;
     }
     struct kafka_writer w;
     rv = kafka_call_begin_response(call, &w);
@@ -224,6 +254,7 @@ void kafka_sasl_raw_token(struct kafka_request *req, struct kafka_services *svc)
     }
     if (step == SASL_STEP_DONE) {
         kafka_conn_set_authenticated(conn, sasl_server_user(s));
+        start_session(svc, conn);
     }
     kafka_request_complete(req);
 }

@@ -42,6 +42,12 @@ void metadata_quorum_submit_reassign(struct metadata_quorum *q, const char *name
                                      uint64_t timeout_ms, struct metadata_admin_op *op);
 void metadata_quorum_submit_sync(struct metadata_quorum *q, uint64_t timeout_ms,
                                  struct metadata_admin_op *op);
+const char *metadata_quorum_broker_config(const struct metadata_quorum *q, int32_t broker_id,
+                                          const char *name);
+void metadata_quorum_submit_alter_broker_config(struct metadata_quorum *q, const char *broker,
+                                                const struct metadata_config_entry *entries,
+                                                size_t n, bool validate_only, uint64_t timeout_ms,
+                                                struct metadata_admin_op *op);
 void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const char *name,
                                                const struct metadata_config_entry *entries,
                                                size_t n, bool replace, bool validate_only,

@@ -42,7 +42,8 @@ struct quorum_op {
     /* AlterConfigs: the keys to see set (value) or gone (NULL), owned. */
     struct metadata_config_entry *entries;
     size_t n_entries;
-    int64_t latest; /* OP_SYNC, OP_ACLS: the controller's offset when it answered */
+    bool broker_resource; /* AlterConfigs on a broker: `name` is its id or "" */
+    int64_t latest;       /* OP_SYNC, OP_ACLS: the controller's offset when it answered */
     Sluice__Controller__AlterAclsResponse *acls; /* OP_ACLS: the answer, owned */
     /* OP_SCRAM: the credential to see (stored key) or see gone (no key). */
     int32_t mechanism;
@@ -96,6 +97,16 @@ static void finish(struct quorum_op *o, int16_t code, const char *message)
 static bool configs_visible(const struct quorum_op *o)
 {
     const MetadataImage *img = o->q->src.image(o->q->src.data);
+    if (o->broker_resource) {
+        for (size_t i = 0; img != NULL && i < o->n_entries; i++) {
+            const char *now = image_broker_config(img, o->name, o->entries[i].key);
+            const char *want = o->entries[i].value;
+            if ((want == NULL) != (now == NULL) || (want != NULL && strcmp(want, now) != 0)) {
+                return false;
+            }
+        }
+        return true;
+    }
     const TopicState *ts = img != NULL ? image_find_topic(img, o->name) : NULL;
     if (ts == NULL) {
         return true; /* deleted meanwhile: nothing left to wait for */
@@ -488,8 +499,8 @@ static int expect_configs(struct quorum_op *o, const struct metadata_config_entr
                           size_t n, bool replace)
 {
     const MetadataImage *img = o->q->src.image(o->q->src.data);
-    const TopicState *ts = img != NULL ? image_find_topic(img, o->name) : NULL;
-    size_t extra = replace && ts != NULL ? ts->n_configs : 0;
+    const TopicState *ts = img != NULL && replace ? image_find_topic(img, o->name) : NULL;
+    size_t extra = ts != NULL ? ts->n_configs : 0;
     o->entries = calloc(n + extra + 1, sizeof *o->entries);
     if (o->entries == NULL) {
         return -ENOMEM;
@@ -517,15 +528,16 @@ static int expect_configs(struct quorum_op *o, const struct metadata_config_entr
 static int alter_request(const struct quorum_op *o, const struct metadata_config_entry *entries,
                          size_t n, bool replace, bool validate_only, uint64_t timeout_ms);
 
-void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const char *name,
-                                               const struct metadata_config_entry *entries,
-                                               size_t n, bool replace, bool validate_only,
-                                               uint64_t timeout_ms, struct metadata_admin_op *op)
+static void submit_alter_config(struct metadata_quorum *q, const char *name, bool broker,
+                                const struct metadata_config_entry *entries, size_t n, bool replace,
+                                bool validate_only, uint64_t timeout_ms,
+                                struct metadata_admin_op *op)
 {
     struct quorum_op *o = op_new(q, op, OP_CONFIGS, name, timeout_ms);
     if (o == NULL) {
         return;
     }
+    o->broker_resource = broker;
     o->validate_only = validate_only;
     for (size_t i = 0; i < n; i++) {
         if (entries[i].key == NULL) {
@@ -534,14 +546,37 @@ void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const 
             return;
         }
     }
-    if (expect_configs(o, entries, n, replace) != 0 ||
+    if (expect_configs(o, entries, n, replace && !broker) != 0 ||
         alter_request(o, entries, n, replace, validate_only, timeout_ms) != 0) {
         op_free(o);
         metadata_admin_complete(op, KAFKA_ERROR_UNKNOWN_SERVER_ERROR, "out of memory");
     }
 }
 
-/* Build and send the AlterConfigs request for `o` (one topic). */
+void metadata_quorum_submit_alter_topic_config(struct metadata_quorum *q, const char *name,
+                                               const struct metadata_config_entry *entries,
+                                               size_t n, bool replace, bool validate_only,
+                                               uint64_t timeout_ms, struct metadata_admin_op *op)
+{
+    submit_alter_config(q, name, false, entries, n, replace, validate_only, timeout_ms, op);
+}
+
+const char *metadata_quorum_broker_config(const struct metadata_quorum *q, int32_t broker_id,
+                                          const char *name)
+{
+    const MetadataImage *img = q->src.image != NULL ? q->src.image(q->src.data) : NULL;
+    return img != NULL ? image_broker_config_for(img, broker_id, name) : NULL;
+}
+
+void metadata_quorum_submit_alter_broker_config(struct metadata_quorum *q, const char *broker,
+                                                const struct metadata_config_entry *entries,
+                                                size_t n, bool validate_only, uint64_t timeout_ms,
+                                                struct metadata_admin_op *op)
+{
+    submit_alter_config(q, broker, true, entries, n, false, validate_only, timeout_ms, op);
+}
+
+/* Build and send the AlterConfigs request for `o` (one topic or broker). */
 static int alter_request(const struct quorum_op *o, const struct metadata_config_entry *entries,
                          size_t n, bool replace, bool validate_only, uint64_t timeout_ms)
 {
@@ -561,6 +596,7 @@ static int alter_request(const struct quorum_op *o, const struct metadata_config
     }
     Sluice__Controller__AlterConfigsResource res = SLUICE__CONTROLLER__ALTER_CONFIGS_RESOURCE__INIT;
     res.topic = (char *)o->name;
+    res.resource_type = o->broker_resource ? 4 : 2; /* Kafka's BROKER, TOPIC */
     res.configs = ptrs;
     res.n_configs = n;
     res.replace = replace;

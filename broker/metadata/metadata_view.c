@@ -204,6 +204,22 @@ void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char
                                               timeout_ms, op);
 }
 
+const char *metadata_view_broker_config(struct metadata_view *v, int32_t broker_id,
+                                        const char *name)
+{
+    return metadata_quorum_broker_config(v->quorum, broker_id, name);
+}
+
+void metadata_view_submit_alter_broker_config(struct metadata_view *v, const char *broker,
+                                              const struct metadata_config_entry *entries, size_t n,
+                                              bool validate_only, uint64_t timeout_ms,
+                                              struct metadata_admin_op *op, metadata_admin_cb cb)
+{
+    op_start(op, cb);
+    metadata_quorum_submit_alter_broker_config(v->quorum, broker, entries, n, validate_only,
+                                               timeout_ms, op);
+}
+
 void metadata_view_submit_producer_id(struct metadata_view *v, uint64_t timeout_ms,
                                       struct metadata_producer_id_op *op,
                                       metadata_producer_id_cb cb)

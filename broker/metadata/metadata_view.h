@@ -202,6 +202,18 @@ void metadata_view_submit_alter_topic_config(struct metadata_view *v, const char
                                              const struct metadata_config_entry *entries, size_t n,
                                              bool replace, bool validate_only, uint64_t timeout_ms,
                                              struct metadata_admin_op *op, metadata_admin_cb cb);
+/* IncrementalAlterConfigs on a BROKER resource (`broker`: an id's text, or ""
+ * for every broker): only the dynamic ones (the replication throttle rates;
+ * the controller refuses the rest with INVALID_CONFIG); waits until the view
+ * shows the change. */
+void metadata_view_submit_alter_broker_config(struct metadata_view *v, const char *broker,
+                                              const struct metadata_config_entry *entries, size_t n,
+                                              bool validate_only, uint64_t timeout_ms,
+                                              struct metadata_admin_op *op, metadata_admin_cb cb);
+/* A dynamic broker config for `broker_id` (its own, else every broker's);
+ * NULL when unset. Valid until the view next changes. */
+const char *metadata_view_broker_config(struct metadata_view *v, int32_t broker_id,
+                                        const char *name);
 /* ElectLeaders, PREFERRED: make partition `partition` of `name` led by its
  * first replica. The controller answers ELECTION_NOT_NEEDED,
  * PREFERRED_LEADER_NOT_AVAILABLE or UNKNOWN_TOPIC_OR_PARTITION as Kafka

@@ -40,6 +40,7 @@ struct replica_fetcher {
     struct sent *sent;
     size_t n_sent;
     int backoff_logged;
+    bool throttled; /* the last round left partitions out for the throttle */
 };
 
 int32_t fetcher_slot_of(const char *topic, int32_t index, int32_t n)
@@ -191,11 +192,27 @@ struct collect {
     enum partition_fetch_state want;
 };
 
+/* Kafka's shouldFollowerThrottle: a listed partition, not caught up with the
+ * leader's high watermark (a follower in sync is never held back: that
+ * would shrink the ISR), and the follower's throttle over its rate. */
+static bool follower_throttles(struct replica_fetcher *f, struct partition *p, uint64_t now)
+{
+    bool in_sync =
+        p->leader_high_watermark >= 0 && partition_log_end(p) >= p->leader_high_watermark;
+    return p->follower_throttled && !in_sync &&
+           replication_quota_exceeded(replica_manager_quota(f->rm, false), now);
+}
+
 static void collect_one(struct partition *p, void *arg)
 {
     struct collect *c = arg;
     struct replica_fetcher *f = c->f;
     if (f->n_sent < MAX_SENT && mine(f, p, c->now) && p->fetch_state == c->want) {
+        if (c->want == FETCH_ACTIVE && follower_throttles(f, p, c->now)) {
+            f->rm->follower_quota.held_back++;
+            f->throttled = true;
+            return;
+        }
         struct sent *s = &f->sent[f->n_sent++];
         s->p = p;
         snprintf(s->topic, sizeof s->topic, "%s", p->topic);
@@ -349,7 +366,11 @@ static void fetched_one(struct replica_fetcher *f, struct partition *p,
         return;
     }
     struct log_append_info info;
+    p->leader_high_watermark = fp->high_watermark;
     int rv = partition_append_replica(p, records, fp->records_length, fp->high_watermark, &info);
+    if (rv == 0 && p->follower_throttled && fp->records_length > 0) {
+        replication_quota_record(&f->rm->follower_quota, fp->records_length, uv_now(f->rm->loop));
+    }
     if (rv != 0) {
         log_warn("replica", "follower append failed topic=%s partition=%d error=%s reason=\"%s\"",
                  p->topic, p->index, log_err_name(rv), info.reason);
@@ -447,6 +468,7 @@ static void round_start(struct replica_fetcher *f)
     }
     struct collect c = {f, uv_now(f->rm->loop), FETCH_TRUNCATE};
     f->n_sent = 0;
+    f->throttled = false;
     replica_manager_each_partition(f->rm, collect_one, &c);
     bool truncating = f->n_sent > 0;
     if (!truncating) {
@@ -454,6 +476,9 @@ static void round_start(struct replica_fetcher *f)
         replica_manager_each_partition(f->rm, collect_one, &c);
     }
     if (f->n_sent == 0) {
+        if (f->throttled) {
+            backoff(f); /* throttled partitions are asked for again later */
+        }
         return; /* idle until kicked */
     }
     if (connect_leader(f) != 0) {

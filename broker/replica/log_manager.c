@@ -534,3 +534,20 @@ void log_manager_stop(struct log_manager *lm)
         lm->timers_started = false;
     }
 }
+
+void log_manager_delete_stray(struct log_manager *lm, const char *path)
+{
+    struct topic_config tc;
+    char err[512];
+    struct partition_log *log;
+    if (topic_config_init(&tc, lm->cfg) != 0) {
+        log_error("replica", "cannot delete the stray replica dir=%s: out of memory", path);
+        return;
+    }
+    if (partition_log_open(lm->loop, path, &tc, NULL, &log, err, sizeof err) != 0) {
+        log_error("replica", "cannot delete the stray replica dir=%s: %s", path, err);
+    } else if (partition_log_destroy(log) != 0) {
+        log_error("replica", "cannot delete the stray replica dir=%s", path);
+    }
+    topic_config_free(&tc);
+}

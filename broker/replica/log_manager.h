@@ -98,6 +98,10 @@ void log_manager_close(struct log_manager *lm);
 int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id[16], int32_t index,
                      const struct topic_config *cfg, struct partition_log **out, size_t *dir_index,
                      char *path, size_t pathlen);
+/* Delete partition directory `path` (`<log dir>/<topic>-<partition>`), which
+ * no open partition uses: a stray replica (replica_manager_delete_strays). */
+void log_manager_delete_stray(struct log_manager *lm, const char *path);
+
 /* Take directory `dir` offline because of `err` (a negative errno) while
  * doing `what` (logged once, with the directory and the cause). dir_failed
  * runs on a later loop turn. Idempotent. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/throttled_replicas.h"
 
 int partition_open(struct partition_log *log, const char *dir, const char *topic, int32_t index,
                    int32_t self, const struct topic_config *cfg, struct partition **out)
@@ -26,6 +27,8 @@ int partition_open(struct partition_log *log, const char *dir, const char *topic
     p->leader_id = -1;
     p->leader_epoch = -1;
     p->n_pending_isr = -1;
+    p->leader_high_watermark = -1;
+    partition_set_throttles(p, cfg);
     p->flush_messages = cfg->flush_messages;
     p->min_insync_replicas = cfg->min_insync_replicas;
     /* What the log checkpointed; only the ISR rule raises it. */
@@ -299,8 +302,27 @@ int partition_flush_ready(struct partition *p, int64_t end)
     return 1;
 }
 
+void partition_set_throttles(struct partition *p, const struct topic_config *cfg)
+{
+    p->leader_throttled =
+        throttled_replicas_lists(cfg->leader_replication_throttled_replicas, p->index, p->self);
+    p->follower_throttled =
+        throttled_replicas_lists(cfg->follower_replication_throttled_replicas, p->index, p->self);
+}
+
+bool partition_in_isr(const struct partition *p, int32_t replica)
+{
+    for (int32_t i = 0; i < p->n_isr; i++) {
+        if (p->isr[i] == replica) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void partition_set_config(struct partition *p, const struct topic_config *cfg)
 {
+    partition_set_throttles(p, cfg);
     p->flush_messages = cfg->flush_messages;
     p->min_insync_replicas = cfg->min_insync_replicas;
     partition_log_set_config(p->log, cfg);

@@ -83,7 +83,11 @@ struct partition {
     int32_t self;
     /* follower side */
     enum partition_fetch_state fetch_state;
-    uint64_t fetch_retry_ms; /* uv_now before which the fetcher leaves it alone */
+    uint64_t fetch_retry_ms;       /* uv_now before which the fetcher leaves it alone */
+    int64_t leader_high_watermark; /* the leader's, from its last fetch answer; -1 unknown */
+    /* replication throttles: whether the topic's leader. / follower.
+     * replication.throttled.replicas list this partition on this broker */
+    bool leader_throttled, follower_throttled;
     /* topic config */
     int64_t flush_messages;      /* the topic's flush.messages */
     int32_t min_insync_replicas; /* the topic's min.insync.replicas */
@@ -100,6 +104,11 @@ struct partition {
  * -ENOMEM (the log is closed then). */
 int partition_open(struct partition_log *log, const char *dir, const char *topic, int32_t index,
                    int32_t self, const struct topic_config *cfg, struct partition **out);
+/* The topic config's throttled-replica lists, for this partition on this
+ * broker (common/throttled_replicas.h); partition_set_config calls it. */
+void partition_set_throttles(struct partition *p, const struct topic_config *cfg);
+/* Whether `replica` is in the ISR as this broker (leading) knows it. */
+bool partition_in_isr(const struct partition *p, int32_t replica);
 /* Flush and close (shutdown). Waiters are detached; they finish at their deadline. */
 void partition_close(struct partition *p);
 /* Delete the partition's files (DeleteTopics) and free it. */

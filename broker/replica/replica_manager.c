@@ -1,10 +1,12 @@
 /* Hosted partitions; see replica_manager.h. */
 #include "broker/replica/replica_manager.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "broker/replica/fetcher.h"
 #include "common/internal_tls.h"
@@ -600,6 +602,8 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     rm->metadata = metadata;
     rm->self = metadata_view_local_node(metadata);
     rm->running = true;
+    replication_quota_init(&rm->leader_quota);
+    replication_quota_init(&rm->follower_quota);
     strmap_init(&rm->topics);
     int rv = log_manager_init(&rm->logs, loop, cfg, dirs, each_log, rm);
     if (rv != 0) {
@@ -735,4 +739,78 @@ static void wake_one(struct partition *p, void *arg)
 void replica_manager_wake_all(struct replica_manager *rm)
 {
     replica_manager_each_partition(rm, wake_one, NULL);
+}
+
+struct replication_quota *replica_manager_quota(struct replica_manager *rm, bool leader)
+{
+    struct replication_quota *q = leader ? &rm->leader_quota : &rm->follower_quota;
+    const char *rate = metadata_view_broker_config(rm->metadata, rm->self,
+                                                   leader ? CONFIG_LEADER_THROTTLED_RATE
+                                                          : CONFIG_FOLLOWER_THROTTLED_RATE);
+    replication_quota_set_bound(q, broker_throttled_rate(rate));
+    return q;
+}
+
+/* `name` as `<topic>-<partition>`: the topic's length and the index, or -1. */
+static int32_t partition_dir_parse(const char *name, size_t *topic_len)
+{
+    const char *dash = strrchr(name, '-');
+    if (dash == NULL || dash == name || dash[1] == '\0' || strlen(dash + 1) > 9) {
+        return -1;
+    }
+    int32_t index = 0;
+    for (const char *c = dash + 1; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9') {
+            return -1;
+        }
+        index = index * 10 + (*c - '0');
+    }
+    *topic_len = (size_t)(dash - name);
+    return index;
+}
+
+static bool still_assigned(struct replica_manager *rm, const char *topic, int32_t index)
+{
+    struct hosted_topic *h = strmap_get(&rm->topics, topic);
+    if (h != NULL && index < h->n && (h->parts[index] != NULL || h->offline[index])) {
+        return true;
+    }
+    const struct metadata_topic *t = metadata_view_topic(rm->metadata, topic);
+    return t != NULL && index < t->n_partitions && hosts(&t->partitions[index], rm->self);
+}
+
+void replica_manager_delete_strays(struct replica_manager *rm)
+{
+    for (size_t d = 0; d < rm->dirs->count; d++) {
+        if (rm->logs.dir_offline[d]) {
+            continue;
+        }
+        DIR *dir = opendir(rm->dirs->paths[d]);
+        if (dir == NULL) {
+            continue;
+        }
+        struct dirent *e;
+        char topic[TOPIC_NAME_MAX + 1], path[4096];
+        while ((e = readdir(dir)) != NULL) {
+            size_t len;
+            int32_t index = partition_dir_parse(e->d_name, &len);
+            if (index < 0 || len > TOPIC_NAME_MAX ||
+                strncmp(e->d_name, "__cluster_metadata", 18) == 0) {
+                continue;
+            }
+            memcpy(topic, e->d_name, len);
+            topic[len] = '\0';
+            snprintf(path, sizeof path, "%s/%s", rm->dirs->paths[d], e->d_name);
+            struct stat st;
+            if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode) || still_assigned(rm, topic, index)) {
+                continue;
+            }
+            log_warn("replica",
+                     "deleting a stray replica: the metadata does not assign topic=%s "
+                     "partition=%d to this broker dir=%s",
+                     topic, index, path);
+            log_manager_delete_stray(&rm->logs, path);
+        }
+        closedir(dir);
+    }
 }

@@ -20,6 +20,7 @@
 #include "broker/replica/delayed_op.h"
 #include "broker/replica/log_manager.h"
 #include "broker/replica/partition.h"
+#include "broker/replica/replication_quota.h"
 #include "common/config.h"
 #include "common/strmap.h"
 
@@ -74,6 +75,9 @@ struct replica_manager {
     /* told of every replicated transaction marker (txn_markers.h) */
     void (*marker_listener)(void *arg, const struct txn_marker_written *m);
     void *marker_listener_arg;
+    /* Replication throttles (replication_quota.h): what this broker serves
+     * as leader and fetches as follower for throttled partitions. */
+    struct replication_quota leader_quota, follower_quota;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
@@ -113,6 +117,15 @@ void replica_manager_set_controller(struct replica_manager *rm, const struct rep
 /* Visit every hosted partition. */
 void replica_manager_each_partition(struct replica_manager *rm,
                                     void (*fn)(struct partition *p, void *arg), void *arg);
+/* Kafka's stray replicas: delete every partition directory in an online log
+ * directory that the metadata does not assign to this broker (a replica
+ * moved away, or a topic deleted, while this broker was down). Call only once
+ * this broker has current metadata (its own unfenced registration in the
+ * image): before that, every directory looks unassigned. */
+void replica_manager_delete_strays(struct replica_manager *rm);
+/* The leader's (`leader`) or the follower's throttle, its bound refreshed
+ * from this broker's dynamic config (leader. / follower.replication.throttled.rate). */
+struct replication_quota *replica_manager_quota(struct replica_manager *rm, bool leader);
 /* Broker `id`'s endpoint on the inter-broker listener, NULL if unknown. */
 const struct metadata_endpoint *replica_manager_endpoint(struct replica_manager *rm, int32_t id);
 /* This broker's registration epoch (-1 unknown). */

@@ -61,6 +61,15 @@ static struct partition *leader_for(struct replica_manager *rm, const char *topi
     return NULL;
 }
 
+/* Kafka's shouldLeaderThrottle: a listed partition, a follower out of the
+ * ISR (an in-sync one is never held back: that would shrink the ISR), and
+ * the leader's throttle over its rate. */
+static bool leader_throttles(struct replica_manager *rm, struct partition *p, int32_t replica)
+{
+    return p->leader_throttled && !partition_in_isr(p, replica) &&
+           replication_quota_exceeded(replica_manager_quota(rm, true), uv_now(rm->loop));
+}
+
 /* Read one partition's batches (a byte range of a segment, sent later with
  * sendfile); fill `out`. */
 static void read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPartition *out,
@@ -77,6 +86,10 @@ static void read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPar
     out->high_watermark = partition_high_watermark(p);
     out->log_start_offset = partition_log_start(p);
     out->log_end_offset = partition_log_end(p);
+    if (leader_throttles(ctx->rm, p, ctx->req->replica_id)) {
+        ctx->rm->leader_quota.held_back++;
+        return; /* nothing this time; the follower asks again */
+    }
     size_t limit = in->partition_max_bytes < *budget ? in->partition_max_bytes : *budget;
     if (limit == 0 && *sent > 0) {
         return;
@@ -124,6 +137,19 @@ static void respond(struct fetch_ctx *ctx)
                 (struct rpc_file_slice){reads[i].fd, reads[i].position, reads[i].length};
         }
     }
+    /* What throttled partitions sent counts against the leader's throttle
+     * (Kafka's sizeOfThrottledPartitions), in sync or not. */
+    uint64_t throttled = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct partition *p = replica_manager_partition(ctx->rm, req->partitions[i]->topic,
+                                                        req->partitions[i]->partition);
+        if (p != NULL && p->leader_throttled) {
+            throttled += reads[i].length;
+        }
+    }
+    if (throttled > 0) {
+        replication_quota_record(&ctx->rm->leader_quota, throttled, uv_now(ctx->rm->loop));
+    }
     Sluice__Replica__ReplicaFetchResponse resp = SLUICE__REPLICA__REPLICA_FETCH_RESPONSE__INIT;
     resp.partitions = ptrs;
     resp.n_partitions = n;
@@ -160,6 +186,9 @@ static bool fetch_ready(struct delayed_op *op)
         int64_t end = partition_log_end(p);
         if (in->fetch_offset > end || in->fetch_offset < partition_log_start(p)) {
             return true;
+        }
+        if (leader_throttles(ctx->rm, p, ctx->req->replica_id)) {
+            continue; /* held back: its bytes do not make the fetch ready */
         }
         struct log_read_result r;
         if (end > in->fetch_offset && partition_read(p, PARTITION_READ_REPLICA, in->fetch_offset,

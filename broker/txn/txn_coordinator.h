@@ -15,6 +15,7 @@
 #ifndef SLUICE_BROKER_TXN_TXN_COORDINATOR_H
 #define SLUICE_BROKER_TXN_TXN_COORDINATOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -49,13 +50,57 @@ struct txn_init_request {
 
 /* InitProducerId with a transactional id: a new producer id (epoch 0) for a
  * new id, else the same id with its epoch bumped, which fences the previous
- * instance (its requests get PRODUCER_FENCED / INVALID_PRODUCER_EPOCH).
+ * instance (its requests get PRODUCER_FENCED / INVALID_PRODUCER_EPOCH); a
+ * KIP-360 retry naming the epoch before the last bump gets the same answer.
  * INVALID_TRANSACTION_TIMEOUT outside 1..transaction.max.timeout.ms;
- * CONCURRENT_TRANSACTIONS while the id's previous transaction completes
- * (the client retries). */
+ * CONCURRENT_TRANSACTIONS while the id's previous transaction completes, or
+ * after aborting the transaction the previous instance left open (the
+ * client retries). */
 typedef void (*txn_init_cb)(void *arg, int16_t error, int64_t producer_id, int16_t epoch);
 void txn_init_producer_id(struct txn_coordinator *tc, const struct txn_init_request *req,
                           txn_init_cb cb, void *arg);
+
+/* The answers of AddPartitionsToTxn, AddOffsetsToTxn and EndTxn: a Kafka
+ * error code (PRODUCER_FENCED for a stale epoch: the handler maps it for
+ * old versions). */
+typedef void (*txn_result_cb)(void *arg, int16_t error);
+
+struct txn_add_request {
+    const char *transactional_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    const struct txn_topic_partition *partitions; /* copied */
+    size_t n_partitions;
+};
+
+/* AddPartitionsToTxn: the partitions join the id's transaction (Empty or
+ * Complete -> Ongoing, which starts its timeout), once written.
+ * INVALID_PRODUCER_ID_MAPPING for an unknown id or another producer id,
+ * PRODUCER_FENCED for another epoch, CONCURRENT_TRANSACTIONS while a state
+ * is being written or the previous transaction completes. */
+void txn_add_partitions(struct txn_coordinator *tc, const struct txn_add_request *req,
+                        txn_result_cb cb, void *arg);
+/* AddOffsetsToTxn: adds the __consumer_offsets partition of `group_id`, so
+ * the transaction's markers reach the group's committed offsets. */
+void txn_add_offsets(struct txn_coordinator *tc, const char *transactional_id, int64_t producer_id,
+                     int16_t producer_epoch, const char *group_id, txn_result_cb cb, void *arg);
+
+struct txn_end_request {
+    const char *transactional_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    bool commit;
+};
+
+/* EndTxn: Ongoing -> PrepareCommit/PrepareAbort, answered once that is
+ * written; the markers then go to every partition of the transaction
+ * (txn_marker_sender.h) and CompleteCommit/CompleteAbort is written when
+ * they all have them. A retry of a finished EndTxn is answered NONE (or
+ * CONCURRENT_TRANSACTIONS while it completes); a commit of an aborting
+ * transaction, an abort of a committing one, or ending with no transaction
+ * open, INVALID_TXN_STATE. */
+void txn_end(struct txn_coordinator *tc, const struct txn_end_request *req, txn_result_cb cb,
+             void *arg);
 
 /* What DescribeTransactions and ListTransactions show of one id; pointers
  * valid during the callback only. */

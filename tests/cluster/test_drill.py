@@ -169,6 +169,18 @@ def test_drill_usage_errors_exit_2():
         assert b"usage:" in p.stderr
 
 
+def test_drill_help_exits_0_with_usage_on_stdout():
+    drill = binary("tools", "drill", "sluice-drill")
+    for flag in ("--help", "-h"):
+        p = run([drill, flag], check=False, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.startswith(b"usage: sluice-drill") and b"--bootstrap-server" in p.stdout
+        assert p.stderr == b""
+    # A flag missing its value is still a usage error, on stderr.
+    p = run([drill, "--bootstrap-server", "127.0.0.1:1", "--topic"], check=False, timeout=30)
+    assert p.returncode == 2 and b"--topic needs a value" in p.stderr
+
+
 def test_drill_applies_and_heals_every_builtin_fault(drilled, cluster, request):
     """Each built-in fault is applied to the right node and healed, the drill
     reads everything back at the end, and with min.insync.replicas=2 the

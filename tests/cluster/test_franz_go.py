@@ -27,7 +27,9 @@ GO_TESTS_RUN_ELSEWHERE = {"TestFailoverClient": "test_client_failover.py",
                           "TestSaramaSecure": "test_security_go.py",
                           "TestIncrementalFetchManyPartitions": "test_fetch_sessions.py",
                           "TestDescribeLogDirs": "test_log_dir_failure.py",
-                          "TestListReassignmentsInProgress": "test_partition_moves.py"}
+                          "TestListReassignmentsInProgress": "test_partition_moves.py",
+                          "TestFranzTransactions": "test_transactions_e2e.py",
+                          "TestSaramaTransactions": "test_transactions_e2e.py"}
 
 
 def test_every_go_test_is_run():

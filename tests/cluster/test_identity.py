@@ -2,10 +2,12 @@
 cluster id the controller quorum gave it, and a process whose data belongs
 to another cluster stops with a clear error instead of serving or deleting
 that data."""
+import base64
 import os
 import shutil
 
 from clustertest import wait_until
+from sluicetest import binary, run
 
 METADATA_SUBDIR = "__cluster_metadata-0"
 
@@ -45,3 +47,26 @@ def test_data_from_another_cluster_stops_the_process(clusters):
     assert f"belongs to cluster.id={cluster_id}" in log, log
     assert "from another cluster" in log
     assert meta_properties(node)["cluster.id"] == cluster_id  # left as it was
+
+
+def test_random_uuid_names_a_new_cluster(clusters):
+    """`sluicectl storage random-uuid` (kafka-storage.sh random-uuid): 16
+    random bytes in base64url without padding, never starting with '-', and
+    a node configured with it reports it as the cluster id."""
+    ids = set()
+    for _ in range(20):
+        p = run([binary("tools", "sluicectl", "sluicectl"), "storage", "random-uuid"], timeout=30)
+        text = p.stdout.decode().strip()
+        assert len(text) == 22 and not text.startswith("-"), text
+        assert len(base64.urlsafe_b64decode(text + "==")) == 16
+        assert base64.urlsafe_b64encode(base64.urlsafe_b64decode(text + "==")).decode() \
+            .rstrip("=") == text
+        ids.add(text)
+    assert len(ids) == 20
+    cluster_id = sorted(ids)[0]
+    c = clusters(1, overrides={"cluster.id": cluster_id})
+    assert c.status()["cluster_id"] == cluster_id
+    usage = run([binary("tools", "sluicectl", "sluicectl"), "storage"], timeout=30, check=False)
+    assert usage.returncode == 2 and b"random-uuid" in usage.stderr
+    helped = run([binary("tools", "sluicectl", "sluicectl"), "storage", "--help"], timeout=30)
+    assert helped.returncode == 0 and b"random-uuid" in helped.stdout

@@ -12,7 +12,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from clustertest import admin_for, create, partitions_of, wait_until
 from conftest import GO_DIR
-from sluicetest import binary, run, unique_topic
+from metricstest import scrape
+from metricstest import value as value_of
+from sluicetest import binary, free_port, run, unique_topic
 
 
 def sluicectl(*args):
@@ -108,11 +110,21 @@ class IdempotentProducer:
     def __init__(self, bootstrap, topic, partitions):
         self.p = Producer({"bootstrap.servers": bootstrap, "acks": "all",
                            "enable.idempotence": True, "linger.ms": 2,
-                           "message.timeout.ms": 120000, "socket.timeout.ms": 10000})
+                           "message.timeout.ms": 120000, "socket.timeout.ms": 10000,
+                           "error_cb": self.on_error})
         self.topic, self.partitions, self.acked, self.sent = topic, partitions, [], 0
         self.errors = []
+        # A fatal producer error (an idempotent producer's
+        # OUT_OF_ORDER_SEQUENCE_NUMBER, say) or any exception that ends the
+        # thread: the test fails on it, instead of waiting for acks that
+        # never come or passing with a dead producer.
+        self.fatal = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run)
+
+    def on_error(self, err):
+        if err.fatal():
+            self.fatal.append(err)
 
     def on_delivery(self, err, msg):
         if err is None:
@@ -121,19 +133,32 @@ class IdempotentProducer:
             self.errors.append(err)
 
     def run(self):
-        while not self.stop.is_set():
-            try:
-                self.p.produce(self.topic, value=b"v%08d" % self.sent,
-                               partition=self.sent % self.partitions, on_delivery=self.on_delivery)
-                self.sent += 1
-            except BufferError:
-                pass
-            self.p.poll(0.005)
-        self.p.flush(120)
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.p.produce(self.topic, value=b"v%08d" % self.sent,
+                                   partition=self.sent % self.partitions,
+                                   on_delivery=self.on_delivery)
+                    self.sent += 1
+                except BufferError:
+                    pass
+                self.p.poll(0.005)
+            self.p.flush(120)
+        except BaseException as e:  # noqa: B902 -- recorded, asserted by the test
+            self.fatal.append(e)
+
+    def check(self):
+        """Fails the test at once when the producer thread died or the
+        producer hit a fatal error (RuntimeError: wait_until does not take
+        it for "not yet")."""
+        if self.fatal:
+            raise RuntimeError(f"producer failed: {self.fatal[:3]}")
+        if not self.thread.is_alive() and not self.stop.is_set():
+            raise RuntimeError("producer thread ended")
 
     def wait_more(self, n, what):
         base = len(self.acked)
-        wait_until(lambda: len(self.acked) >= base + n, 90, what)
+        wait_until(lambda: self.check() or len(self.acked) >= base + n, 90, what)
 
     def __enter__(self):
         self.thread.start()
@@ -142,6 +167,7 @@ class IdempotentProducer:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join(150)
+        assert not self.thread.is_alive(), "producer thread did not finish its flush"
 
 
 def read_back_exactly_once(bootstrap, topic, partitions, acked):
@@ -171,9 +197,9 @@ def read_back_exactly_once(bootstrap, topic, partitions, acked):
     assert not dups, f"duplicated records: {sorted(dups)[:10]}"
 
 
-def reassign(boot, plan_path, mode):
+def reassign(boot, plan_path, *mode):
     return sluicectl("partition", "reassign", "--bootstrap-server", boot,
-                     "--reassignment-json-file", str(plan_path), mode)
+                     "--reassignment-json-file", str(plan_path), *mode)
 
 
 def run_franz(binary, name, bootstrap, env):
@@ -267,5 +293,167 @@ def test_reassignment_and_decommission_under_load(clusters, request, tmp_path,
                                                                f"{topic}-{i}")),
                        60, f"{topic}-{i} deleted on broker {b}")
         prod.wait_more(200, "writes acknowledged after the decommission")
+    prod.check()
     assert not prod.errors, prod.errors[:5]
     read_back_exactly_once(c.node(third).bootstrap, topic, partitions, prod.acked)
+
+
+# ---- replication throttles -------------------------------------------------
+
+THROTTLE = 256 * 1024
+FETCH_MAX = 256 * 1024  # replica.fetch.max.bytes: what one fetch may add past the limit
+
+
+def log_end(samples, topic, partition):
+    """The replica's log end offset from its /metrics (0 before it hosts it)."""
+    return value_of(samples, "sluice_partition_log_end_offset", topic=topic,
+                    partition=partition) or 0
+
+
+def topic_configs(boot, topic):
+    p = sluicectl("topic", "describe", topic, "--bootstrap-server", boot, "--json")
+    assert p.returncode == 0, p.stderr
+    return {k: v["value"] for k, v in json.loads(p.stdout)["configs"].items()}
+
+
+def test_reassignment_throttle(clusters, request, tmp_path):
+    """`reassign --execute --throttle 256KiB/s` sets Kafka's throttle configs
+    (the topic's leader/follower throttled-replica lists, the brokers' rates);
+    a replica added to a partition holding 6 MiB then catches up in
+    observable steps (Kafka's rate windows let about ten seconds' worth
+    through at once), the follower's measured rate never above the limit plus
+    one fetch, the leader holding back what it serves. A higher throttle lets
+    it finish, and `--verify` removes every throttle config."""
+    c = clusters(3, start=False, overrides={"auto.leader.rebalance.enable": "false",
+                                            "replica.fetch.max.bytes": str(FETCH_MAX)})
+    for b in c:
+        b.http_port = free_port()
+        b.overrides["metrics.listener"] = f"127.0.0.1:{b.http_port}"
+    c.start()
+    topic = unique_topic(request)
+    assert create(admin_for(c), topic, 1, 1) is None
+    parts = wait_until(lambda: (lambda p: p if p and p[0]["leader"] > 0 else None)(
+        leaders(c, topic)), 60, "a leader")
+    src = parts[0]["leader"]
+    dst = next(n.node_id for n in c if n.node_id != src)
+    boot = c.node(src).bootstrap
+    p = Producer({"bootstrap.servers": boot, "acks": "all", "linger.ms": 0,
+                  "compression.type": "none"})
+    value = os.urandom(8192)
+    for i in range(768):  # 6 MiB in small batches, so fetches are small too
+        p.produce(topic, value=value, key=b"%d" % i, partition=0)
+        if i % 8 == 7:
+            assert p.flush(30) == 0
+    total = log_end(scrape(c.node(src).http_port), topic, 0)
+    assert total == 768
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": 0, "replicas": [src, dst]}]}))
+    assert reassign(boot, plan, "--throttle", "-5", "--execute").returncode == 2
+    assert reassign(boot, plan, "--throttle", "5", "--verify").returncode == 2
+    x = reassign(boot, plan, "--execute", "--throttle", str(THROTTLE))
+    assert x.returncode == 0, x.stdout + x.stderr
+    assert f"The inter-broker throttle limit was set to {THROTTLE} B/s" in x.stdout.decode()
+    cfg = topic_configs(boot, topic)
+    assert cfg["leader.replication.throttled.replicas"] == f"0:{src}"
+    assert cfg["follower.replication.throttled.replicas"] == f"0:{dst}"
+
+    # Progress in steps: several distinct partial sizes seen on the new
+    # replica, the follower's measured rate within the limit plus one fetch.
+    seen = set()
+    follower, leader = c.node(dst), c.node(src)
+
+    def stepping():
+        m = scrape(follower.http_port)
+        now = log_end(m, topic, 0)
+        if 0 < now < total:
+            seen.add(now)
+        assert value_of(m, "sluice_replication_throttle_limit_bytes", side="follower") == THROTTLE
+        rate = value_of(m, "sluice_replication_throttle_rate_bytes", side="follower")
+        assert rate <= THROTTLE + FETCH_MAX / 10 + 1, rate
+        if now >= total:
+            raise RuntimeError("the throttled move finished before its progress was seen: "
+                               f"{sorted(seen)}; follower "
+                               f"{[(k, v) for k, v in m.items() if 'throttle' in k[0]]}; leader "
+                               f"{[(k, v) for k, v in scrape(leader.http_port).items() if 'throttle' in k[0]]}")
+        # The rate is measured over 11 windows of 1 s (padded to 10 s while
+        # younger, Kafka's Rate), so progress comes in bursts of about ten
+        # seconds' worth: two partial sizes are two separate bursts.
+        return len(seen) >= 2
+    wait_until(stepping, 120, "throttled progress in steps", interval=0.2)
+    assert reassign(boot, plan, "--verify").returncode == 1  # still in progress
+    assert topic_configs(boot, topic)["follower.replication.throttled.replicas"] == f"0:{dst}"
+    m = scrape(follower.http_port)
+    assert value_of(m, "sluice_replication_throttled_bytes_total", side="follower") > 0
+    held = (value_of(m, "sluice_replication_throttle_held_back_total", side="follower") +
+            value_of(scrape(leader.http_port), "sluice_replication_throttle_held_back_total",
+                     side="leader"))
+    assert held > 0
+
+    # Lift it (kafka-reassign-partitions.sh: --execute again with a new
+    # --throttle): the move completes, and --verify clears the throttles.
+    x = reassign(boot, plan, "--execute", "--throttle", str(1 << 40))
+    assert x.returncode == 0, x.stdout + x.stderr
+    wait_until(lambda: reassign(boot, plan, "--verify").returncode == 0, 120,
+               "the reassignment complete")
+    assert log_end(scrape(follower.http_port), topic, 0) == total
+    cfg = topic_configs(boot, topic)
+    assert cfg.get("leader.replication.throttled.replicas") in (None, "")
+    assert cfg.get("follower.replication.throttled.replicas") in (None, "")
+    for n in c:
+        m = scrape(n.http_port)
+        assert value_of(m, "sluice_replication_throttle_limit_bytes", side="leader") == -1
+        assert value_of(m, "sluice_replication_throttle_limit_bytes", side="follower") == -1
+
+
+def test_replica_moved_away_while_down_is_deleted(clusters, request, tmp_path):
+    """A replica reassigned away while its broker was down (Kafka's stray
+    replica): on restart the broker deletes the directory, and only once it
+    has caught up with the metadata (its log says so first)."""
+    c = clusters(3, overrides={"auto.leader.rebalance.enable": "false"})
+    topic = unique_topic(request)
+    assert create(admin_for(c), topic, 1, 2) is None
+    parts = wait_until(lambda: (lambda p: p if p and p[0]["leader"] > 0 and len(p[0]["isr"]) == 2
+                                else None)(leaders(c, topic)), 60, "a leader and a full ISR")
+    a, b = parts[0]["replicas"]
+    third = next(n.node_id for n in c if n.node_id not in (a, b))
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all"})
+    for i in range(100):
+        p.produce(topic, value=b"r%d" % i, partition=0)
+    assert p.flush(30) == 0
+    stray = os.path.join(c.node(b).data_dir, f"{topic}-0")
+    wait_until(lambda: os.path.isdir(stray), 30, "the replica on " + str(b))
+
+    c.node(b).kill()
+    boot = c.node(a).bootstrap
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": 0, "replicas": [a, third]}]}))
+    assert reassign(boot, plan, "--execute").returncode == 0
+    wait_until(lambda: reassign(boot, plan, "--verify").returncode == 0, 120,
+               "the reassignment complete while " + str(b) + " is down")
+    assert os.path.isdir(stray)  # it was down: nothing could delete it
+
+    victim = c.node(b)
+    victim.start()
+    wait_until(lambda: not os.path.exists(stray), 60, f"{stray} deleted")
+    log = victim.log_text()
+    mark = log.rfind("accepting Kafka clients: caught up with the cluster metadata")
+    stray_line = f"deleting a stray replica: the metadata does not assign topic={topic} partition=0"
+    moved_line = f"no longer a replica: deleting topic={topic} partition=0"
+    # Either the stray scan after catching up, or a metadata update that
+    # named the move: never a guess from stale metadata.
+    assert (mark >= 0 and log.find(stray_line) > mark) or moved_line in log, log[-3000:]
+    # The moved partition still reads back whole from its new replicas.
+    cons = Consumer({"bootstrap.servers": boot, "group.id": "stray-check",
+                     "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    cons.assign([TopicPartition(topic, 0, 0)])
+    got = []
+    try:
+        wait_until(lambda: (lambda m: got.append(m.value()) if m is not None and m.error() is None
+                            else None)(cons.poll(0.5)) or len(got) >= 100, 60, "100 records back",
+                   interval=0)
+    finally:
+        cons.close()
+    assert got == [b"r%d" % i for i in range(100)]

@@ -100,13 +100,23 @@ def test_find_coordinator_and_epoch_bumps(tbroker):
 
 
 def test_zombie_is_fenced_on_init(tbroker):
-    """KIP-360: an instance naming an epoch that is no longer current is a zombie."""
+    """KIP-360: an instance naming its current epoch gets it bumped; a retry
+    of that request (its answer lost) gets the same answer again, as Kafka
+    (TransactionMetadata.prepareIncrementProducerEpoch); once another
+    instance has initialised the id, an older epoch is a zombie."""
     until_answered(lambda: find_coordinator(tbroker, "txn-z"), "find coordinator")
     err, pid, epoch = until_answered(lambda: init_producer_id(tbroker, "txn-z"), "init")
     assert err == 0
     assert init_producer_id(tbroker, "txn-z", pid=pid, epoch=epoch) == (0, pid, epoch + 1)
-    # The first instance again, with its old epoch: fenced.
+    # The same request again (a retry): accepted, the same epoch.
+    assert init_producer_id(tbroker, "txn-z", pid=pid, epoch=epoch) == (0, pid, epoch + 1)
+    # A new instance (no producer id named) bumps again...
+    assert init_producer_id(tbroker, "txn-z") == (0, pid, epoch + 2)
+    # ...and the previous instance, with either of its epochs, is fenced.
+    assert init_producer_id(tbroker, "txn-z", pid=pid, epoch=epoch + 1) == (PRODUCER_FENCED, -1, -1)
     assert init_producer_id(tbroker, "txn-z", pid=pid, epoch=epoch) == (PRODUCER_FENCED, -1, -1)
+    # Another producer id than the id's: fenced too.
+    assert init_producer_id(tbroker, "txn-z", pid=pid + 1000, epoch=0) == (PRODUCER_FENCED, -1, -1)
 
 
 def test_transaction_timeout_is_bounded(brokers):

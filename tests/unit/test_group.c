@@ -2,9 +2,11 @@
  * over UTF-16) and the __consumer_offsets record schemas and batches. The
  * expected hashes are what the JVM computes for the same strings. */
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/group/group_hash.h"
+#include "broker/group/group_internal.h"
 #include "broker/group/group_records.h"
 #include "broker/log/control_batch.h"
 #include "broker/log/record_batch.h"
@@ -195,6 +197,63 @@ START_TEST(test_txn_batches_and_markers_visited)
 }
 END_TEST
 
+static int64_t committed_of(struct group *g, const char *topic, int32_t partition)
+{
+    struct group_offset *o = group_offset_find(g, topic, partition);
+    return o != NULL ? o->offset : -1;
+}
+
+/* Pending transactional offsets (group_txn.c): a producer's marker applies
+ * (commit) or drops (abort) only its offsets written before the marker; a
+ * later plain commit of the partition wins over an older transactional one
+ * (Kafka's olderThan); the latest write of a producer wins; a tombstone
+ * forgets every producer's. */
+START_TEST(test_txn_offsets_pending_until_marker)
+{
+    struct group g = {0};
+    struct group_offset_value v = {0, -1, {"", 0}, 1700000000000};
+    v.offset = 5;
+    ck_assert_int_eq(group_offset_put(&g, "t", 0, &v, 10), 0); /* plain, at log offset 10 */
+    v.offset = 7;
+    ck_assert_int_eq(group_txn_offset_put(&g, 1, "t", 0, &v, 4), 0); /* older than the plain one */
+    v.offset = 8;
+    ck_assert_int_eq(group_txn_offset_put(&g, 1, "t", 1, &v, 11), 0);
+    v.offset = 9;
+    ck_assert_int_eq(group_txn_offset_put(&g, 1, "t", 1, &v, 12), 0); /* the latest wins */
+    v.offset = 50;
+    ck_assert_int_eq(group_txn_offset_put(&g, 2, "t", 2, &v, 13), 0);
+    v.offset = 60;
+    ck_assert_int_eq(group_txn_offset_put(&g, 1, "t", 3, &v, 30), 0); /* after the marker below */
+    ck_assert(group_txn_pending(&g, "t", 0));
+    ck_assert(group_txn_pending(&g, "t", 1));
+    ck_assert_int_eq(committed_of(&g, "t", 1), -1);
+
+    ck_assert_int_eq(group_txn_complete(&g, 1, true, 20), 0);
+    ck_assert_int_eq(committed_of(&g, "t", 0), 5); /* the newer plain commit stays */
+    ck_assert_int_eq(committed_of(&g, "t", 1), 9);
+    ck_assert(!group_txn_pending(&g, "t", 0));
+    ck_assert(!group_txn_pending(&g, "t", 1));
+    ck_assert(group_txn_pending(&g, "t", 2)); /* another producer's */
+    ck_assert(group_txn_pending(&g, "t", 3)); /* written after the marker */
+    ck_assert_int_eq(committed_of(&g, "t", 3), -1);
+
+    ck_assert_int_eq(group_txn_complete(&g, 2, false, 21), 0);
+    ck_assert(!group_txn_pending(&g, "t", 2));
+    ck_assert_int_eq(committed_of(&g, "t", 2), -1); /* aborted: dropped */
+
+    group_txn_forget(&g, "t", 3);
+    ck_assert(!group_txn_pending(&g, "t", 3));
+    ck_assert_int_eq(g.n_txn_offsets, 0);
+    ck_assert_int_eq(group_txn_complete(&g, 1, true, 40), 0); /* nothing left: no effect */
+    ck_assert_int_eq(committed_of(&g, "t", 3), -1);
+    for (size_t i = 0; i < g.n_offsets; i++) {
+        group_offset_clear(&g.offsets[i]);
+    }
+    free(g.offsets);
+    group_txn_free(&g);
+}
+END_TEST
+
 START_TEST(test_malformed_records_rejected)
 {
     struct group_record_key k;
@@ -270,6 +329,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_offset_records_round_trip);
     tcase_add_test(tc, test_malformed_records_rejected);
     tcase_add_test(tc, test_txn_batches_and_markers_visited);
+    tcase_add_test(tc, test_txn_offsets_pending_until_marker);
     tcase_add_test(tc, test_group_metadata_round_trip);
     suite_add_tcase(s, tc);
     return s;

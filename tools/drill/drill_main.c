@@ -51,9 +51,9 @@ void drill_log(const struct drill_options *o, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr,
+    fprintf(out,
             "usage: sluice-drill --bootstrap-server HOST:PORT[,...] [--topic NAME]\n"
             "         [--partitions N] [--replication-factor N] [--min-insync-replicas N]\n"
             "         [--producers N] [--consumers N] [--rate RECORDS_PER_SEC_PER_PRODUCER]\n"
@@ -209,7 +209,7 @@ static void default_options(struct drill_options *o)
              (unsigned long)getpid());
 }
 
-/* 0, or -1 with a message (a usage error). */
+/* 0, 1 when help was asked for, or -1 with a message (a usage error). */
 static int parse_args(struct drill_options *o, int argc, char **argv)
 {
     default_options(o);
@@ -220,7 +220,10 @@ static int parse_args(struct drill_options *o, int argc, char **argv)
             o->verbose = 1;
         } else if (strcmp(argv[i], "--idempotent") == 0) {
             o->idempotent = 1;
-        } else if (strcmp(argv[i], "--help") == 0 || i + 1 == argc) {
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            return 1;
+        } else if (i + 1 == argc) {
+            fprintf(stderr, "sluice-drill: %s needs a value\n", argv[i]);
             return -1;
         } else if (parse_option(o, argv[i], argv[i + 1]) != 0) {
             fprintf(stderr, "sluice-drill: bad value for %s: %s\n", argv[i], argv[i + 1]);
@@ -340,8 +343,13 @@ static int drill(struct drill_options *o, struct drill_kafka *k, struct drill_ch
 int main(int argc, char **argv)
 {
     struct drill_options o;
-    if (parse_args(&o, argc, argv) != 0) {
-        usage();
+    int parsed = parse_args(&o, argc, argv);
+    if (parsed == 1) {
+        usage(stdout);
+        return 0;
+    }
+    if (parsed != 0) {
+        usage(stderr);
         return DRILL_EXIT_USAGE;
     }
     struct drill_kafka *k;

@@ -40,7 +40,17 @@ struct plan {
 struct reassign_run {
     struct admin_session s;
     int request_timeout_ms; /* the controller's deadline: --timeout-ms */
+    long long throttle;     /* --throttle: bytes per second, -1 none */
 };
+
+/* Kafka's ConfigResource types and IncrementalAlterConfigs operations. */
+enum { RESOURCE_TOPIC = 2, RESOURCE_BROKER = 4 };
+enum { OP_SET = 0, OP_DELETE = 1 };
+
+#define LEADER_THROTTLED_REPLICAS   "leader.replication.throttled.replicas"
+#define FOLLOWER_THROTTLED_REPLICAS "follower.replication.throttled.replicas"
+#define LEADER_THROTTLED_RATE       "leader.replication.throttled.rate"
+#define FOLLOWER_THROTTLED_RATE     "follower.replication.throttled.rate"
 
 static void plan_free(struct plan *p)
 {
@@ -374,6 +384,240 @@ static int verify(struct reassign_run *r, const struct plan *p, bool quiet)
     return pending;
 }
 
+/* ---- throttles (kafka-reassign-partitions.sh --throttle) ---- */
+
+/* One resource's two config changes: `values` NULL deletes both. */
+struct throttle_change {
+    int8_t type;
+    char name[256];
+    const char *keys[2];
+    const char *values[2];
+};
+
+/* IncrementalAlterConfigs for `n` resources; prints each failure. Returns
+ * how many failed, or -1. */
+static int alter_throttles(struct reassign_run *r, const struct throttle_change *ch, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    struct kafka_incremental_alter_configs_request_alter_configs_resource *res =
+        kafka_arena_alloc_array(&r->s.arena, n, sizeof *res);
+    struct kafka_incremental_alter_configs_request_alterable_config *cfgs =
+        kafka_arena_alloc_array(&r->s.arena, 2 * n, sizeof *cfgs);
+    if (res == NULL || cfgs == NULL) {
+        snprintf(r->s.err, sizeof r->s.err, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        kafka_incremental_alter_configs_request_alter_configs_resource_init(&res[i]);
+        res[i].resource_type = ch[i].type;
+        res[i].resource_name = (char *)ch[i].name;
+        res[i].configs = &cfgs[2 * i];
+        res[i].configs_count = 2;
+        for (int k = 0; k < 2; k++) {
+            cfgs[2 * i + k].name = (char *)ch[i].keys[k];
+            cfgs[2 * i + k].value = (char *)ch[i].values[k];
+            cfgs[2 * i + k].config_operation = ch[i].values[k] != NULL ? OP_SET : OP_DELETE;
+        }
+    }
+    struct kafka_incremental_alter_configs_request req;
+    kafka_incremental_alter_configs_request_init(&req);
+    req.resources = res;
+    req.resources_count = (int32_t)n;
+    struct kafka_writer w;
+    admin_session_begin(&r->s, &w);
+    struct kafka_reader rd;
+    if (call(r, &w, kafka_incremental_alter_configs_request_encode(&w, 0, &req),
+             KAFKA_API_INCREMENTAL_ALTER_CONFIGS, &rd) != 0) {
+        return -1;
+    }
+    struct kafka_incremental_alter_configs_response resp;
+    if (kafka_incremental_alter_configs_response_decode(&rd, 0, &resp) != 0) {
+        snprintf(r->s.err, sizeof r->s.err, "cannot decode the IncrementalAlterConfigs response");
+        return -1;
+    }
+    int failed = 0;
+    for (int32_t i = 0; i < resp.responses_count; i++) {
+        if (resp.responses[i].error_code != KAFKA_ERROR_NONE) {
+            const char *msg = resp.responses[i].error_message;
+            fprintf(stderr, "sluicectl: %s %s: %s%s%s\n",
+                    resp.responses[i].resource_type == RESOURCE_BROKER ? "broker" : "topic",
+                    resp.responses[i].resource_name ? resp.responses[i].resource_name : "",
+                    kafka_error_name(resp.responses[i].error_code), msg ? ": " : "",
+                    msg ? msg : "");
+            failed++;
+        }
+    }
+    return failed;
+}
+
+static bool has(const int32_t *a, int32_t n, int32_t v)
+{
+    for (int32_t i = 0; i < n; i++) {
+        if (a[i] == v) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Append "p:b" to a growing list in the arena. */
+static char *list_add(struct reassign_run *r, char *list, int32_t partition, int32_t broker)
+{
+    size_t len = list != NULL ? strlen(list) : 0;
+    char *grown = kafka_arena_alloc(&r->s.arena, len + 32);
+    if (grown != NULL) {
+        snprintf(grown, len + 32, "%s%s%d:%d", list != NULL ? list : "", len ? "," : "", partition,
+                 broker);
+    }
+    return grown;
+}
+
+/* As kafka-reassign-partitions.sh: for each topic with a moving partition,
+ * its leader list names the partition's current replicas (any may lead) and
+ * its follower list the replicas being added; every broker involved gets
+ * both rates. */
+static int set_throttles(struct reassign_run *r, const struct plan *p, const struct plan *now)
+{
+    struct throttle_change *ch =
+        kafka_arena_alloc_array(&r->s.arena, 2 * p->n + MAX_BROKERS + 1, sizeof *ch);
+    char **leader = kafka_arena_alloc_array(&r->s.arena, p->n + 1, sizeof *leader);
+    char **follower = kafka_arena_alloc_array(&r->s.arena, p->n + 1, sizeof *follower);
+    int32_t *brokers = kafka_arena_alloc_array(&r->s.arena, MAX_BROKERS, sizeof *brokers);
+    char *rate = kafka_arena_alloc(&r->s.arena, 24);
+    if (ch == NULL || leader == NULL || follower == NULL || brokers == NULL || rate == NULL) {
+        snprintf(r->s.err, sizeof r->s.err, "out of memory");
+        return -1;
+    }
+    snprintf(rate, 24, "%lld", r->throttle);
+    size_t n_topics = 0;
+    int32_t n_brokers = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const struct move *to = &p->moves[i], *from = &now->moves[i];
+        bool moving = to->n_replicas != from->n_replicas ||
+                      memcmp(to->replicas, from->replicas,
+                             (size_t)to->n_replicas * sizeof *to->replicas) != 0;
+        if (!moving) {
+            continue;
+        }
+        size_t t = 0;
+        while (t < n_topics && strcmp(ch[t].name, to->topic) != 0) {
+            t++;
+        }
+        if (t == n_topics) {
+            memset(&ch[t], 0, sizeof ch[t]);
+            ch[t].type = RESOURCE_TOPIC;
+            snprintf(ch[t].name, sizeof ch[t].name, "%s", to->topic);
+            leader[t] = follower[t] = NULL;
+            n_topics++;
+        }
+        for (int32_t k = 0; k < from->n_replicas; k++) {
+            leader[t] = list_add(r, leader[t], to->partition, from->replicas[k]);
+        }
+        for (int32_t k = 0; k < to->n_replicas; k++) {
+            if (!has(from->replicas, from->n_replicas, to->replicas[k])) {
+                follower[t] = list_add(r, follower[t], to->partition, to->replicas[k]);
+            }
+        }
+        for (int32_t k = 0; k < from->n_replicas + to->n_replicas; k++) {
+            int32_t b =
+                k < from->n_replicas ? from->replicas[k] : to->replicas[k - from->n_replicas];
+            if (!has(brokers, n_brokers, b) && n_brokers < MAX_BROKERS) {
+                brokers[n_brokers++] = b;
+            }
+        }
+    }
+    for (size_t t = 0; t < n_topics; t++) {
+        ch[t].keys[0] = LEADER_THROTTLED_REPLICAS;
+        ch[t].values[0] = leader[t] != NULL ? leader[t] : "";
+        ch[t].keys[1] = FOLLOWER_THROTTLED_REPLICAS;
+        ch[t].values[1] = follower[t] != NULL ? follower[t] : "";
+    }
+    for (int32_t b = 0; b < n_brokers; b++) {
+        struct throttle_change *c = &ch[n_topics + (size_t)b];
+        memset(c, 0, sizeof *c);
+        c->type = RESOURCE_BROKER;
+        snprintf(c->name, sizeof c->name, "%d", brokers[b]);
+        c->keys[0] = LEADER_THROTTLED_RATE;
+        c->keys[1] = FOLLOWER_THROTTLED_RATE;
+        c->values[0] = c->values[1] = rate;
+    }
+    int failed = alter_throttles(r, ch, n_topics + (size_t)n_brokers);
+    if (failed != 0) {
+        if (failed > 0) {
+            snprintf(r->s.err, sizeof r->s.err, "%d throttle configs were refused", failed);
+        }
+        return -1;
+    }
+    if (!r->s.json) {
+        printf("Warning: You must run --verify periodically, until the reassignment completes, "
+               "to ensure the throttle is removed.\n");
+        printf("The inter-broker throttle limit was set to %lld B/s\n", r->throttle);
+    }
+    return 0;
+}
+
+/* Once every move is complete (--verify): the rates go from every broker
+ * and the lists from the plan's topics, as kafka-reassign-partitions.sh
+ * does. */
+static int clear_throttles(struct reassign_run *r, const struct plan *p)
+{
+    struct kafka_metadata_response md;
+    if (admin_session_metadata(&r->s, NULL, 0, &md) != 0) {
+        return -1;
+    }
+    size_t cap = p->n + (size_t)(md.brokers_count > 0 ? md.brokers_count : 0) + 1;
+    struct throttle_change *ch = kafka_arena_alloc_array(&r->s.arena, cap, sizeof *ch);
+    if (ch == NULL) {
+        snprintf(r->s.err, sizeof r->s.err, "out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    for (int32_t b = 0; b < md.brokers_count; b++) {
+        memset(&ch[n], 0, sizeof ch[n]);
+        ch[n].type = RESOURCE_BROKER;
+        snprintf(ch[n].name, sizeof ch[n].name, "%d", md.brokers[b].node_id);
+        ch[n].keys[0] = LEADER_THROTTLED_RATE;
+        ch[n].keys[1] = FOLLOWER_THROTTLED_RATE;
+        n++;
+    }
+    size_t first_topic = n;
+    for (size_t i = 0; i < p->n; i++) {
+        bool seen = false;
+        for (size_t k = first_topic; k < n; k++) {
+            seen |= strcmp(ch[k].name, p->moves[i].topic) == 0;
+        }
+        if (seen) {
+            continue;
+        }
+        memset(&ch[n], 0, sizeof ch[n]);
+        ch[n].type = RESOURCE_TOPIC;
+        snprintf(ch[n].name, sizeof ch[n].name, "%s", p->moves[i].topic);
+        ch[n].keys[0] = LEADER_THROTTLED_REPLICAS;
+        ch[n].keys[1] = FOLLOWER_THROTTLED_REPLICAS;
+        n++;
+    }
+    int failed = alter_throttles(r, ch, n);
+    if (failed != 0) {
+        if (failed > 0) {
+            snprintf(r->s.err, sizeof r->s.err, "%d throttle configs could not be cleared", failed);
+        }
+        return -1;
+    }
+    if (!r->s.json) {
+        printf("Clearing broker-level throttles on brokers ");
+        for (int32_t b = 0; b < md.brokers_count; b++) {
+            printf("%s%d", b ? "," : "", md.brokers[b].node_id);
+        }
+        printf("\n");
+        for (size_t k = first_topic; k < n; k++) {
+            printf("Clearing topic-level throttles on topic %s\n", ch[k].name);
+        }
+    }
+    return 0;
+}
+
 /* The plan's partitions as they are now, for rolling back. */
 static int current_of(struct reassign_run *r, const struct plan *p, struct plan *out)
 {
@@ -414,6 +658,10 @@ static int execute(struct reassign_run *r, const struct plan *p)
         printf("Current partition replica assignment\n\n");
         plan_print(stdout, &now);
         printf("\nSave this to use as the --reassignment-json-file option during rollback\n");
+    }
+    if (r->throttle >= 0 && set_throttles(r, p, &now) != 0) {
+        plan_free(&now);
+        return SLUICECTL_FAILED;
     }
     plan_free(&now);
     int failed = alter(r, p, false);
@@ -560,13 +808,18 @@ static void reassign_usage(void)
             "usage: sluicectl partition reassign --bootstrap-server host:port\n"
             "           (--reassignment-json-file FILE (--execute | --verify | --cancel) |\n"
             "            --generate --topics-to-move-json-file FILE --broker-list 1,2,3)\n"
-            "           [--json] [--command-config FILE] [--timeout-ms N]\n"
+            "           [--throttle BYTES_PER_SEC] [--json] [--command-config FILE]\n"
+            "           [--timeout-ms N]\n"
             "\n"
             "kafka-reassign-partitions.sh's plan files: {\"version\":1,\"partitions\":\n"
             "[{\"topic\":\"t\",\"partition\":0,\"replicas\":[2,3]}]}; topics to move:\n"
             "{\"version\":1,\"topics\":[{\"topic\":\"t\"}]}. --execute prints the current\n"
             "assignment (for a rollback) and starts the moves; --verify exits 1 while any\n"
             "partition is not yet where the plan puts it; --cancel stops the moves in progress.\n"
+            "--throttle (with --execute) limits the moving replicas' replication to that many\n"
+            "bytes per second (the topics' leader./follower.replication.throttled.replicas and\n"
+            "the brokers' leader./follower.replication.throttled.rate); --verify removes it\n"
+            "once every move is complete.\n"
             "exit codes: 0 ok, 1 failed (or not complete), 2 usage, 3 cannot connect\n");
 }
 
@@ -581,11 +834,14 @@ int reassign_cmd_main(int argc, char **argv)
         {"verify", no_argument, NULL, 'v'},
         {"cancel", no_argument, NULL, 'c'},
         {"generate", no_argument, NULL, 'g'},
+        {"throttle", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct reassign_run r;
     memset(&r, 0, sizeof r);
+    r.throttle = -1;
+    bool bad_throttle = false;
     admin_session_init(&r.s);
     r.s.timeout_ms = DEFAULT_TIMEOUT_MS;
     const char *plan_file = NULL, *topics_file = NULL, *broker_list = NULL;
@@ -602,6 +858,10 @@ int reassign_cmd_main(int argc, char **argv)
             topics_file = optarg;
         } else if (c == 'B') {
             broker_list = optarg;
+        } else if (c == 'R') {
+            char *end;
+            r.throttle = strtoll(optarg, &end, 10);
+            bad_throttle = *optarg == '\0' || *end != '\0' || r.throttle < 0;
         } else if (c == 'x' || c == 'v' || c == 'c' || c == 'g') {
             mode = c;
             modes++;
@@ -615,7 +875,8 @@ int reassign_cmd_main(int argc, char **argv)
     bool ok = r.s.bootstrap != NULL && optind == argc && modes == 1 &&
               (mode == 'g' ? topics_file != NULL && broker_list != NULL &&
                                  parse_brokers(broker_list, brokers, &n_brokers) == 0
-                           : plan_file != NULL);
+                           : plan_file != NULL) &&
+              !bad_throttle && (r.throttle < 0 || mode == 'x');
     if (!ok) {
         reassign_usage();
         return SLUICECTL_USAGE;
@@ -638,6 +899,9 @@ int reassign_cmd_main(int argc, char **argv)
     } else if (mode == 'v') {
         int pending = verify(&r, &plan, false);
         rv = pending == 0 ? SLUICECTL_OK : SLUICECTL_FAILED;
+        if (pending == 0 && clear_throttles(&r, &plan) != 0) {
+            rv = SLUICECTL_FAILED;
+        }
         if (pending > 0) {
             snprintf(r.s.err, sizeof r.s.err, "%d of %zu partitions not yet reassigned", pending,
                      plan.n);

@@ -10,6 +10,7 @@
 #include "tools/sluicectl/partition_cmd.h"
 #include "tools/sluicectl/producers_cmd.h"
 #include "tools/sluicectl/reassign_cmd.h"
+#include "tools/sluicectl/storage_cmd.h"
 #include "tools/sluicectl/topic_cmd.h"
 #include "tools/sluicectl/txn_cmd.h"
 #include "tools/sluicectl/user_cmd.h"
@@ -36,6 +37,7 @@ static void usage(FILE *out)
                  "  txn list|describe ID  transactional ids          (sluicectl txn --help)\n"
                  "  user set-password|delete|list  SCRAM users       (sluicectl user --help)\n"
                  "  acl create|list|delete  ACL bindings             (sluicectl acl --help)\n"
+                 "  storage random-uuid   a new cluster id           (sluicectl storage --help)\n"
                  "\n"
                  "options:\n"
                  "  --version   print the version and exit\n"
@@ -85,6 +87,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "acl") == 0) {
         return acl_cmd_main(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "storage") == 0) {
+        return storage_cmd_main(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "cluster") == 0) {
         return cluster_cmd_main(argc - 1, argv + 1);
