@@ -262,6 +262,11 @@ static void connection_families(struct broker *b, struct prom_writer *w)
                 "Times a connection stopped reading because the request budget was spent.");
     prom_sample_int(w, "sluice_kafka_request_budget_pauses_total", NULL, 0,
                     (int64_t)budget->pauses);
+    prom_family(w, "sluice_kafka_request_budget_share_pauses_total", "counter",
+                "Of those, times because the connection held its fair share of the budget "
+                "(the limit over the connections holding or waiting, plus one).");
+    prom_sample_int(w, "sluice_kafka_request_budget_share_pauses_total", NULL, 0,
+                    (int64_t)budget->share_pauses);
 }
 
 /* Kafka's LogManager OfflineLogDirectoryCount, per directory, with the cause

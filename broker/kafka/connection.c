@@ -43,7 +43,7 @@ struct kafka_conn {
     bool quota_admitted; /* counted in opts.quota; released on close */
     struct frame_reader frames;
     size_t frame_charged; /* the partial frame's buffer, charged to opts.budget */
-    struct request_budget_waiter budget_wait;
+    struct request_budget_reader budget_reader; /* its account in opts.budget */
     /* FIFO of requests in arrival order; head is the next to answer. */
     struct kafka_request *head, *tail;
     size_t in_flight;     /* requests in the FIFO */
@@ -190,7 +190,7 @@ static void on_handle_closed(uv_handle_t *h)
 static void request_free(struct kafka_request *req)
 {
     if (req->charged > 0) {
-        request_budget_release(req->conn->opts.budget, req->charged);
+        request_budget_release(req->conn->opts.budget, &req->conn->budget_reader, req->charged);
     }
     kafka_response_free(&req->response);
     free(req->frame);
@@ -254,11 +254,11 @@ void kafka_conn_close(struct kafka_conn *c)
     }
     drop_finished(c);
     if (c->opts.budget != NULL) {
-        request_budget_cancel(c->opts.budget, &c->budget_wait);
+        request_budget_cancel(c->opts.budget, &c->budget_reader);
         frame_reader_free(&c->frames); /* nothing reads it once closing */
-        request_budget_release(c->opts.budget, c->frame_charged);
+        request_budget_release(c->opts.budget, &c->budget_reader, c->frame_charged);
         c->frame_charged = 0;
-        request_budget_frame_done(c->opts.budget, c);
+        request_budget_frame_done(c->opts.budget, &c->budget_reader);
     }
     /* Only handled requests are left; the handles still open keep `c`
      * alive while their handlers let go. */
@@ -341,9 +341,9 @@ static void charge_partial(struct kafka_conn *c)
     }
     size_t now = c->frames.body_cap;
     if (now > c->frame_charged) {
-        request_budget_charge(c->opts.budget, now - c->frame_charged);
+        request_budget_charge(c->opts.budget, &c->budget_reader, now - c->frame_charged);
     } else if (now < c->frame_charged) {
-        request_budget_release(c->opts.budget, c->frame_charged - now);
+        request_budget_release(c->opts.budget, &c->budget_reader, c->frame_charged - now);
     }
     c->frame_charged = now;
 }
@@ -705,7 +705,7 @@ static void start_request(struct kafka_conn *c)
     c->frame_charged = 0;
     uv_timer_stop(&c->frame_timer);
     if (c->opts.budget != NULL) {
-        request_budget_frame_done(c->opts.budget, c);
+        request_budget_frame_done(c->opts.budget, &c->budget_reader);
     }
     kafka_response_init(&req->response);
     if (c->tail != NULL) {
@@ -834,10 +834,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
 }
 
-static void on_budget_room(struct request_budget_waiter *w)
+static void on_budget_room(struct request_budget_reader *r)
 {
     struct kafka_conn *c =
-        (struct kafka_conn *)((char *)w - offsetof(struct kafka_conn, budget_wait));
+        (struct kafka_conn *)((char *)r - offsetof(struct kafka_conn, budget_reader));
     reading_update(c);
 }
 
@@ -846,9 +846,10 @@ static void reading_update(struct kafka_conn *c)
     bool want = !c->closing && !c->close_after && c->in_flight < c->opts.max_in_flight &&
                 c->pending_bytes < c->opts.max_pending_bytes;
     if (want && c->opts.budget != NULL &&
-        !request_budget_may_read(c->opts.budget, c, frame_reader_partial(&c->frames))) {
+        !request_budget_may_read(c->opts.budget, &c->budget_reader,
+                                 frame_reader_partial(&c->frames), c->frame_charged)) {
         want = false;
-        request_budget_wait(c->opts.budget, &c->budget_wait);
+        request_budget_wait(c->opts.budget, &c->budget_reader);
     }
     if (want && !c->reading) {
         int rv = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -913,7 +914,7 @@ int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts
     uv_timer_init(server->loop, &c->idle);
     uv_timer_init(server->loop, &c->frame_timer);
     c->tcp.data = c->idle.data = c->frame_timer.data = c;
-    c->budget_wait.resume = on_budget_room;
+    c->budget_reader.resume = on_budget_room;
     c->handles_open = 3;
     registry_link(c);
     int rv = uv_accept(server, (uv_stream_t *)&c->tcp);

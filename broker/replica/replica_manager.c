@@ -366,6 +366,14 @@ static int host_topic(struct replica_manager *rm, const struct metadata_topic *t
     if (rv == 0) {
         rv = strmap_put(&rm->topics, t->name, h);
     }
+    if (rv == 0) {
+        /* open_partitions reported before `h` was listed, so without this
+         * a partition that failed to open here was never reported. */
+        for (int32_t i = 0; i < h->n; i++) {
+            rm->offline_dirty |= h->offline[i];
+        }
+        report_offline(rm);
+    }
     if (rv != 0) {
         /* All or nothing: open_partitions keeps going past a failed
          * partition, so close the ones it did open before dropping `h`,

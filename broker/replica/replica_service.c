@@ -412,11 +412,39 @@ static void handle_markers(struct rpc_call *call, void *arg)
     }
 }
 
+static bool registered_broker(const struct replica_manager *rm, int32_t node)
+{
+    size_t n = rm->metadata != NULL ? metadata_view_broker_count(rm->metadata) : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (metadata_view_broker(rm->metadata, i)->node_id == node) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Who may call: a follower fetches (and asks epochs) only as itself; a
- * broker writes transaction markers (any node). */
+ * transaction coordinator writes markers only from a registered broker. */
 static bool guard(struct rpc_call *call, void *arg, char *why, size_t whylen)
 {
-    const struct internal_tls *tls = arg;
+    const struct replica_manager *rm = arg;
+    /* The same listener's TLS, handed to the manager once it started
+     * (replica_manager_set_tls); before that nobody is served. */
+    const struct internal_tls *tls = rm->tls;
+    if (tls == NULL) {
+        snprintf(why, whylen, "the broker is starting");
+        return false;
+    }
+    if (call->method == SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_WRITE_TXN_MARKERS) {
+        struct internal_peer peer;
+        internal_tls_identify(tls, rpc_call_peer_subject(call), &peer);
+        if (peer.node >= 0 && registered_broker(rm, peer.node)) {
+            return true;
+        }
+        snprintf(why, whylen, "not a broker: principal %s is %s", peer.principal,
+                 peer.node >= 0 ? "a node that is not a registered broker" : "not a node's");
+        return false;
+    }
     int32_t node = -1;
     if (call->method == SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH) {
         node = ((Sluice__Replica__ReplicaFetchRequest *)call->request)->replica_id;
@@ -440,7 +468,7 @@ int replica_service_register(struct rpc_server *server, struct replica_manager *
                              const struct internal_tls *tls)
 {
     if (tls != NULL && internal_tls_enabled(tls)) {
-        rpc_server_set_guard(server, guard, (void *)tls);
+        rpc_server_set_guard(server, guard, rm); /* rm->tls: replica_manager_set_tls */
     }
     int rv =
         rpc_server_handle(server, SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH,

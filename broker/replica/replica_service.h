@@ -25,7 +25,10 @@
  * caller's certificate must be a node's (common/internal_tls.h), and
  * ReplicaFetch and OffsetsForLeaderEpoch only as that node's replica
  * (replica_id): no one else moves a follower's fetch offset, and so the
- * high watermark or the ISR. Returns 0 or -EINVAL. */
+ * high watermark or the ISR; WriteTxnMarkers only from a registered broker.
+ * The checks read `tls` as the manager holds it (replica_manager_set_tls,
+ * the same listener's), refusing every call until it is set. Returns 0 or
+ * -EINVAL. */
 int replica_service_register(struct rpc_server *server, struct replica_manager *rm,
                              const struct internal_tls *tls);
 

@@ -12,7 +12,8 @@ import time
 
 from sluicetest import unique_topic
 from test_budgets import batch, produce, records_of, vm_kib
-from test_protocol_raw import connect, create_topic, produce_body, recv_response, request_frame
+from test_protocol_raw import (connect, create_topic, fetch_body, produce_body, recv_response,
+                               request_frame)
 
 MIB = 1 << 20
 
@@ -67,6 +68,128 @@ def test_pipelined_max_size_requests_stay_within_the_request_budget(brokers, req
     assert len(answered) == 24 * 3
     growth_mib = (vm_kib(broker, "VmHWM") - hwm_before) / 1024
     assert growth_mib < 16 + 8 + 16, f"peak RSS grew {growth_mib:.0f} MiB"
+    assert broker.running()
+
+
+class NonReadingHog:
+    """One connection that pipelines maximum-size requests and never reads:
+    a Fetch whose answer (12 MiB) is more than the kernel buffers hold goes
+    first, so every Produce behind it is read, answered and then held
+    unwritten (charged to queued.max.request.bytes) for as long as the hog
+    lives. It sends `count` Produce frames of `size` bytes from a thread,
+    built one at a time, until they are all sent or stop()."""
+
+    def __init__(self, broker, topic, fill_topic, size, count):
+        self.sent, self.stopped = 0, threading.Event()
+        self.topic, self.size, self.count = topic, size, count
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", broker.port))
+        self.sock.setblocking(False)
+        self.first = request_frame(1, 4, 1, fetch_body(fill_topic, 0, 0, 1, 64 * MIB))
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def send(self, data):
+        view, off = memoryview(data), 0
+        while off < len(data) and not self.stopped.is_set():
+            try:
+                n = self.sock.send(view[off:off + 65536])
+                off += n
+                self.sent += n
+            except BlockingIOError:
+                time.sleep(0.02)
+
+    def run(self):
+        self.send(self.first)
+        for i in range(self.count):
+            self.send(big_produce(self.topic, 100 + i, self.size))
+
+    def stalled(self, timeout=60):
+        """Wait until the broker stops taking the hog's bytes; False if it
+        took them all."""
+        last, deadline = -1, time.monotonic() + timeout
+        while self.sent != last and self.thread.is_alive() and time.monotonic() < deadline:
+            last = self.sent
+            time.sleep(1.0)
+        return self.thread.is_alive()
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
+        self.sock.close()
+
+
+def fill_partition(broker, topic, mib):
+    """`mib` MiB of 1000000-byte records in partition 0 of a new `topic`."""
+    create_topic(broker, topic)
+    with connect(broker) as s:
+        s.settimeout(60)
+        for i in range(mib):
+            assert produce(s, topic, batch(records_of([bytes([i]) * 1000000]), 0, 1), i)[0] == 0
+
+
+def budget_used_mib(broker):
+    from metricstest import scrape, value
+    return value(scrape(broker.http_port), "sluice_kafka_request_budget_used_bytes") / MIB
+
+
+def test_one_connection_cannot_take_the_whole_request_budget(brokers, request):
+    """Fairness of queued.max.request.bytes (32 MiB here, 8 MiB frames): a
+    connection that pipelines maximum-size requests and never reads its
+    answers holds at most its share (half the budget while it is alone, less
+    as others arrive) instead of all of it, so a well-behaved confluent-kafka
+    producer and consumer on other connections keep being served while the
+    hog is still there. Without the share the hog's unwritten answers keep
+    the budget spent and every other connection waits until the hog leaves.
+    The peak RSS stays within the budget plus one frame plus the hog's
+    stuck Fetch answer (measured)."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from sluicetest import free_port
+    http_port = free_port()
+    broker = brokers(overrides={"socket.request.max.bytes": str(8 * MIB),
+                                "queued.max.request.bytes": str(32 * MIB),
+                                "metrics.listener": f"127.0.0.1:{http_port}"})
+    broker.http_port = http_port
+    topic, fill, good_topic = (unique_topic(request, s) for s in ("hog", "fill", "good"))
+    create_topic(broker, topic)
+    create_topic(broker, good_topic)
+    fill_partition(broker, fill, 12)
+    hwm_before = vm_kib(broker, "VmHWM")
+    hog = NonReadingHog(broker, topic, fill, 8 * MIB, 40)
+    try:
+        assert hog.stalled(), f"the broker read everything the hog sent ({hog.sent} bytes)"
+        held_mib = budget_used_mib(broker)
+        assert 8 <= held_mib <= 16 + 1, f"the hog holds {held_mib:.1f} MiB of the budget"
+        p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all",
+                      "message.timeout.ms": 60000, "linger.ms": 0})
+        delivered = []
+        for i in range(50):
+            p.produce(good_topic, value=b"good-%d" % i, partition=0,
+                      on_delivery=lambda err, msg: delivered.append(err))
+            p.flush(60)
+        assert delivered == [None] * 50, delivered[:3]
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g-" + good_topic,
+                      "enable.auto.commit": False})
+        c.assign([TopicPartition(good_topic, 0, 0)])
+        got, deadline = [], time.monotonic() + 60
+        while len(got) < 50 and time.monotonic() < deadline:
+            m = c.poll(1.0)
+            if m is not None and not m.error():
+                got.append(m.value())
+        c.close()
+        assert got == [b"good-%d" % i for i in range(50)]
+        assert hog.thread.is_alive(), "the hog is still there, still stalled"
+        growth_mib = (vm_kib(broker, "VmHWM") - hwm_before) / 1024
+        assert growth_mib < 32 + 8 + 12 + 16, f"peak RSS grew {growth_mib:.0f} MiB"
+    finally:
+        hog.stop()
+    with connect(broker) as s:  # the hog's place is given back
+        assert produce(s, topic, batch(records_of([b"after"]), 0, 1))[0] == 0
+    deadline = time.monotonic() + 30
+    while budget_used_mib(broker) > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert budget_used_mib(broker) == 0
     assert broker.running()
 
 

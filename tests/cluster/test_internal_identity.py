@@ -4,7 +4,8 @@ its certificate (node.principal.pattern, default User:CN=sluice-node-{id}).
 Shown with real processes, each node holding its own certificate
 (CN=sluice-node-N): a process with node 2's valid certificate cannot
 register or heartbeat as broker 3, cannot fetch as replica 3 (the leader's
-high watermark does not move), cannot speak raft as voter 3; a client
+high watermark does not move), cannot speak raft as voter 3; transaction markers come only from a
+registered broker; a client
 certificate is no voter's; a server with node 2's certificate is not
 accepted as controller 1; a raft peer that connects and sends nothing is
 dropped after ssl.handshake.timeout.ms; SIGHUP reloads a rotated node
@@ -112,6 +113,7 @@ def rpc_call(port, cert, key, cafile, method, body):
 RPC_ERROR_NOT_AUTHORIZED = 5
 REPLICA_FETCH = 1
 BROKER_HEARTBEAT = 2
+WRITE_TXN_MARKERS = 3
 
 
 def cert_key(pki, name):
@@ -181,6 +183,14 @@ def test_node_2s_certificate_cannot_fetch_as_replica_3(clusters, pki, tmp_path):
         assert hdr.get(7) == RPC_ERROR_NOT_AUTHORIZED, hdr
         assert b"is not a node's" in hdr.get(8, b""), hdr
         assert high_watermark(cluster, topic, 0) == 10
+        # Transaction markers only from a registered broker: not from a
+        # client certificate, nor from node 9's, which registered nothing.
+        node_keystore(pki, 9)
+        for cert, reason in (((pki.alice, pki.path("alice.key")), b"not a node's"),
+                             (cert_key(pki, "node9"), b"not a registered broker")):
+            hdr = rpc_call(leader.replication_port, *cert, pki.ca, WRITE_TXN_MARKERS, b"")
+            assert hdr.get(7) == RPC_ERROR_NOT_AUTHORIZED, hdr
+            assert reason in hdr.get(8, b""), hdr
     finally:
         follower.proc.send_signal(signal.SIGCONT)
     wait_until(lambda: high_watermark(cluster, topic, 0) == 20, 30, "the follower catches up")
@@ -316,6 +326,12 @@ def test_sighup_reloads_a_rotated_node_certificate(clusters, pki, tmp_path):
     with open(pki.ca) as f, open(trust, "w") as out:
         out.write(f.read())
     cluster = tls_cluster(clusters, pki, tmp_path, start=False)
+    # sluicectl (cluster status) trusts the same bundle, so it accepts node 1
+    # after the rotation too.
+    cluster.command_config = str(tmp_path / "sluicectl-bundle.properties")
+    with open(cluster.command_config, "w") as f:
+        f.write(f"security.protocol=SSL\nssl.keystore.location={pki.keystore}\n"
+                f"ssl.truststore.location={trust}\n")
     for node in cluster:
         for listener in ("replication", "controller"):
             node.overrides[f"listener.name.{listener}.ssl.truststore.location"] = trust

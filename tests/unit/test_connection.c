@@ -275,24 +275,31 @@ static void spin(struct fixture *f, int times)
     }
 }
 
+/* Alone on a 60-byte budget a connection's share is 30: with two 12-byte
+ * requests unanswered the third frame's buffer takes it to 36 and reading
+ * stops there, mid-frame, until an answer goes out. */
 START_TEST(test_spent_budget_pauses_reading_until_answered)
 {
     struct fixture f;
     struct request_budget budget;
-    request_budget_init(&budget, 30); /* two 12-byte bodies fit, the third spends it */
+    request_budget_init(&budget, 60);
     setup_fixture_with(&f, 1024, &budget, 0);
     uint8_t frame[16];
     for (int i = 0; i < 3; i++) {
         send_chunked(&f, frame, make_frame(frame, i, 'H'));
     }
-    ck_assert_int_eq(f.requests, 3);
+    ck_assert_int_eq(f.requests, 2);
     ck_assert_uint_eq(budget.used, 36);
-    /* Spent: the fourth frame waits in the socket, not in our memory. */
+    ck_assert_ptr_nonnull(budget.head);
+    ck_assert_uint_ge(budget.share_pauses, 1);
+    /* The fourth frame waits in the socket, not in our memory. */
     send_chunked(&f, frame, make_frame(frame, 3, 'C'));
     spin(&f, 20);
-    ck_assert_int_eq(f.requests, 3);
-    ck_assert_ptr_nonnull(budget.head);
-    /* One answer gives back 12 bytes: reading resumes and the frame arrives. */
+    ck_assert_int_eq(f.requests, 2);
+    /* One answer gives back 12 bytes: reading resumes and the rest of the
+     * third frame and the whole fourth arrive (one read; the check is
+     * between reads, so a reader may pass its share by what one read
+     * holds). */
     kafka_request_complete(f.held[0]);
     spin(&f, 20);
     ck_assert_int_eq(f.requests, 4);
@@ -300,6 +307,7 @@ START_TEST(test_spent_budget_pauses_reading_until_answered)
     kafka_request_complete(f.held[2]);
     spin(&f, 20);
     ck_assert_uint_eq(budget.used, 0);
+    ck_assert_uint_eq(budget.contenders, 0);
     teardown_fixture(&f);
     ck_assert_uint_eq(budget.used, 0);
 }
@@ -388,19 +396,93 @@ START_TEST(test_big_response_goes_out_whole_unless_stale)
 }
 END_TEST
 
+static void no_resume(struct request_budget_reader *r)
+{
+    (void)r;
+}
+
 START_TEST(test_budget_lets_one_frame_finish_past_the_limit)
 {
     struct request_budget b;
     request_budget_init(&b, 100);
-    int x, y;
-    request_budget_charge(&b, 100);
-    ck_assert(!request_budget_may_read(&b, &x, false)); /* between frames: wait */
-    ck_assert(request_budget_may_read(&b, &x, true));   /* mid-frame: finish it */
-    ck_assert(!request_budget_may_read(&b, &y, true));  /* only one at a time */
+    struct request_budget_reader x = {.resume = no_resume}, y = {.resume = no_resume};
+    request_budget_charge(&b, &x, 40);                     /* x's frame so far */
+    request_budget_charge(&b, &y, 60);                     /* y's */
+    ck_assert(!request_budget_may_read(&b, &x, false, 0)); /* between frames: wait */
+    ck_assert(request_budget_may_read(&b, &x, true, 40));  /* mid-frame: finish it */
+    ck_assert(!request_budget_may_read(&b, &y, true, 60)); /* only one at a time */
     request_budget_frame_done(&b, &x);
-    ck_assert(request_budget_may_read(&b, &y, true));
-    request_budget_release(&b, 1);
-    ck_assert(request_budget_may_read(&b, &x, false));
+    ck_assert(request_budget_may_read(&b, &y, true, 60));
+    request_budget_frame_done(&b, &y);
+    request_budget_release(&b, &y, 60);
+    ck_assert(request_budget_may_read(&b, &x, false, 0));
+    request_budget_release(&b, &x, 40);
+    ck_assert_uint_eq(b.used, 0);
+    ck_assert_uint_eq(b.contenders, 0);
+}
+END_TEST
+
+static int resumed;
+
+static void count_resume(struct request_budget_reader *r)
+{
+    (void)r;
+    resumed++;
+}
+
+/* One reader pipelining big requests it never has answered stops at its
+ * share, leaving room for the next: half the limit alone, a third with one
+ * more contender. */
+START_TEST(test_budget_share_leaves_room_for_others)
+{
+    struct request_budget b;
+    request_budget_init(&b, 90);
+    struct request_budget_reader hog = {.resume = count_resume};
+    struct request_budget_reader good = {.resume = count_resume};
+    ck_assert_uint_eq(request_budget_share(&b, &hog), 45);
+    request_budget_charge(&b, &hog, 40); /* a whole request, unanswered */
+    ck_assert(request_budget_may_read(&b, &hog, false, 0));
+    request_budget_charge(&b, &hog, 10); /* 50 >= 45 */
+    ck_assert(!request_budget_may_read(&b, &hog, false, 0));
+    ck_assert(!request_budget_may_read(&b, &hog, true, 5)); /* its answers free it */
+    request_budget_wait(&b, &hog);
+    ck_assert_uint_eq(b.share_pauses, 1);
+    /* The newcomer finds room; with two contenders a share is 30. */
+    ck_assert_uint_eq(request_budget_share(&b, &good), 30);
+    ck_assert(request_budget_may_read(&b, &good, false, 0));
+    request_budget_charge(&b, &good, 35); /* one frame of its own, past its share */
+    /* It must finish it: more than half is used, so as the one past it. */
+    ck_assert(request_budget_may_read(&b, &good, true, 35));
+    ck_assert_ptr_eq(b.overshoot, &good);
+    resumed = 0;
+    request_budget_frame_done(&b, &good); /* the place past the limit is free: waiters retry */
+    ck_assert_int_eq(resumed, 1);
+    ck_assert(!request_budget_may_read(&b, &hog, false, 0));
+    request_budget_wait(&b, &hog);
+    /* The hog's answer goes out: a release with room resumes it, and it
+     * may read again once under its share. */
+    resumed = 0;
+    request_budget_release(&b, &hog, 40);
+    ck_assert_int_eq(resumed, 1);
+    ck_assert_uint_eq(b.contenders, 2);
+    ck_assert(request_budget_may_read(&b, &hog, false, 0));
+    /* A reader holding nothing but a frame bigger than its share finishes it. */
+    request_budget_release(&b, &good, 35);
+    request_budget_release(&b, &hog, 10);
+    ck_assert_uint_eq(b.contenders, 0);
+    request_budget_charge(&b, &hog, 40);
+    ck_assert(request_budget_may_read(&b, &hog, true, 40)); /* under half the budget */
+    request_budget_charge(&b, &hog, 20);
+    ck_assert(request_budget_may_read(&b, &hog, true, 60)); /* past it, alone */
+    ck_assert_ptr_eq(b.overshoot, &hog);
+    request_budget_frame_done(&b, &hog);
+    request_budget_release(&b, &hog, 60);
+    /* Unlimited: no share. */
+    struct request_budget u;
+    request_budget_init(&u, 0);
+    ck_assert(request_budget_share(&u, &hog) == SIZE_MAX);
+    request_budget_charge(&u, &hog, 1000);
+    ck_assert(request_budget_may_read(&u, &hog, false, 0));
 }
 END_TEST
 
@@ -414,6 +496,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_spent_budget_pauses_reading_until_answered);
     tcase_add_test(tc, test_half_sent_frame_times_out);
     tcase_add_test(tc, test_budget_lets_one_frame_finish_past_the_limit);
+    tcase_add_test(tc, test_budget_share_leaves_room_for_others);
     tcase_add_test(tc, test_big_response_goes_out_whole_unless_stale);
     suite_add_tcase(s, tc);
     return s;

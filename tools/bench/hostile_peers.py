@@ -2,7 +2,9 @@
 """Hostile peers against two builds, same run (issue 11): each attack's peak
 memory and a well-behaved client's latency while it runs.
 
-    nice -n 10 /usr/bin/python3 tools/bench/hostile_peers.py BEFORE_BUILD AFTER_BUILD
+    nice -n 10 /usr/bin/python3 tools/bench/hostile_peers.py BEFORE_BUILD AFTER_BUILD [NAME_PART]
+
+(NAME_PART: run only the attacks whose name contains it.)
 
 For each build and attack a fresh single-node sluiced (broker and controller)
 starts; a well-behaved producer sends one small acks=1 batch after another on
@@ -127,6 +129,17 @@ def attack_pipelined(broker, topic):
     return "24 conns x 3 x 8 MiB answered"
 
 
+def attack_non_reading_hog(broker, topic):
+    """One connection: a Fetch for 12 MiB it never reads, then 8 MiB
+    Produce requests whose answers therefore stay unwritten, held for 10 s."""
+    from test_hostile_peers import NonReadingHog
+    hog = NonReadingHog(broker, topic, "fill", 8 * MIB, 40)
+    time.sleep(10)
+    sent = hog.sent
+    hog.stop()
+    return f"hog got {sent / MIB:.0f} MiB into the broker's buffers and ours"
+
+
 def attack_slow_senders(broker, topic):
     held = []
     for _ in range(200):
@@ -203,6 +216,8 @@ def attack_rpc_silent(broker, topic):
 ATTACKS = [
     ("Kafka: 24 conns pipelining 3 x 8 MiB requests", attack_pipelined,
      {"socket.request.max.bytes": str(8 * MIB)}, {"queued.max.request.bytes": str(16 * MIB)}),
+    ("Kafka: 1 non-reading conn pipelining 8 MiB requests", attack_non_reading_hog,
+     {"socket.request.max.bytes": str(8 * MIB), "queued.max.request.bytes": str(32 * MIB)}, {}),
     ("Kafka: 200 conns with a half-sent 1 MiB frame", attack_slow_senders, {},
      {"request.timeout.ms": "2000"}),
     ("RPC: one 64 MiB frame of unknown fields", attack_rpc_huge_frame, {}, {}),
@@ -222,6 +237,9 @@ def run_one(build, label, attack, overrides, workdir):
         if attack is attack_rpc_non_reader:  # a metadata image worth fetching
             for i in range(20):
                 create_topic(broker, f"pad-{i}")
+        if attack is attack_non_reading_hog:  # what the hog fetches and never reads
+            from test_hostile_peers import fill_partition
+            fill_partition(broker, "fill", 12)
         with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as s:
             s.sendall(request_frame(0, 3, 1, produce_body(topic, batch(records_of([b"w"]), 0, 1))))
             recv_response(s)
@@ -242,12 +260,15 @@ def run_one(build, label, attack, overrides, workdir):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
+    only = sys.argv[3] if len(sys.argv) == 4 else ""
     builds = {"before": os.path.abspath(sys.argv[1]), "after": os.path.abspath(sys.argv[2])}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, attack, common, after_only in ATTACKS:
+            if only not in name:
+                continue
             for label, build in builds.items():
                 overrides = dict(common)
                 if label == "after":

@@ -13,7 +13,7 @@
 #include "kafka_messages.h"
 #include "proto/kafka/kafka_errors.h"
 #include "tools/sluicectl/admin_session.h"
-#include "tools/sluicectl/json_value.h"
+#include "tools/sluicectl/plan_json.h"
 #include "tools/sluicectl/output.h"
 #include "tools/sluicectl/topic_cmd.h"
 
@@ -49,18 +49,18 @@ static void usage(void)
  * grouped into one entry, in the file's order. */
 static int topics_from_file(struct elect_run *r, struct kafka_elect_leaders_request *req)
 {
-    struct json_doc doc;
-    if (json_doc_load(&doc, r->json_file, r->s.err, sizeof r->s.err) != 0) {
+    struct json_object *doc = plan_json_load(r->json_file, r->s.err, sizeof r->s.err);
+    if (doc == NULL) {
         return -1;
     }
-    const struct json_value *parts = json_get(&doc.root, "partitions");
+    struct json_object *parts;
+    size_t n = plan_json_array(doc, "partitions", &parts);
     int rv = -1;
-    if (parts == NULL || parts->type != JSON_ARRAY || parts->count == 0) {
+    if (n == 0) {
         snprintf(r->s.err, sizeof r->s.err, "%s: needs a non-empty \"partitions\" array",
                  r->json_file);
         goto out;
     }
-    size_t n = parts->count;
     req->topic_partitions = kafka_arena_alloc_array(&r->s.arena, n, sizeof *req->topic_partitions);
     if (req->topic_partitions == NULL) {
         snprintf(r->s.err, sizeof r->s.err, "out of memory");
@@ -68,47 +68,51 @@ static int topics_from_file(struct elect_run *r, struct kafka_elect_leaders_requ
     }
     req->topic_partitions_count = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct json_value *t = json_get(&parts->items[i], "topic");
-        const struct json_value *p = json_get(&parts->items[i], "partition");
-        if (t == NULL || t->type != JSON_STRING || p == NULL || p->type != JSON_INT ||
-            p->integer < 0 || p->integer > INT32_MAX) {
+        struct json_object *entry = json_object_array_get_idx(parts, i), *pv = NULL;
+        const char *topic = plan_json_string(entry, "topic");
+        int32_t partition = -1;
+        int bad = json_object_is_type(entry, json_type_object) &&
+                          json_object_object_get_ex(entry, "partition", &pv)
+                      ? plan_json_index(pv, &partition)
+                      : -1;
+        if (topic == NULL || bad != 0) {
             snprintf(r->s.err, sizeof r->s.err,
-                     "%s: partitions[%zu] needs \"topic\" (string) and \"partition\" (>= 0)",
-                     r->json_file, i);
+                     "%s: partitions[%zu] needs \"topic\" (string) and \"partition\" (>= 0%s)",
+                     r->json_file, i, bad == -2 ? "; only integers below 2^31" : "");
             goto out;
         }
         struct kafka_elect_leaders_request_topic_partitions *e = NULL;
         for (int32_t k = 0; k < req->topic_partitions_count; k++) {
-            if (strcmp(req->topic_partitions[k].topic, t->string) == 0) {
+            if (strcmp(req->topic_partitions[k].topic, topic) == 0) {
                 e = &req->topic_partitions[k];
             }
         }
         if (e == NULL) {
             e = &req->topic_partitions[req->topic_partitions_count++];
             kafka_elect_leaders_request_topic_partitions_init(e);
-            size_t len = strlen(t->string) + 1;
+            size_t len = strlen(topic) + 1;
             char *name = kafka_arena_alloc(&r->s.arena, len);
             e->partitions = kafka_arena_alloc_array(&r->s.arena, n, sizeof *e->partitions);
             if (name == NULL || e->partitions == NULL) {
                 snprintf(r->s.err, sizeof r->s.err, "out of memory");
                 goto out;
             }
-            memcpy(name, t->string, len);
+            memcpy(name, topic, len);
             e->topic = name;
             e->partitions_count = 0;
         }
         for (int32_t k = 0; k < e->partitions_count; k++) {
-            if (e->partitions[k] == (int32_t)p->integer) {
+            if (e->partitions[k] == partition) {
                 snprintf(r->s.err, sizeof r->s.err, "%s: %s-%d is listed twice", r->json_file,
-                         t->string, (int32_t)p->integer);
+                         topic, partition);
                 goto out;
             }
         }
-        e->partitions[e->partitions_count++] = (int32_t)p->integer;
+        e->partitions[e->partitions_count++] = partition;
     }
     rv = 0;
 out:
-    json_doc_free(&doc);
+    json_object_put(doc);
     return rv;
 }
 

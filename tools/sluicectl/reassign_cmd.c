@@ -14,7 +14,7 @@
 #include "kafka_messages.h"
 #include "proto/kafka/kafka_errors.h"
 #include "tools/sluicectl/admin_session.h"
-#include "tools/sluicectl/json_value.h"
+#include "tools/sluicectl/plan_json.h"
 #include "tools/sluicectl/output.h"
 #include "tools/sluicectl/topic_cmd.h"
 
@@ -88,67 +88,67 @@ static struct move *plan_add(struct plan *p, const char *topic, int32_t partitio
 static int plan_load(const char *path, struct plan *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    struct json_doc doc;
-    if (json_doc_load(&doc, path, err, errlen) != 0) {
+    struct json_object *doc = plan_json_load(path, err, errlen);
+    if (doc == NULL) {
         return -1;
     }
     int rv = -1;
-    const struct json_value *parts = json_get(&doc.root, "partitions");
-    if (parts == NULL || parts->type != JSON_ARRAY || parts->count == 0 ||
-        parts->count > MAX_PLAN) {
+    struct json_object *parts;
+    size_t n = plan_json_array(doc, "partitions", &parts);
+    if (n == 0 || n > MAX_PLAN) {
         snprintf(err, errlen, "%s: needs a \"partitions\" array of 1 to %d entries", path,
                  MAX_PLAN);
         goto out;
     }
-    for (size_t i = 0; i < parts->count; i++) {
-        const struct json_value *e = &parts->items[i];
-        const struct json_value *t = json_get(e, "topic");
-        const struct json_value *p = json_get(e, "partition");
-        const struct json_value *r = json_get(e, "replicas");
-        if (t == NULL || t->type != JSON_STRING || p == NULL || p->type != JSON_INT ||
-            p->integer < 0 || p->integer > INT32_MAX || r == NULL || r->type != JSON_ARRAY ||
-            r->count == 0 || r->count > MAX_REPLICAS) {
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e = json_object_array_get_idx(parts, i), *pv = NULL, *r;
+        const char *topic = plan_json_string(e, "topic");
+        int32_t partition = -1;
+        int bad = json_object_is_type(e, json_type_object) &&
+                          json_object_object_get_ex(e, "partition", &pv)
+                      ? plan_json_index(pv, &partition)
+                      : -1;
+        size_t n_replicas = plan_json_array(e, "replicas", &r);
+        if (topic == NULL || bad != 0 || n_replicas == 0 || n_replicas > MAX_REPLICAS) {
             snprintf(err, errlen,
-                     "%s: partitions[%zu] needs \"topic\", \"partition\" (>= 0) and "
+                     "%s: partitions[%zu] needs \"topic\", \"partition\" (>= 0%s) and "
                      "\"replicas\" (1 to %d broker ids)",
-                     path, i, MAX_REPLICAS);
+                     path, i, bad == -2 ? "; only integers below 2^31" : "", MAX_REPLICAS);
             goto out;
         }
         for (size_t k = 0; k < out->n; k++) {
-            if (out->moves[k].partition == p->integer &&
-                strcmp(out->moves[k].topic, t->string) == 0) {
-                snprintf(err, errlen, "%s: %s-%lld is listed twice", path, t->string,
-                         (long long)p->integer);
+            if (out->moves[k].partition == partition && strcmp(out->moves[k].topic, topic) == 0) {
+                snprintf(err, errlen, "%s: %s-%d is listed twice", path, topic, partition);
                 goto out;
             }
         }
-        struct move *m = plan_add(out, t->string, (int32_t)p->integer);
+        struct move *m = plan_add(out, topic, partition);
         if (m == NULL) {
             snprintf(err, errlen, "out of memory");
             goto out;
         }
-        for (size_t k = 0; k < r->count; k++) {
-            const struct json_value *b = &r->items[k];
-            if (b->type != JSON_INT || b->integer < 0 || b->integer > INT32_MAX) {
+        for (size_t k = 0; k < n_replicas; k++) {
+            int32_t broker;
+            if (plan_json_index(json_object_array_get_idx(r, k), &broker) != 0) {
                 snprintf(err, errlen, "%s: partitions[%zu].replicas holds a bad broker id", path,
                          i);
                 goto out;
             }
             for (int32_t x = 0; x < m->n_replicas; x++) {
-                if (m->replicas[x] == b->integer) {
-                    snprintf(err, errlen, "%s: partitions[%zu].replicas lists broker %lld twice",
-                             path, i, (long long)b->integer);
+                if (m->replicas[x] == broker) {
+                    snprintf(err, errlen, "%s: partitions[%zu].replicas lists broker %d twice",
+                             path, i, broker);
                     goto out;
                 }
             }
-            m->replicas[m->n_replicas++] = (int32_t)b->integer;
+            m->replicas[m->n_replicas++] = broker;
         }
         /* "log_dirs" (Kafka's per-replica directory) is accepted; only
          * "any" means something to Sluice. */
     }
     rv = 0;
 out:
-    json_doc_free(&doc);
+    json_object_put(doc);
     if (rv != 0) {
         plan_free(out);
     }
@@ -690,34 +690,34 @@ static int execute(struct reassign_run *r, const struct plan *p)
 static int generate(struct reassign_run *r, const char *topics_file, const int32_t *brokers,
                     int32_t n_brokers)
 {
-    struct json_doc doc;
-    if (json_doc_load(&doc, topics_file, r->s.err, sizeof r->s.err) != 0) {
+    struct json_object *doc = plan_json_load(topics_file, r->s.err, sizeof r->s.err);
+    if (doc == NULL) {
         return SLUICECTL_USAGE;
     }
-    const struct json_value *list = json_get(&doc.root, "topics");
+    struct json_object *list;
+    size_t n_topics = plan_json_array(doc, "topics", &list);
     int rv = SLUICECTL_USAGE;
     const char **names = NULL;
     struct plan now = {0}, proposed = {0};
-    if (list == NULL || list->type != JSON_ARRAY || list->count == 0 || list->count > MAX_PLAN) {
+    if (n_topics == 0 || n_topics > MAX_PLAN) {
         snprintf(r->s.err, sizeof r->s.err, "%s: needs a \"topics\" array of {\"topic\": NAME}",
                  topics_file);
         goto out;
     }
-    names = calloc(list->count, sizeof *names);
+    names = calloc(n_topics, sizeof *names);
     if (names == NULL) {
         goto out;
     }
-    for (size_t i = 0; i < list->count; i++) {
-        const struct json_value *t = json_get(&list->items[i], "topic");
-        if (t == NULL || t->type != JSON_STRING) {
+    for (size_t i = 0; i < n_topics; i++) {
+        names[i] = plan_json_string(json_object_array_get_idx(list, i), "topic");
+        if (names[i] == NULL) {
             snprintf(r->s.err, sizeof r->s.err, "%s: topics[%zu] needs \"topic\"", topics_file, i);
             goto out;
         }
-        names[i] = t->string;
     }
     rv = SLUICECTL_FAILED;
     struct kafka_metadata_response md;
-    if (admin_session_metadata(&r->s, names, (int32_t)list->count, &md) != 0) {
+    if (admin_session_metadata(&r->s, names, (int32_t)n_topics, &md) != 0) {
         goto out;
     }
     int32_t next = 0;
@@ -767,7 +767,7 @@ out:
     free(names);
     plan_free(&now);
     plan_free(&proposed);
-    json_doc_free(&doc);
+    json_object_put(doc);
     return rv;
 }
 
