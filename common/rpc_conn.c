@@ -371,7 +371,7 @@ static void tls_secured(struct rpc_conn *conn)
 static void tls_drive(struct rpc_conn *conn)
 {
     uint8_t plain[16384]; /* one TLS record */
-    int n;
+    int n = 0;            /* the loop may not run: conn already closing */
     while (!conn->closing) {
         bool was = tls_session_established(conn->tls);
         n = tls_session_read(conn->tls, plain, sizeof plain);

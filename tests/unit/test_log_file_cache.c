@@ -140,6 +140,7 @@ static struct partition_log *open_owned(int i)
     ck_assert_msg(
         partition_log_open_owned(&loop, pdir, &tc, NULL, NULL, &owner, &log, err, sizeof err) == 0,
         "%s", err);
+    topic_config_free(&tc); /* the log keeps its own settings */
     return log;
 }
 
@@ -220,6 +221,7 @@ START_TEST(test_logs_stay_within_the_bound)
     struct topic_config tc;
     tb_topic_config(&tc, "segment.bytes=1000", "retention.bytes=2000", NULL);
     partition_log_set_config(logs[1], &tc);
+    topic_config_free(&tc);
     ck_assert_int_gt(partition_log_apply_retention(logs[1], 2000), 0);
     for (int i = 0; i < NLOGS; i++) {
         read_all(logs[i]);
@@ -262,6 +264,7 @@ START_TEST(test_read_in_flight_keeps_its_files)
     struct topic_config tc;
     tb_topic_config(&tc, "segment.bytes=1000", "retention.bytes=1000", NULL);
     partition_log_set_config(log, &tc);
+    topic_config_free(&tc);
     ck_assert_int_gt(partition_log_apply_retention(log, 2000), 0);
     read_all(log);
     ck_assert_int_eq(pread(held.fd, again, sizeof again, held.position), (ssize_t)sizeof again);
