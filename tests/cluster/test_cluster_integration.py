@@ -251,9 +251,9 @@ def partition_dir_state(b, topic, partition):
 
 def test_recreated_topic_does_not_inherit_a_stale_directory(cluster):
     """A topic deleted while a broker was down and re-created under the same
-    name: the broker's leftover directory belongs to the old topic id
-    (partition.metadata, KIP-516), so it is emptied instead of serving the
-    old records as the new topic's."""
+    name: the broker deletes its leftover directory as a stray replica once it
+    has caught up, and the new topic starts empty under its own topic id
+    (partition.metadata, KIP-516) instead of serving the old records."""
     topic = "integ-recreated"
     create_topic(cluster, topic, 1, 3)
     md = wait_until(lambda: (lambda m: m if layout(m, topic) else None)(
@@ -269,7 +269,12 @@ def test_recreated_topic_does_not_inherit_a_stale_directory(cluster):
     admin.delete_topics([topic], operation_timeout=20)[topic].result(timeout=60)
     leader.start()
     cluster.wait_healthy()
-    assert partition_dir_state(leader, topic, 0) == (old_id, old_size)  # left behind
+    # Its leftover directory is a stray once the broker has the current
+    # metadata, and is deleted (before this, it was left behind, and only the
+    # topic id check below kept its records out of a re-created topic).
+    wait_until(lambda: partition_dir_state(leader, topic, 0) is None, 30,
+               "the stray directory of the deleted topic to go")
+    assert "deleting a stray replica" in leader.log_text()
 
     create_topic(cluster, topic, 1, 3)
     def fresh():
