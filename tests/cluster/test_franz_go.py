@@ -30,6 +30,7 @@ GO_TESTS_RUN_ELSEWHERE = {"TestFailoverClient": "test_client_failover.py",
                           "TestListReassignmentsInProgress": "test_partition_moves.py",
                           "TestFranzTransactions": "test_transactions_e2e.py",
                           "TestSaramaTransactions": "test_transactions_e2e.py",
+                          "TestFranzGroupTransactSession": "test_transactions_e2e.py",
                           "TestAclMatrix": "test_acl_matrix.py",
                           "TestAclFetchSessionReauthorized": "test_acl_matrix.py",
                           "TestFranzReauthenticates": "test_reauth.py"}

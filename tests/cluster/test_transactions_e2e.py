@@ -236,7 +236,7 @@ def commit_or_error(p):
         return e
 
 
-GO_TXN_TESTS = ["TestFranzTransactions", "TestSaramaTransactions"]
+GO_TXN_TESTS = ["TestFranzTransactions", "TestSaramaTransactions", "TestFranzGroupTransactSession"]
 
 
 @pytest.mark.parametrize("name", GO_TXN_TESTS)
