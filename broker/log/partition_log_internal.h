@@ -48,6 +48,13 @@ struct partition_log {
      * never moves durable_offset again; reopening (a restart) recovers. */
     int io_error;
     struct partition_log_owner owner; /* owner.has_work NULL: not owned */
+    /* Between partition_log_prepare and partition_log_attach: the owner to
+     * report to once attached, the offsets to open with, and the cache
+     * bounding the segment descriptors of the load. */
+    struct partition_log_owner attach_owner;
+    struct log_checkpoint open_cp;
+    bool have_open_cp;
+    struct file_cache load_files;
     bool work_noted;                  /* has_work fired; take_work not yet called */
     struct leader_epoch_cache epochs; /* log_epochs.c */
     struct producer_state producers;  /* log_producers.c */

@@ -117,6 +117,10 @@ def test_full_log_dir_goes_offline_and_leadership_moves(clusters, tmp_path, fran
         s = c.wait_status(lambda s: partitions_of(s, TOPIC) and all(
             len(p["isr"]) == 3 and p["leader"] > 0 for p in partitions_of(s, TOPIC).values()),
             60, "every partition led with a full ISR")
+        # Node 3 opens its replicas on its thread pool as the metadata
+        # reaches it: their directories appear shortly after the answer.
+        wait_until(lambda: partition_dirs(small) | partition_dirs(good) == set(range(PARTITIONS)),
+                   30, "node 3's partition directories")
         on_small = partition_dirs(small)
         on_good = partition_dirs(good)
         assert on_small and on_good and on_small | on_good == set(range(PARTITIONS)), \
