@@ -40,7 +40,7 @@ struct config_def {
 /* Result of a set when the key is not in the table (not an error). */
 #define CONFIG_UNKNOWN_KEY 1
 
-#define CONFIG_MAX_KEYS 96
+#define CONFIG_MAX_KEYS 128
 
 /* One `listener.name.<listener>.<key>` setting: Kafka's per-listener
  * override of a broker-wide key (ssl.* so far). */
@@ -76,6 +76,9 @@ struct sluice_config {
     int64_t log_retention_ms;
     int64_t log_retention_bytes;
     int64_t log_retention_check_interval_ms;
+    int32_t log_flush_offset_checkpoint_interval_ms;
+    int64_t replica_high_watermark_checkpoint_interval_ms;
+    int32_t log_flush_start_offset_checkpoint_interval_ms;
     int64_t log_flush_interval_messages;
     int64_t log_flush_interval_ms;
     int32_t log_index_interval_bytes;
