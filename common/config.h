@@ -40,7 +40,7 @@ struct config_def {
 /* Result of a set when the key is not in the table (not an error). */
 #define CONFIG_UNKNOWN_KEY 1
 
-#define CONFIG_MAX_KEYS 96
+#define CONFIG_MAX_KEYS 128
 
 /* One `listener.name.<listener>.<key>` setting: Kafka's per-listener
  * override of a broker-wide key (ssl.* so far). */
@@ -109,6 +109,8 @@ struct sluice_config {
     int32_t transaction_state_log_min_isr;
     int32_t transaction_max_timeout_ms;
     int32_t transaction_abort_timed_out_transaction_cleanup_interval_ms;
+    int32_t transactional_id_expiration_ms;
+    int32_t transaction_remove_expired_transaction_cleanup_interval_ms;
     int32_t group_initial_rebalance_delay_ms;
     int32_t group_min_session_timeout_ms;
     int32_t group_max_session_timeout_ms;
