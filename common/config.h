@@ -112,6 +112,8 @@ struct sluice_config {
     int32_t transaction_state_log_min_isr;
     int32_t transaction_max_timeout_ms;
     int32_t transaction_abort_timed_out_transaction_cleanup_interval_ms;
+    int32_t transactional_id_expiration_ms;
+    int32_t transaction_remove_expired_transaction_cleanup_interval_ms;
     int32_t group_initial_rebalance_delay_ms;
     int32_t group_min_session_timeout_ms;
     int32_t group_max_session_timeout_ms;
