@@ -268,11 +268,16 @@ void broker_reload_tls(struct broker *b)
         log_info("broker", "controller-link TLS reloaded listener=%s", b->link.tls.listener);
     }
     for (size_t i = 0; i < LISTENER_MAX; i++) {
-        if (b->listener_tls[i] != NULL && tls_context_reload(b->listener_tls[i], err, sizeof err)) {
+        if (b->listener_tls[i] == NULL) {
+            continue;
+        }
+        if (tls_context_reload(b->listener_tls[i], err, sizeof err) != 0) {
             log_error("broker",
                       "TLS reload failed for listener %s, keeping the previous "
                       "certificates: %s",
                       b->kafka_listeners.bind[i].name, err);
+        } else {
+            log_info("broker", "TLS reloaded listener=%s", b->kafka_listeners.bind[i].name);
         }
     }
     if (b->tls == NULL) {
