@@ -13,8 +13,7 @@
 #include "broker/replica/dir_checkpoint.h"
 #include "common/log.h"
 
-#define FLUSH_TICK_MS          1000
-#define CHECKPOINT_EVERY_TICKS 5 /* replica.high.watermark.checkpoint.interval.ms = 5000 */
+#define FLUSH_TICK_MS 1000
 
 /* A log the manager opened: what it needs to file the log's offsets, and its
  * place in the list of logs with periodic work. Freed when the log closes. */
@@ -425,12 +424,28 @@ static void on_flush(uv_timer_t *t)
             work_unlist(m);
         }
     }
-    lm->checkpoint_ticks = (lm->checkpoint_ticks + 1) % CHECKPOINT_EVERY_TICKS;
-    if (lm->checkpoint_ticks == 0) {
-        for (size_t i = 0; i < DATA_DIR_MAX; i++) {
-            if (lm->checkpoints[i] != NULL && !lm->dir_offline[i]) {
-                dir_checkpoint_write_async(lm->checkpoints[i]);
-            }
+}
+
+uint64_t log_manager_checkpoint_interval_ms(const struct sluice_config *cfg)
+{
+    int64_t every = cfg->replica_high_watermark_checkpoint_interval_ms;
+    if (cfg->log_flush_offset_checkpoint_interval_ms < every) {
+        every = cfg->log_flush_offset_checkpoint_interval_ms;
+    }
+    if (cfg->log_flush_start_offset_checkpoint_interval_ms < every) {
+        every = cfg->log_flush_start_offset_checkpoint_interval_ms;
+    }
+    return every > 0 ? (uint64_t)every : 1;
+}
+
+/* Offsets filed by on_flush reach the files here; a directory whose entries
+ * did not change is not written. */
+static void on_checkpoint(uv_timer_t *t)
+{
+    struct log_manager *lm = t->data;
+    for (size_t i = 0; i < DATA_DIR_MAX; i++) {
+        if (lm->checkpoints[i] != NULL && !lm->dir_offline[i]) {
+            dir_checkpoint_write_async(lm->checkpoints[i]);
         }
     }
 }
@@ -506,6 +521,10 @@ void log_manager_start_timers(struct log_manager *lm)
     uint64_t every = (uint64_t)lm->cfg->log_retention_check_interval_ms;
     uv_timer_start(&lm->retention_timer, on_retention, every, every);
     uv_timer_start(&lm->flush_timer, on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
+    uv_timer_init(lm->loop, &lm->checkpoint_timer);
+    lm->checkpoint_timer.data = lm;
+    uint64_t checkpoint_every = log_manager_checkpoint_interval_ms(lm->cfg);
+    uv_timer_start(&lm->checkpoint_timer, on_checkpoint, checkpoint_every, checkpoint_every);
     uv_timer_init(lm->loop, &lm->cleaner_timer);
     lm->cleaner_timer.data = lm;
     uv_timer_init(lm->loop, &lm->offline_timer);
@@ -529,6 +548,7 @@ void log_manager_stop(struct log_manager *lm)
     if (lm->timers_started) {
         uv_close((uv_handle_t *)&lm->retention_timer, NULL);
         uv_close((uv_handle_t *)&lm->flush_timer, NULL);
+        uv_close((uv_handle_t *)&lm->checkpoint_timer, NULL);
         uv_close((uv_handle_t *)&lm->cleaner_timer, NULL);
         uv_close((uv_handle_t *)&lm->offline_timer, NULL);
         lm->timers_started = false;

@@ -11,9 +11,9 @@
  *   (Kafka's single cleaner thread), throttled by
  *   log.cleaner.io.max.bytes.per.second.
  * - Keeps the offsets of each directory's partitions in Kafka's three
- *   per-directory checkpoint files (dir_checkpoint.h), written on the thread
- *   pool every five seconds (replica.high.watermark.checkpoint.interval.ms =
- *   5000) when something changed.
+ *   per-directory checkpoint files (dir_checkpoint.h), written together on
+ *   the thread pool when something changed, every
+ *   log_manager_checkpoint_interval_ms (5 s by Kafka's defaults).
  * - Runs background flushes every second, visiting only the logs that told
  *   it they have work (partition_log_owner.has_work): unflushed records or
  *   moved offsets. Idle partitions cost nothing per tick.
@@ -53,7 +53,7 @@ struct log_manager {
     void *owner;
     uv_timer_t retention_timer, flush_timer, cleaner_timer;
     bool cleaning; /* a clean is in flight */
-    int checkpoint_ticks;
+    uv_timer_t checkpoint_timer;
     bool timers_started;
     struct dir_checkpoint *checkpoints[DATA_DIR_MAX];
     struct managed_log *work; /* logs with periodic work (has_work), a list */
@@ -74,12 +74,21 @@ struct log_manager {
 /* log.max.open.files as configured, or derived from RLIMIT_NOFILE for 0. */
 size_t log_manager_open_files_limit(int32_t configured);
 
+/* How often the checkpoint files are written: the shortest of
+ * log.flush.offset.checkpoint.interval.ms (recovery points),
+ * replica.high.watermark.checkpoint.interval.ms (high watermarks) and
+ * log.flush.start.offset.checkpoint.interval.ms (log start offsets), since
+ * one write covers all three files. Offsets reach them at the next
+ * background flush (every second), so a shorter interval adds no freshness
+ * beyond that. */
+uint64_t log_manager_checkpoint_interval_ms(const struct sluice_config *cfg);
+
 /* Set up and read each directory's checkpoint files (blocking: startup);
  * borrowed arguments outlive the manager. No timers yet. Returns 0 or
  * -ENOMEM (then call log_manager_close). */
 int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
                      const struct data_dirs *dirs, log_manager_each_fn each, void *owner);
-/* Start the retention and flush timers. */
+/* Start the retention, flush and checkpoint timers. */
 void log_manager_start_timers(struct log_manager *lm);
 /* Close the timers (their handles finish closing on the next loop run). */
 void log_manager_stop(struct log_manager *lm);
