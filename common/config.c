@@ -549,8 +549,10 @@ void sluice_config_free(struct sluice_config *cfg)
 #define LISTENER_PREFIX "listener.name."
 
 /* listener.name.<listener>.<key>: kept when <key> is a broker-wide ssl.*
- * key; anything else is unknown to Sluice (as Kafka ignores what no
- * component reads). A later value replaces an earlier one. */
+ * key (ssl.principal.mapping.rules included: each listener may map
+ * certificates its own way, as in Kafka); anything else is unknown to Sluice
+ * (as Kafka ignores what no component reads). A later value replaces an
+ * earlier one. */
 static int set_listener_setting(struct sluice_config *cfg, const char *key, const char *value,
                                 char *err, size_t errlen)
 {
@@ -559,9 +561,6 @@ static int set_listener_setting(struct sluice_config *cfg, const char *key, cons
     if (dot == NULL || dot == name || strncmp(dot + 1, "ssl.", 4) != 0 ||
         find_def(broker_defs, N_BROKER_DEFS, dot + 1) == NULL) {
         return CONFIG_UNKNOWN_KEY;
-    }
-    if (strcmp(dot + 1, "ssl.principal.mapping.rules") == 0) {
-        return CONFIG_UNKNOWN_KEY; /* one rule set per broker (common/ssl_principal.h) */
     }
     struct config_listener_setting ls = {strndup(name, (size_t)(dot - name)), strdup(dot + 1),
                                          strdup(value)};

@@ -522,10 +522,20 @@ static void prepare_written(void *arg, int16_t err, struct txn_entry *e)
 }
 
 /* Write e's PrepareCommit/PrepareAbort at `epoch`; its markers follow once
- * it is durable. */
+ * it is durable. cb (may be NULL) gets the outcome, CONCURRENT_TRANSACTIONS
+ * for a success with `fence`. */
 static void write_prepare(struct txn_coordinator *tc, struct txn_entry *e, bool commit,
-                          int16_t epoch, int16_t last_epoch, struct end_ctx *ctx)
+                          int16_t epoch, int16_t last_epoch, bool fence, txn_result_cb cb,
+                          void *arg)
 {
+    struct end_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) {
+        if (cb != NULL) {
+            cb(arg, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
+        }
+        return;
+    }
+    *ctx = (struct end_ctx){tc, cb, arg, fence};
     struct txn_state next;
     if (state_copy(&next, &e->state) != 0) {
         end_answer(ctx, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
@@ -546,19 +556,21 @@ static void write_prepare(struct txn_coordinator *tc, struct txn_entry *e, bool 
 static void fence_and_abort(struct txn_coordinator *tc, struct txn_entry *e, bool fence,
                             txn_result_cb cb, void *arg)
 {
-    struct end_ctx *ctx = calloc(1, sizeof *ctx);
-    if (ctx == NULL) {
-        if (cb != NULL) {
-            cb(arg, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
-        }
-        return;
-    }
-    *ctx = (struct end_ctx){tc, cb, arg, fence};
     int16_t epoch = e->state.producer_epoch;
     if (epoch < INT16_MAX) {
         epoch++;
     }
-    write_prepare(tc, e, false, epoch, -1, ctx);
+    write_prepare(tc, e, false, epoch, -1, fence, cb, arg);
+}
+
+/* The id's entry in *out (NULL: it has none) when this broker leads the
+ * id's partition of __transaction_state, else coord_log_route's error. */
+static int16_t entry_routed(struct txn_coordinator *tc, const char *id, struct txn_entry **out)
+{
+    int32_t partition;
+    int16_t err = coord_log_route(&tc->log, id, &partition);
+    *out = err == KAFKA_ERROR_NONE ? entry_find(tc, id) : NULL;
+    return err;
 }
 
 /* The checks AddPartitionsToTxn, AddOffsetsToTxn and EndTxn share: the id's
@@ -569,12 +581,11 @@ static int16_t entry_for_client(struct txn_coordinator *tc, const char *id, int6
     if (id == NULL || id[0] == '\0') {
         return KAFKA_ERROR_INVALID_REQUEST;
     }
-    int32_t partition;
-    int16_t err = coord_log_route(&tc->log, id, &partition);
+    struct txn_entry *e;
+    int16_t err = entry_routed(tc, id, &e);
     if (err != KAFKA_ERROR_NONE) {
         return err;
     }
-    struct txn_entry *e = entry_find(tc, id);
     if (e == NULL || e->state.producer_epoch < 0 || e->state.producer_id != producer_id) {
         return KAFKA_ERROR_INVALID_PRODUCER_ID_MAPPING;
     }
@@ -600,16 +611,9 @@ void txn_end(struct txn_coordinator *tc, const struct txn_end_request *req, txn_
     }
     bool commit = req->commit;
     switch (e->state.status) {
-    case TXN_ONGOING: {
-        struct end_ctx *ctx = calloc(1, sizeof *ctx);
-        if (ctx == NULL) {
-            cb(arg, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
-            return;
-        }
-        *ctx = (struct end_ctx){tc, cb, arg, false};
-        write_prepare(tc, e, commit, e->state.producer_epoch, e->state.last_epoch, ctx);
+    case TXN_ONGOING:
+        write_prepare(tc, e, commit, e->state.producer_epoch, e->state.last_epoch, false, cb, arg);
         return;
-    }
     /* A retry of an EndTxn already done or under way. */
     case TXN_COMPLETE_COMMIT:
         err = commit ? KAFKA_ERROR_NONE : KAFKA_ERROR_INVALID_TXN_STATE;
@@ -914,12 +918,11 @@ int16_t txn_describe(struct txn_coordinator *tc, const char *transactional_id,
     if (transactional_id == NULL || transactional_id[0] == '\0') {
         return KAFKA_ERROR_TRANSACTIONAL_ID_NOT_FOUND;
     }
-    int32_t partition;
-    int16_t err = coord_log_route(&tc->log, transactional_id, &partition);
+    struct txn_entry *e;
+    int16_t err = entry_routed(tc, transactional_id, &e);
     if (err != KAFKA_ERROR_NONE) {
         return err;
     }
-    struct txn_entry *e = entry_find(tc, transactional_id);
     if (e == NULL || e->state.producer_epoch < 0) {
         return KAFKA_ERROR_TRANSACTIONAL_ID_NOT_FOUND;
     }

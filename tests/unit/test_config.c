@@ -297,6 +297,36 @@ START_TEST(test_listener_ssl_overrides)
 }
 END_TEST
 
+/* Kafka's listener.name.<listener>.ssl.principal.mapping.rules: a listener
+ * maps certificates its own way, the others keep the global rules. */
+START_TEST(test_listener_principal_mapping_rules)
+{
+    struct sluice_config c;
+    char err[256];
+    ck_assert_int_eq(sluice_config_init(&c), 0);
+    ck_assert_int_eq(sluice_config_set(&c, "ssl.principal.mapping.rules",
+                                       "RULE:^CN=([^,]*).*$/$1/,DEFAULT", err, sizeof err),
+                     0);
+    ck_assert_int_eq(sluice_config_set(&c, "listener.name.partners.ssl.principal.mapping.rules",
+                                       "RULE:^.*O=([^,]*).*$/$1/U,DEFAULT", err, sizeof err),
+                     0);
+    ck_assert_str_eq(sluice_config_listener_value(&c, "PARTNERS", "ssl.principal.mapping.rules",
+                                                  c.ssl_principal_mapping_rules),
+                     "RULE:^.*O=([^,]*).*$/$1/U,DEFAULT");
+    ck_assert_str_eq(sluice_config_listener_value(&c, "SSL", "ssl.principal.mapping.rules",
+                                                  c.ssl_principal_mapping_rules),
+                     "RULE:^CN=([^,]*).*$/$1/,DEFAULT");
+    /* An environment variable reaches it too (SLUICE_LISTENER_NAME_...). */
+    char *env[] = {"SLUICE_LISTENER_NAME_INTERNAL_SSL_PRINCIPAL_MAPPING_RULES=DEFAULT", NULL};
+    ck_assert_int_eq(sluice_config_apply_env(&c, env, err, sizeof err), 0);
+    ck_assert_str_eq(sluice_config_listener_value(&c, "internal", "ssl.principal.mapping.rules",
+                                                  c.ssl_principal_mapping_rules),
+                     "DEFAULT");
+    ck_assert_uint_eq(c.n_listener_settings, 2);
+    sluice_config_free(&c);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("config");
@@ -312,6 +342,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_topic_config_inherits_and_overrides);
     tcase_add_test(tc, test_list_foreach);
     tcase_add_test(tc, test_listener_ssl_overrides);
+    tcase_add_test(tc, test_listener_principal_mapping_rules);
     suite_add_tcase(s, tc);
     return s;
 }
