@@ -308,6 +308,12 @@ static const MetadataImage *link_image(void *data)
     return controller_link_image(data);
 }
 
+/* What each metadata fetch changed: the view applies only that. */
+static struct image_changes *link_changes(void *data)
+{
+    return broker_session_changes(&((struct controller_link *)data)->session);
+}
+
 /* Whether the local image holds this broker's own registration, at the epoch
  * this incarnation registered with, unfenced: the controller unfences a
  * broker only once it has caught up, and seeing that record here means this
@@ -391,7 +397,8 @@ static int open_metadata(struct broker *b, char *err, size_t errlen)
         return rv;
     }
     b->link.data = b;
-    struct metadata_quorum_source src = {&b->link, link_image, &b->link.session.client};
+    struct metadata_quorum_source src = {&b->link, link_image, &b->link.session.client,
+                                         link_changes};
     rv = metadata_quorum_open(&b->metadata, b->loop, b->cfg, &src, err, errlen);
     if (rv != 0) {
         controller_link_stop(&b->link, NULL);

@@ -320,35 +320,44 @@ static void close_partitions(struct replica_manager *rm, struct hosted_topic *h,
     close_partitions_range(rm, h, from, h->n, destroy);
 }
 
-/* Grow `h` to the topic's partition count and sync every partition. */
-static int open_partitions(struct replica_manager *rm, const struct metadata_topic *t,
-                           struct hosted_topic *h)
+/* Make room in `h` for the topic's partition count (new slots empty). */
+static int grow_hosted(struct hosted_topic *h, int32_t n)
 {
-    int32_t old = h->n;
-    if (t->n_partitions > old) {
-        struct partition **parts = realloc(h->parts, (size_t)t->n_partitions * sizeof *parts);
-        if (parts != NULL) {
-            h->parts = parts;
-        }
-        size_t *dirs = realloc(h->dir_index, (size_t)t->n_partitions * sizeof *dirs);
-        if (dirs != NULL) {
-            h->dir_index = dirs;
-        }
-        bool *offline = realloc(h->offline, (size_t)t->n_partitions * sizeof *offline);
-        if (offline != NULL) {
-            h->offline = offline;
-        }
-        if (parts == NULL || dirs == NULL || offline == NULL) {
-            return -ENOMEM;
-        }
-        for (int32_t i = old; i < t->n_partitions; i++) {
-            h->parts[i] = NULL;
-            h->offline[i] = false;
-        }
-        h->n = t->n_partitions;
+    if (n <= h->n) {
+        return 0;
+    }
+    struct partition **parts = realloc(h->parts, (size_t)n * sizeof *parts);
+    if (parts != NULL) {
+        h->parts = parts;
+    }
+    size_t *dirs = realloc(h->dir_index, (size_t)n * sizeof *dirs);
+    if (dirs != NULL) {
+        h->dir_index = dirs;
+    }
+    bool *offline = realloc(h->offline, (size_t)n * sizeof *offline);
+    if (offline != NULL) {
+        h->offline = offline;
+    }
+    if (parts == NULL || dirs == NULL || offline == NULL) {
+        return -ENOMEM;
+    }
+    for (int32_t i = h->n; i < n; i++) {
+        h->parts[i] = NULL;
+        h->offline[i] = false;
+    }
+    h->n = n;
+    return 0;
+}
+
+/* Grow `h` to the topic's partition count and sync partitions from `from`. */
+static int open_partitions(struct replica_manager *rm, const struct metadata_topic *t,
+                           struct hosted_topic *h, int32_t from)
+{
+    if (grow_hosted(h, t->n_partitions) != 0) {
+        return -ENOMEM;
     }
     int first_error = 0;
-    for (int32_t i = 0; i < h->n && i < t->n_partitions; i++) {
+    for (int32_t i = from; i < h->n && i < t->n_partitions; i++) {
         int rv = sync_partition(rm, t, h, i);
         first_error = first_error != 0 ? first_error : rv;
     }
@@ -362,7 +371,7 @@ static int host_topic(struct replica_manager *rm, const struct metadata_topic *t
     if (h == NULL) {
         return -ENOMEM;
     }
-    int rv = open_partitions(rm, t, h);
+    int rv = open_partitions(rm, t, h, 0);
     if (rv == 0) {
         rv = strmap_put(&rm->topics, t->name, h);
     }
@@ -406,21 +415,31 @@ static void on_topic_deleted(void *data, const struct metadata_topic *t)
     }
 }
 
-static void on_partitions_changed(void *data, const struct metadata_topic *t)
+/* Only the partition that changed is synced: with thousands of partitions
+ * an ISR change must not walk them all (issue 14). A topic not hosted yet
+ * (its hosting failed for lack of memory) is tried whole again. */
+static void on_partition_changed(void *data, const struct metadata_topic *t, int32_t index)
+{
+    struct replica_manager *rm = data;
+    struct hosted_topic *h = strmap_get(&rm->topics, t->name);
+    if (h == NULL) {
+        host_topic(rm, t);
+    } else if (index < h->n) {
+        sync_partition(rm, t, h, index); /* failures are logged by open_one */
+        report_offline(rm);
+    }
+}
+
+static void on_partitions_added(void *data, const struct metadata_topic *t, int32_t old_count)
 {
     struct replica_manager *rm = data;
     struct hosted_topic *h = strmap_get(&rm->topics, t->name);
     if (h == NULL) {
         host_topic(rm, t);
     } else {
-        open_partitions(rm, t, h); /* failures are logged by open_one */
+        /* From where `h` ends too, should an earlier growth have failed. */
+        open_partitions(rm, t, h, h->n < old_count ? h->n : old_count);
     }
-}
-
-static void on_partitions_added(void *data, const struct metadata_topic *t, int32_t old_count)
-{
-    (void)old_count;
-    on_partitions_changed(data, t);
 }
 
 static void on_config_changed(void *data, const struct metadata_topic *t)
@@ -623,7 +642,7 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
                                   on_topic_deleted,
                                   on_partitions_added,
                                   on_config_changed,
-                                  on_partitions_changed};
+                                  on_partition_changed};
     metadata_view_set_listener(metadata, &l);
     delayed_queue_init(&rm->delayed, loop);
     rm->logs.dir_failed = on_dir_failed;

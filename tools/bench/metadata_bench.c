@@ -33,6 +33,7 @@
 #include "broker/replica/replica_manager.h"
 #include "common/log.h"
 #include "metadata/fsm.h"
+#include "metadata/image_changes.h"
 #include "metadata/records.h"
 
 #define MAX_COUNTS 16
@@ -54,7 +55,8 @@ struct bench {
     struct fsm fsm;
     struct metadata_view *view;
     struct replica_manager rm;
-    int64_t epochs[4]; /* broker epoch by id */
+    struct image_changes changes; /* what the replay changed, as broker_session keeps it */
+    int64_t epochs[4];            /* broker epoch by id */
     bool broker3_fenced;
 };
 
@@ -84,6 +86,11 @@ static const MetadataImage *source_image(void *data)
     return ((struct bench *)data)->fsm.image;
 }
 
+static struct image_changes *source_changes(void *data)
+{
+    return &((struct bench *)data)->changes;
+}
+
 /* What broker_session does with a fetched delta, then its owner's refresh. */
 static void replay(struct bench *b, MetadataBatch *batch)
 {
@@ -95,6 +102,7 @@ static void replay(struct bench *b, MetadataBatch *batch)
         die("out of memory applying a batch");
     }
     free(bytes);
+    image_changes_note_batch(&b->changes, batch);
     for (size_t i = 0; i < res->n; i++) {
         if (res->errors[i] != 0) {
             fprintf(stderr, "metadata_bench: record %zu rejected: error %d\n", i, res->errors[i]);
@@ -168,6 +176,7 @@ static void bench_open(struct bench *b, const struct options *o, int32_t partiti
 {
     char err[512];
     memset(b, 0, sizeof *b);
+    image_changes_init(&b->changes);
     snprintf(b->dir, sizeof b->dir, "%s/metadata-bench-XXXXXX", o->dir);
     if (mkdtemp(b->dir) == NULL || uv_loop_init(&b->loop) != 0 ||
         sluice_config_init(&b->cfg) != 0 || fsm_init(&b->fsm, 16) != 0) {
@@ -179,7 +188,7 @@ static void bench_open(struct bench *b, const struct options *o, int32_t partiti
         die(err);
     }
     build_cluster(b, partitions, one_topic);
-    struct metadata_quorum_source src = {b, source_image, NULL};
+    struct metadata_quorum_source src = {b, source_image, NULL, source_changes};
     if (metadata_quorum_open(&b->view, &b->loop, &b->cfg, &src, err, sizeof err) != 0 ||
         replica_manager_start(&b->rm, &b->loop, &b->cfg, &b->dirs, b->view, err, sizeof err) != 0) {
         die(err);
@@ -193,6 +202,7 @@ static void bench_close(struct bench *b)
     uv_run(&b->loop, UV_RUN_DEFAULT);
     uv_loop_close(&b->loop);
     fsm_close(&b->fsm);
+    image_changes_free(&b->changes);
     data_dirs_close(&b->dirs);
     sluice_config_free(&b->cfg);
     nftw(b->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
