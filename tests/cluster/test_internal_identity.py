@@ -24,8 +24,7 @@ import threading
 import pytest
 from confluent_kafka import Producer
 
-from clustertest import admin_for, create, wait_until
-from sluicetest import free_port
+from clustertest import admin_for, broker_only_overrides, create, wait_until
 from test_internal_tls import (internal_tls, node_keystore, outsider,  # noqa: F401
                                pki, raft_port, registered, tls_cluster, wait_log)
 from test_replication import high_watermark, leader_of, wait_isr
@@ -226,15 +225,8 @@ def test_a_broker_does_not_take_another_node_for_its_controller(brokers, pki):
     t.start()
     try:
         b = brokers(start=False, node_id=4, name="node4")
-        replication = free_port()
+        b.overrides.update(broker_only_overrides(b, f"1@127.0.0.1:{port}"))
         b.overrides.update({
-            "process.roles": "broker",
-            "listeners": f"PLAINTEXT://127.0.0.1:{b.port},REPLICATION://127.0.0.1:{replication}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port},"
-                                    f"REPLICATION://127.0.0.1:{replication}",
-            "inter.broker.listener.name": "REPLICATION",
-            "controller.listener.names": "CONTROLLER",
-            "controller.quorum.voters": f"1@127.0.0.1:{port}",
             "listener.security.protocol.map":
                 "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL,REPLICATION:SSL",
         })
