@@ -61,6 +61,7 @@ static void settings_from(struct log_settings *s, const struct topic_config *cfg
 void partition_log_set_config(struct partition_log *log, const struct topic_config *cfg)
 {
     settings_from(&log->cfg, cfg);
+    log_note_deadline(log); /* retention.ms, retention.bytes or cleanup.policy may be new */
 }
 
 /* ---- segment list ---- */
@@ -120,6 +121,7 @@ static int log_alloc(uv_loop_t *loop, const char *dir, const struct topic_config
         return -ENOMEM;
     }
     log->loop = loop;
+    log->retention_size_trigger = INT64_MAX;
     leader_epoch_cache_init(&log->epochs);
     producer_state_init(&log->producers);
     settings_from(&log->cfg, cfg);
@@ -267,6 +269,13 @@ int partition_log_checkpoint(struct partition_log *log)
         return log->owner.checkpoint_now(log->owner.data, log);
     }
     return write_checkpoint(log);
+}
+
+void log_note_deadline(struct partition_log *log)
+{
+    if (log->owner.deadline_moved != NULL) {
+        log->owner.deadline_moved(log->owner.data, log);
+    }
 }
 
 void log_note_work(struct partition_log *log)

@@ -97,6 +97,12 @@ struct partition_log_owner {
     /* The broker's bound on segment descriptors (file_cache.h), shared by
      * its logs and outliving them; NULL: every segment keeps its files open. */
     struct file_cache *files;
+    /* partition_log_retention_deadline may have moved earlier: a segment
+     * rolled, was deleted or cleaned, the log grew past retention.bytes, the
+     * config changed, or a producer's timestamp is older than the others'.
+     * Called from inside appends and retention: the owner only re-reads the
+     * deadline. May be NULL. */
+    void (*deadline_moved)(void *data, struct partition_log *log);
 };
 
 /* Set up a cache bounding the descriptors of the segments of the logs that
@@ -333,6 +339,19 @@ int partition_log_delete_records(struct partition_log *log, int64_t before_offse
  * a timer (log.retention.check.interval.ms). Returns the number of segments
  * deleted, or a negative error. */
 int partition_log_apply_retention(struct partition_log *log, int64_t now_ms);
+
+/* The wall-clock time (ms) from which partition_log_apply_retention or
+ * partition_log_expire_producers (with `producer_expiration_ms`) may have
+ * something to do if nothing else changes: the oldest segment's largest
+ * timestamp + retention.ms, INT64_MIN when segments lie below the log start
+ * or the log is over retention.bytes by the oldest segment's size, the
+ * producers' expiry; INT64_MAX for never. It may come early (a segment not
+ * yet below the high watermark is still kept), never late: whatever moves it
+ * earlier calls the owner's deadline_moved, which is how an owner's timer can
+ * visit only the logs that are due (Kafka's retention pass visits all).
+ * Also arms that call for the append that takes the log past
+ * retention.bytes. */
+int64_t partition_log_retention_deadline(struct partition_log *log, int64_t producer_expiration_ms);
 
 /* ---- leader epochs (KIP-101, KIP-279) ---- */
 

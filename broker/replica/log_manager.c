@@ -2,6 +2,7 @@
 #include "broker/replica/log_manager.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,14 @@
 #include <unistd.h>
 
 #include "broker/replica/dir_checkpoint.h"
+#include "common/deadline_heap.h"
 #include "common/log.h"
 
 #define FLUSH_TICK_MS 1000
 
-/* A log the manager opened: what it needs to file the log's offsets, and its
- * place in the list of logs with periodic work. Freed when the log closes. */
+/* A log the manager opened: what it needs to file the log's offsets, its
+ * place in the list of logs with periodic work and in the retention queue.
+ * Freed when the log closes. */
 struct managed_log {
     struct log_manager *lm;
     struct partition_log *log;
@@ -25,6 +28,8 @@ struct managed_log {
     size_t dir;
     bool listed;
     struct managed_log *prev, *next;
+    struct deadline_entry retention;    /* queued at its retention deadline */
+    struct managed_log *retention_next; /* in the retention pass's list of due logs */
 };
 
 int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
@@ -36,6 +41,7 @@ int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluic
     lm->dirs = dirs;
     lm->each = each;
     lm->owner = owner;
+    deadline_heap_init(&lm->retention_due);
     partition_log_file_cache_init(&lm->files,
                                   log_manager_open_files_limit(cfg->log_max_open_files));
     for (size_t i = 0; i < dirs->count; i++) {
@@ -73,6 +79,7 @@ void log_manager_close(struct log_manager *lm)
             lm->checkpoints[i] = NULL;
         }
     }
+    deadline_heap_free(&lm->retention_due);
 }
 
 /* ---- the logs' reports (partition_log_owner) ---- */
@@ -112,6 +119,29 @@ static void on_log_work(void *data, struct partition_log *log)
 {
     (void)log;
     work_list(data);
+}
+
+/* Queue the log at its retention deadline (out of the queue for never).
+ * Without memory for the queue, every retention pass visits every log. */
+static void retention_schedule(struct managed_log *m, struct partition_log *log)
+{
+    struct log_manager *lm = m->lm;
+    int64_t deadline = partition_log_retention_deadline(log, lm->cfg->producer_id_expiration_ms);
+    if (deadline == INT64_MAX) {
+        deadline_heap_remove(&lm->retention_due, &m->retention);
+    } else if (deadline_heap_set(&lm->retention_due, &m->retention, deadline) != 0 &&
+               !lm->retention_every_log) {
+        lm->retention_every_log = true;
+        log_error("replica",
+                  "out of memory queueing retention topic=%s partition=%d: retention now "
+                  "visits every partition",
+                  m->topic, m->partition);
+    }
+}
+
+static void on_log_deadline(void *data, struct partition_log *log)
+{
+    retention_schedule(data, log);
 }
 
 /* Record the log's offsets in its directory's entries. */
@@ -196,6 +226,7 @@ static void on_log_closed(void *data, struct partition_log *log, const struct lo
         dir_checkpoint_remove(dc, m->topic, m->partition);
     }
     work_unlist(m);
+    deadline_heap_remove(&m->lm->retention_due, &m->retention);
     free(m->topic);
     free(m);
 }
@@ -323,7 +354,8 @@ int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id
         m->partition = index;
         m->dir = d;
         struct partition_log_owner owner = {
-            on_log_work, on_log_checkpoint_now, on_log_closed, on_log_failed, m, &lm->files};
+            on_log_work, on_log_checkpoint_now, on_log_closed, on_log_failed, m,
+            &lm->files,  on_log_deadline};
         rv = partition_log_open_owned(lm->loop, path, cfg, NULL, listed ? &cp : NULL, &owner, out,
                                       err, sizeof err);
     }
@@ -347,6 +379,7 @@ int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id
     }
     m->log = *out;
     file_offsets(m);
+    retention_schedule(m, m->log);
     if (!listed) {
         /* Offsets from the partition's own file (the format before the
          * directory's files): it goes once the directory's files list them. */
@@ -397,17 +430,37 @@ static void retention_one(struct partition_log *log, const char *topic, int32_t 
     }
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Only the logs whose retention deadline has passed: the due ones leave the
+ * queue first, so what a visit changes cannot bring a log round twice in one
+ * pass, then each is visited and queued again at its next deadline. */
 static void on_retention(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
-    uv_update_time(lm->loop);
-    int64_t now_ms = (int64_t)uv_now(lm->loop);
-    struct timespec ts;
-    if (clock_gettime(CLOCK_REALTIME, &ts) == 0) {
-        now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    struct retention_pass pass = {wall_ms(), lm->cfg->producer_id_expiration_ms};
+    if (lm->retention_every_log) {
+        lm->each(lm->owner, retention_one, &pass);
+        return;
     }
-    struct retention_pass pass = {now_ms, lm->cfg->producer_id_expiration_ms};
-    lm->each(lm->owner, retention_one, &pass);
+    struct managed_log *due = NULL, *m, *next;
+    struct deadline_entry *e;
+    while ((e = deadline_heap_pop_due(&lm->retention_due, pass.now_ms)) != NULL) {
+        m = (struct managed_log *)((char *)e - offsetof(struct managed_log, retention));
+        m->retention_next = due;
+        due = m;
+    }
+    for (m = due; m != NULL; m = next) {
+        next = m->retention_next;
+        retention_one(m->log, m->topic, m->partition, &pass);
+        retention_schedule(m, m->log);
+        lm->retention_visits++;
+    }
 }
 
 /* Only the logs with work: flush what is due, file their offsets, and drop
@@ -478,13 +531,6 @@ static void on_cleaned(struct partition_log *log, const struct log_clean_stats *
     (void)log;
     (void)st; /* the log module logged the outcome */
     lm->cleaning = false;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void on_cleaner(uv_timer_t *t)

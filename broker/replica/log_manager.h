@@ -18,7 +18,9 @@
  *   it they have work (partition_log_owner.has_work): unflushed records or
  *   moved offsets. Idle partitions cost nothing per tick.
  * - Runs retention every log.retention.check.interval.ms, and with it drops
- *   idempotent producers idle for producer.id.expiration.ms.
+ *   idempotent producers idle for producer.id.expiration.ms. Each pass
+ *   visits only the logs whose deadline (partition_log_retention_deadline)
+ *   has passed, from a queue the logs keep current (deadline_moved).
  * - Bounds the descriptors its logs' segments hold (log.max.open.files): one
  *   file cache (broker/log/file_cache.h) shared by every log it opens.
  *
@@ -35,6 +37,7 @@
 #include "broker/log/file_cache.h"
 #include "broker/log/partition_log.h"
 #include "common/config.h"
+#include "common/deadline_heap.h"
 
 struct dir_checkpoint;
 struct managed_log;
@@ -56,7 +59,10 @@ struct log_manager {
     uv_timer_t checkpoint_timer;
     bool timers_started;
     struct dir_checkpoint *checkpoints[DATA_DIR_MAX];
-    struct managed_log *work; /* logs with periodic work (has_work), a list */
+    struct managed_log *work;           /* logs with periodic work (has_work), a list */
+    struct deadline_heap retention_due; /* the logs by retention deadline */
+    bool retention_every_log;           /* the queue lacked memory: visit all */
+    uint64_t retention_visits;          /* logs the retention passes visited (tests) */
     /* Offline log directories (Kafka's LogDirFailureChannel): a storage
      * fault in any log of a directory takes the whole directory offline until
      * the broker restarts. Its partitions are closed by the owner, no new
