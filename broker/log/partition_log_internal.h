@@ -48,6 +48,7 @@ struct partition_log {
      * never moves durable_offset again; reopening (a restart) recovers. */
     int io_error;
     struct partition_log_owner owner; /* owner.has_work NULL: not owned */
+    bool work_noted;                  /* has_work fired; take_work not yet called */
     /* Between partition_log_prepare and partition_log_attach: the owner to
      * report to once attached, the offsets to open with, and the cache
      * bounding the segment descriptors of the load. */
@@ -55,7 +56,6 @@ struct partition_log {
     struct log_checkpoint open_cp;
     bool have_open_cp;
     struct file_cache load_files;
-    bool work_noted;                  /* has_work fired; take_work not yet called */
     /* The active segment's size from which the log is over retention.bytes
      * (set by partition_log_retention_deadline; INT64_MAX: not watched). */
     int64_t retention_size_trigger;
