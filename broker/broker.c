@@ -314,6 +314,11 @@ static struct image_changes *link_changes(void *data)
     return broker_session_changes(&((struct controller_link *)data)->session);
 }
 
+static const TopicState *link_find_topic_id(void *data, ProtobufCBinaryData id)
+{
+    return fsm_find_topic_id(&((struct controller_link *)data)->session.metadata, id);
+}
+
 /* Whether the local image holds this broker's own registration, at the epoch
  * this incarnation registered with, unfenced: the controller unfences a
  * broker only once it has caught up, and seeing that record here means this
@@ -398,7 +403,7 @@ static int open_metadata(struct broker *b, char *err, size_t errlen)
     }
     b->link.data = b;
     struct metadata_quorum_source src = {&b->link, link_image, &b->link.session.client,
-                                         link_changes};
+                                         link_changes, link_find_topic_id};
     rv = metadata_quorum_open(&b->metadata, b->loop, b->cfg, &src, err, errlen);
     if (rv != 0) {
         controller_link_stop(&b->link, NULL);

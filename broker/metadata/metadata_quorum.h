@@ -42,6 +42,9 @@ struct metadata_quorum_source {
      * not apply it). NULL function: every refresh compares the whole image,
      * at a cost that grows with the cluster. */
     struct image_changes *(*changes)(void *data);
+    /* The image's topic with id `id`, found without walking every topic
+     * (fsm_find_topic_id), or NULL. NULL function: the view walks the image. */
+    const TopicState *(*find_topic_id)(void *data, ProtobufCBinaryData id);
 };
 
 /* Open the view for broker `cfg->node_id`; `cfg` and `src` are borrowed for

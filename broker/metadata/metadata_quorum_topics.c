@@ -329,10 +329,11 @@ int quorum_topics_apply_image(struct metadata_quorum *q, const MetadataImage *im
 
 /* ---- only what changed ---- */
 
-/* The image's topic `id`. Changes come in runs of the same topic (a
- * creation, a broker's partitions moved at once), so the last one found is
- * tried first: image lookups by id are a walk over the topics. */
+/* The image's topic `id`, through the source's index when it has one.
+ * Changes come in runs of the same topic (a creation, a broker's partitions
+ * moved at once), so the last one found is tried first. */
 struct topic_lookup {
+    const struct metadata_quorum *q;
     const MetadataImage *img;
     const uint8_t *id;
     const TopicState *ts;
@@ -341,8 +342,10 @@ struct topic_lookup {
 static const TopicState *image_topic(struct topic_lookup *l, const uint8_t id[TOPIC_ID_LEN])
 {
     if (l->id == NULL || memcmp(l->id, id, TOPIC_ID_LEN) != 0) {
+        ProtobufCBinaryData key = {TOPIC_ID_LEN, (uint8_t *)id};
         l->id = id;
-        l->ts = image_find_topic_id(l->img, (ProtobufCBinaryData){TOPIC_ID_LEN, (uint8_t *)id});
+        l->ts = l->q->src.find_topic_id != NULL ? l->q->src.find_topic_id(l->q->src.data, key)
+                                                : image_find_topic_id(l->img, key);
     }
     return l->ts;
 }
@@ -390,7 +393,7 @@ static int sync_config(struct metadata_quorum *q, const MetadataImage *img, cons
 int quorum_topics_apply_changes(struct metadata_quorum *q, const MetadataImage *img,
                                 const struct image_changes *ch)
 {
-    struct topic_lookup l = {img, NULL, NULL};
+    struct topic_lookup l = {q, img, NULL, NULL};
     int rv = 0;
     /* Topics first: a partition changed in a topic created or grown in the
      * same run is shown once its topic is. */

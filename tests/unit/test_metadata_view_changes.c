@@ -76,10 +76,17 @@ static struct image_changes *source_changes(void *data)
     return &changes;
 }
 
+static const TopicState *source_find_topic_id(void *data, ProtobufCBinaryData id)
+{
+    (void)data;
+    return fsm_find_topic_id(&fsm, id);
+}
+
 static struct metadata_view *open_view(bool incremental, struct heard *heard)
 {
     struct metadata_quorum_source src = {NULL, source_image, NULL,
-                                         incremental ? source_changes : NULL};
+                                         incremental ? source_changes : NULL,
+                                         incremental ? source_find_topic_id : NULL};
     struct metadata_view *v;
     char err[256];
     ck_assert_int_eq(metadata_quorum_open(&v, &loop, &cfg, &src, err, sizeof err), 0);
@@ -382,6 +389,24 @@ static void assert_heard_alike(struct heard *a, struct heard *b)
     a->n = b->n = 0;
 }
 
+/* The replay's topic index finds exactly what a walk of the image finds. */
+static void assert_index_matches(void)
+{
+    ck_assert(fsm.index_valid);
+    for (size_t i = 0; i < fsm.image->n_topics; i++) {
+        const TopicState *t = fsm.image->topics[i];
+        ck_assert_ptr_eq(fsm_find_topic(&fsm, t->name), t);
+        ck_assert_ptr_eq(fsm_find_topic_id(&fsm, t->topic_id), t);
+    }
+    for (size_t i = 0; i < N_NAMES; i++) {
+        ck_assert_ptr_eq(fsm_find_topic(&fsm, names[i]), image_find_topic(fsm.image, names[i]));
+    }
+    uint8_t unknown[TOPIC_ID_LEN] = {0xff, 0xfe};
+    ck_assert_ptr_null(fsm_find_topic_id(&fsm, (ProtobufCBinaryData){TOPIC_ID_LEN, unknown}));
+    ck_assert_uint_eq(fsm.topics_by_name.count, fsm.image->n_topics);
+    ck_assert_uint_eq(fsm.topics_by_id.count, fsm.image->n_topics);
+}
+
 /* Random deltas, refreshed after one to three of them (a broker's fetch
  * brings several), now and then a whole image adopted instead: after each
  * refresh the incremental view equals a view built from scratch, and heard
@@ -408,6 +433,7 @@ static void run_random(unsigned seed, int steps)
         assert_views_equal(whole, fresh);
         close_view(fresh, false);
         assert_heard_alike(&inc_heard, &whole_heard);
+        assert_index_matches();
     }
     close_view(inc, false);
     close_view(whole, true);

@@ -91,6 +91,11 @@ static struct image_changes *source_changes(void *data)
     return &((struct bench *)data)->changes;
 }
 
+static const TopicState *source_find_topic_id(void *data, ProtobufCBinaryData id)
+{
+    return fsm_find_topic_id(&((struct bench *)data)->fsm, id);
+}
+
 /* What broker_session does with a fetched delta, then its owner's refresh. */
 static void replay(struct bench *b, MetadataBatch *batch)
 {
@@ -188,7 +193,8 @@ static void bench_open(struct bench *b, const struct options *o, int32_t partiti
         die(err);
     }
     build_cluster(b, partitions, one_topic);
-    struct metadata_quorum_source src = {b, source_image, NULL, source_changes};
+    struct metadata_quorum_source src = {b, source_image, NULL, source_changes,
+                                         source_find_topic_id};
     if (metadata_quorum_open(&b->view, &b->loop, &b->cfg, &src, err, sizeof err) != 0 ||
         replica_manager_start(&b->rm, &b->loop, &b->cfg, &b->dirs, b->view, err, sizeof err) != 0) {
         die(err);
