@@ -6,7 +6,8 @@ fsyncs that make them durable) are made on the thread pool, a few at a time,
 with one fsync of the log directory for a batch of new partition
 directories; a partition takes records only once its files are durable.
 Before, creating 1,000 partitions held the loop past the broker session
-timeout and the broker fenced itself.
+timeout and the broker fenced itself. At start-up the logs are recovered on
+the thread pool, in parallel.
 
 The test brokers run with a 3 s session (sluicetest.py): a loop held for
 3 s by partition work shows up as an isolation line, a fencing by the
@@ -89,7 +90,7 @@ def broker_ids(bootstrap):
     return sorted(md.brokers)
 
 
-def test_thousands_of_partitions_created_on_one_broker(brokers, request):
+def test_thousands_of_partitions_created_and_restarted_on_one_broker(brokers, request):
     b = brokers()
     topic = unique_topic(request)
     sluicectl_create(b.bootstrap, topic, PARTITIONS)
@@ -103,6 +104,18 @@ def test_thousands_of_partitions_created_on_one_broker(brokers, request):
     assert_never_fenced(b)
     assert broker_ids(b.bootstrap) == [b.node_id]
 
+    # A restart recovers every partition as the metadata replays (on the
+    # thread pool, a few at a time): the data is intact and the partitions
+    # take records again.
+    assert b.stop(timeout=120) == 0
+    b.start(timeout=180)
+    wait_until(lambda: b.log_text().count("opened partition log") >= PARTITIONS, 120,
+               "every partition log recovered")
+    for part, v in produce_sample(b.bootstrap, topic, parts, "b").items():
+        written[part].append(v)
+    read_sample(b.bootstrap, topic, written)
+    assert_never_fenced(b)
+    assert broker_ids(b.bootstrap) == [b.node_id]
     assert b.stop(timeout=120) == 0
 
 
