@@ -118,6 +118,36 @@ int partition_log_open_owned(uv_loop_t *loop, const char *dir, const struct topi
                              const struct partition_log_owner *owner, struct partition_log **out,
                              char *err, size_t errlen);
 
+/* ---- opening off the loop thread ----
+ *
+ * partition_log_open_owned in three steps, so that many logs (a topic of
+ * thousands of partitions, a restart) open on the libuv thread pool while the
+ * loop keeps serving:
+ * 1. partition_log_prepare, on the loop thread: copies cfg, clock, cp (NULL:
+ *    read the log's own log-offsets.checkpoint, as partition_log_open_owned)
+ *    and owner (may be NULL); no I/O.
+ * 2. partition_log_load, on any one thread: creates the directory if missing
+ *    and recovers (as partition_log_open). It touches only the log's own
+ *    directory and memory: until step 3 its segments' descriptors are bounded
+ *    by a cache of the log's own (PARTITION_LOG_LOAD_FDS), not the owner's.
+ *    The same thread may then call partition_log_begin_epoch (a new leader's
+ *    epoch written with the rest of the files). On failure (-errno with `err`)
+ *    free the log with partition_log_discard.
+ * 3. partition_log_attach, on the loop thread: from now on the log reports to
+ *    its owner, and its open segments are in the owner's file cache.
+ * Until step 3 nothing but these calls and partition_log_discard may use the
+ * log. */
+#define PARTITION_LOG_LOAD_FDS 64
+
+int partition_log_prepare(uv_loop_t *loop, const char *dir, const struct topic_config *cfg,
+                          const struct log_clock *clock, const struct log_checkpoint *cp,
+                          const struct partition_log_owner *owner, struct partition_log **out);
+int partition_log_load(struct partition_log *log, char *err, size_t errlen);
+void partition_log_attach(struct partition_log *log);
+/* Free a prepared log that failed to load or is not wanted any more; its
+ * files stay. Any thread, before partition_log_attach. */
+void partition_log_discard(struct partition_log *log);
+
 /* The offsets a checkpoint records now: log start, high watermark and the
  * recovery point (the durable offset). */
 void partition_log_offsets(const struct partition_log *log, struct log_checkpoint *cp);

@@ -49,6 +49,13 @@ struct partition_log {
     int io_error;
     struct partition_log_owner owner; /* owner.has_work NULL: not owned */
     bool work_noted;                  /* has_work fired; take_work not yet called */
+    /* Between partition_log_prepare and partition_log_attach: the owner to
+     * report to once attached, the offsets to open with, and the cache
+     * bounding the segment descriptors of the load. */
+    struct partition_log_owner attach_owner;
+    struct log_checkpoint open_cp;
+    bool have_open_cp;
+    struct file_cache load_files;
     /* The active segment's size from which the log is over retention.bytes
      * (set by partition_log_retention_deadline; INT64_MAX: not watched). */
     int64_t retention_size_trigger;

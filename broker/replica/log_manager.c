@@ -13,9 +13,13 @@
 
 #include "broker/replica/dir_checkpoint.h"
 #include "common/deadline_heap.h"
+#include "common/fs_util.h"
 #include "common/log.h"
 
 #define FLUSH_TICK_MS 1000
+/* Partition opens on the thread pool at once: libuv's pool has four threads
+ * by default, and flush fsyncs and checkpoint writes must still get one. */
+#define OPENS_IN_FLIGHT 3
 
 /* A log the manager opened: what it needs to file the log's offsets, its
  * place in the list of logs with periodic work and in the retention queue.
@@ -44,6 +48,10 @@ int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluic
     deadline_heap_init(&lm->retention_due);
     partition_log_file_cache_init(&lm->files,
                                   log_manager_open_files_limit(cfg->log_max_open_files));
+    if (log_open_queue_init(&lm->opens, loop, dirs, OPENS_IN_FLIGHT) != 0) {
+        log_error("replica", "cannot set up the partition open queue");
+        return -ENOMEM;
+    }
     for (size_t i = 0; i < dirs->count; i++) {
         if ((lm->checkpoints[i] = dir_checkpoint_open(loop, dirs->paths[i])) == NULL) {
             log_error("replica", "out of memory reading checkpoints dir=%s", dirs->paths[i]);
@@ -70,6 +78,7 @@ size_t log_manager_open_files_limit(int32_t configured)
 
 void log_manager_close(struct log_manager *lm)
 {
+    log_open_queue_close(&lm->opens);
     for (size_t i = 0; i < DATA_DIR_MAX; i++) {
         if (lm->checkpoints[i] != NULL) {
             if (!lm->dir_offline[i]) {
@@ -310,9 +319,140 @@ static void topic_id_write(const char *path, const uint8_t id[16])
     }
 }
 
+/* One partition being opened: prepared on the loop, opened on the pool
+ * (open_run), handed back on the loop (open_done). */
+struct open_job {
+    struct log_open_task task;
+    struct log_manager *lm;
+    struct managed_log *m; /* the log's owner data, from the start */
+    struct partition_log_owner owner;
+    struct topic_config cfg; /* a copy: the pool must not read the view's */
+    char path[4096];
+    uint8_t id[16];
+    int32_t leader_epoch;
+    bool exists; /* the directory existed when queued */
+    bool listed; /* `cp` is the directory files' entry for it */
+    struct log_checkpoint cp;
+    bool legacy; /* it has its own log-offsets.checkpoint to retire */
+    struct partition_log *log;
+    int rv;
+    char err[512];
+    log_manager_opened_fn done;
+    void *arg;
+};
+
+static void open_run(struct log_open_task *t)
+{
+    struct open_job *j = (struct open_job *)t;
+    const struct log_checkpoint *cp = j->listed ? &j->cp : NULL;
+    if (j->exists && topic_id_stale(j->path, j->id)) {
+        log_warn("replica", "deleting the partition of an earlier topic with this name dir=%s",
+                 j->path);
+        struct partition_log *old;
+        if (partition_log_open(j->lm->loop, j->path, &j->cfg, NULL, &old, j->err, sizeof j->err) ==
+            0) {
+            partition_log_destroy(old);
+        }
+        /* A directory made anew starts from nothing, whatever the entry said. */
+        cp = NULL;
+        j->exists = false;
+    }
+    if (mkdir(j->path, 0755) == 0) {
+        t->sync_data_dir = true; /* the new entry must survive a crash */
+    } else if (errno != EEXIST) {
+        j->rv = -errno;
+        snprintf(j->err, sizeof j->err, "cannot create partition directory %.256s: %s", j->path,
+                 strerror(errno));
+        return;
+    }
+    if ((j->rv = partition_log_prepare(j->lm->loop, j->path, &j->cfg, NULL, cp, &j->owner,
+                                       &j->log)) < 0) {
+        snprintf(j->err, sizeof j->err, "out of memory");
+        return;
+    }
+    if ((j->rv = partition_log_load(j->log, j->err, sizeof j->err)) < 0) {
+        partition_log_discard(j->log);
+        j->log = NULL;
+        return;
+    }
+    if (j->leader_epoch >= 0 && partition_log_latest_epoch(j->log) < j->leader_epoch) {
+        /* Failure is logged there; becoming leader on the loop tries again. */
+        (void)partition_log_begin_epoch(j->log, j->leader_epoch);
+    }
+    char legacy[4200];
+    snprintf(legacy, sizeof legacy, "%s/" PARTITION_LOG_CHECKPOINT_FILE, j->path);
+    j->legacy = !j->listed && j->exists && access(legacy, F_OK) == 0;
+    topic_id_write(j->path, j->id);
+    /* The files of a new directory (segments, partition.metadata, the
+     * epochs) before the partition takes records. */
+    if (t->sync_data_dir && (j->rv = fs_fsync_dir(j->path)) < 0) {
+        snprintf(j->err, sizeof j->err, "cannot fsync partition directory %.256s: %s", j->path,
+                 strerror(-j->rv));
+        partition_log_discard(j->log);
+        j->log = NULL;
+    }
+}
+
+/* A device error takes the directory offline (Kafka's log loading does);
+ * anything else (corrupt, missing, out of descriptors) only this partition,
+ * which the owner reports. */
+static bool device_error(int rv)
+{
+    return rv == -EIO || rv == -EROFS || rv == -ENOSPC || rv == -EDQUOT || rv == -ENXIO ||
+           rv == -ENODEV;
+}
+
+static void open_done(struct log_open_task *t)
+{
+    struct open_job *j = (struct open_job *)t;
+    struct log_manager *lm = j->lm;
+    struct managed_log *m = j->m;
+    size_t d = m->dir;
+    int rv = j->rv;
+    if (rv == 0 && t->data_dir_status < 0) {
+        rv = t->data_dir_status;
+        snprintf(j->err, sizeof j->err, "cannot fsync log directory %s: %s", lm->dirs->paths[d],
+                 strerror(-rv));
+        partition_log_attach(j->log);
+        m->log = j->log;
+        (void)partition_log_close(j->log); /* frees m (on_log_closed) */
+        m = NULL;
+    }
+    if (rv != 0) {
+        log_error("replica", "cannot open partition dir=%s error=\"%s\"", j->path, j->err);
+        if (device_error(rv)) {
+            char what[300];
+            snprintf(what, sizeof what, "open dir=%.256s", j->path);
+            log_manager_fail_dir(lm, d, rv, what);
+        }
+        if (m != NULL) {
+            free(m->topic);
+            free(m);
+        }
+        log_manager_release(lm, d);
+        j->done(j->arg, rv, NULL, d, j->path);
+    } else {
+        struct dir_checkpoint *dc = lm->checkpoints[d];
+        partition_log_attach(j->log);
+        m->log = j->log;
+        file_offsets(m);
+        retention_schedule(m, m->log);
+        /* Offsets from the partition's own file (the format before the
+         * directory's files): it goes once the directory's files list them. */
+        char legacy[4200];
+        snprintf(legacy, sizeof legacy, "%s/" PARTITION_LOG_CHECKPOINT_FILE, j->path);
+        if (j->legacy && dir_checkpoint_retire_file(dc, legacy) != 0) {
+            log_warn("replica", "out of memory: keeping the old checkpoint file=%s", legacy);
+        }
+        j->done(j->arg, 0, j->log, d, j->path);
+    }
+    topic_config_free(&j->cfg);
+    free(j);
+}
+
 int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id[16], int32_t index,
-                     const struct topic_config *cfg, struct partition_log **out, size_t *dir_index,
-                     char *path, size_t pathlen)
+                     const struct topic_config *cfg, int32_t leader_epoch,
+                     log_manager_opened_fn done, void *arg)
 {
     int chosen = choose_dir(lm, topic, index);
     if (chosen < 0) {
@@ -324,75 +464,68 @@ int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id
     }
     size_t d = (size_t)chosen;
     struct dir_checkpoint *dc = lm->checkpoints[d];
-    char err[512] = "directory name too long";
+    struct open_job *j = calloc(1, sizeof *j);
     struct managed_log *m = calloc(1, sizeof *m);
-    int rv = partition_log_dir_name(lm->dirs->paths[d], topic, index, path, pathlen);
-    if (m == NULL || (m->topic = strdup(topic)) == NULL) {
-        snprintf(err, sizeof err, "out of memory");
-        rv = -ENOMEM;
-    }
-    struct stat st;
-    bool exists = rv == 0 && stat(path, &st) == 0;
-    if (rv == 0 && exists && topic_id_stale(path, id)) {
-        log_warn("replica", "deleting the partition of an earlier topic with this name dir=%s",
-                 path);
-        struct partition_log *old;
-        if (partition_log_open(lm->loop, path, cfg, NULL, &old, err, sizeof err) == 0) {
-            partition_log_destroy(old);
-        }
-        exists = false;
-    }
-    /* The directory's files speak for an existing partition directory only;
-     * one made anew starts from nothing, whatever an old entry said. */
-    struct log_checkpoint cp;
-    bool listed = exists && dir_checkpoint_get(dc, topic, index, &cp);
-    if (rv == 0 && !exists) {
-        dir_checkpoint_remove(dc, topic, index);
-    }
-    if (rv == 0) {
-        m->lm = lm;
-        m->partition = index;
-        m->dir = d;
-        struct partition_log_owner owner = {
-            on_log_work, on_log_checkpoint_now, on_log_closed, on_log_failed, m,
-            &lm->files,  on_log_deadline};
-        rv = partition_log_open_owned(lm->loop, path, cfg, NULL, listed ? &cp : NULL, &owner, out,
-                                      err, sizeof err);
-    }
-    if (rv != 0) {
-        log_error("replica", "cannot open partition topic=%s partition=%d dir=%s error=\"%s\"",
-                  topic, index, path, err);
-        /* A device error takes the directory offline (Kafka's log loading
-         * does); anything else (corrupt, missing, out of descriptors) only
-         * this partition, which the owner reports. */
-        if (rv == -EIO || rv == -EROFS || rv == -ENOSPC || rv == -EDQUOT || rv == -ENXIO ||
-            rv == -ENODEV) {
-            char what[300];
-            snprintf(what, sizeof what, "open topic=%s partition=%d", topic, index);
-            log_manager_fail_dir(lm, d, rv, what);
+    if (j == NULL || m == NULL || (m->topic = strdup(topic)) == NULL ||
+        topic_config_copy(&j->cfg, cfg) != 0) {
+        log_error("replica", "cannot open partition topic=%s partition=%d: out of memory", topic,
+                  index);
+        if (j != NULL) {
+            topic_config_free(&j->cfg);
         }
         if (m != NULL) {
             free(m->topic);
         }
         free(m);
-        return rv;
+        free(j);
+        return -ENOMEM;
     }
-    m->log = *out;
-    file_offsets(m);
-    retention_schedule(m, m->log);
-    if (!listed) {
-        /* Offsets from the partition's own file (the format before the
-         * directory's files): it goes once the directory's files list them. */
-        char legacy[4200];
-        snprintf(legacy, sizeof legacy, "%s/" PARTITION_LOG_CHECKPOINT_FILE, path);
-        if (exists && access(legacy, F_OK) == 0 && dir_checkpoint_retire_file(dc, legacy) != 0) {
-            log_warn("replica", "out of memory: keeping the old checkpoint file=%s", legacy);
-        }
+    if (partition_log_dir_name(lm->dirs->paths[d], topic, index, j->path, sizeof j->path) != 0) {
+        log_error("replica", "cannot open partition topic=%s partition=%d: name too long", topic,
+                  index);
+        topic_config_free(&j->cfg);
+        free(m->topic);
+        free(m);
+        free(j);
+        return -ENAMETOOLONG;
     }
-    topic_id_write(path, id);
-    *dir_index = d;
+    struct stat st;
+    j->exists = stat(j->path, &st) == 0;
+    /* The directory's files speak for an existing partition directory only;
+     * one made anew starts from nothing, whatever an old entry said. */
+    j->listed = j->exists && dir_checkpoint_get(dc, topic, index, &j->cp);
+    if (!j->exists) {
+        dir_checkpoint_remove(dc, topic, index);
+    }
+    m->lm = lm;
+    m->partition = index;
+    m->dir = d;
+    j->lm = lm;
+    j->m = m;
+    j->owner = (struct partition_log_owner){
+        on_log_work, on_log_checkpoint_now, on_log_closed, on_log_failed, m,
+        &lm->files,  on_log_deadline};
+    memcpy(j->id, id, sizeof j->id);
+    j->leader_epoch = leader_epoch;
+    j->done = done;
+    j->arg = arg;
+    j->task.path = j->path;
+    j->task.data_dir = d;
+    j->task.run = open_run;
+    j->task.done = open_done;
     lm->partitions_in_dir[d]++;
+    log_open_queue_add(&lm->opens, &j->task);
     return 0;
+}
+
+size_t log_manager_opening(const struct log_manager *lm)
+{
+    return log_open_queue_pending(&lm->opens);
+}
+
+void log_manager_wait_opens(struct log_manager *lm)
+{
+    log_open_queue_drain(&lm->opens);
 }
 
 void log_manager_release(struct log_manager *lm, size_t dir_index)

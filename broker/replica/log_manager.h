@@ -36,6 +36,7 @@
 #include "broker/data_dir.h"
 #include "broker/log/file_cache.h"
 #include "broker/log/partition_log.h"
+#include "broker/replica/log_open_queue.h"
 #include "common/config.h"
 #include "common/deadline_heap.h"
 
@@ -75,6 +76,7 @@ struct log_manager {
      * that went offline: the owner closes its partitions. NULL: nobody. */
     void (*dir_failed)(void *owner, size_t dir);
     struct file_cache files; /* segment descriptors of all its logs */
+    struct log_open_queue opens;
 };
 
 /* log.max.open.files as configured, or derived from RLIMIT_NOFILE for 0. */
@@ -98,21 +100,37 @@ int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluic
 void log_manager_start_timers(struct log_manager *lm);
 /* Close the timers (their handles finish closing on the next loop run). */
 void log_manager_stop(struct log_manager *lm);
-/* After every log it opened has been closed or deleted: write the
+/* After every log it opened has been closed or deleted (log_manager_wait_opens
+ * first): write the
  * checkpoint files that changed (synchronously: shutdown) and free them. */
 void log_manager_close(struct log_manager *lm);
 
+/* A log opened by log_manager_open: rv 0 with the log (the caller's), the
+ * directory it lives in (`dir_index`, and `path`, valid during the call), or
+ * a negative errno (logged here; `log` NULL). */
+typedef void (*log_manager_opened_fn)(void *arg, int rv, struct partition_log *log,
+                                      size_t dir_index, const char *path);
+
 /* Open (creating or recovering) the log of `topic`-`index` whose topic id is
- * `id`: in the directory already holding it, else the least loaded online
- * one. -EROFS when it lives in an offline directory or none is online. A
- * directory left by another topic of that name is deleted first. On success
- * *out is the caller's, *dir_index says where it lives and `path` (capacity
- * pathlen) holds its directory. The log reports to the manager (its offsets
- * go into the directory's checkpoint files) until it is closed or deleted.
- * Errors are logged here. */
+ * `id`, in the directory already holding it, else the least loaded online
+ * one, on the thread pool (log_open_queue.h: a few at a time): a directory
+ * left by another topic of that name is deleted first, and a new partition's
+ * directory, files and topic id are durable (its directory and the data
+ * directory fsynced) before `done` runs on the loop. `leader_epoch` >= 0:
+ * this broker leads the partition in that epoch, which begins with the files
+ * (partition_log_begin_epoch off the loop). `cfg` is copied now. The log
+ * reports to the manager (its offsets go into the directory's checkpoint
+ * files) until it is closed or deleted. Returns 0 (`done` follows, from this
+ * call only when out of memory), or -EROFS when it lives in an offline
+ * directory or none is online, or -ENOMEM (`done` is not called). */
 int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id[16], int32_t index,
-                     const struct topic_config *cfg, struct partition_log **out, size_t *dir_index,
-                     char *path, size_t pathlen);
+                     const struct topic_config *cfg, int32_t leader_epoch,
+                     log_manager_opened_fn done, void *arg);
+/* Logs being opened (their `done` still to come). */
+size_t log_manager_opening(const struct log_manager *lm);
+/* Block until every log being opened has been handed to its `done` (called
+ * from here): start-up, before the loop runs, and shutdown. */
+void log_manager_wait_opens(struct log_manager *lm);
 /* Delete partition directory `path` (`<log dir>/<topic>-<partition>`), which
  * no open partition uses: a stray replica (replica_manager_delete_strays). */
 void log_manager_delete_stray(struct log_manager *lm, const char *path);

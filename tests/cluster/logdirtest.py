@@ -73,6 +73,10 @@ def create_spread_topic(c, failing, good):
     s = c.wait_status(lambda s: partitions_of(s, TOPIC) and all(
         len(p["isr"]) == 3 and p["leader"] > 0 for p in partitions_of(s, TOPIC).values()),
         60, "every partition led with a full ISR")
+    # Node 3 opens its replicas on its thread pool as the metadata reaches
+    # it: their directories appear shortly after the answer.
+    wait_until(lambda: partition_dirs(failing) | partition_dirs(good) == set(range(PARTITIONS)),
+               30, "node 3's partition directories")
     on_failing, on_good = partition_dirs(failing), partition_dirs(good)
     assert on_failing and on_good and on_failing | on_good == set(range(PARTITIONS)), \
         (on_failing, on_good)

@@ -42,6 +42,15 @@ static void each_log(void *owner, log_manager_visit_fn visit, void *arg)
     }
 }
 
+static void on_opened(void *arg, int rv, struct partition_log *log, size_t dir_index,
+                      const char *path)
+{
+    (void)dir_index;
+    (void)path;
+    ck_assert_int_eq(rv, 0);
+    *(struct partition_log **)arg = log;
+}
+
 static void setup(void)
 {
     char err[256];
@@ -57,10 +66,11 @@ static void setup(void)
     uint8_t id[16];
     memset(id, 0x5a, sizeof id);
     for (int i = 0; i < N_LOGS; i++) {
-        char path[4096];
-        size_t d;
-        ck_assert_int_eq(log_manager_open(&lm, "t", id, i, &tc, &logs[i], &d, path, sizeof path),
-                         0);
+        ck_assert_int_eq(log_manager_open(&lm, "t", id, i, &tc, -1, on_opened, &logs[i]), 0);
+    }
+    log_manager_wait_opens(&lm); /* opened on the thread pool */
+    for (int i = 0; i < N_LOGS; i++) {
+        ck_assert_ptr_nonnull(logs[i]);
     }
 }
 
