@@ -218,7 +218,9 @@ static int open_tls(struct broker *b, struct kafka_conn_options *o, char *err, s
 }
 
 /* A context of its own for each TLS listener with listener.name.<name>.ssl.*
- * settings (kafka_listeners index = kafka_server listener index). */
+ * settings, and its own principal mapping when it has
+ * listener.name.<name>.ssl.principal.mapping.rules (kafka_listeners index =
+ * kafka_server listener index). */
 static int open_listener_tls(struct broker *b, char *err, size_t errlen)
 {
     for (size_t i = 0; i < b->kafka_listeners.n_bind; i++) {
@@ -229,7 +231,16 @@ static int open_listener_tls(struct broker *b, char *err, size_t errlen)
         }
         listener_tls_settings(b->cfg, ep->name, &b->listener_tls_settings[i]);
         char inner[400];
-        int rv =
+        const char *rules =
+            sluice_config_listener_value(b->cfg, ep->name, "ssl.principal.mapping.rules", NULL);
+        int rv = rules == NULL ? 0
+                               : ssl_principal_rules_parse(rules, &b->listener_principals[i], inner,
+                                                           sizeof inner);
+        if (rv != 0) {
+            snprintf(err, errlen, "listener %s: ssl.principal.mapping.rules: %s", ep->name, inner);
+            return rv;
+        }
+        rv =
             tls_context_new(&b->listener_tls_settings[i], &b->listener_tls[i], inner, sizeof inner);
         if (rv != 0) {
             snprintf(err, errlen, "listener %s: %s", ep->name, inner);
@@ -244,6 +255,8 @@ static void close_tls(struct broker *b)
     for (size_t i = 0; i < LISTENER_MAX; i++) {
         tls_context_free(b->listener_tls[i]);
         b->listener_tls[i] = NULL;
+        ssl_principal_rules_free(b->listener_principals[i]);
+        b->listener_principals[i] = NULL;
     }
     internal_tls_close(&b->replication_tls);
     tls_context_free(b->tls);
@@ -268,11 +281,16 @@ void broker_reload_tls(struct broker *b)
         log_info("broker", "controller-link TLS reloaded listener=%s", b->link.tls.listener);
     }
     for (size_t i = 0; i < LISTENER_MAX; i++) {
-        if (b->listener_tls[i] != NULL && tls_context_reload(b->listener_tls[i], err, sizeof err)) {
+        if (b->listener_tls[i] == NULL) {
+            continue;
+        }
+        if (tls_context_reload(b->listener_tls[i], err, sizeof err) != 0) {
             log_error("broker",
                       "TLS reload failed for listener %s, keeping the previous "
                       "certificates: %s",
                       b->kafka_listeners.bind[i].name, err);
+        } else {
+            log_info("broker", "TLS reloaded listener=%s", b->kafka_listeners.bind[i].name);
         }
     }
     if (b->tls == NULL) {
@@ -288,6 +306,17 @@ void broker_reload_tls(struct broker *b)
 static const MetadataImage *link_image(void *data)
 {
     return controller_link_image(data);
+}
+
+/* What each metadata fetch changed: the view applies only that. */
+static struct image_changes *link_changes(void *data)
+{
+    return broker_session_changes(&((struct controller_link *)data)->session);
+}
+
+static const TopicState *link_find_topic_id(void *data, ProtobufCBinaryData id)
+{
+    return fsm_find_topic_id(&((struct controller_link *)data)->session.metadata, id);
 }
 
 /* Whether the local image holds this broker's own registration, at the epoch
@@ -373,7 +402,8 @@ static int open_metadata(struct broker *b, char *err, size_t errlen)
         return rv;
     }
     b->link.data = b;
-    struct metadata_quorum_source src = {&b->link, link_image, &b->link.session.client};
+    struct metadata_quorum_source src = {&b->link, link_image, &b->link.session.client,
+                                         link_changes, link_find_topic_id};
     rv = metadata_quorum_open(&b->metadata, b->loop, b->cfg, &src, err, errlen);
     if (rv != 0) {
         controller_link_stop(&b->link, NULL);
@@ -419,6 +449,7 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
                            &b->services, err, errlen);
     for (size_t i = 0; rv == 0 && i < LISTENER_MAX; i++) {
         b->server.listener_tls[i] = b->listener_tls[i];
+        b->server.listener_principal_rules[i] = b->listener_principals[i];
     }
     if (rv == 0 && (rv = start_replication_listener(b, err, errlen)) != 0) {
         kafka_server_stop(&b->server);

@@ -48,6 +48,8 @@ struct broker {
     /* Kafka listeners with listener.name.<name>.ssl.* settings: their own contexts. */
     struct tls_settings listener_tls_settings[LISTENER_MAX];
     struct tls_context *listener_tls[LISTENER_MAX];
+    /* listener.name.<name>.ssl.principal.mapping.rules; NULL: tls_principals. */
+    struct ssl_principal_rules *listener_principals[LISTENER_MAX];
     bool accepting; /* Kafka listeners accept connections (see broker_start) */
     int started;    /* how far start got, for stop */
     void (*stopped_cb)(struct broker *b); /* broker_stop_then's */

@@ -81,6 +81,17 @@ static const struct config_def broker_defs[] = {
      "9223372036854775807", 1, INT64_MAX, NULL, NULL, "Records appended between fsyncs."},
     {"log.flush.interval.ms", CONFIG_LONG, BROKER(log_flush_interval_ms), "9223372036854775807", 0,
      INT64_MAX, NULL, NULL, "Longest time appended data waits for an fsync."},
+    {"log.flush.offset.checkpoint.interval.ms", CONFIG_INT,
+     BROKER(log_flush_offset_checkpoint_interval_ms), "60000", 1, INT32_MAX, NULL, NULL,
+     "How often the recovery points are checkpointed (recovery-point-offset-checkpoint). Sluice "
+     "writes a directory's three checkpoint files together, when something changed, at the "
+     "shortest of the three checkpoint intervals."},
+    {"replica.high.watermark.checkpoint.interval.ms", CONFIG_LONG,
+     BROKER(replica_high_watermark_checkpoint_interval_ms), "5000", 1, INT32_MAX, NULL, NULL,
+     "How often the high watermarks are checkpointed (replication-offset-checkpoint)."},
+    {"log.flush.start.offset.checkpoint.interval.ms", CONFIG_INT,
+     BROKER(log_flush_start_offset_checkpoint_interval_ms), "60000", 1, INT32_MAX, NULL, NULL,
+     "How often the log start offsets are checkpointed (log-start-offset-checkpoint)."},
     {"log.max.open.files", CONFIG_INT, BROKER(log_max_open_files), "0", 0, INT32_MAX, NULL, NULL,
      "Sluice's bound on the descriptors partition segments hold (Kafka keeps every segment "
      "open): least recently used segments close past it and reopen on use; reads in flight "
@@ -156,6 +167,12 @@ static const struct config_def broker_defs[] = {
     {"transaction.abort.timed.out.transaction.cleanup.interval.ms", CONFIG_INT,
      BROKER(transaction_abort_timed_out_transaction_cleanup_interval_ms), "10000", 1, INT32_MAX,
      NULL, NULL, "How often the transaction coordinator aborts transactions that timed out."},
+    {"transactional.id.expiration.ms", CONFIG_INT, BROKER(transactional_id_expiration_ms),
+     "604800000", 1, INT32_MAX, NULL, NULL,
+     "A transactional id with no transaction open, unused this long, is removed."},
+    {"transaction.remove.expired.transaction.cleanup.interval.ms", CONFIG_INT,
+     BROKER(transaction_remove_expired_transaction_cleanup_interval_ms), "3600000", 1, INT32_MAX,
+     NULL, NULL, "How often the transaction coordinator removes expired transactional ids."},
     {"offsets.retention.minutes", CONFIG_INT, BROKER(offsets_retention_minutes), "10080", 1,
      INT32_MAX, NULL, NULL, "Committed offsets of an empty group expire after this (KIP-211)."},
     {"group.initial.rebalance.delay.ms", CONFIG_INT, BROKER(group_initial_rebalance_delay_ms),
@@ -532,8 +549,10 @@ void sluice_config_free(struct sluice_config *cfg)
 #define LISTENER_PREFIX "listener.name."
 
 /* listener.name.<listener>.<key>: kept when <key> is a broker-wide ssl.*
- * key; anything else is unknown to Sluice (as Kafka ignores what no
- * component reads). A later value replaces an earlier one. */
+ * key (ssl.principal.mapping.rules included: each listener may map
+ * certificates its own way, as in Kafka); anything else is unknown to Sluice
+ * (as Kafka ignores what no component reads). A later value replaces an
+ * earlier one. */
 static int set_listener_setting(struct sluice_config *cfg, const char *key, const char *value,
                                 char *err, size_t errlen)
 {
@@ -542,9 +561,6 @@ static int set_listener_setting(struct sluice_config *cfg, const char *key, cons
     if (dot == NULL || dot == name || strncmp(dot + 1, "ssl.", 4) != 0 ||
         find_def(broker_defs, N_BROKER_DEFS, dot + 1) == NULL) {
         return CONFIG_UNKNOWN_KEY;
-    }
-    if (strcmp(dot + 1, "ssl.principal.mapping.rules") == 0) {
-        return CONFIG_UNKNOWN_KEY; /* one rule set per broker (common/ssl_principal.h) */
     }
     struct config_listener_setting ls = {strndup(name, (size_t)(dot - name)), strdup(dot + 1),
                                          strdup(value)};

@@ -40,7 +40,7 @@ struct config_def {
 /* Result of a set when the key is not in the table (not an error). */
 #define CONFIG_UNKNOWN_KEY 1
 
-#define CONFIG_MAX_KEYS 96
+#define CONFIG_MAX_KEYS 128
 
 /* One `listener.name.<listener>.<key>` setting: Kafka's per-listener
  * override of a broker-wide key (ssl.* so far). */
@@ -76,6 +76,9 @@ struct sluice_config {
     int64_t log_retention_ms;
     int64_t log_retention_bytes;
     int64_t log_retention_check_interval_ms;
+    int32_t log_flush_offset_checkpoint_interval_ms;
+    int64_t replica_high_watermark_checkpoint_interval_ms;
+    int32_t log_flush_start_offset_checkpoint_interval_ms;
     int64_t log_flush_interval_messages;
     int64_t log_flush_interval_ms;
     int32_t log_index_interval_bytes;
@@ -109,6 +112,8 @@ struct sluice_config {
     int32_t transaction_state_log_min_isr;
     int32_t transaction_max_timeout_ms;
     int32_t transaction_abort_timed_out_transaction_cleanup_interval_ms;
+    int32_t transactional_id_expiration_ms;
+    int32_t transaction_remove_expired_transaction_cleanup_interval_ms;
     int32_t group_initial_rebalance_delay_ms;
     int32_t group_min_session_timeout_ms;
     int32_t group_max_session_timeout_ms;

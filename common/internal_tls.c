@@ -120,10 +120,11 @@ int internal_tls_open(struct internal_tls *t, const struct sluice_config *cfg, c
     }
     snprintf(t->node_pattern, sizeof t->node_pattern, "%s", pattern);
     char inner[400];
-    int rv =
-        ssl_principal_rules_parse(cfg->ssl_principal_mapping_rules, &t->rules, inner, sizeof inner);
+    const char *rules = sluice_config_listener_value(cfg, name, "ssl.principal.mapping.rules",
+                                                     cfg->ssl_principal_mapping_rules);
+    int rv = ssl_principal_rules_parse(rules, &t->rules, inner, sizeof inner);
     if (rv != 0) {
-        snprintf(err, errlen, "ssl.principal.mapping.rules: %s", inner);
+        snprintf(err, errlen, "listener %s: ssl.principal.mapping.rules: %s", name, inner);
         return rv;
     }
     rv = tls_context_new(&t->settings, &t->server, inner, sizeof inner);

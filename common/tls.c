@@ -114,7 +114,8 @@ static int use_keystore(SSL_CTX *ctx, const struct tls_settings *st, char *err, 
         return -EINVAL;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        return fail(err, errlen, "the keystore's private key does not match its certificate", NULL);
+        return fail(err, errlen, "the private key does not match the certificate of",
+                    set(st->keystore_location) ? st->keystore_location : "ssl.keystore.key");
     }
     return 0;
 }

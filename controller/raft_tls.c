@@ -14,6 +14,7 @@
 #include "common/internal_tls.h"
 #include "common/log.h"
 #include "common/tcp_peer.h"
+#include "controller/raft_stream_check.h"
 
 /* One relayed connection: raft's plain loopback side and the peer's TLS side. */
 struct raft_tls_pipe {
@@ -30,7 +31,8 @@ struct raft_tls_pipe {
      * Outbound: the voter reached through the route. */
     int32_t voter;
     bool vetted;
-    uint64_t accepted_ms; /* inbound, for the handshake timeout */
+    struct raft_stream_check check; /* inbound: every byte the peer sends raft */
+    uint64_t accepted_ms;           /* inbound, for the handshake timeout */
     char principal[320];
     unsigned open;    /* handles to close, lookups pending */
     struct buf early; /* peer bytes decrypted before raft's side is connected */
@@ -204,8 +206,40 @@ static int vet_handshake(struct raft_tls_pipe *p)
                           on_raft_connected);
 }
 
+/* Inbound: what the peer sends goes through the stream check before raft
+ * reads a byte of it (raft_stream_check.h). A message naming another voter
+ * closes the connection: raft sees a lost peer, which reconnects. */
+static int check_inbound(struct raft_tls_pipe *p, const uint8_t *data, size_t len)
+{
+    enum raft_stream_verdict v = raft_stream_check_feed(&p->check, data, len);
+    if (v == RAFT_STREAM_OK) {
+        return 0;
+    }
+    unsigned long long claimed = (unsigned long long)p->check.claimed;
+    if (v == RAFT_STREAM_FORGED && p->check.type == 0) {
+        log_warn("quorum",
+                 "raft peer refused peer=%s principal=%s reason=\"claims to be voter %llu, its "
+                 "certificate is voter %d's\"",
+                 p->peer, p->principal, claimed, p->voter);
+    } else if (v == RAFT_STREAM_FORGED) {
+        log_warn("quorum",
+                 "raft message refused peer=%s principal=%s reason=\"RequestVote names candidate "
+                 "%llu, its certificate is voter %d's\"",
+                 p->peer, p->principal, claimed, p->voter);
+    } else {
+        log_warn("quorum",
+                 "raft message refused peer=%s principal=%s reason=\"malformed message type=%llu: "
+                 "its header is too short for what it announces\"",
+                 p->peer, p->principal, (unsigned long long)p->check.type);
+    }
+    return -EACCES;
+}
+
 static int to_plain(struct raft_tls_pipe *p, const uint8_t *data, size_t len)
 {
+    if (!p->outbound && check_inbound(p, data, len) != 0) {
+        return -EACCES;
+    }
     if (!p->plain_up) {
         int rv = buf_append(&p->early, data, len);
         return rv != 0 || p->outbound || p->vetted ? rv : vet_handshake(p);
@@ -312,6 +346,7 @@ static void pipe_secured(struct raft_tls_pipe *p)
         pipe_close(p);
     } else if (!p->outbound) {
         p->voter = peer.node;
+        raft_stream_check_init(&p->check, (uint64_t)peer.node);
     }
 }
 

@@ -21,7 +21,9 @@
  * address) must claim that same voter's id: a controller holding node 2's
  * certificate cannot speak raft as voter 3. Outbound, the voter reached
  * must present its own certificate. An inbound peer that has not finished
- * both handshakes within the handshake timeout is dropped.
+ * both handshakes within the handshake timeout is dropped. Everything an
+ * inbound peer sends then goes through raft_stream_check.h, so no message
+ * body names another voter either (RequestVote's candidate_id).
  *
  * Bytes are relayed as they come; reading one side stops while the other
  * side has more than RAFT_TLS_MAX_QUEUED bytes unwritten (snapshots).

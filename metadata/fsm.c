@@ -33,9 +33,76 @@ typedef Sluice__Metadata__ConfigRecord ConfigRecord;
 /* Apply functions return a Kafka error (rejection, image untouched) or
  * -ENOMEM; NONE means accepted. */
 
+/* ---- the topic index ---- */
+
+static void index_put(struct fsm *fsm, TopicState *t)
+{
+    if (!fsm->index_valid) {
+        return;
+    }
+    char key[24];
+    bool by_id = t->topic_id.len == TOPIC_ID_LEN; /* other lengths never match a record's */
+    if (by_id) {
+        image_topic_id_format(t->topic_id, key);
+    }
+    if ((by_id && strmap_get(&fsm->topics_by_id, key) != NULL) ||
+        strmap_get(&fsm->topics_by_name, t->name) != NULL) {
+        fsm->index_valid = false; /* a duplicate: the walks find the first, as before */
+        return;
+    }
+    if ((by_id && strmap_put(&fsm->topics_by_id, key, t) != 0) ||
+        strmap_put(&fsm->topics_by_name, t->name, t) != 0) {
+        log_warn("fsm", "out of memory indexing topics: finding them by walking the image");
+        fsm->index_valid = false;
+    }
+}
+
+static void index_forget(struct fsm *fsm, const TopicState *t)
+{
+    char key[24];
+    if (t->topic_id.len == TOPIC_ID_LEN) {
+        image_topic_id_format(t->topic_id, key);
+        strmap_remove(&fsm->topics_by_id, key);
+    }
+    strmap_remove(&fsm->topics_by_name, t->name);
+}
+
+static void index_rebuild(struct fsm *fsm)
+{
+    strmap_free(&fsm->topics_by_id);
+    strmap_free(&fsm->topics_by_name);
+    strmap_init(&fsm->topics_by_id);
+    strmap_init(&fsm->topics_by_name);
+    fsm->index_valid = true;
+    for (size_t i = 0; fsm->index_valid && i < fsm->image->n_topics; i++) {
+        index_put(fsm, fsm->image->topics[i]);
+    }
+}
+
+TopicState *fsm_find_topic(const struct fsm *fsm, const char *name)
+{
+    return fsm->index_valid ? strmap_get(&fsm->topics_by_name, name)
+                            : image_find_topic(fsm->image, name);
+}
+
+TopicState *fsm_find_topic_id(const struct fsm *fsm, ProtobufCBinaryData id)
+{
+    if (!fsm->index_valid || id.len != TOPIC_ID_LEN) {
+        return image_find_topic_id(fsm->image, id);
+    }
+    char key[24];
+    image_topic_id_format(id, key);
+    return strmap_get(&fsm->topics_by_id, key);
+}
+
+/* ---- lifecycle ---- */
+
 int fsm_init(struct fsm *fsm, size_t max_deltas)
 {
     memset(fsm, 0, sizeof *fsm);
+    strmap_init(&fsm->topics_by_id);
+    strmap_init(&fsm->topics_by_name);
+    fsm->index_valid = true;
     fsm->image = image_new();
     fsm->deltas = calloc(max_deltas ? max_deltas : 1, sizeof *fsm->deltas);
     if (fsm->image == NULL || fsm->deltas == NULL) {
@@ -63,6 +130,8 @@ void fsm_close(struct fsm *fsm)
     free(fsm->deltas);
     image_free(fsm->image);
     free(fsm->result.errors);
+    strmap_free(&fsm->topics_by_id);
+    strmap_free(&fsm->topics_by_name);
     memset(fsm, 0, sizeof *fsm);
 }
 
@@ -180,14 +249,14 @@ static int apply_topic(struct fsm *fsm, const Sluice__Metadata__TopicRecord *r)
     if (r->topic_id.len != TOPIC_ID_LEN) {
         return KAFKA_ERROR_INVALID_REQUEST;
     }
-    TopicState *existing = image_find_topic(fsm->image, r->name);
+    TopicState *existing = fsm_find_topic(fsm, r->name);
     if (existing != NULL) {
         /* The same id again is a retried proposal that already committed. */
         return image_topic_id_equal(existing->topic_id, r->topic_id)
                    ? KAFKA_ERROR_NONE
                    : KAFKA_ERROR_TOPIC_ALREADY_EXISTS;
     }
-    if (image_find_topic_id(fsm->image, r->topic_id) != NULL) {
+    if (fsm_find_topic_id(fsm, r->topic_id) != NULL) {
         return KAFKA_ERROR_INVALID_REQUEST;
     }
     TopicState *t = malloc(sizeof *t);
@@ -207,6 +276,7 @@ static int apply_topic(struct fsm *fsm, const Sluice__Metadata__TopicRecord *r)
         sluice__metadata__topic_state__free_unpacked(t, NULL);
         return -ENOMEM;
     }
+    index_put(fsm, t);
     return KAFKA_ERROR_NONE;
 }
 
@@ -263,7 +333,7 @@ static void initial_isr_unfenced(const MetadataImage *img, PartitionState *p)
 
 static int apply_partition(struct fsm *fsm, const PartitionRecord *r)
 {
-    TopicState *t = image_find_topic_id(fsm->image, r->topic_id);
+    TopicState *t = fsm_find_topic_id(fsm, r->topic_id);
     if (t == NULL) {
         return KAFKA_ERROR_UNKNOWN_TOPIC_ID;
     }
@@ -354,7 +424,7 @@ static bool reassignment_valid(const MetadataImage *img, const PartitionChangeRe
 
 static int apply_partition_change(struct fsm *fsm, const PartitionChangeRecord *r)
 {
-    TopicState *t = image_find_topic_id(fsm->image, r->topic_id);
+    TopicState *t = fsm_find_topic_id(fsm, r->topic_id);
     if (t == NULL) {
         return KAFKA_ERROR_UNKNOWN_TOPIC_ID;
     }
@@ -411,6 +481,7 @@ static int apply_remove_topic(struct fsm *fsm, const Sluice__Metadata__RemoveTop
 {
     for (size_t i = 0; i < fsm->image->n_topics; i++) {
         if (image_topic_id_equal(fsm->image->topics[i]->topic_id, r->topic_id)) {
+            index_forget(fsm, fsm->image->topics[i]);
             image_remove_topic(fsm->image, i);
             return KAFKA_ERROR_NONE;
         }
@@ -432,7 +503,7 @@ static int apply_config(struct fsm *fsm, const ConfigRecord *r)
     if (r->resource_type != RESOURCE_TOPIC || r->name[0] == '\0') {
         return KAFKA_ERROR_INVALID_REQUEST;
     }
-    TopicState *t = image_find_topic(fsm->image, r->resource_name);
+    TopicState *t = fsm_find_topic(fsm, r->resource_name);
     if (t == NULL) {
         return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
     }
@@ -739,6 +810,7 @@ int fsm_restore(struct fsm *fsm, const void *data, size_t len)
     image_free(fsm->image);
     fsm->image = img;
     deltas_clear(fsm);
+    index_rebuild(fsm);
     return 0;
 }
 
@@ -747,6 +819,7 @@ void fsm_replace_image(struct fsm *fsm, MetadataImage *img)
     image_free(fsm->image);
     fsm->image = img;
     deltas_clear(fsm);
+    index_rebuild(fsm);
 }
 
 int fsm_deltas_after(const struct fsm *fsm, int64_t after, size_t max,

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/strmap.h"
 #include "metadata/image.h"
 
 typedef Sluice__Metadata__MetadataBatch MetadataBatch;
@@ -49,6 +50,13 @@ struct fsm {
     size_t max_deltas, n_deltas, head;
     struct fsm_result result;
     uint64_t undecodable; /* entries that did not decode, applied as no-ops */
+    /* The image's topics (TopicState *, owned by the image) by id text and by
+     * name, so a record finds its topic without walking them all (issue 14).
+     * Not valid (lookups walk the image, as image_find_topic does) after
+     * running out of memory, or for an adopted image with duplicate names or
+     * ids, which replay never makes. */
+    struct strmap topics_by_id, topics_by_name;
+    bool index_valid;
 };
 
 /* Empty image at offset 0. 0 or -ENOMEM. */
@@ -91,6 +99,11 @@ void fsm_replace_image(struct fsm *fsm, MetadataImage *img);
  * first non-zero value. */
 int fsm_deltas_after(const struct fsm *fsm, int64_t after, size_t max,
                      int (*fn)(const struct fsm_delta *delta, void *arg), void *arg);
+
+/* The image's topic named `name` / with id `id`, or NULL: as
+ * image_find_topic and image_find_topic_id, without walking every topic. */
+TopicState *fsm_find_topic(const struct fsm *fsm, const char *name);
+TopicState *fsm_find_topic_id(const struct fsm *fsm, ProtobufCBinaryData id);
 
 /* Kafka's topic name rule: 1..249 of [a-zA-Z0-9._-], not "." or "..". */
 bool fsm_topic_name_valid(const char *name);

@@ -1,5 +1,7 @@
 #include "broker/kafka/admin_batch.h"
 
+#include <stddef.h>
+
 #include "broker/kafka/authorizer.h"
 #include "proto/kafka/kafka_errors.h"
 
@@ -24,14 +26,22 @@ struct kafka_admin_batch *kafka_admin_batch_new(struct kafka_call *call, int32_t
     return b;
 }
 
-static void respond(struct kafka_admin_batch *b)
+static void answer(struct replica_opens_waiter *opens)
 {
+    struct kafka_admin_batch *b =
+        (struct kafka_admin_batch *)((char *)opens - offsetof(struct kafka_admin_batch, opens));
     struct kafka_writer w;
     int rv = kafka_call_begin_response(b->call, &w);
     if (rv == 0) {
         rv = b->encode(b, &w);
     }
     kafka_call_finish_response(b->call, &w, rv);
+}
+
+static void respond(struct kafka_admin_batch *b)
+{
+    b->opens.cb = answer;
+    replica_manager_after_opens(b->call->svc->replicas, &b->opens);
 }
 
 void kafka_admin_batch_op_done(struct metadata_admin_op *op)

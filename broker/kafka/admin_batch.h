@@ -5,7 +5,10 @@
  *
  * Ops may complete synchronously, while the handler is still submitting the
  * others: the batch answers only when every op has completed and the handler
- * has called kafka_admin_batch_submitted(). Loop thread only. */
+ * has called kafka_admin_batch_submitted(), and once the partitions this
+ * broker hosts are open (the view applies a new topic at once, but its logs
+ * are opened on the thread pool: replica_manager_after_opens). Loop thread
+ * only. */
 #ifndef SLUICE_BROKER_KAFKA_ADMIN_BATCH_H
 #define SLUICE_BROKER_KAFKA_ADMIN_BATCH_H
 
@@ -27,7 +30,8 @@ struct kafka_admin_batch {
     int32_t count;
     int32_t pending; /* ops not completed yet, +1 until submitted */
     kafka_admin_encode_fn encode;
-    void *response; /* the handler's response message, borrowed */
+    void *response;                    /* the handler's response message, borrowed */
+    struct replica_opens_waiter opens; /* answering once this broker's new partitions are open */
 };
 
 /* Allocate a batch of `count` ops from the call's arena (`response` is

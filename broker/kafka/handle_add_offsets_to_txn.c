@@ -5,20 +5,17 @@
  * READ on the group. */
 #include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
+#include "broker/kafka/txn_gate.h"
 #include "broker/txn/txn_coordinator.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
 static void respond(struct kafka_call *call, int16_t code)
 {
-    /* Clients before KIP-588 (v2) know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED. */
-    if (code == KAFKA_ERROR_PRODUCER_FENCED && call->header.api_version < 2) {
-        code = KAFKA_ERROR_INVALID_PRODUCER_EPOCH;
-    }
     struct kafka_add_offsets_to_txn_response resp;
     kafka_add_offsets_to_txn_response_init(&resp);
     resp.throttle_time_ms = 0;
-    resp.error_code = code;
+    resp.error_code = kafka_txn_error_for_client(call, code, 2);
     struct kafka_writer w;
     int rv = kafka_call_begin_response(call, &w);
     if (rv == 0) {
@@ -40,13 +37,9 @@ void kafka_handle_add_offsets_to_txn(struct kafka_call *call)
         kafka_call_bad_request(call, rv);
         return;
     }
-    if (call->svc->txns == NULL) {
-        respond(call, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
-        return;
-    }
-    if (req.transactional_id == NULL ||
-        !kafka_authorize(call, ACL_OP_WRITE, ACL_RESOURCE_TRANSACTIONAL_ID, req.transactional_id)) {
-        respond(call, KAFKA_ERROR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    int16_t refused = kafka_txn_gate(call, req.transactional_id);
+    if (refused != KAFKA_ERROR_NONE) {
+        respond(call, refused);
         return;
     }
     if (req.group_id == NULL ||

@@ -10,6 +10,7 @@
 
 #include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
+#include "broker/kafka/txn_gate.h"
 #include "broker/txn/txn_coordinator.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -25,10 +26,7 @@ static void respond(struct add_ctx *ctx, int16_t common)
 {
     struct kafka_call *call = ctx->call;
     const struct kafka_add_partitions_to_txn_request *req = &ctx->req;
-    /* Clients before KIP-588 (v2) know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED. */
-    if (common == KAFKA_ERROR_PRODUCER_FENCED && call->header.api_version < 2) {
-        common = KAFKA_ERROR_INVALID_PRODUCER_EPOCH;
-    }
+    common = kafka_txn_error_for_client(call, common, 2);
     struct kafka_add_partitions_to_txn_response resp;
     kafka_add_partitions_to_txn_response_init(&resp);
     int32_t n_topics = req->v3_and_below_topics_count > 0 ? req->v3_and_below_topics_count : 0;
@@ -134,14 +132,9 @@ void kafka_handle_add_partitions_to_txn(struct kafka_call *call)
         return;
     }
     const struct kafka_add_partitions_to_txn_request *req = &ctx->req;
-    if (call->svc->txns == NULL) {
-        respond(ctx, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
-        return;
-    }
-    if (req->v3_and_below_transactional_id == NULL ||
-        !kafka_authorize(call, ACL_OP_WRITE, ACL_RESOURCE_TRANSACTIONAL_ID,
-                         req->v3_and_below_transactional_id)) {
-        respond(ctx, KAFKA_ERROR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    int16_t refused = kafka_txn_gate(call, req->v3_and_below_transactional_id);
+    if (refused != KAFKA_ERROR_NONE) {
+        respond(ctx, refused);
         return;
     }
     size_t total = 0;

@@ -9,6 +9,7 @@
 
 #include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
+#include "broker/kafka/txn_gate.h"
 #include "broker/txn/txn_coordinator.h"
 #include "common/log.h"
 #include "proto/kafka/kafka_errors.h"
@@ -53,11 +54,7 @@ static void on_producer_id(struct metadata_producer_id_op *op)
 static void on_transactional(void *arg, int16_t error, int64_t producer_id, int16_t epoch)
 {
     struct kafka_call *call = arg;
-    /* Clients before KIP-588 (v3) know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED. */
-    if (error == KAFKA_ERROR_PRODUCER_FENCED && call->header.api_version < 3) {
-        error = KAFKA_ERROR_INVALID_PRODUCER_EPOCH;
-    }
-    respond(call, error, producer_id, epoch);
+    respond(call, kafka_txn_error_for_client(call, error, 3), producer_id, epoch);
 }
 
 void kafka_handle_init_producer_id(struct kafka_call *call)
@@ -69,13 +66,9 @@ void kafka_handle_init_producer_id(struct kafka_call *call)
         return;
     }
     if (req.transactional_id != NULL) {
-        if (call->svc->txns == NULL) {
-            respond(call, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE, -1, -1);
-            return;
-        }
-        if (!kafka_authorize(call, ACL_OP_WRITE, ACL_RESOURCE_TRANSACTIONAL_ID,
-                             req.transactional_id)) {
-            respond(call, KAFKA_ERROR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1);
+        int16_t refused = kafka_txn_gate(call, req.transactional_id);
+        if (refused != KAFKA_ERROR_NONE) {
+            respond(call, refused, -1, -1);
             return;
         }
         struct txn_init_request tr = {req.transactional_id, req.transaction_timeout_ms,

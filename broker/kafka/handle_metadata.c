@@ -3,6 +3,7 @@
  * Unknown topics are created when auto.create.topics.enable is set and the
  * request allows it (always before v4), as Kafka does; with the controller
  * quorum that is asynchronous and the response waits for it. */
+#include <stddef.h>
 #include <string.h>
 
 #include "broker/kafka/authorizer.h"
@@ -154,9 +155,11 @@ struct metadata_ctx {
     struct metadata_admin_op sync; /* catching up before answering "unknown" */
     int16_t *create_errors;        /* per requested topic; NONE if not tried */
     int32_t pending;
+    bool created;                      /* auto-creation tried */
+    struct replica_opens_waiter opens; /* then answering once new partitions are open */
 };
 
-static void respond(struct metadata_ctx *ctx)
+static void answer(struct metadata_ctx *ctx)
 {
     struct kafka_call *call = ctx->call;
     struct kafka_metadata_response resp;
@@ -176,6 +179,24 @@ static void respond(struct metadata_ctx *ctx)
         rv = kafka_metadata_response_encode(&w, call->header.api_version, &resp);
     }
     kafka_call_finish_response(call, &w, rv);
+}
+
+static void answer_after_opens(struct replica_opens_waiter *w)
+{
+    answer((struct metadata_ctx *)((char *)w - offsetof(struct metadata_ctx, opens)));
+}
+
+/* A topic created here has partitions this broker may lead, opened on the
+ * thread pool: a client producing right after this answer must find them
+ * open (replica_manager_after_opens). */
+static void respond(struct metadata_ctx *ctx)
+{
+    if (!ctx->created) {
+        answer(ctx);
+        return;
+    }
+    ctx->opens.cb = answer_after_opens;
+    replica_manager_after_opens(ctx->call->svc->replicas, &ctx->opens);
 }
 
 static void on_auto_created(struct metadata_admin_op *op)
@@ -229,6 +250,7 @@ static void auto_create(struct metadata_ctx *ctx)
         struct metadata_topic_spec spec = {name, -1, -1, NULL, 0};
         ctx->ops[i].data = ctx;
         ctx->pending++;
+        ctx->created = true;
         metadata_view_submit_create_topic(call->svc->metadata, &spec, false,
                                           (uint64_t)call->svc->cfg->request_timeout_ms,
                                           &ctx->ops[i], on_auto_created);
@@ -264,6 +286,7 @@ void kafka_handle_metadata(struct kafka_call *call)
         return;
     }
     ctx->pending = 1; /* answers may come before the loop ends */
+    ctx->created = false;
     auto_create(ctx);
     if (--ctx->pending == 0) {
         respond(ctx);

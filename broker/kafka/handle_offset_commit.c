@@ -4,6 +4,7 @@
 
 #include "broker/group/group_coordinator.h"
 #include "broker/kafka/authorizer.h"
+#include "broker/kafka/commit_parts.h"
 #include "broker/kafka/dispatch.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
@@ -11,59 +12,28 @@
 struct commit_ctx {
     struct kafka_call *call;
     struct kafka_offset_commit_request req;
-    struct group_commit_partition *parts;
-    /* The parts the principal may commit (READ on the topic), committed;
-     * the others answer TOPIC_AUTHORIZATION_FAILED (in parts). */
-    struct group_commit_partition *allowed;
-    size_t n_allowed;
+    /* The parts the principal may commit (READ on the topic) are committed;
+     * the others answer TOPIC_AUTHORIZATION_FAILED. */
+    struct kafka_commit_parts cp;
 };
-
-/* The committed parts' results back into request order. */
-static void merge_allowed(struct commit_ctx *ctx, size_t n)
-{
-    size_t a = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (ctx->parts[k].error == KAFKA_ERROR_NONE && a < ctx->n_allowed) {
-            ctx->parts[k].error = ctx->allowed[a++].error;
-        }
-    }
-}
 
 static void answer(void *arg)
 {
     struct commit_ctx *ctx = arg;
     struct kafka_call *call = ctx->call;
+    kafka_commit_parts_merge(&ctx->cp);
     struct kafka_offset_commit_response resp;
     kafka_offset_commit_response_init(&resp);
-    int32_t nt = ctx->req.topics_count > 0 ? ctx->req.topics_count : 0;
-    size_t total = 0;
-    for (int32_t i = 0; i < nt; i++) {
-        total += ctx->req.topics[i].partitions_count > 0
-                     ? (size_t)ctx->req.topics[i].partitions_count
-                     : 0;
-    }
-    merge_allowed(ctx, total);
-    resp.topics = kafka_arena_alloc_array(&call->arena, (size_t)nt + 1, sizeof *resp.topics);
-    resp.topics_count = nt;
-    size_t k = 0;
-    for (int32_t i = 0; resp.topics != NULL && i < nt; i++) {
-        const struct kafka_offset_commit_request_topic *t = &ctx->req.topics[i];
-        struct kafka_offset_commit_response_topic *o = &resp.topics[i];
-        int32_t np = t->partitions_count > 0 ? t->partitions_count : 0;
-        kafka_offset_commit_response_topic_init(o);
-        o->name = t->name;
-        o->partitions =
-            kafka_arena_alloc_array(&call->arena, (size_t)np + 1, sizeof *o->partitions);
-        o->partitions_count = o->partitions ? np : 0;
-        for (int32_t j = 0; o->partitions != NULL && j < np; j++, k++) {
-            kafka_offset_commit_response_partition_init(&o->partitions[j]);
-            o->partitions[j].partition_index = t->partitions[j].partition_index;
-            o->partitions[j].error_code = ctx->parts[k].error;
-        }
-    }
+    int rv;
+    KAFKA_COMMIT_RESULTS(rv, call, &ctx->req, &resp, kafka_offset_commit_response_topic_init,
+                         kafka_offset_commit_response_partition_init, &ctx->cp);
     free(ctx);
+    if (rv != 0) {
+        kafka_call_fail(call, "out of memory");
+        return;
+    }
     struct kafka_writer w;
-    int rv = kafka_call_begin_response(call, &w);
+    rv = kafka_call_begin_response(call, &w);
     if (rv == 0) {
         rv = kafka_offset_commit_response_encode(&w, call->header.api_version, &resp);
     }
@@ -90,16 +60,13 @@ void kafka_handle_offset_commit(struct kafka_call *call)
         n += ctx->req.topics[i].partitions_count > 0 ? (size_t)ctx->req.topics[i].partitions_count
                                                      : 0;
     }
-    ctx->parts = kafka_arena_alloc_array(&call->arena, n + 1, sizeof *ctx->parts);
-    ctx->allowed = kafka_arena_alloc_array(&call->arena, n + 1, sizeof *ctx->allowed);
-    if (ctx->parts == NULL || ctx->allowed == NULL) {
+    if (kafka_commit_parts_alloc(&ctx->cp, call, n) != 0) {
         free(ctx);
         kafka_call_fail(call, "out of memory");
         return;
     }
     bool group_ok = kafka_authorize(call, ACL_OP_READ, ACL_RESOURCE_GROUP,
                                     ctx->req.group_id ? ctx->req.group_id : "");
-    size_t k = 0;
     for (int32_t i = 0; i < nt; i++) {
         const struct kafka_offset_commit_request_topic *t = &ctx->req.topics[i];
         int16_t denied =
@@ -107,24 +74,19 @@ void kafka_handle_offset_commit(struct kafka_call *call)
             : kafka_authorize(call, ACL_OP_READ, ACL_RESOURCE_TOPIC, t->name ? t->name : "")
                 ? KAFKA_ERROR_NONE
                 : KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
-        for (int32_t j = 0; j < t->partitions_count; j++, k++) {
+        for (int32_t j = 0; j < t->partitions_count; j++) {
             const struct kafka_offset_commit_request_partition *p = &t->partitions[j];
-            ctx->parts[k] = (struct group_commit_partition){t->name,
-                                                            p->partition_index,
-                                                            p->committed_offset,
-                                                            p->committed_leader_epoch,
-                                                            p->committed_metadata,
-                                                            denied};
-            if (denied == KAFKA_ERROR_NONE) {
-                ctx->allowed[ctx->n_allowed++] = ctx->parts[k];
-            }
+            kafka_commit_parts_add(&ctx->cp,
+                                   (struct group_commit_partition){
+                                       t->name, p->partition_index, p->committed_offset,
+                                       p->committed_leader_epoch, p->committed_metadata, denied});
         }
     }
-    if (!group_ok || (ctx->n_allowed == 0 && n > 0)) {
+    if (!group_ok || (ctx->cp.n_allowed == 0 && n > 0)) {
         answer(ctx);
         return;
     }
     group_commit(call->svc->groups, ctx->req.group_id, ctx->req.generation_id_or_member_epoch,
                  ctx->req.member_id ? ctx->req.member_id : "", ctx->req.group_instance_id,
-                 ctx->allowed, ctx->n_allowed, answer, ctx);
+                 ctx->cp.allowed, ctx->cp.n_allowed, answer, ctx);
 }

@@ -52,6 +52,18 @@ static bool named_before(const struct kafka_describe_user_scram_credentials_requ
     return false;
 }
 
+static void describe_respond(struct kafka_call *call,
+                             const struct kafka_describe_user_scram_credentials_response *resp)
+{
+    struct kafka_writer w;
+    int rv = kafka_call_begin_response(call, &w);
+    if (rv == 0) {
+        rv = kafka_describe_user_scram_credentials_response_encode(&w, call->header.api_version,
+                                                                   resp);
+    }
+    kafka_call_finish_response(call, &w, rv);
+}
+
 void kafka_handle_describe_user_scram_credentials(struct kafka_call *call)
 {
     struct kafka_describe_user_scram_credentials_request req;
@@ -66,13 +78,7 @@ void kafka_handle_describe_user_scram_credentials(struct kafka_call *call)
     if (!kafka_authorize(call, ACL_OP_DESCRIBE, ACL_RESOURCE_CLUSTER, ACL_CLUSTER_NAME)) {
         resp.error_code = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
         resp.results_count = 0;
-        struct kafka_writer w;
-        rv = kafka_call_begin_response(call, &w);
-        if (rv == 0) {
-            rv = kafka_describe_user_scram_credentials_response_encode(&w, call->header.api_version,
-                                                                       &resp);
-        }
-        kafka_call_finish_response(call, &w, rv);
+        describe_respond(call, &resp);
         return;
     }
     /* Null or empty: every user with a credential (in name order). */
@@ -113,13 +119,7 @@ void kafka_handle_describe_user_scram_credentials(struct kafka_call *call)
         credentials_of(call, r->user, r);
         resp.results_count++;
     }
-    struct kafka_writer w;
-    rv = kafka_call_begin_response(call, &w);
-    if (rv == 0) {
-        rv = kafka_describe_user_scram_credentials_response_encode(&w, call->header.api_version,
-                                                                   &resp);
-    }
-    kafka_call_finish_response(call, &w, rv);
+    describe_respond(call, &resp);
 }
 
 /* ---- Alter ---- */

@@ -51,6 +51,9 @@ static void on_connection(uv_stream_t *listener, int status)
     } else if (s->listener_tls[i] != NULL) {
         opts.tls = s->listener_tls[i]; /* its listener.name.<name>.ssl.* settings */
     }
+    if (s->listener_principal_rules[i] != NULL) {
+        opts.tls_principal_rules = s->listener_principal_rules[i];
+    }
     opts.sasl = proto == SECURITY_SASL_PLAINTEXT || proto == SECURITY_SASL_SSL;
     opts.registry = &s->conns;
     struct kafka_conn *conn;

@@ -23,8 +23,10 @@ struct kafka_server {
     size_t n_tcp;
     struct kafka_conn_options options;
     struct tls_context *listener_tls[LISTENER_MAX]; /* per listener; NULL: options.tls */
-    struct kafka_conn *conns;                       /* every open connection */
-    struct conn_quota quota;                        /* admits connections (conn_quota.h) */
+    /* per listener, borrowed; NULL: options.tls_principal_rules */
+    const struct ssl_principal_rules *listener_principal_rules[LISTENER_MAX];
+    struct kafka_conn *conns;     /* every open connection */
+    struct conn_quota quota;      /* admits connections (conn_quota.h) */
     struct request_budget budget; /* queued.max.request.bytes, shared by every connection */
     uint64_t refusal_logged_ms, refusals_logged; /* rate-limits the refusal log */
     kafka_request_cb on_request;

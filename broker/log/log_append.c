@@ -147,6 +147,7 @@ static int roll(struct partition_log *log)
     segment_seal(old);
     log->dir_dirty = true;
     log_producers_snapshot(log); /* a failure only lengthens the next rebuild */
+    log_note_deadline(log);      /* the old active segment may now expire */
     /* Kafka flushes a segment once it is no longer active, so the recovery
      * point keeps up and a restart re-validates only the recent data. */
     log->roll_flush = true;
@@ -198,6 +199,10 @@ static int append_common(struct partition_log *log, const uint8_t *p, size_t len
     info->records = scan->records;
     info->log_start_offset = log->start_offset;
     log_flush_note_append(log, scan->records);
+    if (log_active(log)->size >= log->retention_size_trigger) {
+        log->retention_size_trigger = INT64_MAX; /* once, until the owner reads the deadline */
+        log_note_deadline(log);
+    }
     return 0;
 }
 

@@ -702,7 +702,8 @@ static int swap_segment(struct partition_log *log, size_t j, const struct clean_
     seg->first_batch_ts = src->first_batch_ts;
     seg->time_index_last_ts = src->time_index_last_ts;
     log->segs[j] = seg;
-    segment_release(old); /* its files were replaced, not unlinked: readers keep the old inode */
+    segment_release(old);   /* its files were replaced, not unlinked: readers keep the old inode */
+    log_note_deadline(log); /* its largest timestamp may have gone down */
     return 0;
 }
 

@@ -103,6 +103,7 @@ int log_epochs_load(struct partition_log *log, int64_t recovery_point, char *err
     char why[160];
     size_t from = 0;
     int rv = leader_epoch_cache_read(&log->epochs, log->dir, why, sizeof why);
+    bool missing = rv == -ENOENT;
     if (rv == -ENOENT) {
         log_info("log", "no %s, building it from the log dir=%s", LEADER_EPOCH_CHECKPOINT_FILE,
                  log->dir);
@@ -138,6 +139,9 @@ int log_epochs_load(struct partition_log *log, int64_t recovery_point, char *err
     leader_epoch_cache_truncate_from_start(&log->epochs, log->start_offset);
     if (same_entries(&log->epochs, read, nread)) {
         goto out;
+    }
+    if (missing && log->epochs.count == 0) {
+        goto out; /* nothing to say (a new log): a file of no entries costs an fsync */
     }
     if ((rv = save_synced(log)) < 0) {
         snprintf(err, errlen, "cannot write %s in %s: %s", LEADER_EPOCH_CHECKPOINT_FILE, log->dir,

@@ -251,18 +251,22 @@ int log_producers_note(struct partition_log *log, const uint8_t *batches,
                        const struct record_batch_header *hdrs, size_t n)
 {
     size_t pos = 0;
-    for (size_t i = 0; i < n; i++) {
-        int rv = note_batch(log, log_active(log), batches + pos, &hdrs[i]);
+    int64_t oldest = log->producers.oldest_timestamp;
+    int rv = 0;
+    for (size_t i = 0; i < n && rv == 0; i++) {
+        rv = note_batch(log, log_active(log), batches + pos, &hdrs[i]);
         pos += (size_t)record_batch_size(&hdrs[i]);
         if (rv < 0) {
             /* The batch is written: the state misses it until the next
              * load; a retry of it would be written twice. Say so. */
             log_error("log", "producer state out of memory dir=%s offset=%" PRId64, log->dir,
                       hdrs[i].base_offset);
-            return rv;
         }
     }
-    return 0;
+    if (log->producers.oldest_timestamp < oldest) {
+        log_note_deadline(log); /* a producer that may expire sooner than the rest */
+    }
+    return rv;
 }
 
 int log_producers_snapshot(struct partition_log *log)
@@ -289,7 +293,9 @@ int log_producers_snapshot(struct partition_log *log)
 
 int log_producers_after_truncation(struct partition_log *log)
 {
-    return log_producers_load(log);
+    int rv = log_producers_load(log);
+    log_note_deadline(log); /* rebuilt producers, and fewer segments */
+    return rv;
 }
 
 void log_producers_reset(struct partition_log *log)

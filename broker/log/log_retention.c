@@ -75,6 +75,7 @@ static void delete_front(struct partition_log *log, size_t n, const char *why)
         log->high_watermark = log->start_offset;
     }
     log_note_work(log);
+    log_note_deadline(log); /* the next segment may be older than the ones deleted */
 }
 
 int partition_log_apply_retention(struct partition_log *log, int64_t now_ms)
@@ -90,6 +91,55 @@ int partition_log_apply_retention(struct partition_log *log, int64_t now_ms)
     producer_state_drop_before(&log->producers, log->start_offset);
     int rv = log_epochs_after_start_moved(log);
     return rv < 0 ? rv : (int)(below + expired + oversize);
+}
+
+static int64_t add_saturating(int64_t a, int64_t b)
+{
+    return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static int64_t sealed_bytes(const struct partition_log *log)
+{
+    int64_t total = 0;
+    for (size_t i = 0; i + 1 < log->nsegs; i++) {
+        total += log->segs[i]->size;
+    }
+    return total;
+}
+
+int64_t partition_log_retention_deadline(struct partition_log *log, int64_t producer_expiration_ms)
+{
+    int64_t deadline = producer_state_expiry_deadline(&log->producers, producer_expiration_ms);
+    log->retention_size_trigger = INT64_MAX;
+    if (log->nsegs < 2) {
+        return deadline; /* the active segment is never deleted: a roll tells */
+    }
+    if (count_below_start(log) > 0) {
+        return INT64_MIN;
+    }
+    if (!log->cfg.delete) {
+        return deadline;
+    }
+    int64_t over = log->cfg.retention_bytes >= 0
+                       ? add_saturating(log->cfg.retention_bytes, log->segs[0]->size)
+                       : INT64_MAX;
+    if (over < INT64_MAX) {
+        /* count_oversize's test, as the active segment's size that meets it */
+        int64_t trigger = over - sealed_bytes(log);
+        if (log_active(log)->size >= trigger) {
+            return INT64_MIN;
+        }
+        log->retention_size_trigger = trigger;
+    }
+    if (log->cfg.retention_ms >= 0) {
+        /* count_expired deletes once now - time > retention.ms */
+        int64_t t = segment_time(log->segs[0]);
+        int64_t expiry = t == INT64_MAX
+                             ? INT64_MAX
+                             : add_saturating(add_saturating(t, log->cfg.retention_ms), 1);
+        deadline = expiry < deadline ? expiry : deadline;
+    }
+    return deadline;
 }
 
 int partition_log_delete_records(struct partition_log *log, int64_t before_offset)

@@ -61,6 +61,7 @@ static void settings_from(struct log_settings *s, const struct topic_config *cfg
 void partition_log_set_config(struct partition_log *log, const struct topic_config *cfg)
 {
     settings_from(&log->cfg, cfg);
+    log_note_deadline(log); /* retention.ms, retention.bytes or cleanup.policy may be new */
 }
 
 /* ---- segment list ---- */
@@ -120,6 +121,7 @@ static int log_alloc(uv_loop_t *loop, const char *dir, const struct topic_config
         return -ENOMEM;
     }
     log->loop = loop;
+    log->retention_size_trigger = INT64_MAX;
     leader_epoch_cache_init(&log->epochs);
     producer_state_init(&log->producers);
     settings_from(&log->cfg, cfg);
@@ -196,54 +198,98 @@ int partition_log_open_owned(uv_loop_t *loop, const char *dir, const struct topi
                              char *err, size_t errlen)
 {
     struct partition_log *log;
-    struct log_checkpoint cp;
-    int rv;
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        rv = -errno;
-        snprintf(err, errlen, "cannot create partition directory %s: %s", dir, strerror(errno));
-        return rv;
-    }
-    if ((rv = log_alloc(loop, dir, cfg, clock, &log)) < 0) {
+    int rv = partition_log_prepare(loop, dir, cfg, clock, given, owner, &log);
+    if (rv < 0) {
         snprintf(err, errlen, "out of memory opening %s", dir);
         return rv;
     }
-    /* The file cache from the start (recovery opens the segments); the
-     * owner's callbacks only once the log is open. */
-    log->owner.files = owner != NULL ? owner->files : NULL;
-    if (given != NULL) {
-        cp = *given;
+    if ((rv = partition_log_load(log, err, errlen)) < 0) {
+        partition_log_discard(log);
+        return rv;
+    }
+    partition_log_attach(log);
+    *out = log;
+    return 0;
+}
+
+int partition_log_prepare(uv_loop_t *loop, const char *dir, const struct topic_config *cfg,
+                          const struct log_clock *clock, const struct log_checkpoint *cp,
+                          const struct partition_log_owner *owner, struct partition_log **out)
+{
+    struct partition_log *log;
+    int rv = log_alloc(loop, dir, cfg, clock, &log);
+    if (rv < 0) {
+        return rv;
+    }
+    if (cp != NULL) {
+        log->open_cp = *cp;
+        log->have_open_cp = true;
+    }
+    if (owner != NULL) {
+        log->attach_owner = *owner;
+    }
+    /* The load may run on another thread: its segments use a cache of the
+     * log's own, never the owner's (loop thread only). Without an owner's
+     * cache every segment keeps its files open, as before. */
+    if (log->attach_owner.files != NULL) {
+        partition_log_file_cache_init(&log->load_files, PARTITION_LOG_LOAD_FDS);
+        log->owner.files = &log->load_files;
+    }
+    *out = log;
+    return 0;
+}
+
+int partition_log_load(struct partition_log *log, char *err, size_t errlen)
+{
+    struct log_checkpoint cp;
+    int rv;
+    if (mkdir(log->dir, 0755) < 0 && errno != EEXIST) {
+        rv = -errno;
+        snprintf(err, errlen, "cannot create partition directory %s: %s", log->dir,
+                 strerror(errno));
+        return rv;
+    }
+    if (log->have_open_cp) {
+        cp = log->open_cp;
     } else {
         read_checkpoint(log, &cp);
     }
     if ((rv = log_recovery_load(log, cp.recovery_point, err, errlen)) < 0) {
-        goto err_after_alloc;
+        return rv;
     }
     if (log->nsegs == 0 && (rv = create_first_segment(log, cp.log_start_offset, err, errlen)) < 0) {
-        goto err_after_alloc;
+        return rv;
     }
     log->start_offset = clamp64(cp.log_start_offset, log->segs[0]->base_offset, log_end(log));
     log->high_watermark = clamp64(cp.high_watermark, log->start_offset, log_end(log));
     if ((rv = log_epochs_load(log, cp.recovery_point, err, errlen)) < 0) {
-        goto err_after_alloc;
+        return rv;
     }
     if ((rv = log_producers_load(log)) < 0) {
-        snprintf(err, errlen, "cannot rebuild the producer state of %s: %s", dir, log_err_name(rv));
-        goto err_after_alloc;
+        snprintf(err, errlen, "cannot rebuild the producer state of %s: %s", log->dir,
+                 log_err_name(rv));
+        return rv;
     }
     log->durable_offset = log_end(log); /* recovery fsynced what it validated */
     log->last_flush_ms = log_now_ms(log);
-    if (owner != NULL) {
-        log->owner = *owner;
-    }
     log_info("log",
              "opened partition log dir=%s segments=%zu log_start_offset=%" PRId64
              " log_end_offset=%" PRId64 " high_watermark=%" PRId64,
-             dir, log->nsegs, log->start_offset, log_end(log), log->high_watermark);
-    *out = log;
+             log->dir, log->nsegs, log->start_offset, log_end(log), log->high_watermark);
     return 0;
-err_after_alloc:
+}
+
+void partition_log_attach(struct partition_log *log)
+{
+    for (size_t i = 0; i < log->nsegs; i++) {
+        segment_move_cache(log->segs[i], log->attach_owner.files);
+    }
+    log->owner = log->attach_owner;
+}
+
+void partition_log_discard(struct partition_log *log)
+{
     log_free(log);
-    return rv;
 }
 
 static int write_checkpoint(struct partition_log *log)
@@ -267,6 +313,13 @@ int partition_log_checkpoint(struct partition_log *log)
         return log->owner.checkpoint_now(log->owner.data, log);
     }
     return write_checkpoint(log);
+}
+
+void log_note_deadline(struct partition_log *log)
+{
+    if (log->owner.deadline_moved != NULL) {
+        log->owner.deadline_moved(log->owner.data, log);
+    }
 }
 
 void log_note_work(struct partition_log *log)

@@ -97,6 +97,12 @@ struct partition_log_owner {
     /* The broker's bound on segment descriptors (file_cache.h), shared by
      * its logs and outliving them; NULL: every segment keeps its files open. */
     struct file_cache *files;
+    /* partition_log_retention_deadline may have moved earlier: a segment
+     * rolled, was deleted or cleaned, the log grew past retention.bytes, the
+     * config changed, or a producer's timestamp is older than the others'.
+     * Called from inside appends and retention: the owner only re-reads the
+     * deadline. May be NULL. */
+    void (*deadline_moved)(void *data, struct partition_log *log);
 };
 
 /* Set up a cache bounding the descriptors of the segments of the logs that
@@ -111,6 +117,36 @@ int partition_log_open_owned(uv_loop_t *loop, const char *dir, const struct topi
                              const struct log_clock *clock, const struct log_checkpoint *cp,
                              const struct partition_log_owner *owner, struct partition_log **out,
                              char *err, size_t errlen);
+
+/* ---- opening off the loop thread ----
+ *
+ * partition_log_open_owned in three steps, so that many logs (a topic of
+ * thousands of partitions, a restart) open on the libuv thread pool while the
+ * loop keeps serving:
+ * 1. partition_log_prepare, on the loop thread: copies cfg, clock, cp (NULL:
+ *    read the log's own log-offsets.checkpoint, as partition_log_open_owned)
+ *    and owner (may be NULL); no I/O.
+ * 2. partition_log_load, on any one thread: creates the directory if missing
+ *    and recovers (as partition_log_open). It touches only the log's own
+ *    directory and memory: until step 3 its segments' descriptors are bounded
+ *    by a cache of the log's own (PARTITION_LOG_LOAD_FDS), not the owner's.
+ *    The same thread may then call partition_log_begin_epoch (a new leader's
+ *    epoch written with the rest of the files). On failure (-errno with `err`)
+ *    free the log with partition_log_discard.
+ * 3. partition_log_attach, on the loop thread: from now on the log reports to
+ *    its owner, and its open segments are in the owner's file cache.
+ * Until step 3 nothing but these calls and partition_log_discard may use the
+ * log. */
+#define PARTITION_LOG_LOAD_FDS 64
+
+int partition_log_prepare(uv_loop_t *loop, const char *dir, const struct topic_config *cfg,
+                          const struct log_clock *clock, const struct log_checkpoint *cp,
+                          const struct partition_log_owner *owner, struct partition_log **out);
+int partition_log_load(struct partition_log *log, char *err, size_t errlen);
+void partition_log_attach(struct partition_log *log);
+/* Free a prepared log that failed to load or is not wanted any more; its
+ * files stay. Any thread, before partition_log_attach. */
+void partition_log_discard(struct partition_log *log);
 
 /* The offsets a checkpoint records now: log start, high watermark and the
  * recovery point (the durable offset). */
@@ -333,6 +369,19 @@ int partition_log_delete_records(struct partition_log *log, int64_t before_offse
  * a timer (log.retention.check.interval.ms). Returns the number of segments
  * deleted, or a negative error. */
 int partition_log_apply_retention(struct partition_log *log, int64_t now_ms);
+
+/* The wall-clock time (ms) from which partition_log_apply_retention or
+ * partition_log_expire_producers (with `producer_expiration_ms`) may have
+ * something to do if nothing else changes: the oldest segment's largest
+ * timestamp + retention.ms, INT64_MIN when segments lie below the log start
+ * or the log is over retention.bytes by the oldest segment's size, the
+ * producers' expiry; INT64_MAX for never. It may come early (a segment not
+ * yet below the high watermark is still kept), never late: whatever moves it
+ * earlier calls the owner's deadline_moved, which is how an owner's timer can
+ * visit only the logs that are due (Kafka's retention pass visits all).
+ * Also arms that call for the append that takes the log past
+ * retention.bytes. */
+int64_t partition_log_retention_deadline(struct partition_log *log, int64_t producer_expiration_ms);
 
 /* ---- leader epochs (KIP-101, KIP-279) ---- */
 

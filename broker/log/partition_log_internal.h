@@ -49,6 +49,16 @@ struct partition_log {
     int io_error;
     struct partition_log_owner owner; /* owner.has_work NULL: not owned */
     bool work_noted;                  /* has_work fired; take_work not yet called */
+    /* Between partition_log_prepare and partition_log_attach: the owner to
+     * report to once attached, the offsets to open with, and the cache
+     * bounding the segment descriptors of the load. */
+    struct partition_log_owner attach_owner;
+    struct log_checkpoint open_cp;
+    bool have_open_cp;
+    struct file_cache load_files;
+    /* The active segment's size from which the log is over retention.bytes
+     * (set by partition_log_retention_deadline; INT64_MAX: not watched). */
+    int64_t retention_size_trigger;
     struct leader_epoch_cache epochs; /* log_epochs.c */
     struct producer_state producers;  /* log_producers.c */
     bool epochs_unsaved;  /* the last checkpoint write failed: retry before the next append */
@@ -81,6 +91,8 @@ int64_t log_now_ms(const struct partition_log *log);
 
 /* Tell the owner (if any) the log has periodic work or moved offsets. */
 void log_note_work(struct partition_log *log);
+/* Tell the owner (if any) its retention deadline may have moved earlier. */
+void log_note_deadline(struct partition_log *log);
 /* A storage fault (`err`, log_err_is_storage) while doing `what`: the log
  * takes no more appends and its durable offset stays put (io_error, sticky
  * until reopened); logged and told to the owner the first time. */

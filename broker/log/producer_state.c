@@ -48,6 +48,15 @@ bool producer_batch_from_header(const struct record_batch_header *h, struct prod
 void producer_state_init(struct producer_state *ps)
 {
     memset(ps, 0, sizeof *ps);
+    ps->oldest_timestamp = INT64_MAX;
+}
+
+/* Keep oldest_timestamp a lower bound after `e` changed. */
+static void note_timestamp(struct producer_state *ps, const struct producer_entry *e)
+{
+    if (e->last_timestamp < ps->oldest_timestamp) {
+        ps->oldest_timestamp = e->last_timestamp;
+    }
 }
 
 void producer_state_free(struct producer_state *ps)
@@ -61,6 +70,7 @@ void producer_state_clear(struct producer_state *ps)
 {
     ps->count = 0;
     ps->n_unreplicated = 0;
+    ps->oldest_timestamp = INT64_MAX;
 }
 
 /* Index of `id`, or where it would go (*found false). */
@@ -180,6 +190,7 @@ int producer_state_update(struct producer_state *ps, const struct producer_batch
     if (b->max_timestamp > e->last_timestamp) {
         e->last_timestamp = b->max_timestamp;
     }
+    note_timestamp(ps, e);
     if (b->control) {
         return 0; /* markers end the transaction in producer_state_end_txn */
     }
@@ -242,6 +253,7 @@ int producer_state_end_txn(struct producer_state *ps, const struct producer_mark
     if (m->timestamp > e->last_timestamp) {
         e->last_timestamp = m->timestamp;
     }
+    note_timestamp(ps, e); /* it may expire again now its transaction is over */
     *done = (struct producer_completed_txn){
         .producer_id = m->producer_id,
         .first_offset = e->txn_first_offset >= 0 ? e->txn_first_offset : m->offset,
@@ -297,16 +309,31 @@ int64_t producer_state_stable_after(const struct producer_state *ps, int64_t mar
 size_t producer_state_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration_ms)
 {
     size_t kept = 0, gone = 0;
+    ps->oldest_timestamp = INT64_MAX;
     for (size_t i = 0; i < ps->count; i++) {
         const struct producer_entry *e = &ps->entries[i];
         if (e->txn_first_offset < 0 && now_ms - e->last_timestamp >= expiration_ms) {
             gone++;
             continue;
         }
+        if (e->txn_first_offset < 0) {
+            note_timestamp(ps, e);
+        }
         ps->entries[kept++] = *e;
     }
     ps->count = kept;
     return gone;
+}
+
+int64_t producer_state_expiry_deadline(const struct producer_state *ps, int64_t expiration_ms)
+{
+    if (ps->count == 0 || ps->oldest_timestamp == INT64_MAX) {
+        return INT64_MAX;
+    }
+    if (expiration_ms > 0 && ps->oldest_timestamp > INT64_MAX - expiration_ms) {
+        return INT64_MAX;
+    }
+    return ps->oldest_timestamp + expiration_ms;
 }
 
 size_t producer_state_drop_before(struct producer_state *ps, int64_t offset)
@@ -414,6 +441,10 @@ int producer_state_decode(struct producer_state *ps, const uint8_t *p, size_t le
     ps->n_unreplicated = 0;
     if (count == 0) {
         ps->cap = 1;
+    }
+    ps->oldest_timestamp = INT64_MAX;
+    for (uint32_t i = 0; i < count; i++) {
+        note_timestamp(ps, &entries[i]);
     }
     return 0;
 bad:

@@ -93,6 +93,11 @@ struct producer_state {
      * watermark, in marker order (they hold the LSO back). */
     struct producer_completed_txn *unreplicated;
     size_t n_unreplicated, cap_unreplicated;
+    /* At most the last timestamp of every producer that could expire (no
+     * open transaction); INT64_MAX when none. Exact after
+     * producer_state_expire, lowered by every change, so the expiry
+     * deadline it gives may come early but never late. */
+    int64_t oldest_timestamp;
 };
 
 /* What a batch header says about its producer, with its offsets in the log. */
@@ -175,6 +180,10 @@ int64_t producer_state_stable_after(const struct producer_state *ps, int64_t mar
 /* Drop producers whose last timestamp is at least `expiration_ms` old and
  * that have no open transaction. Returns how many went. */
 size_t producer_state_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration_ms);
+
+/* When producer_state_expire may next drop a producer, given
+ * `expiration_ms`: early rather than late; INT64_MAX when it never will. */
+int64_t producer_state_expiry_deadline(const struct producer_state *ps, int64_t expiration_ms);
 
 /* The log start moved to `offset` (retention, DeleteRecords): forget
  * producers whose last batch lies wholly below it, as Kafka does; their next

@@ -49,56 +49,84 @@ int record_batch_parse(const uint8_t *p, size_t avail, struct record_batch_heade
     return 0;
 }
 
-/* Skip a zigzag varint-length byte field (key, value, header key/value):
- * -1 means null, other negatives are malformed. */
-static int skip_bytes_field(const uint8_t *p, size_t avail, size_t *pos, bool nullable)
+/* The record walk runs over every produced record, and nearly all of its
+ * varints are one or two bytes: those are decoded inline, longer ones by
+ * the general decoder (which also rejects overlong encodings). Each returns
+ * 0 and advances *pos, or -1 if malformed or truncated. */
+static inline int get_s32(const uint8_t *p, size_t len, size_t *pos, int32_t *out)
 {
-    int32_t n;
-    int rv = varint_decode_s32(p + *pos, avail - *pos, &n);
+    size_t at = *pos;
+    if (at + 1 < len && p[at] >= 0x80 && p[at + 1] < 0x80) {
+        uint32_t v = (uint32_t)(p[at] & 0x7f) | (uint32_t)p[at + 1] << 7;
+        *out = (int32_t)(v >> 1) ^ -(int32_t)(v & 1);
+        *pos = at + 2;
+        return 0;
+    }
+    if (at < len && p[at] < 0x80) {
+        *out = (int32_t)(p[at] >> 1) ^ -(int32_t)(p[at] & 1);
+        *pos = at + 1;
+        return 0;
+    }
+    int rv = varint_decode_s32(p + at, len - at, out);
+    if (rv < 0) {
+        return -1;
+    }
+    *pos = at + (size_t)rv;
+    return 0;
+}
+
+static inline int skip_s64(const uint8_t *p, size_t len, size_t *pos)
+{
+    int64_t v;
+    if (*pos < len && p[*pos] < 0x80) {
+        (*pos)++;
+        return 0;
+    }
+    int rv = varint_decode_s64(p + *pos, len - *pos, &v);
     if (rv < 0) {
         return -1;
     }
     *pos += (size_t)rv;
+    return 0;
+}
+
+/* Skip the bytes of a field whose zigzag varint length `n` was just read:
+ * -1 means null, other negatives are malformed. */
+static inline int skip_bytes(size_t len, size_t *pos, int32_t n, bool nullable)
+{
     if (n < 0) {
         return (n == -1 && nullable) ? 0 : -1;
     }
-    if ((size_t)n > avail - *pos) {
+    if ((size_t)n > len - *pos) {
         return -1;
     }
     *pos += (size_t)n;
     return 0;
 }
 
+static inline int skip_bytes_field(const uint8_t *p, size_t len, size_t *pos, bool nullable)
+{
+    int32_t n;
+    return get_s32(p, len, pos, &n) < 0 ? -1 : skip_bytes(len, pos, n, nullable);
+}
+
 /* Parse one record body of `len` bytes; check its offsetDelta is `index`.
  * Returns 0, -1 if malformed, -2 if `need_key` and the key is null. */
-static int check_record_body(const uint8_t *p, size_t len, int32_t index, bool need_key)
+static inline int check_record_body(const uint8_t *p, size_t len, int32_t index, bool need_key)
 {
     size_t pos = 1; /* attributes i8 */
-    int64_t ts_delta;
-    int32_t offset_delta, headers;
-    int rv;
-    if (len < 1) {
+    int32_t offset_delta, key_len, headers;
+    if (len < 1 || skip_s64(p, len, &pos) < 0 || get_s32(p, len, &pos, &offset_delta) < 0 ||
+        offset_delta != index || get_s32(p, len, &pos, &key_len) < 0) {
         return -1;
     }
-    if ((rv = varint_decode_s64(p + pos, len - pos, &ts_delta)) < 0) {
-        return -1;
-    }
-    pos += (size_t)rv;
-    if ((rv = varint_decode_s32(p + pos, len - pos, &offset_delta)) < 0 || offset_delta != index) {
-        return -1;
-    }
-    pos += (size_t)rv;
-    int32_t key_len;
-    if (need_key && (varint_decode_s32(p + pos, len - pos, &key_len) < 0 || key_len < 0)) {
+    if (need_key && key_len < 0) {
         return -2;
     }
-    if (skip_bytes_field(p, len, &pos, true) < 0 || skip_bytes_field(p, len, &pos, true) < 0) {
+    if (skip_bytes(len, &pos, key_len, true) < 0 || skip_bytes_field(p, len, &pos, true) < 0 ||
+        get_s32(p, len, &pos, &headers) < 0 || headers < 0) {
         return -1;
     }
-    if ((rv = varint_decode_s32(p + pos, len - pos, &headers)) < 0 || headers < 0) {
-        return -1;
-    }
-    pos += (size_t)rv;
     for (int32_t i = 0; i < headers; i++) {
         if (skip_bytes_field(p, len, &pos, false) < 0 || skip_bytes_field(p, len, &pos, true) < 0) {
             return -1;
@@ -115,12 +143,10 @@ static int walk_records(const uint8_t *p, size_t len, int32_t count, bool need_k
     int32_t i;
     for (i = 0; pos < len; i++) {
         int32_t rec_len;
-        int rv = varint_decode_s32(p + pos, len - pos, &rec_len);
-        if (rv < 0 || rec_len < 0 || (size_t)rec_len > len - pos - (size_t)rv) {
+        if (get_s32(p, len, &pos, &rec_len) < 0 || rec_len < 0 || (size_t)rec_len > len - pos) {
             return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
                         "record %d has a bad length or runs past the batch", i);
         }
-        pos += (size_t)rv;
         int body = i >= count ? -1 : check_record_body(p + pos, (size_t)rec_len, i, need_key);
         if (body == -2) {
             return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,

@@ -241,6 +241,20 @@ void segment_unref(struct segment *seg)
     }
 }
 
+void segment_move_cache(struct segment *seg, struct file_cache *cache)
+{
+    if (seg->cache == cache || cache == NULL) {
+        return;
+    }
+    size_t fds = seg->files.fds;
+    bool listed = seg->files.cache != NULL;
+    file_cache_forget(&seg->files);
+    seg->cache = cache;
+    if (listed) {
+        file_cache_opened(cache, &seg->files, fds);
+    }
+}
+
 void segment_release(struct segment *seg)
 {
     if (seg != NULL) {

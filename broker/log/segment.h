@@ -90,6 +90,10 @@ void segment_unref(struct segment *seg);
  * leaves the cache (its open descriptors stay with the remaining holders)
  * and is unreferenced. */
 void segment_release(struct segment *seg);
+/* Move the segment to descriptor cache `cache` (its open files listed there
+ * from now on, closed ones reopened through it). A segment with a cache
+ * cannot move to none. */
+void segment_move_cache(struct segment *seg, struct file_cache *cache);
 /* Remove the files (the open descriptors keep working). */
 void segment_unlink(struct segment *seg);
 

@@ -151,6 +151,7 @@ static int apply_deltas(struct broker_session *s,
         if (rv != 0) {
             return rv;
         }
+        image_changes_note_batch(&s->changes, d->batch);
     }
     return 0;
 }
@@ -171,6 +172,7 @@ static void on_fetched(struct controller_request *req, int status, const Protobu
             return;
         }
         fsm_replace_image(&s->metadata, copy);
+        image_changes_note_everything(&s->changes);
         s->have_image = true;
     } else if (apply_deltas(s, resp) != 0) {
         s->have_image = false; /* refetch everything */
@@ -383,6 +385,7 @@ int broker_session_start(struct broker_session *s, uv_loop_t *loop, const struct
     if (rv != 0) {
         return rv;
     }
+    image_changes_init(&s->changes);
     rv = controller_client_init_tls(&s->client, loop, voters, o->tls);
     if (rv != 0) {
         fsm_close(&s->metadata);
@@ -400,6 +403,11 @@ int broker_session_start(struct broker_session *s, uv_loop_t *loop, const struct
 const MetadataImage *broker_session_image(const struct broker_session *s)
 {
     return s->metadata.image;
+}
+
+struct image_changes *broker_session_changes(struct broker_session *s)
+{
+    return &s->changes;
 }
 
 static void offline_free(Sluice__Controller__OfflineReplica *refs,
@@ -458,6 +466,7 @@ static void closed_one(struct broker_session *s)
         s->offline_dirs = NULL;
         s->n_offline = s->n_offline_dirs = 0;
         fsm_close(&s->metadata);
+        image_changes_free(&s->changes);
         if (s->stop_cb != NULL) {
             s->stop_cb(s);
         }

@@ -39,6 +39,7 @@
 
 #include "metadata/controller_client.h"
 #include "metadata/fsm.h"
+#include "metadata/image_changes.h"
 #include "proto/controller.pb-c.h"
 
 #define BROKER_SESSION_MAX_ENDPOINTS 16
@@ -109,6 +110,8 @@ struct broker_session {
     uint64_t heartbeat_interval_ms, request_timeout_ms;
     struct controller_client client;
     struct fsm metadata; /* the replayed image */
+    /* What the replay changed since the metadata view last applied it. */
+    struct image_changes changes;
     bool have_image;
     int64_t broker_epoch; /* 0: not registered */
     bool fenced;
@@ -145,6 +148,10 @@ int broker_session_start(struct broker_session *s, uv_loop_t *loop, const struct
                          broker_session_cb on_metadata);
 /* The local image (borrowed; valid until the next loop iteration). */
 const MetadataImage *broker_session_image(const struct broker_session *s);
+/* What the replay changed in the image since its reader last cleared this
+ * (image_changes.h): each delta's records, or everything when a whole image
+ * was adopted. Borrowed; the metadata view applies and clears it. */
+struct image_changes *broker_session_changes(struct broker_session *s);
 static inline bool broker_session_registered(const struct broker_session *s)
 {
     return s->broker_epoch > 0;

@@ -6,9 +6,11 @@
  * image (broker/metadata/broker_session): unfenced brokers with their advertised
  * endpoints and racks, topics with ids, configs and partitions (replicas,
  * ISR, leader, leader epoch), the cluster id. The owner calls
- * metadata_quorum_refresh after each image change; the view diffs the image
- * against what it showed before and fires the metadata_listener callbacks
- * (created, deleted, partitions added, partitions changed, config changed).
+ * metadata_quorum_refresh after each image change; the view updates what the
+ * source's changes name (or compares the whole image when it was replaced,
+ * or when the source keeps no changes) and fires the metadata_listener
+ * callbacks for exactly what changed (created, deleted, partitions added,
+ * one partition changed, config changed).
  *
  * Admin mutations (metadata_view_submit_*) are forwarded to the active
  * controller through `client`, and answered once this view shows the change
@@ -25,6 +27,7 @@
 #include "broker/metadata/metadata_view.h"
 #include "metadata/controller_client.h"
 #include "metadata/image.h"
+#include "metadata/image_changes.h"
 
 struct metadata_quorum_source {
     void *data;
@@ -34,6 +37,14 @@ struct metadata_quorum_source {
     /* Where admin requests go (borrowed; must outlive the view's pending
      * requests, whose callbacks it fires). NULL: admin requests fail. */
     struct controller_client *client;
+    /* What changed in the image since the view last applied it (borrowed;
+     * the view clears it once applied, or notes everything when it could
+     * not apply it). NULL function: every refresh compares the whole image,
+     * at a cost that grows with the cluster. */
+    struct image_changes *(*changes)(void *data);
+    /* The image's topic with id `id`, found without walking every topic
+     * (fsm_find_topic_id), or NULL. NULL function: the view walks the image. */
+    const TopicState *(*find_topic_id)(void *data, ProtobufCBinaryData id);
 };
 
 /* Open the view for broker `cfg->node_id`; `cfg` and `src` are borrowed for

@@ -73,10 +73,13 @@ struct metadata_listener {
     void (*topic_created)(void *data, const struct metadata_topic *topic);
     /* Called before the topic is freed: `topic` is still readable. */
     void (*topic_deleted)(void *data, const struct metadata_topic *topic);
+    /* Partitions [old_count, topic->n_partitions) were added. */
     void (*partitions_added)(void *data, const struct metadata_topic *topic, int32_t old_count);
     void (*config_changed)(void *data, const struct metadata_topic *topic);
-    /* The leader, leader epoch, replicas or ISR of some partition changed. */
-    void (*partitions_changed)(void *data, const struct metadata_topic *topic);
+    /* The leader, epochs, replicas, ISR or reassignment of partition `index`
+     * (one shown before this update) changed: once per changed partition,
+     * so the cost follows the change, not the topic's size. */
+    void (*partition_changed)(void *data, const struct metadata_topic *topic, int32_t index);
 };
 
 struct metadata_view;

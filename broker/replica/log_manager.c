@@ -2,6 +2,7 @@
 #include "broker/replica/log_manager.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +12,18 @@
 #include <unistd.h>
 
 #include "broker/replica/dir_checkpoint.h"
+#include "common/deadline_heap.h"
+#include "common/fs_util.h"
 #include "common/log.h"
 
-#define FLUSH_TICK_MS          1000
-#define CHECKPOINT_EVERY_TICKS 5 /* replica.high.watermark.checkpoint.interval.ms = 5000 */
+#define FLUSH_TICK_MS 1000
+/* Partition opens on the thread pool at once: libuv's pool has four threads
+ * by default, and flush fsyncs and checkpoint writes must still get one. */
+#define OPENS_IN_FLIGHT 3
 
-/* A log the manager opened: what it needs to file the log's offsets, and its
- * place in the list of logs with periodic work. Freed when the log closes. */
+/* A log the manager opened: what it needs to file the log's offsets, its
+ * place in the list of logs with periodic work and in the retention queue.
+ * Freed when the log closes. */
 struct managed_log {
     struct log_manager *lm;
     struct partition_log *log;
@@ -26,6 +32,8 @@ struct managed_log {
     size_t dir;
     bool listed;
     struct managed_log *prev, *next;
+    struct deadline_entry retention;    /* queued at its retention deadline */
+    struct managed_log *retention_next; /* in the retention pass's list of due logs */
 };
 
 int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
@@ -37,8 +45,13 @@ int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluic
     lm->dirs = dirs;
     lm->each = each;
     lm->owner = owner;
+    deadline_heap_init(&lm->retention_due);
     partition_log_file_cache_init(&lm->files,
                                   log_manager_open_files_limit(cfg->log_max_open_files));
+    if (log_open_queue_init(&lm->opens, loop, dirs, OPENS_IN_FLIGHT) != 0) {
+        log_error("replica", "cannot set up the partition open queue");
+        return -ENOMEM;
+    }
     for (size_t i = 0; i < dirs->count; i++) {
         if ((lm->checkpoints[i] = dir_checkpoint_open(loop, dirs->paths[i])) == NULL) {
             log_error("replica", "out of memory reading checkpoints dir=%s", dirs->paths[i]);
@@ -65,6 +78,7 @@ size_t log_manager_open_files_limit(int32_t configured)
 
 void log_manager_close(struct log_manager *lm)
 {
+    log_open_queue_close(&lm->opens);
     for (size_t i = 0; i < DATA_DIR_MAX; i++) {
         if (lm->checkpoints[i] != NULL) {
             if (!lm->dir_offline[i]) {
@@ -74,6 +88,7 @@ void log_manager_close(struct log_manager *lm)
             lm->checkpoints[i] = NULL;
         }
     }
+    deadline_heap_free(&lm->retention_due);
 }
 
 /* ---- the logs' reports (partition_log_owner) ---- */
@@ -113,6 +128,29 @@ static void on_log_work(void *data, struct partition_log *log)
 {
     (void)log;
     work_list(data);
+}
+
+/* Queue the log at its retention deadline (out of the queue for never).
+ * Without memory for the queue, every retention pass visits every log. */
+static void retention_schedule(struct managed_log *m, struct partition_log *log)
+{
+    struct log_manager *lm = m->lm;
+    int64_t deadline = partition_log_retention_deadline(log, lm->cfg->producer_id_expiration_ms);
+    if (deadline == INT64_MAX) {
+        deadline_heap_remove(&lm->retention_due, &m->retention);
+    } else if (deadline_heap_set(&lm->retention_due, &m->retention, deadline) != 0 &&
+               !lm->retention_every_log) {
+        lm->retention_every_log = true;
+        log_error("replica",
+                  "out of memory queueing retention topic=%s partition=%d: retention now "
+                  "visits every partition",
+                  m->topic, m->partition);
+    }
+}
+
+static void on_log_deadline(void *data, struct partition_log *log)
+{
+    retention_schedule(data, log);
 }
 
 /* Record the log's offsets in its directory's entries. */
@@ -197,6 +235,7 @@ static void on_log_closed(void *data, struct partition_log *log, const struct lo
         dir_checkpoint_remove(dc, m->topic, m->partition);
     }
     work_unlist(m);
+    deadline_heap_remove(&m->lm->retention_due, &m->retention);
     free(m->topic);
     free(m);
 }
@@ -280,9 +319,140 @@ static void topic_id_write(const char *path, const uint8_t id[16])
     }
 }
 
+/* One partition being opened: prepared on the loop, opened on the pool
+ * (open_run), handed back on the loop (open_done). */
+struct open_job {
+    struct log_open_task task;
+    struct log_manager *lm;
+    struct managed_log *m; /* the log's owner data, from the start */
+    struct partition_log_owner owner;
+    struct topic_config cfg; /* a copy: the pool must not read the view's */
+    char path[4096];
+    uint8_t id[16];
+    int32_t leader_epoch;
+    bool exists; /* the directory existed when queued */
+    bool listed; /* `cp` is the directory files' entry for it */
+    struct log_checkpoint cp;
+    bool legacy; /* it has its own log-offsets.checkpoint to retire */
+    struct partition_log *log;
+    int rv;
+    char err[512];
+    log_manager_opened_fn done;
+    void *arg;
+};
+
+static void open_run(struct log_open_task *t)
+{
+    struct open_job *j = (struct open_job *)t;
+    const struct log_checkpoint *cp = j->listed ? &j->cp : NULL;
+    if (j->exists && topic_id_stale(j->path, j->id)) {
+        log_warn("replica", "deleting the partition of an earlier topic with this name dir=%s",
+                 j->path);
+        struct partition_log *old;
+        if (partition_log_open(j->lm->loop, j->path, &j->cfg, NULL, &old, j->err, sizeof j->err) ==
+            0) {
+            partition_log_destroy(old);
+        }
+        /* A directory made anew starts from nothing, whatever the entry said. */
+        cp = NULL;
+        j->exists = false;
+    }
+    if (mkdir(j->path, 0755) == 0) {
+        t->sync_data_dir = true; /* the new entry must survive a crash */
+    } else if (errno != EEXIST) {
+        j->rv = -errno;
+        snprintf(j->err, sizeof j->err, "cannot create partition directory %.256s: %s", j->path,
+                 strerror(errno));
+        return;
+    }
+    if ((j->rv = partition_log_prepare(j->lm->loop, j->path, &j->cfg, NULL, cp, &j->owner,
+                                       &j->log)) < 0) {
+        snprintf(j->err, sizeof j->err, "out of memory");
+        return;
+    }
+    if ((j->rv = partition_log_load(j->log, j->err, sizeof j->err)) < 0) {
+        partition_log_discard(j->log);
+        j->log = NULL;
+        return;
+    }
+    if (j->leader_epoch >= 0 && partition_log_latest_epoch(j->log) < j->leader_epoch) {
+        /* Failure is logged there; becoming leader on the loop tries again. */
+        (void)partition_log_begin_epoch(j->log, j->leader_epoch);
+    }
+    char legacy[4200];
+    snprintf(legacy, sizeof legacy, "%s/" PARTITION_LOG_CHECKPOINT_FILE, j->path);
+    j->legacy = !j->listed && j->exists && access(legacy, F_OK) == 0;
+    topic_id_write(j->path, j->id);
+    /* The files of a new directory (segments, partition.metadata, the
+     * epochs) before the partition takes records. */
+    if (t->sync_data_dir && (j->rv = fs_fsync_dir(j->path)) < 0) {
+        snprintf(j->err, sizeof j->err, "cannot fsync partition directory %.256s: %s", j->path,
+                 strerror(-j->rv));
+        partition_log_discard(j->log);
+        j->log = NULL;
+    }
+}
+
+/* A device error takes the directory offline (Kafka's log loading does);
+ * anything else (corrupt, missing, out of descriptors) only this partition,
+ * which the owner reports. */
+static bool device_error(int rv)
+{
+    return rv == -EIO || rv == -EROFS || rv == -ENOSPC || rv == -EDQUOT || rv == -ENXIO ||
+           rv == -ENODEV;
+}
+
+static void open_done(struct log_open_task *t)
+{
+    struct open_job *j = (struct open_job *)t;
+    struct log_manager *lm = j->lm;
+    struct managed_log *m = j->m;
+    size_t d = m->dir;
+    int rv = j->rv;
+    if (rv == 0 && t->data_dir_status < 0) {
+        rv = t->data_dir_status;
+        snprintf(j->err, sizeof j->err, "cannot fsync log directory %s: %s", lm->dirs->paths[d],
+                 strerror(-rv));
+        partition_log_attach(j->log);
+        m->log = j->log;
+        (void)partition_log_close(j->log); /* frees m (on_log_closed) */
+        m = NULL;
+    }
+    if (rv != 0) {
+        log_error("replica", "cannot open partition dir=%s error=\"%s\"", j->path, j->err);
+        if (device_error(rv)) {
+            char what[300];
+            snprintf(what, sizeof what, "open dir=%.256s", j->path);
+            log_manager_fail_dir(lm, d, rv, what);
+        }
+        if (m != NULL) {
+            free(m->topic);
+            free(m);
+        }
+        log_manager_release(lm, d);
+        j->done(j->arg, rv, NULL, d, j->path);
+    } else {
+        struct dir_checkpoint *dc = lm->checkpoints[d];
+        partition_log_attach(j->log);
+        m->log = j->log;
+        file_offsets(m);
+        retention_schedule(m, m->log);
+        /* Offsets from the partition's own file (the format before the
+         * directory's files): it goes once the directory's files list them. */
+        char legacy[4200];
+        snprintf(legacy, sizeof legacy, "%s/" PARTITION_LOG_CHECKPOINT_FILE, j->path);
+        if (j->legacy && dir_checkpoint_retire_file(dc, legacy) != 0) {
+            log_warn("replica", "out of memory: keeping the old checkpoint file=%s", legacy);
+        }
+        j->done(j->arg, 0, j->log, d, j->path);
+    }
+    topic_config_free(&j->cfg);
+    free(j);
+}
+
 int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id[16], int32_t index,
-                     const struct topic_config *cfg, struct partition_log **out, size_t *dir_index,
-                     char *path, size_t pathlen)
+                     const struct topic_config *cfg, int32_t leader_epoch,
+                     log_manager_opened_fn done, void *arg)
 {
     int chosen = choose_dir(lm, topic, index);
     if (chosen < 0) {
@@ -294,73 +464,68 @@ int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id
     }
     size_t d = (size_t)chosen;
     struct dir_checkpoint *dc = lm->checkpoints[d];
-    char err[512] = "directory name too long";
+    struct open_job *j = calloc(1, sizeof *j);
     struct managed_log *m = calloc(1, sizeof *m);
-    int rv = partition_log_dir_name(lm->dirs->paths[d], topic, index, path, pathlen);
-    if (m == NULL || (m->topic = strdup(topic)) == NULL) {
-        snprintf(err, sizeof err, "out of memory");
-        rv = -ENOMEM;
-    }
-    struct stat st;
-    bool exists = rv == 0 && stat(path, &st) == 0;
-    if (rv == 0 && exists && topic_id_stale(path, id)) {
-        log_warn("replica", "deleting the partition of an earlier topic with this name dir=%s",
-                 path);
-        struct partition_log *old;
-        if (partition_log_open(lm->loop, path, cfg, NULL, &old, err, sizeof err) == 0) {
-            partition_log_destroy(old);
-        }
-        exists = false;
-    }
-    /* The directory's files speak for an existing partition directory only;
-     * one made anew starts from nothing, whatever an old entry said. */
-    struct log_checkpoint cp;
-    bool listed = exists && dir_checkpoint_get(dc, topic, index, &cp);
-    if (rv == 0 && !exists) {
-        dir_checkpoint_remove(dc, topic, index);
-    }
-    if (rv == 0) {
-        m->lm = lm;
-        m->partition = index;
-        m->dir = d;
-        struct partition_log_owner owner = {
-            on_log_work, on_log_checkpoint_now, on_log_closed, on_log_failed, m, &lm->files};
-        rv = partition_log_open_owned(lm->loop, path, cfg, NULL, listed ? &cp : NULL, &owner, out,
-                                      err, sizeof err);
-    }
-    if (rv != 0) {
-        log_error("replica", "cannot open partition topic=%s partition=%d dir=%s error=\"%s\"",
-                  topic, index, path, err);
-        /* A device error takes the directory offline (Kafka's log loading
-         * does); anything else (corrupt, missing, out of descriptors) only
-         * this partition, which the owner reports. */
-        if (rv == -EIO || rv == -EROFS || rv == -ENOSPC || rv == -EDQUOT || rv == -ENXIO ||
-            rv == -ENODEV) {
-            char what[300];
-            snprintf(what, sizeof what, "open topic=%s partition=%d", topic, index);
-            log_manager_fail_dir(lm, d, rv, what);
+    if (j == NULL || m == NULL || (m->topic = strdup(topic)) == NULL ||
+        topic_config_copy(&j->cfg, cfg) != 0) {
+        log_error("replica", "cannot open partition topic=%s partition=%d: out of memory", topic,
+                  index);
+        if (j != NULL) {
+            topic_config_free(&j->cfg);
         }
         if (m != NULL) {
             free(m->topic);
         }
         free(m);
-        return rv;
+        free(j);
+        return -ENOMEM;
     }
-    m->log = *out;
-    file_offsets(m);
-    if (!listed) {
-        /* Offsets from the partition's own file (the format before the
-         * directory's files): it goes once the directory's files list them. */
-        char legacy[4200];
-        snprintf(legacy, sizeof legacy, "%s/" PARTITION_LOG_CHECKPOINT_FILE, path);
-        if (exists && access(legacy, F_OK) == 0 && dir_checkpoint_retire_file(dc, legacy) != 0) {
-            log_warn("replica", "out of memory: keeping the old checkpoint file=%s", legacy);
-        }
+    if (partition_log_dir_name(lm->dirs->paths[d], topic, index, j->path, sizeof j->path) != 0) {
+        log_error("replica", "cannot open partition topic=%s partition=%d: name too long", topic,
+                  index);
+        topic_config_free(&j->cfg);
+        free(m->topic);
+        free(m);
+        free(j);
+        return -ENAMETOOLONG;
     }
-    topic_id_write(path, id);
-    *dir_index = d;
+    struct stat st;
+    j->exists = stat(j->path, &st) == 0;
+    /* The directory's files speak for an existing partition directory only;
+     * one made anew starts from nothing, whatever an old entry said. */
+    j->listed = j->exists && dir_checkpoint_get(dc, topic, index, &j->cp);
+    if (!j->exists) {
+        dir_checkpoint_remove(dc, topic, index);
+    }
+    m->lm = lm;
+    m->partition = index;
+    m->dir = d;
+    j->lm = lm;
+    j->m = m;
+    j->owner = (struct partition_log_owner){
+        on_log_work, on_log_checkpoint_now, on_log_closed, on_log_failed, m,
+        &lm->files,  on_log_deadline};
+    memcpy(j->id, id, sizeof j->id);
+    j->leader_epoch = leader_epoch;
+    j->done = done;
+    j->arg = arg;
+    j->task.path = j->path;
+    j->task.data_dir = d;
+    j->task.run = open_run;
+    j->task.done = open_done;
     lm->partitions_in_dir[d]++;
+    log_open_queue_add(&lm->opens, &j->task);
     return 0;
+}
+
+size_t log_manager_opening(const struct log_manager *lm)
+{
+    return log_open_queue_pending(&lm->opens);
+}
+
+void log_manager_wait_opens(struct log_manager *lm)
+{
+    log_open_queue_drain(&lm->opens);
 }
 
 void log_manager_release(struct log_manager *lm, size_t dir_index)
@@ -398,17 +563,37 @@ static void retention_one(struct partition_log *log, const char *topic, int32_t 
     }
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Only the logs whose retention deadline has passed: the due ones leave the
+ * queue first, so what a visit changes cannot bring a log round twice in one
+ * pass, then each is visited and queued again at its next deadline. */
 static void on_retention(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
-    uv_update_time(lm->loop);
-    int64_t now_ms = (int64_t)uv_now(lm->loop);
-    struct timespec ts;
-    if (clock_gettime(CLOCK_REALTIME, &ts) == 0) {
-        now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    struct retention_pass pass = {wall_ms(), lm->cfg->producer_id_expiration_ms};
+    if (lm->retention_every_log) {
+        lm->each(lm->owner, retention_one, &pass);
+        return;
     }
-    struct retention_pass pass = {now_ms, lm->cfg->producer_id_expiration_ms};
-    lm->each(lm->owner, retention_one, &pass);
+    struct managed_log *due = NULL, *m, *next;
+    struct deadline_entry *e;
+    while ((e = deadline_heap_pop_due(&lm->retention_due, pass.now_ms)) != NULL) {
+        m = (struct managed_log *)((char *)e - offsetof(struct managed_log, retention));
+        m->retention_next = due;
+        due = m;
+    }
+    for (m = due; m != NULL; m = next) {
+        next = m->retention_next;
+        retention_one(m->log, m->topic, m->partition, &pass);
+        retention_schedule(m, m->log);
+        lm->retention_visits++;
+    }
 }
 
 /* Only the logs with work: flush what is due, file their offsets, and drop
@@ -425,12 +610,28 @@ static void on_flush(uv_timer_t *t)
             work_unlist(m);
         }
     }
-    lm->checkpoint_ticks = (lm->checkpoint_ticks + 1) % CHECKPOINT_EVERY_TICKS;
-    if (lm->checkpoint_ticks == 0) {
-        for (size_t i = 0; i < DATA_DIR_MAX; i++) {
-            if (lm->checkpoints[i] != NULL && !lm->dir_offline[i]) {
-                dir_checkpoint_write_async(lm->checkpoints[i]);
-            }
+}
+
+uint64_t log_manager_checkpoint_interval_ms(const struct sluice_config *cfg)
+{
+    int64_t every = cfg->replica_high_watermark_checkpoint_interval_ms;
+    if (cfg->log_flush_offset_checkpoint_interval_ms < every) {
+        every = cfg->log_flush_offset_checkpoint_interval_ms;
+    }
+    if (cfg->log_flush_start_offset_checkpoint_interval_ms < every) {
+        every = cfg->log_flush_start_offset_checkpoint_interval_ms;
+    }
+    return every > 0 ? (uint64_t)every : 1;
+}
+
+/* Offsets filed by on_flush reach the files here; a directory whose entries
+ * did not change is not written. */
+static void on_checkpoint(uv_timer_t *t)
+{
+    struct log_manager *lm = t->data;
+    for (size_t i = 0; i < DATA_DIR_MAX; i++) {
+        if (lm->checkpoints[i] != NULL && !lm->dir_offline[i]) {
+            dir_checkpoint_write_async(lm->checkpoints[i]);
         }
     }
 }
@@ -463,13 +664,6 @@ static void on_cleaned(struct partition_log *log, const struct log_clean_stats *
     (void)log;
     (void)st; /* the log module logged the outcome */
     lm->cleaning = false;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void on_cleaner(uv_timer_t *t)
@@ -506,6 +700,10 @@ void log_manager_start_timers(struct log_manager *lm)
     uint64_t every = (uint64_t)lm->cfg->log_retention_check_interval_ms;
     uv_timer_start(&lm->retention_timer, on_retention, every, every);
     uv_timer_start(&lm->flush_timer, on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
+    uv_timer_init(lm->loop, &lm->checkpoint_timer);
+    lm->checkpoint_timer.data = lm;
+    uint64_t checkpoint_every = log_manager_checkpoint_interval_ms(lm->cfg);
+    uv_timer_start(&lm->checkpoint_timer, on_checkpoint, checkpoint_every, checkpoint_every);
     uv_timer_init(lm->loop, &lm->cleaner_timer);
     lm->cleaner_timer.data = lm;
     uv_timer_init(lm->loop, &lm->offline_timer);
@@ -529,6 +727,7 @@ void log_manager_stop(struct log_manager *lm)
     if (lm->timers_started) {
         uv_close((uv_handle_t *)&lm->retention_timer, NULL);
         uv_close((uv_handle_t *)&lm->flush_timer, NULL);
+        uv_close((uv_handle_t *)&lm->checkpoint_timer, NULL);
         uv_close((uv_handle_t *)&lm->cleaner_timer, NULL);
         uv_close((uv_handle_t *)&lm->offline_timer, NULL);
         lm->timers_started = false;

@@ -11,14 +11,16 @@
  *   (Kafka's single cleaner thread), throttled by
  *   log.cleaner.io.max.bytes.per.second.
  * - Keeps the offsets of each directory's partitions in Kafka's three
- *   per-directory checkpoint files (dir_checkpoint.h), written on the thread
- *   pool every five seconds (replica.high.watermark.checkpoint.interval.ms =
- *   5000) when something changed.
+ *   per-directory checkpoint files (dir_checkpoint.h), written together on
+ *   the thread pool when something changed, every
+ *   log_manager_checkpoint_interval_ms (5 s by Kafka's defaults).
  * - Runs background flushes every second, visiting only the logs that told
  *   it they have work (partition_log_owner.has_work): unflushed records or
  *   moved offsets. Idle partitions cost nothing per tick.
  * - Runs retention every log.retention.check.interval.ms, and with it drops
- *   idempotent producers idle for producer.id.expiration.ms.
+ *   idempotent producers idle for producer.id.expiration.ms. Each pass
+ *   visits only the logs whose deadline (partition_log_retention_deadline)
+ *   has passed, from a queue the logs keep current (deadline_moved).
  * - Bounds the descriptors its logs' segments hold (log.max.open.files): one
  *   file cache (broker/log/file_cache.h) shared by every log it opens.
  *
@@ -34,7 +36,9 @@
 #include "broker/data_dir.h"
 #include "broker/log/file_cache.h"
 #include "broker/log/partition_log.h"
+#include "broker/replica/log_open_queue.h"
 #include "common/config.h"
+#include "common/deadline_heap.h"
 
 struct dir_checkpoint;
 struct managed_log;
@@ -53,10 +57,13 @@ struct log_manager {
     void *owner;
     uv_timer_t retention_timer, flush_timer, cleaner_timer;
     bool cleaning; /* a clean is in flight */
-    int checkpoint_ticks;
+    uv_timer_t checkpoint_timer;
     bool timers_started;
     struct dir_checkpoint *checkpoints[DATA_DIR_MAX];
-    struct managed_log *work; /* logs with periodic work (has_work), a list */
+    struct managed_log *work;           /* logs with periodic work (has_work), a list */
+    struct deadline_heap retention_due; /* the logs by retention deadline */
+    bool retention_every_log;           /* the queue lacked memory: visit all */
+    uint64_t retention_visits;          /* logs the retention passes visited (tests) */
     /* Offline log directories (Kafka's LogDirFailureChannel): a storage
      * fault in any log of a directory takes the whole directory offline until
      * the broker restarts. Its partitions are closed by the owner, no new
@@ -69,35 +76,61 @@ struct log_manager {
      * that went offline: the owner closes its partitions. NULL: nobody. */
     void (*dir_failed)(void *owner, size_t dir);
     struct file_cache files; /* segment descriptors of all its logs */
+    struct log_open_queue opens;
 };
 
 /* log.max.open.files as configured, or derived from RLIMIT_NOFILE for 0. */
 size_t log_manager_open_files_limit(int32_t configured);
+
+/* How often the checkpoint files are written: the shortest of
+ * log.flush.offset.checkpoint.interval.ms (recovery points),
+ * replica.high.watermark.checkpoint.interval.ms (high watermarks) and
+ * log.flush.start.offset.checkpoint.interval.ms (log start offsets), since
+ * one write covers all three files. Offsets reach them at the next
+ * background flush (every second), so a shorter interval adds no freshness
+ * beyond that. */
+uint64_t log_manager_checkpoint_interval_ms(const struct sluice_config *cfg);
 
 /* Set up and read each directory's checkpoint files (blocking: startup);
  * borrowed arguments outlive the manager. No timers yet. Returns 0 or
  * -ENOMEM (then call log_manager_close). */
 int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
                      const struct data_dirs *dirs, log_manager_each_fn each, void *owner);
-/* Start the retention and flush timers. */
+/* Start the retention, flush and checkpoint timers. */
 void log_manager_start_timers(struct log_manager *lm);
 /* Close the timers (their handles finish closing on the next loop run). */
 void log_manager_stop(struct log_manager *lm);
-/* After every log it opened has been closed or deleted: write the
+/* After every log it opened has been closed or deleted (log_manager_wait_opens
+ * first): write the
  * checkpoint files that changed (synchronously: shutdown) and free them. */
 void log_manager_close(struct log_manager *lm);
 
+/* A log opened by log_manager_open: rv 0 with the log (the caller's), the
+ * directory it lives in (`dir_index`, and `path`, valid during the call), or
+ * a negative errno (logged here; `log` NULL). */
+typedef void (*log_manager_opened_fn)(void *arg, int rv, struct partition_log *log,
+                                      size_t dir_index, const char *path);
+
 /* Open (creating or recovering) the log of `topic`-`index` whose topic id is
- * `id`: in the directory already holding it, else the least loaded online
- * one. -EROFS when it lives in an offline directory or none is online. A
- * directory left by another topic of that name is deleted first. On success
- * *out is the caller's, *dir_index says where it lives and `path` (capacity
- * pathlen) holds its directory. The log reports to the manager (its offsets
- * go into the directory's checkpoint files) until it is closed or deleted.
- * Errors are logged here. */
+ * `id`, in the directory already holding it, else the least loaded online
+ * one, on the thread pool (log_open_queue.h: a few at a time): a directory
+ * left by another topic of that name is deleted first, and a new partition's
+ * directory, files and topic id are durable (its directory and the data
+ * directory fsynced) before `done` runs on the loop. `leader_epoch` >= 0:
+ * this broker leads the partition in that epoch, which begins with the files
+ * (partition_log_begin_epoch off the loop). `cfg` is copied now. The log
+ * reports to the manager (its offsets go into the directory's checkpoint
+ * files) until it is closed or deleted. Returns 0 (`done` follows, from this
+ * call only when out of memory), or -EROFS when it lives in an offline
+ * directory or none is online, or -ENOMEM (`done` is not called). */
 int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id[16], int32_t index,
-                     const struct topic_config *cfg, struct partition_log **out, size_t *dir_index,
-                     char *path, size_t pathlen);
+                     const struct topic_config *cfg, int32_t leader_epoch,
+                     log_manager_opened_fn done, void *arg);
+/* Logs being opened (their `done` still to come). */
+size_t log_manager_opening(const struct log_manager *lm);
+/* Block until every log being opened has been handed to its `done` (called
+ * from here): start-up, before the loop runs, and shutdown. */
+void log_manager_wait_opens(struct log_manager *lm);
 /* Delete partition directory `path` (`<log dir>/<topic>-<partition>`), which
  * no open partition uses: a stray replica (replica_manager_delete_strays). */
 void log_manager_delete_stray(struct log_manager *lm, const char *path);

@@ -20,11 +20,15 @@ struct hosted_topic {
      * could not be opened. Stays so until restart (or until this broker is
      * no longer a replica), and is reported to the controller. */
     bool *offline;
+    /* Its log is being opened on the thread pool (log_manager_open): the
+     * number of that open, 0 if none. parts[i] stays NULL until it is done. */
+    uint64_t *opening;
 };
 
 static void hosted_free(struct hosted_topic *h)
 {
     if (h != NULL) {
+        free(h->opening);
         free(h->parts);
         free(h->dir_index);
         free(h->offline);
@@ -75,34 +79,148 @@ static void close_fetchers(struct replica_manager *rm)
     rm->n_fetchers = rm->cap_fetchers = 0;
 }
 
-static int open_one(struct replica_manager *rm, const struct metadata_topic *t,
-                    struct hosted_topic *h, int32_t index)
+static int sync_partition(struct replica_manager *rm, const struct metadata_topic *t,
+                          struct hosted_topic *h, int32_t i);
+static void report_offline(struct replica_manager *rm);
+static bool hosts(const struct metadata_partition *p, int32_t self);
+
+/* An open in flight, identified by the topic's name and id, the partition
+ * and the open's number: by the time it is done the topic may have been
+ * deleted (and created again), or the partition moved away. */
+struct open_ctx {
+    struct replica_manager *rm;
+    char topic[TOPIC_NAME_MAX + 1];
+    uint8_t id[16];
+    int32_t index;
+    uint64_t seq;
+};
+
+/* Whether the metadata still assigns the partition of this open to us. */
+static bool still_ours(struct replica_manager *rm, const struct open_ctx *c,
+                       const struct metadata_topic *t)
 {
-    char path[4096];
-    struct partition_log *log;
-    size_t d;
-    int rv =
-        log_manager_open(&rm->logs, t->name, t->id, index, &t->config, &log, &d, path, sizeof path);
-    if (rv == -ENOMEM) {
-        return rv; /* logged by the log manager; tried again on the next change */
+    return t != NULL && memcmp(t->id, c->id, sizeof c->id) == 0 && c->index < t->n_partitions &&
+           hosts(&t->partitions[c->index], metadata_view_local_node(rm->metadata));
+}
+
+static void opened(void *arg, int rv, struct partition_log *log, size_t d, const char *path)
+{
+    struct open_ctx *c = arg;
+    struct replica_manager *rm = c->rm;
+    struct hosted_topic *h = strmap_get(&rm->topics, c->topic);
+    const struct metadata_topic *t = metadata_view_topic(rm->metadata, c->topic);
+    int32_t i = c->index;
+    bool mine = h != NULL && i < h->n && h->opening[i] == c->seq;
+    if (mine) {
+        h->opening[i] = 0;
+    }
+    if (rv == 0 && mine && rm->logs.dir_offline[d]) {
+        /* Its directory failed while it was being opened. */
+        log_manager_release(&rm->logs, d);
+        (void)partition_log_close(log);
+        rv = -EIO;
+    } else if (rv == 0 && (!mine || !still_ours(rm, c, t))) {
+        /* Deleted or moved away while being opened: what deleting the open
+         * partition would have done. On shutdown it only closes. */
+        log_manager_release(&rm->logs, d);
+        if (rm->running && !still_ours(rm, c, t)) {
+            log_info("replica", "no longer a replica: deleting topic=%s partition=%d", c->topic, i);
+            (void)partition_log_destroy(log);
+        } else {
+            (void)partition_log_close(log);
+        }
+        free(c);
+        return;
     }
     if (rv != 0) {
         /* Unreadable, corrupt beyond recovery, out of descriptors, or in an
          * offline directory (logged by the log manager): offline here and
-         * reported, so other replicas lead it, instead of failing the topic. */
-        h->offline[index] = true;
-        rm->offline_dirty = true;
-        return 0;
+         * reported, so other replicas lead it, instead of failing the topic.
+         * Out of memory: tried again on the next change. */
+        if (mine && rv != -ENOMEM) {
+            h->offline[i] = true;
+            rm->offline_dirty = true;
+            report_offline(rm);
+        }
+        free(c);
+        return;
     }
-    rv = partition_open(log, path, t->name, index, metadata_view_local_node(rm->metadata),
-                        &t->config, &h->parts[index]);
+    rv = partition_open(log, path, c->topic, i, metadata_view_local_node(rm->metadata), &t->config,
+                        &h->parts[i]);
     if (rv != 0) {
         log_manager_release(&rm->logs, d);
+        log_error("replica", "cannot open partition topic=%s partition=%d: out of memory", c->topic,
+                  i);
+        free(c);
+        return;
+    }
+    h->dir_index[i] = d;
+    partition_set_config(h->parts[i], &t->config); /* a change while it was opened */
+    free(c);
+    if (rm->running) {
+        sync_partition(rm, t, h, i); /* its role, as the metadata says now */
+    }
+}
+
+static void run_opens_waiters(struct replica_manager *rm)
+{
+    while (rm->opens_waiters != NULL && log_manager_opening(&rm->logs) == 0) {
+        struct replica_opens_waiter *w = rm->opens_waiters;
+        rm->opens_waiters = w->next;
+        w->cb(w);
+    }
+}
+
+static void on_log_opened(void *arg, int rv, struct partition_log *log, size_t d, const char *path)
+{
+    struct replica_manager *rm = ((struct open_ctx *)arg)->rm;
+    opened(arg, rv, log, d, path);
+    run_opens_waiters(rm);
+}
+
+void replica_manager_after_opens(struct replica_manager *rm, struct replica_opens_waiter *w)
+{
+    if (log_manager_opening(&rm->logs) == 0) {
+        w->cb(w);
+        return;
+    }
+    w->next = rm->opens_waiters;
+    rm->opens_waiters = w;
+}
+
+/* Start opening partition `index` of `t`; it is usable (parts[index]) once
+ * its files are durable, on a later loop turn. */
+static int open_one(struct replica_manager *rm, const struct metadata_topic *t,
+                    struct hosted_topic *h, int32_t index)
+{
+    const struct metadata_partition *mp = &t->partitions[index];
+    struct open_ctx *c = calloc(1, sizeof *c);
+    if (c == NULL) {
         log_error("replica", "cannot open partition topic=%s partition=%d: out of memory", t->name,
                   index);
-        return rv;
+        return -ENOMEM;
     }
-    h->dir_index[index] = d;
+    c->rm = rm;
+    snprintf(c->topic, sizeof c->topic, "%s", t->name);
+    memcpy(c->id, t->id, sizeof c->id);
+    c->index = index;
+    c->seq = ++rm->open_seq;
+    h->opening[index] = c->seq;
+    int32_t epoch = mp->leader == metadata_view_local_node(rm->metadata) ? mp->leader_epoch : -1;
+    int rv =
+        log_manager_open(&rm->logs, t->name, t->id, index, &t->config, epoch, on_log_opened, c);
+    if (rv == 0) {
+        return 0;
+    }
+    h->opening[index] = 0;
+    free(c);
+    if (rv == -ENOMEM) {
+        return rv; /* logged by the log manager; tried again on the next change */
+    }
+    /* In an offline directory (logged by the log manager): offline here
+     * and reported. */
+    h->offline[index] = true;
+    rm->offline_dirty = true;
     return 0;
 }
 
@@ -110,6 +228,7 @@ static void close_partitions_range(struct replica_manager *rm, struct hosted_top
                                    int32_t to, bool destroy)
 {
     for (int32_t i = from; i < to; i++) {
+        h->opening[i] = 0; /* its open, when done, finds it unwanted */
         if (h->parts[i] != NULL) {
             log_manager_release(&rm->logs, h->dir_index[i]);
             if (destroy) {
@@ -280,15 +399,11 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
         h->offline[i] = false;
         return 0;
     }
-    if (h->offline[i]) {
-        return 0;
+    if (h->offline[i] || h->opening[i] != 0) {
+        return 0; /* an open applies the metadata of its time when done */
     }
-    bool opened = h->parts[i] == NULL;
-    if (opened) {
-        int rv = open_one(rm, t, h, i);
-        if (rv != 0 || h->offline[i]) {
-            return rv;
-        }
+    if (h->parts[i] == NULL) {
+        return open_one(rm, t, h, i);
     }
     struct partition *p = h->parts[i];
     if (mp->leader_epoch < p->leader_epoch) {
@@ -320,35 +435,49 @@ static void close_partitions(struct replica_manager *rm, struct hosted_topic *h,
     close_partitions_range(rm, h, from, h->n, destroy);
 }
 
-/* Grow `h` to the topic's partition count and sync every partition. */
-static int open_partitions(struct replica_manager *rm, const struct metadata_topic *t,
-                           struct hosted_topic *h)
+/* Make room in `h` for the topic's partition count (new slots empty). */
+static int grow_hosted(struct hosted_topic *h, int32_t n)
 {
-    int32_t old = h->n;
-    if (t->n_partitions > old) {
-        struct partition **parts = realloc(h->parts, (size_t)t->n_partitions * sizeof *parts);
-        if (parts != NULL) {
-            h->parts = parts;
-        }
-        size_t *dirs = realloc(h->dir_index, (size_t)t->n_partitions * sizeof *dirs);
-        if (dirs != NULL) {
-            h->dir_index = dirs;
-        }
-        bool *offline = realloc(h->offline, (size_t)t->n_partitions * sizeof *offline);
-        if (offline != NULL) {
-            h->offline = offline;
-        }
-        if (parts == NULL || dirs == NULL || offline == NULL) {
-            return -ENOMEM;
-        }
-        for (int32_t i = old; i < t->n_partitions; i++) {
-            h->parts[i] = NULL;
-            h->offline[i] = false;
-        }
-        h->n = t->n_partitions;
+    if (n <= h->n) {
+        return 0;
+    }
+    struct partition **parts = realloc(h->parts, (size_t)n * sizeof *parts);
+    if (parts != NULL) {
+        h->parts = parts;
+    }
+    size_t *dirs = realloc(h->dir_index, (size_t)n * sizeof *dirs);
+    if (dirs != NULL) {
+        h->dir_index = dirs;
+    }
+    bool *offline = realloc(h->offline, (size_t)n * sizeof *offline);
+    if (offline != NULL) {
+        h->offline = offline;
+    }
+    uint64_t *opening = realloc(h->opening, (size_t)n * sizeof *opening);
+    if (opening != NULL) {
+        h->opening = opening;
+    }
+    if (parts == NULL || dirs == NULL || offline == NULL || opening == NULL) {
+        return -ENOMEM;
+    }
+    for (int32_t i = h->n; i < n; i++) {
+        h->parts[i] = NULL;
+        h->offline[i] = false;
+        h->opening[i] = 0;
+    }
+    h->n = n;
+    return 0;
+}
+
+/* Grow `h` to the topic's partition count and sync partitions from `from`. */
+static int open_partitions(struct replica_manager *rm, const struct metadata_topic *t,
+                           struct hosted_topic *h, int32_t from)
+{
+    if (grow_hosted(h, t->n_partitions) != 0) {
+        return -ENOMEM;
     }
     int first_error = 0;
-    for (int32_t i = 0; i < h->n && i < t->n_partitions; i++) {
+    for (int32_t i = from; i < h->n && i < t->n_partitions; i++) {
         int rv = sync_partition(rm, t, h, i);
         first_error = first_error != 0 ? first_error : rv;
     }
@@ -362,7 +491,7 @@ static int host_topic(struct replica_manager *rm, const struct metadata_topic *t
     if (h == NULL) {
         return -ENOMEM;
     }
-    int rv = open_partitions(rm, t, h);
+    int rv = open_partitions(rm, t, h, 0);
     if (rv == 0) {
         rv = strmap_put(&rm->topics, t->name, h);
     }
@@ -406,21 +535,31 @@ static void on_topic_deleted(void *data, const struct metadata_topic *t)
     }
 }
 
-static void on_partitions_changed(void *data, const struct metadata_topic *t)
+/* Only the partition that changed is synced: with thousands of partitions
+ * an ISR change must not walk them all (issue 14). A topic not hosted yet
+ * (its hosting failed for lack of memory) is tried whole again. */
+static void on_partition_changed(void *data, const struct metadata_topic *t, int32_t index)
+{
+    struct replica_manager *rm = data;
+    struct hosted_topic *h = strmap_get(&rm->topics, t->name);
+    if (h == NULL) {
+        host_topic(rm, t);
+    } else if (index < h->n) {
+        sync_partition(rm, t, h, index); /* failures are logged by open_one */
+        report_offline(rm);
+    }
+}
+
+static void on_partitions_added(void *data, const struct metadata_topic *t, int32_t old_count)
 {
     struct replica_manager *rm = data;
     struct hosted_topic *h = strmap_get(&rm->topics, t->name);
     if (h == NULL) {
         host_topic(rm, t);
     } else {
-        open_partitions(rm, t, h); /* failures are logged by open_one */
+        /* From where `h` ends too, should an earlier growth have failed. */
+        open_partitions(rm, t, h, h->n < old_count ? h->n : old_count);
     }
-}
-
-static void on_partitions_added(void *data, const struct metadata_topic *t, int32_t old_count)
-{
-    (void)old_count;
-    on_partitions_changed(data, t);
 }
 
 static void on_config_changed(void *data, const struct metadata_topic *t)
@@ -612,6 +751,9 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
         return rv;
     }
     rv = host_all(rm, err, errlen);
+    /* Recovery runs on the thread pool, a few partitions at a time; nothing
+     * is served before every hosted partition is open. */
+    log_manager_wait_opens(&rm->logs);
     if (rv != 0) {
         close_fetchers(rm);
         close_all(rm);
@@ -623,7 +765,7 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
                                   on_topic_deleted,
                                   on_partitions_added,
                                   on_config_changed,
-                                  on_partitions_changed};
+                                  on_partition_changed};
     metadata_view_set_listener(metadata, &l);
     delayed_queue_init(&rm->delayed, loop);
     rm->logs.dir_failed = on_dir_failed;
@@ -641,6 +783,7 @@ void replica_manager_stop(struct replica_manager *rm)
     struct metadata_listener none = {0};
     metadata_view_set_listener(rm->metadata, &none);
     rm->running = false;
+    log_manager_wait_opens(&rm->logs); /* what they open is closed below */
     close_fetchers(rm);
     uv_close((uv_handle_t *)&rm->isr_timer, NULL);
     /* Waiting fetches answer now with what they have. */
@@ -648,6 +791,11 @@ void replica_manager_stop(struct replica_manager *rm)
     log_manager_stop(&rm->logs);
     close_all(rm);
     log_manager_close(&rm->logs);
+}
+
+size_t replica_manager_opening(const struct replica_manager *rm)
+{
+    return log_manager_opening(&rm->logs);
 }
 
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,

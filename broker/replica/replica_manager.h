@@ -1,9 +1,10 @@
 /* The partitions this broker hosts, kept in step with the metadata view:
  * partition roles (Kafka's ReplicaManager).
  *
- * Opens a partition (its log through the log manager) for every partition
- * the metadata lists this broker as a replica of (at start-up and when topics
- * are created, grow or are reassigned), applies each one's leader, leader
+ * Opens a partition (its log through the log manager, on the thread pool)
+ * for every partition the metadata lists this broker as a replica of (at
+ * start-up, waiting for all of them, and when topics are created, grow or
+ * are reassigned, without waiting), applies each one's leader, leader
  * epoch and ISR (partition_apply_state), deletes them when topics are
  * deleted, and pushes topic config changes. Owns the log manager (data
  * directories, retention, flush and checkpoint timers) and the one
@@ -78,6 +79,8 @@ struct replica_manager {
     /* Replication throttles (replication_quota.h): what this broker serves
      * as leader and fetches as follower for throttled partitions. */
     struct replication_quota leader_quota, follower_quota;
+    uint64_t open_seq; /* numbers the partition opens in flight */
+    struct replica_opens_waiter *opens_waiters;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
@@ -90,7 +93,26 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
  * (their handles finish closing on the next loop run). */
 void replica_manager_stop(struct replica_manager *rm);
 
-/* The hosted partition, or NULL (unknown topic, index out of range). */
+/* Partitions whose logs are being opened on the thread pool (a new topic's,
+ * or one that grew or moved here): each becomes hosted, its role applied,
+ * only once its files are durable; until then replica_manager_partition
+ * says NULL and clients are told NOT_LEADER_OR_FOLLOWER. */
+size_t replica_manager_opening(const struct replica_manager *rm);
+
+/* Something to run once no partition is being opened. */
+struct replica_opens_waiter {
+    void (*cb)(struct replica_opens_waiter *w);
+    struct replica_opens_waiter *next;
+};
+/* Run w->cb once no partition is being opened here: from this call if none
+ * is, else on the loop when the last open in flight is done (or the manager
+ * stops). An admin request that created or grew topics answers only then, so
+ * a client producing to this broker right after the answer finds the
+ * partitions this broker leads open. `w` is the caller's until then. */
+void replica_manager_after_opens(struct replica_manager *rm, struct replica_opens_waiter *w);
+
+/* The hosted partition, or NULL (unknown topic, index out of range, or
+ * still being opened). */
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index);
 

@@ -71,6 +71,7 @@ struct txn_coordinator {
     struct txn_entry *entries;
     struct txn_marker_sender *markers;
     uint64_t next_timeout_scan; /* uv_now */
+    uint64_t next_expiry_scan;  /* uv_now */
     unsigned open_handles;      /* the tick timer and the marker sender */
 };
 
@@ -291,6 +292,7 @@ struct txn_write {
     int32_t partition;
     int32_t coordinator_epoch; /* the partition's loaded epoch it was written under */
     struct txn_state next;     /* applied to the entry once replicated */
+    bool tombstone;            /* the id expires: dropped once replicated */
     txn_written_cb cb;
     void *arg;
 };
@@ -315,7 +317,10 @@ static void written(void *arg, int16_t err)
     if (e != NULL && e->partition == w->partition &&
         coord_log_loaded_epoch(&tc->log, w->partition) == w->coordinator_epoch) {
         e->pending = false;
-        if (err == KAFKA_ERROR_NONE) {
+        if (err == KAFKA_ERROR_NONE && w->tombstone) {
+            entry_drop(tc, e);
+            e = NULL;
+        } else if (err == KAFKA_ERROR_NONE) {
             state_free(&e->state);
             e->state = w->next;
             w->next.partitions = NULL;
@@ -333,8 +338,9 @@ static void written(void *arg, int16_t err)
         }
     }
     if (err != KAFKA_ERROR_NONE) {
-        log_info("txn", "transactional id %s: state %s not written: %s", w->id,
-                 txn_status_name(w->next.status), kafka_error_name(err));
+        log_info("txn", "transactional id %s: %s not written: %s", w->id,
+                 w->tombstone ? "tombstone" : txn_status_name(w->next.status),
+                 kafka_error_name(err));
     }
     w->cb(w->arg, write_error(err), err == KAFKA_ERROR_NONE ? e : NULL);
     state_free(&w->next);
@@ -342,31 +348,22 @@ static void written(void *arg, int16_t err)
     free(w);
 }
 
-/* Write `next` (ownership taken) as e's state: cb(arg, NONE, e) once
- * replicated and applied, or an error; cb may run before this returns. */
-static void write_state(struct txn_coordinator *tc, struct txn_entry *e, struct txn_state *next,
-                        txn_written_cb cb, void *arg)
+/* Append one record for e's id to its __transaction_state partition and
+ * answer `w` once it is replicated (or failed). A NULL value is the id's
+ * tombstone. */
+static void write_record(struct txn_coordinator *tc, struct txn_entry *e, struct txn_write *w,
+                         const struct txn_log_value *v)
 {
-    struct txn_write *w = calloc(1, sizeof *w);
-    char *id = w != NULL ? strdup(e->id) : NULL;
-    if (id == NULL) {
-        free(w);
-        state_free(next);
-        cb(arg, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE, NULL);
-        return;
-    }
-    *w = (struct txn_write){tc,    id, e->partition, coord_log_loaded_epoch(&tc->log, e->partition),
-                            *next, cb, arg};
-    w->next.update_ms = wall_ms();
-    struct txn_log_value v = state_value(&w->next);
     struct buf key, value, batch;
     buf_init(&key);
     buf_init(&value);
     buf_init(&batch);
     int16_t err = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
     int64_t end = -1;
-    if (txn_log_key_encode(&key, e->id) == 0 && txn_log_value_encode(&value, &v) == 0) {
-        struct group_record rec = {key.data, key.len, value.data, (int32_t)value.len};
+    if (txn_log_key_encode(&key, e->id) == 0 &&
+        (v == NULL || txn_log_value_encode(&value, v) == 0)) {
+        struct group_record rec = {key.data, key.len, v != NULL ? value.data : NULL,
+                                   v != NULL ? (int32_t)value.len : -1};
         if (group_batch_build(&batch, &rec, 1, w->next.update_ms) == 0) {
             err = coord_log_append(&tc->log, e->partition, batch.data, batch.len,
                                    KAFKA_ERROR_UNKNOWN_SERVER_ERROR, &end);
@@ -381,6 +378,57 @@ static void write_state(struct txn_coordinator *tc, struct txn_entry *e, struct 
         return;
     }
     coord_log_wait_replicated(&tc->log, e->partition, end, written, w);
+}
+
+/* A txn_write for e, or NULL (then cb has been answered and `next`, if
+ * given, freed). */
+static struct txn_write *write_new(struct txn_coordinator *tc, struct txn_entry *e,
+                                   struct txn_state *next, txn_written_cb cb, void *arg)
+{
+    struct txn_write *w = calloc(1, sizeof *w);
+    char *id = w != NULL ? strdup(e->id) : NULL;
+    if (id == NULL) {
+        free(w);
+        if (next != NULL) {
+            state_free(next);
+        }
+        cb(arg, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE, NULL);
+        return NULL;
+    }
+    *w = (struct txn_write){
+        tc, id, e->partition, coord_log_loaded_epoch(&tc->log, e->partition), {0}, false, cb, arg};
+    if (next != NULL) {
+        w->next = *next;
+    } else {
+        w->next = (struct txn_state){-1, -1, 0, TXN_EMPTY, NULL, 0, 0, -1, -1, -1};
+        w->tombstone = true;
+    }
+    w->next.update_ms = wall_ms();
+    return w;
+}
+
+/* Write `next` (ownership taken) as e's state: cb(arg, NONE, e) once
+ * replicated and applied, or an error; cb may run before this returns. */
+static void write_state(struct txn_coordinator *tc, struct txn_entry *e, struct txn_state *next,
+                        txn_written_cb cb, void *arg)
+{
+    struct txn_write *w = write_new(tc, e, next, cb, arg);
+    if (w != NULL) {
+        struct txn_log_value v = state_value(&w->next);
+        write_record(tc, e, w, &v);
+    }
+}
+
+/* Write e's tombstone (Kafka's transactional id expiration): once it is
+ * replicated the entry is dropped and cb(arg, NONE, NULL) runs; a new
+ * InitProducerId for the id starts afresh with a new producer id. */
+static void write_tombstone(struct txn_coordinator *tc, struct txn_entry *e, txn_written_cb cb,
+                            void *arg)
+{
+    struct txn_write *w = write_new(tc, e, NULL, cb, arg);
+    if (w != NULL) {
+        write_record(tc, e, w, NULL);
+    }
 }
 
 /* ---- the markers: PrepareCommit/PrepareAbort -> CompleteCommit/CompleteAbort ---- */
@@ -474,10 +522,20 @@ static void prepare_written(void *arg, int16_t err, struct txn_entry *e)
 }
 
 /* Write e's PrepareCommit/PrepareAbort at `epoch`; its markers follow once
- * it is durable. */
+ * it is durable. cb (may be NULL) gets the outcome, CONCURRENT_TRANSACTIONS
+ * for a success with `fence`. */
 static void write_prepare(struct txn_coordinator *tc, struct txn_entry *e, bool commit,
-                          int16_t epoch, int16_t last_epoch, struct end_ctx *ctx)
+                          int16_t epoch, int16_t last_epoch, bool fence, txn_result_cb cb,
+                          void *arg)
 {
+    struct end_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) {
+        if (cb != NULL) {
+            cb(arg, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
+        }
+        return;
+    }
+    *ctx = (struct end_ctx){tc, cb, arg, fence};
     struct txn_state next;
     if (state_copy(&next, &e->state) != 0) {
         end_answer(ctx, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
@@ -498,19 +556,21 @@ static void write_prepare(struct txn_coordinator *tc, struct txn_entry *e, bool 
 static void fence_and_abort(struct txn_coordinator *tc, struct txn_entry *e, bool fence,
                             txn_result_cb cb, void *arg)
 {
-    struct end_ctx *ctx = calloc(1, sizeof *ctx);
-    if (ctx == NULL) {
-        if (cb != NULL) {
-            cb(arg, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
-        }
-        return;
-    }
-    *ctx = (struct end_ctx){tc, cb, arg, fence};
     int16_t epoch = e->state.producer_epoch;
     if (epoch < INT16_MAX) {
         epoch++;
     }
-    write_prepare(tc, e, false, epoch, -1, ctx);
+    write_prepare(tc, e, false, epoch, -1, fence, cb, arg);
+}
+
+/* The id's entry in *out (NULL: it has none) when this broker leads the
+ * id's partition of __transaction_state, else coord_log_route's error. */
+static int16_t entry_routed(struct txn_coordinator *tc, const char *id, struct txn_entry **out)
+{
+    int32_t partition;
+    int16_t err = coord_log_route(&tc->log, id, &partition);
+    *out = err == KAFKA_ERROR_NONE ? entry_find(tc, id) : NULL;
+    return err;
 }
 
 /* The checks AddPartitionsToTxn, AddOffsetsToTxn and EndTxn share: the id's
@@ -521,12 +581,11 @@ static int16_t entry_for_client(struct txn_coordinator *tc, const char *id, int6
     if (id == NULL || id[0] == '\0') {
         return KAFKA_ERROR_INVALID_REQUEST;
     }
-    int32_t partition;
-    int16_t err = coord_log_route(&tc->log, id, &partition);
+    struct txn_entry *e;
+    int16_t err = entry_routed(tc, id, &e);
     if (err != KAFKA_ERROR_NONE) {
         return err;
     }
-    struct txn_entry *e = entry_find(tc, id);
     if (e == NULL || e->state.producer_epoch < 0 || e->state.producer_id != producer_id) {
         return KAFKA_ERROR_INVALID_PRODUCER_ID_MAPPING;
     }
@@ -552,16 +611,9 @@ void txn_end(struct txn_coordinator *tc, const struct txn_end_request *req, txn_
     }
     bool commit = req->commit;
     switch (e->state.status) {
-    case TXN_ONGOING: {
-        struct end_ctx *ctx = calloc(1, sizeof *ctx);
-        if (ctx == NULL) {
-            cb(arg, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
-            return;
-        }
-        *ctx = (struct end_ctx){tc, cb, arg, false};
-        write_prepare(tc, e, commit, e->state.producer_epoch, e->state.last_epoch, ctx);
+    case TXN_ONGOING:
+        write_prepare(tc, e, commit, e->state.producer_epoch, e->state.last_epoch, false, cb, arg);
         return;
-    }
     /* A retry of an EndTxn already done or under way. */
     case TXN_COMPLETE_COMMIT:
         err = commit ? KAFKA_ERROR_NONE : KAFKA_ERROR_INVALID_TXN_STATE;
@@ -866,12 +918,11 @@ int16_t txn_describe(struct txn_coordinator *tc, const char *transactional_id,
     if (transactional_id == NULL || transactional_id[0] == '\0') {
         return KAFKA_ERROR_TRANSACTIONAL_ID_NOT_FOUND;
     }
-    int32_t partition;
-    int16_t err = coord_log_route(&tc->log, transactional_id, &partition);
+    struct txn_entry *e;
+    int16_t err = entry_routed(tc, transactional_id, &e);
     if (err != KAFKA_ERROR_NONE) {
         return err;
     }
-    struct txn_entry *e = entry_find(tc, transactional_id);
     if (e == NULL || e->state.producer_epoch < 0) {
         return KAFKA_ERROR_TRANSACTIONAL_ID_NOT_FOUND;
     }
@@ -947,6 +998,41 @@ static void abort_timed_out(struct txn_coordinator *tc)
     }
 }
 
+static void expired_written(void *arg, int16_t err, struct txn_entry *e)
+{
+    (void)e;
+    char *id = arg;
+    if (err == KAFKA_ERROR_NONE) {
+        log_info("txn", "transactional id %s expired: removed", id);
+    }
+    free(id);
+}
+
+/* Kafka's removeExpiredTransactionalIds: an id with no transaction open or
+ * completing, unused for transactional.id.expiration.ms, is removed (a
+ * tombstone in __transaction_state), so ids that are never used again do
+ * not hold the coordinator's memory forever. */
+static void expire_idle(struct txn_coordinator *tc)
+{
+    int64_t now = wall_ms();
+    int64_t idle_ms = tc->cfg->transactional_id_expiration_ms;
+    struct txn_entry *next;
+    for (struct txn_entry *e = tc->entries; e != NULL; e = next) {
+        next = e->next;
+        const struct txn_state *s = &e->state;
+        if (e->pending || e->job != NULL || s->producer_epoch < 0 ||
+            (s->status != TXN_EMPTY && s->status != TXN_COMPLETE_COMMIT &&
+             s->status != TXN_COMPLETE_ABORT) ||
+            now - s->update_ms < idle_ms || !coord_log_loaded(&tc->log, e->partition)) {
+            continue;
+        }
+        char *id = strdup(e->id);
+        if (id != NULL) {
+            write_tombstone(tc, e, expired_written, id);
+        }
+    }
+}
+
 static void tick(uv_timer_t *t)
 {
     struct txn_coordinator *tc = t->data;
@@ -958,6 +1044,11 @@ static void tick(uv_timer_t *t)
         int32_t every = tc->cfg->transaction_abort_timed_out_transaction_cleanup_interval_ms;
         tc->next_timeout_scan = now + (uint64_t)(every > 0 ? every : 10000);
         abort_timed_out(tc);
+    }
+    if (now >= tc->next_expiry_scan) {
+        int32_t every = tc->cfg->transaction_remove_expired_transaction_cleanup_interval_ms;
+        tc->next_expiry_scan = now + (uint64_t)(every > 0 ? every : 3600000);
+        expire_idle(tc);
     }
 }
 

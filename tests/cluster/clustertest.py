@@ -180,6 +180,22 @@ class Cluster:
         return wait_until(probe, timeout, f"Metadata from {b.name}")
 
 
+def broker_only_overrides(broker, voters):
+    """The overrides of a node with process.roles=broker, as deploy/HOSTS.md
+    configures one: its Kafka listener and a REPLICATION listener (on a free
+    port) on loopback, and the running quorum's `voters`."""
+    replication = free_port()
+    return {
+        "process.roles": "broker",
+        "listeners": f"PLAINTEXT://127.0.0.1:{broker.port},REPLICATION://127.0.0.1:{replication}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{broker.port},"
+                                f"REPLICATION://127.0.0.1:{replication}",
+        "inter.broker.listener.name": "REPLICATION",
+        "controller.listener.names": "CONTROLLER",
+        "controller.quorum.voters": voters,
+    }
+
+
 def admin_for(cluster):
     """A confluent-kafka AdminClient bootstrapped from every running node."""
     return AdminClient({"bootstrap.servers": cluster.bootstrap, "socket.timeout.ms": 5000,

@@ -10,8 +10,11 @@ value, same partition) and the consumer's positions
 (send_offsets_to_transaction). An abortable error aborts the transaction and
 rewinds the consumer to the group's committed offsets; any other error exits
 with status 3 (the test starts the pipeline again: init_transactions fences
-the old instance and aborts what it left open). Prints one line per commit."""
+the old instance and aborts what it left open). Prints one line per commit.
+EOS_DEBUG (e.g. cgrp,eos,fetch) turns on librdkafka's debug contexts in
+both clients, to see in pipeline.log where a stalled pipeline waits."""
 
+import os
 import sys
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
@@ -30,17 +33,18 @@ def rewind(consumer):
 
 def main():
     bootstrap, in_topic, out_topic, group, txn_id = sys.argv[1:6]
+    debug = {"debug": os.environ["EOS_DEBUG"]} if os.environ.get("EOS_DEBUG") else {}
     producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": txn_id,
                          "transaction.timeout.ms": 10000, "linger.ms": 5,
                          "message.timeout.ms": 10000, "socket.timeout.ms": 5000,
-                         "reconnect.backoff.max.ms": 500})
+                         "reconnect.backoff.max.ms": 500, **debug})
     producer.init_transactions(TIMEOUT)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
                          "isolation.level": "read_committed", "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
                          "heartbeat.interval.ms": 500, "socket.timeout.ms": 5000,
                          "reconnect.backoff.max.ms": 500,
-                         "topic.metadata.refresh.interval.ms": 1000})
+                         "topic.metadata.refresh.interval.ms": 1000, **debug})
     consumer.subscribe([in_topic])
     commits = 0
     while True:

@@ -15,7 +15,9 @@ import socket
 import ssl
 import struct
 
-from sluicetest import binary, free_port, recv_exact, run
+import pytest
+
+from sluicetest import BrokerFactory, binary, free_port, recv_exact, run
 
 SUBJECT_ALICE = "/O=Sluice/OU=eng/CN=alice"
 
@@ -147,3 +149,22 @@ def secure_broker(brokers, pki, password="alice-secret"):
     sluicectl("user", "set-password", "alice", "--password", password, "--bootstrap-server",
               b.bootstrap)
     return b
+
+
+def module_sasl_broker(tmp_path_factory, name, password, overrides):
+    """For a module-scoped fixture (`yield from`): one broker with a
+    SASL_PLAINTEXT listener beside PLAINTEXT (b.ports maps each listener to
+    its port), `overrides` applied, and the SCRAM user alice; stopped after
+    the module, any problem (such as a non-zero exit) failing it."""
+    factory = BrokerFactory(tmp_path_factory.mktemp(name))
+    if factory.external:
+        pytest.skip("needs a sluiced process it controls")
+    b = factory(start=False)
+    b.ports = listeners_overrides(b, [("SASL_PLAINTEXT", "SASL_PLAINTEXT")])
+    b.overrides.update(overrides)
+    b.start()
+    sluicectl("user", "set-password", "alice", "--password", password, "--bootstrap-server",
+              b.bootstrap)
+    yield b
+    problems = factory.shutdown()
+    assert not problems, "; ".join(problems)

@@ -17,8 +17,7 @@ import subprocess
 import pytest
 
 from conftest import GO_DIR
-from securitytest import listeners_overrides, sluicectl
-from sluicetest import BrokerFactory
+from securitytest import module_sasl_broker, sluicectl
 
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 PASSWORD = "alice-secret"
@@ -26,19 +25,9 @@ PASSWORD = "alice-secret"
 
 @pytest.fixture(scope="module")
 def acl_broker(tmp_path_factory):
-    factory = BrokerFactory(tmp_path_factory.mktemp("acl-matrix"))
-    if factory.external:
-        pytest.skip("needs a sluiced process it controls")
-    b = factory(start=False)
-    b.ports = listeners_overrides(b, [("SASL_PLAINTEXT", "SASL_PLAINTEXT")])
-    b.overrides["authorizer.class.name"] = AUTHORIZER
-    b.overrides["super.users"] = "User:ANONYMOUS"
-    b.start()
-    sluicectl("user", "set-password", "alice", "--password", PASSWORD, "--bootstrap-server",
-              b.bootstrap)
-    yield b
-    problems = factory.shutdown()
-    assert not problems, "; ".join(problems)
+    yield from module_sasl_broker(tmp_path_factory, "acl-matrix", PASSWORD,
+                                  {"authorizer.class.name": AUTHORIZER,
+                                   "super.users": "User:ANONYMOUS"})
 
 
 def run_go(binary, broker, name):

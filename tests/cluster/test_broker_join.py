@@ -6,8 +6,8 @@ acknowledged record reads back once, from the new broker too."""
 import json
 import os
 
-from clustertest import admin_for, create, wait_until
-from sluicetest import free_port, unique_topic
+from clustertest import admin_for, broker_only_overrides, create, wait_until
+from sluicetest import unique_topic
 from test_partition_moves import IdempotentProducer, leaders, read_back_exactly_once, reassign
 
 
@@ -15,16 +15,9 @@ def broker_only(cluster, brokers, node_id):
     """A node with process.roles=broker, configured as deploy/HOSTS.md says:
     the voters of the running quorum, its own listeners."""
     b = brokers(start=False, node_id=node_id, name=f"node{node_id}")
-    replication = free_port()
     first = cluster[0].overrides
+    b.overrides.update(broker_only_overrides(b, first["controller.quorum.voters"]))
     b.overrides.update({
-        "process.roles": "broker",
-        "listeners": f"PLAINTEXT://127.0.0.1:{b.port},REPLICATION://127.0.0.1:{replication}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port},"
-                                f"REPLICATION://127.0.0.1:{replication}",
-        "inter.broker.listener.name": "REPLICATION",
-        "controller.listener.names": "CONTROLLER",
-        "controller.quorum.voters": first["controller.quorum.voters"],
         "broker.heartbeat.interval.ms": first["broker.heartbeat.interval.ms"],
         "broker.session.timeout.ms": first["broker.session.timeout.ms"],
     })

@@ -23,7 +23,7 @@ import zstandard
 from sluicetest import recv_exact, unique_topic
 from test_protocol_raw import (connect, create_topic, list_offsets_latest,
                                parse_produce_response, produce_body, recv_response,
-                               request_frame, zigzag)
+                               request_frame, uvarint, zigzag)
 
 CORRUPT_MESSAGE = 2
 INVALID_RECORD = 87
@@ -400,20 +400,9 @@ def test_thousands_of_connections_hit_the_descriptor_reserve_and_survive(brokers
 
 # ---- internal RPC: protobuf unpack budget -----------------------------------
 
-def pb_varint(n):
-    out = b""
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([byte | 0x80])
-        else:
-            return out + bytes([byte])
-
-
 def rpc_request_frame(method, corr, body):
-    header = (b"\x10" + pb_varint(method) + b"\x18\x01" + b"\x20" + pb_varint(corr) +
-              b"\x28" + pb_varint(len(body)))
+    header = (b"\x10" + uvarint(method) + b"\x18\x01" + b"\x20" + uvarint(corr) +
+              b"\x28" + uvarint(len(body)))
     rest = struct.pack(">I", len(header)) + header + body
     return struct.pack(">I", len(rest)) + rest
 

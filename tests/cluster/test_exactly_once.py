@@ -4,7 +4,8 @@ in a group, transactional producer, the consumed offsets sent in each
 transaction) runs on a three-node RF=3 cluster while the test kills -9, in
 turn, a partition leader of the output topic, the broker of the transaction
 coordinator and the pipeline process itself (started again with the same
-transactional.id), producing more input between the kills. At the end the
+transactional.id). Input is produced while each fault lasts and must all be
+committed through the pipeline before the fault ends. At the end the
 output topic read with read_committed holds every input record exactly once
 (transformed), whatever was aborted or retried on the way.
 
@@ -109,24 +110,34 @@ def progress(bootstrap):
         c.close()
 
 
-def wait_progress(cluster, pipeline, beyond, what):
-    """Keep the pipeline running until its committed input passes `beyond`."""
+def wait_progress(cluster, pipeline, upto, what):
+    """Keep the pipeline running until its committed input reaches `upto`
+    (everything produced so far: the input is produced after each fault, so
+    there is always work left to do while the fault lasts)."""
     deadline = time.monotonic() + TIMEOUT * 2
     while True:
         pipeline.ensure()
         done = progress(cluster.bootstrap)
-        if done > beyond:
+        if done >= upto:
             return done
-        assert time.monotonic() < deadline, f"no progress {what}: {done} <= {beyond}"
+        assert time.monotonic() < deadline, f"no progress {what}: {done} < {upto}"
         time.sleep(0.5)
 
 
-def kill_and_restart(cluster, pipeline, node, what):
-    before = max(progress(cluster.bootstrap), 0)
+def during_fault(cluster, pipeline, produced, what):
+    """More input while the fault lasts, and all of it through the pipeline."""
+    produce_input(cluster.bootstrap, produced, CHUNK)
+    produced += CHUNK
+    wait_progress(cluster, pipeline, produced, what)
+    return produced
+
+
+def kill_and_restart(cluster, pipeline, node, produced, what):
     node.kill()
-    wait_progress(cluster, pipeline, before, f"with {what} down")
+    produced = during_fault(cluster, pipeline, produced, f"with {what} down")
     node.start()
     cluster.wait_healthy()
+    return produced
 
 
 def test_pipeline_exactly_once_through_kills(clusters, tmp_path):
@@ -142,28 +153,21 @@ def test_pipeline_exactly_once_through_kills(clusters, tmp_path):
     try:
         produce_input(cluster.bootstrap, produced, CHUNK)
         produced += CHUNK
-        wait_progress(cluster, pipeline, 0, "at the start")
+        wait_progress(cluster, pipeline, produced, "at the start")
         for _ in range(int(os.environ.get("EOS_ROUNDS", "1"))):
-            produce_input(cluster.bootstrap, produced, CHUNK)
-            produced += CHUNK
-            kill_and_restart(cluster, pipeline, leader_of(cluster, OUT, produced % PARTITIONS),
-                             "an output partition's leader")
+            produced = kill_and_restart(cluster, pipeline,
+                                        leader_of(cluster, OUT, produced % PARTITIONS),
+                                        produced, "an output partition's leader")
 
-            produce_input(cluster.bootstrap, produced, CHUNK)
-            produced += CHUNK
             err, node_id = find_coordinator(cluster.node(1), TXN_ID)
             assert err == 0
-            kill_and_restart(cluster, pipeline, cluster.node(node_id),
-                             "the transaction coordinator")
+            produced = kill_and_restart(cluster, pipeline, cluster.node(node_id), produced,
+                                        "the transaction coordinator")
 
-            produce_input(cluster.bootstrap, produced, CHUNK)
-            produced += CHUNK
-            before = max(progress(cluster.bootstrap), 0)
             pipeline.kill()
-            wait_progress(cluster, pipeline, before, "after the pipeline's kill")
+            produced = during_fault(cluster, pipeline, produced, "after the pipeline's kill")
 
         inputs = read_all(cluster.bootstrap, IN, "read_committed")
-        wait_progress(cluster, pipeline, len(inputs) - 1, "to the end of the input")
     finally:
         pipeline.stop()
     assert pipeline.starts >= 2

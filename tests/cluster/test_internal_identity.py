@@ -8,7 +8,8 @@ high watermark does not move), cannot speak raft as voter 3; transaction markers
 registered broker; a client
 certificate is no voter's; a server with node 2's certificate is not
 accepted as controller 1; a raft peer that connects and sends nothing is
-dropped after ssl.handshake.timeout.ms; SIGHUP reloads a rotated node
+dropped after ssl.handshake.timeout.ms; a voter's RequestVote naming
+another voter as candidate is dropped before raft reads it; SIGHUP reloads a rotated node
 certificate (new CA, trusted by all) for new connections. Every refusal is
 logged with the peer's principal."""
 
@@ -23,8 +24,7 @@ import threading
 import pytest
 from confluent_kafka import Producer
 
-from clustertest import admin_for, create, wait_until
-from sluicetest import free_port
+from clustertest import admin_for, broker_only_overrides, create, wait_until
 from test_internal_tls import (internal_tls, node_keystore, outsider,  # noqa: F401
                                pki, raft_port, registered, tls_cluster, wait_log)
 from test_replication import high_watermark, leader_of, wait_isr
@@ -225,15 +225,8 @@ def test_a_broker_does_not_take_another_node_for_its_controller(brokers, pki):
     t.start()
     try:
         b = brokers(start=False, node_id=4, name="node4")
-        replication = free_port()
+        b.overrides.update(broker_only_overrides(b, f"1@127.0.0.1:{port}"))
         b.overrides.update({
-            "process.roles": "broker",
-            "listeners": f"PLAINTEXT://127.0.0.1:{b.port},REPLICATION://127.0.0.1:{replication}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port},"
-                                    f"REPLICATION://127.0.0.1:{replication}",
-            "inter.broker.listener.name": "REPLICATION",
-            "controller.listener.names": "CONTROLLER",
-            "controller.quorum.voters": f"1@127.0.0.1:{port}",
             "listener.security.protocol.map":
                 "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL,REPLICATION:SSL",
         })
@@ -302,6 +295,41 @@ def test_raft_takes_the_voter_id_from_the_certificate(clusters, pki, tmp_path):
     leader.start()
     cluster.wait_healthy()
     del text
+
+
+def raft_request_vote(term, candidate, pre_vote=True):
+    """raft 0.15's RequestVote as raft_uv_tcp frames it: type 3, header length,
+    then term, candidate_id, last log index, last log term, flags."""
+    header = struct.pack("<QQQQQ", term, candidate, 0, 0, 2 if pre_vote else 0)
+    return struct.pack("<QQ", 3, len(header)) + header
+
+
+def test_a_vote_request_naming_another_candidate_is_dropped(clusters, pki, tmp_path):
+    """raft records a vote for RequestVote's candidate_id but answers the
+    handshake's id: node 2 asking votes for voter 3 is dropped, with its
+    connection, before raft reads it. Asking for itself passes (the
+    connection stays open), and real elections still pass the check."""
+    cluster = tls_cluster(clusters, pki, tmp_path)
+    node = cluster[0]
+    port = raft_port(node)
+    with raft_connect(port, *cert_key(pki, "node2"), pki.ca) as s:
+        s.sendall(raft_handshake(2) + raft_request_vote(1, 3))
+        assert closed_by_peer(s)
+    wait_log(node, r"raft message refused peer=127\.0\.0\.1:\d+ principal=User:CN=sluice-node-2 "
+                   r"reason=\"RequestVote names candidate 3, its certificate is voter 2's\"")
+    with raft_connect(port, *cert_key(pki, "node2"), pki.ca) as s:
+        s.sendall(raft_handshake(2) + raft_request_vote(1, 2))
+        s.settimeout(3)
+        with pytest.raises(socket.timeout):
+            s.recv(100)
+    assert node.log_text().count("raft message refused") == 1
+    leader = cluster.leader()
+    leader.stop()
+    cluster.wait_status(lambda s: s["leader_id"] > 0 and s["leader_id"] != leader.node_id, 60,
+                        "a new raft leader")
+    leader.start()
+    cluster.wait_healthy()
+    assert node.log_text().count("raft message refused") == 1
 
 
 # --- SIGHUP -----------------------------------------------------------------

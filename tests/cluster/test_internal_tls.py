@@ -16,9 +16,8 @@ import time
 
 import pytest
 
-from clustertest import admin_for, create, wait_until
+from clustertest import admin_for, broker_only_overrides, create, wait_until
 from securitytest import Pki, api_versions, listeners_overrides
-from sluicetest import free_port
 from test_replication import (TOPIC_CONFIG, AckedProducer, assert_replicas_identical,
                               high_watermark, leader_of, read_all, wait_isr)
 
@@ -117,17 +116,8 @@ def outsider(cluster, brokers, keystore, truststore, protocol_map=INTERNAL_MAP, 
              name="node4"):
     """A broker-only node (4) that tries to join `cluster` with these credentials."""
     b = brokers(start=False, node_id=node_id, name=name)
-    replication = free_port()
-    b.overrides.update({
-        "process.roles": "broker",
-        "listeners": f"PLAINTEXT://127.0.0.1:{b.port},REPLICATION://127.0.0.1:{replication}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port},"
-                                f"REPLICATION://127.0.0.1:{replication}",
-        "inter.broker.listener.name": "REPLICATION",
-        "controller.listener.names": "CONTROLLER",
-        "controller.quorum.voters": cluster[0].overrides["controller.quorum.voters"],
-        "listener.security.protocol.map": protocol_map,
-    })
+    b.overrides.update(broker_only_overrides(b, cluster[0].overrides["controller.quorum.voters"]))
+    b.overrides["listener.security.protocol.map"] = protocol_map
     if keystore:
         b.overrides.update(internal_tls(keystore, truststore))
         b.overrides["listener.security.protocol.map"] = protocol_map

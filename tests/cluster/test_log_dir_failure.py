@@ -22,21 +22,16 @@ Needs root (mount); skipped otherwise.
 import json
 import os
 import subprocess
-import threading
-import time
 
 import pytest
 
-from clustertest import admin_for, partitions_of, wait_until
+from clustertest import partitions_of, wait_until
 from conftest import GO_DIR
-from confluent_kafka.admin import NewTopic
+from logdirtest import (TOPIC, Writers, assert_node3_in_isr, clean_up, create_spread_topic,
+                        two_dir_cluster, wait_node3_left,
+                        writers_carry_on_and_nothing_acked_is_lost)
 from metricstest import scrape
 from sluicetest import binary, free_port, run
-from test_replication import AckedProducer, read_all
-
-TOPIC = "disks"
-PARTITIONS = 6
-VALUE_PAD = "x" * 2000
 
 
 def mount_tmpfs(path, size):
@@ -62,65 +57,20 @@ def fill(path, leave):
             todo -= min(len(chunk), todo)
 
 
-def partition_dirs(path):
-    """{partition: True} for this topic's partition directories in `path`."""
-    return {int(n.rsplit("-", 1)[1]) for n in os.listdir(path)
-            if n.startswith(TOPIC + "-") and n.rsplit("-", 1)[1].isdigit()}
-
-
-class Writers:
-    """acks=all writes round-robin over the partitions on a thread until
-    stopped; every value is unique."""
-
-    def __init__(self, cluster):
-        self.producer = AckedProducer(cluster, TOPIC)
-        self.sent = 0
-        self.stop_flag = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self.stop_flag.is_set():
-            self.producer.send(f"v{self.sent}-{VALUE_PAD}", partition=self.sent % PARTITIONS)
-            self.sent += 1
-            if self.sent % 50 == 0:
-                self.producer.producer.poll(0.01)
-
-    def acked_count(self):
-        with self.producer.lock:
-            return len(self.producer.acked)
-
-    def stop(self):
-        self.stop_flag.set()
-        self.thread.join(60)
-        self.producer.flush(120)
-
-
 def test_full_log_dir_goes_offline_and_leadership_moves(clusters, tmp_path, franz_test_binary):
     small = str(tmp_path / "small")
     good = str(tmp_path / "good")
     mount_tmpfs(small, "32m")
-    c = clusters(3, start=False, overrides={"log.segment.bytes": str(1 << 20)})
-    n3 = c.node(3)
-    n3.http_port = free_port()
-    n3.overrides.update({"log.dirs": f"{small},{good}", "metadata.log.dir": n3.data_dir,
-                         "metrics.listener": f"127.0.0.1:{n3.http_port}"})
+    http_port = free_port()
+    c, n3 = two_dir_cluster(clusters, small, good,
+                            **{"metrics.listener": f"127.0.0.1:{http_port}"})
+    n3.http_port = http_port
     writers = None
     try:
         c.start()
-        admin = admin_for(c)
         # Every node holds every partition and leads two; node 3's two
         # directories take its partitions in turn.
-        fut = admin.create_topics([NewTopic(TOPIC, PARTITIONS, 3,
-                                            config={"min.insync.replicas": "2"})],
-                                  operation_timeout=10, request_timeout=15)[TOPIC]
-        fut.result(timeout=30)
-        s = c.wait_status(lambda s: partitions_of(s, TOPIC) and all(
-            len(p["isr"]) == 3 and p["leader"] > 0 for p in partitions_of(s, TOPIC).values()),
-            60, "every partition led with a full ISR")
-        on_small = partition_dirs(small)
-        on_good = partition_dirs(good)
-        assert on_small and on_good and on_small | on_good == set(range(PARTITIONS)), \
-            (on_small, on_good)
+        s, on_small, on_good = create_spread_topic(c, small, good)
         led_by_3 = {i for i, p in partitions_of(s, TOPIC).items() if p["leader"] == 3}
         assert led_by_3 & on_small, f"node 3 leads {led_by_3}, small dir holds {on_small}"
 
@@ -133,33 +83,14 @@ def test_full_log_dir_goes_offline_and_leadership_moves(clusters, tmp_path, fran
                    60, "node 3 to take the full directory offline")
         # The controller moves node 3 out of the failed directory's
         # partitions; the other directory's partitions keep it in sync.
-        s = c.wait_status(lambda s: all(
-            3 not in partitions_of(s, TOPIC)[i]["isr"] and partitions_of(s, TOPIC)[i]["leader"]
-            not in (3, -1) for i in on_small), 60, "node 3 out of the failed dir's partitions")
-        for i in on_good:
-            assert 3 in partitions_of(s, TOPIC)[i]["isr"], partitions_of(s, TOPIC)[i]
-
-        # Writers carry on: more acknowledgements after the move.
-        after_move = writers.acked_count()
-        wait_until(lambda: writers.acked_count() >= after_move + 300, 90,
-                   "300 more acknowledged writes after leadership moved")
-        writers.stop()
-        assert not writers.producer.failed, writers.producer.failed[:5]
-
-        # Nothing acknowledged is lost: each value at its acknowledged offset.
-        acked = writers.producer.acked
-        for part in range(PARTITIONS):
-            mine = {v: off for v, (p, off) in acked.items() if p == part}
-            got = read_all(c, TOPIC, part, max(mine.values()) + 1)
-            missing = [(v[:12], off) for v, off in mine.items() if got.get(off) != v]
-            assert not missing, f"partition {part}: {len(missing)} acked records lost: " \
-                                f"{missing[:5]}"
+        wait_node3_left(c, on_small)
+        assert_node3_in_isr(c, on_good)
+        # Writers carry on, and nothing acknowledged is lost.
+        writers_carry_on_and_nothing_acked_is_lost(c, writers)
 
         # Node 3 still serves its other directory's partitions, and says
         # which directory failed and why.
-        s = c.status()
-        for i in on_good:
-            assert 3 in partitions_of(s, TOPIC)[i]["isr"], partitions_of(s, TOPIC)[i]
+        assert_node3_in_isr(c, on_good)
         m = scrape(n3.http_port)
         offline = {dict(labels).get("dir"): (dict(labels).get("error"), v)
                    for (name, labels), v in m.items() if name == "sluice_log_dir_offline"}
@@ -189,10 +120,4 @@ def test_full_log_dir_goes_offline_and_leadership_moves(clusters, tmp_path, fran
             on_good, dirs
         assert n3.stop() == 0
     finally:
-        if writers is not None and writers.thread.is_alive():
-            writers.stop_flag.set()
-            writers.thread.join(30)
-        for b in c:
-            if b.running():
-                b.stop()
-        subprocess.run(["umount", "-l", small], capture_output=True)
+        clean_up(c, writers, small)

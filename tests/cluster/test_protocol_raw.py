@@ -72,8 +72,8 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-def zigzag(n):
-    n = (n << 1) ^ (n >> 63)
+def uvarint(n):
+    """An unsigned varint (protobuf's, and Kafka's in flexible versions)."""
     out = b""
     while True:
         byte = n & 0x7F
@@ -82,6 +82,11 @@ def zigzag(n):
             out += bytes([byte | 0x80])
         else:
             return out + bytes([byte])
+
+
+def zigzag(n):
+    """A signed varint as record batches encode it."""
+    return uvarint((n << 1) ^ (n >> 63))
 
 
 def record_batch(values, corrupt_crc=False, producer_id=-1, producer_epoch=-1, base_sequence=-1):

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from conftest import GO_DIR
-from securitytest import listeners_overrides, sluicectl
-from sluicetest import BrokerFactory, recv_exact
+from securitytest import module_sasl_broker
+from sluicetest import recv_exact
 
 PASSWORD = "alice-secret"
 REAUTH_MS = 1500
@@ -22,19 +22,9 @@ REAUTH_MS = 1500
 
 @pytest.fixture(scope="module")
 def reauth_broker(tmp_path_factory):
-    factory = BrokerFactory(tmp_path_factory.mktemp("reauth"))
-    if factory.external:
-        pytest.skip("needs a sluiced process it controls")
-    b = factory(start=False)
-    b.ports = listeners_overrides(b, [("SASL_PLAINTEXT", "SASL_PLAINTEXT")])
-    b.overrides["connections.max.reauth.ms"] = str(REAUTH_MS)
-    b.overrides["log.level"] = "debug"
-    b.start()
-    sluicectl("user", "set-password", "alice", "--password", PASSWORD, "--bootstrap-server",
-              b.bootstrap)
-    yield b
-    problems = factory.shutdown()
-    assert not problems, "; ".join(problems)
+    yield from module_sasl_broker(tmp_path_factory, "reauth", PASSWORD,
+                                  {"connections.max.reauth.ms": str(REAUTH_MS),
+                                   "log.level": "debug"})
 
 
 def request(s, api_key, version, corr, body):

@@ -30,8 +30,10 @@ import pytest
 
 from clustertest import admin_for, partitions_of, wait_until
 from confluent_kafka.admin import NewTopic
-from test_log_dir_failure import PARTITIONS, TOPIC, Writers, partition_dirs
-from test_replication import read_all
+from logdirtest import (Writers, assert_node3_in_isr, clean_up, create_spread_topic,
+                        two_dir_cluster, wait_node3_left,
+                        writers_carry_on_and_nothing_acked_is_lost)
+from test_replication import AckedProducer, read_all
 
 FS_IOC_SHUTDOWN = 0x8004587D  # _IOR('X', 125, __u32)
 FS_GOING_FLAGS_NOLOGFLUSH = 2
@@ -79,24 +81,11 @@ def test_failing_filesystem_goes_offline_and_nothing_acked_is_lost(clusters, tmp
     bad = str(tmp_path / "bad")
     good = str(tmp_path / "good")
     dev = mount_ext4(str(tmp_path / "bad.img"), bad)
-    c = clusters(3, start=False, overrides={"log.segment.bytes": str(1 << 20)})
-    n3 = c.node(3)
-    n3.overrides.update({"log.dirs": f"{bad},{good}", "metadata.log.dir": n3.data_dir})
+    c, n3 = two_dir_cluster(clusters, bad, good)
     writers = None
     try:
         c.start()
-        admin = admin_for(c)
-        fut = admin.create_topics([NewTopic(TOPIC, PARTITIONS, 3,
-                                            config={"min.insync.replicas": "2"})],
-                                  operation_timeout=10, request_timeout=15)[TOPIC]
-        fut.result(timeout=30)
-        s = c.wait_status(lambda s: partitions_of(s, TOPIC) and all(
-            len(p["isr"]) == 3 and p["leader"] > 0 for p in partitions_of(s, TOPIC).values()),
-            60, "every partition led with a full ISR")
-        on_bad, on_good = partition_dirs(bad), partition_dirs(good)
-        assert on_bad and on_good and on_bad | on_good == set(range(PARTITIONS)), \
-            (on_bad, on_good)
-
+        s, on_bad, on_good = create_spread_topic(c, bad, good)
         writers = Writers(c)
         writers.thread.start()
         wait_until(lambda: writers.acked_count() >= 200, 60, "200 acknowledged writes")
@@ -104,35 +93,13 @@ def test_failing_filesystem_goes_offline_and_nothing_acked_is_lost(clusters, tmp
         inject(bad, dev)
         wait_until(lambda: f"log directory offline dir={bad} error={errno_name}"
                    in n3.log_text(), 60, f"node 3 to take the {fault} directory offline")
-        s = c.wait_status(lambda s: all(
-            3 not in partitions_of(s, TOPIC)[i]["isr"] and partitions_of(s, TOPIC)[i]["leader"]
-            not in (3, -1) for i in on_bad), 60, "node 3 out of the failed dir's partitions")
-        after_move = writers.acked_count()
-        wait_until(lambda: writers.acked_count() >= after_move + 300, 90,
-                   "300 more acknowledged writes after leadership moved")
-        writers.stop()
-        assert not writers.producer.failed, writers.producer.failed[:5]
-
-        acked = writers.producer.acked
-        for part in range(PARTITIONS):
-            mine = {v: off for v, (p, off) in acked.items() if p == part}
-            got = read_all(c, TOPIC, part, max(mine.values()) + 1)
-            missing = [(v[:12], off) for v, off in mine.items() if got.get(off) != v]
-            assert not missing, f"partition {part}: {len(missing)} acked records lost: " \
-                                f"{missing[:5]}"
-        s = c.status()
-        for i in on_good:
-            assert 3 in partitions_of(s, TOPIC)[i]["isr"], partitions_of(s, TOPIC)[i]
+        wait_node3_left(c, on_bad)
+        writers_carry_on_and_nothing_acked_is_lost(c, writers)
+        assert_node3_in_isr(c, on_good)
         assert n3.running()
         assert n3.stop() == 0
     finally:
-        if writers is not None and writers.thread.is_alive():
-            writers.stop_flag.set()
-            writers.thread.join(30)
-        for b in c:
-            if b.running():
-                b.stop()
-        subprocess.run(["umount", "-l", bad], capture_output=True)
+        clean_up(c, writers, bad)
 
 
 def test_partition_that_cannot_be_opened_at_startup_goes_offline_alone(clusters):
@@ -152,7 +119,6 @@ def test_partition_that_cannot_be_opened_at_startup_goes_offline_alone(clusters)
     c.wait_status(lambda s: partitions_of(s, topic) and all(
         len(p["isr"]) == 3 and p["leader"] > 0 for p in partitions_of(s, topic).values()),
         60, "every partition led with a full ISR")
-    from test_replication import AckedProducer
     producer = AckedProducer(c, topic)
     for i in range(60):
         producer.send(f"before-{i}", partition=i % 3)

@@ -12,8 +12,10 @@ import ssl
 import time
 
 import pytest
+from confluent_kafka import KafkaError, Producer
 
-from securitytest import Pki, api_versions, listeners_overrides, tls_connect, tls_overrides
+from securitytest import (Pki, api_versions, listeners_overrides, sluicectl, tls_connect,
+                          tls_overrides)
 from sluicetest import run, run_refused, unique_topic
 
 
@@ -77,6 +79,51 @@ def test_default_mapping_is_the_rfc2253_subject(brokers, pki, request):
     b = tls_broker(brokers, pki, "requested")
     roundtrip(b, pki, unique_topic(request), cert="alice", n=3)
     wait_log(b, r"principal=User:CN=alice,OU=eng,O=Sluice")
+
+
+def test_each_listener_maps_the_certificate_with_its_own_rules(brokers, pki, request):
+    """listener.name.partners.ssl.principal.mapping.rules: the same client
+    certificate is User:alice on SSL (the global rules) and User:eng-alice on
+    PARTNERS; with ACLs on, alice's binding lets her produce on SSL only,
+    until eng-alice gets one of her own."""
+    b = brokers(start=False)
+    ports = listeners_overrides(b, [("SSL", "SSL"), ("PARTNERS", "SSL")])
+    b.overrides.update(tls_overrides(pki, "required"))
+    b.overrides.update({
+        "log.level": "debug",
+        "ssl.principal.mapping.rules": r"RULE:^CN=([^,]*),.*$/$1/,DEFAULT",
+        "listener.name.partners.ssl.principal.mapping.rules":
+            r"RULE:^CN=([^,]*),OU=([^,]*),.*$/$2-$1/,DEFAULT",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS",  # the PLAINTEXT listener: the operator's
+    })
+    b.start()
+    topic = unique_topic(request)
+    sluicectl("topic", "create", topic, "--partitions", "1", "--replication-factor", "1",
+              "--bootstrap-server", b.bootstrap)
+
+    def produce(listener):
+        conf = {"bootstrap.servers": f"127.0.0.1:{ports[listener]}", "security.protocol": "SSL",
+                "ssl.ca.location": pki.ca, "ssl.certificate.location": pki.alice,
+                "ssl.key.location": pki.path("alice.key"), "message.timeout.ms": 15000}
+        results = []
+        p = Producer(conf)
+        p.produce(topic, listener.encode(), on_delivery=lambda err, msg: results.append(err))
+        p.flush(30)
+        assert len(results) == 1
+        return results[0].code() if results[0] else None
+
+    def allow(principal):
+        sluicectl("acl", "create", "--allow-principal", principal, "--operation", "Write",
+                  "--operation", "Describe", "--topic", topic, "--bootstrap-server", b.bootstrap)
+
+    allow("User:alice")
+    assert produce("SSL") is None
+    assert produce("PARTNERS") == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    wait_log(b, r"TLS established peer=\S+ listener=SSL .* principal=User:alice\n")
+    wait_log(b, r"TLS established peer=\S+ listener=PARTNERS .* principal=User:eng-alice\n")
+    allow("User:eng-alice")
+    assert produce("PARTNERS") is None
 
 
 def test_fetch_over_tls_carries_megabytes_intact(brokers, pki, request):

@@ -189,3 +189,43 @@ def test_sluicectl_lists_and_describes(tbroker):
                           "--bootstrap-server", tbroker.bootstrap],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     assert out.returncode == 1 and b"TRANSACTIONAL_ID_NOT_FOUND" in out.stderr
+
+
+def test_idle_transactional_id_expires(brokers):
+    """transactional.id.expiration.ms: an id unused that long with no
+    transaction open is removed (a tombstone in __transaction_state, so it
+    stays removed after a restart) and starts afresh with a new producer id;
+    an id with a transaction open is kept."""
+    broker = brokers(overrides={**TXN_CFG, "transactional.id.expiration.ms": "3000",
+                                "transaction.remove.expired.transaction.cleanup.interval.ms":
+                                "500"})
+    until_answered(lambda: find_coordinator(broker, "txn-idle"), "find coordinator")
+    err, idle_pid, _ = until_answered(lambda: init_producer_id(broker, "txn-idle"), "init")
+    assert err == 0
+    admin_create = subprocess.run(
+        [binary("tools", "sluicectl", "sluicectl"), "topic", "create", "txn-exp", "--partitions",
+         "1", "--bootstrap-server", broker.bootstrap],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert admin_create.returncode == 0, admin_create.stderr
+    busy = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "txn-busy",
+                     "transaction.timeout.ms": 60000})
+    busy.init_transactions(TIMEOUT)
+    busy.begin_transaction()
+    busy.produce("txn-exp", b"open", partition=0)
+    assert busy.flush(TIMEOUT) == 0
+
+    def listed():
+        return {t["transactional_id"]: t["state"] for t in sluicectl_json(broker, "list")}
+    assert listed()["txn-busy"] == "Ongoing"
+    deadline = time.monotonic() + TIMEOUT
+    while "txn-idle" in listed():
+        assert time.monotonic() < deadline, "the idle transactional id was not removed"
+        time.sleep(0.5)
+    assert listed() == {"txn-busy": "Ongoing"}
+    busy.commit_transaction(TIMEOUT)
+
+    broker.restart()
+    until_answered(lambda: find_coordinator(broker, "txn-idle"), "find coordinator")
+    assert "txn-idle" not in listed()
+    err, pid, epoch = until_answered(lambda: init_producer_id(broker, "txn-idle"), "init again")
+    assert err == 0 and epoch == 0 and pid != idle_pid

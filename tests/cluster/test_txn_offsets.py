@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from clustertest import admin_for, create
 from sluicetest import unique_topic
 from test_groups import create_topic
-from test_protocol_raw import connect, recv_response
+from test_protocol_raw import connect, recv_response, uvarint
 from test_replication import leader_of, wait_isr
 from test_transactions_log import init_producer_id, write_markers
 
@@ -41,17 +41,6 @@ CFG = {"offsets.topic.num.partitions": str(OFFSETS_PARTITIONS),
 
 
 # ---- flexible-version encoding (compact strings, tagged fields) ----
-
-def uvarint(n):
-    out = b""
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([byte | 0x80])
-        else:
-            return out + bytes([byte])
-
 
 def cstr(s):
     if s is None:

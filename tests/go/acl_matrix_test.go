@@ -406,14 +406,40 @@ func txnOffsetCommit(producerID int64, producerEpoch int16) kmsg.Request {
 
 func matrixCases(producerID int64, producerEpoch int16) []matrixCase {
 	str := func(s string) *string { return &s }
-	topicPartitions := func() []kmsg.OffsetForLeaderEpochRequestTopic {
+	// Requests sent by more than one case (each case lacks another binding).
+	offsetForLeaderEpoch := func() kmsg.Request {
+		r := kmsg.NewPtrOffsetForLeaderEpochRequest()
 		t := kmsg.NewOffsetForLeaderEpochRequestTopic()
 		t.Topic = mxTopic
 		p := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
 		p.CurrentLeaderEpoch = -1
 		p.LeaderEpoch = 0
 		t.Partitions = []kmsg.OffsetForLeaderEpochRequestTopicPartition{p}
-		return []kmsg.OffsetForLeaderEpochRequestTopic{t}
+		r.Topics = []kmsg.OffsetForLeaderEpochRequestTopic{t}
+		return r
+	}
+	createTopics := func(validateOnly bool) func() kmsg.Request {
+		return func() kmsg.Request {
+			r := kmsg.NewPtrCreateTopicsRequest()
+			t := kmsg.NewCreateTopicsRequestTopic()
+			t.Topic = mxCreateTopic
+			t.NumPartitions = 1
+			t.ReplicationFactor = 1
+			r.Topics = append(r.Topics, t)
+			r.TimeoutMillis = 30000
+			r.ValidateOnly = validateOnly
+			return r
+		}
+	}
+	offsetDelete := func() kmsg.Request {
+		r := kmsg.NewPtrOffsetDeleteRequest()
+		r.Group = mxGroup
+		t := kmsg.NewOffsetDeleteRequestTopic()
+		t.Topic = "mx-unconsumed"
+		p := kmsg.NewOffsetDeleteRequestTopicPartition()
+		t.Partitions = append(t.Partitions, p)
+		r.Topics = append(r.Topics, t)
+		return r
 	}
 	describeConfigs := func(rtype kmsg.ConfigResourceType, name string) func() kmsg.Request {
 		return func() kmsg.Request {
@@ -488,43 +514,16 @@ func matrixCases(producerID int64, producerEpoch int16) []matrixCase {
 			}},
 		{name: "OffsetForLeaderEpoch", denied: errTopicAuth,
 			acls: []binding{topicACL(mxTopic, kmsg.ACLOperationDescribe)},
-			req: func() kmsg.Request {
-				r := kmsg.NewPtrOffsetForLeaderEpochRequest()
-				r.Topics = topicPartitions()
-				return r
-			}},
+			req:  offsetForLeaderEpoch},
 		{name: "OffsetForLeaderEpoch as a replica", denied: errTopicAuth,
 			acls: []binding{clusterACL(kmsg.ACLOperationClusterAction)},
-			req: func() kmsg.Request {
-				r := kmsg.NewPtrOffsetForLeaderEpochRequest()
-				r.Topics = topicPartitions()
-				return r
-			}},
+			req:  offsetForLeaderEpoch},
 		{name: "CreateTopics", denied: errTopicAuth,
 			acls: []binding{topicACL(mxCreateTopic, kmsg.ACLOperationCreate)},
-			req: func() kmsg.Request {
-				r := kmsg.NewPtrCreateTopicsRequest()
-				t := kmsg.NewCreateTopicsRequestTopic()
-				t.Topic = mxCreateTopic
-				t.NumPartitions = 1
-				t.ReplicationFactor = 1
-				r.Topics = append(r.Topics, t)
-				r.TimeoutMillis = 30000
-				return r
-			}},
+			req:  createTopics(false)},
 		{name: "CreateTopics on the cluster", denied: errTopicAuth,
 			acls: []binding{clusterACL(kmsg.ACLOperationCreate)},
-			req: func() kmsg.Request {
-				r := kmsg.NewPtrCreateTopicsRequest()
-				t := kmsg.NewCreateTopicsRequestTopic()
-				t.Topic = mxCreateTopic
-				t.NumPartitions = 1
-				t.ReplicationFactor = 1
-				r.Topics = append(r.Topics, t)
-				r.TimeoutMillis = 30000
-				r.ValidateOnly = true
-				return r
-			}},
+			req:  createTopics(true)},
 		{name: "DeleteTopics", denied: errTopicAuth,
 			acls: []binding{topicACL(mxDeleteTopic, kmsg.ACLOperationDelete)},
 			req: func() kmsg.Request {
@@ -649,33 +648,11 @@ func matrixCases(producerID int64, producerEpoch int16) []matrixCase {
 		{name: "OffsetCommit", denied: errGroupAuth,
 			acls: []binding{groupACL(mxGroup, kmsg.ACLOperationRead),
 				topicACL(mxTopic, kmsg.ACLOperationRead)},
-			req: func() kmsg.Request {
-				r := kmsg.NewPtrOffsetCommitRequest()
-				r.Group = mxGroup
-				r.Generation = -1
-				t := kmsg.NewOffsetCommitRequestTopic()
-				t.Topic = mxTopic
-				p := kmsg.NewOffsetCommitRequestTopicPartition()
-				p.Offset = 1
-				t.Partitions = append(t.Partitions, p)
-				r.Topics = append(r.Topics, t)
-				return r
-			}},
+			req: func() kmsg.Request { return commitRequest(mxGroup) }},
 		{name: "OffsetCommit without topic Read", denied: errTopicAuth,
 			acls: []binding{topicACL(mxTopic, kmsg.ACLOperationRead)},
 			base: []binding{groupACL(mxGroup, kmsg.ACLOperationRead)},
-			req: func() kmsg.Request {
-				r := kmsg.NewPtrOffsetCommitRequest()
-				r.Group = mxGroup
-				r.Generation = -1
-				t := kmsg.NewOffsetCommitRequestTopic()
-				t.Topic = mxTopic
-				p := kmsg.NewOffsetCommitRequestTopicPartition()
-				p.Offset = 1
-				t.Partitions = append(t.Partitions, p)
-				r.Topics = append(r.Topics, t)
-				return r
-			}},
+			req:  func() kmsg.Request { return commitRequest(mxGroup) }},
 		{name: "TxnOffsetCommit", denied: errTxnIDAuth,
 			acls: []binding{txnACL(mxTxn, kmsg.ACLOperationWrite),
 				groupACL(mxGroup, kmsg.ACLOperationRead), topicACL(mxTopic, kmsg.ACLOperationRead)},
@@ -716,29 +693,11 @@ func matrixCases(producerID int64, producerEpoch int16) []matrixCase {
 		{name: "OffsetDelete", denied: errGroupAuth,
 			acls: []binding{groupACL(mxGroup, kmsg.ACLOperationDelete),
 				topicACL("mx-unconsumed", kmsg.ACLOperationRead)},
-			req: func() kmsg.Request {
-				r := kmsg.NewPtrOffsetDeleteRequest()
-				r.Group = mxGroup
-				t := kmsg.NewOffsetDeleteRequestTopic()
-				t.Topic = "mx-unconsumed"
-				p := kmsg.NewOffsetDeleteRequestTopicPartition()
-				t.Partitions = append(t.Partitions, p)
-				r.Topics = append(r.Topics, t)
-				return r
-			}},
+			req: offsetDelete},
 		{name: "OffsetDelete without topic Read", denied: errTopicAuth,
 			acls: []binding{topicACL("mx-unconsumed", kmsg.ACLOperationRead)},
 			base: []binding{groupACL(mxGroup, kmsg.ACLOperationDelete)},
-			req: func() kmsg.Request {
-				r := kmsg.NewPtrOffsetDeleteRequest()
-				r.Group = mxGroup
-				t := kmsg.NewOffsetDeleteRequestTopic()
-				t.Topic = "mx-unconsumed"
-				p := kmsg.NewOffsetDeleteRequestTopicPartition()
-				t.Partitions = append(t.Partitions, p)
-				r.Topics = append(r.Topics, t)
-				return r
-			}},
+			req:  offsetDelete},
 		{name: "DeleteGroups", denied: errGroupAuth,
 			acls: []binding{groupACL(mxDeleteGroup, kmsg.ACLOperationDelete)},
 			req: func() kmsg.Request {

@@ -90,6 +90,21 @@ func readOnce(t *testing.T, topic string, level kgo.IsolationLevel) map[int32][]
 	return got
 }
 
+// expectCommitAbortCommit: after a committed, an aborted and a committed
+// transaction (in that order), read_committed sees exactly the committed
+// records, read_uncommitted all of them in log order.
+func expectCommitAbortCommit(t *testing.T, topic string, first, aborted, second map[int32][]string) {
+	t.Helper()
+	want := mergeRecords(first, second)
+	if got := readTopic(t, topic, kgo.ReadCommitted(), want); !reflect.DeepEqual(got, want) {
+		t.Fatalf("read_committed: got %v, want %v", got, want)
+	}
+	all := mergeRecords(first, aborted, second)
+	if got := readTopic(t, topic, kgo.ReadUncommitted(), all); !reflect.DeepEqual(got, all) {
+		t.Fatalf("read_uncommitted: got %v, want %v", got, all)
+	}
+}
+
 func txnTopic(t *testing.T, prefix string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -126,14 +141,7 @@ func TestFranzTransactions(t *testing.T) {
 	run(first, kgo.TryCommit)
 	run(aborted, kgo.TryAbort)
 	run(second, kgo.TryCommit)
-	want := mergeRecords(first, second)
-	if got := readTopic(t, topic, kgo.ReadCommitted(), want); !reflect.DeepEqual(got, want) {
-		t.Fatalf("read_committed: got %v, want %v", got, want)
-	}
-	all := mergeRecords(first, aborted, second)
-	if got := readTopic(t, topic, kgo.ReadUncommitted(), all); !reflect.DeepEqual(got, all) {
-		t.Fatalf("read_uncommitted: got %v, want %v", got, all)
-	}
+	expectCommitAbortCommit(t, topic, first, aborted, second)
 }
 
 func TestSaramaTransactions(t *testing.T) {
@@ -176,12 +184,5 @@ func TestSaramaTransactions(t *testing.T) {
 	run(first, true)
 	run(aborted, false)
 	run(second, true)
-	want := mergeRecords(first, second)
-	if got := readTopic(t, topic, kgo.ReadCommitted(), want); !reflect.DeepEqual(got, want) {
-		t.Fatalf("read_committed: got %v, want %v", got, want)
-	}
-	all := mergeRecords(first, aborted, second)
-	if got := readTopic(t, topic, kgo.ReadUncommitted(), all); !reflect.DeepEqual(got, all) {
-		t.Fatalf("read_uncommitted: got %v, want %v", got, all)
-	}
+	expectCommitAbortCommit(t, topic, first, aborted, second)
 }

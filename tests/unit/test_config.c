@@ -115,6 +115,44 @@ START_TEST(test_bad_values_name_key_and_value)
 }
 END_TEST
 
+/* The checkpoint intervals are periods of a timer: 0, negative or not a
+ * number would stop or spin it, so they are refused at load. */
+START_TEST(test_checkpoint_intervals)
+{
+    static const char *const keys[] = {
+        "log.flush.offset.checkpoint.interval.ms",
+        "replica.high.watermark.checkpoint.interval.ms",
+        "log.flush.start.offset.checkpoint.interval.ms",
+    };
+    static const char *const bad[] = {"0", "-5", "soon", "2147483648"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+            char text[256];
+            snprintf(text, sizeof text, "node.id=1\n%s=%s\n", keys[k], bad[b]);
+            const char *path = write_temp(text);
+            struct sluice_config cfg;
+            char err[256] = "";
+            ck_assert_int_eq(sluice_config_load(&cfg, path, NULL, 0, NULL, err, sizeof err),
+                             -EINVAL);
+            ck_assert_msg(strstr(err, keys[k]) != NULL && strstr(err, bad[b]) != NULL,
+                          "'%s' lacks the key or the value", err);
+            unlink(path);
+        }
+    }
+    const char *path = write_temp("node.id=1\ncontroller.quorum.voters=1@127.0.0.1:9093\n"
+                                  "replica.high.watermark.checkpoint.interval.ms=250\n");
+    struct sluice_config cfg;
+    char err[256];
+    ck_assert_int_eq(sluice_config_load(&cfg, path, NULL, 0, NULL, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.replica_high_watermark_checkpoint_interval_ms, 250);
+    /* Kafka's defaults for the other two. */
+    ck_assert_int_eq(cfg.log_flush_offset_checkpoint_interval_ms, 60000);
+    ck_assert_int_eq(cfg.log_flush_start_offset_checkpoint_interval_ms, 60000);
+    sluice_config_free(&cfg);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_missing_node_id_and_file)
 {
     struct sluice_config cfg;
@@ -259,6 +297,36 @@ START_TEST(test_listener_ssl_overrides)
 }
 END_TEST
 
+/* Kafka's listener.name.<listener>.ssl.principal.mapping.rules: a listener
+ * maps certificates its own way, the others keep the global rules. */
+START_TEST(test_listener_principal_mapping_rules)
+{
+    struct sluice_config c;
+    char err[256];
+    ck_assert_int_eq(sluice_config_init(&c), 0);
+    ck_assert_int_eq(sluice_config_set(&c, "ssl.principal.mapping.rules",
+                                       "RULE:^CN=([^,]*).*$/$1/,DEFAULT", err, sizeof err),
+                     0);
+    ck_assert_int_eq(sluice_config_set(&c, "listener.name.partners.ssl.principal.mapping.rules",
+                                       "RULE:^.*O=([^,]*).*$/$1/U,DEFAULT", err, sizeof err),
+                     0);
+    ck_assert_str_eq(sluice_config_listener_value(&c, "PARTNERS", "ssl.principal.mapping.rules",
+                                                  c.ssl_principal_mapping_rules),
+                     "RULE:^.*O=([^,]*).*$/$1/U,DEFAULT");
+    ck_assert_str_eq(sluice_config_listener_value(&c, "SSL", "ssl.principal.mapping.rules",
+                                                  c.ssl_principal_mapping_rules),
+                     "RULE:^CN=([^,]*).*$/$1/,DEFAULT");
+    /* An environment variable reaches it too (SLUICE_LISTENER_NAME_...). */
+    char *env[] = {"SLUICE_LISTENER_NAME_INTERNAL_SSL_PRINCIPAL_MAPPING_RULES=DEFAULT", NULL};
+    ck_assert_int_eq(sluice_config_apply_env(&c, env, err, sizeof err), 0);
+    ck_assert_str_eq(sluice_config_listener_value(&c, "internal", "ssl.principal.mapping.rules",
+                                                  c.ssl_principal_mapping_rules),
+                     "DEFAULT");
+    ck_assert_uint_eq(c.n_listener_settings, 2);
+    sluice_config_free(&c);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("config");
@@ -267,12 +335,14 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_properties_bad_escape);
     tcase_add_test(tc, test_good_file);
     tcase_add_test(tc, test_bad_values_name_key_and_value);
+    tcase_add_test(tc, test_checkpoint_intervals);
     tcase_add_test(tc, test_missing_node_id_and_file);
     tcase_add_test(tc, test_voters_are_required);
     tcase_add_test(tc, test_env_and_override_precedence);
     tcase_add_test(tc, test_topic_config_inherits_and_overrides);
     tcase_add_test(tc, test_list_foreach);
     tcase_add_test(tc, test_listener_ssl_overrides);
+    tcase_add_test(tc, test_listener_principal_mapping_rules);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -78,6 +78,34 @@ START_TEST(test_software_matches_hardware_long)
 }
 END_TEST
 
+START_TEST(test_software_matches_folded)
+{
+    if (!crc32c_have_folded()) {
+        return; /* no VPCLMULQDQ here: crc32c() uses the paths tested above */
+    }
+    /* Every length from below the 256-byte block through several blocks plus
+     * every 64- and 16-byte remainder, at every misalignment of a 64-byte
+     * load, with a running CRC that is not zero; then long buffers. */
+    static uint8_t data[64 + 2048 + 3 * 65536 + 333];
+    srand(11);
+    for (size_t i = 0; i < sizeof data; i++) {
+        data[i] = (uint8_t)rand();
+    }
+    for (size_t off = 0; off < 64; off += 7) {
+        for (size_t len = 200; len <= 1100; len++) {
+            ck_assert_uint_eq(crc32c_software(0xdeadbeef, data + off, len),
+                              crc32c_folded(0xdeadbeef, data + off, len));
+        }
+    }
+    const size_t lens[] = {2047, 2048, 16589 - 21, 65536, 3 * 65536 + 333};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        ck_assert_uint_eq(crc32c_software(0, data + 1, lens[i]),
+                          crc32c_folded(0, data + 1, lens[i]));
+    }
+    ck_assert_uint_eq(crc32c_folded(0, "123456789", 9), 0xe3069283u);
+}
+END_TEST
+
 START_TEST(test_incremental)
 {
     const char *text = "The quick brown fox jumps over the lazy dog";
@@ -98,6 +126,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_known_vectors);
     tcase_add_test(tc, test_software_matches_hardware);
     tcase_add_test(tc, test_software_matches_hardware_long);
+    tcase_add_test(tc, test_software_matches_folded);
     tcase_add_test(tc, test_incremental);
     suite_add_tcase(s, tc);
     return s;

@@ -1,8 +1,10 @@
 /* broker/log/offset_checkpoint_file (Kafka's OffsetCheckpointFile format) and
- * broker/replica/dir_checkpoint (one log directory's three files). */
+ * broker/replica/dir_checkpoint (one log directory's three files), and how often
+ * the log manager writes them. */
 #include "broker/log/log_errors.h"
 #include "broker/log/offset_checkpoint_file.h"
 #include "broker/replica/dir_checkpoint.h"
+#include "broker/replica/log_manager.h"
 #include "tests/unit/check_main.h"
 
 #include <check.h>
@@ -236,6 +238,20 @@ START_TEST(test_dir_close_with_write_in_flight)
 }
 END_TEST
 
+/* One write covers the three files, so it runs at the shortest interval. */
+START_TEST(test_checkpoint_interval_is_the_shortest)
+{
+    struct sluice_config cfg;
+    ck_assert_int_eq(sluice_config_init(&cfg), 0);
+    ck_assert_uint_eq(log_manager_checkpoint_interval_ms(&cfg), 5000); /* Kafka's defaults */
+    cfg.log_flush_offset_checkpoint_interval_ms = 700;
+    ck_assert_uint_eq(log_manager_checkpoint_interval_ms(&cfg), 700);
+    cfg.log_flush_start_offset_checkpoint_interval_ms = 300;
+    ck_assert_uint_eq(log_manager_checkpoint_interval_ms(&cfg), 300);
+    sluice_config_free(&cfg);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("dir_checkpoint");
@@ -247,6 +263,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_dir_retires_old_files_after_a_write);
     tcase_add_test(tc, test_dir_corrupt_file_is_ignored);
     tcase_add_test(tc, test_dir_close_with_write_in_flight);
+    tcase_add_test(tc, test_checkpoint_interval_is_the_shortest);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -802,6 +802,51 @@ START_TEST(test_unknown_field_zero_refused)
 }
 END_TEST
 
+/* An adopted image with two topics of one name (replay never makes one):
+ * the topic index steps aside and lookups find the first, as walks do;
+ * removing it then finds the second. A replayed image is indexed. */
+static TopicState *topic_state(const char *name, uint8_t id_byte)
+{
+    TopicState *t = malloc(sizeof *t);
+    sluice__metadata__topic_state__init(t);
+    t->name = image_strdup(name);
+    t->topic_id.data = malloc(TOPIC_ID_LEN);
+    memset(t->topic_id.data, id_byte, TOPIC_ID_LEN);
+    t->topic_id.len = TOPIC_ID_LEN;
+    return t;
+}
+
+START_TEST(test_topic_index_and_duplicates)
+{
+    struct fsm fsm;
+    int32_t codes[2];
+    uint8_t id[TOPIC_ID_LEN];
+    ck_assert_int_eq(fsm_init(&fsm, 4), 0);
+    memset(id, 0x11, sizeof id);
+    MetadataBatch *b = records_batch_new();
+    ck_assert_int_eq(records_add_topic(b, "orders", id), 0);
+    apply_records(&fsm, b, codes);
+    ck_assert(fsm.index_valid);
+    ck_assert_ptr_eq(fsm_find_topic(&fsm, "orders"), fsm.image->topics[0]);
+    ck_assert_ptr_eq(fsm_find_topic_id(&fsm, fsm.image->topics[0]->topic_id), fsm.image->topics[0]);
+
+    MetadataImage *img = image_new();
+    ck_assert_int_eq(image_add_topic(img, topic_state("dup", 0x21)), 0);
+    ck_assert_int_eq(image_add_topic(img, topic_state("dup", 0x22)), 0);
+    fsm_replace_image(&fsm, img);
+    ck_assert(!fsm.index_valid);
+    TopicState *second = fsm.image->topics[1];
+    ck_assert_ptr_eq(fsm_find_topic(&fsm, "dup"), fsm.image->topics[0]);
+    b = records_batch_new();
+    ck_assert_int_eq(records_add_remove_topic(b, fsm.image->topics[0]->topic_id), 0);
+    apply_records(&fsm, b, codes);
+    ck_assert_int_eq(codes[0], KAFKA_ERROR_NONE);
+    ck_assert_ptr_eq(fsm_find_topic(&fsm, "dup"), second);
+    ck_assert_ptr_eq(fsm_find_topic_id(&fsm, second->topic_id), second);
+    fsm_close(&fsm);
+}
+END_TEST
+
 START_TEST(test_topic_names)
 {
     ck_assert(fsm_topic_name_valid("a.b_c-D9"));
@@ -837,6 +882,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_producer_id_blocks_never_overlap);
     tcase_add_test(tc, test_unknown_field_zero_refused);
     tcase_add_test(tc, test_topic_names);
+    tcase_add_test(tc, test_topic_index_and_duplicates);
     tcase_add_test(tc, test_scram_credentials);
     suite_add_tcase(s, tc);
     return s;

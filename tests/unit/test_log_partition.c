@@ -171,6 +171,45 @@ START_TEST(test_bad_batch_writes_nothing)
 }
 END_TEST
 
+/* Batches the size producers send (16 KiB here) take the CRC's long path
+ * (256-byte blocks, then 64- and 16-byte steps and a byte tail): one
+ * flipped bit anywhere under the CRC still rejects the batch as corrupt, on
+ * the leader and on a follower, and nothing is written. */
+START_TEST(test_large_corrupt_batch_rejected)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL);
+    struct partition_log *log = open_log(&tc);
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    tb_batch(&b, 16, 1000, clk.now, 9);
+    ck_assert_uint_gt(b.len, 16000);
+    size_t covered = b.len - RECORD_BATCH_CRC_START;
+    const size_t at[] = {RECORD_BATCH_CRC_START,
+                         RECORD_BATCH_CRC_START + 255,
+                         RECORD_BATCH_CRC_START + 256,
+                         b.len / 2,
+                         RECORD_BATCH_CRC_START + covered / 256 * 256 + 70,
+                         b.len - 20,
+                         b.len - 1};
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        b.data[at[i]] ^= 0x04;
+        ck_assert_int_eq(partition_log_append(log, b.data, b.len, 0, &info), LOG_ERR_CORRUPT);
+        ck_assert_msg(strstr(info.reason, "CRC") != NULL, "%s", info.reason);
+        ck_assert_int_eq(partition_log_append_as_follower(log, b.data, b.len, &info),
+                         LOG_ERR_CORRUPT);
+        b.data[at[i]] ^= 0x04;
+    }
+    ck_assert_int_eq(partition_log_end_offset(log), 0);
+    ck_assert_int_eq(partition_log_size_bytes(log), 0);
+    ck_assert_int_eq(partition_log_append(log, b.data, b.len, 0, &info), 0);
+    ck_assert_int_eq(partition_log_end_offset(log), 16);
+    buf_free(&b);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
 START_TEST(test_rolls_and_every_offset_reads)
 {
     struct topic_config tc;
@@ -624,6 +663,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_empty_log);
     tcase_add_test(tc, test_append_assigns_offsets_in_place);
     tcase_add_test(tc, test_bad_batch_writes_nothing);
+    tcase_add_test(tc, test_large_corrupt_batch_rejected);
     tcase_add_test(tc, test_rolls_and_every_offset_reads);
     tcase_add_test(tc, test_read_limits);
     tcase_add_test(tc, test_read_copy_matches_fd_range);

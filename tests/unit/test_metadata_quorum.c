@@ -41,8 +41,9 @@ static void on_configs(void *d, const struct metadata_topic *t)
     ((struct events *)d)->configs++;
     remember(d, t);
 }
-static void on_changed(void *d, const struct metadata_topic *t)
+static void on_changed(void *d, const struct metadata_topic *t, int32_t index)
 {
+    (void)index;
     ((struct events *)d)->changed++;
     remember(d, t);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "broker/data_dir.h"
@@ -51,19 +52,67 @@ static void add_partition(TopicState *t)
     ck_assert_int_eq(image_add_partition(t, p), 0);
 }
 
-static TopicState *add_topic(const char *name, int32_t n)
+static TopicState *add_topic_id(const char *name, int32_t n, uint8_t id_byte)
 {
     TopicState *t = malloc(sizeof *t);
     sluice__metadata__topic_state__init(t);
     t->name = image_strdup(name);
     t->topic_id.data = malloc(TOPIC_ID_LEN);
-    memset(t->topic_id.data, 0x42, TOPIC_ID_LEN);
+    memset(t->topic_id.data, id_byte, TOPIC_ID_LEN);
     t->topic_id.len = TOPIC_ID_LEN;
     for (int32_t i = 0; i < n; i++) {
         add_partition(t);
     }
     ck_assert_int_eq(image_add_topic(img, t), 0);
     return t;
+}
+
+static TopicState *add_topic(const char *name, int32_t n)
+{
+    return add_topic_id(name, n, 0x42);
+}
+
+static void remove_topic(const char *name)
+{
+    for (size_t i = 0; i < img->n_topics; i++) {
+        if (strcmp(img->topics[i]->name, name) == 0) {
+            image_remove_topic(img, i);
+            return;
+        }
+    }
+    ck_abort_msg("no topic %s", name);
+}
+
+static bool dir_exists(const char *topic, int32_t index)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s-%d", dir, topic, (int)index);
+    return stat(path, &st) == 0;
+}
+
+/* The topic id partition.metadata records for `topic`-`index`, as hex. */
+static void recorded_id(const char *topic, int32_t index, char *out, size_t outlen)
+{
+    char path[4096], line[128];
+    snprintf(path, sizeof path, "%s/%s-%d/partition.metadata", dir, topic, (int)index);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    out[0] = '\0';
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "topic_id: ", 10) == 0) {
+            snprintf(out, outlen, "%.32s", line + 10);
+        }
+    }
+    fclose(f);
+}
+
+static int64_t tb_size(const char *d, const char *name)
+{
+    char path[8192];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", d, name);
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
 static int open_fds(void)
@@ -103,6 +152,15 @@ static void teardown(void)
     sluice_config_free(&cfg);
 }
 
+/* Run the loop until every partition being opened (on the thread pool) is
+ * hosted or offline. */
+static void settle(struct replica_manager *rm)
+{
+    while (replica_manager_opening(rm) > 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+}
+
 /* Partition 1 of a new topic cannot be opened (a file sits where its
  * directory goes): it is offline here (reported to the controller, clients
  * get KAFKA_STORAGE_ERROR) while partitions 0 and 2 are hosted, each opened
@@ -123,6 +181,7 @@ START_TEST(test_open_failure_takes_only_that_partition_offline)
 
     TopicState *t = add_topic("blocked", 3);
     metadata_quorum_refresh(v);
+    settle(&rm);
     ck_assert_ptr_nonnull(metadata_view_topic(v, "blocked"));
     ck_assert_ptr_nonnull(replica_manager_partition(&rm, "blocked", 0));
     ck_assert_ptr_null(replica_manager_partition(&rm, "blocked", 1));
@@ -134,6 +193,7 @@ START_TEST(test_open_failure_takes_only_that_partition_offline)
     ck_assert_int_eq(unlink(path), 0);
     add_partition(t);
     metadata_quorum_refresh(v);
+    settle(&rm);
     ck_assert_ptr_nonnull(replica_manager_partition(&rm, "blocked", 3));
     ck_assert(replica_manager_partition_offline(&rm, "blocked", 1));
     ck_assert_int_eq(open_fds(), before + 3 * 3);
@@ -145,12 +205,134 @@ START_TEST(test_open_failure_takes_only_that_partition_offline)
 }
 END_TEST
 
+static void start(struct metadata_view **v, struct replica_manager *rm)
+{
+    char err[256];
+    struct metadata_quorum_source src = {NULL, source_image, NULL};
+    ck_assert_int_eq(metadata_quorum_open(v, &loop, &cfg, &src, err, sizeof err), 0);
+    ck_assert_int_eq(replica_manager_start(rm, &loop, &cfg, &dirs, *v, err, sizeof err), 0);
+}
+
+static void stop(struct metadata_view *v, struct replica_manager *rm)
+{
+    replica_manager_stop(rm);
+    metadata_view_close(v);
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+}
+
+/* A topic of many partitions is opened on the thread pool: when the view
+ * applies it nothing is hosted yet (the loop is free), and once the opens
+ * are done every partition leads in its epoch, with its directory, first
+ * segment and topic id on disk. */
+START_TEST(test_many_partitions_open_off_the_loop)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    start(&v, &rm);
+    add_topic("wide", 300);
+    metadata_quorum_refresh(v);
+    ck_assert_uint_eq(replica_manager_opening(&rm), 300);
+    ck_assert_ptr_null(replica_manager_partition(&rm, "wide", 0));
+    ck_assert(!replica_manager_partition_offline(&rm, "wide", 0));
+    settle(&rm);
+    for (int32_t i = 0; i < 300; i++) {
+        struct partition *p = replica_manager_partition(&rm, "wide", i);
+        ck_assert_ptr_nonnull(p);
+        ck_assert(partition_is_leader(p));
+        ck_assert_int_eq(partition_log_latest_epoch(p->log), 0);
+        char id[40];
+        recorded_id("wide", i, id, sizeof id);
+        ck_assert_str_eq(id, "42424242424242424242424242424242");
+        char seg[256];
+        snprintf(seg, sizeof seg, "%s/wide-%d", dir, (int)i);
+        ck_assert_int_eq(tb_size(seg, "00000000000000000000.log"), 0);
+    }
+    stop(v, &rm);
+}
+END_TEST
+
+/* Deleted while its partitions were being opened: once the opens are done
+ * nothing is hosted and the directories they made are gone, as if the
+ * topic had been deleted after opening. */
+START_TEST(test_topic_deleted_while_opening)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    start(&v, &rm);
+    add_topic("gone", 20);
+    metadata_quorum_refresh(v);
+    ck_assert_uint_eq(replica_manager_opening(&rm), 20);
+    remove_topic("gone");
+    metadata_quorum_refresh(v);
+    settle(&rm);
+    for (int32_t i = 0; i < 20; i++) {
+        ck_assert_ptr_null(replica_manager_partition(&rm, "gone", i));
+        ck_assert(!dir_exists("gone", i));
+    }
+    stop(v, &rm);
+}
+END_TEST
+
+/* Deleted and created again (a new topic id) while the first opens are in
+ * flight: the second opens of the same directories wait for the first, and
+ * the partitions end up hosted, empty, with the new topic's id. */
+START_TEST(test_recreated_while_opening)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    start(&v, &rm);
+    add_topic("again", 10);
+    metadata_quorum_refresh(v);
+    remove_topic("again");
+    metadata_quorum_refresh(v);
+    add_topic_id("again", 10, 0x43);
+    metadata_quorum_refresh(v);
+    settle(&rm);
+    for (int32_t i = 0; i < 10; i++) {
+        struct partition *p = replica_manager_partition(&rm, "again", i);
+        ck_assert_ptr_nonnull(p);
+        ck_assert(partition_is_leader(p));
+        char id[40];
+        recorded_id("again", i, id, sizeof id);
+        ck_assert_str_eq(id, "43434343434343434343434343434343");
+    }
+    stop(v, &rm);
+}
+END_TEST
+
+/* Stopping while partitions are being opened waits for them and closes
+ * them: nothing leaks, and a restart hosts them all (opened at start-up on
+ * the thread pool, before replica_manager_start returns). */
+START_TEST(test_stop_while_opening_then_restart)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    int before = open_fds();
+    start(&v, &rm);
+    add_topic("halfway", 50);
+    metadata_quorum_refresh(v);
+    stop(v, &rm);
+    ck_assert_int_eq(open_fds(), before);
+    start(&v, &rm);
+    ck_assert_uint_eq(replica_manager_opening(&rm), 0);
+    for (int32_t i = 0; i < 50; i++) {
+        ck_assert_ptr_nonnull(replica_manager_partition(&rm, "halfway", i));
+    }
+    stop(v, &rm);
+    ck_assert_int_eq(open_fds(), before);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_manager");
     TCase *tc = tcase_create("hosting");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_open_failure_takes_only_that_partition_offline);
+    tcase_add_test(tc, test_many_partitions_open_off_the_loop);
+    tcase_add_test(tc, test_topic_deleted_while_opening);
+    tcase_add_test(tc, test_recreated_while_opening);
+    tcase_add_test(tc, test_stop_while_opening_then_restart);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,12 @@
 #include "common/crc32c.h"
 #include "common/fs_util.h"
 #include "common/log.h"
+
+/* One timed run: wall and CPU seconds, bytes written. */
+struct measurement {
+    double wall, user, sys;
+    int64_t bytes;
+};
 
 struct options {
     int64_t size;
@@ -47,6 +54,17 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Start (sign -1) or finish (sign 1) a measurement: wall and this
+ * process's CPU seconds. The thread pool's background fsync counts too. */
+static void measure(struct measurement *m, int sign)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    m->wall += sign * now_s();
+    m->user += sign * ((double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6);
+    m->sys += sign * ((double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
 }
 
 static int64_t parse_size(const char *s)
@@ -133,7 +151,7 @@ static int encode_batch(struct buf *b, int count, size_t value_len, int64_t ts)
 
 /* Plain sequential write of `total` bytes in `chunk`-sized writes. */
 static int bench_plain(const struct options *o, const char *dir, const struct buf *chunk,
-                       double *seconds, int64_t *bytes)
+                       struct measurement *m)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/plain.bin", dir);
@@ -143,7 +161,8 @@ static int bench_plain(const struct options *o, const char *dir, const struct bu
     }
     int rv = 0;
     int64_t done = 0;
-    double t0 = now_s();
+    *m = (struct measurement){0};
+    measure(m, -1);
     while (done < o->size && rv == 0) {
         rv = fs_write_all(fd, chunk->data, chunk->len);
         done += (int64_t)chunk->len;
@@ -151,8 +170,8 @@ static int bench_plain(const struct options *o, const char *dir, const struct bu
     if (rv == 0 && o->sync && fdatasync(fd) < 0) {
         rv = -errno;
     }
-    *seconds = now_s() - t0;
-    *bytes = done;
+    measure(m, 1);
+    m->bytes = done;
     close(fd);
     unlink(path);
     return rv;
@@ -178,8 +197,8 @@ static int log_sync(uv_loop_t *loop, struct partition_log *log)
 }
 
 /* Append the batch in `batch` until `total` bytes are in the log. */
-static int bench_log(const struct options *o, const char *dir, struct buf *batch, double *seconds,
-                     int64_t *bytes)
+static int bench_log(const struct options *o, const char *dir, struct buf *batch,
+                     struct measurement *m)
 {
     uv_loop_t loop;
     struct sluice_config broker;
@@ -202,7 +221,8 @@ static int bench_log(const struct options *o, const char *dir, struct buf *batch
         return rv;
     }
     int64_t done = 0;
-    double t0 = now_s();
+    *m = (struct measurement){0};
+    measure(m, -1);
     while (done < o->size) {
         struct log_append_info info;
         if ((rv = partition_log_append(log, batch->data, batch->len, 0, &info)) < 0) {
@@ -214,8 +234,8 @@ static int bench_log(const struct options *o, const char *dir, struct buf *batch
     if (rv == 0 && o->sync) {
         rv = log_sync(&loop, log);
     }
-    *seconds = now_s() - t0;
-    *bytes = done;
+    measure(m, 1);
+    m->bytes = done;
     int segments = partition_log_segment_count(log);
     partition_log_destroy(log);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -289,48 +309,63 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-struct totals {
-    double plain_s, log_s;
-    int64_t plain_bytes, log_bytes;
-};
-
-static double mibs(int64_t bytes, double seconds)
+static double mibs(const struct measurement *m)
 {
-    return (double)bytes / seconds / (1 << 20);
+    return (double)m->bytes / m->wall / (1 << 20);
+}
+
+static void add(struct measurement *sum, const struct measurement *m)
+{
+    sum->wall += m->wall;
+    sum->user += m->user;
+    sum->sys += m->sys;
+    sum->bytes += m->bytes;
+}
+
+/* Rates and their ratio, then the CPU each side spent per GiB (user and
+ * system seconds; the log's own work is mostly its user time above the
+ * plain write's) and the CPU ratio (plain CPU / log CPU). On a machine
+ * shared with other work the wall-clock ratio follows the scheduler; the
+ * CPU ratio is what the log's code decides. */
+static void print_pair(const char *label, const struct measurement *plain,
+                       const struct measurement *log)
+{
+    double gib_plain = (double)plain->bytes / (1 << 30), gib_log = (double)log->bytes / (1 << 30);
+    double cpu_plain = (plain->user + plain->sys) / gib_plain;
+    double cpu_log = (log->user + log->sys) / gib_log;
+    printf("%s: plain write %.1f MiB/s | partition log %.1f MiB/s | ratio %.3f | cpu s/GiB "
+           "plain %.3f + %.3f, log %.3f + %.3f (user + sys) | cpu ratio %.3f\n",
+           label, mibs(plain), mibs(log), mibs(log) / mibs(plain), plain->user / gib_plain,
+           plain->sys / gib_plain, log->user / gib_log, log->sys / gib_log, cpu_plain / cpu_log);
+    fflush(stdout);
 }
 
 /* Odd rounds write plain first, even rounds the log first, so neither
  * always inherits the other's writeback. */
 static int run_round(const struct options *o, const char *dir, struct buf *batch, int round,
-                     struct totals *t)
+                     struct measurement *plain_sum, struct measurement *log_sum)
 {
-    double plain_s = 0, log_s = 0;
-    int64_t plain_bytes = 0, log_bytes = 0;
+    struct measurement plain = {0}, log = {0};
     int rv = 0;
     for (int step = 0; step < 2 && rv == 0; step++) {
         /* Start each measurement with no writeback left over from the
          * previous one (or from whoever else shares the disk). */
         sync();
         if ((step == 0) == (round % 2 == 1)) {
-            rv = bench_plain(o, dir, batch, &plain_s, &plain_bytes);
+            rv = bench_plain(o, dir, batch, &plain);
         } else {
-            rv = bench_log(o, dir, batch, &log_s, &log_bytes);
+            rv = bench_log(o, dir, batch, &log);
         }
     }
     if (rv < 0) {
         fprintf(stderr, "log_bench: round %d failed: %s\n", round, strerror(-rv));
         return rv;
     }
-    printf("round %d: plain write %.0f MiB in %.2f s = %.1f MiB/s | partition log %.0f MiB in "
-           "%.2f s = %.1f MiB/s | ratio %.3f\n",
-           round, (double)plain_bytes / (1 << 20), plain_s, mibs(plain_bytes, plain_s),
-           (double)log_bytes / (1 << 20), log_s, mibs(log_bytes, log_s),
-           mibs(log_bytes, log_s) / mibs(plain_bytes, plain_s));
-    fflush(stdout);
-    t->plain_s += plain_s;
-    t->log_s += log_s;
-    t->plain_bytes += plain_bytes;
-    t->log_bytes += log_bytes;
+    char label[32];
+    snprintf(label, sizeof label, "round %d", round);
+    print_pair(label, &plain, &log);
+    add(plain_sum, &plain);
+    add(log_sum, &log);
     return 0;
 }
 
@@ -362,17 +397,13 @@ int main(int argc, char **argv)
     /* An untimed plain write first: the first large write after start-up
      * is consistently slower (allocator and writeback warm-up), which would
      * otherwise flatter the log in round 1. */
-    double warm_s;
-    int64_t warm_bytes;
-    int rv = bench_plain(&o, dir, &batch, &warm_s, &warm_bytes);
-    struct totals t = {0};
+    struct measurement warm, plain_sum = {0}, log_sum = {0};
+    int rv = bench_plain(&o, dir, &batch, &warm);
     for (int r = 1; r <= o.rounds && rv == 0; r++) {
-        rv = run_round(&o, dir, &batch, r, &t);
+        rv = run_round(&o, dir, &batch, r, &plain_sum, &log_sum);
     }
     if (rv == 0 && o.rounds > 1) {
-        printf("all rounds: plain write %.1f MiB/s | partition log %.1f MiB/s | ratio %.3f\n",
-               mibs(t.plain_bytes, t.plain_s), mibs(t.log_bytes, t.log_s),
-               mibs(t.log_bytes, t.log_s) / mibs(t.plain_bytes, t.plain_s));
+        print_pair("all rounds", &plain_sum, &log_sum);
     }
     buf_free(&batch);
     rmdir(dir);

@@ -127,6 +127,41 @@ static void print_binding(struct asession *s, bool *first, int8_t rtype, const c
     *first = false;
 }
 
+/* ---- one request, one answer ---- */
+
+/* Send the request encoded in the session (`encoded`: the encoder's status)
+ * and position `r` on the answer: SLUICECTL_OK or SLUICECTL_FAILED. */
+static int exchange(struct asession *s, struct kafka_writer *w, int encoded, int16_t api,
+                    struct kafka_reader *r)
+{
+    kafka_writer_free(w);
+    if (encoded != 0 || admin_session_call(&s->a, api, ACL_VERSION, r) != 0) {
+        return SLUICECTL_FAILED;
+    }
+    return SLUICECTL_OK;
+}
+
+static int undecodable(struct asession *s, int rv)
+{
+    snprintf(s->a.err, sizeof s->a.err, "cannot decode the answer: %s", kafka_codec_strerror(rv));
+    return SLUICECTL_FAILED;
+}
+
+/* JSON output is one array of the bindings printed. */
+static void json_open(const struct asession *s)
+{
+    if (s->a.json) {
+        printf("[");
+    }
+}
+
+static void json_close(const struct asession *s)
+{
+    if (s->a.json) {
+        printf("]\n");
+    }
+}
+
 /* ---- create ---- */
 
 static int do_create(struct asession *s)
@@ -175,9 +210,8 @@ static int do_create(struct asession *s)
     struct kafka_writer w;
     admin_session_begin(&s->a, &w);
     int rv = kafka_create_acls_request_encode(&w, ACL_VERSION, &req);
-    kafka_writer_free(&w);
     struct kafka_reader r;
-    if (rv != 0 || admin_session_call(&s->a, KAFKA_API_CREATE_ACLS, ACL_VERSION, &r) != 0) {
+    if (exchange(s, &w, rv, KAFKA_API_CREATE_ACLS, &r) != SLUICECTL_OK) {
         free(c);
         return SLUICECTL_FAILED;
     }
@@ -191,9 +225,7 @@ static int do_create(struct asession *s)
     }
     int exit_code = SLUICECTL_OK;
     bool first = true;
-    if (s->a.json) {
-        printf("[");
-    }
+    json_open(s);
     for (size_t i = 0; i < total; i++) {
         int16_t e = resp.results[i].error_code;
         if (e != KAFKA_ERROR_NONE) {
@@ -211,9 +243,7 @@ static int do_create(struct asession *s)
         print_binding(s, &first, c[i].resource_type, c[i].resource_name, c[i].resource_pattern_type,
                       c[i].principal, c[i].host, c[i].operation, c[i].permission_type);
     }
-    if (s->a.json) {
-        printf("]\n");
-    }
+    json_close(s);
     free(c);
     if (exit_code != SLUICECTL_OK) {
         s->a.err[0] = '\0'; /* each failure said already */
@@ -225,14 +255,14 @@ static int do_create(struct asession *s)
 
 /* One filter per resource (or one for any resource) x principal (or any) x
  * operation (or any) x host (or any), written to out[] (cap entries);
- * returns how many, or -1 when there are more than cap. */
-static int build_filters(const struct asession *s, struct kafka_delete_acls_request_filter *out,
-                         int cap)
+ * returns how many, or -1 when there are more than cap (s->a.err says so). */
+static int build_filters(struct asession *s, struct kafka_delete_acls_request_filter *out, int cap)
 {
     int8_t pattern = s->pattern ? s->pattern : PAT_ANY;
     int nr = s->n_resources ? s->n_resources : 1, np = s->n_principals ? s->n_principals : 1,
         no = s->n_operations ? s->n_operations : 1, nh = s->n_hosts ? s->n_hosts : 1;
     if ((long)nr * np * no * nh > cap) {
+        snprintf(s->a.err, sizeof s->a.err, "too many combinations of options (at most %d)", cap);
         return -1;
     }
     int k = 0;
@@ -273,17 +303,14 @@ static int list_one(struct asession *s, const struct kafka_delete_acls_request_f
     struct kafka_writer w;
     admin_session_begin(&s->a, &w);
     int rv = kafka_describe_acls_request_encode(&w, ACL_VERSION, &req);
-    kafka_writer_free(&w);
     struct kafka_reader r;
-    if (rv != 0 || admin_session_call(&s->a, KAFKA_API_DESCRIBE_ACLS, ACL_VERSION, &r) != 0) {
+    if (exchange(s, &w, rv, KAFKA_API_DESCRIBE_ACLS, &r) != SLUICECTL_OK) {
         return SLUICECTL_FAILED;
     }
     struct kafka_describe_acls_response resp;
     rv = kafka_describe_acls_response_decode(&r, ACL_VERSION, &resp);
     if (rv != 0) {
-        snprintf(s->a.err, sizeof s->a.err, "cannot decode the answer: %s",
-                 kafka_codec_strerror(rv));
-        return SLUICECTL_FAILED;
+        return undecodable(s, rv);
     }
     if (resp.error_code != KAFKA_ERROR_NONE) {
         snprintf(s->a.err, sizeof s->a.err, "cannot list ACLs: %s%s%s",
@@ -307,23 +334,17 @@ static int do_list(struct asession *s)
     struct kafka_delete_acls_request_filter filters[MAX_ITEMS];
     int n = build_filters(s, filters, MAX_ITEMS);
     if (n < 0) {
-        snprintf(s->a.err, sizeof s->a.err, "too many combinations of options (at most %d)",
-                 MAX_ITEMS);
         return SLUICECTL_USAGE;
     }
     bool first = true;
-    if (s->a.json) {
-        printf("[");
-    }
+    json_open(s);
     for (int i = 0; i < n; i++) {
         int rv = list_one(s, &filters[i], &first);
         if (rv != SLUICECTL_OK) {
             return rv;
         }
     }
-    if (s->a.json) {
-        printf("]\n");
-    }
+    json_close(s);
     return SLUICECTL_OK;
 }
 
@@ -334,8 +355,6 @@ static int do_delete(struct asession *s)
     struct kafka_delete_acls_request_filter filters[MAX_ITEMS];
     int n = build_filters(s, filters, MAX_ITEMS);
     if (n < 0) {
-        snprintf(s->a.err, sizeof s->a.err, "too many combinations of options (at most %d)",
-                 MAX_ITEMS);
         return SLUICECTL_USAGE;
     }
     struct kafka_delete_acls_request req;
@@ -345,23 +364,18 @@ static int do_delete(struct asession *s)
     struct kafka_writer w;
     admin_session_begin(&s->a, &w);
     int rv = kafka_delete_acls_request_encode(&w, ACL_VERSION, &req);
-    kafka_writer_free(&w);
     struct kafka_reader r;
-    if (rv != 0 || admin_session_call(&s->a, KAFKA_API_DELETE_ACLS, ACL_VERSION, &r) != 0) {
+    if (exchange(s, &w, rv, KAFKA_API_DELETE_ACLS, &r) != SLUICECTL_OK) {
         return SLUICECTL_FAILED;
     }
     struct kafka_delete_acls_response resp;
     rv = kafka_delete_acls_response_decode(&r, ACL_VERSION, &resp);
     if (rv != 0) {
-        snprintf(s->a.err, sizeof s->a.err, "cannot decode the answer: %s",
-                 kafka_codec_strerror(rv));
-        return SLUICECTL_FAILED;
+        return undecodable(s, rv);
     }
     int exit_code = SLUICECTL_OK;
     bool first = true;
-    if (s->a.json) {
-        printf("[");
-    }
+    json_open(s);
     for (int32_t i = 0; i < resp.filter_results_count; i++) {
         const struct kafka_delete_acls_response_filter_result *fr = &resp.filter_results[i];
         if (fr->error_code != KAFKA_ERROR_NONE) {
@@ -386,9 +400,7 @@ static int do_delete(struct asession *s)
                           m->principal, m->host, m->operation, m->permission_type);
         }
     }
-    if (s->a.json) {
-        printf("]\n");
-    }
+    json_close(s);
     return exit_code;
 }
 

@@ -1,0 +1,198 @@
+/* The log manager's retention timer visits only the logs whose retention
+ * deadline has passed, and those logs lose exactly their expired segments:
+ * by time, after a dynamic config change to a shorter retention.ms, after
+ * retention.bytes shrinks, and after an append takes a log past it. Real
+ * logs in a temporary directory, a real loop and the wall clock: records are
+ * stamped hours in the past rather than waiting. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/data_dir.h"
+#include "broker/replica/log_manager.h"
+#include "log_test_util.h"
+#include "tests/unit/check_main.h"
+
+#define N_LOGS 40
+#define HOUR   3600000LL
+
+static char *dir;
+static struct sluice_config cfg;
+static struct data_dirs dirs;
+static uv_loop_t loop;
+static struct log_manager lm;
+static struct partition_log *logs[N_LOGS];
+static struct topic_config tc;
+
+static int64_t wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Only the fallback (no memory for the queue) walks every log. */
+static void each_log(void *owner, log_manager_visit_fn visit, void *arg)
+{
+    (void)owner;
+    for (int i = 0; i < N_LOGS; i++) {
+        visit(logs[i], "t", i, arg);
+    }
+}
+
+static void on_opened(void *arg, int rv, struct partition_log *log, size_t dir_index,
+                      const char *path)
+{
+    (void)dir_index;
+    (void)path;
+    ck_assert_int_eq(rv, 0);
+    *(struct partition_log **)arg = log;
+}
+
+static void setup(void)
+{
+    char err[256];
+    dir = tb_tmpdir();
+    ck_assert_int_eq(sluice_config_init(&cfg), 0);
+    ck_assert_int_eq(sluice_config_set(&cfg, "log.dirs", dir, err, sizeof err), 0);
+    ck_assert_int_eq(
+        sluice_config_set(&cfg, "log.retention.check.interval.ms", "5", err, sizeof err), 0);
+    ck_assert_int_eq(data_dirs_open(&dirs, dir, 1, err, sizeof err), 0);
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    ck_assert_int_eq(log_manager_init(&lm, &loop, &cfg, &dirs, each_log, NULL), 0);
+    tb_topic_config(&tc, "segment.bytes=1000", "retention.ms=3600000", NULL);
+    uint8_t id[16];
+    memset(id, 0x5a, sizeof id);
+    for (int i = 0; i < N_LOGS; i++) {
+        ck_assert_int_eq(log_manager_open(&lm, "t", id, i, &tc, -1, on_opened, &logs[i]), 0);
+    }
+    log_manager_wait_opens(&lm); /* opened on the thread pool */
+    for (int i = 0; i < N_LOGS; i++) {
+        ck_assert_ptr_nonnull(logs[i]);
+    }
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < N_LOGS; i++) {
+        ck_assert_int_eq(partition_log_close(logs[i]), 0);
+        log_manager_release(&lm, 0);
+    }
+    log_manager_stop(&lm);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    log_manager_close(&lm);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    data_dirs_close(&dirs);
+    topic_config_free(&tc);
+    sluice_config_free(&cfg);
+    tb_rmdir(dir);
+}
+
+/* Append `batches` batches stamped `ts` and let all of it be deleted
+ * (high watermark at the end). */
+static void fill(int i, int batches, int64_t ts)
+{
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    for (int k = 0; k < batches; k++) {
+        buf_reset(&b);
+        tb_batch(&b, 2, 100, ts, (uint32_t)k);
+        ck_assert_int_eq(partition_log_append(logs[i], b.data, b.len, 0, &info), 0);
+    }
+    buf_free(&b);
+    partition_log_set_high_watermark(logs[i], partition_log_end_offset(logs[i]));
+}
+
+/* Run retention passes (the timer every 5 ms) until `visits` logs were
+ * visited in all, then `extra` more passes' worth of loop turns. */
+static void run_until_visits(uint64_t visits, int extra)
+{
+    for (int turns = 0; lm.retention_visits < visits && turns < 100000; turns++) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_uint_eq(lm.retention_visits, visits);
+    for (int k = 0; k < extra; k++) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+}
+
+START_TEST(test_only_due_logs_are_visited)
+{
+    int64_t now = wall_now();
+    int segs[N_LOGS];
+    for (int i = 0; i < N_LOGS; i++) {
+        /* Logs 0-4 hold records two hours old: expired under retention.ms
+         * of an hour. Log 10's are 30 minutes old, the rest new. */
+        fill(i, 10, i < 5 ? now - 2 * HOUR : i == 10 ? now - HOUR / 2 : now);
+        segs[i] = partition_log_segment_count(logs[i]);
+        ck_assert_int_ge(segs[i], 3);
+    }
+    log_manager_start_timers(&lm);
+    run_until_visits(5, 20);
+    for (int i = 0; i < N_LOGS; i++) {
+        int expect = i < 5 ? 1 : segs[i]; /* all but the active segment, or nothing */
+        ck_assert_int_eq(partition_log_segment_count(logs[i]), expect);
+    }
+
+    /* retention.ms shortened to ten minutes on log 10 (a dynamic topic
+     * config): due at once, visited once, its segments gone. */
+    struct topic_config shorter;
+    tb_topic_config(&shorter, "segment.bytes=1000", "retention.ms=600000", NULL);
+    partition_log_set_config(logs[10], &shorter);
+    run_until_visits(6, 20);
+    ck_assert_int_eq(partition_log_segment_count(logs[10]), 1);
+    ck_assert_int_eq(partition_log_segment_count(logs[11]), segs[11]);
+
+    /* retention.bytes lowered on log 20: exactly the oldest segments over it go. */
+    struct topic_config smaller;
+    tb_topic_config(&smaller, "segment.bytes=1000", "retention.ms=3600000", "retention.bytes=1500",
+                    NULL);
+    partition_log_set_config(logs[20], &smaller);
+    run_until_visits(7, 20);
+    /* Kafka's rule: the oldest goes while the log stays at or over the limit
+     * without it (segments hold at most segment.bytes). */
+    int64_t size = partition_log_size_bytes(logs[20]);
+    ck_assert_int_ge(size, 1500);
+    ck_assert_int_lt(size - 1500, 1000);
+    ck_assert_int_lt(partition_log_segment_count(logs[20]), segs[20]);
+
+    /* Log 21 under a limit it does not reach yet: not visited, until an
+     * append takes it past. */
+    struct topic_config larger;
+    tb_topic_config(&larger, "segment.bytes=1000", "retention.ms=3600000", "retention.bytes=8000",
+                    NULL);
+    partition_log_set_config(logs[21], &larger);
+    run_until_visits(7, 20);
+    ck_assert_int_eq(partition_log_segment_count(logs[21]), segs[21]);
+    while (partition_log_size_bytes(logs[21]) < 8000 + 1000) {
+        fill(21, 1, now);
+    }
+    int64_t start = partition_log_start_offset(logs[21]);
+    run_until_visits(8, 20);
+    size = partition_log_size_bytes(logs[21]);
+    ck_assert_int_ge(size, 8000);
+    ck_assert_int_lt(size - 8000, 1000);
+    ck_assert_int_gt(partition_log_start_offset(logs[21]), start);
+    topic_config_free(&shorter);
+    topic_config_free(&smaller);
+    topic_config_free(&larger);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("log_manager_retention");
+    TCase *tc_core = tcase_create("core");
+    tcase_add_checked_fixture(tc_core, setup, teardown);
+    tcase_set_timeout(tc_core, 60);
+    tcase_add_test(tc_core, test_only_due_logs_are_visited);
+    suite_add_tcase(s, tc_core);
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
+}
