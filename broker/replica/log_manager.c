@@ -409,6 +409,9 @@ static void open_done(struct log_open_task *t)
     struct managed_log *m = j->m;
     size_t d = m->dir;
     int rv = j->rv;
+    /* Named before m may be freed below: operators look for the partition. */
+    char which[320];
+    snprintf(which, sizeof which, "topic=%.256s partition=%d", m->topic, (int)m->partition);
     if (rv == 0 && t->data_dir_status < 0) {
         rv = t->data_dir_status;
         snprintf(j->err, sizeof j->err, "cannot fsync log directory %s: %s", lm->dirs->paths[d],
@@ -419,7 +422,8 @@ static void open_done(struct log_open_task *t)
         m = NULL;
     }
     if (rv != 0) {
-        log_error("replica", "cannot open partition dir=%s error=\"%s\"", j->path, j->err);
+        log_error("replica", "cannot open partition %s dir=%s error=\"%s\"", which, j->path,
+                  j->err);
         if (device_error(rv)) {
             char what[300];
             snprintf(what, sizeof what, "open dir=%.256s", j->path);

@@ -20,6 +20,9 @@ import json
 from sluicetest import binary, run, unique_topic
 
 TIMEOUT = 30
+# kafka-python gives up on a bootstrap whose ApiVersions answer takes over
+# 2 s (NoBrokersAvailable); a loaded CI machine can take longer than that.
+KADMIN_OPTS = {"api_version_auto_timeout_ms": 10000}
 # Few offsets partitions and no initial delay keep the tests quick; the
 # defaults (50, 3000 ms) are Kafka's.
 GROUP_CFG = {"offsets.topic.num.partitions": "5", "group.initial.rebalance.delay.ms": "0"}
@@ -119,7 +122,7 @@ def test_commit_metadata_round_trips(gbroker, request):
     c.assign([tp])
     c.commit({tp: OffsetAndMetadata(42, "checkpoint-7")})
     c.close(autocommit=False)
-    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap)
+    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap, **KADMIN_OPTS)
     got = kadmin.list_consumer_group_offsets(group)
     kadmin.close()
     assert got == {tp: OffsetAndMetadata(42, "checkpoint-7")}
@@ -290,7 +293,7 @@ def test_admin_clients_list_and_describe(gbroker, request):
     listed = admin.list_groups(timeout=TIMEOUT)
     assert group in [g.id for g in listed]
 
-    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap)
+    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap, **KADMIN_OPTS)
     (info,) = kadmin.describe_consumer_groups([group])
     assert info.state == "Stable"
     assert info.protocol_type == "consumer"
@@ -315,7 +318,7 @@ def test_delete_groups(gbroker, request):
     member.subscribe([topic])
     wait_assignments([member], lambda s: s[0] == {0}, "an assignment")
 
-    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap)
+    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap, **KADMIN_OPTS)
     results = dict(kadmin.delete_consumer_groups([idle, busy, topic + "-never"]))
     assert getattr(results[idle], "errno", 0) == 0  # kafka-python answers error classes
     assert results[busy] is NonEmptyGroupError
@@ -353,14 +356,14 @@ def test_members_survive_a_coordinator_restart(gbroker, request):
     c = consumer(gbroker.bootstrap, group, **{"session.timeout.ms": 30000})
     c.subscribe([topic], on_revoke=lambda cons, parts: revoked.append(parts))
     wait_assignments([c], lambda s: s[0] == {0, 1}, "an assignment")
-    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap)
+    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap, **KADMIN_OPTS)
     (before,) = kadmin.describe_consumer_groups([group])
     kadmin.close()
     gbroker.stop()
     gbroker.start()
     produce(gbroker.bootstrap, topic, range(4), 2)
     assert sorted(poll_values([c], 4)) == [0, 1, 2, 3]
-    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap)
+    kadmin = KafkaAdminClient(bootstrap_servers=gbroker.bootstrap, **KADMIN_OPTS)
     (after,) = kadmin.describe_consumer_groups([group])
     kadmin.close()
     assert after.state == "Stable"
@@ -408,7 +411,7 @@ def test_coordinator_failover_keeps_committed_offsets(clusters, request):
              asynchronous=False)
     c.close()
     from kafka import KafkaAdminClient
-    kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, **KADMIN_OPTS)
     coordinator = kadmin._find_coordinator_ids([group])[group]
     kadmin.close()
     cluster.node(coordinator).kill()
@@ -442,11 +445,12 @@ def test_group_deletion_waits_for_replication(clusters, request):
     c.assign([TopicPartition(topic, 0)])
     c.commit(offsets=[TopicPartition(topic, 0, 7)], asynchronous=False)
     c.close()
-    kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, **KADMIN_OPTS)
     coordinator = kadmin._find_coordinator_ids([group])[group]
     kadmin.close()
     followers = [b for b in cluster if b.node_id != coordinator]
-    kadmin = KafkaAdminClient(bootstrap_servers=cluster.node(coordinator).bootstrap)
+    kadmin = KafkaAdminClient(bootstrap_servers=cluster.node(coordinator).bootstrap,
+                              **KADMIN_OPTS)
     for b in followers:
         os.kill(b.proc.pid, signal.SIGSTOP)
     try:
@@ -459,7 +463,7 @@ def test_group_deletion_waits_for_replication(clusters, request):
 
     def deleted():
         try:
-            admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+            admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, **KADMIN_OPTS)
             try:
                 err = dict(admin.delete_consumer_groups([group]))[group]
             finally:
@@ -488,7 +492,7 @@ def test_assignment_waits_for_group_metadata_replication(clusters, request):
     topic = unique_topic(request)
     group = topic + "-g"
     create_topic(cluster.bootstrap, topic, 2, rf=3)
-    kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    kadmin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, **KADMIN_OPTS)
     deadline = time.monotonic() + 60
     while True:  # the first FindCoordinator creates __consumer_offsets
         try:
