@@ -260,7 +260,9 @@ int log_flush_sync(struct partition_log *log)
     int rv = log->io_error;
     for (size_t i = 0; i < log->nsegs && rv == 0; i++) {
         struct segment *seg = log->segs[i];
-        if (!seg->closed) { /* closing wrote a closed one's pending entries */
+        /* A closed index may hold a few pending entries (segment.h). */
+        if ((seg->offset_index.pending_len > 0 || seg->time_index.pending_len > 0) &&
+            segment_use(seg) == 0) {
             (void)index_file_write_pending(&seg->offset_index);
             (void)index_file_write_pending(&seg->time_index);
         }
