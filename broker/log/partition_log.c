@@ -140,6 +140,7 @@ static void log_free(struct partition_log *log)
         segment_release(log->segs[i]);
     }
     free(log->segs);
+    log_producers_snapshot_free(log->snapshot_pending);
     leader_epoch_cache_free(&log->epochs);
     producer_state_free(&log->producers);
     free(log->dir);

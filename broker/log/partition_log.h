@@ -14,7 +14,9 @@
  * re-derives from the batches.
  *
  * Threading: every function runs on the loop thread that opened the log. The
- * only work done elsewhere is fsync, on the libuv thread pool (uv_queue_work).
+ * only work done elsewhere is fsync and the producer snapshot written at a
+ * roll (by the flush that makes the rolled segment durable), on the libuv
+ * thread pool (uv_queue_work).
  *
  * Errors: 0 on success, negative errno for system failures, LOG_ERR_* (see
  * log_errors.h) for rejected input (the Kafka handlers map them to Kafka codes).
@@ -210,7 +212,10 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
  * producer's last five batches returns 0 with info->duplicate and writes
  * nothing; LOG_ERR_OUT_OF_ORDER_SEQUENCE, LOG_ERR_INVALID_PRODUCER_EPOCH).
  * Both append paths record what they write; the state is snapshotted at
- * segment roll and rebuilt on open and truncation. */
+ * segment roll (encoded on the loop, written on the thread pool once the
+ * batches it describes are durable; a truncation below it voids it) and
+ * rebuilt on open and truncation from the latest snapshot at or below the
+ * log end plus the batches after it. */
 
 /* Drop producers idle for `expiration_ms` (producer.id.expiration.ms): their
  * next batch starts afresh at any sequence. Returns how many went. */
