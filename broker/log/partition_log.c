@@ -62,6 +62,7 @@ void partition_log_set_config(struct partition_log *log, const struct topic_conf
 {
     settings_from(&log->cfg, cfg);
     log_note_deadline(log); /* retention.ms, retention.bytes or cleanup.policy may be new */
+    log_note_cleanable(log);
 }
 
 /* ---- segment list ---- */
@@ -320,6 +321,13 @@ void log_note_deadline(struct partition_log *log)
 {
     if (log->owner.deadline_moved != NULL) {
         log->owner.deadline_moved(log->owner.data, log);
+    }
+}
+
+void log_note_cleanable(struct partition_log *log)
+{
+    if (log->owner.cleanable != NULL && partition_log_compaction_pending(log)) {
+        log->owner.cleanable(log->owner.data, log);
     }
 }
 

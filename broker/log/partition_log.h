@@ -105,6 +105,11 @@ struct partition_log_owner {
      * Called from inside appends and retention: the owner only re-reads the
      * deadline. May be NULL. */
     void (*deadline_moved)(void *data, struct partition_log *log);
+    /* A compacted log may have something new to clean
+     * (partition_log_compaction_pending): a segment rolled, or a config
+     * change made the log compacted. Called from inside appends: the owner
+     * only takes note, so its cleaner visits only such logs. May be NULL. */
+    void (*cleanable)(void *data, struct partition_log *log);
 };
 
 /* Set up a cache bounding the descriptors of the segments of the logs that
@@ -470,6 +475,12 @@ double partition_log_cleanable_ratio(const struct partition_log *log, int64_t no
  * there is nothing to do, or a negative errno (cb will not fire). */
 int partition_log_clean(struct partition_log *log, const struct log_cleaner_limits *lim,
                         int64_t now_ms, log_clean_cb cb, void *data);
+
+/* Whether a compacted log has segments past its clean offset besides the
+ * active one: dirty data a clean will take once due (dirty enough, old
+ * enough, below the high watermark). False for other logs. O(1): an owner
+ * keeps the logs for which it holds and drops the others. */
+bool partition_log_compaction_pending(const struct partition_log *log);
 
 /* Offset below which the log has been compacted (the log start if never). */
 int64_t partition_log_clean_offset(const struct partition_log *log);

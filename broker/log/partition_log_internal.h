@@ -97,6 +97,8 @@ int64_t log_now_ms(const struct partition_log *log);
 void log_note_work(struct partition_log *log);
 /* Tell the owner (if any) its retention deadline may have moved earlier. */
 void log_note_deadline(struct partition_log *log);
+/* Tell the owner (if any) a compacted log may have something new to clean. */
+void log_note_cleanable(struct partition_log *log);
 /* A storage fault (`err`, log_err_is_storage) while doing `what`: the log
  * takes no more appends and its durable offset stays put (io_error, sticky
  * until reopened); logged and told to the owner the first time. */
