@@ -13,14 +13,17 @@ The test brokers run with a 3 s session (sluicetest.py): a loop held for
 3 s by partition work shows up as an isolation line, a fencing by the
 controller, or a broker missing from the metadata."""
 
+import json
 import random
 import re
+import subprocess
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from clustertest import admin_for, create, wait_until
-from sluicetest import binary, run, unique_topic
+from metricstest import status_json
+from sluicetest import binary, free_port, run, unique_topic
 
 PARTITIONS = 2000
 SAMPLE = 60
@@ -125,6 +128,47 @@ def test_thousands_of_partitions_created_and_restarted_on_one_broker(brokers, re
     read_sample(b.bootstrap, topic, written)
     assert_never_fenced(b)
     assert broker_ids(b.bootstrap) == [b.node_id]
+    assert b.stop(timeout=120) == 0
+
+
+def test_admin_answers_do_not_wait_for_another_topics_opens(brokers, request):
+    """An admin request answers once its own topics' partitions are open, not
+    once every partition open in flight here is done: an AlterConfigs and a
+    validate-only CreateTopics come back while a topic of thousands of
+    partitions is still being opened (about 1,900 of them, on a test run);
+    that topic's own CreateTopics answers once all of them are."""
+    b = brokers(start=False)
+    b.http_port = free_port()
+    b.overrides["metrics.listener"] = f"127.0.0.1:{b.http_port}"
+    b.start()
+    small, wide = unique_topic(request, "-small"), unique_topic(request, "-wide")
+    sluicectl_create(b.bootstrap, small, 1)
+    ctl = binary("tools", "sluicectl", "sluicectl")
+    creating = subprocess.Popen([ctl, "topic", "create", wide, "--bootstrap-server", b.bootstrap,
+                                 "--partitions", str(PARTITIONS), "--timeout-ms", "60000"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: status_json(b.http_port)["broker"]["partitions_opening"] > 100, 60,
+                   "the wide topic's partitions being opened")
+        run([ctl, "topic", "alter-config", small, "--bootstrap-server", b.bootstrap,
+             "--config", "retention.ms=123456"], timeout=60)
+        assert status_json(b.http_port)["broker"]["partitions_opening"] > 0, \
+            "AlterConfigs waited for the other topic's opens"
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        fut = admin.create_topics([NewTopic(unique_topic(request, "-dry"), 3, 1)],
+                                  validate_only=True, request_timeout=60)
+        assert list(fut.values())[0].result(timeout=60) is None
+        assert status_json(b.http_port)["broker"]["partitions_opening"] > 0, \
+            "a validate-only CreateTopics waited for the other topic's opens"
+    finally:
+        out, err = creating.communicate(timeout=180)
+    assert creating.returncode == 0, (out, err)
+    assert status_json(b.http_port)["broker"]["partitions_opening"] == 0, \
+        "CreateTopics answered before its own partitions were open"
+    desc = json.loads(run([ctl, "topic", "describe", small, "--bootstrap-server", b.bootstrap,
+                           "--json"], timeout=30).stdout)
+    assert desc["configs"]["retention.ms"]["value"] == "123456"
+    assert_never_fenced(b)
     assert b.stop(timeout=120) == 0
 
 
