@@ -18,10 +18,10 @@ import random
 import re
 import subprocess
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from clustertest import admin_for, create, wait_until
+from clustertest import admin_for, create, read_back, wait_until
 from metricstest import status_json
 from sluicetest import binary, free_port, run, unique_topic
 
@@ -66,30 +66,6 @@ def produce_sample(bootstrap, topic, parts, tag):
     return written
 
 
-def read_sample(bootstrap, topic, expected):
-    """Read every partition of `expected` ({partition: [values]}) from the
-    start; assert each holds exactly those values, in order."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "scale-check",
-                  "enable.auto.commit": False, "fetch.wait.max.ms": 100})
-    try:
-        c.assign([TopicPartition(topic, part, 0) for part in expected])
-        want = sum(len(v) for v in expected.values())
-        got = {}
-        n = 0
-        for _ in range(600):
-            if n == want:
-                break
-            for m in c.consume(500, timeout=0.5):
-                assert m.error() is None, m.error()
-                got.setdefault(m.partition(), []).append(m.value())
-                n += 1
-        assert n == want, (n, want)
-        for part, values in expected.items():
-            assert got.get(part) == values, part
-    finally:
-        c.close()
-
-
 def sluicectl_create(bootstrap, topic, partitions, rf=1):
     run([binary("tools", "sluicectl", "sluicectl"), "topic", "create", topic,
          "--bootstrap-server", bootstrap, "--partitions", str(partitions),
@@ -112,7 +88,7 @@ def test_thousands_of_partitions_created_and_restarted_on_one_broker(brokers, re
     # Every partition was opened, each once.
     wait_until(lambda: b.log_text().count("opened partition log") >= PARTITIONS, 60,
                "every partition log opened")
-    read_sample(b.bootstrap, topic, written)
+    read_back(b.bootstrap, topic, written, "scale-check")
     assert_never_fenced(b)
     assert broker_ids(b.bootstrap) == [b.node_id]
 
@@ -125,7 +101,7 @@ def test_thousands_of_partitions_created_and_restarted_on_one_broker(brokers, re
                "every partition log recovered")
     for part, v in produce_sample(b.bootstrap, topic, parts, "b").items():
         written[part].append(v)
-    read_sample(b.bootstrap, topic, written)
+    read_back(b.bootstrap, topic, written, "scale-check")
     assert_never_fenced(b)
     assert broker_ids(b.bootstrap) == [b.node_id]
     assert b.stop(timeout=120) == 0
@@ -181,7 +157,7 @@ def test_replicated_topic_of_many_partitions_on_three_nodes(clusters, request):
     rng = random.Random(15)
     parts = sorted(rng.sample(range(n_parts), 30))
     written = {part: [v] for part, v in produce_sample(c.bootstrap, topic, parts, "r").items()}
-    read_sample(c.bootstrap, topic, written)
+    read_back(c.bootstrap, topic, written, "scale-check")
     for node in c:
         wait_until(lambda node=node: node.log_text().count("opened partition log") >= n_parts,
                    60, f"every replica opened on {node.name}")
