@@ -63,6 +63,9 @@ void partition_log_set_config(struct partition_log *log, const struct topic_conf
     settings_from(&log->cfg, cfg);
     log_note_deadline(log); /* retention.ms, retention.bytes or cleanup.policy may be new */
     log_note_cleanable(log);
+    if (log->unflushed_messages > 0) {
+        log_note_work(log); /* flush.ms may be new: the timer looks again */
+    }
 }
 
 /* ---- segment list ---- */
@@ -348,7 +351,12 @@ void partition_log_offsets(const struct partition_log *log, struct log_checkpoin
 
 bool partition_log_take_work(struct partition_log *log)
 {
-    log->work_noted = log->unflushed_messages > 0 || log->roll_flush || log->flush_inflight != NULL;
+    /* Unflushed records need the timer only for flush.ms: flush.messages is
+     * checked on each append, and by default (neither set) records are left
+     * to the page cache, so a log written once is not visited every second
+     * forever after. The next append or moved offset lists it again. */
+    bool timed = log->unflushed_messages > 0 && log->cfg.flush_ms != INT64_MAX;
+    log->work_noted = timed || log->roll_flush || log->flush_inflight != NULL;
     return log->work_noted;
 }
 

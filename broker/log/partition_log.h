@@ -160,8 +160,9 @@ void partition_log_discard(struct partition_log *log);
 void partition_log_offsets(const struct partition_log *log, struct log_checkpoint *cp);
 
 /* The owner has looked at the log's work. Returns true while the log still
- * needs the periodic timer (unflushed records, a flush in flight): the owner
- * keeps it listed. Otherwise has_work fires again on the next change. */
+ * needs the periodic timer (unflushed records under a flush.ms, a flush in
+ * flight): the owner keeps it listed. Otherwise has_work fires again on the
+ * next change (an append, moved offsets, new settings). */
 bool partition_log_take_work(struct partition_log *log);
 
 /* Flush everything to disk (synchronously: this is shutdown), write the

@@ -131,6 +131,69 @@ START_TEST(test_flush_ms_policy)
 }
 END_TEST
 
+static int work_calls;
+static void count_work(void *data, struct partition_log *log)
+{
+    (void)data;
+    (void)log;
+    work_calls++;
+}
+static int no_checkpoint(void *data, struct partition_log *log)
+{
+    (void)data;
+    (void)log;
+    return 0;
+}
+static void closed_quietly(void *data, struct partition_log *log, const struct log_checkpoint *cp)
+{
+    (void)data;
+    (void)log;
+    (void)cp;
+}
+
+/* The log manager's flush timer visits the logs that report work. Unflushed
+ * records keep a log on its list only under a flush.ms: by default (records
+ * left to the page cache) a log written once must not be visited every
+ * second from then on, which at thousands of partitions is most of an idle
+ * broker's CPU. */
+START_TEST(test_periodic_work_only_under_flush_ms)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL);
+    struct partition_log_owner owner = {count_work, no_checkpoint, closed_quietly, NULL, NULL,
+                                        NULL,       NULL};
+    struct partition_log *log = NULL;
+    char err[256] = "";
+    work_calls = 0;
+    ck_assert_msg(partition_log_open_owned(&loop, pdir, &tc, &clock_, NULL, &owner, &log, err,
+                                           sizeof err) == 0,
+                  "%s", err);
+    (void)partition_log_take_work(log); /* whatever opening reported */
+    work_calls = 0;
+    ck_assert_int_eq(append(log, 3, 10), 0);
+    ck_assert_int_eq(work_calls, 1);
+    ck_assert(!partition_log_take_work(log)); /* the timer lets go of it */
+    ck_assert_int_eq(append(log, 3, 10), 0);
+    ck_assert_int_eq(work_calls, 2); /* and the next append brings it back */
+    ck_assert(!partition_log_take_work(log));
+
+    /* A flush.ms set now needs the timer for the records already written. */
+    topic_config_free(&tc);
+    tb_topic_config(&tc, "flush.ms=1000", NULL);
+    partition_log_set_config(log, &tc);
+    ck_assert_int_eq(work_calls, 3);
+    ck_assert(partition_log_take_work(log));
+    ck_assert(partition_log_take_work(log)); /* kept until they are flushed */
+    clk.now += 1000;
+    partition_log_flush_if_due(log);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(partition_log_durable_offset(log), 6);
+    ck_assert(!partition_log_take_work(log));
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
 START_TEST(test_close_with_flush_in_flight)
 {
     struct topic_config tc;
@@ -211,6 +274,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_flush_request);
     tcase_add_test(tc, test_flush_messages_policy);
     tcase_add_test(tc, test_flush_ms_policy);
+    tcase_add_test(tc, test_periodic_work_only_under_flush_ms);
     tcase_add_test(tc, test_close_with_flush_in_flight);
     tcase_add_test(tc, test_full_disk_append);
     tcase_add_test(tc, test_roll_flushes_in_background);
