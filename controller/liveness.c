@@ -45,6 +45,7 @@ int liveness_touch(struct liveness *l, int32_t broker_id, int64_t epoch, uint64_
     }
     if (s->broker_epoch != epoch) {
         s->broker_epoch = epoch;
+        l->changes += s->shutting_down;
         s->shutting_down = false;
     }
     s->last_heartbeat = now;
@@ -75,6 +76,7 @@ void liveness_set_shutting_down(struct liveness *l, int32_t broker_id)
 {
     struct liveness_session *s = find(l, broker_id);
     if (s != NULL) {
+        l->changes += !s->shutting_down;
         s->shutting_down = true;
     }
 }

@@ -25,6 +25,7 @@ struct liveness {
     uint64_t session_timeout_ms;
     struct liveness_session *sessions;
     size_t n, cap;
+    uint64_t changes; /* bumped whenever a broker's shutting_down changes (elections read it) */
 };
 
 void liveness_init(struct liveness *l, uint64_t session_timeout_ms);

@@ -36,6 +36,12 @@ int offline_replicas_set(struct offline_replicas *o, int32_t broker_id, int64_t 
     if (b == NULL && n == 0) {
         return 0;
     }
+    /* Every heartbeat repeats the set: an unchanged one is not a change. */
+    if (b != NULL && b->broker_epoch == broker_epoch && b->n == n &&
+        (n == 0 || memcmp(b->replicas, replicas, n * sizeof *replicas) == 0)) {
+        return 0;
+    }
+    o->changes++;
     struct offline_replica *copy = NULL;
     if (n > 0) {
         if ((copy = malloc(n * sizeof *copy)) == NULL) {

@@ -31,6 +31,7 @@ struct offline_broker {
 struct offline_replicas {
     struct offline_broker *brokers;
     size_t n, cap;
+    uint64_t changes; /* bumped whenever a broker's set changes (elections read it) */
 };
 
 void offline_replicas_init(struct offline_replicas *o);

@@ -675,6 +675,7 @@ void controller_service_leadership(struct controller_service *svc, bool ready)
     if (!ready || svc->closing) {
         return;
     }
+    svc->elect_clean_offset = svc->reassign_clean_offset = -1; /* scan afresh as leader */
     /* Every registered broker gets a full session from now on (KRaft does
      * the same), so a failover does not fence the whole cluster. */
     const MetadataImage *img = svc->quorum->fsm.image;
@@ -773,6 +774,7 @@ int controller_service_start(struct controller_service *svc, uv_loop_t *loop, st
                              const char *host, int port, const struct internal_tls *tls)
 {
     memset(svc, 0, sizeof *svc);
+    svc->elect_clean_offset = svc->reassign_clean_offset = -1;
     svc->loop = loop;
     svc->quorum = quorum;
     svc->voters = *voters;

@@ -47,8 +47,17 @@ struct controller_service {
     struct liveness liveness;
     struct offline_replicas offline; /* from heartbeats; see offline_replicas.h */
     uv_timer_t timer;
-    bool duty_in_flight;       /* one fencing/election proposal at a time */
-    uint64_t rebalance_due_ms; /* next auto leader rebalance check; 0: not scheduled yet */
+    bool duty_in_flight; /* one fencing/election proposal at a time */
+    /* What the last election scan that found nothing to do saw: while the
+     * image, the shutting-down brokers and the offline replicas are as they
+     * were, a scan of every partition would find nothing again (elections
+     * read nothing else), so the duty timer skips it. elect_clean_offset -1:
+     * scan. */
+    int64_t elect_clean_offset;
+    uint64_t elect_clean_liveness, elect_clean_offline;
+    int64_t reassign_clean_offset; /* the same for completing reassignments (image only) */
+    uint64_t elect_scans;          /* election scans of every partition run (tests) */
+    uint64_t rebalance_due_ms;     /* next auto leader rebalance check; 0: not scheduled yet */
     unsigned ops_in_flight;
     bool closing;
     unsigned open_handles;

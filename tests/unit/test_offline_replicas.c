@@ -24,6 +24,10 @@ START_TEST(test_set_replaces_and_epoch_scopes)
     ck_assert(!offline_replicas_has(&o, 3, 7, a, 0));
     struct offline_replica two[] = {ref(1, 0), ref(2, 5)};
     ck_assert_int_eq(offline_replicas_set(&o, 3, 7, two, 2), 0);
+    ck_assert_uint_eq(o.changes, 1);
+    /* The same set again (every heartbeat repeats it) is no change. */
+    ck_assert_int_eq(offline_replicas_set(&o, 3, 7, two, 2), 0);
+    ck_assert_uint_eq(o.changes, 1);
     ck_assert(offline_replicas_has(&o, 3, 7, a, 0));
     ck_assert(offline_replicas_has(&o, 3, 7, b, 5));
     ck_assert(!offline_replicas_has(&o, 3, 7, a, 5)); /* topic and partition both match */

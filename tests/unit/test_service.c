@@ -467,6 +467,40 @@ static bool solo_all_led(struct node *n)
     return true;
 }
 
+/* The duty timer scans every partition for elections only when what
+ * elections read changed (the image, a fence, a broker shutting down, an
+ * offline replica): an idle cluster of thousands of partitions costs its
+ * active controller nothing per tick. */
+START_TEST(test_idle_ticks_do_not_scan_partitions)
+{
+    struct node n;
+    node_start(&n, 5000);
+    register_three(&n);
+    release(create_topic(&n, "t", 6, 3, NULL, NULL));
+    for (int i = 0; i < 3; i++) { /* the topic's commit settles */
+        controller_service_tick(&n.svc);
+        run_for(&n, 20);
+    }
+    uint64_t scans = n.svc.elect_scans;
+    for (int i = 0; i < 10; i++) {
+        for (int id = 1; id <= 3; id++) {
+            release(heartbeat(&n, id, epochs[id], false));
+        }
+        controller_service_tick(&n.svc);
+        run_for(&n, 5);
+    }
+    ck_assert_uint_eq(n.svc.elect_scans, scans);
+    /* A change of the image: the next tick scans again, once. */
+    release(create_topic(&n, "u", 3, 3, NULL, NULL));
+    controller_service_tick(&n.svc);
+    run_for(&n, 5);
+    ck_assert_uint_eq(n.svc.elect_scans, scans + 1);
+    controller_service_tick(&n.svc);
+    ck_assert_uint_eq(n.svc.elect_scans, scans + 1);
+    node_stop(&n);
+}
+END_TEST
+
 START_TEST(test_silent_broker_fenced_and_leaders_moved)
 {
     struct node n;
@@ -1191,6 +1225,7 @@ static Suite *make_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_register_heartbeat_and_topics);
     tcase_add_test(tc, test_metadata_stream);
+    tcase_add_test(tc, test_idle_ticks_do_not_scan_partitions);
     tcase_add_test(tc, test_silent_broker_fenced_and_leaders_moved);
     tcase_add_test(tc, test_fence_and_elections_in_one_batch);
     tcase_add_test(tc, test_alter_partition_and_controlled_shutdown);
