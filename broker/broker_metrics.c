@@ -66,6 +66,7 @@ void broker_status_get(struct broker *b, struct broker_status *out)
         out->leaders += partition_is_leader(l.p[i]);
     }
     free(l.p);
+    out->partitions_opening = (int32_t)replica_manager_opening(&b->replicas);
 }
 
 /* ---- families ---- */
@@ -348,6 +349,9 @@ void broker_metrics_write(struct broker *b, struct prom_writer *w)
     }
     prom_gauge(w, "sluice_broker_partitions", "Partition replicas this broker hosts.",
                (int64_t)l.n);
+    prom_gauge(w, "sluice_broker_partitions_opening",
+               "Partition logs being created or recovered on the thread pool (not served yet).",
+               (int64_t)replica_manager_opening(&b->replicas));
     sum_family(w, &l, "sluice_broker_leader_partitions", "gauge", "Partitions this broker leads.",
                partition_is_leader);
     sum_family(w, &l, "sluice_broker_under_replicated_partitions", "gauge",

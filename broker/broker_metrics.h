@@ -22,6 +22,7 @@ struct broker_status {
     int64_t broker_epoch;        /* 0 until registered */
     int64_t metadata_offset;     /* of the broker's replayed image, -1 before the first */
     int32_t partitions, leaders; /* hosted, and led by this broker */
+    int32_t partitions_opening;  /* logs still being opened or recovered on the thread pool */
 };
 
 void broker_status_get(struct broker *b, struct broker_status *out);

@@ -88,10 +88,11 @@ int node_status_json(const struct node_status *n, struct buf *out)
                  ?: appendf(out,
                             ",\"broker\":{\"registered\":%s,\"caught_up_and_unfenced\":%s,"
                             "\"accepting_clients\":%s,\"broker_epoch\":%" PRId64
-                            ",\"metadata_offset\":%" PRId64 ",\"partitions\":%d,\"leaders\":%d}",
+                            ",\"metadata_offset\":%" PRId64 ",\"partitions\":%d,\"leaders\":%d,"
+                            "\"partitions_opening\":%d}",
                             bs.registered ? "true" : "false", bs.ready ? "true" : "false",
                             bs.accepting ? "true" : "false", bs.broker_epoch, bs.metadata_offset,
-                            bs.partitions, bs.leaders);
+                            bs.partitions, bs.leaders, bs.partitions_opening);
     }
     if (n->controller != NULL) {
         struct controller_status cs;

@@ -51,8 +51,10 @@ int record_batch_parse(const uint8_t *p, size_t avail, struct record_batch_heade
 
 /* The record walk runs over every produced record, and nearly all of its
  * varints are one or two bytes: those are decoded inline, longer ones by
- * the general decoder (which also rejects overlong encodings). Each returns
- * 0 and advances *pos, or -1 if malformed or truncated. */
+ * the general decoder, which rejects encodings longer than the type allows.
+ * Both accept a non-minimal encoding such as 0x80 0x00 (zero), as Kafka's
+ * ByteUtils.readVarint does, so the inline forms need no check of their own.
+ * Each returns 0 and advances *pos, or -1 if malformed or truncated. */
 static inline int get_s32(const uint8_t *p, size_t len, size_t *pos, int32_t *out)
 {
     size_t at = *pos;

@@ -2,6 +2,7 @@
  * loading, its writes (acks=all), InitProducerId and the read APIs; see
  * txn_coordinator.h. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +13,7 @@
 #include "broker/txn/txn_coordinator.h"
 #include "broker/txn/txn_marker_sender.h"
 #include "common/log.h"
+#include "common/strmap.h"
 #include "proto/kafka/kafka_errors.h"
 
 /* How often leadership is checked. */
@@ -48,8 +50,15 @@ struct txn_state {
     int64_t prev_producer_id;
 };
 
+/* A place in one of the coordinator's lists of entries: circular, with the
+ * list's head as its sentinel, so an entry leaves it without a walk. */
+struct txn_link {
+    struct txn_link *prev, *next;
+};
+
 struct txn_entry {
-    struct txn_entry *next;
+    struct txn_link all;      /* tc->entries */
+    struct txn_link prepared; /* tc->prepared while PrepareCommit/PrepareAbort */
     struct txn_coordinator *tc;
     char *id;
     int32_t partition; /* of __transaction_state */
@@ -68,7 +77,11 @@ struct txn_coordinator {
     struct metadata_view *metadata;
     struct coord_log log;
     uv_timer_t tick;
-    struct txn_entry *entries;
+    struct strmap ids;       /* transactional.id -> its txn_entry */
+    struct txn_link entries; /* every entry: the periodic scans and unloading */
+    /* The entries whose markers the tick drives, so that it visits only
+     * those and not every id it coordinates. */
+    struct txn_link prepared;
     struct txn_marker_sender *markers;
     uint64_t next_timeout_scan; /* uv_now */
     uint64_t next_expiry_scan;  /* uv_now */
@@ -176,14 +189,40 @@ static struct txn_log_value state_value(const struct txn_state *s)
                                   s->partitions,  s->n_partitions,   s->update_ms,  s->start_ms};
 }
 
+/* ---- entries ---- */
+
+static void link_init(struct txn_link *l)
+{
+    l->prev = l->next = l;
+}
+
+static bool link_listed(const struct txn_link *l)
+{
+    return l->next != l;
+}
+
+/* Put `l` first in the list headed by `head`. */
+static void link_push(struct txn_link *head, struct txn_link *l)
+{
+    l->prev = head;
+    l->next = head->next;
+    head->next->prev = l;
+    head->next = l;
+}
+
+/* Take `l` out of its list; a no-op if it is in none. */
+static void link_remove(struct txn_link *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    link_init(l);
+}
+
+#define ENTRY_OF(l, field) ((struct txn_entry *)((char *)(l)-offsetof(struct txn_entry, field)))
+
 static struct txn_entry *entry_find(struct txn_coordinator *tc, const char *id)
 {
-    for (struct txn_entry *e = tc->entries; e != NULL; e = e->next) {
-        if (strcmp(e->id, id) == 0) {
-            return e;
-        }
-    }
-    return NULL;
+    return strmap_get(&tc->ids, id);
 }
 
 static struct txn_entry *entry_create(struct txn_coordinator *tc, const char *id, int32_t partition)
@@ -193,22 +232,37 @@ static struct txn_entry *entry_create(struct txn_coordinator *tc, const char *id
         free(e);
         return NULL;
     }
+    if (strmap_put(&tc->ids, e->id, e) != 0) {
+        free(e->id);
+        free(e);
+        return NULL;
+    }
     e->partition = partition;
     e->tc = tc;
     e->state = (struct txn_state){-1, -1, 0, TXN_EMPTY, NULL, 0, 0, -1, -1, -1};
-    e->next = tc->entries;
-    tc->entries = e;
+    link_push(&tc->entries, &e->all);
+    link_init(&e->prepared);
     return e;
+}
+
+/* Replace e's state with `s` (ownership taken), keeping tc->prepared to
+ * the entries in PrepareCommit or PrepareAbort. */
+static void entry_set_state(struct txn_coordinator *tc, struct txn_entry *e, struct txn_state *s)
+{
+    state_free(&e->state);
+    e->state = *s;
+    if (s->status != TXN_PREPARE_COMMIT && s->status != TXN_PREPARE_ABORT) {
+        link_remove(&e->prepared);
+    } else if (!link_listed(&e->prepared)) {
+        link_push(&tc->prepared, &e->prepared);
+    }
 }
 
 static void entry_drop(struct txn_coordinator *tc, struct txn_entry *e)
 {
-    for (struct txn_entry **pp = &tc->entries; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == e) {
-            *pp = e->next;
-            break;
-        }
-    }
+    strmap_remove(&tc->ids, e->id);
+    link_remove(&e->all);
+    link_remove(&e->prepared);
     txn_marker_job_cancel(e->job);
     state_free(&e->state);
     free(e->id);
@@ -254,8 +308,7 @@ static void load_record(void *arg, const struct group_record *r)
         ls->bad++;
         return;
     }
-    state_free(&e->state);
-    e->state = s;
+    entry_set_state(ls->tc, e, &s);
 }
 
 static int load_batches(void *owner, int32_t i, const uint8_t *batches, size_t len)
@@ -273,9 +326,10 @@ static int load_batches(void *owner, int32_t i, const uint8_t *batches, size_t l
 static void unload_partition(void *owner, int32_t i)
 {
     struct txn_coordinator *tc = owner;
-    struct txn_entry *next;
-    for (struct txn_entry *e = tc->entries; e != NULL; e = next) {
-        next = e->next;
+    struct txn_link *next;
+    for (struct txn_link *l = tc->entries.next; l != &tc->entries; l = next) {
+        next = l->next;
+        struct txn_entry *e = ENTRY_OF(l, all);
         if (e->partition == i) {
             entry_drop(tc, e);
         }
@@ -321,8 +375,7 @@ static void written(void *arg, int16_t err)
             entry_drop(tc, e);
             e = NULL;
         } else if (err == KAFKA_ERROR_NONE) {
-            state_free(&e->state);
-            e->state = w->next;
+            entry_set_state(tc, e, &w->next);
             w->next.partitions = NULL;
             w->next.n_partitions = 0;
             e->markers_written = false;
@@ -934,7 +987,8 @@ void txn_each(struct txn_coordinator *tc, void (*fn)(void *arg, const struct txn
               void *arg)
 {
     coord_log_check_leadership(&tc->log);
-    for (struct txn_entry *e = tc->entries; e != NULL; e = e->next) {
+    for (struct txn_link *l = tc->entries.next; l != &tc->entries; l = l->next) {
+        struct txn_entry *e = ENTRY_OF(l, all);
         if (e->state.producer_epoch >= 0) {
             describe_entry(e, fn, arg);
         }
@@ -960,12 +1014,11 @@ static void load_led(struct txn_coordinator *tc)
  * that could not start), and CompleteX writes that failed. */
 static void drive_markers(struct txn_coordinator *tc)
 {
-    struct txn_entry *next;
-    for (struct txn_entry *e = tc->entries; e != NULL; e = next) {
-        next = e->next;
-        enum txn_status st = e->state.status;
+    struct txn_link *next;
+    for (struct txn_link *l = tc->prepared.next; l != &tc->prepared; l = next) {
+        next = l->next;
+        struct txn_entry *e = ENTRY_OF(l, prepared);
         if (e->pending || e->job != NULL || e->markers_refused ||
-            (st != TXN_PREPARE_COMMIT && st != TXN_PREPARE_ABORT) ||
             !coord_log_loaded(&tc->log, e->partition)) {
             continue;
         }
@@ -978,13 +1031,18 @@ static void drive_markers(struct txn_coordinator *tc)
 }
 
 /* Kafka's abortTimedOutTransactions: an Ongoing transaction older than its
- * timeout is aborted, its producer fenced. */
+ * timeout is aborted, its producer fenced. This scan and expire_idle's
+ * visit every id, as Kafka's do, but only once a cleanup interval (10 s and
+ * 1 h by default), not every tick: a deadline heap would have to follow
+ * every state change and still put back the ids a scan skips (pending
+ * writes, partitions reloading), for no gain at that rate. */
 static void abort_timed_out(struct txn_coordinator *tc)
 {
     int64_t now = wall_ms();
-    struct txn_entry *next;
-    for (struct txn_entry *e = tc->entries; e != NULL; e = next) {
-        next = e->next;
+    struct txn_link *next;
+    for (struct txn_link *l = tc->entries.next; l != &tc->entries; l = next) {
+        next = l->next;
+        struct txn_entry *e = ENTRY_OF(l, all);
         const struct txn_state *s = &e->state;
         if (e->pending || s->status != TXN_ONGOING || s->start_ms < 0 ||
             now <= s->start_ms + s->timeout_ms || !coord_log_loaded(&tc->log, e->partition)) {
@@ -1016,9 +1074,10 @@ static void expire_idle(struct txn_coordinator *tc)
 {
     int64_t now = wall_ms();
     int64_t idle_ms = tc->cfg->transactional_id_expiration_ms;
-    struct txn_entry *next;
-    for (struct txn_entry *e = tc->entries; e != NULL; e = next) {
-        next = e->next;
+    struct txn_link *next;
+    for (struct txn_link *l = tc->entries.next; l != &tc->entries; l = next) {
+        next = l->next;
+        struct txn_entry *e = ENTRY_OF(l, all);
         const struct txn_state *s = &e->state;
         if (e->pending || e->job != NULL || s->producer_epoch < 0 ||
             (s->status != TXN_EMPTY && s->status != TXN_COMPLETE_COMMIT &&
@@ -1069,6 +1128,9 @@ int txn_coordinator_start(struct txn_coordinator **out, uv_loop_t *loop,
     tc->loop = loop;
     tc->cfg = cfg;
     tc->metadata = metadata;
+    strmap_init(&tc->ids);
+    link_init(&tc->entries);
+    link_init(&tc->prepared);
     struct coord_log_spec spec = {TXN_STATE_TOPIC, cfg->transaction_state_log_num_partitions,
                                   cfg->transaction_state_log_replication_factor,
                                   cfg->transaction_state_log_min_isr};
@@ -1088,9 +1150,10 @@ static void release(struct txn_coordinator *tc)
     if (--tc->open_handles > 0) {
         return;
     }
-    while (tc->entries != NULL) {
-        entry_drop(tc, tc->entries);
+    while (link_listed(&tc->entries)) {
+        entry_drop(tc, ENTRY_OF(tc->entries.next, all));
     }
+    strmap_free(&tc->ids);
     coord_log_free(&tc->log);
     free(tc);
 }
@@ -1113,8 +1176,8 @@ void txn_coordinator_stop(struct txn_coordinator *tc)
     uv_timer_stop(&tc->tick);
     uv_close((uv_handle_t *)&tc->tick, on_tick_closed);
     /* The entries' jobs are cancelled with the sender; they are freed after. */
-    for (struct txn_entry *e = tc->entries; e != NULL; e = e->next) {
-        e->job = NULL;
+    for (struct txn_link *l = tc->entries.next; l != &tc->entries; l = l->next) {
+        ENTRY_OF(l, all)->job = NULL;
     }
     txn_marker_sender_close(tc->markers, on_markers_closed, tc);
 }

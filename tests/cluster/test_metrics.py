@@ -83,6 +83,8 @@ def test_counters_move_by_what_was_done(brokers, request):
     assert value(after, "sluice_kafka_request_duration_seconds_count", api="Produce") == \
         value(after, reqs, api="Produce")
     assert value(after, "sluice_broker_leader_partitions") >= 1
+    # The topic's one log was opened before it took the records above.
+    assert value(after, "sluice_broker_partitions_opening") == 0
     assert value(after, "sluice_controller_active") == 1
     assert value(after, "sluice_node_ready") == 1
 
@@ -99,6 +101,7 @@ def test_counters_move_by_what_was_done(brokers, request):
     st = status_json(b.http_port)
     assert st["ready"] is True and st["node_id"] == b.node_id
     assert st["broker"]["partitions"] >= 1 and st["controller"]["active"] is True
+    assert st["broker"]["partitions_opening"] == 0
 
     out = run([binary("tools", "sluicectl", "sluicectl"), "node", "status", "--http",
                f"127.0.0.1:{b.http_port}"], timeout=30)

@@ -459,6 +459,55 @@ START_TEST(test_snappy_xerial_framing)
 }
 END_TEST
 
+/* A batch of one record whose timestampDelta and offsetDelta (both zero)
+ * are written as the given varint bytes: key "k", null value, no headers. */
+static void one_record_batch(struct buf *out, const uint8_t *ts, size_t tslen, const uint8_t *delta,
+                             size_t dlen)
+{
+    struct buf plain = BUF_INIT, body = BUF_INIT;
+    static const uint8_t tail[] = {0x02, 'k', 0x01, 0x00}; /* key, value -1, headers 0 */
+    tb_batch(&plain, 1, 1, 0, 22);
+    buf_append_u8(&body, (uint8_t)(2 * (1 + tslen + dlen + sizeof tail)));
+    buf_append_u8(&body, 0); /* attributes */
+    buf_append(&body, ts, tslen);
+    buf_append(&body, delta, dlen);
+    buf_append(&body, tail, sizeof tail);
+    buf_reset(out);
+    rebatch(out, &plain, RECORD_CODEC_NONE, body.data, body.len);
+    buf_free(&plain);
+    buf_free(&body);
+}
+
+START_TEST(test_record_varint_encodings)
+{
+    static const uint8_t zero[] = {0x00};
+    /* Zero in two and three bytes: non-minimal, read as Kafka reads them,
+     * by the inline two-byte path and the general decoder alike. */
+    static const uint8_t zero2[] = {0x80, 0x00}, zero3[] = {0x80, 0x80, 0x00};
+    /* Longer than a varint (5 bytes) or varlong (10 bytes) may be. */
+    static const uint8_t long32[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x00};
+    static const uint8_t long64[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                     0x80, 0x80, 0x80, 0x80, 0x00};
+    struct buf b = BUF_INIT;
+    char reason[128] = "";
+    one_record_batch(&b, zero, sizeof zero, zero, sizeof zero);
+    ck_assert_int_eq(record_batch_validate(b.data, b.len, &client_limits, NULL, NULL, 0), 0);
+    one_record_batch(&b, zero2, sizeof zero2, zero2, sizeof zero2);
+    ck_assert_int_eq(record_batch_validate(b.data, b.len, &client_limits, NULL, NULL, 0), 0);
+    one_record_batch(&b, zero3, sizeof zero3, zero3, sizeof zero3);
+    ck_assert_int_eq(record_batch_validate(b.data, b.len, &client_limits, NULL, NULL, 0), 0);
+    one_record_batch(&b, zero, sizeof zero, long32, sizeof long32);
+    ck_assert_int_eq(
+        record_batch_validate(b.data, b.len, &client_limits, NULL, reason, sizeof reason),
+        LOG_ERR_INVALID_RECORD);
+    ck_assert_ptr_nonnull(strstr(reason, "record 0 is malformed"));
+    one_record_batch(&b, long64, sizeof long64, zero, sizeof zero);
+    ck_assert_int_eq(record_batch_validate(b.data, b.len, &client_limits, NULL, NULL, 0),
+                     LOG_ERR_INVALID_RECORD);
+    buf_free(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("log_record_batch");
@@ -481,6 +530,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_compression_bombs);
     tcase_add_test(tc, test_inflate_bound_is_exact);
     tcase_add_test(tc, test_snappy_xerial_framing);
+    tcase_add_test(tc, test_record_varint_encodings);
     suite_add_tcase(s, tc);
     return s;
 }
