@@ -24,9 +24,9 @@ import time
 from datetime import datetime, timezone
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 
-from clustertest import admin_for, create, partitions_of, wait_until
+from clustertest import partitions_of, wait_until
 from sluicetest import binary, run, unique_topic
 
 PARTITIONS = 2000
@@ -39,7 +39,8 @@ FENCING_RE = re.compile(r"isolated: no heartbeat acknowledged|fencing broker aft
 
 UNFENCING_RE = re.compile(r"unfencing broker broker\.id=(\d+) epoch=(\d+)")
 OPENED_RE = re.compile(r"^(\S+) .*opened partition log ", re.M)
-LED_RE = re.compile(r"^(\S+) .*partition role topic=\S+ partition=\d+ role=leader ", re.M)
+LED_RE = re.compile(r"^(\S+) .*partition role topic=(\S+ partition=\d+) role=leader leader=\d+ "
+                    r"leader_epoch=(\d+) ", re.M)
 
 
 def log_time(stamp):
@@ -117,6 +118,15 @@ def sluicectl_create(bootstrap, topic, partitions, rf=1):
          "--replication-factor", str(rf), "--timeout-ms", "60000"], timeout=120)
 
 
+def create_slowly(c, topic, partitions, config=None):
+    """Create an RF=3 topic. The answer waits for the new partitions to open
+    on the answering node: on a loaded machine that takes longer than
+    clustertest.create()'s 15 s and admin_for's 5 s socket timeout."""
+    admin = AdminClient({"bootstrap.servers": c.bootstrap, "socket.timeout.ms": 120000})
+    admin.create_topics([NewTopic(topic, partitions, 3, config=config or {})],
+                        operation_timeout=90, request_timeout=120)[topic].result(timeout=150)
+
+
 def broker_ids(bootstrap):
     """The brokers a Metadata answer lists (registered and unfenced)."""
     md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
@@ -151,9 +161,19 @@ def test_thousands_of_partitions_created_and_restarted_on_one_broker(brokers, re
     unfenced = [m.group(0) for m in re.finditer(r"^(\S+) .*unfencing broker broker\.id=1 .*$",
                                                  text, re.M)]
     assert unfenced and min(u.split()[0] for u in unfenced) >= opened, (unfenced, opened)
-    led = LED_RE.findall(text)
-    assert led and min(led) >= opened, (min(led, default=None), opened)
-    assert "staying fenced until the hosted partitions are open" in text
+    # It led a partition in this incarnation's epochs (each partition's
+    # newest) only after the last open. Older epochs are the previous
+    # registration's, whose session outlives a clean stop of a sole broker:
+    # the image shows them until this process registers and is caught up,
+    # and partitions opened meanwhile take that role locally (serving nothing
+    # before this broker is unfenced).
+    newest = {}
+    for stamp, part, epoch in LED_RE.findall(text):
+        if int(epoch) >= newest.get(part, (None, -1))[1]:
+            newest[part] = (stamp, int(epoch))
+    assert len(newest) >= PARTITIONS
+    early = sorted(stamp for stamp, _ in newest.values() if stamp < opened)
+    assert not early, (early[:3], opened)
     for part, v in produce_sample(b.bootstrap, topic, parts, "b").items():
         written[part].append(v)
     read_sample(b.bootstrap, topic, written)
@@ -165,9 +185,8 @@ def test_thousands_of_partitions_created_and_restarted_on_one_broker(brokers, re
 def test_replicated_topic_of_many_partitions_on_three_nodes(clusters, request):
     n_parts = 600
     c = clusters(3)
-    admin = admin_for(c)
     topic = unique_topic(request)
-    assert create(admin, topic, n_parts, 3, timeout=60) is None
+    create_slowly(c, topic, n_parts)
     rng = random.Random(15)
     parts = sorted(rng.sample(range(n_parts), 30))
     written = {part: [v] for part, v in produce_sample(c.bootstrap, topic, parts, "r").items()}
@@ -188,10 +207,8 @@ def test_restarted_node_stays_fenced_until_its_partitions_are_open(clusters, req
     acks=all writes from before and after read back intact."""
     n_parts = 1000
     c = clusters(3)
-    admin = admin_for(c)
     topic = unique_topic(request)
-    assert create(admin, topic, n_parts, 3, configs={"min.insync.replicas": "2"},
-                  timeout=120) is None
+    create_slowly(c, topic, n_parts, {"min.insync.replicas": "2"})
     rng = random.Random(16)
     parts = sorted(rng.sample(range(n_parts), 30))
     written = {part: [v] for part, v in produce_sample(c.bootstrap, topic, parts, "a").items()}
@@ -241,7 +258,6 @@ def test_restarted_node_stays_fenced_until_its_partitions_are_open(clusters, req
     early = [(received - spawned, places[:5]) for sent, received, places in seen
              if received < opened and places]
     assert not early, f"node 3 led or was in an ISR before its partitions were open: {early[:3]}"
-    assert "staying fenced until the hosted partitions are open" in n3.log_text()
     assert_never_fenced(n3)
 
     for part, v in produce_sample(c.bootstrap, topic, parts, "b").items():
