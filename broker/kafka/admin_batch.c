@@ -11,9 +11,12 @@ struct kafka_admin_batch *kafka_admin_batch_new(struct kafka_call *call, int32_t
     struct kafka_admin_batch *b = kafka_arena_alloc(&call->arena, sizeof *b);
     struct metadata_admin_op *ops =
         kafka_arena_alloc_array(&call->arena, (size_t)count, sizeof *ops);
-    if (b == NULL || ops == NULL) {
+    const char **wait_topics =
+        kafka_arena_alloc_array(&call->arena, (size_t)count, sizeof *wait_topics);
+    if (b == NULL || ops == NULL || wait_topics == NULL) {
         return NULL;
     }
+    b->wait_topics = wait_topics;
     b->call = call;
     b->ops = ops;
     b->count = count;
@@ -38,9 +41,22 @@ static void answer(struct replica_opens_waiter *opens)
     kafka_call_finish_response(b->call, &w, rv);
 }
 
+void kafka_admin_batch_wait_for(struct kafka_admin_batch *b, int32_t i, const char *topic)
+{
+    b->wait_topics[i] = topic;
+}
+
 static void respond(struct kafka_admin_batch *b)
 {
+    size_t n = 0;
+    for (int32_t i = 0; i < b->count; i++) {
+        if (b->wait_topics[i] != NULL) {
+            b->wait_topics[n++] = b->wait_topics[i];
+        }
+    }
     b->opens.cb = answer;
+    b->opens.topics = b->wait_topics;
+    b->opens.n_topics = n;
     replica_manager_after_opens(b->call->svc->replicas, &b->opens);
 }
 

@@ -6,9 +6,11 @@
  * Ops may complete synchronously, while the handler is still submitting the
  * others: the batch answers only when every op has completed and the handler
  * has called kafka_admin_batch_submitted(), and once the partitions this
- * broker hosts are open (the view applies a new topic at once, but its logs
- * are opened on the thread pool: replica_manager_after_opens). Loop thread
- * only. */
+ * broker hosts of the topics the handler named (kafka_admin_batch_wait_for:
+ * those it created, grew or moved) are open (the view applies a new topic at
+ * once, but its logs are opened on the thread pool:
+ * replica_manager_after_opens); opens of other topics do not hold the answer.
+ * Loop thread only. */
 #ifndef SLUICE_BROKER_KAFKA_ADMIN_BATCH_H
 #define SLUICE_BROKER_KAFKA_ADMIN_BATCH_H
 
@@ -32,6 +34,7 @@ struct kafka_admin_batch {
     kafka_admin_encode_fn encode;
     void *response;                    /* the handler's response message, borrowed */
     struct replica_opens_waiter opens; /* answering once this broker's new partitions are open */
+    const char **wait_topics;          /* per op: the topic whose opens to wait for, or NULL */
 };
 
 /* Allocate a batch of `count` ops from the call's arena (`response` is
@@ -43,6 +46,10 @@ struct kafka_admin_batch *kafka_admin_batch_new(struct kafka_call *call, int32_t
 /* The metadata_admin_cb to pass for every op of a batch (to
  * metadata_view_submit_* or metadata_admin_fail). */
 void kafka_admin_batch_op_done(struct metadata_admin_op *op);
+
+/* Op `i` creates, grows or moves partitions of `topic` (borrowed for the
+ * call's life): the answer waits until those this broker hosts are open. */
+void kafka_admin_batch_wait_for(struct kafka_admin_batch *b, int32_t i, const char *topic);
 
 /* The handler has started (or failed) every op: answer now if all of them
  * have completed already, else when the last one does. */

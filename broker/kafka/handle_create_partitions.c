@@ -64,6 +64,9 @@ static void grow_one(struct kafka_admin_batch *b, const struct kafka_create_part
     }
     uint64_t timeout = req->timeout_ms > 0 ? (uint64_t)req->timeout_ms
                                            : (uint64_t)call->svc->cfg->request_timeout_ms;
+    if (!req->validate_only) {
+        kafka_admin_batch_wait_for(b, i, t->name);
+    }
     metadata_view_submit_add_partitions(call->svc->metadata, t->name, t->count, req->validate_only,
                                         timeout, &b->ops[i], kafka_admin_batch_op_done);
 }

@@ -109,6 +109,9 @@ static void create_one(struct kafka_admin_batch *b, const struct kafka_create_to
     }
     uint64_t timeout = req->timeout_ms > 0 ? (uint64_t)req->timeout_ms
                                            : (uint64_t)call->svc->cfg->request_timeout_ms;
+    if (!req->validate_only) {
+        kafka_admin_batch_wait_for(b, i, t->name);
+    }
     metadata_view_submit_create_topic(call->svc->metadata, &spec, req->validate_only, timeout, op,
                                       kafka_admin_batch_op_done);
 }

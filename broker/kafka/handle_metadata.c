@@ -157,6 +157,7 @@ struct metadata_ctx {
     int32_t pending;
     bool created;                      /* auto-creation tried */
     struct replica_opens_waiter opens; /* then answering once new partitions are open */
+    const char **created_topics;       /* the topics auto-created, opens.n_topics of them */
 };
 
 static void answer(struct metadata_ctx *ctx)
@@ -188,7 +189,7 @@ static void answer_after_opens(struct replica_opens_waiter *w)
 
 /* A topic created here has partitions this broker may lead, opened on the
  * thread pool: a client producing right after this answer must find them
- * open (replica_manager_after_opens). */
+ * open (replica_manager_after_opens; only those topics' opens count). */
 static void respond(struct metadata_ctx *ctx)
 {
     if (!ctx->created) {
@@ -196,6 +197,7 @@ static void respond(struct metadata_ctx *ctx)
         return;
     }
     ctx->opens.cb = answer_after_opens;
+    ctx->opens.topics = ctx->created_topics;
     replica_manager_after_opens(ctx->call->svc->replicas, &ctx->opens);
 }
 
@@ -251,6 +253,7 @@ static void auto_create(struct metadata_ctx *ctx)
         ctx->ops[i].data = ctx;
         ctx->pending++;
         ctx->created = true;
+        ctx->created_topics[ctx->opens.n_topics++] = name;
         metadata_view_submit_create_topic(call->svc->metadata, &spec, false,
                                           (uint64_t)call->svc->cfg->request_timeout_ms,
                                           &ctx->ops[i], on_auto_created);
@@ -281,7 +284,8 @@ void kafka_handle_metadata(struct kafka_call *call)
     ctx->call = call;
     ctx->ops = kafka_arena_alloc_array(&call->arena, n, sizeof *ctx->ops);
     ctx->create_errors = kafka_arena_alloc_array(&call->arena, n, sizeof *ctx->create_errors);
-    if (ctx->ops == NULL || ctx->create_errors == NULL) {
+    ctx->created_topics = kafka_arena_alloc_array(&call->arena, n, sizeof *ctx->created_topics);
+    if (ctx->ops == NULL || ctx->create_errors == NULL || ctx->created_topics == NULL) {
         kafka_call_fail(call, "out of memory");
         return;
     }

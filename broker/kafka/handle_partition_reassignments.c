@@ -115,6 +115,7 @@ void kafka_handle_alter_partition_reassignments(struct kafka_call *call)
                                     KAFKA_ERROR_INVALID_REQUEST, "topic name is null");
                 continue;
             }
+            kafka_admin_batch_wait_for(b, k, t->name); /* replicas added here open */
             metadata_view_submit_reassign(call->svc->metadata, t->name, p->partition_index,
                                           p->replicas, cancel ? 0 : p->replicas_count, cancel,
                                           timeout, &b->ops[k], kafka_admin_batch_op_done);

@@ -15,6 +15,7 @@ void index_file_init(struct index_file *ix, int fd, size_t entry_size, uint32_t 
     ix->persisted = persisted;
     ix->entries = persisted;
     ix->pending_len = 0;
+    ix->pending_cap = 0;
     ix->pending = NULL;
 }
 
@@ -23,6 +24,7 @@ static void drop_pending(struct index_file *ix)
     free(ix->pending);
     ix->pending = NULL;
     ix->pending_len = 0;
+    ix->pending_cap = 0;
     ix->entries = ix->persisted;
 }
 
@@ -35,9 +37,34 @@ void index_file_close(struct index_file *ix)
     }
 }
 
+void index_file_close_fd(struct index_file *ix)
+{
+    if (ix->fd >= 0) {
+        close(ix->fd);
+        ix->fd = -1;
+    }
+}
+
+void index_file_reopen(struct index_file *ix, int fd)
+{
+    ix->fd = fd;
+}
+
+bool index_file_append_writes(const struct index_file *ix)
+{
+    return ix->pending_len + ix->entry_size > INDEX_FILE_PENDING_MAX;
+}
+
 int index_file_write_pending(struct index_file *ix)
 {
     size_t done = 0;
+    if (ix->pending_len == 0) {
+        drop_pending(ix);
+        return 0;
+    }
+    if (ix->fd < 0) {
+        return -EBADF;
+    }
     off_t at = (off_t)ix->persisted * (off_t)ix->entry_size;
     while (done < ix->pending_len) {
         ssize_t n = pwrite(ix->fd, ix->pending + done, ix->pending_len - done, at + (off_t)done);
@@ -62,11 +89,20 @@ int index_file_write_pending(struct index_file *ix)
 
 void index_file_append(struct index_file *ix, const uint8_t *entry)
 {
-    if (ix->pending_len + ix->entry_size > INDEX_FILE_PENDING_MAX) {
-        (void)index_file_write_pending(ix);
+    if (index_file_append_writes(ix) && index_file_write_pending(ix) == -EBADF) {
+        return; /* no descriptor: a sparser index is still a correct one */
     }
-    if (ix->pending == NULL && (ix->pending = malloc(INDEX_FILE_PENDING_MAX)) == NULL) {
-        return; /* no memory: a sparser index is still a correct one */
+    if (ix->pending_len + ix->entry_size > ix->pending_cap) {
+        /* Doubling from a few entries: thousands of partitions each with a
+         * few entries waiting cost bytes, not a full buffer each. */
+        size_t cap = ix->pending_cap > 0 ? 2 * ix->pending_cap : 8 * ix->entry_size;
+        cap = cap < INDEX_FILE_PENDING_MAX ? cap : INDEX_FILE_PENDING_MAX;
+        uint8_t *p = realloc(ix->pending, cap);
+        if (p == NULL) {
+            return; /* no memory: a sparser index is still a correct one */
+        }
+        ix->pending = p;
+        ix->pending_cap = cap;
     }
     memcpy(ix->pending + ix->pending_len, entry, ix->entry_size);
     ix->pending_len += ix->entry_size;
@@ -78,6 +114,9 @@ int index_file_entry(const struct index_file *ix, uint32_t i, uint8_t *out)
     if (i >= ix->persisted) {
         memcpy(out, ix->pending + (size_t)(i - ix->persisted) * ix->entry_size, ix->entry_size);
         return 0;
+    }
+    if (ix->fd < 0) {
+        return -EBADF;
     }
     off_t at = (off_t)i * (off_t)ix->entry_size;
     ssize_t n;

@@ -3,8 +3,10 @@
  *
  * Entries are buffered in memory (`pending`) and written in chunks, so an
  * append costs no system call most of the time; lookups see pending entries
- * too. Index files are derived data: recovery rebuilds them from the `.log`,
- * so a failed index write only drops entries (the index gets sparser, lookups
+ * too. The descriptor may be closed (-1) while entries wait: the segment
+ * opens it only to write them out or to read written entries, so appending
+ * records needs only the `.log` open (segment.h). Index files are derived data: recovery rebuilds
+ * them from the `.log`, so a failed index write only drops entries (the index gets sparser, lookups
  * stay correct) instead of failing the append. Loop thread only. */
 #ifndef SLUICE_BROKER_LOG_INDEX_FILE_H
 #define SLUICE_BROKER_LOG_INDEX_FILE_H
@@ -22,8 +24,10 @@ struct index_file {
     uint32_t persisted; /* entries in the file */
     uint32_t entries;   /* persisted + pending */
     size_t pending_len; /* bytes in pending */
-    uint8_t *pending;   /* INDEX_FILE_PENDING_MAX bytes, allocated while entries wait, so
-                           idle (sealed) segments cost no buffer */
+    size_t pending_cap; /* bytes allocated, at most INDEX_FILE_PENDING_MAX */
+    uint8_t *pending;   /* grown while entries wait and freed once they are written, so
+                           idle (sealed) segments cost no buffer and one with a few
+                           entries waiting costs a few bytes */
 };
 
 /* Take `fd` (ownership transferred: index_file_close closes it and frees
@@ -31,13 +35,24 @@ struct index_file {
  * holds `persisted` whole entries. */
 void index_file_init(struct index_file *ix, int fd, size_t entry_size, uint32_t persisted);
 void index_file_close(struct index_file *ix);
+/* Close the descriptor only: pending entries and counts stay, for a later
+ * index_file_reopen. */
+void index_file_close_fd(struct index_file *ix);
+/* Take `fd` again (after index_file_close_fd): the file holds the
+ * `persisted` entries it had. */
+void index_file_reopen(struct index_file *ix, int fd);
+/* Whether the next index_file_append writes the buffer out (needs the
+ * descriptor). */
+bool index_file_append_writes(const struct index_file *ix);
 
 /* Append one entry of entry_size bytes; writes the buffer out when full. */
 void index_file_append(struct index_file *ix, const uint8_t *entry);
 /* Write pending entries to the file and free the buffer. Returns 0 or
- * -errno (the pending entries are dropped). */
+ * -errno (the pending entries are dropped), or -EBADF without a descriptor
+ * (the entries stay pending). */
 int index_file_write_pending(struct index_file *ix);
-/* Copy entry `i` (< entries) into `out`. Returns 0 or -errno. */
+/* Copy entry `i` (< entries) into `out`. Returns 0 or -errno (-EBADF: a
+ * written entry, and the descriptor is closed). */
 int index_file_entry(const struct index_file *ix, uint32_t i, uint8_t *out);
 /* Drop all entries (file truncated to 0). */
 int index_file_reset(struct index_file *ix);

@@ -146,8 +146,9 @@ static int roll(struct partition_log *log)
     }
     segment_seal(old);
     log->dir_dirty = true;
-    log_producers_snapshot(log); /* a failure only lengthens the next rebuild */
-    log_note_deadline(log);      /* the old active segment may now expire */
+    (void)log_producers_snapshot(log); /* a failure only lengthens the next rebuild */
+    log_note_deadline(log);            /* the old active segment may now expire */
+    log_note_cleanable(log);           /* or be compacted */
     /* Kafka flushes a segment once it is no longer active, so the recovery
      * point keeps up and a restart re-validates only the recent data. */
     log->roll_flush = true;

@@ -129,6 +129,13 @@ double partition_log_cleanable_ratio(const struct partition_log *log, int64_t no
     return ratio >= log->cfg.min_cleanable_dirty_ratio || overdue ? ratio : -1;
 }
 
+bool partition_log_compaction_pending(const struct partition_log *log)
+{
+    /* The clean offset is a segment base: an active segment starting past
+     * it leaves at least one whole segment not yet cleaned. */
+    return log->cfg.compact && log_active(log)->base_offset > partition_log_clean_offset(log);
+}
+
 int64_t partition_log_clean_offset(const struct partition_log *log)
 {
     return log->clean_offset > log->start_offset ? log->clean_offset : log->start_offset;

@@ -23,6 +23,8 @@ struct flush_job {
     size_t n;
     char *dir;    /* also fsync the directory (files created, removed or renamed) */
     char *epochs; /* also fsync this leader-epoch-checkpoint (written unsynced) */
+    /* Also write this producer snapshot, once the segments are durable. */
+    struct producer_snapshot *snapshot;
     int64_t target;
     int status;
 };
@@ -67,6 +69,11 @@ static void flush_work(uv_work_t *req)
     if (job->status == 0 && job->epochs != NULL) {
         job->status = sync_path(job->epochs);
     }
+    /* After the data it describes (a failed flush writes none); its own
+     * failure only costs a longer rebuild, so it fails nothing else. */
+    if (job->status == 0 && job->snapshot != NULL) {
+        log_producers_snapshot_write(job->snapshot);
+    }
     if (job->status == 0 && job->dir != NULL) {
         job->status = fs_fsync_dir(job->dir);
     }
@@ -80,6 +87,9 @@ static void job_free(struct flush_job *job)
     free(job->segs);
     free(job->dir);
     free(job->epochs);
+    if (job->snapshot != NULL) {
+        log_producers_snapshot_done(job->snapshot);
+    }
     free(job);
 }
 
@@ -142,7 +152,8 @@ static int job_collect(struct partition_log *log, struct flush_job *job)
     if ((job->segs = calloc(log->nsegs, sizeof *job->segs)) == NULL) {
         return -ENOMEM;
     }
-    if ((log->dir_dirty || log->epochs_unsynced) && (job->dir = strdup(log->dir)) == NULL) {
+    bool dir = log->dir_dirty || log->epochs_unsynced || log->snapshot_pending != NULL;
+    if (dir && (job->dir = strdup(log->dir)) == NULL) {
         return -ENOMEM;
     }
     if (log->epochs_unsynced) {
@@ -167,6 +178,8 @@ static int job_collect(struct partition_log *log, struct flush_job *job)
     }
     log->dir_dirty = false;
     log->epochs_unsynced = false;
+    job->snapshot = log->snapshot_pending;
+    log->snapshot_pending = NULL;
     return 0;
 }
 
@@ -190,6 +203,10 @@ static int start_flush(struct partition_log *log)
             }
             log->dir_dirty = log->dir_dirty || job->dir != NULL;
             log->epochs_unsynced = log->epochs_unsynced || job->epochs != NULL;
+            if (log->snapshot_pending == NULL) {
+                log->snapshot_pending = job->snapshot;
+                job->snapshot = NULL;
+            }
             job_free(job);
         }
         return rv;
@@ -260,7 +277,9 @@ int log_flush_sync(struct partition_log *log)
     int rv = log->io_error;
     for (size_t i = 0; i < log->nsegs && rv == 0; i++) {
         struct segment *seg = log->segs[i];
-        if (!seg->closed) { /* closing wrote a closed one's pending entries */
+        /* A closed index may hold a few pending entries (segment.h). */
+        if ((seg->offset_index.pending_len > 0 || seg->time_index.pending_len > 0) &&
+            segment_use(seg) == 0) {
             (void)index_file_write_pending(&seg->offset_index);
             (void)index_file_write_pending(&seg->time_index);
         }
@@ -279,6 +298,13 @@ int log_flush_sync(struct partition_log *log)
             log->dir_dirty = true;
         }
     }
+    if (rv == 0 && log->snapshot_pending != NULL) {
+        /* Closing: every segment is durable now, so its snapshot may follow. */
+        log_producers_snapshot_write(log->snapshot_pending);
+        log_producers_snapshot_done(log->snapshot_pending);
+        log->snapshot_pending = NULL;
+        log->dir_dirty = true;
+    }
     if (rv == 0 && log->dir_dirty && (rv = fs_fsync_dir(log->dir)) == 0) {
         log->dir_dirty = false;
     }
@@ -292,6 +318,9 @@ int log_flush_sync(struct partition_log *log)
 
 void log_flush_shutdown(struct partition_log *log, int status)
 {
+    /* A detached write must not add a snapshot to a directory that is
+     * deleted, or reopened by a log that may truncate below it. */
+    log_flush_void_snapshots(log, -1);
     if (log->flush_inflight != NULL) {
         log->flush_inflight->log = NULL;
         log->flush_inflight = NULL;
@@ -312,5 +341,19 @@ void log_flush_clamp(struct partition_log *log)
     }
     if (log->flush_inflight != NULL && log->flush_inflight->target > end) {
         log->flush_inflight->target = end;
+    }
+    log_flush_void_snapshots(log, end);
+}
+
+void log_flush_void_snapshots(struct partition_log *log, int64_t above)
+{
+    if (log->snapshot_pending != NULL &&
+        log_producers_snapshot_void(log->snapshot_pending, above)) {
+        log_producers_snapshot_free(log->snapshot_pending);
+        log->snapshot_pending = NULL;
+    }
+    struct flush_job *job = log->flush_inflight;
+    if (job != NULL && job->snapshot != NULL) {
+        (void)log_producers_snapshot_void(job->snapshot, above);
     }
 }

@@ -44,20 +44,21 @@ static int64_t snapshot_offset(const char *name)
     return v;
 }
 
-static void remove_snapshot(const struct partition_log *log, int64_t offset)
+static void remove_snapshot_in(const char *dir, int64_t offset)
 {
     char name[64], path[4096];
     snapshot_name(offset, name, sizeof name);
-    snprintf(path, sizeof path, "%s/%s", log->dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     if (unlink(path) < 0 && errno != ENOENT) {
         log_warn("log", "cannot delete producer snapshot path=%s error=%s", path, strerror(errno));
     }
 }
 
-/* Delete snapshots outside [lo, hi]; return the largest kept (-1: none). */
-static int64_t prune_snapshots(const struct partition_log *log, int64_t lo, int64_t hi)
+/* Delete the snapshots of `dir` outside [lo, hi]; return the largest kept
+ * (-1: none). Also runs on the thread pool (after a snapshot write). */
+static int64_t prune_snapshots_in(const char *dir, int64_t lo, int64_t hi)
 {
-    DIR *d = opendir(log->dir);
+    DIR *d = opendir(dir);
     int64_t best = -1;
     if (d == NULL) {
         return -1;
@@ -69,13 +70,23 @@ static int64_t prune_snapshots(const struct partition_log *log, int64_t lo, int6
             continue;
         }
         if (off < lo || off > hi) {
-            remove_snapshot(log, off);
+            remove_snapshot_in(dir, off);
         } else if (off > best) {
             best = off;
         }
     }
     closedir(d);
     return best;
+}
+
+static void remove_snapshot(const struct partition_log *log, int64_t offset)
+{
+    remove_snapshot_in(log->dir, offset);
+}
+
+static int64_t prune_snapshots(const struct partition_log *log, int64_t lo, int64_t hi)
+{
+    return prune_snapshots_in(log->dir, lo, hi);
 }
 
 static int read_snapshot(struct partition_log *log, int64_t offset)
@@ -269,26 +280,124 @@ int log_producers_note(struct partition_log *log, const uint8_t *batches,
     return rv;
 }
 
-int log_producers_snapshot(struct partition_log *log)
-{
-    int64_t offset = log_end(log);
+/* The state below `offset`, encoded at roll and written by the flush that
+ * makes the batches below `offset` durable (log_flush.c), on the thread pool:
+ * a snapshot on disk then never describes batches a crash could still take
+ * from the log. `lock` orders the pool's file creation and rename against
+ * log_producers_snapshot_void on the loop: once voided, no file of it
+ * appears (a truncation or a deleted directory must not see one later). */
+struct producer_snapshot {
+    char *dir;
+    int64_t offset;
+    int64_t keep_from; /* older snapshots (below the first segment) go */
     uint8_t *buf;
     size_t len;
-    char name[64];
-    int rv = producer_state_encode(&log->producers, &buf, &len);
+    uv_mutex_t lock;
+    bool voided; /* under lock */
+    int status;  /* the pool's result, read on the loop after the work */
+};
+
+void log_producers_snapshot_free(struct producer_snapshot *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    uv_mutex_destroy(&s->lock);
+    free(s->buf);
+    free(s->dir);
+    free(s);
+}
+
+int log_producers_snapshot(struct partition_log *log)
+{
+    struct producer_snapshot *s = calloc(1, sizeof *s);
+    int rv = s != NULL ? 0 : -ENOMEM;
+    if (rv == 0 && (s->dir = strdup(log->dir)) == NULL) {
+        rv = -ENOMEM;
+    }
     if (rv == 0) {
-        snapshot_name(offset, name, sizeof name);
-        rv = fs_write_atomic(log->dir, name, buf, len);
-        free(buf);
+        rv = producer_state_encode(&log->producers, &s->buf, &s->len);
+    }
+    if (rv == 0 && uv_mutex_init(&s->lock) != 0) {
+        rv = -ENOMEM;
     }
     if (rv < 0) {
-        log_warn("log", "cannot write producer snapshot dir=%s offset=%" PRId64 " error=%s",
-                 log->dir, offset, strerror(-rv));
+        if (s != NULL) {
+            free(s->buf);
+            free(s->dir);
+            free(s);
+        }
+        log_warn("log", "cannot take producer snapshot dir=%s offset=%" PRId64 " error=%s",
+                 log->dir, log_end(log), strerror(-rv));
         return rv;
     }
-    /* Keep the snapshots of the segments still in the log. */
-    prune_snapshots(log, log->segs[0]->base_offset, offset);
+    s->offset = log_end(log);
+    s->keep_from = log->segs[0]->base_offset;
+    /* A newer snapshot covers everything an older unwritten one would. */
+    log_producers_snapshot_free(log->snapshot_pending);
+    log->snapshot_pending = s;
     return 0;
+}
+
+/* Thread pool (or the loop, closing): write `<offset>.snapshot.tmp`, fsync
+ * it, rename it into place unless voided meanwhile. The caller fsyncs the
+ * directory. */
+void log_producers_snapshot_write(struct producer_snapshot *s)
+{
+    char name[64], path[4096], tmp[4200];
+    snapshot_name(s->offset, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", s->dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    uv_mutex_lock(&s->lock);
+    int fd = s->voided ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rv = s->voided ? -ECANCELED : fd < 0 ? -errno : 0;
+    uv_mutex_unlock(&s->lock);
+    if (rv == 0) {
+        rv = fs_write_all(fd, s->buf, s->len);
+    }
+    if (rv == 0 && fsync(fd) < 0) {
+        rv = -errno;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    uv_mutex_lock(&s->lock);
+    if (rv == 0 && s->voided) {
+        rv = -ECANCELED;
+    }
+    if (rv == 0 && rename(tmp, path) < 0) {
+        rv = -errno;
+    }
+    if (rv != 0 && fd >= 0) {
+        (void)unlink(tmp);
+    }
+    uv_mutex_unlock(&s->lock);
+    s->status = rv;
+    if (rv == 0) {
+        /* Keep the snapshots of the segments still in the log (newer ones
+         * are a later roll's, or gone with a truncation). */
+        prune_snapshots_in(s->dir, s->keep_from, INT64_MAX);
+    }
+}
+
+bool log_producers_snapshot_void(struct producer_snapshot *s, int64_t above)
+{
+    if (s->offset <= above) {
+        return false;
+    }
+    uv_mutex_lock(&s->lock);
+    s->voided = true;
+    uv_mutex_unlock(&s->lock);
+    return true;
+}
+
+void log_producers_snapshot_done(struct producer_snapshot *s)
+{
+    if (s->status < 0 && s->status != -ECANCELED) {
+        log_warn("log", "cannot write producer snapshot dir=%s offset=%" PRId64 " error=%s", s->dir,
+                 s->offset, strerror(-s->status));
+    }
+    log_producers_snapshot_free(s);
 }
 
 int log_producers_after_truncation(struct partition_log *log)
@@ -301,6 +410,7 @@ int log_producers_after_truncation(struct partition_log *log)
 void log_producers_reset(struct partition_log *log)
 {
     producer_state_clear(&log->producers);
+    log_flush_void_snapshots(log, -1); /* none of them describes the emptied log */
     prune_snapshots(log, INT64_MAX, INT64_MAX);
 }
 

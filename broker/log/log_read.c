@@ -90,7 +90,7 @@ int partition_log_read(struct partition_log *log, int64_t offset, size_t max_byt
         result_empty(out, offset);
         return rv;
     }
-    if ((rv = segment_use(seg)) < 0) {
+    if ((rv = segment_use_log(seg)) < 0) {
         result_empty(out, offset);
         return rv;
     }

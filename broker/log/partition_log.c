@@ -62,6 +62,7 @@ void partition_log_set_config(struct partition_log *log, const struct topic_conf
 {
     settings_from(&log->cfg, cfg);
     log_note_deadline(log); /* retention.ms, retention.bytes or cleanup.policy may be new */
+    log_note_cleanable(log);
 }
 
 /* ---- segment list ---- */
@@ -140,6 +141,7 @@ static void log_free(struct partition_log *log)
         segment_release(log->segs[i]);
     }
     free(log->segs);
+    log_producers_snapshot_free(log->snapshot_pending);
     leader_epoch_cache_free(&log->epochs);
     producer_state_free(&log->producers);
     free(log->dir);
@@ -319,6 +321,13 @@ void log_note_deadline(struct partition_log *log)
 {
     if (log->owner.deadline_moved != NULL) {
         log->owner.deadline_moved(log->owner.data, log);
+    }
+}
+
+void log_note_cleanable(struct partition_log *log)
+{
+    if (log->owner.cleanable != NULL && partition_log_compaction_pending(log)) {
+        log->owner.cleanable(log->owner.data, log);
     }
 }
 

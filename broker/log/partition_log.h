@@ -14,7 +14,9 @@
  * re-derives from the batches.
  *
  * Threading: every function runs on the loop thread that opened the log. The
- * only work done elsewhere is fsync, on the libuv thread pool (uv_queue_work).
+ * only work done elsewhere is fsync and the producer snapshot written at a
+ * roll (by the flush that makes the rolled segment durable), on the libuv
+ * thread pool (uv_queue_work).
  *
  * Errors: 0 on success, negative errno for system failures, LOG_ERR_* (see
  * log_errors.h) for rejected input (the Kafka handlers map them to Kafka codes).
@@ -103,6 +105,11 @@ struct partition_log_owner {
      * Called from inside appends and retention: the owner only re-reads the
      * deadline. May be NULL. */
     void (*deadline_moved)(void *data, struct partition_log *log);
+    /* A compacted log may have something new to clean
+     * (partition_log_compaction_pending): a segment rolled, or a config
+     * change made the log compacted. Called from inside appends: the owner
+     * only takes note, so its cleaner visits only such logs. May be NULL. */
+    void (*cleanable)(void *data, struct partition_log *log);
 };
 
 /* Set up a cache bounding the descriptors of the segments of the logs that
@@ -210,7 +217,10 @@ int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len
  * producer's last five batches returns 0 with info->duplicate and writes
  * nothing; LOG_ERR_OUT_OF_ORDER_SEQUENCE, LOG_ERR_INVALID_PRODUCER_EPOCH).
  * Both append paths record what they write; the state is snapshotted at
- * segment roll and rebuilt on open and truncation. */
+ * segment roll (encoded on the loop, written on the thread pool once the
+ * batches it describes are durable; a truncation below it voids it) and
+ * rebuilt on open and truncation from the latest snapshot at or below the
+ * log end plus the batches after it. */
 
 /* Drop producers idle for `expiration_ms` (producer.id.expiration.ms): their
  * next batch starts afresh at any sequence. Returns how many went. */
@@ -473,6 +483,12 @@ double partition_log_cleanable_ratio(const struct partition_log *log, int64_t no
  * there is nothing to do, or a negative errno (cb will not fire). */
 int partition_log_clean(struct partition_log *log, const struct log_cleaner_limits *lim,
                         int64_t now_ms, log_clean_cb cb, void *data);
+
+/* Whether a compacted log has segments past its clean offset besides the
+ * active one: dirty data a clean will take once due (dirty enough, old
+ * enough, below the high watermark). False for other logs. O(1): an owner
+ * keeps the logs for which it holds and drops the others. */
+bool partition_log_compaction_pending(const struct partition_log *log);
 
 /* Offset below which the log has been compacted (the log start if never). */
 int64_t partition_log_clean_offset(const struct partition_log *log);

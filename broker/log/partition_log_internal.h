@@ -32,6 +32,8 @@ struct clean_job;
 
 struct flush_job;
 
+struct producer_snapshot;
+
 struct partition_log {
     uv_loop_t *loop;
     char *dir;
@@ -71,6 +73,8 @@ struct partition_log {
     bool dir_dirty;  /* segment files created or removed since the last fsync */
     bool roll_flush; /* a segment rolled: flush it in the background (as Kafka does) */
     struct flush_job *flush_inflight;
+    /* Taken at the last roll, written by the next flush (log_producers.c). */
+    struct producer_snapshot *snapshot_pending;
     struct log_flush_req *waiters;
     /* cleaner state (log_cleaner.c) */
     int64_t clean_offset;         /* everything below has been cleaned (a segment base) */
@@ -95,6 +99,8 @@ int64_t log_now_ms(const struct partition_log *log);
 void log_note_work(struct partition_log *log);
 /* Tell the owner (if any) its retention deadline may have moved earlier. */
 void log_note_deadline(struct partition_log *log);
+/* Tell the owner (if any) a compacted log may have something new to clean. */
+void log_note_cleanable(struct partition_log *log);
 /* A storage fault (`err`, log_err_is_storage) while doing `what`: the log
  * takes no more appends and its durable offset stays put (io_error, sticky
  * until reopened); logged and told to the owner the first time. */
@@ -160,9 +166,22 @@ int log_producers_note(struct partition_log *log, const uint8_t *batches,
  * -ENOMEM or the index write's -errno (logged). */
 int log_txn_note(struct partition_log *log, struct segment *seg, const uint8_t *batch,
                  const struct record_batch_header *h);
-/* At roll: write `<log end>.snapshot` and drop snapshots below the first
- * segment. A failed write is logged and only costs a longer rebuild. */
+/* At roll: encode the state below the log end as the log's pending
+ * snapshot, which the next flush writes to `<log end>.snapshot` on the
+ * thread pool after the batches below it are durable, then deleting the
+ * snapshots below the first segment. A failure is logged and only costs a
+ * longer rebuild. 0 or -ENOMEM. */
 int log_producers_snapshot(struct partition_log *log);
+/* Thread pool (or the loop when closing): write the snapshot and fsync it;
+ * the caller fsyncs the directory. Touches only `s`. */
+void log_producers_snapshot_write(struct producer_snapshot *s);
+/* Loop: if `s` describes state above `above` (a truncation cut it, or -1:
+ * the log emptied or is going), make sure its file never appears. Returns
+ * whether it did. */
+bool log_producers_snapshot_void(struct producer_snapshot *s, int64_t above);
+/* Loop, after the write: log a failure, free. */
+void log_producers_snapshot_done(struct producer_snapshot *s);
+void log_producers_snapshot_free(struct producer_snapshot *s);
 /* The log emptied (truncate fully): forget everything, delete snapshots. */
 void log_producers_reset(struct partition_log *log);
 
@@ -181,7 +200,10 @@ void log_flush_note_append(struct partition_log *log, int64_t records);
 int log_flush_sync(struct partition_log *log);
 /* Detach an in-flight job and complete the waiters with `status`. */
 void log_flush_shutdown(struct partition_log *log, int status);
-/* After truncation: clamp the durable offset to the log end. */
+/* After truncation: clamp the durable offset to the log end (and void the
+ * snapshots above it). */
 void log_flush_clamp(struct partition_log *log);
+/* Void the pending and in-flight producer snapshots above `above` (-1: all). */
+void log_flush_void_snapshots(struct partition_log *log, int64_t above);
 
 #endif

@@ -45,6 +45,99 @@ bool producer_batch_from_header(const struct record_batch_header *h, struct prod
     return true;
 }
 
+/* ---- the ordered offset sets (producer_state.h) ---- */
+
+/* The first index in [head, n) whose key is >= `key`. */
+static size_t set_lower_bound(const struct offset_set *s, int64_t key)
+{
+    size_t lo = s->head, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->v[mid].key < key) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* Drop the gone entries, moving the rest to the front. */
+static void set_compact(struct offset_set *s)
+{
+    size_t kept = 0;
+    for (size_t i = s->head; i < s->n; i++) {
+        if (!s->v[i].gone) {
+            s->v[kept++] = s->v[i];
+        }
+    }
+    s->head = 0;
+    s->n = kept;
+}
+
+static int set_add(struct offset_set *s, int64_t key, int64_t value)
+{
+    if (s->n == s->cap) {
+        if (s->head > 0 || s->live < s->n - s->head) {
+            set_compact(s);
+        }
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? 2 * s->cap : 8;
+            struct offset_set_entry *v = realloc(s->v, cap * sizeof *v);
+            if (v == NULL) {
+                return -ENOMEM;
+            }
+            s->v = v;
+            s->cap = cap;
+        }
+    }
+    /* Log order makes this an append; a rebuild from a snapshot may not. */
+    size_t i = s->n > s->head && s->v[s->n - 1].key >= key ? set_lower_bound(s, key) : s->n;
+    memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof *s->v);
+    s->v[i] = (struct offset_set_entry){key, value, false};
+    s->n++;
+    s->live++;
+    return 0;
+}
+
+static void set_remove(struct offset_set *s, int64_t key)
+{
+    size_t i = set_lower_bound(s, key);
+    while (i < s->n && s->v[i].key == key && s->v[i].gone) {
+        i++;
+    }
+    if (i == s->n || s->v[i].key != key) {
+        return;
+    }
+    s->v[i].gone = true;
+    s->live--;
+    while (s->head < s->n && s->v[s->head].gone) {
+        s->head++;
+    }
+    if (s->head == s->n) {
+        s->head = s->n = 0;
+    } else if (s->n - s->head > 2 * s->live + 16) {
+        set_compact(s); /* amortized: at least half the entries go */
+    }
+}
+
+/* The smallest entry, NULL when empty. */
+static const struct offset_set_entry *set_first(const struct offset_set *s)
+{
+    return s->head < s->n ? &s->v[s->head] : NULL;
+}
+
+static void set_clear(struct offset_set *s)
+{
+    s->head = s->n = s->live = 0;
+}
+
+static void set_free(struct offset_set *s)
+{
+    free(s->v);
+    *s = (struct offset_set){0};
+}
+
 void producer_state_init(struct producer_state *ps)
 {
     memset(ps, 0, sizeof *ps);
@@ -62,14 +155,18 @@ static void note_timestamp(struct producer_state *ps, const struct producer_entr
 void producer_state_free(struct producer_state *ps)
 {
     free(ps->entries);
-    free(ps->unreplicated);
+    set_free(&ps->open_txns);
+    set_free(&ps->unreplicated_by_marker);
+    set_free(&ps->unreplicated_by_first);
     producer_state_init(ps);
 }
 
 void producer_state_clear(struct producer_state *ps)
 {
     ps->count = 0;
-    ps->n_unreplicated = 0;
+    set_clear(&ps->open_txns);
+    set_clear(&ps->unreplicated_by_marker);
+    set_clear(&ps->unreplicated_by_first);
     ps->oldest_timestamp = INT64_MAX;
 }
 
@@ -183,6 +280,10 @@ int producer_state_update(struct producer_state *ps, const struct producer_batch
     if (e == NULL) {
         return -ENOMEM;
     }
+    bool opens = b->transactional && !b->control && e->txn_first_offset < 0;
+    if (opens && set_add(&ps->open_txns, b->first_offset, 0) < 0) {
+        return -ENOMEM;
+    }
     if (e->epoch != b->epoch) {
         e->epoch = b->epoch;
         e->n_batches = 0; /* Kafka's maybeUpdateProducerEpoch */
@@ -201,7 +302,7 @@ int producer_state_update(struct producer_state *ps, const struct producer_batch
     }
     e->batches[e->n_batches++] =
         (struct producer_batch_meta){b->first_seq, b->last_seq, b->first_offset, b->last_offset};
-    if (b->transactional && e->txn_first_offset < 0) {
+    if (opens) {
         e->txn_first_offset = b->first_offset;
     }
     return 0;
@@ -233,17 +334,16 @@ enum producer_check producer_state_check_marker(const struct producer_state *ps,
 int producer_state_end_txn(struct producer_state *ps, const struct producer_marker *m,
                            struct producer_completed_txn *done)
 {
-    if (ps->n_unreplicated == ps->cap_unreplicated) {
-        size_t cap = ps->cap_unreplicated ? 2 * ps->cap_unreplicated : 8;
-        struct producer_completed_txn *n = realloc(ps->unreplicated, cap * sizeof *n);
-        if (n == NULL) {
-            return -ENOMEM;
-        }
-        ps->unreplicated = n;
-        ps->cap_unreplicated = cap;
-    }
     struct producer_entry *e = insert(ps, m->producer_id);
     if (e == NULL) {
+        return -ENOMEM;
+    }
+    int64_t first = e->txn_first_offset >= 0 ? e->txn_first_offset : m->offset;
+    if (set_add(&ps->unreplicated_by_marker, m->offset, first) < 0) {
+        return -ENOMEM;
+    }
+    if (set_add(&ps->unreplicated_by_first, first, 0) < 0) {
+        set_remove(&ps->unreplicated_by_marker, m->offset);
         return -ENOMEM;
     }
     if (e->epoch != m->epoch) {
@@ -256,54 +356,40 @@ int producer_state_end_txn(struct producer_state *ps, const struct producer_mark
     note_timestamp(ps, e); /* it may expire again now its transaction is over */
     *done = (struct producer_completed_txn){
         .producer_id = m->producer_id,
-        .first_offset = e->txn_first_offset >= 0 ? e->txn_first_offset : m->offset,
+        .first_offset = first,
         .last_offset = m->offset,
         .aborted = !m->commit,
     };
+    if (e->txn_first_offset >= 0) {
+        set_remove(&ps->open_txns, e->txn_first_offset);
+    }
     e->txn_first_offset = -1;
     e->coordinator_epoch = m->coordinator_epoch;
-    ps->unreplicated[ps->n_unreplicated++] = *done;
     return 0;
 }
 
 void producer_state_on_high_watermark(struct producer_state *ps, int64_t hw)
 {
-    size_t kept = 0;
-    for (size_t i = 0; i < ps->n_unreplicated; i++) {
-        if (ps->unreplicated[i].last_offset >= hw) {
-            ps->unreplicated[kept++] = ps->unreplicated[i];
-        }
+    /* Markers are written in offset order: those below `hw` come first. */
+    const struct offset_set_entry *e;
+    while ((e = set_first(&ps->unreplicated_by_marker)) != NULL && e->key < hw) {
+        set_remove(&ps->unreplicated_by_first, e->value);
+        set_remove(&ps->unreplicated_by_marker, e->key);
     }
-    ps->n_unreplicated = kept;
 }
 
 int64_t producer_state_first_unstable_offset(const struct producer_state *ps)
 {
-    int64_t first = INT64_MAX;
-    for (size_t i = 0; i < ps->count; i++) {
-        int64_t f = ps->entries[i].txn_first_offset;
-        if (f >= 0 && f < first) {
-            first = f;
-        }
-    }
-    for (size_t i = 0; i < ps->n_unreplicated; i++) {
-        if (ps->unreplicated[i].first_offset < first) {
-            first = ps->unreplicated[i].first_offset;
-        }
-    }
-    return first;
+    const struct offset_set_entry *open = set_first(&ps->open_txns);
+    const struct offset_set_entry *done = set_first(&ps->unreplicated_by_first);
+    int64_t first = open != NULL ? open->key : INT64_MAX;
+    return done != NULL && done->key < first ? done->key : first;
 }
 
 int64_t producer_state_stable_after(const struct producer_state *ps, int64_t marker_offset)
 {
-    int64_t first = INT64_MAX;
-    for (size_t i = 0; i < ps->count; i++) {
-        int64_t f = ps->entries[i].txn_first_offset;
-        if (f >= 0 && f < first) {
-            first = f;
-        }
-    }
-    return first == INT64_MAX ? marker_offset + 1 : first;
+    const struct offset_set_entry *open = set_first(&ps->open_txns);
+    return open != NULL ? open->key : marker_offset + 1;
 }
 
 size_t producer_state_expire(struct producer_state *ps, int64_t now_ms, int64_t expiration_ms)
@@ -435,10 +521,24 @@ int producer_state_decode(struct producer_state *ps, const uint8_t *p, size_t le
     if (q != end) {
         goto bad;
     }
+    /* The open transactions' first offsets, in a new set so that a
+     * failure leaves the state unchanged. */
+    struct offset_set open = {0};
+    for (uint32_t i = 0; i < count; i++) {
+        if (entries[i].txn_first_offset >= 0 &&
+            set_add(&open, entries[i].txn_first_offset, 0) < 0) {
+            set_free(&open);
+            free(entries);
+            return -ENOMEM;
+        }
+    }
     free(ps->entries);
     ps->entries = entries;
     ps->count = ps->cap = count;
-    ps->n_unreplicated = 0;
+    set_free(&ps->open_txns);
+    ps->open_txns = open;
+    set_clear(&ps->unreplicated_by_marker);
+    set_clear(&ps->unreplicated_by_first);
     if (count == 0) {
         ps->cap = 1;
     }

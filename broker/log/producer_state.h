@@ -86,13 +86,30 @@ struct producer_completed_txn {
     bool aborted;
 };
 
+/* An ordered set of offsets with a value each (producer_state.c): kept
+ * sorted by key, removals mark an entry gone and drop it once it reaches the
+ * front, or compact the array when the gone outnumber the rest. Keys arrive
+ * in log order, so an add is an append and the smallest key is the first
+ * entry: the last stable offset costs O(1) and an update O(log n) amortized,
+ * whatever the number of producers. */
+struct offset_set_entry {
+    int64_t key, value;
+    bool gone;
+};
+struct offset_set {
+    struct offset_set_entry *v; /* [head, n): sorted by key, v[head] not gone */
+    size_t head, n, cap, live;
+};
+
 struct producer_state {
     struct producer_entry *entries; /* sorted by producer_id */
     size_t count, cap;
+    /* The first offsets of the open transactions (value unused). */
+    struct offset_set open_txns;
     /* Completed transactions whose marker is not yet below the high
-     * watermark, in marker order (they hold the LSO back). */
-    struct producer_completed_txn *unreplicated;
-    size_t n_unreplicated, cap_unreplicated;
+     * watermark (they hold the LSO back): by marker offset (value: the
+     * first offset), and by first offset. */
+    struct offset_set unreplicated_by_marker, unreplicated_by_first;
     /* At most the last timestamp of every producer that could expire (no
      * open transaction); INT64_MAX when none. Exact after
      * producer_state_expire, lowered by every change, so the expiry

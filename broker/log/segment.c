@@ -53,7 +53,8 @@ static int segment_alloc(const char *dir, int64_t base, int64_t now_ms, struct f
 
 static size_t open_fds(const struct segment *seg)
 {
-    return 3 + (seg->txn_fd >= 0 ? 1 : 0);
+    return (size_t)(seg->log_fd >= 0) + (size_t)(seg->offset_index.fd >= 0) +
+           (size_t)(seg->time_index.fd >= 0) + (size_t)(seg->txn_fd >= 0);
 }
 
 static void close_files(struct segment *seg)
@@ -78,19 +79,50 @@ static void segment_free(struct segment *seg)
     free(seg);
 }
 
+/* Pending entries an index whose file is closed may keep in memory. */
+#define INDEX_KEEP_CLOSED 256
+
+static void flush_pending(struct segment *seg, struct index_file *ix, const char *ext)
+{
+    if (ix->fd < 0 && ix->pending_len > INDEX_KEEP_CLOSED) {
+        int fd;
+        if (open_file(seg->path, ext, O_RDWR | O_CREAT, &fd) < 0) {
+            return; /* kept: the next use of the segment's indexes writes them */
+        }
+        index_file_reopen(ix, fd);
+    }
+    if (ix->fd >= 0) {
+        (void)index_file_write_pending(ix);
+    }
+}
+
 bool segment_cache_close(struct file_cache_entry *e)
 {
     struct segment *seg = (struct segment *)((char *)e - offsetof(struct segment, files));
     if (seg->refs > 1 || seg->retired) {
         return false;
     }
-    /* Pending index entries go to the file first (close would drop them).
-     * A dirty .log may be closed: its pages stay in the page cache and the
-     * next fsync, on a reopened descriptor, writes them and reports any
-     * writeback error nobody has seen yet (Linux errseq, since 4.16). */
-    (void)index_file_write_pending(&seg->offset_index);
-    (void)index_file_write_pending(&seg->time_index);
-    close_files(seg);
+    /* Pending index entries go to an open index file before it closes. An
+     * index whose file is not open keeps a few in memory (the append path
+     * opens only the .log, and reopening both indexes here would undo
+     * that); past INDEX_KEEP_CLOSED bytes they are written through a
+     * descriptor opened for the purpose, so memory stays a few hundred
+     * bytes per segment. A dirty .log or index may be closed: its pages
+     * stay in the page cache and the next fsync, on a reopened descriptor,
+     * writes them and reports any writeback error nobody has seen yet
+     * (Linux errseq, since 4.16). */
+    flush_pending(seg, &seg->offset_index, ".index");
+    flush_pending(seg, &seg->time_index, ".timeindex");
+    if (seg->log_fd >= 0) {
+        close(seg->log_fd);
+        seg->log_fd = -1;
+    }
+    if (seg->txn_fd >= 0) {
+        close(seg->txn_fd);
+        seg->txn_fd = -1;
+    }
+    index_file_close_fd(&seg->offset_index);
+    index_file_close_fd(&seg->time_index);
     seg->closed = true;
     return true;
 }
@@ -102,48 +134,80 @@ static void cache_opened(struct segment *seg)
     }
 }
 
-/* Reopen what the cache closed: the in-memory state (sizes, entry counts,
- * txn size) is kept and still describes the files. */
-static int reopen_files(struct segment *seg)
+/* Reopen the .log (and .txnindex) the cache closed: the in-memory state
+ * (sizes, entry counts, txn size) is kept and still describes the files. */
+static int reopen_log(struct segment *seg)
 {
-    int rv, fds[3] = {-1, -1, -1};
-    if ((rv = open_file(seg->path, ".log", O_RDWR, &fds[0])) < 0 ||
-        (rv = open_file(seg->path, ".index", O_RDWR | O_CREAT, &fds[1])) < 0 ||
-        (rv = open_file(seg->path, ".timeindex", O_RDWR | O_CREAT, &fds[2])) < 0) {
+    int rv, fd = -1;
+    if ((rv = open_file(seg->path, ".log", O_RDWR, &fd)) < 0) {
         goto err;
     }
     if (seg->txn_size > 0 || seg->had_txn) {
         if ((rv = open_file(seg->path, TXN_INDEX_SUFFIX, O_RDWR | O_CREAT, &seg->txn_fd)) < 0) {
             seg->txn_fd = -1;
+            close(fd);
             goto err;
         }
     }
-    seg->log_fd = fds[0];
-    seg->offset_index.fd = fds[1];
-    seg->time_index.fd = fds[2];
+    seg->log_fd = fd;
     seg->closed = false;
     return 0;
 err:
-    for (int i = 0; i < 3; i++) {
-        if (fds[i] >= 0) {
-            close(fds[i]);
-        }
-    }
     log_error("log", "cannot reopen segment path=%s error=%s", seg->path, strerror(-rv));
     return rv;
 }
 
-int segment_use(struct segment *seg)
+/* Open the index files that are not (their entry counts are kept). */
+static int reopen_indexes(struct segment *seg)
+{
+    static const char *const exts[2] = {".index", ".timeindex"};
+    struct index_file *ixs[2] = {&seg->offset_index, &seg->time_index};
+    size_t opened = 0;
+    int rv = 0;
+    for (size_t i = 0; i < 2 && rv == 0; i++) {
+        int fd;
+        if (ixs[i]->fd >= 0) {
+            continue;
+        }
+        if ((rv = open_file(seg->path, exts[i], O_RDWR | O_CREAT, &fd)) < 0) {
+            log_error("log", "cannot reopen segment index path=%s%s error=%s", seg->path, exts[i],
+                      strerror(-rv));
+            break;
+        }
+        index_file_reopen(ixs[i], fd);
+        opened++;
+    }
+    if (opened > 0) {
+        file_cache_add_fds(&seg->files, opened);
+    }
+    return rv;
+}
+
+int segment_use_log(struct segment *seg)
 {
     if (!seg->closed) {
         file_cache_touch(&seg->files);
         return 0;
     }
-    int rv = reopen_files(seg);
+    int rv = reopen_log(seg);
     if (rv == 0) {
         cache_opened(seg);
     }
     return rv;
+}
+
+int segment_use(struct segment *seg)
+{
+    int rv = segment_use_log(seg);
+    if (rv < 0) {
+        return rv;
+    }
+    /* A segment the log let go of is never reopened (its files may be
+     * gone): without its index files, lookups scan from the start. */
+    if (seg->retired || (seg->offset_index.fd >= 0 && seg->time_index.fd >= 0)) {
+        return 0;
+    }
+    return reopen_indexes(seg);
 }
 
 static int segment_open_files(struct segment *seg, int flags)
@@ -278,7 +342,7 @@ void segment_unlink(struct segment *seg)
 
 int segment_write(struct segment *seg, const uint8_t *data, size_t len)
 {
-    int rv = segment_use(seg);
+    int rv = segment_use_log(seg);
     if (rv < 0) {
         return rv;
     }
@@ -324,9 +388,13 @@ void segment_note_batch(struct segment *seg, int64_t position, const struct reco
                         int32_t index_interval_bytes)
 {
     int64_t last = record_batch_last_offset(h);
-    /* The index entry may write the pending buffer out. A segment that
-     * cannot be reopened only gets a sparser index. */
-    if (segment_use(seg) < 0) {
+    /* An index entry that writes the pending buffer out needs the index
+     * files (most do not: the append path keeps only the .log open). A
+     * segment that cannot be reopened only gets a sparser index. */
+    if (seg->bytes_since_index > index_interval_bytes &&
+        (index_file_append_writes(&seg->offset_index) ||
+         index_file_append_writes(&seg->time_index)) &&
+        segment_use(seg) < 0) {
         seg->bytes_since_index = 0;
     }
     if (seg->next_offset == seg->base_offset && seg->first_batch_ts < 0) {
@@ -371,7 +439,8 @@ static int64_t time_key(const uint8_t *e)
 int64_t segment_lookup_position(struct segment *seg, int64_t offset)
 {
     uint8_t e[SEGMENT_OFFSET_ENTRY_SIZE];
-    if (segment_use(seg) < 0) {
+    /* Entries still pending need no descriptor. */
+    if (seg->offset_index.persisted > 0 && segment_use(seg) < 0) {
         return 0;
     }
     int64_t i = index_file_floor(&seg->offset_index, offset - seg->base_offset, offset_key);
@@ -385,7 +454,7 @@ int64_t segment_lookup_position(struct segment *seg, int64_t offset)
 int64_t segment_lookup_time_position(struct segment *seg, int64_t ts)
 {
     uint8_t e[SEGMENT_TIME_ENTRY_SIZE];
-    if (segment_use(seg) < 0) {
+    if (seg->time_index.persisted > 0 && segment_use(seg) < 0) {
         return 0;
     }
     int64_t i = index_file_floor(&seg->time_index, ts, time_key);

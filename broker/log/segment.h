@@ -56,10 +56,11 @@ struct segment {
     int refs;
     struct file_cache *cache;      /* NULL: the files stay open */
     struct file_cache_entry files; /* listed in `cache` while the files are open */
-    bool closed;                   /* the cache closed the files; segment_use reopens */
-    bool retired;                  /* the log let go of it: never closed early or reopened */
-    bool had_txn;                  /* a .txnindex exists: reopen it too */
-    char *path;                    /* "<dir>/<20-digit base>" without extension */
+    bool closed;  /* the cache closed the files; segment_use reopens (while open, the index
+                     fds may be -1: segment_use_log) */
+    bool retired; /* the log let go of it: never closed early or reopened */
+    bool had_txn; /* a .txnindex exists: reopen it too */
+    char *path;   /* "<dir>/<20-digit base>" without extension */
 };
 
 /* Create empty files for a new segment (truncating leftovers of the same
@@ -76,12 +77,21 @@ int segment_open(const char *dir, int64_t base_offset, int64_t now_ms, struct fi
 /* Make sure the files are open (reopening what the cache closed) and mark
  * the segment recently used. Loop thread. Returns 0 or -errno (logged). The
  * functions below call it themselves; call it before handing the segment's
- * descriptors to other code or threads (then hold a reference). */
+ * descriptors to other code or threads (then hold a reference). A retired
+ * segment's closed index files stay closed (lookups then scan). */
 int segment_use(struct segment *seg);
+/* The same for the .log (and .txnindex) only: appends and reads of records
+ * need no index descriptor, so a segment reopened this way holds one
+ * descriptor in the cache instead of three, and with thousands of active
+ * partitions the cache's bound covers three times as many of them. Index
+ * entries wait in memory until segment_use opens the index files (to write
+ * a full buffer, seal, flush or look up written entries). */
+int segment_use_log(struct segment *seg);
 
 /* The close callback of a cache of segments (file_cache_init): closes the
  * files only while the log alone holds the segment, writing pending index
- * entries first. */
+ * entries first to an open index file (a closed one keeps up to a few
+ * hundred bytes of them in memory). */
 bool segment_cache_close(struct file_cache_entry *e);
 
 void segment_ref(struct segment *seg);

@@ -32,6 +32,8 @@ struct managed_log {
     size_t dir;
     bool listed;
     struct managed_log *prev, *next;
+    bool compact_listed; /* in lm->compacted */
+    struct managed_log *compact_prev, *compact_next;
     struct deadline_entry retention;    /* queued at its retention deadline */
     struct managed_log *retention_next; /* in the retention pass's list of due logs */
 };
@@ -122,6 +124,44 @@ static void work_unlist(struct managed_log *m)
     }
     m->prev = m->next = NULL;
     m->listed = false;
+}
+
+/* The cleaner's list, as the work list above. */
+static void compact_list(struct managed_log *m)
+{
+    if (m->compact_listed) {
+        return;
+    }
+    m->compact_prev = NULL;
+    m->compact_next = m->lm->compacted;
+    if (m->compact_next != NULL) {
+        m->compact_next->compact_prev = m;
+    }
+    m->lm->compacted = m;
+    m->compact_listed = true;
+}
+
+static void compact_unlist(struct managed_log *m)
+{
+    if (!m->compact_listed) {
+        return;
+    }
+    if (m->compact_prev != NULL) {
+        m->compact_prev->compact_next = m->compact_next;
+    } else {
+        m->lm->compacted = m->compact_next;
+    }
+    if (m->compact_next != NULL) {
+        m->compact_next->compact_prev = m->compact_prev;
+    }
+    m->compact_prev = m->compact_next = NULL;
+    m->compact_listed = false;
+}
+
+static void on_log_cleanable(void *data, struct partition_log *log)
+{
+    (void)log;
+    compact_list(data);
 }
 
 static void on_log_work(void *data, struct partition_log *log)
@@ -235,6 +275,7 @@ static void on_log_closed(void *data, struct partition_log *log, const struct lo
         dir_checkpoint_remove(dc, m->topic, m->partition);
     }
     work_unlist(m);
+    compact_unlist(m);
     deadline_heap_remove(&m->lm->retention_due, &m->retention);
     free(m->topic);
     free(m);
@@ -441,6 +482,9 @@ static void open_done(struct log_open_task *t)
         m->log = j->log;
         file_offsets(m);
         retention_schedule(m, m->log);
+        if (partition_log_compaction_pending(m->log)) {
+            compact_list(m); /* a restart cleans each compacted log once */
+        }
         /* Offsets from the partition's own file (the format before the
          * directory's files): it goes once the directory's files list them. */
         char legacy[4200];
@@ -507,8 +551,8 @@ int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id
     j->lm = lm;
     j->m = m;
     j->owner = (struct partition_log_owner){
-        on_log_work, on_log_checkpoint_now, on_log_closed, on_log_failed, m,
-        &lm->files,  on_log_deadline};
+        on_log_work, on_log_checkpoint_now, on_log_closed,   on_log_failed, m,
+        &lm->files,  on_log_deadline,       on_log_cleanable};
     memcpy(j->id, id, sizeof j->id);
     j->leader_epoch = leader_epoch;
     j->done = done;
@@ -650,15 +694,25 @@ struct dirtiest {
     int32_t index;
 };
 
-static void cleaner_visit(struct partition_log *log, const char *topic, int32_t index, void *arg)
+/* The listed logs only; those found clean leave the list until they roll
+ * again (or their config makes them compacted). */
+static void cleaner_pass(struct log_manager *lm, struct dirtiest *d)
 {
-    struct dirtiest *d = arg;
-    double ratio = partition_log_cleanable_ratio(log, d->now_ms);
-    if (ratio >= 0 && ratio > d->ratio) {
-        d->ratio = ratio;
-        d->log = log;
-        d->topic = topic;
-        d->index = index;
+    struct managed_log *next;
+    for (struct managed_log *m = lm->compacted; m != NULL; m = next) {
+        next = m->compact_next;
+        lm->cleaner_visits++;
+        if (!partition_log_compaction_pending(m->log)) {
+            compact_unlist(m);
+            continue;
+        }
+        double ratio = partition_log_cleanable_ratio(m->log, d->now_ms);
+        if (ratio >= 0 && ratio > d->ratio) {
+            d->ratio = ratio;
+            d->log = m->log;
+            d->topic = m->topic;
+            d->index = m->partition;
+        }
     }
 }
 
@@ -677,7 +731,7 @@ static void on_cleaner(uv_timer_t *t)
     if (lm->cleaning) {
         return;
     }
-    lm->each(lm->owner, cleaner_visit, &d);
+    cleaner_pass(lm, &d);
     if (d.log == NULL) {
         return;
     }

@@ -9,7 +9,10 @@
  * - Runs the log cleaner (compaction) every log.cleaner.backoff.ms when
  *   log.cleaner.enable: one clean at a time, on the dirtiest cleanable log
  *   (Kafka's single cleaner thread), throttled by
- *   log.cleaner.io.max.bytes.per.second.
+ *   log.cleaner.io.max.bytes.per.second. It visits only the compacted logs
+ *   with segments not yet cleaned (partition_log_compaction_pending), a list
+ *   the logs join when they roll or become compacted (cleanable) and leave
+ *   once a visit finds them clean: idle or plain partitions cost nothing.
  * - Keeps the offsets of each directory's partitions in Kafka's three
  *   per-directory checkpoint files (dir_checkpoint.h), written together on
  *   the thread pool when something changed, every
@@ -64,6 +67,8 @@ struct log_manager {
     struct deadline_heap retention_due; /* the logs by retention deadline */
     bool retention_every_log;           /* the queue lacked memory: visit all */
     uint64_t retention_visits;          /* logs the retention passes visited (tests) */
+    struct managed_log *compacted;      /* compacted logs with something to clean, a list */
+    uint64_t cleaner_visits;            /* logs the cleaner passes visited (tests) */
     /* Offline log directories (Kafka's LogDirFailureChannel): a storage
      * fault in any log of a directory takes the whole directory offline until
      * the broker restarts. Its partitions are closed by the owner, no new

@@ -23,7 +23,15 @@ struct hosted_topic {
     /* Its log is being opened on the thread pool (log_manager_open): the
      * number of that open, 0 if none. parts[i] stays NULL until it is done. */
     uint64_t *opening;
+    int32_t n_opening; /* how many opening[] are not 0 */
 };
+
+/* Partition `i`'s open is now `seq` (0: none). */
+static void set_opening(struct hosted_topic *h, int32_t i, uint64_t seq)
+{
+    h->n_opening += (seq != 0) - (h->opening[i] != 0);
+    h->opening[i] = seq;
+}
 
 static void hosted_free(struct hosted_topic *h)
 {
@@ -112,7 +120,7 @@ static void opened(void *arg, int rv, struct partition_log *log, size_t d, const
     int32_t i = c->index;
     bool mine = h != NULL && i < h->n && h->opening[i] == c->seq;
     if (mine) {
-        h->opening[i] = 0;
+        set_opening(h, i, 0);
     }
     if (rv == 0 && mine && rm->logs.dir_offline[d]) {
         /* Its directory failed while it was being opened. */
@@ -162,11 +170,36 @@ static void opened(void *arg, int rv, struct partition_log *log, size_t d, const
     }
 }
 
+/* Whether none of the waiter's topics has a partition being opened. */
+static bool opens_done(const struct replica_manager *rm, const struct replica_opens_waiter *w)
+{
+    for (size_t i = 0; i < w->n_topics; i++) {
+        const struct hosted_topic *h = strmap_get(&rm->topics, w->topics[i]);
+        if (h != NULL && h->n_opening > 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Run the waiters whose topics are open; unlinked first, so callbacks may
+ * add waiters. Stopping (no longer running) runs them all. */
 static void run_opens_waiters(struct replica_manager *rm)
 {
-    while (rm->opens_waiters != NULL && log_manager_opening(&rm->logs) == 0) {
-        struct replica_opens_waiter *w = rm->opens_waiters;
-        rm->opens_waiters = w->next;
+    struct replica_opens_waiter *ready = NULL, **pp = &rm->opens_waiters;
+    while (*pp != NULL) {
+        struct replica_opens_waiter *w = *pp;
+        if (!rm->running || opens_done(rm, w)) {
+            *pp = w->next;
+            w->next = ready;
+            ready = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    while (ready != NULL) {
+        struct replica_opens_waiter *w = ready;
+        ready = w->next;
         w->cb(w);
     }
 }
@@ -180,7 +213,7 @@ static void on_log_opened(void *arg, int rv, struct partition_log *log, size_t d
 
 void replica_manager_after_opens(struct replica_manager *rm, struct replica_opens_waiter *w)
 {
-    if (log_manager_opening(&rm->logs) == 0) {
+    if (opens_done(rm, w)) {
         w->cb(w);
         return;
     }
@@ -205,14 +238,14 @@ static int open_one(struct replica_manager *rm, const struct metadata_topic *t,
     memcpy(c->id, t->id, sizeof c->id);
     c->index = index;
     c->seq = ++rm->open_seq;
-    h->opening[index] = c->seq;
+    set_opening(h, index, c->seq);
     int32_t epoch = mp->leader == metadata_view_local_node(rm->metadata) ? mp->leader_epoch : -1;
     int rv =
         log_manager_open(&rm->logs, t->name, t->id, index, &t->config, epoch, on_log_opened, c);
     if (rv == 0) {
         return 0;
     }
-    h->opening[index] = 0;
+    set_opening(h, index, 0);
     free(c);
     if (rv == -ENOMEM) {
         return rv; /* logged by the log manager; tried again on the next change */
@@ -228,7 +261,7 @@ static void close_partitions_range(struct replica_manager *rm, struct hosted_top
                                    int32_t to, bool destroy)
 {
     for (int32_t i = from; i < to; i++) {
-        h->opening[i] = 0; /* its open, when done, finds it unwanted */
+        set_opening(h, i, 0); /* its open, when done, finds it unwanted */
         if (h->parts[i] != NULL) {
             log_manager_release(&rm->logs, h->dir_index[i]);
             if (destroy) {
@@ -784,6 +817,7 @@ void replica_manager_stop(struct replica_manager *rm)
     metadata_view_set_listener(rm->metadata, &none);
     rm->running = false;
     log_manager_wait_opens(&rm->logs); /* what they open is closed below */
+    run_opens_waiters(rm);             /* any left answer now */
     close_fetchers(rm);
     uv_close((uv_handle_t *)&rm->isr_timer, NULL);
     /* Waiting fetches answer now with what they have. */

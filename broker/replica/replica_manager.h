@@ -99,16 +99,22 @@ void replica_manager_stop(struct replica_manager *rm);
  * says NULL and clients are told NOT_LEADER_OR_FOLLOWER. */
 size_t replica_manager_opening(const struct replica_manager *rm);
 
-/* Something to run once no partition is being opened. */
+/* Something to run once the partitions of some topics are open. */
 struct replica_opens_waiter {
     void (*cb)(struct replica_opens_waiter *w);
-    struct replica_opens_waiter *next;
+    /* The topics whose opens to wait for (the caller's, until cb); none:
+     * cb runs at once. */
+    const char *const *topics;
+    size_t n_topics;
+    struct replica_opens_waiter *next; /* private */
 };
-/* Run w->cb once no partition is being opened here: from this call if none
- * is, else on the loop when the last open in flight is done (or the manager
- * stops). An admin request that created or grew topics answers only then, so
- * a client producing to this broker right after the answer finds the
- * partitions this broker leads open. `w` is the caller's until then. */
+/* Run w->cb once no partition of w's topics is being opened here: from this
+ * call if none is, else on the loop when the last of their opens in flight
+ * is done (or the manager stops). Opens of other topics (thousands of a
+ * restart or of another new topic) do not hold it. An admin request that
+ * created or grew topics answers only then, so a client producing to this
+ * broker right after the answer finds the partitions this broker leads
+ * open. `w` is the caller's until then. */
 void replica_manager_after_opens(struct replica_manager *rm, struct replica_opens_waiter *w);
 
 /* The hosted partition, or NULL (unknown topic, index out of range, or

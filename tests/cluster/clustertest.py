@@ -16,7 +16,7 @@ import json
 import re
 import time
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from sluicetest import binary, free_port, run
@@ -214,6 +214,31 @@ def create(admin, topic, partitions, rf, configs=None, timeout=20):
         return e.args[0]
     except Exception as e:  # concurrent.futures.TimeoutError: outcome unknown
         return KafkaError(KafkaError._TIMED_OUT, str(e))
+
+
+def read_back(bootstrap, topic, expected, group_id):
+    """Read every partition of `expected` ({partition: [values]}) from the
+    start with a confluent-kafka consumer (assigned, no commits) polling for
+    up to 5 minutes; assert each holds exactly those values, in order."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id,
+                  "enable.auto.commit": False, "fetch.wait.max.ms": 100})
+    try:
+        c.assign([TopicPartition(topic, part, 0) for part in expected])
+        want = sum(len(v) for v in expected.values())
+        got = {}
+        n = 0
+        for _ in range(600):
+            if n == want:
+                break
+            for m in c.consume(500, timeout=0.5):
+                assert m.error() is None, m.error()
+                got.setdefault(m.partition(), []).append(m.value())
+                n += 1
+        assert n == want, (n, want)
+        for part, values in expected.items():
+            assert got.get(part) == values, part
+    finally:
+        c.close()
 
 
 def brokers_by_id(s):

@@ -9,13 +9,14 @@ the raw-protocol tests resend the very same batch, which no client does on
 demand."""
 
 import json
+import os
 import struct
 import subprocess
 import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from sluicetest import binary, unique_topic
+from sluicetest import binary, run, unique_topic
 from test_protocol_raw import (connect, create_topic, frame_of, list_offsets_latest,
                                parse_produce_response, produce_body, record_batch,
                                recv_response)
@@ -108,6 +109,44 @@ def test_retried_batch_is_answered_with_its_offset_and_not_written(broker, reque
     wait_for(lambda: produce_raw(broker, topic, bumped)[0] == 0, "the partition after restart")
     assert produce_raw(broker, topic, bumped) == (0, 4)
     assert list_offsets_latest(broker, topic) == 5
+
+
+def snapshot_offsets(broker, topic):
+    d = os.path.join(broker.data_dir, f"{topic}-0")
+    return sorted(int(n[:20]) for n in os.listdir(d) if n.endswith(".snapshot"))
+
+
+def segment_bases(broker, topic):
+    d = os.path.join(broker.data_dir, f"{topic}-0")
+    return sorted(int(n[:20]) for n in os.listdir(d) if n.endswith(".log"))
+
+
+def test_producer_snapshot_is_written_at_roll_and_used_after_a_crash(broker, request):
+    """A roll writes `<offset>.snapshot` (off the event loop, after the rolled
+    segment is durable); after a SIGKILL the broker rebuilds the producer
+    state from it plus the batches after it, and still answers a retry."""
+    topic = unique_topic(request)
+    run([binary("tools", "sluicectl", "sluicectl"), "topic", "create", topic,
+         "--bootstrap-server", broker.bootstrap, "--config", "segment.bytes=2000"], timeout=30)
+    err, pid, epoch = init_producer_id(broker)
+    assert err == 0
+    batches = [record_batch([b"v" * 300], producer_id=pid, producer_epoch=epoch,
+                            base_sequence=i) for i in range(12)]
+    wait_for(lambda: produce_raw(broker, topic, batches[0])[0] == 0, "the topic")
+    for i, b in enumerate(batches[1:], 1):
+        assert produce_raw(broker, topic, b) == (0, i)
+    bases = segment_bases(broker, topic)
+    assert len(bases) >= 3, bases
+    wait_for(lambda: bases[-1] in snapshot_offsets(broker, topic), "the last roll's snapshot")
+
+    assert broker.kill() != 0
+    broker.start()
+    wait_for(lambda: produce_raw(broker, topic, batches[-1])[0] == 0, "the partition after restart")
+    assert produce_raw(broker, topic, batches[-1]) == (0, 11), "a retry is still a duplicate"
+    assert list_offsets_latest(broker, topic) == 12
+    loaded = [line for line in broker.log_text().splitlines()
+              if "loaded producer state" in line and f"{topic}-0" in line]
+    assert loaded and loaded[-1].endswith(f"snapshot={bases[-1]}"), loaded
 
 
 def test_confluent_kafka_idempotent_producer(broker, request):

@@ -25,6 +25,7 @@ import pytest
 from confluent_kafka import Producer
 
 from clustertest import admin_for, broker_only_overrides, create, wait_until
+from securitytest import tls_connect
 from test_internal_tls import (internal_tls, node_keystore, outsider,  # noqa: F401
                                pki, raft_port, registered, tls_cluster, wait_log)
 from test_replication import high_watermark, leader_of, wait_isr
@@ -96,18 +97,14 @@ def _recv_exact(s, n):
 
 def rpc_call(port, cert, key, cafile, method, body):
     """One request over mutual TLS; returns the response header's fields."""
-    ctx = ssl.create_default_context(cafile=cafile)
-    ctx.check_hostname = False
-    ctx.load_cert_chain(cert, key)
     header = pb((1, 0), (2, method), (3, 1), (4, 7), (5, len(body)), (6, 0))
     frame = struct.pack(">I", len(header)) + header + body
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-            s.sendall(struct.pack(">I", len(frame)) + frame)
-            (length,) = struct.unpack(">I", _recv_exact(s, 4))
-            rest = _recv_exact(s, length)
-            (hlen,) = struct.unpack(">I", rest[:4])
-            return pb_fields(rest[4:4 + hlen])
+    with tls_connect(port, cafile, cert, key, timeout=20, check_hostname=False) as s:
+        s.sendall(struct.pack(">I", len(frame)) + frame)
+        (length,) = struct.unpack(">I", _recv_exact(s, 4))
+        rest = _recv_exact(s, length)
+        (hlen,) = struct.unpack(">I", rest[:4])
+        return pb_fields(rest[4:4 + hlen])
 
 
 RPC_ERROR_NOT_AUTHORIZED = 5
@@ -245,11 +242,7 @@ def test_a_broker_does_not_take_another_node_for_its_controller(brokers, pki):
 
 
 def raft_connect(port, cert, key, cafile):
-    ctx = ssl.create_default_context(cafile=cafile)
-    ctx.check_hostname = False
-    ctx.load_cert_chain(cert, key)
-    raw = socket.create_connection(("127.0.0.1", port), timeout=30)
-    return ctx.wrap_socket(raw, server_hostname="localhost")
+    return tls_connect(port, cafile, cert, key, timeout=30, check_hostname=False)
 
 
 def raft_handshake(claimed_id, address="127.0.0.1:1"):
@@ -336,12 +329,8 @@ def test_a_vote_request_naming_another_candidate_is_dropped(clusters, pki, tmp_p
 
 
 def issuer_cn(port, pki, cafile):
-    ctx = ssl.create_default_context(cafile=cafile)
-    ctx.check_hostname = False
-    ctx.load_cert_chain(*cert_key(pki, "node3"))
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-            return dict(x[0] for x in s.getpeercert()["issuer"])["commonName"]
+    with tls_connect(port, cafile, *cert_key(pki, "node3"), check_hostname=False) as s:
+        return dict(x[0] for x in s.getpeercert()["issuer"])["commonName"]
 
 
 def test_sighup_reloads_a_rotated_node_certificate(clusters, pki, tmp_path):

@@ -9,8 +9,9 @@ import os
 import random
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
+from clustertest import read_back
 from sluicetest import binary, run, unique_topic
 
 LIMIT = 300
@@ -66,25 +67,7 @@ def test_descriptors_stay_bounded_with_thousands_of_partitions(brokers, request)
     # Read back a random half of the written partitions from the start:
     # most of their segments were closed by now and reopen on the fetch.
     parts = rng.sample(sorted(written), len(written) // 2)
-    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "open-files",
-                  "enable.auto.commit": False, "fetch.wait.max.ms": 100})
-    try:
-        c.assign([TopicPartition(topic, part, 0) for part in parts])
-        want = sum(len(written[part]) for part in parts)
-        got = {}
-        n = 0
-        for _ in range(600):
-            if n == want:
-                break
-            for m in c.consume(500, timeout=0.5):
-                assert m.error() is None, m.error()
-                got.setdefault(m.partition(), []).append(m.value())
-                n += 1
-        assert n == want, (n, want)
-        for part in parts:
-            assert got.get(part) == written[part], part
-    finally:
-        c.close()
+    read_back(b.bootstrap, topic, {part: written[part] for part in parts}, "open-files")
     # Responses still being sent hold their own (dup'd) descriptors: poll
     # until the broker has let go of them.
     deadline = time.monotonic() + 30

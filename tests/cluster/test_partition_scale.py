@@ -17,17 +17,20 @@ A restarted broker stays fenced until every partition the replayed metadata
 assigns it is open (as Kafka's broker recovers its logs before it asks to be
 unfenced): before that it leads nothing and is in no ISR."""
 
+import json
 import random
 import re
+import subprocess
 import threading
 import time
 from datetime import datetime, timezone
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from clustertest import partitions_of, wait_until
-from sluicetest import binary, run, unique_topic
+from clustertest import partitions_of, read_back, wait_until
+from metricstest import status_json
+from sluicetest import binary, free_port, run, unique_topic
 
 PARTITIONS = 2000
 SAMPLE = 60
@@ -88,30 +91,6 @@ def produce_sample(bootstrap, topic, parts, tag):
     return written
 
 
-def read_sample(bootstrap, topic, expected):
-    """Read every partition of `expected` ({partition: [values]}) from the
-    start; assert each holds exactly those values, in order."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "scale-check",
-                  "enable.auto.commit": False, "fetch.wait.max.ms": 100})
-    try:
-        c.assign([TopicPartition(topic, part, 0) for part in expected])
-        want = sum(len(v) for v in expected.values())
-        got = {}
-        n = 0
-        for _ in range(600):
-            if n == want:
-                break
-            for m in c.consume(500, timeout=0.5):
-                assert m.error() is None, m.error()
-                got.setdefault(m.partition(), []).append(m.value())
-                n += 1
-        assert n == want, (n, want)
-        for part, values in expected.items():
-            assert got.get(part) == values, part
-    finally:
-        c.close()
-
-
 def sluicectl_create(bootstrap, topic, partitions, rf=1):
     run([binary("tools", "sluicectl", "sluicectl"), "topic", "create", topic,
          "--bootstrap-server", bootstrap, "--partitions", str(partitions),
@@ -143,7 +122,7 @@ def test_thousands_of_partitions_created_and_restarted_on_one_broker(brokers, re
     # Every partition was opened, each once.
     wait_until(lambda: b.log_text().count("opened partition log") >= PARTITIONS, 60,
                "every partition log opened")
-    read_sample(b.bootstrap, topic, written)
+    read_back(b.bootstrap, topic, written, "scale-check")
     assert_never_fenced(b)
     assert broker_ids(b.bootstrap) == [b.node_id]
 
@@ -176,9 +155,50 @@ def test_thousands_of_partitions_created_and_restarted_on_one_broker(brokers, re
     assert not early, (early[:3], opened)
     for part, v in produce_sample(b.bootstrap, topic, parts, "b").items():
         written[part].append(v)
-    read_sample(b.bootstrap, topic, written)
+    read_back(b.bootstrap, topic, written, "scale-check")
     assert_never_fenced(b)
     assert broker_ids(b.bootstrap) == [b.node_id]
+    assert b.stop(timeout=120) == 0
+
+
+def test_admin_answers_do_not_wait_for_another_topics_opens(brokers, request):
+    """An admin request answers once its own topics' partitions are open, not
+    once every partition open in flight here is done: an AlterConfigs and a
+    validate-only CreateTopics come back while a topic of thousands of
+    partitions is still being opened (about 1,900 of them, on a test run);
+    that topic's own CreateTopics answers once all of them are."""
+    b = brokers(start=False)
+    b.http_port = free_port()
+    b.overrides["metrics.listener"] = f"127.0.0.1:{b.http_port}"
+    b.start()
+    small, wide = unique_topic(request, "-small"), unique_topic(request, "-wide")
+    sluicectl_create(b.bootstrap, small, 1)
+    ctl = binary("tools", "sluicectl", "sluicectl")
+    creating = subprocess.Popen([ctl, "topic", "create", wide, "--bootstrap-server", b.bootstrap,
+                                 "--partitions", str(PARTITIONS), "--timeout-ms", "60000"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: status_json(b.http_port)["broker"]["partitions_opening"] > 100, 60,
+                   "the wide topic's partitions being opened")
+        run([ctl, "topic", "alter-config", small, "--bootstrap-server", b.bootstrap,
+             "--config", "retention.ms=123456"], timeout=60)
+        assert status_json(b.http_port)["broker"]["partitions_opening"] > 0, \
+            "AlterConfigs waited for the other topic's opens"
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        fut = admin.create_topics([NewTopic(unique_topic(request, "-dry"), 3, 1)],
+                                  validate_only=True, request_timeout=60)
+        assert list(fut.values())[0].result(timeout=60) is None
+        assert status_json(b.http_port)["broker"]["partitions_opening"] > 0, \
+            "a validate-only CreateTopics waited for the other topic's opens"
+    finally:
+        out, err = creating.communicate(timeout=180)
+    assert creating.returncode == 0, (out, err)
+    assert status_json(b.http_port)["broker"]["partitions_opening"] == 0, \
+        "CreateTopics answered before its own partitions were open"
+    desc = json.loads(run([ctl, "topic", "describe", small, "--bootstrap-server", b.bootstrap,
+                           "--json"], timeout=30).stdout)
+    assert desc["configs"]["retention.ms"]["value"] == "123456"
+    assert_never_fenced(b)
     assert b.stop(timeout=120) == 0
 
 
@@ -190,7 +210,7 @@ def test_replicated_topic_of_many_partitions_on_three_nodes(clusters, request):
     rng = random.Random(15)
     parts = sorted(rng.sample(range(n_parts), 30))
     written = {part: [v] for part, v in produce_sample(c.bootstrap, topic, parts, "r").items()}
-    read_sample(c.bootstrap, topic, written)
+    read_back(c.bootstrap, topic, written, "scale-check")
     for node in c:
         wait_until(lambda node=node: node.log_text().count("opened partition log") >= n_parts,
                    60, f"every replica opened on {node.name}")
@@ -262,6 +282,6 @@ def test_restarted_node_stays_fenced_until_its_partitions_are_open(clusters, req
 
     for part, v in produce_sample(c.bootstrap, topic, parts, "b").items():
         written[part].append(v)
-    read_sample(c.bootstrap, topic, written)
+    read_back(c.bootstrap, topic, written, "scale-check")
     s = c.wait_healthy()
     assert all(3 in p["isr"] for p in partitions_of(s, topic).values())

@@ -13,13 +13,11 @@ picked up by the next SIGHUP on every port."""
 
 import os
 import signal
-import socket
-import ssl
 
 from confluent_kafka import Producer
 
 from clustertest import admin_for, create, wait_until
-from securitytest import api_versions
+from securitytest import api_versions, tls_connect
 from sluicetest import free_port
 from test_internal_tls import INTERNAL_MAP, node_keystore, pki, raft_port, tls_cluster  # noqa: F401
 from test_internal_tls import wait_log
@@ -31,14 +29,11 @@ ROTATED_SERIAL = 0x5EC0DE
 def peer_serial(port, pki, kafka=False):
     """The serial of the certificate `port` presents to a new connection
     (as node 3 inside the cluster); on the Kafka port, ApiVersions answers."""
-    ctx = ssl.create_default_context(cafile=pki.ca)
-    ctx.check_hostname = False
-    ctx.load_cert_chain(pki.path("node3.pem"), pki.path("node3.key"))
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-            if kafka:
-                assert api_versions(s) == 0
-            return int(s.getpeercert()["serialNumber"], 16)
+    with tls_connect(port, pki.ca, pki.path("node3.pem"), pki.path("node3.key"),
+                     check_hostname=False) as s:
+        if kafka:
+            assert api_versions(s) == 0
+        return int(s.getpeercert()["serialNumber"], 16)
 
 
 def write_keystore(path, key, cert):

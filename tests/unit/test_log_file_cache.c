@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker/log/file_cache.h"
@@ -129,10 +131,10 @@ static void on_closed(void *data, struct partition_log *log, const struct log_ch
     (void)cp;
 }
 
-static struct partition_log *open_owned(int i)
+static struct partition_log *open_owned_with(int i, const char *segment_bytes)
 {
     struct topic_config tc;
-    tb_topic_config(&tc, "segment.bytes=1000", "index.interval.bytes=100", NULL);
+    tb_topic_config(&tc, segment_bytes, "index.interval.bytes=100", NULL);
     char pdir[1024], err[256] = "";
     snprintf(pdir, sizeof pdir, "%s/t-%d", dir, i);
     struct partition_log_owner owner = {on_work, on_checkpoint_now, on_closed, NULL, NULL, &cache};
@@ -142,6 +144,11 @@ static struct partition_log *open_owned(int i)
         "%s", err);
     topic_config_free(&tc); /* the log keeps its own settings */
     return log;
+}
+
+static struct partition_log *open_owned(int i)
+{
+    return open_owned_with(i, "segment.bytes=1000");
 }
 
 static int open_fd_count(void)
@@ -168,14 +175,20 @@ static void teardown(void)
     tb_rmdir(dir);
 }
 
-static void append(struct partition_log *log, int i)
+static void append_at(struct partition_log *log, int i, int64_t ts)
 {
     struct buf b = BUF_INIT;
     struct log_append_info info;
-    tb_batch(&b, 2, 100, 1000 + i, (uint32_t)i);
+    tb_batch(&b, 2, 100, ts + i, (uint32_t)i);
     ck_assert_int_eq(partition_log_append(log, b.data, b.len, 0, &info), 0);
     buf_free(&b);
     uv_run(&loop, UV_RUN_DEFAULT); /* background flushes (rolls) finish, as on a broker */
+}
+
+/* Timestamps of 1970: segment.ms rolls at nearly every append. */
+static void append(struct partition_log *log, int i)
+{
+    append_at(log, i, 1000);
 }
 
 /* Every offset of `log` reads back in order. */
@@ -302,6 +315,64 @@ START_TEST(test_release_trims_back_to_the_bound)
 }
 END_TEST
 
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* Appends reopen only a segment's .log: with index files closed, each
+ * active segment costs the cache one descriptor, so 8 logs (24 descriptors
+ * with their indexes) all stay open under a bound of 12 and appending to
+ * them in turn closes nothing. The index entries they gather meanwhile
+ * stay in memory and reach the files when the log closes. */
+START_TEST(test_appends_hold_the_log_descriptor_only)
+{
+    enum { N = 8 };
+    struct partition_log *logs[N];
+    for (int i = 0; i < N; i++) {
+        logs[i] = open_owned_with(i, "segment.bytes=1000000");
+    }
+    /* Timestamps of now: no segment.ms roll (a roll seals, which writes
+     * the index files). */
+    int64_t now = (int64_t)time(NULL) * 1000;
+    for (int n = 0; n < 2; n++) { /* evicts what opening left with three descriptors */
+        for (int i = 0; i < N; i++) {
+            append_at(logs[i], n, now);
+        }
+    }
+    unsigned long long evictions = cache.evictions;
+    for (int n = 2; n < 20; n++) {
+        for (int i = 0; i < N; i++) {
+            append_at(logs[i], n, now);
+            ck_assert_uint_le(cache.open_fds, MAX_FDS);
+        }
+    }
+    ck_assert_uint_eq(cache.evictions, evictions);
+    ck_assert_uint_eq(cache.entries, N); /* all open: with indexes they would need 24 */
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(partition_log_close(logs[i]), 0);
+        char path[1100];
+        snprintf(path, sizeof path, "%s/t-%d/%020d.index", dir, i, 0);
+        ck_assert_int_gt(file_size(path), 0);
+        snprintf(path, sizeof path, "%s/t-%d/%020d.timeindex", dir, i, 0);
+        ck_assert_int_gt(file_size(path), 0);
+    }
+    /* Reopened, a read from the middle finds its batch through the index. */
+    for (int i = 0; i < N; i++) {
+        logs[i] = open_owned_with(i, "segment.bytes=1000000");
+        struct buf b = BUF_INIT;
+        struct log_read_result r;
+        ck_assert_int_eq(partition_log_read_copy(logs[i], 25, 1 << 20, INT64_MAX, &b, &r), 0);
+        ck_assert_int_le(r.first_offset, 25);
+        ck_assert_int_gt(r.next_offset, 25);
+        buf_free(&b);
+        read_all(logs[i]);
+        ck_assert_int_eq(partition_log_close(logs[i]), 0);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("log_file_cache");
@@ -315,6 +386,7 @@ static Suite *suite(void)
     tcase_add_test(logs, test_logs_stay_within_the_bound);
     tcase_add_test(logs, test_read_in_flight_keeps_its_files);
     tcase_add_test(logs, test_release_trims_back_to_the_bound);
+    tcase_add_test(logs, test_appends_hold_the_log_descriptor_only);
     suite_add_tcase(s, logs);
     return s;
 }

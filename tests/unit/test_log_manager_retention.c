@@ -3,7 +3,8 @@
  * by time, after a dynamic config change to a shorter retention.ms, after
  * retention.bytes shrinks, and after an append takes a log past it. Real
  * logs in a temporary directory, a real loop and the wall clock: records are
- * stamped hours in the past rather than waiting. */
+ * stamped hours in the past rather than waiting. Its cleaner visits only the
+ * compacted logs with segments not yet cleaned. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@ static void setup(void)
     ck_assert_int_eq(sluice_config_set(&cfg, "log.dirs", dir, err, sizeof err), 0);
     ck_assert_int_eq(
         sluice_config_set(&cfg, "log.retention.check.interval.ms", "5", err, sizeof err), 0);
+    ck_assert_int_eq(sluice_config_set(&cfg, "log.cleaner.backoff.ms", "5", err, sizeof err), 0);
     ck_assert_int_eq(data_dirs_open(&dirs, dir, 1, err, sizeof err), 0);
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     ck_assert_int_eq(log_manager_init(&lm, &loop, &cfg, &dirs, each_log, NULL), 0);
@@ -181,6 +183,60 @@ START_TEST(test_only_due_logs_are_visited)
 }
 END_TEST
 
+/* Loop turns (timers every 5 ms) until `done` holds. */
+#define RUN_UNTIL(done)                                                                            \
+    do {                                                                                           \
+        for (int turns_ = 0; !(done) && turns_ < 100000; turns_++) {                               \
+            uv_run(&loop, UV_RUN_ONCE);                                                            \
+        }                                                                                          \
+        ck_assert_msg((done), "never: %s", #done);                                                 \
+    } while (0)
+
+static void run_turns(int n)
+{
+    for (int k = 0; k < n; k++) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+}
+
+START_TEST(test_cleaner_visits_only_compacted_logs_with_segments_to_clean)
+{
+    int64_t now = wall_now();
+    for (int i = 0; i < N_LOGS; i++) {
+        fill(i, 10, now);
+    }
+    log_manager_start_timers(&lm);
+    /* No compacted log: the cleaner's ticks visit nothing. */
+    run_turns(40);
+    ck_assert_uint_eq(lm.cleaner_visits, 0);
+
+    /* Logs 3 and 7 become compacted: listed, cleaned, then left alone. */
+    struct topic_config compact;
+    tb_topic_config(&compact, "segment.bytes=1000", "cleanup.policy=compact", NULL);
+    partition_log_set_config(logs[3], &compact);
+    partition_log_set_config(logs[7], &compact);
+    ck_assert_ptr_nonnull(lm.compacted);
+    RUN_UNTIL(lm.compacted == NULL);
+    int64_t active3 = partition_log_end_offset(logs[3]);
+    ck_assert_int_gt(partition_log_clean_offset(logs[3]), 0);
+    ck_assert_int_gt(partition_log_clean_offset(logs[7]), 0);
+    ck_assert_int_eq(partition_log_clean_offset(logs[4]), 0);
+    uint64_t visits = lm.cleaner_visits;
+    run_turns(40);
+    ck_assert_uint_eq(lm.cleaner_visits, visits);
+
+    /* A roll of log 3 lists it again, alone. */
+    int segs = partition_log_segment_count(logs[3]);
+    while (partition_log_segment_count(logs[3]) == segs) {
+        fill(3, 1, now);
+    }
+    ck_assert_ptr_nonnull(lm.compacted);
+    RUN_UNTIL(lm.compacted == NULL && partition_log_clean_offset(logs[3]) >= active3);
+    ck_assert_uint_gt(lm.cleaner_visits, visits);
+    topic_config_free(&compact);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("log_manager_retention");
@@ -188,6 +244,7 @@ static Suite *make_suite(void)
     tcase_add_checked_fixture(tc_core, setup, teardown);
     tcase_set_timeout(tc_core, 60);
     tcase_add_test(tc_core, test_only_due_logs_are_visited);
+    tcase_add_test(tc_core, test_cleaner_visits_only_compacted_logs_with_segments_to_clean);
     suite_add_tcase(s, tc_core);
     return s;
 }

@@ -109,6 +109,85 @@ START_TEST(test_snapshot_keeps_open_transaction_and_coordinator_epoch)
 }
 END_TEST
 
+/* The last stable offset kept in ordered sets against a scan of a shadow
+ * state: many producers, transactions ending out of their opening order,
+ * markers without a transaction, high watermark moves and snapshot round
+ * trips (which forget the unreplicated ones, as a reload does). */
+#define SHADOW_PRODUCERS 40
+START_TEST(test_lso_sets_agree_with_a_scan)
+{
+    struct producer_state ps;
+    producer_state_init(&ps);
+    int64_t open[SHADOW_PRODUCERS];
+    int64_t done_first[4096], done_marker[4096];
+    size_t n_done = 0;
+    for (int i = 0; i < SHADOW_PRODUCERS; i++) {
+        open[i] = -1;
+    }
+    unsigned seed = 14;
+    int64_t offset = 0, hw = 0;
+    for (int step = 0; step < 20000; step++) {
+        int pid = rand_r(&seed) % SHADOW_PRODUCERS, op = rand_r(&seed) % 10;
+        if (op < 5) { /* a transactional batch of 1-3 records */
+            int32_t n = 1 + rand_r(&seed) % 3;
+            struct producer_batch b = txn_batch(pid, 0, 0, n, offset, true);
+            ck_assert_int_eq(producer_state_update(&ps, &b), 0);
+            if (open[pid] < 0) {
+                open[pid] = offset;
+            }
+            offset += n;
+        } else if (op < 8 && n_done < 4096) { /* a marker (with or without a transaction) */
+            struct producer_marker m = marker(pid, 0, 0, op == 5, offset);
+            struct producer_completed_txn done;
+            ck_assert_int_eq(producer_state_end_txn(&ps, &m, &done), 0);
+            ck_assert_int_eq(done.first_offset, open[pid] >= 0 ? open[pid] : offset);
+            done_first[n_done] = done.first_offset;
+            done_marker[n_done++] = offset;
+            open[pid] = -1;
+            offset++;
+        } else if (op == 8) { /* the high watermark moves up */
+            hw += rand_r(&seed) % (offset - hw + 1);
+            producer_state_on_high_watermark(&ps, hw);
+            size_t kept = 0;
+            for (size_t i = 0; i < n_done; i++) {
+                if (done_marker[i] >= hw) {
+                    done_first[kept] = done_first[i];
+                    done_marker[kept++] = done_marker[i];
+                }
+            }
+            n_done = kept;
+        } else if (rand_r(&seed) % 50 == 0) { /* reloaded from a snapshot */
+            uint8_t *buf;
+            size_t len;
+            ck_assert_int_eq(producer_state_encode(&ps, &buf, &len), 0);
+            ck_assert_int_eq(producer_state_decode(&ps, buf, len), 0);
+            free(buf);
+            n_done = 0;
+        }
+        int64_t first_open = INT64_MAX, first = INT64_MAX;
+        for (int i = 0; i < SHADOW_PRODUCERS; i++) {
+            if (open[i] >= 0 && open[i] < first_open) {
+                first_open = open[i];
+            }
+        }
+        first = first_open;
+        for (size_t i = 0; i < n_done; i++) {
+            first = done_first[i] < first ? done_first[i] : first;
+        }
+        ck_assert_int_eq(producer_state_first_unstable_offset(&ps), first);
+        ck_assert_int_eq(producer_state_stable_after(&ps, offset),
+                         first_open == INT64_MAX ? offset + 1 : first_open);
+        /* Ended transactions behind a long open one do not pile up. */
+        const struct offset_set *sets[] = {&ps.open_txns, &ps.unreplicated_by_marker,
+                                           &ps.unreplicated_by_first};
+        for (size_t i = 0; i < 3; i++) {
+            ck_assert_uint_le(sets[i]->n - sets[i]->head, 2 * sets[i]->live + 16);
+        }
+    }
+    producer_state_free(&ps);
+}
+END_TEST
+
 START_TEST(test_marker_batch_round_trip)
 {
     uint8_t b[CONTROL_BATCH_MARKER_SIZE];
@@ -304,6 +383,7 @@ static Suite *make_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_transaction_opens_and_marker_ends_it);
     tcase_add_test(tc, test_snapshot_keeps_open_transaction_and_coordinator_epoch);
+    tcase_add_test(tc, test_lso_sets_agree_with_a_scan);
     tcase_add_test(tc, test_marker_batch_round_trip);
     tcase_add_test(tc, test_txn_index_collect_and_truncate);
     suite_add_tcase(s, tc);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 static struct producer_state ps;
@@ -262,6 +263,125 @@ START_TEST(test_log_dedupes_across_rolls_and_reopen)
 }
 END_TEST
 
+/* The base offset of the newest segment on disk. */
+static int64_t last_segment_base(const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    DIR *d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    int64_t best = -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t n = strlen(e->d_name);
+        if (n == 24 && strcmp(e->d_name + 20, ".log") == 0) {
+            int64_t base = strtoll(e->d_name, NULL, 10);
+            best = base > best ? base : best;
+        }
+    }
+    closedir(d);
+    return best;
+}
+
+static bool file_exists(const char *name, int64_t snapshot_offset)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/%020lld.snapshot", dir, name, (long long)snapshot_offset);
+    return access(path, F_OK) == 0;
+}
+
+/* Overwrite the producer id of the batch at the start of segment 0. The
+ * recovery of a reopen only validates past the recovery point, so only a
+ * replay of that segment sees it. */
+static void rewrite_first_producer_id(const char *name, int64_t producer_id)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/%020d.log", dir, name, 0);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    uint8_t id[8];
+    be64_store(id, (uint64_t)producer_id);
+    ck_assert_int_eq(fseek(f, 43, SEEK_SET), 0);
+    ck_assert_uint_eq(fwrite(id, 1, sizeof id, f), sizeof id);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_snapshot_written_after_roll_by_the_flush_and_used_on_reopen)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, "segment.bytes=1500", NULL);
+    struct partition_log *log = open_log("t-0", &tc);
+    struct log_append_info info;
+    for (int i = 0; i < 12; i++) {
+        ck_assert_int_eq(leader_append(log, 3, 77, i * 3, &info), 0);
+    }
+    ck_assert_int_gt(partition_log_segment_count(log), 2);
+    int64_t end = partition_log_end_offset(log);
+    int64_t last_roll = last_segment_base("t-0");
+    /* The rolls queued the snapshots' writes on the thread pool, with the
+     * flushes: done once the loop has seen them complete. */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert(file_exists("t-0", last_roll));
+    ck_assert_int_ge(partition_log_durable_offset(log), last_roll);
+    ck_assert_int_eq(partition_log_close(log), 0);
+
+    /* Reopened from the snapshot: the first segment is not replayed. */
+    rewrite_first_producer_id("t-0", 78);
+    log = open_log("t-0", &tc);
+    ck_assert_ptr_null(producer_state_find(partition_log_producers(log), 78));
+    ck_assert_int_eq(leader_append(log, 3, 77, 33, &info), 0);
+    ck_assert(info.duplicate);
+    ck_assert_int_eq(info.first_offset, end - 3);
+    ck_assert_int_eq(partition_log_close(log), 0);
+
+    /* Without snapshots the whole log is replayed, and the rewrite shows. */
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -f %s/t-0/*.snapshot", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    log = open_log("t-0", &tc);
+    ck_assert_ptr_nonnull(producer_state_find(partition_log_producers(log), 78));
+    ck_assert_int_eq(leader_append(log, 3, 77, 33, &info), 0);
+    ck_assert(info.duplicate);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+START_TEST(test_truncation_below_a_snapshot_in_flight_voids_it)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, "segment.bytes=1500", NULL);
+    struct partition_log *log = open_log("t-0", &tc);
+    struct log_append_info info;
+    int i = 0;
+    while (partition_log_segment_count(log) < 2) {
+        ck_assert_int_eq(leader_append(log, 3, 77, i++ * 3, &info), 0);
+    }
+    int64_t roll = last_segment_base("t-0");
+    /* The roll's flush (and snapshot) is queued; the log is cut below the
+     * snapshot's offset before the pool runs it. */
+    ck_assert_int_eq(partition_log_truncate_to(log, roll - 3), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert(!file_exists("t-0", roll));
+    ck_assert_int_eq(snapshot_files("t-0"), 0);
+
+    /* The log grows past that offset again with other batches: a reopen
+     * rebuilds from them, not from a state the truncation removed. */
+    ck_assert_int_eq(leader_append(log, 3, 90, 0, &info), 0);
+    while (partition_log_segment_count(log) < 3) {
+        ck_assert_int_eq(leader_append(log, 3, 91, i++ * 3, &info), 0);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    log = open_log("t-0", &tc);
+    const struct producer_entry *e = producer_state_find(partition_log_producers(log), 77);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_lt(e->batches[e->n_batches - 1].last_offset, roll - 3);
+    ck_assert_ptr_nonnull(producer_state_find(partition_log_producers(log), 90));
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
 START_TEST(test_follower_builds_the_same_state_and_truncation_rebuilds_it)
 {
     struct topic_config tc;
@@ -334,6 +454,8 @@ static Suite *make_suite(void)
     TCase *tl = tcase_create("partition_log");
     tcase_add_checked_fixture(tl, log_setup, log_teardown);
     tcase_add_test(tl, test_log_dedupes_across_rolls_and_reopen);
+    tcase_add_test(tl, test_snapshot_written_after_roll_by_the_flush_and_used_on_reopen);
+    tcase_add_test(tl, test_truncation_below_a_snapshot_in_flight_voids_it);
     tcase_add_test(tl, test_follower_builds_the_same_state_and_truncation_rebuilds_it);
     tcase_add_test(tl, test_idempotent_append_of_two_batches_is_refused);
     suite_add_tcase(s, tl);

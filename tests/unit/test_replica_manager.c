@@ -323,6 +323,82 @@ START_TEST(test_stop_while_opening_then_restart)
 }
 END_TEST
 
+/* A waiter for some topics' opens, and what it saw when it ran. */
+struct opens_probe {
+    struct replica_opens_waiter w;
+    struct replica_manager *rm;
+    bool ran;
+    size_t opening; /* partitions of any topic still being opened then */
+    bool hosted;    /* the partitions of "small" were hosted then */
+};
+
+static void probe_ran(struct replica_opens_waiter *w)
+{
+    struct opens_probe *p = (struct opens_probe *)w;
+    p->ran = true;
+    p->opening = replica_manager_opening(p->rm);
+    p->hosted = replica_manager_partition(p->rm, "small", 0) != NULL &&
+                replica_manager_partition(p->rm, "small", 1) != NULL;
+}
+
+static void probe_wait(struct opens_probe *p, struct replica_manager *rm, const char *const *topics,
+                       size_t n)
+{
+    memset(p, 0, sizeof *p);
+    p->rm = rm;
+    p->w.cb = probe_ran;
+    p->w.topics = topics;
+    p->w.n_topics = n;
+    replica_manager_after_opens(rm, &p->w);
+}
+
+/* An admin answer waits for its own topics' opens only: a small topic
+ * created behind a wide one is answered (its partitions hosted) while the
+ * wide one's are still being opened; the wide one's waiter runs once all of
+ * its partitions are; a waiter naming no topic, or one not hosted here, runs
+ * at once. */
+START_TEST(test_waiters_wait_for_their_own_topics_only)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    start(&v, &rm);
+    add_topic("small", 2);
+    metadata_quorum_refresh(v);
+    add_topic("wide", 300);
+    metadata_quorum_refresh(v);
+    ck_assert_uint_eq(replica_manager_opening(&rm), 302);
+    static const char *const small[] = {"small"}, *const wide[] = {"wide", "small"},
+                             *const other[] = {"elsewhere"};
+    struct opens_probe ps, pw, none, elsewhere;
+    probe_wait(&ps, &rm, small, 1);
+    probe_wait(&pw, &rm, wide, 2);
+    probe_wait(&none, &rm, NULL, 0);
+    probe_wait(&elsewhere, &rm, other, 1);
+    ck_assert(none.ran && elsewhere.ran);
+    ck_assert(!ps.ran && !pw.ran);
+    while (!ps.ran) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert(ps.hosted);
+    ck_assert_uint_gt(ps.opening, 0); /* the wide topic's opens did not hold it */
+    ck_assert(!pw.ran);
+    settle(&rm);
+    ck_assert(pw.ran);
+    ck_assert_uint_eq(pw.opening, 0);
+    ck_assert_ptr_nonnull(replica_manager_partition(&rm, "wide", 299));
+
+    /* Stopping runs a waiter whose opens are still in flight. */
+    add_topic("late", 20);
+    metadata_quorum_refresh(v);
+    static const char *const late[] = {"late"};
+    struct opens_probe pl;
+    probe_wait(&pl, &rm, late, 1);
+    ck_assert(!pl.ran);
+    stop(v, &rm);
+    ck_assert(pl.ran);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_manager");
@@ -333,6 +409,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_topic_deleted_while_opening);
     tcase_add_test(tc, test_recreated_while_opening);
     tcase_add_test(tc, test_stop_while_opening_then_restart);
+    tcase_add_test(tc, test_waiters_wait_for_their_own_topics_only);
     suite_add_tcase(s, tc);
     return s;
 }

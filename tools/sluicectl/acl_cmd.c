@@ -480,8 +480,9 @@ static int add_principal(struct asession *s, const char *name, int8_t permission
     return 0;
 }
 
-static int take_option(struct asession *s, int c, const char *arg)
+static int take_option(void *cmd, int c, const char *arg)
 {
+    struct asession *s = cmd;
     switch (c) {
     case OPT_TOPIC:
         return add_resource(s, RES_TOPIC, arg);
@@ -531,23 +532,9 @@ static int take_option(struct asession *s, int c, const char *arg)
 
 static int parse_args(int argc, char **argv, struct asession *s)
 {
-    optind = 1;
-    opterr = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        int taken = admin_session_option(&s->a, c, optarg);
-        if (taken != 0) {
-            if (taken < 0) {
-                return -1;
-            }
-            continue;
-        }
-        if (c == 'h') {
-            return 1;
-        }
-        if (take_option(s, c, optarg) != 0) {
-            return -1;
-        }
+    int rv = admin_session_getopt(&s->a, argc, argv, "b:h", long_options, take_option, s);
+    if (rv != 0) {
+        return rv;
     }
     s->command = optind < argc ? argv[optind] : NULL;
     if (s->command == NULL || argc - optind != 1 ||

@@ -16,7 +16,9 @@ void admin_session_init(struct admin_session *s)
     s->client.fd = -1;
 }
 
-int admin_session_option(struct admin_session *s, int c, const char *arg)
+/* Take getopt's option `c` with `arg` if it is one of the session's: 1 taken,
+ * 0 not one of them, -1 a bad value (said on stderr). */
+static int take_session_option(struct admin_session *s, int c, const char *arg)
 {
     char *end;
     long v;
@@ -44,6 +46,24 @@ int admin_session_option(struct admin_session *s, int c, const char *arg)
     }
 }
 
+int admin_session_getopt(struct admin_session *s, int argc, char **argv, const char *shortopts,
+                         const struct option *options, admin_session_option_fn take, void *cmd)
+{
+    optind = 1;
+    opterr = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, options, NULL)) != -1) {
+        if (c == 'h') {
+            return 1;
+        }
+        int taken = take_session_option(s, c, optarg);
+        if (taken < 0 || (taken == 0 && (take == NULL || take(cmd, c, optarg) != 0))) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int admin_session_parse(struct admin_session *s, int argc, char **argv, void (*usage)(void))
 {
     static const struct option long_options[] = {
@@ -51,15 +71,12 @@ int admin_session_parse(struct admin_session *s, int argc, char **argv, void (*u
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        if (admin_session_option(s, c, optarg) <= 0) {
-            usage();
-            return c == 'h' ? SLUICECTL_OK : SLUICECTL_USAGE;
-        }
+    int rv = admin_session_getopt(s, argc, argv, "b:h", long_options, NULL, NULL);
+    if (rv == 0) {
+        return -1;
     }
-    return -1;
+    usage();
+    return rv > 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
 }
 
 int admin_session_open(struct admin_session *s, size_t arena_limit)

@@ -48,11 +48,21 @@ struct admin_session {
 
 /* Defaults: no bootstrap, text output, ADMIN_SESSION_TIMEOUT_MS. */
 void admin_session_init(struct admin_session *s);
-/* Take getopt's option `c` with `arg` if it is one of the session's: 1 taken,
- * 0 not one of them, -1 a bad value (said on stderr). */
-int admin_session_option(struct admin_session *s, int c, const char *arg);
+
+/* A command's own option: getopt_long's value `c` and its argument `arg`
+ * (NULL if it takes none) for the command's state `cmd`. 0 taken, -1 a
+ * usage error (said on stderr where the usage text would not say why). */
+typedef int (*admin_session_option_fn)(void *cmd, int c, const char *arg);
+/* Parse argv with getopt_long (optind reset) over `shortopts` and
+ * `options`, which hold ADMIN_SESSION_OPTIONS and {"help", ..., 'h'}: the
+ * session's options set the session, every other option but --help goes to
+ * `take` (NULL: the command has none of its own). Stops at the first error.
+ * Returns 0 when the command's own arguments start at optind, 1 for --help,
+ * -1 on a usage error. */
+int admin_session_getopt(struct admin_session *s, int argc, char **argv, const char *shortopts,
+                         const struct option *options, admin_session_option_fn take, void *cmd);
 /* For a command whose only options are the session's and --help: parse
- * them from argv (getopt_long, optind reset). Returns -1 when the command's
+ * them from argv (admin_session_getopt). Returns -1 when the command's
  * own arguments start at optind; else `usage` has been called and the exit
  * code is returned (SLUICECTL_OK after --help, SLUICECTL_USAGE). */
 int admin_session_parse(struct admin_session *s, int argc, char **argv, void (*usage)(void));

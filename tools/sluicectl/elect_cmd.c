@@ -235,6 +235,29 @@ static int elect(struct elect_run *r)
     return SLUICECTL_OK;
 }
 
+static int take_option(void *cmd, int c, const char *arg)
+{
+    struct elect_run *r = cmd;
+    char *end;
+    if (c == 'e' && strcasecmp(arg, "preferred") == 0) {
+        r->type = ELECTION_PREFERRED;
+    } else if (c == 'e' && strcasecmp(arg, "unclean") == 0) {
+        r->type = ELECTION_UNCLEAN;
+    } else if (c == 'a') {
+        r->all = true;
+    } else if (c == 'T') {
+        r->topic = arg;
+    } else if (c == 'p' && (r->partition = strtol(arg, &end, 10)) >= 0 && *end == '\0' &&
+               r->partition <= INT32_MAX) {
+        return 0;
+    } else if (c == 'f') {
+        r->json_file = arg;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 int elect_cmd_main(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -253,30 +276,10 @@ int elect_cmd_main(int argc, char **argv)
     r.s.timeout_ms = DEFAULT_TIMEOUT_MS;
     r.partition = -1;
     r.type = -1;
-    optind = 1;
-    int c;
-    char *end;
-    while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        int taken = admin_session_option(&r.s, c, optarg);
-        if (taken > 0) {
-            continue; /* a bad value (taken < 0) falls to the usage below */
-        } else if (c == 'e' && strcasecmp(optarg, "preferred") == 0) {
-            r.type = ELECTION_PREFERRED;
-        } else if (c == 'e' && strcasecmp(optarg, "unclean") == 0) {
-            r.type = ELECTION_UNCLEAN;
-        } else if (c == 'a') {
-            r.all = true;
-        } else if (c == 'T') {
-            r.topic = optarg;
-        } else if (c == 'p' && (r.partition = strtol(optarg, &end, 10)) >= 0 && *end == '\0' &&
-                   r.partition <= INT32_MAX) {
-            continue;
-        } else if (c == 'f') {
-            r.json_file = optarg;
-        } else {
-            usage();
-            return c == 'h' ? SLUICECTL_OK : SLUICECTL_USAGE;
-        }
+    int parsed = admin_session_getopt(&r.s, argc, argv, "b:h", long_options, take_option, &r);
+    if (parsed != 0) {
+        usage();
+        return parsed > 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
     }
     int sources = r.all + (r.topic != NULL) + (r.json_file != NULL);
     if (r.s.bootstrap == NULL || optind != argc || r.type < 0 || sources != 1 ||

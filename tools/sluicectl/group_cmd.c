@@ -360,30 +360,29 @@ static int parse_reset_args(int c, const char *arg, struct group_reset_spec *spe
     }
 }
 
+/* What the options of reset-offsets fill in, and whether any was given. */
+struct reset_args {
+    struct group_reset_spec *spec;
+    bool given;
+};
+
+static int take_option(void *cmd, int c, const char *arg)
+{
+    struct reset_args *ra = cmd;
+    if (c < OPT_RESET || parse_reset_args(c, arg, ra->spec) != 0) {
+        return -1;
+    }
+    ra->given = true;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, struct admin_session *s, const char **command,
                       const char **group, struct group_reset_spec *spec)
 {
-    bool reset_options = false;
-    optind = 1;
-    opterr = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        int taken = admin_session_option(s, c, optarg);
-        if (taken != 0) {
-            if (taken < 0) {
-                return -1;
-            }
-            continue;
-        }
-        switch (c) {
-        case 'h':
-            return 1;
-        default:
-            if (c < OPT_RESET || parse_reset_args(c, optarg, spec) != 0) {
-                return -1;
-            }
-            reset_options = true;
-        }
+    struct reset_args ra = {spec, false};
+    int rv = admin_session_getopt(s, argc, argv, "b:h", long_options, take_option, &ra);
+    if (rv != 0) {
+        return rv;
     }
     int rest = argc - optind;
     *command = rest > 0 ? argv[optind] : NULL;
@@ -397,7 +396,7 @@ static int parse_args(int argc, char **argv, struct admin_session *s, const char
                         "reset-offsets GROUP\n");
         return -1;
     }
-    if (reset_options && !reset) {
+    if (ra.given && !reset) {
         fprintf(stderr, "sluicectl: --topic, --to-* and --execute are reset-offsets options\n");
         return -1;
     }

@@ -823,6 +823,36 @@ static void reassign_usage(void)
             "exit codes: 0 ok, 1 failed (or not complete), 2 usage, 3 cannot connect\n");
 }
 
+/* What reassign's own options give. */
+struct reassign_args {
+    struct reassign_run *r;
+    const char *plan_file, *topics_file, *broker_list;
+    int mode, modes; /* the mode's option value, how many modes were given */
+    bool bad_throttle;
+};
+
+static int take_reassign_option(void *cmd, int c, const char *arg)
+{
+    struct reassign_args *a = cmd;
+    if (c == 'f') {
+        a->plan_file = arg;
+    } else if (c == 'T') {
+        a->topics_file = arg;
+    } else if (c == 'B') {
+        a->broker_list = arg;
+    } else if (c == 'R') {
+        char *end;
+        a->r->throttle = strtoll(arg, &end, 10);
+        a->bad_throttle = *arg == '\0' || *end != '\0' || a->r->throttle < 0;
+    } else if (c == 'x' || c == 'v' || c == 'c' || c == 'g') {
+        a->mode = c;
+        a->modes++;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 int reassign_cmd_main(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -841,42 +871,24 @@ int reassign_cmd_main(int argc, char **argv)
     struct reassign_run r;
     memset(&r, 0, sizeof r);
     r.throttle = -1;
-    bool bad_throttle = false;
     admin_session_init(&r.s);
     r.s.timeout_ms = DEFAULT_TIMEOUT_MS;
-    const char *plan_file = NULL, *topics_file = NULL, *broker_list = NULL;
-    int mode = 0, modes = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        int taken = admin_session_option(&r.s, c, optarg);
-        if (taken > 0) {
-            continue; /* a bad value (taken < 0) falls to the usage below */
-        } else if (c == 'f') {
-            plan_file = optarg;
-        } else if (c == 'T') {
-            topics_file = optarg;
-        } else if (c == 'B') {
-            broker_list = optarg;
-        } else if (c == 'R') {
-            char *end;
-            r.throttle = strtoll(optarg, &end, 10);
-            bad_throttle = *optarg == '\0' || *end != '\0' || r.throttle < 0;
-        } else if (c == 'x' || c == 'v' || c == 'c' || c == 'g') {
-            mode = c;
-            modes++;
-        } else {
-            reassign_usage();
-            return c == 'h' ? SLUICECTL_OK : SLUICECTL_USAGE;
-        }
+    struct reassign_args a = {&r, NULL, NULL, NULL, 0, 0, false};
+    int parsed =
+        admin_session_getopt(&r.s, argc, argv, "b:h", long_options, take_reassign_option, &a);
+    if (parsed != 0) {
+        reassign_usage();
+        return parsed > 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
     }
+    const char *plan_file = a.plan_file, *topics_file = a.topics_file;
+    int mode = a.mode;
     int32_t brokers[MAX_BROKERS];
     int32_t n_brokers = 0;
-    bool ok = r.s.bootstrap != NULL && optind == argc && modes == 1 &&
-              (mode == 'g' ? topics_file != NULL && broker_list != NULL &&
-                                 parse_brokers(broker_list, brokers, &n_brokers) == 0
+    bool ok = r.s.bootstrap != NULL && optind == argc && a.modes == 1 &&
+              (mode == 'g' ? topics_file != NULL && a.broker_list != NULL &&
+                                 parse_brokers(a.broker_list, brokers, &n_brokers) == 0
                            : plan_file != NULL) &&
-              !bad_throttle && (r.throttle < 0 || mode == 'x');
+              !a.bad_throttle && (r.throttle < 0 || mode == 'x');
     if (!ok) {
         reassign_usage();
         return SLUICECTL_USAGE;
@@ -1013,6 +1025,25 @@ static void broker_usage(void)
             "exit codes: 0 ok, 1 failed (or not complete in time), 2 usage, 3 cannot connect\n");
 }
 
+/* What broker decommission's own options give. */
+struct decommission_args {
+    bool wait;
+    long wait_ms;
+};
+
+static int take_decommission_option(void *cmd, int c, const char *arg)
+{
+    struct decommission_args *a = cmd;
+    if (c == 'n') {
+        a->wait = false;
+    } else if (c == 'w' && atol(arg) > 0) {
+        a->wait_ms = atol(arg);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 int broker_cmd_main(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -1032,22 +1063,12 @@ int broker_cmd_main(int argc, char **argv)
     memset(&r, 0, sizeof r);
     admin_session_init(&r.s);
     r.s.timeout_ms = DEFAULT_TIMEOUT_MS;
-    bool wait = true;
-    long wait_ms = 600000;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        int taken = admin_session_option(&r.s, c, optarg);
-        if (taken > 0) {
-            continue; /* a bad value (taken < 0) falls to the usage below */
-        } else if (c == 'n') {
-            wait = false;
-        } else if (c == 'w' && atol(optarg) > 0) {
-            wait_ms = atol(optarg);
-        } else {
-            broker_usage();
-            return c == 'h' ? SLUICECTL_OK : SLUICECTL_USAGE;
-        }
+    struct decommission_args a = {true, 600000};
+    int parsed =
+        admin_session_getopt(&r.s, argc, argv, "b:h", long_options, take_decommission_option, &a);
+    if (parsed != 0) {
+        broker_usage();
+        return parsed > 0 ? SLUICECTL_OK : SLUICECTL_USAGE;
     }
     char *end = NULL;
     long id = argc - optind == 1 ? strtol(argv[optind], &end, 10) : -1;
@@ -1081,7 +1102,7 @@ int broker_cmd_main(int argc, char **argv)
     int pending = 0;
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    while (wait) {
+    while (a.wait) {
         kafka_arena_free(&r.s.arena);
         kafka_arena_init(&r.s.arena, ARENA_LIMIT);
         pending = verify(&r, &plan, true);
@@ -1090,7 +1111,7 @@ int broker_cmd_main(int argc, char **argv)
         }
         clock_gettime(CLOCK_MONOTONIC, &now);
         long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (elapsed > wait_ms) {
+        if (elapsed > a.wait_ms) {
             break;
         }
         usleep(500 * 1000);
@@ -1101,14 +1122,15 @@ int broker_cmd_main(int argc, char **argv)
     }
     if (pending > 0) {
         snprintf(r.s.err, sizeof r.s.err, "%d of %zu partitions still on broker %ld after %ld ms",
-                 pending, plan.n, id, wait_ms);
+                 pending, plan.n, id, a.wait_ms);
     } else {
         rv = SLUICECTL_OK;
     }
     if (r.s.json) {
-        printf("{\"broker\":%ld,\"moved\":%zu,\"pending\":%d}\n", id, plan.n, wait ? pending : -1);
+        printf("{\"broker\":%ld,\"moved\":%zu,\"pending\":%d}\n", id, plan.n,
+               a.wait ? pending : -1);
     } else if (rv == SLUICECTL_OK) {
-        printf(wait ? "Broker %ld holds no replica\n" : "Started; verify with --verify\n", id);
+        printf(a.wait ? "Broker %ld holds no replica\n" : "Started; verify with --verify\n", id);
     }
     plan_free(&plan);
 out:

@@ -480,17 +480,18 @@ static int add_item(const char **list, size_t *n, const char *item)
     return 0;
 }
 
-static int parse_option(int c, struct topic_opts *o)
+static int take_option(void *cmd, int c, const char *arg)
 {
+    struct topic_opts *o = cmd;
     switch (c) {
     case 'p':
-        return parse_int(optarg, "--partitions", 1, &o->partitions);
+        return parse_int(arg, "--partitions", 1, &o->partitions);
     case 'r':
-        return parse_int(optarg, "--replication-factor", 1, &o->replication_factor);
+        return parse_int(arg, "--replication-factor", 1, &o->replication_factor);
     case 'c':
-        return add_item(o->configs, &o->n_configs, optarg);
+        return add_item(o->configs, &o->n_configs, arg);
     case OPT_DELETE_CONFIG:
-        return add_item(o->deletes, &o->n_deletes, optarg);
+        return add_item(o->deletes, &o->n_deletes, arg);
     case OPT_IF_NOT_EXISTS:
         o->if_not_exists = true;
         return 0;
@@ -509,17 +510,9 @@ static int parse_args(int argc, char **argv, struct admin_session *a, struct top
     memset(o, 0, sizeof *o);
     o->partitions = -1;
     o->replication_factor = -1;
-    optind = 1;
-    opterr = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "b:p:r:c:h", long_options, NULL)) != -1) {
-        if (c == 'h') {
-            return 1;
-        }
-        int taken = admin_session_option(a, c, optarg);
-        if (taken < 0 || (taken == 0 && parse_option(c, o) != 0)) {
-            return -1;
-        }
+    int rv = admin_session_getopt(a, argc, argv, "b:p:r:c:h", long_options, take_option, o);
+    if (rv != 0) {
+        return rv;
     }
     int rest = argc - optind;
     *command = rest > 0 ? argv[optind] : NULL;

@@ -220,42 +220,37 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+static int take_option(void *cmd, int c, const char *arg)
+{
+    struct usession *s = cmd;
+    switch (c) {
+    case 'p':
+        s->password = arg;
+        return 0;
+    case 'm':
+        s->mechanisms[0] = scram_mechanism_from_name(arg);
+        s->mechanisms[1] = 0;
+        if (s->mechanisms[0] == 0) {
+            fprintf(stderr, "sluicectl: --mechanism must be SCRAM-SHA-256 or SCRAM-SHA-512\n");
+            return -1;
+        }
+        return 0;
+    case 'i':
+        s->iterations = atoi(arg);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
 static int parse_args(int argc, char **argv, struct usession *s)
 {
     s->iterations = 8192;
     s->mechanisms[0] = SCRAM_SHA_256;
     s->mechanisms[1] = SCRAM_SHA_512;
-    optind = 1;
-    opterr = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "b:h", long_options, NULL)) != -1) {
-        int taken = admin_session_option(&s->a, c, optarg);
-        if (taken != 0) {
-            if (taken < 0) {
-                return -1;
-            }
-            continue;
-        }
-        switch (c) {
-        case 'p':
-            s->password = optarg;
-            break;
-        case 'm':
-            s->mechanisms[0] = scram_mechanism_from_name(optarg);
-            s->mechanisms[1] = 0;
-            if (s->mechanisms[0] == 0) {
-                fprintf(stderr, "sluicectl: --mechanism must be SCRAM-SHA-256 or SCRAM-SHA-512\n");
-                return -1;
-            }
-            break;
-        case 'i':
-            s->iterations = atoi(optarg);
-            break;
-        case 'h':
-            return 1;
-        default:
-            return -1;
-        }
+    int rv = admin_session_getopt(&s->a, argc, argv, "b:h", long_options, take_option, s);
+    if (rv != 0) {
+        return rv;
     }
     int rest = argc - optind;
     s->command = rest > 0 ? argv[optind] : NULL;
