@@ -163,6 +163,30 @@ static void on_isolated(struct broker_session *s)
     }
 }
 
+/* Kafka keeps a starting broker fenced until its logs are loaded (log
+ * recovery comes before BrokerLifecycleManager.setReadyToUnfence): asked
+ * once the session's image has reached this broker's registration, by when
+ * the metadata view has applied it (on_link_metadata) and every partition
+ * it assigns here has been queued to open. Fenced, the broker leads nothing
+ * and joins no ISR while its partitions recover on the thread pool; a
+ * partition that fails to open is done too (offline, reported). Asked only
+ * until the first yes (broker_session_ready_to_unfence): a topic created
+ * later, whose opens are in flight, never fences a running broker. */
+static bool ready_to_unfence(struct broker_session *s)
+{
+    struct broker *b = ((struct controller_link *)s->data)->data;
+    if (b == NULL || b->started != STARTED_REPLICAS) {
+        return false;
+    }
+    size_t opening = replica_manager_opening(&b->replicas);
+    if (opening > 0 && !b->told_opening) {
+        b->told_opening = true;
+        log_info("broker", "staying fenced until the hosted partitions are open opening=%zu",
+                 opening);
+    }
+    return opening == 0;
+}
+
 static void conn_options(const struct sluice_config *cfg, struct kafka_conn_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -477,6 +501,7 @@ int broker_start(struct broker *b, uv_loop_t *loop, const struct sluice_config *
         replica_manager_set_controller(&b->replicas, &rc);
         replica_manager_set_tls(&b->replicas, &b->replication_tls);
         b->link.session.on_isolated = on_isolated;
+        b->link.session.ready_to_unfence = ready_to_unfence;
     }
     if (rv != 0) {
         broker_stop(b);

@@ -50,8 +50,9 @@ struct broker {
     struct tls_context *listener_tls[LISTENER_MAX];
     /* listener.name.<name>.ssl.principal.mapping.rules; NULL: tls_principals. */
     struct ssl_principal_rules *listener_principals[LISTENER_MAX];
-    bool accepting; /* Kafka listeners accept connections (see broker_start) */
-    int started;    /* how far start got, for stop */
+    bool accepting;    /* Kafka listeners accept connections (see broker_start) */
+    bool told_opening; /* logged that it stays fenced until its partitions are open */
+    int started;       /* how far start got, for stop */
     void (*stopped_cb)(struct broker *b); /* broker_stop_then's */
 };
 

@@ -6,7 +6,11 @@
  * without fsync (an fsync per partition on the loop cost seconds at a
  * thousand partitions); the flush that moves the recovery point fsyncs it
  * first (log_flush.c), and open re-derives every epoch past the recovery
- * point from the batches, so what a crash can lose is rebuilt. */
+ * point from the batches, so what a crash can lose is rebuilt. A leader
+ * beginning its epoch on the loop leaves the write to the epoch's first
+ * append (partition_log_begin_epoch_deferred): until then no record names
+ * the epoch, so a file without it is no more behind than an unsynced one a
+ * crash lost. */
 #include "broker/log/partition_log_internal.h"
 
 #include <errno.h>
@@ -152,20 +156,30 @@ out:
     return rv;
 }
 
+/* Note in the cache that `epoch` starts at `start_offset` (logged when new):
+ * 1 when the cache changed, 0, or a negative error. */
+static int assign(struct partition_log *log, int32_t epoch, int64_t start_offset)
+{
+    int rv = leader_epoch_cache_assign(&log->epochs, epoch, start_offset);
+    if (rv > 0) {
+        log_info("log", "leader epoch %" PRId32 " starts at offset %" PRId64 " dir=%s", epoch,
+                 start_offset, log->dir);
+    }
+    return rv;
+}
+
 int log_epochs_assign(struct partition_log *log, int32_t epoch, int64_t start_offset)
 {
     if (epoch < 0) {
         return 0; /* a batch without an epoch (never written by Sluice) */
     }
-    int rv = leader_epoch_cache_assign(&log->epochs, epoch, start_offset);
-    if (rv < 0) {
-        return rv;
-    }
-    if (rv > 0) {
-        log_info("log", "leader epoch %" PRId32 " starts at offset %" PRId64 " dir=%s", epoch,
-                 start_offset, log->dir);
-    }
-    return save_if(log, rv > 0);
+    int rv = assign(log, epoch, start_offset);
+    return rv < 0 ? rv : save_if(log, rv > 0);
+}
+
+int log_epochs_write_pending(struct partition_log *log)
+{
+    return save_if(log, false);
 }
 
 int log_epochs_note_follower_batches(struct partition_log *log,
@@ -198,7 +212,7 @@ int log_epochs_reset(struct partition_log *log)
 
 /* ---- public accessors (partition_log.h) ---- */
 
-int partition_log_begin_epoch(struct partition_log *log, int32_t epoch)
+static int begin_epoch(struct partition_log *log, int32_t epoch, bool write_now)
 {
     int32_t latest = leader_epoch_cache_latest_epoch(&log->epochs);
     if (epoch < 0) {
@@ -210,7 +224,22 @@ int partition_log_begin_epoch(struct partition_log *log, int32_t epoch)
                  epoch, latest, log->dir);
         return LOG_ERR_STALE_EPOCH;
     }
-    return log_epochs_assign(log, epoch, log_end(log));
+    int rv = assign(log, epoch, log_end(log));
+    if (rv < 0 || write_now) {
+        return rv < 0 ? rv : save_if(log, rv > 0);
+    }
+    log->epochs_unsaved = log->epochs_unsaved || rv > 0;
+    return 0;
+}
+
+int partition_log_begin_epoch(struct partition_log *log, int32_t epoch)
+{
+    return begin_epoch(log, epoch, true);
+}
+
+int partition_log_begin_epoch_deferred(struct partition_log *log, int32_t epoch)
+{
+    return begin_epoch(log, epoch, false);
 }
 
 int32_t partition_log_latest_epoch(const struct partition_log *log)

@@ -405,6 +405,14 @@ int64_t partition_log_retention_deadline(struct partition_log *log, int64_t prod
  * checkpoint when the cache changed. Returns 0, -EINVAL for a negative epoch,
  * LOG_ERR_STALE_EPOCH, or -errno (checkpoint write). */
 int partition_log_begin_epoch(struct partition_log *log, int32_t epoch);
+/* The same on the loop thread, but the checkpoint is written only by the
+ * next write that needs it (the epoch's first append, before its bytes; a
+ * truncation; closing), not now: thousands of partitions changing leader at
+ * once (a broker unfenced after its restart) must not hold the loop with a
+ * file written for each. Until the first append no record names the epoch,
+ * so a crash that loses it loses nothing the log refers to. Returns 0,
+ * -EINVAL or LOG_ERR_STALE_EPOCH. */
+int partition_log_begin_epoch_deferred(struct partition_log *log, int32_t epoch);
 
 /* Latest epoch with an entry, LEADER_EPOCH_UNDEFINED for an empty cache. */
 int32_t partition_log_latest_epoch(const struct partition_log *log);

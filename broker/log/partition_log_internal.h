@@ -63,7 +63,9 @@ struct partition_log {
     int64_t retention_size_trigger;
     struct leader_epoch_cache epochs; /* log_epochs.c */
     struct producer_state producers;  /* log_producers.c */
-    bool epochs_unsaved;  /* the last checkpoint write failed: retry before the next append */
+    /* The checkpoint file is behind the cache (the last write failed, or a
+     * new epoch was begun deferred): written before the next append. */
+    bool epochs_unsaved;
     bool epochs_unsynced; /* leader-epoch-checkpoint written since its last fsync */
     /* flush state (log_flush.c) */
     int64_t unflushed_messages;
@@ -136,6 +138,8 @@ int log_epochs_note_follower_batches(struct partition_log *log,
 int log_epochs_after_truncation(struct partition_log *log);
 int log_epochs_after_start_moved(struct partition_log *log);
 int log_epochs_reset(struct partition_log *log);
+/* Write the checkpoint if the file is behind the cache (closing). */
+int log_epochs_write_pending(struct partition_log *log);
 
 /* Producer state (log_producers.c). */
 /* Rebuild from the latest readable snapshot at or below the log end and the

@@ -105,6 +105,27 @@ static void on_heartbeat(struct controller_request *req, int status, const Proto
     }
 }
 
+/* The image has reached this registration's record (its offset is the
+ * broker epoch), so it holds every topic created before the broker joined. */
+static bool caught_up_to_registration(const struct broker_session *s)
+{
+    return s->broker_epoch > 0 && s->have_image && fsm_offset(&s->metadata) >= s->broker_epoch;
+}
+
+bool broker_session_ready_to_unfence(struct broker_session *s)
+{
+    if (s->unfence_ready || !caught_up_to_registration(s)) {
+        return s->unfence_ready;
+    }
+    if (s->ready_to_unfence != NULL && !s->ready_to_unfence(s)) {
+        return false;
+    }
+    s->unfence_ready = true;
+    log_info("broker-session", "ready to be unfenced broker.id=%d epoch=%lld metadata_offset=%lld",
+             s->broker_id, (long long)s->broker_epoch, (long long)fsm_offset(&s->metadata));
+    return true;
+}
+
 static void send_heartbeat(struct broker_session *s)
 {
     Sluice__Controller__BrokerHeartbeatRequest req =
@@ -113,6 +134,9 @@ static void send_heartbeat(struct broker_session *s)
     req.broker_id = s->broker_id;
     req.broker_epoch = s->broker_epoch;
     req.metadata_offset = s->have_image ? fsm_offset(&s->metadata) : -1;
+    /* Only ever true before the first unfencing, when the registration is
+     * fenced anyway: the controller fences an unfenced broker that asks. */
+    req.want_fence = !broker_session_ready_to_unfence(s);
     req.n_offline_replicas = s->n_offline;
     req.offline_replicas = s->offline_ptrs;
     req.n_offline_log_dirs = s->n_offline_dirs;
@@ -198,12 +222,17 @@ static void send_fetch(struct broker_session *s)
     }
 }
 
-/* Fenced, and the local image now includes our registration: say so
- * without waiting a whole heartbeat interval, to be unfenced sooner. */
-static bool just_caught_up(const struct broker_session *s)
+/* Fenced, and the local image now includes our registration, or the owner
+ * just became ready: say so without waiting a whole heartbeat interval, to
+ * be unfenced sooner. */
+static bool just_caught_up(struct broker_session *s)
 {
-    return s->fenced && s->have_image && fsm_offset(&s->metadata) >= s->broker_epoch &&
-           s->reported_offset < s->broker_epoch;
+    if (!s->fenced || !caught_up_to_registration(s)) {
+        return false;
+    }
+    bool was_ready = s->unfence_ready;
+    return s->reported_offset < s->broker_epoch ||
+           (!was_ready && broker_session_ready_to_unfence(s));
 }
 
 /* ---- isolation ---- */

@@ -8,6 +8,8 @@
  *     image when too far behind, replayed into a local copy of the image
  *     with the controller's own FSM code so every broker converges on the
  *     same view; `on_metadata` fires after each change;
+ *   - stay fenced (want_fence in the heartbeats) until the owner is ready
+ *     to serve what the metadata assigns it, then ask to be unfenced;
  *   - on stop, a controlled shutdown first moves leadership elsewhere;
  *   - for the replica layer: whether this broker may act as a leader now
  *     (isolation, below) and AlterPartition requests for the ISR changes of
@@ -123,7 +125,11 @@ struct broker_session {
     int64_t acked_offset;          /* controller's metadata offset in that answer */
     bool was_isolated;             /* for on_isolated */
     broker_session_cb on_isolated; /* owner's, may be NULL: fires when isolation begins */
-    int64_t reported_offset;       /* metadata offset sent in the last heartbeat */
+    /* Owner's, may be NULL (ready at once): whether this broker is ready to
+     * be unfenced (see broker_session_ready_to_unfence). */
+    bool (*ready_to_unfence)(struct broker_session *s);
+    bool unfence_ready;      /* latched: ready_to_unfence said yes once */
+    int64_t reported_offset; /* metadata offset sent in the last heartbeat */
     uv_timer_t timer;
     struct controller_request register_req, heartbeat_req, fetch_req, shutdown_req;
     bool register_busy, heartbeat_busy, fetch_busy, shutdown_busy;
@@ -139,6 +145,20 @@ struct broker_session {
     size_t n_offline_dirs;
     bool offline_changed; /* heartbeat now rather than at the next interval */
 };
+
+/* Fencing at start-up (Kafka's BrokerLifecycleManager.setReadyToUnfence).
+ * A registration starts fenced, and the controller unfences the broker once
+ * its heartbeats show it caught up with the metadata to its registration.
+ * Until s->ready_to_unfence (when set) first returns true, asked at each
+ * session tick once the image has reached the registration, the heartbeats
+ * carry want_fence, so the controller keeps the broker fenced: it leads
+ * nothing and joins no ISR while, say, the partitions the replayed metadata
+ * assigns it are still being opened. The answer is latched for the life of
+ * the session: a later re-registration or fencing (a lapsed session) is
+ * unfenced as soon as it is caught up, and nothing the owner does later
+ * (a new topic's opens) fences a running broker. The first yes sends a
+ * heartbeat at once. */
+bool broker_session_ready_to_unfence(struct broker_session *s);
 
 /* Start registering and heartbeating with the controllers in `voters`.
  * `options` is copied. `on_metadata` (may be NULL) fires after each change

@@ -650,6 +650,31 @@ START_TEST(test_log_leader_appends_stamp_epochs)
 }
 END_TEST
 
+/* A leader's epoch begun on the loop (partition_log_begin_epoch_deferred)
+ * is in the cache at once, but its file is written only by the epoch's first
+ * append (before the bytes) or on closing: thousands of partitions becoming
+ * leader at once must not each write a file on the loop. */
+START_TEST(test_log_deferred_epoch_written_with_first_append)
+{
+    struct partition_log *log = open_log();
+    lead(log, 1, 2); /* 0..9 */
+    ck_assert_str_eq(read_text(), "0\n1\n1 0\n");
+    ck_assert_int_eq(partition_log_begin_epoch_deferred(log, 3), 0);
+    ASSERT_ENTRIES(partition_log_epoch_cache(log), 1, 0, 3, 10);
+    ck_assert_str_eq(read_text(), "0\n1\n1 0\n");
+    struct leader_epoch_end e = partition_log_end_offset_for_epoch(log, 1);
+    ck_assert_int_eq(e.end_offset, 10);
+    lead(log, 3, 1); /* 10..14 */
+    ck_assert_str_eq(read_text(), "0\n2\n1 0\n3 10\n");
+    ck_assert_int_eq(partition_log_begin_epoch_deferred(log, 2), LOG_ERR_STALE_EPOCH);
+    ck_assert_int_eq(partition_log_begin_epoch_deferred(log, 4), 0);
+    ck_assert_str_eq(read_text(), "0\n2\n1 0\n3 10\n");
+    ck_assert_int_eq(partition_log_close(log), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_str_eq(read_text(), "0\n3\n1 0\n3 10\n4 15\n");
+}
+END_TEST
+
 START_TEST(test_log_follower_appends_record_batch_epochs)
 {
     struct partition_log *log = open_log();
@@ -877,6 +902,7 @@ static Suite *make_suite(void)
     tcase_add_test(tl, test_log_open_fixes_stale_checkpoint);
     tcase_add_test(tl, test_log_reopen_after_torn_tail_drops_its_epoch);
     tcase_add_test(tl, test_log_failed_checkpoint_write_fails_the_log_until_reopened);
+    tcase_add_test(tl, test_log_deferred_epoch_written_with_first_append);
     suite_add_tcase(s, tl);
     return s;
 }

@@ -1218,6 +1218,98 @@ START_TEST(test_broker_session_isolation)
 }
 END_TEST
 
+static bool unfence_allowed;
+static int unfence_asked;
+
+static bool ready_when_allowed(struct broker_session *s)
+{
+    (void)s;
+    unfence_asked++;
+    return unfence_allowed;
+}
+
+static bool image_shows_fenced(const MetadataImage *img, int32_t id)
+{
+    const BrokerState *b = image_find_broker(img, id);
+    ck_assert_ptr_nonnull(b);
+    return b->fenced;
+}
+
+/* A broker whose owner is not ready (its partitions still opening) stays
+ * fenced though caught up: its heartbeats carry want_fence. Ready, it is
+ * unfenced at once; the answer is latched, so being busy later (a new
+ * topic's opens) does not fence it, and after a lapsed session it is
+ * unfenced again without being asked. */
+START_TEST(test_broker_session_fenced_until_ready)
+{
+    struct node n;
+    node_start(&n, 400);
+    struct broker_endpoint ep = {"PLAINTEXT", "127.0.0.1", 9092, "PLAINTEXT"};
+    struct broker_session_options o = {.broker_id = 7,
+                                       .endpoints = &ep,
+                                       .n_endpoints = 1,
+                                       .heartbeat_interval_ms = 50,
+                                       .request_timeout_ms = 3000,
+                                       .session_timeout_ms = 400};
+    struct broker_session s;
+    unfence_allowed = false;
+    unfence_asked = 0;
+    ck_assert_int_eq(broker_session_start(&s, &n.loop, &n.voters, &o, NULL), 0);
+    s.ready_to_unfence = ready_when_allowed;
+    for (int i = 0; i < 300 && unfence_asked < 10; i++) {
+        run_for(&n, 10);
+    }
+    /* Registered, caught up, heartbeats answered for 10 ticks: still fenced. */
+    ck_assert_int_ge(unfence_asked, 10);
+    ck_assert(broker_session_registered(&s));
+    ck_assert_int_ge(fsm_offset(&s.metadata), broker_session_epoch(&s));
+    ck_assert(!broker_session_is_isolated(&s, uv_now(&n.loop)));
+    ck_assert(s.fenced);
+    ck_assert(image_shows_fenced(n.quorum.fsm.image, 7));
+    ck_assert(!broker_session_may_lead(&s, uv_now(&n.loop)));
+
+    unfence_allowed = true;
+    for (int i = 0; i < 300 && s.fenced; i++) {
+        run_for(&n, 10);
+    }
+    ck_assert(!s.fenced);
+    ck_assert(!image_shows_fenced(n.quorum.fsm.image, 7));
+
+    /* Busy again: not asked any more, and not fenced by a new topic. */
+    unfence_allowed = false;
+    int asked = unfence_asked;
+    release(create_topic(&n, "later", 4, 1, NULL, NULL));
+    ck_assert_int_eq(image_find_topic(n.quorum.fsm.image, "later")->partitions[0]->leader, 7);
+    run_for(&n, 300);
+    ck_assert_int_eq(unfence_asked, asked);
+    ck_assert(!image_shows_fenced(n.quorum.fsm.image, 7));
+    ck_assert(!s.fenced);
+
+    /* A lapsed session ("SIGSTOP" past the timeout) is fenced by the
+     * controller; resumed, the broker is unfenced again. */
+    uv_timer_stop(&s.timer);
+    for (int i = 0; i < 300 && !image_shows_fenced(n.quorum.fsm.image, 7); i++) {
+        run_for(&n, 10);
+    }
+    ck_assert(image_shows_fenced(n.quorum.fsm.image, 7));
+    uv_timer_again(&s.timer);
+    for (int i = 0; i < 300 && image_shows_fenced(n.quorum.fsm.image, 7); i++) {
+        run_for(&n, 10);
+    }
+    ck_assert(!image_shows_fenced(n.quorum.fsm.image, 7));
+    ck_assert_int_eq(unfence_asked, asked);
+
+    bool stopped = false;
+    s.data = &stopped;
+    broker_session_stop(&s, on_session_stopped);
+    for (int i = 0; i < 300 && !stopped; i++) {
+        run_for(&n, 10);
+    }
+    ck_assert(stopped);
+    node_stop(&n);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("service");
@@ -1234,6 +1326,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_not_controller_and_garbage);
     tcase_add_test(tc, test_broker_session_lifecycle);
     tcase_add_test(tc, test_broker_session_isolation);
+    tcase_add_test(tc, test_broker_session_fenced_until_ready);
     suite_add_tcase(s, tc);
     return s;
 }
