@@ -437,13 +437,14 @@ def _pb_read_varint(b, pos):
 
 
 def test_rpc_unknown_field_flood_is_refused_within_budget(clusters):
-    """3 MiB of 3-byte unknown fields (under the 4 MiB control request bound)
-    sent to the controller's RPC port as a FetchMetadata request: protobuf-c would spend ~10x that on bookkeeping;
-    the budget (4x + 64 KiB) refuses it as MALFORMED, the peak RSS grows by
-    less than the frame plus the budget, and the cluster keeps serving."""
+    """3 MiB of 2-byte unknown fields (under the 4 MiB control request bound)
+    sent to the controller's RPC port as a FetchMetadata request: protobuf-c
+    would spend ~30x that on bookkeeping; the budget (16x + 64 KiB) refuses it
+    as MALFORMED, the peak RSS grows by less than the frame plus the budget,
+    and the cluster keeps serving."""
     c = clusters(n=1)
     node = c[0]
-    body = b"\xa0\x06\x00" * ((3 << 20) // 3)
+    body = b"\x78\x00" * ((3 << 20) // 2)  # field 15, varint 0
     host, port = node.controller.split(":")
     hwm_before = vm_kib(node, "VmHWM")
     with socket.create_connection((host, int(port)), timeout=60) as s:
