@@ -38,6 +38,12 @@ struct fetch_ctx {
     struct replica_manager *rm;
     const FetchRequest *req; /* the call's, valid until it is finished */
     int64_t *hw_seen;        /* per partition: the HW when the fetch arrived */
+    /* While parked: per partition, the bytes a read would return now, and
+     * their sum; watched[k] is the partition of the op's k-th watch, so a
+     * wake re-reads that partition only (a follower's fetch names every
+     * partition it follows from this leader, thousands at scale). */
+    size_t *readable, readable_sum;
+    size_t *watched;
     struct delayed_op op;
 };
 
@@ -167,38 +173,63 @@ out:
     free(parts);
     free(ptrs);
     free(ctx->hw_seen);
+    free(ctx->readable);
+    free(ctx->watched);
     free(ctx);
 }
 
-/* Whether the parked fetch should answer now. */
+/* Re-read partition `i` of the fetch: true when it alone must be answered
+ * now (leadership, high watermark or log range changed), else its readable
+ * bytes are brought up to date. */
+static bool probe(struct fetch_ctx *ctx, size_t i)
+{
+    const FetchPartition *in = ctx->req->partitions[i];
+    int32_t error;
+    struct partition *p =
+        leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch, &error);
+    if (p == NULL || partition_high_watermark(p) != ctx->hw_seen[i]) {
+        return true;
+    }
+    int64_t end = partition_log_end(p);
+    if (in->fetch_offset > end || in->fetch_offset < partition_log_start(p)) {
+        return true;
+    }
+    size_t bytes = 0;
+    struct log_read_result r;
+    /* A throttled partition's bytes do not make the fetch ready. */
+    if (!leader_throttles(ctx->rm, p, ctx->req->replica_id) && end > in->fetch_offset &&
+        partition_read(p, PARTITION_READ_REPLICA, in->fetch_offset, in->partition_max_bytes, &r) ==
+            0) {
+        bytes = r.length;
+        log_read_result_release(&r);
+    }
+    ctx->readable_sum += bytes - ctx->readable[i];
+    ctx->readable[i] = bytes;
+    return false;
+}
+
+static bool enough_readable(const struct fetch_ctx *ctx)
+{
+    size_t min = ctx->req->min_bytes > 0 ? ctx->req->min_bytes : 1;
+    return ctx->readable_sum >= min;
+}
+
+/* Whether the fetch should answer as it arrives. */
+static bool fetch_ready_now(struct fetch_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->req->n_partitions; i++) {
+        if (probe(ctx, i)) {
+            return true;
+        }
+    }
+    return enough_readable(ctx);
+}
+
+/* A watched partition changed while the fetch was parked. */
 static bool fetch_ready(struct delayed_op *op)
 {
     struct fetch_ctx *ctx = op->data;
-    size_t bytes = 0;
-    for (size_t i = 0; i < ctx->req->n_partitions; i++) {
-        const FetchPartition *in = ctx->req->partitions[i];
-        int32_t error;
-        struct partition *p =
-            leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch, &error);
-        if (p == NULL || partition_high_watermark(p) != ctx->hw_seen[i]) {
-            return true;
-        }
-        int64_t end = partition_log_end(p);
-        if (in->fetch_offset > end || in->fetch_offset < partition_log_start(p)) {
-            return true;
-        }
-        if (leader_throttles(ctx->rm, p, ctx->req->replica_id)) {
-            continue; /* held back: its bytes do not make the fetch ready */
-        }
-        struct log_read_result r;
-        if (end > in->fetch_offset && partition_read(p, PARTITION_READ_REPLICA, in->fetch_offset,
-                                                     in->partition_max_bytes, &r) == 0) {
-            bytes += r.length;
-            log_read_result_release(&r);
-        }
-    }
-    size_t min = ctx->req->min_bytes > 0 ? ctx->req->min_bytes : 1;
-    return bytes >= min;
+    return probe(ctx, ctx->watched[op->fired]) || enough_readable(ctx);
 }
 
 static void fetch_complete(struct delayed_op *op, bool expired)
@@ -239,7 +270,14 @@ static void handle_fetch(struct rpc_call *call, void *arg)
     struct replica_manager *rm = arg;
     struct fetch_ctx *ctx = calloc(1, sizeof *ctx);
     const FetchRequest *req = (const FetchRequest *)call->request;
-    if (ctx == NULL || (ctx->hw_seen = calloc(req->n_partitions + 1, sizeof(int64_t))) == NULL) {
+    size_t n = req->n_partitions + 1;
+    if (ctx == NULL || (ctx->hw_seen = calloc(n, sizeof(int64_t))) == NULL ||
+        (ctx->readable = calloc(n, sizeof(size_t))) == NULL ||
+        (ctx->watched = calloc(n, sizeof(size_t))) == NULL) {
+        if (ctx != NULL) {
+            free(ctx->hw_seen);
+            free(ctx->readable);
+        }
         free(ctx);
         rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
         return;
@@ -249,15 +287,17 @@ static void handle_fetch(struct rpc_call *call, void *arg)
     ctx->req = req;
     note_progress(ctx);
     ctx->op.data = ctx;
-    if (req->max_wait_ms == 0 || req->n_partitions == 0 || fetch_ready(&ctx->op) ||
+    if (req->max_wait_ms == 0 || req->n_partitions == 0 || fetch_ready_now(ctx) ||
         delayed_op_init(&ctx->op, req->n_partitions, fetch_ready, fetch_complete, ctx) != 0) {
         respond(ctx);
         return;
     }
+    size_t n_watched = 0;
     for (size_t i = 0; i < req->n_partitions; i++) {
         struct partition *p =
             replica_manager_partition(rm, req->partitions[i]->topic, req->partitions[i]->partition);
         if (p != NULL) {
+            ctx->watched[n_watched++] = i; /* the op's watches are numbered in this order */
             partition_watch(p, &ctx->op);
         }
     }
