@@ -57,7 +57,7 @@ static size_t open_fds(const struct segment *seg)
            (size_t)(seg->time_index.fd >= 0) + (size_t)(seg->txn_fd >= 0);
 }
 
-static void close_files(struct segment *seg)
+static void close_log_and_txn(struct segment *seg)
 {
     if (seg->log_fd >= 0) {
         close(seg->log_fd);
@@ -67,6 +67,11 @@ static void close_files(struct segment *seg)
         close(seg->txn_fd);
         seg->txn_fd = -1;
     }
+}
+
+static void close_files(struct segment *seg)
+{
+    close_log_and_txn(seg);
     index_file_close(&seg->offset_index);
     index_file_close(&seg->time_index);
 }
@@ -113,14 +118,7 @@ bool segment_cache_close(struct file_cache_entry *e)
      * (Linux errseq, since 4.16). */
     flush_pending(seg, &seg->offset_index, ".index");
     flush_pending(seg, &seg->time_index, ".timeindex");
-    if (seg->log_fd >= 0) {
-        close(seg->log_fd);
-        seg->log_fd = -1;
-    }
-    if (seg->txn_fd >= 0) {
-        close(seg->txn_fd);
-        seg->txn_fd = -1;
-    }
+    close_log_and_txn(seg);
     index_file_close_fd(&seg->offset_index);
     index_file_close_fd(&seg->time_index);
     seg->closed = true;

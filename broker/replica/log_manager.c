@@ -24,16 +24,21 @@
 /* A log the manager opened: what it needs to file the log's offsets, its
  * place in the list of logs with periodic work and in the retention queue.
  * Freed when the log closes. */
+/* A log's place in one of the manager's lists of logs with work: doubly
+ * linked, so a log leaves in O(1) when its work is done or it closes. */
+struct log_link {
+    struct managed_log *prev, *next;
+    bool listed;
+};
+
 struct managed_log {
     struct log_manager *lm;
     struct partition_log *log;
     char *topic;
     int32_t partition;
     size_t dir;
-    bool listed;
-    struct managed_log *prev, *next;
-    bool compact_listed; /* in lm->compacted */
-    struct managed_log *compact_prev, *compact_next;
+    struct log_link work;               /* in lm->work */
+    struct log_link compact;            /* in lm->compacted */
     struct deadline_entry retention;    /* queued at its retention deadline */
     struct managed_log *retention_next; /* in the retention pass's list of due logs */
 };
@@ -95,67 +100,64 @@ void log_manager_close(struct log_manager *lm)
 
 /* ---- the logs' reports (partition_log_owner) ---- */
 
-static void work_list(struct managed_log *m)
+/* `m`'s link at byte offset `link` (offsetof the list's struct log_link). */
+static struct log_link *link_of(struct managed_log *m, size_t link)
 {
-    if (m->listed) {
+    return (struct log_link *)((char *)m + link);
+}
+
+static void list_add(struct managed_log **head, struct managed_log *m, size_t link)
+{
+    struct log_link *l = link_of(m, link);
+    if (l->listed) {
         return;
     }
-    m->prev = NULL;
-    m->next = m->lm->work;
-    if (m->next != NULL) {
-        m->next->prev = m;
+    l->prev = NULL;
+    l->next = *head;
+    if (l->next != NULL) {
+        link_of(l->next, link)->prev = m;
     }
-    m->lm->work = m;
-    m->listed = true;
+    *head = m;
+    l->listed = true;
+}
+
+static void list_remove(struct managed_log **head, struct managed_log *m, size_t link)
+{
+    struct log_link *l = link_of(m, link);
+    if (!l->listed) {
+        return;
+    }
+    if (l->prev != NULL) {
+        link_of(l->prev, link)->next = l->next;
+    } else {
+        *head = l->next;
+    }
+    if (l->next != NULL) {
+        link_of(l->next, link)->prev = l->prev;
+    }
+    l->prev = l->next = NULL;
+    l->listed = false;
+}
+
+static void work_list(struct managed_log *m)
+{
+    list_add(&m->lm->work, m, offsetof(struct managed_log, work));
 }
 
 static void work_unlist(struct managed_log *m)
 {
-    if (!m->listed) {
-        return;
-    }
-    if (m->prev != NULL) {
-        m->prev->next = m->next;
-    } else {
-        m->lm->work = m->next;
-    }
-    if (m->next != NULL) {
-        m->next->prev = m->prev;
-    }
-    m->prev = m->next = NULL;
-    m->listed = false;
+    list_remove(&m->lm->work, m, offsetof(struct managed_log, work));
 }
 
-/* The cleaner's list, as the work list above. */
+/* The cleaner's list: compacted logs with segments not yet cleaned. */
 static void compact_list(struct managed_log *m)
 {
-    if (m->compact_listed) {
-        return;
-    }
-    m->compact_prev = NULL;
-    m->compact_next = m->lm->compacted;
-    if (m->compact_next != NULL) {
-        m->compact_next->compact_prev = m;
-    }
-    m->lm->compacted = m;
-    m->compact_listed = true;
+    list_add(&m->lm->compacted, m, offsetof(struct managed_log, compact));
 }
 
 static void compact_unlist(struct managed_log *m)
 {
-    if (!m->compact_listed) {
-        return;
-    }
-    if (m->compact_prev != NULL) {
-        m->compact_prev->compact_next = m->compact_next;
-    } else {
-        m->lm->compacted = m->compact_next;
-    }
-    if (m->compact_next != NULL) {
-        m->compact_next->compact_prev = m->compact_prev;
-    }
-    m->compact_prev = m->compact_next = NULL;
-    m->compact_listed = false;
+    list_remove(&m->lm->compacted, m, offsetof(struct managed_log, compact));
 }
 
 static void on_log_cleanable(void *data, struct partition_log *log)
@@ -651,7 +653,7 @@ static void on_flush(uv_timer_t *t)
     struct log_manager *lm = t->data;
     struct managed_log *m = lm->work, *next;
     for (; m != NULL; m = next) {
-        next = m->next;
+        next = m->work.next;
         partition_log_flush_if_due(m->log);
         file_offsets(m);
         if (!partition_log_take_work(m->log)) {
@@ -700,7 +702,7 @@ static void cleaner_pass(struct log_manager *lm, struct dirtiest *d)
 {
     struct managed_log *next;
     for (struct managed_log *m = lm->compacted; m != NULL; m = next) {
-        next = m->compact_next;
+        next = m->compact.next;
         lm->cleaner_visits++;
         if (!partition_log_compaction_pending(m->log)) {
             compact_unlist(m);
