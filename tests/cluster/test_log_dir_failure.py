@@ -46,7 +46,9 @@ def fill(path, leave):
     """Write a file into `path` until only about `leave` bytes are free."""
     st = os.statvfs(path)
     free = st.f_bavail * st.f_frsize
-    with open(os.path.join(path, "filler"), "wb") as f:
+    # Unbuffered: the broker writes to the same filesystem meanwhile, so
+    # the last write may find it full; a buffered close would raise then.
+    with open(os.path.join(path, "filler"), "wb", buffering=0) as f:
         chunk = b"\0" * (1 << 20)
         todo = max(0, free - leave)
         while todo > 0:
