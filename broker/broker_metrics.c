@@ -8,6 +8,7 @@
 
 #include "broker/group/group_coordinator.h"
 #include "broker/replica/partition.h"
+#include "broker/replica/replica_session.h"
 
 /* The hosted partitions, gathered once per scrape so each family is one
  * pass (the exposition format wants a family's samples together). */
@@ -325,6 +326,39 @@ static void throttle_families(struct broker *b, struct prom_writer *w)
     }
 }
 
+/* Followers' fetches this broker served as leader, and their incremental
+ * fetch sessions (KIP-227): with sessions, an idle follower names no
+ * partitions, though each fetch serves all of its session's. */
+static void prom_counter(struct prom_writer *w, const char *name, const char *help, int64_t value)
+{
+    prom_family(w, name, "counter", help);
+    prom_sample_int(w, name, NULL, 0, value);
+}
+
+static void replica_fetch_families(struct broker *b, struct prom_writer *w)
+{
+    const struct replica_manager *rm = &b->replicas;
+    prom_counter(w, "sluice_replica_fetch_requests_total",
+                 "Follower fetch requests served as leader.", (int64_t)rm->fetch_stats.requests);
+    prom_counter(w, "sluice_replica_fetch_partitions_named_total",
+                 "Partitions named in follower fetch requests (with a fetch session, only the "
+                 "new or changed ones).",
+                 (int64_t)rm->fetch_stats.named);
+    prom_counter(w, "sluice_replica_fetch_partitions_served_total",
+                 "Partitions served to follower fetches, the sessions' cached ones included.",
+                 (int64_t)rm->fetch_stats.served);
+    prom_counter(w, "sluice_replica_fetch_partitions_answered_total",
+                 "Partitions in the answers to follower fetches.",
+                 (int64_t)rm->fetch_stats.answered);
+    prom_counter(w, "sluice_replica_fetch_session_errors_total",
+                 "Follower fetches answered with a fetch session error (unknown session, wrong "
+                 "epoch).",
+                 (int64_t)rm->fetch_stats.session_errors);
+    prom_gauge(w, "sluice_replica_fetch_sessions", "Followers' fetch sessions held as leader.",
+               rm->fetch_sessions != NULL ? (int64_t)replica_session_cache_count(rm->fetch_sessions)
+                                          : 0);
+}
+
 void broker_metrics_write(struct broker *b, struct prom_writer *w)
 {
     if (b->started == 0) {
@@ -385,6 +419,7 @@ void broker_metrics_write(struct broker *b, struct prom_writer *w)
     if (b->replicas.running && b->replicas.dirs != NULL) {
         log_dir_family(b, w);
         throttle_families(b, w);
+        replica_fetch_families(b, w);
     }
     group_lag_family(b, w);
 }

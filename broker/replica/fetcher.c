@@ -8,6 +8,7 @@
 
 #include "broker/replica/replica_manager.h"
 #include "broker/replica/replica_service.h"
+#include "broker/replica/replica_session.h"
 #include "common/internal_tls.h"
 #include "common/log.h"
 #include "common/rpc_client.h"
@@ -23,6 +24,7 @@ struct sent {
     char topic[TOPIC_NAME_MAX + 1];
     int32_t index;
     int32_t leader_epoch;
+    int32_t last_fetched_epoch;
     int64_t fetch_offset;
 };
 
@@ -41,6 +43,15 @@ struct replica_fetcher {
     size_t n_sent;
     int backoff_logged;
     bool throttled; /* the last round left partitions out for the throttle */
+    /* The fetch session with the leader (KIP-227; replica_session.h): its
+     * partitions as the leader holds them (what was last sent of each,
+     * sorted by sent_cmp), and the next request's epoch. Epoch
+     * REPLICA_SESSION_EPOCH_NEW: no session; the next fetch is full and
+     * opens one (closing `session_id` if the leader still has it). */
+    int32_t session_id, session_epoch;
+    struct sent *session;
+    size_t n_session;
+    bool session_error; /* the last answer was a session error */
 };
 
 int32_t fetcher_slot_of(const char *topic, int32_t index, int32_t n)
@@ -63,12 +74,18 @@ int32_t fetcher_slot(const struct replica_fetcher *f)
     return f->slot;
 }
 
+static void fetcher_free(struct replica_fetcher *f)
+{
+    free(f->sent);
+    free(f->session);
+    free(f);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     struct replica_fetcher *f = h->data;
     if (--f->open_handles == 0) {
-        free(f->sent);
-        free(f);
+        fetcher_free(f);
     }
 }
 
@@ -76,8 +93,7 @@ static void on_client_closed(struct rpc_client *c)
 {
     struct replica_fetcher *f = c->data;
     if (--f->open_handles == 0) {
-        free(f->sent);
-        free(f);
+        fetcher_free(f);
     }
 }
 
@@ -91,10 +107,15 @@ static void on_timer(uv_timer_t *t)
 struct replica_fetcher *fetcher_new(struct replica_manager *rm, int32_t leader, int32_t slot)
 {
     struct replica_fetcher *f = calloc(1, sizeof *f);
-    if (f == NULL || (f->sent = calloc(MAX_SENT, sizeof *f->sent)) == NULL) {
+    if (f == NULL || (f->sent = calloc(MAX_SENT, sizeof *f->sent)) == NULL ||
+        (f->session = calloc(MAX_SENT, sizeof *f->session)) == NULL) {
+        if (f != NULL) {
+            free(f->sent);
+        }
         free(f);
         return NULL;
     }
+    f->session_epoch = REPLICA_SESSION_EPOCH_NEW;
     f->rm = rm;
     f->leader = leader;
     f->slot = slot;
@@ -186,10 +207,14 @@ static bool mine(struct replica_fetcher *f, struct partition *p, uint64_t now)
            p->fetch_retry_ms <= now && fetcher_slot_of(p->topic, p->index, n) == f->slot;
 }
 
+/* One walk over the hosted partitions: the partitions to fetch, unless
+ * some need truncation first, then only those (the walk switches over at
+ * the first one it meets). */
 struct collect {
     struct replica_fetcher *f;
     uint64_t now;
     enum partition_fetch_state want;
+    uint64_t held_back; /* by the throttle, while collecting to fetch */
 };
 
 /* Kafka's shouldFollowerThrottle: a listed partition, not caught up with the
@@ -207,9 +232,17 @@ static void collect_one(struct partition *p, void *arg)
 {
     struct collect *c = arg;
     struct replica_fetcher *f = c->f;
-    if (f->n_sent < MAX_SENT && mine(f, p, c->now) && p->fetch_state == c->want) {
+    if (!mine(f, p, c->now)) {
+        return;
+    }
+    if (p->fetch_state == FETCH_TRUNCATE && c->want == FETCH_ACTIVE) {
+        c->want = FETCH_TRUNCATE;
+        f->n_sent = 0;
+        f->throttled = false;
+    }
+    if (f->n_sent < MAX_SENT && p->fetch_state == c->want) {
         if (c->want == FETCH_ACTIVE && follower_throttles(f, p, c->now)) {
-            f->rm->follower_quota.held_back++;
+            c->held_back++;
             f->throttled = true;
             return;
         }
@@ -218,6 +251,7 @@ static void collect_one(struct partition *p, void *arg)
         snprintf(s->topic, sizeof s->topic, "%s", p->topic);
         s->index = p->index;
         s->leader_epoch = p->leader_epoch;
+        s->last_fetched_epoch = partition_log_latest_epoch(p->log);
         s->fetch_offset = partition_log_end(p);
     }
 }
@@ -341,6 +375,165 @@ static int send_epochs(struct replica_fetcher *f)
     return rv == 0 ? 0 : -1;
 }
 
+/* ---- the fetch session (KIP-227; replica_session.h) ---- */
+
+/* The order of the session's partitions: by index, then topic (most
+ * comparisons stop at the index). */
+static int sent_order(int32_t index, const char *topic, const struct sent *s)
+{
+    if (index != s->index) {
+        return index < s->index ? -1 : 1;
+    }
+    return strcmp(topic, s->topic);
+}
+
+static int sent_cmp(const void *a, const void *b)
+{
+    const struct sent *x = a;
+    return sent_order(x->index, x->topic, b);
+}
+
+/* `topic`-`index` among the `n` sorted `set`, or NULL. */
+static struct sent *sent_find(struct sent *set, size_t n, const char *topic, int32_t index)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = sent_order(index, topic, &set[mid]);
+        if (c == 0) {
+            return &set[mid];
+        }
+        if (c < 0) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Start over: the next fetch is full and opens a new session (closing the
+ * old one, should the leader still hold it). */
+static void session_drop(struct replica_fetcher *f)
+{
+    f->session_epoch = REPLICA_SESSION_EPOCH_NEW;
+    f->n_session = 0;
+}
+
+/* Whether the leader must be told of `now` again: its fetch offset or an
+ * epoch moved since `before` was sent (or it is another partition object,
+ * the topic re-created). */
+static bool sent_changed(const struct sent *now, const struct sent *before)
+{
+    return now->p != before->p || now->fetch_offset != before->fetch_offset ||
+           now->leader_epoch != before->leader_epoch ||
+           now->last_fetched_epoch != before->last_fetched_epoch;
+}
+
+/* The request's partition lists: with a session, the partitions to fetch
+ * now (f->sent, sorted) that are new to it or changed, and the session's
+ * that are no longer fetched (a leadership change, truncation, a retry
+ * backoff, the throttle): the leader must stop counting those as fetched.
+ * Without one, all of them. */
+struct fetch_lists {
+    Sluice__Replica__FetchPartition *parts, **part_ptrs;
+    Sluice__Replica__PartitionRef *forgot, **forgot_ptrs;
+    size_t n_parts, n_forgot;
+};
+
+static void list_part(struct replica_fetcher *f, struct fetch_lists *l, const struct sent *s)
+{
+    Sluice__Replica__FetchPartition *fp = &l->parts[l->n_parts];
+    sluice__replica__fetch_partition__init(fp);
+    fp->topic = (char *)s->topic;
+    fp->partition = s->index;
+    fp->fetch_offset = s->fetch_offset;
+    fp->current_leader_epoch = s->leader_epoch;
+    fp->last_fetched_epoch = s->last_fetched_epoch;
+    fp->partition_max_bytes = (uint32_t)f->rm->cfg->replica_fetch_max_bytes;
+    l->part_ptrs[l->n_parts++] = fp;
+}
+
+static void list_forgotten(struct fetch_lists *l, const struct sent *s)
+{
+    Sluice__Replica__PartitionRef *ref = &l->forgot[l->n_forgot];
+    sluice__replica__partition_ref__init(ref);
+    ref->topic = (char *)s->topic;
+    ref->partition = s->index;
+    l->forgot_ptrs[l->n_forgot++] = ref;
+}
+
+static int fetch_lists_fill(struct replica_fetcher *f, struct fetch_lists *l)
+{
+    size_t n = f->n_sent + 1, m = f->n_session + 1;
+    memset(l, 0, sizeof *l);
+    l->parts = calloc(n, sizeof *l->parts);
+    l->part_ptrs = calloc(n, sizeof *l->part_ptrs);
+    l->forgot = calloc(m, sizeof *l->forgot);
+    l->forgot_ptrs = calloc(m, sizeof *l->forgot_ptrs);
+    if (l->parts == NULL || l->part_ptrs == NULL || l->forgot == NULL || l->forgot_ptrs == NULL) {
+        return -1;
+    }
+    qsort(f->sent, f->n_sent, sizeof *f->sent, sent_cmp);
+    size_t held = f->session_epoch == REPLICA_SESSION_EPOCH_NEW ? 0 : f->n_session;
+    size_t i = 0, j = 0;
+    while (i < f->n_sent || j < held) {
+        int c = j >= held ? -1 : i >= f->n_sent ? 1 : sent_cmp(&f->sent[i], &f->session[j]);
+        if (c < 0) {
+            list_part(f, l, &f->sent[i++]);
+        } else if (c > 0) {
+            list_forgotten(l, &f->session[j++]);
+        } else {
+            if (sent_changed(&f->sent[i], &f->session[j])) {
+                list_part(f, l, &f->sent[i]);
+            }
+            i++;
+            j++;
+        }
+    }
+    return 0;
+}
+
+static void fetch_lists_free(struct fetch_lists *l)
+{
+    free(l->parts);
+    free(l->part_ptrs);
+    free(l->forgot);
+    free(l->forgot_ptrs);
+}
+
+/* Whether an answer of session `id` fits the request in flight (epoch
+ * f->session_epoch); if not the session is dropped and the answer ignored. */
+static bool session_fits(struct replica_fetcher *f, int32_t id)
+{
+    if (f->session_epoch == REPLICA_SESSION_EPOCH_NEW || id == f->session_id) {
+        return true;
+    }
+    log_warn("replica",
+             "fetch session with leader=%d answered as session=%d, not %d: starting over",
+             f->leader, id, f->session_id);
+    session_drop(f);
+    return false;
+}
+
+/* The answer was applied: the session (if the leader made or kept one) now
+ * holds the request's set, f->sent (sorted by fetch_lists_fill). */
+static void session_answered(struct replica_fetcher *f, int32_t id)
+{
+    if (id == 0) {
+        session_drop(f); /* none was made: fetch in full again */
+        return;
+    }
+    f->session_id = id;
+    f->session_epoch =
+        f->session_epoch == INT32_MAX ? REPLICA_SESSION_EPOCH_NEW + 1 : f->session_epoch + 1;
+    struct sent *t = f->session;
+    f->session = f->sent;
+    f->sent = t;
+    f->n_session = f->n_sent;
+    f->n_sent = 0;
+}
+
 /* ---- fetching ---- */
 
 static void fetched_one(struct replica_fetcher *f, struct partition *p,
@@ -379,6 +572,44 @@ static void fetched_one(struct replica_fetcher *f, struct partition *p,
     }
 }
 
+/* A session error (the leader lost or renumbered the session: restarted,
+ * evicted it): start over with a full request, at once the first time. */
+static void on_session_error(struct replica_fetcher *f, int32_t error)
+{
+    log_info("replica", "fetch session=%d with leader=%d ended error=%d: fetching in full",
+             f->session_id, f->leader, error);
+    session_drop(f);
+    bool again = f->session_error;
+    f->session_error = true;
+    if (again) {
+        backoff(f);
+    } else {
+        round_start(f);
+    }
+}
+
+/* Apply each answered partition, matched by topic and partition: a session's
+ * answer leaves out the partitions with nothing new. */
+static void fetched_all(struct replica_fetcher *f, const Sluice__Replica__ReplicaFetchResponse *r,
+                        const struct rpc_frame *frame)
+{
+    size_t pos = 0;
+    for (size_t i = 0; i < r->n_partitions; i++) {
+        const Sluice__Replica__FetchedPartition *fp = r->partitions[i];
+        if (fp->records_length > frame->payload_len - pos) {
+            log_error("replica", "fetch response from leader=%d overruns its payload", f->leader);
+            break;
+        }
+        const struct sent *s = sent_find(f->sent, f->n_sent, fp->topic, fp->partition);
+        struct partition *p = s != NULL ? still_mine(f, s) : NULL;
+        if (p != NULL && p->fetch_state == FETCH_ACTIVE &&
+            partition_log_end(p) == s->fetch_offset) {
+            fetched_one(f, p, fp, frame->payload + pos);
+        }
+        pos += fp->records_length;
+    }
+}
+
 static void on_fetch(struct rpc_request *req, int status, const struct rpc_frame *frame)
 {
     struct replica_fetcher *f = req->data;
@@ -390,31 +621,27 @@ static void on_fetch(struct rpc_request *req, int status, const struct rpc_frame
     if (status == 0 && frame->error == 0) {
         r = sluice__replica__replica_fetch_response__unpack(NULL, frame->body_len, frame->body);
     }
-    if (r == NULL || r->n_partitions != f->n_sent) {
+    if (r == NULL) {
         if (status != 0 && f->backoff_logged++ % 20 == 0) {
             log_warn("replica", "fetch from leader=%d failed error=%s", f->leader,
                      strerror(-status));
         }
-        if (r != NULL) {
-            sluice__replica__replica_fetch_response__free_unpacked(r, NULL);
-        }
+        session_drop(f); /* the leader may have moved the session on: we cannot tell */
         backoff(f);
         return;
     }
+    if (r->error_code == REPLICA_SESSION_ERR_NOT_FOUND ||
+        r->error_code == REPLICA_SESSION_ERR_INVALID_EPOCH) {
+        int32_t error = r->error_code;
+        sluice__replica__replica_fetch_response__free_unpacked(r, NULL);
+        on_session_error(f, error);
+        return;
+    }
+    f->session_error = false;
     f->backoff_logged = 0;
-    size_t pos = 0;
-    for (size_t i = 0; i < f->n_sent; i++) {
-        const Sluice__Replica__FetchedPartition *fp = r->partitions[i];
-        if (fp->records_length > frame->payload_len - pos) {
-            log_error("replica", "fetch response from leader=%d overruns its payload", f->leader);
-            break;
-        }
-        struct partition *p = still_mine(f, &f->sent[i]);
-        if (p != NULL && p->fetch_state == FETCH_ACTIVE &&
-            partition_log_end(p) == f->sent[i].fetch_offset) {
-            fetched_one(f, p, fp, frame->payload + pos);
-        }
-        pos += fp->records_length;
+    if (session_fits(f, r->session_id)) {
+        fetched_all(f, r, frame);
+        session_answered(f, r->session_id);
     }
     sluice__replica__replica_fetch_response__free_unpacked(r, NULL);
     round_start(f);
@@ -422,23 +649,10 @@ static void on_fetch(struct rpc_request *req, int status, const struct rpc_frame
 
 static int send_fetch(struct replica_fetcher *f)
 {
-    size_t n = f->n_sent;
-    Sluice__Replica__FetchPartition *fp = calloc(n, sizeof *fp);
-    Sluice__Replica__FetchPartition **ptrs = calloc(n, sizeof *ptrs);
+    struct fetch_lists l;
     int rv = -1;
-    if (fp != NULL && ptrs != NULL) {
+    if (fetch_lists_fill(f, &l) == 0) {
         const struct sluice_config *cfg = f->rm->cfg;
-        for (size_t i = 0; i < n; i++) {
-            struct partition *p = f->sent[i].p;
-            sluice__replica__fetch_partition__init(&fp[i]);
-            fp[i].topic = f->sent[i].topic;
-            fp[i].partition = f->sent[i].index;
-            fp[i].fetch_offset = f->sent[i].fetch_offset;
-            fp[i].current_leader_epoch = f->sent[i].leader_epoch;
-            fp[i].last_fetched_epoch = partition_log_latest_epoch(p->log);
-            fp[i].partition_max_bytes = (uint32_t)cfg->replica_fetch_max_bytes;
-            ptrs[i] = &fp[i];
-        }
         Sluice__Replica__ReplicaFetchRequest body = SLUICE__REPLICA__REPLICA_FETCH_REQUEST__INIT;
         body.version = 1;
         body.replica_id = f->rm->self;
@@ -446,8 +660,12 @@ static int send_fetch(struct replica_fetcher *f)
         body.max_wait_ms = (uint32_t)cfg->replica_fetch_wait_max_ms;
         body.min_bytes = (uint32_t)cfg->replica_fetch_min_bytes;
         body.max_bytes = (uint32_t)cfg->replica_fetch_response_max_bytes;
-        body.partitions = ptrs;
-        body.n_partitions = n;
+        body.partitions = l.part_ptrs;
+        body.n_partitions = l.n_parts;
+        body.forgotten = l.forgot_ptrs;
+        body.n_forgotten = l.n_forgot;
+        body.session_id = f->session_id;
+        body.session_epoch = f->session_epoch;
         f->req.data = f;
         rv = rpc_client_call(&f->client, &f->req,
                              SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH, 1, &body.base,
@@ -455,8 +673,7 @@ static int send_fetch(struct replica_fetcher *f)
                              on_fetch);
         f->in_flight = rv == 0;
     }
-    free(fp);
-    free(ptrs);
+    fetch_lists_free(&l);
     return rv == 0 ? 0 : -1;
 }
 
@@ -466,14 +683,13 @@ static void round_start(struct replica_fetcher *f)
     if (f->in_flight || f->closing) {
         return;
     }
-    struct collect c = {f, uv_now(f->rm->loop), FETCH_TRUNCATE};
+    struct collect c = {f, uv_now(f->rm->loop), FETCH_ACTIVE, 0};
     f->n_sent = 0;
     f->throttled = false;
     replica_manager_each_partition(f->rm, collect_one, &c);
-    bool truncating = f->n_sent > 0;
+    bool truncating = c.want == FETCH_TRUNCATE;
     if (!truncating) {
-        c.want = FETCH_ACTIVE;
-        replica_manager_each_partition(f->rm, collect_one, &c);
+        f->rm->follower_quota.held_back += c.held_back;
     }
     if (f->n_sent == 0) {
         if (f->throttled) {

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "broker/replica/fetcher.h"
+#include "broker/replica/replica_session.h"
 #include "common/internal_tls.h"
 #include "common/log.h"
 
@@ -777,10 +779,17 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     replication_quota_init(&rm->leader_quota);
     replication_quota_init(&rm->follower_quota);
     strmap_init(&rm->topics);
+    rm->fetch_sessions = replica_session_cache_new(uv_hrtime() ^ ((uint64_t)getpid() << 32));
+    if (rm->fetch_sessions == NULL) {
+        snprintf(err, errlen, "out of memory for the fetch sessions");
+        return -ENOMEM;
+    }
     int rv = log_manager_init(&rm->logs, loop, cfg, dirs, each_log, rm);
     if (rv != 0) {
         snprintf(err, errlen, "out of memory reading the offsets checkpoints");
         log_manager_close(&rm->logs);
+        replica_session_cache_free(rm->fetch_sessions);
+        rm->fetch_sessions = NULL;
         return rv;
     }
     rv = host_all(rm, err, errlen);
@@ -791,6 +800,8 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
         close_fetchers(rm);
         close_all(rm);
         log_manager_close(&rm->logs);
+        replica_session_cache_free(rm->fetch_sessions);
+        rm->fetch_sessions = NULL;
         return rv;
     }
     struct metadata_listener l = {rm,
@@ -822,6 +833,8 @@ void replica_manager_stop(struct replica_manager *rm)
     uv_close((uv_handle_t *)&rm->isr_timer, NULL);
     /* Waiting fetches answer now with what they have. */
     delayed_queue_close(&rm->delayed, NULL);
+    replica_session_cache_free(rm->fetch_sessions); /* after the parked fetches answered */
+    rm->fetch_sessions = NULL;
     log_manager_stop(&rm->logs);
     close_all(rm);
     log_manager_close(&rm->logs);

@@ -26,6 +26,7 @@
 #include "common/strmap.h"
 
 struct replica_fetcher;
+struct replica_session_cache;
 
 /* How the replica layer reaches the controller (the broker wires it to its
  * controller link). NULL functions: no controller (ISR changes are not
@@ -79,6 +80,15 @@ struct replica_manager {
     /* Replication throttles (replication_quota.h): what this broker serves
      * as leader and fetches as follower for throttled partitions. */
     struct replication_quota leader_quota, follower_quota;
+    /* Followers' incremental fetch sessions with this leader
+     * (replica_session.h); NULL once stopped. */
+    struct replica_session_cache *fetch_sessions;
+    /* Follower fetches served as leader: requests, partitions they named,
+     * partitions served (with their sessions' cached ones), partitions
+     * answered, and session errors answered. */
+    struct {
+        uint64_t requests, named, served, answered, session_errors;
+    } fetch_stats;
     uint64_t open_seq; /* numbers the partition opens in flight */
     struct replica_opens_waiter *opens_waiters;
 };

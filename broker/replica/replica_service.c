@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/replica/replica_session.h"
 #include "broker/replica/txn_markers.h"
 #include "common/log.h"
 #include "proto/replica.pb-c.h"
@@ -37,7 +38,11 @@ struct fetch_ctx {
     struct rpc_call *call;
     struct replica_manager *rm;
     const FetchRequest *req; /* the call's, valid until it is finished */
-    int64_t *hw_seen;        /* per partition: the HW when the fetch arrived */
+    /* The partitions to serve: the request's, or its session's whole set
+     * (replica_session.h); parts(ctx)[i] below. */
+    struct replica_session_fetch sess;
+    bool may_lead;    /* replica_manager_may_lead, read once per pass over the partitions */
+    int64_t *hw_seen; /* per partition: the HW when the fetch arrived */
     /* While parked: per partition, the bytes a read would return now, and
      * their sum; watched[k] is the partition of the op's k-th watch, so a
      * wake re-reads that partition only (a follower's fetch names every
@@ -47,14 +52,21 @@ struct fetch_ctx {
     struct delayed_op op;
 };
 
-/* The partition if this broker leads it at the epoch the follower names. */
+static const FetchPartition *part(const struct fetch_ctx *ctx, size_t i)
+{
+    return ctx->sess.partitions[i];
+}
+
+/* The partition if this broker leads it at the epoch the follower names;
+ * `may_lead` is replica_manager_may_lead's answer (a clock read), taken
+ * once per request or wake, not per partition. */
 static struct partition *leader_for(struct replica_manager *rm, const char *topic, int32_t index,
-                                    int32_t epoch, int32_t *error)
+                                    int32_t epoch, bool may_lead, int32_t *error)
 {
     struct partition *p = replica_manager_partition(rm, topic, index);
     if (p == NULL) {
         *error = ERR_NOT_LEADER_OR_FOLLOWER;
-    } else if (!partition_is_leader(p) || !replica_manager_may_lead(rm)) {
+    } else if (!partition_is_leader(p) || !may_lead) {
         *error = ERR_NOT_LEADER_OR_FOLLOWER;
     } else if (epoch >= 0 && epoch < p->leader_epoch) {
         *error = ERR_FENCED_LEADER_EPOCH;
@@ -79,11 +91,12 @@ static bool leader_throttles(struct replica_manager *rm, struct partition *p, in
 /* Read one partition's batches (a byte range of a segment, sent later with
  * sendfile); fill `out`. */
 static void read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPartition *out,
-                     struct log_read_result *read, size_t *sent, size_t *budget)
+                     struct log_read_result *read, size_t *sent, size_t *budget,
+                     uint64_t *throttled)
 {
     int32_t error;
-    struct partition *p =
-        leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch, &error);
+    struct partition *p = leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch,
+                                     ctx->may_lead, &error);
     out->error_code = error;
     out->high_watermark = out->log_start_offset = out->log_end_offset = -1;
     if (p == NULL) {
@@ -114,51 +127,74 @@ static void read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPar
         return;
     }
     out->records_length = (uint32_t)read->length;
+    if (p->leader_throttled) {
+        *throttled += read->length;
+    }
     *sent += read->length;
     *budget -= read->length < *budget ? read->length : *budget;
+}
+
+static void fetch_ctx_free(struct fetch_ctx *ctx)
+{
+    replica_session_fetch_release(&ctx->sess);
+    free(ctx->hw_seen);
+    free(ctx->readable);
+    free(ctx->watched);
+    free(ctx);
+}
+
+/* Answer the follower's session error alone: it starts a new session. */
+static void respond_session_error(struct fetch_ctx *ctx)
+{
+    ctx->rm->fetch_stats.session_errors++;
+    Sluice__Replica__ReplicaFetchResponse resp = SLUICE__REPLICA__REPLICA_FETCH_RESPONSE__INIT;
+    resp.error_code = ctx->sess.error;
+    rpc_call_respond(ctx->call, &resp.base, NULL, 0);
+    fetch_ctx_free(ctx);
 }
 
 static void respond(struct fetch_ctx *ctx)
 {
     const FetchRequest *req = ctx->req;
-    size_t n = req->n_partitions;
+    size_t n = ctx->sess.n_partitions;
     FetchedPartition *parts = calloc(n ? n : 1, sizeof *parts);
     FetchedPartition **ptrs = calloc(n ? n : 1, sizeof *ptrs);
     struct log_read_result *reads = calloc(n ? n : 1, sizeof *reads);
     struct rpc_file_slice *slices = calloc(n ? n : 1, sizeof *slices);
-    size_t n_slices = 0, sent = 0;
+    size_t n_slices = 0, n_answered = 0, sent = 0;
     if (parts == NULL || ptrs == NULL || reads == NULL || slices == NULL) {
         rpc_call_fail(ctx->call, RPC_ERROR_INTERNAL, "out of memory");
         goto out;
     }
     size_t budget = req->max_bytes > 0 ? req->max_bytes : 1;
+    /* What throttled partitions sent counts against the leader's throttle
+     * (Kafka's sizeOfThrottledPartitions), in sync or not. */
+    uint64_t throttled = 0;
+    ctx->may_lead = replica_manager_may_lead(ctx->rm);
     for (size_t i = 0; i < n; i++) {
         sluice__replica__fetched_partition__init(&parts[i]);
-        parts[i].topic = req->partitions[i]->topic;
-        parts[i].partition = req->partitions[i]->partition;
-        read_one(ctx, req->partitions[i], &parts[i], &reads[i], &sent, &budget);
-        ptrs[i] = &parts[i];
+        parts[i].topic = part(ctx, i)->topic;
+        parts[i].partition = part(ctx, i)->partition;
+        read_one(ctx, part(ctx, i), &parts[i], &reads[i], &sent, &budget, &throttled);
+        /* A session's answer leaves out what has not changed (KIP-227);
+         * partitions with records are always in it, so the payload's
+         * slices stay in the order of the entries. */
+        if (replica_session_should_send(ctx->rm->fetch_sessions, &ctx->sess, i, &parts[i])) {
+            ptrs[n_answered++] = &parts[i];
+        }
         if (reads[i].length > 0) {
             slices[n_slices++] =
                 (struct rpc_file_slice){reads[i].fd, reads[i].position, reads[i].length};
         }
     }
-    /* What throttled partitions sent counts against the leader's throttle
-     * (Kafka's sizeOfThrottledPartitions), in sync or not. */
-    uint64_t throttled = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct partition *p = replica_manager_partition(ctx->rm, req->partitions[i]->topic,
-                                                        req->partitions[i]->partition);
-        if (p != NULL && p->leader_throttled) {
-            throttled += reads[i].length;
-        }
-    }
     if (throttled > 0) {
         replication_quota_record(&ctx->rm->leader_quota, throttled, uv_now(ctx->rm->loop));
     }
+    ctx->rm->fetch_stats.answered += n_answered;
     Sluice__Replica__ReplicaFetchResponse resp = SLUICE__REPLICA__REPLICA_FETCH_RESPONSE__INIT;
     resp.partitions = ptrs;
-    resp.n_partitions = n;
+    resp.n_partitions = n_answered;
+    resp.session_id = ctx->sess.session_id;
     int rv = rpc_call_respond_files(ctx->call, &resp.base, slices, n_slices);
     if (rv != 0 && rv != -ENOTCONN) {
         log_warn("replica", "cannot answer a replica fetch replica=%d bytes=%zu error=%s",
@@ -172,10 +208,7 @@ out:
     free(slices);
     free(parts);
     free(ptrs);
-    free(ctx->hw_seen);
-    free(ctx->readable);
-    free(ctx->watched);
-    free(ctx);
+    fetch_ctx_free(ctx);
 }
 
 /* Re-read partition `i` of the fetch: true when it alone must be answered
@@ -183,10 +216,10 @@ out:
  * bytes are brought up to date. */
 static bool probe(struct fetch_ctx *ctx, size_t i)
 {
-    const FetchPartition *in = ctx->req->partitions[i];
+    const FetchPartition *in = part(ctx, i);
     int32_t error;
-    struct partition *p =
-        leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch, &error);
+    struct partition *p = leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch,
+                                     ctx->may_lead, &error);
     if (p == NULL || partition_high_watermark(p) != ctx->hw_seen[i]) {
         return true;
     }
@@ -214,10 +247,11 @@ static bool enough_readable(const struct fetch_ctx *ctx)
     return ctx->readable_sum >= min;
 }
 
-/* Whether the fetch should answer as it arrives. */
+/* Whether the fetch should answer as it arrives (after note_progress, whose
+ * may_lead it shares). */
 static bool fetch_ready_now(struct fetch_ctx *ctx)
 {
-    for (size_t i = 0; i < ctx->req->n_partitions; i++) {
+    for (size_t i = 0; i < ctx->sess.n_partitions; i++) {
         if (probe(ctx, i)) {
             return true;
         }
@@ -229,6 +263,7 @@ static bool fetch_ready_now(struct fetch_ctx *ctx)
 static bool fetch_ready(struct delayed_op *op)
 {
     struct fetch_ctx *ctx = op->data;
+    ctx->may_lead = replica_manager_may_lead(ctx->rm);
     return probe(ctx, ctx->watched[op->fired]) || enough_readable(ctx);
 }
 
@@ -240,15 +275,18 @@ static void fetch_complete(struct delayed_op *op, bool expired)
     respond(ctx);
 }
 
-/* Record each follower's progress once per request, and propose ISR joins. */
+/* Record each follower's progress once per request, and propose ISR joins:
+ * for every partition of its session, named in this request or not (a
+ * caught-up follower that has nothing new to say stays caught up). */
 static void note_progress(struct fetch_ctx *ctx)
 {
     uint64_t now = uv_now(ctx->rm->loop);
-    for (size_t i = 0; i < ctx->req->n_partitions; i++) {
-        const FetchPartition *in = ctx->req->partitions[i];
+    ctx->may_lead = replica_manager_may_lead(ctx->rm);
+    for (size_t i = 0; i < ctx->sess.n_partitions; i++) {
+        const FetchPartition *in = part(ctx, i);
         int32_t error;
-        struct partition *p =
-            leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch, &error);
+        struct partition *p = leader_for(ctx->rm, in->topic, in->partition,
+                                         in->current_leader_epoch, ctx->may_lead, &error);
         ctx->hw_seen[i] = p != NULL ? partition_high_watermark(p) : -1;
         /* A fetch offset outside our log is answered OFFSET_OUT_OF_RANGE and
          * proves nothing: a follower ahead of us holds a divergent tail,
@@ -265,37 +303,79 @@ static void note_progress(struct fetch_ctx *ctx)
     }
 }
 
+/* At most this many sessions: each follower broker has num.replica.fetchers
+ * fetchers here, so twice that per broker leaves room for restarts before a
+ * live session is evicted. */
+static size_t max_sessions(const struct replica_manager *rm)
+{
+    size_t brokers = rm->metadata != NULL ? metadata_view_broker_count(rm->metadata) : 0;
+    size_t fetchers = rm->cfg->num_replica_fetchers > 0 ? (size_t)rm->cfg->num_replica_fetchers : 1;
+    size_t n = 2 * (brokers > 0 ? brokers : 1) * fetchers;
+    return n > 8 ? n : 8;
+}
+
+/* Resolve the request's session: 0, or -1 when the answer was sent (a
+ * session error) or failed. */
+static int resolve_session(struct fetch_ctx *ctx)
+{
+    struct replica_manager *rm = ctx->rm;
+    const FetchRequest *req = ctx->req;
+    rm->fetch_stats.requests++;
+    rm->fetch_stats.named += req->n_partitions;
+    if (rm->fetch_sessions == NULL) {
+        /* Stopping: no sessions any more; a sessionless request is served. */
+        ctx->sess.partitions = (const FetchPartition *const *)req->partitions;
+        ctx->sess.n_partitions = req->n_partitions;
+        ctx->sess.error =
+            req->session_epoch > REPLICA_SESSION_EPOCH_NEW ? REPLICA_SESSION_ERR_NOT_FOUND : 0;
+    } else if (replica_session_resolve(rm->fetch_sessions, req, max_sessions(rm), uv_now(rm->loop),
+                                       &ctx->sess) != 0) {
+        log_warn("replica", "no memory for the fetch session of replica=%d session=%d",
+                 req->replica_id, req->session_id);
+    }
+    if (ctx->sess.error != 0) {
+        respond_session_error(ctx);
+        return -1;
+    }
+    rm->fetch_stats.served += ctx->sess.n_partitions;
+    size_t n = ctx->sess.n_partitions + 1;
+    if ((ctx->hw_seen = calloc(n, sizeof(int64_t))) == NULL ||
+        (ctx->readable = calloc(n, sizeof(size_t))) == NULL ||
+        (ctx->watched = calloc(n, sizeof(size_t))) == NULL) {
+        rpc_call_fail(ctx->call, RPC_ERROR_INTERNAL, "out of memory");
+        fetch_ctx_free(ctx);
+        return -1;
+    }
+    return 0;
+}
+
 static void handle_fetch(struct rpc_call *call, void *arg)
 {
     struct replica_manager *rm = arg;
     struct fetch_ctx *ctx = calloc(1, sizeof *ctx);
     const FetchRequest *req = (const FetchRequest *)call->request;
-    size_t n = req->n_partitions + 1;
-    if (ctx == NULL || (ctx->hw_seen = calloc(n, sizeof(int64_t))) == NULL ||
-        (ctx->readable = calloc(n, sizeof(size_t))) == NULL ||
-        (ctx->watched = calloc(n, sizeof(size_t))) == NULL) {
-        if (ctx != NULL) {
-            free(ctx->hw_seen);
-            free(ctx->readable);
-        }
-        free(ctx);
+    if (ctx == NULL) {
         rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
         return;
     }
     ctx->call = call;
     ctx->rm = rm;
     ctx->req = req;
+    if (resolve_session(ctx) != 0) {
+        return;
+    }
     note_progress(ctx);
     ctx->op.data = ctx;
-    if (req->max_wait_ms == 0 || req->n_partitions == 0 || fetch_ready_now(ctx) ||
-        delayed_op_init(&ctx->op, req->n_partitions, fetch_ready, fetch_complete, ctx) != 0) {
+    size_t n = ctx->sess.n_partitions;
+    if (req->max_wait_ms == 0 || n == 0 || fetch_ready_now(ctx) ||
+        delayed_op_init(&ctx->op, n, fetch_ready, fetch_complete, ctx) != 0) {
         respond(ctx);
         return;
     }
     size_t n_watched = 0;
-    for (size_t i = 0; i < req->n_partitions; i++) {
+    for (size_t i = 0; i < n; i++) {
         struct partition *p =
-            replica_manager_partition(rm, req->partitions[i]->topic, req->partitions[i]->partition);
+            replica_manager_partition(rm, part(ctx, i)->topic, part(ctx, i)->partition);
         if (p != NULL) {
             ctx->watched[n_watched++] = i; /* the op's watches are numbered in this order */
             partition_watch(p, &ctx->op);
@@ -318,6 +398,7 @@ static void handle_epochs(struct rpc_call *call, void *arg)
         rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
         return;
     }
+    bool may_lead = replica_manager_may_lead(rm);
     for (size_t i = 0; i < n; i++) {
         const Sluice__Replica__EpochQuery *q = req->partitions[i];
         sluice__replica__epoch_end__init(&ends[i]);
@@ -328,7 +409,7 @@ static void handle_epochs(struct rpc_call *call, void *arg)
         ends[i].end_offset = -1;
         int32_t error;
         struct partition *p =
-            leader_for(rm, q->topic, q->partition, q->current_leader_epoch, &error);
+            leader_for(rm, q->topic, q->partition, q->current_leader_epoch, may_lead, &error);
         ends[i].error_code = error;
         if (p != NULL) {
             struct leader_epoch_end e = partition_log_end_offset_for_epoch(p->log, q->leader_epoch);

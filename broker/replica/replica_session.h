@@ -1,0 +1,87 @@
+/* Incremental fetch sessions for follower fetches (KIP-227, as Kafka's
+ * followers use them: FetchSession on the leader), the leader's cache.
+ *
+ * A follower's first request of a session names every partition it fetches
+ * from this leader; later ones name only the partitions new to the session
+ * or whose fetch offset or epochs changed, and list the ones it dropped as
+ * forgotten. The leader serves the session's whole set each time: a
+ * partition left out is fetched again at the offset, epochs and max bytes
+ * last sent, so the follower's progress is recorded for every partition of
+ * the session on every fetch (its caught-up time, the ISR and the high
+ * watermark see what they saw before sessions). An answer names only the
+ * partitions with records, with an error, or whose high watermark, log start
+ * or log end differ from what this session was last told; a partition the
+ * follower named explicitly (new or changed) is always answered.
+ *
+ * Request epochs (proto/replica.proto): 0 no session (the whole set is in
+ * the request, the whole answer goes back, as brokers without sessions
+ * fetch); 1 opens a session (closing the one named); N >= 2 continues it.
+ * An unknown session (another follower's counts as unknown) answers
+ * FETCH_SESSION_ID_NOT_FOUND, a wrong epoch INVALID_FETCH_SESSION_EPOCH; the
+ * follower then opens a new session with a full request.
+ *
+ * Bounds: at most `max_sessions` sessions (the caller's bound, passed on
+ * each request; a new one evicts the least recently used) and
+ * REPLICA_SESSION_MAX_PARTITIONS partitions in one session (a request past
+ * that gets no session: it is served as sessionless). Nothing is allocated
+ * for what a request claims beyond the partitions it carries.
+ *
+ * Pure bookkeeping: no clock, no partitions. Loop thread only. */
+#ifndef SLUICE_BROKER_REPLICA_REPLICA_SESSION_H
+#define SLUICE_BROKER_REPLICA_REPLICA_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/replica.pb-c.h"
+
+#define REPLICA_SESSION_EPOCH_NONE     0 /* sessionless: full request, full answer */
+#define REPLICA_SESSION_EPOCH_NEW      1 /* full request opening a session */
+#define REPLICA_SESSION_MAX_PARTITIONS 8192
+
+/* Kafka's error codes for a session the leader cannot continue. */
+#define REPLICA_SESSION_ERR_NOT_FOUND     70 /* FETCH_SESSION_ID_NOT_FOUND */
+#define REPLICA_SESSION_ERR_INVALID_EPOCH 71 /* INVALID_FETCH_SESSION_EPOCH */
+
+struct replica_session_cache;
+
+/* NULL without memory. `seed` varies the session ids (a restarted leader
+ * must not hand out the ids its previous incarnation did). */
+struct replica_session_cache *replica_session_cache_new(uint64_t seed);
+void replica_session_cache_free(struct replica_session_cache *c);
+size_t replica_session_cache_count(const struct replica_session_cache *c);
+/* Partitions held across all sessions. */
+size_t replica_session_cache_partitions(const struct replica_session_cache *c);
+
+/* A request resolved against the cache: the partitions to serve. */
+struct replica_session_fetch {
+    int32_t error;      /* REPLICA_SESSION_ERR_*: answer that alone; else 0 */
+    int32_t session_id; /* to answer with; 0: sessionless, answer every partition */
+    /* The whole set to serve, in the order to answer: the request's own
+     * (sessionless) or a copy of the session's, owned by this struct (so it
+     * stays valid while the fetch is parked, whatever happens to the
+     * session meanwhile). */
+    const Sluice__Replica__FetchPartition *const *partitions;
+    size_t n_partitions;
+    uint64_t layout; /* private: the session's layout when copied */
+    void *copy;      /* private */
+};
+
+/* Resolve `req` (from follower req->replica_id) at `now_ms` with at most
+ * `max_sessions` sessions (>= 1). Returns 0, or -ENOMEM (`out` then serves
+ * the request as sessionless when the request's epoch allows, else answers
+ * FETCH_SESSION_ID_NOT_FOUND). `req` must outlive `out` when sessionless. */
+int replica_session_resolve(struct replica_session_cache *c,
+                            const Sluice__Replica__ReplicaFetchRequest *req, size_t max_sessions,
+                            uint64_t now_ms, struct replica_session_fetch *out);
+void replica_session_fetch_release(struct replica_session_fetch *f);
+
+/* Whether partition `i` of `f` goes into the answer with these values,
+ * recording what the session is told. Sessionless, or the session gone
+ * meanwhile: always. */
+bool replica_session_should_send(struct replica_session_cache *c,
+                                 const struct replica_session_fetch *f, size_t i,
+                                 const Sluice__Replica__FetchedPartition *answer);
+
+#endif
