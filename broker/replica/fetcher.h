@@ -6,7 +6,12 @@
  * Each round, partitions that just became followers first ask the leader
  * where their last epoch ends (OffsetsForLeaderEpoch) and cut what diverges
  * (leader_epoch_truncation_decide: never to the high watermark blindly);
- * then one ReplicaFetch long-polls for all of them. Batches are appended as
+ * then one ReplicaFetch long-polls for all of them, in an incremental fetch
+ * session (KIP-227, replica_session.h): only partitions new to the session
+ * or whose fetch offset or epochs changed are named, those no longer
+ * fetched are listed as forgotten, answers are matched by topic and
+ * partition (a partition left out has nothing new), and any session error or
+ * failed fetch starts a new session with a full request. Batches are appended as
  * they are (offsets and epochs from the leader); the follower's high
  * watermark is min(leader's, own log end). Errors back off for
  * replica.fetch.backoff.ms. Responses for a partition whose leader or epoch

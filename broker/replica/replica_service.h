@@ -1,13 +1,17 @@
 /* The leader side of replication: the handlers of proto/replica.proto's
  * methods, served on the inter-broker listener's RPC server.
  *
- * ReplicaFetch records each follower's progress (its fetch offset is its log
- * end), which moves the high watermark and may add it to the ISR, then
+ * ReplicaFetch resolves the follower's fetch session (replica_session.h: an
+ * incremental request is served with every partition of its session),
+ * records each follower's progress (its fetch offset is its log end) for
+ * each of them, which moves the high watermark and may add it to the ISR, then
  * returns whole record batches up to the log end (not the high watermark),
  * as the RPC frame's raw payload, sent with sendfile from the segments (never
  * copied into user space). With less than min_bytes available it parks
  * in the purgatory until data arrives, the high watermark moves (so
- * followers learn it promptly), leadership changes, or max_wait_ms passes.
+ * followers learn it promptly), leadership changes, or max_wait_ms passes. A
+ * session's answer holds only the partitions with records, an error or
+ * offsets the session has not been told.
  *
  * OffsetsForLeaderEpoch answers from the leader-epoch cache where a
  * follower's last epoch ends here (KIP-101/279).
