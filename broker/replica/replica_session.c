@@ -456,7 +456,7 @@ bool replica_session_should_send(struct replica_session_cache *c,
                                  const struct replica_session_fetch *f, size_t i,
                                  const Sluice__Replica__FetchedPartition *answer)
 {
-    if (f->session_id == 0) {
+    if (c == NULL || f->session_id == 0) {
         return true;
     }
     struct rs_part *e = answered_part(c, f, i);

@@ -78,8 +78,8 @@ int replica_session_resolve(struct replica_session_cache *c,
 void replica_session_fetch_release(struct replica_session_fetch *f);
 
 /* Whether partition `i` of `f` goes into the answer with these values,
- * recording what the session is told. Sessionless, or the session gone
- * meanwhile: always. */
+ * recording what the session is told. Sessionless, the session gone
+ * meanwhile, or no cache (`c` NULL: stopping): always. */
 bool replica_session_should_send(struct replica_session_cache *c,
                                  const struct replica_session_fetch *f, size_t i,
                                  const Sluice__Replica__FetchedPartition *answer);
