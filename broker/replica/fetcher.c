@@ -2,6 +2,7 @@
 #include "broker/replica/fetcher.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +14,13 @@
 #include "common/rpc_client.h"
 #include "proto/replica.pb-c.h"
 
-#define ERR_OFFSET_OUT_OF_RANGE 1
-#define REQUEST_SLACK_MS        5000 /* beyond the long poll, before a fetch counts as lost */
-#define MAX_SENT                4096 /* partitions in one request */
+#define ERR_OFFSET_OUT_OF_RANGE    1
+#define ERR_UNKNOWN_TOPIC          3
+#define ERR_NOT_LEADER_OR_FOLLOWER 6
+#define ERR_UNKNOWN_LEADER_EPOCH   75
+#define NOT_READY_FIRST_WAIT_MS    50   /* then doubling up to replica.fetch.backoff.ms */
+#define REQUEST_SLACK_MS           5000 /* beyond the long poll, before a fetch counts as lost */
+#define MAX_SENT                   4096 /* partitions in one request */
 
 /* A partition in the request in flight, to match the answer against. */
 struct sent {
@@ -178,18 +183,19 @@ static int connect_leader(struct replica_fetcher *f)
     return 0;
 }
 
-/* Whether `p` is ours to fetch now, and in which state. */
-static bool mine(struct replica_fetcher *f, struct partition *p, uint64_t now)
+/* Whether `p` is ours to fetch (now or after its retry wait). */
+static bool mine(struct replica_fetcher *f, struct partition *p)
 {
     int32_t n = f->rm->cfg->num_replica_fetchers;
     return !partition_is_leader(p) && p->leader_id == f->leader && p->fetch_state != FETCH_NONE &&
-           p->fetch_retry_ms <= now && fetcher_slot_of(p->topic, p->index, n) == f->slot;
+           fetcher_slot_of(p->topic, p->index, n) == f->slot;
 }
 
 struct collect {
     struct replica_fetcher *f;
     uint64_t now;
     enum partition_fetch_state want;
+    uint64_t next_retry; /* the earliest fetch_retry_ms still ahead; UINT64_MAX: none */
 };
 
 /* Kafka's shouldFollowerThrottle: a listed partition, not caught up with the
@@ -207,7 +213,14 @@ static void collect_one(struct partition *p, void *arg)
 {
     struct collect *c = arg;
     struct replica_fetcher *f = c->f;
-    if (f->n_sent < MAX_SENT && mine(f, p, c->now) && p->fetch_state == c->want) {
+    if (!mine(f, p)) {
+        return;
+    }
+    if (p->fetch_retry_ms > c->now) {
+        c->next_retry = p->fetch_retry_ms < c->next_retry ? p->fetch_retry_ms : c->next_retry;
+        return;
+    }
+    if (f->n_sent < MAX_SENT && p->fetch_state == c->want) {
         if (c->want == FETCH_ACTIVE && follower_throttles(f, p, c->now)) {
             f->rm->follower_quota.held_back++;
             f->throttled = true;
@@ -233,10 +246,51 @@ static struct partition *still_mine(struct replica_fetcher *f, const struct sent
     return p;
 }
 
+/* Start a round in `wait_ms` at the latest. */
+static void wake_within(struct replica_fetcher *f, uint64_t wait_ms)
+{
+    if (!uv_is_active((uv_handle_t *)&f->timer) || uv_timer_get_due_in(&f->timer) > wait_ms) {
+        uv_timer_start(&f->timer, on_timer, wait_ms, 0);
+    }
+}
+
+/* Leave `p` alone for `wait_ms`. */
+static void retry_in(struct replica_fetcher *f, struct partition *p, uint64_t wait_ms)
+{
+    p->fetch_retry_ms = uv_now(f->rm->loop) + wait_ms;
+    wake_within(f, wait_ms);
+}
+
 static void retry_later(struct replica_fetcher *f, struct partition *p)
 {
-    p->fetch_retry_ms = uv_now(f->rm->loop) + (uint64_t)f->rm->cfg->replica_fetch_backoff_ms;
-    uv_timer_start(&f->timer, on_timer, (uint64_t)f->rm->cfg->replica_fetch_backoff_ms, 0);
+    retry_in(f, p, (uint64_t)f->rm->cfg->replica_fetch_backoff_ms);
+}
+
+/* Whether the leader's answer says only that it has not caught up with the
+ * metadata that made it our leader: it has not created its replica yet, or
+ * knows an older leader epoch. Both follow every topic creation and
+ * leadership change for a moment, since brokers apply the same metadata
+ * independently. */
+static bool leader_not_ready(int32_t error)
+{
+    return error == ERR_NOT_LEADER_OR_FOLLOWER || error == ERR_UNKNOWN_TOPIC ||
+           error == ERR_UNKNOWN_LEADER_EPOCH;
+}
+
+/* Retry a leader that is not ready soon, then less and less often: a full
+ * replica.fetch.backoff.ms (Kafka's 1 s) would keep a new topic's or a new
+ * leader's acks=all produces waiting that long, while a leader whose
+ * metadata is truly stuck is not asked more than a few extra times. */
+static void retry_not_ready(struct replica_fetcher *f, struct partition *p, int32_t error)
+{
+    uint32_t max = (uint32_t)f->rm->cfg->replica_fetch_backoff_ms;
+    uint32_t wait =
+        p->fetch_not_ready_ms == 0 ? NOT_READY_FIRST_WAIT_MS : p->fetch_not_ready_ms * 2;
+    wait = wait < max ? wait : max;
+    p->fetch_not_ready_ms = wait;
+    log_debug("replica", "leader not ready topic=%s partition=%d leader=%d error=%d retry_ms=%u",
+              p->topic, p->index, f->leader, error, wait);
+    retry_in(f, p, wait);
 }
 
 /* ---- truncation (KIP-101/279) ---- */
@@ -245,9 +299,14 @@ static void truncate_answer(struct replica_fetcher *f, struct partition *p,
                             const Sluice__Replica__EpochEnd *e)
 {
     if (e->error_code != 0) {
-        retry_later(f, p);
+        if (leader_not_ready(e->error_code)) {
+            retry_not_ready(f, p, e->error_code);
+        } else {
+            retry_later(f, p);
+        }
         return;
     }
+    p->fetch_not_ready_ms = 0;
     int64_t end = partition_log_end(p);
     struct leader_epoch_truncation t = leader_epoch_truncation_decide(
         partition_log_epoch_cache(p->log), end, e->leader_epoch, e->end_offset);
@@ -361,10 +420,15 @@ static void fetched_one(struct replica_fetcher *f, struct partition *p,
         }
         return;
     }
+    if (leader_not_ready(fp->error_code)) {
+        retry_not_ready(f, p, fp->error_code);
+        return;
+    }
     if (fp->error_code != 0) {
         retry_later(f, p);
         return;
     }
+    p->fetch_not_ready_ms = 0;
     struct log_append_info info;
     p->leader_high_watermark = fp->high_watermark;
     int rv = partition_append_replica(p, records, fp->records_length, fp->high_watermark, &info);
@@ -466,7 +530,7 @@ static void round_start(struct replica_fetcher *f)
     if (f->in_flight || f->closing) {
         return;
     }
-    struct collect c = {f, uv_now(f->rm->loop), FETCH_TRUNCATE};
+    struct collect c = {f, uv_now(f->rm->loop), FETCH_TRUNCATE, UINT64_MAX};
     f->n_sent = 0;
     f->throttled = false;
     replica_manager_each_partition(f->rm, collect_one, &c);
@@ -474,6 +538,11 @@ static void round_start(struct replica_fetcher *f)
     if (!truncating) {
         c.want = FETCH_ACTIVE;
         replica_manager_each_partition(f->rm, collect_one, &c);
+    }
+    if (c.next_retry != UINT64_MAX) {
+        /* Partitions waiting to be retried come back on the timer even
+         * when nothing else is fetched meanwhile. */
+        wake_within(f, c.next_retry - c.now);
     }
     if (f->n_sent == 0) {
         if (f->throttled) {

@@ -190,6 +190,7 @@ bool partition_apply_state(struct partition *p, const struct partition_state *st
     } else if (changed) {
         p->fetch_state = st->leader >= 0 ? FETCH_TRUNCATE : FETCH_NONE;
         p->fetch_retry_ms = 0;
+        p->fetch_not_ready_ms = 0;
     }
     delayed_key_notify(&p->waiters); /* parked produces see the change */
     return changed;

@@ -84,6 +84,7 @@ struct partition {
     /* follower side */
     enum partition_fetch_state fetch_state;
     uint64_t fetch_retry_ms;       /* uv_now before which the fetcher leaves it alone */
+    uint32_t fetch_not_ready_ms;   /* the last wait for a leader not ready yet; 0: none */
     int64_t leader_high_watermark; /* the leader's, from its last fetch answer; -1 unknown */
     /* replication throttles: whether the topic's leader. / follower.
      * replication.throttled.replicas list this partition on this broker */

@@ -389,3 +389,48 @@ def test_batch_larger_than_the_default_frame_replicates(clusters):
         assert got.offset() == 0 and got.value() == value
     finally:
         c.close()
+
+
+def produce_to_every_partition(cluster, topic, partitions, tag, timeout_ms):
+    """One acks=all record to each partition; returns {partition: error}
+    for those not acknowledged within `timeout_ms`."""
+    outcome = {}
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",
+                         "linger.ms": 5, "message.timeout.ms": timeout_ms,
+                         "retry.backoff.ms": 100, "topic.metadata.refresh.interval.ms": 500,
+                         "reconnect.backoff.max.ms": 500})
+    for i in range(partitions):
+        producer.produce(topic, f"{tag}:{i}".encode(), partition=i,
+                         on_delivery=lambda err, msg: outcome.__setitem__(msg.partition(), err))
+    producer.flush(timeout_ms / 1000 + 30)
+    return {part: err for part, err in outcome.items() if err is not None} | \
+        {i: "no delivery report" for i in range(partitions) if i not in outcome}
+
+
+def test_followers_do_not_wait_the_fetch_backoff_for_a_leader_not_ready(clusters):
+    """Brokers apply the same metadata independently, so right after a topic
+    is created (or a leader changes) a follower may fetch from a leader that
+    has not created its replica yet, or knows an older epoch. The follower
+    must retry that soon, not after replica.fetch.backoff.ms: set to a
+    minute here, so any partition waiting it would keep its acks=all
+    record unacknowledged past the producer's 20 s."""
+    cluster = clusters(overrides={"replica.fetch.backoff.ms": "60000",
+                                  "replica.lag.time.max.ms": "60000"})
+    topic, partitions = "not-ready", 300
+    # Produce as soon as the topic exists: the followers race the leaders.
+    assert create(admin_for(cluster), topic, partitions, 3, TOPIC_CONFIG) is None
+    failed = produce_to_every_partition(cluster, topic, partitions, "new", 20000)
+    assert not failed, f"{len(failed)} partitions unacknowledged, e.g. {list(failed.items())[:3]}"
+
+    # A leader change: the survivors' followers may ask the new leaders
+    # before these know they lead.
+    victim = cluster.node(1)
+    victim.kill()
+    s = cluster.wait_status(
+        lambda s: all(p["leader"] not in (-1, 1) for p in partitions_of(s, topic).values()),
+        40, "every partition led by node 2 or 3")
+    assert s is not None
+    failed = produce_to_every_partition(cluster, topic, partitions, "moved", 20000)
+    assert not failed, f"{len(failed)} partitions unacknowledged, e.g. {list(failed.items())[:3]}"
+    victim.start()
+    cluster.wait_healthy()
