@@ -95,7 +95,8 @@ static const struct config_def broker_defs[] = {
     {"log.max.open.files", CONFIG_INT, BROKER(log_max_open_files), "0", 0, INT32_MAX, NULL, NULL,
      "Sluice's bound on the descriptors partition segments hold (Kafka keeps every segment "
      "open): least recently used segments close past it and reopen on use; reads in flight "
-     "keep theirs. 0 derives it from RLIMIT_NOFILE as (limit - 512) / 2, at most 4096."},
+     "keep theirs. 0 derives it from RLIMIT_NOFILE as (limit - 512) / 2, at most 65536 (sluiced "
+     "raises its soft limit to the hard one at start, as the JVM does for Kafka)."},
     {"log.index.interval.bytes", CONFIG_INT, BROKER(log_index_interval_bytes), "4096", 0, INT32_MAX,
      NULL, NULL, "Bytes between offset index entries."},
     {"log.index.size.max.bytes", CONFIG_INT, BROKER(log_index_size_max_bytes), "10485760", 4096,

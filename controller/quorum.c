@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -180,7 +181,10 @@ static void on_applied(struct raft_apply *apply, int status, void *result)
     int qs;
     switch (status) {
     case 0:
-        qs = 0;
+        /* Committed while quorum_close waits for appends: the caller may
+         * have gone (the service closes first), so it hears what it would
+         * have heard from raft_close. */
+        qs = q->closing ? QUORUM_SHUTTING_DOWN : 0;
         break;
     case RAFT_LEADERSHIPLOST:
         qs = q->closing ? QUORUM_SHUTTING_DOWN : QUORUM_UNKNOWN_OUTCOME;
@@ -343,9 +347,64 @@ static void log_aio_budget(void)
     log_info("quorum", "kernel aio budget aio-nr=%ld aio-max-nr=%ld", nr, max);
 }
 
+static void close_uv_side(struct quorum *q);
+static void close_done(struct quorum *q);
+
 static void on_poll(uv_prepare_t *handle)
 {
-    quorum_tick(handle->data);
+    struct quorum *q = handle->data;
+    if (q->draining) {
+        /* Not from inside raft_uv's callback: raft_close would cancel the
+         * requests raft_uv is iterating over. */
+        if (q->leader_appends == 0) {
+            q->draining = false;
+            close_uv_side(q);
+            close_done(q); /* the drain's step */
+        }
+        return;
+    }
+    quorum_tick(q);
+}
+
+/* One append raft submitted as leader, counted until raft_uv finishes it. */
+struct counted_append {
+    struct raft_io_append req; /* the one raft_uv holds */
+    struct quorum *q;
+    struct raft_io_append *raft_req;
+    raft_io_append_cb cb;
+};
+
+static void on_counted_append(struct raft_io_append *req, int status)
+{
+    struct counted_append *ca = req->data;
+    struct raft_io_append *raft_req = ca->raft_req;
+    raft_io_append_cb cb = ca->cb;
+    ca->q->leader_appends--;
+    free(ca);
+    cb(raft_req, status);
+}
+
+static int counted_append(struct raft_io *io, struct raft_io_append *req,
+                          const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+    struct quorum *q = (struct quorum *)((char *)io - offsetof(struct quorum, io));
+    /* A follower's cancelled appends truncate nothing: pass them through. */
+    if (raft_state(q->raft) != RAFT_LEADER) {
+        return q->uv_append(io, req, entries, n, cb);
+    }
+    struct counted_append *ca = malloc(sizeof *ca);
+    if (ca == NULL) {
+        return RAFT_NOMEM;
+    }
+    *ca = (struct counted_append){.req.data = ca, .q = q, .raft_req = req, .cb = cb};
+    req->cb = cb; /* as raft_uv would have set it */
+    int rv = q->uv_append(io, &ca->req, entries, n, on_counted_append);
+    if (rv != 0) {
+        free(ca); /* no callback follows a refused append (raft frees its request too) */
+        return rv;
+    }
+    q->leader_appends++;
+    return 0;
 }
 
 static int bootstrap(struct quorum *q, const struct voters *voters, char *err, size_t errlen)
@@ -441,6 +500,8 @@ int quorum_start_uv(struct quorum *q, uv_loop_t *loop, const char *dir, const st
         return -EIO;
     }
     q->io_inited = true;
+    q->uv_append = q->io.append;
+    q->io.append = counted_append;
     if (q->options.segment_size != 0) {
         raft_uv_set_segment_size(&q->io, q->options.segment_size);
     }
@@ -497,6 +558,20 @@ static void on_poll_closed(uv_handle_t *handle)
     close_done(handle->data);
 }
 
+/* The poll handle, then raft. */
+static void close_uv_side(struct quorum *q)
+{
+    if (q->uv_started && q->poll.data == q) {
+        close_pending(q, +1);
+        uv_prepare_stop(&q->poll);
+        uv_close((uv_handle_t *)&q->poll, on_poll_closed);
+    }
+    if (q->uv_started && q->raft == &q->own_raft) {
+        close_pending(q, +1);
+        raft_close(q->raft, on_raft_closed);
+    }
+}
+
 void quorum_close(struct quorum *q, void (*cb)(struct quorum *q))
 {
     if (q->closing) {
@@ -506,14 +581,15 @@ void quorum_close(struct quorum *q, void (*cb)(struct quorum *q))
     q->ready = false;
     q->close_cb = cb;
     q->close_steps = 1; /* released at the end of this function */
-    if (q->uv_started && q->poll.data == q) {
+    if (q->leader_appends > 0 && q->uv_started && q->poll.data == q) {
+        /* No new ones come: proposals and barriers stop with `closing`.
+         * The poll handle closes raft once these are written. */
+        log_info("quorum", "closing once the leader's appends are written node.id=%d appends=%u",
+                 q->node_id, q->leader_appends);
+        q->draining = true;
         close_pending(q, +1);
-        uv_prepare_stop(&q->poll);
-        uv_close((uv_handle_t *)&q->poll, on_poll_closed);
-    }
-    if (q->uv_started && q->raft == &q->own_raft) {
-        close_pending(q, +1);
-        raft_close(q->raft, on_raft_closed);
+    } else {
+        close_uv_side(q);
     }
     /* raft never initialised: quorum_release frees the io and transport. */
     close_done(q);

@@ -103,6 +103,16 @@ struct quorum {
     struct raft_barrier barrier;
     bool fatal;
     bool closing;
+    /* raft_uv's append, decorated in place (quorum_start_uv): the appends
+     * raft submitted as leader and raft_uv has not finished. raft 0.15's
+     * close cancels raft_uv's queued appends, and each cancelled leader
+     * append truncates raft's in-memory log from its first index: a second
+     * one then truncates past the end of the log (fixed upstream after 0.15)
+     * and crashes. So quorum_close calls raft_close only once none is left. */
+    int (*uv_append)(struct raft_io *io, struct raft_io_append *req,
+                     const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
+    unsigned leader_appends;
+    bool draining;                /* quorum_close waits for leader_appends to reach 0 */
     uint64_t restores, snapshots; /* counters for status and tests */
     quorum_leadership_cb on_leadership;
     quorum_fatal_cb on_fatal;
@@ -153,9 +163,14 @@ uint64_t quorum_last_index(struct quorum *q);
 uint64_t quorum_term(struct quorum *q);
 uint64_t quorum_last_applied(struct quorum *q);
 /* Stop: raft_close, then release the FSM; `cb` fires when done (may be
- * NULL). Never call from inside a raft or quorum callback. For an attached
- * (fixture) raft only the FSM is released, synchronously. raft_uv's memory
- * stays until quorum_release. */
+ * NULL). Never call from inside a raft or quorum callback. From this call on,
+ * no proposal is taken and every pending one completes with
+ * QUORUM_SHUTTING_DOWN, committed or not (its outcome is unknown to the
+ * caller, as after a lost leadership). With raft_uv, raft_close waits until
+ * the appends this node submitted as leader are written (see uv_append in
+ * struct quorum); the loop must keep running. For an attached (fixture) raft
+ * only the FSM is released, synchronously. raft_uv's memory stays until
+ * quorum_release. */
 void quorum_close(struct quorum *q, void (*cb)(struct quorum *q));
 
 /* Free raft_uv and its transport, once the loop has run dry after

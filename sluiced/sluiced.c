@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <uv.h>
 
@@ -270,6 +271,32 @@ static void pin_malloc_thresholds(void)
     }
 }
 
+/* Raise the soft open-file limit to the hard one, as the JVM does for Kafka
+ * (MaxFDLimit): shells and containers often start with a soft limit of 1,024
+ * or a few thousand, below one descriptor per active partition, while the
+ * hard limit (systemd's LimitNOFILE, Docker's default) allows far more. The
+ * segment cache, the connection quota and the partition placement limit
+ * all size themselves from the soft limit. Called before logging is
+ * configured, so it reports what it did through `raised_from`. */
+static rlim_t raise_open_file_limit(rlim_t *raised_from)
+{
+    struct rlimit rl;
+    *raised_from = 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return 0;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            *raised_from = was;
+        } else {
+            rl.rlim_cur = was;
+        }
+    }
+    return rl.rlim_cur;
+}
+
 int main(int argc, char **argv)
 {
     struct args args;
@@ -282,6 +309,8 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     pin_malloc_thresholds();
+    rlim_t raised_from;
+    rlim_t nofile = raise_open_file_limit(&raised_from);
 
     struct sluiced d;
     memset(&d, 0, sizeof d);
@@ -293,6 +322,10 @@ int main(int argc, char **argv)
         return 1;
     }
     log_set_level((enum log_level)log_level_parse(d.config.log_level));
+    if (raised_from != 0) {
+        log_info("sluiced", "raised the open-file limit (RLIMIT_NOFILE) from=%llu to=%llu",
+                 (unsigned long long)raised_from, (unsigned long long)nofile);
+    }
 
     rv = data_dirs_open(&d.data_dirs, d.config.log_dirs, d.config.node_id, err, sizeof err);
     if (rv != 0) {

@@ -73,9 +73,11 @@ size_t log_manager_open_files_limit(int32_t configured)
     if (configured > 0) {
         return (size_t)configured;
     }
-    /* Half of what is left after connections and the rest of the process. */
+    /* Half of what is left after connections and the rest of the process:
+     * active partitions hold one each (indexes open on use), so 4,096 made
+     * a broker of 5,000 busy partitions reopen segments all the time. */
     struct rlimit rl;
-    size_t n = 4096;
+    size_t n = LOG_MAX_OPEN_FILES_DERIVED_MAX;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur < (rlim_t)(512 + 2 * n)) {
         n = rl.rlim_cur > 512 + 2 * 64 ? (size_t)(rl.rlim_cur - 512) / 2 : 64;

@@ -84,7 +84,11 @@ struct log_manager {
     struct log_open_queue opens;
 };
 
-/* log.max.open.files as configured, or derived from RLIMIT_NOFILE for 0. */
+#define LOG_MAX_OPEN_FILES_DERIVED_MAX 65536
+
+/* log.max.open.files as configured, or for 0 derived from the soft
+ * RLIMIT_NOFILE: (limit - 512) / 2, at least 64, at most
+ * LOG_MAX_OPEN_FILES_DERIVED_MAX. */
 size_t log_manager_open_files_limit(int32_t configured);
 
 /* How often the checkpoint files are written: the shortest of

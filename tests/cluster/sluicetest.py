@@ -9,6 +9,7 @@ Binaries come from $SLUICE_BUILD_DIR (set by tools/dev), default <repo>/build.
 """
 
 import os
+import resource
 import random
 import re
 import signal
@@ -160,6 +161,8 @@ class Broker:
         self.starts = 0
         # Added to the process environment (e.g. LD_PRELOAD for a fault shim).
         self.extra_env = {}
+        # (soft, hard) RLIMIT_NOFILE for the process, or None to inherit ours.
+        self.nofile = None
         self._write_config()
 
     @property
@@ -211,8 +214,14 @@ class Broker:
         # SLUICE_<KEY> variables would override the config: keep the caller's out.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         env.update(self.extra_env)
+        limits = self.nofile
+
+        def set_limits():
+            if limits is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env)
+                                     stdin=subprocess.DEVNULL, env=env, preexec_fn=set_limits)
         return self
 
     def wait_ready(self, wait_kafka=True, timeout=START_TIMEOUT):

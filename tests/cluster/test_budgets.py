@@ -355,14 +355,9 @@ def test_thousands_of_connections_hit_the_descriptor_reserve_and_survive(brokers
     descriptors in reserve, refuses the excess with a log line, still creates
     a topic (new segment files) and serves produce on a connection it holds,
     and serves everyone once they leave."""
-    import resource
     broker = brokers(start=False)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # inherited by the broker
-    try:
-        broker.start()
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    broker.nofile = (1024, 1024)  # a hard limit: sluiced raises a soft one to it
+    broker.start()
     topic = unique_topic(request)
     keeper = connect(broker)
     keeper.settimeout(30)
@@ -515,16 +510,11 @@ def test_partition_limit_checked_by_the_controller(clusters, request):
 
 def test_partition_limit_default_follows_the_descriptor_limit(brokers, request):
     """RLIMIT_NOFILE 1024 gives (1024 - 512) / 3 = 170 replicas per broker."""
-    import resource
     from clustertest import create
     from confluent_kafka.admin import AdminClient
     broker = brokers(start=False)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
-    try:
-        broker.start()
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    broker.nofile = (1024, 1024)  # a hard limit: sluiced raises a soft one to it
+    broker.start()
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     topic = unique_topic(request)
     err = create(admin, topic, 171, 1)

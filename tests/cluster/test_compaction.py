@@ -7,6 +7,7 @@ leader kill sees the same latest values from the new leader."""
 import contextlib
 import os
 import re
+import struct
 import time
 
 from confluent_kafka import KafkaError, Producer
@@ -58,6 +59,71 @@ def cleaned_on(node, topic):
     return re.search(r"cleaned dir=\S*/" + re.escape(topic) + r"-0 segments=", node.log_text())
 
 
+def _varint(data, pos):
+    """A zigzag varint of the record format, and the position after it."""
+    shift = raw = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        raw |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return (raw >> 1) ^ -(raw & 1), pos
+        shift += 7
+
+
+def _bytes(data, pos):
+    n, pos = _varint(data, pos)
+    return (None, pos) if n < 0 else (data[pos:pos + n].decode(), pos + n)
+
+
+def replica_segments(node, topic):
+    """[[(offset, key, value or None)] per segment, in offset order] of
+    partition 0 as it is on the node's disk: each replica compacts its own
+    copy, and the Kafka protocol only reads the leader's. Records are
+    uncompressed (the producer's default); an incomplete batch at the end of
+    the active segment (an append in progress) is left out."""
+    d = os.path.join(node.data_dir, f"{topic}-0")
+    segments = []
+    for name in sorted(f for f in os.listdir(d) if f.endswith(".log")):
+        with open(os.path.join(d, name), "rb") as f:
+            data = f.read()
+        records, pos = [], 0
+        while pos + 61 <= len(data):
+            base, length = struct.unpack_from(">qi", data, pos)
+            if length <= 0 or pos + 12 + length > len(data):
+                break
+            assert struct.unpack_from(">h", data, pos + 21)[0] & 0x07 == 0, "compressed batch"
+            count = struct.unpack_from(">i", data, pos + 57)[0]
+            at = pos + 61
+            for _ in range(count):
+                size, at = _varint(data, at)
+                end = at + size
+                _, r = _varint(data, at + 1)  # after attributes: timestamp delta
+                delta, r = _varint(data, r)
+                key, r = _bytes(data, r)
+                value, r = _bytes(data, r)
+                records.append((base + delta, key, value))
+                at = end
+            pos += 12 + length
+        segments.append(records)
+    return segments
+
+
+def compacted_on(node, topic):
+    """The node's copy is compacted below its active segment: a clean ran,
+    and no key appears twice in the segments before the active one. A clean
+    begun while records were still coming covers only the segments rolled by
+    then; the next ones take another clean (seconds each on a loaded
+    machine), so "a clean ran" alone does not say the log is compacted."""
+    if not cleaned_on(node, topic):
+        return False
+    older = [r for seg in replica_segments(node, topic)[:-1] for r in seg]
+    keys = [k for _, k, _ in older]
+    dups = sorted({k for k in keys if keys.count(k) > 1})
+    assert older and not dups, f"{node.name}: keys not yet compacted {dups}"
+    return True
+
+
 def cleans_in_flight(node, topic):
     """Cleans of partition 0 started and not yet finished (or abandoned)."""
     text = node.log_text()
@@ -81,8 +147,19 @@ def test_compaction_latest_value_per_key_on_every_replica(clusters, request):
     err = produce_one(p, topic, None, "no key")
     assert err is not None and err.code() == KafkaError.INVALID_RECORD, err
 
-    # Every replica compacts its own copy.
-    wait_until(lambda: all(cleaned_on(n, topic) for n in c), 60, "a clean on every replica")
+    # Every replica compacts its own copy, at the original offsets.
+    wait_until(lambda: all(compacted_on(n, topic) for n in c), 90,
+               "every replica compacted below its active segment")
+    for n in c:
+        on_disk = [r for seg in replica_segments(n, topic) for r in seg]
+        offsets = [o for o, _, _ in on_disk]
+        assert offsets == sorted(set(offsets)), (n.name, offsets)
+        values = latest(on_disk)
+        for k in range(KEYS):
+            assert values[f"k{k}"] == (None if k == 3 else f"r{ROUNDS - 1}"), (n.name, values)
+        for offset, key, value in on_disk:
+            if value is not None and offset < ROUNDS * KEYS:
+                assert offset == int(value[1:]) * KEYS + int(key[1:]), (n.name, offset, key)
     records = read_all(c.bootstrap, topic)
     offsets = [o for o, _, _ in records]
     assert offsets == sorted(set(offsets)), offsets

@@ -7,8 +7,10 @@ was written."""
 
 import os
 import random
+import resource
 import time
 
+import pytest
 from confluent_kafka import Producer
 
 from clustertest import read_back
@@ -76,3 +78,29 @@ def test_descriptors_stay_bounded_with_thousands_of_partitions(brokers, request)
     check_fds(pid)
     # Closing 2,050 logs (a final fsync each) takes a while on a shared disk.
     assert b.stop(timeout=120) == 0
+
+
+def nofile_limits(pid):
+    """(soft, hard) "Max open files" of a process."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError("no Max open files line")
+
+
+def test_soft_open_file_limit_is_raised_to_the_hard_one(brokers):
+    """A shell's soft limit (often 1,024) would cap the segment cache, the
+    connection quota and the partitions placed on the broker far below what
+    the hard limit allows; sluiced raises it at start, as the JVM does for
+    Kafka."""
+    low, hard = 1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    hard = 20000 if hard == resource.RLIM_INFINITY else min(hard, 20000)
+    if hard <= low:
+        pytest.skip(f"hard RLIMIT_NOFILE {hard} leaves nothing to raise")
+    b = brokers(start=False)
+    b.nofile = (low, hard)
+    b.start()
+    assert nofile_limits(b.proc.pid) == (hard, hard)
+    assert f"raised the open-file limit (RLIMIT_NOFILE) from={low}" in b.log_text()

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "broker/data_dir.h"
@@ -237,6 +238,32 @@ START_TEST(test_cleaner_visits_only_compacted_logs_with_segments_to_clean)
 }
 END_TEST
 
+/* log.max.open.files 0 follows the soft RLIMIT_NOFILE, within its bounds. */
+START_TEST(test_open_files_limit_follows_the_soft_rlimit)
+{
+    ck_assert_uint_eq(log_manager_open_files_limit(300), 300);
+    struct rlimit saved, rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    rl = saved;
+    rl.rlim_cur = 1024;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    ck_assert_uint_eq(log_manager_open_files_limit(0), (1024 - 512) / 2);
+    rl.rlim_cur = 600; /* nearly nothing past the reserve */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    ck_assert_uint_eq(log_manager_open_files_limit(0), 64);
+    if (saved.rlim_max == RLIM_INFINITY || saved.rlim_max >= 20000) {
+        rl.rlim_cur = 20000; /* 5,000 active partitions fit */
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        ck_assert_uint_eq(log_manager_open_files_limit(0), (20000 - 512) / 2);
+    }
+    if (saved.rlim_max == RLIM_INFINITY || saved.rlim_max >= 512 + 2 * 65536 + 1) {
+        rl.rlim_cur = 512 + 2 * 65536 + 1;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        ck_assert_uint_eq(log_manager_open_files_limit(0), LOG_MAX_OPEN_FILES_DERIVED_MAX);
+    }
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+END_TEST
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("log_manager_retention");
@@ -245,6 +272,7 @@ static Suite *make_suite(void)
     tcase_set_timeout(tc_core, 60);
     tcase_add_test(tc_core, test_only_due_logs_are_visited);
     tcase_add_test(tc_core, test_cleaner_visits_only_compacted_logs_with_segments_to_clean);
+    tcase_add_test(tc_core, test_open_files_limit_follows_the_soft_rlimit);
     suite_add_tcase(s, tc_core);
     return s;
 }

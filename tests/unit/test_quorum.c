@@ -410,6 +410,52 @@ START_TEST(test_uv_restart_keeps_metadata)
 }
 END_TEST
 
+/* Proposals a leader has appended but raft_uv has not written yet when the
+ * quorum closes (a topic creation's records, as all nodes get SIGTERM):
+ * raft 0.15 cancels them, each cancelled leader append truncates the log from
+ * its index, and the second one truncated past the end of the log and
+ * crashed. quorum_close lets them be written first: each proposer hears
+ * QUORUM_SHUTTING_DOWN, and a restart finds every entry in the log. */
+START_TEST(test_uv_close_with_leader_appends_queued)
+{
+    char dir[] = "/tmp/sluice-quorum-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    struct uv_node n;
+    struct prop p[4];
+    int port = test_free_port_pair();
+    uv_node_start(&n, dir, port);
+    uv_update_time(&n.loop);
+    uint64_t end = uv_now(&n.loop) + 5000;
+    while (!uv_ready(&n) && uv_now(&n.loop) < end) {
+        uv_run(&n.loop, UV_RUN_ONCE);
+    }
+    ck_assert(uv_ready(&n));
+    /* One loop turn: the first is being written, the others wait in
+     * raft_uv's queue. */
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(propose_register(&n.q, &p[i], i + 1), 0);
+    }
+    ck_assert_uint_eq(n.q.leader_appends, 4);
+    uv_node_stop(&n);
+    for (int i = 0; i < 4; i++) {
+        ck_assert(p[i].done);
+        ck_assert_int_eq(p[i].status, QUORUM_SHUTTING_DOWN);
+    }
+
+    uv_node_start(&n, dir, port);
+    end = uv_now(&n.loop) + 5000;
+    while (!uv_ready(&n) && uv_now(&n.loop) < end) {
+        uv_run(&n.loop, UV_RUN_ONCE);
+    }
+    ck_assert(uv_ready(&n));
+    ck_assert_uint_eq(n.q.fsm.image->n_brokers, 4);
+    uv_node_stop(&n);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* Two raft_uv voters on one loop whose raft log holds addresses that no
  * longer lead anywhere (TEST-NET-1, as after `docker compose down` and `up`
  * gave the containers new addresses): they still elect a leader and commit,
@@ -575,6 +621,7 @@ static Suite *make_suite(void)
     TCase *uv = tcase_create("uv");
     tcase_set_timeout(uv, 30);
     tcase_add_test(uv, test_uv_restart_keeps_metadata);
+    tcase_add_test(uv, test_uv_close_with_leader_appends_queued);
     tcase_add_test(uv, test_uv_peers_reached_by_name);
     tcase_add_test(uv, test_uv_unresolvable_peer_retried_and_closed);
     suite_add_tcase(s, uv);
