@@ -170,7 +170,7 @@ def test_sigterm_to_all_during_topic_creation_exits_cleanly(cluster):
     faster than its disk while every node opens the new partitions); raft
     0.15's close cancelled them and the second cancelled one crashed the
     process in quorum_close (SIGSEGV in one round of three to five here; this
-    test failed 3 of 4 runs before the fix)."""
+    test failed 5 of 6 runs before the fix)."""
     from confluent_kafka.admin import AdminClient, NewTopic
     for r in range(STOP_ROUNDS):
         wait_for(cluster, all_alive, 30, "a leader and three unfenced brokers")
@@ -190,10 +190,12 @@ def test_sigterm_to_all_during_topic_creation_exits_cleanly(cluster):
         assert all(rc == 0 for rc in codes.values()), (
             f"round {r}: exit codes {codes}\n" +
             "\n".join(f"--- {b.name}\n{b.log_text()[-3000:]}" for b in cluster))
+        # Back on the same disks: each round adds partitions, so each restart
+        # opens more (3,600 a node by the end) and the stop finds bigger proposals.
         for b in cluster:
             b.spawn()
         for b in cluster:
-            b.wait_ready()
+            b.wait_ready(timeout=60)
 
 
 def test_restart_all_keeps_the_metadata(cluster):
