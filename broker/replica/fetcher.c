@@ -57,6 +57,15 @@ struct replica_fetcher {
     struct sent *session;
     size_t n_session;
     bool session_error; /* the last answer was a session error */
+    /* The hosted partitions that follow this leader in this slot, as of
+     * rm->fetch_set_gen `set_gen` (each still checked by mine()): a round
+     * visits these, not every hosted partition (a follower of 5,000
+     * partitions from two leaders walked all of them per round, many
+     * rounds a second under load; issue 14). */
+    struct partition **set;
+    size_t n_set, cap_set;
+    uint64_t set_gen;
+    bool set_valid;
 };
 
 int32_t fetcher_slot_of(const char *topic, int32_t index, int32_t n)
@@ -81,6 +90,7 @@ int32_t fetcher_slot(const struct replica_fetcher *f)
 
 static void fetcher_free(struct replica_fetcher *f)
 {
+    free(f->set);
     free(f->sent);
     free(f->session);
     free(f);
@@ -228,10 +238,12 @@ struct collect {
  * would shrink the ISR), and the follower's throttle over its rate. */
 static bool follower_throttles(struct replica_fetcher *f, struct partition *p, uint64_t now)
 {
+    if (!p->follower_throttled) {
+        return false; /* the common case, without touching the log */
+    }
     bool in_sync =
         p->leader_high_watermark >= 0 && partition_log_end(p) >= p->leader_high_watermark;
-    return p->follower_throttled && !in_sync &&
-           replication_quota_exceeded(replica_manager_quota(f->rm, false), now);
+    return !in_sync && replication_quota_exceeded(replica_manager_quota(f->rm, false), now);
 }
 
 static void collect_one(struct partition *p, void *arg)
@@ -738,6 +750,46 @@ static int send_fetch(struct replica_fetcher *f)
     return rv == 0 ? 0 : -1;
 }
 
+static void set_add(struct partition *p, void *arg)
+{
+    struct replica_fetcher *f = arg;
+    if (!f->set_valid || !mine(f, p)) {
+        return;
+    }
+    if (f->n_set == f->cap_set) {
+        size_t cap = f->cap_set ? 2 * f->cap_set : 64;
+        struct partition **set = realloc(f->set, cap * sizeof *set);
+        if (set == NULL) {
+            f->set_valid = false; /* walk every hosted partition this round */
+            return;
+        }
+        f->set = set;
+        f->cap_set = cap;
+    }
+    f->set[f->n_set++] = p;
+}
+
+/* Visit this fetcher's partitions with collect_one: its own set, rebuilt
+ * from every hosted partition when the replica manager says a partition may
+ * have joined or been freed since. */
+static void collect(struct replica_fetcher *f, struct collect *c)
+{
+    uint64_t gen = f->rm->fetch_set_gen;
+    if (!f->set_valid || f->set_gen != gen) {
+        f->n_set = 0;
+        f->set_valid = true;
+        f->set_gen = gen;
+        replica_manager_each_partition(f->rm, set_add, f);
+    }
+    if (!f->set_valid) {
+        replica_manager_each_partition(f->rm, collect_one, c);
+        return;
+    }
+    for (size_t i = 0; i < f->n_set; i++) {
+        collect_one(f->set[i], c);
+    }
+}
+
 /* One round: truncation questions first, then a fetch for the rest. */
 static void round_start(struct replica_fetcher *f)
 {
@@ -747,7 +799,7 @@ static void round_start(struct replica_fetcher *f)
     struct collect c = {f, uv_now(f->rm->loop), FETCH_ACTIVE, UINT64_MAX, 0};
     f->n_sent = 0;
     f->throttled = false;
-    replica_manager_each_partition(f->rm, collect_one, &c);
+    collect(f, &c);
     bool truncating = c.want == FETCH_TRUNCATE;
     if (!truncating) {
         f->rm->follower_quota.held_back += c.held_back;

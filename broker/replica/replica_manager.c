@@ -52,6 +52,7 @@ static void on_isr_timer(uv_timer_t *t);
 
 static void kick_fetcher(struct replica_manager *rm, struct partition *p)
 {
+    rm->fetch_set_gen++;
     int32_t slot = fetcher_slot_of(p->topic, p->index, rm->cfg->num_replica_fetchers);
     for (size_t i = 0; i < rm->n_fetchers; i++) {
         struct replica_fetcher *f = rm->fetchers[i];
@@ -265,6 +266,7 @@ static void close_partitions_range(struct replica_manager *rm, struct hosted_top
     for (int32_t i = from; i < to; i++) {
         set_opening(h, i, 0); /* its open, when done, finds it unwanted */
         if (h->parts[i] != NULL) {
+            rm->fetch_set_gen++;
             log_manager_release(&rm->logs, h->dir_index[i]);
             if (destroy) {
                 partition_destroy(h->parts[i]);
@@ -368,6 +370,7 @@ static void on_dir_failed(void *owner, size_t dir)
              * for is acknowledged), and the fetchers drop it. */
             h->parts[i] = NULL;
             h->offline[i] = true;
+            rm->fetch_set_gen++;
             delayed_key_notify(&p->waiters);
             log_manager_release(&rm->logs, dir);
             partition_close(p);

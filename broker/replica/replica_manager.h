@@ -70,6 +70,10 @@ struct replica_manager {
     struct replica_controller controller;
     struct replica_fetcher **fetchers; /* one per (leader, slot) in use */
     size_t n_fetchers, cap_fetchers;
+    /* Moves whenever a hosted partition may have joined a fetcher's set (a
+     * fetcher is kicked for it) or been freed: fetchers keep their own
+     * partitions and walk all hosted ones again only then. */
+    uint64_t fetch_set_gen;
     uv_timer_t isr_timer;
     bool running;
     const struct internal_tls *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
