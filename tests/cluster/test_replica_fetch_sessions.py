@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from clustertest import partitions_of, wait_until
 from metricstest import scrape, value
 from sluicetest import free_port
-from test_replication import assert_replicas_identical, segment_batches
+from test_replication import assert_replicas_identical, read_all, segment_batches
 
 LAG_MS = 3000
 PARTITIONS = 300
@@ -136,23 +136,6 @@ class AckedProducer:
         assert self.producer.flush(180) == 0, "records still unacknowledged"
 
 
-def read_partition(c, topic, partition, end):
-    consumer = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "verify",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 100})
-    try:
-        consumer.assign([TopicPartition(topic, partition, 0)])
-        out = {}
-        for _ in range(240):
-            if len(out) >= end:
-                break
-            for m in consumer.consume(500, timeout=0.5):
-                if m.error() is None:
-                    out[m.offset()] = m.value().decode()
-        return out
-    finally:
-        consumer.close()
-
-
 def high_watermarks(c, topic, partitions):
     consumer = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "hw"})
     try:
@@ -191,7 +174,7 @@ def test_acks_all_survives_leader_restarts_with_sessions(clusters):
     for v, (part, off) in p.acked.items():
         by_part.setdefault(part, {})[off] = v
     for part, want in by_part.items():
-        got = read_partition(c, topic, part, hws[part])
+        got = read_all(c, topic, part, hws[part])
         for off, v in want.items():
             assert got.get(off) == v, f"{v} acknowledged at {part}/{off}, read {got.get(off)}"
     # Every replica holds every acknowledged record: the same batches
