@@ -347,6 +347,11 @@ static void replica_fetch_families(struct broker *b, struct prom_writer *w)
     prom_counter(w, "sluice_replica_fetch_partitions_served_total",
                  "Partitions served to follower fetches, the sessions' cached ones included.",
                  (int64_t)rm->fetch_stats.served);
+    prom_counter(w, "sluice_replica_fetch_partitions_examined_total",
+                 "Partitions the leader looked at to answer follower fetches: with a fetch "
+                 "session, those named, changed since its last answer or not yet caught up, "
+                 "and all of them at the session's periodic sweep.",
+                 (int64_t)rm->fetch_stats.examined);
     prom_counter(w, "sluice_replica_fetch_partitions_answered_total",
                  "Partitions in the answers to follower fetches.",
                  (int64_t)rm->fetch_stats.answered);

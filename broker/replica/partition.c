@@ -63,6 +63,22 @@ void partition_destroy(struct partition *p)
     free(p);
 }
 
+void partition_set_journal(struct partition *p, struct change_journal *journal, uint32_t slot)
+{
+    p->journal = journal;
+    p->slot = slot;
+}
+
+/* Something a waiter or a follower's fetch session may care about moved:
+ * the log end or start, the high watermark, the role or epoch, an fsync. */
+static void note_change(struct partition *p)
+{
+    if (p->journal != NULL) {
+        change_journal_record(p->journal, p->slot);
+    }
+    delayed_key_notify(&p->waiters);
+}
+
 /* ---- the high watermark ---- */
 
 static const struct replica_progress *progress_of(const struct replica_progress *replicas,
@@ -101,7 +117,7 @@ static void set_hw(struct partition *p, int64_t hw)
     }
     p->high_watermark = hw;
     partition_log_set_high_watermark(p->log, hw);
-    delayed_key_notify(&p->waiters);
+    note_change(p);
 }
 
 /* Leader: the ISR rule over the ISR and, while an AlterPartition is in
@@ -192,7 +208,7 @@ bool partition_apply_state(struct partition *p, const struct partition_state *st
         p->fetch_retry_ms = 0;
         p->fetch_not_ready_ms = 0;
     }
-    delayed_key_notify(&p->waiters); /* parked produces see the change */
+    note_change(p); /* parked produces see the change */
     return changed;
 }
 
@@ -222,7 +238,7 @@ int partition_append(struct partition *p, uint8_t *batches, size_t len,
     p->traffic.bytes_in += len;
     p->traffic.records_in += (uint64_t)info->records;
     leader_update_hw(p);
-    delayed_key_notify(&p->waiters);
+    note_change(p);
     return 0;
 }
 
@@ -238,7 +254,7 @@ int partition_append_marker(struct partition *p, const struct log_txn_marker *m,
         return rv;
     }
     leader_update_hw(p);
-    delayed_key_notify(&p->waiters);
+    note_change(p);
     return 0;
 }
 
@@ -258,7 +274,7 @@ int partition_append_replica(struct partition *p, const uint8_t *batches, size_t
         set_hw(p, hw);
     }
     if (len > 0) {
-        delayed_key_notify(&p->waiters);
+        note_change(p);
     }
     return 0;
 }
@@ -272,7 +288,7 @@ static void on_flushed(struct log_flush_req *req, int status)
         log_error("replica", "fsync failed topic=%s partition=%d error=%s", p->topic, p->index,
                   log_err_name(status));
     }
-    delayed_key_notify(&p->waiters);
+    note_change(p);
 }
 
 int partition_flush_ready(struct partition *p, int64_t end)
@@ -488,7 +504,7 @@ void partition_isr_answered(struct partition *p, const struct partition_state *s
     if (p->role == PARTITION_LEADER) {
         leader_update_hw(p);
     }
-    delayed_key_notify(&p->waiters);
+    note_change(p);
 }
 
 int32_t partition_isr_shrink(const struct replica_progress *replicas, int32_t n_replicas,
@@ -524,7 +540,7 @@ static void follow_truncation(struct partition *p, int64_t old_end)
         log_info("replica", "truncated topic=%s partition=%d from=%lld to=%lld", p->topic, p->index,
                  (long long)old_end, (long long)end);
     }
-    delayed_key_notify(&p->waiters);
+    note_change(p);
 }
 
 int partition_truncate(struct partition *p, int64_t offset)
@@ -565,6 +581,7 @@ int partition_delete_records(struct partition *p, int64_t offset, int64_t *low)
     int rv = partition_log_delete_records(p->log, target);
     if (rv == 0) {
         *low = partition_log_start_offset(p->log);
+        note_change(p); /* followers' sessions learn the new log start */
     }
     return rv;
 }

@@ -24,6 +24,7 @@
 
 #include "broker/log/partition_log.h"
 #include "broker/metadata/topic_name.h"
+#include "broker/replica/change_journal.h"
 #include "broker/replica/delayed_op.h"
 #include "common/config.h"
 
@@ -64,6 +65,10 @@ struct partition {
     char *dir;                 /* owned: the partition's directory */
     struct partition_log *log; /* owned */
     struct delayed_key waiters;
+    /* The replica manager's journal of changed partitions, and this
+     * partition's slot in it (partition_set_journal); NULL: none. */
+    struct change_journal *journal;
+    uint32_t slot;
     /* role, from the metadata (partition_become_*) */
     enum partition_role role;
     int32_t leader_epoch;       /* only grows */
@@ -114,6 +119,10 @@ bool partition_in_isr(const struct partition *p, int32_t replica);
 void partition_close(struct partition *p);
 /* Delete the partition's files (DeleteTopics) and free it. */
 void partition_destroy(struct partition *p);
+
+/* Record every later change of `p` in `journal` as slot `slot`
+ * (change_journal.h); NULL stops. */
+void partition_set_journal(struct partition *p, struct change_journal *journal, uint32_t slot);
 
 /* ---- role ---- */
 

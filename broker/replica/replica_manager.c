@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "broker/replica/fetcher.h"
+#include "broker/replica/replica_service.h"
 #include "broker/replica/replica_session.h"
 #include "common/internal_tls.h"
 #include "common/log.h"
@@ -43,6 +44,45 @@ static void hosted_free(struct hosted_topic *h)
         free(h->dir_index);
         free(h->offline);
         free(h);
+    }
+}
+
+/* ---- slots in the journal of changes (change_journal.h) ---- */
+
+/* Give `p` a slot, so its changes are recorded. Without memory it has none:
+ * the sessions that serve it then look at it on every fetch. */
+static void slot_attach(struct replica_manager *rm, struct partition *p)
+{
+    rm->partitions_gen++;
+    if (rm->changes.ring == NULL) {
+        return;
+    }
+    uint32_t slot;
+    if (rm->n_free_slots > 0) {
+        slot = rm->free_slots[--rm->n_free_slots];
+    } else {
+        if (rm->n_slots == rm->cap_free_slots) {
+            /* Room for every slot to come back, so a detach never fails. */
+            size_t cap = rm->cap_free_slots ? 2 * rm->cap_free_slots : 256;
+            uint32_t *fs = realloc(rm->free_slots, cap * sizeof *fs);
+            if (fs == NULL) {
+                return;
+            }
+            rm->free_slots = fs;
+            rm->cap_free_slots = cap;
+        }
+        slot = rm->n_slots++;
+    }
+    partition_set_journal(p, &rm->changes, slot);
+}
+
+/* `p` is about to be freed: its slot goes back. */
+static void slot_detach(struct replica_manager *rm, struct partition *p)
+{
+    rm->partitions_gen++;
+    if (p->journal != NULL) {
+        rm->free_slots[rm->n_free_slots++] = p->slot;
+        partition_set_journal(p, NULL, 0);
     }
 }
 
@@ -166,6 +206,7 @@ static void opened(void *arg, int rv, struct partition_log *log, size_t d, const
         return;
     }
     h->dir_index[i] = d;
+    slot_attach(rm, h->parts[i]);
     partition_set_config(h->parts[i], &t->config); /* a change while it was opened */
     free(c);
     if (rm->running) {
@@ -267,6 +308,7 @@ static void close_partitions_range(struct replica_manager *rm, struct hosted_top
         set_opening(h, i, 0); /* its open, when done, finds it unwanted */
         if (h->parts[i] != NULL) {
             rm->fetch_set_gen++;
+            slot_detach(rm, h->parts[i]);
             log_manager_release(&rm->logs, h->dir_index[i]);
             if (destroy) {
                 partition_destroy(h->parts[i]);
@@ -372,6 +414,7 @@ static void on_dir_failed(void *owner, size_t dir)
             h->offline[i] = true;
             rm->fetch_set_gen++;
             delayed_key_notify(&p->waiters);
+            slot_detach(rm, p);
             log_manager_release(&rm->logs, dir);
             partition_close(p);
             closed++;
@@ -782,8 +825,12 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     replication_quota_init(&rm->leader_quota);
     replication_quota_init(&rm->follower_quota);
     strmap_init(&rm->topics);
-    rm->fetch_sessions = replica_session_cache_new(uv_hrtime() ^ ((uint64_t)getpid() << 32));
-    if (rm->fetch_sessions == NULL) {
+    rm->fetch_sessions = replica_session_cache_new(uv_hrtime() ^ ((uint64_t)getpid() << 32),
+                                                   replica_service_view_free);
+    if (rm->fetch_sessions == NULL ||
+        change_journal_init(&rm->changes, REPLICA_CHANGE_JOURNAL_RECORDS) != 0) {
+        replica_session_cache_free(rm->fetch_sessions);
+        rm->fetch_sessions = NULL;
         snprintf(err, errlen, "out of memory for the fetch sessions");
         return -ENOMEM;
     }
@@ -793,6 +840,8 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
         log_manager_close(&rm->logs);
         replica_session_cache_free(rm->fetch_sessions);
         rm->fetch_sessions = NULL;
+        change_journal_free(&rm->changes);
+        free(rm->free_slots);
         return rv;
     }
     rv = host_all(rm, err, errlen);
@@ -805,6 +854,8 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
         log_manager_close(&rm->logs);
         replica_session_cache_free(rm->fetch_sessions);
         rm->fetch_sessions = NULL;
+        change_journal_free(&rm->changes);
+        free(rm->free_slots);
         return rv;
     }
     struct metadata_listener l = {rm,
@@ -840,6 +891,9 @@ void replica_manager_stop(struct replica_manager *rm)
     rm->fetch_sessions = NULL;
     log_manager_stop(&rm->logs);
     close_all(rm);
+    change_journal_free(&rm->changes);
+    free(rm->free_slots);
+    rm->free_slots = NULL;
     log_manager_close(&rm->logs);
 }
 
@@ -937,6 +991,7 @@ static void wake_one(struct partition *p, void *arg)
 void replica_manager_wake_all(struct replica_manager *rm)
 {
     replica_manager_each_partition(rm, wake_one, NULL);
+    change_journal_reset(&rm->changes); /* and the parked session fetches */
 }
 
 struct replication_quota *replica_manager_quota(struct replica_manager *rm, bool leader)

@@ -18,6 +18,7 @@
 
 #include "broker/data_dir.h"
 #include "broker/metadata/metadata_view.h"
+#include "broker/replica/change_journal.h"
 #include "broker/replica/delayed_op.h"
 #include "broker/replica/log_manager.h"
 #include "broker/replica/partition.h"
@@ -58,6 +59,11 @@ struct replica_controller {
 struct internal_tls;
 struct txn_marker_written;
 
+/* The changes a follower's session may miss between two fetches before the
+ * leader looks at all of its partitions again: seconds of changes at
+ * thousands a second, 256 KiB. */
+#define REPLICA_CHANGE_JOURNAL_RECORDS 65536
+
 struct replica_manager {
     uv_loop_t *loop;
     const struct sluice_config *cfg;
@@ -87,11 +93,20 @@ struct replica_manager {
     /* Followers' incremental fetch sessions with this leader
      * (replica_session.h); NULL once stopped. */
     struct replica_session_cache *fetch_sessions;
+    /* What changed, for the leader's views of those sessions
+     * (change_journal.h): every hosted partition has a slot in it, slots
+     * of freed partitions are reused (free_slots), and partitions_gen moves
+     * whenever a partition gets or gives up its slot. */
+    struct change_journal changes;
+    uint32_t n_slots, *free_slots;
+    size_t n_free_slots, cap_free_slots;
+    uint64_t partitions_gen;
     /* Follower fetches served as leader: requests, partitions they named,
      * partitions served (with their sessions' cached ones), partitions
-     * answered, and session errors answered. */
+     * looked at to answer them (what changed, unless a fetch sweeps its
+     * session), partitions answered, and session errors answered. */
     struct {
-        uint64_t requests, named, served, answered, session_errors;
+        uint64_t requests, named, served, examined, answered, session_errors;
     } fetch_stats;
     uint64_t open_seq; /* numbers the partition opens in flight */
     struct replica_opens_waiter *opens_waiters;

@@ -26,6 +26,9 @@ typedef Sluice__Replica__FetchedPartition FetchedPartition;
 
 #define FRAME_SLACK (1u << 20) /* headers and protobuf bodies */
 
+/* A session's sweep (sweep_interval_ms) at least this often. */
+#define SESSION_SWEEP_MAX_MS 5000
+
 size_t replica_rpc_max_frame(const struct sluice_config *cfg)
 {
     size_t m = (size_t)cfg->replica_fetch_response_max_bytes;
@@ -34,27 +37,70 @@ size_t replica_rpc_max_frame(const struct sluice_config *cfg)
     return m + FRAME_SLACK;
 }
 
+/* What the leader keeps with each follower fetch session between its
+ * fetches (replica_session_state), so that a fetch looks at the partitions
+ * the follower named, the ones the journal of changes recorded since the
+ * session's last answer, and the ones left to look at again (`carry`), not
+ * at all of them: thousands at scale, each a walk over cold memory. */
+struct session_view {
+    uint64_t layout;         /* the session's layout the arrays below are for */
+    uint64_t partitions_gen; /* rm->partitions_gen when the slots were read */
+    uint64_t journal_pos;    /* the changes before it were answered (0: look at all) */
+    uint64_t swept_ms;       /* the last fetch that looked at every partition */
+    bool may_lead;           /* replica_manager_may_lead at the last fetch */
+    bool untracked;          /* a partition has no slot: look at all of them each time */
+    uint32_t *index_of_slot; /* journal slot -> session index + 1 */
+    uint32_t n_slots;
+    size_t n;               /* session partitions (the arrays below) */
+    size_t *carry, n_carry; /* session indices to look at again */
+    uint32_t *mark, stamp;  /* mark[i] == stamp: i is in the fetch's work ... */
+    size_t *work_index;     /* ... at this position */
+};
+
+void replica_service_view_free(void *view)
+{
+    struct session_view *v = view;
+    free(v->index_of_slot);
+    free(v->carry);
+    free(v->mark);
+    free(v->work_index);
+    free(v);
+}
+
 struct fetch_ctx {
     struct rpc_call *call;
     struct replica_manager *rm;
     const FetchRequest *req; /* the call's, valid until it is finished */
-    /* The partitions to serve: the request's, or its session's whole set
-     * (replica_session.h); parts(ctx)[i] below. */
+    /* The set to serve: the request's (sessionless), or its session's
+     * (replica_session.h), served by index while the session's layout
+     * stays. */
     struct replica_session_fetch sess;
+    bool tracked; /* served through its session's view and the journal of changes */
+    /* The partitions this fetch looks at, as indices into the set: every
+     * one (sessionless, a new session, a sweep), else what changed. */
+    size_t *work, n_work, cap_work;
     bool may_lead;    /* replica_manager_may_lead, read once per pass over the partitions */
-    int64_t *hw_seen; /* per partition: the HW when the fetch arrived */
-    /* While parked: per partition, the bytes a read would return now, and
-     * their sum; watched[k] is the partition of the op's k-th watch, so a
-     * wake re-reads that partition only (a follower's fetch names every
-     * partition it follows from this leader, thousands at scale). */
+    int64_t *hw_seen; /* per work entry: the HW when it was first looked at */
+    /* While parked: per work entry, the bytes a read would return now, and
+     * their sum. An untracked fetch watches each partition (watched[k] is
+     * the work entry of the op's k-th watch); a tracked one watches the
+     * journal, from journal_pos on. */
     size_t *readable, readable_sum;
     size_t *watched;
+    uint64_t journal_pos;
+    bool journal_gap; /* changes were lost to it: the next fetch looks at all */
     struct delayed_op op;
 };
 
-static const FetchPartition *part(const struct fetch_ctx *ctx, size_t i)
+/* Work entry `k` as a request entry (`tmp` holds it for a session). */
+static const FetchPartition *part(const struct fetch_ctx *ctx, size_t k, FetchPartition *tmp)
 {
-    return ctx->sess.partitions[i];
+    size_t i = ctx->work[k];
+    if (ctx->sess.partitions != NULL) {
+        return ctx->sess.partitions[i];
+    }
+    replica_session_part(ctx->rm->fetch_sessions, &ctx->sess, i, tmp, NULL);
+    return tmp;
 }
 
 /* The partition if this broker leads it at the epoch the follower names;
@@ -89,8 +135,11 @@ static bool leader_throttles(struct replica_manager *rm, struct partition *p, in
 }
 
 /* Read one partition's batches (a byte range of a segment, sent later with
- * sendfile); fill `out`. */
-static void read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPartition *out,
+ * sendfile); fill `out`. Returns whether the partition needs looking at on
+ * the session's next fetch even if nothing changes meanwhile: records left
+ * unsent (the budget, the throttle), or a follower not in the ISR yet (its
+ * join is judged on each fetch). */
+static bool read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPartition *out,
                      struct log_read_result *read, size_t *sent, size_t *budget,
                      uint64_t *throttled)
 {
@@ -100,31 +149,33 @@ static void read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPar
     out->error_code = error;
     out->high_watermark = out->log_start_offset = out->log_end_offset = -1;
     if (p == NULL) {
-        return;
+        return false;
     }
     out->high_watermark = partition_high_watermark(p);
     out->log_start_offset = partition_log_start(p);
     out->log_end_offset = partition_log_end(p);
+    bool again =
+        !partition_in_isr(p, ctx->req->replica_id) || in->fetch_offset < out->log_end_offset;
     if (leader_throttles(ctx->rm, p, ctx->req->replica_id)) {
         ctx->rm->leader_quota.held_back++;
-        return; /* nothing this time; the follower asks again */
+        return again; /* nothing this time; the follower asks again */
     }
     size_t limit = in->partition_max_bytes < *budget ? in->partition_max_bytes : *budget;
     if (limit == 0 && *sent > 0) {
-        return;
+        return again;
     }
     int rv =
         partition_read(p, PARTITION_READ_REPLICA, in->fetch_offset, limit > 0 ? limit : 1, read);
     if (rv != 0) {
         memset(read, 0, sizeof *read);
         out->error_code = rv == LOG_ERR_OFFSET_OUT_OF_RANGE ? ERR_OFFSET_OUT_OF_RANGE : ERR_STORAGE;
-        return;
+        return false;
     }
     if (read->length > limit && *sent > 0) {
         /* Only the first partition with data may exceed the limits. */
         log_read_result_release(read);
         memset(read, 0, sizeof *read);
-        return;
+        return again;
     }
     out->records_length = (uint32_t)read->length;
     if (p->leader_throttled) {
@@ -132,11 +183,15 @@ static void read_one(struct fetch_ctx *ctx, const FetchPartition *in, FetchedPar
     }
     *sent += read->length;
     *budget -= read->length < *budget ? read->length : *budget;
+    /* Records sent: the follower names the partition again with its new
+     * offset (a follower that did not apply them is looked at again). */
+    return again;
 }
 
 static void fetch_ctx_free(struct fetch_ctx *ctx)
 {
     replica_session_fetch_release(&ctx->sess);
+    free(ctx->work);
     free(ctx->hw_seen);
     free(ctx->readable);
     free(ctx->watched);
@@ -153,16 +208,52 @@ static void respond_session_error(struct fetch_ctx *ctx)
     fetch_ctx_free(ctx);
 }
 
+/* The view of the fetch's session, if the fetch is tracked and the session
+ * is still the one it was resolved against. */
+static struct session_view *view_of(const struct fetch_ctx *ctx)
+{
+    if (!ctx->tracked || !replica_session_unchanged(ctx->rm->fetch_sessions, &ctx->sess)) {
+        return NULL;
+    }
+    void **state = replica_session_state(ctx->rm->fetch_sessions, &ctx->sess);
+    return state != NULL ? *state : NULL;
+}
+
+/* The answer went out: what the session's next fetch starts from. */
+static void view_answered(struct fetch_ctx *ctx, const bool *again)
+{
+    struct session_view *v = view_of(ctx);
+    if (v == NULL) {
+        return;
+    }
+    v->journal_pos = ctx->journal_gap ? 0 : change_journal_end(&ctx->rm->changes);
+    v->n_carry = 0;
+    for (size_t k = 0; k < ctx->n_work; k++) {
+        if (again[k] && ctx->work[k] < v->n) {
+            v->carry[v->n_carry++] = ctx->work[k];
+        }
+    }
+}
+
 static void respond(struct fetch_ctx *ctx)
 {
     const FetchRequest *req = ctx->req;
-    size_t n = ctx->sess.n_partitions;
+    if (ctx->sess.partitions == NULL && ctx->sess.session_id != 0 &&
+        !replica_session_unchanged(ctx->rm->fetch_sessions, &ctx->sess)) {
+        /* Evicted or changed while this fetch waited (a request from the
+         * same session overtook it): the follower starts over. */
+        ctx->sess.error = REPLICA_SESSION_ERR_NOT_FOUND;
+        respond_session_error(ctx);
+        return;
+    }
+    size_t n = ctx->n_work;
     FetchedPartition *parts = calloc(n ? n : 1, sizeof *parts);
     FetchedPartition **ptrs = calloc(n ? n : 1, sizeof *ptrs);
     struct log_read_result *reads = calloc(n ? n : 1, sizeof *reads);
     struct rpc_file_slice *slices = calloc(n ? n : 1, sizeof *slices);
+    bool *again = calloc(n ? n : 1, sizeof *again);
     size_t n_slices = 0, n_answered = 0, sent = 0;
-    if (parts == NULL || ptrs == NULL || reads == NULL || slices == NULL) {
+    if (parts == NULL || ptrs == NULL || reads == NULL || slices == NULL || again == NULL) {
         rpc_call_fail(ctx->call, RPC_ERROR_INTERNAL, "out of memory");
         goto out;
     }
@@ -171,26 +262,30 @@ static void respond(struct fetch_ctx *ctx)
      * (Kafka's sizeOfThrottledPartitions), in sync or not. */
     uint64_t throttled = 0;
     ctx->may_lead = replica_manager_may_lead(ctx->rm);
-    for (size_t i = 0; i < n; i++) {
-        sluice__replica__fetched_partition__init(&parts[i]);
-        parts[i].topic = part(ctx, i)->topic;
-        parts[i].partition = part(ctx, i)->partition;
-        read_one(ctx, part(ctx, i), &parts[i], &reads[i], &sent, &budget, &throttled);
+    for (size_t k = 0; k < n; k++) {
+        FetchPartition tmp;
+        const FetchPartition *in = part(ctx, k, &tmp);
+        sluice__replica__fetched_partition__init(&parts[k]);
+        parts[k].topic = in->topic;
+        parts[k].partition = in->partition;
+        again[k] = read_one(ctx, in, &parts[k], &reads[k], &sent, &budget, &throttled);
         /* A session's answer leaves out what has not changed (KIP-227);
          * partitions with records are always in it, so the payload's
          * slices stay in the order of the entries. */
-        if (replica_session_should_send(ctx->rm->fetch_sessions, &ctx->sess, i, &parts[i])) {
-            ptrs[n_answered++] = &parts[i];
+        if (replica_session_should_send(ctx->rm->fetch_sessions, &ctx->sess, ctx->work[k],
+                                        &parts[k])) {
+            ptrs[n_answered++] = &parts[k];
         }
-        if (reads[i].length > 0) {
+        if (reads[k].length > 0) {
             slices[n_slices++] =
-                (struct rpc_file_slice){reads[i].fd, reads[i].position, reads[i].length};
+                (struct rpc_file_slice){reads[k].fd, reads[k].position, reads[k].length};
         }
     }
     if (throttled > 0) {
         replication_quota_record(&ctx->rm->leader_quota, throttled, uv_now(ctx->rm->loop));
     }
     ctx->rm->fetch_stats.answered += n_answered;
+    ctx->rm->fetch_stats.examined += n;
     Sluice__Replica__ReplicaFetchResponse resp = SLUICE__REPLICA__REPLICA_FETCH_RESPONSE__INIT;
     resp.partitions = ptrs;
     resp.n_partitions = n_answered;
@@ -200,27 +295,30 @@ static void respond(struct fetch_ctx *ctx)
         log_warn("replica", "cannot answer a replica fetch replica=%d bytes=%zu error=%s",
                  req->replica_id, sent, strerror(-rv));
     }
+    view_answered(ctx, again);
 out:
-    for (size_t i = 0; reads != NULL && i < n; i++) {
-        log_read_result_release(&reads[i]); /* the connection dup'd the descriptors */
+    for (size_t k = 0; reads != NULL && k < n; k++) {
+        log_read_result_release(&reads[k]); /* the connection dup'd the descriptors */
     }
     free(reads);
     free(slices);
     free(parts);
     free(ptrs);
+    free(again);
     fetch_ctx_free(ctx);
 }
 
-/* Re-read partition `i` of the fetch: true when it alone must be answered
- * now (leadership, high watermark or log range changed), else its readable
+/* Re-read work entry `k`: true when it alone must be answered now
+ * (leadership, high watermark or log range changed), else its readable
  * bytes are brought up to date. */
-static bool probe(struct fetch_ctx *ctx, size_t i)
+static bool probe(struct fetch_ctx *ctx, size_t k)
 {
-    const FetchPartition *in = part(ctx, i);
+    FetchPartition tmp;
+    const FetchPartition *in = part(ctx, k, &tmp);
     int32_t error;
     struct partition *p = leader_for(ctx->rm, in->topic, in->partition, in->current_leader_epoch,
                                      ctx->may_lead, &error);
-    if (p == NULL || partition_high_watermark(p) != ctx->hw_seen[i]) {
+    if (p == NULL || partition_high_watermark(p) != ctx->hw_seen[k]) {
         return true;
     }
     int64_t end = partition_log_end(p);
@@ -236,8 +334,8 @@ static bool probe(struct fetch_ctx *ctx, size_t i)
         bytes = r.length;
         log_read_result_release(&r);
     }
-    ctx->readable_sum += bytes - ctx->readable[i];
-    ctx->readable[i] = bytes;
+    ctx->readable_sum += bytes - ctx->readable[k];
+    ctx->readable[k] = bytes;
     return false;
 }
 
@@ -251,19 +349,106 @@ static bool enough_readable(const struct fetch_ctx *ctx)
  * may_lead it shares). */
 static bool fetch_ready_now(struct fetch_ctx *ctx)
 {
-    for (size_t i = 0; i < ctx->sess.n_partitions; i++) {
-        if (probe(ctx, i)) {
+    for (size_t k = 0; k < ctx->n_work; k++) {
+        if (probe(ctx, k)) {
             return true;
         }
     }
     return enough_readable(ctx);
 }
 
-/* A watched partition changed while the fetch was parked. */
+/* Room for one more work entry; false without memory. */
+static bool work_reserve(struct fetch_ctx *ctx, size_t more)
+{
+    size_t need = ctx->n_work + more;
+    if (need <= ctx->cap_work) {
+        return true;
+    }
+    size_t cap = ctx->cap_work ? ctx->cap_work : 16;
+    while (cap < need) {
+        cap *= 2;
+    }
+    size_t *work = realloc(ctx->work, cap * sizeof *work);
+    if (work != NULL) {
+        ctx->work = work;
+    }
+    int64_t *hw = realloc(ctx->hw_seen, cap * sizeof *hw);
+    if (hw != NULL) {
+        ctx->hw_seen = hw;
+    }
+    size_t *readable = realloc(ctx->readable, cap * sizeof *readable);
+    if (readable != NULL) {
+        ctx->readable = readable;
+    }
+    if (work == NULL || hw == NULL || readable == NULL) {
+        return false;
+    }
+    ctx->cap_work = cap;
+    return true;
+}
+
+/* Add session index `i` to the work (once per fetch: the view's marks). */
+static bool work_add(struct fetch_ctx *ctx, struct session_view *v, size_t i)
+{
+    if (v->mark[i] == v->stamp && v->work_index[i] < ctx->n_work &&
+        ctx->work[v->work_index[i]] == i) {
+        return true;
+    }
+    if (!work_reserve(ctx, 1)) {
+        return false;
+    }
+    v->mark[i] = v->stamp;
+    v->work_index[i] = ctx->n_work;
+    ctx->hw_seen[ctx->n_work] = -1;
+    ctx->readable[ctx->n_work] = 0;
+    ctx->work[ctx->n_work++] = i;
+    return true;
+}
+
+/* A parked tracked fetch: look at the partitions of its session that the
+ * journal recorded since it last looked. */
+static bool tracked_ready(struct fetch_ctx *ctx)
+{
+    struct session_view *v = view_of(ctx);
+    const struct change_journal *j = &ctx->rm->changes;
+    if (v == NULL || !change_journal_holds(j, ctx->journal_pos)) {
+        ctx->journal_gap = true;
+        return true; /* answer now; the session's next fetch looks at all */
+    }
+    bool ready = false;
+    uint64_t end = change_journal_end(j);
+    for (uint64_t seq = ctx->journal_pos; seq < end; seq++) {
+        uint32_t slot = change_journal_at(j, seq);
+        uint32_t i1 = slot < v->n_slots ? v->index_of_slot[slot] : 0;
+        if (i1 == 0) {
+            continue; /* another session's partition */
+        }
+        size_t i = i1 - 1, known = ctx->n_work;
+        if (!work_add(ctx, v, i)) {
+            ctx->journal_gap = true;
+            return true;
+        }
+        size_t k = v->work_index[i];
+        if (k >= known) {
+            /* New to this fetch: ready if the follower's high watermark is
+             * behind, as a partition looked at from the start would be. */
+            FetchPartition tmp;
+            replica_session_part(ctx->rm->fetch_sessions, &ctx->sess, i, &tmp, &ctx->hw_seen[k]);
+        }
+        ready = probe(ctx, k) || ready;
+    }
+    ctx->journal_pos = end;
+    return ready || enough_readable(ctx);
+}
+
+/* Something the parked fetch watches changed. */
 static bool fetch_ready(struct delayed_op *op)
 {
     struct fetch_ctx *ctx = op->data;
     ctx->may_lead = replica_manager_may_lead(ctx->rm);
+    if (ctx->tracked) {
+        return tracked_ready(ctx);
+    }
     return probe(ctx, ctx->watched[op->fired]) || enough_readable(ctx);
 }
 
@@ -276,18 +461,20 @@ static void fetch_complete(struct delayed_op *op, bool expired)
 }
 
 /* Record each follower's progress once per request, and propose ISR joins:
- * for every partition of its session, named in this request or not (a
- * caught-up follower that has nothing new to say stays caught up). */
+ * for every partition the fetch looks at, named in this request or not (a
+ * caught-up follower that has nothing new to say stays caught up; a
+ * session's partitions not looked at are, at its sweeps). */
 static void note_progress(struct fetch_ctx *ctx)
 {
     uint64_t now = uv_now(ctx->rm->loop);
-    ctx->may_lead = replica_manager_may_lead(ctx->rm);
-    for (size_t i = 0; i < ctx->sess.n_partitions; i++) {
-        const FetchPartition *in = part(ctx, i);
+    for (size_t k = 0; k < ctx->n_work; k++) {
+        FetchPartition tmp;
+        const FetchPartition *in = part(ctx, k, &tmp);
         int32_t error;
         struct partition *p = leader_for(ctx->rm, in->topic, in->partition,
                                          in->current_leader_epoch, ctx->may_lead, &error);
-        ctx->hw_seen[i] = p != NULL ? partition_high_watermark(p) : -1;
+        ctx->hw_seen[k] = -1;
+        ctx->readable[k] = 0;
         /* A fetch offset outside our log is answered OFFSET_OUT_OF_RANGE and
          * proves nothing: a follower ahead of us holds a divergent tail,
          * which must never count towards the high watermark. */
@@ -298,7 +485,7 @@ static void note_progress(struct fetch_ctx *ctx)
             replica_manager_isr_expand(ctx->rm, p, ctx->req->replica_id);
         }
         if (p != NULL) {
-            ctx->hw_seen[i] = partition_high_watermark(p);
+            ctx->hw_seen[k] = partition_high_watermark(p);
         }
     }
 }
@@ -312,6 +499,155 @@ static size_t max_sessions(const struct replica_manager *rm)
     size_t fetchers = rm->cfg->num_replica_fetchers > 0 ? (size_t)rm->cfg->num_replica_fetchers : 1;
     size_t n = 2 * (brokers > 0 ? brokers : 1) * fetchers;
     return n > 8 ? n : 8;
+}
+
+/* How often a session's fetch looks at every one of its partitions however
+ * little changed: it records the follower's progress on the partitions it
+ * did not name (its caught-up time must stay well inside
+ * replica.lag.time.max.ms), and catches what no change recorded (a log
+ * start moved by retention). */
+static uint64_t sweep_interval_ms(const struct replica_manager *rm)
+{
+    uint64_t every = (uint64_t)rm->cfg->replica_lag_time_max_ms / 4;
+    return every > SESSION_SWEEP_MAX_MS ? SESSION_SWEEP_MAX_MS : every > 0 ? every : 1;
+}
+
+/* Read each partition's slot into the view (the session's layout or the
+ * hosted partitions changed); false without memory. */
+static bool view_rebuild(struct fetch_ctx *ctx, struct session_view *v)
+{
+    struct replica_manager *rm = ctx->rm;
+    size_t n = ctx->sess.n_partitions;
+    size_t cap = n ? n : 1;
+    uint32_t *map = calloc(rm->n_slots ? rm->n_slots : 1, sizeof *map);
+    size_t *carry = realloc(v->carry, cap * sizeof *carry);
+    if (carry != NULL) {
+        v->carry = carry;
+    }
+    uint32_t *mark = realloc(v->mark, cap * sizeof *mark);
+    if (mark != NULL) {
+        v->mark = mark;
+    }
+    size_t *work_index = realloc(v->work_index, cap * sizeof *work_index);
+    if (work_index != NULL) {
+        v->work_index = work_index;
+    }
+    if (map == NULL || carry == NULL || mark == NULL || work_index == NULL) {
+        free(map);
+        v->layout = 0; /* built for nothing */
+        return false;
+    }
+    free(v->index_of_slot);
+    v->index_of_slot = map;
+    v->n_slots = rm->n_slots;
+    v->n = n;
+    v->n_carry = 0;
+    v->stamp = 0;
+    memset(v->mark, 0, cap * sizeof *v->mark);
+    v->untracked = false;
+    for (size_t i = 0; i < n; i++) {
+        FetchPartition tmp;
+        replica_session_part(rm->fetch_sessions, &ctx->sess, i, &tmp, NULL);
+        struct partition *p = replica_manager_partition(rm, tmp.topic, tmp.partition);
+        if (p != NULL && p->journal == NULL) {
+            v->untracked = true; /* no slot (no memory): never missed, looked at always */
+        } else if (p != NULL && p->slot < v->n_slots) {
+            map[p->slot] = (uint32_t)(i + 1);
+        }
+        /* Not hosted yet: it gets a slot, and the view is rebuilt, once it is. */
+    }
+    v->layout = ctx->sess.layout;
+    v->partitions_gen = rm->partitions_gen;
+    v->journal_pos = 0;
+    return true;
+}
+
+/* The session's view, made on its first fetch; NULL without memory. */
+static struct session_view *view_get(struct fetch_ctx *ctx)
+{
+    void **state = replica_session_state(ctx->rm->fetch_sessions, &ctx->sess);
+    if (state == NULL) {
+        return NULL;
+    }
+    if (*state == NULL) {
+        *state = calloc(1, sizeof(struct session_view));
+    }
+    struct session_view *v = *state;
+    if (v != NULL &&
+        (v->layout != ctx->sess.layout || v->partitions_gen != ctx->rm->partitions_gen)) {
+        if (!view_rebuild(ctx, v)) {
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* Every partition of the set (sessionless, a new session, a sweep, or the
+ * view lost track); false without memory. */
+static bool work_all(struct fetch_ctx *ctx, struct session_view *v)
+{
+    size_t n = ctx->sess.n_partitions;
+    if (!work_reserve(ctx, n)) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ctx->work[i] = i;
+        if (v != NULL) {
+            v->mark[i] = v->stamp;
+            v->work_index[i] = i;
+        }
+    }
+    ctx->n_work = n;
+    return true;
+}
+
+/* What this fetch looks at; false without memory. A session continued,
+ * with its view up to date: the partitions named, those carried over, and
+ * those the journal recorded since its last answer. */
+static bool choose_work(struct fetch_ctx *ctx)
+{
+    struct replica_manager *rm = ctx->rm;
+    uint64_t now = uv_now(rm->loop);
+    ctx->may_lead = replica_manager_may_lead(rm);
+    ctx->journal_pos = change_journal_end(&rm->changes);
+    struct session_view *v = NULL;
+    if (ctx->sess.partitions == NULL && ctx->sess.session_id != 0) {
+        v = view_get(ctx);
+    }
+    ctx->tracked = v != NULL;
+    if (v == NULL) {
+        return work_all(ctx, NULL);
+    }
+    v->stamp++;
+    bool all = ctx->sess.fresh || v->untracked || v->may_lead != ctx->may_lead ||
+               !change_journal_holds(&rm->changes, v->journal_pos) ||
+               now - v->swept_ms >= sweep_interval_ms(rm);
+    v->may_lead = ctx->may_lead;
+    if (all) {
+        v->swept_ms = now;
+        return work_all(ctx, v);
+    }
+    size_t *named = malloc((ctx->req->n_partitions + 1) * sizeof *named);
+    if (named == NULL) {
+        return false;
+    }
+    size_t n_named = replica_session_named(rm->fetch_sessions, &ctx->sess, ctx->req, named);
+    bool ok = true;
+    for (size_t k = 0; ok && k < n_named; k++) {
+        ok = work_add(ctx, v, named[k]);
+    }
+    free(named);
+    for (size_t k = 0; ok && k < v->n_carry; k++) {
+        ok = work_add(ctx, v, v->carry[k]);
+    }
+    uint64_t end = change_journal_end(&rm->changes);
+    for (uint64_t seq = v->journal_pos; ok && seq < end; seq++) {
+        uint32_t slot = change_journal_at(&rm->changes, seq);
+        if (slot < v->n_slots && v->index_of_slot[slot] != 0) {
+            ok = work_add(ctx, v, v->index_of_slot[slot] - 1);
+        }
+    }
+    return ok;
 }
 
 /* Resolve the request's session: 0, or -1 when the answer was sent (a
@@ -329,7 +665,7 @@ static int resolve_session(struct fetch_ctx *ctx)
         ctx->sess.error =
             req->session_epoch > REPLICA_SESSION_EPOCH_NEW ? REPLICA_SESSION_ERR_NOT_FOUND : 0;
     } else if (replica_session_resolve(rm->fetch_sessions, req, max_sessions(rm), uv_now(rm->loop),
-                                       &ctx->sess) != 0) {
+                                       false, &ctx->sess) != 0) {
         log_warn("replica", "no memory for the fetch session of replica=%d session=%d",
                  req->replica_id, req->session_id);
     }
@@ -338,14 +674,43 @@ static int resolve_session(struct fetch_ctx *ctx)
         return -1;
     }
     rm->fetch_stats.served += ctx->sess.n_partitions;
-    size_t n = ctx->sess.n_partitions + 1;
-    if ((ctx->hw_seen = calloc(n, sizeof(int64_t))) == NULL ||
-        (ctx->readable = calloc(n, sizeof(size_t))) == NULL ||
-        (ctx->watched = calloc(n, sizeof(size_t))) == NULL) {
+    if (!choose_work(ctx)) {
         rpc_call_fail(ctx->call, RPC_ERROR_INTERNAL, "out of memory");
         fetch_ctx_free(ctx);
         return -1;
     }
+    return 0;
+}
+
+/* Park the fetch until what it looks at changes: a tracked one on the
+ * journal of changes, an untracked one on each of its partitions. */
+static int park(struct fetch_ctx *ctx)
+{
+    struct replica_manager *rm = ctx->rm;
+    if (ctx->tracked) {
+        if (delayed_op_init(&ctx->op, 1, fetch_ready, fetch_complete, ctx) != 0) {
+            return -ENOMEM;
+        }
+        ctx->journal_pos = change_journal_end(&rm->changes);
+        delayed_op_watch(&ctx->op, &rm->changes.waiters);
+    } else {
+        size_t n = ctx->n_work;
+        if ((ctx->watched = calloc(n ? n : 1, sizeof *ctx->watched)) == NULL ||
+            delayed_op_init(&ctx->op, n, fetch_ready, fetch_complete, ctx) != 0) {
+            return -ENOMEM;
+        }
+        size_t n_watched = 0;
+        for (size_t k = 0; k < n; k++) {
+            FetchPartition tmp;
+            const FetchPartition *in = part(ctx, k, &tmp);
+            struct partition *p = replica_manager_partition(rm, in->topic, in->partition);
+            if (p != NULL) {
+                ctx->watched[n_watched++] = k; /* the op's watches are numbered in this order */
+                partition_watch(p, &ctx->op);
+            }
+        }
+    }
+    replica_manager_park(rm, &ctx->op, ctx->req->max_wait_ms);
     return 0;
 }
 
@@ -366,22 +731,10 @@ static void handle_fetch(struct rpc_call *call, void *arg)
     }
     note_progress(ctx);
     ctx->op.data = ctx;
-    size_t n = ctx->sess.n_partitions;
-    if (req->max_wait_ms == 0 || n == 0 || fetch_ready_now(ctx) ||
-        delayed_op_init(&ctx->op, n, fetch_ready, fetch_complete, ctx) != 0) {
+    if (req->max_wait_ms == 0 || ctx->sess.n_partitions == 0 || fetch_ready_now(ctx) ||
+        park(ctx) != 0) {
         respond(ctx);
-        return;
     }
-    size_t n_watched = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct partition *p =
-            replica_manager_partition(rm, part(ctx, i)->topic, part(ctx, i)->partition);
-        if (p != NULL) {
-            ctx->watched[n_watched++] = i; /* the op's watches are numbered in this order */
-            partition_watch(p, &ctx->op);
-        }
-    }
-    replica_manager_park(rm, &ctx->op, req->max_wait_ms);
 }
 
 static void handle_epochs(struct rpc_call *call, void *arg)

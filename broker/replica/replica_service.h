@@ -41,4 +41,9 @@ int replica_service_register(struct rpc_server *server, struct replica_manager *
  * allow (message.max.bytes, replica.fetch.max.bytes), plus headers. */
 size_t replica_rpc_max_frame(const struct sluice_config *cfg);
 
+/* Frees what the service keeps with a follower's fetch session (its view
+ * of the session's partitions in the journal of changes); the replica
+ * manager's session cache calls it when a session goes. */
+void replica_service_view_free(void *view);
+
 #endif

@@ -32,6 +32,7 @@ struct rs_topic {
 
 struct session {
     int32_t id, replica_id;
+    void *state;   /* the caller's (replica_session_state) */
     int32_t epoch; /* the next request's */
     uint64_t last_used_ms;
     uint64_t layout; /* changes whenever parts[] is added to, removed from or reordered */
@@ -49,14 +50,17 @@ struct replica_session_cache {
     uint64_t rng;
     uint64_t next_layout;
     size_t total_parts;
+    void (*free_state)(void *state);
 };
 
 /* ---- the cache ---- */
 
-struct replica_session_cache *replica_session_cache_new(uint64_t seed)
+struct replica_session_cache *replica_session_cache_new(uint64_t seed,
+                                                        void (*free_state)(void *state))
 {
     struct replica_session_cache *c = calloc(1, sizeof *c);
     if (c != NULL) {
+        c->free_state = free_state;
         c->rng = seed | 1;
         c->next_layout = 1;
     }
@@ -65,6 +69,9 @@ struct replica_session_cache *replica_session_cache_new(uint64_t seed)
 
 static void session_free(struct replica_session_cache *c, struct session *s)
 {
+    if (s->state != NULL && c->free_state != NULL) {
+        c->free_state(s->state);
+    }
     for (size_t i = 0; i < s->n_topics; i++) {
         free(s->topics[i].name);
     }
@@ -337,8 +344,22 @@ static void evict_lru(struct replica_session_cache *c)
 
 /* A new session of the request's partitions, served from it; sessionless
  * when the request has more than a session may hold. */
+/* `out` serves session `s`: its copy, or (no copy) its index order. */
+static int serve_session(const struct session *s, bool copy, struct replica_session_fetch *out)
+{
+    if (copy) {
+        return expand(s, out);
+    }
+    out->partitions = NULL;
+    out->n_partitions = s->n;
+    out->session_id = s->id;
+    out->layout = s->layout;
+    return 0;
+}
+
 static int create(struct replica_session_cache *c, const Sluice__Replica__ReplicaFetchRequest *req,
-                  size_t max_sessions, uint64_t now_ms, struct replica_session_fetch *out)
+                  size_t max_sessions, uint64_t now_ms, bool copy,
+                  struct replica_session_fetch *out)
 {
     serve_sessionless(req, out);
     if (req->n_partitions > REPLICA_SESSION_MAX_PARTITIONS) {
@@ -371,7 +392,7 @@ static int create(struct replica_session_cache *c, const Sluice__Replica__Replic
     adds.n_forgotten = 0; /* nothing to forget in a new session */
     int rv = apply_request(c, s, &adds);
     if (rv == 0) {
-        rv = expand(s, out);
+        rv = serve_session(s, copy, out);
     }
     if (rv != 0) {
         remove_slot(c, c->n - 1);
@@ -387,9 +408,10 @@ static int next_epoch(int32_t epoch)
 
 int replica_session_resolve(struct replica_session_cache *c,
                             const Sluice__Replica__ReplicaFetchRequest *req, size_t max_sessions,
-                            uint64_t now_ms, struct replica_session_fetch *out)
+                            uint64_t now_ms, bool copy, struct replica_session_fetch *out)
 {
     memset(out, 0, sizeof *out);
+    out->fresh = req->session_epoch <= REPLICA_SESSION_EPOCH_NEW;
     size_t slot = find_slot(c, req->session_id);
     if (slot != SIZE_MAX && c->sessions[slot]->replica_id != req->replica_id) {
         slot = SIZE_MAX; /* another follower's session is none of this one's business */
@@ -399,7 +421,7 @@ int replica_session_resolve(struct replica_session_cache *c,
             remove_slot(c, slot); /* the follower starts over, or fetches without one */
         }
         if (req->session_epoch == REPLICA_SESSION_EPOCH_NEW) {
-            return create(c, req, max_sessions > 0 ? max_sessions : 1, now_ms, out);
+            return create(c, req, max_sessions > 0 ? max_sessions : 1, now_ms, copy, out);
         }
         serve_sessionless(req, out);
         return 0;
@@ -415,7 +437,7 @@ int replica_session_resolve(struct replica_session_cache *c,
     }
     int rv = apply_request(c, s, req);
     if (rv == 0) {
-        rv = expand(s, out);
+        rv = serve_session(s, copy, out);
     }
     if (rv != 0) {
         /* The session no longer holds what the follower believes. */
@@ -435,6 +457,62 @@ void replica_session_fetch_release(struct replica_session_fetch *f)
     memset(f, 0, sizeof *f);
 }
 
+/* ---- a session served without a copy ---- */
+
+static struct session *session_of(const struct replica_session_cache *c,
+                                  const struct replica_session_fetch *f)
+{
+    size_t slot = find_slot(c, f->session_id);
+    return slot == SIZE_MAX ? NULL : c->sessions[slot];
+}
+
+bool replica_session_unchanged(const struct replica_session_cache *c,
+                               const struct replica_session_fetch *f)
+{
+    const struct session *s = c != NULL ? session_of(c, f) : NULL;
+    return s != NULL && s->layout == f->layout;
+}
+
+void replica_session_part(const struct replica_session_cache *c,
+                          const struct replica_session_fetch *f, size_t i, FetchPartition *out,
+                          int64_t *told_hw)
+{
+    const struct session *s = session_of(c, f);
+    const struct rs_part *e = &s->parts[i];
+    sluice__replica__fetch_partition__init(out);
+    out->topic = s->topics[e->topic].name;
+    out->partition = e->partition;
+    out->fetch_offset = e->fetch_offset;
+    out->current_leader_epoch = e->current_leader_epoch;
+    out->last_fetched_epoch = e->last_fetched_epoch;
+    out->partition_max_bytes = e->max_bytes;
+    if (told_hw != NULL) {
+        *told_hw = e->told ? e->told_hw : -1;
+    }
+}
+
+size_t replica_session_named(const struct replica_session_cache *c,
+                             const struct replica_session_fetch *f,
+                             const Sluice__Replica__ReplicaFetchRequest *req, size_t *out)
+{
+    const struct session *s = session_of(c, f);
+    size_t n = 0;
+    for (size_t k = 0; s != NULL && k < req->n_partitions; k++) {
+        size_t i = part_find(s, req->partitions[k]->topic, req->partitions[k]->partition);
+        if (i != SIZE_MAX) {
+            out[n++] = i;
+        }
+    }
+    return n;
+}
+
+void **replica_session_state(const struct replica_session_cache *c,
+                             const struct replica_session_fetch *f)
+{
+    struct session *s = c != NULL && f->session_id != 0 ? session_of(c, f) : NULL;
+    return s != NULL ? &s->state : NULL;
+}
+
 /* ---- answering ---- */
 
 static struct rs_part *answered_part(const struct replica_session_cache *c,
@@ -447,6 +525,9 @@ static struct rs_part *answered_part(const struct replica_session_cache *c,
     struct session *s = c->sessions[slot];
     if (s->layout == f->layout && i < s->n) {
         return &s->parts[i]; /* the copy's order is still the session's */
+    }
+    if (f->partitions == NULL) {
+        return NULL; /* no copy to name it: answered as it is */
     }
     size_t j = part_find(s, f->partitions[i]->topic, f->partitions[i]->partition);
     return j == SIZE_MAX ? NULL : &s->parts[j];

@@ -47,8 +47,11 @@
 struct replica_session_cache;
 
 /* NULL without memory. `seed` varies the session ids (a restarted leader
- * must not hand out the ids its previous incarnation did). */
-struct replica_session_cache *replica_session_cache_new(uint64_t seed);
+ * must not hand out the ids its previous incarnation did). `free_state`
+ * (may be NULL) frees what the caller kept with a session
+ * (replica_session_state) when the session goes. */
+struct replica_session_cache *replica_session_cache_new(uint64_t seed,
+                                                        void (*free_state)(void *state));
 void replica_session_cache_free(struct replica_session_cache *c);
 size_t replica_session_cache_count(const struct replica_session_cache *c);
 /* Partitions held across all sessions. */
@@ -58,24 +61,47 @@ size_t replica_session_cache_partitions(const struct replica_session_cache *c);
 struct replica_session_fetch {
     int32_t error;      /* REPLICA_SESSION_ERR_*: answer that alone; else 0 */
     int32_t session_id; /* to answer with; 0: sessionless, answer every partition */
+    bool fresh;         /* sessionless or a new session: the request named every partition */
     /* The whole set to serve, in the order to answer: the request's own
-     * (sessionless) or a copy of the session's, owned by this struct (so it
+     * (sessionless), a copy of the session's owned by this struct (so it
      * stays valid while the fetch is parked, whatever happens to the
-     * session meanwhile). */
+     * session meanwhile), or without a copy NULL: partition i is then the
+     * session's i-th (replica_session_part) while its layout stays. */
     const Sluice__Replica__FetchPartition *const *partitions;
     size_t n_partitions;
-    uint64_t layout; /* private: the session's layout when copied */
+    uint64_t layout; /* the session's layout (its partitions' order) when resolved */
     void *copy;      /* private */
 };
 
 /* Resolve `req` (from follower req->replica_id) at `now_ms` with at most
- * `max_sessions` sessions (>= 1). Returns 0, or -ENOMEM (`out` then serves
- * the request as sessionless when the request's epoch allows, else answers
+ * `max_sessions` sessions (>= 1), copying the session's set into `out` if
+ * `copy`. Returns 0, or -ENOMEM (`out` then serves the request as
+ * sessionless when the request's epoch allows, else answers
  * FETCH_SESSION_ID_NOT_FOUND). `req` must outlive `out` when sessionless. */
 int replica_session_resolve(struct replica_session_cache *c,
                             const Sluice__Replica__ReplicaFetchRequest *req, size_t max_sessions,
-                            uint64_t now_ms, struct replica_session_fetch *out);
+                            uint64_t now_ms, bool copy, struct replica_session_fetch *out);
 void replica_session_fetch_release(struct replica_session_fetch *f);
+
+/* Without a copy: whether `f`'s session still holds the layout it was
+ * resolved with (it may have been evicted, or changed by a later request). */
+bool replica_session_unchanged(const struct replica_session_cache *c,
+                               const struct replica_session_fetch *f);
+/* Without a copy, the session unchanged: its partition `i` as a request
+ * entry (the topic is the session's: valid until the session changes), and
+ * in `told_hw` (may be NULL) the high watermark it was last told, or -1. */
+void replica_session_part(const struct replica_session_cache *c,
+                          const struct replica_session_fetch *f, size_t i,
+                          Sluice__Replica__FetchPartition *out, int64_t *told_hw);
+/* The session indices of the partitions `req` (what `f` was resolved
+ * from) named, into `out` (room for req->n_partitions); the count. */
+size_t replica_session_named(const struct replica_session_cache *c,
+                             const struct replica_session_fetch *f,
+                             const Sluice__Replica__ReplicaFetchRequest *req, size_t *out);
+/* The caller's pointer kept with `f`'s session (NULL at first), or NULL if
+ * sessionless or the session is gone. */
+void **replica_session_state(const struct replica_session_cache *c,
+                             const struct replica_session_fetch *f);
 
 /* Whether partition `i` of `f` goes into the answer with these values,
  * recording what the session is told. Sessionless, the session gone

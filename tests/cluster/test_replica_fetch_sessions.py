@@ -7,6 +7,11 @@
   stay in the ISR of every partition for several replica.lag.time.max.ms:
   the leader counts the partitions a session holds as fetched on every
   fetch, as it did when each fetch named them all.
+- Busy followers: under a steady acks=all produce to one partition of
+  300, the leaders look at the partitions that changed (and sweep each
+  session's whole set every replica.lag.time.max.ms / 4), not at every
+  partition of a session on every fetch (..._examined_total against
+  ..._served_total), and every acknowledged record is on every replica.
 - acks=all writes across many partitions, with leaders killed (-9) and
   restarted between rounds, are all read back at their acknowledged
   offsets, and every replica's log below the high watermark is the same
@@ -101,6 +106,59 @@ def test_idle_followers_fetch_nothing_and_stay_in_sync(clusters, request):
         p.produce(topic, b"x", partition=part)
     assert p.flush(60) == 0
     assert_idle_fetches_name_nothing(c, topic, PARTITIONS, 4 * LAG_MS / 1000)
+
+
+def examined_counters(c):
+    """(requests, served, examined), summed over the nodes."""
+    total = [0, 0, 0]
+    for b in c:
+        m = scrape(b.http_port)
+        for k, name in enumerate(("sluice_replica_fetch_requests_total",
+                                  "sluice_replica_fetch_partitions_served_total",
+                                  "sluice_replica_fetch_partitions_examined_total")):
+            v = value(m, name)
+            assert v is not None, f"node {b.node_id} exports no {name}"
+            total[k] += v
+    return total
+
+
+def test_busy_followers_fetches_look_at_what_changed(clusters):
+    c = metered_cluster(clusters)
+    topic = "sessions-busy"
+    create_rf3(c, topic, PARTITIONS)
+    wait_until(lambda: all_in_sync(c, topic, PARTITIONS), 90, "every replica in the ISR")
+    time.sleep(1)
+    before = examined_counters(c)
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "linger.ms": 0})
+    acked = {}
+
+    def on_delivery(err, msg):
+        if err is None:
+            acked[msg.value().decode()] = msg.offset()
+    # One record at a time, each acknowledged once both followers fetched
+    # it: thousands of follower fetches, all to one partition's leader.
+    sent = 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        p.produce(topic, f"busy-{sent}".encode(), partition=0, on_delivery=on_delivery)
+        assert p.flush(30) == 0, "a record was not acknowledged"
+        sent += 1
+    after = examined_counters(c)
+    requests, served, examined = (a - b for a, b in zip(after, before))
+    assert len(acked) == sent
+    assert requests >= sent, f"{requests} follower fetches for {sent} acks=all records"
+    # Sessions hold ~100 partitions each: a fetch that looked at all of
+    # them would examine as many as it serves.
+    assert examined * 4 <= served, \
+        f"{requests} fetches examined {examined} partitions, served {served}"
+    assert all_in_sync(c, topic, PARTITIONS), "a busy follower left the ISR"
+    hw = high_watermarks(c, topic, 1)[0]
+    got = read_all(c, topic, 0, hw)
+    for v, off in acked.items():
+        assert got.get(off) == v, f"{v} acknowledged at offset {off}, read {got.get(off)}"
+    wait_until(lambda: all(any(x[1] == hw - 1 for x in segment_batches(b, topic, 0)) for b in c),
+               60, "every replica at the high watermark")
+    assert_replicas_identical(c, topic, 0, hw)
 
 
 class AckedProducer:

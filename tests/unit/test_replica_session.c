@@ -75,7 +75,7 @@ static struct replica_session_fetch resolve(struct replica_session_cache *c, str
                                             size_t max_sessions, uint64_t now)
 {
     struct replica_session_fetch f;
-    ck_assert_int_eq(replica_session_resolve(c, &r->body, max_sessions, now, &f), 0);
+    ck_assert_int_eq(replica_session_resolve(c, &r->body, max_sessions, now, true, &f), 0);
     return f;
 }
 
@@ -114,7 +114,7 @@ static const FetchPartition *find(const struct replica_session_fetch *f, int32_t
 
 START_TEST(test_sessionless_is_todays_fetch)
 {
-    struct replica_session_cache *c = replica_session_cache_new(1);
+    struct replica_session_cache *c = replica_session_cache_new(1, NULL);
     /* The protobuf defaults (id 0, epoch 0): the request is the whole set,
      * every partition is answered, nothing is cached. */
     struct req *r = request(2, 0, REPLICA_SESSION_EPOCH_NONE, 0, 5, 10);
@@ -134,7 +134,7 @@ END_TEST
 
 START_TEST(test_create_and_fill_in)
 {
-    struct replica_session_cache *c = replica_session_cache_new(1);
+    struct replica_session_cache *c = replica_session_cache_new(1, NULL);
     struct req *r = request(2, 0, REPLICA_SESSION_EPOCH_NEW, 0, 4, 10);
     struct replica_session_fetch f = resolve(c, r, 8, 1);
     req_free(r);
@@ -202,7 +202,7 @@ END_TEST
 
 START_TEST(test_forgotten)
 {
-    struct replica_session_cache *c = replica_session_cache_new(7);
+    struct replica_session_cache *c = replica_session_cache_new(7, NULL);
     struct req *r = request(2, 0, REPLICA_SESSION_EPOCH_NEW, 0, 5, 10);
     struct replica_session_fetch f = resolve(c, r, 8, 1);
     req_free(r);
@@ -242,7 +242,7 @@ END_TEST
 
 START_TEST(test_epochs_and_ownership)
 {
-    struct replica_session_cache *c = replica_session_cache_new(3);
+    struct replica_session_cache *c = replica_session_cache_new(3, NULL);
     struct req *r = request(2, 0, REPLICA_SESSION_EPOCH_NEW, 0, 2, 0);
     struct replica_session_fetch f = resolve(c, r, 8, 1);
     req_free(r);
@@ -300,7 +300,7 @@ END_TEST
 
 START_TEST(test_eviction)
 {
-    struct replica_session_cache *c = replica_session_cache_new(5);
+    struct replica_session_cache *c = replica_session_cache_new(5, NULL);
     int32_t ids[3];
     for (int i = 0; i < 2; i++) {
         struct req *r = request(i, 0, REPLICA_SESSION_EPOCH_NEW, 0, 3, 0);
@@ -349,7 +349,7 @@ END_TEST
 
 START_TEST(test_bounds)
 {
-    struct replica_session_cache *c = replica_session_cache_new(9);
+    struct replica_session_cache *c = replica_session_cache_new(9, NULL);
     /* More partitions than a session holds: served without a session. */
     struct req *r =
         request(2, 0, REPLICA_SESSION_EPOCH_NEW, 0, REPLICA_SESSION_MAX_PARTITIONS + 1, 0);
@@ -393,7 +393,7 @@ START_TEST(test_duplicates_and_many_topics)
 {
     /* A request naming a partition twice, and topics coming and going: the
      * answers still match the partitions they are for. */
-    struct replica_session_cache *c = replica_session_cache_new(11);
+    struct replica_session_cache *c = replica_session_cache_new(11, NULL);
     struct req *r = request(2, 0, REPLICA_SESSION_EPOCH_NEW, 0, 3, 0);
     r->parts[2].partition = 0; /* partition 0 twice */
     struct replica_session_fetch f = resolve(c, r, 8, 1);
@@ -424,6 +424,86 @@ START_TEST(test_duplicates_and_many_topics)
 }
 END_TEST
 
+static int states_freed;
+
+static void count_free(void *state)
+{
+    states_freed++;
+    free(state);
+}
+
+START_TEST(test_without_a_copy)
+{
+    /* How the leader serves a session: by index into the session, with the
+     * partitions a request named, its own state kept with the session, and
+     * a layout that tells when the indices no longer hold. */
+    states_freed = 0;
+    struct replica_session_cache *c = replica_session_cache_new(13, count_free);
+    struct req *r = request(2, 0, REPLICA_SESSION_EPOCH_NEW, 0, 4, 10);
+    struct replica_session_fetch f;
+    ck_assert_int_eq(replica_session_resolve(c, &r->body, 8, 1, false, &f), 0);
+    req_free(r);
+    ck_assert(f.fresh);
+    ck_assert_ptr_null(f.partitions);
+    ck_assert_uint_eq(f.n_partitions, 4);
+    ck_assert(replica_session_unchanged(c, &f));
+    void **state = replica_session_state(c, &f);
+    ck_assert_ptr_nonnull(state);
+    *state = malloc(16);
+    for (size_t i = 0; i < 4; i++) {
+        FetchPartition p;
+        int64_t told;
+        replica_session_part(c, &f, i, &p, &told);
+        ck_assert_str_eq(p.topic, "t");
+        ck_assert_int_eq(p.fetch_offset, 10);
+        ck_assert_int_eq(told, -1); /* not told anything yet */
+        Sluice__Replica__FetchedPartition a = answer(7, 0, 0);
+        ck_assert(replica_session_should_send(c, &f, i, &a));
+    }
+    int32_t id = f.session_id;
+    uint64_t layout = f.layout;
+    replica_session_fetch_release(&f);
+
+    /* An incremental request naming partition 2 at a new offset: the same
+     * layout, the named index found, the state kept. */
+    r = request(2, id, 2, 2, 3, 11);
+    ck_assert_int_eq(replica_session_resolve(c, &r->body, 8, 2, false, &f), 0);
+    ck_assert(!f.fresh);
+    ck_assert_uint_eq(f.layout, layout);
+    size_t named[1];
+    ck_assert_uint_eq(replica_session_named(c, &f, &r->body, named), 1);
+    req_free(r);
+    FetchPartition p;
+    int64_t told;
+    replica_session_part(c, &f, named[0], &p, &told);
+    ck_assert_int_eq(p.partition, 2);
+    ck_assert_int_eq(p.fetch_offset, 11);
+    ck_assert_int_eq(told, -1); /* named: told again */
+    replica_session_part(c, &f, named[0] == 0 ? 1 : 0, &p, &told);
+    ck_assert_int_eq(told, 7);
+    ck_assert_ptr_eq(*replica_session_state(c, &f), *state);
+    struct replica_session_fetch parked = f;
+
+    /* A new partition changes the layout: what was resolved before no
+     * longer holds (a parked fetch answers a session error). */
+    r = request(2, id, 3, 9, 10, 0);
+    ck_assert_int_eq(replica_session_resolve(c, &r->body, 8, 3, false, &f), 0);
+    req_free(r);
+    ck_assert_uint_ne(f.layout, layout);
+    ck_assert(!replica_session_unchanged(c, &parked));
+    ck_assert(replica_session_unchanged(c, &f));
+    ck_assert_int_eq(states_freed, 0);
+
+    /* A new session of the same follower closes this one: its state goes. */
+    r = request(2, id, REPLICA_SESSION_EPOCH_NEW, 0, 1, 0);
+    ck_assert_int_eq(replica_session_resolve(c, &r->body, 8, 4, false, &f), 0);
+    req_free(r);
+    ck_assert_int_eq(states_freed, 1);
+    ck_assert_ptr_null(*replica_session_state(c, &f));
+    replica_session_cache_free(c);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_session");
@@ -436,6 +516,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_eviction);
     tcase_add_test(tc, test_bounds);
     tcase_add_test(tc, test_duplicates_and_many_topics);
+    tcase_add_test(tc, test_without_a_copy);
     suite_add_tcase(s, tc);
     return s;
 }
