@@ -242,4 +242,4 @@ def test_acks_all_survives_leader_restarts_with_sessions(clusters):
                                for b in c), 60, f"every replica of {part} at the high watermark")
         assert_replicas_identical(c, topic, part, hws[part])
     # The restarted leaders' new sessions are incremental again once idle.
-    assert_idle_fetches_name_nothing(c, topic, partitions, 4 * LAG_MS / 1000)
+    assert_idle_fetches_name_nothing(c, topic, partitions, 2 * LAG_MS / 1000)
