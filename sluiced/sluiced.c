@@ -30,7 +30,8 @@
 
 #define MAX_OVERRIDES 256
 /* How often readiness is checked until systemd is told (READY=1). */
-#define READY_POLL_MS 250
+#define READY_POLL_MS         250
+#define HEAP_TRIM_INTERVAL_MS 10000
 
 extern char **environ;
 
@@ -47,6 +48,7 @@ struct sluiced {
     struct node_status status;
     struct node_http http;
     uv_timer_t ready_timer; /* until the node is ready once: sd_notify */
+    uv_timer_t trim_timer;  /* gives freed heap memory back (trim_heap) */
 };
 
 struct args {
@@ -126,6 +128,7 @@ static void on_signal(uv_signal_t *handle, int signum)
     log_info("sluiced", "shutting down signal=%s", strsignal(signum));
     sd_notify(0, "STOPPING=1");
     uv_close((uv_handle_t *)&d->ready_timer, NULL);
+    uv_close((uv_handle_t *)&d->trim_timer, NULL);
     node_http_stop(&d->http);
     /* Keep catching signals: with the default disposition back, a second
      * Ctrl-C or SIGTERM would kill the process halfway through flushing logs
@@ -156,6 +159,19 @@ static void on_ready_poll(uv_timer_t *t)
     uv_timer_stop(t);
     sd_notify(0, "READY=1");
     log_info("sluiced", "node ready node.id=%d", d->config.node_id);
+}
+
+/* Give the heap's free pages back to the system. A burst (an unthrottled
+ * produce, followers catching up) leaves the heap fragmented: glibc returns
+ * only a free top of the heap, and a few live blocks above the freed ones
+ * kept 8-18 MiB resident per node after the burst was over (a 3-node
+ * cluster of 5,000 RF=3 partitions went from ~50 to 68 MiB and stayed
+ * there). malloc_trim also releases the free pages inside the heap; it
+ * walks the free chunks, well under a millisecond at these sizes. */
+static void trim_heap(uv_timer_t *t)
+{
+    (void)t;
+    malloc_trim(0);
 }
 
 /* SIGHUP: reload the TLS certificates, as an operator rotating them expects. */
@@ -236,6 +252,9 @@ static int run(struct sluiced *d)
     uv_timer_init(&d->loop, &d->ready_timer);
     d->ready_timer.data = d;
     uv_timer_start(&d->ready_timer, on_ready_poll, 0, READY_POLL_MS);
+    uv_timer_init(&d->loop, &d->trim_timer);
+    uv_timer_start(&d->trim_timer, trim_heap, HEAP_TRIM_INTERVAL_MS, HEAP_TRIM_INTERVAL_MS);
+    uv_unref((uv_handle_t *)&d->trim_timer); /* never what keeps the loop running */
 
     log_info("sluiced", "ready node.id=%d roles=%s log.dirs=%s", d->config.node_id,
              d->config.process_roles, d->config.log_dirs);
@@ -243,6 +262,9 @@ static int run(struct sluiced *d)
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
+    if (!uv_is_closing((uv_handle_t *)&d->trim_timer)) {
+        uv_close((uv_handle_t *)&d->trim_timer, NULL);
+    }
     uv_run(&d->loop, UV_RUN_DEFAULT);
     /* Only now: raft may call back into its io until the loop runs dry. */
     controller_role_release(&d->controller);
