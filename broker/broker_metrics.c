@@ -364,6 +364,25 @@ static void replica_fetch_families(struct broker *b, struct prom_writer *w)
                                           : 0);
 }
 
+/* The follower side's cost: a fetcher's steady rounds visit only the
+ * partitions its last answer moved, a full round every partition it follows
+ * (issue 14). */
+static void replica_fetcher_families(struct broker *b, struct prom_writer *w)
+{
+    const struct replica_manager *rm = &b->replicas;
+    const char *rounds = "sluice_replica_fetcher_rounds_total";
+    prom_family(w, rounds, "counter",
+                "Follower fetcher rounds: full (every partition the fetcher follows visited) or "
+                "incremental (only those the last answer moved).");
+    const struct prom_label full = {"kind", "full"}, incremental = {"kind", "incremental"};
+    prom_sample_int(w, rounds, &full, 1, (int64_t)rm->fetcher_stats.full_rounds);
+    prom_sample_int(w, rounds, &incremental, 1, (int64_t)rm->fetcher_stats.incremental_rounds);
+    prom_counter(w, "sluice_replica_fetcher_partitions_walked_total",
+                 "Partitions visited by follower fetcher rounds (and by rebuilds of a fetcher's "
+                 "partition set).",
+                 (int64_t)rm->fetcher_stats.partitions_walked);
+}
+
 void broker_metrics_write(struct broker *b, struct prom_writer *w)
 {
     if (b->started == 0) {
@@ -425,6 +444,7 @@ void broker_metrics_write(struct broker *b, struct prom_writer *w)
         log_dir_family(b, w);
         throttle_families(b, w);
         replica_fetch_families(b, w);
+        replica_fetcher_families(b, w);
     }
     group_lag_family(b, w);
 }

@@ -22,6 +22,15 @@
 #define NOT_READY_FIRST_WAIT_MS    50   /* then doubling up to replica.fetch.backoff.ms */
 #define REQUEST_SLACK_MS           5000 /* beyond the long poll, before a fetch counts as lost */
 #define MAX_SENT                   4096 /* partitions in one request */
+/* The longest a fetcher goes without a full round (one visiting every
+ * partition it follows) while its rounds are incremental. Every case known
+ * to need a full round forces one at once (round_is_incremental); this
+ * bound is the safety net for one missed, so that it costs at most this
+ * much latency, never correctness. 1 s is Kafka's replica.fetch.backoff.ms
+ * default, the wait a follower already accepts after an error, far below
+ * replica.lag.time.max.ms (30 s), and under load it keeps the walks to a
+ * sliver of the rounds (thousands a second at 5,000 partitions). */
+#define FULL_ROUND_EVERY_MS 1000
 
 /* A partition in the request in flight, to match the answer against. */
 struct sent {
@@ -31,6 +40,13 @@ struct sent {
     int32_t leader_epoch;
     int32_t last_fetched_epoch;
     int64_t fetch_offset;
+    bool moved; /* the last answer appended to it: in f->moved */
+};
+
+/* A partition of the fetcher's set, with its topic name's length. */
+struct set_member {
+    struct partition *p;
+    size_t topic_len;
 };
 
 struct replica_fetcher {
@@ -62,10 +78,21 @@ struct replica_fetcher {
      * visits these, not every hosted partition (a follower of 5,000
      * partitions from two leaders walked all of them per round, many
      * rounds a second under load; issue 14). */
-    struct partition **set;
+    struct set_member *set; /* sorted as sent_order */
     size_t n_set, cap_set;
     uint64_t set_gen;
     bool set_valid;
+    /* Incremental rounds (issue 14): once a session fetch's answer applied
+     * cleanly (`steady`) and nothing called for a full round, the next
+     * round visits and names only the session's partitions that answer
+     * appended to (`moved`, indices into f->session), not every partition
+     * followed. `incremental`: the request in flight is such a round's,
+     * matched against f->session. */
+    size_t *moved;
+    size_t n_moved;
+    bool steady, incremental;
+    bool retry_waits;      /* the last full round left partitions in a retry wait */
+    uint64_t last_full_ms; /* uv_now of the last full round */
 };
 
 int32_t fetcher_slot_of(const char *topic, int32_t index, int32_t n)
@@ -93,6 +120,7 @@ static void fetcher_free(struct replica_fetcher *f)
     free(f->set);
     free(f->sent);
     free(f->session);
+    free(f->moved);
     free(f);
 }
 
@@ -123,9 +151,11 @@ struct replica_fetcher *fetcher_new(struct replica_manager *rm, int32_t leader, 
 {
     struct replica_fetcher *f = calloc(1, sizeof *f);
     if (f == NULL || (f->sent = calloc(MAX_SENT, sizeof *f->sent)) == NULL ||
-        (f->session = calloc(MAX_SENT, sizeof *f->session)) == NULL) {
+        (f->session = calloc(MAX_SENT, sizeof *f->session)) == NULL ||
+        (f->moved = calloc(MAX_SENT, sizeof *f->moved)) == NULL) {
         if (f != NULL) {
             free(f->sent);
+            free(f->session);
         }
         free(f);
         return NULL;
@@ -214,12 +244,18 @@ static int connect_leader(struct replica_fetcher *f)
     return 0;
 }
 
+/* Whether `p`, in this fetcher's slot, is ours to fetch (now or after its
+ * retry wait). */
+static bool mine_in_slot(struct replica_fetcher *f, struct partition *p)
+{
+    return !partition_is_leader(p) && p->leader_id == f->leader && p->fetch_state != FETCH_NONE;
+}
+
 /* Whether `p` is ours to fetch (now or after its retry wait). */
 static bool mine(struct replica_fetcher *f, struct partition *p)
 {
     int32_t n = f->rm->cfg->num_replica_fetchers;
-    return !partition_is_leader(p) && p->leader_id == f->leader && p->fetch_state != FETCH_NONE &&
-           fetcher_slot_of(p->topic, p->index, n) == f->slot;
+    return mine_in_slot(f, p) && fetcher_slot_of(p->topic, p->index, n) == f->slot;
 }
 
 /* One walk over the hosted partitions: the partitions to fetch, unless
@@ -246,11 +282,12 @@ static bool follower_throttles(struct replica_fetcher *f, struct partition *p, u
     return !in_sync && replication_quota_exceeded(replica_manager_quota(f->rm, false), now);
 }
 
-static void collect_one(struct partition *p, void *arg)
+/* Visit `p`, of this fetcher's slot, whose topic is `topic_len` long. */
+static void collect_member(struct collect *c, struct partition *p, size_t topic_len)
 {
-    struct collect *c = arg;
     struct replica_fetcher *f = c->f;
-    if (!mine(f, p)) {
+    f->rm->fetcher_stats.partitions_walked++;
+    if (!mine_in_slot(f, p)) {
         return;
     }
     if (p->fetch_retry_ms > c->now) {
@@ -270,12 +307,25 @@ static void collect_one(struct partition *p, void *arg)
         }
         struct sent *s = &f->sent[f->n_sent++];
         s->p = p;
-        snprintf(s->topic, sizeof s->topic, "%s", p->topic);
+        memcpy(s->topic, p->topic, topic_len + 1);
         s->index = p->index;
         s->leader_epoch = p->leader_epoch;
         s->last_fetched_epoch = partition_log_latest_epoch(p->log);
         s->fetch_offset = partition_log_end(p);
+        s->moved = false;
     }
+}
+
+/* replica_manager_each_partition's visitor, when the set is unavailable. */
+static void collect_one(struct partition *p, void *arg)
+{
+    struct collect *c = arg;
+    struct replica_fetcher *f = c->f;
+    if (fetcher_slot_of(p->topic, p->index, f->rm->cfg->num_replica_fetchers) != f->slot) {
+        f->rm->fetcher_stats.partitions_walked++;
+        return;
+    }
+    collect_member(c, p, strlen(p->topic));
 }
 
 /* The partition `s` names, if it still follows this leader at that epoch. */
@@ -461,6 +511,16 @@ static int sent_cmp(const void *a, const void *b)
     return sent_order(x->index, x->topic, b);
 }
 
+static bool sent_sorted(const struct sent *set, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (sent_cmp(&set[i - 1], &set[i]) > 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* `topic`-`index` among the `n` sorted `set`, or NULL. */
 static struct sent *sent_find(struct sent *set, size_t n, const char *topic, int32_t index)
 {
@@ -486,6 +546,7 @@ static void session_drop(struct replica_fetcher *f)
 {
     f->session_epoch = REPLICA_SESSION_EPOCH_NEW;
     f->n_session = 0;
+    f->steady = false;
 }
 
 /* Whether the leader must be told of `now` again: its fetch offset or an
@@ -542,7 +603,9 @@ static int fetch_lists_fill(struct replica_fetcher *f, struct fetch_lists *l)
     if (l->parts == NULL || l->part_ptrs == NULL || l->forgot == NULL || l->forgot_ptrs == NULL) {
         return -1;
     }
-    qsort(f->sent, f->n_sent, sizeof *f->sent, sent_cmp);
+    if (!sent_sorted(f->sent, f->n_sent)) {
+        qsort(f->sent, f->n_sent, sizeof *f->sent, sent_cmp); /* a walk of every partition's */
+    }
     size_t held = f->session_epoch == REPLICA_SESSION_EPOCH_NEW ? 0 : f->n_session;
     size_t i = 0, j = 0;
     while (i < f->n_sent || j < held) {
@@ -585,7 +648,8 @@ static bool session_fits(struct replica_fetcher *f, int32_t id)
 }
 
 /* The answer was applied: the session (if the leader made or kept one) now
- * holds the request's set, f->sent (sorted by fetch_lists_fill). */
+ * holds the request's set: f->sent (sorted by fetch_lists_fill) after a full
+ * round, f->session itself (updated in place) after an incremental one. */
 static void session_answered(struct replica_fetcher *f, int32_t id)
 {
     if (id == 0) {
@@ -595,6 +659,9 @@ static void session_answered(struct replica_fetcher *f, int32_t id)
     f->session_id = id;
     f->session_epoch =
         f->session_epoch == INT32_MAX ? REPLICA_SESSION_EPOCH_NEW + 1 : f->session_epoch + 1;
+    if (f->incremental) {
+        return;
+    }
     struct sent *t = f->session;
     f->session = f->sent;
     f->sent = t;
@@ -661,26 +728,52 @@ static void on_session_error(struct replica_fetcher *f, int32_t error)
     }
 }
 
-/* Apply each answered partition, matched by topic and partition: a session's
- * answer leaves out the partitions with nothing new. */
-static void fetched_all(struct replica_fetcher *f, const Sluice__Replica__ReplicaFetchResponse *r,
+/* Note that the answer moved `s`'s partition `p` on (entry `at` of the set
+ * the answer is matched against): an incremental round names it. */
+static void note_moved(struct replica_fetcher *f, struct sent *s, size_t at, struct partition *p)
+{
+    if (!s->moved && (partition_log_end(p) != s->fetch_offset ||
+                      partition_log_latest_epoch(p->log) != s->last_fetched_epoch)) {
+        s->moved = true;
+        f->moved[f->n_moved++] = at;
+    }
+}
+
+/* Apply each answered partition, matched by topic and partition against the
+ * request's effective set (f->sent after a full round, the session after an
+ * incremental one): a session's answer leaves out the partitions with
+ * nothing new. Returns whether every answered partition applied cleanly:
+ * no error, retry or truncation, nothing stale or unknown (else the next
+ * round is full). */
+static bool fetched_all(struct replica_fetcher *f, const Sluice__Replica__ReplicaFetchResponse *r,
                         const struct rpc_frame *frame)
 {
-    size_t pos = 0;
+    struct sent *set = f->incremental ? f->session : f->sent;
+    size_t n = f->incremental ? f->n_session : f->n_sent, pos = 0;
+    bool clean = true;
+    f->n_moved = 0;
     for (size_t i = 0; i < r->n_partitions; i++) {
         const Sluice__Replica__FetchedPartition *fp = r->partitions[i];
         if (fp->records_length > frame->payload_len - pos) {
             log_error("replica", "fetch response from leader=%d overruns its payload", f->leader);
-            break;
+            return false;
         }
-        const struct sent *s = sent_find(f->sent, f->n_sent, fp->topic, fp->partition);
+        struct sent *s = sent_find(set, n, fp->topic, fp->partition);
         struct partition *p = s != NULL ? still_mine(f, s) : NULL;
         if (p != NULL && p->fetch_state == FETCH_ACTIVE &&
             partition_log_end(p) == s->fetch_offset) {
             fetched_one(f, p, fp, frame->payload + pos);
+            if (fp->error_code != 0 || p->fetch_state != FETCH_ACTIVE) {
+                clean = false;
+            } else {
+                note_moved(f, s, (size_t)(s - set), p);
+            }
+        } else {
+            clean = false;
         }
         pos += fp->records_length;
     }
+    return clean;
 }
 
 static void on_fetch(struct rpc_request *req, int status, const struct rpc_frame *frame)
@@ -713,52 +806,49 @@ static void on_fetch(struct rpc_request *req, int status, const struct rpc_frame
     f->session_error = false;
     f->backoff_logged = 0;
     if (session_fits(f, r->session_id)) {
-        fetched_all(f, r, frame);
+        bool clean = fetched_all(f, r, frame);
         session_answered(f, r->session_id);
+        f->steady = clean && f->session_epoch != REPLICA_SESSION_EPOCH_NEW;
     }
     sluice__replica__replica_fetch_response__free_unpacked(r, NULL);
     round_start(f);
 }
 
-static int send_fetch(struct replica_fetcher *f)
+/* Send the fetch of lists `l` (borrowed until it returns). */
+static int send_fetch(struct replica_fetcher *f, const struct fetch_lists *l)
 {
-    struct fetch_lists l;
-    int rv = -1;
-    if (fetch_lists_fill(f, &l) == 0) {
-        const struct sluice_config *cfg = f->rm->cfg;
-        Sluice__Replica__ReplicaFetchRequest body = SLUICE__REPLICA__REPLICA_FETCH_REQUEST__INIT;
-        body.version = 1;
-        body.replica_id = f->rm->self;
-        body.broker_epoch = replica_manager_broker_epoch(f->rm);
-        body.max_wait_ms = (uint32_t)cfg->replica_fetch_wait_max_ms;
-        body.min_bytes = (uint32_t)cfg->replica_fetch_min_bytes;
-        body.max_bytes = (uint32_t)cfg->replica_fetch_response_max_bytes;
-        body.partitions = l.part_ptrs;
-        body.n_partitions = l.n_parts;
-        body.forgotten = l.forgot_ptrs;
-        body.n_forgotten = l.n_forgot;
-        body.session_id = f->session_id;
-        body.session_epoch = f->session_epoch;
-        f->req.data = f;
-        rv = rpc_client_call(&f->client, &f->req,
-                             SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH, 1, &body.base,
-                             NULL, 0, (uint64_t)cfg->replica_fetch_wait_max_ms + REQUEST_SLACK_MS,
-                             on_fetch);
-        f->in_flight = rv == 0;
-    }
-    fetch_lists_free(&l);
+    const struct sluice_config *cfg = f->rm->cfg;
+    Sluice__Replica__ReplicaFetchRequest body = SLUICE__REPLICA__REPLICA_FETCH_REQUEST__INIT;
+    body.version = 1;
+    body.replica_id = f->rm->self;
+    body.broker_epoch = replica_manager_broker_epoch(f->rm);
+    body.max_wait_ms = (uint32_t)cfg->replica_fetch_wait_max_ms;
+    body.min_bytes = (uint32_t)cfg->replica_fetch_min_bytes;
+    body.max_bytes = (uint32_t)cfg->replica_fetch_response_max_bytes;
+    body.partitions = l->part_ptrs;
+    body.n_partitions = l->n_parts;
+    body.forgotten = l->forgot_ptrs;
+    body.n_forgotten = l->n_forgot;
+    body.session_id = f->session_id;
+    body.session_epoch = f->session_epoch;
+    f->req.data = f;
+    int rv = rpc_client_call(
+        &f->client, &f->req, SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH, 1, &body.base,
+        NULL, 0, (uint64_t)cfg->replica_fetch_wait_max_ms + REQUEST_SLACK_MS, on_fetch);
+    f->in_flight = rv == 0;
     return rv == 0 ? 0 : -1;
 }
 
 static void set_add(struct partition *p, void *arg)
 {
     struct replica_fetcher *f = arg;
+    f->rm->fetcher_stats.partitions_walked++;
     if (!f->set_valid || !mine(f, p)) {
         return;
     }
     if (f->n_set == f->cap_set) {
         size_t cap = f->cap_set ? 2 * f->cap_set : 64;
-        struct partition **set = realloc(f->set, cap * sizeof *set);
+        struct set_member *set = realloc(f->set, cap * sizeof *set);
         if (set == NULL) {
             f->set_valid = false; /* walk every hosted partition this round */
             return;
@@ -766,10 +856,21 @@ static void set_add(struct partition *p, void *arg)
         f->set = set;
         f->cap_set = cap;
     }
-    f->set[f->n_set++] = p;
+    f->set[f->n_set++] = (struct set_member){p, strlen(p->topic)};
 }
 
-/* Visit this fetcher's partitions with collect_one: its own set, rebuilt
+static int set_member_cmp(const void *a, const void *b)
+{
+    const struct partition *x = ((const struct set_member *)a)->p;
+    const struct partition *y = ((const struct set_member *)b)->p;
+    if (x->index != y->index) {
+        return x->index < y->index ? -1 : 1;
+    }
+    return strcmp(x->topic, y->topic);
+}
+
+/* Visit this fetcher's partitions with collect_member: its own set (sorted
+ * as the session, so the partitions to fetch come out in order), rebuilt
  * from every hosted partition when the replica manager says a partition may
  * have joined or been freed since. */
 static void collect(struct replica_fetcher *f, struct collect *c)
@@ -780,31 +881,122 @@ static void collect(struct replica_fetcher *f, struct collect *c)
         f->set_valid = true;
         f->set_gen = gen;
         replica_manager_each_partition(f->rm, set_add, f);
+        if (f->n_set > 1) {
+            qsort(f->set, f->n_set, sizeof *f->set, set_member_cmp);
+        }
     }
     if (!f->set_valid) {
         replica_manager_each_partition(f->rm, collect_one, c);
         return;
     }
     for (size_t i = 0; i < f->n_set; i++) {
-        collect_one(f->set[i], c);
+        collect_member(c, f->set[i].p, f->set[i].topic_len);
     }
 }
 
-/* One round: truncation questions first, then a fetch for the rest. */
-static void round_start(struct replica_fetcher *f)
+/* Whether the next round may be incremental: the last one was a session
+ * fetch whose answer applied cleanly (steady), and nothing since calls for a
+ * full round: no kick (partitions joined, left or changed leader or epoch:
+ * fetch_set_gen moved), nothing held back by the throttle or waiting for a
+ * retry at the last full round, and the last full round is recent enough
+ * (FULL_ROUND_EVERY_MS). Session errors, failed or erroring answers and
+ * truncations all leave `steady` false. */
+static bool round_is_incremental(struct replica_fetcher *f, uint64_t now)
 {
-    if (f->in_flight || f->closing) {
-        return;
+    return f->steady && f->session_epoch != REPLICA_SESSION_EPOCH_NEW && f->n_session > 0 &&
+           f->set_valid && f->set_gen == f->rm->fetch_set_gen && !f->throttled && !f->retry_waits &&
+           now - f->last_full_ms < FULL_ROUND_EVERY_MS;
+}
+
+/* Whether the moved session entry `s` can be fetched on as the session's:
+ * still ours at its epoch, active, not waiting for a retry nor throttled. */
+static struct partition *moved_fetchable(struct replica_fetcher *f, const struct sent *s,
+                                         uint64_t now)
+{
+    struct partition *p = still_mine(f, s);
+    if (p == NULL || p->fetch_state != FETCH_ACTIVE || p->fetch_retry_ms > now ||
+        follower_throttles(f, p, now)) {
+        return NULL;
     }
-    struct collect c = {f, uv_now(f->rm->loop), FETCH_ACTIVE, UINT64_MAX, 0};
+    return p;
+}
+
+static void moved_forget(struct replica_fetcher *f)
+{
+    for (size_t i = 0; i < f->n_moved; i++) {
+        f->session[f->moved[i]].moved = false;
+    }
+    f->n_moved = 0;
+}
+
+/* The incremental request's list: the moved session entries, updated in
+ * place to where their partitions are now (the leader holds the session's
+ * other partitions at the values it has). Returns -1 (nothing updated) when
+ * one cannot go on as it is: the round must be full. */
+static int moved_list_fill(struct replica_fetcher *f, struct fetch_lists *l, uint64_t now)
+{
+    for (size_t i = 0; i < f->n_moved; i++) {
+        if (moved_fetchable(f, &f->session[f->moved[i]], now) == NULL) {
+            return -1;
+        }
+    }
+    memset(l, 0, sizeof *l);
+    l->parts = calloc(f->n_moved + 1, sizeof *l->parts);
+    l->part_ptrs = calloc(f->n_moved + 1, sizeof *l->part_ptrs);
+    if (l->parts == NULL || l->part_ptrs == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < f->n_moved; i++) {
+        struct sent *s = &f->session[f->moved[i]];
+        s->fetch_offset = partition_log_end(s->p);
+        s->last_fetched_epoch = partition_log_latest_epoch(s->p->log);
+        s->moved = false;
+        list_part(f, l, s);
+    }
+    f->n_moved = 0;
+    return 0;
+}
+
+/* A steady round: name only the moved partitions, continuing the session.
+ * Returns 0 (sent), 1 (cannot: run a full round instead) or -1 (failed:
+ * back off). */
+static int incremental_round(struct replica_fetcher *f, uint64_t now)
+{
+    f->rm->fetcher_stats.partitions_walked += f->n_moved;
+    struct fetch_lists l;
+    if (moved_list_fill(f, &l, now) != 0) {
+        fetch_lists_free(&l);
+        moved_forget(f);
+        return 1;
+    }
+    f->rm->fetcher_stats.incremental_rounds++;
+    f->incremental = true;
+    int rv = connect_leader(f) == 0 ? send_fetch(f, &l) : -1;
+    fetch_lists_free(&l);
+    if (rv != 0) {
+        session_drop(f); /* the session's entries moved on without the leader */
+    }
+    return rv;
+}
+
+/* A full round: visit every partition followed; truncation questions
+ * first, then a fetch for the rest. */
+static void full_round(struct replica_fetcher *f, uint64_t now)
+{
+    struct collect c = {f, now, FETCH_ACTIVE, UINT64_MAX, 0};
+    f->rm->fetcher_stats.full_rounds++;
+    f->last_full_ms = now;
+    f->incremental = false;
     f->n_sent = 0;
+    f->n_moved = 0;
     f->throttled = false;
     collect(f, &c);
     bool truncating = c.want == FETCH_TRUNCATE;
     if (!truncating) {
         f->rm->follower_quota.held_back += c.held_back;
     }
-    if (c.next_retry != UINT64_MAX) {
+    f->retry_waits = c.next_retry != UINT64_MAX;
+    if (f->retry_waits) {
         /* Partitions waiting to be retried come back on the timer even
          * when nothing else is fetched meanwhile. */
         wake_within(f, c.next_retry - c.now);
@@ -819,9 +1011,33 @@ static void round_start(struct replica_fetcher *f)
         backoff(f);
         return;
     }
-    int rv = truncating ? send_epochs(f) : send_fetch(f);
+    int rv = -1;
+    if (truncating) {
+        rv = send_epochs(f);
+    } else {
+        struct fetch_lists l;
+        rv = fetch_lists_fill(f, &l) == 0 ? send_fetch(f, &l) : -1;
+        fetch_lists_free(&l);
+    }
     if (rv == 1) {
         round_start(f); /* nothing needed asking after all */
+    } else if (rv != 0) {
+        backoff(f);
+    }
+}
+
+/* One round: incremental when steady (round_is_incremental), else full. */
+static void round_start(struct replica_fetcher *f)
+{
+    if (f->in_flight || f->closing) {
+        return;
+    }
+    uint64_t now = uv_now(f->rm->loop);
+    bool incremental = round_is_incremental(f, now);
+    f->steady = false; /* until this round's answer applies cleanly */
+    int rv = incremental ? incremental_round(f, now) : 1;
+    if (rv == 1) {
+        full_round(f, now);
     } else if (rv != 0) {
         backoff(f);
     }

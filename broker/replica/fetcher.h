@@ -11,7 +11,18 @@
  * or whose fetch offset or epochs changed are named, those no longer
  * fetched are listed as forgotten, answers are matched by topic and
  * partition (a partition left out has nothing new), and any session error or
- * failed fetch starts a new session with a full request. Batches are appended as
+ * failed fetch starts a new session with a full request.
+ *
+ * A round's cost follows what changed, not what the fetcher follows (issue
+ * 14): a full round visits every partition of the fetcher's set (kept
+ * sorted, rebuilt when the replica manager's fetch_set_gen moves); once a
+ * session fetch's answer applied cleanly, the next round is incremental:
+ * it visits and names only the session partitions that answer appended to,
+ * updated in place in the session, and the answer is matched against the
+ * session. Anything unusual (no session, a kick, truncation, a retry wait,
+ * the throttle, an error or stale answer) makes the next round full, and
+ * so does a second without one (the safety net for a missed case).
+ * Batches are appended as
  * they are (offsets and epochs from the leader); the follower's high
  * watermark is min(leader's, own log end). Errors back off for
  * replica.fetch.backoff.ms. Responses for a partition whose leader or epoch

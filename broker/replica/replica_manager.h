@@ -108,6 +108,14 @@ struct replica_manager {
     struct {
         uint64_t requests, named, served, examined, answered, session_errors;
     } fetch_stats;
+    /* This broker's fetcher rounds as follower (fetcher.c): full ones
+     * (visiting every partition a fetcher follows), incremental ones (only
+     * the partitions the last answer moved), and the partitions all rounds
+     * visited (with the walks over every hosted partition that rebuild a
+     * fetcher's set). */
+    struct {
+        uint64_t full_rounds, incremental_rounds, partitions_walked;
+    } fetcher_stats;
     uint64_t open_seq; /* numbers the partition opens in flight */
     struct replica_opens_waiter *opens_waiters;
 };
