@@ -496,7 +496,8 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
     struct partition_state st = {mp->leader,   mp->leader_epoch, mp->partition_epoch,
                                  mp->replicas, mp->n_replicas,   mp->isr,
                                  mp->n_isr,    uv_now(rm->loop)};
-    if (partition_apply_state(p, &st)) {
+    bool changed = partition_apply_state(p, &st);
+    if (changed) {
         log_info("replica",
                  "partition role topic=%s partition=%d role=%s leader=%d leader_epoch=%d "
                  "isr_size=%d log_end_offset=%lld high_watermark=%lld",
@@ -506,6 +507,11 @@ static int sync_partition(struct replica_manager *rm, const struct metadata_topi
     }
     if (p->fetch_state != FETCH_NONE) {
         kick_fetcher(rm, p);
+    } else if (changed) {
+        /* Now the leader, or leaderless: the fetcher that had it drops it
+         * from its set and session at its next round, not at its next
+         * error answer or full round. */
+        rm->fetch_set_gen++;
     }
     return 0;
 }

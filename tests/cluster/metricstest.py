@@ -93,6 +93,20 @@ def value(samples, name, **labels):
     return samples.get((name, frozenset((k, str(v)) for k, v in labels.items())))
 
 
+def summed(nodes, *series):
+    """Each series summed over the nodes' /metrics (node.http_port), in order.
+    A series is a name, or (name, {label: value}); every node must export it."""
+    total = [0.0] * len(series)
+    for b in nodes:
+        m = scrape(b.http_port)
+        for k, s in enumerate(series):
+            name, labels = (s, {}) if isinstance(s, str) else s
+            v = value(m, name, **labels)
+            assert v is not None, f"node {b.node_id} exports no {name}{labels or ''}"
+            total[k] += v
+    return total
+
+
 def status_json(port):
     status, body = get(port, "/status")
     assert status == 200, body

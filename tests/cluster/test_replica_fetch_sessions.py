@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from clustertest import partitions_of, wait_until
-from metricstest import scrape, value
+from metricstest import scrape, summed, value
 from sluicetest import free_port
 from test_replication import assert_replicas_identical, read_all, segment_batches
 
@@ -110,16 +110,9 @@ def test_idle_followers_fetch_nothing_and_stay_in_sync(clusters, request):
 
 def examined_counters(c):
     """(requests, served, examined), summed over the nodes."""
-    total = [0, 0, 0]
-    for b in c:
-        m = scrape(b.http_port)
-        for k, name in enumerate(("sluice_replica_fetch_requests_total",
-                                  "sluice_replica_fetch_partitions_served_total",
-                                  "sluice_replica_fetch_partitions_examined_total")):
-            v = value(m, name)
-            assert v is not None, f"node {b.node_id} exports no {name}"
-            total[k] += v
-    return total
+    return summed(c, "sluice_replica_fetch_requests_total",
+                  "sluice_replica_fetch_partitions_served_total",
+                  "sluice_replica_fetch_partitions_examined_total")
 
 
 def test_busy_followers_fetches_look_at_what_changed(clusters):

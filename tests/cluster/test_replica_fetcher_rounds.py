@@ -18,7 +18,7 @@ how long the window lasts, so the bound leaves room for a slow machine.
 """
 
 from clustertest import wait_until
-from metricstest import scrape, value
+from metricstest import summed
 from test_replica_fetch_sessions import AckedProducer, all_in_sync, create_rf3, metered_cluster
 from test_replication import assert_replicas_identical, high_watermark, read_all, \
     segment_batches
@@ -31,15 +31,9 @@ HOT = 7  # the one partition written
 def fetcher_counters(c):
     """(full rounds, incremental rounds, partitions walked), summed over the
     nodes."""
-    total = [0, 0, 0]
-    for b in c:
-        m = scrape(b.http_port)
-        got = (value(m, "sluice_replica_fetcher_rounds_total", kind="full"),
-               value(m, "sluice_replica_fetcher_rounds_total", kind="incremental"),
-               value(m, "sluice_replica_fetcher_partitions_walked_total"))
-        assert None not in got, f"node {b.node_id}: fetcher metrics missing: {got}"
-        total = [t + g for t, g in zip(total, got)]
-    return total
+    return summed(c, ("sluice_replica_fetcher_rounds_total", {"kind": "full"}),
+                  ("sluice_replica_fetcher_rounds_total", {"kind": "incremental"}),
+                  "sluice_replica_fetcher_partitions_walked_total")
 
 
 def test_steady_rounds_walk_only_what_changed(clusters):
