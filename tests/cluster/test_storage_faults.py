@@ -72,12 +72,16 @@ def shut_down(path, dev):
         os.close(fd)
 
 
-FAULTS = {"read-only": (make_read_only, "EROFS"), "eio": (shut_down, "EIO")}
+# The errors the broker may report the directory with. Read-only: ext4
+# aborts its journal on the error it raises, then remounts read-only, so a
+# write fails with EROFS while an fsync in flight fails with EIO; which one
+# the broker meets first is the kernel's timing (CI of 3c71c1a met the fsync).
+FAULTS = {"read-only": (make_read_only, ("EROFS", "EIO")), "eio": (shut_down, ("EIO",))}
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_failing_filesystem_goes_offline_and_nothing_acked_is_lost(clusters, tmp_path, fault):
-    inject, errno_name = FAULTS[fault]
+    inject, errno_names = FAULTS[fault]
     bad = str(tmp_path / "bad")
     good = str(tmp_path / "good")
     dev = mount_ext4(str(tmp_path / "bad.img"), bad)
@@ -91,8 +95,9 @@ def test_failing_filesystem_goes_offline_and_nothing_acked_is_lost(clusters, tmp
         wait_until(lambda: writers.acked_count() >= 200, 60, "200 acknowledged writes")
 
         inject(bad, dev)
-        wait_until(lambda: f"log directory offline dir={bad} error={errno_name}"
-                   in n3.log_text(), 60, f"node 3 to take the {fault} directory offline")
+        wait_until(lambda: any(f"log directory offline dir={bad} error={e}" in n3.log_text()
+                               for e in errno_names),
+                   60, f"node 3 to take the {fault} directory offline")
         wait_node3_left(c, on_bad)
         writers_carry_on_and_nothing_acked_is_lost(c, writers)
         assert_node3_in_isr(c, on_good)
