@@ -935,12 +935,12 @@ static void moved_forget(struct replica_fetcher *f)
  * one cannot go on as it is: the round must be full. */
 static int moved_list_fill(struct replica_fetcher *f, struct fetch_lists *l, uint64_t now)
 {
+    memset(l, 0, sizeof *l); /* the caller frees it whatever this returns */
     for (size_t i = 0; i < f->n_moved; i++) {
         if (moved_fetchable(f, &f->session[f->moved[i]], now) == NULL) {
             return -1;
         }
     }
-    memset(l, 0, sizeof *l);
     l->parts = calloc(f->n_moved + 1, sizeof *l->parts);
     l->part_ptrs = calloc(f->n_moved + 1, sizeof *l->part_ptrs);
     if (l->parts == NULL || l->part_ptrs == NULL) {
