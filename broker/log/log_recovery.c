@@ -101,6 +101,7 @@ static int check_batch(struct reader *r, const struct segment *seg, int64_t next
      * gaps anywhere). baseOffset is outside the CRC, so a flipped bit that
      * raises it is indistinguishable from a gap, as in Kafka. */
     if (h->last_offset_delta < 0 || h->base_offset < seg->next_offset ||
+        h->base_offset > INT64_MAX - h->last_offset_delta || /* the last offset overflows */
         record_batch_last_offset(h) - seg->base_offset > INT32_MAX ||
         record_batch_last_offset(h) >= next_base) {
         *reason = "offsets go backwards or leave the segment";
