@@ -136,6 +136,27 @@ int index_file_reset(struct index_file *ix)
     return ftruncate(ix->fd, 0) < 0 ? -errno : 0;
 }
 
+int index_file_truncate(struct index_file *ix, uint32_t n)
+{
+    if (n >= ix->entries) {
+        return 0;
+    }
+    if (n >= ix->persisted) {
+        ix->pending_len = (size_t)(n - ix->persisted) * ix->entry_size;
+        ix->entries = n;
+        return 0;
+    }
+    if (ix->fd < 0) {
+        return -EBADF;
+    }
+    if (ftruncate(ix->fd, (off_t)n * (off_t)ix->entry_size) < 0) {
+        return -errno;
+    }
+    ix->persisted = n;
+    drop_pending(ix);
+    return 0;
+}
+
 int64_t index_file_floor(const struct index_file *ix, int64_t key,
                          int64_t (*key_at)(const uint8_t *entry))
 {

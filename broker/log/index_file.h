@@ -56,6 +56,14 @@ int index_file_write_pending(struct index_file *ix);
 int index_file_entry(const struct index_file *ix, uint32_t i, uint8_t *out);
 /* Drop all entries (file truncated to 0). */
 int index_file_reset(struct index_file *ix);
+/* Keep the first `n` entries and drop the rest (n >= entries: nothing to
+ * do). The pending buffer always holds entries persisted..entries-1, the
+ * tail of the index, so the entries dropped are pending ones first: those
+ * at n and beyond leave the buffer, and only when n < persisted is the file
+ * cut to n entries, which needs the descriptor (-EBADF without one). Returns
+ * 0, or -errno with the index unchanged (a file that could not be cut would
+ * otherwise keep stale entries past the new end). */
+int index_file_truncate(struct index_file *ix, uint32_t n);
 
 /* Binary search: the last entry whose leading big-endian key (`key_at` picks
  * it out of an entry) is <= `key`. Returns its index, -1 if none (or on a

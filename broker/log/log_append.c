@@ -451,7 +451,7 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
 
 int partition_log_truncate_to(struct partition_log *log, int64_t offset)
 {
-    int64_t truncated, pos;
+    int64_t pos;
     if (offset >= log_end(log)) {
         return 0;
     }
@@ -485,8 +485,10 @@ int partition_log_truncate_to(struct partition_log *log, int64_t offset)
     }
     seg->size = pos;
     seg->dirty = true;
-    /* Rebuild indexes, end offset and timestamps of the shortened segment. */
-    rv = log_recovery_scan_segment(log, seg, INT64_MAX, &truncated);
+    /* Indexes, end offset and timestamps of the shortened segment, from its
+     * index and the few batches after the last entry kept: rescanning the
+     * segment (up to segment.bytes, 1 GiB by default) would stall the loop. */
+    rv = log_recovery_truncate_segment(log, seg);
     after_truncation(log);
     int erv = log_epochs_after_truncation(log);
     int prv = log_producers_after_truncation(log);

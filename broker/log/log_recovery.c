@@ -70,13 +70,12 @@ static int reader_crc(struct reader *r, int64_t pos, int64_t len, int64_t limit,
     return 0;
 }
 
-/* Check the batch at `pos`: 0 with *h if valid, 1 with *reason if not (the
- * tail from here is cut), or -errno if the file cannot be read. */
-static int check_batch(struct reader *r, const struct segment *seg, int64_t next_base, int64_t pos,
-                       int64_t limit, struct record_batch_header *h, const char **reason)
+/* Check the header of the batch at `pos` (everything check_batch does but
+ * the CRC): 0 with *h if valid, 1 with *reason if not, or -errno. */
+static int check_header(struct reader *r, const struct segment *seg, int64_t next_base, int64_t pos,
+                        int64_t limit, struct record_batch_header *h, const char **reason)
 {
     const uint8_t *p;
-    uint32_t crc;
     int rv;
     if (limit - pos < RECORD_BATCH_HEADER_SIZE) {
         *reason = "incomplete batch header";
@@ -106,6 +105,19 @@ static int check_batch(struct reader *r, const struct segment *seg, int64_t next
         record_batch_last_offset(h) >= next_base) {
         *reason = "offsets go backwards or leave the segment";
         return 1;
+    }
+    return 0;
+}
+
+/* Check the batch at `pos`: 0 with *h if valid, 1 with *reason if not (the
+ * tail from here is cut), or -errno if the file cannot be read. */
+static int check_batch(struct reader *r, const struct segment *seg, int64_t next_base, int64_t pos,
+                       int64_t limit, struct record_batch_header *h, const char **reason)
+{
+    uint32_t crc;
+    int rv = check_header(r, seg, next_base, pos, limit, h, reason);
+    if (rv != 0) {
+        return rv;
     }
     if ((rv = reader_crc(r, pos + RECORD_BATCH_CRC_START,
                          record_batch_size(h) - RECORD_BATCH_CRC_START, limit, &crc)) < 0) {
@@ -182,6 +194,152 @@ int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, in
     (void)index_file_write_pending(&seg->offset_index);
     (void)index_file_write_pending(&seg->time_index);
     return rv;
+}
+
+/* ---- truncation ---- */
+
+/* The truncation walk needs batch headers only: a window this size is read
+ * at a time, so a large batch is skipped rather than read. */
+#define TRUNCATE_READER_CAP (64 * 1024)
+
+static int64_t entry_position(const uint8_t *e)
+{
+    return (int64_t)be32_load(e + 4);
+}
+
+static int64_t time_entry_offset(const uint8_t *e)
+{
+    return (int64_t)be32_load(e + 8);
+}
+
+/* Keep the time index entries that were appended at offset index entries
+ * 0..k, batch k's last offset being base + `last_rel`, and take the largest
+ * timestamp from the last one kept (as Kafka's truncateTo does). Those are
+ * exactly the entries whose offset is <= last_rel. An entry is appended at
+ * an index point, after the batch there updated the largest timestamp, and
+ * names the last offset of the batch that set it: at points <= k that is a
+ * batch <= k. Any later entry, at a later point or at segment_seal, is
+ * appended only when the largest timestamp grew past the one indexed at
+ * point k, so a batch after k set it and its offset is > last_rel. Both
+ * timestamps and offsets strictly increase along the index, so the kept
+ * entries are a prefix, found by binary search. Returns 0, 1 with *reason,
+ * or -errno. */
+static int keep_time_entries(struct segment *seg, int64_t last_rel, const char **reason)
+{
+    struct index_file *ix = &seg->time_index;
+    uint8_t e[SEGMENT_TIME_ENTRY_SIZE];
+    int64_t t = index_file_floor(ix, last_rel, time_entry_offset);
+    int rv;
+    /* The floor is -1 on a read error too: tell that from "none kept". */
+    if (t < 0 && ix->entries > 0) {
+        if ((rv = index_file_entry(ix, 0, e)) < 0) {
+            return rv;
+        }
+        if (time_entry_offset(e) <= last_rel) {
+            *reason = "unreadable time index";
+            return 1;
+        }
+    }
+    if (t >= 0 && (rv = index_file_entry(ix, (uint32_t)t, e)) < 0) {
+        return rv;
+    }
+    if ((rv = index_file_truncate(ix, (uint32_t)(t + 1))) < 0) {
+        return rv;
+    }
+    seg->max_timestamp = seg->time_index_last_ts = t >= 0 ? (int64_t)be64_load(e) : -1;
+    seg->max_ts_offset = t >= 0 ? seg->base_offset + time_entry_offset(e) : -1;
+    return 0;
+}
+
+/* Keep the offset index entries up to the last one, k, whose batch lies
+ * wholly below the cut (its position is below seg->size: positions rise
+ * with the entries), the time entries of the same points, and restore the
+ * summary as the scan leaves it after batch k: end offset, largest
+ * timestamp, and bytes_since_index = batch k's size (segment_note_batch
+ * restarts the count at an entry, then adds the batch). first_batch_ts
+ * stays (batch 0 is below k: it never gets an entry), but a segment opened
+ * without a scan has none yet and reads it from batch 0. *resume is where
+ * the walk goes on: the end of batch k, or 0 with the summary reset when no
+ * entry is kept. Returns 0, 1 with *reason if the index does not match the
+ * batches, or -errno. */
+static int keep_index_prefix(struct reader *r, struct segment *seg, int64_t *resume,
+                             const char **reason)
+{
+    uint8_t e[SEGMENT_OFFSET_ENTRY_SIZE];
+    struct record_batch_header h;
+    /* -1 on a read error too: the walk from 0 then gives the same result. */
+    int64_t k = index_file_floor(&seg->offset_index, seg->size - 1, entry_position);
+    int rv;
+    *resume = 0;
+    if (k < 0) {
+        reset_summary(seg);
+        return 0;
+    }
+    if ((rv = index_file_entry(&seg->offset_index, (uint32_t)k, e)) < 0) {
+        return rv;
+    }
+    int64_t last_rel = (int64_t)be32_load(e), pos = entry_position(e);
+    seg->next_offset = seg->base_offset; /* check the batches as a segment's first */
+    if (seg->first_batch_ts < 0) {
+        if ((rv = check_header(r, seg, INT64_MAX, 0, seg->size, &h, reason)) != 0) {
+            return rv;
+        }
+        seg->first_batch_ts = h.max_timestamp;
+    }
+    if ((rv = check_header(r, seg, INT64_MAX, pos, seg->size, &h, reason)) != 0) {
+        return rv;
+    }
+    if (record_batch_last_offset(&h) != seg->base_offset + last_rel) {
+        *reason = "offset index entry does not name the batch at its position";
+        return 1;
+    }
+    if ((rv = index_file_truncate(&seg->offset_index, (uint32_t)(k + 1))) < 0 ||
+        (rv = keep_time_entries(seg, last_rel, reason)) != 0) {
+        return rv;
+    }
+    seg->next_offset = seg->base_offset + last_rel + 1;
+    seg->bytes_since_index = record_batch_size(&h);
+    *resume = pos + record_batch_size(&h);
+    return 0;
+}
+
+int log_recovery_truncate_segment(struct partition_log *log, struct segment *seg)
+{
+    size_t cap = seg->size >= TRUNCATE_READER_CAP ? TRUNCATE_READER_CAP
+                 : seg->size > 0                  ? (size_t)seg->size
+                                                  : 1;
+    struct reader r = {.seg = seg, .buf = malloc(cap), .cap = cap};
+    const char *reason = "";
+    int64_t pos = 0, truncated;
+    int rv;
+    if (r.buf == NULL) {
+        return -ENOMEM;
+    }
+    if ((rv = segment_use(seg)) < 0) {
+        free(r.buf);
+        return rv;
+    }
+    /* Headers only, as the scan notes them: the batches below the cut were
+     * checked when they were written or recovered. */
+    rv = keep_index_prefix(&r, seg, &pos, &reason);
+    while (rv == 0 && pos < seg->size) {
+        struct record_batch_header h;
+        if ((rv = check_header(&r, seg, INT64_MAX, pos, seg->size, &h, &reason)) == 0) {
+            segment_note_batch(seg, pos, &h, log->cfg.index_interval_bytes);
+            pos += record_batch_size(&h);
+        }
+    }
+    free(r.buf);
+    if (rv != 0) {
+        log_warn("log",
+                 "rescanning truncated segment dir=%s segment=%" PRId64 " size=%" PRId64
+                 " position=%" PRId64 " reason=%s",
+                 log->dir, seg->base_offset, seg->size, pos, rv < 0 ? strerror(-rv) : reason);
+        return log_recovery_scan_segment(log, seg, INT64_MAX, &truncated);
+    }
+    (void)index_file_write_pending(&seg->offset_index);
+    (void)index_file_write_pending(&seg->time_index);
+    return 0;
 }
 
 /* ---- directory listing ---- */

@@ -122,6 +122,15 @@ int log_recovery_load(struct partition_log *log, int64_t recovery_point, char *e
  * batch. *truncated = bytes cut. */
 int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, int64_t next_base,
                               int64_t *truncated);
+/* After the .log of `seg` was cut to seg->size, a batch boundary: bring its
+ * summary and both indexes back in line as log_recovery_scan_segment would
+ * (the same entries, end offset and timestamps), but from its index (Kafka's
+ * LogSegment.truncateTo): keep the entries below the cut and walk the batch
+ * headers after the last one kept, without CRCs, so the loop reads about
+ * index.interval.bytes plus one batch instead of the whole segment. An index
+ * that does not match the batches falls back to the full scan. Loop thread.
+ * Returns 0 or -errno (logged). */
+int log_recovery_truncate_segment(struct partition_log *log, struct segment *seg);
 
 /* Leader epochs (log_epochs.c). Each returns 0 or the error of writing
  * leader-epoch-checkpoint (logged there), which the caller must fail on. */
