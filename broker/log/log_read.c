@@ -42,7 +42,10 @@ static int locate(const struct partition_log *log, int64_t offset, struct segmen
 }
 
 /* Extend the range [start, *end) with whole batches below max_offset while
- * it stays within max_bytes. */
+ * it stays within max_bytes. A batch whose offsets go back ends the range
+ * too: a damaged baseOffset (outside the CRC) in a segment recovery did not
+ * scan must not move the result's next offset backwards, or the reader
+ * would fetch the same range again forever. */
 static int extend(struct segment_cursor *cur, int64_t start, int64_t *end, size_t max_bytes,
                   int64_t max_offset, struct log_read_result *out)
 {
@@ -52,7 +55,7 @@ static int extend(struct segment_cursor *cur, int64_t start, int64_t *end, size_
         if (rv < 0) {
             return rv;
         }
-        if (record_batch_last_offset(&h) >= max_offset ||
+        if (record_batch_last_offset(&h) >= max_offset || h.base_offset < out->next_offset ||
             (uint64_t)(*end - start + record_batch_size(&h)) > max_bytes) {
             break;
         }
