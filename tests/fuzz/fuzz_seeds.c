@@ -372,6 +372,63 @@ static void log_seed(const char *name, int batches, const char *segment_bytes, s
     must(system(cmd) == 0, "rm");
 }
 
+/* Two segments and a cut for the truncation after recovery: segment 0's
+ * files and the checkpoint (so segment 0 is loaded without a scan and the
+ * truncation reads its index from the file), segment 1's .log (based at
+ * flags >> 2), then the u16 `cut`: `cut_in_first` lands it in segment 0
+ * (segment 1 goes), else in segment 1. */
+static void truncate_seed(const char *name, bool cut_in_first)
+{
+    char dir[] = "/tmp/sluice-seed-XXXXXX", pdir[64], cmd[128], second[32];
+    must(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(pdir, sizeof pdir, "%s/t-0", dir);
+    uv_loop_t loop;
+    struct sluice_config broker;
+    struct topic_config tc;
+    char err[256];
+    must(uv_loop_init(&loop) == 0 && sluice_config_init(&broker) == 0 &&
+             topic_config_init(&tc, &broker) == 0 &&
+             topic_config_set(&tc, "segment.bytes", "700", err, sizeof err) == 0 &&
+             topic_config_set(&tc, "index.interval.bytes", "100", err, sizeof err) == 0,
+         "config");
+    struct partition_log *log;
+    struct log_clock clock = {seed_now, NULL};
+    must(partition_log_open(&loop, pdir, &tc, &clock, &log, err, sizeof err) == 0, err);
+    int64_t second_base = -1;
+    for (int i = 0, after = 0; after < 4; i++) {
+        struct buf b = BUF_INIT;
+        struct log_append_info info;
+        int64_t end = partition_log_end_offset(log);
+        batch(&b, 1 + i % 3);
+        must(partition_log_append(log, b.data, b.len, 1, &info) == 0, "append");
+        buf_free(&b);
+        if (second_base < 0 && partition_log_segment_count(log) == 2)
+            second_base = end; /* rolled before this batch */
+        after += second_base >= 0;
+    }
+    must(partition_log_segment_count(log) == 2 && second_base > 0 && second_base < 64, "segments");
+    partition_log_set_high_watermark(log, partition_log_end_offset(log));
+    partition_log_close(log);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    struct buf in = BUF_INIT;
+    snprintf(second, sizeof second, "%020d.log", (int)second_base);
+    must(buf_append_u8(&in, (uint8_t)(2 | second_base << 2)) == 0, "flags");
+    add_file_chunk(&in, pdir, "00000000000000000000.log", 0);
+    add_file_chunk(&in, pdir, "00000000000000000000.index", 0);
+    add_file_chunk(&in, pdir, "00000000000000000000.timeindex", 0);
+    add_file_chunk(&in, pdir, PARTITION_LOG_CHECKPOINT_FILE, 0);
+    add_file_chunk(&in, pdir, second, 0);
+    must(buf_append_be16(&in, (uint16_t)(cut_in_first ? second_base - 2 : second_base + 3)) == 0,
+         "cut");
+    seed("log_recovery", name, in.data, in.len);
+    buf_free(&in);
+    topic_config_free(&tc);
+    sluice_config_free(&broker);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    must(system(cmd) == 0, "rm");
+}
+
 /* ---- varints and properties ---- */
 
 static void varint_seeds(void)
@@ -408,6 +465,8 @@ int main(int argc, char **argv)
     log_seed("clean", 12, "1073741824", 0, true);
     log_seed("torn-tail", 12, "1073741824", 7, false);
     log_seed("no-checkpoint", 5, "1073741824", 0, false);
+    truncate_seed("truncate-first-segment", true);
+    truncate_seed("truncate-last-segment", false);
     varint_seeds();
     return 0;
 }
