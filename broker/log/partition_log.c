@@ -364,7 +364,6 @@ int partition_log_close(struct partition_log *log)
 {
     log_cleaner_shutdown(log);
     segment_seal(log_active(log));
-    (void)log_epochs_write_pending(log); /* logged there; a crash could lose it as well */
     int rv = log_flush_sync(log);
     log_flush_shutdown(log, rv);
     int crv = 0;

@@ -14,9 +14,11 @@
  * re-derives from the batches.
  *
  * Threading: every function runs on the loop thread that opened the log. The
- * only work done elsewhere is fsync and the producer snapshot written at a
- * roll (by the flush that makes the rolled segment durable), on the libuv
- * thread pool (uv_queue_work).
+ * only work done elsewhere is fsync, the producer snapshot written at a roll
+ * (by the flush that makes the rolled segment durable) and the
+ * leader-epoch-checkpoint a new epoch needs (by the next flush, before it
+ * moves the recovery point past the epoch's records), on the libuv thread
+ * pool (uv_queue_work).
  *
  * Errors: 0 on success, negative errno for system failures, LOG_ERR_* (see
  * log_errors.h) for rejected input (the Kafka handlers map them to Kafka codes).
@@ -202,7 +204,8 @@ struct log_append_info {
  * with from_client and max.message.bytes) and nothing is written if any is
  * bad, nor when `leader_epoch` is older than the log's latest epoch
  * (LOG_ERR_STALE_EPOCH). `leader_epoch` starts an entry in the epoch cache
- * (written to leader-epoch-checkpoint before the data) if it is new. Then baseOffset is rewritten
+ * (written to leader-epoch-checkpoint by the next flush, off the loop) if it
+ * is new. Then baseOffset is rewritten
  * to the next offsets and partitionLeaderEpoch to `leader_epoch`, IN PLACE in the caller's buffer
  * (both outside the CRC), and the bytes are written in one write. The buffer
  * is borrowed for the call only. Rolls a new segment first when the active
@@ -402,16 +405,17 @@ int64_t partition_log_retention_deadline(struct partition_log *log, int64_t prod
  * where the new one begins. The latest epoch again changes nothing; an older
  * one is refused with LOG_ERR_STALE_EPOCH (the log already holds a newer
  * leader's records), as partition_log_append refuses to stamp it. Writes the
- * checkpoint when the cache changed. Returns 0, -EINVAL for a negative epoch,
+ * checkpoint (unsynced: the next flush syncs it) when the cache changed.
+ * Returns 0, -EINVAL for a negative epoch,
  * LOG_ERR_STALE_EPOCH, or -errno (checkpoint write). */
 int partition_log_begin_epoch(struct partition_log *log, int32_t epoch);
-/* The same on the loop thread, but the checkpoint is written only by the
- * next write that needs it (the epoch's first append, before its bytes; a
- * truncation; closing), not now: thousands of partitions changing leader at
- * once (a broker unfenced after its restart) must not hold the loop with a
- * file written for each. Until the first append no record names the epoch,
- * so a crash that loses it loses nothing the log refers to. Returns 0,
- * -EINVAL or LOG_ERR_STALE_EPOCH. */
+/* The same on the loop thread, but the checkpoint is not written now: the
+ * next flush writes it on the thread pool (or closing, or a truncation):
+ * thousands of partitions changing leader at once (a broker unfenced after
+ * its restart) must not hold the loop with a file written for each. The
+ * recovery point does not pass the epoch's records before that flush, and
+ * open re-derives the epochs past it from the batches, so a crash loses
+ * nothing the log refers to. Returns 0, -EINVAL or LOG_ERR_STALE_EPOCH. */
 int partition_log_begin_epoch_deferred(struct partition_log *log, int32_t epoch);
 
 /* Latest epoch with an entry, LEADER_EPOCH_UNDEFINED for an empty cache. */
