@@ -15,10 +15,18 @@
  *
  * Threading: every function runs on the loop thread that opened the log. The
  * only work done elsewhere is fsync, the producer snapshot written at a roll
- * (by the flush that makes the rolled segment durable) and the
+ * (by the flush that makes the rolled segment durable), the
  * leader-epoch-checkpoint a new epoch needs (by the next flush, before it
- * moves the recovery point past the epoch's records), on the libuv thread
- * pool (uv_queue_work).
+ * moves the recovery point past the epoch's records) and file deletion, on
+ * the libuv thread pool (uv_queue_work).
+ *
+ * Deletion (Kafka's asyncDelete): a deleted segment's files (retention,
+ * DeleteRecords, truncation) are renamed `<file>.deleted` on the loop and
+ * unlinked on the pool, with the last close of their descriptors, once no
+ * read holds the segment; a deleted partition's directory is renamed
+ * `<dir>.<id>-delete` and removed on the pool. Opening a log removes
+ * `*.deleted` leftovers; the owner removes `-delete` directories at start-up
+ * (partition_log_dir_is_deleted).
  *
  * Errors: 0 on success, negative errno for system failures, LOG_ERR_* (see
  * log_errors.h) for rejected input (the Kafka handlers map them to Kafka codes).
@@ -175,10 +183,28 @@ bool partition_log_take_work(struct partition_log *log);
  * freed either way). */
 int partition_log_close(struct partition_log *log);
 
-/* Delete the partition (DeleteTopics): remove all its files and directory and
- * free the log. Pending flush requests complete with LOG_ERR_CLOSED.
- * Outstanding read results stay readable until released. */
+/* Delete the partition (DeleteTopics) and free the log: its directory is
+ * renamed aside now and its files and directory removed on the thread pool
+ * (see Deletion above). Pending flush requests complete with LOG_ERR_CLOSED.
+ * Outstanding read results stay readable until released. Returns 0, or the
+ * -errno of the rename (logged; the files then stay where they were). */
 int partition_log_destroy(struct partition_log *log);
+
+/* Whether `name`, an entry of a log directory, is a partition directory
+ * renamed for deletion (`<topic>-<partition>.<id>-delete`): never a
+ * partition, only to be removed (partition_log_remove_deleted_dir). */
+bool partition_log_dir_is_deleted(const char *name);
+/* Delete partition directory `dir`, which no open log uses (a stray
+ * replica, a directory left by an earlier topic of the same name): renamed
+ * aside now, then removed with its files on the thread pool of `loop`, or,
+ * with `loop` NULL, now on this thread (blocking: for a thread of the pool).
+ * Loop thread when `loop` is given. Returns 0 once renamed (a failure of
+ * the removal is logged, and the next start-up tries again), or the -errno
+ * of the rename (logged; the directory stays). */
+int partition_log_delete_dir(uv_loop_t *loop, const char *dir);
+/* Remove `path`, a directory renamed for deletion that an earlier run left
+ * (partition_log_dir_is_deleted), on the thread pool of `loop`. */
+void partition_log_remove_deleted_dir(uv_loop_t *loop, const char *path);
 
 /* Replace the topic config (AlterConfigs / IncrementalAlterConfigs); takes
  * effect from the next append/roll/retention check. */

@@ -111,8 +111,12 @@ void log_note_io_error(struct partition_log *log, int err, const char *what);
 
 /* Segment list (partition_log.c). */
 int log_segs_push(struct partition_log *log, struct segment *seg);
-/* Unlink and drop segments [from, from + n) from the list. */
+/* Drop segments [from, from + n) from the list and delete their files:
+ * renamed now and unlinked on the thread pool (segment_delete_async), or,
+ * for recovery (which may itself run on the pool, where no work can be
+ * queued), unlinked now. */
 void log_segs_remove(struct partition_log *log, size_t from, size_t n, const char *why);
+void log_segs_remove_now(struct partition_log *log, size_t from, size_t n, const char *why);
 /* Index of the last segment with base <= offset (0 if offset is below all). */
 size_t log_segs_find(const struct partition_log *log, int64_t offset);
 
