@@ -60,7 +60,10 @@ int fs_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-static int write_replace(const char *dir, const char *name, const void *data, size_t len, bool sync)
+enum write_sync { WRITE_NO_SYNC, WRITE_SYNC_FILE, WRITE_SYNC_FILE_AND_DIR };
+
+static int write_replace(const char *dir, const char *name, const void *data, size_t len,
+                         enum write_sync sync)
 {
     char path[FS_PATH_MAX], tmp[FS_PATH_MAX];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path ||
@@ -72,7 +75,7 @@ static int write_replace(const char *dir, const char *name, const void *data, si
         return -errno;
     }
     int rv = fs_write_all(fd, data, len);
-    if (rv == 0 && sync && fsync(fd) < 0) {
+    if (rv == 0 && sync != WRITE_NO_SYNC && fsync(fd) < 0) {
         rv = -errno;
     }
     close(fd);
@@ -83,15 +86,20 @@ static int write_replace(const char *dir, const char *name, const void *data, si
         unlink(tmp);
         return rv;
     }
-    return sync ? fs_fsync_dir(dir) : 0;
+    return sync == WRITE_SYNC_FILE_AND_DIR ? fs_fsync_dir(dir) : 0;
 }
 
 int fs_write_atomic(const char *dir, const char *name, const void *data, size_t len)
 {
-    return write_replace(dir, name, data, len, true);
+    return write_replace(dir, name, data, len, WRITE_SYNC_FILE_AND_DIR);
 }
 
 int fs_write_replace(const char *dir, const char *name, const void *data, size_t len)
 {
-    return write_replace(dir, name, data, len, false);
+    return write_replace(dir, name, data, len, WRITE_NO_SYNC);
+}
+
+int fs_write_replace_synced(const char *dir, const char *name, const void *data, size_t len)
+{
+    return write_replace(dir, name, data, len, WRITE_SYNC_FILE);
 }

@@ -36,4 +36,9 @@ int fs_write_atomic(const char *dir, const char *name, const void *data, size_t 
  * itself before relying on it (e.g. with the data it describes). */
 int fs_write_replace(const char *dir, const char *name, const void *data, size_t len);
 
+/* fs_write_atomic without the directory fsync: the file is fsynced before
+ * the rename, and the caller fsyncs `dir` itself, once for several changes
+ * (a flush that also created or renamed other files in it). */
+int fs_write_replace_synced(const char *dir, const char *name, const void *data, size_t len);
+
 #endif

@@ -164,32 +164,51 @@ bool leader_epoch_cache_truncate_from_start(struct leader_epoch_cache *c, int64_
 
 /* ---- checkpoint ---- */
 
-static int write_checkpoint(const struct leader_epoch_cache *c, const char *dir, bool sync)
+enum checkpoint_sync { CHECKPOINT_UNSYNCED, CHECKPOINT_FILE_SYNCED, CHECKPOINT_SYNCED };
+
+static int write_checkpoint(const struct leader_epoch_entry *entries, size_t n, const char *dir,
+                            enum checkpoint_sync sync)
 {
-    size_t cap = 32 + c->count * CHECKPOINT_LINE_MAX, len;
+    size_t cap = 32 + n * CHECKPOINT_LINE_MAX, len;
     char *text = malloc(cap);
     if (text == NULL) {
         return -ENOMEM;
     }
-    len = (size_t)snprintf(text, cap, "%d\n%zu\n", CHECKPOINT_VERSION, c->count);
-    for (size_t i = 0; i < c->count; i++) {
+    len = (size_t)snprintf(text, cap, "%d\n%zu\n", CHECKPOINT_VERSION, n);
+    for (size_t i = 0; i < n; i++) {
         len += (size_t)snprintf(text + len, cap - len, "%" PRId32 " %" PRId64 "\n",
-                                c->entries[i].epoch, c->entries[i].start_offset);
+                                entries[i].epoch, entries[i].start_offset);
     }
-    int rv = sync ? fs_write_atomic(dir, LEADER_EPOCH_CHECKPOINT_FILE, text, len)
-                  : fs_write_replace(dir, LEADER_EPOCH_CHECKPOINT_FILE, text, len);
+    int rv;
+    switch (sync) {
+    case CHECKPOINT_SYNCED:
+        rv = fs_write_atomic(dir, LEADER_EPOCH_CHECKPOINT_FILE, text, len);
+        break;
+    case CHECKPOINT_FILE_SYNCED:
+        rv = fs_write_replace_synced(dir, LEADER_EPOCH_CHECKPOINT_FILE, text, len);
+        break;
+    default:
+        rv = fs_write_replace(dir, LEADER_EPOCH_CHECKPOINT_FILE, text, len);
+        break;
+    }
     free(text);
     return rv;
 }
 
 int leader_epoch_cache_write(const struct leader_epoch_cache *c, const char *dir)
 {
-    return write_checkpoint(c, dir, true);
+    return write_checkpoint(c->entries, c->count, dir, CHECKPOINT_SYNCED);
 }
 
 int leader_epoch_cache_write_unsynced(const struct leader_epoch_cache *c, const char *dir)
 {
-    return write_checkpoint(c, dir, false);
+    return write_checkpoint(c->entries, c->count, dir, CHECKPOINT_UNSYNCED);
+}
+
+int leader_epoch_checkpoint_write_entries(const char *dir, const struct leader_epoch_entry *entries,
+                                          size_t n)
+{
+    return write_checkpoint(entries, n, dir, CHECKPOINT_FILE_SYNCED);
 }
 
 /* Parse one non-negative decimal number ending at `sep`; advances *p. */

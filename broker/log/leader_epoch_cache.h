@@ -15,7 +15,8 @@
  *
  * The struct is the caller's (usually embedded in the partition log); the
  * entry array is owned by the cache. Not thread-safe: the partition's loop
- * thread only. Pure memory functions never log; errors are returned. */
+ * thread only (leader_epoch_checkpoint_write_entries, on a copy, excepted). Pure memory functions
+ * never log; errors are returned. */
 #ifndef SLUICE_BROKER_LOG_LEADER_EPOCH_CACHE_H
 #define SLUICE_BROKER_LOG_LEADER_EPOCH_CACHE_H
 
@@ -96,6 +97,14 @@ int leader_epoch_cache_write(const struct leader_epoch_cache *c, const char *dir
 /* The same without fsync (fs_write_replace): the partition log fsyncs the
  * file with the data it describes, before its recovery point passes it. */
 int leader_epoch_cache_write_unsynced(const struct leader_epoch_cache *c, const char *dir);
+/* Write `n` entries (borrowed: a copy of a cache's, in its order) as the
+ * checkpoint `<dir>/leader-epoch-checkpoint`, in the same format: a .tmp
+ * file, fsynced, renamed over it; the caller fsyncs `dir`. It touches only
+ * its arguments, so a thread pool may run it on a copy of the cache while
+ * the loop changes the cache itself (the partition log's flush, log_flush.c).
+ * Returns 0 or -errno. */
+int leader_epoch_checkpoint_write_entries(const char *dir, const struct leader_epoch_entry *entries,
+                                          size_t n);
 
 /* Replace the cache's contents with `<dir>/leader-epoch-checkpoint`. Returns
  * 0; -ENOENT when there is none; LOG_ERR_CORRUPT with `err` saying what is

@@ -409,30 +409,45 @@ static void after_truncation(struct partition_log *log)
     log_note_work(log);
 }
 
+/* The old segment with base `offset`, whose file names the new one takes. */
+static struct segment *segment_at(const struct partition_log *log, int64_t offset)
+{
+    size_t i = log_segs_find(log, offset);
+    return log->segs[i]->base_offset == offset ? log->segs[i] : NULL;
+}
+
 int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t offset)
 {
     struct segment *seg;
     if (offset < 0) {
         return LOG_ERR_OFFSET_OUT_OF_RANGE;
     }
-    int rv = segment_create(log->dir, offset, log_now_ms(log), log->owner.files, &seg);
+    /* An old segment of the same base gives up its names first: the new
+     * one's are then fresh files, and the old ones go on the thread pool
+     * (truncating them in place would free their extents here, and cut
+     * them under reads in flight). */
+    struct segment *same = segment_at(log, offset);
+    int rv = same != NULL ? segment_delete_async(same, log->loop) : 0;
     if (rv < 0) {
         return rv;
+    }
+    if ((rv = segment_create(log->dir, offset, log_now_ms(log), log->owner.files, &seg)) < 0) {
+        goto err_after_rename;
     }
     size_t n = log->nsegs;
     if ((rv = log_segs_push(log, seg)) < 0) {
         segment_unlink(seg);
         segment_release(seg);
-        return rv;
+        goto err_after_rename;
     }
     log_warn("log", "truncating fully dir=%s new_start_offset=%" PRId64, log->dir, offset);
     log->truncations++;
     log->clean_offset = offset;
-    /* The new segment may share a base offset (and thus file names) with an
-     * old one: drop the old ones without unlinking what we just created. */
     for (size_t i = 0; i < n; i++) {
-        if (log->segs[i]->base_offset != offset) {
-            segment_unlink(log->segs[i]);
+        log_info("log", "deleting segment dir=%s base_offset=%" PRId64 " reason=truncation",
+                 log->dir, log->segs[i]->base_offset);
+        if (log->segs[i] != same) {
+            (void)segment_delete_async(log->segs[i], log->loop); /* a failure is logged */
         }
         segment_release(log->segs[i]);
     }
@@ -447,6 +462,11 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
         return rv;
     }
     return partition_log_checkpoint(log);
+err_after_rename:
+    if (same != NULL) {
+        (void)segment_delete_undo(same);
+    }
+    return rv;
 }
 
 int partition_log_truncate_to(struct partition_log *log, int64_t offset)

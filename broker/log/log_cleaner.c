@@ -709,7 +709,10 @@ static int swap_segment(struct partition_log *log, size_t j, const struct clean_
     seg->first_batch_ts = src->first_batch_ts;
     seg->time_index_last_ts = src->time_index_last_ts;
     log->segs[j] = seg;
-    segment_release(old);   /* its files were replaced, not unlinked: readers keep the old inode */
+    /* Its files were replaced, not unlinked: readers keep the old inode, and
+     * its last close, which frees it, happens on the thread pool. */
+    segment_close_async(old, log->loop);
+    segment_release(old);
     log_note_deadline(log); /* its largest timestamp may have gone down */
     return 0;
 }
@@ -779,11 +782,9 @@ static void clean_after(uv_work_t *req, int status)
             unlink_cleaned(&job->src[i]); /* not swapped: leave nothing behind */
         }
     }
-    if (log == NULL) {
-        /* A deleted partition's directory could not go while we wrote into
-         * it; a closed one still holds its segments and stays. */
-        (void)rmdir(job->dir);
-    }
+    /* A deleted partition's directory was renamed before its removal was
+     * queued, so whatever this job wrote into it is removed with it; job->dir
+     * names what may be a new partition's directory by now. */
     job->st.status = rv == 1 ? 0 : rv;
     if (job->cb != NULL) {
         job->cb(log, &job->st, job->data);

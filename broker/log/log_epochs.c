@@ -1,16 +1,50 @@
 /* The partition log's leader-epoch cache: kept in step with appends,
- * truncation and the log start, checkpointed on every change, and rebuilt
- * from the batches on open (Kafka's LogLoader does the same). The
- * checkpoint is written before the data it describes, so after a crash it
- * can only be ahead of the log (trimmed on open), never behind. It is written
- * without fsync (an fsync per partition on the loop cost seconds at a
- * thousand partitions); the flush that moves the recovery point fsyncs it
- * first (log_flush.c), and open re-derives every epoch past the recovery
- * point from the batches, so what a crash can lose is rebuilt. A leader
- * beginning its epoch on the loop leaves the write to the epoch's first
- * append (partition_log_begin_epoch_deferred): until then no record names
- * the epoch, so a file without it is no more behind than an unsynced one a
- * crash lost. */
+ * truncation and the log start, checkpointed to leader-epoch-checkpoint, and
+ * rebuilt from the batches on open (Kafka's LogLoader does the same).
+ *
+ * Open trusts the file only below the segment that holds the recovery point:
+ * log_epochs_load drops its entries from there on and re-derives them from
+ * the batches. So the file must agree with the cache below the recovery
+ * point; past it, it may lag or lead. Changes are of two kinds:
+ * - Hot: a new epoch at the end of the cache (a leader's first append in its
+ *   epoch, a follower's first batch of one, a leader beginning its epoch
+ *   deferred). It adds or replaces only entries that start at or above the
+ *   log end, never below the recovery point, so it writes nothing on the loop
+ *   (after a failover thousands of partitions change at once): it marks the
+ *   cache unsynced, and the next flush copies the entries and writes them on
+ *   the thread pool (tmp, fsync, rename, then the directory fsync) before it
+ *   reports success (log_flush.c). A failed write fails the flush as a failed
+ *   fsync does: the directory goes offline, as in Kafka. Kafka moved the same
+ *   write and fsync off its request threads (KAFKA-15046).
+ * - Urgent: truncation from the end, the log start moving, the log emptied,
+ *   and a follower batch older than the latest epoch (it drops entries below
+ *   the log end: Kafka's maybeTruncateNonMonotonicEntries). Written at once
+ *   without fsync, as before (the next flush writes it synced; a crash may
+ *   leave the older file, which open trims), unless a flush carrying an epoch
+ *   snapshot is in flight: its rename on the pool could land after ours and
+ *   put an older file back. Then the write waits for that flush to complete
+ *   (epochs_rewrite, written by log_epochs_after_flush right after it).
+ *
+ * Why the file is never older than the cache below a recovery point the flush
+ * sets: one flush runs at a time; it takes the snapshot S of the cache and
+ * the target T (the log end) when it starts, and when it completes, with S in
+ * a synced file, it moves the recovery point to R = min(T, log end). Between
+ * the two the cache changes only by
+ * - hot changes, at or above the log end of their time, which is >= R (the
+ *   log end falls only by truncation, and truncation clamps T to it);
+ * - truncation to L: entries at or above L go, and T (so R) drops to L or
+ *   below;
+ * - the log start moving: entries change only below the log start, where open
+ *   trims the file again (truncate_from_start), so no older file misleads it;
+ * - emptying the log: the durable offset jumps to the new start, which R
+ *   cannot pass.
+ * So S agrees with the cache below R. Any change after S was taken marks the
+ * cache unsynced, so the next flush writes it again before it moves the
+ * recovery point further; an urgent write deferred meanwhile is made on the
+ * loop after the flush's rename, never before, so the last file renamed is
+ * the newest. Closing (log_flush_sync) voids an in-flight snapshot under its
+ * lock, after which the pool renames nothing, then writes the cache synced
+ * before it marks the log durable to its end. */
 #include "broker/log/partition_log_internal.h"
 
 #include <errno.h>
@@ -21,17 +55,11 @@
 
 #include "common/log.h"
 
-/* Write the checkpoint if the cache changed or an earlier write failed: a
- * failed write must not be forgotten once the same epoch's next append finds
- * nothing new in memory. */
-static int save_if(struct partition_log *log, bool changed)
+/* Write the cache now, without fsync (the next flush writes it synced). */
+static int write_unsynced(struct partition_log *log)
 {
-    if (!changed && !log->epochs_unsaved) {
-        return 0;
-    }
+    log->epochs_unsynced = true;
     int rv = leader_epoch_cache_write_unsynced(&log->epochs, log->dir);
-    log->epochs_unsaved = rv < 0;
-    log->epochs_unsynced = log->epochs_unsynced || rv == 0;
     if (rv < 0) {
         log_error("log", "cannot write %s dir=%s error=%s", LEADER_EPOCH_CHECKPOINT_FILE, log->dir,
                   strerror(-rv));
@@ -39,9 +67,16 @@ static int save_if(struct partition_log *log, bool changed)
     return rv;
 }
 
-static int save(struct partition_log *log)
+/* An urgent change: written now, or once the in-flight flush has renamed its
+ * older snapshot into place. */
+static int save_urgent(struct partition_log *log)
 {
-    return save_if(log, true);
+    if (log_flush_writes_epochs(log)) {
+        log->epochs_unsynced = true;
+        log->epochs_rewrite = true;
+        return 0;
+    }
+    return write_unsynced(log);
 }
 
 /* Opening: the log is durable to its end once open, so what it says of its
@@ -49,7 +84,7 @@ static int save(struct partition_log *log)
 static int save_synced(struct partition_log *log)
 {
     int rv = leader_epoch_cache_write(&log->epochs, log->dir);
-    log->epochs_unsaved = rv < 0;
+    log->epochs_unsynced = rv < 0;
     return rv;
 }
 
@@ -168,18 +203,37 @@ static int assign(struct partition_log *log, int32_t epoch, int64_t start_offset
     return rv;
 }
 
+/* Whether assigning `epoch` drops an entry that starts below the log end:
+ * only an epoch older than one already holding records does (a follower's
+ * batch from a history truncation should have removed), and that rewrites
+ * entries a recovery point may have passed. */
+static bool drops_history(const struct partition_log *log, int32_t epoch)
+{
+    const struct leader_epoch_cache *c = &log->epochs;
+    int64_t end = log_end(log);
+    for (size_t i = c->count; i > 0 && c->entries[i - 1].epoch >= epoch; i--) {
+        if (c->entries[i - 1].start_offset < end) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int log_epochs_assign(struct partition_log *log, int32_t epoch, int64_t start_offset)
 {
     if (epoch < 0) {
         return 0; /* a batch without an epoch (never written by Sluice) */
     }
+    bool urgent = drops_history(log, epoch);
     int rv = assign(log, epoch, start_offset);
-    return rv < 0 ? rv : save_if(log, rv > 0);
-}
-
-int log_epochs_write_pending(struct partition_log *log)
-{
-    return save_if(log, false);
+    if (rv <= 0) {
+        return rv;
+    }
+    if (urgent) {
+        return save_urgent(log);
+    }
+    log->epochs_unsynced = true; /* the next flush writes it (hot: see the top) */
+    return 0;
 }
 
 int log_epochs_note_follower_batches(struct partition_log *log,
@@ -196,18 +250,28 @@ int log_epochs_note_follower_batches(struct partition_log *log,
 
 int log_epochs_after_truncation(struct partition_log *log)
 {
-    return save_if(log, leader_epoch_cache_truncate_from_end(&log->epochs, log_end(log)));
+    bool changed = leader_epoch_cache_truncate_from_end(&log->epochs, log_end(log));
+    return changed ? save_urgent(log) : 0;
 }
 
 int log_epochs_after_start_moved(struct partition_log *log)
 {
-    return save_if(log, leader_epoch_cache_truncate_from_start(&log->epochs, log->start_offset));
+    bool changed = leader_epoch_cache_truncate_from_start(&log->epochs, log->start_offset);
+    return changed ? save_urgent(log) : 0;
 }
 
 int log_epochs_reset(struct partition_log *log)
 {
     leader_epoch_cache_clear(&log->epochs);
-    return save(log);
+    return save_urgent(log);
+}
+
+void log_epochs_after_flush(struct partition_log *log)
+{
+    if (log->epochs_rewrite) {
+        log->epochs_rewrite = false;
+        (void)write_unsynced(log); /* logged there; the next flush tries again */
+    }
 }
 
 /* ---- public accessors (partition_log.h) ---- */
@@ -224,11 +288,15 @@ static int begin_epoch(struct partition_log *log, int32_t epoch, bool write_now)
                  epoch, latest, log->dir);
         return LOG_ERR_STALE_EPOCH;
     }
+    /* At the log end, after every entry: a hot change (see the top). */
     int rv = assign(log, epoch, log_end(log));
-    if (rv < 0 || write_now) {
-        return rv < 0 ? rv : save_if(log, rv > 0);
+    if (rv <= 0) {
+        return rv;
     }
-    log->epochs_unsaved = log->epochs_unsaved || rv > 0;
+    if (write_now) {
+        return write_unsynced(log);
+    }
+    log->epochs_unsynced = true;
     return 0;
 }
 

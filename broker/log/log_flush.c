@@ -2,7 +2,9 @@
  * thread learns the result in the after-work callback and advances the
  * durable offset (which is also the recovery point written to the
  * checkpoint). One flush runs at a time; requests arriving meanwhile are
- * served by the next one. */
+ * served by the next one. A flush also writes the leader-epoch cache when it
+ * is not in a synced file yet, from a copy taken on the loop (log_epochs.c
+ * says why the recovery point may then move). */
 #include "broker/log/partition_log_internal.h"
 
 #include <errno.h>
@@ -21,8 +23,16 @@ struct flush_job {
     struct partition_log *log; /* NULL once the log has closed */
     struct segment **segs;     /* one reference each, released after the work */
     size_t n;
-    char *dir;    /* also fsync the directory (files created, removed or renamed) */
-    char *epochs; /* also fsync this leader-epoch-checkpoint (written unsynced) */
+    char *dir; /* also fsync the directory (files created, removed or renamed) */
+    /* Also write this copy of the leader-epoch cache (has_epochs) after the
+     * segments: tmp, fsync, rename, under epochs_lock, unless voided by the
+     * loop (closing), after which the pool renames nothing. */
+    struct leader_epoch_entry *epochs;
+    size_t nepochs;
+    bool has_epochs;
+    bool epochs_voided; /* under epochs_lock */
+    uv_mutex_t epochs_lock;
+    const char *failed; /* the step that failed, for the log */
     /* Also write this producer snapshot, once the segments are durable. */
     struct producer_snapshot *snapshot;
     int64_t target;
@@ -32,19 +42,6 @@ struct flush_job {
 static int sync_fd(int fd)
 {
     return fdatasync(fd) < 0 ? -errno : 0;
-}
-
-/* The epoch checkpoint is replaced by rename: fsync whichever file the name
- * holds now (never older than the one the flush's data needs). */
-static int sync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return errno == ENOENT ? 0 : -errno;
-    }
-    int rv = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rv;
 }
 
 static int sync_segment_files(struct segment *seg)
@@ -58,6 +55,29 @@ static int sync_segment_files(struct segment *seg)
     return 0;
 }
 
+/* Thread pool. The lock is held across the write so that the loop, voiding
+ * it while closing, waits for a rename under way rather than racing it on
+ * the same .tmp file. */
+static int write_epochs(struct flush_job *job)
+{
+    uv_mutex_lock(&job->epochs_lock);
+    int rv = job->epochs_voided
+                 ? 0
+                 : leader_epoch_checkpoint_write_entries(job->dir, job->epochs, job->nepochs);
+    uv_mutex_unlock(&job->epochs_lock);
+    return rv;
+}
+
+/* Loop: after this the job writes no epoch file (it may have written one). */
+static void void_epochs(struct flush_job *job)
+{
+    if (job->has_epochs) {
+        uv_mutex_lock(&job->epochs_lock);
+        job->epochs_voided = true;
+        uv_mutex_unlock(&job->epochs_lock);
+    }
+}
+
 /* Thread pool: touches only the job (the segments' fds are kept open by the
  * job's references). */
 static void flush_work(uv_work_t *req)
@@ -66,8 +86,9 @@ static void flush_work(uv_work_t *req)
     for (size_t i = 0; i < job->n && job->status == 0; i++) {
         job->status = sync_segment_files(job->segs[i]);
     }
-    if (job->status == 0 && job->epochs != NULL) {
-        job->status = sync_path(job->epochs);
+    /* Before the recovery point passes the data whose epochs it holds. */
+    if (job->status == 0 && job->has_epochs && (job->status = write_epochs(job)) < 0) {
+        job->failed = "write " LEADER_EPOCH_CHECKPOINT_FILE;
     }
     /* After the data it describes (a failed flush writes none); its own
      * failure only costs a longer rebuild, so it fails nothing else. */
@@ -90,7 +111,21 @@ static void job_free(struct flush_job *job)
     if (job->snapshot != NULL) {
         log_producers_snapshot_done(job->snapshot);
     }
+    uv_mutex_destroy(&job->epochs_lock);
     free(job);
+}
+
+static struct flush_job *job_new(void)
+{
+    struct flush_job *job = calloc(1, sizeof *job);
+    if (job != NULL && uv_mutex_init(&job->epochs_lock) != 0) {
+        free(job);
+        return NULL;
+    }
+    if (job != NULL) {
+        job->failed = "fsync";
+    }
+    return job;
 }
 
 /* Complete the waiters whose target is durable (or all, on error). Ready
@@ -135,8 +170,10 @@ static void flush_after(uv_work_t *req, int status)
                 log_note_work(log);
             }
         } else {
-            log_note_io_error(log, rv, "fsync");
+            log->epochs_unsynced = log->epochs_unsynced || job->has_epochs;
+            log_note_io_error(log, rv, job->failed);
         }
+        log_epochs_after_flush(log);
         complete_waiters(log, rv); /* on failure, every waiter: nothing will flush */
         if (log->waiters != NULL) {
             (void)start_flush(log);
@@ -157,11 +194,15 @@ static int job_collect(struct partition_log *log, struct flush_job *job)
         return -ENOMEM;
     }
     if (log->epochs_unsynced) {
-        size_t len = strlen(log->dir) + sizeof "/" LEADER_EPOCH_CHECKPOINT_FILE;
-        if ((job->epochs = malloc(len)) == NULL) {
+        size_t n = log->epochs.count;
+        if (n > 0 && (job->epochs = malloc(n * sizeof *job->epochs)) == NULL) {
             return -ENOMEM;
         }
-        snprintf(job->epochs, len, "%s/" LEADER_EPOCH_CHECKPOINT_FILE, log->dir);
+        if (n > 0) {
+            memcpy(job->epochs, log->epochs.entries, n * sizeof *job->epochs);
+        }
+        job->nepochs = n;
+        job->has_epochs = true;
     }
     for (size_t i = 0; i < log->nsegs; i++) {
         struct segment *seg = log->segs[i];
@@ -188,7 +229,7 @@ static int start_flush(struct partition_log *log)
     if (log->io_error != 0) {
         return log->io_error;
     }
-    struct flush_job *job = calloc(1, sizeof *job);
+    struct flush_job *job = job_new();
     int rv = job != NULL ? job_collect(log, job) : -ENOMEM;
     if (rv == 0) {
         job->log = log;
@@ -202,7 +243,7 @@ static int start_flush(struct partition_log *log)
                 job->segs[i]->dirty = true;
             }
             log->dir_dirty = log->dir_dirty || job->dir != NULL;
-            log->epochs_unsynced = log->epochs_unsynced || job->epochs != NULL;
+            log->epochs_unsynced = log->epochs_unsynced || job->has_epochs;
             if (log->snapshot_pending == NULL) {
                 log->snapshot_pending = job->snapshot;
                 job->snapshot = NULL;
@@ -272,9 +313,34 @@ void log_flush_note_append(struct partition_log *log, int64_t records)
     log_note_work(log);
 }
 
+/* Closing: the cache goes into a synced file in place of the copy an
+ * in-flight flush was writing (voided: the pool renames nothing after this).
+ * Even after a storage error (then as a best effort): an urgent write
+ * waiting for that flush would have been made on the loop. */
+static int sync_epochs(struct partition_log *log)
+{
+    if (log->flush_inflight != NULL && log->flush_inflight->has_epochs) {
+        void_epochs(log->flush_inflight);
+        log->epochs_unsynced = true;
+    }
+    if (!log->epochs_unsynced) {
+        return 0;
+    }
+    int rv =
+        leader_epoch_checkpoint_write_entries(log->dir, log->epochs.entries, log->epochs.count);
+    if (rv < 0) {
+        return rv; /* logged by the caller (log_note_io_error) */
+    }
+    log->epochs_unsynced = false;
+    log->epochs_rewrite = false;
+    log->dir_dirty = true;
+    return 0;
+}
+
 int log_flush_sync(struct partition_log *log)
 {
     int rv = log->io_error;
+    const char *what = "fsync";
     for (size_t i = 0; i < log->nsegs && rv == 0; i++) {
         struct segment *seg = log->segs[i];
         /* A closed index may hold a few pending entries (segment.h). */
@@ -290,13 +356,10 @@ int log_flush_sync(struct partition_log *log)
             seg->dirty = false;
         }
     }
-    if (rv == 0 && log->epochs_unsynced) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/" LEADER_EPOCH_CHECKPOINT_FILE, log->dir);
-        if ((rv = sync_path(path)) == 0) {
-            log->epochs_unsynced = false;
-            log->dir_dirty = true;
-        }
+    int erv = sync_epochs(log);
+    if (rv == 0 && erv < 0) {
+        rv = erv;
+        what = "write " LEADER_EPOCH_CHECKPOINT_FILE;
     }
     if (rv == 0 && log->snapshot_pending != NULL) {
         /* Closing: every segment is durable now, so its snapshot may follow. */
@@ -311,9 +374,14 @@ int log_flush_sync(struct partition_log *log)
     if (rv == 0) {
         log->durable_offset = log_end(log);
     } else {
-        log_note_io_error(log, rv, "fsync");
+        log_note_io_error(log, rv, what);
     }
     return rv;
+}
+
+bool log_flush_writes_epochs(const struct partition_log *log)
+{
+    return log->flush_inflight != NULL && log->flush_inflight->has_epochs;
 }
 
 void log_flush_shutdown(struct partition_log *log, int status)
@@ -322,6 +390,7 @@ void log_flush_shutdown(struct partition_log *log, int status)
      * deleted, or reopened by a log that may truncate below it. */
     log_flush_void_snapshots(log, -1);
     if (log->flush_inflight != NULL) {
+        void_epochs(log->flush_inflight);
         log->flush_inflight->log = NULL;
         log->flush_inflight = NULL;
     }

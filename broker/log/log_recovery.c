@@ -488,7 +488,7 @@ static int recover_one(struct partition_log *log, size_t i)
                  " next_offset=%" PRId64 " next_segment=%" PRId64 " dropped=%zu",
                  log->dir, seg->base_offset, seg->next_offset, log->segs[i + 1]->base_offset,
                  log->nsegs - i - 1);
-        log_segs_remove(log, i + 1, log->nsegs - i - 1, "after corruption");
+        log_segs_remove_now(log, i + 1, log->nsegs - i - 1, "after corruption");
     }
     return 0;
 }

@@ -3,7 +3,6 @@
  * DeleteRecords in log_retention.c, fsync policy in log_flush.c. */
 #include "broker/log/partition_log_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "broker/log/checkpoint.h"
+#include "broker/log/log_delete.h"
 #include "common/log.h"
 
 static int64_t real_now_ms(void *data)
@@ -85,19 +85,35 @@ int log_segs_push(struct partition_log *log, struct segment *seg)
     return 0;
 }
 
-void log_segs_remove(struct partition_log *log, size_t from, size_t n, const char *why)
+static void segs_drop(struct partition_log *log, size_t from, size_t n, const char *why, bool now)
 {
     for (size_t i = from; i < from + n; i++) {
         struct segment *seg = log->segs[i];
         log_info("log",
                  "deleting segment dir=%s base_offset=%" PRId64 " size=%" PRId64 " reason=%s",
                  log->dir, seg->base_offset, seg->size, why);
-        segment_unlink(seg);
+        if (now) {
+            segment_unlink(seg);
+        } else {
+            /* A failed rename (logged) leaves the files: the log start
+             * offset already excludes them, and a restart deletes them. */
+            (void)segment_delete_async(seg, log->loop);
+        }
         segment_release(seg);
     }
     memmove(log->segs + from, log->segs + from + n, (log->nsegs - from - n) * sizeof *log->segs);
     log->nsegs -= n;
     log->dir_dirty = true;
+}
+
+void log_segs_remove(struct partition_log *log, size_t from, size_t n, const char *why)
+{
+    segs_drop(log, from, n, why, false);
+}
+
+void log_segs_remove_now(struct partition_log *log, size_t from, size_t n, const char *why)
+{
+    segs_drop(log, from, n, why, true);
 }
 
 size_t log_segs_find(const struct partition_log *log, int64_t offset)
@@ -364,7 +380,6 @@ int partition_log_close(struct partition_log *log)
 {
     log_cleaner_shutdown(log);
     segment_seal(log_active(log));
-    (void)log_epochs_write_pending(log); /* logged there; a crash could lose it as well */
     int rv = log_flush_sync(log);
     log_flush_shutdown(log, rv);
     int crv = 0;
@@ -379,39 +394,53 @@ int partition_log_close(struct partition_log *log)
     return rv < 0 ? rv : crv;
 }
 
-static void remove_dir_files(const char *dir)
+bool partition_log_dir_is_deleted(const char *name)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[4096];
-    if (d == NULL) {
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            if (unlink(path) < 0) {
-                log_warn("log", "cannot delete path=%s error=%s", path, strerror(errno));
-            }
-        }
-    }
-    closedir(d);
+    return log_delete_is_dir_name(name);
 }
 
+int partition_log_delete_dir(uv_loop_t *loop, const char *dir)
+{
+    char aside[4200];
+    int rv = log_delete_rename_dir(dir, aside, sizeof aside);
+    if (rv < 0) {
+        log_error("log", "cannot rename partition directory for deletion dir=%s error=%s", dir,
+                  strerror(-rv));
+        return rv;
+    }
+    log_info("log", "deleting partition directory dir=%s renamed=%s", dir, aside);
+    /* The name is free now; what the removal leaves (logged) stays renamed,
+     * and the next start-up tries again. */
+    (void)log_delete_dir(loop, aside);
+    return 0;
+}
+
+void partition_log_remove_deleted_dir(uv_loop_t *loop, const char *path)
+{
+    log_info("log", "removing partition directory left for deletion dir=%s", path);
+    (void)log_delete_dir(loop, path);
+}
+
+/* Kafka's LogManager.asyncDelete: on the loop only the rename of the
+ * directory, after which the partition's name is free (a topic created again
+ * gets a fresh directory) and no open or start-up takes the old files for a
+ * partition; the unlinks and the rmdir run on the thread pool, and so do the
+ * last closes of the segments' descriptors, which free the extents. The
+ * rename is not fsynced, as the unlinks before were not: after a crash the
+ * directory is either still there, a stray the broker deletes once it has
+ * caught up with the metadata, or renamed, and removed at start-up. */
 int partition_log_destroy(struct partition_log *log)
 {
-    int rv = 0;
     log_cleaner_shutdown(log);
     log_flush_shutdown(log, LOG_ERR_CLOSED);
     if (owned(log)) {
         log->owner.closed(log->owner.data, log, NULL);
     }
-    log_segs_remove(log, 0, log->nsegs, "partition deleted");
-    remove_dir_files(log->dir);
-    if (rmdir(log->dir) < 0) {
-        rv = -errno;
-        log_error("log", "cannot remove partition directory dir=%s error=%s", log->dir,
-                  strerror(errno));
+    int rv = partition_log_delete_dir(log->loop, log->dir);
+    if (rv == 0) {
+        for (size_t i = 0; i < log->nsegs; i++) {
+            segment_close_async(log->segs[i], log->loop);
+        }
     }
     log_free(log);
     return rv;

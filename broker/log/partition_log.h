@@ -14,9 +14,19 @@
  * re-derives from the batches.
  *
  * Threading: every function runs on the loop thread that opened the log. The
- * only work done elsewhere is fsync and the producer snapshot written at a
- * roll (by the flush that makes the rolled segment durable), on the libuv
- * thread pool (uv_queue_work).
+ * only work done elsewhere is fsync, the producer snapshot written at a roll
+ * (by the flush that makes the rolled segment durable), the
+ * leader-epoch-checkpoint a new epoch needs (by the next flush, before it
+ * moves the recovery point past the epoch's records) and file deletion, on
+ * the libuv thread pool (uv_queue_work).
+ *
+ * Deletion (Kafka's asyncDelete): a deleted segment's files (retention,
+ * DeleteRecords, truncation) are renamed `<file>.deleted` on the loop and
+ * unlinked on the pool, with the last close of their descriptors, once no
+ * read holds the segment; a deleted partition's directory is renamed
+ * `<dir>.<id>-delete` and removed on the pool. Opening a log removes
+ * `*.deleted` leftovers; the owner removes `-delete` directories at start-up
+ * (partition_log_dir_is_deleted).
  *
  * Errors: 0 on success, negative errno for system failures, LOG_ERR_* (see
  * log_errors.h) for rejected input (the Kafka handlers map them to Kafka codes).
@@ -173,10 +183,28 @@ bool partition_log_take_work(struct partition_log *log);
  * freed either way). */
 int partition_log_close(struct partition_log *log);
 
-/* Delete the partition (DeleteTopics): remove all its files and directory and
- * free the log. Pending flush requests complete with LOG_ERR_CLOSED.
- * Outstanding read results stay readable until released. */
+/* Delete the partition (DeleteTopics) and free the log: its directory is
+ * renamed aside now and its files and directory removed on the thread pool
+ * (see Deletion above). Pending flush requests complete with LOG_ERR_CLOSED.
+ * Outstanding read results stay readable until released. Returns 0, or the
+ * -errno of the rename (logged; the files then stay where they were). */
 int partition_log_destroy(struct partition_log *log);
+
+/* Whether `name`, an entry of a log directory, is a partition directory
+ * renamed for deletion (`<topic>-<partition>.<id>-delete`): never a
+ * partition, only to be removed (partition_log_remove_deleted_dir). */
+bool partition_log_dir_is_deleted(const char *name);
+/* Delete partition directory `dir`, which no open log uses (a stray
+ * replica, a directory left by an earlier topic of the same name): renamed
+ * aside now, then removed with its files on the thread pool of `loop`, or,
+ * with `loop` NULL, now on this thread (blocking: for a thread of the pool).
+ * Loop thread when `loop` is given. Returns 0 once renamed (a failure of
+ * the removal is logged, and the next start-up tries again), or the -errno
+ * of the rename (logged; the directory stays). */
+int partition_log_delete_dir(uv_loop_t *loop, const char *dir);
+/* Remove `path`, a directory renamed for deletion that an earlier run left
+ * (partition_log_dir_is_deleted), on the thread pool of `loop`. */
+void partition_log_remove_deleted_dir(uv_loop_t *loop, const char *path);
 
 /* Replace the topic config (AlterConfigs / IncrementalAlterConfigs); takes
  * effect from the next append/roll/retention check. */
@@ -202,7 +230,8 @@ struct log_append_info {
  * with from_client and max.message.bytes) and nothing is written if any is
  * bad, nor when `leader_epoch` is older than the log's latest epoch
  * (LOG_ERR_STALE_EPOCH). `leader_epoch` starts an entry in the epoch cache
- * (written to leader-epoch-checkpoint before the data) if it is new. Then baseOffset is rewritten
+ * (written to leader-epoch-checkpoint by the next flush, off the loop) if it
+ * is new. Then baseOffset is rewritten
  * to the next offsets and partitionLeaderEpoch to `leader_epoch`, IN PLACE in the caller's buffer
  * (both outside the CRC), and the bytes are written in one write. The buffer
  * is borrowed for the call only. Rolls a new segment first when the active
@@ -402,16 +431,17 @@ int64_t partition_log_retention_deadline(struct partition_log *log, int64_t prod
  * where the new one begins. The latest epoch again changes nothing; an older
  * one is refused with LOG_ERR_STALE_EPOCH (the log already holds a newer
  * leader's records), as partition_log_append refuses to stamp it. Writes the
- * checkpoint when the cache changed. Returns 0, -EINVAL for a negative epoch,
+ * checkpoint (unsynced: the next flush syncs it) when the cache changed.
+ * Returns 0, -EINVAL for a negative epoch,
  * LOG_ERR_STALE_EPOCH, or -errno (checkpoint write). */
 int partition_log_begin_epoch(struct partition_log *log, int32_t epoch);
-/* The same on the loop thread, but the checkpoint is written only by the
- * next write that needs it (the epoch's first append, before its bytes; a
- * truncation; closing), not now: thousands of partitions changing leader at
- * once (a broker unfenced after its restart) must not hold the loop with a
- * file written for each. Until the first append no record names the epoch,
- * so a crash that loses it loses nothing the log refers to. Returns 0,
- * -EINVAL or LOG_ERR_STALE_EPOCH. */
+/* The same on the loop thread, but the checkpoint is not written now: the
+ * next flush writes it on the thread pool (or closing, or a truncation):
+ * thousands of partitions changing leader at once (a broker unfenced after
+ * its restart) must not hold the loop with a file written for each. The
+ * recovery point does not pass the epoch's records before that flush, and
+ * open re-derives the epochs past it from the batches, so a crash loses
+ * nothing the log refers to. Returns 0, -EINVAL or LOG_ERR_STALE_EPOCH. */
 int partition_log_begin_epoch_deferred(struct partition_log *log, int32_t epoch);
 
 /* Latest epoch with an entry, LEADER_EPOCH_UNDEFINED for an empty cache. */

@@ -63,10 +63,13 @@ struct partition_log {
     int64_t retention_size_trigger;
     struct leader_epoch_cache epochs; /* log_epochs.c */
     struct producer_state producers;  /* log_producers.c */
-    /* The checkpoint file is behind the cache (the last write failed, or a
-     * new epoch was begun deferred): written before the next append. */
-    bool epochs_unsaved;
-    bool epochs_unsynced; /* leader-epoch-checkpoint written since its last fsync */
+    /* The cache is not (yet) in a synced leader-epoch-checkpoint: the next
+     * flush copies it and writes it on the pool before it moves the recovery
+     * point; closing writes it (log_epochs.c says why that is enough). */
+    bool epochs_unsynced;
+    /* An urgent change waits for the in-flight flush's epoch write: written
+     * on the loop as soon as that flush completes (log_epochs_after_flush). */
+    bool epochs_rewrite;
     /* flush state (log_flush.c) */
     int64_t unflushed_messages;
     int64_t last_flush_ms;
@@ -108,8 +111,12 @@ void log_note_io_error(struct partition_log *log, int err, const char *what);
 
 /* Segment list (partition_log.c). */
 int log_segs_push(struct partition_log *log, struct segment *seg);
-/* Unlink and drop segments [from, from + n) from the list. */
+/* Drop segments [from, from + n) from the list and delete their files:
+ * renamed now and unlinked on the thread pool (segment_delete_async), or,
+ * for recovery (which may itself run on the pool, where no work can be
+ * queued), unlinked now. */
 void log_segs_remove(struct partition_log *log, size_t from, size_t n, const char *why);
+void log_segs_remove_now(struct partition_log *log, size_t from, size_t n, const char *why);
 /* Index of the last segment with base <= offset (0 if offset is below all). */
 size_t log_segs_find(const struct partition_log *log, int64_t offset);
 
@@ -133,12 +140,16 @@ int log_recovery_scan_segment(struct partition_log *log, struct segment *seg, in
 int log_recovery_truncate_segment(struct partition_log *log, struct segment *seg);
 
 /* Leader epochs (log_epochs.c). Each returns 0 or the error of writing
- * leader-epoch-checkpoint (logged there), which the caller must fail on. */
+ * leader-epoch-checkpoint (logged there), which the caller must fail on.
+ * Appends only mark the cache unsynced (the flush writes it); truncation and
+ * the log start write it at once unless a flush is writing it (then right
+ * after that flush). */
 /* After recovery: load the checkpoint, re-derive it from the batches past
  * the recovery point (all of them if the file is missing or corrupt), trim
  * it to [log start, log end] and write it if it changed. */
 int log_epochs_load(struct partition_log *log, int64_t recovery_point, char *err, size_t errlen);
-/* Both append paths, before the bytes are written. */
+/* Both append paths, before the bytes are written (writes only when the
+ * epoch drops entries below the log end). */
 int log_epochs_assign(struct partition_log *log, int32_t epoch, int64_t start_offset);
 /* The follower path: the epochs of `n` batches, headers as validation parsed them. */
 int log_epochs_note_follower_batches(struct partition_log *log,
@@ -147,8 +158,9 @@ int log_epochs_note_follower_batches(struct partition_log *log,
 int log_epochs_after_truncation(struct partition_log *log);
 int log_epochs_after_start_moved(struct partition_log *log);
 int log_epochs_reset(struct partition_log *log);
-/* Write the checkpoint if the file is behind the cache (closing). */
-int log_epochs_write_pending(struct partition_log *log);
+/* A flush completed (flush_after, on the loop): make the urgent write that
+ * waited for it. */
+void log_epochs_after_flush(struct partition_log *log);
 
 /* Producer state (log_producers.c). */
 /* Rebuild from the latest readable snapshot at or below the log end and the
@@ -205,9 +217,15 @@ int log_cleaner_recover(const char *dir);
 
 /* Flush (log_flush.c). */
 void log_flush_note_append(struct partition_log *log, int64_t records);
-/* Synchronous flush of everything, for close. */
+/* Synchronous flush of everything, for close: the segments, the epoch
+ * cache if unsynced or an in-flight flush was writing it (voided first), the
+ * pending producer snapshot, the directory; then the log is durable to its
+ * end. */
 int log_flush_sync(struct partition_log *log);
-/* Detach an in-flight job and complete the waiters with `status`. */
+/* Whether the in-flight flush (if any) writes leader-epoch-checkpoint. */
+bool log_flush_writes_epochs(const struct partition_log *log);
+/* Detach an in-flight job (voiding its epoch and producer snapshots) and
+ * complete the waiters with `status`. */
 void log_flush_shutdown(struct partition_log *log, int status);
 /* After truncation: clamp the durable offset to the log end (and void the
  * snapshots above it). */

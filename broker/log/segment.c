@@ -11,8 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/log/log_delete.h"
 #include "common/bigendian.h"
 #include "common/log.h"
+
+/* A segment's files, in the order of struct segment's `renamed` bits. */
+#define SEGMENT_FILES 4
+static const char *const segment_exts[SEGMENT_FILES] = {".log", ".index", ".timeindex",
+                                                        TXN_INDEX_SUFFIX};
 
 static int open_file(const char *base, const char *ext, int flags, int *fd)
 {
@@ -76,9 +82,49 @@ static void close_files(struct segment *seg)
     index_file_close(&seg->time_index);
 }
 
+static void take_fd(int *fd, int *fds, size_t *n)
+{
+    if (*fd >= 0) {
+        fds[(*n)++] = *fd;
+        *fd = -1;
+    }
+}
+
+/* A deleted segment's last reference went: its descriptors and renamed
+ * files go to the thread pool (log_delete.h). */
+static void hand_off_deleted(struct segment *seg)
+{
+    int fds[LOG_DELETE_MAX_FDS];
+    size_t nfds = 0, npaths = 0;
+    char names[SEGMENT_FILES][4096];
+    const char *paths[SEGMENT_FILES];
+    take_fd(&seg->log_fd, fds, &nfds);
+    take_fd(&seg->txn_fd, fds, &nfds);
+    take_fd(&seg->offset_index.fd, fds, &nfds);
+    take_fd(&seg->time_index.fd, fds, &nfds);
+    for (size_t i = 0; i < SEGMENT_FILES; i++) {
+        if (seg->renamed & (1u << i)) {
+            snprintf(names[i], sizeof names[i], "%s%s" LOG_DELETE_FILE_SUFFIX, seg->path,
+                     segment_exts[i]);
+            paths[npaths++] = names[i];
+        }
+    }
+    if (nfds > 0 || npaths > 0) {
+        log_delete_files(seg->delete_loop, fds, nfds, paths, npaths);
+    }
+}
+
+static bool deleted(const struct segment *seg)
+{
+    return seg->delete_loop != NULL || seg->renamed != 0;
+}
+
 static void segment_free(struct segment *seg)
 {
     file_cache_forget(&seg->files);
+    if (deleted(seg)) {
+        hand_off_deleted(seg);
+    }
     close_files(seg);
     free(seg->path);
     free(seg);
@@ -186,6 +232,11 @@ int segment_use_log(struct segment *seg)
     if (!seg->closed) {
         file_cache_touch(&seg->files);
         return 0;
+    }
+    if (deleted(seg)) {
+        /* Its name may be a new segment's now (truncation to the same base). */
+        log_error("log", "cannot reopen deleted segment path=%s", seg->path);
+        return -ENOENT;
     }
     int rv = reopen_log(seg);
     if (rv == 0) {
@@ -328,14 +379,65 @@ void segment_release(struct segment *seg)
 
 void segment_unlink(struct segment *seg)
 {
-    static const char *const exts[] = {".log", ".index", ".timeindex", TXN_INDEX_SUFFIX};
     char path[4096];
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(path, sizeof path, "%s%s", seg->path, exts[i]);
+    for (size_t i = 0; i < SEGMENT_FILES; i++) {
+        snprintf(path, sizeof path, "%s%s", seg->path, segment_exts[i]);
         if (unlink(path) < 0 && errno != ENOENT) {
             log_warn("log", "cannot delete segment file path=%s error=%s", path, strerror(errno));
         }
     }
+}
+
+/* Rename file i of `seg` to its deleted name (`back`: the other way). */
+static int rename_file(const struct segment *seg, size_t i, bool back)
+{
+    char live[4096], deleted[4096];
+    snprintf(live, sizeof live, "%s%s", seg->path, segment_exts[i]);
+    snprintf(deleted, sizeof deleted, "%s%s" LOG_DELETE_FILE_SUFFIX, seg->path, segment_exts[i]);
+    if (rename(back ? deleted : live, back ? live : deleted) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+int segment_delete_async(struct segment *seg, uv_loop_t *loop)
+{
+    for (size_t i = 0; i < SEGMENT_FILES; i++) {
+        int rv = rename_file(seg, i, false);
+        if (rv == -ENOENT) {
+            continue; /* not there (a .txnindex never made): nothing to delete */
+        }
+        if (rv < 0) {
+            log_error("log", "cannot rename segment file for deletion path=%s%s error=%s",
+                      seg->path, segment_exts[i], strerror(-rv));
+            (void)segment_delete_undo(seg);
+            return rv;
+        }
+        seg->renamed |= 1u << i;
+    }
+    seg->delete_loop = loop;
+    return 0;
+}
+
+int segment_delete_undo(struct segment *seg)
+{
+    int rv = 0;
+    for (size_t i = 0; i < SEGMENT_FILES; i++) {
+        int frv;
+        if ((seg->renamed & (1u << i)) && (frv = rename_file(seg, i, true)) < 0) {
+            log_error("log", "cannot restore segment file path=%s%s error=%s", seg->path,
+                      segment_exts[i], strerror(-frv));
+            rv = frv;
+        }
+    }
+    seg->renamed = 0;
+    seg->delete_loop = NULL;
+    return rv;
+}
+
+void segment_close_async(struct segment *seg, uv_loop_t *loop)
+{
+    seg->delete_loop = loop;
 }
 
 int segment_write(struct segment *seg, const uint8_t *data, size_t len)

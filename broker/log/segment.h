@@ -10,7 +10,9 @@
  *
  * Reference counted (loop thread only, no atomics): the partition log holds
  * one reference, each read result and each background flush another; the
- * files are closed when the last goes, so unlinked segments stay readable.
+ * files are closed when the last goes, so deleted segments stay readable
+ * (and a deleted segment's last close, with the unlink of its files, goes
+ * to the thread pool: segment_delete_async).
  *
  * Descriptors (file_cache.h): a segment created or opened with a cache opens
  * its files on demand (segment_use, and every function here that reads or
@@ -25,6 +27,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <uv.h>
 
 #include "broker/log/file_cache.h"
 #include "broker/log/index_file.h"
@@ -60,7 +64,13 @@ struct segment {
                      fds may be -1: segment_use_log) */
     bool retired; /* the log let go of it: never closed early or reopened */
     bool had_txn; /* a .txnindex exists: reopen it too */
-    char *path;   /* "<dir>/<20-digit base>" without extension */
+    /* Deleted (segment_delete_async, segment_close_async): when the last
+     * reference goes, its descriptors are closed, and its renamed files
+     * (`renamed` bit i: the i-th of .log, .index, .timeindex, .txnindex)
+     * unlinked, on this loop's thread pool. Either set: never reopened. */
+    uv_loop_t *delete_loop;
+    unsigned renamed;
+    char *path; /* "<dir>/<20-digit base>" without extension */
 };
 
 /* Create empty files for a new segment (truncating leftovers of the same
@@ -104,8 +114,26 @@ void segment_release(struct segment *seg);
  * from now on, closed ones reopened through it). A segment with a cache
  * cannot move to none. */
 void segment_move_cache(struct segment *seg, struct file_cache *cache);
-/* Remove the files (the open descriptors keep working). */
+/* Remove the files now (the open descriptors keep working): for files just
+ * created, still empty, and for recovery, which runs off the loop. */
 void segment_unlink(struct segment *seg);
+/* Delete the files without blocking the loop (Kafka's asyncDeleteSegment):
+ * each is renamed `<file>.deleted` now (a directory entry, which frees no
+ * extents), and unlinked on the thread pool of `loop` once the last
+ * reference is gone, where the descriptors are closed too, so the kernel
+ * frees the extents there. Readers holding a reference keep reading through
+ * their descriptors meanwhile; the segment is never reopened by name (its
+ * name may be a new segment's by then). Loop thread, before the log lets go
+ * of it (segment_release). Returns 0, or the -errno of a rename (logged),
+ * and then the files are as they were and stay. */
+int segment_delete_async(struct segment *seg, uv_loop_t *loop);
+/* Undo segment_delete_async before the segment was released: the files get
+ * their names back. Returns 0 or -errno (logged). */
+int segment_delete_undo(struct segment *seg);
+/* The files go another way (their directory is being removed): when the
+ * last reference goes, close the descriptors on the thread pool of `loop`,
+ * where a close of an unlinked file frees its extents. */
+void segment_close_async(struct segment *seg, uv_loop_t *loop);
 
 /* Account for a batch written at `position`: end offset, timestamps, and an
  * index entry when more than `index_interval_bytes` went by since the last. */

@@ -1,6 +1,7 @@
 /* Log directories, topic-id files and periodic log work; see log_manager.h. */
 #include "broker/replica/log_manager.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -43,6 +44,25 @@ struct managed_log {
     struct managed_log *retention_next; /* in the retention pass's list of due logs */
 };
 
+/* Partition directories renamed for deletion whose removal an earlier run
+ * did not finish (a crash, a shutdown): removed on the thread pool. */
+static void remove_deleted_dirs(struct log_manager *lm, const char *data_dir)
+{
+    DIR *d = opendir(data_dir);
+    struct dirent *e;
+    char path[4096];
+    if (d == NULL) {
+        return; /* data_dirs_open made it; an unreadable one fails its opens */
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (partition_log_dir_is_deleted(e->d_name) &&
+            (size_t)snprintf(path, sizeof path, "%s/%s", data_dir, e->d_name) < sizeof path) {
+            partition_log_remove_deleted_dir(lm->loop, path);
+        }
+    }
+    closedir(d);
+}
+
 int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
                      const struct data_dirs *dirs, log_manager_each_fn each, void *owner)
 {
@@ -64,6 +84,7 @@ int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluic
             log_error("replica", "out of memory reading checkpoints dir=%s", dirs->paths[i]);
             return -ENOMEM;
         }
+        remove_deleted_dirs(lm, dirs->paths[i]);
     }
     return 0;
 }
@@ -393,10 +414,13 @@ static void open_run(struct log_open_task *t)
     if (j->exists && topic_id_stale(j->path, j->id)) {
         log_warn("replica", "deleting the partition of an earlier topic with this name dir=%s",
                  j->path);
-        struct partition_log *old;
-        if (partition_log_open(j->lm->loop, j->path, &j->cfg, NULL, &old, j->err, sizeof j->err) ==
-            0) {
-            partition_log_destroy(old);
+        /* Renamed aside first, so a crash midway never leaves a partial
+         * directory under the name; removed here, on the pool. */
+        if ((j->rv = partition_log_delete_dir(NULL, j->path)) < 0) {
+            snprintf(j->err, sizeof j->err,
+                     "cannot delete the directory of an earlier topic %.256s: %s", j->path,
+                     strerror(-j->rv));
+            return;
         }
         /* A directory made anew starts from nothing, whatever the entry said. */
         cp = NULL;
@@ -798,17 +822,6 @@ void log_manager_stop(struct log_manager *lm)
 
 void log_manager_delete_stray(struct log_manager *lm, const char *path)
 {
-    struct topic_config tc;
-    char err[512];
-    struct partition_log *log;
-    if (topic_config_init(&tc, lm->cfg) != 0) {
-        log_error("replica", "cannot delete the stray replica dir=%s: out of memory", path);
-        return;
-    }
-    if (partition_log_open(lm->loop, path, &tc, NULL, &log, err, sizeof err) != 0) {
-        log_error("replica", "cannot delete the stray replica dir=%s: %s", path, err);
-    } else if (partition_log_destroy(log) != 0) {
-        log_error("replica", "cannot delete the stray replica dir=%s", path);
-    }
-    topic_config_free(&tc);
+    /* No need to open (and recover) a log only to delete it. */
+    (void)partition_log_delete_dir(lm->loop, path); /* a failure is logged there */
 }

@@ -100,9 +100,11 @@ size_t log_manager_open_files_limit(int32_t configured);
  * beyond that. */
 uint64_t log_manager_checkpoint_interval_ms(const struct sluice_config *cfg);
 
-/* Set up and read each directory's checkpoint files (blocking: startup);
- * borrowed arguments outlive the manager. No timers yet. Returns 0 or
- * -ENOMEM (then call log_manager_close). */
+/* Set up and read each directory's checkpoint files (blocking: startup),
+ * and queue on the thread pool the removal of the partition directories an
+ * earlier run renamed for deletion but did not finish removing
+ * (partition_log_dir_is_deleted); borrowed arguments outlive the manager. No
+ * timers yet. Returns 0 or -ENOMEM (then call log_manager_close). */
 int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
                      const struct data_dirs *dirs, log_manager_each_fn each, void *owner);
 /* Start the retention, flush and checkpoint timers. */
@@ -141,7 +143,8 @@ size_t log_manager_opening(const struct log_manager *lm);
  * from here): start-up, before the loop runs, and shutdown. */
 void log_manager_wait_opens(struct log_manager *lm);
 /* Delete partition directory `path` (`<log dir>/<topic>-<partition>`), which
- * no open partition uses: a stray replica (replica_manager_delete_strays). */
+ * no open partition uses: a stray replica (replica_manager_delete_strays).
+ * Renamed aside now, removed on the thread pool (partition_log_delete_dir). */
 void log_manager_delete_stray(struct log_manager *lm, const char *path);
 
 /* Take directory `dir` offline because of `err` (a negative errno) while

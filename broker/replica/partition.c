@@ -184,8 +184,9 @@ bool partition_apply_state(struct partition *p, const struct partition_state *st
             p->epoch_start_offset = partition_log_end_offset(p->log);
             /* Kafka's makeLeader: the new epoch starts at our log end, so
              * OffsetForLeaderEpoch ends the older ones there (KIP-101).
-             * Its file is written with the epoch's first append, not here on
-             * the loop for each of thousands of partitions at once. */
+             * Its file is written by the log's next flush on the thread pool,
+             * not here on the loop for each of thousands of partitions at
+             * once. */
             int rv = partition_log_begin_epoch_deferred(p->log, st->leader_epoch);
             if (rv != 0) {
                 log_error("replica",

@@ -4,10 +4,12 @@ offset. Topic configs set at creation drive it, and a dynamic change to a
 shorter retention.ms takes effect (the timer visits only logs whose deadline
 has passed, so the change must move the deadline)."""
 
+import os
 import time
 
 from confluent_kafka import Producer, TopicPartition, Consumer
 
+from clustertest import wait_until
 from sluicetest import binary, run, unique_topic
 
 
@@ -48,6 +50,18 @@ def test_retention_deletes_old_segments(brokers, request):
         c.close()
     assert 0 < low <= 40 and high == 40, (low, high)
     assert "retention deleted segments" in b.log_text()
+    # The deleted segments' files vanish (renamed `.deleted` on the loop,
+    # unlinked on the thread pool): none below the log start offset stays.
+    pdir = os.path.join(b.data_dir, f"{topic}-0")
+
+    def files_gone():
+        names = os.listdir(pdir)
+        bases = [int(n[:20]) for n in names if n.endswith(".log")]
+        leftovers = [n for n in names if n.endswith(".deleted")]
+        return not leftovers and bases and min(bases) >= low and (names, low)
+
+    wait_until(files_gone, 30, "the deleted segments' files gone")
+    assert not os.path.exists(os.path.join(pdir, "00000000000000000000.log"))
 
 
 def test_shorter_retention_takes_effect(brokers, request):

@@ -122,6 +122,23 @@ START_TEST(test_write_atomic_failure_keeps_target)
 }
 END_TEST
 
+/* The variant whose caller fsyncs the directory: the same replacement, the
+ * same failures. */
+START_TEST(test_write_replace_synced)
+{
+    char path[256], text[64];
+    snprintf(path, sizeof path, "%s/state", root);
+    ck_assert_int_eq(fs_write_replace_synced(root, "state", "one\n", 4), 0);
+    ck_assert_int_eq(fs_write_replace_synced(root, "state", "two\n", 4), 0);
+    read_text(path, text, sizeof text);
+    ck_assert_str_eq(text, "two\n");
+    snprintf(path, sizeof path, "%s/state.tmp", root);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    snprintf(path, sizeof path, "%s/missing", root);
+    ck_assert_int_eq(fs_write_replace_synced(path, "state", "x", 1), -ENOENT);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("fs_util");
@@ -132,6 +149,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_write_all_writes_everything);
     tcase_add_test(tc, test_write_atomic_replaces);
     tcase_add_test(tc, test_write_atomic_failure_keeps_target);
+    tcase_add_test(tc, test_write_replace_synced);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -430,16 +430,12 @@ static int run(struct probe *pr)
             rv = send_record(pr, &req, (int32_t)sent, (int32_t)(rnd % (uint64_t)pr->npartitions));
             sent++;
         }
+        /* ppoll: a nanosecond timeout, so the schedule holds at rates above
+         * 1,000 records/s without spinning on a core the brokers need. */
         int64_t wait = sent < pr->opt.num_records ? start + sent * interval - now_ns() : 100000000;
-        int timeout_ms = wait <= 0 ? 0 : (int)((wait + 999999) / 1000000);
-        /* Sub-millisecond waits: poll's millisecond timeout would round the
-         * schedule; spin on a zero timeout for the last millisecond. */
-        if (wait < 1000000) {
-            timeout_ms = 0;
-        } else {
-            timeout_ms -= 1;
-        }
-        int n = rv == 0 ? poll(fds, (nfds_t)pr->nconns, timeout_ms) : 0;
+        struct timespec timeout = {.tv_sec = wait > 0 ? wait / 1000000000 : 0,
+                                   .tv_nsec = wait > 0 ? wait % 1000000000 : 0};
+        int n = rv == 0 ? ppoll(fds, (nfds_t)pr->nconns, &timeout, NULL) : 0;
         for (int i = 0; rv == 0 && n > 0 && i < pr->nconns; i++) {
             if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
                 rv = read_answers(pr, &pr->conns[i]);
