@@ -123,6 +123,16 @@ int node_metrics(const struct node_status *n, struct buf *out)
     prom_gauge(&w, "sluice_node_ready",
                "1 when /readyz answers 200 (see sluiced/node_status.h for what that means).",
                node_ready(n, why, sizeof why));
+    if (n->heap_trims != NULL) {
+        prom_family(&w, "sluice_heap_trims_total", "counter",
+                    "Heap trim timer ticks: trimmed, or skipped because the event loop was busy "
+                    "(a trim stops the loop; pages given back under traffic come straight back).");
+        struct prom_label trimmed = {"result", "trimmed"}, skipped = {"result", "skipped_busy"};
+        prom_sample_int(&w, "sluice_heap_trims_total", &trimmed, 1,
+                        (int64_t)n->heap_trims->trimmed);
+        prom_sample_int(&w, "sluice_heap_trims_total", &skipped, 1,
+                        (int64_t)n->heap_trims->skipped_busy);
+    }
     if (n->broker != NULL) {
         broker_metrics_write(n->broker, &w);
     }

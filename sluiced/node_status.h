@@ -11,17 +11,25 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "broker/broker.h"
 #include "common/buf.h"
 #include "common/config.h"
 #include "controller/controller_role.h"
 
+/* What sluiced's heap trim timer did (sluiced.c trim_heap). */
+struct heap_trim_counts {
+    uint64_t trimmed;      /* ticks that trimmed the heap */
+    uint64_t skipped_busy; /* ticks that did not: the loop was busy */
+};
+
 struct node_status {
     const struct sluice_config *config;
-    struct broker *broker;              /* NULL: no broker role */
-    struct controller_role *controller; /* NULL: no controller role */
-    const bool *stopping;               /* the process is shutting down */
+    struct broker *broker;                     /* NULL: no broker role */
+    struct controller_role *controller;        /* NULL: no controller role */
+    const bool *stopping;                      /* the process is shutting down */
+    const struct heap_trim_counts *heap_trims; /* NULL: none */
 };
 
 /* Whether the node is ready; if not, `why` says what it waits for. */
