@@ -410,6 +410,10 @@ void broker_metrics_write(struct broker *b, struct prom_writer *w)
     prom_gauge(w, "sluice_broker_partitions_opening",
                "Partition logs being created or recovered on the thread pool (not served yet).",
                (int64_t)replica_manager_opening(&b->replicas));
+    prom_gauge(w, "sluice_log_deletions_pending",
+               "File deletions (deleted partitions' directories, deleted segments' files) "
+               "waiting for the thread pool or on it, a few at a time.",
+               (int64_t)replica_manager_deletions_pending(&b->replicas));
     sum_family(w, &l, "sluice_broker_leader_partitions", "gauge", "Partitions this broker leads.",
                partition_is_leader);
     sum_family(w, &l, "sluice_broker_under_replicated_partitions", "gauge",

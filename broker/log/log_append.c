@@ -427,7 +427,8 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
      * (truncating them in place would free their extents here, and cut
      * them under reads in flight). */
     struct segment *same = segment_at(log, offset);
-    int rv = same != NULL ? segment_delete_async(same, log->loop) : 0;
+    struct log_deleter deleter = log_deleter_of(log);
+    int rv = same != NULL ? segment_delete_async(same, &deleter) : 0;
     if (rv < 0) {
         return rv;
     }
@@ -447,7 +448,7 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
         log_info("log", "deleting segment dir=%s base_offset=%" PRId64 " reason=truncation",
                  log->dir, log->segs[i]->base_offset);
         if (log->segs[i] != same) {
-            (void)segment_delete_async(log->segs[i], log->loop); /* a failure is logged */
+            (void)segment_delete_async(log->segs[i], &deleter); /* a failure is logged */
         }
         segment_release(log->segs[i]);
     }

@@ -711,7 +711,8 @@ static int swap_segment(struct partition_log *log, size_t j, const struct clean_
     log->segs[j] = seg;
     /* Its files were replaced, not unlinked: readers keep the old inode, and
      * its last close, which frees it, happens on the thread pool. */
-    segment_close_async(old, log->loop);
+    struct log_deleter deleter = log_deleter_of(log);
+    segment_close_async(old, &deleter);
     segment_release(old);
     log_note_deadline(log); /* its largest timestamp may have gone down */
     return 0;

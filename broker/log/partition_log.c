@@ -97,7 +97,8 @@ static void segs_drop(struct partition_log *log, size_t from, size_t n, const ch
         } else {
             /* A failed rename (logged) leaves the files: the log start
              * offset already excludes them, and a restart deletes them. */
-            (void)segment_delete_async(seg, log->loop);
+            struct log_deleter deleter = log_deleter_of(log);
+            (void)segment_delete_async(seg, &deleter);
         }
         segment_release(seg);
     }
@@ -399,7 +400,8 @@ bool partition_log_dir_is_deleted(const char *name)
     return log_delete_is_dir_name(name);
 }
 
-int partition_log_delete_dir(uv_loop_t *loop, const char *dir)
+/* Rename `dir` aside and remove it as `d` says. */
+static int delete_dir(const struct log_deleter *d, const char *dir)
 {
     char aside[4200];
     int rv = log_delete_rename_dir(dir, aside, sizeof aside);
@@ -411,14 +413,21 @@ int partition_log_delete_dir(uv_loop_t *loop, const char *dir)
     log_info("log", "deleting partition directory dir=%s renamed=%s", dir, aside);
     /* The name is free now; what the removal leaves (logged) stays renamed,
      * and the next start-up tries again. */
-    (void)log_delete_dir(loop, aside);
+    (void)log_delete_dir(d, aside);
     return 0;
 }
 
-void partition_log_remove_deleted_dir(uv_loop_t *loop, const char *path)
+int partition_log_delete_dir(struct log_delete_queue *deletions, const char *dir)
 {
+    struct log_deleter d = {deletions, NULL};
+    return delete_dir(&d, dir);
+}
+
+void partition_log_remove_deleted_dir(struct log_delete_queue *deletions, const char *path)
+{
+    struct log_deleter d = {deletions, NULL};
     log_info("log", "removing partition directory left for deletion dir=%s", path);
-    (void)log_delete_dir(loop, path);
+    (void)log_delete_dir(&d, path);
 }
 
 /* Kafka's LogManager.asyncDelete: on the loop only the rename of the
@@ -436,10 +445,11 @@ int partition_log_destroy(struct partition_log *log)
     if (owned(log)) {
         log->owner.closed(log->owner.data, log, NULL);
     }
-    int rv = partition_log_delete_dir(log->loop, log->dir);
+    struct log_deleter deleter = log_deleter_of(log);
+    int rv = delete_dir(&deleter, log->dir);
     if (rv == 0) {
         for (size_t i = 0; i < log->nsegs; i++) {
-            segment_close_async(log->segs[i], log->loop);
+            segment_close_async(log->segs[i], &deleter);
         }
     }
     log_free(log);

@@ -24,8 +24,10 @@
  * DeleteRecords, truncation) are renamed `<file>.deleted` on the loop and
  * unlinked on the pool, with the last close of their descriptors, once no
  * read holds the segment; a deleted partition's directory is renamed
- * `<dir>.<id>-delete` and removed on the pool. Opening a log removes
- * `*.deleted` leftovers; the owner removes `-delete` directories at start-up
+ * `<dir>.<id>-delete` and removed on the pool. An owned log's deletions
+ * wait in its owner's queue (partition_log_owner.deletions), which lets only
+ * a few onto the pool at once. Opening a log removes `*.deleted` leftovers;
+ * the owner removes `-delete` directories at start-up
  * (partition_log_dir_is_deleted).
  *
  * Errors: 0 on success, negative errno for system failures, LOG_ERR_* (see
@@ -53,6 +55,7 @@
 #include "common/config.h"
 
 struct file_cache;
+struct log_delete_queue;
 struct partition_log;
 struct segment;
 
@@ -120,6 +123,11 @@ struct partition_log_owner {
      * change made the log compacted. Called from inside appends: the owner
      * only takes note, so its cleaner visits only such logs. May be NULL. */
     void (*cleanable)(void *data, struct partition_log *log);
+    /* The broker's queue of file deletions (log_delete.h), shared by its
+     * logs and outliving them and their segments: what the logs delete
+     * (segments, their own directory) runs there, a few jobs on the thread
+     * pool at a time. NULL: straight on the pool, unbounded. */
+    struct log_delete_queue *deletions;
 };
 
 /* Set up a cache bounding the descriptors of the segments of the logs that
@@ -196,15 +204,16 @@ int partition_log_destroy(struct partition_log *log);
 bool partition_log_dir_is_deleted(const char *name);
 /* Delete partition directory `dir`, which no open log uses (a stray
  * replica, a directory left by an earlier topic of the same name): renamed
- * aside now, then removed with its files on the thread pool of `loop`, or,
- * with `loop` NULL, now on this thread (blocking: for a thread of the pool).
- * Loop thread when `loop` is given. Returns 0 once renamed (a failure of
- * the removal is logged, and the next start-up tries again), or the -errno
- * of the rename (logged; the directory stays). */
-int partition_log_delete_dir(uv_loop_t *loop, const char *dir);
+ * aside now, then removed with its files through `deletions` (log_delete.h:
+ * on the thread pool, a few at a time), or, with `deletions` NULL, now on
+ * this thread (blocking: for a thread of the pool). Loop thread when
+ * `deletions` is given. Returns 0 once renamed (a failure of the removal is
+ * logged, and the next start-up tries again), or the -errno of the rename
+ * (logged; the directory stays). */
+int partition_log_delete_dir(struct log_delete_queue *deletions, const char *dir);
 /* Remove `path`, a directory renamed for deletion that an earlier run left
- * (partition_log_dir_is_deleted), on the thread pool of `loop`. */
-void partition_log_remove_deleted_dir(uv_loop_t *loop, const char *path);
+ * (partition_log_dir_is_deleted), through `deletions`. Loop thread. */
+void partition_log_remove_deleted_dir(struct log_delete_queue *deletions, const char *path);
 
 /* Replace the topic config (AlterConfigs / IncrementalAlterConfigs); takes
  * effect from the next append/roll/retention check. */

@@ -98,6 +98,13 @@ static inline int64_t log_end(const struct partition_log *log)
 
 int64_t log_now_ms(const struct partition_log *log);
 
+/* Where the log's file deletions run: its owner's queue (a few at a time),
+ * or straight on its loop's thread pool for a log without one. */
+static inline struct log_deleter log_deleter_of(const struct partition_log *log)
+{
+    return (struct log_deleter){log->owner.deletions, log->loop};
+}
+
 /* Tell the owner (if any) the log has periodic work or moved offsets. */
 void log_note_work(struct partition_log *log);
 /* Tell the owner (if any) its retention deadline may have moved earlier. */

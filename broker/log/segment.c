@@ -110,13 +110,13 @@ static void hand_off_deleted(struct segment *seg)
         }
     }
     if (nfds > 0 || npaths > 0) {
-        log_delete_files(seg->delete_loop, fds, nfds, paths, npaths);
+        log_delete_files(&seg->deleter, fds, nfds, paths, npaths);
     }
 }
 
 static bool deleted(const struct segment *seg)
 {
-    return seg->delete_loop != NULL || seg->renamed != 0;
+    return seg->deleting || seg->renamed != 0;
 }
 
 static void segment_free(struct segment *seg)
@@ -400,7 +400,7 @@ static int rename_file(const struct segment *seg, size_t i, bool back)
     return 0;
 }
 
-int segment_delete_async(struct segment *seg, uv_loop_t *loop)
+int segment_delete_async(struct segment *seg, const struct log_deleter *d)
 {
     for (size_t i = 0; i < SEGMENT_FILES; i++) {
         int rv = rename_file(seg, i, false);
@@ -415,7 +415,8 @@ int segment_delete_async(struct segment *seg, uv_loop_t *loop)
         }
         seg->renamed |= 1u << i;
     }
-    seg->delete_loop = loop;
+    seg->deleting = true;
+    seg->deleter = *d;
     return 0;
 }
 
@@ -431,13 +432,14 @@ int segment_delete_undo(struct segment *seg)
         }
     }
     seg->renamed = 0;
-    seg->delete_loop = NULL;
+    seg->deleting = false;
     return rv;
 }
 
-void segment_close_async(struct segment *seg, uv_loop_t *loop)
+void segment_close_async(struct segment *seg, const struct log_deleter *d)
 {
-    seg->delete_loop = loop;
+    seg->deleting = true;
+    seg->deleter = *d;
 }
 
 int segment_write(struct segment *seg, const uint8_t *data, size_t len)

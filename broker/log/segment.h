@@ -32,6 +32,7 @@
 
 #include "broker/log/file_cache.h"
 #include "broker/log/index_file.h"
+#include "broker/log/log_delete.h"
 #include "broker/log/record_batch.h"
 #include "broker/log/txn_index.h"
 
@@ -67,8 +68,10 @@ struct segment {
     /* Deleted (segment_delete_async, segment_close_async): when the last
      * reference goes, its descriptors are closed, and its renamed files
      * (`renamed` bit i: the i-th of .log, .index, .timeindex, .txnindex)
-     * unlinked, on this loop's thread pool. Either set: never reopened. */
-    uv_loop_t *delete_loop;
+     * unlinked, as `deleter` says (log_delete.h). Either set: never
+     * reopened. */
+    bool deleting;
+    struct log_deleter deleter;
     unsigned renamed;
     char *path; /* "<dir>/<20-digit base>" without extension */
 };
@@ -119,21 +122,22 @@ void segment_move_cache(struct segment *seg, struct file_cache *cache);
 void segment_unlink(struct segment *seg);
 /* Delete the files without blocking the loop (Kafka's asyncDeleteSegment):
  * each is renamed `<file>.deleted` now (a directory entry, which frees no
- * extents), and unlinked on the thread pool of `loop` once the last
- * reference is gone, where the descriptors are closed too, so the kernel
- * frees the extents there. Readers holding a reference keep reading through
- * their descriptors meanwhile; the segment is never reopened by name (its
- * name may be a new segment's by then). Loop thread, before the log lets go
- * of it (segment_release). Returns 0, or the -errno of a rename (logged),
- * and then the files are as they were and stay. */
-int segment_delete_async(struct segment *seg, uv_loop_t *loop);
+ * extents), and unlinked as `d` says (copied; the thread pool, through a
+ * bounded queue for a broker's logs) once the last reference is gone, where
+ * the descriptors are closed too, so the kernel frees the extents there.
+ * Readers holding a reference keep reading through their descriptors
+ * meanwhile; the segment is never reopened by name (its name may be a new
+ * segment's by then). Loop thread, before the log lets go of it
+ * (segment_release). Returns 0, or the -errno of a rename (logged), and then
+ * the files are as they were and stay. */
+int segment_delete_async(struct segment *seg, const struct log_deleter *d);
 /* Undo segment_delete_async before the segment was released: the files get
  * their names back. Returns 0 or -errno (logged). */
 int segment_delete_undo(struct segment *seg);
 /* The files go another way (their directory is being removed): when the
- * last reference goes, close the descriptors on the thread pool of `loop`,
- * where a close of an unlinked file frees its extents. */
-void segment_close_async(struct segment *seg, uv_loop_t *loop);
+ * last reference goes, close the descriptors as `d` says (copied; the thread
+ * pool), where a close of an unlinked file frees its extents. */
+void segment_close_async(struct segment *seg, const struct log_deleter *d);
 
 /* Account for a batch written at `position`: end offset, timestamps, and an
  * index entry when more than `index_interval_bytes` went by since the last. */

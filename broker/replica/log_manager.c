@@ -57,7 +57,7 @@ static void remove_deleted_dirs(struct log_manager *lm, const char *data_dir)
     while ((e = readdir(d)) != NULL) {
         if (partition_log_dir_is_deleted(e->d_name) &&
             (size_t)snprintf(path, sizeof path, "%s/%s", data_dir, e->d_name) < sizeof path) {
-            partition_log_remove_deleted_dir(lm->loop, path);
+            partition_log_remove_deleted_dir(&lm->deletions, path);
         }
     }
     closedir(d);
@@ -73,6 +73,7 @@ int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluic
     lm->each = each;
     lm->owner = owner;
     deadline_heap_init(&lm->retention_due);
+    log_delete_queue_init(&lm->deletions, loop, LOG_MANAGER_DELETIONS_IN_FLIGHT);
     partition_log_file_cache_init(&lm->files,
                                   log_manager_open_files_limit(cfg->log_max_open_files));
     if (log_open_queue_init(&lm->opens, loop, dirs, OPENS_IN_FLIGHT) != 0) {
@@ -109,6 +110,8 @@ size_t log_manager_open_files_limit(int32_t configured)
 void log_manager_close(struct log_manager *lm)
 {
     log_open_queue_close(&lm->opens);
+    /* After the opens: one whose topic went meanwhile deletes what it made. */
+    log_delete_queue_close(&lm->deletions);
     for (size_t i = 0; i < DATA_DIR_MAX; i++) {
         if (lm->checkpoints[i] != NULL) {
             if (!lm->dir_offline[i]) {
@@ -579,8 +582,8 @@ int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id
     j->lm = lm;
     j->m = m;
     j->owner = (struct partition_log_owner){
-        on_log_work, on_log_checkpoint_now, on_log_closed,   on_log_failed, m,
-        &lm->files,  on_log_deadline,       on_log_cleanable};
+        on_log_work, on_log_checkpoint_now, on_log_closed,    on_log_failed, m,
+        &lm->files,  on_log_deadline,       on_log_cleanable, &lm->deletions};
     memcpy(j->id, id, sizeof j->id);
     j->leader_epoch = leader_epoch;
     j->done = done;
@@ -823,5 +826,10 @@ void log_manager_stop(struct log_manager *lm)
 void log_manager_delete_stray(struct log_manager *lm, const char *path)
 {
     /* No need to open (and recover) a log only to delete it. */
-    (void)partition_log_delete_dir(lm->loop, path); /* a failure is logged there */
+    (void)partition_log_delete_dir(&lm->deletions, path); /* a failure is logged there */
+}
+
+size_t log_manager_deletions_pending(const struct log_manager *lm)
+{
+    return log_delete_queue_pending(&lm->deletions);
 }

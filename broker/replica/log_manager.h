@@ -26,6 +26,13 @@
  *   has passed, from a queue the logs keep current (deadline_moved).
  * - Bounds the descriptors its logs' segments hold (log.max.open.files): one
  *   file cache (broker/log/file_cache.h) shared by every log it opens.
+ * - Bounds the file deletions its logs and stray directories put on the
+ *   thread pool: one queue (broker/log/log_delete.h) lets two jobs (a
+ *   partition directory's removal, a deleted segment's unlinks and last
+ *   closes) onto the pool at once, so deleting a topic of thousands of
+ *   partitions never queues thousands of jobs ahead of the flushes, opens
+ *   and checkpoint writes of the other partitions. What waits there when
+ *   the manager closes is left renamed for the next start-up.
  *
  * It knows logs, not roles: the partitions to visit come from the owner's
  * `each` callback. Loop thread only. */
@@ -38,6 +45,7 @@
 
 #include "broker/data_dir.h"
 #include "broker/log/file_cache.h"
+#include "broker/log/log_delete.h"
 #include "broker/log/partition_log.h"
 #include "broker/replica/log_open_queue.h"
 #include "common/config.h"
@@ -82,9 +90,17 @@ struct log_manager {
     void (*dir_failed)(void *owner, size_t dir);
     struct file_cache files; /* segment descriptors of all its logs */
     struct log_open_queue opens;
+    struct log_delete_queue deletions; /* file deletions of all its logs, and strays */
 };
 
 #define LOG_MAX_OPEN_FILES_DERIVED_MAX 65536
+/* File deletions on the thread pool at once (log_delete.h): a topic's
+ * thousands of directory removals take their turn two by two, so a flush, an
+ * open or a checkpoint queued meanwhile waits behind at most two of them,
+ * and two of the pool's four threads stay free of deletions. (With opens,
+ * three at a time, all four can be busy at once, but a flush then still
+ * waits for one job to end, not for a topic's worth.) */
+#define LOG_MANAGER_DELETIONS_IN_FLIGHT 2
 
 /* log.max.open.files as configured, or for 0 derived from the soft
  * RLIMIT_NOFILE: (limit - 512) / 2, at least 64, at most
@@ -101,10 +117,12 @@ size_t log_manager_open_files_limit(int32_t configured);
 uint64_t log_manager_checkpoint_interval_ms(const struct sluice_config *cfg);
 
 /* Set up and read each directory's checkpoint files (blocking: startup),
- * and queue on the thread pool the removal of the partition directories an
- * earlier run renamed for deletion but did not finish removing
- * (partition_log_dir_is_deleted); borrowed arguments outlive the manager. No
- * timers yet. Returns 0 or -ENOMEM (then call log_manager_close). */
+ * and queue for the thread pool (two at a time, so the start-up's partition
+ * opens do not wait behind them all) the removal of the partition
+ * directories an earlier run renamed for deletion but did not finish
+ * removing (partition_log_dir_is_deleted); borrowed arguments outlive the
+ * manager. No timers yet. Returns 0 or -ENOMEM (then call
+ * log_manager_close). */
 int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
                      const struct data_dirs *dirs, log_manager_each_fn each, void *owner);
 /* Start the retention, flush and checkpoint timers. */
@@ -112,8 +130,11 @@ void log_manager_start_timers(struct log_manager *lm);
 /* Close the timers (their handles finish closing on the next loop run). */
 void log_manager_stop(struct log_manager *lm);
 /* After every log it opened has been closed or deleted (log_manager_wait_opens
- * first): write the
- * checkpoint files that changed (synchronously: shutdown) and free them. */
+ * first): write the checkpoint files that changed (synchronously: shutdown)
+ * and free them. Deletions not started yet are dropped, their files left
+ * renamed for the next start-up (log_delete_queue_close); those on the
+ * thread pool finish on the next loop run. `lm`'s memory must outlive the
+ * segments its logs' reads may still hold (as for its file cache). */
 void log_manager_close(struct log_manager *lm);
 
 /* A log opened by log_manager_open: rv 0 with the log (the caller's), the
@@ -144,8 +165,12 @@ size_t log_manager_opening(const struct log_manager *lm);
 void log_manager_wait_opens(struct log_manager *lm);
 /* Delete partition directory `path` (`<log dir>/<topic>-<partition>`), which
  * no open partition uses: a stray replica (replica_manager_delete_strays).
- * Renamed aside now, removed on the thread pool (partition_log_delete_dir). */
+ * Renamed aside now, removed on the thread pool behind the deletions queued
+ * before it (partition_log_delete_dir). */
 void log_manager_delete_stray(struct log_manager *lm, const char *path);
+/* File deletions (directories, segments' files) queued or on the thread
+ * pool. */
+size_t log_manager_deletions_pending(const struct log_manager *lm);
 
 /* Take directory `dir` offline because of `err` (a negative errno) while
  * doing `what` (logged once, with the directory and the cause). dir_failed

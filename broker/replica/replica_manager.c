@@ -908,6 +908,11 @@ size_t replica_manager_opening(const struct replica_manager *rm)
     return log_manager_opening(&rm->logs);
 }
 
+size_t replica_manager_deletions_pending(const struct replica_manager *rm)
+{
+    return log_manager_deletions_pending(&rm->logs);
+}
+
 struct partition *replica_manager_partition(const struct replica_manager *rm, const char *topic,
                                             int32_t index)
 {

@@ -135,6 +135,9 @@ void replica_manager_stop(struct replica_manager *rm);
  * only once its files are durable; until then replica_manager_partition
  * says NULL and clients are told NOT_LEADER_OR_FOLLOWER. */
 size_t replica_manager_opening(const struct replica_manager *rm);
+/* File deletions (deleted partitions' directories, deleted segments' files)
+ * waiting for the thread pool or on it (log_manager_deletions_pending). */
+size_t replica_manager_deletions_pending(const struct replica_manager *rm);
 
 /* Something to run once the partitions of some topics are open. */
 struct replica_opens_waiter {

@@ -85,6 +85,7 @@ def test_counters_move_by_what_was_done(brokers, request):
     assert value(after, "sluice_broker_leader_partitions") >= 1
     # The topic's one log was opened before it took the records above.
     assert value(after, "sluice_broker_partitions_opening") == 0
+    assert value(after, "sluice_log_deletions_pending") == 0
     assert value(after, "sluice_controller_active") == 1
     assert value(after, "sluice_node_ready") == 1
 

@@ -7,7 +7,10 @@ thousands of unlinks and rmdirs on the loop while every client waited.
 A confluent-kafka admin client deletes the topic while a producer writes to
 another topic with acks=all throughout: the deleted topic leaves Metadata,
 its directories (renamed or not) leave log.dirs, the broker keeps its
-session, and every acknowledged record of the other topic reads back."""
+session, and every acknowledged record of the other topic reads back. The
+removals take their turn on the pool, two at a time, behind the log
+manager's queue, whose length /metrics shows (`sluice_log_deletions_pending`,
+back to 0 once they are done)."""
 
 import os
 import threading
@@ -16,7 +19,9 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from clustertest import read_back, wait_until
+from metricstest import scrape, value
 from sluicetest import unique_topic
+from test_metrics import with_metrics
 from test_partition_scale import assert_never_fenced, produce_sample, sluicectl_create
 
 PARTITIONS = 1000
@@ -70,7 +75,8 @@ class BusyProducer:
 
 
 def test_deleting_a_topic_of_many_partitions(brokers, request):
-    b = brokers()
+    b = brokers(start=False)
+    with_metrics(b).start()
     doomed, busy = unique_topic(request, "-doomed"), unique_topic(request, "-busy")
     sluicectl_create(b.bootstrap, doomed, PARTITIONS)
     sluicectl_create(b.bootstrap, busy, BUSY_PARTITIONS)
@@ -84,6 +90,8 @@ def test_deleting_a_topic_of_many_partitions(brokers, request):
                    "the deleted topic gone from Metadata")
         wait_until(lambda: not entries_of(b, doomed), 120,
                    "the deleted topic's directories gone from log.dirs")
+        wait_until(lambda: value(scrape(b.http_port), "sluice_log_deletions_pending") == 0, 60,
+                   "no deletion pending")
         acked_during = sum(len(v) for v in producer.acked.values())
         wait_until(lambda: sum(len(v) for v in producer.acked.values()) > acked_during, 60,
                    "the busy topic still taking records")

@@ -4,11 +4,19 @@
  * and the rmdir run on the thread pool, so they are seen done only once the
  * loop has run. Reads in flight keep their bytes; leftovers of a crash are
  * removed when a log opens (`.deleted` files) or the log manager starts
- * (`-delete` directories). Real files in a temporary directory, a real
- * loop. */
+ * (`-delete` directories). A broker's deletions (the log manager's queue)
+ * take their turn on the pool, a few at a time (issue 14, partition scale),
+ * so other work queued after a topic's worth of them runs before they all
+ * finish. Real files in a temporary directory, a real loop.
+ *
+ * Linked with -Wl,--wrap=uv_queue_work: every piece of work this binary
+ * puts on libuv's pool passes through __wrap_uv_queue_work, which counts
+ * the pieces on the pool at once (in libuv's queue or running, until their
+ * after-work callback has run on the loop). */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +25,7 @@
 #include <unistd.h>
 
 #include "broker/data_dir.h"
+#include "broker/log/log_delete.h"
 #include "broker/log/partition_log.h"
 #include "broker/replica/log_manager.h"
 #include "log_test_util.h"
@@ -30,6 +39,54 @@ static char pdir[1024];
 static struct tb_clock clk;
 static const struct log_clock clock_ = {tb_clock_now, &clk};
 static struct topic_config tc;
+
+/* Work on libuv's pool now, and the most there was at once. */
+#define ON_POOL_MAX 1024
+static struct {
+    uv_work_t *req;
+    uv_after_work_cb after;
+} on_pool[ON_POOL_MAX];
+static int on_pool_now, on_pool_peak;
+
+int __real_uv_queue_work(uv_loop_t *l, uv_work_t *req, uv_work_cb work, uv_after_work_cb after);
+int __wrap_uv_queue_work(uv_loop_t *l, uv_work_t *req, uv_work_cb work, uv_after_work_cb after);
+
+static void on_pool_after(uv_work_t *req, int status)
+{
+    uv_after_work_cb after = NULL;
+    for (int i = 0; i < ON_POOL_MAX; i++) {
+        if (on_pool[i].req == req) {
+            after = on_pool[i].after;
+            on_pool[i].req = NULL;
+            break;
+        }
+    }
+    on_pool_now--;
+    if (after != NULL) {
+        after(req, status);
+    }
+}
+
+/* Loop thread, as uv_queue_work. */
+int __wrap_uv_queue_work(uv_loop_t *l, uv_work_t *req, uv_work_cb work, uv_after_work_cb after)
+{
+    int i = 0;
+    while (i < ON_POOL_MAX && on_pool[i].req != NULL) {
+        i++;
+    }
+    if (i == ON_POOL_MAX) {
+        abort(); /* more at once than any test here makes */
+    }
+    int rv = __real_uv_queue_work(l, req, work, on_pool_after);
+    if (rv == 0) {
+        on_pool[i].req = req;
+        on_pool[i].after = after;
+        if (++on_pool_now > on_pool_peak) {
+            on_pool_peak = on_pool_now;
+        }
+    }
+    return rv;
+}
 
 /* The pool's one thread (UV_THREADPOOL_SIZE=1, set in main) held by a work
  * item, so that what the loop queues behind it is seen not done yet. */
@@ -115,6 +172,21 @@ static int count_suffix(const char *d, const char *suffix)
         size_t len = strlen(e->d_name), s = strlen(suffix);
         n += len >= s && strcmp(e->d_name + len - s, suffix) == 0 && strcmp(e->d_name, ".") != 0 &&
              strcmp(e->d_name, "..") != 0;
+    }
+    closedir(dd);
+    return n;
+}
+
+/* Entries of `d` named `<prefix>...` (partition directories of a topic,
+ * renamed or not). */
+static int count_prefix(const char *d, const char *prefix)
+{
+    DIR *dd = opendir(d);
+    struct dirent *e;
+    int n = 0;
+    ck_assert_ptr_nonnull(dd);
+    while ((e = readdir(dd)) != NULL) {
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
     }
     closedir(dd);
     return n;
@@ -322,6 +394,222 @@ START_TEST(test_log_manager_removes_deleted_dirs)
 }
 END_TEST
 
+/* ---- a broker's deletions take their turn (the log manager's queue) ---- */
+
+#define STRAYS 100
+
+static struct sluice_config mcfg;
+static struct data_dirs mdirs;
+
+static void manager_init(struct log_manager *lm)
+{
+    char err[256];
+    ck_assert_int_eq(sluice_config_init(&mcfg), 0);
+    ck_assert_int_eq(sluice_config_set(&mcfg, "log.dirs", dir, err, sizeof err), 0);
+    ck_assert_int_eq(data_dirs_open(&mdirs, dir, 1, err, sizeof err), 0);
+    ck_assert_int_eq(log_manager_init(lm, &loop, &mcfg, &mdirs, each_none, NULL), 0);
+}
+
+static void manager_close(struct log_manager *lm)
+{
+    log_manager_close(lm);
+    data_dirs_close(&mdirs);
+    sluice_config_free(&mcfg);
+}
+
+static void stray_path(char *out, size_t len, int i)
+{
+    snprintf(out, len, "%s/t-%d", dir, i);
+}
+
+/* `n` partition directories t-0 .. t-<n-1> of two files each, which no log
+ * uses: strays to delete. */
+static void make_strays(int n)
+{
+    static const char *const files[] = {"00000000000000000000.log", "partition.metadata"};
+    char path[2048], file[2200];
+    for (int i = 0; i < n; i++) {
+        stray_path(path, sizeof path, i);
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+        for (size_t k = 0; k < 2; k++) {
+            snprintf(file, sizeof file, "%s/%s", path, files[k]);
+            FILE *f = fopen(file, "w");
+            ck_assert_ptr_nonnull(f);
+            fputs("data", f);
+            fclose(f);
+        }
+    }
+}
+
+static void delete_strays(struct log_manager *lm, int n)
+{
+    char path[2048];
+    for (int i = 0; i < n; i++) {
+        stray_path(path, sizeof path, i);
+        log_manager_delete_stray(lm, path);
+    }
+}
+
+/* A hundred directory removals queued at once reach the pool two at a
+ * time (the old code put all hundred there), and all of them happen. */
+START_TEST(test_directory_removals_take_turns)
+{
+    struct log_manager lm;
+    make_strays(STRAYS);
+    manager_init(&lm);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(on_pool_now, 0);
+    on_pool_peak = 0;
+    delete_strays(&lm, STRAYS);
+    /* Renamed on the loop; at most two removed yet. */
+    ck_assert_int_ge(count_suffix(dir, "-delete"), STRAYS - LOG_MANAGER_DELETIONS_IN_FLIGHT);
+    ck_assert_int_eq(count_suffix(dir, "-delete"), count_prefix(dir, "t-"));
+    ck_assert_uint_eq(log_manager_deletions_pending(&lm), STRAYS);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(on_pool_peak, LOG_MANAGER_DELETIONS_IN_FLIGHT);
+    ck_assert_uint_eq(log_manager_deletions_pending(&lm), 0);
+    ck_assert_int_eq(count_prefix(dir, "t-"), 0);
+    manager_close(&lm);
+}
+END_TEST
+
+static void on_opened(void *arg, int rv, struct partition_log *log, size_t dir_index,
+                      const char *path)
+{
+    (void)dir_index;
+    (void)path;
+    ck_assert_int_eq(rv, 0);
+    *(struct partition_log **)arg = log;
+}
+
+/* The logs a broker opened delete through its queue too: segments deleted
+ * by DeleteRecords, then the logs' directories and their segments' last
+ * closes (a topic deleted), never more than two jobs on the pool. */
+START_TEST(test_log_deletions_take_turns)
+{
+    enum { LOGS = 20 };
+    struct log_manager lm;
+    struct partition_log *logs[LOGS] = {0};
+    uint8_t id[16];
+    memset(id, 0x5a, sizeof id);
+    manager_init(&lm);
+    for (int i = 0; i < LOGS; i++) {
+        ck_assert_int_eq(log_manager_open(&lm, "t", id, i, &tc, -1, on_opened, &logs[i]), 0);
+    }
+    log_manager_wait_opens(&lm);
+    for (int i = 0; i < LOGS; i++) {
+        ck_assert_ptr_nonnull(logs[i]);
+        for (int k = 0; k < 30; k++) {
+            append(logs[i], 2, (uint32_t)k);
+        }
+        partition_log_set_high_watermark(logs[i], partition_log_end_offset(logs[i]));
+    }
+    uv_run(&loop, UV_RUN_DEFAULT); /* the flushes of the rolls */
+    ck_assert_int_eq(on_pool_now, 0);
+    on_pool_peak = 0;
+    for (int i = 0; i < LOGS; i++) {
+        ck_assert_int_eq(partition_log_delete_records(logs[i], 10), 0);
+    }
+    size_t segments = log_manager_deletions_pending(&lm);
+    ck_assert_uint_ge(segments, LOGS); /* at least one segment each */
+    for (int i = 0; i < LOGS; i++) {
+        ck_assert_int_eq(partition_log_destroy(logs[i]), 0);
+        log_manager_release(&lm, 0);
+    }
+    ck_assert_uint_ge(log_manager_deletions_pending(&lm), segments + LOGS);
+    ck_assert_int_le(on_pool_now, LOG_MANAGER_DELETIONS_IN_FLIGHT);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(on_pool_peak, LOG_MANAGER_DELETIONS_IN_FLIGHT);
+    ck_assert_uint_eq(log_manager_deletions_pending(&lm), 0);
+    ck_assert_int_eq(count_prefix(dir, "t-"), 0);
+    manager_close(&lm);
+}
+END_TEST
+
+/* Entries of `dir` renamed for deletion, counted on a pool thread (no
+ * assertions there); -1 if it cannot be read. */
+static uv_work_t probe_work;
+static int probe_left = -1;
+
+static void probe_count(uv_work_t *w)
+{
+    (void)w;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (d == NULL) {
+        return;
+    }
+    probe_left = 0;
+    while ((e = readdir(d)) != NULL) {
+        probe_left += partition_log_dir_is_deleted(e->d_name);
+    }
+    closedir(d);
+}
+
+static void probe_after(uv_work_t *w, int status)
+{
+    (void)w;
+    ck_assert_int_eq(status, 0);
+}
+
+/* Work queued on the pool after a hundred directory removals (a flush, an
+ * open) waits for the two on the pool, not for all hundred: on the old code
+ * it found every directory gone. */
+START_TEST(test_other_work_runs_before_the_deletions_end)
+{
+    struct log_manager lm;
+    make_strays(STRAYS);
+    manager_init(&lm);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    pool_hold();
+    delete_strays(&lm, STRAYS);
+    ck_assert_int_eq(uv_queue_work(&loop, &probe_work, probe_count, probe_after), 0);
+    pool_run();
+    ck_assert_int_ge(probe_left, STRAYS - LOG_MANAGER_DELETIONS_IN_FLIGHT);
+    ck_assert_int_eq(count_prefix(dir, "t-"), 0);
+    manager_close(&lm);
+}
+END_TEST
+
+/* Closing the manager (shutdown) drops the deletions still waiting: their
+ * directories stay renamed, and the next start-up removes them; the two on
+ * the pool finish without touching the manager, whose memory may be gone
+ * (ASan). A job given to the closed queue (a read letting go of a deleted
+ * segment late) only has its descriptors closed. */
+START_TEST(test_close_leaves_waiting_deletions_to_start_up)
+{
+    enum { N = 10 };
+    struct log_manager *lm = calloc(1, sizeof *lm);
+    char file[2048];
+    ck_assert_ptr_nonnull(lm);
+    make_strays(N);
+    manager_init(lm);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    pool_hold();
+    delete_strays(lm, N);
+    ck_assert_uint_eq(log_manager_deletions_pending(lm), N);
+    manager_close(lm);
+    snprintf(file, sizeof file, "%s/late" LOG_DELETE_FILE_SUFFIX, dir);
+    int fd = open(file, O_CREAT | O_WRONLY, 0644);
+    ck_assert_int_ge(fd, 0);
+    const char *paths[] = {file};
+    struct log_deleter late = {&lm->deletions, &loop};
+    log_delete_files(&late, &fd, 1, paths, 1);
+    ck_assert_int_eq(fcntl(fd, F_GETFD), -1); /* closed */
+    ck_assert_int_eq(errno, EBADF);
+    ck_assert_int_eq(access(file, F_OK), 0); /* left */
+    ck_assert_int_eq(unlink(file), 0);
+    free(lm);
+    pool_run();
+    ck_assert_int_eq(count_suffix(dir, "-delete"), N - LOG_MANAGER_DELETIONS_IN_FLIGHT);
+    struct log_manager again;
+    manager_init(&again); /* start-up removes what was left */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(count_prefix(dir, "t-"), 0);
+    manager_close(&again);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("log_delete");
@@ -335,6 +623,10 @@ static Suite *suite(void)
     tcase_add_test(tc_, test_destroy_then_recreate);
     tcase_add_test(tc_, test_open_removes_deleted_leftovers);
     tcase_add_test(tc_, test_log_manager_removes_deleted_dirs);
+    tcase_add_test(tc_, test_directory_removals_take_turns);
+    tcase_add_test(tc_, test_log_deletions_take_turns);
+    tcase_add_test(tc_, test_other_work_runs_before_the_deletions_end);
+    tcase_add_test(tc_, test_close_leaves_waiting_deletions_to_start_up);
     suite_add_tcase(s, tc_);
     return s;
 }
