@@ -149,7 +149,9 @@ void prom_histogram(struct prom_writer *w, const char *name, const struct prom_l
     if (n_labels >= HISTOGRAM_MAX_LABELS) {
         n_labels = HISTOGRAM_MAX_LABELS - 1; /* a caller bug: documented bound */
     }
-    memcpy(with_le, labels, n_labels * sizeof *labels);
+    if (n_labels > 0) { /* labels may be NULL then: memcpy's arguments may not */
+        memcpy(with_le, labels, n_labels * sizeof *labels);
+    }
     uint64_t cumulative = 0;
     char le[32];
     for (size_t i = 0; i <= n_bounds; i++) {

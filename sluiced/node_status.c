@@ -81,6 +81,11 @@ int node_status_json(const struct node_status *n, struct buf *out)
     rv = rv ?: json_string(out, n->config->process_roles);
     rv = rv ?: appendf(out, ",\"ready\":%s,\"reason\":", ready ? "true" : "false");
     rv = rv ?: json_string(out, why);
+    if (rv == 0 && n->loop_busy != NULL) {
+        const struct loop_busy_stats *lb = loop_busy_stats(n->loop_busy);
+        rv = appendf(out, ",\"event_loop\":{\"iterations\":%" PRIu64 ",\"busy_max_seconds\":%.6f}",
+                     lb->count, (double)lb->max_ns / 1e9);
+    }
     if (n->broker != NULL) {
         struct broker_status bs;
         broker_status_get(n->broker, &bs);
@@ -115,6 +120,21 @@ int node_status_json(const struct node_status *n, struct buf *out)
     return rv ?: appendf(out, "}\n");
 }
 
+/* Every request the node serves waits behind a callback that blocks its one
+ * loop: the busy time per iteration shows such stalls (common/loop_busy.h). */
+static void loop_busy_metrics(const struct loop_busy *lb, struct prom_writer *w)
+{
+    const struct loop_busy_stats *s = loop_busy_stats(lb);
+    prom_family(w, "sluice_event_loop_busy_seconds", "histogram",
+                "Time each event loop iteration ran callbacks between two waits for I/O; every "
+                "request on the node waits behind a long one.");
+    prom_histogram(w, "sluice_event_loop_busy_seconds", NULL, 0, loop_busy_bounds_seconds,
+                   s->counts, LOOP_BUSY_N_BOUNDS, (double)s->sum_ns / 1e9);
+    prom_family(w, "sluice_event_loop_busy_max_seconds", "gauge",
+                "The longest busy event loop iteration since the process started.");
+    prom_sample_double(w, "sluice_event_loop_busy_max_seconds", NULL, 0, (double)s->max_ns / 1e9);
+}
+
 int node_metrics(const struct node_status *n, struct buf *out)
 {
     struct prom_writer w;
@@ -132,6 +152,9 @@ int node_metrics(const struct node_status *n, struct buf *out)
                         (int64_t)n->heap_trims->trimmed);
         prom_sample_int(&w, "sluice_heap_trims_total", &skipped, 1,
                         (int64_t)n->heap_trims->skipped_busy);
+    }
+    if (n->loop_busy != NULL) {
+        loop_busy_metrics(n->loop_busy, &w);
     }
     if (n->broker != NULL) {
         broker_metrics_write(n->broker, &w);

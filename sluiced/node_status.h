@@ -16,6 +16,7 @@
 #include "broker/broker.h"
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/loop_busy.h"
 #include "controller/controller_role.h"
 
 /* What sluiced's heap trim timer did (sluiced.c trim_heap). */
@@ -30,6 +31,7 @@ struct node_status {
     struct controller_role *controller;        /* NULL: no controller role */
     const bool *stopping;                      /* the process is shutting down */
     const struct heap_trim_counts *heap_trims; /* NULL: none */
+    const struct loop_busy *loop_busy;         /* NULL: not measured */
 };
 
 /* Whether the node is ready; if not, `why` says what it waits for. */

@@ -20,6 +20,7 @@
 #include "broker/data_dir.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/loop_busy.h"
 #include "controller/controller_role.h"
 #include "sluiced/node_http.h"
 #include "sluiced/node_status.h"
@@ -54,6 +55,7 @@ struct sluiced {
     uv_timer_t trim_timer;                    /* gives freed heap memory back (trim_heap) */
     uint64_t trim_tick_ns, trim_tick_idle_ns; /* the last tick: uv_hrtime, loop idle time */
     struct heap_trim_counts heap_trims;
+    struct loop_busy loop_busy; /* busy time per loop iteration, for /metrics */
 };
 
 struct args {
@@ -220,6 +222,9 @@ static int run(struct sluiced *d)
     if (rv == 0) {
         rv = uv_loop_configure(&d->loop, UV_METRICS_IDLE_TIME); /* for trim_heap */
     }
+    if (rv == 0) {
+        rv = loop_busy_start(&d->loop_busy, &d->loop);
+    }
     if (rv != 0) {
         log_error("sluiced", "cannot start event loop error=%s", uv_strerror(rv));
         return rv;
@@ -246,9 +251,14 @@ static int run(struct sluiced *d)
         }
     }
     d->broker_running = rv == 0 && has_role(d->config.process_roles, "broker");
-    d->status = (struct node_status){&d->config, d->broker_running ? &d->broker : NULL,
-                                     d->controller_running ? &d->controller : NULL, &d->stopping,
-                                     &d->heap_trims};
+    d->status = (struct node_status){
+        .config = &d->config,
+        .broker = d->broker_running ? &d->broker : NULL,
+        .controller = d->controller_running ? &d->controller : NULL,
+        .stopping = &d->stopping,
+        .heap_trims = &d->heap_trims,
+        .loop_busy = &d->loop_busy,
+    };
     if (rv == 0) {
         rv = node_http_start(&d->http, &d->loop, d->config.metrics_listener, &d->status, err,
                              sizeof err);
@@ -267,6 +277,7 @@ static int run(struct sluiced *d)
         uv_close((uv_handle_t *)&d->sigint, NULL);
         uv_close((uv_handle_t *)&d->sigterm, NULL);
         uv_close((uv_handle_t *)&d->sighup, NULL);
+        loop_busy_stop(&d->loop_busy);
         uv_run(&d->loop, UV_RUN_DEFAULT);
         controller_role_release(&d->controller);
         node_http_release(&d->http);
@@ -292,6 +303,7 @@ static int run(struct sluiced *d)
     if (!uv_is_closing((uv_handle_t *)&d->trim_timer)) {
         uv_close((uv_handle_t *)&d->trim_timer, NULL);
     }
+    loop_busy_stop(&d->loop_busy);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     /* Only now: raft may call back into its io until the loop runs dry. */
     controller_role_release(&d->controller);

@@ -74,7 +74,7 @@ def test_heap_goes_back_after_a_replicated_burst(clusters):
     counts_before = {b.node_id: trims(b) for b in c}
     produce(c.bootstrap, topic, 150000, 1024)
     time.sleep(11)  # the tick that covers the end of the burst
-    peak = {b.node_id: heap_kib(b) for b in c}
+    after_burst = {b.node_id: heap_kib(b) for b in c}
     counts_burst = {b.node_id: trims(b) for b in c}
     # Some tick during the burst found the loop busy and left the heap alone.
     for b in c:
@@ -89,7 +89,7 @@ def test_heap_goes_back_after_a_replicated_burst(clusters):
         wait_until(settled, 40, "a trim on every node, and every heap back to its size before "
                    "the burst")
     except AssertionError as e:
-        raise AssertionError(f"{e}; heap KiB before/peak/now: " + ", ".join(
-            f"node {b.node_id} {before[b.node_id]}/{peak[b.node_id]}/{heap_kib(b)}"
+        raise AssertionError(f"{e}; heap KiB before/after the burst/now: " + ", ".join(
+            f"node {b.node_id} {before[b.node_id]}/{after_burst[b.node_id]}/{heap_kib(b)}"
             for b in c) + "; trims (trimmed, skipped_busy) after the burst/now: " + ", ".join(
             f"node {b.node_id} {counts_burst[b.node_id]}/{trims(b)}" for b in c)) from None

@@ -47,12 +47,29 @@ START_TEST(test_histogram_is_cumulative)
 }
 END_TEST
 
+START_TEST(test_histogram_without_labels)
+{
+    struct buf b = BUF_INIT;
+    struct prom_writer w;
+    prom_writer_init(&w, &b);
+    const double bounds[1] = {0.0005};
+    const uint64_t counts[2] = {1, 1};
+    prom_histogram(&w, "busy_seconds", NULL, 0, bounds, counts, 1, 2.5);
+    ck_assert_str_eq(text(&b), "busy_seconds_bucket{le=\"0.0005\"} 1\n"
+                               "busy_seconds_bucket{le=\"+Inf\"} 2\n"
+                               "busy_seconds_sum 2.5\n"
+                               "busy_seconds_count 2\n");
+    buf_free(&b);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("prom_text");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_family_and_escaped_labels);
     tcase_add_test(tc, test_histogram_is_cumulative);
+    tcase_add_test(tc, test_histogram_without_labels);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -42,6 +42,7 @@
 #include "common/bigendian.h"
 #include "common/buf.h"
 #include "common/crc32c.h"
+#include "tool_cli.h"
 
 #define PRODUCE_API_KEY     0
 #define PRODUCE_API_VERSION 7
@@ -81,30 +82,11 @@ struct probe {
     long refused;
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: sluice-probe --leaders FILE --topic NAME [--num-records N]\n"
                     "                    [--record-size BYTES] [--acks 1|-1]\n"
                     "                    [--throughput RECORDS_PER_SEC] [--seed S]\n");
-}
-
-static int parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 static int parse_options(int argc, char **argv, struct probe_options *o)
@@ -123,15 +105,19 @@ static int parse_options(int argc, char **argv, struct probe_options *o)
             o->leaders_file = value;
         } else if (strcmp(name, "--topic") == 0) {
             o->topic = value;
-        } else if (strcmp(name, "--num-records") == 0 && parse_long(value, 1, 100000000, &v) == 0) {
+        } else if (strcmp(name, "--num-records") == 0 &&
+                   tool_parse_long(value, 1, 100000000, &v) == 0) {
             o->num_records = v;
-        } else if (strcmp(name, "--record-size") == 0 && parse_long(value, 0, 1 << 20, &v) == 0) {
+        } else if (strcmp(name, "--record-size") == 0 &&
+                   tool_parse_long(value, 0, 1 << 20, &v) == 0) {
             o->record_size = v;
-        } else if (strcmp(name, "--acks") == 0 && parse_long(value, -1, 1, &v) == 0 && v != 0) {
+        } else if (strcmp(name, "--acks") == 0 && tool_parse_long(value, -1, 1, &v) == 0 &&
+                   v != 0) {
             o->acks = (int)v;
-        } else if (strcmp(name, "--throughput") == 0 && parse_long(value, 1, 10000000, &v) == 0) {
+        } else if (strcmp(name, "--throughput") == 0 &&
+                   tool_parse_long(value, 1, 10000000, &v) == 0) {
             o->throughput = v;
-        } else if (strcmp(name, "--seed") == 0 && parse_long(value, 0, LONG_MAX, &v) == 0) {
+        } else if (strcmp(name, "--seed") == 0 && tool_parse_long(value, 0, LONG_MAX, &v) == 0) {
             o->seed = (uint64_t)v;
         } else {
             fprintf(stderr, "sluice-probe: bad option %s %s\n", name, value);
@@ -379,7 +365,7 @@ static int read_answers(struct probe *pr, struct leader_conn *c)
         return -1;
     }
     c->in_len += (size_t)got;
-    int64_t now = now_ns();
+    int64_t now = tool_now_ns();
     size_t at = 0;
     while (c->in_len - at >= 4) {
         uint32_t size = be32_load(c->in + at);
@@ -408,14 +394,14 @@ static int run(struct probe *pr)
     buf_init(&req);
     uint64_t rnd = pr->opt.seed * 2654435761u + 1;
     long sent = 0;
-    int64_t interval = 1000000000 / pr->opt.throughput, start = now_ns();
+    int64_t interval = 1000000000 / pr->opt.throughput, start = tool_now_ns();
     int64_t deadline = start + (int64_t)pr->opt.num_records * interval + TIMEOUT_NS;
     int rv = 0;
     for (int i = 0; i < pr->nconns; i++) {
         fds[i] = (struct pollfd){.fd = pr->conns[i].fd, .events = POLLIN};
     }
     while (rv == 0 && pr->answered + pr->refused < pr->opt.num_records) {
-        int64_t now = now_ns();
+        int64_t now = tool_now_ns();
         if (now > deadline) {
             fprintf(stderr, "sluice-probe: %ld records unanswered after the timeout\n",
                     pr->opt.num_records - pr->answered - pr->refused);
@@ -432,7 +418,8 @@ static int run(struct probe *pr)
         }
         /* ppoll: a nanosecond timeout, so the schedule holds at rates above
          * 1,000 records/s without spinning on a core the brokers need. */
-        int64_t wait = sent < pr->opt.num_records ? start + sent * interval - now_ns() : 100000000;
+        int64_t wait =
+            sent < pr->opt.num_records ? start + sent * interval - tool_now_ns() : 100000000;
         struct timespec timeout = {.tv_sec = wait > 0 ? wait / 1000000000 : 0,
                                    .tv_nsec = wait > 0 ? wait % 1000000000 : 0};
         int n = rv == 0 ? ppoll(fds, (nfds_t)pr->nconns, &timeout, NULL) : 0;
@@ -485,10 +472,10 @@ int main(int argc, char **argv)
     pr.latency_ns = calloc((size_t)pr.opt.num_records, sizeof *pr.latency_ns);
     int rv = pr.scheduled_ns == NULL || pr.latency_ns == NULL ? -1 : 0;
     if (rv == 0 && (rv = read_leaders(&pr)) == 0 && (rv = build_batch(&pr)) == 0) {
-        int64_t start = now_ns();
+        int64_t start = tool_now_ns();
         rv = run(&pr);
         if (rv == 0 && pr.answered > 0) {
-            report(&pr, now_ns() - start);
+            report(&pr, tool_now_ns() - start);
         }
     }
     if (rv == 0 && pr.refused > 0) {

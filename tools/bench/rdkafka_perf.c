@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "rdkafka_topic.h"
+#include "tool_cli.h"
 
 #define TIMEOUT_MS     60000
 #define MAX_PROPERTIES 16
@@ -73,13 +74,6 @@ struct perf_produce {
     int64_t last_ack_ns;
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void usage(void)
 {
     fprintf(stderr,
@@ -93,17 +87,6 @@ static void usage(void)
             "                   [--idempotence off|on|compare (produce; default off)]\n"
             "                   [--txn-records N (produce: a transaction per N records)]\n"
             "                   [--property KEY=VALUE (librdkafka setting; repeatable)]\n");
-}
-
-static int parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 static int parse_option(struct perf_options *o, const char *name, const char *value)
@@ -124,17 +107,22 @@ static int parse_option(struct perf_options *o, const char *name, const char *va
     if (strcmp(name, "--property") == 0 && strchr(value, '=') != NULL &&
         o->n_properties < MAX_PROPERTIES) {
         o->properties[o->n_properties++] = value;
-    } else if (strcmp(name, "--num-records") == 0 && parse_long(value, 1, 1000000000, &v) == 0) {
+    } else if (strcmp(name, "--num-records") == 0 &&
+               tool_parse_long(value, 1, 1000000000, &v) == 0) {
         o->num_records = v;
-    } else if (strcmp(name, "--txn-records") == 0 && parse_long(value, 1, 1000000000, &v) == 0) {
+    } else if (strcmp(name, "--txn-records") == 0 &&
+               tool_parse_long(value, 1, 1000000000, &v) == 0) {
         o->txn_records = v;
-    } else if (strcmp(name, "--record-size") == 0 && parse_long(value, 0, 100000000, &v) == 0) {
+    } else if (strcmp(name, "--record-size") == 0 &&
+               tool_parse_long(value, 0, 100000000, &v) == 0) {
         o->record_size = v;
-    } else if (strcmp(name, "--throughput") == 0 && parse_long(value, -1, 1000000000, &v) == 0) {
+    } else if (strcmp(name, "--throughput") == 0 &&
+               tool_parse_long(value, -1, 1000000000, &v) == 0) {
         o->throughput = v < 0 ? 0 : v;
-    } else if (strcmp(name, "--partitions") == 0 && parse_long(value, 1, 100000, &v) == 0) {
+    } else if (strcmp(name, "--partitions") == 0 && tool_parse_long(value, 1, 100000, &v) == 0) {
         o->partitions = (int)v;
-    } else if (strcmp(name, "--replication-factor") == 0 && parse_long(value, 1, 16, &v) == 0) {
+    } else if (strcmp(name, "--replication-factor") == 0 &&
+               tool_parse_long(value, 1, 16, &v) == 0) {
         o->replication_factor = (int)v;
     } else {
         fprintf(stderr, "sluice-perf: bad option %s %s\n", name, value);
@@ -245,9 +233,9 @@ static int create_topic(rd_kafka_t *rk, const struct perf_options *o)
 static int wait_for_leaders(rd_kafka_t *rk, const char *topic)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    int64_t deadline = now_ns() + (int64_t)TIMEOUT_MS * 1000000;
+    int64_t deadline = tool_now_ns() + (int64_t)TIMEOUT_MS * 1000000;
     int ready = 0;
-    while (!ready && now_ns() < deadline) {
+    while (!ready && tool_now_ns() < deadline) {
         const struct rd_kafka_metadata *md;
         if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
             continue;
@@ -273,7 +261,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     (void)rk;
     struct perf_produce *pp = opaque;
-    int64_t now = now_ns();
+    int64_t now = tool_now_ns();
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (pp->failed++ == 0) {
             fprintf(stderr, "sluice-perf: delivery failed: %s\n", rd_kafka_err2str(m->err));
@@ -343,7 +331,7 @@ static int txn_next(rd_kafka_t *rk, bool last)
 static int produce_loop(rd_kafka_t *rk, const struct perf_options *o, struct perf_produce *pp,
                         const char *payload)
 {
-    int64_t start = now_ns();
+    int64_t start = tool_now_ns();
     rd_kafka_error_t *error;
     if (o->transactional && (error = rd_kafka_begin_transaction(rk)) != NULL) {
         return txn_failed("begin_transaction", error);
@@ -354,10 +342,10 @@ static int produce_loop(rd_kafka_t *rk, const struct perf_options *o, struct per
         }
         /* --throughput paces sends, as kafka-producer-perf-test does, so the
          * latency is the broker's and not the client queue's. */
-        while (o->throughput > 0 && now_ns() < start + i * 1000000000 / o->throughput) {
+        while (o->throughput > 0 && tool_now_ns() < start + i * 1000000000 / o->throughput) {
             rd_kafka_poll(rk, 1);
         }
-        pp->sent_ns[i] = now_ns();
+        pp->sent_ns[i] = tool_now_ns();
         for (;;) {
             rd_kafka_resp_err_t err =
                 rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(o->topic),
@@ -409,7 +397,7 @@ static int produce_once(const struct perf_options *o, double *rate)
         txn_failed("init_transactions", error);
         goto out;
     }
-    int64_t start = now_ns();
+    int64_t start = tool_now_ns();
     rv = produce_loop(rk, o, &pp, payload);
     if (rv == 0 && pp.delivered > 0) {
         report(o->transactional ? "sent (transactional)"
@@ -483,7 +471,7 @@ static void consume_account(struct perf_consume *pc, const rd_kafka_message_t *m
         }
         pc->records++;
         pc->bytes += (long)m->len;
-        pc->last_ns = now_ns();
+        pc->last_ns = tool_now_ns();
     } else {
         fprintf(stderr, "sluice-perf: consume: %s\n", rd_kafka_message_errstr(m));
     }
@@ -505,14 +493,14 @@ static double run_group_consume(const struct perf_options *o)
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, o->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_poll_set_consumer(rk);
-    int64_t start = now_ns(), deadline = start + (int64_t)TIMEOUT_MS * 1000000;
+    int64_t start = tool_now_ns(), deadline = start + (int64_t)TIMEOUT_MS * 1000000;
     rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         fprintf(stderr, "sluice-perf: subscribe: %s\n", rd_kafka_err2str(err));
     }
     while (err == RD_KAFKA_RESP_ERR_NO_ERROR && pc.eof != NULL && pc.partitions > 0 &&
-           pc.records < o->num_records && pc.at_end < pc.partitions && now_ns() < deadline) {
+           pc.records < o->num_records && pc.at_end < pc.partitions && tool_now_ns() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
         if (m != NULL) {
             consume_account(&pc, m);
@@ -566,9 +554,9 @@ static int run_consume(const struct perf_options *o)
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     struct perf_consume pc = {.partitions = start_partitions(rk, rkt, q)};
     pc.eof = calloc(pc.partitions > 0 ? (size_t)pc.partitions : 1, 1);
-    int64_t start = now_ns(), deadline = start + (int64_t)TIMEOUT_MS * 1000000;
+    int64_t start = tool_now_ns(), deadline = start + (int64_t)TIMEOUT_MS * 1000000;
     while (pc.eof != NULL && pc.partitions > 0 && pc.records < o->num_records &&
-           pc.at_end < pc.partitions && now_ns() < deadline) {
+           pc.at_end < pc.partitions && tool_now_ns() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consume_queue(q, 1000);
         if (m != NULL) {
             consume_account(&pc, m);

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "drill_check.h"
+#include "tool_cli.h" /* tool_now_ns, the drill's clock */
 
 #define DRILL_MAX_NODES      16
 #define DRILL_MAX_PARTITIONS 1024
@@ -91,7 +92,6 @@ struct drill_round {
 
 void drill_log(const struct drill_options *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int64_t drill_now_ns(void);
 void drill_sleep_ms(int ms);
 
 #endif

@@ -170,10 +170,10 @@ int drill_kafka_topology(struct drill_kafka *k, struct drill_topology *t, int ti
 
 int drill_kafka_wait_leaders(struct drill_kafka *k, int timeout_ms)
 {
-    int64_t deadline = drill_now_ns() + (int64_t)timeout_ms * 1000000;
+    int64_t deadline = tool_now_ns() + (int64_t)timeout_ms * 1000000;
     struct drill_topology *t = malloc(sizeof *t);
     int rv = -1;
-    while (t != NULL && rv != 0 && drill_now_ns() < deadline) {
+    while (t != NULL && rv != 0 && tool_now_ns() < deadline) {
         if (drill_kafka_topology(k, t, 2000) == 0) {
             rv = 0;
             for (int i = 0; i < t->n; i++) {
@@ -211,7 +211,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
     struct drill_attempt *a = &p->attempts[seq];
     a->outcome = outcome_of(m);
-    a->done_ns = drill_now_ns();
+    a->done_ns = tool_now_ns();
     a->partition = m->partition;
     a->offset = a->outcome == DRILL_OUTCOME_OK ? m->offset : -1;
     a->error = a->outcome == DRILL_OUTCOME_OK ? NULL : rd_kafka_err2name(m->err);
@@ -255,7 +255,7 @@ static int producer_send(struct producer *p, int32_t partitions)
                                               .outcome = DRILL_OUTCOME_UNKNOWN,
                                               .partition = partition,
                                               .offset = -1,
-                                              .sent_ns = drill_now_ns(),
+                                              .sent_ns = tool_now_ns(),
                                               .error = "no delivery report"};
     p->n++;
     for (;;) {
@@ -270,7 +270,7 @@ static int producer_send(struct producer *p, int32_t partitions)
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || !atomic_load(&p->k->producing)) {
             p->attempts[seq].outcome = DRILL_OUTCOME_FAILED;
             p->attempts[seq].error = rd_kafka_err2name(err);
-            p->attempts[seq].done_ns = drill_now_ns();
+            p->attempts[seq].done_ns = tool_now_ns();
             return 0;
         }
         rd_kafka_poll(p->rk, 10);
@@ -282,20 +282,20 @@ static void *producer_main(void *arg)
     struct producer *p = arg;
     const struct drill_options *o = p->k->o;
     int64_t interval = 1000000000LL / o->rate;
-    int64_t next = drill_now_ns();
+    int64_t next = tool_now_ns();
     while (atomic_load(&p->k->producing)) {
         if (producer_send(p, o->partitions) != 0) {
             fprintf(stderr, "sluice-drill: producer %d: out of memory, stops\n", p->id);
             break;
         }
         next += interval;
-        for (int64_t now = drill_now_ns(); now < next; now = drill_now_ns()) {
+        for (int64_t now = tool_now_ns(); now < next; now = tool_now_ns()) {
             rd_kafka_poll(p->rk, (int)((next - now) / 1000000) + 1);
         }
     }
     /* Wait for every outstanding record: acknowledged, failed or timed out. */
-    int64_t deadline = drill_now_ns() + (int64_t)(o->message_timeout_ms + STOP_MARGIN_MS) * 1000000;
-    while (p->outstanding > 0 && drill_now_ns() < deadline) {
+    int64_t deadline = tool_now_ns() + (int64_t)(o->message_timeout_ms + STOP_MARGIN_MS) * 1000000;
+    while (p->outstanding > 0 && tool_now_ns() < deadline) {
         rd_kafka_poll(p->rk, 100);
     }
     return NULL;
@@ -377,7 +377,7 @@ static void record_read(struct drill_kafka *k, struct drill_check *c, enum drill
 /* The high watermarks the consumer's last Fetch answers carried. */
 static void sample_fetch_watermarks(struct drill_kafka *k, rd_kafka_t *rk, int observer)
 {
-    int64_t now = drill_now_ns();
+    int64_t now = tool_now_ns();
     for (int32_t p = 0; p < k->o->partitions; p++) {
         int64_t lo, hi;
         if (rd_kafka_get_watermark_offsets(rk, k->o->topic, p, &lo, &hi) ==
@@ -401,9 +401,9 @@ static void *consumer_main(void *arg)
         } else if (m != NULL && k->o->verbose) {
             drill_log(k->o, "consumer: %s", rd_kafka_message_errstr(m));
         }
-        if (drill_now_ns() >= next_sample) {
+        if (tool_now_ns() >= next_sample) {
             sample_fetch_watermarks(k, cs->rk, 1 + (int)(cs - k->consumers));
-            next_sample = drill_now_ns() + CONSUMER_SAMPLE_NS;
+            next_sample = tool_now_ns() + CONSUMER_SAMPLE_NS;
         }
         pthread_mutex_unlock(k->lock);
         if (m != NULL) {
@@ -425,7 +425,7 @@ static void *poller_main(void *arg)
                                                  HW_QUERY_TIMEOUT_MS) ==
                 RD_KAFKA_RESP_ERR_NO_ERROR) {
                 pthread_mutex_lock(k->lock);
-                drill_check_high_watermark(k->check, p, 0, drill_now_ns(), hi, "ListOffsets");
+                drill_check_high_watermark(k->check, p, 0, tool_now_ns(), hi, "ListOffsets");
                 pthread_mutex_unlock(k->lock);
             }
         }
@@ -522,7 +522,7 @@ int drill_kafka_start(struct drill_kafka *k, struct drill_check *c, pthread_mute
     if (k->producers == NULL || k->consumers == NULL) {
         return -1;
     }
-    k->start_ns = drill_now_ns();
+    k->start_ns = tool_now_ns();
     drill_check_window(c, k->start_ns, k->start_ns); /* times in violations count from here */
     atomic_store(&k->consuming, 1);
     atomic_store(&k->producing, 1);
@@ -561,7 +561,7 @@ void drill_kafka_stop(struct drill_kafka *k)
     for (int i = 0; i < k->n_producers; i++) {
         pthread_join(k->producers[i].thread, NULL);
     }
-    int64_t end_ns = drill_now_ns();
+    int64_t end_ns = tool_now_ns();
     pthread_mutex_lock(k->lock);
     drill_check_window(k->check, k->start_ns, end_ns);
     for (int i = 0; i < k->n_producers; i++) {
@@ -636,7 +636,7 @@ static int read_to_stable_end(struct drill_kafka *k, rd_kafka_t *rk, struct dril
     const struct drill_options *o = k->o;
     int64_t *again = calloc((size_t)o->partitions, sizeof *again);
     int rv = -1;
-    while (again != NULL && drill_now_ns() < deadline) {
+    while (again != NULL && tool_now_ns() < deadline) {
         if (reached(next, hw, o->partitions)) {
             if (query_watermarks(rk, o, again) == 0 &&
                 memcmp(again, hw, (size_t)o->partitions * sizeof *hw) == 0) {
@@ -667,7 +667,7 @@ static int read_to_stable_end(struct drill_kafka *k, rd_kafka_t *rk, struct dril
 int drill_kafka_final_read(struct drill_kafka *k, struct drill_check *c, int timeout_ms)
 {
     const struct drill_options *o = k->o;
-    int64_t deadline = drill_now_ns() + (int64_t)timeout_ms * 1000000;
+    int64_t deadline = tool_now_ns() + (int64_t)timeout_ms * 1000000;
     int64_t *hw = calloc((size_t)o->partitions, sizeof *hw);
     int64_t *next = calloc((size_t)o->partitions, sizeof *next);
     rd_kafka_t *rk = consumer_client(o);
@@ -676,7 +676,7 @@ int drill_kafka_final_read(struct drill_kafka *k, struct drill_check *c, int tim
         goto out;
     }
     while (query_watermarks(rk, o, hw) != 0) {
-        if (drill_now_ns() > deadline) {
+        if (tool_now_ns() > deadline) {
             fprintf(stderr, "sluice-drill: final read: no high watermarks\n");
             goto out;
         }

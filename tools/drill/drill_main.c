@@ -21,13 +21,6 @@
 #define MAX_CONSUMERS (DRILL_MAX_OBSERVERS - 1) /* observer 0 is the ListOffsets poller */
 #define MAX_PRODUCERS 64
 
-int64_t drill_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void drill_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
@@ -72,12 +65,11 @@ static void usage(FILE *out)
             "See tools/drill/README.md.\n");
 }
 
+/* An int option in [min, max] (both within int's range). */
 static int parse_int(const char *s, long min, long max, int *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
+    long v;
+    if (tool_parse_long(s, min, max, &v) != 0) {
         return -1;
     }
     *out = (int)v;

@@ -93,9 +93,9 @@ int drill_node_signal(const struct drill_options *o, struct drill_node *n, int s
 
 int drill_node_wait_exit(struct drill_node *n, int timeout_ms)
 {
-    int64_t deadline = drill_now_ns() + (int64_t)timeout_ms * 1000000;
+    int64_t deadline = tool_now_ns() + (int64_t)timeout_ms * 1000000;
     while (drill_node_running(n)) {
-        if (drill_now_ns() > deadline) {
+        if (tool_now_ns() > deadline) {
             return -1;
         }
         drill_sleep_ms(20);
@@ -167,7 +167,7 @@ void drill_nodes_continue_all(struct drill_options *o)
 
 static int wait_child(pid_t pid, int timeout_ms)
 {
-    int64_t deadline = drill_now_ns() + (int64_t)timeout_ms * 1000000;
+    int64_t deadline = tool_now_ns() + (int64_t)timeout_ms * 1000000;
     int status;
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -177,7 +177,7 @@ static int wait_child(pid_t pid, int timeout_ms)
         if (r < 0 && errno != EINTR) {
             return -1;
         }
-        if (drill_now_ns() > deadline) {
+        if (tool_now_ns() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             return -1;
