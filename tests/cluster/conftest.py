@@ -139,6 +139,15 @@ class GoBuild:
 _go_build = None
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Modules with Go client tests run last (in their own order): the Go
+    build (GoBuild, minutes on a cold cache) then runs behind the other tests
+    instead of the first Go test waiting it out."""
+    go_modules = {item.module for item in items
+                  if "franz_test_binary" in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: item.module in go_modules)  # stable
+
+
 def pytest_collection_finish(session):
     global _go_build
     if session.config.option.collectonly:

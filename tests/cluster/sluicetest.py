@@ -55,6 +55,23 @@ def _listen_port_range():
     return high + 1, 65000
 
 
+def _worker_slice(low, high):
+    """This pytest process's share of [low, high]: with pytest-xdist's workers
+    (tools/dev runs the tier with several) each takes its own slice, so two
+    workers never hand out the same port; alone, all of it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    try:
+        count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        index = int(worker.lstrip("gw")) if worker else 0
+    except ValueError:
+        return low, high
+    if count <= 1 or not 0 <= index < count:
+        return low, high
+    width = (high - low + 1) // count
+    # The last port of a slice may be the first of a pair (CONTROLLER + 1).
+    return low + index * width, low + (index + 1) * width - 2
+
+
 _RANDOM = random.SystemRandom()
 # Ports this test process has handed out: a node binds its ports only when it
 # starts, so a later pick (another listener of the same cluster, or raft's
@@ -66,7 +83,7 @@ def free_port(pair=False):
     """A loopback port nobody listens on right now and this process has not
     handed out before, outside the ephemeral range; with pair, its successor
     is free too (raft uses CONTROLLER + 1)."""
-    low, high = _listen_port_range()
+    low, high = _worker_slice(*_listen_port_range())
     for _ in range(200):
         port = _RANDOM.randint(low, high)
         wanted = (port, port + 1) if pair else (port,)
