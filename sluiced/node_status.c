@@ -145,13 +145,17 @@ int node_metrics(const struct node_status *n, struct buf *out)
                node_ready(n, why, sizeof why));
     if (n->heap_trims != NULL) {
         prom_family(&w, "sluice_heap_trims_total", "counter",
-                    "Heap trim timer ticks: trimmed, or skipped because the event loop was busy "
-                    "(a trim stops the loop; pages given back under traffic come straight back).");
-        struct prom_label trimmed = {"result", "trimmed"}, skipped = {"result", "skipped_busy"};
+                    "Heap trim timer ticks: trimmed, skipped because the event loop was busy "
+                    "(a trim stops the loop; pages given back under traffic come straight back), "
+                    "or skipped because resident memory had not grown since the last trim.");
+        struct prom_label trimmed = {"result", "trimmed"}, skipped = {"result", "skipped_busy"},
+                          unchanged = {"result", "skipped_unchanged"};
         prom_sample_int(&w, "sluice_heap_trims_total", &trimmed, 1,
                         (int64_t)n->heap_trims->trimmed);
         prom_sample_int(&w, "sluice_heap_trims_total", &skipped, 1,
                         (int64_t)n->heap_trims->skipped_busy);
+        prom_sample_int(&w, "sluice_heap_trims_total", &unchanged, 1,
+                        (int64_t)n->heap_trims->skipped_unchanged);
     }
     if (n->loop_busy != NULL) {
         loop_busy_metrics(n->loop_busy, &w);

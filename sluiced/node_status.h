@@ -21,8 +21,9 @@
 
 /* What sluiced's heap trim timer did (sluiced.c trim_heap). */
 struct heap_trim_counts {
-    uint64_t trimmed;      /* ticks that trimmed the heap */
-    uint64_t skipped_busy; /* ticks that did not: the loop was busy */
+    uint64_t trimmed;           /* ticks that trimmed the heap */
+    uint64_t skipped_busy;      /* ticks that did not: the loop was busy */
+    uint64_t skipped_unchanged; /* ticks that did not: resident memory had not grown */
 };
 
 struct node_status {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "broker/broker.h"
@@ -36,6 +37,12 @@
 /* Idle brokers' loops are busy well under 1 %; one broker taking a paced
  * 2,000 records/s, 6 % or more. */
 #define HEAP_TRIM_MAX_BUSY_PERCENT 5
+/* A trim the ticks call for waits this long and looks at the loop again, so
+ * traffic that has just started (after a quiet interval) is not stopped. */
+#define HEAP_TRIM_CONFIRM_MS 1000
+/* Resident memory grown by less than this since the last trim is not worth
+ * one (thousands of madvise calls with the loop stopped at 5,000 partitions). */
+#define HEAP_TRIM_MIN_GROWTH_BYTES (1u << 20)
 
 extern char **environ;
 
@@ -54,6 +61,8 @@ struct sluiced {
     uv_timer_t ready_timer;                   /* until the node is ready once: sd_notify */
     uv_timer_t trim_timer;                    /* gives freed heap memory back (trim_heap) */
     uint64_t trim_tick_ns, trim_tick_idle_ns; /* the last tick: uv_hrtime, loop idle time */
+    bool trim_confirming;                     /* the timer is the one-shot confirmation */
+    uint64_t rss_after_trim;                  /* resident bytes after the last trim (0: none) */
     struct heap_trim_counts heap_trims;
     struct loop_busy loop_busy; /* busy time per loop iteration, for /metrics */
 };
@@ -168,32 +177,75 @@ static void on_ready_poll(uv_timer_t *t)
     log_info("sluiced", "node ready node.id=%d", d->config.node_id);
 }
 
+/* Resident bytes of this process, or 0 if /proc cannot tell. */
+static uint64_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    int n = f != NULL ? fscanf(f, "%llu %llu", &size, &resident) : 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    return n == 2 && page > 0 ? (uint64_t)resident * (uint64_t)page : 0;
+}
+
+/* Whether the loop was busy less than HEAP_TRIM_MAX_BUSY_PERCENT of the time
+ * since the last call; starts the next interval. */
+static bool loop_was_quiet(struct sluiced *d)
+{
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&d->loop);
+    uint64_t span = now - d->trim_tick_ns, idle_span = idle - d->trim_tick_idle_ns;
+    uint64_t busy = idle_span < span ? span - idle_span : 0;
+    d->trim_tick_ns = now;
+    d->trim_tick_idle_ns = idle;
+    return busy * 100 <= span * HEAP_TRIM_MAX_BUSY_PERCENT;
+}
+
 /* Give the heap's free pages back to the system, once the loop is quiet. A
  * burst (an unthrottled produce, followers catching up) leaves the heap
  * fragmented: glibc returns only a free top of the heap, and a few live
  * blocks above the freed ones kept 8-18 MiB resident per node after the
  * burst was over (a 3-node cluster of 5,000 RF=3 partitions went from ~50 to
  * 68 MiB and stayed there). malloc_trim also releases the free pages inside
- * the heap, but with one madvise per free run: at 5,000 partitions under a
- * steady paced produce one trim made 2,092 calls with the loop stopped (the
+ * the heap, but with one madvise per free run: at 5,000 partitions one trim
+ * made 2,092 calls with the loop stopped for 25-100 ms on a slow machine (the
  * tail of the produce latency), and pages released under traffic are
- * faulted straight back. So a tick trims only after an interval in which the
- * loop was busy less than HEAP_TRIM_MAX_BUSY_PERCENT of the time: after a
- * burst, not during one. */
+ * faulted straight back. So a tick trims only
+ * - after an interval in which the loop was busy less than
+ *   HEAP_TRIM_MAX_BUSY_PERCENT of the time: after a burst, not during one;
+ * - when resident memory grew since the last trim: an idle node has nothing
+ *   new to give back, and trimming it every tick stalled it every 10 s;
+ * - and when the loop stayed quiet HEAP_TRIM_CONFIRM_MS longer: traffic that
+ *   began just after a quiet interval is not stopped by it. */
 static void trim_heap(uv_timer_t *t)
 {
     struct sluiced *d = t->data;
-    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&d->loop);
-    uint64_t span = now - d->trim_tick_ns, idle_span = idle - d->trim_tick_idle_ns;
-    uint64_t busy = idle_span < span ? span - idle_span : 0;
-    d->trim_tick_ns = now;
-    d->trim_tick_idle_ns = idle;
-    if (busy * 100 > span * HEAP_TRIM_MAX_BUSY_PERCENT) {
+    bool quiet = loop_was_quiet(d);
+    if (d->trim_confirming) {
+        d->trim_confirming = false;
+        uv_timer_start(t, trim_heap, HEAP_TRIM_INTERVAL_MS, HEAP_TRIM_INTERVAL_MS);
+        if (!quiet) {
+            d->heap_trims.skipped_busy++;
+            return;
+        }
+        malloc_trim(0);
+        d->rss_after_trim = resident_bytes();
+        d->heap_trims.trimmed++;
+        return;
+    }
+    if (!quiet) {
         d->heap_trims.skipped_busy++;
         return;
     }
-    malloc_trim(0);
-    d->heap_trims.trimmed++;
+    uint64_t rss = resident_bytes();
+    if (d->rss_after_trim != 0 && rss != 0 &&
+        rss < d->rss_after_trim + HEAP_TRIM_MIN_GROWTH_BYTES) {
+        d->heap_trims.skipped_unchanged++;
+        return;
+    }
+    d->trim_confirming = true;
+    uv_timer_start(t, trim_heap, HEAP_TRIM_CONFIRM_MS, 0);
 }
 
 /* SIGHUP: reload the TLS certificates, as an operator rotating them expects. */

@@ -9,7 +9,7 @@ sluice_replica_fetcher_partitions_walked_total per round
 (sluice_replica_fetcher_rounds_total, both kinds) must stay far below the
 ~100 partitions a fetcher follows: a steady round names and visits only the
 partition its last answer appended to, and only the safety-net full rounds
-(about one a second per fetcher) and kicks walk a fetcher's whole set. Every
+(one every 5 s per fetcher) and kicks walk a fetcher's whole set. Every
 acknowledged record is then read back at its offset, and every replica holds
 the same batches below the high watermark.
 
