@@ -84,27 +84,91 @@ static bool path_is(const h2o_req_t *req, const char *path)
     return len == strlen(path) && memcmp(req->path_normalized.base, path, len) == 0;
 }
 
-static int send_answer(h2o_req_t *req, int status, const char *content_type, const void *body,
-                       size_t len)
+/* A body h2o sends straight from our allocation: the request's pool frees
+ * it when h2o disposes the request (no second copy of a large body). */
+struct pool_bytes {
+    uint8_t *data;
+};
+
+static void free_pool_bytes(void *arg)
+{
+    free(((struct pool_bytes *)arg)->data);
+}
+
+/* Answer `req`, taking `body` (left empty). */
+static int send_answer(h2o_req_t *req, int status, const char *content_type, struct buf *body)
 {
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
     req->res.reason = status == 200 ? "OK" : status == 503 ? "Service Unavailable" : "Error";
-    req->res.content_length = len;
+    req->res.content_length = body->len;
     req->http1_is_persistent = 0;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
                    strlen(content_type));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-store"));
     h2o_iovec_t chunk = {NULL, 0};
-    if (len > 0 && !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
-        chunk.base = h2o_mem_alloc_pool(&req->pool, len);
-        memcpy(chunk.base, body, len);
-        chunk.len = len;
+    if (body->len > 0 && !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+        struct pool_bytes *owned = h2o_mem_alloc_shared(&req->pool, sizeof *owned, free_pool_bytes);
+        chunk.base = (char *)buf_steal(body, &chunk.len);
+        owned->data = (uint8_t *)chunk.base;
     }
+    buf_free(body);
     h2o_start_response(req, &generator);
     h2o_send(req, &chunk, chunk.len > 0 ? 1 : 0, H2O_SEND_STATE_FINAL);
     return 0;
+}
+
+static int send_text(h2o_req_t *req, int status, const char *text)
+{
+    struct buf body = BUF_INIT;
+    if (buf_append(&body, text, strlen(text)) != 0) {
+        status = 500;
+    }
+    return send_answer(req, status, "text/plain", &body);
+}
+
+/* A deferred answer. The request lives in h2o's memory, freed when the
+ * client goes away or the connection closes: a small object on the
+ * request's pool tells the handle when that happens. */
+struct http_pending {
+    h2o_req_t *req; /* NULL once h2o disposed the request */
+    struct pending_link *link;
+};
+
+struct pending_link {
+    struct http_pending *pending; /* NULL once finished */
+};
+
+static void on_request_disposed(void *arg)
+{
+    struct pending_link *link = arg;
+    if (link->pending != NULL) {
+        link->pending->req = NULL;
+    }
+}
+
+struct http_pending *http_response_defer(struct http_response *res)
+{
+    h2o_req_t *req = res->req_;
+    /* h2o's allocators abort when memory runs out, as h2o itself does */
+    struct http_pending *p = h2o_mem_alloc(sizeof *p);
+    p->link = h2o_mem_alloc_shared(&req->pool, sizeof *p->link, on_request_disposed);
+    p->link->pending = p;
+    p->req = req;
+    res->deferred_ = true;
+    return p;
+}
+
+void http_server_finish(struct http_pending *p, int status, const char *content_type,
+                        struct buf *body)
+{
+    if (p->req != NULL) {
+        p->link->pending = NULL;
+        send_answer(p->req, status, content_type, body);
+    }
+    buf_free(body);
+    free(p);
 }
 
 static int on_request(h2o_handler_t *self, h2o_req_t *req)
@@ -115,13 +179,15 @@ static int on_request(h2o_handler_t *self, h2o_req_t *req)
     }
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
         !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
-        return send_answer(req, 405, "text/plain", "method not allowed\n", 19);
+        return send_text(req, 405, "method not allowed\n");
     }
-    struct http_response res = {200, "text/plain; charset=utf-8", BUF_INIT};
+    struct http_response res = {200, "text/plain; charset=utf-8", BUF_INIT, req, false};
     h->route.fn(h->route.data, &res);
-    send_answer(req, res.status, res.content_type, res.body.data, res.body.len);
-    buf_free(&res.body);
-    return 0;
+    if (res.deferred_) {
+        buf_free(&res.body);
+        return 0;
+    }
+    return send_answer(req, res.status, res.content_type, &res.body);
 }
 
 static int bind_listener(struct http_server *s, const char *host, int port, char *err,
