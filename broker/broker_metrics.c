@@ -72,28 +72,7 @@ void broker_status_get(struct broker *b, struct broker_status *out)
 
 /* ---- families ---- */
 
-static void partition_labels(const struct partition *p, char *index, size_t len,
-                             struct prom_label out[2])
-{
-    snprintf(index, len, "%d", p->index);
-    out[0] = (struct prom_label){"topic", p->topic};
-    out[1] = (struct prom_label){"partition", index};
-}
-
 typedef int64_t (*partition_value_fn)(const struct partition *p);
-
-static void partition_family(struct prom_writer *w, const struct partition_list *l,
-                             const char *name, const char *type, const char *help,
-                             partition_value_fn value)
-{
-    prom_family(w, name, type, help);
-    for (size_t i = 0; i < l->n; i++) {
-        char index[16];
-        struct prom_label labels[2];
-        partition_labels(l->p[i], index, sizeof index, labels);
-        prom_sample_int(w, name, labels, 2, value(l->p[i]));
-    }
-}
 
 /* Topics are visited together (the replica manager keeps a topic's
  * partitions in one array): sum runs of one topic. */
@@ -113,26 +92,6 @@ static void topic_family(struct prom_writer *w, const struct partition_list *l, 
     }
 }
 
-static int64_t log_size(const struct partition *p)
-{
-    return partition_log_size_bytes(p->log);
-}
-static int64_t log_segments(const struct partition *p)
-{
-    return partition_log_segment_count(p->log);
-}
-static int64_t log_end(const struct partition *p)
-{
-    return partition_log_end(p);
-}
-static int64_t high_watermark(const struct partition *p)
-{
-    return partition_high_watermark(p);
-}
-static int64_t is_leader(const struct partition *p)
-{
-    return partition_is_leader(p);
-}
 static int64_t bytes_in(const struct partition *p)
 {
     return (int64_t)p->traffic.bytes_in;
@@ -146,31 +105,192 @@ static int64_t bytes_out(const struct partition *p)
     return (int64_t)p->traffic.bytes_out;
 }
 
-static void replica_lag_family(struct prom_writer *w, const struct partition_list *l)
+/* ---- per-partition families, from a snapshot ---- */
+
+/* A follower's lag as its leader saw it. */
+struct lag_row {
+    int32_t replica;
+    int64_t lag;
+};
+
+struct partition_row {
+    size_t topic; /* offset of its name in names */
+    int32_t index;
+    bool leader;
+    int64_t size, segments, end, hw;
+    size_t lag_first, n_lag; /* its followers in lags */
+};
+
+/* Plain copies: a partition, even its topic, may be deleted while the
+ * snapshot is rendered. One copy of each topic's name. */
+struct broker_partition_snapshot {
+    struct partition_row *rows;
+    size_t n;
+    struct lag_row *lags;
+    char *names;
+};
+
+static bool lag_counted(const struct partition *p, const struct replica_progress *rp)
+{
+    return rp->broker_id != p->self && rp->log_end >= 0;
+}
+
+static bool same_topic_as_previous(const struct partition_list *l, size_t i)
+{
+    return i > 0 && strcmp(l->p[i]->topic, l->p[i - 1]->topic) == 0;
+}
+
+/* Sized in a first pass, filled in a second: no growth, and the whole is
+ * proportional to the hosted partitions (max.broker.partitions bounds them). */
+static struct broker_partition_snapshot *snapshot_take(const struct partition_list *l)
+{
+    size_t n_lags = 0, names_len = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct partition *p = l->p[i];
+        if (!same_topic_as_previous(l, i)) {
+            names_len += strlen(p->topic) + 1;
+        }
+        if (partition_is_leader(p)) {
+            for (int32_t r = 0; r < p->n_replicas; r++) {
+                n_lags += lag_counted(p, &p->replicas[r]);
+            }
+        }
+    }
+    struct broker_partition_snapshot *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return NULL;
+    }
+    s->rows = malloc((l->n ? l->n : 1) * sizeof *s->rows);
+    s->lags = malloc((n_lags ? n_lags : 1) * sizeof *s->lags);
+    s->names = malloc(names_len ? names_len : 1);
+    if (s->rows == NULL || s->lags == NULL || s->names == NULL) {
+        broker_partition_snapshot_free(s);
+        return NULL;
+    }
+    size_t names_at = 0, topic = 0, lag_at = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct partition *p = l->p[i];
+        if (!same_topic_as_previous(l, i)) {
+            topic = names_at;
+            size_t len = strlen(p->topic) + 1;
+            memcpy(s->names + names_at, p->topic, len);
+            names_at += len;
+        }
+        struct partition_row *row = &s->rows[i];
+        row->topic = topic;
+        row->index = p->index;
+        row->leader = partition_is_leader(p);
+        row->size = partition_log_size_bytes(p->log);
+        row->segments = partition_log_segment_count(p->log);
+        row->end = partition_log_end(p);
+        row->hw = partition_high_watermark(p);
+        row->lag_first = lag_at;
+        row->n_lag = 0;
+        if (!row->leader) {
+            continue;
+        }
+        for (int32_t r = 0; r < p->n_replicas; r++) {
+            const struct replica_progress *rp = &p->replicas[r];
+            if (lag_counted(p, rp)) {
+                s->lags[lag_at++] = (struct lag_row){
+                    rp->broker_id, row->end > rp->log_end ? row->end - rp->log_end : 0};
+                row->n_lag++;
+            }
+        }
+    }
+    s->n = l->n;
+    return s;
+}
+
+void broker_partition_snapshot_free(struct broker_partition_snapshot *s)
+{
+    if (s != NULL) {
+        free(s->rows);
+        free(s->lags);
+        free(s->names);
+        free(s);
+    }
+}
+
+static void row_labels(const struct broker_partition_snapshot *s, const struct partition_row *row,
+                       char *index, size_t len, struct prom_label out[2])
+{
+    snprintf(index, len, "%d", row->index);
+    out[0] = (struct prom_label){"topic", s->names + row->topic};
+    out[1] = (struct prom_label){"partition", index};
+}
+
+typedef int64_t (*row_value_fn)(const struct partition_row *row);
+
+static void partition_family(struct prom_writer *w, const struct broker_partition_snapshot *s,
+                             const char *name, const char *type, const char *help,
+                             row_value_fn value)
+{
+    prom_family(w, name, type, help);
+    for (size_t i = 0; i < s->n; i++) {
+        char index[16];
+        struct prom_label labels[2];
+        row_labels(s, &s->rows[i], index, sizeof index, labels);
+        prom_sample_int(w, name, labels, 2, value(&s->rows[i]));
+    }
+}
+
+static int64_t log_size(const struct partition_row *row)
+{
+    return row->size;
+}
+static int64_t log_segments(const struct partition_row *row)
+{
+    return row->segments;
+}
+static int64_t log_end(const struct partition_row *row)
+{
+    return row->end;
+}
+static int64_t high_watermark(const struct partition_row *row)
+{
+    return row->hw;
+}
+static int64_t is_leader(const struct partition_row *row)
+{
+    return row->leader;
+}
+
+static void replica_lag_family(struct prom_writer *w, const struct broker_partition_snapshot *s)
 {
     const char *name = "sluice_replica_fetch_lag_records";
     prom_family(w, name, "gauge",
                 "Leader only: offsets a follower is behind the leader's log end, as of its "
                 "last fetch in this leader epoch.");
-    for (size_t i = 0; i < l->n; i++) {
-        const struct partition *p = l->p[i];
-        if (!partition_is_leader(p)) {
-            continue;
-        }
-        int64_t end = partition_log_end(p);
-        for (int32_t r = 0; r < p->n_replicas; r++) {
-            const struct replica_progress *rp = &p->replicas[r];
-            if (rp->broker_id == p->self || rp->log_end < 0) {
-                continue;
-            }
+    for (size_t i = 0; i < s->n; i++) {
+        const struct partition_row *row = &s->rows[i];
+        for (size_t k = 0; k < row->n_lag; k++) {
+            const struct lag_row *lag = &s->lags[row->lag_first + k];
             char index[16], replica[16];
             struct prom_label labels[3];
-            partition_labels(p, index, sizeof index, labels);
-            snprintf(replica, sizeof replica, "%d", rp->broker_id);
+            row_labels(s, row, index, sizeof index, labels);
+            snprintf(replica, sizeof replica, "%d", lag->replica);
             labels[2] = (struct prom_label){"replica", replica};
-            prom_sample_int(w, name, labels, 3, end > rp->log_end ? end - rp->log_end : 0);
+            prom_sample_int(w, name, labels, 3, lag->lag);
         }
     }
+}
+
+void broker_partition_snapshot_write(const struct broker_partition_snapshot *s,
+                                     struct prom_writer *w)
+{
+    partition_family(w, s, "sluice_partition_log_size_bytes", "gauge",
+                     "Bytes in the partition's segment files.", log_size);
+    partition_family(w, s, "sluice_partition_log_segments", "gauge",
+                     "Segments of the partition's log.", log_segments);
+    partition_family(w, s, "sluice_partition_log_end_offset", "gauge",
+                     "Offset the next appended record gets.", log_end);
+    partition_family(w, s, "sluice_partition_high_watermark", "gauge",
+                     "Offset below which records are committed (visible to consumers).",
+                     high_watermark);
+    partition_family(w, s, "sluice_partition_leader", "gauge",
+                     "1 when this broker leads the partition.", is_leader);
+    replica_lag_family(w, s);
 }
 
 static void sum_family(struct prom_writer *w, const struct partition_list *l, const char *name,
@@ -383,7 +503,8 @@ static void replica_fetcher_families(struct broker *b, struct prom_writer *w)
                  (int64_t)rm->fetcher_stats.partitions_walked);
 }
 
-void broker_metrics_write(struct broker *b, struct prom_writer *w)
+void broker_metrics_write(struct broker *b, struct prom_writer *w,
+                          struct broker_partition_snapshot **partitions)
 {
     if (b->started == 0) {
         return;
@@ -431,18 +552,17 @@ void broker_metrics_write(struct broker *b, struct prom_writer *w)
     topic_family(w, &l, "sluice_topic_bytes_out_total",
                  "Record batch bytes read by consumers (not followers) from this broker.",
                  bytes_out);
-    partition_family(w, &l, "sluice_partition_log_size_bytes", "gauge",
-                     "Bytes in the partition's segment files.", log_size);
-    partition_family(w, &l, "sluice_partition_log_segments", "gauge",
-                     "Segments of the partition's log.", log_segments);
-    partition_family(w, &l, "sluice_partition_log_end_offset", "gauge",
-                     "Offset the next appended record gets.", log_end);
-    partition_family(w, &l, "sluice_partition_high_watermark", "gauge",
-                     "Offset below which records are committed (visible to consumers).",
-                     high_watermark);
-    partition_family(w, &l, "sluice_partition_leader", "gauge",
-                     "1 when this broker leads the partition.", is_leader);
-    replica_lag_family(w, &l);
+    if (!l.oom) {
+        struct broker_partition_snapshot *snap = snapshot_take(&l);
+        if (snap == NULL) {
+            w->error = -ENOMEM;
+        } else if (partitions != NULL) {
+            *partitions = snap;
+        } else {
+            broker_partition_snapshot_write(snap, w);
+            broker_partition_snapshot_free(snap);
+        }
+    }
     free(l.p);
     if (b->replicas.running && b->replicas.dirs != NULL) {
         log_dir_family(b, w);

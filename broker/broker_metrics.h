@@ -5,7 +5,10 @@
  * request time (counters live where the events happen: request_metrics in
  * dispatch, partition_traffic in each partition); nothing is kept here.
  * Per-partition series are one walk over the hosted partitions, so a
- * scrape costs a few lines per partition. */
+ * scrape costs a few lines per partition: the loop may only copy their
+ * values into a snapshot (a plain array, no pointers into the partitions)
+ * and render its text elsewhere, on the thread pool (issue 14: the text of
+ * 5,000 partitions stalled the loop for tens of milliseconds). */
 #ifndef SLUICE_BROKER_BROKER_METRICS_H
 #define SLUICE_BROKER_BROKER_METRICS_H
 
@@ -26,7 +29,21 @@ struct broker_status {
 };
 
 void broker_status_get(struct broker *b, struct broker_status *out);
-/* Append the broker's metrics families. */
-void broker_metrics_write(struct broker *b, struct prom_writer *w);
+struct broker_partition_snapshot;
+
+/* Append the broker's metrics families (loop thread). With `partitions`
+ * NULL, the per-partition ones too; otherwise their values are copied into
+ * a snapshot, *partitions (left NULL when the broker is not started or
+ * memory ran out, the latter also an error of `w`), for the caller to write
+ * and free. */
+void broker_metrics_write(struct broker *b, struct prom_writer *w,
+                          struct broker_partition_snapshot **partitions);
+/* The per-partition families of the snapshot: log size, segments, log end,
+ * high watermark, leadership and followers' lag. Touches nothing but the
+ * snapshot: any thread. */
+void broker_partition_snapshot_write(const struct broker_partition_snapshot *s,
+                                     struct prom_writer *w);
+/* NULL is a no-op. */
+void broker_partition_snapshot_free(struct broker_partition_snapshot *s);
 
 #endif

@@ -7,15 +7,100 @@
 #include <string.h>
 #include <strings.h>
 
+#include "broker/broker_metrics.h"
 #include "common/log.h"
+#include "common/prom_text.h"
+
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+/* Renders of the per-partition families in flight on the thread pool; a
+ * scrape beyond renders inline (scrapers do not overlap; this bounds the
+ * snapshots and texts held at once). */
+#define MAX_METRICS_RENDERS 2
+
+/* One /metrics answer whose per-partition families are rendered on the
+ * thread pool (issue 14: at 5,000 partitions their text stalled the loop
+ * for tens of milliseconds). Owns everything it touches off the loop. */
+struct metrics_render {
+    uv_work_t work;
+    struct node_http *h;
+    struct http_pending *pending;
+    struct broker_partition_snapshot *partitions;
+    struct buf body; /* the families rendered on the loop, then the rest */
+    int error;
+};
+
+static void render_partitions(struct buf *body, const struct broker_partition_snapshot *s,
+                              int *error)
+{
+    struct prom_writer w;
+    prom_writer_init(&w, body);
+    broker_partition_snapshot_write(s, &w);
+    *error = prom_writer_error(&w);
+}
+
+static void finish_metrics(struct http_pending *pending, struct buf *body, int error)
+{
+    if (error != 0) {
+        buf_reset(body);
+        buf_append(body, "out of memory\n", 14);
+        http_server_finish(pending, 500, "text/plain", body);
+        return;
+    }
+    http_server_finish(pending, 200, METRICS_CONTENT_TYPE, body);
+}
+
+static void render_work(uv_work_t *work)
+{
+    struct metrics_render *r = work->data;
+    render_partitions(&r->body, r->partitions, &r->error);
+}
+
+static void render_done(uv_work_t *work, int status)
+{
+    struct metrics_render *r = work->data;
+    r->h->renders--;
+    finish_metrics(r->pending, &r->body, status != 0 ? status : r->error);
+    broker_partition_snapshot_free(r->partitions);
+    free(r);
+}
 
 static void serve_metrics(void *data, struct http_response *res)
 {
-    const struct node_http *h = data;
-    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    if (node_metrics(h->status, &res->body) != 0) {
+    struct node_http *h = data;
+    res->content_type = METRICS_CONTENT_TYPE;
+    struct broker_partition_snapshot *partitions = NULL;
+    bool defer = h->renders < MAX_METRICS_RENDERS;
+    int rv = node_metrics(h->status, &res->body, defer ? &partitions : NULL);
+    if (rv != 0) {
         buf_reset(&res->body);
         res->status = 500;
+        buf_append(&res->body, "out of memory\n", 14);
+        return;
+    }
+    if (partitions == NULL) {
+        return; /* no broker, or rendered inline */
+    }
+    struct metrics_render *r = calloc(1, sizeof *r);
+    if (r != NULL) {
+        r->work.data = r;
+        r->h = h;
+        r->partitions = partitions;
+        r->body = res->body;
+        if (uv_queue_work(h->loop, &r->work, render_work, render_done) == 0) {
+            res->body = (struct buf)BUF_INIT;
+            r->pending = http_response_defer(res);
+            h->renders++;
+            return;
+        }
+        free(r);
+    }
+    int error;
+    render_partitions(&res->body, partitions, &error);
+    broker_partition_snapshot_free(partitions);
+    if (error != 0) {
+        buf_reset(&res->body);
+        res->status = 500;
+        res->content_type = "text/plain";
         buf_append(&res->body, "out of memory\n", 14);
     }
 }
@@ -89,6 +174,7 @@ int node_http_start(struct node_http *h, uv_loop_t *loop, const char *spec,
 {
     memset(h, 0, sizeof *h);
     h->status = status;
+    h->loop = loop;
     if (spec == NULL || spec[0] == '\0') {
         return 0;
     }

@@ -1,11 +1,13 @@
 /* The node's HTTP endpoints on metrics.listener (off when empty):
  *
- *   /metrics  Prometheus text (node_metrics)
+ *   /metrics  Prometheus text (node_metrics); the per-partition families
+ *             are rendered on the thread pool, the answer sent after
  *   /livez    200 whenever the loop answers at all
  *   /readyz   200 when node_ready, else 503 with the reason
  *   /status   the JSON status `sluicectl node status --http` prints
  *
- * Loop thread only; `status` is borrowed until node_http_stop. */
+ * Loop thread only; `status` is borrowed until node_http_stop, `h` until
+ * the loop ran dry after it (a render in progress finishes then). */
 #ifndef SLUICE_SLUICED_NODE_HTTP_H
 #define SLUICE_SLUICED_NODE_HTTP_H
 
@@ -18,6 +20,8 @@
 struct node_http {
     struct http_server *server; /* NULL: off */
     const struct node_status *status;
+    uv_loop_t *loop;
+    int renders; /* /metrics texts being rendered on the thread pool */
 };
 
 /* Split metrics.listener ("host:port", "http://host:port", "[::1]:port",

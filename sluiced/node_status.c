@@ -135,8 +135,12 @@ static void loop_busy_metrics(const struct loop_busy *lb, struct prom_writer *w)
     prom_sample_double(w, "sluice_event_loop_busy_max_seconds", NULL, 0, (double)s->max_ns / 1e9);
 }
 
-int node_metrics(const struct node_status *n, struct buf *out)
+int node_metrics(const struct node_status *n, struct buf *out,
+                 struct broker_partition_snapshot **partitions)
 {
+    if (partitions != NULL) {
+        *partitions = NULL;
+    }
     struct prom_writer w;
     prom_writer_init(&w, out);
     char why[160];
@@ -161,10 +165,15 @@ int node_metrics(const struct node_status *n, struct buf *out)
         loop_busy_metrics(n->loop_busy, &w);
     }
     if (n->broker != NULL) {
-        broker_metrics_write(n->broker, &w);
+        broker_metrics_write(n->broker, &w, partitions);
     }
     if (n->controller != NULL) {
         controller_metrics_write(n->controller, &w);
     }
-    return prom_writer_error(&w);
+    int rv = prom_writer_error(&w);
+    if (rv != 0 && partitions != NULL) {
+        broker_partition_snapshot_free(*partitions);
+        *partitions = NULL;
+    }
+    return rv;
 }

@@ -19,6 +19,8 @@
 #include "common/loop_busy.h"
 #include "controller/controller_role.h"
 
+struct broker_partition_snapshot;
+
 /* What sluiced's heap trim timer did (sluiced.c trim_heap). */
 struct heap_trim_counts {
     uint64_t trimmed;           /* ticks that trimmed the heap */
@@ -39,7 +41,11 @@ struct node_status {
 bool node_ready(const struct node_status *n, char *why, size_t whylen);
 /* The JSON object `sluicectl node status` prints. 0 or -ENOMEM. */
 int node_status_json(const struct node_status *n, struct buf *out);
-/* The whole /metrics page. 0 or -ENOMEM. */
-int node_metrics(const struct node_status *n, struct buf *out);
+/* The /metrics page. With `partitions` NULL, the whole of it; otherwise
+ * all but the broker's per-partition families, whose values go into
+ * *partitions (NULL when there are none) for broker_partition_snapshot_write
+ * to append, on any thread. 0 or -ENOMEM (then *partitions is NULL). */
+int node_metrics(const struct node_status *n, struct buf *out,
+                 struct broker_partition_snapshot **partitions);
 
 #endif
