@@ -60,7 +60,7 @@ struct sluiced {
     struct node_http http;
     uv_timer_t ready_timer;                   /* until the node is ready once: sd_notify */
     uv_timer_t trim_timer;                    /* gives freed heap memory back (trim_heap) */
-    uint64_t trim_tick_ns, trim_tick_idle_ns; /* the last tick: uv_hrtime, loop idle time */
+    uint64_t trim_tick_ns, trim_tick_busy_ns; /* the last tick: uv_hrtime, loop busy time */
     bool trim_confirming;                     /* the timer is the one-shot confirmation */
     uint64_t rss_after_trim;                  /* resident bytes after the last trim (0: none) */
     struct heap_trim_counts heap_trims;
@@ -194,12 +194,11 @@ static uint64_t resident_bytes(void)
  * since the last call; starts the next interval. */
 static bool loop_was_quiet(struct sluiced *d)
 {
-    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&d->loop);
-    uint64_t span = now - d->trim_tick_ns, idle_span = idle - d->trim_tick_idle_ns;
-    uint64_t busy = idle_span < span ? span - idle_span : 0;
+    uint64_t now = uv_hrtime(), busy = loop_busy_stats(&d->loop_busy)->sum_ns;
+    uint64_t span = now - d->trim_tick_ns, busy_span = busy - d->trim_tick_busy_ns;
     d->trim_tick_ns = now;
-    d->trim_tick_idle_ns = idle;
-    return busy * 100 <= span * HEAP_TRIM_MAX_BUSY_PERCENT;
+    d->trim_tick_busy_ns = busy;
+    return busy_span * 100 <= span * HEAP_TRIM_MAX_BUSY_PERCENT;
 }
 
 /* Give the heap's free pages back to the system, once the loop is quiet. A
@@ -272,10 +271,7 @@ static int run(struct sluiced *d)
 {
     int rv = uv_loop_init(&d->loop);
     if (rv == 0) {
-        rv = uv_loop_configure(&d->loop, UV_METRICS_IDLE_TIME); /* for trim_heap */
-    }
-    if (rv == 0) {
-        rv = loop_busy_start(&d->loop_busy, &d->loop);
+        rv = loop_busy_start(&d->loop_busy, &d->loop); /* also what trim_heap reads */
     }
     if (rv != 0) {
         log_error("sluiced", "cannot start event loop error=%s", uv_strerror(rv));
@@ -342,7 +338,7 @@ static int run(struct sluiced *d)
     uv_timer_init(&d->loop, &d->trim_timer);
     d->trim_timer.data = d;
     d->trim_tick_ns = uv_hrtime();
-    d->trim_tick_idle_ns = uv_metrics_idle_time(&d->loop);
+    d->trim_tick_busy_ns = loop_busy_stats(&d->loop_busy)->sum_ns;
     uv_timer_start(&d->trim_timer, trim_heap, HEAP_TRIM_INTERVAL_MS, HEAP_TRIM_INTERVAL_MS);
     uv_unref((uv_handle_t *)&d->trim_timer); /* never what keeps the loop running */
 
