@@ -422,6 +422,7 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
     if (offset < 0) {
         return LOG_ERR_OFFSET_OUT_OF_RANGE;
     }
+    log_cleaner_settle(log);
     /* An old segment of the same base gives up its names first: the new
      * one's are then fresh files, and the old ones go on the thread pool
      * (truncating them in place would free their extents here, and cut
@@ -479,6 +480,7 @@ int partition_log_truncate_to(struct partition_log *log, int64_t offset)
     if (offset < log->start_offset) {
         return partition_log_truncate_fully_and_start_at(log, offset);
     }
+    log_cleaner_settle(log); /* the segment cut below must be the one its files hold */
     log->truncations++;
     if (log->clean_offset > offset) {
         log->clean_offset = log->start_offset;

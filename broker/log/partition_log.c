@@ -87,6 +87,7 @@ int log_segs_push(struct partition_log *log, struct segment *seg)
 
 static void segs_drop(struct partition_log *log, size_t from, size_t n, const char *why, bool now)
 {
+    log_cleaner_settle(log); /* replaces segments in place: `from` stays valid */
     for (size_t i = from; i < from + n; i++) {
         struct segment *seg = log->segs[i];
         log_info("log",

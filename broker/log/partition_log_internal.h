@@ -217,6 +217,11 @@ void log_producers_reset(struct partition_log *log);
 /* Detach an in-flight clean (close/destroy): it finishes on the pool and
  * removes its .cleaned files without touching the log. */
 void log_cleaner_shutdown(struct partition_log *log);
+/* Before anything names a segment's files on the loop (a deletion, a
+ * truncation): stop an in-flight swap where it is, so the log's segments are
+ * its files again (a segment already swapped is installed, one only committed
+ * taken back). Loop thread; waits at most for a rename on the pool. */
+void log_cleaner_settle(struct partition_log *log);
 /* Recovery, before segments are listed: finish swaps that reached `.swap`
  * (their indexes are dropped, so they are rebuilt) and delete `.cleaned`
  * leftovers. Returns 0 or -errno. */

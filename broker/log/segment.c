@@ -359,8 +359,9 @@ void segment_move_cache(struct segment *seg, struct file_cache *cache)
     if (seg->cache == cache || cache == NULL) {
         return;
     }
-    size_t fds = seg->files.fds;
-    bool listed = seg->files.cache != NULL;
+    /* A segment opened without a cache was never listed: its open files join. */
+    size_t fds = seg->cache == NULL ? open_fds(seg) : seg->files.fds;
+    bool listed = seg->cache == NULL ? fds > 0 : seg->files.cache != NULL;
     file_cache_forget(&seg->files);
     seg->cache = cache;
     if (listed) {

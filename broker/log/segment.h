@@ -115,7 +115,8 @@ void segment_unref(struct segment *seg);
 void segment_release(struct segment *seg);
 /* Move the segment to descriptor cache `cache` (its open files listed there
  * from now on, closed ones reopened through it). A segment with a cache
- * cannot move to none. */
+ * cannot move to none; one opened without (e.g. on the thread pool) joins
+ * `cache` with the files it has open. Loop thread. */
 void segment_move_cache(struct segment *seg, struct file_cache *cache);
 /* Remove the files now (the open descriptors keep working): for files just
  * created, still empty, and for recovery, which runs off the loop. */
