@@ -258,9 +258,14 @@ static size_t session_partitions(void)
     return replica_session_cache_partitions(leader.rm.fetch_sessions);
 }
 
+/* The follower holds the leader's whole log of `topic`-`index`, and the
+ * leader recorded it (its high watermark, with the follower in the ISR,
+ * reached its log end). */
 static bool caught_up(const char *topic, int32_t index)
 {
-    return follower_end(topic, index) == leader_end(topic, index);
+    int64_t end = leader_end(topic, index);
+    return follower_end(topic, index) == end &&
+           partition_high_watermark(part(&leader, topic, index)) == end;
 }
 
 static uint64_t rounds(void)
