@@ -132,8 +132,12 @@ static bool needs_roll(const struct partition_log *log, size_t len, int64_t last
 
 static int roll(struct partition_log *log)
 {
-    struct segment *old = log_active(log), *seg;
-    int rv = segment_create(log->dir, log_end(log), log_now_ms(log), log->owner.files, &seg);
+    struct segment *old = log_active(log);
+    /* Made on the pool when the active segment neared the roll (log_spare.c). */
+    struct segment *seg = log_spare_take(log, log_end(log));
+    int rv = seg != NULL
+                 ? 0
+                 : segment_create(log->dir, log_end(log), log_now_ms(log), log->owner.files, &seg);
     if (rv < 0) {
         log_error("log", "cannot roll segment dir=%s base_offset=%" PRId64 " error=%s", log->dir,
                   log_end(log), strerror(-rv));
@@ -194,6 +198,7 @@ static int append_common(struct partition_log *log, const uint8_t *p, size_t len
     if ((rv = write_batches(log, p, len, scan, info)) < 0) {
         return rv;
     }
+    log_spare_note_append(log);
     info->last_offset = log_end(log) - 1;
     info->max_timestamp = scan->max_timestamp;
     info->batches = scan->batches;

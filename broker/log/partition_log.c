@@ -158,6 +158,7 @@ static int log_alloc(uv_loop_t *loop, const char *dir, const struct topic_config
 
 static void log_free(struct partition_log *log)
 {
+    log_spare_shutdown(log);
     for (size_t i = 0; i < log->nsegs; i++) {
         segment_release(log->segs[i]);
     }
