@@ -389,6 +389,11 @@ static void connection_families(struct broker *b, struct prom_writer *w)
                 "(the limit over the connections holding or waiting, plus one).");
     prom_sample_int(w, "sluice_kafka_request_budget_share_pauses_total", NULL, 0,
                     (int64_t)budget->share_pauses);
+    prom_family(w, "sluice_kafka_handler_budget_waits_total", "counter",
+                "Times a connection's next request waited for a later event loop iteration "
+                "because request handlers had used this iteration's share (10 ms).");
+    prom_sample_int(w, "sluice_kafka_handler_budget_waits_total", NULL, 0,
+                    (int64_t)b->server.handler_budget.waits);
 }
 
 /* Kafka's LogManager OfflineLogDirectoryCount, per directory, with the cause

@@ -38,12 +38,22 @@ static void render_partitions(struct buf *body, const struct broker_partition_sn
     *error = prom_writer_error(&w);
 }
 
+/* The answer when memory ran out: `body` replaced by the reason, its
+ * content type in `content_type`; returns the status. */
+static int out_of_memory(struct buf *body, const char **content_type)
+{
+    buf_reset(body);
+    buf_append(body, "out of memory\n", 14);
+    *content_type = "text/plain";
+    return 500;
+}
+
 static void finish_metrics(struct http_pending *pending, struct buf *body, int error)
 {
     if (error != 0) {
-        buf_reset(body);
-        buf_append(body, "out of memory\n", 14);
-        http_server_finish(pending, 500, "text/plain", body);
+        const char *type;
+        int status = out_of_memory(body, &type);
+        http_server_finish(pending, status, type, body);
         return;
     }
     http_server_finish(pending, 200, METRICS_CONTENT_TYPE, body);
@@ -72,9 +82,7 @@ static void serve_metrics(void *data, struct http_response *res)
     bool defer = h->renders < MAX_METRICS_RENDERS;
     int rv = node_metrics(h->status, &res->body, defer ? &partitions : NULL);
     if (rv != 0) {
-        buf_reset(&res->body);
-        res->status = 500;
-        buf_append(&res->body, "out of memory\n", 14);
+        res->status = out_of_memory(&res->body, &res->content_type);
         return;
     }
     if (partitions == NULL) {
@@ -98,10 +106,7 @@ static void serve_metrics(void *data, struct http_response *res)
     render_partitions(&res->body, partitions, &error);
     broker_partition_snapshot_free(partitions);
     if (error != 0) {
-        buf_reset(&res->body);
-        res->status = 500;
-        res->content_type = "text/plain";
-        buf_append(&res->body, "out of memory\n", 14);
+        res->status = out_of_memory(&res->body, &res->content_type);
     }
 }
 

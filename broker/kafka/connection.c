@@ -14,13 +14,16 @@
 #include <unistd.h>
 
 #include "common/frame.h"
+#include "common/iteration_budget.h"
 #include "common/log.h"
 #include "common/ssl_principal.h"
 #include "common/tcp_peer.h"
 #include "common/tls.h"
 #include "proto/kafka/kafka_header.h"
 
-enum request_state { REQ_HANDLING, REQ_DONE, REQ_DROPPED };
+/* REQ_WAITING: read, not yet handed to the handler (the loop's iteration
+ * budget had no room); the requests after the first waiting one wait too. */
+enum request_state { REQ_WAITING, REQ_HANDLING, REQ_DONE, REQ_DROPPED };
 
 #define READ_CHUNK 65536
 /* Plaintext encrypted per socket write on TLS: a spliced file range is read
@@ -46,6 +49,13 @@ struct kafka_conn {
     struct request_budget_reader budget_reader; /* its account in opts.budget */
     /* FIFO of requests in arrival order; head is the next to answer. */
     struct kafka_request *head, *tail;
+    struct kafka_request *next_start;             /* the first REQ_WAITING request, or NULL */
+    struct iteration_budget_waiter budget_waiter; /* queued while next_start waits */
+    /* Bytes read behind a waiting request, framed once it has started:
+     * at most one read (a TLS read's plaintext), since reading stops while
+     * a request waits. Owned. */
+    uint8_t *held;
+    size_t held_len;
     size_t in_flight;     /* requests in the FIFO */
     size_t pending_bytes; /* response bytes in the FIFO not yet written */
     /* Writer: the head request's response, piece by piece. */
@@ -222,8 +232,8 @@ static void conn_maybe_free(struct kafka_conn *c)
     free(c);
 }
 
-/* Free every request the handlers are done with; the ones still being
- * handled keep the connection alive until they complete. */
+/* Free every request the handlers are done with or never got; the ones
+ * still being handled keep the connection alive until they complete. */
 static void drop_finished(struct kafka_conn *c)
 {
     struct kafka_request **link = &c->head, *last = NULL;
@@ -241,6 +251,13 @@ static void drop_finished(struct kafka_conn *c)
     c->tail = last;
 }
 
+static void budget_waiter_cancel(struct kafka_conn *c)
+{
+    if (c->opts.iteration_budget != NULL) {
+        iteration_budget_cancel(c->opts.iteration_budget, &c->budget_waiter);
+    }
+}
+
 void kafka_conn_close(struct kafka_conn *c)
 {
     if (c->closing) {
@@ -248,6 +265,11 @@ void kafka_conn_close(struct kafka_conn *c)
     }
     c->closing = true;
     c->writing = false;
+    c->next_start = NULL; /* drop_finished frees the waiting requests */
+    budget_waiter_cancel(c);
+    free(c->held);
+    c->held = NULL;
+    c->held_len = 0;
     if (c->quota_admitted) { /* its descriptor is closed below, synchronously */
         conn_quota_release(c->opts.quota, c->ip);
         c->quota_admitted = false;
@@ -607,7 +629,8 @@ static int write_tls(struct kafka_conn *c, const struct kafka_response *r)
 
 static void writer_run(struct kafka_conn *c)
 {
-    while (!c->writing && !c->closing && c->head != NULL && c->head->state != REQ_HANDLING) {
+    while (!c->writing && !c->closing && c->head != NULL &&
+           (c->head->state == REQ_DONE || c->head->state == REQ_DROPPED)) {
         struct kafka_request *req = c->head;
         if (req->state == REQ_DONE && c->piece < 2 * req->response.n_splices + 1) {
             /* A fresh clock: after a pause the cached loop time would hide
@@ -692,13 +715,16 @@ static const char *frame_error(enum frame_status st)
     }
 }
 
-static void start_request(struct kafka_conn *c)
+/* Take the frame just completed as the newest request, waiting for its
+ * handler. */
+static void enqueue_request(struct kafka_conn *c)
 {
     struct kafka_request *req = calloc(1, sizeof *req);
     if (req == NULL) {
         kafka_conn_fail(c, "out of memory for request");
         return;
     }
+    req->state = REQ_WAITING;
     req->conn = c;
     req->frame = frame_reader_take(&c->frames, &req->frame_len);
     req->charged = c->frame_charged; /* the budget now counts it until it is answered */
@@ -714,21 +740,71 @@ static void start_request(struct kafka_conn *c)
         c->head = req;
     }
     c->tail = req;
+    if (c->next_start == NULL) {
+        c->next_start = req;
+    }
     c->in_flight++;
     idle_restart(c);
-    c->on_request(req, c->data);
 }
 
+/* Hand the waiting requests to the handler in arrival order while the
+ * loop's iteration budget has room, charging it with the time each handler
+ * ran; else wait for a later iteration (iteration_budget.h). Handlers run
+ * on the loop (a compressed batch is inflated there to be validated), so
+ * this is what keeps one connection's pipelined expensive requests from
+ * holding every timer and socket of the loop, the controller heartbeats
+ * included. */
+static void start_waiting(struct kafka_conn *c)
+{
+    struct iteration_budget *budget = c->opts.iteration_budget;
+    while (c->next_start != NULL && !c->closing) {
+        if (!iteration_budget_has_room(budget)) {
+            iteration_budget_wait(budget, &c->budget_waiter);
+            return;
+        }
+        struct kafka_request *req = c->next_start;
+        c->next_start = req->next; /* read first: the handler may complete and free req */
+        req->state = REQ_HANDLING;
+        uint64_t began = budget != NULL ? uv_hrtime() : 0;
+        c->on_request(req, c->data);
+        if (budget != NULL) {
+            iteration_budget_charge(budget, uv_hrtime() - began);
+        }
+    }
+}
+
+/* Keep `len` bytes read behind a waiting request. */
+static void hold(struct kafka_conn *c, const uint8_t *data, size_t len)
+{
+    uint8_t *p = realloc(c->held, c->held_len + len);
+    if (p == NULL) {
+        kafka_conn_fail(c, "out of memory for request");
+        return;
+    }
+    memcpy(p + c->held_len, data, len);
+    c->held = p;
+    c->held_len += len;
+}
+
+/* Frame `data` and start each request as its frame completes. Once one
+ * has to wait, the rest is held and framed after it started: the handler
+ * of one request may change how the next is framed (SaslHandshake v0's
+ * raw tokens). */
 static void consume(struct kafka_conn *c, const uint8_t *data, size_t len)
 {
     size_t off = 0;
     while (off < len && !c->closing) {
+        if (c->next_start != NULL) {
+            hold(c, data + off, len - off);
+            return;
+        }
         size_t used;
         enum frame_status st = frame_reader_feed(&c->frames, data + off, len - off, &used);
         off += used;
         charge_partial(c);
         if (st == FRAME_READY) {
-            start_request(c);
+            enqueue_request(c);
+            start_waiting(c);
         } else if (st != FRAME_NEED_MORE) {
             char why[128];
             snprintf(why, sizeof why, "%s (size=%d max=%d)", frame_error(st), c->frames.last_size,
@@ -841,10 +917,31 @@ static void on_budget_room(struct request_budget_reader *r)
     reading_update(c);
 }
 
+/* A later iteration has room: start what waits, then frame what was held
+ * behind it (which may wait again). */
+static void on_iteration_room(struct iteration_budget_waiter *w)
+{
+    struct kafka_conn *c =
+        (struct kafka_conn *)((char *)w - offsetof(struct kafka_conn, budget_waiter));
+    start_waiting(c);
+    if (c->next_start == NULL && c->held != NULL && !c->closing) {
+        uint8_t *held = c->held;
+        size_t len = c->held_len;
+        c->held = NULL;
+        c->held_len = 0;
+        consume(c, held, len);
+        free(held);
+    }
+    if (!c->closing) {
+        reading_update(c);
+    }
+}
+
 static void reading_update(struct kafka_conn *c)
 {
+    /* Nothing more is read while a request waits for the iteration budget. */
     bool want = !c->closing && !c->close_after && c->in_flight < c->opts.max_in_flight &&
-                c->pending_bytes < c->opts.max_pending_bytes;
+                c->pending_bytes < c->opts.max_pending_bytes && c->next_start == NULL;
     if (want && c->opts.budget != NULL &&
         !request_budget_may_read(c->opts.budget, &c->budget_reader,
                                  frame_reader_partial(&c->frames), c->frame_charged)) {
@@ -915,6 +1012,7 @@ int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts
     uv_timer_init(server->loop, &c->frame_timer);
     c->tcp.data = c->idle.data = c->frame_timer.data = c;
     c->budget_reader.resume = on_budget_room;
+    c->budget_waiter.resume = on_iteration_room;
     c->handles_open = 3;
     registry_link(c);
     int rv = uv_accept(server, (uv_stream_t *)&c->tcp);

@@ -17,6 +17,14 @@
  * time (time paused by flow control does not count), or the connection is
  * closed and the frame dropped.
  *
+ * Fairness on the loop: handlers run on the loop thread (a Produce of a
+ * compressed batch inflates it there), so each request is handed to its
+ * handler only while the loop's iteration budget has room
+ * (iteration_budget.h, the time handlers ran in this iteration); otherwise
+ * it waits, with nothing more read from its connection, until a later
+ * iteration, after the loop has run its timers and served its other
+ * sockets. Requests of one connection still start in arrival order.
+ *
  * Lifetime: a connection frees itself once closed and once every request it
  * handed out has been completed or dropped; a request therefore stays valid
  * until the handler calls kafka_request_complete/kafka_request_drop, even if
@@ -36,6 +44,7 @@ struct sasl_server;
 struct ssl_principal_rules;
 struct tls_context;
 struct request_budget;
+struct iteration_budget;
 
 struct kafka_conn;
 
@@ -70,6 +79,9 @@ struct kafka_conn_options {
     struct kafka_conn **registry;  /* list head the connection links itself into (may be NULL) */
     struct conn_quota *quota;      /* admits each connection (may be NULL); borrowed */
     struct request_budget *budget; /* queued.max.request.bytes (may be NULL); borrowed */
+    /* Handler time per loop iteration, shared by the loop's connections
+     * (may be NULL: unbounded); borrowed. */
+    struct iteration_budget *iteration_budget;
     /* Read by kafka_server only, for the quota it owns; 0 = unlimited. */
     int32_t max_connections;              /* max.connections */
     int32_t max_connections_per_ip;       /* max.connections.per.ip */

@@ -59,6 +59,7 @@ static void on_connection(uv_stream_t *listener, int status)
     struct kafka_conn *conn;
     opts.quota = &s->quota;
     opts.budget = &s->budget;
+    opts.iteration_budget = &s->handler_budget;
     int rv = kafka_conn_accept(listener, &opts, s->on_request, NULL, s->data, &conn);
     if (rv == UV_ECONNREFUSED) {
         log_refusal(s, opts.listener_name);
@@ -143,6 +144,12 @@ int kafka_server_bind(struct kafka_server *s, uv_loop_t *loop, struct listener_s
         return qrv == -EINVAL ? UV_EINVAL : UV_ENOMEM;
     }
     conn_quota_set_rate(&s->quota, options->max_connection_creation_rate);
+    int brv = iteration_budget_init(&s->handler_budget, loop, 0);
+    if (brv != 0) {
+        snprintf(err, errlen, "cannot start the handler budget: %s", uv_strerror(brv));
+        conn_quota_free(&s->quota);
+        return brv;
+    }
     request_budget_init(&s->budget, options->queued_max_request_bytes > 0
                                         ? (size_t)options->queued_max_request_bytes
                                         : 0);
@@ -202,5 +209,6 @@ void kafka_server_stop(struct kafka_server *s)
         kafka_conn_close(c);
         c = next;
     }
+    iteration_budget_close(&s->handler_budget);
     conn_quota_free(&s->quota); /* every connection released it on close */
 }

@@ -132,8 +132,12 @@ static bool needs_roll(const struct partition_log *log, size_t len, int64_t last
 
 static int roll(struct partition_log *log)
 {
-    struct segment *old = log_active(log), *seg;
-    int rv = segment_create(log->dir, log_end(log), log_now_ms(log), log->owner.files, &seg);
+    struct segment *old = log_active(log);
+    /* Made on the pool when the active segment neared the roll (log_spare.c). */
+    struct segment *seg = log_spare_take(log, log_end(log));
+    int rv = seg != NULL
+                 ? 0
+                 : segment_create(log->dir, log_end(log), log_now_ms(log), log->owner.files, &seg);
     if (rv < 0) {
         log_error("log", "cannot roll segment dir=%s base_offset=%" PRId64 " error=%s", log->dir,
                   log_end(log), strerror(-rv));
@@ -194,6 +198,7 @@ static int append_common(struct partition_log *log, const uint8_t *p, size_t len
     if ((rv = write_batches(log, p, len, scan, info)) < 0) {
         return rv;
     }
+    log_spare_note_append(log);
     info->last_offset = log_end(log) - 1;
     info->max_timestamp = scan->max_timestamp;
     info->batches = scan->batches;
@@ -422,6 +427,7 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
     if (offset < 0) {
         return LOG_ERR_OFFSET_OUT_OF_RANGE;
     }
+    log_cleaner_settle(log);
     /* An old segment of the same base gives up its names first: the new
      * one's are then fresh files, and the old ones go on the thread pool
      * (truncating them in place would free their extents here, and cut
@@ -479,6 +485,7 @@ int partition_log_truncate_to(struct partition_log *log, int64_t offset)
     if (offset < log->start_offset) {
         return partition_log_truncate_fully_and_start_at(log, offset);
     }
+    log_cleaner_settle(log); /* the segment cut below must be the one its files hold */
     log->truncations++;
     if (log->clean_offset > offset) {
         log->clean_offset = log->start_offset;

@@ -30,15 +30,27 @@
 #define CLEAN_WRITE_BUF       (64 * 1024)
 #define CLEAN_PATH_MAX        4096
 
+enum swap_state {
+    SWAP_NONE,      /* `.log.cleaned` (or nothing): the old files are the segment */
+    SWAP_COMMITTED, /* `.log.swap`: recovery installs it */
+    SWAP_IN_PLACE,  /* the cleaned files carry the segment's names */
+};
+
 struct clean_src {
     struct segment *seg; /* one reference */
     int64_t base, size, next_offset;
     bool rewritten; /* .cleaned files written and differing from the source */
     int64_t max_ts, max_ts_offset, first_batch_ts, time_index_last_ts;
+    int64_t created_ms;
+    /* the swap (swap_work), under the job's swap_lock */
+    bool gone;               /* left the log before the swap: not swapped */
+    enum swap_state state;   /* how far its files are swapped */
+    struct segment *cleaned; /* opened after the swap, until installed */
 };
 
 struct clean_job {
     uv_work_t work;
+    uv_loop_t *loop;
     struct partition_log *log; /* NULL once the log closed */
     atomic_bool cancelled;     /* set by the loop when the log closes: stop early */
     char *dir;
@@ -65,6 +77,14 @@ struct clean_job {
     size_t kept_cap;
     bool warned; /* an undecodable batch was logged */
     struct timespec started;
+    /* the swap: a second piece of pool work once the rewrite is done */
+    bool swapping;
+    uv_mutex_t swap_lock; /* the pool renames under it; the loop settles under it */
+    bool swap_lock_init;
+    bool swap_aborted; /* set by the loop (settle, close): the pool renames nothing more */
+    int swap_status;   /* the swap's result; on entry nonzero: only remove the files */
+    int swap_fault;    /* a step after a commit failed: the log must stop */
+    int crash_after;   /* tests: stop after this step as a crash would */
 };
 
 /* ---- planning (loop thread) ---- */
@@ -633,22 +653,6 @@ static void clean_work(uv_work_t *req)
     job->st.status = rv;
 }
 
-/* ---- the loop side ---- */
-
-static void job_free(struct clean_job *job, size_t nsrc)
-{
-    for (size_t i = 0; i < nsrc; i++) {
-        segment_unref(job->src[i].seg);
-    }
-    free(job->src);
-    free(job->batch);
-    free(job->out);
-    free(job->plain);
-    free(job->kept);
-    free(job->dir);
-    free(job);
-}
-
 static int rename_ext(const struct clean_src *src, const char *from, const char *to)
 {
     char a[CLEAN_PATH_MAX], b[CLEAN_PATH_MAX];
@@ -659,63 +663,152 @@ static int rename_ext(const struct clean_src *src, const char *from, const char 
     return rename(a, b) < 0 ? -errno : 0;
 }
 
-/* The on-disk swap, step by step; `crash_after` (tests) stops after a step
- * as a crash would, returning 1. */
-static int swap_files(struct partition_log *log, const struct clean_src *src)
+/* ---- the swap, on the pool ----
+ *
+ * Each rewritten segment is swapped in three steps, each leaving a state
+ * recovery finishes or undoes (log_cleaner_recover):
+ *   1. `.log.cleaned` -> `.log.swap`, directory fsynced: the commit;
+ *   2. the `.cleaned` indexes -> `.index`, `.timeindex`;
+ *   3. `.log.swap` -> `.log`; the segment is opened (no descriptor cache: the
+ *      loop lists it in the log's) and the loop installs it.
+ * Nothing on the loop names the source segments' files meanwhile: the job's
+ * references keep all their descriptors open (the cache closes no segment
+ * held by another), so readers keep the old inodes until the install. What
+ * would name them (a deletion, a truncation, a close) first calls
+ * log_cleaner_settle, which takes swap_lock: the pool holds it only around
+ * steps, never across an fsync, so the loop waits for renames at most. */
+
+static void unlock_swap(struct clean_job *job)
 {
-    int crash_after = log->cleaner_crash_after_step, rv;
-    if ((rv = rename_ext(src, ".log.cleaned", ".log.swap")) < 0 ||
-        (rv = fs_fsync_dir(log->dir)) < 0) {
-        return rv;
-    }
-    if (crash_after == 1) {
-        return 1;
-    }
+    uv_mutex_unlock(&job->swap_lock);
+}
+
+/* Steps 2 and 3 for a committed segment, under swap_lock. */
+static int swap_into_place(struct clean_job *job, struct clean_src *src)
+{
+    int rv;
     if ((rv = rename_ext(src, ".index.cleaned", ".index")) < 0 ||
         (rv = rename_ext(src, ".timeindex.cleaned", ".timeindex")) < 0) {
         return rv;
     }
-    if (crash_after == 2) {
+    if (job->crash_after == 2) {
         return 1;
     }
-    if ((rv = rename_ext(src, ".log.swap", ".log")) < 0 || (rv = fs_fsync_dir(log->dir)) < 0) {
+    if ((rv = rename_ext(src, ".log.swap", ".log")) < 0) {
         return rv;
     }
-    return crash_after == 3 ? 1 : 0;
+    src->state = SWAP_IN_PLACE;
+    if (job->crash_after == 3) {
+        return 1;
+    }
+    /* Opened here, so the loop installs it without touching the disk. A
+     * failure leaves the old segment serving from its descriptors and stops
+     * the log; its next open loads the swapped files. */
+    rv = segment_open(job->dir, src->base, src->created_ms, NULL, &src->cleaned);
+    if (rv < 0) {
+        log_error("log", "cannot open cleaned segment dir=%s segment=%" PRId64 " error=%s",
+                  job->dir, src->base, strerror(-rv));
+        src->cleaned = NULL;
+        job->swap_fault = rv; /* the old segment's state no longer names its files */
+    }
+    return 0;
 }
 
-/* Replace segment j (still src->seg) with the cleaned files. */
-static int swap_segment(struct partition_log *log, size_t j, const struct clean_src *src)
+/* A failed step after the commit: the files are left for recovery, which
+ * finishes the swap; the log must stop (its indexes may not match). */
+static int swap_failed_committed(struct clean_job *job, struct clean_src *src, int rv)
 {
-    struct segment *seg, *old = log->segs[j];
-    int rv = swap_files(log, src);
-    if (rv != 0) {
-        if (rv < 0) {
-            log_error("log", "cleaner swap failed dir=%s segment=%" PRId64 " error=%s", log->dir,
-                      src->base, strerror(-rv));
+    log_error("log", "cleaner swap failed after its commit dir=%s segment=%" PRId64 " error=%s",
+              job->dir, src->base, strerror(-rv));
+    job->swap_fault = rv;
+    return rv;
+}
+
+/* Swap one segment. Returns 0, 1 (a simulated crash), LOG_ERR_CLOSED (the
+ * loop settled the job) or -errno. */
+static int swap_one(struct clean_job *job, struct clean_src *src)
+{
+    int rv;
+    uv_mutex_lock(&job->swap_lock);
+    if (job->swap_aborted) {
+        unlock_swap(job);
+        return LOG_ERR_CLOSED;
+    }
+    rv = rename_ext(src, ".log.cleaned", ".log.swap");
+    src->state = rv == 0 ? SWAP_COMMITTED : SWAP_NONE;
+    unlock_swap(job);
+    if (rv < 0) {
+        return rv;
+    }
+    if (job->crash_after == 1) {
+        return 1;
+    }
+    rv = fs_fsync_dir(job->dir);
+    uv_mutex_lock(&job->swap_lock);
+    if (job->swap_aborted) {
+        rv = LOG_ERR_CLOSED; /* the loop took the commit back */
+    } else if (rv < 0) {
+        /* Not known to be committed: take it back, so the old segment and
+         * its files stay the truth. */
+        if (rename_ext(src, ".log.swap", ".log.cleaned") == 0) {
+            src->state = SWAP_NONE;
+        } else {
+            (void)swap_failed_committed(job, src, rv);
         }
-        return rv;
+    } else if ((rv = swap_into_place(job, src)) < 0) {
+        (void)swap_failed_committed(job, src, rv);
     }
-    if ((rv = segment_open(log->dir, src->base, old->created_ms, log->owner.files, &seg)) < 0) {
-        /* The files are swapped but cannot be opened: the old segment's
-         * descriptors still serve reads; reopening the log will load them. */
-        log_error("log", "cannot open cleaned segment dir=%s segment=%" PRId64 " error=%s",
-                  log->dir, src->base, strerror(-rv));
-        return rv;
+    unlock_swap(job);
+    return rv;
+}
+
+static void swap_work(uv_work_t *req)
+{
+    struct clean_job *job = req->data;
+    int rv = job->swap_status; /* nonzero: the clean is void, only clean up */
+    bool moved = false;
+    for (size_t i = 0; rv == 0 && i < job->n; i++) {
+        struct clean_src *src = &job->src[i];
+        if (src->rewritten && !src->gone) {
+            rv = swap_one(job, src);
+            moved = moved || src->state == SWAP_IN_PLACE;
+        }
     }
-    seg->next_offset = old->next_offset;
-    seg->max_timestamp = src->max_ts;
-    seg->max_ts_offset = src->max_ts_offset;
-    seg->first_batch_ts = src->first_batch_ts;
-    seg->time_index_last_ts = src->time_index_last_ts;
-    log->segs[j] = seg;
-    /* Its files were replaced, not unlinked: readers keep the old inode, and
-     * its last close, which frees it, happens on the thread pool. */
-    struct log_deleter deleter = log_deleter_of(log);
-    segment_close_async(old, &deleter);
-    segment_release(old);
-    log_note_deadline(log); /* its largest timestamp may have gone down */
-    return 0;
+    if (rv == 1) {
+        job->swap_status = 1; /* a simulated crash: leave every file as it is */
+        return;
+    }
+    int frv = moved ? fs_fsync_dir(job->dir) : 0;
+    if (frv < 0) {
+        log_error("log", "cannot fsync dir=%s error=%s", job->dir, strerror(-frv));
+        job->swap_fault = frv;
+    }
+    for (size_t i = 0; i < job->n; i++) {
+        if (job->src[i].rewritten && job->src[i].state == SWAP_NONE) {
+            unlink_cleaned(&job->src[i]); /* not swapped: leave nothing behind */
+        }
+    }
+    job->swap_status = rv != 0 ? rv : frv;
+}
+
+/* ---- the loop side ---- */
+
+static void job_free(struct clean_job *job, size_t nsrc)
+{
+    for (size_t i = 0; i < nsrc; i++) {
+        segment_release(job->src[i].cleaned); /* one not installed */
+        segment_unref(job->src[i].seg);
+    }
+    if (job->swap_lock_init) {
+        uv_mutex_destroy(&job->swap_lock);
+    }
+    free(job->src);
+    free(job->batch);
+    free(job->out);
+    free(job->plain);
+    free(job->kept);
+    free(job->dir);
+    free(job);
 }
 
 static size_t find_segment(const struct partition_log *log, const struct segment *seg)
@@ -728,45 +821,72 @@ static size_t find_segment(const struct partition_log *log, const struct segment
     return SIZE_MAX;
 }
 
-/* Swap every rewritten segment still in the log; false if the job is void. */
-static int swap_all(struct partition_log *log, struct clean_job *job)
+/* Put the segment the pool opened in the place of its source. No I/O. */
+static void install(struct partition_log *log, struct clean_src *src)
 {
-    if (job->truncations != log->truncations) {
-        return LOG_ERR_CLOSED; /* the map may name records that are gone */
+    struct segment *seg = src->cleaned, *old = src->seg;
+    size_t j = find_segment(log, old);
+    src->cleaned = NULL;
+    if (j == SIZE_MAX) {
+        segment_release(seg); /* cannot happen: removals settle first */
+        return;
     }
-    for (size_t i = 0; i < job->n; i++) {
-        struct clean_src *src = &job->src[i];
-        size_t j = find_segment(log, src->seg);
-        if (!src->rewritten) {
-            continue;
-        }
-        if (j == SIZE_MAX) {
-            unlink_cleaned(src); /* retention deleted it meanwhile */
-            continue;
-        }
-        int rv = swap_segment(log, j, src);
-        if (rv != 0) {
-            return rv;
-        }
-        src->rewritten = false;
-        job->st.segments_rewritten++;
-    }
-    if (job->map_end > log->clean_offset) {
-        log->clean_offset = job->map_end;
-    }
-    return 0;
+    segment_move_cache(seg, log->owner.files);
+    seg->next_offset = old->next_offset;
+    seg->max_timestamp = src->max_ts;
+    seg->max_ts_offset = src->max_ts_offset;
+    seg->first_batch_ts = src->first_batch_ts;
+    seg->time_index_last_ts = src->time_index_last_ts;
+    log->segs[j] = seg;
+    /* Its files were replaced, not unlinked: readers keep the old inode, and
+     * its last close, which frees it, happens on the thread pool. */
+    struct log_deleter deleter = log_deleter_of(log);
+    segment_close_async(old, &deleter);
+    segment_release(old);
+    log_note_deadline(log); /* its largest timestamp may have gone down */
 }
 
-static void clean_after(uv_work_t *req, int status)
+/* Under swap_lock: stop the swap where it is. A segment swapped into place
+ * is installed; one only committed gets its `.log.cleaned` name back (a
+ * rename on the loop, only when a truncation, deletion or close meets a
+ * swap in flight), so no recovery brings back a segment the log then drops
+ * or cuts. */
+static void settle_locked(struct partition_log *log, struct clean_job *job)
 {
-    struct clean_job *job = req->data;
-    struct partition_log *log = job->log;
-    int rv = status < 0 ? status : job->st.status;
+    job->swap_aborted = true;
+    for (size_t i = 0; i < job->n; i++) {
+        struct clean_src *src = &job->src[i];
+        if (src->state == SWAP_COMMITTED && job->swap_fault == 0) {
+            int rv = rename_ext(src, ".log.swap", ".log.cleaned");
+            if (rv == 0) {
+                src->state = SWAP_NONE;
+            } else {
+                log_error("log",
+                          "cannot take back a cleaner swap dir=%s segment=%" PRId64 " error=%s",
+                          job->dir, src->base, strerror(-rv));
+                job->swap_fault = rv;
+            }
+        } else if (src->state == SWAP_IN_PLACE && src->cleaned != NULL && log != NULL) {
+            install(log, src);
+        }
+    }
+}
+
+void log_cleaner_settle(struct partition_log *log)
+{
+    struct clean_job *job = log->clean_job;
+    if (job == NULL || !job->swapping) {
+        return;
+    }
+    uv_mutex_lock(&job->swap_lock);
+    settle_locked(log, job);
+    unlock_swap(job);
+}
+
+static void clean_finish(struct clean_job *job, struct partition_log *log, int rv)
+{
     if (log != NULL) {
         log->clean_job = NULL;
-        if (rv == 0) {
-            rv = swap_all(log, job);
-        }
         job->st.clean_offset = partition_log_clean_offset(log);
         if (rv < 0) {
             log_warn("log", "clean abandoned dir=%s error=%s", log->dir, log_err_name(rv));
@@ -778,11 +898,6 @@ static void clean_after(uv_work_t *req, int status)
                      job->st.bytes_read, job->st.bytes_written, log->clean_offset);
         }
     }
-    for (size_t i = 0; rv != 1 && i < job->n; i++) {
-        if (job->src[i].rewritten) {
-            unlink_cleaned(&job->src[i]); /* not swapped: leave nothing behind */
-        }
-    }
     /* A deleted partition's directory was renamed before its removal was
      * queued, so whatever this job wrote into it is removed with it; job->dir
      * names what may be a new partition's directory by now. */
@@ -791,6 +906,76 @@ static void clean_after(uv_work_t *req, int status)
         job->cb(log, &job->st, job->data);
     }
     job_free(job, job->nsrc);
+}
+
+static void swap_after(uv_work_t *req, int status)
+{
+    struct clean_job *job = req->data;
+    struct partition_log *log = job->log;
+    int rv = status < 0 ? status : job->swap_status;
+    for (size_t i = 0; log != NULL && i < job->n; i++) {
+        struct clean_src *src = &job->src[i];
+        if (src->state == SWAP_IN_PLACE) {
+            if (src->cleaned != NULL) {
+                install(log, src);
+            }
+            job->st.segments_rewritten++;
+        }
+    }
+    if (log != NULL && job->swap_fault != 0) {
+        log_note_io_error(log, job->swap_fault, "cleaner swap");
+    }
+    if (log != NULL && rv == 0 && job->map_end > log->clean_offset) {
+        log->clean_offset = job->map_end;
+    }
+    clean_finish(job, log, rv);
+}
+
+/* Queue the swap (or, for a void clean, the removal of its files). Returns
+ * 0 if queued. */
+static int swap_start(struct partition_log *log, struct clean_job *job, int void_rv)
+{
+    for (size_t i = 0; i < job->n; i++) {
+        /* Retention or DeleteRecords removed it meanwhile. */
+        job->src[i].gone = find_segment(log, job->src[i].seg) == SIZE_MAX;
+    }
+    int rv = uv_mutex_init(&job->swap_lock);
+    if (rv < 0) {
+        return rv;
+    }
+    job->swap_lock_init = true;
+    job->swap_status = void_rv;
+    job->crash_after = log->cleaner_crash_after_step;
+    job->swapping = true;
+    if ((rv = uv_queue_work(job->loop, &job->work, swap_work, swap_after)) < 0) {
+        job->swapping = false;
+        return rv;
+    }
+    log->clean_job = job; /* still: no other clean writes .cleaned files now */
+    return 0;
+}
+
+static void clean_after(uv_work_t *req, int status)
+{
+    struct clean_job *job = req->data;
+    struct partition_log *log = job->log;
+    int rv = status < 0 ? status : job->st.status;
+    if (log != NULL) {
+        log->clean_job = NULL;
+        /* A truncation voids the clean: the map may name records that are gone. */
+        int void_rv = rv < 0 ? rv : job->truncations != log->truncations ? LOG_ERR_CLOSED : 0;
+        int qrv = swap_start(log, job, void_rv);
+        if (qrv == 0) {
+            return;
+        }
+        rv = rv < 0 ? rv : qrv;
+    }
+    for (size_t i = 0; i < job->n; i++) {
+        if (job->src[i].rewritten) {
+            unlink_cleaned(&job->src[i]); /* closed meanwhile: leave nothing behind */
+        }
+    }
+    clean_finish(job, log, rv);
 }
 
 static int job_setup(struct clean_job *job, struct partition_log *log, const struct clean_plan *p)
@@ -810,6 +995,7 @@ static int job_setup(struct clean_job *job, struct partition_log *log, const str
         job->src[i].base = seg->base_offset;
         job->src[i].size = seg->size;
         job->src[i].next_offset = seg->next_offset;
+        job->src[i].created_ms = seg->created_ms;
     }
     job->n = job->nsrc = p->end;
     job->dirty_from = p->dirty_from;
@@ -835,6 +1021,7 @@ int partition_log_clean(struct partition_log *log, const struct log_cleaner_limi
         return rv;
     }
     job->work.data = job;
+    job->loop = log->loop;
     job->log = log;
     job->now_ms = now_ms;
     job->delete_retention_ms = log->cfg.delete_retention_ms;
@@ -854,6 +1041,14 @@ int partition_log_clean(struct partition_log *log, const struct log_cleaner_limi
 void log_cleaner_shutdown(struct partition_log *log)
 {
     if (log->clean_job != NULL) {
+        struct clean_job *job = log->clean_job;
+        if (job->swapping) {
+            /* Nothing is renamed after this: the directory may be renamed
+             * for deletion, or opened again, next. */
+            uv_mutex_lock(&job->swap_lock);
+            settle_locked(NULL, job);
+            unlock_swap(job);
+        }
         log->clean_job->log = NULL;
         atomic_store(&log->clean_job->cancelled, true);
         log->clean_job = NULL;

@@ -87,6 +87,7 @@ int log_segs_push(struct partition_log *log, struct segment *seg)
 
 static void segs_drop(struct partition_log *log, size_t from, size_t n, const char *why, bool now)
 {
+    log_cleaner_settle(log); /* replaces segments in place: `from` stays valid */
     for (size_t i = from; i < from + n; i++) {
         struct segment *seg = log->segs[i];
         log_info("log",
@@ -157,6 +158,7 @@ static int log_alloc(uv_loop_t *loop, const char *dir, const struct topic_config
 
 static void log_free(struct partition_log *log)
 {
+    log_spare_shutdown(log);
     for (size_t i = 0; i < log->nsegs; i++) {
         segment_release(log->segs[i]);
     }

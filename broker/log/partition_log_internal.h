@@ -34,6 +34,8 @@ struct flush_job;
 
 struct producer_snapshot;
 
+struct spare_job;
+
 struct partition_log {
     uv_loop_t *loop;
     char *dir;
@@ -84,6 +86,10 @@ struct partition_log {
     uint64_t truncations;         /* bumped by truncation: an in-flight clean is void */
     struct clean_job *clean_job;  /* in flight, NULL if none */
     int cleaner_crash_after_step; /* tests: stop a swap after this step (0: never) */
+    /* the next roll's files, made on the pool (log_spare.c) */
+    struct segment *spare;
+    struct spare_job *spare_job; /* in flight, NULL if none */
+    bool spare_off;              /* no O_TMPFILE in this directory */
 };
 
 static inline struct segment *log_active(const struct partition_log *log)
@@ -213,10 +219,23 @@ void log_producers_snapshot_free(struct producer_snapshot *s);
 /* The log emptied (truncate fully): forget everything, delete snapshots. */
 void log_producers_reset(struct partition_log *log);
 
+/* Spare segment files (log_spare.c). After an append: near a roll, make
+ * the next segment's files on the pool. At a roll: the spare named as the
+ * segment at `base_offset`, or NULL (none, or it cannot be used: create the
+ * segment). Shutdown: drop the spare, detach a job in flight. Loop thread. */
+void log_spare_note_append(struct partition_log *log);
+struct segment *log_spare_take(struct partition_log *log, int64_t base_offset);
+void log_spare_shutdown(struct partition_log *log);
+
 /* Cleaner (log_cleaner.c). */
 /* Detach an in-flight clean (close/destroy): it finishes on the pool and
  * removes its .cleaned files without touching the log. */
 void log_cleaner_shutdown(struct partition_log *log);
+/* Before anything names a segment's files on the loop (a deletion, a
+ * truncation): stop an in-flight swap where it is, so the log's segments are
+ * its files again (a segment already swapped is installed, one only committed
+ * taken back). Loop thread; waits at most for a rename on the pool. */
+void log_cleaner_settle(struct partition_log *log);
 /* Recovery, before segments are listed: finish swaps that reached `.swap`
  * (their indexes are dropped, so they are rebuilt) and delete `.cleaned`
  * leftovers. Returns 0 or -errno. */

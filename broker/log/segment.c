@@ -331,6 +331,80 @@ int segment_open(const char *dir, int64_t base_offset, int64_t now_ms, struct fi
     return 0;
 }
 
+/* ---- spares: a roll's files created ahead, on the thread pool ---- */
+
+int segment_create_spare(const char *dir, struct segment **out)
+{
+    struct segment *seg;
+    int fds[3] = {-1, -1, -1}, rv = segment_alloc(dir, 0, 0, NULL, &seg);
+    if (rv < 0) {
+        return rv;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        if ((fds[i] = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644)) < 0) {
+            rv = -errno;
+            for (size_t j = 0; j < i; j++) {
+                close(fds[j]);
+            }
+            segment_free(seg);
+            return rv;
+        }
+    }
+    seg->log_fd = fds[0];
+    index_file_init(&seg->offset_index, fds[1], SEGMENT_OFFSET_ENTRY_SIZE, 0);
+    index_file_init(&seg->time_index, fds[2], SEGMENT_TIME_ENTRY_SIZE, 0);
+    *out = seg;
+    return 0;
+}
+
+/* Give the unnamed file `fd` the name `<base><ext>` (linkat through
+ * /proc/self/fd: AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH). */
+static int link_unnamed(int fd, const char *base, const char *ext)
+{
+    char from[64], to[4096];
+    snprintf(from, sizeof from, "/proc/self/fd/%d", fd);
+    if ((size_t)snprintf(to, sizeof to, "%s%s", base, ext) >= sizeof to) {
+        return -ENAMETOOLONG;
+    }
+    return linkat(AT_FDCWD, from, AT_FDCWD, to, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
+int segment_adopt_spare(struct segment *seg, int64_t base_offset, int64_t now_ms,
+                        struct file_cache *cache)
+{
+    const int fds[3] = {seg->log_fd, seg->offset_index.fd, seg->time_index.fd};
+    size_t linked = 0;
+    int rv = 0;
+    if (seg->closed || fds[0] < 0 || fds[1] < 0 || fds[2] < 0) {
+        return -EBADF; /* the cache closed it: its unnamed files are gone */
+    }
+    snprintf(seg->path + strlen(seg->path) - SEGMENT_NAME_DIGITS, SEGMENT_NAME_DIGITS + 1,
+             "%020" PRId64, base_offset);
+    /* The .log first: a crash before the indexes are linked leaves a
+     * segment whose missing index files segment_open creates. */
+    for (; linked < 3 && rv == 0; linked++) {
+        rv = link_unnamed(fds[linked], seg->path, segment_exts[linked]);
+    }
+    if (rv < 0) {
+        /* A leftover of the same name (EEXIST): the caller creates the
+         * segment the old way, which truncates leftovers. */
+        for (size_t i = 0; i + 1 < linked; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s%s", seg->path, segment_exts[i]);
+            (void)unlink(path);
+        }
+        return rv;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s" TXN_INDEX_SUFFIX, seg->path);
+    (void)unlink(path); /* a leftover of an older segment of the same base */
+    seg->base_offset = seg->next_offset = base_offset;
+    seg->created_ms = now_ms;
+    segment_move_cache(seg, cache);
+    file_cache_touch(&seg->files);
+    return 0;
+}
+
 void segment_ref(struct segment *seg)
 {
     seg->refs++;
@@ -359,8 +433,9 @@ void segment_move_cache(struct segment *seg, struct file_cache *cache)
     if (seg->cache == cache || cache == NULL) {
         return;
     }
-    size_t fds = seg->files.fds;
-    bool listed = seg->files.cache != NULL;
+    /* A segment opened without a cache was never listed: its open files join. */
+    size_t fds = seg->cache == NULL ? open_fds(seg) : seg->files.fds;
+    bool listed = seg->cache == NULL ? fds > 0 : seg->files.cache != NULL;
     file_cache_forget(&seg->files);
     seg->cache = cache;
     if (listed) {

@@ -81,6 +81,20 @@ struct segment {
 int segment_create(const char *dir, int64_t base_offset, int64_t now_ms, struct file_cache *cache,
                    struct segment **out);
 
+/* A roll's files made ahead (thread pool, no cache): three unnamed files
+ * (O_TMPFILE) in `dir`, which a crash leaves nothing of. Returns 0 with *out
+ * (one reference, no base yet) or -errno (EOPNOTSUPP and EISDIR: the file
+ * system has no O_TMPFILE). */
+int segment_create_spare(const char *dir, struct segment **out);
+/* Make a spare the new segment at `base_offset` (loop thread): its files get
+ * their names (.log first), a leftover .txnindex of that base goes, and it
+ * joins `cache` (the cache a spare was listed in while it waited may have
+ * closed it: then -EBADF). Returns 0, or -errno with no name left behind
+ * (EEXIST: leftover files of that base; create the segment instead). On
+ * error the caller releases the spare. */
+int segment_adopt_spare(struct segment *seg, int64_t base_offset, int64_t now_ms,
+                        struct file_cache *cache);
+
 /* Open an existing segment's files without reading them (size = file size,
  * index entry counts from file sizes; missing index files are created).
  * The caller then either recovers it or loads its indexes' summaries. */
@@ -115,7 +129,8 @@ void segment_unref(struct segment *seg);
 void segment_release(struct segment *seg);
 /* Move the segment to descriptor cache `cache` (its open files listed there
  * from now on, closed ones reopened through it). A segment with a cache
- * cannot move to none. */
+ * cannot move to none; one opened without (e.g. on the thread pool) joins
+ * `cache` with the files it has open. Loop thread. */
 void segment_move_cache(struct segment *seg, struct file_cache *cache);
 /* Remove the files now (the open descriptors keep working): for files just
  * created, still empty, and for recovery, which runs off the loop. */

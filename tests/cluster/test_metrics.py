@@ -11,15 +11,20 @@ processes with a real client (confluent-kafka).
   when the quorum is lost; the active controller counts a killed broker as
   fenced and its partitions as under-replicated until it is back;
 - unknown paths answer 404, other methods 405, and `sluicectl node status
-  --http` prints the JSON status.
+  --http` prints the JSON status;
+- scrapes in flight at once, more than the renders the node hands to its
+  thread pool (sluiced/node_http.c: MAX_METRICS_RENDERS, the rest render
+  inline), each get a complete, well-formed page holding every partition's
+  series of a node with thousands of partitions.
 """
 
 import json
+import socket
 
 from confluent_kafka import Consumer, Producer
 
 from clustertest import admin_for, create, wait_until
-from metricstest import get, scrape, status_json, value
+from metricstest import get, parse, scrape, status_json, value
 from sluicetest import binary, free_port, run, unique_topic
 
 
@@ -172,3 +177,94 @@ def test_readyz_follows_quorum_and_fencing(clusters, request):
         b.start(wait_kafka=False)
     wait_until(lambda: all(get(b.http_port, "/readyz")[0] == 200 for b in c), 90,
                "every node ready again")
+
+
+def raw_get_all(port, path, n, timeout=60):
+    """Send `n` GETs of `path` on `n` connections, every request written
+    before any answer is read; return each answer's (status, headers, body
+    bytes), read to the end (every answer closes its connection)."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=timeout) for _ in range(n)]
+    try:
+        for s in socks:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        answers = []
+        for i, s in enumerate(socks):
+            data = bytearray()
+            while True:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+            head, sep, body = bytes(data).partition(b"\r\n\r\n")
+            assert sep, f"answer {i} has no end of headers: {bytes(data[:200])!r}"
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ")[1])
+            headers = {k.strip().lower(): v.strip() for k, _, v in
+                       (line.partition(":") for line in lines[1:])}
+            if headers.get("transfer-encoding", "").lower() == "chunked":
+                body = dechunk(body, i)
+            else:
+                assert "content-length" in headers, f"answer {i}: no length ({headers})"
+                assert int(headers["content-length"]) == len(body), \
+                    f"answer {i}: content-length {headers['content-length']}, " \
+                    f"{len(body)} bytes came"
+            answers.append((status, headers, body))
+        return answers
+    finally:
+        for s in socks:
+            s.close()
+
+
+def dechunk(body, i):
+    out, pos = bytearray(), 0
+    while True:
+        end = body.index(b"\r\n", pos)
+        size = int(body[pos:end].split(b";")[0], 16)
+        if size == 0:
+            return bytes(out)
+        out += body[end + 2:end + 2 + size]
+        assert body[end + 2 + size:end + 4 + size] == b"\r\n", f"answer {i}: bad chunk"
+        pos = end + 4 + size
+
+
+SCRAPE_TOPICS = 3
+SCRAPE_PARTITIONS = 1000  # per topic
+SCRAPES = 8               # at once, against MAX_METRICS_RENDERS (2) renders off the loop
+
+
+def test_concurrent_scrapes_are_complete(brokers, request):
+    b = brokers(start=False)
+    with_metrics(b).start()
+    admin = admin_for_single(b)
+    topics = [f"{unique_topic(request)}-{t}" for t in range(SCRAPE_TOPICS)]
+    for t in topics:
+        assert create(admin, t, SCRAPE_PARTITIONS, 1, timeout=120) is None
+    # One record in every partition: each partition's log end is then 1.
+    p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 20,
+                  "message.timeout.ms": 120000})
+    errors = []
+    for t in topics:
+        for part in range(SCRAPE_PARTITIONS):
+            p.produce(t, value=b"x", partition=part,
+                      on_delivery=lambda err, msg: errors.append(err) if err else None)
+    assert p.flush(150) == 0
+    assert not errors, errors[:5]
+    end = "sluice_partition_log_end_offset"
+    for rnd in range(3):
+        answers = raw_get_all(b.http_port, "/metrics", SCRAPES)
+        assert len(answers) == SCRAPES
+        for i, (status, headers, body) in enumerate(answers):
+            text = body.decode()
+            assert status == 200, f"round {rnd} scrape {i}: {status} {text[:200]}"
+            assert headers.get("content-type", "").startswith("text/plain; version=0.0.4"), \
+                f"round {rnd} scrape {i}: {headers}"
+            samples = parse(text)
+            missing = [(t, part) for t in topics for part in range(SCRAPE_PARTITIONS)
+                       if value(samples, end, topic=t, partition=part) != 1]
+            assert not missing, f"round {rnd} scrape {i}: {len(missing)} partitions without " \
+                f"{end} 1, e.g. {missing[:3]}"
+            assert value(samples, "sluice_node_ready") == 1, f"round {rnd} scrape {i}"
+            assert value(samples, "sluice_broker_leader_partitions") >= \
+                SCRAPE_TOPICS * SCRAPE_PARTITIONS, f"round {rnd} scrape {i}"
+    # Flushing thousands of logs on a shared machine outlasts the default.
+    assert b.stop(timeout=120) == 0

@@ -5,7 +5,9 @@
  * reading until an answer goes out, and a half-sent frame times out. A
  * response larger than the socket buffers goes out whole to a slow reader,
  * unless it became stale (response_stale) meanwhile: then the connection is
- * closed before the rest is sent. */
+ * closed before the rest is sent. With an iteration budget, requests
+ * that find it spent wait, in order and with nothing more read, for a later
+ * iteration; closing while they wait frees them. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 
 #include "broker/kafka/connection.h"
 #include "broker/kafka/request_budget.h"
+#include "common/iteration_budget.h"
 #include "common/bigendian.h"
 #include "tests/unit/check_main.h"
 
@@ -31,7 +34,9 @@ struct fixture {
     size_t n_held;
     int requests, closed;
     int client;
-    bool stale; /* what response_stale answers */
+    bool stale;                         /* what response_stale answers */
+    struct iteration_budget *iteration; /* charged whole by tag 'X' (may be NULL) */
+    char started[32];                   /* tags of the requests started, in order */
 };
 
 #define BIG_RESPONSE        (4u << 20)  /* far above SMALL_SOCKET_BUFFER */
@@ -42,8 +47,14 @@ struct fixture {
 static void on_request(struct kafka_request *req, void *data)
 {
     struct fixture *f = data;
-    f->requests++;
     char tag = (char)req->frame[8];
+    if ((size_t)f->requests < sizeof f->started) {
+        f->started[f->requests] = tag;
+    }
+    f->requests++;
+    if (tag == 'X') { /* an expensive request: it spends the iteration's budget */
+        iteration_budget_charge(f->iteration, f->iteration->limit_ns);
+    }
     buf_append_be32(&req->response.bytes, 0);
     buf_append(&req->response.bytes, req->frame, 8);
     if (tag == 'B') {
@@ -78,13 +89,18 @@ static bool response_stale(void *data, uint64_t built_ms, uint64_t now_ms);
 
 /* Connect a client to a connection accepted with these options (with
  * stale_check, responses ask response_stale before they go out, and the
- * socket buffers are SMALL_SOCKET_BUFFER). */
-static void setup_fixture_checked(struct fixture *f, int32_t max_request,
-                                  struct request_budget *budget, uint64_t frame_timeout_ms,
-                                  bool stale_check)
+ * socket buffers are SMALL_SOCKET_BUFFER; with `iteration`, that budget is
+ * initialised on the fixture's loop and shared). */
+static void setup_fixture_full(struct fixture *f, int32_t max_request,
+                               struct request_budget *budget, uint64_t frame_timeout_ms,
+                               bool stale_check, struct iteration_budget *iteration)
 {
     memset(f, 0, sizeof *f);
     uv_loop_init(&f->loop);
+    if (iteration != NULL) {
+        ck_assert_int_eq(iteration_budget_init(iteration, &f->loop, 0), 0);
+        f->iteration = iteration;
+    }
     uv_tcp_init(&f->loop, &f->server);
     f->server.data = f;
     struct sockaddr_in addr;
@@ -110,6 +126,7 @@ static void setup_fixture_checked(struct fixture *f, int32_t max_request,
                                           .plaintext = true,
                                           .registry = &f->conns,
                                           .budget = budget,
+                                          .iteration_budget = iteration,
                                           .frame_timeout_ms = frame_timeout_ms};
     if (stale_check) {
         f->opts.response_stale = response_stale;
@@ -131,7 +148,7 @@ static void setup_fixture_checked(struct fixture *f, int32_t max_request,
 static void setup_fixture_with(struct fixture *f, int32_t max_request,
                                struct request_budget *budget, uint64_t frame_timeout_ms)
 {
-    setup_fixture_checked(f, max_request, budget, frame_timeout_ms, false);
+    setup_fixture_full(f, max_request, budget, frame_timeout_ms, false, NULL);
 }
 
 static void setup_fixture(struct fixture *f, int32_t max_request)
@@ -313,6 +330,91 @@ START_TEST(test_spent_budget_pauses_reading_until_answered)
 }
 END_TEST
 
+/* A connection with an iteration budget of handler time on the loop. */
+static void setup_fixture_iteration(struct fixture *f, struct iteration_budget *ib)
+{
+    setup_fixture_full(f, 1024, NULL, 0, false, ib);
+}
+
+static void teardown_fixture_iteration(struct fixture *f, struct iteration_budget *ib)
+{
+    iteration_budget_close(ib);
+    teardown_fixture(f);
+}
+
+/* Run the loop one iteration at a time until `n` requests started. */
+static int iterations_until(struct fixture *f, int n)
+{
+    int i = 0;
+    while (f->requests < n && i < 1000) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        i++;
+    }
+    ck_assert_int_ge(f->requests, n);
+    return i;
+}
+
+/* Three pipelined frames in one read: the first spends the iteration's
+ * budget, so the second waits (and the third, held behind it, is not even
+ * framed) until the next iteration, then both start in order and every
+ * answer goes out in request order. */
+START_TEST(test_spent_iteration_budget_defers_the_rest_in_order)
+{
+    struct fixture f;
+    struct iteration_budget ib;
+    setup_fixture_iteration(&f, &ib);
+    uint8_t frames[48];
+    size_t len = make_frame(frames, 1, 'X');
+    len += make_frame(frames + len, 2, 'C');
+    len += make_frame(frames + len, 3, 'X');
+    ck_assert_int_eq(send(f.client, frames, len, 0), (ssize_t)len);
+    iterations_until(&f, 1);
+    ck_assert_int_eq(f.requests, 1);
+    ck_assert_uint_eq(ib.n_waiting, 1);
+    uv_run(&f.loop, UV_RUN_NOWAIT); /* the next iteration's prepare resumes it */
+    ck_assert_int_eq(f.requests, 3);
+    ck_assert(memcmp(f.started, "XCX", 3) == 0);
+    /* The last 'X' spent this iteration too: a fourth request waits again. */
+    len = make_frame(frames, 4, 'C');
+    ck_assert_int_eq(send(f.client, frames, len, 0), (ssize_t)len);
+    iterations_until(&f, 4);
+    uint8_t out[256];
+    int eof;
+    size_t got = drain(&f, out, sizeof out, &eof);
+    ck_assert_uint_eq(got, 4 * 12);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_uint_eq(be32_load(out + 12 * i + 8), (uint32_t)(i + 1));
+    }
+    ck_assert_uint_ge(ib.waits, 1);
+    teardown_fixture_iteration(&f, &ib);
+}
+END_TEST
+
+/* Closing a connection whose requests wait for the budget frees them (and
+ * what was held behind them) without ever starting them (ASan checks the
+ * rest). */
+START_TEST(test_close_while_requests_wait_for_the_budget)
+{
+    struct fixture f;
+    struct iteration_budget ib;
+    setup_fixture_iteration(&f, &ib);
+    uint8_t frames[64];
+    size_t len = make_frame(frames, 1, 'X');
+    len += make_frame(frames + len, 2, 'C');
+    len += make_frame(frames + len, 3, 'C');
+    len += make_frame(frames + len, 4, 'C');
+    ck_assert_int_eq(send(f.client, frames, len, 0), (ssize_t)len);
+    iterations_until(&f, 1);
+    ck_assert_uint_eq(ib.n_waiting, 1);
+    kafka_conn_close(f.conns);
+    ck_assert_uint_eq(ib.n_waiting, 0);
+    spin(&f, 5);
+    ck_assert_int_eq(f.requests, 1);
+    ck_assert_int_eq(f.closed, 1);
+    teardown_fixture_iteration(&f, &ib);
+}
+END_TEST
+
 START_TEST(test_half_sent_frame_times_out)
 {
     struct fixture f;
@@ -367,7 +469,7 @@ START_TEST(test_big_response_goes_out_whole_unless_stale)
 {
     for (int stale = 0; stale <= 1; stale++) {
         struct fixture f;
-        setup_fixture_checked(&f, 1024, NULL, 0, true);
+        setup_fixture_full(&f, 1024, NULL, 0, true, NULL);
         uint8_t frame[16];
         send_chunked(&f, frame, make_frame(frame, 9, 'B'));
         ck_assert_int_eq(f.requests, 1);
@@ -498,6 +600,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_budget_lets_one_frame_finish_past_the_limit);
     tcase_add_test(tc, test_budget_share_leaves_room_for_others);
     tcase_add_test(tc, test_big_response_goes_out_whole_unless_stale);
+    tcase_add_test(tc, test_spent_iteration_budget_defers_the_rest_in_order);
+    tcase_add_test(tc, test_close_while_requests_wait_for_the_budget);
     suite_add_tcase(s, tc);
     return s;
 }

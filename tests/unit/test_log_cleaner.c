@@ -1,9 +1,16 @@
 /* Log compaction (broker/log/log_cleaner.c): latest value per key, offsets
  * and batch boundaries kept, tombstones and delete.retention.ms, the active
  * segment left alone, readers across a swap, crash at every swap step,
- * compressed batches, keyless records refused, follower gaps, the offset map. */
+ * compressed batches, keyless records refused, follower gaps, the offset map.
+ * The swap runs on the thread pool (issue 14): rename and fs_fsync_dir are
+ * wrapped to count the loop's calls and to hold the pool at one fsync while
+ * the loop truncates. */
 #include <check.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +38,69 @@ static const struct log_clock clock_ = {tb_clock_now, &clk};
 static const struct log_cleaner_limits lim = {.dedupe_buffer_bytes = 1 << 20,
                                               .io_max_bytes_per_second = 1e300};
 
+/* ---- wrapped: the swap's renames and directory fsyncs ---- */
+
+static pthread_t loop_thread;
+static atomic_int loop_swap_renames; /* of .cleaned / .swap files, on the loop */
+static atomic_int loop_dir_fsyncs;
+static atomic_int pool_dir_fsyncs;
+/* The pool's directory fsync right after it renamed segment `gate_at - 2`
+ * to `.log.swap` (its commit) waits for gate_open; 0: none. */
+static atomic_int gate_at;
+static atomic_bool gate_reached, gate_open;
+static _Thread_local char last_rename_to[1200]; /* the calling thread's last rename */
+
+int __real_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to);
+int __real_fs_fsync_dir(const char *path);
+int __wrap_fs_fsync_dir(const char *path);
+
+int __wrap_rename(const char *from, const char *to)
+{
+    if (pthread_equal(pthread_self(), loop_thread) &&
+        (strstr(from, ".cleaned") != NULL || strstr(from, ".swap") != NULL)) {
+        atomic_fetch_add(&loop_swap_renames, 1);
+    }
+    snprintf(last_rename_to, sizeof last_rename_to, "%s", to);
+    return __real_rename(from, to);
+}
+
+static bool gated(const char *dir_path)
+{
+    char want[1300];
+    int gate = atomic_load(&gate_at);
+    snprintf(want, sizeof want, "%s/%020d.log.swap", dir_path, gate - 2);
+    return gate >= 2 && !atomic_load(&gate_reached) && strcmp(last_rename_to, want) == 0;
+}
+
+int __wrap_fs_fsync_dir(const char *path)
+{
+    if (pthread_equal(pthread_self(), loop_thread)) {
+        atomic_fetch_add(&loop_dir_fsyncs, 1);
+    } else if (atomic_fetch_add(&pool_dir_fsyncs, 1) >= 0 && gated(path)) {
+        atomic_store(&gate_reached, true);
+        while (!atomic_load(&gate_open)) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return __real_fs_fsync_dir(path);
+}
+
+static void reset_counts(void)
+{
+    atomic_store(&loop_swap_renames, 0);
+    atomic_store(&loop_dir_fsyncs, 0);
+    atomic_store(&pool_dir_fsyncs, 0);
+    atomic_store(&gate_at, 0);
+    atomic_store(&gate_reached, false);
+    atomic_store(&gate_open, false);
+}
+
 static void setup(void)
 {
+    loop_thread = pthread_self();
+    reset_counts();
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     dir = tb_tmpdir();
     snprintf(pdir, sizeof pdir, "%s/c-0", dir);
@@ -695,6 +763,155 @@ START_TEST(test_offset_map)
 }
 END_TEST
 
+static int count_files_with(const char *suffix)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "exit $(ls %s | grep -c '%s$')", pdir, suffix);
+    return WEXITSTATUS(system(cmd));
+}
+
+/* Issue 14: the swap's renames and directory fsyncs run on the thread pool;
+ * the loop only installs the segments the pool opened. */
+START_TEST(test_swap_runs_off_the_loop)
+{
+    struct partition_log *log = open_log("compact");
+    fill(log);
+    end_with_active(log);
+    reset_counts();
+    struct log_clean_stats st = clean(log);
+    ck_assert_int_eq(st.status, 0);
+    ck_assert_int_gt(st.segments_rewritten, 0);
+    int renames = atomic_load(&loop_swap_renames), loop_fsyncs = atomic_load(&loop_dir_fsyncs);
+    int pool_fsyncs = atomic_load(&pool_dir_fsyncs);
+    ck_assert_int_eq(renames, 0);
+    ck_assert_int_eq(loop_fsyncs, 0);
+    /* the rewrite's fsync, and one per committed segment, on the pool */
+    ck_assert_int_gt(pool_fsyncs, st.segments_rewritten);
+    ck_assert_int_eq(count_files_with(".log"), partition_log_segment_count(log));
+    check_compacted(log);
+    ck_assert(!any_file_with(".swap") && !any_file_with(".cleaned"));
+    partition_log_close(log);
+}
+END_TEST
+
+/* Hold the swap at the pool's `gate`-th directory fsync, truncate on the
+ * loop meanwhile, let the swap go on. Returns the clean's status. */
+static int truncate_during_swap(struct partition_log *log, int gate, bool fully, int64_t offset)
+{
+    struct cb_seen seen = {0};
+    reset_counts();
+    atomic_store(&gate_at, gate);
+    partition_log_set_high_watermark(log, partition_log_end_offset(log));
+    ck_assert_int_eq(partition_log_clean(log, &lim, clk.now, on_clean_seen, &seen), 1);
+    while (!atomic_load(&gate_reached) && !seen.called) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    /* Fails on a swap done on the loop: the pool saw a single fsync. */
+    ck_assert_msg(atomic_load(&gate_reached), "the swap never reached the pool's fsync %d", gate);
+    int rv = fully ? partition_log_truncate_fully_and_start_at(log, offset)
+                   : partition_log_truncate_to(log, offset);
+    ck_assert_int_eq(rv, 0);
+    atomic_store(&gate_open, true);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert(seen.called && !seen.log_null);
+    return seen.st.status;
+}
+
+/* What the log reads for offsets [0, 10) after a truncation to 10 met a
+ * swap whose first rewritten segment (offset 0: k0=r0, superseded) was
+ * swapped into place and whose second (offset 1) was committed only. */
+static void check_truncated_to_ten(struct partition_log *log)
+{
+    struct seen s[64];
+    int n = read_all(log, s, 64);
+    ck_assert_int_eq(partition_log_end_offset(log), 10);
+    ck_assert_int_eq(n, 9); /* offset 0 cleaned away; 1..9 as written */
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(s[i].offset, i + 1);
+        char value[8];
+        snprintf(value, sizeof value, "r%d", (i + 1) / KEYS);
+        ck_assert_str_eq(s[i].value, value);
+    }
+}
+
+START_TEST(test_truncation_during_swap)
+{
+    struct partition_log *log = open_log("compact");
+    fill(log);
+    end_with_active(log);
+    ck_assert_int_eq(partition_log_segment_count(log), 4 * KEYS + 1); /* a batch a segment */
+    /* Held after segment 1's commit: segment 0 is in place, segment 1 only
+     * committed. */
+    ck_assert_int_ne(truncate_during_swap(log, 3, false, 10), 0);
+    check_truncated_to_ten(log);
+    ck_assert(!any_file_with(".swap") && !any_file_with(".cleaned"));
+    ck_assert_int_eq(partition_log_close(log), 0);
+    log = open_log("compact");
+    check_truncated_to_ten(log);
+    partition_log_close(log);
+}
+END_TEST
+
+/* A full truncation (a follower's log start moved past its end) meets a
+ * committed swap: no segment below the new start comes back on reopen. */
+START_TEST(test_full_truncation_during_swap)
+{
+    for (int gate = 2; gate <= 3; gate++) {
+        struct partition_log *log = open_log("compact");
+        fill(log);
+        end_with_active(log);
+        ck_assert_int_ne(truncate_during_swap(log, gate, true, 100), 0);
+        ck_assert_int_eq(partition_log_close(log), 0);
+        log = open_log("compact");
+        ck_assert_msg(!any_file_with(".swap") && !any_file_with(".cleaned"), "gate %d", gate);
+        ck_assert_int_eq(count_files_with(".log"), 1);
+        ck_assert_int_eq(partition_log_start_offset(log), 100);
+        ck_assert_int_eq(partition_log_end_offset(log), 100);
+        partition_log_close(log);
+        tb_rmdir(dir);
+        dir = tb_tmpdir();
+        snprintf(pdir, sizeof pdir, "%s/c-0", dir);
+    }
+}
+END_TEST
+
+/* Closing the log while the pool is between two steps of a swap: the pool
+ * renames nothing after the close, and the reopened log is consistent. */
+START_TEST(test_close_during_swap)
+{
+    struct partition_log *log = open_log("compact");
+    fill(log);
+    end_with_active(log);
+    int64_t end = partition_log_end_offset(log);
+    struct cb_seen seen = {0};
+    reset_counts();
+    atomic_store(&gate_at, 3);
+    partition_log_set_high_watermark(log, end);
+    ck_assert_int_eq(partition_log_clean(log, &lim, clk.now, on_clean_seen, &seen), 1);
+    while (!atomic_load(&gate_reached) && !seen.called) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_msg(atomic_load(&gate_reached), "the swap never reached the pool's fsync");
+    ck_assert_int_eq(partition_log_close(log), 0);
+    atomic_store(&gate_open, true);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert(seen.called && seen.log_null);
+    ck_assert(!any_file_with(".swap") && !any_file_with(".cleaned"));
+    log = open_log("compact");
+    ck_assert_int_eq(partition_log_end_offset(log), end);
+    struct seen s[64];
+    int n = read_all(log, s, 64);
+    ck_assert_int_eq(n, 4 * KEYS + 2 - 1); /* only segment 0 was swapped */
+    ck_assert_int_eq(clean(log).status, 0);
+    check_compacted(log);
+    partition_log_close(log);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("log_cleaner");
@@ -706,6 +923,10 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_transactional_records_do_not_supersede);
     tcase_add_test(tc, test_reader_keeps_old_segment);
     tcase_add_test(tc, test_crash_at_every_swap_step);
+    tcase_add_test(tc, test_swap_runs_off_the_loop);
+    tcase_add_test(tc, test_truncation_during_swap);
+    tcase_add_test(tc, test_full_truncation_during_swap);
+    tcase_add_test(tc, test_close_during_swap);
     tcase_add_test(tc, test_crash_before_commit_keeps_old_data);
     tcase_add_test(tc, test_close_cancels_a_throttled_clean);
     tcase_add_test(tc, test_undecodable_compressed_batch_kept_whole);

@@ -1,0 +1,432 @@
+/* broker/replica/fetcher.c against a real leader in the same process: a
+ * follower's replica manager (node 1) fetching, over the replication RPC,
+ * from a leader's replica manager (node 2) serving replica_service, both
+ * over one metadata image the test edits (as every broker replays the same
+ * metadata). Covers the fetch session's forgotten partitions when a
+ * partition leaves the follower while its leader and leader epoch stay the
+ * same, and the incremental round that falls back to a full one when a
+ * partition its last answer moved cannot be fetched on (the follower
+ * throttle). Waits are bounded by loop iterations and a wall-clock cap, and
+ * fail with what they waited for; nothing asserts a duration. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/data_dir.h"
+#include "broker/metadata/metadata_quorum.h"
+#include "broker/replica/replica_manager.h"
+#include "broker/replica/replica_service.h"
+#include "broker/replica/replica_session.h"
+#include "common/rpc_server.h"
+#include "metadata/image.h"
+#include "tests/unit/check_main.h"
+#include "tests/unit/log_test_util.h"
+
+#define FOLLOWER 1
+#define LEADER   2
+
+struct node {
+    char dir[64];
+    struct sluice_config cfg;
+    struct data_dirs dirs;
+    struct metadata_view *view;
+    struct replica_manager rm;
+};
+
+static uv_loop_t loop;
+static MetadataImage *img;
+static struct node follower, leader;
+static struct rpc_server server;
+
+static const MetadataImage *source_image(void *data)
+{
+    (void)data;
+    return img;
+}
+
+static void add_broker(int32_t id, int port)
+{
+    BrokerState *b = malloc(sizeof *b);
+    sluice__metadata__broker_state__init(b);
+    b->broker_id = id;
+    b->broker_epoch = 10 + id;
+    b->incarnation_id = image_strdup("incarnation");
+    b->endpoints = calloc(1, sizeof *b->endpoints);
+    Endpoint *e = malloc(sizeof *e);
+    sluice__metadata__endpoint__init(e);
+    e->name = image_strdup("REPLICATION");
+    e->host = image_strdup("127.0.0.1");
+    e->port = (uint32_t)port;
+    e->security_protocol = image_strdup("PLAINTEXT");
+    b->endpoints[0] = e;
+    b->n_endpoints = 1;
+    ck_assert_int_eq(image_put_broker(img, b), 0);
+}
+
+/* Partition `t->n_partitions` of `t`: led by LEADER at epoch 0, replicas
+ * `replicas`, all in the ISR. */
+static void add_partition(TopicState *t, const int32_t *replicas, size_t n)
+{
+    PartitionState *p = malloc(sizeof *p);
+    sluice__metadata__partition_state__init(p);
+    p->partition = (int32_t)t->n_partitions;
+    p->leader = LEADER;
+    ck_assert_int_eq(image_set_ints(&p->replicas, &p->n_replicas, replicas, n), 0);
+    ck_assert_int_eq(image_set_ints(&p->isr, &p->n_isr, replicas, n), 0);
+    ck_assert_int_eq(image_add_partition(t, p), 0);
+}
+
+static const int32_t BOTH[] = {LEADER, FOLLOWER};
+
+static TopicState *add_topic(const char *name, int32_t n, uint8_t id_byte)
+{
+    TopicState *t = malloc(sizeof *t);
+    sluice__metadata__topic_state__init(t);
+    t->name = image_strdup(name);
+    t->topic_id.data = malloc(TOPIC_ID_LEN);
+    memset(t->topic_id.data, id_byte, TOPIC_ID_LEN);
+    t->topic_id.len = TOPIC_ID_LEN;
+    for (int32_t i = 0; i < n; i++) {
+        add_partition(t, BOTH, 2);
+    }
+    ck_assert_int_eq(image_add_topic(img, t), 0);
+    return t;
+}
+
+static TopicState *topic_state(const char *name)
+{
+    for (size_t i = 0; i < img->n_topics; i++) {
+        if (strcmp(img->topics[i]->name, name) == 0) {
+            return img->topics[i];
+        }
+    }
+    ck_abort_msg("no topic %s", name);
+    return NULL;
+}
+
+static void remove_topic(const char *name)
+{
+    for (size_t i = 0; i < img->n_topics; i++) {
+        if (strcmp(img->topics[i]->name, name) == 0) {
+            image_remove_topic(img, i);
+            return;
+        }
+    }
+    ck_abort_msg("no topic %s", name);
+}
+
+static void node_init(struct node *n, int32_t id)
+{
+    char err[256], idtext[16];
+    snprintf(n->dir, sizeof n->dir, "/tmp/sluice-test-fetcher-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(n->dir));
+    ck_assert_int_eq(sluice_config_init(&n->cfg), 0);
+    snprintf(idtext, sizeof idtext, "%d", (int)id);
+    const char *const kv[][2] = {
+        {"node.id", idtext},
+        {"log.dirs", n->dir},
+        {"replica.fetch.wait.max.ms", "20"},
+        {"replica.fetch.backoff.ms", "20"},
+        /* One batch per partition and fetch: a partition with a backlog
+         * takes several rounds to catch up. */
+        {"replica.fetch.max.bytes", "1"},
+    };
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) {
+        ck_assert_msg(sluice_config_set(&n->cfg, kv[i][0], kv[i][1], err, sizeof err) == 0, "%s",
+                      err);
+    }
+    ck_assert_int_eq(data_dirs_open(&n->dirs, n->dir, 1, err, sizeof err), 0);
+}
+
+static void node_start(struct node *n)
+{
+    char err[256];
+    struct metadata_quorum_source src = {NULL, source_image, NULL};
+    ck_assert_int_eq(metadata_quorum_open(&n->view, &loop, &n->cfg, &src, err, sizeof err), 0);
+    ck_assert_msg(
+        replica_manager_start(&n->rm, &loop, &n->cfg, &n->dirs, n->view, err, sizeof err) == 0,
+        "%s", err);
+}
+
+static void node_free(struct node *n)
+{
+    char cmd[128];
+    data_dirs_close(&n->dirs);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", n->dir);
+    ck_assert_int_eq(system(cmd), 0);
+    sluice_config_free(&n->cfg);
+}
+
+static void setup(void)
+{
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    node_init(&follower, FOLLOWER);
+    node_init(&leader, LEADER);
+    img = image_new();
+    ck_assert_ptr_nonnull(img);
+    ck_assert_int_eq(image_replace_str(&img->cluster_id, "cluster-x"), 0);
+    rpc_server_init(&server, &loop, replica_rpc_max_frame(&leader.cfg));
+    ck_assert_int_eq(replica_service_register(&server, &leader.rm, NULL), 0);
+    ck_assert_int_eq(rpc_server_listen(&server, "127.0.0.1", 0), 0);
+    add_broker(FOLLOWER, 1);
+    add_broker(LEADER, rpc_server_port(&server));
+    node_start(&leader);
+    node_start(&follower);
+}
+
+static void teardown(void)
+{
+    replica_manager_stop(&follower.rm);
+    replica_manager_stop(&leader.rm);
+    rpc_server_close(&server, NULL);
+    metadata_view_close(follower.view);
+    metadata_view_close(leader.view);
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    image_free(img);
+    node_free(&follower);
+    node_free(&leader);
+}
+
+/* Both nodes apply the image as it is now, and finish opening what it
+ * gives them. */
+static void refresh(void)
+{
+    metadata_quorum_refresh(leader.view);
+    metadata_quorum_refresh(follower.view);
+    while (replica_manager_opening(&leader.rm) > 0 || replica_manager_opening(&follower.rm) > 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Run the loop until `cond()` holds; fail saying `what` after 30 s of wall
+ * clock (a bound for a stuck test, not a measurement). */
+#define RUN_UNTIL(cond, what)                                                                      \
+    do {                                                                                           \
+        double deadline_ = wall_s() + 30;                                                          \
+        while (!(cond)) {                                                                          \
+            ck_assert_msg(wall_s() < deadline_, "still waiting for %s", what);                     \
+            uv_run(&loop, UV_RUN_ONCE);                                                            \
+        }                                                                                          \
+    } while (0)
+
+static struct partition *part(struct node *n, const char *topic, int32_t index)
+{
+    return replica_manager_partition(&n->rm, topic, index);
+}
+
+/* The follower's log end of `topic`-`index`, -1 if it hosts none. */
+static int64_t follower_end(const char *topic, int32_t index)
+{
+    struct partition *p = part(&follower, topic, index);
+    return p != NULL ? partition_log_end(p) : -1;
+}
+
+static int64_t leader_end(const char *topic, int32_t index)
+{
+    struct partition *p = part(&leader, topic, index);
+    ck_assert_ptr_nonnull(p);
+    return partition_log_end(p);
+}
+
+/* Append `batches` batches of 3 records to the leader's `topic`-`index`. */
+static void produce(const char *topic, int32_t index, int batches)
+{
+    struct partition *p = part(&leader, topic, index);
+    ck_assert_ptr_nonnull(p);
+    for (int i = 0; i < batches; i++) {
+        struct buf b = BUF_INIT;
+        tb_batch(&b, 3, 40, 1000, (uint32_t)i);
+        struct log_append_info info;
+        ck_assert_int_eq(partition_append(p, b.data, b.len, &info), 0);
+        buf_free(&b);
+    }
+}
+
+/* Partitions the leader's follower sessions hold. */
+static size_t session_partitions(void)
+{
+    return replica_session_cache_partitions(leader.rm.fetch_sessions);
+}
+
+/* The follower holds the leader's whole log of `topic`-`index`, and the
+ * leader recorded it (its high watermark, with the follower in the ISR,
+ * reached its log end). */
+static bool caught_up(const char *topic, int32_t index)
+{
+    int64_t end = leader_end(topic, index);
+    return follower_end(topic, index) == end &&
+           partition_high_watermark(part(&leader, topic, index)) == end;
+}
+
+static uint64_t rounds(void)
+{
+    return follower.rm.fetcher_stats.full_rounds + follower.rm.fetcher_stats.incremental_rounds;
+}
+
+/* Run `n` more follower fetcher rounds. */
+static void run_rounds(uint64_t n, const char *what)
+{
+    uint64_t until = rounds() + n;
+    RUN_UNTIL(rounds() >= until, what);
+}
+
+/* Partitions the follower stops following while their leader and leader
+ * epoch stay the same: one moved off it (its replica set no longer names
+ * it), then a topic deleted and created again with the same leader and
+ * epochs. Each is listed as forgotten in the fetch session, so the leader's
+ * session stops holding (serving, counting as fetched) it, and the other
+ * partitions keep replicating. */
+START_TEST(test_forgotten_while_leader_and_epoch_stay)
+{
+    add_topic("a", 2, 0x41);
+    add_topic("b", 2, 0x42);
+    refresh();
+    for (int32_t i = 0; i < 2; i++) {
+        produce("a", i, 2);
+        produce("b", i, 2);
+    }
+    RUN_UNTIL(caught_up("a", 0) && caught_up("a", 1) && caught_up("b", 0) && caught_up("b", 1),
+              "the follower caught up with every partition");
+    RUN_UNTIL(session_partitions() == 4, "the leader's session holding the 4 partitions");
+    ck_assert_uint_eq(replica_session_cache_count(leader.rm.fetch_sessions), 1);
+
+    /* b-1 moves off the follower: same leader, same leader epoch. */
+    PartitionState *b1 = topic_state("b")->partitions[1];
+    static const int32_t leader_only[] = {LEADER};
+    ck_assert_int_eq(image_set_ints(&b1->replicas, &b1->n_replicas, leader_only, 1), 0);
+    ck_assert_int_eq(image_set_ints(&b1->isr, &b1->n_isr, leader_only, 1), 0);
+    b1->partition_epoch++;
+    refresh();
+    ck_assert_ptr_null(part(&follower, "b", 1));
+    ck_assert_int_eq(part(&leader, "b", 1)->leader_epoch, 0);
+    RUN_UNTIL(session_partitions() == 3, "b-1 forgotten in the leader's session");
+    produce("a", 1, 1);
+    produce("b", 0, 1);
+    produce("b", 1, 1);
+    RUN_UNTIL(caught_up("a", 1) && caught_up("b", 0), "a-1 and b-0 replicated after the move");
+    run_rounds(4, "more fetcher rounds");
+    ck_assert_uint_eq(session_partitions(), 3);
+    ck_assert_uint_eq(replica_session_cache_count(leader.rm.fetch_sessions), 1);
+
+    /* Topic b deleted: both of its partitions leave the session. */
+    remove_topic("b");
+    refresh();
+    RUN_UNTIL(session_partitions() == 2, "topic b forgotten in the leader's session");
+    produce("a", 0, 1);
+    RUN_UNTIL(caught_up("a", 0), "a-0 replicated after the deletion");
+
+    /* b again, with the same leader and epochs (another topic id): new
+     * logs on both sides, fetched from offset 0. */
+    add_topic("b", 2, 0x43);
+    refresh();
+    ck_assert_int_eq(leader_end("b", 0), 0);
+    produce("b", 0, 1);
+    produce("b", 1, 2);
+    produce("a", 1, 1);
+    RUN_UNTIL(caught_up("b", 0) && caught_up("b", 1) && caught_up("a", 1),
+              "the recreated b and a-1 replicated");
+    ck_assert_int_eq(follower_end("b", 1), 6);
+    RUN_UNTIL(session_partitions() == 4, "the recreated b's partitions in the leader's session");
+    ck_assert_uint_eq(replica_session_cache_count(leader.rm.fetch_sessions), 1);
+}
+END_TEST
+
+/* The follower throttle holds a partition back right after an answer
+ * moved it: the incremental round that would name it cannot, falls back
+ * to a full round, which leaves it out (forgotten by the leader's session)
+ * while every other partition keeps replicating; once the throttle lifts
+ * it catches up and rounds are incremental again. */
+START_TEST(test_moved_partition_throttled_falls_back_to_full_round)
+{
+    TopicState *t = add_topic("a", 3, 0x41);
+    ck_assert_int_eq(image_set_topic_config(t, "follower.replication.throttled.replicas", "0:1"),
+                     0);
+    refresh();
+    produce("a", 1, 1);
+    produce("a", 2, 1);
+    RUN_UNTIL(caught_up("a", 1) && caught_up("a", 2) && session_partitions() == 3,
+              "the follower fetching the 3 partitions");
+    run_rounds(4, "steady rounds");
+    uint64_t incremental = follower.rm.fetcher_stats.incremental_rounds;
+    run_rounds(4, "steady rounds");
+    ck_assert_uint_gt(follower.rm.fetcher_stats.incremental_rounds, incremental);
+
+    /* 1 byte a second (over ten windows: 10 bytes) is used up by a-0's
+     * first batch: from then on a-0, out of the ISR (the leader's high
+     * watermark is its log end) and behind it, is held back. */
+    ck_assert_int_eq(image_set_broker_config(img, "1", "follower.replication.throttled.rate", "1"),
+                     0);
+    static const int32_t leader_only[] = {LEADER};
+    PartitionState *a0 = t->partitions[0];
+    ck_assert_int_eq(image_set_ints(&a0->isr, &a0->n_isr, leader_only, 1), 0);
+    a0->partition_epoch++;
+    refresh();
+    ck_assert(part(&follower, "a", 0)->follower_throttled);
+    /* Steady again after the change (a full round, then incremental
+     * ones): the answer that moves a-0 comes in an incremental round. */
+    incremental = follower.rm.fetcher_stats.incremental_rounds;
+    RUN_UNTIL(follower.rm.fetcher_stats.incremental_rounds >= incremental + 2,
+              "incremental rounds after the throttle change");
+    ck_assert_uint_eq(follower.rm.follower_quota.held_back, 0);
+    uint64_t full = follower.rm.fetcher_stats.full_rounds;
+    produce("a", 0, 40);
+    RUN_UNTIL(follower_end("a", 0) > 0, "a-0's first batch");
+    RUN_UNTIL(follower.rm.follower_quota.held_back > 0, "a-0 held back by the throttle");
+    RUN_UNTIL(session_partitions() == 2, "a-0 forgotten in the leader's session");
+    ck_assert_uint_gt(follower.rm.fetcher_stats.full_rounds, full);
+    /* The others replicate meanwhile; a-0 stays where the throttle
+     * stopped it (named again, it would take a batch a round). */
+    for (int i = 0; i < 3; i++) {
+        produce("a", 1, 1);
+        produce("a", 2, 1);
+        RUN_UNTIL(caught_up("a", 1) && caught_up("a", 2), "a-1 and a-2 replicated");
+    }
+    run_rounds(20, "rounds while a-0 is throttled");
+    int64_t batch_end = 3; /* one batch of 3 records */
+    ck_assert_msg(follower_end("a", 0) <= 2 * batch_end,
+                  "a-0 at %lld of %lld while throttled: fetched on past the throttle",
+                  (long long)follower_end("a", 0), (long long)leader_end("a", 0));
+    ck_assert_uint_eq(session_partitions(), 2);
+
+    /* The throttle lifts: a-0 catches up, the session holds all three, and
+     * steady rounds are incremental again. */
+    ck_assert_int_eq(image_set_broker_config(img, "1", "follower.replication.throttled.rate", NULL),
+                     0);
+    refresh();
+    RUN_UNTIL(caught_up("a", 0), "a-0 caught up once unthrottled");
+    RUN_UNTIL(session_partitions() == 3, "a-0 back in the leader's session");
+    run_rounds(4, "steady rounds");
+    incremental = follower.rm.fetcher_stats.incremental_rounds;
+    produce("a", 1, 1);
+    RUN_UNTIL(caught_up("a", 1), "a-1 replicated");
+    run_rounds(4, "steady rounds");
+    ck_assert_uint_gt(follower.rm.fetcher_stats.incremental_rounds, incremental);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("replica_fetcher");
+    TCase *tc = tcase_create("sessions");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_forgotten_while_leader_and_epoch_stay);
+    tcase_add_test(tc, test_moved_partition_throttled_falls_back_to_full_round);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
+}
