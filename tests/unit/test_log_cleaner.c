@@ -858,7 +858,7 @@ static void check_truncated_to_ten(struct partition_log *log)
     ck_assert_int_eq(n, 9); /* offset 0 cleaned away; 1..9 as written */
     for (int i = 0; i < n; i++) {
         ck_assert_int_eq(s[i].offset, i + 1);
-        char value[8];
+        char value[16];
         snprintf(value, sizeof value, "r%d", (i + 1) / KEYS);
         ck_assert_str_eq(s[i].value, value);
     }
