@@ -541,6 +541,11 @@ static void on_link_stopped(struct controller_link *link)
     }
 }
 
+static void on_logs_flushed(void *arg)
+{
+    broker_stop(arg);
+}
+
 void broker_stop_then(struct broker *b, void (*cb)(struct broker *b))
 {
     if (b->started < STARTED_METADATA) { /* no controller session to end */
@@ -549,7 +554,10 @@ void broker_stop_then(struct broker *b, void (*cb)(struct broker *b))
         return;
     }
     b->stopped_cb = cb;
-    broker_stop(b);
+    if (b->started < STARTED_REPLICAS ||
+        replica_manager_flush_all(&b->replicas, on_logs_flushed, b) != 0) {
+        broker_stop(b);
+    }
 }
 
 void broker_stop(struct broker *b)

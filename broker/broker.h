@@ -75,10 +75,13 @@ bool broker_caught_up_and_unfenced(const struct broker *b);
  * every partition log, shut down the controller session (controlled
  * shutdown, bounded). Handles finish closing when the loop runs again. */
 void broker_stop(struct broker *b);
-/* broker_stop, then `cb` once the controller session is over (its controlled
- * shutdown answered, or given up after its bound). A process with both roles
- * stops its controller only then, so the controlled shutdown (which fences
- * this broker) has a controller to talk to, even when it is the only one. */
+/* Flush every partition log on the thread pool while still serving
+ * (replica_manager_flush_all: the close then has little left to sync on the
+ * loop), then broker_stop, then `cb` once the controller session is over
+ * (its controlled shutdown answered, or given up after its bound). A process
+ * with both roles stops its controller only then, so the controlled shutdown
+ * (which fences this broker) has a controller to talk to, even when it is the
+ * only one. */
 void broker_stop_then(struct broker *b, void (*cb)(struct broker *b));
 
 /* Re-read the TLS listeners' key, certificates and trust store (SIGHUP).

@@ -260,13 +260,26 @@ static void lifecycle_done(struct service_op *op, int status, const struct fsm_r
 }
 
 /* Move leadership off a shutting-down broker (and it out of ISRs); fence it
- * once it leads nothing (KIP-631's controlled shutdown). */
+ * once it leads nothing (KIP-631's controlled shutdown). `closed`: the
+ * broker's ControlledShutdown, which it sends as its last request, its logs
+ * closed: it serves nothing any more, so it is fenced now, and a partition
+ * only it could lead (no other ISR member) is left without a leader until it
+ * is back, as Kafka's controlled shutdown does. Left unfenced, a broker that
+ * was the only replica of a partition (a single node) kept a live session in
+ * the controller, and its restart was refused registration
+ * (DUPLICATE_BROKER_REGISTRATION) until broker.session.timeout.ms ran out.
+ * A heartbeat's want_shutdown comes from a broker still serving: it keeps
+ * such a partition until its session ends. */
 static void begin_shutdown(struct controller_service *svc, struct rpc_call *call,
-                           const BrokerState *b, struct heartbeat_extra *x)
+                           const BrokerState *b, struct heartbeat_extra *x, bool closed)
 {
     liveness_set_shutting_down(&svc->liveness, b->broker_id);
     MetadataBatch *batch = records_batch_new();
-    int n = batch != NULL ? service_elect_partitions(svc, batch, b->broker_id) : -ENOMEM;
+    bool fence = closed && !b->fenced;
+    int n = batch == NULL ? -ENOMEM
+            : fence       ? records_add_fencing(batch, b->broker_id, b->broker_epoch, true)
+                          : 0;
+    n = n >= 0 ? service_elect_partitions(svc, batch, b->broker_id) : n;
     x->remaining = 0;
     const MetadataImage *img = svc->quorum->fsm.image;
     for (size_t t = 0; n >= 0 && t < img->n_topics; t++) {
@@ -277,12 +290,16 @@ static void begin_shutdown(struct controller_service *svc, struct rpc_call *call
     /* Partitions it keeps leading are those the batch moves plus the ones
      * with no other ISR member; subtract the moved ones. */
     for (size_t i = 0; n > 0 && i < batch->n_records; i++) {
+        if (batch->records[i]->record_case !=
+            SLUICE__METADATA__METADATA_RECORD__RECORD_PARTITION_CHANGE) {
+            continue; /* the fencing */
+        }
         const Sluice__Metadata__PartitionChangeRecord *c = batch->records[i]->partition_change;
         const TopicState *t = image_find_topic_id(img, c->topic_id);
         const PartitionState *p = t != NULL ? image_find_partition(t, c->partition) : NULL;
         x->remaining -= p != NULL && p->leader == b->broker_id && c->leader != b->broker_id;
     }
-    if (n >= 0 && x->remaining == 0 && !b->fenced) {
+    if (n >= 0 && x->remaining == 0 && !b->fenced && !fence) {
         n = records_add_fencing(batch, b->broker_id, b->broker_epoch, true);
     }
     if (n < 0) {
@@ -424,7 +441,7 @@ static void handle_heartbeat(struct rpc_call *call, void *arg)
     /* Caught up once it has applied the batch that registered it. */
     x->caught_up = req->metadata_offset >= b->broker_epoch;
     if (req->want_shutdown) {
-        begin_shutdown(svc, call, b, x);
+        begin_shutdown(svc, call, b, x, false);
     } else if (!offline_change(svc, call, b, x)) {
         heartbeat_change(svc, call, b, x);
     }
@@ -445,7 +462,7 @@ static void handle_controlled_shutdown(struct rpc_call *call, void *arg)
         free(x);
         return;
     }
-    begin_shutdown(svc, call, b, x);
+    begin_shutdown(svc, call, b, x, true);
 }
 
 /* ---- AlterPartition (KIP-497, KIP-903) ---- */

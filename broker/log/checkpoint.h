@@ -13,6 +13,18 @@ struct log_checkpoint {
     int64_t recovery_point; /* every offset below it was fsynced */
 };
 
+/* Someone waiting for offsets just recorded to be durable (a DeleteRecords
+ * answer): `done` is called once, on the loop thread, with 0 once a write
+ * holding them landed, or -errno when it failed or the writer closed
+ * (LOG_ERR_CLOSED). Embedded in the waiter's memory: no allocation. */
+struct log_checkpoint_waiter {
+    void (*done)(struct log_checkpoint_waiter *w, int status);
+    void *data;
+    /* private to the writer */
+    uint64_t seq;
+    struct log_checkpoint_waiter *prev, *next;
+};
+
 /* Write `cp` to `<dir>/<name>`. Returns 0 or -errno. Synchronous. */
 int checkpoint_write(const char *dir, const char *name, const struct log_checkpoint *cp);
 

@@ -478,6 +478,15 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
     if ((rv = log_epochs_reset(log)) < 0) {
         return rv;
     }
+    /* Synchronous on purpose (the one checkpoint write left on the loop
+     * besides shutdown): the fetcher appends from `offset` as soon as this
+     * returns and reports that log end to the leader, which may take this
+     * replica into the ISR and later make it leader. Until the new start is
+     * on disk a crash can leave old segments (their deletion is queued, not
+     * done) below a gap, under the old start offset: this replica would then
+     * serve records the leader's DeleteRecords said are gone. It is rare (a
+     * follower fallen behind the leader's log start, once) and the write is
+     * one per such event, not per request as DeleteRecords was. */
     return partition_log_checkpoint(log);
 err_after_rename:
     if (same != NULL) {

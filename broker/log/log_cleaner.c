@@ -676,7 +676,10 @@ static int rename_ext(const struct clean_src *src, const char *from, const char 
  * held by another), so readers keep the old inodes until the install. What
  * would name them (a deletion, a truncation, a close) first calls
  * log_cleaner_settle, which takes swap_lock: the pool holds it only around
- * steps, never across an fsync, so the loop waits for renames at most. */
+ * steps, never across an fsync, so the loop waits at most for a segment's
+ * renames and the open of its cleaned files. The open stays under the lock:
+ * a settle must find every segment in place already opened, or it would
+ * leave the log naming files its old segment's descriptors no longer are. */
 
 static void unlock_swap(struct clean_job *job)
 {
@@ -781,7 +784,9 @@ static void swap_work(uv_work_t *req)
     int frv = moved ? fs_fsync_dir(job->dir) : 0;
     if (frv < 0) {
         log_error("log", "cannot fsync dir=%s error=%s", job->dir, strerror(-frv));
+        uv_mutex_lock(&job->swap_lock); /* settle_locked reads it */
         job->swap_fault = frv;
+        unlock_swap(job);
     }
     for (size_t i = 0; i < job->n; i++) {
         if (job->src[i].rewritten && job->src[i].state == SWAP_NONE) {
@@ -924,6 +929,12 @@ static void swap_after(uv_work_t *req, int status)
     }
     if (log != NULL && job->swap_fault != 0) {
         log_note_io_error(log, job->swap_fault, "cleaner swap");
+    }
+    /* A truncation after the pool finished (settled before this ran) may
+     * have cut below map_end: what is appended again there was never in
+     * the offset map, so it must not count as clean. */
+    if (log != NULL && rv == 0 && job->truncations != log->truncations) {
+        rv = LOG_ERR_CLOSED;
     }
     if (log != NULL && rv == 0 && job->map_end > log->clean_offset) {
         log->clean_offset = job->map_end;

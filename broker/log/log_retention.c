@@ -142,7 +142,7 @@ int64_t partition_log_retention_deadline(struct partition_log *log, int64_t prod
     return deadline;
 }
 
-int partition_log_delete_records(struct partition_log *log, int64_t before_offset)
+int partition_log_advance_start(struct partition_log *log, int64_t before_offset)
 {
     if (before_offset < 0 || before_offset > log->high_watermark) {
         return LOG_ERR_OFFSET_OUT_OF_RANGE;
@@ -153,11 +153,33 @@ int partition_log_delete_records(struct partition_log *log, int64_t before_offse
     log_info("log", "advancing log start offset dir=%s from=%" PRId64 " to=%" PRId64, log->dir,
              log->start_offset, before_offset);
     log->start_offset = before_offset;
+    log_note_work(log); /* the owner files the new offsets */
+    return 1;
+}
+
+int partition_log_start_durable(struct partition_log *log, int64_t durable_start)
+{
+    /* Only what lies wholly below a start that is on disk: a crash then
+     * never finds a segment of records a client was told are gone. */
+    size_t k = 0;
+    while (k + 1 < log->nsegs && log->segs[k + 1]->base_offset <= durable_start &&
+           log->segs[k + 1]->base_offset <= log->start_offset) {
+        k++;
+    }
+    delete_front(log, k, "DeleteRecords");
+    producer_state_drop_before(&log->producers, log->start_offset);
+    return log_epochs_after_start_moved(log);
+}
+
+int partition_log_delete_records(struct partition_log *log, int64_t before_offset)
+{
+    int rv = partition_log_advance_start(log, before_offset);
+    if (rv <= 0) {
+        return rv;
+    }
     /* Persist the new start before deleting files, so a crash never brings
      * deleted records back from a segment that survived. */
-    int rv = partition_log_checkpoint(log);
-    delete_front(log, count_below_start(log), "DeleteRecords");
-    producer_state_drop_before(&log->producers, log->start_offset);
-    int erv = log_epochs_after_start_moved(log);
+    rv = partition_log_checkpoint(log);
+    int erv = partition_log_start_durable(log, log->start_offset);
     return rv < 0 ? rv : erv;
 }

@@ -339,6 +339,19 @@ int partition_log_checkpoint(struct partition_log *log)
     return write_checkpoint(log);
 }
 
+int partition_log_checkpoint_wait(struct partition_log *log, struct log_checkpoint_waiter *w)
+{
+    if (owned(log) && log->owner.checkpoint_wait != NULL) {
+        return log->owner.checkpoint_wait(log->owner.data, log, w);
+    }
+    int rv = partition_log_checkpoint(log);
+    if (rv < 0) {
+        return rv;
+    }
+    rv = partition_log_start_durable(log, log->start_offset);
+    return rv < 0 ? rv : 1;
+}
+
 void log_note_deadline(struct partition_log *log)
 {
     if (log->owner.deadline_moved != NULL) {

@@ -96,9 +96,8 @@ struct partition_log_owner {
      * offsets (log start, high watermark, durable offset) that moved. Called
      * once, then not again until partition_log_take_work has cleared it. */
     void (*has_work)(void *data, struct partition_log *log);
-    /* Persist the log's offsets now, before this call returns (DeleteRecords
-     * and a follower emptying its log delete files right after). Returns 0 or
-     * -errno. */
+    /* Persist the log's offsets now, before this call returns (a follower
+     * emptying its log, partition_log_delete_records). Returns 0 or -errno. */
     int (*checkpoint_now)(void *data, struct partition_log *log);
     /* The log is going away: closed (its final offsets in `cp`, after its last
      * fsync) or deleted (`cp` NULL). The log must not be used in the call. */
@@ -128,6 +127,11 @@ struct partition_log_owner {
      * (segments, their own directory) runs there, a few jobs on the thread
      * pool at a time. NULL: straight on the pool, unbounded. */
     struct log_delete_queue *deletions;
+    /* partition_log_checkpoint_wait for an owned log: file the offsets and
+     * tell `w` once they are on disk; same returns. Once they are, the owner
+     * calls partition_log_start_durable (segments below the start go). May be
+     * NULL: a synchronous checkpoint. */
+    int (*checkpoint_wait)(void *data, struct partition_log *log, struct log_checkpoint_waiter *w);
 };
 
 /* Set up a cache bounding the descriptors of the segments of the logs that
@@ -397,6 +401,14 @@ void partition_log_set_high_watermark(struct partition_log *log, int64_t hw);
  * never per request. */
 int partition_log_checkpoint(struct partition_log *log);
 
+/* Make the offsets as they are now durable without blocking the loop:
+ * returns 1 if they already are (`w->done` not called), 0 if `w->done` will
+ * be called from the loop once a checkpoint write holding them landed (0)
+ * or failed / the owner closed (-errno, LOG_ERR_CLOSED), or -errno now. A
+ * log without an owner writes its own file here (tests, tools: 1 or
+ * -errno). */
+int partition_log_checkpoint_wait(struct partition_log *log, struct log_checkpoint_waiter *w);
+
 /* ---- replication / admin ---- */
 
 /* Remove every record at or above `offset` (a follower truncating to the
@@ -419,6 +431,15 @@ int partition_log_truncate_fully_and_start_at(struct partition_log *log, int64_t
  * is written before returning. A lower offset than the current start is a
  * no-op success. */
 int partition_log_delete_records(struct partition_log *log, int64_t before_offset);
+
+/* DeleteRecords off the loop's disk, in three steps. Advance the log start
+ * offset in memory (bounds as above; readers see it at once): returns 1 if
+ * it moved, 0 if `before_offset` is not past it. Then
+ * partition_log_checkpoint_wait: the answer may go once it completes. The
+ * owner then calls partition_log_start_durable with the start offset its
+ * written checkpoint holds, which deletes the segments wholly below it. */
+int partition_log_advance_start(struct partition_log *log, int64_t before_offset);
+int partition_log_start_durable(struct partition_log *log, int64_t durable_start);
 
 /* Retention: delete whole segments, oldest first and never the active one,
  * whose largest timestamp is older than now_ms - retention.ms, or while the

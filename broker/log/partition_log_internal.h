@@ -234,7 +234,7 @@ void log_cleaner_shutdown(struct partition_log *log);
 /* Before anything names a segment's files on the loop (a deletion, a
  * truncation): stop an in-flight swap where it is, so the log's segments are
  * its files again (a segment already swapped is installed, one only committed
- * taken back). Loop thread; waits at most for a rename on the pool. */
+ * taken back). Loop thread; waits at most for one segment's renames and open on the pool. */
 void log_cleaner_settle(struct partition_log *log);
 /* Recovery, before segments are listed: finish swaps that reached `.swap`
  * (their indexes are dropped, so they are rebuilt) and delete `.cleaned`

@@ -57,6 +57,10 @@ struct dir_checkpoint {
     uint64_t seq;          /* of the last write started */
     struct writer *w;
     struct job *inflight;
+    uint64_t landed; /* the newest state a write finished (loop's view) */
+    /* dir_checkpoint_wait's waiters, each for the state of its call: at
+     * most one per caller's request, in the callers' memory. */
+    struct log_checkpoint_waiter *waiters;
     char **retire; /* old per-partition files to delete after the next write */
     size_t n_retire, cap_retire;
 };
@@ -316,20 +320,68 @@ static void give_back(struct dir_checkpoint *dc, struct job *job)
     }
 }
 
+static void waiter_unlink(struct dir_checkpoint *dc, struct log_checkpoint_waiter *w)
+{
+    if (w->prev != NULL) {
+        w->prev->next = w->next;
+    } else {
+        dc->waiters = w->next;
+    }
+    if (w->next != NULL) {
+        w->next->prev = w->prev;
+    }
+    w->prev = w->next = NULL;
+}
+
+/* Tell the waiters for states up to `seq` (all: UINT64_MAX) `status`. They
+ * leave the list first: a `done` may wait or unwait again. */
+static void complete_waiters(struct dir_checkpoint *dc, uint64_t seq, int status)
+{
+    struct log_checkpoint_waiter *ready = NULL;
+    struct log_checkpoint_waiter *w = dc->waiters;
+    while (w != NULL) {
+        struct log_checkpoint_waiter *next = w->next;
+        if (w->seq <= seq) {
+            waiter_unlink(dc, w);
+            w->next = ready;
+            ready = w;
+        }
+        w = next;
+    }
+    while (ready != NULL) {
+        w = ready;
+        ready = w->next;
+        w->next = NULL;
+        w->done(w, status);
+    }
+}
+
 static void job_after(uv_work_t *req, int status)
 {
     struct job *job = req->data;
     struct dir_checkpoint *dc = job->dc;
     int rv = status < 0 ? status : job->status;
+    uint64_t seq = job->seq;
     if (dc != NULL) {
         dc->inflight = NULL;
         if (rv < 0) {
             log_error("replica", "cannot write offsets checkpoints dir=%s error=%s", dc->dir,
                       strerror(-rv));
             give_back(dc, job);
+        } else if (seq > dc->landed) {
+            dc->landed = seq;
         }
     }
     job_free(job);
+    if (dc != NULL) {
+        /* A failed write fails the answers that needed its state: a retry
+         * may never land (the directory goes offline), and they must not
+         * wait for it. */
+        complete_waiters(dc, rv < 0 ? seq : dc->landed, rv < 0 ? rv : 0);
+        if (dc->waiters != NULL) {
+            dir_checkpoint_write_async(dc); /* the newer state they wait for */
+        }
+    }
 }
 
 static struct job *job_new(struct dir_checkpoint *dc)
@@ -395,11 +447,44 @@ int dir_checkpoint_write_sync(struct dir_checkpoint *dc)
         } else {
             dc->dirty = true;
         }
+    } else if (job->seq > dc->landed) {
+        dc->landed = job->seq;
     }
     if (job != NULL) {
         job_free(job);
     }
+    if (dc->waiters != NULL && dc->inflight == NULL) {
+        /* Waiters are told from a pool write's completion, never from
+         * inside this call (its caller is in the middle of changing a log):
+         * one more write, which finds its state landed or carries it. */
+        dc->dirty = true;
+        dir_checkpoint_write_async(dc);
+    }
     return rv;
+}
+
+int dir_checkpoint_wait(struct dir_checkpoint *dc, struct log_checkpoint_waiter *w)
+{
+    uint64_t need = dc->dirty ? dc->seq + 1 : dc->seq;
+    if (need <= dc->landed) {
+        return 1;
+    }
+    w->seq = need;
+    w->prev = NULL;
+    w->next = dc->waiters;
+    if (dc->waiters != NULL) {
+        dc->waiters->prev = w;
+    }
+    dc->waiters = w;
+    dir_checkpoint_write_async(dc); /* in flight already: its completion queues the next */
+    return 0;
+}
+
+void dir_checkpoint_unwait(struct dir_checkpoint *dc, struct log_checkpoint_waiter *w)
+{
+    if (w->prev != NULL || dc->waiters == w) {
+        waiter_unlink(dc, w);
+    }
 }
 
 void dir_checkpoint_close(struct dir_checkpoint *dc)
@@ -410,6 +495,8 @@ void dir_checkpoint_close(struct dir_checkpoint *dc)
     if (dc->inflight != NULL) {
         dc->inflight->dc = NULL;
     }
+    complete_waiters(dc, dc->landed, 0); /* the shutdown's write landed theirs */
+    complete_waiters(dc, UINT64_MAX, LOG_ERR_CLOSED);
     free_entries(&dc->entries);
     free_strings(dc->retire, dc->n_retire);
     writer_unref(dc->w);

@@ -8,9 +8,11 @@
  * happens only when an entry changed since the last one, formats the three
  * files on the loop and writes each atomically (tmp, fsync, rename, directory
  * fsync) on the libuv thread pool; one write per directory is in flight at a
- * time. A synchronous write (for DeleteRecords, which deletes files right
- * after, and shutdown) is ordered with the asynchronous ones: whichever
- * carries the newer state lands last.
+ * time. Whoever must not go on before its offsets are durable (a DeleteRecords
+ * answer) waits for a pool write with dir_checkpoint_wait: waiters share the
+ * writes, so a burst of them costs one or two writes. A synchronous write
+ * (shutdown, a follower emptying its log) is ordered with the asynchronous
+ * ones: whichever carries the newer state lands last.
  *
  * Partitions whose offsets came from their own `log-offsets.checkpoint` (the
  * format before these files) have that file deleted once a write listing them
@@ -58,7 +60,20 @@ void dir_checkpoint_write_async(struct dir_checkpoint *dc);
  * write's file operations first). Returns 0 or -errno (logged). */
 int dir_checkpoint_write_sync(struct dir_checkpoint *dc);
 
-/* Free; a write in flight finishes on its own (run the loop until it has). */
+/* Wait until the state recorded so far (dir_checkpoint_set...) is on disk:
+ * returns 1 if it already is (`w->done` is not called), else 0 and a pool
+ * write is started or follows the one in flight; `w->done` is then called
+ * once from the loop, with 0 or the write's -errno (the answers needing a
+ * failed write fail, they do not wait for a retry), or LOG_ERR_CLOSED from
+ * dir_checkpoint_close. Never from inside this call or a synchronous write. */
+int dir_checkpoint_wait(struct dir_checkpoint *dc, struct log_checkpoint_waiter *w);
+
+/* Stop waiting without `done` (the waiter goes away); harmless if `w` is
+ * not waiting. */
+void dir_checkpoint_unwait(struct dir_checkpoint *dc, struct log_checkpoint_waiter *w);
+
+/* Free, completing the waiters with LOG_ERR_CLOSED; a write in flight finishes on its own (run the
+ * loop until it has). */
 void dir_checkpoint_close(struct dir_checkpoint *dc);
 
 #endif

@@ -42,6 +42,11 @@ struct managed_log {
     struct log_link compact;            /* in lm->compacted */
     struct deadline_entry retention;    /* queued at its retention deadline */
     struct managed_log *retention_next; /* in the retention pass's list of due logs */
+    /* Waiting for a checkpoint holding log start `start_target` to land
+     * before the segments below it are deleted (DeleteRecords). */
+    struct log_checkpoint_waiter start_wait;
+    int64_t start_target;
+    bool start_pending;
 };
 
 /* Partition directories renamed for deletion whose removal an earlier run
@@ -240,6 +245,65 @@ static int on_log_checkpoint_now(void *data, struct partition_log *log)
     return dir_checkpoint_write_sync(m->lm->checkpoints[m->dir]);
 }
 
+static void start_wait(struct managed_log *m);
+
+static void on_start_durable(struct log_checkpoint_waiter *w, int status)
+{
+    struct managed_log *m = w->data;
+    m->start_pending = false;
+    if (status == LOG_ERR_CLOSED) {
+        return; /* shutdown: the segments stay for the next open */
+    }
+    if (status < 0) {
+        /* As any failed write of the directory's data: it goes offline (the
+         * segments stay until a later open finds the start offset). */
+        char ctx[300];
+        snprintf(ctx, sizeof ctx, "offsets checkpoint topic=%s partition=%d", m->topic,
+                 m->partition);
+        log_manager_fail_dir(m->lm, m->dir, status, ctx);
+        return;
+    }
+    int rv = partition_log_start_durable(m->log, m->start_target);
+    if (rv < 0) {
+        log_error("replica", "cannot trim the epoch cache topic=%s partition=%d error=%s", m->topic,
+                  m->partition, log_err_name(rv));
+    }
+    if (partition_log_start_offset(m->log) > m->start_target) {
+        start_wait(m); /* moved again meanwhile */
+    }
+}
+
+/* Delete the segments below the log start once a checkpoint holding it
+ * landed; one wait per log at a time, for the newest start when it began. */
+static void start_wait(struct managed_log *m)
+{
+    if (m->start_pending) {
+        return;
+    }
+    m->start_target = partition_log_start_offset(m->log);
+    m->start_wait.done = on_start_durable;
+    m->start_wait.data = m;
+    int rv = dir_checkpoint_wait(m->lm->checkpoints[m->dir], &m->start_wait);
+    if (rv == 1) {
+        (void)partition_log_start_durable(m->log, m->start_target); /* logged there */
+    } else {
+        m->start_pending = true;
+    }
+}
+
+static int on_log_checkpoint_wait(void *data, struct partition_log *log,
+                                  struct log_checkpoint_waiter *w)
+{
+    struct managed_log *m = data;
+    (void)log;
+    if (m->lm->dir_offline[m->dir]) {
+        return LOG_ERR_CLOSED;
+    }
+    file_offsets(m);
+    start_wait(m);
+    return dir_checkpoint_wait(m->lm->checkpoints[m->dir], w);
+}
+
 static void on_log_failed(void *data, struct partition_log *log, int err, const char *what)
 {
     struct managed_log *m = data;
@@ -305,6 +369,9 @@ static void on_log_closed(void *data, struct partition_log *log, const struct lo
     work_unlist(m);
     compact_unlist(m);
     deadline_heap_remove(&m->lm->retention_due, &m->retention);
+    if (m->start_pending) {
+        dir_checkpoint_unwait(dc, &m->start_wait);
+    }
     free(m->topic);
     free(m);
 }
@@ -581,9 +648,16 @@ int log_manager_open(struct log_manager *lm, const char *topic, const uint8_t id
     m->dir = d;
     j->lm = lm;
     j->m = m;
-    j->owner = (struct partition_log_owner){
-        on_log_work, on_log_checkpoint_now, on_log_closed,    on_log_failed, m,
-        &lm->files,  on_log_deadline,       on_log_cleanable, &lm->deletions};
+    j->owner = (struct partition_log_owner){on_log_work,
+                                            on_log_checkpoint_now,
+                                            on_log_closed,
+                                            on_log_failed,
+                                            m,
+                                            &lm->files,
+                                            on_log_deadline,
+                                            on_log_cleanable,
+                                            &lm->deletions,
+                                            on_log_checkpoint_wait};
     memcpy(j->id, id, sizeof j->id);
     j->leader_epoch = leader_epoch;
     j->done = done;

@@ -16,7 +16,10 @@
  * - Keeps the offsets of each directory's partitions in Kafka's three
  *   per-directory checkpoint files (dir_checkpoint.h), written together on
  *   the thread pool when something changed, every
- *   log_manager_checkpoint_interval_ms (5 s by Kafka's defaults).
+ *   log_manager_checkpoint_interval_ms (5 s by Kafka's defaults), and at
+ *   once for a DeleteRecords (partition_log_checkpoint_wait): its answer
+ *   waits for that pool write, and the segments below the new log start go
+ *   only once it landed (a failed write takes the directory offline).
  * - Runs background flushes every second, visiting only the logs that told
  *   it they have work (partition_log_owner.has_work): unflushed records or
  *   moved offsets. Idle partitions cost nothing per tick.

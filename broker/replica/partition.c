@@ -572,17 +572,23 @@ int partition_truncate_fully(struct partition *p, int64_t offset)
 
 /* ---- admin ---- */
 
-int partition_delete_records(struct partition *p, int64_t offset, int64_t *low)
+int partition_delete_records(struct partition *p, int64_t offset, int64_t *low,
+                             struct log_checkpoint_waiter *w)
 {
     int64_t target = offset == -1 ? partition_high_watermark(p) : offset;
     if (target < 0 || target > p->high_watermark) {
         return LOG_ERR_OFFSET_OUT_OF_RANGE;
     }
     partition_log_set_high_watermark(p->log, p->high_watermark);
-    int rv = partition_log_delete_records(p->log, target);
-    if (rv == 0) {
-        *low = partition_log_start_offset(p->log);
+    int rv = partition_log_advance_start(p->log, target);
+    if (rv < 0) {
+        return rv;
+    }
+    *low = partition_log_start_offset(p->log);
+    if (rv == 1) {
         note_change(p); /* followers' sessions learn the new log start */
     }
-    return rv;
+    /* Even when this request moved nothing: an earlier one may have moved
+     * the start to here and still wait for its write. */
+    return partition_log_checkpoint_wait(p->log, w);
 }

@@ -255,9 +255,14 @@ uint64_t partition_caught_up_at(const struct replica_progress *r, int64_t fetch_
 
 /* ---- admin ---- */
 
-/* DeleteRecords up to `offset` (-1 = high watermark); returns the new low
- * watermark in *low or an error (LOG_ERR_OFFSET_OUT_OF_RANGE above the HW). */
-int partition_delete_records(struct partition *p, int64_t offset, int64_t *low);
+/* DeleteRecords up to `offset` (-1 = high watermark): the log start moves
+ * at once (readers see it), *low is the new low watermark, and the answer
+ * must wait for it to be durable (a crash must never bring back records a
+ * client was told are gone). Returns 1: durable already; 0: `w->done` tells
+ * later (partition_log_checkpoint_wait); or an error now
+ * (LOG_ERR_OFFSET_OUT_OF_RANGE above the HW, -errno). Never blocks on disk. */
+int partition_delete_records(struct partition *p, int64_t offset, int64_t *low,
+                             struct log_checkpoint_waiter *w);
 
 /* ---- the high watermark rule (pure) ---- */
 

@@ -882,6 +882,138 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     return 0;
 }
 
+/* ---- flushing every log before a shutdown (replica_manager_flush_all) ---- */
+
+struct flush_all_slot {
+    struct log_flush_req req;
+    struct replica_flush_all *fa;
+    bool busy;
+};
+
+struct replica_flush_all {
+    struct replica_manager *rm;
+    /* The hosted topics at the call, looked up again by name at each step:
+     * a topic deleted meanwhile is skipped, not touched. */
+    char **topics;
+    size_t n_topics;
+    size_t topic; /* cursor: the next log to flush is topics[topic]-index */
+    int32_t index;
+    size_t in_flight;
+    bool cancelled; /* the manager is stopping: its close completes the flushes */
+    struct flush_all_slot slots[REPLICA_FLUSH_ALL_IN_FLIGHT];
+    void (*cb)(void *arg);
+    void *arg;
+};
+
+static void flush_all_free(struct replica_flush_all *fa)
+{
+    for (size_t i = 0; i < fa->n_topics; i++) {
+        free(fa->topics[i]);
+    }
+    free(fa->topics);
+    free(fa);
+}
+
+/* The next hosted, open partition at or after the cursor (moved past it), or
+ * NULL at the end. */
+static struct partition *flush_all_next(struct replica_flush_all *fa)
+{
+    while (fa->topic < fa->n_topics) {
+        struct hosted_topic *h = strmap_get(&fa->rm->topics, fa->topics[fa->topic]);
+        if (h == NULL || fa->index >= h->n) {
+            fa->topic++;
+            fa->index = 0;
+            continue;
+        }
+        struct partition *p = h->parts[fa->index++];
+        if (p != NULL) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static void on_flush_all_flushed(struct log_flush_req *req, int status);
+
+/* Start flushes while there is room; once none is left to start or in
+ * flight, call the callback. */
+static void flush_all_dispatch(struct replica_flush_all *fa)
+{
+    struct replica_manager *rm = fa->rm;
+    for (size_t i = 0; i < REPLICA_FLUSH_ALL_IN_FLIGHT; i++) {
+        struct flush_all_slot *slot = &fa->slots[i];
+        struct partition *p;
+        while (!slot->busy && (p = flush_all_next(fa)) != NULL) {
+            slot->busy = true;
+            slot->req.data = slot;
+            fa->in_flight++;
+            if (partition_log_flush(p->log, &slot->req, on_flush_all_flushed) < 0) {
+                /* A failed log (logged where it failed) or no memory: the
+                 * close tries again. */
+                slot->busy = false;
+                fa->in_flight--;
+            }
+        }
+    }
+    if (fa->in_flight > rm->flush_all_stats.max_in_flight) {
+        rm->flush_all_stats.max_in_flight = fa->in_flight;
+    }
+    if (fa->in_flight == 0 && fa->topic >= fa->n_topics) {
+        void (*cb)(void *arg) = fa->cb;
+        void *arg = fa->arg;
+        rm->flush_all = NULL;
+        flush_all_free(fa);
+        cb(arg);
+    }
+}
+
+static void on_flush_all_flushed(struct log_flush_req *req, int status)
+{
+    (void)status; /* a failure is logged by the log; the close syncs again */
+    struct flush_all_slot *slot = req->data;
+    struct replica_flush_all *fa = slot->fa;
+    slot->busy = false;
+    fa->in_flight--;
+    fa->rm->flush_all_stats.flushed++;
+    if (!fa->cancelled) {
+        flush_all_dispatch(fa);
+    }
+}
+
+int replica_manager_flush_all(struct replica_manager *rm, void (*cb)(void *arg), void *arg)
+{
+    if (!rm->running) {
+        return -EINVAL;
+    }
+    if (rm->flush_all != NULL) {
+        return -EBUSY;
+    }
+    struct replica_flush_all *fa = calloc(1, sizeof *fa);
+    if (fa == NULL || (rm->topics.count > 0 &&
+                       (fa->topics = calloc(rm->topics.count, sizeof *fa->topics)) == NULL)) {
+        free(fa);
+        return -ENOMEM;
+    }
+    fa->rm = rm;
+    fa->cb = cb;
+    fa->arg = arg;
+    for (size_t i = 0; i < REPLICA_FLUSH_ALL_IN_FLIGHT; i++) {
+        fa->slots[i].fa = fa;
+    }
+    size_t b;
+    for (struct strmap_entry *e = strmap_first(&rm->topics, &b); e;
+         e = strmap_next(&rm->topics, e, &b)) {
+        if ((fa->topics[fa->n_topics] = strdup(e->key)) == NULL) {
+            flush_all_free(fa);
+            return -ENOMEM;
+        }
+        fa->n_topics++;
+    }
+    rm->flush_all = fa;
+    flush_all_dispatch(fa); /* may call cb now: nothing to flush */
+    return 0;
+}
+
 void replica_manager_stop(struct replica_manager *rm)
 {
     struct metadata_listener none = {0};
@@ -896,7 +1028,20 @@ void replica_manager_stop(struct replica_manager *rm)
     replica_session_cache_free(rm->fetch_sessions); /* after the parked fetches answered */
     rm->fetch_sessions = NULL;
     log_manager_stop(&rm->logs);
+    struct replica_flush_all *fa = rm->flush_all;
+    if (fa != NULL) {
+        fa->cancelled = true; /* closing a log completes its flush request */
+    }
     close_all(rm);
+    if (fa != NULL) {
+        rm->flush_all = NULL;
+        if (fa->in_flight == 0) {
+            flush_all_free(fa);
+        } else { /* cannot happen: every log is closed; better a leak than a use after free */
+            log_error("replica", "flushes still in flight after closing every log n=%zu",
+                      fa->in_flight);
+        }
+    }
     change_journal_free(&rm->changes);
     free(rm->free_slots);
     rm->free_slots = NULL;

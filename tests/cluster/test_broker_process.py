@@ -3,7 +3,7 @@ directory, and configuration errors that name the offending key."""
 
 import os
 
-from sluicetest import binary, run
+from sluicetest import binary, run, unique_topic
 
 
 def test_starts_and_stops_cleanly_on_sigterm(brokers):
@@ -33,6 +33,36 @@ def test_clean_stop_of_a_single_node_fences_the_broker_first(brokers):
     assert "controlled shutdown broker.id=1 error=0 remaining=0" in b.log_text(), b.log_text()
     b.start()
     assert "registration failed" not in b.log_text(), b.log_text()
+
+
+def test_clean_stop_of_a_single_node_leading_partitions_fences_it(brokers, request):
+    """The same with partitions only this broker can lead (issue 14): its
+    controlled shutdown, sent once its logs are closed, leaves them without
+    a leader and fences it (as Kafka's does), rather than leaving it unfenced
+    with a live session, which made its restart wait out
+    broker.session.timeout.ms refused as a duplicate. Back, it leads them
+    again and keeps what was written."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+    b = brokers()
+    topic = unique_topic(request)
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic(topic, 3, 1)], request_timeout=30)[topic].result(timeout=30)
+    p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all"})
+    for i in range(3):
+        p.produce(topic, b"before", partition=i)
+    assert p.flush(30) == 0
+    assert b.stop() == 0, b.log_text()
+    assert "controlled shutdown broker.id=1 error=0 remaining=0" in b.log_text(), b.log_text()
+    b.start()
+    assert "registration failed" not in b.log_text(), b.log_text()
+    p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all"})
+    delivered = []
+    for i in range(3):
+        p.produce(topic, b"after", partition=i,
+                  on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
+    assert p.flush(30) == 0
+    assert sorted(delivered, key=lambda d: d[1]) == [(None, 1)] * 3, delivered
 
 
 def test_restarts_after_sigkill(brokers):

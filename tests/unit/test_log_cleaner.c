@@ -6,7 +6,9 @@
  * wrapped to count the loop's calls and to hold the pool at one fsync while
  * the loop truncates. */
 #include <check.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sys/wait.h>
 #include <stdatomic.h>
@@ -48,6 +50,9 @@ static atomic_int pool_dir_fsyncs;
  * to `.log.swap` (its commit) waits for gate_open; 0: none. */
 static atomic_int gate_at;
 static atomic_bool gate_reached, gate_open;
+/* Hold the pool at the swap's final directory fsync instead (no .swap nor
+ * .cleaned file left): gate_passed once that fsync returned. */
+static atomic_bool gate_final, gate_passed;
 static _Thread_local char last_rename_to[1200]; /* the calling thread's last rename */
 
 int __real_rename(const char *from, const char *to);
@@ -65,8 +70,26 @@ int __wrap_rename(const char *from, const char *to)
     return __real_rename(from, to);
 }
 
+/* Whether `dir_path` holds no file of a swap in progress. */
+static bool no_swap_files(const char *dir_path)
+{
+    DIR *d = opendir(dir_path);
+    ck_assert_ptr_nonnull(d);
+    bool none = true;
+    for (struct dirent *e; none && (e = readdir(d)) != NULL;) {
+        size_t n = strlen(e->d_name);
+        none = !(n > 5 && strcmp(e->d_name + n - 5, ".swap") == 0) &&
+               !(n > 8 && strcmp(e->d_name + n - 8, ".cleaned") == 0);
+    }
+    closedir(d);
+    return none;
+}
+
 static bool gated(const char *dir_path)
 {
+    if (atomic_load(&gate_final)) {
+        return !atomic_load(&gate_reached) && no_swap_files(dir_path);
+    }
     char want[1300];
     int gate = atomic_load(&gate_at);
     snprintf(want, sizeof want, "%s/%020d.log.swap", dir_path, gate - 2);
@@ -83,6 +106,9 @@ int __wrap_fs_fsync_dir(const char *path)
             struct timespec ts = {0, 1000000};
             nanosleep(&ts, NULL);
         }
+        int rv = __real_fs_fsync_dir(path);
+        atomic_store(&gate_passed, true);
+        return rv;
     }
     return __real_fs_fsync_dir(path);
 }
@@ -95,6 +121,8 @@ static void reset_counts(void)
     atomic_store(&gate_at, 0);
     atomic_store(&gate_reached, false);
     atomic_store(&gate_open, false);
+    atomic_store(&gate_final, false);
+    atomic_store(&gate_passed, false);
 }
 
 static void setup(void)
@@ -830,7 +858,7 @@ static void check_truncated_to_ten(struct partition_log *log)
     ck_assert_int_eq(n, 9); /* offset 0 cleaned away; 1..9 as written */
     for (int i = 0; i < n; i++) {
         ck_assert_int_eq(s[i].offset, i + 1);
-        char value[8];
+        char value[16];
         snprintf(value, sizeof value, "r%d", (i + 1) / KEYS);
         ck_assert_str_eq(s[i].value, value);
     }
@@ -912,6 +940,48 @@ START_TEST(test_close_during_swap)
 }
 END_TEST
 
+/* The pool has finished the whole swap (every segment in place, the final
+ * fsync done) but its completion has not run when a follower truncates to
+ * 10, below map_end (20): the truncation settles the swap, and the
+ * completion must not then move clean_offset to map_end, past the log end
+ * (records appended again in [10, 20) would count as clean without ever
+ * being in an offset map: a tombstone there could outlive the value it
+ * deletes). */
+START_TEST(test_truncation_after_the_pool_swapped_before_completion)
+{
+    struct partition_log *log = open_log("compact");
+    fill(log);
+    end_with_active(log);
+    struct cb_seen seen = {0};
+    reset_counts();
+    atomic_store(&gate_final, true);
+    partition_log_set_high_watermark(log, partition_log_end_offset(log));
+    ck_assert_int_eq(partition_log_clean(log, &lim, clk.now, on_clean_seen, &seen), 1);
+    while (!atomic_load(&gate_reached) && !seen.called) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert(atomic_load(&gate_reached));
+    atomic_store(&gate_open, true);
+    while (!atomic_load(&gate_passed)) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert(!seen.called); /* the completion has not run: the loop did not */
+    ck_assert_int_eq(partition_log_truncate_to(log, 10), 0);
+    ck_assert_int_le(partition_log_clean_offset(log), 10);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert(seen.called && !seen.log_null);
+    ck_assert_int_eq(partition_log_end_offset(log), 10);
+    ck_assert_msg(partition_log_clean_offset(log) <= partition_log_end_offset(log),
+                  "clean_offset %" PRId64 " past the log end %" PRId64 " after a truncation",
+                  partition_log_clean_offset(log), partition_log_end_offset(log));
+    ck_assert_int_ne(seen.st.status, 0); /* abandoned, not reported as cleaned */
+    partition_log_close(log);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("log_cleaner");
@@ -927,6 +997,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_truncation_during_swap);
     tcase_add_test(tc, test_full_truncation_during_swap);
     tcase_add_test(tc, test_close_during_swap);
+    tcase_add_test(tc, test_truncation_after_the_pool_swapped_before_completion);
     tcase_add_test(tc, test_crash_before_commit_keeps_old_data);
     tcase_add_test(tc, test_close_cancels_a_throttled_clean);
     tcase_add_test(tc, test_undecodable_compressed_batch_kept_whole);

@@ -13,8 +13,10 @@
 #include "broker/data_dir.h"
 #include "broker/metadata/metadata_quorum.h"
 #include "broker/replica/replica_manager.h"
+#include "common/buf.h"
 #include "metadata/image.h"
 #include "tests/unit/check_main.h"
+#include "tests/unit/log_test_util.h"
 
 static char dir[64];
 static struct sluice_config cfg;
@@ -251,6 +253,56 @@ START_TEST(test_many_partitions_open_off_the_loop)
 }
 END_TEST
 
+static int flushed_calls;
+
+static void on_flushed_all(void *arg)
+{
+    (void)arg;
+    flushed_calls++;
+}
+
+/* Issue 14: before a shutdown every hosted log is flushed on the thread pool,
+ * at most REPLICA_FLUSH_ALL_IN_FLIGHT at a time, each once, and the
+ * callback runs once, after the last: then each log is durable to its end,
+ * and the close has nothing left to sync on the loop. */
+START_TEST(test_flush_all_before_stop)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    start(&v, &rm);
+    add_topic("dirty", 10);
+    metadata_quorum_refresh(v);
+    settle(&rm);
+    for (int32_t i = 0; i < 10; i++) {
+        struct partition *p = replica_manager_partition(&rm, "dirty", i);
+        struct buf b = BUF_INIT;
+        struct log_append_info info;
+        tb_batch(&b, 3, 10, 1000, 7);
+        ck_assert_int_eq(partition_append(p, b.data, b.len, &info), 0);
+        buf_free(&b);
+        ck_assert_int_lt(partition_log_durable_offset(p->log), 3);
+    }
+    flushed_calls = 0;
+    ck_assert_int_eq(replica_manager_flush_all(&rm, on_flushed_all, NULL), 0);
+    ck_assert_int_eq(replica_manager_flush_all(&rm, on_flushed_all, NULL), -EBUSY);
+    while (flushed_calls == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(flushed_calls, 1);
+    ck_assert_uint_eq(rm.flush_all_stats.flushed, 10);
+    ck_assert_uint_eq(rm.flush_all_stats.max_in_flight, REPLICA_FLUSH_ALL_IN_FLIGHT);
+    for (int32_t i = 0; i < 10; i++) {
+        struct partition *p = replica_manager_partition(&rm, "dirty", i);
+        ck_assert_int_eq(partition_log_durable_offset(p->log), 3);
+    }
+    /* Stopped while a pass is under way: the close completes its flushes,
+     * the callback is not called. */
+    ck_assert_int_eq(replica_manager_flush_all(&rm, on_flushed_all, NULL), 0);
+    stop(v, &rm);
+    ck_assert_int_eq(flushed_calls, 1);
+}
+END_TEST
+
 /* Deleted while its partitions were being opened: once the opens are done
  * nothing is hosted and the directories they made are gone, as if the
  * topic had been deleted after opening. */
@@ -406,6 +458,7 @@ static Suite *make_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_open_failure_takes_only_that_partition_offline);
     tcase_add_test(tc, test_many_partitions_open_off_the_loop);
+    tcase_add_test(tc, test_flush_all_before_stop);
     tcase_add_test(tc, test_topic_deleted_while_opening);
     tcase_add_test(tc, test_recreated_while_opening);
     tcase_add_test(tc, test_stop_while_opening_then_restart);

@@ -738,6 +738,68 @@ START_TEST(test_alter_partition_and_controlled_shutdown)
 }
 END_TEST
 
+/* Issue 14: a broker's ControlledShutdown is its last request, its logs
+ * closed. Where it is the only replica (the only ISR member) nobody can take
+ * its leadership: the partition is left without a leader, still with it in
+ * its ISR, and the broker is fenced, so its next incarnation registers at
+ * once rather than being refused (DUPLICATE_BROKER_REGISTRATION) until the
+ * old session times out, and leads again once unfenced. A second process
+ * while the first has not stopped is still refused. */
+START_TEST(test_register_after_controlled_shutdown)
+{
+    struct node n;
+    node_start(&n, 5000);
+    register_three(&n);
+    release(create_topic(&n, "solo", 3, 1, NULL, NULL));
+    int32_t code;
+    register_broker(&n, 2, "inc-2-again", &code);
+    ck_assert_int_eq(code, KAFKA_ERROR_DUPLICATE_BROKER_REGISTRATION);
+
+    Sluice__Controller__ControlledShutdownRequest cs =
+        SLUICE__CONTROLLER__CONTROLLED_SHUTDOWN_REQUEST__INIT;
+    cs.broker_id = 2;
+    cs.broker_epoch = epochs[2];
+    Sluice__Controller__ControlledShutdownResponse *cr =
+        call(&n, M(CONTROLLED_SHUTDOWN), &cs.base,
+             &sluice__controller__controlled_shutdown_response__descriptor);
+    ck_assert_int_eq(cr->error_code, KAFKA_ERROR_NONE);
+    ck_assert_int_eq(cr->remaining_leaderships, 0);
+    release(cr);
+    ck_assert(image_find_broker(n.quorum.fsm.image, 2)->fenced);
+    const TopicState *t = image_find_topic(n.quorum.fsm.image, "solo");
+    int offline = 0;
+    for (size_t p = 0; p < t->n_partitions; p++) {
+        const PartitionState *ps = t->partitions[p];
+        ck_assert_int_ne(ps->leader, 2);
+        if (ps->leader == -1) {
+            offline++;
+            ck_assert_uint_eq(ps->n_isr, 1);
+            ck_assert_int_eq(ps->isr[0], 2);
+        }
+    }
+    ck_assert_int_eq(offline, 1);
+
+    int64_t epoch = register_broker(&n, 2, "inc-2-again", &code);
+    ck_assert_int_eq(code, KAFKA_ERROR_NONE);
+    ck_assert_int_gt(epoch, epochs[2]);
+    const BrokerState *b = image_find_broker(n.quorum.fsm.image, 2);
+    ck_assert_str_eq(b->incarnation_id, "inc-2-again");
+    ck_assert(b->fenced);
+    Sluice__Controller__BrokerHeartbeatResponse *hb = heartbeat(&n, 2, epoch, false);
+    ck_assert_int_eq(hb->error_code, KAFKA_ERROR_NONE);
+    ck_assert(!hb->is_fenced);
+    release(hb);
+    t = image_find_topic(n.quorum.fsm.image, "solo");
+    int led = 0;
+    for (size_t p = 0; p < t->n_partitions; p++) {
+        ck_assert_int_ne(t->partitions[p]->leader, -1);
+        led += t->partitions[p]->leader == 2;
+    }
+    ck_assert_int_eq(led, 1);
+    node_stop(&n);
+}
+END_TEST
+
 static Sluice__Controller__AlterPartitionResponse *
 alter(struct node *n, int32_t broker, int64_t broker_epoch, const char *topic, int32_t leader_epoch,
       int32_t partition_epoch, const int32_t *ids, const int64_t *member_epochs, size_t n_isr)
@@ -1069,8 +1131,9 @@ START_TEST(test_broker_session_lifecycle)
     ck_assert_int_gt(metadata_changes, before);
     ck_assert_int_eq(fsm_offset(&s.metadata), fsm_offset(&n.quorum.fsm));
 
-    /* Stopping is a controlled shutdown. Broker 7 is the only replica of
-     * its partitions: they stay led by it rather than going offline early. */
+    /* Stopping is a controlled shutdown, sent once the broker serves nothing
+     * (its logs closed): it is fenced. Broker 7 is the only replica of its
+     * partitions: they have no leader until it is back, still in their ISR. */
     bool stopped = false;
     s.data = &stopped;
     broker_session_stop(&s, on_session_stopped);
@@ -1079,8 +1142,10 @@ START_TEST(test_broker_session_lifecycle)
     }
     ck_assert(stopped);
     const TopicState *st = image_find_topic(n.quorum.fsm.image, "streamed");
-    ck_assert_int_eq(st->partitions[0]->leader, 7);
-    ck_assert(!image_find_broker(n.quorum.fsm.image, 7)->fenced);
+    ck_assert_int_eq(st->partitions[0]->leader, -1);
+    ck_assert_uint_eq(st->partitions[0]->n_isr, 1);
+    ck_assert_int_eq(st->partitions[0]->isr[0], 7);
+    ck_assert(image_find_broker(n.quorum.fsm.image, 7)->fenced);
     controller_service_close(&other, NULL);
     run_for(&n, 20);
     quorum_close(&idle, NULL);
@@ -1321,6 +1386,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_silent_broker_fenced_and_leaders_moved);
     tcase_add_test(tc, test_fence_and_elections_in_one_batch);
     tcase_add_test(tc, test_alter_partition_and_controlled_shutdown);
+    tcase_add_test(tc, test_register_after_controlled_shutdown);
     tcase_add_test(tc, test_alter_partition_rules);
     tcase_add_test(tc, test_reregistration_leaves_isrs_in_one_batch);
     tcase_add_test(tc, test_not_controller_and_garbage);

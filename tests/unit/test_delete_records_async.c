@@ -1,0 +1,315 @@
+/* DeleteRecords without disk I/O on the loop (issue 14): the new log start is
+ * made durable by a checkpoint write on the thread pool, whoever answers
+ * waits for it (dir_checkpoint_wait), the segments below it go only once it
+ * landed, and a failed write fails the waiters and takes the directory
+ * offline. fs_write_atomic (tmp, fsync, rename, directory fsync: every
+ * checkpoint file write) is wrapped to see which thread writes and to fail. */
+#include <check.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/data_dir.h"
+#include "broker/log/log_errors.h"
+#include "broker/log/offset_checkpoint_file.h"
+#include "broker/replica/dir_checkpoint.h"
+#include "broker/replica/log_manager.h"
+#include "log_test_util.h"
+#include "tests/unit/check_main.h"
+
+int __real_fs_write_atomic(const char *dir, const char *name, const void *data, size_t len);
+int __wrap_fs_write_atomic(const char *dir, const char *name, const void *data, size_t len);
+
+static uv_thread_t loop_thread;
+static atomic_int writes, writes_on_loop, fail_with;
+
+int __wrap_fs_write_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+    uv_thread_t self = uv_thread_self();
+    atomic_fetch_add(&writes, 1);
+    if (uv_thread_equal(&self, &loop_thread)) {
+        atomic_fetch_add(&writes_on_loop, 1);
+    }
+    int err = atomic_load(&fail_with);
+    return err != 0 ? err : __real_fs_write_atomic(dir, name, data, len);
+}
+
+static char *dir;
+static struct sluice_config cfg;
+static struct data_dirs dirs;
+static uv_loop_t loop;
+static struct log_manager lm;
+static struct partition_log *log_;
+static struct topic_config tc;
+
+struct done {
+    int calls;
+    int status;
+};
+
+static void on_done(struct log_checkpoint_waiter *w, int status)
+{
+    struct done *d = w->data;
+    d->calls++;
+    d->status = status;
+}
+
+static void waiter_init(struct log_checkpoint_waiter *w, struct done *d)
+{
+    memset(w, 0, sizeof *w);
+    memset(d, 0, sizeof *d);
+    w->done = on_done;
+    w->data = d;
+}
+
+static void run_until(const struct done *d)
+{
+    for (int turns = 0; d->calls == 0 && turns < 100000; turns++) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(d->calls, 1);
+}
+
+static void on_opened(void *arg, int rv, struct partition_log *log, size_t dir_index,
+                      const char *path)
+{
+    (void)dir_index;
+    (void)path;
+    ck_assert_int_eq(rv, 0);
+    *(struct partition_log **)arg = log;
+}
+
+static void reset_counts(void)
+{
+    atomic_store(&writes, 0);
+    atomic_store(&writes_on_loop, 0);
+    atomic_store(&fail_with, 0);
+}
+
+static void setup(void)
+{
+    char err[256];
+    loop_thread = uv_thread_self();
+    reset_counts();
+    dir = tb_tmpdir();
+    ck_assert_int_eq(sluice_config_init(&cfg), 0);
+    ck_assert_int_eq(sluice_config_set(&cfg, "log.dirs", dir, err, sizeof err), 0);
+    ck_assert_int_eq(data_dirs_open(&dirs, dir, 1, err, sizeof err), 0);
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    ck_assert_int_eq(log_manager_init(&lm, &loop, &cfg, &dirs, NULL, NULL), 0);
+    tb_topic_config(&tc, "segment.bytes=1000", NULL);
+    uint8_t id[16];
+    memset(id, 0x5a, sizeof id);
+    log_ = NULL;
+    ck_assert_int_eq(log_manager_open(&lm, "t", id, 0, &tc, -1, on_opened, &log_), 0);
+    log_manager_wait_opens(&lm);
+    ck_assert_ptr_nonnull(log_);
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    for (int k = 0; k < 10; k++) {
+        buf_reset(&b);
+        tb_batch(&b, 2, 100, 1000, (uint32_t)k);
+        ck_assert_int_eq(partition_log_append(log_, b.data, b.len, 0, &info), 0);
+    }
+    buf_free(&b);
+    partition_log_set_high_watermark(log_, partition_log_end_offset(log_));
+    ck_assert_int_ge(partition_log_segment_count(log_), 3);
+}
+
+static void teardown(void)
+{
+    if (log_ != NULL) {
+        ck_assert_int_eq(partition_log_close(log_), 0);
+        log_manager_release(&lm, 0);
+    }
+    log_manager_stop(&lm);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    log_manager_close(&lm);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    data_dirs_close(&dirs);
+    topic_config_free(&tc);
+    sluice_config_free(&cfg);
+    tb_rmdir(dir);
+}
+
+/* The log-start-offset-checkpoint's entry for t-0, -1 if none. */
+static int64_t start_on_disk(void)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, OFFSET_CHECKPOINT_LOG_START);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    char line[256];
+    long long off = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        long long o;
+        if (sscanf(line, "t 0 %lld", &o) == 1) {
+            off = o;
+        }
+    }
+    fclose(f);
+    return off;
+}
+
+START_TEST(test_answer_waits_for_a_pool_write)
+{
+    int segs = partition_log_segment_count(log_);
+    int64_t target = partition_log_end_offset(log_) - 3; /* inside the last segments */
+    struct log_checkpoint_waiter w;
+    struct done d;
+    waiter_init(&w, &d);
+    ck_assert_int_eq(partition_log_advance_start(log_, target), 1);
+    ck_assert_int_eq(partition_log_checkpoint_wait(log_, &w), 0);
+    /* Nothing answered, nothing deleted yet; readers see the new start. */
+    ck_assert_int_eq(d.calls, 0);
+    ck_assert_int_eq(partition_log_segment_count(log_), segs);
+    ck_assert(partition_log_start_offset(log_) == target);
+    run_until(&d);
+    ck_assert_int_eq(d.status, 0);
+    ck_assert(start_on_disk() == target);
+    ck_assert_int_eq(atomic_load(&writes), 3);
+    ck_assert_int_eq(atomic_load(&writes_on_loop), 0);
+    /* Once on disk the segments wholly below the start went. */
+    ck_assert_int_lt(partition_log_segment_count(log_), segs);
+    ck_assert(partition_log_start_offset(log_) == target);
+
+    /* Asking again for a start already on disk moves nothing; it answers at
+     * once, or after a pool write if other offsets (the recovery point)
+     * moved meanwhile. */
+    ck_assert_int_eq(partition_log_advance_start(log_, target), 0);
+    waiter_init(&w, &d);
+    int rv = partition_log_checkpoint_wait(log_, &w);
+    if (rv == 0) {
+        run_until(&d);
+        ck_assert_int_eq(d.status, 0);
+    } else {
+        ck_assert_int_eq(rv, 1);
+        ck_assert_int_eq(d.calls, 0);
+        /* and with nothing changed since, at once for sure */
+        waiter_init(&w, &d);
+        ck_assert_int_eq(partition_log_checkpoint_wait(log_, &w), 1);
+    }
+    ck_assert_int_eq(atomic_load(&writes_on_loop), 0);
+}
+END_TEST
+
+/* A burst of requests shares the writes: at most the one in flight and one
+ * more, whatever the number of waiters. */
+START_TEST(test_waiters_share_writes)
+{
+    enum { N = 8 };
+    struct log_checkpoint_waiter w[N];
+    struct done d[N];
+    int64_t start = partition_log_start_offset(log_);
+    for (int i = 0; i < N; i++) {
+        waiter_init(&w[i], &d[i]);
+        ck_assert_int_eq(partition_log_advance_start(log_, start + 1 + i), 1);
+        ck_assert_int_eq(partition_log_checkpoint_wait(log_, &w[i]), 0);
+    }
+    run_until(&d[N - 1]);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(d[i].calls, 1);
+        ck_assert_int_eq(d[i].status, 0);
+    }
+    ck_assert(start_on_disk() == start + N);
+    ck_assert_int_le(atomic_load(&writes), 2 * 3);
+    ck_assert_int_eq(atomic_load(&writes_on_loop), 0);
+}
+END_TEST
+
+/* A failed write fails the answer (the client must not count the records
+ * gone), keeps the segments, and takes the directory offline. */
+START_TEST(test_failed_write_fails_the_waiter)
+{
+    int segs = partition_log_segment_count(log_);
+    struct log_checkpoint_waiter w;
+    struct done d;
+    waiter_init(&w, &d);
+    atomic_store(&fail_with, -EIO);
+    ck_assert_int_eq(partition_log_advance_start(log_, partition_log_end_offset(log_) - 3), 1);
+    ck_assert_int_eq(partition_log_checkpoint_wait(log_, &w), 0);
+    run_until(&d);
+    ck_assert_int_eq(d.status, -EIO);
+    ck_assert_int_eq(partition_log_segment_count(log_), segs);
+    ck_assert(lm.dir_offline[0]);
+    ck_assert_int_eq(atomic_load(&writes_on_loop), 0);
+    /* An offline directory refuses at once. */
+    waiter_init(&w, &d);
+    ck_assert_int_eq(partition_log_checkpoint_wait(log_, &w), LOG_ERR_CLOSED);
+}
+END_TEST
+
+/* Shutdown completes the waiters: with 0 when its own write carried their
+ * state, else LOG_ERR_CLOSED; never from inside the synchronous write. */
+START_TEST(test_close_completes_waiters)
+{
+    struct dir_checkpoint *dc = dir_checkpoint_open(&loop, dir);
+    struct log_checkpoint cp = {5, 6, 6};
+    struct log_checkpoint_waiter w1, w2;
+    struct done d1, d2;
+    waiter_init(&w1, &d1);
+    waiter_init(&w2, &d2);
+    ck_assert_int_eq(dir_checkpoint_set(dc, "x", 0, &cp), 0);
+    ck_assert_int_eq(dir_checkpoint_wait(dc, &w1), 0);  /* a pool write starts */
+    ck_assert_int_eq(dir_checkpoint_write_sync(dc), 0); /* nothing new: no write */
+    cp.log_start_offset = 6;
+    ck_assert_int_eq(dir_checkpoint_set(dc, "x", 0, &cp), 0);
+    ck_assert_int_eq(dir_checkpoint_wait(dc, &w2), 0);
+    ck_assert_int_eq(d1.calls + d2.calls, 0);
+    atomic_store(&fail_with, -EIO);
+    ck_assert_int_eq(dir_checkpoint_write_sync(dc), -EIO); /* the shutdown's write */
+    ck_assert_int_eq(d1.calls + d2.calls, 0);
+    dir_checkpoint_close(dc);
+    ck_assert_int_eq(d1.calls, 1);
+    ck_assert_int_eq(d2.calls, 1);
+    ck_assert_int_eq(d2.status, LOG_ERR_CLOSED);
+    uv_run(&loop, UV_RUN_DEFAULT); /* the pool write finishes on its own */
+}
+END_TEST
+
+/* A waiter that goes away is never called. */
+START_TEST(test_unwait)
+{
+    struct dir_checkpoint *dc = dir_checkpoint_open(&loop, dir);
+    struct log_checkpoint cp = {1, 2, 2};
+    struct log_checkpoint_waiter w1, w2;
+    struct done d1, d2;
+    waiter_init(&w1, &d1);
+    waiter_init(&w2, &d2);
+    ck_assert_int_eq(dir_checkpoint_set(dc, "x", 0, &cp), 0);
+    ck_assert_int_eq(dir_checkpoint_wait(dc, &w1), 0);
+    ck_assert_int_eq(dir_checkpoint_wait(dc, &w2), 0);
+    dir_checkpoint_unwait(dc, &w1);
+    dir_checkpoint_unwait(dc, &w1); /* harmless twice */
+    run_until(&d2);
+    ck_assert_int_eq(d2.status, 0);
+    ck_assert_int_eq(d1.calls, 0);
+    dir_checkpoint_close(dc);
+    ck_assert_int_eq(d1.calls, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("delete_records_async");
+    TCase *tc_ = tcase_create("core");
+    tcase_add_checked_fixture(tc_, setup, teardown);
+    tcase_add_test(tc_, test_answer_waits_for_a_pool_write);
+    tcase_add_test(tc_, test_waiters_share_writes);
+    tcase_add_test(tc_, test_failed_write_fails_the_waiter);
+    tcase_add_test(tc_, test_close_completes_waiters);
+    tcase_add_test(tc_, test_unwait);
+    suite_add_tcase(s, tc_);
+    return s;
+}
+
+int main(void)
+{
+    return check_main_run(make_suite);
+}
