@@ -58,9 +58,13 @@ struct kafka_conn {
     uint64_t slice_began; /* uv_hrtime() when the running handler was called */
     /* Bytes read behind a waiting request, framed once it has started:
      * at most one read (a TLS read's plaintext), since reading stops while
-     * a request waits. Owned. */
+     * a request waits. Owned; charged to opts.budget (held_charged). */
     uint8_t *held;
     size_t held_len;
+    size_t held_charged;
+    /* The TLS peer closed the session behind requests that wait: close
+     * once they have all started and no handler has yielded. */
+    bool close_when_started;
     size_t in_flight;     /* requests in the FIFO */
     size_t pending_bytes; /* response bytes in the FIFO not yet written */
     /* Writer: the head request's response, piece by piece. */
@@ -263,6 +267,15 @@ static void budget_waiter_cancel(struct kafka_conn *c)
     }
 }
 
+/* Give back what the held bytes are charged to the request budget. */
+static void held_release(struct kafka_conn *c)
+{
+    if (c->held_charged > 0) {
+        request_budget_release(c->opts.budget, &c->budget_reader, c->held_charged);
+        c->held_charged = 0;
+    }
+}
+
 void kafka_conn_close(struct kafka_conn *c)
 {
     if (c->closing) {
@@ -279,6 +292,7 @@ void kafka_conn_close(struct kafka_conn *c)
     free(c->held);
     c->held = NULL;
     c->held_len = 0;
+    held_release(c);
     if (c->quota_admitted) { /* its descriptor is closed below, synchronously */
         conn_quota_release(c->opts.quota, c->ip);
         c->quota_admitted = false;
@@ -828,7 +842,13 @@ static bool blocked(const struct kafka_conn *c)
     return c->next_start != NULL || c->yielded != NULL;
 }
 
-/* Keep `len` bytes read behind a waiting request. */
+/* Keep `len` bytes read behind a waiting request, charged to the request
+ * budget like a partial frame until they are framed. They are charged
+ * without asking for room, which cannot deadlock: they were read already,
+ * and are framed (and released) as soon as the request in front starts,
+ * which the iteration budget grants in a later iteration whatever the
+ * request budget holds. While they are charged the connection holds more
+ * than a frame, so it is not the one reader let past a spent budget. */
 static void hold(struct kafka_conn *c, const uint8_t *data, size_t len)
 {
     uint8_t *p = realloc(c->held, c->held_len + len);
@@ -839,6 +859,10 @@ static void hold(struct kafka_conn *c, const uint8_t *data, size_t len)
     memcpy(p + c->held_len, data, len);
     c->held = p;
     c->held_len += len;
+    if (c->opts.budget != NULL) {
+        request_budget_charge(c->opts.budget, &c->budget_reader, len);
+        c->held_charged += len;
+    }
 }
 
 /* Frame `data` and start each request as its frame completes. Once one
@@ -929,7 +953,15 @@ static void tls_consume(struct kafka_conn *c, const uint8_t *data, size_t len)
         }
     }
     if (n == TLS_CLOSED) {
-        kafka_conn_close(c);
+        /* The requests read before close_notify still run, as they did
+         * when every request started as soon as it was read (an acks=0
+         * Produce is appended): close once they have started. */
+        if (blocked(c) || c->held != NULL) {
+            c->close_when_started = true;
+            reading_update(c);
+        } else {
+            kafka_conn_close(c);
+        }
         return;
     }
     if (n == TLS_FAILED) {
@@ -984,8 +1016,12 @@ static void on_iteration_room(struct iteration_budget_waiter *w)
         size_t len = c->held_len;
         c->held = NULL;
         c->held_len = 0;
+        held_release(c); /* framing charges what it keeps */
         consume(c, held, len);
         free(held);
+    }
+    if (c->close_when_started && !c->closing && !blocked(c) && c->held == NULL) {
+        kafka_conn_close(c);
     }
     if (!c->closing) {
         reading_update(c);
@@ -996,7 +1032,8 @@ static void reading_update(struct kafka_conn *c)
 {
     /* Nothing more is read while a request waits for the iteration budget. */
     bool want = !c->closing && !c->close_after && c->in_flight < c->opts.max_in_flight &&
-                c->pending_bytes < c->opts.max_pending_bytes && !blocked(c);
+                c->pending_bytes < c->opts.max_pending_bytes && !blocked(c) &&
+                !c->close_when_started;
     if (want && c->opts.budget != NULL &&
         !request_budget_may_read(c->opts.budget, &c->budget_reader,
                                  frame_reader_partial(&c->frames), c->frame_charged)) {

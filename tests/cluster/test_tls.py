@@ -264,3 +264,48 @@ def test_python_clients_mutual_tls(brokers, pki, request, client):
     run(["/usr/bin/python3", "-c", PY_CLIENTS, client, str(b.ssl_port), pki.ca, pki.alice,
          pki.path("alice.key"), unique_topic(request)], timeout=120)
     wait_log(b, r"principal=User:CN=alice,OU=eng,O=Sluice")
+
+
+def test_requests_before_close_notify_still_run(brokers, pki, request):
+    """close_notify in the same read as pipelined requests, one of which
+    waits for the loop's iteration budget behind a Produce that spends it
+    (16 partitions of ~1 MiB-inflating gzip batches, yielding between
+    them): the connection closes only once every request read before the
+    close_notify has run, so the acks=0 Produce behind is appended (as it
+    was before the iteration budget, when every request started as soon as
+    it was read)."""
+    from test_budgets import batch, compress, produce_body_many, records_of
+    from test_protocol_raw import (create_topic, list_offsets_latest, produce_body,
+                                   request_frame)
+    b = tls_broker(brokers, pki, **{"num.partitions": "17"})
+    topic = unique_topic(request)
+    create_topic(b, topic)
+    near = batch(compress(1, records_of([bytes(1000000)])), 1, 1)
+    heavy = request_frame(0, 3, 1, produce_body_many(topic, [b""] + [near * 4] * 16))
+    after = request_frame(0, 3, 2, produce_body(topic, batch(records_of([b"after"]), 0, 1),
+                                                acks=0))
+    ctx = ssl.create_default_context(cafile=pki.ca)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with socket.create_connection(("127.0.0.1", b.ssl_port), timeout=30) as raw:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        raw.sendall(outgoing.read())
+        tls.write(heavy + after)
+        try:
+            tls.unwrap()  # close_notify; the broker's answer is not awaited
+        except ssl.SSLWantReadError:
+            pass
+        raw.sendall(outgoing.read())  # requests and close_notify in one write
+        deadline = time.monotonic() + 30
+        while list_offsets_latest(b, topic) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    # Partition 0 holds only the acks=0 Produce's record; the empty record
+    # set the heavy request carried for it was refused.
+    assert list_offsets_latest(b, topic) == 1
+    assert b.running()

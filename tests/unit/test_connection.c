@@ -37,10 +37,25 @@ struct fixture {
     bool stale;                         /* what response_stale answers */
     struct iteration_budget *iteration; /* charged whole by tag 'X' (may be NULL) */
     char started[32];                   /* tags of the requests started, in order */
+    int yield_resumed, yield_cancelled; /* tag 'Y' */
 };
 
 #define BIG_RESPONSE        (4u << 20)  /* far above SMALL_SOCKET_BUFFER */
 #define SMALL_SOCKET_BUFFER (64 * 1024) /* the kernel doubles it */
+
+static void yield_resume(struct kafka_request *req)
+{
+    struct fixture *f = req->data;
+    f->yield_resumed++;
+    kafka_request_complete(req);
+}
+
+static void yield_cancel(struct kafka_request *req)
+{
+    struct fixture *f = req->data;
+    f->yield_cancelled++;
+    kafka_request_drop(req);
+}
 
 /* Respond with the frame's first 8 bytes (api key, version, correlation id)
  * framed; tag byte 'D' drops, 'H' holds for the test to complete later. */
@@ -62,7 +77,12 @@ static void on_request(struct kafka_request *req, void *data)
             buf_append(&req->response.bytes, &(uint8_t){(uint8_t)i}, 1);
         }
     }
-    if (tag == 'D') {
+    if (tag == 'Y') { /* spends the budget, yields and completes when resumed */
+        iteration_budget_charge(f->iteration, f->iteration->limit_ns);
+        ck_assert(kafka_request_budget_spent(req));
+        req->data = f;
+        kafka_request_yield(req, yield_resume, yield_cancel);
+    } else if (tag == 'D') {
         kafka_request_drop(req);
     } else if (tag == 'H') {
         f->held[f->n_held++] = req;
@@ -415,6 +435,99 @@ START_TEST(test_close_while_requests_wait_for_the_budget)
 }
 END_TEST
 
+/* A handler that yields goes on in the next iteration before the request
+ * behind it (read in the same read) starts; answers stay in order. */
+START_TEST(test_yielded_handler_goes_on_before_the_next_request)
+{
+    struct fixture f;
+    struct iteration_budget ib;
+    setup_fixture_iteration(&f, &ib);
+    uint8_t frames[32];
+    size_t len = make_frame(frames, 1, 'Y');
+    len += make_frame(frames + len, 2, 'C');
+    ck_assert_int_eq(send(f.client, frames, len, 0), (ssize_t)len);
+    iterations_until(&f, 1);
+    ck_assert_int_eq(f.requests, 1);
+    ck_assert_int_eq(f.yield_resumed, 0);
+    ck_assert_uint_eq(ib.n_waiting, 1);
+    uv_run(&f.loop, UV_RUN_NOWAIT); /* resumed, then the next one starts */
+    ck_assert_int_eq(f.yield_resumed, 1);
+    ck_assert_int_eq(f.requests, 2);
+    ck_assert(memcmp(f.started, "YC", 2) == 0);
+    uint8_t out[64];
+    int eof;
+    size_t got = drain(&f, out, sizeof out, &eof);
+    ck_assert_uint_eq(got, 2 * 12);
+    ck_assert_uint_eq(be32_load(out + 8), 1);
+    ck_assert_uint_eq(be32_load(out + 12 + 8), 2);
+    teardown_fixture_iteration(&f, &ib);
+}
+END_TEST
+
+/* Closing while a handler has yielded cancels it instead (once), and the
+ * request behind it never starts. */
+START_TEST(test_close_while_a_handler_has_yielded_cancels_it)
+{
+    struct fixture f;
+    struct iteration_budget ib;
+    setup_fixture_iteration(&f, &ib);
+    uint8_t frames[32];
+    size_t len = make_frame(frames, 1, 'Y');
+    len += make_frame(frames + len, 2, 'C');
+    ck_assert_int_eq(send(f.client, frames, len, 0), (ssize_t)len);
+    iterations_until(&f, 1);
+    kafka_conn_close(f.conns);
+    ck_assert_int_eq(f.yield_cancelled, 1);
+    ck_assert_uint_eq(ib.n_waiting, 0);
+    spin(&f, 5);
+    ck_assert_int_eq(f.yield_resumed, 0);
+    ck_assert_int_eq(f.requests, 1);
+    ck_assert_int_eq(f.closed, 1);
+    teardown_fixture_iteration(&f, &ib);
+}
+END_TEST
+
+/* Bytes held behind a waiting request count in queued.max.request.bytes
+ * until they are framed, and are given back on close. */
+START_TEST(test_held_bytes_are_charged_to_the_request_budget)
+{
+    struct fixture f;
+    struct iteration_budget ib;
+    struct request_budget budget;
+    request_budget_init(&budget, 1000);
+    setup_fixture_full(&f, 1024, &budget, 0, false, &ib);
+    uint8_t frames[48];
+    size_t len = make_frame(frames, 1, 'X');
+    len += make_frame(frames + len, 2, 'C');
+    len += make_frame(frames + len, 3, 'H');
+    ck_assert_int_eq(send(f.client, frames, len, 0), (ssize_t)len);
+    iterations_until(&f, 1);
+    ck_assert_int_eq(f.requests, 1);
+    /* 'X' was answered; 'C' waits (its 12 bytes) and the third frame is
+     * held whole, size included. */
+    ck_assert_uint_eq(budget.used, 12 + 16);
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    ck_assert_int_eq(f.requests, 3);
+    spin(&f, 5);
+    ck_assert_uint_eq(budget.used, 12); /* only the held 'H' request */
+    kafka_request_complete(f.held[0]);
+    spin(&f, 5);
+    ck_assert_uint_eq(budget.used, 0);
+    /* Closing while bytes are held gives them back. */
+    len = make_frame(frames, 4, 'X');
+    len += make_frame(frames + len, 5, 'C');
+    len += make_frame(frames + len, 6, 'C');
+    ck_assert_int_eq(send(f.client, frames, len, 0), (ssize_t)len);
+    iterations_until(&f, 4);
+    ck_assert_uint_eq(budget.used, 12 + 16);
+    kafka_conn_close(f.conns);
+    spin(&f, 5);
+    ck_assert_uint_eq(budget.used, 0);
+    teardown_fixture_iteration(&f, &ib);
+    ck_assert_uint_eq(budget.used, 0);
+}
+END_TEST
+
 START_TEST(test_half_sent_frame_times_out)
 {
     struct fixture f;
@@ -602,6 +715,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_big_response_goes_out_whole_unless_stale);
     tcase_add_test(tc, test_spent_iteration_budget_defers_the_rest_in_order);
     tcase_add_test(tc, test_close_while_requests_wait_for_the_budget);
+    tcase_add_test(tc, test_yielded_handler_goes_on_before_the_next_request);
+    tcase_add_test(tc, test_close_while_a_handler_has_yielded_cancels_it);
+    tcase_add_test(tc, test_held_bytes_are_charged_to_the_request_budget);
     suite_add_tcase(s, tc);
     return s;
 }
