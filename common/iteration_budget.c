@@ -69,6 +69,11 @@ bool iteration_budget_has_room(const struct iteration_budget *b)
     return b == NULL || b->spent_ns < b->limit_ns;
 }
 
+bool iteration_budget_has_room_with(const struct iteration_budget *b, uint64_t running_ns)
+{
+    return b == NULL || b->spent_ns + running_ns < b->limit_ns;
+}
+
 void iteration_budget_charge(struct iteration_budget *b, uint64_t ns)
 {
     if (b != NULL) {

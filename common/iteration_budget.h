@@ -70,6 +70,11 @@ void iteration_budget_close(struct iteration_budget *b);
  * iteration. A NULL budget always has room. */
 bool iteration_budget_has_room(const struct iteration_budget *b);
 
+/* Whether there is still room once a handler running for `running_ns`
+ * (not charged yet) is counted: a long handler that works in slices asks
+ * this between two of them. A NULL budget always has room. */
+bool iteration_budget_has_room_with(const struct iteration_budget *b, uint64_t running_ns);
+
 /* Charge `ns` of handler time to the current iteration. */
 void iteration_budget_charge(struct iteration_budget *b, uint64_t ns);
 

@@ -49,8 +49,13 @@ struct kafka_conn {
     struct request_budget_reader budget_reader; /* its account in opts.budget */
     /* FIFO of requests in arrival order; head is the next to answer. */
     struct kafka_request *head, *tail;
-    struct kafka_request *next_start;             /* the first REQ_WAITING request, or NULL */
-    struct iteration_budget_waiter budget_waiter; /* queued while next_start waits */
+    struct kafka_request *next_start; /* the first REQ_WAITING request, or NULL */
+    /* A handler that yielded (kafka_request_yield) and its continuation:
+     * it goes on before anything after it starts. */
+    struct kafka_request *yielded;
+    void (*yield_resume)(struct kafka_request *req);
+    struct iteration_budget_waiter budget_waiter; /* queued while either waits */
+    uint64_t slice_began; /* uv_hrtime() when the running handler was called */
     /* Bytes read behind a waiting request, framed once it has started:
      * at most one read (a TLS read's plaintext), since reading stops while
      * a request waits. Owned. */
@@ -266,6 +271,10 @@ void kafka_conn_close(struct kafka_conn *c)
     c->closing = true;
     c->writing = false;
     c->next_start = NULL; /* drop_finished frees the waiting requests */
+    /* A yielded handler is not resumed: the request is still being
+     * handled, so the loop below calls its on_cancel. */
+    c->yielded = NULL;
+    c->yield_resume = NULL;
     budget_waiter_cancel(c);
     free(c->held);
     c->held = NULL;
@@ -757,20 +766,66 @@ static void enqueue_request(struct kafka_conn *c)
 static void start_waiting(struct kafka_conn *c)
 {
     struct iteration_budget *budget = c->opts.iteration_budget;
-    while (c->next_start != NULL && !c->closing) {
+    while ((c->yielded != NULL || c->next_start != NULL) && !c->closing) {
         if (!iteration_budget_has_room(budget)) {
             iteration_budget_wait(budget, &c->budget_waiter);
             return;
         }
-        struct kafka_request *req = c->next_start;
-        c->next_start = req->next; /* read first: the handler may complete and free req */
-        req->state = REQ_HANDLING;
         uint64_t began = budget != NULL ? uv_hrtime() : 0;
-        c->on_request(req, c->data);
+        c->slice_began = began;
+        if (c->yielded != NULL) {
+            /* A yielded handler goes on before anything after it starts,
+             * as Kafka processes one request of a connection at a time. */
+            struct kafka_request *req = c->yielded;
+            void (*resume)(struct kafka_request *) = c->yield_resume;
+            c->yielded = NULL;
+            c->yield_resume = NULL;
+            req->on_cancel = NULL; /* set again if it yields again */
+            resume(req);
+        } else {
+            struct kafka_request *req = c->next_start;
+            c->next_start = req->next; /* read first: the handler may complete and free req */
+            req->state = REQ_HANDLING;
+            c->on_request(req, c->data);
+        }
         if (budget != NULL) {
             iteration_budget_charge(budget, uv_hrtime() - began);
         }
     }
+}
+
+bool kafka_request_budget_spent(const struct kafka_request *req)
+{
+    const struct kafka_conn *c = req->conn;
+    if (c->opts.iteration_budget == NULL) {
+        return false;
+    }
+    return !iteration_budget_has_room_with(c->opts.iteration_budget, uv_hrtime() - c->slice_began);
+}
+
+void kafka_request_yield(struct kafka_request *req, void (*resume)(struct kafka_request *req),
+                         void (*cancel)(struct kafka_request *req))
+{
+    struct kafka_conn *c = req->conn;
+    req->on_cancel = cancel;
+    if (c->closing) {
+        req->on_cancel = NULL;
+        cancel(req);
+        return;
+    }
+    c->yielded = req;
+    c->yield_resume = resume;
+    /* The handler was called by start_waiting (as a new request or
+     * resumed) and returns right after this: that loop charges its time,
+     * then resumes it at once if there is still room, else queues the
+     * connection for a later iteration. */
+}
+
+/* Whether nothing may be framed or read now: a request waits to start or
+ * a handler to go on. */
+static bool blocked(const struct kafka_conn *c)
+{
+    return c->next_start != NULL || c->yielded != NULL;
 }
 
 /* Keep `len` bytes read behind a waiting request. */
@@ -794,7 +849,7 @@ static void consume(struct kafka_conn *c, const uint8_t *data, size_t len)
 {
     size_t off = 0;
     while (off < len && !c->closing) {
-        if (c->next_start != NULL) {
+        if (blocked(c)) {
             hold(c, data + off, len - off);
             return;
         }
@@ -924,7 +979,7 @@ static void on_iteration_room(struct iteration_budget_waiter *w)
     struct kafka_conn *c =
         (struct kafka_conn *)((char *)w - offsetof(struct kafka_conn, budget_waiter));
     start_waiting(c);
-    if (c->next_start == NULL && c->held != NULL && !c->closing) {
+    if (!blocked(c) && c->held != NULL && !c->closing) {
         uint8_t *held = c->held;
         size_t len = c->held_len;
         c->held = NULL;
@@ -941,7 +996,7 @@ static void reading_update(struct kafka_conn *c)
 {
     /* Nothing more is read while a request waits for the iteration budget. */
     bool want = !c->closing && !c->close_after && c->in_flight < c->opts.max_in_flight &&
-                c->pending_bytes < c->opts.max_pending_bytes && c->next_start == NULL;
+                c->pending_bytes < c->opts.max_pending_bytes && !blocked(c);
     if (want && c->opts.budget != NULL &&
         !request_budget_may_read(c->opts.budget, &c->budget_reader,
                                  frame_reader_partial(&c->frames), c->frame_charged)) {

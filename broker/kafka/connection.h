@@ -23,7 +23,9 @@
  * (iteration_budget.h, the time handlers ran in this iteration); otherwise
  * it waits, with nothing more read from its connection, until a later
  * iteration, after the loop has run its timers and served its other
- * sockets. Requests of one connection still start in arrival order.
+ * sockets. Requests of one connection still start in arrival order. A
+ * handler whose own work is long yields between slices of it
+ * (kafka_request_yield) and goes on in a later iteration.
  *
  * Lifetime: a connection frees itself once closed and once every request it
  * handed out has been completed or dropped; a request therefore stays valid
@@ -122,6 +124,26 @@ int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts
 void kafka_request_complete(struct kafka_request *req);
 /* The request gets no response (acks=0 Produce). Ownership returns too. */
 void kafka_request_drop(struct kafka_request *req);
+
+/* ---- Handlers that work in slices ----
+ * A handler whose work may be long (a Produce validating many partitions,
+ * compressed batches inflated on the loop) checks between two pieces
+ * whether the loop's iteration budget is spent, counting its own time so
+ * far; if so it yields and goes on in a later iteration, after the loop
+ * ran its timers and served other sockets. Nothing after the request
+ * starts meanwhile (Kafka processes a connection's requests one at a time,
+ * so appends keep their order); the response keeps its place in order. */
+
+/* Whether the request's handler, called from the connection (or resumed)
+ * and running now, should yield. Always false without an iteration budget. */
+bool kafka_request_budget_spent(const struct kafka_request *req);
+/* Called by the running handler as the last thing it does: `resume(req)`
+ * is called once in a later iteration with room, charged like a handler.
+ * If the connection closes first, `cancel(req)` is called instead (it is
+ * req->on_cancel meanwhile; at once if the connection is closing already);
+ * either must go on to complete or drop the request eventually. */
+void kafka_request_yield(struct kafka_request *req, void (*resume)(struct kafka_request *req),
+                         void (*cancel)(struct kafka_request *req));
 
 /* Close the connection after logging `why` once with the peer address (a
  * protocol violation). Requests in flight stay valid until completed. */

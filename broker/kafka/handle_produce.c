@@ -46,6 +46,10 @@ struct produce_ctx {
     bool any_error;
     struct produce_wait *waits; /* one slot per partition in the request */
     size_t n_waits, cap_waits;
+    /* The next partition to append: the handler works in slices of the
+     * loop's iteration budget (kafka_request_yield). */
+    int32_t topic_at, partition_at;
+    int16_t topic_error; /* of topic_at, decided as its first partition came */
     struct delayed_op op;
 };
 
@@ -177,9 +181,9 @@ static void append_one(struct produce_ctx *ctx, const char *topic, int16_t topic
     }
 }
 
-static int append_topic(struct produce_ctx *ctx,
-                        const struct kafka_produce_request_topic_produce_data *t,
-                        struct kafka_produce_response_topic_produce_response *o)
+static int topic_response_init(struct produce_ctx *ctx,
+                               const struct kafka_produce_request_topic_produce_data *t,
+                               struct kafka_produce_response_topic_produce_response *o)
 {
     kafka_produce_response_topic_produce_response_init(o);
     int32_t np = t->partition_data_count > 0 ? t->partition_data_count : 0;
@@ -190,19 +194,47 @@ static int append_topic(struct produce_ctx *ctx,
         return -1;
     }
     o->partition_responses_count = np;
-    /* Kafka: WRITE on the topic (a transactional id was checked before). */
-    int16_t topic_error =
-        kafka_authorize(ctx->call, ACL_OP_WRITE, ACL_RESOURCE_TOPIC, t->name ? t->name : "")
-            ? KAFKA_ERROR_NONE
-            : KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
-    for (int32_t j = 0; j < np; j++) {
-        append_one(ctx, t->name, topic_error, &t->partition_data[j], &o->partition_responses[j]);
-        ctx->any_error |= o->partition_responses[j].error_code != KAFKA_ERROR_NONE;
-    }
     return 0;
 }
 
-static int append_all(struct produce_ctx *ctx)
+/* Append the partitions from the cursor on, until all are done (false) or
+ * the loop's iteration budget is spent after at least one (true: yield).
+ * Validation inflates compressed batches on the loop, each bounded by
+ * max.message.bytes and a partition's record set by
+ * LOG_APPEND_INFLATE_MULTIPLE of it (log_append.h), but one request may
+ * carry thousands of partitions; their appends spread over iterations.
+ * Each partition's leadership and epoch are checked as it is appended
+ * (append_one), so a slice after a pause sees the state of then. */
+static bool append_some(struct produce_ctx *ctx)
+{
+    bool first = true;
+    for (; ctx->topic_at < ctx->resp.responses_count; ctx->topic_at++, ctx->partition_at = 0) {
+        const struct kafka_produce_request_topic_produce_data *t =
+            &ctx->req.topic_data[ctx->topic_at];
+        struct kafka_produce_response_topic_produce_response *o =
+            &ctx->resp.responses[ctx->topic_at];
+        if (ctx->partition_at == 0) {
+            /* Kafka: WRITE on the topic (a transactional id was checked before). */
+            ctx->topic_error =
+                kafka_authorize(ctx->call, ACL_OP_WRITE, ACL_RESOURCE_TOPIC, t->name ? t->name : "")
+                    ? KAFKA_ERROR_NONE
+                    : KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+        }
+        for (; ctx->partition_at < o->partition_responses_count; ctx->partition_at++) {
+            if (!first && kafka_request_budget_spent(ctx->call->req)) {
+                return true;
+            }
+            first = false;
+            int32_t j = ctx->partition_at;
+            append_one(ctx, t->name, ctx->topic_error, &t->partition_data[j],
+                       &o->partition_responses[j]);
+            ctx->any_error |= o->partition_responses[j].error_code != KAFKA_ERROR_NONE;
+        }
+    }
+    return false;
+}
+
+static int responses_init(struct produce_ctx *ctx)
 {
     int32_t n = ctx->req.topic_data_count > 0 ? ctx->req.topic_data_count : 0;
     size_t partitions = 0;
@@ -217,12 +249,12 @@ static int append_all(struct produce_ctx *ctx)
     if (ctx->waits == NULL || ctx->resp.responses == NULL) {
         return -1;
     }
-    ctx->resp.responses_count = n;
     for (int32_t i = 0; i < n; i++) {
-        if (append_topic(ctx, &ctx->req.topic_data[i], &ctx->resp.responses[i]) != 0) {
+        if (topic_response_init(ctx, &ctx->req.topic_data[i], &ctx->resp.responses[i]) != 0) {
             return -1;
         }
     }
+    ctx->resp.responses_count = n;
     return 0;
 }
 
@@ -264,6 +296,27 @@ static void finish(struct produce_ctx *ctx)
     replica_manager_park(rm, &ctx->op, (uint64_t)timeout);
 }
 
+/* The connection closed while the handler waited to go on: the partitions
+ * not appended yet are not, and nobody hears the answer. */
+static void produce_cancel(struct kafka_request *req)
+{
+    struct produce_ctx *ctx = req->data;
+    log_debug("kafka", "produce cancelled: connection closed correlation_id=%d",
+              ctx->call->header.correlation_id);
+    kafka_call_no_response(ctx->call);
+    ctx_free(ctx);
+}
+
+static void produce_continue(struct kafka_request *req)
+{
+    struct produce_ctx *ctx = req->data;
+    if (append_some(ctx)) {
+        kafka_request_yield(req, produce_continue, produce_cancel);
+        return;
+    }
+    finish(ctx);
+}
+
 void kafka_handle_produce(struct kafka_call *call)
 {
     struct produce_ctx *ctx = calloc(1, sizeof *ctx);
@@ -291,10 +344,11 @@ void kafka_handle_produce(struct kafka_call *call)
     kafka_produce_response_init(&ctx->resp);
     ctx->resp.throttle_time_ms = 0;
     ctx->resp.responses_count = 0;
-    if (append_all(ctx) != 0) {
+    if (responses_init(ctx) != 0) {
         ctx_free(ctx);
         kafka_call_fail(call, "out of memory building produce response");
         return;
     }
-    finish(ctx);
+    call->req->data = ctx;
+    produce_continue(call->req);
 }

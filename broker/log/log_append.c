@@ -62,16 +62,23 @@ static void info_reset(struct log_append_info *info)
     info->log_append_time = -1;
 }
 
-/* Validate every batch of the buffer before anything is written. */
+/* Validate every batch of the buffer before anything is written. A
+ * leader's compressed batches are inflated on the loop, so what one
+ * record set inflates to is bounded (LOG_APPEND_INFLATE_MULTIPLE). */
 static int validate_all(const struct partition_log *log, const uint8_t *p, size_t len, bool leader,
                         struct append_scan *scan, struct log_append_info *info)
 {
+    size_t inflated = 0;
     struct record_batch_limits limits = {
         .max_batch_bytes = leader ? log->cfg.max_message_bytes : 0,
         .from_client = leader,
         .walk_records = leader,
         .require_keys = leader && log->cfg.compact,
+        .inflated = &inflated,
     };
+    int64_t per_batch = log->cfg.max_message_bytes > 0 ? log->cfg.max_message_bytes
+                                                       : RECORD_BATCH_INFLATE_MAX_DEFAULT;
+    int64_t set_bound = LOG_APPEND_INFLATE_MULTIPLE * per_batch;
     int64_t expect = log_end(log);
     memset(scan, 0, offsetof(struct append_scan, inline_hdrs));
     scan->hdrs = scan->inline_hdrs;
@@ -83,6 +90,9 @@ static int validate_all(const struct partition_log *log, const uint8_t *p, size_
     }
     for (size_t pos = 0; pos < len;) {
         struct record_batch_header h;
+        /* At least one byte: a bound of 0 would mean none. */
+        int64_t left = set_bound - (int64_t)inflated;
+        limits.max_inflate_bytes = left > 0 ? left : 1;
         int rv = record_batch_validate(p + pos, len - pos, &limits, &h, info->reason,
                                        sizeof info->reason);
         if (rv < 0) {

@@ -225,6 +225,9 @@ void partition_log_set_config(struct partition_log *log, const struct topic_conf
 
 /* ---- append ---- */
 
+/* See partition_log_append. */
+#define LOG_APPEND_INFLATE_MULTIPLE 4
+
 struct log_append_info {
     int64_t first_offset;     /* offset of the first record appended */
     int64_t last_offset;      /* offset of the last record appended */
@@ -250,6 +253,12 @@ struct log_append_info {
  * is borrowed for the call only. Rolls a new segment first when the active
  * one would pass segment.bytes, is older than segment.ms, or its index is full.
  * May start a background fsync per flush.messages / flush.ms.
+ * The compressed batches of one call may inflate to at most
+ * LOG_APPEND_INFLATE_MULTIPLE x max.message.bytes together, else
+ * LOG_ERR_INVALID_RECORD: they are inflated on the loop to be validated,
+ * all before any is written (the append is atomic), so this bounds the
+ * time one partition of a Produce holds the loop, while clients send one
+ * batch per partition per request (a few are accepted).
  * Returns 0 with `info` filled, or an error with info->reason set. */
 int partition_log_append(struct partition_log *log, uint8_t *batches, size_t len,
                          int32_t leader_epoch, struct log_append_info *info);

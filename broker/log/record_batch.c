@@ -177,6 +177,10 @@ static int check_compressed(const uint8_t *body, size_t len, const struct record
 {
     size_t max_out = limits->max_batch_bytes > 0 ? (size_t)limits->max_batch_bytes
                                                  : RECORD_BATCH_INFLATE_MAX_DEFAULT;
+    bool set_bound = limits->max_inflate_bytes > 0 && (size_t)limits->max_inflate_bytes < max_out;
+    if (set_bound) {
+        max_out = (size_t)limits->max_inflate_bytes;
+    }
     uint8_t *records;
     size_t n;
     int rv = record_codec_inflate(record_batch_compression(h), body, len, max_out, &records, &n,
@@ -185,10 +189,19 @@ static int check_compressed(const uint8_t *body, size_t len, const struct record
         return LOG_ERR_CORRUPT;
     }
     if (rv == RECORD_CODEC_ERR_TOO_LARGE) {
+        if (set_bound) {
+            return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                        "the record set inflates beyond its bound: %zu bytes were left for this "
+                        "batch",
+                        max_out);
+        }
         return LOG_ERR_INVALID_RECORD;
     }
     if (rv < 0) {
         return fail(rv, reason, reasonlen, "no memory to inflate a %zu-byte batch body", len);
+    }
+    if (limits->inflated != NULL) {
+        *limits->inflated += n;
     }
     rv = walk_records(records, n, h->records_count, limits->require_keys, reason, reasonlen);
     free(records);

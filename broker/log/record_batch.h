@@ -87,6 +87,11 @@ struct record_batch_limits {
     bool walk_records;       /* also check the codec and walk the records (inflated) */
     bool require_keys;       /* walk_records: every record needs a non-null key (compacted
                                 topics; LOG_ERR_INVALID_RECORD otherwise) */
+    /* walk_records: when > 0 and below the bound above, a compressed body
+     * may inflate to at most this (what is left of a record set's bound,
+     * partition_log_append). */
+    int64_t max_inflate_bytes;
+    size_t *inflated; /* when not NULL: += the bytes a compressed body inflated to */
 };
 
 /* Validate the batch starting at `p` (`avail` bytes present, which may hold
@@ -100,12 +105,11 @@ struct record_batch_limits {
  *    records_count == lastOffsetDelta + 1 (LOG_ERR_INVALID_RECORD);
  *  - walk_records: the codec id is 0-4 (LOG_ERR_CORRUPT); a compressed body
  *    inflates (record_codec.h) without error (LOG_ERR_CORRUPT) to at most
- *    max_batch_bytes, or RECORD_BATCH_INFLATE_MAX_DEFAULT when that is <= 0
- *    (LOG_ERR_INVALID_RECORD); then every record's varint length is bounded
- *    by the (inflated) body, its fields parse, offsetDelta runs 0,1,2..., and
- *    exactly records_count records fill it (LOG_ERR_INVALID_RECORD).
- *    Uncompressed batches are walked in place, allocating nothing; a
- *    compressed one costs one inflate into a temporary buffer that grows with
+ *    max_batch_bytes, or RECORD_BATCH_INFLATE_MAX_DEFAULT when that is <= 0,
+ *    or max_inflate_bytes if lower (LOG_ERR_INVALID_RECORD); then every record's varint length is
+ * bounded by the (inflated) body, its fields parse, offsetDelta runs 0,1,2..., and exactly
+ * records_count records fill it (LOG_ERR_INVALID_RECORD). Uncompressed batches are walked in place,
+ * allocating nothing; a compressed one costs one inflate into a temporary buffer that grows with
  *    the bytes produced (-ENOMEM if that fails). Like Kafka's LogValidator,
  *    a CRC only proves the bytes are what the producer sent, not that they
  *    are records, so a consumer would otherwise be served garbage.

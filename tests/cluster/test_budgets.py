@@ -253,6 +253,96 @@ def test_bombs_across_connections_stay_within_the_inflate_budget(brokers, reques
     assert broker.running()
 
 
+BOMB_PARTITIONS = 32
+BATCHES_PER_PARTITION = 16
+
+
+def produce_body_many(topic, sets, acks=1):
+    """Produce v3 of one topic, partition i carrying the record set sets[i]."""
+    body = struct.pack(">hhi", -1, acks, 30000) + struct.pack(">i", 1)
+    body += struct.pack(">h", len(topic)) + topic.encode() + struct.pack(">i", len(sets))
+    for i, data in enumerate(sets):
+        body += struct.pack(">ii", i, len(data)) + data
+    return body
+
+
+def parse_produce_response_many(resp):
+    """[(partition, error_code)] of a Produce v3 response of one topic."""
+    pos = 4 + 4  # correlation id, topic count
+    (name_len,) = struct.unpack(">h", resp[pos:pos + 2])
+    pos += 2 + name_len
+    (count,) = struct.unpack(">i", resp[pos:pos + 4])
+    pos += 4
+    out = []
+    for _ in range(count):
+        index, err = struct.unpack(">ih", resp[pos:pos + 6])
+        out.append((index, err))
+        pos += 4 + 2 + 8 + 8  # base offset, log append time (v2-v4)
+    return out
+
+
+def test_one_request_of_many_bombs_does_not_hold_the_loop(brokers, request):
+    """Each attacker's request carries 32 partitions of 16 gzip batches,
+    each batch ~1 KiB inflating to just under max.message.bytes (so each is
+    valid on its own, and a record set of several is what Kafka accepts),
+    and one partition more carrying a bomb that inflates past it: half a
+    GiB to inflate per request. The iteration budget only paused between
+    requests, so one such request held the loop for seconds and the broker
+    was fenced on the tests' 3 s session. Now the Produce handler yields
+    between partitions (kafka_request_yield) and one partition's record set
+    inflates to at most 4 x max.message.bytes (else INVALID_RECORD), so the
+    heartbeats get their iterations, the good producer keeps succeeding and
+    every partition of the attack is refused."""
+    broker = brokers(start=False)
+    broker.overrides["num.partitions"] = str(BOMB_PARTITIONS + 1)
+    broker.start()
+    topic = unique_topic(request)
+    create_topic(broker, topic)
+    near = batch(compress(1, records_of([bytes(1000000)])), 1, 1)
+    assert len(near) < 4096
+    sets = [near * BATCHES_PER_PARTITION] * BOMB_PARTITIONS + [bomb(CODECS["gzip"])]
+    frames = [request_frame(0, 3, 200 + i, produce_body_many(topic, sets)) for i in range(3)]
+    with connect(broker) as s:  # warm up: the first produce maps the segment
+        assert produce(s, topic, batch(records_of([b"warm"]), 0, 1)) == (0, 0)
+    failures = []
+
+    def attacker():
+        try:
+            with socket.create_connection(("127.0.0.1", broker.port), timeout=120) as a:
+                a.sendall(b"".join(frames))
+                for _ in frames:
+                    got = parse_produce_response_many(recv_response(a))
+                    if [e for _, e in got] != [INVALID_RECORD] * len(sets):
+                        failures.append(got)
+        except Exception as e:  # noqa: BLE001 - reported below
+            failures.append(repr(e))
+
+    threads = [threading.Thread(target=attacker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    good, good_errors = 0, []
+    with connect(broker) as s:
+        s.settimeout(120)
+        while any(t.is_alive() for t in threads) or good < 20:
+            err, _ = produce(s, topic, batch(records_of([b"good-%d" % good]), 0, 1), good)
+            if err != 0:
+                good_errors.append(err)
+            good += 1
+    for t in threads:
+        t.join()
+    time.sleep(1.0)  # a lapsed session is noticed by the next liveness check
+    fenced = [ln for ln in broker.log_text().splitlines()
+              if any(m in ln for m in NOT_FENCED_LOG)]
+    assert not fenced, fenced
+    assert not good_errors, good_errors[:5]
+    assert not failures, failures[:5]
+    assert list_offsets_latest(broker, topic) == 1 + good
+    refused = [ln for ln in broker.log_text().splitlines()
+               if "produce rejected" in ln and topic in ln and "inflates beyond its bound" in ln]
+    assert refused, "the record sets past the bound are refused, logged with the topic"
+    assert broker.running()
+
+
 # ---- request framing: trailing bytes, huge arrays ---------------------------
 
 def closed_and_logged(broker, s, why):

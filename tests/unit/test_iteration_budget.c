@@ -64,6 +64,20 @@ START_TEST(test_room_until_the_limit_is_spent)
 }
 END_TEST
 
+/* A handler working in slices counts the time it has run, not yet charged. */
+START_TEST(test_room_with_a_running_handler_counts_its_time)
+{
+    struct iteration_budget b;
+    budget_off_loop(&b);
+    ck_assert(iteration_budget_has_room_with(NULL, UINT64_MAX / 2));
+    ck_assert(iteration_budget_has_room_with(&b, LIMIT - 1));
+    ck_assert(!iteration_budget_has_room_with(&b, LIMIT));
+    iteration_budget_charge(&b, LIMIT / 2);
+    ck_assert(iteration_budget_has_room_with(&b, LIMIT / 2 - 1));
+    ck_assert(!iteration_budget_has_room_with(&b, LIMIT / 2));
+}
+END_TEST
+
 START_TEST(test_waiters_resume_in_order_while_there_is_room)
 {
     struct iteration_budget b;
@@ -207,6 +221,7 @@ static Suite *make_suite(void)
     Suite *s = suite_create("iteration_budget");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_room_until_the_limit_is_spent);
+    tcase_add_test(tc, test_room_with_a_running_handler_counts_its_time);
     tcase_add_test(tc, test_waiters_resume_in_order_while_there_is_room);
     tcase_add_test(tc, test_users_that_spend_the_budget_take_turns);
     tcase_add_test(tc, test_a_waiter_queued_during_refill_waits_for_the_next);
