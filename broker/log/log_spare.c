@@ -30,12 +30,23 @@ static void spare_work(uv_work_t *req)
     job->status = segment_create_spare(job->dir, &job->seg);
 }
 
+/* Whether the descriptor cache can list a spare's three files without
+ * closing another segment's: under pressure a spare would push out active
+ * segments (reopened on the loop at their next use) and then be closed
+ * itself before its roll. */
+static bool cache_has_room(const struct partition_log *log)
+{
+    const struct file_cache *c = log->owner.files;
+    return c == NULL || c->max_fds == 0 || c->open_fds + 3 <= c->max_fds;
+}
+
 static void spare_after(uv_work_t *req, int status)
 {
     struct spare_job *job = req->data;
     struct partition_log *log = job->log;
     int rv = status < 0 ? status : job->status;
-    if (log == NULL || rv < 0) {
+    bool keep = log != NULL && rv == 0 && cache_has_room(log);
+    if (!keep) {
         segment_release(rv < 0 ? NULL : job->seg);
     }
     if (log != NULL) {
@@ -44,9 +55,13 @@ static void spare_after(uv_work_t *req, int status)
             log_info("log", "no O_TMPFILE here, segments are created at roll dir=%s", log->dir);
             log->spare_off = true;
         } else if (rv < 0) {
+            /* No retry before the roll (which creates the files itself):
+             * EMFILE, ENOSPC or a lost directory would otherwise queue a job
+             * and log a line at every append until then. */
+            log->spare_failed = true;
             log_warn("log", "cannot make the next segment's files dir=%s error=%s", log->dir,
                      strerror(-rv));
-        } else {
+        } else if (keep) {
             log->spare = job->seg;
             segment_move_cache(job->seg, log->owner.files);
         }
@@ -65,8 +80,8 @@ static bool near_roll(const struct partition_log *log)
 
 void log_spare_note_append(struct partition_log *log)
 {
-    if (log->spare != NULL || log->spare_job != NULL || log->spare_off || log->io_error != 0 ||
-        !near_roll(log)) {
+    if (log->spare != NULL || log->spare_job != NULL || log->spare_off || log->spare_failed ||
+        log->io_error != 0 || !near_roll(log) || !cache_has_room(log)) {
         return;
     }
     struct spare_job *job = calloc(1, sizeof *job);
@@ -87,14 +102,25 @@ void log_spare_note_append(struct partition_log *log)
 struct segment *log_spare_take(struct partition_log *log, int64_t base_offset)
 {
     struct segment *seg = log->spare;
+    log->spare_failed = false; /* the next segment may try again */
     if (seg == NULL) {
         return NULL;
     }
     log->spare = NULL;
     int rv = segment_adopt_spare(seg, base_offset, log_now_ms(log), log->owner.files);
-    if (rv < 0) {
+    if (rv == -EEXIST || rv == -EBADF) {
+        /* A leftover holds the name, or the cache closed the spare. */
         log_debug("log", "spare segment not used dir=%s base_offset=%lld error=%s", log->dir,
                   (long long)base_offset, strerror(-rv));
+    } else if (rv < 0) {
+        /* Naming through /proc/self/fd does not work here (no /proc, a
+         * policy): every spare would be wasted work. */
+        log_info("log",
+                 "cannot name spare segment files, segments are created at roll dir=%s error=%s",
+                 log->dir, strerror(-rv));
+        log->spare_off = true;
+    }
+    if (rv < 0) {
         segment_release(seg);
         return NULL;
     }

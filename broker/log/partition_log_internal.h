@@ -89,7 +89,8 @@ struct partition_log {
     /* the next roll's files, made on the pool (log_spare.c) */
     struct segment *spare;
     struct spare_job *spare_job; /* in flight, NULL if none */
-    bool spare_off;              /* no O_TMPFILE in this directory */
+    bool spare_off;              /* no O_TMPFILE here, or its files cannot be named */
+    bool spare_failed;           /* making one failed: no retry before the roll */
 };
 
 static inline struct segment *log_active(const struct partition_log *log)

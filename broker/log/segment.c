@@ -388,7 +388,9 @@ int segment_adopt_spare(struct segment *seg, int64_t base_offset, int64_t now_ms
     if (rv < 0) {
         /* A leftover of the same name (EEXIST): the caller creates the
          * segment the old way, which truncates leftovers. */
-        for (size_t i = 0; i + 1 < linked; i++) {
+        /* Indexes first, the .log last: a crash in between leaves a .log
+         * without indexes, which recovery handles, never an orphan index. */
+        for (size_t i = linked - 1; i-- > 0;) {
             char path[4096];
             snprintf(path, sizeof path, "%s%s", seg->path, segment_exts[i]);
             (void)unlink(path);

@@ -21,7 +21,9 @@ static char *dir;
 static char pdir[4096];
 static struct tb_clock clk = {1700000000000};
 static const struct log_clock clock_ = {tb_clock_now, &clk};
-static int creates; /* segment_create calls */
+static int creates;     /* segment_create calls */
+static int spare_calls; /* segment_create_spare calls (on the pool) */
+static int spare_fail;  /* 0, or the -errno segment_create_spare returns */
 
 int __real_segment_create(const char *dir, int64_t base_offset, int64_t now_ms,
                           struct file_cache *cache, struct segment **out);
@@ -35,11 +37,22 @@ int __wrap_segment_create(const char *d, int64_t base_offset, int64_t now_ms,
     return __real_segment_create(d, base_offset, now_ms, cache, out);
 }
 
+int __real_segment_create_spare(const char *dir, struct segment **out);
+int __wrap_segment_create_spare(const char *dir, struct segment **out);
+
+int __wrap_segment_create_spare(const char *d, struct segment **out)
+{
+    __atomic_add_fetch(&spare_calls, 1, __ATOMIC_SEQ_CST);
+    int fail = __atomic_load_n(&spare_fail, __ATOMIC_SEQ_CST);
+    return fail != 0 ? fail : __real_segment_create_spare(d, out);
+}
+
 static void setup(void)
 {
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     dir = tb_tmpdir();
     snprintf(pdir, sizeof pdir, "%s/topic-0", dir);
+    creates = spare_calls = spare_fail = 0;
 }
 
 static void teardown(void)
@@ -214,9 +227,10 @@ static int open_fd_count(void)
     return n;
 }
 
-/* A spare waits in the descriptor cache like a segment: under a bound of 3
- * descriptors the active segment's use closes it, and the roll then creates
- * the files itself; no descriptor leaks, none stays counted. */
+/* A spare waits in the descriptor cache like a segment, so under a bound of
+ * 3 descriptors (the active segment's) none is made: it would push out
+ * active segments and be closed itself before its roll. The rolls create
+ * the files; no descriptor leaks, none stays counted. */
 START_TEST(test_cache_may_close_a_spare)
 {
     struct file_cache cache;
@@ -236,12 +250,47 @@ START_TEST(test_cache_may_close_a_spare)
         append(log);
     }
     ck_assert_int_ge(partition_log_segment_count(log), 5);
-    ck_assert_int_gt(creates, 0);
+    ck_assert_int_eq(creates, partition_log_segment_count(log) - 1);
+    ck_assert_int_eq(spare_calls, 0);
     ck_assert_int_eq(read_all(log), 80);
     ck_assert_int_eq(partition_log_close(log), 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_uint_eq(cache.open_fds, 0);
     ck_assert_int_eq(open_fd_count(), fds_before);
+}
+END_TEST
+
+/* A spare that cannot be made (ENOSPC here; EMFILE, a lost directory) is
+ * not asked for again before the roll, which creates the files itself: one
+ * pool job and one warning per segment, not one per append near its end.
+ * The next segment tries again. */
+START_TEST(test_failed_spare_waits_for_the_roll)
+{
+    struct topic_config tc;
+    struct partition_log *log = NULL;
+    char err[256] = "";
+    tb_topic_config(&tc, "segment.bytes=20000", NULL);
+    ck_assert_msg(partition_log_open(&loop, pdir, &tc, &clock_, &log, err, sizeof err) == 0, "%s",
+                  err);
+    topic_config_free(&tc);
+    creates = 0; /* the open created the first segment */
+    __atomic_store_n(&spare_fail, -ENOSPC, __ATOMIC_SEQ_CST);
+    int appends_near_roll = 0;
+    while (partition_log_segment_count(log) == 1) {
+        int before = spare_calls;
+        append(log);
+        appends_near_roll += spare_calls > 0 && before > 0;
+    }
+    ck_assert_int_gt(appends_near_roll, 5); /* several appends between 7/8 and the roll */
+    ck_assert_int_eq(spare_calls, 1);
+    ck_assert_int_eq(creates, 1);
+    __atomic_store_n(&spare_fail, 0, __ATOMIC_SEQ_CST);
+    while (partition_log_segment_count(log) == 2) {
+        append(log);
+    }
+    ck_assert_int_eq(spare_calls, 2); /* the second segment's spare, made */
+    ck_assert_int_eq(creates, 1);     /* and taken by its roll */
+    ck_assert_int_eq(partition_log_close(log), 0);
 }
 END_TEST
 
@@ -254,6 +303,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_crash_while_naming_a_spare);
     tcase_add_test(tc, test_leftover_name_falls_back_to_create);
     tcase_add_test(tc, test_cache_may_close_a_spare);
+    tcase_add_test(tc, test_failed_spare_waits_for_the_roll);
     suite_add_tcase(s, tc);
     return s;
 }
