@@ -4,6 +4,7 @@
 #include "broker/kafka/conn_quota.h"
 #include "broker/kafka/sasl_server.h"
 #include "broker/kafka/request_budget.h"
+#include "broker/kafka/request_pacer.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -14,7 +15,6 @@
 #include <unistd.h>
 
 #include "common/frame.h"
-#include "common/iteration_budget.h"
 #include "common/log.h"
 #include "common/ssl_principal.h"
 #include "common/tcp_peer.h"
@@ -22,7 +22,8 @@
 #include "proto/kafka/kafka_header.h"
 
 /* REQ_WAITING: read, not yet handed to the handler (the loop's iteration
- * budget had no room); the requests after the first waiting one wait too. */
+ * budget had no room; request_pacer.h); the requests after the first
+ * waiting one wait too. */
 enum request_state { REQ_WAITING, REQ_HANDLING, REQ_DONE, REQ_DROPPED };
 
 #define READ_CHUNK 65536
@@ -49,19 +50,8 @@ struct kafka_conn {
     struct request_budget_reader budget_reader; /* its account in opts.budget */
     /* FIFO of requests in arrival order; head is the next to answer. */
     struct kafka_request *head, *tail;
-    struct kafka_request *next_start; /* the first REQ_WAITING request, or NULL */
-    /* A handler that yielded (kafka_request_yield) and its continuation:
-     * it goes on before anything after it starts. */
-    struct kafka_request *yielded;
-    void (*yield_resume)(struct kafka_request *req);
-    struct iteration_budget_waiter budget_waiter; /* queued while either waits */
-    uint64_t slice_began; /* uv_hrtime() when the running handler was called */
-    /* Bytes read behind a waiting request, framed once it has started:
-     * at most one read (a TLS read's plaintext), since reading stops while
-     * a request waits. Owned; charged to opts.budget (held_charged). */
-    uint8_t *held;
-    size_t held_len;
-    size_t held_charged;
+    /* When the REQ_WAITING requests start, and the bytes read behind them. */
+    struct request_pacer pacer;
     /* The TLS peer closed the session behind requests that wait: close
      * once they have all started and no handler has yielded. */
     bool close_when_started;
@@ -260,22 +250,6 @@ static void drop_finished(struct kafka_conn *c)
     c->tail = last;
 }
 
-static void budget_waiter_cancel(struct kafka_conn *c)
-{
-    if (c->opts.iteration_budget != NULL) {
-        iteration_budget_cancel(c->opts.iteration_budget, &c->budget_waiter);
-    }
-}
-
-/* Give back what the held bytes are charged to the request budget. */
-static void held_release(struct kafka_conn *c)
-{
-    if (c->held_charged > 0) {
-        request_budget_release(c->opts.budget, &c->budget_reader, c->held_charged);
-        c->held_charged = 0;
-    }
-}
-
 void kafka_conn_close(struct kafka_conn *c)
 {
     if (c->closing) {
@@ -283,16 +257,9 @@ void kafka_conn_close(struct kafka_conn *c)
     }
     c->closing = true;
     c->writing = false;
-    c->next_start = NULL; /* drop_finished frees the waiting requests */
-    /* A yielded handler is not resumed: the request is still being
-     * handled, so the loop below calls its on_cancel. */
-    c->yielded = NULL;
-    c->yield_resume = NULL;
-    budget_waiter_cancel(c);
-    free(c->held);
-    c->held = NULL;
-    c->held_len = 0;
-    held_release(c);
+    /* drop_finished frees the waiting requests; a yielded handler's request
+     * is still being handled, so the loop below calls its on_cancel. */
+    request_pacer_close(&c->pacer);
     if (c->quota_admitted) { /* its descriptor is closed below, synchronously */
         conn_quota_release(c->opts.quota, c->ip);
         c->quota_admitted = false;
@@ -763,106 +730,28 @@ static void enqueue_request(struct kafka_conn *c)
         c->head = req;
     }
     c->tail = req;
-    if (c->next_start == NULL) {
-        c->next_start = req;
-    }
+    request_pacer_add(&c->pacer, req);
     c->in_flight++;
     idle_restart(c);
 }
 
-/* Hand the waiting requests to the handler in arrival order while the
- * loop's iteration budget has room, charging it with the time each handler
- * ran; else wait for a later iteration (iteration_budget.h). Handlers run
- * on the loop (a compressed batch is inflated there to be validated), so
- * this is what keeps one connection's pipelined expensive requests from
- * holding every timer and socket of the loop, the controller heartbeats
- * included. */
-static void start_waiting(struct kafka_conn *c)
+/* The pacer's turn for the oldest waiting request: hand it to the handler. */
+static void start_request(struct kafka_request *req, void *data)
 {
-    struct iteration_budget *budget = c->opts.iteration_budget;
-    while ((c->yielded != NULL || c->next_start != NULL) && !c->closing) {
-        if (!iteration_budget_has_room(budget)) {
-            iteration_budget_wait(budget, &c->budget_waiter);
-            return;
-        }
-        uint64_t began = budget != NULL ? uv_hrtime() : 0;
-        c->slice_began = began;
-        if (c->yielded != NULL) {
-            /* A yielded handler goes on before anything after it starts,
-             * as Kafka processes one request of a connection at a time. */
-            struct kafka_request *req = c->yielded;
-            void (*resume)(struct kafka_request *) = c->yield_resume;
-            c->yielded = NULL;
-            c->yield_resume = NULL;
-            req->on_cancel = NULL; /* set again if it yields again */
-            resume(req);
-        } else {
-            struct kafka_request *req = c->next_start;
-            c->next_start = req->next; /* read first: the handler may complete and free req */
-            req->state = REQ_HANDLING;
-            c->on_request(req, c->data);
-        }
-        if (budget != NULL) {
-            iteration_budget_charge(budget, uv_hrtime() - began);
-        }
-    }
+    struct kafka_conn *c = data;
+    req->state = REQ_HANDLING;
+    c->on_request(req, c->data);
 }
 
 bool kafka_request_budget_spent(const struct kafka_request *req)
 {
-    const struct kafka_conn *c = req->conn;
-    if (c->opts.iteration_budget == NULL) {
-        return false;
-    }
-    return !iteration_budget_has_room_with(c->opts.iteration_budget, uv_hrtime() - c->slice_began);
+    return request_pacer_budget_spent(&req->conn->pacer);
 }
 
 void kafka_request_yield(struct kafka_request *req, void (*resume)(struct kafka_request *req),
                          void (*cancel)(struct kafka_request *req))
 {
-    struct kafka_conn *c = req->conn;
-    req->on_cancel = cancel;
-    if (c->closing) {
-        req->on_cancel = NULL;
-        cancel(req);
-        return;
-    }
-    c->yielded = req;
-    c->yield_resume = resume;
-    /* The handler was called by start_waiting (as a new request or
-     * resumed) and returns right after this: that loop charges its time,
-     * then resumes it at once if there is still room, else queues the
-     * connection for a later iteration. */
-}
-
-/* Whether nothing may be framed or read now: a request waits to start or
- * a handler to go on. */
-static bool blocked(const struct kafka_conn *c)
-{
-    return c->next_start != NULL || c->yielded != NULL;
-}
-
-/* Keep `len` bytes read behind a waiting request, charged to the request
- * budget like a partial frame until they are framed. They are charged
- * without asking for room, which cannot deadlock: they were read already,
- * and are framed (and released) as soon as the request in front starts,
- * which the iteration budget grants in a later iteration whatever the
- * request budget holds. While they are charged the connection holds more
- * than a frame, so it is not the one reader let past a spent budget. */
-static void hold(struct kafka_conn *c, const uint8_t *data, size_t len)
-{
-    uint8_t *p = realloc(c->held, c->held_len + len);
-    if (p == NULL) {
-        kafka_conn_fail(c, "out of memory for request");
-        return;
-    }
-    memcpy(p + c->held_len, data, len);
-    c->held = p;
-    c->held_len += len;
-    if (c->opts.budget != NULL) {
-        request_budget_charge(c->opts.budget, &c->budget_reader, len);
-        c->held_charged += len;
-    }
+    request_pacer_yield(&req->conn->pacer, req, resume, cancel);
 }
 
 /* Frame `data` and start each request as its frame completes. Once one
@@ -873,8 +762,10 @@ static void consume(struct kafka_conn *c, const uint8_t *data, size_t len)
 {
     size_t off = 0;
     while (off < len && !c->closing) {
-        if (blocked(c)) {
-            hold(c, data + off, len - off);
+        if (request_pacer_blocked(&c->pacer)) {
+            if (request_pacer_hold(&c->pacer, data + off, len - off) != 0) {
+                kafka_conn_fail(c, "out of memory for request");
+            }
             return;
         }
         size_t used;
@@ -883,7 +774,7 @@ static void consume(struct kafka_conn *c, const uint8_t *data, size_t len)
         charge_partial(c);
         if (st == FRAME_READY) {
             enqueue_request(c);
-            start_waiting(c);
+            request_pacer_run(&c->pacer);
         } else if (st != FRAME_NEED_MORE) {
             char why[128];
             snprintf(why, sizeof why, "%s (size=%d max=%d)", frame_error(st), c->frames.last_size,
@@ -956,7 +847,7 @@ static void tls_consume(struct kafka_conn *c, const uint8_t *data, size_t len)
         /* The requests read before close_notify still run, as they did
          * when every request started as soon as it was read (an acks=0
          * Produce is appended): close once they have started. */
-        if (blocked(c) || c->held != NULL) {
+        if (!request_pacer_idle(&c->pacer)) {
             c->close_when_started = true;
             reading_update(c);
         } else {
@@ -1004,23 +895,18 @@ static void on_budget_room(struct request_budget_reader *r)
     reading_update(c);
 }
 
-/* A later iteration has room: start what waits, then frame what was held
- * behind it (which may wait again). */
-static void on_iteration_room(struct iteration_budget_waiter *w)
+/* A later iteration had room and the pacer started what waited: frame what
+ * was held behind it (which may wait again). */
+static void on_paced(void *data)
 {
-    struct kafka_conn *c =
-        (struct kafka_conn *)((char *)w - offsetof(struct kafka_conn, budget_waiter));
-    start_waiting(c);
-    if (!blocked(c) && c->held != NULL && !c->closing) {
-        uint8_t *held = c->held;
-        size_t len = c->held_len;
-        c->held = NULL;
-        c->held_len = 0;
-        held_release(c); /* framing charges what it keeps */
+    struct kafka_conn *c = data;
+    size_t len;
+    uint8_t *held = request_pacer_take_held(&c->pacer, &len);
+    if (held != NULL) {
         consume(c, held, len);
         free(held);
     }
-    if (c->close_when_started && !c->closing && !blocked(c) && c->held == NULL) {
+    if (c->close_when_started && !c->closing && request_pacer_idle(&c->pacer)) {
         kafka_conn_close(c);
     }
     if (!c->closing) {
@@ -1032,7 +918,7 @@ static void reading_update(struct kafka_conn *c)
 {
     /* Nothing more is read while a request waits for the iteration budget. */
     bool want = !c->closing && !c->close_after && c->in_flight < c->opts.max_in_flight &&
-                c->pending_bytes < c->opts.max_pending_bytes && !blocked(c) &&
+                c->pending_bytes < c->opts.max_pending_bytes && !request_pacer_blocked(&c->pacer) &&
                 !c->close_when_started;
     if (want && c->opts.budget != NULL &&
         !request_budget_may_read(c->opts.budget, &c->budget_reader,
@@ -1104,7 +990,8 @@ int kafka_conn_accept(uv_stream_t *server, const struct kafka_conn_options *opts
     uv_timer_init(server->loop, &c->frame_timer);
     c->tcp.data = c->idle.data = c->frame_timer.data = c;
     c->budget_reader.resume = on_budget_room;
-    c->budget_waiter.resume = on_iteration_room;
+    request_pacer_init(&c->pacer, opts->iteration_budget, opts->budget, &c->budget_reader,
+                       start_request, on_paced, c);
     c->handles_open = 3;
     registry_link(c);
     int rv = uv_accept(server, (uv_stream_t *)&c->tcp);

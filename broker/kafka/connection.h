@@ -25,7 +25,8 @@
  * iteration, after the loop has run its timers and served its other
  * sockets. Requests of one connection still start in arrival order. A
  * handler whose own work is long yields between slices of it
- * (kafka_request_yield) and goes on in a later iteration.
+ * (kafka_request_yield) and goes on in a later iteration. The connection
+ * keeps this state in a request_pacer (request_pacer.h).
  *
  * Lifetime: a connection frees itself once closed and once every request it
  * handed out has been completed or dropped; a request therefore stays valid
