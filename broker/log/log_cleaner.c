@@ -1,11 +1,11 @@
-/* Log compaction: choosing what to clean, the pool-side rewrite, the
- * loop-side swap and the recovery of interrupted swaps (see partition_log.h,
- * "compaction"). The pool thread touches only its job: the source segments
- * are non-active (never written again) and kept open by the job's
- * references; their sizes are copied before the job is queued. */
-#include "broker/log/partition_log_internal.h"
+/* Log compaction: choosing what to clean and the pool-side rewrite (see
+ * partition_log.h, "compaction"); the swap that puts the rewritten segments
+ * in place, and its recovery, are log_cleaner_swap.c's. The pool thread
+ * touches only its job: the source segments are non-active (never written
+ * again) and kept open by the job's references; their sizes are copied
+ * before the job is queued. */
+#include "broker/log/log_cleaner_swap.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,64 +28,6 @@
 /* A batch read from disk may not claim more than this (the clean fails). */
 #define CLEAN_MAX_BATCH_BYTES (128 * 1024 * 1024)
 #define CLEAN_WRITE_BUF       (64 * 1024)
-#define CLEAN_PATH_MAX        4096
-
-enum swap_state {
-    SWAP_NONE,      /* `.log.cleaned` (or nothing): the old files are the segment */
-    SWAP_COMMITTED, /* `.log.swap`: recovery installs it */
-    SWAP_IN_PLACE,  /* the cleaned files carry the segment's names */
-};
-
-struct clean_src {
-    struct segment *seg; /* one reference */
-    int64_t base, size, next_offset;
-    bool rewritten; /* .cleaned files written and differing from the source */
-    int64_t max_ts, max_ts_offset, first_batch_ts, time_index_last_ts;
-    int64_t created_ms;
-    /* the swap (swap_work), under the job's swap_lock */
-    bool gone;               /* left the log before the swap: not swapped */
-    enum swap_state state;   /* how far its files are swapped */
-    struct segment *cleaned; /* opened after the swap, until installed */
-};
-
-struct clean_job {
-    uv_work_t work;
-    uv_loop_t *loop;
-    struct partition_log *log; /* NULL once the log closed */
-    atomic_bool cancelled;     /* set by the loop when the log closes: stop early */
-    char *dir;
-    struct clean_src *src;
-    size_t nsrc;       /* segments referenced */
-    size_t n;          /* segments [0, n) are rewritten (n <= nsrc) */
-    size_t dirty_from; /* [dirty_from, n) feed the offset map */
-    int64_t map_end;   /* base of the first segment not cleaned */
-    int64_t now_ms, delete_retention_ms;
-    int32_t index_interval_bytes;
-    struct log_cleaner_limits lim;
-    uint64_t truncations;
-    log_clean_cb cb;
-    void *data;
-    struct log_clean_stats st;
-    /* pool-side state */
-    struct offset_map map;
-    uint8_t *batch;
-    size_t batch_cap;
-    uint8_t *out; /* the rewritten batch */
-    size_t out_cap;
-    uint8_t *plain; /* a compressed batch's records, decompressed */
-    uint8_t *kept;  /* the records a rewritten batch keeps */
-    size_t kept_cap;
-    bool warned; /* an undecodable batch was logged */
-    struct timespec started;
-    /* the swap: a second piece of pool work once the rewrite is done */
-    bool swapping;
-    uv_mutex_t swap_lock; /* the pool renames under it; the loop settles under it */
-    bool swap_lock_init;
-    bool swap_aborted; /* set by the loop (settle, close): the pool renames nothing more */
-    int swap_status;   /* the swap's result; on entry nonzero: only remove the files */
-    int swap_fault;    /* a step after a commit failed: the log must stop */
-    int crash_after;   /* tests: stop after this step as a crash would */
-};
 
 /* ---- planning (loop thread) ---- */
 
@@ -493,19 +435,19 @@ static int filter_batch(struct clean_job *job, const struct record_batch_header 
     return 0;
 }
 
-static int path_of(char *out, const struct clean_src *src, const char *ext)
+int log_cleaner_path(char *out, const struct clean_src *src, const char *ext)
 {
     return (size_t)snprintf(out, CLEAN_PATH_MAX, "%s%s", src->seg->path, ext) >= CLEAN_PATH_MAX
                ? -ENAMETOOLONG
                : 0;
 }
 
-static void unlink_cleaned(const struct clean_src *src)
+void log_cleaner_unlink_cleaned(const struct clean_src *src)
 {
     static const char *const exts[] = {".log.cleaned", ".index.cleaned", ".timeindex.cleaned"};
     char path[CLEAN_PATH_MAX];
     for (size_t i = 0; i < 3; i++) {
-        if (path_of(path, src, exts[i]) == 0) {
+        if (log_cleaner_path(path, src, exts[i]) == 0) {
             (void)unlink(path);
         }
     }
@@ -527,7 +469,7 @@ static int out_open(struct clean_out *o, const struct clean_src *src)
     static const char *const exts[] = {".log.cleaned", ".index.cleaned", ".timeindex.cleaned"};
     memset(o, 0, sizeof *o);
     for (size_t i = 0; i < 3 && rv == 0; i++) {
-        if ((rv = path_of(path, src, exts[i])) == 0 &&
+        if ((rv = log_cleaner_path(path, src, exts[i])) == 0 &&
             (fds[i] = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
             rv = -errno;
         }
@@ -629,7 +571,7 @@ static int clean_segment(struct clean_job *job, struct clean_src *src)
     rv = out_finish(&o, src, rv);
     src->rewritten = rv == 0 && changed;
     if (!src->rewritten) {
-        unlink_cleaned(src);
+        log_cleaner_unlink_cleaned(src);
         job->st.records_removed = rv == 0 ? job->st.records_removed : removed_before;
     }
     return rv;
@@ -653,149 +595,6 @@ static void clean_work(uv_work_t *req)
     job->st.status = rv;
 }
 
-static int rename_ext(const struct clean_src *src, const char *from, const char *to)
-{
-    char a[CLEAN_PATH_MAX], b[CLEAN_PATH_MAX];
-    int rv;
-    if ((rv = path_of(a, src, from)) < 0 || (rv = path_of(b, src, to)) < 0) {
-        return rv;
-    }
-    return rename(a, b) < 0 ? -errno : 0;
-}
-
-/* ---- the swap, on the pool ----
- *
- * Each rewritten segment is swapped in three steps, each leaving a state
- * recovery finishes or undoes (log_cleaner_recover):
- *   1. `.log.cleaned` -> `.log.swap`, directory fsynced: the commit;
- *   2. the `.cleaned` indexes -> `.index`, `.timeindex`;
- *   3. `.log.swap` -> `.log`; the segment is opened (no descriptor cache: the
- *      loop lists it in the log's) and the loop installs it.
- * Nothing on the loop names the source segments' files meanwhile: the job's
- * references keep all their descriptors open (the cache closes no segment
- * held by another), so readers keep the old inodes until the install. What
- * would name them (a deletion, a truncation, a close) first calls
- * log_cleaner_settle, which takes swap_lock: the pool holds it only around
- * steps, never across an fsync, so the loop waits at most for a segment's
- * renames and the open of its cleaned files. The open stays under the lock:
- * a settle must find every segment in place already opened, or it would
- * leave the log naming files its old segment's descriptors no longer are. */
-
-static void unlock_swap(struct clean_job *job)
-{
-    uv_mutex_unlock(&job->swap_lock);
-}
-
-/* Steps 2 and 3 for a committed segment, under swap_lock. */
-static int swap_into_place(struct clean_job *job, struct clean_src *src)
-{
-    int rv;
-    if ((rv = rename_ext(src, ".index.cleaned", ".index")) < 0 ||
-        (rv = rename_ext(src, ".timeindex.cleaned", ".timeindex")) < 0) {
-        return rv;
-    }
-    if (job->crash_after == 2) {
-        return 1;
-    }
-    if ((rv = rename_ext(src, ".log.swap", ".log")) < 0) {
-        return rv;
-    }
-    src->state = SWAP_IN_PLACE;
-    if (job->crash_after == 3) {
-        return 1;
-    }
-    /* Opened here, so the loop installs it without touching the disk. A
-     * failure leaves the old segment serving from its descriptors and stops
-     * the log; its next open loads the swapped files. */
-    rv = segment_open(job->dir, src->base, src->created_ms, NULL, &src->cleaned);
-    if (rv < 0) {
-        log_error("log", "cannot open cleaned segment dir=%s segment=%" PRId64 " error=%s",
-                  job->dir, src->base, strerror(-rv));
-        src->cleaned = NULL;
-        job->swap_fault = rv; /* the old segment's state no longer names its files */
-    }
-    return 0;
-}
-
-/* A failed step after the commit: the files are left for recovery, which
- * finishes the swap; the log must stop (its indexes may not match). */
-static int swap_failed_committed(struct clean_job *job, struct clean_src *src, int rv)
-{
-    log_error("log", "cleaner swap failed after its commit dir=%s segment=%" PRId64 " error=%s",
-              job->dir, src->base, strerror(-rv));
-    job->swap_fault = rv;
-    return rv;
-}
-
-/* Swap one segment. Returns 0, 1 (a simulated crash), LOG_ERR_CLOSED (the
- * loop settled the job) or -errno. */
-static int swap_one(struct clean_job *job, struct clean_src *src)
-{
-    int rv;
-    uv_mutex_lock(&job->swap_lock);
-    if (job->swap_aborted) {
-        unlock_swap(job);
-        return LOG_ERR_CLOSED;
-    }
-    rv = rename_ext(src, ".log.cleaned", ".log.swap");
-    src->state = rv == 0 ? SWAP_COMMITTED : SWAP_NONE;
-    unlock_swap(job);
-    if (rv < 0) {
-        return rv;
-    }
-    if (job->crash_after == 1) {
-        return 1;
-    }
-    rv = fs_fsync_dir(job->dir);
-    uv_mutex_lock(&job->swap_lock);
-    if (job->swap_aborted) {
-        rv = LOG_ERR_CLOSED; /* the loop took the commit back */
-    } else if (rv < 0) {
-        /* Not known to be committed: take it back, so the old segment and
-         * its files stay the truth. */
-        if (rename_ext(src, ".log.swap", ".log.cleaned") == 0) {
-            src->state = SWAP_NONE;
-        } else {
-            (void)swap_failed_committed(job, src, rv);
-        }
-    } else if ((rv = swap_into_place(job, src)) < 0) {
-        (void)swap_failed_committed(job, src, rv);
-    }
-    unlock_swap(job);
-    return rv;
-}
-
-static void swap_work(uv_work_t *req)
-{
-    struct clean_job *job = req->data;
-    int rv = job->swap_status; /* nonzero: the clean is void, only clean up */
-    bool moved = false;
-    for (size_t i = 0; rv == 0 && i < job->n; i++) {
-        struct clean_src *src = &job->src[i];
-        if (src->rewritten && !src->gone) {
-            rv = swap_one(job, src);
-            moved = moved || src->state == SWAP_IN_PLACE;
-        }
-    }
-    if (rv == 1) {
-        job->swap_status = 1; /* a simulated crash: leave every file as it is */
-        return;
-    }
-    int frv = moved ? fs_fsync_dir(job->dir) : 0;
-    if (frv < 0) {
-        log_error("log", "cannot fsync dir=%s error=%s", job->dir, strerror(-frv));
-        uv_mutex_lock(&job->swap_lock); /* settle_locked reads it */
-        job->swap_fault = frv;
-        unlock_swap(job);
-    }
-    for (size_t i = 0; i < job->n; i++) {
-        if (job->src[i].rewritten && job->src[i].state == SWAP_NONE) {
-            unlink_cleaned(&job->src[i]); /* not swapped: leave nothing behind */
-        }
-    }
-    job->swap_status = rv != 0 ? rv : frv;
-}
-
 /* ---- the loop side ---- */
 
 static void job_free(struct clean_job *job, size_t nsrc)
@@ -816,79 +615,7 @@ static void job_free(struct clean_job *job, size_t nsrc)
     free(job);
 }
 
-static size_t find_segment(const struct partition_log *log, const struct segment *seg)
-{
-    for (size_t j = 0; j < log->nsegs; j++) {
-        if (log->segs[j] == seg) {
-            return j;
-        }
-    }
-    return SIZE_MAX;
-}
-
-/* Put the segment the pool opened in the place of its source. No I/O. */
-static void install(struct partition_log *log, struct clean_src *src)
-{
-    struct segment *seg = src->cleaned, *old = src->seg;
-    size_t j = find_segment(log, old);
-    src->cleaned = NULL;
-    if (j == SIZE_MAX) {
-        segment_release(seg); /* cannot happen: removals settle first */
-        return;
-    }
-    segment_move_cache(seg, log->owner.files);
-    seg->next_offset = old->next_offset;
-    seg->max_timestamp = src->max_ts;
-    seg->max_ts_offset = src->max_ts_offset;
-    seg->first_batch_ts = src->first_batch_ts;
-    seg->time_index_last_ts = src->time_index_last_ts;
-    log->segs[j] = seg;
-    /* Its files were replaced, not unlinked: readers keep the old inode, and
-     * its last close, which frees it, happens on the thread pool. */
-    struct log_deleter deleter = log_deleter_of(log);
-    segment_close_async(old, &deleter);
-    segment_release(old);
-    log_note_deadline(log); /* its largest timestamp may have gone down */
-}
-
-/* Under swap_lock: stop the swap where it is. A segment swapped into place
- * is installed; one only committed gets its `.log.cleaned` name back (a
- * rename on the loop, only when a truncation, deletion or close meets a
- * swap in flight), so no recovery brings back a segment the log then drops
- * or cuts. */
-static void settle_locked(struct partition_log *log, struct clean_job *job)
-{
-    job->swap_aborted = true;
-    for (size_t i = 0; i < job->n; i++) {
-        struct clean_src *src = &job->src[i];
-        if (src->state == SWAP_COMMITTED && job->swap_fault == 0) {
-            int rv = rename_ext(src, ".log.swap", ".log.cleaned");
-            if (rv == 0) {
-                src->state = SWAP_NONE;
-            } else {
-                log_error("log",
-                          "cannot take back a cleaner swap dir=%s segment=%" PRId64 " error=%s",
-                          job->dir, src->base, strerror(-rv));
-                job->swap_fault = rv;
-            }
-        } else if (src->state == SWAP_IN_PLACE && src->cleaned != NULL && log != NULL) {
-            install(log, src);
-        }
-    }
-}
-
-void log_cleaner_settle(struct partition_log *log)
-{
-    struct clean_job *job = log->clean_job;
-    if (job == NULL || !job->swapping) {
-        return;
-    }
-    uv_mutex_lock(&job->swap_lock);
-    settle_locked(log, job);
-    unlock_swap(job);
-}
-
-static void clean_finish(struct clean_job *job, struct partition_log *log, int rv)
+void log_cleaner_finish(struct clean_job *job, struct partition_log *log, int rv)
 {
     if (log != NULL) {
         log->clean_job = NULL;
@@ -913,59 +640,6 @@ static void clean_finish(struct clean_job *job, struct partition_log *log, int r
     job_free(job, job->nsrc);
 }
 
-static void swap_after(uv_work_t *req, int status)
-{
-    struct clean_job *job = req->data;
-    struct partition_log *log = job->log;
-    int rv = status < 0 ? status : job->swap_status;
-    for (size_t i = 0; log != NULL && i < job->n; i++) {
-        struct clean_src *src = &job->src[i];
-        if (src->state == SWAP_IN_PLACE) {
-            if (src->cleaned != NULL) {
-                install(log, src);
-            }
-            job->st.segments_rewritten++;
-        }
-    }
-    if (log != NULL && job->swap_fault != 0) {
-        log_note_io_error(log, job->swap_fault, "cleaner swap");
-    }
-    /* A truncation after the pool finished (settled before this ran) may
-     * have cut below map_end: what is appended again there was never in
-     * the offset map, so it must not count as clean. */
-    if (log != NULL && rv == 0 && job->truncations != log->truncations) {
-        rv = LOG_ERR_CLOSED;
-    }
-    if (log != NULL && rv == 0 && job->map_end > log->clean_offset) {
-        log->clean_offset = job->map_end;
-    }
-    clean_finish(job, log, rv);
-}
-
-/* Queue the swap (or, for a void clean, the removal of its files). Returns
- * 0 if queued. */
-static int swap_start(struct partition_log *log, struct clean_job *job, int void_rv)
-{
-    for (size_t i = 0; i < job->n; i++) {
-        /* Retention or DeleteRecords removed it meanwhile. */
-        job->src[i].gone = find_segment(log, job->src[i].seg) == SIZE_MAX;
-    }
-    int rv = uv_mutex_init(&job->swap_lock);
-    if (rv < 0) {
-        return rv;
-    }
-    job->swap_lock_init = true;
-    job->swap_status = void_rv;
-    job->crash_after = log->cleaner_crash_after_step;
-    job->swapping = true;
-    if ((rv = uv_queue_work(job->loop, &job->work, swap_work, swap_after)) < 0) {
-        job->swapping = false;
-        return rv;
-    }
-    log->clean_job = job; /* still: no other clean writes .cleaned files now */
-    return 0;
-}
-
 static void clean_after(uv_work_t *req, int status)
 {
     struct clean_job *job = req->data;
@@ -975,7 +649,7 @@ static void clean_after(uv_work_t *req, int status)
         log->clean_job = NULL;
         /* A truncation voids the clean: the map may name records that are gone. */
         int void_rv = rv < 0 ? rv : job->truncations != log->truncations ? LOG_ERR_CLOSED : 0;
-        int qrv = swap_start(log, job, void_rv);
+        int qrv = log_cleaner_swap_start(log, job, void_rv);
         if (qrv == 0) {
             return;
         }
@@ -983,10 +657,10 @@ static void clean_after(uv_work_t *req, int status)
     }
     for (size_t i = 0; i < job->n; i++) {
         if (job->src[i].rewritten) {
-            unlink_cleaned(&job->src[i]); /* closed meanwhile: leave nothing behind */
+            log_cleaner_unlink_cleaned(&job->src[i]); /* closed meanwhile: leave nothing behind */
         }
     }
-    clean_finish(job, log, rv);
+    log_cleaner_finish(job, log, rv);
 }
 
 static int job_setup(struct clean_job *job, struct partition_log *log, const struct clean_plan *p)
@@ -1056,72 +730,10 @@ void log_cleaner_shutdown(struct partition_log *log)
         if (job->swapping) {
             /* Nothing is renamed after this: the directory may be renamed
              * for deletion, or opened again, next. */
-            uv_mutex_lock(&job->swap_lock);
-            settle_locked(NULL, job);
-            unlock_swap(job);
+            log_cleaner_swap_settle(NULL, job);
         }
         log->clean_job->log = NULL;
         atomic_store(&log->clean_job->cancelled, true);
         log->clean_job = NULL;
     }
-}
-
-/* ---- recovery ---- */
-
-static bool strip_suffix(char *name, const char *suffix)
-{
-    size_t n = strlen(name), s = strlen(suffix);
-    if (n <= s || strcmp(name + n - s, suffix) != 0) {
-        return false;
-    }
-    name[n - s] = '\0';
-    return true;
-}
-
-/* `<stem>.log.swap` exists: the cleaned segment is committed. Its indexes
- * may be old or new, so they go and recovery rebuilds them. */
-static int finish_swap(const char *dir, const char *stem)
-{
-    static const char *const drop[] = {".index", ".timeindex", ".index.cleaned",
-                                       ".timeindex.cleaned"};
-    char a[CLEAN_PATH_MAX], b[CLEAN_PATH_MAX];
-    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++) {
-        snprintf(a, sizeof a, "%s/%s%s", dir, stem, drop[i]);
-        if (unlink(a) < 0 && errno != ENOENT) {
-            return -errno;
-        }
-    }
-    snprintf(a, sizeof a, "%s/%s.log.swap", dir, stem);
-    snprintf(b, sizeof b, "%s/%s.log", dir, stem);
-    if (rename(a, b) < 0) {
-        return -errno;
-    }
-    log_warn("log", "finished an interrupted cleaner swap dir=%s segment=%s", dir, stem);
-    return 0;
-}
-
-int log_cleaner_recover(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int rv = 0, swapped = 0;
-    if (d == NULL) {
-        return errno == ENOENT ? 0 : -errno;
-    }
-    while (rv == 0 && (e = readdir(d)) != NULL) {
-        char stem[256];
-        if (strlen(e->d_name) >= sizeof stem) {
-            continue;
-        }
-        strcpy(stem, e->d_name);
-        if (strip_suffix(stem, ".log.swap")) {
-            rv = finish_swap(dir, stem);
-            swapped++;
-        }
-    }
-    closedir(d);
-    if (rv == 0 && swapped > 0) {
-        rv = fs_fsync_dir(dir);
-    }
-    return rv;
 }

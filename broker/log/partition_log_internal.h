@@ -228,7 +228,7 @@ void log_spare_note_append(struct partition_log *log);
 struct segment *log_spare_take(struct partition_log *log, int64_t base_offset);
 void log_spare_shutdown(struct partition_log *log);
 
-/* Cleaner (log_cleaner.c). */
+/* Cleaner (log_cleaner.c; the swap and its recovery: log_cleaner_swap.c). */
 /* Detach an in-flight clean (close/destroy): it finishes on the pool and
  * removes its .cleaned files without touching the log. */
 void log_cleaner_shutdown(struct partition_log *log);
