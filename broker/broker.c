@@ -555,7 +555,7 @@ void broker_stop_then(struct broker *b, void (*cb)(struct broker *b))
     }
     b->stopped_cb = cb;
     if (b->started < STARTED_REPLICAS ||
-        replica_manager_flush_all(&b->replicas, on_logs_flushed, b) != 0) {
+        log_manager_flush_all(&b->replicas.logs, on_logs_flushed, b) != 0) {
         broker_stop(b);
     }
 }

@@ -76,7 +76,7 @@ bool broker_caught_up_and_unfenced(const struct broker *b);
  * shutdown, bounded). Handles finish closing when the loop runs again. */
 void broker_stop(struct broker *b);
 /* Flush every partition log on the thread pool while still serving
- * (replica_manager_flush_all: the close then has little left to sync on the
+ * (log_manager_flush_all: the close then has little left to sync on the
  * loop), then broker_stop, then `cb` once the controller session is over
  * (its controlled shutdown answered, or given up after its bound). A process
  * with both roles stops its controller only then, so the controlled shutdown

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "broker/replica/dir_checkpoint.h"
+#include "broker/replica/partition_metadata.h"
 #include "common/deadline_heap.h"
 #include "common/fs_util.h"
 #include "common/log.h"
@@ -40,6 +41,7 @@ struct managed_log {
     size_t dir;
     struct log_link work;               /* in lm->work */
     struct log_link compact;            /* in lm->compacted */
+    struct log_link open;               /* in lm->open_logs, while open */
     struct deadline_entry retention;    /* queued at its retention deadline */
     struct managed_log *retention_next; /* in the retention pass's list of due logs */
     /* Waiting for a checkpoint holding log start `start_target` to land
@@ -47,6 +49,26 @@ struct managed_log {
     struct log_checkpoint_waiter start_wait;
     int64_t start_target;
     bool start_pending;
+};
+
+/* log_manager_flush_all's pass: a few flushes at a time, one slot each. */
+struct flush_all_slot {
+    struct log_flush_req req;
+    struct log_flush_all *fa;
+    bool busy;
+};
+
+struct log_flush_all {
+    struct log_manager *lm;
+    /* The next log to flush: open_logs is walked from its head as it was at
+     * the call, and a log opened later goes in front of it, so it is not
+     * reached; one closed meanwhile moves the cursor on (open_unlist). */
+    struct managed_log *cursor;
+    size_t in_flight;
+    bool cancelled; /* the manager is stopping: closing the logs completes the flushes */
+    struct flush_all_slot slots[LOG_MANAGER_FLUSH_ALL_IN_FLIGHT];
+    void (*cb)(void *arg);
+    void *arg;
 };
 
 /* Partition directories renamed for deletion whose removal an earlier run
@@ -114,6 +136,16 @@ size_t log_manager_open_files_limit(int32_t configured)
 
 void log_manager_close(struct log_manager *lm)
 {
+    struct log_flush_all *fa = lm->flush_all;
+    if (fa != NULL) {
+        lm->flush_all = NULL;
+        if (fa->in_flight == 0) {
+            free(fa);
+        } else { /* cannot happen: every log is closed; better a leak than a use after free */
+            log_error("replica", "flushes still in flight after closing every log n=%zu",
+                      fa->in_flight);
+        }
+    }
     log_open_queue_close(&lm->opens);
     /* After the opens: one whose topic went meanwhile deletes what it made. */
     log_delete_queue_close(&lm->deletions);
@@ -190,6 +222,8 @@ static void compact_unlist(struct managed_log *m)
 {
     list_remove(&m->lm->compacted, m, offsetof(struct managed_log, compact));
 }
+
+static void open_unlist(struct managed_log *m);
 
 static void on_log_cleanable(void *data, struct partition_log *log)
 {
@@ -368,6 +402,7 @@ static void on_log_closed(void *data, struct partition_log *log, const struct lo
     }
     work_unlist(m);
     compact_unlist(m);
+    open_unlist(m);
     deadline_heap_remove(&m->lm->retention_due, &m->retention);
     if (m->start_pending) {
         dir_checkpoint_unwait(dc, &m->start_wait);
@@ -397,64 +432,6 @@ static int choose_dir(struct log_manager *lm, const char *topic, int32_t index)
     return best;
 }
 
-/* ---- the topic id a partition directory belongs to (KIP-516) ----
- *
- * `<dir>/partition.metadata` ("version: 0" and "topic_id: <hex>", written
- * once) ties a directory to its topic's id. A directory left by a topic that
- * was deleted while this broker was down would otherwise become the log of
- * a new topic with the same name, old records included. */
-
-#define PARTITION_METADATA_FILE "partition.metadata"
-
-static void id_hex(const uint8_t id[16], char out[33])
-{
-    for (int i = 0; i < 16; i++) {
-        snprintf(out + 2 * i, 3, "%02x", id[i]);
-    }
-}
-
-/* 1: the directory holds another topic's partition; 0 otherwise (no file
- * yet, or the same id). */
-static int topic_id_stale(const char *path, const uint8_t id[16])
-{
-    char file[4200], line[128], want[33];
-    snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path);
-    FILE *f = fopen(file, "r");
-    if (f == NULL) {
-        return 0;
-    }
-    id_hex(id, want);
-    int stale = 0;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "topic_id: ", 10) == 0) {
-            stale = strncmp(line + 10, want, 32) != 0;
-        }
-    }
-    fclose(f);
-    return stale;
-}
-
-/* Written through a .tmp (log recovery removes a leftover one) and renamed. */
-static void topic_id_write(const char *path, const uint8_t id[16])
-{
-    char file[4200], tmp[4300], hex[33];
-    snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path);
-    if (access(file, F_OK) == 0) {
-        return;
-    }
-    snprintf(tmp, sizeof tmp, "%s.tmp", file);
-    id_hex(id, hex);
-    FILE *f = fopen(tmp, "w");
-    int rv = f != NULL && fprintf(f, "version: 0\ntopic_id: %s\n", hex) > 0 ? 0 : -1;
-    if (f != NULL && (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0)) {
-        rv = -1;
-    }
-    if (rv != 0 || rename(tmp, file) != 0) {
-        log_warn("replica", "cannot record the topic id dir=%s error=%s", path, strerror(errno));
-        unlink(tmp);
-    }
-}
-
 /* One partition being opened: prepared on the loop, opened on the pool
  * (open_run), handed back on the loop (open_done). */
 struct open_job {
@@ -481,7 +458,7 @@ static void open_run(struct log_open_task *t)
 {
     struct open_job *j = (struct open_job *)t;
     const struct log_checkpoint *cp = j->listed ? &j->cp : NULL;
-    if (j->exists && topic_id_stale(j->path, j->id)) {
+    if (j->exists && partition_metadata_stale(j->path, j->id)) {
         log_warn("replica", "deleting the partition of an earlier topic with this name dir=%s",
                  j->path);
         /* Renamed aside first, so a crash midway never leaves a partial
@@ -521,7 +498,7 @@ static void open_run(struct log_open_task *t)
     char legacy[4200];
     snprintf(legacy, sizeof legacy, "%s/" PARTITION_LOG_CHECKPOINT_FILE, j->path);
     j->legacy = !j->listed && j->exists && access(legacy, F_OK) == 0;
-    topic_id_write(j->path, j->id);
+    partition_metadata_write(j->path, j->id);
     /* The files of a new directory (segments, partition.metadata, the
      * epochs) before the partition takes records. */
     if (t->sync_data_dir && (j->rv = fs_fsync_dir(j->path)) < 0) {
@@ -578,6 +555,7 @@ static void open_done(struct log_open_task *t)
         struct dir_checkpoint *dc = lm->checkpoints[d];
         partition_log_attach(j->log);
         m->log = j->log;
+        list_add(&lm->open_logs, m, offsetof(struct managed_log, open));
         file_offsets(m);
         retention_schedule(m, m->log);
         if (partition_log_compaction_pending(m->log)) {
@@ -855,6 +833,100 @@ static void on_cleaner(uv_timer_t *t)
     }
 }
 
+/* ---- flushing every log before a shutdown (log_manager_flush_all) ---- */
+
+static void open_unlist(struct managed_log *m)
+{
+    struct log_flush_all *fa = m->lm->flush_all;
+    if (fa != NULL && fa->cursor == m) {
+        fa->cursor = m->open.next;
+    }
+    list_remove(&m->lm->open_logs, m, offsetof(struct managed_log, open));
+}
+
+/* The log at the cursor (moved past it), or NULL at the end. */
+static struct managed_log *flush_all_next(struct log_flush_all *fa)
+{
+    struct managed_log *m = fa->cursor;
+    if (m != NULL) {
+        fa->cursor = m->open.next;
+    }
+    return m;
+}
+
+static void on_flush_all_flushed(struct log_flush_req *req, int status);
+
+/* Start flushes while there is room; once none is left to start or in
+ * flight, call the callback. */
+static void flush_all_dispatch(struct log_flush_all *fa)
+{
+    struct log_manager *lm = fa->lm;
+    for (size_t i = 0; i < LOG_MANAGER_FLUSH_ALL_IN_FLIGHT; i++) {
+        struct flush_all_slot *slot = &fa->slots[i];
+        struct managed_log *m;
+        while (!slot->busy && (m = flush_all_next(fa)) != NULL) {
+            slot->busy = true;
+            slot->req.data = slot;
+            fa->in_flight++;
+            if (partition_log_flush(m->log, &slot->req, on_flush_all_flushed) < 0) {
+                /* A failed log (logged where it failed) or no memory: the
+                 * close tries again. */
+                slot->busy = false;
+                fa->in_flight--;
+            }
+        }
+    }
+    if (fa->in_flight > lm->flush_all_stats.max_in_flight) {
+        lm->flush_all_stats.max_in_flight = fa->in_flight;
+    }
+    if (fa->in_flight == 0 && fa->cursor == NULL) {
+        void (*cb)(void *arg) = fa->cb;
+        void *arg = fa->arg;
+        lm->flush_all = NULL;
+        free(fa);
+        cb(arg);
+    }
+}
+
+static void on_flush_all_flushed(struct log_flush_req *req, int status)
+{
+    (void)status; /* a failure is logged by the log; the close syncs again */
+    struct flush_all_slot *slot = req->data;
+    struct log_flush_all *fa = slot->fa;
+    slot->busy = false;
+    fa->in_flight--;
+    fa->lm->flush_all_stats.flushed++;
+    if (!fa->cancelled) {
+        flush_all_dispatch(fa);
+    }
+}
+
+int log_manager_flush_all(struct log_manager *lm, void (*cb)(void *arg), void *arg)
+{
+    if (!lm->timers_started) {
+        return -EINVAL;
+    }
+    if (lm->flush_all != NULL) {
+        return -EBUSY;
+    }
+    struct log_flush_all *fa = calloc(1, sizeof *fa);
+    if (fa == NULL) {
+        return -ENOMEM;
+    }
+    fa->lm = lm;
+    fa->cb = cb;
+    fa->arg = arg;
+    fa->cursor = lm->open_logs;
+    for (size_t i = 0; i < LOG_MANAGER_FLUSH_ALL_IN_FLIGHT; i++) {
+        fa->slots[i].fa = fa;
+    }
+    lm->flush_all = fa;
+    flush_all_dispatch(fa); /* may call cb now: nothing to flush */
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
 void log_manager_start_timers(struct log_manager *lm)
 {
     uv_timer_init(lm->loop, &lm->retention_timer);
@@ -894,6 +966,9 @@ void log_manager_stop(struct log_manager *lm)
         uv_close((uv_handle_t *)&lm->cleaner_timer, NULL);
         uv_close((uv_handle_t *)&lm->offline_timer, NULL);
         lm->timers_started = false;
+    }
+    if (lm->flush_all != NULL) {
+        lm->flush_all->cancelled = true; /* closing a log completes its flush request */
     }
 }
 

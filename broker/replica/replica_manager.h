@@ -28,7 +28,6 @@
 
 struct replica_fetcher;
 struct replica_session_cache;
-struct replica_flush_all;
 
 /* How the replica layer reaches the controller (the broker wires it to its
  * controller link). NULL functions: no controller (ISR changes are not
@@ -119,12 +118,6 @@ struct replica_manager {
     } fetcher_stats;
     uint64_t open_seq; /* numbers the partition opens in flight */
     struct replica_opens_waiter *opens_waiters;
-    struct replica_flush_all *flush_all; /* replica_manager_flush_all's, or NULL */
-    /* Logs replica_manager_flush_all flushed, and the most at once. */
-    struct {
-        uint64_t flushed;
-        size_t max_in_flight;
-    } flush_all_stats;
 };
 
 /* Open every hosted partition and subscribe to metadata changes. All
@@ -134,23 +127,10 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
                           const struct sluice_config *cfg, const struct data_dirs *dirs,
                           struct metadata_view *metadata, char *err, size_t errlen);
 /* Complete waiting operations, flush and close every log, close the timers
- * (their handles finish closing on the next loop run). A flush_all still
- * under way stops without calling its callback. */
+ * (their handles finish closing on the next loop run). A
+ * log_manager_flush_all still under way stops without calling its
+ * callback. */
 void replica_manager_stop(struct replica_manager *rm);
-
-/* Before a shutdown: flush every hosted log (its unflushed segments, leader
- * epochs, producer snapshot; partition_log_flush) on the thread pool,
- * REPLICA_FLUSH_ALL_IN_FLIGHT logs at a time, while the loop keeps serving,
- * then call cb(arg) on the loop. Closing 5,000 logs one by one on the loop
- * (replica_manager_stop) made ~25,000 fsyncs in a row and stopped the loop
- * for 5-18 s, heartbeats and raft included; after this pass the close finds
- * little or nothing left to sync. It changes no guarantee: the close still
- * flushes whatever is unflushed then (writes that came meanwhile, a flush
- * that failed). Each partition hosted at the call is flushed once (one
- * opened later, or closed meanwhile, is not). Returns 0, or -EBUSY (one is
- * under way), -EINVAL (not running) or -ENOMEM: then cb is not called. */
-#define REPLICA_FLUSH_ALL_IN_FLIGHT 4
-int replica_manager_flush_all(struct replica_manager *rm, void (*cb)(void *arg), void *arg);
 
 /* Partitions whose logs are being opened on the thread pool (a new topic's,
  * or one that grew or moved here): each becomes hosted, its role applied,

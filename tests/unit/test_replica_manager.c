@@ -262,7 +262,7 @@ static void on_flushed_all(void *arg)
 }
 
 /* Issue 14: before a shutdown every hosted log is flushed on the thread pool,
- * at most REPLICA_FLUSH_ALL_IN_FLIGHT at a time, each once, and the
+ * at most LOG_MANAGER_FLUSH_ALL_IN_FLIGHT at a time, each once, and the
  * callback runs once, after the last: then each log is durable to its end,
  * and the close has nothing left to sync on the loop. */
 START_TEST(test_flush_all_before_stop)
@@ -283,23 +283,66 @@ START_TEST(test_flush_all_before_stop)
         ck_assert_int_lt(partition_log_durable_offset(p->log), 3);
     }
     flushed_calls = 0;
-    ck_assert_int_eq(replica_manager_flush_all(&rm, on_flushed_all, NULL), 0);
-    ck_assert_int_eq(replica_manager_flush_all(&rm, on_flushed_all, NULL), -EBUSY);
+    ck_assert_int_eq(log_manager_flush_all(&rm.logs, on_flushed_all, NULL), 0);
+    ck_assert_int_eq(log_manager_flush_all(&rm.logs, on_flushed_all, NULL), -EBUSY);
     while (flushed_calls == 0) {
         uv_run(&loop, UV_RUN_ONCE);
     }
     ck_assert_int_eq(flushed_calls, 1);
-    ck_assert_uint_eq(rm.flush_all_stats.flushed, 10);
-    ck_assert_uint_eq(rm.flush_all_stats.max_in_flight, REPLICA_FLUSH_ALL_IN_FLIGHT);
+    ck_assert_uint_eq(rm.logs.flush_all_stats.flushed, 10);
+    ck_assert_uint_eq(rm.logs.flush_all_stats.max_in_flight, LOG_MANAGER_FLUSH_ALL_IN_FLIGHT);
     for (int32_t i = 0; i < 10; i++) {
         struct partition *p = replica_manager_partition(&rm, "dirty", i);
         ck_assert_int_eq(partition_log_durable_offset(p->log), 3);
     }
     /* Stopped while a pass is under way: the close completes its flushes,
      * the callback is not called. */
-    ck_assert_int_eq(replica_manager_flush_all(&rm, on_flushed_all, NULL), 0);
+    ck_assert_int_eq(log_manager_flush_all(&rm.logs, on_flushed_all, NULL), 0);
     stop(v, &rm);
     ck_assert_int_eq(flushed_calls, 1);
+}
+END_TEST
+
+/* A log closed while a flush pass is under way, before the pass reached it
+ * (its topic deleted): the pass skips it and still ends, calling back once.
+ * "gone" is opened first, so the pass takes it last: the first
+ * LOG_MANAGER_FLUSH_ALL_IN_FLIGHT flushes are "kept"'s and the pass waits
+ * on "gone" when it is deleted. */
+START_TEST(test_flush_all_log_closed_meanwhile)
+{
+    const int32_t n = LOG_MANAGER_FLUSH_ALL_IN_FLIGHT;
+    struct metadata_view *v;
+    struct replica_manager rm;
+    start(&v, &rm);
+    add_topic("gone", 1);
+    metadata_quorum_refresh(v);
+    settle(&rm);
+    add_topic("kept", n);
+    metadata_quorum_refresh(v);
+    settle(&rm);
+    for (int32_t i = 0; i < n; i++) {
+        struct partition *p = replica_manager_partition(&rm, "kept", i);
+        struct buf b = BUF_INIT;
+        struct log_append_info info;
+        tb_batch(&b, 3, 10, 1000, 7);
+        ck_assert_int_eq(partition_append(p, b.data, b.len, &info), 0);
+        buf_free(&b);
+    }
+    flushed_calls = 0;
+    ck_assert_int_eq(log_manager_flush_all(&rm.logs, on_flushed_all, NULL), 0);
+    remove_topic("gone");
+    metadata_quorum_refresh(v);
+    ck_assert_ptr_null(replica_manager_partition(&rm, "gone", 0));
+    while (flushed_calls == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(flushed_calls, 1);
+    ck_assert_uint_eq(rm.logs.flush_all_stats.flushed, (uint64_t)n);
+    for (int32_t i = 0; i < n; i++) {
+        struct partition *p = replica_manager_partition(&rm, "kept", i);
+        ck_assert_int_eq(partition_log_durable_offset(p->log), 3);
+    }
+    stop(v, &rm);
 }
 END_TEST
 
@@ -459,6 +502,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_open_failure_takes_only_that_partition_offline);
     tcase_add_test(tc, test_many_partitions_open_off_the_loop);
     tcase_add_test(tc, test_flush_all_before_stop);
+    tcase_add_test(tc, test_flush_all_log_closed_meanwhile);
     tcase_add_test(tc, test_topic_deleted_while_opening);
     tcase_add_test(tc, test_recreated_while_opening);
     tcase_add_test(tc, test_stop_while_opening_then_restart);
