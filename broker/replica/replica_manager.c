@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "broker/replica/fetcher.h"
+#include "broker/replica/replica_isr.h"
 #include "broker/replica/replica_service.h"
 #include "broker/replica/replica_session.h"
 #include "common/internal_tls.h"
@@ -87,8 +88,6 @@ static void slot_detach(struct replica_manager *rm, struct partition *p)
 }
 
 /* ---- fetchers (follower side) ---- */
-
-static void on_isr_timer(uv_timer_t *t);
 
 static void kick_fetcher(struct replica_manager *rm, struct partition *p)
 {
@@ -677,114 +676,12 @@ static void each_log(void *owner, log_manager_visit_fn visit, void *arg)
     }
 }
 
-/* ---- the ISR (leader side, Kafka's AlterPartition) ---- */
-
-#define ALTER_RETRY_MS 500 /* after a refused ISR change */
-
-struct alter_ctx {
-    struct replica_manager *rm;
-    char topic[TOPIC_NAME_MAX + 1];
-    int32_t index, leader_epoch;
-};
-
-static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
-                            int32_t partition_epoch, const int32_t *isr, int32_t n_isr)
-{
-    struct alter_ctx *a = arg;
-    struct partition *p = replica_manager_partition(a->rm, a->topic, a->index);
-    if (p != NULL && p->leader_epoch == a->leader_epoch) {
-        struct partition_state st = {leader, leader_epoch, partition_epoch, NULL, 0, isr, n_isr, 0};
-        if (error != 0) {
-            /* Not again at once: a refused member (fenced, not yet
-             * registered) stays refused for a while. */
-            p->alter_retry_ms = uv_now(a->rm->loop) + ALTER_RETRY_MS;
-            log_info("replica", "ISR change refused topic=%s partition=%d error=%d", p->topic,
-                     p->index, error);
-        } else {
-            log_info("replica", "ISR changed topic=%s partition=%d isr_size=%d partition_epoch=%d",
-                     p->topic, p->index, n_isr, partition_epoch);
-        }
-        partition_isr_answered(p, error == 0 ? &st : NULL);
-    }
-    free(a);
-}
-
-/* Propose `isr` for `p` (leader) to the controller. */
-static void propose_isr(struct replica_manager *rm, struct partition *p, const int32_t *isr,
-                        int32_t n_isr)
-{
-    const struct metadata_topic *t = metadata_view_topic(rm->metadata, p->topic);
-    if (rm->controller.alter_partition == NULL || t == NULL || p->alter_in_flight ||
-        uv_now(rm->loop) < p->alter_retry_ms) {
-        return;
-    }
-    struct alter_ctx *a = calloc(1, sizeof *a);
-    if (a == NULL) {
-        return;
-    }
-    *a = (struct alter_ctx){rm, "", p->index, p->leader_epoch};
-    snprintf(a->topic, sizeof a->topic, "%s", p->topic);
-    int64_t epochs[PARTITION_MAX_REPLICAS + 1];
-    for (int32_t i = 0; i < n_isr && i <= PARTITION_MAX_REPLICAS; i++) {
-        epochs[i] = -1; /* members already in the ISR: the controller knows them */
-        for (int32_t j = 0; j < p->n_replicas; j++) {
-            if (p->replicas[j].broker_id == isr[i] && isr[i] != p->self) {
-                epochs[i] = p->replicas[j].broker_epoch;
-            }
-        }
-        if (isr[i] == p->self) {
-            epochs[i] = replica_manager_broker_epoch(rm);
-        }
-    }
-    int rv =
-        rm->controller.alter_partition(rm->controller.data, t->id, p->index, p->leader_epoch,
-                                       p->partition_epoch, isr, epochs, n_isr, on_alter_answer, a);
-    if (rv != 0) {
-        free(a);
-        return;
-    }
-    partition_isr_proposed(p, isr, n_isr);
-}
-
-void replica_manager_isr_expand(struct replica_manager *rm, struct partition *p, int32_t replica)
-{
-    int32_t isr[PARTITION_MAX_REPLICAS + 1];
-    int32_t n = p->n_isr;
-    if (p->alter_in_flight || n >= PARTITION_MAX_REPLICAS || uv_now(rm->loop) < p->alter_retry_ms) {
-        return;
-    }
-    memcpy(isr, p->isr, (size_t)n * sizeof *isr);
-    isr[n++] = replica;
-    log_info("replica",
-             "follower caught up: proposing it for the ISR topic=%s partition=%d "
-             "replica=%d",
-             p->topic, p->index, replica);
-    propose_isr(rm, p, isr, n);
-}
-
-static void shrink_one(struct partition *p, void *arg)
-{
-    struct replica_manager *rm = arg;
-    if (!partition_is_leader(p) || p->alter_in_flight) {
-        return;
-    }
-    int32_t keep[PARTITION_MAX_REPLICAS];
-    int32_t n =
-        partition_isr_shrink(p->replicas, p->n_replicas, p->isr, p->n_isr, p->self,
-                             uv_now(rm->loop), (uint64_t)rm->cfg->replica_lag_time_max_ms, keep);
-    if (n < p->n_isr) {
-        log_info("replica", "followers lag: shrinking the ISR topic=%s partition=%d from=%d to=%d",
-                 p->topic, p->index, p->n_isr, n);
-        propose_isr(rm, p, keep, n);
-    }
-}
+/* ---- lifecycle ---- */
 
 static void on_isr_timer(uv_timer_t *t)
 {
-    replica_manager_each_partition(t->data, shrink_one, t->data);
+    replica_isr_shrink_lagging(t->data);
 }
-
-/* ---- lifecycle ---- */
 
 static void close_all(struct replica_manager *rm)
 {

@@ -208,9 +208,6 @@ bool replica_manager_may_lead(struct replica_manager *rm);
 /* Isolation began (or anything else every parked operation must see): ask
  * every parked operation again. */
 void replica_manager_wake_all(struct replica_manager *rm);
-/* Leader: propose adding `replica` to p's ISR (AlterPartition), unless a
- * change is in flight already. */
-void replica_manager_isr_expand(struct replica_manager *rm, struct partition *p, int32_t replica);
 
 /* Park `op` (watching partitions through partition_watch) until it is ready
  * or `timeout_ms` passes: the one purgatory for Fetch and Produce waits. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/replica/replica_isr.h"
 #include "broker/replica/replica_session.h"
 #include "broker/replica/txn_markers.h"
 #include "common/log.h"
@@ -482,7 +483,7 @@ static void note_progress(struct fetch_ctx *ctx)
                       in->fetch_offset >= partition_log_start(p);
         if (in_log && partition_follower_fetched(p, ctx->req->replica_id, ctx->req->broker_epoch,
                                                  in->fetch_offset, now)) {
-            replica_manager_isr_expand(ctx->rm, p, ctx->req->replica_id);
+            replica_isr_expand(ctx->rm, p, ctx->req->replica_id);
         }
         if (p != NULL) {
             ctx->hw_seen[k] = partition_high_watermark(p);
