@@ -359,7 +359,8 @@ static void on_poll(uv_prepare_t *handle)
          * ends a hand-over. */
         if (q->handing_over && uv_now(q->loop) >= q->hand_over_deadline) {
             q->handing_over = false;
-            log_warn("quorum", "leadership hand-over not confirmed in time, closing node.id=%d",
+            /* Usual when the whole quorum stops at once: the target is closing too. */
+            log_info("quorum", "leadership hand-over not confirmed in time, closing node.id=%d",
                      q->node_id);
         }
         if (q->leader_appends == 0 && !q->handing_over) {

@@ -50,7 +50,8 @@ struct kafka_conn {
     struct request_budget_reader budget_reader; /* its account in opts.budget */
     /* FIFO of requests in arrival order; head is the next to answer. */
     struct kafka_request *head, *tail;
-    /* When the REQ_WAITING requests start, and the bytes read behind them. */
+    /* When the REQ_WAITING requests start (a handler that yielded goes on
+     * first), and the bytes read behind them. */
     struct request_pacer pacer;
     /* The TLS peer closed the session behind requests that wait: close
      * once they have all started and no handler has yielded. */
@@ -208,7 +209,8 @@ static void request_free(struct kafka_request *req)
 
 static void conn_maybe_free(struct kafka_conn *c)
 {
-    if (!c->closing || c->handles_open > 0 || c->head != NULL) {
+    if (!c->closing || c->handles_open > 0 || c->head != NULL ||
+        request_pacer_resuming(&c->pacer)) {
         return;
     }
     if (c->opts.registry != NULL) {
@@ -257,8 +259,8 @@ void kafka_conn_close(struct kafka_conn *c)
     }
     c->closing = true;
     c->writing = false;
-    /* drop_finished frees the waiting requests; a yielded handler's request
-     * is still being handled, so the loop below calls its on_cancel. */
+    /* drop_finished frees the waiting requests; a handler that yielded goes
+     * on to the end (kafka_request_yield), so its on_cancel is left alone. */
     request_pacer_close(&c->pacer);
     if (c->quota_admitted) { /* its descriptor is closed below, synchronously */
         conn_quota_release(c->opts.quota, c->ip);
@@ -277,8 +279,8 @@ void kafka_conn_close(struct kafka_conn *c)
     for (struct kafka_request *req = c->head, *next; req != NULL; req = next) {
         next = req->next;
         void (*cancel)(struct kafka_request *) = req->on_cancel;
-        req->on_cancel = NULL;
-        if (cancel != NULL) {
+        if (cancel != NULL && req != request_pacer_yielded(&c->pacer)) {
+            req->on_cancel = NULL;
             cancel(req);
         }
     }
@@ -290,6 +292,18 @@ void kafka_conn_close(struct kafka_conn *c)
     uv_close((uv_handle_t *)&c->idle, on_handle_closed);
     uv_close((uv_handle_t *)&c->frame_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+void kafka_conn_abort(struct kafka_conn *c)
+{
+    kafka_conn_close(c);
+    struct kafka_request *req = request_pacer_abort(&c->pacer);
+    if (req == NULL) {
+        return;
+    }
+    void (*cancel)(struct kafka_request *) = req->on_cancel;
+    req->on_cancel = NULL;
+    cancel(req); /* last: dropping the request may free `c` */
 }
 
 void kafka_conn_fail(struct kafka_conn *c, const char *why)
@@ -896,10 +910,15 @@ static void on_budget_room(struct request_budget_reader *r)
 }
 
 /* A later iteration had room and the pacer started what waited: frame what
- * was held behind it (which may wait again). */
+ * was held behind it (which may wait again). After a close only a yielded
+ * handler went on: the connection may be free to go now. */
 static void on_paced(void *data)
 {
     struct kafka_conn *c = data;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
     size_t len;
     uint8_t *held = request_pacer_take_held(&c->pacer, &len);
     if (held != NULL) {

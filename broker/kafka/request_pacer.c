@@ -35,21 +35,49 @@ static void held_release(struct request_pacer *p)
     }
 }
 
+static void waiter_cancel(struct request_pacer *p)
+{
+    if (p->budget != NULL) {
+        iteration_budget_cancel(p->budget, &p->waiter);
+    }
+}
+
 void request_pacer_close(struct request_pacer *p)
 {
     p->closed = true;
     p->next_start = NULL;
-    /* A yielded handler is not resumed: its request is still being handled,
-     * so the connection calls its on_cancel. */
-    p->yielded = NULL;
-    p->yield_resume = NULL;
-    if (p->budget != NULL) {
-        iteration_budget_cancel(p->budget, &p->waiter);
+    /* A handler that yielded goes on to the end (request_pacer_yield): the
+     * pacer keeps its budget waiter for it. */
+    if (p->yielded == NULL) {
+        waiter_cancel(p);
     }
     free(p->held);
     p->held = NULL;
     p->held_len = 0;
     held_release(p);
+}
+
+struct kafka_request *request_pacer_abort(struct request_pacer *p)
+{
+    p->aborted = true;
+    struct kafka_request *req = p->yielded;
+    if (req == NULL) {
+        return NULL;
+    }
+    p->yielded = NULL;
+    p->yield_resume = NULL;
+    waiter_cancel(p);
+    return req;
+}
+
+struct kafka_request *request_pacer_yielded(const struct request_pacer *p)
+{
+    return p->yielded;
+}
+
+bool request_pacer_resuming(const struct request_pacer *p)
+{
+    return p->resuming;
 }
 
 void request_pacer_add(struct request_pacer *p, struct kafka_request *req)
@@ -62,7 +90,8 @@ void request_pacer_add(struct request_pacer *p, struct kafka_request *req)
 void request_pacer_run(struct request_pacer *p)
 {
     struct iteration_budget *budget = p->budget;
-    while ((p->yielded != NULL || p->next_start != NULL) && !p->closed) {
+    /* Once closed, only a yielded handler goes on (next_start is NULL). */
+    while (p->yielded != NULL || (p->next_start != NULL && !p->closed)) {
         if (!iteration_budget_has_room(budget)) {
             iteration_budget_wait(budget, &p->waiter);
             return;
@@ -77,7 +106,9 @@ void request_pacer_run(struct request_pacer *p)
             p->yielded = NULL;
             p->yield_resume = NULL;
             req->on_cancel = NULL; /* set again if it yields again */
+            p->resuming = true;
             resume(req);
+            p->resuming = false;
         } else {
             struct kafka_request *req = p->next_start;
             p->next_start = req->next; /* read first: the handler may complete and free req */
@@ -89,8 +120,10 @@ void request_pacer_run(struct request_pacer *p)
     }
 }
 
-/* A later iteration has room: start what waits, then let the connection
- * frame what was held behind it (which may wait again). */
+/* A later iteration has room: start what waits (after a close, only a
+ * yielded handler), then let the connection go on: frame what was held
+ * (which may wait again), or free itself once closed. `p` may be freed by
+ * `resumed`. */
 static void on_iteration_room(struct iteration_budget_waiter *w)
 {
     struct request_pacer *p =
@@ -151,11 +184,14 @@ void request_pacer_yield(struct request_pacer *p, struct kafka_request *req,
                          void (*cancel)(struct kafka_request *req))
 {
     req->on_cancel = cancel;
-    if (p->closed) {
+    if (p->aborted) {
         req->on_cancel = NULL;
         cancel(req);
         return;
     }
+    /* Closed by the peer or by us (not aborted): the request was read, so
+     * it is processed to the end as Kafka does and only the answer is
+     * dropped; an acks=0 Produce must not lose its later partitions. */
     p->yielded = req;
     p->yield_resume = resume;
     /* The handler was called by request_pacer_run (as a new request or

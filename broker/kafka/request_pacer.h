@@ -9,7 +9,10 @@
  * sockets. A handler whose work is long yields between slices
  * (request_pacer_yield) and goes on in a later iteration, before anything
  * after it starts (Kafka processes a connection's requests one at a time,
- * so appends keep their order). Handlers run on the loop (a compressed
+ * so appends keep their order), even once the connection has closed: as in
+ * Kafka, a request that was read is processed to the end and only its
+ * answer is dropped; only request_pacer_abort (the broker stopping) gives
+ * it up. Handlers run on the loop (a compressed
  * batch is inflated there to be validated), so this is what keeps one
  * connection's pipelined expensive requests from holding every timer and
  * socket of the loop, the controller heartbeats included (issue 14).
@@ -54,14 +57,19 @@ struct request_pacer {
     struct kafka_request *yielded;
     void (*yield_resume)(struct kafka_request *req);
     struct iteration_budget_waiter waiter; /* queued while either waits */
-    uint64_t slice_began;                  /* uv_hrtime() when the running handler was called */
+    /* A yielded handler is running (request_pacer_run): the connection may
+     * be closed already and its last request completed meanwhile, so it is
+     * freed after the handler returns, not inside it. */
+    bool resuming;
+    uint64_t slice_began; /* uv_hrtime() when the running handler was called */
     /* Bytes read behind a waiting request: at most one read (a TLS read's
      * plaintext), since the connection stops reading while busy. Owned;
      * held_charged of them charged to request_budget. */
     uint8_t *held;
     size_t held_len;
     size_t held_charged;
-    bool closed; /* request_pacer_close ran: nothing starts or yields any more */
+    bool closed;  /* request_pacer_close ran: no new request starts, nothing is held */
+    bool aborted; /* request_pacer_abort ran: a handler that yields is cancelled */
 };
 
 /* Set up `p` (its memory zeroed or not) with borrowed budgets (either may be
@@ -72,10 +80,16 @@ void request_pacer_init(struct request_pacer *p, struct iteration_budget *budget
                         void (*resumed)(void *data), void *data);
 
 /* The connection closes: forget the waiting requests (the connection frees
- * them) and the yielded handler (the connection cancels its request), stop
- * waiting for the iteration budget, free the held bytes and give back their
- * charge. Nothing starts, resumes or is held after this. Idempotent. */
+ * them), free the held bytes and give back their charge. A handler that
+ * yielded still goes on in a later iteration (the pacer keeps waiting for
+ * one with room); then `resumed` is called with the connection closed.
+ * Nothing new starts or is held after this. Idempotent. */
 void request_pacer_close(struct request_pacer *p);
+/* The broker is stopping (after request_pacer_close): stop waiting for the
+ * iteration budget, and return the request of a handler that yielded (its
+ * on_cancel is the caller's to call; the pacer forgot it), or NULL. A
+ * handler that yields from now on is cancelled at once. */
+struct kafka_request *request_pacer_abort(struct request_pacer *p);
 
 /* `req` was just framed, the newest of the connection's FIFO: it waits to
  * start behind the requests already waiting. */
@@ -84,9 +98,15 @@ void request_pacer_add(struct request_pacer *p, struct kafka_request *req);
 /* Start what waits, in order (a yielded handler first), while the
  * iteration budget has room, charging it with the time each handler ran;
  * when there is no room, wait for a later iteration, which starts the rest
- * and then calls `resumed`. A handler may close the connection meanwhile. */
+ * and then calls `resumed`. A handler may close the connection meanwhile;
+ * once it is closed only a yielded handler goes on. */
 void request_pacer_run(struct request_pacer *p);
 
+/* The request of the handler that yielded and waits to go on, or NULL. */
+struct kafka_request *request_pacer_yielded(const struct request_pacer *p);
+/* Whether a yielded handler is running now, called from request_pacer_run:
+ * the connection must not free itself meanwhile. */
+bool request_pacer_resuming(const struct request_pacer *p);
 /* Whether a request waits to start or a handler to go on: nothing more may
  * be framed or read now. */
 bool request_pacer_blocked(const struct request_pacer *p);
@@ -114,9 +134,9 @@ uint8_t *request_pacer_take_held(struct request_pacer *p, size_t *len);
 bool request_pacer_budget_spent(const struct request_pacer *p);
 /* The running handler of `req` yields, as the last thing it does:
  * `resume(req)` is called once in a later iteration with room, charged
- * like a handler. If the connection closes first, `cancel(req)` is called
- * instead (it is req->on_cancel meanwhile; at once if the pacer is closed
- * already). */
+ * like a handler, even if the connection closes meanwhile. `cancel` is
+ * req->on_cancel meanwhile, for request_pacer_abort's caller; it is
+ * called at once if the pacer was aborted already. */
 void request_pacer_yield(struct request_pacer *p, struct kafka_request *req,
                          void (*resume)(struct kafka_request *req),
                          void (*cancel)(struct kafka_request *req));
