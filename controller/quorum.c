@@ -355,8 +355,15 @@ static void on_poll(uv_prepare_t *handle)
     struct quorum *q = handle->data;
     if (q->draining) {
         /* Not from inside raft_uv's callback: raft_close would cancel the
-         * requests raft_uv is iterating over. */
-        if (q->leader_appends == 0) {
+         * requests raft_uv is iterating over; nor from inside raft's, which
+         * ends a hand-over. */
+        if (q->handing_over && uv_now(q->loop) >= q->hand_over_deadline) {
+            q->handing_over = false;
+            /* Usual when the whole quorum stops at once: the target is closing too. */
+            log_info("quorum", "leadership hand-over not confirmed in time, closing node.id=%d",
+                     q->node_id);
+        }
+        if (q->leader_appends == 0 && !q->handing_over) {
             q->draining = false;
             close_uv_side(q);
             close_done(q); /* the drain's step */
@@ -572,6 +579,49 @@ static void close_uv_side(struct quorum *q)
     }
 }
 
+static void on_handed_over(struct raft_transfer *req)
+{
+    struct quorum *q = req->data;
+    raft_id leader_id = 0;
+    const char *leader_address = NULL;
+    raft_leader(q->raft, &leader_id, &leader_address);
+    bool waited = q->handing_over; /* else given up already, and this is raft_close's abort */
+    q->handing_over = false;
+    if (leader_id != 0 && leader_id != (raft_id)q->node_id) {
+        q->hand_overs++;
+        log_info("quorum", "handed leadership over node.id=%d new_leader=%llu", q->node_id,
+                 (unsigned long long)leader_id);
+    } else if (waited) {
+        log_warn("quorum", "leadership hand-over did not complete, closing node.id=%d", q->node_id);
+    }
+}
+
+/* A stopping leader first hands its leadership to an up-to-date voter
+ * (raft's TimeoutNow), as KRaft's resigning controller does: the others
+ * elect at once, not after an election timeout without heartbeats during
+ * which nothing (a broker's registration, a partition's leader) can commit.
+ * The close waits half an election timeout at most (raft's own bound is a
+ * whole one): a target that is stopping too, as when a whole cluster is
+ * taken down, never answers, and once TimeoutNow is out the target's
+ * election goes on without us. True if started. */
+static bool start_hand_over(struct quorum *q)
+{
+    if (!q->uv_started || q->raft != &q->own_raft || q->poll.data != q || q->fatal ||
+        q->voters.n < 2 || raft_state(q->raft) != RAFT_LEADER) {
+        return false;
+    }
+    q->hand_over.data = q;
+    int rv = raft_transfer(q->raft, &q->hand_over, 0, on_handed_over);
+    if (rv != 0) {
+        log_warn("quorum", "cannot hand leadership over node.id=%d error=%s", q->node_id,
+                 raft_errmsg(q->raft));
+        return false;
+    }
+    q->handing_over = true;
+    q->hand_over_deadline = uv_now(q->loop) + q->options.election_ms / 2;
+    return true;
+}
+
 void quorum_close(struct quorum *q, void (*cb)(struct quorum *q))
 {
     if (q->closing) {
@@ -581,11 +631,15 @@ void quorum_close(struct quorum *q, void (*cb)(struct quorum *q))
     q->ready = false;
     q->close_cb = cb;
     q->close_steps = 1; /* released at the end of this function */
-    if (q->leader_appends > 0 && q->uv_started && q->poll.data == q) {
+    bool handing_over = start_hand_over(q);
+    if ((handing_over || q->leader_appends > 0) && q->uv_started && q->poll.data == q) {
         /* No new ones come: proposals and barriers stop with `closing`.
-         * The poll handle closes raft once these are written. */
-        log_info("quorum", "closing once the leader's appends are written node.id=%d appends=%u",
-                 q->node_id, q->leader_appends);
+         * The poll handle closes raft once these are written and the
+         * hand-over is over. */
+        log_info("quorum",
+                 "closing once the leader's appends are written and leadership is handed over "
+                 "node.id=%d appends=%u hand_over=%s",
+                 q->node_id, q->leader_appends, handing_over ? "yes" : "no");
         q->draining = true;
         close_pending(q, +1);
     } else {

@@ -112,7 +112,13 @@ struct quorum {
     int (*uv_append)(struct raft_io *io, struct raft_io_append *req,
                      const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
     unsigned leader_appends;
-    bool draining;                /* quorum_close waits for leader_appends to reach 0 */
+    bool draining; /* quorum_close waits for leader_appends to reach 0 */
+    /* quorum_close of a leader: raft's transfer of leadership to an
+     * up-to-date voter, in flight until its callback. */
+    struct raft_transfer hand_over;
+    bool handing_over;            /* quorum_close waits for it (not past hand_over_deadline) */
+    uint64_t hand_over_deadline;  /* uv_now ms */
+    uint64_t hand_overs;          /* completed with another voter leading, for status and tests */
     uint64_t restores, snapshots; /* counters for status and tests */
     quorum_leadership_cb on_leadership;
     quorum_fatal_cb on_fatal;
@@ -168,7 +174,9 @@ uint64_t quorum_last_applied(struct quorum *q);
  * QUORUM_SHUTTING_DOWN, committed or not (its outcome is unknown to the
  * caller, as after a lost leadership). With raft_uv, raft_close waits until
  * the appends this node submitted as leader are written (see uv_append in
- * struct quorum); the loop must keep running. For an attached (fixture) raft
+ * struct quorum) and, on a leader of several voters, until raft has handed
+ * its leadership to an up-to-date voter (half an election timeout at most);
+ * the loop must keep running. For an attached (fixture) raft
  * only the FSM is released, synchronously. raft_uv's memory stays until
  * quorum_release. */
 void quorum_close(struct quorum *q, void (*cb)(struct quorum *q));

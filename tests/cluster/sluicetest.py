@@ -178,6 +178,9 @@ class Broker:
         self.starts = 0
         # Added to the process environment (e.g. LD_PRELOAD for a fault shim).
         self.extra_env = {}
+        # Another sluiced binary to run instead of this build's (an earlier
+        # version: test_rolling_upgrade.py), or None.
+        self.sluiced = None
         # (soft, hard) RLIMIT_NOFILE for the process, or None to inherit ours.
         self.nofile = None
         self._write_config()
@@ -208,7 +211,7 @@ class Broker:
             f.write("\n".join(lines) + "\n")
 
     def command(self):
-        cmd = [binary("sluiced", "sluiced"), self.config_path]
+        cmd = [self.sluiced or binary("sluiced", "sluiced"), self.config_path]
         if self.netns is not None:  # ip execs the daemon: its pid stays the broker's
             cmd = ["ip", "netns", "exec", self.netns] + cmd
         for key, value in self.overrides.items():

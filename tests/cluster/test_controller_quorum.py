@@ -7,6 +7,7 @@ Raft timing: election timeout 1 s; broker.session.timeout.ms is short here
 
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -109,6 +110,28 @@ def test_leader_kill_elects_a_new_leader_and_fences_the_dead_broker(cluster):
     s = wait_for(cluster, all_alive, 20, "the restarted broker unfenced")
     assert brokers_by_id(s)[old]["epoch"] > old_epoch
     assert s["cluster_id"] == cluster_id
+
+
+def test_sigterm_to_the_leader_hands_leadership_over(cluster):
+    """A stopping raft leader hands its leadership to an up-to-date voter
+    before it closes (raft's TimeoutNow), as KRaft's resigning controller
+    does: the others elect at once rather than after an election timeout of
+    silence, during which no registration or partition election commits."""
+    s = wait_for(cluster, all_alive, 20, "a leader and three unfenced brokers")
+    old = s["leader_id"]
+    leader = cluster[old - 1]
+    assert leader.stop() == 0, leader.log_text()
+    handed = re.search(rf"handed leadership over node.id={old} new_leader=(\d+)",
+                       leader.log_text())
+    assert handed, "no hand-over logged by the stopping leader:\n" + leader.log_text()[-4000:]
+    assert int(handed.group(1)) in {b.node_id for b in cluster if b is not leader}
+    # The quorum goes on without it: the stopped node's broker is fenced
+    # (a committed record) and, restarted, registers anew and is unfenced.
+    s = wait_for(cluster, lambda s: s["leader_id"] not in (-1, old) and
+                 brokers_by_id(s)[old]["status"] == "fenced", 20,
+                 f"a new leader and broker {old} fenced")
+    leader.start()
+    wait_for(cluster, all_alive, 30, "the restarted broker unfenced")
 
 
 BURST = 150

@@ -3,6 +3,7 @@
  * snapshot installed on a lagging node), plus a real raft_uv single-node
  * restart from disk. */
 #include <check.h>
+#include <signal.h>
 #include <raft/fixture.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -473,9 +474,11 @@ static void on_pair_closed(struct quorum *q)
     *(bool *)q->data = true;
 }
 
-static void pair_start(struct pair *c, char dirs[2][32], const int ports[2], bool stale)
+static void pair_start(struct pair *c, char dirs[2][32], const int ports[2], bool stale,
+                       unsigned election_ms)
 {
-    struct quorum_options o = {.heartbeat_ms = 20, .election_ms = 150, .segment_size = 8192};
+    struct quorum_options o = {
+        .heartbeat_ms = election_ms / 8, .election_ms = election_ms, .segment_size = 8192};
     char text[128], err[256];
     snprintf(text, sizeof text, "1@localhost:%d,2@localhost:%d", ports[0], ports[1]);
     struct voters voters;
@@ -543,7 +546,7 @@ START_TEST(test_uv_peers_reached_by_name)
     struct pair c;
     memset(&c, 0, sizeof c);
     ck_assert_int_eq(uv_loop_init(&c.loop), 0);
-    pair_start(&c, dirs, ports, true);
+    pair_start(&c, dirs, ports, true, 160);
     int leader = pair_leader(&c);
     ck_assert_int_ge(leader, 0);
     /* A commit needs both voters: the follower was reached by name. */
@@ -556,6 +559,52 @@ START_TEST(test_uv_peers_reached_by_name)
     ck_assert(c.p.done);
     ck_assert_int_eq(c.p.status, 0);
     ck_assert_uint_eq(c.q[1 - leader].fsm.image->n_brokers, 1);
+    pair_stop(&c);
+    ck_assert_int_eq(uv_loop_close(&c.loop), 0);
+    for (int i = 0; i < 2; i++) {
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dirs[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+END_TEST
+
+/* A leader that closes first hands its leadership over (raft's TimeoutNow):
+ * the other voter wins an election while the closing one still votes, and
+ * the close completes once the old leader sees the new one. */
+START_TEST(test_uv_closing_leader_hands_over)
+{
+    char dirs[2][32];
+    int ports[2];
+    for (int i = 0; i < 2; i++) {
+        strcpy(dirs[i], "/tmp/sluice-quorum-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(dirs[i]));
+    }
+    ports[0] = test_free_port_pair();
+    ports[1] = ports[0] + 2;
+    while (!test_port_is_free(ports[1]) || !test_port_is_free(ports[1] + 1)) {
+        ports[1] += 2;
+    }
+    struct pair c;
+    memset(&c, 0, sizeof c);
+    ck_assert_int_eq(uv_loop_init(&c.loop), 0);
+    /* The close waits half an election timeout for the new leader at most:
+     * a generous one, for a loaded machine. */
+    pair_start(&c, dirs, ports, false, 1000);
+    int leader = pair_leader(&c);
+    ck_assert_int_ge(leader, 0);
+    quorum_close(&c.q[leader], on_pair_closed);
+    uv_update_time(&c.loop);
+    uint64_t end = uv_now(&c.loop) + 5000;
+    while (!c.closed[leader] && uv_now(&c.loop) < end) {
+        uv_run(&c.loop, UV_RUN_ONCE);
+    }
+    ck_assert(c.closed[leader]);
+    ck_assert_uint_eq(c.q[leader].hand_overs, 1);
+    raft_id id = 0;
+    const char *address = NULL;
+    raft_leader(c.q[1 - leader].raft, &id, &address);
+    ck_assert_uint_eq(id, (raft_id)(1 - leader + 1));
     pair_stop(&c);
     ck_assert_int_eq(uv_loop_close(&c.loop), 0);
     for (int i = 0; i < 2; i++) {
@@ -623,6 +672,7 @@ static Suite *make_suite(void)
     tcase_add_test(uv, test_uv_restart_keeps_metadata);
     tcase_add_test(uv, test_uv_close_with_leader_appends_queued);
     tcase_add_test(uv, test_uv_peers_reached_by_name);
+    tcase_add_test(uv, test_uv_closing_leader_hands_over);
     tcase_add_test(uv, test_uv_unresolvable_peer_retried_and_closed);
     suite_add_tcase(s, uv);
     return s;
@@ -630,5 +680,9 @@ static Suite *make_suite(void)
 
 int main(void)
 {
+    /* As sluiced: a peer gone is an error, not a signal. Voters closing at
+     * once write to each other's closed connections (a hand-over's
+     * TimeoutNow among them). */
+    signal(SIGPIPE, SIG_IGN);
     return check_main_run(make_suite);
 }
