@@ -55,6 +55,11 @@ struct kafka_conn {
     struct kafka_request *yielded;
     void (*yield_resume)(struct kafka_request *req);
     struct iteration_budget_waiter budget_waiter; /* queued while either waits */
+    /* A yielded handler is running (start_waiting): the connection may be
+     * closed already and its last request completed meanwhile, so it is
+     * freed after the handler returns, not inside it. */
+    bool resuming;
+    bool aborted;         /* kafka_conn_abort: a handler that yields is cancelled */
     uint64_t slice_began; /* uv_hrtime() when the running handler was called */
     /* Bytes read behind a waiting request, framed once it has started:
      * at most one read (a TLS read's plaintext), since reading stops while
@@ -218,7 +223,7 @@ static void request_free(struct kafka_request *req)
 
 static void conn_maybe_free(struct kafka_conn *c)
 {
-    if (!c->closing || c->handles_open > 0 || c->head != NULL) {
+    if (!c->closing || c->handles_open > 0 || c->head != NULL || c->resuming) {
         return;
     }
     if (c->opts.registry != NULL) {
@@ -284,11 +289,11 @@ void kafka_conn_close(struct kafka_conn *c)
     c->closing = true;
     c->writing = false;
     c->next_start = NULL; /* drop_finished frees the waiting requests */
-    /* A yielded handler is not resumed: the request is still being
-     * handled, so the loop below calls its on_cancel. */
-    c->yielded = NULL;
-    c->yield_resume = NULL;
-    budget_waiter_cancel(c);
+    /* A handler that yielded goes on to the end (kafka_request_yield):
+     * the connection keeps its budget waiter for it. */
+    if (c->yielded == NULL) {
+        budget_waiter_cancel(c);
+    }
     free(c->held);
     c->held = NULL;
     c->held_len = 0;
@@ -310,8 +315,8 @@ void kafka_conn_close(struct kafka_conn *c)
     for (struct kafka_request *req = c->head, *next; req != NULL; req = next) {
         next = req->next;
         void (*cancel)(struct kafka_request *) = req->on_cancel;
-        req->on_cancel = NULL;
-        if (cancel != NULL) {
+        if (cancel != NULL && req != c->yielded) {
+            req->on_cancel = NULL;
             cancel(req);
         }
     }
@@ -323,6 +328,22 @@ void kafka_conn_close(struct kafka_conn *c)
     uv_close((uv_handle_t *)&c->idle, on_handle_closed);
     uv_close((uv_handle_t *)&c->frame_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+void kafka_conn_abort(struct kafka_conn *c)
+{
+    kafka_conn_close(c);
+    c->aborted = true;
+    struct kafka_request *req = c->yielded;
+    if (req == NULL) {
+        return;
+    }
+    void (*cancel)(struct kafka_request *) = req->on_cancel;
+    c->yielded = NULL;
+    c->yield_resume = NULL;
+    req->on_cancel = NULL;
+    budget_waiter_cancel(c);
+    cancel(req); /* last: dropping the request may free `c` */
 }
 
 void kafka_conn_fail(struct kafka_conn *c, const char *why)
@@ -780,7 +801,8 @@ static void enqueue_request(struct kafka_conn *c)
 static void start_waiting(struct kafka_conn *c)
 {
     struct iteration_budget *budget = c->opts.iteration_budget;
-    while ((c->yielded != NULL || c->next_start != NULL) && !c->closing) {
+    /* Once closed, only a yielded handler goes on (next_start is NULL). */
+    while (c->yielded != NULL || (c->next_start != NULL && !c->closing)) {
         if (!iteration_budget_has_room(budget)) {
             iteration_budget_wait(budget, &c->budget_waiter);
             return;
@@ -795,7 +817,9 @@ static void start_waiting(struct kafka_conn *c)
             c->yielded = NULL;
             c->yield_resume = NULL;
             req->on_cancel = NULL; /* set again if it yields again */
+            c->resuming = true;
             resume(req);
+            c->resuming = false;
         } else {
             struct kafka_request *req = c->next_start;
             c->next_start = req->next; /* read first: the handler may complete and free req */
@@ -822,11 +846,14 @@ void kafka_request_yield(struct kafka_request *req, void (*resume)(struct kafka_
 {
     struct kafka_conn *c = req->conn;
     req->on_cancel = cancel;
-    if (c->closing) {
+    if (c->aborted) {
         req->on_cancel = NULL;
         cancel(req);
         return;
     }
+    /* Closed by the peer or by us (not aborted): the request was read, so
+     * it is processed to the end as Kafka does and only the answer is
+     * dropped; an acks=0 Produce must not lose its later partitions. */
     c->yielded = req;
     c->yield_resume = resume;
     /* The handler was called by start_waiting (as a new request or
@@ -1010,6 +1037,11 @@ static void on_iteration_room(struct iteration_budget_waiter *w)
 {
     struct kafka_conn *c =
         (struct kafka_conn *)((char *)w - offsetof(struct kafka_conn, budget_waiter));
+    if (c->closing) { /* a yielded handler going on after the close */
+        start_waiting(c);
+        conn_maybe_free(c);
+        return;
+    }
     start_waiting(c);
     if (!blocked(c) && c->held != NULL && !c->closing) {
         uint8_t *held = c->held;

@@ -139,17 +139,26 @@ void kafka_request_drop(struct kafka_request *req);
 bool kafka_request_budget_spent(const struct kafka_request *req);
 /* Called by the running handler as the last thing it does: `resume(req)`
  * is called once in a later iteration with room, charged like a handler.
- * If the connection closes first, `cancel(req)` is called instead (it is
- * req->on_cancel meanwhile; at once if the connection is closing already);
- * either must go on to complete or drop the request eventually. */
+ * A connection that closes meanwhile (the peer went away, a protocol
+ * error, a stale response) still resumes it: as in Kafka, a request that
+ * was read is processed to the end and only its answer is dropped (an
+ * acks=0 Produce must not lose the partitions it has not reached). Only
+ * kafka_conn_abort calls `cancel(req)` instead (it is req->on_cancel
+ * meanwhile; at once if the connection was aborted already). Either must
+ * go on to complete or drop the request eventually. */
 void kafka_request_yield(struct kafka_request *req, void (*resume)(struct kafka_request *req),
                          void (*cancel)(struct kafka_request *req));
 
 /* Close the connection after logging `why` once with the peer address (a
  * protocol violation). Requests in flight stay valid until completed. */
 void kafka_conn_fail(struct kafka_conn *conn, const char *why);
-/* Close quietly (shutdown). Idempotent. */
+/* Close quietly. Idempotent. A handler that yielded goes on to the end. */
 void kafka_conn_close(struct kafka_conn *conn);
+/* The broker is stopping: close, and cancel a handler that yielded
+ * (kafka_request_yield), also one left going on by an earlier close, so
+ * nothing runs on the loop for this connection afterwards except parked
+ * requests completed by their owners. May free `conn`. Idempotent. */
+void kafka_conn_abort(struct kafka_conn *conn);
 
 /* "host:port" of the peer, for log lines. Borrowed. */
 const char *kafka_conn_peer(const struct kafka_conn *conn);

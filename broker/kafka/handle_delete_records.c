@@ -1,30 +1,54 @@
 /* DeleteRecords (key 21): move a partition's log start offset forward; -1
  * means the high watermark. Offsets above it are OFFSET_OUT_OF_RANGE.
  *
- * The answer waits until the new log start offsets are in the log
- * directories' checkpoint files, so a crash never brings back records a
- * client was told are gone; those files are written on the thread pool,
- * never on the loop (one write serves every partition of a directory). The
- * connection writes answers in request order whenever they complete. */
+ * The leader moves its own log start at once, then each partition waits
+ * for two things before it is answered:
+ *   - the new log start is in the log directory's checkpoint file, so a
+ *     crash never brings back records a client was told are gone; those
+ *     files are written on the thread pool, never on the loop (one write
+ *     serves every partition of a directory);
+ *   - Kafka's low watermark (ReplicaManager.deleteRecords and
+ *     DelayedDeleteRecords; partition_low_watermark) reaches the offset:
+ *     the lowest log start over the leader and every replica on a live
+ *     broker, which followers move up to the leader's from their fetch
+ *     answers and report in their next fetch. The request parks in the
+ *     replica layer's purgatory for this, up to its timeout_ms; a partition
+ *     still short of it then answers REQUEST_TIMED_OUT, one whose
+ *     leadership moved NOT_LEADER_OR_FOLLOWER. The answer's low_watermark
+ *     is the low watermark when the partition completed (>= the offset).
+ * The connection writes answers in request order whenever they complete. */
+#include <stdlib.h>
+
 #include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/partition_walk.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
-/* The request while it waits for checkpoint writes; in the call's arena. */
-struct delete_ctx {
-    struct kafka_call *call;
-    struct kafka_delete_records_response resp;
-    size_t pending; /* partitions whose write has not completed */
-    bool failed;    /* the arena ran out: fail the call once none waits */
-};
+struct delete_ctx;
 
-/* One partition waiting for its log start to be durable. */
+/* One partition the answer waits for; in the call's arena. */
 struct partition_wait {
     struct log_checkpoint_waiter w;
     struct delete_ctx *ctx;
+    const char *topic; /* the request's, valid while the call lives */
+    int32_t index;
+    int64_t target; /* the offset asked for, -1 resolved */
+    bool done;      /* out holds the partition's answer */
     struct kafka_delete_records_response_partition_result *out;
+};
+
+/* The request while it waits; in the call's arena (the op's watch list is
+ * malloc'd by delayed_op_init, freed as it completes). */
+struct delete_ctx {
+    struct kafka_call *call;
+    int32_t timeout_ms;
+    struct kafka_delete_records_response resp;
+    struct partition_wait **waits; /* one slot per partition in the request */
+    size_t n_waits, cap_waits;
+    size_t pending; /* partitions whose checkpoint write has not completed */
+    bool failed;    /* the arena ran out: fail the call once none waits */
+    struct delayed_op op;
 };
 
 static void respond(struct delete_ctx *ctx)
@@ -38,20 +62,122 @@ static void respond(struct delete_ctx *ctx)
     kafka_call_finish_response(call, &w, rv);
 }
 
+static void wait_fail(struct partition_wait *pw, int16_t error)
+{
+    pw->done = true;
+    pw->out->error_code = error;
+    pw->out->low_watermark = -1;
+}
+
+/* Kafka's hasAliveBroker: registered and unfenced, i.e. in the view. */
+static bool broker_alive(void *data, int32_t broker_id)
+{
+    struct metadata_view *v = data;
+    if (v == NULL) {
+        return true; /* no view (tests): every replica counts */
+    }
+    size_t n = metadata_view_broker_count(v);
+    for (size_t i = 0; i < n; i++) {
+        if (metadata_view_broker(v, i)->node_id == broker_id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether `pw` can be answered now; sets its outcome when so
+ * (DelayedDeleteRecords.tryComplete). */
+static bool wait_check(struct delete_ctx *ctx, struct partition_wait *pw)
+{
+    struct kafka_services *svc = ctx->call->svc;
+    struct partition *p = replica_manager_partition(svc->replicas, pw->topic, pw->index);
+    if (p == NULL) {
+        wait_fail(pw, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
+        return true;
+    }
+    if (!partition_is_leader(p)) {
+        wait_fail(pw, KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER);
+        return true;
+    }
+    int64_t low = partition_low_watermark(p, broker_alive, svc->metadata);
+    if (low < pw->target) {
+        return false;
+    }
+    pw->done = true;
+    pw->out->low_watermark = low;
+    return true;
+}
+
+static bool delete_ready(struct delayed_op *op)
+{
+    struct delete_ctx *ctx = op->data;
+    bool all = true;
+    for (size_t i = 0; i < ctx->n_waits; i++) {
+        if (!ctx->waits[i]->done) {
+            all &= wait_check(ctx, ctx->waits[i]);
+        }
+    }
+    return all;
+}
+
+static void time_out_the_rest(struct delete_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_waits; i++) {
+        if (!ctx->waits[i]->done) {
+            wait_fail(ctx->waits[i], KAFKA_ERROR_REQUEST_TIMED_OUT);
+        }
+    }
+}
+
+static void delete_complete(struct delayed_op *op, bool expired)
+{
+    struct delete_ctx *ctx = op->data;
+    delayed_op_free(op);
+    if (expired) {
+        delete_ready(op); /* a last look: what is ready now is answered as such */
+        time_out_the_rest(ctx);
+    }
+    respond(ctx);
+}
+
+/* Every log start is durable: answer now, or park until the low watermarks
+ * reach the offsets asked for. */
+static void wait_low_watermarks(struct delete_ctx *ctx)
+{
+    if (delete_ready(&ctx->op)) {
+        respond(ctx);
+        return;
+    }
+    if (delayed_op_init(&ctx->op, ctx->n_waits, delete_ready, delete_complete, ctx) != 0) {
+        time_out_the_rest(ctx);
+        respond(ctx);
+        return;
+    }
+    struct replica_manager *rm = ctx->call->svc->replicas;
+    for (size_t i = 0; i < ctx->n_waits; i++) {
+        struct partition_wait *pw = ctx->waits[i];
+        struct partition *p = replica_manager_partition(rm, pw->topic, pw->index);
+        if (p != NULL && !pw->done) {
+            partition_watch(p, &ctx->op);
+        }
+    }
+    int32_t timeout = ctx->timeout_ms > 0 ? ctx->timeout_ms : 0;
+    replica_manager_park(rm, &ctx->op, (uint64_t)timeout);
+}
+
 static void on_durable(struct log_checkpoint_waiter *w, int status)
 {
     struct partition_wait *pw = w->data;
     struct delete_ctx *ctx = pw->ctx;
     if (status < 0) {
         /* Not known to be on disk: the client must not count them gone. */
-        pw->out->error_code = KAFKA_ERROR_KAFKA_STORAGE_ERROR;
-        pw->out->low_watermark = -1;
+        wait_fail(pw, KAFKA_ERROR_KAFKA_STORAGE_ERROR);
     }
     if (--ctx->pending == 0) {
         if (ctx->failed) {
             kafka_call_fail(ctx->call, "out of memory");
         } else {
-            respond(ctx);
+            wait_low_watermarks(ctx);
         }
     }
 }
@@ -74,24 +200,33 @@ static void delete_one(struct kafka_call *call, const char *topic,
         return;
     }
     struct partition_wait *pw = kafka_arena_alloc(&call->arena, sizeof *pw);
-    if (pw == NULL) {
+    if (pw == NULL || ctx->n_waits == ctx->cap_waits) {
         out->error_code = KAFKA_ERROR_UNKNOWN_SERVER_ERROR; /* nothing deleted */
         return;
     }
-    pw->ctx = ctx;
-    pw->out = out;
+    *pw = (struct partition_wait){
+        .ctx = ctx, .topic = topic, .index = in->partition_index, .out = out};
     pw->w.done = on_durable;
     pw->w.data = pw;
-    int64_t low;
-    int rv = partition_delete_records(p, in->offset, &low, &pw->w);
+    int rv = partition_delete_records(p, in->offset, &pw->target, &pw->w);
     if (rv < 0) {
         out->error_code = kafka_error_from_log(rv);
         return;
     }
-    out->low_watermark = low;
+    ctx->waits[ctx->n_waits++] = pw;
     if (rv == 0) {
         ctx->pending++; /* on_durable completes it, never from inside this walk */
     }
+}
+
+static size_t partitions_in(const struct kafka_delete_records_request *req)
+{
+    size_t n = 0;
+    for (int32_t i = 0; i < req->topics_count; i++) {
+        int32_t np = req->topics[i].partitions_count;
+        n += np > 0 ? (size_t)np : 0;
+    }
+    return n;
 }
 
 void kafka_handle_delete_records(struct kafka_call *call)
@@ -103,17 +238,21 @@ void kafka_handle_delete_records(struct kafka_call *call)
         return;
     }
     struct delete_ctx *ctx = kafka_arena_alloc(&call->arena, sizeof *ctx);
-    if (ctx == NULL) {
+    size_t n = partitions_in(&req);
+    struct partition_wait **waits = kafka_arena_alloc_array(&call->arena, n ? n : 1, sizeof *waits);
+    if (ctx == NULL || waits == NULL) {
         kafka_call_fail(call, "out of memory");
         return;
     }
-    ctx->call = call;
+    *ctx = (struct delete_ctx){
+        .call = call, .timeout_ms = req.timeout_ms, .waits = waits, .cap_waits = n};
+    ctx->op.data = ctx; /* delete_ready's, before the op is initialised */
     call->handler_data = ctx;
     kafka_delete_records_response_init(&ctx->resp);
     KAFKA_WALK_PARTITIONS(rv, call, &req, &ctx->resp,
                           kafka_delete_records_response_topic_result_init, delete_one);
     if (ctx->pending > 0) {
-        /* Waiters hold pointers into the call: it ends when the last one
+        /* Waiters hold pointers into the call: it goes on when the last one
          * completes, failed if the arena ran out for later topics. */
         ctx->failed = rv != 0;
         return;
@@ -122,5 +261,5 @@ void kafka_handle_delete_records(struct kafka_call *call)
         kafka_call_fail(call, "out of memory");
         return;
     }
-    respond(ctx);
+    wait_low_watermarks(ctx);
 }

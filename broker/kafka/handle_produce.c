@@ -296,12 +296,14 @@ static void finish(struct produce_ctx *ctx)
     replica_manager_park(rm, &ctx->op, (uint64_t)timeout);
 }
 
-/* The connection closed while the handler waited to go on: the partitions
- * not appended yet are not, and nobody hears the answer. */
+/* The broker is stopping (kafka_conn_abort) while the handler waited to go
+ * on: the partitions not appended yet are not, and nobody hears the
+ * answer. A connection that merely closed resumes the handler instead, so
+ * the request is processed to the end as Kafka does. */
 static void produce_cancel(struct kafka_request *req)
 {
     struct produce_ctx *ctx = req->data;
-    log_debug("kafka", "produce cancelled: connection closed correlation_id=%d",
+    log_debug("kafka", "produce cancelled: broker stopping correlation_id=%d",
               ctx->call->header.correlation_id);
     kafka_call_no_response(ctx->call);
     ctx_free(ctx);

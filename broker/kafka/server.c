@@ -206,7 +206,7 @@ void kafka_server_stop(struct kafka_server *s)
     struct kafka_conn *c = s->conns;
     while (c != NULL) {
         struct kafka_conn *next = kafka_conn_next(c);
-        kafka_conn_close(c);
+        kafka_conn_abort(c);
         c = next;
     }
     iteration_budget_close(&s->handler_budget);

@@ -42,7 +42,8 @@ struct sent {
     int32_t leader_epoch;
     int32_t last_fetched_epoch;
     int64_t fetch_offset;
-    bool moved; /* the last answer appended to it: in f->moved */
+    int64_t log_start;
+    bool moved; /* the last answer moved it on: in f->moved */
 };
 
 /* A partition of the fetcher's set, with its topic name's length. */
@@ -314,6 +315,7 @@ static void collect_member(struct collect *c, struct partition *p, size_t topic_
         s->leader_epoch = p->leader_epoch;
         s->last_fetched_epoch = partition_log_latest_epoch(p->log);
         s->fetch_offset = partition_log_end(p);
+        s->log_start = partition_log_start(p);
         s->moved = false;
     }
 }
@@ -551,13 +553,13 @@ static void session_drop(struct replica_fetcher *f)
     f->steady = false;
 }
 
-/* Whether the leader must be told of `now` again: its fetch offset or an
- * epoch moved since `before` was sent (or it is another partition object,
- * the topic re-created). */
+/* Whether the leader must be told of `now` again: its fetch offset, an
+ * epoch or its log start moved since `before` was sent (or it is another
+ * partition object, the topic re-created). */
 static bool sent_changed(const struct sent *now, const struct sent *before)
 {
     return now->p != before->p || now->fetch_offset != before->fetch_offset ||
-           now->leader_epoch != before->leader_epoch ||
+           now->log_start != before->log_start || now->leader_epoch != before->leader_epoch ||
            now->last_fetched_epoch != before->last_fetched_epoch;
 }
 
@@ -581,6 +583,7 @@ static void list_part(struct replica_fetcher *f, struct fetch_lists *l, const st
     fp->fetch_offset = s->fetch_offset;
     fp->current_leader_epoch = s->leader_epoch;
     fp->last_fetched_epoch = s->last_fetched_epoch;
+    fp->log_start_offset = s->log_start;
     fp->partition_max_bytes = (uint32_t)f->rm->cfg->replica_fetch_max_bytes;
     l->part_ptrs[l->n_parts++] = fp;
 }
@@ -711,6 +714,15 @@ static void fetched_one(struct replica_fetcher *f, struct partition *p,
                  p->topic, p->index, log_err_name(rv), info.reason);
         p->fetch_state = FETCH_TRUNCATE;
         retry_later(f, p);
+        return;
+    }
+    /* The leader's DeleteRecords waits for our log start to follow its
+     * own (its low watermark); the next fetch tells it. */
+    rv = partition_follow_leader_start(p, fp->log_start_offset);
+    if (rv < 0) {
+        log_warn("replica",
+                 "cannot follow the leader's log start topic=%s partition=%d to=%lld error=%s",
+                 p->topic, p->index, (long long)fp->log_start_offset, log_err_name(rv));
     }
 }
 
@@ -734,8 +746,9 @@ static void on_session_error(struct replica_fetcher *f, int32_t error)
  * the answer is matched against): an incremental round names it. */
 static void note_moved(struct replica_fetcher *f, struct sent *s, size_t at, struct partition *p)
 {
-    if (!s->moved && (partition_log_end(p) != s->fetch_offset ||
-                      partition_log_latest_epoch(p->log) != s->last_fetched_epoch)) {
+    if (!s->moved &&
+        (partition_log_end(p) != s->fetch_offset || partition_log_start(p) != s->log_start ||
+         partition_log_latest_epoch(p->log) != s->last_fetched_epoch)) {
         s->moved = true;
         f->moved[f->n_moved++] = at;
     }
@@ -821,7 +834,7 @@ static int send_fetch(struct replica_fetcher *f, const struct fetch_lists *l)
 {
     const struct sluice_config *cfg = f->rm->cfg;
     Sluice__Replica__ReplicaFetchRequest body = SLUICE__REPLICA__REPLICA_FETCH_REQUEST__INIT;
-    body.version = 1;
+    body.version = REPLICA_FETCH_VERSION;
     body.replica_id = f->rm->self;
     body.broker_epoch = replica_manager_broker_epoch(f->rm);
     body.max_wait_ms = (uint32_t)cfg->replica_fetch_wait_max_ms;
@@ -952,6 +965,7 @@ static int moved_list_fill(struct replica_fetcher *f, struct fetch_lists *l, uin
         struct sent *s = &f->session[f->moved[i]];
         s->fetch_offset = partition_log_end(s->p);
         s->last_fetched_epoch = partition_log_latest_epoch(s->p->log);
+        s->log_start = partition_log_start(s->p);
         s->moved = false;
         list_part(f, l, s);
     }

@@ -164,7 +164,8 @@ static void reset_replicas(struct partition *p, const struct partition_state *st
     for (int32_t i = 0; i < n; i++) {
         const struct replica_progress *o = progress_of(old, n_old, st->replicas[i]);
         p->replicas[i] =
-            o != NULL ? *o : (struct replica_progress){st->replicas[i], -1, st->now_ms, 0, -1, -1};
+            o != NULL ? *o
+                      : (struct replica_progress){st->replicas[i], -1, st->now_ms, 0, -1, -1, -1};
     }
     p->n_replicas = n;
 }
@@ -465,7 +466,7 @@ bool partition_isr_may_join(int64_t follower_end, int64_t high_watermark,
 }
 
 bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t broker_epoch,
-                                int64_t fetch_offset, uint64_t now_ms)
+                                int64_t fetch_offset, int64_t log_start, uint64_t now_ms)
 {
     struct replica_progress *r = progress_mut(p, replica_id);
     if (r == NULL || p->role != PARTITION_LEADER || replica_id == p->self) {
@@ -477,6 +478,10 @@ bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t
     r->last_fetch_leader_end = end;
     r->broker_epoch = broker_epoch;
     r->log_end = fetch_offset < end ? fetch_offset : end;
+    if (log_start != r->log_start) {
+        r->log_start = log_start;
+        delayed_key_notify(&p->waiters); /* a DeleteRecords may wait for it */
+    }
     leader_update_hw(p);
     bool in_isr = ids_contain(p->isr, p->n_isr, replica_id);
     return !in_isr && partition_isr_may_join(r->log_end, p->high_watermark, p->epoch_start_offset);
@@ -572,23 +577,60 @@ int partition_truncate_fully(struct partition *p, int64_t offset)
 
 /* ---- admin ---- */
 
-int partition_delete_records(struct partition *p, int64_t offset, int64_t *low,
+int partition_delete_records(struct partition *p, int64_t offset, int64_t *target_out,
                              struct log_checkpoint_waiter *w)
 {
     int64_t target = offset == -1 ? partition_high_watermark(p) : offset;
     if (target < 0 || target > p->high_watermark) {
         return LOG_ERR_OFFSET_OUT_OF_RANGE;
     }
+    *target_out = target;
     partition_log_set_high_watermark(p->log, p->high_watermark);
     int rv = partition_log_advance_start(p->log, target);
     if (rv < 0) {
         return rv;
     }
-    *low = partition_log_start_offset(p->log);
     if (rv == 1) {
         note_change(p); /* followers' sessions learn the new log start */
     }
     /* Even when this request moved nothing: an earlier one may have moved
      * the start to here and still wait for its write. */
     return partition_log_checkpoint_wait(p->log, w);
+}
+
+int partition_follow_leader_start(struct partition *p, int64_t leader_start)
+{
+    int64_t target = leader_start < p->high_watermark ? leader_start : p->high_watermark;
+    if (p->role != PARTITION_FOLLOWER || target <= partition_log_start_offset(p->log)) {
+        return 0;
+    }
+    partition_log_set_high_watermark(p->log, p->high_watermark);
+    int rv = partition_log_advance_start(p->log, target);
+    if (rv == 1) {
+        note_change(p);
+    }
+    return rv;
+}
+
+int64_t partition_low_watermark_rule(int64_t leader_start, int32_t self,
+                                     const struct replica_progress *replicas, int32_t n_replicas,
+                                     partition_alive_fn alive, void *data)
+{
+    int64_t low = leader_start;
+    for (int32_t i = 0; i < n_replicas; i++) {
+        const struct replica_progress *r = &replicas[i];
+        if (r->broker_id != self && r->log_start < low && alive(data, r->broker_id)) {
+            low = r->log_start;
+        }
+    }
+    return low;
+}
+
+int64_t partition_low_watermark(const struct partition *p, partition_alive_fn alive, void *data)
+{
+    if (p->role != PARTITION_LEADER) {
+        return -1;
+    }
+    return partition_low_watermark_rule(partition_log_start_offset(p->log), p->self, p->replicas,
+                                        p->n_replicas, alive, data);
 }

@@ -43,6 +43,7 @@ struct replica_progress {
     uint64_t last_fetch_ms;        /* its last fetch (uv_now) */
     int64_t last_fetch_leader_end; /* the leader's log end at that fetch */
     int64_t broker_epoch;          /* the epoch it fetched with (KIP-903), -1 unknown */
+    int64_t log_start;             /* its log start offset, from its fetches; -1 unknown */
 };
 
 /* A follower's fetching state (replica side). */
@@ -214,12 +215,13 @@ void partition_watch(struct partition *p, struct delayed_op *op);
 /* ---- replication, leader side ---- */
 
 /* Follower `replica_id` (registered at `broker_epoch`) fetched from
- * `fetch_offset` (its log end) at
- * `now_ms`: record its progress and move the high watermark. Returns true
- * when it is out of the ISR and may join it now (caught up to the high
- * watermark and into this leader's epoch). */
+ * `fetch_offset` (its log end), its log starting at `log_start` (-1:
+ * unknown), at `now_ms`: record its progress, move the high watermark, and
+ * wake the waiters when its log start moved (a DeleteRecords waits for
+ * it). Returns true when it is out of the ISR and may join it now (caught
+ * up to the high watermark and into this leader's epoch). */
 bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t broker_epoch,
-                                int64_t fetch_offset, uint64_t now_ms);
+                                int64_t fetch_offset, int64_t log_start, uint64_t now_ms);
 /* An ISR change is proposed to the controller: until its answer the high
  * watermark counts the old and the proposed members (KIP-497). */
 void partition_isr_proposed(struct partition *p, const int32_t *isr, int32_t n_isr);
@@ -235,6 +237,12 @@ int partition_truncate(struct partition *p, int64_t offset);
 /* Empty the log and restart it at `offset` (the leader's log starts past
  * ours). */
 int partition_truncate_fully(struct partition *p, int64_t offset);
+/* The leader's log start offset from a fetch answer: ours moves up to it
+ * (Kafka's follower maybeIncrementLogStartOffset), never past our high
+ * watermark; the next fetch tells the leader. Segments below it go with
+ * retention, as any below the log start. Returns 1 if it moved, 0 if not,
+ * or an error. */
+int partition_follow_leader_start(struct partition *p, int64_t leader_start);
 
 /* ---- ISR decisions (pure) ---- */
 
@@ -255,14 +263,30 @@ uint64_t partition_caught_up_at(const struct replica_progress *r, int64_t fetch_
 
 /* ---- admin ---- */
 
-/* DeleteRecords up to `offset` (-1 = high watermark): the log start moves
- * at once (readers see it), *low is the new low watermark, and the answer
- * must wait for it to be durable (a crash must never bring back records a
- * client was told are gone). Returns 1: durable already; 0: `w->done` tells
- * later (partition_log_checkpoint_wait); or an error now
+/* DeleteRecords up to `offset` (-1 = high watermark) as leader: the log
+ * start moves at once (readers see it), *target is the offset asked for
+ * (-1 resolved), and the answer must wait for it to be durable (a crash
+ * must never bring back records a client was told are gone) and for the
+ * low watermark (partition_low_watermark) to reach *target. Returns 1:
+ * durable already; 0: `w->done` tells later
+ * (partition_log_checkpoint_wait); or an error now
  * (LOG_ERR_OFFSET_OUT_OF_RANGE above the HW, -errno). Never blocks on disk. */
-int partition_delete_records(struct partition *p, int64_t offset, int64_t *low,
+int partition_delete_records(struct partition *p, int64_t offset, int64_t *target,
                              struct log_checkpoint_waiter *w);
+
+/* Whether broker `broker_id` is alive (registered and unfenced). */
+typedef bool (*partition_alive_fn)(void *data, int32_t broker_id);
+
+/* Kafka's Partition.lowWatermarkIfLeader: the lowest log start offset over
+ * the leader (`leader_start`, replica `self`) and every other replica in
+ * `replicas` whose broker `alive` says is alive; a live replica not heard
+ * from in this leader epoch counts as -1 and holds it there. A fenced or
+ * unregistered broker's replica does not hold it back. Pure. */
+int64_t partition_low_watermark_rule(int64_t leader_start, int32_t self,
+                                     const struct replica_progress *replicas, int32_t n_replicas,
+                                     partition_alive_fn alive, void *data);
+/* The rule for this partition as leader (-1 when not leading). */
+int64_t partition_low_watermark(const struct partition *p, partition_alive_fn alive, void *data);
 
 /* ---- the high watermark rule (pure) ---- */
 

@@ -480,8 +480,10 @@ static void note_progress(struct fetch_ctx *ctx)
          * which must never count towards the high watermark. */
         bool in_log = p != NULL && in->fetch_offset <= partition_log_end(p) &&
                       in->fetch_offset >= partition_log_start(p);
+        int64_t log_start =
+            ctx->req->version >= REPLICA_FETCH_VERSION_LOG_START ? in->log_start_offset : -1;
         if (in_log && partition_follower_fetched(p, ctx->req->replica_id, ctx->req->broker_epoch,
-                                                 in->fetch_offset, now)) {
+                                                 in->fetch_offset, log_start, now)) {
             replica_manager_isr_expand(ctx->rm, p, ctx->req->replica_id);
         }
         if (p != NULL) {

@@ -17,6 +17,7 @@ struct rs_part {
     int32_t partition;
     int64_t fetch_offset;
     int32_t current_leader_epoch, last_fetched_epoch;
+    int64_t log_start_offset;
     uint32_t max_bytes;
     bool told;
     int32_t told_error;
@@ -195,6 +196,7 @@ static void part_set(struct rs_part *e, const FetchPartition *in)
     e->fetch_offset = in->fetch_offset;
     e->current_leader_epoch = in->current_leader_epoch;
     e->last_fetched_epoch = in->last_fetched_epoch;
+    e->log_start_offset = in->log_start_offset;
     e->max_bytes = in->partition_max_bytes;
     e->told = false; /* what the follower names explicitly is always answered */
 }
@@ -310,6 +312,7 @@ static int expand(const struct session *s, struct replica_session_fetch *out)
         fps[i].fetch_offset = e->fetch_offset;
         fps[i].current_leader_epoch = e->current_leader_epoch;
         fps[i].last_fetched_epoch = e->last_fetched_epoch;
+        fps[i].log_start_offset = e->log_start_offset;
         fps[i].partition_max_bytes = e->max_bytes;
         ptrs[i] = &fps[i];
     }
@@ -485,6 +488,7 @@ void replica_session_part(const struct replica_session_cache *c,
     out->fetch_offset = e->fetch_offset;
     out->current_leader_epoch = e->current_leader_epoch;
     out->last_fetched_epoch = e->last_fetched_epoch;
+    out->log_start_offset = e->log_start_offset;
     out->partition_max_bytes = e->max_bytes;
     if (told_hw != NULL) {
         *told_hw = e->told ? e->told_hw : -1;

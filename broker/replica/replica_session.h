@@ -3,7 +3,7 @@
  *
  * A follower's first request of a session names every partition it fetches
  * from this leader; later ones name only the partitions new to the session
- * or whose fetch offset or epochs changed, and list the ones it dropped as
+ * or whose fetch offset, epochs or log start changed, and list the ones it dropped as
  * forgotten. The leader serves the session's whole set each time: a
  * partition left out is fetched again at the offset, epochs and max bytes
  * last sent, so the follower's progress is recorded for every partition of
@@ -39,6 +39,11 @@
 #define REPLICA_SESSION_EPOCH_NONE     0 /* sessionless: full request, full answer */
 #define REPLICA_SESSION_EPOCH_NEW      1 /* full request opening a session */
 #define REPLICA_SESSION_MAX_PARTITIONS 8192
+
+/* ReplicaFetchRequest.version: 2 carries each partition's log start offset
+ * (FetchPartition.log_start_offset); before it, unknown. */
+#define REPLICA_FETCH_VERSION           2
+#define REPLICA_FETCH_VERSION_LOG_START 2
 
 /* Kafka's error codes for a session the leader cannot continue. */
 #define REPLICA_SESSION_ERR_NOT_FOUND     70 /* FETCH_SESSION_ID_NOT_FOUND */

@@ -33,7 +33,8 @@ GO_TESTS_RUN_ELSEWHERE = {"TestFailoverClient": "test_client_failover.py",
                           "TestFranzGroupTransactSession": "test_transactions_e2e.py",
                           "TestAclMatrix": "test_acl_matrix.py",
                           "TestAclFetchSessionReauthorized": "test_acl_matrix.py",
-                          "TestFranzReauthenticates": "test_reauth.py"}
+                          "TestFranzReauthenticates": "test_reauth.py",
+                          "TestDeleteRecordsLowWatermark": "test_delete_records_replicas.py"}
 
 
 def test_every_go_test_is_run():

@@ -459,7 +459,7 @@ static void on_server_closed(uv_handle_t *h)
 static void stop_broker(struct run *r)
 {
     if (!r->conn_gone && r->conns != NULL) {
-        kafka_conn_close(r->conns);
+        kafka_conn_abort(r->conns);
     }
     replica_manager_stop(&r->replicas);
     group_coordinator_stop(r->groups);

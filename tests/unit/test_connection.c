@@ -7,7 +7,9 @@
  * unless it became stale (response_stale) meanwhile: then the connection is
  * closed before the rest is sent. With an iteration budget, requests
  * that find it spent wait, in order and with nothing more read, for a later
- * iteration; closing while they wait frees them. */
+ * iteration; closing while they wait frees them. A handler that yielded
+ * goes on to the end when the connection closes, and is cancelled only
+ * when the broker stops (kafka_conn_abort). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +40,12 @@ struct fixture {
     struct iteration_budget *iteration; /* charged whole by tag 'X' (may be NULL) */
     char started[32];                   /* tags of the requests started, in order */
     int yield_resumed, yield_cancelled; /* tag 'Y' */
+    int slices_done;                    /* tag 'P': partitions "appended" */
 };
+
+/* Tag 'P' models a Produce of PRODUCE_SLICES partitions that appends one
+ * per slice and yields in between (handle_produce.c's append_some). */
+#define PRODUCE_SLICES 3
 
 #define BIG_RESPONSE        (4u << 20)  /* far above SMALL_SOCKET_BUFFER */
 #define SMALL_SOCKET_BUFFER (64 * 1024) /* the kernel doubles it */
@@ -55,6 +62,20 @@ static void yield_cancel(struct kafka_request *req)
     struct fixture *f = req->data;
     f->yield_cancelled++;
     kafka_request_drop(req);
+}
+
+/* Append the next partition; yield while more are left. */
+static void produce_slice(struct kafka_request *req)
+{
+    struct fixture *f = req->data;
+    f->slices_done++;
+    if (f->slices_done < PRODUCE_SLICES) {
+        iteration_budget_charge(f->iteration, f->iteration->limit_ns);
+        ck_assert(kafka_request_budget_spent(req));
+        kafka_request_yield(req, produce_slice, yield_cancel);
+        return;
+    }
+    kafka_request_complete(req);
 }
 
 /* Respond with the frame's first 8 bytes (api key, version, correlation id)
@@ -82,6 +103,9 @@ static void on_request(struct kafka_request *req, void *data)
         ck_assert(kafka_request_budget_spent(req));
         req->data = f;
         kafka_request_yield(req, yield_resume, yield_cancel);
+    } else if (tag == 'P') {
+        req->data = f;
+        produce_slice(req);
     } else if (tag == 'D') {
         kafka_request_drop(req);
     } else if (tag == 'H') {
@@ -179,8 +203,9 @@ static void setup_fixture(struct fixture *f, int32_t max_request)
 static void teardown_fixture(struct fixture *f)
 {
     close(f->client);
-    for (struct kafka_conn *c = f->conns; c != NULL; c = kafka_conn_next(c)) {
-        kafka_conn_close(c);
+    for (struct kafka_conn *c = f->conns, *next; c != NULL; c = next) {
+        next = kafka_conn_next(c);
+        kafka_conn_abort(c); /* may free `c` */
     }
     uv_close((uv_handle_t *)&f->server, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
@@ -464,9 +489,74 @@ START_TEST(test_yielded_handler_goes_on_before_the_next_request)
 }
 END_TEST
 
-/* Closing while a handler has yielded cancels it instead (once), and the
- * request behind it never starts. */
-START_TEST(test_close_while_a_handler_has_yielded_cancels_it)
+/* The client resets the connection while a Produce-like handler has
+ * yielded after its first partition: the connection closes (writing the
+ * answer to the request before it fails), yet the handler is resumed until
+ * every partition is appended, as Kafka processes a request that was read
+ * whatever became of its connection; the request behind it never starts,
+ * nothing is answered, and the connection is freed once the handler
+ * completed (ASan checks the rest). On the old code the close cancelled
+ * the handler with one partition of three appended. */
+START_TEST(test_peer_reset_while_a_handler_has_yielded_lets_it_finish)
+{
+    struct fixture f;
+    struct iteration_budget ib;
+    setup_fixture_iteration(&f, &ib);
+    uint8_t frames[48];
+    size_t len = make_frame(frames, 1, 'H');
+    len += make_frame(frames + len, 2, 'P');
+    len += make_frame(frames + len, 3, 'C');
+    ck_assert_int_eq(send(f.client, frames, len, 0), (ssize_t)len);
+    iterations_until(&f, 2);
+    ck_assert_int_eq(f.slices_done, 1);
+    ck_assert_uint_eq(ib.n_waiting, 1);
+    /* A reset, not a FIN: the answer to request 1 then fails to go out. */
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    ck_assert_int_eq(setsockopt(f.client, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(f.client);
+    f.client = socket(AF_INET, SOCK_STREAM, 0); /* for teardown_fixture to close */
+    kafka_request_complete(f.held[0]);
+    for (int i = 0; i < 100 && f.closed == 0; i++) {
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    }
+    ck_assert_int_eq(f.slices_done, PRODUCE_SLICES);
+    ck_assert_int_eq(f.yield_cancelled, 0);
+    ck_assert_int_eq(f.requests, 2);
+    ck_assert_int_eq(f.closed, 1);
+    ck_assert_uint_eq(ib.n_waiting, 0);
+    teardown_fixture_iteration(&f, &ib);
+}
+END_TEST
+
+/* A connection closed for a protocol error while a handler has yielded
+ * lets the handler go on; the broker stopping (kafka_conn_abort) then
+ * cancels it, once, and frees the connection. */
+START_TEST(test_abort_cancels_a_handler_left_going_on_by_a_close)
+{
+    struct fixture f;
+    struct iteration_budget ib;
+    setup_fixture_iteration(&f, &ib);
+    uint8_t frames[16];
+    size_t len = make_frame(frames, 1, 'P');
+    ck_assert_int_eq(send(f.client, frames, len, 0), (ssize_t)len);
+    iterations_until(&f, 1);
+    kafka_conn_fail(f.conns, "test: protocol error");
+    ck_assert_int_eq(f.yield_cancelled, 0);
+    ck_assert_uint_eq(ib.n_waiting, 1);
+    kafka_conn_abort(f.conns);
+    ck_assert_int_eq(f.yield_cancelled, 1);
+    ck_assert_uint_eq(ib.n_waiting, 0);
+    spin(&f, 5);
+    ck_assert_int_eq(f.slices_done, 1);
+    ck_assert_int_eq(f.closed, 1);
+    ck_assert_ptr_null(f.conns);
+    teardown_fixture_iteration(&f, &ib);
+}
+END_TEST
+
+/* Stopping the broker (kafka_conn_abort) while a handler has yielded
+ * cancels it instead (once), and the request behind it never starts. */
+START_TEST(test_abort_while_a_handler_has_yielded_cancels_it)
 {
     struct fixture f;
     struct iteration_budget ib;
@@ -476,7 +566,7 @@ START_TEST(test_close_while_a_handler_has_yielded_cancels_it)
     len += make_frame(frames + len, 2, 'C');
     ck_assert_int_eq(send(f.client, frames, len, 0), (ssize_t)len);
     iterations_until(&f, 1);
-    kafka_conn_close(f.conns);
+    kafka_conn_abort(f.conns);
     ck_assert_int_eq(f.yield_cancelled, 1);
     ck_assert_uint_eq(ib.n_waiting, 0);
     spin(&f, 5);
@@ -716,7 +806,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_spent_iteration_budget_defers_the_rest_in_order);
     tcase_add_test(tc, test_close_while_requests_wait_for_the_budget);
     tcase_add_test(tc, test_yielded_handler_goes_on_before_the_next_request);
-    tcase_add_test(tc, test_close_while_a_handler_has_yielded_cancels_it);
+    tcase_add_test(tc, test_peer_reset_while_a_handler_has_yielded_lets_it_finish);
+    tcase_add_test(tc, test_abort_cancels_a_handler_left_going_on_by_a_close);
+    tcase_add_test(tc, test_abort_while_a_handler_has_yielded_cancels_it);
     tcase_add_test(tc, test_held_bytes_are_charged_to_the_request_budget);
     suite_add_tcase(s, tc);
     return s;

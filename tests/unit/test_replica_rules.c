@@ -2,7 +2,11 @@
  * partition: the high watermark over the ISR (never backwards, held by an
  * ISR member whose progress is unknown, KIP-497's proposed ISR counted),
  * ISR shrink and join decisions (Kafka's caught-up clock), a follower's
- * high watermark, truncation, and the fetcher's slot choice. */
+ * high watermark, truncation, and the fetcher's slot choice. Kafka's low
+ * watermark for DeleteRecords (the lowest log start over the leader and
+ * the replicas on live brokers), a DeleteRecords that waits for it as the
+ * followers report their log starts, and a follower's log start following
+ * the leader's. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +21,7 @@
 
 static struct replica_progress rp(int32_t id, int64_t end, uint64_t caught_up)
 {
-    return (struct replica_progress){id, end, caught_up, 0, -1, -1};
+    return (struct replica_progress){id, end, caught_up, 0, -1, -1, -1};
 }
 
 START_TEST(test_hw_is_min_over_isr)
@@ -154,21 +158,21 @@ START_TEST(test_leader_hw_follows_the_isr)
     ck_assert(partition_is_leader(p));
     append(p, 10);
     ck_assert_int_eq(partition_log_end(p), 10);
-    ck_assert_int_eq(partition_high_watermark(p), 0);          /* followers unknown */
-    ck_assert(!partition_follower_fetched(p, 2, 7, 10, 1100)); /* in the ISR already */
+    ck_assert_int_eq(partition_high_watermark(p), 0);              /* followers unknown */
+    ck_assert(!partition_follower_fetched(p, 2, 7, 10, -1, 1100)); /* in the ISR already */
     ck_assert_int_eq(partition_high_watermark(p), 0);
-    partition_follower_fetched(p, 3, 7, 4, 1100);
+    partition_follower_fetched(p, 3, 7, 4, -1, 1100);
     ck_assert_int_eq(partition_high_watermark(p), 4);
-    partition_follower_fetched(p, 3, 7, 10, 1200);
+    partition_follower_fetched(p, 3, 7, 10, -1, 1200);
     ck_assert_int_eq(partition_high_watermark(p), 10);
     /* A follower fetch far below cannot move it back. */
-    partition_follower_fetched(p, 3, 7, 2, 1300);
+    partition_follower_fetched(p, 3, 7, 2, -1, 1300);
     ck_assert_int_eq(partition_high_watermark(p), 10);
     /* Shrink proposed: until answered both ISRs count (KIP-497). */
     append(p, 5);
     int32_t smaller[2] = {1, 2};
     partition_isr_proposed(p, smaller, 2);
-    partition_follower_fetched(p, 2, 7, 15, 1400);
+    partition_follower_fetched(p, 2, 7, 15, -1, 1400);
     ck_assert_int_eq(partition_high_watermark(p), 10); /* 3 still counts */
     struct partition_state done = {1, 5, 1, NULL, 0, smaller, 2, 0};
     partition_isr_answered(p, &done);
@@ -189,11 +193,11 @@ START_TEST(test_join_proposed_when_caught_up)
     struct partition_state st = {1, 2, 0, replicas, 3, isr, 2, 1000};
     partition_apply_state(p, &st);
     append(p, 8);
-    partition_follower_fetched(p, 2, 7, 8, 1100);
+    partition_follower_fetched(p, 2, 7, 8, -1, 1100);
     ck_assert_int_eq(partition_high_watermark(p), 8);
-    ck_assert(!partition_follower_fetched(p, 3, 7, 5, 1200)); /* behind the HW */
-    ck_assert(partition_follower_fetched(p, 3, 7, 8, 1300));  /* caught up: join */
-    ck_assert(!partition_follower_fetched(p, 4, 7, 8, 1300)); /* not a replica */
+    ck_assert(!partition_follower_fetched(p, 3, 7, 5, -1, 1200)); /* behind the HW */
+    ck_assert(partition_follower_fetched(p, 3, 7, 8, -1, 1300));  /* caught up: join */
+    ck_assert(!partition_follower_fetched(p, 4, 7, 8, -1, 1300)); /* not a replica */
     partition_close(p);
 }
 END_TEST
@@ -223,6 +227,134 @@ START_TEST(test_follower_hw_and_truncation)
 }
 END_TEST
 
+/* Alive: the ids in the int32_t array `data` ends with -1. */
+static bool alive_in(void *data, int32_t broker_id)
+{
+    for (const int32_t *id = data; *id >= 0; id++) {
+        if (*id == broker_id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+START_TEST(test_low_watermark_rule)
+{
+    struct replica_progress r[3] = {rp(1, 100, 0), rp(2, 100, 0), rp(3, 100, 0)};
+    int32_t all[] = {1, 2, 3, -1}, without_3[] = {1, 2, -1};
+    r[0].log_start = 0; /* the leader's own entry does not count: leader_start does */
+    r[1].log_start = 10;
+    r[2].log_start = 5;
+    ck_assert_int_eq(partition_low_watermark_rule(10, 1, r, 3, alive_in, all), 5);
+    /* A replica on a fenced or unregistered broker does not hold it. */
+    ck_assert_int_eq(partition_low_watermark_rule(10, 1, r, 3, alive_in, without_3), 10);
+    /* The leader's own log start is the ceiling. */
+    r[2].log_start = 40;
+    ck_assert_int_eq(partition_low_watermark_rule(20, 1, r, 3, alive_in, all), 10);
+    /* A live replica not heard from in this epoch holds it at -1. */
+    r[1].log_start = -1;
+    ck_assert_int_eq(partition_low_watermark_rule(20, 1, r, 3, alive_in, all), -1);
+    /* Alone: the leader's log start. */
+    ck_assert_int_eq(partition_low_watermark_rule(20, 1, r, 1, alive_in, all), 20);
+}
+END_TEST
+
+struct low_wait {
+    struct partition *p;
+    int64_t target;
+    int readies, completions;
+    bool expired;
+};
+
+static int32_t every_node[] = {1, 2, 3, -1};
+
+static bool low_ready(struct delayed_op *op)
+{
+    struct low_wait *lw = op->data;
+    lw->readies++;
+    return partition_low_watermark(lw->p, alive_in, every_node) >= lw->target;
+}
+
+static void low_complete(struct delayed_op *op, bool expired)
+{
+    struct low_wait *lw = op->data;
+    lw->completions++;
+    lw->expired = expired;
+    delayed_op_free(op);
+}
+
+/* DeleteRecords on a leader of three replicas moves its own log start at
+ * once, but the low watermark waits for both followers' fetches to report
+ * theirs; an op parked on it (as the handler parks) completes on the
+ * second report, not on the first. */
+START_TEST(test_delete_records_waits_for_followers_log_start)
+{
+    struct partition *p = open_partition(1);
+    int32_t replicas[3] = {1, 2, 3};
+    struct partition_state st = {1, 5, 0, replicas, 3, replicas, 3, 1000};
+    partition_apply_state(p, &st);
+    append(p, 10);
+    partition_follower_fetched(p, 2, 7, 10, 0, 1100);
+    partition_follower_fetched(p, 3, 7, 10, 0, 1100);
+    ck_assert_int_eq(partition_high_watermark(p), 10);
+    ck_assert_int_eq(partition_low_watermark(p, alive_in, every_node), 0);
+    struct log_checkpoint_waiter w = {0};
+    int64_t target = -1;
+    ck_assert_int_ge(partition_delete_records(p, 6, &target, &w), 0);
+    ck_assert_int_eq(target, 6);
+    ck_assert_int_eq(partition_log_start(p), 6);
+    ck_assert_int_eq(partition_low_watermark(p, alive_in, every_node), 0);
+    /* -1 asks for the high watermark. */
+    ck_assert_int_ge(partition_delete_records(p, -1, &target, &w), 0);
+    ck_assert_int_eq(target, 10);
+    target = 6;
+
+    struct delayed_queue q;
+    delayed_queue_init(&q, &loop);
+    struct delayed_op op;
+    struct low_wait lw = {p, target, 0, 0, false};
+    ck_assert_int_eq(delayed_op_init(&op, 1, low_ready, low_complete, &lw), 0);
+    partition_watch(p, &op);
+    delayed_queue_add(&q, &op, 600000);
+    partition_follower_fetched(p, 2, 7, 10, 6, 1200);
+    ck_assert_int_ge(lw.readies, 1);
+    ck_assert_int_eq(lw.completions, 0); /* replica 3 is still at 0 */
+    ck_assert_int_eq(partition_low_watermark(p, alive_in, every_node), 0);
+    partition_follower_fetched(p, 3, 7, 10, 10, 1300);
+    ck_assert_int_eq(lw.completions, 1);
+    ck_assert(!lw.expired);
+    ck_assert_int_eq(partition_low_watermark(p, alive_in, every_node), 6);
+    /* Replica 3's broker fenced: only the leader and replica 2 count. */
+    int32_t without_3[] = {1, 2, -1};
+    ck_assert_int_eq(partition_low_watermark(p, alive_in, without_3), 6);
+    delayed_queue_close(&q, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    partition_close(p);
+}
+END_TEST
+
+/* A follower's log start follows the leader's from fetch answers, never
+ * past its own high watermark, never backwards. */
+START_TEST(test_follower_follows_the_leader_log_start)
+{
+    struct partition *p = open_partition(2);
+    int32_t replicas[2] = {1, 2};
+    struct partition_state lead = {2, 1, 0, replicas, 2, replicas + 1, 1, 0};
+    partition_apply_state(p, &lead);
+    append(p, 10);
+    struct partition_state follow = {1, 2, 0, replicas, 2, replicas, 2, 0};
+    partition_apply_state(p, &follow);
+    ck_assert_int_eq(partition_high_watermark(p), 10);
+    ck_assert_int_eq(partition_follow_leader_start(p, 5), 1);
+    ck_assert_int_eq(partition_log_start(p), 5);
+    ck_assert_int_eq(partition_follow_leader_start(p, 3), 0); /* never backwards */
+    ck_assert_int_eq(partition_log_start(p), 5);
+    ck_assert_int_eq(partition_follow_leader_start(p, 12), 1); /* capped by our HW */
+    ck_assert_int_eq(partition_log_start(p), 10);
+    partition_close(p);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_rules");
@@ -232,12 +364,15 @@ static Suite *make_suite(void)
     tcase_add_test(pure, test_caught_up_clock);
     tcase_add_test(pure, test_isr_join_needs_hw_and_epoch_start);
     tcase_add_test(pure, test_fetcher_slots);
+    tcase_add_test(pure, test_low_watermark_rule);
     suite_add_tcase(s, pure);
     TCase *part = tcase_create("partition");
     tcase_add_checked_fixture(part, setup, teardown);
     tcase_add_test(part, test_leader_hw_follows_the_isr);
     tcase_add_test(part, test_join_proposed_when_caught_up);
     tcase_add_test(part, test_follower_hw_and_truncation);
+    tcase_add_test(part, test_delete_records_waits_for_followers_log_start);
+    tcase_add_test(part, test_follower_follows_the_leader_log_start);
     suite_add_tcase(s, part);
     return s;
 }
