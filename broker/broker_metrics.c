@@ -576,4 +576,14 @@ void broker_metrics_write(struct broker *b, struct prom_writer *w,
         replica_fetcher_families(b, w);
     }
     group_lag_family(b, w);
+    if (b->link.running) {
+        /* The ISR changes this broker proposed as a leader, and the
+         * AlterPartition requests that carried them (batched: issue 14). */
+        const struct alter_batcher *ab = &b->link.session.alter;
+        prom_counter(w, "sluice_alter_partition_requests_total",
+                     "AlterPartition requests sent to the controllers.", (int64_t)ab->requests);
+        prom_counter(w, "sluice_alter_partition_items_total",
+                     "ISR changes (partitions) carried by the AlterPartition requests sent.",
+                     (int64_t)ab->items);
+    }
 }

@@ -85,4 +85,17 @@ void controller_metrics_write(struct controller_role *role, struct prom_writer *
     prom_gauge(w, "sluice_cluster_under_min_isr_partitions",
                "Partitions whose ISR is below their min.insync.replicas.",
                st.under_min_isr_partitions);
+    if (role->service_started) {
+        /* Served as the active controller; a version-3 request names many
+         * partitions (issue 14). */
+        const struct controller_service *svc = &role->service;
+        prom_family(w, "sluice_controller_alter_partition_requests_total", "counter",
+                    "AlterPartition requests served as the active controller.");
+        prom_sample_int(w, "sluice_controller_alter_partition_requests_total", NULL, 0,
+                        (int64_t)svc->alter_requests);
+        prom_family(w, "sluice_controller_alter_partition_items_total", "counter",
+                    "Partitions named in the AlterPartition requests served.");
+        prom_sample_int(w, "sluice_controller_alter_partition_items_total", NULL, 0,
+                        (int64_t)svc->alter_items);
+    }
 }

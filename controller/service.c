@@ -9,7 +9,6 @@
 
 typedef Sluice__Controller__RegisterBrokerRequest RegisterBrokerRequest;
 typedef Sluice__Controller__BrokerHeartbeatRequest BrokerHeartbeatRequest;
-typedef Sluice__Controller__AlterPartitionRequest AlterPartitionRequest;
 typedef Sluice__Controller__ControlledShutdownRequest ControlledShutdownRequest;
 
 /* ---- shared plumbing ---- */
@@ -465,195 +464,6 @@ static void handle_controlled_shutdown(struct rpc_call *call, void *arg)
     begin_shutdown(svc, call, b, x, true);
 }
 
-/* ---- AlterPartition (KIP-497, KIP-903) ---- */
-
-static void respond_alter(struct controller_service *svc, struct rpc_call *call, int32_t code,
-                          const char *message)
-{
-    const AlterPartitionRequest *req = (const AlterPartitionRequest *)call->request;
-    Sluice__Controller__AlterPartitionResponse resp =
-        SLUICE__CONTROLLER__ALTER_PARTITION_RESPONSE__INIT;
-    LeaderHint hint;
-    resp.error_code = code;
-    resp.error_message = (char *)message;
-    resp.topic_id = req->topic_id;
-    if (code == KAFKA_ERROR_NOT_CONTROLLER) {
-        service_leader_hint(svc, &hint);
-        resp.leader = &hint;
-    } else {
-        /* The committed state, so the leader can adopt it (also after a
-         * lost race: INVALID_UPDATE_VERSION with the winner's ISR). */
-        const TopicState *t = image_find_topic_id(svc->quorum->fsm.image, req->topic_id);
-        resp.partition = t != NULL ? image_find_partition(t, req->partition) : NULL;
-    }
-    rpc_call_respond(call, &resp.base, NULL, 0);
-}
-
-static void alter_done(struct service_op *op, int status, const struct fsm_result *res)
-{
-    int32_t code = status != 0 ? service_failure_code(status) : res->errors[0];
-    respond_alter(
-        op->svc, op->call, code,
-        code == KAFKA_ERROR_INELIGIBLE_REPLICA ? "an ISR member was fenced or re-registered" : "");
-}
-
-/* The proposed ISR as ids and KIP-903 epochs (-1: not given). */
-struct alter_isr {
-    int32_t *ids;
-    int64_t *epochs;
-    size_t n;
-};
-
-static int alter_isr_from(const AlterPartitionRequest *req, struct alter_isr *isr)
-{
-    bool with_epochs = req->n_new_isr_with_epochs > 0;
-    isr->n = with_epochs ? req->n_new_isr_with_epochs : req->n_new_isr;
-    isr->ids = malloc((isr->n ? isr->n : 1) * sizeof *isr->ids);
-    isr->epochs = malloc((isr->n ? isr->n : 1) * sizeof *isr->epochs);
-    if (isr->ids == NULL || isr->epochs == NULL) {
-        free(isr->ids);
-        free(isr->epochs);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < isr->n; i++) {
-        const Sluice__Controller__IsrMember *m = with_epochs ? req->new_isr_with_epochs[i] : NULL;
-        isr->ids[i] = m != NULL ? m->broker_id : req->new_isr[i];
-        isr->epochs[i] = m != NULL ? m->broker_epoch : -1;
-    }
-    return 0;
-}
-
-/* Whether each proposed member may be in the ISR: a replica, listed once,
- * registered, unfenced, not shutting down, and (KIP-903) the registration
- * the leader saw. A member joining must name its broker epoch. */
-static int32_t alter_check_members(struct controller_service *svc, const PartitionState *p,
-                                   const struct alter_isr *isr, const char **message)
-{
-    for (size_t i = 0; i < isr->n; i++) {
-        int32_t id = isr->ids[i];
-        bool joining = !image_ints_contain(p->isr, p->n_isr, id);
-        if (!image_ints_contain(p->replicas, p->n_replicas, id) ||
-            image_ints_contain(isr->ids, i, id)) {
-            *message = "ISR member is not a replica or is listed twice";
-            return KAFKA_ERROR_INVALID_REQUEST;
-        }
-        if (joining && isr->epochs[i] == -1) {
-            *message = "a broker joining the ISR needs its broker epoch (new_isr_with_epochs)";
-            return KAFKA_ERROR_INVALID_REQUEST;
-        }
-        const BrokerState *b = image_find_broker(svc->quorum->fsm.image, id);
-        if (!service_broker_usable(svc, id)) {
-            *message = "a fenced or shutting-down broker cannot be in the ISR";
-            return KAFKA_ERROR_INELIGIBLE_REPLICA;
-        }
-        if (isr->epochs[i] != -1 && isr->epochs[i] != b->broker_epoch) {
-            *message = "ISR member's broker epoch is not its current registration";
-            return KAFKA_ERROR_INELIGIBLE_REPLICA;
-        }
-    }
-    return KAFKA_ERROR_NONE;
-}
-
-/* Not a Kafka code: alter_check found the proposal already committed. */
-#define ALTER_ALREADY_APPLIED (-1000)
-
-static bool same_members(const int32_t *a, size_t n, const struct alter_isr *isr)
-{
-    if (n != isr->n) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!image_ints_contain(isr->ids, isr->n, a[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* The checks of KIP-497, in Kafka's order. */
-static int32_t alter_check(struct controller_service *svc, const AlterPartitionRequest *req,
-                           const struct alter_isr *isr, const PartitionState **out,
-                           const char **message)
-{
-    const MetadataImage *img = svc->quorum->fsm.image;
-    const BrokerState *b = image_find_broker(img, req->broker_id);
-    if (b == NULL || b->broker_epoch != req->broker_epoch) {
-        return KAFKA_ERROR_STALE_BROKER_EPOCH;
-    }
-    const TopicState *t = image_find_topic_id(img, req->topic_id);
-    if (t == NULL) {
-        return KAFKA_ERROR_UNKNOWN_TOPIC_ID;
-    }
-    const PartitionState *p = image_find_partition(t, req->partition);
-    if (p == NULL) {
-        return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
-    }
-    *out = p;
-    if (p->leader_epoch != req->leader_epoch) {
-        return KAFKA_ERROR_FENCED_LEADER_EPOCH;
-    }
-    if (p->leader != req->broker_id) {
-        *message = "only the partition leader may alter its ISR";
-        return KAFKA_ERROR_INVALID_REQUEST;
-    }
-    if (p->partition_epoch != req->partition_epoch) {
-        /* A retry of a change that committed (its answer was lost with a
-         * controller): the same ISR is there, so it succeeded. */
-        return req->partition_epoch < p->partition_epoch && same_members(p->isr, p->n_isr, isr)
-                   ? ALTER_ALREADY_APPLIED
-                   : KAFKA_ERROR_INVALID_UPDATE_VERSION;
-    }
-    if (!image_ints_contain(isr->ids, isr->n, p->leader)) {
-        *message = "the leader must stay in the ISR";
-        return KAFKA_ERROR_INVALID_REQUEST;
-    }
-    return alter_check_members(svc, p, isr, message);
-}
-
-/* Propose the checked change; the epochs go into the record so the FSM
- * checks joining members again at apply time, after anything committed
- * meanwhile. */
-static void propose_alter(struct controller_service *svc, struct rpc_call *call,
-                          const AlterPartitionRequest *req, const PartitionState *p,
-                          const struct alter_isr *isr)
-{
-    MetadataBatch *batch = records_batch_new();
-    if (batch == NULL ||
-        records_add_change(batch, req->topic_id, req->partition, p->partition_epoch, p->leader,
-                           isr->ids, isr->n) != 0 ||
-        records_set_change_epochs(batch, isr->epochs, isr->n) != 0) {
-        records_free(batch);
-        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
-        return;
-    }
-    service_propose(svc, call, batch, NULL, alter_done);
-}
-
-static void handle_alter_partition(struct rpc_call *call, void *arg)
-{
-    struct controller_service *svc = arg;
-    const AlterPartitionRequest *req = (const AlterPartitionRequest *)call->request;
-    if (!service_check_active(svc)) {
-        respond_alter(svc, call, KAFKA_ERROR_NOT_CONTROLLER, "");
-        return;
-    }
-    struct alter_isr isr;
-    if (alter_isr_from(req, &isr) != 0) {
-        rpc_call_fail(call, RPC_ERROR_INTERNAL, "out of memory");
-        return;
-    }
-    const PartitionState *p = NULL;
-    const char *message = "";
-    int32_t code = alter_check(svc, req, &isr, &p, &message);
-    if (code == KAFKA_ERROR_NONE) {
-        propose_alter(svc, call, req, p, &isr);
-    } else {
-        respond_alter(svc, call, code == ALTER_ALREADY_APPLIED ? KAFKA_ERROR_NONE : code, message);
-    }
-    free(isr.ids);
-    free(isr.epochs);
-}
-
 /* ---- lifecycle of the service ---- */
 
 static void cluster_id_done(struct service_op *op, int status, const struct fsm_result *res)
@@ -750,7 +560,7 @@ static int register_methods(struct controller_service *svc)
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_SCRAM_CREDENTIALS,
          &sluice__controller__alter_scram_credentials_request__descriptor, service_alter_scram},
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_ALTER_PARTITION,
-         &sluice__controller__alter_partition_request__descriptor, handle_alter_partition},
+         &sluice__controller__alter_partition_request__descriptor, service_alter_partition},
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_CONTROLLED_SHUTDOWN,
          &sluice__controller__controlled_shutdown_request__descriptor, handle_controlled_shutdown},
         {SLUICE__CONTROLLER__CONTROLLER_METHOD__CONTROLLER_METHOD_FETCH_METADATA,

@@ -58,6 +58,10 @@ struct controller_service {
     int64_t reassign_clean_offset; /* the same for completing reassignments (image only) */
     uint64_t elect_scans;          /* election scans of every partition run (tests) */
     uint64_t rebalance_due_ms;     /* next auto leader rebalance check; 0: not scheduled yet */
+    /* AlterPartition requests served as the active controller, and the
+     * partitions they named (a version-3 request names many): for
+     * /metrics. */
+    uint64_t alter_requests, alter_items;
     unsigned ops_in_flight;
     bool closing;
     unsigned open_handles;

@@ -126,6 +126,9 @@ int service_registration_batch(struct controller_service *svc, MetadataBatch *ba
 int service_offline_batch(struct controller_service *svc, MetadataBatch *batch,
                           const BrokerState *b);
 void service_duties(struct controller_service *svc);
+/* service_alter.c: AlterPartition (KIP-497, KIP-903), one partition
+ * (versions 1, 2) or many (version 3, issue 14). */
+void service_alter_partition(struct rpc_call *call, void *arg);
 /* service_reassign.c: AlterPartitionReassignments (KIP-455). */
 void service_alter_reassignments(struct rpc_call *call, void *arg);
 /* The change records finishing every reassignment whose target replicas

@@ -25,6 +25,7 @@ void file_cache_init(struct file_cache *c, size_t max_fds, file_cache_close_fn c
     c->head.cache = c;
     c->close = close;
     c->evictions = 0;
+    c->reserved_fds = 0;
 }
 
 void file_cache_opened(struct file_cache *c, struct file_cache_entry *e, size_t fds)

@@ -39,6 +39,9 @@ struct file_cache {
     struct file_cache_entry head; /* sentinel of the circular list */
     file_cache_close_fn close;
     unsigned long long evictions; /* entries closed to keep the bound */
+    /* Descriptors being opened on the thread pool for entries not listed
+     * yet (spare segments, log_spare.c): the bound counts them already. */
+    size_t reserved_fds;
 };
 
 /* max_fds 0: unbounded (entries are still listed and counted). */

@@ -16,9 +16,18 @@
 
 #include "common/log.h"
 
+/* A spare's descriptors (.log, .index, .timeindex). */
+#define SPARE_FDS 3
+/* Spares made at once per descriptor cache (per broker): the partitions of
+ * a topic created at once all near a segment.ms roll together, and one pool
+ * job each would queue ahead of the flushes and checkpoints. A log refused
+ * here asks again at its next append. */
+#define SPARE_JOBS_MAX 2
+
 struct spare_job {
     uv_work_t work;
     struct partition_log *log; /* NULL once the log closed */
+    struct file_cache *files;  /* holds SPARE_FDS reserved_fds for the job; outlives the log */
     char *dir;
     struct segment *seg;
     int status;
@@ -37,7 +46,15 @@ static void spare_work(uv_work_t *req)
 static bool cache_has_room(const struct partition_log *log)
 {
     const struct file_cache *c = log->owner.files;
-    return c == NULL || c->max_fds == 0 || c->open_fds + 3 <= c->max_fds;
+    return c == NULL || c->max_fds == 0 || c->open_fds + c->reserved_fds + SPARE_FDS <= c->max_fds;
+}
+
+/* Room for one more spare job now. */
+static bool may_start(const struct partition_log *log)
+{
+    const struct file_cache *c = log->owner.files;
+    return cache_has_room(log) &&
+           (c == NULL || c->reserved_fds + SPARE_FDS <= SPARE_JOBS_MAX * SPARE_FDS);
 }
 
 static void spare_after(uv_work_t *req, int status)
@@ -45,6 +62,9 @@ static void spare_after(uv_work_t *req, int status)
     struct spare_job *job = req->data;
     struct partition_log *log = job->log;
     int rv = status < 0 ? status : job->status;
+    if (job->files != NULL) {
+        job->files->reserved_fds -= SPARE_FDS;
+    }
     bool keep = log != NULL && rv == 0 && cache_has_room(log);
     if (!keep) {
         segment_release(rv < 0 ? NULL : job->seg);
@@ -81,7 +101,7 @@ static bool near_roll(const struct partition_log *log)
 void log_spare_note_append(struct partition_log *log)
 {
     if (log->spare != NULL || log->spare_job != NULL || log->spare_off || log->spare_failed ||
-        log->io_error != 0 || !near_roll(log) || !cache_has_room(log)) {
+        log->io_error != 0 || !near_roll(log) || !may_start(log)) {
         return;
     }
     struct spare_job *job = calloc(1, sizeof *job);
@@ -97,6 +117,10 @@ void log_spare_note_append(struct partition_log *log)
         return;
     }
     log->spare_job = job;
+    job->files = log->owner.files;
+    if (job->files != NULL) {
+        job->files->reserved_fds += SPARE_FDS;
+    }
 }
 
 struct segment *log_spare_take(struct partition_log *log, int64_t base_offset)

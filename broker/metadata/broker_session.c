@@ -283,18 +283,6 @@ static void check_isolation(struct broker_session *s)
 
 /* ---- AlterPartition ---- */
 
-static void on_altered(struct controller_request *req, int status, const ProtobufCMessage *m)
-{
-    struct broker_alter_partition *op = req->data;
-    const Sluice__Controller__AlterPartitionResponse *resp =
-        (const Sluice__Controller__AlterPartitionResponse *)m;
-    if (status != 0) {
-        op->cb(op, status, KAFKA_ERROR_NONE, NULL);
-        return;
-    }
-    op->cb(op, 0, resp->error_code, resp->partition);
-}
-
 int broker_session_alter_partition(struct broker_session *s, struct broker_alter_partition *op,
                                    ProtobufCBinaryData topic_id, int32_t partition,
                                    int32_t leader_epoch, int32_t partition_epoch,
@@ -304,41 +292,11 @@ int broker_session_alter_partition(struct broker_session *s, struct broker_alter
     if (s->stopping) {
         return -ECANCELED;
     }
-    if (s->broker_epoch == 0) {
-        return -EAGAIN;
+    if (topic_id.len != 16) {
+        return -EINVAL;
     }
-    Sluice__Controller__IsrMember *members = calloc(n_isr ? n_isr : 1, sizeof *members);
-    Sluice__Controller__IsrMember **ptrs = calloc(n_isr ? n_isr : 1, sizeof *ptrs);
-    int rv = members != NULL && ptrs != NULL ? 0 : -ENOMEM;
-    for (size_t i = 0; rv == 0 && i < n_isr; i++) {
-        sluice__controller__isr_member__init(&members[i]);
-        members[i].broker_id = isr[i].broker_id;
-        members[i].broker_epoch = isr[i].broker_epoch;
-        ptrs[i] = &members[i];
-    }
-    if (rv == 0) {
-        Sluice__Controller__AlterPartitionRequest req =
-            SLUICE__CONTROLLER__ALTER_PARTITION_REQUEST__INIT;
-        req.version = 2;
-        req.broker_id = s->broker_id;
-        req.broker_epoch = s->broker_epoch;
-        req.topic_id = topic_id;
-        req.partition = partition;
-        req.leader_epoch = leader_epoch;
-        req.partition_epoch = partition_epoch;
-        req.new_isr_with_epochs = ptrs;
-        req.n_new_isr_with_epochs = n_isr;
-        op->session = s;
-        op->cb = cb;
-        op->req.data = op;
-        /* The client copies the body now. */
-        rv = controller_client_call(&s->client, &op->req, M(ALTER_PARTITION), &req.base,
-                                    &sluice__controller__alter_partition_response__descriptor,
-                                    s->request_timeout_ms, on_altered);
-    }
-    free(members);
-    free(ptrs);
-    return rv;
+    return alter_batcher_submit(&s->alter, op, topic_id.data, partition, leader_epoch,
+                                partition_epoch, isr, n_isr, cb);
 }
 
 /* ---- the timer ---- */
@@ -420,6 +378,8 @@ int broker_session_start(struct broker_session *s, uv_loop_t *loop, const struct
         fsm_close(&s->metadata);
         return rv;
     }
+    alter_batcher_init(&s->alter, &s->client, loop, s->broker_id, &s->broker_epoch,
+                       s->request_timeout_ms);
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     uint64_t every = o->heartbeat_interval_ms < FETCH_INTERVAL_MAX ? o->heartbeat_interval_ms
@@ -514,6 +474,9 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void close_all(struct broker_session *s)
 {
+    /* The ISR changes not sent yet end here; the one in flight ends with
+     * the client's close (both -ECANCELED). */
+    alter_batcher_cancel(&s->alter, -ECANCELED);
     s->client.data = s;
     controller_client_close(&s->client, on_client_closed);
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);

@@ -13,7 +13,8 @@
  *   - on stop, a controlled shutdown first moves leadership elsewhere;
  *   - for the replica layer: whether this broker may act as a leader now
  *     (isolation, below) and AlterPartition requests for the ISR changes of
- *     partitions it leads.
+ *     partitions it leads, batched (alter_batcher.h: one request in flight,
+ *     the changes proposed meanwhile together in the next).
  *
  * Isolation (issue 8, "leadership that cannot split"). The controller
  * fences a broker whose heartbeats stop for broker.session.timeout.ms, and
@@ -39,6 +40,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "broker/metadata/alter_batcher.h"
 #include "metadata/controller_client.h"
 #include "metadata/fsm.h"
 #include "metadata/image_changes.h"
@@ -69,34 +71,6 @@ struct broker_session_options {
 
 struct broker_session;
 typedef void (*broker_session_cb)(struct broker_session *s);
-
-/* An ISR member as the leader saw it (KIP-903): `broker_epoch` is the one
- * the follower sent with its fetches (broker_session_epoch() on its side). */
-struct broker_isr_member {
-    int32_t broker_id;
-    int64_t broker_epoch;
-};
-
-struct broker_alter_partition;
-/* status 0: `error_code` is the controller's answer (Kafka's error codes, see
- * AlterPartitionResponse in proto/controller.proto) and `committed` the
- * partition's committed state (borrowed for the call; NULL if the partition
- * is gone). On NONE it is the change just applied; on INVALID_UPDATE_VERSION
- * or INELIGIBLE_REPLICA the current state, to adopt when its leader epoch is
- * still ours (else the metadata stream brings the new role). status < 0:
- * -ETIMEDOUT (no controller answered within the request timeout), -ECANCELED
- * (session stopping), -ENOMEM; `committed` is NULL, retry from current state. */
-typedef void (*broker_alter_partition_cb)(struct broker_alter_partition *op, int status,
-                                          int32_t error_code, const PartitionState *committed);
-
-/* One AlterPartition in flight: caller-owned, valid until its callback. */
-struct broker_alter_partition {
-    void *data; /* caller's */
-    /* private */
-    struct broker_session *session;
-    struct controller_request req;
-    broker_alter_partition_cb cb;
-};
 
 struct broker_session {
     void *data; /* owner's */
@@ -143,7 +117,8 @@ struct broker_session {
     size_t n_offline;
     char **offline_dirs;
     size_t n_offline_dirs;
-    bool offline_changed; /* heartbeat now rather than at the next interval */
+    bool offline_changed;       /* heartbeat now rather than at the next interval */
+    struct alter_batcher alter; /* AlterPartition requests (alter_batcher.h) */
 };
 
 /* Fencing at start-up (Kafka's BrokerLifecycleManager.setReadyToUnfence).
@@ -211,7 +186,9 @@ bool broker_session_may_lead(const struct broker_session *s, uint64_t now_ms);
  * session's broker epoch and retried at the active controller until the
  * request timeout. Returns 0 (`cb` will fire exactly once), -EAGAIN (not
  * registered), -ECANCELED (stopping) or -ENOMEM. Until the answer, the
- * leader computes its high watermark over both ISRs (KIP-497). */
+ * leader computes its high watermark over both ISRs (KIP-497). Proposals
+ * made while a request is in flight go together in the next one
+ * (alter_batcher.h, which also describes the callback). */
 int broker_session_alter_partition(struct broker_session *s, struct broker_alter_partition *op,
                                    ProtobufCBinaryData topic_id, int32_t partition,
                                    int32_t leader_epoch, int32_t partition_epoch,

@@ -40,11 +40,26 @@ int __wrap_segment_create(const char *d, int64_t base_offset, int64_t now_ms,
 int __real_segment_create_spare(const char *dir, struct segment **out);
 int __wrap_segment_create_spare(const char *dir, struct segment **out);
 
+static int spare_running;     /* segment_create_spare calls running now */
+static int spare_running_max; /* the most at once */
+static int spare_sleep_us;    /* each call takes at least this long */
+
 int __wrap_segment_create_spare(const char *d, struct segment **out)
 {
     __atomic_add_fetch(&spare_calls, 1, __ATOMIC_SEQ_CST);
+    int running = __atomic_add_fetch(&spare_running, 1, __ATOMIC_SEQ_CST);
+    int max = __atomic_load_n(&spare_running_max, __ATOMIC_SEQ_CST);
+    while (running > max && !__atomic_compare_exchange_n(&spare_running_max, &max, running, false,
+                                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+    int sleep_us = __atomic_load_n(&spare_sleep_us, __ATOMIC_SEQ_CST);
+    if (sleep_us > 0) {
+        usleep((useconds_t)sleep_us);
+    }
     int fail = __atomic_load_n(&spare_fail, __ATOMIC_SEQ_CST);
-    return fail != 0 ? fail : __real_segment_create_spare(d, out);
+    int rv = fail != 0 ? fail : __real_segment_create_spare(d, out);
+    __atomic_sub_fetch(&spare_running, 1, __ATOMIC_SEQ_CST);
+    return rv;
 }
 
 static void setup(void)
@@ -53,6 +68,7 @@ static void setup(void)
     dir = tb_tmpdir();
     snprintf(pdir, sizeof pdir, "%s/topic-0", dir);
     creates = spare_calls = spare_fail = 0;
+    spare_running = spare_running_max = spare_sleep_us = 0;
 }
 
 static void teardown(void)
@@ -74,9 +90,8 @@ static struct partition_log *open_log(void)
     return log;
 }
 
-/* One batch of 2 records of 100 bytes (seed = its first offset), then the
- * pool's work (the spare) runs. */
-static void append(struct partition_log *log)
+/* One batch of 2 records of 100 bytes (seed = its first offset). */
+static void append_only(struct partition_log *log)
 {
     struct buf b = BUF_INIT;
     struct log_append_info info;
@@ -84,6 +99,12 @@ static void append(struct partition_log *log)
     int rv = partition_log_append(log, b.data, b.len, 0, &info);
     ck_assert_msg(rv == 0, "append: %s (%s)", log_err_name(rv), info.reason);
     buf_free(&b);
+}
+
+/* One batch, then the pool's work (the spare) runs. */
+static void append(struct partition_log *log)
+{
+    append_only(log);
     uv_run(&loop, UV_RUN_DEFAULT);
 }
 
@@ -260,6 +281,58 @@ START_TEST(test_cache_may_close_a_spare)
 }
 END_TEST
 
+/* Logs that near their rolls together (a topic's partitions under one
+ * segment.ms) share their broker's limit of 2 spare jobs at once: the pool
+ * is not queued with one job per partition ahead of flushes and
+ * checkpoints. The logs refused ask again at their next append; every
+ * reservation is given back. */
+START_TEST(test_spare_jobs_bounded_per_cache)
+{
+    enum { LOGS = 6 };
+    struct file_cache cache;
+    partition_log_file_cache_init(&cache, 0);
+    struct topic_config tc;
+    tb_topic_config(&tc, "segment.bytes=1000", NULL);
+    struct partition_log_owner owner = {on_work, on_checkpoint_now, on_closed, NULL, NULL, &cache};
+    struct partition_log *logs[LOGS];
+    for (int i = 0; i < LOGS; i++) {
+        char path[4200], err[256] = "";
+        snprintf(path, sizeof path, "%s/topic-%d", dir, i);
+        ck_assert_msg(partition_log_open_owned(&loop, path, &tc, NULL, NULL, &owner, &logs[i], err,
+                                               sizeof err) == 0,
+                      "%s", err);
+    }
+    topic_config_free(&tc);
+    /* Three batches bring a segment of 1000 bytes past 7/8; the loop does
+     * not run, so no job completes before every log has asked. */
+    __atomic_store_n(&spare_sleep_us, 20000, __ATOMIC_SEQ_CST);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < LOGS; i++) {
+            append_only(logs[i]);
+            ck_assert_uint_le(cache.reserved_fds, 2 * 3);
+        }
+    }
+    ck_assert_uint_eq(cache.reserved_fds, 2 * 3);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(__atomic_load_n(&spare_calls, __ATOMIC_SEQ_CST), 2);
+    ck_assert_int_le(__atomic_load_n(&spare_running_max, __ATOMIC_SEQ_CST), 2);
+    ck_assert_uint_eq(cache.reserved_fds, 0);
+    for (int round = 0; round < 10; round++) {
+        for (int i = 0; i < LOGS; i++) {
+            append(logs[i]);
+        }
+    }
+    ck_assert_uint_eq(cache.reserved_fds, 0);
+    for (int i = 0; i < LOGS; i++) {
+        ck_assert_int_ge(partition_log_segment_count(logs[i]), 3);
+        ck_assert_int_eq(read_all(logs[i]), 26);
+        ck_assert_int_eq(partition_log_close(logs[i]), 0);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_uint_eq(cache.open_fds, 0);
+}
+END_TEST
+
 /* A spare that cannot be made (ENOSPC here; EMFILE, a lost directory) is
  * not asked for again before the roll, which creates the files itself: one
  * pool job and one warning per segment, not one per append near its end.
@@ -304,6 +377,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_leftover_name_falls_back_to_create);
     tcase_add_test(tc, test_cache_may_close_a_spare);
     tcase_add_test(tc, test_failed_spare_waits_for_the_roll);
+    tcase_add_test(tc, test_spare_jobs_bounded_per_cache);
     suite_add_tcase(s, tc);
     return s;
 }
