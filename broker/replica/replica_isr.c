@@ -10,15 +10,32 @@
 struct alter_ctx {
     struct replica_manager *rm;
     char topic[TOPIC_NAME_MAX + 1];
+    uint8_t topic_id[16]; /* the name may be a recreated topic's by the answer */
     int32_t index, leader_epoch;
 };
+
+/* Whether the answer to `a` is about the partition hosted now: same topic
+ * (its id, not only its name: a topic deleted and created again keeps the
+ * name and starts at leader epoch 0 again) and same leader epoch. Another
+ * proposal of that partition may be waiting in the batch meanwhile (issue
+ * 14); the answer to this one must not end it (its proposed ISR counts for
+ * the high watermark until its own answer, KIP-497). */
+static struct partition *answered_partition(const struct alter_ctx *a)
+{
+    struct partition *p = replica_manager_partition(a->rm, a->topic, a->index);
+    if (p == NULL || p->leader_epoch != a->leader_epoch) {
+        return NULL; /* (nothing is hosted once stopped: the view is not read then) */
+    }
+    const struct metadata_topic *t = metadata_view_topic(a->rm->metadata, a->topic);
+    return t != NULL && memcmp(t->id, a->topic_id, sizeof a->topic_id) == 0 ? p : NULL;
+}
 
 static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
                             int32_t partition_epoch, const int32_t *isr, int32_t n_isr)
 {
     struct alter_ctx *a = arg;
-    struct partition *p = replica_manager_partition(a->rm, a->topic, a->index);
-    if (p != NULL && p->leader_epoch == a->leader_epoch) {
+    struct partition *p = answered_partition(a);
+    if (p != NULL) {
         struct partition_state st = {leader, leader_epoch, partition_epoch, NULL, 0, isr, n_isr, 0};
         if (error != 0) {
             /* Not again at once: a refused member (fenced, not yet
@@ -48,8 +65,9 @@ static void propose_isr(struct replica_manager *rm, struct partition *p, const i
     if (a == NULL) {
         return;
     }
-    *a = (struct alter_ctx){rm, "", p->index, p->leader_epoch};
+    *a = (struct alter_ctx){.rm = rm, .index = p->index, .leader_epoch = p->leader_epoch};
     snprintf(a->topic, sizeof a->topic, "%s", p->topic);
+    memcpy(a->topic_id, t->id, sizeof a->topic_id);
     int64_t epochs[PARTITION_MAX_REPLICAS + 1];
     for (int32_t i = 0; i < n_isr && i <= PARTITION_MAX_REPLICAS; i++) {
         epochs[i] = -1; /* members already in the ISR: the controller knows them */

@@ -12,9 +12,11 @@
 
 #include "broker/data_dir.h"
 #include "broker/metadata/metadata_quorum.h"
+#include "broker/replica/replica_isr.h"
 #include "broker/replica/replica_manager.h"
 #include "common/buf.h"
 #include "metadata/image.h"
+#include "proto/kafka/kafka_errors.h"
 #include "tests/unit/check_main.h"
 #include "tests/unit/log_test_util.h"
 
@@ -494,6 +496,89 @@ START_TEST(test_waiters_wait_for_their_own_topics_only)
 }
 END_TEST
 
+/* A scripted controller link: each AlterPartition is held until the test
+ * answers it. */
+struct held_alter {
+    replica_alter_cb cb;
+    void *arg;
+    uint8_t topic_id[16];
+};
+static struct held_alter held[4];
+static size_t n_held;
+
+static int64_t held_broker_epoch(void *data)
+{
+    (void)data;
+    return 10;
+}
+
+static int hold_alter(void *data, const uint8_t topic_id[16], int32_t index, int32_t leader_epoch,
+                      int32_t partition_epoch, const int32_t *isr, const int64_t *broker_epochs,
+                      int32_t n_isr, replica_alter_cb cb, void *arg)
+{
+    (void)data, (void)index, (void)leader_epoch, (void)partition_epoch, (void)isr;
+    (void)broker_epochs, (void)n_isr;
+    ck_assert_uint_lt(n_held, 4);
+    held[n_held] = (struct held_alter){cb, arg, {0}};
+    memcpy(held[n_held].topic_id, topic_id, 16);
+    n_held++;
+    return 0;
+}
+
+/* Deleted and created again (same name, leader epoch 0 again) while an ISR
+ * change of the old topic's partition waits for its answer (AlterPartition
+ * requests are batched, one in flight: issue 14): the new partition's own
+ * proposal stays in flight, its proposed ISR counting for the high
+ * watermark (KIP-497), until its own answer; the old topic's answer
+ * (UNKNOWN_TOPIC_ID) is not applied to it. */
+START_TEST(test_alter_answer_for_recreated_topic_ignored)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    start(&v, &rm);
+    struct replica_controller rc = {.broker_epoch = held_broker_epoch,
+                                    .alter_partition = hold_alter};
+    replica_manager_set_controller(&rm, &rc);
+    n_held = 0;
+    add_topic("isr", 1);
+    metadata_quorum_refresh(v);
+    settle(&rm);
+    struct partition *old = replica_manager_partition(&rm, "isr", 0);
+    ck_assert_ptr_nonnull(old);
+    replica_isr_expand(&rm, old, 2);
+    ck_assert_uint_eq(n_held, 1);
+    ck_assert(old->alter_in_flight);
+
+    remove_topic("isr");
+    metadata_quorum_refresh(v);
+    add_topic_id("isr", 1, 0x43);
+    metadata_quorum_refresh(v);
+    settle(&rm);
+    struct partition *p = replica_manager_partition(&rm, "isr", 0);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(p->leader_epoch, 0);
+    ck_assert(!p->alter_in_flight);
+    replica_isr_expand(&rm, p, 2);
+    ck_assert_uint_eq(n_held, 2);
+    ck_assert_uint_eq(held[1].topic_id[0], 0x43);
+    ck_assert(p->alter_in_flight);
+    ck_assert_int_eq(p->n_pending_isr, 2);
+
+    /* The old topic's answer: its partition is gone. */
+    held[0].cb(held[0].arg, KAFKA_ERROR_UNKNOWN_TOPIC_ID, -1, -1, -1, NULL, 0);
+    ck_assert(p->alter_in_flight);
+    ck_assert_int_eq(p->n_pending_isr, 2);
+    ck_assert_int_eq(p->n_isr, 1);
+
+    /* Its own answer ends it. */
+    static const int32_t both[] = {1, 2};
+    held[1].cb(held[1].arg, 0, 1, 0, 1, both, 2);
+    ck_assert(!p->alter_in_flight);
+    ck_assert_int_eq(p->n_isr, 2);
+    stop(v, &rm);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_manager");
@@ -507,6 +592,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_recreated_while_opening);
     tcase_add_test(tc, test_stop_while_opening_then_restart);
     tcase_add_test(tc, test_waiters_wait_for_their_own_topics_only);
+    tcase_add_test(tc, test_alter_answer_for_recreated_topic_ignored);
     suite_add_tcase(s, tc);
     return s;
 }
