@@ -467,6 +467,8 @@ struct pair {
     struct quorum q[2];
     bool closed[2];
     struct prop p;
+    char dirs[2][32];
+    int ports[2];
 };
 
 static void on_pair_closed(struct quorum *q)
@@ -529,24 +531,40 @@ static void pair_stop(struct pair *c)
     quorum_release(&c->q[1]);
 }
 
-START_TEST(test_uv_peers_reached_by_name)
+/* Two voters in fresh directories on free ports, started on a new loop. */
+static void pair_open(struct pair *c, bool stale, unsigned election_ms)
 {
-    char dirs[2][32];
-    int ports[2];
+    memset(c, 0, sizeof *c);
     for (int i = 0; i < 2; i++) {
-        strcpy(dirs[i], "/tmp/sluice-quorum-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(dirs[i]));
+        strcpy(c->dirs[i], "/tmp/sluice-quorum-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(c->dirs[i]));
     }
     /* test_free_port_pair seeds from the pid and time: the same pair twice. */
-    ports[0] = test_free_port_pair();
-    ports[1] = ports[0] + 2;
-    while (!test_port_is_free(ports[1]) || !test_port_is_free(ports[1] + 1)) {
-        ports[1] += 2;
+    c->ports[0] = test_free_port_pair();
+    c->ports[1] = c->ports[0] + 2;
+    while (!test_port_is_free(c->ports[1]) || !test_port_is_free(c->ports[1] + 1)) {
+        c->ports[1] += 2;
     }
+    ck_assert_int_eq(uv_loop_init(&c->loop), 0);
+    pair_start(c, c->dirs, c->ports, stale, election_ms);
+}
+
+/* pair_stop, then the loop and the directories go. */
+static void pair_finish(struct pair *c)
+{
+    pair_stop(c);
+    ck_assert_int_eq(uv_loop_close(&c->loop), 0);
+    for (int i = 0; i < 2; i++) {
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", c->dirs[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+
+START_TEST(test_uv_peers_reached_by_name)
+{
     struct pair c;
-    memset(&c, 0, sizeof c);
-    ck_assert_int_eq(uv_loop_init(&c.loop), 0);
-    pair_start(&c, dirs, ports, true, 160);
+    pair_open(&c, true, 160);
     int leader = pair_leader(&c);
     ck_assert_int_ge(leader, 0);
     /* A commit needs both voters: the follower was reached by name. */
@@ -559,13 +577,7 @@ START_TEST(test_uv_peers_reached_by_name)
     ck_assert(c.p.done);
     ck_assert_int_eq(c.p.status, 0);
     ck_assert_uint_eq(c.q[1 - leader].fsm.image->n_brokers, 1);
-    pair_stop(&c);
-    ck_assert_int_eq(uv_loop_close(&c.loop), 0);
-    for (int i = 0; i < 2; i++) {
-        char cmd[64];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dirs[i]);
-        ck_assert_int_eq(system(cmd), 0);
-    }
+    pair_finish(&c);
 }
 END_TEST
 
@@ -574,23 +586,10 @@ END_TEST
  * the close completes once the old leader sees the new one. */
 START_TEST(test_uv_closing_leader_hands_over)
 {
-    char dirs[2][32];
-    int ports[2];
-    for (int i = 0; i < 2; i++) {
-        strcpy(dirs[i], "/tmp/sluice-quorum-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(dirs[i]));
-    }
-    ports[0] = test_free_port_pair();
-    ports[1] = ports[0] + 2;
-    while (!test_port_is_free(ports[1]) || !test_port_is_free(ports[1] + 1)) {
-        ports[1] += 2;
-    }
     struct pair c;
-    memset(&c, 0, sizeof c);
-    ck_assert_int_eq(uv_loop_init(&c.loop), 0);
     /* The close waits half an election timeout for the new leader at most:
      * a generous one, for a loaded machine. */
-    pair_start(&c, dirs, ports, false, 1000);
+    pair_open(&c, false, 1000);
     int leader = pair_leader(&c);
     ck_assert_int_ge(leader, 0);
     quorum_close(&c.q[leader], on_pair_closed);
@@ -605,13 +604,7 @@ START_TEST(test_uv_closing_leader_hands_over)
     const char *address = NULL;
     raft_leader(c.q[1 - leader].raft, &id, &address);
     ck_assert_uint_eq(id, (raft_id)(1 - leader + 1));
-    pair_stop(&c);
-    ck_assert_int_eq(uv_loop_close(&c.loop), 0);
-    for (int i = 0; i < 2; i++) {
-        char cmd[64];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dirs[i]);
-        ck_assert_int_eq(system(cmd), 0);
-    }
+    pair_finish(&c);
 }
 END_TEST
 
