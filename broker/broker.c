@@ -118,6 +118,10 @@ static int64_t link_broker_epoch(void *data)
     return controller_link_broker_epoch(data);
 }
 
+_Static_assert(REPLICA_ALTER_UNKNOWN == CONTROLLER_LINK_ALTER_UNKNOWN &&
+                   REPLICA_ALTER_NOT_SENT == CONTROLLER_LINK_ALTER_NOT_SENT,
+               "the replica layer reads the link's AlterPartition outcomes");
+
 static int link_alter_partition(void *data, const uint8_t topic_id[16], int32_t index,
                                 int32_t leader_epoch, int32_t partition_epoch, const int32_t *isr,
                                 const int64_t *broker_epochs, int32_t n_isr, replica_alter_cb cb,

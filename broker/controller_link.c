@@ -119,12 +119,21 @@ static void on_alter(struct broker_alter_partition *bop, int status, int32_t err
                      const PartitionState *committed)
 {
     struct alter_op *op = bop->data;
-    int32_t error = status != 0 ? -1 : error_code;
-    if (error == 0 && committed != NULL) {
-        op->cb(op->arg, 0, committed->leader, committed->leader_epoch, committed->partition_epoch,
-               committed->isr, (int32_t)committed->n_isr);
+    /* Only a proposal that was never sent is known not to have committed;
+     * any other failure (a timeout, a lost connection, a stop) may come
+     * after the controller applied it. */
+    int32_t error = status == -ESTALE ? CONTROLLER_LINK_ALTER_NOT_SENT
+                    : status != 0     ? CONTROLLER_LINK_ALTER_UNKNOWN
+                    : error_code == 0 && committed == NULL
+                        ? CONTROLLER_LINK_ALTER_UNKNOWN /* (not sent by a controller) */
+                        : error_code;
+    if (status == 0 && committed != NULL) {
+        /* On INVALID_UPDATE_VERSION or INELIGIBLE_REPLICA too: the leader
+         * adopts it when the leader epoch is still its own. */
+        op->cb(op->arg, error, committed->leader, committed->leader_epoch,
+               committed->partition_epoch, committed->isr, (int32_t)committed->n_isr);
     } else {
-        op->cb(op->arg, error != 0 ? error : -1, -1, -1, -1, NULL, 0);
+        op->cb(op->arg, error, -1, -1, -1, NULL, 0);
     }
     free(op);
 }

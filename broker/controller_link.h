@@ -41,9 +41,15 @@ const MetadataImage *controller_link_image(const struct controller_link *link);
 /* This broker's registration epoch, 0 until registered. */
 int64_t controller_link_broker_epoch(const struct controller_link *link);
 
-/* The answer to an AlterPartition: `error` is the controller's Kafka code, or
- * -1 when no controller answered; on success (0) the committed leader,
- * leader epoch, partition epoch and ISR. */
+/* The answer to an AlterPartition: `error` is the controller's Kafka code
+ * with the partition's committed leader, leader epoch, partition epoch and
+ * ISR (on success the change just applied; on an error the current state
+ * when the controller sent it, else leader epoch -1 and no ISR), or
+ * CONTROLLER_LINK_ALTER_UNKNOWN when no controller answered (the change may
+ * have committed), or CONTROLLER_LINK_ALTER_NOT_SENT when it never reached
+ * one. */
+#define CONTROLLER_LINK_ALTER_UNKNOWN  (-1)
+#define CONTROLLER_LINK_ALTER_NOT_SENT (-2)
 typedef void (*link_alter_cb)(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
                               int32_t partition_epoch, const int32_t *isr, int32_t n_isr);
 

@@ -202,6 +202,14 @@ bool partition_apply_state(struct partition *p, const struct partition_state *st
     p->partition_epoch = st->partition_epoch;
     reset_replicas(p, st);
     copy_ids(p->isr, &p->n_isr, st->isr, st->n_isr);
+    if (p->alter_in_flight && p->alter_wait != ALTER_WAIT_ANSWER &&
+        p->partition_epoch > p->pending_partition_epoch) {
+        /* A newer ISR committed: it holds the proposal if that committed,
+         * and the proposal, made against an older epoch, cannot commit any
+         * more. (A proposal still out is settled by its answer.) */
+        p->n_pending_isr = -1;
+        p->alter_in_flight = false;
+    }
     if (role == PARTITION_LEADER) {
         p->fetch_state = FETCH_NONE;
         leader_update_hw(p);
@@ -490,13 +498,20 @@ bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t
 void partition_isr_proposed(struct partition *p, const int32_t *isr, int32_t n_isr)
 {
     copy_ids(p->pending_isr, &p->n_pending_isr, isr, n_isr);
+    p->pending_partition_epoch = p->partition_epoch;
     p->alter_in_flight = true;
+    p->alter_wait = ALTER_WAIT_ANSWER;
 }
 
-void partition_isr_answered(struct partition *p, const struct partition_state *st)
+void partition_isr_resent(struct partition *p)
 {
-    p->alter_in_flight = false;
-    p->n_pending_isr = -1;
+    p->alter_wait = ALTER_WAIT_ANSWER;
+}
+
+/* Adopt a committed state from an AlterPartition answer when it is this
+ * leader's and newer than ours. */
+static void adopt_answer(struct partition *p, const struct partition_state *st)
+{
     if (st != NULL && p->role == PARTITION_LEADER && st->leader == p->self &&
         st->leader_epoch == p->leader_epoch && st->partition_epoch > p->partition_epoch) {
         p->partition_epoch = st->partition_epoch;
@@ -506,6 +521,29 @@ void partition_isr_answered(struct partition *p, const struct partition_state *s
             p->traffic.isr_expands++;
         }
         copy_ids(p->isr, &p->n_isr, st->isr, st->n_isr);
+    }
+}
+
+void partition_isr_answered(struct partition *p, const struct partition_state *st)
+{
+    p->alter_in_flight = false;
+    p->n_pending_isr = -1;
+    adopt_answer(p, st);
+    if (p->role == PARTITION_LEADER) {
+        leader_update_hw(p);
+    }
+    note_change(p);
+}
+
+void partition_isr_unresolved(struct partition *p, const struct partition_state *st, bool resend)
+{
+    adopt_answer(p, st);
+    if (p->partition_epoch > p->pending_partition_epoch) {
+        /* Settled: a newer ISR is committed (see partition_apply_state). */
+        p->alter_in_flight = false;
+        p->n_pending_isr = -1;
+    } else {
+        p->alter_wait = resend ? ALTER_WAIT_RESEND : ALTER_WAIT_METADATA;
     }
     if (p->role == PARTITION_LEADER) {
         leader_update_hw(p);

@@ -60,6 +60,13 @@ struct partition_traffic {
     uint64_t isr_shrinks, isr_expands; /* ISR changes this broker made as leader */
 };
 
+/* What an unresolved ISR proposal (alter_in_flight) waits for. */
+enum partition_alter_wait {
+    ALTER_WAIT_ANSWER,   /* its request is out */
+    ALTER_WAIT_RESEND,   /* outcome unknown: the same proposal goes again at alter_retry_ms */
+    ALTER_WAIT_METADATA, /* lost the compare-and-set: a newer partition epoch settles it */
+};
+
 struct partition {
     char topic[TOPIC_NAME_MAX + 1];
     int32_t index;
@@ -82,10 +89,15 @@ struct partition {
     int32_t n_replicas;
     int32_t isr[PARTITION_MAX_REPLICAS];
     int32_t n_isr;
-    int32_t pending_isr[PARTITION_MAX_REPLICAS]; /* an AlterPartition in flight (KIP-497) */
-    int32_t n_pending_isr;                       /* -1 or 0: none */
-    bool alter_in_flight;
-    uint64_t alter_retry_ms; /* uv_now before which no new ISR change is proposed */
+    /* The proposed ISR of an AlterPartition not resolved yet (KIP-497): it
+     * counts for the high watermark until the controller's answer or the
+     * metadata proves it committed or never will. */
+    int32_t pending_isr[PARTITION_MAX_REPLICAS];
+    int32_t n_pending_isr;                /* -1 or 0: none */
+    int32_t pending_partition_epoch;      /* the partition epoch it was proposed against */
+    bool alter_in_flight;                 /* a proposal is unresolved: no other is made */
+    enum partition_alter_wait alter_wait; /* what an unresolved proposal waits for */
+    uint64_t alter_retry_ms;              /* uv_now before which no new ISR change is proposed */
     int32_t self;
     /* follower side */
     enum partition_fetch_state fetch_state;
@@ -225,9 +237,20 @@ bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t
 /* An ISR change is proposed to the controller: until its answer the high
  * watermark counts the old and the proposed members (KIP-497). */
 void partition_isr_proposed(struct partition *p, const int32_t *isr, int32_t n_isr);
-/* The controller's answer: `st` (NULL on error) is adopted when it is for
- * this leader epoch and newer than what the partition has. */
+/* The controller's answer ends the proposal: applied (`st` the committed
+ * state), or refused in a way that proves nothing changed (`st` the current
+ * state or NULL). `st` is adopted when it is for this leader epoch and
+ * newer than what the partition has. */
 void partition_isr_answered(struct partition *p, const struct partition_state *st);
+/* The proposal may have committed (no answer: `resend`) or lost the
+ * compare-and-set (INVALID_UPDATE_VERSION: not `resend`): `st` (NULL if
+ * none) is adopted as above, and unless the partition epoch is now past
+ * the one proposed against, the proposed ISR keeps counting for the high
+ * watermark; it waits to be sent again (partition_isr_resent) or for
+ * metadata with a newer partition epoch (partition_apply_state). */
+void partition_isr_unresolved(struct partition *p, const struct partition_state *st, bool resend);
+/* The unresolved proposal was sent again, the same. */
+void partition_isr_resent(struct partition *p);
 
 /* ---- replication, follower side ---- */
 

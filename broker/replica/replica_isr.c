@@ -1,11 +1,13 @@
 /* ISR changes a leader proposes; see replica_isr.h. */
 #include "broker/replica/replica_isr.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "proto/kafka/kafka_errors.h"
 
 struct alter_ctx {
     struct replica_manager *rm;
@@ -30,40 +32,95 @@ static struct partition *answered_partition(const struct alter_ctx *a)
     return t != NULL && memcmp(t->id, a->topic_id, sizeof a->topic_id) == 0 ? p : NULL;
 }
 
+/* What an answer says about the proposal (Kafka's AlterPartitionManager
+ * and Partition.handleAlterPartitionError). */
+enum alter_outcome {
+    ALTER_APPLIED,
+    ALTER_REFUSED,      /* proven not applied */
+    ALTER_LOST_VERSION, /* INVALID_UPDATE_VERSION: another change won */
+    ALTER_UNKNOWN,      /* may have committed */
+};
+
+static enum alter_outcome alter_outcome(int32_t error)
+{
+    switch (error) {
+    case KAFKA_ERROR_NONE:
+        return ALTER_APPLIED;
+    case REPLICA_ALTER_NOT_SENT:
+    case KAFKA_ERROR_FENCED_LEADER_EPOCH:
+    case KAFKA_ERROR_STALE_BROKER_EPOCH:
+    case KAFKA_ERROR_UNKNOWN_TOPIC_ID:
+    case KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION:
+    case KAFKA_ERROR_INELIGIBLE_REPLICA:
+    case KAFKA_ERROR_INVALID_REQUEST:
+    case KAFKA_ERROR_OPERATION_NOT_ATTEMPTED:
+        return ALTER_REFUSED;
+    case KAFKA_ERROR_INVALID_UPDATE_VERSION:
+        return ALTER_LOST_VERSION;
+    default: /* no answer, NOT_CONTROLLER retried out, UNKNOWN_SERVER_ERROR, ... */
+        return ALTER_UNKNOWN;
+    }
+}
+
 static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
                             int32_t partition_epoch, const int32_t *isr, int32_t n_isr)
 {
     struct alter_ctx *a = arg;
     struct partition *p = answered_partition(a);
-    if (p != NULL) {
+    if (p != NULL && p->alter_in_flight && p->alter_wait == ALTER_WAIT_ANSWER) {
         struct partition_state st = {leader, leader_epoch, partition_epoch, NULL, 0, isr, n_isr, 0};
-        if (error != 0) {
+        const struct partition_state *committed = leader_epoch >= 0 ? &st : NULL;
+        switch (alter_outcome(error)) {
+        case ALTER_APPLIED:
+            log_info("replica", "ISR changed topic=%s partition=%d isr_size=%d partition_epoch=%d",
+                     p->topic, p->index, n_isr, partition_epoch);
+            partition_isr_answered(p, committed);
+            break;
+        case ALTER_REFUSED:
             /* Not again at once: a refused member (fenced, not yet
              * registered) stays refused for a while. */
             p->alter_retry_ms = uv_now(a->rm->loop) + REPLICA_ISR_ALTER_RETRY_MS;
             log_info("replica", "ISR change refused topic=%s partition=%d error=%d", p->topic,
                      p->index, error);
-        } else {
-            log_info("replica", "ISR changed topic=%s partition=%d isr_size=%d partition_epoch=%d",
-                     p->topic, p->index, n_isr, partition_epoch);
+            partition_isr_answered(p, committed);
+            break;
+        case ALTER_LOST_VERSION:
+            /* Our ISR is not the controller's: the metadata brings its newer
+             * one (unless the answer carried it); until then the proposed
+             * ISR may be the committed one and keeps counting (Kafka). */
+            log_info("replica",
+                     "ISR change lost the compare-and-set: waiting for the partition's metadata "
+                     "topic=%s partition=%d",
+                     p->topic, p->index);
+            partition_isr_unresolved(p, committed, false);
+            break;
+        case ALTER_UNKNOWN:
+            /* It may have committed: the proposed ISR keeps counting, and
+             * the same proposal goes again (a retry of a committed change is
+             * answered NONE with the committed state). */
+            p->alter_retry_ms = uv_now(a->rm->loop) + REPLICA_ISR_ALTER_RETRY_MS;
+            log_info("replica",
+                     "ISR change unanswered: proposing it again topic=%s partition=%d error=%d",
+                     p->topic, p->index, error);
+            partition_isr_unresolved(p, committed, true);
+            break;
         }
-        partition_isr_answered(p, error == 0 ? &st : NULL);
     }
     free(a);
 }
 
-/* Propose `isr` for `p` (leader) to the controller. */
-static void propose_isr(struct replica_manager *rm, struct partition *p, const int32_t *isr,
-                        int32_t n_isr)
+/* Send `isr` for `p` (leader) to the controller against `partition_epoch`.
+ * Returns 0 (on_alter_answer runs later) or an error. */
+static int send_isr(struct replica_manager *rm, struct partition *p, const int32_t *isr,
+                    int32_t n_isr, int32_t partition_epoch)
 {
     const struct metadata_topic *t = metadata_view_topic(rm->metadata, p->topic);
-    if (rm->controller.alter_partition == NULL || t == NULL || p->alter_in_flight ||
-        uv_now(rm->loop) < p->alter_retry_ms) {
-        return;
+    if (rm->controller.alter_partition == NULL || t == NULL) {
+        return -ENOENT;
     }
     struct alter_ctx *a = calloc(1, sizeof *a);
     if (a == NULL) {
-        return;
+        return -ENOMEM;
     }
     *a = (struct alter_ctx){.rm = rm, .index = p->index, .leader_epoch = p->leader_epoch};
     snprintf(a->topic, sizeof a->topic, "%s", p->topic);
@@ -82,19 +139,50 @@ static void propose_isr(struct replica_manager *rm, struct partition *p, const i
     }
     int rv =
         rm->controller.alter_partition(rm->controller.data, t->id, p->index, p->leader_epoch,
-                                       p->partition_epoch, isr, epochs, n_isr, on_alter_answer, a);
+                                       partition_epoch, isr, epochs, n_isr, on_alter_answer, a);
     if (rv != 0) {
         free(a);
+    }
+    return rv;
+}
+
+/* Propose `isr` for `p` (leader) to the controller. */
+static void propose_isr(struct replica_manager *rm, struct partition *p, const int32_t *isr,
+                        int32_t n_isr)
+{
+    if (p->alter_in_flight || uv_now(rm->loop) < p->alter_retry_ms) {
         return;
     }
-    partition_isr_proposed(p, isr, n_isr);
+    if (send_isr(rm, p, isr, n_isr, p->partition_epoch) == 0) {
+        partition_isr_proposed(p, isr, n_isr);
+    }
+}
+
+/* A proposal whose outcome is unknown goes again, the same (against the
+ * same partition epoch), once its retry delay has passed; it stays
+ * proposed, counting for the high watermark, however long that takes. */
+static void resend_due(struct replica_manager *rm, struct partition *p)
+{
+    if (!p->alter_in_flight || p->alter_wait != ALTER_WAIT_RESEND ||
+        uv_now(rm->loop) < p->alter_retry_ms) {
+        return;
+    }
+    if (send_isr(rm, p, p->pending_isr, p->n_pending_isr, p->pending_partition_epoch) == 0) {
+        partition_isr_resent(p);
+    } else {
+        p->alter_retry_ms = uv_now(rm->loop) + REPLICA_ISR_ALTER_RETRY_MS;
+    }
 }
 
 void replica_isr_expand(struct replica_manager *rm, struct partition *p, int32_t replica)
 {
     int32_t isr[PARTITION_MAX_REPLICAS + 1];
     int32_t n = p->n_isr;
-    if (p->alter_in_flight || n >= PARTITION_MAX_REPLICAS || uv_now(rm->loop) < p->alter_retry_ms) {
+    if (p->alter_in_flight) {
+        resend_due(rm, p);
+        return;
+    }
+    if (n >= PARTITION_MAX_REPLICAS || uv_now(rm->loop) < p->alter_retry_ms) {
         return;
     }
     memcpy(isr, p->isr, (size_t)n * sizeof *isr);
@@ -109,7 +197,11 @@ void replica_isr_expand(struct replica_manager *rm, struct partition *p, int32_t
 static void shrink_one(struct partition *p, void *arg)
 {
     struct replica_manager *rm = arg;
-    if (!partition_is_leader(p) || p->alter_in_flight) {
+    if (!partition_is_leader(p)) {
+        return;
+    }
+    if (p->alter_in_flight) {
+        resend_due(rm, p);
         return;
     }
     int32_t keep[PARTITION_MAX_REPLICAS];

@@ -5,9 +5,16 @@
  * replica_controller, at most one per partition at a time (while it is in
  * flight the high watermark counts the old and the proposed ISR,
  * partition_isr_proposed), and its answer is applied to the partition if it
- * still has the same leader epoch; after a refusal the partition proposes
- * nothing for REPLICA_ISR_ALTER_RETRY_MS. Uses the replica manager's public
- * API only. Loop thread. */
+ * still has the same leader epoch. The proposed ISR stops counting only
+ * once the change is known to be applied or not: after NONE, or a refusal
+ * that proves nothing changed (then the partition proposes nothing for
+ * REPLICA_ISR_ALTER_RETRY_MS). When the change may have committed (no
+ * answer, NOT_CONTROLLER retried out, UNKNOWN_SERVER_ERROR) the same
+ * proposal is sent again after REPLICA_ISR_ALTER_RETRY_MS, for as long as
+ * it takes; after INVALID_UPDATE_VERSION it waits for the metadata's newer
+ * partition epoch (Kafka's AlterPartition handling). Resends ride on the
+ * follower fetches and the lag scan. Uses the replica manager's public API
+ * only. Loop thread. */
 #ifndef SLUICE_BROKER_REPLICA_REPLICA_ISR_H
 #define SLUICE_BROKER_REPLICA_REPLICA_ISR_H
 
@@ -17,11 +24,13 @@
 #include "broker/replica/replica_manager.h"
 
 /* A partition whose ISR change was refused proposes none for this long (a
- * refused member, fenced or not yet registered, stays refused a while). */
+ * refused member, fenced or not yet registered, stays refused a while);
+ * an unanswered one is sent again after it. */
 #define REPLICA_ISR_ALTER_RETRY_MS 500
 
 /* Leader: propose adding `replica` to p's ISR, unless a change is in flight
- * already or was refused less than REPLICA_ISR_ALTER_RETRY_MS ago. */
+ * already (an unanswered one is sent again when due) or was refused less
+ * than REPLICA_ISR_ALTER_RETRY_MS ago. */
 void replica_isr_expand(struct replica_manager *rm, struct partition *p, int32_t replica);
 
 /* Every led partition: propose the ISR without the followers that have not

@@ -32,6 +32,11 @@ struct replica_session_cache;
 /* How the replica layer reaches the controller (the broker wires it to its
  * controller link). NULL functions: no controller (ISR changes are not
  * proposed). */
+/* `error`: 0 (applied: the committed state follows), the controller's
+ * Kafka error code (with the partition's committed state when it sent one,
+ * else leader_epoch -1 and no ISR), or one of these: */
+#define REPLICA_ALTER_UNKNOWN  (-1) /* no answer: the change may have committed */
+#define REPLICA_ALTER_NOT_SENT (-2) /* it never reached a controller */
 typedef void (*replica_alter_cb)(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
                                  int32_t partition_epoch, const int32_t *isr, int32_t n_isr);
 struct replica_controller {

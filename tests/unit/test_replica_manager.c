@@ -502,8 +502,11 @@ struct held_alter {
     replica_alter_cb cb;
     void *arg;
     uint8_t topic_id[16];
+    int32_t leader_epoch, partition_epoch;
+    int32_t isr[4];
+    int32_t n_isr;
 };
-static struct held_alter held[4];
+static struct held_alter held[8];
 static size_t n_held;
 
 static int64_t held_broker_epoch(void *data)
@@ -516,11 +519,12 @@ static int hold_alter(void *data, const uint8_t topic_id[16], int32_t index, int
                       int32_t partition_epoch, const int32_t *isr, const int64_t *broker_epochs,
                       int32_t n_isr, replica_alter_cb cb, void *arg)
 {
-    (void)data, (void)index, (void)leader_epoch, (void)partition_epoch, (void)isr;
-    (void)broker_epochs, (void)n_isr;
-    ck_assert_uint_lt(n_held, 4);
-    held[n_held] = (struct held_alter){cb, arg, {0}};
+    (void)data, (void)index, (void)broker_epochs;
+    ck_assert_uint_lt(n_held, 8);
+    ck_assert_int_le(n_isr, 4);
+    held[n_held] = (struct held_alter){cb, arg, {0}, leader_epoch, partition_epoch, {0}, n_isr};
     memcpy(held[n_held].topic_id, topic_id, 16);
+    memcpy(held[n_held].isr, isr, (size_t)n_isr * sizeof *isr);
     n_held++;
     return 0;
 }
@@ -579,6 +583,182 @@ START_TEST(test_alter_answer_for_recreated_topic_ignored)
 }
 END_TEST
 
+/* A topic "isr" of one partition led here (broker 1) with replicas {1, 2}
+ * and ISR {1}, hosted, with the scripted controller; 3 records appended
+ * after `expand` proposed broker 2 for the ISR, so the high watermark shows
+ * whether 2 (which fetched nothing) still counts: 0 if it does, 3 if not. */
+static struct partition *isr_partition(struct metadata_view **v, struct replica_manager *rm)
+{
+    static const int32_t both[] = {1, 2};
+    static struct replica_controller rc = {.broker_epoch = held_broker_epoch,
+                                           .alter_partition = hold_alter};
+    start(v, rm);
+    replica_manager_set_controller(rm, &rc);
+    n_held = 0;
+    TopicState *t = add_topic("isr", 1);
+    PartitionState *ps = t->partitions[0];
+    ck_assert_int_eq(image_set_ints(&ps->replicas, &ps->n_replicas, both, 2), 0);
+    metadata_quorum_refresh(*v);
+    settle(rm);
+    struct partition *p = replica_manager_partition(rm, "isr", 0);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(partition_is_leader(p));
+    replica_isr_expand(rm, p, 2);
+    ck_assert_uint_eq(n_held, 1);
+    ck_assert_int_eq(held[0].partition_epoch, 0);
+    ck_assert_int_eq(held[0].n_isr, 2);
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    tb_batch(&b, 3, 10, 1000, 7);
+    ck_assert_int_eq(partition_append(p, b.data, b.len, &info), 0);
+    buf_free(&b);
+    ck_assert_int_eq(partition_high_watermark(p), 0); /* 2 is proposed */
+    return p;
+}
+
+/* The metadata brings partition "isr"-0 at `partition_epoch` with `isr`. */
+static void isr_metadata(struct metadata_view *v, struct replica_manager *rm,
+                         int32_t partition_epoch, const int32_t *isr, int32_t n_isr)
+{
+    for (size_t i = 0; i < img->n_topics; i++) {
+        if (strcmp(img->topics[i]->name, "isr") == 0) {
+            PartitionState *ps = img->topics[i]->partitions[0];
+            ps->partition_epoch = partition_epoch;
+            ck_assert_int_eq(image_set_ints(&ps->isr, &ps->n_isr, isr, n_isr), 0);
+        }
+    }
+    metadata_quorum_refresh(v);
+    settle(rm);
+}
+
+/* An expansion whose answer is lost (the controller may have committed it):
+ * broker 2 keeps counting for the high watermark (it may be elected with
+ * the committed ISR), and once the retry delay is over the same proposal,
+ * against the same partition epoch, goes again; its NONE ends it. */
+START_TEST(test_alter_unanswered_keeps_proposed_isr_and_resends)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    struct partition *p = isr_partition(&v, &rm);
+
+    held[0].cb(held[0].arg, REPLICA_ALTER_UNKNOWN, -1, -1, -1, NULL, 0);
+    ck_assert(p->alter_in_flight);
+    ck_assert_int_eq(p->n_pending_isr, 2);
+    ck_assert_int_eq(partition_high_watermark(p), 0);
+    replica_isr_expand(&rm, p, 2); /* the retry delay is not over */
+    ck_assert_uint_eq(n_held, 1);
+    replica_isr_shrink_lagging(&rm);
+    ck_assert_uint_eq(n_held, 1);
+
+    p->alter_retry_ms = 0; /* the retry delay is over (without sleeping) */
+    replica_isr_expand(&rm, p, 2);
+    ck_assert_uint_eq(n_held, 2);
+    ck_assert_int_eq(held[1].partition_epoch, held[0].partition_epoch);
+    ck_assert_int_eq(held[1].leader_epoch, held[0].leader_epoch);
+    ck_assert_int_eq(held[1].n_isr, 2);
+    ck_assert_int_eq(held[1].isr[0], 1);
+    ck_assert_int_eq(held[1].isr[1], 2);
+    ck_assert(p->alter_in_flight);
+
+    /* UNKNOWN_SERVER_ERROR (and NOT_CONTROLLER retried out) prove nothing
+     * either. */
+    held[1].cb(held[1].arg, KAFKA_ERROR_NOT_CONTROLLER, -1, -1, -1, NULL, 0);
+    ck_assert(p->alter_in_flight);
+    ck_assert_int_eq(partition_high_watermark(p), 0);
+    p->alter_retry_ms = 0;
+    replica_isr_shrink_lagging(&rm); /* the lag scan resends too */
+    ck_assert_uint_eq(n_held, 3);
+    ck_assert_int_eq(held[2].partition_epoch, 0);
+
+    /* The controller finds it committed: NONE with the committed state. */
+    static const int32_t both[] = {1, 2};
+    held[2].cb(held[2].arg, KAFKA_ERROR_NONE, 1, 0, 1, both, 2);
+    ck_assert(!p->alter_in_flight);
+    ck_assert_int_eq(p->n_pending_isr, -1);
+    ck_assert_int_eq(p->n_isr, 2);
+    ck_assert_int_eq(p->partition_epoch, 1);
+    ck_assert_int_eq(partition_high_watermark(p), 0); /* 2 is in the ISR now */
+    stop(v, &rm);
+}
+END_TEST
+
+/* INVALID_UPDATE_VERSION (a duplicate of a change that committed loses the
+ * compare-and-set, or another change won): the proposed ISR keeps counting
+ * and nothing is proposed until the metadata brings a newer partition
+ * epoch; then the ISR is the committed one and the partition proposes
+ * again. */
+START_TEST(test_alter_lost_version_waits_for_metadata)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    struct partition *p = isr_partition(&v, &rm);
+
+    held[0].cb(held[0].arg, KAFKA_ERROR_INVALID_UPDATE_VERSION, -1, -1, -1, NULL, 0);
+    ck_assert(p->alter_in_flight);
+    ck_assert_int_eq(p->n_pending_isr, 2);
+    ck_assert_int_eq(partition_high_watermark(p), 0);
+    p->alter_retry_ms = 0;
+    replica_isr_expand(&rm, p, 2);
+    replica_isr_shrink_lagging(&rm);
+    ck_assert_uint_eq(n_held, 1); /* it waits for the metadata */
+
+    static const int32_t self[] = {1}, both[] = {1, 2};
+    isr_metadata(v, &rm, 0, self, 1); /* the same partition epoch settles nothing */
+    ck_assert(p->alter_in_flight);
+    ck_assert_int_eq(partition_high_watermark(p), 0);
+
+    isr_metadata(v, &rm, 1, both, 2);
+    ck_assert(!p->alter_in_flight);
+    ck_assert_int_eq(p->n_pending_isr, -1);
+    ck_assert_int_eq(p->n_isr, 2);
+    ck_assert_int_eq(p->partition_epoch, 1);
+    ck_assert_int_eq(partition_high_watermark(p), 0);
+
+    /* Another change won (the ISR without 2 at a newer epoch): settled, and
+     * 2 is proposed again. */
+    isr_metadata(v, &rm, 2, self, 1);
+    ck_assert_int_eq(p->n_isr, 1);
+    replica_isr_expand(&rm, p, 2);
+    ck_assert_uint_eq(n_held, 2);
+    ck_assert_int_eq(held[1].partition_epoch, 2);
+    /* ... and this one's answer carries the winner's committed state, for
+     * this leader epoch: adopted at once, which settles it. */
+    held[1].cb(held[1].arg, KAFKA_ERROR_INVALID_UPDATE_VERSION, 1, 0, 3, self, 1);
+    ck_assert(!p->alter_in_flight);
+    ck_assert_int_eq(p->partition_epoch, 3);
+    ck_assert_int_eq(p->n_isr, 1);
+    ck_assert_int_eq(partition_high_watermark(p), 3);
+    stop(v, &rm);
+}
+END_TEST
+
+/* A refusal that proves nothing changed ends the proposal as before: the
+ * proposed member stops counting, and nothing is proposed for the retry
+ * delay. */
+START_TEST(test_alter_refusal_clears_proposed_isr)
+{
+    static const int32_t refusals[] = {KAFKA_ERROR_INELIGIBLE_REPLICA,
+                                       KAFKA_ERROR_FENCED_LEADER_EPOCH, REPLICA_ALTER_NOT_SENT};
+    for (size_t i = 0; i < sizeof refusals / sizeof *refusals; i++) {
+        struct metadata_view *v;
+        struct replica_manager rm;
+        struct partition *p = isr_partition(&v, &rm);
+        held[0].cb(held[0].arg, refusals[i], -1, -1, -1, NULL, 0);
+        ck_assert(!p->alter_in_flight);
+        ck_assert_int_eq(p->n_pending_isr, -1);
+        ck_assert_int_eq(p->n_isr, 1);
+        ck_assert_int_eq(partition_high_watermark(p), 3);
+        replica_isr_expand(&rm, p, 2);
+        ck_assert_uint_eq(n_held, 1); /* not again before the retry delay */
+        stop(v, &rm);
+        remove_topic("isr");
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s/isr-0", dir); /* the next round starts empty */
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_manager");
@@ -593,6 +773,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_stop_while_opening_then_restart);
     tcase_add_test(tc, test_waiters_wait_for_their_own_topics_only);
     tcase_add_test(tc, test_alter_answer_for_recreated_topic_ignored);
+    tcase_add_test(tc, test_alter_unanswered_keeps_proposed_isr_and_resends);
+    tcase_add_test(tc, test_alter_lost_version_waits_for_metadata);
+    tcase_add_test(tc, test_alter_refusal_clears_proposed_isr);
     suite_add_tcase(s, tc);
     return s;
 }
