@@ -294,7 +294,7 @@ static void begin_shutdown(struct controller_service *svc, struct rpc_call *call
             continue; /* the fencing */
         }
         const Sluice__Metadata__PartitionChangeRecord *c = batch->records[i]->partition_change;
-        const TopicState *t = image_find_topic_id(img, c->topic_id);
+        const TopicState *t = fsm_find_topic_id(&svc->quorum->fsm, c->topic_id);
         const PartitionState *p = t != NULL ? image_find_partition(t, c->partition) : NULL;
         x->remaining -= p != NULL && p->leader == b->broker_id && c->leader != b->broker_id;
     }

@@ -141,7 +141,7 @@ static int32_t alter_check(struct controller_service *svc, int32_t broker_id, in
     if (b == NULL || b->broker_epoch != broker_epoch) {
         return KAFKA_ERROR_STALE_BROKER_EPOCH;
     }
-    const TopicState *t = image_find_topic_id(img, it->topic_id);
+    const TopicState *t = fsm_find_topic_id(&svc->quorum->fsm, it->topic_id);
     if (t == NULL) {
         return KAFKA_ERROR_UNKNOWN_TOPIC_ID;
     }
@@ -196,7 +196,7 @@ static const char *apply_message(int32_t code)
 static PartitionState *committed_state(struct controller_service *svc, ProtobufCBinaryData id,
                                        int32_t partition)
 {
-    const TopicState *t = image_find_topic_id(svc->quorum->fsm.image, id);
+    const TopicState *t = fsm_find_topic_id(&svc->quorum->fsm, id);
     return t != NULL ? image_find_partition(t, partition) : NULL;
 }
 

@@ -127,11 +127,10 @@ int service_offline_batch(struct controller_service *svc, MetadataBatch *batch,
 {
     const struct offline_broker *o =
         offline_replicas_of(&svc->offline, b->broker_id, b->broker_epoch);
-    const MetadataImage *img = svc->quorum->fsm.image;
     int added = 0;
     for (size_t i = 0; o != NULL && i < o->n; i++) {
         ProtobufCBinaryData id = {16, (uint8_t *)o->replicas[i].topic_id};
-        const TopicState *t = image_find_topic_id(img, id);
+        const TopicState *t = fsm_find_topic_id(&svc->quorum->fsm, id);
         const PartitionState *p =
             t != NULL ? image_find_partition(t, o->replicas[i].partition) : NULL;
         if (p == NULL ||
