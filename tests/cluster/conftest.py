@@ -163,6 +163,21 @@ def pytest_sessionfinish(session):
         _go_build.close()
 
 
+def run_go_test(binary, name, env, timeout_s=60, tail=6000):
+    """Run one test of the tests/go binary (`franz_test_binary`) with `env`;
+    fails the calling test unless it passed. Returns its verbose output."""
+    try:
+        p = subprocess.run([binary, "-test.v", "-test.count=1", f"-test.timeout={timeout_s}s",
+                            "-test.run", f"^{name}$"], cwd=GO_DIR, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout_s + 60)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"{name} timed out:\n{(e.stdout or b'').decode(errors='replace')}")
+    out = p.stdout.decode(errors="replace")
+    assert p.returncode == 0 and f"--- PASS: {name}" in out, out[-tail:]
+    return out
+
+
 @pytest.fixture(scope="session")
 def franz_test_binary():
     """tests/go built with `go test -c` (franz-go and sarama tests; started

@@ -12,11 +12,10 @@ PLAINTEXT listener) a super user, alice a SCRAM user."""
 
 import json
 import os
-import subprocess
 
 import pytest
 
-from conftest import GO_DIR
+from conftest import run_go_test
 from securitytest import module_sasl_broker, sluicectl
 
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -34,15 +33,7 @@ def run_go(binary, broker, name):
     env = dict(os.environ, SLUICE_ADMIN_BOOTSTRAP=broker.bootstrap,
                SLUICE_BOOTSTRAP=f"127.0.0.1:{broker.ports['SASL_PLAINTEXT']}",
                SLUICE_SASL_USER="alice", SLUICE_SASL_PASSWORD=PASSWORD)
-    try:
-        p = subprocess.run([binary, "-test.v", "-test.count=1", "-test.timeout=240s",
-                            "-test.run", f"^{name}$"], cwd=GO_DIR, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{name} timed out:\n{(e.stdout or b'').decode(errors='replace')}")
-    out = p.stdout.decode(errors="replace")
-    assert p.returncode == 0 and f"--- PASS: {name}" in out, out[-12000:]
-    return out
+    return run_go_test(binary, name, env, timeout_s=240, tail=12000)
 
 
 def test_every_api_is_authorized(acl_broker, franz_test_binary):

@@ -15,13 +15,11 @@ answered with the offset as low watermark."""
 
 import os
 import signal
-import subprocess
 
-import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from clustertest import admin_for, create, wait_until
-from conftest import GO_DIR
+from conftest import run_go_test
 from test_replication import leader_of, wait_isr
 
 TOPIC = "delete-records-replicas"
@@ -38,15 +36,7 @@ def delete_records(binary, node, offset, timeout_ms, want):
     env = dict(os.environ, SLUICE_BOOTSTRAP=node.bootstrap, SLUICE_DR_TOPIC=TOPIC,
                SLUICE_DR_OFFSET=str(offset), SLUICE_DR_TIMEOUT_MS=str(timeout_ms),
                SLUICE_DR_WANT=want)
-    name = "TestDeleteRecordsLowWatermark"
-    try:
-        p = subprocess.run([binary, "-test.v", "-test.count=1", "-test.timeout=60s",
-                            "-test.run", f"^{name}$"], cwd=GO_DIR, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=90)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{name} timed out:\n{(e.stdout or b'').decode(errors='replace')}")
-    out = p.stdout.decode(errors="replace")
-    assert p.returncode == 0 and f"--- PASS: {name}" in out, out[-6000:]
+    run_go_test(binary, "TestDeleteRecordsLowWatermark", env)
 
 
 def low_offset(node):

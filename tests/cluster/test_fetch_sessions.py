@@ -10,11 +10,8 @@ unchanged partitions out."""
 
 import os
 import re
-import subprocess
 
-import pytest
-
-from conftest import GO_DIR
+from conftest import run_go_test
 
 ANSWER = re.compile(r"fetch session answer session_id=(\d+) incremental=(\d) partitions=(\d+)")
 
@@ -23,14 +20,7 @@ def test_franz_go_incremental_fetch_over_many_partitions(brokers, franz_test_bin
     broker = brokers(overrides={"log.level": "debug"})
     env = dict(os.environ, SLUICE_BOOTSTRAP=broker.bootstrap)
     name = "TestIncrementalFetchManyPartitions"
-    try:
-        p = subprocess.run([franz_test_binary, "-test.v", "-test.count=1", "-test.timeout=120s",
-                            "-test.run", f"^{name}$"], cwd=GO_DIR, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=180)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{name} timed out:\n{(e.stdout or b'').decode(errors='replace')}")
-    out = p.stdout.decode(errors="replace")
-    assert p.returncode == 0 and f"--- PASS: {name}" in out, out[-6000:]
+    run_go_test(franz_test_binary, name, env, timeout_s=120)
 
     answers = [(int(s), int(i), int(n)) for s, i, n in ANSWER.findall(broker.log_text())]
     full = [a for a in answers if a[1] == 0]

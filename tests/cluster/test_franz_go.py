@@ -7,11 +7,10 @@ missing or too old `go` fails, never skips."""
 import glob
 import os
 import re
-import subprocess
 
 import pytest
 
-from conftest import GO_DIR
+from conftest import GO_DIR, run_go_test
 
 GO_TESTS = ["TestAdminCreateDeleteTopic", "TestProduceConsumeWithDefaults",
             "TestOffsetForLeaderEpoch", "TestFetchDivergingEpoch", "TestSaramaMetadata",
@@ -54,11 +53,4 @@ def test_every_go_test_is_run():
 @pytest.mark.parametrize("name", GO_TESTS)
 def test_franz_go(broker, franz_test_binary, name):
     env = dict(os.environ, SLUICE_BOOTSTRAP=broker.bootstrap)
-    try:
-        p = subprocess.run([franz_test_binary, "-test.v", "-test.count=1", "-test.timeout=60s",
-                            "-test.run", f"^{name}$"], cwd=GO_DIR, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=90)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{name} timed out:\n{(e.stdout or b'').decode(errors='replace')}")
-    out = p.stdout.decode(errors="replace")
-    assert p.returncode == 0 and f"--- PASS: {name}" in out, out[-6000:]
+    run_go_test(franz_test_binary, name, env)
