@@ -22,6 +22,7 @@
 #include "broker/kafka/authorizer.h"
 #include "broker/kafka/dispatch.h"
 #include "broker/kafka/partition_walk.h"
+#include "broker/replica/replica_liveness.h"
 #include "proto/kafka/kafka_errors.h"
 #include "kafka_messages.h"
 
@@ -69,28 +70,14 @@ static void wait_fail(struct partition_wait *pw, int16_t error)
     pw->out->low_watermark = -1;
 }
 
-/* Kafka's hasAliveBroker: registered and unfenced, i.e. in the view. */
-static bool broker_alive(void *data, int32_t broker_id)
-{
-    struct metadata_view *v = data;
-    if (v == NULL) {
-        return true; /* no view (tests): every replica counts */
-    }
-    size_t n = metadata_view_broker_count(v);
-    for (size_t i = 0; i < n; i++) {
-        if (metadata_view_broker(v, i)->node_id == broker_id) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Whether `pw` can be answered now; sets its outcome when so
- * (DelayedDeleteRecords.tryComplete). */
+ * (DelayedDeleteRecords.tryComplete). Parked, it is asked again whenever
+ * its partition changes or a broker holding one of its replicas is fenced
+ * or comes back. */
 static bool wait_check(struct delete_ctx *ctx, struct partition_wait *pw)
 {
-    struct kafka_services *svc = ctx->call->svc;
-    struct partition *p = replica_manager_partition(svc->replicas, pw->topic, pw->index);
+    struct replica_manager *rm = ctx->call->svc->replicas;
+    struct partition *p = replica_manager_partition(rm, pw->topic, pw->index);
     if (p == NULL) {
         wait_fail(pw, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
         return true;
@@ -99,7 +86,7 @@ static bool wait_check(struct delete_ctx *ctx, struct partition_wait *pw)
         wait_fail(pw, KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER);
         return true;
     }
-    int64_t low = partition_low_watermark(p, broker_alive, svc->metadata);
+    int64_t low = replica_low_watermark(rm, p);
     if (low < pw->target) {
         return false;
     }

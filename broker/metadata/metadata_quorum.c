@@ -31,9 +31,47 @@ static void broker_from_state(struct quorum_broker *qb, const BrokerState *bs)
     }
 }
 
+static bool shows_broker(const struct quorum_broker *brokers, size_t n, int32_t id)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (brokers[i].b.node_id == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Tell the listener which brokers appeared or went since `old` (the list
+ * shown before the update, `n_old` of them). */
+static void notify_brokers_changed(struct metadata_quorum *q, const struct quorum_broker *old,
+                                   size_t n_old)
+{
+    if (q->listener.brokers_changed == NULL) {
+        return;
+    }
+    int32_t *ids = malloc((n_old + q->n_brokers + 1) * sizeof *ids);
+    size_t n = 0;
+    for (size_t i = 0; ids != NULL && i < n_old; i++) {
+        if (!shows_broker(q->brokers, q->n_brokers, old[i].b.node_id)) {
+            ids[n++] = old[i].b.node_id;
+        }
+    }
+    for (size_t i = 0; ids != NULL && i < q->n_brokers; i++) {
+        if (!shows_broker(old, n_old, q->brokers[i].b.node_id)) {
+            ids[n++] = q->brokers[i].b.node_id;
+        }
+    }
+    if (ids == NULL || n > 0) {
+        q->listener.brokers_changed(q->listener.data, ids, n);
+    }
+    free(ids);
+}
+
 /* Only unfenced brokers are shown: a fenced one leads nothing and clients
- * should not be sent to it (KIP-631). */
-static int rebuild_brokers(struct metadata_quorum *q, const MetadataImage *img)
+ * should not be sent to it (KIP-631). The list shown before goes to `old`
+ * (the caller frees it). */
+static int rebuild_brokers(struct metadata_quorum *q, const MetadataImage *img,
+                           struct quorum_broker **old, size_t *n_old)
 {
     struct quorum_broker *brokers = calloc(img->n_brokers ? img->n_brokers : 1, sizeof *brokers);
     if (brokers == NULL) {
@@ -48,7 +86,8 @@ static int rebuild_brokers(struct metadata_quorum *q, const MetadataImage *img)
     for (size_t i = 0; i < n; i++) {
         brokers[i].b.rack = brokers[i].rack[0] != '\0' ? brokers[i].rack : NULL;
     }
-    free(q->brokers);
+    *old = q->brokers;
+    *n_old = q->n_brokers;
     q->brokers = brokers;
     q->n_brokers = n;
     return 0;
@@ -61,12 +100,26 @@ static int apply_image(struct metadata_quorum *q, const MetadataImage *img,
 {
     snprintf(q->cluster_id, sizeof q->cluster_id, "%s", img->cluster_id ? img->cluster_id : "");
     q->offset = img->offset;
-    if (changes == NULL || changes->everything) {
-        int rv = rebuild_brokers(q, img);
-        return rv == 0 ? quorum_topics_apply_image(q, img) : rv;
+    bool whole = changes == NULL || changes->everything;
+    struct quorum_broker *old = NULL;
+    size_t n_old = 0;
+    bool rebuilt = false;
+    int rv = 0;
+    if (whole || changes->brokers) {
+        rv = rebuild_brokers(q, img, &old, &n_old);
+        rebuilt = rv == 0;
     }
-    int rv = changes->brokers ? rebuild_brokers(q, img) : 0;
-    return rv == 0 ? quorum_topics_apply_changes(q, img, changes) : rv;
+    if (rv == 0) {
+        rv = whole ? quorum_topics_apply_image(q, img)
+                   : quorum_topics_apply_changes(q, img, changes);
+    }
+    if (rebuilt) {
+        /* After the topics: a listener re-checking what a broker's
+         * liveness decides sees the partitions of the same update. */
+        notify_brokers_changed(q, old, n_old);
+    }
+    free(old);
+    return rv;
 }
 
 static struct image_changes *source_changes(const struct metadata_quorum *q)

@@ -80,6 +80,11 @@ struct metadata_listener {
      * (one shown before this update) changed: once per changed partition,
      * so the cost follows the change, not the topic's size. */
     void (*partition_changed)(void *data, const struct metadata_topic *topic, int32_t index);
+    /* The brokers shown (registered and unfenced) changed, after the
+     * topics of the same update: `ids` (`n` of them) are the brokers that
+     * appeared or went (fenced, unregistered); NULL when which is not known
+     * (no memory): any may have. */
+    void (*brokers_changed)(void *data, const int32_t *ids, size_t n);
 };
 
 struct metadata_view;

@@ -11,6 +11,7 @@
 
 #include "broker/replica/fetcher.h"
 #include "broker/replica/replica_isr.h"
+#include "broker/replica/replica_liveness.h"
 #include "broker/replica/replica_service.h"
 #include "broker/replica/replica_session.h"
 #include "common/internal_tls.h"
@@ -305,14 +306,15 @@ static void close_partitions_range(struct replica_manager *rm, struct hosted_top
 {
     for (int32_t i = from; i < to; i++) {
         set_opening(h, i, 0); /* its open, when done, finds it unwanted */
-        if (h->parts[i] != NULL) {
+        struct partition *p = h->parts[i];
+        if (p != NULL) {
             rm->fetch_set_gen++;
-            slot_detach(rm, h->parts[i]);
+            slot_detach(rm, p);
             log_manager_release(&rm->logs, h->dir_index[i]);
             if (destroy) {
-                partition_destroy(h->parts[i]);
+                partition_destroy(p);
             } else {
-                partition_close(h->parts[i]);
+                partition_close(p);
             }
             h->parts[i] = NULL;
         }
@@ -659,6 +661,11 @@ static void on_config_changed(void *data, const struct metadata_topic *t)
     }
 }
 
+static void on_brokers_changed(void *data, const int32_t *ids, size_t n)
+{
+    replica_liveness_changed(data, ids, n);
+}
+
 /* ---- periodic work: the log manager visits every hosted log ---- */
 
 static void each_log(void *owner, log_manager_visit_fn visit, void *arg)
@@ -766,7 +773,8 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
                                   on_topic_deleted,
                                   on_partitions_added,
                                   on_config_changed,
-                                  on_partition_changed};
+                                  on_partition_changed,
+                                  on_brokers_changed};
     metadata_view_set_listener(metadata, &l);
     delayed_queue_init(&rm->delayed, loop);
     rm->logs.dir_failed = on_dir_failed;

@@ -11,14 +11,19 @@ its kafka-python (2.0.2) has a DeleteRecords API.
 With a follower paused (SIGSTOP, its broker still registered and unfenced:
 the session timeout is long), its log start cannot follow: the request
 times out (REQUEST_TIMED_OUT), and once it runs again the same request is
-answered with the offset as low watermark."""
+answered with the offset as low watermark.
+
+A parked request is answered as soon as what it waits for happens, well
+before a long timeout_ms (60 s; each call's own deadline is 20 s): a
+paused follower stops holding the low watermark once its broker is fenced
+(out of the ISR before, so its fencing changes no partition)."""
 
 import os
 import signal
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from clustertest import admin_for, create, wait_until
+from clustertest import admin_for, create, partitions_of, wait_until
 from conftest import run_go_test
 from test_replication import leader_of, wait_isr
 
@@ -29,13 +34,21 @@ SESSION_MS = 30000
 OVERRIDES = {"replica.lag.time.max.ms": "30000"}
 
 
-def delete_records(binary, node, offset, timeout_ms, want):
+# A timeout_ms no answer below waits for, and the deadline of those calls.
+LONG_TIMEOUT_MS = 60000
+DEADLINE_MS = 20000
+
+
+def delete_records(binary, node, offset, timeout_ms, want, deadline_ms=None):
     """kadm.DeleteRecords of partition 0 up to `offset`, bootstrapped from
     `node` (the leader: the paused follower is never asked for metadata);
-    `want` is what the Go test asserts ("low_watermark" or "timed_out")."""
+    `want` is what the Go test asserts ("low_watermark" or "timed_out");
+    `deadline_ms` bounds the call (default 30 s)."""
     env = dict(os.environ, SLUICE_BOOTSTRAP=node.bootstrap, SLUICE_DR_TOPIC=TOPIC,
                SLUICE_DR_OFFSET=str(offset), SLUICE_DR_TIMEOUT_MS=str(timeout_ms),
                SLUICE_DR_WANT=want)
+    if deadline_ms is not None:
+        env["SLUICE_DR_DEADLINE_MS"] = str(deadline_ms)
     run_go_test(binary, "TestDeleteRecordsLowWatermark", env)
 
 
@@ -47,8 +60,8 @@ def low_offset(node):
         c.close()
 
 
-def test_delete_records_waits_for_every_live_replica(clusters, franz_test_binary):
-    cluster = clusters(session_ms=SESSION_MS, overrides=OVERRIDES)
+def replicated_topic(cluster):
+    """TOPIC (RF=3) with 30 records, every replica in the ISR; its leader."""
     assert create(admin_for(cluster), TOPIC, 1, 3, {"min.insync.replicas": "1"}) is None
     wait_isr(cluster, TOPIC, [1, 2, 3])
     leader = leader_of(cluster, TOPIC)
@@ -57,6 +70,19 @@ def test_delete_records_waits_for_every_live_replica(clusters, franz_test_binary
         p.produce(TOPIC, f"record-{i}".encode(), partition=0)
     assert p.flush(30) == 0
     wait_until(lambda: low_offset(leader) == (0, 30), 30, "high watermark 30")
+    return leader
+
+
+def follower_to_pause(cluster, leader):
+    """A follower of TOPIC that is not raft's leader (the metadata must go
+    on while it is paused)."""
+    followers = [n for n in cluster if n is not leader]
+    return followers[0] if followers[0] is not cluster.leader() else followers[1]
+
+
+def test_delete_records_waits_for_every_live_replica(clusters, franz_test_binary):
+    cluster = clusters(session_ms=SESSION_MS, overrides=OVERRIDES)
+    leader = replicated_topic(cluster)
 
     # Every follower fetches: the answer's low watermark is the offset.
     delete_records(franz_test_binary, leader, 10, 20000, "low_watermark")
@@ -65,8 +91,7 @@ def test_delete_records_waits_for_every_live_replica(clusters, franz_test_binary
     # A paused follower (not raft's leader: the metadata must go on) holds
     # the low watermark at its log start, 10: the request times out, though
     # the leader's own log start moved at once (Kafka's too).
-    followers = [n for n in cluster if n is not leader]
-    follower = followers[0] if followers[0] is not cluster.leader() else followers[1]
+    follower = follower_to_pause(cluster, leader)
     os.kill(follower.proc.pid, signal.SIGSTOP)
     try:
         delete_records(franz_test_binary, leader, 20, 1500, "timed_out")
@@ -75,3 +100,32 @@ def test_delete_records_waits_for_every_live_replica(clusters, franz_test_binary
         os.kill(follower.proc.pid, signal.SIGCONT)
     # Running again, it fetches, follows the leader's log start and tells it.
     delete_records(franz_test_binary, leader, 20, 20000, "low_watermark")
+
+
+def broker_fenced(status, node_id):
+    return any(b["id"] == node_id and b.get("fenced") for b in status["brokers"])
+
+
+def test_fenced_follower_stops_holding_delete_records(clusters, franz_test_binary):
+    """A paused follower leaves the ISR (lag 2 s) while its broker is still
+    unfenced (session 12 s), then is fenced: the fence changes no partition,
+    yet the parked request is answered then, the fenced replica no longer
+    counting for the low watermark (Kafka's lowWatermarkIfLeader counts
+    replicas on live brokers only)."""
+    cluster = clusters(session_ms=12000, overrides={"replica.lag.time.max.ms": "2000"})
+    leader = replicated_topic(cluster)
+    follower = follower_to_pause(cluster, leader)
+    others = sorted(n.node_id for n in cluster if n is not follower)
+    os.kill(follower.proc.pid, signal.SIGSTOP)
+    try:
+        cluster.wait_status(
+            lambda s: sorted(partitions_of(s, TOPIC)[0]["isr"]) == others and
+            not broker_fenced(s, follower.node_id), 30,
+            "the paused follower out of the ISR, its broker not fenced yet")
+        delete_records(franz_test_binary, leader, 20, LONG_TIMEOUT_MS, "low_watermark",
+                       DEADLINE_MS)
+        assert broker_fenced(cluster.status(), follower.node_id)
+        assert low_offset(leader)[0] == 20
+    finally:
+        os.kill(follower.proc.pid, signal.SIGCONT)
+

@@ -6,6 +6,9 @@
 // "low_watermark" (no error, the low watermark is the offset asked for:
 // every live replica's log start reached it) or "timed_out"
 // (REQUEST_TIMED_OUT: a live follower's log start is still below it).
+// $SLUICE_DR_DEADLINE_MS (optional)
+// bounds the whole call, to assert an answer well before a long
+// timeout_ms.
 package sluicego
 
 import (
@@ -14,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,7 +32,11 @@ func envInt(t *testing.T, key string) int64 {
 }
 
 func TestDeleteRecordsLowWatermark(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	deadline := timeout
+	if os.Getenv("SLUICE_DR_DEADLINE_MS") != "" {
+		deadline = time.Duration(envInt(t, "SLUICE_DR_DEADLINE_MS")) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	topic, want := os.Getenv("SLUICE_DR_TOPIC"), os.Getenv("SLUICE_DR_WANT")
 	offset := envInt(t, "SLUICE_DR_OFFSET")
