@@ -309,9 +309,30 @@ out:
     fetch_ctx_free(ctx);
 }
 
+/* Whether an answer now would move the follower's log start, as its fetch
+ * reports it (version 2 on): it follows ours up to its high watermark,
+ * which the answer raises to min(our high watermark, its log end)
+ * (partition_follow_leader_start). A DeleteRecords waits for it (the low
+ * watermark), so a parked fetch answers as soon as our log start moves,
+ * not when records come or its wait ends. Once told, the follower reports
+ * its new log start and this is false again. */
+static bool log_start_to_tell(const struct fetch_ctx *ctx, const FetchPartition *in,
+                              const struct partition *p)
+{
+    if (ctx->req->version < REPLICA_FETCH_VERSION_LOG_START || in->log_start_offset < 0) {
+        return false;
+    }
+    int64_t to = partition_log_start(p);
+    int64_t hw = partition_high_watermark(p);
+    to = hw < to ? hw : to;
+    to = in->fetch_offset < to ? in->fetch_offset : to;
+    return to > in->log_start_offset;
+}
+
 /* Re-read work entry `k`: true when it alone must be answered now
- * (leadership, high watermark or log range changed), else its readable
- * bytes are brought up to date. */
+ * (leadership, high watermark or log range changed, or the follower's log
+ * start has to follow ours), else its readable bytes are brought up to
+ * date. */
 static bool probe(struct fetch_ctx *ctx, size_t k)
 {
     FetchPartition tmp;
@@ -323,7 +344,8 @@ static bool probe(struct fetch_ctx *ctx, size_t k)
         return true;
     }
     int64_t end = partition_log_end(p);
-    if (in->fetch_offset > end || in->fetch_offset < partition_log_start(p)) {
+    if (in->fetch_offset > end || in->fetch_offset < partition_log_start(p) ||
+        log_start_to_tell(ctx, in, p)) {
         return true;
     }
     size_t bytes = 0;

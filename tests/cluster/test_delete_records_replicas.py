@@ -14,9 +14,11 @@ times out (REQUEST_TIMED_OUT), and once it runs again the same request is
 answered with the offset as low watermark.
 
 A parked request is answered as soon as what it waits for happens, well
-before a long timeout_ms (60 s; each call's own deadline is 20 s): a
-paused follower stops holding the low watermark once its broker is fenced
-(out of the ISR before, so its fencing changes no partition)."""
+before a long timeout_ms (60 s; each call's own deadline is 20 s): the
+followers' fetches parked on the leader are answered when its log start
+moves (not when records come or their wait, here longer than the call,
+ends); a paused follower stops holding the low watermark once its broker
+is fenced (out of the ISR before, so its fencing changes no partition)."""
 
 import os
 import signal
@@ -100,6 +102,19 @@ def test_delete_records_waits_for_every_live_replica(clusters, franz_test_binary
         os.kill(follower.proc.pid, signal.SIGCONT)
     # Running again, it fetches, follows the leader's log start and tells it.
     delete_records(franz_test_binary, leader, 20, 20000, "low_watermark")
+
+
+def test_leader_log_start_wakes_parked_follower_fetches(clusters, franz_test_binary):
+    """The followers' fetches wait on the leader up to 60 s for records
+    (the ISR allows twice that): with nothing new to read, only the move of
+    the leader's log start answers them, and the followers' next fetches
+    report their log starts before the call's deadline."""
+    cluster = clusters(overrides={"replica.fetch.wait.max.ms": str(LONG_TIMEOUT_MS),
+                                  "replica.lag.time.max.ms": str(2 * LONG_TIMEOUT_MS)})
+    leader = replicated_topic(cluster)
+    delete_records(franz_test_binary, leader, 10, LONG_TIMEOUT_MS, "low_watermark", DEADLINE_MS)
+    delete_records(franz_test_binary, leader, 30, LONG_TIMEOUT_MS, "low_watermark", DEADLINE_MS)
+    assert low_offset(leader) == (30, 30)
 
 
 def broker_fenced(status, node_id):

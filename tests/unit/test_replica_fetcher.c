@@ -16,6 +16,7 @@
 
 #include "broker/data_dir.h"
 #include "broker/metadata/metadata_quorum.h"
+#include "broker/replica/replica_liveness.h"
 #include "broker/replica/replica_manager.h"
 #include "broker/replica/replica_service.h"
 #include "broker/replica/replica_session.h"
@@ -219,6 +220,11 @@ static double wall_s(void)
         }                                                                                          \
     } while (0)
 
+static void set_flag(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
 static struct partition *part(struct node *n, const char *topic, int32_t index)
 {
     return replica_manager_partition(&n->rm, topic, index);
@@ -414,6 +420,59 @@ START_TEST(test_moved_partition_throttled_falls_back_to_full_round)
 }
 END_TEST
 
+static void checkpoint_written(struct log_checkpoint_waiter *w, int status)
+{
+    *(int *)w->data = status < 0 ? status : 1;
+}
+
+/* A DeleteRecords on the leader moves its log start while the follower's
+ * fetch is parked there with nothing new to read, for a wait far longer
+ * than the test: the fetch is answered at once all the same, the
+ * follower's log start follows and its next fetch tells the leader, whose
+ * low watermark (what the DeleteRecords waits for) reaches the offset.
+ * Told, the follower's fetches park again: they do not spin. */
+START_TEST(test_leader_log_start_wakes_parked_follower_fetch)
+{
+    char err[256];
+    ck_assert_int_eq(
+        sluice_config_set(&follower.cfg, "replica.fetch.wait.max.ms", "600000", err, sizeof err),
+        0);
+    add_topic("a", 2, 0x41);
+    refresh();
+    produce("a", 0, 4);
+    produce("a", 1, 1);
+    RUN_UNTIL(caught_up("a", 0) && caught_up("a", 1), "the follower caught up");
+    struct partition *lp = part(&leader, "a", 0);
+    ck_assert_int_eq(replica_low_watermark(&leader.rm, lp), 0);
+
+    int written = 0;
+    struct log_checkpoint_waiter w = {.done = checkpoint_written, .data = &written};
+    int64_t target = -1;
+    int rv = partition_delete_records(lp, 6, &target, &w);
+    ck_assert_int_ge(rv, 0);
+    written = rv == 1 ? 1 : written;
+    ck_assert_int_eq(target, 6);
+    ck_assert_int_eq(partition_log_start(lp), 6);
+    RUN_UNTIL(written != 0 && partition_log_start(part(&follower, "a", 0)) == 6 &&
+                  replica_low_watermark(&leader.rm, lp) == 6,
+              "the follower's log start at the leader's, and the leader told of it");
+    ck_assert_int_eq(written, 1);
+    ck_assert_int_eq(partition_log_start(part(&follower, "a", 1)), 0); /* untouched */
+
+    uint64_t requests = leader.rm.fetch_stats.requests;
+    static uv_timer_t pause; /* closed by the time teardown runs the loop */
+    uv_timer_init(&loop, &pause);
+    bool paused = false;
+    pause.data = &paused;
+    uv_timer_start(&pause, set_flag, 300, 0);
+    RUN_UNTIL(paused, "300 ms of loop");
+    uv_close((uv_handle_t *)&pause, NULL);
+    ck_assert_msg(leader.rm.fetch_stats.requests <= requests + 2,
+                  "%llu follower fetches once told: they do not park",
+                  (unsigned long long)(leader.rm.fetch_stats.requests - requests));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_fetcher");
@@ -422,6 +481,7 @@ static Suite *make_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_forgotten_while_leader_and_epoch_stay);
     tcase_add_test(tc, test_moved_partition_throttled_falls_back_to_full_round);
+    tcase_add_test(tc, test_leader_log_start_wakes_parked_follower_fetch);
     suite_add_tcase(s, tc);
     return s;
 }
