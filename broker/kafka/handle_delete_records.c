@@ -13,9 +13,11 @@
  *     broker, which followers move up to the leader's from their fetch
  *     answers and report in their next fetch. The request parks in the
  *     replica layer's purgatory for this, up to its timeout_ms; a partition
- *     still short of it then answers REQUEST_TIMED_OUT, one whose
- *     leadership moved NOT_LEADER_OR_FOLLOWER. The answer's low_watermark
- *     is the low watermark when the partition completed (>= the offset).
+ *     still short of it then answers REQUEST_TIMED_OUT. One whose
+ *     leadership moved answers NOT_LEADER_OR_FOLLOWER at once, one deleted
+ *     (or moved away) UNKNOWN_TOPIC_OR_PARTITION, one whose directory
+ *     failed KAFKA_STORAGE_ERROR. The answer's low_watermark is the low
+ *     watermark when the partition completed (>= the offset).
  * The connection writes answers in request order whenever they complete. */
 #include <stdlib.h>
 
@@ -72,14 +74,16 @@ static void wait_fail(struct partition_wait *pw, int16_t error)
 
 /* Whether `pw` can be answered now; sets its outcome when so
  * (DelayedDeleteRecords.tryComplete). Parked, it is asked again whenever
- * its partition changes or a broker holding one of its replicas is fenced
- * or comes back. */
+ * its partition changes, goes (deleted, moved away, its directory failed)
+ * or a broker holding one of its replicas is fenced or comes back. */
 static bool wait_check(struct delete_ctx *ctx, struct partition_wait *pw)
 {
     struct replica_manager *rm = ctx->call->svc->replicas;
     struct partition *p = replica_manager_partition(rm, pw->topic, pw->index);
     if (p == NULL) {
-        wait_fail(pw, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
+        wait_fail(pw, replica_manager_partition_offline(rm, pw->topic, pw->index)
+                          ? KAFKA_ERROR_KAFKA_STORAGE_ERROR
+                          : KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
         return true;
     }
     if (!partition_is_leader(p)) {

@@ -308,7 +308,13 @@ static void close_partitions_range(struct replica_manager *rm, struct hosted_top
         set_opening(h, i, 0); /* its open, when done, finds it unwanted */
         struct partition *p = h->parts[i];
         if (p != NULL) {
+            /* Out of the map first: the operations parked on it, asked
+             * again here, find no partition and answer now (a DeleteRecords
+             * UNKNOWN_TOPIC_OR_PARTITION, as Kafka's once the replica is
+             * gone), not at their deadline. */
+            h->parts[i] = NULL;
             rm->fetch_set_gen++;
+            delayed_key_notify(&p->waiters);
             slot_detach(rm, p);
             log_manager_release(&rm->logs, h->dir_index[i]);
             if (destroy) {
@@ -316,7 +322,6 @@ static void close_partitions_range(struct replica_manager *rm, struct hosted_top
             } else {
                 partition_close(p);
             }
-            h->parts[i] = NULL;
         }
     }
 }

@@ -18,12 +18,15 @@ before a long timeout_ms (60 s; each call's own deadline is 20 s): the
 followers' fetches parked on the leader are answered when its log start
 moves (not when records come or their wait, here longer than the call,
 ends); a paused follower stops holding the low watermark once its broker
-is fenced (out of the ISR before, so its fencing changes no partition)."""
+is fenced (out of the ISR before, so its fencing changes no partition);
+and a deleted topic answers UNKNOWN_TOPIC_OR_PARTITION at once."""
 
 import os
 import signal
+import threading
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from clustertest import admin_for, create, partitions_of, wait_until
 from conftest import run_go_test
@@ -44,8 +47,8 @@ DEADLINE_MS = 20000
 def delete_records(binary, node, offset, timeout_ms, want, deadline_ms=None):
     """kadm.DeleteRecords of partition 0 up to `offset`, bootstrapped from
     `node` (the leader: the paused follower is never asked for metadata);
-    `want` is what the Go test asserts ("low_watermark" or "timed_out");
-    `deadline_ms` bounds the call (default 30 s)."""
+    `want` is what the Go test asserts ("low_watermark", "timed_out" or
+    "unknown_topic"); `deadline_ms` bounds the call (default 30 s)."""
     env = dict(os.environ, SLUICE_BOOTSTRAP=node.bootstrap, SLUICE_DR_TOPIC=TOPIC,
                SLUICE_DR_OFFSET=str(offset), SLUICE_DR_TIMEOUT_MS=str(timeout_ms),
                SLUICE_DR_WANT=want)
@@ -144,3 +147,38 @@ def test_fenced_follower_stops_holding_delete_records(clusters, franz_test_binar
     finally:
         os.kill(follower.proc.pid, signal.SIGCONT)
 
+
+def test_topic_deleted_answers_parked_delete_records(clusters, franz_test_binary):
+    """A request parked on a paused (unfenced) follower's log start is
+    answered UNKNOWN_TOPIC_OR_PARTITION when the topic is deleted, not at
+    its timeout_ms."""
+    cluster = clusters(session_ms=SESSION_MS, overrides=OVERRIDES)
+    leader = replicated_topic(cluster)
+    follower = follower_to_pause(cluster, leader)
+    os.kill(follower.proc.pid, signal.SIGSTOP)
+    try:
+        failure = []
+
+        def call():
+            try:
+                delete_records(franz_test_binary, leader, 20, LONG_TIMEOUT_MS, "unknown_topic",
+                               DEADLINE_MS)
+            except BaseException as e:  # pytest.fail's too: reported by the test's thread
+                failure.append(e)
+
+        t = threading.Thread(target=call)
+        t.start()
+        # The leader moves its own log start at once, then parks the request.
+        wait_until(lambda: low_offset(leader)[0] == 20, 20, "the leader's log start at 20")
+        admin = AdminClient({"bootstrap.servers": leader.bootstrap, "socket.timeout.ms": 5000})
+        admin.delete_topics([TOPIC], operation_timeout=10)[TOPIC].result(timeout=30)
+        t.join(DEADLINE_MS / 1000 + 60)
+    finally:
+        os.kill(follower.proc.pid, signal.SIGCONT)
+    assert not t.is_alive()
+    if failure:
+        raise failure[0]
+    # Running again, the follower deletes its replica too: the test ends
+    # once it has (its shutdown is not what this test is about).
+    wait_until(lambda: f"topic removed from the view topic={TOPIC}" in follower.log_text(), 30,
+               "the resumed follower deleting its replica")

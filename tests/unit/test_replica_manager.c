@@ -782,6 +782,18 @@ static void set_fenced(int32_t id, bool fenced)
     ck_abort_msg("no broker %d", (int)id);
 }
 
+/* Partition `index` of topic `name` in the image. */
+static PartitionState *image_partition(const char *name, int32_t index)
+{
+    for (size_t i = 0; i < img->n_topics; i++) {
+        if (strcmp(img->topics[i]->name, name) == 0) {
+            return img->topics[i]->partitions[index];
+        }
+    }
+    ck_abort_msg("no topic %s", name);
+    return NULL;
+}
+
 /* Topic `name` of `n` partitions led here, replicas {1, 2}, ISR {1}:
  * broker 2's replica has fetched nothing (its log start is unknown), so
  * while broker 2 is alive it holds the low watermark at -1. */
@@ -890,6 +902,51 @@ START_TEST(test_fenced_replica_rechecks_parked_low_watermark)
 }
 END_TEST
 
+/* Operations parked on a partition led here are answered when it goes,
+ * not at their deadline: the topic deleted, the partition moved off this
+ * broker (both: no partition any more), or led elsewhere. */
+START_TEST(test_parked_answered_when_partition_goes)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    add_broker(2);
+    start(&v, &rm);
+    add_replicated_topic("dr", 3);
+    metadata_quorum_refresh(v);
+    settle(&rm);
+    struct parked deleted, moved, led;
+    park_on(&moved, &rm, "dr", 0, 0);
+    park_on(&led, &rm, "dr", 1, 0);
+
+    static const int32_t two[] = {2};
+    PartitionState *ps = image_partition("dr", 0);
+    ps->leader = 2;
+    ps->leader_epoch++;
+    ps->partition_epoch++;
+    ck_assert_int_eq(image_set_ints(&ps->replicas, &ps->n_replicas, two, 1), 0);
+    ck_assert_int_eq(image_set_ints(&ps->isr, &ps->n_isr, two, 1), 0);
+    ps = image_partition("dr", 1);
+    ps->leader = 2;
+    ps->leader_epoch++;
+    metadata_quorum_refresh(v);
+    ck_assert_ptr_null(replica_manager_partition(&rm, "dr", 0));
+    ck_assert_int_eq(moved.completions, 1);
+    ck_assert(!moved.expired);
+    ck_assert_int_eq(moved.outcome, PARKED_GONE);
+    ck_assert_int_eq(led.completions, 1);
+    ck_assert(!led.expired);
+    ck_assert_int_eq(led.outcome, PARKED_NOT_LEADER);
+
+    park_on(&deleted, &rm, "dr", 2, 0);
+    remove_topic("dr");
+    metadata_quorum_refresh(v);
+    ck_assert_int_eq(deleted.completions, 1);
+    ck_assert(!deleted.expired);
+    ck_assert_int_eq(deleted.outcome, PARKED_GONE);
+    stop(v, &rm);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_manager");
@@ -908,6 +965,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_alter_lost_version_waits_for_metadata);
     tcase_add_test(tc, test_alter_refusal_clears_proposed_isr);
     tcase_add_test(tc, test_fenced_replica_rechecks_parked_low_watermark);
+    tcase_add_test(tc, test_parked_answered_when_partition_goes);
     suite_add_tcase(s, tc);
     return s;
 }
