@@ -498,7 +498,13 @@ static void open_run(struct log_open_task *t)
     char legacy[4200];
     snprintf(legacy, sizeof legacy, "%s/" PARTITION_LOG_CHECKPOINT_FILE, j->path);
     j->legacy = !j->listed && j->exists && access(legacy, F_OK) == 0;
-    partition_metadata_write(j->path, j->id);
+    int meta_rv = partition_metadata_write(j->path, j->id);
+    if (meta_rv < 0) {
+        /* Not fatal: the id only guards against a deleted topic's leftover
+         * directory, and the next open of this partition writes it again. */
+        log_warn("replica", "cannot record the topic id dir=%s error=%s", j->path,
+                 strerror(-meta_rv));
+    }
     /* The files of a new directory (segments, partition.metadata, the
      * epochs) before the partition takes records. */
     if (t->sync_data_dir && (j->rv = fs_fsync_dir(j->path)) < 0) {
