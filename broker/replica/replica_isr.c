@@ -69,9 +69,7 @@ static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t le
              * the same proposal goes again (a retry of a committed change is
              * answered NONE with the committed state). */
             p->alter_retry_ms = uv_now(a->rm->loop) + REPLICA_ISR_ALTER_RETRY_MS;
-            log_info("replica",
-                     "ISR change unanswered: proposing it again topic=%s partition=%d error=%d",
-                     p->topic, p->index, error);
+            isr_retry_log_add(&a->rm->isr_retry_log, p->topic, p->index, error);
             partition_isr_unresolved(p, committed, true);
             break;
         }

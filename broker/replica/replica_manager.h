@@ -21,6 +21,7 @@
 #include "broker/replica/alter_outcome.h"
 #include "broker/replica/change_journal.h"
 #include "broker/replica/delayed_op.h"
+#include "broker/replica/isr_retry_log.h"
 #include "broker/replica/log_manager.h"
 #include "broker/replica/partition.h"
 #include "broker/replica/replication_quota.h"
@@ -86,6 +87,7 @@ struct replica_manager {
      * partitions and walk all hosted ones again only then. */
     uint64_t fetch_set_gen;
     uv_timer_t isr_timer;
+    struct isr_retry_log isr_retry_log; /* unanswered ISR changes, a line per round */
     bool running;
     const struct internal_tls *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
     bool offline_dirty;             /* the offline replicas changed since the last report */
