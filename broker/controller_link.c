@@ -108,6 +108,20 @@ int64_t controller_link_broker_epoch(const struct controller_link *link)
     return link->running ? link->session.broker_epoch : 0;
 }
 
+int32_t controller_link_alter_error(int status, int32_t error_code, bool with_state)
+{
+    /* Only a proposal that was never sent is known not to have committed;
+     * any other failure (a timeout, a lost connection, a stop) may come
+     * after the controller applied it. */
+    if (status == -ESTALE) {
+        return CONTROLLER_LINK_ALTER_NOT_SENT;
+    }
+    if (status != 0 || (error_code == 0 && !with_state)) {
+        return CONTROLLER_LINK_ALTER_UNKNOWN; /* (NONE without a state: not a controller's) */
+    }
+    return error_code;
+}
+
 /* One AlterPartition in flight (malloc'd until its answer). */
 struct alter_op {
     struct broker_alter_partition op;
@@ -119,14 +133,7 @@ static void on_alter(struct broker_alter_partition *bop, int status, int32_t err
                      const PartitionState *committed)
 {
     struct alter_op *op = bop->data;
-    /* Only a proposal that was never sent is known not to have committed;
-     * any other failure (a timeout, a lost connection, a stop) may come
-     * after the controller applied it. */
-    int32_t error = status == -ESTALE ? CONTROLLER_LINK_ALTER_NOT_SENT
-                    : status != 0     ? CONTROLLER_LINK_ALTER_UNKNOWN
-                    : error_code == 0 && committed == NULL
-                        ? CONTROLLER_LINK_ALTER_UNKNOWN /* (not sent by a controller) */
-                        : error_code;
+    int32_t error = controller_link_alter_error(status, error_code, committed != NULL);
     if (status == 0 && committed != NULL) {
         /* On INVALID_UPDATE_VERSION or INELIGIBLE_REPLICA too: the leader
          * adopts it when the leader epoch is still its own. */

@@ -50,6 +50,12 @@ int64_t controller_link_broker_epoch(const struct controller_link *link);
  * one. */
 #define CONTROLLER_LINK_ALTER_UNKNOWN  (-1)
 #define CONTROLLER_LINK_ALTER_NOT_SENT (-2)
+/* The `error` an AlterPartition answer is reported with: the batcher's
+ * `status` and `error_code` (broker_alter_partition_cb), `with_state` when
+ * it carried the partition's committed state. -ESTALE (never sent) is
+ * NOT_SENT, every other failure status, or NONE without a committed
+ * state, UNKNOWN; otherwise the controller's `error_code`. Pure. */
+int32_t controller_link_alter_error(int status, int32_t error_code, bool with_state);
 typedef void (*link_alter_cb)(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
                               int32_t partition_epoch, const int32_t *isr, int32_t n_isr);
 

@@ -1,83 +1,24 @@
 /* One Kafka client connection; see connection.h. */
-#include "broker/kafka/connection.h"
+#include "broker/kafka/connection_internal.h"
 
 #include "broker/kafka/conn_quota.h"
 #include "broker/kafka/sasl_server.h"
-#include "broker/kafka/request_budget.h"
-#include "broker/kafka/request_pacer.h"
 
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <unistd.h>
 
-#include "common/frame.h"
 #include "common/log.h"
 #include "common/ssl_principal.h"
 #include "common/tcp_peer.h"
 #include "common/tls.h"
 #include "proto/kafka/kafka_header.h"
 
-/* REQ_WAITING: read, not yet handed to the handler (the loop's iteration
- * budget had no room; request_pacer.h); the requests after the first
- * waiting one wait too. */
-enum request_state { REQ_WAITING, REQ_HANDLING, REQ_DONE, REQ_DROPPED };
-
 #define READ_CHUNK 65536
-/* Plaintext encrypted per socket write on TLS: a spliced file range is read
- * into memory this much at a time (no sendfile through OpenSSL). */
-#define TLS_WRITE_CHUNK 65536
-#define PRINCIPAL_MAX   256
 
-struct kafka_conn {
-    uv_tcp_t tcp;
-    uv_timer_t idle;
-    uv_timer_t frame_timer; /* a started frame must complete (frame_timeout_ms) */
-    uv_poll_t writable;     /* on a dup of the socket: waits out EAGAIN from sendfile */
-    int poll_fd;
-    struct kafka_conn_options opts;
-    kafka_request_cb on_request;
-    void (*on_closed)(struct kafka_conn *, void *);
-    void *data;
-    char peer[64];
-    char ip[64];         /* peer without the port: the quota's key */
-    bool quota_admitted; /* counted in opts.quota; released on close */
-    struct frame_reader frames;
-    size_t frame_charged; /* the partial frame's buffer, charged to opts.budget */
-    struct request_budget_reader budget_reader; /* its account in opts.budget */
-    /* FIFO of requests in arrival order; head is the next to answer. */
-    struct kafka_request *head, *tail;
-    /* When the REQ_WAITING requests start (a handler that yielded goes on
-     * first), and the bytes read behind them. */
-    struct request_pacer pacer;
-    /* The TLS peer closed the session behind requests that wait: close
-     * once they have all started and no handler has yielded. */
-    bool close_when_started;
-    size_t in_flight;     /* requests in the FIFO */
-    size_t pending_bytes; /* response bytes in the FIFO not yet written */
-    /* Writer: the head request's response, piece by piece. */
-    bool writing;
-    size_t piece;     /* even = memory range before splice piece/2, odd = splice */
-    size_t piece_off; /* bytes of the current piece already written */
-    bool reading, closing;
-    int handles_open;
-    struct tls_session *tls;       /* NULL on plaintext listeners */
-    uint8_t *tls_chunk;            /* TLS_WRITE_CHUNK bytes read from a spliced file */
-    char principal[PRINCIPAL_MAX]; /* "User:..." */
-    struct sasl_server *sasl;      /* the exchange in progress */
-    bool sasl_raw;                 /* SaslHandshake v0: bare tokens follow */
-    bool authenticated;            /* always on non-SASL listeners */
-    char sasl_mechanism[32];       /* the one that authenticated (re-authentication keeps it) */
-    uint64_t session_expires_ms;   /* uv_now() when the SASL session ends; 0: never */
-    bool close_after;              /* close once the responses are written */
-    struct kafka_conn *prev, *next;
-};
-
-static void conn_maybe_free(struct kafka_conn *c);
-static void writer_run(struct kafka_conn *c);
 static void reading_update(struct kafka_conn *c);
 
 const char *kafka_conn_peer(const struct kafka_conn *conn)
@@ -207,7 +148,7 @@ static void request_free(struct kafka_request *req)
     free(req);
 }
 
-static void conn_maybe_free(struct kafka_conn *c)
+void conn_maybe_free(struct kafka_conn *c)
 {
     if (!c->closing || c->handles_open > 0 || c->head != NULL ||
         request_pacer_resuming(&c->pacer)) {
@@ -395,243 +336,7 @@ static void request_pop(struct kafka_conn *c)
     c->piece = c->piece_off = 0;
 }
 
-/* Bounds of memory piece `k` (the bytes before splice k, or after the last). */
-static void memory_piece(const struct kafka_response *r, size_t k, size_t *start, size_t *end)
-{
-    *start = k == 0 ? 0 : r->splices[k - 1].at;
-    *end = k < r->n_splices ? r->splices[k].at : r->bytes.len;
-}
-
-static void on_writable(uv_poll_t *p, int status, int events)
-{
-    (void)events;
-    struct kafka_conn *c = p->data;
-    uv_poll_stop(p);
-    c->writing = false;
-    if (status < 0) {
-        kafka_conn_close(c);
-        return;
-    }
-    writer_run(c);
-}
-
-static int wait_writable(struct kafka_conn *c, int sock)
-{
-    if (c->poll_fd < 0) {
-        int fd = dup(sock);
-        if (fd < 0) {
-            return -errno;
-        }
-        int rv = uv_poll_init(c->tcp.loop, &c->writable, fd);
-        if (rv != 0) {
-            close(fd);
-            return rv;
-        }
-        c->writable.data = c;
-        c->poll_fd = fd;
-        c->handles_open++;
-    }
-    int rv = uv_poll_start(&c->writable, UV_WRITABLE, on_writable);
-    if (rv == 0) {
-        c->writing = true;
-        return 1;
-    }
-    return rv;
-}
-
-/* Write what the socket takes of memory piece; 1 if the rest waits for the
- * socket to drain (writer_run goes on from on_writable), 0 when the piece is
- * done, negative on error. The rest is never handed to uv_write: libuv would
- * send it without asking us, and every piece must pass writer_run's check. */
-static int write_memory(struct kafka_conn *c, const struct kafka_response *r)
-{
-    size_t start, end;
-    memory_piece(r, c->piece / 2, &start, &end);
-    while (c->piece_off < end - start) {
-        uv_buf_t b = uv_buf_init((char *)r->bytes.data + start + c->piece_off,
-                                 (unsigned)(end - start - c->piece_off));
-        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        if (n == UV_EAGAIN) {
-            uv_os_fd_t sock;
-            int rv = uv_fileno((uv_handle_t *)&c->tcp, &sock);
-            return rv != 0 ? rv : wait_writable(c, sock);
-        }
-        if (n < 0) {
-            return n;
-        }
-        c->piece_off += (size_t)n;
-        c->pending_bytes -= (size_t)n;
-    }
-    c->piece++;
-    c->piece_off = 0;
-    return 0;
-}
-
-/* Send a spliced file range straight from the page cache to the socket. */
-static int write_splice(struct kafka_conn *c, const struct kafka_response *r)
-{
-    const struct kafka_response_splice *s = &r->splices[c->piece / 2];
-    uv_os_fd_t sock;
-    int rv = uv_fileno((uv_handle_t *)&c->tcp, &sock);
-    if (rv != 0) {
-        return rv;
-    }
-    while (c->piece_off < s->len) {
-        off_t pos = (off_t)(s->pos + (int64_t)c->piece_off);
-        ssize_t n = sendfile(sock, s->fd, &pos, s->len - c->piece_off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && errno == EAGAIN) {
-            return wait_writable(c, sock);
-        }
-        if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
-            return -errno; /* the client left mid-response: routine, the caller closes */
-        }
-        if (n <= 0) {
-            /* The frame size already promised these bytes: nothing to do but close. */
-            log_error("kafka", "sendfile failed peer=%s error=%s", c->peer,
-                      n == 0 ? "file shorter than promised" : strerror(errno));
-            return -EIO;
-        }
-        c->piece_off += (size_t)n;
-        c->pending_bytes -= (size_t)n;
-    }
-    c->piece++;
-    c->piece_off = 0;
-    return 0;
-}
-
-/* ---- TLS ----
- * Ciphertext leaves in the order OpenSSL produced it: every chunk is its own
- * uv_write, which libuv queues in order. The response writer waits for its
- * chunk before encrypting the next; handshake records and alerts produced
- * while reading go out alongside without holding the writer. */
-
-struct tls_write {
-    uv_write_t req; /* first: the callback's pointer is the struct's */
-    struct kafka_conn *conn;
-    bool writer;   /* the response writer waits for this one */
-    uint8_t *data; /* owned */
-};
-
-static void on_tls_write(uv_write_t *w, int status)
-{
-    struct tls_write *tw = (struct tls_write *)w;
-    struct kafka_conn *c = tw->conn;
-    bool writer = tw->writer;
-    free(tw->data);
-    free(tw);
-    if (writer) {
-        c->writing = false;
-    }
-    if (c->closing) {
-        conn_maybe_free(c);
-        return;
-    }
-    if (status < 0) {
-        log_debug("kafka", "write failed peer=%s error=%s", c->peer, uv_strerror(status));
-        kafka_conn_close(c);
-        return;
-    }
-    if (writer) {
-        writer_run(c);
-    }
-}
-
-/* Queue the session's pending ciphertext: 1 if a write is now pending, 0
- * when there was none, negative on error. */
-static int tls_flush(struct kafka_conn *c, bool writer)
-{
-    size_t len;
-    uint8_t *data = tls_session_take_output(c->tls, &len);
-    if (data == NULL) {
-        return len == 0 ? 0 : UV_ENOMEM;
-    }
-    struct tls_write *tw = malloc(sizeof *tw);
-    if (tw == NULL) {
-        free(data);
-        return UV_ENOMEM;
-    }
-    tw->conn = c;
-    tw->writer = writer;
-    tw->data = data;
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int rv = uv_write(&tw->req, (uv_stream_t *)&c->tcp, &b, 1, on_tls_write);
-    if (rv != 0) {
-        free(data);
-        free(tw);
-        return rv;
-    }
-    if (writer) {
-        c->writing = true;
-    }
-    return 1;
-}
-
-/* Read `len` bytes of a spliced range into tls_chunk. */
-static int read_splice(struct kafka_conn *c, const struct kafka_response_splice *sp, size_t len)
-{
-    if (c->tls_chunk == NULL && (c->tls_chunk = malloc(TLS_WRITE_CHUNK)) == NULL) {
-        return UV_ENOMEM;
-    }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(sp->fd, c->tls_chunk + got, len - got,
-                          (off_t)(sp->pos + (int64_t)(c->piece_off + got)));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            /* The frame size already promised these bytes: nothing to do but close. */
-            log_error("kafka", "reading record data failed peer=%s error=%s", c->peer,
-                      n == 0 ? "file shorter than promised" : strerror(errno));
-            return -EIO;
-        }
-        got += (size_t)n;
-    }
-    return 0;
-}
-
-/* Encrypt the next chunk of the current piece (memory or a spliced file
- * range, read with pread: sendfile cannot go through OpenSSL) and queue it.
- * 1 if a write is pending, 0 when the piece was empty, negative on error. */
-static int write_tls(struct kafka_conn *c, const struct kafka_response *r)
-{
-    const uint8_t *plain;
-    size_t piece_len;
-    if (c->piece % 2 == 0) {
-        size_t start, end;
-        memory_piece(r, c->piece / 2, &start, &end);
-        plain = r->bytes.data + start + c->piece_off;
-        piece_len = end - start;
-    } else {
-        piece_len = r->splices[c->piece / 2].len;
-        plain = NULL;
-    }
-    size_t len = piece_len - c->piece_off;
-    len = len > TLS_WRITE_CHUNK ? TLS_WRITE_CHUNK : len;
-    if (plain == NULL && len > 0) {
-        int rv = read_splice(c, &r->splices[c->piece / 2], len);
-        if (rv != 0) {
-            return rv;
-        }
-        plain = c->tls_chunk;
-    }
-    if (len > 0 && tls_session_write(c->tls, plain, len) != 0) {
-        log_debug("kafka", "TLS write failed peer=%s error=%s", c->peer, tls_session_error(c->tls));
-        return -EPROTO;
-    }
-    c->piece_off += len;
-    c->pending_bytes -= len;
-    if (c->piece_off == piece_len) {
-        c->piece++;
-        c->piece_off = 0;
-    }
-    return tls_flush(c, true);
-}
-
-static void writer_run(struct kafka_conn *c)
+void conn_writer_run(struct kafka_conn *c)
 {
     while (!c->writing && !c->closing && c->head != NULL &&
            (c->head->state == REQ_DONE || c->head->state == REQ_DROPPED)) {
@@ -650,9 +355,7 @@ static void writer_run(struct kafka_conn *c)
                 kafka_conn_close(c);
                 return;
             }
-            int rv = c->tls != NULL      ? write_tls(c, &req->response)
-                     : c->piece % 2 == 0 ? write_memory(c, &req->response)
-                                         : write_splice(c, &req->response);
+            int rv = conn_write_piece(c, &req->response);
             if (rv < 0) {
                 log_debug("kafka", "write failed peer=%s error=%d", c->peer, rv);
                 kafka_conn_close(c);
@@ -685,7 +388,7 @@ static void finish_request(struct kafka_request *req, enum request_state state)
         c->pending_bytes += kafka_response_wire_size(&req->response);
     }
     if (req == c->head) {
-        writer_run(c);
+        conn_writer_run(c);
     }
 }
 
@@ -877,7 +580,7 @@ static void tls_consume(struct kafka_conn *c, const uint8_t *data, size_t len)
         kafka_conn_fail(c, why);
         return;
     }
-    if (tls_flush(c, false) < 0) {
+    if (conn_tls_flush(c, false) < 0) {
         kafka_conn_fail(c, "cannot write TLS records");
     }
 }

@@ -37,11 +37,24 @@ struct writer {
     int refs;
 };
 
+/* One entry as a write saw it; its topic is `names` + name_at. */
+struct snap {
+    size_t name_at;
+    int32_t partition;
+    struct log_checkpoint cp;
+};
+
 struct job {
     uv_work_t work;
     struct dir_checkpoint *dc; /* NULL once the directory closed */
     struct writer *w;
     char *dir;
+    /* The entries copied on the loop (a memcpy each); the files are
+     * formatted from them by whoever writes, off the loop for a pool write:
+     * formatting thousands of lines took milliseconds of the loop. */
+    struct snap *snaps;
+    size_t n_snaps;
+    struct buf names; /* the topics, each '\0'-terminated */
     struct buf files[N_FILES];
     char **retire;
     size_t n_retire;
@@ -65,9 +78,31 @@ struct dir_checkpoint {
     size_t n_retire, cap_retire;
 };
 
+/* "topic partition" into `out` (truncated to `len`): the log manager files
+ * every active partition's offsets each second, so no snprintf here. */
 static void key_of(const char *topic, int32_t partition, char *out, size_t len)
 {
-    snprintf(out, len, "%s %d", topic, (int)partition);
+    char digits[12];
+    size_t n = 0;
+    int64_t v = partition < 0 ? -(int64_t)partition : partition;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    if (partition < 0) {
+        digits[n++] = '-';
+    }
+    size_t topic_len = strlen(topic);
+    if (len == 0 || topic_len + 1 + n + 1 > len) {
+        snprintf(out, len, "%s %d", topic, (int)partition);
+        return;
+    }
+    memcpy(out, topic, topic_len);
+    out[topic_len] = ' ';
+    for (size_t i = 0; i < n; i++) {
+        out[topic_len + 1 + i] = digits[n - 1 - i];
+    }
+    out[topic_len + 1 + n] = '\0';
 }
 
 static void writer_unref(struct writer *w)
@@ -249,22 +284,45 @@ int dir_checkpoint_retire_file(struct dir_checkpoint *dc, const char *path)
 
 /* ---- writing ---- */
 
-static int format(const struct dir_checkpoint *dc, struct buf files[N_FILES])
+/* Loop thread: copy the entries into the job. */
+static int snapshot(const struct dir_checkpoint *dc, struct job *job)
+{
+    job->snaps = malloc((dc->entries.count + 1) * sizeof *job->snaps);
+    if (job->snaps == NULL) {
+        return -ENOMEM;
+    }
+    size_t b;
+    for (struct strmap_entry *it = strmap_first(&dc->entries, &b); it;
+         it = strmap_next(&dc->entries, it, &b)) {
+        const struct entry *e = it->value;
+        struct snap *s = &job->snaps[job->n_snaps++];
+        s->name_at = job->names.len;
+        s->partition = e->partition;
+        s->cp = e->cp;
+        int rv = buf_append(&job->names, e->topic, strlen(e->topic) + 1);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+/* Any thread: the three files' text from the job's copy of the entries. */
+static int format(struct job *job)
 {
     int rv = 0;
     for (int f = 0; f < N_FILES && rv == 0; f++) {
-        rv = offset_checkpoint_begin(&files[f], dc->entries.count);
+        rv = offset_checkpoint_begin(&job->files[f], job->n_snaps);
     }
-    size_t b;
-    for (struct strmap_entry *it = strmap_first(&dc->entries, &b); it && rv == 0;
-         it = strmap_next(&dc->entries, it, &b)) {
-        const struct entry *e = it->value;
-        if ((rv = offset_checkpoint_add(&files[FILE_RECOVERY], e->topic, e->partition,
-                                        e->cp.recovery_point)) == 0 &&
-            (rv = offset_checkpoint_add(&files[FILE_HW], e->topic, e->partition,
-                                        e->cp.high_watermark)) == 0) {
-            rv = offset_checkpoint_add(&files[FILE_START], e->topic, e->partition,
-                                       e->cp.log_start_offset);
+    for (size_t i = 0; i < job->n_snaps && rv == 0; i++) {
+        const struct snap *s = &job->snaps[i];
+        const char *topic = (const char *)job->names.data + s->name_at;
+        if ((rv = offset_checkpoint_add(&job->files[FILE_RECOVERY], topic, s->partition,
+                                        s->cp.recovery_point)) == 0 &&
+            (rv = offset_checkpoint_add(&job->files[FILE_HW], topic, s->partition,
+                                        s->cp.high_watermark)) == 0) {
+            rv = offset_checkpoint_add(&job->files[FILE_START], topic, s->partition,
+                                       s->cp.log_start_offset);
         }
     }
     return rv;
@@ -297,16 +355,27 @@ static void job_free(struct job *job)
     for (int f = 0; f < N_FILES; f++) {
         buf_free(&job->files[f]);
     }
+    free(job->snaps);
+    buf_free(&job->names);
     free_strings(job->retire, job->n_retire);
     free(job->dir);
     writer_unref(job->w);
     free(job);
 }
 
+/* Any thread: format, then write. */
+static int job_write(struct job *job)
+{
+    int rv = format(job);
+    return rv != 0
+               ? rv
+               : write_files(job->w, job->seq, job->dir, job->files, job->retire, job->n_retire);
+}
+
 static void job_work(uv_work_t *req)
 {
     struct job *job = req->data;
-    job->status = write_files(job->w, job->seq, job->dir, job->files, job->retire, job->n_retire);
+    job->status = job_write(job);
 }
 
 /* A failed write leaves the directory dirty and its retired files listed. */
@@ -394,9 +463,10 @@ static struct job *job_new(struct dir_checkpoint *dc)
     for (int f = 0; f < N_FILES; f++) {
         buf_init(&job->files[f]);
     }
+    buf_init(&job->names);
     job->w = dc->w;
     dc->w->refs++;
-    if (format(dc, job->files) != 0) {
+    if (snapshot(dc, job) != 0) {
         job_free(job);
         return NULL;
     }
@@ -436,9 +506,7 @@ int dir_checkpoint_write_sync(struct dir_checkpoint *dc)
         return 0;
     }
     struct job *job = job_new(dc);
-    int rv = job != NULL
-                 ? write_files(job->w, job->seq, job->dir, job->files, job->retire, job->n_retire)
-                 : -ENOMEM;
+    int rv = job != NULL ? job_write(job) : -ENOMEM;
     if (rv < 0) {
         log_error("replica", "cannot write offsets checkpoints dir=%s error=%s", dc->dir,
                   strerror(-rv));

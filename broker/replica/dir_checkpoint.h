@@ -5,14 +5,13 @@
  *
  * The directory's entries live in memory; the log manager updates them from
  * the logs that changed and asks for a write on its checkpoint timer. A write
- * happens only when an entry changed since the last one, formats the three
- * files on the loop and writes each atomically (tmp, fsync, rename, directory
- * fsync) on the libuv thread pool; one write per directory is in flight at a
- * time. Whoever must not go on before its offsets are durable (a DeleteRecords
- * answer) waits for a pool write with dir_checkpoint_wait: waiters share the
- * writes, so a burst of them costs one or two writes. A synchronous write
- * (shutdown, a follower emptying its log) is ordered with the asynchronous
- * ones: whichever carries the newer state lands last.
+ * happens only when an entry changed since the last one: the loop copies the
+ * entries, and the libuv thread pool formats the three files from the copy
+ * and writes each atomically (tmp, fsync, rename, directory fsync); one write per directory is in
+ * flight at a time. Whoever must not go on before its offsets are durable (a DeleteRecords answer)
+ * waits for a pool write with dir_checkpoint_wait: waiters share the writes, so a burst of them
+ * costs one or two writes. A synchronous write (shutdown, a follower emptying its log) is ordered
+ * with the asynchronous ones: whichever carries the newer state lands last.
  *
  * Partitions whose offsets came from their own `log-offsets.checkpoint` (the
  * format before these files) have that file deleted once a write listing them

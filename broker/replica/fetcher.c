@@ -1,5 +1,5 @@
 /* Follower fetchers; see fetcher.h. */
-#include "broker/replica/fetcher.h"
+#include "broker/replica/fetcher_session.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -33,70 +33,6 @@
  * partition followed, each a cache miss) and a 1-5 ms loop stall per
  * fetcher every second. */
 #define FULL_ROUND_EVERY_MS 5000
-
-/* A partition in the request in flight, to match the answer against. */
-struct sent {
-    struct partition *p; /* only dereferenced after replica_manager_partition finds it again */
-    char topic[TOPIC_NAME_MAX + 1];
-    int32_t index;
-    int32_t leader_epoch;
-    int32_t last_fetched_epoch;
-    int64_t fetch_offset;
-    int64_t log_start;
-    bool moved; /* the last answer moved it on: in f->moved */
-};
-
-/* A partition of the fetcher's set, with its topic name's length. */
-struct set_member {
-    struct partition *p;
-    size_t topic_len;
-};
-
-struct replica_fetcher {
-    struct replica_manager *rm;
-    int32_t leader, slot;
-    struct rpc_client client;
-    bool client_up;
-    char host[LISTENER_HOST_MAX];
-    int port;
-    struct rpc_request req;
-    bool in_flight, closing;
-    uv_timer_t timer;
-    unsigned open_handles;
-    struct sent *sent;
-    size_t n_sent;
-    int backoff_logged;
-    bool throttled; /* the last round left partitions out for the throttle */
-    /* The fetch session with the leader (KIP-227; replica_session.h): its
-     * partitions as the leader holds them (what was last sent of each,
-     * sorted by sent_cmp), and the next request's epoch. Epoch
-     * REPLICA_SESSION_EPOCH_NEW: no session; the next fetch is full and
-     * opens one (closing `session_id` if the leader still has it). */
-    int32_t session_id, session_epoch;
-    struct sent *session;
-    size_t n_session;
-    bool session_error; /* the last answer was a session error */
-    /* The hosted partitions that follow this leader in this slot, as of
-     * rm->fetch_set_gen `set_gen` (each still checked by mine()): a round
-     * visits these, not every hosted partition (a follower of 5,000
-     * partitions from two leaders walked all of them per round, many
-     * rounds a second under load; issue 14). */
-    struct set_member *set; /* sorted as sent_order */
-    size_t n_set, cap_set;
-    uint64_t set_gen;
-    bool set_valid;
-    /* Incremental rounds (issue 14): once a session fetch's answer applied
-     * cleanly (`steady`) and nothing called for a full round, the next
-     * round visits and names only the session's partitions that answer
-     * appended to (`moved`, indices into f->session), not every partition
-     * followed. `incremental`: the request in flight is such a round's,
-     * matched against f->session. */
-    size_t *moved;
-    size_t n_moved;
-    bool steady, incremental;
-    bool retry_waits;      /* the last full round left partitions in a retry wait */
-    uint64_t last_full_ms; /* uv_now of the last full round */
-};
 
 int32_t fetcher_slot_of(const char *topic, int32_t index, int32_t n)
 {
@@ -497,183 +433,6 @@ static int send_epochs(struct replica_fetcher *f)
     return rv == 0 ? 0 : -1;
 }
 
-/* ---- the fetch session (KIP-227; replica_session.h) ---- */
-
-/* The order of the session's partitions: by index, then topic (most
- * comparisons stop at the index). */
-static int sent_order(int32_t index, const char *topic, const struct sent *s)
-{
-    if (index != s->index) {
-        return index < s->index ? -1 : 1;
-    }
-    return strcmp(topic, s->topic);
-}
-
-static int sent_cmp(const void *a, const void *b)
-{
-    const struct sent *x = a;
-    return sent_order(x->index, x->topic, b);
-}
-
-static bool sent_sorted(const struct sent *set, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        if (sent_cmp(&set[i - 1], &set[i]) > 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* `topic`-`index` among the `n` sorted `set`, or NULL. */
-static struct sent *sent_find(struct sent *set, size_t n, const char *topic, int32_t index)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = sent_order(index, topic, &set[mid]);
-        if (c == 0) {
-            return &set[mid];
-        }
-        if (c < 0) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    return NULL;
-}
-
-/* Start over: the next fetch is full and opens a new session (closing the
- * old one, should the leader still hold it). */
-static void session_drop(struct replica_fetcher *f)
-{
-    f->session_epoch = REPLICA_SESSION_EPOCH_NEW;
-    f->n_session = 0;
-    f->steady = false;
-}
-
-/* Whether the leader must be told of `now` again: its fetch offset, an
- * epoch or its log start moved since `before` was sent (or it is another
- * partition object, the topic re-created). */
-static bool sent_changed(const struct sent *now, const struct sent *before)
-{
-    return now->p != before->p || now->fetch_offset != before->fetch_offset ||
-           now->log_start != before->log_start || now->leader_epoch != before->leader_epoch ||
-           now->last_fetched_epoch != before->last_fetched_epoch;
-}
-
-/* The request's partition lists: with a session, the partitions to fetch
- * now (f->sent, sorted) that are new to it or changed, and the session's
- * that are no longer fetched (a leadership change, truncation, a retry
- * backoff, the throttle): the leader must stop counting those as fetched.
- * Without one, all of them. */
-struct fetch_lists {
-    Sluice__Replica__FetchPartition *parts, **part_ptrs;
-    Sluice__Replica__PartitionRef *forgot, **forgot_ptrs;
-    size_t n_parts, n_forgot;
-};
-
-static void list_part(struct replica_fetcher *f, struct fetch_lists *l, const struct sent *s)
-{
-    Sluice__Replica__FetchPartition *fp = &l->parts[l->n_parts];
-    sluice__replica__fetch_partition__init(fp);
-    fp->topic = (char *)s->topic;
-    fp->partition = s->index;
-    fp->fetch_offset = s->fetch_offset;
-    fp->current_leader_epoch = s->leader_epoch;
-    fp->last_fetched_epoch = s->last_fetched_epoch;
-    fp->log_start_offset = s->log_start;
-    fp->partition_max_bytes = (uint32_t)f->rm->cfg->replica_fetch_max_bytes;
-    l->part_ptrs[l->n_parts++] = fp;
-}
-
-static void list_forgotten(struct fetch_lists *l, const struct sent *s)
-{
-    Sluice__Replica__PartitionRef *ref = &l->forgot[l->n_forgot];
-    sluice__replica__partition_ref__init(ref);
-    ref->topic = (char *)s->topic;
-    ref->partition = s->index;
-    l->forgot_ptrs[l->n_forgot++] = ref;
-}
-
-static int fetch_lists_fill(struct replica_fetcher *f, struct fetch_lists *l)
-{
-    size_t n = f->n_sent + 1, m = f->n_session + 1;
-    memset(l, 0, sizeof *l);
-    l->parts = calloc(n, sizeof *l->parts);
-    l->part_ptrs = calloc(n, sizeof *l->part_ptrs);
-    l->forgot = calloc(m, sizeof *l->forgot);
-    l->forgot_ptrs = calloc(m, sizeof *l->forgot_ptrs);
-    if (l->parts == NULL || l->part_ptrs == NULL || l->forgot == NULL || l->forgot_ptrs == NULL) {
-        return -1;
-    }
-    if (!sent_sorted(f->sent, f->n_sent)) {
-        qsort(f->sent, f->n_sent, sizeof *f->sent, sent_cmp); /* a walk of every partition's */
-    }
-    size_t held = f->session_epoch == REPLICA_SESSION_EPOCH_NEW ? 0 : f->n_session;
-    size_t i = 0, j = 0;
-    while (i < f->n_sent || j < held) {
-        int c = j >= held ? -1 : i >= f->n_sent ? 1 : sent_cmp(&f->sent[i], &f->session[j]);
-        if (c < 0) {
-            list_part(f, l, &f->sent[i++]);
-        } else if (c > 0) {
-            list_forgotten(l, &f->session[j++]);
-        } else {
-            if (sent_changed(&f->sent[i], &f->session[j])) {
-                list_part(f, l, &f->sent[i]);
-            }
-            i++;
-            j++;
-        }
-    }
-    return 0;
-}
-
-static void fetch_lists_free(struct fetch_lists *l)
-{
-    free(l->parts);
-    free(l->part_ptrs);
-    free(l->forgot);
-    free(l->forgot_ptrs);
-}
-
-/* Whether an answer of session `id` fits the request in flight (epoch
- * f->session_epoch); if not the session is dropped and the answer ignored. */
-static bool session_fits(struct replica_fetcher *f, int32_t id)
-{
-    if (f->session_epoch == REPLICA_SESSION_EPOCH_NEW || id == f->session_id) {
-        return true;
-    }
-    log_warn("replica",
-             "fetch session with leader=%d answered as session=%d, not %d: starting over",
-             f->leader, id, f->session_id);
-    session_drop(f);
-    return false;
-}
-
-/* The answer was applied: the session (if the leader made or kept one) now
- * holds the request's set: f->sent (sorted by fetch_lists_fill) after a full
- * round, f->session itself (updated in place) after an incremental one. */
-static void session_answered(struct replica_fetcher *f, int32_t id)
-{
-    if (id == 0) {
-        session_drop(f); /* none was made: fetch in full again */
-        return;
-    }
-    f->session_id = id;
-    f->session_epoch =
-        f->session_epoch == INT32_MAX ? REPLICA_SESSION_EPOCH_NEW + 1 : f->session_epoch + 1;
-    if (f->incremental) {
-        return;
-    }
-    struct sent *t = f->session;
-    f->session = f->sent;
-    f->sent = t;
-    f->n_session = f->n_sent;
-    f->n_sent = 0;
-}
-
 /* ---- fetching ---- */
 
 static void fetched_one(struct replica_fetcher *f, struct partition *p,
@@ -732,7 +491,7 @@ static void on_session_error(struct replica_fetcher *f, int32_t error)
 {
     log_info("replica", "fetch session=%d with leader=%d ended error=%d: fetching in full",
              f->session_id, f->leader, error);
-    session_drop(f);
+    fetcher_session_drop(f);
     bool again = f->session_error;
     f->session_error = true;
     if (again) {
@@ -773,7 +532,7 @@ static bool fetched_all(struct replica_fetcher *f, const Sluice__Replica__Replic
             log_error("replica", "fetch response from leader=%d overruns its payload", f->leader);
             return false;
         }
-        struct sent *s = sent_find(set, n, fp->topic, fp->partition);
+        struct sent *s = fetcher_session_find(set, n, fp->topic, fp->partition);
         struct partition *p = s != NULL ? still_mine(f, s) : NULL;
         if (p != NULL && p->fetch_state == FETCH_ACTIVE &&
             partition_log_end(p) == s->fetch_offset) {
@@ -807,7 +566,7 @@ static void on_fetch(struct rpc_request *req, int status, const struct rpc_frame
             log_warn("replica", "fetch from leader=%d failed error=%s", f->leader,
                      strerror(-status));
         }
-        session_drop(f); /* the leader may have moved the session on: we cannot tell */
+        fetcher_session_drop(f); /* the leader may have moved the session on: we cannot tell */
         backoff(f);
         return;
     }
@@ -820,9 +579,9 @@ static void on_fetch(struct rpc_request *req, int status, const struct rpc_frame
     }
     f->session_error = false;
     f->backoff_logged = 0;
-    if (session_fits(f, r->session_id)) {
+    if (fetcher_session_fits(f, r->session_id)) {
         bool clean = fetched_all(f, r, frame);
-        session_answered(f, r->session_id);
+        fetcher_session_answered(f, r->session_id);
         f->steady = clean && f->session_epoch != REPLICA_SESSION_EPOCH_NEW;
     }
     sluice__replica__replica_fetch_response__free_unpacked(r, NULL);
@@ -967,7 +726,7 @@ static int moved_list_fill(struct replica_fetcher *f, struct fetch_lists *l, uin
         s->last_fetched_epoch = partition_log_latest_epoch(s->p->log);
         s->log_start = partition_log_start(s->p);
         s->moved = false;
-        list_part(f, l, s);
+        fetcher_session_list_part(f, l, s);
     }
     f->n_moved = 0;
     return 0;
@@ -981,16 +740,16 @@ static int incremental_round(struct replica_fetcher *f, uint64_t now)
     f->rm->fetcher_stats.partitions_walked += f->n_moved;
     struct fetch_lists l;
     if (moved_list_fill(f, &l, now) != 0) {
-        fetch_lists_free(&l);
+        fetcher_session_lists_free(&l);
         moved_forget(f);
         return 1;
     }
     f->rm->fetcher_stats.incremental_rounds++;
     f->incremental = true;
     int rv = connect_leader(f) == 0 ? send_fetch(f, &l) : -1;
-    fetch_lists_free(&l);
+    fetcher_session_lists_free(&l);
     if (rv != 0) {
-        session_drop(f); /* the session's entries moved on without the leader */
+        fetcher_session_drop(f); /* the session's entries moved on without the leader */
     }
     return rv;
 }
@@ -1032,8 +791,8 @@ static void full_round(struct replica_fetcher *f, uint64_t now)
         rv = send_epochs(f);
     } else {
         struct fetch_lists l;
-        rv = fetch_lists_fill(f, &l) == 0 ? send_fetch(f, &l) : -1;
-        fetch_lists_free(&l);
+        rv = fetcher_session_lists_fill(f, &l) == 0 ? send_fetch(f, &l) : -1;
+        fetcher_session_lists_free(&l);
     }
     if (rv == 1) {
         round_start(f); /* nothing needed asking after all */

@@ -99,6 +99,7 @@ int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluic
     lm->dirs = dirs;
     lm->each = each;
     lm->owner = owner;
+    lm->flush_visits_per_turn = LOG_MANAGER_FLUSH_VISITS_PER_TURN;
     deadline_heap_init(&lm->retention_due);
     log_delete_queue_init(&lm->deletions, loop, LOG_MANAGER_DELETIONS_IN_FLIGHT);
     partition_log_file_cache_init(&lm->files,
@@ -209,6 +210,9 @@ static void work_list(struct managed_log *m)
 
 static void work_unlist(struct managed_log *m)
 {
+    if (m->lm->flush_cursor == m) {
+        m->lm->flush_cursor = m->work.next; /* the pass goes on after it */
+    }
     list_remove(&m->lm->work, m, offsetof(struct managed_log, work));
 }
 
@@ -498,7 +502,13 @@ static void open_run(struct log_open_task *t)
     char legacy[4200];
     snprintf(legacy, sizeof legacy, "%s/" PARTITION_LOG_CHECKPOINT_FILE, j->path);
     j->legacy = !j->listed && j->exists && access(legacy, F_OK) == 0;
-    partition_metadata_write(j->path, j->id);
+    int meta_rv = partition_metadata_write(j->path, j->id);
+    if (meta_rv < 0) {
+        /* Not fatal: the id only guards against a deleted topic's leftover
+         * directory, and the next open of this partition writes it again. */
+        log_warn("replica", "cannot record the topic id dir=%s error=%s", j->path,
+                 strerror(-meta_rv));
+    }
     /* The files of a new directory (segments, partition.metadata, the
      * epochs) before the partition takes records. */
     if (t->sync_data_dir && (j->rv = fs_fsync_dir(j->path)) < 0) {
@@ -727,19 +737,42 @@ static void on_retention(uv_timer_t *t)
     }
 }
 
-/* Only the logs with work: flush what is due, file their offsets, and drop
- * those that have nothing left pending from the list. */
-static void on_flush(uv_timer_t *t)
+static void on_flush_idle(uv_idle_t *idle);
+
+/* Visit the pass's next flush_visits_per_turn logs; the idle handle runs
+ * this once per loop turn, after the timers and before the poll for I/O,
+ * until the pass is done. */
+static void flush_step(struct log_manager *lm)
 {
-    struct log_manager *lm = t->data;
-    struct managed_log *m = lm->work, *next;
-    for (; m != NULL; m = next) {
-        next = m->work.next;
+    for (size_t n = 0; lm->flush_cursor != NULL && n < lm->flush_visits_per_turn; n++) {
+        struct managed_log *m = lm->flush_cursor;
+        lm->flush_cursor = m->work.next;
         partition_log_flush_if_due(m->log);
         file_offsets(m);
         if (!partition_log_take_work(m->log)) {
             work_unlist(m);
         }
+        lm->flush_visits++;
+    }
+    if (lm->flush_cursor == NULL) {
+        uv_idle_stop(&lm->flush_idle);
+    }
+}
+
+static void on_flush_idle(uv_idle_t *idle)
+{
+    flush_step(idle->data);
+}
+
+/* Only the logs with work: flush what is due, file their offsets, and drop
+ * those that have nothing left pending from the list. A pass still going
+ * (thousands of active partitions) is left to finish. */
+static void on_flush(uv_timer_t *t)
+{
+    struct log_manager *lm = t->data;
+    if (lm->flush_cursor == NULL && lm->work != NULL) {
+        lm->flush_cursor = lm->work;
+        uv_idle_start(&lm->flush_idle, on_flush_idle);
     }
 }
 
@@ -931,7 +964,8 @@ void log_manager_start_timers(struct log_manager *lm)
 {
     uv_timer_init(lm->loop, &lm->retention_timer);
     uv_timer_init(lm->loop, &lm->flush_timer);
-    lm->retention_timer.data = lm->flush_timer.data = lm;
+    uv_idle_init(lm->loop, &lm->flush_idle);
+    lm->retention_timer.data = lm->flush_timer.data = lm->flush_idle.data = lm;
     uint64_t every = (uint64_t)lm->cfg->log_retention_check_interval_ms;
     uv_timer_start(&lm->retention_timer, on_retention, every, every);
     uv_timer_start(&lm->flush_timer, on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
@@ -962,6 +996,8 @@ void log_manager_stop(struct log_manager *lm)
     if (lm->timers_started) {
         uv_close((uv_handle_t *)&lm->retention_timer, NULL);
         uv_close((uv_handle_t *)&lm->flush_timer, NULL);
+        uv_close((uv_handle_t *)&lm->flush_idle, NULL);
+        lm->flush_cursor = NULL;
         uv_close((uv_handle_t *)&lm->checkpoint_timer, NULL);
         uv_close((uv_handle_t *)&lm->cleaner_timer, NULL);
         uv_close((uv_handle_t *)&lm->offline_timer, NULL);

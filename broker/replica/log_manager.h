@@ -78,7 +78,13 @@ struct log_manager {
     uv_timer_t checkpoint_timer;
     bool timers_started;
     struct dir_checkpoint *checkpoints[DATA_DIR_MAX];
-    struct managed_log *work;           /* logs with periodic work (has_work), a list */
+    struct managed_log *work; /* logs with periodic work (has_work), a list */
+    /* The flush timer's pass over `work`: the next log to visit (NULL: no
+     * pass going on), a bounded number per loop turn (flush_idle). */
+    struct managed_log *flush_cursor;
+    uv_idle_t flush_idle;
+    size_t flush_visits_per_turn;       /* LOG_MANAGER_FLUSH_VISITS_PER_TURN (tests lower it) */
+    uint64_t flush_visits;              /* logs the flush passes visited (tests) */
     struct deadline_heap retention_due; /* the logs by retention deadline */
     bool retention_every_log;           /* the queue lacked memory: visit all */
     uint64_t retention_visits;          /* logs the retention passes visited (tests) */
@@ -115,6 +121,11 @@ struct log_manager {
  * three at a time, all four can be busy at once, but a flush then still
  * waits for one job to end, not for a topic's worth.) */
 #define LOG_MANAGER_DELETIONS_IN_FLIGHT 2
+
+/* Logs the flush pass visits per loop turn: with thousands of active
+ * partitions one pass in one callback held every client for milliseconds
+ * each second; a few hundred cost well under one. */
+#define LOG_MANAGER_FLUSH_VISITS_PER_TURN 256
 
 /* log.max.open.files as configured, or for 0 derived from the soft
  * RLIMIT_NOFILE: (limit - 512) / 2, at least 64, at most

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/log.h"
+#include "common/fs_util.h"
 
 static void id_hex(const uint8_t id[16], char out[33])
 {
@@ -34,22 +34,18 @@ int partition_metadata_stale(const char *path, const uint8_t id[16])
     return stale;
 }
 
-void partition_metadata_write(const char *path, const uint8_t id[16])
+int partition_metadata_write(const char *path, const uint8_t id[16])
 {
-    char file[4200], tmp[4300], hex[33];
-    snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path);
+    char file[4200], hex[33], body[64];
+    if ((size_t)snprintf(file, sizeof file, "%s/" PARTITION_METADATA_FILE, path) >= sizeof file) {
+        return -ENAMETOOLONG;
+    }
     if (access(file, F_OK) == 0) {
-        return;
+        return 0;
     }
-    snprintf(tmp, sizeof tmp, "%s.tmp", file);
     id_hex(id, hex);
-    FILE *f = fopen(tmp, "w");
-    int rv = f != NULL && fprintf(f, "version: 0\ntopic_id: %s\n", hex) > 0 ? 0 : -1;
-    if (f != NULL && (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0)) {
-        rv = -1;
-    }
-    if (rv != 0 || rename(tmp, file) != 0) {
-        log_warn("replica", "cannot record the topic id dir=%s error=%s", path, strerror(errno));
-        unlink(tmp);
-    }
+    int len = snprintf(body, sizeof body, "version: 0\ntopic_id: %s\n", hex);
+    /* fs_util closes the descriptor and removes the .tmp on every failure;
+     * the caller fsyncs the directory with the partition's other new files. */
+    return fs_write_replace_synced(path, PARTITION_METADATA_FILE, body, (size_t)len);
 }

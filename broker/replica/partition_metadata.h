@@ -18,9 +18,12 @@
  * names another id); 0 otherwise (no file yet, or the same id). */
 int partition_metadata_stale(const char *path, const uint8_t id[16]);
 
-/* Record `id` in `path` unless a file is there already: written through a
- * .tmp (log recovery removes a leftover one), fsynced and renamed. A
- * failure is logged and the .tmp removed; the next open writes it again. */
-void partition_metadata_write(const char *path, const uint8_t id[16]);
+/* Record `id` in `path` (borrowed) unless a file is there already: written
+ * through a .tmp (log recovery removes a leftover one), fsynced and renamed;
+ * the caller fsyncs `path` itself if the entry must survive a crash. Returns
+ * 0 (written, or already there), -ENAMETOOLONG, or -errno of the failing
+ * step, after which no descriptor is left open and the .tmp is removed.
+ * Nothing is logged here: the caller logs, with the partition. */
+int partition_metadata_write(const char *path, const uint8_t id[16]);
 
 #endif

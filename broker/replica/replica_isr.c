@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/replica/alter_outcome.h"
 #include "common/log.h"
-#include "proto/kafka/kafka_errors.h"
 
 struct alter_ctx {
     struct replica_manager *rm;
@@ -32,36 +32,6 @@ static struct partition *answered_partition(const struct alter_ctx *a)
     return t != NULL && memcmp(t->id, a->topic_id, sizeof a->topic_id) == 0 ? p : NULL;
 }
 
-/* What an answer says about the proposal (Kafka's AlterPartitionManager
- * and Partition.handleAlterPartitionError). */
-enum alter_outcome {
-    ALTER_APPLIED,
-    ALTER_REFUSED,      /* proven not applied */
-    ALTER_LOST_VERSION, /* INVALID_UPDATE_VERSION: another change won */
-    ALTER_UNKNOWN,      /* may have committed */
-};
-
-static enum alter_outcome alter_outcome(int32_t error)
-{
-    switch (error) {
-    case KAFKA_ERROR_NONE:
-        return ALTER_APPLIED;
-    case REPLICA_ALTER_NOT_SENT:
-    case KAFKA_ERROR_FENCED_LEADER_EPOCH:
-    case KAFKA_ERROR_STALE_BROKER_EPOCH:
-    case KAFKA_ERROR_UNKNOWN_TOPIC_ID:
-    case KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION:
-    case KAFKA_ERROR_INELIGIBLE_REPLICA:
-    case KAFKA_ERROR_INVALID_REQUEST:
-    case KAFKA_ERROR_OPERATION_NOT_ATTEMPTED:
-        return ALTER_REFUSED;
-    case KAFKA_ERROR_INVALID_UPDATE_VERSION:
-        return ALTER_LOST_VERSION;
-    default: /* no answer, NOT_CONTROLLER retried out, UNKNOWN_SERVER_ERROR, ... */
-        return ALTER_UNKNOWN;
-    }
-}
-
 static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
                             int32_t partition_epoch, const int32_t *isr, int32_t n_isr)
 {
@@ -70,13 +40,13 @@ static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t le
     if (p != NULL && p->alter_in_flight && p->alter_wait == ALTER_WAIT_ANSWER) {
         struct partition_state st = {leader, leader_epoch, partition_epoch, NULL, 0, isr, n_isr, 0};
         const struct partition_state *committed = leader_epoch >= 0 ? &st : NULL;
-        switch (alter_outcome(error)) {
-        case ALTER_APPLIED:
+        switch (alter_outcome_of(error)) {
+        case ALTER_OUTCOME_APPLIED:
             log_info("replica", "ISR changed topic=%s partition=%d isr_size=%d partition_epoch=%d",
                      p->topic, p->index, n_isr, partition_epoch);
             partition_isr_answered(p, committed);
             break;
-        case ALTER_REFUSED:
+        case ALTER_OUTCOME_REFUSED:
             /* Not again at once: a refused member (fenced, not yet
              * registered) stays refused for a while. */
             p->alter_retry_ms = uv_now(a->rm->loop) + REPLICA_ISR_ALTER_RETRY_MS;
@@ -84,7 +54,7 @@ static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t le
                      p->index, error);
             partition_isr_answered(p, committed);
             break;
-        case ALTER_LOST_VERSION:
+        case ALTER_OUTCOME_LOST_VERSION:
             /* Our ISR is not the controller's: the metadata brings its newer
              * one (unless the answer carried it); until then the proposed
              * ISR may be the committed one and keeps counting (Kafka). */
@@ -94,14 +64,12 @@ static void on_alter_answer(void *arg, int32_t error, int32_t leader, int32_t le
                      p->topic, p->index);
             partition_isr_unresolved(p, committed, false);
             break;
-        case ALTER_UNKNOWN:
+        case ALTER_OUTCOME_UNKNOWN:
             /* It may have committed: the proposed ISR keeps counting, and
              * the same proposal goes again (a retry of a committed change is
              * answered NONE with the committed state). */
             p->alter_retry_ms = uv_now(a->rm->loop) + REPLICA_ISR_ALTER_RETRY_MS;
-            log_info("replica",
-                     "ISR change unanswered: proposing it again topic=%s partition=%d error=%d",
-                     p->topic, p->index, error);
+            isr_retry_log_add(&a->rm->isr_retry_log, p->topic, p->index, error);
             partition_isr_unresolved(p, committed, true);
             break;
         }

@@ -789,6 +789,7 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     uint64_t every = (uint64_t)cfg->replica_lag_time_max_ms / 2;
     every = every > 0 ? every : 1;
     uv_timer_start(&rm->isr_timer, on_isr_timer, every, every);
+    isr_retry_log_init(&rm->isr_retry_log, loop);
     return 0;
 }
 
@@ -801,6 +802,7 @@ void replica_manager_stop(struct replica_manager *rm)
     run_opens_waiters(rm);             /* any left answer now */
     close_fetchers(rm);
     uv_close((uv_handle_t *)&rm->isr_timer, NULL);
+    isr_retry_log_close(&rm->isr_retry_log);
     /* Waiting fetches answer now with what they have. */
     delayed_queue_close(&rm->delayed, NULL);
     replica_session_cache_free(rm->fetch_sessions); /* after the parked fetches answered */

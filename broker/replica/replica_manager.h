@@ -18,8 +18,10 @@
 
 #include "broker/data_dir.h"
 #include "broker/metadata/metadata_view.h"
+#include "broker/replica/alter_outcome.h"
 #include "broker/replica/change_journal.h"
 #include "broker/replica/delayed_op.h"
+#include "broker/replica/isr_retry_log.h"
 #include "broker/replica/log_manager.h"
 #include "broker/replica/partition.h"
 #include "broker/replica/replication_quota.h"
@@ -34,9 +36,8 @@ struct replica_session_cache;
  * proposed). */
 /* `error`: 0 (applied: the committed state follows), the controller's
  * Kafka error code (with the partition's committed state when it sent one,
- * else leader_epoch -1 and no ISR), or one of these: */
-#define REPLICA_ALTER_UNKNOWN  (-1) /* no answer: the change may have committed */
-#define REPLICA_ALTER_NOT_SENT (-2) /* it never reached a controller */
+ * else leader_epoch -1 and no ISR), REPLICA_ALTER_UNKNOWN or
+ * REPLICA_ALTER_NOT_SENT (alter_outcome.h says what each proves). */
 typedef void (*replica_alter_cb)(void *arg, int32_t error, int32_t leader, int32_t leader_epoch,
                                  int32_t partition_epoch, const int32_t *isr, int32_t n_isr);
 struct replica_controller {
@@ -86,6 +87,7 @@ struct replica_manager {
      * partitions and walk all hosted ones again only then. */
     uint64_t fetch_set_gen;
     uv_timer_t isr_timer;
+    struct isr_retry_log isr_retry_log; /* unanswered ISR changes, a line per round */
     bool running;
     const struct internal_tls *tls; /* fetching from leaders over mutual TLS; NULL: plaintext */
     bool offline_dirty;             /* the offline replicas changed since the last report */

@@ -1,6 +1,7 @@
 /* The controller service on one real node for unit tests (test_service.c,
- * test_service_alter.c): a raft_uv quorum in a temporary directory, the RPC
- * service on loopback, and synchronous calls as a broker would make them.
+ * test_service_alter.c, test_broker_session.c): a raft_uv quorum in a
+ * temporary directory, the RPC service on loopback, and synchronous calls
+ * as a broker would make them.
  * Every helper asserts (libcheck) rather than returning errors. */
 #ifndef SLUICE_TESTS_UNIT_SERVICE_NODE_H
 #define SLUICE_TESTS_UNIT_SERVICE_NODE_H

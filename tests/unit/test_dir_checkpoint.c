@@ -238,6 +238,39 @@ START_TEST(test_dir_close_with_write_in_flight)
 }
 END_TEST
 
+/* A pool write holds the entries as they were when it was queued (it
+ * formats them off the loop, from its own copy): changes and removals made
+ * meanwhile, topic names freed included, go in the next write. */
+START_TEST(test_dir_pool_write_holds_the_state_it_was_queued_with)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct dir_checkpoint *dc = dir_checkpoint_open(&loop, root);
+    struct log_checkpoint a = {1, 10, 9}, b = {0, 2147483647, 5};
+    ck_assert_int_eq(dir_checkpoint_set(dc, "alpha", 0, &a), 0);
+    ck_assert_int_eq(dir_checkpoint_set(dc, "beta", 2147483647, &b), 0);
+    dir_checkpoint_write_async(dc);
+    struct log_checkpoint a2 = {1, 11, 11};
+    ck_assert_int_eq(dir_checkpoint_set(dc, "alpha", 0, &a2), 0);
+    dir_checkpoint_remove(dc, "beta", 2147483647);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    char text[256];
+    ck_assert_int_eq(read_file(OFFSET_CHECKPOINT_HIGH_WATERMARK, text, sizeof text), 0);
+    ck_assert(strstr(text, "alpha 0 10\n") != NULL);
+    ck_assert(strstr(text, "beta 2147483647 2147483647\n") != NULL);
+    struct log_checkpoint got;
+    ck_assert(dir_checkpoint_get(dc, "alpha", 0, &got) && got.high_watermark == 11);
+    ck_assert(!dir_checkpoint_get(dc, "beta", 2147483647, &got));
+
+    dir_checkpoint_write_async(dc);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(read_file(OFFSET_CHECKPOINT_HIGH_WATERMARK, text, sizeof text), 0);
+    ck_assert_str_eq(text, "0\n1\nalpha 0 11\n");
+    dir_checkpoint_close(dc);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* One write covers the three files, so it runs at the shortest interval. */
 START_TEST(test_checkpoint_interval_is_the_shortest)
 {
@@ -263,6 +296,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_dir_retires_old_files_after_a_write);
     tcase_add_test(tc, test_dir_corrupt_file_is_ignored);
     tcase_add_test(tc, test_dir_close_with_write_in_flight);
+    tcase_add_test(tc, test_dir_pool_write_holds_the_state_it_was_queued_with);
     tcase_add_test(tc, test_checkpoint_interval_is_the_shortest);
     suite_add_tcase(s, tc);
     return s;

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "broker/data_dir.h"
+#include "broker/replica/dir_checkpoint.h"
 #include "broker/replica/log_manager.h"
 #include "log_test_util.h"
 #include "tests/unit/check_main.h"
@@ -80,8 +81,10 @@ static void setup(void)
 static void teardown(void)
 {
     for (int i = 0; i < N_LOGS; i++) {
-        ck_assert_int_eq(partition_log_close(logs[i]), 0);
-        log_manager_release(&lm, 0);
+        if (logs[i] != NULL) {
+            ck_assert_int_eq(partition_log_close(logs[i]), 0);
+            log_manager_release(&lm, 0);
+        }
     }
     log_manager_stop(&lm);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -238,6 +241,47 @@ START_TEST(test_cleaner_visits_only_compacted_logs_with_segments_to_clean)
 }
 END_TEST
 
+/* Whether log i's offsets, as its directory's checkpoint entries hold them,
+ * have its high watermark at its end. */
+static bool filed(int i)
+{
+    struct log_checkpoint cp;
+    return dir_checkpoint_get(lm.checkpoints[0], "t", i, &cp) &&
+           cp.high_watermark == partition_log_end_offset(logs[i]);
+}
+
+/* The flush pass over thousands of active logs is spread over loop turns,
+ * a bounded number of logs per turn, so clients are served in between; a
+ * log closed in the middle of a pass is skipped, the rest still visited. */
+START_TEST(test_flush_pass_visits_a_bounded_number_of_logs_per_turn)
+{
+    int64_t now = wall_now();
+    for (int i = 0; i < N_LOGS; i++) {
+        fill(i, 1, now); /* listed with work, most recent first: 39 ... 0 */
+        ck_assert(!filed(i));
+    }
+    lm.flush_visits_per_turn = 16;
+    log_manager_start_timers(&lm);
+    RUN_UNTIL(lm.flush_visits > 0); /* the flush timer ticks each second */
+    ck_assert_uint_eq(lm.flush_visits, 16);
+    for (int i = 0; i < N_LOGS; i++) {
+        ck_assert_int_eq(filed(i), i >= N_LOGS - 16);
+    }
+    /* Log 23 is next in the pass: closed now, the pass goes on after it. */
+    ck_assert_int_eq(partition_log_close(logs[23]), 0);
+    log_manager_release(&lm, 0);
+    logs[23] = NULL;
+    uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_uint_eq(lm.flush_visits, 32);
+    uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_uint_eq(lm.flush_visits, N_LOGS - 1);
+    ck_assert_ptr_null(lm.flush_cursor);
+    for (int i = 0; i < N_LOGS; i++) {
+        ck_assert(i == 23 || filed(i));
+    }
+}
+END_TEST
+
 /* log.max.open.files 0 follows the soft RLIMIT_NOFILE, within its bounds. */
 START_TEST(test_open_files_limit_follows_the_soft_rlimit)
 {
@@ -273,6 +317,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc_core, test_only_due_logs_are_visited);
     tcase_add_test(tc_core, test_cleaner_visits_only_compacted_logs_with_segments_to_clean);
     tcase_add_test(tc_core, test_open_files_limit_follows_the_soft_rlimit);
+    tcase_add_test(tc_core, test_flush_pass_visits_a_bounded_number_of_logs_per_turn);
     suite_add_tcase(s, tc_core);
     return s;
 }

@@ -4,6 +4,7 @@
  * broker_session's replay would). */
 #include <check.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +17,34 @@
 #include "broker/replica/replica_liveness.h"
 #include "broker/replica/replica_manager.h"
 #include "common/buf.h"
+#include "common/log.h"
 #include "metadata/image.h"
 #include "proto/kafka/kafka_errors.h"
 #include "tests/unit/check_main.h"
 #include "tests/unit/log_test_util.h"
+
+/* Log lines about unanswered ISR changes, by level (log_write is wrapped:
+ * -Wl,--wrap=log_write), and the last INFO one. */
+void __real_log_write(enum log_level level, const char *component, const char *fmt, ...);
+void __wrap_log_write(enum log_level level, const char *component, const char *fmt, ...);
+static int unanswered_lines[LOG_LEVEL_NONE + 1];
+static char unanswered_info[2048];
+
+void __wrap_log_write(enum log_level level, const char *component, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (strstr(line, "unanswered") != NULL) {
+        unanswered_lines[level]++;
+        if (level == LOG_LEVEL_INFO) {
+            snprintf(unanswered_info, sizeof unanswered_info, "%s", line);
+        }
+    }
+    __real_log_write(level, component, "%s", line);
+}
 
 static char dir[64];
 static struct sluice_config cfg;
@@ -947,6 +972,57 @@ START_TEST(test_parked_answered_when_partition_goes)
 }
 END_TEST
 
+/* With no controller answering, every led partition's proposal goes
+ * unanswered at each retry: one INFO line per round (the count and the
+ * first partitions), each partition at DEBUG only. */
+START_TEST(test_alter_unanswered_logged_once_per_round)
+{
+    static const int32_t both[] = {1, 2};
+    static struct replica_controller rc = {.broker_epoch = held_broker_epoch,
+                                           .alter_partition = hold_alter};
+    struct metadata_view *v;
+    struct replica_manager rm;
+    start(&v, &rm);
+    replica_manager_set_controller(&rm, &rc);
+    n_held = 0;
+    TopicState *t = add_topic("many", 4);
+    for (size_t i = 0; i < t->n_partitions; i++) {
+        PartitionState *ps = t->partitions[i];
+        ck_assert_int_eq(image_set_ints(&ps->replicas, &ps->n_replicas, both, 2), 0);
+    }
+    metadata_quorum_refresh(v);
+    settle(&rm);
+    for (int32_t i = 0; i < 4; i++) {
+        replica_isr_expand(&rm, replica_manager_partition(&rm, "many", i), 2);
+    }
+    ck_assert_uint_eq(n_held, 4);
+
+    memset(unanswered_lines, 0, sizeof unanswered_lines);
+    for (size_t round = 0; round < 2; round++) {
+        for (size_t i = 0; i < 4; i++) {
+            held[round * 4 + i].cb(held[round * 4 + i].arg, REPLICA_ALTER_UNKNOWN, -1, -1, -1, NULL,
+                                   0);
+        }
+        uv_run(&loop, UV_RUN_NOWAIT); /* the round's line follows its answers */
+        ck_assert_int_eq(unanswered_lines[LOG_LEVEL_INFO], (int)round + 1);
+        ck_assert_int_eq(unanswered_lines[LOG_LEVEL_DEBUG], 4 * ((int)round + 1));
+        ck_assert_ptr_nonnull(strstr(unanswered_info, "partitions=4 error=-1"));
+        ck_assert_ptr_nonnull(strstr(unanswered_info, "first=many-0,many-1,many-2,..."));
+        if (round == 0) {
+            /* The retry delay is over (without sleeping): the lag scan
+             * sends all four again, for the next round. */
+            for (int32_t i = 0; i < 4; i++) {
+                replica_manager_partition(&rm, "many", i)->alter_retry_ms = 0;
+            }
+            replica_isr_shrink_lagging(&rm);
+            ck_assert_uint_eq(n_held, 8);
+        }
+    }
+    stop(v, &rm);
+    ck_assert_int_eq(unanswered_lines[LOG_LEVEL_INFO], 2);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_manager");
@@ -964,6 +1040,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_alter_unanswered_keeps_proposed_isr_and_resends);
     tcase_add_test(tc, test_alter_lost_version_waits_for_metadata);
     tcase_add_test(tc, test_alter_refusal_clears_proposed_isr);
+    tcase_add_test(tc, test_alter_unanswered_logged_once_per_round);
     tcase_add_test(tc, test_fenced_replica_rechecks_parked_low_watermark);
     tcase_add_test(tc, test_parked_answered_when_partition_goes);
     suite_add_tcase(s, tc);
