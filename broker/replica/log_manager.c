@@ -39,11 +39,11 @@ struct managed_log {
     char *topic;
     int32_t partition;
     size_t dir;
-    struct log_link work;               /* in lm->work */
-    struct log_link compact;            /* in lm->compacted */
-    struct log_link open;               /* in lm->open_logs, while open */
-    struct deadline_entry retention;    /* queued at its retention deadline */
-    struct managed_log *retention_next; /* in the retention pass's list of due logs */
+    struct log_link work;            /* in lm->work */
+    struct log_link compact;         /* in lm->compacted */
+    struct log_link open;            /* in lm->open_logs, while open */
+    struct deadline_entry retention; /* queued at its retention deadline */
+    struct log_link retention_pass;  /* in lm->retention_pending: due, not yet visited */
     /* Waiting for a checkpoint holding log start `start_target` to land
      * before the segments below it are deleted (DeleteRecords). */
     struct log_checkpoint_waiter start_wait;
@@ -100,6 +100,7 @@ int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluic
     lm->each = each;
     lm->owner = owner;
     lm->flush_visits_per_turn = LOG_MANAGER_FLUSH_VISITS_PER_TURN;
+    lm->retention_visits_per_turn = LOG_MANAGER_RETENTION_VISITS_PER_TURN;
     deadline_heap_init(&lm->retention_due);
     log_delete_queue_init(&lm->deletions, loop, LOG_MANAGER_DELETIONS_IN_FLIGHT);
     partition_log_file_cache_init(&lm->files,
@@ -408,6 +409,7 @@ static void on_log_closed(void *data, struct partition_log *log, const struct lo
     compact_unlist(m);
     open_unlist(m);
     deadline_heap_remove(&m->lm->retention_due, &m->retention);
+    list_remove(&m->lm->retention_pending, m, offsetof(struct managed_log, retention_pass));
     if (m->start_pending) {
         dir_checkpoint_unwait(dc, &m->start_wait);
     }
@@ -711,29 +713,48 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Only the logs whose retention deadline has passed: the due ones leave the
- * queue first, so what a visit changes cannot bring a log round twice in one
- * pass, then each is visited and queued again at its next deadline. */
-static void on_retention(uv_timer_t *t)
+static void on_retention_idle(uv_idle_t *idle)
 {
-    struct log_manager *lm = t->data;
-    struct retention_pass pass = {wall_ms(), lm->cfg->producer_id_expiration_ms};
-    if (lm->retention_every_log) {
-        lm->each(lm->owner, retention_one, &pass);
-        return;
-    }
-    struct managed_log *due = NULL, *m, *next;
-    struct deadline_entry *e;
-    while ((e = deadline_heap_pop_due(&lm->retention_due, pass.now_ms)) != NULL) {
-        m = (struct managed_log *)((char *)e - offsetof(struct managed_log, retention));
-        m->retention_next = due;
-        due = m;
-    }
-    for (m = due; m != NULL; m = next) {
-        next = m->retention_next;
+    struct log_manager *lm = idle->data;
+    struct retention_pass pass = {lm->retention_pass_now_ms, lm->cfg->producer_id_expiration_ms};
+    for (size_t n = 0; lm->retention_pending != NULL && n < lm->retention_visits_per_turn; n++) {
+        struct managed_log *m = lm->retention_pending;
+        list_remove(&lm->retention_pending, m, offsetof(struct managed_log, retention_pass));
         retention_one(m->log, m->topic, m->partition, &pass);
         retention_schedule(m, m->log);
         lm->retention_visits++;
+    }
+    if (lm->retention_pending == NULL) {
+        uv_idle_stop(&lm->retention_idle);
+    }
+}
+
+/* Only the logs whose retention deadline has passed: the due ones leave the
+ * queue first, so what a visit changes cannot bring a log round twice in one
+ * pass; then the idle handle visits a bounded number per loop turn (a
+ * visit may delete segments: thousands of partitions created together
+ * expire together) and queues each again at its next deadline. A pass still
+ * going is left to finish. */
+static void on_retention(uv_timer_t *t)
+{
+    struct log_manager *lm = t->data;
+    if (lm->retention_every_log) {
+        struct retention_pass pass = {wall_ms(), lm->cfg->producer_id_expiration_ms};
+        lm->each(lm->owner, retention_one, &pass);
+        return;
+    }
+    if (lm->retention_pending != NULL) {
+        return;
+    }
+    lm->retention_pass_now_ms = wall_ms();
+    struct deadline_entry *e;
+    while ((e = deadline_heap_pop_due(&lm->retention_due, lm->retention_pass_now_ms)) != NULL) {
+        struct managed_log *m =
+            (struct managed_log *)((char *)e - offsetof(struct managed_log, retention));
+        list_add(&lm->retention_pending, m, offsetof(struct managed_log, retention_pass));
+    }
+    if (lm->retention_pending != NULL) {
+        uv_idle_start(&lm->retention_idle, on_retention_idle);
     }
 }
 
@@ -965,7 +986,9 @@ void log_manager_start_timers(struct log_manager *lm)
     uv_timer_init(lm->loop, &lm->retention_timer);
     uv_timer_init(lm->loop, &lm->flush_timer);
     uv_idle_init(lm->loop, &lm->flush_idle);
+    uv_idle_init(lm->loop, &lm->retention_idle);
     lm->retention_timer.data = lm->flush_timer.data = lm->flush_idle.data = lm;
+    lm->retention_idle.data = lm;
     uint64_t every = (uint64_t)lm->cfg->log_retention_check_interval_ms;
     uv_timer_start(&lm->retention_timer, on_retention, every, every);
     uv_timer_start(&lm->flush_timer, on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
@@ -997,6 +1020,7 @@ void log_manager_stop(struct log_manager *lm)
         uv_close((uv_handle_t *)&lm->retention_timer, NULL);
         uv_close((uv_handle_t *)&lm->flush_timer, NULL);
         uv_close((uv_handle_t *)&lm->flush_idle, NULL);
+        uv_close((uv_handle_t *)&lm->retention_idle, NULL);
         lm->flush_cursor = NULL;
         uv_close((uv_handle_t *)&lm->checkpoint_timer, NULL);
         uv_close((uv_handle_t *)&lm->cleaner_timer, NULL);

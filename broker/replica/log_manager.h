@@ -86,10 +86,17 @@ struct log_manager {
     size_t flush_visits_per_turn;       /* LOG_MANAGER_FLUSH_VISITS_PER_TURN (tests lower it) */
     uint64_t flush_visits;              /* logs the flush passes visited (tests) */
     struct deadline_heap retention_due; /* the logs by retention deadline */
-    bool retention_every_log;           /* the queue lacked memory: visit all */
-    uint64_t retention_visits;          /* logs the retention passes visited (tests) */
-    struct managed_log *compacted;      /* compacted logs with something to clean, a list */
-    uint64_t cleaner_visits;            /* logs the cleaner passes visited (tests) */
+    /* The retention pass: the due logs not yet visited (a list), at most
+     * retention_visits_per_turn visited per loop turn by retention_idle,
+     * all against the wall clock read when the pass began. */
+    struct managed_log *retention_pending;
+    uv_idle_t retention_idle;
+    int64_t retention_pass_now_ms;
+    size_t retention_visits_per_turn; /* LOG_MANAGER_RETENTION_VISITS_PER_TURN */
+    bool retention_every_log;         /* the queue lacked memory: visit all */
+    uint64_t retention_visits;        /* logs the retention passes visited (tests) */
+    struct managed_log *compacted;    /* compacted logs with something to clean, a list */
+    uint64_t cleaner_visits;          /* logs the cleaner passes visited (tests) */
     /* Offline log directories (Kafka's LogDirFailureChannel): a storage
      * fault in any log of a directory takes the whole directory offline until
      * the broker restarts. Its partitions are closed by the owner, no new
@@ -126,6 +133,9 @@ struct log_manager {
  * partitions one pass in one callback held every client for milliseconds
  * each second; a few hundred cost well under one. */
 #define LOG_MANAGER_FLUSH_VISITS_PER_TURN 256
+/* Retention visits per loop turn: a visit may delete segments (renames, a
+ * checkpoint wait), so fewer than the flush pass's. */
+#define LOG_MANAGER_RETENTION_VISITS_PER_TURN 32
 
 /* log.max.open.files as configured, or for 0 derived from the soft
  * RLIMIT_NOFILE: (limit - 512) / 2, at least 64, at most

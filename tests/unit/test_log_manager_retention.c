@@ -187,6 +187,49 @@ START_TEST(test_only_due_logs_are_visited)
 }
 END_TEST
 
+/* A retention pass visits a bounded number of due logs per loop turn; a
+ * due log closed before its visit is skipped, the others still trimmed. */
+START_TEST(test_retention_pass_visits_a_bounded_number_of_logs_per_turn)
+{
+    int64_t now = wall_now();
+    int segs[N_LOGS];
+    for (int i = 0; i < N_LOGS; i++) {
+        fill(i, 10, i < 5 ? now - 2 * HOUR : now); /* logs 0-4 expired */
+        segs[i] = partition_log_segment_count(logs[i]);
+    }
+    lm.retention_visits_per_turn = 2;
+    log_manager_start_timers(&lm);
+    for (int turns = 0; lm.retention_visits == 0 && turns < 100000; turns++) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_uint_eq(lm.retention_visits, 2);
+    int trimmed = 0, pending = -1;
+    for (int i = 0; i < 5; i++) {
+        if (partition_log_segment_count(logs[i]) == 1) {
+            trimmed++;
+        } else if (pending < 0) {
+            pending = i;
+        }
+    }
+    ck_assert_int_eq(trimmed, 2);
+    ck_assert_int_eq(partition_log_close(logs[pending]), 0);
+    log_manager_release(&lm, 0);
+    logs[pending] = NULL;
+    uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_uint_eq(lm.retention_visits, 4);
+    ck_assert_ptr_null(lm.retention_pending);
+    for (int k = 0; k < 20; k++) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_uint_eq(lm.retention_visits, 4);
+    for (int i = 0; i < N_LOGS; i++) {
+        if (logs[i] != NULL) {
+            ck_assert_int_eq(partition_log_segment_count(logs[i]), i < 5 ? 1 : segs[i]);
+        }
+    }
+}
+END_TEST
+
 /* Loop turns (timers every 5 ms) until `done` holds. */
 #define RUN_UNTIL(done)                                                                            \
     do {                                                                                           \
@@ -318,6 +361,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc_core, test_cleaner_visits_only_compacted_logs_with_segments_to_clean);
     tcase_add_test(tc_core, test_open_files_limit_follows_the_soft_rlimit);
     tcase_add_test(tc_core, test_flush_pass_visits_a_bounded_number_of_logs_per_turn);
+    tcase_add_test(tc_core, test_retention_pass_visits_a_bounded_number_of_logs_per_turn);
     suite_add_tcase(s, tc_core);
     return s;
 }
