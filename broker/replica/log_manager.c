@@ -910,8 +910,20 @@ static struct managed_log *flush_all_next(struct log_flush_all *fa)
 
 static void on_flush_all_flushed(struct log_flush_req *req, int status);
 
+static void on_flush_all_done(uv_timer_t *t)
+{
+    struct log_manager *lm = t->data;
+    void (*cb)(void *arg) = lm->flush_all_done_cb;
+    void *arg = lm->flush_all_done_arg;
+    lm->flush_all_done_cb = NULL;
+    lm->flush_all_done_arg = NULL;
+    if (cb != NULL) {
+        cb(arg);
+    }
+}
+
 /* Start flushes while there is room; once none is left to start or in
- * flight, call the callback. */
+ * flight, call the callback (on a later loop turn). */
 static void flush_all_dispatch(struct log_flush_all *fa)
 {
     struct log_manager *lm = fa->lm;
@@ -934,11 +946,14 @@ static void flush_all_dispatch(struct log_flush_all *fa)
         lm->flush_all_stats.max_in_flight = fa->in_flight;
     }
     if (fa->in_flight == 0 && fa->cursor == NULL) {
-        void (*cb)(void *arg) = fa->cb;
-        void *arg = fa->arg;
+        /* Called back on a later loop turn, never from here: the last flush
+         * may complete inside a log's close or deletion, and the callback
+         * (a broker stopping) frees what that close goes on to use. */
+        lm->flush_all_done_cb = fa->cb;
+        lm->flush_all_done_arg = fa->arg;
         lm->flush_all = NULL;
         free(fa);
-        cb(arg);
+        uv_timer_start(&lm->flush_all_done, on_flush_all_done, 0, 0);
     }
 }
 
@@ -960,7 +975,7 @@ int log_manager_flush_all(struct log_manager *lm, void (*cb)(void *arg), void *a
     if (!lm->timers_started) {
         return -EINVAL;
     }
-    if (lm->flush_all != NULL) {
+    if (lm->flush_all != NULL || lm->flush_all_done_cb != NULL) {
         return -EBUSY;
     }
     struct log_flush_all *fa = calloc(1, sizeof *fa);
@@ -987,6 +1002,8 @@ void log_manager_start_timers(struct log_manager *lm)
     uv_timer_init(lm->loop, &lm->flush_timer);
     uv_idle_init(lm->loop, &lm->flush_idle);
     uv_idle_init(lm->loop, &lm->retention_idle);
+    uv_timer_init(lm->loop, &lm->flush_all_done);
+    lm->flush_all_done.data = lm;
     lm->retention_timer.data = lm->flush_timer.data = lm->flush_idle.data = lm;
     lm->retention_idle.data = lm;
     uint64_t every = (uint64_t)lm->cfg->log_retention_check_interval_ms;
@@ -1021,6 +1038,8 @@ void log_manager_stop(struct log_manager *lm)
         uv_close((uv_handle_t *)&lm->flush_timer, NULL);
         uv_close((uv_handle_t *)&lm->flush_idle, NULL);
         uv_close((uv_handle_t *)&lm->retention_idle, NULL);
+        uv_close((uv_handle_t *)&lm->flush_all_done, NULL); /* its callback is not called */
+        lm->flush_all_done_cb = NULL;
         lm->flush_cursor = NULL;
         uv_close((uv_handle_t *)&lm->checkpoint_timer, NULL);
         uv_close((uv_handle_t *)&lm->cleaner_timer, NULL);

@@ -113,6 +113,10 @@ struct log_manager {
     struct log_delete_queue deletions; /* file deletions of all its logs, and strays */
     struct managed_log *open_logs;     /* every log it opened that is still open, a list */
     struct log_flush_all *flush_all;   /* log_manager_flush_all's, or NULL */
+    /* A finished log_manager_flush_all's callback, due on the next turn. */
+    uv_timer_t flush_all_done;
+    void (*flush_all_done_cb)(void *arg);
+    void *flush_all_done_arg;
     /* Logs log_manager_flush_all flushed, and the most at once. */
     struct {
         uint64_t flushed;
@@ -219,8 +223,10 @@ size_t log_manager_deletions_pending(const struct log_manager *lm);
  * close finds little or nothing left to sync. It changes no guarantee: the
  * close still flushes whatever is unflushed then (writes that came
  * meanwhile, a flush that failed). Each log open at the call is flushed once
- * (one opened later, or closed meanwhile, is not). Returns 0, or -EBUSY (one
- * is under way), -EINVAL (the timers are not running: not started or
+ * (one opened later, or closed meanwhile, is not). cb runs on a loop turn
+ * of its own, never from inside this call or a log's close, and not at all
+ * once log_manager_stop ran. Returns 0, or -EBUSY (one is under way or its
+ * callback is due), -EINVAL (the timers are not running: not started or
  * stopped) or -ENOMEM: then cb is not called. */
 #define LOG_MANAGER_FLUSH_ALL_IN_FLIGHT 4
 int log_manager_flush_all(struct log_manager *lm, void (*cb)(void *arg), void *arg);

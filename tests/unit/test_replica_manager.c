@@ -330,6 +330,39 @@ START_TEST(test_flush_all_before_stop)
 }
 END_TEST
 
+/* The pass's last flush completes inside a log's deletion (its close ends
+ * the flush in flight): the callback, a broker stopping in sluiced, runs on
+ * a later loop turn, not inside the deletion that goes on using the log
+ * manager (it crashed at shutdown when a topic was deleted meanwhile). */
+START_TEST(test_flush_all_last_flush_ended_by_a_deletion)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    start(&v, &rm);
+    add_topic("gone", 1);
+    metadata_quorum_refresh(v);
+    settle(&rm);
+    struct partition *p = replica_manager_partition(&rm, "gone", 0);
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    tb_batch(&b, 3, 10, 1000, 7);
+    ck_assert_int_eq(partition_append(p, b.data, b.len, &info), 0);
+    buf_free(&b);
+    flushed_calls = 0;
+    ck_assert_int_eq(log_manager_flush_all(&rm.logs, on_flushed_all, NULL), 0);
+    remove_topic("gone"); /* its flush is still on the thread pool */
+    metadata_quorum_refresh(v);
+    ck_assert_ptr_null(replica_manager_partition(&rm, "gone", 0));
+    ck_assert_int_eq(flushed_calls, 0);
+    ck_assert_int_eq(log_manager_flush_all(&rm.logs, on_flushed_all, NULL), -EBUSY);
+    while (flushed_calls == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(flushed_calls, 1);
+    stop(v, &rm);
+}
+END_TEST
+
 /* A log closed while a flush pass is under way, before the pass reached it
  * (its topic deleted): the pass skips it and still ends, calling back once.
  * "gone" is opened first, so the pass takes it last: the first
@@ -844,6 +877,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_many_partitions_open_off_the_loop);
     tcase_add_test(tc, test_flush_all_before_stop);
     tcase_add_test(tc, test_flush_all_log_closed_meanwhile);
+    tcase_add_test(tc, test_flush_all_last_flush_ended_by_a_deletion);
     tcase_add_test(tc, test_topic_deleted_while_opening);
     tcase_add_test(tc, test_recreated_while_opening);
     tcase_add_test(tc, test_stop_while_opening_then_restart);
