@@ -12,17 +12,29 @@ struct delayed_watch {
     struct delayed_watch *prev, *next;
 };
 
+/* A delayed_key_notify's place in the key's list: the next watch to visit. */
+struct delayed_key_cursor {
+    struct delayed_watch *next;
+    struct delayed_key_cursor *outer; /* an enclosing notification of the same key */
+};
+
 static void arm(struct delayed_queue *q);
 
 void delayed_key_init(struct delayed_key *key)
 {
     key->head = NULL;
+    key->cursors = NULL;
 }
 
 static void watch_unlink(struct delayed_watch *w)
 {
     if (w->key == NULL) {
         return;
+    }
+    for (struct delayed_key_cursor *c = w->key->cursors; c != NULL; c = c->outer) {
+        if (c->next == w) {
+            c->next = w->next;
+        }
     }
     if (w->prev != NULL) {
         w->prev->next = w->next;
@@ -107,27 +119,31 @@ void delayed_queue_close(struct delayed_queue *q, uv_close_cb on_closed)
 
 void delayed_key_notify(struct delayed_key *key)
 {
+    struct delayed_key_cursor cursor = {NULL, key->cursors};
+    key->cursors = &cursor;
     struct delayed_watch *w = key->head;
     while (w != NULL) {
         struct delayed_op *op = w->op;
-        /* The op may complete and be freed: step past all of its watches
-         * first (an op may watch the same key twice). */
-        struct delayed_watch *next = w->next;
-        while (next != NULL && next->op == op) {
-            next = next->next;
+        /* Step past all of the op's watches first (an op may watch the same
+         * key twice); the cursor then follows whatever the completion
+         * unlinks, this op's watches and any other op's. */
+        cursor.next = w->next;
+        while (cursor.next != NULL && cursor.next->op == op) {
+            cursor.next = cursor.next->next;
         }
         op->fired = (size_t)(w - op->watches);
         if (op->ready(op)) {
             finish(op, false);
         }
-        w = next;
+        w = cursor.next;
     }
+    key->cursors = cursor.outer;
 }
 
 void delayed_key_detach(struct delayed_key *key)
 {
     while (key->head != NULL) {
-        watch_unlink(key->head);
+        watch_unlink(key->head); /* a notification under way ends with the list */
     }
 }
 

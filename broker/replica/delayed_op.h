@@ -23,9 +23,17 @@
 struct delayed_op;
 struct delayed_watch;
 
+struct delayed_key_cursor;
+
 /* Embedded in whatever is watched (a partition). */
 struct delayed_key {
     struct delayed_watch *head;
+    /* The notifications walking this key's list (nested ones included):
+     * unlinking a watch moves on any of them that points at it, because a
+     * completion may cancel or complete other ops of the same key (a
+     * response write failing closes its connection, whose other parked
+     * requests are cancelled and freed). */
+    struct delayed_key_cursor *cursors;
 };
 
 struct delayed_queue {

@@ -182,6 +182,56 @@ START_TEST(test_fired_and_cancel)
 }
 END_TEST
 
+/* A completion that cancels (and frees) another op parked on the same key,
+ * as a response write failing closes its connection and cancels that
+ * connection's other parked requests: the notification goes on past it. */
+static struct waiter *victim;
+
+static void complete_and_cancel_victim(struct delayed_op *op, bool expired)
+{
+    complete(op, expired);
+    if (victim != NULL) {
+        delayed_op_cancel(&victim->op);
+        delayed_op_free(&victim->op);
+        victim = NULL;
+    }
+}
+
+START_TEST(test_completion_cancels_another_op_of_the_key)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct delayed_queue q;
+    delayed_queue_init(&q, &loop);
+    struct delayed_key k;
+    delayed_key_init(&k);
+    int level = 0;
+    struct waiter first = {0}, cancelled = {0}, last = {0};
+    struct delayed_key *keys[] = {&k};
+    /* Added last, visited first: `first` completes and cancels `cancelled`,
+     * which the notification would have visited next. */
+    waiter_start(&last, &q, &loop, keys, 1, 1, &level, 10000);
+    waiter_start(&cancelled, &q, &loop, keys, 1, 1, &level, 10000);
+    first.needed = 1;
+    first.level = &level;
+    first.loop = &loop;
+    ck_assert_int_eq(delayed_op_init(&first.op, 1, ready, complete_and_cancel_victim, &first), 0);
+    delayed_op_watch(&first.op, &k);
+    delayed_queue_add(&q, &first.op, 10000);
+    victim = &cancelled;
+    level = 1;
+    delayed_key_notify(&k);
+    ck_assert_int_eq(first.completions, 1);
+    ck_assert_int_eq(cancelled.completions, 0);
+    ck_assert_int_eq(last.completions, 1);
+    ck_assert_ptr_null(k.head);
+    ck_assert_ptr_null(k.cursors);
+    delayed_queue_close(&q, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("delayed_op");
@@ -190,6 +240,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_deadlines_expire_in_order);
     tcase_add_test(tc, test_detach_and_close);
     tcase_add_test(tc, test_fired_and_cancel);
+    tcase_add_test(tc, test_completion_cancels_another_op_of_the_key);
     suite_add_tcase(s, tc);
     return s;
 }
