@@ -18,6 +18,7 @@
 #include "broker/replica/replica_manager.h"
 #include "metadata/image.h"
 #include "tests/unit/check_main.h"
+#include "tests/unit/image_test_util.h"
 
 static char dir[64];
 static struct sluice_config cfg;
@@ -31,59 +32,19 @@ static const MetadataImage *source_image(void *data)
     return img;
 }
 
-/* This broker (1), registered and unfenced. */
 static void add_self(void)
 {
-    BrokerState *b = malloc(sizeof *b);
-    sluice__metadata__broker_state__init(b);
-    b->broker_id = 1;
-    b->broker_epoch = 10;
-    b->incarnation_id = image_strdup("incarnation");
-    ck_assert_int_eq(image_put_broker(img, b), 0);
-}
-
-/* Partition `t->n_partitions` of `t`, led by this broker, its only replica. */
-static void add_partition(TopicState *t)
-{
-    static const int32_t self[] = {1};
-    PartitionState *p = malloc(sizeof *p);
-    sluice__metadata__partition_state__init(p);
-    p->partition = (int32_t)t->n_partitions;
-    p->leader = 1;
-    ck_assert_int_eq(image_set_ints(&p->replicas, &p->n_replicas, self, 1), 0);
-    ck_assert_int_eq(image_set_ints(&p->isr, &p->n_isr, self, 1), 0);
-    ck_assert_int_eq(image_add_partition(t, p), 0);
-}
-
-static TopicState *add_topic_id(const char *name, int32_t n, uint8_t id_byte)
-{
-    TopicState *t = malloc(sizeof *t);
-    sluice__metadata__topic_state__init(t);
-    t->name = image_strdup(name);
-    t->topic_id.data = malloc(TOPIC_ID_LEN);
-    memset(t->topic_id.data, id_byte, TOPIC_ID_LEN);
-    t->topic_id.len = TOPIC_ID_LEN;
-    for (int32_t i = 0; i < n; i++) {
-        add_partition(t);
-    }
-    ck_assert_int_eq(image_add_topic(img, t), 0);
-    return t;
+    itu_add_self(img);
 }
 
 static TopicState *add_topic(const char *name, int32_t n)
 {
-    return add_topic_id(name, n, 0x42);
+    return itu_add_topic(img, name, n, 0x42);
 }
 
 static void remove_topic(const char *name)
 {
-    for (size_t i = 0; i < img->n_topics; i++) {
-        if (strcmp(img->topics[i]->name, name) == 0) {
-            image_remove_topic(img, i);
-            return;
-        }
-    }
-    ck_abort_msg("no topic %s", name);
+    itu_remove_topic(img, name);
 }
 
 static void setup(void)
