@@ -2,6 +2,7 @@
 #include "tests/unit/image_test_util.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,4 +52,65 @@ void itu_remove_topic(MetadataImage *img, const char *name)
         }
     }
     ck_abort_msg("no topic %s", name);
+}
+
+void rfx_setup(struct replica_fixture *fx)
+{
+    char err[256];
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/sluice-test-replica-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(fx->dir));
+    ck_assert_int_eq(sluice_config_init(&fx->cfg), 0);
+    sluice_config_set(&fx->cfg, "node.id", "1", err, sizeof err);
+    sluice_config_set(&fx->cfg, "num.partitions", "3", err, sizeof err);
+    sluice_config_set(&fx->cfg, "log.dirs", fx->dir, err, sizeof err);
+    ck_assert_int_eq(data_dirs_open(&fx->dirs, fx->dir, 1, err, sizeof err), 0);
+    ck_assert_int_eq(uv_loop_init(&fx->loop), 0);
+    fx->img = image_new();
+    ck_assert_ptr_nonnull(fx->img);
+    ck_assert_int_eq(image_replace_str(&fx->img->cluster_id, "cluster-x"), 0);
+    itu_add_self(fx->img);
+}
+
+void rfx_teardown(struct replica_fixture *fx)
+{
+    char cmd[128];
+    ck_assert_int_eq(uv_loop_close(&fx->loop), 0);
+    image_free(fx->img);
+    data_dirs_close(&fx->dirs);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", fx->dir);
+    ck_assert_int_eq(system(cmd), 0);
+    sluice_config_free(&fx->cfg);
+}
+
+static const MetadataImage *fixture_image(void *data)
+{
+    return ((struct replica_fixture *)data)->img;
+}
+
+struct metadata_quorum_source rfx_source(struct replica_fixture *fx)
+{
+    return (struct metadata_quorum_source){fx, fixture_image, NULL};
+}
+
+void rfx_start(struct replica_fixture *fx, struct metadata_view **v, struct replica_manager *rm)
+{
+    char err[256];
+    struct metadata_quorum_source src = rfx_source(fx);
+    ck_assert_int_eq(metadata_quorum_open(v, &fx->loop, &fx->cfg, &src, err, sizeof err), 0);
+    ck_assert_int_eq(replica_manager_start(rm, &fx->loop, &fx->cfg, &fx->dirs, *v, err, sizeof err),
+                     0);
+}
+
+void rfx_stop(struct replica_fixture *fx, struct metadata_view *v, struct replica_manager *rm)
+{
+    replica_manager_stop(rm);
+    metadata_view_close(v);
+    ck_assert_int_eq(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+}
+
+void rfx_settle(struct replica_fixture *fx, struct replica_manager *rm)
+{
+    while (replica_manager_opening(rm) > 0) {
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    }
 }

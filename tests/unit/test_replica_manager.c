@@ -21,6 +21,19 @@
 #include "proto/kafka/kafka_errors.h"
 #include "tests/unit/check_main.h"
 #include "tests/unit/image_test_util.h"
+
+static struct replica_fixture rfx;
+
+static void setup(void)
+{
+    rfx_setup(&rfx);
+}
+
+static void teardown(void)
+{
+    rfx_teardown(&rfx);
+}
+
 #include "tests/unit/log_test_util.h"
 
 /* Log lines about unanswered ISR changes, by level (log_write is wrapped:
@@ -46,43 +59,26 @@ void __wrap_log_write(enum log_level level, const char *component, const char *f
     __real_log_write(level, component, "%s", line);
 }
 
-static char dir[64];
-static struct sluice_config cfg;
-static struct data_dirs dirs;
-static uv_loop_t loop;
-static MetadataImage *img;
-
-static const MetadataImage *source_image(void *data)
-{
-    (void)data;
-    return img;
-}
-
-static void add_self(void)
-{
-    itu_add_self(img);
-}
-
 static TopicState *add_topic_id(const char *name, int32_t n, uint8_t id_byte)
 {
-    return itu_add_topic(img, name, n, id_byte);
+    return itu_add_topic(rfx.img, name, n, id_byte);
 }
 
 static TopicState *add_topic(const char *name, int32_t n)
 {
-    return itu_add_topic(img, name, n, 0x42);
+    return itu_add_topic(rfx.img, name, n, 0x42);
 }
 
 static void remove_topic(const char *name)
 {
-    itu_remove_topic(img, name);
+    itu_remove_topic(rfx.img, name);
 }
 
 static bool dir_exists(const char *topic, int32_t index)
 {
     char path[4096];
     struct stat st;
-    snprintf(path, sizeof path, "%s/%s-%d", dir, topic, (int)index);
+    snprintf(path, sizeof path, "%s/%s-%d", rfx.dir, topic, (int)index);
     return stat(path, &st) == 0;
 }
 
@@ -90,7 +86,7 @@ static bool dir_exists(const char *topic, int32_t index)
 static void recorded_id(const char *topic, int32_t index, char *out, size_t outlen)
 {
     char path[4096], line[128];
-    snprintf(path, sizeof path, "%s/%s-%d/partition.metadata", dir, topic, (int)index);
+    snprintf(path, sizeof path, "%s/%s-%d/partition.metadata", rfx.dir, topic, (int)index);
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     out[0] = '\0';
@@ -119,43 +115,6 @@ static int open_fds(void)
     return n;
 }
 
-static void setup(void)
-{
-    char err[256];
-    snprintf(dir, sizeof dir, "/tmp/sluice-test-replica-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(sluice_config_init(&cfg), 0);
-    sluice_config_set(&cfg, "node.id", "1", err, sizeof err);
-    sluice_config_set(&cfg, "num.partitions", "3", err, sizeof err);
-    sluice_config_set(&cfg, "log.dirs", dir, err, sizeof err);
-    ck_assert_int_eq(data_dirs_open(&dirs, dir, 1, err, sizeof err), 0);
-    ck_assert_int_eq(uv_loop_init(&loop), 0);
-    img = image_new();
-    ck_assert_ptr_nonnull(img);
-    ck_assert_int_eq(image_replace_str(&img->cluster_id, "cluster-x"), 0);
-    add_self();
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    ck_assert_int_eq(uv_loop_close(&loop), 0);
-    image_free(img);
-    data_dirs_close(&dirs);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-    sluice_config_free(&cfg);
-}
-
-/* Run the loop until every partition being opened (on the thread pool) is
- * hosted or offline. */
-static void settle(struct replica_manager *rm)
-{
-    while (replica_manager_opening(rm) > 0) {
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-}
-
 /* Partition 1 of a new topic cannot be opened (a file sits where its
  * directory goes): it is offline here (reported to the controller, clients
  * get KAFKA_STORAGE_ERROR) while partitions 0 and 2 are hosted, each opened
@@ -165,18 +124,19 @@ START_TEST(test_open_failure_takes_only_that_partition_offline)
     char err[256], path[4096];
     struct metadata_view *v;
     struct replica_manager rm;
-    struct metadata_quorum_source src = {NULL, source_image, NULL};
-    ck_assert_int_eq(metadata_quorum_open(&v, &loop, &cfg, &src, err, sizeof err), 0);
-    ck_assert_int_eq(replica_manager_start(&rm, &loop, &cfg, &dirs, v, err, sizeof err), 0);
+    struct metadata_quorum_source src = rfx_source(&rfx);
+    ck_assert_int_eq(metadata_quorum_open(&v, &rfx.loop, &rfx.cfg, &src, err, sizeof err), 0);
+    ck_assert_int_eq(replica_manager_start(&rm, &rfx.loop, &rfx.cfg, &rfx.dirs, v, err, sizeof err),
+                     0);
     int before = open_fds();
-    snprintf(path, sizeof path, "%s/blocked-1", dir);
+    snprintf(path, sizeof path, "%s/blocked-1", rfx.dir);
     int fd = open(path, O_CREAT | O_WRONLY, 0644);
     ck_assert_int_ge(fd, 0);
     close(fd);
 
     TopicState *t = add_topic("blocked", 3);
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     ck_assert_ptr_nonnull(metadata_view_topic(v, "blocked"));
     ck_assert_ptr_nonnull(replica_manager_partition(&rm, "blocked", 0));
     ck_assert_ptr_null(replica_manager_partition(&rm, "blocked", 1));
@@ -188,32 +148,17 @@ START_TEST(test_open_failure_takes_only_that_partition_offline)
     ck_assert_int_eq(unlink(path), 0);
     itu_add_partition(t);
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     ck_assert_ptr_nonnull(replica_manager_partition(&rm, "blocked", 3));
     ck_assert(replica_manager_partition_offline(&rm, "blocked", 1));
     ck_assert_int_eq(open_fds(), before + 3 * 3);
 
     replica_manager_stop(&rm);
     metadata_view_close(v);
-    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(uv_run(&rfx.loop, UV_RUN_DEFAULT), 0);
     ck_assert_int_eq(open_fds(), before);
 }
 END_TEST
-
-static void start(struct metadata_view **v, struct replica_manager *rm)
-{
-    char err[256];
-    struct metadata_quorum_source src = {NULL, source_image, NULL};
-    ck_assert_int_eq(metadata_quorum_open(v, &loop, &cfg, &src, err, sizeof err), 0);
-    ck_assert_int_eq(replica_manager_start(rm, &loop, &cfg, &dirs, *v, err, sizeof err), 0);
-}
-
-static void stop(struct metadata_view *v, struct replica_manager *rm)
-{
-    replica_manager_stop(rm);
-    metadata_view_close(v);
-    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-}
 
 /* A topic of many partitions is opened on the thread pool: when the view
  * applies it nothing is hosted yet (the loop is free), and once the opens
@@ -223,13 +168,13 @@ START_TEST(test_many_partitions_open_off_the_loop)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     add_topic("wide", 300);
     metadata_quorum_refresh(v);
     ck_assert_uint_eq(replica_manager_opening(&rm), 300);
     ck_assert_ptr_null(replica_manager_partition(&rm, "wide", 0));
     ck_assert(!replica_manager_partition_offline(&rm, "wide", 0));
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     for (int32_t i = 0; i < 300; i++) {
         struct partition *p = replica_manager_partition(&rm, "wide", i);
         ck_assert_ptr_nonnull(p);
@@ -239,10 +184,10 @@ START_TEST(test_many_partitions_open_off_the_loop)
         recorded_id("wide", i, id, sizeof id);
         ck_assert_str_eq(id, "42424242424242424242424242424242");
         char seg[256];
-        snprintf(seg, sizeof seg, "%s/wide-%d", dir, (int)i);
+        snprintf(seg, sizeof seg, "%s/wide-%d", rfx.dir, (int)i);
         ck_assert_int_eq(tb_size(seg, "00000000000000000000.log"), 0);
     }
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
 }
 END_TEST
 
@@ -262,10 +207,10 @@ START_TEST(test_flush_all_before_stop)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     add_topic("dirty", 10);
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     for (int32_t i = 0; i < 10; i++) {
         struct partition *p = replica_manager_partition(&rm, "dirty", i);
         struct buf b = BUF_INIT;
@@ -279,7 +224,7 @@ START_TEST(test_flush_all_before_stop)
     ck_assert_int_eq(log_manager_flush_all(&rm.logs, on_flushed_all, NULL), 0);
     ck_assert_int_eq(log_manager_flush_all(&rm.logs, on_flushed_all, NULL), -EBUSY);
     while (flushed_calls == 0) {
-        uv_run(&loop, UV_RUN_ONCE);
+        uv_run(&rfx.loop, UV_RUN_ONCE);
     }
     ck_assert_int_eq(flushed_calls, 1);
     ck_assert_uint_eq(rm.logs.flush_all_stats.flushed, 10);
@@ -291,7 +236,7 @@ START_TEST(test_flush_all_before_stop)
     /* Stopped while a pass is under way: the close completes its flushes,
      * the callback is not called. */
     ck_assert_int_eq(log_manager_flush_all(&rm.logs, on_flushed_all, NULL), 0);
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
     ck_assert_int_eq(flushed_calls, 1);
 }
 END_TEST
@@ -304,10 +249,10 @@ START_TEST(test_flush_all_last_flush_ended_by_a_deletion)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     add_topic("gone", 1);
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     struct partition *p = replica_manager_partition(&rm, "gone", 0);
     struct buf b = BUF_INIT;
     struct log_append_info info;
@@ -322,10 +267,10 @@ START_TEST(test_flush_all_last_flush_ended_by_a_deletion)
     ck_assert_int_eq(flushed_calls, 0);
     ck_assert_int_eq(log_manager_flush_all(&rm.logs, on_flushed_all, NULL), -EBUSY);
     while (flushed_calls == 0) {
-        uv_run(&loop, UV_RUN_ONCE);
+        uv_run(&rfx.loop, UV_RUN_ONCE);
     }
     ck_assert_int_eq(flushed_calls, 1);
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
 }
 END_TEST
 
@@ -339,13 +284,13 @@ START_TEST(test_flush_all_log_closed_meanwhile)
     const int32_t n = LOG_MANAGER_FLUSH_ALL_IN_FLIGHT;
     struct metadata_view *v;
     struct replica_manager rm;
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     add_topic("gone", 1);
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     add_topic("kept", n);
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     for (int32_t i = 0; i < n; i++) {
         struct partition *p = replica_manager_partition(&rm, "kept", i);
         struct buf b = BUF_INIT;
@@ -360,7 +305,7 @@ START_TEST(test_flush_all_log_closed_meanwhile)
     metadata_quorum_refresh(v);
     ck_assert_ptr_null(replica_manager_partition(&rm, "gone", 0));
     while (flushed_calls == 0) {
-        uv_run(&loop, UV_RUN_ONCE);
+        uv_run(&rfx.loop, UV_RUN_ONCE);
     }
     ck_assert_int_eq(flushed_calls, 1);
     ck_assert_uint_eq(rm.logs.flush_all_stats.flushed, (uint64_t)n);
@@ -368,7 +313,7 @@ START_TEST(test_flush_all_log_closed_meanwhile)
         struct partition *p = replica_manager_partition(&rm, "kept", i);
         ck_assert_int_eq(partition_log_durable_offset(p->log), 3);
     }
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
 }
 END_TEST
 
@@ -379,18 +324,18 @@ START_TEST(test_topic_deleted_while_opening)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     add_topic("gone", 20);
     metadata_quorum_refresh(v);
     ck_assert_uint_eq(replica_manager_opening(&rm), 20);
     remove_topic("gone");
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     for (int32_t i = 0; i < 20; i++) {
         ck_assert_ptr_null(replica_manager_partition(&rm, "gone", i));
         ck_assert(!dir_exists("gone", i));
     }
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
 }
 END_TEST
 
@@ -401,14 +346,14 @@ START_TEST(test_recreated_while_opening)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     add_topic("again", 10);
     metadata_quorum_refresh(v);
     remove_topic("again");
     metadata_quorum_refresh(v);
     add_topic_id("again", 10, 0x43);
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     for (int32_t i = 0; i < 10; i++) {
         struct partition *p = replica_manager_partition(&rm, "again", i);
         ck_assert_ptr_nonnull(p);
@@ -417,7 +362,7 @@ START_TEST(test_recreated_while_opening)
         recorded_id("again", i, id, sizeof id);
         ck_assert_str_eq(id, "43434343434343434343434343434343");
     }
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
 }
 END_TEST
 
@@ -429,17 +374,17 @@ START_TEST(test_stop_while_opening_then_restart)
     struct metadata_view *v;
     struct replica_manager rm;
     int before = open_fds();
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     add_topic("halfway", 50);
     metadata_quorum_refresh(v);
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
     ck_assert_int_eq(open_fds(), before);
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     ck_assert_uint_eq(replica_manager_opening(&rm), 0);
     for (int32_t i = 0; i < 50; i++) {
         ck_assert_ptr_nonnull(replica_manager_partition(&rm, "halfway", i));
     }
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
     ck_assert_int_eq(open_fds(), before);
 }
 END_TEST
@@ -482,7 +427,7 @@ START_TEST(test_waiters_wait_for_their_own_topics_only)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     add_topic("small", 2);
     metadata_quorum_refresh(v);
     add_topic("wide", 300);
@@ -498,12 +443,12 @@ START_TEST(test_waiters_wait_for_their_own_topics_only)
     ck_assert(none.ran && elsewhere.ran);
     ck_assert(!ps.ran && !pw.ran);
     while (!ps.ran) {
-        uv_run(&loop, UV_RUN_ONCE);
+        uv_run(&rfx.loop, UV_RUN_ONCE);
     }
     ck_assert(ps.hosted);
     ck_assert_uint_gt(ps.opening, 0); /* the wide topic's opens did not hold it */
     ck_assert(!pw.ran);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     ck_assert(pw.ran);
     ck_assert_uint_eq(pw.opening, 0);
     ck_assert_ptr_nonnull(replica_manager_partition(&rm, "wide", 299));
@@ -515,7 +460,7 @@ START_TEST(test_waiters_wait_for_their_own_topics_only)
     struct opens_probe pl;
     probe_wait(&pl, &rm, late, 1);
     ck_assert(!pl.ran);
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
     ck_assert(pl.ran);
 }
 END_TEST
@@ -563,14 +508,14 @@ START_TEST(test_alter_answer_for_recreated_topic_ignored)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     struct replica_controller rc = {.broker_epoch = held_broker_epoch,
                                     .alter_partition = hold_alter};
     replica_manager_set_controller(&rm, &rc);
     n_held = 0;
     add_topic("isr", 1);
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     struct partition *old = replica_manager_partition(&rm, "isr", 0);
     ck_assert_ptr_nonnull(old);
     replica_isr_expand(&rm, old, 2);
@@ -581,7 +526,7 @@ START_TEST(test_alter_answer_for_recreated_topic_ignored)
     metadata_quorum_refresh(v);
     add_topic_id("isr", 1, 0x43);
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     struct partition *p = replica_manager_partition(&rm, "isr", 0);
     ck_assert_ptr_nonnull(p);
     ck_assert_int_eq(p->leader_epoch, 0);
@@ -603,7 +548,7 @@ START_TEST(test_alter_answer_for_recreated_topic_ignored)
     held[1].cb(held[1].arg, 0, 1, 0, 1, both, 2);
     ck_assert(!p->alter_in_flight);
     ck_assert_int_eq(p->n_isr, 2);
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
 }
 END_TEST
 
@@ -616,14 +561,14 @@ static struct partition *isr_partition(struct metadata_view **v, struct replica_
     static const int32_t both[] = {1, 2};
     static struct replica_controller rc = {.broker_epoch = held_broker_epoch,
                                            .alter_partition = hold_alter};
-    start(v, rm);
+    rfx_start(&rfx, v, rm);
     replica_manager_set_controller(rm, &rc);
     n_held = 0;
     TopicState *t = add_topic("isr", 1);
     PartitionState *ps = t->partitions[0];
     ck_assert_int_eq(image_set_ints(&ps->replicas, &ps->n_replicas, both, 2), 0);
     metadata_quorum_refresh(*v);
-    settle(rm);
+    rfx_settle(&rfx, rm);
     struct partition *p = replica_manager_partition(rm, "isr", 0);
     ck_assert_ptr_nonnull(p);
     ck_assert(partition_is_leader(p));
@@ -644,15 +589,15 @@ static struct partition *isr_partition(struct metadata_view **v, struct replica_
 static void isr_metadata(struct metadata_view *v, struct replica_manager *rm,
                          int32_t partition_epoch, const int32_t *isr, int32_t n_isr)
 {
-    for (size_t i = 0; i < img->n_topics; i++) {
-        if (strcmp(img->topics[i]->name, "isr") == 0) {
-            PartitionState *ps = img->topics[i]->partitions[0];
+    for (size_t i = 0; i < rfx.img->n_topics; i++) {
+        if (strcmp(rfx.img->topics[i]->name, "isr") == 0) {
+            PartitionState *ps = rfx.img->topics[i]->partitions[0];
             ps->partition_epoch = partition_epoch;
             ck_assert_int_eq(image_set_ints(&ps->isr, &ps->n_isr, isr, n_isr), 0);
         }
     }
     metadata_quorum_refresh(v);
-    settle(rm);
+    rfx_settle(&rfx, rm);
 }
 
 /* An expansion whose answer is lost (the controller may have committed it):
@@ -702,7 +647,7 @@ START_TEST(test_alter_unanswered_keeps_proposed_isr_and_resends)
     ck_assert_int_eq(p->n_isr, 2);
     ck_assert_int_eq(p->partition_epoch, 1);
     ck_assert_int_eq(partition_high_watermark(p), 0); /* 2 is in the ISR now */
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
 }
 END_TEST
 
@@ -752,7 +697,7 @@ START_TEST(test_alter_lost_version_waits_for_metadata)
     ck_assert_int_eq(p->partition_epoch, 3);
     ck_assert_int_eq(p->n_isr, 1);
     ck_assert_int_eq(partition_high_watermark(p), 3);
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
 }
 END_TEST
 
@@ -774,10 +719,10 @@ START_TEST(test_alter_refusal_clears_proposed_isr)
         ck_assert_int_eq(partition_high_watermark(p), 3);
         replica_isr_expand(&rm, p, 2);
         ck_assert_uint_eq(n_held, 1); /* not again before the retry delay */
-        stop(v, &rm);
+        rfx_stop(&rfx, v, &rm);
         remove_topic("isr");
         char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s/isr-0", dir); /* the next round starts empty */
+        snprintf(cmd, sizeof cmd, "rm -rf %s/isr-0", rfx.dir); /* the next round starts empty */
         ck_assert_int_eq(system(cmd), 0);
     }
 }
@@ -793,7 +738,7 @@ START_TEST(test_alter_unanswered_logged_once_per_round)
                                            .alter_partition = hold_alter};
     struct metadata_view *v;
     struct replica_manager rm;
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     replica_manager_set_controller(&rm, &rc);
     n_held = 0;
     TopicState *t = add_topic("many", 4);
@@ -802,7 +747,7 @@ START_TEST(test_alter_unanswered_logged_once_per_round)
         ck_assert_int_eq(image_set_ints(&ps->replicas, &ps->n_replicas, both, 2), 0);
     }
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     for (int32_t i = 0; i < 4; i++) {
         replica_isr_expand(&rm, replica_manager_partition(&rm, "many", i), 2);
     }
@@ -814,7 +759,7 @@ START_TEST(test_alter_unanswered_logged_once_per_round)
             held[round * 4 + i].cb(held[round * 4 + i].arg, REPLICA_ALTER_UNKNOWN, -1, -1, -1, NULL,
                                    0);
         }
-        uv_run(&loop, UV_RUN_NOWAIT); /* the round's line follows its answers */
+        uv_run(&rfx.loop, UV_RUN_NOWAIT); /* the round's line follows its answers */
         ck_assert_int_eq(unanswered_lines[LOG_LEVEL_INFO], (int)round + 1);
         ck_assert_int_eq(unanswered_lines[LOG_LEVEL_DEBUG], 4 * ((int)round + 1));
         ck_assert_ptr_nonnull(strstr(unanswered_info, "partitions=4 error=-1"));
@@ -829,7 +774,7 @@ START_TEST(test_alter_unanswered_logged_once_per_round)
             ck_assert_uint_eq(n_held, 8);
         }
     }
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
     ck_assert_int_eq(unanswered_lines[LOG_LEVEL_INFO], 2);
 }
 END_TEST

@@ -20,83 +20,26 @@
 #include "tests/unit/check_main.h"
 #include "tests/unit/image_test_util.h"
 
-static char dir[64];
-static struct sluice_config cfg;
-static struct data_dirs dirs;
-static uv_loop_t loop;
-static MetadataImage *img;
-
-static const MetadataImage *source_image(void *data)
-{
-    (void)data;
-    return img;
-}
-
-static void add_self(void)
-{
-    itu_add_self(img);
-}
-
-static TopicState *add_topic(const char *name, int32_t n)
-{
-    return itu_add_topic(img, name, n, 0x42);
-}
-
-static void remove_topic(const char *name)
-{
-    itu_remove_topic(img, name);
-}
+static struct replica_fixture rfx;
 
 static void setup(void)
 {
-    char err[256];
-    snprintf(dir, sizeof dir, "/tmp/sluice-test-replica-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(sluice_config_init(&cfg), 0);
-    sluice_config_set(&cfg, "node.id", "1", err, sizeof err);
-    sluice_config_set(&cfg, "num.partitions", "3", err, sizeof err);
-    sluice_config_set(&cfg, "log.dirs", dir, err, sizeof err);
-    ck_assert_int_eq(data_dirs_open(&dirs, dir, 1, err, sizeof err), 0);
-    ck_assert_int_eq(uv_loop_init(&loop), 0);
-    img = image_new();
-    ck_assert_ptr_nonnull(img);
-    ck_assert_int_eq(image_replace_str(&img->cluster_id, "cluster-x"), 0);
-    add_self();
+    rfx_setup(&rfx);
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    ck_assert_int_eq(uv_loop_close(&loop), 0);
-    image_free(img);
-    data_dirs_close(&dirs);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-    sluice_config_free(&cfg);
+    rfx_teardown(&rfx);
 }
 
-/* Run the loop until every partition being opened (on the thread pool) is
- * hosted or offline. */
-static void settle(struct replica_manager *rm)
+static TopicState *add_topic(const char *name, int32_t n)
 {
-    while (replica_manager_opening(rm) > 0) {
-        uv_run(&loop, UV_RUN_ONCE);
-    }
+    return itu_add_topic(rfx.img, name, n, 0x42);
 }
 
-static void start(struct metadata_view **v, struct replica_manager *rm)
+static void remove_topic(const char *name)
 {
-    char err[256];
-    struct metadata_quorum_source src = {NULL, source_image, NULL};
-    ck_assert_int_eq(metadata_quorum_open(v, &loop, &cfg, &src, err, sizeof err), 0);
-    ck_assert_int_eq(replica_manager_start(rm, &loop, &cfg, &dirs, *v, err, sizeof err), 0);
-}
-
-static void stop(struct metadata_view *v, struct replica_manager *rm)
-{
-    replica_manager_stop(rm);
-    metadata_view_close(v);
-    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    itu_remove_topic(rfx.img, name);
 }
 
 /* Broker `id`, registered and unfenced. */
@@ -107,14 +50,14 @@ static void add_broker(int32_t id)
     b->broker_id = id;
     b->broker_epoch = 10 + id;
     b->incarnation_id = image_strdup("incarnation");
-    ck_assert_int_eq(image_put_broker(img, b), 0);
+    ck_assert_int_eq(image_put_broker(rfx.img, b), 0);
 }
 
 static void set_fenced(int32_t id, bool fenced)
 {
-    for (size_t i = 0; i < img->n_brokers; i++) {
-        if (img->brokers[i]->broker_id == id) {
-            img->brokers[i]->fenced = fenced;
+    for (size_t i = 0; i < rfx.img->n_brokers; i++) {
+        if (rfx.img->brokers[i]->broker_id == id) {
+            rfx.img->brokers[i]->fenced = fenced;
             return;
         }
     }
@@ -124,9 +67,9 @@ static void set_fenced(int32_t id, bool fenced)
 /* Partition `index` of topic `name` in the image. */
 static PartitionState *image_partition(const char *name, int32_t index)
 {
-    for (size_t i = 0; i < img->n_topics; i++) {
-        if (strcmp(img->topics[i]->name, name) == 0) {
-            return img->topics[i]->partitions[index];
+    for (size_t i = 0; i < rfx.img->n_topics; i++) {
+        if (strcmp(rfx.img->topics[i]->name, name) == 0) {
+            return rfx.img->topics[i]->partitions[index];
         }
     }
     ck_abort_msg("no topic %s", name);
@@ -212,11 +155,11 @@ START_TEST(test_fenced_replica_rechecks_parked_low_watermark)
     struct metadata_view *v;
     struct replica_manager rm;
     add_broker(2);
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     add_replicated_topic("dr", 1);
     add_topic("solo", 1);
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     struct partition *p = replica_manager_partition(&rm, "dr", 0);
     ck_assert_int_eq(replica_low_watermark(&rm, p), -1);
     struct parked dr, solo;
@@ -235,7 +178,7 @@ START_TEST(test_fenced_replica_rechecks_parked_low_watermark)
     set_fenced(2, false);
     metadata_quorum_refresh(v);
     ck_assert_int_eq(replica_low_watermark(&rm, p), -1);
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
     ck_assert_int_eq(solo.completions, 1);
     ck_assert(solo.expired);
 }
@@ -249,10 +192,10 @@ START_TEST(test_parked_answered_when_partition_goes)
     struct metadata_view *v;
     struct replica_manager rm;
     add_broker(2);
-    start(&v, &rm);
+    rfx_start(&rfx, &v, &rm);
     add_replicated_topic("dr", 3);
     metadata_quorum_refresh(v);
-    settle(&rm);
+    rfx_settle(&rfx, &rm);
     struct parked deleted, moved, led;
     park_on(&moved, &rm, "dr", 0, 0);
     park_on(&led, &rm, "dr", 1, 0);
@@ -282,7 +225,7 @@ START_TEST(test_parked_answered_when_partition_goes)
     ck_assert_int_eq(deleted.completions, 1);
     ck_assert(!deleted.expired);
     ck_assert_int_eq(deleted.outcome, PARKED_GONE);
-    stop(v, &rm);
+    rfx_stop(&rfx, v, &rm);
 }
 END_TEST
 
