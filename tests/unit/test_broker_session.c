@@ -119,6 +119,17 @@ static void on_altered(struct broker_alter_partition *op, int status, int32_t co
     altered_isr_size = committed != NULL ? (int32_t)committed->n_isr : -1;
 }
 
+/* Broker 7 on `ep`, heartbeats every 50 ms, a 400 ms session. */
+static struct broker_session_options short_session_options(const struct broker_endpoint *ep)
+{
+    return (struct broker_session_options){.broker_id = 7,
+                                           .endpoints = ep,
+                                           .n_endpoints = 1,
+                                           .heartbeat_interval_ms = 50,
+                                           .request_timeout_ms = 3000,
+                                           .session_timeout_ms = 400};
+}
+
 /* Isolation with an injected clock, then for real: a session whose timer
  * is stopped (as a SIGSTOPped process) past the controller's session
  * timeout is fenced; resumed, it may not lead until its image shows the
@@ -129,12 +140,7 @@ START_TEST(test_broker_session_isolation)
     struct node n;
     node_start(&n, 400);
     struct broker_endpoint ep = {"PLAINTEXT", "127.0.0.1", 9092, "PLAINTEXT"};
-    struct broker_session_options o = {.broker_id = 7,
-                                       .endpoints = &ep,
-                                       .n_endpoints = 1,
-                                       .heartbeat_interval_ms = 50,
-                                       .request_timeout_ms = 3000,
-                                       .session_timeout_ms = 400};
+    struct broker_session_options o = short_session_options(&ep);
     struct broker_session s;
     ck_assert_int_eq(broker_session_start(&s, &n.loop, &n.voters, &o, NULL), 0);
     s.on_isolated = on_isolated;
@@ -256,12 +262,7 @@ START_TEST(test_broker_session_fenced_until_ready)
     struct node n;
     node_start(&n, 400);
     struct broker_endpoint ep = {"PLAINTEXT", "127.0.0.1", 9092, "PLAINTEXT"};
-    struct broker_session_options o = {.broker_id = 7,
-                                       .endpoints = &ep,
-                                       .n_endpoints = 1,
-                                       .heartbeat_interval_ms = 50,
-                                       .request_timeout_ms = 3000,
-                                       .session_timeout_ms = 400};
+    struct broker_session_options o = short_session_options(&ep);
     struct broker_session s;
     unfence_allowed = false;
     unfence_asked = 0;
