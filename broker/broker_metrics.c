@@ -475,7 +475,8 @@ static void replica_fetch_families(struct broker *b, struct prom_writer *w)
     prom_counter(w, "sluice_replica_fetch_partitions_examined_total",
                  "Partitions the leader looked at to answer follower fetches: with a fetch "
                  "session, those named, changed since its last answer or not yet caught up, "
-                 "and all of them at the session's periodic sweep.",
+                 "and a share of the others at each fetch, so that every one is looked at within "
+                 "the session's sweep interval.",
                  (int64_t)rm->fetch_stats.examined);
     prom_counter(w, "sluice_replica_fetch_partitions_answered_total",
                  "Partitions in the answers to follower fetches.",

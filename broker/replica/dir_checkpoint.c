@@ -60,6 +60,7 @@ struct job {
     size_t n_retire;
     uint64_t seq;
     int status;
+    bool unformatted; /* formatting ran out of memory: nothing was written */
 };
 
 struct dir_checkpoint {
@@ -367,6 +368,7 @@ static void job_free(struct job *job)
 static int job_write(struct job *job)
 {
     int rv = format(job);
+    job->unformatted = rv != 0;
     return rv != 0
                ? rv
                : write_files(job->w, job->seq, job->dir, job->files, job->retire, job->n_retire);
@@ -425,6 +427,20 @@ static void complete_waiters(struct dir_checkpoint *dc, uint64_t seq, int status
     }
 }
 
+/* Loop: a pool write that ran out of memory formatting the files. No
+ * storage fault (the disk was not touched): the state stays dirty for the
+ * next checkpoint tick, and its waiters wait for that write rather than
+ * fail (a failure takes the directory offline). Not queued again at once:
+ * memory is short now, and the tick comes soon enough. */
+static void job_unformatted(struct dir_checkpoint *dc, struct job *job)
+{
+    log_warn("replica",
+             "out of memory formatting offsets checkpoints dir=%s: writing them on the next "
+             "checkpoint",
+             dc->dir);
+    give_back(dc, job);
+}
+
 static void job_after(uv_work_t *req, int status)
 {
     struct job *job = req->data;
@@ -433,6 +449,11 @@ static void job_after(uv_work_t *req, int status)
     uint64_t seq = job->seq;
     if (dc != NULL) {
         dc->inflight = NULL;
+        if (rv < 0 && job->unformatted) {
+            job_unformatted(dc, job);
+            job_free(job);
+            return;
+        }
         if (rv < 0) {
             log_error("replica", "cannot write offsets checkpoints dir=%s error=%s", dc->dir,
                       strerror(-rv));

@@ -52,7 +52,8 @@ int dir_checkpoint_retire_file(struct dir_checkpoint *dc, const char *path);
 
 /* Queue a write on the thread pool if anything changed since the last one
  * and none is in flight. Errors are logged (and the write is retried on the
- * next call). */
+ * next call). Running out of memory while formatting the files fails no
+ * waiter: they wait for the next call's write. */
 void dir_checkpoint_write_async(struct dir_checkpoint *dc);
 
 /* Write now, on this thread, if anything changed (waits for an in-flight
@@ -63,7 +64,10 @@ int dir_checkpoint_write_sync(struct dir_checkpoint *dc);
  * returns 1 if it already is (`w->done` is not called), else 0 and a pool
  * write is started or follows the one in flight; `w->done` is then called
  * once from the loop, with 0 or the write's -errno (the answers needing a
- * failed write fail, they do not wait for a retry), or LOG_ERR_CLOSED from
+ * failed write fail, they do not wait for a retry; but a write that ran out
+ * of memory formatting the files, before touching the disk, is retried by
+ * the next dir_checkpoint_write_async, and they wait for it), or
+ * LOG_ERR_CLOSED from
  * dir_checkpoint_close. Never from inside this call or a synchronous write. */
 int dir_checkpoint_wait(struct dir_checkpoint *dc, struct log_checkpoint_waiter *w);
 

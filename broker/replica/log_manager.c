@@ -720,6 +720,29 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Take the logs due now off the queue into the pass; false when none is. */
+static bool retention_pass_begin(struct log_manager *lm)
+{
+    lm->retention_pass_now_ms = wall_ms();
+    struct deadline_entry *e;
+    while ((e = deadline_heap_pop_due(&lm->retention_due, lm->retention_pass_now_ms)) != NULL) {
+        struct managed_log *m =
+            (struct managed_log *)((char *)e - offsetof(struct managed_log, retention));
+        list_add(&lm->retention_pending, m, offsetof(struct managed_log, retention_pass));
+    }
+    return lm->retention_pending != NULL;
+}
+
+/* The pass just ended: begin the next now if a tick came during it. A log
+ * that fell due after this pass began is still in the queue, and would
+ * otherwise wait a whole log.retention.check.interval.ms more. */
+static bool retention_pass_again(struct log_manager *lm)
+{
+    bool missed = lm->retention_tick_missed;
+    lm->retention_tick_missed = false;
+    return missed && retention_pass_begin(lm);
+}
+
 static void on_retention_idle(uv_idle_t *idle)
 {
     struct log_manager *lm = idle->data;
@@ -732,7 +755,7 @@ static void on_retention_idle(uv_idle_t *idle)
         retention_schedule(m, m->log);
         lm->retention_visits++;
     }
-    if (lm->retention_pending == NULL) {
+    if (lm->retention_pending == NULL && !retention_pass_again(lm)) {
         uv_idle_stop(&lm->retention_idle);
     }
 }
@@ -742,7 +765,7 @@ static void on_retention_idle(uv_idle_t *idle)
  * pass; then the idle handle visits a bounded number per loop turn (a
  * visit may delete segments: thousands of partitions created together
  * expire together) and queues each again at its next deadline. A pass still
- * going is left to finish. */
+ * going is left to finish, and the next one starts as it ends. */
 static void on_retention(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
@@ -752,21 +775,26 @@ static void on_retention(uv_timer_t *t)
         return;
     }
     if (lm->retention_pending != NULL) {
+        lm->retention_tick_missed = true;
         return;
     }
-    lm->retention_pass_now_ms = wall_ms();
-    struct deadline_entry *e;
-    while ((e = deadline_heap_pop_due(&lm->retention_due, lm->retention_pass_now_ms)) != NULL) {
-        struct managed_log *m =
-            (struct managed_log *)((char *)e - offsetof(struct managed_log, retention));
-        list_add(&lm->retention_pending, m, offsetof(struct managed_log, retention_pass));
-    }
-    if (lm->retention_pending != NULL) {
+    if (retention_pass_begin(lm)) {
         uv_idle_start(&lm->retention_idle, on_retention_idle);
     }
 }
 
 static void on_flush_idle(uv_idle_t *idle);
+
+/* The pass just ended: begin the next now if a tick came during it. The
+ * logs it went by (listed again, or newly, at the head of the list, behind
+ * the cursor) would otherwise wait for a tick after this one. */
+static bool flush_pass_again(struct log_manager *lm)
+{
+    bool missed = lm->flush_tick_missed;
+    lm->flush_tick_missed = false;
+    lm->flush_cursor = missed ? lm->work : NULL;
+    return lm->flush_cursor != NULL;
+}
 
 /* Visit the pass's next flush_visits_per_turn logs; the idle handle runs
  * this once per loop turn, after the timers and before the poll for I/O,
@@ -783,7 +811,7 @@ static void flush_step(struct log_manager *lm)
         }
         lm->flush_visits++;
     }
-    if (lm->flush_cursor == NULL) {
+    if (lm->flush_cursor == NULL && !flush_pass_again(lm)) {
         uv_idle_stop(&lm->flush_idle);
     }
 }
@@ -795,11 +823,14 @@ static void on_flush_idle(uv_idle_t *idle)
 
 /* Only the logs with work: flush what is due, file their offsets, and drop
  * those that have nothing left pending from the list. A pass still going
- * (thousands of active partitions) is left to finish. */
+ * (thousands of active partitions) is left to finish, and the next one
+ * starts as it ends. */
 static void on_flush(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
-    if (lm->flush_cursor == NULL && lm->work != NULL) {
+    if (lm->flush_cursor != NULL) {
+        lm->flush_tick_missed = true;
+    } else if (lm->work != NULL) {
         lm->flush_cursor = lm->work;
         uv_idle_start(&lm->flush_idle, on_flush_idle);
     }
@@ -1049,6 +1080,7 @@ void log_manager_stop(struct log_manager *lm)
         uv_close((uv_handle_t *)&lm->flush_all_done, NULL); /* its callback is not called */
         lm->flush_all_done_cb = NULL;
         lm->flush_cursor = NULL;
+        lm->flush_tick_missed = lm->retention_tick_missed = false;
         uv_close((uv_handle_t *)&lm->checkpoint_timer, NULL);
         uv_close((uv_handle_t *)&lm->cleaner_timer, NULL);
         uv_close((uv_handle_t *)&lm->offline_timer, NULL);

@@ -80,17 +80,21 @@ struct log_manager {
     struct dir_checkpoint *checkpoints[DATA_DIR_MAX];
     struct managed_log *work; /* logs with periodic work (has_work), a list */
     /* The flush timer's pass over `work`: the next log to visit (NULL: no
-     * pass going on), a bounded number per loop turn (flush_idle). */
+     * pass going on), a bounded number per loop turn (flush_idle). A tick
+     * during a pass sets flush_tick_missed: the next pass begins as it ends. */
     struct managed_log *flush_cursor;
     uv_idle_t flush_idle;
+    bool flush_tick_missed;
     size_t flush_visits_per_turn;       /* LOG_MANAGER_FLUSH_VISITS_PER_TURN (tests lower it) */
     uint64_t flush_visits;              /* logs the flush passes visited (tests) */
     struct deadline_heap retention_due; /* the logs by retention deadline */
     /* The retention pass: the due logs not yet visited (a list), at most
      * retention_visits_per_turn visited per loop turn by retention_idle,
-     * all against the wall clock read when the pass began. */
+     * all against the wall clock read when the pass began. A tick during a
+     * pass sets retention_tick_missed: the next pass begins as it ends. */
     struct managed_log *retention_pending;
     uv_idle_t retention_idle;
+    bool retention_tick_missed;
     int64_t retention_pass_now_ms;
     size_t retention_visits_per_turn; /* LOG_MANAGER_RETENTION_VISITS_PER_TURN */
     bool retention_every_log;         /* the queue lacked memory: visit all */

@@ -86,3 +86,35 @@ def test_a_refused_record_fails_the_probe(broker, request, tmp_path):
     res = probe(leaders, topic, check=False)
     assert res.returncode != 0, res.stdout.decode()
     assert "refused with error 3" in res.stderr.decode(), res.stderr.decode()
+
+
+def test_record_times_list_every_record_where_it_went(broker, request, tmp_path):
+    """--record-times (partition_scale --attribute-stalls matches these with what the machine
+    ran): one line per record, on the probe's fixed schedule, each with its latency and the
+    partition it went to, which the log confirms."""
+    topic = unique_topic(request)
+    brokers, partitions = create_topic(broker.bootstrap, topic)
+    leaders = tmp_path / "leaders.txt"
+    write_leaders(leaders, brokers, partitions)
+    times = tmp_path / "times.txt"
+    run([binary("tools", "bench", "sluice-probe"), "--leaders", leaders, "--topic", topic,
+         "--num-records", str(RECORDS), "--record-size", "1024", "--acks", "-1",
+         "--throughput", "2000", "--record-times", times], timeout=120)
+
+    lines = [tuple(int(x) for x in line.split()) for line in times.read_text().splitlines()]
+    assert len(lines) == RECORDS
+    sent = [s for s, _, _ in lines]
+    # the open-loop schedule: one record every 1/2000 s from the first
+    assert [b - a for a, b in zip(sent, sent[1:])] == [500000] * (RECORDS - 1)
+    assert all(lat > 0 for _, lat, _ in lines), [x for x in lines if x[1] <= 0][:3]
+    per_partition = {}
+    for _, _, p in lines:
+        assert 0 <= p < PARTITIONS, p
+        per_partition[p] = per_partition.get(p, 0) + 1
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": topic})
+    try:
+        marks = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                 for p in range(PARTITIONS)}
+    finally:
+        c.close()
+    assert marks == {p: per_partition.get(p, 0) for p in range(PARTITIONS)}

@@ -3,10 +3,11 @@
 //
 // Run from tests/cluster/test_security_go.py, which starts a broker with
 // SSL / SASL listeners, makes the certificates and users, and sets:
-//   SLUICE_BOOTSTRAP    host:port of the listener under test
-//   SLUICE_SECURITY     SSL, SASL_PLAINTEXT or SASL_SSL
-//   SLUICE_CA           the CA file (TLS), SLUICE_CERT / SLUICE_KEY a client certificate
-//   SLUICE_SASL_MECHANISM, SLUICE_SASL_USER, SLUICE_SASL_PASSWORD
+//
+//	SLUICE_BOOTSTRAP    host:port of the listener under test
+//	SLUICE_SECURITY     SSL, SASL_PLAINTEXT or SASL_SSL
+//	SLUICE_CA           the CA file (TLS), SLUICE_CERT / SLUICE_KEY a client certificate
+//	SLUICE_SASL_MECHANISM, SLUICE_SASL_USER, SLUICE_SASL_PASSWORD
 package sluicego
 
 import (

@@ -3,7 +3,8 @@
  * waits for it (dir_checkpoint_wait), the segments below it go only once it
  * landed, and a failed write fails the waiters and takes the directory
  * offline. fs_write_atomic (tmp, fsync, rename, directory fsync: every
- * checkpoint file write) is wrapped to see which thread writes and to fail. */
+ * checkpoint file write) is wrapped to see which thread writes and to fail;
+ * realloc is wrapped to fail the formatting of the files on the pool. */
 #include <check.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -34,6 +35,24 @@ int __wrap_fs_write_atomic(const char *dir, const char *name, const void *data, 
     }
     int err = atomic_load(&fail_with);
     return err != 0 ? err : __real_fs_write_atomic(dir, name, data, len);
+}
+
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+
+/* Reallocs to fail off the loop thread (the files are formatted on the
+ * pool: a buf growing), and how many were failed. */
+static atomic_int fail_pool_reallocs, failed_reallocs;
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    uv_thread_t self = uv_thread_self();
+    if (!uv_thread_equal(&self, &loop_thread) && atomic_load(&fail_pool_reallocs) > 0) {
+        atomic_fetch_sub(&fail_pool_reallocs, 1);
+        atomic_fetch_add(&failed_reallocs, 1);
+        return NULL;
+    }
+    return __real_realloc(p, n);
 }
 
 static char *dir;
@@ -86,6 +105,8 @@ static void reset_counts(void)
     atomic_store(&writes, 0);
     atomic_store(&writes_on_loop, 0);
     atomic_store(&fail_with, 0);
+    atomic_store(&fail_pool_reallocs, 0);
+    atomic_store(&failed_reallocs, 0);
 }
 
 static void setup(void)
@@ -244,6 +265,40 @@ START_TEST(test_failed_write_fails_the_waiter)
 }
 END_TEST
 
+/* Running out of memory while formatting the files on the pool is no
+ * storage fault: the directory stays online, the waiter keeps waiting, and
+ * the next checkpoint tick writes the state (and answers it). */
+START_TEST(test_format_out_of_memory_retries_on_the_next_tick)
+{
+    char err[256];
+    int segs = partition_log_segment_count(log_);
+    int64_t target = partition_log_end_offset(log_) - 3;
+    struct log_checkpoint_waiter w;
+    struct done d;
+    waiter_init(&w, &d);
+    atomic_store(&fail_pool_reallocs, 1);
+    ck_assert_int_eq(partition_log_advance_start(log_, target), 1);
+    ck_assert_int_eq(partition_log_checkpoint_wait(log_, &w), 0);
+    uv_run(&loop, UV_RUN_DEFAULT); /* no timers yet: until the pool write is back */
+    ck_assert_int_eq(atomic_load(&failed_reallocs), 1);
+    ck_assert_int_eq(atomic_load(&writes), 0); /* it failed before writing */
+    ck_assert_int_eq(d.calls, 0);
+    ck_assert(!lm.dir_offline[0]);
+    ck_assert_int_eq(partition_log_segment_count(log_), segs);
+
+    ck_assert_int_eq(sluice_config_set(&cfg, "replica.high.watermark.checkpoint.interval.ms", "5",
+                                       err, sizeof err),
+                     0);
+    log_manager_start_timers(&lm);
+    run_until(&d);
+    ck_assert_int_eq(d.status, 0);
+    ck_assert(start_on_disk() == target);
+    ck_assert(!lm.dir_offline[0]);
+    ck_assert_int_lt(partition_log_segment_count(log_), segs);
+    ck_assert_int_eq(atomic_load(&writes_on_loop), 0);
+}
+END_TEST
+
 /* Shutdown completes the waiters: with 0 when its own write carried their
  * state, else LOG_ERR_CLOSED; never from inside the synchronous write. */
 START_TEST(test_close_completes_waiters)
@@ -303,6 +358,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc_, test_answer_waits_for_a_pool_write);
     tcase_add_test(tc_, test_waiters_share_writes);
     tcase_add_test(tc_, test_failed_write_fails_the_waiter);
+    tcase_add_test(tc_, test_format_out_of_memory_retries_on_the_next_tick);
     tcase_add_test(tc_, test_close_completes_waiters);
     tcase_add_test(tc_, test_unwait);
     suite_add_tcase(s, tc_);

@@ -325,6 +325,78 @@ START_TEST(test_flush_pass_visits_a_bounded_number_of_logs_per_turn)
 }
 END_TEST
 
+/* A flush tick that comes while a pass is still going is not lost: the
+ * logs the pass already went by (here log 39, visited first, then given
+ * work again) get the next pass as soon as this one ends, not a tick
+ * later. The timer is stopped after that tick, so only the tick that came
+ * during the pass can bring log 39 round again. */
+START_TEST(test_flush_tick_during_a_pass_starts_the_next_one)
+{
+    int64_t now = wall_now();
+    for (int i = 0; i < N_LOGS; i++) {
+        fill(i, 1, now); /* listed with work, most recent first: 39 ... 0 */
+    }
+    lm.flush_visits_per_turn = 16;
+    log_manager_start_timers(&lm);
+    RUN_UNTIL(lm.flush_visits > 0); /* the flush timer ticks each second */
+    ck_assert(filed(N_LOGS - 1));
+    fill(N_LOGS - 1, 1, now); /* behind the cursor: listed again at the head */
+    ck_assert(!filed(N_LOGS - 1));
+    /* Past the next tick: it fires in this turn, with the pass half done. */
+    struct timespec tick = {1, 100 * 1000 * 1000};
+    nanosleep(&tick, NULL);
+    uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_ptr_nonnull(lm.flush_cursor);
+    uv_timer_stop(&lm.flush_timer);
+    run_turns(20); /* this pass ends in one turn, the next in two more */
+    ck_assert(filed(N_LOGS - 1));
+    ck_assert_ptr_null(lm.flush_cursor);
+    for (int i = 0; i < N_LOGS; i++) {
+        ck_assert(filed(i));
+    }
+}
+END_TEST
+
+/* A retention tick that comes while a pass is still going is not lost: a
+ * log that became due during the pass (log 10, its retention.ms shortened)
+ * is visited in the pass that starts as soon as this one ends. The timer
+ * is stopped after that tick, so only the tick that came during the pass
+ * can bring log 10 round. */
+START_TEST(test_retention_tick_during_a_pass_starts_the_next_one)
+{
+    int64_t now = wall_now();
+    int segs[N_LOGS];
+    for (int i = 0; i < N_LOGS; i++) {
+        fill(i, 10, i < 5 || i == 10 ? now - 2 * HOUR : now); /* logs 0-4 expired */
+        segs[i] = partition_log_segment_count(logs[i]);
+    }
+    /* Log 10 is kept for three hours at first: not due. */
+    struct topic_config longer, shorter;
+    tb_topic_config(&longer, "segment.bytes=1000", "retention.ms=10800000", NULL);
+    tb_topic_config(&shorter, "segment.bytes=1000", "retention.ms=3600000", NULL);
+    partition_log_set_config(logs[10], &longer);
+    lm.retention_visits_per_turn = 1;
+    log_manager_start_timers(&lm);
+    RUN_UNTIL(lm.retention_visits > 0);
+    ck_assert_ptr_nonnull(lm.retention_pending);  /* four of the five still to visit */
+    partition_log_set_config(logs[10], &shorter); /* due now */
+    /* Past the next tick (every 5 ms): it fires in this turn, mid-pass. */
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    nanosleep(&tick, NULL);
+    uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_ptr_nonnull(lm.retention_pending);
+    uv_timer_stop(&lm.retention_timer);
+    run_turns(20); /* a visit a turn: three left in this pass, one in the next */
+    ck_assert_uint_eq(lm.retention_visits, 6);
+    ck_assert_ptr_null(lm.retention_pending);
+    for (int i = 0; i < N_LOGS; i++) {
+        ck_assert_int_eq(partition_log_segment_count(logs[i]), i < 5 || i == 10 ? 1 : segs[i]);
+    }
+    topic_config_free(&longer);
+    topic_config_free(&shorter);
+}
+END_TEST
+
 /* log.max.open.files 0 follows the soft RLIMIT_NOFILE, within its bounds. */
 START_TEST(test_open_files_limit_follows_the_soft_rlimit)
 {
@@ -362,6 +434,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc_core, test_open_files_limit_follows_the_soft_rlimit);
     tcase_add_test(tc_core, test_flush_pass_visits_a_bounded_number_of_logs_per_turn);
     tcase_add_test(tc_core, test_retention_pass_visits_a_bounded_number_of_logs_per_turn);
+    tcase_add_test(tc_core, test_flush_tick_during_a_pass_starts_the_next_one);
+    tcase_add_test(tc_core, test_retention_tick_during_a_pass_starts_the_next_one);
     suite_add_tcase(s, tc_core);
     return s;
 }

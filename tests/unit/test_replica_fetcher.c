@@ -473,6 +473,63 @@ START_TEST(test_leader_log_start_wakes_parked_follower_fetch)
 }
 END_TEST
 
+/* The follower's caught-up time the leader holds for `topic`-`index`. */
+static uint64_t follower_caught_up_ms(const char *topic, int32_t index)
+{
+    struct partition *p = part(&leader, topic, index);
+    ck_assert_ptr_nonnull(p);
+    for (int32_t k = 0; k < p->n_replicas; k++) {
+        if (p->replicas[k].broker_id == FOLLOWER) {
+            return p->replicas[k].caught_up_ms;
+        }
+    }
+    ck_abort_msg("no follower progress for %s-%d", topic, (int)index);
+    return 0;
+}
+
+/* An idle session's sweep: the leader looks at every partition of the
+ * session within the sweep interval (replica.lag.time.max.ms / 4), so the
+ * follower's caught-up time stays fresh on partitions it never names, but
+ * a share at each fetch: no answer looks at all of them at once (a stall
+ * of the loop at thousands of partitions). One follower session, so a loop
+ * turn answers at most one of its fetches. */
+START_TEST(test_sweep_spread_over_fetches)
+{
+    enum { N = 64 };
+    char err[256];
+    add_topic("a", N, 0x41);
+    refresh();
+    for (int32_t i = 0; i < N; i++) {
+        produce("a", i, 1);
+    }
+    for (int32_t i = 0; i < N; i++) {
+        RUN_UNTIL(caught_up("a", i), "every partition replicated");
+    }
+    /* A 200 ms sweep; idle fetches wait 20 ms (replica.fetch.wait.max.ms). */
+    ck_assert_msg(
+        sluice_config_set(&leader.cfg, "replica.lag.time.max.ms", "800", err, sizeof err) == 0,
+        "%s", err);
+    run_rounds(5, "a steady session");
+    uint64_t start = uv_now(&loop), requests = leader.rm.fetch_stats.requests;
+    uint64_t most = 0;
+    while (uv_now(&loop) - start < 1000) {
+        uint64_t examined = leader.rm.fetch_stats.examined;
+        uv_run(&loop, UV_RUN_ONCE);
+        uint64_t looked = leader.rm.fetch_stats.examined - examined;
+        most = looked > most ? looked : most;
+    }
+    uint64_t end = uv_now(&loop);
+    ck_assert_msg(leader.rm.fetch_stats.requests - requests >= 10, "the follower kept fetching");
+    ck_assert_msg(most <= N / 2, "one answer looked at %llu of the session's %d partitions",
+                  (unsigned long long)most, N);
+    for (int32_t i = 0; i < N; i++) {
+        uint64_t at = follower_caught_up_ms("a", i);
+        ck_assert_msg(at + 600 >= end, "a-%d: the follower last caught up %llu ms before the end",
+                      (int)i, (unsigned long long)(end - at));
+    }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_fetcher");
@@ -482,6 +539,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_forgotten_while_leader_and_epoch_stay);
     tcase_add_test(tc, test_moved_partition_throttled_falls_back_to_full_round);
     tcase_add_test(tc, test_leader_log_start_wakes_parked_follower_fetch);
+    tcase_add_test(tc, test_sweep_spread_over_fetches);
     suite_add_tcase(s, tc);
     return s;
 }

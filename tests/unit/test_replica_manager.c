@@ -13,6 +13,7 @@
 
 #include "broker/data_dir.h"
 #include "broker/metadata/metadata_quorum.h"
+#include "broker/replica/isr_retry_log.h"
 #include "broker/replica/replica_isr.h"
 #include "broker/replica/replica_manager.h"
 #include "common/buf.h"
@@ -729,8 +730,9 @@ START_TEST(test_alter_refusal_clears_proposed_isr)
 END_TEST
 
 /* With no controller answering, every led partition's proposal goes
- * unanswered at each retry: one INFO line per round (the count and the
- * first partitions), each partition at DEBUG only. */
+ * unanswered at each retry: one INFO line per round (the count, every
+ * distinct answer with its count, and the first partitions), each
+ * partition at DEBUG only. */
 START_TEST(test_alter_unanswered_logged_once_per_round)
 {
     static const int32_t both[] = {1, 2};
@@ -753,16 +755,24 @@ START_TEST(test_alter_unanswered_logged_once_per_round)
     }
     ck_assert_uint_eq(n_held, 4);
 
+    /* The first round mixes answers; the second has one kind only, so its
+     * line must not carry the first round's counts. */
+    static const int32_t answers[2][4] = {{REPLICA_ALTER_UNKNOWN, KAFKA_ERROR_NOT_CONTROLLER,
+                                           REPLICA_ALTER_UNKNOWN, KAFKA_ERROR_REQUEST_TIMED_OUT},
+                                          {REPLICA_ALTER_UNKNOWN, REPLICA_ALTER_UNKNOWN,
+                                           REPLICA_ALTER_UNKNOWN, REPLICA_ALTER_UNKNOWN}};
+    static const char *const errors[2] = {
+        "partitions=4 errors=UNKNOWN:2,NOT_CONTROLLER:1,REQUEST_TIMED_OUT:1 ",
+        "partitions=4 errors=UNKNOWN:4 "};
     memset(unanswered_lines, 0, sizeof unanswered_lines);
     for (size_t round = 0; round < 2; round++) {
         for (size_t i = 0; i < 4; i++) {
-            held[round * 4 + i].cb(held[round * 4 + i].arg, REPLICA_ALTER_UNKNOWN, -1, -1, -1, NULL,
-                                   0);
+            held[round * 4 + i].cb(held[round * 4 + i].arg, answers[round][i], -1, -1, -1, NULL, 0);
         }
         uv_run(&rfx.loop, UV_RUN_NOWAIT); /* the round's line follows its answers */
         ck_assert_int_eq(unanswered_lines[LOG_LEVEL_INFO], (int)round + 1);
         ck_assert_int_eq(unanswered_lines[LOG_LEVEL_DEBUG], 4 * ((int)round + 1));
-        ck_assert_ptr_nonnull(strstr(unanswered_info, "partitions=4 error=-1"));
+        ck_assert_msg(strstr(unanswered_info, errors[round]) != NULL, "%s", unanswered_info);
         ck_assert_ptr_nonnull(strstr(unanswered_info, "first=many-0,many-1,many-2,..."));
         if (round == 0) {
             /* The retry delay is over (without sleeping): the lag scan
@@ -776,6 +786,41 @@ START_TEST(test_alter_unanswered_logged_once_per_round)
     }
     rfx_stop(&rfx, v, &rm);
     ck_assert_int_eq(unanswered_lines[LOG_LEVEL_INFO], 2);
+}
+END_TEST
+
+/* However many distinct answers a round has, its line stays bounded: the
+ * first ISR_RETRY_LOG_ERRORS by name or number, the rest as "other". */
+START_TEST(test_unanswered_line_bounded)
+{
+    struct isr_retry_log l;
+    isr_retry_log_init(&l, &rfx.loop);
+    memset(unanswered_lines, 0, sizeof unanswered_lines);
+    for (int32_t code = 1; code <= 40; code++) {
+        isr_retry_log_add(&l, "bounded", code, code); /* codes 1..40, one partition each */
+    }
+    isr_retry_log_add(&l, "bounded", 41, 30000); /* no Kafka name: "other" too */
+    isr_retry_log_close(&l);
+    uv_run(&rfx.loop, UV_RUN_NOWAIT); /* the timer's close finishes */
+    ck_assert_int_eq(unanswered_lines[LOG_LEVEL_INFO], 1);
+    ck_assert_msg(strstr(unanswered_info,
+                         "partitions=41 errors=OFFSET_OUT_OF_RANGE:1,CORRUPT_MESSAGE:1,"
+                         "UNKNOWN_TOPIC_OR_PARTITION:1,INVALID_FETCH_SIZE:1,"
+                         "LEADER_NOT_AVAILABLE:1,NOT_LEADER_OR_FOLLOWER:1,other:35 ") != NULL,
+                  "%s", unanswered_info);
+}
+END_TEST
+
+/* An answer Kafka has no name for is shown as its number. */
+START_TEST(test_unanswered_line_unnamed_code)
+{
+    struct isr_retry_log l;
+    isr_retry_log_init(&l, &rfx.loop);
+    isr_retry_log_add(&l, "unnamed", 0, 30000);
+    isr_retry_log_close(&l);
+    uv_run(&rfx.loop, UV_RUN_NOWAIT);
+    ck_assert_msg(strstr(unanswered_info, "partitions=1 errors=30000:1 ") != NULL, "%s",
+                  unanswered_info);
 }
 END_TEST
 
@@ -798,6 +843,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_alter_lost_version_waits_for_metadata);
     tcase_add_test(tc, test_alter_refusal_clears_proposed_isr);
     tcase_add_test(tc, test_alter_unanswered_logged_once_per_round);
+    tcase_add_test(tc, test_unanswered_line_bounded);
+    tcase_add_test(tc, test_unanswered_line_unnamed_code);
     suite_add_tcase(s, tc);
     return s;
 }

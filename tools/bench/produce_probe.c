@@ -3,6 +3,7 @@
  *
  *   sluice-probe --leaders FILE --topic NAME [--num-records N] [--record-size BYTES]
  *                [--acks 1|-1] [--throughput RECORDS_PER_SEC] [--seed S]
+ *                [--record-times FILE]
  *
  * FILE lists each partition's leader, one "PARTITION HOST:PORT" per line (the
  * caller learns them from Metadata with a real client). The probe opens one
@@ -20,7 +21,13 @@
  * both: what a librdkafka producer sees, and what the brokers add.
  *
  * Prints the line sluice-perf prints (records/sec, latency avg/p50/p99/p999/
- * max in ms) and exits non-zero when any record is refused or unanswered. */
+ * max in ms) and exits non-zero when any record is refused or unanswered.
+ *
+ * --record-times FILE writes one line per record, "SCHEDULED_NS LATENCY_NS
+ * PARTITION" (CLOCK_MONOTONIC, as `perf record -k CLOCK_MONOTONIC`; latency
+ * -1 when refused or unanswered), so that a slow record can be matched
+ * with what the machine ran at the time (tools/bench/partition_scale
+ * --attribute-stalls). */
 #include <errno.h>
 #include <limits.h>
 #include <inttypes.h>
@@ -58,6 +65,7 @@ struct probe_options {
     int acks;
     long throughput;
     uint64_t seed;
+    const char *record_times; /* NULL: not written */
 };
 
 /* One connection to one leader, and the bytes of its answers read so far. */
@@ -78,6 +86,8 @@ struct probe {
     size_t batch_len;
     int64_t *scheduled_ns; /* per record (correlation id) */
     int64_t *latency_ns;   /* per answered record, in answer order */
+    int64_t *answer_ns;    /* per record: its latency, -1 until answered (--record-times) */
+    int32_t *partition_of; /* per record: its partition (--record-times) */
     long answered;
     long refused;
 };
@@ -86,7 +96,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: sluice-probe --leaders FILE --topic NAME [--num-records N]\n"
                     "                    [--record-size BYTES] [--acks 1|-1]\n"
-                    "                    [--throughput RECORDS_PER_SEC] [--seed S]\n");
+                    "                    [--throughput RECORDS_PER_SEC] [--seed S]\n"
+                    "                    [--record-times FILE]\n");
 }
 
 static int parse_options(int argc, char **argv, struct probe_options *o)
@@ -119,6 +130,8 @@ static int parse_options(int argc, char **argv, struct probe_options *o)
             o->throughput = v;
         } else if (strcmp(name, "--seed") == 0 && tool_parse_long(value, 0, LONG_MAX, &v) == 0) {
             o->seed = (uint64_t)v;
+        } else if (strcmp(name, "--record-times") == 0) {
+            o->record_times = value;
         } else {
             fprintf(stderr, "sluice-probe: bad option %s %s\n", name, value);
             return -1;
@@ -344,6 +357,9 @@ static int on_answer(struct probe *pr, const uint8_t *p, size_t len, int64_t now
         return 0;
     }
     pr->latency_ns[pr->answered++] = now - pr->scheduled_ns[correlation];
+    if (pr->answer_ns != NULL) {
+        pr->answer_ns[correlation] = now - pr->scheduled_ns[correlation];
+    }
     return 0;
 }
 
@@ -413,7 +429,11 @@ static int run(struct probe *pr)
             rnd ^= rnd >> 7;
             rnd ^= rnd << 17;
             pr->scheduled_ns[sent] = start + sent * interval;
-            rv = send_record(pr, &req, (int32_t)sent, (int32_t)(rnd % (uint64_t)pr->npartitions));
+            int32_t partition = (int32_t)(rnd % (uint64_t)pr->npartitions);
+            if (pr->partition_of != NULL) {
+                pr->partition_of[sent] = partition;
+            }
+            rv = send_record(pr, &req, (int32_t)sent, partition);
             sent++;
         }
         /* ppoll: a nanosecond timeout, so the schedule holds at rates above
@@ -431,6 +451,25 @@ static int run(struct probe *pr)
     }
     buf_free(&req);
     return rv;
+}
+
+/* --record-times: every record sent, in the order sent. */
+static int write_record_times(const struct probe *pr, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "sluice-probe: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    for (long i = 0; i < pr->opt.num_records; i++) {
+        fprintf(f, "%" PRId64 " %" PRId64 " %" PRId32 "\n", pr->scheduled_ns[i], pr->answer_ns[i],
+                pr->partition_of[i]);
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "sluice-probe: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 static int cmp_int64(const void *a, const void *b)
@@ -471,11 +510,22 @@ int main(int argc, char **argv)
     pr.scheduled_ns = calloc((size_t)pr.opt.num_records, sizeof *pr.scheduled_ns);
     pr.latency_ns = calloc((size_t)pr.opt.num_records, sizeof *pr.latency_ns);
     int rv = pr.scheduled_ns == NULL || pr.latency_ns == NULL ? -1 : 0;
+    if (rv == 0 && pr.opt.record_times != NULL) {
+        pr.answer_ns = malloc((size_t)pr.opt.num_records * sizeof *pr.answer_ns);
+        pr.partition_of = calloc((size_t)pr.opt.num_records, sizeof *pr.partition_of);
+        rv = pr.answer_ns == NULL || pr.partition_of == NULL ? -1 : 0;
+        for (long i = 0; rv == 0 && i < pr.opt.num_records; i++) {
+            pr.answer_ns[i] = -1;
+        }
+    }
     if (rv == 0 && (rv = read_leaders(&pr)) == 0 && (rv = build_batch(&pr)) == 0) {
         int64_t start = tool_now_ns();
         rv = run(&pr);
         if (rv == 0 && pr.answered > 0) {
             report(&pr, tool_now_ns() - start);
+        }
+        if (pr.opt.record_times != NULL && write_record_times(&pr, pr.opt.record_times) != 0) {
+            rv = -1;
         }
     }
     if (rv == 0 && pr.refused > 0) {
@@ -491,5 +541,7 @@ int main(int argc, char **argv)
     free(pr.batch);
     free(pr.scheduled_ns);
     free(pr.latency_ns);
+    free(pr.answer_ns);
+    free(pr.partition_of);
     return rv == 0 ? 0 : 1;
 }
