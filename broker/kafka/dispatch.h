@@ -148,9 +148,13 @@ int16_t kafka_error_from_log(int rv);
 int16_t kafka_check_leader_epoch(int32_t requested, int32_t current);
 void kafka_call_bad_request(struct kafka_call *call, int status);
 /* The partition if this broker leads it (client Produce, Fetch, ListOffsets,
- * DeleteRecords go to the leader only); else NULL with *error set to
- * NOT_LEADER_OR_FOLLOWER (the partition exists, another broker or nobody
- * leads it) or UNKNOWN_TOPIC_OR_PARTITION. */
+ * DeleteRecords go to the leader only); else NULL with *error set as
+ * Kafka's ReplicaManager.getPartitionOrError: NOT_LEADER_OR_FOLLOWER (the
+ * partition exists, another broker or nobody leads it),
+ * KAFKA_STORAGE_ERROR (its log directory failed here) or
+ * UNKNOWN_TOPIC_OR_PARTITION (no such partition, or its topic deleted).
+ * Parked Produce and DeleteRecords ask it again when the partition goes, so
+ * they answer as Kafka's DelayedProduce and DelayedDeleteRecords do. */
 struct partition *kafka_leader_partition(struct kafka_call *call, const char *topic, int32_t index,
                                          int16_t *error);
 

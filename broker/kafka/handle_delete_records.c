@@ -13,10 +13,12 @@
  *     broker, which followers move up to the leader's from their fetch
  *     answers and report in their next fetch. The request parks in the
  *     replica layer's purgatory for this, up to its timeout_ms; a partition
- *     still short of it then answers REQUEST_TIMED_OUT. One whose
- *     leadership moved answers NOT_LEADER_OR_FOLLOWER at once, one deleted
- *     (or moved away) UNKNOWN_TOPIC_OR_PARTITION, one whose directory
- *     failed KAFKA_STORAGE_ERROR. The answer's low_watermark is the low
+ *     still short of it then answers REQUEST_TIMED_OUT. One that can no
+ *     longer be served here answers at once as Kafka's getPartitionOrError
+ *     (kafka_leader_partition): NOT_LEADER_OR_FOLLOWER when leadership
+ *     moved (or the replica moved away), UNKNOWN_TOPIC_OR_PARTITION when
+ *     the topic was deleted, KAFKA_STORAGE_ERROR when its directory
+ *     failed. The answer's low_watermark is the low
  *     watermark when the partition completed (>= the offset).
  * The connection writes answers in request order whenever they complete. */
 #include <stdlib.h>
@@ -78,19 +80,13 @@ static void wait_fail(struct partition_wait *pw, int16_t error)
  * or a broker holding one of its replicas is fenced or comes back. */
 static bool wait_check(struct delete_ctx *ctx, struct partition_wait *pw)
 {
-    struct replica_manager *rm = ctx->call->svc->replicas;
-    struct partition *p = replica_manager_partition(rm, pw->topic, pw->index);
+    int16_t error;
+    struct partition *p = kafka_leader_partition(ctx->call, pw->topic, pw->index, &error);
     if (p == NULL) {
-        wait_fail(pw, replica_manager_partition_offline(rm, pw->topic, pw->index)
-                          ? KAFKA_ERROR_KAFKA_STORAGE_ERROR
-                          : KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
+        wait_fail(pw, error);
         return true;
     }
-    if (!partition_is_leader(p)) {
-        wait_fail(pw, KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER);
-        return true;
-    }
-    int64_t low = replica_low_watermark(rm, p);
+    int64_t low = replica_low_watermark(ctx->call->svc->replicas, p);
     if (low < pw->target) {
         return false;
     }

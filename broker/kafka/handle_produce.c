@@ -15,8 +15,11 @@
  * topic's min.insync.replicas; otherwise it waits, parked in the replica
  * layer's purgatory, until the high watermark passes the batch (then
  * NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below the minimum
- * meanwhile), leadership moves (NOT_LEADER_OR_FOLLOWER) or the request's
- * timeout passes (REQUEST_TIMED_OUT). Either kind also waits for the fsync
+ * meanwhile), the partition can no longer be served here (as Kafka's
+ * DelayedProduce, kafka_leader_partition: NOT_LEADER_OR_FOLLOWER when
+ * leadership moved, UNKNOWN_TOPIC_OR_PARTITION when the topic was deleted,
+ * KAFKA_STORAGE_ERROR when its directory failed) or the request's timeout
+ * passes (REQUEST_TIMED_OUT). Either kind also waits for the fsync
  * a topic's flush.messages asks for (partition_flush_ready). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,9 +84,13 @@ static void wait_fail(struct produce_wait *wt, int16_t error)
 /* Whether `wt` can be answered now; sets its outcome when so. */
 static bool wait_check(struct produce_ctx *ctx, struct produce_wait *wt)
 {
-    struct partition *p = replica_manager_partition(ctx->call->svc->replicas, wt->topic, wt->index);
-    if (p == NULL || !partition_is_leader(p) || p->leader_epoch != wt->leader_epoch ||
-        !replica_manager_may_lead(ctx->call->svc->replicas)) {
+    int16_t error;
+    struct partition *p = kafka_leader_partition(ctx->call, wt->topic, wt->index, &error);
+    if (p == NULL) {
+        wait_fail(wt, error); /* as Kafka's DelayedProduce: the topic may be gone */
+        return true;
+    }
+    if (p->leader_epoch != wt->leader_epoch) {
         wait_fail(wt, KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER);
         return true;
     }

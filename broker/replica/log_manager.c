@@ -681,6 +681,7 @@ void log_manager_release(struct log_manager *lm, size_t dir_index)
 /* ---- periodic work ---- */
 
 struct retention_pass {
+    struct log_manager *lm;
     int64_t now_ms;
     int64_t producer_id_expiration_ms;
 };
@@ -694,7 +695,13 @@ static void retention_one(struct partition_log *log, const char *topic, int32_t 
         log_info("replica", "expired idle producers topic=%s partition=%d producers=%zu", topic,
                  index, expired);
     }
+    int64_t start = partition_log_start_offset(log);
     int rv = partition_log_apply_retention(log, now_ms);
+    if (partition_log_start_offset(log) != start && pass->lm->start_moved != NULL) {
+        /* Followers learn the new start only from a fetch answer, and a
+         * DeleteRecords' low watermark waits for them. */
+        pass->lm->start_moved(pass->lm->owner, topic, index);
+    }
     if (rv > 0) {
         log_info("replica",
                  "retention deleted segments topic=%s partition=%d segments=%d "
@@ -739,7 +746,8 @@ static bool retention_pass_again(struct log_manager *lm)
 static void on_retention_idle(uv_idle_t *idle)
 {
     struct log_manager *lm = idle->data;
-    struct retention_pass pass = {lm->retention_pass_now_ms, lm->cfg->producer_id_expiration_ms};
+    struct retention_pass pass = {lm, lm->retention_pass_now_ms,
+                                  lm->cfg->producer_id_expiration_ms};
     for (size_t n = 0; lm->retention_pending != NULL && n < lm->retention_visits_per_turn; n++) {
         struct managed_log *m = lm->retention_pending;
         list_remove(&lm->retention_pending, m, offsetof(struct managed_log, retention_pass));
@@ -762,7 +770,7 @@ static void on_retention(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
     if (lm->retention_every_log) {
-        struct retention_pass pass = {wall_ms(), lm->cfg->producer_id_expiration_ms};
+        struct retention_pass pass = {lm, wall_ms(), lm->cfg->producer_id_expiration_ms};
         lm->each(lm->owner, retention_one, &pass);
         return;
     }

@@ -112,6 +112,10 @@ struct log_manager {
     /* Called (on the loop, never from inside a log call) once per directory
      * that went offline: the owner closes its partitions. NULL: nobody. */
     void (*dir_failed)(void *owner, size_t dir);
+    /* Called (on the loop, after the log's call returned) when retention
+     * moved the log start of `topic`-`index`: the owner tells what waits
+     * on the partition, as a DeleteRecords' move does. NULL: nobody. */
+    void (*start_moved)(void *owner, const char *topic, int32_t index);
     struct file_cache files; /* segment descriptors of all its logs */
     struct log_open_queue opens;
     struct log_delete_queue deletions; /* file deletions of all its logs, and strays */

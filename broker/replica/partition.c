@@ -636,6 +636,11 @@ int partition_delete_records(struct partition *p, int64_t offset, int64_t *targe
     return partition_log_checkpoint_wait(p->log, w);
 }
 
+void partition_log_start_moved(struct partition *p)
+{
+    note_change(p);
+}
+
 int partition_follow_leader_start(struct partition *p, int64_t leader_start)
 {
     int64_t target = leader_start < p->high_watermark ? leader_start : p->high_watermark;

@@ -297,6 +297,12 @@ uint64_t partition_caught_up_at(const struct replica_progress *r, int64_t fetch_
 int partition_delete_records(struct partition *p, int64_t offset, int64_t *target,
                              struct log_checkpoint_waiter *w);
 
+/* Retention moved the log start (segments deleted by retention.ms or
+ * retention.bytes): tell the partition's waiters and the journal of
+ * changes, as partition_delete_records does, so parked follower fetches
+ * answer now and carry the new log start to the followers. */
+void partition_log_start_moved(struct partition *p);
+
 /* Whether broker `broker_id` is alive (registered and unfenced). */
 typedef bool (*partition_alive_fn)(void *data, int32_t broker_id);
 

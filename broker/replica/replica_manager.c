@@ -88,6 +88,24 @@ static void slot_detach(struct replica_manager *rm, struct partition *p)
     }
 }
 
+/* `p` left the map (deleted, moved away, its directory offline) and is about
+ * to be freed. The operations parked on it are asked again, and so are the
+ * parked session fetches, which watch the journal, not the partition: its
+ * slot is recorded (a partition with none resets the journal) while it is
+ * still its own. All find no partition and answer now, not at their
+ * deadline, so a follower learns at once. Then its slot goes back. */
+static void partition_gone(struct replica_manager *rm, struct partition *p)
+{
+    rm->fetch_set_gen++;
+    delayed_key_notify(&p->waiters);
+    if (p->journal != NULL) {
+        change_journal_record(p->journal, p->slot);
+    } else {
+        change_journal_reset(&rm->changes);
+    }
+    slot_detach(rm, p);
+}
+
 /* ---- fetchers (follower side) ---- */
 
 static void kick_fetcher(struct replica_manager *rm, struct partition *p)
@@ -309,13 +327,12 @@ static void close_partitions_range(struct replica_manager *rm, struct hosted_top
         struct partition *p = h->parts[i];
         if (p != NULL) {
             /* Out of the map first: the operations parked on it, asked
-             * again here, find no partition and answer now (a DeleteRecords
-             * UNKNOWN_TOPIC_OR_PARTITION, as Kafka's once the replica is
-             * gone), not at their deadline. */
+             * again here, find no partition and answer now, not at their
+             * deadline (a client's Produce or DeleteRecords as Kafka's:
+             * UNKNOWN_TOPIC_OR_PARTITION once the view dropped the topic,
+             * else NOT_LEADER_OR_FOLLOWER; kafka_leader_partition). */
             h->parts[i] = NULL;
-            rm->fetch_set_gen++;
-            delayed_key_notify(&p->waiters);
-            slot_detach(rm, p);
+            partition_gone(rm, p);
             log_manager_release(&rm->logs, h->dir_index[i]);
             if (destroy) {
                 partition_destroy(p);
@@ -413,14 +430,13 @@ static void on_dir_failed(void *owner, size_t dir)
             if (p == NULL || h->dir_index[i] != dir) {
                 continue;
             }
-            /* Out of the map first: the waiters asked below then find no
-             * partition and answer NOT_LEADER_OR_FOLLOWER (nothing they wait
-             * for is acknowledged), and the fetchers drop it. */
+            /* Out of the map and marked offline first: the waiters asked
+             * below then find no partition and a client's answer
+             * KAFKA_STORAGE_ERROR (nothing they wait for is acknowledged),
+             * and the fetchers drop it. */
             h->parts[i] = NULL;
             h->offline[i] = true;
-            rm->fetch_set_gen++;
-            delayed_key_notify(&p->waiters);
-            slot_detach(rm, p);
+            partition_gone(rm, p);
             log_manager_release(&rm->logs, dir);
             partition_close(p);
             closed++;
@@ -609,6 +625,15 @@ static int host_topic(struct replica_manager *rm, const struct metadata_topic *t
 
 /* ---- metadata listener ---- */
 
+/* Retention moved a log start (log_manager.start_moved). */
+static void on_log_start_moved(void *owner, const char *topic, int32_t index)
+{
+    struct partition *p = replica_manager_partition(owner, topic, index);
+    if (p != NULL) {
+        partition_log_start_moved(p);
+    }
+}
+
 static void on_topic_created(void *data, const struct metadata_topic *t)
 {
     host_topic(data, t); /* failures are logged by open_one */
@@ -783,6 +808,7 @@ int replica_manager_start(struct replica_manager *rm, uv_loop_t *loop,
     metadata_view_set_listener(metadata, &l);
     delayed_queue_init(&rm->delayed, loop);
     rm->logs.dir_failed = on_dir_failed;
+    rm->logs.start_moved = on_log_start_moved;
     log_manager_start_timers(&rm->logs);
     uv_timer_init(loop, &rm->isr_timer);
     rm->isr_timer.data = rm;

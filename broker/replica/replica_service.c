@@ -532,8 +532,8 @@ static size_t max_sessions(const struct replica_manager *rm)
 /* How often a session's fetches look at every one of its partitions
  * however little changed: it records the follower's progress on the
  * partitions it did not name (its caught-up time must stay well inside
- * replica.lag.time.max.ms), and catches what no change recorded (a log
- * start moved by retention). */
+ * replica.lag.time.max.ms), and is the backstop for any change the
+ * journal missed. */
 static uint64_t sweep_interval_ms(const struct replica_manager *rm)
 {
     uint64_t every = (uint64_t)rm->cfg->replica_lag_time_max_ms / 4;

@@ -44,12 +44,13 @@ LONG_TIMEOUT_MS = 60000
 DEADLINE_MS = 20000
 
 
-def delete_records(binary, node, offset, timeout_ms, want, deadline_ms=None):
-    """kadm.DeleteRecords of partition 0 up to `offset`, bootstrapped from
-    `node` (the leader: the paused follower is never asked for metadata);
-    `want` is what the Go test asserts ("low_watermark", "timed_out" or
-    "unknown_topic"); `deadline_ms` bounds the call (default 30 s)."""
-    env = dict(os.environ, SLUICE_BOOTSTRAP=node.bootstrap, SLUICE_DR_TOPIC=TOPIC,
+def delete_records(binary, node, offset, timeout_ms, want, deadline_ms=None, topic=TOPIC):
+    """kadm.DeleteRecords of partition 0 of `topic` up to `offset`,
+    bootstrapped from `node` (the leader: the paused follower is never asked
+    for metadata); `want` is what the Go test asserts ("low_watermark",
+    "timed_out" or "unknown_topic"); `deadline_ms` bounds the call (default
+    30 s)."""
+    env = dict(os.environ, SLUICE_BOOTSTRAP=node.bootstrap, SLUICE_DR_TOPIC=topic,
                SLUICE_DR_OFFSET=str(offset), SLUICE_DR_TIMEOUT_MS=str(timeout_ms),
                SLUICE_DR_WANT=want)
     if deadline_ms is not None:
@@ -57,10 +58,10 @@ def delete_records(binary, node, offset, timeout_ms, want, deadline_ms=None):
     run_go_test(binary, "TestDeleteRecordsLowWatermark", env)
 
 
-def low_offset(node):
+def low_offset(node, topic=TOPIC):
     c = Consumer({"bootstrap.servers": node.bootstrap, "group.id": "unused"})
     try:
-        return c.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=10)
+        return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     finally:
         c.close()
 

@@ -2,23 +2,31 @@
  * Fetch and Produce park in the replica manager's purgatory) are asked
  * again when what decides them changes outside the partition: a broker
  * holding one of its replicas is fenced or comes back (the low watermark
- * counts replicas on live brokers only), or the partition goes (topic
- * deleted, moved off this broker) or is led elsewhere. The view is the
- * quorum-fed one over an image the test builds, as in
+ * counts replicas on live brokers only), the partition goes (topic
+ * deleted, moved off this broker, its directory offline) or is led
+ * elsewhere, or retention moves its log start. Followers' session fetches,
+ * parked on the journal of changes rather than on their partitions, are
+ * asked too. What a client's parked request then answers is Kafka's. The
+ * view is the quorum-fed one over an image the test builds, as in
  * test_replica_manager.c. */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker/data_dir.h"
+#include "broker/kafka/dispatch.h"
 #include "broker/metadata/metadata_quorum.h"
 #include "broker/replica/replica_liveness.h"
 #include "broker/replica/replica_manager.h"
 #include "metadata/image.h"
+#include "proto/kafka/kafka_errors.h"
 #include "tests/unit/check_main.h"
 #include "tests/unit/image_test_util.h"
+#include "tests/unit/log_test_util.h"
 
 static struct replica_fixture rfx;
 
@@ -229,6 +237,248 @@ START_TEST(test_parked_answered_when_partition_goes)
 }
 END_TEST
 
+/* An operation parked on the journal of changes, as a parked session
+ * fetch of a follower parks (replica_service.c): asked again, it reads the
+ * records since its position and completes once one names `slot` (its
+ * partition's), as the fetch then looks at that partition and answers. */
+struct journal_parked {
+    struct replica_manager *rm;
+    uint32_t slot;
+    uint64_t pos;
+    int completions;
+    bool expired;
+    struct delayed_op op;
+};
+
+static bool journal_parked_ready(struct delayed_op *op)
+{
+    struct journal_parked *w = op->data;
+    const struct change_journal *j = &w->rm->changes;
+    if (!change_journal_holds(j, w->pos)) {
+        return true; /* a reset: a fetch looks at every partition */
+    }
+    uint64_t end = change_journal_end(j);
+    bool named = false;
+    for (uint64_t seq = w->pos; seq < end; seq++) {
+        named |= change_journal_at(j, seq) == w->slot;
+    }
+    w->pos = end;
+    return named;
+}
+
+static void journal_parked_complete(struct delayed_op *op, bool expired)
+{
+    struct journal_parked *w = op->data;
+    w->completions++;
+    w->expired = expired;
+    delayed_op_free(op);
+}
+
+/* Park `w` (for far longer than the test) on the journal, for the slot of
+ * `topic`-`index`. */
+static void park_on_journal(struct journal_parked *w, struct replica_manager *rm, const char *topic,
+                            int32_t index)
+{
+    struct partition *p = replica_manager_partition(rm, topic, index);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(p->journal);
+    *w =
+        (struct journal_parked){.rm = rm, .slot = p->slot, .pos = change_journal_end(&rm->changes)};
+    ck_assert_int_eq(delayed_op_init(&w->op, 1, journal_parked_ready, journal_parked_complete, w),
+                     0);
+    delayed_op_watch(&w->op, &rm->changes.waiters);
+    replica_manager_park(rm, &w->op, 600000);
+}
+
+/* A follower's session fetch parked on the journal (not on its partitions)
+ * is answered when one of them goes, not at its max wait: the partition
+ * moved off this broker, its topic deleted, its log directory offline. */
+START_TEST(test_journal_parked_answered_when_partition_goes)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    add_broker(2);
+    rfx_start(&rfx, &v, &rm);
+    add_replicated_topic("dr", 2);
+    add_topic("solo", 1);
+    metadata_quorum_refresh(v);
+    rfx_settle(&rfx, &rm);
+    struct journal_parked moved, deleted, offline;
+    park_on_journal(&moved, &rm, "dr", 0);
+
+    static const int32_t two[] = {2};
+    PartitionState *ps = image_partition("dr", 0);
+    ps->leader = 2;
+    ps->leader_epoch++;
+    ps->partition_epoch++;
+    ck_assert_int_eq(image_set_ints(&ps->replicas, &ps->n_replicas, two, 1), 0);
+    ck_assert_int_eq(image_set_ints(&ps->isr, &ps->n_isr, two, 1), 0);
+    metadata_quorum_refresh(v);
+    ck_assert_ptr_null(replica_manager_partition(&rm, "dr", 0));
+    ck_assert_int_eq(moved.completions, 1);
+    ck_assert(!moved.expired);
+
+    park_on_journal(&deleted, &rm, "dr", 1);
+    remove_topic("dr");
+    metadata_quorum_refresh(v);
+    ck_assert_int_eq(deleted.completions, 1);
+    ck_assert(!deleted.expired);
+
+    park_on_journal(&offline, &rm, "solo", 0);
+    log_manager_fail_dir(&rm.logs, 0, -EIO, "a test");
+    while (replica_manager_partition(&rm, "solo", 0) != NULL) {
+        uv_run(&rfx.loop, UV_RUN_ONCE); /* the directory's partitions close on a later turn */
+    }
+    ck_assert_int_eq(offline.completions, 1);
+    ck_assert(!offline.expired);
+    rfx_stop(&rfx, v, &rm);
+}
+END_TEST
+
+/* Retention deleting a leader's oldest segments moves its log start, which
+ * the followers learn only from a fetch answer (and a DeleteRecords' low
+ * watermark waits for): what is parked on the partition (here an operation
+ * waiting, as a DeleteRecords, for the low watermark, which with no other
+ * replica is the log start) and the session fetches parked on the journal
+ * are asked again at once. Records stamped two hours ago expire under
+ * retention.ms of an hour. */
+START_TEST(test_retention_wakes_parked_fetches)
+{
+    char err[256];
+    ck_assert_int_eq(
+        sluice_config_set(&rfx.cfg, "log.retention.check.interval.ms", "5", err, sizeof err), 0);
+    ck_assert_int_eq(sluice_config_set(&rfx.cfg, "log.segment.bytes", "1000", err, sizeof err), 0);
+    ck_assert_int_eq(sluice_config_set(&rfx.cfg, "log.retention.ms", "3600000", err, sizeof err),
+                     0);
+    struct metadata_view *v;
+    struct replica_manager rm;
+    rfx_start(&rfx, &v, &rm);
+    add_topic("ret", 1);
+    metadata_quorum_refresh(v);
+    rfx_settle(&rfx, &rm);
+    struct partition *p = replica_manager_partition(&rm, "ret", 0);
+    ck_assert(partition_is_leader(p));
+    int64_t old_ts = (int64_t)time(NULL) * 1000 - 2 * 3600000LL;
+    struct buf b = BUF_INIT;
+    for (int k = 0; k < 10; k++) {
+        struct log_append_info info;
+        buf_reset(&b);
+        tb_batch(&b, 2, 100, old_ts, (uint32_t)k);
+        ck_assert_int_eq(partition_append(p, b.data, b.len, &info), 0);
+    }
+    buf_free(&b);
+    ck_assert_int_eq(partition_high_watermark(p), 20); /* the only replica in the ISR */
+    ck_assert_int_eq(partition_log_start(p), 0);
+    struct parked delete_records;
+    struct journal_parked session_fetch;
+    park_on(&delete_records, &rm, "ret", 0, 1);
+    park_on_journal(&session_fetch, &rm, "ret", 0);
+
+    while (partition_log_start(p) == 0) {
+        uv_run(&rfx.loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(delete_records.completions, 1);
+    ck_assert(!delete_records.expired);
+    ck_assert_int_eq(delete_records.outcome, PARKED_REACHED);
+    ck_assert_int_eq(session_fetch.completions, 1);
+    ck_assert(!session_fetch.expired);
+    rfx_stop(&rfx, v, &rm);
+}
+END_TEST
+
+/* An operation parked as a Produce or a DeleteRecords parks: asked again,
+ * it takes the partition's answer from kafka_leader_partition, as their
+ * handlers do. */
+struct answer_parked {
+    struct kafka_services svc;
+    struct kafka_call call;
+    const char *topic;
+    int32_t index;
+    int16_t error;
+    int completions;
+    struct delayed_op op;
+};
+
+static bool answer_parked_ready(struct delayed_op *op)
+{
+    struct answer_parked *w = op->data;
+    return kafka_leader_partition(&w->call, w->topic, w->index, &w->error) == NULL;
+}
+
+static void answer_parked_complete(struct delayed_op *op, bool expired)
+{
+    struct answer_parked *w = op->data;
+    w->completions += !expired;
+    delayed_op_free(op);
+}
+
+static void park_for_answer(struct answer_parked *w, struct metadata_view *v,
+                            struct replica_manager *rm, const char *topic, int32_t index)
+{
+    *w = (struct answer_parked){
+        .svc = {.metadata = v, .replicas = rm}, .topic = topic, .index = index, .error = -1};
+    w->call.svc = &w->svc;
+    struct partition *p = replica_manager_partition(rm, topic, index);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(delayed_op_init(&w->op, 1, answer_parked_ready, answer_parked_complete, w), 0);
+    partition_watch(p, &w->op);
+    replica_manager_park(rm, &w->op, 600000);
+}
+
+/* What a parked Produce or DeleteRecords answers when its partition can no
+ * longer be served here is Kafka's (ReplicaManager.getPartitionOrError, as
+ * DelayedProduce and DelayedDeleteRecords ask it): the view has dropped a
+ * deleted topic before its partitions' parked operations are asked, so
+ * they answer UNKNOWN_TOPIC_OR_PARTITION; a partition led elsewhere or
+ * moved away (still in the view) NOT_LEADER_OR_FOLLOWER; one whose
+ * directory went offline KAFKA_STORAGE_ERROR. */
+START_TEST(test_parked_answer_says_why_partition_went)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    add_broker(2);
+    rfx_start(&rfx, &v, &rm);
+    add_replicated_topic("dr", 3);
+    add_topic("solo", 1);
+    metadata_quorum_refresh(v);
+    rfx_settle(&rfx, &rm);
+    struct answer_parked moved, led, deleted, offline;
+    park_for_answer(&moved, v, &rm, "dr", 0);
+    park_for_answer(&led, v, &rm, "dr", 1);
+
+    static const int32_t two[] = {2};
+    PartitionState *ps = image_partition("dr", 0);
+    ps->leader = 2;
+    ps->leader_epoch++;
+    ps->partition_epoch++;
+    ck_assert_int_eq(image_set_ints(&ps->replicas, &ps->n_replicas, two, 1), 0);
+    ck_assert_int_eq(image_set_ints(&ps->isr, &ps->n_isr, two, 1), 0);
+    ps = image_partition("dr", 1);
+    ps->leader = 2;
+    ps->leader_epoch++;
+    metadata_quorum_refresh(v);
+    ck_assert_int_eq(moved.completions, 1);
+    ck_assert_int_eq(moved.error, KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER);
+    ck_assert_int_eq(led.completions, 1);
+    ck_assert_int_eq(led.error, KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER);
+
+    park_for_answer(&deleted, v, &rm, "dr", 2);
+    remove_topic("dr");
+    metadata_quorum_refresh(v);
+    ck_assert_int_eq(deleted.completions, 1);
+    ck_assert_int_eq(deleted.error, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION);
+
+    park_for_answer(&offline, v, &rm, "solo", 0);
+    log_manager_fail_dir(&rm.logs, 0, -EIO, "a test");
+    while (replica_manager_partition(&rm, "solo", 0) != NULL) {
+        uv_run(&rfx.loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(offline.completions, 1);
+    ck_assert_int_eq(offline.error, KAFKA_ERROR_KAFKA_STORAGE_ERROR);
+    rfx_stop(&rfx, v, &rm);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_parked");
@@ -236,6 +486,9 @@ static Suite *make_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_fenced_replica_rechecks_parked_low_watermark);
     tcase_add_test(tc, test_parked_answered_when_partition_goes);
+    tcase_add_test(tc, test_journal_parked_answered_when_partition_goes);
+    tcase_add_test(tc, test_retention_wakes_parked_fetches);
+    tcase_add_test(tc, test_parked_answer_says_why_partition_went);
     suite_add_tcase(s, tc);
     return s;
 }
