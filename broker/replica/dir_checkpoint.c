@@ -576,6 +576,12 @@ void dir_checkpoint_unwait(struct dir_checkpoint *dc, struct log_checkpoint_wait
     }
 }
 
+void dir_checkpoint_fail_waiters(struct dir_checkpoint *dc, int err)
+{
+    complete_waiters(dc, dc->landed, 0); /* theirs landed already */
+    complete_waiters(dc, UINT64_MAX, err);
+}
+
 void dir_checkpoint_close(struct dir_checkpoint *dc)
 {
     if (dc == NULL) {

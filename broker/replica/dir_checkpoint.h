@@ -75,6 +75,13 @@ int dir_checkpoint_wait(struct dir_checkpoint *dc, struct log_checkpoint_waiter 
  * not waiting. */
 void dir_checkpoint_unwait(struct dir_checkpoint *dc, struct log_checkpoint_waiter *w);
 
+/* The directory went offline: no write of it is started again (the
+ * checkpoint tick skips it), so answer every waiter now, 0 if its state
+ * landed, else `err`; a waiter left for the next tick (a write that ran out
+ * of memory formatting, or could not be queued) would otherwise never be
+ * answered. Not from inside a `done`. */
+void dir_checkpoint_fail_waiters(struct dir_checkpoint *dc, int err);
+
 /* Free, completing the waiters with LOG_ERR_CLOSED; a write in flight finishes on its own (run the
  * loop until it has). */
 void dir_checkpoint_close(struct dir_checkpoint *dc);

@@ -361,6 +361,11 @@ static void on_offline_timer(uv_timer_t *t)
             if (lm->dir_failed != NULL) {
                 lm->dir_failed(lm->owner, i);
             }
+            /* What still waits for one of its checkpoints (a DeleteRecords)
+             * would wait for a write that never comes. */
+            if (lm->checkpoints[i] != NULL) {
+                dir_checkpoint_fail_waiters(lm->checkpoints[i], -EIO);
+            }
         }
     }
 }

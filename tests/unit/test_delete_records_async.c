@@ -299,6 +299,50 @@ START_TEST(test_format_out_of_memory_retries_on_the_next_tick)
 }
 END_TEST
 
+static void set_flag(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+/* A waiter left waiting for the next checkpoint tick (formatting ran out
+ * of memory) is answered when its directory goes offline before that tick:
+ * no tick writes an offline directory again, so nothing else would ever
+ * answer it (a DeleteRecords waiting on it would hang, and every answer
+ * after it on its connection). It fails: its state is not on disk. */
+START_TEST(test_offline_directory_answers_a_waiter_left_for_the_next_tick)
+{
+    char err[256];
+    struct log_checkpoint_waiter w;
+    struct done d;
+    waiter_init(&w, &d);
+    atomic_store(&fail_pool_reallocs, 1);
+    ck_assert_int_eq(partition_log_advance_start(log_, partition_log_end_offset(log_) - 3), 1);
+    ck_assert_int_eq(partition_log_checkpoint_wait(log_, &w), 0);
+    uv_run(&loop, UV_RUN_DEFAULT); /* no timers yet: until the pool write is back */
+    ck_assert_int_eq(atomic_load(&failed_reallocs), 1);
+    ck_assert_int_eq(d.calls, 0);
+
+    log_manager_fail_dir(&lm, 0, -EIO, "a test's write");
+    ck_assert_int_eq(sluice_config_set(&cfg, "replica.high.watermark.checkpoint.interval.ms", "5",
+                                       err, sizeof err),
+                     0);
+    log_manager_start_timers(&lm);
+    /* Many checkpoint ticks. */
+    static uv_timer_t pause; /* closed by the time teardown runs the loop */
+    bool paused = false;
+    uv_timer_init(&loop, &pause);
+    pause.data = &paused;
+    uv_timer_start(&pause, set_flag, 200, 0);
+    while (!paused && d.calls == 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&pause, NULL);
+    ck_assert_int_eq(d.calls, 1);
+    ck_assert_int_lt(d.status, 0);
+    ck_assert_int_eq(atomic_load(&writes), 0);
+}
+END_TEST
+
 /* Shutdown completes the waiters: with 0 when its own write carried their
  * state, else LOG_ERR_CLOSED; never from inside the synchronous write. */
 START_TEST(test_close_completes_waiters)
@@ -359,6 +403,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc_, test_waiters_share_writes);
     tcase_add_test(tc_, test_failed_write_fails_the_waiter);
     tcase_add_test(tc_, test_format_out_of_memory_retries_on_the_next_tick);
+    tcase_add_test(tc_, test_offline_directory_answers_a_waiter_left_for_the_next_tick);
     tcase_add_test(tc_, test_close_completes_waiters);
     tcase_add_test(tc_, test_unwait);
     suite_add_tcase(s, tc_);
