@@ -635,21 +635,46 @@ static bool work_all(struct fetch_ctx *ctx, struct session_view *v)
  * sweep_interval_ms, so each fetch looks at its share: a fetch that looked
  * at all of them at once stalled the loop for 2-3 ms at 5,000 partitions,
  * twice per sweep interval on every node (each leader has a session per
- * follower), and delayed every acks=all record in flight. The guarantee
- * is unchanged: a partition is looked at again within the interval plus
- * the gap between two of the session's fetches. */
+ * follower), and delayed every acks=all record in flight.
+ *
+ * The guarantee: a partition is looked at again within the interval plus
+ * the gap between two of the session's fetches. So a round starts when the
+ * last one was due to end (sweep_start_ms + interval), not when the fetch
+ * that ended it came: that fetch may come a gap late, and a partition the
+ * last round reached early would then wait for the next round's fetch a
+ * gap late again, two gaps in all (an idle follower dropped from the ISR
+ * once its fetches turned sparse). A fetch that finds a whole round due
+ * past the one it ends looks at every partition, and the next round starts
+ * with it. */
 static bool sweep_some(struct fetch_ctx *ctx, struct session_view *v, uint64_t now)
 {
-    uint64_t interval = sweep_interval_ms(ctx->rm), elapsed = now - v->sweep_start_ms;
-    size_t due = elapsed >= interval ? v->n : (size_t)((uint64_t)v->n * elapsed / interval);
-    for (; v->sweep_next < due; v->sweep_next++) {
-        if (!work_add(ctx, v, v->sweep_next)) {
-            return false;
+    uint64_t interval = sweep_interval_ms(ctx->rm);
+    size_t n = v->n;
+    for (int round = 0; round < 2; round++) {
+        uint64_t elapsed = now - v->sweep_start_ms;
+        if (n == 0 || elapsed >= 2 * interval) {
+            for (size_t i = 0; i < n; i++) {
+                if (!work_add(ctx, v, i)) {
+                    return false;
+                }
+            }
+            v->sweep_next = 0;
+            v->sweep_start_ms = now;
+            return true;
         }
-    }
-    if (v->sweep_next >= v->n) {
+        size_t due = elapsed >= interval ? n : (size_t)((uint64_t)n * elapsed / interval);
+        for (; v->sweep_next < due; v->sweep_next++) {
+            if (!work_add(ctx, v, v->sweep_next)) {
+                return false;
+            }
+        }
+        if (v->sweep_next < n) {
+            return true;
+        }
+        /* The round is done; the next began when this one was due to end,
+         * less than an interval ago (else the whole next one was due). */
         v->sweep_next = 0;
-        v->sweep_start_ms = now;
+        v->sweep_start_ms += interval;
     }
     return true;
 }

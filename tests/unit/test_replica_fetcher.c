@@ -530,6 +530,96 @@ START_TEST(test_sweep_spread_over_fetches)
 }
 END_TEST
 
+/* Whether the leader's ISR check, run now, would keep the follower in the
+ * ISR of `topic`-`index` (replica.lag.time.max.ms against its caught-up
+ * time). */
+static bool isr_check_keeps_follower(const char *topic, int32_t index)
+{
+    struct partition *p = part(&leader, topic, index);
+    ck_assert_ptr_nonnull(p);
+    int32_t keep[8];
+    ck_assert_int_le(p->n_isr, 8);
+    int32_t n =
+        partition_isr_shrink(p->replicas, p->n_replicas, p->isr, p->n_isr, p->self, uv_now(&loop),
+                             (uint64_t)leader.cfg.replica_lag_time_max_ms, keep);
+    for (int32_t k = 0; k < n; k++) {
+        if (keep[k] == FOLLOWER) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Partitions of "a" (all but the last, the busy one) the ISR check would
+ * have dropped the follower from, at some tick of the watch timer. */
+static bool dropped[64];
+
+static void watch_isr(uv_timer_t *t)
+{
+    int32_t n = *(int32_t *)t->data;
+    for (int32_t i = 0; i < n - 1; i++) {
+        if (!isr_check_keeps_follower("a", i)) {
+            dropped[i] = true;
+        }
+    }
+}
+
+/* A follower whose fetches go from frequent (records on one partition) to
+ * sparse (nothing to read: each waits replica.fetch.wait.max.ms on the
+ * leader) stays in the ISR of the partitions it never names: the sweep
+ * looks at each again within its interval plus one gap between fetches.
+ * Here that is 200 + 420 ms, inside replica.lag.time.max.ms (800). A sweep
+ * that started its next round when the last one ended, rather than when it
+ * was due to, looked at a partition it had reached early in a busy round
+ * only two sparse fetches later: 840 ms and more, and the ISR check
+ * dropped the idle, caught-up follower. */
+START_TEST(test_sweep_keeps_idle_follower_when_fetches_turn_sparse)
+{
+    enum { N = 64 };
+    char err[256];
+    add_topic("a", N, 0x41);
+    refresh();
+    for (int32_t i = 0; i < N; i++) {
+        produce("a", i, 1);
+    }
+    for (int32_t i = 0; i < N; i++) {
+        RUN_UNTIL(caught_up("a", i), "every partition replicated");
+    }
+    ck_assert_msg(
+        sluice_config_set(&leader.cfg, "replica.lag.time.max.ms", "800", err, sizeof err) == 0,
+        "%s", err);
+    ck_assert_msg(
+        sluice_config_set(&follower.cfg, "replica.fetch.wait.max.ms", "420", err, sizeof err) == 0,
+        "%s", err);
+    run_rounds(3, "a steady session");
+    int32_t n = N;
+    memset(dropped, 0, sizeof dropped);
+    static uv_timer_t watch; /* closed by the time teardown runs the loop */
+    uv_timer_init(&loop, &watch);
+    watch.data = &n;
+    uv_timer_start(&watch, watch_isr, 5, 5);
+    /* Busy: records on the last partition, the follower fetching at once
+     * each time, for more than one sweep interval. */
+    uint64_t start = uv_now(&loop);
+    while (uv_now(&loop) - start < 330) {
+        produce("a", N - 1, 1);
+        RUN_UNTIL(caught_up("a", N - 1), "the busy partition replicated");
+    }
+    /* Idle: each fetch waits 420 ms. */
+    uint64_t requests = leader.rm.fetch_stats.requests;
+    start = uv_now(&loop);
+    while (uv_now(&loop) - start < 2000) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&watch, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT); /* the close completes */
+    ck_assert_msg(leader.rm.fetch_stats.requests - requests >= 3, "the follower kept fetching");
+    for (int32_t i = 0; i < N - 1; i++) {
+        ck_assert_msg(!dropped[i], "a-%d: the ISR check would drop the idle follower", (int)i);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_fetcher");
@@ -540,6 +630,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_moved_partition_throttled_falls_back_to_full_round);
     tcase_add_test(tc, test_leader_log_start_wakes_parked_follower_fetch);
     tcase_add_test(tc, test_sweep_spread_over_fetches);
+    tcase_add_test(tc, test_sweep_keeps_idle_follower_when_fetches_turn_sparse);
     suite_add_tcase(s, tc);
     return s;
 }
