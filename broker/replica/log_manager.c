@@ -9,10 +9,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "broker/replica/dir_checkpoint.h"
+#include "broker/replica/log_manager_internal.h"
 #include "broker/replica/partition_metadata.h"
 #include "common/deadline_heap.h"
 #include "common/fs_util.h"
@@ -22,34 +22,6 @@
 /* Partition opens on the thread pool at once: libuv's pool has four threads
  * by default, and flush fsyncs and checkpoint writes must still get one. */
 #define OPENS_IN_FLIGHT 3
-
-/* A log the manager opened: what it needs to file the log's offsets, its
- * place in the list of logs with periodic work and in the retention queue.
- * Freed when the log closes. */
-/* A log's place in one of the manager's lists of logs with work: doubly
- * linked, so a log leaves in O(1) when its work is done or it closes. */
-struct log_link {
-    struct managed_log *prev, *next;
-    bool listed;
-};
-
-struct managed_log {
-    struct log_manager *lm;
-    struct partition_log *log;
-    char *topic;
-    int32_t partition;
-    size_t dir;
-    struct log_link work;            /* in lm->work */
-    struct log_link compact;         /* in lm->compacted */
-    struct log_link open;            /* in lm->open_logs, while open */
-    struct deadline_entry retention; /* queued at its retention deadline */
-    struct log_link retention_pass;  /* in lm->retention_pending: due, not yet visited */
-    /* Waiting for a checkpoint holding log start `start_target` to land
-     * before the segments below it are deleted (DeleteRecords). */
-    struct log_checkpoint_waiter start_wait;
-    int64_t start_target;
-    bool start_pending;
-};
 
 /* log_manager_flush_all's pass: a few flushes at a time, one slot each. */
 struct flush_all_slot {
@@ -165,51 +137,12 @@ void log_manager_close(struct log_manager *lm)
 
 /* ---- the logs' reports (partition_log_owner) ---- */
 
-/* `m`'s link at byte offset `link` (offsetof the list's struct log_link). */
-static struct log_link *link_of(struct managed_log *m, size_t link)
-{
-    return (struct log_link *)((char *)m + link);
-}
-
-static void list_add(struct managed_log **head, struct managed_log *m, size_t link)
-{
-    struct log_link *l = link_of(m, link);
-    if (l->listed) {
-        return;
-    }
-    l->prev = NULL;
-    l->next = *head;
-    if (l->next != NULL) {
-        link_of(l->next, link)->prev = m;
-    }
-    *head = m;
-    l->listed = true;
-}
-
-static void list_remove(struct managed_log **head, struct managed_log *m, size_t link)
-{
-    struct log_link *l = link_of(m, link);
-    if (!l->listed) {
-        return;
-    }
-    if (l->prev != NULL) {
-        link_of(l->prev, link)->next = l->next;
-    } else {
-        *head = l->next;
-    }
-    if (l->next != NULL) {
-        link_of(l->next, link)->prev = l->prev;
-    }
-    l->prev = l->next = NULL;
-    l->listed = false;
-}
-
 static void work_list(struct managed_log *m)
 {
     list_add(&m->lm->work, m, offsetof(struct managed_log, work));
 }
 
-static void work_unlist(struct managed_log *m)
+void managed_log_work_unlist(struct managed_log *m)
 {
     if (m->lm->flush_cursor == m) {
         m->lm->flush_cursor = m->work.next; /* the pass goes on after it */
@@ -242,31 +175,13 @@ static void on_log_work(void *data, struct partition_log *log)
     work_list(data);
 }
 
-/* Queue the log at its retention deadline (out of the queue for never).
- * Without memory for the queue, every retention pass visits every log. */
-static void retention_schedule(struct managed_log *m, struct partition_log *log)
-{
-    struct log_manager *lm = m->lm;
-    int64_t deadline = partition_log_retention_deadline(log, lm->cfg->producer_id_expiration_ms);
-    if (deadline == INT64_MAX) {
-        deadline_heap_remove(&lm->retention_due, &m->retention);
-    } else if (deadline_heap_set(&lm->retention_due, &m->retention, deadline) != 0 &&
-               !lm->retention_every_log) {
-        lm->retention_every_log = true;
-        log_error("replica",
-                  "out of memory queueing retention topic=%s partition=%d: retention now "
-                  "visits every partition",
-                  m->topic, m->partition);
-    }
-}
-
 static void on_log_deadline(void *data, struct partition_log *log)
 {
-    retention_schedule(data, log);
+    managed_log_retention_schedule(data, log);
 }
 
 /* Record the log's offsets in its directory's entries. */
-static void file_offsets(struct managed_log *m)
+void managed_log_file_offsets(struct managed_log *m)
 {
     struct log_checkpoint cp;
     partition_log_offsets(m->log, &cp);
@@ -280,7 +195,7 @@ static int on_log_checkpoint_now(void *data, struct partition_log *log)
 {
     struct managed_log *m = data;
     (void)log;
-    file_offsets(m);
+    managed_log_file_offsets(m);
     return dir_checkpoint_write_sync(m->lm->checkpoints[m->dir]);
 }
 
@@ -338,7 +253,7 @@ static int on_log_checkpoint_wait(void *data, struct partition_log *log,
     if (m->lm->dir_offline[m->dir]) {
         return LOG_ERR_CLOSED;
     }
-    file_offsets(m);
+    managed_log_file_offsets(m);
     start_wait(m);
     return dir_checkpoint_wait(m->lm->checkpoints[m->dir], w);
 }
@@ -410,7 +325,7 @@ static void on_log_closed(void *data, struct partition_log *log, const struct lo
     } else {
         dir_checkpoint_remove(dc, m->topic, m->partition);
     }
-    work_unlist(m);
+    managed_log_work_unlist(m);
     compact_unlist(m);
     open_unlist(m);
     deadline_heap_remove(&m->lm->retention_due, &m->retention);
@@ -573,8 +488,8 @@ static void open_done(struct log_open_task *t)
         partition_log_attach(j->log);
         m->log = j->log;
         list_add(&lm->open_logs, m, offsetof(struct managed_log, open));
-        file_offsets(m);
-        retention_schedule(m, m->log);
+        managed_log_file_offsets(m);
+        managed_log_retention_schedule(m, m->log);
         if (partition_log_compaction_pending(m->log)) {
             compact_list(m); /* a restart cleans each compacted log once */
         }
@@ -683,163 +598,8 @@ void log_manager_release(struct log_manager *lm, size_t dir_index)
     }
 }
 
-/* ---- periodic work ---- */
-
-struct retention_pass {
-    struct log_manager *lm;
-    int64_t now_ms;
-    int64_t producer_id_expiration_ms;
-};
-
-static void retention_one(struct partition_log *log, const char *topic, int32_t index, void *arg)
-{
-    const struct retention_pass *pass = arg;
-    int64_t now_ms = pass->now_ms;
-    size_t expired = partition_log_expire_producers(log, now_ms, pass->producer_id_expiration_ms);
-    if (expired > 0) {
-        log_info("replica", "expired idle producers topic=%s partition=%d producers=%zu", topic,
-                 index, expired);
-    }
-    int64_t start = partition_log_start_offset(log);
-    int rv = partition_log_apply_retention(log, now_ms);
-    if (partition_log_start_offset(log) != start && pass->lm->start_moved != NULL) {
-        /* Followers learn the new start only from a fetch answer, and a
-         * DeleteRecords' low watermark waits for them. */
-        pass->lm->start_moved(pass->lm->owner, topic, index);
-    }
-    if (rv > 0) {
-        log_info("replica",
-                 "retention deleted segments topic=%s partition=%d segments=%d "
-                 "log_start_offset=%lld",
-                 topic, index, rv, (long long)partition_log_start_offset(log));
-    } else if (rv < 0) {
-        log_error("replica", "retention failed topic=%s partition=%d error=%s", topic, index,
-                  log_err_name(rv));
-    }
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Take the logs due now off the queue into the pass; false when none is. */
-static bool retention_pass_begin(struct log_manager *lm)
-{
-    lm->retention_pass_now_ms = wall_ms();
-    struct deadline_entry *e;
-    while ((e = deadline_heap_pop_due(&lm->retention_due, lm->retention_pass_now_ms)) != NULL) {
-        struct managed_log *m =
-            (struct managed_log *)((char *)e - offsetof(struct managed_log, retention));
-        list_add(&lm->retention_pending, m, offsetof(struct managed_log, retention_pass));
-    }
-    return lm->retention_pending != NULL;
-}
-
-/* The pass just ended: begin the next now if a tick came during it. A log
- * that fell due after this pass began is still in the queue, and would
- * otherwise wait a whole log.retention.check.interval.ms more. */
-static bool retention_pass_again(struct log_manager *lm)
-{
-    bool missed = lm->retention_tick_missed;
-    lm->retention_tick_missed = false;
-    return missed && retention_pass_begin(lm);
-}
-
-static void on_retention_idle(uv_idle_t *idle)
-{
-    struct log_manager *lm = idle->data;
-    struct retention_pass pass = {lm, lm->retention_pass_now_ms,
-                                  lm->cfg->producer_id_expiration_ms};
-    for (size_t n = 0; lm->retention_pending != NULL && n < lm->retention_visits_per_turn; n++) {
-        struct managed_log *m = lm->retention_pending;
-        list_remove(&lm->retention_pending, m, offsetof(struct managed_log, retention_pass));
-        retention_one(m->log, m->topic, m->partition, &pass);
-        retention_schedule(m, m->log);
-        lm->retention_visits++;
-    }
-    if (lm->retention_pending == NULL && !retention_pass_again(lm)) {
-        uv_idle_stop(&lm->retention_idle);
-    }
-}
-
-/* Only the logs whose retention deadline has passed: the due ones leave the
- * queue first, so what a visit changes cannot bring a log round twice in one
- * pass; then the idle handle visits a bounded number per loop turn (a
- * visit may delete segments: thousands of partitions created together
- * expire together) and queues each again at its next deadline. A pass still
- * going is left to finish, and the next one starts as it ends. */
-static void on_retention(uv_timer_t *t)
-{
-    struct log_manager *lm = t->data;
-    if (lm->retention_every_log) {
-        struct retention_pass pass = {lm, wall_ms(), lm->cfg->producer_id_expiration_ms};
-        lm->each(lm->owner, retention_one, &pass);
-        return;
-    }
-    if (lm->retention_pending != NULL) {
-        lm->retention_tick_missed = true;
-        return;
-    }
-    if (retention_pass_begin(lm)) {
-        uv_idle_start(&lm->retention_idle, on_retention_idle);
-    }
-}
-
-static void on_flush_idle(uv_idle_t *idle);
-
-/* The pass just ended: begin the next now if a tick came during it. The
- * logs it went by (listed again, or newly, at the head of the list, behind
- * the cursor) would otherwise wait for a tick after this one. */
-static bool flush_pass_again(struct log_manager *lm)
-{
-    bool missed = lm->flush_tick_missed;
-    lm->flush_tick_missed = false;
-    lm->flush_cursor = missed ? lm->work : NULL;
-    return lm->flush_cursor != NULL;
-}
-
-/* Visit the pass's next flush_visits_per_turn logs; the idle handle runs
- * this once per loop turn, after the timers and before the poll for I/O,
- * until the pass is done. */
-static void flush_step(struct log_manager *lm)
-{
-    for (size_t n = 0; lm->flush_cursor != NULL && n < lm->flush_visits_per_turn; n++) {
-        struct managed_log *m = lm->flush_cursor;
-        lm->flush_cursor = m->work.next;
-        partition_log_flush_if_due(m->log);
-        file_offsets(m);
-        if (!partition_log_take_work(m->log)) {
-            work_unlist(m);
-        }
-        lm->flush_visits++;
-    }
-    if (lm->flush_cursor == NULL && !flush_pass_again(lm)) {
-        uv_idle_stop(&lm->flush_idle);
-    }
-}
-
-static void on_flush_idle(uv_idle_t *idle)
-{
-    flush_step(idle->data);
-}
-
-/* Only the logs with work: flush what is due, file their offsets, and drop
- * those that have nothing left pending from the list. A pass still going
- * (thousands of active partitions) is left to finish, and the next one
- * starts as it ends. */
-static void on_flush(uv_timer_t *t)
-{
-    struct log_manager *lm = t->data;
-    if (lm->flush_cursor != NULL) {
-        lm->flush_tick_missed = true;
-    } else if (lm->work != NULL) {
-        lm->flush_cursor = lm->work;
-        uv_idle_start(&lm->flush_idle, on_flush_idle);
-    }
-}
+/* ---- periodic work: checkpoints (the flush and retention passes are in
+ * log_manager_passes.c) ---- */
 
 uint64_t log_manager_checkpoint_interval_ms(const struct sluice_config *cfg)
 {
@@ -853,8 +613,8 @@ uint64_t log_manager_checkpoint_interval_ms(const struct sluice_config *cfg)
     return every > 0 ? (uint64_t)every : 1;
 }
 
-/* Offsets filed by on_flush reach the files here; a directory whose entries
- * did not change is not written. */
+/* Offsets filed by log_manager_on_flush reach the files here; a directory
+ * whose entries did not change is not written. */
 static void on_checkpoint(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
@@ -1051,8 +811,8 @@ void log_manager_start_timers(struct log_manager *lm)
     lm->retention_timer.data = lm->flush_timer.data = lm->flush_idle.data = lm;
     lm->retention_idle.data = lm;
     uint64_t every = (uint64_t)lm->cfg->log_retention_check_interval_ms;
-    uv_timer_start(&lm->retention_timer, on_retention, every, every);
-    uv_timer_start(&lm->flush_timer, on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
+    uv_timer_start(&lm->retention_timer, log_manager_on_retention, every, every);
+    uv_timer_start(&lm->flush_timer, log_manager_on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
     uv_timer_init(lm->loop, &lm->checkpoint_timer);
     lm->checkpoint_timer.data = lm;
     uint64_t checkpoint_every = log_manager_checkpoint_interval_ms(lm->cfg);
