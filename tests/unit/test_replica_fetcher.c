@@ -434,14 +434,21 @@ static void checkpoint_written(struct log_checkpoint_waiter *w, int status)
 START_TEST(test_leader_log_start_wakes_parked_follower_fetch)
 {
     char err[256];
-    ck_assert_int_eq(
-        sluice_config_set(&follower.cfg, "replica.fetch.wait.max.ms", "600000", err, sizeof err),
-        0);
     add_topic("a", 2, 0x41);
     refresh();
     produce("a", 0, 4);
     produce("a", 1, 1);
     RUN_UNTIL(caught_up("a", 0) && caught_up("a", 1), "the follower caught up");
+    /* The long wait only now: a partition whose first fetch found the
+     * leader not ready yet waits for its retry, and a fetch already parked
+     * on the leader without it (here for 10 minutes) holds the retry back
+     * until it is answered, as Kafka's fetcher thread does for up to
+     * replica.fetch.wait.max.ms. The next round's fetch parks for the
+     * long wait. */
+    ck_assert_int_eq(
+        sluice_config_set(&follower.cfg, "replica.fetch.wait.max.ms", "600000", err, sizeof err),
+        0);
+    run_rounds(1, "a fetch with the long wait");
     struct partition *lp = part(&leader, "a", 0);
     ck_assert_int_eq(replica_low_watermark(&leader.rm, lp), 0);
 
@@ -513,19 +520,25 @@ START_TEST(test_sweep_spread_over_fetches)
     uint64_t start = uv_now(&loop), requests = leader.rm.fetch_stats.requests;
     uint64_t most = 0;
     while (uv_now(&loop) - start < 1000) {
-        uint64_t examined = leader.rm.fetch_stats.examined;
+        uint64_t examined = leader.rm.fetch_stats.examined, before = uv_now(&loop);
         uv_run(&loop, UV_RUN_ONCE);
         uint64_t looked = leader.rm.fetch_stats.examined - examined;
-        most = looked > most ? looked : most;
+        /* A fetch after a whole sweep interval without one (this process
+         * descheduled on a loaded machine) rightly looks at every partition:
+         * only turns that follow a short wait count. */
+        if (uv_now(&loop) - before < 100) {
+            most = looked > most ? looked : most;
+        }
     }
-    uint64_t end = uv_now(&loop);
     ck_assert_msg(leader.rm.fetch_stats.requests - requests >= 10, "the follower kept fetching");
     ck_assert_msg(most <= N / 2, "one answer looked at %llu of the session's %d partitions",
                   (unsigned long long)most, N);
+    /* Every partition, never named, was looked at again after the first
+     * sweep interval of the window. */
     for (int32_t i = 0; i < N; i++) {
         uint64_t at = follower_caught_up_ms("a", i);
-        ck_assert_msg(at + 600 >= end, "a-%d: the follower last caught up %llu ms before the end",
-                      (int)i, (unsigned long long)(end - at));
+        ck_assert_msg(at > start + 200, "a-%d: the follower last caught up %lld ms into the window",
+                      (int)i, (long long)at - (long long)start);
     }
 }
 END_TEST
@@ -568,10 +581,11 @@ static void watch_isr(uv_timer_t *t)
  * sparse (nothing to read: each waits replica.fetch.wait.max.ms on the
  * leader) stays in the ISR of the partitions it never names: the sweep
  * looks at each again within its interval plus one gap between fetches.
- * Here that is 200 + 420 ms, inside replica.lag.time.max.ms (800). A sweep
+ * Here that is 400 + 840 ms, inside replica.lag.time.max.ms (1600), with
+ * room for a loaded machine's scheduling stalls. A sweep
  * that started its next round when the last one ended, rather than when it
  * was due to, looked at a partition it had reached early in a busy round
- * only two sparse fetches later: 840 ms and more, and the ISR check
+ * only two sparse fetches later: 1,680 ms and more, and the ISR check
  * dropped the idle, caught-up follower. */
 START_TEST(test_sweep_keeps_idle_follower_when_fetches_turn_sparse)
 {
@@ -586,10 +600,10 @@ START_TEST(test_sweep_keeps_idle_follower_when_fetches_turn_sparse)
         RUN_UNTIL(caught_up("a", i), "every partition replicated");
     }
     ck_assert_msg(
-        sluice_config_set(&leader.cfg, "replica.lag.time.max.ms", "800", err, sizeof err) == 0,
+        sluice_config_set(&leader.cfg, "replica.lag.time.max.ms", "1600", err, sizeof err) == 0,
         "%s", err);
     ck_assert_msg(
-        sluice_config_set(&follower.cfg, "replica.fetch.wait.max.ms", "420", err, sizeof err) == 0,
+        sluice_config_set(&follower.cfg, "replica.fetch.wait.max.ms", "840", err, sizeof err) == 0,
         "%s", err);
     run_rounds(3, "a steady session");
     int32_t n = N;
@@ -601,14 +615,14 @@ START_TEST(test_sweep_keeps_idle_follower_when_fetches_turn_sparse)
     /* Busy: records on the last partition, the follower fetching at once
      * each time, for more than one sweep interval. */
     uint64_t start = uv_now(&loop);
-    while (uv_now(&loop) - start < 330) {
+    while (uv_now(&loop) - start < 660) {
         produce("a", N - 1, 1);
         RUN_UNTIL(caught_up("a", N - 1), "the busy partition replicated");
     }
-    /* Idle: each fetch waits 420 ms. */
+    /* Idle: each fetch waits 840 ms. */
     uint64_t requests = leader.rm.fetch_stats.requests;
     start = uv_now(&loop);
-    while (uv_now(&loop) - start < 2000) {
+    while (uv_now(&loop) - start < 4000) {
         uv_run(&loop, UV_RUN_ONCE);
     }
     uv_close((uv_handle_t *)&watch, NULL);
