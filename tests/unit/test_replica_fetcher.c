@@ -494,6 +494,20 @@ static uint64_t follower_caught_up_ms(const char *topic, int32_t index)
     return 0;
 }
 
+/* Topic `name` of `n` partitions, one batch in each, all replicated to
+ * the follower. */
+static void replicated_topic(const char *name, int32_t n)
+{
+    add_topic(name, n, 0x41);
+    refresh();
+    for (int32_t i = 0; i < n; i++) {
+        produce(name, i, 1);
+    }
+    for (int32_t i = 0; i < n; i++) {
+        RUN_UNTIL(caught_up(name, i), "every partition replicated");
+    }
+}
+
 /* An idle session's sweep: the leader looks at every partition of the
  * session within the sweep interval (replica.lag.time.max.ms / 4), so the
  * follower's caught-up time stays fresh on partitions it never names, but
@@ -504,14 +518,7 @@ START_TEST(test_sweep_spread_over_fetches)
 {
     enum { N = 64 };
     char err[256];
-    add_topic("a", N, 0x41);
-    refresh();
-    for (int32_t i = 0; i < N; i++) {
-        produce("a", i, 1);
-    }
-    for (int32_t i = 0; i < N; i++) {
-        RUN_UNTIL(caught_up("a", i), "every partition replicated");
-    }
+    replicated_topic("a", N);
     /* A 200 ms sweep; idle fetches wait 20 ms (replica.fetch.wait.max.ms). */
     ck_assert_msg(
         sluice_config_set(&leader.cfg, "replica.lag.time.max.ms", "800", err, sizeof err) == 0,
@@ -591,14 +598,7 @@ START_TEST(test_sweep_keeps_idle_follower_when_fetches_turn_sparse)
 {
     enum { N = 64 };
     char err[256];
-    add_topic("a", N, 0x41);
-    refresh();
-    for (int32_t i = 0; i < N; i++) {
-        produce("a", i, 1);
-    }
-    for (int32_t i = 0; i < N; i++) {
-        RUN_UNTIL(caught_up("a", i), "every partition replicated");
-    }
+    replicated_topic("a", N);
     ck_assert_msg(
         sluice_config_set(&leader.cfg, "replica.lag.time.max.ms", "1600", err, sizeof err) == 0,
         "%s", err);
