@@ -19,16 +19,21 @@ void itu_add_self(MetadataImage *img)
 void itu_add_partition(TopicState *t)
 {
     static const int32_t self[] = {1};
+    itu_add_partition_led(t, 1, self, 1);
+}
+
+void itu_add_partition_led(TopicState *t, int32_t leader, const int32_t *replicas, size_t n)
+{
     PartitionState *p = malloc(sizeof *p);
     sluice__metadata__partition_state__init(p);
     p->partition = (int32_t)t->n_partitions;
-    p->leader = 1;
-    ck_assert_int_eq(image_set_ints(&p->replicas, &p->n_replicas, self, 1), 0);
-    ck_assert_int_eq(image_set_ints(&p->isr, &p->n_isr, self, 1), 0);
+    p->leader = leader;
+    ck_assert_int_eq(image_set_ints(&p->replicas, &p->n_replicas, replicas, n), 0);
+    ck_assert_int_eq(image_set_ints(&p->isr, &p->n_isr, replicas, n), 0);
     ck_assert_int_eq(image_add_partition(t, p), 0);
 }
 
-TopicState *itu_add_topic(MetadataImage *img, const char *name, int32_t n, uint8_t id_byte)
+TopicState *itu_new_topic(const char *name, uint8_t id_byte)
 {
     TopicState *t = malloc(sizeof *t);
     sluice__metadata__topic_state__init(t);
@@ -36,6 +41,12 @@ TopicState *itu_add_topic(MetadataImage *img, const char *name, int32_t n, uint8
     t->topic_id.data = malloc(TOPIC_ID_LEN);
     memset(t->topic_id.data, id_byte, TOPIC_ID_LEN);
     t->topic_id.len = TOPIC_ID_LEN;
+    return t;
+}
+
+TopicState *itu_add_topic(MetadataImage *img, const char *name, int32_t n, uint8_t id_byte)
+{
+    TopicState *t = itu_new_topic(name, id_byte);
     for (int32_t i = 0; i < n; i++) {
         itu_add_partition(t);
     }

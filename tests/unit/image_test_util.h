@@ -1,5 +1,6 @@
 /* Helpers for the tests that feed a replica manager a metadata image they
- * build by hand (test_replica_manager.c, test_replica_parked.c): the
+ * build by hand (test_replica_manager.c, test_replica_parked.c,
+ * test_replica_fetcher.c): the
  * fixture (a temporary log directory, broker 1's config, a loop, the image)
  * and the image's contents: this broker registered, topics whose partitions
  * it leads as their only replica, and their removal. Each call checks its
@@ -7,6 +8,7 @@
 #ifndef SLUICE_TESTS_UNIT_IMAGE_TEST_UTIL_H
 #define SLUICE_TESTS_UNIT_IMAGE_TEST_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -38,8 +40,16 @@ void rfx_settle(struct replica_fixture *fx, struct replica_manager *rm);
 /* Broker 1 (this one), epoch 10, registered and unfenced. */
 void itu_add_self(MetadataImage *img);
 
+/* Partition `t->n_partitions` of `t`, led by `leader` at epoch 0, replicas
+ * `replicas` (n of them), all in the ISR. */
+void itu_add_partition_led(TopicState *t, int32_t leader, const int32_t *replicas, size_t n);
+
 /* Partition `t->n_partitions` of `t`, led by broker 1, its only replica. */
 void itu_add_partition(TopicState *t);
+
+/* A topic without partitions, not yet in any image, whose id is 16 bytes of
+ * `id_byte`. */
+TopicState *itu_new_topic(const char *name, uint8_t id_byte);
 
 /* A topic of `n` such partitions whose id is 16 bytes of `id_byte`. */
 TopicState *itu_add_topic(MetadataImage *img, const char *name, int32_t n, uint8_t id_byte);

@@ -23,6 +23,7 @@
 #include "common/rpc_server.h"
 #include "metadata/image.h"
 #include "tests/unit/check_main.h"
+#include "tests/unit/image_test_util.h"
 #include "tests/unit/log_test_util.h"
 
 #define FOLLOWER 1
@@ -66,31 +67,15 @@ static void add_broker(int32_t id, int port)
     ck_assert_int_eq(image_put_broker(img, b), 0);
 }
 
-/* Partition `t->n_partitions` of `t`: led by LEADER at epoch 0, replicas
- * `replicas`, all in the ISR. */
-static void add_partition(TopicState *t, const int32_t *replicas, size_t n)
-{
-    PartitionState *p = malloc(sizeof *p);
-    sluice__metadata__partition_state__init(p);
-    p->partition = (int32_t)t->n_partitions;
-    p->leader = LEADER;
-    ck_assert_int_eq(image_set_ints(&p->replicas, &p->n_replicas, replicas, n), 0);
-    ck_assert_int_eq(image_set_ints(&p->isr, &p->n_isr, replicas, n), 0);
-    ck_assert_int_eq(image_add_partition(t, p), 0);
-}
-
 static const int32_t BOTH[] = {LEADER, FOLLOWER};
 
+/* Topic `name` of `n` partitions led by LEADER at epoch 0, replicas and
+ * ISR both nodes. */
 static TopicState *add_topic(const char *name, int32_t n, uint8_t id_byte)
 {
-    TopicState *t = malloc(sizeof *t);
-    sluice__metadata__topic_state__init(t);
-    t->name = image_strdup(name);
-    t->topic_id.data = malloc(TOPIC_ID_LEN);
-    memset(t->topic_id.data, id_byte, TOPIC_ID_LEN);
-    t->topic_id.len = TOPIC_ID_LEN;
+    TopicState *t = itu_new_topic(name, id_byte);
     for (int32_t i = 0; i < n; i++) {
-        add_partition(t, BOTH, 2);
+        itu_add_partition_led(t, LEADER, BOTH, 2);
     }
     ck_assert_int_eq(image_add_topic(img, t), 0);
     return t;
@@ -105,17 +90,6 @@ static TopicState *topic_state(const char *name)
     }
     ck_abort_msg("no topic %s", name);
     return NULL;
-}
-
-static void remove_topic(const char *name)
-{
-    for (size_t i = 0; i < img->n_topics; i++) {
-        if (strcmp(img->topics[i]->name, name) == 0) {
-            image_remove_topic(img, i);
-            return;
-        }
-    }
-    ck_abort_msg("no topic %s", name);
 }
 
 static void node_init(struct node *n, int32_t id)
@@ -325,7 +299,7 @@ START_TEST(test_forgotten_while_leader_and_epoch_stay)
     ck_assert_uint_eq(replica_session_cache_count(leader.rm.fetch_sessions), 1);
 
     /* Topic b deleted: both of its partitions leave the session. */
-    remove_topic("b");
+    itu_remove_topic(img, "b");
     refresh();
     RUN_UNTIL(session_partitions() == 2, "topic b forgotten in the leader's session");
     produce("a", 0, 1);

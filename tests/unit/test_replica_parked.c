@@ -97,6 +97,33 @@ static void add_replicated_topic(const char *name, int32_t n)
     }
 }
 
+/* Broker 2 registered, a replica manager started on the image and, all
+ * hosted: topic "dr" of `n_dr` partitions (add_replicated_topic) and, if
+ * `solo`, topic "solo" of one partition led here alone. */
+static void start_with_dr(struct metadata_view **v, struct replica_manager *rm, int32_t n_dr,
+                          bool solo)
+{
+    add_broker(2);
+    rfx_start(&rfx, v, rm);
+    add_replicated_topic("dr", n_dr);
+    if (solo) {
+        add_topic("solo", 1);
+    }
+    metadata_quorum_refresh(*v);
+    rfx_settle(&rfx, rm);
+}
+
+/* Park `op` on partition `p` of `rm`, watching it alone, for longer than
+ * any test runs. */
+static void park_op(struct replica_manager *rm, struct partition *p, struct delayed_op *op,
+                    bool (*ready)(struct delayed_op *), void (*complete)(struct delayed_op *, bool),
+                    void *data)
+{
+    ck_assert_int_eq(delayed_op_init(op, 1, ready, complete, data), 0);
+    partition_watch(p, op);
+    replica_manager_park(rm, op, 600000);
+}
+
 /* An operation parked on a partition as a DeleteRecords parks: asked
  * again, it looks the partition up through the replica manager (it may be
  * gone) and completes once that is gone, led elsewhere, or its low
@@ -147,9 +174,7 @@ static void park_on(struct parked *w, struct replica_manager *rm, const char *to
     w->op.data = w;
     ck_assert(!parked_ready(&w->op));
     w->asked = 0;
-    ck_assert_int_eq(delayed_op_init(&w->op, 1, parked_ready, parked_complete, w), 0);
-    partition_watch(p, &w->op);
-    replica_manager_park(rm, &w->op, 600000);
+    park_op(rm, p, &w->op, parked_ready, parked_complete, w);
 }
 
 /* Broker 2 is fenced while it is out of the ISR, so no partition changes:
@@ -162,12 +187,7 @@ START_TEST(test_fenced_replica_rechecks_parked_low_watermark)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    add_broker(2);
-    rfx_start(&rfx, &v, &rm);
-    add_replicated_topic("dr", 1);
-    add_topic("solo", 1);
-    metadata_quorum_refresh(v);
-    rfx_settle(&rfx, &rm);
+    start_with_dr(&v, &rm, 1, true);
     struct partition *p = replica_manager_partition(&rm, "dr", 0);
     ck_assert_int_eq(replica_low_watermark(&rm, p), -1);
     struct parked dr, solo;
@@ -199,11 +219,7 @@ START_TEST(test_parked_answered_when_partition_goes)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    add_broker(2);
-    rfx_start(&rfx, &v, &rm);
-    add_replicated_topic("dr", 3);
-    metadata_quorum_refresh(v);
-    rfx_settle(&rfx, &rm);
+    start_with_dr(&v, &rm, 3, false);
     struct parked deleted, moved, led;
     park_on(&moved, &rm, "dr", 0, 0);
     park_on(&led, &rm, "dr", 1, 0);
@@ -297,12 +313,7 @@ START_TEST(test_journal_parked_answered_when_partition_goes)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    add_broker(2);
-    rfx_start(&rfx, &v, &rm);
-    add_replicated_topic("dr", 2);
-    add_topic("solo", 1);
-    metadata_quorum_refresh(v);
-    rfx_settle(&rfx, &rm);
+    start_with_dr(&v, &rm, 2, true);
     struct journal_parked moved, deleted, offline;
     park_on_journal(&moved, &rm, "dr", 0);
 
@@ -420,9 +431,7 @@ static void park_for_answer(struct answer_parked *w, struct metadata_view *v,
     w->call.svc = &w->svc;
     struct partition *p = replica_manager_partition(rm, topic, index);
     ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(delayed_op_init(&w->op, 1, answer_parked_ready, answer_parked_complete, w), 0);
-    partition_watch(p, &w->op);
-    replica_manager_park(rm, &w->op, 600000);
+    park_op(rm, p, &w->op, answer_parked_ready, answer_parked_complete, w);
 }
 
 /* What a parked Produce or DeleteRecords answers when its partition can no
@@ -436,12 +445,7 @@ START_TEST(test_parked_answer_says_why_partition_went)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    add_broker(2);
-    rfx_start(&rfx, &v, &rm);
-    add_replicated_topic("dr", 3);
-    add_topic("solo", 1);
-    metadata_quorum_refresh(v);
-    rfx_settle(&rfx, &rm);
+    start_with_dr(&v, &rm, 3, true);
     struct answer_parked moved, led, deleted, offline;
     park_for_answer(&moved, v, &rm, "dr", 0);
     park_for_answer(&led, v, &rm, "dr", 1);
