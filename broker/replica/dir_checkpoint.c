@@ -452,6 +452,9 @@ static void job_after(uv_work_t *req, int status)
         if (rv < 0 && job->unformatted) {
             job_unformatted(dc, job);
             job_free(job);
+            /* A synchronous write while this one was in flight may have
+             * landed their state: they need not wait for the tick. */
+            complete_waiters(dc, dc->landed, 0);
             return;
         }
         if (rv < 0) {
@@ -464,10 +467,15 @@ static void job_after(uv_work_t *req, int status)
     }
     job_free(job);
     if (dc != NULL) {
-        /* A failed write fails the answers that needed its state: a retry
-         * may never land (the directory goes offline), and they must not
-         * wait for it. */
-        complete_waiters(dc, rv < 0 ? seq : dc->landed, rv < 0 ? rv : 0);
+        /* Whatever landed answers the waiters whose state it holds (this
+         * write, or a synchronous one while this was in flight); then a
+         * failed write fails the answers that needed its state: a retry may
+         * never land (the directory goes offline), and they must not wait
+         * for it. */
+        complete_waiters(dc, dc->landed, 0);
+        if (rv < 0) {
+            complete_waiters(dc, seq, rv);
+        }
         if (dc->waiters != NULL) {
             dir_checkpoint_write_async(dc); /* the newer state they wait for */
         }

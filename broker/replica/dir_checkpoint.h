@@ -67,8 +67,10 @@ int dir_checkpoint_write_sync(struct dir_checkpoint *dc);
  * failed write fail, they do not wait for a retry; but a write that ran out
  * of memory formatting the files, before touching the disk, is retried by
  * the next dir_checkpoint_write_async, and they wait for it), or
- * LOG_ERR_CLOSED from
- * dir_checkpoint_close. Never from inside this call or a synchronous write. */
+ * LOG_ERR_CLOSED from dir_checkpoint_close. Any write that lands (a
+ * synchronous one too) answers every waiter whose state it holds, at the
+ * latest from the completion of the pool write in flight or of one it
+ * queues. Never from inside this call or a synchronous write. */
 int dir_checkpoint_wait(struct dir_checkpoint *dc, struct log_checkpoint_waiter *w);
 
 /* Stop waiting without `done` (the waiter goes away); harmless if `w` is

@@ -299,6 +299,31 @@ START_TEST(test_format_out_of_memory_retries_on_the_next_tick)
 }
 END_TEST
 
+/* A synchronous write that lands while a pool write is in flight answers
+ * the pool write's waiters even when that one runs out of memory formatting
+ * the files: their state is on disk, and the next checkpoint tick (none
+ * here: the timers are not started) is not needed. */
+START_TEST(test_sync_write_answers_waiters_of_an_unformatted_pool_write)
+{
+    int64_t target = partition_log_end_offset(log_) - 3;
+    struct log_checkpoint_waiter w;
+    struct done d;
+    waiter_init(&w, &d);
+    atomic_store(&fail_pool_reallocs, 1);
+    ck_assert_int_eq(partition_log_advance_start(log_, target), 1);
+    ck_assert_int_eq(partition_log_checkpoint_wait(log_, &w), 0); /* the pool write starts */
+    ck_assert_int_eq(partition_log_advance_start(log_, target + 1), 1);
+    ck_assert_int_eq(partition_log_checkpoint(log_), 0); /* lands on the loop, newer */
+    ck_assert(start_on_disk() == target + 1);
+    ck_assert_int_eq(d.calls, 0);  /* never from inside the synchronous write */
+    uv_run(&loop, UV_RUN_DEFAULT); /* no timers yet: until the pool write is back */
+    ck_assert_int_eq(atomic_load(&failed_reallocs), 1);
+    ck_assert_int_eq(d.calls, 1);
+    ck_assert_int_eq(d.status, 0);
+    ck_assert(!lm.dir_offline[0]);
+}
+END_TEST
+
 static void set_flag(uv_timer_t *t)
 {
     *(bool *)t->data = true;
@@ -404,6 +429,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc_, test_failed_write_fails_the_waiter);
     tcase_add_test(tc_, test_format_out_of_memory_retries_on_the_next_tick);
     tcase_add_test(tc_, test_offline_directory_answers_a_waiter_left_for_the_next_tick);
+    tcase_add_test(tc_, test_sync_write_answers_waiters_of_an_unformatted_pool_write);
     tcase_add_test(tc_, test_close_completes_waiters);
     tcase_add_test(tc_, test_unwait);
     suite_add_tcase(s, tc_);
