@@ -427,18 +427,23 @@ static void complete_waiters(struct dir_checkpoint *dc, uint64_t seq, int status
     }
 }
 
-/* Loop: a pool write that ran out of memory formatting the files. No
- * storage fault (the disk was not touched): the state stays dirty for the
- * next checkpoint tick, and its waiters wait for that write rather than
- * fail (a failure takes the directory offline). Not queued again at once:
- * memory is short now, and the tick comes soon enough. */
+/* Loop: a write (pool or synchronous) that ran out of memory copying or
+ * formatting the files; `job` NULL if it ran out making the job. No storage
+ * fault (the disk was not touched): the state stays dirty for the next
+ * checkpoint tick, and its waiters wait for that write rather than fail (a
+ * failure takes the directory offline). Not queued again at once: memory is
+ * short now, and the tick comes soon enough. */
 static void job_unformatted(struct dir_checkpoint *dc, struct job *job)
 {
     log_warn("replica",
              "out of memory formatting offsets checkpoints dir=%s: writing them on the next "
              "checkpoint",
              dc->dir);
-    give_back(dc, job);
+    if (job != NULL) {
+        give_back(dc, job);
+    } else {
+        dc->dirty = true;
+    }
 }
 
 static void job_after(uv_work_t *req, int status)
@@ -536,14 +541,13 @@ int dir_checkpoint_write_sync(struct dir_checkpoint *dc)
     }
     struct job *job = job_new(dc);
     int rv = job != NULL ? job_write(job) : -ENOMEM;
-    if (rv < 0) {
+    if (rv < 0 && (job == NULL || job->unformatted)) {
+        job_unformatted(dc, job);
+        rv = -ENOMEM;
+    } else if (rv < 0) {
         log_error("replica", "cannot write offsets checkpoints dir=%s error=%s", dc->dir,
                   strerror(-rv));
-        if (job != NULL) {
-            give_back(dc, job);
-        } else {
-            dc->dirty = true;
-        }
+        give_back(dc, job);
     } else if (job->seq > dc->landed) {
         dc->landed = job->seq;
     }

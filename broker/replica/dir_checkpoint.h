@@ -57,7 +57,10 @@ int dir_checkpoint_retire_file(struct dir_checkpoint *dc, const char *path);
 void dir_checkpoint_write_async(struct dir_checkpoint *dc);
 
 /* Write now, on this thread, if anything changed (waits for an in-flight
- * write's file operations first). Returns 0 or -errno (logged). */
+ * write's file operations first). Returns 0 or -errno (logged). -ENOMEM
+ * means only that memory ran out before the disk was touched (logged at
+ * WARN, as for a pool write): no storage fault, and the state stays for the
+ * next dir_checkpoint_write_async. */
 int dir_checkpoint_write_sync(struct dir_checkpoint *dc);
 
 /* Wait until the state recorded so far (dir_checkpoint_set...) is on disk:

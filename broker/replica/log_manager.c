@@ -196,7 +196,14 @@ static int on_log_checkpoint_now(void *data, struct partition_log *log)
     struct managed_log *m = data;
     (void)log;
     managed_log_file_offsets(m);
-    return dir_checkpoint_write_sync(m->lm->checkpoints[m->dir]);
+    int rv = dir_checkpoint_write_sync(m->lm->checkpoints[m->dir]);
+    /* Out of memory before the disk was touched: as for a pool write, no
+     * storage fault, and the next checkpoint tick writes the state. The
+     * log's change (a follower's full truncation) is done already and
+     * cannot be undone; an error would only keep the partition from
+     * following it (partition_truncate_fully) while its fetcher goes on
+     * from the new log end anyway. */
+    return rv == -ENOMEM ? 0 : rv;
 }
 
 static void start_wait(struct managed_log *m);
