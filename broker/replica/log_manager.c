@@ -17,8 +17,8 @@
 #include "common/deadline_heap.h"
 #include "common/fs_util.h"
 #include "common/log.h"
+#include "common/wall_clock.h"
 
-#define FLUSH_TICK_MS 1000
 /* Partition opens on the thread pool at once: libuv's pool has four threads
  * by default, and flush fsyncs and checkpoint writes must still get one. */
 #define OPENS_IN_FLIGHT 3
@@ -675,7 +675,7 @@ static void on_cleaned(struct partition_log *log, const struct log_clean_stats *
 static void on_cleaner(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
-    struct dirtiest d = {.now_ms = wall_ms(), .ratio = -1};
+    struct dirtiest d = {.now_ms = wall_clock_ms(), .ratio = -1};
     if (lm->cleaning) {
         return;
     }

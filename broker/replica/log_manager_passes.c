@@ -8,6 +8,7 @@
 
 #include "common/deadline_heap.h"
 #include "common/log.h"
+#include "common/wall_clock.h"
 
 /* Queue the log at its retention deadline (out of the queue for never).
  * Without memory for the queue, every retention pass visits every log. */
@@ -63,7 +64,7 @@ static void retention_one(struct partition_log *log, const char *topic, int32_t 
 /* Take the logs due now off the queue into the pass; false when none is. */
 static bool retention_pass_begin(struct log_manager *lm)
 {
-    lm->retention_pass_now_ms = wall_ms();
+    lm->retention_pass_now_ms = wall_clock_ms();
     struct deadline_entry *e;
     while ((e = deadline_heap_pop_due(&lm->retention_due, lm->retention_pass_now_ms)) != NULL) {
         struct managed_log *m =
@@ -110,7 +111,7 @@ void log_manager_on_retention(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
     if (lm->retention_every_log) {
-        struct retention_pass pass = {lm, wall_ms(), lm->cfg->producer_id_expiration_ms};
+        struct retention_pass pass = {lm, wall_clock_ms(), lm->cfg->producer_id_expiration_ms};
         lm->each(lm->owner, retention_one, &pass);
         return;
     }
