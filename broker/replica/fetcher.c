@@ -697,7 +697,7 @@ static void collect(struct replica_fetcher *f, struct collect *c)
     }
 }
 
-/* After a full round's collect: where the next one starts, and a warning
+/* After a fetch round's collect: where the next one starts, and a warning
  * the first time this fetcher has more ready partitions than a request
  * carries (each of them is then fetched every few rounds, not every one). */
 static void note_overflow(struct replica_fetcher *f, const struct collect *c)
@@ -820,9 +820,14 @@ static void full_round(struct replica_fetcher *f, uint64_t now)
     f->n_moved = 0;
     f->throttled = false;
     collect(f, &c);
-    note_overflow(f, &c);
     bool truncating = c.want == FETCH_TRUNCATE;
     if (!truncating) {
+        /* Only a fetch round moves the window: a truncation round (at most
+         * 64 questions; the next round is full) that reset it would bring
+         * the first window back after each one, and a partition due for
+         * truncation again and again (a leader that keeps answering its
+         * question with an error) kept the others from ever being fetched. */
+        note_overflow(f, &c);
         f->rm->follower_quota.held_back += c.held_back;
     }
     f->retry_waits = c.next_retry != UINT64_MAX;

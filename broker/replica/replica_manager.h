@@ -125,7 +125,7 @@ struct replica_manager {
         uint64_t overflow_rounds; /* full rounds that left partitions for the next */
     } fetcher_stats;
     /* The most partitions one follower fetch names (fetcher.c); 0 until the
-     * first fetcher reads it, then FETCHER_REQUEST_MAX_PARTITIONS. Tests
+     * first fetcher reads it, then 4096 (fetcher.c's MAX_SENT, also its cap). Tests
      * lower it before the fetchers start. */
     size_t fetch_request_max_partitions;
     uint64_t open_seq; /* numbers the partition opens in flight */

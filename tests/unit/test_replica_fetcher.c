@@ -547,6 +547,45 @@ START_TEST(test_more_partitions_than_one_request_names)
 }
 END_TEST
 
+/* A truncation round does not move the fetch window: one partition whose
+ * leader keeps answering its epoch question with an error (here the
+ * leader's metadata is behind the follower's for it: UNKNOWN_LEADER_EPOCH,
+ * retried every replica.fetch.backoff.ms) comes back for a truncation round
+ * after every fetch round; the fetch rounds between them still take the
+ * windows in turn, not the first window again each time (the partitions
+ * past it were never fetched: their ISR shrank to the leader). */
+START_TEST(test_truncation_rounds_keep_the_fetch_window)
+{
+    enum { N = 16, MAX = 4 };
+    char err[256];
+    follower.rm.fetch_request_max_partitions = MAX;
+    replicated_topic("a", N);
+    /* Idle fetch rounds park far longer than the truncating partition's
+     * retry wait (20 ms): it is due again after every fetch round. */
+    ck_assert_msg(
+        sluice_config_set(&follower.cfg, "replica.fetch.wait.max.ms", "200", err, sizeof err) == 0,
+        "%s", err);
+    PartitionState *a0 = topic_state("a")->partitions[0];
+    a0->leader_epoch++;
+    a0->partition_epoch++;
+    metadata_quorum_refresh(follower.view); /* the leader's metadata stays behind */
+    while (replica_manager_opening(&follower.rm) > 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(part(&follower, "a", 0)->leader_epoch, 1);
+    ck_assert_int_eq(part(&leader, "a", 0)->leader_epoch, 0);
+    for (int round = 0; round < 2; round++) {
+        for (int32_t i = 1; i < N; i++) {
+            produce("a", i, 1);
+        }
+        for (int32_t i = 1; i < N; i++) {
+            RUN_UNTIL(caught_up("a", i), "every other partition replicated");
+        }
+    }
+    ck_assert_int_eq(part(&follower, "a", 0)->fetch_state, FETCH_TRUNCATE);
+}
+END_TEST
+
 /* Whether the leader's ISR check, run now, would keep the follower in the
  * ISR of `topic`-`index` (replica.lag.time.max.ms against its caught-up
  * time). */
@@ -642,6 +681,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_leader_log_start_wakes_parked_follower_fetch);
     tcase_add_test(tc, test_sweep_spread_over_fetches);
     tcase_add_test(tc, test_more_partitions_than_one_request_names);
+    tcase_add_test(tc, test_truncation_rounds_keep_the_fetch_window);
     tcase_add_test(tc, test_sweep_keeps_idle_follower_when_fetches_turn_sparse);
     suite_add_tcase(s, tc);
     return s;
