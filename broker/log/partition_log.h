@@ -97,7 +97,9 @@ struct partition_log_owner {
      * once, then not again until partition_log_take_work has cleared it. */
     void (*has_work)(void *data, struct partition_log *log);
     /* Persist the log's offsets now, before this call returns (a follower
-     * emptying its log, partition_log_delete_records). Returns 0 or -errno. */
+     * emptying its log, partition_log_delete_records). Returns 0 or -errno;
+     * the log manager returns 0 when memory ran out before the disk was
+     * touched, and its next periodic write carries the offsets. */
     int (*checkpoint_now)(void *data, struct partition_log *log);
     /* The log is going away: closed (its final offsets in `cp`, after its last
      * fsync) or deleted (`cp` NULL). The log must not be used in the call. */

@@ -427,18 +427,23 @@ static void complete_waiters(struct dir_checkpoint *dc, uint64_t seq, int status
     }
 }
 
-/* Loop: a pool write that ran out of memory formatting the files. No
- * storage fault (the disk was not touched): the state stays dirty for the
- * next checkpoint tick, and its waiters wait for that write rather than
- * fail (a failure takes the directory offline). Not queued again at once:
- * memory is short now, and the tick comes soon enough. */
+/* Loop: a write (pool or synchronous) that ran out of memory copying or
+ * formatting the files; `job` NULL if it ran out making the job. No storage
+ * fault (the disk was not touched): the state stays dirty for the next
+ * checkpoint tick, and its waiters wait for that write rather than fail (a
+ * failure takes the directory offline). Not queued again at once: memory is
+ * short now, and the tick comes soon enough. */
 static void job_unformatted(struct dir_checkpoint *dc, struct job *job)
 {
     log_warn("replica",
              "out of memory formatting offsets checkpoints dir=%s: writing them on the next "
              "checkpoint",
              dc->dir);
-    give_back(dc, job);
+    if (job != NULL) {
+        give_back(dc, job);
+    } else {
+        dc->dirty = true;
+    }
 }
 
 static void job_after(uv_work_t *req, int status)
@@ -452,6 +457,9 @@ static void job_after(uv_work_t *req, int status)
         if (rv < 0 && job->unformatted) {
             job_unformatted(dc, job);
             job_free(job);
+            /* A synchronous write while this one was in flight may have
+             * landed their state: they need not wait for the tick. */
+            complete_waiters(dc, dc->landed, 0);
             return;
         }
         if (rv < 0) {
@@ -464,10 +472,15 @@ static void job_after(uv_work_t *req, int status)
     }
     job_free(job);
     if (dc != NULL) {
-        /* A failed write fails the answers that needed its state: a retry
-         * may never land (the directory goes offline), and they must not
-         * wait for it. */
-        complete_waiters(dc, rv < 0 ? seq : dc->landed, rv < 0 ? rv : 0);
+        /* Whatever landed answers the waiters whose state it holds (this
+         * write, or a synchronous one while this was in flight); then a
+         * failed write fails the answers that needed its state: a retry may
+         * never land (the directory goes offline), and they must not wait
+         * for it. */
+        complete_waiters(dc, dc->landed, 0);
+        if (rv < 0) {
+            complete_waiters(dc, seq, rv);
+        }
         if (dc->waiters != NULL) {
             dir_checkpoint_write_async(dc); /* the newer state they wait for */
         }
@@ -528,14 +541,13 @@ int dir_checkpoint_write_sync(struct dir_checkpoint *dc)
     }
     struct job *job = job_new(dc);
     int rv = job != NULL ? job_write(job) : -ENOMEM;
-    if (rv < 0) {
+    if (rv < 0 && (job == NULL || job->unformatted)) {
+        job_unformatted(dc, job);
+        rv = -ENOMEM;
+    } else if (rv < 0) {
         log_error("replica", "cannot write offsets checkpoints dir=%s error=%s", dc->dir,
                   strerror(-rv));
-        if (job != NULL) {
-            give_back(dc, job);
-        } else {
-            dc->dirty = true;
-        }
+        give_back(dc, job);
     } else if (job->seq > dc->landed) {
         dc->landed = job->seq;
     }

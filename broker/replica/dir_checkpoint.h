@@ -57,7 +57,10 @@ int dir_checkpoint_retire_file(struct dir_checkpoint *dc, const char *path);
 void dir_checkpoint_write_async(struct dir_checkpoint *dc);
 
 /* Write now, on this thread, if anything changed (waits for an in-flight
- * write's file operations first). Returns 0 or -errno (logged). */
+ * write's file operations first). Returns 0 or -errno (logged). -ENOMEM
+ * means only that memory ran out before the disk was touched (logged at
+ * WARN, as for a pool write): no storage fault, and the state stays for the
+ * next dir_checkpoint_write_async. */
 int dir_checkpoint_write_sync(struct dir_checkpoint *dc);
 
 /* Wait until the state recorded so far (dir_checkpoint_set...) is on disk:
@@ -67,8 +70,10 @@ int dir_checkpoint_write_sync(struct dir_checkpoint *dc);
  * failed write fail, they do not wait for a retry; but a write that ran out
  * of memory formatting the files, before touching the disk, is retried by
  * the next dir_checkpoint_write_async, and they wait for it), or
- * LOG_ERR_CLOSED from
- * dir_checkpoint_close. Never from inside this call or a synchronous write. */
+ * LOG_ERR_CLOSED from dir_checkpoint_close. Any write that lands (a
+ * synchronous one too) answers every waiter whose state it holds, at the
+ * latest from the completion of the pool write in flight or of one it
+ * queues. Never from inside this call or a synchronous write. */
 int dir_checkpoint_wait(struct dir_checkpoint *dc, struct log_checkpoint_waiter *w);
 
 /* Stop waiting without `done` (the waiter goes away); harmless if `w` is

@@ -206,7 +206,23 @@ struct collect {
     enum partition_fetch_state want;
     uint64_t next_retry; /* the earliest fetch_retry_ms still ahead; UINT64_MAX: none */
     uint64_t held_back;  /* by the throttle, while collecting to fetch */
+    size_t max_sent;     /* the request's bound (request_max) */
+    size_t at;           /* the set entry being visited; SIZE_MAX: walking every partition */
+    bool overflow;       /* a partition to send did not fit */
+    size_t overflow_at;  /* the set entry of the first one (SIZE_MAX: unknown) */
 };
+
+/* The most partitions one request names. A follower of more partitions
+ * from one leader (in one fetcher slot) fetches them in turns, a window of
+ * this many each round; num.replica.fetchers splits them instead. */
+static size_t request_max(struct replica_fetcher *f)
+{
+    size_t *max = &f->rm->fetch_request_max_partitions;
+    if (*max == 0 || *max > MAX_SENT) {
+        *max = MAX_SENT;
+    }
+    return *max;
+}
 
 /* Kafka's shouldFollowerThrottle: a listed partition, not caught up with the
  * leader's high watermark (a follower in sync is never held back: that
@@ -237,8 +253,17 @@ static void collect_member(struct collect *c, struct partition *p, size_t topic_
         c->want = FETCH_TRUNCATE;
         f->n_sent = 0;
         f->throttled = false;
+        c->overflow = false;
+        c->overflow_at = SIZE_MAX;
     }
-    if (f->n_sent < MAX_SENT && p->fetch_state == c->want) {
+    if (p->fetch_state == c->want && f->n_sent >= c->max_sent) {
+        if (!c->overflow) {
+            c->overflow = true;
+            c->overflow_at = c->at;
+        }
+        return;
+    }
+    if (p->fetch_state == c->want) {
         if (c->want == FETCH_ACTIVE && follower_throttles(f, p, c->now)) {
             c->held_back++;
             f->throttled = true;
@@ -660,26 +685,54 @@ static void collect(struct replica_fetcher *f, struct collect *c)
         }
     }
     if (!f->set_valid) {
+        c->at = SIZE_MAX;
         replica_manager_each_partition(f->rm, collect_one, c);
         return;
     }
-    for (size_t i = 0; i < f->n_set; i++) {
-        collect_member(c, f->set[i].p, f->set[i].topic_len);
+    /* From where the last round that overflowed stopped, around the set. */
+    size_t start = f->window_start < f->n_set ? f->window_start : 0;
+    for (size_t k = 0; k < f->n_set; k++) {
+        c->at = (start + k) % f->n_set;
+        collect_member(c, f->set[c->at].p, f->set[c->at].topic_len);
+    }
+}
+
+/* After a full round's collect: where the next one starts, and a warning
+ * the first time this fetcher has more ready partitions than a request
+ * carries (each of them is then fetched every few rounds, not every one). */
+static void note_overflow(struct replica_fetcher *f, const struct collect *c)
+{
+    f->overflow = c->overflow;
+    if (!c->overflow) {
+        f->window_start = 0;
+        f->overflow_logged = false;
+        return;
+    }
+    f->rm->fetcher_stats.overflow_rounds++;
+    f->window_start = c->overflow_at != SIZE_MAX ? c->overflow_at : 0;
+    if (!f->overflow_logged) {
+        f->overflow_logged = true;
+        log_warn("replica",
+                 "follower of more than %zu partitions from leader=%d in fetcher slot %d: "
+                 "fetching them in turns, %zu a round; raise num.replica.fetchers to fetch "
+                 "them all every round",
+                 c->max_sent, f->leader, f->slot, c->max_sent);
     }
 }
 
 /* Whether the next round may be incremental: the last one was a session
  * fetch whose answer applied cleanly (steady), and nothing since calls for a
  * full round: no kick (partitions joined, left or changed leader or epoch:
- * fetch_set_gen moved), nothing held back by the throttle or waiting for a
- * retry at the last full round, and the last full round is recent enough
+ * fetch_set_gen moved), nothing held back by the throttle, waiting for a
+ * retry or left for the next window (overflow) at the last full round, and
+ * the last full round is recent enough
  * (FULL_ROUND_EVERY_MS). Session errors, failed or erroring answers and
  * truncations all leave `steady` false. */
 static bool round_is_incremental(struct replica_fetcher *f, uint64_t now)
 {
     return f->steady && f->session_epoch != REPLICA_SESSION_EPOCH_NEW && f->n_session > 0 &&
            f->set_valid && f->set_gen == f->rm->fetch_set_gen && !f->throttled && !f->retry_waits &&
-           now - f->last_full_ms < FULL_ROUND_EVERY_MS;
+           !f->overflow && now - f->last_full_ms < FULL_ROUND_EVERY_MS;
 }
 
 /* Whether the moved session entry `s` can be fetched on as the session's:
@@ -758,7 +811,8 @@ static int incremental_round(struct replica_fetcher *f, uint64_t now)
  * first, then a fetch for the rest. */
 static void full_round(struct replica_fetcher *f, uint64_t now)
 {
-    struct collect c = {f, now, FETCH_ACTIVE, UINT64_MAX, 0};
+    struct collect c = {f,        now,   FETCH_ACTIVE, UINT64_MAX, 0, request_max(f),
+                        SIZE_MAX, false, SIZE_MAX};
     f->rm->fetcher_stats.full_rounds++;
     f->last_full_ms = now;
     f->incremental = false;
@@ -766,6 +820,7 @@ static void full_round(struct replica_fetcher *f, uint64_t now)
     f->n_moved = 0;
     f->throttled = false;
     collect(f, &c);
+    note_overflow(f, &c);
     bool truncating = c.want == FETCH_TRUNCATE;
     if (!truncating) {
         f->rm->follower_quota.held_back += c.held_back;

@@ -74,7 +74,13 @@ struct replica_fetcher {
     size_t *moved;
     size_t n_moved;
     bool steady, incremental;
-    bool retry_waits;      /* the last full round left partitions in a retry wait */
+    bool retry_waits; /* the last full round left partitions in a retry wait */
+    /* More partitions of the set were ready than one request carries: the
+     * last full round stopped at set[window_start], where the next begins
+     * (each round full until all fit again). */
+    bool overflow;
+    size_t window_start;
+    bool overflow_logged;
     uint64_t last_full_ms; /* uv_now of the last full round */
 };
 

@@ -17,8 +17,8 @@
 #include "common/deadline_heap.h"
 #include "common/fs_util.h"
 #include "common/log.h"
+#include "common/wall_clock.h"
 
-#define FLUSH_TICK_MS 1000
 /* Partition opens on the thread pool at once: libuv's pool has four threads
  * by default, and flush fsyncs and checkpoint writes must still get one. */
 #define OPENS_IN_FLIGHT 3
@@ -196,7 +196,14 @@ static int on_log_checkpoint_now(void *data, struct partition_log *log)
     struct managed_log *m = data;
     (void)log;
     managed_log_file_offsets(m);
-    return dir_checkpoint_write_sync(m->lm->checkpoints[m->dir]);
+    int rv = dir_checkpoint_write_sync(m->lm->checkpoints[m->dir]);
+    /* Out of memory before the disk was touched: as for a pool write, no
+     * storage fault, and the next checkpoint tick writes the state. The
+     * log's change (a follower's full truncation) is done already and
+     * cannot be undone; an error would only keep the partition from
+     * following it (partition_truncate_fully) while its fetcher goes on
+     * from the new log end anyway. */
+    return rv == -ENOMEM ? 0 : rv;
 }
 
 static void start_wait(struct managed_log *m);
@@ -668,7 +675,7 @@ static void on_cleaned(struct partition_log *log, const struct log_clean_stats *
 static void on_cleaner(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
-    struct dirtiest d = {.now_ms = wall_ms(), .ratio = -1};
+    struct dirtiest d = {.now_ms = wall_clock_ms(), .ratio = -1};
     if (lm->cleaning) {
         return;
     }

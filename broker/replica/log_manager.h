@@ -81,7 +81,8 @@ struct log_manager {
     struct managed_log *work; /* logs with periodic work (has_work), a list */
     /* The flush timer's pass over `work`: the next log to visit (NULL: no
      * pass going on), a bounded number per loop turn (flush_idle). A tick
-     * during a pass sets flush_tick_missed: the next pass begins as it ends. */
+     * during a pass sets flush_tick_missed: as the pass ends, the timer
+     * restarts, and the next pass begins one whole tick later. */
     struct managed_log *flush_cursor;
     uv_idle_t flush_idle;
     bool flush_tick_missed;
@@ -91,7 +92,8 @@ struct log_manager {
     /* The retention pass: the due logs not yet visited (a list), at most
      * retention_visits_per_turn visited per loop turn by retention_idle,
      * all against the wall clock read when the pass began. A tick during a
-     * pass sets retention_tick_missed: the next pass begins as it ends. */
+     * pass sets retention_tick_missed: as the pass ends, the timer
+     * restarts, and the next pass begins one whole tick later. */
     struct managed_log *retention_pending;
     uv_idle_t retention_idle;
     bool retention_tick_missed;

@@ -9,16 +9,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 #include <uv.h>
 
 #include "broker/log/partition_log.h"
 #include "broker/replica/log_manager.h"
 #include "common/deadline_heap.h"
 
-/* A log the manager opened: what it needs to file the log's offsets, its
- * place in the list of logs with periodic work and in the retention queue.
- * Freed when the log closes. */
+/* The flush timer's period: each tick begins a pass over the logs with work
+ * (log_manager_on_flush). */
+#define FLUSH_TICK_MS 1000
+
 /* A log's place in one of the manager's lists of logs with work: doubly
  * linked, so a log leaves in O(1) when its work is done or it closes. */
 struct log_link {
@@ -26,6 +26,9 @@ struct log_link {
     bool listed;
 };
 
+/* A log the manager opened: what it needs to file the log's offsets, its
+ * place in the list of logs with periodic work and in the retention queue.
+ * Freed when the log closes. */
 struct managed_log {
     struct log_manager *lm;
     struct partition_log *log;
@@ -81,14 +84,6 @@ static inline void list_remove(struct managed_log **head, struct managed_log *m,
     }
     l->prev = l->next = NULL;
     l->listed = false;
-}
-
-/* Milliseconds since the epoch: the clock of retention and the cleaner. */
-static inline int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* log_manager.c */

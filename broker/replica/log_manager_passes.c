@@ -8,6 +8,7 @@
 
 #include "common/deadline_heap.h"
 #include "common/log.h"
+#include "common/wall_clock.h"
 
 /* Queue the log at its retention deadline (out of the queue for never).
  * Without memory for the queue, every retention pass visits every log. */
@@ -63,7 +64,7 @@ static void retention_one(struct partition_log *log, const char *topic, int32_t 
 /* Take the logs due now off the queue into the pass; false when none is. */
 static bool retention_pass_begin(struct log_manager *lm)
 {
-    lm->retention_pass_now_ms = wall_ms();
+    lm->retention_pass_now_ms = wall_clock_ms();
     struct deadline_entry *e;
     while ((e = deadline_heap_pop_due(&lm->retention_due, lm->retention_pass_now_ms)) != NULL) {
         struct managed_log *m =
@@ -73,14 +74,20 @@ static bool retention_pass_begin(struct log_manager *lm)
     return lm->retention_pending != NULL;
 }
 
-/* The pass just ended: begin the next now if a tick came during it. A log
- * that fell due after this pass began is still in the queue, and would
- * otherwise wait a whole log.retention.check.interval.ms more. */
-static bool retention_pass_again(struct log_manager *lm)
+/* The pass just ended. If a tick came during it (the pass outlasted its
+ * log.retention.check.interval.ms), the timer starts again from now: the
+ * next pass begins one whole tick after this one ended, so that passes
+ * which each outlast their tick do not run back to back and leave the loop
+ * only the turns between visits. That tick is not lost: the restarted
+ * timer brings its pass, to the logs that fell due during this one. */
+static void retention_pass_end(struct log_manager *lm)
 {
-    bool missed = lm->retention_tick_missed;
-    lm->retention_tick_missed = false;
-    return missed && retention_pass_begin(lm);
+    uv_idle_stop(&lm->retention_idle);
+    if (lm->retention_tick_missed) {
+        lm->retention_tick_missed = false;
+        uint64_t every = (uint64_t)lm->cfg->log_retention_check_interval_ms;
+        uv_timer_start(&lm->retention_timer, log_manager_on_retention, every, every);
+    }
 }
 
 static void on_retention_idle(uv_idle_t *idle)
@@ -95,8 +102,8 @@ static void on_retention_idle(uv_idle_t *idle)
         managed_log_retention_schedule(m, m->log);
         lm->retention_visits++;
     }
-    if (lm->retention_pending == NULL && !retention_pass_again(lm)) {
-        uv_idle_stop(&lm->retention_idle);
+    if (lm->retention_pending == NULL) {
+        retention_pass_end(lm);
     }
 }
 
@@ -105,12 +112,12 @@ static void on_retention_idle(uv_idle_t *idle)
  * pass; then the idle handle visits a bounded number per loop turn (a
  * visit may delete segments: thousands of partitions created together
  * expire together) and queues each again at its next deadline. A pass still
- * going is left to finish, and the next one starts as it ends. */
+ * going is left to finish, and the next one starts a tick after it ends. */
 void log_manager_on_retention(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;
     if (lm->retention_every_log) {
-        struct retention_pass pass = {lm, wall_ms(), lm->cfg->producer_id_expiration_ms};
+        struct retention_pass pass = {lm, wall_clock_ms(), lm->cfg->producer_id_expiration_ms};
         lm->each(lm->owner, retention_one, &pass);
         return;
     }
@@ -123,17 +130,19 @@ void log_manager_on_retention(uv_timer_t *t)
     }
 }
 
-static void on_flush_idle(uv_idle_t *idle);
-
-/* The pass just ended: begin the next now if a tick came during it. The
- * logs it went by (listed again, or newly, at the head of the list, behind
- * the cursor) would otherwise wait for a tick after this one. */
-static bool flush_pass_again(struct log_manager *lm)
+/* The pass just ended. If a tick came during it (the pass outlasted
+ * FLUSH_TICK_MS), the timer starts again from now: the next pass begins
+ * one whole tick after this one ended, so that passes which each outlast
+ * their tick do not run back to back. That tick is not lost: the
+ * restarted timer brings its pass, to the logs this one went by (listed
+ * again at the head of the list, behind the cursor). */
+static void flush_pass_end(struct log_manager *lm)
 {
-    bool missed = lm->flush_tick_missed;
-    lm->flush_tick_missed = false;
-    lm->flush_cursor = missed ? lm->work : NULL;
-    return lm->flush_cursor != NULL;
+    uv_idle_stop(&lm->flush_idle);
+    if (lm->flush_tick_missed) {
+        lm->flush_tick_missed = false;
+        uv_timer_start(&lm->flush_timer, log_manager_on_flush, FLUSH_TICK_MS, FLUSH_TICK_MS);
+    }
 }
 
 /* Visit the pass's next flush_visits_per_turn logs; the idle handle runs
@@ -151,8 +160,8 @@ static void flush_step(struct log_manager *lm)
         }
         lm->flush_visits++;
     }
-    if (lm->flush_cursor == NULL && !flush_pass_again(lm)) {
-        uv_idle_stop(&lm->flush_idle);
+    if (lm->flush_cursor == NULL) {
+        flush_pass_end(lm);
     }
 }
 
@@ -164,7 +173,7 @@ static void on_flush_idle(uv_idle_t *idle)
 /* Only the logs with work: flush what is due, file their offsets, and drop
  * those that have nothing left pending from the list. A pass still going
  * (thousands of active partitions) is left to finish, and the next one
- * starts as it ends. */
+ * starts a tick after it ends. */
 void log_manager_on_flush(uv_timer_t *t)
 {
     struct log_manager *lm = t->data;

@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "broker/coord/coord_log.h"
 #include "broker/group/group_records.h"
@@ -14,6 +13,7 @@
 #include "broker/txn/txn_marker_sender.h"
 #include "common/log.h"
 #include "common/strmap.h"
+#include "common/wall_clock.h"
 #include "proto/kafka/kafka_errors.h"
 
 /* How often leadership is checked. */
@@ -87,13 +87,6 @@ struct txn_coordinator {
     uint64_t next_expiry_scan;  /* uv_now */
     unsigned open_handles;      /* the tick timer and the marker sender */
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- states ---- */
 
@@ -456,7 +449,7 @@ static struct txn_write *write_new(struct txn_coordinator *tc, struct txn_entry 
         w->next = (struct txn_state){-1, -1, 0, TXN_EMPTY, NULL, 0, 0, -1, -1, -1};
         w->tombstone = true;
     }
-    w->next.update_ms = wall_ms();
+    w->next.update_ms = wall_clock_ms();
     return w;
 }
 
@@ -738,7 +731,7 @@ void txn_add_partitions(struct txn_coordinator *tc, const struct txn_add_request
     }
     if (s->status != TXN_ONGOING) { /* a new transaction */
         state_free(&next);
-        next.start_ms = wall_ms();
+        next.start_ms = wall_clock_ms();
         next.status = TXN_ONGOING;
     }
     if (state_add(&next, req->partitions, req->n_partitions) != 0) {
@@ -1038,7 +1031,7 @@ static void drive_markers(struct txn_coordinator *tc)
  * writes, partitions reloading), for no gain at that rate. */
 static void abort_timed_out(struct txn_coordinator *tc)
 {
-    int64_t now = wall_ms();
+    int64_t now = wall_clock_ms();
     struct txn_link *next;
     for (struct txn_link *l = tc->entries.next; l != &tc->entries; l = next) {
         next = l->next;
@@ -1072,7 +1065,7 @@ static void expired_written(void *arg, int16_t err, struct txn_entry *e)
  * not hold the coordinator's memory forever. */
 static void expire_idle(struct txn_coordinator *tc)
 {
-    int64_t now = wall_ms();
+    int64_t now = wall_clock_ms();
     int64_t idle_ms = tc->cfg->transactional_id_expiration_ms;
     struct txn_link *next;
     for (struct txn_link *l = tc->entries.next; l != &tc->entries; l = next) {

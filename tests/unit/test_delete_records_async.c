@@ -41,14 +41,17 @@ void *__real_realloc(void *p, size_t n);
 void *__wrap_realloc(void *p, size_t n);
 
 /* Reallocs to fail off the loop thread (the files are formatted on the
- * pool: a buf growing), and how many were failed. */
-static atomic_int fail_pool_reallocs, failed_reallocs;
+ * pool: a buf growing) and on it (a synchronous write copying the entries),
+ * and how many were failed. */
+static atomic_int fail_pool_reallocs, fail_loop_reallocs, failed_reallocs;
 
 void *__wrap_realloc(void *p, size_t n)
 {
     uv_thread_t self = uv_thread_self();
-    if (!uv_thread_equal(&self, &loop_thread) && atomic_load(&fail_pool_reallocs) > 0) {
-        atomic_fetch_sub(&fail_pool_reallocs, 1);
+    atomic_int *fail =
+        uv_thread_equal(&self, &loop_thread) ? &fail_loop_reallocs : &fail_pool_reallocs;
+    if (atomic_load(fail) > 0) {
+        atomic_fetch_sub(fail, 1);
         atomic_fetch_add(&failed_reallocs, 1);
         return NULL;
     }
@@ -106,6 +109,7 @@ static void reset_counts(void)
     atomic_store(&writes_on_loop, 0);
     atomic_store(&fail_with, 0);
     atomic_store(&fail_pool_reallocs, 0);
+    atomic_store(&fail_loop_reallocs, 0);
     atomic_store(&failed_reallocs, 0);
 }
 
@@ -299,6 +303,59 @@ START_TEST(test_format_out_of_memory_retries_on_the_next_tick)
 }
 END_TEST
 
+/* A synchronous write that lands while a pool write is in flight answers
+ * the pool write's waiters even when that one runs out of memory formatting
+ * the files: their state is on disk, and the next checkpoint tick (none
+ * here: the timers are not started) is not needed. */
+START_TEST(test_sync_write_answers_waiters_of_an_unformatted_pool_write)
+{
+    int64_t target = partition_log_end_offset(log_) - 3;
+    struct log_checkpoint_waiter w;
+    struct done d;
+    waiter_init(&w, &d);
+    atomic_store(&fail_pool_reallocs, 1);
+    ck_assert_int_eq(partition_log_advance_start(log_, target), 1);
+    ck_assert_int_eq(partition_log_checkpoint_wait(log_, &w), 0); /* the pool write starts */
+    ck_assert_int_eq(partition_log_advance_start(log_, target + 1), 1);
+    ck_assert_int_eq(partition_log_checkpoint(log_), 0); /* lands on the loop, newer */
+    ck_assert(start_on_disk() == target + 1);
+    ck_assert_int_eq(d.calls, 0);  /* never from inside the synchronous write */
+    uv_run(&loop, UV_RUN_DEFAULT); /* no timers yet: until the pool write is back */
+    ck_assert_int_eq(atomic_load(&failed_reallocs), 1);
+    ck_assert_int_eq(d.calls, 1);
+    ck_assert_int_eq(d.status, 0);
+    ck_assert(!lm.dir_offline[0]);
+}
+END_TEST
+
+/* A synchronous write (a follower emptying its log) that runs out of memory
+ * before touching the disk is treated as a pool write that did: no storage
+ * fault reported to the log (which would keep its partition from following
+ * the truncation), the directory stays online, and the next checkpoint tick
+ * writes the state. */
+START_TEST(test_sync_write_out_of_memory_is_written_by_the_next_tick)
+{
+    char err[256];
+    int64_t target = partition_log_end_offset(log_) - 3;
+    ck_assert_int_eq(partition_log_advance_start(log_, target), 1);
+    atomic_store(&fail_loop_reallocs, 1);
+    ck_assert_int_eq(partition_log_checkpoint(log_), 0);
+    ck_assert_int_eq(atomic_load(&failed_reallocs), 1);
+    ck_assert_int_eq(atomic_load(&writes), 0); /* it failed before writing */
+    ck_assert(!lm.dir_offline[0]);
+
+    ck_assert_int_eq(sluice_config_set(&cfg, "replica.high.watermark.checkpoint.interval.ms", "5",
+                                       err, sizeof err),
+                     0);
+    log_manager_start_timers(&lm);
+    for (int turns = 0; start_on_disk() != target && turns < 10000; turns++) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert(start_on_disk() == target);
+    ck_assert(!lm.dir_offline[0]);
+}
+END_TEST
+
 static void set_flag(uv_timer_t *t)
 {
     *(bool *)t->data = true;
@@ -404,6 +461,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc_, test_failed_write_fails_the_waiter);
     tcase_add_test(tc_, test_format_out_of_memory_retries_on_the_next_tick);
     tcase_add_test(tc_, test_offline_directory_answers_a_waiter_left_for_the_next_tick);
+    tcase_add_test(tc_, test_sync_write_answers_waiters_of_an_unformatted_pool_write);
+    tcase_add_test(tc_, test_sync_write_out_of_memory_is_written_by_the_next_tick);
     tcase_add_test(tc_, test_close_completes_waiters);
     tcase_add_test(tc_, test_unwait);
     suite_add_tcase(s, tc_);

@@ -325,12 +325,13 @@ START_TEST(test_flush_pass_visits_a_bounded_number_of_logs_per_turn)
 }
 END_TEST
 
-/* A flush tick that comes while a pass is still going is not lost: the
- * logs the pass already went by (here log 39, visited first, then given
- * work again) get the next pass as soon as this one ends, not a tick
- * later. The timer is stopped after that tick, so only the tick that came
- * during the pass can bring log 39 round again. */
-START_TEST(test_flush_tick_during_a_pass_starts_the_next_one)
+/* A flush tick that comes while a pass is still going is neither lost nor
+ * served back to back: the pass ending does not begin the next one (the
+ * loop gets a whole tick for its other work), and the next one still comes
+ * a tick later for the logs the pass went by (here log 39, visited first,
+ * then given work again). The timer is stopped after that tick, so only
+ * the tick that came during the pass can bring log 39 round again. */
+START_TEST(test_flush_tick_during_a_pass_brings_the_next_one_a_tick_after_it_ends)
 {
     int64_t now = wall_now();
     for (int i = 0; i < N_LOGS; i++) {
@@ -348,21 +349,24 @@ START_TEST(test_flush_tick_during_a_pass_starts_the_next_one)
     uv_run(&loop, UV_RUN_ONCE);
     ck_assert_ptr_nonnull(lm.flush_cursor);
     uv_timer_stop(&lm.flush_timer);
-    run_turns(20); /* this pass ends in one turn, the next in two more */
-    ck_assert(filed(N_LOGS - 1));
-    ck_assert_ptr_null(lm.flush_cursor);
+    RUN_UNTIL(lm.flush_visits >= N_LOGS); /* the turn this pass ends in */
+    ck_assert_ptr_null(lm.flush_cursor);  /* no pass begun at once */
+    ck_assert(!filed(N_LOGS - 1));
+    ck_assert(uv_is_active((uv_handle_t *)&lm.flush_timer)); /* the tick is not lost */
+    RUN_UNTIL(filed(N_LOGS - 1));
     for (int i = 0; i < N_LOGS; i++) {
         ck_assert(filed(i));
     }
 }
 END_TEST
 
-/* A retention tick that comes while a pass is still going is not lost: a
- * log that became due during the pass (log 10, its retention.ms shortened)
- * is visited in the pass that starts as soon as this one ends. The timer
- * is stopped after that tick, so only the tick that came during the pass
- * can bring log 10 round. */
-START_TEST(test_retention_tick_during_a_pass_starts_the_next_one)
+/* A retention tick that comes while a pass is still going is neither lost
+ * nor served back to back: the pass ending does not begin the next one,
+ * and a log that became due during the pass (log 10, its retention.ms
+ * shortened) is visited in the pass a tick later. The timer is stopped
+ * after that tick, so only the tick that came during the pass can bring
+ * log 10 round. */
+START_TEST(test_retention_tick_during_a_pass_brings_the_next_one_a_tick_after_it_ends)
 {
     int64_t now = wall_now();
     int segs[N_LOGS];
@@ -386,7 +390,13 @@ START_TEST(test_retention_tick_during_a_pass_starts_the_next_one)
     uv_run(&loop, UV_RUN_ONCE);
     ck_assert_ptr_nonnull(lm.retention_pending);
     uv_timer_stop(&lm.retention_timer);
-    run_turns(20); /* a visit a turn: three left in this pass, one in the next */
+    RUN_UNTIL(lm.retention_visits >= 5); /* a visit a turn: the turn this pass ends in */
+    ck_assert_uint_eq(lm.retention_visits, 5);
+    ck_assert_ptr_null(lm.retention_pending); /* no pass begun at once */
+    ck_assert_int_eq(partition_log_segment_count(logs[10]), segs[10]);
+    ck_assert(uv_is_active((uv_handle_t *)&lm.retention_timer)); /* the tick is not lost */
+    RUN_UNTIL(lm.retention_visits >= 6);
+    run_turns(20);
     ck_assert_uint_eq(lm.retention_visits, 6);
     ck_assert_ptr_null(lm.retention_pending);
     for (int i = 0; i < N_LOGS; i++) {
@@ -434,8 +444,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc_core, test_open_files_limit_follows_the_soft_rlimit);
     tcase_add_test(tc_core, test_flush_pass_visits_a_bounded_number_of_logs_per_turn);
     tcase_add_test(tc_core, test_retention_pass_visits_a_bounded_number_of_logs_per_turn);
-    tcase_add_test(tc_core, test_flush_tick_during_a_pass_starts_the_next_one);
-    tcase_add_test(tc_core, test_retention_tick_during_a_pass_starts_the_next_one);
+    tcase_add_test(tc_core, test_flush_tick_during_a_pass_brings_the_next_one_a_tick_after_it_ends);
+    tcase_add_test(tc_core,
+                   test_retention_tick_during_a_pass_brings_the_next_one_a_tick_after_it_ends);
     suite_add_tcase(s, tc_core);
     return s;
 }

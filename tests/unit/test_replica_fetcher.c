@@ -524,6 +524,29 @@ START_TEST(test_sweep_spread_over_fetches)
 }
 END_TEST
 
+/* A follower of more partitions from one leader than one fetch request
+ * names (4096; lowered to 4 here) fetches them in turns: every partition
+ * is replicated, not only the first window of the set, and keeps being
+ * replicated as records keep coming. */
+START_TEST(test_more_partitions_than_one_request_names)
+{
+    enum { N = 11, MAX = 4 };
+    follower.rm.fetch_request_max_partitions = MAX;
+    replicated_topic("a", N); /* each caught up, the last window's too */
+    ck_assert_uint_gt(follower.rm.fetcher_stats.overflow_rounds, 0);
+    for (int round = 0; round < 3; round++) {
+        for (int32_t i = 0; i < N; i++) {
+            produce("a", i, 1);
+        }
+        for (int32_t i = 0; i < N; i++) {
+            RUN_UNTIL(caught_up("a", i), "every partition replicated again");
+        }
+    }
+    /* No session ever held more than a request names. */
+    ck_assert_uint_le(session_partitions(), MAX);
+}
+END_TEST
+
 /* Whether the leader's ISR check, run now, would keep the follower in the
  * ISR of `topic`-`index` (replica.lag.time.max.ms against its caught-up
  * time). */
@@ -618,6 +641,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_moved_partition_throttled_falls_back_to_full_round);
     tcase_add_test(tc, test_leader_log_start_wakes_parked_follower_fetch);
     tcase_add_test(tc, test_sweep_spread_over_fetches);
+    tcase_add_test(tc, test_more_partitions_than_one_request_names);
     tcase_add_test(tc, test_sweep_keeps_idle_follower_when_fetches_turn_sparse);
     suite_add_tcase(s, tc);
     return s;
