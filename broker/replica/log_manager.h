@@ -20,9 +20,10 @@
  *   once for a DeleteRecords (partition_log_checkpoint_wait): its answer
  *   waits for that pool write, and the segments below the new log start go
  *   only once it landed (a failed write takes the directory offline).
- * - Runs background flushes every second, visiting only the logs that told
- *   it they have work (partition_log_owner.has_work): unflushed records or
- *   moved offsets. Idle partitions cost nothing per tick.
+ * - Runs background flushes every second (a pass that outlasts its second
+ *   brings the next one a second after it ends), visiting only the logs that
+ *   told it they have work (partition_log_owner.has_work): unflushed records
+ *   or moved offsets. Idle partitions cost nothing per tick.
  * - Runs retention every log.retention.check.interval.ms, and with it drops
  *   idempotent producers idle for producer.id.expiration.ms. Each pass
  *   visits only the logs whose deadline (partition_log_retention_deadline)
@@ -161,8 +162,8 @@ size_t log_manager_open_files_limit(int32_t configured);
  * replica.high.watermark.checkpoint.interval.ms (high watermarks) and
  * log.flush.start.offset.checkpoint.interval.ms (log start offsets), since
  * one write covers all three files. Offsets reach them at the next
- * background flush (every second), so a shorter interval adds no freshness
- * beyond that. */
+ * background flush (every second, or a second after a longer pass ends), so
+ * a shorter interval adds no freshness beyond that. */
 uint64_t log_manager_checkpoint_interval_ms(const struct sluice_config *cfg);
 
 /* Set up and read each directory's checkpoint files (blocking: startup),
