@@ -95,3 +95,13 @@ class Network:
         # Deleting a namespace deletes the veth pairs with an end in it.
         for ns in self.namespaces + [self.switch]:
             _ip("netns", "del", ns, check=False)
+
+
+@pytest.fixture
+def network():
+    """Three namespaces on a bridge, for a test module that imports this
+    fixture; requested before `clusters`, so it is torn down only after the
+    nodes have stopped."""
+    net = Network(3).setup()
+    yield net
+    net.teardown()

@@ -27,16 +27,16 @@ min.insync.replicas=2, acks=all; leader L, followers B and X.
 
 import os
 import re
-import struct
 import subprocess
 
 import pytest
 from confluent_kafka import Producer
 
 from clustertest import admin_for, create, partitions_of, wait_until
-from netns import Network
+from netns import network  # noqa: F401 - the fixture
 from sluicetest import run
-from test_replication import AckedProducer, assert_replicas_identical, read_all, wait_isr
+from test_replication import (AckedProducer, assert_replicas_identical, read_all,
+                              segment_batch_headers, wait_isr)
 
 OVERRIDES = {"replica.lag.time.max.ms": "1000"}
 # Long enough that a leader cut off from the controllers is still leading
@@ -44,15 +44,6 @@ OVERRIDES = {"replica.lag.time.max.ms": "1000"}
 # stopped fetching a replica.lag.time.max.ms earlier.
 SESSION_MS = 8000
 STATUS_TIMEOUT_MS = 400
-
-
-@pytest.fixture
-def network():
-    """Three namespaces on a bridge; requested before `clusters`, so it is
-    torn down only after the nodes have stopped."""
-    net = Network(3).setup()
-    yield net
-    net.teardown()
 
 
 class Rules:
@@ -177,24 +168,8 @@ class Case:
         return partitions_of(s, self.topic)[self.index]
 
     def batches(self, node):
-        """[(base offset, last offset, partition leader epoch, crc)] of every
-        batch in node's log. The epoch tells a tail the old leader kept from
-        the same bytes written again by the new one (a producer's retry)."""
-        d = os.path.join(node.data_dir, f"{self.topic}-{self.index}")
-        out = []
-        for name in sorted(f for f in os.listdir(d) if f.endswith(".log")):
-            with open(os.path.join(d, name), "rb") as f:
-                data = f.read()
-            pos = 0
-            while pos + 61 <= len(data):
-                base, length, epoch = struct.unpack_from(">qii", data, pos)
-                if length <= 0 or pos + 12 + length > len(data):
-                    break
-                crc, = struct.unpack_from(">I", data, pos + 17)
-                delta, = struct.unpack_from(">i", data, pos + 23)
-                out.append((base, base + delta, epoch, crc))
-                pos += 12 + length
-        return out
+        """segment_batch_headers of this partition in node's log."""
+        return segment_batch_headers(node, self.topic, self.index)
 
     def log_end(self, node):
         """node's log end, from its segment files."""

@@ -29,21 +29,12 @@ import time
 import pytest
 
 from clustertest import UNFENCED_RE, admin_for, create, partitions_of, wait_until
-from netns import Network
+from netns import Network, network  # noqa: F401 - the fixture
 from sluicetest import ROOT
 from test_replication import (AckedProducer, assert_replicas_identical, high_watermark, leader_of,
                               read_all, segment_batches, wait_isr)
 
 ISOLATED_RE = re.compile(r"\[broker-session\] isolated: no heartbeat acknowledged")
-
-
-@pytest.fixture
-def network():
-    """Three namespaces on a bridge; requested before `clusters`, so it is
-    torn down only after the nodes have stopped."""
-    net = Network(3).setup()
-    yield net
-    net.teardown()
 
 
 def acked_count(log_path):

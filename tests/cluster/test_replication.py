@@ -112,8 +112,10 @@ def high_watermark(cluster, topic, partition):
         c.close()
 
 
-def segment_batches(node, topic, partition):
-    """[(base_offset, last_offset, crc)] of every batch in the node's log."""
+def segment_batch_headers(node, topic, partition):
+    """[(base_offset, last_offset, partition_leader_epoch, crc)] of every batch in the node's
+    log. The epoch tells a tail an old leader kept from the same bytes written again by the
+    new one (a producer's retry)."""
     d = os.path.join(node.data_dir, f"{topic}-{partition}")
     out = []
     for name in sorted(f for f in os.listdir(d) if f.endswith(".log")):
@@ -121,14 +123,20 @@ def segment_batches(node, topic, partition):
             data = f.read()
         pos = 0
         while pos + 61 <= len(data):
-            base, length = struct.unpack_from(">qi", data, pos)
+            base, length, epoch = struct.unpack_from(">qii", data, pos)
             if length <= 0 or pos + 12 + length > len(data):
                 break
             crc = struct.unpack_from(">I", data, pos + 17)[0]
             delta = struct.unpack_from(">i", data, pos + 23)[0]
-            out.append((base, base + delta, crc))
+            out.append((base, base + delta, epoch, crc))
             pos += 12 + length
     return out
+
+
+def segment_batches(node, topic, partition):
+    """[(base_offset, last_offset, crc)] of every batch in the node's log."""
+    return [(base, last, crc) for base, last, _, crc in segment_batch_headers(node, topic,
+                                                                             partition)]
 
 
 def assert_replicas_identical(cluster, topic, partition, hw, nodes=None):

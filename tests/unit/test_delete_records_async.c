@@ -269,6 +269,17 @@ START_TEST(test_failed_write_fails_the_waiter)
 }
 END_TEST
 
+/* Move the log start to `target` and wait (`w`, answering `d`) for a pool
+ * write of the checkpoint that will run out of memory formatting it. */
+static void wait_for_unformatted_pool_write(struct log_checkpoint_waiter *w, struct done *d,
+                                            int64_t target)
+{
+    waiter_init(w, d);
+    atomic_store(&fail_pool_reallocs, 1);
+    ck_assert_int_eq(partition_log_advance_start(log_, target), 1);
+    ck_assert_int_eq(partition_log_checkpoint_wait(log_, w), 0);
+}
+
 /* Running out of memory while formatting the files on the pool is no
  * storage fault: the directory stays online, the waiter keeps waiting, and
  * the next checkpoint tick writes the state (and answers it). */
@@ -279,10 +290,7 @@ START_TEST(test_format_out_of_memory_retries_on_the_next_tick)
     int64_t target = partition_log_end_offset(log_) - 3;
     struct log_checkpoint_waiter w;
     struct done d;
-    waiter_init(&w, &d);
-    atomic_store(&fail_pool_reallocs, 1);
-    ck_assert_int_eq(partition_log_advance_start(log_, target), 1);
-    ck_assert_int_eq(partition_log_checkpoint_wait(log_, &w), 0);
+    wait_for_unformatted_pool_write(&w, &d, target);
     uv_run(&loop, UV_RUN_DEFAULT); /* no timers yet: until the pool write is back */
     ck_assert_int_eq(atomic_load(&failed_reallocs), 1);
     ck_assert_int_eq(atomic_load(&writes), 0); /* it failed before writing */
@@ -312,10 +320,7 @@ START_TEST(test_sync_write_answers_waiters_of_an_unformatted_pool_write)
     int64_t target = partition_log_end_offset(log_) - 3;
     struct log_checkpoint_waiter w;
     struct done d;
-    waiter_init(&w, &d);
-    atomic_store(&fail_pool_reallocs, 1);
-    ck_assert_int_eq(partition_log_advance_start(log_, target), 1);
-    ck_assert_int_eq(partition_log_checkpoint_wait(log_, &w), 0); /* the pool write starts */
+    wait_for_unformatted_pool_write(&w, &d, target); /* the pool write starts */
     ck_assert_int_eq(partition_log_advance_start(log_, target + 1), 1);
     ck_assert_int_eq(partition_log_checkpoint(log_), 0); /* lands on the loop, newer */
     ck_assert(start_on_disk() == target + 1);
