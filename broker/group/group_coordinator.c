@@ -4,24 +4,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "broker/coord/coord_log.h"
 #include "broker/group/group_internal.h"
 #include "broker/log/partition_log.h"
 #include "broker/replica/txn_markers.h"
 #include "common/log.h"
+#include "common/wall_clock.h"
 #include "proto/kafka/kafka_errors.h"
 
 /* How often sessions, rebalance deadlines, retention and leadership are checked. */
 #define TICK_MS 100
-
-int64_t group_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *group_state_name(enum group_state s)
 {
@@ -64,7 +57,7 @@ struct group *group_get_or_create(struct group_coordinator *gc, const char *grou
     g->partition = partition;
     g->state = GROUP_EMPTY;
     g->storing_generation = -1;
-    g->empty_since_ms = (uint64_t)group_wall_ms();
+    g->empty_since_ms = (uint64_t)wall_clock_ms();
     delayed_key_init(&g->waiters);
     g->next = gc->groups;
     gc->groups = g;
@@ -207,7 +200,7 @@ static int load_metadata(struct load_state *ls, const char *gid, const struct gr
     group_metadata_value_decode(r->value, (size_t)r->value_len, &v, load_member, &lm);
     g->state = g->n_members > 0 ? GROUP_STABLE : GROUP_EMPTY;
     if (g->n_members == 0) {
-        g->empty_since_ms = (uint64_t)(v.state_timestamp > 0 ? v.state_timestamp : group_wall_ms());
+        g->empty_since_ms = (uint64_t)(v.state_timestamp > 0 ? v.state_timestamp : wall_clock_ms());
     }
     return lm.failed ? -ENOMEM : 0;
 }
@@ -245,7 +238,7 @@ int16_t group_store_metadata(struct group_coordinator *gc, struct group *g, int6
         g->generation,
         {g->protocol_name, g->protocol_name ? (int32_t)strlen(g->protocol_name) : -1},
         {g->leader, g->leader ? (int32_t)strlen(g->leader) : -1},
-        group_wall_ms(),
+        wall_clock_ms(),
         (int32_t)g->n_members};
     struct buf key, value;
     buf_init(&key);
@@ -370,8 +363,8 @@ int16_t group_append_txn(struct group_coordinator *gc, int32_t i, const struct g
     struct buf batch;
     buf_init(&batch);
     int16_t err = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
-    int rv = producer != NULL ? group_txn_batch_build(&batch, recs, n, group_wall_ms(), producer)
-                              : group_batch_build(&batch, recs, n, group_wall_ms());
+    int rv = producer != NULL ? group_txn_batch_build(&batch, recs, n, wall_clock_ms(), producer)
+                              : group_batch_build(&batch, recs, n, wall_clock_ms());
     if (rv == 0) {
         err = coord_log_append(&gc->log, i, batch.data, batch.len,
                                KAFKA_ERROR_INVALID_COMMIT_OFFSET_SIZE, end);
@@ -402,7 +395,7 @@ static void tick(uv_timer_t *t)
 {
     struct group_coordinator *gc = t->data;
     uint64_t now = uv_now(gc->loop);
-    int64_t wall = group_wall_ms();
+    int64_t wall = wall_clock_ms();
     coord_log_check_leadership(&gc->log);
     struct group *next;
     for (struct group *g = gc->groups; g != NULL; g = next) {

@@ -96,7 +96,6 @@ struct group_coordinator {
 };
 
 /* group_coordinator.c */
-int64_t group_wall_ms(void);
 /* The group's partition, loaded if this broker leads it: NONE,
  * NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS. */
 int16_t group_route(struct group_coordinator *gc, const char *group_id, int32_t *partition);

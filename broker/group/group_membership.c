@@ -12,6 +12,7 @@
 
 #include "broker/group/group_internal.h"
 #include "common/log.h"
+#include "common/wall_clock.h"
 #include "proto/kafka/kafka_errors.h"
 
 /* Waited beyond the rebalance timeout before a parked JoinGroup gives up:
@@ -66,7 +67,7 @@ static void set_str(char **dst, const char *src)
 static void become_empty(struct group *g)
 {
     g->state = GROUP_EMPTY;
-    g->empty_since_ms = (uint64_t)group_wall_ms();
+    g->empty_since_ms = (uint64_t)wall_clock_ms();
     set_str(&g->leader, NULL);
 }
 

@@ -7,6 +7,7 @@
 
 #include "broker/group/group_internal.h"
 #include "common/log.h"
+#include "common/wall_clock.h"
 #include "proto/kafka/kafka_errors.h"
 
 struct group_offset *group_offset_find(struct group *g, const char *topic, int32_t partition)
@@ -230,7 +231,7 @@ void group_commit(struct group_coordinator *gc, const char *group_id, int32_t ge
         err = g == NULL ? KAFKA_ERROR_UNKNOWN_SERVER_ERROR
                         : commit_check(gc, g, generation, member_id, instance_id);
     }
-    int64_t now = group_wall_ms(), end = -1;
+    int64_t now = wall_clock_ms(), end = -1;
     if (err == KAFKA_ERROR_NONE) {
         err = group_commit_append(gc, group_id, part, parts, n, now, NULL, &end);
     }

@@ -13,6 +13,7 @@
 #include "broker/log/producer_state.h"
 #include "broker/replica/txn_markers.h"
 #include "common/log.h"
+#include "common/wall_clock.h"
 #include "proto/kafka/kafka_errors.h"
 
 static struct group_txn_offset *txn_find(struct group *g, int64_t producer_id, const char *topic,
@@ -240,7 +241,7 @@ void group_txn_commit(struct group_coordinator *gc, const struct group_txn_commi
     if (err == KAFKA_ERROR_NONE && p == NULL) {
         err = KAFKA_ERROR_NOT_COORDINATOR;
     }
-    int64_t now = group_wall_ms(), end = -1;
+    int64_t now = wall_clock_ms(), end = -1;
     if (err == KAFKA_ERROR_NONE) {
         struct group_batch_producer producer = {
             req->producer_id, req->producer_epoch,

@@ -9,19 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "broker/log/checkpoint.h"
 #include "broker/log/log_delete.h"
 #include "common/log.h"
+#include "common/wall_clock.h"
 
 static int64_t real_now_ms(void *data)
 {
-    struct timespec ts;
     (void)data;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return wall_clock_ms();
 }
 
 int64_t log_now_ms(const struct partition_log *log)

@@ -215,13 +215,10 @@ struct collect {
 /* The most partitions one request names. A follower of more partitions
  * from one leader (in one fetcher slot) fetches them in turns, a window of
  * this many each round; num.replica.fetchers splits them instead. */
-static size_t request_max(struct replica_fetcher *f)
+static size_t request_max(const struct replica_fetcher *f)
 {
-    size_t *max = &f->rm->fetch_request_max_partitions;
-    if (*max == 0 || *max > MAX_SENT) {
-        *max = MAX_SENT;
-    }
-    return *max;
+    size_t max = f->rm->fetch_request_max_partitions;
+    return max == 0 || max > MAX_SENT ? MAX_SENT : max;
 }
 
 /* Kafka's shouldFollowerThrottle: a listed partition, not caught up with the
@@ -811,8 +808,13 @@ static int incremental_round(struct replica_fetcher *f, uint64_t now)
  * first, then a fetch for the rest. */
 static void full_round(struct replica_fetcher *f, uint64_t now)
 {
-    struct collect c = {f,        now,   FETCH_ACTIVE, UINT64_MAX, 0, request_max(f),
-                        SIZE_MAX, false, SIZE_MAX};
+    struct collect c = {.f = f,
+                        .now = now,
+                        .want = FETCH_ACTIVE,
+                        .next_retry = UINT64_MAX,
+                        .max_sent = request_max(f),
+                        .at = SIZE_MAX,
+                        .overflow_at = SIZE_MAX};
     f->rm->fetcher_stats.full_rounds++;
     f->last_full_ms = now;
     f->incremental = false;

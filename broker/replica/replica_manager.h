@@ -124,9 +124,9 @@ struct replica_manager {
         uint64_t full_rounds, incremental_rounds, partitions_walked;
         uint64_t overflow_rounds; /* full rounds that left partitions for the next */
     } fetcher_stats;
-    /* The most partitions one follower fetch names (fetcher.c); 0 until the
-     * first fetcher reads it, then 4096 (fetcher.c's MAX_SENT, also its cap). Tests
-     * lower it before the fetchers start. */
+    /* The most partitions one follower fetch names (fetcher.c); 0 (the
+     * default) or more than fetcher.c's MAX_SENT (4096) means MAX_SENT.
+     * Tests lower it before the fetchers start. */
     size_t fetch_request_max_partitions;
     uint64_t open_seq; /* numbers the partition opens in flight */
     struct replica_opens_waiter *opens_waiters;
