@@ -247,6 +247,51 @@ static void trim_heap(uv_timer_t *t)
     uv_timer_start(t, trim_heap, HEAP_TRIM_CONFIRM_MS, 0);
 }
 
+/* The system's transparent huge page mode ("always", "madvise", "never") in
+ * `out`, or "unknown". */
+static const char *thp_mode(char *out, size_t cap)
+{
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char line[128];
+    snprintf(out, cap, "unknown");
+    if (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        char *open = strchr(line, '['), *close = open != NULL ? strchr(open, ']') : NULL;
+        if (close != NULL) {
+            *close = '\0';
+            snprintf(out, cap, "%s", open + 1);
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return out;
+}
+
+/* Whether the operator put the heap on transparent huge pages: GLIBC_TUNABLES
+ * sets glibc.malloc.hugetlb to 1 or 2 (glibc's malloc then madvises the heap
+ * MADV_HUGEPAGE, or takes it from hugetlbfs) and the system's mode (in
+ * `mode`) is not never. The heap is not trimmed then: malloc_trim would split
+ * the huge pages to give back the free 4 KiB pages inside them, and
+ * khugepaged fills them back (it collapses a 2 MiB range holding a single
+ * page), so each trim would stall the loop (thousands of madvise calls at
+ * 5,000 partitions) for memory that comes back within minutes; at 30
+ * partitions the refilled pages made an idle node trim again and again.
+ * glibc still gives back a free top of the heap, in 2 MiB steps. */
+static bool heap_on_huge_pages(char *mode, size_t cap)
+{
+    static const char name[] = "glibc.malloc.hugetlb=";
+    const char *tunables = getenv("GLIBC_TUNABLES");
+    bool asked = false;
+    for (const char *at = tunables; at != NULL; at = strchr(at, ':')) {
+        at += *at == ':';
+        if (strncmp(at, name, sizeof name - 1) == 0) {
+            char v = at[sizeof name - 1];
+            asked = v == '1' || v == '2'; /* the last setting counts, as in glibc */
+        }
+    }
+    return asked && strcmp(thp_mode(mode, cap), "never") != 0;
+}
+
 /* SIGHUP: reload the TLS certificates, as an operator rotating them expects. */
 static void on_sighup(uv_signal_t *handle, int signum)
 {
@@ -339,7 +384,15 @@ static int run(struct sluiced *d)
     d->trim_timer.data = d;
     d->trim_tick_ns = uv_hrtime();
     d->trim_tick_busy_ns = loop_busy_stats(&d->loop_busy)->sum_ns;
-    uv_timer_start(&d->trim_timer, trim_heap, HEAP_TRIM_INTERVAL_MS, HEAP_TRIM_INTERVAL_MS);
+    char mode[32];
+    if (heap_on_huge_pages(mode, sizeof mode)) {
+        log_info("sluiced",
+                 "heap on transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb, "
+                 "transparent_hugepage=%s): no periodic heap trim",
+                 mode);
+    } else {
+        uv_timer_start(&d->trim_timer, trim_heap, HEAP_TRIM_INTERVAL_MS, HEAP_TRIM_INTERVAL_MS);
+    }
     uv_unref((uv_handle_t *)&d->trim_timer); /* never what keeps the loop running */
 
     log_info("sluiced", "ready node.id=%d roles=%s log.dirs=%s", d->config.node_id,
