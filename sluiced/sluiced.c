@@ -267,29 +267,58 @@ static const char *thp_mode(char *out, size_t cap)
     return out;
 }
 
-/* Whether the operator put the heap on transparent huge pages: GLIBC_TUNABLES
- * sets glibc.malloc.hugetlb to 1 or 2 (glibc's malloc then madvises the heap
- * MADV_HUGEPAGE, or takes it from hugetlbfs) and the system's mode (in
- * `mode`) is not never. The heap is not trimmed then: malloc_trim would split
- * the huge pages to give back the free 4 KiB pages inside them, and
- * khugepaged fills them back (it collapses a 2 MiB range holding a single
- * page), so each trim would stall the loop (thousands of madvise calls at
- * 5,000 partitions) for memory that comes back within minutes; at 30
- * partitions the refilled pages made an idle node trim again and again.
- * glibc still gives back a free top of the heap, in 2 MiB steps. */
-static bool heap_on_huge_pages(char *mode, size_t cap)
+/* The value GLIBC_TUNABLES gives glibc.malloc.hugetlb, 0 where it does not.
+ * glibc reads the variable as colon-separated name=value pairs, a later
+ * setting of a name replacing an earlier one, and the value as a whole
+ * number, decimal, octal with a leading 0 or hex with 0x (_dl_strtoul), as
+ * strtoull with base 0 does. A value that is not all number counts as 0:
+ * glibc 2.39 and later ignore it, and a heap left untrimmed is the costlier
+ * mistake. */
+static unsigned long long glibc_hugetlb_tunable(const char *tunables)
 {
     static const char name[] = "glibc.malloc.hugetlb=";
-    const char *tunables = getenv("GLIBC_TUNABLES");
-    bool asked = false;
+    unsigned long long value = 0;
     for (const char *at = tunables; at != NULL; at = strchr(at, ':')) {
         at += *at == ':';
-        if (strncmp(at, name, sizeof name - 1) == 0) {
-            char v = at[sizeof name - 1];
-            asked = v == '1' || v == '2'; /* the last setting counts, as in glibc */
+        if (strncmp(at, name, sizeof name - 1) != 0) {
+            continue;
+        }
+        const char *v = at + sizeof name - 1;
+        size_t len = strcspn(v, ":");
+        char digits[32], *end;
+        value = 0;
+        if (len > 0 && len < sizeof digits) {
+            memcpy(digits, v, len);
+            digits[len] = '\0';
+            errno = 0;
+            unsigned long long n = strtoull(digits, &end, 0);
+            value = *end == '\0' && errno == 0 ? n : 0;
         }
     }
-    return asked && strcmp(thp_mode(mode, cap), "never") != 0;
+    return value;
+}
+
+/* Whether the operator put the heap on transparent huge pages: GLIBC_TUNABLES
+ * sets glibc.malloc.hugetlb to 1 and the system's mode (in `mode`) is
+ * madvise (glibc's malloc then madvises the heap MADV_HUGEPAGE) or always
+ * (the kernel backs it so anyway). Not 2 or a page size: glibc then maps
+ * only chunks above the mmap threshold from hugetlbfs, which malloc_trim
+ * never touches, and the brk heap stays on 4 KiB pages that need the trim;
+ * nor where the kernel has no THP ("unknown"), as glibc then does nothing.
+ * A heap on huge pages is not trimmed: malloc_trim would split the huge
+ * pages to give back the free 4 KiB pages inside them, and khugepaged fills
+ * them back (it collapses a 2 MiB range holding a single page), so each
+ * trim would stall the loop (thousands of madvise calls at 5,000
+ * partitions) for memory that comes back within minutes; at 30 partitions
+ * the refilled pages made an idle node trim again and again. glibc still
+ * gives back a free top of the heap (in 2 MiB steps where it madvised). */
+static bool heap_on_huge_pages(char *mode, size_t cap)
+{
+    if (glibc_hugetlb_tunable(getenv("GLIBC_TUNABLES")) != 1) {
+        return false;
+    }
+    thp_mode(mode, cap);
+    return strcmp(mode, "madvise") == 0 || strcmp(mode, "always") == 0;
 }
 
 /* SIGHUP: reload the TLS certificates, as an operator rotating them expects. */
