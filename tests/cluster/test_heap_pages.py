@@ -15,8 +15,8 @@ import time
 from confluent_kafka import Producer
 
 from clustertest import wait_until
-from metricstest import scrape, value
 from sluicetest import binary, free_port, run, unique_topic
+from test_memory import heap_smaps, trims
 
 HUGE_LOG = "heap on transparent huge pages"
 TRIM_INTERVAL_S = 10
@@ -35,22 +35,7 @@ def thp_mode():
 def heap_thp_eligible(pid):
     """Whether any of the process's [heap] mappings may hold transparent huge pages (the
     kernel's THPeligible in smaps: madvised, or the system's mode is always)."""
-    in_heap, eligible = False, False
-    with open(f"/proc/{pid}/smaps") as f:
-        for line in f:
-            head = line.split()
-            if not head[0].endswith(":"):  # a mapping's first line
-                in_heap = line.rstrip().endswith("[heap]")
-            elif in_heap and head[0] == "THPeligible:":
-                eligible = eligible or int(head[1]) == 1
-    return eligible
-
-
-def trims(b):
-    """(trimmed, skipped_busy, skipped_unchanged) of the node's sluice_heap_trims_total."""
-    m = scrape(b.http_port)
-    return tuple(value(m, "sluice_heap_trims_total", result=r)
-                 for r in ("trimmed", "skipped_busy", "skipped_unchanged"))
+    return 1 in heap_smaps(pid, "THPeligible:")
 
 
 def start(brokers, tunables):

@@ -25,17 +25,23 @@ from sluicetest import free_port
 SLACK_KIB = 4 * 1024
 
 
-def heap_kib(broker):
-    """Resident KiB of the process's [heap] mapping."""
-    kib, in_heap = 0, False
-    with open(f"/proc/{broker.proc.pid}/smaps") as f:
+def heap_smaps(pid, field):
+    """The values of `field` ("Rss:", "THPeligible:", ...) in /proc/<pid>/smaps for each of
+    the process's [heap] mappings."""
+    values, in_heap = [], False
+    with open(f"/proc/{pid}/smaps") as f:
         for line in f:
             head = line.split()
             if not head[0].endswith(":"):  # a mapping's first line
                 in_heap = line.rstrip().endswith("[heap]")
-            elif in_heap and head[0] == "Rss:":
-                kib += int(head[1])
-    return kib
+            elif in_heap and head[0] == field:
+                values.append(int(head[1]))
+    return values
+
+
+def heap_kib(broker):
+    """Resident KiB of the process's [heap] mapping."""
+    return sum(heap_smaps(broker.proc.pid, "Rss:"))
 
 
 def trims(b):
