@@ -437,7 +437,13 @@ static bool tracked_ready(struct fetch_ctx *ctx)
 {
     struct session_view *v = view_of(ctx);
     const struct change_journal *j = &ctx->rm->changes;
-    if (v == NULL || !change_journal_holds(j, ctx->journal_pos)) {
+    /* The hosted partitions changed since the view read its slots: a
+     * session partition that had none then (not hosted yet: a follower can
+     * apply a new topic before its leader does) has one now, and its
+     * changes would be passed over as another session's, the fetch parked
+     * for its whole wait. */
+    if (v == NULL || v->partitions_gen != ctx->rm->partitions_gen ||
+        !change_journal_holds(j, ctx->journal_pos)) {
         ctx->journal_gap = true;
         return true; /* answer now; the session's next fetch looks at all */
     }
