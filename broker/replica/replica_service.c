@@ -223,6 +223,16 @@ static struct session_view *view_of(const struct fetch_ctx *ctx)
     return state != NULL ? *state : NULL;
 }
 
+/* Whether `v` was read for another layout of the session or before the
+ * hosted partitions last changed: a partition of the session that had no
+ * slot then (not hosted yet: a follower can apply a new topic before its
+ * leader does) may have one now, and the view would pass its changes over
+ * as another session's. */
+static bool view_stale(const struct fetch_ctx *ctx, const struct session_view *v)
+{
+    return v->layout != ctx->sess.layout || v->partitions_gen != ctx->rm->partitions_gen;
+}
+
 /* The answer went out: what the session's next fetch starts from. */
 static void view_answered(struct fetch_ctx *ctx, const bool *again)
 {
@@ -437,13 +447,8 @@ static bool tracked_ready(struct fetch_ctx *ctx)
 {
     struct session_view *v = view_of(ctx);
     const struct change_journal *j = &ctx->rm->changes;
-    /* The hosted partitions changed since the view read its slots: a
-     * session partition that had none then (not hosted yet: a follower can
-     * apply a new topic before its leader does) has one now, and its
-     * changes would be passed over as another session's, the fetch parked
-     * for its whole wait. */
-    if (v == NULL || v->partitions_gen != ctx->rm->partitions_gen ||
-        !change_journal_holds(j, ctx->journal_pos)) {
+    /* A stale view would leave the fetch parked for its whole wait. */
+    if (v == NULL || view_stale(ctx, v) || !change_journal_holds(j, ctx->journal_pos)) {
         ctx->journal_gap = true;
         return true; /* answer now; the session's next fetch looks at all */
     }
@@ -608,8 +613,7 @@ static struct session_view *view_get(struct fetch_ctx *ctx)
         *state = calloc(1, sizeof(struct session_view));
     }
     struct session_view *v = *state;
-    if (v != NULL &&
-        (v->layout != ctx->sess.layout || v->partitions_gen != ctx->rm->partitions_gen)) {
+    if (v != NULL && view_stale(ctx, v)) {
         if (!view_rebuild(ctx, v)) {
             return NULL;
         }
