@@ -13,6 +13,7 @@ runs N rounds of each fault for a long drill.
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -55,12 +56,13 @@ class Drilled:
     def data_dirs(self):
         return [a for b in self.cluster for a in ("--data-dir", f"{b.node_id}:{b.data_dir}")]
 
-    def run(self, *args, timeout=600):
+    def run(self, *args, timeout=600, extra_env=None):
         """Run the drill with --json; returns (exit code, report or None, stderr)."""
         cmd = [binary("tools", "drill", "sluice-drill"), "--bootstrap-server",
                self.cluster.bootstrap, "--json", *self.args, *args]
         # Like Broker.spawn: SLUICE_<KEY> variables would override the nodes' config.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        env.update(extra_env or {})
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
                            env=env)
         out = p.stdout.decode()
@@ -227,3 +229,34 @@ def test_drill_fault_command_gets_the_leader(drilled, cluster, request, tmp_path
     ports = {b.bootstrap for b in cluster}
     assert any(line.split("=", 1)[1] in ports for line in text.splitlines()
                if line.startswith("SLUICE_DRILL_LEADER=")), text
+
+
+# rd_kafka_destroy as librdkafka 2.0.2 sometimes runs it (issue #3608): abort().
+ABORTING_DESTROY = """
+#include <stdlib.h>
+struct rd_kafka_s;
+void rd_kafka_destroy(struct rd_kafka_s *rk) { (void)rk; abort(); }
+"""
+
+
+def test_drill_verdict_survives_an_abort_in_client_teardown(drilled, request, tmp_path):
+    """librdkafka 2.0.2 can abort inside rd_kafka_destroy when a broker
+    connection fails while the client terminates. The drill destroys no client
+    before its report is out, and an abort in the teardown after it exits with
+    the verdict's code: here every rd_kafka_destroy aborts (LD_PRELOAD), and
+    the report and the pass must still come out."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.fail("no C compiler to build the aborting rd_kafka_destroy")
+    src = tmp_path / "abort_destroy.c"
+    src.write_text(ABORTING_DESTROY)
+    lib = tmp_path / "abort_destroy.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    rc, report, err = drilled.run(
+        "--topic", unique_topic(request), "--partitions", "1", "--replication-factor", "1",
+        "--fault-command", "true", "--heal-command", "true",
+        "--rounds", "1", "--fault-interval-ms", "500", "--warmup-ms", "500",
+        extra_env={"LD_PRELOAD": str(lib)})
+    assert report is not None, err
+    assert_passed(rc, report, err)
+    assert "librdkafka aborted while destroying its clients" in err, err

@@ -47,6 +47,7 @@ struct drill_kafka {
     int n_producers, n_consumers;
     struct consumer poller;
     int poller_running;
+    rd_kafka_t *final_reader; /* drill_kafka_final_read's consumer */
 };
 
 static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value)
@@ -546,12 +547,12 @@ int drill_kafka_start(struct drill_kafka *k, struct drill_check *c, pthread_mute
 static void join_consumer(struct consumer *cs)
 {
     pthread_join(cs->thread, NULL);
-    rd_kafka_consumer_close(cs->rk);
-    rd_kafka_destroy(cs->rk);
+    rd_kafka_consumer_close(cs->rk); /* stops its fetches; destroyed in drill_kafka_close */
 }
 
 /* Producers first (consumers keep reading while the last records settle),
- * then every attempt to the checker, then the readers. */
+ * then every attempt to the checker, then the readers. No client is
+ * destroyed here: see drill_kafka_close. */
 void drill_kafka_stop(struct drill_kafka *k)
 {
     if (k->check == NULL) {
@@ -584,10 +585,9 @@ void drill_kafka_stop(struct drill_kafka *k)
         join_consumer(&k->poller);
     }
     for (int i = 0; i < k->n_producers; i++) {
-        rd_kafka_destroy(k->producers[i].rk);
         free(k->producers[i].attempts);
+        k->producers[i].attempts = NULL;
     }
-    k->n_producers = k->n_consumers = k->poller_running = 0;
     k->check = NULL;
 }
 
@@ -597,6 +597,18 @@ void drill_kafka_close(struct drill_kafka *k)
         return;
     }
     drill_kafka_stop(k);
+    for (int i = 0; i < k->n_producers; i++) {
+        rd_kafka_destroy(k->producers[i].rk);
+    }
+    for (int i = 0; i < k->n_consumers; i++) {
+        rd_kafka_destroy(k->consumers[i].rk);
+    }
+    if (k->poller_running) {
+        rd_kafka_destroy(k->poller.rk);
+    }
+    if (k->final_reader != NULL) {
+        rd_kafka_destroy(k->final_reader);
+    }
     free(k->producers);
     free(k->consumers);
     rd_kafka_destroy(k->admin);
@@ -702,7 +714,7 @@ int drill_kafka_final_read(struct drill_kafka *k, struct drill_check *c, int tim
 out:
     if (rk != NULL) {
         rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
+        k->final_reader = rk; /* destroyed in drill_kafka_close */
     }
     free(hw);
     free(next);

@@ -13,8 +13,11 @@
  * drill_kafka_stop ends the workload: producers stop sending and wait up to
  * message.timeout.ms for their outstanding records; then every attempt goes
  * to the checker (one without a delivery report counts as unknown).
- * drill_kafka_final_read reads every partition from the start until the high
- * watermark is reached and stable, feeding DRILL_READ_FINAL reads.
+ * drill_kafka_final_read (once) reads every partition from the start until
+ * the high watermark is reached and stable, feeding DRILL_READ_FINAL reads.
+ * drill_kafka_close destroys every client; none is destroyed before, so that
+ * the report can be printed before librdkafka's teardown, which can abort
+ * (see drill_main.c).
  *
  * All functions run on the caller's (main) thread; errors are printed once,
  * here, and returned as -1. */
