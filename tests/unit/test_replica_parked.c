@@ -6,9 +6,11 @@
  * deleted, moved off this broker, its directory offline) or is led
  * elsewhere, or retention moves its log start. Followers' session fetches,
  * parked on the journal of changes rather than on their partitions, are
- * asked too. What a client's parked request then answers is Kafka's. The
- * view is the quorum-fed one over an image the test builds, as in
- * test_replica_manager.c. */
+ * asked too, and one parked before the leader hosted a partition its
+ * session names (a follower applied the new topic first) answers once the
+ * leader hosts it and appends to it. What a client's parked request then
+ * answers is Kafka's. The view is the quorum-fed one over an image the
+ * test builds, as in test_replica_manager.c. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +24,10 @@
 #include "broker/metadata/metadata_quorum.h"
 #include "broker/replica/replica_liveness.h"
 #include "broker/replica/replica_manager.h"
+#include "broker/replica/replica_service.h"
+#include "broker/replica/replica_session.h"
+#include "common/rpc_client.h"
+#include "common/rpc_server.h"
 #include "metadata/image.h"
 #include "proto/kafka/kafka_errors.h"
 #include "tests/unit/check_main.h"
@@ -253,6 +259,17 @@ START_TEST(test_parked_answered_when_partition_goes)
 }
 END_TEST
 
+/* Append one batch of `count` records stamped from `ts` to the leader's
+ * `p`. */
+static void append_batch(struct partition *p, int count, int64_t ts, uint32_t seed)
+{
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    tb_batch(&b, count, 100, ts, seed);
+    ck_assert_int_eq(partition_append(p, b.data, b.len, &info), 0);
+    buf_free(&b);
+}
+
 /* An operation parked on the journal of changes, as a parked session
  * fetch of a follower parks (replica_service.c): asked again, it reads the
  * records since its position and completes once one names `slot` (its
@@ -370,14 +387,9 @@ START_TEST(test_retention_wakes_parked_fetches)
     struct partition *p = replica_manager_partition(&rm, "ret", 0);
     ck_assert(partition_is_leader(p));
     int64_t old_ts = (int64_t)time(NULL) * 1000 - 2 * 3600000LL;
-    struct buf b = BUF_INIT;
     for (int k = 0; k < 10; k++) {
-        struct log_append_info info;
-        buf_reset(&b);
-        tb_batch(&b, 2, 100, old_ts, (uint32_t)k);
-        ck_assert_int_eq(partition_append(p, b.data, b.len, &info), 0);
+        append_batch(p, 2, old_ts, (uint32_t)k);
     }
-    buf_free(&b);
     ck_assert_int_eq(partition_high_watermark(p), 20); /* the only replica in the ISR */
     ck_assert_int_eq(partition_log_start(p), 0);
     struct parked delete_records;
@@ -483,6 +495,187 @@ START_TEST(test_parked_answer_says_why_partition_went)
 }
 END_TEST
 
+/* ---- a follower's session fetches, sent to the real replica service ---- */
+
+#define FOLLOWER 2
+
+static struct rpc_server leader_rpc;
+static struct rpc_client follower_rpc;
+
+/* Serve `rm`'s replica service on loopback, and a client to it as the
+ * follower's fetcher holds one. */
+static void serve_replication(struct replica_manager *rm)
+{
+    rpc_server_init(&leader_rpc, &rfx.loop, replica_rpc_max_frame(&rfx.cfg));
+    ck_assert_int_eq(replica_service_register(&leader_rpc, rm, NULL), 0);
+    ck_assert_int_eq(rpc_server_listen(&leader_rpc, "127.0.0.1", 0), 0);
+    ck_assert_int_eq(
+        rpc_client_init(&follower_rpc, &rfx.loop, "127.0.0.1", rpc_server_port(&leader_rpc), NULL),
+        0);
+}
+
+/* Both close on the loop rfx_stop runs. */
+static void stop_replication(void)
+{
+    rpc_client_close(&follower_rpc, NULL);
+    rpc_server_close(&leader_rpc, NULL);
+}
+
+/* One ReplicaFetch of FOLLOWER's, and its answer once it came. */
+struct follower_fetch {
+    struct rpc_request req;
+    bool answered;
+    int status;
+    int32_t rpc_error;
+    Sluice__Replica__ReplicaFetchResponse *resp; /* NULL unless it decoded */
+    size_t payload_len;
+};
+
+static void follower_fetch_answered(struct rpc_request *req, int status,
+                                    const struct rpc_frame *frame)
+{
+    struct follower_fetch *f = req->data;
+    f->answered = true;
+    f->status = status;
+    if (status == 0) {
+        f->rpc_error = frame->error;
+        f->payload_len = frame->payload_len;
+        f->resp =
+            sluice__replica__replica_fetch_response__unpack(NULL, frame->body_len, frame->body);
+    }
+}
+
+/* Send FOLLOWER's fetch of session `id` at `epoch`, naming partition 0 of
+ * `topic` at offset 0, or nothing (NULL), to wait up to 60 s for a byte:
+ * far longer than the test. */
+static void follower_fetch_send(struct follower_fetch *f, int32_t id, int32_t epoch,
+                                const char *topic)
+{
+    Sluice__Replica__FetchPartition part = SLUICE__REPLICA__FETCH_PARTITION__INIT;
+    Sluice__Replica__FetchPartition *parts[] = {&part};
+    part.topic = (char *)topic;
+    part.partition = 0;
+    part.fetch_offset = 0;
+    part.current_leader_epoch = 0;
+    part.last_fetched_epoch = -1;
+    part.partition_max_bytes = 1 << 20;
+    part.log_start_offset = 0;
+    Sluice__Replica__ReplicaFetchRequest body = SLUICE__REPLICA__REPLICA_FETCH_REQUEST__INIT;
+    body.version = REPLICA_FETCH_VERSION;
+    body.replica_id = FOLLOWER;
+    body.broker_epoch = 10 + FOLLOWER; /* add_broker's */
+    body.max_wait_ms = 60000;
+    body.min_bytes = 1;
+    body.max_bytes = 1 << 20;
+    body.partitions = topic != NULL ? parts : NULL;
+    body.n_partitions = topic != NULL ? 1 : 0;
+    body.session_id = id;
+    body.session_epoch = epoch;
+    *f = (struct follower_fetch){.req.data = f};
+    ck_assert_int_eq(rpc_client_call(&follower_rpc, &f->req,
+                                     SLUICE__REPLICA__REPLICA_METHOD__REPLICA_METHOD_FETCH, 1,
+                                     &body.base, NULL, 0, 120000, follower_fetch_answered),
+                     0);
+}
+
+/* Run the loop until `f` is answered (the leader sent its answer already,
+ * or answers it without waiting), and check that it decoded. */
+static void follower_fetch_wait(struct follower_fetch *f)
+{
+    while (!f->answered) {
+        uv_run(&rfx.loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(f->status, 0);
+    ck_assert_int_eq(f->rpc_error, 0);
+    ck_assert_ptr_nonnull(f->resp);
+    ck_assert_int_eq(f->resp->error_code, 0);
+}
+
+static void follower_fetch_free(struct follower_fetch *f)
+{
+    sluice__replica__replica_fetch_response__free_unpacked(f->resp, NULL);
+}
+
+/* Run the loop until the leader's replica service took `n` fetches in all. */
+static void run_until_fetches_taken(struct replica_manager *rm, uint64_t n)
+{
+    while (rm->fetch_stats.requests < n) {
+        uv_run(&rfx.loop, UV_RUN_ONCE);
+    }
+}
+
+/* A follower can apply a new topic before its leader does. Its session's
+ * first fetch names the new partition: the leader, not hosting it yet,
+ * answers NOT_LEADER_OR_FOLLOWER and keeps it in the session, whose view
+ * of the journal of changes holds no slot for it. The next fetch names
+ * nothing new, finds nothing ready and parks on the journal. Once the
+ * leader hosts the partition and appends to it, the parked fetch answers
+ * at once, and the session's next fetch carries the records. It used to
+ * read its stale view, pass the partition's changes over as another
+ * session's and sleep out its whole wait (replica.fetch.wait.max.ms: here
+ * 60 s; acks=all writes waited for it). */
+START_TEST(test_parked_session_fetch_answers_for_partition_hosted_later)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    add_broker(FOLLOWER);
+    rfx_start(&rfx, &v, &rm);
+    serve_replication(&rm);
+
+    struct follower_fetch first, parked, next;
+    /* The session opens naming new-0, not hosted here yet. */
+    follower_fetch_send(&first, 0, REPLICA_SESSION_EPOCH_NEW, "new");
+    follower_fetch_wait(&first);
+    int32_t id = first.resp->session_id;
+    ck_assert_int_ne(id, 0);
+    ck_assert_uint_eq(first.resp->n_partitions, 1);
+    ck_assert_int_eq(first.resp->partitions[0]->error_code, KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER);
+    ck_assert_uint_eq(replica_session_cache_partitions(rm.fetch_sessions), 1);
+
+    /* Nothing named, nothing ready: it parks on the journal. */
+    follower_fetch_send(&parked, id, REPLICA_SESSION_EPOCH_NEW + 1, NULL);
+    run_until_fetches_taken(&rm, 2);
+    ck_assert_uint_eq(rm.delayed.count, 1);
+    ck_assert(!parked.answered);
+
+    /* The leader hosts new-0 (partitions_gen moves) and appends to it:
+     * the notifications are synchronous, so the fetch has answered by
+     * now or waits out its 60 s. */
+    add_replicated_topic("new", 1);
+    metadata_quorum_refresh(v);
+    rfx_settle(&rfx, &rm);
+    struct partition *p = replica_manager_partition(&rm, "new", 0);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(partition_is_leader(p));
+    append_batch(p, 3, (int64_t)time(NULL) * 1000, 1);
+    ck_assert_msg(rm.delayed.count == 0,
+                  "the follower's fetch is still parked for its 60 s after new-0's append");
+    follower_fetch_wait(&parked);
+    ck_assert_int_eq(parked.resp->session_id, id);
+
+    /* That answer need not carry new-0 (the parked fetch answered on the
+     * gap without looking); the session's next fetch, naming nothing,
+     * looks at it and brings its records. */
+    follower_fetch_send(&next, id, REPLICA_SESSION_EPOCH_NEW + 2, NULL);
+    follower_fetch_wait(&next);
+    ck_assert_int_eq(next.resp->session_id, id);
+    ck_assert_uint_eq(next.resp->n_partitions, 1);
+    const Sluice__Replica__FetchedPartition *fp = next.resp->partitions[0];
+    ck_assert_str_eq(fp->topic, "new");
+    ck_assert_int_eq(fp->partition, 0);
+    ck_assert_int_eq(fp->error_code, 0);
+    ck_assert_int_eq(fp->log_end_offset, 3);
+    ck_assert_uint_gt(fp->records_length, 0);
+    ck_assert_uint_eq(next.payload_len, fp->records_length);
+
+    follower_fetch_free(&first);
+    follower_fetch_free(&parked);
+    follower_fetch_free(&next);
+    stop_replication();
+    rfx_stop(&rfx, v, &rm);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("replica_parked");
@@ -493,6 +686,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_journal_parked_answered_when_partition_goes);
     tcase_add_test(tc, test_retention_wakes_parked_fetches);
     tcase_add_test(tc, test_parked_answer_says_why_partition_went);
+    tcase_add_test(tc, test_parked_session_fetch_answers_for_partition_hosted_later);
     suite_add_tcase(s, tc);
     return s;
 }
