@@ -2,8 +2,8 @@
 heap_on_huge_pages), with real processes.
 
 GLIBC_TUNABLES=glibc.malloc.hugetlb=1 makes glibc's malloc madvise the heap MADV_HUGEPAGE: at
-5,000 partitions three nodes had sluice-probe's p99 roughly halved and took 2-45x fewer faults at full speed
-(tools/bench/README.md). sluiced then stops its periodic heap trim: malloc_trim would split the
+5,000 partitions three nodes had sluice-probe's p99 roughly halved and took 2-45x fewer faults
+at full speed (tools/bench/README.md). sluiced then stops its periodic heap trim: malloc_trim would split the
 huge pages to give back the free 4 KiB pages inside them, and khugepaged fills them back, so
 an idle node trimmed again and again. Without the tunable (or with it at 0, whatever else the
 variable names, or at 2, glibc's hugetlbfs for large chunks, which leaves the heap on 4 KiB
