@@ -77,6 +77,8 @@ struct dir_checkpoint {
     struct log_checkpoint_waiter *waiters;
     char **retire; /* old per-partition files to delete after the next write */
     size_t n_retire, cap_retire;
+    dir_checkpoint_fault_fn fault;
+    void *fault_data;
 };
 
 /* "topic partition" into `out` (truncated to `len`): the log manager files
@@ -221,6 +223,12 @@ struct dir_checkpoint *dir_checkpoint_open(uv_loop_t *loop, const char *dir)
         }
     }
     return dc;
+}
+
+void dir_checkpoint_on_fault(struct dir_checkpoint *dc, dir_checkpoint_fault_fn fault, void *data)
+{
+    dc->fault = fault;
+    dc->fault_data = data;
 }
 
 bool dir_checkpoint_get(const struct dir_checkpoint *dc, const char *topic, int32_t partition,
@@ -391,6 +399,17 @@ static void give_back(struct dir_checkpoint *dc, struct job *job)
     }
 }
 
+/* Loop: a write that touched the disk failed. */
+static void write_failed(struct dir_checkpoint *dc, struct job *job, int err)
+{
+    log_error("replica", "cannot write offsets checkpoints dir=%s error=%s", dc->dir,
+              strerror(-err));
+    give_back(dc, job);
+    if (dc->fault != NULL) {
+        dc->fault(dc->fault_data, dc, err);
+    }
+}
+
 static void waiter_unlink(struct dir_checkpoint *dc, struct log_checkpoint_waiter *w)
 {
     if (w->prev != NULL) {
@@ -435,9 +454,11 @@ static void complete_waiters(struct dir_checkpoint *dc, uint64_t seq, int status
  * short now, and the tick comes soon enough. */
 static void job_unformatted(struct dir_checkpoint *dc, struct job *job)
 {
+    /* No promise of a next tick: a synchronous write may be the shutdown's,
+     * after which none comes (dir_checkpoint_close says so). */
     log_warn("replica",
-             "out of memory formatting offsets checkpoints dir=%s: writing them on the next "
-             "checkpoint",
+             "out of memory formatting offsets checkpoints dir=%s: the files keep their older "
+             "offsets until a later write",
              dc->dir);
     if (job != NULL) {
         give_back(dc, job);
@@ -463,9 +484,7 @@ static void job_after(uv_work_t *req, int status)
             return;
         }
         if (rv < 0) {
-            log_error("replica", "cannot write offsets checkpoints dir=%s error=%s", dc->dir,
-                      strerror(-rv));
-            give_back(dc, job);
+            write_failed(dc, job, rv);
         } else if (seq > dc->landed) {
             dc->landed = seq;
         }
@@ -481,8 +500,11 @@ static void job_after(uv_work_t *req, int status)
         if (rv < 0) {
             complete_waiters(dc, seq, rv);
         }
-        if (dc->waiters != NULL) {
-            dir_checkpoint_write_async(dc); /* the newer state they wait for */
+        /* The newer state they wait for; after a failure not at once
+         * against a failing disk (whose owner has heard of it and may have
+         * taken it offline, answering them): the next tick retries. */
+        if (dc->waiters != NULL && rv == 0) {
+            dir_checkpoint_write_async(dc);
         }
     }
 }
@@ -545,9 +567,7 @@ int dir_checkpoint_write_sync(struct dir_checkpoint *dc)
         job_unformatted(dc, job);
         rv = -ENOMEM;
     } else if (rv < 0) {
-        log_error("replica", "cannot write offsets checkpoints dir=%s error=%s", dc->dir,
-                  strerror(-rv));
-        give_back(dc, job);
+        write_failed(dc, job, rv);
     } else if (job->seq > dc->landed) {
         dc->landed = job->seq;
     }
@@ -598,6 +618,12 @@ void dir_checkpoint_close(struct dir_checkpoint *dc)
 {
     if (dc == NULL) {
         return;
+    }
+    if (dc->dirty) {
+        log_warn("replica",
+                 "closing with offsets not written dir=%s: the next start recovers the logs "
+                 "from the older offsets in the files",
+                 dc->dir);
     }
     if (dc->inflight != NULL) {
         dc->inflight->dc = NULL;

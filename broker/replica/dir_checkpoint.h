@@ -27,12 +27,21 @@
 
 struct dir_checkpoint;
 
+/* A write of the directory's files failed on the disk (not for want of
+ * memory before touching it): called on the loop, once per failed write,
+ * pool or synchronous, after the error was logged. Kafka takes a log
+ * directory offline on any failed checkpoint write; the owner decides. */
+typedef void (*dir_checkpoint_fault_fn)(void *data, struct dir_checkpoint *dc, int err);
+
 /* Read the directory's three files (blocking: startup). A missing or corrupt
  * file is logged and its offsets taken as unknown (a partition it would have
  * listed falls back to its own file, or to a full recovery with offsets 0,
  * which never raises a high watermark). Returns NULL only without memory.
  * `dir` is copied; `loop` must outlive the result. */
 struct dir_checkpoint *dir_checkpoint_open(uv_loop_t *loop, const char *dir);
+
+/* Who hears of the failed writes from now on (`fault` NULL: nobody). */
+void dir_checkpoint_on_fault(struct dir_checkpoint *dc, dir_checkpoint_fault_fn fault, void *data);
 
 /* What the files (or later updates) say of `topic`-`partition`: true with
  * *cp filled, false if this partition is not listed in all three files. */
@@ -51,13 +60,15 @@ void dir_checkpoint_remove(struct dir_checkpoint *dc, const char *topic, int32_t
 int dir_checkpoint_retire_file(struct dir_checkpoint *dc, const char *path);
 
 /* Queue a write on the thread pool if anything changed since the last one
- * and none is in flight. Errors are logged (and the write is retried on the
- * next call). Running out of memory while formatting the files fails no
- * waiter: they wait for the next call's write. */
+ * and none is in flight. Errors are logged and reported to the fault
+ * handler (the state stays dirty for the next call). Running out of memory
+ * while formatting the files fails no waiter: they wait for the next call's
+ * write. */
 void dir_checkpoint_write_async(struct dir_checkpoint *dc);
 
 /* Write now, on this thread, if anything changed (waits for an in-flight
- * write's file operations first). Returns 0 or -errno (logged). -ENOMEM
+ * write's file operations first). Returns 0 or -errno (logged, and reported
+ * to the fault handler before this returns unless it is -ENOMEM). -ENOMEM
  * means only that memory ran out before the disk was touched (logged at
  * WARN, as for a pool write): no storage fault, and the state stays for the
  * next dir_checkpoint_write_async. */

@@ -62,6 +62,30 @@ static void remove_deleted_dirs(struct log_manager *lm, const char *data_dir)
     closedir(d);
 }
 
+/* A device error takes the directory offline (Kafka's log loading and
+ * checkpoint writes do); anything else (corrupt, missing, out of
+ * descriptors) only the partition being opened, which the owner reports, or
+ * nothing for a checkpoint write, which the next tick retries. */
+static bool device_error(int rv)
+{
+    return rv == -EIO || rv == -EROFS || rv == -ENOSPC || rv == -EDQUOT || rv == -ENXIO ||
+           rv == -ENODEV;
+}
+
+/* A failed write of a directory's offsets checkpoints: a device error takes
+ * it offline, as any failed write of its data does (Kafka's checkpoint
+ * writes go through its LogDirFailureChannel too); anything else (out of
+ * descriptors) is retried by the next checkpoint tick. */
+static void on_checkpoint_fault(void *data, struct dir_checkpoint *dc, int err)
+{
+    struct log_manager *lm = data;
+    for (size_t i = 0; i < lm->dirs->count; i++) {
+        if (lm->checkpoints[i] == dc && device_error(err)) {
+            log_manager_fail_dir(lm, i, err, "offsets checkpoints write");
+        }
+    }
+}
+
 int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluice_config *cfg,
                      const struct data_dirs *dirs, log_manager_each_fn each, void *owner)
 {
@@ -86,6 +110,7 @@ int log_manager_init(struct log_manager *lm, uv_loop_t *loop, const struct sluic
             log_error("replica", "out of memory reading checkpoints dir=%s", dirs->paths[i]);
             return -ENOMEM;
         }
+        dir_checkpoint_on_fault(lm->checkpoints[i], on_checkpoint_fault, lm);
         remove_deleted_dirs(lm, dirs->paths[i]);
     }
     return 0;
@@ -446,15 +471,6 @@ static void open_run(struct log_open_task *t)
         partition_log_discard(j->log);
         j->log = NULL;
     }
-}
-
-/* A device error takes the directory offline (Kafka's log loading does);
- * anything else (corrupt, missing, out of descriptors) only this partition,
- * which the owner reports. */
-static bool device_error(int rv)
-{
-    return rv == -EIO || rv == -EROFS || rv == -ENOSPC || rv == -EDQUOT || rv == -ENXIO ||
-           rv == -ENODEV;
 }
 
 static void open_done(struct log_open_task *t)

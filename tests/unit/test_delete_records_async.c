@@ -8,6 +8,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +25,21 @@ int __real_fs_write_atomic(const char *dir, const char *name, const void *data, 
 int __wrap_fs_write_atomic(const char *dir, const char *name, const void *data, size_t len);
 
 static uv_thread_t loop_thread;
-static atomic_int writes, writes_on_loop, fail_with;
+/* fail_with fails every write, fail_pool_with those off the loop thread. */
+static atomic_int writes, writes_on_loop, fail_with, fail_pool_with;
 
 int __wrap_fs_write_atomic(const char *dir, const char *name, const void *data, size_t len)
 {
     uv_thread_t self = uv_thread_self();
+    bool on_loop = uv_thread_equal(&self, &loop_thread);
     atomic_fetch_add(&writes, 1);
-    if (uv_thread_equal(&self, &loop_thread)) {
+    if (on_loop) {
         atomic_fetch_add(&writes_on_loop, 1);
     }
     int err = atomic_load(&fail_with);
+    if (err == 0 && !on_loop) {
+        err = atomic_load(&fail_pool_with);
+    }
     return err != 0 ? err : __real_fs_write_atomic(dir, name, data, len);
 }
 
@@ -108,6 +114,7 @@ static void reset_counts(void)
     atomic_store(&writes, 0);
     atomic_store(&writes_on_loop, 0);
     atomic_store(&fail_with, 0);
+    atomic_store(&fail_pool_with, 0);
     atomic_store(&fail_pool_reallocs, 0);
     atomic_store(&fail_loop_reallocs, 0);
     atomic_store(&failed_reallocs, 0);
@@ -160,8 +167,8 @@ static void teardown(void)
     tb_rmdir(dir);
 }
 
-/* The log-start-offset-checkpoint's entry for t-0, -1 if none. */
-static int64_t start_on_disk(void)
+/* The log-start-offset-checkpoint's entry for `topic`-0, -1 if none. */
+static int64_t start_of_on_disk(const char *topic)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, OFFSET_CHECKPOINT_LOG_START);
@@ -169,16 +176,21 @@ static int64_t start_on_disk(void)
     if (f == NULL) {
         return -1;
     }
-    char line[256];
+    char line[256], name[64];
     long long off = -1;
     while (fgets(line, sizeof line, f) != NULL) {
         long long o;
-        if (sscanf(line, "t 0 %lld", &o) == 1) {
+        if (sscanf(line, "%63s 0 %lld", name, &o) == 2 && strcmp(name, topic) == 0) {
             off = o;
         }
     }
     fclose(f);
     return off;
+}
+
+static int64_t start_on_disk(void)
+{
+    return start_of_on_disk("t");
 }
 
 START_TEST(test_answer_waits_for_a_pool_write)
@@ -366,6 +378,100 @@ static void set_flag(uv_timer_t *t)
     *(bool *)t->data = true;
 }
 
+/* Run the loop until `*flag` or `ms` milliseconds passed. */
+static void run_until_flag_or(const bool *flag, uint64_t ms)
+{
+    static uv_timer_t pause; /* closed by the time teardown runs the loop */
+    bool paused = false;
+    uv_timer_init(&loop, &pause);
+    pause.data = &paused;
+    uv_timer_start(&pause, set_flag, ms, 0);
+    while (!paused && !*flag) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&pause, NULL);
+}
+
+static void checkpoint_every_5ms(void)
+{
+    char err[256];
+    ck_assert_int_eq(sluice_config_set(&cfg, "replica.high.watermark.checkpoint.interval.ms", "5",
+                                       err, sizeof err),
+                     0);
+}
+
+/* A periodic checkpoint write that fails on the disk takes the directory
+ * offline, as a failed write of its segments does (Kafka's checkpoint
+ * writes report to its LogDirFailureChannel): the device is suspect. Before,
+ * the error was logged and the write retried on every tick while the
+ * directory went on taking records. */
+START_TEST(test_failed_periodic_write_takes_the_directory_offline)
+{
+    struct log_checkpoint cp = {1, 2, 2};
+    ck_assert_int_eq(dir_checkpoint_set(lm.checkpoints[0], "other", 0, &cp), 0);
+    atomic_store(&fail_with, -EIO);
+    checkpoint_every_5ms();
+    log_manager_start_timers(&lm);
+    run_until_flag_or(&lm.dir_offline[0], 2000);
+    ck_assert(lm.dir_offline[0]);
+    ck_assert_int_ge(atomic_load(&writes), 1);
+    ck_assert_int_eq(atomic_load(&writes_on_loop), 0);
+}
+END_TEST
+
+/* Out of descriptors is no device fault: the directory stays online and
+ * the next ticks retry until a write lands. */
+START_TEST(test_periodic_write_out_of_descriptors_is_retried)
+{
+    struct log_checkpoint cp = {1, 2, 2};
+    ck_assert_int_eq(dir_checkpoint_set(lm.checkpoints[0], "other", 0, &cp), 0);
+    atomic_store(&fail_with, -EMFILE);
+    checkpoint_every_5ms();
+    log_manager_start_timers(&lm);
+    for (int turns = 0; turns < 10000 && atomic_load(&writes) < 3; turns++) {
+        uv_run(&loop, UV_RUN_ONCE); /* the 5 ms tick keeps it from blocking */
+    }
+    ck_assert_int_ge(atomic_load(&writes), 3); /* each tick tried again */
+    ck_assert(!lm.dir_offline[0]);
+    ck_assert_int_eq(start_of_on_disk("other"), -1);
+    atomic_store(&fail_with, 0);
+    for (int turns = 0; turns < 10000 && start_of_on_disk("other") != 1; turns++) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    ck_assert_int_eq(start_of_on_disk("other"), 1); /* a later tick wrote it */
+    ck_assert(!lm.dir_offline[0]);
+}
+END_TEST
+
+/* A pool write that fails on the disk takes the directory offline even when
+ * a synchronous write lands the same state meanwhile and answers its
+ * waiter: the failure said the device is suspect all the same. */
+START_TEST(test_failed_pool_write_takes_the_directory_offline_after_a_sync_write_landed)
+{
+    struct dir_checkpoint *dc = lm.checkpoints[0];
+    struct log_checkpoint cp = {1, 2, 2};
+    struct log_checkpoint_waiter w;
+    struct done d;
+    waiter_init(&w, &d);
+    ck_assert_int_eq(dir_checkpoint_set(dc, "other", 0, &cp), 0);
+    atomic_store(&fail_pool_with, -EIO);
+    ck_assert_int_eq(dir_checkpoint_wait(dc, &w), 0); /* the pool write starts */
+    for (int i = 0; i < 5000 && atomic_load(&writes) == 0; i++) {
+        uv_sleep(1); /* it fails before the synchronous write */
+    }
+    ck_assert_int_eq(atomic_load(&writes), 1);
+    cp.log_start_offset = 3;
+    ck_assert_int_eq(dir_checkpoint_set(dc, "other", 0, &cp), 0);
+    ck_assert_int_eq(dir_checkpoint_write_sync(dc), 0); /* lands on the loop, newer */
+    ck_assert_int_eq(start_of_on_disk("other"), 3);
+    ck_assert(!lm.dir_offline[0]);
+    uv_run(&loop, UV_RUN_DEFAULT); /* no timers yet: until the pool write is back */
+    ck_assert_int_eq(d.calls, 1);
+    ck_assert_int_eq(d.status, 0); /* its state is on disk */
+    ck_assert(lm.dir_offline[0]);
+}
+END_TEST
+
 /* A waiter left waiting for the next checkpoint tick (formatting ran out
  * of memory) is answered when its directory goes offline before that tick:
  * no tick writes an offline directory again, so nothing else would ever
@@ -468,6 +574,10 @@ static Suite *make_suite(void)
     tcase_add_test(tc_, test_offline_directory_answers_a_waiter_left_for_the_next_tick);
     tcase_add_test(tc_, test_sync_write_answers_waiters_of_an_unformatted_pool_write);
     tcase_add_test(tc_, test_sync_write_out_of_memory_is_written_by_the_next_tick);
+    tcase_add_test(tc_, test_failed_periodic_write_takes_the_directory_offline);
+    tcase_add_test(tc_, test_periodic_write_out_of_descriptors_is_retried);
+    tcase_add_test(tc_,
+                   test_failed_pool_write_takes_the_directory_offline_after_a_sync_write_landed);
     tcase_add_test(tc_, test_close_completes_waiters);
     tcase_add_test(tc_, test_unwait);
     suite_add_tcase(s, tc_);
