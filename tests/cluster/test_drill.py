@@ -132,6 +132,48 @@ def assert_passed(rc, report, err, idempotent=False):
     assert report["acknowledged"] > 0, summary(report, err)
 
 
+def assert_round_figures(report, err):
+    """Each round's times and unavailability (tools/drill/README.md): the
+    times in order, each round's interval ending where the next one starts,
+    each figure the part within the interval of a stretch without an
+    acknowledgement, and the run's longest stretch one that a round names
+    unless it lies wholly between the rounds' intervals (before a fault was
+    applied). Times are whole ms, truncated: 1 ms of slack."""
+    rounds, longest = report["rounds"], report["longest_unavailable_ms"]
+    for r, nxt in zip(rounds, rounds[1:] + [None]):
+        assert 0 <= r["start_ms"] <= r["applied_ms"] <= r["healed_ms"] <= r["end_ms"], r
+        assert nxt is None or r["end_ms"] == nxt["start_ms"], (r, nxt)
+        began, ended = r["unavailable_from_ms"], r["unavailable_to_ms"]
+        assert began <= r["end_ms"] and ended >= r["applied_ms"], r
+        assert 0 < r["unavailable_ms"] <= min(longest, ended - began + 1), summary(report, err)
+    between = [rounds[0]["applied_ms"]] + [r["applied_ms"] - r["start_ms"] for r in rounds]
+    named = max(r["unavailable_to_ms"] - r["unavailable_from_ms"] for r in rounds)
+    assert abs(named - longest) <= 1 or longest <= max(between) + 1, summary(report, err)
+
+
+def test_drill_reports_unavailability_per_round(drilled, request):
+    """The report says which round's fault made the unavailability: a round
+    without a fault and one that kills the leader of the only partition, in
+    that order; the kill's round holds the run's longest stretch without an
+    acknowledgement (no write is acknowledged until another node leads), the
+    quiet round a shorter one."""
+    rc, report, err = drilled.run(
+        "--topic", unique_topic(request), "--partitions", "1", "--replication-factor", "3",
+        "--min-insync-replicas", "2", "--fault", "none,kill-leader", "--rounds", "2",
+        "--fault-interval-ms", str(INTERVAL_MS), "--warmup-ms", "1000")
+    assert report is not None, err
+    assert_passed(rc, report, err)
+    rounds = report["rounds"]
+    assert [(r["round"], r["fault"], len(r["nodes"])) for r in rounds] == [
+        (1, "none", 0), (2, "kill-leader", 1)], summary(report, err)
+    assert all(r["healed_ms"] - r["applied_ms"] >= INTERVAL_MS for r in rounds), rounds
+    assert_round_figures(report, err)
+    quiet, kill = rounds
+    stretch = kill["unavailable_to_ms"] - kill["unavailable_from_ms"]
+    assert abs(stretch - report["longest_unavailable_ms"]) <= 1, summary(report, err)
+    assert quiet["unavailable_ms"] < kill["unavailable_ms"], summary(report, err)
+
+
 def test_drill_leader_kills_lose_nothing(drilled, request):
     """RF=3, min.insync.replicas=2, acks=all, kill -9 of the partition leader
     every round: followers replicate, so no acknowledged record is lost, no
@@ -203,6 +245,7 @@ def test_drill_applies_and_heals_every_builtin_fault(drilled, cluster, request):
     assert [r["fault"] for r in rounds[:len(faults)]] == faults
     assert all(r["applied"] for r in rounds), summary(report, err)
     assert all(len(r["nodes"]) == (2 if r["fault"] == "kill-majority" else 1) for r in rounds)
+    assert_round_figures(report, err)
     # every node runs again after the last heal
     for pidfile in drilled.pidfiles.values():
         assert _alive(int(pidfile.read_text().split()[0])), pidfile

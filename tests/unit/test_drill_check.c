@@ -83,6 +83,40 @@ START_TEST(test_clean_history_passes)
 }
 END_TEST
 
+/* The stretch without an acknowledgement that lasted longest within [from,
+ * to): it ran from start to end, `within` of it inside the interval. */
+static void assert_unavailable(int64_t from, int64_t to, int64_t start, int64_t end, int64_t within)
+{
+    struct drill_stretch u = drill_check_unavailable(check, from, to);
+    ck_assert_int_eq(u.start_ns, start);
+    ck_assert_int_eq(u.end_ns, end);
+    ck_assert_int_eq(u.within_ns, within);
+}
+
+/* Acks at 1, 2, 5 and 6 s of a 0..10 s window: no acknowledgement for
+ * 0-1, 1-2, 2-5, 5-6 and 6-10 s. A round's figure is the longest part of
+ * such a stretch within its interval. */
+START_TEST(test_unavailable_within_an_interval)
+{
+    const int64_t at[] = {S(1), S(2), S(5), S(6)};
+    for (int i = 0; i < 4; i++) {
+        attempt(0, i, DRILL_OUTCOME_OK, 0, i, at[i]);
+        read_final(0, i, 0, i);
+    }
+    run();
+    ck_assert_int_eq(report.longest_unavailable_ns, S(4));
+    ck_assert_int_eq(report.window_start_ns, S(0));
+    ck_assert_int_eq(report.window_end_ns, S(10));
+    assert_unavailable(S(0), S(10), S(6), S(10), S(4));
+    assert_unavailable(S(3) / 2, S(3), S(2), S(5), S(1));            /* 2-3 beats 1.5-2 */
+    assert_unavailable(S(1), S(7), S(2), S(5), S(3));                /* 2-5, 6-10 only in part */
+    assert_unavailable(S(9) / 2, S(8), S(6), S(10), S(2));           /* 6-8 beats 4.5-5 and 5-6 */
+    assert_unavailable(S(11) / 2, S(29) / 5, S(5), S(6), S(3) / 10); /* within one */
+    assert_unavailable(S(7), S(20), S(6), S(10), S(3));              /* cut at the window's end */
+    assert_unavailable(S(11), S(12), 0, 0, 0);                       /* after the window */
+}
+END_TEST
+
 START_TEST(test_lost_acknowledged_write_detected)
 {
     clean_history();
@@ -407,6 +441,7 @@ static Suite *make_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_clean_history_passes);
+    tcase_add_test(tc, test_unavailable_within_an_interval);
     tcase_add_test(tc, test_lost_acknowledged_write_detected);
     tcase_add_test(tc, test_acknowledged_at_another_offset_is_lost);
     tcase_add_test(tc, test_duplicate_counted_but_allowed_without_idempotence);

@@ -79,15 +79,26 @@ struct drill_topology {
     struct drill_partition p[DRILL_MAX_PARTITIONS];
 };
 
-/* One round as it happened, for the report. */
+/* One round as it happened, for the report. Times are on the drill's clock
+ * (tool_now_ns). A round's interval runs from its fault being applied (from
+ * its start when nothing was applied) until the next round starts, or the
+ * last round's until the workload window ends. */
 struct drill_round {
     int round;
     const char *fault;
     int32_t partition;
     int32_t targets[2];
     int n_targets;
-    int ok;           /* the fault was applied */
-    char detail[160]; /* why not, when !ok */
+    int ok;             /* the fault was applied */
+    char detail[160];   /* why not, when !ok */
+    int64_t start_ns;   /* the round began (Metadata, targets) */
+    int64_t applied_ns; /* applying the fault began; 0 when the round was skipped */
+    int64_t healed_ns;  /* healing began; 0 when it did not */
+    /* Set after the history is checked: the interval's end, and the stretch
+     * with no acknowledgement that lasted longest within the interval
+     * (drill_check_unavailable). */
+    int64_t end_ns;
+    struct drill_stretch unavailable;
 };
 
 void drill_log(const struct drill_options *o, const char *fmt, ...)

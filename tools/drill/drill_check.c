@@ -125,6 +125,8 @@ struct drill_check {
     size_t n_replicas, cap_replicas;
     int idempotent;             /* duplicates are violations */
     struct drill_report report; /* violations found while feeding */
+    int64_t *acks;              /* acknowledgement times, sorted; by drill_check_run */
+    size_t n_acks;
 };
 
 static uint64_t value_key(int32_t producer, int64_t seq)
@@ -233,6 +235,7 @@ void drill_check_free(struct drill_check *c)
     free(c->replicas);
     free(c->hw);
     free(c->final_hw);
+    free(c->acks);
     free(c);
 }
 
@@ -580,33 +583,41 @@ static int cmp_i64(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-/* The longest stretch of the window with no acknowledgement. */
-static int longest_unavailable(const struct drill_check *c, struct drill_report *r)
+/* Every acknowledgement's time, sorted, into c->acks: the stretches without
+ * one lie between neighbours (and the window's ends). */
+static int collect_acks(struct drill_check *c)
 {
-    int64_t *acks = malloc((c->n_attempts ? c->n_attempts : 1) * sizeof *acks);
-    if (acks == NULL) {
+    free(c->acks);
+    c->n_acks = 0;
+    c->acks = malloc((c->n_attempts ? c->n_attempts : 1) * sizeof *c->acks);
+    if (c->acks == NULL) {
         return -ENOMEM;
     }
-    size_t n = 0;
     for (size_t i = 0; i < c->n_attempts; i++) {
         if (c->attempts[i].outcome == DRILL_OUTCOME_OK) {
-            acks[n++] = c->attempts[i].done_ns;
+            c->acks[c->n_acks++] = c->attempts[i].done_ns;
         }
     }
-    qsort(acks, n, sizeof *acks, cmp_i64);
-    int64_t prev = c->start_ns, longest = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (acks[i] - prev > longest) {
-            longest = acks[i] - prev;
-        }
-        prev = acks[i] > prev ? acks[i] : prev;
-    }
-    if (c->end_ns - prev > longest) {
-        longest = c->end_ns - prev;
-    }
-    r->longest_unavailable_ns = longest;
-    free(acks);
+    qsort(c->acks, c->n_acks, sizeof *c->acks, cmp_i64);
     return 0;
+}
+
+struct drill_stretch drill_check_unavailable(const struct drill_check *c, int64_t from_ns,
+                                             int64_t to_ns)
+{
+    to_ns = to_ns < c->end_ns ? to_ns : c->end_ns;
+    struct drill_stretch longest = {0, 0, 0};
+    int64_t prev = c->start_ns;
+    for (size_t i = 0; i <= c->n_acks && prev < to_ns; i++) {
+        int64_t next = i < c->n_acks ? c->acks[i] : c->end_ns;
+        /* Nothing was acknowledged between prev and next. */
+        int64_t lo = prev > from_ns ? prev : from_ns, hi = next < to_ns ? next : to_ns;
+        if (hi - lo > longest.within_ns) {
+            longest = (struct drill_stretch){prev, next, hi - lo};
+        }
+        prev = next > prev ? next : prev;
+    }
+    return longest;
 }
 
 /* The batches of log l that every replica must hold alike: from `lo` (the
@@ -696,9 +707,13 @@ int drill_check_run(struct drill_check *c, struct drill_report *r)
     count_final_occurrences(c, occurrences, r);
     check_attempts(c, occurrences, r);
     free(occurrences);
-    if (check_order(c, r) != 0 || longest_unavailable(c, r) != 0) {
+    if (check_order(c, r) != 0 || collect_acks(c) != 0) {
         return -ENOMEM;
     }
+    r->window_start_ns = c->start_ns;
+    r->window_end_ns = c->end_ns;
+    struct drill_stretch longest = drill_check_unavailable(c, c->start_ns, c->end_ns);
+    r->longest_unavailable_ns = longest.within_ns;
     check_replicas(c, r);
     return 0;
 }

@@ -26,7 +26,8 @@
  *   - a value read that was never attempted;
  *   - a high watermark lower than one observed before it;
  *   - replica logs below the final high watermark that differ across nodes.
- * It also measures the longest time no write was acknowledged.
+ * It also measures the longest time no write was acknowledged, in the whole
+ * window or within a given interval (drill_check_unavailable).
  *
  * Not thread-safe: callers that feed it from several threads hold one lock.
  * Every function returning int returns 0 or -ENOMEM (nothing recorded then). */
@@ -94,7 +95,8 @@ struct drill_report {
     int64_t counts[DRILL_V_KIND_COUNT];
     int64_t violations; /* sum of counts */
     int64_t longest_unavailable_ns;
-    int replicas_compared; /* partitions whose replica logs were compared */
+    int64_t window_start_ns, window_end_ns; /* as drill_check_window set them */
+    int replicas_compared;                  /* partitions whose replica logs were compared */
     size_t listed;
     struct drill_violation list[DRILL_REPORT_MAX_LISTED];
 };
@@ -144,6 +146,23 @@ int drill_check_replica_batch(struct drill_check *c, int32_t node, int32_t parti
 
 /* Compute the verdict into *r (overwritten). May be called once. */
 int drill_check_run(struct drill_check *c, struct drill_report *r);
+
+/* A stretch of the window with no acknowledgement: from start_ns (the window's
+ * start or an acknowledgement) to end_ns (the next one or the window's end),
+ * and how much of it lies within the interval it was asked for. */
+struct drill_stretch {
+    int64_t start_ns, end_ns;
+    int64_t within_ns;
+};
+
+/* After drill_check_run: the stretch with no acknowledgement whose part
+ * within [from_ns, to_ns) is the longest; {0, 0, 0} when the interval lies
+ * outside the window. A stretch straddling the interval's start counts only
+ * from there: the acknowledgement before a fault comes before the fault, and
+ * the time in between belongs to the interval before. With the window as the
+ * interval, within_ns is report.longest_unavailable_ns. */
+struct drill_stretch drill_check_unavailable(const struct drill_check *c, int64_t from_ns,
+                                             int64_t to_ns);
 
 const char *drill_violation_kind_name(enum drill_violation_kind kind);
 

@@ -294,11 +294,13 @@ static int run_round(struct drill_options *o, struct drill_kafka *k, struct dril
     }
     drill_log(o, "round %d: %s (partition %d, leader %d)", r->round, r->fault, r->partition,
               t->p[r->partition].leader);
+    r->applied_ns = tool_now_ns();
     int applied = strcmp(r->fault, "none") == 0 || apply_fault(o, r, targets, &env) == 0;
     if (!applied) {
         snprintf(r->detail, sizeof r->detail, "the fault could not be applied");
     }
     drill_sleep_ms(hold_ms(o, r->fault));
+    r->healed_ns = tool_now_ns();
     int healed = strcmp(r->fault, "none") == 0 || heal_fault(o, r, targets, &env) == 0;
     r->ok = applied && healed;
     if (!healed) {
@@ -323,8 +325,10 @@ int drill_faults_run(struct drill_options *o, struct drill_kafka *k, struct dril
     int rv = 0;
     for (int i = 0; i < o->rounds && rv == 0; i++) {
         struct drill_round *r = &rounds[i];
-        *r = (struct drill_round){
-            .round = i + 1, .fault = fault_of_round(o->faults, i + 1), .partition = i};
+        *r = (struct drill_round){.round = i + 1,
+                                  .fault = fault_of_round(o->faults, i + 1),
+                                  .partition = i,
+                                  .start_ns = tool_now_ns()};
         rv = run_round(o, k, t, r);
     }
     drill_nodes_continue_all(o);

@@ -30,8 +30,9 @@ int drill_faults_validate(const char *list, char *bad, size_t badlen);
  * message printed. */
 int drill_faults_check_options(const struct drill_options *o);
 
-/* Runs o->rounds rounds, filling rounds[0..o->rounds-1]. Returns 0, or -1
- * when a heal failed (the cluster may be left degraded; reported). */
+/* Runs o->rounds rounds, filling rounds[0..o->rounds-1] but for
+ * end_ns and unavailable, which need the checked history. Returns 0, or -1 when a
+ * heal failed (the cluster may be left degraded; reported). */
 int drill_faults_run(struct drill_options *o, struct drill_kafka *k, struct drill_round *rounds);
 
 #endif

@@ -298,6 +298,19 @@ static int exit_code(const struct drill_summary *s)
     return s->final_read_complete && s->healed ? DRILL_EXIT_PASS : DRILL_EXIT_ERROR;
 }
 
+/* Each round's longest time without an acknowledgement within its interval
+ * (drill.h): a long stretch shows which fault caused it. */
+static void measure_rounds(const struct drill_check *c, const struct drill_report *r,
+                           struct drill_round *rounds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct drill_round *d = &rounds[i];
+        int64_t from = d->applied_ns != 0 ? d->applied_ns : d->start_ns;
+        d->end_ns = i + 1 < n ? rounds[i + 1].start_ns : r->window_end_ns;
+        d->unavailable = drill_check_unavailable(c, from, d->end_ns);
+    }
+}
+
 /* The workload and the faults, then the final read and the verdict. */
 static int drill(struct drill_options *o, struct drill_kafka *k, struct drill_check *c,
                  struct drill_round *rounds)
@@ -326,6 +339,7 @@ static int drill(struct drill_options *o, struct drill_kafka *k, struct drill_ch
         free(r);
         return DRILL_EXIT_ERROR;
     }
+    measure_rounds(c, r, rounds, s.n_rounds);
     s.exit_code = exit_code(&s);
     (o->json ? drill_report_json : drill_report_text)(stdout, o, &s);
     fflush(stdout);

@@ -26,18 +26,46 @@ static const char *verdict(const struct drill_summary *s)
                                                   : "INCOMPLETE";
 }
 
+/* A time on the drill's clock as seconds since the workload window began. */
+static double seconds_in_window(const struct drill_report *r, int64_t ns)
+{
+    return (double)(ns - r->window_start_ns) / 1e9;
+}
+
+/* "  round 3: kill-leader partition 0 nodes 2, applied at 21.004 s, healed at
+ * 24.005 s, unavailable 6.066 s (no acknowledgement 20.998-27.070 s)" (times
+ * from the window's start). */
+static void text_round(FILE *out, const struct drill_report *r, const struct drill_round *d)
+{
+    fprintf(out, "  round %d: %s partition %d", d->round, d->fault, d->partition);
+    for (int t = 0; t < d->n_targets; t++) {
+        fprintf(out, "%s%d", t ? "," : " nodes ", d->targets[t]);
+    }
+    if (!d->ok) {
+        fprintf(out, ": %s", d->detail);
+    }
+    if (d->applied_ns != 0) {
+        fprintf(out, ", applied at %.3f s", seconds_in_window(r, d->applied_ns));
+    }
+    if (d->healed_ns != 0) {
+        fprintf(out, ", healed at %.3f s", seconds_in_window(r, d->healed_ns));
+    }
+    const struct drill_stretch *u = &d->unavailable;
+    fprintf(out, ", unavailable %.3f s", (double)u->within_ns / 1e9);
+    if (u->within_ns > 0) {
+        fprintf(out, " (no acknowledgement %.3f-%.3f s)", seconds_in_window(r, u->start_ns),
+                seconds_in_window(r, u->end_ns));
+    }
+    fputc('\n', out);
+}
+
 void drill_report_text(FILE *out, const struct drill_options *o, const struct drill_summary *s)
 {
     const struct drill_report *r = s->report;
     fprintf(out, "sluice-drill: topic %s, %d partitions, %d producers, %d rounds (%s)\n", o->topic,
             o->partitions, o->producers, s->n_rounds, o->faults);
     for (int i = 0; i < s->n_rounds; i++) {
-        const struct drill_round *d = &s->rounds[i];
-        fprintf(out, "  round %d: %s partition %d", d->round, d->fault, d->partition);
-        for (int t = 0; t < d->n_targets; t++) {
-            fprintf(out, "%s%d", t ? "," : " nodes ", d->targets[t]);
-        }
-        fprintf(out, "%s%s\n", d->ok ? "" : ": ", d->ok ? "" : d->detail);
+        text_round(out, r, &s->rounds[i]);
     }
     fprintf(out, "writes attempted:        %" PRId64 "\n", r->attempted);
     fprintf(out, "acknowledged:            %" PRId64 "\n", r->acknowledged);
@@ -83,6 +111,17 @@ void drill_report_text(FILE *out, const struct drill_options *o, const struct dr
     fprintf(out, "verdict: %s\n", verdict(s));
 }
 
+/* ,"KEY":MS with MS in ms since the window began, or null for a time not
+ * taken (0). */
+static void json_window_ms(FILE *out, const struct drill_report *r, const char *key, int64_t ns)
+{
+    if (ns == 0) {
+        fprintf(out, ",\"%s\":null", key);
+    } else {
+        fprintf(out, ",\"%s\":%" PRId64, key, (ns - r->window_start_ns) / 1000000);
+    }
+}
+
 static void json_rounds(FILE *out, const struct drill_summary *s)
 {
     fprintf(out, "\"rounds\":[");
@@ -96,6 +135,14 @@ static void json_rounds(FILE *out, const struct drill_summary *s)
         }
         fprintf(out, "],\"applied\":%s,\"detail\":", d->ok ? "true" : "false");
         json_string(out, d->ok ? "" : d->detail);
+        json_window_ms(out, s->report, "start_ms", d->start_ns);
+        json_window_ms(out, s->report, "applied_ms", d->applied_ns);
+        json_window_ms(out, s->report, "healed_ms", d->healed_ns);
+        json_window_ms(out, s->report, "end_ms", d->end_ns);
+        const struct drill_stretch *u = &d->unavailable;
+        fprintf(out, ",\"unavailable_ms\":%" PRId64, u->within_ns / 1000000);
+        json_window_ms(out, s->report, "unavailable_from_ms", u->start_ns);
+        json_window_ms(out, s->report, "unavailable_to_ms", u->end_ns);
         fputc('}', out);
     }
     fprintf(out, "],");
