@@ -21,7 +21,7 @@
 #define ERR_UNKNOWN_LEADER_EPOCH   75
 #define NOT_READY_FIRST_WAIT_MS    50   /* then doubling up to replica.fetch.backoff.ms */
 #define REQUEST_SLACK_MS           5000 /* beyond the long poll, before a fetch counts as lost */
-#define MAX_SENT                   4096 /* partitions in one request */
+#define MAX_SENT                   REPLICA_FETCH_MAX_PARTITIONS /* partitions in one request */
 /* The longest a fetcher goes without a full round (one visiting every
  * partition it follows) while its rounds are incremental. Every case known
  * to need a full round forces one at once (round_is_incremental); this
