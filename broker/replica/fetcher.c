@@ -253,29 +253,32 @@ static void collect_member(struct collect *c, struct partition *p, size_t topic_
         c->overflow = false;
         c->overflow_at = SIZE_MAX;
     }
-    if (p->fetch_state == c->want && f->n_sent >= c->max_sent) {
+    if (p->fetch_state != c->want) {
+        return;
+    }
+    /* The throttle first: a partition it holds back is counted whether or
+     * not the request still has room for it. */
+    if (c->want == FETCH_ACTIVE && follower_throttles(f, p, c->now)) {
+        c->held_back++;
+        f->throttled = true;
+        return;
+    }
+    if (f->n_sent >= c->max_sent) {
         if (!c->overflow) {
             c->overflow = true;
             c->overflow_at = c->at;
         }
         return;
     }
-    if (p->fetch_state == c->want) {
-        if (c->want == FETCH_ACTIVE && follower_throttles(f, p, c->now)) {
-            c->held_back++;
-            f->throttled = true;
-            return;
-        }
-        struct sent *s = &f->sent[f->n_sent++];
-        s->p = p;
-        memcpy(s->topic, p->topic, topic_len + 1);
-        s->index = p->index;
-        s->leader_epoch = p->leader_epoch;
-        s->last_fetched_epoch = partition_log_latest_epoch(p->log);
-        s->fetch_offset = partition_log_end(p);
-        s->log_start = partition_log_start(p);
-        s->moved = false;
-    }
+    struct sent *s = &f->sent[f->n_sent++];
+    s->p = p;
+    memcpy(s->topic, p->topic, topic_len + 1);
+    s->index = p->index;
+    s->leader_epoch = p->leader_epoch;
+    s->last_fetched_epoch = partition_log_latest_epoch(p->log);
+    s->fetch_offset = partition_log_end(p);
+    s->log_start = partition_log_start(p);
+    s->moved = false;
 }
 
 /* replica_manager_each_partition's visitor, when the set is unavailable. */

@@ -586,6 +586,46 @@ START_TEST(test_truncation_rounds_keep_the_fetch_window)
 }
 END_TEST
 
+/* Partitions the follower throttle holds back are counted in every fetch
+ * round, those past the window a full request leaves for the next round
+ * too: only the rounds whose window reached them used to count them. Here
+ * 8 partitions take two windows of 4 and the other 4, behind and throttled,
+ * are never fetched. */
+START_TEST(test_throttled_past_the_window_counted)
+{
+    enum { N = 12, MAX = 4, THROTTLED = 4 };
+    follower.rm.fetch_request_max_partitions = MAX;
+    TopicState *t = add_topic("a", N, 0x41);
+    ck_assert_int_eq(
+        image_set_topic_config(t, "follower.replication.throttled.replicas", "8:1,9:1,10:1,11:1"),
+        0);
+    ck_assert_int_eq(image_set_broker_config(img, "1", "follower.replication.throttled.rate", "1"),
+                     0);
+    /* Over the bound of 1 byte a second from the first round to the end
+     * of the test (the rate forgets it after 11 s). */
+    replication_quota_record(&follower.rm.follower_quota, 1000000, uv_now(&loop));
+    refresh();
+    for (int32_t i = 0; i < N; i++) {
+        produce("a", i, 1);
+    }
+    for (int32_t i = 0; i < N - THROTTLED; i++) {
+        RUN_UNTIL(caught_up("a", i), "every unthrottled partition replicated");
+    }
+    run_rounds(2, "fetch rounds once caught up");
+    uint64_t held = follower.rm.follower_quota.held_back;
+    uint64_t full = follower.rm.fetcher_stats.full_rounds;
+    run_rounds(6, "more fetch rounds");
+    uint64_t rounds_run = follower.rm.fetcher_stats.full_rounds - full;
+    ck_assert_msg(follower.rm.follower_quota.held_back - held == THROTTLED * rounds_run,
+                  "%llu held back in %llu rounds of %d throttled partitions",
+                  (unsigned long long)(follower.rm.follower_quota.held_back - held),
+                  (unsigned long long)rounds_run, THROTTLED);
+    for (int32_t i = N - THROTTLED; i < N; i++) {
+        ck_assert_int_eq(follower_end("a", i), 0);
+    }
+}
+END_TEST
+
 /* Whether the leader's ISR check, run now, would keep the follower in the
  * ISR of `topic`-`index` (replica.lag.time.max.ms against its caught-up
  * time). */
@@ -682,6 +722,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_sweep_spread_over_fetches);
     tcase_add_test(tc, test_more_partitions_than_one_request_names);
     tcase_add_test(tc, test_truncation_rounds_keep_the_fetch_window);
+    tcase_add_test(tc, test_throttled_past_the_window_counted);
     tcase_add_test(tc, test_sweep_keeps_idle_follower_when_fetches_turn_sparse);
     suite_add_tcase(s, tc);
     return s;
