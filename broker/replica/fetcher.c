@@ -207,9 +207,12 @@ struct collect {
     uint64_t next_retry; /* the earliest fetch_retry_ms still ahead; UINT64_MAX: none */
     uint64_t held_back;  /* by the throttle, while collecting to fetch */
     size_t max_sent;     /* the request's bound (request_max) */
-    size_t at;           /* the set entry being visited; SIZE_MAX: walking every partition */
+    size_t at;           /* the position being visited: a set entry, or in the walk */
     bool overflow;       /* a partition to send did not fit */
-    size_t overflow_at;  /* the set entry of the first one (SIZE_MAX: unknown) */
+    size_t overflow_at;  /* the position of the first one */
+    /* Without the set (collect_one): the walk numbers this slot's hosted
+     * partitions (`seen` so far) and visits those in [from, until). */
+    size_t seen, from, until;
 };
 
 /* The most partitions one request names. A follower of more partitions
@@ -281,7 +284,10 @@ static void collect_member(struct collect *c, struct partition *p, size_t topic_
     s->moved = false;
 }
 
-/* replica_manager_each_partition's visitor, when the set is unavailable. */
+/* replica_manager_each_partition's visitor, when the set is unavailable:
+ * this slot's partitions are numbered in the walk's order, and those in
+ * [c->from, c->until) visited, so that a window starts where the last one
+ * stopped as it does on the set. */
 static void collect_one(struct partition *p, void *arg)
 {
     struct collect *c = arg;
@@ -290,6 +296,12 @@ static void collect_one(struct partition *p, void *arg)
         f->rm->fetcher_stats.partitions_walked++;
         return;
     }
+    size_t at = c->seen++;
+    if (at < c->from || at >= c->until) {
+        f->rm->fetcher_stats.partitions_walked++;
+        return;
+    }
+    c->at = at;
     collect_member(c, p, strlen(p->topic));
 }
 
@@ -647,7 +659,7 @@ static void set_add(struct partition *p, void *arg)
     }
     if (f->n_set == f->cap_set) {
         size_t cap = f->cap_set ? 2 * f->cap_set : 64;
-        struct set_member *set = realloc(f->set, cap * sizeof *set);
+        struct set_member *set = reallocarray(f->set, cap, sizeof *set);
         if (set == NULL) {
             f->set_valid = false; /* walk every hosted partition this round */
             return;
@@ -685,8 +697,20 @@ static void collect(struct replica_fetcher *f, struct collect *c)
         }
     }
     if (!f->set_valid) {
-        c->at = SIZE_MAX;
+        /* Every hosted partition, twice: this slot's from where the last
+         * window stopped, then those before it. Each round used to start at
+         * the walk's first: while the set could not be built (out of
+         * memory), it took the same window every round and never fetched
+         * the partitions past it. */
+        c->from = f->window_start;
+        c->until = SIZE_MAX;
         replica_manager_each_partition(f->rm, collect_one, c);
+        c->until = c->from < c->seen ? c->from : c->seen;
+        c->from = 0;
+        c->seen = 0;
+        if (c->until > 0) {
+            replica_manager_each_partition(f->rm, collect_one, c);
+        }
         return;
     }
     /* From where the last round that overflowed stopped, around the set. */
@@ -709,7 +733,7 @@ static void note_overflow(struct replica_fetcher *f, const struct collect *c)
         return;
     }
     f->rm->fetcher_stats.overflow_rounds++;
-    f->window_start = c->overflow_at != SIZE_MAX ? c->overflow_at : 0;
+    f->window_start = c->overflow_at;
     if (!f->overflow_logged) {
         f->overflow_logged = true;
         log_warn("replica",

@@ -76,8 +76,9 @@ struct replica_fetcher {
     bool steady, incremental;
     bool retry_waits; /* the last full round left partitions in a retry wait */
     /* More partitions of the set were ready than one request carries: the
-     * last full round stopped at set[window_start], where the next begins
-     * (each round full until all fit again). */
+     * last full round stopped at set[window_start] (without the set, at
+     * that position of the walk), where the next begins (each round full
+     * until all fit again). */
     bool overflow;
     size_t window_start;
     bool overflow_logged;
