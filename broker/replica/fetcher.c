@@ -207,6 +207,7 @@ struct collect {
     uint64_t next_retry; /* the earliest fetch_retry_ms still ahead; UINT64_MAX: none */
     uint64_t held_back;  /* by the throttle, while collecting to fetch */
     size_t max_sent;     /* the request's bound (request_max) */
+    size_t ready;        /* partitions to fetch now: in the request or past its bound */
     size_t at;           /* the position being visited: a set entry, or in the walk */
     bool overflow;       /* a partition to send did not fit */
     size_t overflow_at;  /* the position of the first one */
@@ -266,6 +267,7 @@ static void collect_member(struct collect *c, struct partition *p, size_t topic_
         f->throttled = true;
         return;
     }
+    c->ready++;
     if (f->n_sent >= c->max_sent) {
         if (!c->overflow) {
             c->overflow = true;
@@ -579,6 +581,9 @@ static bool fetched_all(struct replica_fetcher *f, const Sluice__Replica__Replic
             } else {
                 note_moved(f, s, (size_t)(s - set), p);
             }
+            if (fp->error_code == 0 && fp->records_length > 0) {
+                f->idle_named = 0; /* the leader had something: keep asking (fetch_max_wait) */
+            }
         } else {
             clean = false;
         }
@@ -625,15 +630,16 @@ static void on_fetch(struct rpc_request *req, int status, const struct rpc_frame
     round_start(f);
 }
 
-/* Send the fetch of lists `l` (borrowed until it returns). */
-static int send_fetch(struct replica_fetcher *f, const struct fetch_lists *l)
+/* Send the fetch of lists `l` (borrowed until it returns), for the leader
+ * to hold up to `max_wait_ms` while it has nothing to answer. */
+static int send_fetch(struct replica_fetcher *f, const struct fetch_lists *l, uint32_t max_wait_ms)
 {
     const struct sluice_config *cfg = f->rm->cfg;
     Sluice__Replica__ReplicaFetchRequest body = SLUICE__REPLICA__REPLICA_FETCH_REQUEST__INIT;
     body.version = REPLICA_FETCH_VERSION;
     body.replica_id = f->rm->self;
     body.broker_epoch = replica_manager_broker_epoch(f->rm);
-    body.max_wait_ms = (uint32_t)cfg->replica_fetch_wait_max_ms;
+    body.max_wait_ms = max_wait_ms;
     body.min_bytes = (uint32_t)cfg->replica_fetch_min_bytes;
     body.max_bytes = (uint32_t)cfg->replica_fetch_response_max_bytes;
     body.partitions = l->part_ptrs;
@@ -744,6 +750,24 @@ static void note_overflow(struct replica_fetcher *f, const struct collect *c)
     }
 }
 
+/* The max wait of a fetch round's request (after its collect `c`):
+ * replica.fetch.wait.max.ms, but none while the set overflows and the
+ * windows named since a fetch last waited or an answer last brought records
+ * do not yet cover the ready partitions. A record outside the window asked
+ * used to wait for every window before its own, each a long poll when it
+ * had nothing new: up to (windows - 1) x replica.fetch.wait.max.ms. Once
+ * the windows have come back empty all the way round, the round waits, so
+ * an idle fetcher still parks: one wait a turn of the windows, not a spin. */
+static uint32_t fetch_max_wait(struct replica_fetcher *f, const struct collect *c)
+{
+    if (!c->overflow || f->idle_named + f->n_sent >= c->ready) {
+        f->idle_named = 0;
+        return (uint32_t)f->rm->cfg->replica_fetch_wait_max_ms;
+    }
+    f->idle_named += f->n_sent;
+    return 0;
+}
+
 /* Whether the next round may be incremental: the last one was a session
  * fetch whose answer applied cleanly (steady), and nothing since calls for a
  * full round: no kick (partitions joined, left or changed leader or epoch:
@@ -823,7 +847,9 @@ static int incremental_round(struct replica_fetcher *f, uint64_t now)
     }
     f->rm->fetcher_stats.incremental_rounds++;
     f->incremental = true;
-    int rv = connect_leader(f) == 0 ? send_fetch(f, &l) : -1;
+    int rv = connect_leader(f) == 0
+                 ? send_fetch(f, &l, (uint32_t)f->rm->cfg->replica_fetch_wait_max_ms)
+                 : -1;
     fetcher_session_lists_free(&l);
     if (rv != 0) {
         fetcher_session_drop(f); /* the session's entries moved on without the leader */
@@ -879,8 +905,9 @@ static void full_round(struct replica_fetcher *f, uint64_t now)
     if (truncating) {
         rv = send_epochs(f);
     } else {
+        uint32_t max_wait_ms = fetch_max_wait(f, &c);
         struct fetch_lists l;
-        rv = fetcher_session_lists_fill(f, &l) == 0 ? send_fetch(f, &l) : -1;
+        rv = fetcher_session_lists_fill(f, &l) == 0 ? send_fetch(f, &l, max_wait_ms) : -1;
         fetcher_session_lists_free(&l);
     }
     if (rv == 1) {

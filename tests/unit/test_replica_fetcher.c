@@ -680,6 +680,29 @@ START_TEST(test_throttled_past_the_window_counted)
 }
 END_TEST
 
+/* With more partitions than a request names, a window with nothing new
+ * does not keep the next ones waiting: rounds ask without waiting until the
+ * windows come back empty all the way round, and only then wait. The wait
+ * here is 10 minutes: records on every partition, and two more batches on
+ * one (a fetch takes one batch of a partition), are all replicated at once.
+ * Each window with nothing new used to wait the whole 10 minutes before the
+ * next was asked. */
+START_TEST(test_empty_windows_do_not_hold_back_the_next)
+{
+    enum { N = 12, MAX = 4 };
+    windowed_topic(N, MAX);
+    follower_fetch_wait("600000");
+    run_rounds(1, "a fetch with the long wait");
+    for (int32_t i = 0; i < N; i++) {
+        produce("a", i, 1);
+    }
+    produce("a", 5, 2);
+    for (int32_t i = 0; i < N; i++) {
+        RUN_UNTIL(caught_up("a", i), "every partition replicated");
+    }
+}
+END_TEST
+
 /* Whether the leader's ISR check, run now, would keep the follower in the
  * ISR of `topic`-`index` (replica.lag.time.max.ms against its caught-up
  * time). */
@@ -776,6 +799,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_truncation_rounds_keep_the_fetch_window);
     tcase_add_test(tc, test_windows_taken_in_turn_without_the_set);
     tcase_add_test(tc, test_throttled_past_the_window_counted);
+    tcase_add_test(tc, test_empty_windows_do_not_hold_back_the_next);
     tcase_add_test(tc, test_sweep_keeps_idle_follower_when_fetches_turn_sparse);
     suite_add_tcase(s, tc);
     return s;
