@@ -21,7 +21,7 @@
 #define ERR_UNKNOWN_LEADER_EPOCH   75
 #define NOT_READY_FIRST_WAIT_MS    50   /* then doubling up to replica.fetch.backoff.ms */
 #define REQUEST_SLACK_MS           5000 /* beyond the long poll, before a fetch counts as lost */
-#define MAX_SENT                   4096 /* partitions in one request */
+#define MAX_SENT                   REPLICA_FETCH_MAX_PARTITIONS /* partitions in one request */
 /* The longest a fetcher goes without a full round (one visiting every
  * partition it follows) while its rounds are incremental. Every case known
  * to need a full round forces one at once (round_is_incremental); this
@@ -207,9 +207,13 @@ struct collect {
     uint64_t next_retry; /* the earliest fetch_retry_ms still ahead; UINT64_MAX: none */
     uint64_t held_back;  /* by the throttle, while collecting to fetch */
     size_t max_sent;     /* the request's bound (request_max) */
-    size_t at;           /* the set entry being visited; SIZE_MAX: walking every partition */
+    size_t ready;        /* partitions to fetch now: in the request or past its bound */
+    size_t at;           /* the position being visited: a set entry, or in the walk */
     bool overflow;       /* a partition to send did not fit */
-    size_t overflow_at;  /* the set entry of the first one (SIZE_MAX: unknown) */
+    size_t overflow_at;  /* the position of the first one */
+    /* Without the set (collect_one): the walk numbers this slot's hosted
+     * partitions (`seen` so far) and visits those in [from, until). */
+    size_t seen, from, until;
 };
 
 /* The most partitions one request names. A follower of more partitions
@@ -253,32 +257,39 @@ static void collect_member(struct collect *c, struct partition *p, size_t topic_
         c->overflow = false;
         c->overflow_at = SIZE_MAX;
     }
-    if (p->fetch_state == c->want && f->n_sent >= c->max_sent) {
+    if (p->fetch_state != c->want) {
+        return;
+    }
+    /* The throttle first: a partition it holds back is counted whether or
+     * not the request still has room for it. */
+    if (c->want == FETCH_ACTIVE && follower_throttles(f, p, c->now)) {
+        c->held_back++;
+        f->throttled = true;
+        return;
+    }
+    c->ready++;
+    if (f->n_sent >= c->max_sent) {
         if (!c->overflow) {
             c->overflow = true;
             c->overflow_at = c->at;
         }
         return;
     }
-    if (p->fetch_state == c->want) {
-        if (c->want == FETCH_ACTIVE && follower_throttles(f, p, c->now)) {
-            c->held_back++;
-            f->throttled = true;
-            return;
-        }
-        struct sent *s = &f->sent[f->n_sent++];
-        s->p = p;
-        memcpy(s->topic, p->topic, topic_len + 1);
-        s->index = p->index;
-        s->leader_epoch = p->leader_epoch;
-        s->last_fetched_epoch = partition_log_latest_epoch(p->log);
-        s->fetch_offset = partition_log_end(p);
-        s->log_start = partition_log_start(p);
-        s->moved = false;
-    }
+    struct sent *s = &f->sent[f->n_sent++];
+    s->p = p;
+    memcpy(s->topic, p->topic, topic_len + 1);
+    s->index = p->index;
+    s->leader_epoch = p->leader_epoch;
+    s->last_fetched_epoch = partition_log_latest_epoch(p->log);
+    s->fetch_offset = partition_log_end(p);
+    s->log_start = partition_log_start(p);
+    s->moved = false;
 }
 
-/* replica_manager_each_partition's visitor, when the set is unavailable. */
+/* replica_manager_each_partition's visitor, when the set is unavailable:
+ * this slot's partitions are numbered in the walk's order, and those in
+ * [c->from, c->until) visited, so that a window starts where the last one
+ * stopped as it does on the set. */
 static void collect_one(struct partition *p, void *arg)
 {
     struct collect *c = arg;
@@ -287,6 +298,12 @@ static void collect_one(struct partition *p, void *arg)
         f->rm->fetcher_stats.partitions_walked++;
         return;
     }
+    size_t at = c->seen++;
+    if (at < c->from || at >= c->until) {
+        f->rm->fetcher_stats.partitions_walked++;
+        return;
+    }
+    c->at = at;
     collect_member(c, p, strlen(p->topic));
 }
 
@@ -564,6 +581,9 @@ static bool fetched_all(struct replica_fetcher *f, const Sluice__Replica__Replic
             } else {
                 note_moved(f, s, (size_t)(s - set), p);
             }
+            if (fp->error_code == 0 && fp->records_length > 0) {
+                f->idle_named = 0; /* the leader had something: keep asking (fetch_max_wait) */
+            }
         } else {
             clean = false;
         }
@@ -610,15 +630,16 @@ static void on_fetch(struct rpc_request *req, int status, const struct rpc_frame
     round_start(f);
 }
 
-/* Send the fetch of lists `l` (borrowed until it returns). */
-static int send_fetch(struct replica_fetcher *f, const struct fetch_lists *l)
+/* Send the fetch of lists `l` (borrowed until it returns), for the leader
+ * to hold up to `max_wait_ms` while it has nothing to answer. */
+static int send_fetch(struct replica_fetcher *f, const struct fetch_lists *l, uint32_t max_wait_ms)
 {
     const struct sluice_config *cfg = f->rm->cfg;
     Sluice__Replica__ReplicaFetchRequest body = SLUICE__REPLICA__REPLICA_FETCH_REQUEST__INIT;
     body.version = REPLICA_FETCH_VERSION;
     body.replica_id = f->rm->self;
     body.broker_epoch = replica_manager_broker_epoch(f->rm);
-    body.max_wait_ms = (uint32_t)cfg->replica_fetch_wait_max_ms;
+    body.max_wait_ms = max_wait_ms;
     body.min_bytes = (uint32_t)cfg->replica_fetch_min_bytes;
     body.max_bytes = (uint32_t)cfg->replica_fetch_response_max_bytes;
     body.partitions = l->part_ptrs;
@@ -644,7 +665,7 @@ static void set_add(struct partition *p, void *arg)
     }
     if (f->n_set == f->cap_set) {
         size_t cap = f->cap_set ? 2 * f->cap_set : 64;
-        struct set_member *set = realloc(f->set, cap * sizeof *set);
+        struct set_member *set = reallocarray(f->set, cap, sizeof *set);
         if (set == NULL) {
             f->set_valid = false; /* walk every hosted partition this round */
             return;
@@ -682,8 +703,20 @@ static void collect(struct replica_fetcher *f, struct collect *c)
         }
     }
     if (!f->set_valid) {
-        c->at = SIZE_MAX;
+        /* Every hosted partition, twice: this slot's from where the last
+         * window stopped, then those before it. Each round used to start at
+         * the walk's first: while the set could not be built (out of
+         * memory), it took the same window every round and never fetched
+         * the partitions past it. */
+        c->from = f->window_start;
+        c->until = SIZE_MAX;
         replica_manager_each_partition(f->rm, collect_one, c);
+        c->until = c->from < c->seen ? c->from : c->seen;
+        c->from = 0;
+        c->seen = 0;
+        if (c->until > 0) {
+            replica_manager_each_partition(f->rm, collect_one, c);
+        }
         return;
     }
     /* From where the last round that overflowed stopped, around the set. */
@@ -706,7 +739,7 @@ static void note_overflow(struct replica_fetcher *f, const struct collect *c)
         return;
     }
     f->rm->fetcher_stats.overflow_rounds++;
-    f->window_start = c->overflow_at != SIZE_MAX ? c->overflow_at : 0;
+    f->window_start = c->overflow_at;
     if (!f->overflow_logged) {
         f->overflow_logged = true;
         log_warn("replica",
@@ -715,6 +748,24 @@ static void note_overflow(struct replica_fetcher *f, const struct collect *c)
                  "them all every round",
                  c->max_sent, f->leader, f->slot, c->max_sent);
     }
+}
+
+/* The max wait of a fetch round's request (after its collect `c`):
+ * replica.fetch.wait.max.ms, but none while the set overflows and the
+ * windows named since a fetch last waited or an answer last brought records
+ * do not yet cover the ready partitions. A record outside the window asked
+ * used to wait for every window before its own, each a long poll when it
+ * had nothing new: up to (windows - 1) x replica.fetch.wait.max.ms. Once
+ * the windows have come back empty all the way round, the round waits, so
+ * an idle fetcher still parks: one wait a turn of the windows, not a spin. */
+static uint32_t fetch_max_wait(struct replica_fetcher *f, const struct collect *c)
+{
+    if (!c->overflow || f->idle_named + f->n_sent >= c->ready) {
+        f->idle_named = 0;
+        return (uint32_t)f->rm->cfg->replica_fetch_wait_max_ms;
+    }
+    f->idle_named += f->n_sent;
+    return 0;
 }
 
 /* Whether the next round may be incremental: the last one was a session
@@ -796,7 +847,9 @@ static int incremental_round(struct replica_fetcher *f, uint64_t now)
     }
     f->rm->fetcher_stats.incremental_rounds++;
     f->incremental = true;
-    int rv = connect_leader(f) == 0 ? send_fetch(f, &l) : -1;
+    int rv = connect_leader(f) == 0
+                 ? send_fetch(f, &l, (uint32_t)f->rm->cfg->replica_fetch_wait_max_ms)
+                 : -1;
     fetcher_session_lists_free(&l);
     if (rv != 0) {
         fetcher_session_drop(f); /* the session's entries moved on without the leader */
@@ -852,8 +905,9 @@ static void full_round(struct replica_fetcher *f, uint64_t now)
     if (truncating) {
         rv = send_epochs(f);
     } else {
+        uint32_t max_wait_ms = fetch_max_wait(f, &c);
         struct fetch_lists l;
-        rv = fetcher_session_lists_fill(f, &l) == 0 ? send_fetch(f, &l) : -1;
+        rv = fetcher_session_lists_fill(f, &l) == 0 ? send_fetch(f, &l, max_wait_ms) : -1;
         fetcher_session_lists_free(&l);
     }
     if (rv == 1) {

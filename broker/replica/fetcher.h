@@ -22,6 +22,14 @@
  * session. Anything unusual (no session, a kick, truncation, a retry wait,
  * the throttle, an error or stale answer) makes the next round full, and
  * so does a second without one (the safety net for a missed case).
+ *
+ * A request names at most REPLICA_FETCH_MAX_PARTITIONS (replica_session.h).
+ * A fetcher with more partitions ready fetches them in turns, a window a
+ * round from where the last stopped (a warning names num.replica.fetchers);
+ * such rounds are full, and ask without waiting until the windows have come
+ * back with nothing all the way round, so a record waits at most about one
+ * replica.fetch.wait.max.ms, not one for each window before its own.
+ *
  * Batches are appended as
  * they are (offsets and epochs from the leader); the follower's high
  * watermark is min(leader's, own log end). Errors back off for

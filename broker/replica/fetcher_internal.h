@@ -76,10 +76,15 @@ struct replica_fetcher {
     bool steady, incremental;
     bool retry_waits; /* the last full round left partitions in a retry wait */
     /* More partitions of the set were ready than one request carries: the
-     * last full round stopped at set[window_start], where the next begins
-     * (each round full until all fit again). */
+     * last full round stopped at set[window_start] (without the set, at
+     * that position of the walk), where the next begins (each round full
+     * until all fit again). `idle_named`: the partitions the windows named
+     * since a fetch last waited or an answer last brought records (those
+     * rounds ask without waiting until it covers the ready ones:
+     * fetch_max_wait). */
     bool overflow;
     size_t window_start;
+    size_t idle_named;
     bool overflow_logged;
     uint64_t last_full_ms; /* uv_now of the last full round */
 };

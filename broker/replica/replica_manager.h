@@ -125,7 +125,8 @@ struct replica_manager {
         uint64_t overflow_rounds; /* full rounds that left partitions for the next */
     } fetcher_stats;
     /* The most partitions one follower fetch names (fetcher.c); 0 (the
-     * default) or more than fetcher.c's MAX_SENT (4096) means MAX_SENT.
+     * default) or more than REPLICA_FETCH_MAX_PARTITIONS (4096,
+     * replica_session.h) means REPLICA_FETCH_MAX_PARTITIONS.
      * Tests lower it before the fetchers start. */
     size_t fetch_request_max_partitions;
     uint64_t open_seq; /* numbers the partition opens in flight */

@@ -23,8 +23,9 @@
  * Bounds: at most `max_sessions` sessions (the caller's bound, passed on
  * each request; a new one evicts the least recently used) and
  * REPLICA_SESSION_MAX_PARTITIONS partitions in one session (a request past
- * that gets no session: it is served as sessionless). Nothing is allocated
- * for what a request claims beyond the partitions it carries.
+ * that gets no session: it is served as sessionless; a continued session
+ * grown past it is dropped). Nothing is allocated for what a request claims
+ * beyond the partitions it carries.
  *
  * Pure bookkeeping: no clock, no partitions. Loop thread only. */
 #ifndef SLUICE_BROKER_REPLICA_REPLICA_SESSION_H
@@ -36,9 +37,19 @@
 
 #include "proto/replica.pb-c.h"
 
-#define REPLICA_SESSION_EPOCH_NONE     0 /* sessionless: full request, full answer */
-#define REPLICA_SESSION_EPOCH_NEW      1 /* full request opening a session */
-#define REPLICA_SESSION_MAX_PARTITIONS 8192
+#define REPLICA_SESSION_EPOCH_NONE 0 /* sessionless: full request, full answer */
+#define REPLICA_SESSION_EPOCH_NEW  1 /* full request opening a session */
+/* The most partitions one follower fetch names: a follower of more from
+ * one leader (in one fetcher slot) fetches them in turns, a window of this
+ * many a request (fetcher.c). */
+#define REPLICA_FETCH_MAX_PARTITIONS 4096
+/* A session holds the window its follower last named. The request that
+ * moves it to the next window adds that window's partitions before it
+ * forgets the last one's (as Kafka's FetchSession.update), so a session
+ * holds up to two requests' worth for a moment: a bound below that would
+ * drop the session at each move. Derived, so that raising the request's
+ * bound raises it too. */
+#define REPLICA_SESSION_MAX_PARTITIONS (2 * REPLICA_FETCH_MAX_PARTITIONS)
 
 /* ReplicaFetchRequest.version: 2 carries each partition's log start offset
  * (FetchPartition.log_start_offset); before it, unknown. */

@@ -29,6 +29,23 @@
 #define FOLLOWER 1
 #define LEADER   2
 
+void *__real_reallocarray(void *p, size_t n, size_t size);
+void *__wrap_reallocarray(void *p, size_t n, size_t size);
+
+/* While set, the follower fetcher's set of partitions (the only
+ * reallocarray linked in) cannot be built; how many builds failed. */
+static bool fail_set_builds;
+static unsigned failed_set_builds;
+
+void *__wrap_reallocarray(void *p, size_t n, size_t size)
+{
+    if (fail_set_builds) {
+        failed_set_builds++;
+        return NULL;
+    }
+    return __real_reallocarray(p, n, size);
+}
+
 struct node {
     char dir[64];
     struct sluice_config cfg;
@@ -136,6 +153,8 @@ static void node_free(struct node *n)
 
 static void setup(void)
 {
+    fail_set_builds = false;
+    failed_set_builds = 0;
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     node_init(&follower, FOLLOWER);
     node_init(&leader, LEADER);
@@ -258,6 +277,16 @@ static void run_rounds(uint64_t n, const char *what)
 {
     uint64_t until = rounds() + n;
     RUN_UNTIL(rounds() >= until, what);
+}
+
+/* The follower's next fetches wait up to `ms` on the leader
+ * (replica.fetch.wait.max.ms) when it has nothing for them. */
+static void follower_fetch_wait(const char *ms)
+{
+    char err[256];
+    ck_assert_msg(
+        sluice_config_set(&follower.cfg, "replica.fetch.wait.max.ms", ms, err, sizeof err) == 0,
+        "%s", err);
 }
 
 /* Partitions the follower stops following while their leader and leader
@@ -407,7 +436,6 @@ static void checkpoint_written(struct log_checkpoint_waiter *w, int status)
  * Told, the follower's fetches park again: they do not spin. */
 START_TEST(test_leader_log_start_wakes_parked_follower_fetch)
 {
-    char err[256];
     add_topic("a", 2, 0x41);
     refresh();
     produce("a", 0, 4);
@@ -419,9 +447,7 @@ START_TEST(test_leader_log_start_wakes_parked_follower_fetch)
      * until it is answered, as Kafka's fetcher thread does for up to
      * replica.fetch.wait.max.ms. The next round's fetch parks for the
      * long wait. */
-    ck_assert_int_eq(
-        sluice_config_set(&follower.cfg, "replica.fetch.wait.max.ms", "600000", err, sizeof err),
-        0);
+    follower_fetch_wait("600000");
     run_rounds(1, "a fetch with the long wait");
     struct partition *lp = part(&leader, "a", 0);
     ck_assert_int_eq(replica_low_watermark(&leader.rm, lp), 0);
@@ -524,6 +550,25 @@ START_TEST(test_sweep_spread_over_fetches)
 }
 END_TEST
 
+/* Topic "a" of `n` partitions replicated, the follower naming at most `max`
+ * of them in a request (fewer than `n`: it fetches them in turns). */
+static void windowed_topic(int32_t n, size_t max)
+{
+    follower.rm.fetch_request_max_partitions = max;
+    replicated_topic("a", n);
+}
+
+/* One more batch on each of the `n` partitions of `name`, replicated. */
+static void replicate_again(const char *name, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++) {
+        produce(name, i, 1);
+    }
+    for (int32_t i = 0; i < n; i++) {
+        RUN_UNTIL(caught_up(name, i), "every partition replicated again");
+    }
+}
+
 /* A follower of more partitions from one leader than one fetch request
  * names (4096; lowered to 4 here) fetches them in turns: every partition
  * is replicated, not only the first window of the set, and keeps being
@@ -531,16 +576,10 @@ END_TEST
 START_TEST(test_more_partitions_than_one_request_names)
 {
     enum { N = 11, MAX = 4 };
-    follower.rm.fetch_request_max_partitions = MAX;
-    replicated_topic("a", N); /* each caught up, the last window's too */
+    windowed_topic(N, MAX); /* each caught up, the last window's too */
     ck_assert_uint_gt(follower.rm.fetcher_stats.overflow_rounds, 0);
     for (int round = 0; round < 3; round++) {
-        for (int32_t i = 0; i < N; i++) {
-            produce("a", i, 1);
-        }
-        for (int32_t i = 0; i < N; i++) {
-            RUN_UNTIL(caught_up("a", i), "every partition replicated again");
-        }
+        replicate_again("a", N);
     }
     /* No session ever held more than a request names. */
     ck_assert_uint_le(session_partitions(), MAX);
@@ -557,14 +596,10 @@ END_TEST
 START_TEST(test_truncation_rounds_keep_the_fetch_window)
 {
     enum { N = 16, MAX = 4 };
-    char err[256];
-    follower.rm.fetch_request_max_partitions = MAX;
-    replicated_topic("a", N);
+    windowed_topic(N, MAX);
     /* Idle fetch rounds park far longer than the truncating partition's
      * retry wait (20 ms): it is due again after every fetch round. */
-    ck_assert_msg(
-        sluice_config_set(&follower.cfg, "replica.fetch.wait.max.ms", "200", err, sizeof err) == 0,
-        "%s", err);
+    follower_fetch_wait("200");
     PartitionState *a0 = topic_state("a")->partitions[0];
     a0->leader_epoch++;
     a0->partition_epoch++;
@@ -583,6 +618,88 @@ START_TEST(test_truncation_rounds_keep_the_fetch_window)
         }
     }
     ck_assert_int_eq(part(&follower, "a", 0)->fetch_state, FETCH_TRUNCATE);
+}
+END_TEST
+
+/* The follower's fetcher cannot build its set of partitions (out of
+ * memory): each round walks every hosted partition instead, and still takes
+ * the windows in turn from where the last one stopped. It used to take the
+ * walk's first window every round: the partitions past it were never
+ * fetched. */
+START_TEST(test_windows_taken_in_turn_without_the_set)
+{
+    enum { N = 11, MAX = 4 };
+    fail_set_builds = true;
+    windowed_topic(N, MAX);
+    for (int round = 0; round < 2; round++) {
+        replicate_again("a", N);
+    }
+    ck_assert_uint_gt(failed_set_builds, 0);
+    ck_assert_uint_gt(follower.rm.fetcher_stats.overflow_rounds, 0);
+    fail_set_builds = false;
+}
+END_TEST
+
+/* Partitions the follower throttle holds back are counted in every fetch
+ * round, those past the window a full request leaves for the next round
+ * too: only the rounds whose window reached them used to count them. Here
+ * 8 partitions take two windows of 4 and the other 4, behind and throttled,
+ * are never fetched. */
+START_TEST(test_throttled_past_the_window_counted)
+{
+    enum { N = 12, MAX = 4, THROTTLED = 4 };
+    follower.rm.fetch_request_max_partitions = MAX;
+    TopicState *t = add_topic("a", N, 0x41);
+    ck_assert_int_eq(
+        image_set_topic_config(t, "follower.replication.throttled.replicas", "8:1,9:1,10:1,11:1"),
+        0);
+    ck_assert_int_eq(image_set_broker_config(img, "1", "follower.replication.throttled.rate", "1"),
+                     0);
+    /* Over the bound of 1 byte a second from the first round to the end
+     * of the test (the rate forgets it after 11 s). */
+    replication_quota_record(&follower.rm.follower_quota, 1000000, uv_now(&loop));
+    refresh();
+    for (int32_t i = 0; i < N; i++) {
+        produce("a", i, 1);
+    }
+    for (int32_t i = 0; i < N - THROTTLED; i++) {
+        RUN_UNTIL(caught_up("a", i), "every unthrottled partition replicated");
+    }
+    run_rounds(2, "fetch rounds once caught up");
+    uint64_t held = follower.rm.follower_quota.held_back;
+    uint64_t full = follower.rm.fetcher_stats.full_rounds;
+    run_rounds(6, "more fetch rounds");
+    uint64_t rounds_run = follower.rm.fetcher_stats.full_rounds - full;
+    ck_assert_msg(follower.rm.follower_quota.held_back - held == THROTTLED * rounds_run,
+                  "%llu held back in %llu rounds of %d throttled partitions",
+                  (unsigned long long)(follower.rm.follower_quota.held_back - held),
+                  (unsigned long long)rounds_run, THROTTLED);
+    for (int32_t i = N - THROTTLED; i < N; i++) {
+        ck_assert_int_eq(follower_end("a", i), 0);
+    }
+}
+END_TEST
+
+/* With more partitions than a request names, a window with nothing new
+ * does not keep the next ones waiting: rounds ask without waiting until the
+ * windows come back empty all the way round, and only then wait. The wait
+ * here is 10 minutes: records on every partition, and two more batches on
+ * one (a fetch takes one batch of a partition), are all replicated at once.
+ * Each window with nothing new used to wait the whole 10 minutes before the
+ * next was asked. */
+START_TEST(test_empty_windows_do_not_hold_back_the_next)
+{
+    enum { N = 12, MAX = 4 };
+    windowed_topic(N, MAX);
+    follower_fetch_wait("600000");
+    run_rounds(1, "a fetch with the long wait");
+    for (int32_t i = 0; i < N; i++) {
+        produce("a", i, 1);
+    }
+    produce("a", 5, 2);
+    for (int32_t i = 0; i < N; i++) {
+        RUN_UNTIL(caught_up("a", i), "every partition replicated");
+    }
 }
 END_TEST
 
@@ -638,9 +755,7 @@ START_TEST(test_sweep_keeps_idle_follower_when_fetches_turn_sparse)
     ck_assert_msg(
         sluice_config_set(&leader.cfg, "replica.lag.time.max.ms", "1600", err, sizeof err) == 0,
         "%s", err);
-    ck_assert_msg(
-        sluice_config_set(&follower.cfg, "replica.fetch.wait.max.ms", "840", err, sizeof err) == 0,
-        "%s", err);
+    follower_fetch_wait("840");
     run_rounds(3, "a steady session");
     int32_t n = N;
     memset(dropped, 0, sizeof dropped);
@@ -682,6 +797,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_sweep_spread_over_fetches);
     tcase_add_test(tc, test_more_partitions_than_one_request_names);
     tcase_add_test(tc, test_truncation_rounds_keep_the_fetch_window);
+    tcase_add_test(tc, test_windows_taken_in_turn_without_the_set);
+    tcase_add_test(tc, test_throttled_past_the_window_counted);
+    tcase_add_test(tc, test_empty_windows_do_not_hold_back_the_next);
     tcase_add_test(tc, test_sweep_keeps_idle_follower_when_fetches_turn_sparse);
     suite_add_tcase(s, tc);
     return s;

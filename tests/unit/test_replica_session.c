@@ -389,6 +389,51 @@ START_TEST(test_bounds)
 }
 END_TEST
 
+/* Partitions [from, from + n) of topic "t" forgotten in `r`. */
+static void forget_range(struct req *r, int32_t from, int32_t n)
+{
+    int32_t *parts = calloc((size_t)n, sizeof *parts);
+    for (int32_t i = 0; i < n; i++) {
+        parts[i] = from + i;
+    }
+    forget(r, parts, (size_t)n);
+    free(parts);
+}
+
+/* A follower of more partitions than a request names moves its session on
+ * to its next window, a request's worth, each round: one request names the
+ * whole window, new to the session, and forgets the last one. The session
+ * holds both for a moment and continues: a session bound below twice a
+ * request's would drop it at every move (the follower then starts over,
+ * past the window it asked for). */
+START_TEST(test_session_moves_to_next_window)
+{
+    enum { W = REPLICA_FETCH_MAX_PARTITIONS };
+    struct replica_session_cache *c = replica_session_cache_new(9, NULL);
+    struct req *r = request(2, 0, REPLICA_SESSION_EPOCH_NEW, 0, W, 0);
+    struct replica_session_fetch f = resolve(c, r, 8, 1);
+    req_free(r);
+    int32_t id = f.session_id;
+    ck_assert_int_ne(id, 0);
+    replica_session_fetch_release(&f);
+    for (int32_t epoch = 2; epoch < 5; epoch++) {
+        int32_t from = epoch % 2 == 0 ? W : 0, last = W - from;
+        r = request(2, id, epoch, from, from + W, 0);
+        forget_range(r, last, W);
+        f = resolve(c, r, 8, (uint64_t)epoch);
+        req_free(r);
+        ck_assert_int_eq(f.error, 0);
+        ck_assert_int_eq(f.session_id, id);
+        ck_assert_uint_eq(f.n_partitions, W);
+        ck_assert_ptr_nonnull(find(&f, from));
+        ck_assert_ptr_null(find(&f, last));
+        ck_assert_uint_eq(replica_session_cache_partitions(c), W);
+        replica_session_fetch_release(&f);
+    }
+    replica_session_cache_free(c);
+}
+END_TEST
+
 START_TEST(test_duplicates_and_many_topics)
 {
     /* A request naming a partition twice, and topics coming and going: the
@@ -515,6 +560,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_epochs_and_ownership);
     tcase_add_test(tc, test_eviction);
     tcase_add_test(tc, test_bounds);
+    tcase_add_test(tc, test_session_moves_to_next_window);
     tcase_add_test(tc, test_duplicates_and_many_topics);
     tcase_add_test(tc, test_without_a_copy);
     suite_add_tcase(s, tc);
