@@ -3,6 +3,7 @@
  * window, expiry and the snapshot encoding. */
 #include "broker/log/producer_state.h"
 #include "broker/log/partition_log.h"
+#include "broker/log/partition_log_internal.h"
 #include "common/bigendian.h"
 #include "tests/unit/check_main.h"
 #include "tests/unit/log_test_util.h"
@@ -305,6 +306,89 @@ static void rewrite_first_producer_id(const char *name, int64_t producer_id)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+/* The snapshots on disk of `name` strictly inside (lo, hi). */
+static int snapshots_between(const char *name, int64_t lo, int64_t hi)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    DIR *d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        if (len == 29 && strcmp(e->d_name + 20, ".snapshot") == 0) {
+            int64_t off = strtoll(e->d_name, NULL, 10);
+            n += off > lo && off < hi;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* Within one (1 GiB) segment, a snapshot every snapshot_interval_bytes: a
+ * truncation rebuilds the producer state from the last one below the cut,
+ * not from the segment's start (before, a truncation replayed the whole
+ * active segment on the loop: 321 ms for 1 GiB of 16 KiB batches). The
+ * segment keeps the last two taken within it, and a roll drops them. */
+START_TEST(test_truncation_replays_from_a_snapshot_within_the_segment)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL); /* 1 GiB segments: no roll below */
+    struct partition_log *log = open_log("t-0", &tc);
+    struct log_append_info info;
+    ck_assert_int_eq(leader_append(log, 3, 77, 0, &info), 0);
+    log->snapshot_interval_bytes = log_active(log)->size * 3;
+    for (int i = 1; i < 24; i++) {
+        ck_assert_int_eq(leader_append(log, 3, 77, i * 3, &info), 0);
+        uv_run(&loop, UV_RUN_DEFAULT); /* each flush writes the snapshot it carries */
+    }
+    ck_assert_int_eq(partition_log_segment_count(log), 1);
+    int64_t end = partition_log_end_offset(log);
+    ck_assert_int_eq(end, 72);
+    /* At most the last two within the segment stay. */
+    ck_assert_int_ge(snapshots_between("t-0", 0, end), 1);
+    ck_assert_int_le(snapshots_between("t-0", 0, end), 2);
+    ck_assert_int_eq(snapshots_between("t-0", 0, end - 18), 0);
+
+    /* The first batch's producer id is now another: a replay from the
+     * segment's start would put producer 78 into the state. */
+    rewrite_first_producer_id("t-0", 78);
+    ck_assert_int_eq(partition_log_truncate_to(log, end - 3), 0);
+    ck_assert_ptr_null(producer_state_find(partition_log_producers(log), 78));
+    /* Producer 77's state is that of the batches below the cut. */
+    ck_assert_int_eq(leader_append(log, 3, 77, 66, &info), 0);
+    ck_assert(info.duplicate);
+    ck_assert_int_eq(leader_append(log, 3, 77, 69, &info), 0);
+    ck_assert(!info.duplicate);
+    ck_assert_int_eq(info.first_offset, end - 3);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+/* A roll drops the rolled segment's snapshots within it: what stays is one
+ * per segment base, as before. */
+START_TEST(test_roll_drops_the_snapshots_within_the_rolled_segment)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, "segment.bytes=3000", NULL);
+    struct partition_log *log = open_log("t-0", &tc);
+    struct log_append_info info;
+    ck_assert_int_eq(leader_append(log, 3, 77, 0, &info), 0);
+    log->snapshot_interval_bytes = log_active(log)->size;
+    int32_t seq = 3;
+    while (partition_log_segment_count(log) < 3) {
+        ck_assert_int_eq(leader_append(log, 3, 77, seq, &info), 0);
+        seq += 3;
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    int64_t first_roll = log->segs[1]->base_offset;
+    ck_assert_int_eq(snapshots_between("t-0", 0, first_roll), 0);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
 START_TEST(test_snapshot_written_after_roll_by_the_flush_and_used_on_reopen)
 {
     struct topic_config tc;
@@ -458,6 +542,8 @@ static Suite *make_suite(void)
     tcase_add_test(tl, test_truncation_below_a_snapshot_in_flight_voids_it);
     tcase_add_test(tl, test_follower_builds_the_same_state_and_truncation_rebuilds_it);
     tcase_add_test(tl, test_idempotent_append_of_two_batches_is_refused);
+    tcase_add_test(tl, test_truncation_replays_from_a_snapshot_within_the_segment);
+    tcase_add_test(tl, test_roll_drops_the_snapshots_within_the_rolled_segment);
     suite_add_tcase(s, tl);
     return s;
 }
