@@ -216,7 +216,8 @@ static int leader_append(struct partition_log *log, int count, int64_t pid, int3
     return rv;
 }
 
-static int snapshot_files(const char *name)
+/* The snapshots on disk of `name` strictly inside (lo, hi). */
+static int snapshots_between(const char *name, int64_t lo, int64_t hi)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -224,10 +225,19 @@ static int snapshot_files(const char *name)
     ck_assert_ptr_nonnull(d);
     int n = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        n += strstr(e->d_name, ".snapshot") != NULL;
+        size_t len = strlen(e->d_name);
+        if (len == 29 && strcmp(e->d_name + 20, ".snapshot") == 0) {
+            int64_t off = strtoll(e->d_name, NULL, 10);
+            n += off > lo && off < hi;
+        }
     }
     closedir(d);
     return n;
+}
+
+static int snapshot_files(const char *name)
+{
+    return snapshots_between(name, -1, INT64_MAX);
 }
 
 START_TEST(test_log_dedupes_across_rolls_and_reopen)
@@ -304,25 +314,6 @@ static void rewrite_first_producer_id(const char *name, int64_t producer_id)
     ck_assert_int_eq(fseek(f, 43, SEEK_SET), 0);
     ck_assert_uint_eq(fwrite(id, 1, sizeof id, f), sizeof id);
     ck_assert_int_eq(fclose(f), 0);
-}
-
-/* The snapshots on disk of `name` strictly inside (lo, hi). */
-static int snapshots_between(const char *name, int64_t lo, int64_t hi)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    DIR *d = opendir(path);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        size_t len = strlen(e->d_name);
-        if (len == 29 && strcmp(e->d_name + 20, ".snapshot") == 0) {
-            int64_t off = strtoll(e->d_name, NULL, 10);
-            n += off > lo && off < hi;
-        }
-    }
-    closedir(d);
-    return n;
 }
 
 /* Within one (1 GiB) segment, a snapshot every snapshot_interval_bytes: a
