@@ -66,7 +66,7 @@ static void remove_snapshot_in(const char *dir, int64_t offset)
  * gap_lo and gap_hi; return the largest kept (-1: none). Also runs on the
  * thread pool (after a snapshot write). */
 static int64_t prune_snapshots_in(const char *dir, int64_t lo, int64_t hi, int64_t gap_lo,
-                                  int64_t gap_hi)
+                                  int64_t gap_hi, int *removed)
 {
     DIR *d = opendir(dir);
     int64_t best = -1;
@@ -81,6 +81,9 @@ static int64_t prune_snapshots_in(const char *dir, int64_t lo, int64_t hi, int64
         }
         if (off < lo || off > hi || (off > gap_lo && off < gap_hi)) {
             remove_snapshot_in(dir, off);
+            if (removed != NULL) {
+                (*removed)++;
+            }
         } else if (off > best) {
             best = off;
         }
@@ -94,9 +97,14 @@ static void remove_snapshot(const struct partition_log *log, int64_t offset)
     remove_snapshot_in(log->dir, offset);
 }
 
-static int64_t prune_snapshots(const struct partition_log *log, int64_t lo, int64_t hi)
+/* A removal marks the directory for the next flush's fsync: a snapshot of
+ * truncated batches must not come back after a crash beside new data. */
+static int64_t prune_snapshots(struct partition_log *log, int64_t lo, int64_t hi)
 {
-    return prune_snapshots_in(log->dir, lo, hi, 0, 0);
+    int removed = 0;
+    int64_t kept = prune_snapshots_in(log->dir, lo, hi, 0, 0, &removed);
+    log->dir_dirty |= removed > 0;
+    return kept;
 }
 
 static int read_snapshot(struct partition_log *log, int64_t offset)
@@ -184,7 +192,8 @@ static int replay_from(struct partition_log *log, int64_t from)
          * batch at or below it. */
         int64_t pos = from > seg->base_offset ? segment_lookup_position(seg, from) : 0;
         struct record_batch_header first;
-        if (pos > 0 && (segment_read_header(cur, pos, &first) < 0 || first.base_offset > from)) {
+        if (pos > 0 && (segment_read_header(cur, pos, &first) < 0 || first.base_offset > from ||
+                        first.base_offset < seg->base_offset)) {
             pos = 0;
         }
         while (pos < seg->size && rv == 0) {
@@ -208,6 +217,7 @@ static int replay_from(struct partition_log *log, int64_t from)
 int log_producers_load(struct partition_log *log)
 {
     producer_state_clear(&log->producers);
+    log->producers_incomplete = false;
     int64_t snap = prune_snapshots(log, 0, log_end(log));
     int64_t from = log->segs[0]->base_offset;
     while (snap >= 0) {
@@ -297,9 +307,15 @@ int log_producers_note(struct partition_log *log, const uint8_t *batches,
     if (log->producers.oldest_timestamp < oldest) {
         log_note_deadline(log); /* a producer that may expire sooner than the rest */
     }
+    log->producers_incomplete |= rv < 0;
     log->snapshot_bytes += (int64_t)pos;
-    if (rv == 0 && log->snapshot_bytes >= log->snapshot_interval_bytes &&
-        log_producers_snapshot(log) == 0) {
+    /* Not while an earlier snapshot waits for its flush (it would replace
+     * it: a roll's would be lost), nor while a completed transaction's
+     * marker is above the high watermark (a snapshot does not keep those, so
+     * a rebuild from it would let the LSO pass them): the next append asks
+     * again. */
+    if (log->snapshot_bytes >= log->snapshot_interval_bytes && log->snapshot_pending == NULL &&
+        log->producers.unreplicated_by_marker.live == 0 && log_producers_snapshot(log) == 0) {
         /* Written once the batches below it are durable: flush soon. */
         log->flush_soon = true;
         partition_log_flush_if_due(log);
@@ -341,6 +357,9 @@ void log_producers_snapshot_free(struct producer_snapshot *s)
 
 int log_producers_snapshot(struct partition_log *log)
 {
+    if (log->producers_incomplete) {
+        return -EAGAIN; /* logged when the batch was missed */
+    }
     struct producer_snapshot *s = calloc(1, sizeof *s);
     int rv = s != NULL ? 0 : -ENOMEM;
     if (rv == 0 && (s->dir = strdup(log->dir)) == NULL) {
@@ -380,10 +399,8 @@ int log_producers_snapshot(struct partition_log *log)
     log->snapshot_bytes = 0;
     /* A newer snapshot covers everything an older unwritten one would,
      * including what that one was to delete. */
-    struct producer_snapshot *old = log->snapshot_pending;
-    if (old != NULL && old->offset > base && s->offset > base) {
-        s->drop_below = old->drop_below; /* its file never came: keep the one before it */
-    } else if (old != NULL && old->drop_above < old->drop_below) {
+    struct producer_snapshot *old = log->snapshot_pending; /* a roll's replaces a mid one */
+    if (old != NULL && old->drop_above < old->drop_below) {
         s->drop_below = old->drop_below > s->drop_below ? old->drop_below : s->drop_below;
         s->drop_above = old->drop_above < s->drop_above ? old->drop_above : s->drop_above;
     }
@@ -429,7 +446,7 @@ void log_producers_snapshot_write(struct producer_snapshot *s)
     if (rv == 0) {
         /* Keep the snapshots of the segments still in the log (newer ones
          * are a later roll's, or gone with a truncation). */
-        prune_snapshots_in(s->dir, s->keep_from, INT64_MAX, s->drop_above, s->drop_below);
+        prune_snapshots_in(s->dir, s->keep_from, INT64_MAX, s->drop_above, s->drop_below, NULL);
     }
 }
 
@@ -463,6 +480,9 @@ int log_producers_after_truncation(struct partition_log *log)
 void log_producers_reset(struct partition_log *log)
 {
     producer_state_clear(&log->producers);
+    log->producers_incomplete = false;
+    log->mid_snapshot = -1;
+    log->snapshot_bytes = 0;
     log_flush_void_snapshots(log, -1); /* none of them describes the emptied log */
     prune_snapshots(log, INT64_MAX, INT64_MAX);
 }

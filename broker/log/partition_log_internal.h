@@ -93,6 +93,9 @@ struct partition_log {
     int64_t snapshot_bytes;
     int64_t snapshot_interval_bytes; /* PRODUCER_SNAPSHOT_INTERVAL_BYTES; tests set less */
     int64_t mid_snapshot;            /* the last taken within the active segment, -1: none */
+    /* A batch the state could not take (out of memory, a .txnindex write):
+     * no snapshot is taken until the next load rebuilds it from the log. */
+    bool producers_incomplete;
     struct log_flush_req *waiters;
     /* cleaner state (log_cleaner.c) */
     int64_t clean_offset;         /* everything below has been cleaned (a segment base) */

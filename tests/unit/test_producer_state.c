@@ -380,6 +380,156 @@ START_TEST(test_roll_drops_the_snapshots_within_the_rolled_segment)
 }
 END_TEST
 
+/* A roll's snapshot waiting for its flush is not replaced by snapshots within
+ * the new segment (it would be lost, and what it was to delete with it): the
+ * rolled segment's snapshots within it go all the same. */
+START_TEST(test_pending_roll_snapshot_is_not_replaced_by_one_within_the_segment)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, "segment.bytes=3000", NULL);
+    struct partition_log *log = open_log("t-0", &tc);
+    struct log_append_info info;
+    ck_assert_int_eq(leader_append(log, 3, 77, 0, &info), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    log->snapshot_interval_bytes = log_active(log)->size;
+    int32_t seq = 3;
+    for (int i = 0; i < 3; i++) { /* snapshots within segment 0, each written */
+        ck_assert_int_eq(leader_append(log, 3, 77, seq, &info), 0);
+        seq += 3;
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    ck_assert_int_eq(partition_log_segment_count(log), 1);
+    /* A burst without the loop: a roll, then appends past the interval. */
+    while (partition_log_segment_count(log) < 2) {
+        ck_assert_int_eq(leader_append(log, 3, 77, seq, &info), 0);
+        seq += 3;
+    }
+    int64_t first_roll = log->segs[1]->base_offset;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(leader_append(log, 3, 77, seq, &info), 0);
+        seq += 3;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert(file_exists("t-0", first_roll));
+    ck_assert_int_eq(snapshots_between("t-0", 0, first_roll), 0);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+static int txn_append(struct partition_log *log, int count, int64_t pid, int32_t seq)
+{
+    struct buf b = BUF_INIT;
+    idem_batch(&b, count, pid, 0, seq);
+    be16_store(b.data + 21, RECORD_BATCH_ATTR_TRANSACTIONAL);
+    tb_fix_crc(b.data);
+    struct log_append_info info;
+    int rv = partition_log_append(log, b.data, b.len, 1, &info);
+    buf_free(&b);
+    return rv;
+}
+
+/* A snapshot keeps no completed transaction whose marker is above the high
+ * watermark, so none is taken within the segment while there is one: a
+ * truncation that rebuilt from it would let the LSO pass the transaction
+ * (read_committed consumers would read it before its marker is
+ * replicated). Once the high watermark passes the marker, one is taken. */
+START_TEST(test_no_snapshot_within_the_segment_while_a_transaction_is_unreplicated)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL);
+    struct partition_log *log = open_log("t-0", &tc);
+    struct log_append_info info;
+    ck_assert_int_eq(txn_append(log, 2, 7, 0), 0); /* 0-1 */
+    struct log_txn_marker m = {7, 0, 1, true};
+    ck_assert_int_eq(partition_log_append_marker(log, &m, 1, &info), 0); /* 2 */
+    ck_assert_int_eq(partition_log_first_unstable_offset(log), 0);       /* HW 0 */
+    log->snapshot_interval_bytes = 1;
+    ck_assert_int_eq(leader_append(log, 3, 77, 0, &info), 0); /* 3-5 */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert(!file_exists("t-0", 6));
+    ck_assert_int_eq(leader_append(log, 3, 77, 3, &info), 0); /* 6-8 */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(partition_log_truncate_to(log, 6), 0);
+    ck_assert_int_eq(partition_log_first_unstable_offset(log), 0);
+    partition_log_set_high_watermark(log, 6);
+    ck_assert_int_eq(leader_append(log, 3, 77, 3, &info), 0); /* 6-8 again */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert(file_exists("t-0", 9));
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+/* A full truncation forgets the old log's snapshots within its segment: the
+ * new log's first one is kept, not taken for a superseded one. */
+START_TEST(test_full_truncation_starts_the_snapshots_within_the_segment_afresh)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL);
+    struct partition_log *log = open_log("t-0", &tc);
+    struct log_append_info info;
+    int32_t seq = 0;
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(leader_append(log, 3, 77, seq, &info), 0);
+        seq += 3;
+    }
+    log->snapshot_interval_bytes = 1;
+    ck_assert_int_eq(leader_append(log, 3, 77, seq, &info), 0); /* snapshot at 33 */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert(file_exists("t-0", 33));
+    ck_assert_int_eq(partition_log_truncate_fully_and_start_at(log, 5), 0);
+    ck_assert_int_eq(leader_append(log, 3, 78, 0, &info), 0); /* 5-7, snapshot at 8 */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert(file_exists("t-0", 8));
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
+/* An aborted transaction spanning a snapshot within the segment: truncations
+ * above and below its marker, and a reopen, rebuild the .txnindex and the
+ * LSO from the snapshot and the batches after it. */
+START_TEST(test_transaction_spanning_a_snapshot_within_the_segment)
+{
+    struct topic_config tc;
+    tb_topic_config(&tc, NULL);
+    struct partition_log *log = open_log("t-0", &tc);
+    struct log_append_info info;
+    ck_assert_int_eq(txn_append(log, 2, 7, 0), 0); /* 0-1 */
+    log->snapshot_interval_bytes = 1;
+    ck_assert_int_eq(leader_append(log, 3, 77, 0, &info), 0); /* 2-4, snapshot at 5 */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    log->snapshot_interval_bytes = 1 << 30;
+    ck_assert_int_eq(txn_append(log, 2, 7, 2), 0);            /* 5-6 */
+    ck_assert_int_eq(leader_append(log, 1, 77, 3, &info), 0); /* 7 */
+    struct log_txn_marker m = {7, 0, 1, false};
+    ck_assert_int_eq(partition_log_append_marker(log, &m, 1, &info), 0); /* 8: abort */
+    ck_assert_int_eq(leader_append(log, 3, 77, 4, &info), 0);            /* 9-11 */
+    partition_log_set_high_watermark(log, 12);
+    ck_assert(file_exists("t-0", 5));
+    struct txn_index_entry out[8];
+    size_t n = 0;
+    ck_assert_int_eq(partition_log_aborted_txns(log, 0, 12, out, 8, &n), 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(partition_log_truncate_to(log, 9), 0);
+    ck_assert_int_eq(partition_log_aborted_txns(log, 0, 12, out, 8, &n), 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(out[0].first_offset, 0);
+    ck_assert_int_eq(out[0].last_offset, 8);
+    ck_assert_int_eq(partition_log_first_unstable_offset(log), INT64_MAX);
+    ck_assert_int_eq(partition_log_truncate_to(log, 8), 0);
+    ck_assert_int_eq(partition_log_aborted_txns(log, 0, 12, out, 8, &n), 0);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(partition_log_first_unstable_offset(log), 0);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    log = open_log("t-0", &tc);
+    ck_assert_int_eq(partition_log_first_unstable_offset(log), 0);
+    ck_assert_int_eq(partition_log_close(log), 0);
+    topic_config_free(&tc);
+}
+END_TEST
+
 START_TEST(test_snapshot_written_after_roll_by_the_flush_and_used_on_reopen)
 {
     struct topic_config tc;
@@ -535,6 +685,10 @@ static Suite *make_suite(void)
     tcase_add_test(tl, test_idempotent_append_of_two_batches_is_refused);
     tcase_add_test(tl, test_truncation_replays_from_a_snapshot_within_the_segment);
     tcase_add_test(tl, test_roll_drops_the_snapshots_within_the_rolled_segment);
+    tcase_add_test(tl, test_pending_roll_snapshot_is_not_replaced_by_one_within_the_segment);
+    tcase_add_test(tl, test_no_snapshot_within_the_segment_while_a_transaction_is_unreplicated);
+    tcase_add_test(tl, test_full_truncation_starts_the_snapshots_within_the_segment_afresh);
+    tcase_add_test(tl, test_transaction_spanning_a_snapshot_within_the_segment);
     suite_add_tcase(s, tl);
     return s;
 }
