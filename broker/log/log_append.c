@@ -165,7 +165,7 @@ static int roll(struct partition_log *log)
     log_note_cleanable(log);           /* or be compacted */
     /* Kafka flushes a segment once it is no longer active, so the recovery
      * point keeps up and a restart re-validates only the recent data. */
-    log->roll_flush = true;
+    log->flush_soon = true;
     log_debug("log", "rolled segment dir=%s base_offset=%" PRId64 " previous_size=%" PRId64,
               log->dir, seg->base_offset, old->size);
     return 0;

@@ -253,7 +253,7 @@ static int start_flush(struct partition_log *log)
         return rv;
     }
     log->flush_inflight = job;
-    log->roll_flush = false;
+    log->flush_soon = false;
     log->unflushed_messages = 0;
     log->last_flush_ms = log_now_ms(log);
     return 0;
@@ -281,7 +281,7 @@ void partition_log_flush_if_due(struct partition_log *log)
     if (log->flush_inflight != NULL || log->io_error != 0) {
         return;
     }
-    if (log->roll_flush || (log->unflushed_messages > 0 &&
+    if (log->flush_soon || (log->unflushed_messages > 0 &&
                             (log->unflushed_messages >= log->cfg.flush_messages ||
                              log_now_ms(log) - log->last_flush_ms >= log->cfg.flush_ms))) {
         (void)start_flush(log);

@@ -1,8 +1,16 @@
 /* The partition log's producer state (producer_state.h): checked on the
  * leader's append, fed by both append paths, snapshotted at segment roll
- * (`<offset>.snapshot`, Kafka's ProducerStateManager files) and rebuilt on
+ * (`<offset>.snapshot`, Kafka's ProducerStateManager files) and every
+ * PRODUCER_SNAPSHOT_INTERVAL_BYTES within the active segment, and rebuilt on
  * open and after truncation from the latest snapshot at or below the log end
- * plus the batches after it (from the log start when there is none). */
+ * plus the batches after it (from the log start when there is none).
+ *
+ * Kafka snapshots only at rolls, so its rebuild after a truncation replays
+ * the active segment from its start; here that ran on the loop, 321 ms for a
+ * 1 GiB segment of 16 KiB batches with every page cached. The snapshots
+ * within the segment bound it to an interval or two: the active segment keeps
+ * its base's snapshot and the last two taken within it, and a roll's snapshot
+ * takes the rolled segment's away. */
 #include "broker/log/partition_log_internal.h"
 
 #include <dirent.h>
@@ -54,9 +62,11 @@ static void remove_snapshot_in(const char *dir, int64_t offset)
     }
 }
 
-/* Delete the snapshots of `dir` outside [lo, hi]; return the largest kept
- * (-1: none). Also runs on the thread pool (after a snapshot write). */
-static int64_t prune_snapshots_in(const char *dir, int64_t lo, int64_t hi)
+/* Delete the snapshots of `dir` outside [lo, hi] and those strictly between
+ * gap_lo and gap_hi; return the largest kept (-1: none). Also runs on the
+ * thread pool (after a snapshot write). */
+static int64_t prune_snapshots_in(const char *dir, int64_t lo, int64_t hi, int64_t gap_lo,
+                                  int64_t gap_hi, int *removed)
 {
     DIR *d = opendir(dir);
     int64_t best = -1;
@@ -69,8 +79,11 @@ static int64_t prune_snapshots_in(const char *dir, int64_t lo, int64_t hi)
         if (off < 0) {
             continue;
         }
-        if (off < lo || off > hi) {
+        if (off < lo || off > hi || (off > gap_lo && off < gap_hi)) {
             remove_snapshot_in(dir, off);
+            if (removed != NULL) {
+                (*removed)++;
+            }
         } else if (off > best) {
             best = off;
         }
@@ -84,9 +97,14 @@ static void remove_snapshot(const struct partition_log *log, int64_t offset)
     remove_snapshot_in(log->dir, offset);
 }
 
-static int64_t prune_snapshots(const struct partition_log *log, int64_t lo, int64_t hi)
+/* A removal marks the directory for the next flush's fsync: a snapshot of
+ * truncated batches must not come back after a crash beside new data. */
+static int64_t prune_snapshots(struct partition_log *log, int64_t lo, int64_t hi)
 {
-    return prune_snapshots_in(log->dir, lo, hi);
+    int removed = 0;
+    int64_t kept = prune_snapshots_in(log->dir, lo, hi, 0, 0, &removed);
+    log->dir_dirty |= removed > 0;
+    return kept;
 }
 
 static int read_snapshot(struct partition_log *log, int64_t offset)
@@ -169,7 +187,16 @@ static int replay_from(struct partition_log *log, int64_t from)
         }
         segment_cursor_init(cur, seg);
         int rv = 0;
-        for (int64_t pos = 0; pos < seg->size && rv == 0;) {
+        /* From the batch holding `from` (a snapshot within the segment), not
+         * the segment's start; from there too if the index entry names no
+         * batch at or below it. */
+        int64_t pos = from > seg->base_offset ? segment_lookup_position(seg, from) : 0;
+        struct record_batch_header first;
+        if (pos > 0 && (segment_read_header(cur, pos, &first) < 0 || first.base_offset > from ||
+                        first.base_offset < seg->base_offset)) {
+            pos = 0;
+        }
+        while (pos < seg->size && rv == 0) {
             struct record_batch_header h;
             if ((rv = segment_read_header(cur, pos, &h)) < 0) {
                 break;
@@ -190,6 +217,7 @@ static int replay_from(struct partition_log *log, int64_t from)
 int log_producers_load(struct partition_log *log)
 {
     producer_state_clear(&log->producers);
+    log->producers_incomplete = false;
     int64_t snap = prune_snapshots(log, 0, log_end(log));
     int64_t from = log->segs[0]->base_offset;
     while (snap >= 0) {
@@ -205,6 +233,8 @@ int log_producers_load(struct partition_log *log)
         snap = prune_snapshots(log, 0, snap - 1);
     }
     int rv = replay_from(log, from);
+    log->mid_snapshot = snap > log_active(log)->base_offset ? snap : -1;
+    log->snapshot_bytes = 0;
     producer_state_on_high_watermark(&log->producers, log->high_watermark);
     if (rv < 0) {
         log_error("log", "cannot rebuild producer state dir=%s error=%s", log->dir,
@@ -277,6 +307,20 @@ int log_producers_note(struct partition_log *log, const uint8_t *batches,
     if (log->producers.oldest_timestamp < oldest) {
         log_note_deadline(log); /* a producer that may expire sooner than the rest */
     }
+    log->producers_incomplete |= rv < 0;
+    log->snapshot_bytes += (int64_t)pos;
+    /* Not while an earlier snapshot waits for its flush (it would replace
+     * it: a roll's would be lost), nor while a completed transaction's
+     * marker is above the high watermark (a snapshot does not keep those, so
+     * a rebuild from it would let the LSO pass them): the next append asks
+     * again. */
+    if (log->snapshot_bytes >= log->snapshot_interval_bytes && log->snapshot_pending == NULL &&
+        log->producers.unreplicated_by_marker.live == 0 && log_producers_snapshot(log) == 0) {
+        /* Written once the batches below it are durable: flush soon. */
+        log->flush_soon = true;
+        partition_log_flush_if_due(log);
+        log_note_work(log);
+    }
     return rv;
 }
 
@@ -290,6 +334,9 @@ struct producer_snapshot {
     char *dir;
     int64_t offset;
     int64_t keep_from; /* older snapshots (below the first segment) go */
+    /* and those strictly between these two: taken within a segment and
+     * superseded (log_producers_snapshot) */
+    int64_t drop_above, drop_below;
     uint8_t *buf;
     size_t len;
     uv_mutex_t lock;
@@ -310,6 +357,9 @@ void log_producers_snapshot_free(struct producer_snapshot *s)
 
 int log_producers_snapshot(struct partition_log *log)
 {
+    if (log->producers_incomplete) {
+        return -EAGAIN; /* logged when the batch was missed */
+    }
     struct producer_snapshot *s = calloc(1, sizeof *s);
     int rv = s != NULL ? 0 : -ENOMEM;
     if (rv == 0 && (s->dir = strdup(log->dir)) == NULL) {
@@ -333,7 +383,27 @@ int log_producers_snapshot(struct partition_log *log)
     }
     s->offset = log_end(log);
     s->keep_from = log->segs[0]->base_offset;
-    /* A newer snapshot covers everything an older unwritten one would. */
+    int64_t base = log_active(log)->base_offset;
+    if (s->offset == base) {
+        /* At a roll: the rolled segment's snapshots within it go. */
+        s->drop_above = log->nsegs > 1 ? log->segs[log->nsegs - 2]->base_offset : base;
+        s->drop_below = base;
+        log->mid_snapshot = -1;
+    } else {
+        /* Within the active segment: the one before stays, for a
+         * truncation that goes below this one. */
+        s->drop_above = base;
+        s->drop_below = log->mid_snapshot > base ? log->mid_snapshot : base;
+        log->mid_snapshot = s->offset;
+    }
+    log->snapshot_bytes = 0;
+    /* A newer snapshot covers everything an older unwritten one would,
+     * including what that one was to delete. */
+    struct producer_snapshot *old = log->snapshot_pending; /* a roll's replaces a mid one */
+    if (old != NULL && old->drop_above < old->drop_below) {
+        s->drop_below = old->drop_below > s->drop_below ? old->drop_below : s->drop_below;
+        s->drop_above = old->drop_above < s->drop_above ? old->drop_above : s->drop_above;
+    }
     log_producers_snapshot_free(log->snapshot_pending);
     log->snapshot_pending = s;
     return 0;
@@ -376,7 +446,7 @@ void log_producers_snapshot_write(struct producer_snapshot *s)
     if (rv == 0) {
         /* Keep the snapshots of the segments still in the log (newer ones
          * are a later roll's, or gone with a truncation). */
-        prune_snapshots_in(s->dir, s->keep_from, INT64_MAX);
+        prune_snapshots_in(s->dir, s->keep_from, INT64_MAX, s->drop_above, s->drop_below, NULL);
     }
 }
 
@@ -410,6 +480,9 @@ int log_producers_after_truncation(struct partition_log *log)
 void log_producers_reset(struct partition_log *log)
 {
     producer_state_clear(&log->producers);
+    log->producers_incomplete = false;
+    log->mid_snapshot = -1;
+    log->snapshot_bytes = 0;
     log_flush_void_snapshots(log, -1); /* none of them describes the emptied log */
     prune_snapshots(log, INT64_MAX, INT64_MAX);
 }

@@ -142,6 +142,8 @@ static int log_alloc(uv_loop_t *loop, const char *dir, const struct topic_config
     }
     log->loop = loop;
     log->retention_size_trigger = INT64_MAX;
+    log->snapshot_interval_bytes = PRODUCER_SNAPSHOT_INTERVAL_BYTES;
+    log->mid_snapshot = -1;
     leader_epoch_cache_init(&log->epochs);
     producer_state_init(&log->producers);
     settings_from(&log->cfg, cfg);
@@ -386,7 +388,7 @@ bool partition_log_take_work(struct partition_log *log)
      * to the page cache, so a log written once is not visited every second
      * forever after. The next append or moved offset lists it again. */
     bool timed = log->unflushed_messages > 0 && log->cfg.flush_ms != INT64_MAX;
-    log->work_noted = timed || log->roll_flush || log->flush_inflight != NULL;
+    log->work_noted = timed || log->flush_soon || log->flush_inflight != NULL;
     return log->work_noted;
 }
 

@@ -34,6 +34,11 @@ struct flush_job;
 
 struct producer_snapshot;
 
+/* How much a truncation may have to replay to rebuild the producer state:
+ * a snapshot is taken within the active segment every this many bytes
+ * (log_producers.c). */
+#define PRODUCER_SNAPSHOT_INTERVAL_BYTES (32 * 1024 * 1024)
+
 struct spare_job;
 
 struct partition_log {
@@ -75,11 +80,22 @@ struct partition_log {
     /* flush state (log_flush.c) */
     int64_t unflushed_messages;
     int64_t last_flush_ms;
-    bool dir_dirty;  /* segment files created or removed since the last fsync */
-    bool roll_flush; /* a segment rolled: flush it in the background (as Kafka does) */
+    bool dir_dirty; /* segment files created or removed since the last fsync */
+    /* A segment rolled (Kafka flushes it in the background) or a producer
+     * snapshot waits for its batches to be durable: flush in the background. */
+    bool flush_soon;
     struct flush_job *flush_inflight;
-    /* Taken at the last roll, written by the next flush (log_producers.c). */
+    /* Taken at the last roll or within the active segment, written by the
+     * next flush (log_producers.c). */
     struct producer_snapshot *snapshot_pending;
+    /* Bytes appended since the last snapshot was taken; one is taken within
+     * the active segment every snapshot_interval_bytes (log_producers.c). */
+    int64_t snapshot_bytes;
+    int64_t snapshot_interval_bytes; /* PRODUCER_SNAPSHOT_INTERVAL_BYTES; tests set less */
+    int64_t mid_snapshot;            /* the last taken within the active segment, -1: none */
+    /* A batch the state could not take (out of memory, a .txnindex write):
+     * no snapshot is taken until the next load rebuilds it from the log. */
+    bool producers_incomplete;
     struct log_flush_req *waiters;
     /* cleaner state (log_cleaner.c) */
     int64_t clean_offset;         /* everything below has been cleaned (a segment base) */

@@ -45,7 +45,8 @@
  * does not parse, or whose crc or counts are wrong, is refused (the caller
  * rebuilds from the log instead). Unreplicated transactions are not in it:
  * a snapshot is taken at roll, and what it misses above the high watermark
- * only matters to a leader, which waits for its followers again anyway.
+ * only matters to a leader, which waits for its followers again anyway; one
+ * within a segment (log_producers.c) is taken only while there are none.
  *
  * The struct is the caller's (embedded in the partition log); entries are
  * owned. Loop thread only; the memory functions never log. */
