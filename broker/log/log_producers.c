@@ -288,6 +288,28 @@ int log_producers_check(struct partition_log *log, const struct record_batch_hea
     return 0;
 }
 
+/* The state below `offset`, encoded at roll or within the active segment
+ * (log_producers_note) and written by the flush that makes the batches below
+ * `offset` durable (log_flush.c), on the thread pool: a snapshot on disk then
+ * never describes batches a crash could still take from the log. `lock`
+ * orders the pool's file creation and rename against
+ * log_producers_snapshot_void on the loop: once voided, no file of it appears
+ * (a truncation or a deleted directory must not see one later). */
+struct producer_snapshot {
+    char *dir;
+    int64_t offset;
+    int64_t keep_from; /* older snapshots (below the first segment) go */
+    /* and those strictly between these two: taken within a segment and
+     * superseded (log_producers_snapshot) */
+    int64_t drop_above, drop_below;
+    bool at_roll; /* else within the segment */
+    uint8_t *buf;
+    size_t len;
+    uv_mutex_t lock;
+    bool voided; /* under lock */
+    int status;  /* the pool's result, read on the loop after the work */
+};
+
 int log_producers_note(struct partition_log *log, const uint8_t *batches,
                        const struct record_batch_header *hdrs, size_t n)
 {
@@ -309,13 +331,16 @@ int log_producers_note(struct partition_log *log, const uint8_t *batches,
     }
     log->producers_incomplete |= rv < 0;
     log->snapshot_bytes += (int64_t)pos;
-    /* Not while an earlier snapshot waits for its flush (it would replace
-     * it: a roll's would be lost), nor while a completed transaction's
-     * marker is above the high watermark (a snapshot does not keep those, so
-     * a rebuild from it would let the LSO pass them): the next append asks
-     * again. */
-    if (log->snapshot_bytes >= log->snapshot_interval_bytes && log->snapshot_pending == NULL &&
-        log->producers.unreplicated_by_marker.live == 0 && log_producers_snapshot(log) == 0) {
+    /* Not while a roll's snapshot waits for its flush (it would replace it,
+     * and the segment's base would have none), nor while a completed
+     * transaction's marker is above the high watermark (a snapshot does not
+     * keep those, so a rebuild from it would let the LSO pass them): the
+     * next append asks again. One within the segment still waiting is
+     * replaced: the flush writes the newest state. */
+    struct producer_snapshot *pending = log->snapshot_pending;
+    if (log->snapshot_bytes >= log->snapshot_interval_bytes &&
+        (pending == NULL || !pending->at_roll) && log->producers.unreplicated_by_marker.live == 0 &&
+        log_producers_snapshot(log) == 0) {
         /* Written once the batches below it are durable: flush soon. */
         log->flush_soon = true;
         partition_log_flush_if_due(log);
@@ -323,26 +348,6 @@ int log_producers_note(struct partition_log *log, const uint8_t *batches,
     }
     return rv;
 }
-
-/* The state below `offset`, encoded at roll and written by the flush that
- * makes the batches below `offset` durable (log_flush.c), on the thread pool:
- * a snapshot on disk then never describes batches a crash could still take
- * from the log. `lock` orders the pool's file creation and rename against
- * log_producers_snapshot_void on the loop: once voided, no file of it
- * appears (a truncation or a deleted directory must not see one later). */
-struct producer_snapshot {
-    char *dir;
-    int64_t offset;
-    int64_t keep_from; /* older snapshots (below the first segment) go */
-    /* and those strictly between these two: taken within a segment and
-     * superseded (log_producers_snapshot) */
-    int64_t drop_above, drop_below;
-    uint8_t *buf;
-    size_t len;
-    uv_mutex_t lock;
-    bool voided; /* under lock */
-    int status;  /* the pool's result, read on the loop after the work */
-};
 
 void log_producers_snapshot_free(struct producer_snapshot *s)
 {
@@ -399,8 +404,11 @@ int log_producers_snapshot(struct partition_log *log)
     log->snapshot_bytes = 0;
     /* A newer snapshot covers everything an older unwritten one would,
      * including what that one was to delete. */
-    struct producer_snapshot *old = log->snapshot_pending; /* a roll's replaces a mid one */
-    if (old != NULL && old->drop_above < old->drop_below) {
+    s->at_roll = s->offset == base;
+    struct producer_snapshot *old = log->snapshot_pending;
+    if (old != NULL && !old->at_roll && !s->at_roll) {
+        s->drop_below = old->drop_below; /* its file never came: keep the one before it */
+    } else if (old != NULL && old->drop_above < old->drop_below) {
         s->drop_below = old->drop_below > s->drop_below ? old->drop_below : s->drop_below;
         s->drop_above = old->drop_above < s->drop_above ? old->drop_above : s->drop_above;
     }
