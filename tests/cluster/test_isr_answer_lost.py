@@ -62,10 +62,17 @@ class Rules:
         self._run(node, "-A", chain, rule)
         self.added.append((node, chain, rule))
 
-    def clear(self):
+    def clear(self, node=None, chain=None):
+        """Remove the rules added in node's namespace (default: every
+        node's), only those of `chain` if given."""
+        kept = []
         while self.added:
-            node, chain, rule = self.added.pop()
-            self._run(node, "-D", chain, rule)
+            n, c, rule = self.added.pop()
+            if node in (None, n) and chain in (None, c):
+                self._run(n, "-D", c, rule)
+            else:
+                kept.append((n, c, rule))
+        self.added = kept[::-1]
 
     def fetches(self, follower, leader):
         """follower still registers and heartbeats, but cannot fetch: both
@@ -104,9 +111,9 @@ class Case:
     a node that is not the active controller: L leads it, B is the active
     controller, X the third replica. 200 records are acknowledged there."""
 
-    def __init__(self, network, clusters, topic):
+    def __init__(self, network, clusters, topic, session_ms=SESSION_MS, overrides=OVERRIDES):
         self.cluster = clusters(hosts=network.hosts, netns=network.namespaces,
-                                session_ms=SESSION_MS, overrides=OVERRIDES)
+                                session_ms=session_ms, overrides=overrides)
         self.topic = topic
         assert create(admin_for(self.cluster), topic, 3, 3, {"min.insync.replicas": "2"}) is None
         self.b = self.cluster.leader()
@@ -154,8 +161,8 @@ class Case:
         return wait_until(lambda: (lambda hw: hw is not None and (hw,))(probe()), 60,
                           "the high watermark")[0]
 
-    def new_leader_high_watermark(self):
-        """The new leader's high watermark: never below one seen before (E)."""
+    def check_high_watermark(self):
+        """The high watermark now: never below one seen before (E)."""
         hw = self.high_watermark()
         assert hw >= max(self.hws), (hw, self.hws)
         self.hws.append(hw)
@@ -185,6 +192,18 @@ class Case:
 
     def shrink_proposals(self, node):
         return self.logged(node, "followers lag: shrinking the ISR")
+
+    def shrink_unanswered(self, rules, follower):
+        """The leader's controller requests reach only the active
+        controller (B), which answers nothing it hears; `follower` is kept
+        from fetching, until the leader proposes the ISR without it.
+        Returns how many ISR answers the leader had applied before."""
+        answered = self.isr_answers(self.leader)
+        rules.controller_answers(self.cluster, self.leader, self.b)
+        rules.fetches(follower, self.leader)
+        wait_until(lambda: self.shrink_proposals(self.leader) >= 1, 30,
+                   f"the leader proposing the ISR without {follower.name}")
+        return answered
 
     def heal_and_check(self, rules):
         """Every rule gone and every node back: the ISR full again, 200 more
@@ -224,11 +243,7 @@ def test_committed_shrink_answer_lost_then_leader_dies(network, clusters):
     leader, b, x = c.leader, c.b, c.x
     rules = Rules(network)
     try:
-        answered = c.isr_answers(leader)
-        rules.controller_answers(c.cluster, leader, b)
-        rules.fetches(x, leader)
-        wait_until(lambda: c.shrink_proposals(leader) >= 1, 30,
-                   "the leader proposing the ISR without X")
+        answered = c.shrink_unanswered(rules, x)
         # A tail only the leader holds: B stops fetching, writes come
         # (acks=all: they wait for X, whom the leader still counts).
         rules.fetches(b, leader)
@@ -247,7 +262,7 @@ def test_committed_shrink_answer_lost_then_leader_dies(network, clusters):
                        "a new leader")
         assert part["leader"] == b.node_id, f"not elected from the committed ISR: {part}"
         assert part["leader_epoch"] > c.before["leader_epoch"], part
-        c.new_leader_high_watermark()
+        c.check_high_watermark()
         c.heal_and_check(rules)
     finally:
         rules.clear()
@@ -280,7 +295,7 @@ def test_shrink_request_lost_leader_acknowledges_nothing_then_dies(network, clus
         # L and B fenced: X, the one ISR member left, leads.
         part = c.state(lambda part: part["leader"] == x.node_id, "X elected")
         assert part["leader_epoch"] > c.before["leader_epoch"], part
-        c.new_leader_high_watermark()
+        c.check_high_watermark()
         c.heal_and_check(rules)
     finally:
         rules.clear()
