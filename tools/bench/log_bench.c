@@ -2,7 +2,7 @@
  * write() of the same bytes to the same directory, in the same run.
  *
  *   log_bench [--size 2G] [--dir DIR] [--record-size 1024] [--batch-bytes 16384]
- *             [--rounds 1] [--no-sync] [--segment-bytes N]
+ *             [--rounds 1] [--no-sync] [--segment-bytes N] [--truncate]
  *
  * After an untimed warm-up write, each round writes --size bytes with plain
  * write() of batch-sized chunks and appends record batches (records of
@@ -14,11 +14,20 @@
  * --no-sync. Like Kafka, the log fsyncs a segment in the background when it
  * rolls, so with several segments part of its flush overlaps the writes;
  * --segment-bytes larger than --size measures a single segment. Files are
- * removed afterwards. */
+ * removed afterwards.
+ *
+ * --truncate measures instead what a truncation of the last batch costs the
+ * loop (a follower cutting its tail after a leader change): the rebuild of
+ * the producer state replays the batches after the latest snapshot. Each
+ * round fills two logs of --size and flushes them: one with this build's
+ * producer snapshots (at rolls and every PRODUCER_SNAPSHOT_INTERVAL_BYTES
+ * within the active segment), the baseline with snapshots at rolls only, as
+ * Kafka's are; it prints both times and their ratio. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +37,7 @@
 #include <unistd.h>
 
 #include "broker/log/partition_log.h"
+#include "broker/log/partition_log_internal.h"
 #include "common/buf.h"
 #include "common/crc32c.h"
 #include "common/fs_util.h"
@@ -47,6 +57,7 @@ struct options {
     int rounds;
     int sync;
     const char *segment_bytes; /* NULL: the default log.segment.bytes */
+    int truncate;
 };
 
 static double now_s(void)
@@ -196,9 +207,11 @@ static int log_sync(uv_loop_t *loop, struct partition_log *log)
     return done == 1 ? 0 : done;
 }
 
-/* Append the batch in `batch` until `total` bytes are in the log. */
+/* Append the batch in `batch` until `total` bytes are in the log. With
+ * `truncate_ms`, then flush it and time a truncation of the last batch, with
+ * producer snapshots within the active segment only if `snapshots_within`. */
 static int bench_log(const struct options *o, const char *dir, struct buf *batch,
-                     struct measurement *m)
+                     struct measurement *m, bool snapshots_within, double *truncate_ms)
 {
     uv_loop_t loop;
     struct sluice_config broker;
@@ -220,6 +233,9 @@ static int bench_log(const struct options *o, const char *dir, struct buf *batch
         fprintf(stderr, "log_bench: %s\n", err);
         return rv;
     }
+    if (!snapshots_within) {
+        log->snapshot_interval_bytes = INT64_MAX;
+    }
     int64_t done = 0;
     *m = (struct measurement){0};
     measure(m, -1);
@@ -236,6 +252,13 @@ static int bench_log(const struct options *o, const char *dir, struct buf *batch
     }
     measure(m, 1);
     m->bytes = done;
+    if (rv == 0 && truncate_ms != NULL && (rv = log_sync(&loop, log)) == 0) {
+        int64_t end = partition_log_end_offset(log);
+        int64_t records = (int64_t)(o->batch_bytes / o->record_size);
+        double t0 = now_s();
+        rv = partition_log_truncate_to(log, end - records);
+        *truncate_ms = (now_s() - t0) * 1e3;
+    }
     int segments = partition_log_segment_count(log);
     partition_log_destroy(log);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -251,7 +274,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: log_bench [--size BYTES[K|M|G]] [--dir DIR] [--record-size N]\n"
                "                 [--batch-bytes N] [--rounds N] [--no-sync] [--segment-bytes N]\n"
-               "Compares partition log appends with plain write() in the same directory.\n");
+               "                 [--truncate]\n"
+               "Compares partition log appends with plain write() in the same directory;\n"
+               "--truncate: a truncation's producer-state rebuild against snapshots at rolls "
+               "only.\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -263,6 +289,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                                              {"rounds", required_argument, NULL, 'n'},
                                              {"no-sync", no_argument, NULL, 'S'},
                                              {"segment-bytes", required_argument, NULL, 'g'},
+                                             {"truncate", no_argument, NULL, 't'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c;
@@ -272,7 +299,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                           .batch_bytes = 16384,
                           .rounds = 1,
                           .sync = 1};
-    while ((c = getopt_long(argc, argv, "s:d:r:b:n:Sg:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:d:r:b:n:Sg:th", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             o->size = parse_size(optarg);
@@ -294,6 +321,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case 'g':
             o->segment_bytes = optarg;
+            break;
+        case 't':
+            o->truncate = 1;
             break;
         case 'h':
             usage(stdout);
@@ -354,7 +384,7 @@ static int run_round(const struct options *o, const char *dir, struct buf *batch
         if ((step == 0) == (round % 2 == 1)) {
             rv = bench_plain(o, dir, batch, &plain);
         } else {
-            rv = bench_log(o, dir, batch, &log);
+            rv = bench_log(o, dir, batch, &log, true, NULL);
         }
     }
     if (rv < 0) {
@@ -366,6 +396,33 @@ static int run_round(const struct options *o, const char *dir, struct buf *batch
     print_pair(label, &plain, &log);
     add(plain_sum, &plain);
     add(log_sum, &log);
+    return 0;
+}
+
+/* --truncate: the truncation's time with this build's snapshots and with
+ * snapshots at rolls only (the baseline), alternating which goes first. */
+static int truncate_round(const struct options *o, const char *dir, struct buf *batch, int round,
+                          double *within_sum, double *rolls_sum)
+{
+    struct measurement m;
+    double within = 0, rolls = 0;
+    int rv = 0;
+    for (int step = 0; step < 2 && rv == 0; step++) {
+        sync();
+        bool first_within = round % 2 == 1;
+        bool snapshots_within = (step == 0) == first_within;
+        rv = bench_log(o, dir, batch, &m, snapshots_within, snapshots_within ? &within : &rolls);
+    }
+    if (rv < 0) {
+        fprintf(stderr, "log_bench: round %d failed: %s\n", round, strerror(-rv));
+        return rv;
+    }
+    printf("round %d: truncation of the last batch %.2f ms | baseline (snapshots at rolls "
+           "only) %.2f ms | ratio %.1f\n",
+           round, within, rolls, within > 0 ? rolls / within : 0.0);
+    fflush(stdout);
+    *within_sum += within;
+    *rolls_sum += rolls;
     return 0;
 }
 
@@ -398,11 +455,17 @@ int main(int argc, char **argv)
      * is consistently slower (allocator and writeback warm-up), which would
      * otherwise flatter the log in round 1. */
     struct measurement warm, plain_sum = {0}, log_sum = {0};
+    double within_sum = 0, rolls_sum = 0;
     int rv = bench_plain(&o, dir, &batch, &warm);
     for (int r = 1; r <= o.rounds && rv == 0; r++) {
-        rv = run_round(&o, dir, &batch, r, &plain_sum, &log_sum);
+        rv = o.truncate ? truncate_round(&o, dir, &batch, r, &within_sum, &rolls_sum)
+                        : run_round(&o, dir, &batch, r, &plain_sum, &log_sum);
     }
-    if (rv == 0 && o.rounds > 1) {
+    if (rv == 0 && o.rounds > 1 && o.truncate) {
+        printf("all rounds: truncation %.2f ms | baseline %.2f ms | ratio %.1f\n",
+               within_sum / o.rounds, rolls_sum / o.rounds,
+               within_sum > 0 ? rolls_sum / within_sum : 0.0);
+    } else if (rv == 0 && o.rounds > 1) {
         print_pair("all rounds", &plain_sum, &log_sum);
     }
     buf_free(&batch);
