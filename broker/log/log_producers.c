@@ -389,7 +389,8 @@ int log_producers_snapshot(struct partition_log *log)
     s->offset = log_end(log);
     s->keep_from = log->segs[0]->base_offset;
     int64_t base = log_active(log)->base_offset;
-    if (s->offset == base) {
+    s->at_roll = s->offset == base;
+    if (s->at_roll) {
         /* At a roll: the rolled segment's snapshots within it go. */
         s->drop_above = log->nsegs > 1 ? log->segs[log->nsegs - 2]->base_offset : base;
         s->drop_below = base;
@@ -404,7 +405,6 @@ int log_producers_snapshot(struct partition_log *log)
     log->snapshot_bytes = 0;
     /* A newer snapshot covers everything an older unwritten one would,
      * including what that one was to delete. */
-    s->at_roll = s->offset == base;
     struct producer_snapshot *old = log->snapshot_pending;
     if (old != NULL && !old->at_roll && !s->at_roll) {
         s->drop_below = old->drop_below; /* its file never came: keep the one before it */

@@ -400,6 +400,17 @@ static void checkpoint_every_5ms(void)
                      0);
 }
 
+/* A changed entry ("other"-0), every write failing with `err`, and the
+ * checkpoint tick every 5 ms. */
+static void periodic_writes_failing_with(int err)
+{
+    struct log_checkpoint cp = {1, 2, 2};
+    ck_assert_int_eq(dir_checkpoint_set(lm.checkpoints[0], "other", 0, &cp), 0);
+    atomic_store(&fail_with, err);
+    checkpoint_every_5ms();
+    log_manager_start_timers(&lm);
+}
+
 /* A periodic checkpoint write that fails on the disk takes the directory
  * offline, as a failed write of its segments does (Kafka's checkpoint
  * writes report to its LogDirFailureChannel): the device is suspect. Before,
@@ -407,11 +418,7 @@ static void checkpoint_every_5ms(void)
  * directory went on taking records. */
 START_TEST(test_failed_periodic_write_takes_the_directory_offline)
 {
-    struct log_checkpoint cp = {1, 2, 2};
-    ck_assert_int_eq(dir_checkpoint_set(lm.checkpoints[0], "other", 0, &cp), 0);
-    atomic_store(&fail_with, -EIO);
-    checkpoint_every_5ms();
-    log_manager_start_timers(&lm);
+    periodic_writes_failing_with(-EIO);
     run_until_flag_or(&lm.dir_offline[0], 2000);
     ck_assert(lm.dir_offline[0]);
     ck_assert_int_ge(atomic_load(&writes), 1);
@@ -423,11 +430,7 @@ END_TEST
  * the next ticks retry until a write lands. */
 START_TEST(test_periodic_write_out_of_descriptors_is_retried)
 {
-    struct log_checkpoint cp = {1, 2, 2};
-    ck_assert_int_eq(dir_checkpoint_set(lm.checkpoints[0], "other", 0, &cp), 0);
-    atomic_store(&fail_with, -EMFILE);
-    checkpoint_every_5ms();
-    log_manager_start_timers(&lm);
+    periodic_writes_failing_with(-EMFILE);
     for (int turns = 0; turns < 10000 && atomic_load(&writes) < 3; turns++) {
         uv_run(&loop, UV_RUN_ONCE); /* the 5 ms tick keeps it from blocking */
     }
