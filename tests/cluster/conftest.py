@@ -5,7 +5,8 @@
 `franz_test_binary` is the Go client tests (tests/go) built once per session. Every
 broker still running at the end of a test is stopped with SIGTERM and must
 exit 0. When a test fails, the tail of each broker log it used is attached to
-the report ("broker logs" section).
+the report ("broker logs" section). Every test runs under a time limit
+(watchdog.py, SLUICE_TEST_TIMEOUT_S).
 """
 
 import os
@@ -21,6 +22,8 @@ from clustertest import Cluster
 from sluicetest import ROOT, BrokerFactory
 
 GO_DIR = os.path.join(ROOT, "tests", "go")
+
+pytest_plugins = ("watchdog",)  # the per-test time limit
 
 
 @pytest.hookimpl(hookwrapper=True)
