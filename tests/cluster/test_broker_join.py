@@ -36,7 +36,8 @@ def test_broker_only_node_joins_and_takes_a_partition_under_load(clusters, broke
                                                  for x in p.values()) else None)(
         leaders(c, topic)), 60, "leaders and full ISRs")
 
-    with IdempotentProducer(c.bootstrap, topic, partitions) as prod:
+    with IdempotentProducer(c.bootstrap, topic, partitions,
+                            log_path=tmp_path / "producer.log") as prod:
         prod.wait_more(300, "300 acknowledged records")
         new = broker_only(c, brokers, 4)
         wait_until(lambda: (lambda s: s and any(b["id"] == 4 and b.get("fenced") is False
@@ -62,4 +63,4 @@ def test_broker_only_node_joins_and_takes_a_partition_under_load(clusters, broke
         prod.wait_more(200, "writes acknowledged after the move")
     prod.check()
     assert not prod.errors, prod.errors[:5]
-    read_back_exactly_once(new.bootstrap, topic, partitions, prod.acked)
+    read_back_exactly_once(new.bootstrap, topic, partitions, prod.acked, prod.log_excerpt)
