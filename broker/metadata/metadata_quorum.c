@@ -21,6 +21,7 @@ static void broker_from_state(struct quorum_broker *qb, const BrokerState *bs)
 {
     memset(qb, 0, sizeof *qb);
     qb->b.node_id = bs->broker_id;
+    qb->b.epoch = bs->broker_epoch;
     snprintf(qb->rack, sizeof qb->rack, "%s", bs->rack != NULL ? bs->rack : "");
     for (size_t i = 0; i < bs->n_endpoints && qb->b.n_endpoints < LISTENER_MAX; i++) {
         const Endpoint *e = bs->endpoints[i];

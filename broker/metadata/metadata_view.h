@@ -36,6 +36,7 @@ struct metadata_endpoint {
 
 struct metadata_broker {
     int32_t node_id;
+    int64_t epoch;    /* its registration's broker epoch (KIP-903) */
     const char *rack; /* NULL if none */
     struct metadata_endpoint endpoints[LISTENER_MAX];
     size_t n_endpoints;

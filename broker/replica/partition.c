@@ -491,8 +491,20 @@ bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t
         delayed_key_notify(&p->waiters); /* a DeleteRecords may wait for it */
     }
     leader_update_hw(p);
-    bool in_isr = ids_contain(p->isr, p->n_isr, replica_id);
-    return !in_isr && partition_isr_may_join(r->log_end, p->high_watermark, p->epoch_start_offset);
+    return partition_follower_may_join(p, replica_id);
+}
+
+const struct replica_progress *partition_replica(const struct partition *p, int32_t replica_id)
+{
+    return progress_of(p->replicas, p->n_replicas, replica_id);
+}
+
+bool partition_follower_may_join(const struct partition *p, int32_t replica_id)
+{
+    const struct replica_progress *r = partition_replica(p, replica_id);
+    return r != NULL && p->role == PARTITION_LEADER && replica_id != p->self &&
+           !ids_contain(p->isr, p->n_isr, replica_id) &&
+           partition_isr_may_join(r->log_end, p->high_watermark, p->epoch_start_offset);
 }
 
 void partition_isr_proposed(struct partition *p, const int32_t *isr, int32_t n_isr)

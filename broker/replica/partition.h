@@ -230,10 +230,18 @@ void partition_watch(struct partition *p, struct delayed_op *op);
  * `fetch_offset` (its log end), its log starting at `log_start` (-1:
  * unknown), at `now_ms`: record its progress, move the high watermark, and
  * wake the waiters when its log start moved (a DeleteRecords waits for
- * it). Returns true when it is out of the ISR and may join it now (caught
- * up to the high watermark and into this leader's epoch). */
+ * it). Returns partition_follower_may_join(p, replica_id) after it. */
 bool partition_follower_fetched(struct partition *p, int32_t replica_id, int64_t broker_epoch,
                                 int64_t fetch_offset, int64_t log_start, uint64_t now_ms);
+/* What the leader knows of replica `replica_id`, or NULL if it is not one. */
+const struct replica_progress *partition_replica(const struct partition *p, int32_t replica_id);
+/* Leader: whether follower `replica_id` is out of the ISR and may join it
+ * now, from its last fetch: caught up to the high watermark and into this
+ * leader's epoch (partition_isr_may_join; a replica that has not fetched in
+ * this epoch may not). Whether its broker may be proposed (registered,
+ * unfenced, the registration it fetched as) is not decided here:
+ * replica_isr_expand checks that (replica_follower_eligible). */
+bool partition_follower_may_join(const struct partition *p, int32_t replica_id);
 /* An ISR change is proposed to the controller: until its answer the high
  * watermark counts the old and the proposed members (KIP-497). */
 void partition_isr_proposed(struct partition *p, const int32_t *isr, int32_t n_isr);

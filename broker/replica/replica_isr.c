@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker/replica/alter_outcome.h"
+#include "broker/replica/replica_liveness.h"
 #include "common/log.h"
 
 struct alter_ctx {
@@ -151,6 +152,19 @@ void replica_isr_expand(struct replica_manager *rm, struct partition *p, int32_t
         return;
     }
     if (n >= PARTITION_MAX_REPLICAS || uv_now(rm->loop) < p->alter_retry_ms) {
+        return;
+    }
+    if (!replica_follower_eligible(rm, p, replica)) {
+        /* The controller would refuse it (INELIGIBLE_REPLICA) and the
+         * partition would propose nothing for the retry delay, past the
+         * moment the broker is unfenced (KIP-841): replica_liveness_changed
+         * proposes it then, or its first fetch as the registration shown
+         * (KIP-903). At DEBUG: a follower fetches often. */
+        log_debug("replica",
+                  "follower caught up but its broker is not eligible (fenced, unregistered or "
+                  "another registration): not proposed for the ISR topic=%s partition=%d "
+                  "replica=%d",
+                  p->topic, p->index, replica);
         return;
     }
     memcpy(isr, p->isr, (size_t)n * sizeof *isr);

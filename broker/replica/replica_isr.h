@@ -1,6 +1,8 @@
 /* The ISR as the leader changes it (Kafka's AlterPartition; KIP-497): a
- * follower that caught up is proposed for the ISR, followers that have not
- * caught up for replica.lag.time.max.ms are proposed out of it. Each
+ * follower that caught up is proposed for the ISR once its broker is live
+ * (at its fetch, or when its broker appears: replica_liveness_changed),
+ * followers that have not caught up for replica.lag.time.max.ms are
+ * proposed out of it. Each
  * proposal goes to the controller through the replica manager's
  * replica_controller, at most one per partition at a time (while it is in
  * flight the high watermark counts the old and the proposed ISR,
@@ -29,8 +31,12 @@
 #define REPLICA_ISR_ALTER_RETRY_MS 500
 
 /* Leader: propose adding `replica` to p's ISR, unless a change is in flight
- * already (an unanswered one is sent again when due) or was refused less
- * than REPLICA_ISR_ALTER_RETRY_MS ago. */
+ * already (an unanswered one is sent again when due), one was refused less
+ * than REPLICA_ISR_ALTER_RETRY_MS ago, or the replica is not eligible
+ * (replica_follower_eligible: its broker fenced or unregistered, or its
+ * last fetch made as another registration; the controller would refuse
+ * it). The caller has checked that it may join
+ * (partition_follower_may_join). */
 void replica_isr_expand(struct replica_manager *rm, struct partition *p, int32_t replica);
 
 /* Every led partition: propose the ISR without the followers that have not

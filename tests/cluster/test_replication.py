@@ -155,11 +155,24 @@ def wait_isr(cluster, topic, want, timeout=60, partition=0):
                       f"ISR {sorted(want)}")
 
 
+def create_replicated(cluster, topic):
+    """Create topic with one partition, RF=3 and TOPIC_CONFIG, and wait for
+    its full ISR."""
+    assert create(admin_for(cluster), topic, 1, 3, TOPIC_CONFIG) is None
+    wait_isr(cluster, topic, [1, 2, 3])
+
+
+def follower_not_controller(cluster, leader):
+    """A follower of the partition `leader` leads that is not the active
+    controller, so the raft quorum keeps its leader whatever befalls it."""
+    active = cluster.leader()
+    return next(b for b in cluster if b.node_id not in (leader.node_id, active.node_id))
+
+
 def test_leader_kill_loses_no_acknowledged_write(clusters):
     cluster = clusters(overrides={"replica.lag.time.max.ms": "5000"})
     topic = "repl-kill"
-    assert create(admin_for(cluster), topic, 1, 3, TOPIC_CONFIG) is None
-    wait_isr(cluster, topic, [1, 2, 3])
+    create_replicated(cluster, topic)
     p = AckedProducer(cluster, topic)
     for i in range(2000):
         p.send(f"a:{i}")
@@ -212,11 +225,9 @@ def test_leader_kill_loses_no_acknowledged_write(clusters):
 def test_paused_follower_leaves_the_isr_and_rejoins(clusters):
     cluster = clusters(overrides={"replica.lag.time.max.ms": "2000"})
     topic = "repl-pause"
-    assert create(admin_for(cluster), topic, 1, 3, TOPIC_CONFIG) is None
-    wait_isr(cluster, topic, [1, 2, 3])
+    create_replicated(cluster, topic)
     leader = leader_of(cluster, topic)
-    follower = next(b for b in cluster if b.node_id != leader.node_id and
-                    b.node_id != cluster.leader().node_id)
+    follower = follower_not_controller(cluster, leader)
     p = AckedProducer(cluster, topic)
     follower.proc.send_signal(signal.SIGSTOP)
     try:
@@ -238,8 +249,7 @@ def test_paused_follower_leaves_the_isr_and_rejoins(clusters):
 def test_two_of_three_down_refuses_acks_all_then_resumes(clusters):
     cluster = clusters()
     topic = "repl-down"
-    assert create(admin_for(cluster), topic, 1, 3, TOPIC_CONFIG) is None
-    wait_isr(cluster, topic, [1, 2, 3])
+    create_replicated(cluster, topic)
     # The partition leader survives: it still takes the appends, but cannot
     # make them safe (the quorum is gone too, so the ISR cannot shrink).
     survivor = leader_of(cluster, topic)
@@ -336,8 +346,7 @@ def test_follower_with_an_empty_disk_refetches_everything(clusters):
     import shutil
     cluster = clusters()
     topic = "repl-empty"
-    assert create(admin_for(cluster), topic, 1, 3, TOPIC_CONFIG) is None
-    wait_isr(cluster, topic, [1, 2, 3])
+    create_replicated(cluster, topic)
     p = AckedProducer(cluster, topic)
     for i in range(3000):
         p.send(f"e:{i}")
@@ -369,8 +378,7 @@ def test_batch_larger_than_the_default_frame_replicates(clusters):
     max_bytes = 20 * 1024 * 1024
     cluster = clusters(overrides={"message.max.bytes": str(max_bytes)})
     topic = "repl-big"
-    assert create(admin_for(cluster), topic, 1, 3, TOPIC_CONFIG) is None
-    wait_isr(cluster, topic, [1, 2, 3])
+    create_replicated(cluster, topic)
     value = os.urandom(max_bytes - 64 * 1024)  # incompressible, one record, one batch
     outcome = []
     p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",

@@ -6,14 +6,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-void itu_add_self(MetadataImage *img)
+static void put_broker(MetadataImage *img, int32_t id, int64_t epoch)
 {
     BrokerState *b = malloc(sizeof *b);
     sluice__metadata__broker_state__init(b);
-    b->broker_id = 1;
-    b->broker_epoch = 10;
+    b->broker_id = id;
+    b->broker_epoch = epoch;
     b->incarnation_id = image_strdup("incarnation");
     ck_assert_int_eq(image_put_broker(img, b), 0);
+}
+
+void itu_add_self(MetadataImage *img)
+{
+    put_broker(img, 1, 10);
+}
+
+void itu_add_broker(MetadataImage *img, int32_t id)
+{
+    put_broker(img, id, 10 + id);
+}
+
+void itu_set_fenced(MetadataImage *img, int32_t id, bool fenced)
+{
+    for (size_t i = 0; i < img->n_brokers; i++) {
+        if (img->brokers[i]->broker_id == id) {
+            img->brokers[i]->fenced = fenced;
+            return;
+        }
+    }
+    ck_abort_msg("no broker %d", (int)id);
 }
 
 void itu_add_partition(TopicState *t)

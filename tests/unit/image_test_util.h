@@ -8,6 +8,7 @@
 #ifndef SLUICE_TESTS_UNIT_IMAGE_TEST_UTIL_H
 #define SLUICE_TESTS_UNIT_IMAGE_TEST_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -39,6 +40,12 @@ void rfx_settle(struct replica_fixture *fx, struct replica_manager *rm);
 
 /* Broker 1 (this one), epoch 10, registered and unfenced. */
 void itu_add_self(MetadataImage *img);
+
+/* Broker `id`, epoch 10 + id, registered and unfenced. */
+void itu_add_broker(MetadataImage *img, int32_t id);
+
+/* Fence (true) or unfence broker `id` (the test fails if there is none). */
+void itu_set_fenced(MetadataImage *img, int32_t id, bool fenced);
 
 /* Partition `t->n_partitions` of `t`, led by `leader` at epoch 0, replicas
  * `replicas` (n of them), all in the ISR. */

@@ -184,6 +184,7 @@ START_TEST(test_view_shows_the_image)
     ck_assert_ptr_null(metadata_view_broker(v, 0)->rack);
     const struct metadata_broker *b = metadata_view_broker(v, 1);
     ck_assert_int_eq(b->node_id, 2);
+    ck_assert_int_eq(b->epoch, 20); /* its registration's, for KIP-903 checks */
     ck_assert_str_eq(b->rack, "rack-b");
     ck_assert_int_eq(metadata_broker_endpoint(b, "plaintext")->port, 9002);
     ck_assert_int_eq(metadata_view_controller_id(v), 2); /* this broker, unfenced */

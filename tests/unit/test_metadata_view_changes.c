@@ -364,6 +364,7 @@ static void assert_views_equal(struct metadata_view *a, struct metadata_view *b)
         const struct metadata_broker *x = metadata_view_broker(a, i);
         const struct metadata_broker *y = metadata_view_broker(b, i);
         ck_assert_int_eq(x->node_id, y->node_id);
+        ck_assert_int_eq(x->epoch, y->epoch);
         ck_assert_str_eq(x->rack != NULL ? x->rack : "", y->rack != NULL ? y->rack : "");
         ck_assert_uint_eq(x->n_endpoints, y->n_endpoints);
         ck_assert_int_eq(x->endpoints[0].port, y->endpoints[0].port);

@@ -38,11 +38,13 @@ static void teardown(void)
 #include "tests/unit/log_test_util.h"
 
 /* Log lines about unanswered ISR changes, by level (log_write is wrapped:
- * -Wl,--wrap=log_write), and the last INFO one. */
+ * -Wl,--wrap=log_write), and the last INFO one; lines about caught-up
+ * followers, by level. */
 void __real_log_write(enum log_level level, const char *component, const char *fmt, ...);
 void __wrap_log_write(enum log_level level, const char *component, const char *fmt, ...);
 static int unanswered_lines[LOG_LEVEL_NONE + 1];
 static char unanswered_info[2048];
+static int caught_up_lines[LOG_LEVEL_NONE + 1];
 
 void __wrap_log_write(enum log_level level, const char *component, const char *fmt, ...)
 {
@@ -56,6 +58,9 @@ void __wrap_log_write(enum log_level level, const char *component, const char *f
         if (level == LOG_LEVEL_INFO) {
             snprintf(unanswered_info, sizeof unanswered_info, "%s", line);
         }
+    }
+    if (strstr(line, "follower caught up") != NULL) {
+        caught_up_lines[level]++;
     }
     __real_log_write(level, component, "%s", line);
 }
@@ -499,6 +504,91 @@ static int hold_alter(void *data, const uint8_t topic_id[16], int32_t index, int
     return 0;
 }
 
+/* Broker 2's registration epoch (itu_add_broker's). */
+#define FOLLOWER_EPOCH 12
+
+static void append_three(struct partition *p)
+{
+    struct buf b = BUF_INIT;
+    struct log_append_info info;
+    tb_batch(&b, 3, 10, 1000, 7);
+    ck_assert_int_eq(partition_append(p, b.data, b.len, &info), 0);
+    buf_free(&b);
+}
+
+/* Topic `name` of `n` partitions led here (broker 1) with replicas {1, 2}
+ * and ISR {1}, its id 16 bytes of `id_byte`. */
+static TopicState *add_pair_topic(const char *name, int32_t n, uint8_t id_byte)
+{
+    static const int32_t both[] = {1, 2};
+    TopicState *t = add_topic_id(name, n, id_byte);
+    for (size_t i = 0; i < t->n_partitions; i++) {
+        PartitionState *ps = t->partitions[i];
+        ck_assert_int_eq(image_set_ints(&ps->replicas, &ps->n_replicas, both, 2), 0);
+    }
+    return t;
+}
+
+/* A replica manager with the scripted controller, no AlterPartition held. */
+static void start_scripted(struct metadata_view **v, struct replica_manager *rm)
+{
+    static struct replica_controller rc = {.broker_epoch = held_broker_epoch,
+                                           .alter_partition = hold_alter};
+    rfx_start(&rfx, v, rm);
+    replica_manager_set_controller(rm, &rc);
+    n_held = 0;
+}
+
+/* Topic "isr" (add_pair_topic) of one partition, hosted by a replica
+ * manager with the scripted controller. */
+static struct partition *led_pair(struct metadata_view **v, struct replica_manager *rm)
+{
+    start_scripted(v, rm);
+    add_pair_topic("isr", 1, 0x42);
+    metadata_quorum_refresh(*v);
+    rfx_settle(&rfx, rm);
+    struct partition *p = replica_manager_partition(rm, "isr", 0);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(partition_is_leader(p));
+    return p;
+}
+
+/* Broker 2's follower of `p` fetches at `offset` as registration `epoch`
+ * (-1: not registered yet), and the leader does what replica_service does
+ * with a fetch: propose it for the ISR if it may join. Returns whether it
+ * may. */
+static bool fetch_as(struct replica_manager *rm, struct partition *p, int64_t epoch, int64_t offset)
+{
+    bool may_join = partition_follower_fetched(p, 2, epoch, offset, 0, uv_now(&rfx.loop));
+    if (may_join) {
+        replica_isr_expand(rm, p, 2);
+    }
+    return may_join;
+}
+
+/* fetch_as broker 2's registration in the image. */
+static bool follower_fetches(struct replica_manager *rm, struct partition *p, int64_t offset)
+{
+    return fetch_as(rm, p, FOLLOWER_EPOCH, offset);
+}
+
+/* led_pair with broker 2 registered but fenced, and 3 records appended. */
+static struct partition *fenced_pair(struct metadata_view **v, struct replica_manager *rm)
+{
+    itu_add_broker(rfx.img, 2);
+    itu_set_fenced(rfx.img, 2, true);
+    struct partition *p = led_pair(v, rm);
+    append_three(p);
+    return p;
+}
+
+/* Broker 2 fenced (true) or unfenced in the image, and the view refreshed. */
+static void fence_2(struct metadata_view *v, bool fenced)
+{
+    itu_set_fenced(rfx.img, 2, fenced);
+    metadata_quorum_refresh(v);
+}
+
 /* Deleted and created again (same name, leader epoch 0 again) while an ISR
  * change of the old topic's partition waits for its answer (AlterPartition
  * requests are batched, one in flight: issue 14): the new partition's own
@@ -509,30 +599,22 @@ START_TEST(test_alter_answer_for_recreated_topic_ignored)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    rfx_start(&rfx, &v, &rm);
-    struct replica_controller rc = {.broker_epoch = held_broker_epoch,
-                                    .alter_partition = hold_alter};
-    replica_manager_set_controller(&rm, &rc);
-    n_held = 0;
-    add_topic("isr", 1);
-    metadata_quorum_refresh(v);
-    rfx_settle(&rfx, &rm);
-    struct partition *old = replica_manager_partition(&rm, "isr", 0);
-    ck_assert_ptr_nonnull(old);
-    replica_isr_expand(&rm, old, 2);
+    itu_add_broker(rfx.img, 2);
+    struct partition *old = led_pair(&v, &rm);
+    ck_assert(follower_fetches(&rm, old, 0));
     ck_assert_uint_eq(n_held, 1);
     ck_assert(old->alter_in_flight);
 
     remove_topic("isr");
     metadata_quorum_refresh(v);
-    add_topic_id("isr", 1, 0x43);
+    add_pair_topic("isr", 1, 0x43);
     metadata_quorum_refresh(v);
     rfx_settle(&rfx, &rm);
     struct partition *p = replica_manager_partition(&rm, "isr", 0);
     ck_assert_ptr_nonnull(p);
     ck_assert_int_eq(p->leader_epoch, 0);
     ck_assert(!p->alter_in_flight);
-    replica_isr_expand(&rm, p, 2);
+    ck_assert(follower_fetches(&rm, p, 0));
     ck_assert_uint_eq(n_held, 2);
     ck_assert_uint_eq(held[1].topic_id[0], 0x43);
     ck_assert(p->alter_in_flight);
@@ -553,38 +635,122 @@ START_TEST(test_alter_answer_for_recreated_topic_ignored)
 }
 END_TEST
 
-/* A topic "isr" of one partition led here (broker 1) with replicas {1, 2}
- * and ISR {1}, hosted, with the scripted controller; 3 records appended
- * after `expand` proposed broker 2 for the ISR, so the high watermark shows
- * whether 2 (which fetched nothing) still counts: 0 if it does, 3 if not. */
+/* led_pair with broker 2 registered and unfenced, its follower caught up
+ * at offset 0 and proposed for the ISR; then 3 records appended, so the
+ * high watermark shows whether 2 (which fetched nothing since) still
+ * counts: 0 if it does, 3 if not. */
 static struct partition *isr_partition(struct metadata_view **v, struct replica_manager *rm)
 {
-    static const int32_t both[] = {1, 2};
-    static struct replica_controller rc = {.broker_epoch = held_broker_epoch,
-                                           .alter_partition = hold_alter};
-    rfx_start(&rfx, v, rm);
-    replica_manager_set_controller(rm, &rc);
-    n_held = 0;
-    TopicState *t = add_topic("isr", 1);
-    PartitionState *ps = t->partitions[0];
-    ck_assert_int_eq(image_set_ints(&ps->replicas, &ps->n_replicas, both, 2), 0);
-    metadata_quorum_refresh(*v);
-    rfx_settle(&rfx, rm);
-    struct partition *p = replica_manager_partition(rm, "isr", 0);
-    ck_assert_ptr_nonnull(p);
-    ck_assert(partition_is_leader(p));
-    replica_isr_expand(rm, p, 2);
+    itu_add_broker(rfx.img, 2);
+    struct partition *p = led_pair(v, rm);
+    ck_assert(follower_fetches(rm, p, 0));
     ck_assert_uint_eq(n_held, 1);
     ck_assert_int_eq(held[0].partition_epoch, 0);
     ck_assert_int_eq(held[0].n_isr, 2);
-    struct buf b = BUF_INIT;
-    struct log_append_info info;
-    tb_batch(&b, 3, 10, 1000, 7);
-    ck_assert_int_eq(partition_append(p, b.data, b.len, &info), 0);
-    buf_free(&b);
+    append_three(p);
     ck_assert_int_eq(partition_high_watermark(p), 0); /* 2 is proposed */
     return p;
 }
+
+/* KIP-841 (Kafka's isReplicaIsrEligible): a follower caught up on a broker
+ * the view does not show, unregistered or registered but fenced (a
+ * restarted broker catches up before the controller unfences it), is not
+ * proposed for the ISR: the controller would refuse it (INELIGIBLE_REPLICA)
+ * and the partition would then propose nothing for
+ * REPLICA_ISR_ALTER_RETRY_MS, past the unfencing. Nothing is logged at INFO
+ * for those fetches. Once the view shows the broker the join is proposed at
+ * once, with no further fetch (the follower's next may be parked for
+ * replica.fetch.wait.max.ms). */
+START_TEST(test_join_waits_for_the_broker_to_be_shown)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    struct partition *p = led_pair(&v, &rm);
+    append_three(p);
+    memset(caught_up_lines, 0, sizeof caught_up_lines);
+    ck_assert(follower_fetches(&rm, p, 3)); /* unregistered */
+    ck_assert_uint_eq(n_held, 0);
+    ck_assert(!p->alter_in_flight);
+
+    itu_add_broker(rfx.img, 2);
+    fence_2(v, true);
+    for (int i = 0; i < 3; i++) {
+        ck_assert(follower_fetches(&rm, p, 3)); /* registered, fenced */
+    }
+    ck_assert_uint_eq(n_held, 0);
+    ck_assert_int_eq(caught_up_lines[LOG_LEVEL_INFO], 0);
+    ck_assert_uint_eq(p->alter_retry_ms, 0); /* nothing refused: no retry delay */
+
+    fence_2(v, false);
+    ck_assert_uint_eq(n_held, 1);
+    ck_assert_int_eq(held[0].n_isr, 2);
+    ck_assert_int_eq(held[0].isr[0], 1);
+    ck_assert_int_eq(held[0].isr[1], 2);
+    ck_assert(p->alter_in_flight);
+    ck_assert_int_eq(caught_up_lines[LOG_LEVEL_INFO], 1);
+    static const int32_t both[] = {1, 2};
+    held[0].cb(held[0].arg, KAFKA_ERROR_NONE, 1, 0, 1, both, 2);
+    ck_assert_int_eq(p->n_isr, 2);
+    rfx_stop(&rfx, v, &rm);
+}
+END_TEST
+
+/* A broker that appears has its follower proposed only as a fetch would:
+ * not while it is behind the high watermark, not during the retry delay
+ * after a refusal, not while another change is in flight. */
+START_TEST(test_shown_broker_joins_by_the_fetch_rules)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    struct partition *p = fenced_pair(&v, &rm);
+    ck_assert(!follower_fetches(&rm, p, 1)); /* behind */
+    fence_2(v, false);
+    ck_assert_uint_eq(n_held, 0);
+
+    fence_2(v, true);
+    ck_assert(follower_fetches(&rm, p, 3));
+    p->alter_retry_ms = uv_now(&rfx.loop) + 60000; /* as after a refusal */
+    fence_2(v, false);
+    ck_assert_uint_eq(n_held, 0);
+
+    fence_2(v, true);
+    p->alter_retry_ms = 0;
+    static const int32_t self[] = {1};
+    partition_isr_proposed(p, self, 1); /* another change in flight */
+    fence_2(v, false);
+    ck_assert_uint_eq(n_held, 0);
+    partition_isr_answered(p, NULL);
+
+    fence_2(v, true);
+    fence_2(v, false);
+    ck_assert_uint_eq(n_held, 1);
+    ck_assert_int_eq(held[0].n_isr, 2);
+    rfx_stop(&rfx, v, &rm);
+}
+END_TEST
+
+/* KIP-903: progress from another registration of the follower's broker
+ * (an earlier incarnation, whose log may be gone, or one that had not
+ * registered yet) does not make it eligible: the controller would refuse
+ * it. When the broker appears, a follower that last fetched as another
+ * registration is not proposed; its first fetch as the registration shown
+ * is. */
+START_TEST(test_join_needs_the_registration_shown)
+{
+    struct metadata_view *v;
+    struct replica_manager rm;
+    struct partition *p = fenced_pair(&v, &rm);
+    ck_assert(fetch_as(&rm, p, FOLLOWER_EPOCH - 1, 3));
+    fence_2(v, false);
+    ck_assert_uint_eq(n_held, 0);
+    ck_assert(fetch_as(&rm, p, -1, 3));
+    ck_assert_uint_eq(n_held, 0);
+    ck_assert(follower_fetches(&rm, p, 3));
+    ck_assert_uint_eq(n_held, 1);
+    ck_assert_int_eq(held[0].n_isr, 2);
+    rfx_stop(&rfx, v, &rm);
+}
+END_TEST
 
 /* The metadata brings partition "isr"-0 at `partition_epoch` with `isr`. */
 static void isr_metadata(struct metadata_view *v, struct replica_manager *rm,
@@ -735,23 +901,15 @@ END_TEST
  * partition at DEBUG only. */
 START_TEST(test_alter_unanswered_logged_once_per_round)
 {
-    static const int32_t both[] = {1, 2};
-    static struct replica_controller rc = {.broker_epoch = held_broker_epoch,
-                                           .alter_partition = hold_alter};
     struct metadata_view *v;
     struct replica_manager rm;
-    rfx_start(&rfx, &v, &rm);
-    replica_manager_set_controller(&rm, &rc);
-    n_held = 0;
-    TopicState *t = add_topic("many", 4);
-    for (size_t i = 0; i < t->n_partitions; i++) {
-        PartitionState *ps = t->partitions[i];
-        ck_assert_int_eq(image_set_ints(&ps->replicas, &ps->n_replicas, both, 2), 0);
-    }
+    itu_add_broker(rfx.img, 2);
+    start_scripted(&v, &rm);
+    add_pair_topic("many", 4, 0x42);
     metadata_quorum_refresh(v);
     rfx_settle(&rfx, &rm);
     for (int32_t i = 0; i < 4; i++) {
-        replica_isr_expand(&rm, replica_manager_partition(&rm, "many", i), 2);
+        ck_assert(follower_fetches(&rm, replica_manager_partition(&rm, "many", i), 0));
     }
     ck_assert_uint_eq(n_held, 4);
 
@@ -842,6 +1000,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_alter_unanswered_keeps_proposed_isr_and_resends);
     tcase_add_test(tc, test_alter_lost_version_waits_for_metadata);
     tcase_add_test(tc, test_alter_refusal_clears_proposed_isr);
+    tcase_add_test(tc, test_join_waits_for_the_broker_to_be_shown);
+    tcase_add_test(tc, test_shown_broker_joins_by_the_fetch_rules);
+    tcase_add_test(tc, test_join_needs_the_registration_shown);
     tcase_add_test(tc, test_alter_unanswered_logged_once_per_round);
     tcase_add_test(tc, test_unanswered_line_bounded);
     tcase_add_test(tc, test_unanswered_line_unnamed_code);

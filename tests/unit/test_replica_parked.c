@@ -56,28 +56,6 @@ static void remove_topic(const char *name)
     itu_remove_topic(rfx.img, name);
 }
 
-/* Broker `id`, registered and unfenced. */
-static void add_broker(int32_t id)
-{
-    BrokerState *b = malloc(sizeof *b);
-    sluice__metadata__broker_state__init(b);
-    b->broker_id = id;
-    b->broker_epoch = 10 + id;
-    b->incarnation_id = image_strdup("incarnation");
-    ck_assert_int_eq(image_put_broker(rfx.img, b), 0);
-}
-
-static void set_fenced(int32_t id, bool fenced)
-{
-    for (size_t i = 0; i < rfx.img->n_brokers; i++) {
-        if (rfx.img->brokers[i]->broker_id == id) {
-            rfx.img->brokers[i]->fenced = fenced;
-            return;
-        }
-    }
-    ck_abort_msg("no broker %d", (int)id);
-}
-
 /* Partition `index` of topic `name` in the image. */
 static PartitionState *image_partition(const char *name, int32_t index)
 {
@@ -109,7 +87,7 @@ static void add_replicated_topic(const char *name, int32_t n)
 static void start_with_dr(struct metadata_view **v, struct replica_manager *rm, int32_t n_dr,
                           bool solo)
 {
-    add_broker(2);
+    itu_add_broker(rfx.img, 2);
     rfx_start(&rfx, v, rm);
     add_replicated_topic("dr", n_dr);
     if (solo) {
@@ -200,7 +178,7 @@ START_TEST(test_fenced_replica_rechecks_parked_low_watermark)
     park_on(&dr, &rm, "dr", 0, 0);
     park_on(&solo, &rm, "solo", 0, 1); /* never reached: its log is empty */
 
-    set_fenced(2, true);
+    itu_set_fenced(rfx.img, 2, true);
     metadata_quorum_refresh(v);
     ck_assert_int_eq(dr.completions, 1);
     ck_assert(!dr.expired);
@@ -209,7 +187,7 @@ START_TEST(test_fenced_replica_rechecks_parked_low_watermark)
     ck_assert_int_eq(solo.asked, 0);
     ck_assert_int_eq(solo.completions, 0);
 
-    set_fenced(2, false);
+    itu_set_fenced(rfx.img, 2, false);
     metadata_quorum_refresh(v);
     ck_assert_int_eq(replica_low_watermark(&rm, p), -1);
     rfx_stop(&rfx, v, &rm);
@@ -563,7 +541,7 @@ static void follower_fetch_send(struct follower_fetch *f, int32_t id, int32_t ep
     Sluice__Replica__ReplicaFetchRequest body = SLUICE__REPLICA__REPLICA_FETCH_REQUEST__INIT;
     body.version = REPLICA_FETCH_VERSION;
     body.replica_id = FOLLOWER;
-    body.broker_epoch = 10 + FOLLOWER; /* add_broker's */
+    body.broker_epoch = 10 + FOLLOWER; /* itu_add_broker's */
     body.max_wait_ms = 60000;
     body.min_bytes = 1;
     body.max_bytes = 1 << 20;
@@ -618,7 +596,7 @@ START_TEST(test_parked_session_fetch_answers_for_partition_hosted_later)
 {
     struct metadata_view *v;
     struct replica_manager rm;
-    add_broker(FOLLOWER);
+    itu_add_broker(rfx.img, FOLLOWER);
     rfx_start(&rfx, &v, &rm);
     serve_replication(&rm);
 

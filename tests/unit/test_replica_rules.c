@@ -195,9 +195,22 @@ START_TEST(test_join_proposed_when_caught_up)
     append(p, 8);
     partition_follower_fetched(p, 2, 7, 8, -1, 1100);
     ck_assert_int_eq(partition_high_watermark(p), 8);
+    ck_assert(!partition_follower_may_join(p, 3));                /* not fetched in this epoch */
     ck_assert(!partition_follower_fetched(p, 3, 7, 5, -1, 1200)); /* behind the HW */
+    ck_assert(!partition_follower_may_join(p, 3));
     ck_assert(partition_follower_fetched(p, 3, 7, 8, -1, 1300));  /* caught up: join */
     ck_assert(!partition_follower_fetched(p, 4, 7, 8, -1, 1300)); /* not a replica */
+    /* The same rule from the last fetch, asked later (its broker appears):
+     * still caught up while the high watermark stays, not once it moves
+     * past what it fetched; never for ISR members, itself or a non-replica. */
+    append(p, 2);
+    ck_assert(partition_follower_may_join(p, 3));
+    partition_follower_fetched(p, 2, 7, 10, -1, 1400);
+    ck_assert_int_eq(partition_high_watermark(p), 10);
+    ck_assert(!partition_follower_may_join(p, 3));
+    ck_assert(!partition_follower_may_join(p, 2));
+    ck_assert(!partition_follower_may_join(p, 1));
+    ck_assert(!partition_follower_may_join(p, 4));
     partition_close(p);
 }
 END_TEST
