@@ -25,6 +25,27 @@ void buf_reset(struct buf *b)
     b->len = 0;
 }
 
+int buf_grow_to(uint8_t **data, size_t *cap, size_t need, size_t first_cap)
+{
+    if (need <= *cap) {
+        return 0;
+    }
+    if (need > SIZE_MAX / 2) {
+        return -ENOMEM;
+    }
+    size_t ncap = *cap ? *cap : first_cap;
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    uint8_t *grown = realloc(*data, ncap);
+    if (grown == NULL) {
+        return -ENOMEM;
+    }
+    *data = grown;
+    *cap = ncap;
+    return 0;
+}
+
 int buf_reserve(struct buf *b, size_t extra)
 {
     if (extra <= b->cap - b->len) {
@@ -33,18 +54,7 @@ int buf_reserve(struct buf *b, size_t extra)
     if (extra > SIZE_MAX / 2 - b->len) {
         return -ENOMEM;
     }
-    size_t need = b->len + extra;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < need) {
-        cap *= 2;
-    }
-    uint8_t *data = realloc(b->data, cap);
-    if (data == NULL) {
-        return -ENOMEM;
-    }
-    b->data = data;
-    b->cap = cap;
-    return 0;
+    return buf_grow_to(&b->data, &b->cap, b->len + extra, 64);
 }
 
 int buf_append(struct buf *b, const void *data, size_t len)

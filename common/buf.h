@@ -26,6 +26,12 @@ void buf_free(struct buf *b);
 void buf_reset(struct buf *b);
 /* Make room for `extra` more bytes beyond len. */
 int buf_reserve(struct buf *b, size_t extra);
+/* Grow a bare byte array (*data, *cap: realloc'd; its owner frees it with
+ * free()) to hold at least `need` bytes, the way a `struct buf` grows: kept
+ * when it does already, else its capacity doubles, from `first_cap` (> 0)
+ * when it has none, until it does. Returns 0, or -ENOMEM (also for a `need`
+ * above SIZE_MAX / 2) leaving both unchanged. */
+int buf_grow_to(uint8_t **data, size_t *cap, size_t need, size_t first_cap);
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_append_u8(struct buf *b, uint8_t v);
 int buf_append_be16(struct buf *b, uint16_t v);

@@ -20,6 +20,19 @@ struct partition_answers *partition_answers_new(size_t n)
     return x;
 }
 
+const PartitionState *partition_answer_find(struct controller_service *svc,
+                                            struct partition_answer *it, const TopicState **topic)
+{
+    const TopicState *t = image_find_topic(svc->quorum->fsm.image, it->topic);
+    const PartitionState *p = t != NULL ? image_find_partition(t, it->partition) : NULL;
+    if (p == NULL) {
+        it->code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+        snprintf(it->message, sizeof it->message, "The partition does not exist.");
+    }
+    *topic = t;
+    return p;
+}
+
 void service_respond_answers(struct controller_service *svc, struct rpc_call *call,
                              const struct partition_answers *x, int32_t failure)
 {

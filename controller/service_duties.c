@@ -89,6 +89,17 @@ static int elect_one(struct controller_service *svc, MetadataBatch *batch, const
     return rv == 0 ? 1 : rv;
 }
 
+/* elect_one with a scratch ISR of its own: 1 if a record was added, 0 if
+ * not, or -ENOMEM. */
+static int elect_partition(struct controller_service *svc, MetadataBatch *batch,
+                           const TopicState *t, const PartitionState *p)
+{
+    int32_t *scratch = malloc((p->n_replicas + p->n_isr + 1) * sizeof *scratch);
+    int rv = scratch != NULL ? elect_one(svc, batch, t, p, scratch) : -ENOMEM;
+    free(scratch);
+    return rv;
+}
+
 /* Whether `broker` leads, is in the ISR, or could be elected to lead an
  * offline partition (a replica, for unclean election). */
 static bool involves(const PartitionState *p, int32_t broker)
@@ -110,9 +121,7 @@ int service_elect_partitions(struct controller_service *svc, MetadataBatch *batc
             if (only_broker >= 0 && !involves(p, only_broker)) {
                 continue;
             }
-            int32_t *scratch = malloc((p->n_replicas + p->n_isr + 1) * sizeof *scratch);
-            int rv = scratch != NULL ? elect_one(svc, batch, t, p, scratch) : -ENOMEM;
-            free(scratch);
+            int rv = elect_partition(svc, batch, t, p);
             if (rv < 0) {
                 return rv;
             }
@@ -137,9 +146,7 @@ int service_offline_batch(struct controller_service *svc, MetadataBatch *batch,
             (p->leader != b->broker_id && !image_ints_contain(p->isr, p->n_isr, b->broker_id))) {
             continue;
         }
-        int32_t *scratch = malloc((p->n_replicas + p->n_isr + 1) * sizeof *scratch);
-        int rv = scratch != NULL ? elect_one(svc, batch, t, p, scratch) : -ENOMEM;
-        free(scratch);
+        int rv = elect_partition(svc, batch, t, p);
         if (rv < 0) {
             return rv;
         }

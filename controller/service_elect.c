@@ -17,12 +17,9 @@ typedef Sluice__Controller__ElectLeadersRequest ElectLeadersRequest;
 static int elect_one(struct controller_service *svc, MetadataBatch *batch,
                      struct partition_answer *it)
 {
-    const MetadataImage *img = svc->quorum->fsm.image;
-    const TopicState *t = image_find_topic(img, it->topic);
-    const PartitionState *p = t != NULL ? image_find_partition(t, it->partition) : NULL;
+    const TopicState *t;
+    const PartitionState *p = partition_answer_find(svc, it, &t);
     if (p == NULL) {
-        it->code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
-        snprintf(it->message, sizeof it->message, "The partition does not exist.");
         return 0;
     }
     if (p->n_replicas > 0 && p->leader == p->replicas[0]) {

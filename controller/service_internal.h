@@ -50,6 +50,11 @@ struct partition_answers {
 /* n answers with no record yet (the caller fills topic and partition), or
  * NULL; freed with free(). */
 struct partition_answers *partition_answers_new(size_t n);
+/* The partition answer `it` is for (it->topic, it->partition) in the
+ * image, with its topic in *topic; NULL, with `it` answered
+ * UNKNOWN_TOPIC_OR_PARTITION, when there is no such partition. */
+const PartitionState *partition_answer_find(struct controller_service *svc,
+                                            struct partition_answer *it, const TopicState **topic);
 /* Answer `call` with one result per answer, or `failure` alone (with the
  * leader hint for NOT_CONTROLLER). */
 void service_respond_answers(struct controller_service *svc, struct rpc_call *call,

@@ -123,12 +123,9 @@ static int32_t check_target(struct controller_service *svc, const Reassignment *
 static int reassign_one(struct controller_service *svc, MetadataBatch *batch, const Reassignment *r,
                         struct partition_answer *it)
 {
-    const MetadataImage *img = svc->quorum->fsm.image;
-    const TopicState *t = image_find_topic(img, r->topic);
-    const PartitionState *p = t != NULL ? image_find_partition(t, r->partition) : NULL;
+    const TopicState *t;
+    const PartitionState *p = partition_answer_find(svc, it, &t);
     if (p == NULL) {
-        it->code = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
-        snprintf(it->message, sizeof it->message, "The partition does not exist.");
         return 0;
     }
     if (p->n_replicas > 2 * REASSIGN_MAX_REPLICAS) {

@@ -132,6 +132,15 @@ void group_member_free(struct group_member *m);
 /* Make room for one more member; 0 or -ENOMEM. */
 int group_grow_members(struct group *g);
 struct group_member *group_member_find(const struct group *g, const char *member_id);
+/* Kafka's checks of a request from member `member_id` (`instance_id`: its
+ * static id, NULL when dynamic) in `generation` of `g`: FENCED_INSTANCE_ID
+ * when the static id is another member's, UNKNOWN_MEMBER_ID when there is
+ * no such member, ILLEGAL_GENERATION when the generation is not the
+ * group's; else NONE. *member (when `member` is not NULL) is the member
+ * found, also with ILLEGAL_GENERATION, else NULL: whether the request
+ * renews its session is the caller's decision. */
+int16_t group_member_check(const struct group *g, int32_t generation, const char *member_id,
+                           const char *instance_id, struct group_member **member);
 void group_remove_member(struct group_coordinator *gc, struct group *g, struct group_member *m);
 void group_prepare_rebalance(struct group_coordinator *gc, struct group *g);
 /* Finish the join phase if it may (all joined, or the deadline passed). */

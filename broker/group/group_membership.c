@@ -752,7 +752,28 @@ static void store_group(struct group_coordinator *gc, struct group *g)
     group_wait_replicated(gc, g->partition, end, metadata_stored, st);
 }
 
-/* Generation and membership checks shared by SyncGroup and Heartbeat. */
+int16_t group_member_check(const struct group *g, int32_t generation, const char *member_id,
+                           const char *instance_id, struct group_member **member)
+{
+    if (member != NULL) {
+        *member = NULL;
+    }
+    struct group_member *by_instance = member_by_instance(g, instance_id);
+    if (by_instance != NULL && strcmp(by_instance->id, member_id) != 0) {
+        return KAFKA_ERROR_FENCED_INSTANCE_ID;
+    }
+    struct group_member *m = group_member_find(g, member_id);
+    if (m == NULL) {
+        return KAFKA_ERROR_UNKNOWN_MEMBER_ID;
+    }
+    if (member != NULL) {
+        *member = m;
+    }
+    return generation != g->generation ? KAFKA_ERROR_ILLEGAL_GENERATION : KAFKA_ERROR_NONE;
+}
+
+/* Generation and membership checks shared by SyncGroup and Heartbeat; a
+ * known member's session is renewed. */
 static int16_t member_check(struct group_coordinator *gc, const char *group_id, int32_t generation,
                             const char *member_id, const char *instance_id, struct group **gout,
                             struct group_member **mout)
@@ -766,21 +787,14 @@ static int16_t member_check(struct group_coordinator *gc, const char *group_id, 
     if (g == NULL || g->state == GROUP_DEAD) {
         return KAFKA_ERROR_UNKNOWN_MEMBER_ID;
     }
-    struct group_member *by_instance = member_by_instance(g, instance_id);
-    if (by_instance != NULL && strcmp(by_instance->id, member_id) != 0) {
-        return KAFKA_ERROR_FENCED_INSTANCE_ID;
+    struct group_member *m = NULL;
+    err = group_member_check(g, generation, member_id, instance_id, &m);
+    if (m != NULL) {
+        m->last_seen_ms = uv_now(gc->loop);
+        *gout = g;
+        *mout = m;
     }
-    struct group_member *m = group_member_find(g, member_id);
-    if (m == NULL) {
-        return KAFKA_ERROR_UNKNOWN_MEMBER_ID;
-    }
-    m->last_seen_ms = uv_now(gc->loop);
-    *gout = g;
-    *mout = m;
-    if (generation != g->generation) {
-        return KAFKA_ERROR_ILLEGAL_GENERATION;
-    }
-    return KAFKA_ERROR_NONE;
+    return err;
 }
 
 void group_sync(struct group_coordinator *gc, const struct group_sync_request *req,

@@ -124,22 +124,13 @@ static int16_t commit_check(struct group_coordinator *gc, struct group *g, int32
     if (simple) {
         return g->n_members == 0 ? KAFKA_ERROR_NONE : KAFKA_ERROR_UNKNOWN_MEMBER_ID;
     }
-    if (instance_id != NULL) {
-        for (size_t i = 0; i < g->n_members; i++) {
-            if (g->members[i]->instance_id &&
-                strcmp(g->members[i]->instance_id, instance_id) == 0 &&
-                strcmp(g->members[i]->id, member_id) != 0) {
-                return KAFKA_ERROR_FENCED_INSTANCE_ID;
-            }
-        }
+    struct group_member *m = NULL;
+    int16_t err = group_member_check(g, generation, member_id, instance_id, &m);
+    if (m != NULL) {
+        m->last_seen_ms = uv_now(gc->loop);
     }
-    struct group_member *m = group_member_find(g, member_id);
-    if (m == NULL) {
-        return KAFKA_ERROR_UNKNOWN_MEMBER_ID;
-    }
-    m->last_seen_ms = uv_now(gc->loop);
-    if (generation != g->generation) {
-        return KAFKA_ERROR_ILLEGAL_GENERATION;
+    if (err != KAFKA_ERROR_NONE) {
+        return err;
     }
     if (g->state == GROUP_PREPARING_REBALANCE || g->state == GROUP_COMPLETING_REBALANCE) {
         return KAFKA_ERROR_REBALANCE_IN_PROGRESS;

@@ -175,19 +175,8 @@ static int16_t txn_commit_check(struct group *g, const struct group_txn_commit_r
     if (req->generation < 0 && member_id[0] == '\0' && req->instance_id == NULL) {
         return KAFKA_ERROR_NONE; /* v0-2, or a producer outside any group */
     }
-    if (req->instance_id != NULL) {
-        for (size_t i = 0; i < g->n_members; i++) {
-            const struct group_member *m = g->members[i];
-            if (m->instance_id != NULL && strcmp(m->instance_id, req->instance_id) == 0 &&
-                strcmp(m->id, member_id) != 0) {
-                return KAFKA_ERROR_FENCED_INSTANCE_ID;
-            }
-        }
-    }
-    if (group_member_find(g, member_id) == NULL) {
-        return KAFKA_ERROR_UNKNOWN_MEMBER_ID;
-    }
-    return req->generation != g->generation ? KAFKA_ERROR_ILLEGAL_GENERATION : KAFKA_ERROR_NONE;
+    /* A transactional commit does not renew the member's session. */
+    return group_member_check(g, req->generation, member_id, req->instance_id, NULL);
 }
 
 /* The sequence the coordinator's next batch of the producer continues at:

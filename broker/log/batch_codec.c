@@ -11,29 +11,15 @@
 #include <zstd.h>
 
 #include "common/bigendian.h"
+#include "common/buf.h"
 
 /* xerial snappy-java framing: magic, version 1, compatible version 1, then
  * blocks of [u32 big-endian length][raw snappy]. */
 static const uint8_t XERIAL_MAGIC[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
 #define XERIAL_HEADER 16
 
-static int reserve(uint8_t **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t ncap = *cap ? *cap : 64 * 1024;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    uint8_t *nb = realloc(*buf, ncap);
-    if (nb == NULL) {
-        return -ENOMEM;
-    }
-    *buf = nb;
-    *cap = ncap;
-    return 0;
-}
+/* The output buffer's first allocation; it then doubles (buf_grow_to). */
+#define OUT_FIRST_CAP (64 * 1024)
 
 int batch_codec_snappy_framed(const uint8_t *in, size_t len)
 {
@@ -81,7 +67,7 @@ int batch_codec_compress(int codec, const uint8_t *in, size_t len, int framed_sn
     if (max == 0) {
         return -EINVAL;
     }
-    int rv = reserve(buf, cap, at + max);
+    int rv = buf_grow_to(buf, cap, at + max, OUT_FIRST_CAP);
     if (rv < 0) {
         return rv;
     }

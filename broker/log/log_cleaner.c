@@ -20,6 +20,7 @@
 #include "broker/log/record_codec.h"
 #include "broker/log/offset_map.h"
 #include "common/bigendian.h"
+#include "common/buf.h"
 #include "common/crc32c.h"
 #include "common/fs_util.h"
 #include "common/log.h"
@@ -28,6 +29,8 @@
 /* A batch read from disk may not claim more than this (the clean fails). */
 #define CLEAN_MAX_BATCH_BYTES (128 * 1024 * 1024)
 #define CLEAN_WRITE_BUF       (64 * 1024)
+/* The job's batch, out and kept buffers start here and double (buf_grow_to). */
+#define JOB_BUF_FIRST_CAP (64 * 1024)
 
 /* ---- planning (loop thread) ---- */
 
@@ -132,24 +135,6 @@ static int note_io(struct clean_job *job, int64_t read, int64_t written)
     return atomic_load(&job->cancelled) ? -ECANCELED : 0;
 }
 
-static int grow(uint8_t **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t ncap = *cap ? *cap : 64 * 1024;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    uint8_t *nb = realloc(*buf, ncap);
-    if (nb == NULL) {
-        return -ENOMEM;
-    }
-    *buf = nb;
-    *cap = ncap;
-    return 0;
-}
-
 /* Read the batch at `pos` of `src` into job->batch. */
 static int read_batch(struct clean_job *job, const struct clean_src *src, int64_t pos,
                       struct record_batch_header *h)
@@ -170,7 +155,7 @@ static int read_batch(struct clean_job *job, const struct clean_src *src, int64_
                   job->dir, src->base, pos);
         return LOG_ERR_CORRUPT;
     }
-    if ((rv = grow(&job->batch, &job->batch_cap, (size_t)size)) < 0) {
+    if ((rv = buf_grow_to(&job->batch, &job->batch_cap, (size_t)size, JOB_BUF_FIRST_CAP)) < 0) {
         return rv;
     }
     if ((rv = segment_pread_held(src->seg, job->batch, (size_t)size, pos)) < 0) {
@@ -386,7 +371,7 @@ static int filter_batch(struct clean_job *job, const struct record_batch_header 
     const uint8_t *body;
     int64_t max_ts;
     int codec = record_batch_compression(h);
-    int rv = grow(&job->out, &job->out_cap, size);
+    int rv = buf_grow_to(&job->out, &job->out_cap, size, JOB_BUF_FIRST_CAP);
     if (rv < 0) {
         return rv;
     }
@@ -395,7 +380,7 @@ static int filter_batch(struct clean_job *job, const struct record_batch_header 
         *out_len = size;
         return 0;
     }
-    if ((rv = grow(&job->kept, &job->kept_cap, len)) < 0) {
+    if ((rv = buf_grow_to(&job->kept, &job->kept_cap, len, JOB_BUF_FIRST_CAP)) < 0) {
         return rv;
     }
     int32_t kept = keep_records(job, h, body, len, &kept_len, &max_ts);

@@ -2,6 +2,8 @@
 #include "broker/log/log_errors.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 bool log_err_is_storage(int rv)
 {
@@ -72,4 +74,15 @@ const char *log_err_name(int rv)
     default:
         return rv < 0 && rv > -4096 ? "ERRNO" : "UNKNOWN";
     }
+}
+
+int log_err_reason(int rv, char *reason, size_t reasonlen, const char *fmt, ...)
+{
+    if (reason != NULL && reasonlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(reason, reasonlen, fmt, ap);
+        va_end(ap);
+    }
+    return rv;
 }

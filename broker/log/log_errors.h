@@ -9,6 +9,7 @@
 #define SLUICE_BROKER_LOG_LOG_ERRORS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_err {
@@ -40,5 +41,12 @@ bool log_err_is_storage(int rv);
 
 /* A short constant name for `rv` ("CORRUPT", "ENOSPC", ...). Never NULL. */
 const char *log_err_name(int rv);
+
+/* Returns `rv` (any code the caller fails with) after writing why, formatted
+ * as printf does, into the caller's `reason` buffer of `reasonlen` bytes
+ * (truncated to fit; nothing written when `reason` is NULL or `reasonlen` 0):
+ * the validators' error message for the client. */
+int log_err_reason(int rv, char *reason, size_t reasonlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

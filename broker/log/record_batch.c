@@ -2,8 +2,6 @@
  * Kafka's DefaultRecordBatch.ensureValid and LogValidator. */
 #include "broker/log/record_batch.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "broker/log/record_codec.h"
@@ -13,20 +11,6 @@
 
 /* batchLength counts from partitionLeaderEpoch to the end: 61 - 12. */
 #define MIN_BATCH_LENGTH (RECORD_BATCH_HEADER_SIZE - RECORD_BATCH_LOG_OVERHEAD)
-
-static int fail(int rv, char *reason, size_t reasonlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int rv, char *reason, size_t reasonlen, const char *fmt, ...)
-{
-    if (reason != NULL && reasonlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reason, reasonlen, fmt, ap);
-        va_end(ap);
-    }
-    return rv;
-}
 
 int record_batch_parse(const uint8_t *p, size_t avail, struct record_batch_header *out)
 {
@@ -146,23 +130,23 @@ static int walk_records(const uint8_t *p, size_t len, int32_t count, bool need_k
     for (i = 0; pos < len; i++) {
         int32_t rec_len;
         if (get_s32(p, len, &pos, &rec_len) < 0 || rec_len < 0 || (size_t)rec_len > len - pos) {
-            return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
-                        "record %d has a bad length or runs past the batch", i);
+            return log_err_reason(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                                  "record %d has a bad length or runs past the batch", i);
         }
         int body = i >= count ? -1 : check_record_body(p + pos, (size_t)rec_len, i, need_key);
         if (body == -2) {
-            return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
-                        "record %d has no key: a compacted topic needs keyed records", i);
+            return log_err_reason(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                                  "record %d has no key: a compacted topic needs keyed records", i);
         }
         if (body < 0) {
-            return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
-                        "record %d is malformed or out of sequence (count %d)", i, count);
+            return log_err_reason(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                                  "record %d is malformed or out of sequence (count %d)", i, count);
         }
         pos += (size_t)rec_len;
     }
     if (i != count) {
-        return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
-                    "batch holds %d records but recordsCount says %d", i, count);
+        return log_err_reason(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                              "batch holds %d records but recordsCount says %d", i, count);
     }
     return 0;
 }
@@ -190,15 +174,17 @@ static int check_compressed(const uint8_t *body, size_t len, const struct record
     }
     if (rv == RECORD_CODEC_ERR_TOO_LARGE) {
         if (set_bound) {
-            return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
-                        "the record set inflates beyond its bound: %zu bytes were left for this "
-                        "batch",
-                        max_out);
+            return log_err_reason(
+                LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                "the record set inflates beyond its bound: %zu bytes were left for this "
+                "batch",
+                max_out);
         }
         return LOG_ERR_INVALID_RECORD;
     }
     if (rv < 0) {
-        return fail(rv, reason, reasonlen, "no memory to inflate a %zu-byte batch body", len);
+        return log_err_reason(rv, reason, reasonlen, "no memory to inflate a %zu-byte batch body",
+                              len);
     }
     if (limits->inflated != NULL) {
         *limits->inflated += n;
@@ -220,7 +206,8 @@ static int check_records(const uint8_t *p, size_t size, const struct record_batc
         return walk_records(body, len, h->records_count, limits->require_keys, reason, reasonlen);
     }
     if (codec > RECORD_CODEC_MAX) {
-        return fail(LOG_ERR_CORRUPT, reason, reasonlen, "unknown compression codec id %d", codec);
+        return log_err_reason(LOG_ERR_CORRUPT, reason, reasonlen, "unknown compression codec id %d",
+                              codec);
     }
     return check_compressed(body, len, h, limits, reason, reasonlen);
 }
@@ -228,17 +215,17 @@ static int check_records(const uint8_t *p, size_t size, const struct record_batc
 static int check_producer_rules(const struct record_batch_header *h, char *reason, size_t reasonlen)
 {
     if (h->attributes & RECORD_BATCH_ATTR_CONTROL) {
-        return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
-                    "control batches may not be produced by clients");
+        return log_err_reason(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                              "control batches may not be produced by clients");
     }
     if (h->records_count <= 0) {
-        return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen, "invalid record count %d",
-                    h->records_count);
+        return log_err_reason(LOG_ERR_INVALID_RECORD, reason, reasonlen, "invalid record count %d",
+                              h->records_count);
     }
     if (h->last_offset_delta < 0 || (int64_t)h->last_offset_delta + 1 != h->records_count) {
-        return fail(LOG_ERR_INVALID_RECORD, reason, reasonlen,
-                    "recordsCount %d does not match lastOffsetDelta %d", h->records_count,
-                    h->last_offset_delta);
+        return log_err_reason(LOG_ERR_INVALID_RECORD, reason, reasonlen,
+                              "recordsCount %d does not match lastOffsetDelta %d", h->records_count,
+                              h->last_offset_delta);
     }
     return 0;
 }
@@ -248,30 +235,33 @@ int record_batch_validate(const uint8_t *p, size_t avail, const struct record_ba
 {
     struct record_batch_header h;
     if (record_batch_parse(p, avail, &h) < 0) {
-        return fail(LOG_ERR_CORRUPT, reason, reasonlen, "%zu bytes is shorter than a batch header",
-                    avail);
+        return log_err_reason(LOG_ERR_CORRUPT, reason, reasonlen,
+                              "%zu bytes is shorter than a batch header", avail);
     }
     if (h.magic != RECORD_BATCH_MAGIC_V2) {
-        return fail(LOG_ERR_CORRUPT, reason, reasonlen, "unsupported magic %d (need 2)", h.magic);
+        return log_err_reason(LOG_ERR_CORRUPT, reason, reasonlen, "unsupported magic %d (need 2)",
+                              h.magic);
     }
     if (h.batch_length < MIN_BATCH_LENGTH) {
-        return fail(LOG_ERR_CORRUPT, reason, reasonlen, "batchLength %d below the minimum %d",
-                    h.batch_length, MIN_BATCH_LENGTH);
+        return log_err_reason(LOG_ERR_CORRUPT, reason, reasonlen,
+                              "batchLength %d below the minimum %d", h.batch_length,
+                              MIN_BATCH_LENGTH);
     }
     int64_t size = record_batch_size(&h);
     if (limits->max_batch_bytes > 0 && size > limits->max_batch_bytes) {
-        return fail(LOG_ERR_TOO_LARGE, reason, reasonlen,
-                    "batch of %lld bytes exceeds max.message.bytes %lld", (long long)size,
-                    (long long)limits->max_batch_bytes);
+        return log_err_reason(LOG_ERR_TOO_LARGE, reason, reasonlen,
+                              "batch of %lld bytes exceeds max.message.bytes %lld", (long long)size,
+                              (long long)limits->max_batch_bytes);
     }
     if ((uint64_t)size > avail) {
-        return fail(LOG_ERR_CORRUPT, reason, reasonlen,
-                    "batchLength %d runs past the %zu bytes present", h.batch_length, avail);
+        return log_err_reason(LOG_ERR_CORRUPT, reason, reasonlen,
+                              "batchLength %d runs past the %zu bytes present", h.batch_length,
+                              avail);
     }
     uint32_t crc = crc32c(0, p + RECORD_BATCH_CRC_START, (size_t)size - RECORD_BATCH_CRC_START);
     if (crc != h.crc) {
-        return fail(LOG_ERR_CORRUPT, reason, reasonlen, "CRC mismatch: stored %08x computed %08x",
-                    h.crc, crc);
+        return log_err_reason(LOG_ERR_CORRUPT, reason, reasonlen,
+                              "CRC mismatch: stored %08x computed %08x", h.crc, crc);
     }
     if (limits->from_client) {
         int rv = check_producer_rules(&h, reason, reasonlen);

@@ -5,14 +5,13 @@
 #include <errno.h>
 #include <lz4frame.h>
 #include <snappy-c.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include "broker/log/log_errors.h"
 #include "common/bigendian.h"
 
 /* First output allocation; it then doubles, up to the bound. */
@@ -24,20 +23,6 @@ struct outbuf {
     uint8_t *data;
     size_t len, cap, max;
 };
-
-static int fail(int rv, char *reason, size_t reasonlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int rv, char *reason, size_t reasonlen, const char *fmt, ...)
-{
-    if (reason != NULL && reasonlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reason, reasonlen, fmt, ap);
-        va_end(ap);
-    }
-    return rv;
-}
 
 static int out_resize(struct outbuf *o, size_t cap)
 {
@@ -92,9 +77,9 @@ static int inflate_gzip(const uint8_t *in, size_t len, struct outbuf *o, char *r
             continue;
         }
         rv = zr == Z_MEM_ERROR ? -ENOMEM
-                               : fail(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen,
-                                      "gzip body is invalid or truncated (%s)",
-                                      zs.msg != NULL ? zs.msg : "unexpected end");
+                               : log_err_reason(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen,
+                                                "gzip body is invalid or truncated (%s)",
+                                                zs.msg != NULL ? zs.msg : "unexpected end");
         break;
     }
     inflateEnd(&zs);
@@ -108,7 +93,8 @@ static int snappy_block(const uint8_t *in, size_t len, struct outbuf *o, char *r
 {
     size_t n;
     if (snappy_uncompressed_length((const char *)in, len, &n) != SNAPPY_OK) {
-        return fail(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen, "snappy block header is invalid");
+        return log_err_reason(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen,
+                              "snappy block header is invalid");
     }
     if (n > o->max - o->len) {
         return RECORD_CODEC_ERR_TOO_LARGE;
@@ -119,7 +105,8 @@ static int snappy_block(const uint8_t *in, size_t len, struct outbuf *o, char *r
     char empty; /* a zero-length block still has to parse to its end */
     char *dst = n > 0 ? (char *)o->data + o->len : &empty;
     if (snappy_uncompress((const char *)in, len, dst, &n) != SNAPPY_OK) {
-        return fail(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen, "snappy block is invalid");
+        return log_err_reason(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen,
+                              "snappy block is invalid");
     }
     o->len += n;
     return 0;
@@ -138,8 +125,8 @@ static int inflate_snappy(const uint8_t *in, size_t len, struct outbuf *o, char 
     }
     for (size_t pos = xerial_header; pos < len;) {
         if (len - pos < 4 || be32_load(in + pos) > len - pos - 4) {
-            return fail(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen,
-                        "xerial snappy block at byte %zu runs past the body", pos);
+            return log_err_reason(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen,
+                                  "xerial snappy block at byte %zu runs past the body", pos);
         }
         size_t blen = be32_load(in + pos);
         int rv = snappy_block(in + pos + 4, blen, o, reason, reasonlen);
@@ -167,8 +154,8 @@ static int inflate_lz4(const uint8_t *in, size_t len, struct outbuf *o, char *re
         size_t src = len - pos, dst = o->cap - o->len;
         hint = LZ4F_decompress(d, o->data + o->len, &dst, in + pos, &src, NULL);
         if (LZ4F_isError(hint)) {
-            rv = fail(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen, "lz4 body is invalid (%s)",
-                      LZ4F_getErrorName(hint));
+            rv = log_err_reason(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen,
+                                "lz4 body is invalid (%s)", LZ4F_getErrorName(hint));
             break;
         }
         pos += src;
@@ -177,7 +164,8 @@ static int inflate_lz4(const uint8_t *in, size_t len, struct outbuf *o, char *re
             break; /* every frame decoded and flushed; rv is 0 */
         }
         if (src == 0 && dst == 0 && o->len < o->cap) { /* wants input there is none of */
-            rv = fail(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen, "lz4 body is truncated");
+            rv = log_err_reason(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen,
+                                "lz4 body is truncated");
             break;
         }
     }
@@ -203,15 +191,16 @@ static int inflate_zstd(const uint8_t *in, size_t len, struct outbuf *o, char *r
         size_t r = ZSTD_decompressStream(z, &ob, &ib);
         o->len = ob.pos;
         if (ZSTD_isError(r)) {
-            rv = fail(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen, "zstd body is invalid (%s)",
-                      ZSTD_getErrorName(r));
+            rv = log_err_reason(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen,
+                                "zstd body is invalid (%s)", ZSTD_getErrorName(r));
             break;
         }
         if (r == 0 && ib.pos == ib.size) {
             break; /* last frame complete; rv is 0 */
         }
         if (ib.pos == ib.size && ob.pos < ob.size) {
-            rv = fail(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen, "zstd body is truncated");
+            rv = log_err_reason(RECORD_CODEC_ERR_CORRUPT, reason, reasonlen,
+                                "zstd body is truncated");
             break;
         }
     }
@@ -238,16 +227,16 @@ int record_codec_inflate(int codec, const uint8_t *in, size_t len, size_t max_ou
         rv = inflate_zstd(in, len, &o, reason, reasonlen);
         break;
     default:
-        rv = fail(RECORD_CODEC_ERR_CODEC, reason, reasonlen, "unknown compression codec id %d",
-                  codec);
+        rv = log_err_reason(RECORD_CODEC_ERR_CODEC, reason, reasonlen,
+                            "unknown compression codec id %d", codec);
         break;
     }
     if (rv == 0 && o.len > o.max) {
         rv = RECORD_CODEC_ERR_TOO_LARGE;
     }
     if (rv == RECORD_CODEC_ERR_TOO_LARGE) {
-        fail(rv, reason, reasonlen, "%s body inflates beyond %zu bytes", record_codec_name(codec),
-             max_out);
+        log_err_reason(rv, reason, reasonlen, "%s body inflates beyond %zu bytes",
+                       record_codec_name(codec), max_out);
     }
     if (rv < 0) {
         free(o.data);
