@@ -138,13 +138,42 @@ static void on_handle_closed(uv_handle_t *h)
     conn_maybe_free(c);
 }
 
+/* Count the reader's spare as it is now in the shared spares: a new frame
+ * may have taken it, a body given back may have replaced it. */
+static void spares_recount(struct kafka_conn *c)
+{
+    struct kafka_frame_spares *s = c->opts.frame_spares;
+    if (s == NULL) {
+        return;
+    }
+    size_t now = frame_reader_spare_cap(&c->frames);
+    s->held = s->held - c->spare_counted + now;
+    c->spare_counted = now;
+}
+
+/* A request's body goes back to the reader for the next large request if
+ * the shared spares have room for it (the reader keeps the larger of it and
+ * the spare it holds), else to malloc. */
+static void frame_recycle(struct kafka_conn *c, uint8_t *frame, size_t cap)
+{
+    struct kafka_frame_spares *s = c->opts.frame_spares;
+    size_t spare = frame_reader_spare_cap(&c->frames);
+    size_t grows = cap > spare ? cap - spare : 0;
+    if (s == NULL || c->closing || cap < FRAME_INITIAL_ALLOC || s->held + grows > s->limit) {
+        free(frame);
+        return;
+    }
+    frame_reader_give_spare(&c->frames, frame, cap);
+    spares_recount(c);
+}
+
 static void request_free(struct kafka_request *req)
 {
     if (req->charged > 0) {
         request_budget_release(req->conn->opts.budget, &req->conn->budget_reader, req->charged);
     }
     kafka_response_free(&req->response);
-    free(req->frame);
+    frame_recycle(req->conn, req->frame, req->frame_cap);
     free(req);
 }
 
@@ -164,7 +193,6 @@ void conn_maybe_free(struct kafka_conn *c)
             c->next->prev = c->prev;
         }
     }
-    frame_reader_free(&c->frames);
     tls_session_free(c->tls);
     free(c->tls_chunk);
     sasl_server_free(c->sasl);
@@ -208,9 +236,10 @@ void kafka_conn_close(struct kafka_conn *c)
         c->quota_admitted = false;
     }
     drop_finished(c);
+    frame_reader_free(&c->frames); /* nothing reads it once closing */
+    spares_recount(c);             /* its spare is gone */
     if (c->opts.budget != NULL) {
         request_budget_cancel(c->opts.budget, &c->budget_reader);
-        frame_reader_free(&c->frames); /* nothing reads it once closing */
         request_budget_release(c->opts.budget, &c->budget_reader, c->frame_charged);
         c->frame_charged = 0;
         request_budget_frame_done(c->opts.budget, &c->budget_reader);
@@ -433,7 +462,7 @@ static void enqueue_request(struct kafka_conn *c)
     }
     req->state = REQ_WAITING;
     req->conn = c;
-    req->frame = frame_reader_take(&c->frames, &req->frame_len);
+    req->frame = frame_reader_take(&c->frames, &req->frame_len, &req->frame_cap);
     req->charged = c->frame_charged; /* the budget now counts it until it is answered */
     c->frame_charged = 0;
     uv_timer_stop(&c->frame_timer);
@@ -488,6 +517,7 @@ static void consume(struct kafka_conn *c, const uint8_t *data, size_t len)
         size_t used;
         enum frame_status st = frame_reader_feed(&c->frames, data + off, len - off, &used);
         off += used;
+        spares_recount(c); /* a new frame may have taken the spare */
         charge_partial(c);
         if (st == FRAME_READY) {
             enqueue_request(c);
