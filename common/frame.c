@@ -23,9 +23,7 @@ void frame_reader_free(struct frame_reader *fr)
     free(fr->body);
     fr->body = NULL;
     fr->body_cap = 0;
-    free(fr->spare);
-    fr->spare = NULL;
-    fr->spare_cap = 0;
+    frame_reader_drop_spare(fr);
 }
 
 void frame_reader_give_spare(struct frame_reader *fr, uint8_t *body, size_t cap)
@@ -40,6 +38,13 @@ void frame_reader_give_spare(struct frame_reader *fr, uint8_t *body, size_t cap)
     free(fr->spare);
     fr->spare = body;
     fr->spare_cap = cap;
+}
+
+void frame_reader_drop_spare(struct frame_reader *fr)
+{
+    free(fr->spare);
+    fr->spare = NULL;
+    fr->spare_cap = 0;
 }
 
 size_t frame_reader_spare_cap(const struct frame_reader *fr)

@@ -77,6 +77,10 @@ uint8_t *frame_reader_take(struct frame_reader *fr, size_t *len, size_t *cap);
  * declared size exceeds it (never past the declared size, as a fresh body). */
 void frame_reader_give_spare(struct frame_reader *fr, uint8_t *body, size_t cap);
 
+/* Free the spare, if any (a caller whose memory bound no longer has room
+ * for it); the next large frame grows from FRAME_INITIAL_ALLOC. */
+void frame_reader_drop_spare(struct frame_reader *fr);
+
 /* Bytes held by the spare (0: none), for the caller's accounting: it
  * changes in frame_reader_give_spare, and in frame_reader_feed when a new
  * frame takes the spare (the bytes then belong to the frame, body_cap). */

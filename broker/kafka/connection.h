@@ -78,13 +78,26 @@ typedef void (*kafka_request_cb)(struct kafka_request *req, void *data);
  * (common/frame.h) for the next large request, rather than to malloc, which
  * unmaps a body of 1 MiB or more, so the next one faults in fresh pages.
  * A connection keeps one spare at most; the spares of every connection
- * together stay within `limit` (a body given back past it is freed). A
- * request received into a spare holds all of it, and is charged so to the
- * request budget. A connection's spare is freed when it closes (an idle one
- * is closed after connections.max.idle.ms). */
+ * together stay within `limit` (a body given back past it is freed).
+ *
+ * With a limited request budget (queued.max.request.bytes) the spares are
+ * inside it too, so its bound on memory holds with them: a body is kept only
+ * while the budget's used bytes and every spare fit its limit; when charges
+ * for requests being read push them past it, idle spares are freed, oldest
+ * first, until they fit (or none is left). The budget never makes a reader
+ * wait for bytes held by spares: it counts only requests (used), and a
+ * reader that reads evicts spares as it is charged. A new large frame is
+ * received into its connection's spare only if the budget lets that reader
+ * hold all of it at once (within the limit and its share); otherwise the
+ * spare is freed and the frame grows from FRAME_INITIAL_ALLOC, charged as
+ * it grows. A request received into a spare holds all of it, and is charged
+ * so. A connection's spare is freed when it closes (an idle one is closed
+ * after connections.max.idle.ms). */
 struct kafka_frame_spares {
     size_t limit; /* bytes */
     size_t held;  /* bytes held as spares now, by every connection */
+    /* The connections holding a spare, oldest first (the first to free). */
+    struct kafka_conn *oldest, *newest;
 };
 
 struct kafka_conn_options {

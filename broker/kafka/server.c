@@ -24,9 +24,11 @@
  * message.max.bytes) and a connection keeps one spare, so 64 producing
  * connections keep theirs. It is also memory a broker keeps resident after
  * the traffic stopped, until those connections close, so it stays a small
- * fixed amount rather than a share of queued.max.request.bytes (unbounded
- * by default); a body larger than it (socket.request.max.bytes allows
- * 100 MiB) is never kept. */
+ * fixed amount rather than a share of queued.max.request.bytes (256 MiB by
+ * default, or unbounded); a body larger than it (socket.request.max.bytes
+ * allows 100 MiB) is never kept. When queued.max.request.bytes is set the
+ * spares also fit inside it, with the requests it counts, and give way to
+ * them (connection.h), so its bound on memory holds with spares. */
 #define KAFKA_FRAME_SPARES_LIMIT (64u << 20)
 
 static void log_refusal(struct kafka_server *s, const char *listener)

@@ -882,6 +882,67 @@ START_TEST(test_large_request_bodies_are_kept_within_the_bound)
 }
 END_TEST
 
+/* With a request budget the spares are inside it. Three connections on a
+ * 512 KiB budget: a keeps a LARGE_REQUEST spare; while b holds a large
+ * request a's share (512 KiB / 3) is below the spare, so a's next large
+ * request is not received into it (the spare is freed, the frame grows
+ * and is charged as it grows). a's body, kept again once answered, is freed
+ * when c's large request, charged as it grows, would take the requests and
+ * the spares past the limit. On the old code a's frame took the spare past
+ * its share and the spare stayed beside the requests past the limit. */
+START_TEST(test_spares_stay_within_the_request_budget)
+{
+    struct fixture f;
+    struct request_budget budget;
+    request_budget_init(&budget, 512 * 1024);
+    setup_fixture_with(&f, 1 << 20, &budget, 0);
+    struct kafka_frame_spares spares = {.limit = 64u << 20};
+    f.opts.frame_spares = &spares;
+    int a = connect_client(&f, 0);
+    int b = connect_client(&f, 0);
+    int c = connect_client(&f, 0);
+    uint8_t *large = malloc(4 + LARGE_REQUEST);
+    size_t len = make_frame_sized(large, LARGE_REQUEST, 1, 'C');
+    send_until_started(&f, a, large, len, 1);
+    const uint8_t *kept = f.last_frame;
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST);
+    make_frame_sized(large, LARGE_REQUEST, 2, 'H');
+    send_until_started(&f, b, large, len, 2);
+    ck_assert_uint_eq(budget.used, LARGE_REQUEST);
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST); /* both fit the limit */
+    make_frame_sized(large, LARGE_REQUEST, 3, 'H');
+    send_until_started(&f, a, large, len, 3);
+    ck_assert_ptr_ne(f.last_frame, kept);
+    ck_assert_uint_eq(spares.held, 0);
+    ck_assert_uint_eq(budget.used, 2 * LARGE_REQUEST);
+    kafka_request_complete(f.held[1]); /* a's: its body is kept again */
+    spin(&f, 5);
+    ck_assert_uint_eq(budget.used, LARGE_REQUEST);
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST);
+    make_frame_sized(large, LARGE_REQUEST, 4, 'H');
+    send_until_started(&f, c, large, len, 4);
+    ck_assert_uint_eq(budget.used, 2 * LARGE_REQUEST);
+    ck_assert_uint_eq(spares.held, 0); /* evicted as c was charged */
+    ck_assert_ptr_null(spares.oldest);
+    ck_assert_ptr_null(spares.newest);
+    /* An answer frees room: the body is kept again, within the limit. */
+    kafka_request_complete(f.held[0]);
+    spin(&f, 5);
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST);
+    ck_assert_uint_le(budget.used + spares.held, budget.limit);
+    kafka_request_complete(f.held[2]);
+    spin(&f, 5);
+    ck_assert_uint_eq(budget.used, 0);
+    free(large);
+    close(a);
+    close(b);
+    close(c);
+    teardown_fixture(&f);
+    ck_assert_uint_eq(spares.held, 0);
+    ck_assert_uint_eq(budget.used, 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("connection");
@@ -902,6 +963,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_abort_while_a_handler_has_yielded_cancels_it);
     tcase_add_test(tc, test_held_bytes_are_charged_to_the_request_budget);
     tcase_add_test(tc, test_large_request_bodies_are_kept_within_the_bound);
+    tcase_add_test(tc, test_spares_stay_within_the_request_budget);
     suite_add_tcase(s, tc);
     return s;
 }
