@@ -6,11 +6,6 @@
 
 #include "common/bigendian.h"
 
-/* First allocation for a frame's body; it then doubles as bytes arrive, so
- * a peer that declares a large frame and sends a few bytes costs this much,
- * not the declared size. */
-#define FRAME_INITIAL_ALLOC 65536
-
 static int32_t clamp_size(size_t size)
 {
     return size > INT32_MAX ? INT32_MAX : (int32_t)size;
@@ -28,6 +23,53 @@ void frame_reader_free(struct frame_reader *fr)
     free(fr->body);
     fr->body = NULL;
     fr->body_cap = 0;
+    frame_reader_drop_spare(fr);
+}
+
+void frame_reader_give_spare(struct frame_reader *fr, uint8_t *body, size_t cap)
+{
+    if (body == NULL) {
+        return;
+    }
+    if (cap <= fr->spare_cap) {
+        free(body);
+        return;
+    }
+    free(fr->spare);
+    fr->spare = body;
+    fr->spare_cap = cap;
+}
+
+void frame_reader_drop_spare(struct frame_reader *fr)
+{
+    free(fr->spare);
+    fr->spare = NULL;
+    fr->spare_cap = 0;
+}
+
+size_t frame_reader_spare_cap(const struct frame_reader *fr)
+{
+    return fr->spare_cap;
+}
+
+/* A new frame's first buffer: the spare for a large frame (reserve_body
+ * grows it if the frame is larger still), else at most FRAME_INITIAL_ALLOC. */
+static int start_body(struct frame_reader *fr, size_t size)
+{
+    if (size > FRAME_INITIAL_ALLOC && fr->spare != NULL) {
+        fr->body = fr->spare;
+        fr->body_cap = fr->spare_cap;
+        fr->spare = NULL;
+        fr->spare_cap = 0;
+        return 0;
+    }
+    size_t cap = size < FRAME_INITIAL_ALLOC ? size : FRAME_INITIAL_ALLOC;
+    fr->body = malloc(cap);
+    if (fr->body == NULL) {
+        return -1;
+    }
+    fr->body_cap = cap;
+    return 0;
 }
 
 static enum frame_status accept_size(struct frame_reader *fr)
@@ -40,12 +82,9 @@ static enum frame_status accept_size(struct frame_reader *fr)
     if (size > fr->max_size) {
         return FRAME_TOO_LARGE;
     }
-    size_t cap = (size_t)size < FRAME_INITIAL_ALLOC ? (size_t)size : FRAME_INITIAL_ALLOC;
-    fr->body = malloc(cap);
-    if (fr->body == NULL) {
+    if (start_body(fr, (size_t)size) != 0) {
         return FRAME_NO_MEMORY;
     }
-    fr->body_cap = cap;
     fr->body_len = (size_t)size;
     fr->body_have = 0;
     return FRAME_NEED_MORE;
@@ -107,10 +146,11 @@ enum frame_status frame_reader_feed(struct frame_reader *fr, const uint8_t *data
     return st;
 }
 
-uint8_t *frame_reader_take(struct frame_reader *fr, size_t *len)
+uint8_t *frame_reader_take(struct frame_reader *fr, size_t *len, size_t *cap)
 {
     uint8_t *body = fr->body;
     *len = fr->body_len;
+    *cap = fr->body_cap;
     fr->body = NULL;
     fr->body_len = fr->body_have = fr->body_cap = 0;
     fr->size_have = 0;

@@ -137,8 +137,8 @@ int rpc_frame_reader_feed_some(struct rpc_frame_reader *r, const uint8_t *data, 
             rv = frame_errno(st);
             break;
         }
-        size_t frame_len;
-        uint8_t *frame = frame_reader_take(&r->frames, &frame_len);
+        size_t frame_len, frame_cap;
+        uint8_t *frame = frame_reader_take(&r->frames, &frame_len, &frame_cap);
         rv = decode_frame(frame, frame_len, cb, arg);
         free(frame);
         if (rv != 0) {

@@ -138,13 +138,120 @@ static void on_handle_closed(uv_handle_t *h)
     conn_maybe_free(c);
 }
 
+static void spares_unlink(struct kafka_frame_spares *s, struct kafka_conn *c)
+{
+    if (c->spare_prev != NULL) {
+        c->spare_prev->spare_next = c->spare_next;
+    } else {
+        s->oldest = c->spare_next;
+    }
+    if (c->spare_next != NULL) {
+        c->spare_next->spare_prev = c->spare_prev;
+    } else {
+        s->newest = c->spare_prev;
+    }
+    c->spare_prev = c->spare_next = NULL;
+}
+
+static void spares_link_newest(struct kafka_frame_spares *s, struct kafka_conn *c)
+{
+    c->spare_next = NULL;
+    c->spare_prev = s->newest;
+    if (s->newest != NULL) {
+        s->newest->spare_next = c;
+    } else {
+        s->oldest = c;
+    }
+    s->newest = c;
+}
+
+/* Count the reader's spare as it is now in the shared spares: a new frame
+ * may have taken it, a body given back may have replaced it, the budget may
+ * have freed it. A connection whose spare changed becomes the newest. */
+static void spares_recount(struct kafka_conn *c)
+{
+    struct kafka_frame_spares *s = c->opts.frame_spares;
+    size_t now = frame_reader_spare_cap(&c->frames);
+    if (s == NULL || now == c->spare_counted) {
+        return;
+    }
+    if (c->spare_counted > 0) {
+        spares_unlink(s, c);
+    }
+    s->held = s->held - c->spare_counted + now;
+    c->spare_counted = now;
+    if (now > 0) {
+        spares_link_newest(s, c);
+    }
+}
+
+/* Whether the request budget has room for the spares to hold `more` bytes
+ * besides what they hold: the spares are inside queued.max.request.bytes. */
+static bool spares_fit_budget(const struct kafka_conn *c, size_t more)
+{
+    const struct request_budget *b = c->opts.budget;
+    const struct kafka_frame_spares *s = c->opts.frame_spares;
+    return b == NULL || b->limit == 0 || b->used + s->held + more <= b->limit;
+}
+
+/* The budget's used bytes grew: free idle spares, oldest first (this
+ * connection's too), until they and the requests fit its limit again. */
+static void spares_evict(struct kafka_conn *c)
+{
+    struct kafka_frame_spares *s = c->opts.frame_spares;
+    if (s == NULL) {
+        return;
+    }
+    while (s->oldest != NULL && !spares_fit_budget(c, 0)) {
+        struct kafka_conn *victim = s->oldest;
+        frame_reader_drop_spare(&victim->frames);
+        spares_recount(victim);
+    }
+}
+
+/* Before a frame may start: the frame reader receives a new large frame
+ * into the spare at once, so keep the spare only if the budget lets this
+ * reader hold all of it now (within the limit and its share); else free it
+ * and the frame grows from FRAME_INITIAL_ALLOC, charged as it grows. */
+static void spare_check_room(struct kafka_conn *c)
+{
+    const struct request_budget *b = c->opts.budget;
+    size_t cap = frame_reader_spare_cap(&c->frames);
+    if (cap == 0 || c->frames.body != NULL || b == NULL || b->limit == 0) {
+        return;
+    }
+    const struct request_budget_reader *r = &c->budget_reader;
+    if (b->used + cap <= b->limit && r->held + cap <= request_budget_share(b, r)) {
+        return;
+    }
+    frame_reader_drop_spare(&c->frames);
+    spares_recount(c);
+}
+
+/* A request's body goes back to the reader for the next large request if
+ * the shared spares and the request budget have room for it (the reader
+ * keeps the larger of it and the spare it holds), else to malloc. */
+static void frame_recycle(struct kafka_conn *c, uint8_t *frame, size_t cap)
+{
+    struct kafka_frame_spares *s = c->opts.frame_spares;
+    size_t spare = frame_reader_spare_cap(&c->frames);
+    size_t grows = cap > spare ? cap - spare : 0;
+    if (s == NULL || c->closing || cap < FRAME_INITIAL_ALLOC || s->held + grows > s->limit ||
+        !spares_fit_budget(c, grows)) {
+        free(frame);
+        return;
+    }
+    frame_reader_give_spare(&c->frames, frame, cap);
+    spares_recount(c);
+}
+
 static void request_free(struct kafka_request *req)
 {
     if (req->charged > 0) {
         request_budget_release(req->conn->opts.budget, &req->conn->budget_reader, req->charged);
     }
     kafka_response_free(&req->response);
-    free(req->frame);
+    frame_recycle(req->conn, req->frame, req->frame_cap);
     free(req);
 }
 
@@ -164,7 +271,6 @@ void conn_maybe_free(struct kafka_conn *c)
             c->next->prev = c->prev;
         }
     }
-    frame_reader_free(&c->frames);
     tls_session_free(c->tls);
     free(c->tls_chunk);
     sasl_server_free(c->sasl);
@@ -208,9 +314,10 @@ void kafka_conn_close(struct kafka_conn *c)
         c->quota_admitted = false;
     }
     drop_finished(c);
+    frame_reader_free(&c->frames); /* nothing reads it once closing */
+    spares_recount(c);             /* its spare is gone */
     if (c->opts.budget != NULL) {
         request_budget_cancel(c->opts.budget, &c->budget_reader);
-        frame_reader_free(&c->frames); /* nothing reads it once closing */
         request_budget_release(c->opts.budget, &c->budget_reader, c->frame_charged);
         c->frame_charged = 0;
         request_budget_frame_done(c->opts.budget, &c->budget_reader);
@@ -309,6 +416,7 @@ static void charge_partial(struct kafka_conn *c)
     size_t now = c->frames.body_cap;
     if (now > c->frame_charged) {
         request_budget_charge(c->opts.budget, &c->budget_reader, now - c->frame_charged);
+        spares_evict(c);
     } else if (now < c->frame_charged) {
         request_budget_release(c->opts.budget, &c->budget_reader, c->frame_charged - now);
     }
@@ -433,7 +541,7 @@ static void enqueue_request(struct kafka_conn *c)
     }
     req->state = REQ_WAITING;
     req->conn = c;
-    req->frame = frame_reader_take(&c->frames, &req->frame_len);
+    req->frame = frame_reader_take(&c->frames, &req->frame_len, &req->frame_cap);
     req->charged = c->frame_charged; /* the budget now counts it until it is answered */
     c->frame_charged = 0;
     uv_timer_stop(&c->frame_timer);
@@ -483,11 +591,14 @@ static void consume(struct kafka_conn *c, const uint8_t *data, size_t len)
             if (request_pacer_hold(&c->pacer, data + off, len - off) != 0) {
                 kafka_conn_fail(c, "out of memory for request");
             }
+            spares_evict(c); /* the held bytes are charged */
             return;
         }
         size_t used;
+        spare_check_room(c);
         enum frame_status st = frame_reader_feed(&c->frames, data + off, len - off, &used);
         off += used;
+        spares_recount(c); /* a new frame may have taken the spare */
         charge_partial(c);
         if (st == FRAME_READY) {
             enqueue_request(c);

@@ -55,6 +55,7 @@ struct kafka_request {
     struct kafka_conn *conn; /* borrowed; valid until complete/drop */
     uint8_t *frame;          /* owned by the request: the request bytes without the size */
     size_t frame_len;
+    size_t frame_cap; /* bytes allocated at `frame` (>= frame_len): kept for reuse on free */
     struct kafka_response response; /* filled by the handler */
     void *data;                     /* for the handler */
     /* Set by a handler that answers later (a parked Fetch): called once if
@@ -71,6 +72,34 @@ struct kafka_request {
 
 typedef void (*kafka_request_cb)(struct kafka_request *req, void *data);
 
+/* Request bodies kept for reuse, shared by the connections of one owner
+ * (kafka_server). When a request of FRAME_INITIAL_ALLOC bytes or more is
+ * freed, its body goes back to its connection's frame reader as the spare
+ * (common/frame.h) for the next large request, rather than to malloc, which
+ * unmaps a body of 1 MiB or more, so the next one faults in fresh pages.
+ * A connection keeps one spare at most; the spares of every connection
+ * together stay within `limit` (a body given back past it is freed).
+ *
+ * With a limited request budget (queued.max.request.bytes) the spares are
+ * inside it too, so its bound on memory holds with them: a body is kept only
+ * while the budget's used bytes and every spare fit its limit; when charges
+ * for requests being read push them past it, idle spares are freed, oldest
+ * first, until they fit (or none is left). The budget never makes a reader
+ * wait for bytes held by spares: it counts only requests (used), and a
+ * reader that reads evicts spares as it is charged. A new large frame is
+ * received into its connection's spare only if the budget lets that reader
+ * hold all of it at once (within the limit and its share); otherwise the
+ * spare is freed and the frame grows from FRAME_INITIAL_ALLOC, charged as
+ * it grows. A request received into a spare holds all of it, and is charged
+ * so. A connection's spare is freed when it closes (an idle one is closed
+ * after connections.max.idle.ms). */
+struct kafka_frame_spares {
+    size_t limit; /* bytes */
+    size_t held;  /* bytes held as spares now, by every connection */
+    /* The connections holding a spare, oldest first (the first to free). */
+    struct kafka_conn *oldest, *newest;
+};
+
 struct kafka_conn_options {
     int32_t max_request_bytes;     /* socket.request.max.bytes */
     uint64_t idle_timeout_ms;      /* connections.max.idle.ms */
@@ -82,6 +111,8 @@ struct kafka_conn_options {
     struct kafka_conn **registry;  /* list head the connection links itself into (may be NULL) */
     struct conn_quota *quota;      /* admits each connection (may be NULL); borrowed */
     struct request_budget *budget; /* queued.max.request.bytes (may be NULL); borrowed */
+    /* Request bodies kept for reuse (may be NULL: each is freed); borrowed. */
+    struct kafka_frame_spares *frame_spares;
     /* Handler time per loop iteration, shared by the loop's connections
      * (may be NULL: unbounded); borrowed. */
     struct iteration_budget *iteration_budget;

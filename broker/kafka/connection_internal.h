@@ -39,6 +39,9 @@ struct kafka_conn {
     bool quota_admitted; /* counted in opts.quota; released on close */
     struct frame_reader frames;
     size_t frame_charged; /* the partial frame's buffer, charged to opts.budget */
+    size_t spare_counted; /* the reader's spare, counted in opts.frame_spares->held */
+    /* Its place in opts.frame_spares' list while spare_counted > 0. */
+    struct kafka_conn *spare_prev, *spare_next;
     struct request_budget_reader budget_reader; /* its account in opts.budget */
     /* FIFO of requests in arrival order; head is the next to answer. */
     struct kafka_request *head, *tail;

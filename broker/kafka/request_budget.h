@@ -27,6 +27,13 @@
  * non-strict memory pool lets one allocation overshoot). The memory held is therefore at most the
  * limit plus one frame (socket.request.max.bytes) plus one read buffer per connection.
  *
+ * The bound counts the request bodies connections keep for reuse
+ * (connection.h, kafka_frame_spares) too, though the budget does not: they
+ * are kept only while `used` and they fit the limit, and freed as charges
+ * push `used` past what is left (connection.c), so a reader never waits for
+ * bytes only a spare holds; a frame received into a spare is charged all of
+ * it at once, and only while that fits the reader's share.
+ *
  * Borrowed pointers only; loop thread only. */
 #ifndef SLUICE_BROKER_KAFKA_REQUEST_BUDGET_H
 #define SLUICE_BROKER_KAFKA_REQUEST_BUDGET_H

@@ -18,6 +18,19 @@
  * counting what it stands for. */
 #define REFUSAL_LOG_INTERVAL_MS 1000
 
+/* The bytes every connection together may keep as request bodies for reuse
+ * (connection.h, kafka_frame_spares). Producers send requests of up to
+ * about 1 MiB by default (Java's max.request.size, librdkafka's
+ * message.max.bytes) and a connection keeps one spare, so 64 producing
+ * connections keep theirs. It is also memory a broker keeps resident after
+ * the traffic stopped, until those connections close, so it stays a small
+ * fixed amount rather than a share of queued.max.request.bytes (256 MiB by
+ * default, or unbounded); a body larger than it (socket.request.max.bytes
+ * allows 100 MiB) is never kept. When queued.max.request.bytes is set the
+ * spares also fit inside it, with the requests it counts, and give way to
+ * them (connection.h), so its bound on memory holds with spares. */
+#define KAFKA_FRAME_SPARES_LIMIT (64u << 20)
+
 static void log_refusal(struct kafka_server *s, const char *listener)
 {
     uint64_t now = uv_now(s->loop);
@@ -59,6 +72,7 @@ static void on_connection(uv_stream_t *listener, int status)
     struct kafka_conn *conn;
     opts.quota = &s->quota;
     opts.budget = &s->budget;
+    opts.frame_spares = &s->frame_spares;
     opts.iteration_budget = &s->handler_budget;
     int rv = kafka_conn_accept(listener, &opts, s->on_request, NULL, s->data, &conn);
     if (rv == UV_ECONNREFUSED) {
@@ -153,6 +167,7 @@ int kafka_server_bind(struct kafka_server *s, uv_loop_t *loop, struct listener_s
     request_budget_init(&s->budget, options->queued_max_request_bytes > 0
                                         ? (size_t)options->queued_max_request_bytes
                                         : 0);
+    s->frame_spares.limit = KAFKA_FRAME_SPARES_LIMIT;
     for (size_t i = 0; i < listeners->n_bind; i++) {
         int rv = bind_one(s, i);
         if (rv != 0) {

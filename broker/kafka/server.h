@@ -29,6 +29,8 @@ struct kafka_server {
     struct kafka_conn *conns;     /* every open connection */
     struct conn_quota quota;      /* admits connections (conn_quota.h) */
     struct request_budget budget; /* queued.max.request.bytes, shared by every connection */
+    /* Request bodies the connections keep for reuse (KAFKA_FRAME_SPARES_LIMIT). */
+    struct kafka_frame_spares frame_spares;
     /* Handler time per loop iteration, shared by every connection. */
     struct iteration_budget handler_budget;
     uint64_t refusal_logged_ms, refusals_logged; /* rate-limits the refusal log */
@@ -43,7 +45,8 @@ struct kafka_server {
  * max_connections_per_ip and per_ip_overrides; refusals are logged at most
  * once a second, with how many there were. Every connection charges the
  * request budget built from options' queued_max_request_bytes and shares
- * one iteration budget (common/iteration_budget.h) of handler time.
+ * one iteration budget (common/iteration_budget.h) of handler time, and
+ * keeps large request bodies for reuse within one bound (frame_spares).
  * Returns 0, or a negative error with `err` naming the listener or the bad
  * quota setting (nothing is left bound). */
 int kafka_server_bind(struct kafka_server *s, uv_loop_t *loop, struct listener_set *listeners,

@@ -6,7 +6,8 @@
  * bytes the stream carried after its size prefix; a declared size above the
  * maximum is refused before any allocation (TOO_LARGE, nothing buffered), a
  * negative or too-small one is INVALID; consumption never exceeds what was
- * fed; errors are where the reference says they are. */
+ * fed; errors are where the reference says they are. Every frame taken is
+ * given back as the reader's spare, which holds the larger body after. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,15 +57,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         fed += used;
         if (st == FRAME_READY) {
-            size_t body, body_len, got_len;
+            size_t body, body_len, got_len, got_cap;
             if (reference_frame(s, len, ref_pos, &body, &body_len) != FRAME_READY)
                 abort();
             if (fed != body + body_len)
                 abort(); /* the reader stops right after the frame */
-            uint8_t *got = frame_reader_take(&fr, &got_len);
-            if (got_len != body_len || memcmp(got, s + body, body_len) != 0)
+            uint8_t *got = frame_reader_take(&fr, &got_len, &got_cap);
+            if (got_len != body_len || got_cap < got_len || memcmp(got, s + body, body_len) != 0)
                 abort();
-            free(got);
+            /* Given back as the spare (the reader keeps the larger of two:
+             * ASan catches the one it should have freed). */
+            frame_reader_give_spare(&fr, got, got_cap);
+            if (frame_reader_spare_cap(&fr) < got_cap)
+                abort();
             ref_pos = fed;
             if (frame_reader_partial(&fr))
                 abort();

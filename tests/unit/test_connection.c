@@ -39,6 +39,7 @@ struct fixture {
     bool stale;                         /* what response_stale answers */
     struct iteration_budget *iteration; /* charged whole by tag 'X' (may be NULL) */
     char started[32];                   /* tags of the requests started, in order */
+    const uint8_t *last_frame;          /* the body of the request started last */
     int yield_resumed, yield_cancelled; /* tag 'Y' */
     int slices_done;                    /* tag 'P': partitions "appended" */
 };
@@ -84,6 +85,7 @@ static void on_request(struct kafka_request *req, void *data)
 {
     struct fixture *f = data;
     char tag = (char)req->frame[8];
+    f->last_frame = req->frame;
     if ((size_t)f->requests < sizeof f->started) {
         f->started[f->requests] = tag;
     }
@@ -131,6 +133,28 @@ static void on_connection(uv_stream_t *s, int status)
 
 static bool response_stale(void *data, uint64_t built_ms, uint64_t now_ms);
 
+/* A non-blocking client socket connected to the fixture's server (with
+ * `rcvbuf` > 0, that receive buffer), once the connection is accepted with
+ * f->opts as they are now: it is f->conns then. */
+static int connect_client(struct fixture *f, int rcvbuf)
+{
+    struct sockaddr_in addr;
+    int len = sizeof addr;
+    uv_tcp_getsockname(&f->server, (struct sockaddr *)&addr, &len);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0) {
+        ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+    }
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    struct kafka_conn *before = f->conns;
+    for (int i = 0; i < 100 && f->conns == before; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+    ck_assert_ptr_ne(f->conns, before);
+    return fd;
+}
+
 /* Connect a client to a connection accepted with these options (with
  * stale_check, responses ask response_stale before they go out, and the
  * socket buffers are SMALL_SOCKET_BUFFER; with `iteration`, that budget is
@@ -160,8 +184,6 @@ static void setup_fixture_full(struct fixture *f, int32_t max_request,
         ck_assert_int_eq(uv_send_buffer_size((uv_handle_t *)&f->server, &size), 0);
     }
     ck_assert_int_eq(uv_listen((uv_stream_t *)&f->server, 8, on_connection), 0);
-    int len = sizeof addr;
-    uv_tcp_getsockname(&f->server, (struct sockaddr *)&addr, &len);
     f->opts = (struct kafka_conn_options){.max_request_bytes = max_request,
                                           .idle_timeout_ms = 60000,
                                           .max_in_flight = 64,
@@ -176,17 +198,7 @@ static void setup_fixture_full(struct fixture *f, int32_t max_request,
         f->opts.response_stale = response_stale;
         f->opts.response_stale_data = f;
     }
-    f->client = socket(AF_INET, SOCK_STREAM, 0);
-    if (stale_check) {
-        int size = SMALL_SOCKET_BUFFER;
-        ck_assert_int_eq(setsockopt(f->client, SOL_SOCKET, SO_RCVBUF, &size, sizeof size), 0);
-    }
-    ck_assert_int_eq(connect(f->client, (struct sockaddr *)&addr, sizeof addr), 0);
-    fcntl(f->client, F_SETFL, O_NONBLOCK);
-    for (int i = 0; i < 100 && f->conns == NULL; i++) {
-        uv_run(&f->loop, UV_RUN_NOWAIT);
-    }
-    ck_assert_ptr_nonnull(f->conns);
+    f->client = connect_client(f, stale_check ? SMALL_SOCKET_BUFFER : 0);
 }
 
 static void setup_fixture_with(struct fixture *f, int32_t max_request,
@@ -212,17 +224,23 @@ static void teardown_fixture(struct fixture *f)
     ck_assert_int_eq(uv_loop_close(&f->loop), 0);
 }
 
-/* A request frame: header-ish 8 bytes (key 18, version 0, correlation id),
- * then the tag byte and padding to the minimum size. */
-static size_t make_frame(uint8_t *out, int32_t corr, char tag)
+/* A request frame of `size` bytes after the size prefix: header-ish 8
+ * bytes (key 18, version 0, correlation id), then the tag byte and zeros. */
+static size_t make_frame_sized(uint8_t *out, size_t size, int32_t corr, char tag)
 {
-    be32_store(out, 12);
+    be32_store(out, (uint32_t)size);
     be16_store(out + 4, 18);
     be16_store(out + 6, 0);
     be32_store(out + 8, (uint32_t)corr);
     out[12] = (uint8_t)tag;
-    memset(out + 13, 0, 3);
-    return 16;
+    memset(out + 13, 0, size - 9);
+    return 4 + size;
+}
+
+/* The smallest: padded to the minimum size. */
+static size_t make_frame(uint8_t *out, int32_t corr, char tag)
+{
+    return make_frame_sized(out, 12, corr, tag);
 }
 
 /* Send `len` bytes in chunks of 1..7 bytes, running the loop in between. */
@@ -791,6 +809,140 @@ START_TEST(test_budget_share_leaves_room_for_others)
 }
 END_TEST
 
+/* Send all of `p` on `fd` as the socket takes it, then run the loop until
+ * `requests` requests have started in all (bounded by time: loopback under
+ * load may wait for ksoftirqd). */
+static void send_until_started(struct fixture *f, int fd, const uint8_t *p, size_t len,
+                               int requests)
+{
+    size_t off = 0;
+    uint64_t deadline = uv_hrtime() + 30ull * 1000 * 1000 * 1000;
+    while ((off < len || f->requests < requests) && uv_hrtime() < deadline) {
+        ssize_t n = off < len ? send(fd, p + off, len - off, 0) : 0;
+        if (n > 0) {
+            off += (size_t)n;
+        } else {
+            ck_assert(n == 0 || errno == EAGAIN);
+            struct pollfd pfd = {.fd = uv_backend_fd(&f->loop), .events = POLLIN};
+            (void)poll(&pfd, 1, 10);
+        }
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+    ck_assert_int_eq(f->requests, requests);
+}
+
+/* A large request body: grown from FRAME_INITIAL_ALLOC to its size. */
+#define LARGE_REQUEST (200 * 1024)
+
+/* When a large request is freed its body goes back to its connection's
+ * reader, whose next large request is received into it, while the bodies
+ * kept by every connection together stay within the shared bound; a
+ * connection's spare is freed, and its bytes counted out, when it closes.
+ * On the old code every body was freed (nothing counted in `held`). */
+START_TEST(test_large_request_bodies_are_kept_within_the_bound)
+{
+    struct fixture f;
+    setup_fixture(&f, 1 << 20);
+    struct kafka_frame_spares spares = {.limit = LARGE_REQUEST + LARGE_REQUEST / 2};
+    f.opts.frame_spares = &spares;
+    int a = connect_client(&f, 0);
+    struct kafka_conn *conn_a = f.conns;
+    int b = connect_client(&f, 0);
+    uint8_t *large = malloc(4 + LARGE_REQUEST);
+    uint8_t small[16];
+    size_t len = make_frame_sized(large, LARGE_REQUEST, 1, 'C');
+    send_until_started(&f, a, large, len, 1);
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST);
+    const uint8_t *kept = f.last_frame;
+    /* A small body is not kept; the spare waits for the next large one. */
+    send_until_started(&f, a, small, make_frame(small, 2, 'C'), 2);
+    ck_assert_ptr_ne(f.last_frame, kept);
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST);
+    make_frame_sized(large, LARGE_REQUEST, 3, 'H');
+    send_until_started(&f, a, large, len, 3);
+    ck_assert_ptr_eq(f.last_frame, kept);
+    ck_assert_uint_eq(spares.held, 0); /* the request holds it now */
+    kafka_request_complete(f.held[0]);
+    spin(&f, 5);
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST);
+    /* Another connection's body would pass the bound: it is freed. */
+    make_frame_sized(large, LARGE_REQUEST, 4, 'C');
+    send_until_started(&f, b, large, len, 4);
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST);
+    /* Closing the first connection frees its spare: now there is room. */
+    kafka_conn_close(conn_a);
+    ck_assert_uint_eq(spares.held, 0);
+    send_until_started(&f, b, large, len, 5);
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST);
+    free(large);
+    close(a);
+    close(b);
+    teardown_fixture(&f);
+    ck_assert_uint_eq(spares.held, 0);
+}
+END_TEST
+
+/* With a request budget the spares are inside it. Three connections on a
+ * 512 KiB budget: a keeps a LARGE_REQUEST spare; while b holds a large
+ * request a's share (512 KiB / 3) is below the spare, so a's next large
+ * request is not received into it (the spare is freed, the frame grows
+ * and is charged as it grows). a's body, kept again once answered, is freed
+ * when c's large request, charged as it grows, would take the requests and
+ * the spares past the limit. On the old code a's frame took the spare past
+ * its share and the spare stayed beside the requests past the limit. */
+START_TEST(test_spares_stay_within_the_request_budget)
+{
+    struct fixture f;
+    struct request_budget budget;
+    request_budget_init(&budget, 512 * 1024);
+    setup_fixture_with(&f, 1 << 20, &budget, 0);
+    struct kafka_frame_spares spares = {.limit = 64u << 20};
+    f.opts.frame_spares = &spares;
+    int a = connect_client(&f, 0);
+    int b = connect_client(&f, 0);
+    int c = connect_client(&f, 0);
+    uint8_t *large = malloc(4 + LARGE_REQUEST);
+    size_t len = make_frame_sized(large, LARGE_REQUEST, 1, 'C');
+    send_until_started(&f, a, large, len, 1);
+    const uint8_t *kept = f.last_frame;
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST);
+    make_frame_sized(large, LARGE_REQUEST, 2, 'H');
+    send_until_started(&f, b, large, len, 2);
+    ck_assert_uint_eq(budget.used, LARGE_REQUEST);
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST); /* both fit the limit */
+    make_frame_sized(large, LARGE_REQUEST, 3, 'H');
+    send_until_started(&f, a, large, len, 3);
+    ck_assert_ptr_ne(f.last_frame, kept);
+    ck_assert_uint_eq(spares.held, 0);
+    ck_assert_uint_eq(budget.used, 2 * LARGE_REQUEST);
+    kafka_request_complete(f.held[1]); /* a's: its body is kept again */
+    spin(&f, 5);
+    ck_assert_uint_eq(budget.used, LARGE_REQUEST);
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST);
+    make_frame_sized(large, LARGE_REQUEST, 4, 'H');
+    send_until_started(&f, c, large, len, 4);
+    ck_assert_uint_eq(budget.used, 2 * LARGE_REQUEST);
+    ck_assert_uint_eq(spares.held, 0); /* evicted as c was charged */
+    ck_assert_ptr_null(spares.oldest);
+    ck_assert_ptr_null(spares.newest);
+    /* An answer frees room: the body is kept again, within the limit. */
+    kafka_request_complete(f.held[0]);
+    spin(&f, 5);
+    ck_assert_uint_eq(spares.held, LARGE_REQUEST);
+    ck_assert_uint_le(budget.used + spares.held, budget.limit);
+    kafka_request_complete(f.held[2]);
+    spin(&f, 5);
+    ck_assert_uint_eq(budget.used, 0);
+    free(large);
+    close(a);
+    close(b);
+    close(c);
+    teardown_fixture(&f);
+    ck_assert_uint_eq(spares.held, 0);
+    ck_assert_uint_eq(budget.used, 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("connection");
@@ -810,6 +962,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_abort_cancels_a_handler_left_going_on_by_a_close);
     tcase_add_test(tc, test_abort_while_a_handler_has_yielded_cancels_it);
     tcase_add_test(tc, test_held_bytes_are_charged_to_the_request_budget);
+    tcase_add_test(tc, test_large_request_bodies_are_kept_within_the_bound);
+    tcase_add_test(tc, test_spares_stay_within_the_request_budget);
     suite_add_tcase(s, tc);
     return s;
 }
